@@ -1,0 +1,68 @@
+# flaxkv - a persistent dictionary for SQLite, stored in LMDB.
+#
+#   make            build build/flaxkv.so (installs missing Debian packages)
+#   make run        build, then run the quick start (sql/quickstart.sql) in the sqlite3 shell
+#   make test       build and run the whole suite: plain, ASan+UBSan, and the threaded tests
+#                   under TSan; ends with "N passed, N failed"
+#   make asan       build the AddressSanitizer + UBSan variant (build/asan/)
+#   make tsan       build the ThreadSanitizer variant (build/tsan/)
+#   make clean
+
+CC      ?= cc
+OPT     ?= -O2 -g
+WARN     = -Wall -Wextra
+CFLAGS_EXT = $(OPT) $(WARN) -std=gnu11 -fPIC -fvisibility=hidden -pthread
+LIBS     = -llmdb -lpthread -lm
+
+SRC  = ext/codec.c ext/memtable.c ext/store.c ext/buffer.c ext/vtab.c ext/flaxkv.c
+HDR  = $(wildcard ext/*.h)
+# Unit tests link these rooms directly (SQLITE_CORE: no extension API table).
+UNIT = ext/codec.c ext/memtable.c
+
+TESTS = test_codec test_memtable test_sql test_diff test_threads
+
+ASAN = -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+TSAN = -fsanitize=thread
+
+.PHONY: all loadable run test asan tsan deps clean bench
+all: loadable
+loadable: deps build/flaxkv.so
+
+deps:
+	@scripts/deps.sh
+
+build/flaxkv.so: $(SRC) $(HDR)
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS_EXT) -shared -o $@ $(SRC) $(LIBS)
+
+build/asan/flaxkv.so: $(SRC) $(HDR)
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS_EXT) $(ASAN) -shared -o $@ $(SRC) $(LIBS)
+
+build/tsan/flaxkv.so: $(SRC) $(HDR)
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS_EXT) $(TSAN) -shared -o $@ $(SRC) $(LIBS)
+
+# Test programs, one per variant directory.
+build/test_%: tests/test_%.c tests/harness.h $(UNIT) $(HDR)
+	@mkdir -p $(@D)
+	$(CC) $(OPT) $(WARN) -std=gnu11 -pthread -DSQLITE_CORE -Iext -o $@ $< $(UNIT) -lsqlite3 $(LIBS)
+build/asan/test_%: tests/test_%.c tests/harness.h $(UNIT) $(HDR)
+	@mkdir -p $(@D)
+	$(CC) $(OPT) $(WARN) $(ASAN) -std=gnu11 -pthread -DSQLITE_CORE -Iext -o $@ $< $(UNIT) -lsqlite3 $(LIBS)
+build/tsan/test_%: tests/test_%.c tests/harness.h $(UNIT) $(HDR)
+	@mkdir -p $(@D)
+	$(CC) $(OPT) $(WARN) $(TSAN) -std=gnu11 -pthread -DSQLITE_CORE -Iext -o $@ $< $(UNIT) -lsqlite3 $(LIBS)
+
+asan: deps build/asan/flaxkv.so $(addprefix build/asan/,$(TESTS))
+tsan: deps build/tsan/flaxkv.so $(addprefix build/tsan/,$(TESTS))
+
+run: loadable
+	@rm -rf build/demo && mkdir -p build/demo
+	sqlite3 build/demo/app.db < sql/quickstart.sql
+
+test: loadable $(addprefix build/,$(TESTS)) asan tsan
+	@tests/run.sh
+
+clean:
+	rm -rf build

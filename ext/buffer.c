@@ -1,0 +1,1204 @@
+/*
+** buffer.c - flaxkv's write buffer, its layering over LMDB, and its flusher.
+**
+** See buffer.h for the contract.  INVARIANTS (b = one buffer):
+**
+** Keys.  A memtable key is a 4-byte big-endian table id (store.h) followed
+** by the encoded key (codec.h); LMDB keys are the encoded key alone, in the
+** table's named database.
+**
+** Locking.  b->mu guards every field of b below it in the struct.  It is
+** the memtables' single-writer lock: pushes into b->pActive, freezes, and
+** the flusher's publication all happen under it.  Readers never take it
+** while they read: only to open and close a view.  No LMDB call is made
+** while b->mu is held.
+**
+** Sequence numbers.  b->visible is the newest published commit.  A commit
+** holds the store's commit token (pTokenOwner) from prepare to commit; it
+** pushes its versions with seq b->pendingSeq = visible + 1, then publishes
+** visible = pendingSeq at once, so a view (which reads versions with
+** seq <= its own) sees a commit whole or not at all.  While the token is
+** held nothing is frozen, so one commit lands in one memtable and so in one
+** LMDB write transaction.
+**
+** Generations.  At most one memtable is frozen (being flushed) at a time.
+** A view takes visible, the memtables, then an LMDB read transaction, and
+** checks that no freeze or flush publication (b->flushGen) happened in
+** between; otherwise it retries.  So its LMDB snapshot never holds a
+** version newer than its seq, and never misses one that left its memtables.
+**
+** Pruning.  A push frees versions that no open view can see: the horizon is
+** the seq of the oldest open view (views are kept in opening order, and
+** seqs only grow), or visible when no view is open.
+*/
+#include <sqlite3ext.h>
+SQLITE_EXTENSION_INIT3
+
+#include "buffer.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "codec.h"
+#include "memtable.h"
+
+#define FKV_PREFIX 4
+#define FKV_WAIT_MS 30000       /* longest back-pressure / token wait */
+#define FKV_MAX_AGE_IDLES 10    /* flush at the latest after 10 idle times */
+
+struct fkv_buffer {
+  fkv_store *pStore;
+  fkv_buffer_cfg cfg;
+  pthread_t thread;
+  int bThread;
+
+  pthread_mutex_t mu;
+  pthread_cond_t cond;      /* state changes: commits, flushes, token */
+  pthread_cond_t wake;      /* the flusher's */
+  fkv_mem *pActive;
+  fkv_mem *pFrozen;         /* being flushed, or kept after a failed flush */
+  uint64_t visible;
+  uint64_t frozenSeq;       /* visible when pFrozen was frozen */
+  uint64_t flushedSeq;      /* every commit <= this is in LMDB */
+  uint64_t wantSeq;         /* fkvBufferFlush asks for commits <= this */
+  uint64_t gen;             /* atomic: bumped by any publish, freeze, flush */
+  uint64_t flushGen;        /* bumped by freezes and flush publications */
+  void *pTokenOwner;
+  int nTokenRef;            /* prepared transactions of the owner */
+  int bPendingPushed;
+  uint64_t pendingSeq;
+  fkv_view *pViewFirst, *pViewLast; /* open views, oldest first */
+  int bStop;
+  int bFlushing;            /* a flush is writing to LMDB */
+  int bRequested;           /* a flush was asked for since the last attempt */
+  int64_t msLastCommit;
+  int64_t msFirstUnflushed;
+  int64_t msLastAttempt;
+  uint64_t nAttempt;        /* flush attempts finished */
+  uint64_t nFlush;
+  uint64_t nCommit;
+  int flushRc;              /* sticky */
+  char *zFlushErr;
+};
+
+struct fkv_view {
+  fkv_buffer *pBuf;
+  fkv_view *pPrev, *pNext;
+  uint64_t seq;
+  uint64_t gen;
+  fkv_mem *pActive, *pFrozen;
+  MDB_txn *txn;
+};
+
+typedef struct fkv_undo fkv_undo;
+struct fkv_undo {
+  fkv_node *pNode;
+  fkv_version *pPrev;
+};
+typedef struct fkv_mark fkv_mark;
+struct fkv_mark {
+  int iLevel;
+  int iUndo;
+};
+
+struct fkv_txn {
+  fkv_buffer *pBuf;
+  fkv_table *pTable;
+  fkv_mem *pMem;            /* uncommitted entries, NULL if none yet */
+  fkv_undo *aUndo;
+  int nUndo, nUndoAlloc;
+  fkv_mark *aMark;
+  int nMark, nMarkAlloc;
+  int bPrepared;
+  fkv_node **apShared;      /* prepare: the active memtable's node per entry */
+  fkv_node **apMine;
+  int nPub;
+  fkv_view *pView;          /* latest committed state, for fkvTxnGet */
+};
+
+/* ---------------------------------------------------------------- utils */
+
+static int64_t nowMs(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void deadlineIn(struct timespec *ts, int64_t ms) {
+  clock_gettime(CLOCK_MONOTONIC, ts);
+  ts->tv_sec += ms / 1000;
+  ts->tv_nsec += (long)(ms % 1000) * 1000000L;
+  if (ts->tv_nsec >= 1000000000L) {
+    ts->tv_sec++;
+    ts->tv_nsec -= 1000000000L;
+  }
+}
+
+static void condInitMonotonic(pthread_cond_t *c) {
+  pthread_condattr_t a;
+  pthread_condattr_init(&a);
+  pthread_condattr_setclock(&a, CLOCK_MONOTONIC);
+  pthread_cond_init(c, &a);
+  pthread_condattr_destroy(&a);
+}
+
+static void putPrefix(unsigned char *a, uint32_t id) {
+  a[0] = (unsigned char)(id >> 24);
+  a[1] = (unsigned char)(id >> 16);
+  a[2] = (unsigned char)(id >> 8);
+  a[3] = (unsigned char)id;
+}
+
+static uint32_t getPrefix(const unsigned char *a) {
+  return ((uint32_t)a[0] << 24) | ((uint32_t)a[1] << 16) | ((uint32_t)a[2] << 8) | a[3];
+}
+
+static void setErr(char **pzErr, char *z) {
+  if (pzErr) {
+    sqlite3_free(*pzErr);
+    *pzErr = z;
+  } else {
+    sqlite3_free(z);
+  }
+}
+
+/* The sticky flush error as a fresh message (b->mu held). */
+static int stickyErr(fkv_buffer *b, char **pzErr) {
+  setErr(pzErr, sqlite3_mprintf("%s (the changes stay buffered and readable; the flush is "
+                                "retried)", b->zFlushErr ? b->zFlushErr : "flaxkv: flush failed"));
+  return b->flushRc;
+}
+
+/* The oldest seq any open view can read (b->mu held). */
+static uint64_t horizon(fkv_buffer *b) {
+  return b->pViewFirst ? b->pViewFirst->seq : b->visible;
+}
+
+/* ------------------------------------------------------------ flushing */
+
+/*
+** Write the newest version of every key of m to LMDB in one transaction.
+** Called by the flusher without b->mu.  On MDB_MAP_FULL the map grows and
+** the whole transaction is retried.
+*/
+static int writeMemtable(fkv_buffer *b, fkv_mem *m, char **pzErr) {
+  fkv_store *s = b->pStore;
+  for (int nTry = 0;; nTry++) {
+    MDB_txn *txn;
+    int rc = fkvStoreWriteBegin(s, &txn, pzErr);
+    if (rc != SQLITE_OK) return rc;
+    int e = MDB_SUCCESS;
+    uint32_t idCur = 0;
+    fkv_table *t = 0;
+    for (fkv_node *x = fkvMemFirst(m); x && e == MDB_SUCCESS; x = fkvMemNext(x)) {
+      fkv_version *v = fkvNodeHead(x);
+      if (!v) continue; /* prepared, then rolled back */
+      size_t nKey;
+      const unsigned char *aKey = fkvNodeKey(x, &nKey);
+      uint32_t id = getPrefix(aKey);
+      if (id != idCur || !t) {
+        idCur = id;
+        t = fkvStoreTableById(s, id);
+      }
+      if (!t || __atomic_load_n(&t->bDropped, __ATOMIC_ACQUIRE)) continue;
+      MDB_val k = {nKey - FKV_PREFIX, (void *)(aKey + FKV_PREFIX)};
+      if (v->bTomb) {
+        e = mdb_del(txn, t->dbi, &k, 0);
+        if (e == MDB_NOTFOUND) e = MDB_SUCCESS;
+      } else {
+        MDB_val d = {v->nVal, v->aVal};
+        e = mdb_put(txn, t->dbi, &k, &d, 0);
+      }
+    }
+    if (e == MDB_SUCCESS) return fkvStoreWriteCommit(s, txn, pzErr);
+    fkvStoreWriteAbort(s, txn);
+    if (e == MDB_MAP_FULL && nTry < 20) {
+      rc = fkvStoreGrow(s, pzErr);
+      if (rc != SQLITE_OK) return rc;
+      continue;
+    }
+    setErr(pzErr, fkvLmdbErr(e, "cannot flush to", fkvStorePath(s)));
+    return fkvLmdbRc(e);
+  }
+}
+
+/*
+** One flush attempt (b->mu held on entry and exit; released while writing).
+** Freezes the active memtable unless a failed flush left one frozen.
+*/
+static void flushOnce(fkv_buffer *b) {
+  if (!b->pFrozen) {
+    if (b->visible == b->flushedSeq) return;
+    struct timespec ts;
+    deadlineIn(&ts, FKV_WAIT_MS);
+    while (b->pTokenOwner) {
+      if (pthread_cond_timedwait(&b->cond, &b->mu, &ts) == ETIMEDOUT) return;
+    }
+    fkv_mem *pNew = fkvMemNew();
+    if (!pNew) return;
+    b->pFrozen = b->pActive;
+    b->pActive = pNew;
+    b->frozenSeq = b->visible;
+    b->flushGen++;
+    __atomic_add_fetch(&b->gen, 1, __ATOMIC_RELEASE);
+  }
+  fkv_mem *m = b->pFrozen;
+  uint64_t target = b->frozenSeq;
+  fkvMemRef(m);
+  b->bFlushing = 1;
+  b->bRequested = 0;
+  pthread_mutex_unlock(&b->mu);
+
+  char *zErr = 0;
+  int rc = writeMemtable(b, m, &zErr);
+  fkvMemUnref(m);
+
+  pthread_mutex_lock(&b->mu);
+  b->bFlushing = 0;
+  b->nAttempt++;
+  b->msLastAttempt = nowMs();
+  if (rc == SQLITE_OK) {
+    fkvMemUnref(b->pFrozen);
+    b->pFrozen = 0;
+    b->flushedSeq = target;
+    b->flushGen++;
+    __atomic_add_fetch(&b->gen, 1, __ATOMIC_RELEASE);
+    b->nFlush++;
+    b->flushRc = SQLITE_OK;
+    sqlite3_free(b->zFlushErr);
+    b->zFlushErr = 0;
+    b->msFirstUnflushed = (b->flushedSeq == b->visible) ? 0 : b->msLastAttempt;
+    sqlite3_free(zErr);
+  } else {
+    b->flushRc = rc;
+    sqlite3_free(b->zFlushErr);
+    b->zFlushErr = zErr;
+    sqlite3_log(rc, "%s", zErr ? zErr : "flaxkv: flush failed");
+  }
+  pthread_cond_broadcast(&b->cond);
+}
+
+/* Milliseconds until the next timed flush is due, 0 if due now, -1 if none. */
+static int64_t flushDueIn(fkv_buffer *b, int64_t now) {
+  if (b->visible == b->flushedSeq && !b->pFrozen) return -1;
+  if (b->wantSeq > b->flushedSeq && (b->bRequested || b->flushRc == SQLITE_OK)) return 0;
+  if (b->bStop) return b->flushRc == SQLITE_OK ? 0 : -1;
+  int64_t idle = b->cfg.msIdle;
+  if (b->flushRc != SQLITE_OK) {
+    /* Retry a failed flush once per idle time. */
+    int64_t t = b->msLastAttempt + idle - now;
+    return t > 0 ? t : 0;
+  }
+  if (b->pFrozen) return 0;
+  if (fkvMemBytes(b->pActive) >= b->cfg.nSoft) return 0;
+  int64_t tIdle = b->msLastCommit + idle - now;
+  int64_t tAge = b->msFirstUnflushed + idle * FKV_MAX_AGE_IDLES - now;
+  int64_t t = tIdle < tAge ? tIdle : tAge;
+  return t > 0 ? t : 0;
+}
+
+static void *flusherMain(void *pArg) {
+  fkv_buffer *b = pArg;
+  pthread_mutex_lock(&b->mu);
+  while (1) {
+    int64_t t = flushDueIn(b, nowMs());
+    if (t == 0) {
+      uint64_t nBefore = b->nAttempt;
+      flushOnce(b);
+      if (b->bStop && b->nAttempt > nBefore && b->flushRc != SQLITE_OK) break;
+      continue;
+    }
+    if (b->bStop) break;
+    if (t < 0) {
+      pthread_cond_wait(&b->wake, &b->mu);
+    } else {
+      struct timespec ts;
+      deadlineIn(&ts, t);
+      pthread_cond_timedwait(&b->wake, &b->mu, &ts);
+    }
+  }
+  pthread_mutex_unlock(&b->mu);
+  return 0;
+}
+
+/* --------------------------------------------------------- open, close */
+
+static pthread_once_t gAtexitOnce = PTHREAD_ONCE_INIT;
+
+static void flushAtExit(void *pOwner) {
+  char *zErr = 0;
+  if (fkvBufferFlush((fkv_buffer *)pOwner, &zErr) != SQLITE_OK) {
+    fprintf(stderr, "%s\n", zErr ? zErr : "flaxkv: flush at exit failed");
+  }
+  sqlite3_free(zErr);
+}
+
+static void atExit(void) { fkvStoreForEachOwner(flushAtExit); }
+static void registerAtexit(void) { atexit(atExit); }
+
+static void bufferFree(void *pOwner) {
+  fkv_buffer *b = pOwner;
+  if (b->bThread) {
+    char *zErr = 0;
+    fkvBufferFlush(b, &zErr); /* retries a failed flush once more */
+    sqlite3_free(zErr);
+    pthread_mutex_lock(&b->mu);
+    b->bStop = 1;
+    pthread_cond_signal(&b->wake);
+    pthread_mutex_unlock(&b->mu);
+    pthread_join(b->thread, 0);
+  }
+  if (b->flushRc != SQLITE_OK || b->visible != b->flushedSeq) {
+    const char *z = b->zFlushErr ? b->zFlushErr : "flaxkv: the last flush did not complete";
+    sqlite3_log(SQLITE_IOERR, "%s: buffered changes to %s are lost", z, fkvStorePath(b->pStore));
+    fprintf(stderr, "%s: buffered changes to %s are lost\n", z, fkvStorePath(b->pStore));
+  }
+  fkvMemUnref(b->pActive);
+  fkvMemUnref(b->pFrozen);
+  sqlite3_free(b->zFlushErr);
+  pthread_mutex_destroy(&b->mu);
+  pthread_cond_destroy(&b->cond);
+  pthread_cond_destroy(&b->wake);
+  sqlite3_free(b);
+}
+
+static void *bufferNew(fkv_store *s, void *pArg) {
+  const fkv_buffer_cfg *pCfg = pArg;
+  fkv_buffer *b = sqlite3_malloc(sizeof(*b));
+  if (!b) return 0;
+  memset(b, 0, sizeof(*b));
+  b->pStore = s;
+  b->cfg = *pCfg;
+  if (!b->cfg.nSoft) b->cfg.nSoft = FKV_DEFAULT_SOFT;
+  if (!b->cfg.nHard) b->cfg.nHard = b->cfg.nSoft > FKV_DEFAULT_HARD / 4 ? b->cfg.nSoft * 4 : FKV_DEFAULT_HARD;
+  if (!b->cfg.msIdle) b->cfg.msIdle = FKV_DEFAULT_IDLE_MS;
+  b->pActive = fkvMemNew();
+  if (!b->pActive) {
+    sqlite3_free(b);
+    return 0;
+  }
+  pthread_mutex_init(&b->mu, 0);
+  condInitMonotonic(&b->cond);
+  condInitMonotonic(&b->wake);
+  if (!fkvStoreReadonly(s)) {
+    if (pthread_create(&b->thread, 0, flusherMain, b) != 0) {
+      bufferFree(b);
+      return 0;
+    }
+    b->bThread = 1;
+  }
+  pthread_once(&gAtexitOnce, registerAtexit);
+  return b;
+}
+
+int fkvBufferOpen(const char *zDir, const fkv_store_cfg *pStoreCfg, const fkv_buffer_cfg *pCfg,
+                  fkv_buffer **ppBuf, char **pzErr) {
+  fkv_store *s;
+  *ppBuf = 0;
+  int rc = fkvStoreAcquire(zDir, pStoreCfg, &s, pzErr);
+  if (rc != SQLITE_OK) return rc;
+  fkv_buffer *b = fkvStoreOwner(s, bufferNew, (void *)pCfg, bufferFree);
+  if (!b) {
+    fkvStoreRelease(s);
+    return SQLITE_NOMEM;
+  }
+  const char *zBad = 0;
+  if (pCfg->nSoft && pCfg->nSoft != b->cfg.nSoft) zBad = "buffer_size";
+  if (pCfg->nHard && pCfg->nHard != b->cfg.nHard) zBad = "buffer_limit";
+  if (pCfg->msIdle && pCfg->msIdle != b->cfg.msIdle) zBad = "flush_interval";
+  if (zBad) {
+    setErr(pzErr, sqlite3_mprintf("flaxkv: the store %s is already open with another %s; "
+                                  "its tables share one buffer",
+                                  fkvStorePath(s), zBad));
+    fkvStoreRelease(s);
+    return SQLITE_ERROR;
+  }
+  *ppBuf = b;
+  return SQLITE_OK;
+}
+
+void fkvBufferClose(fkv_buffer *b) {
+  if (b) fkvStoreRelease(b->pStore);
+}
+
+fkv_store *fkvBufferStore(fkv_buffer *b) { return b->pStore; }
+
+int fkvBufferTableOpen(fkv_buffer *b, const char *zSqlName, const char *zName,
+                       fkv_table **ppTable, char **pzErr) {
+  return fkvStoreTableOpen(b->pStore, zSqlName, zName, ppTable, pzErr);
+}
+
+void fkvBufferTableClose(fkv_buffer *b, fkv_table *t) {
+  (void)b;
+  fkvStoreTableClose(t);
+}
+
+int fkvBufferTableRename(fkv_buffer *b, fkv_table *t, const char *zOld, const char *zNew,
+                         char **pzErr) {
+  (void)b;
+  return fkvStoreTableRename(t, zOld, zNew, pzErr);
+}
+
+int fkvBufferTableDrop(fkv_buffer *b, fkv_table *t, const char *zSqlName, char **pzErr) {
+  int rc = fkvBufferFlush(b, pzErr);
+  if (rc != SQLITE_OK) return rc;
+  return fkvStoreTableDrop(t, zSqlName, pzErr);
+}
+
+int fkvBufferFlush(fkv_buffer *b, char **pzErr) {
+  int rc = SQLITE_OK;
+  pthread_mutex_lock(&b->mu);
+  uint64_t target = b->visible;
+  if (b->flushedSeq < target) {
+    if (!b->bThread) {
+      pthread_mutex_unlock(&b->mu);
+      setErr(pzErr, sqlite3_mprintf("flaxkv: the store %s is read-only", fkvStorePath(b->pStore)));
+      return SQLITE_READONLY;
+    }
+    uint64_t nAttemptBefore = b->nAttempt + (b->bFlushing ? 1 : 0);
+    if (b->wantSeq < target) b->wantSeq = target;
+    b->bRequested = 1;
+    pthread_cond_signal(&b->wake);
+    while (b->flushedSeq < target) {
+      if (b->nAttempt > nAttemptBefore && b->flushRc != SQLITE_OK) {
+        rc = stickyErr(b, pzErr);
+        break;
+      }
+      pthread_cond_wait(&b->cond, &b->mu);
+    }
+  }
+  pthread_mutex_unlock(&b->mu);
+  return rc;
+}
+
+typedef struct flushAllCtx flushAllCtx;
+struct flushAllCtx {
+  int rc;
+  char *zErr;
+};
+static __thread flushAllCtx *tFlushAll;
+
+static void flushOne(void *pOwner) {
+  char *zErr = 0;
+  int rc = fkvBufferFlush((fkv_buffer *)pOwner, &zErr);
+  if (rc != SQLITE_OK && tFlushAll->rc == SQLITE_OK) {
+    tFlushAll->rc = rc;
+    tFlushAll->zErr = zErr;
+    zErr = 0;
+  }
+  sqlite3_free(zErr);
+}
+
+int fkvBufferFlushAll(char **pzErr) {
+  flushAllCtx ctx = {SQLITE_OK, 0};
+  tFlushAll = &ctx;
+  fkvStoreForEachOwner(flushOne);
+  tFlushAll = 0;
+  setErr(pzErr, ctx.zErr);
+  return ctx.rc;
+}
+
+void fkvBufferStat(fkv_buffer *b, fkv_buffer_stat *p) {
+  pthread_mutex_lock(&b->mu);
+  p->nBytes = fkvMemBytes(b->pActive) + (b->pFrozen ? fkvMemBytes(b->pFrozen) : 0);
+  p->nKeys = fkvMemCount(b->pActive) + (b->pFrozen ? fkvMemCount(b->pFrozen) : 0);
+  p->nFlush = b->nFlush;
+  p->nCommit = b->nCommit;
+  p->flushRc = b->flushRc;
+  pthread_mutex_unlock(&b->mu);
+}
+
+/* ---------------------------------------------------------------- views */
+
+int fkvViewOpen(fkv_buffer *b, fkv_view **ppView, char **pzErr) {
+  fkv_view *v = sqlite3_malloc(sizeof(*v));
+  *ppView = 0;
+  if (!v) return SQLITE_NOMEM;
+  memset(v, 0, sizeof(*v));
+  v->pBuf = b;
+  while (1) {
+    pthread_mutex_lock(&b->mu);
+    v->seq = b->visible;
+    v->gen = __atomic_load_n(&b->gen, __ATOMIC_ACQUIRE);
+    uint64_t flushGen = b->flushGen;
+    v->pActive = b->pActive;
+    fkvMemRef(v->pActive);
+    v->pFrozen = b->pFrozen;
+    if (v->pFrozen) fkvMemRef(v->pFrozen);
+    /* Join the list of open views (newest last) so pruning spares our seq. */
+    v->pPrev = b->pViewLast;
+    v->pNext = 0;
+    if (b->pViewLast) b->pViewLast->pNext = v;
+    else b->pViewFirst = v;
+    b->pViewLast = v;
+    pthread_mutex_unlock(&b->mu);
+
+    int rc = fkvStoreReadBegin(b->pStore, &v->txn, pzErr);
+
+    pthread_mutex_lock(&b->mu);
+    int bRetry = (rc == SQLITE_OK && b->flushGen != flushGen);
+    if (rc != SQLITE_OK || bRetry) {
+      if (v->pPrev) v->pPrev->pNext = v->pNext;
+      else b->pViewFirst = v->pNext;
+      if (v->pNext) v->pNext->pPrev = v->pPrev;
+      else b->pViewLast = v->pPrev;
+    }
+    pthread_mutex_unlock(&b->mu);
+    if (rc == SQLITE_OK && !bRetry) {
+      *ppView = v;
+      return SQLITE_OK;
+    }
+    fkvMemUnref(v->pActive);
+    fkvMemUnref(v->pFrozen);
+    v->pFrozen = 0;
+    if (rc != SQLITE_OK) {
+      sqlite3_free(v);
+      return rc;
+    }
+    fkvStoreReadEnd(b->pStore, v->txn);
+    v->txn = 0;
+  }
+}
+
+void fkvViewClose(fkv_view *v) {
+  if (!v) return;
+  fkv_buffer *b = v->pBuf;
+  pthread_mutex_lock(&b->mu);
+  if (v->pPrev) v->pPrev->pNext = v->pNext;
+  else b->pViewFirst = v->pNext;
+  if (v->pNext) v->pNext->pPrev = v->pPrev;
+  else b->pViewLast = v->pPrev;
+  pthread_mutex_unlock(&b->mu);
+  fkvStoreReadEnd(b->pStore, v->txn);
+  fkvMemUnref(v->pActive);
+  fkvMemUnref(v->pFrozen);
+  sqlite3_free(v);
+}
+
+int fkvViewStale(fkv_view *v) {
+  return __atomic_load_n(&v->pBuf->gen, __ATOMIC_ACQUIRE) != v->gen;
+}
+
+/* The version of a prefixed key in memtable m visible at seq, or NULL. */
+static fkv_version *memGet(fkv_mem *m, const unsigned char *aPk, size_t nPk, uint64_t seq) {
+  fkv_node *x = m ? fkvMemFind(m, aPk, nPk) : 0;
+  return x ? fkvNodeVisible(x, seq) : 0;
+}
+
+int fkvGet(fkv_view *v, fkv_txn *pTxn, fkv_table *t, const unsigned char *aKey, size_t nKey,
+           const unsigned char **paVal, size_t *pnVal, int *pbTxn, char **pzErr) {
+  unsigned char aPk[FKV_PREFIX + FKV_MAX_KEY];
+  if (nKey > FKV_MAX_KEY) return SQLITE_NOTFOUND;
+  putPrefix(aPk, t->id);
+  memcpy(aPk + FKV_PREFIX, aKey, nKey);
+  size_t nPk = nKey + FKV_PREFIX;
+  fkv_version *ver = 0;
+  if (pbTxn) *pbTxn = 0;
+  if (pTxn && pTxn->pMem) {
+    fkv_node *x = fkvMemFind(pTxn->pMem, aPk, nPk);
+    ver = x ? fkvNodeHead(x) : 0;
+    if (ver && pbTxn) *pbTxn = 1;
+  }
+  if (!ver) ver = memGet(v->pActive, aPk, nPk, v->seq);
+  if (!ver) ver = memGet(v->pFrozen, aPk, nPk, v->seq);
+  if (ver) {
+    if (ver->bTomb) return SQLITE_NOTFOUND;
+    *paVal = ver->aVal;
+    *pnVal = ver->nVal;
+    return SQLITE_OK;
+  }
+  if (__atomic_load_n(&t->bDropped, __ATOMIC_ACQUIRE)) return SQLITE_NOTFOUND;
+  MDB_val k = {nKey, (void *)aKey}, d;
+  int e = mdb_get(v->txn, t->dbi, &k, &d);
+  if (e == MDB_NOTFOUND) return SQLITE_NOTFOUND;
+  if (e) {
+    setErr(pzErr, fkvLmdbErr(e, "cannot read from", fkvStorePath(v->pBuf->pStore)));
+    return fkvLmdbRc(e);
+  }
+  *paVal = d.mv_data;
+  *pnVal = d.mv_size;
+  return SQLITE_OK;
+}
+
+/* ------------------------------------------------------------ iterators */
+
+#define SRC_OVERLAY 0   /* the transaction's uncommitted entries */
+#define SRC_ACTIVE 1
+#define SRC_FROZEN 2
+#define SRC_LMDB 3
+
+typedef struct fkv_src fkv_src;
+struct fkv_src {
+  int eType;
+  fkv_mem *pMem;
+  fkv_node *pNode;
+  MDB_cursor *pCur;
+  MDB_val k, d;
+  int bEof;
+  const unsigned char *aKey; /* current key, without the prefix */
+  size_t nKey;
+  fkv_version *pVer;         /* current entry of a memtable source */
+};
+
+struct fkv_iter {
+  fkv_view *pView;
+  fkv_table *pTable;
+  fkv_mem *pOverlay;         /* a reference to the transaction's entries */
+  unsigned char aPrefix[FKV_PREFIX];
+  fkv_src aSrc[4];
+  int nSrc;
+  int bDesc;
+  unsigned char *aLo, *aHi;  /* prefixed copies of the bounds */
+  size_t nLo, nHi;
+  int bLo, bHi, bLoStrict, bHiStrict;
+  size_t nBound;
+  int bEof;
+  int iWin;
+  char *zErr;
+};
+
+int fkvIterOpen(fkv_view *v, fkv_txn *pTxn, fkv_table *t, fkv_iter **ppIter, char **pzErr) {
+  fkv_iter *p = sqlite3_malloc(sizeof(*p));
+  *ppIter = 0;
+  if (!p) return SQLITE_NOMEM;
+  memset(p, 0, sizeof(*p));
+  p->pView = v;
+  p->pTable = t;
+  putPrefix(p->aPrefix, t->id);
+  if (pTxn && pTxn->pMem) {
+    p->pOverlay = pTxn->pMem;
+    fkvMemRef(p->pOverlay);
+    p->aSrc[p->nSrc].eType = SRC_OVERLAY;
+    p->aSrc[p->nSrc++].pMem = p->pOverlay;
+  }
+  p->aSrc[p->nSrc].eType = SRC_ACTIVE;
+  p->aSrc[p->nSrc++].pMem = v->pActive;
+  if (v->pFrozen) {
+    p->aSrc[p->nSrc].eType = SRC_FROZEN;
+    p->aSrc[p->nSrc++].pMem = v->pFrozen;
+  }
+  if (!__atomic_load_n(&t->bDropped, __ATOMIC_ACQUIRE)) {
+    fkv_src *s = &p->aSrc[p->nSrc];
+    int e = mdb_cursor_open(v->txn, t->dbi, &s->pCur);
+    if (e) {
+      setErr(pzErr, fkvLmdbErr(e, "cannot read from", fkvStorePath(v->pBuf->pStore)));
+      fkvIterClose(p);
+      return fkvLmdbRc(e);
+    }
+    s->eType = SRC_LMDB;
+    p->nSrc++;
+  }
+  p->aLo = sqlite3_malloc(2 * (FKV_PREFIX + FKV_MAX_KEY + 1));
+  if (!p->aLo) {
+    fkvIterClose(p);
+    return SQLITE_NOMEM;
+  }
+  p->aHi = p->aLo + FKV_PREFIX + FKV_MAX_KEY + 1;
+  p->bEof = 1;
+  *ppIter = p;
+  return SQLITE_OK;
+}
+
+int fkvIterCurrent(fkv_iter *p, fkv_txn *pTxn) {
+  return p->pOverlay == (pTxn ? pTxn->pMem : 0);
+}
+
+void fkvIterClose(fkv_iter *p) {
+  if (!p) return;
+  for (int i = 0; i < p->nSrc; i++) {
+    if (p->aSrc[i].pCur) mdb_cursor_close(p->aSrc[i].pCur);
+  }
+  fkvMemUnref(p->pOverlay);
+  sqlite3_free(p->aLo);
+  sqlite3_free(p->zErr);
+  sqlite3_free(p);
+}
+
+/* Is key a (no prefix) beyond the end of the range in the scan direction? */
+static int pastEnd(fkv_iter *p, const unsigned char *a, size_t n) {
+  if (!p->bDesc) {
+    if (!p->bHi) return 0;
+    int c = fkvKeyCmp(a, n, p->aHi + FKV_PREFIX, p->nHi - FKV_PREFIX);
+    return p->bHiStrict ? c >= 0 : c > 0;
+  }
+  if (!p->bLo) return 0;
+  int c = fkvKeyCmp(a, n, p->aLo + FKV_PREFIX, p->nLo - FKV_PREFIX);
+  return p->bLoStrict ? c <= 0 : c < 0;
+}
+
+/* Settle a memtable source on the first node from pNode (in the scan
+** direction) that holds a visible entry of this table within the range. */
+static void memSettle(fkv_iter *p, fkv_src *s) {
+  while (s->pNode) {
+    size_t n;
+    const unsigned char *a = fkvNodeKey(s->pNode, &n);
+    if (n < FKV_PREFIX || memcmp(a, p->aPrefix, FKV_PREFIX) != 0) break;
+    if (pastEnd(p, a + FKV_PREFIX, n - FKV_PREFIX)) break;
+    fkv_version *ver = s->eType == SRC_OVERLAY ? fkvNodeHead(s->pNode)
+                                               : fkvNodeVisible(s->pNode, p->pView->seq);
+    if (ver) {
+      s->pVer = ver;
+      s->aKey = a + FKV_PREFIX;
+      s->nKey = n - FKV_PREFIX;
+      s->bEof = 0;
+      return;
+    }
+    s->pNode = p->bDesc ? fkvMemPrev(s->pMem, s->pNode) : fkvMemNext(s->pNode);
+  }
+  s->pNode = 0;
+  s->bEof = 1;
+}
+
+/* Settle an LMDB source after a cursor operation returned e. */
+static int lmdbSettle(fkv_iter *p, fkv_src *s, int e) {
+  if (e == MDB_NOTFOUND || (e == MDB_SUCCESS && pastEnd(p, s->k.mv_data, s->k.mv_size))) {
+    s->bEof = 1;
+    return SQLITE_OK;
+  }
+  if (e) {
+    s->bEof = 1;
+    setErr(&p->zErr, fkvLmdbErr(e, "cannot read from", fkvStorePath(p->pView->pBuf->pStore)));
+    return fkvLmdbRc(e);
+  }
+  s->aKey = s->k.mv_data;
+  s->nKey = s->k.mv_size;
+  s->bEof = 0;
+  return SQLITE_OK;
+}
+
+static int srcSeek(fkv_iter *p, fkv_src *s) {
+  if (s->eType != SRC_LMDB) {
+    if (!p->bDesc) {
+      s->pNode = p->bLo ? fkvMemSeekGE(s->pMem, p->aLo, p->nLo, p->bLoStrict)
+                        : fkvMemSeekGE(s->pMem, p->aPrefix, FKV_PREFIX, 0);
+    } else if (p->bHi) {
+      s->pNode = fkvMemSeekLE(s->pMem, p->aHi, p->nHi, p->bHiStrict);
+    } else {
+      unsigned char aNext[FKV_PREFIX];
+      putPrefix(aNext, p->pTable->id + 1);
+      s->pNode = fkvMemSeekLE(s->pMem, aNext, FKV_PREFIX, 1);
+    }
+    memSettle(p, s);
+    return SQLITE_OK;
+  }
+  int e;
+  if (!p->bDesc) {
+    if (p->bLo) {
+      s->k.mv_data = p->aLo + FKV_PREFIX;
+      s->k.mv_size = p->nLo - FKV_PREFIX;
+      e = mdb_cursor_get(s->pCur, &s->k, &s->d, MDB_SET_RANGE);
+      if (e == MDB_SUCCESS && p->bLoStrict &&
+          fkvKeyCmp(s->k.mv_data, s->k.mv_size, p->aLo + FKV_PREFIX, p->nLo - FKV_PREFIX) == 0) {
+        e = mdb_cursor_get(s->pCur, &s->k, &s->d, MDB_NEXT);
+      }
+    } else {
+      e = mdb_cursor_get(s->pCur, &s->k, &s->d, MDB_FIRST);
+    }
+  } else {
+    if (p->bHi) {
+      s->k.mv_data = p->aHi + FKV_PREFIX;
+      s->k.mv_size = p->nHi - FKV_PREFIX;
+      e = mdb_cursor_get(s->pCur, &s->k, &s->d, MDB_SET_RANGE);
+      if (e == MDB_NOTFOUND) {
+        e = mdb_cursor_get(s->pCur, &s->k, &s->d, MDB_LAST);
+      } else if (e == MDB_SUCCESS) {
+        int c = fkvKeyCmp(s->k.mv_data, s->k.mv_size, p->aHi + FKV_PREFIX, p->nHi - FKV_PREFIX);
+        if (c > 0 || (c == 0 && p->bHiStrict)) e = mdb_cursor_get(s->pCur, &s->k, &s->d, MDB_PREV);
+      }
+    } else {
+      e = mdb_cursor_get(s->pCur, &s->k, &s->d, MDB_LAST);
+    }
+  }
+  return lmdbSettle(p, s, e);
+}
+
+static int srcStep(fkv_iter *p, fkv_src *s) {
+  if (s->eType != SRC_LMDB) {
+    s->pNode = p->bDesc ? fkvMemPrev(s->pMem, s->pNode) : fkvMemNext(s->pNode);
+    memSettle(p, s);
+    return SQLITE_OK;
+  }
+  int e = mdb_cursor_get(s->pCur, &s->k, &s->d, p->bDesc ? MDB_PREV : MDB_NEXT);
+  return lmdbSettle(p, s, e);
+}
+
+/* Step every source positioned on the winner's key: first find them all,
+** since stepping the winner invalidates its key pointer. */
+static int stepCurrent(fkv_iter *p) {
+  fkv_src *w = &p->aSrc[p->iWin];
+  int aAt[4];
+  for (int i = 0; i < p->nSrc; i++) {
+    fkv_src *s = &p->aSrc[i];
+    aAt[i] = !s->bEof && (s == w || fkvKeyCmp(s->aKey, s->nKey, w->aKey, w->nKey) == 0);
+  }
+  for (int i = 0; i < p->nSrc; i++) {
+    if (!aAt[i]) continue;
+    int rc = srcStep(p, &p->aSrc[i]);
+    if (rc != SQLITE_OK) return rc;
+  }
+  return SQLITE_OK;
+}
+
+/* Pick the next row: the first key in scan order over all sources, from the
+** highest-priority source holding it; skip keys whose winner is a tombstone. */
+static int iterSettle(fkv_iter *p) {
+  while (1) {
+    int iWin = -1;
+    for (int i = 0; i < p->nSrc; i++) {
+      fkv_src *s = &p->aSrc[i];
+      if (s->bEof) continue;
+      if (iWin < 0) {
+        iWin = i;
+        continue;
+      }
+      int c = fkvKeyCmp(s->aKey, s->nKey, p->aSrc[iWin].aKey, p->aSrc[iWin].nKey);
+      if (p->bDesc ? c > 0 : c < 0) iWin = i;
+    }
+    if (iWin < 0) {
+      p->bEof = 1;
+      return SQLITE_OK;
+    }
+    p->iWin = iWin;
+    fkv_src *w = &p->aSrc[iWin];
+    if (w->eType == SRC_LMDB || !w->pVer->bTomb) {
+      p->bEof = 0;
+      return SQLITE_OK;
+    }
+    int rc = stepCurrent(p);
+    if (rc != SQLITE_OK) return rc;
+  }
+}
+
+int fkvIterSeek(fkv_iter *p, const fkv_bound *pLo, const fkv_bound *pHi, int bDesc) {
+  p->bDesc = bDesc;
+  p->bLo = pLo != 0;
+  p->bHi = pHi != 0;
+  if (pLo) {
+    memcpy(p->aLo, p->aPrefix, FKV_PREFIX);
+    memcpy(p->aLo + FKV_PREFIX, pLo->a, pLo->n);
+    p->nLo = FKV_PREFIX + pLo->n;
+    p->bLoStrict = pLo->bStrict;
+  }
+  if (pHi) {
+    memcpy(p->aHi, p->aPrefix, FKV_PREFIX);
+    memcpy(p->aHi + FKV_PREFIX, pHi->a, pHi->n);
+    p->nHi = FKV_PREFIX + pHi->n;
+    p->bHiStrict = pHi->bStrict;
+  }
+  for (int i = 0; i < p->nSrc; i++) {
+    int rc = srcSeek(p, &p->aSrc[i]);
+    if (rc != SQLITE_OK) return rc;
+  }
+  return iterSettle(p);
+}
+
+int fkvIterNext(fkv_iter *p) {
+  if (p->bEof) return SQLITE_OK;
+  int rc = stepCurrent(p);
+  if (rc != SQLITE_OK) return rc;
+  return iterSettle(p);
+}
+
+int fkvIterEof(fkv_iter *p) { return p->bEof; }
+
+const unsigned char *fkvIterKey(fkv_iter *p, size_t *pn) {
+  fkv_src *w = &p->aSrc[p->iWin];
+  *pn = w->nKey;
+  return w->aKey;
+}
+
+const unsigned char *fkvIterValue(fkv_iter *p, size_t *pn) {
+  fkv_src *w = &p->aSrc[p->iWin];
+  if (w->eType == SRC_LMDB) {
+    *pn = w->d.mv_size;
+    return w->d.mv_data;
+  }
+  /* An uncommitted entry is read again: the connection may have written or
+  ** rolled back since the iterator stepped (NULL, 0 if it is gone). */
+  fkv_version *v = w->eType == SRC_OVERLAY ? fkvNodeHead(w->pNode) : w->pVer;
+  if (!v || v->bTomb) {
+    *pn = 0;
+    return 0;
+  }
+  *pn = v->nVal;
+  return v->aVal;
+}
+
+const char *fkvIterErrmsg(fkv_iter *p) { return p->zErr; }
+
+/* --------------------------------------------------------- transactions */
+
+fkv_txn *fkvTxnNew(fkv_buffer *b, fkv_table *t) {
+  fkv_txn *p = sqlite3_malloc(sizeof(*p));
+  if (!p) return 0;
+  memset(p, 0, sizeof(*p));
+  p->pBuf = b;
+  p->pTable = t;
+  return p;
+}
+
+/* Forget every uncommitted entry and the undo log; keep nothing. */
+static void txnClear(fkv_txn *p) {
+  for (int i = 0; i < p->nUndo; i++) fkvVersionFree(p->aUndo[i].pPrev);
+  p->nUndo = 0;
+  p->nMark = 0;
+  fkvMemUnref(p->pMem);
+  p->pMem = 0;
+  sqlite3_free(p->apShared);
+  p->apShared = p->apMine = 0;
+  p->nPub = 0;
+  if (p->pView) {
+    fkvViewClose(p->pView);
+    p->pView = 0;
+  }
+}
+
+void fkvTxnFree(fkv_txn *p) {
+  if (!p) return;
+  if (p->bPrepared) fkvTxnRollback(p);
+  txnClear(p);
+  sqlite3_free(p->aUndo);
+  sqlite3_free(p->aMark);
+  sqlite3_free(p);
+}
+
+int fkvTxnPut(fkv_txn *p, const unsigned char *aKey, size_t nKey, const unsigned char *aVal,
+              size_t nVal, int bExpectAbsent) {
+  unsigned char aPk[FKV_PREFIX + FKV_MAX_KEY];
+  if (nKey > FKV_MAX_KEY) return SQLITE_TOOBIG;
+  putPrefix(aPk, p->pTable->id);
+  memcpy(aPk + FKV_PREFIX, aKey, nKey);
+  if (!p->pMem && !(p->pMem = fkvMemNew())) return SQLITE_NOMEM;
+  if (p->nUndo >= p->nUndoAlloc) {
+    int n = p->nUndoAlloc ? p->nUndoAlloc * 2 : 16;
+    fkv_undo *a = sqlite3_realloc64(p->aUndo, n * sizeof(*a));
+    if (!a) return SQLITE_NOMEM;
+    p->aUndo = a;
+    p->nUndoAlloc = n;
+  }
+  fkv_node *x = fkvMemUpsert(p->pMem, aPk, FKV_PREFIX + nKey);
+  fkv_version *v = x ? fkvVersionNew(aVal, nVal, aVal == 0) : 0;
+  if (!v) return SQLITE_NOMEM;
+  fkv_version *pOld = fkvNodeHead(x);
+  v->bExpectAbsent = (uint8_t)(bExpectAbsent || (pOld && pOld->bExpectAbsent));
+  fkvMemSetHead(p->pMem, x, v);
+  p->aUndo[p->nUndo].pNode = x;
+  p->aUndo[p->nUndo].pPrev = pOld;
+  p->nUndo++;
+  return SQLITE_OK;
+}
+
+int fkvTxnExpectsAbsent(fkv_txn *p, const unsigned char *aKey, size_t nKey) {
+  unsigned char aPk[FKV_PREFIX + FKV_MAX_KEY];
+  if (!p->pMem || nKey > FKV_MAX_KEY) return 0;
+  putPrefix(aPk, p->pTable->id);
+  memcpy(aPk + FKV_PREFIX, aKey, nKey);
+  fkv_node *x = fkvMemFind(p->pMem, aPk, FKV_PREFIX + nKey);
+  fkv_version *v = x ? fkvNodeHead(x) : 0;
+  return v && v->bExpectAbsent;
+}
+
+/* A view of the latest committed state, reopened when stale. */
+static int txnView(fkv_txn *p, char **pzErr) {
+  if (p->pView && fkvViewStale(p->pView)) {
+    fkvViewClose(p->pView);
+    p->pView = 0;
+  }
+  if (!p->pView) return fkvViewOpen(p->pBuf, &p->pView, pzErr);
+  return SQLITE_OK;
+}
+
+int fkvTxnGet(fkv_txn *p, const unsigned char *aKey, size_t nKey, const unsigned char **paVal,
+              size_t *pnVal, char **pzErr) {
+  int rc = txnView(p, pzErr);
+  if (rc != SQLITE_OK) return rc;
+  return fkvGet(p->pView, p, p->pTable, aKey, nKey, paVal, pnVal, 0, pzErr);
+}
+
+void fkvTxnSavepoint(fkv_txn *p, int iLevel) {
+  while (p->nMark > 0 && p->aMark[p->nMark - 1].iLevel >= iLevel) p->nMark--;
+  if (p->nMark >= p->nMarkAlloc) {
+    int n = p->nMarkAlloc ? p->nMarkAlloc * 2 : 8;
+    fkv_mark *a = sqlite3_realloc64(p->aMark, n * sizeof(*a));
+    if (!a) return; /* the mark is lost: a rollback to it undoes more (to xBegin) */
+    p->aMark = a;
+    p->nMarkAlloc = n;
+  }
+  p->aMark[p->nMark].iLevel = iLevel;
+  p->aMark[p->nMark].iUndo = p->nUndo;
+  p->nMark++;
+}
+
+void fkvTxnRelease(fkv_txn *p, int iLevel) {
+  while (p->nMark > 0 && p->aMark[p->nMark - 1].iLevel >= iLevel) p->nMark--;
+}
+
+/* Undo the entries written after undo position iUndo. */
+static void undoTo(fkv_txn *p, int iUndo) {
+  while (p->nUndo > iUndo) {
+    fkv_undo *u = &p->aUndo[--p->nUndo];
+    fkvVersionFree(fkvMemSetHead(p->pMem, u->pNode, u->pPrev));
+  }
+}
+
+void fkvTxnRollbackTo(fkv_txn *p, int iLevel) {
+  /* A level this transaction never saw began before it joined: everything
+  ** it wrote goes (also the meaning of iLevel -1). */
+  int i = p->nMark - 1;
+  while (i >= 0 && p->aMark[i].iLevel > iLevel) i--;
+  if (i >= 0 && p->aMark[i].iLevel == iLevel) {
+    undoTo(p, p->aMark[i].iUndo);
+    p->nMark = i + 1;
+  } else {
+    undoTo(p, 0);
+    p->nMark = 0;
+  }
+}
+
+/* Release the commit token (b->mu held). */
+static void tokenRelease(fkv_buffer *b) {
+  if (--b->nTokenRef > 0) return;
+  if (b->bPendingPushed) {
+    b->visible = b->pendingSeq;
+    b->nCommit++;
+    int64_t now = nowMs();
+    b->msLastCommit = now;
+    __atomic_add_fetch(&b->gen, 1, __ATOMIC_RELEASE);
+    if (!b->msFirstUnflushed || fkvMemBytes(b->pActive) >= b->cfg.nSoft) {
+      /* The flusher sleeps without a deadline while there is nothing to do. */
+      if (!b->msFirstUnflushed) b->msFirstUnflushed = now;
+      pthread_cond_signal(&b->wake);
+    }
+  }
+  b->bPendingPushed = 0;
+  b->pTokenOwner = 0;
+  pthread_cond_broadcast(&b->cond);
+}
+
+int fkvTxnPrepare(fkv_txn *p, void *pOwner, char **pzErr) {
+  fkv_buffer *b = p->pBuf;
+  if (!p->pMem || p->nUndo == 0) return SQLITE_OK; /* nothing written */
+  if (__atomic_load_n(&p->pTable->bDropped, __ATOMIC_ACQUIRE)) {
+    setErr(pzErr, sqlite3_mprintf("flaxkv: the table was dropped"));
+    return SQLITE_ERROR;
+  }
+  int rc = SQLITE_OK;
+  pthread_mutex_lock(&b->mu);
+  if (!p->bPrepared) {
+    if (b->flushRc != SQLITE_OK) {
+      rc = stickyErr(b, pzErr);
+      pthread_mutex_unlock(&b->mu);
+      return rc;
+    }
+    struct timespec ts;
+    deadlineIn(&ts, FKV_WAIT_MS);
+    if (b->pTokenOwner != pOwner) {
+      /* Back-pressure: past the hard limit, wait for the flush to catch up. */
+      while (fkvMemBytes(b->pActive) >= b->cfg.nHard && b->flushRc == SQLITE_OK &&
+             (b->pFrozen || b->bFlushing)) {
+        pthread_cond_signal(&b->wake);
+        if (pthread_cond_timedwait(&b->cond, &b->mu, &ts) == ETIMEDOUT) break;
+      }
+      if (fkvMemBytes(b->pActive) >= b->cfg.nSoft) pthread_cond_signal(&b->wake);
+      while (b->pTokenOwner && b->pTokenOwner != pOwner) {
+        if (pthread_cond_timedwait(&b->cond, &b->mu, &ts) == ETIMEDOUT) {
+          setErr(pzErr, sqlite3_mprintf("flaxkv: another connection's commit to %s did not "
+                                        "finish in %d ms",
+                                        fkvStorePath(b->pStore), FKV_WAIT_MS));
+          pthread_mutex_unlock(&b->mu);
+          return SQLITE_BUSY;
+        }
+      }
+      if (!b->pTokenOwner) {
+        b->pTokenOwner = pOwner;
+        b->pendingSeq = b->visible + 1;
+        b->bPendingPushed = 0;
+      }
+    }
+    b->nTokenRef++;
+    p->bPrepared = 1;
+  }
+  /* Make the active memtable's nodes now, so that the commit cannot fail. */
+  size_t nEntry = fkvMemCount(p->pMem);
+  sqlite3_free(p->apShared);
+  p->apShared = sqlite3_malloc64(2 * nEntry * sizeof(fkv_node *) + 1);
+  p->apMine = p->apShared ? p->apShared + nEntry : 0;
+  p->nPub = 0;
+  if (!p->apShared) rc = SQLITE_NOMEM;
+  for (fkv_node *x = fkvMemFirst(p->pMem); x && rc == SQLITE_OK; x = fkvMemNext(x)) {
+    if (!fkvNodeHead(x)) continue;
+    size_t n;
+    const unsigned char *a = fkvNodeKey(x, &n);
+    fkv_node *y = fkvMemUpsert(b->pActive, a, n);
+    if (!y) {
+      rc = SQLITE_NOMEM;
+      break;
+    }
+    p->apMine[p->nPub] = x;
+    p->apShared[p->nPub++] = y;
+  }
+  pthread_mutex_unlock(&b->mu);
+  if (rc != SQLITE_OK) return rc;
+
+  /* Plain INSERTs: the key must still be absent from the committed state. */
+  for (int i = 0; i < p->nPub; i++) {
+    fkv_version *v = fkvNodeHead(p->apMine[i]);
+    if (!v->bExpectAbsent) continue;
+    rc = txnView(p, pzErr);
+    if (rc != SQLITE_OK) return rc;
+    size_t n;
+    const unsigned char *a = fkvNodeKey(p->apMine[i], &n);
+    const unsigned char *aVal;
+    size_t nVal;
+    rc = fkvGet(p->pView, 0, p->pTable, a + FKV_PREFIX, n - FKV_PREFIX, &aVal, &nVal, 0, pzErr);
+    if (rc == SQLITE_OK) return SQLITE_CONSTRAINT;
+    if (rc != SQLITE_NOTFOUND) return rc;
+    rc = SQLITE_OK;
+  }
+  return SQLITE_OK;
+}
+
+void fkvTxnCommit(fkv_txn *p) {
+  fkv_buffer *b = p->pBuf;
+  if (!p->bPrepared && p->nUndo > 0) {
+    /* xCommit without xSync: SQLite always syncs first; stay correct anyway. */
+    char *zErr = 0;
+    if (fkvTxnPrepare(p, p, &zErr) != SQLITE_OK) {
+      sqlite3_log(SQLITE_ERROR, "%s", zErr ? zErr : "flaxkv: commit failed");
+      sqlite3_free(zErr);
+      fkvTxnRollback(p);
+      return;
+    }
+  }
+  if (p->bPrepared) {
+    pthread_mutex_lock(&b->mu);
+    uint64_t h = horizon(b);
+    for (int i = 0; i < p->nPub; i++) {
+      fkv_version *v = fkvMemSetHead(p->pMem, p->apMine[i], 0);
+      if (!v) continue;
+      v->seq = b->pendingSeq;
+      v->bExpectAbsent = 0;
+      fkvMemPush(b->pActive, p->apShared[i], v, h);
+      b->bPendingPushed = 1;
+    }
+    p->bPrepared = 0;
+    tokenRelease(b);
+    pthread_mutex_unlock(&b->mu);
+  }
+  txnClear(p);
+}
+
+void fkvTxnRollback(fkv_txn *p) {
+  fkv_buffer *b = p->pBuf;
+  if (p->bPrepared) {
+    pthread_mutex_lock(&b->mu);
+    p->bPrepared = 0;
+    tokenRelease(b);
+    pthread_mutex_unlock(&b->mu);
+  }
+  txnClear(p);
+}

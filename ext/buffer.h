@@ -1,0 +1,159 @@
+/*
+** buffer.h - flaxkv's write buffer: one per store, shared by every table and
+** connection of the process that uses the store.
+**
+** A committed write is a version pushed into the buffer's active memtable,
+** visible at once to every reader; a background thread (the flusher) writes
+** everything buffered to LMDB in one write transaction.  Readers see the
+** buffer layered over an LMDB snapshot, and a connection's uncommitted
+** transaction (fkv_txn) layered over that.
+**
+** Snapshots.  Every commit gets a sequence number.  A view (fkv_view) is a
+** consistent snapshot: the sequence number it sees up to, references to the
+** memtables that may hold newer-than-LMDB data for it, and an LMDB read
+** transaction taken so that it never sees a flush half applied.
+**
+** Flushing happens when the buffer passes its soft limit, after an idle
+** time with no commit (or at the latest after 10 idle times), on request
+** (fkvBufferFlush), when the store closes, and at process exit.  A commit
+** waits (back-pressure) while the buffer is past its hard limit and a flush
+** is running.  A failed flush keeps its data buffered and readable; its
+** error is sticky, returned by fkvBufferFlush() and by the next commits,
+** until a retried flush succeeds.
+*/
+#ifndef FLAXKV_BUFFER_H
+#define FLAXKV_BUFFER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "store.h"
+
+typedef struct fkv_buffer fkv_buffer;
+typedef struct fkv_view fkv_view;
+typedef struct fkv_txn fkv_txn;
+typedef struct fkv_iter fkv_iter;
+
+/* LMDB's limit on a key (mdb_env_get_maxkeysize() of Debian's liblmdb). */
+#define FKV_MAX_KEY 511
+
+#define FKV_DEFAULT_SOFT ((size_t)16 << 20)
+#define FKV_DEFAULT_HARD ((size_t)64 << 20)
+#define FKV_DEFAULT_IDLE_MS 100
+
+typedef struct fkv_buffer_cfg fkv_buffer_cfg;
+struct fkv_buffer_cfg {
+  size_t nSoft;   /* bytes: start a flush (0: default) */
+  size_t nHard;   /* bytes: commits wait for the running flush (0: default) */
+  int msIdle;     /* flush after this long without a commit (0: default) */
+};
+
+/*
+** Open the buffer of the store in zDir (opening the store if needed).  The
+** first opener's buffer settings apply; a later explicit one that differs is
+** an error naming it.
+*/
+int fkvBufferOpen(const char *zDir, const fkv_store_cfg *, const fkv_buffer_cfg *,
+                  fkv_buffer **ppBuf, char **pzErr);
+void fkvBufferClose(fkv_buffer *);
+fkv_store *fkvBufferStore(fkv_buffer *);
+
+/* Tables of the buffer's store (see store.h). */
+int fkvBufferTableOpen(fkv_buffer *, const char *zSqlName, const char *zName,
+                       fkv_table **ppTable, char **pzErr);
+void fkvBufferTableClose(fkv_buffer *, fkv_table *);
+int fkvBufferTableRename(fkv_buffer *, fkv_table *, const char *zOld, const char *zNew,
+                         char **pzErr);
+/* Flush, then delete the table's data. */
+int fkvBufferTableDrop(fkv_buffer *, fkv_table *, const char *zSqlName, char **pzErr);
+
+/*
+** Return when everything committed before the call is in LMDB (durable per
+** the store's sync mode), or with the error of the flush that failed.
+*/
+int fkvBufferFlush(fkv_buffer *, char **pzErr);
+/* The same for every buffer open in the process. */
+int fkvBufferFlushAll(char **pzErr);
+
+/* Read views. */
+int fkvViewOpen(fkv_buffer *, fkv_view **ppView, char **pzErr);
+void fkvViewClose(fkv_view *);
+/* Has anything been committed or flushed since the view was opened? */
+int fkvViewStale(fkv_view *);
+
+/*
+** Point read through pTxn's uncommitted writes (pTxn may be NULL), the
+** buffer and LMDB.  aKey is an encoded key (codec.h).  Returns SQLITE_OK
+** with *paVal and *pnVal pointing at the stored value, SQLITE_NOTFOUND, or an
+** error.  The value stays valid while the view is open; if *pbTxn (may be
+** NULL) is set it is an uncommitted entry, valid only until pTxn changes.
+*/
+int fkvGet(fkv_view *, fkv_txn *pTxn, fkv_table *, const unsigned char *aKey, size_t nKey,
+           const unsigned char **paVal, size_t *pnVal, int *pbTxn, char **pzErr);
+
+/* A bound of a range scan: the encoded key, and whether it is excluded. */
+typedef struct fkv_bound fkv_bound;
+struct fkv_bound {
+  const unsigned char *a;
+  size_t n;
+  int bStrict;
+};
+
+/*
+** Ordered iteration over one table, merging pTxn's uncommitted writes (may
+** be NULL), the buffer and LMDB; tombstones hide older versions.
+** fkvIterSeek() positions on the first row within [pLo, pHi] (either may be
+** NULL: unbounded; at most FKV_MAX_KEY bytes), in descending order if bDesc.  Key and value pointers
+** are valid until the next Seek/Next/Close.
+*/
+int fkvIterOpen(fkv_view *, fkv_txn *pTxn, fkv_table *, fkv_iter **ppIter, char **pzErr);
+/* Does the iterator still merge pTxn's current uncommitted entries? */
+int fkvIterCurrent(fkv_iter *, fkv_txn *pTxn);
+int fkvIterSeek(fkv_iter *, const fkv_bound *pLo, const fkv_bound *pHi, int bDesc);
+int fkvIterNext(fkv_iter *);
+int fkvIterEof(fkv_iter *);
+const unsigned char *fkvIterKey(fkv_iter *, size_t *pn);
+/* NULL, 0 if the row was an uncommitted entry that has since been undone. */
+const unsigned char *fkvIterValue(fkv_iter *, size_t *pn);
+const char *fkvIterErrmsg(fkv_iter *);
+void fkvIterClose(fkv_iter *);
+
+/*
+** A connection's uncommitted writes to one table.  Used by one thread at a
+** time (the SQLite connection's).  aVal NULL is a delete.  bExpectAbsent
+** marks a plain INSERT: if another connection commits the key first, this
+** transaction fails at fkvTxnPrepare with SQLITE_CONSTRAINT.
+*/
+fkv_txn *fkvTxnNew(fkv_buffer *, fkv_table *);
+void fkvTxnFree(fkv_txn *);
+int fkvTxnPut(fkv_txn *, const unsigned char *aKey, size_t nKey, const unsigned char *aVal,
+              size_t nVal, int bExpectAbsent);
+/* Was the key's current uncommitted entry written with bExpectAbsent? */
+int fkvTxnExpectsAbsent(fkv_txn *, const unsigned char *aKey, size_t nKey);
+/* Point read of the latest committed state plus this transaction. */
+int fkvTxnGet(fkv_txn *, const unsigned char *aKey, size_t nKey, const unsigned char **paVal,
+              size_t *pnVal, char **pzErr);
+void fkvTxnSavepoint(fkv_txn *, int iLevel);
+void fkvTxnRelease(fkv_txn *, int iLevel);
+void fkvTxnRollbackTo(fkv_txn *, int iLevel);
+/*
+** Phase one of commit (xSync): back-pressure, the store's commit token for
+** pOwner (one SQLite connection: all its tables on this store publish
+** together), and the plain-INSERT checks.  Phase two (xCommit) cannot fail.
+*/
+int fkvTxnPrepare(fkv_txn *, void *pOwner, char **pzErr);
+void fkvTxnCommit(fkv_txn *);
+void fkvTxnRollback(fkv_txn *);
+
+/* Counters for introspection and tests. */
+typedef struct fkv_buffer_stat fkv_buffer_stat;
+struct fkv_buffer_stat {
+  size_t nBytes;          /* active + flushing memtables */
+  size_t nKeys;           /* keys buffered (active + flushing) */
+  uint64_t nFlush;        /* successful flushes */
+  uint64_t nCommit;       /* commits published */
+  int flushRc;            /* sticky flush error, SQLITE_OK if none */
+};
+void fkvBufferStat(fkv_buffer *, fkv_buffer_stat *);
+
+#endif /* FLAXKV_BUFFER_H */

@@ -1,0 +1,125 @@
+/*
+** codec.h - SQLite value <-> bytes for flaxkv.
+**
+** KEYS are encoded so that memcmp() order (shorter-is-smaller on a common
+** prefix, which is LMDB's default order) is SQLite's order for a column with
+** BINARY collation: numbers < TEXT < BLOB, and numbers that compare equal in
+** SQLite (1, 1.0; -2^63 and -9.223372036854776e18) encode to the same bytes.
+**
+**   number  0x20 | 8 bytes: the value rounded to a double, order-preserving
+**                | 2 bytes: big-endian (exact - rounded) + 0x8000
+**           The rounded double of an INTEGER i is (double)i; of a REAL r, r
+**           itself (-0.0 becomes +0.0).  Rounding is monotonic, so the double
+**           orders numbers up to ties; the tie is the exact difference
+**           between the number and that double, which is non-zero only for
+**           an integer beyond 2^53 (|diff| <= 1024).  Total: 11 bytes.
+**   text    0x30 | the UTF-8 bytes, as they are (NULs included)
+**   blob    0x40 | the bytes, as they are
+**
+** NULL has no encoding (a key is never NULL); a NaN REAL is NULL in SQLite.
+**
+** An encoded key does not say whether a number was written as INTEGER or
+** REAL (1 and 1.0 are one key), nor keep the sign of -0.0.  That "key kind"
+** is carried in the header byte of the stored VALUE:
+**
+**   FKV_KEYKIND_NATURAL  decode as the encoding says: an integral number in
+**                        int64 range is INTEGER, any other number is REAL
+**   FKV_KEYKIND_REAL     an integral number that was written as a REAL
+**   FKV_KEYKIND_NEGZERO  the REAL -0.0
+**
+** VALUES are one header byte then the payload:
+**
+**   header  bits 0-2: SQLite type (SQLITE_INTEGER=1, SQLITE_FLOAT=2,
+**                     SQLITE_TEXT=3, SQLITE_BLOB=4, SQLITE_NULL=5)
+**           bits 3-4: key kind (above)
+**           bits 5-7: zero (format version 0; anything else is corrupt)
+**   INTEGER 1 to 8 bytes, big-endian two's complement, the fewest that hold it
+**   FLOAT   8 bytes, the IEEE-754 bits big-endian
+**   TEXT    the UTF-8 bytes
+**   BLOB    the bytes
+**   NULL    nothing
+**
+** Every function here is pure: no locks, no global state, safe from any
+** thread.  Decoders never read outside the buffer they are given and report
+** malformed input as SQLITE_CORRUPT.
+*/
+#ifndef FLAXKV_CODEC_H
+#define FLAXKV_CODEC_H
+
+#include <stddef.h>
+#include <sqlite3.h>
+
+#define FKV_TAG_NUM   0x20
+#define FKV_TAG_TEXT  0x30
+#define FKV_TAG_BLOB  0x40
+#define FKV_NUMKEY_SIZE 11
+
+#define FKV_KEYKIND_NATURAL 0
+#define FKV_KEYKIND_REAL    1
+#define FKV_KEYKIND_NEGZERO 2
+
+/* A decoded key or value: points into the buffer it was decoded from. */
+typedef struct fkv_datum fkv_datum;
+struct fkv_datum {
+  int eType;                  /* SQLITE_INTEGER, _FLOAT, _TEXT, _BLOB, _NULL */
+  sqlite3_int64 i;            /* SQLITE_INTEGER */
+  double r;                   /* SQLITE_FLOAT */
+  const unsigned char *z;     /* SQLITE_TEXT, SQLITE_BLOB (may be NULL if n==0) */
+  size_t n;
+};
+
+/*
+** Compare two encoded keys: memcmp order, shorter first on a common prefix
+** (LMDB's default order, and so SQLite's order of the keys).
+*/
+int fkvKeyCmp(const unsigned char *a, size_t na, const unsigned char *b, size_t nb);
+
+/*
+** Encode the number i or r as a key into a[FKV_NUMKEY_SIZE].  For a REAL,
+** *pKind receives the key kind to store beside it.  r must not be NaN.
+*/
+void fkvKeyFromInt(sqlite3_int64 i, unsigned char *a);
+void fkvKeyFromDouble(double r, unsigned char *a, int *pKind);
+
+/*
+** Encode the SQL value pVal as a key.  Writes at most nA bytes into a and
+** returns the full encoded size (which may be larger than nA: then the
+** output is truncated and the caller must treat the key as too large).
+** Returns 0 if pVal is NULL or a NaN REAL: such a key does not exist.
+** *pKind receives the key kind (FKV_KEYKIND_*).
+*/
+size_t fkvKeyEncode(sqlite3_value *pVal, unsigned char *a, size_t nA, int *pKind);
+
+/*
+** Decode an encoded key of n bytes, with the key kind from its value.
+** Returns SQLITE_OK or SQLITE_CORRUPT.
+*/
+int fkvKeyDecode(const unsigned char *a, size_t n, int eKind, fkv_datum *p);
+
+/* Size of the value encoding of pVal; and the encoding itself into a. */
+size_t fkvValueSize(sqlite3_value *pVal);
+void fkvValueEncode(sqlite3_value *pVal, int eKind, unsigned char *a);
+
+/*
+** Decode a stored value of n bytes.  *pKind receives the key kind from its
+** header.  Returns SQLITE_OK or SQLITE_CORRUPT.
+*/
+int fkvValueDecode(const unsigned char *a, size_t n, fkv_datum *p, int *pKind);
+
+/* The key kind recorded in a stored value's header (0 if n==0). */
+int fkvValueKeyKind(const unsigned char *a, size_t n);
+
+/*
+** Make p the result of a SQL function or xColumn call.  TEXT and BLOB are
+** copied (SQLITE_TRANSIENT).
+*/
+void fkvResultDatum(sqlite3_context *ctx, const fkv_datum *p);
+
+/*
+** If the text z[0..n) is what SQLite's numeric affinity turns into a number
+** (optional surrounding white space, a decimal integer or real literal),
+** store that number as a double in *pR and return 1; else return 0.
+*/
+int fkvTextLooksNumeric(const unsigned char *z, size_t n, double *pR);
+
+#endif /* FLAXKV_CODEC_H */

@@ -1,0 +1,303 @@
+/*
+** memtable.c - the ordered in-memory map behind flaxkv's write buffer.
+**
+** See memtable.h for the contract.  INTERNALS:
+**
+** A skiplist (p = 1/4, at most FKV_MAXHEIGHT levels) whose level-0 list is
+** also linked backwards (pPrev) for descending scans.  Nodes and their keys
+** live in an arena of chunks owned by the memtable: they are never freed one
+** by one, so a reader holding a node pointer is safe for as long as it holds
+** a reference to the memtable.
+**
+** Publication order (single writer, lock-free readers):
+**   insert  x->apNext[i] = pred->apNext[i] (relaxed), then
+**           pred->apNext[i] = x (release), level 0 first; then
+**           succ->pPrev = x (release) after x->pPrev = pred.
+**   push    v->pOlder = head (relaxed), then node->pHead = v (release).
+**   prune   keeper->pOlder = NULL (release), then free the cut tail.
+** Readers load every such pointer with acquire.
+*/
+#include "memtable.h"
+
+#include "codec.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#define FKV_MAXHEIGHT 12
+#define FKV_ARENA_MIN (4 * 1024)
+#define FKV_ARENA_MAX (64 * 1024)
+
+#define LOAD(p) __atomic_load_n(&(p), __ATOMIC_ACQUIRE)
+#define STORE(p, v) __atomic_store_n(&(p), (v), __ATOMIC_RELEASE)
+#define RELAXED_STORE(p, v) __atomic_store_n(&(p), (v), __ATOMIC_RELAXED)
+
+struct fkv_node {
+  fkv_version *pHead;      /* newest version (atomic) */
+  fkv_node *pPrev;         /* level-0 predecessor; the head sentinel if first */
+  uint32_t nKey;
+  uint8_t nHeight;
+  unsigned char *aKey;     /* in the arena, after apNext[] */
+  fkv_node *apNext[];      /* nHeight forward links (atomic) */
+};
+
+typedef struct fkv_chunk fkv_chunk;
+struct fkv_chunk {
+  fkv_chunk *pNext;
+  size_t nUsed, nSize;
+  unsigned char aData[];
+};
+
+struct fkv_mem {
+  int nRef;                /* atomic */
+  int nHeight;             /* current height (atomic) */
+  size_t nBytes;           /* atomic */
+  size_t nNode;            /* atomic */
+  uint64_t rng;            /* writer only */
+  fkv_chunk *pChunk;       /* writer only: newest chunk first */
+  fkv_node *pHeadNode;     /* sentinel with FKV_MAXHEIGHT links */
+};
+
+fkv_version *fkvVersionNew(const unsigned char *aVal, size_t nVal, int bTomb) {
+  fkv_version *v = malloc(sizeof(*v) + nVal);
+  if (!v) return 0;
+  v->seq = 0;
+  v->pOlder = 0;
+  v->nVal = (uint32_t)nVal;
+  v->bTomb = (uint8_t)(bTomb ? 1 : 0);
+  v->bExpectAbsent = 0;
+  if (nVal) memcpy(v->aVal, aVal, nVal);
+  return v;
+}
+
+void fkvVersionFree(fkv_version *v) { free(v); }
+
+static size_t versionBytes(const fkv_version *v) { return sizeof(*v) + v->nVal; }
+
+/* Allocate n bytes (8-aligned) from the arena.  Writer only. */
+static void *arenaAlloc(fkv_mem *p, size_t n) {
+  n = (n + 7) & ~(size_t)7;
+  fkv_chunk *c = p->pChunk;
+  if (!c || c->nUsed + n > c->nSize) {
+    /* Chunks double from FKV_ARENA_MIN (a one-row transaction stays small)
+    ** up to FKV_ARENA_MAX. */
+    size_t nSize = c ? c->nSize * 2 : FKV_ARENA_MIN;
+    if (nSize > FKV_ARENA_MAX) nSize = FKV_ARENA_MAX;
+    if (nSize < n) nSize = n;
+    c = malloc(sizeof(*c) + nSize);
+    if (!c) return 0;
+    c->nUsed = 0;
+    c->nSize = nSize;
+    c->pNext = p->pChunk;
+    p->pChunk = c;
+    __atomic_add_fetch(&p->nBytes, sizeof(*c) + nSize, __ATOMIC_RELAXED);
+  }
+  void *pRet = c->aData + c->nUsed;
+  c->nUsed += n;
+  return pRet;
+}
+
+static fkv_node *nodeAlloc(fkv_mem *p, const unsigned char *aKey, size_t nKey, int nHeight) {
+  size_t nNode = sizeof(fkv_node) + nHeight * sizeof(fkv_node *);
+  fkv_node *x = arenaAlloc(p, nNode + nKey);
+  if (!x) return 0;
+  x->pHead = 0;
+  x->pPrev = 0;
+  x->nKey = (uint32_t)nKey;
+  x->nHeight = (uint8_t)nHeight;
+  x->aKey = (unsigned char *)x + nNode;
+  if (nKey) memcpy(x->aKey, aKey, nKey);
+  for (int i = 0; i < nHeight; i++) x->apNext[i] = 0;
+  return x;
+}
+
+fkv_mem *fkvMemNew(void) {
+  fkv_mem *p = calloc(1, sizeof(*p));
+  if (!p) return 0;
+  p->nRef = 1;
+  p->nHeight = 1;
+  p->rng = 0x9E3779B97F4A7C15ull ^ (uint64_t)(uintptr_t)p;
+  p->pHeadNode = nodeAlloc(p, 0, 0, FKV_MAXHEIGHT);
+  if (!p->pHeadNode) {
+    free(p);
+    return 0;
+  }
+  return p;
+}
+
+void fkvMemRef(fkv_mem *p) { __atomic_add_fetch(&p->nRef, 1, __ATOMIC_RELAXED); }
+
+void fkvMemUnref(fkv_mem *p) {
+  if (!p || __atomic_sub_fetch(&p->nRef, 1, __ATOMIC_ACQ_REL) != 0) return;
+  for (fkv_node *x = p->pHeadNode->apNext[0]; x; x = x->apNext[0]) {
+    fkv_version *v = x->pHead;
+    while (v) {
+      fkv_version *pOlder = v->pOlder;
+      free(v);
+      v = pOlder;
+    }
+  }
+  fkv_chunk *c = p->pChunk;
+  while (c) {
+    fkv_chunk *pNext = c->pNext;
+    free(c);
+    c = pNext;
+  }
+  free(p);
+}
+
+size_t fkvMemBytes(fkv_mem *p) { return __atomic_load_n(&p->nBytes, __ATOMIC_RELAXED); }
+size_t fkvMemCount(fkv_mem *p) { return __atomic_load_n(&p->nNode, __ATOMIC_RELAXED); }
+
+static int nodeCmp(const fkv_node *x, const unsigned char *aKey, size_t nKey) {
+  return fkvKeyCmp(x->aKey, x->nKey, aKey, nKey);
+}
+
+/*
+** The last node at each level whose key is < aKey (<= if bOrEqual), into
+** apPrev[] when not NULL.  Returns that node at level 0 (maybe the head).
+*/
+static fkv_node *findLess(fkv_mem *p, const unsigned char *aKey, size_t nKey, int bOrEqual,
+                          fkv_node **apPrev) {
+  fkv_node *x = p->pHeadNode;
+  int i = LOAD(p->nHeight) - 1;
+  while (1) {
+    fkv_node *pNext = LOAD(x->apNext[i]);
+    int c = pNext ? nodeCmp(pNext, aKey, nKey) : 1;
+    if (c < 0 || (bOrEqual && c == 0)) {
+      x = pNext;
+    } else {
+      if (apPrev) apPrev[i] = x;
+      if (i == 0) return x;
+      i--;
+    }
+  }
+}
+
+static int randomHeight(fkv_mem *p) {
+  int h = 1;
+  /* xorshift64 */
+  uint64_t r = p->rng;
+  r ^= r << 13;
+  r ^= r >> 7;
+  r ^= r << 17;
+  p->rng = r;
+  while (h < FKV_MAXHEIGHT && (r & 3) == 0) {
+    h++;
+    r >>= 2;
+  }
+  return h;
+}
+
+fkv_node *fkvMemUpsert(fkv_mem *p, const unsigned char *aKey, size_t nKey) {
+  fkv_node *apPrev[FKV_MAXHEIGHT];
+  fkv_node *x = findLess(p, aKey, nKey, 0, apPrev);
+  fkv_node *pNext = x->apNext[0];
+  if (pNext && nodeCmp(pNext, aKey, nKey) == 0) return pNext;
+
+  int h = randomHeight(p);
+  int nHeight = p->nHeight;
+  if (h > nHeight) {
+    for (int i = nHeight; i < h; i++) apPrev[i] = p->pHeadNode;
+    /* Readers that see the new height before the links find NULL there and
+    ** simply descend: safe. */
+    STORE(p->nHeight, h);
+  }
+  fkv_node *n = nodeAlloc(p, aKey, nKey, h);
+  if (!n) return 0;
+  for (int i = 0; i < h; i++) {
+    RELAXED_STORE(n->apNext[i], apPrev[i]->apNext[i]);
+  }
+  RELAXED_STORE(n->pPrev, apPrev[0]);
+  for (int i = 0; i < h; i++) STORE(apPrev[i]->apNext[i], n);
+  if (n->apNext[0]) STORE(n->apNext[0]->pPrev, n);
+  __atomic_add_fetch(&p->nNode, 1, __ATOMIC_RELAXED);
+  return n;
+}
+
+void fkvMemPush(fkv_mem *p, fkv_node *pNode, fkv_version *v, uint64_t horizon) {
+  fkv_version *pHead = pNode->pHead;
+  RELAXED_STORE(v->pOlder, pHead);
+  STORE(pNode->pHead, v);
+  size_t nAdd = versionBytes(v);
+
+  /* Prune: keep every version newer than the horizon and the newest one at
+  ** or below it; free the rest. */
+  fkv_version *pKeep = v;
+  while (pKeep && pKeep->seq > horizon) pKeep = pKeep->pOlder;
+  size_t nFree = 0;
+  if (pKeep && pKeep->pOlder) {
+    fkv_version *pDead = pKeep->pOlder;
+    STORE(pKeep->pOlder, (fkv_version *)0);
+    while (pDead) {
+      fkv_version *pOlder = pDead->pOlder;
+      nFree += versionBytes(pDead);
+      free(pDead);
+      pDead = pOlder;
+    }
+  }
+  if (nAdd >= nFree) {
+    __atomic_add_fetch(&p->nBytes, nAdd - nFree, __ATOMIC_RELAXED);
+  } else {
+    __atomic_sub_fetch(&p->nBytes, nFree - nAdd, __ATOMIC_RELAXED);
+  }
+}
+
+fkv_version *fkvMemSetHead(fkv_mem *p, fkv_node *pNode, fkv_version *v) {
+  fkv_version *pOld = pNode->pHead;
+  if (v) v->pOlder = 0;
+  STORE(pNode->pHead, v);
+  size_t nAdd = v ? versionBytes(v) : 0;
+  size_t nSub = pOld ? versionBytes(pOld) : 0;
+  if (nAdd >= nSub) {
+    __atomic_add_fetch(&p->nBytes, nAdd - nSub, __ATOMIC_RELAXED);
+  } else {
+    __atomic_sub_fetch(&p->nBytes, nSub - nAdd, __ATOMIC_RELAXED);
+  }
+  return pOld;
+}
+
+fkv_node *fkvMemFind(fkv_mem *p, const unsigned char *aKey, size_t nKey) {
+  fkv_node *x = LOAD(findLess(p, aKey, nKey, 0, 0)->apNext[0]);
+  return (x && nodeCmp(x, aKey, nKey) == 0) ? x : 0;
+}
+
+fkv_node *fkvMemSeekGE(fkv_mem *p, const unsigned char *aKey, size_t nKey, int bStrict) {
+  return LOAD(findLess(p, aKey, nKey, bStrict, 0)->apNext[0]);
+}
+
+fkv_node *fkvMemSeekLE(fkv_mem *p, const unsigned char *aKey, size_t nKey, int bStrict) {
+  fkv_node *x = findLess(p, aKey, nKey, !bStrict, 0);
+  return x == p->pHeadNode ? 0 : x;
+}
+
+fkv_node *fkvMemFirst(fkv_mem *p) { return LOAD(p->pHeadNode->apNext[0]); }
+
+fkv_node *fkvMemLast(fkv_mem *p) {
+  fkv_node *x = p->pHeadNode;
+  for (int i = LOAD(p->nHeight) - 1; i >= 0; i--) {
+    fkv_node *pNext;
+    while ((pNext = LOAD(x->apNext[i])) != 0) x = pNext;
+  }
+  return x == p->pHeadNode ? 0 : x;
+}
+
+fkv_node *fkvMemNext(fkv_node *x) { return LOAD(x->apNext[0]); }
+
+fkv_node *fkvMemPrev(fkv_mem *p, fkv_node *x) {
+  fkv_node *pPrev = LOAD(x->pPrev);
+  return pPrev == p->pHeadNode ? 0 : pPrev;
+}
+
+const unsigned char *fkvNodeKey(const fkv_node *x, size_t *pnKey) {
+  *pnKey = x->nKey;
+  return x->aKey;
+}
+
+fkv_version *fkvNodeVisible(const fkv_node *x, uint64_t snapshot) {
+  fkv_version *v = LOAD(((fkv_node *)x)->pHead);
+  while (v && v->seq > snapshot) v = LOAD(v->pOlder);
+  return v;
+}
+
+fkv_version *fkvNodeHead(const fkv_node *x) { return LOAD(((fkv_node *)x)->pHead); }

@@ -1,0 +1,89 @@
+/*
+** memtable.h - an ordered in-memory map from encoded keys to versions, the
+** building block of the write buffer (buffer.c) and of a connection's
+** uncommitted transaction (vtab.c).
+**
+** A memtable is a skiplist of nodes.  A node holds one key (bytes compared
+** with memcmp, shorter first on a common prefix: LMDB's order) and a chain
+** of versions, newest first.  A version is a value, or a tombstone, stamped
+** with the sequence number of the commit that wrote it.
+**
+** THREADS.  One writer at a time (the caller serializes writers with its own
+** lock); any number of readers at the same time, without a lock.  Readers
+** only follow pointers published with release stores, so a reader sees a
+** node either fully linked or not at all.  Nodes are never unlinked or freed
+** before the whole memtable is freed (when its reference count reaches 0).
+** Versions can be freed earlier, by fkvMemPush() pruning: it frees only the
+** versions older than the newest one with seq <= the given horizon, which
+** the caller guarantees no reader can still want (buffer.c passes the oldest
+** sequence number any open read view uses).
+**
+** As a transaction's private overlay (one thread only), the newest version
+** of a node is its current entry; a node whose head is NULL has no entry
+** (its write was rolled back).  fkvMemSetHead() replaces the head without
+** keeping history (the overlay keeps its own undo log).
+*/
+#ifndef FLAXKV_MEMTABLE_H
+#define FLAXKV_MEMTABLE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct fkv_mem fkv_mem;
+typedef struct fkv_node fkv_node;
+typedef struct fkv_version fkv_version;
+
+/* One version of a key: immutable once pushed. */
+struct fkv_version {
+  uint64_t seq;            /* sequence number of the commit that wrote it */
+  fkv_version *pOlder;     /* next older version (accessed atomically) */
+  uint32_t nVal;           /* bytes in aVal (0 for a tombstone) */
+  uint8_t bTomb;           /* 1: the key is deleted */
+  uint8_t bExpectAbsent;   /* overlay only: written by a plain INSERT, so the
+                           ** key must still be absent when it commits */
+  unsigned char aVal[];    /* the encoded value (codec.h) */
+};
+
+/* Allocate a version holding a copy of aVal[0..nVal), or a tombstone. */
+fkv_version *fkvVersionNew(const unsigned char *aVal, size_t nVal, int bTomb);
+void fkvVersionFree(fkv_version *);
+
+fkv_mem *fkvMemNew(void);
+void fkvMemRef(fkv_mem *);
+void fkvMemUnref(fkv_mem *);     /* frees the memtable at 0 */
+
+/* Bytes used (nodes, keys, live versions): read at any time. */
+size_t fkvMemBytes(fkv_mem *);
+/* Number of nodes. */
+size_t fkvMemCount(fkv_mem *);
+
+/* Writer side.  Find the node for aKey, creating it (with no version) if
+** absent.  Returns NULL on out of memory. */
+fkv_node *fkvMemUpsert(fkv_mem *, const unsigned char *aKey, size_t nKey);
+
+/* Writer side.  Make v the newest version of pNode; free the versions that
+** are older than the newest version with seq <= horizon. */
+void fkvMemPush(fkv_mem *, fkv_node *pNode, fkv_version *v, uint64_t horizon);
+
+/* Writer side (private overlay only).  Replace the head version with v
+** (may be NULL) and return the old head, which the caller now owns. */
+fkv_version *fkvMemSetHead(fkv_mem *, fkv_node *pNode, fkv_version *v);
+
+/* Reader side. */
+fkv_node *fkvMemFind(fkv_mem *, const unsigned char *aKey, size_t nKey);
+/* First node with key >= aKey (> if bStrict).  NULL if none. */
+fkv_node *fkvMemSeekGE(fkv_mem *, const unsigned char *aKey, size_t nKey, int bStrict);
+/* Last node with key <= aKey (< if bStrict).  NULL if none. */
+fkv_node *fkvMemSeekLE(fkv_mem *, const unsigned char *aKey, size_t nKey, int bStrict);
+fkv_node *fkvMemFirst(fkv_mem *);
+fkv_node *fkvMemLast(fkv_mem *);
+fkv_node *fkvMemNext(fkv_node *);
+fkv_node *fkvMemPrev(fkv_mem *, fkv_node *);
+
+const unsigned char *fkvNodeKey(const fkv_node *, size_t *pnKey);
+/* Newest version with seq <= snapshot, or NULL. */
+fkv_version *fkvNodeVisible(const fkv_node *, uint64_t snapshot);
+/* Newest version (the overlay's current entry), or NULL. */
+fkv_version *fkvNodeHead(const fkv_node *);
+
+#endif /* FLAXKV_MEMTABLE_H */

@@ -1,0 +1,688 @@
+/*
+** store.c - flaxkv's LMDB environments.
+**
+** See store.h for the contract.  INVARIANTS:
+**
+** Registry.  gReg.mu guards the list of stores, each store's nRef, bClosing
+** and owner.  One store per real directory: acquirers of a directory whose
+** store is closing wait (gReg.cond) until it is gone, so an environment is
+** never open twice in the process.
+**
+** Tables.  A table's struct lives as long as its store, even when no SQL
+** table uses it any more: the write buffer may still hold its changes and
+** finds it by id when it flushes.  The store has at most FKV_MAX_TABLES.
+**
+** Store.  The environment is opened MDB_NOTLS (a read transaction may move
+** between threads with its SQLite connection).  store->mu guards the table
+** list, the read-transaction pool, nReaders and bGrowing.  store->wmu is held
+** for the whole life of every LMDB write transaction of this process, for
+** every mdb_dbi_open() (LMDB forbids concurrent ones), and while the map is
+** resized.
+**
+** Map size.  mdb_env_set_mapsize() needs no transaction open in the
+** process.  A resizer holds wmu, sets bGrowing (new readers wait), and waits
+** for nReaders to drain; it gives up after FKV_GROW_WAIT_MS so that a reader
+** that never ends cannot hang the process (the flush is retried later).
+**
+** Catalog.  The named database FKV_CATALOG maps a SQL table name (ASCII
+** lower-cased) to the LMDB database that holds its rows, so that ALTER TABLE
+** RENAME keeps the data and a new table never takes over a renamed one's.
+*/
+#include <sqlite3ext.h>
+SQLITE_EXTENSION_INIT3
+
+#include "store.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#define FKV_CATALOG "__flaxkv_catalog__"
+#define FKV_POOL 16
+#define FKV_MAX_READERS 1022
+#define FKV_GROW_WAIT_MS 10000
+
+struct fkv_store {
+  fkv_store *pNext;        /* registry list (gReg.mu) */
+  int nRef;                /* gReg.mu */
+  int bClosing;            /* gReg.mu */
+  void *pOwner;            /* gReg.mu */
+  void (*xOwnerFree)(void *);
+  char *zPath;             /* the real path of the directory */
+  MDB_env *env;
+  fkv_store_cfg cfg;       /* as opened */
+
+  pthread_mutex_t mu;
+  pthread_cond_t cond;
+  int nReaders;            /* open read transactions (mu) */
+  int bGrowing;            /* a resize waits for readers to drain (mu) */
+  MDB_txn *apPool[FKV_POOL]; /* reset read transactions (mu) */
+  int nPool;
+  fkv_table *pTables;      /* mu */
+
+  pthread_mutex_t wmu;
+  MDB_dbi catalog;         /* valid if bCatalog (wmu) */
+  int bCatalog;
+};
+
+static struct {
+  pthread_mutex_t mu;
+  pthread_cond_t cond;
+  fkv_store *pList;
+} gReg = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0};
+
+static uint32_t gNextTableId = 1;
+
+int fkvLmdbRc(int rc) {
+  switch (rc) {
+    case MDB_SUCCESS: return SQLITE_OK;
+    case MDB_MAP_FULL:
+    case MDB_TXN_FULL:
+    case MDB_PAGE_FULL:
+    case ENOSPC:
+#ifdef EDQUOT
+    case EDQUOT:
+#endif
+    case EFBIG: return SQLITE_FULL;
+    case MDB_CORRUPTED:
+    case MDB_PAGE_NOTFOUND: return SQLITE_CORRUPT;
+    case MDB_INVALID:
+    case MDB_VERSION_MISMATCH: return SQLITE_NOTADB;
+    case MDB_READERS_FULL:
+    case MDB_MAP_RESIZED:
+    case EAGAIN:
+    case EBUSY: return SQLITE_BUSY;
+    case MDB_BAD_VALSIZE: return SQLITE_TOOBIG;
+    case ENOMEM: return SQLITE_NOMEM;
+    case EACCES:
+    case EPERM:
+    case EROFS: return SQLITE_READONLY;
+    case ENOENT:
+    case ENOTDIR: return SQLITE_CANTOPEN;
+    case EIO: return SQLITE_IOERR;
+    default: return SQLITE_ERROR;
+  }
+}
+
+char *fkvLmdbErr(int rc, const char *zWhat, const char *zPath) {
+  return sqlite3_mprintf("flaxkv: %s %s: %s", zWhat, zPath, mdb_strerror(rc));
+}
+
+/* Set *pzErr and return the SQLite code for LMDB error rc. */
+static int lmdbFail(fkv_store *p, int rc, const char *zWhat, char **pzErr) {
+  if (pzErr) {
+    sqlite3_free(*pzErr);
+    *pzErr = fkvLmdbErr(rc, zWhat, p ? p->zPath : "");
+  }
+  return fkvLmdbRc(rc);
+}
+
+static void deadlineIn(struct timespec *ts, int ms) {
+  clock_gettime(CLOCK_REALTIME, ts);
+  ts->tv_sec += ms / 1000;
+  ts->tv_nsec += (long)(ms % 1000) * 1000000L;
+  if (ts->tv_nsec >= 1000000000L) {
+    ts->tv_sec++;
+    ts->tv_nsec -= 1000000000L;
+  }
+}
+
+/* mkdir -p zDir with mode 0777 & ~umask (the directory is never created
+** world-writable by us: 0775 & ~umask). */
+static int makeDirs(const char *zDir) {
+  char *z = sqlite3_mprintf("%s", zDir);
+  if (!z) return ENOMEM;
+  int rc = 0;
+  for (char *p = z + 1;; p++) {
+    if (*p == '/' || *p == 0) {
+      char c = *p;
+      *p = 0;
+      if (mkdir(z, 0775) != 0 && errno != EEXIST) {
+        rc = errno;
+        *p = c;
+        break;
+      }
+      *p = c;
+      if (c == 0) break;
+    }
+  }
+  sqlite3_free(z);
+  return rc;
+}
+
+static void removePrivateDir(const char *zPath) {
+  static const char *azFile[] = {"data.mdb", "lock.mdb"};
+  for (size_t i = 0; i < sizeof(azFile) / sizeof(azFile[0]); i++) {
+    char *z = sqlite3_mprintf("%s/%s", zPath, azFile[i]);
+    if (z) unlink(z);
+    sqlite3_free(z);
+  }
+  rmdir(zPath);
+}
+
+static int openEnv(fkv_store *p, char **pzErr) {
+  int rc = mdb_env_create(&p->env);
+  if (rc) return lmdbFail(p, rc, "cannot create the LMDB environment for", pzErr);
+  mdb_env_set_maxdbs(p->env, FKV_MAX_TABLES + 1);
+  mdb_env_set_maxreaders(p->env, FKV_MAX_READERS);
+  mdb_env_set_mapsize(p->env, p->cfg.mapSize);
+  unsigned flags = MDB_NOTLS;
+  if (p->cfg.bReadonly) flags |= MDB_RDONLY;
+  if (p->cfg.eSync == FKV_SYNC_META) flags |= MDB_NOMETASYNC;
+  if (p->cfg.eSync == FKV_SYNC_NONE) flags |= MDB_NOSYNC;
+  rc = mdb_env_open(p->env, p->zPath, flags, 0664);
+  if (rc) {
+    mdb_env_close(p->env);
+    p->env = 0;
+    return lmdbFail(p, rc, "cannot open the LMDB store", pzErr);
+  }
+  int nDead = 0;
+  mdb_reader_check(p->env, &nDead);
+  return SQLITE_OK;
+}
+
+static const char *syncName(int e) {
+  return e == FKV_SYNC_NONE ? "none" : e == FKV_SYNC_META ? "meta" : "full";
+}
+
+int fkvStoreAcquire(const char *zDir, const fkv_store_cfg *pCfg, fkv_store **ppStore,
+                    char **pzErr) {
+  *ppStore = 0;
+  if (!pCfg->bReadonly) {
+    int e = makeDirs(zDir);
+    if (e) {
+      *pzErr = sqlite3_mprintf("flaxkv: cannot create the store directory %s: %s", zDir,
+                               strerror(e));
+      return fkvLmdbRc(e);
+    }
+  }
+  char zReal[PATH_MAX];
+  if (!realpath(zDir, zReal)) {
+    int e = errno;
+    *pzErr = sqlite3_mprintf("flaxkv: cannot open the store %s: %s", zDir, strerror(e));
+    return SQLITE_CANTOPEN;
+  }
+  struct stat st;
+  if (stat(zReal, &st) != 0 || !S_ISDIR(st.st_mode)) {
+    *pzErr = sqlite3_mprintf("flaxkv: the store %s is not a directory", zReal);
+    return SQLITE_CANTOPEN;
+  }
+
+  pthread_mutex_lock(&gReg.mu);
+  fkv_store *p;
+again:
+  for (p = gReg.pList; p; p = p->pNext) {
+    if (strcmp(p->zPath, zReal) == 0) break;
+  }
+  if (p && p->bClosing) {
+    pthread_cond_wait(&gReg.cond, &gReg.mu);
+    goto again;
+  }
+  if (p) {
+    const char *zBad = 0;
+    char *zMsg = 0;
+    if (pCfg->eSync != FKV_SYNC_UNSET && pCfg->eSync != p->cfg.eSync) {
+      zBad = "sync";
+      zMsg = sqlite3_mprintf("flaxkv: the store %s is already open with sync=%s; sync=%s "
+                             "cannot apply to one of its tables only",
+                             zReal, syncName(p->cfg.eSync), syncName(pCfg->eSync));
+    } else if (p->cfg.bReadonly && !pCfg->bReadonly) {
+      zBad = "readonly";
+      zMsg = sqlite3_mprintf("flaxkv: the store %s is open read-only in this process", zReal);
+    }
+    if (zBad) {
+      pthread_mutex_unlock(&gReg.mu);
+      *pzErr = zMsg;
+      return SQLITE_ERROR;
+    }
+    p->nRef++;
+    pthread_mutex_unlock(&gReg.mu);
+    *ppStore = p;
+    return SQLITE_OK;
+  }
+
+  p = sqlite3_malloc(sizeof(*p));
+  char *zPath = sqlite3_mprintf("%s", zReal);
+  if (!p || !zPath) {
+    pthread_mutex_unlock(&gReg.mu);
+    sqlite3_free(p);
+    sqlite3_free(zPath);
+    return SQLITE_NOMEM;
+  }
+  memset(p, 0, sizeof(*p));
+  p->zPath = zPath;
+  p->cfg = *pCfg;
+  if (p->cfg.mapSize == 0) p->cfg.mapSize = FKV_DEFAULT_MAP_SIZE;
+  if (p->cfg.eSync == FKV_SYNC_UNSET) p->cfg.eSync = FKV_SYNC_FULL;
+  int rc = openEnv(p, pzErr);
+  if (rc != SQLITE_OK) {
+    pthread_mutex_unlock(&gReg.mu);
+    sqlite3_free(p->zPath);
+    sqlite3_free(p);
+    return rc;
+  }
+  pthread_mutex_init(&p->mu, 0);
+  pthread_cond_init(&p->cond, 0);
+  pthread_mutex_init(&p->wmu, 0);
+  p->nRef = 1;
+  p->pNext = gReg.pList;
+  gReg.pList = p;
+  pthread_mutex_unlock(&gReg.mu);
+  *ppStore = p;
+  return SQLITE_OK;
+}
+
+void fkvStoreRelease(fkv_store *p) {
+  if (!p) return;
+  pthread_mutex_lock(&gReg.mu);
+  if (--p->nRef > 0) {
+    pthread_mutex_unlock(&gReg.mu);
+    return;
+  }
+  p->bClosing = 1;
+  void *pOwner = p->pOwner;
+  void (*xFree)(void *) = p->xOwnerFree;
+  pthread_mutex_unlock(&gReg.mu);
+
+  if (pOwner && xFree) xFree(pOwner);
+  for (int i = 0; i < p->nPool; i++) mdb_txn_abort(p->apPool[i]);
+  while (p->pTables) {
+    fkv_table *t = p->pTables;
+    p->pTables = t->pNext;
+    sqlite3_free(t->zName);
+    sqlite3_free(t);
+  }
+  mdb_env_close(p->env);
+  if (p->cfg.bPrivate) removePrivateDir(p->zPath);
+
+  pthread_mutex_lock(&gReg.mu);
+  fkv_store **pp = &gReg.pList;
+  while (*pp != p) pp = &(*pp)->pNext;
+  *pp = p->pNext;
+  pthread_cond_broadcast(&gReg.cond);
+  pthread_mutex_unlock(&gReg.mu);
+
+  pthread_mutex_destroy(&p->mu);
+  pthread_cond_destroy(&p->cond);
+  pthread_mutex_destroy(&p->wmu);
+  sqlite3_free(p->zPath);
+  sqlite3_free(p);
+}
+
+void *fkvStoreOwner(fkv_store *p, void *(*xNew)(fkv_store *, void *), void *pArg,
+                    void (*xFree)(void *)) {
+  pthread_mutex_lock(&gReg.mu);
+  if (!p->pOwner) {
+    p->pOwner = xNew(p, pArg);
+    p->xOwnerFree = xFree;
+  }
+  void *pOwner = p->pOwner;
+  pthread_mutex_unlock(&gReg.mu);
+  return pOwner;
+}
+
+void fkvStoreForEachOwner(void (*x)(void *)) {
+  pthread_mutex_lock(&gReg.mu);
+  for (fkv_store *p = gReg.pList; p; p = p->pNext) {
+    if (p->pOwner && !p->bClosing) x(p->pOwner);
+  }
+  pthread_mutex_unlock(&gReg.mu);
+}
+
+const char *fkvStorePath(fkv_store *p) { return p->zPath; }
+int fkvStoreReadonly(fkv_store *p) { return p->cfg.bReadonly; }
+MDB_env *fkvStoreEnv(fkv_store *p) { return p->env; }
+
+/* Resize the map to newSize (0: adopt the size another process set). */
+static int resizeMap(fkv_store *p, int bDouble, char **pzErr) {
+  pthread_mutex_lock(&p->wmu);
+  pthread_mutex_lock(&p->mu);
+  p->bGrowing = 1;
+  struct timespec ts;
+  deadlineIn(&ts, FKV_GROW_WAIT_MS);
+  while (p->nReaders > 0) {
+    if (pthread_cond_timedwait(&p->cond, &p->mu, &ts) == ETIMEDOUT) break;
+  }
+  int rc = SQLITE_OK;
+  if (p->nReaders > 0) {
+    if (pzErr) {
+      sqlite3_free(*pzErr);
+      *pzErr = sqlite3_mprintf("flaxkv: cannot resize the LMDB map of %s: %d read "
+                               "transactions of this process stay open",
+                               p->zPath, p->nReaders);
+    }
+    rc = SQLITE_BUSY;
+  } else {
+    size_t newSize = 0;
+    if (bDouble) {
+      MDB_envinfo info;
+      mdb_env_info(p->env, &info);
+      newSize = info.me_mapsize * 2;
+    }
+    int e = mdb_env_set_mapsize(p->env, newSize);
+    if (e) rc = lmdbFail(p, e, "cannot resize the LMDB map of", pzErr);
+  }
+  p->bGrowing = 0;
+  pthread_cond_broadcast(&p->cond);
+  pthread_mutex_unlock(&p->mu);
+  pthread_mutex_unlock(&p->wmu);
+  return rc;
+}
+
+int fkvStoreGrow(fkv_store *p, char **pzErr) { return resizeMap(p, 1, pzErr); }
+
+int fkvStoreReadBegin(fkv_store *p, MDB_txn **ppTxn, char **pzErr) {
+  for (int nTry = 0;; nTry++) {
+    MDB_txn *txn = 0;
+    pthread_mutex_lock(&p->mu);
+    while (p->bGrowing) pthread_cond_wait(&p->cond, &p->mu);
+    p->nReaders++;
+    if (p->nPool > 0) txn = p->apPool[--p->nPool];
+    pthread_mutex_unlock(&p->mu);
+
+    int rc = txn ? mdb_txn_renew(txn) : mdb_txn_begin(p->env, 0, MDB_RDONLY, &txn);
+    if (rc == MDB_SUCCESS) {
+      *ppTxn = txn;
+      return SQLITE_OK;
+    }
+    if (txn && rc != MDB_SUCCESS) mdb_txn_abort(txn);
+    pthread_mutex_lock(&p->mu);
+    p->nReaders--;
+    pthread_cond_broadcast(&p->cond);
+    pthread_mutex_unlock(&p->mu);
+    if (rc == MDB_MAP_RESIZED && nTry < 3) {
+      int rc2 = resizeMap(p, 0, pzErr);
+      if (rc2 != SQLITE_OK) return rc2;
+      continue;
+    }
+    return lmdbFail(p, rc, "cannot begin a read transaction on", pzErr);
+  }
+}
+
+void fkvStoreReadEnd(fkv_store *p, MDB_txn *txn) {
+  if (!txn) return;
+  mdb_txn_reset(txn);
+  pthread_mutex_lock(&p->mu);
+  if (p->nPool < FKV_POOL) {
+    p->apPool[p->nPool++] = txn;
+    txn = 0;
+  }
+  p->nReaders--;
+  if (p->nReaders == 0) pthread_cond_broadcast(&p->cond);
+  pthread_mutex_unlock(&p->mu);
+  if (txn) mdb_txn_abort(txn);
+}
+
+int fkvStoreWriteBegin(fkv_store *p, MDB_txn **ppTxn, char **pzErr) {
+  if (p->cfg.bReadonly) {
+    if (pzErr) *pzErr = sqlite3_mprintf("flaxkv: the store %s is read-only", p->zPath);
+    return SQLITE_READONLY;
+  }
+  for (int nTry = 0;; nTry++) {
+    pthread_mutex_lock(&p->wmu);
+    int rc = mdb_txn_begin(p->env, 0, 0, ppTxn);
+    if (rc == MDB_SUCCESS) return SQLITE_OK;
+    pthread_mutex_unlock(&p->wmu);
+    if (rc == MDB_MAP_RESIZED && nTry < 3) {
+      int rc2 = resizeMap(p, 0, pzErr);
+      if (rc2 != SQLITE_OK) return rc2;
+      continue;
+    }
+    return lmdbFail(p, rc, "cannot begin a write transaction on", pzErr);
+  }
+}
+
+int fkvStoreWriteCommit(fkv_store *p, MDB_txn *txn, char **pzErr) {
+  int rc = mdb_txn_commit(txn);
+  pthread_mutex_unlock(&p->wmu);
+  if (rc) return lmdbFail(p, rc, "cannot commit to", pzErr);
+  return SQLITE_OK;
+}
+
+void fkvStoreWriteAbort(fkv_store *p, MDB_txn *txn) {
+  mdb_txn_abort(txn);
+  pthread_mutex_unlock(&p->wmu);
+}
+
+/* The catalog key of a SQL table name: ASCII lower case. */
+static char *catalogKey(const char *zSqlName) {
+  char *z = sqlite3_mprintf("%s", zSqlName);
+  if (z) {
+    for (char *q = z; *q; q++) {
+      if (*q >= 'A' && *q <= 'Z') *q += 'a' - 'A';
+    }
+  }
+  return z;
+}
+
+/* Open the catalog in txn (wmu held).  Returns MDB_NOTFOUND if it does not
+** exist and cannot be created. */
+static int catalogOpen(fkv_store *p, MDB_txn *txn) {
+  if (p->bCatalog) return MDB_SUCCESS;
+  int rc = mdb_dbi_open(txn, FKV_CATALOG, p->cfg.bReadonly ? 0 : MDB_CREATE, &p->catalog);
+  if (rc == MDB_SUCCESS) p->bCatalog = 1;
+  return rc;
+}
+
+/* Is zName the database of some catalog entry? */
+static int catalogNameTaken(fkv_store *p, MDB_txn *txn, const char *zName) {
+  MDB_cursor *c;
+  if (!p->bCatalog || mdb_cursor_open(txn, p->catalog, &c)) return 0;
+  MDB_val k, v;
+  size_t n = strlen(zName);
+  int bTaken = 0;
+  for (int rc = mdb_cursor_get(c, &k, &v, MDB_FIRST); rc == 0;
+       rc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
+    if (v.mv_size == n && memcmp(v.mv_data, zName, n) == 0) {
+      bTaken = 1;
+      break;
+    }
+  }
+  mdb_cursor_close(c);
+  return bTaken;
+}
+
+/* Resolve the LMDB database name of SQL table zSqlName (wmu held). */
+static int resolveName(fkv_store *p, MDB_txn *txn, const char *zSqlName, char **pzName) {
+  char *zKey = catalogKey(zSqlName);
+  if (!zKey) return ENOMEM;
+  MDB_val k = {strlen(zKey), zKey}, v;
+  int rc = p->bCatalog ? mdb_get(txn, p->catalog, &k, &v) : MDB_NOTFOUND;
+  if (rc == MDB_SUCCESS) {
+    *pzName = sqlite3_mprintf("%.*s", (int)v.mv_size, (const char *)v.mv_data);
+    sqlite3_free(zKey);
+    return *pzName ? MDB_SUCCESS : ENOMEM;
+  }
+  if (rc != MDB_NOTFOUND) {
+    sqlite3_free(zKey);
+    return rc;
+  }
+  /* Not in the catalog: the table's own name, unless a renamed table took it. */
+  char *zName = sqlite3_mprintf("%s", zSqlName);
+  for (int i = 1; zName && catalogNameTaken(p, txn, zName); i++) {
+    sqlite3_free(zName);
+    zName = sqlite3_mprintf("%s~%d", zSqlName, i);
+  }
+  rc = zName ? MDB_SUCCESS : ENOMEM;
+  if (rc == MDB_SUCCESS && !p->cfg.bReadonly && p->bCatalog) {
+    MDB_val val = {strlen(zName), zName};
+    rc = mdb_put(txn, p->catalog, &k, &val, 0);
+  }
+  sqlite3_free(zKey);
+  if (rc) {
+    sqlite3_free(zName);
+    return rc;
+  }
+  *pzName = zName;
+  return MDB_SUCCESS;
+}
+
+int fkvStoreTableOpen(fkv_store *p, const char *zSqlName, const char *zName,
+                      fkv_table **ppTable, char **pzErr) {
+  *ppTable = 0;
+  if (strcmp(zName ? zName : zSqlName, FKV_CATALOG) == 0) {
+    *pzErr = sqlite3_mprintf("flaxkv: %s is reserved for the store's catalog", FKV_CATALOG);
+    return SQLITE_ERROR;
+  }
+  MDB_txn *txn;
+  int rc;
+  pthread_mutex_lock(&p->wmu);
+  rc = mdb_txn_begin(p->env, 0, p->cfg.bReadonly ? MDB_RDONLY : 0, &txn);
+  if (rc) {
+    pthread_mutex_unlock(&p->wmu);
+    return lmdbFail(p, rc, "cannot begin a transaction on", pzErr);
+  }
+  char *zDb = 0;
+  rc = catalogOpen(p, txn);
+  if (rc == MDB_NOTFOUND) rc = MDB_SUCCESS; /* read-only store without a catalog */
+  if (rc == MDB_SUCCESS) {
+    if (zName) {
+      zDb = sqlite3_mprintf("%s", zName);
+      if (!zDb) rc = ENOMEM;
+    } else {
+      rc = resolveName(p, txn, zSqlName, &zDb);
+    }
+  }
+  if (rc) {
+    mdb_txn_abort(txn);
+    pthread_mutex_unlock(&p->wmu);
+    return lmdbFail(p, rc, "cannot read the catalog of", pzErr);
+  }
+
+  /* Already open in this process? */
+  pthread_mutex_lock(&p->mu);
+  fkv_table *t;
+  for (t = p->pTables; t; t = t->pNext) {
+    if (!__atomic_load_n(&t->bDropped, __ATOMIC_ACQUIRE) && strcmp(t->zName, zDb) == 0) break;
+  }
+  if (t) t->nRef++;
+  pthread_mutex_unlock(&p->mu);
+  if (t) {
+    rc = p->cfg.bReadonly ? (mdb_txn_abort(txn), MDB_SUCCESS) : mdb_txn_commit(txn);
+    pthread_mutex_unlock(&p->wmu);
+    sqlite3_free(zDb);
+    if (rc) {
+      fkvStoreTableClose(t);
+      return lmdbFail(p, rc, "cannot commit to", pzErr);
+    }
+    *ppTable = t;
+    return SQLITE_OK;
+  }
+
+  MDB_dbi dbi;
+  rc = mdb_dbi_open(txn, zDb, p->cfg.bReadonly ? 0 : MDB_CREATE, &dbi);
+  if (rc == MDB_SUCCESS) {
+    rc = p->cfg.bReadonly ? (mdb_txn_abort(txn), MDB_SUCCESS) : mdb_txn_commit(txn);
+  } else {
+    mdb_txn_abort(txn);
+  }
+  pthread_mutex_unlock(&p->wmu);
+  if (rc) {
+    int src = lmdbFail(p, rc, "cannot open the table", pzErr);
+    sqlite3_free(*pzErr);
+    if (rc == MDB_NOTFOUND) {
+      *pzErr = sqlite3_mprintf("flaxkv: the read-only store %s has no table %s", p->zPath, zDb);
+      src = SQLITE_ERROR;
+    } else if (rc == MDB_DBS_FULL) {
+      *pzErr = sqlite3_mprintf("flaxkv: the store %s already holds %d tables, its limit",
+                               p->zPath, FKV_MAX_TABLES);
+    } else {
+      *pzErr = sqlite3_mprintf("flaxkv: cannot open table %s in %s: %s", zDb, p->zPath,
+                               mdb_strerror(rc));
+    }
+    sqlite3_free(zDb);
+    return src;
+  }
+  t = sqlite3_malloc(sizeof(*t));
+  if (!t) {
+    sqlite3_free(zDb);
+    return SQLITE_NOMEM;
+  }
+  memset(t, 0, sizeof(*t));
+  t->pStore = p;
+  t->zName = zDb;
+  t->dbi = dbi;
+  t->id = __atomic_fetch_add(&gNextTableId, 1, __ATOMIC_RELAXED);
+  t->nRef = 1;
+  pthread_mutex_lock(&p->mu);
+  t->pNext = p->pTables;
+  p->pTables = t;
+  pthread_mutex_unlock(&p->mu);
+  *ppTable = t;
+  return SQLITE_OK;
+}
+
+void fkvStoreTableClose(fkv_table *t) {
+  if (!t) return;
+  fkv_store *p = t->pStore;
+  pthread_mutex_lock(&p->mu);
+  t->nRef--;
+  pthread_mutex_unlock(&p->mu);
+}
+
+fkv_table *fkvStoreTableById(fkv_store *p, uint32_t id) {
+  pthread_mutex_lock(&p->mu);
+  fkv_table *t = p->pTables;
+  while (t && t->id != id) t = t->pNext;
+  pthread_mutex_unlock(&p->mu);
+  return t;
+}
+
+int fkvStoreTableRename(fkv_table *t, const char *zOld, const char *zNew, char **pzErr) {
+  fkv_store *p = t->pStore;
+  MDB_txn *txn;
+  int rc = fkvStoreWriteBegin(p, &txn, pzErr);
+  if (rc != SQLITE_OK) return rc;
+  char *zKeyOld = catalogKey(zOld), *zKeyNew = catalogKey(zNew);
+  int e = (zKeyOld && zKeyNew) ? catalogOpen(p, txn) : ENOMEM;
+  if (e == MDB_SUCCESS) {
+    MDB_val kOld = {strlen(zKeyOld), zKeyOld};
+    MDB_val kNew = {strlen(zKeyNew), zKeyNew};
+    MDB_val v = {strlen(t->zName), t->zName};
+    e = mdb_del(txn, p->catalog, &kOld, 0);
+    if (e == MDB_NOTFOUND) e = MDB_SUCCESS;
+    if (e == MDB_SUCCESS) e = mdb_put(txn, p->catalog, &kNew, &v, 0);
+  }
+  sqlite3_free(zKeyOld);
+  sqlite3_free(zKeyNew);
+  if (e) {
+    fkvStoreWriteAbort(p, txn);
+    return lmdbFail(p, e, "cannot record the rename in", pzErr);
+  }
+  return fkvStoreWriteCommit(p, txn, pzErr);
+}
+
+int fkvStoreTableDrop(fkv_table *t, const char *zSqlName, char **pzErr) {
+  fkv_store *p = t->pStore;
+  MDB_txn *txn;
+  int rc = fkvStoreWriteBegin(p, &txn, pzErr);
+  if (rc != SQLITE_OK) return rc;
+  pthread_mutex_lock(&p->mu);
+  int bLast = (t->nRef == 1);
+  pthread_mutex_unlock(&p->mu);
+  int e = mdb_drop(txn, t->dbi, bLast ? 1 : 0);
+  if (e == MDB_SUCCESS && catalogOpen(p, txn) == MDB_SUCCESS) {
+    char *zKey = catalogKey(zSqlName);
+    if (!zKey) {
+      e = ENOMEM;
+    } else {
+      MDB_val k = {strlen(zKey), zKey};
+      e = mdb_del(txn, p->catalog, &k, 0);
+      if (e == MDB_NOTFOUND) e = MDB_SUCCESS;
+      sqlite3_free(zKey);
+    }
+  }
+  if (e == MDB_SUCCESS) e = mdb_txn_commit(txn);
+  else mdb_txn_abort(txn);
+  /* Marked while wmu is held: no flush can write to the closed handle. */
+  if (e == MDB_SUCCESS) __atomic_store_n(&t->bDropped, 1, __ATOMIC_RELEASE);
+  pthread_mutex_unlock(&p->wmu);
+  if (e) return lmdbFail(p, e, "cannot drop a table of", pzErr);
+  return SQLITE_OK;
+}

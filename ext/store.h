@@ -1,0 +1,120 @@
+/*
+** store.h - flaxkv's LMDB environments: the process-wide registry (one
+** MDB_env per real directory, reference counted, since LMDB forbids opening
+** one environment twice in a process), the tables (LMDB named databases)
+** inside each, the read-transaction pool, map growth, and LMDB errors as
+** SQLite errors.
+**
+** Every function that can fail returns a SQLite result code and, through
+** pzErr, a message from sqlite3_mprintf() that the caller frees.
+*/
+#ifndef FLAXKV_STORE_H
+#define FLAXKV_STORE_H
+
+#include <lmdb.h>
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct fkv_store fkv_store;
+typedef struct fkv_table fkv_table;
+
+#define FKV_SYNC_UNSET (-1)
+#define FKV_SYNC_FULL 0    /* fsync data and meta page at each commit */
+#define FKV_SYNC_META 1    /* MDB_NOMETASYNC: the meta page may lag one commit */
+#define FKV_SYNC_NONE 2    /* MDB_NOSYNC: the OS writes when it likes */
+
+#define FKV_DEFAULT_MAP_SIZE ((size_t)1 << 30)
+#define FKV_MAX_TABLES 256  /* named databases per store (mdb_env_set_maxdbs) */
+
+typedef struct fkv_store_cfg fkv_store_cfg;
+struct fkv_store_cfg {
+  size_t mapSize;     /* initial map size; 0: default */
+  int eSync;          /* FKV_SYNC_*, or FKV_SYNC_UNSET: default (full) */
+  int bReadonly;      /* open the environment MDB_RDONLY */
+  int bPrivate;       /* a private temporary store: remove it at close */
+};
+
+/* One named database.  Fields are read-only once the table is returned. */
+struct fkv_table {
+  fkv_store *pStore;
+  char *zName;        /* the LMDB database name */
+  MDB_dbi dbi;
+  uint32_t id;        /* unique in this process: the key prefix in buffers */
+  int nRef;           /* SQL tables using it (the store's mutex); the struct
+                      ** itself lives until the store closes */
+  int bDropped;       /* atomic: set once, by fkvStoreDrop() */
+  fkv_table *pNext;
+};
+
+/*
+** Open (or find already open) the environment in directory zDir, creating
+** the directory if needed.  An explicit option that differs from the one an
+** already open store was opened with is an error that names it.
+*/
+int fkvStoreAcquire(const char *zDir, const fkv_store_cfg *pCfg, fkv_store **ppStore,
+                    char **pzErr);
+
+/*
+** Drop one reference.  At the last one: run the owner's finalizer (see
+** fkvStoreSetOwner), close the environment, remove a private store.
+*/
+void fkvStoreRelease(fkv_store *);
+
+/*
+** The one owner object (the write buffer) attached to a store, created once
+** under the registry lock by xNew(pStore, pArg) and finalized by xFree at the
+** last release, before the environment closes.
+*/
+void *fkvStoreOwner(fkv_store *, void *(*xNew)(fkv_store *, void *), void *pArg,
+                    void (*xFree)(void *));
+
+/* Call x(owner) for every open store that has an owner (process exit). */
+void fkvStoreForEachOwner(void (*x)(void *));
+
+const char *fkvStorePath(fkv_store *);
+int fkvStoreReadonly(fkv_store *);
+MDB_env *fkvStoreEnv(fkv_store *);
+
+/*
+** Find or create the table that SQL table zSqlName uses.  zName, if not
+** NULL, is the explicit LMDB database name; otherwise the store's catalog
+** gives the name the table was created under (renames keep it).  The
+** named database is created if missing, unless the store is read-only.
+*/
+int fkvStoreTableOpen(fkv_store *, const char *zSqlName, const char *zName,
+                      fkv_table **ppTable, char **pzErr);
+void fkvStoreTableClose(fkv_table *);
+fkv_table *fkvStoreTableById(fkv_store *, uint32_t id);
+
+/* Record that SQL table zOld is now zNew (catalog), keeping its data. */
+int fkvStoreTableRename(fkv_table *, const char *zOld, const char *zNew, char **pzErr);
+
+/* Delete the table's data and catalog entry; the table is dropped. */
+int fkvStoreTableDrop(fkv_table *, const char *zSqlName, char **pzErr);
+
+/*
+** Read transactions (MDB_NOTLS: any thread).  A pooled transaction is
+** renewed; a map resized by another process is adopted first.
+*/
+int fkvStoreReadBegin(fkv_store *, MDB_txn **ppTxn, char **pzErr);
+void fkvStoreReadEnd(fkv_store *, MDB_txn *);
+
+/*
+** Write transactions: the store's write mutex is held from Begin to
+** Commit/Abort (one LMDB writer per process at a time).
+*/
+int fkvStoreWriteBegin(fkv_store *, MDB_txn **ppTxn, char **pzErr);
+int fkvStoreWriteCommit(fkv_store *, MDB_txn *, char **pzErr);
+void fkvStoreWriteAbort(fkv_store *, MDB_txn *);
+
+/*
+** Grow the map to at least twice its size (after MDB_MAP_FULL).  Waits,
+** for a bounded time, until no read transaction is open in this process.
+*/
+int fkvStoreGrow(fkv_store *, char **pzErr);
+
+/* A SQLite result code for an LMDB or errno error, and its message. */
+int fkvLmdbRc(int mdbRc);
+char *fkvLmdbErr(int mdbRc, const char *zWhat, const char *zPath);
+
+#endif /* FLAXKV_STORE_H */

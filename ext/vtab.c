@@ -1,0 +1,1162 @@
+/*
+** vtab.c - the flaxkv virtual-table module.
+**
+** USAGE
+**   CREATE VIRTUAL TABLE kv USING flaxkv;                    -- store: <dbfile>-flaxkv/
+**   CREATE VIRTUAL TABLE kv USING flaxkv(path='./test_db', sync=meta);
+**
+** A flaxkv table is observationally CREATE TABLE kv(key PRIMARY KEY NOT
+** NULL, value) WITHOUT ROWID whose rows live in LMDB (store.c), written
+** through the store's buffer (buffer.c), encoded by codec.c.
+**
+** EXAMPLE
+**   REPLACE INTO kv VALUES('user:1', json('{"name":"Ada"}'));
+**   SELECT value ->> '$.name' FROM kv WHERE key = 'user:1';
+**   SELECT flaxkv_flush();
+**
+** INTERNALS
+**
+** Planning (xBestIndex).  idxNum bits and the xFilter argv they consume, in
+** this order:
+**
+**   FKV_PLAN_EQ     0x01  argv: v   key = v (or key IS v)
+**   FKV_PLAN_LO     0x02  argv: v   key >= v
+**   FKV_PLAN_LO_GT  0x04            ... the lower bound is key > v
+**   FKV_PLAN_HI     0x08  argv: v   key <= v
+**   FKV_PLAN_HI_LT  0x10            ... the upper bound is key < v
+**   FKV_PLAN_DESC   0x20            rows come in descending key order
+**
+** idxStr names the plan for EXPLAIN QUERY PLAN: "SEEK key=?", "RANGE key>?
+** AND key<=?", "FULLSCAN", with " DESC" when the order is descending.
+**
+** Constraints are never omitted (omit=0): SQLite re-checks each row.  This
+** is what lets a seek stay correct under affinity: kv.key = t.id with an
+** INTEGER column also matches TEXT keys that look numeric ('3', ' 5'), and
+** a TEXT column matches numbers by their text.  xFilter therefore turns the
+** constraints into a sorted list of disjoint key intervals: the exact one,
+** plus, when an affinity could widen the match, the numeric-looking text
+** keys (first byte white space, '+', '-', '.', or a digit), all numbers, or
+** the numbers near the one a text spells.  A non-BINARY collation on a
+** constraint makes it unusable for seeking.
+**
+** Cursors.  A cursor takes one read view (buffer.h) at its first xFilter
+** and keeps it until xClose, so one statement reads one snapshot even when
+** a join calls xFilter once per outer row.  The connection's uncommitted
+** writes to the table (fkv_txn) are layered on top.
+**
+** Writes (xUpdate) go to the table's fkv_txn; xSync takes the store's commit
+** token and checks plain INSERTs, xCommit publishes to the buffer.  Constraint
+** errors follow SQLITE_VTAB_CONSTRAINT_SUPPORT: IGNORE returns
+** SQLITE_CONSTRAINT (SQLite skips the row), REPLACE overwrites here, the
+** other modes fail with the message the WITHOUT ROWID table gives.
+**
+** Threads.  SQLite serializes calls on one connection; a vtab, its cursors
+** and its fkv_conn are only touched by the connection's current thread.
+*/
+#include <sqlite3ext.h>
+SQLITE_EXTENSION_INIT3
+
+#include "vtab.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "buffer.h"
+#include "codec.h"
+
+#define FKV_PLAN_EQ 0x01
+#define FKV_PLAN_LO 0x02
+#define FKV_PLAN_LO_GT 0x04
+#define FKV_PLAN_HI 0x08
+#define FKV_PLAN_HI_LT 0x10
+#define FKV_PLAN_DESC 0x20
+
+#define FKV_KEYBUF (FKV_MAX_KEY + 1)
+#define FKV_MAX_IVL 6
+
+#define FKV_SCHEMA "CREATE TABLE x(key PRIMARY KEY NOT NULL, value) WITHOUT ROWID"
+
+typedef struct flaxkv_vtab flaxkv_vtab;
+typedef struct flaxkv_cursor flaxkv_cursor;
+typedef struct fkv_private fkv_private;
+typedef struct fkv_ivl fkv_ivl;
+
+/* A private temporary store of a :memory: or temp table. */
+struct fkv_private {
+  fkv_private *pNext;
+  char *zSchema, *zName;
+  char *zDir;
+  fkv_buffer *pBuf;         /* one reference, held until the connection closes */
+};
+
+struct fkv_conn {
+  sqlite3 *db;
+  int nRef;                 /* atomic */
+  flaxkv_vtab *pVtabs;
+  fkv_private *pPrivate;
+};
+
+struct flaxkv_vtab {
+  sqlite3_vtab base;
+  sqlite3 *db;
+  fkv_conn *pConn;
+  flaxkv_vtab *pNextVtab;   /* fkv_conn.pVtabs */
+  char *zSchema;
+  char *zName;              /* the SQL table name (kept current by xRename) */
+  int bExplicitName;        /* name= given: the catalog is not used */
+  int bReadonly;
+  fkv_buffer *pBuf;
+  fkv_table *pTable;
+  fkv_txn *pTxn;
+};
+
+/* One key interval of a plan (bounds are encoded keys, codec.h). */
+struct fkv_ivl {
+  int bLo, bHi;
+  fkv_bound lo, hi;
+  unsigned char aLo[FKV_KEYBUF], aHi[FKV_KEYBUF];
+};
+
+struct flaxkv_cursor {
+  sqlite3_vtab_cursor base;
+  fkv_view *pView;
+  fkv_iter *pIter;
+  fkv_ivl aIvl[FKV_MAX_IVL];
+  int nIvl, iIvl;
+  int bDesc;
+  int bEof;
+  int bPoint;               /* the row came from a point lookup */
+  const unsigned char *aVal; /* point row: its value */
+  size_t nVal;
+  unsigned char *aCopy;     /* point row from an uncommitted entry: a copy */
+  size_t nCopyAlloc;
+};
+
+/* ------------------------------------------------------------- helpers */
+
+static void setVtabErr(sqlite3_vtab *pVtab, char *zMsg) {
+  sqlite3_free(pVtab->zErrMsg);
+  pVtab->zErrMsg = zMsg;
+}
+
+/* A short printable form of an encoded key, for error messages. */
+static char *keyRepr(const unsigned char *a, size_t n) {
+  fkv_datum d;
+  if (fkvKeyDecode(a, n, FKV_KEYKIND_NATURAL, &d) != SQLITE_OK) return sqlite3_mprintf("?");
+  switch (d.eType) {
+    case SQLITE_INTEGER: return sqlite3_mprintf("%lld", d.i);
+    case SQLITE_FLOAT: return sqlite3_mprintf("%!.15g", d.r);
+    case SQLITE_TEXT:
+      if (d.n > 40) return sqlite3_mprintf("'%.37q...'", (const char *)d.z);
+      return sqlite3_mprintf("'%.*q'", (int)d.n, (const char *)d.z);
+    default: {
+      size_t m = d.n > 16 ? 16 : d.n;
+      char *z = sqlite3_mprintf("X'");
+      for (size_t i = 0; z && i < m; i++) z = sqlite3_mprintf("%z%02X", z, d.z[i]);
+      return sqlite3_mprintf("%z'%s", z, d.n > m ? "..." : "");
+    }
+  }
+}
+
+/* -------------------------------------------------------------- options */
+
+typedef struct fkv_opts fkv_opts;
+struct fkv_opts {
+  char *zPath;
+  char *zName;
+  fkv_store_cfg store;
+  fkv_buffer_cfg buf;
+};
+
+static void optsFree(fkv_opts *o) {
+  sqlite3_free(o->zPath);
+  sqlite3_free(o->zName);
+}
+
+/* Parse "123", "64K", "16MB", "1GiB" (powers of 1024) into *pn > 0. */
+static int parseSize(const char *z, size_t *pn) {
+  char *zEnd;
+  errno = 0;
+  unsigned long long n = strtoull(z, &zEnd, 10);
+  if (zEnd == z || errno || z[0] == '-') return 0;
+  int shift = 0;
+  switch (*zEnd) {
+    case 'k': case 'K': shift = 10; zEnd++; break;
+    case 'm': case 'M': shift = 20; zEnd++; break;
+    case 'g': case 'G': shift = 30; zEnd++; break;
+    case 't': case 'T': shift = 40; zEnd++; break;
+  }
+  if (shift) {
+    if (*zEnd == 'i' || *zEnd == 'I') zEnd++;
+    if (*zEnd == 'b' || *zEnd == 'B') zEnd++;
+  }
+  if (*zEnd || n == 0 || n > (~0ULL >> (shift + 1))) return 0;
+  *pn = (size_t)(n << shift);
+  return 1;
+}
+
+static int parseBool(const char *z, int *pb) {
+  static const char *azTrue[] = {"1", "true", "on", "yes"};
+  static const char *azFalse[] = {"0", "false", "off", "no"};
+  for (int i = 0; i < 4; i++) {
+    if (sqlite3_stricmp(z, azTrue[i]) == 0) return (*pb = 1), 1;
+    if (sqlite3_stricmp(z, azFalse[i]) == 0) return (*pb = 0), 1;
+  }
+  return 0;
+}
+
+/* Remove SQL quotes ('x', "x", `x`, [x]) from z in place. */
+static void dequote(char *z) {
+  char q = z[0];
+  if (q == '[') q = ']';
+  else if (q != '\'' && q != '"' && q != '`') return;
+  size_t n = strlen(z);
+  if (n < 2 || z[n - 1] != q) return;
+  size_t j = 0;
+  for (size_t i = 1; i < n - 1; i++) {
+    z[j++] = z[i];
+    if (z[i] == q && q != ']' && z[i + 1] == q) i++;
+  }
+  z[j] = 0;
+}
+
+static char *trim(char *z) {
+  while (*z == ' ' || *z == '\t' || *z == '\n' || *z == '\r') z++;
+  size_t n = strlen(z);
+  while (n > 0 && (z[n - 1] == ' ' || z[n - 1] == '\t' || z[n - 1] == '\n' || z[n - 1] == '\r')) {
+    z[--n] = 0;
+  }
+  return z;
+}
+
+#define FKV_OPTION_LIST \
+  "path, name, map_size, buffer_size, buffer_limit, flush_interval, sync, readonly"
+
+/* Parse the CREATE VIRTUAL TABLE arguments into o.  On error, *pzErr. */
+static int parseOptions(int argc, const char *const *argv, fkv_opts *o, char **pzErr) {
+  memset(o, 0, sizeof(*o));
+  o->store.eSync = FKV_SYNC_UNSET;
+  unsigned seen = 0;
+  for (int i = 3; i < argc; i++) {
+    char *zArg = sqlite3_mprintf("%s", argv[i]);
+    if (!zArg) return SQLITE_NOMEM;
+    char *zEq = strchr(zArg, '=');
+    if (!zEq) {
+      *pzErr = sqlite3_mprintf("flaxkv: argument \"%s\" is not name=value (options: %s)",
+                               argv[i], FKV_OPTION_LIST);
+      sqlite3_free(zArg);
+      return SQLITE_ERROR;
+    }
+    *zEq = 0;
+    char *zName = trim(zArg);
+    char *zVal = trim(zEq + 1);
+    dequote(zVal);
+    static const char *azOpt[] = {"path",         "name",           "map_size", "buffer_size",
+                                  "buffer_limit", "flush_interval", "sync",     "readonly"};
+    int iOpt = -1;
+    for (int k = 0; k < 8; k++) {
+      if (sqlite3_stricmp(zName, azOpt[k]) == 0) iOpt = k;
+    }
+    const char *zWant = 0;
+    if (iOpt < 0) {
+      *pzErr = sqlite3_mprintf("flaxkv: unknown option \"%s\" (options: %s)", zName,
+                               FKV_OPTION_LIST);
+    } else if (seen & (1u << iOpt)) {
+      *pzErr = sqlite3_mprintf("flaxkv: option %s given twice", azOpt[iOpt]);
+    } else {
+      seen |= 1u << iOpt;
+      size_t n;
+      int b;
+      switch (iOpt) {
+        case 0:
+          if (!zVal[0]) zWant = "a directory";
+          else o->zPath = sqlite3_mprintf("%s", zVal);
+          break;
+        case 1:
+          if (!zVal[0] || strlen(zVal) > 255) zWant = "a name of 1 to 255 bytes";
+          else o->zName = sqlite3_mprintf("%s", zVal);
+          break;
+        case 2:
+          if (!parseSize(zVal, &n)) zWant = "a size in bytes such as 1073741824 or 1G";
+          else o->store.mapSize = n;
+          break;
+        case 3:
+          if (!parseSize(zVal, &n)) zWant = "a size in bytes such as 16777216 or 16M";
+          else o->buf.nSoft = n;
+          break;
+        case 4:
+          if (!parseSize(zVal, &n)) zWant = "a size in bytes such as 67108864 or 64M";
+          else o->buf.nHard = n;
+          break;
+        case 5: {
+          char *zEnd;
+          errno = 0;
+          long ms = strtol(zVal, &zEnd, 10);
+          if (zEnd != zVal && sqlite3_stricmp(zEnd, "ms") == 0) zEnd += 2;
+          else if (zEnd != zVal && sqlite3_stricmp(zEnd, "s") == 0) ms *= 1000, zEnd++;
+          if (zEnd == zVal || *zEnd || errno || ms <= 0 || ms > 3600000) {
+            zWant = "milliseconds from 1 to 3600000, such as 100 or 100ms or 2s";
+          } else {
+            o->buf.msIdle = (int)ms;
+          }
+          break;
+        }
+        case 6:
+          if (sqlite3_stricmp(zVal, "full") == 0) o->store.eSync = FKV_SYNC_FULL;
+          else if (sqlite3_stricmp(zVal, "meta") == 0) o->store.eSync = FKV_SYNC_META;
+          else if (sqlite3_stricmp(zVal, "none") == 0 || sqlite3_stricmp(zVal, "off") == 0)
+            o->store.eSync = FKV_SYNC_NONE;
+          else zWant = "full, meta or none";
+          break;
+        case 7:
+          if (!parseBool(zVal, &b)) zWant = "0 or 1";
+          else o->store.bReadonly = b;
+          break;
+      }
+      if (zWant) {
+        *pzErr = sqlite3_mprintf("flaxkv: bad value for %s: \"%s\" (expected %s)", azOpt[iOpt],
+                                 zVal, zWant);
+      }
+    }
+    sqlite3_free(zArg);
+    if (*pzErr) {
+      optsFree(o);
+      return SQLITE_ERROR;
+    }
+  }
+  if (o->buf.nSoft && o->buf.nHard && o->buf.nHard < o->buf.nSoft) {
+    *pzErr = sqlite3_mprintf("flaxkv: buffer_limit (%llu) is below buffer_size (%llu)",
+                             (unsigned long long)o->buf.nHard, (unsigned long long)o->buf.nSoft);
+    optsFree(o);
+    return SQLITE_ERROR;
+  }
+  return SQLITE_OK;
+}
+
+/* ----------------------------------------------------------- connection */
+
+fkv_conn *fkvConnNew(sqlite3 *db) {
+  fkv_conn *p = sqlite3_malloc(sizeof(*p));
+  if (!p) return 0;
+  memset(p, 0, sizeof(*p));
+  p->db = db;
+  p->nRef = 1;
+  return p;
+}
+
+void fkvConnRef(fkv_conn *p) { __atomic_add_fetch(&p->nRef, 1, __ATOMIC_RELAXED); }
+
+void fkvConnUnref(void *pArg) {
+  fkv_conn *p = pArg;
+  if (!p || __atomic_sub_fetch(&p->nRef, 1, __ATOMIC_ACQ_REL) != 0) return;
+  while (p->pPrivate) {
+    fkv_private *q = p->pPrivate;
+    p->pPrivate = q->pNext;
+    fkvBufferClose(q->pBuf);
+    sqlite3_free(q->zSchema);
+    sqlite3_free(q->zName);
+    sqlite3_free(q->zDir);
+    sqlite3_free(q);
+  }
+  sqlite3_free(p);
+}
+
+static fkv_private *findPrivate(fkv_conn *c, const char *zSchema, const char *zName,
+                                fkv_private ***pppPrev) {
+  fkv_private **pp = &c->pPrivate;
+  for (; *pp; pp = &(*pp)->pNext) {
+    if (sqlite3_stricmp((*pp)->zSchema, zSchema) == 0 && sqlite3_stricmp((*pp)->zName, zName) == 0) {
+      if (pppPrev) *pppPrev = pp;
+      return *pp;
+    }
+  }
+  return 0;
+}
+
+/*
+** The store directory of a table: path= resolved against the directory of
+** the database file (the working directory for :memory: and temp), or
+** "<dbfile>-flaxkv", or NULL for a private temporary store.
+*/
+static char *storeDir(sqlite3 *db, const char *zSchema, const char *zPath) {
+  const char *zFile = sqlite3_db_filename(db, zSchema);
+  int bFile = zFile && zFile[0];
+  if (!zPath) return bFile ? sqlite3_mprintf("%s-flaxkv", zFile) : 0;
+  if (zPath[0] == '/' || !bFile) return sqlite3_mprintf("%s", zPath);
+  const char *zSlash = strrchr(zFile, '/');
+  if (!zSlash) return sqlite3_mprintf("%s", zPath);
+  return sqlite3_mprintf("%.*s/%s", (int)(zSlash - zFile), zFile, zPath);
+}
+
+/* Open (or find) the private temporary store of a table. */
+static int openPrivate(fkv_conn *c, const char *zSchema, const char *zName, fkv_opts *o,
+                       fkv_buffer **ppBuf, char **pzErr) {
+  fkv_private *q = findPrivate(c, zSchema, zName, 0);
+  if (!q) {
+    const char *zTmp = getenv("TMPDIR");
+    char *zDir = sqlite3_mprintf("%s/flaxkv-XXXXXX", zTmp && zTmp[0] ? zTmp : "/tmp");
+    if (!zDir) return SQLITE_NOMEM;
+    if (!mkdtemp(zDir)) {
+      *pzErr = sqlite3_mprintf("flaxkv: cannot create a temporary store %s: %s", zDir,
+                               strerror(errno));
+      sqlite3_free(zDir);
+      return SQLITE_CANTOPEN;
+    }
+    fkv_store_cfg sc = o->store;
+    sc.bPrivate = 1;
+    fkv_buffer *pBuf;
+    int rc = fkvBufferOpen(zDir, &sc, &o->buf, &pBuf, pzErr);
+    if (rc != SQLITE_OK) {
+      rmdir(zDir);
+      sqlite3_free(zDir);
+      return rc;
+    }
+    q = sqlite3_malloc(sizeof(*q));
+    if (q) {
+      memset(q, 0, sizeof(*q));
+      q->zSchema = sqlite3_mprintf("%s", zSchema);
+      q->zName = sqlite3_mprintf("%s", zName);
+    }
+    if (!q || !q->zSchema || !q->zName) {
+      if (q) {
+        sqlite3_free(q->zSchema);
+        sqlite3_free(q->zName);
+        sqlite3_free(q);
+      }
+      fkvBufferClose(pBuf);
+      sqlite3_free(zDir);
+      return SQLITE_NOMEM;
+    }
+    q->zDir = zDir;
+    q->pBuf = pBuf;
+    q->pNext = c->pPrivate;
+    c->pPrivate = q;
+  }
+  /* The vtab holds its own reference. */
+  return fkvBufferOpen(q->zDir, &o->store, &o->buf, ppBuf, pzErr);
+}
+
+/* ------------------------------------------------------- create/connect */
+
+static int flaxkvInit(sqlite3 *db, void *pAux, int argc, const char *const *argv,
+                      sqlite3_vtab **ppVtab, char **pzErr) {
+  fkv_conn *c = pAux;
+  const char *zSchema = argv[1];
+  const char *zName = argv[2];
+  fkv_opts o;
+  *ppVtab = 0;
+  int rc = parseOptions(argc, argv, &o, pzErr);
+  if (rc != SQLITE_OK) return rc;
+
+  flaxkv_vtab *p = sqlite3_malloc(sizeof(*p));
+  if (!p) {
+    optsFree(&o);
+    return SQLITE_NOMEM;
+  }
+  memset(p, 0, sizeof(*p));
+  p->db = db;
+  p->pConn = c;
+  p->zSchema = sqlite3_mprintf("%s", zSchema);
+  p->zName = sqlite3_mprintf("%s", zName);
+  p->bExplicitName = o.zName != 0;
+  p->bReadonly = o.store.bReadonly;
+  if (!p->zSchema || !p->zName) rc = SQLITE_NOMEM;
+
+  char *zDir = 0;
+  if (rc == SQLITE_OK) {
+    zDir = storeDir(db, zSchema, o.zPath);
+    if (zDir) {
+      rc = fkvBufferOpen(zDir, &o.store, &o.buf, &p->pBuf, pzErr);
+    } else if (o.zPath || (sqlite3_db_filename(db, zSchema) && sqlite3_db_filename(db, zSchema)[0])) {
+      rc = SQLITE_NOMEM;
+    } else {
+      rc = openPrivate(c, zSchema, zName, &o, &p->pBuf, pzErr);
+    }
+  }
+  if (rc == SQLITE_OK) rc = fkvBufferTableOpen(p->pBuf, zName, o.zName, &p->pTable, pzErr);
+  if (rc == SQLITE_OK) {
+    p->pTxn = fkvTxnNew(p->pBuf, p->pTable);
+    if (!p->pTxn) rc = SQLITE_NOMEM;
+  }
+  if (rc == SQLITE_OK) {
+    rc = sqlite3_declare_vtab(db, FKV_SCHEMA);
+    if (rc == SQLITE_OK) sqlite3_vtab_config(db, SQLITE_VTAB_CONSTRAINT_SUPPORT, 1);
+  }
+  sqlite3_free(zDir);
+  optsFree(&o);
+  if (rc != SQLITE_OK) {
+    if (!*pzErr && rc == SQLITE_NOMEM) *pzErr = sqlite3_mprintf("flaxkv: out of memory");
+    fkvTxnFree(p->pTxn);
+    if (p->pTable) fkvBufferTableClose(p->pBuf, p->pTable);
+    fkvBufferClose(p->pBuf);
+    sqlite3_free(p->zSchema);
+    sqlite3_free(p->zName);
+    sqlite3_free(p);
+    return rc;
+  }
+  fkvConnRef(c);
+  p->pNextVtab = c->pVtabs;
+  c->pVtabs = p;
+  *ppVtab = &p->base;
+  return SQLITE_OK;
+}
+
+static int flaxkvCreate(sqlite3 *db, void *pAux, int argc, const char *const *argv,
+                        sqlite3_vtab **ppVtab, char **pzErr) {
+  return flaxkvInit(db, pAux, argc, argv, ppVtab, pzErr);
+}
+
+static int flaxkvConnect(sqlite3 *db, void *pAux, int argc, const char *const *argv,
+                         sqlite3_vtab **ppVtab, char **pzErr) {
+  return flaxkvInit(db, pAux, argc, argv, ppVtab, pzErr);
+}
+
+/* ------------------------------------------------------------- planning */
+
+static int flaxkvBestIndex(sqlite3_vtab *pVtab, sqlite3_index_info *pInfo) {
+  (void)pVtab;
+  int iEq = -1, iLo = -1, iHi = -1;
+  for (int i = 0; i < pInfo->nConstraint; i++) {
+    const struct sqlite3_index_constraint *pC = &pInfo->aConstraint[i];
+    if (!pC->usable || pC->iColumn != 0) continue;
+    const char *zColl = sqlite3_vtab_collation(pInfo, i);
+    if (zColl && sqlite3_stricmp(zColl, "BINARY") != 0) continue;
+    switch (pC->op) {
+      case SQLITE_INDEX_CONSTRAINT_EQ:
+      case SQLITE_INDEX_CONSTRAINT_IS:
+        if (iEq < 0) iEq = i;
+        break;
+      case SQLITE_INDEX_CONSTRAINT_GT:
+      case SQLITE_INDEX_CONSTRAINT_GE:
+        if (iLo < 0) iLo = i;
+        break;
+      case SQLITE_INDEX_CONSTRAINT_LT:
+      case SQLITE_INDEX_CONSTRAINT_LE:
+        if (iHi < 0) iHi = i;
+        break;
+    }
+  }
+  int idxNum = 0, nArg = 0;
+  char *zPlan;
+  if (iEq >= 0) {
+    idxNum = FKV_PLAN_EQ;
+    pInfo->aConstraintUsage[iEq].argvIndex = ++nArg;
+    pInfo->estimatedCost = 10;
+    pInfo->estimatedRows = 1;
+    zPlan = sqlite3_mprintf("SEEK key=?");
+  } else {
+    const char *zLo = "", *zHi = "";
+    if (iLo >= 0) {
+      idxNum |= FKV_PLAN_LO;
+      if (pInfo->aConstraint[iLo].op == SQLITE_INDEX_CONSTRAINT_GT) idxNum |= FKV_PLAN_LO_GT;
+      pInfo->aConstraintUsage[iLo].argvIndex = ++nArg;
+      zLo = (idxNum & FKV_PLAN_LO_GT) ? "key>?" : "key>=?";
+    }
+    if (iHi >= 0) {
+      idxNum |= FKV_PLAN_HI;
+      if (pInfo->aConstraint[iHi].op == SQLITE_INDEX_CONSTRAINT_LT) idxNum |= FKV_PLAN_HI_LT;
+      pInfo->aConstraintUsage[iHi].argvIndex = ++nArg;
+      zHi = (idxNum & FKV_PLAN_HI_LT) ? "key<?" : "key<=?";
+    }
+    if (iLo >= 0 || iHi >= 0) {
+      pInfo->estimatedCost = (iLo >= 0 && iHi >= 0) ? 2500 : 25000;
+      pInfo->estimatedRows = (iLo >= 0 && iHi >= 0) ? 2500 : 25000;
+      zPlan = sqlite3_mprintf("RANGE %s%s%s", zLo, (iLo >= 0 && iHi >= 0) ? " AND " : "", zHi);
+    } else {
+      pInfo->estimatedCost = 100000;
+      pInfo->estimatedRows = 100000;
+      zPlan = sqlite3_mprintf("FULLSCAN");
+    }
+    if (pInfo->nOrderBy == 1 && pInfo->aOrderBy[0].iColumn == 0) {
+      pInfo->orderByConsumed = 1;
+      if (pInfo->aOrderBy[0].desc) {
+        idxNum |= FKV_PLAN_DESC;
+        zPlan = sqlite3_mprintf("%z DESC", zPlan);
+      }
+    }
+  }
+  if (!zPlan) return SQLITE_NOMEM;
+  pInfo->idxNum = idxNum;
+  pInfo->idxStr = zPlan;
+  pInfo->needToFreeIdxStr = 1;
+  return SQLITE_OK;
+}
+
+/* -------------------------------------------------------------- cursors */
+
+static int flaxkvOpen(sqlite3_vtab *pVtab, sqlite3_vtab_cursor **ppCur) {
+  (void)pVtab;
+  flaxkv_cursor *pCur = sqlite3_malloc(sizeof(*pCur));
+  if (!pCur) return SQLITE_NOMEM;
+  memset(pCur, 0, sizeof(*pCur));
+  pCur->bEof = 1;
+  *ppCur = &pCur->base;
+  return SQLITE_OK;
+}
+
+static int flaxkvClose(sqlite3_vtab_cursor *cur) {
+  flaxkv_cursor *pCur = (flaxkv_cursor *)cur;
+  fkvIterClose(pCur->pIter);
+  fkvViewClose(pCur->pView);
+  sqlite3_free(pCur->aCopy);
+  sqlite3_free(pCur);
+  return SQLITE_OK;
+}
+
+/* Compare two lower (bUpper=0) or two upper (bUpper=1) interval ends. */
+static int cmpEnd(int bHas1, const fkv_bound *b1, int bHas2, const fkv_bound *b2, int bUpper) {
+  if (!bHas1 || !bHas2) {
+    if (!bHas1 && !bHas2) return 0;
+    /* An open lower end is the smallest; an open upper end the largest. */
+    return (!bHas1) == !bUpper ? -1 : 1;
+  }
+  int c = fkvKeyCmp(b1->a, b1->n, b2->a, b2->n);
+  if (c) return c;
+  if (b1->bStrict == b2->bStrict) return 0;
+  /* Same key: an inclusive lower end starts first; an inclusive upper end
+  ** ends last. */
+  return (b1->bStrict ? 1 : -1) * (bUpper ? -1 : 1);
+}
+
+static void ivlSetLo(fkv_ivl *v, const unsigned char *a, size_t n, int bStrict) {
+  if (n > FKV_MAX_KEY) {
+    /* No stored key is longer: key > a or >= a iff key > a's prefix. */
+    n = FKV_MAX_KEY;
+    bStrict = 1;
+  }
+  if (a != v->aLo) memcpy(v->aLo, a, n);
+  v->bLo = 1;
+  v->lo.a = v->aLo;
+  v->lo.n = n;
+  v->lo.bStrict = bStrict;
+}
+
+static void ivlSetHi(fkv_ivl *v, const unsigned char *a, size_t n, int bStrict) {
+  if (n > FKV_MAX_KEY) {
+    /* key < a or <= a iff key <= a's prefix. */
+    n = FKV_MAX_KEY;
+    bStrict = 0;
+  }
+  if (a != v->aHi) memcpy(v->aHi, a, n);
+  v->bHi = 1;
+  v->hi.a = v->aHi;
+  v->hi.n = n;
+  v->hi.bStrict = bStrict;
+}
+
+static fkv_ivl *ivlAdd(flaxkv_cursor *pCur) {
+  fkv_ivl *v = &pCur->aIvl[pCur->nIvl++];
+  v->bLo = v->bHi = 0;
+  return v;
+}
+
+/* An interval of two constant keys [a, b) or [a, b]. */
+static void ivlAddConst(flaxkv_cursor *pCur, const unsigned char *aLo, size_t nLo,
+                        const unsigned char *aHi, size_t nHi, int bHiStrict) {
+  fkv_ivl *v = ivlAdd(pCur);
+  ivlSetLo(v, aLo, nLo, 0);
+  ivlSetHi(v, aHi, nHi, bHiStrict);
+}
+
+/* Text keys that numeric affinity may turn into numbers: the first byte is
+** white space, '+', '-', '.' or a digit (one interval, a little wider). */
+static void ivlAddNumericText(flaxkv_cursor *pCur) {
+  static const unsigned char aLo[] = {FKV_TAG_TEXT, 0x09}, aHi[] = {FKV_TAG_TEXT, 0x3A};
+  ivlAddConst(pCur, aLo, 2, aHi, 2, 1);
+}
+
+static void ivlAddAllNumbers(flaxkv_cursor *pCur) {
+  static const unsigned char aLo[] = {FKV_TAG_NUM}, aHi[] = {FKV_TAG_NUM + 1};
+  ivlAddConst(pCur, aLo, 1, aHi, 1, 1);
+}
+
+/* The numbers whose text could be the numeric text of pVal (TEXT affinity
+** compares a number key by its text, rounded to 15 significant digits). */
+static void ivlAddNearNumber(flaxkv_cursor *pCur, sqlite3_value *pVal) {
+  double r;
+  const unsigned char *z = sqlite3_value_text(pVal);
+  if (!z || !fkvTextLooksNumeric(z, (size_t)sqlite3_value_bytes(pVal), &r) || isnan(r)) return;
+  double d = fabs(r) * 1e-14 + 1e-300;
+  unsigned char aLo[FKV_NUMKEY_SIZE], aHi[FKV_NUMKEY_SIZE];
+  int k;
+  fkvKeyFromDouble(r - d, aLo, &k);
+  fkvKeyFromDouble(r + d, aHi, &k);
+  ivlAddConst(pCur, aLo, FKV_NUMKEY_SIZE, aHi, FKV_NUMKEY_SIZE, 0);
+}
+
+static int ivlEmpty(const fkv_ivl *v) {
+  if (!v->bLo || !v->bHi) return 0;
+  int c = fkvKeyCmp(v->lo.a, v->lo.n, v->hi.a, v->hi.n);
+  return c > 0 || (c == 0 && (v->lo.bStrict || v->hi.bStrict));
+}
+
+static int ivlIsPoint(const fkv_ivl *v) {
+  return v->bLo && v->bHi && !v->lo.bStrict && !v->hi.bStrict &&
+         fkvKeyCmp(v->lo.a, v->lo.n, v->hi.a, v->hi.n) == 0;
+}
+
+/* Copy interval s into d (the bounds point into d's own buffers). */
+static void ivlCopy(fkv_ivl *d, const fkv_ivl *s) {
+  if (d == s) return;
+  d->bLo = d->bHi = 0;
+  if (s->bLo) ivlSetLo(d, s->lo.a, s->lo.n, s->lo.bStrict);
+  if (s->bHi) ivlSetHi(d, s->hi.a, s->hi.n, s->hi.bStrict);
+}
+
+/* Sort the intervals by lower end, drop empty ones, merge overlapping ones:
+** each key is then visited once, in order. */
+static void ivlNormalize(flaxkv_cursor *pCur) {
+  fkv_ivl tmp;
+  int n = 0;
+  for (int i = 0; i < pCur->nIvl; i++) {
+    if (!ivlEmpty(&pCur->aIvl[i])) ivlCopy(&pCur->aIvl[n++], &pCur->aIvl[i]);
+  }
+  for (int i = 1; i < n; i++) { /* insertion sort: a handful of intervals */
+    for (int j = i; j > 0; j--) {
+      fkv_ivl *a = &pCur->aIvl[j - 1], *b = &pCur->aIvl[j];
+      if (cmpEnd(a->bLo, &a->lo, b->bLo, &b->lo, 0) <= 0) break;
+      ivlCopy(&tmp, a);
+      ivlCopy(a, b);
+      ivlCopy(b, &tmp);
+    }
+  }
+  int m = 0;
+  for (int i = 0; i < n; i++) {
+    fkv_ivl *v = &pCur->aIvl[i];
+    if (m > 0) {
+      fkv_ivl *last = &pCur->aIvl[m - 1];
+      /* Overlapping or touching (a shared end point is re-checked by SQLite). */
+      int bJoin = !last->bHi || !v->bLo || fkvKeyCmp(v->lo.a, v->lo.n, last->hi.a, last->hi.n) <= 0;
+      if (bJoin) {
+        if (cmpEnd(v->bHi, &v->hi, last->bHi, &last->hi, 1) > 0) {
+          if (v->bHi) ivlSetHi(last, v->hi.a, v->hi.n, v->hi.bStrict);
+          else last->bHi = 0;
+        }
+        continue;
+      }
+    }
+    ivlCopy(&pCur->aIvl[m++], v);
+  }
+  pCur->nIvl = m;
+}
+
+/* Build the intervals of a plan from its xFilter arguments. */
+static void buildIntervals(flaxkv_cursor *pCur, int idxNum, sqlite3_value **argv) {
+  pCur->nIvl = 0;
+  int iArg = 0;
+  int kind;
+  if (idxNum & FKV_PLAN_EQ) {
+    sqlite3_value *pV = argv[iArg++];
+    int eType = sqlite3_value_type(pV);
+    fkv_ivl *v = ivlAdd(pCur);
+    size_t n = fkvKeyEncode(pV, v->aLo, FKV_KEYBUF, &kind);
+    if (n == 0 || n > FKV_MAX_KEY) {
+      pCur->nIvl--; /* NULL matches nothing; no stored key is that long */
+    } else {
+      ivlSetLo(v, v->aLo, n, 0);
+      ivlSetHi(v, v->aLo, n, 0);
+    }
+    if (eType == SQLITE_INTEGER || eType == SQLITE_FLOAT) ivlAddNumericText(pCur);
+    if (eType == SQLITE_TEXT) ivlAddNearNumber(pCur, pV);
+  } else if (idxNum & (FKV_PLAN_LO | FKV_PLAN_HI)) {
+    sqlite3_value *pLo = (idxNum & FKV_PLAN_LO) ? argv[iArg++] : 0;
+    sqlite3_value *pHi = (idxNum & FKV_PLAN_HI) ? argv[iArg++] : 0;
+    if ((pLo && sqlite3_value_type(pLo) == SQLITE_NULL) ||
+        (pHi && sqlite3_value_type(pHi) == SQLITE_NULL)) {
+      return; /* a comparison with NULL is never true */
+    }
+    fkv_ivl *v = ivlAdd(pCur);
+    if (pLo) {
+      size_t n = fkvKeyEncode(pLo, v->aLo, FKV_KEYBUF, &kind);
+      ivlSetLo(v, v->aLo, n, (idxNum & FKV_PLAN_LO_GT) != 0);
+    }
+    if (pHi) {
+      size_t n = fkvKeyEncode(pHi, v->aHi, FKV_KEYBUF, &kind);
+      ivlSetHi(v, v->aHi, n, (idxNum & FKV_PLAN_HI_LT) != 0);
+    }
+    if (pHi) ivlAddNumericText(pCur);
+    if (pLo && sqlite3_value_type(pLo) == SQLITE_TEXT) ivlAddAllNumbers(pCur);
+  } else {
+    ivlAdd(pCur); /* everything */
+  }
+  ivlNormalize(pCur);
+}
+
+/* Position on the first row at or after interval pCur->iIvl (in scan order). */
+static int cursorSettle(flaxkv_cursor *pCur, int bFresh) {
+  flaxkv_vtab *p = (flaxkv_vtab *)pCur->base.pVtab;
+  while (pCur->iIvl >= 0 && pCur->iIvl < pCur->nIvl) {
+    fkv_ivl *v = &pCur->aIvl[pCur->iIvl];
+    int rc;
+    if (ivlIsPoint(v)) {
+      pCur->bPoint = 1;
+      if (bFresh) {
+        int bTxn = 0;
+        rc = fkvGet(pCur->pView, p->pTxn, p->pTable, v->lo.a, v->lo.n, &pCur->aVal, &pCur->nVal,
+                    &bTxn, &p->base.zErrMsg);
+        if (rc == SQLITE_OK) {
+          if (bTxn) {
+            if (pCur->nVal > pCur->nCopyAlloc) {
+              unsigned char *a = sqlite3_realloc64(pCur->aCopy, pCur->nVal);
+              if (!a) return SQLITE_NOMEM;
+              pCur->aCopy = a;
+              pCur->nCopyAlloc = pCur->nVal;
+            }
+            memcpy(pCur->aCopy, pCur->aVal, pCur->nVal);
+            pCur->aVal = pCur->aCopy;
+          }
+          pCur->bEof = 0;
+          return SQLITE_OK;
+        }
+        if (rc != SQLITE_NOTFOUND) return rc;
+      }
+    } else {
+      pCur->bPoint = 0;
+      if (bFresh) {
+        rc = fkvIterSeek(pCur->pIter, v->bLo ? &v->lo : 0, v->bHi ? &v->hi : 0, pCur->bDesc);
+      } else {
+        rc = fkvIterNext(pCur->pIter);
+      }
+      if (rc != SQLITE_OK) {
+        const char *z = fkvIterErrmsg(pCur->pIter);
+        if (z) setVtabErr(&p->base, sqlite3_mprintf("%s", z));
+        return rc;
+      }
+      if (!fkvIterEof(pCur->pIter)) {
+        pCur->bEof = 0;
+        return SQLITE_OK;
+      }
+    }
+    pCur->iIvl += pCur->bDesc ? -1 : 1;
+    bFresh = 1;
+  }
+  pCur->bEof = 1;
+  return SQLITE_OK;
+}
+
+static int flaxkvFilter(sqlite3_vtab_cursor *cur, int idxNum, const char *idxStr, int argc,
+                        sqlite3_value **argv) {
+  (void)idxStr;
+  (void)argc;
+  flaxkv_cursor *pCur = (flaxkv_cursor *)cur;
+  flaxkv_vtab *p = (flaxkv_vtab *)cur->pVtab;
+  int rc;
+  if (!pCur->pView) {
+    rc = fkvViewOpen(p->pBuf, &pCur->pView, &p->base.zErrMsg);
+    if (rc != SQLITE_OK) return rc;
+  }
+  if (pCur->pIter && !fkvIterCurrent(pCur->pIter, p->pTxn)) {
+    fkvIterClose(pCur->pIter);
+    pCur->pIter = 0;
+  }
+  pCur->bDesc = (idxNum & FKV_PLAN_DESC) != 0;
+  buildIntervals(pCur, idxNum, argv);
+  int bNeedIter = 0;
+  for (int i = 0; i < pCur->nIvl; i++) bNeedIter |= !ivlIsPoint(&pCur->aIvl[i]);
+  if (bNeedIter && !pCur->pIter) {
+    rc = fkvIterOpen(pCur->pView, p->pTxn, p->pTable, &pCur->pIter, &p->base.zErrMsg);
+    if (rc != SQLITE_OK) return rc;
+  }
+  pCur->iIvl = pCur->bDesc ? pCur->nIvl - 1 : 0;
+  return cursorSettle(pCur, 1);
+}
+
+static int flaxkvNext(sqlite3_vtab_cursor *cur) {
+  flaxkv_cursor *pCur = (flaxkv_cursor *)cur;
+  if (pCur->bPoint) {
+    pCur->iIvl += pCur->bDesc ? -1 : 1;
+    return cursorSettle(pCur, 1);
+  }
+  return cursorSettle(pCur, 0);
+}
+
+static int flaxkvEof(sqlite3_vtab_cursor *cur) { return ((flaxkv_cursor *)cur)->bEof; }
+
+/* The current row's encoded key and stored value (aVal NULL: gone). */
+static const unsigned char *cursorRow(flaxkv_cursor *pCur, size_t *pnKey,
+                                      const unsigned char **paVal, size_t *pnVal) {
+  if (pCur->bPoint) {
+    fkv_ivl *v = &pCur->aIvl[pCur->iIvl];
+    *paVal = pCur->aVal;
+    *pnVal = pCur->nVal;
+    *pnKey = v->lo.n;
+    return v->lo.a;
+  }
+  *paVal = fkvIterValue(pCur->pIter, pnVal);
+  return fkvIterKey(pCur->pIter, pnKey);
+}
+
+static int flaxkvColumn(sqlite3_vtab_cursor *cur, sqlite3_context *ctx, int iCol) {
+  flaxkv_cursor *pCur = (flaxkv_cursor *)cur;
+  flaxkv_vtab *p = (flaxkv_vtab *)cur->pVtab;
+  size_t nKey, nVal;
+  const unsigned char *aVal;
+  const unsigned char *aKey = cursorRow(pCur, &nKey, &aVal, &nVal);
+  fkv_datum d;
+  int kind = 0;
+  int rc;
+  if (iCol == 0) {
+    if (aVal) kind = fkvValueKeyKind(aVal, nVal);
+    rc = fkvKeyDecode(aKey, nKey, kind, &d);
+  } else {
+    if (!aVal) {
+      sqlite3_result_null(ctx);
+      return SQLITE_OK;
+    }
+    rc = fkvValueDecode(aVal, nVal, &d, &kind);
+  }
+  if (rc != SQLITE_OK) {
+    char *zKey = keyRepr(aKey, nKey);
+    char *zMsg = sqlite3_mprintf("flaxkv: corrupt %s for key %s in table %s (%s)",
+                                 iCol == 0 ? "key" : "value", zKey, p->zName,
+                                 fkvStorePath(fkvBufferStore(p->pBuf)));
+    sqlite3_result_error(ctx, zMsg ? zMsg : "flaxkv: corrupt data", -1);
+    sqlite3_result_error_code(ctx, SQLITE_CORRUPT);
+    sqlite3_free(zKey);
+    sqlite3_free(zMsg);
+    return SQLITE_OK;
+  }
+  fkvResultDatum(ctx, &d);
+  return SQLITE_OK;
+}
+
+static int flaxkvRowid(sqlite3_vtab_cursor *cur, sqlite_int64 *pRowid) {
+  /* A WITHOUT ROWID virtual table: SQLite never asks. */
+  (void)pRowid;
+  setVtabErr(cur->pVtab, sqlite3_mprintf("flaxkv: a flaxkv table has no rowid"));
+  return SQLITE_ERROR;
+}
+
+/* --------------------------------------------------------------- writes */
+
+static int constraintErr(flaxkv_vtab *p, int rc, const char *zWhat) {
+  setVtabErr(&p->base, sqlite3_mprintf("%s constraint failed: %s.key", zWhat, p->zName));
+  return rc;
+}
+
+/*
+** INSERT (argv[0] NULL), UPDATE (argv[0] the old key), DELETE (argc 1).
+** argv[2] is the new key, argv[3] the new value.
+*/
+static int flaxkvUpdate(sqlite3_vtab *pVtab, int argc, sqlite3_value **argv, sqlite_int64 *pRowid) {
+  (void)pRowid;
+  flaxkv_vtab *p = (flaxkv_vtab *)pVtab;
+  if (p->bReadonly || fkvStoreReadonly(fkvBufferStore(p->pBuf))) {
+    setVtabErr(pVtab, sqlite3_mprintf("flaxkv: table %s is read-only", p->zName));
+    return SQLITE_READONLY;
+  }
+  unsigned char aOld[FKV_KEYBUF], aNew[FKV_KEYBUF];
+  int kind;
+  size_t nOld = 0;
+  int rc;
+  if (sqlite3_value_type(argv[0]) != SQLITE_NULL) {
+    nOld = fkvKeyEncode(argv[0], aOld, sizeof(aOld), &kind);
+    if (nOld == 0 || nOld > FKV_MAX_KEY) return SQLITE_OK; /* no such row */
+  }
+  if (argc == 1) return fkvTxnPut(p->pTxn, aOld, nOld, 0, 0, 0);
+
+  int eMode = sqlite3_vtab_on_conflict(p->db);
+  size_t nNew = fkvKeyEncode(argv[2], aNew, sizeof(aNew), &kind);
+  if (nNew == 0) {
+    if (eMode == SQLITE_IGNORE) return SQLITE_CONSTRAINT;
+    return constraintErr(p, SQLITE_CONSTRAINT_NOTNULL, "NOT NULL");
+  }
+  if (nNew > FKV_MAX_KEY) {
+    setVtabErr(pVtab, sqlite3_mprintf("flaxkv: a key of table %s is %llu bytes encoded; LMDB "
+                                      "keys are limited to %d bytes (1 type byte + the key)",
+                                      p->zName, (unsigned long long)nNew, FKV_MAX_KEY));
+    return SQLITE_TOOBIG;
+  }
+  size_t nVal = fkvValueSize(argv[3]);
+  unsigned char aSmall[64];
+  unsigned char *aVal = nVal <= sizeof(aSmall) ? aSmall : sqlite3_malloc64(nVal);
+  if (!aVal) return SQLITE_NOMEM;
+  fkvValueEncode(argv[3], kind, aVal);
+
+  int bSameKey = nOld && fkvKeyCmp(aOld, nOld, aNew, nNew) == 0;
+  if (bSameKey) {
+    /* A new value, or the same key written with another type (1 -> 1.0). */
+    rc = fkvTxnPut(p->pTxn, aNew, nNew, aVal, nVal, 0);
+  } else {
+    const unsigned char *aCur;
+    size_t nCur;
+    rc = fkvTxnGet(p->pTxn, aNew, nNew, &aCur, &nCur, &pVtab->zErrMsg);
+    if (rc == SQLITE_OK) {
+      /* The new key exists. */
+      if (eMode == SQLITE_REPLACE) {
+        rc = nOld ? fkvTxnPut(p->pTxn, aOld, nOld, 0, 0, 0) : SQLITE_OK;
+        if (rc == SQLITE_OK) rc = fkvTxnPut(p->pTxn, aNew, nNew, aVal, nVal, 0);
+      } else if (eMode == SQLITE_IGNORE) {
+        rc = SQLITE_CONSTRAINT;
+      } else {
+        rc = constraintErr(p, SQLITE_CONSTRAINT_PRIMARYKEY, "UNIQUE");
+      }
+    } else if (rc == SQLITE_NOTFOUND) {
+      rc = nOld ? fkvTxnPut(p->pTxn, aOld, nOld, 0, 0, 0) : SQLITE_OK;
+      if (rc == SQLITE_OK) {
+        rc = fkvTxnPut(p->pTxn, aNew, nNew, aVal, nVal,
+                       eMode != SQLITE_REPLACE && eMode != SQLITE_IGNORE);
+      }
+    }
+  }
+  if (aVal != aSmall) sqlite3_free(aVal);
+  return rc;
+}
+
+static int flaxkvBegin(sqlite3_vtab *pVtab) {
+  (void)pVtab;
+  return SQLITE_OK;
+}
+
+static int flaxkvSync(sqlite3_vtab *pVtab) {
+  flaxkv_vtab *p = (flaxkv_vtab *)pVtab;
+  int rc = fkvTxnPrepare(p->pTxn, p->db, &pVtab->zErrMsg);
+  if (rc == SQLITE_CONSTRAINT) {
+    /* Another connection committed a key this transaction INSERTed. */
+    return constraintErr(p, SQLITE_CONSTRAINT_PRIMARYKEY, "UNIQUE");
+  }
+  return rc;
+}
+
+static int flaxkvCommit(sqlite3_vtab *pVtab) {
+  fkvTxnCommit(((flaxkv_vtab *)pVtab)->pTxn);
+  return SQLITE_OK;
+}
+
+static int flaxkvRollback(sqlite3_vtab *pVtab) {
+  fkvTxnRollback(((flaxkv_vtab *)pVtab)->pTxn);
+  return SQLITE_OK;
+}
+
+static int flaxkvSavepoint(sqlite3_vtab *pVtab, int iSavepoint) {
+  fkvTxnSavepoint(((flaxkv_vtab *)pVtab)->pTxn, iSavepoint);
+  return SQLITE_OK;
+}
+
+static int flaxkvRelease(sqlite3_vtab *pVtab, int iSavepoint) {
+  fkvTxnRelease(((flaxkv_vtab *)pVtab)->pTxn, iSavepoint);
+  return SQLITE_OK;
+}
+
+static int flaxkvRollbackTo(sqlite3_vtab *pVtab, int iSavepoint) {
+  fkvTxnRollbackTo(((flaxkv_vtab *)pVtab)->pTxn, iSavepoint);
+  return SQLITE_OK;
+}
+
+/* ------------------------------------------------ rename, drop, close */
+
+static int flaxkvRename(sqlite3_vtab *pVtab, const char *zNew) {
+  flaxkv_vtab *p = (flaxkv_vtab *)pVtab;
+  char *zName = sqlite3_mprintf("%s", zNew);
+  if (!zName) return SQLITE_NOMEM;
+  int rc = SQLITE_OK;
+  if (!p->bExplicitName && !fkvStoreReadonly(fkvBufferStore(p->pBuf))) {
+    rc = fkvBufferTableRename(p->pBuf, p->pTable, p->zName, zNew, &pVtab->zErrMsg);
+  }
+  if (rc != SQLITE_OK) {
+    sqlite3_free(zName);
+    return rc;
+  }
+  fkv_private *q = findPrivate(p->pConn, p->zSchema, p->zName, 0);
+  if (q) {
+    sqlite3_free(q->zName);
+    q->zName = sqlite3_mprintf("%s", zNew);
+  }
+  sqlite3_free(p->zName);
+  p->zName = zName;
+  return SQLITE_OK;
+}
+
+static void vtabFree(flaxkv_vtab *p) {
+  fkv_conn *c = p->pConn;
+  flaxkv_vtab **pp = &c->pVtabs;
+  while (*pp && *pp != p) pp = &(*pp)->pNextVtab;
+  if (*pp) *pp = p->pNextVtab;
+  fkvTxnFree(p->pTxn);
+  fkvBufferTableClose(p->pBuf, p->pTable);
+  fkvBufferClose(p->pBuf);
+  sqlite3_free(p->zSchema);
+  sqlite3_free(p->zName);
+  sqlite3_free(p->base.zErrMsg);
+  sqlite3_free(p);
+  fkvConnUnref(c);
+}
+
+static int flaxkvDisconnect(sqlite3_vtab *pVtab) {
+  vtabFree((flaxkv_vtab *)pVtab);
+  return SQLITE_OK;
+}
+
+static int flaxkvDestroy(sqlite3_vtab *pVtab) {
+  flaxkv_vtab *p = (flaxkv_vtab *)pVtab;
+  if (!p->bReadonly && !fkvStoreReadonly(fkvBufferStore(p->pBuf))) {
+    int rc = fkvBufferTableDrop(p->pBuf, p->pTable, p->zName, &pVtab->zErrMsg);
+    if (rc != SQLITE_OK) return rc;
+  }
+  fkv_private **pp;
+  fkv_private *q = findPrivate(p->pConn, p->zSchema, p->zName, &pp);
+  if (q) {
+    *pp = q->pNext;
+    fkvBufferClose(q->pBuf);
+    sqlite3_free(q->zSchema);
+    sqlite3_free(q->zName);
+    sqlite3_free(q->zDir);
+    sqlite3_free(q);
+  }
+  vtabFree(p);
+  return SQLITE_OK;
+}
+
+int fkvConnFlushTable(fkv_conn *c, const char *zTable, char **pzErr) {
+  const char *zDot = strchr(zTable, '.');
+  for (flaxkv_vtab *p = c->pVtabs; p; p = p->pNextVtab) {
+    int bMatch;
+    if (zDot) {
+      size_t nSchema = (size_t)(zDot - zTable);
+      bMatch = strlen(p->zSchema) == nSchema && sqlite3_strnicmp(p->zSchema, zTable, (int)nSchema) == 0 &&
+               sqlite3_stricmp(p->zName, zDot + 1) == 0;
+    } else {
+      bMatch = sqlite3_stricmp(p->zName, zTable) == 0;
+    }
+    if (bMatch) return fkvBufferFlush(p->pBuf, pzErr);
+  }
+  *pzErr = sqlite3_mprintf("flaxkv_flush: no flaxkv table named \"%s\" in this connection", zTable);
+  return SQLITE_ERROR;
+}
+
+/* ---------------------------------------------------------------- module */
+
+static sqlite3_module flaxkvModule = {
+    /* iVersion    */ 3,
+    /* xCreate     */ flaxkvCreate,
+    /* xConnect    */ flaxkvConnect,
+    /* xBestIndex  */ flaxkvBestIndex,
+    /* xDisconnect */ flaxkvDisconnect,
+    /* xDestroy    */ flaxkvDestroy,
+    /* xOpen       */ flaxkvOpen,
+    /* xClose      */ flaxkvClose,
+    /* xFilter     */ flaxkvFilter,
+    /* xNext       */ flaxkvNext,
+    /* xEof        */ flaxkvEof,
+    /* xColumn     */ flaxkvColumn,
+    /* xRowid      */ flaxkvRowid,
+    /* xUpdate     */ flaxkvUpdate,
+    /* xBegin      */ flaxkvBegin,
+    /* xSync       */ flaxkvSync,
+    /* xCommit     */ flaxkvCommit,
+    /* xRollback   */ flaxkvRollback,
+    /* xFindFunction */ 0,
+    /* xRename     */ flaxkvRename,
+    /* xSavepoint  */ flaxkvSavepoint,
+    /* xRelease    */ flaxkvRelease,
+    /* xRollbackTo */ flaxkvRollbackTo,
+    /* xShadowName */ 0,
+};
+
+int fkvRegisterModule(sqlite3 *db, fkv_conn *c) {
+  fkvConnRef(c);
+  return sqlite3_create_module_v2(db, "flaxkv", &flaxkvModule, c, fkvConnUnref);
+}

@@ -1,0 +1,32 @@
+/*
+** vtab.h - the flaxkv virtual-table module and the per-connection state
+** that the SQL functions share with it.
+*/
+#ifndef FLAXKV_VTAB_H
+#define FLAXKV_VTAB_H
+
+#include <sqlite3ext.h>
+
+/*
+** One per connection that loaded the extension: its flaxkv tables (by SQL
+** name, for flaxkv_flush('kv')) and its private temporary stores (tables of
+** :memory: and temp databases created without a path), which live until
+** the connection closes.  Reference counted: the module and each function
+** hold one reference; the last release (at sqlite3_close) frees it.
+*/
+typedef struct fkv_conn fkv_conn;
+
+fkv_conn *fkvConnNew(sqlite3 *db);
+void fkvConnRef(fkv_conn *);
+void fkvConnUnref(void *pConn);
+
+/* Register the module "flaxkv" on db; takes one reference on pConn. */
+int fkvRegisterModule(sqlite3 *db, fkv_conn *pConn);
+
+/*
+** flaxkv_flush('name'): flush the store of this connection's flaxkv table
+** zTable ("name" or "schema.name").
+*/
+int fkvConnFlushTable(fkv_conn *, const char *zTable, char **pzErr);
+
+#endif /* FLAXKV_VTAB_H */

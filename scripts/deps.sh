@@ -1,0 +1,33 @@
+#!/bin/sh
+# deps.sh - install what building and testing flaxkv needs, from Debian's
+# packages, if it is missing.  Run as root (apt-get install); as another user
+# it prints the command to run and fails.
+#
+#   scripts/deps.sh          build + test needs
+set -u
+
+need=""
+have_hdr() { [ -f "/usr/include/$1" ]; }
+have_cmd() { command -v "$1" >/dev/null 2>&1; }
+
+have_hdr sqlite3.h || need="$need libsqlite3-dev"
+have_hdr lmdb.h    || need="$need liblmdb-dev"
+have_cmd sqlite3   || need="$need sqlite3"
+have_cmd mdb_stat  || need="$need lmdb-utils"
+have_cmd cc        || need="$need gcc"
+have_cmd make      || need="$need make"
+[ -x /usr/bin/python3 ] || need="$need python3"
+
+[ -z "$need" ] && exit 0
+
+if [ "$(id -u)" != 0 ]; then
+  echo "flaxkv needs these Debian packages:$need" >&2
+  echo "install them as root:  apt-get install -y$need" >&2
+  exit 1
+fi
+echo "installing:$need"
+export DEBIAN_FRONTEND=noninteractive
+apt-get install -y -q $need >/dev/null 2>&1 || {
+  apt-get update -q >/dev/null 2>&1
+  apt-get install -y -q $need || { echo "apt-get install failed:$need" >&2; exit 1; }
+}
