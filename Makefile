@@ -16,8 +16,9 @@ LIBS     = -llmdb -lpthread -lm
 
 SRC  = ext/codec.c ext/memtable.c ext/store.c ext/buffer.c ext/vtab.c ext/flaxkv.c
 HDR  = $(wildcard ext/*.h)
-# Unit tests link these rooms directly (SQLITE_CORE: no extension API table).
-UNIT = ext/codec.c ext/memtable.c
+# Test programs link these rooms directly (SQLITE_CORE: no extension API table);
+# the SQL tests load the extension itself (hidden symbols: no clash).
+UNIT = ext/codec.c ext/memtable.c ext/store.c ext/buffer.c
 
 TESTS = test_codec test_memtable test_sql test_diff test_threads
 
@@ -55,7 +56,8 @@ build/tsan/test_%: tests/test_%.c tests/harness.h $(UNIT) $(HDR)
 	$(CC) $(OPT) $(WARN) $(TSAN) -std=gnu11 -pthread -DSQLITE_CORE -Iext -o $@ $< $(UNIT) -lsqlite3 $(LIBS)
 
 asan: deps build/asan/flaxkv.so $(addprefix build/asan/,$(TESTS))
-tsan: deps build/tsan/flaxkv.so $(addprefix build/tsan/,$(TESTS))
+TSAN_TESTS = test_memtable test_threads
+tsan: deps build/tsan/flaxkv.so $(addprefix build/tsan/,$(TSAN_TESTS))
 
 run: loadable
 	@rm -rf build/demo && mkdir -p build/demo

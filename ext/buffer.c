@@ -327,8 +327,6 @@ static void *flusherMain(void *pArg) {
 
 /* --------------------------------------------------------- open, close */
 
-static pthread_once_t gAtexitOnce = PTHREAD_ONCE_INIT;
-
 static void flushAtExit(void *pOwner) {
   char *zErr = 0;
   if (fkvBufferFlush((fkv_buffer *)pOwner, &zErr) != SQLITE_OK) {
@@ -337,8 +335,14 @@ static void flushAtExit(void *pOwner) {
   sqlite3_free(zErr);
 }
 
-static void atExit(void) { fkvStoreForEachOwner(flushAtExit); }
-static void registerAtexit(void) { atexit(atExit); }
+/*
+** Process exit (and the unloading of the extension, when no store can be
+** open any more): flush every buffer.  A destructor rather than atexit(),
+** which would outlive a dlclose()d extension.
+*/
+__attribute__((destructor)) static void flushAllAtExit(void) {
+  fkvStoreForEachOwner(flushAtExit);
+}
 
 static void bufferFree(void *pOwner) {
   fkv_buffer *b = pOwner;
@@ -391,7 +395,6 @@ static void *bufferNew(fkv_store *s, void *pArg) {
     }
     b->bThread = 1;
   }
-  pthread_once(&gAtexitOnce, registerAtexit);
   return b;
 }
 

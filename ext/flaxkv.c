@@ -54,8 +54,11 @@ __declspec(dllexport)
 __attribute__((visibility("default")))
 #endif
 int sqlite3_flaxkv_init(sqlite3 *db, char **pzErrMsg, const sqlite3_api_routines *pApi) {
-  SQLITE_EXTENSION_INIT2(pApi);
-  (void)pzErrMsg;
+  /* Every load passes the same routines: write them once, so that a load on
+  ** one thread never races with flaxkv code running on another. */
+  if (sqlite3_api != pApi) {
+    SQLITE_EXTENSION_INIT2(pApi);
+  }
   if (sqlite3_libversion_number() < 3038000) {
     *pzErrMsg = sqlite3_mprintf("flaxkv needs SQLite 3.38 or later, not %s", sqlite3_libversion());
     return SQLITE_ERROR;

@@ -27,15 +27,15 @@
 static int harness_npass = 0;
 static int harness_nfail = 0;
 
-/* Record one assertion. */
+/* Record one assertion (the counters are atomic: threads may CHECK). */
 #define CHECK(cond, ...) harness_check((cond) ? 1 : 0, __FILE__, __LINE__, __VA_ARGS__)
 
 static __attribute__((unused)) void harness_check(int ok, const char *zFile, int iLine, const char *zFmt, ...) {
   if (ok) {
-    harness_npass++;
+    __atomic_add_fetch(&harness_npass, 1, __ATOMIC_RELAXED);
     return;
   }
-  harness_nfail++;
+  __atomic_add_fetch(&harness_nfail, 1, __ATOMIC_RELAXED);
   va_list ap;
   va_start(ap, zFmt);
   fprintf(stderr, "FAIL %s:%d: ", zFile, iLine);
@@ -45,8 +45,10 @@ static __attribute__((unused)) void harness_check(int ok, const char *zFile, int
 }
 
 static __attribute__((unused)) int harness_summary(void) {
-  printf("%d passed, %d failed\n", harness_npass, harness_nfail);
-  return harness_nfail ? 1 : 0;
+  int nPass = __atomic_load_n(&harness_npass, __ATOMIC_RELAXED);
+  int nFail = __atomic_load_n(&harness_nfail, __ATOMIC_RELAXED);
+  printf("%d passed, %d failed\n", nPass, nFail);
+  return nFail ? 1 : 0;
 }
 
 /* A growable string. */
