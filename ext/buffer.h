@@ -128,11 +128,10 @@ fkv_txn *fkvTxnNew(fkv_buffer *, fkv_table *);
 void fkvTxnFree(fkv_txn *);
 int fkvTxnPut(fkv_txn *, const unsigned char *aKey, size_t nKey, const unsigned char *aVal,
               size_t nVal, int bExpectAbsent);
-/* Was the key's current uncommitted entry written with bExpectAbsent? */
-int fkvTxnExpectsAbsent(fkv_txn *, const unsigned char *aKey, size_t nKey);
-/* Point read of the latest committed state plus this transaction. */
-int fkvTxnGet(fkv_txn *, const unsigned char *aKey, size_t nKey, const unsigned char **paVal,
-              size_t *pnVal, char **pzErr);
+/* Point read of the latest committed state, plus this transaction's
+** entries unless bCommitted. */
+int fkvTxnGet(fkv_txn *, const unsigned char *aKey, size_t nKey, int bCommitted,
+              const unsigned char **paVal, size_t *pnVal, char **pzErr);
 void fkvTxnSavepoint(fkv_txn *, int iLevel);
 void fkvTxnRelease(fkv_txn *, int iLevel);
 void fkvTxnRollbackTo(fkv_txn *, int iLevel);

@@ -25,9 +25,12 @@
 **   FKV_PLAN_HI     0x08  argv: v   key <= v
 **   FKV_PLAN_HI_LT  0x10            ... the upper bound is key < v
 **   FKV_PLAN_DESC   0x20            rows come in descending key order
+**   FKV_PLAN_IN     0x40            the EQ argument is a whole IN list
+**                                   (sqlite3_vtab_in: one batched lookup)
 **
-** idxStr names the plan for EXPLAIN QUERY PLAN: "SEEK key=?", "RANGE key>?
-** AND key<=?", "FULLSCAN", with " DESC" when the order is descending.
+** idxStr names the plan for EXPLAIN QUERY PLAN: "SEEK key=?", "SEEK key IN
+** (...)", "RANGE key>? AND key<=?", "FULLSCAN", with " DESC" when the order
+** is descending.
 **
 ** Constraints are never omitted (omit=0): SQLite re-checks each row.  This
 ** is what lets a seek stay correct under affinity: kv.key = t.id with an
@@ -39,10 +42,13 @@
 ** the numbers near the one a text spells.  A non-BINARY collation on a
 ** constraint makes it unusable for seeking.
 **
-** Cursors.  A cursor takes one read view (buffer.h) at its first xFilter
-** and keeps it until xClose, so one statement reads one snapshot even when
-** a join calls xFilter once per outer row.  The connection's uncommitted
-** writes to the table (fkv_txn) are layered on top.
+** Cursors.  A cursor takes a read view (buffer.h) at its first xFilter and
+** keeps it until xClose.  The cursors of a connection on one store share
+** the view while any of them is open (fkv_shared_view), so one statement
+** reads one snapshot even when a join calls xFilter once per outer row or
+** reads the table twice.  The connection's own commit retires the shared
+** view, so its later statements see what it wrote.  The connection's
+** uncommitted writes to the table (fkv_txn) are layered on top.
 **
 ** Writes (xUpdate) go to the table's fkv_txn; xSync takes the store's commit
 ** token and checks plain INSERTs, xCommit publishes to the buffer.  Constraint
@@ -73,9 +79,9 @@ SQLITE_EXTENSION_INIT3
 #define FKV_PLAN_HI 0x08
 #define FKV_PLAN_HI_LT 0x10
 #define FKV_PLAN_DESC 0x20
+#define FKV_PLAN_IN 0x40
 
 #define FKV_KEYBUF (FKV_MAX_KEY + 1)
-#define FKV_MAX_IVL 6
 
 #define FKV_SCHEMA "CREATE TABLE x(key PRIMARY KEY NOT NULL, value) WITHOUT ROWID"
 
@@ -83,6 +89,7 @@ typedef struct flaxkv_vtab flaxkv_vtab;
 typedef struct flaxkv_cursor flaxkv_cursor;
 typedef struct fkv_private fkv_private;
 typedef struct fkv_ivl fkv_ivl;
+typedef struct fkv_shared_view fkv_shared_view;
 
 /* A private temporary store of a :memory: or temp table. */
 struct fkv_private {
@@ -97,6 +104,7 @@ struct fkv_conn {
   int nRef;                 /* atomic */
   flaxkv_vtab *pVtabs;
   fkv_private *pPrivate;
+  fkv_shared_view *pViews;  /* in use by open cursors */
 };
 
 struct flaxkv_vtab {
@@ -113,19 +121,40 @@ struct flaxkv_vtab {
   fkv_txn *pTxn;
 };
 
-/* One key interval of a plan (bounds are encoded keys, codec.h). */
+/*
+** One key interval of a plan.  Its bounds are encoded keys (codec.h) in the
+** cursor's key arena: while a plan is built they hold arena offsets (in
+** .n of a second field, see ivlResolve), then pointers.
+*/
 struct fkv_ivl {
   int bLo, bHi;
   fkv_bound lo, hi;
-  unsigned char aLo[FKV_KEYBUF], aHi[FKV_KEYBUF];
+  size_t iLo, iHi;          /* arena offsets of the bounds while building */
+};
+
+/*
+** A read view shared by the cursors of one connection on one store, so that
+** one statement (and statements running at the same time on the connection)
+** read one snapshot.  A commit by the connection retires it for new cursors
+** (bShared = 0) so that they see the commit.
+*/
+struct fkv_shared_view {
+  fkv_shared_view *pNext;
+  fkv_buffer *pBuf;
+  fkv_view *pView;
+  int nRef;
+  int bShared;
 };
 
 struct flaxkv_cursor {
   sqlite3_vtab_cursor base;
-  fkv_view *pView;
+  fkv_shared_view *pShared;
   fkv_iter *pIter;
-  fkv_ivl aIvl[FKV_MAX_IVL];
-  int nIvl, iIvl;
+  fkv_ivl *aIvl;
+  int nIvl, nIvlAlloc, iIvl;
+  unsigned char *aKeys;     /* the key arena of the plan */
+  size_t nKeys, nKeysAlloc;
+  int bOom;
   int bDesc;
   int bEof;
   int bPoint;               /* the row came from a point lookup */
@@ -546,7 +575,15 @@ static int flaxkvBestIndex(sqlite3_vtab *pVtab, sqlite3_index_info *pInfo) {
     pInfo->aConstraintUsage[iEq].argvIndex = ++nArg;
     pInfo->estimatedCost = 10;
     pInfo->estimatedRows = 1;
-    zPlan = sqlite3_mprintf("SEEK key=?");
+    if (sqlite3_vtab_in(pInfo, iEq, -1)) {
+      /* Take the IN list whole: one batched lookup, and SQLite re-checks
+      ** the IN expression itself, with its affinity, on every row. */
+      sqlite3_vtab_in(pInfo, iEq, 1);
+      idxNum |= FKV_PLAN_IN;
+      zPlan = sqlite3_mprintf("SEEK key IN (...)");
+    } else {
+      zPlan = sqlite3_mprintf("SEEK key=?");
+    }
   } else {
     const char *zLo = "", *zHi = "";
     if (iLo >= 0) {
@@ -597,10 +634,14 @@ static int flaxkvOpen(sqlite3_vtab *pVtab, sqlite3_vtab_cursor **ppCur) {
   return SQLITE_OK;
 }
 
+static void sharedViewRelease(fkv_conn *c, fkv_shared_view *q);
+
 static int flaxkvClose(sqlite3_vtab_cursor *cur) {
   flaxkv_cursor *pCur = (flaxkv_cursor *)cur;
   fkvIterClose(pCur->pIter);
-  fkvViewClose(pCur->pView);
+  sharedViewRelease(((flaxkv_vtab *)cur->pVtab)->pConn, pCur->pShared);
+  sqlite3_free(pCur->aIvl);
+  sqlite3_free(pCur->aKeys);
   sqlite3_free(pCur->aCopy);
   sqlite3_free(pCur);
   return SQLITE_OK;
@@ -621,44 +662,74 @@ static int cmpEnd(int bHas1, const fkv_bound *b1, int bHas2, const fkv_bound *b2
   return (b1->bStrict ? 1 : -1) * (bUpper ? -1 : 1);
 }
 
-static void ivlSetLo(fkv_ivl *v, const unsigned char *a, size_t n, int bStrict) {
+/* Append n bytes to the key arena; return their offset. */
+static size_t keyAppend(flaxkv_cursor *pCur, const unsigned char *a, size_t n) {
+  if (pCur->nKeys + n > pCur->nKeysAlloc) {
+    size_t nNew = pCur->nKeysAlloc ? pCur->nKeysAlloc * 2 : 1024;
+    while (nNew < pCur->nKeys + n) nNew *= 2;
+    unsigned char *aNew = sqlite3_realloc64(pCur->aKeys, nNew);
+    if (!aNew) {
+      pCur->bOom = 1;
+      return 0;
+    }
+    pCur->aKeys = aNew;
+    pCur->nKeysAlloc = nNew;
+  }
+  if (n) memcpy(pCur->aKeys + pCur->nKeys, a, n);
+  pCur->nKeys += n;
+  return pCur->nKeys - n;
+}
+
+/* A new interval, unbounded both ways. */
+static fkv_ivl *ivlAdd(flaxkv_cursor *pCur) {
+  if (pCur->nIvl >= pCur->nIvlAlloc) {
+    int n = pCur->nIvlAlloc ? pCur->nIvlAlloc * 2 : 8;
+    fkv_ivl *a = sqlite3_realloc64(pCur->aIvl, n * sizeof(*a));
+    if (!a) {
+      pCur->bOom = 1;
+      return 0;
+    }
+    pCur->aIvl = a;
+    pCur->nIvlAlloc = n;
+  }
+  fkv_ivl *v = &pCur->aIvl[pCur->nIvl++];
+  memset(v, 0, sizeof(*v));
+  return v;
+}
+
+static void ivlSetLo(flaxkv_cursor *pCur, fkv_ivl *v, const unsigned char *a, size_t n,
+                     int bStrict) {
   if (n > FKV_MAX_KEY) {
     /* No stored key is longer: key > a or >= a iff key > a's prefix. */
     n = FKV_MAX_KEY;
     bStrict = 1;
   }
-  if (a != v->aLo) memcpy(v->aLo, a, n);
   v->bLo = 1;
-  v->lo.a = v->aLo;
+  v->iLo = keyAppend(pCur, a, n);
   v->lo.n = n;
   v->lo.bStrict = bStrict;
 }
 
-static void ivlSetHi(fkv_ivl *v, const unsigned char *a, size_t n, int bStrict) {
+static void ivlSetHi(flaxkv_cursor *pCur, fkv_ivl *v, const unsigned char *a, size_t n,
+                     int bStrict) {
   if (n > FKV_MAX_KEY) {
     /* key < a or <= a iff key <= a's prefix. */
     n = FKV_MAX_KEY;
     bStrict = 0;
   }
-  if (a != v->aHi) memcpy(v->aHi, a, n);
   v->bHi = 1;
-  v->hi.a = v->aHi;
+  v->iHi = keyAppend(pCur, a, n);
   v->hi.n = n;
   v->hi.bStrict = bStrict;
-}
-
-static fkv_ivl *ivlAdd(flaxkv_cursor *pCur) {
-  fkv_ivl *v = &pCur->aIvl[pCur->nIvl++];
-  v->bLo = v->bHi = 0;
-  return v;
 }
 
 /* An interval of two constant keys [a, b) or [a, b]. */
 static void ivlAddConst(flaxkv_cursor *pCur, const unsigned char *aLo, size_t nLo,
                         const unsigned char *aHi, size_t nHi, int bHiStrict) {
   fkv_ivl *v = ivlAdd(pCur);
-  ivlSetLo(v, aLo, nLo, 0);
-  ivlSetHi(v, aHi, nHi, bHiStrict);
+  if (!v) return;
+  ivlSetLo(pCur, v, aLo, nLo, 0);
+  ivlSetHi(pCur, v, aHi, nHi, bHiStrict);
 }
 
 /* Text keys that numeric affinity may turn into numbers: the first byte is
@@ -687,6 +758,18 @@ static void ivlAddNearNumber(flaxkv_cursor *pCur, sqlite3_value *pVal) {
   ivlAddConst(pCur, aLo, FKV_NUMKEY_SIZE, aHi, FKV_NUMKEY_SIZE, 0);
 }
 
+/* key = pV: the key itself, and what affinity may add (see INTERNALS). */
+static void ivlAddEq(flaxkv_cursor *pCur, sqlite3_value *pV) {
+  int eType = sqlite3_value_type(pV), kind;
+  unsigned char a[FKV_KEYBUF];
+  size_t n = fkvKeyEncode(pV, a, sizeof(a), &kind);
+  if (n > 0 && n <= FKV_MAX_KEY) { /* NULL matches nothing; no key is longer */
+    ivlAddConst(pCur, a, n, a, n, 0);
+  }
+  if (eType == SQLITE_INTEGER || eType == SQLITE_FLOAT) ivlAddNumericText(pCur);
+  if (eType == SQLITE_TEXT) ivlAddNearNumber(pCur, pV);
+}
+
 static int ivlEmpty(const fkv_ivl *v) {
   if (!v->bLo || !v->bHi) return 0;
   int c = fkvKeyCmp(v->lo.a, v->lo.n, v->hi.a, v->hi.n);
@@ -698,31 +781,22 @@ static int ivlIsPoint(const fkv_ivl *v) {
          fkvKeyCmp(v->lo.a, v->lo.n, v->hi.a, v->hi.n) == 0;
 }
 
-/* Copy interval s into d (the bounds point into d's own buffers). */
-static void ivlCopy(fkv_ivl *d, const fkv_ivl *s) {
-  if (d == s) return;
-  d->bLo = d->bHi = 0;
-  if (s->bLo) ivlSetLo(d, s->lo.a, s->lo.n, s->lo.bStrict);
-  if (s->bHi) ivlSetHi(d, s->hi.a, s->hi.n, s->hi.bStrict);
+static int ivlCmpLo(const void *p1, const void *p2) {
+  const fkv_ivl *a = p1, *b = p2;
+  return cmpEnd(a->bLo, &a->lo, b->bLo, &b->lo, 0);
 }
 
-/* Sort the intervals by lower end, drop empty ones, merge overlapping ones:
-** each key is then visited once, in order. */
+/* Turn arena offsets into pointers; sort the intervals by lower end, drop
+** empty ones, merge overlapping ones: each key is visited once, in order. */
 static void ivlNormalize(flaxkv_cursor *pCur) {
-  fkv_ivl tmp;
   int n = 0;
   for (int i = 0; i < pCur->nIvl; i++) {
-    if (!ivlEmpty(&pCur->aIvl[i])) ivlCopy(&pCur->aIvl[n++], &pCur->aIvl[i]);
+    fkv_ivl *v = &pCur->aIvl[i];
+    v->lo.a = pCur->aKeys + v->iLo;
+    v->hi.a = pCur->aKeys + v->iHi;
+    if (!ivlEmpty(v)) pCur->aIvl[n++] = *v;
   }
-  for (int i = 1; i < n; i++) { /* insertion sort: a handful of intervals */
-    for (int j = i; j > 0; j--) {
-      fkv_ivl *a = &pCur->aIvl[j - 1], *b = &pCur->aIvl[j];
-      if (cmpEnd(a->bLo, &a->lo, b->bLo, &b->lo, 0) <= 0) break;
-      ivlCopy(&tmp, a);
-      ivlCopy(a, b);
-      ivlCopy(b, &tmp);
-    }
-  }
+  qsort(pCur->aIvl, n, sizeof(fkv_ivl), ivlCmpLo);
   int m = 0;
   for (int i = 0; i < n; i++) {
     fkv_ivl *v = &pCur->aIvl[i];
@@ -732,62 +806,65 @@ static void ivlNormalize(flaxkv_cursor *pCur) {
       int bJoin = !last->bHi || !v->bLo || fkvKeyCmp(v->lo.a, v->lo.n, last->hi.a, last->hi.n) <= 0;
       if (bJoin) {
         if (cmpEnd(v->bHi, &v->hi, last->bHi, &last->hi, 1) > 0) {
-          if (v->bHi) ivlSetHi(last, v->hi.a, v->hi.n, v->hi.bStrict);
-          else last->bHi = 0;
+          last->bHi = v->bHi;
+          last->hi = v->hi;
         }
         continue;
       }
     }
-    ivlCopy(&pCur->aIvl[m++], v);
+    pCur->aIvl[m++] = *v;
   }
   pCur->nIvl = m;
 }
 
 /* Build the intervals of a plan from its xFilter arguments. */
-static void buildIntervals(flaxkv_cursor *pCur, int idxNum, sqlite3_value **argv) {
+static int buildIntervals(flaxkv_cursor *pCur, int idxNum, sqlite3_value **argv) {
   pCur->nIvl = 0;
+  pCur->nKeys = 0;
+  pCur->bOom = 0;
   int iArg = 0;
   int kind;
-  if (idxNum & FKV_PLAN_EQ) {
-    sqlite3_value *pV = argv[iArg++];
-    int eType = sqlite3_value_type(pV);
-    fkv_ivl *v = ivlAdd(pCur);
-    size_t n = fkvKeyEncode(pV, v->aLo, FKV_KEYBUF, &kind);
-    if (n == 0 || n > FKV_MAX_KEY) {
-      pCur->nIvl--; /* NULL matches nothing; no stored key is that long */
-    } else {
-      ivlSetLo(v, v->aLo, n, 0);
-      ivlSetHi(v, v->aLo, n, 0);
+  if (idxNum & FKV_PLAN_IN) {
+    sqlite3_value *pV;
+    int rc;
+    for (rc = sqlite3_vtab_in_first(argv[iArg], &pV); rc == SQLITE_OK && pV;
+         rc = sqlite3_vtab_in_next(argv[iArg], &pV)) {
+      ivlAddEq(pCur, pV);
     }
-    if (eType == SQLITE_INTEGER || eType == SQLITE_FLOAT) ivlAddNumericText(pCur);
-    if (eType == SQLITE_TEXT) ivlAddNearNumber(pCur, pV);
+    if (rc != SQLITE_OK && rc != SQLITE_DONE) return rc;
+  } else if (idxNum & FKV_PLAN_EQ) {
+    ivlAddEq(pCur, argv[iArg]);
   } else if (idxNum & (FKV_PLAN_LO | FKV_PLAN_HI)) {
     sqlite3_value *pLo = (idxNum & FKV_PLAN_LO) ? argv[iArg++] : 0;
     sqlite3_value *pHi = (idxNum & FKV_PLAN_HI) ? argv[iArg++] : 0;
     if ((pLo && sqlite3_value_type(pLo) == SQLITE_NULL) ||
         (pHi && sqlite3_value_type(pHi) == SQLITE_NULL)) {
-      return; /* a comparison with NULL is never true */
+      return SQLITE_OK; /* a comparison with NULL is never true */
     }
     fkv_ivl *v = ivlAdd(pCur);
-    if (pLo) {
-      size_t n = fkvKeyEncode(pLo, v->aLo, FKV_KEYBUF, &kind);
-      ivlSetLo(v, v->aLo, n, (idxNum & FKV_PLAN_LO_GT) != 0);
+    unsigned char a[FKV_KEYBUF];
+    if (v && pLo) {
+      size_t n = fkvKeyEncode(pLo, a, sizeof(a), &kind);
+      ivlSetLo(pCur, v, a, n, (idxNum & FKV_PLAN_LO_GT) != 0);
     }
-    if (pHi) {
-      size_t n = fkvKeyEncode(pHi, v->aHi, FKV_KEYBUF, &kind);
-      ivlSetHi(v, v->aHi, n, (idxNum & FKV_PLAN_HI_LT) != 0);
+    if (v && pHi) {
+      size_t n = fkvKeyEncode(pHi, a, sizeof(a), &kind);
+      ivlSetHi(pCur, v, a, n, (idxNum & FKV_PLAN_HI_LT) != 0);
     }
     if (pHi) ivlAddNumericText(pCur);
     if (pLo && sqlite3_value_type(pLo) == SQLITE_TEXT) ivlAddAllNumbers(pCur);
   } else {
     ivlAdd(pCur); /* everything */
   }
+  if (pCur->bOom) return SQLITE_NOMEM;
   ivlNormalize(pCur);
+  return SQLITE_OK;
 }
 
 /* Position on the first row at or after interval pCur->iIvl (in scan order). */
 static int cursorSettle(flaxkv_cursor *pCur, int bFresh) {
   flaxkv_vtab *p = (flaxkv_vtab *)pCur->base.pVtab;
+  fkv_view *pView = pCur->pShared->pView;
   while (pCur->iIvl >= 0 && pCur->iIvl < pCur->nIvl) {
     fkv_ivl *v = &pCur->aIvl[pCur->iIvl];
     int rc;
@@ -795,8 +872,8 @@ static int cursorSettle(flaxkv_cursor *pCur, int bFresh) {
       pCur->bPoint = 1;
       if (bFresh) {
         int bTxn = 0;
-        rc = fkvGet(pCur->pView, p->pTxn, p->pTable, v->lo.a, v->lo.n, &pCur->aVal, &pCur->nVal,
-                    &bTxn, &p->base.zErrMsg);
+        rc = fkvGet(pView, p->pTxn, p->pTable, v->lo.a, v->lo.n, &pCur->aVal, &pCur->nVal, &bTxn,
+                    &p->base.zErrMsg);
         if (rc == SQLITE_OK) {
           if (bTxn) {
             if (pCur->nVal > pCur->nCopyAlloc) {
@@ -837,6 +914,48 @@ static int cursorSettle(flaxkv_cursor *pCur, int bFresh) {
   return SQLITE_OK;
 }
 
+/* The connection's shared view of pBuf, opened if there is none. */
+static int sharedViewAcquire(flaxkv_vtab *p, fkv_shared_view **ppShared) {
+  fkv_conn *c = p->pConn;
+  fkv_shared_view *q;
+  for (q = c->pViews; q; q = q->pNext) {
+    if (q->pBuf == p->pBuf && q->bShared) break;
+  }
+  if (!q) {
+    q = sqlite3_malloc(sizeof(*q));
+    if (!q) return SQLITE_NOMEM;
+    memset(q, 0, sizeof(*q));
+    int rc = fkvViewOpen(p->pBuf, &q->pView, &p->base.zErrMsg);
+    if (rc != SQLITE_OK) {
+      sqlite3_free(q);
+      return rc;
+    }
+    q->pBuf = p->pBuf;
+    q->bShared = 1;
+    q->pNext = c->pViews;
+    c->pViews = q;
+  }
+  q->nRef++;
+  *ppShared = q;
+  return SQLITE_OK;
+}
+
+static void sharedViewRelease(fkv_conn *c, fkv_shared_view *q) {
+  if (!q || --q->nRef > 0) return;
+  fkv_shared_view **pp = &c->pViews;
+  while (*pp != q) pp = &(*pp)->pNext;
+  *pp = q->pNext;
+  fkvViewClose(q->pView);
+  sqlite3_free(q);
+}
+
+/* After the connection committed to pBuf: new cursors take a new view. */
+static void sharedViewRetire(fkv_conn *c, fkv_buffer *pBuf) {
+  for (fkv_shared_view *q = c->pViews; q; q = q->pNext) {
+    if (q->pBuf == pBuf) q->bShared = 0;
+  }
+}
+
 static int flaxkvFilter(sqlite3_vtab_cursor *cur, int idxNum, const char *idxStr, int argc,
                         sqlite3_value **argv) {
   (void)idxStr;
@@ -844,8 +963,9 @@ static int flaxkvFilter(sqlite3_vtab_cursor *cur, int idxNum, const char *idxStr
   flaxkv_cursor *pCur = (flaxkv_cursor *)cur;
   flaxkv_vtab *p = (flaxkv_vtab *)cur->pVtab;
   int rc;
-  if (!pCur->pView) {
-    rc = fkvViewOpen(p->pBuf, &pCur->pView, &p->base.zErrMsg);
+  pCur->bEof = 1;
+  if (!pCur->pShared) {
+    rc = sharedViewAcquire(p, &pCur->pShared);
     if (rc != SQLITE_OK) return rc;
   }
   if (pCur->pIter && !fkvIterCurrent(pCur->pIter, p->pTxn)) {
@@ -853,11 +973,12 @@ static int flaxkvFilter(sqlite3_vtab_cursor *cur, int idxNum, const char *idxStr
     pCur->pIter = 0;
   }
   pCur->bDesc = (idxNum & FKV_PLAN_DESC) != 0;
-  buildIntervals(pCur, idxNum, argv);
+  rc = buildIntervals(pCur, idxNum, argv);
+  if (rc != SQLITE_OK) return rc;
   int bNeedIter = 0;
   for (int i = 0; i < pCur->nIvl; i++) bNeedIter |= !ivlIsPoint(&pCur->aIvl[i]);
   if (bNeedIter && !pCur->pIter) {
-    rc = fkvIterOpen(pCur->pView, p->pTxn, p->pTable, &pCur->pIter, &p->base.zErrMsg);
+    rc = fkvIterOpen(pCur->pShared->pView, p->pTxn, p->pTable, &pCur->pIter, &p->base.zErrMsg);
     if (rc != SQLITE_OK) return rc;
   }
   pCur->iIvl = pCur->bDesc ? pCur->nIvl - 1 : 0;
@@ -983,7 +1104,7 @@ static int flaxkvUpdate(sqlite3_vtab *pVtab, int argc, sqlite3_value **argv, sql
   } else {
     const unsigned char *aCur;
     size_t nCur;
-    rc = fkvTxnGet(p->pTxn, aNew, nNew, &aCur, &nCur, &pVtab->zErrMsg);
+    rc = fkvTxnGet(p->pTxn, aNew, nNew, 0, &aCur, &nCur, &pVtab->zErrMsg);
     if (rc == SQLITE_OK) {
       /* The new key exists. */
       if (eMode == SQLITE_REPLACE) {
@@ -995,11 +1116,18 @@ static int flaxkvUpdate(sqlite3_vtab *pVtab, int argc, sqlite3_value **argv, sql
         rc = constraintErr(p, SQLITE_CONSTRAINT_PRIMARYKEY, "UNIQUE");
       }
     } else if (rc == SQLITE_NOTFOUND) {
-      rc = nOld ? fkvTxnPut(p->pTxn, aOld, nOld, 0, 0, 0) : SQLITE_OK;
-      if (rc == SQLITE_OK) {
-        rc = fkvTxnPut(p->pTxn, aNew, nNew, aVal, nVal,
-                       eMode != SQLITE_REPLACE && eMode != SQLITE_IGNORE);
+      /* A plain INSERT of a key absent from the committed state (not just
+      ** deleted by this transaction) must still find it absent at commit. */
+      int bExpect = 0;
+      if (eMode != SQLITE_REPLACE && eMode != SQLITE_IGNORE) {
+        rc = fkvTxnGet(p->pTxn, aNew, nNew, 1, &aCur, &nCur, &pVtab->zErrMsg);
+        bExpect = rc == SQLITE_NOTFOUND;
+        if (rc == SQLITE_OK || rc == SQLITE_NOTFOUND) rc = SQLITE_OK;
+      } else {
+        rc = SQLITE_OK;
       }
+      if (rc == SQLITE_OK && nOld) rc = fkvTxnPut(p->pTxn, aOld, nOld, 0, 0, 0);
+      if (rc == SQLITE_OK) rc = fkvTxnPut(p->pTxn, aNew, nNew, aVal, nVal, bExpect);
     }
   }
   if (aVal != aSmall) sqlite3_free(aVal);
@@ -1022,7 +1150,9 @@ static int flaxkvSync(sqlite3_vtab *pVtab) {
 }
 
 static int flaxkvCommit(sqlite3_vtab *pVtab) {
-  fkvTxnCommit(((flaxkv_vtab *)pVtab)->pTxn);
+  flaxkv_vtab *p = (flaxkv_vtab *)pVtab;
+  fkvTxnCommit(p->pTxn);
+  sharedViewRetire(p->pConn, p->pBuf);
   return SQLITE_OK;
 }
 

@@ -103,3 +103,14 @@ SELECT json_extract(value, '$.level') AS level,
 FROM kv WHERE key = 'config';
 SELECT json_extract(value, '$[2]') AS "tuple_value[2]"
 FROM kv WHERE key = json_array(1, 'a');
+
+.print
+.print '== db.clear() / db.destroy(): DELETE FROM / DROP TABLE (on a scratch table)'
+-- A second table in the same store (its own LMDB named database).
+CREATE VIRTUAL TABLE IF NOT EXISTS scratch USING flaxkv(path='./test_db');
+REPLACE INTO scratch SELECT value, value * value FROM generate_series(1, 5);
+SELECT count(*) AS "before clear" FROM scratch;
+DELETE FROM scratch;
+SELECT count(*) AS "after clear" FROM scratch;
+DROP TABLE scratch;
+SELECT count(*) AS "kv untouched" FROM kv;

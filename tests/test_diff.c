@@ -917,9 +917,10 @@ int main(int argc, char **argv) {
   EXEC(d.dbRef, "CREATE TABLE ref(key PRIMARY KEY NOT NULL, value) WITHOUT ROWID");
   char *zErr = harness_exec(d.dbKv, d.bSelftest ? "CREATE TABLE kv(key PRIMARY KEY NOT NULL, value) WITHOUT ROWID"
                                                 : "CREATE VIRTUAL TABLE kv USING flaxkv(path='store')");
-  CHECK(zErr[0] == 0, "cannot create kv: %s", zErr);
-  if (zErr[0]) return harness_summary();
+  int bCreated = zErr[0] == 0;
+  CHECK(bCreated, "cannot create kv: %s", zErr);
   free(zErr);
+  if (!bCreated) return harness_summary();
   EXPECT(d.dbKv, "SELECT sql LIKE 'CREATE VIRTUAL TABLE%' FROM sqlite_schema WHERE name = 'kv'",
          d.bSelftest ? "0" : "1");
 

@@ -322,6 +322,56 @@ def test_two_connections(tmp):
 
 
 # ---------------------------------------------------------------------------
+def test_statement_snapshot(tmp):
+    """One statement reads one snapshot, as on a WITHOUT ROWID table in WAL
+    mode: a commit made (by another connection) while the statement runs is
+    not half-visible to it.  Deterministic: a SQL function called between the
+    statement's two reads of kv commits x=1, y=-1 through a second connection."""
+    dbpath = os.path.join(tmp, "snap.db")
+    r = connect(dbpath)
+    r.execute("PRAGMA journal_mode=WAL")
+    r.execute("CREATE VIRTUAL TABLE kv USING flaxkv(path='./snap_store')")
+    r.execute("CREATE TABLE plain(key PRIMARY KEY NOT NULL, value) WITHOUT ROWID")
+    w = connect(dbpath)
+    for tbl in ("plain", "kv"):
+        r.execute("REPLACE INTO %s VALUES ('x', 0), ('y', 0)" % tbl)
+
+        def bump(tbl=tbl):
+            w.execute("BEGIN")
+            w.execute("REPLACE INTO %s VALUES ('x', 1), ('y', -1)" % tbl)
+            w.execute("COMMIT")
+            return 0
+
+        r.create_function("bump", 0, bump)
+        got = r.execute("SELECT (SELECT value FROM %s WHERE key = 'x'), bump(),"
+                        " (SELECT value FROM %s WHERE key = 'y')" % (tbl, tbl)).fetchone()
+        expect(got, (0, 0, 0), "%s: one statement sees no half transaction" % tbl)
+        expect(r.execute("SELECT value FROM %s WHERE key = 'y'" % tbl).fetchone()[0], -1,
+               "%s: the next statement sees the commit" % tbl)
+    w.close()
+    r.close()
+
+
+def test_process_exit(tmp):
+    """A process that exits with its connection still open: exit flushes."""
+    dbpath = os.path.join(tmp, "exit.db")
+    code = (
+        "import sqlite3, sys\n"
+        "c = sqlite3.connect(sys.argv[1], isolation_level=None)\n"
+        "c.enable_load_extension(True)\n"
+        "c.load_extension(sys.argv[2])\n"
+        "c.execute(\"PRAGMA journal_mode=WAL\")\n"
+        "c.execute(\"CREATE VIRTUAL TABLE kv USING flaxkv(path='./exit_store')\")\n"
+        "c.executemany('REPLACE INTO kv VALUES (?, ?)', [(i, 'p%d' % i) for i in range(1000)])\n"
+        "KEEP = c\n"  # never closed
+    )
+    p = subprocess.run([sys.executable, "-c", code, dbpath, EXT], capture_output=True, text=True, timeout=30)
+    expect(p.returncode, 0, "writer process exit status (%s)" % p.stderr.strip())
+    got = sub_read(dbpath, "SELECT count(*), sum(value = 'p' || key) FROM kv")
+    expect(got, [[1000, 1000]], "rows written by a process that exited without close()")
+
+
+# ---------------------------------------------------------------------------
 def test_threads(tmp):
     dbpath = os.path.join(tmp, "threads.db")
     c = connect(dbpath)
@@ -330,7 +380,7 @@ def test_threads(tmp):
     c.execute("REPLACE INTO kv VALUES ('x', 0), ('y', 0)")
     N = 3000
     errors = []
-    stats = {"reads": 0, "seen": 0, "torn": 0, "backwards": 0, "bad": 0}
+    stats = {"reads": 0, "during": 0, "seen": 0, "torn": 0, "backwards": 0, "bad": 0}
     done = threading.Event()
 
     def value_of(i):
@@ -363,13 +413,15 @@ def test_threads(tmp):
                 i = rng.randrange(N)
                 row = r.execute("SELECT value FROM kv WHERE key = ?", (i,)).fetchone()
                 stats["reads"] += 1
+                if not done.is_set():
+                    stats["during"] += 1
                 if row is not None:
                     stats["seen"] += 1
                     if row[0] != value_of(i):
                         stats["bad"] += 1
-                # one statement: x and y come from one transaction
-                x, y = r.execute("SELECT (SELECT value FROM kv WHERE key = 'x'),"
-                                 " (SELECT value FROM kv WHERE key = 'y')").fetchone()
+                # one statement reads one snapshot: x and y come from one transaction
+                x, y = r.execute("SELECT a.value, b.value FROM kv a, kv b"
+                                 " WHERE a.key = 'x' AND b.key = 'y'").fetchone()
                 if x != -y:
                     stats["torn"] += 1
                 n = r.execute("SELECT count(*) FROM kv WHERE key >= 0 AND key < ?", (N,)).fetchone()[0]
@@ -391,8 +443,9 @@ def test_threads(tmp):
     check(not tw.is_alive() and not tr.is_alive(), "threads finished")
     check(not errors, "no exception in the threads:\n" + "\n".join(errors))
     check(stats["reads"] >= 2000, "reader made %d reads" % stats["reads"])
+    check(stats["during"] > 0, "reader read while the writer wrote (%d reads)" % stats["during"])
     expect(stats["bad"], 0, "reader never saw a wrong value (%d hits)" % stats["seen"])
-    expect(stats["torn"], 0, "reader never saw half a transaction")
+    expect(stats["torn"], 0, "reader never saw half a transaction (x != -y in one statement)")
     expect(stats["backwards"], 0, "the reader's count never went backwards")
 
     got = dict(c.execute("SELECT key, value FROM kv WHERE typeof(key) = 'integer'"))
@@ -481,7 +534,8 @@ def main():
         tmp = tempfile.mkdtemp(prefix="flaxkv-py.")
         start = time.time()
         try:
-            for t in (test_dict, test_two_connections, test_threads, test_reopen, test_embeddings):
+            for t in (test_dict, test_two_connections, test_statement_snapshot, test_threads,
+                      test_reopen, test_process_exit, test_embeddings):
                 try:
                     t(tmp)
                 except Exception:

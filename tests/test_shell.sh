@@ -15,7 +15,7 @@
 #
 # Ends with "N passed, N failed"; exits non-zero if anything failed.
 set -u
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/.." || exit 1
 root=$(pwd)
 ext="$root/build/flaxkv"
 T="timeout 60"
