@@ -155,10 +155,13 @@ static int nodeCmp(const fkv_node *x, const unsigned char *aKey, size_t nKey) {
 
 /*
 ** The last node at each level whose key is < aKey (<= if bOrEqual), into
-** apPrev[] when not NULL.  Returns that node at level 0 (maybe the head).
+** apPrev[] when not NULL.  Returns that node at level 0 (maybe the head),
+** and in *ppNext its successor as this search saw it.  A reader must use
+** that successor rather than load the link again: a writer may have linked
+** a new, smaller node after the returned one in between.
 */
 static fkv_node *findLess(fkv_mem *p, const unsigned char *aKey, size_t nKey, int bOrEqual,
-                          fkv_node **apPrev) {
+                          fkv_node **apPrev, fkv_node **ppNext) {
   fkv_node *x = p->pHeadNode;
   int i = LOAD(p->nHeight) - 1;
   while (1) {
@@ -168,7 +171,10 @@ static fkv_node *findLess(fkv_mem *p, const unsigned char *aKey, size_t nKey, in
       x = pNext;
     } else {
       if (apPrev) apPrev[i] = x;
-      if (i == 0) return x;
+      if (i == 0) {
+        *ppNext = pNext;
+        return x;
+      }
       i--;
     }
   }
@@ -191,8 +197,8 @@ static int randomHeight(fkv_mem *p) {
 
 fkv_node *fkvMemUpsert(fkv_mem *p, const unsigned char *aKey, size_t nKey) {
   fkv_node *apPrev[FKV_MAXHEIGHT];
-  fkv_node *x = findLess(p, aKey, nKey, 0, apPrev);
-  fkv_node *pNext = x->apNext[0];
+  fkv_node *pNext;
+  findLess(p, aKey, nKey, 0, apPrev, &pNext);
   if (pNext && nodeCmp(pNext, aKey, nKey) == 0) return pNext;
 
   int h = randomHeight(p);
@@ -258,16 +264,20 @@ fkv_version *fkvMemSetHead(fkv_mem *p, fkv_node *pNode, fkv_version *v) {
 }
 
 fkv_node *fkvMemFind(fkv_mem *p, const unsigned char *aKey, size_t nKey) {
-  fkv_node *x = LOAD(findLess(p, aKey, nKey, 0, 0)->apNext[0]);
+  fkv_node *x;
+  findLess(p, aKey, nKey, 0, 0, &x);
   return (x && nodeCmp(x, aKey, nKey) == 0) ? x : 0;
 }
 
 fkv_node *fkvMemSeekGE(fkv_mem *p, const unsigned char *aKey, size_t nKey, int bStrict) {
-  return LOAD(findLess(p, aKey, nKey, bStrict, 0)->apNext[0]);
+  fkv_node *x;
+  findLess(p, aKey, nKey, bStrict, 0, &x);
+  return x;
 }
 
 fkv_node *fkvMemSeekLE(fkv_mem *p, const unsigned char *aKey, size_t nKey, int bStrict) {
-  fkv_node *x = findLess(p, aKey, nKey, !bStrict, 0);
+  fkv_node *pNext;
+  fkv_node *x = findLess(p, aKey, nKey, !bStrict, 0, &pNext);
   return x == p->pHeadNode ? 0 : x;
 }
 

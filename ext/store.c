@@ -462,7 +462,8 @@ static char *catalogKey(const char *zSqlName) {
 }
 
 /* Open the catalog in txn (wmu held).  Returns MDB_NOTFOUND if it does not
-** exist and cannot be created. */
+** exist and cannot be created.  The handle is kept only once a transaction
+** that opened it commits (runWrite). */
 static int catalogOpen(fkv_store *p, MDB_txn *txn) {
   if (p->bCatalog) return MDB_SUCCESS;
   int rc = mdb_dbi_open(txn, FKV_CATALOG, p->cfg.bReadonly ? 0 : MDB_CREATE, &p->catalog);
@@ -523,6 +524,89 @@ static int resolveName(fkv_store *p, MDB_txn *txn, const char *zSqlName, char **
   return MDB_SUCCESS;
 }
 
+/*
+** Run xWork in one LMDB transaction (read-only on a read-only store) with
+** wmu held, commit, then run xDone (may be NULL) still under wmu.  The map
+** grows and the whole transaction is retried on MDB_MAP_FULL; a map resized
+** by another process is adopted.  Returns an LMDB error code.
+*/
+static int runWrite(fkv_store *p, int (*xWork)(fkv_store *, MDB_txn *, void *),
+                    void (*xDone)(fkv_store *, void *), void *pCtx, char **pzErr) {
+  for (int nTry = 0;; nTry++) {
+    MDB_txn *txn;
+    pthread_mutex_lock(&p->wmu);
+    int bCatalog = p->bCatalog;
+    int e = mdb_txn_begin(p->env, 0, p->cfg.bReadonly ? MDB_RDONLY : 0, &txn);
+    if (e == MDB_SUCCESS) {
+      e = xWork(p, txn, pCtx);
+      if (e == MDB_SUCCESS && !p->cfg.bReadonly) {
+        e = mdb_txn_commit(txn);
+      } else {
+        mdb_txn_abort(txn);
+      }
+      if (e != MDB_SUCCESS) p->bCatalog = bCatalog; /* its handle died with the txn */
+      if (e == MDB_SUCCESS && xDone) xDone(p, pCtx);
+    }
+    pthread_mutex_unlock(&p->wmu);
+    if ((e == MDB_MAP_FULL || e == MDB_MAP_RESIZED) && nTry < 20) {
+      int rc = resizeMap(p, e == MDB_MAP_FULL, pzErr);
+      if (rc != SQLITE_OK) return e;
+      continue;
+    }
+    return e;
+  }
+}
+
+typedef struct openCtx openCtx;
+struct openCtx {
+  const char *zSqlName, *zName;
+  char *zDb;          /* the resolved database name */
+  MDB_dbi dbi;
+  fkv_table *pTable;  /* result */
+  int bOom;
+};
+
+static int tableOpenWork(fkv_store *p, MDB_txn *txn, void *pArg) {
+  openCtx *c = pArg;
+  sqlite3_free(c->zDb);
+  c->zDb = 0;
+  int e = catalogOpen(p, txn);
+  if (e == MDB_NOTFOUND) e = MDB_SUCCESS; /* a read-only store without a catalog */
+  if (e) return e;
+  if (c->zName) {
+    c->zDb = sqlite3_mprintf("%s", c->zName);
+    e = c->zDb ? MDB_SUCCESS : ENOMEM;
+  } else {
+    e = resolveName(p, txn, c->zSqlName, &c->zDb);
+  }
+  if (e) return e;
+  return mdb_dbi_open(txn, c->zDb, p->cfg.bReadonly ? 0 : MDB_CREATE, &c->dbi);
+}
+
+/* After the commit: the table this process already has, or a new one. */
+static void tableOpenDone(fkv_store *p, void *pArg) {
+  openCtx *c = pArg;
+  pthread_mutex_lock(&p->mu);
+  fkv_table *t;
+  for (t = p->pTables; t; t = t->pNext) {
+    if (!__atomic_load_n(&t->bDropped, __ATOMIC_ACQUIRE) && strcmp(t->zName, c->zDb) == 0) break;
+  }
+  if (!t && (t = sqlite3_malloc(sizeof(*t))) != 0) {
+    memset(t, 0, sizeof(*t));
+    t->pStore = p;
+    t->zName = c->zDb;
+    c->zDb = 0;
+    t->dbi = c->dbi;
+    t->id = __atomic_fetch_add(&gNextTableId, 1, __ATOMIC_RELAXED);
+    t->pNext = p->pTables;
+    p->pTables = t;
+  }
+  if (t) t->nRef++;
+  else c->bOom = 1;
+  pthread_mutex_unlock(&p->mu);
+  c->pTable = t;
+}
+
 int fkvStoreTableOpen(fkv_store *p, const char *zSqlName, const char *zName,
                       fkv_table **ppTable, char **pzErr) {
   *ppTable = 0;
@@ -530,91 +614,26 @@ int fkvStoreTableOpen(fkv_store *p, const char *zSqlName, const char *zName,
     *pzErr = sqlite3_mprintf("flaxkv: %s is reserved for the store's catalog", FKV_CATALOG);
     return SQLITE_ERROR;
   }
-  MDB_txn *txn;
-  int rc;
-  pthread_mutex_lock(&p->wmu);
-  rc = mdb_txn_begin(p->env, 0, p->cfg.bReadonly ? MDB_RDONLY : 0, &txn);
-  if (rc) {
-    pthread_mutex_unlock(&p->wmu);
-    return lmdbFail(p, rc, "cannot begin a transaction on", pzErr);
-  }
-  char *zDb = 0;
-  rc = catalogOpen(p, txn);
-  if (rc == MDB_NOTFOUND) rc = MDB_SUCCESS; /* read-only store without a catalog */
-  if (rc == MDB_SUCCESS) {
-    if (zName) {
-      zDb = sqlite3_mprintf("%s", zName);
-      if (!zDb) rc = ENOMEM;
-    } else {
-      rc = resolveName(p, txn, zSqlName, &zDb);
-    }
-  }
-  if (rc) {
-    mdb_txn_abort(txn);
-    pthread_mutex_unlock(&p->wmu);
-    return lmdbFail(p, rc, "cannot read the catalog of", pzErr);
-  }
-
-  /* Already open in this process? */
-  pthread_mutex_lock(&p->mu);
-  fkv_table *t;
-  for (t = p->pTables; t; t = t->pNext) {
-    if (!__atomic_load_n(&t->bDropped, __ATOMIC_ACQUIRE) && strcmp(t->zName, zDb) == 0) break;
-  }
-  if (t) t->nRef++;
-  pthread_mutex_unlock(&p->mu);
-  if (t) {
-    rc = p->cfg.bReadonly ? (mdb_txn_abort(txn), MDB_SUCCESS) : mdb_txn_commit(txn);
-    pthread_mutex_unlock(&p->wmu);
-    sqlite3_free(zDb);
-    if (rc) {
-      fkvStoreTableClose(t);
-      return lmdbFail(p, rc, "cannot commit to", pzErr);
-    }
-    *ppTable = t;
-    return SQLITE_OK;
-  }
-
-  MDB_dbi dbi;
-  rc = mdb_dbi_open(txn, zDb, p->cfg.bReadonly ? 0 : MDB_CREATE, &dbi);
-  if (rc == MDB_SUCCESS) {
-    rc = p->cfg.bReadonly ? (mdb_txn_abort(txn), MDB_SUCCESS) : mdb_txn_commit(txn);
-  } else {
-    mdb_txn_abort(txn);
-  }
-  pthread_mutex_unlock(&p->wmu);
-  if (rc) {
-    int src = lmdbFail(p, rc, "cannot open the table", pzErr);
+  openCtx c = {zSqlName, zName, 0, 0, 0, 0};
+  int e = runWrite(p, tableOpenWork, tableOpenDone, &c, pzErr);
+  if (e == MDB_SUCCESS && c.bOom) e = ENOMEM;
+  if (e) {
+    const char *zDb = c.zDb ? c.zDb : (zName ? zName : zSqlName);
     sqlite3_free(*pzErr);
-    if (rc == MDB_NOTFOUND) {
+    if (e == MDB_NOTFOUND) {
       *pzErr = sqlite3_mprintf("flaxkv: the read-only store %s has no table %s", p->zPath, zDb);
-      src = SQLITE_ERROR;
-    } else if (rc == MDB_DBS_FULL) {
+    } else if (e == MDB_DBS_FULL) {
       *pzErr = sqlite3_mprintf("flaxkv: the store %s already holds %d tables, its limit",
                                p->zPath, FKV_MAX_TABLES);
     } else {
       *pzErr = sqlite3_mprintf("flaxkv: cannot open table %s in %s: %s", zDb, p->zPath,
-                               mdb_strerror(rc));
+                               mdb_strerror(e));
     }
-    sqlite3_free(zDb);
-    return src;
+    sqlite3_free(c.zDb);
+    return e == MDB_NOTFOUND || e == MDB_DBS_FULL ? SQLITE_ERROR : fkvLmdbRc(e);
   }
-  t = sqlite3_malloc(sizeof(*t));
-  if (!t) {
-    sqlite3_free(zDb);
-    return SQLITE_NOMEM;
-  }
-  memset(t, 0, sizeof(*t));
-  t->pStore = p;
-  t->zName = zDb;
-  t->dbi = dbi;
-  t->id = __atomic_fetch_add(&gNextTableId, 1, __ATOMIC_RELAXED);
-  t->nRef = 1;
-  pthread_mutex_lock(&p->mu);
-  t->pNext = p->pTables;
-  p->pTables = t;
-  pthread_mutex_unlock(&p->mu);
-  *ppTable = t;
+  sqlite3_free(c.zDb);
+  *ppTable = c.pTable;
   return SQLITE_OK;
 }
 
@@ -634,55 +653,76 @@ fkv_table *fkvStoreTableById(fkv_store *p, uint32_t id) {
   return t;
 }
 
-int fkvStoreTableRename(fkv_table *t, const char *zOld, const char *zNew, char **pzErr) {
-  fkv_store *p = t->pStore;
-  MDB_txn *txn;
-  int rc = fkvStoreWriteBegin(p, &txn, pzErr);
-  if (rc != SQLITE_OK) return rc;
-  char *zKeyOld = catalogKey(zOld), *zKeyNew = catalogKey(zNew);
+typedef struct renameCtx renameCtx;
+struct renameCtx {
+  fkv_table *t;
+  const char *zOld, *zNew;
+};
+
+static int tableRenameWork(fkv_store *p, MDB_txn *txn, void *pArg) {
+  renameCtx *c = pArg;
+  char *zKeyOld = catalogKey(c->zOld), *zKeyNew = catalogKey(c->zNew);
   int e = (zKeyOld && zKeyNew) ? catalogOpen(p, txn) : ENOMEM;
   if (e == MDB_SUCCESS) {
     MDB_val kOld = {strlen(zKeyOld), zKeyOld};
     MDB_val kNew = {strlen(zKeyNew), zKeyNew};
-    MDB_val v = {strlen(t->zName), t->zName};
+    MDB_val v = {strlen(c->t->zName), c->t->zName};
     e = mdb_del(txn, p->catalog, &kOld, 0);
     if (e == MDB_NOTFOUND) e = MDB_SUCCESS;
     if (e == MDB_SUCCESS) e = mdb_put(txn, p->catalog, &kNew, &v, 0);
   }
   sqlite3_free(zKeyOld);
   sqlite3_free(zKeyNew);
-  if (e) {
-    fkvStoreWriteAbort(p, txn);
-    return lmdbFail(p, e, "cannot record the rename in", pzErr);
+  return e;
+}
+
+int fkvStoreTableRename(fkv_table *t, const char *zOld, const char *zNew, char **pzErr) {
+  fkv_store *p = t->pStore;
+  if (p->cfg.bReadonly) return SQLITE_OK; /* nothing recorded: the name is the SQL one */
+  renameCtx c = {t, zOld, zNew};
+  int e = runWrite(p, tableRenameWork, 0, &c, pzErr);
+  if (e) return lmdbFail(p, e, "cannot record the rename in", pzErr);
+  return SQLITE_OK;
+}
+
+typedef struct dropCtx dropCtx;
+struct dropCtx {
+  fkv_table *t;
+  const char *zSqlName;
+};
+
+static int tableDropWork(fkv_store *p, MDB_txn *txn, void *pArg) {
+  dropCtx *c = pArg;
+  pthread_mutex_lock(&p->mu);
+  int bLast = (c->t->nRef == 1);
+  pthread_mutex_unlock(&p->mu);
+  /* The last user closes the handle too; others keep an empty database. */
+  int e = mdb_drop(txn, c->t->dbi, bLast ? 1 : 0);
+  if (e == MDB_SUCCESS && catalogOpen(p, txn) == MDB_SUCCESS) {
+    char *zKey = catalogKey(c->zSqlName);
+    if (!zKey) return ENOMEM;
+    MDB_val k = {strlen(zKey), zKey};
+    e = mdb_del(txn, p->catalog, &k, 0);
+    if (e == MDB_NOTFOUND) e = MDB_SUCCESS;
+    sqlite3_free(zKey);
   }
-  return fkvStoreWriteCommit(p, txn, pzErr);
+  return e;
+}
+
+/* Marked while wmu is held: no flush can write to the closed handle. */
+static void tableDropDone(fkv_store *p, void *pArg) {
+  (void)p;
+  __atomic_store_n(&((dropCtx *)pArg)->t->bDropped, 1, __ATOMIC_RELEASE);
 }
 
 int fkvStoreTableDrop(fkv_table *t, const char *zSqlName, char **pzErr) {
   fkv_store *p = t->pStore;
-  MDB_txn *txn;
-  int rc = fkvStoreWriteBegin(p, &txn, pzErr);
-  if (rc != SQLITE_OK) return rc;
-  pthread_mutex_lock(&p->mu);
-  int bLast = (t->nRef == 1);
-  pthread_mutex_unlock(&p->mu);
-  int e = mdb_drop(txn, t->dbi, bLast ? 1 : 0);
-  if (e == MDB_SUCCESS && catalogOpen(p, txn) == MDB_SUCCESS) {
-    char *zKey = catalogKey(zSqlName);
-    if (!zKey) {
-      e = ENOMEM;
-    } else {
-      MDB_val k = {strlen(zKey), zKey};
-      e = mdb_del(txn, p->catalog, &k, 0);
-      if (e == MDB_NOTFOUND) e = MDB_SUCCESS;
-      sqlite3_free(zKey);
-    }
+  if (p->cfg.bReadonly) {
+    *pzErr = sqlite3_mprintf("flaxkv: the store %s is read-only", p->zPath);
+    return SQLITE_READONLY;
   }
-  if (e == MDB_SUCCESS) e = mdb_txn_commit(txn);
-  else mdb_txn_abort(txn);
-  /* Marked while wmu is held: no flush can write to the closed handle. */
-  if (e == MDB_SUCCESS) __atomic_store_n(&t->bDropped, 1, __ATOMIC_RELEASE);
-  pthread_mutex_unlock(&p->wmu);
+  dropCtx c = {t, zSqlName};
+  int e = runWrite(p, tableDropWork, tableDropDone, &c, pzErr);
   if (e) return lmdbFail(p, e, "cannot drop a table of", pzErr);
   return SQLITE_OK;
 }

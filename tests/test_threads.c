@@ -10,6 +10,8 @@
 **     between keys in one transaction while the buffer is flushed often;
 **     every scan by a reader sees exactly one token.
 **  4. the same through a shared database file in WAL mode (host locking).
+**  5. two point reads in one statement (a self-join) read one snapshot,
+**     while another connection commits pairs of keys.
 **
 ** Fixed seeds; a failure names the thread and operation.
 */
@@ -193,6 +195,55 @@ static void testTokenMove(void) {
   sqlite3_close(db);
 }
 
+/* --------------------- 5. two point reads in one statement, one snapshot */
+
+static void *pairWriter(void *pArg) {
+  (void)pArg;
+  sqlite3 *db = openBound(0);
+  for (int i = 1; i <= 3000; i++) {
+    char *zSql = sqlite3_mprintf("REPLACE INTO kv VALUES(%d, 'v%d'); BEGIN; REPLACE INTO kv "
+                                 "VALUES('x', %d); REPLACE INTO kv VALUES('y', %d); COMMIT;",
+                                 i, i, i, -i);
+    int rc = sqlite3_exec(db, zSql, 0, 0, 0);
+    TCHECK(rc == SQLITE_OK, "pair %d: %s", i, sqlite3_errmsg(db));
+    sqlite3_free(zSql);
+  }
+  __atomic_store_n(&gStop, 1, __ATOMIC_RELEASE);
+  sqlite3_close(db);
+  return 0;
+}
+
+static void testPairs(void) {
+  sqlite3 *db = openBound(0);
+  EXEC(db, "REPLACE INTO kv VALUES('x', 0), ('y', 0)");
+  gStop = 0;
+  pthread_t th;
+  pthread_create(&th, 0, pairWriter, 0);
+  sqlite3_stmt *pPoint, *pPair;
+  sqlite3_prepare_v2(db, "SELECT value FROM kv WHERE key = ?", -1, &pPoint, 0);
+  sqlite3_prepare_v2(db, "SELECT a.value, b.value FROM kv a, kv b WHERE a.key = 'x' AND b.key = 'y'",
+                     -1, &pPair, 0);
+  int nRead = 0, nTorn = 0, nMissing = 0;
+  while (!__atomic_load_n(&gStop, __ATOMIC_ACQUIRE)) {
+    sqlite3_bind_int(pPoint, 1, nRead % 3000);
+    sqlite3_step(pPoint);
+    sqlite3_reset(pPoint);
+    if (sqlite3_step(pPair) == SQLITE_ROW) {
+      if (sqlite3_column_int(pPair, 0) != -sqlite3_column_int(pPair, 1)) nTorn++;
+    } else {
+      nMissing++;
+    }
+    sqlite3_reset(pPair);
+    nRead++;
+  }
+  pthread_join(th, 0);
+  CHECK(nTorn == 0 && nMissing == 0, "%d reads of x and y in one statement: %d torn, %d missing",
+        nRead, nTorn, nMissing);
+  sqlite3_finalize(pPoint);
+  sqlite3_finalize(pPair);
+  sqlite3_close(db);
+}
+
 /* --------------------------------------- 4. a shared WAL database file */
 
 static char zDbFile[512];
@@ -227,6 +278,7 @@ int main(void) {
   testWritersReaders();
   testVisibility();
   testTokenMove();
+  testPairs();
   testWalFile();
   return harness_summary();
 }

@@ -1,0 +1,1876 @@
+/*
+** test_sql.c - the SQL-level tests of the flaxkv extension.
+**
+** Every numbered case, CASE("2.07", "..."), guards one behaviour of the
+** product contract (DESIGN.md): SQL in, exact rows or exact error text out.
+** Most cases run the same SQL on the flaxkv table `kv` and on the reference
+**
+**     CREATE TABLE ref(key PRIMARY KEY NOT NULL, value) WITHOUT ROWID;
+**
+** in the same connection: in SAME(db, sql, expected), "{T}" stands for the
+** table; both runs must give the expected output (the reference checks the
+** test itself), and the same extended error codes.  The reference's table
+** name in error messages is mapped to kv's, so one expectation serves both.
+**
+** USAGE
+**     FLAXKV_EXT=build/flaxkv build/test_sql
+**
+**   Output is quote()-style (harness.h): rows one per line, values joined
+**   with '|'.  Inside SAME a failing statement prints "error: <message>" and
+**   the statements after it still run.  At the end the program lists the
+**   cases that failed, then prints "N passed, N failed".
+**
+** Files live in the scratch directory of harness_tmpdir(); each group of
+** cases has its own database file and so its own store.  LMDB forbids
+** opening an environment twice in one process, so the cases that look at a
+** store through the LMDB C API do it in a forked child (lmdbChild).
+*/
+#include "harness.h"
+
+#include <errno.h>
+#include <lmdb.h>
+#include <math.h>
+#include <stdint.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+
+/* ------------------------------------------------------------------ cases */
+
+static const char *zCaseId = 0;   /* the case being run */
+static const char *zCaseWhat = 0;
+static int nCaseFail0 = 0;        /* harness_nfail when it started */
+static int nCases = 0;
+static int nCasesFailed = 0;
+static hstr failedCases = {0, 0, 0}; /* "  case <id>: <what>\n" per failed case */
+
+static void caseEnd(void) {
+  if (zCaseId && harness_nfail > nCaseFail0) {
+    hstr_appendf(&failedCases, "  case %s: %s\n", zCaseId, zCaseWhat);
+    nCasesFailed++;
+  }
+  zCaseId = 0;
+}
+
+/* Start case zId (ending the previous one); failures are listed by case. */
+#define CASE(zId, zWhat) caseBegin(zId, zWhat)
+
+static void caseBegin(const char *zId, const char *zWhat) {
+  caseEnd();
+  zCaseId = zId;
+  zCaseWhat = zWhat;
+  nCaseFail0 = harness_nfail;
+  nCases++;
+}
+
+/* --------------------------------------------------------------- helpers */
+
+/* z with every occurrence of zFrom replaced by zTo (malloc'd). */
+static char *replaceAll(const char *z, const char *zFrom, const char *zTo) {
+  hstr out = {0, 0, 0};
+  size_t nFrom = strlen(zFrom);
+  hstr_append(&out, "", 0);
+  for (const char *p; (p = strstr(z, zFrom)) != 0; z = p + nFrom) {
+    hstr_append(&out, z, (size_t)(p - z));
+    hstr_append(&out, zTo, strlen(zTo));
+  }
+  hstr_append(&out, z, strlen(z));
+  return out.z;
+}
+
+/*
+** Run every statement of zSql on db and return (malloc'd) their rows,
+** quote()-style, one per line.  A statement that fails adds the line
+** "error: <message>" and the next statements still run (a statement that
+** cannot be prepared ends the run).  The extended code of each error is
+** appended to pCodes (may be NULL).  A transaction left open is reported
+** as the line "(transaction open)" and rolled back.
+*/
+static char *runSql(sqlite3 *db, const char *zSql, hstr *pCodes) {
+  hstr out = {0, 0, 0};
+  hstr_append(&out, "", 0);
+  const char *zTail = zSql;
+  while (zTail && *zTail) {
+    sqlite3_stmt *pStmt = 0;
+    int rc = sqlite3_prepare_v2(db, zTail, -1, &pStmt, &zTail);
+    if (rc != SQLITE_OK) {
+      if (out.n) hstr_append(&out, "\n", 1);
+      hstr_appendf(&out, "error: %s", sqlite3_errmsg(db));
+      if (pCodes) hstr_appendf(pCodes, " %d", sqlite3_extended_errcode(db));
+      break;
+    }
+    if (!pStmt) continue;
+    while ((rc = sqlite3_step(pStmt)) == SQLITE_ROW) {
+      if (out.n) hstr_append(&out, "\n", 1);
+      for (int i = 0; i < sqlite3_column_count(pStmt); i++) {
+        if (i) hstr_append(&out, "|", 1);
+        hstr_append_value(&out, pStmt, i);
+      }
+    }
+    if (rc != SQLITE_DONE) {
+      if (out.n) hstr_append(&out, "\n", 1);
+      hstr_appendf(&out, "error: %s", sqlite3_errmsg(db));
+      if (pCodes) hstr_appendf(pCodes, " %d", sqlite3_extended_errcode(db));
+    }
+    sqlite3_finalize(pStmt);
+  }
+  if (!sqlite3_get_autocommit(db)) {
+    hstr_appendf(&out, "%s(transaction open)", out.n ? "\n" : "");
+    sqlite3_exec(db, "ROLLBACK", 0, 0, 0);
+  }
+  return out.z;
+}
+
+/*
+** Run zTmpl with {T} = kv, then with {T} = ref, on db.  With zExpect, both
+** must give exactly zExpect; without, kv must give what ref gives.  The
+** extended error codes must be the same.
+*/
+#define SAME(db, zTmpl, zExpect) sameCheck(db, zTmpl, zExpect, __FILE__, __LINE__)
+
+static void sameCheck(sqlite3 *db, const char *zTmpl, const char *zExpect, const char *zFile,
+                      int iLine) {
+  char *zKvSql = replaceAll(zTmpl, "{T}", "kv");
+  char *zRefSql = replaceAll(zTmpl, "{T}", "ref");
+  hstr cKv = {0, 0, 0}, cRef = {0, 0, 0};
+  hstr_append(&cKv, "", 0);
+  hstr_append(&cRef, "", 0);
+  char *zKv = runSql(db, zKvSql, &cKv);
+  char *zRef0 = runSql(db, zRefSql, &cRef);
+  char *zRef = replaceAll(zRef0, "ref.key", "kv.key");
+  int bCodes = strcmp(cKv.z, cRef.z) == 0;
+  if (zExpect) {
+    harness_check(strcmp(zRef, zExpect) == 0, zFile, iLine,
+                  "the reference table does not give the expected rows (the test is wrong)"
+                  "\n  sql:      %s\n  expected: %s\n  ref got:  %s",
+                  zRefSql, zExpect, zRef);
+    harness_check(strcmp(zKv, zExpect) == 0 && bCodes, zFile, iLine,
+                  "\n  sql:      %s\n  expected: %s\n  got:      %s\n  error codes: kv [%s] ref [%s]",
+                  zKvSql, zExpect, zKv, cKv.z, cRef.z);
+  } else {
+    harness_check(strcmp(zKv, zRef) == 0 && bCodes, zFile, iLine,
+                  "flaxkv differs from the reference\n  sql: %s\n  kv:  %s\n  ref: %s"
+                  "\n  error codes: kv [%s] ref [%s]",
+                  zKvSql, zKv, zRef, cKv.z, cRef.z);
+  }
+  free(zKvSql);
+  free(zRefSql);
+  free(zKv);
+  free(zRef0);
+  free(zRef);
+  free(cKv.z);
+  free(cRef.z);
+}
+
+/* The `detail` column of EXPLAIN QUERY PLAN zSql, one line per row. */
+static char *queryPlan(sqlite3 *db, const char *zSql) {
+  hstr out = {0, 0, 0};
+  hstr_append(&out, "", 0);
+  char *zEqp = sqlite3_mprintf("EXPLAIN QUERY PLAN %s", zSql);
+  sqlite3_stmt *pStmt = 0;
+  if (sqlite3_prepare_v2(db, zEqp, -1, &pStmt, 0) != SQLITE_OK) {
+    hstr_appendf(&out, "error: %s", sqlite3_errmsg(db));
+  } else {
+    while (sqlite3_step(pStmt) == SQLITE_ROW) {
+      if (out.n) hstr_append(&out, "\n", 1);
+      hstr_appendf(&out, "%s", (const char *)sqlite3_column_text(pStmt, 3));
+    }
+  }
+  sqlite3_finalize(pStmt);
+  sqlite3_free(zEqp);
+  return out.z;
+}
+
+/*
+** Assert the plan of zTmpl on kv, then that its rows on kv and ref are the
+** expected ones.
+*/
+#define PLAN(db, zTmpl, zPlan, zRows) planCheck(db, zTmpl, zPlan, zRows, __FILE__, __LINE__)
+
+static void planCheck(sqlite3 *db, const char *zTmpl, const char *zPlan, const char *zRows,
+                      const char *zFile, int iLine) {
+  char *zSql = replaceAll(zTmpl, "{T}", "kv");
+  char *zGot = queryPlan(db, zSql);
+  harness_check(strcmp(zGot, zPlan) == 0, zFile, iLine,
+                "\n  plan of:  %s\n  expected: %s\n  got:      %s", zSql, zPlan, zGot);
+  free(zGot);
+  free(zSql);
+  sameCheck(db, zTmpl, zRows, zFile, iLine);
+}
+
+/* Does the error message of zSql contain every one of the NULL-ended words? */
+#define EXPECT_ERR(db, zSql, ...) expectErr(db, zSql, __FILE__, __LINE__, __VA_ARGS__, (char *)0)
+
+static void expectErr(sqlite3 *db, const char *zSql, const char *zFile, int iLine, ...) {
+  char *zGot = harness_exec(db, zSql);
+  int ok = strncmp(zGot, "error: ", 7) == 0;
+  va_list ap;
+  va_start(ap, iLine);
+  for (const char *z; ok && (z = va_arg(ap, const char *)) != 0;) ok = strstr(zGot, z) != 0;
+  va_end(ap);
+  harness_check(ok, zFile, iLine, "\n  sql: %s\n  expected an error naming the words given\n  got: %s",
+                zSql, zGot);
+  free(zGot);
+}
+
+/* The extended error code of zSql (SQLITE_OK if it succeeds). */
+static int errcodeOf(sqlite3 *db, const char *zSql) {
+  if (sqlite3_exec(db, zSql, 0, 0, 0) == SQLITE_OK) return SQLITE_OK;
+  return sqlite3_extended_errcode(db);
+}
+
+/* A copy of harness_path(zName) that stays valid (free with sqlite3_free). */
+static char *tpath(const char *zName) { return sqlite3_mprintf("%s", harness_path(zName)); }
+
+static int isDir(const char *zPath) {
+  struct stat st;
+  return stat(zPath, &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+static int isFile(const char *zPath) {
+  struct stat st;
+  return stat(zPath, &st) == 0 && S_ISREG(st.st_mode);
+}
+
+static void closeDb(sqlite3 *db) {
+  int rc = sqlite3_close(db);
+  CHECK(rc == SQLITE_OK, "sqlite3_close: %s", sqlite3_errstr(rc));
+}
+
+/* ---------------------------------------------------- LMDB in a child */
+
+/*
+** LMDB forbids opening one environment twice in a process, and the
+** extension may hold it open: these look at (or change) a store from a
+** forked child, which is another process as far as LMDB is concerned.
+*/
+typedef struct LmdbPeek LmdbPeek;
+struct LmdbPeek {
+  int rc;                  /* MDB_SUCCESS, or the LMDB/errno error */
+  long long iTxnid;        /* mdb_env_info: me_last_txnid */
+  long long nEntries;      /* entries of the named database, -1 if none */
+};
+
+/* If aKey, put aKey -> aVal into database zDb; then peek at zDb. */
+static LmdbPeek lmdbChild(const char *zDir, const char *zDb, const void *aKey, size_t nKey,
+                          const void *aVal, size_t nVal) {
+  LmdbPeek r = {-1, -1, -1};
+  int fd[2];
+  if (pipe(fd) != 0) return r;
+  fflush(0);
+  pid_t pid = fork();
+  if (pid == 0) {
+    close(fd[0]);
+    MDB_env *env = 0;
+    MDB_txn *txn = 0;
+    MDB_dbi dbi;
+    MDB_envinfo info;
+    MDB_stat st;
+    r.rc = mdb_env_create(&env);
+    if (!r.rc) r.rc = mdb_env_set_maxdbs(env, 300);
+    if (!r.rc) r.rc = mdb_env_open(env, zDir, aKey ? 0 : MDB_RDONLY, 0664);
+    if (!r.rc && aKey) {
+      r.rc = mdb_txn_begin(env, 0, 0, &txn);
+      if (!r.rc) r.rc = mdb_dbi_open(txn, zDb, 0, &dbi);
+      MDB_val k = {nKey, (void *)aKey}, v = {nVal, (void *)aVal};
+      if (!r.rc) r.rc = mdb_put(txn, dbi, &k, &v, 0);
+      if (!r.rc) r.rc = mdb_txn_commit(txn);
+      else if (txn) mdb_txn_abort(txn);
+    }
+    if (!r.rc) r.rc = mdb_env_info(env, &info);
+    if (!r.rc) r.iTxnid = (long long)info.me_last_txnid;
+    if (!r.rc) r.rc = mdb_txn_begin(env, 0, MDB_RDONLY, &txn);
+    if (!r.rc) {
+      if (mdb_dbi_open(txn, zDb, 0, &dbi) == MDB_SUCCESS && mdb_stat(txn, dbi, &st) == 0) {
+        r.nEntries = (long long)st.ms_entries;
+      }
+      mdb_txn_abort(txn);
+    }
+    if (env) mdb_env_close(env);
+    if (write(fd[1], &r, sizeof r) != (ssize_t)sizeof r) _exit(1);
+    _exit(0);
+  }
+  close(fd[1]);
+  if (pid > 0) {
+    if (read(fd[0], &r, sizeof r) != (ssize_t)sizeof r) r.rc = -1;
+    waitpid(pid, 0, 0);
+  }
+  close(fd[0]);
+  return r;
+}
+
+/* What a store's data file looks like: size, mtime and an FNV-1a hash. */
+typedef struct FileSig FileSig;
+struct FileSig {
+  long long nSize;
+  long long iMtimeNs;
+  uint64_t iHash;
+};
+
+static FileSig fileSig(const char *zPath) {
+  FileSig s = {-1, -1, 0xcbf29ce484222325ULL};
+  struct stat st;
+  if (stat(zPath, &st) != 0) return s;
+  s.nSize = (long long)st.st_size;
+  s.iMtimeNs = (long long)st.st_mtim.tv_sec * 1000000000LL + st.st_mtim.tv_nsec;
+  FILE *f = fopen(zPath, "rb");
+  if (!f) return s;
+  unsigned char a[65536];
+  size_t n;
+  while ((n = fread(a, 1, sizeof a, f)) > 0) {
+    for (size_t i = 0; i < n; i++) s.iHash = (s.iHash ^ a[i]) * 0x100000001b3ULL;
+  }
+  fclose(f);
+  return s;
+}
+
+static int sameSig(FileSig a, FileSig b) {
+  return a.nSize == b.nSize && a.iMtimeNs == b.iMtimeNs && a.iHash == b.iHash;
+}
+
+static void sleepMs(int ms) {
+  struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
+  nanosleep(&ts, 0);
+}
+
+/*
+** A database file zName in the scratch directory holding the flaxkv table
+** kv (created with zOptions, may be "") and the reference table ref.
+*/
+static sqlite3 *openPair(const char *zName, const char *zOptions) {
+  sqlite3 *db = harness_open(harness_path(zName));
+  char *zSql = sqlite3_mprintf(
+      "CREATE VIRTUAL TABLE kv USING flaxkv%s;"
+      "CREATE TABLE ref(key PRIMARY KEY NOT NULL, value) WITHOUT ROWID;",
+      zOptions);
+  EXEC(db, zSql);
+  sqlite3_free(zSql);
+  return db;
+}
+
+/* Empty both tables. */
+static void resetPair(sqlite3 *db) { EXEC(db, "DELETE FROM kv; DELETE FROM ref;"); }
+
+/* ============================================================ 1. loading */
+
+/* The lines of zAfter missing from zBefore, each prefixed with zTag. */
+static void lineDiff(hstr *p, const char *zTag, const char *zBefore, const char *zAfter) {
+  const char *z = zAfter;
+  while (*z) {
+    const char *zEnd = strchr(z, '\n');
+    size_t n = zEnd ? (size_t)(zEnd - z) : strlen(z);
+    int bFound = 0;
+    for (const char *q = zBefore; *q;) {
+      const char *qEnd = strchr(q, '\n');
+      size_t m = qEnd ? (size_t)(qEnd - q) : strlen(q);
+      if (m == n && memcmp(q, z, n) == 0) bFound = 1;
+      q += m + (qEnd ? 1 : 0);
+    }
+    if (!bFound) hstr_appendf(p, "%s%s %.*s", p->n ? "\n" : "", zTag, (int)n, z);
+    z += n + (zEnd ? 1 : 0);
+  }
+}
+
+static void testRegistration(void) {
+  static const char *zModules = "SELECT name FROM pragma_module_list ORDER BY name";
+  static const char *zFuncs =
+      "SELECT DISTINCT name, narg FROM pragma_function_list ORDER BY name, narg";
+
+  CASE("1.1", "loading registers exactly module flaxkv and flaxkv_flush/0 and /1");
+  sqlite3 *db = 0;
+  CHECK(sqlite3_open(":memory:", &db) == SQLITE_OK, "open");
+  /* The first use of a pragma table registers it as an eponymous module:
+  ** use both once, so that they are on both lists. */
+  free(harness_exec(db, zModules));
+  free(harness_exec(db, zFuncs));
+  char *zModBefore = harness_exec(db, zModules);
+  char *zFnBefore = harness_exec(db, zFuncs);
+  sqlite3_enable_load_extension(db, 1);
+  char *zErr = 0;
+  int rc = sqlite3_load_extension(db, harness_ext_path(), 0, &zErr);
+  CHECK(rc == SQLITE_OK, "load %s: %s", harness_ext_path(), zErr ? zErr : "");
+  sqlite3_free(zErr);
+  char *zModAfter = harness_exec(db, zModules);
+  char *zFnAfter = harness_exec(db, zFuncs);
+  hstr diff = {0, 0, 0};
+  hstr_append(&diff, "", 0);
+  lineDiff(&diff, "+module", zModBefore, zModAfter);
+  lineDiff(&diff, "-module", zModAfter, zModBefore);
+  lineDiff(&diff, "+function", zFnBefore, zFnAfter);
+  lineDiff(&diff, "-function", zFnAfter, zFnBefore);
+  printf("1.1 what loading flaxkv registers:\n%s\n", diff.z);
+  CHECK(strcmp(diff.z,
+               "+module 'flaxkv'\n"
+               "+function 'flaxkv_flush'|0\n"
+               "+function 'flaxkv_flush'|1") == 0,
+        "registration difference:\n%s", diff.z);
+  free(diff.z);
+  free(zModBefore);
+  free(zFnBefore);
+  free(zModAfter);
+  free(zFnAfter);
+
+  CASE("1.2", "flaxkv_flush is SQLITE_DIRECTONLY (it has side effects)");
+  EXPECT(db,
+         "SELECT narg, (flags & 0x80000) != 0 FROM pragma_function_list "
+         "WHERE name = 'flaxkv_flush' ORDER BY narg",
+         "0|1\n1|1");
+  closeDb(db);
+}
+
+/* ==================================================== 2. the contract */
+
+/* fkv_test_signbit(x): 1 if x is a REAL with the sign bit set (-0.0), else 0. */
+static void signbitFunc(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
+  (void)argc;
+  int b = sqlite3_value_type(argv[0]) == SQLITE_FLOAT && signbit(sqlite3_value_double(argv[0]));
+  sqlite3_result_int(ctx, b);
+}
+
+static void testContract(void) {
+  CASE("2.01", "keys and values of every type keep their type and bytes");
+  sqlite3 *db = openPair("contract.db", "");
+  sqlite3_create_function(db, "fkv_test_signbit", 1, SQLITE_UTF8, 0, signbitFunc, 0, 0);
+  SAME(db,
+       "INSERT INTO {T} VALUES(1, 1), (2, 2.5), (3, 'text'), (4, x'0102'), (5, NULL),"
+       " (6, ''), (7, x''), (8, 'a' || char(0) || 'b'), (-7, -9223372036854775808),"
+       " (2.5, 'real key'), ('k', 'text key'), (x'00ff', 'blob key'), ('', 'empty text key'),"
+       " (x'', 'empty blob key'), ('a' || char(0) || 'b', 'text key with NUL');"
+       "SELECT changes();"
+       "SELECT key, typeof(key), hex(key), value, typeof(value), hex(value) FROM {T} ORDER BY key;",
+       "15\n"
+       "-7|'integer'|'2D37'|-9223372036854775808|'integer'|'2D39323233333732303336383534373735383038'\n"
+       "1|'integer'|'31'|1|'integer'|'31'\n"
+       "2|'integer'|'32'|2.5|'real'|'322E35'\n"
+       "2.5|'real'|'322E35'|'real key'|'text'|'7265616C206B6579'\n"
+       "3|'integer'|'33'|'text'|'text'|'74657874'\n"
+       "4|'integer'|'34'|X'0102'|'blob'|'0102'\n"
+       "5|'integer'|'35'|NULL|'null'|''\n"
+       "6|'integer'|'36'|''|'text'|''\n"
+       "7|'integer'|'37'|X''|'blob'|''\n"
+       "8|'integer'|'38'|'a'|'text'|'610062'\n"
+       "''|'text'|''|'empty text key'|'text'|'656D7074792074657874206B6579'\n"
+       "'a'|'text'|'610062'|'text key with NUL'|'text'|'74657874206B65792077697468204E554C'\n"
+       "'k'|'text'|'6B'|'text key'|'text'|'74657874206B6579'\n"
+       "X''|'blob'|''|'empty blob key'|'text'|'656D70747920626C6F62206B6579'\n"
+       "X'00FF'|'blob'|'00FF'|'blob key'|'text'|'626C6F62206B6579'");
+  SAME(db,
+       "SELECT value FROM {T} WHERE key = 'a' || char(0) || 'b';"
+       "SELECT value FROM {T} WHERE key = 'a';"
+       "SELECT value FROM {T} WHERE key = x'';"
+       "SELECT value FROM {T} WHERE key = '';",
+       "'text key with NUL'\n'empty blob key'\n'empty text key'");
+
+  CASE("2.02", "numeric keys that compare equal (1 and 1.0) are one key");
+  resetPair(db);
+  SAME(db,
+       "INSERT INTO {T} VALUES(1, 'int');"
+       "INSERT INTO {T} VALUES(1.0, 'real');"
+       "SELECT key, typeof(key), value FROM {T};"
+       "SELECT count(*) FROM {T} WHERE key = 1.0;"
+       "SELECT value FROM {T} WHERE key = 1.0;",
+       "error: UNIQUE constraint failed: kv.key\n1|'integer'|'int'\n1\n'int'");
+
+  CASE("2.03", "REPLACE INTO kv VALUES(1.0, x) over key 1 makes typeof(key) real");
+  SAME(db,
+       "REPLACE INTO {T} VALUES(1.0, 'x'); SELECT changes();"
+       "SELECT key, typeof(key), value FROM {T};"
+       "REPLACE INTO {T} VALUES(1, 'y');"
+       "SELECT key, typeof(key), value FROM {T};",
+       "1\n1.0|'real'|'x'\n1|'integer'|'y'");
+
+  CASE("2.04", "-0.0 written over 0 is stored as -0.0");
+  resetPair(db);
+  SAME(db,
+       "INSERT INTO {T} VALUES(0, 'zero');"
+       "REPLACE INTO {T} VALUES(-0.0, 'negative zero');"
+       "SELECT key, typeof(key), value FROM {T};"
+       "SELECT count(*) FROM {T} WHERE key = 0;",
+       "0.0|'real'|'negative zero'\n1");
+  /* SQLite's printf drops the sign of -0.0: look at the double itself. */
+  EXPECT(db, "SELECT 'kv', fkv_test_signbit(key) FROM kv UNION ALL"
+             " SELECT 'ref', fkv_test_signbit(key) FROM ref",
+         "'kv'|1\n'ref'|1");
+
+  CASE("2.05", "UPDATE SET key = 1.0 WHERE key = 1 changes the type, no conflict");
+  resetPair(db);
+  SAME(db,
+       "INSERT INTO {T} VALUES(1, 'a'), (2, 'b');"
+       "UPDATE {T} SET key = 1.0 WHERE key = 1; SELECT changes();"
+       "SELECT key, typeof(key), value FROM {T} ORDER BY key;",
+       "1\n1.0|'real'|'a'\n2|'integer'|'b'");
+
+  CASE("2.06", "INSERT OR IGNORE and value updates keep the old value and key type");
+  resetPair(db);
+  SAME(db,
+       "INSERT INTO {T} VALUES(1, 'old');"
+       "INSERT OR IGNORE INTO {T} VALUES(1.0, 'new'); SELECT changes();"
+       "SELECT key, typeof(key), value FROM {T};"
+       "UPDATE {T} SET value = 'updated' WHERE key = 1.0; SELECT changes();"
+       "SELECT key, typeof(key), value FROM {T};",
+       "0\n1|'integer'|'old'\n1\n1|'integer'|'updated'");
+
+  CASE("2.07", "plain INSERT of an existing key: UNIQUE, SQLITE_CONSTRAINT_PRIMARYKEY");
+  SAME(db,
+       "INSERT INTO {T} VALUES(1, 'dup');"
+       "SELECT value FROM {T};",
+       "error: UNIQUE constraint failed: kv.key\n'updated'");
+  CHECK(errcodeOf(db, "INSERT INTO kv VALUES(1, 'dup')") == SQLITE_CONSTRAINT_PRIMARYKEY,
+        "extended code %d", sqlite3_extended_errcode(db));
+  EXPECT(db, "INSERT INTO kv VALUES(1.0, 'dup')", "error: UNIQUE constraint failed: kv.key");
+
+  CASE("2.08", "a NULL key (or NaN, which is NULL): NOT NULL constraint failed");
+  SAME(db,
+       "INSERT INTO {T} VALUES(NULL, 'x');"
+       "INSERT INTO {T} VALUES(9e999 - 9e999, 'nan');"
+       "SELECT count(*) FROM {T};",
+       "error: NOT NULL constraint failed: kv.key\n"
+       "error: NOT NULL constraint failed: kv.key\n1");
+  CHECK(errcodeOf(db, "INSERT INTO kv VALUES(NULL, 'x')") == SQLITE_CONSTRAINT_NOTNULL,
+        "extended code %d", sqlite3_extended_errcode(db));
+
+  CASE("2.09", "INSERT OR IGNORE of a NULL key is skipped with changes() = 0");
+  SAME(db,
+       "INSERT OR IGNORE INTO {T} VALUES(NULL, 'x'); SELECT changes();"
+       "INSERT OR IGNORE INTO {T} VALUES(NULL, 'x'), (7, 'seven'), (1, 'dup'); SELECT changes();"
+       "SELECT key, value FROM {T} ORDER BY key;",
+       "0\n1\n1|'updated'\n7|'seven'");
+
+  CASE("2.10", "INSERT OR REPLACE / REPLACE with a NULL key is still a NOT NULL error");
+  SAME(db,
+       "INSERT OR REPLACE INTO {T} VALUES(NULL, 'x');"
+       "REPLACE INTO {T} VALUES(NULL, 'x');"
+       "UPDATE OR REPLACE {T} SET key = NULL WHERE key = 7;"
+       "SELECT count(*) FROM {T};",
+       "error: NOT NULL constraint failed: kv.key\n"
+       "error: NOT NULL constraint failed: kv.key\n"
+       "error: NOT NULL constraint failed: kv.key\n2");
+
+  CASE("2.11", "UPDATE of a key onto an existing key: UNIQUE; OR REPLACE; OR IGNORE");
+  resetPair(db);
+  SAME(db,
+       "INSERT INTO {T} VALUES(1, 'a'), (2, 'b'), (3, 'c');"
+       "UPDATE {T} SET key = 2 WHERE key = 1;"
+       "SELECT key, value FROM {T} ORDER BY key;"
+       "UPDATE OR IGNORE {T} SET key = 2 WHERE key = 1; SELECT changes();"
+       "SELECT key, value FROM {T} ORDER BY key;"
+       "UPDATE OR REPLACE {T} SET key = 2 WHERE key = 1; SELECT changes();"
+       "SELECT key, value FROM {T} ORDER BY key;",
+       "error: UNIQUE constraint failed: kv.key\n"
+       "1|'a'\n2|'b'\n3|'c'\n"
+       "0\n"
+       "1|'a'\n2|'b'\n3|'c'\n"
+       "1\n"
+       "2|'a'\n3|'c'");
+
+  CASE("2.12", "INSERT OR FAIL keeps the rows inserted before the failing one");
+  resetPair(db);
+  SAME(db,
+       "INSERT INTO {T} VALUES(5, 'five');"
+       "INSERT OR FAIL INTO {T} VALUES(1, 'a'), (2, 'b'), (5, 'dup'), (6, 'c');"
+       "SELECT changes();"
+       "SELECT key, value FROM {T} ORDER BY key;",
+       "error: UNIQUE constraint failed: kv.key\n2\n1|'a'\n2|'b'\n5|'five'");
+
+  SAME(db,
+       "BEGIN; INSERT OR FAIL INTO {T} VALUES(3, 'c'), (5, 'dup'), (4, 'd');"
+       "INSERT INTO {T} VALUES(7, 'g'); COMMIT;"
+       "SELECT key, value FROM {T} ORDER BY key;",
+       "error: UNIQUE constraint failed: kv.key\n1|'a'\n2|'b'\n3|'c'\n5|'five'\n7|'g'");
+  SAME(db, "DELETE FROM {T} WHERE key IN (3, 7)", "");
+
+  CASE("2.13", "INSERT OR ABORT (and plain INSERT) keeps none of the statement's rows");
+  SAME(db,
+       "INSERT OR ABORT INTO {T} VALUES(10, 'a'), (11, 'b'), (5, 'dup'), (12, 'c');"
+       "INSERT INTO {T} VALUES(20, 'a'), (21, 'b'), (5, 'dup'), (22, 'c');"
+       "SELECT key FROM {T} ORDER BY key;",
+       "error: UNIQUE constraint failed: kv.key\n"
+       "error: UNIQUE constraint failed: kv.key\n1\n2\n5");
+
+  CASE("2.14", "INSERT OR ROLLBACK inside BEGIN rolls back the whole transaction");
+  SAME(db,
+       "BEGIN;"
+       "INSERT INTO {T} VALUES(30, 'in transaction');"
+       "INSERT OR ROLLBACK INTO {T} VALUES(31, 'a'), (5, 'dup');"
+       "COMMIT;"
+       "SELECT key FROM {T} ORDER BY key;",
+       "error: UNIQUE constraint failed: kv.key\n"
+       "error: cannot commit - no transaction is active\n1\n2\n5");
+
+  CASE("2.15", "changes() after INSERT, REPLACE, UPDATE, DELETE is the reference's");
+  resetPair(db);
+  SAME(db,
+       "INSERT INTO {T} VALUES(1, 'a'), (2, 'b'), (3, 'c'); SELECT changes();"
+       "REPLACE INTO {T} VALUES(2, 'B'), (4, 'd'); SELECT changes();"
+       "UPDATE {T} SET value = value || '!' WHERE key >= 2; SELECT changes();"
+       "UPDATE {T} SET value = 'none' WHERE key > 100; SELECT changes();"
+       "DELETE FROM {T} WHERE key IN (1, 3, 99); SELECT changes();"
+       "DELETE FROM {T} WHERE key = 99; SELECT changes();"
+       "SELECT key, value FROM {T} ORDER BY key;",
+       "3\n2\n3\n0\n2\n0\n2|'B!'\n4|'d!'");
+
+  CASE("2.16", "key order across types: numbers < TEXT < BLOB, TEXT by bytes");
+  resetPair(db);
+  SAME(db,
+       "INSERT INTO {T} VALUES(x'ff', 1), (x'', 2), (x'00', 3), ('b', 4), ('a', 5), ('B', 6),"
+       " ('A', 7), ('', 8), ('10', 9), ('9', 10), (10, 11), (9.5, 12), (-1.5, 13), (-5, 14),"
+       " (0, 15), ('a' || char(0), 16), (x'0000', 17), (1e300, 18), (-1e300, 19);"
+       "SELECT group_concat(quote(key), ' ') FROM (SELECT key FROM {T} ORDER BY key);"
+       "SELECT group_concat(quote(key), ' ') FROM (SELECT key FROM {T} ORDER BY key DESC);",
+       "'-1.0e+300 -5 -1.5 0 9.5 10 1.0e+300 '''' ''10'' ''9'' ''A'' ''B'' ''a'' ''a'' ''b'' "
+       "X'''' X''00'' X''0000'' X''FF'''\n"
+       "'X''FF'' X''0000'' X''00'' X'''' ''b'' ''a'' ''a'' ''B'' ''A'' ''9'' ''10'' '''' "
+       "1.0e+300 10 9.5 0 -1.5 -5 -1.0e+300'");
+
+  CASE("2.17", "int64 edges: 2^63-1 and 9.223372036854776e18 are two keys");
+  resetPair(db);
+  SAME(db,
+       "INSERT INTO {T} VALUES(9223372036854775807, 'imax');"
+       "INSERT INTO {T} VALUES(9.223372036854776e18, 'rmax'); SELECT changes();"
+       "SELECT value FROM {T} WHERE key = 9223372036854775807;"
+       "SELECT value FROM {T} WHERE key = 9.223372036854776e18;"
+       "SELECT value FROM {T} WHERE key > 9223372036854775807;"
+       "SELECT group_concat(value) FROM (SELECT value FROM {T} ORDER BY key);",
+       "1\n'imax'\n'rmax'\n'rmax'\n'imax,rmax'");
+
+  CASE("2.18", "int64 edges: -2^63 and -9.223372036854776e18 are one key");
+  SAME(db,
+       "INSERT INTO {T} VALUES(-9223372036854775808, 'imin');"
+       "INSERT INTO {T} VALUES(-9.223372036854776e18, 'rmin');"
+       "SELECT key, typeof(key), value FROM {T} WHERE key = -9.223372036854776e18;"
+       "REPLACE INTO {T} VALUES(-9.223372036854776e18, 'rmin');"
+       "SELECT typeof(key), value FROM {T} WHERE key = -9223372036854775808;"
+       "SELECT count(*) FROM {T} WHERE key < 0;",
+       "error: UNIQUE constraint failed: kv.key\n"
+       "-9223372036854775808|'integer'|'imin'\n"
+       "'real'|'rmin'\n1");
+
+  CASE("2.19", "2^53+1 and 2^53 as a real are two keys; 2^53 and 2^53.0 one");
+  SAME(db,
+       "INSERT INTO {T} VALUES(9007199254740993, 'int 2^53+1');"
+       "INSERT INTO {T} VALUES(9007199254740992.0, 'real 2^53');"
+       "INSERT INTO {T} VALUES(9007199254740992, 'int 2^53');"
+       "INSERT INTO {T} VALUES(9007199254740991, 'int 2^53-1');"
+       "SELECT value FROM {T} WHERE key = 9007199254740993;"
+       "SELECT value FROM {T} WHERE key = 9007199254740992;"
+       "SELECT value FROM {T} WHERE key BETWEEN 9007199254740991 AND 9007199254740993 ORDER BY key;"
+       "SELECT value FROM {T} WHERE key > 9007199254740992.0 AND key < 1e18;",
+       "error: UNIQUE constraint failed: kv.key\n"
+       "'int 2^53+1'\n'real 2^53'\n"
+       "'int 2^53-1'\n'real 2^53'\n'int 2^53+1'\n"
+       "'int 2^53+1'");
+
+  CASE("2.20", "duplicate keys within one statement: REPLACE, IGNORE, plain INSERT");
+  resetPair(db);
+  SAME(db,
+       "REPLACE INTO {T} VALUES(1, 'a'), (1.0, 'b'), (2, 'c'), (2, 'd'); SELECT changes();"
+       "INSERT OR IGNORE INTO {T} VALUES(3, 'e'), (3.0, 'f'); SELECT changes();"
+       "INSERT INTO {T} VALUES(4, 'g'), (4, 'h');"
+       "SELECT key, typeof(key), value FROM {T} ORDER BY key;",
+       "4\n1\nerror: UNIQUE constraint failed: kv.key\n"
+       "1.0|'real'|'b'\n2|'integer'|'d'\n3|'integer'|'e'");
+
+  CASE("2.21", "more number edges: infinities, tiny reals, integers a double represents");
+  resetPair(db);
+  SAME(db,
+       "INSERT INTO {T} VALUES(9e999, 'inf'), (-9e999, '-inf'), (1e-300, 'tiny'),"
+       " (-1e-300, '-tiny'), (0.1 + 0.2, '0.3ish'), (0.3, '0.3'),"
+       " (9223372036854774784, 'int 2^63-1024'), (-9223372036854775807, 'int -(2^63-1)'),"
+       " (-9.223372036854776e18, 'real -2^63');"
+       "INSERT INTO {T} VALUES(9223372036854774784.0, 'real 2^63-1024');"
+       "INSERT INTO {T} VALUES(9e999, 'inf again');"
+       "SELECT key, typeof(key), value FROM {T} ORDER BY key;"
+       "SELECT value FROM {T} WHERE key = 9223372036854774784.0;"
+       "SELECT value FROM {T} WHERE key > 9223372036854774784 ORDER BY key;"
+       "SELECT value FROM {T} WHERE key < -9223372036854775807 ORDER BY key;",
+       "error: UNIQUE constraint failed: kv.key\n"
+       "error: UNIQUE constraint failed: kv.key\n"
+       "-Inf|'real'|'-inf'\n"
+       "-9.22337203685478e+18|'real'|'real -2^63'\n"
+       "-9223372036854775807|'integer'|'int -(2^63-1)'\n"
+       "-1.0e-300|'real'|'-tiny'\n"
+       "1.0e-300|'real'|'tiny'\n"
+       "0.3|'real'|'0.3'\n"
+       "0.3|'real'|'0.3ish'\n"
+       "9223372036854774784|'integer'|'int 2^63-1024'\n"
+       "Inf|'real'|'inf'\n"
+       "'int 2^63-1024'\n'inf'\n'-inf'\n'real -2^63'");
+
+  CASE("2.22", "values of every size and type round-trip byte for byte");
+  resetPair(db);
+  EXEC(db,
+       "CREATE TEMP TABLE src AS"
+       " WITH s(n) AS (VALUES(0), (1), (62), (63), (64), (65), (255), (4096), (100000), (1048576))"
+       " SELECT 'blob' || n AS k, randomblob(n) AS v FROM s"
+       " UNION ALL SELECT 'text' || n, printf('%.*c', n, 'z') FROM s;");
+  SAME(db,
+       "INSERT INTO {T} SELECT k, v FROM src;"
+       "INSERT INTO {T} VALUES('json', json('{\"a\":[1,2,{\"b\":null}]}')),"
+       " ('max', 9223372036854775807), ('min', -9223372036854775808), ('m1', -1),"
+       " ('r', -1.5e-7), ('bigtext', printf('%.70000c', 'q') || char(233));"
+       "SELECT count(*) FROM {T};",
+       "26");
+  EXPECT(db,
+         "SELECT count(*) FROM kv JOIN ref USING (key)"
+         " WHERE kv.value IS ref.value AND typeof(kv.value) = typeof(ref.value);"
+         "SELECT value ->> '$.a[1]', json_type(value, '$.a[2].b') FROM kv WHERE key = 'json';"
+         "SELECT length(value), typeof(value) FROM kv WHERE key = 'blob1048576';",
+         "26\n2|'null'\n1048576|'blob'");
+
+  CASE("2.23", "the dictionary idioms of DESIGN.md");
+  resetPair(db);
+  SAME(db,
+       "REPLACE INTO {T} SELECT key, value FROM json_each('{\"a\":1,\"b\":\"two\",\"c\":[3]}');"
+       "SELECT EXISTS (SELECT 1 FROM {T} WHERE key = 'a'), EXISTS (SELECT 1 FROM {T} WHERE key = 'z');"
+       "INSERT OR IGNORE INTO {T} VALUES('a', 100), ('d', 4);"
+       "DELETE FROM {T} WHERE key = 'b';"
+       "SELECT key, value, typeof(value) FROM {T} ORDER BY key;"
+       "SELECT count(*) FROM {T};",
+       "1|0\n'a'|1|'integer'\n'c'|'[3]'|'text'\n'd'|4|'integer'\n3");
+
+  CASE("2.24", "a key type change rolled back restores the old type");
+  resetPair(db);
+  SAME(db,
+       "INSERT INTO {T} VALUES(1, 'a'), (2.0, 'b');"
+       "BEGIN; REPLACE INTO {T} VALUES(1.0, 'A'); UPDATE {T} SET key = 2 WHERE key = 2;"
+       "SELECT key, typeof(key), value FROM {T} ORDER BY key; ROLLBACK;"
+       "SELECT key, typeof(key), value FROM {T} ORDER BY key;"
+       "UPDATE {T} SET value = 'B' WHERE key = 2; SELECT key, typeof(key), value FROM {T} WHERE key = 2;",
+       "1.0|'real'|'A'\n2|'integer'|'b'\n1|'integer'|'a'\n2.0|'real'|'b'\n2.0|'real'|'B'");
+
+  CASE("2.25", "delete then insert of a key in one transaction: no false UNIQUE");
+  SAME(db,
+       "BEGIN; DELETE FROM {T} WHERE key = 1; INSERT INTO {T} VALUES(1, 'again');"
+       "INSERT INTO {T} VALUES(1, 'dup'); COMMIT;"
+       "SELECT key, typeof(key), value FROM {T} ORDER BY key;"
+       "DELETE FROM {T} WHERE key = 2; INSERT INTO {T} VALUES(2, 'new'); SELECT value FROM {T} WHERE key = 2;",
+       "error: UNIQUE constraint failed: kv.key\n1|'integer'|'again'\n2.0|'real'|'B'\n'new'");
+  sqlite3_close(db);
+}
+
+/* ======================================================== 3. planning */
+
+static void testPlanning(void) {
+  sqlite3 *db = openPair("plan.db", "");
+  CASE("3.01", "key = ? is a SEEK");
+  SAME(db,
+       "WITH RECURSIVE c(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM c WHERE i < 9)"
+       " INSERT INTO {T} SELECT i, 'v' || i FROM c;"
+       "INSERT INTO {T} VALUES(2.5, 'r'), ('a', 'lower a'), ('A', 'upper A'), ('b', 'lower b'),"
+       " ('3', 'text 3'), (x'01', 'blob');",
+       "");
+  PLAN(db, "SELECT key, value FROM {T} WHERE key = 3",
+       "SCAN kv VIRTUAL TABLE INDEX 1:SEEK key=?", "3|'v3'");
+  PLAN(db, "SELECT value FROM {T} WHERE key = 'a'",
+       "SCAN kv VIRTUAL TABLE INDEX 1:SEEK key=?", "'lower a'");
+  PLAN(db, "SELECT value FROM {T} WHERE key = 42",
+       "SCAN kv VIRTUAL TABLE INDEX 1:SEEK key=?", "");
+
+  CASE("3.02", "key IN (...) is a SEEK per value");
+  PLAN(db, "SELECT key FROM {T} WHERE key IN (4, 2, 'a', 2.5, 99)",
+       "SCAN kv VIRTUAL TABLE INDEX 65:SEEK key IN (...)", "2\n2.5\n4\n'a'");
+  SAME(db, "SELECT key FROM {T} WHERE key IN (SELECT 3 UNION SELECT 'b') ORDER BY key",
+       "3\n'b'");
+
+  CASE("3.03", "key > ? AND key < ? is a RANGE, whichever order they are written");
+  PLAN(db, "SELECT key FROM {T} WHERE key > 1 AND key < 5",
+       "SCAN kv VIRTUAL TABLE INDEX 30:RANGE key>? AND key<?", "2\n2.5\n3\n4");
+  PLAN(db, "SELECT key FROM {T} WHERE key < 5 AND key > 1",
+       "SCAN kv VIRTUAL TABLE INDEX 30:RANGE key>? AND key<?", "2\n2.5\n3\n4");
+  PLAN(db, "SELECT key FROM {T} WHERE 5 > key AND 1 < key",
+       "SCAN kv VIRTUAL TABLE INDEX 30:RANGE key>? AND key<?", "2\n2.5\n3\n4");
+
+  CASE("3.04", "<=, >= and BETWEEN are inclusive RANGEs");
+  PLAN(db, "SELECT key FROM {T} WHERE key >= 2 AND key <= 4",
+       "SCAN kv VIRTUAL TABLE INDEX 10:RANGE key>=? AND key<=?", "2\n2.5\n3\n4");
+  PLAN(db, "SELECT key FROM {T} WHERE key <= 4 AND key >= 2",
+       "SCAN kv VIRTUAL TABLE INDEX 10:RANGE key>=? AND key<=?", "2\n2.5\n3\n4");
+  PLAN(db, "SELECT key FROM {T} WHERE key BETWEEN 2 AND 4",
+       "SCAN kv VIRTUAL TABLE INDEX 10:RANGE key>=? AND key<=?", "2\n2.5\n3\n4");
+  PLAN(db, "SELECT key FROM {T} WHERE key BETWEEN 'A' AND 'a'",
+       "SCAN kv VIRTUAL TABLE INDEX 10:RANGE key>=? AND key<=?", "'A'\n'a'");
+
+  CASE("3.05", "one-sided ranges, in both operand orders");
+  PLAN(db, "SELECT key FROM {T} WHERE 5 > key",
+       "SCAN kv VIRTUAL TABLE INDEX 24:RANGE key<?", "1\n2\n2.5\n3\n4");
+  PLAN(db, "SELECT key FROM {T} WHERE key <= 2",
+       "SCAN kv VIRTUAL TABLE INDEX 8:RANGE key<=?", "1\n2");
+  PLAN(db, "SELECT key FROM {T} WHERE key > 'a'",
+       "SCAN kv VIRTUAL TABLE INDEX 6:RANGE key>?", "'b'\nX'01'");
+  PLAN(db, "SELECT key FROM {T} WHERE 'a' <= key",
+       "SCAN kv VIRTUAL TABLE INDEX 2:RANGE key>=?", "'a'\n'b'\nX'01'");
+  PLAN(db, "SELECT key FROM {T} WHERE key >= 8",
+       "SCAN kv VIRTUAL TABLE INDEX 2:RANGE key>=?", "8\n9\n'3'\n'A'\n'a'\n'b'\nX'01'");
+
+  CASE("3.06", "ORDER BY key is consumed (no temp b-tree), ASC and DESC");
+  PLAN(db, "SELECT key FROM {T} WHERE key < 3 ORDER BY key",
+       "SCAN kv VIRTUAL TABLE INDEX 24:RANGE key<?", "1\n2\n2.5");
+  PLAN(db, "SELECT key FROM {T} ORDER BY key ASC LIMIT 3",
+       "SCAN kv VIRTUAL TABLE INDEX 0:FULLSCAN", "1\n2\n2.5");
+  PLAN(db, "SELECT key FROM {T} ORDER BY key DESC LIMIT 4",
+       "SCAN kv VIRTUAL TABLE INDEX 32:FULLSCAN DESC", "X'01'\n'b'\n'a'\n'A'");
+  PLAN(db, "SELECT key FROM {T} WHERE key > 1 AND key < 5 ORDER BY key DESC",
+       "SCAN kv VIRTUAL TABLE INDEX 62:RANGE key>? AND key<? DESC", "4\n3\n2.5\n2");
+  PLAN(db, "SELECT key FROM {T} WHERE key >= 'A' ORDER BY key DESC",
+       "SCAN kv VIRTUAL TABLE INDEX 34:RANGE key>=? DESC", "X'01'\n'b'\n'a'\n'A'");
+
+  CASE("3.07", "no usable constraint: FULLSCAN");
+  PLAN(db, "SELECT count(*) FROM {T}", "SCAN kv VIRTUAL TABLE INDEX 0:FULLSCAN", "15");
+  PLAN(db, "SELECT key FROM {T} WHERE value = 'v7'", "SCAN kv VIRTUAL TABLE INDEX 0:FULLSCAN",
+       "7");
+
+  CASE("3.08", "a join ON kv.key = t.id searches kv with SEEK key=?");
+  EXEC(db, "CREATE TABLE t(id); INSERT INTO t VALUES(3), (7), (42), ('a');");
+  PLAN(db, "SELECT t.id, {T}.value FROM t JOIN {T} ON {T}.key = t.id",
+       "SCAN t\nSCAN kv VIRTUAL TABLE INDEX 1:SEEK key=?", "3|'v3'\n7|'v7'\n'a'|'lower a'");
+
+  CASE("3.09", "key = 'a' COLLATE NOCASE does not SEEK with BINARY; 'A' matches");
+  PLAN(db, "SELECT key FROM {T} WHERE key = 'a' COLLATE NOCASE",
+       "SCAN kv VIRTUAL TABLE INDEX 0:FULLSCAN", "'A'\n'a'");
+  PLAN(db, "SELECT key FROM {T} WHERE key > 'a' COLLATE NOCASE",
+       "SCAN kv VIRTUAL TABLE INDEX 0:FULLSCAN", "'b'\nX'01'");
+  PLAN(db, "SELECT key FROM {T} WHERE key COLLATE NOCASE IN ('A', 'B')",
+       "SCAN kv VIRTUAL TABLE INDEX 0:FULLSCAN", "'A'\n'a'\n'b'");
+
+  CASE("3.10", "a bound of another type, NULL, or over the key limit");
+  PLAN(db, "SELECT key FROM {T} WHERE key > NULL", "SCAN kv VIRTUAL TABLE INDEX 6:RANGE key>?",
+       "");
+  PLAN(db, "SELECT key FROM {T} WHERE key = NULL", "SCAN kv VIRTUAL TABLE INDEX 1:SEEK key=?",
+       "");
+  PLAN(db, "SELECT key FROM {T} WHERE key < x'' AND key > 9",
+       "SCAN kv VIRTUAL TABLE INDEX 30:RANGE key>? AND key<?", "'3'\n'A'\n'a'\n'b'");
+  PLAN(db, "SELECT key FROM {T} WHERE key > printf('%.600c', 'a')",
+       "SCAN kv VIRTUAL TABLE INDEX 6:RANGE key>?", "'b'\nX'01'");
+  PLAN(db, "SELECT key FROM {T} WHERE key < printf('%.600c', 'a') AND key > 'A'",
+       "SCAN kv VIRTUAL TABLE INDEX 30:RANGE key>? AND key<?", "'a'");
+  PLAN(db, "SELECT key FROM {T} WHERE key = printf('%.600c', 'a')",
+       "SCAN kv VIRTUAL TABLE INDEX 1:SEEK key=?", "");
+
+  CASE("3.11", "other operators give the reference's rows");
+  SAME(db,
+       "SELECT key FROM {T} WHERE key IS 3;"
+       "SELECT count(*) FROM {T} WHERE key IS NOT 3;"
+       "SELECT count(*) FROM {T} WHERE key IS NULL;"
+       "SELECT count(*) FROM {T} WHERE key IS NOT NULL;"
+       "SELECT count(*) FROM {T} WHERE key != 3;"
+       "SELECT key FROM {T} WHERE key LIKE 'a' ORDER BY key;"
+       "SELECT key FROM {T} WHERE key GLOB '[a-z]' ORDER BY key;"
+       "SELECT key FROM {T} WHERE key = 2 OR key = 'b' OR key > 8 ORDER BY key;"
+       "SELECT key FROM {T} WHERE key NOT BETWEEN 2 AND 'a' ORDER BY key;"
+       "SELECT key FROM {T} WHERE key > 2 AND key > 3 AND key < 9 AND key < 6 ORDER BY key;"
+       "SELECT key FROM {T} WHERE key = 3 AND key > 5;"
+       "SELECT key FROM {T} WHERE key = 3 AND key < 5 AND key >= 3;",
+       "3\n14\n0\n15\n14\n'A'\n'a'\n'a'\n'b'\n2\n9\n'3'\n'A'\n'a'\n'b'\nX'01'\n"
+       "1\n'b'\nX'01'\n4\n5\n3");
+  sqlite3_close(db);
+}
+
+/* ================================================= 4. affinity traps */
+
+static void testAffinity(void) {
+  sqlite3 *db = openPair("affinity.db", "");
+  CASE("4.01", "kv.key = ids.id (INTEGER) also matches numeric-looking TEXT keys");
+  EXEC(db,
+       "CREATE TABLE ids(id INTEGER); INSERT INTO ids VALUES(1), (2), (3), (5), (7), (-2);"
+       "CREATE TABLE names(n TEXT); INSERT INTO names VALUES('1'), ('2.5'), ('3'), ('5'),"
+       " ('abc'), (' 5'), ('-2'), (7);");
+  SAME(db,
+       "INSERT INTO {T} VALUES(1, 'int 1'), (3, 'int 3'), (5, 'int 5'), (2.5, 'real 2.5'),"
+       " (-2.0, 'real -2'), ('3', 'text 3'), (' 5', 'text space 5'), ('1.0', 'text 1.0'),"
+       " ('+7', 'text +7'), ('abc', 'text abc'), ('-2', 'text -2'), ('5x', 'text 5x'),"
+       " (x'33', 'blob 3'), ('7', 'text 7');",
+       "");
+  SAME(db,
+       "SELECT ids.id, {T}.value FROM ids JOIN {T} ON {T}.key = ids.id ORDER BY 1, 2",
+       "-2|'real -2'\n-2|'text -2'\n1|'int 1'\n1|'text 1.0'\n3|'int 3'\n3|'text 3'\n"
+       "5|'int 5'\n5|'text space 5'\n7|'text +7'\n7|'text 7'");
+  SAME(db,
+       "SELECT ids.id, {T}.value FROM {T} JOIN ids ON ids.id = {T}.key ORDER BY 1, 2",
+       "-2|'real -2'\n-2|'text -2'\n1|'int 1'\n1|'text 1.0'\n3|'int 3'\n3|'text 3'\n"
+       "5|'int 5'\n5|'text space 5'\n7|'text +7'\n7|'text 7'");
+
+  CASE("4.02", "key IN (SELECT id FROM ids) applies the INTEGER affinity");
+  SAME(db, "SELECT value FROM {T} WHERE key IN (SELECT id FROM ids) ORDER BY value",
+       "'int 1'\n'int 3'\n'int 5'\n'real -2'\n'text +7'\n'text -2'\n'text 1.0'\n"
+       "'text 3'\n'text 7'\n'text space 5'");
+
+  CASE("4.03", "EXISTS (SELECT 1 FROM kv WHERE kv.key = ids.id)");
+  SAME(db,
+       "SELECT id FROM ids WHERE EXISTS (SELECT 1 FROM {T} WHERE {T}.key = ids.id) ORDER BY id",
+       "-2\n1\n3\n5\n7");
+  SAME(db,
+       "SELECT id, (SELECT count(*) FROM {T} WHERE {T}.key = ids.id) FROM ids ORDER BY id",
+       "-2|2\n1|2\n2|0\n3|2\n5|2\n7|2");
+
+  /* Two columns, TEXT against BLOB affinity: no conversion (SQLite 3.40). */
+  CASE("4.04", "kv.key = names.n (TEXT column): exactly the reference's matches");
+  SAME(db,
+       "SELECT names.n, {T}.value FROM names JOIN {T} ON {T}.key = names.n ORDER BY 1, 2",
+       "' 5'|'text space 5'\n'-2'|'text -2'\n'3'|'text 3'\n'7'|'text 7'\n'abc'|'text abc'");
+  SAME(db, "SELECT value FROM {T} WHERE key IN (SELECT n FROM names) ORDER BY value",
+       "'text -2'\n'text 3'\n'text 7'\n'text abc'\n'text space 5'");
+  SAME(db,
+       "SELECT n FROM names WHERE EXISTS (SELECT 1 FROM {T} WHERE {T}.key = names.n) ORDER BY n",
+       "' 5'\n'-2'\n'3'\n'7'\n'abc'");
+
+  CASE("4.05", "ranges against an INTEGER column: kv.key < ids.id");
+  SAME(db,
+       "SELECT ids.id, {T}.value FROM ids JOIN {T} ON {T}.key < ids.id ORDER BY 1, 2",
+       NULL);
+  SAME(db,
+       "SELECT ids.id, {T}.value FROM ids JOIN {T} ON {T}.key >= ids.id AND {T}.key < ids.id + 1"
+       " ORDER BY 1, 2",
+       "-2|'real -2'\n1|'int 1'\n2|'real 2.5'\n3|'int 3'\n5|'int 5'");
+  SAME(db,
+       "SELECT ids.id, count(*) FROM ids JOIN {T} ON {T}.key < ids.id GROUP BY 1 ORDER BY 1",
+       "1|2\n2|4\n3|5\n5|7\n7|9");
+  SAME(db,
+       "SELECT ids.id, count(*) FROM ids JOIN {T} ON ids.id >= {T}.key GROUP BY 1 ORDER BY 1",
+       NULL);
+
+  CASE("4.06", "ranges against a TEXT column: kv.key > names.n");
+  SAME(db,
+       "SELECT names.n, {T}.value FROM names JOIN {T} ON {T}.key > names.n ORDER BY 1, 2",
+       NULL);
+  SAME(db,
+       "SELECT names.n, count(*) FROM names JOIN {T} ON {T}.key > names.n GROUP BY 1 ORDER BY 1",
+       "' 5'|8\n'-2'|6\n'1'|6\n'2.5'|5\n'3'|4\n'5'|4\n'7'|2\n'abc'|1");
+
+  CASE("4.07", "a literal has no affinity: key = 3 is not '3'");
+  SAME(db,
+       "SELECT value FROM {T} WHERE key = 3;"
+       "SELECT value FROM {T} WHERE key = '3';"
+       "SELECT value FROM {T} WHERE key = x'33';"
+       "SELECT value FROM {T} WHERE key IN (3, '5', 7) ORDER BY value;",
+       "'int 3'\n'text 3'\n'blob 3'\n'int 3'");
+
+  /* 'abc' + 1 is 1: the self-join matches key 1 once. */
+  CASE("4.08", "CAST gives affinity, unary + removes it; a self-join on key + 1");
+  SAME(db,
+       "SELECT value FROM {T} WHERE key = CAST('3' AS INTEGER) ORDER BY value;"
+       "SELECT count(*) FROM ids JOIN {T} ON {T}.key = +ids.id;"
+       "SELECT count(*) FROM {T} AS x JOIN {T} AS y ON x.key = y.key + 1;",
+       "'int 3'\n'text 3'\n4\n1");
+
+  CASE("4.09", "a column's collation on the left of = applies (tc.c = kv.key, NOCASE)");
+  EXEC(db,
+       "CREATE TABLE tc(c TEXT COLLATE NOCASE); INSERT INTO tc VALUES('ABC'), ('Text 3');");
+  SAME(db,
+       "SELECT tc.c, {T}.value FROM tc JOIN {T} ON tc.c = {T}.key ORDER BY 1, 2;"
+       "SELECT count(*) FROM tc JOIN {T} ON {T}.key = tc.c;"
+       "SELECT tc.c, {T}.value FROM tc JOIN {T} ON tc.c < {T}.key AND {T}.key < 'b' ORDER BY 1, 2;",
+       "'ABC'|'text abc'\n0");
+
+  CASE("4.10", "affinity matches come back in key order, ASC and DESC");
+  SAME(db,
+       "SELECT group_concat(quote(key), ' ') FROM (SELECT {T}.key FROM ids JOIN {T}"
+       " ON {T}.key < ids.id WHERE ids.id = 5 ORDER BY {T}.key DESC);"
+       "SELECT group_concat(quote(key), ' ') FROM (SELECT key FROM {T}"
+       " WHERE key IN (SELECT id FROM ids) ORDER BY key DESC);"
+       "SELECT group_concat(quote(key), ' ') FROM (SELECT key FROM {T}"
+       " WHERE key <= (SELECT max(id) FROM ids) ORDER BY key DESC);",
+       NULL);
+  sqlite3_close(db);
+}
+
+/* ================================================ 5. paging and aggregates */
+
+/*
+** Page through table zTab by keyset, three keys a page (key > last ORDER
+** BY key LIMIT 3, or key < last ... DESC), and return every key, joined
+** with ','.
+*/
+static char *keysetPages(sqlite3 *db, const char *zTab, int bDesc) {
+  hstr out = {0, 0, 0};
+  hstr_append(&out, "", 0);
+  char *zFirst = sqlite3_mprintf("SELECT key FROM %s ORDER BY key %s LIMIT 3", zTab,
+                                 bDesc ? "DESC" : "ASC");
+  char *zNext = sqlite3_mprintf("SELECT key FROM %s WHERE key %s ?1 ORDER BY key %s LIMIT 3",
+                                zTab, bDesc ? "<" : ">", bDesc ? "DESC" : "ASC");
+  sqlite3_value *pLast = 0;
+  for (int nPage = 0; nPage < 1000; nPage++) {
+    sqlite3_stmt *pStmt = 0;
+    if (sqlite3_prepare_v2(db, pLast ? zNext : zFirst, -1, &pStmt, 0) != SQLITE_OK) {
+      hstr_appendf(&out, "error: %s", sqlite3_errmsg(db));
+      break;
+    }
+    if (pLast) sqlite3_bind_value(pStmt, 1, pLast);
+    int nRow = 0, rc;
+    while ((rc = sqlite3_step(pStmt)) == SQLITE_ROW) {
+      if (out.n) hstr_append(&out, ",", 1);
+      hstr_append_value(&out, pStmt, 0);
+      sqlite3_value_free(pLast);
+      pLast = sqlite3_value_dup(sqlite3_column_value(pStmt, 0));
+      nRow++;
+    }
+    if (rc != SQLITE_DONE) hstr_appendf(&out, "error: %s", sqlite3_errmsg(db));
+    sqlite3_finalize(pStmt);
+    if (rc != SQLITE_DONE || nRow < 3) break;
+  }
+  sqlite3_value_free(pLast);
+  sqlite3_free(zFirst);
+  sqlite3_free(zNext);
+  return out.z;
+}
+
+/* Every key of zTab in ORDER BY key order, joined with ','. */
+static char *allKeys(sqlite3 *db, const char *zTab, int bDesc) {
+  char *zSql = sqlite3_mprintf("SELECT key FROM %s ORDER BY key %s", zTab, bDesc ? "DESC" : "");
+  char *z = harness_exec(db, zSql);
+  sqlite3_free(zSql);
+  for (char *p = z; *p; p++) {
+    if (*p == '\n') *p = ',';
+  }
+  return z;
+}
+
+static void testPaging(void) {
+  /* No idle flush: what is not flushed explicitly stays in the buffer. */
+  sqlite3 *db = openPair("paging.db", "(flush_interval=3600000)");
+  CASE("5.01", "count(*), min(key), max(key) over flushed, buffered and deleted rows");
+
+  SAME(db,
+       "WITH RECURSIVE c(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM c WHERE i < 150)"
+       " INSERT INTO {T} SELECT i, 'v' || i FROM c;"
+       "SELECT flaxkv_flush();"
+       "WITH RECURSIVE c(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM c WHERE i < 100)"
+       " INSERT INTO {T} SELECT printf('k%03d', i), i * 1.5 FROM c;"
+       "REPLACE INTO {T} SELECT key, 'over' FROM {T} WHERE typeof(key) = 'integer' AND key % 7 = 0;"
+       "SELECT changes();"
+       "SELECT flaxkv_flush();"
+       /* from here on, in the buffer only */
+       "WITH RECURSIVE c(i) AS (SELECT 151 UNION ALL SELECT i + 1 FROM c WHERE i < 250)"
+       " INSERT INTO {T} SELECT i, 'w' || i FROM c;"
+       "WITH RECURSIVE c(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM c WHERE i < 20)"
+       " INSERT INTO {T} SELECT CAST(printf('b%02d', i) AS BLOB), i FROM c;"
+       "DELETE FROM {T} WHERE typeof(key) = 'integer' AND key % 5 = 0 AND key <= 150;"
+       "SELECT changes();"
+       "DELETE FROM {T} WHERE key BETWEEN 'k050' AND 'k059'; SELECT changes();"
+       "DELETE FROM {T} WHERE key < 0; SELECT changes();"
+       "REPLACE INTO {T} VALUES(3, 'over 3'), ('k010', 'over k010'), (150.5, 'new real');"
+       "SELECT changes();",
+       "1\n21\n1\n30\n10\n0\n3");
+  SAME(db,
+       "SELECT count(*) FROM {T};"
+       "SELECT min(key), max(key) FROM {T};"
+       "SELECT min(key), max(key) FROM {T} WHERE typeof(key) = 'text';"
+       "SELECT min(key), max(key) FROM {T} WHERE key > 100 AND key < 1000;"
+       "SELECT count(*) FROM {T} WHERE key BETWEEN 20 AND 60;"
+       "SELECT count(*) FROM {T} WHERE key >= 'k';",
+       "331\n1|X'623230'\n'k001'|'k100'\n101|250\n32\n110");
+
+  CASE("5.02", "LIMIT / OFFSET in both directions");
+  SAME(db,
+       "SELECT key, value FROM {T} ORDER BY key LIMIT 5 OFFSET 40;"
+       "SELECT key, value FROM {T} ORDER BY key DESC LIMIT 3 OFFSET 18;"
+       "SELECT key FROM {T} WHERE key >= 148 ORDER BY key LIMIT 4;"
+       "SELECT key FROM {T} WHERE key > 'k047' ORDER BY key LIMIT 3 OFFSET 1;"
+       "SELECT key FROM {T} ORDER BY key LIMIT 2 OFFSET 1000;",
+       "51|'v51'\n52|'v52'\n53|'v53'\n54|'v54'\n56|'over'\n"
+       "X'623032'|2\nX'623031'|1\n'k100'|150.0\n"
+       "148\n149\n150.5\n151\n"
+       "'k049'\n'k060'\n'k061'");
+
+  CASE("5.03", "keyset pagination (key > ? ORDER BY key LIMIT 3) visits every key once");
+  {
+    char *zKv = keysetPages(db, "kv", 0), *zRef = keysetPages(db, "ref", 0);
+    char *zAll = allKeys(db, "kv", 0);
+    CHECK(strcmp(zKv, zRef) == 0, "keyset pages differ\n  kv:  %s\n  ref: %s", zKv, zRef);
+    CHECK(strcmp(zKv, zAll) == 0, "keyset pages are not ORDER BY key\n  pages: %s\n  all:   %s",
+          zKv, zAll);
+    free(zKv);
+    free(zRef);
+    free(zAll);
+    zKv = keysetPages(db, "kv", 1);
+    zRef = keysetPages(db, "ref", 1);
+    zAll = allKeys(db, "kv", 1);
+    CHECK(strcmp(zKv, zRef) == 0, "DESC keyset pages differ\n  kv:  %s\n  ref: %s", zKv, zRef);
+    CHECK(strcmp(zKv, zAll) == 0, "DESC pages are not ORDER BY key DESC\n  pages: %s\n  all: %s",
+          zKv, zAll);
+    free(zKv);
+    free(zRef);
+    free(zAll);
+  }
+
+  CASE("5.04", "tombstones in the buffer hide flushed rows; overwrites win");
+  SAME(db,
+       "SELECT count(*) FROM {T} WHERE key IN (5, 10, 145, 'k050', 'k055');"
+       "SELECT key, value FROM {T} WHERE key IN (3, 7, 'k010') ORDER BY key;"
+       "SELECT group_concat(key) FROM (SELECT key FROM {T} WHERE key BETWEEN 'k048' AND 'k061'"
+       " ORDER BY key);",
+       "0\n3|'over 3'\n7|'over'\n'k010'|'over k010'\n'k048,k049,k060,k061'");
+  SAME(db, "SELECT key, value FROM {T} ORDER BY key", NULL);
+
+  CASE("5.05", "the same answers after everything is flushed");
+  SAME(db,
+       "SELECT flaxkv_flush();"
+       "SELECT count(*) FROM {T};"
+       "SELECT min(key), max(key) FROM {T};"
+       "SELECT key FROM {T} ORDER BY key LIMIT 3 OFFSET 100;",
+       "1\n331\n1|X'623230'\n126\n127\n128");
+  SAME(db, "SELECT key, value FROM {T} ORDER BY key", NULL);
+  sqlite3_close(db);
+}
+
+/* ===================================================== 6. transactions */
+
+static void testTransactions(void) {
+  CASE("6.01", "uncommitted writes: visible in their connection only");
+  sqlite3 *dbA = openPair("txn.db", "(flush_interval=3600000)");
+  sqlite3 *dbB = harness_open(harness_path("txn.db"));
+  EXEC(dbA, "INSERT INTO kv VALUES(1, 'one'), (2, 'two')");
+  EXEC(dbA,
+       "BEGIN; INSERT INTO kv VALUES(3, 'three'); UPDATE kv SET value = 'ONE' WHERE key = 1;"
+       "DELETE FROM kv WHERE key = 2;");
+  EXPECT(dbA, "SELECT key, value FROM kv ORDER BY key", "1|'ONE'\n3|'three'");
+  EXPECT(dbA, "SELECT value FROM kv WHERE key = 2", "");
+  EXPECT(dbB, "SELECT key, value FROM kv ORDER BY key", "1|'one'\n2|'two'");
+  EXPECT(dbB, "SELECT value FROM kv WHERE key = 3", "");
+
+  CASE("6.02", "COMMIT: visible in the other connection at once, without a flush");
+  EXEC(dbA, "COMMIT");
+  EXPECT(dbB, "SELECT key, value FROM kv ORDER BY key", "1|'ONE'\n3|'three'");
+  EXPECT(dbB, "SELECT value FROM kv WHERE key = 3", "'three'");
+
+  CASE("6.03", "ROLLBACK leaves no trace");
+  EXEC(dbA,
+       "BEGIN; INSERT INTO kv VALUES(4, 'four'); REPLACE INTO kv VALUES(1, 'x');"
+       "DELETE FROM kv WHERE key = 3;");
+  EXPECT(dbA, "SELECT key, value FROM kv ORDER BY key", "1|'x'\n4|'four'");
+  EXEC(dbA, "ROLLBACK");
+  EXPECT(dbA, "SELECT key, value FROM kv ORDER BY key", "1|'ONE'\n3|'three'");
+  EXPECT(dbB, "SELECT key, value FROM kv ORDER BY key", "1|'ONE'\n3|'three'");
+
+  CASE("6.04", "the other connection's writes inside its transaction stay its own");
+  EXEC(dbB, "BEGIN; INSERT INTO kv VALUES(5, 'from B');");
+  EXPECT(dbA, "SELECT count(*) FROM kv WHERE key = 5", "0");
+  EXEC(dbB, "COMMIT");
+  EXPECT(dbA, "SELECT value FROM kv WHERE key = 5", "'from B'");
+
+  CASE("6.05", "SAVEPOINT / ROLLBACK TO / RELEASE, nested inside BEGIN");
+  resetPair(dbA);
+  SAME(dbA,
+       "BEGIN; INSERT INTO {T} VALUES(1, 'a');"
+       "SAVEPOINT s1; INSERT INTO {T} VALUES(2, 'b');"
+       "SAVEPOINT s2; INSERT INTO {T} VALUES(3, 'c'); UPDATE {T} SET value = 'A' WHERE key = 1;"
+       "ROLLBACK TO s2;"
+       "SELECT group_concat(key || value) FROM (SELECT * FROM {T} ORDER BY key);"
+       "INSERT INTO {T} VALUES(4, 'd'); RELEASE s2;"
+       "SELECT group_concat(key || value) FROM (SELECT * FROM {T} ORDER BY key);"
+       "ROLLBACK TO s1;"
+       "SELECT group_concat(key || value) FROM (SELECT * FROM {T} ORDER BY key);"
+       "INSERT INTO {T} VALUES(5, 'e'); RELEASE s1; COMMIT;"
+       "SELECT group_concat(key || value) FROM (SELECT * FROM {T} ORDER BY key);",
+       "'1a,2b'\n'1a,2b,4d'\n'1a'\n'1a,5e'");
+  EXPECT(dbB, "SELECT group_concat(key || value) FROM (SELECT * FROM kv ORDER BY key)",
+         "'1a,5e'");
+
+  CASE("6.06", "SAVEPOINT as the outer transaction; ROLLBACK TO then RELEASE");
+  SAME(dbA,
+       "SAVEPOINT outer1; DELETE FROM {T} WHERE key = 1;"
+       "SAVEPOINT inner1; REPLACE INTO {T} VALUES(5, 'E'), (6, 'f');"
+       "ROLLBACK TO outer1;"
+       "SELECT group_concat(key || value) FROM (SELECT * FROM {T} ORDER BY key);"
+       "INSERT INTO {T} VALUES(7, 'g'); RELEASE outer1;"
+       "SELECT group_concat(key || value) FROM (SELECT * FROM {T} ORDER BY key);",
+       "'1a,5e'\n'1a,5e,7g'");
+
+  CASE("6.07", "a table that joins a transaction late, rolled back to an older savepoint");
+  EXEC(dbA, "CREATE TABLE other(x)");
+  SAME(dbA,
+       "BEGIN; SAVEPOINT s1; INSERT INTO other VALUES(1);"
+       "SAVEPOINT s2; SAVEPOINT s3; INSERT INTO {T} VALUES(8, 'h');"
+       "ROLLBACK TO s1;"
+       "SELECT count(*) FROM {T} WHERE key = 8;"
+       "INSERT INTO {T} VALUES(9, 'i'); ROLLBACK TO s1;"
+       "SELECT count(*) FROM {T} WHERE key = 9;"
+       "INSERT INTO {T} VALUES(10, 'j'); RELEASE s1; COMMIT;"
+       "SELECT group_concat(key || value) FROM (SELECT * FROM {T} ORDER BY key);",
+       "0\n0\n'1a,5e,7g,10j'");
+  SAME(dbA,
+       "SAVEPOINT a; INSERT INTO other VALUES(2); SAVEPOINT b; DELETE FROM {T} WHERE key = 10;"
+       "ROLLBACK; SELECT count(*) FROM {T} WHERE key = 10;",
+       "1");
+
+  CASE("6.08", "a statement failing half-way inside BEGIN leaves no partial effect");
+  SAME(dbA,
+       "BEGIN; INSERT INTO {T} VALUES(20, 'kept');"
+       "INSERT INTO {T} VALUES(21, 'a'), (22, 'b'), (1, 'dup'), (23, 'c');"
+       "SELECT group_concat(key) FROM (SELECT key FROM {T} WHERE key >= 20 ORDER BY key);"
+       "COMMIT;"
+       "SELECT group_concat(key) FROM (SELECT key FROM {T} ORDER BY key);",
+       "error: UNIQUE constraint failed: kv.key\n'20'\n'1,5,7,10,20'");
+  SAME(dbA,
+       "BEGIN;"
+       "UPDATE {T} SET key = CASE WHEN key = 7 THEN 20 ELSE key + 100 END WHERE key < 10;"
+       "SELECT group_concat(key) FROM (SELECT key FROM {T} ORDER BY key);"
+       "COMMIT;",
+       "error: UNIQUE constraint failed: kv.key\n'1,5,7,10,20'");
+  EXPECT(dbB, "SELECT group_concat(key) FROM (SELECT key FROM kv ORDER BY key)", "'1,5,7,10,20'");
+
+  /* dbC binds the same store from a :memory: database: no file lock
+  ** between it and dbA, so it can commit while dbA reads. */
+  sqlite3 *dbC = harness_open(":memory:");
+  {
+    char *zSql = sqlite3_mprintf("CREATE VIRTUAL TABLE temp.kv USING flaxkv(path='%q-flaxkv')",
+                                 harness_path("txn.db"));
+    EXEC(dbC, zSql);
+    sqlite3_free(zSql);
+  }
+
+  CASE("6.09", "a running statement reads one snapshot while another connection commits");
+  {
+    sqlite3_stmt *pStmt = 0;
+    hstr got = {0, 0, 0};
+    hstr_append(&got, "", 0);
+    CHECK(sqlite3_prepare_v2(dbA, "SELECT key FROM kv ORDER BY key", -1, &pStmt, 0) == SQLITE_OK,
+          "prepare: %s", sqlite3_errmsg(dbA));
+    for (int i = 0; i < 2 && sqlite3_step(pStmt) == SQLITE_ROW; i++) {
+      hstr_appendf(&got, "%s%lld", got.n ? "," : "", sqlite3_column_int64(pStmt, 0));
+    }
+    EXEC(dbC, "INSERT INTO kv VALUES(1000, 'new'); DELETE FROM kv WHERE key = 10;");
+    while (sqlite3_step(pStmt) == SQLITE_ROW) {
+      hstr_appendf(&got, ",%lld", sqlite3_column_int64(pStmt, 0));
+    }
+    sqlite3_finalize(pStmt);
+    CHECK(strcmp(got.z, "1,5,7,10,20") == 0, "the scan saw %s, not the snapshot 1,5,7,10,20",
+          got.z);
+    free(got.z);
+    EXPECT(dbA, "SELECT group_concat(key) FROM (SELECT key FROM kv ORDER BY key)",
+           "'1,5,7,20,1000'");
+  }
+
+  CASE("6.10", "another connection commits a key first: the plain INSERT's COMMIT fails");
+  EXEC(dbA, "BEGIN; INSERT INTO kv VALUES(77, 'from A');");
+  EXEC(dbC, "INSERT INTO kv VALUES(77, 'from C')");
+  EXPECT(dbA, "COMMIT", "error: UNIQUE constraint failed: kv.key");
+  CHECK(sqlite3_get_autocommit(dbA), "the failed COMMIT left a transaction open");
+  if (!sqlite3_get_autocommit(dbA)) EXEC(dbA, "ROLLBACK");
+  EXPECT(dbA, "SELECT value FROM kv WHERE key = 77", "'from C'");
+  EXEC(dbA, "BEGIN; REPLACE INTO kv VALUES(78, 'from A');");
+  EXEC(dbC, "INSERT INTO kv VALUES(78, 'from C')");
+  EXPECT(dbA, "COMMIT; SELECT value FROM kv WHERE key = 78", "'from A'");
+
+  closeDb(dbC);
+  closeDb(dbB);
+  closeDb(dbA);
+}
+
+/* ====================================================== 7. persistence */
+
+static void testPersistence(void) {
+  char *zDirA = tpath("p7");
+  mkdir(zDirA, 0755);
+  char *zDbA = tpath("p7/a.db");
+  char *zStoreA = tpath("p7/store");
+
+  CASE("7.01", "close, reopen: the data is there");
+  sqlite3 *db = harness_open(zDbA);
+  EXEC(db,
+       "CREATE VIRTUAL TABLE kv USING flaxkv(path='store');"
+       "INSERT INTO kv VALUES(1, 'one'), ('two', 2.0), (x'03', NULL);");
+  closeDb(db);
+  LmdbPeek peek = lmdbChild(zStoreA, "kv", 0, 0, 0, 0);
+  CHECK(peek.rc == 0 && peek.nEntries == 3, "after close: rc %d, %lld entries in kv", peek.rc,
+        peek.nEntries);
+  db = harness_open(zDbA);
+  EXPECT(db, "SELECT key, value FROM kv ORDER BY key", "1|'one'\n'two'|2.0\nX'03'|NULL");
+
+  CASE("7.02", "flaxkv_flush() puts it in LMDB (seen by another process), then close");
+  EXEC(db, "INSERT INTO kv VALUES(4, 'four')");
+  EXPECT(db, "SELECT flaxkv_flush()", "1");
+  peek = lmdbChild(zStoreA, "kv", 0, 0, 0, 0);
+  CHECK(peek.rc == 0 && peek.nEntries == 4, "after flush: rc %d, %lld entries in kv", peek.rc,
+        peek.nEntries);
+  closeDb(db);
+  db = harness_open(zDbA);
+  EXPECT(db, "SELECT count(*) FROM kv", "4");
+  closeDb(db);
+
+  CASE("7.03", "CREATE VIRTUAL TABLE temp.kv USING flaxkv(path=<abs>) binds an existing store");
+  db = harness_open(":memory:");
+  char *zSql = sqlite3_mprintf("CREATE VIRTUAL TABLE temp.kv USING flaxkv(path='%q')", zStoreA);
+  EXEC(db, zSql);
+  sqlite3_free(zSql);
+  EXPECT(db, "SELECT key, value FROM kv ORDER BY key",
+         "1|'one'\n4|'four'\n'two'|2.0\nX'03'|NULL");
+  closeDb(db);
+
+  CASE("7.04", "two tables in one store are independent");
+  char *zDbB = tpath("p7/b.db");
+  db = harness_open(zDbB);
+  EXEC(db,
+       "CREATE VIRTUAL TABLE kv1 USING flaxkv(path='shared');"
+       "CREATE VIRTUAL TABLE kv2 USING flaxkv(path='shared');"
+       "INSERT INTO kv1 VALUES(1, 'kv1 one'), (2, 'kv1 two');"
+       "INSERT INTO kv2 VALUES(1, 'kv2 one'), (3, 'kv2 three');");
+  EXPECT(db, "SELECT key, value FROM kv1 ORDER BY key", "1|'kv1 one'\n2|'kv1 two'");
+  EXPECT(db, "SELECT key, value FROM kv2 ORDER BY key", "1|'kv2 one'\n3|'kv2 three'");
+  EXEC(db, "SELECT flaxkv_flush(); DELETE FROM kv1 WHERE key = 1;");
+  EXPECT(db, "SELECT count(*) FROM kv2 WHERE key = 1", "1");
+
+  CASE("7.05", "DROP TABLE kv1 removes its data (recreated: empty), keeps kv2's");
+  EXEC(db, "INSERT INTO kv1 VALUES(5, 'buffered'); DROP TABLE kv1;");
+  EXEC(db, "CREATE VIRTUAL TABLE kv1 USING flaxkv(path='shared')");
+  EXPECT(db, "SELECT count(*) FROM kv1", "0");
+  EXPECT(db, "SELECT key, value FROM kv2 ORDER BY key", "1|'kv2 one'\n3|'kv2 three'");
+  closeDb(db);
+  db = harness_open(zDbB);
+  EXPECT(db, "SELECT count(*) FROM kv1", "0");
+  EXPECT(db, "SELECT key, value FROM kv2 ORDER BY key", "1|'kv2 one'\n3|'kv2 three'");
+
+  CASE("7.06", "ALTER TABLE kv2 RENAME TO kv3 keeps the data, also after reopening");
+  EXEC(db, "INSERT INTO kv2 VALUES(4, 'kv2 four (buffered)'); ALTER TABLE kv2 RENAME TO kv3;");
+  EXPECT(db, "SELECT key, value FROM kv3 ORDER BY key",
+         "1|'kv2 one'\n3|'kv2 three'\n4|'kv2 four (buffered)'");
+  closeDb(db);
+  db = harness_open(zDbB);
+  EXPECT(db, "SELECT key, value FROM kv3 ORDER BY key",
+         "1|'kv2 one'\n3|'kv2 three'\n4|'kv2 four (buffered)'");
+
+  CASE("7.07", "after the rename, a new kv2 in the same store is empty");
+  EXEC(db, "CREATE VIRTUAL TABLE kv2 USING flaxkv(path='shared')");
+  EXPECT(db, "SELECT count(*) FROM kv2", "0");
+  EXEC(db, "INSERT INTO kv2 VALUES(1, 'new kv2')");
+  EXPECT(db, "SELECT count(*) FROM kv3", "3");
+  closeDb(db);
+  db = harness_open(zDbB);
+  EXPECT(db, "SELECT key, value FROM kv2", "1|'new kv2'");
+  EXPECT(db, "SELECT count(*) FROM kv3", "3");
+  EXPECT(db, "SELECT count(*) FROM kv1", "0");
+  closeDb(db);
+
+  CASE("7.08", "two spellings of one store path (./, symlink) share one buffer");
+  {
+    char *zDbS = tpath("p7/s.db");
+    char *zLink = tpath("p7/spell_link");
+    char *zReal = tpath("p7/spell");
+    db = harness_open(zDbS);
+    EXEC(db,
+         "CREATE VIRTUAL TABLE kv USING flaxkv(path='spell', flush_interval=3600000);"
+         "INSERT INTO kv VALUES(1, 'buffered');");
+    CHECK(symlink(zReal, zLink) == 0, "symlink: %s", strerror(errno));
+    sqlite3 *db2 = harness_open(":memory:");
+    char *zSql = sqlite3_mprintf(
+        "CREATE VIRTUAL TABLE temp.kv USING flaxkv(path='%q/../p7/./spell/');"
+        "CREATE VIRTUAL TABLE temp.kv_link USING flaxkv(path='%q', name='kv');",
+        zDirA, zLink);
+    EXEC(db2, zSql);
+    sqlite3_free(zSql);
+    EXPECT(db2, "SELECT value FROM kv; SELECT value FROM kv_link;", "'buffered'\n'buffered'");
+    EXEC(db2, "INSERT INTO kv_link VALUES(2, 'via the link')");
+    EXPECT(db, "SELECT key, value FROM kv ORDER BY key", "1|'buffered'\n2|'via the link'");
+    closeDb(db2);
+    EXPECT(db, "SELECT count(*) FROM kv", "2");
+    closeDb(db);
+    sqlite3_free(zDbS);
+    sqlite3_free(zLink);
+    sqlite3_free(zReal);
+  }
+
+  CASE("7.09", "ALTER TABLE RENAME rolled back: the data stays under the old name");
+  {
+    char *zDbR = tpath("p7/r.db");
+    db = harness_open(zDbR);
+    EXEC(db,
+         "CREATE VIRTUAL TABLE kv USING flaxkv(path='rstore');"
+         "CREATE TABLE ref(key PRIMARY KEY NOT NULL, value) WITHOUT ROWID;"
+         "CREATE VIRTUAL TABLE kvd USING flaxkv(path='rstore');"
+         "CREATE TABLE refd(key PRIMARY KEY NOT NULL, value) WITHOUT ROWID;"
+         "INSERT INTO kvd VALUES(2, 'two'); INSERT INTO refd VALUES(2, 'two');");
+    SAME(db,
+         "INSERT INTO {T} VALUES(1, 'one');"
+         "BEGIN; ALTER TABLE {T} RENAME TO {T}_renamed; ROLLBACK;"
+         "SELECT key, value FROM {T};",
+         "1|'one'");
+    closeDb(db);
+    db = harness_open(zDbR);
+    SAME(db, "SELECT key, value FROM {T}", "1|'one'");
+    EXPECT(db,
+           "CREATE VIRTUAL TABLE kv_renamed USING flaxkv(path='rstore');"
+           "SELECT count(*) FROM kv_renamed;",
+           "0");
+
+    CASE("7.10", "DROP TABLE rolled back: the table keeps its data");
+    SAME(db,
+         "BEGIN; DROP TABLE {T}d; ROLLBACK;"
+         "SELECT key, value FROM {T}d;",
+         "2|'two'");
+    closeDb(db);
+    db = harness_open(zDbR);
+    SAME(db, "SELECT key, value FROM {T}d", "2|'two'");
+
+    CASE("7.11", "CREATE VIRTUAL TABLE rolled back leaves nothing behind");
+    EXEC(db,
+         "BEGIN; CREATE VIRTUAL TABLE kvx USING flaxkv(path='rstore');"
+         "INSERT INTO kvx VALUES(1, 'rolled back'); ROLLBACK;");
+    EXPECT(db, "SELECT count(*) FROM sqlite_schema WHERE name = 'kvx'", "0");
+    EXPECT(db, "CREATE VIRTUAL TABLE kvx USING flaxkv(path='rstore'); SELECT count(*) FROM kvx;",
+           "0");
+    closeDb(db);
+    sqlite3_free(zDbR);
+  }
+
+  sqlite3_free(zDirA);
+  sqlite3_free(zDbA);
+  sqlite3_free(zStoreA);
+  sqlite3_free(zDbB);
+}
+
+/* ================================================ 8. options and defaults */
+
+static void testOptions(void) {
+  CASE("8.01", "no path: the store is <dbfile>-flaxkv beside the database file");
+  char *zDb = tpath("o1.db");
+  char *zStore = sqlite3_mprintf("%s-flaxkv", zDb);
+  char *zData = sqlite3_mprintf("%s/data.mdb", zStore);
+  sqlite3 *db = harness_open(zDb);
+  EXEC(db, "CREATE VIRTUAL TABLE kv USING flaxkv; INSERT INTO kv VALUES(1, 'x');");
+  CHECK(isDir(zStore) && isFile(zData), "no store at %s", zStore);
+  closeDb(db);
+  sqlite3_free(zDb);
+  sqlite3_free(zStore);
+  sqlite3_free(zData);
+
+  CASE("8.02", "a relative path resolves against the database file's directory");
+  {
+    char zCwd[4096];
+    CHECK(getcwd(zCwd, sizeof zCwd) != 0, "getcwd");
+    char *zDir = tpath("o2");
+    mkdir(zDir, 0755);
+    char *zDb2 = sqlite3_mprintf("%s/r.db", zDir);
+    char *zData2 = sqlite3_mprintf("%s/rel_store/sub/data.mdb", zDir);
+    CHECK(chdir("/") == 0, "chdir /");
+    db = harness_open(zDb2);
+    EXEC(db,
+         "CREATE VIRTUAL TABLE kv USING flaxkv(path='rel_store/sub');"
+         "INSERT INTO kv VALUES('where', 'beside the db');");
+    CHECK(isFile(zData2), "no store at %s", zData2);
+    CHECK(access("/rel_store", F_OK) != 0, "the store was made in the working directory /");
+    closeDb(db);
+    /* Reopened from another working directory, by a relative name. */
+    CHECK(chdir(harness_tmpdir()) == 0, "chdir");
+    db = harness_open("o2/r.db");
+    EXPECT(db, "SELECT value FROM kv", "'beside the db'");
+    closeDb(db);
+    CHECK(chdir(zCwd) == 0, "chdir back");
+    sqlite3_free(zDir);
+    sqlite3_free(zDb2);
+    sqlite3_free(zData2);
+  }
+
+  db = harness_open(harness_path("o3.db"));
+  CASE("8.03", "an unknown option is an error that names it");
+  EXPECT(db, "CREATE VIRTUAL TABLE t USING flaxkv(foo=1)",
+         "error: flaxkv: unknown option \"foo\" (options: path, name, map_size, buffer_size, "
+         "buffer_limit, flush_interval, sync, readonly)");
+  EXPECT(db, "CREATE VIRTUAL TABLE t USING flaxkv(path)",
+         "error: flaxkv: argument \"path\" is not name=value (options: path, name, map_size, "
+         "buffer_size, buffer_limit, flush_interval, sync, readonly)");
+
+  CASE("8.04", "a bad option value is an error that names the option");
+  EXPECT(db, "CREATE VIRTUAL TABLE t USING flaxkv(map_size=abc)",
+         "error: flaxkv: bad value for map_size: \"abc\" (expected a size in bytes such as "
+         "1073741824 or 1G)");
+  EXPECT(db, "CREATE VIRTUAL TABLE t USING flaxkv(map_size='12Q')",
+         "error: flaxkv: bad value for map_size: \"12Q\" (expected a size in bytes such as "
+         "1073741824 or 1G)");
+  EXPECT(db, "CREATE VIRTUAL TABLE t USING flaxkv(buffer_size=0)",
+         "error: flaxkv: bad value for buffer_size: \"0\" (expected a size in bytes such as "
+         "16777216 or 16M)");
+  EXPECT(db, "CREATE VIRTUAL TABLE t USING flaxkv(buffer_limit=-5)",
+         "error: flaxkv: bad value for buffer_limit: \"-5\" (expected a size in bytes such as "
+         "67108864 or 64M)");
+  EXPECT(db, "CREATE VIRTUAL TABLE t USING flaxkv(flush_interval=0)",
+         "error: flaxkv: bad value for flush_interval: \"0\" (expected milliseconds from 1 to "
+         "3600000, such as 100 or 100ms or 2s)");
+  EXPECT(db, "CREATE VIRTUAL TABLE t USING flaxkv(flush_interval='soon')",
+         "error: flaxkv: bad value for flush_interval: \"soon\" (expected milliseconds from 1 to "
+         "3600000, such as 100 or 100ms or 2s)");
+  EXPECT(db, "CREATE VIRTUAL TABLE t USING flaxkv(sync=maybe)",
+         "error: flaxkv: bad value for sync: \"maybe\" (expected full, meta or none)");
+  EXPECT(db, "CREATE VIRTUAL TABLE t USING flaxkv(readonly=2)",
+         "error: flaxkv: bad value for readonly: \"2\" (expected 0 or 1)");
+  EXPECT(db, "CREATE VIRTUAL TABLE t USING flaxkv(sync=none, sync=full)",
+         "error: flaxkv: option sync given twice");
+
+  CASE("8.05", "buffer_limit below buffer_size is an error");
+  EXPECT(db, "CREATE VIRTUAL TABLE t USING flaxkv(buffer_size='1M', buffer_limit='512K')",
+         "error: flaxkv: buffer_limit (524288) is below buffer_size (1048576)");
+  EXPECT(db, "SELECT count(*) FROM sqlite_schema WHERE name = 't'", "0");
+
+  CASE("8.06", "an unwritable path is a clear error and creates no table");
+  EXPECT_ERR(db, "CREATE VIRTUAL TABLE t USING flaxkv(path='/proc/x')",
+             "flaxkv: cannot create the store directory /proc/x: ");
+  {
+    FILE *f = fopen(harness_path("afile"), "w");
+    if (f) fclose(f);
+    char *zWant = sqlite3_mprintf("error: flaxkv: cannot create the store directory %s/sub: "
+                                  "Not a directory",
+                                  harness_path("afile"));
+    EXPECT(db, "CREATE VIRTUAL TABLE t USING flaxkv(path='afile/sub')", zWant);
+    sqlite3_free(zWant);
+  }
+  EXPECT(db, "SELECT count(*) FROM sqlite_schema WHERE name = 't'", "0");
+
+  CASE("8.07", "a key over 511 bytes encoded is an error naming 511; nothing changes");
+  EXEC(db, "CREATE VIRTUAL TABLE kv USING flaxkv; INSERT INTO kv VALUES(1, 'one');");
+  static const char *zTooBig =
+      "error: flaxkv: a key of table kv is 512 bytes encoded; LMDB keys are limited to 511 "
+      "bytes (1 type byte + the key)";
+  EXPECT(db, "INSERT INTO kv VALUES(printf('%.511c', 'x'), 1)", zTooBig);
+  EXPECT(db, "REPLACE INTO kv VALUES(1, 'a'), (printf('%.511c', 'x'), 1)", zTooBig);
+  EXPECT(db, "INSERT INTO kv VALUES(randomblob(1000), 1)",
+         "error: flaxkv: a key of table kv is 1001 bytes encoded; LMDB keys are limited to 511 "
+         "bytes (1 type byte + the key)");
+  EXPECT(db, "UPDATE kv SET key = printf('%.511c', 'x') WHERE key = 1", zTooBig);
+  EXPECT(db, "SELECT key, value FROM kv", "1|'one'");
+  EXPECT(db,
+         "BEGIN; INSERT INTO kv VALUES(2, 'two');"
+         "INSERT INTO kv VALUES(3, 'three'), (printf('%.511c', 'x'), 1);",
+         zTooBig);
+  EXPECT(db, "SELECT key, value FROM kv ORDER BY key; COMMIT;", "1|'one'\n2|'two'");
+  EXPECT(db, "SELECT key, value FROM kv ORDER BY key", "1|'one'\n2|'two'");
+  CHECK(errcodeOf(db, "INSERT INTO kv VALUES(printf('%.511c', 'x'), 1)") == SQLITE_TOOBIG,
+        "extended code %d", sqlite3_extended_errcode(db));
+
+  CASE("8.08", "a 510-character text key (511 bytes encoded) works");
+  EXPECT(db,
+         "INSERT INTO kv VALUES(printf('%.510c', 'y'), 'long');"
+         "SELECT length(key), value FROM kv WHERE key = printf('%.510c', 'y');"
+         "SELECT flaxkv_flush();"
+         "SELECT length(key), value FROM kv WHERE key > 'x';",
+         "510|'long'\n1\n510|'long'");
+  closeDb(db);
+
+  CASE("8.09", "readonly=1: SELECT works on an existing store, writes fail read-only");
+  {
+    char *zRoDb = tpath("ro.db");
+    char *zRoStore = tpath("ro_store");
+    db = harness_open(zRoDb);
+    EXEC(db,
+         "CREATE VIRTUAL TABLE kv USING flaxkv(path='ro_store');"
+         "INSERT INTO kv VALUES(1, 'one'), ('b', x'00');");
+    closeDb(db);
+    db = harness_open(":memory:");
+    char *zSql = sqlite3_mprintf(
+        "CREATE VIRTUAL TABLE temp.kv USING flaxkv(path='%q', readonly=1)", zRoStore);
+    EXEC(db, zSql);
+    sqlite3_free(zSql);
+    EXPECT(db, "SELECT key, value FROM kv ORDER BY key", "1|'one'\n'b'|X'00'");
+    EXPECT(db, "SELECT value FROM kv WHERE key = 'b'", "X'00'");
+    EXPECT(db, "SELECT count(*) FROM kv", "2");
+    EXPECT(db, "INSERT INTO kv VALUES(2, 'two')", "error: flaxkv: table kv is read-only");
+    EXPECT(db, "DELETE FROM kv WHERE key = 1", "error: flaxkv: table kv is read-only");
+    CHECK(errcodeOf(db, "UPDATE kv SET value = 0") == SQLITE_READONLY, "extended code %d",
+          sqlite3_extended_errcode(db));
+    closeDb(db);
+    sqlite3_free(zRoDb);
+    sqlite3_free(zRoStore);
+  }
+
+  CASE("8.10", "sync=none and sync=meta are accepted; a store has one sync mode");
+  db = harness_open(harness_path("sync.db"));
+  EXPECT(db,
+         "CREATE VIRTUAL TABLE a USING flaxkv(path='sync_none', sync=none);"
+         "CREATE VIRTUAL TABLE b USING flaxkv(path='sync_meta', sync=meta);"
+         "CREATE VIRTUAL TABLE c USING flaxkv(path='sync_none');"
+         "INSERT INTO a VALUES(1, 'a'); INSERT INTO b VALUES(1, 'b');"
+         "SELECT flaxkv_flush('a'), flaxkv_flush('b');"
+         "SELECT a.value, b.value FROM a, b;",
+         "1|1\n'a'|'b'");
+  EXPECT_ERR(db, "CREATE VIRTUAL TABLE d USING flaxkv(path='sync_none', sync=full)", "sync=none",
+             "sync=full");
+  closeDb(db);
+
+  CASE("8.11", "map_size=64K: ~5 MB of values flush (the map grows) and read back");
+  {
+    char *zBigDb = tpath("big.db");
+    db = harness_open(zBigDb);
+    EXPECT(db,
+           "CREATE VIRTUAL TABLE big USING flaxkv(path='big_store', map_size='64K');"
+           "WITH RECURSIVE c(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM c WHERE i < 80)"
+           " INSERT INTO big SELECT i, zeroblob(65536) FROM c;"
+           "SELECT flaxkv_flush();"
+           "SELECT count(*), sum(length(value)), sum(value = zeroblob(65536)) FROM big;",
+           "1\n80|5242880|80");
+    closeDb(db);
+    db = harness_open(zBigDb);
+    EXPECT(db, "SELECT count(*), sum(length(value)) FROM big", "80|5242880");
+
+    CASE("8.12", "a reopened store with a small map_size still grows on write");
+    EXPECT(db,
+           "WITH RECURSIVE c(i) AS (SELECT 81 UNION ALL SELECT i + 1 FROM c WHERE i < 100)"
+           " INSERT INTO big SELECT i, zeroblob(65536) FROM c;"
+           "SELECT flaxkv_flush();"
+           "SELECT count(*), sum(length(value)) FROM big;",
+           "1\n100|6553600");
+    closeDb(db);
+    sqlite3_free(zBigDb);
+  }
+
+  CASE("8.13", ":memory: and temp tables without path: private stores, removed at close");
+  {
+    char *zPriv = tpath("private");
+    mkdir(zPriv, 0755);
+    const char *zOldTmp = getenv("TMPDIR");
+    char *zOld = zOldTmp ? sqlite3_mprintf("%s", zOldTmp) : 0;
+    setenv("TMPDIR", zPriv, 1);
+    char *zCount = sqlite3_mprintf(
+        "ls -d '%q'/flaxkv-* 2>/dev/null | wc -l", zPriv);
+    db = harness_open(":memory:");
+    sqlite3 *db2 = harness_open(":memory:");
+    EXEC(db,
+         "CREATE VIRTUAL TABLE kv USING flaxkv; CREATE VIRTUAL TABLE temp.t USING flaxkv;"
+         "INSERT INTO kv VALUES(1, 'main'); INSERT INTO t VALUES(1, 'temp');");
+    EXEC(db2, "CREATE VIRTUAL TABLE kv USING flaxkv; INSERT INTO kv VALUES(1, 'other');");
+    EXPECT(db, "SELECT kv.value, t.value FROM kv, t; SELECT flaxkv_flush();", "'main'|'temp'\n1");
+    EXPECT(db2, "SELECT value FROM kv", "'other'");
+    FILE *p = popen(zCount, "r");
+    int n = -1;
+    if (p) {
+      if (fscanf(p, "%d", &n) != 1) n = -1;
+      pclose(p);
+    }
+    CHECK(n == 3, "%d private stores, not 3", n);
+    EXEC(db, "DROP TABLE t");
+    closeDb(db);
+    closeDb(db2);
+    p = popen(zCount, "r");
+    n = -1;
+    if (p) {
+      if (fscanf(p, "%d", &n) != 1) n = -1;
+      pclose(p);
+    }
+    CHECK(n == 0, "%d private stores left after close", n);
+    if (zOld) setenv("TMPDIR", zOld, 1);
+    else unsetenv("TMPDIR");
+    sqlite3_free(zOld);
+    sqlite3_free(zCount);
+    sqlite3_free(zPriv);
+  }
+
+  CASE("8.15", "small buffer limits: statements and transactions larger than the limit");
+  db = openPair("limits.db", "(buffer_size='64K', buffer_limit='128K')");
+  SAME(db,
+       "WITH RECURSIVE c(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM c WHERE i < 600)"
+       " INSERT INTO {T} SELECT i, printf('%.1000c', char(65 + i % 26)) FROM c;"
+       "WITH RECURSIVE c(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM c WHERE i < 600)"
+       " REPLACE INTO {T} SELECT i * 2, printf('%.999c', char(97 + i % 26)) FROM c;"
+       "BEGIN;"
+       "WITH RECURSIVE c(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM c WHERE i < 400)"
+       " INSERT INTO {T} SELECT 'k' || i, zeroblob(1000) FROM c;"
+       "DELETE FROM {T} WHERE key BETWEEN 100 AND 199;"
+       "COMMIT;"
+       "SELECT count(*), sum(length(value)), min(key), max(key) FROM {T};",
+       "1200|1199450|1|'k99'");
+  SAME(db, "SELECT key, substr(value, 1, 3) FROM {T} ORDER BY key", NULL);
+  closeDb(db);
+
+  CASE("8.14", "the catalog's name is reserved");
+  db = harness_open(harness_path("o3.db"));
+  EXPECT(db, "CREATE VIRTUAL TABLE __flaxkv_catalog__ USING flaxkv",
+         "error: flaxkv: __flaxkv_catalog__ is reserved for the store's catalog");
+  EXPECT(db, "CREATE VIRTUAL TABLE t USING flaxkv(name='__flaxkv_catalog__')",
+         "error: flaxkv: __flaxkv_catalog__ is reserved for the store's catalog");
+  closeDb(db);
+}
+
+/* ================================================ 9. corrupt stored value */
+
+static void testCorrupt(void) {
+  CASE("9.01", "a stored value with a bad header: a 'corrupt' error naming the table");
+  char *zDb = tpath("corrupt.db");
+  char *zStore = tpath("corrupt_store");
+  sqlite3 *db = harness_open(zDb);
+  EXEC(db,
+       "CREATE VIRTUAL TABLE kv USING flaxkv(path='corrupt_store');"
+       "INSERT INTO kv VALUES('a', 'fine'); SELECT flaxkv_flush();");
+  closeDb(db);
+  static const unsigned char aKey[] = {0x30, 'x'}, aVal[] = {0xFF};
+  LmdbPeek peek = lmdbChild(zStore, "kv", aKey, sizeof aKey, aVal, sizeof aVal);
+  CHECK(peek.rc == 0 && peek.nEntries == 2, "writing the bad value: rc %d (%s), %lld entries",
+        peek.rc, peek.rc > 0 ? mdb_strerror(peek.rc) : "", peek.nEntries);
+
+  db = harness_open(zDb);
+  char *zWant = sqlite3_mprintf("error: flaxkv: corrupt value for key 'x' in table kv (%s)",
+                                zStore);
+  EXPECT(db, "SELECT value FROM kv WHERE key = 'x'", zWant);
+  sqlite3_free(zWant);
+  CHECK(errcodeOf(db, "SELECT value FROM kv WHERE key = 'x'") == SQLITE_CORRUPT,
+        "extended code %d", sqlite3_extended_errcode(db));
+  EXPECT_ERR(db, "SELECT key, value FROM kv", "corrupt", "kv");
+
+  CASE("9.02", "the other rows and count(*) still work");
+  EXPECT(db, "SELECT count(*) FROM kv", "2");
+  EXPECT(db, "SELECT value FROM kv WHERE key = 'a'", "'fine'");
+  EXPECT(db, "SELECT count(*) FROM kv WHERE key >= 'a'", "2");
+
+  CASE("9.03", "overwriting or deleting the corrupt row repairs it");
+  EXPECT(db, "REPLACE INTO kv VALUES('x', 'repaired'); SELECT value FROM kv WHERE key = 'x';",
+         "'repaired'");
+  closeDb(db);
+  sqlite3_free(zDb);
+  sqlite3_free(zStore);
+}
+
+/* ================================================== 10. reads never write */
+
+static void testReadsNeverWrite(void) {
+  char *zDb = tpath("ro_check.db");
+  char *zStore = tpath("ro_check_store");
+  char *zData = tpath("ro_check_store/data.mdb");
+  sqlite3 *db = harness_open(zDb);
+  EXEC(db,
+       "CREATE VIRTUAL TABLE kv USING flaxkv(path='ro_check_store', flush_interval=10);"
+       "WITH RECURSIVE c(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM c WHERE i < 200)"
+       " INSERT INTO kv SELECT i, 'v' || i FROM c;"
+       "INSERT INTO kv VALUES('a', 1), ('b', 2), (x'00', 3);"
+       "SELECT flaxkv_flush();");
+  sleepMs(50);
+  FileSig sig0 = fileSig(zData);
+  LmdbPeek peek0 = lmdbChild(zStore, "kv", 0, 0, 0, 0);
+  CHECK(peek0.rc == 0 && peek0.nEntries == 203, "before: rc %d, %lld entries", peek0.rc,
+        peek0.nEntries);
+
+  CASE("10.01", "SELECTs (point, range, scan, count, join) write nothing to the store");
+  for (int i = 0; i < 20; i++) {
+    EXPECT(db, "SELECT value FROM kv WHERE key = 17", "'v17'");
+    EXPECT(db, "SELECT count(*) FROM kv WHERE key BETWEEN 10 AND 19", "10");
+    EXPECT(db, "SELECT count(*), min(key), max(key) FROM kv", "203|1|X'00'");
+    EXPECT(db, "SELECT key FROM kv ORDER BY key DESC LIMIT 1", "X'00'");
+    EXPECT(db, "SELECT EXISTS (SELECT 1 FROM kv WHERE key = 'zz')", "0");
+  }
+  /* 'a' + 1, 'b' + 1 and x'00' + 1 are 1 */
+  EXPECT(db, "SELECT count(*) FROM kv AS x JOIN kv AS y ON x.key = y.key + 1", "202");
+  EXEC(db, "BEGIN; SELECT count(*) FROM kv; COMMIT;");
+  sleepMs(100); /* ten idle intervals: an idle flush would have run */
+  FileSig sig1 = fileSig(zData);
+  LmdbPeek peek1 = lmdbChild(zStore, "kv", 0, 0, 0, 0);
+  CHECK(sameSig(sig0, sig1), "data.mdb changed: size %lld -> %lld, hash %llx -> %llx", sig0.nSize,
+        sig1.nSize, (unsigned long long)sig0.iHash, (unsigned long long)sig1.iHash);
+  CHECK(peek1.rc == 0 && peek1.iTxnid == peek0.iTxnid, "last txnid %lld -> %lld", peek0.iTxnid,
+        peek1.iTxnid);
+
+  CASE("10.02", "flaxkv_flush() with nothing buffered, and closing, write nothing");
+  EXPECT(db, "SELECT flaxkv_flush(), flaxkv_flush('kv')", "1|1");
+  closeDb(db);
+  FileSig sig2 = fileSig(zData);
+  LmdbPeek peek2 = lmdbChild(zStore, "kv", 0, 0, 0, 0);
+  CHECK(sameSig(sig0, sig2), "data.mdb changed at close");
+  CHECK(peek2.iTxnid == peek0.iTxnid, "last txnid %lld -> %lld", peek0.iTxnid, peek2.iTxnid);
+
+  CASE("10.03", "a session that opens the table, reads and closes writes nothing");
+  db = harness_open(zDb);
+  EXPECT(db, "SELECT count(*) FROM kv WHERE key > 100", "103");
+  closeDb(db);
+  FileSig sig3 = fileSig(zData);
+  LmdbPeek peek3 = lmdbChild(zStore, "kv", 0, 0, 0, 0);
+  CHECK(sameSig(sig0, sig3), "data.mdb changed by a reading session");
+  CHECK(peek3.iTxnid == peek0.iTxnid, "last txnid %lld -> %lld", peek0.iTxnid, peek3.iTxnid);
+  sqlite3_free(zDb);
+  sqlite3_free(zStore);
+  sqlite3_free(zData);
+}
+
+/* =================================================== 11. bulk changes */
+
+static void testBulk(void) {
+  sqlite3 *db = openPair("bulk.db", "(flush_interval=3600000)");
+  CASE("11.01", "UPDATE SET value = value + 1 changes every row exactly once");
+  SAME(db,
+       "WITH RECURSIVE c(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM c WHERE i < 100)"
+       " INSERT INTO {T} SELECT i, i FROM c;"
+       "SELECT flaxkv_flush();"
+       "WITH RECURSIVE c(i) AS (SELECT 101 UNION ALL SELECT i + 1 FROM c WHERE i < 150)"
+       " INSERT INTO {T} SELECT i, i FROM c;"
+       "REPLACE INTO {T} SELECT key, key * 10 FROM {T} WHERE key BETWEEN 50 AND 60;"
+       "DELETE FROM {T} WHERE key <= 5;"
+       "SELECT count(*), sum(value) FROM {T};",
+       "1\n145|16755");
+  SAME(db,
+       "UPDATE {T} SET value = value + 1; SELECT changes();"
+       "SELECT count(*), sum(value) FROM {T};"
+       "SELECT count(*) FROM {T} WHERE value != key + 1 AND key NOT BETWEEN 50 AND 60;"
+       "SELECT key, value FROM {T} WHERE key IN (6, 55, 100, 101, 150) ORDER BY key;",
+       "145\n145|16900\n0\n6|7\n55|551\n100|101\n101|102\n150|151");
+
+  CASE("11.02", "UPDATE of the key of many rows, flushed and buffered");
+  SAME(db,
+       "UPDATE {T} SET key = key + 1000 WHERE key > 95 AND key < 105; SELECT changes();"
+       "SELECT group_concat(key) FROM (SELECT key FROM {T} WHERE key > 90 AND key < 1200"
+       " ORDER BY key);",
+       "9\n'91,92,93,94,95,105,106,107,108,109,110,111,112,113,114,115,116,117,118,119,120,121,"
+       "122,123,124,125,126,127,128,129,130,131,132,133,134,135,136,137,138,139,140,141,142,143,"
+       "144,145,146,147,148,149,150,1096,1097,1098,1099,1100,1101,1102,1103,1104'");
+
+  CASE("11.03", "DELETE ... WHERE key BETWEEN over flushed and buffered rows");
+  SAME(db,
+       "DELETE FROM {T} WHERE key BETWEEN 40 AND 120; SELECT changes();"
+       "SELECT count(*), min(key), max(key) FROM {T};"
+       "SELECT count(*) FROM {T} WHERE key BETWEEN 30 AND 130;",
+       "72\n73|6|1104\n20");
+
+  CASE("11.04", "DELETE FROM kv clears it: count(*) = 0 before and after a flush");
+  SAME(db,
+       "DELETE FROM {T}; SELECT changes();"
+       "SELECT count(*) FROM {T};"
+       "SELECT flaxkv_flush();"
+       "SELECT count(*), min(key) FROM {T};",
+       "73\n0\n1\n0|NULL");
+  closeDb(db);
+  db = harness_open(harness_path("bulk.db"));
+  EXPECT(db, "SELECT count(*) FROM kv", "0");
+  closeDb(db);
+}
+
+/* ================================================== 12. flaxkv_flush(T) */
+
+static void testFlushFunction(void) {
+  CASE("12.01", "flaxkv_flush('kv') and flaxkv_flush('main.kv') return 1");
+  sqlite3 *db = openPair("flush.db", "");
+  EXEC(db, "INSERT INTO kv VALUES(1, 'one')");
+  EXPECT(db, "SELECT flaxkv_flush('kv'), flaxkv_flush('main.kv'), flaxkv_flush('KV')", "1|1|1");
+
+  CASE("12.02", "flaxkv_flush of a table that is not a flaxkv table is an error naming it");
+  EXPECT(db, "SELECT flaxkv_flush('nope')",
+         "error: flaxkv_flush: no flaxkv table named \"nope\" in this connection");
+  EXPECT(db, "SELECT flaxkv_flush('ref')",
+         "error: flaxkv_flush: no flaxkv table named \"ref\" in this connection");
+  EXPECT(db, "SELECT flaxkv_flush('temp.kv')",
+         "error: flaxkv_flush: no flaxkv table named \"temp.kv\" in this connection");
+  EXPECT(db, "SELECT flaxkv_flush(NULL)", "error: flaxkv_flush: the table name is NULL");
+  closeDb(db);
+}
+
+int main(void) {
+  /* Tests change the working directory: make the extension path absolute. */
+  const char *zExt = harness_ext_path();
+  if (zExt[0] != '/') {
+    char zCwd[4096];
+    if (getcwd(zCwd, sizeof zCwd)) {
+      char *z = sqlite3_mprintf("%s/%s", zCwd, zExt);
+      setenv("FLAXKV_EXT", z, 1);
+      sqlite3_free(z);
+    }
+  }
+  harness_tmpdir();
+
+  testRegistration();
+  testContract();
+  testPlanning();
+  testAffinity();
+  testPaging();
+  testTransactions();
+  testPersistence();
+  testOptions();
+  testCorrupt();
+  testReadsNeverWrite();
+  testBulk();
+  testFlushFunction();
+
+  caseEnd();
+  printf("%d cases, %d failed\n%s", nCases, nCasesFailed, failedCases.n ? failedCases.z : "");
+  free(failedCases.z);
+  return harness_summary();
+}
