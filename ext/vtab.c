@@ -796,7 +796,7 @@ static void ivlNormalize(flaxkv_cursor *pCur) {
     v->hi.a = pCur->aKeys + v->iHi;
     if (!ivlEmpty(v)) pCur->aIvl[n++] = *v;
   }
-  qsort(pCur->aIvl, n, sizeof(fkv_ivl), ivlCmpLo);
+  if (n > 1) qsort(pCur->aIvl, n, sizeof(fkv_ivl), ivlCmpLo);
   int m = 0;
   for (int i = 0; i < n; i++) {
     fkv_ivl *v = &pCur->aIvl[i];
