@@ -539,7 +539,9 @@ static int runWrite(fkv_store *p, int (*xWork)(fkv_store *, MDB_txn *, void *),
     int e = mdb_txn_begin(p->env, 0, p->cfg.bReadonly ? MDB_RDONLY : 0, &txn);
     if (e == MDB_SUCCESS) {
       e = xWork(p, txn, pCtx);
-      if (e == MDB_SUCCESS && !p->cfg.bReadonly) {
+      /* Commit even a read-only transaction: LMDB closes the database
+      ** handles opened in an aborted one. */
+      if (e == MDB_SUCCESS) {
         e = mdb_txn_commit(txn);
       } else {
         mdb_txn_abort(txn);

@@ -34,8 +34,9 @@
 **
 ** Constraints are never omitted (omit=0): SQLite re-checks each row.  This
 ** is what lets a seek stay correct under affinity: kv.key = t.id with an
-** INTEGER column also matches TEXT keys that look numeric ('3', ' 5'), and
-** a TEXT column matches numbers by their text.  xFilter therefore turns the
+** INTEGER column also matches TEXT keys that look numeric ('3', ' 5'); the
+** intervals below also cover the numbers a TEXT operand could spell, in
+** case an affinity compares them as text.  xFilter therefore turns the
 ** constraints into a sorted list of disjoint key intervals: the exact one,
 ** plus, when an affinity could widen the match, the numeric-looking text
 ** keys (first byte white space, '+', '-', '.', or a digit), all numbers, or
