@@ -27,6 +27,9 @@
 ** between; otherwise it retries.  So its LMDB snapshot never holds a
 ** version newer than its seq, and never misses one that left its memtables.
 **
+** Stale readers.  Before a flush, at most once a second, the flusher frees
+** the LMDB reader slots of dead processes (store.h).
+**
 ** Pruning.  A push frees versions that no open view can see: the horizon is
 ** the seq of the oldest open view (views are kept in opening order, and
 ** seqs only grow), or visible when no view is open.
@@ -78,6 +81,7 @@ struct fkv_buffer {
   int64_t msLastCommit;
   int64_t msFirstUnflushed;
   int64_t msLastAttempt;
+  int64_t msReaderCheck;    /* last mdb_reader_check (flusher only) */
   uint64_t nAttempt;        /* flush attempts finished */
   uint64_t nFlush;
   uint64_t nCommit;
@@ -254,6 +258,11 @@ static void flushOnce(fkv_buffer *b) {
   pthread_mutex_unlock(&b->mu);
 
   char *zErr = 0;
+  int64_t now = nowMs();
+  if (now - b->msReaderCheck >= 1000) {
+    b->msReaderCheck = now;
+    fkvStoreClearStaleReaders(b->pStore);
+  }
   int rc = writeMemtable(b, m, &zErr);
   fkvMemUnref(m);
 
@@ -346,6 +355,15 @@ __attribute__((destructor)) static void flushAllAtExit(void) {
 
 static void bufferFree(void *pOwner) {
   fkv_buffer *b = pOwner;
+  if (fkvStoreForked(b->pStore)) {
+    /* A child after fork(): no flusher thread here, and the buffered
+    ** changes are the parent's to write.  Free the memory only. */
+    fkvMemUnref(b->pActive);
+    fkvMemUnref(b->pFrozen);
+    sqlite3_free(b->zFlushErr);
+    sqlite3_free(b);
+    return;
+  }
   if (b->bThread) {
     char *zErr = 0;
     fkvBufferFlush(b, &zErr); /* retries a failed flush once more */
@@ -453,7 +471,8 @@ int fkvBufferTableDrop(fkv_buffer *b, fkv_table *t, const char *zSqlName, char *
 }
 
 int fkvBufferFlush(fkv_buffer *b, char **pzErr) {
-  int rc = SQLITE_OK;
+  int rc = fkvStoreCheckProcess(b->pStore, pzErr);
+  if (rc != SQLITE_OK) return rc;
   pthread_mutex_lock(&b->mu);
   uint64_t target = b->visible;
   if (b->flushedSeq < target) {
@@ -518,8 +537,10 @@ void fkvBufferStat(fkv_buffer *b, fkv_buffer_stat *p) {
 /* ---------------------------------------------------------------- views */
 
 int fkvViewOpen(fkv_buffer *b, fkv_view **ppView, char **pzErr) {
-  fkv_view *v = sqlite3_malloc(sizeof(*v));
   *ppView = 0;
+  int rc0 = fkvStoreCheckProcess(b->pStore, pzErr);
+  if (rc0 != SQLITE_OK) return rc0; /* before b->mu: a fork may have left it locked */
+  fkv_view *v = sqlite3_malloc(sizeof(*v));
   if (!v) return SQLITE_NOMEM;
   memset(v, 0, sizeof(*v));
   v->pBuf = b;
@@ -1075,6 +1096,8 @@ static void tokenRelease(fkv_buffer *b) {
 int fkvTxnPrepare(fkv_txn *p, void *pOwner, char **pzErr) {
   fkv_buffer *b = p->pBuf;
   if (!p->pMem || p->nUndo == 0) return SQLITE_OK; /* nothing written */
+  int rc0 = fkvStoreCheckProcess(b->pStore, pzErr);
+  if (rc0 != SQLITE_OK) return rc0;
   if (__atomic_load_n(&p->pTable->bDropped, __ATOMIC_ACQUIRE)) {
     setErr(pzErr, sqlite3_mprintf("flaxkv: the table was dropped"));
     return SQLITE_ERROR;

@@ -50,6 +50,7 @@ SQLITE_EXTENSION_INIT3
 
 struct fkv_store {
   fkv_store *pNext;        /* registry list (gReg.mu) */
+  pid_t pid;               /* the process that opened the environment */
   int nRef;                /* gReg.mu */
   int bClosing;            /* gReg.mu */
   void *pOwner;            /* gReg.mu */
@@ -218,7 +219,8 @@ int fkvStoreAcquire(const char *zDir, const fkv_store_cfg *pCfg, fkv_store **ppS
   fkv_store *p;
 again:
   for (p = gReg.pList; p; p = p->pNext) {
-    if (strcmp(p->zPath, zReal) == 0) break;
+    /* A store inherited through fork() belongs to the parent: never reuse it. */
+    if (p->pid == getpid() && strcmp(p->zPath, zReal) == 0) break;
   }
   if (p && p->bClosing) {
     pthread_cond_wait(&gReg.cond, &gReg.mu);
@@ -271,6 +273,7 @@ again:
   pthread_cond_init(&p->cond, 0);
   pthread_mutex_init(&p->wmu, 0);
   p->nRef = 1;
+  p->pid = getpid();
   p->pNext = gReg.pList;
   gReg.pList = p;
   pthread_mutex_unlock(&gReg.mu);
@@ -290,16 +293,23 @@ void fkvStoreRelease(fkv_store *p) {
   void (*xFree)(void *) = p->xOwnerFree;
   pthread_mutex_unlock(&gReg.mu);
 
+  /* After fork() the environment is the parent's: closing it here would
+  ** clear the parent's reader slots.  Leave LMDB alone; free our memory. */
+  int bForked = fkvStoreForked(p);
   if (pOwner && xFree) xFree(pOwner);
-  for (int i = 0; i < p->nPool; i++) mdb_txn_abort(p->apPool[i]);
+  if (!bForked) {
+    for (int i = 0; i < p->nPool; i++) mdb_txn_abort(p->apPool[i]);
+  }
   while (p->pTables) {
     fkv_table *t = p->pTables;
     p->pTables = t->pNext;
     sqlite3_free(t->zName);
     sqlite3_free(t);
   }
-  mdb_env_close(p->env);
-  if (p->cfg.bPrivate) removePrivateDir(p->zPath);
+  if (!bForked) {
+    mdb_env_close(p->env);
+    if (p->cfg.bPrivate) removePrivateDir(p->zPath);
+  }
 
   pthread_mutex_lock(&gReg.mu);
   fkv_store **pp = &gReg.pList;
@@ -313,6 +323,25 @@ void fkvStoreRelease(fkv_store *p) {
   pthread_mutex_destroy(&p->wmu);
   sqlite3_free(p->zPath);
   sqlite3_free(p);
+}
+
+int fkvStoreForked(fkv_store *p) { return p->pid != getpid(); }
+
+int fkvStoreClearStaleReaders(fkv_store *p) {
+  int nDead = 0;
+  mdb_reader_check(p->env, &nDead);
+  return nDead;
+}
+
+int fkvStoreCheckProcess(fkv_store *p, char **pzErr) {
+  if (!fkvStoreForked(p)) return SQLITE_OK;
+  if (pzErr) {
+    sqlite3_free(*pzErr);
+    *pzErr = sqlite3_mprintf("flaxkv: the store %s was opened by process %d; a connection "
+                             "cannot use it after fork() (open a new connection in process %d)",
+                             p->zPath, (int)p->pid, (int)getpid());
+  }
+  return SQLITE_MISUSE;
 }
 
 void *fkvStoreOwner(fkv_store *p, void *(*xNew)(fkv_store *, void *), void *pArg,
@@ -330,7 +359,7 @@ void *fkvStoreOwner(fkv_store *p, void *(*xNew)(fkv_store *, void *), void *pArg
 void fkvStoreForEachOwner(void (*x)(void *)) {
   pthread_mutex_lock(&gReg.mu);
   for (fkv_store *p = gReg.pList; p; p = p->pNext) {
-    if (p->pOwner && !p->bClosing) x(p->pOwner);
+    if (p->pOwner && !p->bClosing && !fkvStoreForked(p)) x(p->pOwner);
   }
   pthread_mutex_unlock(&gReg.mu);
 }
@@ -378,6 +407,8 @@ static int resizeMap(fkv_store *p, int bDouble, char **pzErr) {
 int fkvStoreGrow(fkv_store *p, char **pzErr) { return resizeMap(p, 1, pzErr); }
 
 int fkvStoreReadBegin(fkv_store *p, MDB_txn **ppTxn, char **pzErr) {
+  int rc = fkvStoreCheckProcess(p, pzErr);
+  if (rc != SQLITE_OK) return rc;
   for (int nTry = 0;; nTry++) {
     MDB_txn *txn = 0;
     pthread_mutex_lock(&p->mu);
@@ -420,6 +451,8 @@ void fkvStoreReadEnd(fkv_store *p, MDB_txn *txn) {
 }
 
 int fkvStoreWriteBegin(fkv_store *p, MDB_txn **ppTxn, char **pzErr) {
+  int rc0 = fkvStoreCheckProcess(p, pzErr);
+  if (rc0 != SQLITE_OK) return rc0;
   if (p->cfg.bReadonly) {
     if (pzErr) *pzErr = sqlite3_mprintf("flaxkv: the store %s is read-only", p->zPath);
     return SQLITE_READONLY;

@@ -71,6 +71,23 @@ void *fkvStoreOwner(fkv_store *, void *(*xNew)(fkv_store *, void *), void *pArg,
 /* Call x(owner) for every open store that has an owner (process exit). */
 void fkvStoreForEachOwner(void (*x)(void *));
 
+/*
+** fork(): a child process inherits the parent's stores but must not use
+** them (LMDB: an environment belongs to the process that opened it).
+** fkvStoreForked() tells; fkvStoreCheckProcess() turns it into
+** SQLITE_MISUSE with a message.  The registry never hands an inherited store
+** to the child: it opens its own.
+*/
+int fkvStoreForked(fkv_store *);
+int fkvStoreCheckProcess(fkv_store *, char **pzErr);
+
+/*
+** Free the reader slots of processes that died holding a read transaction
+** (SIGKILL): their old snapshots would keep LMDB from reusing pages, and
+** the file would grow.  Returns how many were freed.
+*/
+int fkvStoreClearStaleReaders(fkv_store *);
+
 const char *fkvStorePath(fkv_store *);
 int fkvStoreReadonly(fkv_store *);
 MDB_env *fkvStoreEnv(fkv_store *);

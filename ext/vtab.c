@@ -513,7 +513,12 @@ static int flaxkvInit(sqlite3 *db, void *pAux, int argc, const char *const *argv
   }
   if (rc == SQLITE_OK) {
     rc = sqlite3_declare_vtab(db, FKV_SCHEMA);
-    if (rc == SQLITE_OK) sqlite3_vtab_config(db, SQLITE_VTAB_CONSTRAINT_SUPPORT, 1);
+    if (rc == SQLITE_OK) {
+      sqlite3_vtab_config(db, SQLITE_VTAB_CONSTRAINT_SUPPORT, 1);
+      /* Not from triggers or views: a database file someone else wrote
+      ** cannot make the user's SQL read or write stores behind their back. */
+      sqlite3_vtab_config(db, SQLITE_VTAB_DIRECTONLY);
+    }
   }
   sqlite3_free(zDir);
   optsFree(&o);
