@@ -85,6 +85,8 @@ struct fkv_buffer {
   uint64_t nAttempt;        /* flush attempts finished */
   uint64_t nFlush;
   uint64_t nCommit;
+  int64_t msLastFlush;      /* wall clock, ms */
+  int64_t msLastFlushTook;
   int flushRc;              /* sticky */
   char *zFlushErr;
 };
@@ -259,6 +261,7 @@ static void flushOnce(fkv_buffer *b) {
 
   char *zErr = 0;
   int64_t now = nowMs();
+  int64_t msStart = now;
   if (now - b->msReaderCheck >= 1000) {
     b->msReaderCheck = now;
     fkvStoreClearStaleReaders(b->pStore);
@@ -277,6 +280,10 @@ static void flushOnce(fkv_buffer *b) {
     b->flushGen++;
     __atomic_add_fetch(&b->gen, 1, __ATOMIC_RELEASE);
     b->nFlush++;
+    struct timespec wall;
+    clock_gettime(CLOCK_REALTIME, &wall);
+    b->msLastFlush = (int64_t)wall.tv_sec * 1000 + wall.tv_nsec / 1000000;
+    b->msLastFlushTook = b->msLastAttempt - msStart;
     b->flushRc = SQLITE_OK;
     sqlite3_free(b->zFlushErr);
     b->zFlushErr = 0;
@@ -502,14 +509,14 @@ struct flushAllCtx {
   int rc;
   char *zErr;
 };
-static __thread flushAllCtx *tFlushAll;
 
-static void flushOne(void *pOwner) {
+static void flushOne(fkv_buffer *b, void *pArg) {
+  flushAllCtx *c = pArg;
   char *zErr = 0;
-  int rc = fkvBufferFlush((fkv_buffer *)pOwner, &zErr);
-  if (rc != SQLITE_OK && tFlushAll->rc == SQLITE_OK) {
-    tFlushAll->rc = rc;
-    tFlushAll->zErr = zErr;
+  int rc = fkvBufferFlush(b, &zErr);
+  if (rc != SQLITE_OK && c->rc == SQLITE_OK) {
+    c->rc = rc;
+    c->zErr = zErr;
     zErr = 0;
   }
   sqlite3_free(zErr);
@@ -517,21 +524,40 @@ static void flushOne(void *pOwner) {
 
 int fkvBufferFlushAll(char **pzErr) {
   flushAllCtx ctx = {SQLITE_OK, 0};
-  tFlushAll = &ctx;
-  fkvStoreForEachOwner(flushOne);
-  tFlushAll = 0;
+  fkvBufferForEach(flushOne, &ctx);
   setErr(pzErr, ctx.zErr);
   return ctx.rc;
 }
 
 void fkvBufferStat(fkv_buffer *b, fkv_buffer_stat *p) {
   pthread_mutex_lock(&b->mu);
+  p->cfg = b->cfg;
   p->nBytes = fkvMemBytes(b->pActive) + (b->pFrozen ? fkvMemBytes(b->pFrozen) : 0);
   p->nKeys = fkvMemCount(b->pActive) + (b->pFrozen ? fkvMemCount(b->pFrozen) : 0);
   p->nFlush = b->nFlush;
   p->nCommit = b->nCommit;
+  p->msLastFlush = b->msLastFlush;
+  p->msLastFlushTook = b->msLastFlushTook;
   p->flushRc = b->flushRc;
+  p->zFlushErr = b->zFlushErr ? sqlite3_mprintf("%s", b->zFlushErr) : 0;
   pthread_mutex_unlock(&b->mu);
+}
+
+typedef struct forEachCtx forEachCtx;
+struct forEachCtx {
+  void (*x)(fkv_buffer *, void *);
+  void *pArg;
+};
+static __thread forEachCtx *tForEach;
+
+static void forEachOne(void *pOwner) { tForEach->x((fkv_buffer *)pOwner, tForEach->pArg); }
+
+void fkvBufferForEach(void (*x)(fkv_buffer *, void *), void *pArg) {
+  forEachCtx ctx = {x, pArg};
+  forEachCtx *pSave = tForEach;
+  tForEach = &ctx;
+  fkvStoreForEachOwner(forEachOne);
+  tForEach = pSave;
 }
 
 /* ---------------------------------------------------------------- views */

@@ -144,15 +144,22 @@ int fkvTxnPrepare(fkv_txn *, void *pOwner, char **pzErr);
 void fkvTxnCommit(fkv_txn *);
 void fkvTxnRollback(fkv_txn *);
 
-/* Counters for introspection and tests. */
+/* Figures for introspection (flaxkv_stat) and tests. */
 typedef struct fkv_buffer_stat fkv_buffer_stat;
 struct fkv_buffer_stat {
-  size_t nBytes;          /* active + flushing memtables */
-  size_t nKeys;           /* keys buffered (active + flushing) */
+  fkv_buffer_cfg cfg;     /* the settings in force */
+  size_t nBytes;          /* buffered bytes (active + flushing memtables) */
+  size_t nKeys;           /* buffered keys (active + flushing) */
   uint64_t nFlush;        /* successful flushes */
   uint64_t nCommit;       /* commits published */
+  int64_t msLastFlush;    /* wall clock (ms since 1970) the last flush ended, 0: none */
+  int64_t msLastFlushTook;/* how long it took, ms */
   int flushRc;            /* sticky flush error, SQLITE_OK if none */
+  char *zFlushErr;        /* its message (sqlite3_free it), or NULL */
 };
 void fkvBufferStat(fkv_buffer *, fkv_buffer_stat *);
+
+/* Call x(buffer, pArg) for every buffer open in the process. */
+void fkvBufferForEach(void (*x)(fkv_buffer *, void *), void *pArg);
 
 #endif /* FLAXKV_BUFFER_H */

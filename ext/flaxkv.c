@@ -1,5 +1,6 @@
 /*
-** flaxkv.c - the entry point of the flaxkv SQLite extension.
+** flaxkv.c - the entry point of the flaxkv SQLite extension, and its SQL
+** functions.
 **
 ** USAGE
 **   sqlite> .load ./build/flaxkv
@@ -14,30 +15,60 @@
 **                              they are durable (per each store's sync mode)
 **   function flaxkv_flush(T)   the same for the store of this connection's
 **                              flaxkv table T ('kv' or 'schema.kv')
+**   function flaxkv_stat(T)    JSON: table T's store, buffer and LMDB figures
+**   function flaxkv_stat()     JSON array: the same for every open store
+**   function flaxkv_version()  JSON: flaxkv's, LMDB's and SQLite's versions
 **
-** flaxkv_flush has side effects, so it is SQLITE_DIRECTONLY: usable in
-** top-level SQL, not from triggers or views of a database file.
+** flaxkv_flush has side effects and flaxkv_stat shows file system paths, so
+** both are SQLITE_DIRECTONLY: usable in top-level SQL, not from triggers or
+** views of a database file.
 */
 #include <sqlite3ext.h>
 SQLITE_EXTENSION_INIT1
 
+#include <lmdb.h>
+
 #include "buffer.h"
 #include "vtab.h"
 
+#define FLAXKV_VERSION "0.1.0"
+
+/* An error result "<function>: <message>" with the code rc. */
+static void resultError(sqlite3_context *ctx, const char *zFunc, int rc, const char *zErr) {
+  char *z = sqlite3_mprintf("%s: %s", zFunc, zErr ? zErr : sqlite3_errstr(rc));
+  sqlite3_result_error(ctx, z ? z : zFunc, -1);
+  sqlite3_result_error_code(ctx, rc);
+  sqlite3_free(z);
+}
+
+/* The table named by argv[0], or an error result (returns non-zero). */
+static int findTable(sqlite3_context *ctx, const char *zFunc, sqlite3_value *pArg,
+                     fkv_buffer **ppBuf, fkv_table **ppTable, const char **pzName) {
+  fkv_conn *c = sqlite3_user_data(ctx);
+  const char *zTable = (const char *)sqlite3_value_text(pArg);
+  char *zErr = 0;
+  if (!zTable) {
+    resultError(ctx, zFunc, SQLITE_ERROR, "the table name is NULL");
+    return 1;
+  }
+  int rc = fkvConnFindTable(c, zTable, ppBuf, ppTable, pzName, &zErr);
+  if (rc != SQLITE_OK) resultError(ctx, zFunc, rc, zErr);
+  sqlite3_free(zErr);
+  return rc;
+}
+
 /* flaxkv_flush() / flaxkv_flush(table) */
 static void flushFunc(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
-  fkv_conn *c = sqlite3_user_data(ctx);
   char *zErr = 0;
   int rc;
   if (argc == 0) {
     rc = fkvBufferFlushAll(&zErr);
   } else {
-    const char *zTable = (const char *)sqlite3_value_text(argv[0]);
-    if (!zTable) {
-      sqlite3_result_error(ctx, "flaxkv_flush: the table name is NULL", -1);
-      return;
-    }
-    rc = fkvConnFlushTable(c, zTable, &zErr);
+    fkv_buffer *pBuf;
+    fkv_table *pTable;
+    const char *zName;
+    if (findTable(ctx, "flaxkv_flush", argv[0], &pBuf, &pTable, &zName)) return;
+    rc = fkvBufferFlush(pBuf, &zErr);
   }
   if (rc != SQLITE_OK) {
     sqlite3_result_error(ctx, zErr ? zErr : sqlite3_errstr(rc), -1);
@@ -46,6 +77,143 @@ static void flushFunc(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
     sqlite3_result_int(ctx, 1);
   }
   sqlite3_free(zErr);
+}
+
+/* z as a JSON string literal (sqlite3_free it), or NULL on out of memory. */
+static char *jsonString(const char *z) {
+  size_t n = 0;
+  for (const char *q = z; *q; q++) n += 6;
+  char *zOut = sqlite3_malloc64(n + 3);
+  if (!zOut) return 0;
+  char *o = zOut;
+  *o++ = '"';
+  for (const unsigned char *q = (const unsigned char *)z; *q; q++) {
+    if (*q == '"' || *q == '\\') {
+      *o++ = '\\';
+      *o++ = (char)*q;
+    } else if (*q < 0x20) {
+      static const char hex[] = "0123456789abcdef";
+      *o++ = '\\', *o++ = 'u', *o++ = '0', *o++ = '0';
+      *o++ = hex[*q >> 4], *o++ = hex[*q & 15];
+    } else {
+      *o++ = (char)*q;
+    }
+  }
+  *o++ = '"';
+  *o = 0;
+  return zOut;
+}
+
+/* The JSON object of one store (its buffer and environment). */
+static char *storeJson(fkv_buffer *b) {
+  fkv_buffer_stat bs;
+  fkv_store_stat ss;
+  fkv_store *s = fkvBufferStore(b);
+  fkvBufferStat(b, &bs);
+  fkvStoreStat(s, &ss);
+  static const char *azSync[] = {"full", "meta", "none"};
+  char *zPath = jsonString(fkvStorePath(s));
+  char *zErr = bs.zFlushErr ? jsonString(bs.zFlushErr) : 0;
+  char *z = !zPath ? 0 : sqlite3_mprintf(
+      "{\"path\":%s,\"sync\":\"%s\",\"readonly\":%d,"
+      "\"buffer_size\":%llu,\"buffer_limit\":%llu,\"flush_interval_ms\":%d,"
+      "\"buffered_keys\":%llu,\"buffered_bytes\":%llu,\"commits\":%llu,\"flushes\":%llu,"
+      "\"last_flush_unix_ms\":%lld,\"last_flush_ms\":%lld,\"flush_error\":",
+      zPath, azSync[ss.eSync], ss.bReadonly, (unsigned long long)bs.cfg.nSoft,
+      (unsigned long long)bs.cfg.nHard, bs.cfg.msIdle, (unsigned long long)bs.nKeys,
+      (unsigned long long)bs.nBytes, (unsigned long long)bs.nCommit,
+      (unsigned long long)bs.nFlush, (long long)bs.msLastFlush, (long long)bs.msLastFlushTook);
+  if (z) z = sqlite3_mprintf("%z%s", z, zErr ? zErr : "null");
+  if (z) {
+    z = sqlite3_mprintf("%z,\"map_size\":%llu,\"map_used\":%llu,\"page_size\":%u,"
+                        "\"readers\":%u,\"max_readers\":%u}",
+                        z, (unsigned long long)ss.mapSize, (unsigned long long)ss.mapUsed,
+                        ss.pageSize, ss.nReaders, ss.maxReaders);
+  }
+  sqlite3_free(bs.zFlushErr);
+  sqlite3_free(zPath);
+  sqlite3_free(zErr);
+  return z;
+}
+
+typedef struct statAll statAll;
+struct statAll {
+  char *z;
+  int bOom;
+};
+
+static void statOne(fkv_buffer *b, void *pArg) {
+  statAll *p = pArg;
+  char *zOne = storeJson(b);
+  if (!zOne || p->bOom) {
+    p->bOom = 1;
+    sqlite3_free(zOne);
+    return;
+  }
+  p->z = p->z ? sqlite3_mprintf("%z,%z", p->z, zOne) : zOne;
+  if (!p->z) p->bOom = 1;
+}
+
+/*
+** flaxkv_stat(table): {"table", "lmdb_name", "rows_flushed", "store": {...}}
+** flaxkv_stat(): [store, ...] for every store open in the process.
+** The JSON is text with SQLite's json subtype unset; wrap it in json() to
+** query it, e.g. json_extract(flaxkv_stat('kv'), '$.store.flushes').
+*/
+static void statFunc(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
+  char *z;
+  if (argc == 0) {
+    statAll all = {0, 0};
+    fkvBufferForEach(statOne, &all);
+    if (all.bOom) {
+      sqlite3_free(all.z);
+      sqlite3_result_error_nomem(ctx);
+      return;
+    }
+    z = sqlite3_mprintf("[%z]", all.z ? all.z : sqlite3_mprintf(""));
+  } else {
+    fkv_buffer *pBuf;
+    fkv_table *pTable;
+    const char *zName;
+    if (findTable(ctx, "flaxkv_stat", argv[0], &pBuf, &pTable, &zName)) return;
+    uint64_t nRows = 0;
+    char *zErr = 0;
+    int rc = fkvStoreTableRows(pTable, &nRows, &zErr);
+    if (rc != SQLITE_OK) {
+      resultError(ctx, "flaxkv_stat", rc, zErr);
+      sqlite3_free(zErr);
+      return;
+    }
+    char *zStore = storeJson(pBuf);
+    char *zT = jsonString(zName), *zL = jsonString(pTable->zName);
+    z = (zStore && zT && zL) ? sqlite3_mprintf("{\"table\":%s,\"lmdb_name\":%s,"
+                                               "\"rows_flushed\":%llu,\"store\":%s}",
+                                               zT, zL, (unsigned long long)nRows, zStore)
+                             : 0;
+    sqlite3_free(zStore);
+    sqlite3_free(zT);
+    sqlite3_free(zL);
+  }
+  if (!z) {
+    sqlite3_result_error_nomem(ctx);
+    return;
+  }
+  sqlite3_result_text(ctx, z, -1, sqlite3_free);
+}
+
+/* flaxkv_version(): {"flaxkv":"0.1.0","lmdb":"0.9.24","sqlite":"3.40.1"} */
+static void versionFunc(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
+  (void)argc;
+  (void)argv;
+  int major, minor, patch;
+  mdb_version(&major, &minor, &patch);
+  char *z = sqlite3_mprintf("{\"flaxkv\":\"%s\",\"lmdb\":\"%d.%d.%d\",\"sqlite\":\"%s\"}",
+                            FLAXKV_VERSION, major, minor, patch, sqlite3_libversion());
+  if (!z) {
+    sqlite3_result_error_nomem(ctx);
+    return;
+  }
+  sqlite3_result_text(ctx, z, -1, sqlite3_free);
 }
 
 #ifdef _WIN32
@@ -63,13 +231,25 @@ int sqlite3_flaxkv_init(sqlite3 *db, char **pzErrMsg, const sqlite3_api_routines
     *pzErrMsg = sqlite3_mprintf("flaxkv needs SQLite 3.38 or later, not %s", sqlite3_libversion());
     return SQLITE_ERROR;
   }
+  static const struct {
+    const char *zName;
+    int nArg;
+    int flags;
+    void (*xFunc)(sqlite3_context *, int, sqlite3_value **);
+  } aFunc[] = {
+      {"flaxkv_flush", 0, SQLITE_DIRECTONLY, flushFunc},
+      {"flaxkv_flush", 1, SQLITE_DIRECTONLY, flushFunc},
+      {"flaxkv_stat", 0, SQLITE_DIRECTONLY, statFunc},
+      {"flaxkv_stat", 1, SQLITE_DIRECTONLY, statFunc},
+      {"flaxkv_version", 0, SQLITE_DETERMINISTIC | SQLITE_INNOCUOUS, versionFunc},
+  };
   fkv_conn *c = fkvConnNew(db);
   if (!c) return SQLITE_NOMEM;
   int rc = fkvRegisterModule(db, c);
-  const int flags = SQLITE_UTF8 | SQLITE_DIRECTONLY;
-  for (int nArg = 0; rc == SQLITE_OK && nArg <= 1; nArg++) {
+  for (size_t i = 0; rc == SQLITE_OK && i < sizeof(aFunc) / sizeof(aFunc[0]); i++) {
     fkvConnRef(c);
-    rc = sqlite3_create_function_v2(db, "flaxkv_flush", nArg, flags, c, flushFunc, 0, 0,
+    rc = sqlite3_create_function_v2(db, aFunc[i].zName, aFunc[i].nArg,
+                                    SQLITE_UTF8 | aFunc[i].flags, c, aFunc[i].xFunc, 0, 0,
                                     fkvConnUnref);
   }
   fkvConnUnref(c);

@@ -327,6 +327,37 @@ void fkvStoreRelease(fkv_store *p) {
 
 int fkvStoreForked(fkv_store *p) { return p->pid != getpid(); }
 
+void fkvStoreStat(fkv_store *p, fkv_store_stat *st) {
+  MDB_envinfo info;
+  MDB_stat ms;
+  memset(st, 0, sizeof(*st));
+  if (fkvStoreForked(p)) return;
+  mdb_env_info(p->env, &info);
+  mdb_env_stat(p->env, &ms);
+  st->mapSize = info.me_mapsize;
+  st->mapUsed = (size_t)(info.me_last_pgno + 1) * ms.ms_psize;
+  st->pageSize = ms.ms_psize;
+  st->nReaders = info.me_numreaders;
+  st->maxReaders = info.me_maxreaders;
+  st->eSync = p->cfg.eSync;
+  st->bReadonly = p->cfg.bReadonly;
+}
+
+int fkvStoreTableRows(fkv_table *t, uint64_t *pn, char **pzErr) {
+  fkv_store *p = t->pStore;
+  MDB_txn *txn;
+  *pn = 0;
+  if (__atomic_load_n(&t->bDropped, __ATOMIC_ACQUIRE)) return SQLITE_OK;
+  int rc = fkvStoreReadBegin(p, &txn, pzErr);
+  if (rc != SQLITE_OK) return rc;
+  MDB_stat ms;
+  int e = mdb_stat(txn, t->dbi, &ms);
+  fkvStoreReadEnd(p, txn);
+  if (e) return lmdbFail(p, e, "cannot read the statistics of", pzErr);
+  *pn = ms.ms_entries;
+  return SQLITE_OK;
+}
+
 int fkvStoreClearStaleReaders(fkv_store *p) {
   int nDead = 0;
   mdb_reader_check(p->env, &nDead);

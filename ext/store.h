@@ -130,6 +130,22 @@ void fkvStoreWriteAbort(fkv_store *, MDB_txn *);
 */
 int fkvStoreGrow(fkv_store *, char **pzErr);
 
+/* The environment's figures, for flaxkv_stat(). */
+typedef struct fkv_store_stat fkv_store_stat;
+struct fkv_store_stat {
+  size_t mapSize;      /* bytes mapped */
+  size_t mapUsed;      /* bytes up to the last page used */
+  unsigned pageSize;
+  unsigned nReaders;   /* reader slots in use, all processes */
+  unsigned maxReaders;
+  int eSync;           /* FKV_SYNC_* */
+  int bReadonly;
+};
+void fkvStoreStat(fkv_store *, fkv_store_stat *);
+
+/* Rows of a table that are in LMDB (mdb_stat), in *pn. */
+int fkvStoreTableRows(fkv_table *, uint64_t *pn, char **pzErr);
+
 /* A SQLite result code for an LMDB or errno error, and its message. */
 int fkvLmdbRc(int mdbRc);
 char *fkvLmdbErr(int mdbRc, const char *zWhat, const char *zPath);

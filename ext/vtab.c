@@ -1246,20 +1246,27 @@ static int flaxkvDestroy(sqlite3_vtab *pVtab) {
   return SQLITE_OK;
 }
 
-int fkvConnFlushTable(fkv_conn *c, const char *zTable, char **pzErr) {
+int fkvConnFindTable(fkv_conn *c, const char *zTable, fkv_buffer **ppBuf, fkv_table **ppTable,
+                     const char **pzName, char **pzErr) {
   const char *zDot = strchr(zTable, '.');
   for (flaxkv_vtab *p = c->pVtabs; p; p = p->pNextVtab) {
     int bMatch;
     if (zDot) {
       size_t nSchema = (size_t)(zDot - zTable);
-      bMatch = strlen(p->zSchema) == nSchema && sqlite3_strnicmp(p->zSchema, zTable, (int)nSchema) == 0 &&
+      bMatch = strlen(p->zSchema) == nSchema &&
+               sqlite3_strnicmp(p->zSchema, zTable, (int)nSchema) == 0 &&
                sqlite3_stricmp(p->zName, zDot + 1) == 0;
     } else {
       bMatch = sqlite3_stricmp(p->zName, zTable) == 0;
     }
-    if (bMatch) return fkvBufferFlush(p->pBuf, pzErr);
+    if (bMatch) {
+      *ppBuf = p->pBuf;
+      *ppTable = p->pTable;
+      *pzName = p->zName;
+      return SQLITE_OK;
+    }
   }
-  *pzErr = sqlite3_mprintf("flaxkv_flush: no flaxkv table named \"%s\" in this connection", zTable);
+  *pzErr = sqlite3_mprintf("no flaxkv table named \"%s\" in this connection", zTable);
   return SQLITE_ERROR;
 }
 

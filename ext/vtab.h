@@ -7,6 +7,8 @@
 
 #include <sqlite3ext.h>
 
+#include "buffer.h"
+
 /*
 ** One per connection that loaded the extension: its flaxkv tables (by SQL
 ** name, for flaxkv_flush('kv')) and its private temporary stores (tables of
@@ -24,9 +26,10 @@ void fkvConnUnref(void *pConn);
 int fkvRegisterModule(sqlite3 *db, fkv_conn *pConn);
 
 /*
-** flaxkv_flush('name'): flush the store of this connection's flaxkv table
-** zTable ("name" or "schema.name").
+** The buffer and table of this connection's flaxkv table zTable ("name" or
+** "schema.name"), and its current SQL name; or an error naming zTable.
 */
-int fkvConnFlushTable(fkv_conn *, const char *zTable, char **pzErr);
+int fkvConnFindTable(fkv_conn *, const char *zTable, fkv_buffer **ppBuf, fkv_table **ppTable,
+                     const char **pzName, char **pzErr);
 
 #endif /* FLAXKV_VTAB_H */

@@ -383,7 +383,7 @@ static void testRegistration(void) {
   static const char *zFuncs =
       "SELECT DISTINCT name, narg FROM pragma_function_list ORDER BY name, narg";
 
-  CASE("1.1", "loading registers exactly module flaxkv and flaxkv_flush/0 and /1");
+  CASE("1.1", "loading registers exactly what README.md documents");
   sqlite3 *db = 0;
   CHECK(sqlite3_open(":memory:", &db) == SQLITE_OK, "open");
   /* The first use of a pragma table registers it as an eponymous module:
@@ -405,11 +405,13 @@ static void testRegistration(void) {
   lineDiff(&diff, "-module", zModAfter, zModBefore);
   lineDiff(&diff, "+function", zFnBefore, zFnAfter);
   lineDiff(&diff, "-function", zFnAfter, zFnBefore);
-  printf("1.1 what loading flaxkv registers:\n%s\n", diff.z);
   CHECK(strcmp(diff.z,
                "+module 'flaxkv'\n"
                "+function 'flaxkv_flush'|0\n"
-               "+function 'flaxkv_flush'|1") == 0,
+               "+function 'flaxkv_flush'|1\n"
+               "+function 'flaxkv_stat'|0\n"
+               "+function 'flaxkv_stat'|1\n"
+               "+function 'flaxkv_version'|0") == 0,
         "registration difference:\n%s", diff.z);
   free(diff.z);
   free(zModBefore);
@@ -417,13 +419,41 @@ static void testRegistration(void) {
   free(zModAfter);
   free(zFnAfter);
 
-  CASE("1.2", "flaxkv_flush is SQLITE_DIRECTONLY (it has side effects)");
+  CASE("1.2", "flaxkv_flush and flaxkv_stat are SQLITE_DIRECTONLY, flaxkv_version is not");
   char *zSql = sqlite3_mprintf(
-      "SELECT narg, (flags & %d) != 0 FROM pragma_function_list WHERE name = 'flaxkv_flush'"
-      " ORDER BY narg",
+      "SELECT name, narg, (flags & %d) != 0 FROM pragma_function_list WHERE name LIKE 'flaxkv%%'"
+      " ORDER BY name, narg",
       SQLITE_DIRECTONLY);
-  EXPECT(db, zSql, "0|1\n1|1");
+  EXPECT(db, zSql,
+         "'flaxkv_flush'|0|1\n'flaxkv_flush'|1|1\n'flaxkv_stat'|0|1\n'flaxkv_stat'|1|1\n"
+         "'flaxkv_version'|0|0");
   sqlite3_free(zSql);
+
+  CASE("1.3", "flaxkv_version() and flaxkv_stat() return JSON with the documented fields");
+  EXPECT(db,
+         "SELECT json_valid(flaxkv_version()), json_extract(flaxkv_version(), '$.sqlite') = "
+         "sqlite_version(), json_extract(flaxkv_version(), '$.lmdb') LIKE '0.9.%'",
+         "1|1|1");
+  char *zStatStore = tpath("stat-store");
+  zSql = sqlite3_mprintf("CREATE VIRTUAL TABLE kv USING flaxkv(path=%Q);"
+                         "INSERT INTO kv VALUES(1, 'a'), (2, 'b');",
+                         zStatStore);
+  sqlite3_free(zStatStore);
+  EXEC(db, zSql);
+  sqlite3_free(zSql);
+  EXPECT(db,
+         "SELECT json_extract(flaxkv_stat('kv'), '$.rows_flushed'),"
+         " json_extract(flaxkv_stat('kv'), '$.store.buffered_keys') >= 2,"
+         " json_extract(flaxkv_stat('kv'), '$.store.flush_error')",
+         "0|1|NULL");
+  EXPECT(db,
+         "SELECT flaxkv_flush('kv'), json_extract(flaxkv_stat('main.kv'), '$.rows_flushed'),"
+         " json_extract(flaxkv_stat('kv'), '$.store.flushes') >= 1,"
+         " json_extract(flaxkv_stat('kv'), '$.store.map_used') > 0,"
+         " json_extract(flaxkv_stat(), '$[0].path') = json_extract(flaxkv_stat('kv'), '$.store.path')",
+         "1|2|1|1|1");
+  EXPECT(db, "SELECT flaxkv_stat('nope')",
+         "error: flaxkv_stat: no flaxkv table named \"nope\" in this connection");
   closeDb(db);
 }
 
