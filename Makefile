@@ -6,6 +6,7 @@
 #                   under TSan; ends with "N passed, N failed"
 #   make asan       build the AddressSanitizer + UBSan variant (build/asan/)
 #   make tsan       build the ThreadSanitizer variant (build/tsan/)
+#   make install    copy build/flaxkv.so to $(DESTDIR)$(PREFIX)/lib (PREFIX=/usr/local)
 #   make clean
 
 CC      ?= cc
@@ -25,7 +26,7 @@ TESTS = test_codec test_memtable test_sql test_diff test_threads
 ASAN = -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 TSAN = -fsanitize=thread
 
-.PHONY: all loadable run test asan tsan deps clean bench
+.PHONY: all loadable run test asan tsan deps clean bench install uninstall
 all: loadable
 loadable: deps build/flaxkv.so
 
@@ -65,6 +66,18 @@ run: loadable
 
 test: loadable $(addprefix build/,$(TESTS)) asan tsan
 	@tests/run.sh
+
+# make install [PREFIX=/usr/local] [DESTDIR=]: $(DESTDIR)$(PREFIX)/lib/flaxkv.so.
+# `.load flaxkv` (no path) finds it where the dynamic loader looks: with
+# PREFIX=/usr, or with LD_LIBRARY_PATH=$(PREFIX)/lib.
+PREFIX ?= /usr/local
+LIBDIR ?= $(PREFIX)/lib
+install: loadable
+	install -d $(DESTDIR)$(LIBDIR)
+	install -m 0644 build/flaxkv.so $(DESTDIR)$(LIBDIR)/flaxkv.so
+
+uninstall:
+	rm -f $(DESTDIR)$(LIBDIR)/flaxkv.so
 
 clean:
 	rm -rf build
