@@ -18,6 +18,8 @@
 **   function flaxkv_stat(T)    JSON: table T's store, buffer and LMDB figures
 **   function flaxkv_stat()     JSON array: the same for every open store
 **   function flaxkv_version()  JSON: flaxkv's, LMDB's and SQLite's versions
+**   function flaxkv_dot(a, b [, 'f64'|'f32'])
+**                              dot product of two vectors stored as BLOBs
 **
 ** flaxkv_flush has side effects and flaxkv_stat shows file system paths, so
 ** both are SQLITE_DIRECTONLY: usable in top-level SQL, not from triggers or
@@ -27,6 +29,7 @@
 SQLITE_EXTENSION_INIT1
 
 #include <lmdb.h>
+#include <string.h>
 
 #include "buffer.h"
 #include "vtab.h"
@@ -201,6 +204,57 @@ static void statFunc(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
   sqlite3_result_text(ctx, z, -1, sqlite3_free);
 }
 
+/*
+** flaxkv_dot(a, b [, 'f64' | 'f32']): the dot product of two vectors stored
+** as BLOBs of native-endian float64 (default) or float32 numbers, such as
+** numpy's tobytes() or Python's struct.pack.  NULL if either is NULL.
+*/
+static void dotFunc(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
+  if (sqlite3_value_type(argv[0]) == SQLITE_NULL || sqlite3_value_type(argv[1]) == SQLITE_NULL) {
+    return;
+  }
+  int bF32 = 0;
+  if (argc == 3) {
+    const char *zType = (const char *)sqlite3_value_text(argv[2]);
+    if (zType && sqlite3_stricmp(zType, "f32") == 0) {
+      bF32 = 1;
+    } else if (!zType || sqlite3_stricmp(zType, "f64") != 0) {
+      sqlite3_result_error(ctx, "flaxkv_dot: the element type is 'f64' or 'f32'", -1);
+      return;
+    }
+  }
+  if (sqlite3_value_type(argv[0]) != SQLITE_BLOB || sqlite3_value_type(argv[1]) != SQLITE_BLOB) {
+    sqlite3_result_error(ctx, "flaxkv_dot: the vectors must be BLOBs", -1);
+    return;
+  }
+  const unsigned char *a = sqlite3_value_blob(argv[0]);
+  const unsigned char *b = sqlite3_value_blob(argv[1]);
+  int na = sqlite3_value_bytes(argv[0]), nb = sqlite3_value_bytes(argv[1]);
+  int nElem = bF32 ? 4 : 8;
+  if (na != nb || na % nElem) {
+    char *z = sqlite3_mprintf("flaxkv_dot: vectors of %d and %d bytes are not two %s vectors "
+                              "of one length", na, nb, bF32 ? "float32" : "float64");
+    sqlite3_result_error(ctx, z ? z : "flaxkv_dot: bad vectors", -1);
+    sqlite3_free(z);
+    return;
+  }
+  double sum = 0;
+  for (int i = 0; i < na; i += nElem) {
+    if (bF32) {
+      float x, y;
+      memcpy(&x, a + i, 4);
+      memcpy(&y, b + i, 4);
+      sum += (double)x * y;
+    } else {
+      double x, y;
+      memcpy(&x, a + i, 8);
+      memcpy(&y, b + i, 8);
+      sum += x * y;
+    }
+  }
+  sqlite3_result_double(ctx, sum);
+}
+
 /* flaxkv_version(): {"flaxkv":"0.1.0","lmdb":"0.9.24","sqlite":"3.40.1"} */
 static void versionFunc(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
   (void)argc;
@@ -242,6 +296,8 @@ int sqlite3_flaxkv_init(sqlite3 *db, char **pzErrMsg, const sqlite3_api_routines
       {"flaxkv_stat", 0, SQLITE_DIRECTONLY, statFunc},
       {"flaxkv_stat", 1, SQLITE_DIRECTONLY, statFunc},
       {"flaxkv_version", 0, SQLITE_DETERMINISTIC | SQLITE_INNOCUOUS, versionFunc},
+      {"flaxkv_dot", 2, SQLITE_DETERMINISTIC | SQLITE_INNOCUOUS, dotFunc},
+      {"flaxkv_dot", 3, SQLITE_DETERMINISTIC | SQLITE_INNOCUOUS, dotFunc},
   };
   fkv_conn *c = fkvConnNew(db);
   if (!c) return SQLITE_NOMEM;

@@ -407,6 +407,8 @@ static void testRegistration(void) {
   lineDiff(&diff, "-function", zFnAfter, zFnBefore);
   CHECK(strcmp(diff.z,
                "+module 'flaxkv'\n"
+               "+function 'flaxkv_dot'|2\n"
+               "+function 'flaxkv_dot'|3\n"
                "+function 'flaxkv_flush'|0\n"
                "+function 'flaxkv_flush'|1\n"
                "+function 'flaxkv_stat'|0\n"
@@ -419,12 +421,13 @@ static void testRegistration(void) {
   free(zModAfter);
   free(zFnAfter);
 
-  CASE("1.2", "flaxkv_flush and flaxkv_stat are SQLITE_DIRECTONLY, flaxkv_version is not");
+  CASE("1.2", "flaxkv_flush and flaxkv_stat are SQLITE_DIRECTONLY; flaxkv_version, flaxkv_dot not");
   char *zSql = sqlite3_mprintf(
       "SELECT name, narg, (flags & %d) != 0 FROM pragma_function_list WHERE name LIKE 'flaxkv%%'"
       " ORDER BY name, narg",
       SQLITE_DIRECTONLY);
   EXPECT(db, zSql,
+         "'flaxkv_dot'|2|0\n'flaxkv_dot'|3|0\n"
          "'flaxkv_flush'|0|1\n'flaxkv_flush'|1|1\n'flaxkv_stat'|0|1\n'flaxkv_stat'|1|1\n"
          "'flaxkv_version'|0|0");
   sqlite3_free(zSql);
@@ -452,6 +455,12 @@ static void testRegistration(void) {
          " json_extract(flaxkv_stat('kv'), '$.store.map_used') > 0,"
          " json_extract(flaxkv_stat(), '$[0].path') = json_extract(flaxkv_stat('kv'), '$.store.path')",
          "1|2|1|1|1");
+  EXPECT(db,
+         "SELECT flaxkv_dot(x'000000000000f03f0000000000000040', x'0000000000000840000000000000"
+         "1040'), flaxkv_dot(x'0000803f', x'00000040', 'f32'), flaxkv_dot(NULL, x'00')",
+         "11.0|2.0|NULL");
+  EXPECT(db, "SELECT flaxkv_dot(x'00', x'0000')",
+         "error: flaxkv_dot: vectors of 1 and 2 bytes are not two float64 vectors of one length");
   EXPECT(db, "SELECT flaxkv_stat('nope')",
          "error: flaxkv_stat: no flaxkv table named \"nope\" in this connection");
   closeDb(db);
