@@ -996,8 +996,12 @@ static void txnClear(fkv_txn *p) {
   for (int i = 0; i < p->nUndo; i++) fkvVersionFree(p->aUndo[i].pPrev);
   p->nUndo = 0;
   p->nMark = 0;
-  fkvMemUnref(p->pMem);
-  p->pMem = 0;
+  /* Keep an unshared entry table for the next transaction (autocommit
+  ** statements come one after the other); an iterator may still hold it. */
+  if (p->pMem && !fkvMemReset(p->pMem)) {
+    fkvMemUnref(p->pMem);
+    p->pMem = 0;
+  }
   sqlite3_free(p->apShared);
   p->apShared = p->apMine = 0;
   p->nPub = 0;
@@ -1011,6 +1015,7 @@ void fkvTxnFree(fkv_txn *p) {
   if (!p) return;
   if (p->bPrepared) fkvTxnRollback(p);
   txnClear(p);
+  fkvMemUnref(p->pMem);
   sqlite3_free(p->aUndo);
   sqlite3_free(p->aMark);
   sqlite3_free(p);

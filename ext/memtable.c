@@ -127,8 +127,8 @@ fkv_mem *fkvMemNew(void) {
 
 void fkvMemRef(fkv_mem *p) { __atomic_add_fetch(&p->nRef, 1, __ATOMIC_RELAXED); }
 
-void fkvMemUnref(fkv_mem *p) {
-  if (!p || __atomic_sub_fetch(&p->nRef, 1, __ATOMIC_ACQ_REL) != 0) return;
+/* Free every version of every node. */
+static void freeVersions(fkv_mem *p) {
   for (fkv_node *x = p->pHeadNode->apNext[0]; x; x = x->apNext[0]) {
     fkv_version *v = x->pHead;
     while (v) {
@@ -137,6 +137,11 @@ void fkvMemUnref(fkv_mem *p) {
       v = pOlder;
     }
   }
+}
+
+void fkvMemUnref(fkv_mem *p) {
+  if (!p || __atomic_sub_fetch(&p->nRef, 1, __ATOMIC_ACQ_REL) != 0) return;
+  freeVersions(p);
   fkv_chunk *c = p->pChunk;
   while (c) {
     fkv_chunk *pNext = c->pNext;
@@ -144,6 +149,25 @@ void fkvMemUnref(fkv_mem *p) {
     c = pNext;
   }
   free(p);
+}
+
+int fkvMemReset(fkv_mem *p) {
+  if (__atomic_load_n(&p->nRef, __ATOMIC_ACQUIRE) != 1) return 0;
+  freeVersions(p);
+  /* Keep the first (smallest) chunk; it starts over with a new head. */
+  fkv_chunk *c = p->pChunk;
+  while (c->pNext) {
+    fkv_chunk *pNext = c->pNext;
+    free(c);
+    c = pNext;
+  }
+  c->nUsed = 0;
+  p->pChunk = c;
+  p->nBytes = sizeof(*c) + c->nSize;
+  p->nNode = 0;
+  p->nHeight = 1;
+  p->pHeadNode = nodeAlloc(p, 0, 0, FKV_MAXHEIGHT);
+  return 1;
 }
 
 size_t fkvMemBytes(fkv_mem *p) { return __atomic_load_n(&p->nBytes, __ATOMIC_RELAXED); }

@@ -51,6 +51,9 @@ void fkvVersionFree(fkv_version *);
 fkv_mem *fkvMemNew(void);
 void fkvMemRef(fkv_mem *);
 void fkvMemUnref(fkv_mem *);     /* frees the memtable at 0 */
+/* Empty a memtable nobody else references, keeping its first arena chunk:
+** returns 1, or 0 (and changes nothing) if it is shared. */
+int fkvMemReset(fkv_mem *);
 
 /* Bytes used (nodes, keys, live versions): read at any time. */
 size_t fkvMemBytes(fkv_mem *);

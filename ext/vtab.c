@@ -1107,16 +1107,17 @@ static int flaxkvUpdate(sqlite3_vtab *pVtab, int argc, sqlite3_value **argv, sql
   if (bSameKey) {
     /* A new value, or the same key written with another type (1 -> 1.0). */
     rc = fkvTxnPut(p->pTxn, aNew, nNew, aVal, nVal, 0);
+  } else if (eMode == SQLITE_REPLACE) {
+    /* Whether the new key exists or not, it ends up with this row: no read. */
+    rc = nOld ? fkvTxnPut(p->pTxn, aOld, nOld, 0, 0, 0) : SQLITE_OK;
+    if (rc == SQLITE_OK) rc = fkvTxnPut(p->pTxn, aNew, nNew, aVal, nVal, 0);
   } else {
     const unsigned char *aCur;
     size_t nCur;
     rc = fkvTxnGet(p->pTxn, aNew, nNew, 0, &aCur, &nCur, &pVtab->zErrMsg);
     if (rc == SQLITE_OK) {
       /* The new key exists. */
-      if (eMode == SQLITE_REPLACE) {
-        rc = nOld ? fkvTxnPut(p->pTxn, aOld, nOld, 0, 0, 0) : SQLITE_OK;
-        if (rc == SQLITE_OK) rc = fkvTxnPut(p->pTxn, aNew, nNew, aVal, nVal, 0);
-      } else if (eMode == SQLITE_IGNORE) {
+      if (eMode == SQLITE_IGNORE) {
         rc = SQLITE_CONSTRAINT;
       } else {
         rc = constraintErr(p, SQLITE_CONSTRAINT_PRIMARYKEY, "UNIQUE");
@@ -1125,7 +1126,7 @@ static int flaxkvUpdate(sqlite3_vtab *pVtab, int argc, sqlite3_value **argv, sql
       /* A plain INSERT of a key absent from the committed state (not just
       ** deleted by this transaction) must still find it absent at commit. */
       int bExpect = 0;
-      if (eMode != SQLITE_REPLACE && eMode != SQLITE_IGNORE) {
+      if (eMode != SQLITE_IGNORE) {
         rc = fkvTxnGet(p->pTxn, aNew, nNew, 1, &aCur, &nCur, &pVtab->zErrMsg);
         bExpect = rc == SQLITE_NOTFOUND;
         if (rc == SQLITE_OK || rc == SQLITE_NOTFOUND) rc = SQLITE_OK;
