@@ -13,9 +13,10 @@ CC      ?= cc
 OPT     ?= -O2 -g
 WARN     = -Wall -Wextra
 CFLAGS_EXT = $(OPT) $(WARN) -std=gnu11 -fPIC -fvisibility=hidden -pthread
-LIBS     = -llmdb -lpthread -lm
+LIBS     = -llmdb -lmsgpackc -ljansson -lpthread -lm
 
-SRC  = ext/codec.c ext/memtable.c ext/store.c ext/buffer.c ext/vtab.c ext/flaxkv.c
+SRC  = ext/codec.c ext/msgpack_fmt.c ext/format.c ext/memtable.c ext/store.c ext/buffer.c \
+       ext/vtab.c ext/flaxkv.c
 HDR  = $(wildcard ext/*.h)
 # Test programs link these rooms directly (SQLITE_CORE: no extension API table);
 # the SQL tests load the extension itself (hidden symbols: no clash).
@@ -81,3 +82,20 @@ uninstall:
 
 clean:
 	rm -rf build
+
+# ---- bench (issue 5) -------------------------------------------------------
+# make bench            build build/bench and run it (N=100000 keys, ~5 minutes)
+# make bench N=10000    the CI size (well under a minute)
+# make bench BENCH_ARGS='--scale --flood --csv'   more options: see bench/bench.c
+# The benchmark is never a test: it exits 0 whether its targets are met or
+# not, non-zero only when a correctness check fails.
+BENCH_N = $(if $(N),$(N),100000)
+BENCH_ARGS ?=
+
+build/bench: bench/bench.c
+	@mkdir -p $(@D)
+	gcc -O2 -g -Wall -Wextra -std=gnu11 -pthread -o $@ bench/bench.c -lsqlite3 -llmdb -lpthread -lm
+
+bench: loadable build/bench
+	build/bench --ext build/flaxkv.so -n $(BENCH_N) $(BENCH_ARGS)
+# ---- end of bench ------------------------------------------------------------

@@ -455,9 +455,9 @@ void fkvBufferClose(fkv_buffer *b) {
 
 fkv_store *fkvBufferStore(fkv_buffer *b) { return b->pStore; }
 
-int fkvBufferTableOpen(fkv_buffer *b, const char *zSqlName, const char *zName,
+int fkvBufferTableOpen(fkv_buffer *b, const char *zSqlName, const char *zName, int bCatalog,
                        fkv_table **ppTable, char **pzErr) {
-  return fkvStoreTableOpen(b->pStore, zSqlName, zName, ppTable, pzErr);
+  return fkvStoreTableOpen(b->pStore, zSqlName, zName, bCatalog, ppTable, pzErr);
 }
 
 void fkvBufferTableClose(fkv_buffer *b, fkv_table *t) {

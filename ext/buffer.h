@@ -59,7 +59,7 @@ void fkvBufferClose(fkv_buffer *);
 fkv_store *fkvBufferStore(fkv_buffer *);
 
 /* Tables of the buffer's store (see store.h). */
-int fkvBufferTableOpen(fkv_buffer *, const char *zSqlName, const char *zName,
+int fkvBufferTableOpen(fkv_buffer *, const char *zSqlName, const char *zName, int bCatalog,
                        fkv_table **ppTable, char **pzErr);
 void fkvBufferTableClose(fkv_buffer *, fkv_table *);
 int fkvBufferTableRename(fkv_buffer *, fkv_table *, const char *zOld, const char *zNew,

@@ -188,7 +188,8 @@ static void statFunc(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
       return;
     }
     char *zStore = storeJson(pBuf);
-    char *zT = jsonString(zName), *zL = jsonString(pTable->zName);
+    char *zT = jsonString(zName);
+    char *zL = pTable->zName ? jsonString(pTable->zName) : sqlite3_mprintf("null");
     z = (zStore && zT && zL) ? sqlite3_mprintf("{\"table\":%s,\"lmdb_name\":%s,"
                                                "\"rows_flushed\":%llu,\"store\":%s}",
                                                zT, zL, (unsigned long long)nRows, zStore)

@@ -626,6 +626,7 @@ static int runWrite(fkv_store *p, int (*xWork)(fkv_store *, MDB_txn *, void *),
 typedef struct openCtx openCtx;
 struct openCtx {
   const char *zSqlName, *zName;
+  int bCatalog;
   char *zDb;          /* the resolved database name */
   MDB_dbi dbi;
   fkv_table *pTable;  /* result */
@@ -636,7 +637,13 @@ static int tableOpenWork(fkv_store *p, MDB_txn *txn, void *pArg) {
   openCtx *c = pArg;
   sqlite3_free(c->zDb);
   c->zDb = 0;
-  int e = catalogOpen(p, txn);
+  int e = MDB_SUCCESS;
+  if (!c->bCatalog) {
+    /* A foreign store: its own database, or the main one (zDb NULL). */
+    if (c->zName && !(c->zDb = sqlite3_mprintf("%s", c->zName))) return ENOMEM;
+    return mdb_dbi_open(txn, c->zDb, c->zDb && !p->cfg.bReadonly ? MDB_CREATE : 0, &c->dbi);
+  }
+  e = catalogOpen(p, txn);
   if (e == MDB_NOTFOUND) e = MDB_SUCCESS; /* a read-only store without a catalog */
   if (e) return e;
   if (c->zName) {
@@ -655,7 +662,8 @@ static void tableOpenDone(fkv_store *p, void *pArg) {
   pthread_mutex_lock(&p->mu);
   fkv_table *t;
   for (t = p->pTables; t; t = t->pNext) {
-    if (!__atomic_load_n(&t->bDropped, __ATOMIC_ACQUIRE) && strcmp(t->zName, c->zDb) == 0) break;
+    if (__atomic_load_n(&t->bDropped, __ATOMIC_ACQUIRE)) continue;
+    if (t->zName && c->zDb ? strcmp(t->zName, c->zDb) == 0 : t->zName == c->zDb) break;
   }
   if (!t && (t = sqlite3_malloc(sizeof(*t))) != 0) {
     memset(t, 0, sizeof(*t));
@@ -673,18 +681,18 @@ static void tableOpenDone(fkv_store *p, void *pArg) {
   c->pTable = t;
 }
 
-int fkvStoreTableOpen(fkv_store *p, const char *zSqlName, const char *zName,
+int fkvStoreTableOpen(fkv_store *p, const char *zSqlName, const char *zName, int bCatalog,
                       fkv_table **ppTable, char **pzErr) {
   *ppTable = 0;
-  if (strcmp(zName ? zName : zSqlName, FKV_CATALOG) == 0) {
+  if (bCatalog && strcmp(zName ? zName : zSqlName, FKV_CATALOG) == 0) {
     *pzErr = sqlite3_mprintf("flaxkv: %s is reserved for the store's catalog", FKV_CATALOG);
     return SQLITE_ERROR;
   }
-  openCtx c = {zSqlName, zName, 0, 0, 0, 0};
+  openCtx c = {zSqlName, zName, bCatalog, 0, 0, 0, 0};
   int e = runWrite(p, tableOpenWork, tableOpenDone, &c, pzErr);
   if (e == MDB_SUCCESS && c.bOom) e = ENOMEM;
   if (e) {
-    const char *zDb = c.zDb ? c.zDb : (zName ? zName : zSqlName);
+    const char *zDb = c.zDb ? c.zDb : (zName ? zName : bCatalog ? zSqlName : "(main)");
     sqlite3_free(*pzErr);
     if (e == MDB_NOTFOUND) {
       *pzErr = sqlite3_mprintf("flaxkv: the read-only store %s has no table %s", p->zPath, zDb);

@@ -37,7 +37,7 @@ struct fkv_store_cfg {
 /* One named database.  Fields are read-only once the table is returned. */
 struct fkv_table {
   fkv_store *pStore;
-  char *zName;        /* the LMDB database name */
+  char *zName;        /* the LMDB database name; NULL: the main database */
   MDB_dbi dbi;
   uint32_t id;        /* unique in this process: the key prefix in buffers */
   int nRef;           /* SQL tables using it (the store's mutex); the struct
@@ -93,12 +93,14 @@ int fkvStoreReadonly(fkv_store *);
 MDB_env *fkvStoreEnv(fkv_store *);
 
 /*
-** Find or create the table that SQL table zSqlName uses.  zName, if not
-** NULL, is the explicit LMDB database name; otherwise the store's catalog
-** gives the name the table was created under (renames keep it).  The
-** named database is created if missing, unless the store is read-only.
+** Find or create the table that SQL table zSqlName uses.  With bCatalog,
+** zName (if not NULL) is the explicit LMDB database name, else the store's
+** catalog gives the name the table was created under (renames keep it).
+** Without bCatalog the catalog is never touched (a foreign store): zName is
+** the database, NULL for LMDB's main database.  A named database is created
+** if missing, unless the store is read-only.
 */
-int fkvStoreTableOpen(fkv_store *, const char *zSqlName, const char *zName,
+int fkvStoreTableOpen(fkv_store *, const char *zSqlName, const char *zName, int bCatalog,
                       fkv_table **ppTable, char **pzErr);
 void fkvStoreTableClose(fkv_table *);
 fkv_table *fkvStoreTableById(fkv_store *, uint32_t id);

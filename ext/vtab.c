@@ -73,6 +73,7 @@ SQLITE_EXTENSION_INIT3
 
 #include "buffer.h"
 #include "codec.h"
+#include "format.h"
 
 #define FKV_PLAN_EQ 0x01
 #define FKV_PLAN_LO 0x02
@@ -85,6 +86,8 @@ SQLITE_EXTENSION_INIT3
 #define FKV_KEYBUF (FKV_MAX_KEY + 1)
 
 #define FKV_SCHEMA "CREATE TABLE x(key PRIMARY KEY NOT NULL, value) WITHOUT ROWID"
+#define FKV_SCHEMA_META \
+  "CREATE TABLE x(key PRIMARY KEY NOT NULL, value, meta HIDDEN) WITHOUT ROWID"
 
 typedef struct flaxkv_vtab flaxkv_vtab;
 typedef struct flaxkv_cursor flaxkv_cursor;
@@ -117,6 +120,8 @@ struct flaxkv_vtab {
   char *zName;              /* the SQL table name (kept current by xRename) */
   int bExplicitName;        /* name= given: the catalog is not used */
   int bReadonly;
+  const fkv_format *pFmt;   /* format= (format.h) */
+  fkv_buf val;              /* xUpdate's value encoding, reused */
   fkv_buffer *pBuf;
   fkv_table *pTable;
   fkv_txn *pTxn;
@@ -172,10 +177,14 @@ static void setVtabErr(sqlite3_vtab *pVtab, char *zMsg) {
   pVtab->zErrMsg = zMsg;
 }
 
-/* A short printable form of an encoded key, for error messages. */
-static char *keyRepr(const unsigned char *a, size_t n) {
+/* A short printable form of a stored key, for error messages. */
+static char *keyRepr(const fkv_format *pFmt, const unsigned char *a, size_t n) {
   fkv_datum d;
-  if (fkvKeyDecode(a, n, FKV_KEYKIND_NATURAL, &d) != SQLITE_OK) return sqlite3_mprintf("?");
+  if (!pFmt->bNative || fkvKeyDecode(a, n, FKV_KEYKIND_NATURAL, &d) != SQLITE_OK) {
+    d.eType = SQLITE_BLOB;
+    d.z = a;
+    d.n = n;
+  }
   switch (d.eType) {
     case SQLITE_INTEGER: return sqlite3_mprintf("%lld", d.i);
     case SQLITE_FLOAT: return sqlite3_mprintf("%!.15g", d.r);
@@ -197,6 +206,7 @@ typedef struct fkv_opts fkv_opts;
 struct fkv_opts {
   char *zPath;
   char *zName;
+  const fkv_format *pFmt;
   fkv_store_cfg store;
   fkv_buffer_cfg buf;
 };
@@ -263,7 +273,7 @@ static char *trim(char *z) {
 }
 
 #define FKV_OPTION_LIST \
-  "path, name, map_size, buffer_size, buffer_limit, flush_interval, sync, readonly"
+  "path, name, format, map_size, buffer_size, buffer_limit, flush_interval, sync, readonly"
 
 /* Parse the CREATE VIRTUAL TABLE arguments into o.  On error, *pzErr. */
 static int parseOptions(int argc, const char *const *argv, fkv_opts *o, char **pzErr) {
@@ -284,10 +294,11 @@ static int parseOptions(int argc, const char *const *argv, fkv_opts *o, char **p
     char *zName = trim(zArg);
     char *zVal = trim(zEq + 1);
     dequote(zVal);
-    static const char *azOpt[] = {"path",         "name",           "map_size", "buffer_size",
-                                  "buffer_limit", "flush_interval", "sync",     "readonly"};
+    static const char *azOpt[] = {"path",         "name",           "map_size",
+                                  "buffer_size",  "buffer_limit",   "flush_interval",
+                                  "sync",         "readonly",       "format"};
     int iOpt = -1;
-    for (int k = 0; k < 8; k++) {
+    for (int k = 0; k < 9; k++) {
       if (sqlite3_stricmp(zName, azOpt[k]) == 0) iOpt = k;
     }
     const char *zWant = 0;
@@ -345,6 +356,9 @@ static int parseOptions(int argc, const char *const *argv, fkv_opts *o, char **p
           if (!parseBool(zVal, &b)) zWant = "0 or 1";
           else o->store.bReadonly = b;
           break;
+        case 8:
+          if (!(o->pFmt = fkvFormatFind(zVal))) zWant = FKV_FORMAT_NAMES;
+          break;
       }
       if (zWant) {
         *pzErr = sqlite3_mprintf("flaxkv: bad value for %s: \"%s\" (expected %s)", azOpt[iOpt],
@@ -357,6 +371,7 @@ static int parseOptions(int argc, const char *const *argv, fkv_opts *o, char **p
       return SQLITE_ERROR;
     }
   }
+  if (!o->pFmt) o->pFmt = fkvFormatFind("native");
   if (o->buf.nSoft && o->buf.nHard && o->buf.nHard < o->buf.nSoft) {
     *pzErr = sqlite3_mprintf("flaxkv: buffer_limit (%llu) is below buffer_size (%llu)",
                              (unsigned long long)o->buf.nHard, (unsigned long long)o->buf.nSoft);
@@ -493,6 +508,7 @@ static int flaxkvInit(sqlite3 *db, void *pAux, int argc, const char *const *argv
   p->zName = sqlite3_mprintf("%s", zName);
   p->bExplicitName = o.zName != 0;
   p->bReadonly = o.store.bReadonly;
+  p->pFmt = o.pFmt;
   if (!p->zSchema || !p->zName) rc = SQLITE_NOMEM;
 
   char *zDir = 0;
@@ -506,13 +522,15 @@ static int flaxkvInit(sqlite3 *db, void *pAux, int argc, const char *const *argv
       rc = openPrivate(c, zSchema, zName, &o, &p->pBuf, pzErr);
     }
   }
-  if (rc == SQLITE_OK) rc = fkvBufferTableOpen(p->pBuf, zName, o.zName, &p->pTable, pzErr);
+  if (rc == SQLITE_OK) {
+    rc = fkvBufferTableOpen(p->pBuf, zName, o.zName, p->pFmt->bNative, &p->pTable, pzErr);
+  }
   if (rc == SQLITE_OK) {
     p->pTxn = fkvTxnNew(p->pBuf, p->pTable);
     if (!p->pTxn) rc = SQLITE_NOMEM;
   }
   if (rc == SQLITE_OK) {
-    rc = sqlite3_declare_vtab(db, FKV_SCHEMA);
+    rc = sqlite3_declare_vtab(db, p->pFmt->bMeta ? FKV_SCHEMA_META : FKV_SCHEMA);
     if (rc == SQLITE_OK) {
       sqlite3_vtab_config(db, SQLITE_VTAB_CONSTRAINT_SUPPORT, 1);
       /* Not from triggers or views: a database file someone else wrote
@@ -552,7 +570,7 @@ static int flaxkvConnect(sqlite3 *db, void *pAux, int argc, const char *const *a
 /* ------------------------------------------------------------- planning */
 
 static int flaxkvBestIndex(sqlite3_vtab *pVtab, sqlite3_index_info *pInfo) {
-  (void)pVtab;
+  const fkv_format *pFmt = ((flaxkv_vtab *)pVtab)->pFmt;
   int iEq = -1, iLo = -1, iHi = -1;
   for (int i = 0; i < pInfo->nConstraint; i++) {
     const struct sqlite3_index_constraint *pC = &pInfo->aConstraint[i];
@@ -566,11 +584,11 @@ static int flaxkvBestIndex(sqlite3_vtab *pVtab, sqlite3_index_info *pInfo) {
         break;
       case SQLITE_INDEX_CONSTRAINT_GT:
       case SQLITE_INDEX_CONSTRAINT_GE:
-        if (iLo < 0) iLo = i;
+        if (iLo < 0 && pFmt->bOrdered) iLo = i;
         break;
       case SQLITE_INDEX_CONSTRAINT_LT:
       case SQLITE_INDEX_CONSTRAINT_LE:
-        if (iHi < 0) iHi = i;
+        if (iHi < 0 && pFmt->bOrdered) iHi = i;
         break;
     }
   }
@@ -613,7 +631,7 @@ static int flaxkvBestIndex(sqlite3_vtab *pVtab, sqlite3_index_info *pInfo) {
       pInfo->estimatedRows = 100000;
       zPlan = sqlite3_mprintf("FULLSCAN");
     }
-    if (pInfo->nOrderBy == 1 && pInfo->aOrderBy[0].iColumn == 0) {
+    if (pInfo->nOrderBy == 1 && pInfo->aOrderBy[0].iColumn == 0 && pFmt->bOrdered) {
       pInfo->orderByConsumed = 1;
       if (pInfo->aOrderBy[0].desc) {
         idxNum |= FKV_PLAN_DESC;
@@ -764,8 +782,17 @@ static void ivlAddNearNumber(flaxkv_cursor *pCur, sqlite3_value *pVal) {
   ivlAddConst(pCur, aLo, FKV_NUMKEY_SIZE, aHi, FKV_NUMKEY_SIZE, 0);
 }
 
-/* key = pV: the key itself, and what affinity may add (see INTERNALS). */
-static void ivlAddEq(flaxkv_cursor *pCur, sqlite3_value *pV) {
+static void ivlAddPoint(void *pCtx, const unsigned char *a, size_t n) {
+  if (n > 0 && n <= FKV_MAX_KEY) ivlAddConst((flaxkv_cursor *)pCtx, a, n, a, n, 0);
+}
+
+/* key = pV: the key itself, and what affinity may add (see INTERNALS); for
+** an unordered format, each encoding a matching key may have. */
+static void ivlAddEq(flaxkv_cursor *pCur, const fkv_format *pFmt, sqlite3_value *pV) {
+  if (pFmt->xKeyCandidates) {
+    if (pFmt->xKeyCandidates(pV, ivlAddPoint, pCur) != SQLITE_OK) pCur->bOom = 1;
+    return;
+  }
   int eType = sqlite3_value_type(pV), kind;
   unsigned char a[FKV_KEYBUF];
   size_t n = fkvKeyEncode(pV, a, sizeof(a), &kind);
@@ -823,8 +850,39 @@ static void ivlNormalize(flaxkv_cursor *pCur) {
   pCur->nIvl = m;
 }
 
+/*
+** format=raw keys are the bytes of native BLOB keys without their tag:
+** keep what the (native) intervals hold of the BLOB range, untagged.  The
+** intervals stay sorted and disjoint.
+*/
+static void ivlRestrictToBlobs(flaxkv_cursor *pCur) {
+  static const unsigned char aBlob[] = {FKV_TAG_BLOB};
+  const fkv_bound blobLo = {aBlob, 1, 0};
+  int m = 0;
+  for (int i = 0; i < pCur->nIvl; i++) {
+    fkv_ivl v = pCur->aIvl[i];
+    /* The lower end: below the BLOBs, unbounded; past them, nothing. */
+    if (v.bLo && fkvKeyCmp(v.lo.a, v.lo.n, blobLo.a, blobLo.n) >= 0) {
+      if (v.lo.a[0] != FKV_TAG_BLOB) continue;
+      v.lo.a++, v.lo.n--;
+    } else {
+      v.bLo = 0;
+    }
+    if (v.bHi && v.hi.n > 0 && v.hi.a[0] == FKV_TAG_BLOB) {
+      v.hi.a++, v.hi.n--;
+    } else if (v.bHi && v.hi.n > 0 && v.hi.a[0] < FKV_TAG_BLOB) {
+      continue; /* ends before the BLOBs */
+    } else {
+      v.bHi = 0;
+    }
+    pCur->aIvl[m++] = v;
+  }
+  pCur->nIvl = m;
+}
+
 /* Build the intervals of a plan from its xFilter arguments. */
 static int buildIntervals(flaxkv_cursor *pCur, int idxNum, sqlite3_value **argv) {
+  const fkv_format *pFmt = ((flaxkv_vtab *)pCur->base.pVtab)->pFmt;
   pCur->nIvl = 0;
   pCur->nKeys = 0;
   pCur->bOom = 0;
@@ -835,11 +893,11 @@ static int buildIntervals(flaxkv_cursor *pCur, int idxNum, sqlite3_value **argv)
     int rc;
     for (rc = sqlite3_vtab_in_first(argv[iArg], &pV); rc == SQLITE_OK && pV;
          rc = sqlite3_vtab_in_next(argv[iArg], &pV)) {
-      ivlAddEq(pCur, pV);
+      ivlAddEq(pCur, pFmt, pV);
     }
     if (rc != SQLITE_OK && rc != SQLITE_DONE) return rc;
   } else if (idxNum & FKV_PLAN_EQ) {
-    ivlAddEq(pCur, argv[iArg]);
+    ivlAddEq(pCur, pFmt, argv[iArg]);
   } else if (idxNum & (FKV_PLAN_LO | FKV_PLAN_HI)) {
     sqlite3_value *pLo = (idxNum & FKV_PLAN_LO) ? argv[iArg++] : 0;
     sqlite3_value *pHi = (idxNum & FKV_PLAN_HI) ? argv[iArg++] : 0;
@@ -864,6 +922,7 @@ static int buildIntervals(flaxkv_cursor *pCur, int idxNum, sqlite3_value **argv)
   }
   if (pCur->bOom) return SQLITE_NOMEM;
   ivlNormalize(pCur);
+  if (!pFmt->bNative && pFmt->bOrdered) ivlRestrictToBlobs(pCur);
   return SQLITE_OK;
 }
 
@@ -1019,34 +1078,35 @@ static const unsigned char *cursorRow(flaxkv_cursor *pCur, size_t *pnKey,
 static int flaxkvColumn(sqlite3_vtab_cursor *cur, sqlite3_context *ctx, int iCol) {
   flaxkv_cursor *pCur = (flaxkv_cursor *)cur;
   flaxkv_vtab *p = (flaxkv_vtab *)cur->pVtab;
+  const fkv_format *pFmt = p->pFmt;
   size_t nKey, nVal;
   const unsigned char *aVal;
   const unsigned char *aKey = cursorRow(pCur, &nKey, &aVal, &nVal);
-  fkv_datum d;
-  int kind = 0;
+  char *zErr = 0;
   int rc;
   if (iCol == 0) {
-    if (aVal) kind = fkvValueKeyKind(aVal, nVal);
-    rc = fkvKeyDecode(aKey, nKey, kind, &d);
+    rc = pFmt->xKeyResult(ctx, aKey, nKey, aVal, nVal, &zErr);
+  } else if (!aVal) {
+    /* An uncommitted row this connection has since undone. */
+    sqlite3_result_null(ctx);
+    return SQLITE_OK;
+  } else if (iCol == 1) {
+    rc = pFmt->xValueResult(ctx, aVal, nVal, &zErr);
   } else {
-    if (!aVal) {
-      sqlite3_result_null(ctx);
-      return SQLITE_OK;
-    }
-    rc = fkvValueDecode(aVal, nVal, &d, &kind);
+    rc = pFmt->xMetaResult(ctx, aVal, nVal, &zErr);
   }
   if (rc != SQLITE_OK) {
-    char *zKey = keyRepr(aKey, nKey);
-    char *zMsg = sqlite3_mprintf("flaxkv: corrupt %s for key %s in table %s (%s)",
-                                 iCol == 0 ? "key" : "value", zKey, p->zName,
+    char *zKey = keyRepr(pFmt, aKey, nKey);
+    /* zErr: what the decoder found ("corrupt value", "corrupt key", ...). */
+    char *zMsg = sqlite3_mprintf("flaxkv: %s for key %s in table %s (%s)",
+                                 zErr ? zErr : "corrupt data", zKey, p->zName,
                                  fkvStorePath(fkvBufferStore(p->pBuf)));
     sqlite3_result_error(ctx, zMsg ? zMsg : "flaxkv: corrupt data", -1);
-    sqlite3_result_error_code(ctx, SQLITE_CORRUPT);
+    sqlite3_result_error_code(ctx, rc);
     sqlite3_free(zKey);
     sqlite3_free(zMsg);
-    return SQLITE_OK;
+    sqlite3_free(zErr);
   }
-  fkvResultDatum(ctx, &d);
   return SQLITE_OK;
 }
 
@@ -1068,42 +1128,118 @@ static int constraintErr(flaxkv_vtab *p, int rc, const char *zWhat) {
 ** INSERT (argv[0] NULL), UPDATE (argv[0] the old key), DELETE (argc 1).
 ** argv[2] is the new key, argv[3] the new value.
 */
+/* The candidate encodings of one key (unordered formats), in order. */
+typedef struct fkv_cands fkv_cands;
+struct fkv_cands {
+  unsigned char a[4][FKV_KEYBUF];
+  size_t n[4];
+  int nCand;
+};
+
+static void candAdd(void *pCtx, const unsigned char *a, size_t n) {
+  fkv_cands *c = pCtx;
+  if (c->nCand < 4 && n <= FKV_MAX_KEY) {
+    memcpy(c->a[c->nCand], a, n);
+    c->n[c->nCand++] = n;
+  }
+}
+
+/*
+** The stored bytes of the row whose key SQLite passes as pOld, into a[]:
+** its encoding, or for an unordered format the candidate that exists (the
+** SQL value of a key need not encode back to the same MessagePack bytes).
+** *pn = 0: there is no such row.  *pCands (unordered formats) receives the
+** candidates.
+*/
+static int resolveOldKey(flaxkv_vtab *p, sqlite3_value *pOld, unsigned char *a, size_t *pn,
+                         fkv_cands *pCands) {
+  *pn = 0;
+  if (!p->pFmt->xKeyCandidates) {
+    int kind;
+    size_t n;
+    char *zErr = 0;
+    int rc = p->pFmt->xKeyEncode(pOld, a, FKV_KEYBUF, &n, &kind, &zErr);
+    sqlite3_free(zErr);
+    if (rc == SQLITE_OK && n > 0 && n <= FKV_MAX_KEY) *pn = n;
+    return SQLITE_OK;
+  }
+  pCands->nCand = 0;
+  int rc = p->pFmt->xKeyCandidates(pOld, candAdd, pCands);
+  for (int i = 0; rc == SQLITE_OK && i < pCands->nCand; i++) {
+    const unsigned char *aCur;
+    size_t nCur;
+    rc = fkvTxnGet(p->pTxn, pCands->a[i], pCands->n[i], 0, &aCur, &nCur, &p->base.zErrMsg);
+    if (rc == SQLITE_OK) {
+      memcpy(a, pCands->a[i], pCands->n[i]);
+      *pn = pCands->n[i];
+      return SQLITE_OK;
+    }
+    if (rc == SQLITE_NOTFOUND) rc = SQLITE_OK;
+  }
+  return rc;
+}
+
+/*
+** INSERT (argv[0] NULL), UPDATE (argv[0] the old key), DELETE (argc 1).
+** argv[2] is the new key, argv[3] the new value, argv[4] the meta column
+** (formats with one).
+*/
 static int flaxkvUpdate(sqlite3_vtab *pVtab, int argc, sqlite3_value **argv, sqlite_int64 *pRowid) {
   (void)pRowid;
   flaxkv_vtab *p = (flaxkv_vtab *)pVtab;
+  const fkv_format *pFmt = p->pFmt;
   if (p->bReadonly || fkvStoreReadonly(fkvBufferStore(p->pBuf))) {
     setVtabErr(pVtab, sqlite3_mprintf("flaxkv: table %s is read-only", p->zName));
     return SQLITE_READONLY;
   }
   unsigned char aOld[FKV_KEYBUF], aNew[FKV_KEYBUF];
+  fkv_cands cands;
   int kind;
   size_t nOld = 0;
+  char *zErr = 0;
   int rc;
   if (sqlite3_value_type(argv[0]) != SQLITE_NULL) {
-    nOld = fkvKeyEncode(argv[0], aOld, sizeof(aOld), &kind);
-    if (nOld == 0 || nOld > FKV_MAX_KEY) return SQLITE_OK; /* no such row */
+    rc = resolveOldKey(p, argv[0], aOld, &nOld, &cands);
+    if (rc != SQLITE_OK || nOld == 0) return rc; /* no such row */
   }
   if (argc == 1) return fkvTxnPut(p->pTxn, aOld, nOld, 0, 0, 0);
 
   int eMode = sqlite3_vtab_on_conflict(p->db);
-  size_t nNew = fkvKeyEncode(argv[2], aNew, sizeof(aNew), &kind);
+  size_t nNew;
+  rc = pFmt->xKeyEncode(argv[2], aNew, sizeof(aNew), &nNew, &kind, &zErr);
+  if (rc != SQLITE_OK) {
+    setVtabErr(pVtab, sqlite3_mprintf("flaxkv: table %s: %s", p->zName, zErr));
+    sqlite3_free(zErr);
+    return rc;
+  }
   if (nNew == 0) {
     if (eMode == SQLITE_IGNORE) return SQLITE_CONSTRAINT;
     return constraintErr(p, SQLITE_CONSTRAINT_NOTNULL, "NOT NULL");
   }
   if (nNew > FKV_MAX_KEY) {
     setVtabErr(pVtab, sqlite3_mprintf("flaxkv: a key of table %s is %llu bytes encoded; LMDB "
-                                      "keys are limited to %d bytes (1 type byte + the key)",
-                                      p->zName, (unsigned long long)nNew, FKV_MAX_KEY));
+                                      "keys are limited to %d bytes%s",
+                                      p->zName, (unsigned long long)nNew, FKV_MAX_KEY,
+                                      pFmt->bNative ? " (1 type byte + the key)" : ""));
     return SQLITE_TOOBIG;
   }
-  size_t nVal = fkvValueSize(argv[3]);
-  unsigned char aSmall[64];
-  unsigned char *aVal = nVal <= sizeof(aSmall) ? aSmall : sqlite3_malloc64(nVal);
-  if (!aVal) return SQLITE_NOMEM;
-  fkvValueEncode(argv[3], kind, aVal);
+  rc = pFmt->xValueEncode(argv[3], pFmt->bMeta && argc > 4 ? argv[4] : 0, kind, &p->val, &zErr);
+  if (rc != SQLITE_OK) {
+    setVtabErr(pVtab, zErr ? sqlite3_mprintf("flaxkv: table %s: %s", p->zName, zErr) : 0);
+    sqlite3_free(zErr);
+    return rc;
+  }
+  const unsigned char *aVal = p->val.a;
+  size_t nVal = p->val.n;
 
   int bSameKey = nOld && fkvKeyCmp(aOld, nOld, aNew, nNew) == 0;
+  if (nOld && !bSameKey && pFmt->xKeyCandidates) {
+    /* The same SQL key (its value read back, unchanged): keep its bytes. */
+    for (int i = 0; i < cands.nCand && !bSameKey; i++) {
+      bSameKey = fkvKeyCmp(cands.a[i], cands.n[i], aNew, nNew) == 0;
+    }
+    if (bSameKey) memcpy(aNew, aOld, nNew = nOld);
+  }
   if (bSameKey) {
     /* A new value, or the same key written with another type (1 -> 1.0). */
     rc = fkvTxnPut(p->pTxn, aNew, nNew, aVal, nVal, 0);
@@ -1137,7 +1273,6 @@ static int flaxkvUpdate(sqlite3_vtab *pVtab, int argc, sqlite3_value **argv, sql
       if (rc == SQLITE_OK) rc = fkvTxnPut(p->pTxn, aNew, nNew, aVal, nVal, bExpect);
     }
   }
-  if (aVal != aSmall) sqlite3_free(aVal);
   return rc;
 }
 
@@ -1190,7 +1325,7 @@ static int flaxkvRename(sqlite3_vtab *pVtab, const char *zNew) {
   char *zName = sqlite3_mprintf("%s", zNew);
   if (!zName) return SQLITE_NOMEM;
   int rc = SQLITE_OK;
-  if (!p->bExplicitName && !fkvStoreReadonly(fkvBufferStore(p->pBuf))) {
+  if (p->pFmt->bNative && !p->bExplicitName && !fkvStoreReadonly(fkvBufferStore(p->pBuf))) {
     rc = fkvBufferTableRename(p->pBuf, p->pTable, p->zName, zNew, &pVtab->zErrMsg);
   }
   if (rc != SQLITE_OK) {
@@ -1215,6 +1350,7 @@ static void vtabFree(flaxkv_vtab *p) {
   fkvTxnFree(p->pTxn);
   fkvBufferTableClose(p->pBuf, p->pTable);
   fkvBufferClose(p->pBuf);
+  fkvBufFree(&p->val);
   sqlite3_free(p->zSchema);
   sqlite3_free(p->zName);
   sqlite3_free(p->base.zErrMsg);
@@ -1229,7 +1365,9 @@ static int flaxkvDisconnect(sqlite3_vtab *pVtab) {
 
 static int flaxkvDestroy(sqlite3_vtab *pVtab) {
   flaxkv_vtab *p = (flaxkv_vtab *)pVtab;
-  if (!p->bReadonly && !fkvStoreReadonly(fkvBufferStore(p->pBuf))) {
+  /* A raw or flaxkv table binds data that other programs own: DROP TABLE
+  ** removes the binding only. */
+  if (p->pFmt->bNative && !p->bReadonly && !fkvStoreReadonly(fkvBufferStore(p->pBuf))) {
     int rc = fkvBufferTableDrop(p->pBuf, p->pTable, p->zName, &pVtab->zErrMsg);
     if (rc != SQLITE_OK) return rc;
   }

@@ -12,11 +12,14 @@ have_cmd() { command -v "$1" >/dev/null 2>&1; }
 
 have_hdr sqlite3.h || need="$need libsqlite3-dev"
 have_hdr lmdb.h    || need="$need liblmdb-dev"
+have_hdr msgpack.h || need="$need libmsgpack-dev"
+have_hdr jansson.h || need="$need libjansson-dev"
 have_cmd sqlite3   || need="$need sqlite3"
 have_cmd mdb_stat  || need="$need lmdb-utils"
 have_cmd cc        || need="$need gcc"
 have_cmd make      || need="$need make"
 [ -x /usr/bin/python3 ] || need="$need python3"
+/usr/bin/python3 -c 'import lmdb, msgpack' 2>/dev/null || need="$need python3-lmdb python3-msgpack"
 
 [ -z "$need" ] && exit 0
 

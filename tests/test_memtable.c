@@ -211,7 +211,7 @@ static void testBufferRandom(int seed) {
   int rc = fkvBufferOpen(zDir, &sc, &bc, &b, &zErr);
   CHECK(rc == SQLITE_OK, "buffer open: %s", zErr);
   if (rc) return;
-  rc = fkvBufferTableOpen(b, "t", 0, &t, &zErr);
+  rc = fkvBufferTableOpen(b, "t", 0, 1, &t, &zErr);
   CHECK(rc == SQLITE_OK, "table open: %s", zErr);
   fkv_txn *pTxn = fkvTxnNew(b, t);
   model committed, cur;
@@ -269,7 +269,7 @@ static void testBufferRandom(int seed) {
   rc = fkvBufferOpen(zDir, &sc, &bc, &b, &zErr);
   CHECK(rc == SQLITE_OK, "reopen: %s", zErr);
   if (rc) return;
-  fkvBufferTableOpen(b, "t", 0, &t, &zErr);
+  fkvBufferTableOpen(b, "t", 0, 1, &t, &zErr);
   gStep = -1;
   compareAll(b, 0, t, &committed);
   fkvBufferTableClose(b, t);
@@ -287,7 +287,7 @@ static void testViewSnapshot(void) {
   fkv_table *t;
   char *zErr = 0;
   CHECK(fkvBufferOpen(zDir, &sc, &bc, &b, &zErr) == SQLITE_OK, "open: %s", zErr);
-  fkvBufferTableOpen(b, "t", 0, &t, &zErr);
+  fkvBufferTableOpen(b, "t", 0, 1, &t, &zErr);
   fkv_txn *w = fkvTxnNew(b, t);
   unsigned char k[8], val[8];
   for (int i = 0; i < 10; i++) fkvTxnPut(w, k, keyOf(i, k), val, (valOf(1, val), 5), 0);

@@ -1484,10 +1484,10 @@ static void testOptions(void) {
   db = harness_open(harness_path("o3.db"));
   CASE("8.03", "an unknown option is an error that names it");
   EXPECT(db, "CREATE VIRTUAL TABLE t USING flaxkv(foo=1)",
-         "error: flaxkv: unknown option \"foo\" (options: path, name, map_size, buffer_size, "
+         "error: flaxkv: unknown option \"foo\" (options: path, name, format, map_size, buffer_size, "
          "buffer_limit, flush_interval, sync, readonly)");
   EXPECT(db, "CREATE VIRTUAL TABLE t USING flaxkv(path)",
-         "error: flaxkv: argument \"path\" is not name=value (options: path, name, map_size, "
+         "error: flaxkv: argument \"path\" is not name=value (options: path, name, format, map_size, "
          "buffer_size, buffer_limit, flush_interval, sync, readonly)");
 
   CASE("8.04", "a bad option value is an error that names the option");

@@ -1,0 +1,72 @@
+/*
+** format.h - how a table's rows become LMDB bytes: the `format` option.
+**
+**   native  (default) flaxkv's own codec (codec.h): type-tagged keys in
+**           SQLite's order, typed values; the table's LMDB database is named
+**           through the store's catalog.
+**   raw     any LMDB database as BLOB keys and BLOB values: the bytes as they
+**           are.  A TEXT key or value is written as its UTF-8 bytes (and
+**           reads back as a BLOB); other types cannot be written.  Keys are in
+**           LMDB's memcmp order, which is SQLite's order of BLOBs.
+**   flaxkv  the stores of the Python library FlaxKV: one MessagePack object
+**           per key and per value (msgpack_fmt.h), with the hidden column
+**           `meta`.  MessagePack byte order is not SQLite's order: only
+**           equality is served by a seek.
+**
+** A format is a constant table of functions; all are pure.
+*/
+#ifndef FLAXKV_FORMAT_H
+#define FLAXKV_FORMAT_H
+
+#include <stddef.h>
+#include <sqlite3.h>
+
+/* A growable byte buffer (sqlite3_malloc'd). */
+typedef struct fkv_buf fkv_buf;
+struct fkv_buf {
+  unsigned char *a;
+  size_t n, nAlloc;
+};
+int fkvBufReserve(fkv_buf *, size_t n);
+void fkvBufFree(fkv_buf *);
+
+typedef struct fkv_format fkv_format;
+struct fkv_format {
+  const char *zName;
+  int bOrdered;   /* memcmp order of keys is SQLite's order: ranges, ORDER BY */
+  int bNative;    /* the native codec: affinity-aware seeks, the catalog; the
+                  ** others bind LMDB's main database unless name= says which */
+  int bMeta;      /* the table has the hidden column meta */
+
+  /*
+  ** Encode pVal as a key to write into a[0..nA).  *pn: its full size (may
+  ** exceed nA: too large), 0 if pVal is NULL.  *pKind: what xValueEncode
+  ** keeps of the key's type.  SQLITE_OK, or an error with *pzErr when the
+  ** format cannot store such a key.
+  */
+  int (*xKeyEncode)(sqlite3_value *pVal, unsigned char *a, size_t nA, size_t *pn, int *pKind,
+                    char **pzErr);
+  /* The SQL value of a stored key (aVal: its stored value, may be NULL). */
+  int (*xKeyResult)(sqlite3_context *, const unsigned char *aKey, size_t nKey,
+                    const unsigned char *aVal, size_t nVal, char **pzErr);
+  /* Encode a value (pMeta: the meta column, NULL if none) into pOut. */
+  int (*xValueEncode)(sqlite3_value *pVal, sqlite3_value *pMeta, int kind, fkv_buf *pOut,
+                      char **pzErr);
+  int (*xValueResult)(sqlite3_context *, const unsigned char *aVal, size_t nVal, char **pzErr);
+  /* The meta column (bMeta formats only). */
+  int (*xMetaResult)(sqlite3_context *, const unsigned char *aVal, size_t nVal, char **pzErr);
+  /*
+  ** Unordered formats: the stored keys that may equal pVal, one xAdd call
+  ** each (SQLite re-checks every row).
+  */
+  int (*xKeyCandidates)(sqlite3_value *pVal, void (*xAdd)(void *, const unsigned char *, size_t),
+                        void *pCtx);
+};
+
+/* The format named zName, or NULL. */
+const fkv_format *fkvFormatFind(const char *zName);
+
+/* The names, for error messages: "native, raw, flaxkv". */
+#define FKV_FORMAT_NAMES "native, raw, flaxkv"
+
+#endif /* FLAXKV_FORMAT_H */

@@ -1,0 +1,1022 @@
+/*
+** msgpack_fmt.c - SQL values <-> MessagePack for tables with format='flaxkv'.
+**
+** The mapping is specified in msgpack_fmt.h; this file implements it with
+** msgpack-c (libmsgpackc: its packer, and its unpacker on input already
+** checked here) and jansson (to read JSON text: metas, and the TEXT of an
+** array or a map being written).
+**
+** USAGE (format.c)
+**
+**   fkvMsgpackResult(ctx, a, n, &zErr)   stored key or value -> SQL value
+**   fkvMsgpackMeta(ctx, a, n, &zErr)     stored value -> its meta column
+**   fkvMsgpackEncode(v, zMeta, &a, &n, &zErr)   SQL value (+ meta) -> bytes
+**   fkvMsgpackKeyCandidates(v, xAdd, p)  the stored keys a lookup may match
+**
+** EXAMPLE
+**
+**   FlaxKV's db[(1, "a")] = np.arange(2.0) stores the key 92 01 a1 61 and
+**   the value c7 1a 01 93 a3 "<f8" 91 02 c4 10 <16 bytes>; the row reads as
+**   key '[1,"a"]', value the 16-byte BLOB, meta
+**   '{"ext":1,"dtype":"<f8","shape":[2]}'.
+**
+** INVARIANTS
+**
+**   - Every function is pure: no locks, no global state, safe from any
+**     thread.  Everything returned is sqlite3_malloc'd (or handed to SQLite
+**     with a destructor); jansson and msgpack-c memory never escapes.
+**   - Decoders never read outside a[0..n): fkvMpSkip walks the bytes with a
+**     bounds check before each read, and msgpack-c only ever sees input
+**     fkvMpSkip accepted (exactly one object, nothing after it).  The walk
+**     comes first because msgpack-c allocates count * 24 bytes as soon as it
+**     reads an array or map header: five corrupt bytes (dd ff ff ff ff)
+**     would otherwise ask for 96 GiB.  After the walk every declared element
+**     is known to be present, so msgpack-c allocates O(n).
+**   - Nesting: msgpack-c keeps open containers on a fixed stack of 32
+**     (MSGPACK_EMBED_STACK_SIZE, compiled into the library) and refuses a
+**     33rd array or map inside 32 others, even an empty one (it says "out of
+**     memory").  Decoding such a value gives SQLITE_TOOBIG; the encoder
+**     refuses to write one (SQLITE_MISMATCH), so what is written here reads
+**     back.
+**   - What the encoder writes is what FlaxKV (msgspec) and msgpack-python
+**     write for the same Python value, byte for byte: every int, str, bin,
+**     array, map and ext header in its shortest form, non-negative ints as
+**     uint formats, floats as float64.  Key lookups depend on this.
+**   - An ext 1 is read only if its payload is [dtype string, shape array of
+**     non-negative ints, bin] with a dtype whose item size is known and
+**     bin size = element count * item size (else SQLITE_CORRUPT); the
+**     encoder checks the same against the meta, so what one side accepts
+**     the other writes.
+**
+** INTERNALS: JSON text made from an array or a map
+**
+**   Compact, no white space, elements and map entries in stored order.
+**   int -> decimal; a uint64 above INT64_MAX and every float -> the
+**   shortest of %.15g/%.16g/%.17g that reads back exactly, with ".0" added
+**   when it would look integral (so it reads back as a float); +-inf ->
+**   9e999 / -9e999 (what SQLite's JSON functions read as infinity; jansson
+**   refuses them, so such an array cannot be written back); NaN -> null.
+**   str -> a JSON string, the bytes as they are except '"', '\\' and
+**   control characters, which are escaped; bin -> a base64 string (RFC 4648,
+**   padded); ext -> null.  A map key that is a str or bin is that string;
+**   any other key becomes the JSON text of the key, as a string (1 -> "1",
+**   nil -> "null": Python's json.dumps does the same for int, float, bool
+**   and None keys).  Numbers are printed with the C library's snprintf and
+**   checked with strtod, which assumes the "C" LC_NUMERIC locale (in any
+**   other the check fails and 17 digits are kept).
+**
+** INTERNALS: NumPy dtype strings (ext 1)
+**
+**   dtype.str is a byte order (< > | =), a kind, then the item size in
+**   bytes (for U, in 4-byte characters); m and M may add a unit in
+**   brackets ("<M8[ns]").  Kinds with a fixed item size are accepted:
+**   b i u f c m M S U V.  "|O" (Python objects) is not.
+*/
+#include "sqlite3ext.h"
+SQLITE_EXTENSION_INIT3
+#include "msgpack_fmt.h"
+
+#include <float.h>
+#include <jansson.h>
+#include <math.h>
+#include <msgpack.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define FKV_MP_MAX_DEPTH 32 /* msgpack-c's MSGPACK_EMBED_STACK_SIZE */
+#define FKV_TWO_63 9223372036854775808.0
+#define FKV_JSON_FLAGS (JSON_ALLOW_NUL | JSON_REJECT_DUPLICATES)
+#define FKV_META_FORMS \
+  "{\"type\":\"bool\"}, {\"type\":\"array\"}, {\"type\":\"map\"}, " \
+  "{\"ext\":1,\"dtype\":D,\"shape\":S} or {\"ext\":N}"
+
+/* Set *pzErr to a new message; return rc. */
+static int fkvErr(char **pzErr, int rc, const char *zFmt, ...) {
+  va_list ap;
+  va_start(ap, zFmt);
+  *pzErr = sqlite3_vmprintf(zFmt, ap);
+  va_end(ap);
+  return rc;
+}
+
+static const char *fkvTypeName(int eType) {
+  switch (eType) {
+    case SQLITE_INTEGER: return "INTEGER";
+    case SQLITE_FLOAT: return "REAL";
+    case SQLITE_TEXT: return "TEXT";
+    case SQLITE_BLOB: return "BLOB";
+    default: return "NULL";
+  }
+}
+
+/* ---- output buffer ---------------------------------------------------- */
+
+/*
+** A growable sqlite3_malloc'd byte buffer with a sticky error: after the
+** first failed allocation (rc = SQLITE_NOMEM) every append does nothing, so
+** writers check rc once at the end.  It is msgpack-c's packer output too.
+*/
+typedef struct FkvOut FkvOut;
+struct FkvOut {
+  unsigned char *a;
+  size_t n, nAlloc;
+  int rc;
+};
+
+/* Make room for nMore bytes after a[n); 0 (and rc set) if that fails. */
+static int fkvOutReserve(FkvOut *p, size_t nMore) {
+  if (p->rc) return 0;
+  if (nMore <= p->nAlloc - p->n) return 1;
+  size_t nNew = p->nAlloc ? p->nAlloc : 64;
+  while (nNew - p->n < nMore) nNew *= 2;
+  unsigned char *aNew = sqlite3_realloc64(p->a, nNew);
+  if (!aNew) {
+    p->rc = SQLITE_NOMEM;
+    return 0;
+  }
+  p->a = aNew;
+  p->nAlloc = nNew;
+  return 1;
+}
+
+static void fkvOutAppend(FkvOut *p, const void *z, size_t n) {
+  if (n == 0 || !fkvOutReserve(p, n)) return;
+  memcpy(p->a + p->n, z, n);
+  p->n += n;
+}
+
+static void fkvOutAppendStr(FkvOut *p, const char *z) {
+  fkvOutAppend(p, z, strlen(z));
+}
+
+static void fkvOutFree(FkvOut *p) {
+  sqlite3_free(p->a);
+  memset(p, 0, sizeof *p);
+}
+
+/* msgpack_packer_write: append to the FkvOut pData; -1 once out of memory. */
+static int fkvOutWrite(void *pData, const char *buf, size_t len) {
+  FkvOut *p = (FkvOut *)pData;
+  fkvOutAppend(p, buf, len);
+  return p->rc ? -1 : 0;
+}
+
+/* ---- checking MessagePack bytes -------------------------------------- */
+
+#define FKV_MP_SCALAR 0
+#define FKV_MP_ARRAY  1
+#define FKV_MP_MAP    2
+#define FKV_MP_NEVER  3
+
+/*
+** The headers 0xc0..0xdf: nLen = bytes of the big-endian length (or count)
+** after the header byte; nFix = bytes that follow it whatever the length
+** (the ext type byte; the whole payload of a fixed-size format).
+*/
+static const struct {
+  unsigned char nLen, nFix, eKind;
+} aMpHeader[32] = {
+    {0, 0, FKV_MP_SCALAR},  /* c0 nil */
+    {0, 0, FKV_MP_NEVER},   /* c1 never used */
+    {0, 0, FKV_MP_SCALAR},  /* c2 false */
+    {0, 0, FKV_MP_SCALAR},  /* c3 true */
+    {1, 0, FKV_MP_SCALAR},  /* c4 bin 8 */
+    {2, 0, FKV_MP_SCALAR},  /* c5 bin 16 */
+    {4, 0, FKV_MP_SCALAR},  /* c6 bin 32 */
+    {1, 1, FKV_MP_SCALAR},  /* c7 ext 8 */
+    {2, 1, FKV_MP_SCALAR},  /* c8 ext 16 */
+    {4, 1, FKV_MP_SCALAR},  /* c9 ext 32 */
+    {0, 4, FKV_MP_SCALAR},  /* ca float 32 */
+    {0, 8, FKV_MP_SCALAR},  /* cb float 64 */
+    {0, 1, FKV_MP_SCALAR},  /* cc uint 8 */
+    {0, 2, FKV_MP_SCALAR},  /* cd uint 16 */
+    {0, 4, FKV_MP_SCALAR},  /* ce uint 32 */
+    {0, 8, FKV_MP_SCALAR},  /* cf uint 64 */
+    {0, 1, FKV_MP_SCALAR},  /* d0 int 8 */
+    {0, 2, FKV_MP_SCALAR},  /* d1 int 16 */
+    {0, 4, FKV_MP_SCALAR},  /* d2 int 32 */
+    {0, 8, FKV_MP_SCALAR},  /* d3 int 64 */
+    {0, 2, FKV_MP_SCALAR},  /* d4 fixext 1 */
+    {0, 3, FKV_MP_SCALAR},  /* d5 fixext 2 */
+    {0, 5, FKV_MP_SCALAR},  /* d6 fixext 4 */
+    {0, 9, FKV_MP_SCALAR},  /* d7 fixext 8 */
+    {0, 17, FKV_MP_SCALAR}, /* d8 fixext 16 */
+    {1, 0, FKV_MP_SCALAR},  /* d9 str 8 */
+    {2, 0, FKV_MP_SCALAR},  /* da str 16 */
+    {4, 0, FKV_MP_SCALAR},  /* db str 32 */
+    {2, 0, FKV_MP_ARRAY},   /* dc array 16 */
+    {4, 0, FKV_MP_ARRAY},   /* dd array 32 */
+    {2, 0, FKV_MP_MAP},     /* de map 16 */
+    {4, 0, FKV_MP_MAP},     /* df map 32 */
+};
+
+/*
+** Step *pOff over the one MessagePack object at a[*pOff..n), inside nOpen
+** arrays/maps.  SQLITE_OK; SQLITE_CORRUPT (truncated, or the
+** never-used byte 0xc1); SQLITE_TOOBIG (nested too deep for msgpack-c).
+** zWhat names the bytes in messages.  Reads nothing outside a[0..n).
+*/
+static int fkvMpSkip(const unsigned char *a, size_t n, size_t *pOff, int nOpen,
+                     const char *zWhat, char **pzErr) {
+  size_t iStart = *pOff;
+  if (iStart >= n) {
+    return fkvErr(pzErr, SQLITE_CORRUPT, "corrupt %s: truncated (a value is missing at byte %llu)",
+                  zWhat, (sqlite3_uint64)n);
+  }
+  unsigned int b = a[iStart];
+  unsigned int nLen = 0, eKind = FKV_MP_SCALAR;
+  sqlite3_uint64 nFix = 0, nCount = 0;
+  if (b >= 0x80 && b <= 0x8f) {
+    eKind = FKV_MP_MAP;
+    nCount = b & 0x0f;
+  } else if (b >= 0x90 && b <= 0x9f) {
+    eKind = FKV_MP_ARRAY;
+    nCount = b & 0x0f;
+  } else if (b >= 0xa0 && b <= 0xbf) {
+    nFix = b & 0x1f;
+  } else if (b >= 0xc0 && b <= 0xdf) {
+    nLen = aMpHeader[b - 0xc0].nLen;
+    nFix = aMpHeader[b - 0xc0].nFix;
+    eKind = aMpHeader[b - 0xc0].eKind;
+  }
+  if (eKind == FKV_MP_NEVER) {
+    return fkvErr(pzErr, SQLITE_CORRUPT, "corrupt %s: byte 0xc1 (never used) at byte %llu", zWhat,
+                  (sqlite3_uint64)iStart);
+  }
+  size_t iOff = iStart + 1;
+  if (n - iOff < nLen) goto truncated;
+  sqlite3_uint64 v = 0;
+  for (unsigned int k = 0; k < nLen; k++) v = (v << 8) | a[iOff + k];
+  iOff += nLen;
+  if (eKind == FKV_MP_SCALAR) {
+    if (n - iOff < nFix + v) goto truncated;
+    iOff += (size_t)(nFix + v);
+  } else {
+    if (nLen) nCount = v;
+    if (eKind == FKV_MP_MAP) nCount *= 2;
+    if (nOpen >= FKV_MP_MAX_DEPTH) {
+      return fkvErr(pzErr, SQLITE_TOOBIG,
+                    "%s nests arrays/maps deeper than %d levels (the most msgpack-c reads)", zWhat,
+                    FKV_MP_MAX_DEPTH);
+    }
+    for (sqlite3_uint64 k = 0; k < nCount; k++) {
+      int rc = fkvMpSkip(a, n, &iOff, nOpen + 1, zWhat, pzErr);
+      if (rc != SQLITE_OK) return rc;
+    }
+  }
+  *pOff = iOff;
+  return SQLITE_OK;
+
+truncated:
+  return fkvErr(pzErr, SQLITE_CORRUPT, "corrupt %s: truncated (the value at byte %llu runs past "
+                "the end at byte %llu)", zWhat, (sqlite3_uint64)iStart, (sqlite3_uint64)n);
+}
+
+/*
+** Unpack a[0..n), which must be exactly one MessagePack object, into *pRes
+** (always initialized: the caller destroys it).  SQLITE_OK, SQLITE_NOMEM,
+** or an error from fkvMpSkip; SQLITE_CORRUPT for bytes after the object.
+*/
+static int fkvMpUnpack(const unsigned char *a, size_t n, const char *zWhat, msgpack_unpacked *pRes,
+                       char **pzErr) {
+  msgpack_unpacked_init(pRes);
+  size_t iEnd = 0;
+  int rc = fkvMpSkip(a, n, &iEnd, 0, zWhat, pzErr);
+  if (rc != SQLITE_OK) return rc;
+  if (iEnd < n) {
+    return fkvErr(pzErr, SQLITE_CORRUPT, "corrupt %s: the value ends at byte %llu of %llu (expected "
+                  "exactly one MessagePack object)", zWhat, (sqlite3_uint64)iEnd, (sqlite3_uint64)n);
+  }
+  size_t iOff = 0;
+  msgpack_unpack_return e = msgpack_unpack_next(pRes, (const char *)a, n, &iOff);
+  if (e == MSGPACK_UNPACK_NOMEM_ERROR) return SQLITE_NOMEM;
+  if ((e != MSGPACK_UNPACK_SUCCESS && e != MSGPACK_UNPACK_EXTRA_BYTES) || iOff != n) {
+    return fkvErr(pzErr, SQLITE_CORRUPT, "corrupt %s: msgpack-c cannot read it (code %d)", zWhat,
+                  (int)e);
+  }
+  return SQLITE_OK;
+}
+
+/* ---- NumPy arrays (ext 1) -------------------------------------------- */
+
+/*
+** The item size in bytes of the NumPy dtype string z[0..n) (see INTERNALS);
+** 0 if it is not one with a fixed item size.
+*/
+static int fkvDtypeItemSize(const char *z, size_t n, sqlite3_uint64 *pSize) {
+  static const char zKinds[] = "biufcmMSUV";
+  if (n < 3 || !memchr("<>|=", z[0], 4) || !memchr(zKinds, z[1], sizeof zKinds - 1)) return 0;
+  size_t i = 2;
+  sqlite3_uint64 v = 0;
+  for (; i < n && z[i] >= '0' && z[i] <= '9'; i++) {
+    v = v * 10 + (sqlite3_uint64)(z[i] - '0');
+    if (v > 0xFFFFFFFF) return 0;
+  }
+  if (i == 2) return 0;
+  if ((z[1] == 'm' || z[1] == 'M') && i < n && z[i] == '[') {
+    size_t iUnit = ++i;
+    while (i < n && ((z[i] >= 'a' && z[i] <= 'z') || (z[i] >= 'A' && z[i] <= 'Z') ||
+                     (z[i] >= '0' && z[i] <= '9'))) {
+      i++;
+    }
+    if (i == iUnit || i >= n || z[i] != ']') return 0;
+    i++;
+  }
+  if (i != n) return 0;
+  *pSize = z[1] == 'U' ? v * 4 : v;
+  return 1;
+}
+
+/* *pN *= d; 0 if the product does not fit in 64 bits. */
+static int fkvMulDim(sqlite3_uint64 *pN, sqlite3_uint64 d) {
+  return !__builtin_mul_overflow(*pN, d, pN);
+}
+
+/* An ext 1 payload, unpacked; the pointers point into the stored bytes. */
+typedef struct FkvNumpy FkvNumpy;
+struct FkvNumpy {
+  msgpack_unpacked res;
+  const msgpack_object_str *pDtype;
+  const msgpack_object_array *pShape;
+  const msgpack_object_bin *pData;
+};
+
+/*
+** Unpack and check the ext 1 payload p (see INVARIANTS).  SQLITE_OK,
+** SQLITE_NOMEM, or SQLITE_CORRUPT/TOOBIG with *pzErr.  The caller calls
+** msgpack_unpacked_destroy(&pNp->res) whatever the result.
+*/
+static int fkvNumpyUnpack(const msgpack_object_ext *p, FkvNumpy *pNp, char **pzErr) {
+  static const char zWhat[] = "ext 1 (NumPy array)";
+  memset(pNp, 0, sizeof *pNp);
+  int rc = fkvMpUnpack((const unsigned char *)p->ptr, p->size, "ext 1 (NumPy array) payload",
+                       &pNp->res, pzErr);
+  if (rc != SQLITE_OK) return rc;
+  const msgpack_object *o = &pNp->res.data;
+  if (o->type != MSGPACK_OBJECT_ARRAY || o->via.array.size != 3 ||
+      o->via.array.ptr[0].type != MSGPACK_OBJECT_STR ||
+      o->via.array.ptr[1].type != MSGPACK_OBJECT_ARRAY ||
+      o->via.array.ptr[2].type != MSGPACK_OBJECT_BIN) {
+    return fkvErr(pzErr, SQLITE_CORRUPT, "corrupt %s: expected the payload [dtype string, shape "
+                  "array, bytes]", zWhat);
+  }
+  pNp->pDtype = &o->via.array.ptr[0].via.str;
+  pNp->pShape = &o->via.array.ptr[1].via.array;
+  pNp->pData = &o->via.array.ptr[2].via.bin;
+  sqlite3_uint64 nByte;
+  if (!fkvDtypeItemSize(pNp->pDtype->ptr, pNp->pDtype->size, &nByte)) {
+    return fkvErr(pzErr, SQLITE_CORRUPT, "corrupt %s: dtype \"%.*s\" is not a NumPy dtype with a "
+                  "fixed item size", zWhat, (int)pNp->pDtype->size, pNp->pDtype->ptr);
+  }
+  for (uint32_t k = 0; k < pNp->pShape->size; k++) {
+    const msgpack_object *pDim = &pNp->pShape->ptr[k];
+    if (pDim->type != MSGPACK_OBJECT_POSITIVE_INTEGER || !fkvMulDim(&nByte, pDim->via.u64)) {
+      return fkvErr(pzErr, SQLITE_CORRUPT, "corrupt %s: expected a shape of non-negative integers "
+                    "whose product fits", zWhat);
+    }
+  }
+  if (nByte != pNp->pData->size) {
+    return fkvErr(pzErr, SQLITE_CORRUPT, "corrupt %s: %u bytes of data where dtype \"%.*s\" and "
+                  "the shape need %llu", zWhat, (unsigned)pNp->pData->size,
+                  (int)pNp->pDtype->size, pNp->pDtype->ptr, nByte);
+  }
+  return SQLITE_OK;
+}
+
+/* ---- MessagePack -> JSON text ---------------------------------------- */
+
+static void fkvJsonString(FkvOut *p, const char *z, size_t n) {
+  static const char zHex[] = "0123456789abcdef";
+  fkvOutAppend(p, "\"", 1);
+  size_t iRun = 0;
+  for (size_t i = 0; i < n; i++) {
+    unsigned char c = (unsigned char)z[i];
+    if (c >= 0x20 && c != '"' && c != '\\') continue;
+    fkvOutAppend(p, z + iRun, i - iRun);
+    iRun = i + 1;
+    char zEsc[7] = {'\\', (char)c, 0};
+    switch (c) {
+      case '"': case '\\': break;
+      case '\b': zEsc[1] = 'b'; break;
+      case '\f': zEsc[1] = 'f'; break;
+      case '\n': zEsc[1] = 'n'; break;
+      case '\r': zEsc[1] = 'r'; break;
+      case '\t': zEsc[1] = 't'; break;
+      default:
+        memcpy(zEsc + 1, "u00", 3);
+        zEsc[4] = zHex[c >> 4];
+        zEsc[5] = zHex[c & 0x0f];
+        break;
+    }
+    fkvOutAppendStr(p, zEsc);
+  }
+  fkvOutAppend(p, z + iRun, n - iRun);
+  fkvOutAppend(p, "\"", 1);
+}
+
+static void fkvJsonBase64(FkvOut *p, const unsigned char *a, size_t n) {
+  static const char zB64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  if (!fkvOutReserve(p, 4 * ((n + 2) / 3) + 2)) return;
+  unsigned char *z = p->a + p->n;
+  *z++ = '"';
+  for (size_t i = 0; i < n; i += 3) {
+    unsigned int u = (unsigned)a[i] << 16;
+    if (i + 1 < n) u |= (unsigned)a[i + 1] << 8;
+    if (i + 2 < n) u |= a[i + 2];
+    *z++ = zB64[u >> 18];
+    *z++ = zB64[(u >> 12) & 63];
+    *z++ = i + 1 < n ? zB64[(u >> 6) & 63] : '=';
+    *z++ = i + 2 < n ? zB64[u & 63] : '=';
+  }
+  *z++ = '"';
+  p->n = (size_t)(z - p->a);
+}
+
+static void fkvJsonReal(FkvOut *p, double r) {
+  if (isnan(r)) {
+    fkvOutAppendStr(p, "null");
+    return;
+  }
+  if (isinf(r)) {
+    fkvOutAppendStr(p, r > 0 ? "9e999" : "-9e999");
+    return;
+  }
+  char z[40];
+  for (int nDigit = 15; nDigit <= 17; nDigit++) {
+    snprintf(z, sizeof z - 2, "%.*g", nDigit, r);
+    if (strtod(z, 0) == r) break;
+  }
+  if (!strpbrk(z, ".eE")) strcat(z, ".0");
+  fkvOutAppendStr(p, z);
+}
+
+static void fkvJsonValue(FkvOut *p, const msgpack_object *o);
+
+/* A map key: a str or bin as itself, anything else as its JSON text. */
+static void fkvJsonKey(FkvOut *p, const msgpack_object *o) {
+  if (o->type == MSGPACK_OBJECT_STR || o->type == MSGPACK_OBJECT_BIN) {
+    fkvJsonValue(p, o);
+    return;
+  }
+  FkvOut key = {0};
+  fkvJsonValue(&key, o);
+  if (key.rc) {
+    p->rc = key.rc;
+  } else {
+    fkvJsonString(p, (const char *)key.a, key.n);
+  }
+  fkvOutFree(&key);
+}
+
+/* Append the JSON text of o (see INTERNALS). */
+static void fkvJsonValue(FkvOut *p, const msgpack_object *o) {
+  char z[32];
+  switch (o->type) {
+    case MSGPACK_OBJECT_BOOLEAN:
+      fkvOutAppendStr(p, o->via.boolean ? "true" : "false");
+      break;
+    case MSGPACK_OBJECT_POSITIVE_INTEGER:
+      if (o->via.u64 > INT64_MAX) {
+        fkvJsonReal(p, (double)o->via.u64);
+      } else {
+        snprintf(z, sizeof z, "%llu", (unsigned long long)o->via.u64);
+        fkvOutAppendStr(p, z);
+      }
+      break;
+    case MSGPACK_OBJECT_NEGATIVE_INTEGER:
+      snprintf(z, sizeof z, "%lld", (long long)o->via.i64);
+      fkvOutAppendStr(p, z);
+      break;
+    case MSGPACK_OBJECT_FLOAT32:
+    case MSGPACK_OBJECT_FLOAT64:
+      fkvJsonReal(p, o->via.f64);
+      break;
+    case MSGPACK_OBJECT_STR:
+      fkvJsonString(p, o->via.str.ptr, o->via.str.size);
+      break;
+    case MSGPACK_OBJECT_BIN:
+      fkvJsonBase64(p, (const unsigned char *)o->via.bin.ptr, o->via.bin.size);
+      break;
+    case MSGPACK_OBJECT_ARRAY:
+      fkvOutAppend(p, "[", 1);
+      for (uint32_t k = 0; k < o->via.array.size; k++) {
+        if (k) fkvOutAppend(p, ",", 1);
+        fkvJsonValue(p, &o->via.array.ptr[k]);
+      }
+      fkvOutAppend(p, "]", 1);
+      break;
+    case MSGPACK_OBJECT_MAP:
+      fkvOutAppend(p, "{", 1);
+      for (uint32_t k = 0; k < o->via.map.size; k++) {
+        if (k) fkvOutAppend(p, ",", 1);
+        fkvJsonKey(p, &o->via.map.ptr[k].key);
+        fkvOutAppend(p, ":", 1);
+        fkvJsonValue(p, &o->via.map.ptr[k].val);
+      }
+      fkvOutAppend(p, "}", 1);
+      break;
+    default: /* nil, ext */
+      fkvOutAppendStr(p, "null");
+      break;
+  }
+}
+
+/* ---- reading --------------------------------------------------------- */
+
+/* Make the SQL value of o the result of ctx (see msgpack_fmt.h). */
+static int fkvResultObject(sqlite3_context *ctx, const msgpack_object *o, char **pzErr) {
+  switch (o->type) {
+    case MSGPACK_OBJECT_BOOLEAN:
+      sqlite3_result_int(ctx, o->via.boolean ? 1 : 0);
+      break;
+    case MSGPACK_OBJECT_POSITIVE_INTEGER:
+      if (o->via.u64 > INT64_MAX) {
+        sqlite3_result_double(ctx, (double)o->via.u64);
+      } else {
+        sqlite3_result_int64(ctx, (sqlite3_int64)o->via.u64);
+      }
+      break;
+    case MSGPACK_OBJECT_NEGATIVE_INTEGER:
+      sqlite3_result_int64(ctx, o->via.i64);
+      break;
+    case MSGPACK_OBJECT_FLOAT32:
+    case MSGPACK_OBJECT_FLOAT64:
+      sqlite3_result_double(ctx, o->via.f64);
+      break;
+    case MSGPACK_OBJECT_STR:
+      sqlite3_result_text64(ctx, o->via.str.size ? o->via.str.ptr : "", o->via.str.size,
+                            SQLITE_TRANSIENT, SQLITE_UTF8);
+      break;
+    case MSGPACK_OBJECT_BIN:
+      sqlite3_result_blob64(ctx, o->via.bin.size ? o->via.bin.ptr : "", o->via.bin.size,
+                            SQLITE_TRANSIENT);
+      break;
+    case MSGPACK_OBJECT_ARRAY:
+    case MSGPACK_OBJECT_MAP: {
+      FkvOut out = {0};
+      fkvJsonValue(&out, o);
+      if (out.rc) {
+        fkvOutFree(&out);
+        return SQLITE_NOMEM;
+      }
+      sqlite3_result_text64(ctx, (const char *)out.a, out.n, sqlite3_free, SQLITE_UTF8);
+      break;
+    }
+    case MSGPACK_OBJECT_EXT: {
+      const msgpack_object_ext *pExt = &o->via.ext;
+      if (pExt->type == 1) {
+        FkvNumpy np;
+        int rc = fkvNumpyUnpack(pExt, &np, pzErr);
+        if (rc == SQLITE_OK) {
+          sqlite3_result_blob64(ctx, np.pData->size ? np.pData->ptr : "", np.pData->size,
+                                SQLITE_TRANSIENT);
+        }
+        msgpack_unpacked_destroy(&np.res);
+        return rc;
+      }
+      sqlite3_result_blob64(ctx, pExt->size ? pExt->ptr : "", pExt->size, SQLITE_TRANSIENT);
+      break;
+    }
+    default:
+      sqlite3_result_null(ctx);
+      break;
+  }
+  return SQLITE_OK;
+}
+
+/*
+** Make the SQL value of the MessagePack object a[0..n) the result of ctx.
+** SQLITE_OK; SQLITE_CORRUPT (or SQLITE_TOOBIG: nested too deep) with
+** *pzErr; SQLITE_NOMEM.  On error ctx is untouched.
+*/
+int fkvMsgpackResult(sqlite3_context *ctx, const unsigned char *a, size_t n, char **pzErr) {
+  msgpack_unpacked res;
+  int rc = fkvMpUnpack(a, n, "MessagePack", &res, pzErr);
+  if (rc == SQLITE_OK) rc = fkvResultObject(ctx, &res.data, pzErr);
+  msgpack_unpacked_destroy(&res);
+  return rc;
+}
+
+/*
+** Make the meta JSON of the MessagePack object a[0..n) (NULL if it has
+** none) the result of ctx.  Errors as for fkvMsgpackResult.
+*/
+int fkvMsgpackMeta(sqlite3_context *ctx, const unsigned char *a, size_t n, char **pzErr) {
+  msgpack_unpacked res;
+  int rc = fkvMpUnpack(a, n, "MessagePack", &res, pzErr);
+  if (rc != SQLITE_OK) {
+    msgpack_unpacked_destroy(&res);
+    return rc;
+  }
+  const msgpack_object *o = &res.data;
+  const char *zStatic = 0;
+  switch (o->type) {
+    case MSGPACK_OBJECT_BOOLEAN: zStatic = "{\"type\":\"bool\"}"; break;
+    case MSGPACK_OBJECT_ARRAY: zStatic = "{\"type\":\"array\"}"; break;
+    case MSGPACK_OBJECT_MAP: zStatic = "{\"type\":\"map\"}"; break;
+    default: break;
+  }
+  if (zStatic) {
+    sqlite3_result_text(ctx, zStatic, -1, SQLITE_STATIC);
+  } else if (o->type != MSGPACK_OBJECT_EXT) {
+    sqlite3_result_null(ctx);
+  } else if (o->via.ext.type != 1) {
+    char z[32];
+    snprintf(z, sizeof z, "{\"ext\":%d}", (int)o->via.ext.type);
+    sqlite3_result_text(ctx, z, -1, SQLITE_TRANSIENT);
+  } else {
+    FkvNumpy np;
+    rc = fkvNumpyUnpack(&o->via.ext, &np, pzErr);
+    if (rc == SQLITE_OK) {
+      FkvOut out = {0};
+      fkvOutAppendStr(&out, "{\"ext\":1,\"dtype\":");
+      fkvJsonString(&out, np.pDtype->ptr, np.pDtype->size);
+      fkvOutAppendStr(&out, ",\"shape\":[");
+      for (uint32_t k = 0; k < np.pShape->size; k++) {
+        char z[32];
+        snprintf(z, sizeof z, "%s%llu", k ? "," : "", (unsigned long long)np.pShape->ptr[k].via.u64);
+        fkvOutAppendStr(&out, z);
+      }
+      fkvOutAppendStr(&out, "]}");
+      if (out.rc) {
+        rc = out.rc;
+        fkvOutFree(&out);
+      } else {
+        sqlite3_result_text64(ctx, (const char *)out.a, out.n, sqlite3_free, SQLITE_UTF8);
+      }
+    }
+    msgpack_unpacked_destroy(&np.res);
+  }
+  msgpack_unpacked_destroy(&res);
+  return rc;
+}
+
+/* ---- writing --------------------------------------------------------- */
+
+/*
+** Pack the jansson value pJ inside nOpen arrays/objects: object
+** keys as str, integers as int, reals as float64.  SQLITE_OK, or
+** SQLITE_MISMATCH (with *pzErr) if it nests deeper than a reader here can
+** read back.  Output errors stay in the packer's FkvOut.
+*/
+static int fkvPackJson(msgpack_packer *pk, json_t *pJ, int nOpen, char **pzErr) {
+  int rc = SQLITE_OK;
+  if ((json_is_array(pJ) || json_is_object(pJ)) && nOpen >= FKV_MP_MAX_DEPTH) {
+    return fkvErr(pzErr, SQLITE_MISMATCH, "the JSON nests arrays/objects deeper than %d levels "
+                  "(the most MessagePack read here may have)", FKV_MP_MAX_DEPTH);
+  }
+  switch (json_typeof(pJ)) {
+    case JSON_OBJECT:
+      msgpack_pack_map(pk, json_object_size(pJ));
+      for (void *pIter = json_object_iter(pJ); pIter && rc == SQLITE_OK;
+           pIter = json_object_iter_next(pJ, pIter)) {
+        size_t nKey = json_object_iter_key_len(pIter);
+        msgpack_pack_str(pk, nKey);
+        msgpack_pack_str_body(pk, json_object_iter_key(pIter), nKey);
+        rc = fkvPackJson(pk, json_object_iter_value(pIter), nOpen + 1, pzErr);
+      }
+      break;
+    case JSON_ARRAY:
+      msgpack_pack_array(pk, json_array_size(pJ));
+      for (size_t k = 0; k < json_array_size(pJ) && rc == SQLITE_OK; k++) {
+        rc = fkvPackJson(pk, json_array_get(pJ, k), nOpen + 1, pzErr);
+      }
+      break;
+    case JSON_STRING:
+      msgpack_pack_str(pk, json_string_length(pJ));
+      msgpack_pack_str_body(pk, json_string_value(pJ), json_string_length(pJ));
+      break;
+    case JSON_INTEGER:
+      msgpack_pack_int64(pk, json_integer_value(pJ));
+      break;
+    case JSON_REAL:
+      msgpack_pack_double(pk, json_real_value(pJ));
+      break;
+    case JSON_TRUE:
+      msgpack_pack_true(pk);
+      break;
+    case JSON_FALSE:
+      msgpack_pack_false(pk);
+      break;
+    default:
+      msgpack_pack_nil(pk);
+      break;
+  }
+  return rc;
+}
+
+/*
+** Parse z[0..n) as a JSON array or object; NULL if it is neither.  *pbNoMem
+** is set if jansson ran out of memory; *pErr says what is wrong.
+*/
+static json_t *fkvJsonParse(const char *z, size_t n, json_error_t *pErr, int *pbNoMem) {
+  json_t *pJ = json_loadb(z, n, FKV_JSON_FLAGS, pErr);
+  *pbNoMem = !pJ && json_error_code(pErr) == json_error_out_of_memory;
+  return pJ;
+}
+
+/*
+** Pack the SQL value pVal without a meta.  A TEXT or BLOB whose bytes
+** SQLite cannot produce (out of memory) sets the error of the packer's
+** FkvOut.
+*/
+static void fkvPackSql(msgpack_packer *pk, sqlite3_value *pVal) {
+  switch (sqlite3_value_type(pVal)) {
+    case SQLITE_INTEGER:
+      msgpack_pack_int64(pk, sqlite3_value_int64(pVal));
+      break;
+    case SQLITE_FLOAT:
+      msgpack_pack_double(pk, sqlite3_value_double(pVal));
+      break;
+    case SQLITE_TEXT:
+    case SQLITE_BLOB: {
+      int bText = sqlite3_value_type(pVal) == SQLITE_TEXT;
+      const void *z = bText ? (const void *)sqlite3_value_text(pVal) : sqlite3_value_blob(pVal);
+      size_t n = (size_t)sqlite3_value_bytes(pVal);
+      if (!z && (bText || n > 0)) {
+        ((FkvOut *)pk->data)->rc = SQLITE_NOMEM;
+      } else if (bText) {
+        msgpack_pack_str(pk, n);
+        msgpack_pack_str_body(pk, z, n);
+      } else {
+        msgpack_pack_bin(pk, n);
+        msgpack_pack_bin_body(pk, z, n);
+      }
+      break;
+    }
+    default:
+      msgpack_pack_nil(pk);
+      break;
+  }
+}
+
+#define FKV_META_BOOL  1
+#define FKV_META_ARRAY 2
+#define FKV_META_MAP   3
+#define FKV_META_EXT   4
+
+/* A parsed meta. */
+typedef struct FkvMeta FkvMeta;
+struct FkvMeta {
+  json_t *pRoot;
+  int eMeta;           /* FKV_META_* */
+  int iExt;            /* FKV_META_EXT: the ext type */
+  json_t *pDtype;      /* ext 1: the dtype string */
+  json_t *pShape;      /* ext 1: the shape array */
+  sqlite3_uint64 nByte; /* ext 1: the BLOB size dtype and shape need */
+};
+
+/*
+** Parse the meta zMeta into *p (the caller json_decref()s p->pRoot).
+** SQLITE_OK, SQLITE_NOMEM, or SQLITE_ERROR with a message that says what
+** a meta may be.
+*/
+static int fkvMetaParse(const char *zMeta, FkvMeta *p, char **pzErr) {
+  json_error_t err;
+  int bNoMem;
+  memset(p, 0, sizeof *p);
+  p->pRoot = fkvJsonParse(zMeta, strlen(zMeta), &err, &bNoMem);
+  if (bNoMem) return SQLITE_NOMEM;
+  json_t *pRoot = p->pRoot;
+  json_t *pType = pRoot ? json_object_get(pRoot, "type") : 0;
+  json_t *pExt = pRoot ? json_object_get(pRoot, "ext") : 0;
+  if (pType && json_object_size(pRoot) == 1 && json_is_string(pType)) {
+    static const char *azType[] = {"bool", "array", "map"};
+    for (int k = 0; k < 3; k++) {
+      if (strcmp(json_string_value(pType), azType[k]) == 0) p->eMeta = FKV_META_BOOL + k;
+    }
+    if (!p->eMeta) {
+      return fkvErr(pzErr, SQLITE_ERROR, "invalid meta %s: expected \"type\" to be \"bool\", "
+                    "\"array\" or \"map\"", zMeta);
+    }
+    return SQLITE_OK;
+  }
+  if (!pExt || !json_is_integer(pExt)) {
+    return fkvErr(pzErr, SQLITE_ERROR, "invalid meta %s: expected one of " FKV_META_FORMS, zMeta);
+  }
+  json_int_t iExt = json_integer_value(pExt);
+  if (iExt < -128 || iExt > 127) {
+    return fkvErr(pzErr, SQLITE_ERROR, "invalid meta %s: expected \"ext\" to be an integer from "
+                  "-128 to 127", zMeta);
+  }
+  p->eMeta = FKV_META_EXT;
+  p->iExt = (int)iExt;
+  if (iExt != 1) {
+    if (json_object_size(pRoot) == 1) return SQLITE_OK;
+    return fkvErr(pzErr, SQLITE_ERROR, "invalid meta %s: expected {\"ext\":%d} and nothing else",
+                  zMeta, p->iExt);
+  }
+  p->pDtype = json_object_get(pRoot, "dtype");
+  p->pShape = json_object_get(pRoot, "shape");
+  if (json_object_size(pRoot) != 3 || !json_is_string(p->pDtype) || !json_is_array(p->pShape)) {
+    return fkvErr(pzErr, SQLITE_ERROR, "invalid meta %s: expected {\"ext\":1,\"dtype\":D,"
+                  "\"shape\":S} (a NumPy array: D a dtype string, S an array of integers)", zMeta);
+  }
+  if (!fkvDtypeItemSize(json_string_value(p->pDtype), json_string_length(p->pDtype), &p->nByte)) {
+    return fkvErr(pzErr, SQLITE_ERROR, "invalid meta %s: expected \"dtype\" to be a NumPy dtype "
+                  "string with a fixed item size, such as \"<f8\" (kinds b i u f c m M S U V)",
+                  zMeta);
+  }
+  for (size_t k = 0; k < json_array_size(p->pShape); k++) {
+    json_t *pDim = json_array_get(p->pShape, k);
+    if (!json_is_integer(pDim) || json_integer_value(pDim) < 0 ||
+        !fkvMulDim(&p->nByte, (sqlite3_uint64)json_integer_value(pDim))) {
+      return fkvErr(pzErr, SQLITE_ERROR, "invalid meta %s: expected \"shape\" to be an array of "
+                    "non-negative integers whose product fits", zMeta);
+    }
+  }
+  return SQLITE_OK;
+}
+
+/*
+** Pack pVal as the meta p (the text zMeta) says.  SQLITE_OK, SQLITE_NOMEM,
+** or SQLITE_MISMATCH with a message saying what value the meta needs.
+*/
+static int fkvPackWithMeta(msgpack_packer *pk, sqlite3_value *pVal, const FkvMeta *p,
+                           const char *zMeta, char **pzErr) {
+  int eType = sqlite3_value_type(pVal);
+  switch (p->eMeta) {
+    case FKV_META_BOOL: {
+      sqlite3_int64 i = sqlite3_value_int64(pVal);
+      if (eType != SQLITE_INTEGER || (i != 0 && i != 1)) {
+        if (eType == SQLITE_INTEGER) {
+          return fkvErr(pzErr, SQLITE_MISMATCH, "meta %s needs an INTEGER 0 or 1, not %lld", zMeta, i);
+        }
+        return fkvErr(pzErr, SQLITE_MISMATCH, "meta %s needs an INTEGER 0 or 1, not %s", zMeta,
+                      fkvTypeName(eType));
+      }
+      if (i) {
+        msgpack_pack_true(pk);
+      } else {
+        msgpack_pack_false(pk);
+      }
+      return SQLITE_OK;
+    }
+    case FKV_META_ARRAY:
+    case FKV_META_MAP: {
+      const char *zWant = p->eMeta == FKV_META_ARRAY ? "array" : "object";
+      if (eType != SQLITE_TEXT) {
+        return fkvErr(pzErr, SQLITE_MISMATCH, "meta %s needs TEXT holding a JSON %s, not %s", zMeta,
+                      zWant, fkvTypeName(eType));
+      }
+      json_error_t err;
+      int bNoMem;
+      const char *z = (const char *)sqlite3_value_text(pVal);
+      json_t *pJ = fkvJsonParse(z, (size_t)sqlite3_value_bytes(pVal), &err, &bNoMem);
+      if (bNoMem) return SQLITE_NOMEM;
+      int rc;
+      if (!pJ) {
+        rc = fkvErr(pzErr, SQLITE_MISMATCH, "meta %s needs TEXT holding a JSON %s (%s at "
+                    "character %d)", zMeta, zWant, err.text, err.position);
+      } else if (p->eMeta == FKV_META_ARRAY ? !json_is_array(pJ) : !json_is_object(pJ)) {
+        rc = fkvErr(pzErr, SQLITE_MISMATCH, "meta %s needs TEXT holding a JSON %s, not a JSON %s",
+                    zMeta, zWant, json_is_array(pJ) ? "array" : "object");
+      } else {
+        rc = fkvPackJson(pk, pJ, 0, pzErr);
+      }
+      json_decref(pJ);
+      return rc;
+    }
+    default: {
+      if (eType != SQLITE_BLOB) {
+        return fkvErr(pzErr, SQLITE_MISMATCH, "meta %s needs a BLOB, not %s", zMeta,
+                      fkvTypeName(eType));
+      }
+      const void *aBlob = sqlite3_value_blob(pVal);
+      size_t nBlob = (size_t)sqlite3_value_bytes(pVal);
+      if (p->iExt != 1) {
+        msgpack_pack_ext(pk, nBlob, (int8_t)p->iExt);
+        msgpack_pack_ext_body(pk, aBlob, nBlob);
+        return SQLITE_OK;
+      }
+      if (nBlob != p->nByte) {
+        return fkvErr(pzErr, SQLITE_MISMATCH, "meta %s needs a BLOB of %llu bytes (the shape's "
+                      "element count times the dtype's item size), not %llu bytes", zMeta, p->nByte,
+                      (sqlite3_uint64)nBlob);
+      }
+      FkvOut payload = {0};
+      msgpack_packer pkPayload;
+      msgpack_packer_init(&pkPayload, &payload, fkvOutWrite);
+      msgpack_pack_array(&pkPayload, 3);
+      fkvPackJson(&pkPayload, p->pDtype, 0, pzErr);
+      fkvPackJson(&pkPayload, p->pShape, 0, pzErr);
+      msgpack_pack_bin(&pkPayload, nBlob);
+      msgpack_pack_bin_body(&pkPayload, aBlob, nBlob);
+      int rc = payload.rc;
+      if (rc == SQLITE_OK) {
+        msgpack_pack_ext(pk, payload.n, 1);
+        msgpack_pack_ext_body(pk, payload.a, payload.n);
+      }
+      fkvOutFree(&payload);
+      return rc;
+    }
+  }
+}
+
+/*
+** Encode pVal (with the meta zMeta, or NULL) as one MessagePack object into
+** *pa (sqlite3_malloc'd), *pn bytes.  SQLITE_OK; SQLITE_NOMEM; SQLITE_ERROR
+** (a meta that is not one of the forms) or SQLITE_MISMATCH (a value that
+** does not fit the meta) with *pzErr.  On error *pa is NULL.
+*/
+int fkvMsgpackEncode(sqlite3_value *pVal, const char *zMeta, unsigned char **pa, size_t *pn,
+                     char **pzErr) {
+  FkvOut out = {0};
+  msgpack_packer pk;
+  msgpack_packer_init(&pk, &out, fkvOutWrite);
+  int rc = SQLITE_OK;
+  *pa = 0;
+  *pn = 0;
+  if (!zMeta) {
+    fkvPackSql(&pk, pVal);
+  } else {
+    FkvMeta meta;
+    rc = fkvMetaParse(zMeta, &meta, pzErr);
+    if (rc == SQLITE_OK) rc = fkvPackWithMeta(&pk, pVal, &meta, zMeta, pzErr);
+    json_decref(meta.pRoot);
+  }
+  if (rc == SQLITE_OK) rc = out.rc;
+  if (rc != SQLITE_OK) {
+    fkvOutFree(&out);
+    return rc;
+  }
+  *pa = out.a;
+  *pn = out.n;
+  return SQLITE_OK;
+}
+
+/* Hand the candidate in *pOut to xAdd and empty *pOut for the next one. */
+static void fkvCandidate(FkvOut *pOut, void (*xAdd)(void *, const unsigned char *, size_t),
+                         void *pCtx) {
+  if (pOut->rc == SQLITE_OK) xAdd(pCtx, pOut->a, pOut->n);
+  pOut->n = 0;
+}
+
+/*
+** Call xAdd once for each MessagePack encoding a stored key equal to pVal
+** may have, in the order msgpack_fmt.h lists them.  SQLITE_OK or
+** SQLITE_NOMEM.
+*/
+int fkvMsgpackKeyCandidates(sqlite3_value *pVal, void (*xAdd)(void *, const unsigned char *, size_t),
+                            void *pCtx) {
+  FkvOut out = {0};
+  msgpack_packer pk;
+  msgpack_packer_init(&pk, &out, fkvOutWrite);
+  switch (sqlite3_value_type(pVal)) {
+    case SQLITE_INTEGER: {
+      sqlite3_int64 i = sqlite3_value_int64(pVal);
+      double r = (double)i;
+      msgpack_pack_int64(&pk, i);
+      fkvCandidate(&out, xAdd, pCtx);
+      if (r < FKV_TWO_63 && (sqlite3_int64)r == i) {
+        msgpack_pack_double(&pk, r);
+        fkvCandidate(&out, xAdd, pCtx);
+      }
+      break;
+    }
+    case SQLITE_FLOAT: {
+      double r = sqlite3_value_double(pVal);
+      msgpack_pack_double(&pk, r);
+      fkvCandidate(&out, xAdd, pCtx);
+      if ((isinf(r) || fabs(r) <= FLT_MAX) && (double)(float)r == r) {
+        msgpack_pack_float(&pk, (float)r);
+        fkvCandidate(&out, xAdd, pCtx);
+      }
+      if (r >= -FKV_TWO_63 && r < FKV_TWO_63 && r == floor(r)) {
+        msgpack_pack_int64(&pk, (sqlite3_int64)r);
+        fkvCandidate(&out, xAdd, pCtx);
+      }
+      break;
+    }
+    case SQLITE_TEXT: {
+      fkvPackSql(&pk, pVal);
+      fkvCandidate(&out, xAdd, pCtx);
+      if (out.rc) break;
+      json_error_t err;
+      int bNoMem;
+      const char *z = (const char *)sqlite3_value_text(pVal);
+      json_t *pJ = fkvJsonParse(z, (size_t)sqlite3_value_bytes(pVal), &err, &bNoMem);
+      if (bNoMem) out.rc = SQLITE_NOMEM;
+      if (pJ) {
+        char *zErr = 0;
+        if (fkvPackJson(&pk, pJ, 0, &zErr) == SQLITE_OK) fkvCandidate(&out, xAdd, pCtx);
+        out.n = 0;
+        sqlite3_free(zErr);
+        json_decref(pJ);
+      }
+      break;
+    }
+    case SQLITE_BLOB:
+      fkvPackSql(&pk, pVal);
+      fkvCandidate(&out, xAdd, pCtx);
+      break;
+    default:
+      break;
+  }
+  int rc = out.rc;
+  fkvOutFree(&out);
+  return rc;
+}

@@ -1,0 +1,241 @@
+#!/usr/bin/python3
+"""test_formats.py - flaxkv over stores written by other programs.
+
+format='raw': an LMDB environment written with python3-lmdb, read and
+written as BLOB keys and values, read-only without a single write.
+format='flaxkv': the layout of the Python library FlaxKV (one MessagePack
+object per key and per value in the main database of <root>/<name>-lmdb),
+built with python3-lmdb and python3-msgpack exactly as FlaxKV writes it, read
+from SQL, written from SQL, and read back the same way.
+
+Run with Debian's /usr/bin/python3 (python3-lmdb, python3-msgpack) from the
+repository root; FLAXKV_EXT names the extension (default build/flaxkv).
+Prints "N passed, N failed".
+"""
+import hashlib
+import json
+import os
+import shutil
+import sqlite3
+import struct
+import sys
+import tempfile
+
+import lmdb
+import msgpack
+
+EXT = os.environ.get("FLAXKV_EXT", "build/flaxkv")
+npass = 0
+nfail = 0
+
+
+def check(cond, what, got=None):
+    global npass, nfail
+    if cond:
+        npass += 1
+    else:
+        nfail += 1
+        print("FAIL: %s%s" % (what, "" if got is None else ": got %r" % (got,)))
+
+
+def connect():
+    c = sqlite3.connect(":memory:", isolation_level=None)
+    c.enable_load_extension(True)
+    c.load_extension(EXT)
+    return c
+
+
+def tree_digest(path):
+    """A digest of every file's bytes under path (to prove nothing was written)."""
+    h = hashlib.sha256()
+    for name in sorted(os.listdir(path)):
+        if name == "lock.mdb":
+            continue  # readers take slots in the lock file; data.mdb is what matters
+        with open(os.path.join(path, name), "rb") as f:
+            h.update(name.encode() + f.read())
+    return h.hexdigest()
+
+
+def test_raw(tmp):
+    path = os.path.join(tmp, "raw")
+    env = lmdb.open(path, max_dbs=4)
+    things = env.open_db(b"things")
+    with env.begin(write=True) as t:
+        for i in range(100):
+            t.put(b"k%03d" % i, b"v" * i)
+        t.put(b"x\x00y", b"\x00\xff")
+        t.put(b"a", b"1", db=things)
+        t.put(b"b", b"2", db=things)
+    env.close()
+    before = tree_digest(path)
+
+    c = connect()
+    q = "'%s'" % path
+    c.execute("CREATE VIRTUAL TABLE r USING flaxkv(path=%s, format=raw, readonly=1)" % q)
+    rows = c.execute("SELECT key, value FROM r WHERE key >= x'6b' AND key < x'6c' ORDER BY key").fetchall()
+    check(len(rows) == 100 and rows[5] == (b"k005", b"vvvvv"), "raw: keys as BLOBs, in order", rows[:3])
+    check(all(type(k) is bytes and type(v) is bytes for k, v in rows), "raw: BLOB keys and values")
+    check(c.execute("SELECT value FROM r WHERE key = x'780079'").fetchone() == (b"\x00\xff",),
+          "raw: NUL bytes in keys and values")
+    check(c.execute("SELECT count(*) FROM r WHERE key BETWEEN x'6b303130' AND x'6b303139'").fetchone()
+          == (10,), "raw: a range of BLOB keys")
+    check(c.execute("SELECT key FROM r WHERE key > 'zzz' ORDER BY key DESC LIMIT 1").fetchone()
+          == (b"x\x00y",), "raw: every BLOB is above any TEXT, as in SQLite")
+    check(c.execute("SELECT count(*) FROM r WHERE key < 5").fetchone() == (0,),
+          "raw: no BLOB is below a number")
+    plan = " ".join(r[3] for r in c.execute(
+        "EXPLAIN QUERY PLAN SELECT * FROM r WHERE key > x'6b' ORDER BY key DESC"))
+    check("RANGE key>? DESC" in plan, "raw: ranges are seeks", plan)
+    try:
+        c.execute("INSERT INTO r VALUES(x'01', x'02')")
+        check(False, "raw readonly=1 refuses writes")
+    except sqlite3.Error as e:
+        check("read-only" in str(e), "raw readonly=1 refuses writes", str(e))
+    c.close()
+    check(tree_digest(path) == before, "raw readonly=1: data.mdb unchanged")
+
+    # Read and write a named database.
+    c = connect()
+    c.execute("CREATE VIRTUAL TABLE t USING flaxkv(path=%s, format=raw, name=things)" % q)
+    check(c.execute("SELECT key, value FROM t ORDER BY key").fetchall() == [(b"a", b"1"), (b"b", b"2")],
+          "raw: a named database")
+    c.execute("REPLACE INTO t VALUES(x'63', 'three')")
+    c.execute("DELETE FROM t WHERE key = x'61'")
+    for bad in ("INSERT INTO t VALUES(1, x'00')", "INSERT INTO t VALUES(x'01', 2.5)",
+                "INSERT INTO t VALUES(x'01', NULL)", "INSERT INTO t VALUES(x'', x'01')"):
+        try:
+            c.execute(bad)
+            check(False, "raw refuses " + bad)
+        except sqlite3.Error as e:
+            check("format=raw" in str(e), "raw refuses " + bad, str(e))
+    c.execute("SELECT flaxkv_flush()")
+    c.close()
+    env = lmdb.open(path, max_dbs=4, readonly=True)
+    things = env.open_db(b"things", create=False)
+    with env.begin() as t:
+        got = dict(t.cursor(db=things))
+    env.close()
+    check(got == {b"b": b"2", b"c": b"three"}, "raw: python3-lmdb reads what SQL wrote", got)
+
+
+def flaxkv_store(tmp, name):
+    """A store laid out as Python FlaxKV does: <root>/<name>-lmdb, main db."""
+    return os.path.join(tmp, name + "-lmdb")
+
+
+def pack(obj):
+    return msgpack.packb(obj, use_bin_type=True)
+
+
+def numpy_ext(dtype, shape, raw):
+    return msgpack.ExtType(1, pack([dtype, list(shape), raw]))
+
+
+def test_flaxkv(tmp):
+    path = flaxkv_store(tmp, "fkv")
+    vec = struct.pack("<4d", 1.0, 2.0, 3.0, 4.0)
+    data = {
+        1: "one",
+        2.5: 2.5,
+        "text": "hello",
+        "none": None,
+        "flag": True,
+        "list": [1, "a", [2, 3]],
+        "dict": {"a": 1, "b": [True, None]},
+        "bytes": b"\x00\x01",
+        "vec": numpy_ext("<f8", (4,), vec),
+        "pickled": msgpack.ExtType(2, b"\x80\x04K\x01."),
+    }
+    env = lmdb.open(path, map_size=1 << 30)
+    with env.begin(write=True) as t:
+        for k, v in data.items():
+            t.put(pack(k), pack(v))
+        t.put(pack((1, "a")), pack("tuple key"))
+    env.close()
+
+    c = connect()
+    c.execute("CREATE VIRTUAL TABLE f USING flaxkv(path='%s', format=flaxkv)" % path)
+    got = {k: (v, m) for k, v, m in c.execute("SELECT key, value, meta FROM f")}
+    check(got.get(1) == ("one", None), "flaxkv: int key, str value", got.get(1))
+    check(got.get(2.5) == (2.5, None), "flaxkv: float key and value", got.get(2.5))
+    check(got.get("none") == (None, None), "flaxkv: None is NULL")
+    check(got.get("flag", (None, ""))[0] == 1 and json.loads(got["flag"][1]) == {"type": "bool"},
+          "flaxkv: bool is INTEGER with meta", got.get("flag"))
+    lst = got.get("list", (None, None))
+    check(lst[0] is not None and json.loads(lst[0]) == [1, "a", [2, 3]]
+          and json.loads(lst[1]) == {"type": "array"}, "flaxkv: list is JSON with meta", lst)
+    check(json.loads(got.get("dict", ("null",))[0]) == {"a": 1, "b": [True, None]},
+          "flaxkv: dict is JSON", got.get("dict"))
+    check(got.get("bytes") == (b"\x00\x01", None), "flaxkv: bytes is BLOB", got.get("bytes"))
+    v = got.get("vec", (None, "{}"))
+    check(v[0] == vec and json.loads(v[1]) == {"ext": 1, "dtype": "<f8", "shape": [4]},
+          "flaxkv: numpy array is its raw bytes with meta", v)
+    check(got.get("pickled", (None, "{}"))[0] == b"\x80\x04K\x01." and
+          json.loads(got["pickled"][1]) == {"ext": 2}, "flaxkv: pickle is its bytes", got.get("pickled"))
+    check(got.get('[1,"a"]') == ("tuple key", None), "flaxkv: a tuple key reads as JSON TEXT",
+          sorted(map(repr, got)))
+    check(c.execute("SELECT value FROM f WHERE key = 1.0").fetchone() == ("one",),
+          "flaxkv: key = 1.0 finds the integer key 1")
+    check(c.execute("SELECT value FROM f WHERE key = json_array(1, 'a')").fetchone() == ("tuple key",),
+          "flaxkv: a tuple key is found by its JSON text")
+    check(c.execute("SELECT json_extract(value, '$.b[0]') FROM f WHERE key = 'dict'").fetchone() == (1,),
+          "flaxkv: json_extract on a map value")
+    check(c.execute("SELECT flaxkv_dot(value, value) FROM f WHERE key = 'vec'").fetchone() == (30.0,),
+          "flaxkv: flaxkv_dot on a numpy vector")
+    plan = " ".join(r[3] for r in c.execute("EXPLAIN QUERY PLAN SELECT * FROM f WHERE key > 1 ORDER BY key"))
+    check("FULLSCAN" in plan and "ORDER BY" in plan,
+          "flaxkv: no range seek and no claimed order on MessagePack bytes", plan)
+    check([r[0] for r in c.execute("SELECT key FROM f WHERE key IN (1, 2.5) ORDER BY key")] == [1, 2.5],
+          "flaxkv: ORDER BY sorted by SQLite")
+
+    # Write from SQL; read back with msgpack as the Python library would.
+    c.execute("REPLACE INTO f VALUES('s', 'str'), ('b', x'0102'), ('i', 7), ('r', 0.5), ('n', NULL)")
+    c.execute("REPLACE INTO f(key, value, meta) VALUES('arr', '[1,2]', '{\"type\":\"array\"}')")
+    c.execute("REPLACE INTO f(key, value, meta) VALUES('yes', 1, '{\"type\":\"bool\"}')")
+    c.execute("REPLACE INTO f(key, value, meta) VALUES('v2', (SELECT value FROM f WHERE key = 'vec'),"
+              " '{\"ext\":1,\"dtype\":\"<f8\",\"shape\":[2,2]}')")
+    c.execute("UPDATE f SET value = 'uno' WHERE key = 1")
+    c.execute("DELETE FROM f WHERE key = 'none'")
+    c.execute("DELETE FROM f WHERE key = json_array(1, 'a')")
+    try:
+        c.execute("REPLACE INTO f(key, value, meta) VALUES('bad', x'00', '{\"ext\":1,\"dtype\":\"<f8\",\"shape\":[4]}')")
+        check(False, "flaxkv: a numpy meta that does not fit the BLOB is an error")
+    except sqlite3.Error as e:
+        check("shape" in str(e) or "size" in str(e), "flaxkv: a numpy meta that does not fit is an error", str(e))
+    c.execute("SELECT flaxkv_flush()")
+    c.close()
+
+    env = lmdb.open(path, map_size=1 << 30, readonly=True)
+    with env.begin() as t:
+        stored = {}
+        for k, v in t.cursor():
+            ku = msgpack.unpackb(k, raw=False, strict_map_key=False)
+            stored[tuple(ku) if isinstance(ku, list) else ku] = msgpack.unpackb(v, raw=False)
+    env.close()
+    check(stored.get("s") == "str" and stored.get("b") == b"\x01\x02" and stored.get("i") == 7
+          and stored.get("r") == 0.5 and "n" in stored and stored["n"] is None,
+          "flaxkv: SQL values read back as natural Python values",
+          {k: stored.get(k) for k in "sbirn"})
+    check(stored.get("arr") == [1, 2] and stored.get("yes") is True, "flaxkv: meta makes arrays and bools",
+          (stored.get("arr"), stored.get("yes")))
+    v2 = stored.get("v2")
+    check(isinstance(v2, msgpack.ExtType) and v2.code == 1 and
+          msgpack.unpackb(v2.data, raw=False) == ["<f8", [2, 2], vec],
+          "flaxkv: a BLOB with numpy meta is written as FlaxKV's ext 1", v2)
+    check(stored.get(1) == "uno" and "none" not in stored and (1, "a") not in stored,
+          "flaxkv: update and deletes (also of a tuple key)", sorted(map(repr, stored)))
+
+
+def main():
+    tmp = tempfile.mkdtemp(prefix="flaxkv-formats-")
+    try:
+        test_raw(tmp)
+        test_flaxkv(tmp)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    print("%d passed, %d failed" % (npass, nfail))
+    return 1 if nfail else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
