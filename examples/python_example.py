@@ -34,6 +34,7 @@ def expect(what, got, want):
 
 if len(sys.argv) > 1:
     workdir = sys.argv[1]
+    os.makedirs(workdir, exist_ok=True)
 else:
     workdir = tempfile.mkdtemp(prefix="flaxkv-py.")
     atexit.register(shutil.rmtree, workdir)

@@ -1104,6 +1104,26 @@ void fkvTxnRollbackTo(fkv_txn *p, int iLevel) {
   }
 }
 
+int fkvTxnBegin(fkv_txn *p, void *pOwner, char **pzErr) {
+  fkv_buffer *b = p->pBuf;
+  int rc = fkvStoreCheckProcess(b->pStore, pzErr);
+  if (rc != SQLITE_OK) return rc;
+  pthread_mutex_lock(&b->mu);
+  struct timespec ts;
+  deadlineIn(&ts, FKV_WAIT_MS);
+  while (b->pTokenOwner && b->pTokenOwner != pOwner) {
+    if (pthread_cond_timedwait(&b->cond, &b->mu, &ts) == ETIMEDOUT) {
+      setErr(pzErr, sqlite3_mprintf("flaxkv: another connection's commit to %s did not "
+                                    "finish in %d ms",
+                                    fkvStorePath(b->pStore), FKV_WAIT_MS));
+      rc = SQLITE_BUSY;
+      break;
+    }
+  }
+  pthread_mutex_unlock(&b->mu);
+  return rc;
+}
+
 /* Release the commit token (b->mu held). */
 static void tokenRelease(fkv_buffer *b) {
   if (--b->nTokenRef > 0) return;

@@ -132,6 +132,14 @@ int fkvTxnPut(fkv_txn *, const unsigned char *aKey, size_t nKey, const unsigned 
 ** entries unless bCommitted. */
 int fkvTxnGet(fkv_txn *, const unsigned char *aKey, size_t nKey, int bCommitted,
               const unsigned char **paVal, size_t *pnVal, char **pzErr);
+/*
+** The start of a write transaction (xBegin): wait (bounded) while another
+** connection is between prepare and commit on this store.  SQLite releases
+** the host database's write lock before xCommit publishes: without this
+** wait, the next writer of that file could read the value the commit is
+** about to replace (a lost update of read-modify-write statements).
+*/
+int fkvTxnBegin(fkv_txn *, void *pOwner, char **pzErr);
 void fkvTxnSavepoint(fkv_txn *, int iLevel);
 void fkvTxnRelease(fkv_txn *, int iLevel);
 void fkvTxnRollbackTo(fkv_txn *, int iLevel);

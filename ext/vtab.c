@@ -1277,8 +1277,8 @@ static int flaxkvUpdate(sqlite3_vtab *pVtab, int argc, sqlite3_value **argv, sql
 }
 
 static int flaxkvBegin(sqlite3_vtab *pVtab) {
-  (void)pVtab;
-  return SQLITE_OK;
+  flaxkv_vtab *p = (flaxkv_vtab *)pVtab;
+  return fkvTxnBegin(p->pTxn, p->db, &pVtab->zErrMsg);
 }
 
 static int flaxkvSync(sqlite3_vtab *pVtab) {
@@ -1385,8 +1385,9 @@ static int flaxkvDestroy(sqlite3_vtab *pVtab) {
   return SQLITE_OK;
 }
 
-int fkvConnFindTable(fkv_conn *c, const char *zTable, fkv_buffer **ppBuf, fkv_table **ppTable,
-                     const char **pzName, char **pzErr) {
+/* This connection's connected flaxkv table zTable, or SQLITE_ERROR. */
+static int findTable(fkv_conn *c, const char *zTable, fkv_buffer **ppBuf, fkv_table **ppTable,
+                     const char **pzName) {
   const char *zDot = strchr(zTable, '.');
   for (flaxkv_vtab *p = c->pVtabs; p; p = p->pNextVtab) {
     int bMatch;
@@ -1405,6 +1406,23 @@ int fkvConnFindTable(fkv_conn *c, const char *zTable, fkv_buffer **ppBuf, fkv_ta
       return SQLITE_OK;
     }
   }
+  return SQLITE_ERROR;
+}
+
+int fkvConnFindTable(fkv_conn *c, const char *zTable, fkv_buffer **ppBuf, fkv_table **ppTable,
+                     const char **pzName, char **pzErr) {
+  if (findTable(c, zTable, ppBuf, ppTable, pzName) == SQLITE_OK) return SQLITE_OK;
+  /* SQLite connects a virtual table when a statement first uses it:
+  ** preparing one that reads it does, if the schema has such a table. */
+  const char *zDot = strchr(zTable, '.');
+  char *zSql = zDot ? sqlite3_mprintf("SELECT 1 FROM \"%.*w\".\"%w\"", (int)(zDot - zTable),
+                                      zTable, zDot + 1)
+                    : sqlite3_mprintf("SELECT 1 FROM \"%w\"", zTable);
+  sqlite3_stmt *pStmt = 0;
+  if (zSql) sqlite3_prepare_v2(c->db, zSql, -1, &pStmt, 0);
+  sqlite3_finalize(pStmt);
+  sqlite3_free(zSql);
+  if (findTable(c, zTable, ppBuf, ppTable, pzName) == SQLITE_OK) return SQLITE_OK;
   *pzErr = sqlite3_mprintf("no flaxkv table named \"%s\" in this connection", zTable);
   return SQLITE_ERROR;
 }

@@ -20,6 +20,9 @@ have_cmd cc        || need="$need gcc"
 have_cmd make      || need="$need make"
 [ -x /usr/bin/python3 ] || need="$need python3"
 /usr/bin/python3 -c 'import lmdb, msgpack' 2>/dev/null || need="$need python3-lmdb python3-msgpack"
+have_cmd tclsh     || need="$need tcl"
+echo 'package require sqlite3' | tclsh >/dev/null 2>&1 || need="$need libsqlite3-tcl"
+perl -MDBD::SQLite -e 1 >/dev/null 2>&1 || need="$need libdbd-sqlite3-perl"
 
 [ -z "$need" ] && exit 0
 

@@ -48,6 +48,7 @@ done
 run test_shell sh tests/test_shell.sh
 run test_python /usr/bin/python3 tests/test_python.py
 FLAXKV_EXT=build/flaxkv run test_formats /usr/bin/python3 tests/test_formats.py
+run test_examples sh tests/test_examples.sh
 
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=0:halt_on_error=1
 export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
