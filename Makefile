@@ -20,9 +20,9 @@ SRC  = ext/codec.c ext/msgpack_fmt.c ext/format.c ext/memtable.c ext/store.c ext
 HDR  = $(wildcard ext/*.h)
 # Test programs link these rooms directly (SQLITE_CORE: no extension API table);
 # the SQL tests load the extension itself (hidden symbols: no clash).
-UNIT = ext/codec.c ext/memtable.c ext/store.c ext/buffer.c
+UNIT = ext/codec.c ext/msgpack_fmt.c ext/memtable.c ext/store.c ext/buffer.c
 
-TESTS = test_codec test_memtable test_sql test_diff test_threads
+TESTS = test_codec test_msgpack test_memtable test_sql test_diff test_threads
 
 ASAN = -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 TSAN = -fsanitize=thread

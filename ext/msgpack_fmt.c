@@ -16,7 +16,7 @@
 ** EXAMPLE
 **
 **   FlaxKV's db[(1, "a")] = np.arange(2.0) stores the key 92 01 a1 61 and
-**   the value c7 1a 01 93 a3 "<f8" 91 02 c4 10 <16 bytes>; the row reads as
+**   the value c7 19 01 93 a3 "<f8" 91 02 c4 10 <16 bytes>; the row reads as
 **   key '[1,"a"]', value the 16-byte BLOB, meta
 **   '{"ext":1,"dtype":"<f8","shape":[2]}'.
 **
@@ -62,8 +62,8 @@
 **   any other key becomes the JSON text of the key, as a string (1 -> "1",
 **   nil -> "null": Python's json.dumps does the same for int, float, bool
 **   and None keys).  Numbers are printed with the C library's snprintf and
-**   checked with strtod, which assumes the "C" LC_NUMERIC locale (in any
-**   other the check fails and 17 digits are kept).
+**   checked with strtod, both in the current locale; a decimal comma is
+**   then made a point.
 **
 ** INTERNALS: NumPy dtype strings (ext 1)
 **
@@ -388,6 +388,7 @@ static int fkvNumpyUnpack(const msgpack_object_ext *p, FkvNumpy *pNp, char **pzE
 
 /* ---- MessagePack -> JSON text ---------------------------------------- */
 
+/* Append z[0..n) as a JSON string (see INTERNALS). */
 static void fkvJsonString(FkvOut *p, const char *z, size_t n) {
   static const char zHex[] = "0123456789abcdef";
   fkvOutAppend(p, "\"", 1);
@@ -417,6 +418,7 @@ static void fkvJsonString(FkvOut *p, const char *z, size_t n) {
   fkvOutAppend(p, "\"", 1);
 }
 
+/* Append a[0..n) as a JSON string holding its base64 (RFC 4648, padded). */
 static void fkvJsonBase64(FkvOut *p, const unsigned char *a, size_t n) {
   static const char zB64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
   if (!fkvOutReserve(p, 4 * ((n + 2) / 3) + 2)) return;
@@ -435,6 +437,7 @@ static void fkvJsonBase64(FkvOut *p, const unsigned char *a, size_t n) {
   p->n = (size_t)(z - p->a);
 }
 
+/* Append r as a JSON number that reads back as this double (see INTERNALS). */
 static void fkvJsonReal(FkvOut *p, double r) {
   if (isnan(r)) {
     fkvOutAppendStr(p, "null");
@@ -449,6 +452,8 @@ static void fkvJsonReal(FkvOut *p, double r) {
     snprintf(z, sizeof z - 2, "%.*g", nDigit, r);
     if (strtod(z, 0) == r) break;
   }
+  char *zComma = strchr(z, ',');
+  if (zComma) *zComma = '.';
   if (!strpbrk(z, ".eE")) strcat(z, ".0");
   fkvOutAppendStr(p, z);
 }
@@ -665,8 +670,8 @@ int fkvMsgpackMeta(sqlite3_context *ctx, const unsigned char *a, size_t n, char 
 static int fkvPackJson(msgpack_packer *pk, json_t *pJ, int nOpen, char **pzErr) {
   int rc = SQLITE_OK;
   if ((json_is_array(pJ) || json_is_object(pJ)) && nOpen >= FKV_MP_MAX_DEPTH) {
-    return fkvErr(pzErr, SQLITE_MISMATCH, "the JSON nests arrays/objects deeper than %d levels "
-                  "(the most MessagePack read here may have)", FKV_MP_MAX_DEPTH);
+    return fkvErr(pzErr, SQLITE_MISMATCH, "JSON nested deeper than %d arrays/objects (msgpack-c "
+                  "could not read it back)", FKV_MP_MAX_DEPTH);
   }
   switch (json_typeof(pJ)) {
     case JSON_OBJECT:
@@ -789,34 +794,34 @@ static int fkvMetaParse(const char *zMeta, FkvMeta *p, char **pzErr) {
       if (strcmp(json_string_value(pType), azType[k]) == 0) p->eMeta = FKV_META_BOOL + k;
     }
     if (!p->eMeta) {
-      return fkvErr(pzErr, SQLITE_ERROR, "invalid meta %s: expected \"type\" to be \"bool\", "
+      return fkvErr(pzErr, SQLITE_ERROR, "invalid meta '%q': expected \"type\" to be \"bool\", "
                     "\"array\" or \"map\"", zMeta);
     }
     return SQLITE_OK;
   }
   if (!pExt || !json_is_integer(pExt)) {
-    return fkvErr(pzErr, SQLITE_ERROR, "invalid meta %s: expected one of " FKV_META_FORMS, zMeta);
+    return fkvErr(pzErr, SQLITE_ERROR, "invalid meta '%q': expected one of " FKV_META_FORMS, zMeta);
   }
   json_int_t iExt = json_integer_value(pExt);
   if (iExt < -128 || iExt > 127) {
-    return fkvErr(pzErr, SQLITE_ERROR, "invalid meta %s: expected \"ext\" to be an integer from "
+    return fkvErr(pzErr, SQLITE_ERROR, "invalid meta '%q': expected \"ext\" to be an integer from "
                   "-128 to 127", zMeta);
   }
   p->eMeta = FKV_META_EXT;
   p->iExt = (int)iExt;
   if (iExt != 1) {
     if (json_object_size(pRoot) == 1) return SQLITE_OK;
-    return fkvErr(pzErr, SQLITE_ERROR, "invalid meta %s: expected {\"ext\":%d} and nothing else",
+    return fkvErr(pzErr, SQLITE_ERROR, "invalid meta '%q': expected {\"ext\":%d} and nothing else",
                   zMeta, p->iExt);
   }
   p->pDtype = json_object_get(pRoot, "dtype");
   p->pShape = json_object_get(pRoot, "shape");
   if (json_object_size(pRoot) != 3 || !json_is_string(p->pDtype) || !json_is_array(p->pShape)) {
-    return fkvErr(pzErr, SQLITE_ERROR, "invalid meta %s: expected {\"ext\":1,\"dtype\":D,"
+    return fkvErr(pzErr, SQLITE_ERROR, "invalid meta '%q': expected {\"ext\":1,\"dtype\":D,"
                   "\"shape\":S} (a NumPy array: D a dtype string, S an array of integers)", zMeta);
   }
   if (!fkvDtypeItemSize(json_string_value(p->pDtype), json_string_length(p->pDtype), &p->nByte)) {
-    return fkvErr(pzErr, SQLITE_ERROR, "invalid meta %s: expected \"dtype\" to be a NumPy dtype "
+    return fkvErr(pzErr, SQLITE_ERROR, "invalid meta '%q': expected \"dtype\" to be a NumPy dtype "
                   "string with a fixed item size, such as \"<f8\" (kinds b i u f c m M S U V)",
                   zMeta);
   }
@@ -824,7 +829,7 @@ static int fkvMetaParse(const char *zMeta, FkvMeta *p, char **pzErr) {
     json_t *pDim = json_array_get(p->pShape, k);
     if (!json_is_integer(pDim) || json_integer_value(pDim) < 0 ||
         !fkvMulDim(&p->nByte, (sqlite3_uint64)json_integer_value(pDim))) {
-      return fkvErr(pzErr, SQLITE_ERROR, "invalid meta %s: expected \"shape\" to be an array of "
+      return fkvErr(pzErr, SQLITE_ERROR, "invalid meta '%q': expected \"shape\" to be an array of "
                     "non-negative integers whose product fits", zMeta);
     }
   }
@@ -894,7 +899,7 @@ static int fkvPackWithMeta(msgpack_packer *pk, sqlite3_value *pVal, const FkvMet
       }
       if (nBlob != p->nByte) {
         return fkvErr(pzErr, SQLITE_MISMATCH, "meta %s needs a BLOB of %llu bytes (the shape's "
-                      "element count times the dtype's item size), not %llu bytes", zMeta, p->nByte,
+                      "element count times the dtype's item size), not one of %llu", zMeta, p->nByte,
                       (sqlite3_uint64)nBlob);
       }
       FkvOut payload = {0};

@@ -11,7 +11,7 @@
 set -u
 cd "$(dirname "$0")/.."
 
-TESTS="test_codec test_memtable test_sql test_diff test_threads"
+TESTS="test_codec test_msgpack test_memtable test_sql test_diff test_threads"
 TSAN_TESTS="test_memtable test_threads"
 total_pass=0
 total_fail=0
