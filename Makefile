@@ -6,6 +6,7 @@
 #                   under TSan; ends with "N passed, N failed"
 #   make asan       build the AddressSanitizer + UBSan variant (build/asan/)
 #   make tsan       build the ThreadSanitizer variant (build/tsan/)
+#   make fuzz       run the decoders' libFuzzer target for FUZZ_SECONDS (20)
 #   make install    copy build/flaxkv.so to $(DESTDIR)$(PREFIX)/lib (PREFIX=/usr/local)
 #   make clean
 
@@ -22,12 +23,13 @@ HDR  = $(wildcard ext/*.h)
 # the SQL tests load the extension itself (hidden symbols: no clash).
 UNIT = ext/codec.c ext/msgpack_fmt.c ext/memtable.c ext/store.c ext/buffer.c
 
-TESTS = test_codec test_msgpack test_memtable test_sql test_diff test_threads
+TESTS = test_codec test_msgpack test_memtable test_sql test_diff test_threads \
+        test_procs test_crash test_consist test_fault test_hostile test_security
 
 ASAN = -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 TSAN = -fsanitize=thread
 
-.PHONY: all loadable run test asan tsan deps clean bench install uninstall
+.PHONY: all loadable run test asan tsan deps clean bench install uninstall fuzz
 all: loadable
 loadable: deps build/flaxkv.so
 
@@ -47,18 +49,18 @@ build/tsan/flaxkv.so: $(SRC) $(HDR)
 	$(CC) $(CFLAGS_EXT) $(TSAN) -shared -o $@ $(SRC) $(LIBS)
 
 # Test programs, one per variant directory.
-build/test_%: tests/test_%.c tests/harness.h $(UNIT) $(HDR)
+build/test_%: tests/test_%.c tests/harness.h tests/procs.h $(UNIT) $(HDR)
 	@mkdir -p $(@D)
 	$(CC) $(OPT) $(WARN) -std=gnu11 -pthread -DSQLITE_CORE -Iext -o $@ $< $(UNIT) -lsqlite3 $(LIBS)
-build/asan/test_%: tests/test_%.c tests/harness.h $(UNIT) $(HDR)
+build/asan/test_%: tests/test_%.c tests/harness.h tests/procs.h $(UNIT) $(HDR)
 	@mkdir -p $(@D)
 	$(CC) $(OPT) $(WARN) $(ASAN) -std=gnu11 -pthread -DSQLITE_CORE -Iext -o $@ $< $(UNIT) -lsqlite3 $(LIBS)
-build/tsan/test_%: tests/test_%.c tests/harness.h $(UNIT) $(HDR)
+build/tsan/test_%: tests/test_%.c tests/harness.h tests/procs.h $(UNIT) $(HDR)
 	@mkdir -p $(@D)
 	$(CC) $(OPT) $(WARN) $(TSAN) -std=gnu11 -pthread -DSQLITE_CORE -Iext -o $@ $< $(UNIT) -lsqlite3 $(LIBS)
 
 asan: deps build/asan/flaxkv.so $(addprefix build/asan/,$(TESTS))
-TSAN_TESTS = test_memtable test_threads
+TSAN_TESTS = test_memtable test_threads test_consist
 tsan: deps build/tsan/flaxkv.so $(addprefix build/tsan/,$(TSAN_TESTS))
 
 run: loadable
@@ -79,6 +81,10 @@ install: loadable
 
 uninstall:
 	rm -f $(DESTDIR)$(LIBDIR)/flaxkv.so
+
+# The codec's libFuzzer target, for FUZZ_SECONDS (default 20); make test runs it.
+fuzz: deps
+	@fuzz/run.sh
 
 clean:
 	rm -rf build

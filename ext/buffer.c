@@ -27,8 +27,8 @@
 ** between; otherwise it retries.  So its LMDB snapshot never holds a
 ** version newer than its seq, and never misses one that left its memtables.
 **
-** Stale readers.  Before a flush, at most once a second, the flusher frees
-** the LMDB reader slots of dead processes (store.h).
+** Stale readers.  Before every flush the flusher frees the LMDB reader
+** slots of dead processes (store.h).
 **
 ** Pruning.  A push frees versions that no open view can see: the horizon is
 ** the seq of the oldest open view (views are kept in opening order, and
@@ -81,7 +81,6 @@ struct fkv_buffer {
   int64_t msLastCommit;
   int64_t msFirstUnflushed;
   int64_t msLastAttempt;
-  int64_t msReaderCheck;    /* last mdb_reader_check (flusher only) */
   uint64_t nAttempt;        /* flush attempts finished */
   uint64_t nFlush;
   uint64_t nCommit;
@@ -262,10 +261,9 @@ static void flushOnce(fkv_buffer *b) {
   char *zErr = 0;
   int64_t now = nowMs();
   int64_t msStart = now;
-  if (now - b->msReaderCheck >= 1000) {
-    b->msReaderCheck = now;
-    fkvStoreClearStaleReaders(b->pStore);
-  }
+  /* Every flush: a dead reader's old snapshot would make LMDB grow the file
+  ** instead of reusing pages, and a file never shrinks. */
+  fkvStoreClearStaleReaders(b->pStore);
   int rc = writeMemtable(b, m, &zErr);
   fkvMemUnref(m);
 
@@ -343,12 +341,23 @@ static void *flusherMain(void *pArg) {
 
 /* --------------------------------------------------------- open, close */
 
+/* Report changes that a failed flush leaves unwritten when they can no
+** longer be written (close, exit): on stderr and in the SQLite log. */
+static void reportLost(fkv_buffer *b, const char *zWhy) {
+  const char *z = zWhy ? zWhy : "flaxkv: the last flush did not complete";
+  sqlite3_log(SQLITE_IOERR, "%s: buffered changes to %s are lost", z, fkvStorePath(b->pStore));
+  fprintf(stderr, "%s: buffered changes to %s are lost\n", z, fkvStorePath(b->pStore));
+}
+
 static void flushAtExit(void *pOwner) {
-  char *zErr = 0;
-  if (fkvBufferFlush((fkv_buffer *)pOwner, &zErr) != SQLITE_OK) {
-    fprintf(stderr, "%s\n", zErr ? zErr : "flaxkv: flush at exit failed");
+  fkv_buffer *b = pOwner;
+  if (fkvBufferFlush(b, 0) != SQLITE_OK) {
+    pthread_mutex_lock(&b->mu);
+    char *zWhy = b->zFlushErr ? sqlite3_mprintf("%s", b->zFlushErr) : 0;
+    pthread_mutex_unlock(&b->mu);
+    reportLost(b, zWhy);
+    sqlite3_free(zWhy);
   }
-  sqlite3_free(zErr);
 }
 
 /*
@@ -381,11 +390,7 @@ static void bufferFree(void *pOwner) {
     pthread_mutex_unlock(&b->mu);
     pthread_join(b->thread, 0);
   }
-  if (b->flushRc != SQLITE_OK || b->visible != b->flushedSeq) {
-    const char *z = b->zFlushErr ? b->zFlushErr : "flaxkv: the last flush did not complete";
-    sqlite3_log(SQLITE_IOERR, "%s: buffered changes to %s are lost", z, fkvStorePath(b->pStore));
-    fprintf(stderr, "%s: buffered changes to %s are lost\n", z, fkvStorePath(b->pStore));
-  }
+  if (b->flushRc != SQLITE_OK || b->visible != b->flushedSeq) reportLost(b, b->zFlushErr);
   fkvMemUnref(b->pActive);
   fkvMemUnref(b->pFrozen);
   sqlite3_free(b->zFlushErr);

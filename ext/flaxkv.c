@@ -54,6 +54,10 @@ static int findTable(sqlite3_context *ctx, const char *zFunc, sqlite3_value *pAr
     resultError(ctx, zFunc, SQLITE_ERROR, "the table name is NULL");
     return 1;
   }
+  if ((int)strlen(zTable) != sqlite3_value_bytes(pArg)) {
+    resultError(ctx, zFunc, SQLITE_ERROR, "a table name has no NUL character");
+    return 1;
+  }
   int rc = fkvConnFindTable(c, zTable, ppBuf, ppTable, pzName, &zErr);
   if (rc != SQLITE_OK) resultError(ctx, zFunc, rc, zErr);
   sqlite3_free(zErr);

@@ -181,6 +181,13 @@ static int openEnv(fkv_store *p, char **pzErr) {
   if (rc) {
     mdb_env_close(p->env);
     p->env = 0;
+    if (rc == ENOMEM || rc == EINVAL) {
+      /* mmap refused the size: say which option asks for it. */
+      *pzErr = sqlite3_mprintf("flaxkv: cannot map %llu bytes for the LMDB store %s "
+                               "(map_size): %s",
+                               (unsigned long long)p->cfg.mapSize, p->zPath, mdb_strerror(rc));
+      return SQLITE_CANTOPEN;
+    }
     return lmdbFail(p, rc, "cannot open the LMDB store", pzErr);
   }
   int nDead = 0;
@@ -264,6 +271,7 @@ again:
   if (p->cfg.eSync == FKV_SYNC_UNSET) p->cfg.eSync = FKV_SYNC_FULL;
   int rc = openEnv(p, pzErr);
   if (rc != SQLITE_OK) {
+    if (p->cfg.bPrivate) removePrivateDir(p->zPath);
     pthread_mutex_unlock(&gReg.mu);
     sqlite3_free(p->zPath);
     sqlite3_free(p);
@@ -560,8 +568,12 @@ static int resolveName(fkv_store *p, MDB_txn *txn, const char *zSqlName, char **
   MDB_val k = {strlen(zKey), zKey}, v;
   int rc = p->bCatalog ? mdb_get(txn, p->catalog, &k, &v) : MDB_NOTFOUND;
   if (rc == MDB_SUCCESS) {
-    *pzName = sqlite3_mprintf("%.*s", (int)v.mv_size, (const char *)v.mv_data);
     sqlite3_free(zKey);
+    /* A usable database name: 1 to 511 bytes, no NUL. */
+    if (v.mv_size == 0 || v.mv_size > 511 || memchr(v.mv_data, 0, v.mv_size)) {
+      return MDB_INCOMPATIBLE;
+    }
+    *pzName = sqlite3_mprintf("%.*s", (int)v.mv_size, (const char *)v.mv_data);
     return *pzName ? MDB_SUCCESS : ENOMEM;
   }
   if (rc != MDB_NOTFOUND) {
@@ -623,6 +635,14 @@ static int runWrite(fkv_store *p, int (*xWork)(fkv_store *, MDB_txn *, void *),
   }
 }
 
+/* A database flaxkv can serve: one value per key, memcmp key order. */
+static int checkFlags(MDB_txn *txn, MDB_dbi dbi) {
+  unsigned flags = 0;
+  int e = mdb_dbi_flags(txn, dbi, &flags);
+  if (e) return e;
+  return (flags & (MDB_DUPSORT | MDB_INTEGERKEY | MDB_REVERSEKEY)) ? MDB_INCOMPATIBLE : 0;
+}
+
 typedef struct openCtx openCtx;
 struct openCtx {
   const char *zSqlName, *zName;
@@ -641,7 +661,8 @@ static int tableOpenWork(fkv_store *p, MDB_txn *txn, void *pArg) {
   if (!c->bCatalog) {
     /* A foreign store: its own database, or the main one (zDb NULL). */
     if (c->zName && !(c->zDb = sqlite3_mprintf("%s", c->zName))) return ENOMEM;
-    return mdb_dbi_open(txn, c->zDb, c->zDb && !p->cfg.bReadonly ? MDB_CREATE : 0, &c->dbi);
+    e = mdb_dbi_open(txn, c->zDb, c->zDb && !p->cfg.bReadonly ? MDB_CREATE : 0, &c->dbi);
+    return e ? e : checkFlags(txn, c->dbi);
   }
   e = catalogOpen(p, txn);
   if (e == MDB_NOTFOUND) e = MDB_SUCCESS; /* a read-only store without a catalog */
@@ -653,7 +674,9 @@ static int tableOpenWork(fkv_store *p, MDB_txn *txn, void *pArg) {
     e = resolveName(p, txn, c->zSqlName, &c->zDb);
   }
   if (e) return e;
-  return mdb_dbi_open(txn, c->zDb, p->cfg.bReadonly ? 0 : MDB_CREATE, &c->dbi);
+  if (strcmp(c->zDb, FKV_CATALOG) == 0) return MDB_INCOMPATIBLE; /* a corrupt catalog */
+  e = mdb_dbi_open(txn, c->zDb, p->cfg.bReadonly ? 0 : MDB_CREATE, &c->dbi);
+  return e ? e : checkFlags(txn, c->dbi);
 }
 
 /* After the commit: the table this process already has, or a new one. */
@@ -696,6 +719,11 @@ int fkvStoreTableOpen(fkv_store *p, const char *zSqlName, const char *zName, int
     sqlite3_free(*pzErr);
     if (e == MDB_NOTFOUND) {
       *pzErr = sqlite3_mprintf("flaxkv: the read-only store %s has no table %s", p->zPath, zDb);
+    } else if (e == MDB_INCOMPATIBLE) {
+      *pzErr = sqlite3_mprintf("flaxkv: the LMDB database %s of %s cannot be a flaxkv table "
+                               "(it keeps several values per key, integer or reversed keys, "
+                               "or its catalog entry is corrupt)",
+                               zDb, p->zPath);
     } else if (e == MDB_DBS_FULL) {
       *pzErr = sqlite3_mprintf("flaxkv: the store %s already holds %d tables, its limit",
                                p->zPath, FKV_MAX_TABLES);
@@ -704,7 +732,8 @@ int fkvStoreTableOpen(fkv_store *p, const char *zSqlName, const char *zName, int
                                mdb_strerror(e));
     }
     sqlite3_free(c.zDb);
-    return e == MDB_NOTFOUND || e == MDB_DBS_FULL ? SQLITE_ERROR : fkvLmdbRc(e);
+    return e == MDB_NOTFOUND || e == MDB_DBS_FULL || e == MDB_INCOMPATIBLE ? SQLITE_ERROR
+                                                                           : fkvLmdbRc(e);
   }
   sqlite3_free(c.zDb);
   *ppTable = c.pTable;

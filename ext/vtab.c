@@ -336,8 +336,12 @@ static int parseOptions(int argc, const char *const *argv, fkv_opts *o, char **p
           char *zEnd;
           errno = 0;
           long ms = strtol(zVal, &zEnd, 10);
-          if (zEnd != zVal && sqlite3_stricmp(zEnd, "ms") == 0) zEnd += 2;
-          else if (zEnd != zVal && sqlite3_stricmp(zEnd, "s") == 0) ms *= 1000, zEnd++;
+          if (zEnd != zVal && sqlite3_stricmp(zEnd, "ms") == 0) {
+            zEnd += 2;
+          } else if (zEnd != zVal && sqlite3_stricmp(zEnd, "s") == 0) {
+            zEnd++;
+            ms = (ms > 0 && ms <= 3600) ? ms * 1000 : -1;
+          }
           if (zEnd == zVal || *zEnd || errno || ms <= 0 || ms > 3600000) {
             zWant = "milliseconds from 1 to 3600000, such as 100 or 100ms or 2s";
           } else {

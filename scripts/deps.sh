@@ -23,6 +23,9 @@ have_cmd make      || need="$need make"
 have_cmd tclsh     || need="$need tcl"
 echo 'package require sqlite3' | tclsh >/dev/null 2>&1 || need="$need libsqlite3-tcl"
 perl -MDBD::SQLite -e 1 >/dev/null 2>&1 || need="$need libdbd-sqlite3-perl"
+have_cmd clang     || need="$need clang"
+[ -n "$(ls /usr/lib/llvm-*/lib/clang/*/lib/linux/libclang_rt.fuzzer-x86_64.a 2>/dev/null)" ] ||
+  need="$need libclang-rt-14-dev"
 
 [ -z "$need" ] && exit 0
 

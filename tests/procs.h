@@ -14,7 +14,9 @@
 ** parent's atexit handlers (harness_cleanup removes the scratch directory)
 ** and the extension's destructor on a copy of the parent's state.  The
 ** CHECKs a child makes are added to the parent's counts (a shared page), so
-** the closing "N passed, N failed" line covers every process.  Each child
+** the closing "N passed, N failed" line covers every process; a child that
+** leaves normally exits 0, so any other status (a signal, a sanitizer's
+** report, exit(2)) means it crashed.  Each child
 ** arms alarm() so that a hang ends as a failure, not as a stuck suite.
 **
 ** LMDB forbids opening one environment twice in a process: when the parent
@@ -138,6 +140,11 @@ static ProcsShared *gShared;
 static int gChildPass0, gChildFail0; /* the counts when this child was forked */
 static int gIsChild;
 
+/* Registered in each child, so it runs before harness_cleanup(): a child
+** that calls exit() (harness_open() failing, say) leaves the parent's
+** scratch directory alone. */
+static void procsChildAtExit(void) { harness_dir[0] = 0; }
+
 static __attribute__((unused)) void procsInit(void) {
   void *p = mmap(0, sizeof(ProcsShared), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
   if (p == MAP_FAILED) {
@@ -164,7 +171,7 @@ static __attribute__((unused)) void procsChildExit(void) {
   __atomic_add_fetch(&gShared->nFail, nFail, __ATOMIC_SEQ_CST);
   fflush(stdout);
   fflush(stderr);
-  _exit(nFail ? 1 : 0);
+  _exit(0); /* any other exit status is a crash: a signal, a sanitizer, exit(2) */
 }
 
 /* A message between parent and child: small enough for one atomic write. */
@@ -179,11 +186,14 @@ struct Msg {
 static __attribute__((unused)) void msgSend(int fd, int type, int a, long long n, long long m, const char *z) {
   Msg x;
   memset(&x, 0, sizeof x);
+  if (z) {
+    size_t n = strlen(z);
+    memcpy(x.z, z, n < sizeof x.z - 1 ? n : sizeof x.z - 1);
+  }
   x.type = type;
   x.a = a;
   x.n = n;
   x.m = m;
-  if (z) snprintf(x.z, sizeof x.z, "%s", z);
   if (write(fd, &x, sizeof x) != (ssize_t)sizeof x) {
     /* the other side is gone: nothing more to say */
   }
@@ -233,6 +243,7 @@ static __attribute__((unused)) Child procsFork(void (*x)(void *, int, int), void
   }
   if (pid == 0) {
     gIsChild = 1;
+    atexit(procsChildAtExit);
     gChildPass0 = harness_npass;
     gChildFail0 = harness_nfail;
     close(aCmd[1]);
@@ -299,7 +310,7 @@ static void lmdbAuditHere(const char *zDir, LmdbAudit *r) {
   if ((rc = mdb_env_create(&env)) != 0) AUDIT_FAIL("mdb_env_create: %s", mdb_strerror(rc));
   mdb_env_set_maxdbs(env, 1024);
   if ((rc = mdb_env_open(env, zDir, MDB_RDONLY, 0664)) != 0) {
-    AUDIT_FAIL("mdb_env_open %s: %s", zDir, mdb_strerror(rc));
+    AUDIT_FAIL("mdb_env_open %.200s: %s", zDir, mdb_strerror(rc));
   }
   /* A read transaction on the newest meta page (so that its last page is
   ** the transaction's). */
@@ -354,12 +365,12 @@ static void lmdbAuditHere(const char *zDir, LmdbAudit *r) {
     MDB_dbi dbi;
     rc = mdb_dbi_open(txn, azName[i], 0, &dbi);
     if (rc == MDB_INCOMPATIBLE) continue; /* a plain record of the main db */
-    if (rc != 0) AUDIT_FAIL("opening db %s: %s", azName[i], mdb_strerror(rc));
+    if (rc != 0) AUDIT_FAIL("opening db %.100s: %s", azName[i], mdb_strerror(rc));
     r->nDb++;
-    if ((rc = mdb_stat(txn, dbi, &st)) != 0) AUDIT_FAIL("mdb_stat(%s): %s", azName[i], mdb_strerror(rc));
+    if ((rc = mdb_stat(txn, dbi, &st)) != 0) AUDIT_FAIL("mdb_stat(%.100s): %s", azName[i], mdb_strerror(rc));
     r->nTreePages += (long long)(st.ms_branch_pages + st.ms_leaf_pages + st.ms_overflow_pages);
     int bCatalog = strcmp(azName[i], "__flaxkv_catalog__") == 0;
-    if ((rc = mdb_cursor_open(txn, dbi, &cur)) != 0) AUDIT_FAIL("cursor on %s: %s", azName[i], mdb_strerror(rc));
+    if ((rc = mdb_cursor_open(txn, dbi, &cur)) != 0) AUDIT_FAIL("cursor on %.100s: %s", azName[i], mdb_strerror(rc));
     long long nFwd = 0, nBack = 0;
     while ((rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) == 0) {
       nFwd++;
@@ -372,13 +383,13 @@ static void lmdbAuditHere(const char *zDir, LmdbAudit *r) {
         }
       }
     }
-    if (rc != MDB_NOTFOUND) AUDIT_FAIL("walking %s forward: %s", azName[i], mdb_strerror(rc));
-    while ((rc = mdb_cursor_get(cur, &k, &v, MDB_PREV)) == 0) nBack++;
-    if (rc != MDB_NOTFOUND) AUDIT_FAIL("walking %s backward: %s", azName[i], mdb_strerror(rc));
+    if (rc != MDB_NOTFOUND) AUDIT_FAIL("walking %.100s forward: %s", azName[i], mdb_strerror(rc));
+    for (rc = mdb_cursor_get(cur, &k, &v, MDB_LAST); rc == 0; rc = mdb_cursor_get(cur, &k, &v, MDB_PREV)) nBack++;
+    if (rc != MDB_NOTFOUND) AUDIT_FAIL("walking %.100s backward: %s", azName[i], mdb_strerror(rc));
     mdb_cursor_close(cur);
     cur = 0;
     if (nFwd != (long long)st.ms_entries || nBack != nFwd) {
-      AUDIT_FAIL("db %s: %lld records forward, %lld backward, %zu in its statistics", azName[i], nFwd,
+      AUDIT_FAIL("db %.100s: %lld records forward, %lld backward, %zu in its statistics", azName[i], nFwd,
                  nBack, st.ms_entries);
     }
     if (!bCatalog) r->nEntries += nFwd;

@@ -11,8 +11,8 @@
 set -u
 cd "$(dirname "$0")/.."
 
-TESTS="test_codec test_msgpack test_memtable test_sql test_diff test_threads"
-TSAN_TESTS="test_memtable test_threads"
+TESTS="test_codec test_msgpack test_memtable test_sql test_diff test_threads test_procs test_crash test_consist test_fault test_hostile test_security"
+TSAN_TESTS="test_memtable test_threads test_consist"
 total_pass=0
 total_fail=0
 log=$(mktemp)
@@ -49,6 +49,7 @@ run test_shell sh tests/test_shell.sh
 run test_python /usr/bin/python3 tests/test_python.py
 FLAXKV_EXT=build/flaxkv run test_formats /usr/bin/python3 tests/test_formats.py
 run test_examples sh tests/test_examples.sh
+FUZZ_SECONDS=${FUZZ_SECONDS:-20} run fuzz_codec sh fuzz/run.sh
 
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=0:halt_on_error=1
 export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
