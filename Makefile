@@ -90,7 +90,7 @@ clean:
 	rm -rf build
 
 # ---- bench (issue 5) -------------------------------------------------------
-# make bench            build build/bench and run it (N=100000 keys, ~5 minutes)
+# make bench            build build/bench and run it (N=100000 keys, about 3 minutes)
 # make bench N=10000    the CI size (well under a minute)
 # make bench BENCH_ARGS='--scale --flood --csv'   more options: see bench/bench.c
 # The benchmark is never a test: it exits 0 whether its targets are met or
