@@ -123,6 +123,8 @@ struct fkv_txn {
   fkv_node **apMine;
   int nPub;
   fkv_view *pView;          /* latest committed state, for fkvTxnGet */
+  uint64_t genExpect;       /* buffer generation the first plain INSERT's
+                            ** absence check saw (0: none yet) */
 };
 
 /* ---------------------------------------------------------------- utils */
@@ -176,6 +178,12 @@ static int stickyErr(fkv_buffer *b, char **pzErr) {
   setErr(pzErr, sqlite3_mprintf("%s (the changes stay buffered and readable; the flush is "
                                 "retried)", b->zFlushErr ? b->zFlushErr : "flaxkv: flush failed"));
   return b->flushRc;
+}
+
+/* Bytes buffered: the active memtable and the one being flushed (b->mu
+** held).  The hard limit bounds their sum. */
+static size_t bufferedBytes(fkv_buffer *b) {
+  return fkvMemBytes(b->pActive) + (b->pFrozen ? fkvMemBytes(b->pFrozen) : 0);
 }
 
 /* The oldest seq any open view can read (b->mu held). */
@@ -537,7 +545,7 @@ int fkvBufferFlushAll(char **pzErr) {
 void fkvBufferStat(fkv_buffer *b, fkv_buffer_stat *p) {
   pthread_mutex_lock(&b->mu);
   p->cfg = b->cfg;
-  p->nBytes = fkvMemBytes(b->pActive) + (b->pFrozen ? fkvMemBytes(b->pFrozen) : 0);
+  p->nBytes = bufferedBytes(b);
   p->nKeys = fkvMemCount(b->pActive) + (b->pFrozen ? fkvMemCount(b->pFrozen) : 0);
   p->nFlush = b->nFlush;
   p->nCommit = b->nCommit;
@@ -1001,6 +1009,7 @@ static void txnClear(fkv_txn *p) {
   for (int i = 0; i < p->nUndo; i++) fkvVersionFree(p->aUndo[i].pPrev);
   p->nUndo = 0;
   p->nMark = 0;
+  p->genExpect = 0;
   /* Keep an unshared entry table for the next transaction (autocommit
   ** statements come one after the other); an iterator may still hold it. */
   if (p->pMem && !fkvMemReset(p->pMem)) {
@@ -1045,11 +1054,21 @@ int fkvTxnPut(fkv_txn *p, const unsigned char *aKey, size_t nKey, const unsigned
   if (!v) return SQLITE_NOMEM;
   fkv_version *pOld = fkvNodeHead(x);
   v->bExpectAbsent = (uint8_t)(bExpectAbsent || (pOld && pOld->bExpectAbsent));
+  if (bExpectAbsent && !p->genExpect && p->pView) p->genExpect = p->pView->gen;
   fkvMemSetHead(p->pMem, x, v);
   p->aUndo[p->nUndo].pNode = x;
   p->aUndo[p->nUndo].pPrev = pOld;
   p->nUndo++;
   return SQLITE_OK;
+}
+
+int fkvTxnHasEntry(fkv_txn *p, const unsigned char *aKey, size_t nKey) {
+  unsigned char aPk[FKV_PREFIX + FKV_MAX_KEY];
+  if (!p->pMem || nKey > FKV_MAX_KEY) return 0;
+  putPrefix(aPk, p->pTable->id);
+  memcpy(aPk + FKV_PREFIX, aKey, nKey);
+  fkv_node *x = fkvMemFind(p->pMem, aPk, FKV_PREFIX + nKey);
+  return x && fkvNodeHead(x);
 }
 
 /* A view of the latest committed state, reopened when stale. */
@@ -1170,7 +1189,7 @@ int fkvTxnPrepare(fkv_txn *p, void *pOwner, char **pzErr) {
     deadlineIn(&ts, FKV_WAIT_MS);
     if (b->pTokenOwner != pOwner) {
       /* Back-pressure: past the hard limit, wait for the flush to catch up. */
-      while (fkvMemBytes(b->pActive) >= b->cfg.nHard && b->flushRc == SQLITE_OK &&
+      while (bufferedBytes(b) >= b->cfg.nHard && b->flushRc == SQLITE_OK &&
              (b->pFrozen || b->bFlushing)) {
         pthread_cond_signal(&b->wake);
         if (pthread_cond_timedwait(&b->cond, &b->mu, &ts) == ETIMEDOUT) break;
@@ -1216,7 +1235,12 @@ int fkvTxnPrepare(fkv_txn *p, void *pOwner, char **pzErr) {
   pthread_mutex_unlock(&b->mu);
   if (rc != SQLITE_OK) return rc;
 
-  /* Plain INSERTs: the key must still be absent from the committed state. */
+  /* Plain INSERTs: the key must still be absent from the committed state.
+  ** If nothing was committed or flushed since the first absence check of
+  ** the transaction (xUpdate, with a fresh view), every check still holds. */
+  if (p->genExpect && p->genExpect == __atomic_load_n(&b->gen, __ATOMIC_ACQUIRE)) {
+    return SQLITE_OK;
+  }
   for (int i = 0; i < p->nPub; i++) {
     fkv_version *v = fkvNodeHead(p->apMine[i]);
     if (!v->bExpectAbsent) continue;

@@ -140,6 +140,8 @@ int fkvTxnGet(fkv_txn *, const unsigned char *aKey, size_t nKey, int bCommitted,
 ** about to replace (a lost update of read-modify-write statements).
 */
 int fkvTxnBegin(fkv_txn *, void *pOwner, char **pzErr);
+/* Does the transaction hold an entry (a write or a delete) for the key? */
+int fkvTxnHasEntry(fkv_txn *, const unsigned char *aKey, size_t nKey);
 void fkvTxnSavepoint(fkv_txn *, int iLevel);
 void fkvTxnRelease(fkv_txn *, int iLevel);
 void fkvTxnRollbackTo(fkv_txn *, int iLevel);

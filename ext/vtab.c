@@ -157,9 +157,12 @@ struct flaxkv_cursor {
   fkv_shared_view *pShared;
   fkv_iter *pIter;
   fkv_ivl *aIvl;
-  int nIvl, nIvlAlloc, iIvl;
+  int nIvl, iIvl;
+  size_t nIvlAlloc;
   unsigned char *aKeys;     /* the key arena of the plan */
   size_t nKeys, nKeysAlloc;
+  fkv_ivl aIvlSpace[4];     /* aIvl and aKeys start here: a plan of a few  */
+  unsigned char aKeySpace[1024]; /* intervals costs no allocation */
   int bOom;
   int bDesc;
   int bEof;
@@ -658,6 +661,10 @@ static int flaxkvOpen(sqlite3_vtab *pVtab, sqlite3_vtab_cursor **ppCur) {
   if (!pCur) return SQLITE_NOMEM;
   memset(pCur, 0, sizeof(*pCur));
   pCur->bEof = 1;
+  pCur->aIvl = pCur->aIvlSpace;
+  pCur->nIvlAlloc = sizeof(pCur->aIvlSpace) / sizeof(pCur->aIvlSpace[0]);
+  pCur->aKeys = pCur->aKeySpace;
+  pCur->nKeysAlloc = sizeof(pCur->aKeySpace);
   *ppCur = &pCur->base;
   return SQLITE_OK;
 }
@@ -668,8 +675,8 @@ static int flaxkvClose(sqlite3_vtab_cursor *cur) {
   flaxkv_cursor *pCur = (flaxkv_cursor *)cur;
   fkvIterClose(pCur->pIter);
   sharedViewRelease(((flaxkv_vtab *)cur->pVtab)->pConn, pCur->pShared);
-  sqlite3_free(pCur->aIvl);
-  sqlite3_free(pCur->aKeys);
+  if (pCur->aIvl != pCur->aIvlSpace) sqlite3_free(pCur->aIvl);
+  if (pCur->aKeys != pCur->aKeySpace) sqlite3_free(pCur->aKeys);
   sqlite3_free(pCur->aCopy);
   sqlite3_free(pCur);
   return SQLITE_OK;
@@ -690,18 +697,33 @@ static int cmpEnd(int bHas1, const fkv_bound *b1, int bHas2, const fkv_bound *b2
   return (b1->bStrict ? 1 : -1) * (bUpper ? -1 : 1);
 }
 
+/*
+** Make room for nNeed elements of szElem bytes in *pa, which holds *pnAlloc
+** and starts in the cursor's own space aSpace (never freed).  Returns 0 on
+** out of memory (and sets pCur->bOom).
+*/
+static int cursorGrow(flaxkv_cursor *pCur, void **pa, void *aSpace, size_t *pnAlloc,
+                      size_t nNeed, size_t szElem) {
+  if (nNeed <= *pnAlloc) return 1;
+  size_t nNew = *pnAlloc * 2;
+  while (nNew < nNeed) nNew *= 2;
+  void *aNew = *pa == aSpace ? sqlite3_malloc64(nNew * szElem)
+                             : sqlite3_realloc64(*pa, nNew * szElem);
+  if (!aNew) {
+    pCur->bOom = 1;
+    return 0;
+  }
+  if (*pa == aSpace) memcpy(aNew, aSpace, *pnAlloc * szElem);
+  *pa = aNew;
+  *pnAlloc = nNew;
+  return 1;
+}
+
 /* Append n bytes to the key arena; return their offset. */
 static size_t keyAppend(flaxkv_cursor *pCur, const unsigned char *a, size_t n) {
-  if (pCur->nKeys + n > pCur->nKeysAlloc) {
-    size_t nNew = pCur->nKeysAlloc ? pCur->nKeysAlloc * 2 : 1024;
-    while (nNew < pCur->nKeys + n) nNew *= 2;
-    unsigned char *aNew = sqlite3_realloc64(pCur->aKeys, nNew);
-    if (!aNew) {
-      pCur->bOom = 1;
-      return 0;
-    }
-    pCur->aKeys = aNew;
-    pCur->nKeysAlloc = nNew;
+  if (!cursorGrow(pCur, (void **)&pCur->aKeys, pCur->aKeySpace, &pCur->nKeysAlloc,
+                  pCur->nKeys + n, 1)) {
+    return 0;
   }
   if (n) memcpy(pCur->aKeys + pCur->nKeys, a, n);
   pCur->nKeys += n;
@@ -710,15 +732,9 @@ static size_t keyAppend(flaxkv_cursor *pCur, const unsigned char *a, size_t n) {
 
 /* A new interval, unbounded both ways. */
 static fkv_ivl *ivlAdd(flaxkv_cursor *pCur) {
-  if (pCur->nIvl >= pCur->nIvlAlloc) {
-    int n = pCur->nIvlAlloc ? pCur->nIvlAlloc * 2 : 8;
-    fkv_ivl *a = sqlite3_realloc64(pCur->aIvl, n * sizeof(*a));
-    if (!a) {
-      pCur->bOom = 1;
-      return 0;
-    }
-    pCur->aIvl = a;
-    pCur->nIvlAlloc = n;
+  if (!cursorGrow(pCur, (void **)&pCur->aIvl, pCur->aIvlSpace, &pCur->nIvlAlloc,
+                  (size_t)pCur->nIvl + 1, sizeof(fkv_ivl))) {
+    return 0;
   }
   fkv_ivl *v = &pCur->aIvl[pCur->nIvl++];
   memset(v, 0, sizeof(*v));
@@ -961,6 +977,12 @@ static int cursorSettle(flaxkv_cursor *pCur, int bFresh) {
       }
     } else {
       pCur->bPoint = 0;
+      if (!pCur->pIter) {
+        /* Opened only when a range is reached: a point lookup whose client
+        ** reads one row never pays for the iterator. */
+        rc = fkvIterOpen(pView, p->pTxn, p->pTable, &pCur->pIter, &p->base.zErrMsg);
+        if (rc != SQLITE_OK) return rc;
+      }
       if (bFresh) {
         rc = fkvIterSeek(pCur->pIter, v->bLo ? &v->lo : 0, v->bHi ? &v->hi : 0, pCur->bDesc);
       } else {
@@ -1044,12 +1066,6 @@ static int flaxkvFilter(sqlite3_vtab_cursor *cur, int idxNum, const char *idxStr
   pCur->bDesc = (idxNum & FKV_PLAN_DESC) != 0;
   rc = buildIntervals(pCur, idxNum, argv);
   if (rc != SQLITE_OK) return rc;
-  int bNeedIter = 0;
-  for (int i = 0; i < pCur->nIvl; i++) bNeedIter |= !ivlIsPoint(&pCur->aIvl[i]);
-  if (bNeedIter && !pCur->pIter) {
-    rc = fkvIterOpen(pCur->pShared->pView, p->pTxn, p->pTable, &pCur->pIter, &p->base.zErrMsg);
-    if (rc != SQLITE_OK) return rc;
-  }
   pCur->iIvl = pCur->bDesc ? pCur->nIvl - 1 : 0;
   return cursorSettle(pCur, 1);
 }
@@ -1266,12 +1282,15 @@ static int flaxkvUpdate(sqlite3_vtab *pVtab, int argc, sqlite3_value **argv, sql
       /* A plain INSERT of a key absent from the committed state (not just
       ** deleted by this transaction) must still find it absent at commit. */
       int bExpect = 0;
+      rc = SQLITE_OK;
       if (eMode != SQLITE_IGNORE) {
-        rc = fkvTxnGet(p->pTxn, aNew, nNew, 1, &aCur, &nCur, &pVtab->zErrMsg);
-        bExpect = rc == SQLITE_NOTFOUND;
-        if (rc == SQLITE_OK || rc == SQLITE_NOTFOUND) rc = SQLITE_OK;
-      } else {
-        rc = SQLITE_OK;
+        if (fkvTxnHasEntry(p->pTxn, aNew, nNew)) {
+          rc = fkvTxnGet(p->pTxn, aNew, nNew, 1, &aCur, &nCur, &pVtab->zErrMsg);
+          bExpect = rc == SQLITE_NOTFOUND;
+          if (rc == SQLITE_NOTFOUND) rc = SQLITE_OK;
+        } else {
+          bExpect = 1; /* the lookup above saw the committed state only */
+        }
       }
       if (rc == SQLITE_OK && nOld) rc = fkvTxnPut(p->pTxn, aOld, nOld, 0, 0, 0);
       if (rc == SQLITE_OK) rc = fkvTxnPut(p->pTxn, aNew, nNew, aVal, nVal, bExpect);
