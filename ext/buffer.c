@@ -135,24 +135,6 @@ static int64_t nowMs(void) {
   return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-static void deadlineIn(struct timespec *ts, int64_t ms) {
-  clock_gettime(CLOCK_MONOTONIC, ts);
-  ts->tv_sec += ms / 1000;
-  ts->tv_nsec += (long)(ms % 1000) * 1000000L;
-  if (ts->tv_nsec >= 1000000000L) {
-    ts->tv_sec++;
-    ts->tv_nsec -= 1000000000L;
-  }
-}
-
-static void condInitMonotonic(pthread_cond_t *c) {
-  pthread_condattr_t a;
-  pthread_condattr_init(&a);
-  pthread_condattr_setclock(&a, CLOCK_MONOTONIC);
-  pthread_cond_init(c, &a);
-  pthread_condattr_destroy(&a);
-}
-
 static void putPrefix(unsigned char *a, uint32_t id) {
   a[0] = (unsigned char)(id >> 24);
   a[1] = (unsigned char)(id >> 16);
@@ -181,7 +163,9 @@ static int stickyErr(fkv_buffer *b, char **pzErr) {
 }
 
 /* Bytes buffered: the active memtable and the one being flushed (b->mu
-** held).  The hard limit bounds their sum. */
+** held).  The hard limit bounds their sum.  A flush also holds LMDB's dirty
+** copies of the pages it writes until it commits (and LMDB keeps them for
+** reuse): resident memory in a write flood peaks near twice the limit. */
 static size_t bufferedBytes(fkv_buffer *b) {
   return fkvMemBytes(b->pActive) + (b->pFrozen ? fkvMemBytes(b->pFrozen) : 0);
 }
@@ -247,7 +231,7 @@ static void flushOnce(fkv_buffer *b) {
   if (!b->pFrozen) {
     if (b->visible == b->flushedSeq) return;
     struct timespec ts;
-    deadlineIn(&ts, FKV_WAIT_MS);
+    fkvDeadline(&ts, FKV_WAIT_MS);
     while (b->pTokenOwner) {
       if (pthread_cond_timedwait(&b->cond, &b->mu, &ts) == ETIMEDOUT) return;
     }
@@ -339,7 +323,7 @@ static void *flusherMain(void *pArg) {
       pthread_cond_wait(&b->wake, &b->mu);
     } else {
       struct timespec ts;
-      deadlineIn(&ts, t);
+      fkvDeadline(&ts, t);
       pthread_cond_timedwait(&b->wake, &b->mu, &ts);
     }
   }
@@ -424,8 +408,8 @@ static void *bufferNew(fkv_store *s, void *pArg) {
     return 0;
   }
   pthread_mutex_init(&b->mu, 0);
-  condInitMonotonic(&b->cond);
-  condInitMonotonic(&b->wake);
+  fkvCondInit(&b->cond);
+  fkvCondInit(&b->wake);
   if (!fkvStoreReadonly(s)) {
     if (pthread_create(&b->thread, 0, flusherMain, b) != 0) {
       bufferFree(b);
@@ -1134,7 +1118,7 @@ int fkvTxnBegin(fkv_txn *p, void *pOwner, char **pzErr) {
   if (rc != SQLITE_OK) return rc;
   pthread_mutex_lock(&b->mu);
   struct timespec ts;
-  deadlineIn(&ts, FKV_WAIT_MS);
+  fkvDeadline(&ts, FKV_WAIT_MS);
   while (b->pTokenOwner && b->pTokenOwner != pOwner) {
     if (pthread_cond_timedwait(&b->cond, &b->mu, &ts) == ETIMEDOUT) {
       setErr(pzErr, sqlite3_mprintf("flaxkv: another connection's commit to %s did not "
@@ -1186,7 +1170,7 @@ int fkvTxnPrepare(fkv_txn *p, void *pOwner, char **pzErr) {
       return rc;
     }
     struct timespec ts;
-    deadlineIn(&ts, FKV_WAIT_MS);
+    fkvDeadline(&ts, FKV_WAIT_MS);
     if (b->pTokenOwner != pOwner) {
       /* Back-pressure: past the hard limit, wait for the flush to catch up. */
       while (bufferedBytes(b) >= b->cfg.nHard && b->flushRc == SQLITE_OK &&

@@ -124,14 +124,22 @@ static int lmdbFail(fkv_store *p, int rc, const char *zWhat, char **pzErr) {
   return fkvLmdbRc(rc);
 }
 
-static void deadlineIn(struct timespec *ts, int ms) {
-  clock_gettime(CLOCK_REALTIME, ts);
+void fkvDeadline(struct timespec *ts, int64_t ms) {
+  clock_gettime(CLOCK_MONOTONIC, ts);
   ts->tv_sec += ms / 1000;
   ts->tv_nsec += (long)(ms % 1000) * 1000000L;
   if (ts->tv_nsec >= 1000000000L) {
     ts->tv_sec++;
     ts->tv_nsec -= 1000000000L;
   }
+}
+
+void fkvCondInit(pthread_cond_t *c) {
+  pthread_condattr_t a;
+  pthread_condattr_init(&a);
+  pthread_condattr_setclock(&a, CLOCK_MONOTONIC);
+  pthread_cond_init(c, &a);
+  pthread_condattr_destroy(&a);
 }
 
 /* mkdir -p zDir with mode 0777 & ~umask (the directory is never created
@@ -278,7 +286,7 @@ again:
     return rc;
   }
   pthread_mutex_init(&p->mu, 0);
-  pthread_cond_init(&p->cond, 0);
+  fkvCondInit(&p->cond);
   pthread_mutex_init(&p->wmu, 0);
   p->nRef = 1;
   p->pid = getpid();
@@ -413,7 +421,7 @@ static int resizeMap(fkv_store *p, int bDouble, char **pzErr) {
   pthread_mutex_lock(&p->mu);
   p->bGrowing = 1;
   struct timespec ts;
-  deadlineIn(&ts, FKV_GROW_WAIT_MS);
+  fkvDeadline(&ts, FKV_GROW_WAIT_MS);
   while (p->nReaders > 0) {
     if (pthread_cond_timedwait(&p->cond, &p->mu, &ts) == ETIMEDOUT) break;
   }

@@ -12,8 +12,10 @@
 #define FLAXKV_STORE_H
 
 #include <lmdb.h>
+#include <pthread.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <time.h>
 
 typedef struct fkv_store fkv_store;
 typedef struct fkv_table fkv_table;
@@ -147,6 +149,11 @@ void fkvStoreStat(fkv_store *, fkv_store_stat *);
 
 /* Rows of a table that are in LMDB (mdb_stat), in *pn. */
 int fkvStoreTableRows(fkv_table *, uint64_t *pn, char **pzErr);
+
+/* Timed waits: condition variables on CLOCK_MONOTONIC (a clock change
+** cannot stretch a wait), and the deadline ms from now on that clock. */
+void fkvCondInit(pthread_cond_t *);
+void fkvDeadline(struct timespec *, int64_t ms);
 
 /* A SQLite result code for an LMDB or errno error, and its message. */
 int fkvLmdbRc(int mdbRc);

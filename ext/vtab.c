@@ -741,30 +741,28 @@ static fkv_ivl *ivlAdd(flaxkv_cursor *pCur) {
   return v;
 }
 
-static void ivlSetLo(flaxkv_cursor *pCur, fkv_ivl *v, const unsigned char *a, size_t n,
-                     int bStrict) {
+/*
+** Set the lower (bUpper=0) or upper end of v to the key a[0..n).  No stored
+** key is longer than FKV_MAX_KEY: against a longer a, key > a and key >= a
+** both mean key > a's prefix, and key < a and key <= a mean key <= it.
+*/
+static void ivlSetEnd(flaxkv_cursor *pCur, fkv_ivl *v, int bUpper, const unsigned char *a,
+                      size_t n, int bStrict) {
   if (n > FKV_MAX_KEY) {
-    /* No stored key is longer: key > a or >= a iff key > a's prefix. */
     n = FKV_MAX_KEY;
-    bStrict = 1;
+    bStrict = !bUpper;
   }
-  v->bLo = 1;
-  v->iLo = keyAppend(pCur, a, n);
-  v->lo.n = n;
-  v->lo.bStrict = bStrict;
-}
-
-static void ivlSetHi(flaxkv_cursor *pCur, fkv_ivl *v, const unsigned char *a, size_t n,
-                     int bStrict) {
-  if (n > FKV_MAX_KEY) {
-    /* key < a or <= a iff key <= a's prefix. */
-    n = FKV_MAX_KEY;
-    bStrict = 0;
+  size_t iKey = keyAppend(pCur, a, n);
+  fkv_bound *pEnd = bUpper ? &v->hi : &v->lo;
+  if (bUpper) {
+    v->bHi = 1;
+    v->iHi = iKey;
+  } else {
+    v->bLo = 1;
+    v->iLo = iKey;
   }
-  v->bHi = 1;
-  v->iHi = keyAppend(pCur, a, n);
-  v->hi.n = n;
-  v->hi.bStrict = bStrict;
+  pEnd->n = n;
+  pEnd->bStrict = bStrict;
 }
 
 /* An interval of two constant keys [a, b) or [a, b]. */
@@ -772,8 +770,8 @@ static void ivlAddConst(flaxkv_cursor *pCur, const unsigned char *aLo, size_t nL
                         const unsigned char *aHi, size_t nHi, int bHiStrict) {
   fkv_ivl *v = ivlAdd(pCur);
   if (!v) return;
-  ivlSetLo(pCur, v, aLo, nLo, 0);
-  ivlSetHi(pCur, v, aHi, nHi, bHiStrict);
+  ivlSetEnd(pCur, v, 0, aLo, nLo, 0);
+  ivlSetEnd(pCur, v, 1, aHi, nHi, bHiStrict);
 }
 
 /* Text keys that numeric affinity may turn into numbers: the first byte is
@@ -929,11 +927,11 @@ static int buildIntervals(flaxkv_cursor *pCur, int idxNum, sqlite3_value **argv)
     unsigned char a[FKV_KEYBUF];
     if (v && pLo) {
       size_t n = fkvKeyEncode(pLo, a, sizeof(a), &kind);
-      ivlSetLo(pCur, v, a, n, (idxNum & FKV_PLAN_LO_GT) != 0);
+      ivlSetEnd(pCur, v, 0, a, n, (idxNum & FKV_PLAN_LO_GT) != 0);
     }
     if (v && pHi) {
       size_t n = fkvKeyEncode(pHi, a, sizeof(a), &kind);
-      ivlSetHi(pCur, v, a, n, (idxNum & FKV_PLAN_HI_LT) != 0);
+      ivlSetEnd(pCur, v, 1, a, n, (idxNum & FKV_PLAN_HI_LT) != 0);
     }
     if (pHi) ivlAddNumericText(pCur);
     if (pLo && sqlite3_value_type(pLo) == SQLITE_TEXT) ivlAddAllNumbers(pCur);
