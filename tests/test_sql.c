@@ -880,6 +880,24 @@ static void testPlanning(void) {
   PLAN(db, "SELECT key FROM {T} WHERE key COLLATE NOCASE IN ('A', 'B')",
        "SCAN kv VIRTUAL TABLE INDEX 0:FULLSCAN", "'A'\n'a'\n'b'");
 
+  CASE("3.12", "min(key), max(key) read one row each; keyset pagination is one seek");
+  PLAN(db, "SELECT min(key) FROM {T}", "SEARCH kv VIRTUAL TABLE INDEX 0:FULLSCAN", "1");
+  PLAN(db, "SELECT max(key) FROM {T}", "SEARCH kv VIRTUAL TABLE INDEX 32:FULLSCAN DESC", "X'01'");
+  PLAN(db, "SELECT key FROM {T} WHERE key > 4 ORDER BY key LIMIT 3",
+       "SCAN kv VIRTUAL TABLE INDEX 6:RANGE key>?", "5\n6\n7");
+  PLAN(db, "SELECT key FROM {T} WHERE key < 'b' ORDER BY key DESC LIMIT 2",
+       "SCAN kv VIRTUAL TABLE INDEX 56:RANGE key<? DESC", "'a'\n'A'");
+
+  CASE("3.13", "a GLOB prefix and a case-sensitive LIKE prefix are range seeks");
+  PLAN(db, "SELECT key FROM {T} WHERE key GLOB 'a*'",
+       "SCAN kv VIRTUAL TABLE INDEX 26:RANGE key>=? AND key<?", "'a'");
+  EXEC(db, "PRAGMA case_sensitive_like = ON");
+  PLAN(db, "SELECT key FROM {T} WHERE key LIKE 'A%'",
+       "SCAN kv VIRTUAL TABLE INDEX 26:RANGE key>=? AND key<?", "'A'");
+  EXEC(db, "PRAGMA case_sensitive_like = OFF");
+  PLAN(db, "SELECT key FROM {T} WHERE key LIKE 'a%' ORDER BY key",
+       "SCAN kv VIRTUAL TABLE INDEX 0:FULLSCAN", "'A'\n'a'");
+
   CASE("3.10", "a bound of another type, NULL, or over the key limit");
   PLAN(db, "SELECT key FROM {T} WHERE key > NULL", "SCAN kv VIRTUAL TABLE INDEX 6:RANGE key>?",
        "");
@@ -1848,6 +1866,50 @@ static void testBulk(void) {
 
 /* ================================================== 12. flaxkv_flush(T) */
 
+/* Poll zSql (one integer) until it gives nWant, for at most 5 s. */
+static int waitFor(sqlite3 *db, const char *zSql, long nWant) {
+  for (int i = 0; i < 250; i++) {
+    char *z = harness_exec(db, zSql);
+    long n = atol(z);
+    free(z);
+    if (n == nWant) return 1;
+    usleep(20000);
+  }
+  return 0;
+}
+
+static void testFlushTriggers(void) {
+  CASE("12.10", "after flush_interval without commits the buffer reaches LMDB by itself");
+  sqlite3 *db = harness_open(":memory:");
+  char *zStore = tpath("idle-store");
+  char *zSql = sqlite3_mprintf("CREATE VIRTUAL TABLE kv USING flaxkv(path=%Q, flush_interval=50);"
+                               "INSERT INTO kv VALUES(1, 'a'), (2, 'b'), (3, 'c');",
+                               zStore);
+  EXEC(db, zSql);
+  sqlite3_free(zSql);
+  sqlite3_free(zStore);
+  CHECK(waitFor(db, "SELECT json_extract(flaxkv_stat('kv'), '$.rows_flushed')", 3),
+        "the idle flush did not write the 3 rows");
+  EXPECT(db, "SELECT json_extract(flaxkv_stat('kv'), '$.store.buffered_keys')", "0");
+  sqlite3_close(db);
+
+  CASE("12.11", "past buffer_size a flush starts at once (no idle time: 1 hour)");
+  db = harness_open(":memory:");
+  zStore = tpath("soft-store");
+  zSql = sqlite3_mprintf("CREATE VIRTUAL TABLE kv USING flaxkv(path=%Q, buffer_size='16K',"
+                         " flush_interval='3600s')",
+                         zStore);
+  EXEC(db, zSql);
+  sqlite3_free(zSql);
+  sqlite3_free(zStore);
+  EXEC(db, "WITH RECURSIVE c(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM c WHERE i < 200)"
+           " INSERT INTO kv SELECT i, zeroblob(200) FROM c");
+  CHECK(waitFor(db, "SELECT json_extract(flaxkv_stat('kv'), '$.store.flushes') > 0", 1),
+        "no flush started past buffer_size");
+  EXPECT(db, "SELECT count(*) FROM kv", "200");
+  sqlite3_close(db);
+}
+
 static void testFlushFunction(void) {
   CASE("12.01", "flaxkv_flush('kv') and flaxkv_flush('main.kv') return 1");
   sqlite3 *db = openPair("flush.db", "");
@@ -1890,6 +1952,7 @@ int main(void) {
   testReadsNeverWrite();
   testBulk();
   testFlushFunction();
+  testFlushTriggers();
 
   caseEnd();
   printf("%d cases, %d failed\n%s", nCases, nCasesFailed, failedCases.n ? failedCases.z : "");
