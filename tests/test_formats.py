@@ -226,11 +226,37 @@ def test_flaxkv(tmp):
           "flaxkv: update and deletes (also of a tuple key)", sorted(map(repr, stored)))
 
 
+def test_export_import(tmp):
+    """INSERT INTO other SELECT * FROM kv, across stores and formats."""
+    c = connect()
+    c.execute("CREATE VIRTUAL TABLE kv USING flaxkv(path='%s')" % os.path.join(tmp, "native"))
+    c.execute("INSERT INTO kv VALUES (1, 'one'), (2.5, x'00ff'), ('t', NULL), (x'01', 3)")
+    c.execute("CREATE VIRTUAL TABLE f USING flaxkv(path='%s', format=flaxkv)"
+              % flaxkv_store(tmp, "exported"))
+    c.execute("INSERT INTO f(key, value) SELECT key, value FROM kv")
+    c.execute("CREATE VIRTUAL TABLE back USING flaxkv(path='%s')" % os.path.join(tmp, "back"))
+    c.execute("INSERT INTO back SELECT key, value FROM f")
+    want = c.execute("SELECT key, typeof(key), value, typeof(value) FROM kv ORDER BY key").fetchall()
+    got = c.execute("SELECT key, typeof(key), value, typeof(value) FROM back ORDER BY key").fetchall()
+    check(got == want and len(got) == 4, "export to format=flaxkv and import back keeps every row", got)
+    c.execute("CREATE VIRTUAL TABLE r USING flaxkv(path='%s', format=raw)" % os.path.join(tmp, "rawcopy"))
+    c.execute("INSERT INTO r SELECT CAST(key AS BLOB), CAST(value AS BLOB) FROM kv WHERE typeof(value) != 'null'")
+    check(c.execute("SELECT count(*) FROM r").fetchone() == (3,), "export to format=raw")
+    c.execute("SELECT flaxkv_flush()")
+    c.close()
+    env = lmdb.open(flaxkv_store(tmp, "exported"), readonly=True)
+    with env.begin() as t:
+        n = sum(1 for _ in t.cursor())
+    env.close()
+    check(n == 4, "python3-lmdb reads the exported store", n)
+
+
 def main():
     tmp = tempfile.mkdtemp(prefix="flaxkv-formats-")
     try:
         test_raw(tmp)
         test_flaxkv(tmp)
+        test_export_import(tmp)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     print("%d passed, %d failed" % (npass, nfail))

@@ -220,5 +220,14 @@ got=$($T sqlite3 "$db" -cmd ".load $ext" \
   "SELECT count(*), sum(key IN ('from1', 'from2')) FROM kv;" 2>&1 </dev/null)
 expect "concurrent: final contents" "$got" "501|2"
 
+# make install: `.load flaxkv` (no path) finds the installed extension
+inst=$(mktemp -d)
+make -s install DESTDIR="$inst" PREFIX=/usr >/dev/null 2>&1
+check "make install puts flaxkv.so under PREFIX/lib" test -f "$inst/usr/lib/flaxkv.so"
+got=$(cd / && LD_LIBRARY_PATH="$inst/usr/lib" $T sqlite3 :memory: ".load flaxkv" \
+  "SELECT json_extract(flaxkv_version(), '\$.flaxkv') IS NOT NULL;" 2>&1 </dev/null)
+expect "installed: .load flaxkv without a path" "$got" "1"
+rm -rf "$inst"
+
 echo "$npass passed, $nfail failed"
 [ "$nfail" = 0 ]
