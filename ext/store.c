@@ -413,7 +413,6 @@ void fkvStoreForEachOwner(void (*x)(void *)) {
 
 const char *fkvStorePath(fkv_store *p) { return p->zPath; }
 int fkvStoreReadonly(fkv_store *p) { return p->cfg.bReadonly; }
-MDB_env *fkvStoreEnv(fkv_store *p) { return p->env; }
 
 /* Resize the map to newSize (0: adopt the size another process set). */
 static int resizeMap(fkv_store *p, int bDouble, char **pzErr) {

@@ -44,7 +44,7 @@ struct fkv_table {
   uint32_t id;        /* unique in this process: the key prefix in buffers */
   int nRef;           /* SQL tables using it (the store's mutex); the struct
                       ** itself lives until the store closes */
-  int bDropped;       /* atomic: set once, by fkvStoreDrop() */
+  int bDropped;       /* atomic: set once, by fkvStoreTableDrop() */
   fkv_table *pNext;
 };
 
@@ -92,7 +92,6 @@ int fkvStoreClearStaleReaders(fkv_store *);
 
 const char *fkvStorePath(fkv_store *);
 int fkvStoreReadonly(fkv_store *);
-MDB_env *fkvStoreEnv(fkv_store *);
 
 /*
 ** Find or create the table that SQL table zSqlName uses.  With bCatalog,
