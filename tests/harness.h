@@ -110,6 +110,15 @@ static __attribute__((unused)) void hstr_append_value(hstr *p, sqlite3_stmt *pSt
   }
 }
 
+/* Append the current row of pStmt as a line: values joined with '|'. */
+static __attribute__((unused)) void hstr_append_row(hstr *p, sqlite3_stmt *pStmt) {
+  if (p->n) hstr_append(p, "\n", 1);
+  for (int i = 0; i < sqlite3_column_count(pStmt); i++) {
+    if (i) hstr_append(p, "|", 1);
+    hstr_append_value(p, pStmt, i);
+  }
+}
+
 /*
 ** Run every statement of zSql; return the rows of all of them (or the
 ** error of the first one that fails, as "error: ..."), quote()-style.
@@ -128,13 +137,7 @@ static __attribute__((unused)) char *harness_exec(sqlite3 *db, const char *zSql)
       return out.z;
     }
     if (!pStmt) continue; /* white space or a comment */
-    while ((rc = sqlite3_step(pStmt)) == SQLITE_ROW) {
-      if (out.n) hstr_append(&out, "\n", 1);
-      for (int i = 0; i < sqlite3_column_count(pStmt); i++) {
-        if (i) hstr_append(&out, "|", 1);
-        hstr_append_value(&out, pStmt, i);
-      }
-    }
+    while ((rc = sqlite3_step(pStmt)) == SQLITE_ROW) hstr_append_row(&out, pStmt);
     if (rc != SQLITE_DONE) {
       out.n = 0;
       hstr_appendf(&out, "error: %s", sqlite3_errmsg(db));

@@ -32,13 +32,6 @@
 #define NREADER 3
 #define RUN_US 1500000
 
-static pthread_mutex_t gMu = PTHREAD_MUTEX_INITIALIZER;
-#define TCHECK(cond, ...)       \
-  do {                          \
-    pthread_mutex_lock(&gMu);   \
-    CHECK(cond, __VA_ARGS__);   \
-    pthread_mutex_unlock(&gMu); \
-  } while (0)
 
 static int64_t nowUs(void) {
   struct timespec ts;
@@ -86,13 +79,13 @@ static void *counterWriter(void *pArg) {
   sqlite3_stmt *pStmt = 0;
   int rc = sqlite3_prepare_v2(db, "REPLACE INTO kv VALUES('c', ?1), ('pad' || (?1 % 5), zeroblob(?1 % 300))", -1,
                               &pStmt, 0);
-  TCHECK(rc == SQLITE_OK, "prepare: %s", sqlite3_errmsg(db));
+  CHECK(rc == SQLITE_OK, "prepare: %s", sqlite3_errmsg(db));
   for (long long i = 1; !__atomic_load_n(&r->bStop, __ATOMIC_SEQ_CST); i++) {
     sqlite3_bind_int64(pStmt, 1, i);
     rc = sqlite3_step(pStmt);
     sqlite3_reset(pStmt);
     if (rc != SQLITE_DONE) {
-      TCHECK(0, "counter write %lld: %s", i, sqlite3_errmsg(db));
+      CHECK(0, "counter write %lld: %s", i, sqlite3_errmsg(db));
       break;
     }
     __atomic_store_n(&r->iPublished, i, __ATOMIC_SEQ_CST);
@@ -113,7 +106,7 @@ static void *pairWriter(void *pArg) {
     int rc = sqlite3_exec(db, zSql, 0, 0, &zErr);
     sqlite3_free(zSql);
     if (rc != SQLITE_OK) {
-      TCHECK(0, "pair write %lld: %s", i, zErr);
+      CHECK(0, "pair write %lld: %s", i, zErr);
       sqlite3_free(zErr);
       sqlite3_exec(db, "ROLLBACK", 0, 0, 0);
       break;
@@ -131,7 +124,7 @@ static void *flusher(void *pArg) {
     char *zErr = 0;
     int rc = sqlite3_exec(db, "SELECT flaxkv_flush()", 0, 0, &zErr);
     if (rc != SQLITE_OK) {
-      TCHECK(0, "flaxkv_flush: %s", zErr);
+      CHECK(0, "flaxkv_flush: %s", zErr);
       sqlite3_free(zErr);
       break;
     }
@@ -189,7 +182,7 @@ static void *reader(void *pArg) {
       nReads++;
       if (rc == SQLITE_OK && (v < iBefore || v < iLast)) {
         if (nStale++ < 3) {
-          TCHECK(0, "reader %d: \"%s\" read %lld after the commit of %lld returned (previous read %lld)", a->i,
+          CHECK(0, "reader %d: \"%s\" read %lld after the commit of %lld returned (previous read %lld)", a->i,
                  azRead[q], v, iBefore, iLast);
         }
       }
@@ -205,7 +198,7 @@ static void *reader(void *pArg) {
       nReads += 2;
       if (rc == SQLITE_OK && (v1 < iBefore || v1 < iLast || v2 < v1 || v2 < iMid)) {
         if (nStale++ < 3) {
-          TCHECK(0, "reader %d: in a transaction read %lld then %lld (published %lld, then %lld; previous %lld)", a->i,
+          CHECK(0, "reader %d: in a transaction read %lld then %lld (published %lld, then %lld; previous %lld)", a->i,
                  v1, v2, iBefore, iMid, iLast);
         }
       }
@@ -216,19 +209,19 @@ static void *reader(void *pArg) {
                             &rc);
       nReads++;
       if (rc == SQLITE_OK && d != 0) {
-        if (nTorn++ < 3) TCHECK(0, "reader %d: p - q = %lld in one statement", a->i, d);
+        if (nTorn++ < 3) CHECK(0, "reader %d: p - q = %lld in one statement", a->i, d);
       }
     }
     if (rc != SQLITE_OK) {
-      TCHECK(0, "reader %d: %s", a->i, sqlite3_errmsg(db));
+      CHECK(0, "reader %d: %s", a->i, sqlite3_errmsg(db));
       break;
     }
   }
   r->anReads[a->i] = nReads;
   r->anStale[a->i] = nStale;
   r->anTorn[a->i] = nTorn;
-  TCHECK(nStale == 0 && nTorn == 0, "reader %d: %lld stale and %lld torn reads of %lld", a->i, nStale, nTorn, nReads);
-  TCHECK(iLast == r->nWrites, "reader %d: last read %lld, last commit %lld", a->i, iLast, r->nWrites);
+  CHECK(nStale == 0 && nTorn == 0, "reader %d: %lld stale and %lld torn reads of %lld", a->i, nStale, nTorn, nReads);
+  CHECK(iLast == r->nWrites, "reader %d: last read %lld, last commit %lld", a->i, iLast, r->nWrites);
   sqlite3_close(db);
   return 0;
 }

@@ -107,13 +107,7 @@ static char *runSql(sqlite3 *db, const char *zSql, hstr *pCodes) {
       break;
     }
     if (!pStmt) continue;
-    while ((rc = sqlite3_step(pStmt)) == SQLITE_ROW) {
-      if (out.n) hstr_append(&out, "\n", 1);
-      for (int i = 0; i < sqlite3_column_count(pStmt); i++) {
-        if (i) hstr_append(&out, "|", 1);
-        hstr_append_value(&out, pStmt, i);
-      }
-    }
+    while ((rc = sqlite3_step(pStmt)) == SQLITE_ROW) hstr_append_row(&out, pStmt);
     if (rc != SQLITE_DONE) {
       if (out.n) hstr_append(&out, "\n", 1);
       hstr_appendf(&out, "error: %s", sqlite3_errmsg(db));

@@ -26,15 +26,7 @@
 #define NOPS 600
 
 static char zStore[512];
-static pthread_mutex_t gMu = PTHREAD_MUTEX_INITIALIZER;
 
-/* Thread-safe CHECK for worker threads. */
-#define TCHECK(cond, ...)              \
-  do {                                 \
-    pthread_mutex_lock(&gMu);          \
-    CHECK(cond, __VA_ARGS__);          \
-    pthread_mutex_unlock(&gMu);        \
-  } while (0)
 
 /* A connection with temp.kv bound to the shared store (no host file lock). */
 static sqlite3 *openBound(const char *zOpts) {
@@ -72,23 +64,23 @@ static void *writerReader(void *pArg) {
   for (int j = 0; j < NOPS; j++) {
     char *zSql = sqlite3_mprintf("REPLACE INTO kv VALUES('t%d:%d', %d)", iThread, j, j * 7 + iThread);
     int rc = sqlite3_exec(db, zSql, 0, 0, 0);
-    TCHECK(rc == SQLITE_OK, "thread %d write %d: %s", iThread, j, sqlite3_errmsg(db));
+    CHECK(rc == SQLITE_OK, "thread %d write %d: %s", iThread, j, sqlite3_errmsg(db));
     sqlite3_free(zSql);
     /* Read back own write, and some other thread's key. */
     sqlite3_int64 v = -1;
     zSql = sqlite3_mprintf("SELECT value FROM kv WHERE key = 't%d:%d'", iThread, j);
     rc = execInt(db, zSql, &v);
-    TCHECK(rc == SQLITE_OK && v == j * 7 + iThread, "thread %d read own %d: %lld", iThread, j, v);
+    CHECK(rc == SQLITE_OK && v == j * 7 + iThread, "thread %d read own %d: %lld", iThread, j, v);
     sqlite3_free(zSql);
     r = r * 6364136223846793005ull + 1442695040888963407ull;
     zSql = sqlite3_mprintf("SELECT count(*) FROM kv WHERE key >= 't%d:' AND key < 't%d;'",
                            (int)(r >> 33) % NTHREAD, (int)(r >> 33) % NTHREAD);
     rc = execInt(db, zSql, 0);
-    TCHECK(rc == SQLITE_OK, "thread %d range read: %s", iThread, sqlite3_errmsg(db));
+    CHECK(rc == SQLITE_OK, "thread %d range read: %s", iThread, sqlite3_errmsg(db));
     sqlite3_free(zSql);
     if (j % 150 == 149) {
       rc = execInt(db, "SELECT flaxkv_flush()", 0);
-      TCHECK(rc == SQLITE_OK, "thread %d flush: %s", iThread, sqlite3_errmsg(db));
+      CHECK(rc == SQLITE_OK, "thread %d flush: %s", iThread, sqlite3_errmsg(db));
     }
   }
   sqlite3_close(db);
@@ -128,7 +120,7 @@ static void *visReader(void *pArg) {
     while (__atomic_load_n(&gTurn, __ATOMIC_ACQUIRE) != j) sched_yield();
     sqlite3_int64 v = -1;
     int rc = execInt(db, "SELECT value FROM kv WHERE key = 'vis'", &v);
-    TCHECK(rc == SQLITE_OK && v == j, "commit %d visible at once: read %lld", j, v);
+    CHECK(rc == SQLITE_OK && v == j, "commit %d visible at once: read %lld", j, v);
     __atomic_store_n(&gTurn, -j, __ATOMIC_RELEASE);
   }
   sqlite3_close(db);
@@ -162,9 +154,9 @@ static void *tokenReader(void *pArg) {
   while (!__atomic_load_n(&gStop, __ATOMIC_ACQUIRE)) {
     sqlite3_int64 n = -1;
     int rc = execInt(db, "SELECT count(*) FROM kv WHERE key >= 'tok:' AND key < 'tok;'", &n);
-    TCHECK(rc == SQLITE_OK && n == 1, "scan %d sees %lld tokens (%s)", nScan, n, sqlite3_errmsg(db));
+    CHECK(rc == SQLITE_OK && n == 1, "scan %d sees %lld tokens (%s)", nScan, n, sqlite3_errmsg(db));
     rc = execInt(db, "SELECT count(*) FROM kv WHERE key GLOB 'tok:*' ORDER BY key DESC", &n);
-    TCHECK(rc == SQLITE_OK && n == 1, "full scan %d sees %lld tokens", nScan, n);
+    CHECK(rc == SQLITE_OK && n == 1, "full scan %d sees %lld tokens", nScan, n);
     nScan++;
     if (__atomic_load_n(&harness_nfail, __ATOMIC_RELAXED)) break;
   }
@@ -207,7 +199,7 @@ static void *pairWriter(void *pArg) {
                                  "VALUES('x', %d); REPLACE INTO kv VALUES('y', %d); COMMIT;",
                                  i, i, i, -i);
     int rc = sqlite3_exec(db, zSql, 0, 0, 0);
-    TCHECK(rc == SQLITE_OK, "pair %d: %s", i, sqlite3_errmsg(db));
+    CHECK(rc == SQLITE_OK, "pair %d: %s", i, sqlite3_errmsg(db));
     sqlite3_free(zSql);
   }
   __atomic_store_n(&gStop, 1, __ATOMIC_RELEASE);
@@ -257,7 +249,7 @@ static void *walWriter(void *pArg) {
   for (int j = 0; j < 100; j++) {
     char *zSql = sqlite3_mprintf("INSERT INTO kv VALUES('w%d:%d', %d)", iThread, j, j);
     int rc = sqlite3_exec(db, zSql, 0, 0, 0);
-    TCHECK(rc == SQLITE_OK, "wal thread %d insert %d: %s", iThread, j, sqlite3_errmsg(db));
+    CHECK(rc == SQLITE_OK, "wal thread %d insert %d: %s", iThread, j, sqlite3_errmsg(db));
     sqlite3_free(zSql);
   }
   sqlite3_close(db);
@@ -276,7 +268,7 @@ static void *counterWorker(void *pArg) {
                           "REPLACE INTO kv VALUES('hits', "
                           "coalesce((SELECT value FROM kv WHERE key = 'hits'), 0) + 1)",
                           0, 0, 0);
-    TCHECK(rc == SQLITE_OK, "increment %d: %s", j, sqlite3_errmsg(db));
+    CHECK(rc == SQLITE_OK, "increment %d: %s", j, sqlite3_errmsg(db));
   }
   sqlite3_close(db);
   return 0;
