@@ -1046,15 +1046,6 @@ int fkvTxnPut(fkv_txn *p, const unsigned char *aKey, size_t nKey, const unsigned
   return SQLITE_OK;
 }
 
-int fkvTxnHasEntry(fkv_txn *p, const unsigned char *aKey, size_t nKey) {
-  unsigned char aPk[FKV_PREFIX + FKV_MAX_KEY];
-  if (!p->pMem || nKey > FKV_MAX_KEY) return 0;
-  putPrefix(aPk, p->pTable->id);
-  memcpy(aPk + FKV_PREFIX, aKey, nKey);
-  fkv_node *x = fkvMemFind(p->pMem, aPk, FKV_PREFIX + nKey);
-  return x && fkvNodeHead(x);
-}
-
 /* A view of the latest committed state, reopened when stale. */
 static int txnView(fkv_txn *p, char **pzErr) {
   if (p->pView && fkvViewStale(p->pView)) {
@@ -1066,10 +1057,11 @@ static int txnView(fkv_txn *p, char **pzErr) {
 }
 
 int fkvTxnGet(fkv_txn *p, const unsigned char *aKey, size_t nKey, int bCommitted,
-              const unsigned char **paVal, size_t *pnVal, char **pzErr) {
+              const unsigned char **paVal, size_t *pnVal, int *pbInTxn, char **pzErr) {
   int rc = txnView(p, pzErr);
   if (rc != SQLITE_OK) return rc;
-  return fkvGet(p->pView, bCommitted ? 0 : p, p->pTable, aKey, nKey, paVal, pnVal, 0, pzErr);
+  return fkvGet(p->pView, bCommitted ? 0 : p, p->pTable, aKey, nKey, paVal, pnVal, pbInTxn,
+                pzErr);
 }
 
 void fkvTxnSavepoint(fkv_txn *p, int iLevel) {
@@ -1232,7 +1224,7 @@ int fkvTxnPrepare(fkv_txn *p, void *pOwner, char **pzErr) {
     const unsigned char *a = fkvNodeKey(p->apMine[i], &n);
     const unsigned char *aVal;
     size_t nVal;
-    rc = fkvTxnGet(p, a + FKV_PREFIX, n - FKV_PREFIX, 1, &aVal, &nVal, pzErr);
+    rc = fkvTxnGet(p, a + FKV_PREFIX, n - FKV_PREFIX, 1, &aVal, &nVal, 0, pzErr);
     if (rc == SQLITE_OK) return SQLITE_CONSTRAINT;
     if (rc != SQLITE_NOTFOUND) return rc;
     rc = SQLITE_OK;

@@ -85,8 +85,9 @@ int fkvViewStale(fkv_view *);
 ** Point read through pTxn's uncommitted writes (pTxn may be NULL), the
 ** buffer and LMDB.  aKey is an encoded key (codec.h).  Returns SQLITE_OK
 ** with *paVal and *pnVal pointing at the stored value, SQLITE_NOTFOUND, or an
-** error.  The value stays valid while the view is open; if *pbTxn (may be
-** NULL) is set it is an uncommitted entry, valid only until pTxn changes.
+** error.  The value stays valid while the view is open; *pbTxn (may be
+** NULL) is set when pTxn has an entry for the key (a write, valid only until
+** pTxn changes, or a delete).
 */
 int fkvGet(fkv_view *, fkv_txn *pTxn, fkv_table *, const unsigned char *aKey, size_t nKey,
            const unsigned char **paVal, size_t *pnVal, int *pbTxn, char **pzErr);
@@ -129,9 +130,10 @@ void fkvTxnFree(fkv_txn *);
 int fkvTxnPut(fkv_txn *, const unsigned char *aKey, size_t nKey, const unsigned char *aVal,
               size_t nVal, int bExpectAbsent);
 /* Point read of the latest committed state, plus this transaction's
-** entries unless bCommitted. */
+** entries unless bCommitted; *pbInTxn (may be NULL): the transaction has an
+** entry (a write or a delete) for the key. */
 int fkvTxnGet(fkv_txn *, const unsigned char *aKey, size_t nKey, int bCommitted,
-              const unsigned char **paVal, size_t *pnVal, char **pzErr);
+              const unsigned char **paVal, size_t *pnVal, int *pbInTxn, char **pzErr);
 /*
 ** The start of a write transaction (xBegin): wait (bounded) while another
 ** connection is between prepare and commit on this store.  SQLite releases
@@ -140,8 +142,6 @@ int fkvTxnGet(fkv_txn *, const unsigned char *aKey, size_t nKey, int bCommitted,
 ** about to replace (a lost update of read-modify-write statements).
 */
 int fkvTxnBegin(fkv_txn *, void *pOwner, char **pzErr);
-/* Does the transaction hold an entry (a write or a delete) for the key? */
-int fkvTxnHasEntry(fkv_txn *, const unsigned char *aKey, size_t nKey);
 void fkvTxnSavepoint(fkv_txn *, int iLevel);
 void fkvTxnRelease(fkv_txn *, int iLevel);
 void fkvTxnRollbackTo(fkv_txn *, int iLevel);

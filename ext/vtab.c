@@ -1186,7 +1186,7 @@ static int resolveOldKey(flaxkv_vtab *p, sqlite3_value *pOld, unsigned char *a, 
   for (int i = 0; rc == SQLITE_OK && i < pCands->nCand; i++) {
     const unsigned char *aCur;
     size_t nCur;
-    rc = fkvTxnGet(p->pTxn, pCands->a[i], pCands->n[i], 0, &aCur, &nCur, &p->base.zErrMsg);
+    rc = fkvTxnGet(p->pTxn, pCands->a[i], pCands->n[i], 0, &aCur, &nCur, 0, &p->base.zErrMsg);
     if (rc == SQLITE_OK) {
       memcpy(a, pCands->a[i], pCands->n[i]);
       *pn = pCands->n[i];
@@ -1268,7 +1268,8 @@ static int flaxkvUpdate(sqlite3_vtab *pVtab, int argc, sqlite3_value **argv, sql
   } else {
     const unsigned char *aCur;
     size_t nCur;
-    rc = fkvTxnGet(p->pTxn, aNew, nNew, 0, &aCur, &nCur, &pVtab->zErrMsg);
+    int bInTxn = 0;
+    rc = fkvTxnGet(p->pTxn, aNew, nNew, 0, &aCur, &nCur, &bInTxn, &pVtab->zErrMsg);
     if (rc == SQLITE_OK) {
       /* The new key exists. */
       if (eMode == SQLITE_IGNORE) {
@@ -1282,8 +1283,8 @@ static int flaxkvUpdate(sqlite3_vtab *pVtab, int argc, sqlite3_value **argv, sql
       int bExpect = 0;
       rc = SQLITE_OK;
       if (eMode != SQLITE_IGNORE) {
-        if (fkvTxnHasEntry(p->pTxn, aNew, nNew)) {
-          rc = fkvTxnGet(p->pTxn, aNew, nNew, 1, &aCur, &nCur, &pVtab->zErrMsg);
+        if (bInTxn) {
+          rc = fkvTxnGet(p->pTxn, aNew, nNew, 1, &aCur, &nCur, 0, &pVtab->zErrMsg);
           bExpect = rc == SQLITE_NOTFOUND;
           if (rc == SQLITE_NOTFOUND) rc = SQLITE_OK;
         } else {
