@@ -169,6 +169,19 @@ static __attribute__((unused)) void harness_exec_ok(sqlite3 *db, const char *zSq
   free(zGot);
 }
 
+/*
+** Run zSql, set-up that must work: on error print it and end the process
+** at once (_exit: a forked child must not run its parent's clean-up).
+*/
+static __attribute__((unused)) void harness_setup(sqlite3 *db, const char *zSql) {
+  char *zErr = 0;
+  if (sqlite3_exec(db, zSql, 0, 0, &zErr) != SQLITE_OK) {
+    fprintf(stderr, "%s: %s\n", zSql, zErr);
+    fflush(stderr);
+    _exit(2);
+  }
+}
+
 /* The path of the extension under test. */
 static __attribute__((unused)) const char *harness_ext_path(void) {
   const char *z = getenv("FLAXKV_EXT");

@@ -121,11 +121,7 @@ static __attribute__((unused)) sqlite3 *openStore(const char *zDir, const char *
   sqlite3 *db = harness_open(":memory:");
   char *zSql = sqlite3_mprintf("CREATE VIRTUAL TABLE temp.kv USING flaxkv(path=%Q%s%s)", zDir,
                                zOpts ? ", " : "", zOpts ? zOpts : "");
-  char *zErr = 0;
-  if (sqlite3_exec(db, zSql, 0, 0, &zErr) != SQLITE_OK) {
-    fprintf(stderr, "%s: %s\n", zSql, zErr);
-    _exit(3);
-  }
+  harness_setup(db, zSql);
   sqlite3_free(zSql);
   return db;
 }

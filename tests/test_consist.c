@@ -64,11 +64,7 @@ static sqlite3 *openConn(Run *r) {
       "%sCREATE VIRTUAL TABLE IF NOT EXISTS %s USING flaxkv(path=%Q, buffer_size='4K', flush_interval='2')",
       strcmp(r->zDb, ":memory:") ? "PRAGMA journal_mode=WAL;" : "",
       strcmp(r->zDb, ":memory:") ? "kv" : "temp.kv", r->zStore);
-  char *zErr = 0;
-  if (sqlite3_exec(db, zSql, 0, 0, &zErr) != SQLITE_OK) {
-    fprintf(stderr, "%s: %s\n", zSql, zErr);
-    exit(2);
-  }
+  harness_setup(db, zSql);
   sqlite3_free(zSql);
   return db;
 }

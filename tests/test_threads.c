@@ -33,11 +33,7 @@ static sqlite3 *openBound(const char *zOpts) {
   sqlite3 *db = harness_open(":memory:");
   char *zSql = sqlite3_mprintf("CREATE VIRTUAL TABLE temp.kv USING flaxkv(path=%Q%s%s)", zStore,
                                zOpts ? ", " : "", zOpts ? zOpts : "");
-  char *zErr = 0;
-  if (sqlite3_exec(db, zSql, 0, 0, &zErr) != SQLITE_OK) {
-    fprintf(stderr, "%s: %s\n", zSql, zErr);
-    exit(2);
-  }
+  harness_setup(db, zSql);
   sqlite3_free(zSql);
   return db;
 }
