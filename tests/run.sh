@@ -38,6 +38,9 @@ run() { # run NAME CMD...
   if [ "$rc" != 0 ] && [ "$f" = 0 ]; then f=1; fi
   if [ "$f" != 0 ]; then cat "$log"; fi
   echo "== $name: $p passed, $f failed (${secs}s)"
+  # The figures a program prints last (operations, kills survived, bytes of
+  # bad input tried, memory): the two lines before its summary.
+  grep -vE '^[0-9]+ passed, [0-9]+ failed' "$log" | tail -n 2 | sed 's/^/     /' | cut -c1-160
   total_pass=$((total_pass + p))
   total_fail=$((total_fail + f))
 }
