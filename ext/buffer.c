@@ -1196,11 +1196,13 @@ int fkvTxnPrepare(fkv_txn *p, void *pOwner, char **pzErr) {
   p->apMine = p->apShared ? p->apShared + nEntry : 0;
   p->nPub = 0;
   if (!p->apShared) rc = SQLITE_NOMEM;
+  fkv_finger finger;
+  finger.pMem = 0;
   for (fkv_node *x = fkvMemFirst(p->pMem); x && rc == SQLITE_OK; x = fkvMemNext(x)) {
     if (!fkvNodeHead(x)) continue;
     size_t n;
     const unsigned char *a = fkvNodeKey(x, &n);
-    fkv_node *y = fkvMemUpsert(b->pActive, a, n);
+    fkv_node *y = fkvMemUpsertSorted(b->pActive, a, n, &finger); /* entries come sorted */
     if (!y) {
       rc = SQLITE_NOMEM;
       break;

@@ -24,7 +24,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define FKV_MAXHEIGHT 12
+#define FKV_MAXHEIGHT FKV_MEM_MAXHEIGHT
 #define FKV_ARENA_MIN (4 * 1024)
 #define FKV_ARENA_MAX (64 * 1024)
 
@@ -219,13 +219,26 @@ static int randomHeight(fkv_mem *p) {
   return h;
 }
 
-fkv_node *fkvMemUpsert(fkv_mem *p, const unsigned char *aKey, size_t nKey) {
-  fkv_node *apPrev[FKV_MAXHEIGHT];
+/*
+** The last node < aKey at level i, scanning forward from x (a node < aKey
+** at level >= i, or the head); NULL if that takes more than FKV_FINGER_STEPS
+** steps (the caller then searches from the head).  Writer only.
+*/
+#define FKV_FINGER_STEPS 16
+static fkv_node *scanLevel(fkv_node *x, int i, const unsigned char *aKey, size_t nKey) {
   fkv_node *pNext;
-  findLess(p, aKey, nKey, 0, apPrev, &pNext);
-  if (pNext && nodeCmp(pNext, aKey, nKey) == 0) return pNext;
+  int nStep = 0;
+  while ((pNext = x->apNext[i]) != 0 && nodeCmp(pNext, aKey, nKey) < 0) {
+    if (++nStep > FKV_FINGER_STEPS) return 0;
+    x = pNext;
+  }
+  return x;
+}
 
-  int h = randomHeight(p);
+/* Link a new node for aKey after apPrev[] (filled for every level below
+** the current height).  Writer only.  Returns the node, NULL on OOM. */
+static fkv_node *linkNew(fkv_mem *p, const unsigned char *aKey, size_t nKey, fkv_node **apPrev,
+                         int h) {
   int nHeight = p->nHeight;
   if (h > nHeight) {
     for (int i = nHeight; i < h; i++) apPrev[i] = p->pHeadNode;
@@ -243,6 +256,49 @@ fkv_node *fkvMemUpsert(fkv_mem *p, const unsigned char *aKey, size_t nKey) {
   if (n->apNext[0]) STORE(n->apNext[0]->pPrev, n);
   __atomic_add_fetch(&p->nNode, 1, __ATOMIC_RELAXED);
   return n;
+}
+
+fkv_node *fkvMemUpsert(fkv_mem *p, const unsigned char *aKey, size_t nKey) {
+  fkv_node *apPrev[FKV_MAXHEIGHT];
+  fkv_node *pNext;
+  findLess(p, aKey, nKey, 0, apPrev, &pNext);
+  if (pNext && nodeCmp(pNext, aKey, nKey) == 0) return pNext;
+  return linkNew(p, aKey, nKey, apPrev, randomHeight(p));
+}
+
+fkv_node *fkvMemUpsertSorted(fkv_mem *p, const unsigned char *aKey, size_t nKey, fkv_finger *f) {
+  fkv_node *apPrev[FKV_MAXHEIGHT];
+  fkv_node *pNext;
+  if (f->pMem != p) memset(f, 0, sizeof(*f));
+  /* Level 0 from the finger (a node before aKey, since keys increase). */
+  apPrev[0] = scanLevel(f->apNode[0] ? f->apNode[0] : p->pHeadNode, 0, aKey, nKey);
+  int bFull = apPrev[0] == 0;
+  if (bFull) findLess(p, aKey, nKey, 0, apPrev, &pNext);
+  pNext = apPrev[0]->apNext[0];
+  fkv_node *x = pNext;
+  if (!pNext || nodeCmp(pNext, aKey, nKey) != 0) {
+    int h = randomHeight(p);
+    for (int i = 1; !bFull && i < h && i < p->nHeight; i++) {
+      apPrev[i] = scanLevel(f->apNode[i] ? f->apNode[i] : p->pHeadNode, i, aKey, nKey);
+      if (!apPrev[i]) {
+        bFull = 1;
+        findLess(p, aKey, nKey, 0, apPrev, &pNext);
+      }
+    }
+    if (!(x = linkNew(p, aKey, nKey, apPrev, h))) return 0;
+  }
+  /* Fingers for the next key: x at its levels; after a full search, the
+  ** predecessors at the others.  A finger left as it was is still before
+  ** the next key. */
+  f->pMem = p;
+  for (int i = 0; i < FKV_MAXHEIGHT; i++) {
+    if (i < x->nHeight) {
+      f->apNode[i] = x;
+    } else if (bFull && i < p->nHeight) {
+      f->apNode[i] = apPrev[i];
+    }
+  }
+  return x;
 }
 
 void fkvMemPush(fkv_mem *p, fkv_node *pNode, fkv_version *v, uint64_t horizon) {

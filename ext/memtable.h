@@ -29,6 +29,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#define FKV_MEM_MAXHEIGHT 12   /* skiplist levels */
+
 typedef struct fkv_mem fkv_mem;
 typedef struct fkv_node fkv_node;
 typedef struct fkv_version fkv_version;
@@ -63,6 +65,21 @@ size_t fkvMemCount(fkv_mem *);
 /* Writer side.  Find the node for aKey, creating it (with no version) if
 ** absent.  Returns NULL on out of memory. */
 fkv_node *fkvMemUpsert(fkv_mem *, const unsigned char *aKey, size_t nKey);
+
+/*
+** Writer side, for keys that come in increasing order (a transaction's
+** entries, sorted): the same as fkvMemUpsert, but the search starts from
+** where the previous key was found (the finger), so a sorted batch costs
+** about one comparison a key instead of a search from the head.  Zero the
+** finger before the first key; keys must increase for one finger.
+*/
+typedef struct fkv_finger fkv_finger;
+struct fkv_finger {
+  fkv_mem *pMem;               /* the memtable the finger is valid for, or NULL */
+  fkv_node *apNode[FKV_MEM_MAXHEIGHT]; /* per level: a node before the next
+                                       ** key, or NULL for the head */
+};
+fkv_node *fkvMemUpsertSorted(fkv_mem *, const unsigned char *aKey, size_t nKey, fkv_finger *);
 
 /* Writer side.  Make v the newest version of pNode; free the versions that
 ** are older than the newest version with seq <= horizon. */

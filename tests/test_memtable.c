@@ -83,6 +83,56 @@ static void testMemtableOrder(void) {
   fkvMemUnref(m);
 }
 
+static int cmpU32(const void *a, const void *b) {
+  uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+  return x < y ? -1 : x > y;
+}
+
+/* Sorted batches through the finger find or create the same nodes as a
+** search from the head, and keep the list sorted. */
+static void testMemtableFinger(void) {
+  fkv_mem *m = fkvMemNew();
+  unsigned char k[4];
+  static unsigned char aSeen[1 << 16];
+  memset(aSeen, 0, sizeof(aSeen));
+  size_t nDistinct = 0;
+  rngState = 11;
+  for (int round = 0; round < 300; round++) {
+    uint32_t a[64];
+    int n = 1 + (int)(rnd() % 64);
+    uint32_t span = round % 3 == 0 ? 65536 : 2000; /* sparse and dense batches */
+    uint32_t base = (uint32_t)(rnd() % (65536 - span + 1));
+    for (int i = 0; i < n; i++) a[i] = base + (uint32_t)(rnd() % span);
+    qsort(a, n, sizeof(a[0]), cmpU32);
+    fkv_finger f;
+    f.pMem = 0;
+    for (int i = 0; i < n; i++) {
+      if (i && a[i] == a[i - 1]) continue;
+      k[0] = 0, k[1] = 0, k[2] = (unsigned char)(a[i] >> 8), k[3] = (unsigned char)a[i];
+      fkv_node *x = fkvMemUpsertSorted(m, k, 4, &f);
+      size_t nk;
+      const unsigned char *ak = fkvNodeKey(x, &nk);
+      CHECK(nk == 4 && memcmp(ak, k, 4) == 0, "round %d: finger upsert of %u gave another key",
+            round, a[i]);
+      CHECK(fkvMemFind(m, k, 4) == x, "round %d: %u found at another node", round, a[i]);
+      if (!aSeen[a[i]]) aSeen[a[i]] = 1, nDistinct++;
+    }
+  }
+  size_t nSeen = 0;
+  int bSorted = 1;
+  const unsigned char *aPrev = 0;
+  for (fkv_node *x = fkvMemFirst(m); x; x = fkvMemNext(x)) {
+    size_t nk;
+    const unsigned char *a = fkvNodeKey(x, &nk);
+    if (aPrev && fkvKeyCmp(aPrev, 4, a, nk) >= 0) bSorted = 0;
+    aPrev = a;
+    nSeen++;
+  }
+  CHECK(bSorted && nSeen == nDistinct && fkvMemCount(m) == nDistinct,
+        "finger upserts: sorted=%d, %zu nodes, %zu distinct keys", bSorted, nSeen, nDistinct);
+  fkvMemUnref(m);
+}
+
 static void testMemtableVersions(void) {
   fkv_mem *m = fkvMemNew();
   const unsigned char k[] = "key";
@@ -334,6 +384,7 @@ int main(int argc, char **argv) {
     if (strcmp(argv[i], "--seed") == 0) iOnly = atoi(argv[i + 1]);
   }
   testMemtableOrder();
+  testMemtableFinger();
   testMemtableVersions();
   testViewSnapshot();
   for (int s = 1; s <= nSeed; s++) {
