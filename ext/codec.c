@@ -421,10 +421,3 @@ int fkvTextLooksNumeric(const unsigned char *z, size_t n, double *pR) {
   if (zNum != aBuf) sqlite3_free(zNum);
   return 1;
 }
-
-int fkvKeyCmp(const unsigned char *a, size_t na, const unsigned char *b, size_t nb) {
-  size_t n = na < nb ? na : nb;
-  int c = n ? memcmp(a, b, n) : 0;
-  if (c) return c;
-  return na < nb ? -1 : (na > nb ? 1 : 0);
-}

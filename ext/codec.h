@@ -47,6 +47,7 @@
 #define FLAXKV_CODEC_H
 
 #include <stddef.h>
+#include <string.h>
 #include <sqlite3.h>
 
 #define FKV_TAG_NUM   0x20
@@ -70,9 +71,16 @@ struct fkv_datum {
 
 /*
 ** Compare two encoded keys: memcmp order, shorter first on a common prefix
-** (LMDB's default order, and so SQLite's order of the keys).
+** (LMDB's default order, and so SQLite's order of the keys).  Inline: the
+** skiplist and the merge iterator call it on every step.
 */
-int fkvKeyCmp(const unsigned char *a, size_t na, const unsigned char *b, size_t nb);
+static inline int fkvKeyCmp(const unsigned char *a, size_t na, const unsigned char *b,
+                            size_t nb) {
+  size_t n = na < nb ? na : nb;
+  int c = n ? memcmp(a, b, n) : 0;
+  if (c) return c;
+  return na < nb ? -1 : (na > nb ? 1 : 0);
+}
 
 /*
 ** Encode the number i or r as a key into a[FKV_NUMKEY_SIZE].  For a REAL,

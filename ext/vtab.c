@@ -67,6 +67,7 @@ SQLITE_EXTENSION_INIT3
 
 #include <errno.h>
 #include <math.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -161,8 +162,6 @@ struct flaxkv_cursor {
   size_t nIvlAlloc;
   unsigned char *aKeys;     /* the key arena of the plan */
   size_t nKeys, nKeysAlloc;
-  fkv_ivl aIvlSpace[4];     /* aIvl and aKeys start here: a plan of a few  */
-  unsigned char aKeySpace[1024]; /* intervals costs no allocation */
   int bOom;
   int bDesc;
   int bEof;
@@ -171,6 +170,10 @@ struct flaxkv_cursor {
   size_t nVal;
   unsigned char *aCopy;     /* point row from an uncommitted entry: a copy */
   size_t nCopyAlloc;
+  /* Last (xOpen zeroes the fields above only): aIvl and aKeys start here,
+  ** so a plan of a few intervals costs no allocation. */
+  fkv_ivl aIvlSpace[4];
+  unsigned char aKeySpace[1024];
 };
 
 /* ------------------------------------------------------------- helpers */
@@ -659,7 +662,8 @@ static int flaxkvOpen(sqlite3_vtab *pVtab, sqlite3_vtab_cursor **ppCur) {
   (void)pVtab;
   flaxkv_cursor *pCur = sqlite3_malloc(sizeof(*pCur));
   if (!pCur) return SQLITE_NOMEM;
-  memset(pCur, 0, sizeof(*pCur));
+  /* Everything but the plan's inline space, which is written before read. */
+  memset(pCur, 0, offsetof(flaxkv_cursor, aIvlSpace));
   pCur->bEof = 1;
   pCur->aIvl = pCur->aIvlSpace;
   pCur->nIvlAlloc = sizeof(pCur->aIvlSpace) / sizeof(pCur->aIvlSpace[0]);
