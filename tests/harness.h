@@ -182,6 +182,13 @@ static __attribute__((unused)) void harness_setup(sqlite3 *db, const char *zSql)
   }
 }
 
+/*
+** A :memory: connection with temp.kv bound to the store zDir (no host
+** database file, so no SQLite lock is shared); zOpts (may be NULL) is
+** appended to the options.  Ends the process on failure.
+*/
+static __attribute__((unused)) sqlite3 *harness_open_store(const char *zDir, const char *zOpts);
+
 /* The path of the extension under test. */
 static __attribute__((unused)) const char *harness_ext_path(void) {
   const char *z = getenv("FLAXKV_EXT");
@@ -201,6 +208,15 @@ static __attribute__((unused)) sqlite3 *harness_open(const char *zFile) {
     fprintf(stderr, "cannot load %s: %s\n", harness_ext_path(), zErr);
     exit(2);
   }
+  return db;
+}
+
+static sqlite3 *harness_open_store(const char *zDir, const char *zOpts) {
+  sqlite3 *db = harness_open(":memory:");
+  char *zSql = sqlite3_mprintf("CREATE VIRTUAL TABLE temp.kv USING flaxkv(path=%Q%s%s)", zDir,
+                               zOpts ? ", " : "", zOpts ? zOpts : "");
+  harness_setup(db, zSql);
+  sqlite3_free(zSql);
   return db;
 }
 

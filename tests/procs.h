@@ -112,19 +112,6 @@ static __attribute__((unused)) int sqlRun(sqlite3 *db, const char *zSql, char *z
   return rc;
 }
 
-/*
-** A connection on the store zDir through temp.kv (no host database file,
-** so no SQLite lock is shared between processes); zOpts is appended to the
-** options (may be NULL).  Exits the process on failure.
-*/
-static __attribute__((unused)) sqlite3 *openStore(const char *zDir, const char *zOpts) {
-  sqlite3 *db = harness_open(":memory:");
-  char *zSql = sqlite3_mprintf("CREATE VIRTUAL TABLE temp.kv USING flaxkv(path=%Q%s%s)", zDir,
-                               zOpts ? ", " : "", zOpts ? zOpts : "");
-  harness_setup(db, zSql);
-  sqlite3_free(zSql);
-  return db;
-}
 
 /* -------------------------------------------------------------- children */
 

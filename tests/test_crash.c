@@ -73,7 +73,7 @@ struct WriterArg {
 static void writerMain(void *pArg, int fdCmd, int fdRep) {
   (void)fdCmd;
   WriterArg *a = pArg;
-  sqlite3 *db = openStore(zStore, "buffer_size='64K'");
+  sqlite3 *db = harness_open_store(zStore, "buffer_size='64K'");
   sqlite3_stmt *pPut = 0, *pDel = 0;
   int rc = sqlite3_prepare_v2(db, "REPLACE INTO kv VALUES(?1, ?2)", -1, &pPut, 0);
   if (rc == SQLITE_OK) rc = sqlite3_prepare_v2(db, "DELETE FROM kv WHERE key = ?1", -1, &pDel, 0);

@@ -102,7 +102,7 @@ static long long countGood(sqlite3 *db, const char *zPrefix, int i0, int n, int 
 
 /* Runs in a fresh process (this program with --flood DIR); exit code 0 if it passed. */
 static int floodMain(const char *zDir) {
-  sqlite3 *db = openStore(zDir, "buffer_size='1M', buffer_limit='4M'");
+  sqlite3 *db = harness_open_store(zDir, "buffer_size='1M', buffer_limit='4M'");
   char zErr[300];
   /* Warm-up: every code path once (1 MB), then the baseline. */
   CHECK(writeMany(db, "warm:", 0, 256, FLOOD_VAL, 16, zErr, sizeof zErr) == SQLITE_OK, "warm-up: %s", zErr);
@@ -202,7 +202,7 @@ static void testMapFull(void) {
   char zDir[512];
   snprintf(zDir, sizeof zDir, "%s", harness_path("mapfull"));
   char *zData = sqlite3_mprintf("%s/data.mdb", zDir);
-  sqlite3 *db = openStore(zDir, "map_size='64K'");
+  sqlite3 *db = harness_open_store(zDir, "map_size='64K'");
   char zErr[300];
   int64_t t0 = nowUs();
   int rc = writeMany(db, "m:", 0, 5120, 4096, 100, zErr, sizeof zErr);
@@ -220,7 +220,7 @@ static void testMapFull(void) {
          fileSize(zData));
 
   /* The map must grow while another connection holds a read cursor. */
-  sqlite3 *db2 = openStore(zDir, 0);
+  sqlite3 *db2 = harness_open_store(zDir, 0);
   sqlite3_stmt *pCur = 0;
   rc = sqlite3_prepare_v2(db2, "SELECT key FROM kv", -1, &pCur, 0);
   if (rc == SQLITE_OK) rc = sqlite3_step(pCur);
@@ -296,7 +296,7 @@ static void diskFullMain(void *pArg, int fdCmd, int fdRep) {
   int bRlimit = d->zFiller[0] == 0;
   signal(SIGXFSZ, SIG_IGN);
   /* No background flush: the first one to fail is flaxkv_flush() below. */
-  sqlite3 *db = openStore(d->zDir, "flush_interval='60s'");
+  sqlite3 *db = harness_open_store(d->zDir, "flush_interval='60s'");
   char zErr[300];
   char *zData = sqlite3_mprintf("%s/data.mdb", d->zDir);
   /* Flushed data, then no more space. */
@@ -341,7 +341,7 @@ static void diskFullMain(void *pArg, int fdCmd, int fdRep) {
   au = lmdbAudit(d->zDir);
   CHECK(au.rc == 0 && au.nEntries == 256 + 2048 + 1 && au.nBad == 0, "%s: LMDB after recovery: %s (%lld entries)",
         d->zWhat, au.zErr, au.nEntries);
-  db = openStore(d->zDir, 0);
+  db = harness_open_store(d->zDir, 0);
   CHECK(countGood(db, "old:", 0, 256, 1000) == 256 && countGood(db, "new:", 0, 2048, 1000) == 2048 &&
             sqlInt(db, "SELECT value FROM kv WHERE key = 'after'", -1) == 1,
         "%s: rows lost after recovery", d->zWhat);
@@ -400,7 +400,7 @@ static void closeFailMain(void *pArg, int fdCmd, int fdRep) {
   sqlite3_shutdown();
   sqlite3_config(SQLITE_CONFIG_LOG, logToStderr, (void *)0);
   sqlite3_initialize();
-  gDb = openStore(a->zDir, "flush_interval='60s'");
+  gDb = harness_open_store(a->zDir, "flush_interval='60s'");
   char zErr[300];
   if (writeMany(gDb, "old:", 0, 100, 1000, 100, zErr, sizeof zErr) != SQLITE_OK ||
       sqlRun(gDb, "SELECT flaxkv_flush()", zErr, sizeof zErr) != SQLITE_OK) {

@@ -145,7 +145,7 @@ static void testValues(void) {
   printf("1. keys and values of every type and size\n");
   char zDir[512];
   snprintf(zDir, sizeof zDir, "%s", harness_path("h1"));
-  sqlite3 *db = openStore(zDir, 0);
+  sqlite3 *db = harness_open_store(zDir, 0);
   EXEC(db, "CREATE TEMP TABLE ref(key PRIMARY KEY NOT NULL, value) WITHOUT ROWID");
   static const char *azSame[] = {
       "REPLACE INTO {T} VALUES('', 'empty text key'), (x'', 'empty blob key'), (0, ''), (-0.0, x'')",
@@ -264,7 +264,7 @@ static void testValues(void) {
   nBytes += 2 * (long long)nBig;
   EXPECT(db, "SELECT flaxkv_flush('kv')", "1");
   sqlite3_close(db);
-  db = openStore(zDir, 0); /* a new connection: LMDB, not the buffer */
+  db = harness_open_store(zDir, 0); /* a new connection: LMDB, not the buffer */
   sqlite3_prepare_v2(db, "SELECT key, value, typeof(value) FROM kv WHERE key IN ('big blob', 'big text') ORDER BY key",
                      -1, &pStmt, 0);
   int nOk = 0;

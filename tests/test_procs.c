@@ -91,7 +91,7 @@ static int flushNow(sqlite3 *db, char *zErr, size_t nErr) {
 
 static void peerMain(void *pArg, int fdCmd, int fdRep) {
   Peer *p = pArg;
-  sqlite3 *db = openStore(zStore1, "map_size='64K'");
+  sqlite3 *db = harness_open_store(zStore1, "map_size='64K'");
   CHECK(sqlInt(db, "SELECT count(*) FROM kv", -1) == 0, "peer %c: the new store is not empty", p->cMe);
   msgSend(fdRep, M_OK, 0, 0, 0, "ready");
   Msg m;
@@ -203,7 +203,7 @@ static void testPeers(void) {
 
 static void staleWriterMain(void *pArg, int fdCmd, int fdRep) {
   (void)pArg;
-  sqlite3 *db = openStore(zStore2, "buffer_size='4M'");
+  sqlite3 *db = harness_open_store(zStore2, "buffer_size='4M'");
   char zErr[300];
   char *zData = sqlite3_mprintf("%s/data.mdb", zStore2);
   /* The live data: LIVE_KEYS keys of LIVE_VAL bytes. */
@@ -261,7 +261,7 @@ static void staleWriterMain(void *pArg, int fdCmd, int fdRep) {
 static void staleReaderMain(void *pArg, int fdCmd, int fdRep) {
   (void)pArg;
   (void)fdCmd;
-  sqlite3 *db = openStore(zStore2, 0);
+  sqlite3 *db = harness_open_store(zStore2, 0);
   sqlite3_stmt *pStmt = 0;
   int rc = sqlite3_prepare_v2(db, "SELECT key, length(value) FROM kv", -1, &pStmt, 0);
   if (rc == SQLITE_OK) rc = sqlite3_step(pStmt);
@@ -322,7 +322,7 @@ static Mono *gMono;
 static void monoWriterMain(void *pArg, int fdCmd, int fdRep) {
   (void)pArg;
   (void)fdCmd;
-  sqlite3 *db = openStore(zStore3, "sync=none");
+  sqlite3 *db = harness_open_store(zStore3, "sync=none");
   msgSend(fdRep, M_OK, 0, 0, 0, "ready");
   char zErr[300];
   for (int i = 1; i <= MONO_N; i++) {
@@ -342,7 +342,7 @@ static void monoWriterMain(void *pArg, int fdCmd, int fdRep) {
 static void monoReaderMain(void *pArg, int fdCmd, int fdRep) {
   (void)fdCmd;
   int iReader = (int)(intptr_t)pArg;
-  sqlite3 *db = openStore(zStore3, 0);
+  sqlite3 *db = harness_open_store(zStore3, 0);
   msgSend(fdRep, M_OK, 0, 0, 0, "ready");
   static const char *azQuery[] = {
       "SELECT value FROM kv WHERE key = 'c'",
@@ -450,7 +450,7 @@ static void forkChildMain(void *pArg, int fdCmd, int fdRep) {
 
 static void testFork(void) {
   printf("4. a connection used after fork() in the child\n");
-  sqlite3 *db = openStore(zStore4, "flush_interval='10s'");
+  sqlite3 *db = harness_open_store(zStore4, "flush_interval='10s'");
   gForkDb = db;
   char zErr[300];
   char *zVal = valueSql(300);
@@ -506,7 +506,7 @@ static void testFork(void) {
   CHECK(mdbStatOk(zStore4), "mdb_stat -a -f %s failed", zStore4);
   /* A fresh connection reads exactly the parent's data (and perhaps the
   ** child's key, if its write worked). */
-  db = openStore(zStore4, 0);
+  db = harness_open_store(zStore4, 0);
   zSql = sqlite3_mprintf("SELECT count(*) FROM kv WHERE key <> 'child' AND value = %s", zVal);
   long long nGood = sqlInt(db, zSql, -1);
   sqlite3_free(zSql);

@@ -136,7 +136,7 @@ static void umaskMain(void *pArg, int fdCmd, int fdRep) {
   snprintf(zDb, sizeof zDb, "%s", harness_path("u_app.db"));
   /* missing parent directories */
   char *zStore = sqlite3_mprintf("%s/deep/er", zTop);
-  sqlite3 *db = openStore(zStore, 0);
+  sqlite3 *db = harness_open_store(zStore, 0);
   EXEC(db, "REPLACE INTO kv VALUES(1, 2); SELECT flaxkv_flush()");
   sqlite3_close(db);
   checkTree(zTop);

@@ -29,14 +29,7 @@ static char zStore[512];
 
 
 /* A connection with temp.kv bound to the shared store (no host file lock). */
-static sqlite3 *openBound(const char *zOpts) {
-  sqlite3 *db = harness_open(":memory:");
-  char *zSql = sqlite3_mprintf("CREATE VIRTUAL TABLE temp.kv USING flaxkv(path=%Q%s%s)", zStore,
-                               zOpts ? ", " : "", zOpts ? zOpts : "");
-  harness_setup(db, zSql);
-  sqlite3_free(zSql);
-  return db;
-}
+static sqlite3 *openBound(const char *zOpts) { return harness_open_store(zStore, zOpts); }
 
 static int execInt(sqlite3 *db, const char *zSql, sqlite3_int64 *piOut) {
   sqlite3_stmt *pStmt;
