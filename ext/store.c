@@ -364,7 +364,8 @@ int fkvStoreTableRows(fkv_table *t, uint64_t *pn, char **pzErr) {
   MDB_txn *txn;
   *pn = 0;
   if (__atomic_load_n(&t->bDropped, __ATOMIC_ACQUIRE)) return SQLITE_OK;
-  int rc = fkvStoreReadBegin(p, &txn, pzErr);
+  int rc = fkvStoreCheckProcess(p, pzErr);
+  if (rc == SQLITE_OK) rc = fkvStoreReadBegin(p, &txn, pzErr);
   if (rc != SQLITE_OK) return rc;
   MDB_stat ms;
   int e = mdb_stat(txn, t->dbi, &ms);
@@ -453,8 +454,6 @@ static int resizeMap(fkv_store *p, int bDouble, char **pzErr) {
 int fkvStoreGrow(fkv_store *p, char **pzErr) { return resizeMap(p, 1, pzErr); }
 
 int fkvStoreReadBegin(fkv_store *p, MDB_txn **ppTxn, char **pzErr) {
-  int rc = fkvStoreCheckProcess(p, pzErr);
-  if (rc != SQLITE_OK) return rc;
   for (int nTry = 0;; nTry++) {
     MDB_txn *txn = 0;
     pthread_mutex_lock(&p->mu);

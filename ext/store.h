@@ -114,7 +114,8 @@ int fkvStoreTableDrop(fkv_table *, const char *zSqlName, char **pzErr);
 
 /*
 ** Read transactions (MDB_NOTLS: any thread).  A pooled transaction is
-** renewed; a map resized by another process is adopted first.
+** renewed; a map resized by another process is adopted first.  The caller
+** has checked fkvStoreCheckProcess() (once per view, before its own locks).
 */
 int fkvStoreReadBegin(fkv_store *, MDB_txn **ppTxn, char **pzErr);
 void fkvStoreReadEnd(fkv_store *, MDB_txn *);

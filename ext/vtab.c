@@ -432,18 +432,26 @@ static fkv_private *findPrivate(fkv_conn *c, const char *zSchema, const char *zN
 }
 
 /*
-** The store directory of a table: path= resolved against the directory of
-** the database file (the working directory for :memory: and temp), or
-** "<dbfile>-flaxkv", or NULL for a private temporary store.
+** The store directory of a table into *pzDir: path= resolved against the
+** directory of the database file (the working directory for :memory: and
+** temp), or "<dbfile>-flaxkv", or NULL for a private temporary store.
 */
-static char *storeDir(sqlite3 *db, const char *zSchema, const char *zPath) {
+static int storeDir(sqlite3 *db, const char *zSchema, const char *zPath, char **pzDir) {
   const char *zFile = sqlite3_db_filename(db, zSchema);
   int bFile = zFile && zFile[0];
-  if (!zPath) return bFile ? sqlite3_mprintf("%s-flaxkv", zFile) : 0;
-  if (zPath[0] == '/' || !bFile) return sqlite3_mprintf("%s", zPath);
-  const char *zSlash = strrchr(zFile, '/');
-  if (!zSlash) return sqlite3_mprintf("%s", zPath);
-  return sqlite3_mprintf("%.*s/%s", (int)(zSlash - zFile), zFile, zPath);
+  const char *zSlash = bFile ? strrchr(zFile, '/') : 0;
+  if (!zPath && !bFile) {
+    *pzDir = 0; /* a private temporary store */
+    return SQLITE_OK;
+  }
+  if (!zPath) {
+    *pzDir = sqlite3_mprintf("%s-flaxkv", zFile);
+  } else if (zPath[0] == '/' || !zSlash) {
+    *pzDir = sqlite3_mprintf("%s", zPath);
+  } else {
+    *pzDir = sqlite3_mprintf("%.*s/%s", (int)(zSlash - zFile), zFile, zPath);
+  }
+  return *pzDir ? SQLITE_OK : SQLITE_NOMEM;
 }
 
 /* Open (or find) the private temporary store of a table. */
@@ -523,12 +531,10 @@ static int flaxkvInit(sqlite3 *db, void *pAux, int argc, const char *const *argv
 
   char *zDir = 0;
   if (rc == SQLITE_OK) {
-    zDir = storeDir(db, zSchema, o.zPath);
-    if (zDir) {
+    rc = storeDir(db, zSchema, o.zPath, &zDir);
+    if (rc == SQLITE_OK && zDir) {
       rc = fkvBufferOpen(zDir, &o.store, &o.buf, &p->pBuf, pzErr);
-    } else if (o.zPath || (sqlite3_db_filename(db, zSchema) && sqlite3_db_filename(db, zSchema)[0])) {
-      rc = SQLITE_NOMEM;
-    } else {
+    } else if (rc == SQLITE_OK) {
       rc = openPrivate(c, zSchema, zName, &o, &p->pBuf, pzErr);
     }
   }
