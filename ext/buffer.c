@@ -22,10 +22,12 @@
 ** LMDB write transaction.
 **
 ** Generations.  At most one memtable is frozen (being flushed) at a time.
-** A view takes visible, the memtables, then an LMDB read transaction, and
-** checks that no freeze or flush publication (b->flushGen) happened in
-** between; otherwise it retries.  So its LMDB snapshot never holds a
-** version newer than its seq, and never misses one that left its memtables.
+** A view reads b->flushGen, takes an LMDB read transaction, then under b->mu
+** checks that no freeze or flush publication (flushGen) happened in between
+** (otherwise it retries) and takes visible and the memtables.  So its LMDB
+** snapshot never holds a version newer than its seq (a flush writes only
+** what was visible when it froze), and never misses one that left its
+** memtables (that flush's publication would have changed flushGen).
 **
 ** Stale readers.  Before every flush the flusher frees the LMDB reader
 ** slots of dead processes (store.h).
@@ -69,7 +71,8 @@ struct fkv_buffer {
   uint64_t flushedSeq;      /* every commit <= this is in LMDB */
   uint64_t wantSeq;         /* fkvBufferFlush asks for commits <= this */
   uint64_t gen;             /* atomic: bumped by any publish, freeze, flush */
-  uint64_t flushGen;        /* bumped by freezes and flush publications */
+  uint64_t flushGen;        /* bumped by freezes and flush publications
+                            ** (atomic: views read it before b->mu) */
   void *pTokenOwner;
   int nTokenRef;            /* prepared transactions of the owner */
   int bPendingPushed;
@@ -97,6 +100,7 @@ struct fkv_view {
   uint64_t gen;
   fkv_mem *pActive, *pFrozen;
   MDB_txn *txn;
+  int bOpen;                /* holds a snapshot (fkvViewSuspend releases it) */
 };
 
 typedef struct fkv_undo fkv_undo;
@@ -240,7 +244,7 @@ static void flushOnce(fkv_buffer *b) {
     b->pFrozen = b->pActive;
     b->pActive = pNew;
     b->frozenSeq = b->visible;
-    b->flushGen++;
+    __atomic_add_fetch(&b->flushGen, 1, __ATOMIC_RELEASE);
     __atomic_add_fetch(&b->gen, 1, __ATOMIC_RELEASE);
   }
   fkv_mem *m = b->pFrozen;
@@ -267,7 +271,7 @@ static void flushOnce(fkv_buffer *b) {
     fkvMemUnref(b->pFrozen);
     b->pFrozen = 0;
     b->flushedSeq = target;
-    b->flushGen++;
+    __atomic_add_fetch(&b->flushGen, 1, __ATOMIC_RELEASE);
     __atomic_add_fetch(&b->gen, 1, __ATOMIC_RELEASE);
     b->nFlush++;
     struct timespec wall;
@@ -559,60 +563,61 @@ void fkvBufferForEach(void (*x)(fkv_buffer *, void *), void *pArg) {
 
 /* ---------------------------------------------------------------- views */
 
+/*
+** Take a snapshot into v (closed).  The LMDB read transaction comes first,
+** then b->mu once: if no freeze or flush publication happened since before
+** the transaction began (flushGen), the transaction holds every flush whose
+** memtable has left the buffer, and no commit newer than the visible seq
+** read under the lock (a flush only writes what was visible when it froze).
+*/
+static int viewBegin(fkv_view *v, char **pzErr) {
+  fkv_buffer *b = v->pBuf;
+  int rc = fkvStoreCheckProcess(b->pStore, pzErr);
+  if (rc != SQLITE_OK) return rc; /* before b->mu: a fork may have left it locked */
+  while (1) {
+    uint64_t flushGen = __atomic_load_n(&b->flushGen, __ATOMIC_ACQUIRE);
+    rc = fkvStoreReadBegin(b->pStore, &v->txn, pzErr);
+    if (rc != SQLITE_OK) return rc;
+    pthread_mutex_lock(&b->mu);
+    if (b->flushGen == flushGen) break;
+    pthread_mutex_unlock(&b->mu);
+    fkvStoreReadEnd(b->pStore, v->txn);
+    v->txn = 0;
+  }
+  v->seq = b->visible;
+  v->gen = __atomic_load_n(&b->gen, __ATOMIC_ACQUIRE);
+  v->pActive = b->pActive;
+  fkvMemRef(v->pActive);
+  v->pFrozen = b->pFrozen;
+  if (v->pFrozen) fkvMemRef(v->pFrozen);
+  /* Join the list of open views (newest last) so pruning spares our seq. */
+  v->pPrev = b->pViewLast;
+  v->pNext = 0;
+  if (b->pViewLast) b->pViewLast->pNext = v;
+  else b->pViewFirst = v;
+  b->pViewLast = v;
+  pthread_mutex_unlock(&b->mu);
+  v->bOpen = 1;
+  return SQLITE_OK;
+}
+
 int fkvViewOpen(fkv_buffer *b, fkv_view **ppView, char **pzErr) {
   *ppView = 0;
-  int rc0 = fkvStoreCheckProcess(b->pStore, pzErr);
-  if (rc0 != SQLITE_OK) return rc0; /* before b->mu: a fork may have left it locked */
   fkv_view *v = sqlite3_malloc(sizeof(*v));
   if (!v) return SQLITE_NOMEM;
   memset(v, 0, sizeof(*v));
   v->pBuf = b;
-  while (1) {
-    pthread_mutex_lock(&b->mu);
-    v->seq = b->visible;
-    v->gen = __atomic_load_n(&b->gen, __ATOMIC_ACQUIRE);
-    uint64_t flushGen = b->flushGen;
-    v->pActive = b->pActive;
-    fkvMemRef(v->pActive);
-    v->pFrozen = b->pFrozen;
-    if (v->pFrozen) fkvMemRef(v->pFrozen);
-    /* Join the list of open views (newest last) so pruning spares our seq. */
-    v->pPrev = b->pViewLast;
-    v->pNext = 0;
-    if (b->pViewLast) b->pViewLast->pNext = v;
-    else b->pViewFirst = v;
-    b->pViewLast = v;
-    pthread_mutex_unlock(&b->mu);
-
-    int rc = fkvStoreReadBegin(b->pStore, &v->txn, pzErr);
-
-    pthread_mutex_lock(&b->mu);
-    int bRetry = (rc == SQLITE_OK && b->flushGen != flushGen);
-    if (rc != SQLITE_OK || bRetry) {
-      if (v->pPrev) v->pPrev->pNext = v->pNext;
-      else b->pViewFirst = v->pNext;
-      if (v->pNext) v->pNext->pPrev = v->pPrev;
-      else b->pViewLast = v->pPrev;
-    }
-    pthread_mutex_unlock(&b->mu);
-    if (rc == SQLITE_OK && !bRetry) {
-      *ppView = v;
-      return SQLITE_OK;
-    }
-    fkvMemUnref(v->pActive);
-    fkvMemUnref(v->pFrozen);
-    v->pFrozen = 0;
-    if (rc != SQLITE_OK) {
-      sqlite3_free(v);
-      return rc;
-    }
-    fkvStoreReadEnd(b->pStore, v->txn);
-    v->txn = 0;
+  int rc = viewBegin(v, pzErr);
+  if (rc != SQLITE_OK) {
+    sqlite3_free(v);
+    return rc;
   }
+  *ppView = v;
+  return SQLITE_OK;
 }
 
-void fkvViewClose(fkv_view *v) {
-  if (!v) return;
+void fkvViewSuspend(fkv_view *v) {
+  if (!v || !v->bOpen) return;
   fkv_buffer *b = v->pBuf;
   pthread_mutex_lock(&b->mu);
   if (v->pPrev) v->pPrev->pNext = v->pNext;
@@ -621,8 +626,21 @@ void fkvViewClose(fkv_view *v) {
   else b->pViewLast = v->pPrev;
   pthread_mutex_unlock(&b->mu);
   fkvStoreReadEnd(b->pStore, v->txn);
+  v->txn = 0;
   fkvMemUnref(v->pActive);
   fkvMemUnref(v->pFrozen);
+  v->pActive = v->pFrozen = 0;
+  v->bOpen = 0;
+}
+
+int fkvViewResume(fkv_view *v, char **pzErr) {
+  fkvViewSuspend(v);
+  return viewBegin(v, pzErr);
+}
+
+void fkvViewClose(fkv_view *v) {
+  if (!v) return;
+  fkvViewSuspend(v);
   sqlite3_free(v);
 }
 
@@ -1003,16 +1021,14 @@ static void txnClear(fkv_txn *p) {
   sqlite3_free(p->apShared);
   p->apShared = p->apMine = 0;
   p->nPub = 0;
-  if (p->pView) {
-    fkvViewClose(p->pView);
-    p->pView = 0;
-  }
+  fkvViewSuspend(p->pView); /* kept for the next transaction */
 }
 
 void fkvTxnFree(fkv_txn *p) {
   if (!p) return;
   if (p->bPrepared) fkvTxnRollback(p);
   txnClear(p);
+  fkvViewClose(p->pView);
   fkvMemUnref(p->pMem);
   sqlite3_free(p->aUndo);
   sqlite3_free(p->aMark);
@@ -1038,7 +1054,7 @@ int fkvTxnPut(fkv_txn *p, const unsigned char *aKey, size_t nKey, const unsigned
   if (!v) return SQLITE_NOMEM;
   fkv_version *pOld = fkvNodeHead(x);
   v->bExpectAbsent = (uint8_t)(bExpectAbsent || (pOld && pOld->bExpectAbsent));
-  if (bExpectAbsent && !p->genExpect && p->pView) p->genExpect = p->pView->gen;
+  if (bExpectAbsent && !p->genExpect && p->pView && p->pView->bOpen) p->genExpect = p->pView->gen;
   fkvMemSetHead(p->pMem, x, v);
   p->aUndo[p->nUndo].pNode = x;
   p->aUndo[p->nUndo].pPrev = pOld;
@@ -1048,11 +1064,8 @@ int fkvTxnPut(fkv_txn *p, const unsigned char *aKey, size_t nKey, const unsigned
 
 /* A view of the latest committed state, reopened when stale. */
 static int txnView(fkv_txn *p, char **pzErr) {
-  if (p->pView && fkvViewStale(p->pView)) {
-    fkvViewClose(p->pView);
-    p->pView = 0;
-  }
   if (!p->pView) return fkvViewOpen(p->pBuf, &p->pView, pzErr);
+  if (!p->pView->bOpen || fkvViewStale(p->pView)) return fkvViewResume(p->pView, pzErr);
   return SQLITE_OK;
 }
 

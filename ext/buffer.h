@@ -78,6 +78,11 @@ int fkvBufferFlushAll(char **pzErr);
 /* Read views. */
 int fkvViewOpen(fkv_buffer *, fkv_view **ppView, char **pzErr);
 void fkvViewClose(fkv_view *);
+/* Release the view's snapshot but keep the view for fkvViewResume(), which
+** takes a new snapshot (releasing the old one if held).  A suspended view
+** pins nothing; only Resume and Close may be called on it. */
+void fkvViewSuspend(fkv_view *);
+int fkvViewResume(fkv_view *, char **pzErr);
 /* Has anything been committed or flushed since the view was opened? */
 int fkvViewStale(fkv_view *);
 

@@ -78,6 +78,24 @@ static struct {
   fkv_store *pList;
 } gReg = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0};
 
+/*
+** The process id, kept by a fork handler instead of asked of the kernel:
+** getpid() is a system call, and every view open checks the process.  A
+** child made by fork() (which runs the handler) sees its own pid; one made
+** by a raw clone() system call would not, and is not supported.
+*/
+static pid_t gPid;
+static pthread_once_t gPidOnce = PTHREAD_ONCE_INIT;
+
+static void pidAfterFork(void) { __atomic_store_n(&gPid, getpid(), __ATOMIC_RELAXED); }
+
+static void pidInit(void) {
+  pidAfterFork();
+  pthread_atfork(0, 0, pidAfterFork);
+}
+
+static pid_t processId(void) { return __atomic_load_n(&gPid, __ATOMIC_RELAXED); }
+
 static uint32_t gNextTableId = 1;
 
 int fkvLmdbRc(int rc) {
@@ -230,12 +248,13 @@ int fkvStoreAcquire(const char *zDir, const fkv_store_cfg *pCfg, fkv_store **ppS
     return SQLITE_CANTOPEN;
   }
 
+  pthread_once(&gPidOnce, pidInit);
   pthread_mutex_lock(&gReg.mu);
   fkv_store *p;
 again:
   for (p = gReg.pList; p; p = p->pNext) {
     /* A store inherited through fork() belongs to the parent: never reuse it. */
-    if (p->pid == getpid() && strcmp(p->zPath, zReal) == 0) break;
+    if (p->pid == processId() && strcmp(p->zPath, zReal) == 0) break;
   }
   if (p && p->bClosing) {
     pthread_cond_wait(&gReg.cond, &gReg.mu);
@@ -289,7 +308,7 @@ again:
   fkvCondInit(&p->cond);
   pthread_mutex_init(&p->wmu, 0);
   p->nRef = 1;
-  p->pid = getpid();
+  p->pid = processId();
   p->pNext = gReg.pList;
   gReg.pList = p;
   pthread_mutex_unlock(&gReg.mu);
@@ -341,7 +360,7 @@ void fkvStoreRelease(fkv_store *p) {
   sqlite3_free(p);
 }
 
-int fkvStoreForked(fkv_store *p) { return p->pid != getpid(); }
+int fkvStoreForked(fkv_store *p) { return p->pid != processId(); }
 
 void fkvStoreStat(fkv_store *p, fkv_store_stat *st) {
   MDB_envinfo info;

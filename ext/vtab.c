@@ -85,6 +85,7 @@ SQLITE_EXTENSION_INIT3
 #define FKV_PLAN_IN 0x40
 
 #define FKV_KEYBUF (FKV_MAX_KEY + 1)
+#define FKV_SPARE_COPY_MAX 4096 /* a spare cursor keeps a point copy up to this */
 
 #define FKV_SCHEMA "CREATE TABLE x(key PRIMARY KEY NOT NULL, value) WITHOUT ROWID"
 #define FKV_SCHEMA_META \
@@ -126,6 +127,7 @@ struct flaxkv_vtab {
   fkv_buffer *pBuf;
   fkv_table *pTable;
   fkv_txn *pTxn;
+  flaxkv_cursor *pSpare;    /* a closed cursor kept for the next xOpen */
 };
 
 /*
@@ -168,10 +170,12 @@ struct flaxkv_cursor {
   int bPoint;               /* the row came from a point lookup */
   const unsigned char *aVal; /* point row: its value */
   size_t nVal;
+  /* xOpen zeroes the fields above only.  A closed cursor is kept as its
+  ** table's spare (flaxkv_vtab.pSpare) with its point copy buffer. */
   unsigned char *aCopy;     /* point row from an uncommitted entry: a copy */
   size_t nCopyAlloc;
-  /* Last (xOpen zeroes the fields above only): aIvl and aKeys start here,
-  ** so a plan of a few intervals costs no allocation. */
+  /* Last: aIvl and aKeys start here, so a plan of a few intervals costs no
+  ** allocation. */
   fkv_ivl aIvlSpace[4];
   unsigned char aKeySpace[1024];
 };
@@ -665,11 +669,19 @@ static int flaxkvBestIndex(sqlite3_vtab *pVtab, sqlite3_index_info *pInfo) {
 /* -------------------------------------------------------------- cursors */
 
 static int flaxkvOpen(sqlite3_vtab *pVtab, sqlite3_vtab_cursor **ppCur) {
-  (void)pVtab;
-  flaxkv_cursor *pCur = sqlite3_malloc(sizeof(*pCur));
-  if (!pCur) return SQLITE_NOMEM;
-  /* Everything but the plan's inline space, which is written before read. */
-  memset(pCur, 0, offsetof(flaxkv_cursor, aIvlSpace));
+  flaxkv_vtab *p = (flaxkv_vtab *)pVtab;
+  flaxkv_cursor *pCur = p->pSpare;
+  if (pCur) {
+    p->pSpare = 0;
+  } else {
+    pCur = sqlite3_malloc(sizeof(*pCur));
+    if (!pCur) return SQLITE_NOMEM;
+    pCur->aCopy = 0;
+    pCur->nCopyAlloc = 0;
+  }
+  /* Everything but the point copy (kept) and the plan's inline space
+  ** (written before read). */
+  memset(pCur, 0, offsetof(flaxkv_cursor, aCopy));
   pCur->bEof = 1;
   pCur->aIvl = pCur->aIvlSpace;
   pCur->nIvlAlloc = sizeof(pCur->aIvlSpace) / sizeof(pCur->aIvlSpace[0]);
@@ -681,14 +693,25 @@ static int flaxkvOpen(sqlite3_vtab *pVtab, sqlite3_vtab_cursor **ppCur) {
 
 static void sharedViewRelease(fkv_conn *c, fkv_shared_view *q);
 
+/* Release what the cursor holds but its point copy; keep the struct as the
+** table's spare if it has none. */
 static int flaxkvClose(sqlite3_vtab_cursor *cur) {
   flaxkv_cursor *pCur = (flaxkv_cursor *)cur;
+  flaxkv_vtab *p = (flaxkv_vtab *)cur->pVtab;
   fkvIterClose(pCur->pIter);
-  sharedViewRelease(((flaxkv_vtab *)cur->pVtab)->pConn, pCur->pShared);
+  pCur->pIter = 0;
+  sharedViewRelease(p->pConn, pCur->pShared);
+  pCur->pShared = 0;
   if (pCur->aIvl != pCur->aIvlSpace) sqlite3_free(pCur->aIvl);
   if (pCur->aKeys != pCur->aKeySpace) sqlite3_free(pCur->aKeys);
-  sqlite3_free(pCur->aCopy);
-  sqlite3_free(pCur);
+  pCur->aIvl = pCur->aIvlSpace;
+  pCur->aKeys = pCur->aKeySpace;
+  if (!p->pSpare && pCur->nCopyAlloc <= FKV_SPARE_COPY_MAX) {
+    p->pSpare = pCur;
+  } else {
+    sqlite3_free(pCur->aCopy);
+    sqlite3_free(pCur);
+  }
   return SQLITE_OK;
 }
 
@@ -908,6 +931,37 @@ static void ivlRestrictToBlobs(flaxkv_cursor *pCur) {
   pCur->nIvl = m;
 }
 
+/*
+** key = a number, in an ordered format (the point read): the plan that
+** ivlAddEq and ivlNormalize would build, built in place.  The number's key
+** sorts before every text key, so the intervals are sorted and disjoint.
+** Returns 0 if the general path is needed.
+*/
+static int buildNumberEq(flaxkv_cursor *pCur, sqlite3_value *pV) {
+  static const unsigned char aLo[] = {FKV_TAG_TEXT, 0x09}, aHi[] = {FKV_TAG_TEXT, 0x3A};
+  int eType = sqlite3_value_type(pV), kind;
+  if (eType != SQLITE_INTEGER && eType != SQLITE_FLOAT) return 0;
+  /* aKeySpace holds FKV_KEYBUF bytes; nothing else is in the arena. */
+  size_t n = fkvKeyEncode(pV, pCur->aKeySpace, sizeof(pCur->aKeySpace), &kind);
+  fkv_ivl *v = pCur->aIvl;
+  if (n > 0 && n <= FKV_MAX_KEY) {
+    memset(v, 0, sizeof(*v));
+    v->bLo = v->bHi = 1;
+    v->lo.a = v->hi.a = pCur->aKeySpace;
+    v->lo.n = v->hi.n = n;
+    v++;
+  }
+  memset(v, 0, sizeof(*v));
+  v->bLo = v->bHi = 1;
+  v->lo.a = aLo;
+  v->lo.n = sizeof(aLo);
+  v->hi.a = aHi;
+  v->hi.n = sizeof(aHi);
+  v->hi.bStrict = 1;
+  pCur->nIvl = (int)(v - pCur->aIvl) + 1;
+  return 1;
+}
+
 /* Build the intervals of a plan from its xFilter arguments. */
 static int buildIntervals(flaxkv_cursor *pCur, int idxNum, sqlite3_value **argv) {
   const fkv_format *pFmt = ((flaxkv_vtab *)pCur->base.pVtab)->pFmt;
@@ -916,6 +970,11 @@ static int buildIntervals(flaxkv_cursor *pCur, int idxNum, sqlite3_value **argv)
   pCur->bOom = 0;
   int iArg = 0;
   int kind;
+  if ((idxNum & (FKV_PLAN_EQ | FKV_PLAN_IN)) == FKV_PLAN_EQ && pFmt->bNative &&
+      pCur->aIvl == pCur->aIvlSpace && pCur->aKeys == pCur->aKeySpace &&
+      buildNumberEq(pCur, argv[0])) {
+    return SQLITE_OK;
+  }
   if (idxNum & FKV_PLAN_IN) {
     sqlite3_value *pV;
     int rc;
@@ -1013,12 +1072,24 @@ static int cursorSettle(flaxkv_cursor *pCur, int bFresh) {
   return SQLITE_OK;
 }
 
-/* The connection's shared view of pBuf, opened if there is none. */
+/*
+** The connection's shared view of pBuf: the one open cursors share, else the
+** connection's idle one renewed (a new snapshot in the same allocations),
+** else a new one.
+*/
 static int sharedViewAcquire(flaxkv_vtab *p, fkv_shared_view **ppShared) {
   fkv_conn *c = p->pConn;
-  fkv_shared_view *q;
+  fkv_shared_view *q, *pIdle = 0;
   for (q = c->pViews; q; q = q->pNext) {
-    if (q->pBuf == p->pBuf && q->bShared) break;
+    if (q->pBuf != p->pBuf) continue;
+    if (q->nRef == 0) pIdle = q;
+    else if (q->bShared) break;
+  }
+  if (!q && pIdle) {
+    q = pIdle;
+    int rc = fkvViewResume(q->pView, &p->base.zErrMsg);
+    if (rc != SQLITE_OK) return rc;
+    q->bShared = 1;
   }
   if (!q) {
     q = sqlite3_malloc(sizeof(*q));
@@ -1039,13 +1110,40 @@ static int sharedViewAcquire(flaxkv_vtab *p, fkv_shared_view **ppShared) {
   return SQLITE_OK;
 }
 
-static void sharedViewRelease(fkv_conn *c, fkv_shared_view *q) {
-  if (!q || --q->nRef > 0) return;
+static void sharedViewFree(fkv_conn *c, fkv_shared_view *q) {
   fkv_shared_view **pp = &c->pViews;
   while (*pp != q) pp = &(*pp)->pNext;
   *pp = q->pNext;
   fkvViewClose(q->pView);
   sqlite3_free(q);
+}
+
+/* The last cursor done with q: q stays as the connection's idle view of its
+** buffer (its snapshot released), unless there is one already. */
+static void sharedViewRelease(fkv_conn *c, fkv_shared_view *q) {
+  if (!q || --q->nRef > 0) return;
+  for (fkv_shared_view *o = c->pViews; o; o = o->pNext) {
+    if (o != q && o->pBuf == q->pBuf && o->nRef == 0) {
+      sharedViewFree(c, q);
+      return;
+    }
+  }
+  fkvViewSuspend(q->pView);
+  q->bShared = 0;
+}
+
+/* Free the connection's idle view of pBuf if no other table of the
+** connection (than pGone) uses pBuf: before pBuf may close. */
+static void sharedViewForget(fkv_conn *c, fkv_buffer *pBuf, flaxkv_vtab *pGone) {
+  for (flaxkv_vtab *p = c->pVtabs; p; p = p->pNextVtab) {
+    if (p != pGone && p->pBuf == pBuf) return;
+  }
+  fkv_shared_view *q = c->pViews;
+  while (q) {
+    fkv_shared_view *pNext = q->pNext;
+    if (q->pBuf == pBuf && q->nRef == 0) sharedViewFree(c, q);
+    q = pNext;
+  }
 }
 
 /* After the connection committed to pBuf: new cursors take a new view. */
@@ -1379,6 +1477,11 @@ static void vtabFree(flaxkv_vtab *p) {
   flaxkv_vtab **pp = &c->pVtabs;
   while (*pp && *pp != p) pp = &(*pp)->pNextVtab;
   if (*pp) *pp = p->pNextVtab;
+  sharedViewForget(c, p->pBuf, p);
+  if (p->pSpare) {
+    sqlite3_free(p->pSpare->aCopy);
+    sqlite3_free(p->pSpare);
+  }
   fkvTxnFree(p->pTxn);
   fkvBufferTableClose(p->pBuf, p->pTable);
   fkvBufferClose(p->pBuf);
