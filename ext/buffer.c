@@ -129,6 +129,8 @@ struct fkv_txn {
   fkv_view *pView;          /* latest committed state, for fkvTxnGet */
   uint64_t genExpect;       /* buffer generation the first plain INSERT's
                             ** absence check saw (0: none yet) */
+  fkv_spot spot;            /* where the last key looked up in pMem and not
+                            ** found would go: the INSERT that follows */
 };
 
 /* ---------------------------------------------------------------- utils */
@@ -414,6 +416,7 @@ static void *bufferNew(fkv_store *s, void *pArg) {
   pthread_mutex_init(&b->mu, 0);
   fkvCondInit(&b->cond);
   fkvCondInit(&b->wake);
+  b->gen = 1; /* 0 means "none" in fkv_txn.genExpect */
   if (!fkvStoreReadonly(s)) {
     if (pthread_create(&b->thread, 0, flusherMain, b) != 0) {
       bufferFree(b);
@@ -664,7 +667,7 @@ int fkvGet(fkv_view *v, fkv_txn *pTxn, fkv_table *t, const unsigned char *aKey, 
   fkv_version *ver = 0;
   if (pbTxn) *pbTxn = 0;
   if (pTxn && pTxn->pMem) {
-    fkv_node *x = fkvMemFind(pTxn->pMem, aPk, nPk);
+    fkv_node *x = fkvMemFindSpot(pTxn->pMem, aPk, nPk, &pTxn->spot);
     ver = x ? fkvNodeHead(x) : 0;
     if (ver && pbTxn) *pbTxn = 1;
   }
@@ -1012,6 +1015,7 @@ static void txnClear(fkv_txn *p) {
   p->nUndo = 0;
   p->nMark = 0;
   p->genExpect = 0;
+  p->spot.pMem = 0; /* a reset memtable keeps its address */
   /* Keep an unshared entry table for the next transaction (autocommit
   ** statements come one after the other); an iterator may still hold it. */
   if (p->pMem && !fkvMemReset(p->pMem)) {
@@ -1049,7 +1053,7 @@ int fkvTxnPut(fkv_txn *p, const unsigned char *aKey, size_t nKey, const unsigned
     p->aUndo = a;
     p->nUndoAlloc = n;
   }
-  fkv_node *x = fkvMemUpsert(p->pMem, aPk, FKV_PREFIX + nKey);
+  fkv_node *x = fkvMemUpsertAt(p->pMem, aPk, FKV_PREFIX + nKey, &p->spot);
   fkv_version *v = x ? fkvVersionNew(aVal, nVal, aVal == 0) : 0;
   if (!v) return SQLITE_NOMEM;
   fkv_version *pOld = fkvNodeHead(x);

@@ -266,6 +266,32 @@ fkv_node *fkvMemUpsert(fkv_mem *p, const unsigned char *aKey, size_t nKey) {
   return linkNew(p, aKey, nKey, apPrev, randomHeight(p));
 }
 
+fkv_node *fkvMemFindSpot(fkv_mem *p, const unsigned char *aKey, size_t nKey, fkv_spot *pSpot) {
+  fkv_node *pNext;
+  /* Levels at and above the current height are the head's (linkNew). */
+  findLess(p, aKey, nKey, 0, pSpot->apPrev, &pNext);
+  pSpot->pMem = p;
+  pSpot->nNode = __atomic_load_n(&p->nNode, __ATOMIC_RELAXED);
+  return (pNext && nodeCmp(pNext, aKey, nKey) == 0) ? pNext : 0;
+}
+
+fkv_node *fkvMemUpsertAt(fkv_mem *p, const unsigned char *aKey, size_t nKey, fkv_spot *pSpot) {
+  if (pSpot->pMem == p && pSpot->nNode == __atomic_load_n(&p->nNode, __ATOMIC_RELAXED)) {
+    /* No node was linked since: apPrev[] is still the last node < key at
+    ** every level for any key in the level-0 gap after apPrev[0]. */
+    fkv_node *pPrev = pSpot->apPrev[0];
+    fkv_node *pNext = pPrev->apNext[0];
+    int cNext = pNext ? nodeCmp(pNext, aKey, nKey) : 1;
+    if ((pPrev == p->pHeadNode || nodeCmp(pPrev, aKey, nKey) < 0) && cNext >= 0) {
+      pSpot->pMem = 0;
+      if (cNext == 0) return pNext;
+      return linkNew(p, aKey, nKey, pSpot->apPrev, randomHeight(p));
+    }
+  }
+  pSpot->pMem = 0;
+  return fkvMemUpsert(p, aKey, nKey);
+}
+
 fkv_node *fkvMemUpsertSorted(fkv_mem *p, const unsigned char *aKey, size_t nKey, fkv_finger *f) {
   fkv_node *apPrev[FKV_MAXHEIGHT];
   fkv_node *pNext;

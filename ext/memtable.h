@@ -81,6 +81,23 @@ struct fkv_finger {
 };
 fkv_node *fkvMemUpsertSorted(fkv_mem *, const unsigned char *aKey, size_t nKey, fkv_finger *);
 
+/*
+** Writer side: a lookup that remembers where a missing key would go, for an
+** insert of that key that follows (a plain INSERT checks that the key is
+** absent, then writes it).  fkvMemFindSpot() returns the node of aKey or
+** NULL, and fills the spot; fkvMemUpsertAt() inserts aKey at the spot if
+** the memtable has gained no node since and the spot still brackets aKey,
+** and searches from the head otherwise.
+*/
+typedef struct fkv_spot fkv_spot;
+struct fkv_spot {
+  fkv_mem *pMem;               /* the memtable it was found in, or NULL */
+  size_t nNode;                /* its node count then */
+  fkv_node *apPrev[FKV_MEM_MAXHEIGHT]; /* per level: the last node < key */
+};
+fkv_node *fkvMemFindSpot(fkv_mem *, const unsigned char *aKey, size_t nKey, fkv_spot *);
+fkv_node *fkvMemUpsertAt(fkv_mem *, const unsigned char *aKey, size_t nKey, fkv_spot *);
+
 /* Writer side.  Make v the newest version of pNode; free the versions that
 ** are older than the newest version with seq <= horizon. */
 void fkvMemPush(fkv_mem *, fkv_node *pNode, fkv_version *v, uint64_t horizon);

@@ -133,6 +133,56 @@ static void testMemtableFinger(void) {
   fkvMemUnref(m);
 }
 
+/* Spots: a lookup then an upsert at its spot finds or creates the same node
+** as a search from the head, whether or not the key is the one looked up
+** and whether or not nodes were linked in between (seed 12). */
+static void testMemtableSpot(void) {
+  fkv_mem *m = fkvMemNew();
+  static unsigned char aSeen[4096];
+  memset(aSeen, 0, sizeof(aSeen));
+  size_t nDistinct = 0;
+  rngState = 12;
+  fkv_spot spot;
+  spot.pMem = 0;
+  for (int i = 0; i < 20000; i++) {
+    unsigned char k[4] = {0, 0, 0, 0}, k2[4] = {0, 0, 0, 0};
+    uint32_t a = (uint32_t)(rnd() % 4096), a2 = a;
+    k[2] = (unsigned char)(a >> 8), k[3] = (unsigned char)a;
+    fkv_node *pFound = fkvMemFindSpot(m, k, 4, &spot);
+    CHECK(pFound == fkvMemFind(m, k, 4), "step %d: spot lookup of %u", i, a);
+    int eCase = (int)(rnd() % 4);
+    if (eCase == 1) a2 = (a + 1) % 4096;                 /* a neighbour */
+    if (eCase == 2) a2 = (uint32_t)(rnd() % 4096);       /* anywhere */
+    if (eCase == 3) {                                    /* a node linked in between */
+      uint32_t b = (uint32_t)(rnd() % 4096);
+      unsigned char kb[4] = {0, 0, (unsigned char)(b >> 8), (unsigned char)b};
+      fkvMemUpsert(m, kb, 4);
+      if (!aSeen[b]) aSeen[b] = 1, nDistinct++;
+    }
+    k2[2] = (unsigned char)(a2 >> 8), k2[3] = (unsigned char)a2;
+    fkv_node *x = fkvMemUpsertAt(m, k2, 4, &spot);
+    size_t nk;
+    const unsigned char *ak = fkvNodeKey(x, &nk);
+    CHECK(nk == 4 && memcmp(ak, k2, 4) == 0, "step %d case %d: upsert of %u at the spot of %u "
+          "gave another key", i, eCase, a2, a);
+    CHECK(fkvMemFind(m, k2, 4) == x, "step %d case %d: %u found at another node", i, eCase, a2);
+    if (!aSeen[a2]) aSeen[a2] = 1, nDistinct++;
+  }
+  size_t nSeen = 0;
+  int bSorted = 1;
+  const unsigned char *aPrev = 0;
+  for (fkv_node *x = fkvMemFirst(m); x; x = fkvMemNext(x)) {
+    size_t nk;
+    const unsigned char *a = fkvNodeKey(x, &nk);
+    if (aPrev && fkvKeyCmp(aPrev, 4, a, nk) >= 0) bSorted = 0;
+    aPrev = a;
+    nSeen++;
+  }
+  CHECK(bSorted && nSeen == nDistinct && fkvMemCount(m) == nDistinct,
+        "spot upserts: sorted=%d, %zu nodes, %zu distinct keys", bSorted, nSeen, nDistinct);
+  fkvMemUnref(m);
+}
+
 static void testMemtableVersions(void) {
   fkv_mem *m = fkvMemNew();
   const unsigned char k[] = "key";
@@ -385,6 +435,7 @@ int main(int argc, char **argv) {
   }
   testMemtableOrder();
   testMemtableFinger();
+  testMemtableSpot();
   testMemtableVersions();
   testViewSnapshot();
   for (int s = 1; s <= nSeed; s++) {
