@@ -647,6 +647,30 @@ void fkvViewClose(fkv_view *v) {
   sqlite3_free(v);
 }
 
+int fkvViewNoNumericText(fkv_view *v, fkv_table *t) {
+  if (__atomic_load_n(&t->bNumText, __ATOMIC_SEQ_CST)) return 0;
+  uint64_t id = mdb_txn_id(v->txn);
+  if (id <= __atomic_load_n(&t->knownTxn, __ATOMIC_ACQUIRE)) return 1;
+  if (__atomic_load_n(&t->bDropped, __ATOMIC_ACQUIRE)) return 0;
+  /* LMDB may hold commits of another process: look. */
+  static const unsigned char aFirst[] = {FKV_TAG_TEXT, FKV_NUMTEXT_FIRST};
+  static const unsigned char aEnd[] = {FKV_TAG_TEXT, FKV_NUMTEXT_END};
+  MDB_cursor *pCur;
+  if (mdb_cursor_open(v->txn, t->dbi, &pCur) != MDB_SUCCESS) return 0;
+  MDB_val k = {sizeof(aFirst), (void *)aFirst}, d;
+  int e = mdb_cursor_get(pCur, &k, &d, MDB_SET_RANGE);
+  int bNone = e == MDB_NOTFOUND ||
+              (e == MDB_SUCCESS && fkvKeyCmp(k.mv_data, k.mv_size, aEnd, sizeof(aEnd)) >= 0);
+  mdb_cursor_close(pCur);
+  if (e == MDB_SUCCESS && !bNone) {
+    __atomic_store_n(&t->bNumText, 1, __ATOMIC_SEQ_CST);
+    return 0;
+  }
+  if (!bNone) return 0;
+  fkvTableKnowTxn(t, 0, id);
+  return 1;
+}
+
 int fkvViewStale(fkv_view *v) {
   return __atomic_load_n(&v->pBuf->gen, __ATOMIC_ACQUIRE) != v->gen;
 }
@@ -1046,6 +1070,11 @@ int fkvTxnPut(fkv_txn *p, const unsigned char *aKey, size_t nKey, const unsigned
   putPrefix(aPk, p->pTable->id);
   memcpy(aPk + FKV_PREFIX, aKey, nKey);
   if (!p->pMem && !(p->pMem = fkvMemNew())) return SQLITE_NOMEM;
+  if (aVal && fkvKeyIsNumericText(aKey, nKey) &&
+      !__atomic_load_n(&p->pTable->bNumText, __ATOMIC_RELAXED)) {
+    /* Before the key is visible, even to this transaction. */
+    __atomic_store_n(&p->pTable->bNumText, 1, __ATOMIC_SEQ_CST);
+  }
   if (p->nUndo >= p->nUndoAlloc) {
     int n = p->nUndoAlloc ? p->nUndoAlloc * 2 : 16;
     fkv_undo *a = sqlite3_realloc64(p->aUndo, n * sizeof(*a));

@@ -83,6 +83,13 @@ void fkvViewClose(fkv_view *);
 ** pins nothing; only Resume and Close may be called on it. */
 void fkvViewSuspend(fkv_view *);
 int fkvViewResume(fkv_view *, char **pzErr);
+/*
+** Does the view (with this process's uncommitted writes) certainly hold no
+** numeric text key (codec.h) of table t?  0 means maybe.  Cheap, except
+** after another process committed to the store: then one LMDB seek.
+*/
+int fkvViewNoNumericText(fkv_view *, fkv_table *t);
+
 /* Has anything been committed or flushed since the view was opened? */
 int fkvViewStale(fkv_view *);
 

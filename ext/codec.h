@@ -70,6 +70,17 @@ struct fkv_datum {
 };
 
 /*
+** Numeric text: the text keys that numeric affinity may turn into numbers,
+** those whose first byte is white space, '+', '-', '.' or a digit.  As a key
+** interval (a little wider): [{TEXT, 0x09}, {TEXT, 0x3A}).
+*/
+#define FKV_NUMTEXT_FIRST 0x09
+#define FKV_NUMTEXT_END 0x3A
+static inline int fkvKeyIsNumericText(const unsigned char *a, size_t n) {
+  return n >= 2 && a[0] == FKV_TAG_TEXT && a[1] >= FKV_NUMTEXT_FIRST && a[1] < FKV_NUMTEXT_END;
+}
+
+/*
 ** Compare two encoded keys: memcmp order, shorter first on a common prefix
 ** (LMDB's default order, and so SQLite's order of the keys).  Inline: the
 ** skiplist and the merge iterator call it on every step.

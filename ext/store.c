@@ -536,10 +536,27 @@ int fkvStoreWriteBegin(fkv_store *p, MDB_txn **ppTxn, char **pzErr) {
 }
 
 int fkvStoreWriteCommit(fkv_store *p, MDB_txn *txn, char **pzErr) {
+  uint64_t id = mdb_txn_id(txn);
   int rc = mdb_txn_commit(txn);
+  if (rc == MDB_SUCCESS) {
+    /* This process's commit: its numeric text keys are in bNumText.  A
+    ** table whose knowledge reached the snapshot this transaction started
+    ** from now knows up to it. */
+    pthread_mutex_lock(&p->mu);
+    for (fkv_table *t = p->pTables; t; t = t->pNext) fkvTableKnowTxn(t, id - 1, id);
+    pthread_mutex_unlock(&p->mu);
+  }
   pthread_mutex_unlock(&p->wmu);
   if (rc) return lmdbFail(p, rc, "cannot commit to", pzErr);
   return SQLITE_OK;
+}
+
+void fkvTableKnowTxn(fkv_table *t, uint64_t from, uint64_t to) {
+  uint64_t cur = __atomic_load_n(&t->knownTxn, __ATOMIC_ACQUIRE);
+  while (cur >= from && cur < to &&
+         !__atomic_compare_exchange_n(&t->knownTxn, &cur, to, 0, __ATOMIC_ACQ_REL,
+                                      __ATOMIC_ACQUIRE)) {
+  }
 }
 
 void fkvStoreWriteAbort(fkv_store *p, MDB_txn *txn) {

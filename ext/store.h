@@ -45,6 +45,14 @@ struct fkv_table {
   int nRef;           /* SQL tables using it (the store's mutex); the struct
                       ** itself lives until the store closes */
   int bDropped;       /* atomic: set once, by fkvStoreTableDrop() */
+  /* Numeric text keys (codec.h), so that a number = key lookup can skip
+  ** the text keys affinity might match when there are none.  bNumText
+  ** (atomic, set once): such a key may exist; the buffer sets it before any
+  ** such key of this process becomes visible.  knownTxn (atomic): every
+  ** LMDB commit up to this transaction id is accounted for by bNumText
+  ** (probed, or written by this process: fkvStoreWriteCommit advances it). */
+  int bNumText;
+  uint64_t knownTxn;
   fkv_table *pNext;
 };
 
@@ -104,6 +112,8 @@ int fkvStoreReadonly(fkv_store *);
 int fkvStoreTableOpen(fkv_store *, const char *zSqlName, const char *zName, int bCatalog,
                       fkv_table **ppTable, char **pzErr);
 void fkvStoreTableClose(fkv_table *);
+/* t->knownTxn = to if it is in [from, to) (see fkv_table). */
+void fkvTableKnowTxn(fkv_table *t, uint64_t from, uint64_t to);
 fkv_table *fkvStoreTableById(fkv_store *, uint32_t id);
 
 /* Record that SQL table zOld is now zNew (catalog), keeping its data. */

@@ -168,6 +168,8 @@ struct flaxkv_cursor {
   int bDesc;
   int bEof;
   int bPoint;               /* the row came from a point lookup */
+  int eNoNumText;           /* the view holds no numeric text key: 1 sure,
+                            ** 0 maybe, -1 not asked yet (this filter) */
   const unsigned char *aVal; /* point row: its value */
   size_t nVal;
   /* xOpen zeroes the fields above only.  A closed cursor is kept as its
@@ -807,10 +809,21 @@ static void ivlAddConst(flaxkv_cursor *pCur, const unsigned char *aLo, size_t nL
   ivlSetEnd(pCur, v, 1, aHi, nHi, bHiStrict);
 }
 
-/* Text keys that numeric affinity may turn into numbers: the first byte is
-** white space, '+', '-', '.' or a digit (one interval, a little wider). */
+/* Does the cursor's view certainly hold no numeric text key? */
+static int noNumericText(flaxkv_cursor *pCur) {
+  if (pCur->eNoNumText < 0) {
+    flaxkv_vtab *p = (flaxkv_vtab *)pCur->base.pVtab;
+    pCur->eNoNumText = p->pFmt->bNative && fkvViewNoNumericText(pCur->pShared->pView, p->pTable);
+  }
+  return pCur->eNoNumText;
+}
+
+/* Text keys that numeric affinity may turn into numbers (codec.h), unless
+** the view has none. */
 static void ivlAddNumericText(flaxkv_cursor *pCur) {
-  static const unsigned char aLo[] = {FKV_TAG_TEXT, 0x09}, aHi[] = {FKV_TAG_TEXT, 0x3A};
+  static const unsigned char aLo[] = {FKV_TAG_TEXT, FKV_NUMTEXT_FIRST};
+  static const unsigned char aHi[] = {FKV_TAG_TEXT, FKV_NUMTEXT_END};
+  if (noNumericText(pCur)) return;
   ivlAddConst(pCur, aLo, 2, aHi, 2, 1);
 }
 
@@ -938,7 +951,8 @@ static void ivlRestrictToBlobs(flaxkv_cursor *pCur) {
 ** Returns 0 if the general path is needed.
 */
 static int buildNumberEq(flaxkv_cursor *pCur, sqlite3_value *pV) {
-  static const unsigned char aLo[] = {FKV_TAG_TEXT, 0x09}, aHi[] = {FKV_TAG_TEXT, 0x3A};
+  static const unsigned char aLo[] = {FKV_TAG_TEXT, FKV_NUMTEXT_FIRST};
+  static const unsigned char aHi[] = {FKV_TAG_TEXT, FKV_NUMTEXT_END};
   int eType = sqlite3_value_type(pV), kind;
   if (eType != SQLITE_INTEGER && eType != SQLITE_FLOAT) return 0;
   /* aKeySpace holds FKV_KEYBUF bytes; nothing else is in the arena. */
@@ -951,14 +965,17 @@ static int buildNumberEq(flaxkv_cursor *pCur, sqlite3_value *pV) {
     v->lo.n = v->hi.n = n;
     v++;
   }
-  memset(v, 0, sizeof(*v));
-  v->bLo = v->bHi = 1;
-  v->lo.a = aLo;
-  v->lo.n = sizeof(aLo);
-  v->hi.a = aHi;
-  v->hi.n = sizeof(aHi);
-  v->hi.bStrict = 1;
-  pCur->nIvl = (int)(v - pCur->aIvl) + 1;
+  if (!noNumericText(pCur)) {
+    memset(v, 0, sizeof(*v));
+    v->bLo = v->bHi = 1;
+    v->lo.a = aLo;
+    v->lo.n = sizeof(aLo);
+    v->hi.a = aHi;
+    v->hi.n = sizeof(aHi);
+    v->hi.bStrict = 1;
+    v++;
+  }
+  pCur->nIvl = (int)(v - pCur->aIvl);
   return 1;
 }
 
@@ -968,6 +985,7 @@ static int buildIntervals(flaxkv_cursor *pCur, int idxNum, sqlite3_value **argv)
   pCur->nIvl = 0;
   pCur->nKeys = 0;
   pCur->bOom = 0;
+  pCur->eNoNumText = -1;
   int iArg = 0;
   int kind;
   if ((idxNum & (FKV_PLAN_EQ | FKV_PLAN_IN)) == FKV_PLAN_EQ && pFmt->bNative &&

@@ -20,6 +20,10 @@
 **     then the child leaves by _exit(), sqlite3_close() or exit(); the
 **     parent's store stays whole: its data, LMDB's own check (mdb_stat)
 **     and a page-accounting audit (procs.h).
+**  5. numeric text keys another process writes: A has read a number-only
+**     table (so it knows it holds no text key that INTEGER affinity could
+**     match, store.h), then B writes '3' and ' 5' and flushes: A's
+**     key = ids.id lookups match them at once, without reopening.
 **
 ** Figures printed: operations per process, flushes, file sizes, reads.
 ** Fixed seeds.  Every child process is bounded by alarm().
@@ -518,8 +522,48 @@ static void testFork(void) {
   sqlite3_free(zVal);
 }
 
+/* ================================ 5. numeric text from another process */
+
+static char zStore5[512];
+
+static void numTextChildMain(void *pArg, int fdCmd, int fdRep) {
+  (void)pArg;
+  (void)fdCmd;
+  sqlite3 *db = harness_open_store(zStore5, 0);
+  char zErr[300];
+  int rc = sqlite3_exec(db, "INSERT INTO kv VALUES('3', 'text 3'), (' 5', 'text space 5')", 0, 0, 0);
+  if (rc == SQLITE_OK) rc = flushNow(db, zErr, sizeof zErr);
+  sqlite3_close(db);
+  msgSend(fdRep, rc == SQLITE_OK ? M_OK : M_FAIL, 0, 0, 0, sqlite3_errstr(rc));
+}
+
+static void testNumericTextElsewhere(void) {
+  printf("5. numeric text keys written by another process\n");
+  sqlite3 *db = harness_open_store(zStore5, 0);
+  EXEC(db, "CREATE TABLE ids(id INTEGER); INSERT INTO ids VALUES(3), (5);"
+           "INSERT INTO kv VALUES(1, 'int 1'), (3, 'int 3'), (5, 'int 5');");
+  EXPECT(db, "SELECT flaxkv_flush()", "1");
+  const char *zJoin = "SELECT group_concat(value, ',') FROM (SELECT kv.value FROM ids JOIN kv"
+                      " ON kv.key = ids.id ORDER BY 1)";
+  const char *zIn = "SELECT group_concat(value, ',') FROM (SELECT value FROM kv"
+                    " WHERE key IN (SELECT id FROM ids) ORDER BY 1)";
+  EXPECT(db, zJoin, "'int 3,int 5'");
+  EXPECT(db, zIn, "'int 3,int 5'");
+  Child c = procsFork(numTextChildMain, 0, 20);
+  Msg r;
+  int got = msgRecv(c.fdRep, &r, 25000);
+  CHECK(got == 1 && r.type == M_OK, "numeric text child: %s", got == 1 ? r.z : "no answer");
+  int st = procsWait(&c);
+  CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0, "numeric text child: %s", statusText(st));
+  EXPECT(db, zJoin, "'int 3,int 5,text 3,text space 5'");
+  EXPECT(db, zIn, "'int 3,int 5,text 3,text space 5'");
+  EXPECT(db, "SELECT count(*) FROM kv WHERE key = CAST(5 AS INTEGER)", "2");
+  sqlite3_close(db);
+}
+
 int main(void) {
   procsInit();
+  snprintf(zStore5, sizeof zStore5, "%s", harness_path("s5"));
   snprintf(zStore1, sizeof zStore1, "%s", harness_path("s1"));
   snprintf(zStore2, sizeof zStore2, "%s", harness_path("s2"));
   snprintf(zStore3, sizeof zStore3, "%s", harness_path("s3"));
@@ -529,6 +573,7 @@ int main(void) {
   testStaleReader();
   testMonotonic();
   testFork();
+  testNumericTextElsewhere();
   printf("test_procs: %.1f s\n", (nowUs() - t0) / 1e6);
   return procsSummary();
 }
