@@ -91,6 +91,7 @@ struct fkv_buffer {
   int64_t msLastFlushTook;
   int flushRc;              /* sticky */
   char *zFlushErr;
+  unsigned char aMaxKey[FKV_MAX_KEY]; /* the flusher's copy of a table's last key */
 };
 
 struct fkv_view {
@@ -172,6 +173,16 @@ static int stickyErr(fkv_buffer *b, char **pzErr) {
 ** held).  The hard limit bounds their sum.  A flush also holds LMDB's dirty
 ** copies of the pages it writes until it commits (and LMDB keeps them for
 ** reuse): resident memory in a write flood peaks near twice the limit. */
+/*
+** What the buffer costs in memory for back-pressure (b->mu held): a flush's
+** LMDB write transaction holds a copy of every page it writes until it
+** commits, and LMDB keeps those pages for its next transactions, so the
+** frozen memtable counts twice.
+*/
+static size_t pressureBytes(fkv_buffer *b) {
+  return fkvMemBytes(b->pActive) + (b->pFrozen ? 2 * fkvMemBytes(b->pFrozen) : 0);
+}
+
 static size_t bufferedBytes(fkv_buffer *b) {
   return fkvMemBytes(b->pActive) + (b->pFrozen ? fkvMemBytes(b->pFrozen) : 0);
 }
@@ -197,6 +208,12 @@ static int writeMemtable(fkv_buffer *b, fkv_mem *m, char **pzErr) {
     int e = MDB_SUCCESS;
     uint32_t idCur = 0;
     fkv_table *t = 0;
+    MDB_cursor *pCur = 0;
+    /* The largest key the table may hold: a key above it is appended
+    ** (MDB_APPEND fills pages instead of splitting them in half). */
+    const unsigned char *aMax = 0;
+    size_t nMax = 0;
+    int bMax = 0;
     for (fkv_node *x = fkvMemFirst(m); x && e == MDB_SUCCESS; x = fkvMemNext(x)) {
       fkv_version *v = fkvNodeHead(x);
       if (!v) continue; /* prepared, then rolled back */
@@ -206,17 +223,41 @@ static int writeMemtable(fkv_buffer *b, fkv_mem *m, char **pzErr) {
       if (id != idCur || !t) {
         idCur = id;
         t = fkvStoreTableById(s, id);
+        if (pCur) mdb_cursor_close(pCur);
+        pCur = 0;
+        if (!t || __atomic_load_n(&t->bDropped, __ATOMIC_ACQUIRE)) continue;
+        e = mdb_cursor_open(txn, t->dbi, &pCur);
+        if (e != MDB_SUCCESS) break;
+        MDB_val kLast, dLast;
+        int eLast = mdb_cursor_get(pCur, &kLast, &dLast, MDB_LAST);
+        bMax = eLast == MDB_SUCCESS;
+        aMax = kLast.mv_data;
+        nMax = kLast.mv_size;
+        if (eLast != MDB_SUCCESS && eLast != MDB_NOTFOUND) e = eLast;
+        /* The last key points into the map: keep a copy while writing. */
+        if (bMax) {
+          memcpy(b->aMaxKey, aMax, nMax);
+          aMax = b->aMaxKey;
+        }
       }
-      if (!t || __atomic_load_n(&t->bDropped, __ATOMIC_ACQUIRE)) continue;
+      if (!t || !pCur) continue;
       MDB_val k = {nKey - FKV_PREFIX, (void *)(aKey + FKV_PREFIX)};
       if (v->bTomb) {
         e = mdb_del(txn, t->dbi, &k, 0);
         if (e == MDB_NOTFOUND) e = MDB_SUCCESS;
       } else {
         MDB_val d = {v->nVal, v->aVal};
-        e = mdb_put(txn, t->dbi, &k, &d, 0);
+        int bAppend = !bMax || fkvKeyCmp(k.mv_data, k.mv_size, aMax, nMax) > 0;
+        e = mdb_cursor_put(pCur, &k, &d, bAppend ? MDB_APPEND : 0);
+        if (bAppend && e == MDB_SUCCESS) {
+          /* The memtable's key stays put until the memtable is freed. */
+          aMax = k.mv_data;
+          nMax = k.mv_size;
+          bMax = 1;
+        }
       }
     }
+    if (pCur) mdb_cursor_close(pCur);
     if (e == MDB_SUCCESS) return fkvStoreWriteCommit(s, txn, pzErr);
     fkvStoreWriteAbort(s, txn);
     if (e == MDB_MAP_FULL && nTry < 20) {
@@ -1211,7 +1252,7 @@ int fkvTxnPrepare(fkv_txn *p, void *pOwner, char **pzErr) {
     fkvDeadline(&ts, FKV_WAIT_MS);
     if (b->pTokenOwner != pOwner) {
       /* Back-pressure: past the hard limit, wait for the flush to catch up. */
-      while (bufferedBytes(b) >= b->cfg.nHard && b->flushRc == SQLITE_OK &&
+      while (pressureBytes(b) >= b->cfg.nHard && b->flushRc == SQLITE_OK &&
              (b->pFrozen || b->bFlushing)) {
         pthread_cond_signal(&b->wake);
         if (pthread_cond_timedwait(&b->cond, &b->mu, &ts) == ETIMEDOUT) break;
