@@ -945,18 +945,23 @@ static void ivlRestrictToBlobs(flaxkv_cursor *pCur) {
 }
 
 /*
-** key = a number, in an ordered format (the point read): the plan that
-** ivlAddEq and ivlNormalize would build, built in place.  The number's key
-** sorts before every text key, so the intervals are sorted and disjoint.
-** Returns 0 if the general path is needed.
+** key = a value, in the native format (the point read): the plan that
+** ivlAddEq and ivlNormalize would build, built in place.  A number adds the
+** numeric text keys (unless the view has none), which sort after every
+** number; a BLOB, or a TEXT that cannot look numeric, adds nothing.
+** Returns 0 if the general path is needed (NULL, numeric-looking TEXT).
 */
-static int buildNumberEq(flaxkv_cursor *pCur, sqlite3_value *pV) {
+static int buildPointEq(flaxkv_cursor *pCur, sqlite3_value *pV) {
   static const unsigned char aLo[] = {FKV_TAG_TEXT, FKV_NUMTEXT_FIRST};
   static const unsigned char aHi[] = {FKV_TAG_TEXT, FKV_NUMTEXT_END};
   int eType = sqlite3_value_type(pV), kind;
-  if (eType != SQLITE_INTEGER && eType != SQLITE_FLOAT) return 0;
+  if (eType == SQLITE_NULL) return 0;
   /* aKeySpace holds FKV_KEYBUF bytes; nothing else is in the arena. */
   size_t n = fkvKeyEncode(pV, pCur->aKeySpace, sizeof(pCur->aKeySpace), &kind);
+  int bNumber = eType == SQLITE_INTEGER || eType == SQLITE_FLOAT;
+  if (eType == SQLITE_TEXT && (n > FKV_MAX_KEY || fkvKeyIsNumericText(pCur->aKeySpace, n))) {
+    return 0;
+  }
   fkv_ivl *v = pCur->aIvl;
   if (n > 0 && n <= FKV_MAX_KEY) {
     memset(v, 0, sizeof(*v));
@@ -965,7 +970,7 @@ static int buildNumberEq(flaxkv_cursor *pCur, sqlite3_value *pV) {
     v->lo.n = v->hi.n = n;
     v++;
   }
-  if (!noNumericText(pCur)) {
+  if (bNumber && !noNumericText(pCur)) {
     memset(v, 0, sizeof(*v));
     v->bLo = v->bHi = 1;
     v->lo.a = aLo;
@@ -990,7 +995,7 @@ static int buildIntervals(flaxkv_cursor *pCur, int idxNum, sqlite3_value **argv)
   int kind;
   if ((idxNum & (FKV_PLAN_EQ | FKV_PLAN_IN)) == FKV_PLAN_EQ && pFmt->bNative &&
       pCur->aIvl == pCur->aIvlSpace && pCur->aKeys == pCur->aKeySpace &&
-      buildNumberEq(pCur, argv[0])) {
+      buildPointEq(pCur, argv[0])) {
     return SQLITE_OK;
   }
   if (idxNum & FKV_PLAN_IN) {
