@@ -282,7 +282,7 @@ static void flushOnce(fkv_buffer *b) {
     while (b->pTokenOwner) {
       if (pthread_cond_timedwait(&b->cond, &b->mu, &ts) == ETIMEDOUT) return;
     }
-    fkv_mem *pNew = fkvMemNew();
+    fkv_mem *pNew = fkvMemNewIndexed();
     if (!pNew) return;
     b->pFrozen = b->pActive;
     b->pActive = pNew;
@@ -449,7 +449,7 @@ static void *bufferNew(fkv_store *s, void *pArg) {
   if (!b->cfg.nSoft) b->cfg.nSoft = FKV_DEFAULT_SOFT;
   if (!b->cfg.nHard) b->cfg.nHard = b->cfg.nSoft > FKV_DEFAULT_HARD / 4 ? b->cfg.nSoft * 4 : FKV_DEFAULT_HARD;
   if (!b->cfg.msIdle) b->cfg.msIdle = FKV_DEFAULT_IDLE_MS;
-  b->pActive = fkvMemNew();
+  b->pActive = fkvMemNewIndexed();
   if (!b->pActive) {
     sqlite3_free(b);
     return 0;

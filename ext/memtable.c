@@ -16,6 +16,17 @@
 **   push    v->pOlder = head (relaxed), then node->pHead = v (release).
 **   prune   keeper->pOlder = NULL (release), then free the cut tail.
 ** Readers load every such pointer with acquire.
+**
+** Point index (memtables made by fkvMemNewIndexed: the write buffer's).  An
+** open-addressing hash table of node pointers, insert-only like the list:
+** the writer fills an empty slot (release) after linking a node, so a probe
+** that meets NULL has seen every node inserted before it started.  When the
+** table is half full the writer builds one twice as large with every node
+** and publishes it (release); readers still probing an older table are safe
+** because old tables are kept (pOld) until the memtable is freed, and a
+** node missing from them was linked after their lookup began.  If a larger
+** table cannot be allocated the index is switched off (bNoIndex) and lookups
+** search the list.
 */
 #include "memtable.h"
 
@@ -48,8 +59,17 @@ struct fkv_chunk {
   unsigned char aData[];
 };
 
+typedef struct fkv_index fkv_index;
+struct fkv_index {
+  fkv_index *pOld;         /* the table this one replaced (kept) */
+  size_t nMask;            /* slots - 1 (a power of 2 minus 1) */
+  fkv_node *apSlot[];      /* atomic */
+};
+
 struct fkv_mem {
   int nRef;                /* atomic */
+  int bNoIndex;            /* atomic: the index is off (or never was on) */
+  fkv_index *pIndex;       /* atomic; NULL if none */
   int nHeight;             /* current height (atomic) */
   size_t nBytes;           /* atomic */
   size_t nNode;            /* atomic */
@@ -111,10 +131,86 @@ static fkv_node *nodeAlloc(fkv_mem *p, const unsigned char *aKey, size_t nKey, i
   return x;
 }
 
+#define FKV_INDEX_MIN 1024
+
+static uint64_t keyHash(const unsigned char *a, size_t n) {
+  /* FNV-1a, then a final mix so the low bits (the slot) depend on all. */
+  uint64_t h = 0xcbf29ce484222325ull;
+  for (size_t i = 0; i < n; i++) h = (h ^ a[i]) * 0x100000001b3ull;
+  h ^= h >> 29;
+  h *= 0xbf58476d1ce4e5b9ull;
+  return h ^ (h >> 32);
+}
+
+static fkv_index *indexNew(fkv_mem *p, size_t nSlot) {
+  size_t nByte = sizeof(fkv_index) + nSlot * sizeof(fkv_node *);
+  fkv_index *x = calloc(1, nByte);
+  if (!x) return 0;
+  x->nMask = nSlot - 1;
+  __atomic_add_fetch(&p->nBytes, nByte, __ATOMIC_RELAXED);
+  return x;
+}
+
+/* Put node n in the empty slot of its probe sequence.  Writer only. */
+static void indexPut(fkv_index *x, fkv_node *n) {
+  size_t i = (size_t)keyHash(n->aKey, n->nKey) & x->nMask;
+  while (x->apSlot[i]) i = (i + 1) & x->nMask;
+  STORE(x->apSlot[i], n);
+}
+
+/* Index a node just linked.  Writer only. */
+static void indexAdd(fkv_mem *p, fkv_node *n) {
+  if (p->bNoIndex) return;
+  fkv_index *x = p->pIndex;
+  if (!x || (p->nNode + 1) * 2 > x->nMask + 1) {
+    fkv_index *pNew = indexNew(p, x ? 2 * (x->nMask + 1) : FKV_INDEX_MIN);
+    if (!pNew) {
+      STORE(p->bNoIndex, 1);
+      return;
+    }
+    for (fkv_node *y = p->pHeadNode->apNext[0]; y; y = y->apNext[0]) {
+      if (y != n) indexPut(pNew, y);
+    }
+    pNew->pOld = x;
+    STORE(p->pIndex, pNew);
+    x = pNew;
+  }
+  indexPut(x, n);
+}
+
+static void indexFree(fkv_index *x) {
+  while (x) {
+    fkv_index *pOld = x->pOld;
+    free(x);
+    x = pOld;
+  }
+}
+
+/* The node of aKey by the index, or NULL; *pbUsed: the index answered. */
+static fkv_node *indexFind(fkv_mem *p, const unsigned char *aKey, size_t nKey, int *pbUsed) {
+  fkv_index *x = LOAD(p->bNoIndex) ? 0 : LOAD(p->pIndex);
+  *pbUsed = x != 0;
+  if (!x) return 0;
+  size_t i = (size_t)keyHash(aKey, nKey) & x->nMask;
+  fkv_node *n;
+  while ((n = LOAD(x->apSlot[i])) != 0) {
+    if (n->nKey == nKey && memcmp(n->aKey, aKey, nKey) == 0) return n;
+    i = (i + 1) & x->nMask;
+  }
+  return 0;
+}
+
+fkv_mem *fkvMemNewIndexed(void) {
+  fkv_mem *p = fkvMemNew();
+  if (p) p->bNoIndex = 0;
+  return p;
+}
+
 fkv_mem *fkvMemNew(void) {
   fkv_mem *p = calloc(1, sizeof(*p));
   if (!p) return 0;
   p->nRef = 1;
+  p->bNoIndex = 1;
   p->nHeight = 1;
   p->rng = 0x9E3779B97F4A7C15ull ^ (uint64_t)(uintptr_t)p;
   p->pHeadNode = nodeAlloc(p, 0, 0, FKV_MAXHEIGHT);
@@ -142,6 +238,7 @@ static void freeVersions(fkv_mem *p) {
 void fkvMemUnref(fkv_mem *p) {
   if (!p || __atomic_sub_fetch(&p->nRef, 1, __ATOMIC_ACQ_REL) != 0) return;
   freeVersions(p);
+  indexFree(p->pIndex);
   fkv_chunk *c = p->pChunk;
   while (c) {
     fkv_chunk *pNext = c->pNext;
@@ -154,6 +251,8 @@ void fkvMemUnref(fkv_mem *p) {
 int fkvMemReset(fkv_mem *p) {
   if (__atomic_load_n(&p->nRef, __ATOMIC_ACQUIRE) != 1) return 0;
   freeVersions(p);
+  indexFree(p->pIndex);
+  p->pIndex = 0;
   /* Keep the first (smallest) chunk; it starts over with a new head. */
   fkv_chunk *c = p->pChunk;
   while (c->pNext) {
@@ -254,6 +353,7 @@ static fkv_node *linkNew(fkv_mem *p, const unsigned char *aKey, size_t nKey, fkv
   RELAXED_STORE(n->pPrev, apPrev[0]);
   for (int i = 0; i < h; i++) STORE(apPrev[i]->apNext[i], n);
   if (n->apNext[0]) STORE(n->apNext[0]->pPrev, n);
+  indexAdd(p, n);
   __atomic_add_fetch(&p->nNode, 1, __ATOMIC_RELAXED);
   return n;
 }
@@ -295,7 +395,14 @@ fkv_node *fkvMemUpsertAt(fkv_mem *p, const unsigned char *aKey, size_t nKey, fkv
 fkv_node *fkvMemUpsertSorted(fkv_mem *p, const unsigned char *aKey, size_t nKey, fkv_finger *f) {
   fkv_node *apPrev[FKV_MAXHEIGHT];
   fkv_node *pNext;
-  if (f->pMem != p) memset(f, 0, sizeof(*f));
+  if (f->pMem != p) {
+    /* The first key of a batch (often the only one): the index may know
+    ** it.  A finger left empty stays before the next key. */
+    memset(f, 0, sizeof(*f));
+    int bUsed;
+    fkv_node *x = indexFind(p, aKey, nKey, &bUsed);
+    if (x) return x;
+  }
   /* Level 0 from the finger (a node before aKey, since keys increase). */
   apPrev[0] = scanLevel(f->apNode[0] ? f->apNode[0] : p->pHeadNode, 0, aKey, nKey);
   int bFull = apPrev[0] == 0;
@@ -370,7 +477,9 @@ fkv_version *fkvMemSetHead(fkv_mem *p, fkv_node *pNode, fkv_version *v) {
 }
 
 fkv_node *fkvMemFind(fkv_mem *p, const unsigned char *aKey, size_t nKey) {
-  fkv_node *x;
+  int bUsed;
+  fkv_node *x = indexFind(p, aKey, nKey, &bUsed);
+  if (bUsed) return x;
   findLess(p, aKey, nKey, 0, 0, &x);
   return (x && nodeCmp(x, aKey, nKey) == 0) ? x : 0;
 }

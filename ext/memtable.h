@@ -51,6 +51,10 @@ fkv_version *fkvVersionNew(const unsigned char *aVal, size_t nVal, int bTomb);
 void fkvVersionFree(fkv_version *);
 
 fkv_mem *fkvMemNew(void);
+/* A memtable with a point index: fkvMemFind() (and the first key of an
+** fkvMemUpsertSorted() batch) cost one hash probe instead of a search.
+** For shared memtables, whose readers mostly look keys up one by one. */
+fkv_mem *fkvMemNewIndexed(void);
 void fkvMemRef(fkv_mem *);
 void fkvMemUnref(fkv_mem *);     /* frees the memtable at 0 */
 /* Empty a memtable nobody else references, keeping its first arena chunk:

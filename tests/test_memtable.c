@@ -11,6 +11,8 @@
 #include "buffer.h"
 #include "codec.h"
 #include "harness.h"
+
+#include <pthread.h>
 #include "memtable.h"
 
 #include <stdint.h>
@@ -181,6 +183,79 @@ static void testMemtableSpot(void) {
   CHECK(bSorted && nSeen == nDistinct && fkvMemCount(m) == nDistinct,
         "spot upserts: sorted=%d, %zu nodes, %zu distinct keys", bSorted, nSeen, nDistinct);
   fkvMemUnref(m);
+}
+
+/* The point index answers as the list does, across its resizes (seed 13). */
+static void testMemtableIndex(void) {
+  fkv_mem *m = fkvMemNewIndexed();
+  rngState = 13;
+  int nWrong = 0;
+  for (int i = 0; i < 30000; i++) {
+    unsigned char k[6];
+    uint32_t a = (uint32_t)(rnd() % 50000);
+    size_t n = 3 + (size_t)(a % 4); /* keys of several lengths share prefixes */
+    for (size_t j = 0; j < n; j++) k[j] = (unsigned char)(a >> (8 * (j % 3)));
+    fkv_node *x = (i % 3) ? fkvMemUpsert(m, k, n) : 0;
+    fkv_node *pList = fkvMemSeekGE(m, k, n, 0);
+    size_t nk = 0;
+    const unsigned char *ak = pList ? fkvNodeKey(pList, &nk) : 0;
+    fkv_node *pWant = (pList && nk == n && memcmp(ak, k, n) == 0) ? pList : 0;
+    if (fkvMemFind(m, k, n) != pWant || (x && x != pWant)) nWrong++;
+  }
+  CHECK(nWrong == 0, "index lookups that differ from the list: %d of 30000", nWrong);
+  fkvMemUnref(m);
+}
+
+/* One writer inserting (the index grows under the readers), two readers
+** looking up keys already published and keys never inserted. */
+typedef struct IndexRace IndexRace;
+struct IndexRace {
+  fkv_mem *m;
+  int nPublished;           /* atomic: keys 2*i for i < this are in */
+  int bDone;                /* atomic */
+  int nMissed, nPhantom, nLookups;
+};
+
+static void raceKey(int i, unsigned char *k) {
+  k[0] = 0x20, k[1] = (unsigned char)(i >> 16), k[2] = (unsigned char)(i >> 8), k[3] = (unsigned char)i;
+}
+
+static void *indexReader(void *pArg) {
+  IndexRace *r = pArg;
+  uint64_t x = 0x9E3779B97F4A7C15ull ^ (uint64_t)(uintptr_t)pArg;
+  while (!__atomic_load_n(&r->bDone, __ATOMIC_ACQUIRE)) {
+    int n = __atomic_load_n(&r->nPublished, __ATOMIC_ACQUIRE);
+    if (n == 0) continue;
+    x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+    int i = (int)(x % (uint64_t)n);
+    unsigned char k[4];
+    raceKey(2 * i, k);
+    if (!fkvMemFind(r->m, k, 4)) __atomic_add_fetch(&r->nMissed, 1, __ATOMIC_RELAXED);
+    raceKey(2 * i + 1, k);
+    if (fkvMemFind(r->m, k, 4)) __atomic_add_fetch(&r->nPhantom, 1, __ATOMIC_RELAXED);
+    __atomic_add_fetch(&r->nLookups, 1, __ATOMIC_RELAXED);
+  }
+  return 0;
+}
+
+static void testMemtableIndexThreads(void) {
+  IndexRace r;
+  memset(&r, 0, sizeof r);
+  r.m = fkvMemNewIndexed();
+  pthread_t a[2];
+  for (int t = 0; t < 2; t++) pthread_create(&a[t], 0, indexReader, &r);
+  for (int i = 0; i < 100000; i++) {
+    unsigned char k[4];
+    raceKey(2 * i, k);
+    fkvMemUpsert(r.m, k, 4);
+    __atomic_store_n(&r.nPublished, i + 1, __ATOMIC_RELEASE);
+  }
+  __atomic_store_n(&r.bDone, 1, __ATOMIC_RELEASE);
+  for (int t = 0; t < 2; t++) pthread_join(a[t], 0);
+  CHECK(r.nMissed == 0 && r.nPhantom == 0,
+        "concurrent index lookups: %d published keys missed, %d absent keys found (%d lookups)",
+        r.nMissed, r.nPhantom, r.nLookups);
+  fkvMemUnref(r.m);
 }
 
 static void testMemtableVersions(void) {
@@ -436,6 +511,8 @@ int main(int argc, char **argv) {
   testMemtableOrder();
   testMemtableFinger();
   testMemtableSpot();
+  testMemtableIndex();
+  testMemtableIndexThreads();
   testMemtableVersions();
   testViewSnapshot();
   for (int s = 1; s <= nSeed; s++) {
