@@ -102,6 +102,10 @@ build/bench: bench/bench.c
 	@mkdir -p $(@D)
 	gcc -O2 -g -Wall -Wextra -std=gnu11 -pthread -o $@ bench/bench.c -lsqlite3 -llmdb -lpthread -lm
 
-bench: loadable build/bench
+build/micro: bench/micro.c
+	@mkdir -p $(@D)
+	gcc -O2 -g -Wall -Wextra -std=gnu11 -o $@ bench/micro.c -lsqlite3
+
+bench: loadable build/bench build/micro
 	build/bench --ext build/flaxkv.so -n $(BENCH_N) $(BENCH_ARGS)
 # ---- end of bench ------------------------------------------------------------

@@ -1,0 +1,195 @@
+/*
+** micro.c - one workload on one table, for profilers: what `make bench`
+** measures across systems, reduced to a loop that callgrind or perf can
+** attribute (the timed loops are separate noinline functions).
+**
+** USAGE
+**   make build/micro
+**   build/micro SYSTEM WORKLOAD [N] [OPS]
+**     SYSTEM    flaxkv (temp.kv USING flaxkv on a :memory: connection) or
+**               memory (the WITHOUT ROWID table in :memory:)
+**     WORKLOAD  read     point reads of flushed keys, one step per statement
+**               readall  the same, stepping each statement to its end
+**               buffered point reads of keys still in the buffer (flaxkv)
+**               insert   INSERT of N keys in one transaction
+**               auto     INSERT of N keys, one transaction each
+**               update   UPDATE ... WHERE key = ?, autocommit
+**               delete   DELETE ... WHERE key = ?, autocommit
+**               scan     SELECT key, value ORDER BY key, OPS times (default 3)
+**     N         keys, 100-byte BLOB values, INTEGER keys (default 100000)
+**     OPS       operations of the timed loop (default N)
+**   Environment: FLAXKV_EXT (default build/flaxkv), FLAXKV_OPTS (more
+**   CREATE options, e.g. ",sync=none"), MICRO_DIR (default a new temp dir).
+**
+** EXAMPLE
+**   valgrind --tool=callgrind --toggle-collect='loop*' build/micro flaxkv read 100000 20000
+**   perf record -g build/micro flaxkv update
+**
+** Prints ns per operation of the timed loop; the figure is for comparing
+** two builds or two systems on one machine, not a benchmark (see bench.c).
+*/
+#define _GNU_SOURCE
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+static sqlite3 *db;
+
+static void fail(const char *zWhat) {
+  fprintf(stderr, "micro: %s: %s\n", zWhat, sqlite3_errmsg(db));
+  exit(1);
+}
+
+static void exec(const char *zSql) {
+  char *zErr = 0;
+  if (sqlite3_exec(db, zSql, 0, 0, &zErr) != SQLITE_OK) {
+    fprintf(stderr, "micro: %s: %s\n", zSql, zErr);
+    exit(1);
+  }
+}
+
+static sqlite3_stmt *prepare(const char *zSql) {
+  sqlite3_stmt *p = 0;
+  if (sqlite3_prepare_v2(db, zSql, -1, &p, 0) != SQLITE_OK) fail(zSql);
+  return p;
+}
+
+static double nowSec(void) {
+  struct timespec t;
+  clock_gettime(CLOCK_MONOTONIC, &t);
+  return t.tv_sec + t.tv_nsec * 1e-9;
+}
+
+/* The i-th key of a fixed permutation of 1..n (n not a multiple of 7919). */
+static long keyAt(long i, long n) { return 1 + (i * 7919) % n; }
+
+static inline void writeRows(sqlite3_stmt *p, long nOps, long n, int bKeyFirst) {
+  unsigned char aVal[100];
+  memset(aVal, 7, sizeof aVal);
+  for (long i = 0; i < nOps; i++) {
+    sqlite3_bind_int64(p, bKeyFirst ? 1 : 2, keyAt(i, n));
+    sqlite3_bind_blob(p, bKeyFirst ? 2 : 1, aVal, sizeof aVal, SQLITE_STATIC);
+    if (sqlite3_step(p) != SQLITE_DONE) fail("write");
+    sqlite3_reset(p);
+  }
+}
+
+/* The timed writes (loop*), and the same code loading the table untimed. */
+__attribute__((noinline)) static void loopWrite(sqlite3_stmt *p, long nOps, long n, int bKeyFirst) {
+  writeRows(p, nOps, n, bKeyFirst);
+}
+__attribute__((noinline)) static void loadRows(sqlite3_stmt *p, long n) { writeRows(p, n, n, 1); }
+
+__attribute__((noinline)) static long loopRead(sqlite3_stmt *p, long nOps, long n, int bAll) {
+  long nByte = 0;
+  unsigned x = 12345;
+  for (long i = 0; i < nOps; i++) {
+    x = x * 1103515245u + 12345u;
+    sqlite3_bind_int64(p, 1, 1 + (long)(x >> 8) % n);
+    while (sqlite3_step(p) == SQLITE_ROW) {
+      nByte += sqlite3_column_bytes(p, 0);
+      if (!bAll) break;
+    }
+    sqlite3_reset(p);
+  }
+  return nByte;
+}
+
+__attribute__((noinline)) static long loopScan(sqlite3_stmt *p, long nOps) {
+  long nSum = 0;
+  for (long i = 0; i < nOps; i++) {
+    while (sqlite3_step(p) == SQLITE_ROW) {
+      nSum += sqlite3_column_int64(p, 0) + sqlite3_column_bytes(p, 1);
+    }
+    sqlite3_reset(p);
+  }
+  return nSum;
+}
+
+int main(int argc, char **argv) {
+  if (argc < 3) {
+    fprintf(stderr, "usage: micro flaxkv|memory WORKLOAD [N] [OPS]  (see bench/micro.c)\n");
+    return 2;
+  }
+  int bFlaxkv = strcmp(argv[1], "flaxkv") == 0;
+  const char *zWork = argv[2];
+  long n = argc > 3 ? atol(argv[3]) : 100000;
+  long nOps = argc > 4 ? atol(argv[4]) : (strcmp(zWork, "scan") ? n : 3);
+  if (n < 1 || nOps < 1 || n % 7919 == 0) {
+    fprintf(stderr, "micro: bad N or OPS\n");
+    return 2;
+  }
+  char zDir[512] = "";
+  if (sqlite3_open(":memory:", &db) != SQLITE_OK) fail("open");
+  if (bFlaxkv) {
+    const char *zExt = getenv("FLAXKV_EXT");
+    char *zErr = 0;
+    sqlite3_enable_load_extension(db, 1);
+    if (sqlite3_load_extension(db, zExt ? zExt : "build/flaxkv", 0, &zErr) != SQLITE_OK) {
+      fprintf(stderr, "micro: %s\n", zErr);
+      return 1;
+    }
+    const char *zBase = getenv("MICRO_DIR");
+    if (zBase) {
+      snprintf(zDir, sizeof zDir, "%s", zBase);
+    } else {
+      snprintf(zDir, sizeof zDir, "%s/flaxkv-micro-XXXXXX", getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
+      if (!mkdtemp(zDir)) return 1;
+    }
+    const char *zOpts = getenv("FLAXKV_OPTS");
+    int bBuffered = strcmp(zWork, "buffered") == 0;
+    char *zSql = sqlite3_mprintf("CREATE VIRTUAL TABLE temp.kv USING flaxkv(path='%q/store'%s%s)", zDir,
+                                 bBuffered ? ", buffer_size='1G', flush_interval='3600s'" : "",
+                                 zOpts ? zOpts : "");
+    exec(zSql);
+    sqlite3_free(zSql);
+  } else {
+    exec("CREATE TABLE kv(key PRIMARY KEY NOT NULL, value) WITHOUT ROWID");
+  }
+  sqlite3_stmt *pIns = prepare("INSERT INTO kv VALUES(?1, ?2)");
+  double t0 = nowSec();
+  int bLoad = strcmp(zWork, "insert") != 0 && strcmp(zWork, "auto") != 0;
+  long nRow = !strcmp(zWork, "auto") && nOps < n ? nOps : n;
+  if (bLoad) {
+    exec("BEGIN");
+    loadRows(pIns, n);
+    exec("COMMIT");
+  } else if (!strcmp(zWork, "insert")) {
+    exec("BEGIN");
+    loopWrite(pIns, n, n, 1);
+    exec("COMMIT");
+  } else {
+    loopWrite(pIns, nRow, n, 1);
+  }
+  if (!bLoad) {
+    printf("%s %s: %.0f ns per row\n", argv[1], zWork, (nowSec() - t0) * 1e9 / (double)nRow);
+    return 0;
+  }
+  if (bFlaxkv && strcmp(zWork, "buffered") != 0) exec("SELECT flaxkv_flush()");
+  long r = 0;
+  t0 = nowSec();
+  if (!strcmp(zWork, "read") || !strcmp(zWork, "readall") || !strcmp(zWork, "buffered")) {
+    r = loopRead(prepare("SELECT value FROM kv WHERE key = ?1"), nOps, n, !strcmp(zWork, "readall"));
+  } else if (!strcmp(zWork, "update")) {
+    loopWrite(prepare("UPDATE kv SET value = ?1 WHERE key = ?2"), nOps, n, 0);
+  } else if (!strcmp(zWork, "delete")) {
+    loopWrite(prepare("DELETE FROM kv WHERE key = ?2 AND ?1 IS NOT NULL"), nOps < n ? nOps : n, n, 0);
+  } else if (!strcmp(zWork, "scan")) {
+    r = loopScan(prepare("SELECT key, value FROM kv ORDER BY key"), nOps);
+    nOps *= n;
+  } else {
+    fprintf(stderr, "micro: unknown workload %s\n", zWork);
+    return 2;
+  }
+  printf("%s %s: %.1f ns per op (%ld)\n", argv[1], zWork, (nowSec() - t0) * 1e9 / (double)nOps, r);
+  sqlite3_close(db);
+  if (bFlaxkv && !getenv("MICRO_DIR")) {
+    char *zCmd = sqlite3_mprintf("rm -rf '%q'", zDir);
+    if (system(zCmd) != 0) fprintf(stderr, "micro: could not remove %s\n", zDir);
+    sqlite3_free(zCmd);
+  }
+  return 0;
+}
