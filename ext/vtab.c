@@ -40,8 +40,9 @@
 ** constraints into a sorted list of disjoint key intervals: the exact one,
 ** plus, when an affinity could widen the match, the numeric-looking text
 ** keys (first byte white space, '+', '-', '.', or a digit), all numbers, or
-** the numbers near the one a text spells.  A non-BINARY collation on a
-** constraint makes it unusable for seeking.
+** the numbers near the one a text spells.  The numeric-text interval is
+** left out when the view holds no such key (fkvViewNoNumericText).  A
+** non-BINARY collation on a constraint makes it unusable for seeking.
 **
 ** Cursors.  A cursor takes a read view (buffer.h) at its first xFilter and
 ** keeps it until xClose.  The cursors of a connection on one store share
@@ -49,7 +50,12 @@
 ** reads one snapshot even when a join calls xFilter once per outer row or
 ** reads the table twice.  The connection's own commit retires the shared
 ** view, so its later statements see what it wrote.  The connection's
-** uncommitted writes to the table (fkv_txn) are layered on top.
+** uncommitted writes to the table (fkv_txn) are layered on top.  When the
+** last cursor closes, the shared-view record stays on the connection as its
+** idle view of that store (snapshot released, fkvViewSuspend), renewed by
+** the next statement; it is freed before the store can close (when the
+** connection's last table of the store disconnects).  Each table keeps one
+** closed cursor (pSpare) for its next xOpen.
 **
 ** Writes (xUpdate) go to the table's fkv_txn; xSync takes the store's commit
 ** token and checks plain INSERTs, xCommit publishes to the buffer.  Constraint
