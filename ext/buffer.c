@@ -91,7 +91,9 @@ struct fkv_buffer {
   int64_t msLastFlushTook;
   int flushRc;              /* sticky */
   char *zFlushErr;
-  unsigned char aMaxKey[FKV_MAX_KEY]; /* the flusher's copy of a table's last key */
+  /* The flusher's own (not b->mu's): a copy of the last key of the table
+  ** it is writing, below which keys are not appended (writeMemtable). */
+  unsigned char aMaxKey[FKV_MAX_KEY];
 };
 
 struct fkv_view {
@@ -169,20 +171,17 @@ static int stickyErr(fkv_buffer *b, char **pzErr) {
   return b->flushRc;
 }
 
-/* Bytes buffered: the active memtable and the one being flushed (b->mu
-** held).  The hard limit bounds their sum.  A flush also holds LMDB's dirty
-** copies of the pages it writes until it commits (and LMDB keeps them for
-** reuse): resident memory in a write flood peaks near twice the limit. */
 /*
-** What the buffer costs in memory for back-pressure (b->mu held): a flush's
-** LMDB write transaction holds a copy of every page it writes until it
-** commits, and LMDB keeps those pages for its next transactions, so the
-** frozen memtable counts twice.
+** What the buffer costs in memory, for back-pressure against the hard limit
+** (b->mu held): the active memtable, and the frozen one twice, since a
+** flush's LMDB write transaction holds a copy of every page it writes until
+** it commits, and LMDB keeps those pages for its next transactions.
 */
 static size_t pressureBytes(fkv_buffer *b) {
   return fkvMemBytes(b->pActive) + (b->pFrozen ? 2 * fkvMemBytes(b->pFrozen) : 0);
 }
 
+/* Bytes buffered: the active memtable and the one being flushed (b->mu). */
 static size_t bufferedBytes(fkv_buffer *b) {
   return fkvMemBytes(b->pActive) + (b->pFrozen ? fkvMemBytes(b->pFrozen) : 0);
 }
@@ -197,7 +196,9 @@ static uint64_t horizon(fkv_buffer *b) {
 /*
 ** Write the newest version of every key of m to LMDB in one transaction.
 ** Called by the flusher without b->mu.  On MDB_MAP_FULL the map grows and
-** the whole transaction is retried.
+** the whole transaction is retried.  Keys come in order, table by table: a
+** key above the table's largest is appended (MDB_APPEND), which fills
+** pages where LMDB's ordinary insert would split them in half.
 */
 static int writeMemtable(fkv_buffer *b, fkv_mem *m, char **pzErr) {
   fkv_store *s = b->pStore;
