@@ -1735,6 +1735,27 @@ static void testOptions(void) {
   EXPECT(db, "CREATE VIRTUAL TABLE t USING flaxkv(name='__flaxkv_catalog__')",
          "error: flaxkv: __flaxkv_catalog__ is reserved for the store's catalog");
   closeDb(db);
+
+  /* A connection keeps an idle read view of a store between statements
+  ** (vtab.c): it must not keep the store open once its tables are gone. */
+  CASE("8.16", "after its last table of a store is dropped, a connection can reopen the store "
+               "with other buffer options");
+  db = harness_open(":memory:");
+  {
+    char *zDir = tpath("o16");
+    char *zSql = sqlite3_mprintf(
+        "CREATE VIRTUAL TABLE temp.a USING flaxkv(path=%Q); INSERT INTO a VALUES(1, 'one');"
+        "SELECT value FROM a WHERE key = 1; SELECT count(*) FROM a; DROP TABLE a;"
+        "CREATE VIRTUAL TABLE temp.b USING flaxkv(path=%Q, buffer_size='1M');"
+        "INSERT INTO b VALUES(2, 'two'); SELECT key, value FROM b WHERE key = 2;"
+        "CREATE VIRTUAL TABLE temp.c USING flaxkv(path=%Q); SELECT count(*) FROM c;"
+        "DROP TABLE c; SELECT value FROM b WHERE key = 2;",
+        zDir, zDir, zDir);
+    EXPECT(db, zSql, "'one'\n1\n2|'two'\n0\n'two'");
+    sqlite3_free(zSql);
+    sqlite3_free(zDir);
+  }
+  closeDb(db);
 }
 
 /* ================================================ 9. corrupt stored value */
