@@ -27,6 +27,20 @@ static uint64_t rnd(void) {
 
 /* ------------------------------------------------------------ memtable */
 
+/* Nodes of m in forward order, or -1 if two are not strictly increasing. */
+static long forwardSortedCount(fkv_mem *m) {
+  long nSeen = 0;
+  const unsigned char *aPrev = 0;
+  size_t nPrev = 0;
+  for (fkv_node *x = fkvMemFirst(m); x; x = fkvMemNext(x)) {
+    size_t nk;
+    const unsigned char *a = fkvNodeKey(x, &nk);
+    if (aPrev && fkvKeyCmp(aPrev, nPrev, a, nk) >= 0) return -1;
+    aPrev = a, nPrev = nk, nSeen++;
+  }
+  return nSeen;
+}
+
 static void testMemtableOrder(void) {
   fkv_mem *m = fkvMemNew();
   unsigned char k[8];
@@ -45,17 +59,11 @@ static void testMemtableOrder(void) {
     }
   }
   CHECK(fkvMemCount(m) == (size_t)n, "count %zu != %d", fkvMemCount(m), n);
+  long nForward = forwardSortedCount(m);
+  CHECK(nForward == n, "forward scan: %ld nodes (-1: unsorted), n=%d", nForward, n);
   int nSeen = 0, bSorted = 1;
   const unsigned char *aPrev = 0;
   size_t nPrev = 0;
-  for (fkv_node *x = fkvMemFirst(m); x; x = fkvMemNext(x)) {
-    size_t nk;
-    const unsigned char *a = fkvNodeKey(x, &nk);
-    if (aPrev && fkvKeyCmp(aPrev, nPrev, a, nk) >= 0) bSorted = 0;
-    aPrev = a, nPrev = nk, nSeen++;
-  }
-  CHECK(bSorted && nSeen == n, "forward scan sorted=%d seen=%d n=%d", bSorted, nSeen, n);
-  nSeen = 0, bSorted = 1, aPrev = 0;
   for (fkv_node *x = fkvMemLast(m); x; x = fkvMemPrev(m, x)) {
     size_t nk;
     const unsigned char *a = fkvNodeKey(x, &nk);
@@ -120,18 +128,9 @@ static void testMemtableFinger(void) {
       if (!aSeen[a[i]]) aSeen[a[i]] = 1, nDistinct++;
     }
   }
-  size_t nSeen = 0;
-  int bSorted = 1;
-  const unsigned char *aPrev = 0;
-  for (fkv_node *x = fkvMemFirst(m); x; x = fkvMemNext(x)) {
-    size_t nk;
-    const unsigned char *a = fkvNodeKey(x, &nk);
-    if (aPrev && fkvKeyCmp(aPrev, 4, a, nk) >= 0) bSorted = 0;
-    aPrev = a;
-    nSeen++;
-  }
-  CHECK(bSorted && nSeen == nDistinct && fkvMemCount(m) == nDistinct,
-        "finger upserts: sorted=%d, %zu nodes, %zu distinct keys", bSorted, nSeen, nDistinct);
+  long nSeen = forwardSortedCount(m);
+  CHECK(nSeen == (long)nDistinct && fkvMemCount(m) == nDistinct,
+        "finger upserts: %ld nodes in order (-1: unsorted), %zu distinct keys", nSeen, nDistinct);
   fkvMemUnref(m);
 }
 
@@ -170,18 +169,9 @@ static void testMemtableSpot(void) {
     CHECK(fkvMemFind(m, k2, 4) == x, "step %d case %d: %u found at another node", i, eCase, a2);
     if (!aSeen[a2]) aSeen[a2] = 1, nDistinct++;
   }
-  size_t nSeen = 0;
-  int bSorted = 1;
-  const unsigned char *aPrev = 0;
-  for (fkv_node *x = fkvMemFirst(m); x; x = fkvMemNext(x)) {
-    size_t nk;
-    const unsigned char *a = fkvNodeKey(x, &nk);
-    if (aPrev && fkvKeyCmp(aPrev, 4, a, nk) >= 0) bSorted = 0;
-    aPrev = a;
-    nSeen++;
-  }
-  CHECK(bSorted && nSeen == nDistinct && fkvMemCount(m) == nDistinct,
-        "spot upserts: sorted=%d, %zu nodes, %zu distinct keys", bSorted, nSeen, nDistinct);
+  long nSeen = forwardSortedCount(m);
+  CHECK(nSeen == (long)nDistinct && fkvMemCount(m) == nDistinct,
+        "spot upserts: %ld nodes in order (-1: unsorted), %zu distinct keys", nSeen, nDistinct);
   fkvMemUnref(m);
 }
 
