@@ -695,14 +695,13 @@ int fkvViewNoNumericText(fkv_view *v, fkv_table *t) {
   if (id <= __atomic_load_n(&t->knownTxn, __ATOMIC_ACQUIRE)) return 1;
   if (__atomic_load_n(&t->bDropped, __ATOMIC_ACQUIRE)) return 0;
   /* LMDB may hold commits of another process: look. */
-  static const unsigned char aFirst[] = {FKV_TAG_TEXT, FKV_NUMTEXT_FIRST};
-  static const unsigned char aEnd[] = {FKV_TAG_TEXT, FKV_NUMTEXT_END};
   MDB_cursor *pCur;
   if (mdb_cursor_open(v->txn, t->dbi, &pCur) != MDB_SUCCESS) return 0;
-  MDB_val k = {sizeof(aFirst), (void *)aFirst}, d;
+  MDB_val k = {sizeof(fkvNumTextFirst), (void *)fkvNumTextFirst}, d;
   int e = mdb_cursor_get(pCur, &k, &d, MDB_SET_RANGE);
   int bNone = e == MDB_NOTFOUND ||
-              (e == MDB_SUCCESS && fkvKeyCmp(k.mv_data, k.mv_size, aEnd, sizeof(aEnd)) >= 0);
+              (e == MDB_SUCCESS &&
+               fkvKeyCmp(k.mv_data, k.mv_size, fkvNumTextEnd, sizeof(fkvNumTextEnd)) >= 0);
   mdb_cursor_close(pCur);
   if (e == MDB_SUCCESS && !bNone) {
     __atomic_store_n(&t->bNumText, 1, __ATOMIC_SEQ_CST);

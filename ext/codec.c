@@ -217,6 +217,9 @@ static int fkvNumKeyDecode(const unsigned char *a, size_t n, int eKind, fkv_datu
 ** Decode the key a[0..n) with the key kind eKind (from its value) into p,
 ** which then points into a.  Returns SQLITE_OK or SQLITE_CORRUPT.
 */
+const unsigned char fkvNumTextFirst[2] = {FKV_TAG_TEXT, FKV_NUMTEXT_FIRST};
+const unsigned char fkvNumTextEnd[2] = {FKV_TAG_TEXT, FKV_NUMTEXT_END};
+
 int fkvKeyDecode(const unsigned char *a, size_t n, int eKind, fkv_datum *p) {
   memset(p, 0, sizeof *p);
   if (n == 0) return SQLITE_CORRUPT;

@@ -76,6 +76,8 @@ struct fkv_datum {
 */
 #define FKV_NUMTEXT_FIRST 0x09
 #define FKV_NUMTEXT_END 0x3A
+extern const unsigned char fkvNumTextFirst[2]; /* {FKV_TAG_TEXT, FKV_NUMTEXT_FIRST} */
+extern const unsigned char fkvNumTextEnd[2];   /* {FKV_TAG_TEXT, FKV_NUMTEXT_END} */
 static inline int fkvKeyIsNumericText(const unsigned char *a, size_t n) {
   return n >= 2 && a[0] == FKV_TAG_TEXT && a[1] >= FKV_NUMTEXT_FIRST && a[1] < FKV_NUMTEXT_END;
 }

@@ -827,10 +827,9 @@ static int noNumericText(flaxkv_cursor *pCur) {
 /* Text keys that numeric affinity may turn into numbers (codec.h), unless
 ** the view has none. */
 static void ivlAddNumericText(flaxkv_cursor *pCur) {
-  static const unsigned char aLo[] = {FKV_TAG_TEXT, FKV_NUMTEXT_FIRST};
-  static const unsigned char aHi[] = {FKV_TAG_TEXT, FKV_NUMTEXT_END};
   if (noNumericText(pCur)) return;
-  ivlAddConst(pCur, aLo, 2, aHi, 2, 1);
+  ivlAddConst(pCur, fkvNumTextFirst, sizeof(fkvNumTextFirst), fkvNumTextEnd,
+              sizeof(fkvNumTextEnd), 1);
 }
 
 static void ivlAddAllNumbers(flaxkv_cursor *pCur) {
@@ -958,8 +957,6 @@ static void ivlRestrictToBlobs(flaxkv_cursor *pCur) {
 ** Returns 0 if the general path is needed (NULL, numeric-looking TEXT).
 */
 static int buildPointEq(flaxkv_cursor *pCur, sqlite3_value *pV) {
-  static const unsigned char aLo[] = {FKV_TAG_TEXT, FKV_NUMTEXT_FIRST};
-  static const unsigned char aHi[] = {FKV_TAG_TEXT, FKV_NUMTEXT_END};
   int eType = sqlite3_value_type(pV), kind;
   if (eType == SQLITE_NULL) return 0;
   /* aKeySpace holds FKV_KEYBUF bytes; nothing else is in the arena. */
@@ -979,10 +976,10 @@ static int buildPointEq(flaxkv_cursor *pCur, sqlite3_value *pV) {
   if (bNumber && !noNumericText(pCur)) {
     memset(v, 0, sizeof(*v));
     v->bLo = v->bHi = 1;
-    v->lo.a = aLo;
-    v->lo.n = sizeof(aLo);
-    v->hi.a = aHi;
-    v->hi.n = sizeof(aHi);
+    v->lo.a = fkvNumTextFirst; /* constants: no arena copy needed */
+    v->lo.n = sizeof(fkvNumTextFirst);
+    v->hi.a = fkvNumTextEnd;
+    v->hi.n = sizeof(fkvNumTextEnd);
     v->hi.bStrict = 1;
     v++;
   }
