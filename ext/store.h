@@ -114,6 +114,11 @@ int fkvStoreTableOpen(fkv_store *, const char *zSqlName, const char *zName, int 
 void fkvStoreTableClose(fkv_table *);
 /* t->knownTxn = to if it is in [from, to) (see fkv_table). */
 void fkvTableKnowTxn(fkv_table *t, uint64_t from, uint64_t to);
+
+/* May the table hold numeric text keys (bNumText)? */
+static inline int fkvTableMayHoldNumericText(fkv_table *t) {
+  return __atomic_load_n(&t->bNumText, __ATOMIC_ACQUIRE);
+}
 fkv_table *fkvStoreTableById(fkv_store *, uint32_t id);
 
 /* Record that SQL table zOld is now zNew (catalog), keeping its data. */

@@ -27,6 +27,8 @@
 **   FKV_PLAN_DESC   0x20            rows come in descending key order
 **   FKV_PLAN_IN     0x40            the EQ argument is a whole IN list
 **                                   (sqlite3_vtab_in: one batched lookup)
+**   FKV_PLAN_UNIQUE 0x80            key = v of an UPDATE, promised to SQLite
+**                                   as at most one row (see below)
 **
 ** idxStr names the plan for EXPLAIN QUERY PLAN: "SEEK key=?", "SEEK key IN
 ** (...)", "RANGE key>? AND key<=?", "FULLSCAN", with " DESC" when the order
@@ -43,6 +45,26 @@
 ** the numbers near the one a text spells.  The numeric-text interval is
 ** left out when the view holds no such key (fkvViewNoNumericText).  A
 ** non-BINARY collation on a constraint makes it unusable for seeking.
+**
+** One-pass UPDATE.  SQLite runs UPDATE in one pass (no temporary b-tree of
+** the rows to change) when xBestIndex sets SQLITE_INDEX_SCAN_UNIQUE; it then
+** acts on the first row the scan yields and never calls xNext.  Affinity
+** makes that promise unsafe in general (3 and '3' may both match kv.key =
+** t.id), so it is made only where it cannot be broken unnoticed:
+**   - only for an UPDATE: SQLite plans it with every colUsed bit set, which
+**     no SELECT of this table has.  SQLite drops a LEFT JOIN's right table
+**     that is promised unique and whose columns are unused, and a DELETE
+**     looks to xBestIndex exactly like such a join, so DELETE stays
+**     two-pass.  Only for the native format, and not once the table may
+**     hold numeric text keys (fkv_table.bNumText) or the vtab has fallen
+**     back (bNoOnePass);
+**   - xFilter checks the promise against the plan it builds: a single point
+**     (or nothing) keeps it.  Anything wider (numeric text keys appeared
+**     since the statement was prepared, or a numeric-looking TEXT operand)
+**     sets bNoOnePass and returns SQLITE_SCHEMA before any row is read or
+**     changed; sqlite3_step() prepares the statement again, two-pass.  (With
+**     the legacy sqlite3_prepare() the caller sees SQLITE_SCHEMA and
+**     prepares again itself, as after any schema change.)
 **
 ** Cursors.  A cursor takes a read view (buffer.h) at its first xFilter and
 ** keeps it until xClose.  The cursors of a connection on one store share
@@ -89,6 +111,7 @@ SQLITE_EXTENSION_INIT3
 #define FKV_PLAN_HI_LT 0x10
 #define FKV_PLAN_DESC 0x20
 #define FKV_PLAN_IN 0x40
+#define FKV_PLAN_UNIQUE 0x80
 
 #define FKV_KEYBUF (FKV_MAX_KEY + 1)
 #define FKV_SPARE_COPY_MAX 4096 /* a spare cursor keeps a point copy up to this */
@@ -134,6 +157,7 @@ struct flaxkv_vtab {
   fkv_table *pTable;
   fkv_txn *pTxn;
   flaxkv_cursor *pSpare;    /* a closed cursor kept for the next xOpen */
+  int bNoOnePass;           /* a one-pass plan fell back: plan no more */
 };
 
 /*
@@ -598,7 +622,8 @@ static int flaxkvConnect(sqlite3 *db, void *pAux, int argc, const char *const *a
 /* ------------------------------------------------------------- planning */
 
 static int flaxkvBestIndex(sqlite3_vtab *pVtab, sqlite3_index_info *pInfo) {
-  const fkv_format *pFmt = ((flaxkv_vtab *)pVtab)->pFmt;
+  flaxkv_vtab *p = (flaxkv_vtab *)pVtab;
+  const fkv_format *pFmt = p->pFmt;
   int iEq = -1, iLo = -1, iHi = -1;
   for (int i = 0; i < pInfo->nConstraint; i++) {
     const struct sqlite3_index_constraint *pC = &pInfo->aConstraint[i];
@@ -635,6 +660,12 @@ static int flaxkvBestIndex(sqlite3_vtab *pVtab, sqlite3_index_info *pInfo) {
       zPlan = sqlite3_mprintf("SEEK key IN (...)");
     } else {
       zPlan = sqlite3_mprintf("SEEK key=?");
+      /* An UPDATE (every colUsed bit: see One-pass UPDATE above). */
+      if (pInfo->colUsed == ~(sqlite3_uint64)0 && pFmt->bNative && !p->bNoOnePass &&
+          !fkvTableMayHoldNumericText(p->pTable)) {
+        idxNum |= FKV_PLAN_UNIQUE;
+        pInfo->idxFlags |= SQLITE_INDEX_SCAN_UNIQUE;
+      }
     }
   } else {
     const char *zLo = "", *zHi = "";
@@ -1198,6 +1229,13 @@ static int flaxkvFilter(sqlite3_vtab_cursor *cur, int idxNum, const char *idxStr
   pCur->bDesc = (idxNum & FKV_PLAN_DESC) != 0;
   rc = buildIntervals(pCur, idxNum, argv);
   if (rc != SQLITE_OK) return rc;
+  if ((idxNum & FKV_PLAN_UNIQUE) && !(pCur->nIvl == 0 || (pCur->nIvl == 1 && ivlIsPoint(pCur->aIvl)))) {
+    /* More than one row may match: prepare again, two-pass (see
+    ** One-pass UPDATE). */
+    p->bNoOnePass = 1;
+    setVtabErr(cur->pVtab, sqlite3_mprintf("flaxkv: table %s: the plan must change", p->zName));
+    return SQLITE_SCHEMA;
+  }
   pCur->iIvl = pCur->bDesc ? pCur->nIvl - 1 : 0;
   return cursorSettle(pCur, 1);
 }

@@ -220,6 +220,24 @@ static int errcodeOf(sqlite3 *db, const char *zSql) {
   return sqlite3_extended_errcode(db);
 }
 
+/* Does the bytecode of zSql open a temporary b-tree (a two-pass plan)? */
+static int usesTempBtree(sqlite3 *db, const char *zSql) {
+  char *zExplain = sqlite3_mprintf("EXPLAIN %s", zSql);
+  sqlite3_stmt *pStmt = 0;
+  int bFound = 0;
+  if (sqlite3_prepare_v2(db, zExplain, -1, &pStmt, 0) == SQLITE_OK) {
+    while (sqlite3_step(pStmt) == SQLITE_ROW) {
+      const char *zOp = (const char *)sqlite3_column_text(pStmt, 1);
+      if (zOp && strcmp(zOp, "OpenEphemeral") == 0) bFound = 1;
+    }
+  } else {
+    CHECK(0, "%s: %s", zExplain, sqlite3_errmsg(db));
+  }
+  sqlite3_finalize(pStmt);
+  sqlite3_free(zExplain);
+  return bFound;
+}
+
 /* A copy of harness_path(zName) that stays valid (free with sqlite3_free). */
 static char *tpath(const char *zName) { return sqlite3_mprintf("%s", harness_path(zName)); }
 
@@ -1057,6 +1075,83 @@ static void testAffinity(void) {
        "'int 3'\n'text 3'\n1\n"
        "'int 3!'\n'int 5'\n'text 3!'\n'text space 5'\n"
        "1|'int 1'\n3|'int 3!'\n'3'|'text 3!'\n'abc'|'text abc'");
+  sqlite3_close(db);
+
+  CASE("4.12", "UPDATE ... WHERE key = ? runs one-pass, and plans again when a second row could match");
+  db = openPair("onepass.db", "");
+  EXEC(db, "CREATE TABLE ids(id INTEGER); INSERT INTO ids VALUES(3);"
+           "CREATE VIRTUAL TABLE kv2 USING flaxkv; CREATE VIRTUAL TABLE kv3 USING flaxkv;");
+  SAME(db, "INSERT INTO {T} VALUES(3, 'int 3'), (4, 'int 4');", "");
+  EXEC(db, "INSERT INTO kv2 VALUES(3, 'int 3'); INSERT INTO kv3 VALUES(4, 'int 4');");
+  CHECK(!usesTempBtree(db, "UPDATE kv SET value = 1 WHERE key = 4"), "UPDATE is two-pass");
+  CHECK(usesTempBtree(db, "DELETE FROM kv WHERE key = 4"), "DELETE is one-pass");
+  CHECK(usesTempBtree(db, "UPDATE kv SET value = 1 WHERE key IN (3, 4)"), "IN is one-pass");
+  /* Prepared while the table held numbers only, run once '3' is there: both
+  ** 3 and '3' match the INTEGER operand, as in the reference. */
+  static const char *azTab[] = {"kv", "ref"};
+  char *azGot[2];
+  for (int i = 0; i < 2; i++) {
+    char *zUpd = sqlite3_mprintf("UPDATE %s SET value = value || ? WHERE key = (SELECT id FROM ids)",
+                                 azTab[i]);
+    char *zIns = sqlite3_mprintf("INSERT INTO %s VALUES('3', 'text 3')", azTab[i]);
+    char *zSel = sqlite3_mprintf("SELECT key, value FROM %s ORDER BY key", azTab[i]);
+    sqlite3_stmt *pUpd = 0;
+    CHECK(sqlite3_prepare_v2(db, zUpd, -1, &pUpd, 0) == SQLITE_OK, "%s", sqlite3_errmsg(db));
+    sqlite3_bind_text(pUpd, 1, "!", -1, SQLITE_STATIC);
+    CHECK(sqlite3_step(pUpd) == SQLITE_DONE, "%s: %s", zUpd, sqlite3_errmsg(db));
+    sqlite3_reset(pUpd);
+    EXEC(db, zIns);
+    sqlite3_bind_text(pUpd, 1, "?", -1, SQLITE_STATIC);
+    CHECK(sqlite3_step(pUpd) == SQLITE_DONE, "%s: %s", zUpd, sqlite3_errmsg(db));
+    CHECK(sqlite3_changes(db) == 2, "%s: %d changes", azTab[i], sqlite3_changes(db));
+    sqlite3_finalize(pUpd);
+    azGot[i] = harness_exec(db, zSel);
+    sqlite3_free(zUpd);
+    sqlite3_free(zIns);
+    sqlite3_free(zSel);
+  }
+  CHECK(strcmp(azGot[0], "3|'int 3!?'\n4|'int 4'\n'3'|'text 3?'") == 0 &&
+            strcmp(azGot[0], azGot[1]) == 0,
+        "\n  kv:  %s\n  ref: %s", azGot[0], azGot[1]);
+  free(azGot[0]);
+  free(azGot[1]);
+  CHECK(usesTempBtree(db, "UPDATE kv SET value = 1 WHERE key = 4"),
+        "UPDATE of a table with numeric text is still one-pass");
+  /* The legacy sqlite3_prepare() does not prepare again by itself: the
+  ** caller sees SQLITE_SCHEMA, nothing changed, and prepares again. */
+  sqlite3_stmt *pOld = 0;
+  CHECK(sqlite3_prepare(db, "UPDATE kv2 SET value = 'new' WHERE key = (SELECT id FROM ids)", -1,
+                        &pOld, 0) == SQLITE_OK, "%s", sqlite3_errmsg(db));
+  EXEC(db, "INSERT INTO kv2 VALUES('3', 'text 3')");
+  int rcStep = sqlite3_step(pOld), rcReset = sqlite3_reset(pOld);
+  CHECK(rcStep == SQLITE_ERROR && rcReset == SQLITE_SCHEMA, "legacy step %d, reset %d", rcStep,
+        rcReset);
+  sqlite3_finalize(pOld);
+  EXPECT(db, "SELECT key, value FROM kv2 ORDER BY key", "3|'int 3'\n'3'|'text 3'");
+  EXPECT(db, "UPDATE kv2 SET value = 'new' WHERE key = (SELECT id FROM ids);"
+                  "SELECT key, value FROM kv2 ORDER BY key", "3|'new'\n'3'|'new'");
+  /* A numeric-looking TEXT operand is planned again (two-pass) too. */
+  CHECK(!usesTempBtree(db, "UPDATE kv3 SET value = 1 WHERE key = 4"), "kv3 UPDATE is two-pass");
+  EXPECT(db, "UPDATE kv3 SET value = 'new' WHERE key = '4'; SELECT key, value FROM kv3",
+              "4|'int 4'");
+  CHECK(usesTempBtree(db, "UPDATE kv3 SET value = 1 WHERE key = 4"),
+        "kv3 UPDATE one-pass after a numeric-looking TEXT operand");
+  EXPECT(db, "UPDATE kv3 SET value = 'new' WHERE key = 4; SELECT key, value FROM kv3",
+              "4|'new'");
+  /* SQLite drops the right table of a LEFT JOIN whose columns are unused
+  ** if it is promised one row: every match must still count. */
+  EXEC(db, "CREATE VIRTUAL TABLE kv4 USING flaxkv; INSERT INTO kv4 VALUES(3, 'int 3');");
+  sqlite3_stmt *pJoin = 0;
+  CHECK(sqlite3_prepare_v2(db, "SELECT ids.id FROM ids LEFT JOIN kv4 ON kv4.key = ids.id", -1,
+                           &pJoin, 0) == SQLITE_OK, "%s", sqlite3_errmsg(db));
+  int nJoin1 = 0, nJoin2 = 0;
+  while (sqlite3_step(pJoin) == SQLITE_ROW) nJoin1++;
+  sqlite3_reset(pJoin);
+  EXEC(db, "INSERT INTO kv4 VALUES('3', 'text 3')");
+  while (sqlite3_step(pJoin) == SQLITE_ROW) nJoin2++;
+  sqlite3_finalize(pJoin);
+  CHECK(nJoin1 == 1 && nJoin2 == 2, "LEFT JOIN rows: %d, then %d (expected 1, then 2)", nJoin1,
+        nJoin2);
   sqlite3_close(db);
 }
 
