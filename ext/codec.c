@@ -57,21 +57,18 @@ SQLITE_EXTENSION_INIT3
 #define FKV_HDR_VERSION(h) ((h) & 0xE0)
 
 static void fkvPut64(unsigned char *a, sqlite3_uint64 u) {
-  for (int k = 7; k >= 0; k--) {
-    a[k] = (unsigned char)(u & 0xFF);
-    u >>= 8;
-  }
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+  u = __builtin_bswap64(u);
+#endif
+  memcpy(a, &u, sizeof u);
 }
 
-static sqlite3_uint64 fkvGet64(const unsigned char *a) {
-  sqlite3_uint64 u = 0;
-  for (int k = 0; k < 8; k++) u = (u << 8) | a[k];
-  return u;
-}
+static sqlite3_uint64 fkvGet64(const unsigned char *a) { return fkvLoadBE64(a); }
 
 /* True if r is a whole number that SQLite would hold as an INTEGER. */
 static int fkvIsInt64Integral(double r) {
-  return r >= -FKV_TWO_63 && r < FKV_TWO_63 && r == floor(r);
+  /* In range, the conversion is defined and truncates. */
+  return r >= -FKV_TWO_63 && r < FKV_TWO_63 && r == (double)(sqlite3_int64)r;
 }
 
 /*
