@@ -791,6 +791,8 @@ struct fkv_iter {
   size_t nBound;
   int bEof;
   int iWin;
+  int bSolo;                 /* the winner is LMDB and every other source is
+                             ** at its end: step it alone (fkvIterNext) */
   char *zErr;
 };
 
@@ -980,10 +982,11 @@ static int stepCurrent(fkv_iter *p) {
 ** highest-priority source holding it; skip keys whose winner is a tombstone. */
 static int iterSettle(fkv_iter *p) {
   while (1) {
-    int iWin = -1;
+    int iWin = -1, nLive = 0;
     for (int i = 0; i < p->nSrc; i++) {
       fkv_src *s = &p->aSrc[i];
       if (s->bEof) continue;
+      nLive++;
       if (iWin < 0) {
         iWin = i;
         continue;
@@ -998,6 +1001,8 @@ static int iterSettle(fkv_iter *p) {
     p->iWin = iWin;
     fkv_src *w = &p->aSrc[iWin];
     if (w->eType == SRC_LMDB || !w->pVer->bTomb) {
+      /* A source at its end stays there until the next seek. */
+      p->bSolo = nLive == 1 && w->eType == SRC_LMDB;
       p->bEof = 0;
       return SQLITE_OK;
     }
@@ -1008,6 +1013,7 @@ static int iterSettle(fkv_iter *p) {
 
 int fkvIterSeek(fkv_iter *p, const fkv_bound *pLo, const fkv_bound *pHi, int bDesc) {
   p->bDesc = bDesc;
+  p->bSolo = 0;
   p->bLo = pLo != 0;
   p->bHi = pHi != 0;
   if (pLo) {
@@ -1031,6 +1037,13 @@ int fkvIterSeek(fkv_iter *p, const fkv_bound *pLo, const fkv_bound *pHi, int bDe
 
 int fkvIterNext(fkv_iter *p) {
   if (p->bEof) return SQLITE_OK;
+  if (p->bSolo) {
+    /* What stepCurrent and iterSettle would do with one live LMDB source
+    ** (which holds no tombstones): step it. */
+    int rc = srcStep(p, &p->aSrc[p->iWin]);
+    p->bEof = p->aSrc[p->iWin].bEof;
+    return rc;
+  }
   int rc = stepCurrent(p);
   if (rc != SQLITE_OK) return rc;
   return iterSettle(p);

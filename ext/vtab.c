@@ -1070,8 +1070,16 @@ static int buildIntervals(flaxkv_cursor *pCur, int idxNum, sqlite3_value **argv)
   return SQLITE_OK;
 }
 
-/* Position on the first row at or after interval pCur->iIvl (in scan order). */
-static int cursorSettle(flaxkv_cursor *pCur, int bFresh) {
+/* rc, an iterator's error: its message becomes the table's. */
+static int iterFail(flaxkv_cursor *pCur, int rc) {
+  const char *z = fkvIterErrmsg(pCur->pIter);
+  if (z) setVtabErr(pCur->base.pVtab, sqlite3_mprintf("%s", z));
+  return rc;
+}
+
+/* Position on the first row of interval pCur->iIvl or, if it has none, of
+** the next ones (in scan order). */
+static int cursorSettle(flaxkv_cursor *pCur) {
   flaxkv_vtab *p = (flaxkv_vtab *)pCur->base.pVtab;
   fkv_view *pView = pCur->pShared->pView;
   while (pCur->iIvl >= 0 && pCur->iIvl < pCur->nIvl) {
@@ -1079,26 +1087,24 @@ static int cursorSettle(flaxkv_cursor *pCur, int bFresh) {
     int rc;
     if (ivlIsPoint(v)) {
       pCur->bPoint = 1;
-      if (bFresh) {
-        int bTxn = 0;
-        rc = fkvGet(pView, p->pTxn, p->pTable, v->lo.a, v->lo.n, &pCur->aVal, &pCur->nVal, &bTxn,
-                    &p->base.zErrMsg);
-        if (rc == SQLITE_OK) {
-          if (bTxn) {
-            if (pCur->nVal > pCur->nCopyAlloc) {
-              unsigned char *a = sqlite3_realloc64(pCur->aCopy, pCur->nVal);
-              if (!a) return SQLITE_NOMEM;
-              pCur->aCopy = a;
-              pCur->nCopyAlloc = pCur->nVal;
-            }
-            memcpy(pCur->aCopy, pCur->aVal, pCur->nVal);
-            pCur->aVal = pCur->aCopy;
+      int bTxn = 0;
+      rc = fkvGet(pView, p->pTxn, p->pTable, v->lo.a, v->lo.n, &pCur->aVal, &pCur->nVal, &bTxn,
+                  &p->base.zErrMsg);
+      if (rc == SQLITE_OK) {
+        if (bTxn) {
+          if (pCur->nVal > pCur->nCopyAlloc) {
+            unsigned char *a = sqlite3_realloc64(pCur->aCopy, pCur->nVal);
+            if (!a) return SQLITE_NOMEM;
+            pCur->aCopy = a;
+            pCur->nCopyAlloc = pCur->nVal;
           }
-          pCur->bEof = 0;
-          return SQLITE_OK;
+          memcpy(pCur->aCopy, pCur->aVal, pCur->nVal);
+          pCur->aVal = pCur->aCopy;
         }
-        if (rc != SQLITE_NOTFOUND) return rc;
+        pCur->bEof = 0;
+        return SQLITE_OK;
       }
+      if (rc != SQLITE_NOTFOUND) return rc;
     } else {
       pCur->bPoint = 0;
       if (!pCur->pIter) {
@@ -1107,23 +1113,14 @@ static int cursorSettle(flaxkv_cursor *pCur, int bFresh) {
         rc = fkvIterOpen(pView, p->pTxn, p->pTable, &pCur->pIter, &p->base.zErrMsg);
         if (rc != SQLITE_OK) return rc;
       }
-      if (bFresh) {
-        rc = fkvIterSeek(pCur->pIter, v->bLo ? &v->lo : 0, v->bHi ? &v->hi : 0, pCur->bDesc);
-      } else {
-        rc = fkvIterNext(pCur->pIter);
-      }
-      if (rc != SQLITE_OK) {
-        const char *z = fkvIterErrmsg(pCur->pIter);
-        if (z) setVtabErr(&p->base, sqlite3_mprintf("%s", z));
-        return rc;
-      }
+      rc = fkvIterSeek(pCur->pIter, v->bLo ? &v->lo : 0, v->bHi ? &v->hi : 0, pCur->bDesc);
+      if (rc != SQLITE_OK) return iterFail(pCur, rc);
       if (!fkvIterEof(pCur->pIter)) {
         pCur->bEof = 0;
         return SQLITE_OK;
       }
     }
     pCur->iIvl += pCur->bDesc ? -1 : 1;
-    bFresh = 1;
   }
   pCur->bEof = 1;
   return SQLITE_OK;
@@ -1237,16 +1234,19 @@ static int flaxkvFilter(sqlite3_vtab_cursor *cur, int idxNum, const char *idxStr
     return SQLITE_SCHEMA;
   }
   pCur->iIvl = pCur->bDesc ? pCur->nIvl - 1 : 0;
-  return cursorSettle(pCur, 1);
+  return cursorSettle(pCur);
 }
 
 static int flaxkvNext(sqlite3_vtab_cursor *cur) {
   flaxkv_cursor *pCur = (flaxkv_cursor *)cur;
-  if (pCur->bPoint) {
-    pCur->iIvl += pCur->bDesc ? -1 : 1;
-    return cursorSettle(pCur, 1);
+  if (!pCur->bPoint) {
+    /* Within a range: the iterator's next row, else the next interval. */
+    int rc = fkvIterNext(pCur->pIter);
+    if (rc != SQLITE_OK) return iterFail(pCur, rc);
+    if (!fkvIterEof(pCur->pIter)) return SQLITE_OK;
   }
-  return cursorSettle(pCur, 0);
+  pCur->iIvl += pCur->bDesc ? -1 : 1;
+  return cursorSettle(pCur);
 }
 
 static int flaxkvEof(sqlite3_vtab_cursor *cur) { return ((flaxkv_cursor *)cur)->bEof; }
