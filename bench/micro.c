@@ -16,6 +16,8 @@
 **               update   UPDATE ... WHERE key = ?, autocommit
 **               delete   DELETE ... WHERE key = ?, autocommit
 **               scan     SELECT key, value ORDER BY key, OPS times (default 3)
+**               join     t(id INTEGER PRIMARY KEY) of every 10th key JOIN kv ON
+**                        kv.key = t.id, OPS times (default 3); per joined row
 **     N         keys, 100-byte BLOB values, INTEGER keys (default 100000)
 **     OPS       operations of the timed loop (default N)
 **   Environment: FLAXKV_EXT (default build/flaxkv), FLAXKV_OPTS (more
@@ -117,7 +119,8 @@ int main(int argc, char **argv) {
   int bFlaxkv = strcmp(argv[1], "flaxkv") == 0;
   const char *zWork = argv[2];
   long n = argc > 3 ? atol(argv[3]) : 100000;
-  long nOps = argc > 4 ? atol(argv[4]) : (strcmp(zWork, "scan") ? n : 3);
+  int bWhole = !strcmp(zWork, "scan") || !strcmp(zWork, "join"); /* OPS = passes */
+  long nOps = argc > 4 ? atol(argv[4]) : (bWhole ? 3 : n);
   if (n < 1 || nOps < 1 || n % 7919 == 0) {
     fprintf(stderr, "micro: bad N or OPS\n");
     return 2;
@@ -180,6 +183,17 @@ int main(int argc, char **argv) {
   } else if (!strcmp(zWork, "scan")) {
     r = loopScan(prepare("SELECT key, value FROM kv ORDER BY key"), nOps);
     nOps *= n;
+  } else if (!strcmp(zWork, "join")) {
+    exec("CREATE TEMP TABLE t(id INTEGER PRIMARY KEY, name TEXT)");
+    char *zFill = sqlite3_mprintf(
+        "WITH RECURSIVE c(i) AS (SELECT 10 UNION ALL SELECT i + 10 FROM c WHERE i + 10 <= %ld)"
+        " INSERT INTO t SELECT i, 'n' || i FROM c",
+        n);
+    exec(zFill);
+    sqlite3_free(zFill);
+    t0 = nowSec();
+    r = loopScan(prepare("SELECT kv.key, kv.value FROM t JOIN kv ON kv.key = t.id"), nOps);
+    nOps *= n / 10;
   } else {
     fprintf(stderr, "micro: unknown workload %s\n", zWork);
     return 2;
