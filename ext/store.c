@@ -33,6 +33,8 @@ SQLITE_EXTENSION_INIT3
 
 #include "store.h"
 
+#include "codec.h"
+
 #include <errno.h>
 #include <limits.h>
 #include <pthread.h>
@@ -677,12 +679,26 @@ static int runWrite(fkv_store *p, int (*xWork)(fkv_store *, MDB_txn *, void *),
   }
 }
 
-/* A database flaxkv can serve: one value per key, memcmp key order. */
-static int checkFlags(MDB_txn *txn, MDB_dbi dbi) {
+/*
+** LMDB's default key order (memcmp, then the shorter first), compared the
+** way the buffer compares keys: inline, eight bytes at a time.  The order is
+** the default one, so any other program reading the store agrees with it.
+*/
+static int lmdbKeyCmp(const MDB_val *a, const MDB_val *b) {
+  return fkvKeyCmp(a->mv_data, a->mv_size, b->mv_data, b->mv_size);
+}
+
+/*
+** A database flaxkv can serve: one value per key, memcmp key order.  A named
+** one gets lmdbKeyCmp (the main database also holds the names of the named
+** ones: it keeps LMDB's own function).
+*/
+static int checkFlags(MDB_txn *txn, MDB_dbi dbi, int bNamed) {
   unsigned flags = 0;
   int e = mdb_dbi_flags(txn, dbi, &flags);
   if (e) return e;
-  return (flags & (MDB_DUPSORT | MDB_INTEGERKEY | MDB_REVERSEKEY)) ? MDB_INCOMPATIBLE : 0;
+  if (flags & (MDB_DUPSORT | MDB_INTEGERKEY | MDB_REVERSEKEY)) return MDB_INCOMPATIBLE;
+  return bNamed ? mdb_set_compare(txn, dbi, lmdbKeyCmp) : 0;
 }
 
 typedef struct openCtx openCtx;
@@ -704,7 +720,7 @@ static int tableOpenWork(fkv_store *p, MDB_txn *txn, void *pArg) {
     /* A foreign store: its own database, or the main one (zDb NULL). */
     if (c->zName && !(c->zDb = sqlite3_mprintf("%s", c->zName))) return ENOMEM;
     e = mdb_dbi_open(txn, c->zDb, c->zDb && !p->cfg.bReadonly ? MDB_CREATE : 0, &c->dbi);
-    return e ? e : checkFlags(txn, c->dbi);
+    return e ? e : checkFlags(txn, c->dbi, c->zDb != 0);
   }
   e = catalogOpen(p, txn);
   if (e == MDB_NOTFOUND) e = MDB_SUCCESS; /* a read-only store without a catalog */
@@ -718,7 +734,7 @@ static int tableOpenWork(fkv_store *p, MDB_txn *txn, void *pArg) {
   if (e) return e;
   if (strcmp(c->zDb, FKV_CATALOG) == 0) return MDB_INCOMPATIBLE; /* a corrupt catalog */
   e = mdb_dbi_open(txn, c->zDb, p->cfg.bReadonly ? 0 : MDB_CREATE, &c->dbi);
-  return e ? e : checkFlags(txn, c->dbi);
+  return e ? e : checkFlags(txn, c->dbi, 1);
 }
 
 /* After the commit: the table this process already has, or a new one. */

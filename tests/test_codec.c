@@ -15,12 +15,19 @@
 ** exactly-sized heap copy, so ASan sees any overread), and a number key that
 ** does decode must encode back to the same bytes and kind.
 **
+** Key comparison: fkvKeyCmp (the buffer's, and the LMDB comparator of
+** flaxkv's tables) must order random byte strings (fixed seed, shared
+** prefixes, lengths across its eight-byte and memcmp paths) exactly as
+** LMDB's default comparator does, asked through mdb_cmp() on a scratch
+** environment.
+**
 ** Only failures and the summary line are printed.
 */
 #include "codec.h"
 #include "harness.h"
 
 #include <float.h>
+#include <lmdb.h>
 #include <math.h>
 #include <stdint.h>
 
@@ -761,6 +768,52 @@ static void testTruncation(void) {
   sqlite3_value_free(v);
 }
 
+static int sign(int c) { return c < 0 ? -1 : c > 0; }
+
+/* fkvKeyCmp orders keys as LMDB's default comparator does. */
+static void testKeyCmpIsLmdbOrder(void) {
+  MDB_env *env = 0;
+  MDB_txn *txn = 0;
+  MDB_dbi dbi;
+  int e = mdb_env_create(&env);
+  if (!e) e = mdb_env_open(env, harness_tmpdir(), 0, 0600);
+  if (!e) e = mdb_txn_begin(env, 0, MDB_RDONLY, &txn);
+  if (!e) e = mdb_dbi_open(txn, 0, 0, &dbi);
+  CHECK(e == 0, "scratch LMDB environment: %s", mdb_strerror(e));
+  if (e) {
+    if (env) mdb_env_close(env);
+    return;
+  }
+  static const unsigned char aByte[] = {0x00, 0x01, 0x20, 0x7f, 0x80, 0xfe, 0xff};
+  uint64_t r = 0x9e3779b97f4a7c15ull; /* fixed seed */
+  int nBad = 0;
+  for (int i = 0; i < 200000 && nBad < 5; i++) {
+    unsigned char a[96], b[96];
+    r ^= r << 13, r ^= r >> 7, r ^= r << 17;
+    size_t na = (size_t)(r % 90), nb = (size_t)((r >> 8) % 90);
+    /* b starts as a copy of a, then differs from some point on (or not). */
+    for (size_t k = 0; k < sizeof a; k++) {
+      r ^= r << 13, r ^= r >> 7, r ^= r << 17;
+      a[k] = (r & 1) ? aByte[(r >> 1) % sizeof aByte] : (unsigned char)(r >> 9);
+    }
+    memcpy(b, a, sizeof b);
+    r ^= r << 13, r ^= r >> 7, r ^= r << 17;
+    size_t iDiff = (size_t)(r % 96);
+    if (iDiff < sizeof b && (r & 0x100)) b[iDiff] = aByte[(r >> 12) % sizeof aByte];
+    MDB_val va = {na, a}, vb = {nb, b};
+    int cWant = sign(mdb_cmp(txn, dbi, &va, &vb));
+    int cGot = sign(fkvKeyCmp(a, na, b, nb));
+    if (cWant != cGot) {
+      nBad++;
+      CHECK(0, "fkvKeyCmp %d, LMDB %d for keys of %zu and %zu bytes (pair %d, differing at %zu)",
+            cGot, cWant, na, nb, i, iDiff);
+    }
+  }
+  CHECK(nBad == 0, "fkvKeyCmp disagrees with LMDB's order");
+  mdb_txn_abort(txn);
+  mdb_env_close(env);
+}
+
 int main(void) {
   if (sqlite3_open(":memory:", &db) != SQLITE_OK) {
     fprintf(stderr, "cannot open :memory:\n");
@@ -780,6 +833,7 @@ int main(void) {
   testCorrupt();
   testLooksNumeric();
   testTruncation();
+  testKeyCmpIsLmdbOrder();
 
   for (int i = 0; i < nVal; i++) sqlite3_value_free(aVal[i]);
   sqlite3_finalize(pSelect);
