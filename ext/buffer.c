@@ -35,6 +35,23 @@
 ** Pruning.  A push frees versions that no open view can see: the horizon is
 ** the seq of the oldest open view (views are kept in opening order, and
 ** seqs only grow), or visible when no view is open.
+**
+** Parked views.  A view whose owner is between statements may be parked
+** (fkvViewPark) instead of suspended: it keeps its snapshot, its place in
+** the list of open views and its memtable references, so that the owner's
+** next statement can take it back without a lock when nothing changed
+** (gen, and LMDB's last transaction id: see viewCurrent).  v->eState
+** (atomic) decides who owns a parked view: the owner takes it back with a
+** compare-and-swap PARKED -> UNPARKED; anyone else releases it with
+** PARKED -> REVOKING (under b->mu, which also unlinks it), releases the
+** snapshot outside b->mu, then stores UNPARKED with bOpen = 0.  An owner
+** that finds REVOKING waits for UNPARKED.  So that an idle connection never
+** pins an LMDB snapshot (the file would grow) or a flushed memtable for
+** long, the flusher releases every parked view at least every FKV_PARK_MS
+** while there are any (b->nParked, atomic; b->bIdleSleep, atomic, tells a
+** parker that the flusher sleeps without a deadline and must be woken), and
+** after each flush; a map resize releases them first (the store's idle
+** hook).  A store without a flusher (read-only) does not park.
 */
 #include <sqlite3ext.h>
 SQLITE_EXTENSION_INIT3
@@ -43,6 +60,7 @@ SQLITE_EXTENSION_INIT3
 
 #include <errno.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -54,6 +72,12 @@ SQLITE_EXTENSION_INIT3
 #define FKV_PREFIX 4
 #define FKV_WAIT_MS 30000       /* longest back-pressure / token wait */
 #define FKV_MAX_AGE_IDLES 10    /* flush at the latest after 10 idle times */
+#define FKV_PARK_MS 100         /* longest a parked view keeps its snapshot */
+
+/* fkv_view.eState */
+#define VIEW_UNPARKED 0
+#define VIEW_PARKED 1
+#define VIEW_REVOKING 2
 
 struct fkv_buffer {
   fkv_store *pStore;
@@ -78,6 +102,11 @@ struct fkv_buffer {
   int bPendingPushed;
   uint64_t pendingSeq;
   fkv_view *pViewFirst, *pViewLast; /* open views, oldest first */
+  int nParked;              /* atomic: parked views */
+  uint64_t nParkEvents;     /* atomic: parkings so far */
+  int bIdleSleep;           /* atomic: the flusher may sleep > FKV_PARK_MS */
+  int64_t msLastRevoke;     /* the flusher's: last release of parked views */
+  uint64_t nSeenParkEvents; /* the flusher's: nParkEvents at its last wait */
   int bStop;
   int bFlushing;            /* a flush is writing to LMDB */
   int bRequested;           /* a flush was asked for since the last attempt */
@@ -104,6 +133,8 @@ struct fkv_view {
   fkv_mem *pActive, *pFrozen;
   MDB_txn *txn;
   int bOpen;                /* holds a snapshot (fkvViewSuspend releases it) */
+  int eState;               /* atomic: VIEW_UNPARKED, _PARKED, _REVOKING */
+  uint64_t dbiGen;          /* fkvStoreDbiGen before the snapshot was taken */
 };
 
 typedef struct fkv_undo fkv_undo;
@@ -355,18 +386,48 @@ static int64_t flushDueIn(fkv_buffer *b, int64_t now) {
   return t > 0 ? t : 0;
 }
 
+static void revokeParked(void *pOwner);
+
+/* With b->mu held: release the parked views if any were parked FKV_PARK_MS
+** ago or more (or bNow); returns with b->mu held. */
+static void flusherRevoke(fkv_buffer *b, int bNow) {
+  if (__atomic_load_n(&b->nParked, __ATOMIC_SEQ_CST) == 0) return;
+  int64_t now = nowMs();
+  if (!bNow && now - b->msLastRevoke < FKV_PARK_MS) return;
+  b->msLastRevoke = now;
+  pthread_mutex_unlock(&b->mu);
+  revokeParked(b);
+  pthread_mutex_lock(&b->mu);
+}
+
 static void *flusherMain(void *pArg) {
   fkv_buffer *b = pArg;
   pthread_mutex_lock(&b->mu);
+  b->msLastRevoke = nowMs();
   while (1) {
     int64_t t = flushDueIn(b, nowMs());
     if (t == 0) {
       uint64_t nBefore = b->nAttempt;
       flushOnce(b);
+      flusherRevoke(b, 1); /* their snapshots predate the flush */
       if (b->bStop && b->nAttempt > nBefore && b->flushRc != SQLITE_OK) break;
       continue;
     }
     if (b->bStop) break;
+    flusherRevoke(b, 0);
+    /* While views are parked, or were since the last wake, wake at least
+    ** every FKV_PARK_MS; else a parker wakes us (bIdleSleep).  Dekker with
+    ** fkvViewPark: bIdleSleep is set before nParked is read, nParked is
+    ** raised before bIdleSleep is read (seq_cst both). */
+    uint64_t nEvents = __atomic_load_n(&b->nParkEvents, __ATOMIC_SEQ_CST);
+    if (t < 0 || t > FKV_PARK_MS) {
+      __atomic_store_n(&b->bIdleSleep, 1, __ATOMIC_SEQ_CST);
+      if (__atomic_load_n(&b->nParked, __ATOMIC_SEQ_CST) > 0 || nEvents != b->nSeenParkEvents) {
+        __atomic_store_n(&b->bIdleSleep, 0, __ATOMIC_SEQ_CST);
+        t = FKV_PARK_MS;
+      }
+    }
+    b->nSeenParkEvents = nEvents;
     if (t < 0) {
       pthread_cond_wait(&b->wake, &b->mu);
     } else {
@@ -374,6 +435,7 @@ static void *flusherMain(void *pArg) {
       fkvDeadline(&ts, t);
       pthread_cond_timedwait(&b->wake, &b->mu, &ts);
     }
+    __atomic_store_n(&b->bIdleSleep, 0, __ATOMIC_SEQ_CST);
   }
   pthread_mutex_unlock(&b->mu);
   return 0;
@@ -459,6 +521,7 @@ static void *bufferNew(fkv_store *s, void *pArg) {
   fkvCondInit(&b->cond);
   fkvCondInit(&b->wake);
   b->gen = 1; /* 0 means "none" in fkv_txn.genExpect */
+  fkvStoreSetIdleHook(s, revokeParked);
   if (!fkvStoreReadonly(s)) {
     if (pthread_create(&b->thread, 0, flusherMain, b) != 0) {
       bufferFree(b);
@@ -619,6 +682,7 @@ static int viewBegin(fkv_view *v, char **pzErr) {
   fkv_buffer *b = v->pBuf;
   int rc = fkvStoreCheckProcess(b->pStore, pzErr);
   if (rc != SQLITE_OK) return rc; /* before b->mu: a fork may have left it locked */
+  v->dbiGen = fkvStoreDbiGen(b->pStore);
   while (1) {
     uint64_t flushGen = __atomic_load_n(&b->flushGen, __ATOMIC_ACQUIRE);
     rc = fkvStoreReadBegin(b->pStore, &v->txn, pzErr);
@@ -661,16 +725,19 @@ int fkvViewOpen(fkv_buffer *b, fkv_view **ppView, char **pzErr) {
   return SQLITE_OK;
 }
 
-void fkvViewSuspend(fkv_view *v) {
-  if (!v || !v->bOpen) return;
-  fkv_buffer *b = v->pBuf;
-  pthread_mutex_lock(&b->mu);
+/* Unlink v from b's open views.  b->mu held. */
+static void viewUnlink(fkv_buffer *b, fkv_view *v) {
   if (v->pPrev) v->pPrev->pNext = v->pNext;
   else b->pViewFirst = v->pNext;
   if (v->pNext) v->pNext->pPrev = v->pPrev;
   else b->pViewLast = v->pPrev;
-  pthread_mutex_unlock(&b->mu);
-  fkvStoreReadEnd(b->pStore, v->txn);
+}
+
+/* Release the snapshot of v, already unlinked.  Not under b->mu. */
+static void viewDrop(fkv_view *v) {
+  fkv_buffer *b = v->pBuf;
+  /* A child after fork() leaves the parent's reader slot alone. */
+  if (!fkvStoreForked(b->pStore)) fkvStoreReadEnd(b->pStore, v->txn);
   v->txn = 0;
   fkvMemUnref(v->pActive);
   fkvMemUnref(v->pFrozen);
@@ -678,8 +745,98 @@ void fkvViewSuspend(fkv_view *v) {
   v->bOpen = 0;
 }
 
+/*
+** Make v its owner's again if it is parked (see Parked views): returns 1 if
+** it still holds its snapshot, 0 if it holds none.
+*/
+static int viewUnpark(fkv_view *v) {
+  int st = VIEW_PARKED;
+  if (__atomic_compare_exchange_n(&v->eState, &st, VIEW_UNPARKED, 0, __ATOMIC_ACQ_REL,
+                                  __ATOMIC_ACQUIRE)) {
+    __atomic_sub_fetch(&v->pBuf->nParked, 1, __ATOMIC_SEQ_CST);
+    return 1;
+  }
+  while (st == VIEW_REVOKING) {
+    sched_yield();
+    st = __atomic_load_n(&v->eState, __ATOMIC_ACQUIRE);
+  }
+  return v->bOpen;
+}
+
+/*
+** In a child after fork(): forget the parent's snapshot without a lock or
+** an LMDB call (a parent thread may have held b->mu at the fork, and the
+** reader slot is the parent's).  Returns 1 in a child.
+*/
+static int viewForkedForget(fkv_view *v) {
+  if (!fkvStoreForked(v->pBuf->pStore)) return 0;
+  if (v->bOpen) {
+    v->txn = 0;
+    fkvMemUnref(v->pActive);
+    fkvMemUnref(v->pFrozen);
+    v->pActive = v->pFrozen = 0;
+    v->bOpen = 0;
+  }
+  v->eState = VIEW_UNPARKED; /* no flusher thread in the child */
+  return 1;
+}
+
+void fkvViewSuspend(fkv_view *v) {
+  if (!v || viewForkedForget(v)) return;
+  if (!viewUnpark(v)) return;
+  fkv_buffer *b = v->pBuf;
+  pthread_mutex_lock(&b->mu);
+  viewUnlink(b, v);
+  pthread_mutex_unlock(&b->mu);
+  viewDrop(v);
+}
+
+void fkvViewPark(fkv_view *v) {
+  fkv_buffer *b = v->pBuf;
+  if (!v->bOpen || !b->bThread) {
+    fkvViewSuspend(v);
+    return;
+  }
+  __atomic_add_fetch(&b->nParkEvents, 1, __ATOMIC_SEQ_CST);
+  __atomic_add_fetch(&b->nParked, 1, __ATOMIC_SEQ_CST);
+  __atomic_store_n(&v->eState, VIEW_PARKED, __ATOMIC_SEQ_CST);
+  if (fkvStoreGrowing(b->pStore)) {
+    /* A map resize waits for readers and may have released the parked
+    ** views already: release this one too (Dekker with resizeMap). */
+    fkvViewSuspend(v);
+    return;
+  }
+  if (__atomic_load_n(&b->bIdleSleep, __ATOMIC_SEQ_CST)) {
+    /* The flusher sleeps without a deadline: it must come back in time. */
+    pthread_mutex_lock(&b->mu);
+    pthread_cond_signal(&b->wake);
+    pthread_mutex_unlock(&b->mu);
+  }
+}
+
+/*
+** Would a new view take the same snapshot as v?  Nothing was published,
+** frozen or flushed since (gen), LMDB has no newer commit (of this process
+** or another), and no database handle was opened since (dbiGen).
+*/
+static int viewCurrent(fkv_view *v) {
+  fkv_buffer *b = v->pBuf;
+  return !fkvStoreForked(b->pStore) &&
+         __atomic_load_n(&b->gen, __ATOMIC_ACQUIRE) == v->gen &&
+         fkvStoreDbiGen(b->pStore) == v->dbiGen &&
+         fkvStoreLastTxnId(b->pStore) == (uint64_t)mdb_txn_id(v->txn);
+}
+
 int fkvViewResume(fkv_view *v, char **pzErr) {
-  fkvViewSuspend(v);
+  if (viewForkedForget(v)) return fkvStoreCheckProcess(v->pBuf->pStore, pzErr);
+  if (viewUnpark(v)) {
+    if (viewCurrent(v)) return SQLITE_OK;
+    fkv_buffer *b = v->pBuf;
+    pthread_mutex_lock(&b->mu);
+    viewUnlink(b, v);
+    pthread_mutex_unlock(&b->mu);
+    viewDrop(v);
+  }
   return viewBegin(v, pzErr);
 }
 
@@ -687,6 +844,35 @@ void fkvViewClose(fkv_view *v) {
   if (!v) return;
   fkvViewSuspend(v);
   sqlite3_free(v);
+}
+
+/*
+** Release every parked view of the buffer pOwner (the flusher, and the
+** store before a map resize).  Takes b->mu; not to be called with it held.
+*/
+static void revokeParked(void *pOwner) {
+  fkv_buffer *b = pOwner;
+  if (__atomic_load_n(&b->nParked, __ATOMIC_SEQ_CST) == 0) return;
+  fkv_view *pList = 0;
+  pthread_mutex_lock(&b->mu);
+  for (fkv_view *v = b->pViewFirst, *pNext; v; v = pNext) {
+    pNext = v->pNext;
+    int st = VIEW_PARKED;
+    if (__atomic_compare_exchange_n(&v->eState, &st, VIEW_REVOKING, 0, __ATOMIC_ACQ_REL,
+                                    __ATOMIC_RELAXED)) {
+      viewUnlink(b, v);
+      v->pNext = pList; /* free now: a revoked view is in no list */
+      pList = v;
+    }
+  }
+  pthread_mutex_unlock(&b->mu);
+  while (pList) {
+    fkv_view *v = pList;
+    pList = v->pNext;
+    viewDrop(v);
+    __atomic_sub_fetch(&b->nParked, 1, __ATOMIC_SEQ_CST);
+    __atomic_store_n(&v->eState, VIEW_UNPARKED, __ATOMIC_RELEASE); /* the owner's again */
+  }
 }
 
 int fkvViewNoNumericText(fkv_view *v, fkv_table *t) {

@@ -84,6 +84,14 @@ void fkvViewClose(fkv_view *);
 void fkvViewSuspend(fkv_view *);
 int fkvViewResume(fkv_view *, char **pzErr);
 /*
+** Like fkvViewSuspend, but the view may keep its snapshot for a while: if
+** nothing was committed or flushed when fkvViewResume is called, it goes on
+** with the same snapshot without taking a lock.  The buffer's flusher
+** releases a parked view within FKV_PARK_MS (buffer.c), so an idle
+** connection pins nothing for long.
+*/
+void fkvViewPark(fkv_view *);
+/*
 ** Does the view (with this process's uncommitted writes) certainly hold no
 ** numeric text key (codec.h) of table t?  0 means maybe.  Cheap, except
 ** after another process committed to the store: then one LMDB seek.

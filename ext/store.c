@@ -56,6 +56,11 @@ struct fkv_store {
   int nRef;                /* gReg.mu */
   int bClosing;            /* gReg.mu */
   void *pOwner;            /* gReg.mu */
+  void (*xIdle)(void *);   /* the owner's: release idle snapshots (set once,
+                           ** when the owner is made) */
+  uint64_t dbiGen;         /* atomic: bumped after every runWrite commit (it
+                           ** may open database handles a read transaction
+                           ** only gets when it is renewed) */
   void (*xOwnerFree)(void *);
   char *zPath;             /* the real path of the directory */
   MDB_env *env;
@@ -64,7 +69,8 @@ struct fkv_store {
   pthread_mutex_t mu;
   pthread_cond_t cond;
   int nReaders;            /* open read transactions (mu) */
-  int bGrowing;            /* a resize waits for readers to drain (mu) */
+  int bGrowing;            /* a resize waits for readers to drain (written
+                           ** under mu, atomically: fkvStoreGrowing) */
   MDB_txn *apPool[FKV_POOL]; /* reset read transactions (mu) */
   int nPool;
   fkv_table *pTables;      /* mu */
@@ -433,6 +439,18 @@ void fkvStoreForEachOwner(void (*x)(void *)) {
   pthread_mutex_unlock(&gReg.mu);
 }
 
+void fkvStoreSetIdleHook(fkv_store *p, void (*xIdle)(void *)) { p->xIdle = xIdle; }
+
+int fkvStoreGrowing(fkv_store *p) { return __atomic_load_n(&p->bGrowing, __ATOMIC_SEQ_CST); }
+
+uint64_t fkvStoreDbiGen(fkv_store *p) { return __atomic_load_n(&p->dbiGen, __ATOMIC_ACQUIRE); }
+
+uint64_t fkvStoreLastTxnId(fkv_store *p) {
+  MDB_envinfo info;
+  mdb_env_info(p->env, &info);
+  return (uint64_t)info.me_last_txnid;
+}
+
 const char *fkvStorePath(fkv_store *p) { return p->zPath; }
 int fkvStoreReadonly(fkv_store *p) { return p->cfg.bReadonly; }
 
@@ -440,7 +458,13 @@ int fkvStoreReadonly(fkv_store *p) { return p->cfg.bReadonly; }
 static int resizeMap(fkv_store *p, int bDouble, char **pzErr) {
   pthread_mutex_lock(&p->wmu);
   pthread_mutex_lock(&p->mu);
-  p->bGrowing = 1;
+  __atomic_store_n(&p->bGrowing, 1, __ATOMIC_SEQ_CST);
+  pthread_mutex_unlock(&p->mu);
+  /* Idle snapshots the owner keeps (parked views) would hold the readers
+  ** count up: release them.  One parked after this sees bGrowing
+  ** (fkvStoreGrowing) and releases itself. */
+  if (p->xIdle && p->pOwner) p->xIdle(p->pOwner);
+  pthread_mutex_lock(&p->mu);
   struct timespec ts;
   fkvDeadline(&ts, FKV_GROW_WAIT_MS);
   while (p->nReaders > 0) {
@@ -465,7 +489,7 @@ static int resizeMap(fkv_store *p, int bDouble, char **pzErr) {
     int e = mdb_env_set_mapsize(p->env, newSize);
     if (e) rc = lmdbFail(p, e, "cannot resize the LMDB map of", pzErr);
   }
-  p->bGrowing = 0;
+  __atomic_store_n(&p->bGrowing, 0, __ATOMIC_SEQ_CST);
   pthread_cond_broadcast(&p->cond);
   pthread_mutex_unlock(&p->mu);
   pthread_mutex_unlock(&p->wmu);
@@ -668,6 +692,7 @@ static int runWrite(fkv_store *p, int (*xWork)(fkv_store *, MDB_txn *, void *),
       }
       if (e != MDB_SUCCESS) p->bCatalog = bCatalog; /* its handle died with the txn */
       if (e == MDB_SUCCESS && xDone) xDone(p, pCtx);
+      if (e == MDB_SUCCESS) __atomic_add_fetch(&p->dbiGen, 1, __ATOMIC_RELEASE);
     }
     pthread_mutex_unlock(&p->wmu);
     if ((e == MDB_MAP_FULL || e == MDB_MAP_RESIZED) && nTry < 20) {

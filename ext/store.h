@@ -77,6 +77,18 @@ void fkvStoreRelease(fkv_store *);
 */
 void *fkvStoreOwner(fkv_store *, void *(*xNew)(fkv_store *, void *), void *pArg,
                     void (*xFree)(void *));
+/* Called by the owner's xNew: xIdle(pOwner) releases the snapshots the owner
+** keeps open while idle; the store calls it before waiting for readers to
+** drain (a map resize).  It takes the owner's locks, never the store's wmu. */
+void fkvStoreSetIdleHook(fkv_store *, void (*xIdle)(void *));
+/* Does a map resize wait for this process's readers (bGrowing)?  Read
+** after publishing an idle snapshot, to release it (see resizeMap). */
+int fkvStoreGrowing(fkv_store *);
+/* The id of LMDB's newest committed transaction (any process). */
+uint64_t fkvStoreLastTxnId(fkv_store *);
+/* Changes after each of this process's table opens, renames and drops: a
+** read transaction taken before may lack a database handle opened since. */
+uint64_t fkvStoreDbiGen(fkv_store *);
 
 /* Call x(owner) for every open store that has an owner (process exit). */
 void fkvStoreForEachOwner(void (*x)(void *));

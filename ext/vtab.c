@@ -74,9 +74,11 @@
 ** view, so its later statements see what it wrote.  The connection's
 ** uncommitted writes to the table (fkv_txn) are layered on top.  When the
 ** last cursor closes, the shared-view record stays on the connection as its
-** idle view of that store (snapshot released, fkvViewSuspend), renewed by
-** the next statement; it is freed before the store can close (when the
-** connection's last table of the store disconnects).  Each table keeps one
+** idle view of that store, parked (fkvViewPark: the snapshot is kept for the
+** next statement if nothing changes meanwhile, and released by the store's
+** flusher within 100 ms otherwise), renewed by the next statement; it is
+** freed before the store can close (when the connection's last table of the
+** store disconnects).  Each table keeps one
 ** closed cursor (pSpare) for its next xOpen.
 **
 ** Writes (xUpdate) go to the table's fkv_txn; xSync takes the store's commit
@@ -1182,7 +1184,7 @@ static void sharedViewRelease(fkv_conn *c, fkv_shared_view *q) {
       return;
     }
   }
-  fkvViewSuspend(q->pView);
+  fkvViewPark(q->pView);
   q->bShared = 0;
 }
 
