@@ -78,8 +78,8 @@
 ** next statement if nothing changes meanwhile, and released by the store's
 ** flusher within 100 ms otherwise), renewed by the next statement; it is
 ** freed before the store can close (when the connection's last table of the
-** store disconnects).  Each table keeps one
-** closed cursor (pSpare) for its next xOpen.
+** store disconnects).  Each table keeps one closed cursor (pSpare) for its
+** next xOpen.
 **
 ** Writes (xUpdate) go to the table's fkv_txn; xSync takes the store's commit
 ** token and checks plain INSERTs, xCommit publishes to the buffer.  Constraint
