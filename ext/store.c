@@ -522,6 +522,11 @@ int fkvStoreReadBegin(fkv_store *p, MDB_txn **ppTxn, char **pzErr) {
       if (rc2 != SQLITE_OK) return rc2;
       continue;
     }
+    if (rc == MDB_READERS_FULL && nTry < 3 && p->xIdle && p->pOwner) {
+      /* Idle connections' parked snapshots hold reader slots: free them. */
+      p->xIdle(p->pOwner);
+      continue;
+    }
     return lmdbFail(p, rc, "cannot begin a read transaction on", pzErr);
   }
 }

@@ -352,6 +352,38 @@ def test_statement_snapshot(tmp):
     r.close()
 
 
+def test_many_connections(tmp):
+    """1,200 connections on one store, each reading in turn: more than LMDB's
+    1,022 reader slots.  Between statements a connection parks its snapshot
+    (a reader slot); when the slots run out, the parked ones are released
+    instead of the read failing with MDB_READERS_FULL."""
+    import resource
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < 4096 and (hard == resource.RLIM_INFINITY or hard >= 4096):
+        resource.setrlimit(resource.RLIMIT_NOFILE, (4096, hard))
+    dbpath = os.path.join(tmp, "many.db")
+    conns = [connect(dbpath)]
+    conns[0].execute("CREATE VIRTUAL TABLE kv USING flaxkv(path='./many_store')")
+    conns[0].execute("REPLACE INTO kv VALUES (1, 'one')")
+    conns[0].execute("SELECT flaxkv_flush()")
+    try:
+        for _ in range(1199):
+            conns.append(connect(dbpath))
+        errors = []
+        for _ in range(3):
+            for c in conns:
+                try:
+                    got = c.execute("SELECT value FROM kv WHERE key = 1").fetchone()
+                    if got != ("one",):
+                        errors.append(repr(got))
+                except sqlite3.Error as e:
+                    errors.append(str(e))
+        check(not errors, "3 x 1,200 reads: %d failed, first: %s" % (len(errors), errors[:1]))
+    finally:
+        for c in conns:
+            c.close()
+
+
 def test_process_exit(tmp):
     """A process that exits with its connection still open: exit flushes."""
     dbpath = os.path.join(tmp, "exit.db")
@@ -535,7 +567,7 @@ def main():
         start = time.time()
         try:
             for t in (test_dict, test_two_connections, test_statement_snapshot, test_threads,
-                      test_reopen, test_process_exit, test_embeddings):
+                      test_many_connections, test_reopen, test_process_exit, test_embeddings):
                 try:
                     t(tmp)
                 except Exception:
