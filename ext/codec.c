@@ -63,8 +63,6 @@ static void fkvPut64(unsigned char *a, sqlite3_uint64 u) {
   memcpy(a, &u, sizeof u);
 }
 
-static sqlite3_uint64 fkvGet64(const unsigned char *a) { return fkvLoadBE64(a); }
-
 /* True if r is a whole number that SQLite would hold as an INTEGER. */
 static int fkvIsInt64Integral(double r) {
   /* In range, the conversion is defined and truncates. */
@@ -171,7 +169,7 @@ size_t fkvKeyEncode(sqlite3_value *pVal, unsigned char *a, size_t nA, int *pKind
 static int fkvNumKeyDecode(const unsigned char *a, size_t n, int eKind, fkv_datum *p) {
   if (n != FKV_NUMKEY_SIZE) return SQLITE_CORRUPT;
   if (eKind < FKV_KEYKIND_NATURAL || eKind > FKV_KEYKIND_NEGZERO) return SQLITE_CORRUPT;
-  sqlite3_uint64 u = fkvGet64(a + 1);
+  sqlite3_uint64 u = fkvLoadBE64(a + 1);
   u = (u & FKV_SIGN_BIT) ? (u ^ FKV_SIGN_BIT) : ~u;
   double d;
   memcpy(&d, &u, sizeof d);
@@ -327,7 +325,7 @@ int fkvValueDecode(const unsigned char *a, size_t n, fkv_datum *p, int *pKind) {
     }
     case SQLITE_FLOAT: {
       if (n != 9) return SQLITE_CORRUPT;
-      sqlite3_uint64 u = fkvGet64(a + 1);
+      sqlite3_uint64 u = fkvLoadBE64(a + 1);
       memcpy(&p->r, &u, sizeof p->r);
       break;
     }
