@@ -47,8 +47,8 @@
 ** snapshot outside b->mu, then stores UNPARKED with bOpen = 0.  An owner
 ** that finds REVOKING waits for UNPARKED.  So that an idle connection never
 ** pins an LMDB snapshot (the file would grow) or a flushed memtable for
-** long, the flusher releases every parked view at least every FKV_PARK_MS
-** while there are any (b->nParked, atomic; b->bIdleSleep, atomic, tells a
+** long, the flusher releases every parked view every FKV_PARK_MS (between
+** flushes: a flush in progress delays it) while there are any (b->nParked, atomic; b->bIdleSleep, atomic, tells a
 ** parker that the flusher sleeps without a deadline and must be woken), and
 ** after each flush; a map resize releases them first (the store's idle
 ** hook).  A store without a flusher (read-only) does not park.
@@ -521,7 +521,6 @@ static void *bufferNew(fkv_store *s, void *pArg) {
   fkvCondInit(&b->cond);
   fkvCondInit(&b->wake);
   b->gen = 1; /* 0 means "none" in fkv_txn.genExpect */
-  fkvStoreSetIdleHook(s, revokeParked);
   if (!fkvStoreReadonly(s)) {
     if (pthread_create(&b->thread, 0, flusherMain, b) != 0) {
       bufferFree(b);
@@ -538,7 +537,7 @@ int fkvBufferOpen(const char *zDir, const fkv_store_cfg *pStoreCfg, const fkv_bu
   *ppBuf = 0;
   int rc = fkvStoreAcquire(zDir, pStoreCfg, &s, pzErr);
   if (rc != SQLITE_OK) return rc;
-  fkv_buffer *b = fkvStoreOwner(s, bufferNew, (void *)pCfg, bufferFree);
+  fkv_buffer *b = fkvStoreOwner(s, bufferNew, (void *)pCfg, bufferFree, revokeParked);
   if (!b) {
     fkvStoreRelease(s);
     return SQLITE_NOMEM;
@@ -733,7 +732,8 @@ static void viewUnlink(fkv_buffer *b, fkv_view *v) {
   else b->pViewLast = v->pPrev;
 }
 
-/* Release the snapshot of v, already unlinked.  Not under b->mu. */
+/* Release the snapshot of v, already unlinked (or, in a forked child,
+** abandoned).  Not under b->mu. */
 static void viewDrop(fkv_view *v) {
   fkv_buffer *b = v->pBuf;
   /* A child after fork() leaves the parent's reader slot alone. */
@@ -770,25 +770,23 @@ static int viewUnpark(fkv_view *v) {
 */
 static int viewForkedForget(fkv_view *v) {
   if (!fkvStoreForked(v->pBuf->pStore)) return 0;
-  if (v->bOpen) {
-    v->txn = 0;
-    fkvMemUnref(v->pActive);
-    fkvMemUnref(v->pFrozen);
-    v->pActive = v->pFrozen = 0;
-    v->bOpen = 0;
-  }
+  if (v->bOpen) viewDrop(v); /* stays linked: no one else uses b here */
   v->eState = VIEW_UNPARKED; /* no flusher thread in the child */
   return 1;
 }
 
-void fkvViewSuspend(fkv_view *v) {
-  if (!v || viewForkedForget(v)) return;
-  if (!viewUnpark(v)) return;
+/* Unlink and release the snapshot of v, which its owner holds. */
+static void viewRelease(fkv_view *v) {
   fkv_buffer *b = v->pBuf;
   pthread_mutex_lock(&b->mu);
   viewUnlink(b, v);
   pthread_mutex_unlock(&b->mu);
   viewDrop(v);
+}
+
+void fkvViewSuspend(fkv_view *v) {
+  if (!v || viewForkedForget(v)) return;
+  if (viewUnpark(v)) viewRelease(v);
 }
 
 void fkvViewPark(fkv_view *v) {
@@ -831,11 +829,7 @@ int fkvViewResume(fkv_view *v, char **pzErr) {
   if (viewForkedForget(v)) return fkvStoreCheckProcess(v->pBuf->pStore, pzErr);
   if (viewUnpark(v)) {
     if (viewCurrent(v)) return SQLITE_OK;
-    fkv_buffer *b = v->pBuf;
-    pthread_mutex_lock(&b->mu);
-    viewUnlink(b, v);
-    pthread_mutex_unlock(&b->mu);
-    viewDrop(v);
+    viewRelease(v);
   }
   return viewBegin(v, pzErr);
 }
@@ -876,7 +870,7 @@ static void revokeParked(void *pOwner) {
 }
 
 int fkvViewNoNumericText(fkv_view *v, fkv_table *t) {
-  if (__atomic_load_n(&t->bNumText, __ATOMIC_SEQ_CST)) return 0;
+  if (fkvTableMayHoldNumericText(t)) return 0;
   uint64_t id = mdb_txn_id(v->txn);
   if (id <= __atomic_load_n(&t->knownTxn, __ATOMIC_ACQUIRE)) return 1;
   if (__atomic_load_n(&t->bDropped, __ATOMIC_ACQUIRE)) return 0;

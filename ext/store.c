@@ -56,12 +56,11 @@ struct fkv_store {
   int nRef;                /* gReg.mu */
   int bClosing;            /* gReg.mu */
   void *pOwner;            /* gReg.mu */
-  void (*xIdle)(void *);   /* the owner's: release idle snapshots (set once,
-                           ** when the owner is made) */
   uint64_t dbiGen;         /* atomic: bumped after every runWrite commit (it
                            ** may open database handles a read transaction
                            ** only gets when it is renewed) */
   void (*xOwnerFree)(void *);
+  void (*xOwnerIdle)(void *); /* set with pOwner: see fkvStoreOwner */
   char *zPath;             /* the real path of the directory */
   MDB_env *env;
   fkv_store_cfg cfg;       /* as opened */
@@ -420,11 +419,12 @@ int fkvStoreCheckProcess(fkv_store *p, char **pzErr) {
 }
 
 void *fkvStoreOwner(fkv_store *p, void *(*xNew)(fkv_store *, void *), void *pArg,
-                    void (*xFree)(void *)) {
+                    void (*xFree)(void *), void (*xIdle)(void *)) {
   pthread_mutex_lock(&gReg.mu);
   if (!p->pOwner) {
     p->pOwner = xNew(p, pArg);
     p->xOwnerFree = xFree;
+    p->xOwnerIdle = xIdle;
   }
   void *pOwner = p->pOwner;
   pthread_mutex_unlock(&gReg.mu);
@@ -438,8 +438,6 @@ void fkvStoreForEachOwner(void (*x)(void *)) {
   }
   pthread_mutex_unlock(&gReg.mu);
 }
-
-void fkvStoreSetIdleHook(fkv_store *p, void (*xIdle)(void *)) { p->xIdle = xIdle; }
 
 int fkvStoreGrowing(fkv_store *p) { return __atomic_load_n(&p->bGrowing, __ATOMIC_SEQ_CST); }
 
@@ -463,7 +461,7 @@ static int resizeMap(fkv_store *p, int bDouble, char **pzErr) {
   /* Idle snapshots the owner keeps (parked views) would hold the readers
   ** count up: release them.  One parked after this sees bGrowing
   ** (fkvStoreGrowing) and releases itself. */
-  if (p->xIdle && p->pOwner) p->xIdle(p->pOwner);
+  if (p->xOwnerIdle && p->pOwner) p->xOwnerIdle(p->pOwner);
   pthread_mutex_lock(&p->mu);
   struct timespec ts;
   fkvDeadline(&ts, FKV_GROW_WAIT_MS);
@@ -522,9 +520,9 @@ int fkvStoreReadBegin(fkv_store *p, MDB_txn **ppTxn, char **pzErr) {
       if (rc2 != SQLITE_OK) return rc2;
       continue;
     }
-    if (rc == MDB_READERS_FULL && nTry < 3 && p->xIdle && p->pOwner) {
+    if (rc == MDB_READERS_FULL && nTry < 3 && p->xOwnerIdle && p->pOwner) {
       /* Idle connections' parked snapshots hold reader slots: free them. */
-      p->xIdle(p->pOwner);
+      p->xOwnerIdle(p->pOwner);
       continue;
     }
     return lmdbFail(p, rc, "cannot begin a read transaction on", pzErr);

@@ -73,14 +73,14 @@ void fkvStoreRelease(fkv_store *);
 /*
 ** The one owner object (the write buffer) attached to a store, created once
 ** under the registry lock by xNew(pStore, pArg) and finalized by xFree at the
-** last release, before the environment closes.
+** last release, before the environment closes.  xIdle(pOwner) releases the
+** read transactions the owner keeps open while idle (parked views): the
+** store calls it before a map resize waits for readers to drain, and when
+** LMDB's reader slots are full.  It may take the owner's locks and the
+** store's mu, never its wmu (a resize holds wmu).
 */
 void *fkvStoreOwner(fkv_store *, void *(*xNew)(fkv_store *, void *), void *pArg,
-                    void (*xFree)(void *));
-/* Called by the owner's xNew: xIdle(pOwner) releases the snapshots the owner
-** keeps open while idle; the store calls it before waiting for readers to
-** drain (a map resize).  It takes the owner's locks, never the store's wmu. */
-void fkvStoreSetIdleHook(fkv_store *, void (*xIdle)(void *));
+                    void (*xFree)(void *), void (*xIdle)(void *));
 /* Does a map resize wait for this process's readers (bGrowing)?  Read
 ** after publishing an idle snapshot, to release it (see resizeMap). */
 int fkvStoreGrowing(fkv_store *);
