@@ -87,7 +87,7 @@ int fkvViewResume(fkv_view *, char **pzErr);
 ** Like fkvViewSuspend, but the view may keep its snapshot for a while: if
 ** nothing was committed or flushed when fkvViewResume is called, it goes on
 ** with the same snapshot without taking a lock.  The buffer's flusher
-** releases a parked view within FKV_PARK_MS (buffer.c), so an idle
+** releases a parked view after about FKV_PARK_MS (buffer.c), so an idle
 ** connection pins nothing for long.
 */
 void fkvViewPark(fkv_view *);

@@ -76,7 +76,7 @@
 ** last cursor closes, the shared-view record stays on the connection as its
 ** idle view of that store, parked (fkvViewPark: the snapshot is kept for the
 ** next statement if nothing changes meanwhile, and released by the store's
-** flusher within 100 ms otherwise), renewed by the next statement; it is
+** flusher after about 100 ms otherwise), renewed by the next statement; it is
 ** freed before the store can close (when the connection's last table of the
 ** store disconnects).  Each table keeps one closed cursor (pSpare) for its
 ** next xOpen.
