@@ -898,7 +898,10 @@ int fkvViewStale(fkv_view *v) {
 
 /* The version of a prefixed key in memtable m visible at seq, or NULL. */
 static fkv_version *memGet(fkv_mem *m, const unsigned char *aPk, size_t nPk, uint64_t seq) {
-  fkv_node *x = m ? fkvMemFind(m, aPk, nPk) : 0;
+  /* An empty memtable (the active one after a flush) has nothing to find:
+  ** whatever the view may see was pushed, and counted, before it opened
+  ** (both under b->mu). */
+  fkv_node *x = m && fkvMemCount(m) ? fkvMemFind(m, aPk, nPk) : 0;
   return x ? fkvNodeVisible(x, seq) : 0;
 }
 
@@ -1231,27 +1234,26 @@ int fkvIterNext(fkv_iter *p) {
 
 int fkvIterEof(fkv_iter *p) { return p->bEof; }
 
-const unsigned char *fkvIterKey(fkv_iter *p, size_t *pn) {
+const unsigned char *fkvIterRow(fkv_iter *p, size_t *pnKey, const unsigned char **paVal,
+                                size_t *pnVal) {
   fkv_src *w = &p->aSrc[p->iWin];
-  *pn = w->nKey;
-  return w->aKey;
-}
-
-const unsigned char *fkvIterValue(fkv_iter *p, size_t *pn) {
-  fkv_src *w = &p->aSrc[p->iWin];
+  *pnKey = w->nKey;
   if (w->eType == SRC_LMDB) {
-    *pn = w->d.mv_size;
-    return w->d.mv_data;
+    *pnVal = w->d.mv_size;
+    *paVal = w->d.mv_data;
+    return w->aKey;
   }
   /* An uncommitted entry is read again: the connection may have written or
   ** rolled back since the iterator stepped (NULL, 0 if it is gone). */
   fkv_version *v = w->eType == SRC_OVERLAY ? fkvNodeHead(w->pNode) : w->pVer;
   if (!v || v->bTomb) {
-    *pn = 0;
-    return 0;
+    *pnVal = 0;
+    *paVal = 0;
+  } else {
+    *pnVal = v->nVal;
+    *paVal = v->aVal;
   }
-  *pn = v->nVal;
-  return v->aVal;
+  return w->aKey;
 }
 
 const char *fkvIterErrmsg(fkv_iter *p) { return p->zErr; }

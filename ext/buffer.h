@@ -133,9 +133,10 @@ int fkvIterCurrent(fkv_iter *, fkv_txn *pTxn);
 int fkvIterSeek(fkv_iter *, const fkv_bound *pLo, const fkv_bound *pHi, int bDesc);
 int fkvIterNext(fkv_iter *);
 int fkvIterEof(fkv_iter *);
-const unsigned char *fkvIterKey(fkv_iter *, size_t *pn);
-/* NULL, 0 if the row was an uncommitted entry that has since been undone. */
-const unsigned char *fkvIterValue(fkv_iter *, size_t *pn);
+/* The current row's key; its value into *paVal, *pnVal (NULL, 0 if the
+** row was an uncommitted entry that has since been undone). */
+const unsigned char *fkvIterRow(fkv_iter *, size_t *pnKey, const unsigned char **paVal,
+                                size_t *pnVal);
 const char *fkvIterErrmsg(fkv_iter *);
 void fkvIterClose(fkv_iter *);
 

@@ -51,10 +51,6 @@ SQLITE_EXTENSION_INIT3
 #define FKV_TWO_63     9223372036854775808.0 /* 2^63 */
 #define FKV_DIFF_BIAS  0x8000
 
-/* Value header: bits 0-2 type, bits 3-4 key kind, bits 5-7 format version. */
-#define FKV_HDR_TYPE(h)    ((h) & 0x07)
-#define FKV_HDR_KIND(h)    (((h) >> 3) & 0x03)
-#define FKV_HDR_VERSION(h) ((h) & 0xE0)
 
 static void fkvPut64(unsigned char *a, sqlite3_uint64 u) {
 #if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
@@ -139,6 +135,10 @@ size_t fkvKeyEncode(sqlite3_value *pVal, unsigned char *a, size_t nA, int *pKind
   *pKind = FKV_KEYKIND_NATURAL;
   switch (sqlite3_value_type(pVal)) {
     case SQLITE_INTEGER:
+      if (nA >= FKV_NUMKEY_SIZE) {
+        fkvKeyFromInt(sqlite3_value_int64(pVal), a);
+        return FKV_NUMKEY_SIZE;
+      }
       fkvKeyFromInt(sqlite3_value_int64(pVal), aNum);
       return fkvKeyPut(a, nA, aNum[0], aNum + 1, FKV_NUMKEY_SIZE - 1);
     case SQLITE_FLOAT: {
@@ -345,11 +345,6 @@ int fkvValueDecode(const unsigned char *a, size_t n, fkv_datum *p, int *pKind) {
   return SQLITE_OK;
 }
 
-/* The key kind in the header of the stored value a[0..n); 0 if n==0. */
-int fkvValueKeyKind(const unsigned char *a, size_t n) {
-  return n == 0 ? FKV_KEYKIND_NATURAL : FKV_HDR_KIND(a[0]);
-}
-
 /*
 ** Make p the result of ctx.  TEXT and BLOB are copied; an empty one stays
 ** an empty TEXT or BLOB (SQLite would turn a NULL pointer into NULL).
@@ -372,6 +367,55 @@ void fkvResultDatum(sqlite3_context *ctx, const fkv_datum *p) {
       sqlite3_result_null(ctx);
       break;
   }
+}
+
+/*
+** The key a[0..n) with key kind eKind as the result of ctx: what
+** fkvKeyDecode then fkvResultDatum give, without the datum.  The common key
+** (an integer that is its own double, of the natural kind) is decoded here;
+** any other goes the long way and is checked there.
+*/
+int fkvResultKey(sqlite3_context *ctx, const unsigned char *a, size_t n, int eKind) {
+  if (n == FKV_NUMKEY_SIZE && a[0] == FKV_TAG_NUM && eKind == FKV_KEYKIND_NATURAL &&
+      a[9] == (FKV_DIFF_BIAS >> 8) && a[10] == (FKV_DIFF_BIAS & 0xFF)) {
+    sqlite3_uint64 u = fkvLoadBE64(a + 1);
+    u = (u & FKV_SIGN_BIT) ? (u ^ FKV_SIGN_BIT) : ~u;
+    double d;
+    memcpy(&d, &u, sizeof d);
+    /* A NaN is not integral; -0.0 (bits FKV_SIGN_BIT) is never written. */
+    if (u != FKV_SIGN_BIT && fkvIsInt64Integral(d)) {
+      sqlite3_result_int64(ctx, (sqlite3_int64)d);
+      return SQLITE_OK;
+    }
+  }
+  fkv_datum x;
+  int rc = fkvKeyDecode(a, n, eKind, &x);
+  if (rc == SQLITE_OK) fkvResultDatum(ctx, &x);
+  return rc;
+}
+
+/*
+** The stored value a[0..n) as the result of ctx: what fkvValueDecode then
+** fkvResultDatum give.  TEXT and BLOB (most values) are handed over here.
+*/
+int fkvResultValue(sqlite3_context *ctx, const unsigned char *a, size_t n) {
+  if (n >= 1 && FKV_HDR_VERSION(a[0]) == 0 && FKV_HDR_KIND(a[0]) <= FKV_KEYKIND_NEGZERO) {
+    size_t nData = n - 1;
+    const void *z = nData ? (const void *)(a + 1) : "";
+    if (FKV_HDR_TYPE(a[0]) == SQLITE_BLOB) {
+      sqlite3_result_blob64(ctx, z, nData, SQLITE_TRANSIENT);
+      return SQLITE_OK;
+    }
+    if (FKV_HDR_TYPE(a[0]) == SQLITE_TEXT) {
+      sqlite3_result_text64(ctx, z, nData, SQLITE_TRANSIENT, SQLITE_UTF8);
+      return SQLITE_OK;
+    }
+  }
+  fkv_datum x;
+  int eKind;
+  int rc = fkvValueDecode(a, n, &x, &eKind);
+  if (rc == SQLITE_OK) fkvResultDatum(ctx, &x);
+  return rc;
 }
 
 /* SQLite's white space (sqlite3Isspace): space, \t, \n, \v, \f, \r. */

@@ -150,8 +150,23 @@ void fkvValueEncode(sqlite3_value *pVal, int eKind, unsigned char *a);
 */
 int fkvValueDecode(const unsigned char *a, size_t n, fkv_datum *p, int *pKind);
 
+/*
+** The same decoding straight into a result, as fkvResultDatum would set it:
+** the key a[0..n) with key kind eKind, and a stored value.  Return
+** SQLITE_OK or SQLITE_CORRUPT (then ctx has no result).
+*/
+int fkvResultKey(sqlite3_context *ctx, const unsigned char *a, size_t n, int eKind);
+int fkvResultValue(sqlite3_context *ctx, const unsigned char *a, size_t n);
+
+/* Value header: bits 0-2 type, bits 3-4 key kind, bits 5-7 format version. */
+#define FKV_HDR_TYPE(h)    ((h) & 0x07)
+#define FKV_HDR_KIND(h)    (((h) >> 3) & 0x03)
+#define FKV_HDR_VERSION(h) ((h) & 0xE0)
+
 /* The key kind recorded in a stored value's header (0 if n==0). */
-int fkvValueKeyKind(const unsigned char *a, size_t n);
+static inline int fkvValueKeyKind(const unsigned char *a, size_t n) {
+  return n == 0 ? FKV_KEYKIND_NATURAL : FKV_HDR_KIND(a[0]);
+}
 
 /*
 ** Make p the result of a SQL function or xColumn call.  TEXT and BLOB are

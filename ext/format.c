@@ -58,10 +58,8 @@ static int nativeKeyEncode(sqlite3_value *pVal, unsigned char *a, size_t nA, siz
 
 static int nativeKeyResult(sqlite3_context *ctx, const unsigned char *aKey, size_t nKey,
                            const unsigned char *aVal, size_t nVal, char **pzErr) {
-  fkv_datum d;
   int kind = aVal ? fkvValueKeyKind(aVal, nVal) : FKV_KEYKIND_NATURAL;
-  if (fkvKeyDecode(aKey, nKey, kind, &d) != SQLITE_OK) return corrupt(pzErr, "key");
-  fkvResultDatum(ctx, &d);
+  if (fkvResultKey(ctx, aKey, nKey, kind) != SQLITE_OK) return corrupt(pzErr, "key");
   return SQLITE_OK;
 }
 
@@ -79,10 +77,7 @@ static int nativeValueEncode(sqlite3_value *pVal, sqlite3_value *pMeta, int kind
 
 static int nativeValueResult(sqlite3_context *ctx, const unsigned char *aVal, size_t nVal,
                              char **pzErr) {
-  fkv_datum d;
-  int kind;
-  if (fkvValueDecode(aVal, nVal, &d, &kind) != SQLITE_OK) return corrupt(pzErr, "value");
-  fkvResultDatum(ctx, &d);
+  if (fkvResultValue(ctx, aVal, nVal) != SQLITE_OK) return corrupt(pzErr, "value");
   return SQLITE_OK;
 }
 

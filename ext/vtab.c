@@ -913,7 +913,8 @@ static int ivlEmpty(const fkv_ivl *v) {
 
 static int ivlIsPoint(const fkv_ivl *v) {
   return v->bLo && v->bHi && !v->lo.bStrict && !v->hi.bStrict &&
-         fkvKeyCmp(v->lo.a, v->lo.n, v->hi.a, v->hi.n) == 0;
+         ((v->lo.a == v->hi.a && v->lo.n == v->hi.n) ||
+          fkvKeyCmp(v->lo.a, v->lo.n, v->hi.a, v->hi.n) == 0);
 }
 
 static int ivlCmpLo(const void *p1, const void *p2) {
@@ -1263,8 +1264,7 @@ static const unsigned char *cursorRow(flaxkv_cursor *pCur, size_t *pnKey,
     *pnKey = v->lo.n;
     return v->lo.a;
   }
-  *paVal = fkvIterValue(pCur->pIter, pnVal);
-  return fkvIterKey(pCur->pIter, pnKey);
+  return fkvIterRow(pCur->pIter, pnKey, paVal, pnVal);
 }
 
 static int flaxkvColumn(sqlite3_vtab_cursor *cur, sqlite3_context *ctx, int iCol) {
