@@ -6,8 +6,13 @@
 ** USAGE
 **   make build/micro
 **   build/micro SYSTEM WORKLOAD [N] [OPS]
-**     SYSTEM    flaxkv (temp.kv USING flaxkv on a :memory: connection) or
-**               memory (the WITHOUT ROWID table in :memory:)
+**     SYSTEM    flaxkv (temp.kv USING flaxkv on a :memory: connection),
+**               memory (the WITHOUT ROWID table in :memory:) or
+**               floor (the interface floor: a virtual table defined here
+**               whose row for key k is slot k of an array; it copies each
+**               value out, as any virtual table must, and does nothing
+**               else: what a virtual table costs SQLite before it stores or
+**               finds anything; reads, scans and joins only)
 **     WORKLOAD  read     point reads of flushed keys, one step per statement
 **               readall  the same, stepping each statement to its end
 **               buffered point reads of keys still in the buffer (flaxkv)
@@ -111,9 +116,168 @@ __attribute__((noinline)) static long loopScan(sqlite3_stmt *p, long nOps) {
   return nSum;
 }
 
+/*
+** The floor table: rows are keys 1..nSlot, the value of key k in aSlot[k-1]
+** (at most 100 bytes; nLen -1: no row).  Plans: key = ? (idxNum 1: one
+** slot), else the whole array in key order (ORDER BY key consumed).
+*/
+typedef struct floor_vtab {
+  sqlite3_vtab base;
+  long nSlot;
+  unsigned char (*aSlot)[100];
+  int *aLen;
+} floor_vtab;
+
+typedef struct floor_cursor {
+  sqlite3_vtab_cursor base;
+  long i, iEnd; /* current slot, one past the last */
+} floor_cursor;
+
+static floor_vtab *pFloor;
+
+static int floorConnect(sqlite3 *d, void *pAux, int argc, const char *const *argv,
+                        sqlite3_vtab **pp, char **pzErr) {
+  (void)pAux, (void)argc, (void)argv, (void)pzErr;
+  int rc = sqlite3_declare_vtab(d, "CREATE TABLE x(key PRIMARY KEY NOT NULL, value) WITHOUT ROWID");
+  if (rc != SQLITE_OK) return rc;
+  *pp = &pFloor->base;
+  return SQLITE_OK;
+}
+
+static int floorDisconnect(sqlite3_vtab *p) {
+  (void)p;
+  return SQLITE_OK;
+}
+
+static int floorBestIndex(sqlite3_vtab *p, sqlite3_index_info *pInfo) {
+  (void)p;
+  for (int i = 0; i < pInfo->nConstraint; i++) {
+    const struct sqlite3_index_constraint *c = &pInfo->aConstraint[i];
+    if (c->usable && c->iColumn == 0 && c->op == SQLITE_INDEX_CONSTRAINT_EQ) {
+      pInfo->aConstraintUsage[i].argvIndex = 1;
+      pInfo->aConstraintUsage[i].omit = 1;
+      pInfo->idxNum = 1;
+      pInfo->estimatedCost = 10;
+      pInfo->estimatedRows = 1;
+      return SQLITE_OK;
+    }
+  }
+  if (pInfo->nOrderBy == 1 && pInfo->aOrderBy[0].iColumn == 0 && !pInfo->aOrderBy[0].desc) {
+    pInfo->orderByConsumed = 1;
+  }
+  pInfo->estimatedCost = 100000;
+  pInfo->estimatedRows = 100000;
+  return SQLITE_OK;
+}
+
+static int floorOpen(sqlite3_vtab *p, sqlite3_vtab_cursor **pp) {
+  (void)p;
+  floor_cursor *c = sqlite3_malloc(sizeof(*c));
+  if (!c) return SQLITE_NOMEM;
+  memset(c, 0, sizeof(*c));
+  *pp = &c->base;
+  return SQLITE_OK;
+}
+
+static int floorClose(sqlite3_vtab_cursor *c) {
+  sqlite3_free(c);
+  return SQLITE_OK;
+}
+
+static void floorSkipEmpty(floor_cursor *c) {
+  while (c->i < c->iEnd && pFloor->aLen[c->i] < 0) c->i++;
+}
+
+static int floorFilter(sqlite3_vtab_cursor *cur, int idxNum, const char *idxStr, int argc,
+                       sqlite3_value **argv) {
+  (void)idxStr, (void)argc;
+  floor_cursor *c = (floor_cursor *)cur;
+  c->i = 0;
+  c->iEnd = pFloor->nSlot;
+  if (idxNum == 1) {
+    sqlite3_int64 k = sqlite3_value_type(argv[0]) == SQLITE_INTEGER ? sqlite3_value_int64(argv[0]) : 0;
+    c->i = k >= 1 && k <= pFloor->nSlot ? k - 1 : 0;
+    c->iEnd = k >= 1 && k <= pFloor->nSlot ? k : 0;
+  }
+  floorSkipEmpty(c);
+  return SQLITE_OK;
+}
+
+static int floorNext(sqlite3_vtab_cursor *cur) {
+  floor_cursor *c = (floor_cursor *)cur;
+  c->i++;
+  floorSkipEmpty(c);
+  return SQLITE_OK;
+}
+
+static int floorEof(sqlite3_vtab_cursor *cur) {
+  floor_cursor *c = (floor_cursor *)cur;
+  return c->i >= c->iEnd;
+}
+
+static int floorColumn(sqlite3_vtab_cursor *cur, sqlite3_context *ctx, int iCol) {
+  floor_cursor *c = (floor_cursor *)cur;
+  if (iCol == 0) {
+    sqlite3_result_int64(ctx, c->i + 1);
+  } else {
+    sqlite3_result_blob(ctx, pFloor->aSlot[c->i], pFloor->aLen[c->i], SQLITE_TRANSIENT);
+  }
+  return SQLITE_OK;
+}
+
+static int floorRowid(sqlite3_vtab_cursor *cur, sqlite3_int64 *pRowid) {
+  *pRowid = ((floor_cursor *)cur)->i + 1;
+  return SQLITE_OK;
+}
+
+/* INSERT only: the loading statement. */
+static int floorUpdate(sqlite3_vtab *p, int argc, sqlite3_value **argv, sqlite3_int64 *pRowid) {
+  (void)pRowid;
+  sqlite3_int64 k = argc == 4 ? sqlite3_value_int64(argv[2]) : 0;
+  int n = argc == 4 ? sqlite3_value_bytes(argv[3]) : 0;
+  if (argc != 4 || sqlite3_value_type(argv[0]) != SQLITE_NULL || k < 1 || k > pFloor->nSlot ||
+      n > 100) {
+    p->zErrMsg = sqlite3_mprintf("floor: only INSERT of keys 1..N with values up to 100 bytes");
+    return SQLITE_ERROR;
+  }
+  if (n) memcpy(pFloor->aSlot[k - 1], sqlite3_value_blob(argv[3]), (size_t)n);
+  pFloor->aLen[k - 1] = n;
+  return SQLITE_OK;
+}
+
+static sqlite3_module floorModule = {
+    .xCreate = floorConnect,
+    .xConnect = floorConnect,
+    .xBestIndex = floorBestIndex,
+    .xDisconnect = floorDisconnect,
+    .xDestroy = floorDisconnect,
+    .xOpen = floorOpen,
+    .xClose = floorClose,
+    .xFilter = floorFilter,
+    .xNext = floorNext,
+    .xEof = floorEof,
+    .xColumn = floorColumn,
+    .xRowid = floorRowid,
+    .xUpdate = floorUpdate,
+};
+
+static void floorCreate(long n) {
+  pFloor = calloc(1, sizeof(*pFloor));
+  if (pFloor) pFloor->aSlot = malloc((size_t)n * sizeof(*pFloor->aSlot));
+  if (pFloor) pFloor->aLen = malloc((size_t)n * sizeof(int));
+  if (!pFloor || !pFloor->aSlot || !pFloor->aLen) {
+    fprintf(stderr, "micro: out of memory\n");
+    exit(1);
+  }
+  pFloor->nSlot = n;
+  for (long i = 0; i < n; i++) pFloor->aLen[i] = -1;
+  if (sqlite3_create_module(db, "floor", &floorModule, 0) != SQLITE_OK) fail("create_module");
+  exec("CREATE VIRTUAL TABLE temp.kv USING floor");
+}
+
 int main(int argc, char **argv) {
   if (argc < 3) {
-    fprintf(stderr, "usage: micro flaxkv|memory WORKLOAD [N] [OPS]  (see bench/micro.c)\n");
+    fprintf(stderr, "usage: micro flaxkv|memory|floor WORKLOAD [N] [OPS]  (see bench/micro.c)\n");
     return 2;
   }
   int bFlaxkv = strcmp(argv[1], "flaxkv") == 0;
@@ -149,6 +313,13 @@ int main(int argc, char **argv) {
                                  zOpts ? zOpts : "");
     exec(zSql);
     sqlite3_free(zSql);
+  } else if (!strcmp(argv[1], "floor")) {
+    int bRead = !strcmp(zWork, "read") || !strcmp(zWork, "readall") || bWhole;
+    if (!bRead) {
+      fprintf(stderr, "micro: floor serves read, readall, scan and join\n");
+      return 2;
+    }
+    floorCreate(n);
   } else {
     exec("CREATE TABLE kv(key PRIMARY KEY NOT NULL, value) WITHOUT ROWID");
   }

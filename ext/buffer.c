@@ -1037,7 +1037,7 @@ void fkvIterClose(fkv_iter *p) {
 }
 
 /* Is key a (no prefix) beyond the end of the range in the scan direction? */
-static int pastEnd(fkv_iter *p, const unsigned char *a, size_t n) {
+static inline int pastEnd(fkv_iter *p, const unsigned char *a, size_t n) {
   if (!p->bDesc) {
     if (!p->bHi) return 0;
     int c = fkvKeyCmp(a, n, p->aHi + FKV_PREFIX, p->nHi - FKV_PREFIX);
@@ -1222,9 +1222,16 @@ int fkvIterNext(fkv_iter *p) {
   if (p->bEof) return SQLITE_OK;
   if (p->bSolo) {
     /* What stepCurrent and iterSettle would do with one live LMDB source
-    ** (which holds no tombstones): step it. */
-    int rc = srcStep(p, &p->aSrc[p->iWin]);
-    p->bEof = p->aSrc[p->iWin].bEof;
+    ** (which holds no tombstones): step it (srcStep, inline). */
+    fkv_src *s = &p->aSrc[p->iWin];
+    int e = mdb_cursor_get(s->pCur, &s->k, &s->d, p->bDesc ? MDB_PREV : MDB_NEXT);
+    if (e == MDB_SUCCESS && !pastEnd(p, s->k.mv_data, s->k.mv_size)) {
+      s->aKey = s->k.mv_data;
+      s->nKey = s->k.mv_size;
+      return SQLITE_OK;
+    }
+    int rc = lmdbSettle(p, s, e);
+    p->bEof = s->bEof;
     return rc;
   }
   int rc = stepCurrent(p);

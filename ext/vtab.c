@@ -1267,21 +1267,18 @@ static const unsigned char *cursorRow(flaxkv_cursor *pCur, size_t *pnKey,
   return fkvIterRow(pCur->pIter, pnKey, paVal, pnVal);
 }
 
-static int flaxkvColumn(sqlite3_vtab_cursor *cur, sqlite3_context *ctx, int iCol) {
-  flaxkv_cursor *pCur = (flaxkv_cursor *)cur;
-  flaxkv_vtab *p = (flaxkv_vtab *)cur->pVtab;
+/* xColumn through the table's format, and the error of a corrupt row.  Out
+** of line: the native format's path stays short. */
+static __attribute__((noinline)) int columnByFormat(flaxkv_cursor *pCur, sqlite3_context *ctx,
+                                                    int iCol, const unsigned char *aKey,
+                                                    size_t nKey, const unsigned char *aVal,
+                                                    size_t nVal) {
+  flaxkv_vtab *p = (flaxkv_vtab *)pCur->base.pVtab;
   const fkv_format *pFmt = p->pFmt;
-  size_t nKey, nVal;
-  const unsigned char *aVal;
-  const unsigned char *aKey = cursorRow(pCur, &nKey, &aVal, &nVal);
   char *zErr = 0;
   int rc;
   if (iCol == 0) {
     rc = pFmt->xKeyResult(ctx, aKey, nKey, aVal, nVal, &zErr);
-  } else if (!aVal) {
-    /* An uncommitted row this connection has since undone. */
-    sqlite3_result_null(ctx);
-    return SQLITE_OK;
   } else if (iCol == 1) {
     rc = pFmt->xValueResult(ctx, aVal, nVal, &zErr);
   } else {
@@ -1300,6 +1297,26 @@ static int flaxkvColumn(sqlite3_vtab_cursor *cur, sqlite3_context *ctx, int iCol
     sqlite3_free(zErr);
   }
   return SQLITE_OK;
+}
+
+static int flaxkvColumn(sqlite3_vtab_cursor *cur, sqlite3_context *ctx, int iCol) {
+  flaxkv_cursor *pCur = (flaxkv_cursor *)cur;
+  size_t nKey, nVal;
+  const unsigned char *aVal;
+  const unsigned char *aKey = cursorRow(pCur, &nKey, &aVal, &nVal);
+  if (!aVal && iCol > 0) {
+    /* An uncommitted row this connection has since undone. */
+    sqlite3_result_null(ctx);
+    return SQLITE_OK;
+  }
+  if (((flaxkv_vtab *)cur->pVtab)->pFmt->bNative && iCol < 2) {
+    /* The native format's decoders, without the format's indirection (a
+    ** corrupt row goes the long way, for its error message). */
+    int rc = iCol == 0 ? fkvResultKey(ctx, aKey, nKey, fkvValueKeyKind(aVal, nVal))
+                       : fkvResultValue(ctx, aVal, nVal);
+    if (rc == SQLITE_OK) return SQLITE_OK;
+  }
+  return columnByFormat(pCur, ctx, iCol, aKey, nKey, aVal, nVal);
 }
 
 static int flaxkvRowid(sqlite3_vtab_cursor *cur, sqlite_int64 *pRowid) {
