@@ -651,6 +651,16 @@ void fkvBufferStat(fkv_buffer *b, fkv_buffer_stat *p) {
   pthread_mutex_unlock(&b->mu);
 }
 
+int fkvBufferRowEstimate(fkv_buffer *b, fkv_table *t, uint64_t *pn, char **pzErr) {
+  pthread_mutex_lock(&b->mu);
+  uint64_t nBuffered = fkvMemCount(b->pActive) + (b->pFrozen ? fkvMemCount(b->pFrozen) : 0);
+  pthread_mutex_unlock(&b->mu);
+  uint64_t nFlushed = 0;
+  int rc = fkvStoreTableRows(t, &nFlushed, pzErr);
+  *pn = rc == SQLITE_OK ? nFlushed + nBuffered : 0;
+  return rc;
+}
+
 typedef struct forEachCtx forEachCtx;
 struct forEachCtx {
   void (*x)(fkv_buffer *, void *);

@@ -190,6 +190,14 @@ struct fkv_buffer_stat {
 };
 void fkvBufferStat(fkv_buffer *, fkv_buffer_stat *);
 
+/*
+** The planner's estimate of t's rows: its rows in LMDB plus every buffered
+** key (of any table of the buffer, new or not), so above the truth by up to
+** the buffer's size and below it only by deletes still buffered.  Returns
+** SQLITE_OK, or an LMDB failure (then *pn is 0).
+*/
+int fkvBufferRowEstimate(fkv_buffer *, fkv_table *t, uint64_t *pn, char **pzErr);
+
 /* Call x(buffer, pArg) for every buffer open in the process. */
 void fkvBufferForEach(void (*x)(fkv_buffer *, void *), void *pArg);
 

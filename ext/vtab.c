@@ -623,6 +623,24 @@ static int flaxkvConnect(sqlite3 *db, void *pAux, int argc, const char *const *a
 
 /* ------------------------------------------------------------- planning */
 
+/*
+** Costs.  A plan's cost is one seek (log2 of the table's rows, LMDB's tree
+** walk) plus the rows it reads; without statistics a bound keeps a quarter
+** of the rows, two bounds a sixteenth (SQLite's own guesses for a range).
+** The table's rows are fkvBufferRowEstimate's, taken when SQLite plans, so
+** a join reads the small side in full and seeks into the large one; if
+** LMDB cannot say, a table is taken to hold FKV_ROWS_UNKNOWN rows.
+*/
+#define FKV_ROWS_UNKNOWN 100000
+
+static void planCost(sqlite3_index_info *pInfo, uint64_t nTable, uint64_t nRow) {
+  int nSeek = 1;
+  for (uint64_t n = nTable; n > 1; n >>= 1) nSeek++;
+  if (nRow < 1) nRow = 1;
+  pInfo->estimatedRows = (sqlite3_int64)nRow;
+  pInfo->estimatedCost = (double)nSeek + (double)nRow;
+}
+
 static int flaxkvBestIndex(sqlite3_vtab *pVtab, sqlite3_index_info *pInfo) {
   flaxkv_vtab *p = (flaxkv_vtab *)pVtab;
   const fkv_format *pFmt = p->pFmt;
@@ -649,11 +667,17 @@ static int flaxkvBestIndex(sqlite3_vtab *pVtab, sqlite3_index_info *pInfo) {
   }
   int idxNum = 0, nArg = 0;
   char *zPlan;
+  uint64_t nTable;
+  char *zErr = 0;
+  if (fkvBufferRowEstimate(p->pBuf, p->pTable, &nTable, &zErr) != SQLITE_OK) {
+    /* xFilter will meet the failure and report it. */
+    sqlite3_free(zErr);
+    nTable = FKV_ROWS_UNKNOWN;
+  }
   if (iEq >= 0) {
     idxNum = FKV_PLAN_EQ;
     pInfo->aConstraintUsage[iEq].argvIndex = ++nArg;
-    pInfo->estimatedCost = 10;
-    pInfo->estimatedRows = 1;
+    planCost(pInfo, nTable, 1);
     if (sqlite3_vtab_in(pInfo, iEq, -1)) {
       /* Take the IN list whole: one batched lookup, and SQLite re-checks
       ** the IN expression itself, with its affinity, on every row. */
@@ -684,12 +708,10 @@ static int flaxkvBestIndex(sqlite3_vtab *pVtab, sqlite3_index_info *pInfo) {
       zHi = (idxNum & FKV_PLAN_HI_LT) ? "key<?" : "key<=?";
     }
     if (iLo >= 0 || iHi >= 0) {
-      pInfo->estimatedCost = (iLo >= 0 && iHi >= 0) ? 2500 : 25000;
-      pInfo->estimatedRows = (iLo >= 0 && iHi >= 0) ? 2500 : 25000;
+      planCost(pInfo, nTable, (iLo >= 0 && iHi >= 0) ? nTable / 16 : nTable / 4);
       zPlan = sqlite3_mprintf("RANGE %s%s%s", zLo, (iLo >= 0 && iHi >= 0) ? " AND " : "", zHi);
     } else {
-      pInfo->estimatedCost = 100000;
-      pInfo->estimatedRows = 100000;
+      planCost(pInfo, nTable, nTable);
       zPlan = sqlite3_mprintf("FULLSCAN");
     }
     if (pInfo->nOrderBy == 1 && pInfo->aOrderBy[0].iColumn == 0 && pFmt->bOrdered) {

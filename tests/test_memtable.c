@@ -347,8 +347,8 @@ static void compareAll(fkv_buffer *b, fkv_txn *pTxn, fkv_table *t, const model *
       rc = fkvIterSeek(it, lo >= 0 ? &bLo : 0, hi >= 0 ? &bHi : 0, bDesc);
       while (rc == SQLITE_OK && !fkvIterEof(it) && nGot <= NKEYS) {
         size_t nk, nv;
-        const unsigned char *ak = fkvIterKey(it, &nk);
-        const unsigned char *av = fkvIterValue(it, &nv);
+        const unsigned char *av;
+        const unsigned char *ak = fkvIterRow(it, &nk, &av, &nv);
         int i = keyIndex(ak, nk);
         if (i < 0 || valDecode(av, nv) != pm->aVal[i]) i = -100;
         aGot[nGot++] = i;

@@ -927,6 +927,29 @@ static void testPlanning(void) {
   PLAN(db, "SELECT t.id, {T}.value FROM t JOIN {T} ON {T}.key = t.id",
        "SCAN t\nSCAN kv VIRTUAL TABLE INDEX 1:SEEK key=?", "3|'v3'\n7|'v7'\n'a'|'lower a'");
 
+  CASE("3.14", "a join reads the smaller side whole and seeks into the larger: kv's rows count");
+  EXEC(db, "CREATE TABLE big(id INTEGER PRIMARY KEY); CREATE TABLE small(id INTEGER PRIMARY KEY);"
+           "WITH RECURSIVE c(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM c WHERE i < 2000)"
+           " INSERT INTO big SELECT i FROM c;"
+           "INSERT INTO small VALUES(2), (4), (6); ANALYZE big; ANALYZE small;");
+  PLAN(db, "SELECT count(*) FROM big JOIN {T} ON {T}.key = big.id",
+       "SCAN kv VIRTUAL TABLE INDEX 0:FULLSCAN\nSEARCH big USING INTEGER PRIMARY KEY (rowid=?)",
+       "10");
+  PLAN(db, "SELECT count(*) FROM small JOIN {T} ON {T}.key = small.id",
+       "SCAN small\nSCAN kv VIRTUAL TABLE INDEX 1:SEEK key=?", "3");
+  /* 5,000 more rows (buffered, then flushed): now kv is the larger side. */
+  SAME(db,
+       "WITH RECURSIVE c(i) AS (SELECT 10001 UNION ALL SELECT i + 1 FROM c WHERE i < 15000)"
+       " INSERT INTO {T} SELECT i, 'w' || i FROM c;",
+       "");
+  PLAN(db, "SELECT count(*) FROM big JOIN {T} ON {T}.key = big.id",
+       "SCAN big\nSCAN kv VIRTUAL TABLE INDEX 1:SEEK key=?", "10");
+  EXEC(db, "SELECT flaxkv_flush()");
+  PLAN(db, "SELECT count(*) FROM big JOIN {T} ON {T}.key = big.id",
+       "SCAN big\nSCAN kv VIRTUAL TABLE INDEX 1:SEEK key=?", "10");
+  SAME(db, "DELETE FROM {T} WHERE key BETWEEN 10001 AND 15000", "");
+  EXEC(db, "SELECT flaxkv_flush()");
+
   CASE("3.09", "key = 'a' COLLATE NOCASE does not SEEK with BINARY; 'A' matches");
   PLAN(db, "SELECT key FROM {T} WHERE key = 'a' COLLATE NOCASE",
        "SCAN kv VIRTUAL TABLE INDEX 0:FULLSCAN", "'A'\n'a'");
