@@ -924,7 +924,7 @@ int fkvGet(fkv_view *v, fkv_txn *pTxn, fkv_table *t, const unsigned char *aKey, 
   size_t nPk = nKey + FKV_PREFIX;
   fkv_version *ver = 0;
   if (pbTxn) *pbTxn = 0;
-  if (pTxn && pTxn->pMem) {
+  if (pTxn && pTxn->pMem && fkvMemCount(pTxn->pMem)) {
     fkv_node *x = fkvMemFindSpot(pTxn->pMem, aPk, nPk, &pTxn->spot);
     ver = x ? fkvNodeHead(x) : 0;
     if (ver && pbTxn) *pbTxn = 1;
