@@ -51,7 +51,6 @@ SQLITE_EXTENSION_INIT3
 #define FKV_TWO_63     9223372036854775808.0 /* 2^63 */
 #define FKV_DIFF_BIAS  0x8000
 
-
 static void fkvPut64(unsigned char *a, sqlite3_uint64 u) {
 #if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
   u = __builtin_bswap64(u);
