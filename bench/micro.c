@@ -15,6 +15,7 @@
 **               finds anything; reads, scans and joins only)
 **     WORKLOAD  read     point reads of flushed keys, one step per statement
 **               readall  the same, stepping each statement to its end
+**               inorder  point reads of flushed keys in ascending order
 **               buffered point reads of keys still in the buffer (flaxkv)
 **               insert   INSERT of N keys in one transaction
 **               auto     INSERT of N keys, one transaction each
@@ -90,12 +91,13 @@ __attribute__((noinline)) static void loopWrite(sqlite3_stmt *p, long nOps, long
 }
 __attribute__((noinline)) static void loadRows(sqlite3_stmt *p, long n) { writeRows(p, n, n, 1); }
 
-__attribute__((noinline)) static long loopRead(sqlite3_stmt *p, long nOps, long n, int bAll) {
+__attribute__((noinline)) static long loopRead(sqlite3_stmt *p, long nOps, long n, int bAll,
+                                               int bInOrder) {
   long nByte = 0;
   unsigned x = 12345;
   for (long i = 0; i < nOps; i++) {
     x = x * 1103515245u + 12345u;
-    sqlite3_bind_int64(p, 1, 1 + (long)(x >> 8) % n);
+    sqlite3_bind_int64(p, 1, bInOrder ? 1 + i % n : 1 + (long)(x >> 8) % n);
     while (sqlite3_step(p) == SQLITE_ROW) {
       nByte += sqlite3_column_bytes(p, 0);
       if (!bAll) break;
@@ -316,9 +318,10 @@ int main(int argc, char **argv) {
     exec(zSql);
     sqlite3_free(zSql);
   } else if (!strcmp(argv[1], "floor")) {
-    int bRead = !strcmp(zWork, "read") || !strcmp(zWork, "readall") || bWhole;
+    int bRead = !strcmp(zWork, "read") || !strcmp(zWork, "readall") ||
+                !strcmp(zWork, "inorder") || bWhole;
     if (!bRead) {
-      fprintf(stderr, "micro: floor serves read, readall, scan and join\n");
+      fprintf(stderr, "micro: floor serves read, readall, inorder, scan and join\n");
       return 2;
     }
     floorCreate(n);
@@ -347,8 +350,10 @@ int main(int argc, char **argv) {
   if (bFlaxkv && strcmp(zWork, "buffered") != 0) exec("SELECT flaxkv_flush()");
   long r = 0;
   t0 = nowSec();
-  if (!strcmp(zWork, "read") || !strcmp(zWork, "readall") || !strcmp(zWork, "buffered")) {
-    r = loopRead(prepare("SELECT value FROM kv WHERE key = ?1"), nOps, n, !strcmp(zWork, "readall"));
+  if (!strcmp(zWork, "read") || !strcmp(zWork, "readall") || !strcmp(zWork, "buffered") ||
+      !strcmp(zWork, "inorder")) {
+    r = loopRead(prepare("SELECT value FROM kv WHERE key = ?1"), nOps, n, !strcmp(zWork, "readall"),
+                 !strcmp(zWork, "inorder"));
   } else if (!strcmp(zWork, "update")) {
     loopWrite(prepare("UPDATE kv SET value = ?1 WHERE key = ?2"), nOps, n, 0);
   } else if (!strcmp(zWork, "delete")) {

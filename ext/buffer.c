@@ -52,6 +52,13 @@
 ** parker that the flusher sleeps without a deadline and must be woken), and
 ** after each flush; a map resize releases them first (the store's idle
 ** hook).  A store without a flusher (read-only) does not park.
+**
+** Lookup cursors.  fkvGet reads LMDB through a cursor the view keeps per
+** table (v->aGet), so keys looked up in order stay on one leaf page.  Only
+** the owner touches them: a revoker releases the view's transaction, never
+** a cursor, and the owner renews a cursor in the view's new transaction
+** (v->nBegin counts them) before using it; a map resize can only happen
+** between transactions, so a cursor never reads a page of an old map.
 */
 #include <sqlite3ext.h>
 SQLITE_EXTENSION_INIT3
@@ -73,6 +80,7 @@ SQLITE_EXTENSION_INIT3
 #define FKV_WAIT_MS 30000       /* longest back-pressure / token wait */
 #define FKV_MAX_AGE_IDLES 10    /* flush at the latest after 10 idle times */
 #define FKV_PARK_MS 100         /* longest a parked view keeps its snapshot */
+#define FKV_GET_CURSORS 4       /* a view's lookup cursors (databases) */
 
 /* fkv_view.eState */
 #define VIEW_UNPARKED 0
@@ -135,6 +143,18 @@ struct fkv_view {
   int bOpen;                /* holds a snapshot (fkvViewSuspend releases it) */
   int eState;               /* atomic: VIEW_UNPARKED, _PARKED, _REVOKING */
   uint64_t dbiGen;          /* fkvStoreDbiGen before the snapshot was taken */
+  uint64_t nBegin;          /* snapshots taken so far (viewBegin) */
+  /* The owner's: fkvGet's LMDB cursors, one per database of the last few
+  ** read, each bound to txn while its nBegin is v->nBegin (else renewed
+  ** first).  A cursor of a read transaction outlives it and may be renewed
+  ** in another one; only the owner touches them (a revoker releases txn,
+  ** never a cursor). */
+  struct {
+    MDB_cursor *pCur;       /* NULL: free slot */
+    MDB_dbi dbi;
+    uint64_t nBegin;
+  } aGet[FKV_GET_CURSORS];
+  int iGetNext;             /* the slot a new database takes */
 };
 
 typedef struct fkv_undo fkv_undo;
@@ -652,12 +672,15 @@ void fkvBufferStat(fkv_buffer *b, fkv_buffer_stat *p) {
 }
 
 int fkvBufferRowEstimate(fkv_buffer *b, fkv_table *t, uint64_t *pn, char **pzErr) {
+  *pn = 0;
+  int rc = fkvStoreCheckProcess(b->pStore, pzErr);
+  if (rc != SQLITE_OK) return rc; /* before b->mu: a fork may have left it locked */
   pthread_mutex_lock(&b->mu);
   uint64_t nBuffered = fkvMemCount(b->pActive) + (b->pFrozen ? fkvMemCount(b->pFrozen) : 0);
   pthread_mutex_unlock(&b->mu);
   uint64_t nFlushed = 0;
-  int rc = fkvStoreTableRows(t, &nFlushed, pzErr);
-  *pn = rc == SQLITE_OK ? nFlushed + nBuffered : 0;
+  rc = fkvStoreTableRows(t, &nFlushed, pzErr);
+  if (rc == SQLITE_OK) *pn = nFlushed + nBuffered;
   return rc;
 }
 
@@ -716,6 +739,7 @@ static int viewBegin(fkv_view *v, char **pzErr) {
   b->pViewLast = v;
   pthread_mutex_unlock(&b->mu);
   v->bOpen = 1;
+  v->nBegin++;
   return SQLITE_OK;
 }
 
@@ -847,6 +871,11 @@ int fkvViewResume(fkv_view *v, char **pzErr) {
 void fkvViewClose(fkv_view *v) {
   if (!v) return;
   fkvViewSuspend(v);
+  /* Outside any transaction (a read-only cursor is only freed: safe in a
+  ** forked child too). */
+  for (int i = 0; i < FKV_GET_CURSORS; i++) {
+    if (v->aGet[i].pCur) mdb_cursor_close(v->aGet[i].pCur);
+  }
   sqlite3_free(v);
 }
 
@@ -906,6 +935,44 @@ int fkvViewStale(fkv_view *v) {
   return __atomic_load_n(&v->pBuf->gen, __ATOMIC_ACQUIRE) != v->gen;
 }
 
+/*
+** A cursor on dbi in v's snapshot, into *ppCur.  One cursor serves every
+** lookup in a table: LMDB's MDB_SET on a positioned cursor first looks in
+** the leaf page it is on, so keys read in order skip the tree walk (and a
+** lookup does not build a cursor as mdb_get does).  Returns an LMDB code.
+*/
+static int viewGetCursor(fkv_view *v, MDB_dbi dbi, MDB_cursor **ppCur) {
+  int i;
+  for (i = 0; i < FKV_GET_CURSORS; i++) {
+    if (v->aGet[i].pCur && v->aGet[i].dbi == dbi) break;
+  }
+  if (i < FKV_GET_CURSORS) {
+    if (v->aGet[i].nBegin == v->nBegin) {
+      *ppCur = v->aGet[i].pCur;
+      return MDB_SUCCESS;
+    }
+    if (mdb_cursor_renew(v->txn, v->aGet[i].pCur) == MDB_SUCCESS) {
+      v->aGet[i].nBegin = v->nBegin;
+      *ppCur = v->aGet[i].pCur;
+      return MDB_SUCCESS;
+    }
+  } else {
+    i = v->iGetNext;
+    v->iGetNext = (i + 1) % FKV_GET_CURSORS;
+  }
+  /* A new database, or one whose cursor cannot be renewed: a new cursor. */
+  if (v->aGet[i].pCur) mdb_cursor_close(v->aGet[i].pCur);
+  v->aGet[i].pCur = 0;
+  MDB_cursor *pCur;
+  int e = mdb_cursor_open(v->txn, dbi, &pCur);
+  if (e != MDB_SUCCESS) return e;
+  v->aGet[i].pCur = pCur;
+  v->aGet[i].dbi = dbi;
+  v->aGet[i].nBegin = v->nBegin;
+  *ppCur = pCur;
+  return MDB_SUCCESS;
+}
+
 /* The version of a prefixed key in memtable m visible at seq, or NULL. */
 static fkv_version *memGet(fkv_mem *m, const unsigned char *aPk, size_t nPk, uint64_t seq) {
   /* An empty memtable (the active one after a flush) has nothing to find:
@@ -939,7 +1006,9 @@ int fkvGet(fkv_view *v, fkv_txn *pTxn, fkv_table *t, const unsigned char *aKey, 
   }
   if (__atomic_load_n(&t->bDropped, __ATOMIC_ACQUIRE)) return SQLITE_NOTFOUND;
   MDB_val k = {nKey, (void *)aKey}, d;
-  int e = mdb_get(v->txn, t->dbi, &k, &d);
+  MDB_cursor *pCur;
+  int e = viewGetCursor(v, t->dbi, &pCur);
+  if (e == MDB_SUCCESS) e = mdb_cursor_get(pCur, &k, &d, MDB_SET);
   if (e == MDB_NOTFOUND) return SQLITE_NOTFOUND;
   if (e) {
     setErr(pzErr, fkvLmdbErr(e, "cannot read from", fkvStorePath(v->pBuf->pStore)));

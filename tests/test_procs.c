@@ -20,6 +20,10 @@
 **     then the child leaves by _exit(), sqlite3_close() or exit(); the
 **     parent's store stays whole: its data, LMDB's own check (mdb_stat)
 **     and a page-accounting audit (procs.h).
+**  4b. forks right after commits, while the parent's flusher flushes: a
+**     child's prepare (which asks the table's size) and statements on the
+**     inherited connection never wait for a lock the fork left held (100
+**     children, each killed by alarm() after 10 s).
 **  5. numeric text keys another process writes: A has read a number-only
 **     table (so it knows it holds no text key that INTEGER affinity could
 **     match, store.h), then B writes '3' and ' 5' and flushes: A's
@@ -524,6 +528,55 @@ static void testFork(void) {
 
 /* ================================ 5. numeric text from another process */
 
+/* ========================= 4b. forks while the parent's flusher is busy */
+
+static char zStore6[512];
+static sqlite3 *gLoadDb;
+
+static void forkLoadChild(void *pArg, int fdCmd, int fdRep) {
+  (void)pArg, (void)fdCmd, (void)fdRep;
+  static const char *azSql[] = {
+      "SELECT value FROM kv WHERE key = 1",
+      "SELECT count(*) FROM kv WHERE key > 5 AND key < 50",
+      "SELECT count(*) FROM kv",
+  };
+  for (size_t i = 0; i < sizeof azSql / sizeof azSql[0]; i++) {
+    sqlite3_stmt *pStmt = 0;
+    if (sqlite3_prepare_v2(gLoadDb, azSql[i], -1, &pStmt, 0) == SQLITE_OK) sqlite3_step(pStmt);
+    sqlite3_finalize(pStmt);
+  }
+}
+
+/*
+** The forking thread is the only one using SQLite (SQLite's own mutexes
+** are not fork-safe: a connection must not cross a fork while another
+** thread is inside SQLite), but flaxkv's flusher runs: each fork comes
+** right after a commit, when the flusher is waking to flush it.
+*/
+static void testForkUnderLoad(void) {
+  printf("4b. forks right after commits, while the flusher flushes\n");
+  gLoadDb = harness_open_store(zStore6, "flush_interval='1ms', buffer_size='4K'");
+  int nBad = 0, nChild = 100;
+  for (int i = 0; i < nChild; i++) {
+    char *z = sqlite3_mprintf(
+        "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 20)"
+        " REPLACE INTO kv SELECT i + %d, randomblob(300) FROM n",
+        (i * 20) % 500);
+    EXEC(gLoadDb, z);
+    sqlite3_free(z);
+    Child c = procsFork(forkLoadChild, 0, 10);
+    int st = procsWait(&c);
+    if (!(WIFEXITED(st) && WEXITSTATUS(st) == 0)) {
+      nBad++;
+      CHECK(0, "fork child %d after a commit: %s", i, statusText(st));
+    }
+  }
+  printf("  %d children, %d hung or crashed\n", nChild, nBad);
+  /* The parent's store is whole. */
+  EXPECT(gLoadDb, "SELECT flaxkv_flush(), count(*), count(DISTINCT key) FROM kv", "1|500|500");
+  sqlite3_close(gLoadDb);
+}
+
 static char zStore5[512];
 
 static void numTextChildMain(void *pArg, int fdCmd, int fdRep) {
@@ -568,11 +621,13 @@ int main(void) {
   snprintf(zStore2, sizeof zStore2, "%s", harness_path("s2"));
   snprintf(zStore3, sizeof zStore3, "%s", harness_path("s3"));
   snprintf(zStore4, sizeof zStore4, "%s", harness_path("s4"));
+  snprintf(zStore6, sizeof zStore6, "%s", harness_path("s6"));
   int64_t t0 = nowUs();
   testPeers();
   testStaleReader();
   testMonotonic();
   testFork();
+  testForkUnderLoad();
   testNumericTextElsewhere();
   printf("test_procs: %.1f s\n", (nowUs() - t0) / 1e6);
   return procsSummary();

@@ -1530,6 +1530,62 @@ static void testTransactions(void) {
     sqlite3_free(zDb);
     sqlite3_free(zStore);
   }
+
+  CASE("6.12", "one LMDB cursor per table serves a connection's lookups: in order, missing "
+               "keys, two tables, new snapshots, a released snapshot, a re-created table");
+  {
+    char *zDb = tpath("getcur.db");
+    sqlite3 *db = harness_open(zDb), *db2 = harness_open(zDb);
+    EXEC(db, "CREATE VIRTUAL TABLE a USING flaxkv(path='getcur_store');"
+             "CREATE VIRTUAL TABLE b USING flaxkv(path='getcur_store');"
+             "CREATE TABLE c(i INTEGER PRIMARY KEY);"
+             "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 3000)"
+             " INSERT INTO c SELECT i FROM n;"
+             "INSERT INTO a SELECT i, 'a' || i FROM c WHERE i % 2 = 0;"
+             "INSERT INTO b SELECT i, 'b' || i FROM c WHERE i % 3 = 0;"
+             "SELECT flaxkv_flush(); ANALYZE c;");
+    /* Keys in order (most on the cursor's leaf page), half of them missing;
+    ** then the two tables' lookups interleaved, then keys out of order. */
+    EXPECT(db, "SELECT count(*), sum(length(a.value)) FROM c CROSS JOIN a ON a.key = c.i",
+           "1500|6948");
+    EXPECT(db, "SELECT count(a.value), count(b.value), sum(a.value = 'a' || c.i),"
+               " sum(b.value = 'b' || c.i) FROM c LEFT JOIN a ON a.key = c.i"
+               " LEFT JOIN b ON b.key = c.i",
+           "1500|1000|1500|1000");
+    EXPECT(db, "SELECT count(*) FROM c CROSS JOIN a ON a.key = (c.i * 7919) % 3001", "1500");
+    /* Another connection commits and flushes: the next statement's snapshot
+    ** is new, and so is what the cursor reads, even on the page it is on. */
+    EXPECT(db, "SELECT value FROM a WHERE key = 2000", "'a2000'");
+    EXEC(db2, "UPDATE a SET value = 'new' WHERE key = 2000; SELECT flaxkv_flush();");
+    EXPECT(db, "SELECT value FROM a WHERE key = 2000", "'new'");
+    EXPECT(db, "SELECT value FROM a WHERE key = 1998", "'a1998'");
+    /* Idle long enough for the flusher to release the parked snapshot. */
+    usleep(300 * 1000);
+    EXPECT(db, "SELECT value FROM a WHERE key = 2002", "'a2002'");
+    /* b dropped and created again (its LMDB database handle may be reused). */
+    EXEC(db2, "DROP TABLE b; CREATE VIRTUAL TABLE b USING flaxkv(path='getcur_store');"
+              "INSERT INTO b VALUES(3, 'again'); SELECT flaxkv_flush();");
+    EXPECT(db, "SELECT value FROM b WHERE key = 3", "'again'");
+    EXPECT(db, "SELECT count(b.value) FROM c CROSS JOIN b ON b.key = c.i", "1");
+    EXPECT(db, "SELECT value FROM a WHERE key = 4", "'a4'");
+    /* More tables than a view keeps cursors for (4), read in turn. */
+    for (int i = 1; i <= 5; i++) {
+      char *z = sqlite3_mprintf("CREATE VIRTUAL TABLE t%d USING flaxkv(path='getcur_store');"
+                                "INSERT INTO t%d VALUES(1, 't%d-1'), (2, 't%d-2');",
+                                i, i, i, i);
+      EXEC(db, z);
+      sqlite3_free(z);
+    }
+    EXEC(db, "SELECT flaxkv_flush()");
+    EXPECT(db, "SELECT group_concat(t1.value || t2.value || t3.value || t4.value || t5.value || "
+               "a.value, ',') FROM c CROSS JOIN t1 ON t1.key = c.i CROSS JOIN t2 ON t2.key = c.i"
+               " CROSS JOIN t3 ON t3.key = c.i CROSS JOIN t4 ON t4.key = c.i"
+               " CROSS JOIN t5 ON t5.key = c.i CROSS JOIN a ON a.key = c.i",
+           "'t1-2t2-2t3-2t4-2t5-2a2'");
+    closeDb(db2);
+    closeDb(db);
+    sqlite3_free(zDb);
+  }
 }
 
 /* ====================================================== 7. persistence */
