@@ -30,7 +30,7 @@
 **   CREATE options, e.g. ",sync=none"), MICRO_DIR (default a new temp dir).
 **
 ** EXAMPLE
-**   valgrind --tool=callgrind --toggle-collect='loop*' build/micro flaxkv read 100000 20000
+**   valgrind --tool=callgrind --fair-sched=yes --toggle-collect='loop*' build/micro flaxkv read 100000 20000
 **   perf record -g build/micro flaxkv update
 **
 ** Prints ns per operation of the timed loop; the figure is for comparing
