@@ -526,8 +526,6 @@ static void testFork(void) {
   sqlite3_free(zVal);
 }
 
-/* ================================ 5. numeric text from another process */
-
 /* ========================= 4b. forks while the parent's flusher is busy */
 
 static char zStore6[512];
@@ -576,6 +574,8 @@ static void testForkUnderLoad(void) {
   EXPECT(gLoadDb, "SELECT flaxkv_flush(), count(*), count(DISTINCT key) FROM kv", "1|500|500");
   sqlite3_close(gLoadDb);
 }
+
+/* ================================ 5. numeric text from another process */
 
 static char zStore5[512];
 
