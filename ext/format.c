@@ -58,8 +58,10 @@ static int nativeKeyEncode(sqlite3_value *pVal, unsigned char *a, size_t nA, siz
 
 static int nativeKeyResult(sqlite3_context *ctx, const unsigned char *aKey, size_t nKey,
                            const unsigned char *aVal, size_t nVal, char **pzErr) {
-  int kind = aVal ? fkvValueKeyKind(aVal, nVal) : FKV_KEYKIND_NATURAL;
-  if (fkvResultKey(ctx, aKey, nKey, kind) != SQLITE_OK) return corrupt(pzErr, "key");
+  /* No value (a row undone): nVal is 0, the natural kind. */
+  if (fkvResultKey(ctx, aKey, nKey, fkvValueKeyKind(aVal, nVal)) != SQLITE_OK) {
+    return corrupt(pzErr, "key");
+  }
   return SQLITE_OK;
 }
 

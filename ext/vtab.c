@@ -1289,56 +1289,45 @@ static const unsigned char *cursorRow(flaxkv_cursor *pCur, size_t *pnKey,
   return fkvIterRow(pCur->pIter, pnKey, paVal, pnVal);
 }
 
-/* xColumn through the table's format, and the error of a corrupt row.  Out
-** of line: the native format's path stays short. */
-static __attribute__((noinline)) int columnByFormat(flaxkv_cursor *pCur, sqlite3_context *ctx,
-                                                    int iCol, const unsigned char *aKey,
-                                                    size_t nKey, const unsigned char *aVal,
-                                                    size_t nVal) {
+/* The error of a row the format cannot decode (rc, with the decoder's
+** zErr, freed here).  Out of line: xColumn's own path stays short. */
+static __attribute__((noinline)) void columnFail(flaxkv_cursor *pCur, sqlite3_context *ctx,
+                                                 int rc, char *zErr, const unsigned char *aKey,
+                                                 size_t nKey) {
   flaxkv_vtab *p = (flaxkv_vtab *)pCur->base.pVtab;
-  const fkv_format *pFmt = p->pFmt;
+  char *zKey = keyRepr(p->pFmt, aKey, nKey);
+  /* zErr: what the decoder found ("corrupt value", "corrupt key", ...). */
+  char *zMsg = sqlite3_mprintf("flaxkv: %s for key %s in table %s (%s)",
+                               zErr ? zErr : "corrupt data", zKey, p->zName,
+                               fkvStorePath(fkvBufferStore(p->pBuf)));
+  sqlite3_result_error(ctx, zMsg ? zMsg : "flaxkv: corrupt data", -1);
+  sqlite3_result_error_code(ctx, rc);
+  sqlite3_free(zKey);
+  sqlite3_free(zMsg);
+  sqlite3_free(zErr);
+}
+
+static int flaxkvColumn(sqlite3_vtab_cursor *cur, sqlite3_context *ctx, int iCol) {
+  flaxkv_cursor *pCur = (flaxkv_cursor *)cur;
+  const fkv_format *pFmt = ((flaxkv_vtab *)cur->pVtab)->pFmt;
+  size_t nKey, nVal;
+  const unsigned char *aVal;
+  const unsigned char *aKey = cursorRow(pCur, &nKey, &aVal, &nVal);
   char *zErr = 0;
   int rc;
   if (iCol == 0) {
     rc = pFmt->xKeyResult(ctx, aKey, nKey, aVal, nVal, &zErr);
+  } else if (!aVal) {
+    /* An uncommitted row this connection has since undone. */
+    sqlite3_result_null(ctx);
+    return SQLITE_OK;
   } else if (iCol == 1) {
     rc = pFmt->xValueResult(ctx, aVal, nVal, &zErr);
   } else {
     rc = pFmt->xMetaResult(ctx, aVal, nVal, &zErr);
   }
-  if (rc != SQLITE_OK) {
-    char *zKey = keyRepr(pFmt, aKey, nKey);
-    /* zErr: what the decoder found ("corrupt value", "corrupt key", ...). */
-    char *zMsg = sqlite3_mprintf("flaxkv: %s for key %s in table %s (%s)",
-                                 zErr ? zErr : "corrupt data", zKey, p->zName,
-                                 fkvStorePath(fkvBufferStore(p->pBuf)));
-    sqlite3_result_error(ctx, zMsg ? zMsg : "flaxkv: corrupt data", -1);
-    sqlite3_result_error_code(ctx, rc);
-    sqlite3_free(zKey);
-    sqlite3_free(zMsg);
-    sqlite3_free(zErr);
-  }
+  if (rc != SQLITE_OK) columnFail(pCur, ctx, rc, zErr, aKey, nKey);
   return SQLITE_OK;
-}
-
-static int flaxkvColumn(sqlite3_vtab_cursor *cur, sqlite3_context *ctx, int iCol) {
-  flaxkv_cursor *pCur = (flaxkv_cursor *)cur;
-  size_t nKey, nVal;
-  const unsigned char *aVal;
-  const unsigned char *aKey = cursorRow(pCur, &nKey, &aVal, &nVal);
-  if (!aVal && iCol > 0) {
-    /* An uncommitted row this connection has since undone. */
-    sqlite3_result_null(ctx);
-    return SQLITE_OK;
-  }
-  if (((flaxkv_vtab *)cur->pVtab)->pFmt->bNative && iCol < 2) {
-    /* The native format's decoders, without the format's indirection (a
-    ** corrupt row goes the long way, for its error message). */
-    int rc = iCol == 0 ? fkvResultKey(ctx, aKey, nKey, fkvValueKeyKind(aVal, nVal))
-                       : fkvResultValue(ctx, aVal, nVal);
-    if (rc == SQLITE_OK) return SQLITE_OK;
-  }
-  return columnByFormat(pCur, ctx, iCol, aKey, nKey, aVal, nVal);
 }
 
 static int flaxkvRowid(sqlite3_vtab_cursor *cur, sqlite_int64 *pRowid) {
