@@ -48,10 +48,11 @@
 ** that finds REVOKING waits for UNPARKED.  So that an idle connection never
 ** pins an LMDB snapshot (the file would grow) or a flushed memtable for
 ** long, the flusher releases every parked view every FKV_PARK_MS (between
-** flushes: a flush in progress delays it) while there are any (b->nParked, atomic; b->bIdleSleep, atomic, tells a
-** parker that the flusher sleeps without a deadline and must be woken), and
-** after each flush; a map resize releases them first (the store's idle
-** hook).  A store without a flusher (read-only) does not park.
+** flushes: a flush in progress delays it) while there are any (b->nParked,
+** atomic; b->bIdleSleep, atomic, tells a parker that the flusher sleeps
+** without a deadline and must be woken), and after each flush; a map resize
+** releases them first (the store's idle hook).  A store without a flusher
+** (read-only) does not park.
 **
 ** Lookup cursors.  fkvGet reads LMDB through a cursor the view keeps per
 ** table (v->aGet), so keys looked up in order stay on one leaf page.  Only
@@ -235,6 +236,11 @@ static size_t pressureBytes(fkv_buffer *b) {
 /* Bytes buffered: the active memtable and the one being flushed (b->mu). */
 static size_t bufferedBytes(fkv_buffer *b) {
   return fkvMemBytes(b->pActive) + (b->pFrozen ? fkvMemBytes(b->pFrozen) : 0);
+}
+
+/* Keys in the active and flushing memtables.  b->mu held. */
+static size_t bufferedKeys(fkv_buffer *b) {
+  return fkvMemCount(b->pActive) + (b->pFrozen ? fkvMemCount(b->pFrozen) : 0);
 }
 
 /* The oldest seq any open view can read (b->mu held). */
@@ -661,7 +667,7 @@ void fkvBufferStat(fkv_buffer *b, fkv_buffer_stat *p) {
   pthread_mutex_lock(&b->mu);
   p->cfg = b->cfg;
   p->nBytes = bufferedBytes(b);
-  p->nKeys = fkvMemCount(b->pActive) + (b->pFrozen ? fkvMemCount(b->pFrozen) : 0);
+  p->nKeys = bufferedKeys(b);
   p->nFlush = b->nFlush;
   p->nCommit = b->nCommit;
   p->msLastFlush = b->msLastFlush;
@@ -676,11 +682,10 @@ int fkvBufferRowEstimate(fkv_buffer *b, fkv_table *t, uint64_t *pn, char **pzErr
   int rc = fkvStoreCheckProcess(b->pStore, pzErr);
   if (rc != SQLITE_OK) return rc; /* before b->mu: a fork may have left it locked */
   pthread_mutex_lock(&b->mu);
-  uint64_t nBuffered = fkvMemCount(b->pActive) + (b->pFrozen ? fkvMemCount(b->pFrozen) : 0);
+  uint64_t nBuffered = bufferedKeys(b);
   pthread_mutex_unlock(&b->mu);
-  uint64_t nFlushed = 0;
-  rc = fkvStoreTableRows(t, &nFlushed, pzErr);
-  if (rc == SQLITE_OK) *pn = nFlushed + nBuffered;
+  rc = fkvStoreTableRows(t, pn, pzErr);
+  if (rc == SQLITE_OK) *pn += nBuffered;
   return rc;
 }
 
@@ -1150,17 +1155,18 @@ static void memSettle(fkv_iter *p, fkv_src *s) {
   s->bEof = 1;
 }
 
-/* Settle an LMDB source after a cursor operation returned e. */
-static int lmdbSettle(fkv_iter *p, fkv_src *s, int e) {
-  if (e == MDB_NOTFOUND || (e == MDB_SUCCESS && pastEnd(p, s->k.mv_data, s->k.mv_size))) {
-    s->bEof = 1;
-    return SQLITE_OK;
-  }
-  if (e) {
-    s->bEof = 1;
-    setErr(&p->zErr, fkvLmdbErr(e, "cannot read from", fkvStorePath(p->pView->pBuf->pStore)));
-    return fkvLmdbRc(e);
-  }
+/* lmdbSettle when the cursor found no row in range, or failed (e). */
+static __attribute__((noinline)) int lmdbSettleEnd(fkv_iter *p, fkv_src *s, int e) {
+  s->bEof = 1;
+  if (e == MDB_SUCCESS || e == MDB_NOTFOUND) return SQLITE_OK;
+  setErr(&p->zErr, fkvLmdbErr(e, "cannot read from", fkvStorePath(p->pView->pBuf->pStore)));
+  return fkvLmdbRc(e);
+}
+
+/* Settle an LMDB source after a cursor operation returned e.  Inline: a
+** scan steps through here on every row. */
+static inline int lmdbSettle(fkv_iter *p, fkv_src *s, int e) {
+  if (e != MDB_SUCCESS || pastEnd(p, s->k.mv_data, s->k.mv_size)) return lmdbSettleEnd(p, s, e);
   s->aKey = s->k.mv_data;
   s->nKey = s->k.mv_size;
   s->bEof = 0;
@@ -1213,7 +1219,7 @@ static int srcSeek(fkv_iter *p, fkv_src *s) {
   return lmdbSettle(p, s, e);
 }
 
-static int srcStep(fkv_iter *p, fkv_src *s) {
+static inline int srcStep(fkv_iter *p, fkv_src *s) {
   if (s->eType != SRC_LMDB) {
     s->pNode = p->bDesc ? fkvMemPrev(s->pMem, s->pNode) : fkvMemNext(s->pNode);
     memSettle(p, s);
@@ -1301,15 +1307,9 @@ int fkvIterNext(fkv_iter *p) {
   if (p->bEof) return SQLITE_OK;
   if (p->bSolo) {
     /* What stepCurrent and iterSettle would do with one live LMDB source
-    ** (which holds no tombstones): step it (srcStep, inline). */
+    ** (which holds no tombstones): step it. */
     fkv_src *s = &p->aSrc[p->iWin];
-    int e = mdb_cursor_get(s->pCur, &s->k, &s->d, p->bDesc ? MDB_PREV : MDB_NEXT);
-    if (e == MDB_SUCCESS && !pastEnd(p, s->k.mv_data, s->k.mv_size)) {
-      s->aKey = s->k.mv_data;
-      s->nKey = s->k.mv_size;
-      return SQLITE_OK;
-    }
-    int rc = lmdbSettle(p, s, e);
+    int rc = srcStep(p, s);
     p->bEof = s->bEof;
     return rc;
   }
