@@ -87,6 +87,8 @@ SQLITE_EXTENSION_INIT3
 #define VIEW_UNPARKED 0
 #define VIEW_PARKED 1
 #define VIEW_REVOKING 2
+#define VIEW_PINNED 3   /* parked for a transaction: kept until it ends */
+#define VIEW_CHECKING 4 /* the flusher asks whether a pinned view's transaction ended */
 
 struct fkv_buffer {
   fkv_store *pStore;
@@ -108,6 +110,9 @@ struct fkv_buffer {
                             ** (atomic: views read it before b->mu) */
   void *pTokenOwner;
   int nTokenRef;            /* prepared transactions of the owner */
+  void *pWriter;            /* the writer: owns the store from xBegin to the end */
+  int nWriterRef;           /* its transactions (fkv_txn.bWriter) */
+  pthread_t writerThread;   /* the thread that took the writer lock */
   int bPendingPushed;
   uint64_t pendingSeq;
   fkv_view *pViewFirst, *pViewLast; /* open views, oldest first */
@@ -156,6 +161,10 @@ struct fkv_view {
     uint64_t nBegin;
   } aGet[FKV_GET_CURSORS];
   int iGetNext;             /* the slot a new database takes */
+  /* A pinned view (fkvViewPin): xEnded(pEndArg) tells whether the owner's
+  ** transaction has ended (then the flusher may release the snapshot). */
+  int (*xEnded)(void *);
+  void *pEndArg;
 };
 
 typedef struct fkv_undo fkv_undo;
@@ -178,6 +187,7 @@ struct fkv_txn {
   fkv_mark *aMark;
   int nMark, nMarkAlloc;
   int bPrepared;
+  int bWriter;              /* holds a reference on the writer lock */
   fkv_node **apShared;      /* prepare: the active memtable's node per entry */
   fkv_node **apMine;
   int nPub;
@@ -785,21 +795,24 @@ static void viewDrop(fkv_view *v) {
 }
 
 /*
-** Make v its owner's again if it is parked (see Parked views): returns 1 if
-** it still holds its snapshot, 0 if it holds none.
+** Make v its owner's again if it is parked or pinned (see Parked views):
+** returns 1 if it still holds its snapshot, 0 if it holds none.
 */
 static int viewUnpark(fkv_view *v) {
-  int st = VIEW_PARKED;
-  if (__atomic_compare_exchange_n(&v->eState, &st, VIEW_UNPARKED, 0, __ATOMIC_ACQ_REL,
-                                  __ATOMIC_ACQUIRE)) {
-    __atomic_sub_fetch(&v->pBuf->nParked, 1, __ATOMIC_SEQ_CST);
-    return 1;
-  }
-  while (st == VIEW_REVOKING) {
-    sched_yield();
+  int st = __atomic_load_n(&v->eState, __ATOMIC_ACQUIRE);
+  while (1) {
+    if (st == VIEW_PARKED || st == VIEW_PINNED) {
+      if (__atomic_compare_exchange_n(&v->eState, &st, VIEW_UNPARKED, 0, __ATOMIC_ACQ_REL,
+                                      __ATOMIC_ACQUIRE)) {
+        __atomic_sub_fetch(&v->pBuf->nParked, 1, __ATOMIC_SEQ_CST);
+        return 1;
+      }
+      continue;
+    }
+    if (st == VIEW_UNPARKED) return v->bOpen;
+    sched_yield(); /* VIEW_REVOKING or VIEW_CHECKING: the flusher is on it */
     st = __atomic_load_n(&v->eState, __ATOMIC_ACQUIRE);
   }
-  return v->bOpen;
 }
 
 /*
@@ -830,6 +843,18 @@ void fkvViewSuspend(fkv_view *v) {
 
 void fkvViewPark(fkv_view *v) {
   fkv_buffer *b = v->pBuf;
+  if (v->xEnded && v->bOpen) {
+    /* A transaction's snapshot: kept until the transaction ends. */
+    __atomic_add_fetch(&b->nParkEvents, 1, __ATOMIC_SEQ_CST);
+    __atomic_add_fetch(&b->nParked, 1, __ATOMIC_SEQ_CST);
+    __atomic_store_n(&v->eState, VIEW_PINNED, __ATOMIC_SEQ_CST);
+    if (b->bThread && __atomic_load_n(&b->bIdleSleep, __ATOMIC_SEQ_CST)) {
+      pthread_mutex_lock(&b->mu);
+      pthread_cond_signal(&b->wake);
+      pthread_mutex_unlock(&b->mu);
+    }
+    return;
+  }
   if (!v->bOpen || !b->bThread) {
     fkvViewSuspend(v);
     return;
@@ -851,6 +876,27 @@ void fkvViewPark(fkv_view *v) {
   }
 }
 
+void fkvViewPin(fkv_view *v, int (*xEnded)(void *), void *pArg) {
+  /* The flusher reads xEnded only of a view it took (VIEW_CHECKING): take
+  ** an idle view back first, and park it again under the new rule. */
+  int bIdle = __atomic_load_n(&v->eState, __ATOMIC_ACQUIRE) != VIEW_UNPARKED;
+  if (bIdle) viewUnpark(v);
+  v->xEnded = xEnded;
+  v->pEndArg = pArg;
+  if (bIdle) fkvViewPark(v);
+}
+
+int fkvViewPinned(fkv_view *v) { return v->xEnded != 0 && v->bOpen; }
+
+int fkvViewBehind(fkv_view *v) {
+  fkv_buffer *b = v->pBuf;
+  if (!v->bOpen) return 1;
+  pthread_mutex_lock(&b->mu);
+  int bBehind = b->visible != v->seq;
+  pthread_mutex_unlock(&b->mu);
+  return bBehind;
+}
+
 /*
 ** Would a new view take the same snapshot as v?  Nothing was published,
 ** frozen or flushed since (gen), LMDB has no newer commit (of this process
@@ -867,7 +913,8 @@ static int viewCurrent(fkv_view *v) {
 int fkvViewResume(fkv_view *v, char **pzErr) {
   if (viewForkedForget(v)) return fkvStoreCheckProcess(v->pBuf->pStore, pzErr);
   if (viewUnpark(v)) {
-    if (viewCurrent(v)) return SQLITE_OK;
+    /* A pinned view keeps its transaction's snapshot. */
+    if (v->xEnded || viewCurrent(v)) return SQLITE_OK;
     viewRelease(v);
   }
   return viewBegin(v, pzErr);
@@ -886,12 +933,17 @@ void fkvViewClose(fkv_view *v) {
 
 /*
 ** Release every parked view of the buffer pOwner (the flusher, and the
-** store before a map resize).  Takes b->mu; not to be called with it held.
+** store before a map resize), and every pinned view whose owner's
+** transaction has ended (xEnded, asked outside b->mu while the view is
+** VIEW_CHECKING, so that its owner cannot free it meanwhile).  Takes b->mu;
+** not to be called with it held.
 */
 static void revokeParked(void *pOwner) {
   fkv_buffer *b = pOwner;
   if (__atomic_load_n(&b->nParked, __ATOMIC_SEQ_CST) == 0) return;
   fkv_view *pList = 0;
+  fkv_view *apCheck[16];
+  int nCheck = 0;
   pthread_mutex_lock(&b->mu);
   for (fkv_view *v = b->pViewFirst, *pNext; v; v = pNext) {
     pNext = v->pNext;
@@ -901,6 +953,10 @@ static void revokeParked(void *pOwner) {
       viewUnlink(b, v);
       v->pNext = pList; /* free now: a revoked view is in no list */
       pList = v;
+    } else if (st == VIEW_PINNED && nCheck < (int)(sizeof(apCheck) / sizeof(apCheck[0])) &&
+               __atomic_compare_exchange_n(&v->eState, &st, VIEW_CHECKING, 0, __ATOMIC_ACQ_REL,
+                                           __ATOMIC_RELAXED)) {
+      apCheck[nCheck++] = v;
     }
   }
   pthread_mutex_unlock(&b->mu);
@@ -910,6 +966,19 @@ static void revokeParked(void *pOwner) {
     viewDrop(v);
     __atomic_sub_fetch(&b->nParked, 1, __ATOMIC_SEQ_CST);
     __atomic_store_n(&v->eState, VIEW_UNPARKED, __ATOMIC_RELEASE); /* the owner's again */
+  }
+  for (int i = 0; i < nCheck; i++) {
+    fkv_view *v = apCheck[i];
+    if (!v->xEnded(v->pEndArg)) {
+      __atomic_store_n(&v->eState, VIEW_PINNED, __ATOMIC_RELEASE);
+      continue;
+    }
+    pthread_mutex_lock(&b->mu);
+    viewUnlink(b, v);
+    pthread_mutex_unlock(&b->mu);
+    viewDrop(v);
+    __atomic_sub_fetch(&b->nParked, 1, __ATOMIC_SEQ_CST);
+    __atomic_store_n(&v->eState, VIEW_UNPARKED, __ATOMIC_RELEASE);
   }
 }
 
@@ -1376,7 +1445,7 @@ static void txnClear(fkv_txn *p) {
 
 void fkvTxnFree(fkv_txn *p) {
   if (!p) return;
-  if (p->bPrepared) fkvTxnRollback(p);
+  if (p->bPrepared || p->bWriter) fkvTxnRollback(p);
   txnClear(p);
   fkvViewClose(p->pView);
   fkvMemUnref(p->pMem);
@@ -1475,21 +1544,48 @@ void fkvTxnRollbackTo(fkv_txn *p, int iLevel) {
 int fkvTxnBegin(fkv_txn *p, void *pOwner, char **pzErr) {
   fkv_buffer *b = p->pBuf;
   int rc = fkvStoreCheckProcess(b->pStore, pzErr);
-  if (rc != SQLITE_OK) return rc;
+  if (rc != SQLITE_OK || p->bWriter) return rc;
   pthread_mutex_lock(&b->mu);
   struct timespec ts;
   fkvDeadline(&ts, FKV_WAIT_MS);
-  while (b->pTokenOwner && b->pTokenOwner != pOwner) {
+  while (b->pWriter && b->pWriter != pOwner) {
+    if (pthread_equal(b->writerThread, pthread_self())) {
+      /* The writer is another connection of this thread: it cannot end
+      ** its transaction while this one waits. */
+      setErr(pzErr, sqlite3_mprintf("flaxkv: another connection of this thread has a write "
+                                    "transaction open on %s",
+                                    fkvStorePath(b->pStore)));
+      rc = SQLITE_BUSY;
+      break;
+    }
     if (pthread_cond_timedwait(&b->cond, &b->mu, &ts) == ETIMEDOUT) {
-      setErr(pzErr, sqlite3_mprintf("flaxkv: another connection's commit to %s did not "
-                                    "finish in %d ms",
+      setErr(pzErr, sqlite3_mprintf("flaxkv: another connection's write transaction on %s "
+                                    "did not end in %d ms",
                                     fkvStorePath(b->pStore), FKV_WAIT_MS));
       rc = SQLITE_BUSY;
       break;
     }
   }
+  if (rc == SQLITE_OK) {
+    if (!b->pWriter) {
+      b->pWriter = pOwner;
+      b->writerThread = pthread_self();
+    }
+    b->nWriterRef++;
+    p->bWriter = 1;
+  }
   pthread_mutex_unlock(&b->mu);
   return rc;
+}
+
+/* Drop p's reference on the writer lock (b->mu held). */
+static void writerRelease(fkv_txn *p) {
+  fkv_buffer *b = p->pBuf;
+  if (!p->bWriter) return;
+  p->bWriter = 0;
+  if (--b->nWriterRef > 0) return;
+  b->pWriter = 0;
+  pthread_cond_broadcast(&b->cond);
 }
 
 /* Release the commit token (b->mu held). */
@@ -1627,6 +1723,11 @@ void fkvTxnCommit(fkv_txn *p) {
     }
     p->bPrepared = 0;
     tokenRelease(b);
+    writerRelease(p);
+    pthread_mutex_unlock(&b->mu);
+  } else if (p->bWriter) {
+    pthread_mutex_lock(&b->mu);
+    writerRelease(p);
     pthread_mutex_unlock(&b->mu);
   }
   txnClear(p);
@@ -1634,10 +1735,11 @@ void fkvTxnCommit(fkv_txn *p) {
 
 void fkvTxnRollback(fkv_txn *p) {
   fkv_buffer *b = p->pBuf;
-  if (p->bPrepared) {
+  if (p->bPrepared || p->bWriter) {
     pthread_mutex_lock(&b->mu);
+    if (p->bPrepared) tokenRelease(b);
     p->bPrepared = 0;
-    tokenRelease(b);
+    writerRelease(p);
     pthread_mutex_unlock(&b->mu);
   }
   txnClear(p);

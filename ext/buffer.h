@@ -92,6 +92,19 @@ int fkvViewResume(fkv_view *, char **pzErr);
 */
 void fkvViewPark(fkv_view *);
 /*
+** Pin v to its owner's transaction: from now on fkvViewPark keeps its
+** snapshot (instead of letting the flusher release it after FKV_PARK_MS)
+** until xEnded(pArg), which the flusher calls from its own thread, returns
+** 1: the transaction has ended.  xEnded must not block.  xEnded NULL
+** unpins.  fkvViewPinned: pinned and holding its snapshot.
+*/
+void fkvViewPin(fkv_view *, int (*xEnded)(void *), void *pArg);
+int fkvViewPinned(fkv_view *);
+/* Has another connection published a commit since v's snapshot (or does
+** v hold none)?  Takes the buffer's lock. */
+int fkvViewBehind(fkv_view *);
+
+/*
 ** Does the view (with this process's uncommitted writes) certainly hold no
 ** numeric text key (codec.h) of table t?  0 means maybe.  Cheap, except
 ** after another process committed to the store: then one LMDB seek.
@@ -156,11 +169,15 @@ int fkvTxnPut(fkv_txn *, const unsigned char *aKey, size_t nKey, const unsigned 
 int fkvTxnGet(fkv_txn *, const unsigned char *aKey, size_t nKey, int bCommitted,
               const unsigned char **paVal, size_t *pnVal, int *pbInTxn, char **pzErr);
 /*
-** The start of a write transaction (xBegin): wait (bounded) while another
-** connection is between prepare and commit on this store.  SQLite releases
-** the host database's write lock before xCommit publishes: without this
-** wait, the next writer of that file could read the value the commit is
-** about to replace (a lost update of read-modify-write statements).
+** The start of a write transaction (xBegin): take the store's writer lock
+** for pOwner (one SQLite connection: all its tables on this store share
+** it), held until fkvTxnCommit or fkvTxnRollback, so that at most one
+** connection of the process writes to a store at a time, as one connection
+** writes to a WAL database file.  A reader's snapshot therefore cannot go
+** stale between a read and a write of the same transaction unnoticed (see
+** fkvViewBehind), and the next writer cannot read the value a commit is
+** about to replace.  Waits at most FKV_WAIT_MS (SQLITE_BUSY), and not at
+** all when the writer is another connection of the calling thread.
 */
 int fkvTxnBegin(fkv_txn *, void *pOwner, char **pzErr);
 void fkvTxnSavepoint(fkv_txn *, int iLevel);

@@ -142,6 +142,12 @@ struct fkv_conn {
   flaxkv_vtab *pVtabs;
   fkv_private *pPrivate;
   fkv_shared_view *pViews;  /* in use by open cursors */
+  /* The explicit transaction the connection's views are pinned to (see
+  ** Transactions): bTxn, and the data version of the temp database when
+  ** the transaction was marked (written under the connection's mutex, read
+  ** by the flusher under it too: connTxnEnded). */
+  int bTxn;
+  unsigned int dvTemp;
 };
 
 struct flaxkv_vtab {
@@ -1151,13 +1157,86 @@ static int cursorSettle(flaxkv_cursor *pCur) {
   return SQLITE_OK;
 }
 
+/* ---------------------------------------------------------- transactions */
+
+/* The pager data version of the connection's temp database (0 if none). */
+static unsigned int tempDataVersion(sqlite3 *db) {
+  unsigned int v = 0;
+  if (sqlite3_file_control(db, "temp", SQLITE_FCNTL_DATA_VERSION, &v) != SQLITE_OK) v = 0;
+  return v;
+}
+
+/* Is the transaction c marked still open?  The connection's mutex held. */
+static int connTxnSame(fkv_conn *c) {
+  return sqlite3_txn_state(c->db, "temp") == SQLITE_TXN_WRITE &&
+         tempDataVersion(c->db) == c->dvTemp;
+}
+
+/* The flusher's question for a pinned view (fkvViewPin): has the
+** transaction ended?  Never blocks: a connection busy in another thread
+** is asked again later. */
+static int connTxnEnded(void *pArg) {
+  fkv_conn *c = pArg;
+  sqlite3_mutex *m = sqlite3_db_mutex(c->db);
+  if (!m || sqlite3_mutex_try(m) != SQLITE_OK) return 0;
+  int bEnded = !c->bTxn || !connTxnSame(c);
+  sqlite3_mutex_leave(m);
+  return bEnded;
+}
+
+/* Unpin every view of the connection: the transaction has ended. */
+static void connTxnEnd(fkv_conn *c) {
+  if (!c->bTxn) return;
+  c->bTxn = 0;
+  for (fkv_shared_view *q = c->pViews; q; q = q->pNext) {
+    fkvViewPin(q->pView, 0, 0);
+    q->bShared = 0;
+  }
+}
+
+/*
+** Before a statement reads or writes: end the pinned transaction if the
+** connection is in autocommit mode or in another transaction, and mark a
+** new explicit transaction.  The mark makes the temp database take part
+** in the transaction as a writer (its user_version written with its own
+** value): it then stays in SQLITE_TXN_WRITE until COMMIT or ROLLBACK,
+** whose commit also changes its data version.  If the mark cannot be
+** written (PRAGMA query_only), the transaction is not pinned: each
+** statement reads the latest commit.
+*/
+static void connTxnSync(fkv_conn *c, int bMark) {
+  if (sqlite3_get_autocommit(c->db)) {
+    connTxnEnd(c);
+    return;
+  }
+  if (c->bTxn && connTxnSame(c)) return;
+  connTxnEnd(c);
+  if (!bMark) return;
+  sqlite3_stmt *pStmt = 0;
+  int rc = sqlite3_prepare_v2(c->db, "PRAGMA temp.user_version", -1, &pStmt, 0);
+  int iVersion = 0;
+  if (rc == SQLITE_OK && sqlite3_step(pStmt) == SQLITE_ROW) iVersion = sqlite3_column_int(pStmt, 0);
+  rc = sqlite3_finalize(pStmt);
+  if (rc == SQLITE_OK) {
+    char zSql[48];
+    sqlite3_snprintf(sizeof(zSql), zSql, "PRAGMA temp.user_version=%d", iVersion);
+    rc = sqlite3_exec(c->db, zSql, 0, 0, 0);
+  }
+  if (rc == SQLITE_OK && sqlite3_txn_state(c->db, "temp") == SQLITE_TXN_WRITE) {
+    c->dvTemp = tempDataVersion(c->db);
+    c->bTxn = 1;
+  }
+}
+
 /*
 ** The connection's shared view of pBuf: the one open cursors share, else the
-** connection's idle one renewed (a new snapshot in the same allocations),
-** else a new one.
+** connection's idle one renewed (a new snapshot in the same allocations, or
+** the same snapshot if it is pinned to the transaction), else a new one.
+** Inside an explicit transaction the view is pinned to it.
 */
 static int sharedViewAcquire(flaxkv_vtab *p, fkv_shared_view **ppShared) {
   fkv_conn *c = p->pConn;
+  connTxnSync(c, 1);
   fkv_shared_view *q, *pIdle = 0;
   for (q = c->pViews; q; q = q->pNext) {
     if (q->pBuf != p->pBuf) continue;
@@ -1184,9 +1263,19 @@ static int sharedViewAcquire(flaxkv_vtab *p, fkv_shared_view **ppShared) {
     q->pNext = c->pViews;
     c->pViews = q;
   }
+  if (c->bTxn && !fkvViewPinned(q->pView)) fkvViewPin(q->pView, connTxnEnded, c);
   q->nRef++;
   *ppShared = q;
   return SQLITE_OK;
+}
+
+/* The view of pBuf pinned to the connection's transaction, or NULL. */
+static fkv_view *connTxnView(fkv_conn *c, fkv_buffer *pBuf) {
+  if (!c->bTxn) return 0;
+  for (fkv_shared_view *q = c->pViews; q; q = q->pNext) {
+    if (q->pBuf == pBuf && fkvViewPinned(q->pView)) return q->pView;
+  }
+  return 0;
 }
 
 static void sharedViewFree(fkv_conn *c, fkv_shared_view *q) {
@@ -1500,9 +1589,25 @@ static int flaxkvUpdate(sqlite3_vtab *pVtab, int argc, sqlite3_value **argv, sql
   return rc;
 }
 
+/*
+** The first write of a transaction to the table: the store's writer lock,
+** then, if the transaction has read the store, its snapshot must still be
+** the latest commit (else SQLITE_BUSY_SNAPSHOT, as WAL gives).
+*/
 static int flaxkvBegin(sqlite3_vtab *pVtab) {
   flaxkv_vtab *p = (flaxkv_vtab *)pVtab;
-  return fkvTxnBegin(p->pTxn, p->db, &pVtab->zErrMsg);
+  connTxnSync(p->pConn, 0);
+  int rc = fkvTxnBegin(p->pTxn, p->db, &pVtab->zErrMsg);
+  if (rc != SQLITE_OK) return rc;
+  fkv_view *v = connTxnView(p->pConn, p->pBuf);
+  if (v && fkvViewBehind(v)) {
+    fkvTxnRollback(p->pTxn);
+    setVtabErr(pVtab, sqlite3_mprintf("flaxkv: another connection committed to %s after this "
+                                      "transaction read it; roll back and retry",
+                                      fkvStorePath(fkvBufferStore(p->pBuf))));
+    return SQLITE_BUSY_SNAPSHOT;
+  }
+  return SQLITE_OK;
 }
 
 static int flaxkvSync(sqlite3_vtab *pVtab) {
@@ -1518,12 +1623,15 @@ static int flaxkvSync(sqlite3_vtab *pVtab) {
 static int flaxkvCommit(sqlite3_vtab *pVtab) {
   flaxkv_vtab *p = (flaxkv_vtab *)pVtab;
   fkvTxnCommit(p->pTxn);
+  connTxnEnd(p->pConn);
   sharedViewRetire(p->pConn, p->pBuf);
   return SQLITE_OK;
 }
 
 static int flaxkvRollback(sqlite3_vtab *pVtab) {
-  fkvTxnRollback(((flaxkv_vtab *)pVtab)->pTxn);
+  flaxkv_vtab *p = (flaxkv_vtab *)pVtab;
+  fkvTxnRollback(p->pTxn);
+  connTxnEnd(p->pConn);
   return SQLITE_OK;
 }
 

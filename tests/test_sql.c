@@ -25,7 +25,8 @@
 ** traps, 5 paging and aggregates over buffered and flushed rows, 6
 ** transactions and a second connection, 7 persistence and table life
 ** cycle, 8 options and defaults, 9 a corrupt stored value, 10 reads never
-** write, 11 bulk UPDATE / DELETE, 12 flaxkv_flush(T).
+** write, 11 bulk UPDATE / DELETE, 12 flaxkv_flush(T), 17 transactions
+** read one snapshot.
 **
 ** Files live in the scratch directory of harness_tmpdir(); each group of
 ** cases has its own database file and so its own store.  LMDB forbids
@@ -36,6 +37,7 @@
 
 #include <errno.h>
 #include <lmdb.h>
+#include <pthread.h>
 #include <math.h>
 #include <stdint.h>
 #include <sys/stat.h>
@@ -1488,16 +1490,22 @@ static void testTransactions(void) {
            "'1,5,7,20,1000'");
   }
 
-  CASE("6.10", "another connection commits a key first: the plain INSERT's COMMIT fails");
-  EXEC(dbA, "BEGIN; INSERT INTO kv VALUES(77, 'from A');");
-  EXEC(dbC, "INSERT INTO kv VALUES(77, 'from C')");
-  EXPECT(dbA, "COMMIT", "error: UNIQUE constraint failed: kv.key");
-  CHECK(sqlite3_get_autocommit(dbA), "the failed COMMIT left a transaction open");
-  if (!sqlite3_get_autocommit(dbA)) EXEC(dbA, "ROLLBACK");
-  EXPECT(dbA, "SELECT value FROM kv WHERE key = 77", "'from C'");
-  EXEC(dbA, "BEGIN; REPLACE INTO kv VALUES(78, 'from A');");
-  EXEC(dbC, "INSERT INTO kv VALUES(78, 'from C')");
-  EXPECT(dbA, "COMMIT; SELECT value FROM kv WHERE key = 78", "'from A'");
+  CASE("6.10", "one writer per store: while a transaction writes, another connection of "
+               "the thread gets SQLITE_BUSY at once; after the COMMIT its INSERT is a UNIQUE error");
+  {
+    EXEC(dbA, "BEGIN; INSERT INTO kv VALUES(77, 'from A');");
+    char *zBusy = sqlite3_mprintf("error: flaxkv: another connection of this thread has a write "
+                                  "transaction open on %s-flaxkv",
+                                  harness_path("txn.db"));
+    EXPECT(dbC, "INSERT INTO kv VALUES(77, 'from C')", zBusy);
+    CHECK(sqlite3_extended_errcode(dbC) == SQLITE_BUSY, "code %d",
+          sqlite3_extended_errcode(dbC));
+    sqlite3_free(zBusy);
+    EXEC(dbA, "COMMIT");
+    EXPECT(dbC, "INSERT INTO kv VALUES(77, 'from C')",
+           "error: UNIQUE constraint failed: kv.key");
+    EXPECT(dbA, "SELECT value FROM kv WHERE key = 77", "'from A'");
+  }
 
   closeDb(dbC);
   closeDb(dbB);
@@ -2214,6 +2222,211 @@ static void testFlushFunction(void) {
   closeDb(db);
 }
 
+/* ========================================= 17. transactions read one snapshot */
+
+/* One thread of 17.07: nInc counter increments through its own connection. */
+typedef struct CounterArg CounterArg;
+struct CounterArg {
+  const char *zStore;
+  int nInc;
+  int nErr;
+  char zErr[256];
+};
+
+static void *counterThread(void *pArg) {
+  CounterArg *a = pArg;
+  sqlite3 *db = harness_open(":memory:");
+  char *zSql = sqlite3_mprintf("CREATE VIRTUAL TABLE temp.kv USING flaxkv(path='%q')", a->zStore);
+  if (sqlite3_exec(db, zSql, 0, 0, 0) != SQLITE_OK) a->nErr++;
+  sqlite3_free(zSql);
+  for (int i = 0; i < a->nInc && !a->nErr; i++) {
+    const char *zInc = (i % 2)
+        ? "REPLACE INTO kv VALUES('hits', coalesce((SELECT value FROM kv WHERE key = 'hits'), 0) + 1)"
+        : "BEGIN; UPDATE kv SET value = value + 1 WHERE key = 'hits'; COMMIT";
+    char *zErr = 0;
+    if (sqlite3_exec(db, zInc, 0, 0, &zErr) != SQLITE_OK) {
+      snprintf(a->zErr, sizeof a->zErr, "%s", zErr ? zErr : "?");
+      a->nErr++;
+      sqlite3_exec(db, "ROLLBACK", 0, 0, 0);
+    }
+    sqlite3_free(zErr);
+  }
+  sqlite3_close(db);
+  return 0;
+}
+
+/*
+** Run the steps of a two-connection scenario (each "A: sql" or "B: sql",
+** {T} the table) and return their output (runSql's, without its closing
+** ROLLBACK: a transaction stays open from step to step) and the extended
+** error codes, one line per step.
+*/
+static char *runSteps(sqlite3 *dbA, sqlite3 *dbB, const char *const *azStep, const char *zT) {
+  hstr out = {0, 0, 0};
+  hstr_append(&out, "", 0);
+  for (int i = 0; azStep[i]; i++) {
+    sqlite3 *db = azStep[i][0] == 'A' ? dbA : dbB;
+    char *zSql = replaceAll(azStep[i] + 3, "{T}", zT);
+    hstr_appendf(&out, "%s%c:", i ? "\n" : "", azStep[i][0]);
+    const char *zTail = zSql;
+    while (zTail && *zTail) {
+      sqlite3_stmt *pStmt = 0;
+      int rc = sqlite3_prepare_v2(db, zTail, -1, &pStmt, &zTail);
+      if (rc == SQLITE_OK && !pStmt) continue;
+      if (rc == SQLITE_OK) {
+        while ((rc = sqlite3_step(pStmt)) == SQLITE_ROW) {
+          hstr_append(&out, " ", 1);
+          hstr_append_value(&out, pStmt, 0);
+        }
+      }
+      if (rc != SQLITE_DONE) {
+        hstr_appendf(&out, " error %d", sqlite3_extended_errcode(db));
+        sqlite3_finalize(pStmt);
+        break;
+      }
+      sqlite3_finalize(pStmt);
+    }
+    free(zSql);
+  }
+  return out.z;
+}
+
+/* The scenario's output on kv must be zExpect, and the reference's. */
+#define SAME_STEPS(dbA, dbB, zExpect, ...)                                              \
+  do {                                                                                  \
+    static const char *const azStep[] = {__VA_ARGS__, 0};                               \
+    char *zKv = runSteps(dbA, dbB, azStep, "kv"), *zRef = runSteps(dbA, dbB, azStep, "ref"); \
+    CHECK(strcmp(zRef, zExpect) == 0, "the reference gives\n%s\nnot\n%s", zRef, zExpect); \
+    CHECK(strcmp(zKv, zExpect) == 0, "flaxkv gives\n%s\nnot\n%s", zKv, zExpect);     \
+    free(zKv);                                                                          \
+    free(zRef);                                                                         \
+  } while (0)
+
+static void testTxnSnapshots(void) {
+  /* dbA and dbB: two connections of one WAL database file holding kv and
+  ** the reference table ref, so that every answer is also WAL's. */
+  sqlite3 *dbA = harness_open(harness_path("snap.db"));
+  EXEC(dbA, "PRAGMA journal_mode=WAL; CREATE VIRTUAL TABLE kv USING flaxkv;"
+            "CREATE TABLE ref(key PRIMARY KEY NOT NULL, value) WITHOUT ROWID;");
+  sqlite3 *dbB = harness_open(harness_path("snap.db"));
+  SAME(dbA, "INSERT INTO {T} VALUES('k', 1), ('j', 1)", "");
+
+  CASE("17.01", "a transaction reads one snapshot from its first read to COMMIT, as in WAL");
+  SAME_STEPS(dbA, dbB, "A: 1\nB:\nA: 1\nA: 'j,k'\nA:\nA: 'j=1,k=2,new=2'",
+             "A: BEGIN; SELECT value FROM {T} WHERE key = 'k'",
+             "B: REPLACE INTO {T} VALUES('k', 2), ('new', 2)",
+             "A: SELECT value FROM {T} WHERE key = 'k'",
+             "A: SELECT group_concat(key) FROM (SELECT key FROM {T} ORDER BY key)",
+             "A: COMMIT",
+             "A: SELECT group_concat(key || '=' || value) FROM (SELECT * FROM {T} ORDER BY key)");
+
+  CASE("17.02", "read, another connection commits, then write: SQLITE_BUSY_SNAPSHOT, nothing "
+                "written (the RETURNING idiom cannot delete a value it never read)");
+  SAME_STEPS(dbA, dbB, "A: 2\nB:\nA: error 517\nA:\nA: 3\nA: 3\nA: 0",
+             "A: BEGIN; SELECT value FROM {T} WHERE key = 'k'",
+             "B: UPDATE {T} SET value = value + 1 WHERE key = 'k'",
+             "A: DELETE FROM {T} WHERE key = 'k'",
+             "A: ROLLBACK",
+             "A: SELECT value FROM {T} WHERE key = 'k'",
+             "A: BEGIN; SELECT value FROM {T} WHERE key = 'k'; DELETE FROM {T} WHERE key = 'k'; COMMIT",
+             "A: SELECT count(*) FROM {T} WHERE key = 'k'");
+  EXEC(dbA, "REPLACE INTO kv VALUES('k', 2)");
+  EXEC(dbA, "BEGIN; SELECT value FROM kv WHERE key = 'k'");
+  EXEC(dbB, "UPDATE kv SET value = 3 WHERE key = 'k'");
+  {
+    char *zMsg = sqlite3_mprintf("error: flaxkv: another connection committed to %s-flaxkv "
+                                 "after this transaction read it; roll back and retry",
+                                 harness_path("snap.db"));
+    EXPECT(dbA, "DELETE FROM kv WHERE key = 'k'", zMsg);
+    sqlite3_free(zMsg);
+  }
+  EXEC(dbA, "ROLLBACK");
+  EXPECT(dbA, "SELECT value FROM kv WHERE key = 'k'", "3");
+
+  CASE("17.03", "ROLLBACK TO a savepoint keeps the transaction's snapshot; a write-first "
+                "transaction reads its own writes; autocommit reads the latest commit");
+  SAME_STEPS(dbA, dbB, "A: 1\nB:\nA: 1\nA: 1\nA: 5\nA: 'mine'",
+             "A: BEGIN; SAVEPOINT s; SELECT value FROM {T} WHERE key = 'j'",
+             "B: UPDATE {T} SET value = 5 WHERE key = 'j'",
+             "A: ROLLBACK TO s; SELECT value FROM {T} WHERE key = 'j'; RELEASE s",
+             "A: SELECT value FROM {T} WHERE key = 'j'; COMMIT",
+             "A: SELECT value FROM {T} WHERE key = 'j'",
+             "A: BEGIN; REPLACE INTO {T} VALUES('w', 'mine'); SELECT value FROM {T} WHERE key = 'w'; COMMIT");
+
+  CASE("17.04", "a read-only transaction ended by COMMIT or ROLLBACK: the next one sees what "
+                "was committed in between, also when it writes the temp database first");
+  SAME_STEPS(dbA, dbB, "A: 5\nB:\nA: 6\nB:\nA: 7\nB:\nA: 8",
+             "A: BEGIN; SELECT value FROM {T} WHERE key = 'j'; COMMIT",
+             "B: UPDATE {T} SET value = value + 1 WHERE key = 'j'",
+             "A: BEGIN; SELECT value FROM {T} WHERE key = 'j'; ROLLBACK",
+             "B: UPDATE {T} SET value = value + 1 WHERE key = 'j'",
+             "A: BEGIN; SELECT value FROM {T} WHERE key = 'j'; COMMIT",
+             "B: UPDATE {T} SET value = value + 1 WHERE key = 'j'",
+             "A: BEGIN; CREATE TEMP TABLE IF NOT EXISTS scratch(x); INSERT INTO scratch VALUES(1);"
+             " SELECT value FROM {T} WHERE key = 'j'; COMMIT");
+
+  CASE("17.05", "the snapshot of an ended read-only transaction is released while the "
+                "connection is idle; the user's temp.user_version is kept");
+  {
+    EXEC(dbA, "PRAGMA temp.user_version = 42");
+    EXPECT(dbA, "BEGIN; SELECT value FROM kv WHERE key = 'j'; COMMIT", "8");
+    EXPECT(dbA, "PRAGMA temp.user_version", "42");
+    char *zStore = sqlite3_mprintf("%s-flaxkv", harness_path("snap.db"));
+    long n = -1;
+    for (int i = 0; i < 50 && n != 0; i++) {
+      sleepMs(100);
+      n = pinnedSnapshots(zStore, getpid());
+    }
+    CHECK(n == 0, "%ld LMDB snapshots of this process stay open while it is idle", n);
+    /* While the transaction is open, its snapshot stays: held past the
+    ** flusher's release of idle snapshots (about 100 ms). */
+    EXEC(dbA, "BEGIN");
+    EXPECT(dbA, "SELECT value FROM kv WHERE key = 'j'", "8");
+    sleepMs(400);
+    EXEC(dbB, "UPDATE kv SET value = 9 WHERE key = 'j'");
+    EXPECT(dbA, "SELECT value FROM kv WHERE key = 'j'; COMMIT", "8");
+    sqlite3_free(zStore);
+  }
+
+  CASE("17.06", "PRAGMA query_only: a transaction cannot be marked, so each statement reads "
+                "the latest commit (documented)");
+  EXEC(dbA, "PRAGMA query_only = 1; BEGIN");
+  EXPECT(dbA, "SELECT value FROM kv WHERE key = 'j'", "9");
+  EXEC(dbB, "UPDATE kv SET value = 10 WHERE key = 'j'");
+  EXPECT(dbA, "SELECT value FROM kv WHERE key = 'j'", "10");
+  EXEC(dbA, "COMMIT; PRAGMA query_only = 0");
+
+  CASE("17.07", "two threads, each with its own connection bound through temp. (no host "
+                "lock): the counter idiom loses no increment");
+  {
+    char *zStore = tpath("counter_store");
+    sqlite3 *db = harness_open(":memory:");
+    char *zSql = sqlite3_mprintf("CREATE VIRTUAL TABLE temp.kv USING flaxkv(path='%q');"
+                                 "INSERT INTO kv VALUES('hits', 0)",
+                                 zStore);
+    EXEC(db, zSql);
+    sqlite3_free(zSql);
+    CounterArg a[2];
+    pthread_t th[2];
+    for (int i = 0; i < 2; i++) {
+      memset(&a[i], 0, sizeof a[i]);
+      a[i].zStore = zStore;
+      a[i].nInc = 2000;
+      pthread_create(&th[i], 0, counterThread, &a[i]);
+    }
+    for (int i = 0; i < 2; i++) {
+      pthread_join(th[i], 0);
+      CHECK(a[i].nErr == 0, "thread %d: %s", i, a[i].zErr);
+    }
+    EXPECT(db, "SELECT value FROM kv WHERE key = 'hits'", "4000");
+    closeDb(db);
+    sqlite3_free(zStore);
+  }
+
+  closeDb(dbB);
+  closeDb(dbA);
+}
+
 int main(void) {
   /* Tests change the working directory: make the extension path absolute. */
   const char *zExt = harness_ext_path();
@@ -2240,6 +2453,7 @@ int main(void) {
   testBulk();
   testFlushFunction();
   testFlushTriggers();
+  testTxnSnapshots();
 
   caseEnd();
   printf("%d cases, %d failed\n%s", nCases, nCasesFailed, failedCases.n ? failedCases.z : "");
