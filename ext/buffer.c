@@ -188,6 +188,10 @@ struct fkv_txn {
   int nMark, nMarkAlloc;
   int bPrepared;
   int bWriter;              /* holds a reference on the writer lock */
+  int bWritten;             /* write-through: the entries are in LMDB */
+  uint64_t idSnap;          /* write-through: the oldest LMDB snapshot the
+                            ** transaction may have read (fkvTxnBegin,
+                            ** fkvTxnSetSnapshot) */
   fkv_node **apShared;      /* prepare: the active memtable's node per entry */
   fkv_node **apMine;
   int nPub;
@@ -548,6 +552,7 @@ static void *bufferNew(fkv_store *s, void *pArg) {
   if (!b->cfg.nSoft) b->cfg.nSoft = FKV_DEFAULT_SOFT;
   if (!b->cfg.nHard) b->cfg.nHard = b->cfg.nSoft > FKV_DEFAULT_HARD / 4 ? b->cfg.nSoft * 4 : FKV_DEFAULT_HARD;
   if (!b->cfg.msIdle) b->cfg.msIdle = FKV_DEFAULT_IDLE_MS;
+  if (!b->cfg.eWriteThrough) b->cfg.eWriteThrough = FKV_WRITE_THROUGH_OFF;
   b->pActive = fkvMemNewIndexed();
   if (!b->pActive) {
     sqlite3_free(b);
@@ -582,6 +587,7 @@ int fkvBufferOpen(const char *zDir, const fkv_store_cfg *pStoreCfg, const fkv_bu
   if (pCfg->nSoft && pCfg->nSoft != b->cfg.nSoft) zBad = "buffer_size";
   if (pCfg->nHard && pCfg->nHard != b->cfg.nHard) zBad = "buffer_limit";
   if (pCfg->msIdle && pCfg->msIdle != b->cfg.msIdle) zBad = "flush_interval";
+  if (pCfg->eWriteThrough && pCfg->eWriteThrough != b->cfg.eWriteThrough) zBad = "write_through";
   if (zBad) {
     setErr(pzErr, sqlite3_mprintf("flaxkv: the store %s is already open with another %s; "
                                   "its tables share one buffer",
@@ -887,6 +893,8 @@ void fkvViewPin(fkv_view *v, int (*xEnded)(void *), void *pArg) {
 }
 
 int fkvViewPinned(fkv_view *v) { return v->xEnded != 0 && v->bOpen; }
+
+uint64_t fkvViewTxnId(fkv_view *v) { return (uint64_t)mdb_txn_id(v->txn); }
 
 int fkvViewBehind(fkv_view *v) {
   fkv_buffer *b = v->pBuf;
@@ -1430,6 +1438,7 @@ static void txnClear(fkv_txn *p) {
   p->nUndo = 0;
   p->nMark = 0;
   p->genExpect = 0;
+  p->bWritten = 0;
   p->spot.pMem = 0; /* a reset memtable keeps its address */
   /* Keep an unshared entry table for the next transaction (autocommit
   ** statements come one after the other); an iterator may still hold it. */
@@ -1575,7 +1584,92 @@ int fkvTxnBegin(fkv_txn *p, void *pOwner, char **pzErr) {
     p->bWriter = 1;
   }
   pthread_mutex_unlock(&b->mu);
+  if (rc == SQLITE_OK) p->idSnap = fkvStoreLastTxnId(b->pStore);
   return rc;
+}
+
+void fkvTxnSetSnapshot(fkv_txn *p, uint64_t idSnap) {
+  if (idSnap < p->idSnap) p->idSnap = idSnap;
+}
+
+int fkvBufferWriteThrough(fkv_buffer *b) { return b->cfg.eWriteThrough == FKV_WRITE_THROUGH_ON; }
+
+int fkvTxnPending(fkv_txn *p) { return p->pMem && p->nUndo > 0 && !p->bWritten; }
+
+/*
+** Write-through: write the entries of the transactions ap[0..n) (one
+** connection's, one store) to LMDB in one write transaction, with the
+** plain-INSERT checks and the check that no other process committed after
+** the oldest snapshot they read, both made inside that write transaction,
+** whose lock LMDB holds across processes.
+*/
+int fkvTxnWriteThrough(fkv_txn **ap, int n, char **pzErr) {
+  fkv_store *s = ap[0]->pBuf->pStore;
+  uint64_t idSnap = UINT64_MAX;
+  for (int i = 0; i < n; i++) {
+    if (ap[i]->idSnap < idSnap) idSnap = ap[i]->idSnap;
+  }
+  for (int nTry = 0;; nTry++) {
+    MDB_txn *txn;
+    int rc = fkvStoreWriteBegin(s, &txn, pzErr);
+    if (rc != SQLITE_OK) return rc;
+    if (fkvStoreForeignAfter(s, txn, idSnap)) {
+      fkvStoreWriteAbort(s, txn);
+      setErr(pzErr, sqlite3_mprintf("flaxkv: another process committed to %s after this "
+                                    "transaction read it; roll back and retry",
+                                    fkvStorePath(s)));
+      return SQLITE_BUSY_SNAPSHOT;
+    }
+    int e = MDB_SUCCESS;
+    for (int i = 0; i < n && e == MDB_SUCCESS && rc == SQLITE_OK; i++) {
+      fkv_table *t = ap[i]->pTable;
+      if (__atomic_load_n(&t->bDropped, __ATOMIC_ACQUIRE)) {
+        setErr(pzErr, sqlite3_mprintf("flaxkv: the table was dropped"));
+        rc = SQLITE_ERROR;
+        break;
+      }
+      for (fkv_node *x = fkvMemFirst(ap[i]->pMem); x && e == MDB_SUCCESS; x = fkvMemNext(x)) {
+        fkv_version *v = fkvNodeHead(x);
+        if (!v) continue;
+        size_t nKey;
+        const unsigned char *aKey = fkvNodeKey(x, &nKey);
+        MDB_val k = {nKey - FKV_PREFIX, (void *)(aKey + FKV_PREFIX)}, d;
+        if (v->bExpectAbsent) {
+          e = mdb_get(txn, t->dbi, &k, &d);
+          if (e == MDB_SUCCESS) {
+            rc = SQLITE_CONSTRAINT; /* another process committed the key first */
+            break;
+          }
+          if (e != MDB_NOTFOUND) break;
+          e = MDB_SUCCESS;
+        }
+        if (v->bTomb) {
+          e = mdb_del(txn, t->dbi, &k, 0);
+          if (e == MDB_NOTFOUND) e = MDB_SUCCESS;
+        } else {
+          d.mv_size = v->nVal;
+          d.mv_data = v->aVal;
+          e = mdb_put(txn, t->dbi, &k, &d, 0);
+        }
+      }
+    }
+    if (e == MDB_SUCCESS && rc == SQLITE_OK) {
+      rc = fkvStoreWriteCommit(s, txn, pzErr);
+      if (rc == SQLITE_OK) {
+        for (int i = 0; i < n; i++) ap[i]->bWritten = 1;
+      }
+      return rc;
+    }
+    fkvStoreWriteAbort(s, txn);
+    if (rc != SQLITE_OK) return rc;
+    if (e == MDB_MAP_FULL && nTry < 20) {
+      rc = fkvStoreGrow(s, pzErr);
+      if (rc != SQLITE_OK) return rc;
+      continue;
+    }
+    setErr(pzErr, fkvLmdbErr(e, "cannot commit to", fkvStorePath(s)));
+    return fkvLmdbRc(e);
+  }
 }
 
 /* Drop p's reference on the writer lock (b->mu held). */
@@ -1597,7 +1691,9 @@ static void tokenRelease(fkv_buffer *b) {
     int64_t now = nowMs();
     b->msLastCommit = now;
     __atomic_add_fetch(&b->gen, 1, __ATOMIC_RELEASE);
-    if (!b->msFirstUnflushed || fkvMemBytes(b->pActive) >= b->cfg.nSoft) {
+    if (fkvBufferWriteThrough(b)) {
+      b->flushedSeq = b->visible; /* nothing is buffered */
+    } else if (!b->msFirstUnflushed || fkvMemBytes(b->pActive) >= b->cfg.nSoft) {
       /* The flusher sleeps without a deadline while there is nothing to do. */
       if (!b->msFirstUnflushed) b->msFirstUnflushed = now;
       pthread_cond_signal(&b->wake);
@@ -1653,6 +1749,11 @@ int fkvTxnPrepare(fkv_txn *p, void *pOwner, char **pzErr) {
     b->nTokenRef++;
     p->bPrepared = 1;
   }
+  if (fkvBufferWriteThrough(b)) {
+    /* The entries go to LMDB (fkvTxnWriteThrough), not to the buffer. */
+    pthread_mutex_unlock(&b->mu);
+    return SQLITE_OK;
+  }
   /* Make the active memtable's nodes now, so that the commit cannot fail. */
   size_t nEntry = fkvMemCount(p->pMem);
   sqlite3_free(p->apShared);
@@ -1703,7 +1804,11 @@ void fkvTxnCommit(fkv_txn *p) {
   if (!p->bPrepared && p->nUndo > 0) {
     /* xCommit without xSync: SQLite always syncs first; stay correct anyway. */
     char *zErr = 0;
-    if (fkvTxnPrepare(p, p, &zErr) != SQLITE_OK) {
+    int rc = fkvTxnPrepare(p, p, &zErr);
+    if (rc == SQLITE_OK && fkvTxnPending(p) && fkvBufferWriteThrough(b)) {
+      rc = fkvTxnWriteThrough(&p, 1, &zErr);
+    }
+    if (rc != SQLITE_OK) {
       sqlite3_log(SQLITE_ERROR, "%s", zErr ? zErr : "flaxkv: commit failed");
       sqlite3_free(zErr);
       fkvTxnRollback(p);
@@ -1713,6 +1818,7 @@ void fkvTxnCommit(fkv_txn *p) {
   if (p->bPrepared) {
     pthread_mutex_lock(&b->mu);
     uint64_t h = horizon(b);
+    if (p->bWritten) b->bPendingPushed = 1; /* write-through: published in LMDB */
     for (int i = 0; i < p->nPub; i++) {
       fkv_version *v = fkvMemSetHead(p->pMem, p->apMine[i], 0);
       if (!v) continue;

@@ -41,11 +41,17 @@ typedef struct fkv_iter fkv_iter;
 #define FKV_DEFAULT_HARD ((size_t)64 << 20)
 #define FKV_DEFAULT_IDLE_MS 100
 
+#define FKV_WRITE_THROUGH_OFF 1
+#define FKV_WRITE_THROUGH_ON 2
+
 typedef struct fkv_buffer_cfg fkv_buffer_cfg;
 struct fkv_buffer_cfg {
   size_t nSoft;   /* bytes: start a flush (0: default) */
   size_t nHard;   /* bytes: commits wait for the running flush (0: default) */
   int msIdle;     /* flush after this long without a commit (0: default) */
+  int eWriteThrough; /* FKV_WRITE_THROUGH_ON: each commit is written to
+                  ** LMDB at xSync (fkvTxnWriteThrough), nothing is
+                  ** buffered; 0: default (off) */
 };
 
 /*
@@ -103,6 +109,8 @@ int fkvViewPinned(fkv_view *);
 /* Has another connection published a commit since v's snapshot (or does
 ** v hold none)?  Takes the buffer's lock. */
 int fkvViewBehind(fkv_view *);
+/* The LMDB transaction id of v's snapshot (v holds one). */
+uint64_t fkvViewTxnId(fkv_view *);
 
 /*
 ** Does the view (with this process's uncommitted writes) certainly hold no
@@ -180,6 +188,23 @@ int fkvTxnGet(fkv_txn *, const unsigned char *aKey, size_t nKey, int bCommitted,
 ** all when the writer is another connection of the calling thread.
 */
 int fkvTxnBegin(fkv_txn *, void *pOwner, char **pzErr);
+/* The transaction may have read the store's LMDB snapshot idSnap (an LMDB
+** transaction id): write-through commits check that no other process
+** committed after it. */
+void fkvTxnSetSnapshot(fkv_txn *, uint64_t idSnap);
+/* Does the buffer run write-through (fkv_buffer_cfg.eWriteThrough)? */
+int fkvBufferWriteThrough(fkv_buffer *);
+/* Has the transaction entries not yet written through? */
+int fkvTxnPending(fkv_txn *);
+/*
+** Write-through, at xSync after fkvTxnPrepare: write the entries of one
+** connection's transactions ap[0..n) on one store to LMDB in one LMDB
+** write transaction.  SQLITE_CONSTRAINT: a plain INSERT's key exists (it was
+** committed by another process); SQLITE_BUSY_SNAPSHOT: another process
+** committed after the snapshot the transaction read; else an LMDB error.
+** Nothing is written unless SQLITE_OK.
+*/
+int fkvTxnWriteThrough(fkv_txn **ap, int n, char **pzErr);
 void fkvTxnSavepoint(fkv_txn *, int iLevel);
 void fkvTxnRelease(fkv_txn *, int iLevel);
 void fkvTxnRollbackTo(fkv_txn *, int iLevel);

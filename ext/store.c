@@ -77,6 +77,11 @@ struct fkv_store {
   pthread_mutex_t wmu;
   MDB_dbi catalog;         /* valid if bCatalog (wmu) */
   int bCatalog;
+  /* Other processes' commits (wmu): every LMDB commit up to ownLast was
+  ** this process's or is counted in foreignMax, the newest commit known to
+  ** be another process's (see fkvStoreForeignAfter). */
+  uint64_t ownLast;
+  uint64_t foreignMax;
 };
 
 static struct {
@@ -314,6 +319,7 @@ again:
   pthread_mutex_init(&p->mu, 0);
   fkvCondInit(&p->cond);
   pthread_mutex_init(&p->wmu, 0);
+  p->ownLast = fkvStoreLastTxnId(p); /* no snapshot of this process predates it */
   p->nRef = 1;
   p->pid = processId();
   p->pNext = gReg.pList;
@@ -452,6 +458,18 @@ uint64_t fkvStoreLastTxnId(fkv_store *p) {
 const char *fkvStorePath(fkv_store *p) { return p->zPath; }
 int fkvStoreReadonly(fkv_store *p) { return p->cfg.bReadonly; }
 
+/* A write transaction txn began (wmu held): the commits between this
+** process's last one and txn were another process's. */
+static void noteWriteBegin(fkv_store *p, MDB_txn *txn) {
+  uint64_t id = (uint64_t)mdb_txn_id(txn);
+  if (id - 1 > p->ownLast) p->foreignMax = id - 1;
+}
+
+int fkvStoreForeignAfter(fkv_store *p, MDB_txn *txn, uint64_t idSnap) {
+  (void)txn; /* the caller's write transaction: wmu is held */
+  return p->foreignMax > idSnap;
+}
+
 /* Resize the map to newSize (0: adopt the size another process set). */
 static int resizeMap(fkv_store *p, int bDouble, char **pzErr) {
   pthread_mutex_lock(&p->wmu);
@@ -553,7 +571,10 @@ int fkvStoreWriteBegin(fkv_store *p, MDB_txn **ppTxn, char **pzErr) {
   for (int nTry = 0;; nTry++) {
     pthread_mutex_lock(&p->wmu);
     int rc = mdb_txn_begin(p->env, 0, 0, ppTxn);
-    if (rc == MDB_SUCCESS) return SQLITE_OK;
+    if (rc == MDB_SUCCESS) {
+      noteWriteBegin(p, *ppTxn);
+      return SQLITE_OK;
+    }
     pthread_mutex_unlock(&p->wmu);
     if (rc == MDB_MAP_RESIZED && nTry < 3) {
       int rc2 = resizeMap(p, 0, pzErr);
@@ -568,6 +589,7 @@ int fkvStoreWriteCommit(fkv_store *p, MDB_txn *txn, char **pzErr) {
   uint64_t id = mdb_txn_id(txn);
   int rc = mdb_txn_commit(txn);
   if (rc == MDB_SUCCESS) {
+    p->ownLast = id;
     /* This process's commit: its numeric text keys are in bNumText.  A
     ** table whose knowledge reached the snapshot this transaction started
     ** from now knows up to it. */
@@ -685,11 +707,14 @@ static int runWrite(fkv_store *p, int (*xWork)(fkv_store *, MDB_txn *, void *),
     int bCatalog = p->bCatalog;
     int e = mdb_txn_begin(p->env, 0, p->cfg.bReadonly ? MDB_RDONLY : 0, &txn);
     if (e == MDB_SUCCESS) {
+      uint64_t id = (uint64_t)mdb_txn_id(txn);
+      if (!p->cfg.bReadonly) noteWriteBegin(p, txn);
       e = xWork(p, txn, pCtx);
       /* Commit even a read-only transaction: LMDB closes the database
       ** handles opened in an aborted one. */
       if (e == MDB_SUCCESS) {
         e = mdb_txn_commit(txn);
+        if (e == MDB_SUCCESS && !p->cfg.bReadonly) p->ownLast = id;
       } else {
         mdb_txn_abort(txn);
       }

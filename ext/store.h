@@ -152,6 +152,13 @@ void fkvStoreReadEnd(fkv_store *, MDB_txn *);
 ** Commit/Abort (one LMDB writer per process at a time).
 */
 int fkvStoreWriteBegin(fkv_store *, MDB_txn **ppTxn, char **pzErr);
+/*
+** In the write transaction txn (of fkvStoreWriteBegin): has another process
+** committed to the store after LMDB transaction idSnap?  Exact for the
+** commits since the store was opened in this process; idSnap older than
+** that is taken as "no" for the commits before the opening.
+*/
+int fkvStoreForeignAfter(fkv_store *, MDB_txn *txn, uint64_t idSnap);
 int fkvStoreWriteCommit(fkv_store *, MDB_txn *, char **pzErr);
 void fkvStoreWriteAbort(fkv_store *, MDB_txn *);
 

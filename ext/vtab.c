@@ -323,7 +323,8 @@ static char *trim(char *z) {
 }
 
 #define FKV_OPTION_LIST \
-  "path, name, format, map_size, buffer_size, buffer_limit, flush_interval, sync, readonly"
+  "path, name, format, map_size, buffer_size, buffer_limit, flush_interval, sync, readonly, " \
+  "write_through"
 
 /* Parse the CREATE VIRTUAL TABLE arguments into o.  On error, *pzErr. */
 static int parseOptions(int argc, const char *const *argv, fkv_opts *o, char **pzErr) {
@@ -346,9 +347,10 @@ static int parseOptions(int argc, const char *const *argv, fkv_opts *o, char **p
     dequote(zVal);
     static const char *azOpt[] = {"path",         "name",           "map_size",
                                   "buffer_size",  "buffer_limit",   "flush_interval",
-                                  "sync",         "readonly",       "format"};
+                                  "sync",         "readonly",       "format",
+                                  "write_through"};
     int iOpt = -1;
-    for (int k = 0; k < 9; k++) {
+    for (int k = 0; k < 10; k++) {
       if (sqlite3_stricmp(zName, azOpt[k]) == 0) iOpt = k;
     }
     const char *zWant = 0;
@@ -412,6 +414,10 @@ static int parseOptions(int argc, const char *const *argv, fkv_opts *o, char **p
           break;
         case 8:
           if (!(o->pFmt = fkvFormatFind(zVal))) zWant = FKV_FORMAT_NAMES;
+          break;
+        case 9:
+          if (!parseBool(zVal, &b)) zWant = "0 or 1";
+          else o->buf.eWriteThrough = b ? FKV_WRITE_THROUGH_ON : FKV_WRITE_THROUGH_OFF;
           break;
       }
       if (zWant) {
@@ -1607,12 +1613,44 @@ static int flaxkvBegin(sqlite3_vtab *pVtab) {
                                       fkvStorePath(fkvBufferStore(p->pBuf))));
     return SQLITE_BUSY_SNAPSHOT;
   }
+  if (v) fkvTxnSetSnapshot(p->pTxn, fkvViewTxnId(v));
   return SQLITE_OK;
+}
+
+/*
+** Write-through (write_through=1): at the first xSync of the connection on
+** the store, the entries of all its tables on the store go to LMDB in one
+** write transaction, while the host database's write lock is held.
+*/
+static int writeThrough(flaxkv_vtab *p) {
+  fkv_txn *aTxn[16], **ap = aTxn;
+  int n = 0, nAlloc = (int)(sizeof(aTxn) / sizeof(aTxn[0]));
+  int rc = SQLITE_OK;
+  for (flaxkv_vtab *q = p->pConn->pVtabs; q && rc == SQLITE_OK; q = q->pNextVtab) {
+    if (q->pBuf != p->pBuf || !fkvTxnPending(q->pTxn)) continue;
+    if (n == nAlloc) {
+      fkv_txn **apNew = sqlite3_realloc64(ap == aTxn ? 0 : ap, 2 * nAlloc * sizeof(*ap));
+      if (!apNew) {
+        rc = SQLITE_NOMEM;
+        break;
+      }
+      if (ap == aTxn) memcpy(apNew, aTxn, sizeof(aTxn));
+      ap = apNew;
+      nAlloc *= 2;
+    }
+    ap[n++] = q->pTxn;
+  }
+  if (rc == SQLITE_OK && n > 0) rc = fkvTxnWriteThrough(ap, n, &p->base.zErrMsg);
+  if (ap != aTxn) sqlite3_free(ap);
+  return rc;
 }
 
 static int flaxkvSync(sqlite3_vtab *pVtab) {
   flaxkv_vtab *p = (flaxkv_vtab *)pVtab;
   int rc = fkvTxnPrepare(p->pTxn, p->db, &pVtab->zErrMsg);
+  if (rc == SQLITE_OK && fkvBufferWriteThrough(p->pBuf) && fkvTxnPending(p->pTxn)) {
+    rc = writeThrough(p);
+  }
   if (rc == SQLITE_CONSTRAINT) {
     /* Another connection committed a key this transaction INSERTed. */
     return constraintErr(p, SQLITE_CONSTRAINT_PRIMARYKEY, "UNIQUE");

@@ -1777,10 +1777,10 @@ static void testOptions(void) {
   CASE("8.03", "an unknown option is an error that names it");
   EXPECT(db, "CREATE VIRTUAL TABLE t USING flaxkv(foo=1)",
          "error: flaxkv: unknown option \"foo\" (options: path, name, format, map_size, buffer_size, "
-         "buffer_limit, flush_interval, sync, readonly)");
+         "buffer_limit, flush_interval, sync, readonly, write_through)");
   EXPECT(db, "CREATE VIRTUAL TABLE t USING flaxkv(path)",
          "error: flaxkv: argument \"path\" is not name=value (options: path, name, format, map_size, "
-         "buffer_size, buffer_limit, flush_interval, sync, readonly)");
+         "buffer_size, buffer_limit, flush_interval, sync, readonly, write_through)");
 
   CASE("8.04", "a bad option value is an error that names the option");
   EXPECT(db, "CREATE VIRTUAL TABLE t USING flaxkv(map_size=abc)",
@@ -2427,6 +2427,142 @@ static void testTxnSnapshots(void) {
   closeDb(dbA);
 }
 
+
+/*
+** A child process of 17.08/17.09: open zDb (WAL, busy timeout 20 s), whose
+** kv is write_through=1, and run zSql nRep times ("%d" is the repetition);
+** exit with the number of failures whose message is not zOk (may be NULL),
+** and write the number of successes to fdOut.
+*/
+static void writerChild(const char *zDb, const char *zSql, int nRep, const char *zOk, int fdOut) {
+  sqlite3 *db = harness_open(zDb);
+  sqlite3_busy_timeout(db, 20000);
+  int nOk = 0, nBad = 0;
+  for (int i = 0; i < nRep; i++) {
+    char *z = sqlite3_mprintf(zSql, i);
+    char *zErr = 0;
+    if (sqlite3_exec(db, z, 0, 0, &zErr) == SQLITE_OK) {
+      nOk++;
+    } else if (!zOk || !zErr || strcmp(zErr, zOk) != 0) {
+      if (nBad++ < 3) fprintf(stderr, "child %d: %s: %s\n", (int)getpid(), z, zErr);
+    }
+    sqlite3_free(zErr);
+    sqlite3_free(z);
+    if (!sqlite3_get_autocommit(db)) sqlite3_exec(db, "ROLLBACK", 0, 0, 0);
+  }
+  sqlite3_close(db);
+  if (write(fdOut, &nOk, sizeof nOk) != (ssize_t)sizeof nOk) nBad++;
+  _exit(nBad > 100 ? 100 : nBad);
+}
+
+/* Run nProc writerChild processes at once; returns the sum of their
+** successes, -1 if one failed otherwise. */
+static int runWriters(int nProc, const char *zDb, const char *zSql, int nRep, const char *zOk) {
+  int fd[2];
+  if (pipe(fd) != 0) return -1;
+  fflush(0);
+  pid_t aPid[8];
+  for (int i = 0; i < nProc; i++) {
+    aPid[i] = fork();
+    if (aPid[i] == 0) {
+      close(fd[0]);
+      writerChild(zDb, zSql, nRep, zOk, fd[1]);
+    }
+  }
+  close(fd[1]);
+  int nSum = 0, bBad = 0;
+  for (int i = 0; i < nProc; i++) {
+    int n = 0, st = 0;
+    if (read(fd[0], &n, sizeof n) != (ssize_t)sizeof n) bBad = 1;
+    nSum += n;
+    if (aPid[i] > 0) waitpid(aPid[i], &st, 0);
+    if (aPid[i] <= 0 || !WIFEXITED(st) || WEXITSTATUS(st) != 0) bBad = 1;
+  }
+  close(fd[0]);
+  return bBad ? -1 : nSum;
+}
+
+static void testWriteThrough(void) {
+  char *zDb = tpath("wt.db");
+  {
+    sqlite3 *db = harness_open(zDb);
+    EXEC(db, "PRAGMA journal_mode=WAL;"
+             "CREATE VIRTUAL TABLE kv USING flaxkv(write_through=1);"
+             "INSERT INTO kv VALUES('hits', 0);");
+    closeDb(db);
+  }
+
+  CASE("17.08", "write_through=1: three processes sharing one WAL database file run the "
+                "counter idiom; the total is exact");
+  {
+    int n = runWriters(3, zDb,
+                       "REPLACE INTO kv VALUES('hits', coalesce((SELECT value FROM kv WHERE "
+                       "key = 'hits'), 0) + 1) -- %d",
+                       300, 0);
+    CHECK(n == 900, "the writers reported %d successes, not 900", n);
+    sqlite3 *db = harness_open(zDb);
+    EXPECT(db, "SELECT value FROM kv WHERE key = 'hits'", "900");
+    closeDb(db);
+  }
+
+  CASE("17.09", "write_through=1: a plain INSERT of the same new key in three processes "
+                "succeeds in exactly one");
+  {
+    int n = runWriters(3, zDb, "INSERT INTO kv VALUES('k' || %d, 'x')", 200,
+                       "UNIQUE constraint failed: kv.key");
+    CHECK(n == 200, "%d INSERTs of 200 keys succeeded", n);
+    sqlite3 *db = harness_open(zDb);
+    EXPECT(db, "SELECT count(*) FROM kv WHERE key GLOB 'k*'", "200");
+    closeDb(db);
+  }
+
+  CASE("17.10", "write_through=1: a commit is in LMDB when COMMIT returns, before any flush; "
+                "another process reading a stale snapshot cannot overwrite it");
+  {
+    sqlite3 *db = harness_open(zDb);
+    EXEC(db, "BEGIN; INSERT INTO kv VALUES('a', 1), ('b', 2); COMMIT");
+    char *zStore = sqlite3_mprintf("%s-flaxkv", zDb);
+    LmdbPeek peek = lmdbChild(zStore, "kv", 0, 0, 0, 0);
+    CHECK(peek.rc == 0 && peek.nEntries == 203, "rc %d, %lld rows in LMDB (203 expected)", peek.rc,
+          peek.nEntries);
+    /* A transaction reads; another process commits to LMDB; the write fails. */
+    EXEC(db, "BEGIN");
+    EXPECT(db, "SELECT value FROM kv WHERE key = 'a'", "1");
+    static const unsigned char aKey[] = {0x30, 'a'}, aVal[] = {0x01, 7};
+    peek = lmdbChild(zStore, "kv", aKey, sizeof aKey, aVal, sizeof aVal);
+    CHECK(peek.rc == 0, "writing from another process: rc %d", peek.rc);
+    char *zMsg = sqlite3_mprintf("error: flaxkv: another process committed to %s after this "
+                                 "transaction read it; roll back and retry",
+                                 zStore);
+    EXPECT(db, "UPDATE kv SET value = value + 1 WHERE key = 'a'; COMMIT", zMsg);
+    CHECK(sqlite3_extended_errcode(db) == SQLITE_BUSY_SNAPSHOT, "code %d",
+          sqlite3_extended_errcode(db));
+    if (!sqlite3_get_autocommit(db)) EXEC(db, "ROLLBACK");
+    EXPECT(db, "SELECT value FROM kv WHERE key = 'a'", "7");
+    sqlite3_free(zMsg);
+    sqlite3_free(zStore);
+    closeDb(db);
+  }
+
+  CASE("17.11", "write_through is a store-wide option: another value for an open store is an "
+                "error naming it; a bad value is an error");
+  {
+    sqlite3 *db = harness_open(zDb);
+    char *zSql = sqlite3_mprintf("CREATE VIRTUAL TABLE temp.b USING flaxkv(path='%q-flaxkv', "
+                                 "write_through=0)", zDb);
+    char *zWant = sqlite3_mprintf("error: flaxkv: the store %s-flaxkv is already open with "
+                                  "another write_through; its tables share one buffer", zDb);
+    EXPECT(db, "SELECT count(*) FROM kv", "203");
+    EXPECT(db, zSql, zWant);
+    EXPECT(db, "CREATE VIRTUAL TABLE temp.c USING flaxkv(write_through=2)",
+           "error: flaxkv: bad value for write_through: \"2\" (expected 0 or 1)");
+    sqlite3_free(zSql);
+    sqlite3_free(zWant);
+    closeDb(db);
+  }
+  sqlite3_free(zDb);
+}
+
 int main(void) {
   /* Tests change the working directory: make the extension path absolute. */
   const char *zExt = harness_ext_path();
@@ -2454,6 +2590,7 @@ int main(void) {
   testFlushFunction();
   testFlushTriggers();
   testTxnSnapshots();
+  testWriteThrough();
 
   caseEnd();
   printf("%d cases, %d failed\n%s", nCases, nCasesFailed, failedCases.n ? failedCases.z : "");
