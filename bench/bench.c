@@ -18,7 +18,8 @@
 **     --csv                results as CSV on stdout (the report goes to stderr)
 **     -v, --verbose        the time each chain takes on each system (stderr)
 **     --only LIST          run only these systems, e.g. --only flaxkv,memory
-**                          (flaxkv, flaxkv_wal, flaxkv_flush_per_commit, memory,
+**                          (flaxkv, flaxkv_wal, flaxkv_flush_per_commit,
+**                          flaxkv_write_through, memory,
 **                          wal, rollback, lmdb, lmdb_nosync): for profiling
 **     --chains LIST        run only these chains (auto, batch, vec, hot; see below)
 **     --scale[=6|7]        point-read and scan cost at N = 10^4 .. 10^6 (or 10^7)
@@ -46,6 +47,8 @@
 **   fkv WAL    CREATE VIRTUAL TABLE kv USING flaxkv in a WAL host file
 **   fkv fpc    "flaxkv, flush per commit": the buffer off, emulated with
 **              buffer_size=1 and SELECT flaxkv_flush() after every commit
+**   fkv wt     flaxkv with write_through=1: each commit written to LMDB
+**              (one write transaction, sync=full) before COMMIT returns
 **   :memory:   the table in a :memory: database
 **   WAL        the table in a file, journal_mode=WAL, synchronous=NORMAL
 **   rollback   the table in a file, the default rollback journal and sync
@@ -70,7 +73,7 @@
 **          back one by one (5)
 **   hot    N autocommit increments of 100 counters, then 4 threads with
 **          their own connections incrementing at once (9)
-** A system that fsyncs every commit (rollback, LMDB, fkv fpc) runs at most
+** A system that fsyncs every commit (rollback, LMDB, fkv fpc, fkv wt) runs at most
 ** --sync-ops operations of an autocommit workload (the auto chain first
 ** loads the other keys in one transaction, so the table ends with N rows);
 ** its figure is still ns per operation.  Every timed loop of autocommit
@@ -252,8 +255,8 @@ static double peakRssMb(void) {
 
 /* ------------------------------------------------------------- systems */
 
-enum { SYS_FLAXKV, SYS_FLAXKV_WAL, SYS_FLAXKV_FPC, SYS_MEM, SYS_WAL, SYS_ROLLBACK,
-       SYS_LMDB, SYS_LMDB_NOSYNC, N_SYS };
+enum { SYS_FLAXKV, SYS_FLAXKV_WAL, SYS_FLAXKV_FPC, SYS_FLAXKV_WT, SYS_MEM, SYS_WAL,
+       SYS_ROLLBACK, SYS_LMDB, SYS_LMDB_NOSYNC, N_SYS };
 
 typedef struct SysInfo SysInfo;
 struct SysInfo {
@@ -265,10 +268,13 @@ struct SysInfo {
   int bCapped;            /* fsyncs every commit: --sync-ops operations */
 };
 
+#define ALL_SYS ((1u << N_SYS) - 1)
+
 static const SysInfo aSys[N_SYS] = {
     {"flaxkv", "flaxkv", ":memory: host, CREATE VIRTUAL TABLE temp.kv USING flaxkv(path=...), defaults (sync=full)", 1, 0, 0},
     {"fkv WAL", "flaxkv_wal", "flaxkv in a WAL host file: CREATE VIRTUAL TABLE kv USING flaxkv", 1, 0, 0},
     {"fkv fpc", "flaxkv_flush_per_commit", "flaxkv, flush per commit: buffer_size=1, SELECT flaxkv_flush() after each commit", 1, 0, 1},
+    {"fkv wt", "flaxkv_write_through", "flaxkv, write_through=1: each commit written to LMDB (sync=full) before COMMIT returns", 1, 0, 1},
     {":memory:", "memory", "WITHOUT ROWID table in a :memory: database", 0, 0, 0},
     {"WAL", "wal", "WITHOUT ROWID table in a file, journal_mode=WAL, synchronous=NORMAL", 0, 0, 0},
     {"rollback", "rollback", "WITHOUT ROWID table in a file, default rollback journal (synchronous=FULL)", 0, 0, 1},
@@ -516,6 +522,10 @@ static void instOpen(Inst *p, int iSys, const char *zDir, const char *zFkvOpts, 
       snprintf(zSql, sizeof(zSql),
                "CREATE VIRTUAL TABLE temp.kv USING flaxkv(path='%s/store', buffer_size=1)", zDir);
       break;
+    case SYS_FLAXKV_WT:
+      snprintf(zSql, sizeof(zSql),
+               "CREATE VIRTUAL TABLE temp.kv USING flaxkv(path='%s/store', write_through=1)", zDir);
+      break;
     case SYS_FLAXKV_WAL:
       snprintf(zSql, sizeof(zSql), "CREATE VIRTUAL TABLE kv USING flaxkv%s%s%s",
                zFkvOpts ? "(" : "", zFkvOpts ? zFkvOpts : "", zFkvOpts ? ")" : "");
@@ -535,9 +545,12 @@ static void instAttach(Inst *p, const Inst *pMain) {
   memcpy(p->zUri, pMain->zUri, sizeof(p->zUri));
   p->db = sqlOpen(p, 1);
   char zSql[5000];
-  if (p->iSys == SYS_FLAXKV || p->iSys == SYS_FLAXKV_FPC) {
+  if (p->iSys == SYS_FLAXKV || p->iSys == SYS_FLAXKV_FPC || p->iSys == SYS_FLAXKV_WT) {
     snprintf(zSql, sizeof(zSql), "CREATE VIRTUAL TABLE temp.kv USING flaxkv(path='%s/store'%s)",
-             p->zDir, p->iSys == SYS_FLAXKV_FPC ? ", buffer_size=1" : "");
+             p->zDir,
+             p->iSys == SYS_FLAXKV_FPC  ? ", buffer_size=1"
+             : p->iSys == SYS_FLAXKV_WT ? ", write_through=1"
+                                        : "");
     sqlExec(p->db, zSql);
   }
   sqlPrepareAll(p);
@@ -1274,8 +1287,9 @@ static void fmtNs(char *z, size_t n, double v) {
   else snprintf(z, n, "%.0f", v);
 }
 
-static int gSysOrder[N_SYS] = {SYS_FLAXKV, SYS_FLAXKV_WAL, SYS_FLAXKV_FPC, SYS_MEM,
-                               SYS_WAL, SYS_ROLLBACK, SYS_LMDB, SYS_LMDB_NOSYNC};
+static int gSysOrder[N_SYS] = {SYS_FLAXKV, SYS_FLAXKV_WAL, SYS_FLAXKV_FPC, SYS_FLAXKV_WT,
+                               SYS_MEM,    SYS_WAL,        SYS_ROLLBACK,   SYS_LMDB,
+                               SYS_LMDB_NOSYNC};
 
 static void printTables(void) {
   fprintf(gOut, "\nns per operation, median of %d (us = microseconds, ms = milliseconds; - = not run)\n",
@@ -1723,7 +1737,7 @@ int main(int argc, char **argv) {
           sqlite3_libversion(), MDB_VERSION_MAJOR, MDB_VERSION_MINOR, MDB_VERSION_PATCH,
           sysconf(_SC_NPROCESSORS_ONLN), opt.zDir);
   for (int s = 0; s < N_SYS; s++) fprintf(gOut, "  %-9s %s\n", aSys[s].zCol, aSys[s].zDesc);
-  fprintf(gOut, "Systems that fsync every commit (fkv fpc, rollback, LMDB) run at most %ld operations "
+  fprintf(gOut, "Systems that fsync every commit (fkv fpc, fkv wt, rollback, LMDB) run at most %ld operations "
                 "of each autocommit workload (--sync-ops);\nany autocommit write loop stops after "
                 "%.2f s (--budget): the figure is ns per operation done.\n",
           opt.nSyncOps, opt.budget);
@@ -1734,10 +1748,11 @@ int main(int argc, char **argv) {
     void (*x)(int);
     unsigned mSys;
   } aChain[] = {
-      {"auto", chainAuto, 0xFF},
-      {"batch", chainBatch, ~((1u << SYS_FLAXKV_FPC) | (1u << SYS_LMDB_NOSYNC)) & 0xFF},
-      {"vec", chainVec, 0xFF},
-      {"hot", chainHot, 0xFF},
+      {"auto", chainAuto, ALL_SYS},
+      {"batch", chainBatch,
+       ALL_SYS & ~((1u << SYS_FLAXKV_FPC) | (1u << SYS_FLAXKV_WT) | (1u << SYS_LMDB_NOSYNC))},
+      {"vec", chainVec, ALL_SYS},
+      {"hot", chainHot, ALL_SYS},
   };
   for (gRep = 0; gRep < opt.nRep; gRep++) {
     for (size_t c = 0; c < sizeof(aChain) / sizeof(aChain[0]); c++) {
