@@ -1,6 +1,6 @@
 # flaxkv - a persistent dictionary for SQLite, stored in LMDB.
 #
-#   make            build build/flaxkv.so (installs missing Debian packages)
+#   make            build build/flaxkv.so
 #   make run        build, then run the quick start (sql/quickstart.sql) in the sqlite3 shell
 #   make test       build and run the whole suite: plain, ASan+UBSan, and the threaded tests
 #                   under TSan; ends with "N passed, N failed"
@@ -9,6 +9,11 @@
 #   make fuzz       run the decoders' libFuzzer target for FUZZ_SECONDS (20)
 #   make install    copy build/flaxkv.so to $(DESTDIR)$(PREFIX)/lib (PREFIX=/usr/local)
 #   make clean
+#
+# Each target first checks the Debian packages it needs (scripts/deps.sh MODE:
+# build for make, install, asan, tsan and bench; run, test, fuzz for those):
+# as root it installs the missing ones, as another user it prints the
+# apt-get command and stops.
 
 CC      ?= cc
 OPT     ?= -O2 -g
@@ -29,12 +34,15 @@ TESTS = test_codec test_msgpack test_memtable test_sql test_diff test_threads \
 ASAN = -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 TSAN = -fsanitize=thread
 
-.PHONY: all loadable run test asan tsan deps clean bench install uninstall fuzz
+.PHONY: all loadable run test asan tsan deps deps-run deps-test deps-fuzz clean bench install \
+        uninstall fuzz
 all: loadable
 loadable: deps build/flaxkv.so
 
 deps:
-	@scripts/deps.sh
+	@scripts/deps.sh build
+deps-run deps-test deps-fuzz: deps-%:
+	@scripts/deps.sh $*
 
 build/flaxkv.so: $(SRC) $(HDR)
 	@mkdir -p $(@D)
@@ -63,11 +71,11 @@ asan: deps build/asan/flaxkv.so $(addprefix build/asan/,$(TESTS))
 TSAN_TESTS = test_memtable test_threads test_consist
 tsan: deps build/tsan/flaxkv.so $(addprefix build/tsan/,$(TSAN_TESTS))
 
-run: loadable
+run: deps-run loadable
 	@rm -rf build/demo && mkdir -p build/demo
 	sqlite3 build/demo/app.db < sql/quickstart.sql
 
-test: loadable $(addprefix build/,$(TESTS)) asan tsan
+test: deps-test loadable $(addprefix build/,$(TESTS)) asan tsan
 	@tests/run.sh
 
 # make install [PREFIX=/usr/local] [DESTDIR=]: $(DESTDIR)$(PREFIX)/lib/flaxkv.so.
@@ -83,7 +91,7 @@ uninstall:
 	rm -f $(DESTDIR)$(LIBDIR)/flaxkv.so
 
 # The codec's libFuzzer target, for FUZZ_SECONDS (default 20); make test runs it.
-fuzz: deps
+fuzz: deps-fuzz
 	@fuzz/run.sh
 
 clean:

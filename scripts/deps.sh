@@ -1,42 +1,120 @@
 #!/bin/sh
-# deps.sh - install what building and testing flaxkv needs, from Debian's
-# packages, if it is missing.  Run as root (apt-get install); as another user
-# it prints the command to run and fails.
+# deps.sh - check, and as root install, the Debian packages that one make
+# target needs.
 #
-#   scripts/deps.sh          build + test needs
+#   scripts/deps.sh build   make, make install, make asan/tsan, make bench:
+#                           libsqlite3-dev liblmdb-dev libmsgpack-dev
+#                           libjansson-dev libc6-dev gcc make
+#   scripts/deps.sh run     make run: build's, and sqlite3 (the shell)
+#   scripts/deps.sh fuzz    make fuzz: build's, and clang libclang-rt-14-dev
+#   scripts/deps.sh test    make test: run's and fuzz's, and lmdb-utils
+#                           python3 python3-lmdb python3-msgpack tcl
+#                           libsqlite3-tcl libdbd-sqlite3-perl
+#   scripts/deps.sh --check MODE   report only: never install
+#
+# Nothing missing: prints nothing, exits 0.  Something missing: as root
+# (and without --check), installs it with `apt-get install -y` (after
+# `apt-get update` if that fails), checks again, and fails naming what is
+# still missing; as another user, or with --check, prints the missing
+# packages and the exact `apt-get install -y ...` command, and exits 1.
+# A bad MODE exits 2.
+#
+# INVARIANTS
+# - Every check can fail: it runs what the build or the tests run (the
+#   compiler, the shell, an import, a `package require` whose failure is the
+#   exit status: tclsh reading a script from stdin exits 0 after an error),
+#   or looks for the file they read.  A check names the one package that
+#   provides it; where a tool is missing, the checks that use it (an
+#   import, a Tcl package) fail too and name their packages as well.
+# - Commands are found on PATH; files (headers, /usr/bin/python3, which the
+#   tests run, the libFuzzer runtime) under $FLAXKV_DEPS_ROOT (empty: /).
+#   Only tests/test_deps.sh sets it, to point the checks at a fake machine.
+#   Besides the checked commands the script runs only shell builtins, `id`
+#   and `apt-get`.
 set -u
 
-need=""
-have_hdr() { [ -f "/usr/include/$1" ]; }
-have_cmd() { command -v "$1" >/dev/null 2>&1; }
+check_only=0
+if [ "${1:-}" = --check ]; then
+  check_only=1
+  shift
+fi
+mode=${1:-}
+case $mode in
+  build | run | fuzz | test) ;;
+  *)
+    echo "usage: scripts/deps.sh [--check] build|run|fuzz|test" >&2
+    exit 2
+    ;;
+esac
 
-have_hdr sqlite3.h || need="$need libsqlite3-dev"
-have_hdr lmdb.h    || need="$need liblmdb-dev"
-have_hdr msgpack.h || need="$need libmsgpack-dev"
-have_hdr jansson.h || need="$need libjansson-dev"
-have_cmd sqlite3   || need="$need sqlite3"
-have_cmd mdb_stat  || need="$need lmdb-utils"
-have_cmd cc        || need="$need gcc"
-have_cmd make      || need="$need make"
-[ -x /usr/bin/python3 ] || need="$need python3"
-/usr/bin/python3 -c 'import lmdb, msgpack' 2>/dev/null || need="$need python3-lmdb python3-msgpack"
-have_cmd tclsh     || need="$need tcl"
-echo 'package require sqlite3' | tclsh >/dev/null 2>&1 || need="$need libsqlite3-tcl"
-perl -MDBD::SQLite -e 1 >/dev/null 2>&1 || need="$need libdbd-sqlite3-perl"
-have_cmd clang     || need="$need clang"
-[ -n "$(ls /usr/lib/llvm-*/lib/clang/*/lib/linux/libclang_rt.fuzzer-x86_64.a 2>/dev/null)" ] ||
-  need="$need libclang-rt-14-dev"
+root=${FLAXKV_DEPS_ROOT:-}
+py=$root/usr/bin/python3
 
-[ -z "$need" ] && exit 0
+# need PACKAGE PROBE...: PACKAGE is wanted (once) unless PROBE succeeds
+need() {
+  pkg=$1
+  shift
+  "$@" >/dev/null 2>&1 </dev/null && return
+  case " $missing " in *" $pkg "*) ;; *) missing="${missing:+$missing }$pkg" ;; esac
+}
+header() { [ -f "$root/usr/include/$1" ]; }
+py_import() { "$py" -c "import $1"; }
+tcl_package() { echo "exit [catch {package require $1}]" | tclsh; }
+libfuzzer() {
+  for f in "$root"/usr/lib/llvm-*/lib/clang/*/lib/linux/libclang_rt.fuzzer-x86_64.a; do
+    [ -f "$f" ] && return 0
+  done
+  return 1
+}
 
-if [ "$(id -u)" != 0 ]; then
-  echo "flaxkv needs these Debian packages:$need" >&2
-  echo "install them as root:  apt-get install -y$need" >&2
+# probe: set $missing to the packages $mode needs that are not installed
+probe() {
+  missing=""
+  need libsqlite3-dev header sqlite3.h
+  need liblmdb-dev header lmdb.h
+  need libmsgpack-dev header msgpack.h
+  need libjansson-dev header jansson.h
+  need libc6-dev header stdio.h
+  need gcc gcc --version
+  need gcc cc --version
+  need make make --version
+  case $mode in run | test) need sqlite3 sqlite3 -version ;; esac
+  case $mode in fuzz | test)
+    need clang clang --version
+    need libclang-rt-14-dev libfuzzer
+    ;;
+  esac
+  [ "$mode" = test ] || return 0
+  need lmdb-utils mdb_stat -V
+  need python3 test -x "$py"
+  need python3-lmdb py_import lmdb
+  need python3-msgpack py_import msgpack
+  need tcl tcl_package Tcl
+  need libsqlite3-tcl tcl_package sqlite3
+  need libdbd-sqlite3-perl perl -MDBI -MDBD::SQLite -e 1
+}
+
+probe
+[ -z "$missing" ] && exit 0
+
+if [ "$check_only" = 1 ] || [ "$(id -u)" != 0 ]; then
+  echo "flaxkv ($mode) needs these Debian packages, not installed: $missing" >&2
+  echo "install them as root:  apt-get install -y $missing" >&2
   exit 1
 fi
-echo "installing:$need"
+echo "installing: $missing"
 export DEBIAN_FRONTEND=noninteractive
-apt-get install -y -q $need >/dev/null 2>&1 || {
+# shellcheck disable=SC2086 # $missing is a list of package names
+apt-get install -y -q $missing >/dev/null 2>&1 || {
   apt-get update -q >/dev/null 2>&1
-  apt-get install -y -q $need || { echo "apt-get install failed:$need" >&2; exit 1; }
+  apt-get install -y -q $missing || {
+    echo "apt-get install failed: $missing" >&2
+    exit 1
+  }
 }
+wanted=$missing
+probe
+if [ -n "$missing" ]; then
+  echo "still missing after apt-get install -y $wanted: $missing" >&2
+  exit 1
+fi

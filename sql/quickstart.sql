@@ -8,8 +8,10 @@
 -- The script can be run again on the same database: every write is a
 -- REPLACE / INSERT OR IGNORE, every CREATE has IF NOT EXISTS.
 
--- Recommended setup: WAL, so a flaxkv write does not take the host
--- database's write lock at commit (it would in rollback-journal mode).
+-- Recommended setup: WAL.  A write to kv is a write transaction on app.db
+-- too: SQLite takes app.db's write lock for it, in any journal mode, though
+-- flaxkv writes nothing to the file.  In WAL mode readers never block that
+-- lock and a commit is cheaper (README: "Host database locking").
 .load ./build/flaxkv
 .bail on
 .headers on

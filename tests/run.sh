@@ -2,7 +2,8 @@
 # run.sh - run the whole flaxkv suite and print one closing line
 # "N passed, N failed" (the sum over every test program).
 #
-#   plain build:  every test program, the shell and Python tests
+#   plain build:  every test program, the shell, Python, examples and
+#                 dependency-check tests
 #   ASan+UBSan:   every test program against build/asan/flaxkv.so
 #   TSan:         the threaded tests against build/tsan/flaxkv.so
 #
@@ -52,6 +53,7 @@ run test_shell sh tests/test_shell.sh
 run test_python /usr/bin/python3 tests/test_python.py
 FLAXKV_EXT=build/flaxkv run test_formats /usr/bin/python3 tests/test_formats.py
 run test_examples sh tests/test_examples.sh
+run test_deps sh tests/test_deps.sh
 FUZZ_SECONDS=${FUZZ_SECONDS:-20} run fuzz_codec sh fuzz/run.sh
 
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=0:halt_on_error=1

@@ -26,7 +26,8 @@
 ** transactions and a second connection, 7 persistence and table life
 ** cycle, 8 options and defaults, 9 a corrupt stored value, 10 reads never
 ** write, 11 bulk UPDATE / DELETE, 12 flaxkv_flush(T), 17 transactions
-** read one snapshot.
+** read one snapshot, write_through, 18 views and triggers over a flaxkv
+** table.
 **
 ** Files live in the scratch directory of harness_tmpdir(); each group of
 ** cases has its own database file and so its own store.  LMDB forbids
@@ -2561,6 +2562,94 @@ static void testWriteThrough(void) {
     closeDb(db);
   }
   sqlite3_free(zDb);
+/* ================================= 18. views and triggers over a flaxkv table */
+
+/*
+** A flaxkv table is SQLITE_VTAB_DIRECTONLY: SQLite refuses it in the views
+** and triggers of a database's schema (SQLite's own checks and messages,
+** pinned here as the README describes them).  TEMP views, and TEMP triggers
+** that only read it, are the connection's own and may use it.
+*/
+static sqlite3 *openViews(const char *zName) {
+  sqlite3 *db = harness_open(harness_path(zName));
+  EXEC(db, "CREATE VIRTUAL TABLE kv USING flaxkv;"
+           "CREATE TABLE t(a, b);"
+           "CREATE TABLE log(x);"
+           "INSERT INTO kv VALUES(1, 'one');");
+  return db;
+}
+
+static void testViews(void) {
+  CASE("18.01", "a view in main over kv is accepted; reading it fails, trusted_schema or not");
+  sqlite3 *db = openViews("views1.db");
+  EXEC(db, "CREATE VIEW v AS SELECT key, value FROM kv");
+  EXPECT(db, "SELECT * FROM v", "error: unsafe use of virtual table \"kv\"");
+  EXPECT(db, "PRAGMA trusted_schema=ON; SELECT * FROM v", "error: unsafe use of virtual table \"kv\"");
+  EXEC(db, "PRAGMA trusted_schema=OFF");
+
+  CASE("18.02", "while that view exists, ALTER TABLE RENAME / RENAME COLUMN / DROP COLUMN of any table fails");
+  EXPECT(db, "ALTER TABLE t RENAME TO t2", "error: error in view v: unsafe use of virtual table \"kv\"");
+  EXPECT(db, "ALTER TABLE t RENAME COLUMN a TO c",
+         "error: error in view v: unsafe use of virtual table \"kv\"");
+  EXPECT(db, "ALTER TABLE t DROP COLUMN b", "error: error in view v: unsafe use of virtual table \"kv\"");
+  EXPECT(db, "ALTER TABLE kv RENAME TO kv2", "error: error in view v: unsafe use of virtual table \"kv\"");
+  EXPECT(db, "ALTER TABLE t ADD COLUMN c; SELECT name FROM pragma_table_info('t')", "'a'\n'b'\n'c'");
+  EXPECT(db, "SELECT name FROM sqlite_schema ORDER BY name", "'kv'\n'log'\n't'\n'v'");
+
+  CASE("18.03", "PRAGMA legacy_alter_table=ON renames but rewrites no view; columns still fail");
+  EXEC(db, "CREATE VIEW w AS SELECT a FROM t");
+  EXPECT(db, "PRAGMA legacy_alter_table=ON; ALTER TABLE t RENAME TO t2; SELECT * FROM w",
+         "error: no such table: main.t");
+  EXPECT(db, "SELECT sql FROM sqlite_schema WHERE name IN ('v', 'w') ORDER BY name",
+         "'CREATE VIEW v AS SELECT key, value FROM kv'\n'CREATE VIEW w AS SELECT a FROM t'");
+  EXPECT(db, "ALTER TABLE t2 RENAME COLUMN a TO c", "error: SQL logic error");
+  EXPECT(db, "ALTER TABLE t2 DROP COLUMN b", "error: SQL logic error");
+  EXEC(db, "ALTER TABLE t2 RENAME TO t; PRAGMA legacy_alter_table=OFF");
+
+  CASE("18.04", "DROP VIEW is the way out: ALTER TABLE works again, the rows are untouched");
+  EXEC(db, "DROP VIEW v");
+  EXEC(db, "ALTER TABLE t RENAME TO t2; ALTER TABLE t2 RENAME COLUMN a TO d; ALTER TABLE t2 DROP COLUMN b");
+  EXPECT(db, "SELECT sql FROM sqlite_schema WHERE name = 'w'", "'CREATE VIEW w AS SELECT d FROM \"t2\"'");
+  EXEC(db, "ALTER TABLE kv RENAME TO kv2");
+  EXPECT(db, "SELECT key, value FROM kv2", "1|'one'");
+  closeDb(db);
+
+  CASE("18.05", "a TEMP view over kv reads it and blocks no ALTER TABLE (a rename of kv rewrites it)");
+  db = openViews("views2.db");
+  EXEC(db, "CREATE TEMP VIEW tv AS SELECT key, value FROM kv");
+  EXPECT(db, "SELECT * FROM tv", "1|'one'");
+  EXEC(db, "ALTER TABLE t RENAME TO t2; ALTER TABLE t2 RENAME COLUMN a TO c; ALTER TABLE t2 DROP COLUMN b");
+  EXEC(db, "ALTER TABLE kv RENAME TO kv2");
+  EXPECT(db, "SELECT sql FROM sqlite_temp_schema WHERE name = 'tv'",
+         "'CREATE VIEW tv AS SELECT key, value FROM \"kv2\"'");
+  EXPECT(db, "SELECT * FROM tv", "1|'one'");
+  closeDb(db);
+
+  CASE("18.06", "a trigger in main that reads kv: accepted, fails when it fires, blocks ALTER TABLE");
+  db = openViews("views3.db");
+  EXEC(db, "CREATE TRIGGER tr AFTER INSERT ON t BEGIN INSERT INTO log SELECT value FROM kv; END");
+  EXPECT(db, "INSERT INTO t VALUES(1, 2)", "error: unsafe use of virtual table \"kv\"");
+  EXPECT(db, "SELECT count(*) FROM t", "0");
+  EXPECT(db, "ALTER TABLE t RENAME TO t2", "error: error in trigger tr: unsafe use of virtual table \"kv\"");
+  EXPECT(db, "ALTER TABLE kv RENAME TO kv2", "error: error in trigger tr: unsafe use of virtual table \"kv\"");
+  EXEC(db, "DROP TRIGGER tr; ALTER TABLE t RENAME TO t2");
+
+  CASE("18.07", "a trigger in main that writes kv: fails when it fires, blocks no ALTER TABLE");
+  EXEC(db, "CREATE TRIGGER tw AFTER INSERT ON t2 BEGIN REPLACE INTO kv VALUES(new.a, 'trigger'); END");
+  EXPECT(db, "INSERT INTO t2 VALUES(2, 2)", "error: unsafe use of virtual table \"kv\"");
+  EXEC(db, "ALTER TABLE t2 RENAME TO t");
+  EXPECT(db, "SELECT key, value FROM kv", "1|'one'");
+  closeDb(db);
+
+  CASE("18.08", "a TEMP trigger may read kv, not write it");
+  db = openViews("views4.db");
+  EXEC(db, "CREATE TEMP TRIGGER tr AFTER INSERT ON t BEGIN INSERT INTO log SELECT value FROM kv; END");
+  EXPECT(db, "INSERT INTO t VALUES(1, 2); SELECT x FROM log", "'one'");
+  EXEC(db, "ALTER TABLE t RENAME TO t2");
+  EXEC(db, "CREATE TEMP TRIGGER tw AFTER INSERT ON log BEGIN REPLACE INTO kv VALUES(new.x, 'trigger'); END");
+  EXPECT(db, "INSERT INTO log VALUES('k')", "error: unsafe use of virtual table \"kv\"");
+  EXPECT(db, "SELECT key, value FROM kv", "1|'one'");
+  closeDb(db);
 }
 
 int main(void) {
@@ -2591,6 +2680,7 @@ int main(void) {
   testFlushTriggers();
   testTxnSnapshots();
   testWriteThrough();
+  testViews();
 
   caseEnd();
   printf("%d cases, %d failed\n%s", nCases, nCasesFailed, failedCases.n ? failedCases.z : "");
