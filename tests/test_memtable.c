@@ -369,7 +369,7 @@ static void testBufferRandom(int seed) {
   char zDir[300];
   snprintf(zDir, sizeof zDir, "%s/buf-%d", harness_tmpdir(), seed);
   fkv_store_cfg sc = {0, FKV_SYNC_NONE, 0, 0};
-  fkv_buffer_cfg bc = {1 << 20, 4 << 20, 3600000}; /* flushes only when asked */
+  fkv_buffer_cfg bc = {1 << 20, 4 << 20, 3600000, 0}; /* flushes only when asked */
   fkv_buffer *b;
   fkv_table *t;
   char *zErr = 0;
@@ -447,7 +447,7 @@ static void testViewSnapshot(void) {
   char zDir[300];
   snprintf(zDir, sizeof zDir, "%s/snap", harness_tmpdir());
   fkv_store_cfg sc = {0, FKV_SYNC_NONE, 0, 0};
-  fkv_buffer_cfg bc = {0, 0, 3600000};
+  fkv_buffer_cfg bc = {0, 0, 3600000, 0};
   fkv_buffer *b;
   fkv_table *t;
   char *zErr = 0;

@@ -2562,6 +2562,8 @@ static void testWriteThrough(void) {
     closeDb(db);
   }
   sqlite3_free(zDb);
+}
+
 /* ================================= 18. views and triggers over a flaxkv table */
 
 /*
