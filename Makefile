@@ -28,7 +28,7 @@ HDR  = $(wildcard ext/*.h)
 # the SQL tests load the extension itself (hidden symbols: no clash).
 UNIT = ext/codec.c ext/msgpack_fmt.c ext/memtable.c ext/store.c ext/buffer.c
 
-TESTS = test_codec test_msgpack test_memtable test_sql test_diff test_threads \
+TESTS = test_codec test_msgpack test_memtable test_sql test_diff test_interleave test_threads \
         test_procs test_crash test_consist test_fault test_hostile test_security
 
 ASAN = -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
@@ -68,7 +68,7 @@ build/tsan/test_%: tests/test_%.c tests/harness.h tests/procs.h $(UNIT) $(HDR)
 	$(CC) $(OPT) $(WARN) $(TSAN) -std=gnu11 -pthread -DSQLITE_CORE -Iext -o $@ $< $(UNIT) -lsqlite3 $(LIBS)
 
 asan: deps build/asan/flaxkv.so $(addprefix build/asan/,$(TESTS))
-TSAN_TESTS = test_memtable test_threads test_consist
+TSAN_TESTS = test_memtable test_threads test_consist test_interleave
 tsan: deps build/tsan/flaxkv.so $(addprefix build/tsan/,$(TSAN_TESTS))
 
 run: deps-run loadable

