@@ -1613,7 +1613,7 @@ int fkvTxnWriteThrough(fkv_txn **ap, int n, char **pzErr) {
     MDB_txn *txn;
     int rc = fkvStoreWriteBegin(s, &txn, pzErr);
     if (rc != SQLITE_OK) return rc;
-    if (fkvStoreForeignAfter(s, txn, idSnap)) {
+    if (fkvStoreForeignAfter(s, idSnap)) {
       fkvStoreWriteAbort(s, txn);
       setErr(pzErr, sqlite3_mprintf("flaxkv: another process committed to %s after this "
                                     "transaction read it; roll back and retry",
@@ -1621,6 +1621,7 @@ int fkvTxnWriteThrough(fkv_txn **ap, int n, char **pzErr) {
       return SQLITE_BUSY_SNAPSHOT;
     }
     int e = MDB_SUCCESS;
+    int bChanged = 0;
     for (int i = 0; i < n && e == MDB_SUCCESS && rc == SQLITE_OK; i++) {
       fkv_table *t = ap[i]->pTable;
       if (__atomic_load_n(&t->bDropped, __ATOMIC_ACQUIRE)) {
@@ -1646,13 +1647,18 @@ int fkvTxnWriteThrough(fkv_txn **ap, int n, char **pzErr) {
         if (v->bTomb) {
           e = mdb_del(txn, t->dbi, &k, 0);
           if (e == MDB_NOTFOUND) e = MDB_SUCCESS;
+          else if (e == MDB_SUCCESS) bChanged = 1;
         } else {
           d.mv_size = v->nVal;
           d.mv_data = v->aVal;
           e = mdb_put(txn, t->dbi, &k, &d, 0);
+          bChanged = 1;
         }
       }
     }
+    /* A transaction that wrote is a commit to the store, as in WAL, even
+    ** when its writes cancel out (another process's snapshot goes stale). */
+    if (e == MDB_SUCCESS && rc == SQLITE_OK && !bChanged) e = fkvStoreTouch(s, txn);
     if (e == MDB_SUCCESS && rc == SQLITE_OK) {
       rc = fkvStoreWriteCommit(s, txn, pzErr);
       if (rc == SQLITE_OK) {

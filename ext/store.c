@@ -27,6 +27,8 @@
 ** Catalog.  The named database FKV_CATALOG maps a SQL table name (ASCII
 ** lower-cased) to the LMDB database that holds its rows, so that ALTER TABLE
 ** RENAME keeps the data and a new table never takes over a renamed one's.
+** Its key "\0" (no table name) with an empty value is written by a commit
+** that would otherwise change nothing (fkvStoreTouch).
 */
 #include <sqlite3ext.h>
 SQLITE_EXTENSION_INIT3
@@ -77,9 +79,9 @@ struct fkv_store {
   pthread_mutex_t wmu;
   MDB_dbi catalog;         /* valid if bCatalog (wmu) */
   int bCatalog;
-  /* Other processes' commits (wmu): every LMDB commit up to ownLast was
-  ** this process's or is counted in foreignMax, the newest commit known to
-  ** be another process's (see fkvStoreForeignAfter). */
+  /* Other processes' commits (written under wmu, atomic): every LMDB
+  ** commit up to ownLast was this process's or is counted in foreignMax, the
+  ** newest commit known to be another process's (fkvStoreForeignAfter). */
   uint64_t ownLast;
   uint64_t foreignMax;
 };
@@ -462,12 +464,35 @@ int fkvStoreReadonly(fkv_store *p) { return p->cfg.bReadonly; }
 ** process's last one and txn were another process's. */
 static void noteWriteBegin(fkv_store *p, MDB_txn *txn) {
   uint64_t id = (uint64_t)mdb_txn_id(txn);
-  if (id - 1 > p->ownLast) p->foreignMax = id - 1;
+  if (id - 1 > __atomic_load_n(&p->ownLast, __ATOMIC_RELAXED)) {
+    __atomic_store_n(&p->foreignMax, id - 1, __ATOMIC_RELEASE);
+  }
 }
 
-int fkvStoreForeignAfter(fkv_store *p, MDB_txn *txn, uint64_t idSnap) {
-  (void)txn; /* the caller's write transaction: wmu is held */
-  return p->foreignMax > idSnap;
+/*
+** This process committed write transaction id (wmu held).  A transaction
+** that changed nothing is not written, and its id goes to the next commit,
+** maybe another process's: only an id that LMDB now holds is counted as
+** ours.  (Another process committing that id between our empty commit and
+** this check would be taken for ours: a window of microseconds, and only
+** after a commit that changed nothing.)
+*/
+static void noteWriteCommit(fkv_store *p, uint64_t id) {
+  if (fkvStoreLastTxnId(p) == id) __atomic_store_n(&p->ownLast, id, __ATOMIC_RELEASE);
+}
+
+int fkvStoreTouch(fkv_store *p, MDB_txn *txn) {
+  if (!p->bCatalog) return MDB_SUCCESS;
+  MDB_val k = {1, (void *)""}, v = {0, 0};
+  return mdb_put(txn, p->catalog, &k, &v, 0);
+}
+
+int fkvStoreForeignAfter(fkv_store *p, uint64_t idSnap) {
+  uint64_t foreign = __atomic_load_n(&p->foreignMax, __ATOMIC_ACQUIRE);
+  uint64_t own = __atomic_load_n(&p->ownLast, __ATOMIC_ACQUIRE);
+  uint64_t last = fkvStoreLastTxnId(p);
+  if (last > own && last > foreign) foreign = last; /* committed since our last */
+  return foreign > idSnap;
 }
 
 /* Resize the map to newSize (0: adopt the size another process set). */
@@ -589,7 +614,7 @@ int fkvStoreWriteCommit(fkv_store *p, MDB_txn *txn, char **pzErr) {
   uint64_t id = mdb_txn_id(txn);
   int rc = mdb_txn_commit(txn);
   if (rc == MDB_SUCCESS) {
-    p->ownLast = id;
+    noteWriteCommit(p, id);
     /* This process's commit: its numeric text keys are in bNumText.  A
     ** table whose knowledge reached the snapshot this transaction started
     ** from now knows up to it. */
@@ -714,7 +739,7 @@ static int runWrite(fkv_store *p, int (*xWork)(fkv_store *, MDB_txn *, void *),
       ** handles opened in an aborted one. */
       if (e == MDB_SUCCESS) {
         e = mdb_txn_commit(txn);
-        if (e == MDB_SUCCESS && !p->cfg.bReadonly) p->ownLast = id;
+        if (e == MDB_SUCCESS && !p->cfg.bReadonly) noteWriteCommit(p, id);
       } else {
         mdb_txn_abort(txn);
       }

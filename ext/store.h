@@ -153,12 +153,20 @@ void fkvStoreReadEnd(fkv_store *, MDB_txn *);
 */
 int fkvStoreWriteBegin(fkv_store *, MDB_txn **ppTxn, char **pzErr);
 /*
-** In the write transaction txn (of fkvStoreWriteBegin): has another process
-** committed to the store after LMDB transaction idSnap?  Exact for the
-** commits since the store was opened in this process; idSnap older than
-** that is taken as "no" for the commits before the opening.
+** Has another process committed to the store after LMDB transaction idSnap?
+** Exact inside a write transaction of this process (fkvStoreWriteBegin:
+** wmu held); outside one, a commit of this process that has not returned
+** yet may count as another process's.  Commits before the store was opened
+** in this process are not counted.
 */
-int fkvStoreForeignAfter(fkv_store *, MDB_txn *txn, uint64_t idSnap);
+int fkvStoreForeignAfter(fkv_store *, uint64_t idSnap);
+/*
+** Make the write transaction txn change the store even if nothing else it
+** does changes anything (a put in the catalog, if the store has one), so
+** that its commit is a new LMDB transaction other processes see, as a WAL
+** commit that wrote pages is.  Returns an LMDB code.
+*/
+int fkvStoreTouch(fkv_store *, MDB_txn *txn);
 int fkvStoreWriteCommit(fkv_store *, MDB_txn *, char **pzErr);
 void fkvStoreWriteAbort(fkv_store *, MDB_txn *);
 

@@ -1622,11 +1622,16 @@ static int flaxkvBegin(sqlite3_vtab *pVtab) {
   int rc = fkvTxnBegin(p->pTxn, p->db, &pVtab->zErrMsg);
   if (rc != SQLITE_OK) return rc;
   fkv_view *v = connTxnView(p->pConn, p->pBuf);
-  if (v && fkvViewBehind(v)) {
+  fkv_store *s = fkvBufferStore(p->pBuf);
+  int bBehind = v && fkvViewBehind(v);
+  if (v && !bBehind && fkvBufferWriteThrough(p->pBuf) && fkvStoreForeignAfter(s, fkvViewTxnId(v))) {
+    bBehind = 2; /* another process's commit: checked again at xSync */
+  }
+  if (bBehind) {
     fkvTxnRollback(p->pTxn);
-    setVtabErr(pVtab, sqlite3_mprintf("flaxkv: another connection committed to %s after this "
+    setVtabErr(pVtab, sqlite3_mprintf("flaxkv: another %s committed to %s after this "
                                       "transaction read it; roll back and retry",
-                                      fkvStorePath(fkvBufferStore(p->pBuf))));
+                                      bBehind == 2 ? "process" : "connection", fkvStorePath(s)));
     return SQLITE_BUSY_SNAPSHOT;
   }
   if (v) fkvTxnSetSnapshot(p->pTxn, fkvViewTxnId(v));

@@ -14,7 +14,9 @@
 **          database lock at all, so flaxkv's own writer lock and snapshots
 **          decide every answer;
 **   wal    two connections of one WAL database file holding the flaxkv
-**          table main.t: the host file's write lock as well.
+**          table main.t: the host file's write lock as well;
+**   procs  the same with write_through=1, connection 1 in a child process
+**          (driven through a pipe): two processes on one store.
 **
 ** Each step picks a connection and a statement (transaction control,
 ** reads, writes, the counter idiom), runs it on that connection of both
@@ -29,17 +31,26 @@
 ** USAGE
 **     FLAXKV_EXT=build/flaxkv build/test_interleave [N] [--seed S] [--verbose]
 **
-**   N seeds per setup (default 60); --seed S runs seed S of both setups.
+**   N seeds per setup (default 60); --seed S runs seed S of every setup.
 */
 #include "harness.h"
 
 #include <stdint.h>
+#include <sys/wait.h>
 
 #define IL_STEPS 150
 
+/*
+** One side: two connections, or (procs) connection 0 here and connection 1
+** in a child process that runs what it reads from fdTo and answers on
+** fdFrom.
+*/
 typedef struct Side Side;
 struct Side {
   sqlite3 *db[2];
+  pid_t pid;
+  int fdTo, fdFrom;
+  int bChildAuto;     /* the child's connection's autocommit state */
 };
 
 static uint64_t ilRand(uint64_t *p) {
@@ -113,6 +124,83 @@ static void sideClose(Side *s) {
     if (s->db[c]) sqlite3_close(s->db[c]);
     s->db[c] = 0;
   }
+  if (s->pid > 0) {
+    close(s->fdTo);
+    close(s->fdFrom);
+    waitpid(s->pid, 0, 0);
+    s->pid = 0;
+  }
+}
+
+static int ilWriteMsg(int fd, const char *z) {
+  uint32_t n = (uint32_t)strlen(z);
+  return write(fd, &n, sizeof n) == (ssize_t)sizeof n && write(fd, z, n) == (ssize_t)n;
+}
+
+/* A message of ilWriteMsg (malloc'd), or NULL at the end of the pipe. */
+static char *ilReadMsg(int fd) {
+  uint32_t n;
+  if (read(fd, &n, sizeof n) != (ssize_t)sizeof n) return 0;
+  char *z = malloc(n + 1);
+  size_t got = 0;
+  while (got < n) {
+    ssize_t k = read(fd, z + got, n - got);
+    if (k <= 0) {
+      free(z);
+      return 0;
+    }
+    got += (size_t)k;
+  }
+  z[n] = 0;
+  return z;
+}
+
+/* Connection 1 of s in a child process: zOpen prepares it. */
+static void ilStartChild(Side *s, const char *zDb, const char *zOpen) {
+  int aTo[2], aFrom[2];
+  if (pipe(aTo) || pipe(aFrom)) abort();
+  fflush(0);
+  s->pid = fork();
+  if (s->pid == 0) {
+    close(aTo[1]);
+    close(aFrom[0]);
+    sqlite3 *db = harness_open(zDb);
+    if (sqlite3_exec(db, zOpen, 0, 0, 0) != SQLITE_OK) _exit(2);
+    char *zSql;
+    while ((zSql = ilReadMsg(aTo[0])) != 0) {
+      char *zOut = ilRun(db, zSql);
+      char *zMsg = sqlite3_mprintf("%d%s", sqlite3_get_autocommit(db), zOut);
+      if (!ilWriteMsg(aFrom[1], zMsg)) _exit(3);
+      sqlite3_free(zMsg);
+      free(zOut);
+      free(zSql);
+    }
+    sqlite3_close(db);
+    _exit(0);
+  }
+  close(aTo[0]);
+  close(aFrom[1]);
+  s->fdTo = aTo[1];
+  s->fdFrom = aFrom[0];
+  s->bChildAuto = 1;
+}
+
+/* Run zSql on connection c of s (malloc'd outcome, as ilRun's). */
+static char *ilRunOn(Side *s, int c, const char *zSql) {
+  if (s->db[c]) return ilRun(s->db[c], zSql);
+  char *zMsg = ilWriteMsg(s->fdTo, zSql) ? ilReadMsg(s->fdFrom) : 0;
+  if (!zMsg) {
+    char *z = malloc(32);
+    strcpy(z, "(the child process died)");
+    return z;
+  }
+  s->bChildAuto = zMsg[0] == '1';
+  memmove(zMsg, zMsg + 1, strlen(zMsg));
+  return zMsg;
+}
+
+static int ilAutocommit(Side *s, int c) {
+  return s->db[c] ? sqlite3_get_autocommit(s->db[c]) : s->bChildAuto;
 }
 
 /* Run one seed on one setup; returns 1 if every step matched. */
@@ -120,22 +208,29 @@ static int ilSeed(const char *zSetup, uint64_t iSeed, int bVerbose, const char *
   char *zRef = sqlite3_mprintf("%s", harness_path("il_ref.db"));
   char *zKv = sqlite3_mprintf("%s", harness_path("il_kv.db"));
   char *zStore = sqlite3_mprintf("%s", harness_path("il_store"));
-  Side ref = {{0, 0}}, kv = {{0, 0}};
-  int bTemp = strcmp(zSetup, "temp") == 0;
+  char *zKvWt = sqlite3_mprintf("%s", harness_path("il_wt.db"));
+  Side ref, kv;
+  memset(&ref, 0, sizeof ref);
+  memset(&kv, 0, sizeof kv);
+  int bTemp = strcmp(zSetup, "temp") == 0, bProcs = strcmp(zSetup, "procs") == 0;
+  char *zOpen = bTemp ? sqlite3_mprintf("CREATE VIRTUAL TABLE temp.t USING flaxkv(path='%q')", zStore)
+                      : sqlite3_mprintf("PRAGMA journal_mode=WAL;"
+                                        "CREATE VIRTUAL TABLE IF NOT EXISTS t USING flaxkv%s",
+                                        bProcs ? "(path='il_wt_store', write_through=1)" : "");
+  const char *zKvDb = bTemp ? ":memory:" : bProcs ? zKvWt : zKv;
   for (int c = 0; c < 2; c++) {
     ref.db[c] = harness_open(zRef);
     harness_exec_ok(ref.db[c], "PRAGMA journal_mode=WAL;"
                                "CREATE TABLE IF NOT EXISTS t(key PRIMARY KEY NOT NULL, value) WITHOUT ROWID",
                     __FILE__, __LINE__);
-    kv.db[c] = harness_open(bTemp ? ":memory:" : zKv);
-    char *zSql = bTemp ? sqlite3_mprintf("CREATE VIRTUAL TABLE temp.t USING flaxkv(path='%q')", zStore)
-                       : sqlite3_mprintf("PRAGMA journal_mode=WAL;"
-                                         "CREATE VIRTUAL TABLE IF NOT EXISTS t USING flaxkv");
-    harness_exec_ok(kv.db[c], zSql, __FILE__, __LINE__);
-    sqlite3_free(zSql);
+    if (c == 1 && bProcs) break;
+    kv.db[c] = harness_open(zKvDb);
+    harness_exec_ok(kv.db[c], zOpen, __FILE__, __LINE__);
   }
   harness_exec_ok(ref.db[0], "DELETE FROM t", __FILE__, __LINE__);
   harness_exec_ok(kv.db[0], "DELETE FROM t", __FILE__, __LINE__);
+  if (bProcs) ilStartChild(&kv, zKvDb, zOpen);
+  sqlite3_free(zOpen);
 
   uint64_t seed = iSeed * 7919 + (bTemp ? 1 : 2);
   int nSave[2] = {0, 0}, bRead[2] = {0, 0};
@@ -147,7 +242,7 @@ static int ilSeed(const char *zSetup, uint64_t iSeed, int bVerbose, const char *
     int bInTxn = !sqlite3_get_autocommit(ref.db[c]);
     if (!bInTxn) nSave[c] = bRead[c] = 0;
     char *zSql = ilStatement(&seed, bInTxn, bRead[c], nSave[c]);
-    char *zA = ilRun(kv.db[c], zSql), *zB = ilRun(ref.db[c], zSql);
+    char *zA = ilRunOn(&kv, c, zSql), *zB = ilRun(ref.db[c], zSql);
     if (strncmp(zB, "error", 5) != 0) {
       if (strcmp(zSql, "SAVEPOINT s") == 0) nSave[c]++;
       if (strcmp(zSql, "RELEASE s") == 0) nSave[c]--;
@@ -156,17 +251,17 @@ static int ilSeed(const char *zSetup, uint64_t iSeed, int bVerbose, const char *
     hstr_appendf(&log, "    %d: %s -> %s\n", c, zSql, zB);
     if (strcmp(zA, zB) == 0 && strncmp(zB, "error 517", 9) == 0) {
       /* What an application must do after SQLITE_BUSY_SNAPSHOT. */
-      sqlite3_exec(kv.db[c], "ROLLBACK", 0, 0, 0);
+      free(ilRunOn(&kv, c, "ROLLBACK"));
       sqlite3_exec(ref.db[c], "ROLLBACK", 0, 0, 0);
       hstr_appendf(&log, "    %d: ROLLBACK\n", c);
     }
     char zState[64];
     int bSame = strcmp(zA, zB) == 0;
     for (int d = 0; d < 2; d++) {
-      if (sqlite3_get_autocommit(kv.db[d]) != sqlite3_get_autocommit(ref.db[d])) bSame = 0;
+      if (ilAutocommit(&kv, d) != sqlite3_get_autocommit(ref.db[d])) bSame = 0;
     }
-    snprintf(zState, sizeof zState, "autocommit %d%d / %d%d", sqlite3_get_autocommit(kv.db[0]),
-             sqlite3_get_autocommit(kv.db[1]), sqlite3_get_autocommit(ref.db[0]),
+    snprintf(zState, sizeof zState, "autocommit %d%d / %d%d", ilAutocommit(&kv, 0),
+             ilAutocommit(&kv, 1), sqlite3_get_autocommit(ref.db[0]),
              sqlite3_get_autocommit(ref.db[1]));
     if (bVerbose) printf("%s seed %llu step %d conn %d: %s\n  flaxkv: %s\n  ref:    %s\n", zSetup,
                          (unsigned long long)iSeed, i, c, zSql, zA, zB);
@@ -183,12 +278,12 @@ static int ilSeed(const char *zSetup, uint64_t iSeed, int bVerbose, const char *
   }
   /* Both end in agreement: roll back what is open, compare the tables. */
   for (int c = 0; c < 2 && bOk; c++) {
-    sqlite3_exec(kv.db[c], "ROLLBACK", 0, 0, 0);
+    free(ilRunOn(&kv, c, "ROLLBACK"));
     sqlite3_exec(ref.db[c], "ROLLBACK", 0, 0, 0);
   }
   if (bOk) {
     const char *zAll = "SELECT group_concat(key || ':' || value) FROM (SELECT * FROM t ORDER BY key)";
-    char *zA = ilRun(kv.db[1], zAll), *zB = ilRun(ref.db[1], zAll);
+    char *zA = ilRunOn(&kv, 1, zAll), *zB = ilRun(ref.db[1], zAll);
     bOk = strcmp(zA, zB) == 0;
     CHECK(bOk, "%s seed %llu: the tables end as\n  flaxkv: %s\n  ref:    %s", zSetup,
           (unsigned long long)iSeed, zA, zB);
@@ -202,6 +297,7 @@ static int ilSeed(const char *zSetup, uint64_t iSeed, int bVerbose, const char *
   sqlite3_free(zRef);
   sqlite3_free(zKv);
   sqlite3_free(zStore);
+  sqlite3_free(zKvWt);
   return bOk;
 }
 
@@ -215,14 +311,21 @@ int main(int argc, char **argv) {
     else n = atol(argv[i]);
   }
   harness_tmpdir();
-  static const char *azSetup[] = {"temp", "wal"};
+  static const char *azSetup[] = {"temp", "wal", "procs"};
   long nSteps = 0;
-  for (int s = 0; s < 2; s++) {
+#ifdef __SANITIZE_THREAD__
+  /* ThreadSanitizer cannot follow a child forked from a threaded process. */
+  int nSetup = 2;
+  printf("test_interleave: the procs setup is skipped under ThreadSanitizer\n");
+#else
+  int nSetup = 3;
+#endif
+  for (int s = 0; s < nSetup; s++) {
     for (long i = (iOnly >= 0 ? iOnly : 0); i < (iOnly >= 0 ? iOnly + 1 : n); i++) {
       ilSeed(azSetup[s], (uint64_t)i, bVerbose, argv[0]);
       nSteps += IL_STEPS;
     }
   }
-  printf("test_interleave: %ld steps on two connections, setups temp and wal\n", nSteps);
+  printf("test_interleave: %ld steps on two connections, %d setups\n", nSteps, nSetup);
   return harness_summary();
 }
