@@ -2449,13 +2449,13 @@ static void testStoreOwnership(void) {
   EXEC(db, "ALTER TABLE kv RENAME TO kv9");
   EXPECT(db, "SELECT count(*) FROM kv9", "50");
   {
-    char *zSql = sqlite3_mprintf("%s/app.db-flaxkv", realPath(zDir));
-    char *zWant = sqlite3_mprintf("error: flaxkv: cannot rename kv9 to abs: the store %s has "
-                                  "another table named abs",
-                                  zSql);
+    char *zReal = realPath(zDir);
+    char *zWant = sqlite3_mprintf("error: flaxkv: cannot rename kv9 to abs: the store "
+                                  "%s/app.db-flaxkv has another table named abs",
+                                  zReal);
     EXPECT(db, "ALTER TABLE kv9 RENAME TO abs", zWant);
     sqlite3_free(zWant);
-    sqlite3_free(zSql);
+    sqlite3_free(zReal);
   }
   EXEC(db, "DROP TABLE kv9");
   closeDb(db);
