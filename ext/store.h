@@ -144,7 +144,9 @@ int fkvStoreOnReadonlyMedia(fkv_store *);
 typedef struct fkv_table_spec fkv_table_spec;
 struct fkv_table_spec {
   const char *zSqlName; /* the SQL table name */
-  const char *zName;    /* name=: the LMDB database, the catalog unused; or NULL */
+  const char *zName;    /* name=: the LMDB database, the catalog unused; or NULL
+                        ** (for a native table neither is FKV_CATALOG: the
+                        ** caller refuses it) */
   int bCatalog;         /* a native table: without zName, the catalog maps
                         ** zSqlName to its database (renames keep it) */
   int bCreate;          /* CREATE VIRTUAL TABLE: may create the catalog, the

@@ -81,6 +81,14 @@
 ** store disconnects).  Each table keeps one closed cursor (pSpare) for its
 ** next xOpen.
 **
+** Create and connect.  xCreate (CREATE VIRTUAL TABLE) may create the
+** store, its catalog, the table's entry and its LMDB database; xConnect
+** (a connection's first use of the table) only opens them, and what is
+** missing is an error (store.h, Creating).  A table that may own its data
+** (ownerIdentity: in a database file, native, no name=, not readonly)
+** carries its identity; xDestroy deletes the data only if the catalog
+** records that identity (store.h, Ownership), else DROP TABLE unbinds.
+**
 ** Writes (xUpdate) go to the table's fkv_txn; xSync takes the store's commit
 ** token and checks plain INSERTs, xCommit publishes to the buffer.  Constraint
 ** errors follow SQLITE_VTAB_CONSTRAINT_SUPPORT: IGNORE returns

@@ -2669,6 +2669,28 @@ static void testStoreOpening(void) {
     sqlite3_free(zEmptyData);
     sqlite3_free(zEmptyLock);
   }
+  CASE("13.14", "a private store (no path=) is not made by another connection's first use: "
+                "a shared-cache :memory: database's table is an error there");
+  {
+    sqlite3 *db1 = 0, *db2 = 0;
+    const char *zUri = "file:s13mem?mode=memory&cache=shared";
+    int fl = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_URI;
+    CHECK(sqlite3_open_v2(zUri, &db1, fl, 0) == SQLITE_OK &&
+              sqlite3_open_v2(zUri, &db2, fl, 0) == SQLITE_OK,
+          "open %s", zUri);
+    sqlite3_enable_load_extension(db1, 1);
+    sqlite3_enable_load_extension(db2, 1);
+    CHECK(sqlite3_load_extension(db1, harness_ext_path(), 0, 0) == SQLITE_OK &&
+              sqlite3_load_extension(db2, harness_ext_path(), 0, 0) == SQLITE_OK,
+          "load");
+    EXEC(db1, "CREATE VIRTUAL TABLE kv USING flaxkv; INSERT INTO kv VALUES(1, 'one');");
+    EXPECT(db2, "SELECT count(*) FROM kv",
+           "error: flaxkv: table kv has no store in this connection: a table without path= in "
+           "main has a private store, made by its CREATE VIRTUAL TABLE in the connection");
+    EXPECT(db1, "SELECT value FROM kv", "'one'");
+    closeDb(db2);
+    closeDb(db1);
+  }
   sqlite3_free(zDir);
   sqlite3_free(zReal);
   sqlite3_free(zDb);
