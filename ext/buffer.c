@@ -605,9 +605,9 @@ void fkvBufferClose(fkv_buffer *b) {
 
 fkv_store *fkvBufferStore(fkv_buffer *b) { return b->pStore; }
 
-int fkvBufferTableOpen(fkv_buffer *b, const char *zSqlName, const char *zName, int bCatalog,
-                       fkv_table **ppTable, char **pzErr) {
-  return fkvStoreTableOpen(b->pStore, zSqlName, zName, bCatalog, ppTable, pzErr);
+int fkvBufferTableOpen(fkv_buffer *b, const fkv_table_spec *s, fkv_table **ppTable,
+                       char **pzErr) {
+  return fkvStoreTableOpen(b->pStore, s, ppTable, pzErr);
 }
 
 void fkvBufferTableClose(fkv_buffer *b, fkv_table *t) {
@@ -616,15 +616,16 @@ void fkvBufferTableClose(fkv_buffer *b, fkv_table *t) {
 }
 
 int fkvBufferTableRename(fkv_buffer *b, fkv_table *t, const char *zOld, const char *zNew,
-                         char **pzErr) {
+                         const char *zOwner, char **pzErr) {
   (void)b;
-  return fkvStoreTableRename(t, zOld, zNew, pzErr);
+  return fkvStoreTableRename(t, zOld, zNew, zOwner, pzErr);
 }
 
-int fkvBufferTableDrop(fkv_buffer *b, fkv_table *t, const char *zSqlName, char **pzErr) {
+int fkvBufferTableDrop(fkv_buffer *b, fkv_table *t, const char *zSqlName, const char *zOwner,
+                       char **pzErr) {
   int rc = fkvBufferFlush(b, pzErr);
   if (rc != SQLITE_OK) return rc;
-  return fkvStoreTableDrop(t, zSqlName, pzErr);
+  return fkvStoreTableDrop(t, zSqlName, zOwner, pzErr);
 }
 
 int fkvBufferFlush(fkv_buffer *b, char **pzErr) {

@@ -65,13 +65,13 @@ void fkvBufferClose(fkv_buffer *);
 fkv_store *fkvBufferStore(fkv_buffer *);
 
 /* Tables of the buffer's store (see store.h). */
-int fkvBufferTableOpen(fkv_buffer *, const char *zSqlName, const char *zName, int bCatalog,
-                       fkv_table **ppTable, char **pzErr);
+int fkvBufferTableOpen(fkv_buffer *, const fkv_table_spec *, fkv_table **ppTable, char **pzErr);
 void fkvBufferTableClose(fkv_buffer *, fkv_table *);
 int fkvBufferTableRename(fkv_buffer *, fkv_table *, const char *zOld, const char *zNew,
-                         char **pzErr);
-/* Flush, then delete the table's data. */
-int fkvBufferTableDrop(fkv_buffer *, fkv_table *, const char *zSqlName, char **pzErr);
+                         const char *zOwner, char **pzErr);
+/* Flush, then fkvStoreTableDrop(): delete the data if zOwner owns it. */
+int fkvBufferTableDrop(fkv_buffer *, fkv_table *, const char *zSqlName, const char *zOwner,
+                       char **pzErr);
 
 /*
 ** Return when everything committed before the call is in LMDB (durable per

@@ -24,10 +24,18 @@
 ** flaxkv_flush has side effects and flaxkv_stat shows file system paths, so
 ** both are SQLITE_DIRECTONLY: usable in top-level SQL, not from triggers or
 ** views of a database file.
+**
+** One copy per process.  The registry of stores (store.c) is per copy of
+** the code: a second copy of the extension (another file, even an
+** identical one) would open a store a second time, with a second buffer,
+** which LMDB forbids.  Loading refuses a second copy; loading the same file
+** again is the same copy (dlopen() shares it) and is fine.
 */
+#define _GNU_SOURCE /* dladdr(), RTLD_DEFAULT */
 #include <sqlite3ext.h>
 SQLITE_EXTENSION_INIT1
 
+#include <dlfcn.h>
 #include <lmdb.h>
 #include <string.h>
 
@@ -275,6 +283,28 @@ static void versionFunc(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
   sqlite3_result_text(ctx, z, -1, sqlite3_free);
 }
 
+/*
+** Is another copy of flaxkv loaded in the process?  SQLite loads an
+** extension RTLD_GLOBAL, so the entry point the process resolves by name is
+** the first copy's; if it lies in another object than this (static, never
+** interposed) function, refuse, naming both files.
+*/
+static int checkOneCopy(char **pzErrMsg) {
+  void *pFirst = dlsym(RTLD_DEFAULT, "sqlite3_flaxkv_init");
+  Dl_info first, mine;
+  if (!pFirst || !dladdr(pFirst, &first) || !dladdr((void *)checkOneCopy, &mine) ||
+      first.dli_fbase == mine.dli_fbase) {
+    return SQLITE_OK;
+  }
+  *pzErrMsg = sqlite3_mprintf("flaxkv: another copy of flaxkv is loaded in this process, "
+                              "from %s; this copy, from %s, would keep its own registry of "
+                              "stores (a store open twice in one process, which LMDB forbids): "
+                              "load flaxkv from one file only",
+                              first.dli_fname ? first.dli_fname : "?",
+                              mine.dli_fname ? mine.dli_fname : "?");
+  return SQLITE_ERROR;
+}
+
 #ifdef _WIN32
 __declspec(dllexport)
 #else
@@ -290,6 +320,7 @@ int sqlite3_flaxkv_init(sqlite3 *db, char **pzErrMsg, const sqlite3_api_routines
     *pzErrMsg = sqlite3_mprintf("flaxkv needs SQLite 3.38 or later, not %s", sqlite3_libversion());
     return SQLITE_ERROR;
   }
+  if (checkOneCopy(pzErrMsg) != SQLITE_OK) return SQLITE_ERROR;
   static const struct {
     const char *zName;
     int nArg;

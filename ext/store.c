@@ -27,8 +27,21 @@
 ** Catalog.  The named database FKV_CATALOG maps a SQL table name (ASCII
 ** lower-cased) to the LMDB database that holds its rows, so that ALTER TABLE
 ** RENAME keeps the data and a new table never takes over a renamed one's.
+** An entry's value is the database name (1 to 511 bytes, no NUL), then,
+** if an owner is recorded (store.h, Ownership), a NUL and its identity.
 ** Its key "\0" (no table name) with an empty value is written by a commit
 ** that would otherwise change nothing (fkvStoreTouch).
+**
+** Opening.  The first acquire of a directory in the process opens the
+** environment.  Unless it may create the store, data.mdb must exist and be
+** non-empty first (LMDB would create or initialize it).  On a read-only
+** file system the environment is opened MDB_RDONLY (LMDB then needs no
+** writable lock file).  Before anything reads the map, the data file's
+** size is checked against the meta page: LMDB maps the file, and a page
+** past its end is a SIGBUS, not an error.  What a creating acquire made
+** (directories, data.mdb, lock.mdb) is recorded; the last release removes
+** it unless a CREATE succeeded on the store (fkvStoreKeep), so a CREATE that
+** fails leaves nothing behind.
 */
 #include <sqlite3ext.h>
 SQLITE_EXTENSION_INIT3
@@ -38,16 +51,17 @@ SQLITE_EXTENSION_INIT3
 #include "codec.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <time.h>
 #include <unistd.h>
 
-#define FKV_CATALOG "__flaxkv_catalog__"
 #define FKV_POOL 16
 #define FKV_MAX_READERS 1022
 #define FKV_GROW_WAIT_MS 10000
@@ -65,7 +79,14 @@ struct fkv_store {
   void (*xOwnerIdle)(void *); /* set with pOwner: see fkvStoreOwner */
   char *zPath;             /* the real path of the directory */
   MDB_env *env;
-  fkv_store_cfg cfg;       /* as opened */
+  fkv_store_cfg cfg;       /* as opened (bReadonly: also on read-only media) */
+  int bRofs;               /* opened MDB_RDONLY: its file system is read-only */
+  /* What the acquire that opened the store created (see Opening): removed
+  ** at the last release while bFresh (gReg.mu) or for a private store. */
+  int bFresh;
+  int bMadeData, bMadeLock; /* data.mdb, lock.mdb did not exist before */
+  char *zMadeDir;          /* the directory as given, if it was created */
+  size_t nMadeTop;         /* the length of its first created ancestor */
 
   pthread_mutex_t mu;
   pthread_cond_t cond;
@@ -174,17 +195,21 @@ void fkvCondInit(pthread_cond_t *c) {
   pthread_condattr_destroy(&a);
 }
 
-/* mkdir -p zDir with mode 0777 & ~umask (the directory is never created
-** world-writable by us: 0775 & ~umask). */
-static int makeDirs(const char *zDir) {
+/* mkdir -p zDir with mode 0775 & ~umask (the directory is never created
+** world-writable by us).  *pnTop: the length of the prefix of zDir that is
+** the first directory created, 0 if none was. */
+static int makeDirs(const char *zDir, size_t *pnTop) {
   char *z = sqlite3_mprintf("%s", zDir);
   if (!z) return ENOMEM;
   int rc = 0;
+  *pnTop = 0;
   for (char *p = z + 1;; p++) {
     if (*p == '/' || *p == 0) {
       char c = *p;
       *p = 0;
-      if (mkdir(z, 0775) != 0 && errno != EEXIST) {
+      if (mkdir(z, 0775) == 0) {
+        if (!*pnTop) *pnTop = (size_t)(p - z);
+      } else if (errno != EEXIST) {
         rc = errno;
         *p = c;
         break;
@@ -197,14 +222,89 @@ static int makeDirs(const char *zDir) {
   return rc;
 }
 
-static void removePrivateDir(const char *zPath) {
-  static const char *azFile[] = {"data.mdb", "lock.mdb"};
-  for (size_t i = 0; i < sizeof(azFile) / sizeof(azFile[0]); i++) {
-    char *z = sqlite3_mprintf("%s/%s", zPath, azFile[i]);
-    if (z) unlink(z);
-    sqlite3_free(z);
+/* Remove zDir and its ancestors down to the prefix of length nTop (only
+** those that are empty: rmdir). */
+static void removeDirs(const char *zDir, size_t nTop) {
+  char *z = sqlite3_mprintf("%s", zDir);
+  if (!z) return;
+  for (size_t n = strlen(z); n >= nTop && n > 0;) {
+    z[n] = 0;
+    if (rmdir(z) != 0) break;
+    while (n > 0 && z[n - 1] != '/') n--;
+    while (n > 1 && z[n - 1] == '/') n--;
+    if (n == 0 || n < nTop) break;
   }
-  rmdir(zPath);
+  sqlite3_free(z);
+}
+
+/* Remove file zName of directory zDir. */
+static void removeFile(const char *zDir, const char *zName) {
+  char *z = sqlite3_mprintf("%s/%s", zDir, zName);
+  if (z) unlink(z);
+  sqlite3_free(z);
+}
+
+/* Remove what the store's opening created (its environment is closed). */
+static void removeMade(fkv_store *p) {
+  if (p->bMadeData) removeFile(p->zPath, "data.mdb");
+  if (p->bMadeLock) removeFile(p->zPath, "lock.mdb");
+  if (p->zMadeDir) removeDirs(p->zMadeDir, p->nMadeTop);
+}
+
+/*
+** Why mdb_env_open() failed with a permission error rc: a lock file that
+** cannot be written (every LMDB reader writes its slot there), or the data
+** file.  NULL if neither can be told.
+*/
+static char *permissionErr(fkv_store *p, int rc) {
+  char *zLock = sqlite3_mprintf("%s/lock.mdb", p->zPath);
+  char *zMsg = 0;
+  if (!zLock) return 0;
+  int fd = open(zLock, O_RDWR | O_CLOEXEC);
+  int e = errno;
+  if (fd < 0 && e == ENOENT && access(p->zPath, W_OK) != 0) {
+    e = errno;
+    zMsg = sqlite3_mprintf("flaxkv: cannot open the LMDB store %s: its lock file %s cannot "
+                           "be created (%s); every process that opens an LMDB store, even "
+                           "to read, writes to its lock file",
+                           p->zPath, zLock, strerror(e));
+  } else if (fd < 0 && e != ENOENT) {
+    zMsg = sqlite3_mprintf("flaxkv: cannot open the LMDB store %s: its lock file %s cannot "
+                           "be written (%s); every process that opens an LMDB store, even "
+                           "to read, writes to its lock file",
+                           p->zPath, zLock, strerror(e));
+  } else {
+    zMsg = fkvLmdbErr(rc, "cannot open the LMDB store", p->zPath);
+    if (zMsg) zMsg = sqlite3_mprintf("%z (data.mdb)", zMsg);
+  }
+  if (fd >= 0) close(fd);
+  sqlite3_free(zLock);
+  return zMsg;
+}
+
+/*
+** The data file must hold every page its meta page counts: LMDB maps it,
+** and reading a page past its end raises SIGBUS.  mdb_env_open() reads
+** only the two meta pages (pread, then through the map), so this runs
+** before anything else reads the map.
+*/
+static int checkDataSize(fkv_store *p, char **pzErr) {
+  MDB_envinfo info;
+  MDB_stat ms;
+  struct stat st;
+  mdb_filehandle_t fd;
+  if (mdb_env_info(p->env, &info) || mdb_env_stat(p->env, &ms) ||
+      mdb_env_get_fd(p->env, &fd) || fstat(fd, &st) != 0) {
+    return SQLITE_OK; /* nothing to compare: LMDB reports its own errors */
+  }
+  unsigned long long nNeed = ((unsigned long long)info.me_last_pgno + 1) * ms.ms_psize;
+  if ((unsigned long long)st.st_size >= nNeed) return SQLITE_OK;
+  *pzErr = sqlite3_mprintf("flaxkv: the LMDB store %s is damaged: %s/data.mdb is %lld bytes, "
+                           "but its meta page counts %llu pages of %u bytes (%llu bytes); was "
+                           "it truncated?",
+                           p->zPath, p->zPath, (long long)st.st_size,
+                           (unsigned long long)info.me_last_pgno + 1, ms.ms_psize, nNeed);
+  return SQLITE_CORRUPT;
 }
 
 static int openEnv(fkv_store *p, char **pzErr) {
@@ -218,15 +318,24 @@ static int openEnv(fkv_store *p, char **pzErr) {
   if (p->cfg.eSync == FKV_SYNC_META) flags |= MDB_NOMETASYNC;
   if (p->cfg.eSync == FKV_SYNC_NONE) flags |= MDB_NOSYNC;
   rc = mdb_env_open(p->env, p->zPath, flags, 0664);
-  if (rc) {
+  int rc2 = rc ? SQLITE_OK : checkDataSize(p, pzErr);
+  if (rc || rc2) {
     mdb_env_close(p->env);
     p->env = 0;
+    if (rc2) return rc2;
     if (rc == ENOMEM || rc == EINVAL) {
       /* mmap refused the size: say which option asks for it. */
       *pzErr = sqlite3_mprintf("flaxkv: cannot map %llu bytes for the LMDB store %s "
                                "(map_size): %s",
                                (unsigned long long)p->cfg.mapSize, p->zPath, mdb_strerror(rc));
       return SQLITE_CANTOPEN;
+    }
+    if (rc == EACCES || rc == EPERM || rc == EROFS) {
+      char *zMsg = permissionErr(p, rc);
+      if (zMsg) {
+        *pzErr = zMsg;
+        return fkvLmdbRc(rc);
+      }
     }
     return lmdbFail(p, rc, "cannot open the LMDB store", pzErr);
   }
@@ -239,27 +348,47 @@ static const char *syncName(int e) {
   return e == FKV_SYNC_NONE ? "none" : e == FKV_SYNC_META ? "meta" : "full";
 }
 
+/* The error of an acquire that finds no store at zDir (zWhy: what is
+** missing). */
+static int noStore(const fkv_store_cfg *pCfg, const char *zDir, const char *zWhy,
+                   char **pzErr) {
+  *pzErr = sqlite3_mprintf("flaxkv: no store at %s (%s); %s", zDir, zWhy,
+                           pCfg->bCreate ? "readonly=1 creates none"
+                                         : "only CREATE VIRTUAL TABLE creates one");
+  return SQLITE_CANTOPEN;
+}
+
 int fkvStoreAcquire(const char *zDir, const fkv_store_cfg *pCfg, fkv_store **ppStore,
                     char **pzErr) {
   *ppStore = 0;
-  if (!pCfg->bReadonly) {
-    int e = makeDirs(zDir);
+  int bMake = pCfg->bCreate && !pCfg->bReadonly;
+  size_t nMadeTop = 0;
+  if (bMake) {
+    int e = makeDirs(zDir, &nMadeTop);
     if (e) {
       *pzErr = sqlite3_mprintf("flaxkv: cannot create the store directory %s: %s", zDir,
                                strerror(e));
       return fkvLmdbRc(e);
     }
   }
+  int rc = SQLITE_OK;
   char zReal[PATH_MAX];
+  struct stat st;
   if (!realpath(zDir, zReal)) {
     int e = errno;
-    *pzErr = sqlite3_mprintf("flaxkv: cannot open the store %s: %s", zDir, strerror(e));
-    return SQLITE_CANTOPEN;
-  }
-  struct stat st;
-  if (stat(zReal, &st) != 0 || !S_ISDIR(st.st_mode)) {
+    if (e == ENOENT && !bMake) {
+      rc = noStore(pCfg, zDir, strerror(e), pzErr);
+    } else {
+      *pzErr = sqlite3_mprintf("flaxkv: cannot open the store %s: %s", zDir, strerror(e));
+      rc = SQLITE_CANTOPEN;
+    }
+  } else if (stat(zReal, &st) != 0 || !S_ISDIR(st.st_mode)) {
     *pzErr = sqlite3_mprintf("flaxkv: the store %s is not a directory", zReal);
-    return SQLITE_CANTOPEN;
+    rc = SQLITE_CANTOPEN;
+  }
+  if (rc != SQLITE_OK) {
+    if (nMadeTop) removeDirs(zDir, nMadeTop);
+    return rc;
   }
 
   pthread_once(&gPidOnce, pidInit);
@@ -282,7 +411,7 @@ again:
       zMsg = sqlite3_mprintf("flaxkv: the store %s is already open with sync=%s; sync=%s "
                              "cannot apply to one of its tables only",
                              zReal, syncName(p->cfg.eSync), syncName(pCfg->eSync));
-    } else if (p->cfg.bReadonly && !pCfg->bReadonly) {
+    } else if (p->cfg.bReadonly && !pCfg->bReadonly && !p->bRofs) {
       zBad = "readonly";
       zMsg = sqlite3_mprintf("flaxkv: the store %s is open read-only in this process", zReal);
     }
@@ -297,25 +426,71 @@ again:
     return SQLITE_OK;
   }
 
-  p = sqlite3_malloc(sizeof(*p));
-  char *zPath = sqlite3_mprintf("%s", zReal);
-  if (!p || !zPath) {
-    pthread_mutex_unlock(&gReg.mu);
-    sqlite3_free(p);
-    sqlite3_free(zPath);
-    return SQLITE_NOMEM;
+  /* A new environment: what is there, and may it be written? */
+  char *zData = sqlite3_mprintf("%s/data.mdb", zReal);
+  char *zLock = sqlite3_mprintf("%s/lock.mdb", zReal);
+  struct statvfs vfs;
+  int bRofs = statvfs(zReal, &vfs) == 0 && (vfs.f_flag & ST_RDONLY) != 0;
+  int bData = 0, bLock = 0;
+  p = 0;
+  if (!zData || !zLock) {
+    rc = SQLITE_NOMEM;
+  } else {
+    int eData = stat(zData, &st) == 0 ? 0 : errno;
+    bData = eData == 0;
+    int bStore = bData && S_ISREG(st.st_mode) && st.st_size > 0;
+    bLock = stat(zLock, &st) == 0;
+    if (!bStore && !bMake) {
+      char zWhy[300];
+      snprintf(zWhy, sizeof zWhy, "data.mdb: %s",
+               eData ? strerror(eData) : bData && st.st_size == 0 ? "empty" : "not a file");
+      rc = noStore(pCfg, zReal, zWhy, pzErr);
+    } else if (!bStore && bRofs) {
+      *pzErr = sqlite3_mprintf("flaxkv: cannot create the store %s: %s", zReal,
+                               strerror(EROFS));
+      rc = SQLITE_READONLY;
+    }
   }
-  memset(p, 0, sizeof(*p));
-  p->zPath = zPath;
-  p->cfg = *pCfg;
-  if (p->cfg.mapSize == 0) p->cfg.mapSize = FKV_DEFAULT_MAP_SIZE;
-  if (p->cfg.eSync == FKV_SYNC_UNSET) p->cfg.eSync = FKV_SYNC_FULL;
-  int rc = openEnv(p, pzErr);
+  if (rc == SQLITE_OK) {
+    p = sqlite3_malloc(sizeof(*p));
+    if (p) memset(p, 0, sizeof(*p));
+    int bMade = pCfg->bPrivate || nMadeTop;
+    if (p) p->zPath = sqlite3_mprintf("%s", zReal);
+    if (p && bMade) p->zMadeDir = sqlite3_mprintf("%s", pCfg->bPrivate ? zReal : zDir);
+    if (!p || !p->zPath || (bMade && !p->zMadeDir)) rc = SQLITE_NOMEM;
+  }
+  if (rc == SQLITE_OK) {
+    p->cfg = *pCfg;
+    p->cfg.bCreate = 0;
+    if (p->cfg.mapSize == 0) p->cfg.mapSize = FKV_DEFAULT_MAP_SIZE;
+    if (p->cfg.eSync == FKV_SYNC_UNSET) p->cfg.eSync = FKV_SYNC_FULL;
+    if (bRofs && !p->cfg.bReadonly) p->cfg.bReadonly = p->bRofs = 1;
+    if (p->cfg.bPrivate) {
+      /* mkdtemp made the directory: all of it goes at the last release. */
+      p->bMadeData = p->bMadeLock = 1;
+      p->nMadeTop = strlen(zReal);
+    } else if (bMake) {
+      p->bFresh = !bData;
+      p->bMadeData = !bData;
+      p->bMadeLock = !bLock;
+      p->nMadeTop = nMadeTop;
+    }
+    rc = openEnv(p, pzErr);
+  }
+  sqlite3_free(zData);
+  sqlite3_free(zLock);
   if (rc != SQLITE_OK) {
-    if (p->cfg.bPrivate) removePrivateDir(p->zPath);
     pthread_mutex_unlock(&gReg.mu);
-    sqlite3_free(p->zPath);
-    sqlite3_free(p);
+    if (p && (p->bFresh || p->cfg.bPrivate)) {
+      removeMade(p);
+    } else if (nMadeTop) {
+      removeDirs(zDir, nMadeTop);
+    }
+    if (p) {
+      sqlite3_free(p->zMadeDir);
+      sqlite3_free(p->zPath);
+      sqlite3_free(p);
+    }
     return rc;
   }
   pthread_mutex_init(&p->mu, 0);
@@ -329,6 +504,12 @@ again:
   pthread_mutex_unlock(&gReg.mu);
   *ppStore = p;
   return SQLITE_OK;
+}
+
+void fkvStoreKeep(fkv_store *p) {
+  pthread_mutex_lock(&gReg.mu);
+  p->bFresh = 0;
+  pthread_mutex_unlock(&gReg.mu);
 }
 
 void fkvStoreRelease(fkv_store *p) {
@@ -358,7 +539,10 @@ void fkvStoreRelease(fkv_store *p) {
   }
   if (!bForked) {
     mdb_env_close(p->env);
-    if (p->cfg.bPrivate) removePrivateDir(p->zPath);
+    pthread_mutex_lock(&gReg.mu);
+    int bRemove = p->cfg.bPrivate || p->bFresh;
+    pthread_mutex_unlock(&gReg.mu);
+    if (bRemove) removeMade(p);
   }
 
   pthread_mutex_lock(&gReg.mu);
@@ -371,6 +555,7 @@ void fkvStoreRelease(fkv_store *p) {
   pthread_mutex_destroy(&p->mu);
   pthread_cond_destroy(&p->cond);
   pthread_mutex_destroy(&p->wmu);
+  sqlite3_free(p->zMadeDir);
   sqlite3_free(p->zPath);
   sqlite3_free(p);
 }
@@ -459,6 +644,7 @@ uint64_t fkvStoreLastTxnId(fkv_store *p) {
 
 const char *fkvStorePath(fkv_store *p) { return p->zPath; }
 int fkvStoreReadonly(fkv_store *p) { return p->cfg.bReadonly; }
+int fkvStoreOnReadonlyMedia(fkv_store *p) { return p->bRofs; }
 
 /* A write transaction txn began (wmu held): the commits between this
 ** process's last one and txn were another process's. */
@@ -651,14 +837,70 @@ static char *catalogKey(const char *zSqlName) {
   return z;
 }
 
-/* Open the catalog in txn (wmu held).  Returns MDB_NOTFOUND if it does not
-** exist and cannot be created.  The handle is kept only once a transaction
-** that opened it commits (runWrite). */
-static int catalogOpen(fkv_store *p, MDB_txn *txn) {
+/* Open the catalog in txn (wmu held), creating it if bMake.  Returns
+** MDB_NOTFOUND if it does not exist.  The handle is kept only once a
+** transaction that opened it commits (runWrite). */
+static int catalogOpen(fkv_store *p, MDB_txn *txn, int bMake) {
   if (p->bCatalog) return MDB_SUCCESS;
-  int rc = mdb_dbi_open(txn, FKV_CATALOG, p->cfg.bReadonly ? 0 : MDB_CREATE, &p->catalog);
+  int rc = mdb_dbi_open(txn, FKV_CATALOG, bMake ? MDB_CREATE : 0, &p->catalog);
   if (rc == MDB_SUCCESS) p->bCatalog = 1;
   return rc;
+}
+
+/* A catalog entry, pointing into LMDB's memory (valid until the
+** transaction writes or ends). */
+typedef struct fkv_entry fkv_entry;
+struct fkv_entry {
+  const char *aDb;     /* the database name, nDb bytes (no NUL) */
+  size_t nDb;
+  const char *aOwner;  /* the owner's identity, nOwner bytes; 0: none */
+  size_t nOwner;
+};
+
+/* Split a catalog value (see Catalog); MDB_INCOMPATIBLE if its database
+** name cannot be one (1 to 511 bytes). */
+static int entryParse(const MDB_val *v, fkv_entry *pE) {
+  const char *a = v->mv_data;
+  const char *zNul = memchr(a, 0, v->mv_size);
+  pE->aDb = a;
+  pE->nDb = zNul ? (size_t)(zNul - a) : v->mv_size;
+  pE->aOwner = zNul ? zNul + 1 : 0;
+  pE->nOwner = zNul ? v->mv_size - pE->nDb - 1 : 0;
+  return pE->nDb == 0 || pE->nDb > 511 ? MDB_INCOMPATIBLE : MDB_SUCCESS;
+}
+
+static int entryNames(const fkv_entry *pE, const char *zDb) {
+  return pE->nDb == strlen(zDb) && memcmp(pE->aDb, zDb, pE->nDb) == 0;
+}
+
+/* Does the entry record zOwner (not NULL) as its owner? */
+static int entryOwnedBy(const fkv_entry *pE, const char *zOwner) {
+  return zOwner && pE->nOwner > 0 && pE->nOwner == strlen(zOwner) &&
+         memcmp(pE->aOwner, zOwner, pE->nOwner) == 0;
+}
+
+/* The entry of catalog key zKey: MDB_NOTFOUND if there is none (or no
+** catalog). */
+static int catalogGet(fkv_store *p, MDB_txn *txn, const char *zKey, fkv_entry *pE) {
+  if (!p->bCatalog) return MDB_NOTFOUND;
+  MDB_val k = {strlen(zKey), (void *)zKey}, v;
+  int e = mdb_get(txn, p->catalog, &k, &v);
+  return e ? e : entryParse(&v, pE);
+}
+
+/* Map catalog key zKey to database zDb, owned by zOwner (NULL: none). */
+static int catalogPut(fkv_store *p, MDB_txn *txn, const char *zKey, const char *zDb,
+                      const char *zOwner) {
+  size_t nDb = strlen(zDb), nOwner = zOwner ? strlen(zOwner) : 0;
+  char *a = sqlite3_malloc64(nDb + 1 + nOwner);
+  if (!a) return ENOMEM;
+  memcpy(a, zDb, nDb);
+  a[nDb] = 0;
+  if (nOwner) memcpy(a + nDb + 1, zOwner, nOwner);
+  MDB_val k = {strlen(zKey), (void *)zKey}, v = {nDb + (nOwner ? 1 + nOwner : 0), a};
+  int e = mdb_put(txn, p->catalog, &k, &v, 0);
+  sqlite3_free(a);
+  return e;
 }
 
 /* Is zName the database of some catalog entry? */
@@ -666,56 +908,26 @@ static int catalogNameTaken(fkv_store *p, MDB_txn *txn, const char *zName) {
   MDB_cursor *c;
   if (!p->bCatalog || mdb_cursor_open(txn, p->catalog, &c)) return 0;
   MDB_val k, v;
-  size_t n = strlen(zName);
+  fkv_entry en;
   int bTaken = 0;
-  for (int rc = mdb_cursor_get(c, &k, &v, MDB_FIRST); rc == 0;
+  for (int rc = mdb_cursor_get(c, &k, &v, MDB_FIRST); rc == 0 && !bTaken;
        rc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
-    if (v.mv_size == n && memcmp(v.mv_data, zName, n) == 0) {
-      bTaken = 1;
-      break;
-    }
+    bTaken = entryParse(&v, &en) == MDB_SUCCESS && entryNames(&en, zName);
   }
   mdb_cursor_close(c);
   return bTaken;
 }
 
-/* Resolve the LMDB database name of SQL table zSqlName (wmu held). */
-static int resolveName(fkv_store *p, MDB_txn *txn, const char *zSqlName, char **pzName) {
-  char *zKey = catalogKey(zSqlName);
-  if (!zKey) return ENOMEM;
-  MDB_val k = {strlen(zKey), zKey}, v;
-  int rc = p->bCatalog ? mdb_get(txn, p->catalog, &k, &v) : MDB_NOTFOUND;
-  if (rc == MDB_SUCCESS) {
-    sqlite3_free(zKey);
-    /* A usable database name: 1 to 511 bytes, no NUL. */
-    if (v.mv_size == 0 || v.mv_size > 511 || memchr(v.mv_data, 0, v.mv_size)) {
-      return MDB_INCOMPATIBLE;
-    }
-    *pzName = sqlite3_mprintf("%.*s", (int)v.mv_size, (const char *)v.mv_data);
-    return *pzName ? MDB_SUCCESS : ENOMEM;
-  }
-  if (rc != MDB_NOTFOUND) {
-    sqlite3_free(zKey);
-    return rc;
-  }
-  /* Not in the catalog: the table's own name, unless a renamed table took it. */
+/* The database of a new entry for SQL table zSqlName: its own name, unless
+** an entry (a renamed table) holds it, then "name~1", "name~2", ... */
+static int freeName(fkv_store *p, MDB_txn *txn, const char *zSqlName, char **pzName) {
   char *zName = sqlite3_mprintf("%s", zSqlName);
   for (int i = 1; zName && catalogNameTaken(p, txn, zName); i++) {
     sqlite3_free(zName);
     zName = sqlite3_mprintf("%s~%d", zSqlName, i);
   }
-  rc = zName ? MDB_SUCCESS : ENOMEM;
-  if (rc == MDB_SUCCESS && !p->cfg.bReadonly && p->bCatalog) {
-    MDB_val val = {strlen(zName), zName};
-    rc = mdb_put(txn, p->catalog, &k, &val, 0);
-  }
-  sqlite3_free(zKey);
-  if (rc) {
-    sqlite3_free(zName);
-    return rc;
-  }
   *pzName = zName;
-  return MDB_SUCCESS;
+  return zName ? MDB_SUCCESS : ENOMEM;
 }
 
 /*
@@ -779,11 +991,17 @@ static int checkFlags(MDB_txn *txn, MDB_dbi dbi, int bNamed) {
   return bNamed ? mdb_set_compare(txn, dbi, lmdbKeyCmp) : 0;
 }
 
+/* What fkvStoreTableOpen found missing (it does not create it). */
+#define FKV_MISSING_DB 1       /* the named database zName */
+#define FKV_MISSING_CATALOG 2  /* the catalog, and the database after the table */
+#define FKV_MISSING_ENTRY 3    /* the catalog entry, and the database after the table */
+#define FKV_MISSING_ENTRY_DB 4 /* the database the catalog entry names */
+
 typedef struct openCtx openCtx;
 struct openCtx {
-  const char *zSqlName, *zName;
-  int bCatalog;
+  const fkv_table_spec *pSpec;
   char *zDb;          /* the resolved database name */
+  int eMissing;       /* FKV_MISSING_*, with MDB_NOTFOUND */
   MDB_dbi dbi;
   fkv_table *pTable;  /* result */
   int bOom;
@@ -791,28 +1009,51 @@ struct openCtx {
 
 static int tableOpenWork(fkv_store *p, MDB_txn *txn, void *pArg) {
   openCtx *c = pArg;
+  const fkv_table_spec *s = c->pSpec;
+  int bMake = s->bCreate && !p->cfg.bReadonly;
   sqlite3_free(c->zDb);
   c->zDb = 0;
-  int e = MDB_SUCCESS;
-  if (!c->bCatalog) {
-    /* A foreign store: its own database, or the main one (zDb NULL). */
-    if (c->zName && !(c->zDb = sqlite3_mprintf("%s", c->zName))) return ENOMEM;
-    e = mdb_dbi_open(txn, c->zDb, c->zDb && !p->cfg.bReadonly ? MDB_CREATE : 0, &c->dbi);
+  c->eMissing = FKV_MISSING_DB;
+  if (s->zName && !(c->zDb = sqlite3_mprintf("%s", s->zName))) return ENOMEM;
+  if (!s->bCatalog || s->zName) {
+    /* Its own database (for a foreign store, NULL: the main one); the
+    ** catalog is not used. */
+    int e = mdb_dbi_open(txn, c->zDb, c->zDb && bMake ? MDB_CREATE : 0, &c->dbi);
     return e ? e : checkFlags(txn, c->dbi, c->zDb != 0);
   }
-  e = catalogOpen(p, txn);
-  if (e == MDB_NOTFOUND) e = MDB_SUCCESS; /* a read-only store without a catalog */
-  if (e) return e;
-  if (c->zName) {
-    c->zDb = sqlite3_mprintf("%s", c->zName);
-    e = c->zDb ? MDB_SUCCESS : ENOMEM;
-  } else {
-    e = resolveName(p, txn, c->zSqlName, &c->zDb);
+  int e = catalogOpen(p, txn, bMake);
+  if (e && e != MDB_NOTFOUND) return e;
+  char *zKey = catalogKey(s->zSqlName);
+  if (!zKey) return ENOMEM;
+  fkv_entry en;
+  e = catalogGet(p, txn, zKey, &en);
+  int bEntry = e == MDB_SUCCESS;
+  if (bEntry) {
+    c->eMissing = FKV_MISSING_ENTRY_DB;
+    c->zDb = sqlite3_mprintf("%.*s", (int)en.nDb, en.aDb);
+    if (!c->zDb) e = ENOMEM;
+  } else if (e == MDB_NOTFOUND) {
+    c->eMissing = p->bCatalog ? FKV_MISSING_ENTRY : FKV_MISSING_CATALOG;
+    e = freeName(p, txn, s->zSqlName, &c->zDb);
   }
-  if (e) return e;
-  if (strcmp(c->zDb, FKV_CATALOG) == 0) return MDB_INCOMPATIBLE; /* a corrupt catalog */
-  e = mdb_dbi_open(txn, c->zDb, p->cfg.bReadonly ? 0 : MDB_CREATE, &c->dbi);
-  return e ? e : checkFlags(txn, c->dbi, 1);
+  /* An entry naming the catalog itself is a corrupt one. */
+  if (e == MDB_SUCCESS && strcmp(c->zDb, FKV_CATALOG) == 0) e = MDB_INCOMPATIBLE;
+  int bNewDb = 0;
+  if (e == MDB_SUCCESS) {
+    e = mdb_dbi_open(txn, c->zDb, 0, &c->dbi);
+    if (e == MDB_NOTFOUND && bMake) {
+      e = mdb_dbi_open(txn, c->zDb, MDB_CREATE, &c->dbi);
+      bNewDb = e == MDB_SUCCESS;
+    }
+  }
+  if (e == MDB_SUCCESS) e = checkFlags(txn, c->dbi, 1);
+  /* A new entry records its owner only if this CREATE made the database
+  ** too: a table never owns data it found. */
+  if (e == MDB_SUCCESS && !bEntry && bMake) {
+    e = catalogPut(p, txn, zKey, c->zDb, bNewDb ? s->zOwner : 0);
+  }
+  sqlite3_free(zKey);
+  return e;
 }
 
 /* After the commit: the table this process already has, or a new one. */
@@ -840,21 +1081,41 @@ static void tableOpenDone(fkv_store *p, void *pArg) {
   c->pTable = t;
 }
 
-int fkvStoreTableOpen(fkv_store *p, const char *zSqlName, const char *zName, int bCatalog,
-                      fkv_table **ppTable, char **pzErr) {
-  *ppTable = 0;
-  if (bCatalog && strcmp(zName ? zName : zSqlName, FKV_CATALOG) == 0) {
-    *pzErr = sqlite3_mprintf("flaxkv: %s is reserved for the store's catalog", FKV_CATALOG);
-    return SQLITE_ERROR;
+/* The message of a table that fkvStoreTableOpen cannot find (see openCtx). */
+static char *missingErr(fkv_store *p, const openCtx *c) {
+  const fkv_table_spec *s = c->pSpec;
+  const char *zWhy = !s->bCreate ? "" : p->bRofs ? " (its file system is read-only)"
+                                               : " (it is open read-only)";
+  switch (c->eMissing) {
+    case FKV_MISSING_CATALOG:
+      return sqlite3_mprintf("flaxkv: the store %s has no table %s: it has no flaxkv catalog "
+                             "and no LMDB database %s%s",
+                             p->zPath, s->zSqlName, c->zDb, zWhy);
+    case FKV_MISSING_ENTRY:
+      return sqlite3_mprintf("flaxkv: the store %s has no table %s: its catalog has no entry "
+                             "for it and there is no LMDB database %s%s",
+                             p->zPath, s->zSqlName, c->zDb, zWhy);
+    case FKV_MISSING_ENTRY_DB:
+      return sqlite3_mprintf("flaxkv: the store %s has no table %s: its catalog names the LMDB "
+                             "database %s, which does not exist%s",
+                             p->zPath, s->zSqlName, c->zDb, zWhy);
+    default:
+      return sqlite3_mprintf("flaxkv: the store %s has no LMDB database %s%s", p->zPath,
+                             c->zDb, zWhy);
   }
-  openCtx c = {zSqlName, zName, bCatalog, 0, 0, 0, 0};
+}
+
+int fkvStoreTableOpen(fkv_store *p, const fkv_table_spec *s, fkv_table **ppTable,
+                      char **pzErr) {
+  *ppTable = 0;
+  openCtx c = {s, 0, 0, 0, 0, 0};
   int e = runWrite(p, tableOpenWork, tableOpenDone, &c, pzErr);
   if (e == MDB_SUCCESS && c.bOom) e = ENOMEM;
   if (e) {
-    const char *zDb = c.zDb ? c.zDb : (zName ? zName : bCatalog ? zSqlName : "(main)");
+    const char *zDb = c.zDb ? c.zDb : (s->zName ? s->zName : s->bCatalog ? s->zSqlName : "(main)");
     sqlite3_free(*pzErr);
     if (e == MDB_NOTFOUND) {
-      *pzErr = sqlite3_mprintf("flaxkv: the read-only store %s has no table %s", p->zPath, zDb);
+      *pzErr = missingErr(p, &c);
     } else if (e == MDB_INCOMPATIBLE) {
       *pzErr = sqlite3_mprintf("flaxkv: the LMDB database %s of %s cannot be a flaxkv table "
                                "(it keeps several values per key, integer or reversed keys, "
@@ -895,31 +1156,58 @@ fkv_table *fkvStoreTableById(fkv_store *p, uint32_t id) {
 typedef struct renameCtx renameCtx;
 struct renameCtx {
   fkv_table *t;
-  const char *zOld, *zNew;
+  const char *zOld, *zNew, *zOwner;
+  int bTaken;         /* the entry zNew names another database */
 };
 
 static int tableRenameWork(fkv_store *p, MDB_txn *txn, void *pArg) {
   renameCtx *c = pArg;
+  const char *zDb = c->t->zName;
   char *zKeyOld = catalogKey(c->zOld), *zKeyNew = catalogKey(c->zNew);
-  int e = (zKeyOld && zKeyNew) ? catalogOpen(p, txn) : ENOMEM;
+  int e = (zKeyOld && zKeyNew) ? catalogOpen(p, txn, 1) : ENOMEM;
+  fkv_entry en;
+  int bOwner = 0, bNew = 0;
   if (e == MDB_SUCCESS) {
-    MDB_val kOld = {strlen(zKeyOld), zKeyOld};
-    MDB_val kNew = {strlen(zKeyNew), zKeyNew};
-    MDB_val v = {strlen(c->t->zName), c->t->zName};
-    e = mdb_del(txn, p->catalog, &kOld, 0);
+    e = catalogGet(p, txn, zKeyOld, &en);
+    bOwner = e == MDB_SUCCESS && entryNames(&en, zDb) && entryOwnedBy(&en, c->zOwner);
     if (e == MDB_NOTFOUND) e = MDB_SUCCESS;
-    if (e == MDB_SUCCESS) e = mdb_put(txn, p->catalog, &kNew, &v, 0);
+  }
+  if (e == MDB_SUCCESS && strcmp(zKeyOld, zKeyNew) != 0) {
+    e = catalogGet(p, txn, zKeyNew, &en);
+    bNew = e == MDB_SUCCESS;
+    if (bNew && !entryNames(&en, zDb)) {
+      c->bTaken = 1;
+      e = MDB_KEYEXIST;
+    }
+    if (e == MDB_NOTFOUND) e = MDB_SUCCESS;
+  }
+  if (e == MDB_SUCCESS && bOwner) {
+    /* The owner's entry moves, with its owner. */
+    MDB_val k = {strlen(zKeyOld), zKeyOld};
+    e = mdb_del(txn, p->catalog, &k, 0);
+    if (e == MDB_SUCCESS) e = catalogPut(p, txn, zKeyNew, zDb, c->zOwner);
+  } else if (e == MDB_SUCCESS && !bNew) {
+    /* A binding leaves the old entry to its owner. */
+    e = catalogPut(p, txn, zKeyNew, zDb, 0);
   }
   sqlite3_free(zKeyOld);
   sqlite3_free(zKeyNew);
   return e;
 }
 
-int fkvStoreTableRename(fkv_table *t, const char *zOld, const char *zNew, char **pzErr) {
+int fkvStoreTableRename(fkv_table *t, const char *zOld, const char *zNew, const char *zOwner,
+                        char **pzErr) {
   fkv_store *p = t->pStore;
   if (p->cfg.bReadonly) return SQLITE_OK; /* nothing recorded: the name is the SQL one */
-  renameCtx c = {t, zOld, zNew};
+  renameCtx c = {t, zOld, zNew, zOwner, 0};
   int e = runWrite(p, tableRenameWork, 0, &c, pzErr);
+  if (c.bTaken) {
+    sqlite3_free(*pzErr);
+    *pzErr = sqlite3_mprintf("flaxkv: cannot rename %s to %s: the store %s has another table "
+                             "named %s",
+                             zOld, zNew, p->zPath, zNew);
+    return SQLITE_ERROR;
+  }
   if (e) return lmdbFail(p, e, "cannot record the rename in", pzErr);
   return SQLITE_OK;
 }
@@ -927,41 +1215,69 @@ int fkvStoreTableRename(fkv_table *t, const char *zOld, const char *zNew, char *
 typedef struct dropCtx dropCtx;
 struct dropCtx {
   fkv_table *t;
-  const char *zSqlName;
+  const char *zSqlName, *zOwner;
+  int bDropped;       /* the owner's drop deleted the data */
 };
 
 static int tableDropWork(fkv_store *p, MDB_txn *txn, void *pArg) {
   dropCtx *c = pArg;
+  const char *zDb = c->t->zName;
+  c->bDropped = 0;
+  char *zKey = catalogKey(c->zSqlName);
+  if (!zKey) return ENOMEM;
+  int e = catalogOpen(p, txn, 0);
+  fkv_entry en;
+  if (e == MDB_SUCCESS) e = catalogGet(p, txn, zKey, &en);
+  sqlite3_free(zKey);
+  if (e == MDB_NOTFOUND || (e == MDB_SUCCESS && !(zDb && entryNames(&en, zDb) &&
+                                                  entryOwnedBy(&en, c->zOwner)))) {
+    return MDB_SUCCESS; /* a binding: nothing to delete */
+  }
+  if (e) return e;
+  if (p->cfg.bReadonly) return EROFS;
   pthread_mutex_lock(&p->mu);
   int bLast = (c->t->nRef == 1);
   pthread_mutex_unlock(&p->mu);
   /* The last user closes the handle too; others keep an empty database. */
-  int e = mdb_drop(txn, c->t->dbi, bLast ? 1 : 0);
-  if (e == MDB_SUCCESS && catalogOpen(p, txn) == MDB_SUCCESS) {
-    char *zKey = catalogKey(c->zSqlName);
-    if (!zKey) return ENOMEM;
-    MDB_val k = {strlen(zKey), zKey};
-    e = mdb_del(txn, p->catalog, &k, 0);
-    if (e == MDB_NOTFOUND) e = MDB_SUCCESS;
-    sqlite3_free(zKey);
+  e = mdb_drop(txn, c->t->dbi, bLast ? 1 : 0);
+  /* Every entry that names the database goes (bindings' renames too). */
+  MDB_cursor *cur;
+  if (e == MDB_SUCCESS) e = mdb_cursor_open(txn, p->catalog, &cur);
+  if (e == MDB_SUCCESS) {
+    MDB_val k, v;
+    int rc;
+    for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == MDB_SUCCESS;
+         rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+      if (entryParse(&v, &en) == MDB_SUCCESS && entryNames(&en, zDb)) {
+        rc = mdb_cursor_del(cur, 0);
+        if (rc) break;
+      }
+    }
+    mdb_cursor_close(cur);
+    if (rc != MDB_NOTFOUND) e = rc;
   }
+  c->bDropped = e == MDB_SUCCESS;
   return e;
 }
 
 /* Marked while wmu is held: no flush can write to the closed handle. */
 static void tableDropDone(fkv_store *p, void *pArg) {
   (void)p;
-  __atomic_store_n(&((dropCtx *)pArg)->t->bDropped, 1, __ATOMIC_RELEASE);
+  dropCtx *c = pArg;
+  if (c->bDropped) __atomic_store_n(&c->t->bDropped, 1, __ATOMIC_RELEASE);
 }
 
-int fkvStoreTableDrop(fkv_table *t, const char *zSqlName, char **pzErr) {
+int fkvStoreTableDrop(fkv_table *t, const char *zSqlName, const char *zOwner, char **pzErr) {
   fkv_store *p = t->pStore;
-  if (p->cfg.bReadonly) {
-    *pzErr = sqlite3_mprintf("flaxkv: the store %s is read-only", p->zPath);
+  dropCtx c = {t, zSqlName, zOwner, 0};
+  int e = runWrite(p, tableDropWork, tableDropDone, &c, pzErr);
+  if (e == EROFS) {
+    sqlite3_free(*pzErr);
+    *pzErr = sqlite3_mprintf("flaxkv: cannot drop table %s, which owns its data: the store %s "
+                             "is read-only",
+                             zSqlName, p->zPath);
     return SQLITE_READONLY;
   }
-  dropCtx c = {t, zSqlName};
-  int e = runWrite(p, tableDropWork, tableDropDone, &c, pzErr);
   if (e) return lmdbFail(p, e, "cannot drop a table of", pzErr);
   return SQLITE_OK;
 }

@@ -7,6 +7,19 @@
 **
 ** Every function that can fail returns a SQLite result code and, through
 ** pzErr, a message from sqlite3_mprintf() that the caller frees.
+**
+** Creating.  Only an opener that says so (bCreate: CREATE VIRTUAL TABLE)
+** creates anything: the store's directories and LMDB files, the catalog,
+** a catalog entry, a named database.  Every other open finds them or fails
+** with an error that names what is missing.
+**
+** Ownership.  A catalog entry may record the identity of the table that
+** owns the data (an opaque string the caller gives: fkv_table_spec.zOwner).
+** It is recorded only by the CREATE that made both the entry and its named
+** database.  Only a drop that gives the recorded identity deletes the data;
+** any other table is a binding, whose drop and rename leave the owner's
+** entry alone.  An entry without an identity (written by a binding, or by
+** a flaxkv version that did not record owners) is owned by no table.
 */
 #ifndef FLAXKV_STORE_H
 #define FLAXKV_STORE_H
@@ -27,6 +40,7 @@ typedef struct fkv_table fkv_table;
 
 #define FKV_DEFAULT_MAP_SIZE ((size_t)1 << 30)
 #define FKV_MAX_TABLES 256  /* named databases per store (mdb_env_set_maxdbs) */
+#define FKV_CATALOG "__flaxkv_catalog__" /* the catalog's named database */
 
 typedef struct fkv_store_cfg fkv_store_cfg;
 struct fkv_store_cfg {
@@ -34,6 +48,7 @@ struct fkv_store_cfg {
   int eSync;          /* FKV_SYNC_*, or FKV_SYNC_UNSET: default (full) */
   int bReadonly;      /* open the environment MDB_RDONLY */
   int bPrivate;       /* a private temporary store: remove it at close */
+  int bCreate;        /* this opener may create the store (see Creating) */
 };
 
 /* One named database.  Fields are read-only once the table is returned. */
@@ -57,18 +72,28 @@ struct fkv_table {
 };
 
 /*
-** Open (or find already open) the environment in directory zDir, creating
-** the directory if needed.  An explicit option that differs from the one an
-** already open store was opened with is an error that names it.
+** Open (or find already open) the environment in directory zDir.  With
+** pCfg->bCreate (and not bReadonly) the directory and the LMDB files are
+** created if missing; otherwise a missing store is an error naming the path
+** (SQLITE_CANTOPEN).  An explicit option that differs from the one an
+** already open store was opened with is an error that names it.  A store on
+** a read-only file system is opened MDB_RDONLY whatever pCfg asks.  A data
+** file shorter than its meta page says is SQLITE_CORRUPT (never a SIGBUS).
 */
 int fkvStoreAcquire(const char *zDir, const fkv_store_cfg *pCfg, fkv_store **ppStore,
                     char **pzErr);
 
 /*
 ** Drop one reference.  At the last one: run the owner's finalizer (see
-** fkvStoreSetOwner), close the environment, remove a private store.
+** fkvStoreSetOwner), close the environment, remove a private store, and
+** remove what the acquire that opened the store created if no CREATE kept
+** it (fkvStoreKeep).
 */
 void fkvStoreRelease(fkv_store *);
+
+/* A CREATE VIRTUAL TABLE on the store succeeded: its last release no longer
+** removes the files and directories its opening created. */
+void fkvStoreKeep(fkv_store *);
 
 /*
 ** The one owner object (the write buffer) attached to a store, created once
@@ -112,17 +137,35 @@ int fkvStoreClearStaleReaders(fkv_store *);
 
 const char *fkvStorePath(fkv_store *);
 int fkvStoreReadonly(fkv_store *);
+/* Is the store read-only because its file system is (not by readonly=1)? */
+int fkvStoreOnReadonlyMedia(fkv_store *);
+
+/* How a SQL table finds its LMDB database (fkvStoreTableOpen). */
+typedef struct fkv_table_spec fkv_table_spec;
+struct fkv_table_spec {
+  const char *zSqlName; /* the SQL table name */
+  const char *zName;    /* name=: the LMDB database, the catalog unused; or NULL
+                        ** (for a native table neither is FKV_CATALOG: the
+                        ** caller refuses it) */
+  int bCatalog;         /* a native table: without zName, the catalog maps
+                        ** zSqlName to its database (renames keep it) */
+  int bCreate;          /* CREATE VIRTUAL TABLE: may create the catalog, the
+                        ** entry and the named database (see Creating) */
+  const char *zOwner;   /* the identity recorded if this CREATE makes the
+                        ** entry and its database (see Ownership); NULL: a
+                        ** table that never owns */
+};
 
 /*
-** Find or create the table that SQL table zSqlName uses.  With bCatalog,
-** zName (if not NULL) is the explicit LMDB database name, else the store's
-** catalog gives the name the table was created under (renames keep it).
+** Find the table of spec s.  With bCatalog: the database zName, or the one
+** the catalog names for zSqlName; without an entry, the database named
+** after the table (or "name~N" if a renamed table holds that name).
 ** Without bCatalog the catalog is never touched (a foreign store): zName is
-** the database, NULL for LMDB's main database.  A named database is created
-** if missing, unless the store is read-only.
+** the database, NULL for LMDB's main database.  What is missing is created
+** only with bCreate on a writable store; otherwise it is an error that says
+** what is missing (SQLITE_ERROR).
 */
-int fkvStoreTableOpen(fkv_store *, const char *zSqlName, const char *zName, int bCatalog,
-                      fkv_table **ppTable, char **pzErr);
+int fkvStoreTableOpen(fkv_store *, const fkv_table_spec *s, fkv_table **ppTable, char **pzErr);
 void fkvStoreTableClose(fkv_table *);
 /* t->knownTxn = to if it is in [from, to) (see fkv_table). */
 void fkvTableKnowTxn(fkv_table *t, uint64_t from, uint64_t to);
@@ -133,11 +176,23 @@ static inline int fkvTableMayHoldNumericText(fkv_table *t) {
 }
 fkv_table *fkvStoreTableById(fkv_store *, uint32_t id);
 
-/* Record that SQL table zOld is now zNew (catalog), keeping its data. */
-int fkvStoreTableRename(fkv_table *, const char *zOld, const char *zNew, char **pzErr);
+/*
+** Record that SQL table zOld is now zNew (catalog), keeping its data: the
+** owner (zOwner, as recorded) moves its entry; a binding adds an entry
+** zNew that names the same database.  An entry zNew that names another
+** database is an error.
+*/
+int fkvStoreTableRename(fkv_table *, const char *zOld, const char *zNew, const char *zOwner,
+                        char **pzErr);
 
-/* Delete the table's data and catalog entry; the table is dropped. */
-int fkvStoreTableDrop(fkv_table *, const char *zSqlName, char **pzErr);
+/*
+** DROP TABLE of SQL table zSqlName.  If the catalog records zOwner (not
+** NULL) as the owner of zSqlName's entry, delete the table's data and every
+** catalog entry that names its database (the table is dropped); otherwise
+** change nothing (a binding).  An owner's drop on a read-only store is
+** SQLITE_READONLY.
+*/
+int fkvStoreTableDrop(fkv_table *, const char *zSqlName, const char *zOwner, char **pzErr);
 
 /*
 ** Read transactions (MDB_NOTLS: any thread).  A pooled transaction is

@@ -81,6 +81,14 @@
 ** store disconnects).  Each table keeps one closed cursor (pSpare) for its
 ** next xOpen.
 **
+** Create and connect.  xCreate (CREATE VIRTUAL TABLE) may create the
+** store, its catalog, the table's entry and its LMDB database; xConnect
+** (a connection's first use of the table) only opens them, and what is
+** missing is an error (store.h, Creating).  A table that may own its data
+** (ownerIdentity: in a database file, native, no name=, not readonly)
+** carries its identity; xDestroy deletes the data only if the catalog
+** records that identity (store.h, Ownership), else DROP TABLE unbinds.
+**
 ** Writes (xUpdate) go to the table's fkv_txn; xSync takes the store's commit
 ** token and checks plain INSERTs, xCommit publishes to the buffer.  Constraint
 ** errors follow SQLITE_VTAB_CONSTRAINT_SUPPORT: IGNORE returns
@@ -100,6 +108,7 @@ SQLITE_EXTENSION_INIT3
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "buffer.h"
@@ -158,6 +167,7 @@ struct flaxkv_vtab {
   flaxkv_vtab *pNextVtab;   /* fkv_conn.pVtabs */
   char *zSchema;
   char *zName;              /* the SQL table name (kept current by xRename) */
+  char *zOwner;             /* its identity as an owner (ownerIdentity), or NULL */
   int bExplicitName;        /* name= given: the catalog is not used */
   int bReadonly;
   const fkv_format *pFmt;   /* format= (format.h) */
@@ -289,14 +299,11 @@ static int parseSize(const char *z, size_t *pn) {
   return 1;
 }
 
-static int parseBool(const char *z, int *pb) {
-  static const char *azTrue[] = {"1", "true", "on", "yes"};
-  static const char *azFalse[] = {"0", "false", "off", "no"};
-  for (int i = 0; i < 4; i++) {
-    if (sqlite3_stricmp(z, azTrue[i]) == 0) return (*pb = 1), 1;
-    if (sqlite3_stricmp(z, azFalse[i]) == 0) return (*pb = 0), 1;
-  }
-  return 0;
+/* A flag option: "0" or "1", nothing else, into *pb. */
+static int parseFlag(const char *z, int *pb) {
+  if ((z[0] != '0' && z[0] != '1') || z[1]) return 0;
+  *pb = z[0] == '1';
+  return 1;
 }
 
 /* Remove SQL quotes ('x', "x", `x`, [x]) from z in place. */
@@ -363,7 +370,6 @@ static int parseOptions(int argc, const char *const *argv, fkv_opts *o, char **p
     } else {
       seen |= 1u << iOpt;
       size_t n;
-      int b;
       switch (iOpt) {
         case 0:
           if (!zVal[0]) zWant = "a directory";
@@ -410,16 +416,17 @@ static int parseOptions(int argc, const char *const *argv, fkv_opts *o, char **p
           else zWant = "full, meta or none";
           break;
         case 7:
-          if (!parseBool(zVal, &b)) zWant = "0 or 1";
-          else o->store.bReadonly = b;
+          if (!parseFlag(zVal, &o->store.bReadonly)) zWant = "0 or 1";
           break;
         case 8:
           if (!(o->pFmt = fkvFormatFind(zVal))) zWant = FKV_FORMAT_NAMES;
           break;
-        case 9:
-          if (!parseBool(zVal, &b)) zWant = "0 or 1";
+        case 9: {
+          int b;
+          if (!parseFlag(zVal, &b)) zWant = "0 or 1";
           else o->buf.eWriteThrough = b ? FKV_WRITE_THROUGH_ON : FKV_WRITE_THROUGH_OFF;
           break;
+        }
       }
       if (zWant) {
         *pzErr = sqlite3_mprintf("flaxkv: bad value for %s: \"%s\" (expected %s)", azOpt[iOpt],
@@ -433,9 +440,16 @@ static int parseOptions(int argc, const char *const *argv, fkv_opts *o, char **p
     }
   }
   if (!o->pFmt) o->pFmt = fkvFormatFind("native");
-  if (o->buf.nSoft && o->buf.nHard && o->buf.nHard < o->buf.nSoft) {
-    *pzErr = sqlite3_mprintf("flaxkv: buffer_limit (%llu) is below buffer_size (%llu)",
-                             (unsigned long long)o->buf.nHard, (unsigned long long)o->buf.nSoft);
+  if (o->buf.nHard && o->buf.nHard < (o->buf.nSoft ? o->buf.nSoft : FKV_DEFAULT_SOFT)) {
+    *pzErr = sqlite3_mprintf("flaxkv: buffer_limit (%llu) is below buffer_size (%llu%s)",
+                             (unsigned long long)o->buf.nHard,
+                             (unsigned long long)(o->buf.nSoft ? o->buf.nSoft : FKV_DEFAULT_SOFT),
+                             o->buf.nSoft ? "" : ", its default");
+    optsFree(o);
+    return SQLITE_ERROR;
+  }
+  if (o->pFmt->bNative && strcmp(o->zName ? o->zName : argv[2], FKV_CATALOG) == 0) {
+    *pzErr = sqlite3_mprintf("flaxkv: %s is reserved for the store's catalog", FKV_CATALOG);
     optsFree(o);
     return SQLITE_ERROR;
   }
@@ -505,10 +519,17 @@ static int storeDir(sqlite3 *db, const char *zSchema, const char *zPath, char **
   return *pzDir ? SQLITE_OK : SQLITE_NOMEM;
 }
 
-/* Open (or find) the private temporary store of a table. */
+/* Open (or, for CREATE, make) the private temporary store of a table. */
 static int openPrivate(fkv_conn *c, const char *zSchema, const char *zName, fkv_opts *o,
                        fkv_buffer **ppBuf, char **pzErr) {
   fkv_private *q = findPrivate(c, zSchema, zName, 0);
+  if (!q && !o->store.bCreate) {
+    *pzErr = sqlite3_mprintf("flaxkv: table %s has no store in this connection: a table "
+                             "without path= in %s has a private store, made by its CREATE "
+                             "VIRTUAL TABLE in the connection",
+                             zName, zSchema);
+    return SQLITE_CANTOPEN;
+  }
   if (!q) {
     const char *zTmp = getenv("TMPDIR");
     char *zDir = sqlite3_mprintf("%s/flaxkv-XXXXXX", zTmp && zTmp[0] ? zTmp : "/tmp");
@@ -555,8 +576,36 @@ static int openPrivate(fkv_conn *c, const char *zSchema, const char *zName, fkv_
 
 /* ------------------------------------------------------- create/connect */
 
+/*
+** The identity a table records as the owner of its data (store.h,
+** Ownership) into *pzOwner: "file:<device>:<inode>" of the database file
+** that holds its schema.  It survives renaming or moving the file within
+** its file system; a copy, or any other file, has another one.  NULL for a
+** table that never owns its data: a binding by name=, a readonly=1 table, a
+** foreign format, a table in temp or in a database without a file.
+*/
+static int ownerIdentity(sqlite3 *db, const char *zSchema, const fkv_opts *o, char **pzOwner) {
+  *pzOwner = 0;
+  if (!o->pFmt->bNative || o->zName || o->store.bReadonly ||
+      sqlite3_stricmp(zSchema, "temp") == 0) {
+    return SQLITE_OK;
+  }
+  const char *zFile = sqlite3_db_filename(db, zSchema);
+  struct stat st;
+  if (!zFile || !zFile[0] || stat(zFile, &st) != 0) return SQLITE_OK;
+  *pzOwner = sqlite3_mprintf("file:%llu:%llu", (unsigned long long)st.st_dev,
+                             (unsigned long long)st.st_ino);
+  return *pzOwner ? SQLITE_OK : SQLITE_NOMEM;
+}
+
+/*
+** xCreate (bCreate) and xConnect.  Only xCreate creates anything in a
+** store (store.h, Creating); every step that can fail for another reason
+** than memory runs before the table's entry and database are made, and a
+** store the failed CREATE made is removed when its buffer closes.
+*/
 static int flaxkvInit(sqlite3 *db, void *pAux, int argc, const char *const *argv,
-                      sqlite3_vtab **ppVtab, char **pzErr) {
+                      sqlite3_vtab **ppVtab, char **pzErr, int bCreate) {
   fkv_conn *c = pAux;
   const char *zSchema = argv[1];
   const char *zName = argv[2];
@@ -564,6 +613,7 @@ static int flaxkvInit(sqlite3 *db, void *pAux, int argc, const char *const *argv
   *ppVtab = 0;
   int rc = parseOptions(argc, argv, &o, pzErr);
   if (rc != SQLITE_OK) return rc;
+  o.store.bCreate = bCreate;
 
   flaxkv_vtab *p = sqlite3_malloc(sizeof(*p));
   if (!p) {
@@ -579,6 +629,16 @@ static int flaxkvInit(sqlite3 *db, void *pAux, int argc, const char *const *argv
   p->bReadonly = o.store.bReadonly;
   p->pFmt = o.pFmt;
   if (!p->zSchema || !p->zName) rc = SQLITE_NOMEM;
+  if (rc == SQLITE_OK) rc = ownerIdentity(db, zSchema, &o, &p->zOwner);
+  if (rc == SQLITE_OK) {
+    rc = sqlite3_declare_vtab(db, p->pFmt->bMeta ? FKV_SCHEMA_META : FKV_SCHEMA);
+    if (rc == SQLITE_OK) {
+      sqlite3_vtab_config(db, SQLITE_VTAB_CONSTRAINT_SUPPORT, 1);
+      /* Not from triggers or views: a database file someone else wrote
+      ** cannot make the user's SQL read or write stores behind their back. */
+      sqlite3_vtab_config(db, SQLITE_VTAB_DIRECTONLY);
+    }
+  }
 
   char *zDir = 0;
   if (rc == SQLITE_OK) {
@@ -590,20 +650,12 @@ static int flaxkvInit(sqlite3 *db, void *pAux, int argc, const char *const *argv
     }
   }
   if (rc == SQLITE_OK) {
-    rc = fkvBufferTableOpen(p->pBuf, zName, o.zName, p->pFmt->bNative, &p->pTable, pzErr);
+    fkv_table_spec spec = {zName, o.zName, p->pFmt->bNative, bCreate, p->zOwner};
+    rc = fkvBufferTableOpen(p->pBuf, &spec, &p->pTable, pzErr);
   }
   if (rc == SQLITE_OK) {
     p->pTxn = fkvTxnNew(p->pBuf, p->pTable);
     if (!p->pTxn) rc = SQLITE_NOMEM;
-  }
-  if (rc == SQLITE_OK) {
-    rc = sqlite3_declare_vtab(db, p->pFmt->bMeta ? FKV_SCHEMA_META : FKV_SCHEMA);
-    if (rc == SQLITE_OK) {
-      sqlite3_vtab_config(db, SQLITE_VTAB_CONSTRAINT_SUPPORT, 1);
-      /* Not from triggers or views: a database file someone else wrote
-      ** cannot make the user's SQL read or write stores behind their back. */
-      sqlite3_vtab_config(db, SQLITE_VTAB_DIRECTONLY);
-    }
   }
   sqlite3_free(zDir);
   optsFree(&o);
@@ -614,9 +666,11 @@ static int flaxkvInit(sqlite3 *db, void *pAux, int argc, const char *const *argv
     fkvBufferClose(p->pBuf);
     sqlite3_free(p->zSchema);
     sqlite3_free(p->zName);
+    sqlite3_free(p->zOwner);
     sqlite3_free(p);
     return rc;
   }
+  if (bCreate) fkvStoreKeep(fkvBufferStore(p->pBuf));
   fkvConnRef(c);
   p->pNextVtab = c->pVtabs;
   c->pVtabs = p;
@@ -626,12 +680,12 @@ static int flaxkvInit(sqlite3 *db, void *pAux, int argc, const char *const *argv
 
 static int flaxkvCreate(sqlite3 *db, void *pAux, int argc, const char *const *argv,
                         sqlite3_vtab **ppVtab, char **pzErr) {
-  return flaxkvInit(db, pAux, argc, argv, ppVtab, pzErr);
+  return flaxkvInit(db, pAux, argc, argv, ppVtab, pzErr, 1);
 }
 
 static int flaxkvConnect(sqlite3 *db, void *pAux, int argc, const char *const *argv,
                          sqlite3_vtab **ppVtab, char **pzErr) {
-  return flaxkvInit(db, pAux, argc, argv, ppVtab, pzErr);
+  return flaxkvInit(db, pAux, argc, argv, ppVtab, pzErr, 0);
 }
 
 /* ------------------------------------------------------------- planning */
@@ -1519,8 +1573,13 @@ static int flaxkvUpdate(sqlite3_vtab *pVtab, int argc, sqlite3_value **argv, sql
   (void)pRowid;
   flaxkv_vtab *p = (flaxkv_vtab *)pVtab;
   const fkv_format *pFmt = p->pFmt;
-  if (p->bReadonly || fkvStoreReadonly(fkvBufferStore(p->pBuf))) {
-    setVtabErr(pVtab, sqlite3_mprintf("flaxkv: table %s is read-only", p->zName));
+  fkv_store *pStore = fkvBufferStore(p->pBuf);
+  if (p->bReadonly || fkvStoreReadonly(pStore)) {
+    setVtabErr(pVtab, fkvStoreOnReadonlyMedia(pStore)
+                          ? sqlite3_mprintf("flaxkv: table %s is read-only: its store %s is on "
+                                            "a read-only file system",
+                                            p->zName, fkvStorePath(pStore))
+                          : sqlite3_mprintf("flaxkv: table %s is read-only", p->zName));
     return SQLITE_READONLY;
   }
   unsigned char aOld[FKV_KEYBUF], aNew[FKV_KEYBUF];
@@ -1717,7 +1776,7 @@ static int flaxkvRename(sqlite3_vtab *pVtab, const char *zNew) {
   if (!zName) return SQLITE_NOMEM;
   int rc = SQLITE_OK;
   if (p->pFmt->bNative && !p->bExplicitName && !fkvStoreReadonly(fkvBufferStore(p->pBuf))) {
-    rc = fkvBufferTableRename(p->pBuf, p->pTable, p->zName, zNew, &pVtab->zErrMsg);
+    rc = fkvBufferTableRename(p->pBuf, p->pTable, p->zName, zNew, p->zOwner, &pVtab->zErrMsg);
   }
   if (rc != SQLITE_OK) {
     sqlite3_free(zName);
@@ -1749,6 +1808,7 @@ static void vtabFree(flaxkv_vtab *p) {
   fkvBufFree(&p->val);
   sqlite3_free(p->zSchema);
   sqlite3_free(p->zName);
+  sqlite3_free(p->zOwner);
   sqlite3_free(p->base.zErrMsg);
   sqlite3_free(p);
   fkvConnUnref(c);
@@ -1761,10 +1821,11 @@ static int flaxkvDisconnect(sqlite3_vtab *pVtab) {
 
 static int flaxkvDestroy(sqlite3_vtab *pVtab) {
   flaxkv_vtab *p = (flaxkv_vtab *)pVtab;
-  /* A raw or flaxkv table binds data that other programs own: DROP TABLE
-  ** removes the binding only. */
-  if (p->pFmt->bNative && !p->bReadonly && !fkvStoreReadonly(fkvBufferStore(p->pBuf))) {
-    int rc = fkvBufferTableDrop(p->pBuf, p->pTable, p->zName, &pVtab->zErrMsg);
+  /* Only the owner of the data deletes it (the store checks that the
+  ** catalog records this table's identity); every other table is a
+  ** binding, and DROP TABLE removes the binding only. */
+  if (p->zOwner) {
+    int rc = fkvBufferTableDrop(p->pBuf, p->pTable, p->zName, p->zOwner, &pVtab->zErrMsg);
     if (rc != SQLITE_OK) return rc;
   }
   fkv_private **pp;

@@ -104,7 +104,7 @@ out="$tmp/emb.before"
 $T sqlite3 :memory: <"$root/sql/embeddings.sql" >"$out" 2>&1
 rc=$?
 check "embeddings.sql before step 1: fails" test "$rc" != 0
-check "embeddings.sql before step 1: names the store" has "$out" "cannot open the store build/examples/emb_store"
+check "embeddings.sql before step 1: names the store" has "$out" "no store at build/examples/emb_store"
 check "embeddings.sql before step 1: creates no store" test ! -e build/examples/emb_store
 
 out="$tmp/emb.step1"

@@ -365,10 +365,13 @@ static void compareAll(fkv_buffer *b, fkv_txn *pTxn, fkv_table *t, const model *
   sqlite3_free(zErr);
 }
 
+/* The SQL table "t", created where missing. */
+static const fkv_table_spec tableT = {"t", 0, 1, 1, 0};
+
 static void testBufferRandom(int seed) {
   char zDir[300];
   snprintf(zDir, sizeof zDir, "%s/buf-%d", harness_tmpdir(), seed);
-  fkv_store_cfg sc = {0, FKV_SYNC_NONE, 0, 0};
+  fkv_store_cfg sc = {0, FKV_SYNC_NONE, 0, 0, 1}; /* may create the store */
   fkv_buffer_cfg bc = {1 << 20, 4 << 20, 3600000, 0}; /* flushes only when asked */
   fkv_buffer *b;
   fkv_table *t;
@@ -376,8 +379,9 @@ static void testBufferRandom(int seed) {
   int rc = fkvBufferOpen(zDir, &sc, &bc, &b, &zErr);
   CHECK(rc == SQLITE_OK, "buffer open: %s", zErr);
   if (rc) return;
-  rc = fkvBufferTableOpen(b, "t", 0, 1, &t, &zErr);
+  rc = fkvBufferTableOpen(b, &tableT, &t, &zErr);
   CHECK(rc == SQLITE_OK, "table open: %s", zErr);
+  fkvStoreKeep(fkvBufferStore(b)); /* created: kept at close */
   fkv_txn *pTxn = fkvTxnNew(b, t);
   model committed, cur;
   memset(&committed, 0, sizeof committed);
@@ -434,7 +438,7 @@ static void testBufferRandom(int seed) {
   rc = fkvBufferOpen(zDir, &sc, &bc, &b, &zErr);
   CHECK(rc == SQLITE_OK, "reopen: %s", zErr);
   if (rc) return;
-  fkvBufferTableOpen(b, "t", 0, 1, &t, &zErr);
+  fkvBufferTableOpen(b, &tableT, &t, &zErr);
   gStep = -1;
   compareAll(b, 0, t, &committed);
   fkvBufferTableClose(b, t);
@@ -446,13 +450,13 @@ static void testBufferRandom(int seed) {
 static void testViewSnapshot(void) {
   char zDir[300];
   snprintf(zDir, sizeof zDir, "%s/snap", harness_tmpdir());
-  fkv_store_cfg sc = {0, FKV_SYNC_NONE, 0, 0};
+  fkv_store_cfg sc = {0, FKV_SYNC_NONE, 0, 0, 1}; /* may create the store */
   fkv_buffer_cfg bc = {0, 0, 3600000, 0};
   fkv_buffer *b;
   fkv_table *t;
   char *zErr = 0;
   CHECK(fkvBufferOpen(zDir, &sc, &bc, &b, &zErr) == SQLITE_OK, "open: %s", zErr);
-  fkvBufferTableOpen(b, "t", 0, 1, &t, &zErr);
+  fkvBufferTableOpen(b, &tableT, &t, &zErr);
   fkv_txn *w = fkvTxnNew(b, t);
   unsigned char k[8], val[8];
   for (int i = 0; i < 10; i++) fkvTxnPut(w, k, keyOf(i, k), val, (valOf(1, val), 5), 0);

@@ -25,22 +25,25 @@
 ** traps, 5 paging and aggregates over buffered and flushed rows, 6
 ** transactions and a second connection, 7 persistence and table life
 ** cycle, 8 options and defaults, 9 a corrupt stored value, 10 reads never
-** write, 11 bulk UPDATE / DELETE, 12 flaxkv_flush(T), 17 transactions
-** read one snapshot, write_through, 18 views and triggers over a flaxkv
-** table.
+** write, 11 bulk UPDATE / DELETE, 12 flaxkv_flush(T), 13 stores:
+** ownership, opening, damaged files, 17 transactions read one snapshot,
+** write_through, 18 views and triggers over a flaxkv table.
 **
 ** Files live in the scratch directory of harness_tmpdir(); each group of
 ** cases has its own database file and so its own store.  LMDB forbids
 ** opening an environment twice in one process, so the cases that look at a
 ** store through the LMDB C API do it in a forked child (lmdbChild).
 */
+#define _GNU_SOURCE /* unshare() */
 #include "harness.h"
 
 #include <errno.h>
 #include <lmdb.h>
 #include <pthread.h>
 #include <math.h>
+#include <sched.h>
 #include <stdint.h>
+#include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -2223,6 +2226,701 @@ static void testFlushFunction(void) {
   closeDb(db);
 }
 
+/* ==================== 13. stores: ownership, opening, damaged files */
+
+/*
+** Run x(pArg, &out) in a forked child (a crash, or a setuid() or mount
+** namespace, stays there); return what it appended (malloc'd) and its wait
+** status in *pStatus.  The child ends with _exit(): it must not run the
+** parent's clean-up.
+*/
+static char *inChild(void (*x)(void *, hstr *), void *pArg, int *pStatus) {
+  int fd[2];
+  hstr got = {0, 0, 0};
+  hstr_append(&got, "", 0);
+  *pStatus = -1;
+  if (pipe(fd) != 0) return got.z;
+  fflush(0);
+  pid_t pid = fork();
+  if (pid == 0) {
+    close(fd[0]);
+    hstr out = {0, 0, 0};
+    hstr_append(&out, "", 0);
+    x(pArg, &out);
+    for (size_t i = 0; i < out.n;) {
+      ssize_t n = write(fd[1], out.z + i, out.n - i);
+      if (n <= 0) _exit(1);
+      i += (size_t)n;
+    }
+    _exit(0);
+  }
+  close(fd[1]);
+  char a[4096];
+  ssize_t n;
+  while (pid > 0 && (n = read(fd[0], a, sizeof a)) > 0) hstr_append(&got, a, (size_t)n);
+  close(fd[0]);
+  if (pid > 0) waitpid(pid, pStatus, 0);
+  return got.z;
+}
+
+/* A database and the SQL a child runs on it (inChild(sqlChild, ...)). */
+typedef struct SqlJob SqlJob;
+struct SqlJob {
+  const char *zDb;   /* a database file, or ":memory:" */
+  const char *zSql;  /* statements; each one's output is one line of the result */
+  const char *zDir;  /* roMediaChild: the directory to make read-only */
+};
+
+/* Run each statement of j->zSql in a connection of its own process; one
+** line per statement: its rows or "error: ..." and the error code. */
+static void sqlRun(const SqlJob *j, hstr *pOut) {
+  sqlite3 *db = harness_open(j->zDb);
+  const char *zTail = j->zSql;
+  while (zTail && *zTail) {
+    sqlite3_stmt *pStmt = 0;
+    const char *zStart = zTail;
+    if (sqlite3_prepare_v2(db, zTail, -1, &pStmt, &zTail) != SQLITE_OK || !pStmt) {
+      if (pStmt == 0 && sqlite3_errcode(db) == SQLITE_OK) continue;
+      hstr_appendf(pOut, "%serror: %s (%d)", pOut->n ? "\n" : "", sqlite3_errmsg(db),
+                   sqlite3_extended_errcode(db));
+      if (zTail == zStart) break;
+      continue;
+    }
+    hstr row = {0, 0, 0};
+    hstr_append(&row, "", 0);
+    int rc;
+    while ((rc = sqlite3_step(pStmt)) == SQLITE_ROW) hstr_append_row(&row, pStmt);
+    if (rc != SQLITE_DONE) {
+      hstr_appendf(pOut, "%serror: %s (%d)", pOut->n ? "\n" : "", sqlite3_errmsg(db),
+                   sqlite3_extended_errcode(db));
+    } else if (sqlite3_column_count(pStmt)) {
+      hstr_appendf(pOut, "%s%s", pOut->n ? "\n" : "", row.z);
+    }
+    free(row.z);
+    sqlite3_finalize(pStmt);
+  }
+  sqlite3_close(db);
+}
+
+static void sqlChild(void *pArg, hstr *pOut) { sqlRun(pArg, pOut); }
+
+/* Assert what j gives in a child process, which must not die. */
+#define CHILD_EXPECT(j, zExpect) childExpect(j, zExpect, __LINE__)
+static void childExpect(SqlJob *j, const char *zExpect, int iLine) {
+  int st;
+  char *zGot = inChild(sqlChild, j, &st);
+  harness_check(WIFEXITED(st) && WEXITSTATUS(st) == 0, __FILE__, iLine,
+                "the child process died (status %d) on: %s", st, j->zSql);
+  harness_check(strcmp(zGot, zExpect) == 0, __FILE__, iLine,
+                "\n  sql:      %s\n  expected: %s\n  got:      %s", j->zSql, zExpect, zGot);
+  free(zGot);
+}
+
+/* The pages LMDB counts in the store zDir (its last page + 1) and the page
+** size, "<pages> <page size>", from a child. */
+static void pagesChild(void *pArg, hstr *pOut) {
+  MDB_env *env = 0;
+  MDB_envinfo info;
+  MDB_stat ms;
+  int rc = mdb_env_create(&env);
+  if (!rc) rc = mdb_env_open(env, (const char *)pArg, MDB_RDONLY, 0664);
+  if (!rc) rc = mdb_env_info(env, &info);
+  if (!rc) rc = mdb_env_stat(env, &ms);
+  if (!rc) hstr_appendf(pOut, "%llu %u", (unsigned long long)info.me_last_pgno + 1, ms.ms_psize);
+  if (env) mdb_env_close(env);
+}
+
+/* Write an LMDB environment in zDir with one named database "other" (by
+** the LMDB C API: no flaxkv catalog), from a child. */
+static void foreignEnvChild(void *pArg, hstr *pOut) {
+  MDB_env *env = 0;
+  MDB_txn *txn = 0;
+  MDB_dbi dbi;
+  int rc = mdb_env_create(&env);
+  if (!rc) rc = mdb_env_set_maxdbs(env, 4);
+  if (!rc) rc = mkdir((const char *)pArg, 0775) ? errno : 0;
+  if (!rc) rc = mdb_env_open(env, (const char *)pArg, 0, 0664);
+  if (!rc) rc = mdb_txn_begin(env, 0, 0, &txn);
+  if (!rc) rc = mdb_dbi_open(txn, "other", MDB_CREATE, &dbi);
+  MDB_val k = {1, "k"}, v = {1, "v"};
+  if (!rc) rc = mdb_put(txn, dbi, &k, &v, 0);
+  if (!rc) rc = mdb_txn_commit(txn);
+  else if (txn) mdb_txn_abort(txn);
+  hstr_appendf(pOut, "%d", rc);
+  if (env) mdb_env_close(env);
+}
+
+/* The real path of zPath (sqlite3_free). */
+static char *realPath(const char *zPath) {
+  char a[4096];
+  return sqlite3_mprintf("%s", realpath(zPath, a) ? a : zPath);
+}
+
+/* Copy file zFrom to zTo; 0 on success. */
+static int copyFile(const char *zFrom, const char *zTo) {
+  FILE *in = fopen(zFrom, "rb"), *out = in ? fopen(zTo, "wb") : 0;
+  char a[65536];
+  size_t n;
+  int rc = in && out ? 0 : -1;
+  while (rc == 0 && (n = fread(a, 1, sizeof a, in)) > 0) {
+    if (fwrite(a, 1, n, out) != n) rc = -1;
+  }
+  if (in) fclose(in);
+  if (out && fclose(out) != 0) rc = -1;
+  return rc;
+}
+
+/* Ownership: only the table whose CREATE made the data deletes it. */
+static void testStoreOwnership(void) {
+  char *zDir = tpath("s13");
+  mkdir(zDir, 0775);
+  char *zDb = sqlite3_mprintf("%s/app.db", zDir);
+  char *zStore = sqlite3_mprintf("%s/app.db-flaxkv", zDir);
+  char *zBind = sqlite3_mprintf("CREATE VIRTUAL TABLE temp.kv USING flaxkv(path=%Q)", zStore);
+  char *zCount = sqlite3_mprintf("%z; SELECT count(*) FROM kv", sqlite3_mprintf("%s", zBind));
+  sqlite3 *db = harness_open(zDb);
+  EXEC(db,
+       "CREATE VIRTUAL TABLE kv USING flaxkv;"
+       "WITH RECURSIVE c(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM c WHERE i < 50)"
+       " INSERT INTO kv SELECT i, 'v' || i FROM c;");
+  closeDb(db);
+
+  CASE("13.01", "DROP TABLE of a temp. binding keeps the data");
+  db = harness_open(":memory:");
+  EXPECT(db, zCount, "50");
+  EXEC(db, "DROP TABLE kv");
+  EXPECT(db, zCount, "50");
+  closeDb(db);
+
+  CASE("13.02", "DROP TABLE of a name= alias (in a database file) keeps the data");
+  {
+    char *zAliasDb = sqlite3_mprintf("%s/alias.db", zDir);
+    db = harness_open(zAliasDb);
+    char *zSql = sqlite3_mprintf("CREATE VIRTUAL TABLE alias USING flaxkv(path=%Q, name='kv');"
+                                 "SELECT count(*) FROM alias; DROP TABLE alias;",
+                                 zStore);
+    EXPECT(db, zSql, "50");
+    sqlite3_free(zSql);
+    closeDb(db);
+    sqlite3_free(zAliasDb);
+    db = harness_open(":memory:");
+    EXPECT(db, zCount, "50");
+    closeDb(db);
+  }
+
+  CASE("13.03", "DROP TABLE of a readonly=1 table keeps the data");
+  db = harness_open(":memory:");
+  {
+    char *zSql = sqlite3_mprintf("CREATE VIRTUAL TABLE temp.ro USING flaxkv(path=%Q, name='kv',"
+                                 " readonly=1); DROP TABLE ro;"
+                                 "CREATE VIRTUAL TABLE temp.kv USING flaxkv(path=%Q, readonly=1);"
+                                 "DROP TABLE kv;",
+                                 zStore, zStore);
+    EXEC(db, zSql);
+    sqlite3_free(zSql);
+  }
+  EXPECT(db, zCount, "50");
+  closeDb(db);
+
+  CASE("13.04", "a copy of the database file (same schema, same store) cannot delete the data");
+  {
+    char *zCopy = sqlite3_mprintf("%s/copy.db", zDir);
+    char *zOther = sqlite3_mprintf("%s/other.db", zDir);
+    db = harness_open(zDb);
+    EXEC(db, "CREATE VIRTUAL TABLE abs USING flaxkv(path='app.db-flaxkv');"
+             "INSERT INTO abs VALUES(1, 'one');");
+    closeDb(db);
+    CHECK(copyFile(zDb, zCopy) == 0, "copy %s", zDb);
+    /* The copy's schema names the same store (path= resolves beside it). */
+    db = harness_open(zCopy);
+    EXPECT(db, "SELECT value FROM abs; DROP TABLE abs;", "'one'");
+    closeDb(db);
+    /* Another file that declares a table of that name on the store. */
+    db = harness_open(zOther);
+    char *zSql = sqlite3_mprintf("CREATE VIRTUAL TABLE kv USING flaxkv(path=%Q);"
+                                 "SELECT count(*) FROM kv; DROP TABLE kv;",
+                                 zStore);
+    EXPECT(db, zSql, "50");
+    sqlite3_free(zSql);
+    closeDb(db);
+    db = harness_open(zDb);
+    EXPECT(db, "SELECT value FROM abs; SELECT count(*) FROM kv;", "'one'\n50");
+    closeDb(db);
+    sqlite3_free(zCopy);
+    sqlite3_free(zOther);
+  }
+
+  CASE("13.05", "a binding's RENAME leaves the owner's entry; a name taken by another table is "
+                "refused");
+  db = harness_open(":memory:");
+  EXEC(db, zBind);
+  EXEC(db, "ALTER TABLE kv RENAME TO kv9");
+  EXPECT(db, "SELECT count(*) FROM kv9", "50");
+  {
+    char *zReal = realPath(zDir);
+    char *zWant = sqlite3_mprintf("error: flaxkv: cannot rename kv9 to abs: the store "
+                                  "%s/app.db-flaxkv has another table named abs",
+                                  zReal);
+    EXPECT(db, "ALTER TABLE kv9 RENAME TO abs", zWant);
+    sqlite3_free(zWant);
+    sqlite3_free(zReal);
+  }
+  EXEC(db, "DROP TABLE kv9");
+  closeDb(db);
+  db = harness_open(zDb);
+  EXPECT(db, "SELECT count(*) FROM kv; SELECT value FROM abs;", "50\n'one'");
+  closeDb(db);
+
+  CASE("13.06", "the owner, moved with its store to another directory, deletes the data on DROP");
+  {
+    char *zDir2 = tpath("s13moved");
+    char *zDb2 = sqlite3_mprintf("%s/app.db", zDir2);
+    char *zStore2 = sqlite3_mprintf("%s/app.db-flaxkv", zDir2);
+    CHECK(rename(zDir, zDir2) == 0, "mv %s %s: %s", zDir, zDir2, strerror(errno));
+    db = harness_open(zDb2);
+    EXPECT(db, "SELECT count(*) FROM kv; DROP TABLE kv; CREATE VIRTUAL TABLE kv USING flaxkv;"
+               "SELECT count(*) FROM kv;",
+           "50\n0");
+    closeDb(db);
+    db = harness_open(":memory:");
+    char *zSql = sqlite3_mprintf("CREATE VIRTUAL TABLE temp.abs USING flaxkv(path=%Q);"
+                                 "SELECT value FROM abs;",
+                                 zStore2);
+    EXPECT(db, zSql, "'one'");
+    sqlite3_free(zSql);
+    closeDb(db);
+    CHECK(rename(zDir2, zDir) == 0, "mv back: %s", strerror(errno));
+    sqlite3_free(zDir2);
+    sqlite3_free(zDb2);
+    sqlite3_free(zStore2);
+  }
+
+  CASE("13.07", "a catalog entry without an owner (older flaxkv): DROP keeps the data");
+  {
+    char *zOldDb = sqlite3_mprintf("%s/old.db", zDir);
+    char *zOldStore = sqlite3_mprintf("%s/old.db-flaxkv", zDir);
+    db = harness_open(zOldDb);
+    EXEC(db, "CREATE VIRTUAL TABLE kv USING flaxkv; INSERT INTO kv VALUES(1, 'x'), (2, 'y');");
+    closeDb(db);
+    /* The entry as flaxkv wrote it before owners were recorded. */
+    LmdbPeek peek = lmdbChild(zOldStore, "__flaxkv_catalog__", "kv", 2, "kv", 2);
+    CHECK(peek.rc == 0, "rewriting the catalog entry: %d", peek.rc);
+    db = harness_open(zOldDb);
+    EXPECT(db, "SELECT count(*) FROM kv; DROP TABLE kv;", "2");
+    closeDb(db);
+    db = harness_open(":memory:");
+    char *zSql = sqlite3_mprintf("CREATE VIRTUAL TABLE temp.kv USING flaxkv(path=%Q);"
+                                 "SELECT key, value FROM kv;",
+                                 zOldStore);
+    EXPECT(db, zSql, "1|'x'\n2|'y'");
+    sqlite3_free(zSql);
+    closeDb(db);
+    sqlite3_free(zOldDb);
+    sqlite3_free(zOldStore);
+  }
+
+  sqlite3_free(zDir);
+  sqlite3_free(zDb);
+  sqlite3_free(zStore);
+  sqlite3_free(zBind);
+  sqlite3_free(zCount);
+}
+
+/* Opening: only CREATE creates; what is missing is an error naming it. */
+static void testStoreOpening(void) {
+  char *zDir = tpath("s13o");
+  mkdir(zDir, 0775);
+  char *zReal = realPath(zDir);
+  char *zDb = sqlite3_mprintf("%s/app.db", zDir);
+  sqlite3 *db = harness_open(zDb);
+  EXEC(db, "CREATE VIRTUAL TABLE kv USING flaxkv; INSERT INTO kv VALUES(1, 'one');");
+  closeDb(db);
+
+  CASE("13.10", "app.db moved without its store: SELECT is an error naming the path; nothing "
+                "is created");
+  {
+    char *zSub = sqlite3_mprintf("%s/sub", zDir);
+    char *zDb2 = sqlite3_mprintf("%s/app.db", zSub);
+    char *zStore2 = sqlite3_mprintf("%s/app.db-flaxkv", zSub);
+    mkdir(zSub, 0775);
+    CHECK(rename(zDb, zDb2) == 0, "mv: %s", strerror(errno));
+    db = harness_open(zDb2);
+    char *zWant = sqlite3_mprintf("error: flaxkv: no store at %s (No such file or directory); "
+                                  "only CREATE VIRTUAL TABLE creates one",
+                                  zStore2);
+    EXPECT(db, "SELECT count(*) FROM kv", zWant);
+    EXPECT(db, "INSERT INTO kv VALUES(2, 'two')", zWant);
+    EXPECT(db, "SELECT flaxkv_flush('kv')",
+           "error: flaxkv_flush: no flaxkv table named \"kv\" in this connection");
+    closeDb(db);
+    CHECK(!isDir(zStore2), "a read created the store %s", zStore2);
+    CHECK(rename(zDb2, zDb) == 0, "mv back: %s", strerror(errno));
+    db = harness_open(zDb);
+    EXPECT(db, "SELECT value FROM kv", "'one'");
+    closeDb(db);
+    sqlite3_free(zWant);
+    sqlite3_free(zSub);
+    sqlite3_free(zDb2);
+    sqlite3_free(zStore2);
+  }
+
+  CASE("13.11", "a table declared on a foreign LMDB environment: SELECT is an error and writes "
+                "nothing into it");
+  {
+    char *zForeign = sqlite3_mprintf("%s/foreign", zDir);
+    char *zFDb = sqlite3_mprintf("%s/f.db", zDir);
+    db = harness_open(zFDb);
+    EXEC(db, "CREATE VIRTUAL TABLE kv USING flaxkv(path='foreign')");
+    closeDb(db);
+    char *zRm = sqlite3_mprintf("rm -rf '%q'", zForeign);
+    CHECK(system(zRm) == 0, "%s", zRm);
+    sqlite3_free(zRm);
+    int st;
+    char *zRc = inChild(foreignEnvChild, zForeign, &st);
+    CHECK(strcmp(zRc, "0") == 0, "making the foreign environment: %s", zRc);
+    free(zRc);
+    LmdbPeek before = lmdbChild(zForeign, "other", 0, 0, 0, 0);
+    db = harness_open(zFDb);
+    char *zWant = sqlite3_mprintf("error: flaxkv: the store %s/foreign has no table kv: it has no "
+                                  "flaxkv catalog and no LMDB database kv",
+                                  zReal);
+    EXPECT(db, "SELECT count(*) FROM kv", zWant);
+    EXPECT(db, "REPLACE INTO kv VALUES(1, 2)", zWant);
+    closeDb(db);
+    LmdbPeek after = lmdbChild(zForeign, "other", 0, 0, 0, 0);
+    LmdbPeek catalog = lmdbChild(zForeign, "__flaxkv_catalog__", 0, 0, 0, 0);
+    CHECK(before.rc == 0 && after.iTxnid == before.iTxnid && after.nEntries == 1,
+          "the foreign environment changed: txnid %lld -> %lld", before.iTxnid, after.iTxnid);
+    CHECK(catalog.rc == 0 && catalog.nEntries == -1, "a catalog was written into it (%lld)",
+          catalog.nEntries);
+    sqlite3_free(zWant);
+    sqlite3_free(zForeign);
+    sqlite3_free(zFDb);
+  }
+
+  CASE("13.12", "a store without the table's entry, or whose entry names a missing database: "
+                "an error that says so");
+  {
+    char *zGDb = sqlite3_mprintf("%s/g.db", zDir);
+    char *zGStore = sqlite3_mprintf("%s/gstore", zDir);
+    db = harness_open(zGDb);
+    EXEC(db, "CREATE VIRTUAL TABLE kv USING flaxkv(path='gstore')");
+    closeDb(db);
+    char *zRm = sqlite3_mprintf("rm -rf '%q'", zGStore);
+    CHECK(system(zRm) == 0, "%s", zRm);
+    sqlite3_free(zRm);
+    db = harness_open(":memory:");
+    char *zSql = sqlite3_mprintf("CREATE VIRTUAL TABLE temp.other USING flaxkv(path=%Q)", zGStore);
+    EXEC(db, zSql);
+    sqlite3_free(zSql);
+    closeDb(db);
+    db = harness_open(zGDb);
+    char *zWant = sqlite3_mprintf("error: flaxkv: the store %s/gstore has no table kv: its "
+                                  "catalog has no entry for it and there is no LMDB database kv",
+                                  zReal);
+    EXPECT(db, "SELECT count(*) FROM kv", zWant);
+    sqlite3_free(zWant);
+    closeDb(db);
+    LmdbPeek peek = lmdbChild(zGStore, "__flaxkv_catalog__", "kv", 2, "gone", 4);
+    CHECK(peek.rc == 0, "writing the entry: %d", peek.rc);
+    db = harness_open(zGDb);
+    zWant = sqlite3_mprintf("error: flaxkv: the store %s/gstore has no table kv: its catalog "
+                            "names the LMDB database gone, which does not exist",
+                            zReal);
+    EXPECT(db, "SELECT count(*) FROM kv", zWant);
+    sqlite3_free(zWant);
+    closeDb(db);
+    peek = lmdbChild(zGStore, "gone", 0, 0, 0, 0);
+    CHECK(peek.rc == 0 && peek.nEntries == -1, "the read created the database (%lld)",
+          peek.nEntries);
+    sqlite3_free(zGDb);
+    sqlite3_free(zGStore);
+  }
+
+  CASE("13.13", "a CREATE that fails leaves no store, directory or file behind");
+  {
+    char *zCDb = sqlite3_mprintf("%s/c.db", zDir);
+    char *zCStore = sqlite3_mprintf("%s/c.db-flaxkv", zDir);
+    char *zNew = sqlite3_mprintf("%s/new", zDir);
+    char *zEmpty = sqlite3_mprintf("%s/empty", zDir);
+    char *zEmptyData = sqlite3_mprintf("%s/empty/data.mdb", zDir);
+    char *zEmptyLock = sqlite3_mprintf("%s/empty/lock.mdb", zDir);
+    mkdir(zEmpty, 0775);
+    db = harness_open(zCDb);
+    EXPECT(db, "CREATE VIRTUAL TABLE __flaxkv_catalog__ USING flaxkv",
+           "error: flaxkv: __flaxkv_catalog__ is reserved for the store's catalog");
+    CHECK(!isDir(zCStore), "the refused CREATE left %s", zCStore);
+    /* mmap refuses the map: after the directories and files were made. */
+    char *zWant = sqlite3_mprintf("error: flaxkv: cannot map 1152921504606846976 bytes for the "
+                                  "LMDB store %s/new/deep (map_size): Cannot allocate memory",
+                                  zReal);
+    EXPECT(db, "CREATE VIRTUAL TABLE t USING flaxkv(path='new/deep', map_size='1024P')",
+           "error: flaxkv: bad value for map_size: \"1024P\" (expected a size in bytes such as "
+           "1073741824 or 1G)");
+    EXPECT(db, "CREATE VIRTUAL TABLE t USING flaxkv(path='new/deep', map_size='1048576T')",
+           zWant);
+    sqlite3_free(zWant);
+    CHECK(!isDir(zNew), "the failed CREATE left %s", zNew);
+    zWant = sqlite3_mprintf("error: flaxkv: cannot map 1152921504606846976 bytes for the LMDB "
+                            "store %s/empty (map_size): Cannot allocate memory",
+                            zReal);
+    EXPECT(db, "CREATE VIRTUAL TABLE t USING flaxkv(path='empty', map_size='1048576T')", zWant);
+    sqlite3_free(zWant);
+    CHECK(isDir(zEmpty) && !isFile(zEmptyData) && !isFile(zEmptyLock),
+          "the failed CREATE left files in %s (or removed the directory it found)", zEmpty);
+    EXPECT(db, "SELECT count(*) FROM sqlite_schema", "0");
+    closeDb(db);
+    sqlite3_free(zCDb);
+    sqlite3_free(zCStore);
+    sqlite3_free(zNew);
+    sqlite3_free(zEmpty);
+    sqlite3_free(zEmptyData);
+    sqlite3_free(zEmptyLock);
+  }
+  CASE("13.14", "a private store (no path=) is not made by another connection's first use: "
+                "a shared-cache :memory: database's table is an error there");
+  {
+    sqlite3 *db1 = 0, *db2 = 0;
+    const char *zUri = "file:s13mem?mode=memory&cache=shared";
+    int fl = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_URI;
+    CHECK(sqlite3_open_v2(zUri, &db1, fl, 0) == SQLITE_OK &&
+              sqlite3_open_v2(zUri, &db2, fl, 0) == SQLITE_OK,
+          "open %s", zUri);
+    sqlite3_enable_load_extension(db1, 1);
+    sqlite3_enable_load_extension(db2, 1);
+    CHECK(sqlite3_load_extension(db1, harness_ext_path(), 0, 0) == SQLITE_OK &&
+              sqlite3_load_extension(db2, harness_ext_path(), 0, 0) == SQLITE_OK,
+          "load");
+    EXEC(db1, "CREATE VIRTUAL TABLE kv USING flaxkv; INSERT INTO kv VALUES(1, 'one');");
+    EXPECT(db2, "SELECT count(*) FROM kv",
+           "error: flaxkv: table kv has no store in this connection: a table without path= in "
+           "main has a private store, made by its CREATE VIRTUAL TABLE in the connection");
+    EXPECT(db1, "SELECT value FROM kv", "'one'");
+    closeDb(db2);
+    closeDb(db1);
+  }
+  sqlite3_free(zDir);
+  sqlite3_free(zReal);
+  sqlite3_free(zDb);
+}
+
+/* A truncated data.mdb is an error, not a SIGBUS. */
+static void testStoreDamaged(void) {
+  CASE("13.20", "a truncated data.mdb: SQLITE_CORRUPT naming the file and both sizes, in a "
+                "process that does not crash; a sound store still opens");
+  char *zDir = tpath("s13t");
+  mkdir(zDir, 0775);
+  char *zReal = realPath(zDir);
+  char *zDb = sqlite3_mprintf("%s/t.db", zDir);
+  char *zStore = sqlite3_mprintf("%s/t.db-flaxkv", zReal);
+  char *zData = sqlite3_mprintf("%s/data.mdb", zStore);
+  sqlite3 *db = harness_open(zDb);
+  EXEC(db, "CREATE VIRTUAL TABLE kv USING flaxkv;"
+           "WITH RECURSIVE c(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM c WHERE i < 2000)"
+           " INSERT INTO kv SELECT i, printf('%.200c', 'x') FROM c;");
+  closeDb(db);
+  SqlJob j = {zDb, "SELECT count(*) FROM kv", 0};
+  CHILD_EXPECT(&j, "2000");
+  int st;
+  char *zPages = inChild(pagesChild, zStore, &st);
+  unsigned long long nPages = 0;
+  unsigned nPsize = 0;
+  CHECK(sscanf(zPages, "%llu %u", &nPages, &nPsize) == 2 && nPages > 4,
+        "the store's pages: %s", zPages);
+  free(zPages);
+  CHECK(truncate(zData, 3 * (off_t)nPsize) == 0, "truncate: %s", strerror(errno));
+  char *zWant = sqlite3_mprintf("error: flaxkv: the LMDB store %s is damaged: %s is %u bytes, but "
+                                "its meta page counts %llu pages of %u bytes (%llu bytes); was it "
+                                "truncated? (11)",
+                                zStore, zData, 3 * nPsize, nPages, nPsize, nPages * nPsize);
+  CHILD_EXPECT(&j, zWant);
+  j.zSql = "REPLACE INTO kv VALUES(1, 2)";
+  CHILD_EXPECT(&j, zWant);
+  sqlite3_free(zWant);
+  sqlite3_free(zDir);
+  sqlite3_free(zReal);
+  sqlite3_free(zDb);
+  sqlite3_free(zStore);
+  sqlite3_free(zData);
+}
+
+/* Make j->zDir read-only in a mount namespace of this child, then run j. */
+static void roMediaChild(void *pArg, hstr *pOut) {
+  SqlJob *j = pArg;
+  if (unshare(CLONE_NEWNS) != 0 || mount("none", "/", 0, MS_REC | MS_PRIVATE, 0) != 0 ||
+      mount(j->zDir, j->zDir, 0, MS_BIND, 0) != 0 ||
+      mount("none", j->zDir, 0, MS_REMOUNT | MS_BIND | MS_RDONLY, 0) != 0) {
+    hstr_appendf(pOut, "no read-only mount: %s", strerror(errno));
+    return;
+  }
+  sqlRun(j, pOut);
+}
+
+/* Run j as the user nobody (root is not stopped by permission bits). */
+static void nobodyChild(void *pArg, hstr *pOut) {
+  if (getuid() == 0 && (setgid(65534) != 0 || setuid(65534) != 0)) {
+    hstr_appendf(pOut, "setuid: %s", strerror(errno));
+    return;
+  }
+  sqlRun(pArg, pOut);
+}
+
+/* Options refused at CREATE; read-only media; a lock file one cannot write. */
+static void testStoreOptions(void) {
+  sqlite3 *db = harness_open(":memory:");
+  CASE("13.30", "buffer_limit below the default buffer_size is refused at CREATE");
+  EXPECT(db, "CREATE VIRTUAL TABLE temp.t USING flaxkv(buffer_limit='1M')",
+         "error: flaxkv: buffer_limit (1048576) is below buffer_size (16777216, its default)");
+  EXPECT(db, "CREATE VIRTUAL TABLE temp.t USING flaxkv(buffer_size='512K', buffer_limit='1M');"
+             "INSERT INTO t VALUES(1, 'ok'); SELECT value FROM t;",
+         "'ok'");
+
+  CASE("13.31", "readonly= takes 0 or 1 only");
+  EXPECT(db, "CREATE VIRTUAL TABLE temp.u USING flaxkv(readonly=yes)",
+         "error: flaxkv: bad value for readonly: \"yes\" (expected 0 or 1)");
+  EXPECT(db, "CREATE VIRTUAL TABLE temp.u USING flaxkv(readonly='true')",
+         "error: flaxkv: bad value for readonly: \"true\" (expected 0 or 1)");
+  EXPECT(db, "CREATE VIRTUAL TABLE temp.u USING flaxkv(readonly=on)",
+         "error: flaxkv: bad value for readonly: \"on\" (expected 0 or 1)");
+  closeDb(db);
+
+  char *zDir = tpath("s13ro");
+  mkdir(zDir, 0775);
+  char *zReal = realPath(zDir);
+  char *zDb = sqlite3_mprintf("%s/app.db", zDir);
+  char *zLock = sqlite3_mprintf("%s/app.db-flaxkv/lock.mdb", zDir);
+  db = harness_open(zDb);
+  EXEC(db, "CREATE VIRTUAL TABLE kv USING flaxkv; INSERT INTO kv VALUES(1, 'one'), (2, 'two');");
+  closeDb(db);
+
+  CASE("13.32", "read-only media: the database file reads its own tables, a readonly=1 binding "
+                "reads the store, writes fail read-only");
+  {
+    unlink(zLock); /* no lock file: LMDB must run without one */
+    char *zSql = sqlite3_mprintf(
+        "SELECT key, value FROM kv ORDER BY key;"
+        "INSERT INTO kv VALUES(3, 'three');"
+        "CREATE VIRTUAL TABLE temp.b USING flaxkv(path='%q/app.db-flaxkv', name='kv', readonly=1);"
+        "SELECT count(*) FROM b;"
+        "INSERT INTO b VALUES(3, 'three');"
+        "CREATE VIRTUAL TABLE temp.c USING flaxkv(path='%q/app.db-flaxkv', name='kv');"
+        "INSERT INTO c VALUES(3, 'three');",
+        zDir, zDir);
+    SqlJob j = {zDb, zSql, zDir};
+    int st;
+    char *zGot = inChild(roMediaChild, &j, &st);
+    if (strncmp(zGot, "no read-only mount", 18) == 0) {
+      printf("  13.32 skipped: %s (a read-only bind mount needs root and mount namespaces)\n",
+             zGot);
+    } else {
+      char *zWant = sqlite3_mprintf(
+          "1|'one'\n2|'two'\n"
+          "error: attempt to write a readonly database (8)\n"
+          "2\n"
+          "error: flaxkv: table b is read-only: its store %s/app.db-flaxkv is on a read-only "
+          "file system (8)\n"
+          "error: flaxkv: table c is read-only: its store %s/app.db-flaxkv is on a read-only "
+          "file system (8)",
+          zReal, zReal);
+      CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0, "the child died: %d", st);
+      CHECK(strcmp(zGot, zWant) == 0, "\n  expected: %s\n  got:      %s", zWant, zGot);
+      sqlite3_free(zWant);
+    }
+    CHECK(!isFile(zLock), "a lock file appeared on read-only media");
+    free(zGot);
+    sqlite3_free(zSql);
+  }
+
+  CASE("13.33", "a lock.mdb that cannot be written: the error names it and the reason");
+  {
+    db = harness_open(zDb);
+    EXPECT(db, "SELECT count(*) FROM kv", "2"); /* lock.mdb is back */
+    closeDb(db);
+    CHECK(chmod(harness_tmpdir(), 0755) == 0 && chmod(zLock, 0644) == 0, "chmod: %s",
+          strerror(errno));
+    char *zSql = sqlite3_mprintf(
+        "CREATE VIRTUAL TABLE temp.kv USING flaxkv(path='%q/app.db-flaxkv', readonly=1);"
+        "CREATE VIRTUAL TABLE temp.kv USING flaxkv(path='%q/app.db-flaxkv');",
+        zDir, zDir);
+    SqlJob j = {":memory:", zSql, 0};
+    if (getuid() != 0) chmod(zLock, 0444);
+    char *zErr = sqlite3_mprintf(
+        "error: flaxkv: cannot open the LMDB store %s/app.db-flaxkv: its lock file "
+        "%s/app.db-flaxkv/lock.mdb cannot be written (Permission denied); every process that "
+        "opens an LMDB store, even to read, writes to its lock file (8)",
+        zReal, zReal);
+    char *zWant = sqlite3_mprintf("%s\n%s", zErr, zErr);
+    int st;
+    char *zGot = inChild(nobodyChild, &j, &st);
+    CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0, "the child died: %d", st);
+    CHECK(strcmp(zGot, zWant) == 0, "\n  expected: %s\n  got:      %s", zWant, zGot);
+    chmod(zLock, 0644);
+    free(zGot);
+    sqlite3_free(zErr);
+    sqlite3_free(zWant);
+    sqlite3_free(zSql);
+  }
+  sqlite3_free(zDir);
+  sqlite3_free(zReal);
+  sqlite3_free(zDb);
+  sqlite3_free(zLock);
+}
+
+/* A child loads a copy of the extension (another file) after the first. */
+static void copyChild(void *pArg, hstr *pOut) {
+  const char **az = pArg; /* the copy, as loaded; the original */
+  sqlite3 *db = harness_open(":memory:");
+  sqlite3 *db2 = 0;
+  char *zErr = 0;
+  sqlite3_open(":memory:", &db2);
+  sqlite3_enable_load_extension(db2, 1);
+  int rc = sqlite3_load_extension(db2, az[0], 0, &zErr);
+  hstr_appendf(pOut, "%d %s", rc, zErr ? zErr : "");
+  sqlite3_free(zErr);
+  zErr = 0;
+  rc = sqlite3_load_extension(db2, az[1], 0, &zErr);
+  hstr_appendf(pOut, "\nsame file again: %d %s", rc, zErr ? zErr : "");
+  sqlite3_free(zErr);
+  sqlite3_close(db2);
+  sqlite3_close(db);
+}
+
+static void testSecondCopy(void) {
+  CASE("13.40", "a second copy of the extension (another file) is refused, naming both files; "
+                "the same file again loads");
+  const char *zExt = harness_ext_path();
+  size_t n = strlen(zExt);
+  char *zFirst = sqlite3_mprintf(n > 3 && strcmp(zExt + n - 3, ".so") == 0 ? "%s" : "%s.so", zExt);
+  char *zCopyDir = tpath("s13copy");
+  mkdir(zCopyDir, 0775);
+  char *zCopy = sqlite3_mprintf("%s/flaxkv.so", zCopyDir);
+  CHECK(copyFile(zFirst, zCopy) == 0, "copy %s to %s", zFirst, zCopy);
+  const char *az[2] = {zCopy, zExt};
+  int st;
+  char *zGot = inChild(copyChild, (void *)az, &st);
+  char *zWant = sqlite3_mprintf(
+      "1 error during initialization: flaxkv: another copy of flaxkv is loaded in this process, "
+      "from %s; this copy, from %s, would keep its own registry of stores (a store open twice "
+      "in one process, which LMDB forbids): load flaxkv from one file only\n"
+      "same file again: 0 ",
+      zFirst, zCopy);
+  CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0, "the child died: %d", st);
+  CHECK(strcmp(zGot, zWant) == 0, "\n  expected: %s\n  got:      %s", zWant, zGot);
+  free(zGot);
+  sqlite3_free(zWant);
+  sqlite3_free(zFirst);
+  sqlite3_free(zCopyDir);
+  sqlite3_free(zCopy);
+}
+
+static void testStores(void) {
+  testStoreOwnership();
+  testStoreOpening();
+  testStoreDamaged();
+  testStoreOptions();
+  testSecondCopy();
+}
+
 /* ========================================= 17. transactions read one snapshot */
 
 /* One thread of 17.07: nInc counter increments through its own connection. */
@@ -2690,6 +3388,7 @@ int main(void) {
   testBulk();
   testFlushFunction();
   testFlushTriggers();
+  testStores();
   testTxnSnapshots();
   testWriteThrough();
   testViews();
