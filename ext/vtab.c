@@ -92,6 +92,11 @@
 ** leaves it unchanged, as a WITHOUT ROWID table's INSERT does.  A statement
 ** is refused with SQLITE_ERROR, whose statement rollback (xRollbackTo, or
 ** xRollback in autocommit) undoes its earlier rows in every conflict mode.
+** SQLite gives a virtual table's UPDATE ... FROM no statement journal, so
+** the first row of every UPDATE also sets an fkv_txn savepoint of its own
+** (FKV_STMT_LEVEL, above SQLite's levels), and an UPDATE row that fails the
+** statement (any error but a constraint one under OR IGNORE or OR FAIL)
+** rolls back to it before it returns.
 **
 ** Key moves.  SQLite runs a multi-row UPDATE of a virtual table in two
 ** passes: it computes every new row from the table as it was before the
@@ -111,7 +116,12 @@
 **   - the rows come in key order for a one-table UPDATE of an ordered
 **     format (every plan scans its intervals in order).  If they do not (an
 **     UPDATE ... FROM, format=flaxkv) and the statement changes a key, the
-**     order changes the result in every conflict mode: refused.
+**     order changes the result in every conflict mode: refused;
+**   - a key move that fails (a constraint error under OR ABORT, OR FAIL or
+**     OR ROLLBACK) before any row came out of order is refused too if the
+**     rows may come in another order: format=flaxkv, or a cursor of the
+**     table filtered twice (nRefiltered: the table is an inner loop).  In
+**     key order the statement might not fail, or fail at another row.
 **
 ** Threads.  SQLite serializes calls on one connection; a vtab, its cursors
 ** and its fkv_conn are only touched by the connection's current thread.
@@ -122,6 +132,7 @@ SQLITE_EXTENSION_INIT3
 #include "vtab.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <math.h>
 #include <stddef.h>
 #include <stdlib.h>
@@ -144,6 +155,7 @@ SQLITE_EXTENSION_INIT3
 
 #define FKV_KEYBUF (FKV_MAX_KEY + 1)
 #define FKV_SPARE_COPY_MAX 4096 /* a spare cursor keeps a point copy up to this */
+#define FKV_STMT_LEVEL INT_MAX   /* the fkv_txn savepoint of the UPDATE under way */
 
 #define FKV_SCHEMA "CREATE TABLE x(key PRIMARY KEY NOT NULL, value) WITHOUT ROWID"
 #define FKV_SCHEMA_META \
@@ -202,6 +214,8 @@ struct flaxkv_vtab {
   flaxkv_cursor *pSpare;    /* a closed cursor kept for the next xOpen */
   int bNoOnePass;           /* a one-pass plan fell back: plan no more */
   fkv_moves moves;          /* the UPDATE under way */
+  int nRefiltered;          /* open cursors filtered more than once: an
+                            ** inner loop, whose rows come in no key order */
 };
 
 /*
@@ -242,6 +256,8 @@ struct flaxkv_cursor {
   int bDesc;
   int bEof;
   int bPoint;               /* the row came from a point lookup */
+  int nFilter;              /* xFilter calls (2 at most: counts toward
+                            ** flaxkv_vtab.nRefiltered) */
   int eNoNumText;           /* the view holds no numeric text key: 1 sure,
                             ** 0 maybe, -1 not asked yet (this filter) */
   const unsigned char *aVal; /* point row: its value */
@@ -811,6 +827,7 @@ static void sharedViewRelease(fkv_conn *c, fkv_shared_view *q);
 static int flaxkvClose(sqlite3_vtab_cursor *cur) {
   flaxkv_cursor *pCur = (flaxkv_cursor *)cur;
   flaxkv_vtab *p = (flaxkv_vtab *)cur->pVtab;
+  if (pCur->nFilter > 1) p->nRefiltered--;
   fkvIterClose(pCur->pIter);
   pCur->pIter = 0;
   sharedViewRelease(p->pConn, pCur->pShared);
@@ -1291,6 +1308,7 @@ static int flaxkvFilter(sqlite3_vtab_cursor *cur, int idxNum, const char *idxStr
   int rc;
   pCur->bEof = 1;
   if (p->moves.nPrev) movesReset(&p->moves);
+  if (pCur->nFilter < 2 && ++pCur->nFilter == 2) p->nRefiltered++;
   if (!pCur->pShared) {
     rc = sharedViewAcquire(p, &pCur->pShared);
     if (rc != SQLITE_OK) return rc;
@@ -1450,11 +1468,20 @@ static int resolveOldKey(flaxkv_vtab *p, sqlite3_value *pOld, unsigned char *a, 
 ** The error that refuses a statement whose result would differ from the
 ** ordinary table's.  SQLITE_ERROR, not SQLITE_CONSTRAINT: in every conflict
 ** mode (OR FAIL and OR IGNORE included) SQLite then rolls the statement
-** back, so its earlier rows are undone and the table is as before it.
+** back (and xUpdate undoes an UPDATE's rows itself), so the table is as
+** before it.
 */
 static int refuseStmt(flaxkv_vtab *p, char *zWhy) {
   setVtabErr(&p->base, sqlite3_mprintf("flaxkv: %z; the statement changed nothing", zWhy));
   return SQLITE_ERROR;
+}
+
+/* Refuse an UPDATE that changes keys and whose rows are not in key order. */
+static int refuseUnordered(flaxkv_vtab *p) {
+  return refuseStmt(p, sqlite3_mprintf("an UPDATE that changes keys of %s does not get its rows "
+                                       "in key order (as with UPDATE ... FROM), so its result "
+                                       "could differ from an ordinary table's",
+                                       p->zName));
 }
 
 /*
@@ -1478,12 +1505,7 @@ static int movesCheck(flaxkv_vtab *p, sqlite3_value *pOld, const unsigned char *
   memcpy(m->aPrev, aOrd, nOrd);
   m->nPrev = nOrd;
   m->bMoved |= bMove;
-  if (m->bMoved && m->bDisorder) {
-    return refuseStmt(p, sqlite3_mprintf("an UPDATE that changes keys of %s got its rows out of "
-                                         "key order (as UPDATE ... FROM does), so its result "
-                                         "could differ from an ordinary table's",
-                                         p->zName));
-  }
+  if (m->bMoved && m->bDisorder) return refuseUnordered(p);
   fkv_node *x = eMode == SQLITE_REPLACE && m->pOnto ? fkvMemFind(m->pOnto, aOld, nOld) : 0;
   fkv_version *pWas = x ? fkvNodeHead(x) : 0;
   if (!pWas) return SQLITE_OK;
@@ -1558,35 +1580,18 @@ static int ignoreRow(flaxkv_vtab *p, int bInsert) {
 }
 
 /*
-** INSERT (argv[0] NULL), UPDATE (argv[0] the old key), DELETE (argc 1).
-** argv[2] is the new key, argv[3] the new value, argv[4] the meta column
-** (formats with one).  *pRowid: an INSERT's rowid, which SQLite makes
-** last_insert_rowid(); a flaxkv table has none, so it leaves the
-** connection's value as it is (as a WITHOUT ROWID table's INSERT does).
+** Write an INSERT row (nOld 0) or an UPDATE row (aOld its stored key,
+** pCands its candidates): argv as xUpdate's, eMode the conflict mode.
 */
-static int flaxkvUpdate(sqlite3_vtab *pVtab, int argc, sqlite3_value **argv, sqlite_int64 *pRowid) {
-  flaxkv_vtab *p = (flaxkv_vtab *)pVtab;
+static int writeRow(flaxkv_vtab *p, int argc, sqlite3_value **argv, const unsigned char *aOld,
+                    size_t nOld, const fkv_cands *pCands, int eMode) {
+  sqlite3_vtab *pVtab = &p->base;
   const fkv_format *pFmt = p->pFmt;
-  if (p->bReadonly || fkvStoreReadonly(fkvBufferStore(p->pBuf))) {
-    setVtabErr(pVtab, sqlite3_mprintf("flaxkv: table %s is read-only", p->zName));
-    return SQLITE_READONLY;
-  }
-  unsigned char aOld[FKV_KEYBUF], aNew[FKV_KEYBUF];
-  fkv_cands cands;
-  int kind;
-  size_t nOld = 0;
-  char *zErr = 0;
-  int rc;
-  if (sqlite3_value_type(argv[0]) != SQLITE_NULL) {
-    rc = resolveOldKey(p, argv[0], aOld, &nOld, &cands);
-    if (rc != SQLITE_OK || nOld == 0) return rc; /* no such row */
-  }
-  if (argc == 1) return fkvTxnPut(p->pTxn, aOld, nOld, 0, 0, 0);
-  if (!nOld) *pRowid = sqlite3_last_insert_rowid(p->db);
-
-  int eMode = sqlite3_vtab_on_conflict(p->db);
+  unsigned char aNew[FKV_KEYBUF];
   size_t nNew;
-  rc = pFmt->xKeyEncode(argv[2], aNew, sizeof(aNew), &nNew, &kind, &zErr);
+  int kind;
+  char *zErr = 0;
+  int rc = pFmt->xKeyEncode(argv[2], aNew, sizeof(aNew), &nNew, &kind, &zErr);
   if (rc != SQLITE_OK) {
     setVtabErr(pVtab, sqlite3_mprintf("flaxkv: table %s: %s", p->zName, zErr));
     sqlite3_free(zErr);
@@ -1615,8 +1620,8 @@ static int flaxkvUpdate(sqlite3_vtab *pVtab, int argc, sqlite3_value **argv, sql
   int bSameKey = nOld && fkvKeyCmp(aOld, nOld, aNew, nNew) == 0;
   if (nOld && !bSameKey && pFmt->xKeyCandidates) {
     /* The same SQL key (its value read back, unchanged): keep its bytes. */
-    for (int i = 0; i < cands.nCand && !bSameKey; i++) {
-      bSameKey = fkvKeyCmp(cands.a[i], cands.n[i], aNew, nNew) == 0;
+    for (int i = 0; i < pCands->nCand && !bSameKey; i++) {
+      bSameKey = fkvKeyCmp(pCands->a[i], pCands->n[i], aNew, nNew) == 0;
     }
     if (bSameKey) memcpy(aNew, aOld, nNew = nOld);
   }
@@ -1661,6 +1666,51 @@ static int flaxkvUpdate(sqlite3_vtab *pVtab, int argc, sqlite3_value **argv, sql
       if (rc == SQLITE_OK && nOld) rc = fkvTxnPut(p->pTxn, aOld, nOld, 0, 0, 0);
       if (rc == SQLITE_OK) rc = fkvTxnPut(p->pTxn, aNew, nNew, aVal, nVal, bExpect);
     }
+  }
+  return rc;
+}
+
+/*
+** INSERT (argv[0] NULL), UPDATE (argv[0] the old key), DELETE (argc 1).
+** argv[2] is the new key, argv[3] the new value, argv[4] the meta column
+** (formats with one).  *pRowid: an INSERT's rowid, which SQLite makes
+** last_insert_rowid(); a flaxkv table has none, so it leaves the
+** connection's value as it is (as a WITHOUT ROWID table's INSERT does).
+*/
+static int flaxkvUpdate(sqlite3_vtab *pVtab, int argc, sqlite3_value **argv, sqlite_int64 *pRowid) {
+  flaxkv_vtab *p = (flaxkv_vtab *)pVtab;
+  if (p->bReadonly || fkvStoreReadonly(fkvBufferStore(p->pBuf))) {
+    setVtabErr(pVtab, sqlite3_mprintf("flaxkv: table %s is read-only", p->zName));
+    return SQLITE_READONLY;
+  }
+  unsigned char aOld[FKV_KEYBUF];
+  fkv_cands cands;
+  size_t nOld = 0;
+  int rc;
+  if (sqlite3_value_type(argv[0]) != SQLITE_NULL) {
+    rc = resolveOldKey(p, argv[0], aOld, &nOld, &cands);
+    if (rc != SQLITE_OK || nOld == 0) return rc; /* no such row */
+  }
+  if (argc == 1) return fkvTxnPut(p->pTxn, aOld, nOld, 0, 0, 0);
+  int eMode = sqlite3_vtab_on_conflict(p->db);
+  if (!nOld) {
+    *pRowid = sqlite3_last_insert_rowid(p->db);
+    return writeRow(p, argc, argv, 0, 0, 0, eMode);
+  }
+  /* An UPDATE row: the statement's first one marks where it began. */
+  if (!p->moves.nPrev) fkvTxnSavepoint(p->pTxn, FKV_STMT_LEVEL);
+  rc = writeRow(p, argc, argv, aOld, nOld, &cands, eMode);
+  if ((rc & 0xff) == SQLITE_CONSTRAINT && eMode != SQLITE_IGNORE && eMode != SQLITE_REPLACE &&
+      (p->nRefiltered || !p->pFmt->bOrdered)) {
+    /* A key move failed, and the rows may not come in key order: in
+    ** another order it might not fail, or fail at another row. */
+    rc = refuseUnordered(p);
+  }
+  if (rc != SQLITE_OK &&
+      ((rc & 0xff) != SQLITE_CONSTRAINT || (eMode != SQLITE_IGNORE && eMode != SQLITE_FAIL))) {
+    /* SQLite undoes the statement (or the transaction), but an UPDATE ...
+    ** FROM of a virtual table has no statement journal: undo it here. */
+    fkvTxnRollbackTo(p->pTxn, FKV_STMT_LEVEL);
   }
   return rc;
 }
