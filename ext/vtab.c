@@ -1519,11 +1519,13 @@ static int movesCheck(flaxkv_vtab *p, sqlite3_value *pOld, const unsigned char *
     return SQLITE_OK;
   }
   char *zKey = keyRepr(p->pFmt, aOld, nOld);
-  return refuseStmt(p, sqlite3_mprintf("UPDATE OR REPLACE moved a key onto a row this "
-                                       "statement also updates (key %s of %s): SQLite gives a "
-                                       "virtual table that row as it was before the statement, "
-                                       "so the result would differ from an ordinary table's",
-                                       zKey ? zKey : "?", p->zName));
+  rc = refuseStmt(p, sqlite3_mprintf("UPDATE OR REPLACE moved a key onto a row this statement "
+                                     "also updates (key %s of %s): SQLite gives a virtual table "
+                                     "that row as it was before the statement, so the result "
+                                     "would differ from an ordinary table's",
+                                     zKey ? zKey : "?", p->zName));
+  sqlite3_free(zKey);
+  return rc;
 }
 
 /*

@@ -9,7 +9,8 @@
 ** fixed seeds, runs each one against a flaxkv table `kv` and against such a
 ** reference table `ref`, and compares what SQLite reports for both: the
 ** column names, every row (with its type), the error code and message, and
-** afterwards sqlite3_changes() and sqlite3_get_autocommit().  A difference
+** afterwards sqlite3_changes(), sqlite3_get_autocommit() and
+** sqlite3_last_insert_rowid().  A difference
 ** in the extended error code alone (SQLITE_CONSTRAINT_PRIMARYKEY against
 ** SQLITE_CONSTRAINT, say) is reported once per run and does not stop the
 ** seed, so that it cannot hide the differences behind it.
@@ -47,16 +48,30 @@
 **   control included, runs once on each connection, so BEGIN / SAVEPOINT /
 **   INSERT OR ROLLBACK act on each table exactly as they would if it were
 **   alone.  Both files also hold `ids(id INTEGER)`, a few integers for the
-**   affinity joins.
+**   affinity joins, `rids`, the same in descending rowid order (UPDATE ...
+**   FROM in another order), and `log(x INTEGER PRIMARY KEY, y)`, a rowid
+**   table whose INSERTs set last_insert_rowid().
 **
 **   A statement is generated as a template in which "{T}" stands for the
 **   table name.  The generator only emits statements whose outcome SQLite
-**   defines whatever order a scan visits rows in: every SELECT that returns
-**   several rows has a total ORDER BY, and a statement that changes the key
-**   of several rows maps them injectively onto keys outside the set it
-**   changes (and is never OR FAIL), so no result depends on which row is
-**   updated first.  Transaction control is generated well-formed from the
-**   nesting the reference connection is actually in.
+**   defines: every SELECT that returns several rows has a total ORDER BY.
+**   A one-table UPDATE visits its rows in key order on both tables, so key
+**   moves that collide (genUpdateMoves) are generated in every conflict
+**   mode, OR FAIL included.  Transaction control is generated well-formed
+**   from the nesting the reference connection is actually in.
+**
+**   Refusals.  Where SQLite's virtual-table interface cannot give the
+**   ordinary table's answer, flaxkv refuses the statement (README, "The
+**   contract"): multi-row UPDATE OR REPLACE key moves, UPDATE ... FROM that
+**   changes keys, INSERT OR IGNORE ... RETURNING.  The generator marks such
+**   statements (Gen.eRefuse), and diffCompareRefusable accepts, besides the
+**   reference's exact outcome, only the refusal itself: its exact message,
+**   kv's table, changes(), transaction state and last_insert_rowid() as
+**   before the statement, and a reference that shows the refusal was due
+**   (it changed two rows at least, or OR IGNORE skipped one).  The
+**   reference is then put back as it was.  Every other statement, and
+**   every other outcome, must match exactly.  The run ends with the count
+**   of statements compared and of refusals accepted.
 **
 **   The PRNG is splitmix64 seeded with the seed: the same seed gives the
 **   same statements on every platform.
