@@ -1541,7 +1541,9 @@ static int movesNoteOnto(flaxkv_vtab *p, const unsigned char *aNew, size_t nNew)
   const unsigned char *aCur;
   size_t nCur;
   int rc = fkvTxnGet(p->pTxn, aNew, nNew, 0, &aCur, &nCur, 0, &p->base.zErrMsg);
-  if (rc == SQLITE_NOTFOUND) return SQLITE_OK; /* no row of the statement: it had one */
+  /* No row: none the statement has still to update (each exists until its
+  ** own update). */
+  if (rc == SQLITE_NOTFOUND) return SQLITE_OK;
   if (rc != SQLITE_OK) return rc;
   if (!m->pOnto && !(m->pOnto = fkvMemNew())) return SQLITE_NOMEM;
   fkv_node *x = fkvMemUpsert(m->pOnto, aNew, nNew);
