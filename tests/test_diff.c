@@ -348,7 +348,10 @@ struct Gen {
   int eRefuse;         /* GEN_REFUSE_* bits: the refusals flaxkv may give the
                        ** statement just generated (diffCompareRefusable) */
   int nRefuse;         /* ... and what the reference's changes() must then be:
-                       ** at least this (MOVE, ORDER), below this (IGNORE) */
+                       ** at least this (ORDER), below this (IGNORE) */
+  char zMoveKey[128];  /* GEN_REFUSE_MOVE: the statement's new key, */
+  char zMoveValue[64]; /* its new value ("value" if unchanged) */
+  char zMoveWhere[512];/* and its WHERE clause */
 };
 
 /* The statements flaxkv refuses where SQLite's virtual-table interface
@@ -638,46 +641,52 @@ static void genSelect(Gen *g, hstr *p) {
 ** (README, "The contract").  Some may be refused (g->eRefuse).
 */
 
-/* Rows of key moves: small keys collide with each other. */
-static void genRange(Gen *g, hstr *p) {
-  int a = genInt(g, 7) - 3;
-  hstr_appendf(p, "key BETWEEN %d AND %d", a, a + genInt(g, 4));
-}
-
 /*
 ** UPDATE of the keys of several rows that collide: with each other, with
 ** rows the statement does not update, with rows it still has to update.
 ** The rows come in key order for both tables, so every conflict mode,
-** OR FAIL included, must give the same answer; OR REPLACE may be refused.
+** OR FAIL included, must give the same answer; OR REPLACE may be refused
+** (the parts of the statement are kept in g for diffMoveRefusalDue).
 */
 static void genUpdateMoves(Gen *g, hstr *p) {
   static const char *const aOr[] = {"", " OR IGNORE", " OR REPLACE", " OR REPLACE", " OR REPLACE",
                                     " OR FAIL", " OR ABORT", " OR ROLLBACK"};
   const char *zOr = GEN_PICK(g, aOr);
   int d = genInt(g, 2) ? 1 + genInt(g, 2) : -1 - genInt(g, 2);
-  hstr_appendf(p, "UPDATE%s {T} SET ", zOr);
+  const char *zA = GEN_PICK(g, aGenSmallKey);
+  const char *zB = GEN_PICK(g, aGenSmallKey);
+  const char *zC = GEN_PICK(g, aGenSmallKey);
+  snprintf(g->zMoveValue, sizeof g->zMoveValue, "value");
   switch (genInt(g, 8)) {
-    case 0: hstr_appendf(p, "key = key + %d", d); break;
-    case 1: hstr_appendf(p, "key = %s", GEN_PICK(g, aGenSmallKey)); break;
-    case 2: {
-      const char *zA = GEN_PICK(g, aGenSmallKey), *zB = GEN_PICK(g, aGenSmallKey);
-      hstr_appendf(p, "key = CASE key WHEN %s THEN %s WHEN %s THEN %s ELSE key END", zA, zB, zB,
-                   GEN_PICK(g, aGenSmallKey));
+    case 0: snprintf(g->zMoveKey, sizeof g->zMoveKey, "key + %d", d); break;
+    case 1: snprintf(g->zMoveKey, sizeof g->zMoveKey, "%s", zA); break;
+    case 2:
+      snprintf(g->zMoveKey, sizeof g->zMoveKey, "CASE key WHEN %s THEN %s WHEN %s THEN %s ELSE key END", zA,
+               zB, zB, zC);
       break;
-    }
-    case 3: hstr_appendf(p, "key = key + %d, value = %s", d, GEN_PICK(g, aGenValueExpr)); break;
-    case 4: hstr_appendf(p, "key = key + %d.0", d); break;
-    case 5: hstr_appendf(p, "key = CAST(key AS TEXT)"); break;
-    case 6: hstr_appendf(p, "key = -key"); break;
-    default: hstr_appendf(p, "key = key %% 2, value = typeof(key)"); break;
+    case 3:
+      snprintf(g->zMoveKey, sizeof g->zMoveKey, "key + %d", d);
+      snprintf(g->zMoveValue, sizeof g->zMoveValue, "%s", GEN_PICK(g, aGenValueExpr));
+      break;
+    case 4: snprintf(g->zMoveKey, sizeof g->zMoveKey, "key + %d.0", d); break;
+    case 5: snprintf(g->zMoveKey, sizeof g->zMoveKey, "CAST(key AS TEXT)"); break;
+    case 6: snprintf(g->zMoveKey, sizeof g->zMoveKey, "-key"); break;
+    default:
+      snprintf(g->zMoveKey, sizeof g->zMoveKey, "key %% 2");
+      snprintf(g->zMoveValue, sizeof g->zMoveValue, "typeof(key)");
+      break;
   }
-  hstr_appendf(p, " WHERE ");
-  if (genInt(g, 4) == 0) hstr_appendf(p, "key IN (%s, %s, %s)", genKey(g), genKey(g), genKey(g));
-  else genRange(g, p);
-  if (strcmp(zOr, " OR REPLACE") == 0) {
-    g->eRefuse = GEN_REFUSE_MOVE;
-    g->nRefuse = 2; /* a row it still has to update: two rows at least */
+  if (genInt(g, 4) == 0) {
+    const char *zK1 = genKey(g), *zK2 = genKey(g), *zK3 = genKey(g);
+    snprintf(g->zMoveWhere, sizeof g->zMoveWhere, "key IN (%s, %s, %s)", zK1, zK2, zK3);
+  } else {
+    int a = genInt(g, 7) - 3;
+    snprintf(g->zMoveWhere, sizeof g->zMoveWhere, "key BETWEEN %d AND %d", a, a + genInt(g, 4));
   }
+  hstr_appendf(p, "UPDATE%s {T} SET key = %s", zOr, g->zMoveKey);
+  if (strcmp(g->zMoveValue, "value") != 0) hstr_appendf(p, ", value = %s", g->zMoveValue);
+  hstr_appendf(p, " WHERE %s", g->zMoveWhere);
+  if (strcmp(zOr, " OR REPLACE") == 0) g->eRefuse = GEN_REFUSE_MOVE;
 }
 
 /*
@@ -794,6 +803,7 @@ static void genAfter(Gen *g, int bErr, int bAutocommit) {
 static void genStatement(Gen *g, hstr *p) {
   int r = genInt(g, 120);
   g->eRefuse = GEN_REFUSE_NONE;
+  g->zMoveKey[0] = 0;
   if (r >= 100) genAnswers(g, p);
   else if (r < 8) genTxn(g, p);
   else if (r < 30) genInsertValues(g, p);
@@ -827,6 +837,61 @@ static const char *const azRefusal[][2] = {
      0},
 };
 
+/* SQL: do a and b hold the same value, type and every bit of a REAL? */
+#define DIFF_SAME_VALUE(a, b)                                                               \
+  "(typeof(" a ") = typeof(" b ") AND CASE typeof(" a ") WHEN 'real' THEN printf('%!.20e', " a \
+  ") = printf('%!.20e', " b ") ELSE " a " IS " b " END)"
+
+/*
+** Was the refusal of the OR REPLACE key moves g generated (genUpdateMoves)
+** due?  Replays what flaxkv does with them (vtab.c, Key moves) on copies
+** of the table as the statement found it (temp.snap), on the reference's
+** connection: the rows SQLite computes first, in key order; each existing
+** row a row is moved onto kept as it was; due if a row of the statement
+** meets a kept row that is no longer the same bytes (value and type of
+** key and value).  A NULL key fails the statement first: not due.
+*/
+static int diffMoveRefusalDue(Diff *p, const Gen *g) {
+  sqlite3 *db = p->dbRef;
+  static const char *const azSql[] = {
+      /* 0: the row moved onto ?1 that is no longer as it was */
+      "SELECT 1 FROM temp.onto o LEFT JOIN temp.model m ON m.key = o.key WHERE o.key = ?1 AND NOT ("
+      DIFF_SAME_VALUE("o.key", "m.key") " AND " DIFF_SAME_VALUE("o.value", "m.value") ")",
+      /* 1: the same key, written with its new type and value */
+      "REPLACE INTO temp.model VALUES (?2, ?3)",
+      /* 2, 3, 4: a move onto ?2 (the first one onto a row keeps it) */
+      "INSERT OR IGNORE INTO temp.onto SELECT key, value FROM temp.model WHERE key = ?2",
+      "DELETE FROM temp.model WHERE key = ?1",
+      "REPLACE INTO temp.model VALUES (?2, ?3)",
+  };
+  sqlite3_stmt *aStmt[5] = {0};
+  sqlite3_stmt *pRows = 0;
+  char *zRows = sqlite3_mprintf("SELECT key, %s, %s, key = %s FROM temp.snap WHERE %s ORDER BY key", g->zMoveKey,
+                                g->zMoveValue, g->zMoveKey, g->zMoveWhere);
+  int bDue = 0, bOk = sqlite3_exec(db, "DELETE FROM temp.onto; DELETE FROM temp.model;"
+                                       "INSERT INTO temp.model SELECT key, value FROM temp.snap", 0, 0, 0) == SQLITE_OK;
+  bOk = bOk && sqlite3_prepare_v2(db, zRows, -1, &pRows, 0) == SQLITE_OK;
+  for (int i = 0; bOk && i < 5; i++) bOk = sqlite3_prepare_v2(db, azSql[i], -1, &aStmt[i], 0) == SQLITE_OK;
+  while (bOk && !bDue && sqlite3_step(pRows) == SQLITE_ROW) {
+    if (sqlite3_column_type(pRows, 1) == SQLITE_NULL) break;
+    int bSameKey = sqlite3_column_int(pRows, 3);
+    for (int i = 0; i < 5; i++) {
+      if (i > 0 && (i == 1) != bSameKey) continue;
+      sqlite3_stmt *q = aStmt[i];
+      for (int k = 0; k < 3; k++) sqlite3_bind_value(q, k + 1, sqlite3_column_value(pRows, k));
+      int rc = sqlite3_step(q);
+      if (i == 0) bDue = rc == SQLITE_ROW;
+      else bOk = rc == SQLITE_DONE;
+      sqlite3_reset(q);
+    }
+  }
+  CHECK(bOk, "seed %" PRIu64 ": replaying %s: %s", p->iSeed, zRows, sqlite3_errmsg(db));
+  for (int i = 0; i < 5; i++) sqlite3_finalize(aStmt[i]);
+  sqlite3_finalize(pRows);
+  sqlite3_free(zRows);
+  return bDue;
+}
+
 /*
 ** Run template zTmpl, which flaxkv may refuse (g->eRefuse), against both
 ** tables.  The outcome must be the reference's exactly, as diffCompare
@@ -835,9 +900,11 @@ static const char *const azRefusal[][2] = {
 **     the reference's), the exact error, changes() 0, the transaction state
 **     and last_insert_rowid() it had before;
 **   - kv's table is as it was before;
-**   - the refusal was due: the reference ran the statement on enough rows
-**     (g->nRefuse: two rows at least for a key move, fewer changes than
-**     rows for OR IGNORE, which must have skipped one).
+**   - the refusal was due: for the key moves of genUpdateMoves, their replay
+**     (diffMoveRefusalDue) meets the row flaxkv refuses on; otherwise the
+**     reference ran the statement on enough rows (g->nRefuse: two rows at
+**     least for UPDATE ... FROM, fewer changes than rows for OR IGNORE,
+**     which must have skipped one).
 ** After a refusal the reference is put back as it was before the statement
 ** (from temp.snap; or, if its statement ended its transaction, by a
 ** ROLLBACK of kv's too), changes() is reset on both, and the tables are
@@ -864,7 +931,7 @@ static int diffCompareRefusable(Diff *p, int iStmt, const char *zTmpl, const Gen
   diffPrintVerbose(p, iStmt, zKvSql, zKv);
   if (!bOk && iKvErr == SQLITE_ERROR) {
     /* The refusal: the column names, the message, the state before. */
-    int bMessage = 0;
+    int bMessage = 0, iRefusal = 0;
     for (int i = 0; i < 3 && !bMessage; i++) {
       const char *const *az = azRefusal[i];
       hstr head = {0, 0, 0}, tail = {0, 0, 0};
@@ -877,15 +944,18 @@ static int diffCompareRefusable(Diff *p, int iStmt, const char *zTmpl, const Gen
       size_t nKv = strlen(zKv);
       bMessage = nKv >= head.n + tail.n && strncmp(zKv, head.z, head.n) == 0 &&
                  strcmp(zKv + nKv - tail.n, tail.z) == 0 && (az[1] || nKv == head.n + tail.n);
+      iRefusal = 1 << i;
       free(head.z);
       free(tail.z);
     }
     char *zAfter = diffRun(p->dbKv, zDump, "kv", &rc);
-    int bDue = g->eRefuse & GEN_REFUSE_IGNORE ? iRefErr == SQLITE_OK && nRefChanges < g->nRefuse
-                                                : iRefErr != SQLITE_OK || nRefChanges >= g->nRefuse;
+    int bDue;
+    if (iRefusal == GEN_REFUSE_MOVE && g->zMoveKey[0]) bDue = diffMoveRefusalDue(p, g);
+    else if (iRefusal == GEN_REFUSE_IGNORE) bDue = iRefErr == SQLITE_OK && nRefChanges < g->nRefuse;
+    else bDue = iRefErr != SQLITE_OK || nRefChanges >= g->nRefuse;
     if (!bMessage) zWhy = " (kv failed, but not with the refusal this statement may get)";
     else if (strcmp(zBefore, zAfter) != 0) zWhy = " (kv refused the statement but its table changed)";
-    else if (!bDue) zWhy = " (kv refused a statement the reference ran on too few rows to need it)";
+    else if (!bDue) zWhy = " (kv refused a statement that did not need it)";
     else bOk = bRefused = 1;
     free(zAfter);
     if (bOk) {
@@ -916,7 +986,7 @@ static int diffCompareRefusable(Diff *p, int iStmt, const char *zTmpl, const Gen
 ** with the first mismatch in pReport.
 */
 static int diffSeed(Diff *p, uint64_t iSeed, hstr *pReport) {
-  Gen g = {iSeed, 0, 0, GEN_TXN_NONE, 0, GEN_REFUSE_NONE, 0};
+  Gen g = {iSeed, 0, 0, GEN_TXN_NONE, 0, GEN_REFUSE_NONE, 0, "", "", ""};
   hstr stmt = {0, 0, 0};
   int bOk = diffReset(p, pReport);
   for (int i = 0; bOk && i < DIFF_NSTMT; i++) {
@@ -1169,7 +1239,9 @@ int main(int argc, char **argv) {
   d.dbKv = diffOpen(zKvDb, d.bSelftest);
   d.dbRef = diffOpen(harness_path("ref.db"), 1);
   EXEC(d.dbRef, "CREATE TABLE ref(key PRIMARY KEY NOT NULL, value) WITHOUT ROWID");
-  EXEC(d.dbRef, "CREATE TEMP TABLE snap(key PRIMARY KEY NOT NULL, value) WITHOUT ROWID");
+  EXEC(d.dbRef, "CREATE TEMP TABLE snap(key PRIMARY KEY NOT NULL, value) WITHOUT ROWID;"
+                "CREATE TEMP TABLE model(key PRIMARY KEY NOT NULL, value) WITHOUT ROWID;"
+                "CREATE TEMP TABLE onto(key PRIMARY KEY NOT NULL, value) WITHOUT ROWID");
   char *zErr = harness_exec(d.dbKv, d.bSelftest ? "CREATE TABLE kv(key PRIMARY KEY NOT NULL, value) WITHOUT ROWID"
                                                 : "CREATE VIRTUAL TABLE kv USING flaxkv(path='store')");
   int bCreated = zErr[0] == 0;
