@@ -10,10 +10,10 @@
 ** reference table `ref`, and compares what SQLite reports for both: the
 ** column names, every row (with its type), the error code and message, and
 ** afterwards sqlite3_changes(), sqlite3_get_autocommit() and
-** sqlite3_last_insert_rowid().  A difference
-** in the extended error code alone (SQLITE_CONSTRAINT_PRIMARYKEY against
-** SQLITE_CONSTRAINT, say) is reported once per run and does not stop the
-** seed, so that it cannot hide the differences behind it.
+** sqlite3_last_insert_rowid().  A difference in the extended error code
+** alone (SQLITE_CONSTRAINT_PRIMARYKEY against SQLITE_CONSTRAINT, say) is
+** reported once per run and does not stop the seed, so that it cannot hide
+** the differences behind it.
 **
 ** USAGE
 **
@@ -67,9 +67,11 @@
 **   statements (Gen.eRefuse), and diffCompareRefusable accepts, besides the
 **   reference's exact outcome, only the refusal itself: its exact message,
 **   kv's table, changes(), transaction state and last_insert_rowid() as
-**   before the statement, and a reference that shows the refusal was due
-**   (it changed two rows at least, or OR IGNORE skipped one).  The
-**   reference is then put back as it was.  Every other statement, and
+**   before the statement, and proof that the refusal was due: a replay of
+**   the key moves on a copy of the table meets the row flaxkv refused on
+**   (diffMoveRefusalDue), or the reference changed two rows at least
+**   (UPDATE ... FROM), or OR IGNORE skipped one.  The reference is then put
+**   back as it was.  Every other statement, and
 **   every other outcome, must match exactly.  The run ends with the count
 **   of statements compared and of refusals accepted.
 **
@@ -949,14 +951,17 @@ static int diffCompareRefusable(Diff *p, int iStmt, const char *zTmpl, const Gen
       free(tail.z);
     }
     char *zAfter = diffRun(p->dbKv, zDump, "kv", &rc);
-    int bDue;
-    if (iRefusal == GEN_REFUSE_MOVE && g->zMoveKey[0]) bDue = diffMoveRefusalDue(p, g);
-    else if (iRefusal == GEN_REFUSE_IGNORE) bDue = iRefErr == SQLITE_OK && nRefChanges < g->nRefuse;
-    else bDue = iRefErr != SQLITE_OK || nRefChanges >= g->nRefuse;
-    if (!bMessage) zWhy = " (kv failed, but not with the refusal this statement may get)";
-    else if (strcmp(zBefore, zAfter) != 0) zWhy = " (kv refused the statement but its table changed)";
-    else if (!bDue) zWhy = " (kv refused a statement that did not need it)";
-    else bOk = bRefused = 1;
+    if (!bMessage) {
+      zWhy = " (kv failed, but not with the refusal this statement may get)";
+    } else if (strcmp(zBefore, zAfter) != 0) {
+      zWhy = " (kv refused the statement but its table changed)";
+    } else if (iRefusal == GEN_REFUSE_MOVE && g->zMoveKey[0] ? !diffMoveRefusalDue(p, g)
+               : iRefusal == GEN_REFUSE_IGNORE ? iRefErr != SQLITE_OK || nRefChanges >= g->nRefuse
+                                                : iRefErr == SQLITE_OK && nRefChanges < g->nRefuse) {
+      zWhy = " (kv refused a statement that did not need it)";
+    } else {
+      bOk = bRefused = 1;
+    }
     free(zAfter);
     if (bOk) {
       p->nRefused++;
