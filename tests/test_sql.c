@@ -2315,7 +2315,7 @@ static void testAnswers(void) {
     sqlite3_close(db2);
   }
 
-  CASE("15.05", "OR REPLACE moves the ordinary table answers alike still work");
+  CASE("15.05", "OR REPLACE moves that meet no changed row of the statement still work");
   resetPair(db);
   SAME(db,
        "INSERT INTO {T} VALUES (1, 'a'), (2, 'b'), (5, 'e');"
