@@ -93,7 +93,43 @@
 ** token and checks plain INSERTs, xCommit publishes to the buffer.  Constraint
 ** errors follow SQLITE_VTAB_CONSTRAINT_SUPPORT: IGNORE returns
 ** SQLITE_CONSTRAINT (SQLite skips the row), REPLACE overwrites here, the
-** other modes fail with the message the WITHOUT ROWID table gives.
+** other modes fail with the message the WITHOUT ROWID table gives.  SQLite
+** still computes the RETURNING row of an INSERT row it skips, so an INSERT
+** OR IGNORE ... RETURNING that skips a row is refused instead.  An INSERT
+** hands SQLite the connection's last_insert_rowid() as its rowid, which
+** leaves it unchanged, as a WITHOUT ROWID table's INSERT does.  A statement
+** is refused with SQLITE_ERROR, whose statement rollback (xRollbackTo, or
+** xRollback in autocommit) undoes its earlier rows in every conflict mode.
+** SQLite gives a virtual table's UPDATE ... FROM no statement journal, so
+** the first row of every UPDATE also sets an fkv_txn savepoint of its own
+** (FKV_STMT_LEVEL, above SQLite's levels), and an UPDATE row that fails the
+** statement (any error but a constraint one under OR IGNORE or OR FAIL)
+** rolls back to it before it returns.
+**
+** Key moves.  SQLite runs a multi-row UPDATE of a virtual table in two
+** passes: it computes every new row from the table as it was before the
+** statement, then calls xUpdate row by row.  The ordinary table visits the
+** rows in key order and computes each new row from the row it finds then:
+** after an OR REPLACE moved a row onto a key the statement has still to
+** update, it computes that key's update from the moved row.  xUpdate cannot
+** (the new key was computed from the old row, and sqlite3_vtab_nochange
+** says nothing about it), so it gives the ordinary table's result where the
+** two agree and refuses the statement where they may not (fkv_moves, reset
+** by the table's next xFilter, which every UPDATE calls before its first
+** row):
+**   - each existing row an OR REPLACE moves a row onto is kept as the
+**     statement found it; an UPDATE of that key later in the statement goes
+**     on only if the row there is still those bytes (its value encoding
+**     holds the key's type);
+**   - the rows come in key order for a one-table UPDATE of an ordered
+**     format (every plan scans its intervals in order).  If they do not (an
+**     UPDATE ... FROM, format=flaxkv) and the statement changes a key, the
+**     order changes the result in every conflict mode: refused;
+**   - a key move that fails (a constraint error under OR ABORT, OR FAIL or
+**     OR ROLLBACK) before any row came out of order is refused too if the
+**     rows may come in another order: format=flaxkv, or a cursor of the
+**     table filtered twice (nRefiltered: the table is an inner loop).  In
+**     key order the statement might not fail, or fail at another row.
 **
 ** Threads.  SQLite serializes calls on one connection; a vtab, its cursors
 ** and its fkv_conn are only touched by the connection's current thread.
@@ -104,6 +140,7 @@ SQLITE_EXTENSION_INIT3
 #include "vtab.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <math.h>
 #include <stddef.h>
 #include <stdlib.h>
@@ -114,6 +151,7 @@ SQLITE_EXTENSION_INIT3
 #include "buffer.h"
 #include "codec.h"
 #include "format.h"
+#include "memtable.h"
 
 #define FKV_PLAN_EQ 0x01
 #define FKV_PLAN_LO 0x02
@@ -126,6 +164,7 @@ SQLITE_EXTENSION_INIT3
 
 #define FKV_KEYBUF (FKV_MAX_KEY + 1)
 #define FKV_SPARE_COPY_MAX 4096 /* a spare cursor keeps a point copy up to this */
+#define FKV_STMT_LEVEL INT_MAX   /* the fkv_txn savepoint of the UPDATE under way */
 
 #define FKV_SCHEMA "CREATE TABLE x(key PRIMARY KEY NOT NULL, value) WITHOUT ROWID"
 #define FKV_SCHEMA_META \
@@ -136,6 +175,7 @@ typedef struct flaxkv_cursor flaxkv_cursor;
 typedef struct fkv_private fkv_private;
 typedef struct fkv_ivl fkv_ivl;
 typedef struct fkv_shared_view fkv_shared_view;
+typedef struct fkv_moves fkv_moves;
 
 /* A private temporary store of a :memory: or temp table. */
 struct fkv_private {
@@ -143,6 +183,19 @@ struct fkv_private {
   char *zSchema, *zName;
   char *zDir;
   fkv_buffer *pBuf;         /* one reference, held until the connection closes */
+};
+
+/*
+** The rows of the UPDATE statement under way on a table (see Key moves),
+** from its first row to the next xFilter of the table.
+*/
+struct fkv_moves {
+  size_t nPrev;             /* bytes of aPrev; 0: no UPDATE row since xFilter */
+  unsigned char aPrev[FKV_KEYBUF]; /* the previous row's key, in SQL order */
+  int bMoved;               /* a row's key changed */
+  int bDisorder;            /* a row came at or below the previous row's key */
+  fkv_mem *pOnto;           /* OR REPLACE: each existing row a row was moved
+                            ** onto -> that row as the statement found it */
 };
 
 struct fkv_conn {
@@ -177,6 +230,9 @@ struct flaxkv_vtab {
   fkv_txn *pTxn;
   flaxkv_cursor *pSpare;    /* a closed cursor kept for the next xOpen */
   int bNoOnePass;           /* a one-pass plan fell back: plan no more */
+  fkv_moves moves;          /* the UPDATE under way */
+  int nRefiltered;          /* open cursors filtered more than once: an
+                            ** inner loop, whose rows come in no key order */
 };
 
 /*
@@ -217,6 +273,8 @@ struct flaxkv_cursor {
   int bDesc;
   int bEof;
   int bPoint;               /* the row came from a point lookup */
+  int nFilter;              /* xFilter calls (2 at most: counts toward
+                            ** flaxkv_vtab.nRefiltered) */
   int eNoNumText;           /* the view holds no numeric text key: 1 sure,
                             ** 0 maybe, -1 not asked yet (this filter) */
   const unsigned char *aVal; /* point row: its value */
@@ -259,6 +317,14 @@ static char *keyRepr(const fkv_format *pFmt, const unsigned char *a, size_t n) {
       return sqlite3_mprintf("%z'%s", z, d.n > m ? "..." : "");
     }
   }
+}
+
+/* Forget the rows of the last UPDATE: a new statement starts (xFilter). */
+static void movesReset(fkv_moves *m) {
+  m->nPrev = 0;
+  m->bMoved = 0;
+  m->bDisorder = 0;
+  if (m->pOnto && fkvMemCount(m->pOnto)) fkvMemReset(m->pOnto);
 }
 
 /* -------------------------------------------------------------- options */
@@ -828,6 +894,7 @@ static void sharedViewRelease(fkv_conn *c, fkv_shared_view *q);
 static int flaxkvClose(sqlite3_vtab_cursor *cur) {
   flaxkv_cursor *pCur = (flaxkv_cursor *)cur;
   flaxkv_vtab *p = (flaxkv_vtab *)cur->pVtab;
+  if (pCur->nFilter > 1) p->nRefiltered--;
   fkvIterClose(pCur->pIter);
   pCur->pIter = 0;
   sharedViewRelease(p->pConn, pCur->pShared);
@@ -1405,6 +1472,8 @@ static int flaxkvFilter(sqlite3_vtab_cursor *cur, int idxNum, const char *idxStr
   flaxkv_vtab *p = (flaxkv_vtab *)cur->pVtab;
   int rc;
   pCur->bEof = 1;
+  if (p->moves.nPrev) movesReset(&p->moves);
+  if (pCur->nFilter < 2 && ++pCur->nFilter == 2) p->nRefiltered++;
   if (!pCur->pShared) {
     rc = sharedViewAcquire(p, &pCur->pShared);
     if (rc != SQLITE_OK) return rc;
@@ -1509,10 +1578,6 @@ static int constraintErr(flaxkv_vtab *p, int rc, const char *zWhat) {
   return rc;
 }
 
-/*
-** INSERT (argv[0] NULL), UPDATE (argv[0] the old key), DELETE (argc 1).
-** argv[2] is the new key, argv[3] the new value.
-*/
 /* The candidate encodings of one key (unordered formats), in order. */
 typedef struct fkv_cands fkv_cands;
 struct fkv_cands {
@@ -1565,45 +1630,144 @@ static int resolveOldKey(flaxkv_vtab *p, sqlite3_value *pOld, unsigned char *a, 
 }
 
 /*
-** INSERT (argv[0] NULL), UPDATE (argv[0] the old key), DELETE (argc 1).
-** argv[2] is the new key, argv[3] the new value, argv[4] the meta column
-** (formats with one).
+** The error that refuses a statement whose result would differ from the
+** ordinary table's.  SQLITE_ERROR, not SQLITE_CONSTRAINT: in every conflict
+** mode (OR FAIL and OR IGNORE included) SQLite then rolls the statement
+** back (and xUpdate undoes an UPDATE's rows itself), so the table is as
+** before it.
 */
-static int flaxkvUpdate(sqlite3_vtab *pVtab, int argc, sqlite3_value **argv, sqlite_int64 *pRowid) {
-  (void)pRowid;
-  flaxkv_vtab *p = (flaxkv_vtab *)pVtab;
-  const fkv_format *pFmt = p->pFmt;
-  fkv_store *pStore = fkvBufferStore(p->pBuf);
-  if (p->bReadonly || fkvStoreReadonly(pStore)) {
-    setVtabErr(pVtab, fkvStoreOnReadonlyMedia(pStore)
-                          ? sqlite3_mprintf("flaxkv: table %s is read-only: its store %s is on "
-                                            "a read-only file system",
-                                            p->zName, fkvStorePath(pStore))
-                          : sqlite3_mprintf("flaxkv: table %s is read-only", p->zName));
-    return SQLITE_READONLY;
-  }
-  unsigned char aOld[FKV_KEYBUF], aNew[FKV_KEYBUF];
-  fkv_cands cands;
-  int kind;
-  size_t nOld = 0;
-  char *zErr = 0;
-  int rc;
-  if (sqlite3_value_type(argv[0]) != SQLITE_NULL) {
-    rc = resolveOldKey(p, argv[0], aOld, &nOld, &cands);
-    if (rc != SQLITE_OK || nOld == 0) return rc; /* no such row */
-  }
-  if (argc == 1) return fkvTxnPut(p->pTxn, aOld, nOld, 0, 0, 0);
+static int refuseStmt(flaxkv_vtab *p, char *zWhy) {
+  setVtabErr(&p->base, sqlite3_mprintf("flaxkv: %z; the statement changed nothing", zWhy));
+  return SQLITE_ERROR;
+}
 
-  int eMode = sqlite3_vtab_on_conflict(p->db);
+/* Refuse an UPDATE that changes keys and whose rows are not in key order. */
+static int refuseUnordered(flaxkv_vtab *p) {
+  return refuseStmt(p, sqlite3_mprintf("an UPDATE that changes keys of %s does not get its rows "
+                                       "in key order (as with UPDATE ... FROM), so its result "
+                                       "could differ from an ordinary table's",
+                                       p->zName));
+}
+
+/*
+** An UPDATE row, before its write: refuse the statement where its result
+** would differ from the ordinary table's (see Key moves).  pOld is the row's
+** key as SQLite passes it, aOld its stored bytes; bMove: its key changes.
+*/
+static int movesCheck(flaxkv_vtab *p, sqlite3_value *pOld, const unsigned char *aOld,
+                      size_t nOld, int bMove, int eMode) {
+  fkv_moves *m = &p->moves;
+  const unsigned char *aOrd = aOld; /* the key in SQL order */
+  size_t nOrd = nOld;
+  unsigned char aEnc[FKV_KEYBUF];
+  if (!p->pFmt->bOrdered) {
+    int kind;
+    nOrd = fkvKeyEncode(pOld, aEnc, sizeof(aEnc), &kind);
+    if (nOrd > FKV_MAX_KEY) nOrd = FKV_MAX_KEY; /* a prefix: equal ones count as disorder */
+    aOrd = aEnc;
+  }
+  if (m->nPrev && fkvKeyCmp(aOrd, nOrd, m->aPrev, m->nPrev) <= 0) m->bDisorder = 1;
+  memcpy(m->aPrev, aOrd, nOrd);
+  m->nPrev = nOrd;
+  m->bMoved |= bMove;
+  if (m->bMoved && m->bDisorder) return refuseUnordered(p);
+  fkv_node *x = eMode == SQLITE_REPLACE && m->pOnto ? fkvMemFind(m->pOnto, aOld, nOld) : 0;
+  fkv_version *pWas = x ? fkvNodeHead(x) : 0;
+  if (!pWas) return SQLITE_OK;
+  /* A row was moved onto this one: the row SQLite computed the update from
+  ** is gone, unless the moved row is the same bytes. */
+  const unsigned char *aCur;
+  size_t nCur;
+  int rc = fkvTxnGet(p->pTxn, aOld, nOld, 0, &aCur, &nCur, 0, &p->base.zErrMsg);
+  if (rc != SQLITE_OK && rc != SQLITE_NOTFOUND) return rc;
+  if (rc == SQLITE_OK && nCur == pWas->nVal && memcmp(aCur, pWas->aVal, nCur) == 0) {
+    return SQLITE_OK;
+  }
+  char *zKey = keyRepr(p->pFmt, aOld, nOld);
+  rc = refuseStmt(p, sqlite3_mprintf("UPDATE OR REPLACE moved a key onto a row this statement "
+                                     "also updates (key %s of %s): SQLite gives a virtual table "
+                                     "that row as it was before the statement, so the result "
+                                     "would differ from an ordinary table's",
+                                     zKey ? zKey : "?", p->zName));
+  sqlite3_free(zKey);
+  return rc;
+}
+
+/*
+** OR REPLACE moves an UPDATE row onto aNew: if a row is there, keep it as
+** the statement found it (the first move onto it), for movesCheck.
+*/
+static int movesNoteOnto(flaxkv_vtab *p, const unsigned char *aNew, size_t nNew) {
+  fkv_moves *m = &p->moves;
+  if (m->pOnto) {
+    fkv_node *x = fkvMemFind(m->pOnto, aNew, nNew);
+    if (x && fkvNodeHead(x)) return SQLITE_OK;
+  }
+  const unsigned char *aCur;
+  size_t nCur;
+  int rc = fkvTxnGet(p->pTxn, aNew, nNew, 0, &aCur, &nCur, 0, &p->base.zErrMsg);
+  /* No row: none the statement has still to update (each exists until its
+  ** own update). */
+  if (rc == SQLITE_NOTFOUND) return SQLITE_OK;
+  if (rc != SQLITE_OK) return rc;
+  if (!m->pOnto && !(m->pOnto = fkvMemNew())) return SQLITE_NOMEM;
+  fkv_node *x = fkvMemUpsert(m->pOnto, aNew, nNew);
+  fkv_version *v = x ? fkvVersionNew(aCur, nCur, 0) : 0;
+  if (!v) return SQLITE_NOMEM;
+  fkvMemSetHead(m->pOnto, x, v); /* the node had no version */
+  return SQLITE_OK;
+}
+
+/*
+** Does the statement now running on db have a RETURNING clause?  It is the
+** busy statement that writes and has no row out: one that has returned a
+** row (an INSERT ... RETURNING being read, its writes done) has its row out.
+*/
+static int runningStmtReturns(sqlite3 *db) {
+  for (sqlite3_stmt *s = sqlite3_next_stmt(db, 0); s; s = sqlite3_next_stmt(db, s)) {
+    if (sqlite3_stmt_busy(s) && !sqlite3_stmt_readonly(s) && sqlite3_data_count(s) == 0 &&
+        sqlite3_column_count(s) > 0) {
+      return 1;
+    }
+  }
+  return 0;
+}
+
+/*
+** OR IGNORE skips a row: SQLITE_CONSTRAINT, which SQLite turns into "go on
+** with the next row".  SQLite still computes an INSERT's RETURNING row from
+** the values it passed: for an INSERT ... RETURNING, refuse the statement
+** instead of returning a row the table does not hold.
+*/
+static int ignoreRow(flaxkv_vtab *p, int bInsert) {
+  if (bInsert && runningStmtReturns(p->db)) {
+    return refuseStmt(p, sqlite3_mprintf("INSERT OR IGNORE ... RETURNING into %s skipped a row, "
+                                         "which SQLite would return all the same",
+                                         p->zName));
+  }
+  return SQLITE_CONSTRAINT;
+}
+
+/*
+** Write an INSERT row (nOld 0) or an UPDATE row (aOld its stored key,
+** pCands its candidates): argv as xUpdate's, eMode the conflict mode.
+*/
+static int writeRow(flaxkv_vtab *p, int argc, sqlite3_value **argv, const unsigned char *aOld,
+                    size_t nOld, const fkv_cands *pCands, int eMode) {
+  sqlite3_vtab *pVtab = &p->base;
+  const fkv_format *pFmt = p->pFmt;
+  unsigned char aNew[FKV_KEYBUF];
   size_t nNew;
-  rc = pFmt->xKeyEncode(argv[2], aNew, sizeof(aNew), &nNew, &kind, &zErr);
+  int kind;
+  char *zErr = 0;
+  int rc = pFmt->xKeyEncode(argv[2], aNew, sizeof(aNew), &nNew, &kind, &zErr);
   if (rc != SQLITE_OK) {
     setVtabErr(pVtab, sqlite3_mprintf("flaxkv: table %s: %s", p->zName, zErr));
     sqlite3_free(zErr);
     return rc;
   }
   if (nNew == 0) {
-    if (eMode == SQLITE_IGNORE) return SQLITE_CONSTRAINT;
+    if (eMode == SQLITE_IGNORE) return ignoreRow(p, !nOld);
     return constraintErr(p, SQLITE_CONSTRAINT_NOTNULL, "NOT NULL");
   }
   if (nNew > FKV_MAX_KEY) {
@@ -1625,17 +1789,22 @@ static int flaxkvUpdate(sqlite3_vtab *pVtab, int argc, sqlite3_value **argv, sql
   int bSameKey = nOld && fkvKeyCmp(aOld, nOld, aNew, nNew) == 0;
   if (nOld && !bSameKey && pFmt->xKeyCandidates) {
     /* The same SQL key (its value read back, unchanged): keep its bytes. */
-    for (int i = 0; i < cands.nCand && !bSameKey; i++) {
-      bSameKey = fkvKeyCmp(cands.a[i], cands.n[i], aNew, nNew) == 0;
+    for (int i = 0; i < pCands->nCand && !bSameKey; i++) {
+      bSameKey = fkvKeyCmp(pCands->a[i], pCands->n[i], aNew, nNew) == 0;
     }
     if (bSameKey) memcpy(aNew, aOld, nNew = nOld);
+  }
+  if (nOld) {
+    rc = movesCheck(p, argv[0], aOld, nOld, !bSameKey, eMode);
+    if (rc != SQLITE_OK) return rc;
   }
   if (bSameKey) {
     /* A new value, or the same key written with another type (1 -> 1.0). */
     rc = fkvTxnPut(p->pTxn, aNew, nNew, aVal, nVal, 0);
   } else if (eMode == SQLITE_REPLACE) {
-    /* Whether the new key exists or not, it ends up with this row: no read. */
-    rc = nOld ? fkvTxnPut(p->pTxn, aOld, nOld, 0, 0, 0) : SQLITE_OK;
+    /* Whether the new key exists or not, it ends up with this row. */
+    rc = nOld ? movesNoteOnto(p, aNew, nNew) : SQLITE_OK;
+    if (rc == SQLITE_OK && nOld) rc = fkvTxnPut(p->pTxn, aOld, nOld, 0, 0, 0);
     if (rc == SQLITE_OK) rc = fkvTxnPut(p->pTxn, aNew, nNew, aVal, nVal, 0);
   } else {
     const unsigned char *aCur;
@@ -1645,7 +1814,7 @@ static int flaxkvUpdate(sqlite3_vtab *pVtab, int argc, sqlite3_value **argv, sql
     if (rc == SQLITE_OK) {
       /* The new key exists. */
       if (eMode == SQLITE_IGNORE) {
-        rc = SQLITE_CONSTRAINT;
+        rc = ignoreRow(p, !nOld);
       } else {
         rc = constraintErr(p, SQLITE_CONSTRAINT_PRIMARYKEY, "UNIQUE");
       }
@@ -1666,6 +1835,56 @@ static int flaxkvUpdate(sqlite3_vtab *pVtab, int argc, sqlite3_value **argv, sql
       if (rc == SQLITE_OK && nOld) rc = fkvTxnPut(p->pTxn, aOld, nOld, 0, 0, 0);
       if (rc == SQLITE_OK) rc = fkvTxnPut(p->pTxn, aNew, nNew, aVal, nVal, bExpect);
     }
+  }
+  return rc;
+}
+
+/*
+** INSERT (argv[0] NULL), UPDATE (argv[0] the old key), DELETE (argc 1).
+** argv[2] is the new key, argv[3] the new value, argv[4] the meta column
+** (formats with one).  *pRowid: an INSERT's rowid, which SQLite makes
+** last_insert_rowid(); a flaxkv table has none, so it leaves the
+** connection's value as it is (as a WITHOUT ROWID table's INSERT does).
+*/
+static int flaxkvUpdate(sqlite3_vtab *pVtab, int argc, sqlite3_value **argv, sqlite_int64 *pRowid) {
+  flaxkv_vtab *p = (flaxkv_vtab *)pVtab;
+  fkv_store *pStore = fkvBufferStore(p->pBuf);
+  if (p->bReadonly || fkvStoreReadonly(pStore)) {
+    setVtabErr(pVtab, fkvStoreOnReadonlyMedia(pStore)
+                          ? sqlite3_mprintf("flaxkv: table %s is read-only: its store %s is on "
+                                            "a read-only file system",
+                                            p->zName, fkvStorePath(pStore))
+                          : sqlite3_mprintf("flaxkv: table %s is read-only", p->zName));
+    return SQLITE_READONLY;
+  }
+  unsigned char aOld[FKV_KEYBUF];
+  fkv_cands cands;
+  size_t nOld = 0;
+  int rc;
+  if (sqlite3_value_type(argv[0]) != SQLITE_NULL) {
+    rc = resolveOldKey(p, argv[0], aOld, &nOld, &cands);
+    if (rc != SQLITE_OK || nOld == 0) return rc; /* no such row */
+  }
+  if (argc == 1) return fkvTxnPut(p->pTxn, aOld, nOld, 0, 0, 0);
+  int eMode = sqlite3_vtab_on_conflict(p->db);
+  if (!nOld) {
+    *pRowid = sqlite3_last_insert_rowid(p->db);
+    return writeRow(p, argc, argv, 0, 0, 0, eMode);
+  }
+  /* An UPDATE row: the statement's first one marks where it began. */
+  if (!p->moves.nPrev) fkvTxnSavepoint(p->pTxn, FKV_STMT_LEVEL);
+  rc = writeRow(p, argc, argv, aOld, nOld, &cands, eMode);
+  if ((rc & 0xff) == SQLITE_CONSTRAINT && eMode != SQLITE_IGNORE && eMode != SQLITE_REPLACE &&
+      (p->nRefiltered || !p->pFmt->bOrdered)) {
+    /* A key move failed, and the rows may not come in key order: in
+    ** another order it might not fail, or fail at another row. */
+    rc = refuseUnordered(p);
+  }
+  if (rc != SQLITE_OK &&
+      ((rc & 0xff) != SQLITE_CONSTRAINT || (eMode != SQLITE_IGNORE && eMode != SQLITE_FAIL))) {
+    /* SQLite undoes the statement (or the transaction), but an UPDATE ...
+    ** FROM of a virtual table has no statement journal: undo it here. */
+    fkvTxnRollbackTo(p->pTxn, FKV_STMT_LEVEL);
   }
   return rc;
 }
@@ -1806,6 +2025,7 @@ static void vtabFree(flaxkv_vtab *p) {
   fkvBufferTableClose(p->pBuf, p->pTable);
   fkvBufferClose(p->pBuf);
   fkvBufFree(&p->val);
+  fkvMemUnref(p->moves.pOnto);
   sqlite3_free(p->zSchema);
   sqlite3_free(p->zName);
   sqlite3_free(p->zOwner);

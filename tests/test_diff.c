@@ -9,10 +9,11 @@
 ** fixed seeds, runs each one against a flaxkv table `kv` and against such a
 ** reference table `ref`, and compares what SQLite reports for both: the
 ** column names, every row (with its type), the error code and message, and
-** afterwards sqlite3_changes() and sqlite3_get_autocommit().  A difference
-** in the extended error code alone (SQLITE_CONSTRAINT_PRIMARYKEY against
-** SQLITE_CONSTRAINT, say) is reported once per run and does not stop the
-** seed, so that it cannot hide the differences behind it.
+** afterwards sqlite3_changes(), sqlite3_get_autocommit() and
+** sqlite3_last_insert_rowid().  A difference in the extended error code
+** alone (SQLITE_CONSTRAINT_PRIMARYKEY against SQLITE_CONSTRAINT, say) is
+** reported once per run and does not stop the seed, so that it cannot hide
+** the differences behind it.
 **
 ** USAGE
 **
@@ -47,16 +48,32 @@
 **   control included, runs once on each connection, so BEGIN / SAVEPOINT /
 **   INSERT OR ROLLBACK act on each table exactly as they would if it were
 **   alone.  Both files also hold `ids(id INTEGER)`, a few integers for the
-**   affinity joins.
+**   affinity joins, `rids`, the same in descending rowid order (UPDATE ...
+**   FROM in another order), and `log(x INTEGER PRIMARY KEY, y)`, a rowid
+**   table whose INSERTs set last_insert_rowid().
 **
 **   A statement is generated as a template in which "{T}" stands for the
 **   table name.  The generator only emits statements whose outcome SQLite
-**   defines whatever order a scan visits rows in: every SELECT that returns
-**   several rows has a total ORDER BY, and a statement that changes the key
-**   of several rows maps them injectively onto keys outside the set it
-**   changes (and is never OR FAIL), so no result depends on which row is
-**   updated first.  Transaction control is generated well-formed from the
-**   nesting the reference connection is actually in.
+**   defines: every SELECT that returns several rows has a total ORDER BY.
+**   A one-table UPDATE visits its rows in key order on both tables, so key
+**   moves that collide (genUpdateMoves) are generated in every conflict
+**   mode, OR FAIL included.  Transaction control is generated well-formed
+**   from the nesting the reference connection is actually in.
+**
+**   Refusals.  Where SQLite's virtual-table interface cannot give the
+**   ordinary table's answer, flaxkv refuses the statement (README, "The
+**   contract"): multi-row UPDATE OR REPLACE key moves, UPDATE ... FROM that
+**   changes keys, INSERT OR IGNORE ... RETURNING.  The generator marks such
+**   statements (Gen.eRefuse), and diffCompareRefusable accepts, besides the
+**   reference's exact outcome, only the refusal itself: its exact message,
+**   kv's table, changes(), transaction state and last_insert_rowid() as
+**   before the statement, and proof that the refusal was due: a replay of
+**   the key moves on a copy of the table meets the row flaxkv refused on
+**   (diffMoveRefusalDue), or the reference changed two rows at least
+**   (UPDATE ... FROM), or OR IGNORE skipped one.  The reference is then put
+**   back as it was.  Every other statement, and
+**   every other outcome, must match exactly.  The run ends with the count
+**   of statements compared and of refusals accepted.
 **
 **   The PRNG is splitmix64 seeded with the seed: the same seed gives the
 **   same statements on every platform.
@@ -80,6 +97,7 @@ struct Diff {
   int bVerbose;        /* --verbose */
   uint64_t iSeed;      /* the seed being run (for messages) */
   long nCompared;      /* statements compared so far */
+  long nRefused;       /* of which flaxkv refused as documented */
   const char *zArgv0;  /* this program, for the "reproduce" line */
   int bExtendedReported; /* an extended error code mismatch was reported */
 };
@@ -157,7 +175,8 @@ static void diffAppendValue(hstr *p, sqlite3_stmt *pStmt, int i) {
 **     cols: <name>|<name>         (statements that return columns)
 **     <value>|<value>             (one line per row)
 **     error <primary code>: <message>
-**     changes=<n> autocommit=<0|1>   (changes only if it may write)
+**     changes=<n> autocommit=<0|1> rowid=<last_insert_rowid()>
+**                                 (changes only if it may write)
 **
 ** The table name is replaced by "T" in column names and the error message.
 ** *pErrcode receives the extended error code (SQLITE_OK if none).
@@ -193,7 +212,8 @@ static char *diffRun(sqlite3 *db, const char *zSql, const char *zTable, int *pEr
     hstr_append(&out, "\n", 1);
   }
   if (!pStmt || !sqlite3_stmt_readonly(pStmt)) hstr_appendf(&out, "changes=%d ", sqlite3_changes(db));
-  hstr_appendf(&out, "autocommit=%d", sqlite3_get_autocommit(db));
+  hstr_appendf(&out, "autocommit=%d rowid=%lld", sqlite3_get_autocommit(db),
+               (long long)sqlite3_last_insert_rowid(db));
   sqlite3_finalize(pStmt);
   return out.z;
 }
@@ -224,6 +244,45 @@ static void diffAppendIndented(hstr *p, const char *zPrefix, const char *z) {
 }
 
 /*
+** Append to pReport the mismatch of statement iStmt (zSql, as run on kv):
+** both outcomes, why they do not match (zWhy, may be ""), and the command
+** that reproduces it.
+*/
+static void diffReportMismatch(Diff *p, int iStmt, const char *zSql, const char *zKv, const char *zRef,
+                               const char *zWhy, hstr *pReport) {
+  hstr_appendf(pReport, "mismatch: seed %" PRIu64 ", statement #%d%s\n  sql: %s\n  kv:\n", p->iSeed, iStmt,
+               zWhy, zSql);
+  diffAppendIndented(pReport, "    ", zKv);
+  hstr_appendf(pReport, "  ref:\n");
+  diffAppendIndented(pReport, "    ", zRef);
+  if (p->bSelftest) {
+    hstr_appendf(pReport, "  reproduce: DIFF_SELFTEST=1 %s --seed %" PRIu64 " --verbose", p->zArgv0, p->iSeed);
+  } else {
+    hstr_appendf(pReport, "  reproduce: FLAXKV_EXT=%s %s --seed %" PRIu64 " --verbose", harness_ext_path(),
+                 p->zArgv0, p->iSeed);
+  }
+}
+
+/* The same outcome but not the same extended error code: reported once. */
+static void diffCheckExtended(Diff *p, int iStmt, const char *zSql, int iKvErr, int iRefErr, const char *zRef) {
+  if (iKvErr != iRefErr && !p->bExtendedReported) {
+    p->bExtendedReported = 1;
+    CHECK(0, "extended error code differs (reported once per run): seed %" PRIu64 ", statement #%d\n  sql: %s\n"
+          "  kv: %d, ref: %d (%s)", p->iSeed, iStmt, zSql, iKvErr, iRefErr, zRef);
+  }
+}
+
+/* --verbose: the statement and kv's outcome, as SQL and comments. */
+static void diffPrintVerbose(Diff *p, int iStmt, const char *zSql, const char *zKv) {
+  if (!p->bVerbose) return;
+  hstr out = {0, 0, 0};
+  hstr_appendf(&out, "-- seed %" PRIu64 " #%d\n%s;\n", p->iSeed, iStmt, zSql);
+  diffAppendIndented(&out, "--   ", zKv);
+  printf("%s", out.z);
+  free(out.z);
+}
+
+/*
 ** Run template zTmpl against both tables and compare.  iStmt numbers the
 ** statement within its seed (for the report).  Return 1 if the outcomes are
 ** identical; otherwise append a report to pReport and return 0.  *pbErr
@@ -238,32 +297,9 @@ static int diffCompare(Diff *p, int iStmt, const char *zTmpl, hstr *pReport, int
   int bSame = strcmp(zKv, zRef) == 0;
   p->nCompared++;
   if (pbErr) *pbErr = iRefErr != SQLITE_OK;
-  if (bSame && iKvErr != iRefErr && !p->bExtendedReported) {
-    p->bExtendedReported = 1;
-    CHECK(0, "extended error code differs (reported once per run): seed %" PRIu64 ", statement #%d\n  sql: %s\n"
-          "  kv: %d, ref: %d (%s)", p->iSeed, iStmt, zKvSql, iKvErr, iRefErr, zRef);
-  }
-  if (p->bVerbose) {
-    hstr out = {0, 0, 0};
-    hstr_appendf(&out, "-- seed %" PRIu64 " #%d\n%s;\n", p->iSeed, iStmt, zKvSql);
-    diffAppendIndented(&out, "--   ", zKv);
-    printf("%s", out.z);
-    free(out.z);
-  }
-  if (!bSame) {
-    hstr_appendf(pReport, "mismatch: seed %" PRIu64 ", statement #%d\n  sql: %s\n  kv:\n", p->iSeed,
-                 iStmt, zKvSql);
-    diffAppendIndented(pReport, "    ", zKv);
-    hstr_appendf(pReport, "  ref:\n");
-    diffAppendIndented(pReport, "    ", zRef);
-    if (p->bSelftest) {
-      hstr_appendf(pReport, "  reproduce: DIFF_SELFTEST=1 %s --seed %" PRIu64 " --verbose", p->zArgv0,
-                   p->iSeed);
-    } else {
-      hstr_appendf(pReport, "  reproduce: FLAXKV_EXT=%s %s --seed %" PRIu64 " --verbose", harness_ext_path(),
-                   p->zArgv0, p->iSeed);
-    }
-  }
+  if (bSame) diffCheckExtended(p, iStmt, zKvSql, iKvErr, iRefErr, zRef);
+  diffPrintVerbose(p, iStmt, zKvSql, zKv);
+  if (!bSame) diffReportMismatch(p, iStmt, zKvSql, zKv, zRef, "", pReport);
   free(zKv);
   free(zRef);
   free(zKvSql);
@@ -311,7 +347,21 @@ struct Gen {
   int nSave;           /* open savepoints s1..sN */
   int eTxnOp;          /* the transaction statement just generated, if any */
   int iTxnArg;         /* its savepoint number */
+  int eRefuse;         /* GEN_REFUSE_* bits: the refusals flaxkv may give the
+                       ** statement just generated (diffCompareRefusable) */
+  int nRefuse;         /* ... and what the reference's changes() must then be:
+                       ** at least this (ORDER), below this (IGNORE) */
+  char zMoveKey[128];  /* GEN_REFUSE_MOVE: the statement's new key, */
+  char zMoveValue[64]; /* its new value ("value" if unchanged) */
+  char zMoveWhere[512];/* and its WHERE clause */
 };
+
+/* The statements flaxkv refuses where SQLite's virtual-table interface
+** cannot give the ordinary table's answer (README, "The contract"). */
+#define GEN_REFUSE_NONE 0
+#define GEN_REFUSE_MOVE 1    /* UPDATE OR REPLACE key moves of several rows */
+#define GEN_REFUSE_ORDER 2   /* UPDATE ... FROM that changes keys */
+#define GEN_REFUSE_IGNORE 4  /* INSERT OR IGNORE ... RETURNING */
 
 #define GEN_TXN_NONE 0
 #define GEN_TXN_BEGIN 1
@@ -587,6 +637,116 @@ static void genSelect(Gen *g, hstr *p) {
   }
 }
 
+/* ------------------------------------------------------------------------
+** Key moves, RETURNING and last_insert_rowid(): the statements where a
+** virtual table's UPDATE and INSERT differ from the ordinary table's most
+** (README, "The contract").  Some may be refused (g->eRefuse).
+*/
+
+/*
+** UPDATE of the keys of several rows that collide: with each other, with
+** rows the statement does not update, with rows it still has to update.
+** The rows come in key order for both tables, so every conflict mode,
+** OR FAIL included, must give the same answer; OR REPLACE may be refused
+** (the parts of the statement are kept in g for diffMoveRefusalDue).
+*/
+static void genUpdateMoves(Gen *g, hstr *p) {
+  static const char *const aOr[] = {"", " OR IGNORE", " OR REPLACE", " OR REPLACE", " OR REPLACE",
+                                    " OR FAIL", " OR ABORT", " OR ROLLBACK"};
+  const char *zOr = GEN_PICK(g, aOr);
+  int d = genInt(g, 2) ? 1 + genInt(g, 2) : -1 - genInt(g, 2);
+  const char *zA = GEN_PICK(g, aGenSmallKey);
+  const char *zB = GEN_PICK(g, aGenSmallKey);
+  const char *zC = GEN_PICK(g, aGenSmallKey);
+  snprintf(g->zMoveValue, sizeof g->zMoveValue, "value");
+  switch (genInt(g, 8)) {
+    case 0: snprintf(g->zMoveKey, sizeof g->zMoveKey, "key + %d", d); break;
+    case 1: snprintf(g->zMoveKey, sizeof g->zMoveKey, "%s", zA); break;
+    case 2:
+      snprintf(g->zMoveKey, sizeof g->zMoveKey, "CASE key WHEN %s THEN %s WHEN %s THEN %s ELSE key END", zA,
+               zB, zB, zC);
+      break;
+    case 3:
+      snprintf(g->zMoveKey, sizeof g->zMoveKey, "key + %d", d);
+      snprintf(g->zMoveValue, sizeof g->zMoveValue, "%s", GEN_PICK(g, aGenValueExpr));
+      break;
+    case 4: snprintf(g->zMoveKey, sizeof g->zMoveKey, "key + %d.0", d); break;
+    case 5: snprintf(g->zMoveKey, sizeof g->zMoveKey, "CAST(key AS TEXT)"); break;
+    case 6: snprintf(g->zMoveKey, sizeof g->zMoveKey, "-key"); break;
+    default:
+      snprintf(g->zMoveKey, sizeof g->zMoveKey, "key %% 2");
+      snprintf(g->zMoveValue, sizeof g->zMoveValue, "typeof(key)");
+      break;
+  }
+  if (genInt(g, 4) == 0) {
+    const char *zK1 = genKey(g), *zK2 = genKey(g), *zK3 = genKey(g);
+    snprintf(g->zMoveWhere, sizeof g->zMoveWhere, "key IN (%s, %s, %s)", zK1, zK2, zK3);
+  } else {
+    int a = genInt(g, 7) - 3;
+    snprintf(g->zMoveWhere, sizeof g->zMoveWhere, "key BETWEEN %d AND %d", a, a + genInt(g, 4));
+  }
+  hstr_appendf(p, "UPDATE%s {T} SET key = %s", zOr, g->zMoveKey);
+  if (strcmp(g->zMoveValue, "value") != 0) hstr_appendf(p, ", value = %s", g->zMoveValue);
+  hstr_appendf(p, " WHERE %s", g->zMoveWhere);
+  if (strcmp(zOr, " OR REPLACE") == 0) g->eRefuse = GEN_REFUSE_MOVE;
+}
+
+/*
+** UPDATE ... FROM ids (ascending) or rids (the same ids, descending): the
+** rows of the join come in its order; a statement that changes keys out of
+** key order may be refused.
+*/
+static void genUpdateFrom(Gen *g, hstr *p) {
+  static const char *const aSet[] = {"key = {T}.key + s.id", "key = s.id + 1000", "key = -s.id",
+                                     "key = {T}.key + 1", "value = s.id"};
+  const char *zOr = GEN_PICK(g, aGenOr);
+  const char *zSet = GEN_PICK(g, aSet);
+  hstr_appendf(p, "UPDATE%s {T} SET %s FROM %s AS s WHERE {T}.key = s.id", zOr, zSet,
+               genInt(g, 2) ? "ids" : "rids");
+  if (strncmp(zSet, "key", 3) == 0) {
+    /* Out of key order; in key order, OR REPLACE may meet a moved row. */
+    g->eRefuse = GEN_REFUSE_ORDER | (strcmp(zOr, " OR REPLACE") == 0 ? GEN_REFUSE_MOVE : 0);
+    g->nRefuse = strcmp(zOr, " OR IGNORE") == 0 ? 0 : 2; /* two rows at least, unless skipped */
+  }
+}
+
+/* INSERT ... RETURNING, every verb; OR IGNORE may be refused. */
+static void genReturning(Gen *g, hstr *p) {
+  static const char *const aRet[] = {"*", "key, typeof(key), value, typeof(value)", "key", "value || 'r'",
+                                     "last_insert_rowid()", "key = 1, typeof(key)"};
+  const char *zVerb = GEN_PICK(g, aGenInsert);
+  int nRow = 1 + genInt(g, 4);
+  int bSelect = genInt(g, 3) == 0;
+  hstr_appendf(p, bSelect ? "%s INTO {T} SELECT column1, column2 FROM (VALUES " : "%s INTO {T} VALUES ", zVerb);
+  for (int i = 0; i < nRow; i++) {
+    const char *zKey = genKey(g);
+    hstr_appendf(p, "%s(%s, %s)", i ? ", " : "", zKey, genValue(g));
+  }
+  hstr_appendf(p, "%s RETURNING %s", bSelect ? ")" : "", GEN_PICK(g, aRet));
+  if (strcmp(zVerb, "INSERT OR IGNORE") == 0) {
+    g->eRefuse = GEN_REFUSE_IGNORE;
+    g->nRefuse = nRow; /* a row was skipped: fewer changes than rows */
+  }
+}
+
+/* Statements that set last_insert_rowid() (a rowid table), and reads of it. */
+static void genRowid(Gen *g, hstr *p) {
+  switch (genInt(g, 4)) {
+    case 0: hstr_appendf(p, "INSERT INTO log(y) VALUES (%s)", genValue(g)); break;
+    case 1: hstr_appendf(p, "INSERT INTO log(y) SELECT key FROM {T} WHERE key > %s ORDER BY key", genKey(g)); break;
+    case 2: hstr_appendf(p, "DELETE FROM log WHERE x < (SELECT max(x) - 5 FROM log)"); break;
+    default: hstr_appendf(p, "SELECT last_insert_rowid()"); break;
+  }
+}
+
+static void genAnswers(Gen *g, hstr *p) {
+  int r = genInt(g, 20);
+  if (r < 8) genUpdateMoves(g, p);
+  else if (r < 11) genUpdateFrom(g, p);
+  else if (r < 16) genReturning(g, p);
+  else genRowid(g, p);
+}
+
 /* Transaction control, well-formed for the nesting g believes in. */
 static void genTxn(Gen *g, hstr *p) {
   if (!g->bTxn) {
@@ -643,8 +803,11 @@ static void genAfter(Gen *g, int bErr, int bAutocommit) {
 
 /* Append the next statement (a template on "{T}") to p. */
 static void genStatement(Gen *g, hstr *p) {
-  int r = genInt(g, 100);
-  if (r < 8) genTxn(g, p);
+  int r = genInt(g, 120);
+  g->eRefuse = GEN_REFUSE_NONE;
+  g->zMoveKey[0] = 0;
+  if (r >= 100) genAnswers(g, p);
+  else if (r < 8) genTxn(g, p);
   else if (r < 30) genInsertValues(g, p);
   else if (r < 36) genInsertSelect(g, p);
   else if (r < 45) genUpdateOne(g, p);
@@ -660,12 +823,175 @@ static void genStatement(Gen *g, hstr *p) {
 */
 
 /*
+** The refusals of flaxkv (vtab.c), as diffRun shows them, one per
+** GEN_REFUSE_* bit (MOVE, ORDER, IGNORE): the message is [0], a key, then
+** [1] (MOVE), or [0] alone.
+*/
+static const char *const azRefusal[][2] = {
+    {"flaxkv: UPDATE OR REPLACE moved a key onto a row this statement also updates (key ",
+     " of T): SQLite gives a virtual table that row as it was before the statement, so the result would "
+     "differ from an ordinary table's; the statement changed nothing"},
+    {"flaxkv: an UPDATE that changes keys of T does not get its rows in key order (as with UPDATE ... FROM), so "
+     "its result could differ from an ordinary table's; the statement changed nothing",
+     0},
+    {"flaxkv: INSERT OR IGNORE ... RETURNING into T skipped a row, which SQLite would return all the same; "
+     "the statement changed nothing",
+     0},
+};
+
+/* SQL: do a and b hold the same value, type and every bit of a REAL? */
+#define DIFF_SAME_VALUE(a, b)                                                               \
+  "(typeof(" a ") = typeof(" b ") AND CASE typeof(" a ") WHEN 'real' THEN printf('%!.20e', " a \
+  ") = printf('%!.20e', " b ") ELSE " a " IS " b " END)"
+
+/*
+** Was the refusal of the OR REPLACE key moves g generated (genUpdateMoves)
+** due?  Replays what flaxkv does with them (vtab.c, Key moves) on copies
+** of the table as the statement found it (temp.snap), on the reference's
+** connection: the rows SQLite computes first, in key order; each existing
+** row a row is moved onto kept as it was; due if a row of the statement
+** meets a kept row that is no longer the same bytes (value and type of
+** key and value).  A NULL key fails the statement first: not due.
+*/
+static int diffMoveRefusalDue(Diff *p, const Gen *g) {
+  sqlite3 *db = p->dbRef;
+  static const char *const azSql[] = {
+      /* 0: the row moved onto ?1 that is no longer as it was */
+      "SELECT 1 FROM temp.onto o LEFT JOIN temp.model m ON m.key = o.key WHERE o.key = ?1 AND NOT ("
+      DIFF_SAME_VALUE("o.key", "m.key") " AND " DIFF_SAME_VALUE("o.value", "m.value") ")",
+      /* 1: the same key, written with its new type and value */
+      "REPLACE INTO temp.model VALUES (?2, ?3)",
+      /* 2, 3, 4: a move onto ?2 (the first one onto a row keeps it) */
+      "INSERT OR IGNORE INTO temp.onto SELECT key, value FROM temp.model WHERE key = ?2",
+      "DELETE FROM temp.model WHERE key = ?1",
+      "REPLACE INTO temp.model VALUES (?2, ?3)",
+  };
+  sqlite3_stmt *aStmt[5] = {0};
+  sqlite3_stmt *pRows = 0;
+  char *zRows = sqlite3_mprintf("SELECT key, %s, %s, key = %s FROM temp.snap WHERE %s ORDER BY key", g->zMoveKey,
+                                g->zMoveValue, g->zMoveKey, g->zMoveWhere);
+  int bDue = 0, bOk = sqlite3_exec(db, "DELETE FROM temp.onto; DELETE FROM temp.model;"
+                                       "INSERT INTO temp.model SELECT key, value FROM temp.snap", 0, 0, 0) == SQLITE_OK;
+  bOk = bOk && sqlite3_prepare_v2(db, zRows, -1, &pRows, 0) == SQLITE_OK;
+  for (int i = 0; bOk && i < 5; i++) bOk = sqlite3_prepare_v2(db, azSql[i], -1, &aStmt[i], 0) == SQLITE_OK;
+  while (bOk && !bDue && sqlite3_step(pRows) == SQLITE_ROW) {
+    if (sqlite3_column_type(pRows, 1) == SQLITE_NULL) break;
+    int bSameKey = sqlite3_column_int(pRows, 3);
+    for (int i = 0; i < 5; i++) {
+      if (i > 0 && (i == 1) != bSameKey) continue;
+      sqlite3_stmt *q = aStmt[i];
+      for (int k = 0; k < 3; k++) sqlite3_bind_value(q, k + 1, sqlite3_column_value(pRows, k));
+      int rc = sqlite3_step(q);
+      if (i == 0) bDue = rc == SQLITE_ROW;
+      else bOk = rc == SQLITE_DONE;
+      sqlite3_reset(q);
+    }
+  }
+  CHECK(bOk, "seed %" PRIu64 ": replaying %s: %s", p->iSeed, zRows, sqlite3_errmsg(db));
+  for (int i = 0; i < 5; i++) sqlite3_finalize(aStmt[i]);
+  sqlite3_finalize(pRows);
+  sqlite3_free(zRows);
+  return bDue;
+}
+
+/*
+** Run template zTmpl, which flaxkv may refuse (g->eRefuse), against both
+** tables.  The outcome must be the reference's exactly, as diffCompare
+** checks, or flaxkv's refusal, and then everything of it:
+**   - kv gave the refusal's message and nothing else: its column names (as
+**     the reference's), the exact error, changes() 0, the transaction state
+**     and last_insert_rowid() it had before;
+**   - kv's table is as it was before;
+**   - the refusal was due: for the key moves of genUpdateMoves, their replay
+**     (diffMoveRefusalDue) meets the row flaxkv refuses on; otherwise the
+**     reference ran the statement on enough rows (g->nRefuse: two rows at
+**     least for UPDATE ... FROM, fewer changes than rows for OR IGNORE,
+**     which must have skipped one).
+** After a refusal the reference is put back as it was before the statement
+** (from temp.snap; or, if its statement ended its transaction, by a
+** ROLLBACK of kv's too), changes() is reset on both, and the tables are
+** compared.  *pbErr is set when the reference failed or kv refused.
+*/
+static int diffCompareRefusable(Diff *p, int iStmt, const char *zTmpl, const Gen *g, hstr *pReport,
+                                int *pbErr) {
+  const char *zDump = "SELECT key, typeof(key), value, typeof(value) FROM kv ORDER BY key";
+  int rc, iKvErr, iRefErr;
+  char *zBefore = diffRun(p->dbKv, zDump, "kv", &rc);
+  int bKvAuto = sqlite3_get_autocommit(p->dbKv);
+  long long iKvRowid = (long long)sqlite3_last_insert_rowid(p->dbKv);
+  sqlite3_exec(p->dbRef, "DELETE FROM temp.snap; INSERT INTO temp.snap SELECT key, value FROM ref", 0, 0, 0);
+  char *zKvSql = diffSubst(zTmpl, "kv");
+  char *zRefSql = diffSubst(zTmpl, "ref");
+  char *zKv = diffRun(p->dbKv, zKvSql, "kv", &iKvErr);
+  char *zRef = diffRun(p->dbRef, zRefSql, "ref", &iRefErr);
+  int nRefChanges = sqlite3_changes(p->dbRef);
+  int bOk = strcmp(zKv, zRef) == 0, bRefused = 0;
+  const char *zWhy = "";
+  p->nCompared++;
+  *pbErr = iRefErr != SQLITE_OK;
+  if (bOk) diffCheckExtended(p, iStmt, zKvSql, iKvErr, iRefErr, zRef);
+  diffPrintVerbose(p, iStmt, zKvSql, zKv);
+  if (!bOk && iKvErr == SQLITE_ERROR) {
+    /* The refusal: the column names, the message, the state before. */
+    int bMessage = 0, iRefusal = 0;
+    for (int i = 0; i < 3 && !bMessage; i++) {
+      const char *const *az = azRefusal[i];
+      hstr head = {0, 0, 0}, tail = {0, 0, 0};
+      const char *zEol = strchr(zRef, '\n');
+      if (!(g->eRefuse & (1 << i))) continue;
+      hstr_append(&head, "", 0);
+      if (strncmp(zRef, "cols: ", 6) == 0 && zEol) hstr_append(&head, zRef, (size_t)(zEol - zRef) + 1);
+      hstr_appendf(&head, "error 1: %s", az[0]);
+      hstr_appendf(&tail, "%s\nchanges=0 autocommit=%d rowid=%lld", az[1] ? az[1] : "", bKvAuto, iKvRowid);
+      size_t nKv = strlen(zKv);
+      bMessage = nKv >= head.n + tail.n && strncmp(zKv, head.z, head.n) == 0 &&
+                 strcmp(zKv + nKv - tail.n, tail.z) == 0 && (az[1] || nKv == head.n + tail.n);
+      iRefusal = 1 << i;
+      free(head.z);
+      free(tail.z);
+    }
+    char *zAfter = diffRun(p->dbKv, zDump, "kv", &rc);
+    if (!bMessage) {
+      zWhy = " (kv failed, but not with the refusal this statement may get)";
+    } else if (strcmp(zBefore, zAfter) != 0) {
+      zWhy = " (kv refused the statement but its table changed)";
+    } else if (iRefusal == GEN_REFUSE_MOVE && g->zMoveKey[0] ? !diffMoveRefusalDue(p, g)
+               : iRefusal == GEN_REFUSE_IGNORE ? iRefErr != SQLITE_OK || nRefChanges >= g->nRefuse
+                                                : iRefErr == SQLITE_OK && nRefChanges < g->nRefuse) {
+      zWhy = " (kv refused a statement that did not need it)";
+    } else {
+      bOk = bRefused = 1;
+    }
+    free(zAfter);
+    if (bOk) {
+      p->nRefused++;
+      *pbErr = 1;
+      if (sqlite3_get_autocommit(p->dbRef) && !sqlite3_get_autocommit(p->dbKv)) {
+        sqlite3_exec(p->dbKv, "ROLLBACK", 0, 0, 0);
+      } else {
+        sqlite3_exec(p->dbRef, "DELETE FROM ref; INSERT INTO ref SELECT key, value FROM temp.snap", 0, 0, 0);
+      }
+      sqlite3_exec(p->dbKv, "UPDATE ids SET id = id WHERE 0", 0, 0, 0);
+      sqlite3_exec(p->dbRef, "UPDATE ids SET id = id WHERE 0", 0, 0, 0);
+    }
+  }
+  if (!bOk) diffReportMismatch(p, iStmt, zKvSql, zKv, zRef, zWhy, pReport);
+  else if (bRefused) bOk = diffCompareAll(p, iStmt, pReport);
+  free(zBefore);
+  free(zKv);
+  free(zRef);
+  free(zKvSql);
+  free(zRefSql);
+  return bOk;
+}
+
+/*
 ** Run random seed iSeed: DIFF_NSTMT statements, with full comparisons along
 ** the way and after a final COMMIT.  Return 1 if everything matched, else 0
 ** with the first mismatch in pReport.
 */
 static int diffSeed(Diff *p, uint64_t iSeed, hstr *pReport) {
-  Gen g = {iSeed, 0, 0, GEN_TXN_NONE, 0};
+  Gen g = {iSeed, 0, 0, GEN_TXN_NONE, 0, GEN_REFUSE_NONE, 0, "", "", ""};
   hstr stmt = {0, 0, 0};
   int bOk = diffReset(p, pReport);
   for (int i = 0; bOk && i < DIFF_NSTMT; i++) {
@@ -673,7 +999,8 @@ static int diffSeed(Diff *p, uint64_t iSeed, hstr *pReport) {
     stmt.n = 0;
     hstr_append(&stmt, "", 0);
     genStatement(&g, &stmt);
-    bOk = diffCompare(p, i, stmt.z, pReport, &bErr);
+    if (g.eRefuse) bOk = diffCompareRefusable(p, i, stmt.z, &g, pReport, &bErr);
+    else bOk = diffCompare(p, i, stmt.z, pReport, &bErr);
     genAfter(&g, bErr, sqlite3_get_autocommit(p->dbRef));
     if (bOk && i % DIFF_DUMP_EVERY == DIFF_DUMP_EVERY - 1) bOk = diffCompareAll(p, i, pReport);
   }
@@ -884,11 +1211,13 @@ static sqlite3 *diffOpen(const char *zFile, int bPlain) {
   EXEC(db, "PRAGMA synchronous = OFF");
   EXEC(db, "CREATE TABLE ids(id INTEGER)");
   EXEC(db, "INSERT INTO ids VALUES (-1), (0), (1), (2), (3), (1000), (9223372036854775807)");
+  EXEC(db, "CREATE TABLE rids(id INTEGER); INSERT INTO rids SELECT id FROM ids ORDER BY id DESC");
+  EXEC(db, "CREATE TABLE log(x INTEGER PRIMARY KEY, y)");
   return db;
 }
 
 int main(int argc, char **argv) {
-  Diff d = {0, 0, 0, 0, 0, 0, argv[0], 0};
+  Diff d = {0, 0, 0, 0, 0, 0, 0, argv[0], 0};
   const char *zSeeds = getenv("DIFF_SEEDS");
   const char *zSelf = getenv("DIFF_SELFTEST");
   uint64_t nSeed = zSeeds && *zSeeds ? strtoull(zSeeds, 0, 10) : 100;
@@ -915,6 +1244,9 @@ int main(int argc, char **argv) {
   d.dbKv = diffOpen(zKvDb, d.bSelftest);
   d.dbRef = diffOpen(harness_path("ref.db"), 1);
   EXEC(d.dbRef, "CREATE TABLE ref(key PRIMARY KEY NOT NULL, value) WITHOUT ROWID");
+  EXEC(d.dbRef, "CREATE TEMP TABLE snap(key PRIMARY KEY NOT NULL, value) WITHOUT ROWID;"
+                "CREATE TEMP TABLE model(key PRIMARY KEY NOT NULL, value) WITHOUT ROWID;"
+                "CREATE TEMP TABLE onto(key PRIMARY KEY NOT NULL, value) WITHOUT ROWID");
   char *zErr = harness_exec(d.dbKv, d.bSelftest ? "CREATE TABLE kv(key PRIMARY KEY NOT NULL, value) WITHOUT ROWID"
                                                 : "CREATE VIRTUAL TABLE kv USING flaxkv(path='store')");
   int bCreated = zErr[0] == 0;
@@ -937,7 +1269,8 @@ int main(int argc, char **argv) {
     }
   }
 
-  printf("test_diff: %ld statements compared%s\n", d.nCompared, d.bSelftest ? " (self-test)" : "");
+  printf("test_diff: %ld statements compared, %ld refused as documented%s\n", d.nCompared, d.nRefused,
+         d.bSelftest ? " (self-test)" : "");
   sqlite3_close(d.dbKv);
   sqlite3_close(d.dbRef);
   return harness_summary();

@@ -26,7 +26,8 @@
 ** transactions and a second connection, 7 persistence and table life
 ** cycle, 8 options and defaults, 9 a corrupt stored value, 10 reads never
 ** write, 11 bulk UPDATE / DELETE, 12 flaxkv_flush(T), 13 stores:
-** ownership, opening, damaged files, 17 transactions read one snapshot,
+** ownership, opening, damaged files, 15 UPDATE OR REPLACE key moves,
+** RETURNING and last_insert_rowid(), 17 transactions read one snapshot,
 ** write_through, 18 views and triggers over a flaxkv table.
 **
 ** Files live in the scratch directory of harness_tmpdir(); each group of
@@ -2921,6 +2922,270 @@ static void testStores(void) {
   testSecondCopy();
 }
 
+/* ===== 15. UPDATE OR REPLACE key moves, RETURNING, last_insert_rowid */
+
+/* Assert that every statement of zSql (runSql: the ones after an error
+** too) gives exactly zExpect. */
+#define RUNS(db, zSql, zExpect) runsCheck(db, zSql, zExpect, __FILE__, __LINE__)
+
+static void runsCheck(sqlite3 *db, const char *zSql, const char *zExpect, const char *zFile,
+                      int iLine) {
+  char *zGot = runSql(db, zSql, 0);
+  harness_check(strcmp(zGot, zExpect) == 0, zFile, iLine,
+                "\n  sql:      %s\n  expected: %s\n  got:      %s", zSql, zExpect, zGot);
+  free(zGot);
+}
+
+/* The refusals (vtab.c, Key moves, and INSERT OR IGNORE ... RETURNING). */
+#define MOVE_REFUSED(zKey)                                                                  \
+  "error: flaxkv: UPDATE OR REPLACE moved a key onto a row this statement also updates (key " \
+  zKey " of kv): SQLite gives a virtual table that row as it was before the statement, so "  \
+  "the result would differ from an ordinary table's; the statement changed nothing"
+#define ORDER_REFUSED                                                                       \
+  "error: flaxkv: an UPDATE that changes keys of kv does not get its rows in key "      \
+  "order (as with UPDATE ... FROM), so its result could differ from an ordinary table's; "  \
+  "the statement changed nothing"
+#define IGNORE_REFUSED                                                                      \
+  "error: flaxkv: INSERT OR IGNORE ... RETURNING into kv skipped a row, which SQLite would " \
+  "return all the same; the statement changed nothing"
+
+/* The rows of kv (or ref) as one string, in key order. */
+#define ROWS(T) "SELECT group_concat(key || value, ',') FROM (SELECT * FROM " T " ORDER BY key);"
+
+static void testAnswers(void) {
+  sqlite3 *db = openPair("answers.db", "");
+  EXEC(db, "CREATE TABLE log(x INTEGER PRIMARY KEY, y)");
+
+  CASE("15.01", "UPDATE OR REPLACE that moves 1 onto 2, then 2 onto 3: refused, nothing changed");
+  RUNS(db,
+       "INSERT INTO kv VALUES (1, 'a'), (2, 'b');"
+       "UPDATE OR REPLACE kv SET key = CASE key WHEN 1 THEN 2 ELSE 3 END; SELECT changes();"
+       ROWS("kv"),
+       MOVE_REFUSED("2") "\n0\n'1a,2b'");
+  /* What the ordinary table does: 2 is updated from the row moved onto it. */
+  RUNS(db,
+       "INSERT INTO ref VALUES (1, 'a'), (2, 'b');"
+       "UPDATE OR REPLACE ref SET key = CASE key WHEN 1 THEN 2 ELSE 3 END;" ROWS("ref"),
+       "'3a'");
+
+  CASE("15.02", "UPDATE OR REPLACE SET key = key + 1 over 1, 2, 3: refused, nothing changed");
+  resetPair(db);
+  RUNS(db,
+       "INSERT INTO kv VALUES (1, 'a'), (2, 'b'), (3, 'c');"
+       "UPDATE OR REPLACE kv SET key = key + 1;" ROWS("kv"),
+       MOVE_REFUSED("2") "\n'1a,2b,3c'");
+  RUNS(db,
+       "INSERT INTO ref VALUES (1, 'a'), (2, 'b'), (3, 'c');"
+       "UPDATE OR REPLACE ref SET key = key + 1;" ROWS("ref"),
+       "'4a'");
+
+  CASE("15.03", "UPDATE OR REPLACE SET key = 2, value = value || '!': refused, nothing changed");
+  resetPair(db);
+  RUNS(db,
+       "INSERT INTO kv VALUES (1, 'a'), (2, 'b');"
+       "UPDATE OR REPLACE kv SET key = 2, value = value || '!';" ROWS("kv"),
+       MOVE_REFUSED("2") "\n'1a,2b'");
+  RUNS(db,
+       "INSERT INTO ref VALUES (1, 'a'), (2, 'b');"
+       "UPDATE OR REPLACE ref SET key = 2, value = value || '!';" ROWS("ref"),
+       "'2a!!'");
+
+  CASE("15.04", "a refused UPDATE undoes only itself: in BEGIN, in a SAVEPOINT, joining late");
+  resetPair(db);
+  RUNS(db,
+       "INSERT INTO kv VALUES (1, 'a'), (2, 'b'), (3, 'c');"
+       "BEGIN; INSERT INTO kv VALUES (0, 'z');"
+       "UPDATE OR REPLACE kv SET key = key + 1 WHERE key > 0;" ROWS("kv")
+       "SAVEPOINT s; DELETE FROM kv WHERE key = 3;"
+       "UPDATE OR REPLACE kv SET key = key + 1 WHERE key > 0;" ROWS("kv")
+       "RELEASE s; COMMIT;" ROWS("kv"),
+       MOVE_REFUSED("2") "\n'0z,1a,2b,3c'\n" MOVE_REFUSED("2") "\n'0z,1a,2b'\n'0z,1a,2b'");
+  /* kv joins the transaction with the statement that is refused. */
+  RUNS(db,
+       "BEGIN; INSERT INTO log VALUES (1, 'kept');"
+       "UPDATE OR REPLACE kv SET key = key + 1; COMMIT;"
+       ROWS("kv") "SELECT y FROM log WHERE x = 1;",
+       MOVE_REFUSED("1") "\n'0z,1a,2b'\n'kept'");
+  /* Autocommit while another statement reads: a statement savepoint. */
+  {
+    sqlite3_stmt *pRead = 0;
+    sqlite3_prepare_v2(db, "SELECT x FROM log", -1, &pRead, 0);
+    CHECK(sqlite3_step(pRead) == SQLITE_ROW, "the reader has no row");
+    RUNS(db, "UPDATE OR REPLACE kv SET key = key + 1;" ROWS("kv"),
+         MOVE_REFUSED("1") "\n'0z,1a,2b'");
+    sqlite3_finalize(pRead);
+  }
+  /* A later connection sees what was committed, nothing of the refused. */
+  {
+    sqlite3 *db2 = harness_open(harness_path("answers.db"));
+    EXPECT(db2, ROWS("kv"), "'0z,1a,2b'");
+    sqlite3_close(db2);
+  }
+
+  CASE("15.05", "OR REPLACE moves that meet no changed row of the statement still work");
+  resetPair(db);
+  SAME(db,
+       "INSERT INTO {T} VALUES (1, 'a'), (2, 'b'), (5, 'e');"
+       /* onto a row the statement does not update, and onto a free key */
+       "UPDATE OR REPLACE {T} SET key = key + 3 WHERE key < 3; SELECT changes();" ROWS("{T}")
+       /* onto rows the statement has already updated */
+       "UPDATE OR REPLACE {T} SET key = 1; SELECT changes();" ROWS("{T}")
+       "DELETE FROM {T}; INSERT INTO {T} VALUES (1, 'a'), (2, 'b'), (3, 'c');"
+       "UPDATE OR REPLACE {T} SET key = key - 1; SELECT changes();" ROWS("{T}")
+       /* onto a row of the statement that holds the same bytes */
+       "DELETE FROM {T}; INSERT INTO {T} VALUES (1, 'x'), (2, 'x'), (3, 'x');"
+       "UPDATE OR REPLACE {T} SET key = key + 1; SELECT changes();" ROWS("{T}")
+       /* one row at a time */
+       "UPDATE OR REPLACE {T} SET key = 4 WHERE key = 4;"
+       "INSERT INTO {T} VALUES (5, 'y'); UPDATE OR REPLACE {T} SET key = 5 WHERE key = 4;"
+       ROWS("{T}"),
+       "2\n'4a,5b'\n2\n'1b'\n3\n'0a,1b,2c'\n3\n'4x'\n'5x'");
+
+  CASE("15.06", "plain UPDATE, OR IGNORE and OR FAIL key moves: the ordinary table's answer");
+  resetPair(db);
+  SAME(db,
+       "INSERT INTO {T} VALUES (1, 'a'), (2, 'b'), (3, 'c');"
+       "UPDATE {T} SET key = key + 1; SELECT changes();" ROWS("{T}")
+       "UPDATE OR IGNORE {T} SET key = key + 1; SELECT changes();" ROWS("{T}")
+       "DELETE FROM {T}; INSERT INTO {T} VALUES (1, 'a'), (3, 'c'), (6, 'f');"
+       "UPDATE OR FAIL {T} SET key = key * 2; SELECT changes();" ROWS("{T}"),
+       "error: UNIQUE constraint failed: kv.key\n0\n'1a,2b,3c'\n1\n'1a,2b,4c'\n"
+       "error: UNIQUE constraint failed: kv.key\n1\n'2a,3c,6f'");
+
+  CASE("15.07", "the type of a key is part of the row a move leaves: 2 is not 2.0");
+  resetPair(db);
+  SAME(db,
+       "INSERT INTO {T} VALUES (1, 'a'), (2, 'a'), (3, 'c');"
+       "UPDATE OR REPLACE {T} SET key = CASE key WHEN 1 THEN 2 ELSE key + 10 END WHERE key < 3;"
+       "SELECT key, typeof(key), value FROM {T} ORDER BY key;",
+       "3|'integer'|'c'\n12|'integer'|'a'");
+  resetPair(db);
+  RUNS(db,
+       "INSERT INTO kv VALUES (1, 'a'), (2, 'a'), (3, 'c');"
+       "UPDATE OR REPLACE kv SET key = CASE key WHEN 1 THEN 2.0 ELSE key + 10 END WHERE key < 3;"
+       "SELECT key, typeof(key), value FROM kv ORDER BY key;",
+       MOVE_REFUSED("2") "\n1|'integer'|'a'\n2|'integer'|'a'\n3|'integer'|'c'");
+  RUNS(db,
+       "INSERT INTO ref VALUES (1, 'a'), (2, 'a'), (3, 'c');"
+       "UPDATE OR REPLACE ref SET key = CASE key WHEN 1 THEN 2.0 ELSE key + 10 END WHERE key < 3;"
+       "SELECT key, typeof(key), value FROM ref ORDER BY key;",
+       "3|'integer'|'c'\n12.0|'real'|'a'");
+
+  CASE("15.08", "UPDATE ... FROM: key moves in key order answer; out of key order, refused");
+  resetPair(db);
+  EXEC(db,
+       "CREATE TABLE up(a, b); INSERT INTO up VALUES (1, 5), (2, 5);"
+       "CREATE TABLE down(a, b); INSERT INTO down VALUES (2, 5), (1, 5);");
+  SAME(db,
+       "INSERT INTO {T} VALUES (1, 'a'), (2, 'b');"
+       "UPDATE OR REPLACE {T} SET key = up.b FROM up WHERE {T}.key = up.a; SELECT changes();"
+       ROWS("{T}"),
+       "2\n'5b'");
+  resetPair(db);
+  RUNS(db,
+       "INSERT INTO kv VALUES (1, 'a'), (2, 'b');"
+       "UPDATE OR REPLACE kv SET key = down.b FROM down WHERE kv.key = down.a;"
+       "UPDATE OR FAIL kv SET key = down.b + down.a FROM down WHERE kv.key = down.a;"
+       "UPDATE OR IGNORE kv SET key = down.b + down.a FROM down WHERE kv.key = down.a;"
+       "UPDATE kv SET key = down.b + down.a FROM down WHERE kv.key = down.a;"
+       "SELECT changes();" ROWS("kv")
+       "UPDATE kv SET value = value || down.b FROM down WHERE kv.key = down.a;" ROWS("kv"),
+       ORDER_REFUSED "\n" ORDER_REFUSED "\n" ORDER_REFUSED "\n" ORDER_REFUSED "\n0\n'1a,2b'\n"
+       "'1a5,2b5'");
+  RUNS(db,
+       "INSERT INTO ref VALUES (1, 'a'), (2, 'b');"
+       "UPDATE OR REPLACE ref SET key = down.b FROM down WHERE ref.key = down.a;" ROWS("ref"),
+       "'5b'");
+
+  CASE("15.09", "an UPDATE ... FROM that fails half way inside BEGIN leaves none of its rows");
+  resetPair(db);
+  SAME(db,
+       "INSERT INTO {T} VALUES (1, 'a'), (2, 'b'), (12, 'x');"
+       "BEGIN; INSERT INTO {T} VALUES (3, 'c');"
+       "UPDATE {T} SET key = {T}.key + 10 FROM (SELECT 5 AS five) WHERE {T}.key < five;" ROWS("{T}")
+       "COMMIT;" ROWS("{T}"),
+       "error: UNIQUE constraint failed: kv.key\n'1a,2b,3c,12x'\n'1a,2b,3c,12x'");
+  RUNS(db,
+       "BEGIN; INSERT INTO kv VALUES (4, 'd');"
+       "UPDATE OR REPLACE kv SET key = down.b FROM down WHERE kv.key = down.a;" ROWS("kv")
+       "UPDATE kv SET key = kv.key + 10 FROM up WHERE kv.key = up.a;" ROWS("kv")
+       "COMMIT;" ROWS("kv"),
+       ORDER_REFUSED "\n'1a,2b,3c,4d,12x'\n" ORDER_REFUSED "\n'1a,2b,3c,4d,12x'\n"
+       "'1a,2b,3c,4d,12x'");
+
+  CASE("15.10", "INSERT ... RETURNING gives the ordinary table's rows");
+  resetPair(db);
+  SAME(db,
+       "INSERT INTO {T} VALUES (1, 'a'), (2.0, 'b') RETURNING key, typeof(key), value;"
+       "REPLACE INTO {T} VALUES (1.0, 'c') RETURNING *;"
+       "INSERT OR REPLACE INTO {T} SELECT key + 10, value FROM {T} RETURNING key;"
+       "INSERT INTO {T} VALUES (3, 'x'), (1, 'dup') RETURNING key;"
+       "INSERT OR IGNORE INTO {T} VALUES (4, 'd') RETURNING value;"
+       "INSERT OR FAIL INTO {T} VALUES (5, 'e'), (4, 'dup') RETURNING key;"
+       "SELECT key, value FROM {T} ORDER BY key;",
+       "1|'integer'|'a'\n2.0|'real'|'b'\n1.0|'c'\n11.0\n12.0\n"
+       "error: UNIQUE constraint failed: kv.key\n'd'\nerror: UNIQUE constraint failed: kv.key\n"
+       "1.0|'c'\n2.0|'b'\n4|'d'\n5|'e'\n11.0|'c'\n12.0|'b'");
+
+  /* README: a virtual table's RETURNING row is computed before its row is
+  ** written, so a subquery of the table itself does not see that row. */
+  RUNS(db, "INSERT INTO kv VALUES (100, 'a') RETURNING (SELECT count(*) FROM kv WHERE key >= 100);",
+       "0");
+  RUNS(db, "INSERT INTO ref VALUES (100, 'a') RETURNING (SELECT count(*) FROM ref WHERE key >= 100);",
+       "1");
+
+  CASE("15.11", "INSERT OR IGNORE ... RETURNING that skips a row: refused, nothing inserted");
+  RUNS(db,
+       "INSERT OR IGNORE INTO kv VALUES (6, 'f'), (1, 'dup') RETURNING key;"
+       "INSERT OR IGNORE INTO kv VALUES (7, 'g'), (NULL, 'null') RETURNING key;"
+       "BEGIN; INSERT INTO kv VALUES (8, 'h');"
+       "INSERT OR IGNORE INTO kv SELECT 9, 'i' UNION ALL SELECT 8, 'dup' RETURNING key;"
+       "COMMIT; SELECT group_concat(key) FROM (SELECT key FROM kv WHERE key BETWEEN 6 AND 9 ORDER BY key);",
+       IGNORE_REFUSED "\n" IGNORE_REFUSED "\n" IGNORE_REFUSED "\n'8'");
+  /* What SQLite returns for the ordinary table: the rows it inserted. */
+  RUNS(db, "INSERT OR IGNORE INTO ref VALUES (6, 'f'), (1, 'dup') RETURNING key;", "6");
+  /* Without RETURNING, while another INSERT ... RETURNING is half read. */
+  {
+    sqlite3_stmt *pRet = 0;
+    sqlite3_prepare_v2(db, "INSERT INTO log(y) VALUES ('r1'), ('r2') RETURNING y", -1, &pRet, 0);
+    CHECK(sqlite3_step(pRet) == SQLITE_ROW, "INSERT ... RETURNING returned no row");
+    RUNS(db,
+         "INSERT OR IGNORE INTO kv VALUES (6, 'f'), (1, 'dup'); SELECT changes();"
+         "SELECT value FROM kv WHERE key = 1;",
+         "1\n'c'");
+    CHECK(sqlite3_step(pRet) == SQLITE_ROW && sqlite3_step(pRet) == SQLITE_DONE,
+          "INSERT ... RETURNING did not finish");
+    sqlite3_finalize(pRet);
+  }
+
+  CASE("15.12", "UPDATE / DELETE RETURNING and UPSERT: SQLite's own errors");
+  EXPECT(db, "UPDATE kv SET value = 1 RETURNING key",
+         "error: UPDATE RETURNING is not available on virtual tables");
+  EXPECT(db, "DELETE FROM kv RETURNING key",
+         "error: DELETE RETURNING is not available on virtual tables");
+  EXPECT(db, "INSERT INTO kv VALUES (1, 'x') ON CONFLICT DO NOTHING",
+         "error: UPSERT not implemented for virtual table \"kv\"");
+  EXPECT(db, "INSERT INTO kv VALUES (1, 'x') ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+         "error: UPSERT not implemented for virtual table \"kv\"");
+
+  CASE("15.13", "last_insert_rowid() is unchanged by every write to kv");
+  resetPair(db);
+  SAME(db,
+       "REPLACE INTO log VALUES (41, 'x');"
+       "INSERT INTO {T} VALUES (1, 'a'); SELECT last_insert_rowid();"
+       "REPLACE INTO {T} VALUES (1, 'b'), (2, 'c'); SELECT last_insert_rowid();"
+       "INSERT INTO {T} SELECT key + 10, value FROM {T}; SELECT last_insert_rowid();"
+       "INSERT OR IGNORE INTO {T} VALUES (1, 'x'), (3, 'd'); SELECT last_insert_rowid();"
+       "INSERT INTO {T} VALUES (1, 'x'); SELECT last_insert_rowid();"
+       "BEGIN; INSERT INTO {T} VALUES (4, 'e'); UPDATE {T} SET key = 5 WHERE key = 4;"
+       "DELETE FROM {T} WHERE key = 5; COMMIT; SELECT last_insert_rowid();"
+       "INSERT INTO {T} VALUES (6, 'f') RETURNING last_insert_rowid();",
+       "41\n41\n41\n41\nerror: UNIQUE constraint failed: kv.key\n41\n41\n41");
+  sqlite3_set_last_insert_rowid(db, -7);
+  EXPECT(db, "INSERT INTO kv VALUES (7, 'g'); SELECT last_insert_rowid()", "-7");
+  closeDb(db);
+}
+
 /* ========================================= 17. transactions read one snapshot */
 
 /* One thread of 17.07: nInc counter increments through its own connection. */
@@ -3389,6 +3654,7 @@ int main(void) {
   testFlushFunction();
   testFlushTriggers();
   testStores();
+  testAnswers();
   testTxnSnapshots();
   testWriteThrough();
   testViews();
