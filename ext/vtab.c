@@ -542,6 +542,38 @@ static int openPrivate(fkv_conn *c, const char *zSchema, const char *zName, fkv_
 
 /* ------------------------------------------------------- create/connect */
 
+/*
+** SQLITE_OK if db's text encoding is UTF-8, else an error naming it.  A
+** table's TEXT keys are in the order of their UTF-8 bytes (codec.h), which
+** is SQLite's BINARY order only in a UTF-8 database: a UTF-16 one compares
+** the UTF-16 bytes.  The encoding is the connection's (its main database's;
+** temp shares it and ATTACH refuses a file in another one), fixed once the
+** schema is read, as it is by the time SQLite creates or connects a table.
+*/
+static int checkEncoding(sqlite3 *db, const char *zName, char **pzErr) {
+  sqlite3_stmt *pStmt = 0;
+  int rc = sqlite3_prepare_v2(db, "PRAGMA encoding", -1, &pStmt, 0);
+  if (rc == SQLITE_OK && sqlite3_step(pStmt) == SQLITE_ROW) {
+    const char *zEnc = (const char *)sqlite3_column_text(pStmt, 0);
+    if (zEnc && sqlite3_stricmp(zEnc, "UTF-8") != 0) {
+      *pzErr = sqlite3_mprintf("flaxkv: table %s needs a UTF-8 database, and this connection's "
+                               "encoding is %s (flaxkv orders TEXT keys by their UTF-8 bytes, "
+                               "SQLite by the bytes of the database's encoding); use a database "
+                               "created with the default PRAGMA encoding='UTF-8'",
+                               zName, zEnc);
+      sqlite3_finalize(pStmt);
+      return *pzErr ? SQLITE_ERROR : SQLITE_NOMEM;
+    }
+  }
+  int rc2 = sqlite3_finalize(pStmt);
+  if (rc == SQLITE_OK) rc = rc2;
+  if (rc != SQLITE_OK) {
+    *pzErr = sqlite3_mprintf("flaxkv: table %s: cannot read the database encoding: %s", zName,
+                             sqlite3_errmsg(db));
+  }
+  return rc;
+}
+
 static int flaxkvInit(sqlite3 *db, void *pAux, int argc, const char *const *argv,
                       sqlite3_vtab **ppVtab, char **pzErr) {
   fkv_conn *c = pAux;
@@ -549,7 +581,9 @@ static int flaxkvInit(sqlite3 *db, void *pAux, int argc, const char *const *argv
   const char *zName = argv[2];
   fkv_opts o;
   *ppVtab = 0;
-  int rc = parseOptions(argc, argv, &o, pzErr);
+  int rc = checkEncoding(db, zName, pzErr);
+  if (rc != SQLITE_OK) return rc;
+  rc = parseOptions(argc, argv, &o, pzErr);
   if (rc != SQLITE_OK) return rc;
 
   flaxkv_vtab *p = sqlite3_malloc(sizeof(*p));

@@ -25,7 +25,8 @@
 ** traps, 5 paging and aggregates over buffered and flushed rows, 6
 ** transactions and a second connection, 7 persistence and table life
 ** cycle, 8 options and defaults, 9 a corrupt stored value, 10 reads never
-** write, 11 bulk UPDATE / DELETE, 12 flaxkv_flush(T).
+** write, 11 bulk UPDATE / DELETE, 12 flaxkv_flush(T), 16 database
+** encodings and format=flaxkv keys.
 **
 ** Files live in the scratch directory of harness_tmpdir(); each group of
 ** cases has its own database file and so its own store.  LMDB forbids
@@ -2214,6 +2215,90 @@ static void testFlushFunction(void) {
   closeDb(db);
 }
 
+/* ====================== 16. database encodings; format=flaxkv keys */
+
+#define FKV_NEEDS_UTF8(zTable, zEnc)                                                          \
+  "error: flaxkv: table " zTable " needs a UTF-8 database, and this connection's encoding is " \
+  zEnc " (flaxkv orders TEXT keys by their UTF-8 bytes, SQLite by the bytes of the "          \
+  "database's encoding); use a database created with the default PRAGMA encoding='UTF-8'"
+
+static void testEncodings(void) {
+  static const char *azEnc[] = {"UTF-16le", "UTF-16be"};
+  static const char *azWant[] = {FKV_NEEDS_UTF8("kv", "UTF-16le"), FKV_NEEDS_UTF8("kv", "UTF-16be")};
+  CASE("16.01", "a UTF-16 database refuses CREATE (main and temp), names the encoding, creates nothing");
+  for (int i = 0; i < 2; i++) {
+    sqlite3 *db = harness_open(":memory:");
+    char *zSql = sqlite3_mprintf("PRAGMA encoding='%s'", azEnc[i]);
+    EXEC(db, zSql);
+    sqlite3_free(zSql);
+    char *zStore = tpath("utf16-store");
+    zSql = sqlite3_mprintf("CREATE VIRTUAL TABLE kv USING flaxkv(path=%Q)", zStore);
+    EXPECT(db, zSql, azWant[i]);
+    sqlite3_free(zSql);
+    zSql = sqlite3_mprintf("CREATE VIRTUAL TABLE temp.kv USING flaxkv(path=%Q)", zStore);
+    EXPECT(db, zSql, azWant[i]);
+    sqlite3_free(zSql);
+    EXPECT(db, "CREATE VIRTUAL TABLE temp.kv USING flaxkv", azWant[i]);
+    EXPECT(db, "SELECT count(*) FROM sqlite_schema WHERE name = 'kv'", "0");
+    CHECK(!isDir(zStore), "a refused CREATE made the store %s", zStore);
+    sqlite3_free(zStore);
+    closeDb(db);
+  }
+
+  CASE("16.02", "a UTF-16 database file that declares a flaxkv table refuses to open it");
+  char *zFile = tpath("utf16.db");
+  char *zStore = tpath("utf16-declared");
+  sqlite3 *db = harness_open(zFile);
+  EXEC(db, "PRAGMA encoding='UTF-16le'; CREATE TABLE t(a); PRAGMA writable_schema=ON");
+  char *zSql = sqlite3_mprintf("INSERT INTO sqlite_schema VALUES('table', 'kv', 'kv', 0, "
+                               "'CREATE VIRTUAL TABLE kv USING flaxkv(path=''%q'')')",
+                               zStore);
+  EXEC(db, zSql);
+  sqlite3_free(zSql);
+  closeDb(db);
+  db = harness_open(zFile);
+  EXPECT(db, "SELECT count(*) FROM kv", FKV_NEEDS_UTF8("kv", "UTF-16le"));
+  EXPECT(db, "SELECT * FROM t", "");
+  CHECK(!isDir(zStore), "opening a refused table made the store %s", zStore);
+  closeDb(db);
+  sqlite3_free(zStore);
+  sqlite3_free(zFile);
+
+  CASE("16.03", "a UTF-8 database file with a flaxkv table cannot be attached to a UTF-16 one");
+  zFile = tpath("utf8.db");
+  db = openPair("utf8.db", "");
+  EXEC(db, "INSERT INTO kv VALUES('a', 1)");
+  closeDb(db);
+  db = harness_open(":memory:");
+  EXEC(db, "PRAGMA encoding='UTF-16le'; CREATE TABLE t(a)");
+  zSql = sqlite3_mprintf("ATTACH %Q AS u8", zFile);
+  EXPECT(db, zSql, "error: attached databases must use the same text encoding as main database");
+  sqlite3_free(zSql);
+  closeDb(db);
+  sqlite3_free(zFile);
+
+  CASE("16.04", "a UTF-8 database answers as the ordinary table: ranges and ORDER BY over non-ASCII keys");
+  db = openPair("utf8-order.db", "");
+  SAME(db, "PRAGMA encoding='UTF-16le'; PRAGMA encoding", "'UTF-8'");
+  SAME(db, "INSERT INTO {T} VALUES('a', 1), ('b', 2), ('z', 3), (char(257), 4), (char(65535), 5),"
+           " (char(65536), 6), (char(55295), 7), (char(57344), 8);"
+           "SELECT value FROM {T} WHERE key > char(257) ORDER BY key;"
+           "SELECT value FROM {T} ORDER BY key DESC;"
+           "SELECT value FROM {T} WHERE key < char(57344) AND key >= 'b' ORDER BY key",
+       "7\n8\n5\n6\n6\n5\n8\n7\n4\n3\n2\n1\n2\n3\n4\n7");
+  closeDb(db);
+
+  CASE("16.05", "a UTF-8 connection's temp table stays UTF-8: a later PRAGMA encoding changes nothing");
+  db = harness_open(":memory:");
+  EXEC(db, "CREATE VIRTUAL TABLE temp.kv USING flaxkv;"
+           "CREATE TEMP TABLE ref(key PRIMARY KEY NOT NULL, value) WITHOUT ROWID");
+  SAME(db, "PRAGMA encoding='UTF-16be'; PRAGMA encoding;"
+           "INSERT INTO {T} VALUES('b', 1), (char(257), 2), (char(65536), 3);"
+           "SELECT value FROM {T} WHERE key > 'b' ORDER BY key",
+       "'UTF-8'\n2\n3");
+  closeDb(db);
+}
+
 int main(void) {
   /* Tests change the working directory: make the extension path absolute. */
   const char *zExt = harness_ext_path();
@@ -2240,6 +2325,7 @@ int main(void) {
   testBulk();
   testFlushFunction();
   testFlushTriggers();
+  testEncodings();
 
   caseEnd();
   printf("%d cases, %d failed\n%s", nCases, nCasesFailed, failedCases.n ? failedCases.z : "");
