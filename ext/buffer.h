@@ -156,6 +156,12 @@ int fkvTxnPut(fkv_txn *, const unsigned char *aKey, size_t nKey, const unsigned 
 int fkvTxnGet(fkv_txn *, const unsigned char *aKey, size_t nKey, int bCommitted,
               const unsigned char **paVal, size_t *pnVal, int *pbInTxn, char **pzErr);
 /*
+** An iterator over what fkvTxnGet(pTxn, ..., bCommitted = 0, ...) reads: the
+** latest committed state with pTxn's entries.  Close it before the next
+** call on pTxn (which may renew the view it reads).
+*/
+int fkvTxnIterOpen(fkv_txn *, fkv_iter **ppIter, char **pzErr);
+/*
 ** The start of a write transaction (xBegin): wait (bounded) while another
 ** connection is between prepare and commit on this store.  SQLite releases
 ** the host database's write lock before xCommit publishes: without this

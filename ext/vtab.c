@@ -29,10 +29,12 @@
 **                                   (sqlite3_vtab_in: one batched lookup)
 **   FKV_PLAN_UNIQUE 0x80            key = v of an UPDATE, promised to SQLite
 **                                   as at most one row (see below)
+**   FKV_PLAN_RAWKEY 0x100 argv: v   rawkey = v (or rawkey IS v): the stored
+**                                   key whose bytes are v
 **
 ** idxStr names the plan for EXPLAIN QUERY PLAN: "SEEK key=?", "SEEK key IN
-** (...)", "RANGE key>? AND key<=?", "FULLSCAN", with " DESC" when the order
-** is descending.
+** (...)", "SEEK rawkey=?", "RANGE key>? AND key<=?", "FULLSCAN", with " DESC"
+** when the order is descending.
 **
 ** Constraints are never omitted (omit=0): SQLite re-checks each row.  This
 ** is what lets a seek stay correct under affinity: kv.key = t.id with an
@@ -45,6 +47,18 @@
 ** the numbers near the one a text spells.  The numeric-text interval is
 ** left out when the view holds no such key (fkvViewNoNumericText).  A
 ** non-BINARY collation on a constraint makes it unusable for seeking.
+**
+** Formats whose SQL keys may repeat (format.h bRawKey: format=flaxkv, where
+** 1, 1.0 and true are three stored keys) declare the hidden column rawkey,
+** the stored key's bytes, as the primary key: SQLite then hands xUpdate the
+** exact row it selected, and knows that key is not unique (DISTINCT key
+** removes duplicates).  key = v becomes the intervals the format reports
+** for v (xKeyCandidates), which asks the view whether a prefix exists
+** before listing what follows it.  A write keeps the SQL key unique: a
+** plain INSERT of a key equal to any stored one fails, REPLACE removes
+** every stored key equal to it; an UPDATE that leaves key unchanged
+** (sqlite3_value_nochange) keeps its stored bytes, one that sets it writes
+** the format's encoding of the new value.
 **
 ** One-pass UPDATE.  SQLite runs UPDATE in one pass (no temporary b-tree of
 ** the rows to change) when xBestIndex sets SQLITE_INDEX_SCAN_UNIQUE; it then
@@ -114,13 +128,19 @@ SQLITE_EXTENSION_INIT3
 #define FKV_PLAN_DESC 0x20
 #define FKV_PLAN_IN 0x40
 #define FKV_PLAN_UNIQUE 0x80
+#define FKV_PLAN_RAWKEY 0x100
 
 #define FKV_KEYBUF (FKV_MAX_KEY + 1)
 #define FKV_SPARE_COPY_MAX 4096 /* a spare cursor keeps a point copy up to this */
 
 #define FKV_SCHEMA "CREATE TABLE x(key PRIMARY KEY NOT NULL, value) WITHOUT ROWID"
-#define FKV_SCHEMA_META \
-  "CREATE TABLE x(key PRIMARY KEY NOT NULL, value, meta HIDDEN) WITHOUT ROWID"
+/* format.h bMeta and bRawKey (only format=flaxkv has them, and both) */
+#define FKV_SCHEMA_RAWKEY \
+  "CREATE TABLE x(key, value, meta HIDDEN, rawkey HIDDEN PRIMARY KEY) WITHOUT ROWID"
+#define FKV_COL_KEY 0
+#define FKV_COL_VALUE 1
+#define FKV_COL_META 2
+#define FKV_COL_RAWKEY 3
 
 typedef struct flaxkv_vtab flaxkv_vtab;
 typedef struct flaxkv_cursor flaxkv_cursor;
@@ -202,6 +222,7 @@ struct flaxkv_cursor {
   int bPoint;               /* the row came from a point lookup */
   int eNoNumText;           /* the view holds no numeric text key: 1 sure,
                             ** 0 maybe, -1 not asked yet (this filter) */
+  int rcProbe;              /* the first error of a probe (cursorProbe) */
   const unsigned char *aVal; /* point row: its value */
   size_t nVal;
   /* xOpen zeroes the fields above only.  A closed cursor is kept as its
@@ -618,7 +639,7 @@ static int flaxkvInit(sqlite3 *db, void *pAux, int argc, const char *const *argv
     if (!p->pTxn) rc = SQLITE_NOMEM;
   }
   if (rc == SQLITE_OK) {
-    rc = sqlite3_declare_vtab(db, p->pFmt->bMeta ? FKV_SCHEMA_META : FKV_SCHEMA);
+    rc = sqlite3_declare_vtab(db, p->pFmt->bRawKey ? FKV_SCHEMA_RAWKEY : FKV_SCHEMA);
     if (rc == SQLITE_OK) {
       sqlite3_vtab_config(db, SQLITE_VTAB_CONSTRAINT_SUPPORT, 1);
       /* Not from triggers or views: a database file someone else wrote
@@ -678,10 +699,15 @@ static void planCost(sqlite3_index_info *pInfo, uint64_t nTable, uint64_t nRow) 
 static int flaxkvBestIndex(sqlite3_vtab *pVtab, sqlite3_index_info *pInfo) {
   flaxkv_vtab *p = (flaxkv_vtab *)pVtab;
   const fkv_format *pFmt = p->pFmt;
-  int iEq = -1, iLo = -1, iHi = -1;
+  int iEq = -1, iLo = -1, iHi = -1, iRaw = -1;
   for (int i = 0; i < pInfo->nConstraint; i++) {
     const struct sqlite3_index_constraint *pC = &pInfo->aConstraint[i];
-    if (!pC->usable || pC->iColumn != 0) continue;
+    if (!pC->usable) continue;
+    if (pC->iColumn == FKV_COL_RAWKEY && iRaw < 0 &&
+        (pC->op == SQLITE_INDEX_CONSTRAINT_EQ || pC->op == SQLITE_INDEX_CONSTRAINT_IS)) {
+      iRaw = i; /* rawkey is a BLOB: no collation applies */
+    }
+    if (pC->iColumn != FKV_COL_KEY) continue;
     const char *zColl = sqlite3_vtab_collation(pInfo, i);
     if (zColl && sqlite3_stricmp(zColl, "BINARY") != 0) continue;
     switch (pC->op) {
@@ -708,7 +734,12 @@ static int flaxkvBestIndex(sqlite3_vtab *pVtab, sqlite3_index_info *pInfo) {
     sqlite3_free(zErr);
     nTable = FKV_ROWS_UNKNOWN;
   }
-  if (iEq >= 0) {
+  if (iRaw >= 0) {
+    idxNum = FKV_PLAN_RAWKEY;
+    pInfo->aConstraintUsage[iRaw].argvIndex = ++nArg;
+    planCost(pInfo, nTable, 1);
+    zPlan = sqlite3_mprintf("SEEK rawkey=?");
+  } else if (iEq >= 0) {
     idxNum = FKV_PLAN_EQ;
     pInfo->aConstraintUsage[iEq].argvIndex = ++nArg;
     planCost(pInfo, nTable, 1);
@@ -940,15 +971,94 @@ static void ivlAddNearNumber(flaxkv_cursor *pCur, sqlite3_value *pVal) {
   ivlAddConst(pCur, aLo, FKV_NUMKEY_SIZE, aHi, FKV_NUMKEY_SIZE, 0);
 }
 
-static void ivlAddPoint(void *pCtx, const unsigned char *a, size_t n) {
-  if (n > 0 && n <= FKV_MAX_KEY) ivlAddConst((flaxkv_cursor *)pCtx, a, n, a, n, 0);
+/*
+** The end of the keys that start with a[0..n) into aEnd (a strict upper
+** bound): a without its trailing 0xff bytes, its last byte incremented.
+** Its size, or 0 if there is none (a is all 0xff: no upper bound).
+*/
+static size_t prefixEnd(const unsigned char *a, size_t n, unsigned char *aEnd) {
+  while (n > 0 && a[n - 1] == 0xff) n--;
+  if (n == 0) return 0;
+  memcpy(aEnd, a, n);
+  aEnd[n - 1]++;
+  return n;
+}
+
+/*
+** The iterator bounds of the keys from aLo to aHi (fkv_key_sink.xRange)
+** into *pLo and *pHi, aEnd holding a prefix end; the upper bound to use
+** (NULL: none).
+*/
+static const fkv_bound *rangeBounds(const unsigned char *aLo, size_t nLo, const unsigned char *aHi,
+                                    size_t nHi, int bHiPrefix, unsigned char *aEnd,
+                                    fkv_bound *pLo, fkv_bound *pHi) {
+  pLo->a = aLo;
+  pLo->n = nLo;
+  pLo->bStrict = 0;
+  pHi->a = aHi;
+  pHi->n = nHi;
+  pHi->bStrict = 0;
+  if (!bHiPrefix) return pHi;
+  pHi->a = aEnd;
+  pHi->n = prefixEnd(aHi, nHi, aEnd);
+  pHi->bStrict = 1;
+  return pHi->n ? pHi : 0;
+}
+
+/* Position pIter on the first key that starts with a[0..n) (EOF: none). */
+static int iterSeekPrefix(fkv_iter *pIter, const unsigned char *a, size_t n) {
+  unsigned char aEnd[FKV_KEYBUF];
+  fkv_bound lo, hi;
+  return fkvIterSeek(pIter, &lo, rangeBounds(a, n, a, n, 1, aEnd, &lo, &hi), 0);
+}
+
+/* fkv_key_sink.xRange of a cursor: one more interval of the plan. */
+static void ivlAddRange(void *pCtx, const unsigned char *aLo, size_t nLo, const unsigned char *aHi,
+                        size_t nHi, int bHiPrefix) {
+  flaxkv_cursor *pCur = pCtx;
+  unsigned char aEnd[FKV_KEYBUF];
+  fkv_bound lo, hi;
+  const fkv_bound *pHi = rangeBounds(aLo, nLo, aHi, nHi, bHiPrefix, aEnd, &lo, &hi);
+  fkv_ivl *v = ivlAdd(pCur);
+  if (!v) return;
+  ivlSetEnd(pCur, v, 0, lo.a, lo.n, 0);
+  if (pHi) ivlSetEnd(pCur, v, 1, pHi->a, pHi->n, pHi->bStrict);
+}
+
+/* rc, an iterator's error: its message becomes the table's. */
+static int iterFail(flaxkv_cursor *pCur, int rc) {
+  const char *z = fkvIterErrmsg(pCur->pIter);
+  if (z) setVtabErr(pCur->base.pVtab, sqlite3_mprintf("%s", z));
+  return rc;
+}
+
+/*
+** fkv_key_sink.xProbe of a cursor: does its view (with the connection's
+** uncommitted writes) hold a key that starts with a[0..n)?  An error is
+** kept in rcProbe (and the answer is "maybe").
+*/
+static int cursorProbe(void *pCtx, const unsigned char *a, size_t n) {
+  flaxkv_cursor *pCur = pCtx;
+  flaxkv_vtab *p = (flaxkv_vtab *)pCur->base.pVtab;
+  if (pCur->rcProbe) return 1;
+  int rc = SQLITE_OK;
+  if (!pCur->pIter) {
+    rc = fkvIterOpen(pCur->pShared->pView, p->pTxn, p->pTable, &pCur->pIter, &p->base.zErrMsg);
+  }
+  if (rc == SQLITE_OK) {
+    rc = iterSeekPrefix(pCur->pIter, a, n);
+    if (rc != SQLITE_OK) rc = iterFail(pCur, rc);
+  }
+  pCur->rcProbe = rc;
+  return rc != SQLITE_OK || !fkvIterEof(pCur->pIter);
 }
 
 /* key = pV: the key itself, and what affinity may add (see INTERNALS); for
-** an unordered format, each encoding a matching key may have. */
+** an unordered format, where the format says keys equal to pV are. */
 static void ivlAddEq(flaxkv_cursor *pCur, const fkv_format *pFmt, sqlite3_value *pV) {
   if (pFmt->xKeyCandidates) {
-    if (pFmt->xKeyCandidates(pV, ivlAddPoint, pCur) != SQLITE_OK) pCur->bOom = 1;
+    fkv_key_sink sink = {pCur, ivlAddRange, cursorProbe};
+    if (pFmt->xKeyCandidates(pV, &sink) != SQLITE_OK) pCur->bOom = 1;
     return;
   }
   int eType = sqlite3_value_type(pV), kind;
@@ -1084,6 +1194,7 @@ static int buildIntervals(flaxkv_cursor *pCur, int idxNum, sqlite3_value **argv)
   pCur->nKeys = 0;
   pCur->bOom = 0;
   pCur->eNoNumText = -1;
+  pCur->rcProbe = SQLITE_OK;
   int iArg = 0;
   int kind;
   if ((idxNum & (FKV_PLAN_EQ | FKV_PLAN_IN)) == FKV_PLAN_EQ && pFmt->bNative &&
@@ -1091,7 +1202,13 @@ static int buildIntervals(flaxkv_cursor *pCur, int idxNum, sqlite3_value **argv)
       buildPointEq(pCur, argv[0])) {
     return SQLITE_OK;
   }
-  if (idxNum & FKV_PLAN_IN) {
+  if (idxNum & FKV_PLAN_RAWKEY) {
+    const unsigned char *a = sqlite3_value_blob(argv[0]);
+    size_t n = (size_t)sqlite3_value_bytes(argv[0]);
+    if (sqlite3_value_type(argv[0]) == SQLITE_BLOB && n > 0 && n <= FKV_MAX_KEY) {
+      ivlAddConst(pCur, a, n, a, n, 0); /* a rawkey of another type matches nothing */
+    }
+  } else if (idxNum & FKV_PLAN_IN) {
     sqlite3_value *pV;
     int rc;
     for (rc = sqlite3_vtab_in_first(argv[iArg], &pV); rc == SQLITE_OK && pV;
@@ -1123,17 +1240,11 @@ static int buildIntervals(flaxkv_cursor *pCur, int idxNum, sqlite3_value **argv)
   } else {
     ivlAdd(pCur); /* everything */
   }
+  if (pCur->rcProbe != SQLITE_OK) return pCur->rcProbe;
   if (pCur->bOom) return SQLITE_NOMEM;
   ivlNormalize(pCur);
   if (!pFmt->bNative && pFmt->bOrdered) ivlRestrictToBlobs(pCur);
   return SQLITE_OK;
-}
-
-/* rc, an iterator's error: its message becomes the table's. */
-static int iterFail(flaxkv_cursor *pCur, int rc) {
-  const char *z = fkvIterErrmsg(pCur->pIter);
-  if (z) setVtabErr(pCur->base.pVtab, sqlite3_mprintf("%s", z));
-  return rc;
 }
 
 /* Position on the first row of interval pCur->iIvl or, if it has none, of
@@ -1349,13 +1460,18 @@ static int flaxkvColumn(sqlite3_vtab_cursor *cur, sqlite3_context *ctx, int iCol
   const unsigned char *aKey = cursorRow(pCur, &nKey, &aVal, &nVal);
   char *zErr = 0;
   int rc;
-  if (iCol == 0) {
+  if (iCol == FKV_COL_KEY) {
+    /* An UPDATE that keeps key: no value, and xUpdate keeps the stored bytes. */
+    if (pFmt->bRawKey && sqlite3_vtab_nochange(ctx)) return SQLITE_OK;
     rc = pFmt->xKeyResult(ctx, aKey, nKey, aVal, nVal, &zErr);
+  } else if (iCol == FKV_COL_RAWKEY) {
+    if (!sqlite3_vtab_nochange(ctx)) sqlite3_result_blob64(ctx, aKey, nKey, SQLITE_TRANSIENT);
+    return SQLITE_OK;
   } else if (!aVal) {
     /* An uncommitted row this connection has since undone. */
     sqlite3_result_null(ctx);
     return SQLITE_OK;
-  } else if (iCol == 1) {
+  } else if (iCol == FKV_COL_VALUE) {
     rc = pFmt->xValueResult(ctx, aVal, nVal, &zErr);
   } else {
     rc = pFmt->xMetaResult(ctx, aVal, nVal, &zErr);
@@ -1379,64 +1495,118 @@ static int constraintErr(flaxkv_vtab *p, int rc, const char *zWhat) {
 }
 
 /*
-** INSERT (argv[0] NULL), UPDATE (argv[0] the old key), DELETE (argc 1).
-** argv[2] is the new key, argv[3] the new value.
+** The stored bytes of the row SQLite passes as pOld (argv[0], the primary
+** key) into a[]: the key's encoding, or, where rawkey is the primary key
+** (format.h bRawKey), those bytes.  *pn = 0: no stored row has it.
 */
-/* The candidate encodings of one key (unordered formats), in order. */
-typedef struct fkv_cands fkv_cands;
-struct fkv_cands {
-  unsigned char a[4][FKV_KEYBUF];
-  size_t n[4];
-  int nCand;
+static void resolveOldKey(flaxkv_vtab *p, sqlite3_value *pOld, unsigned char *a, size_t *pn) {
+  size_t n = 0;
+  if (p->pFmt->bRawKey) {
+    n = (size_t)sqlite3_value_bytes(pOld);
+    if (sqlite3_value_type(pOld) != SQLITE_BLOB || n > FKV_MAX_KEY) n = 0;
+    if (n) memcpy(a, sqlite3_value_blob(pOld), n);
+  } else {
+    int kind;
+    char *zErr = 0;
+    if (p->pFmt->xKeyEncode(pOld, a, FKV_KEYBUF, &n, &kind, &zErr) != SQLITE_OK) n = 0;
+    sqlite3_free(zErr);
+  }
+  *pn = n <= FKV_MAX_KEY ? n : 0;
+}
+
+/* The stored keys equal to a new key (findEqualKeys). */
+typedef struct fkv_equal fkv_equal;
+struct fkv_equal {
+  flaxkv_vtab *p;
+  fkv_iter *pIter;
+  const unsigned char *aSkip; /* the row being updated: not a conflict */
+  size_t nSkip;
+  fkv_buf keys;               /* the keys found: each a 2-byte size, then the bytes */
+  int nKey;
+  int rc;
 };
 
-static void candAdd(void *pCtx, const unsigned char *a, size_t n) {
-  fkv_cands *c = pCtx;
-  if (c->nCand < 4 && n <= FKV_MAX_KEY) {
-    memcpy(c->a[c->nCand], a, n);
-    c->n[c->nCand++] = n;
+/* fkv_key_sink.xRange of findEqualKeys: collect the keys in the range. */
+static void equalRange(void *pCtx, const unsigned char *aLo, size_t nLo, const unsigned char *aHi,
+                       size_t nHi, int bHiPrefix) {
+  fkv_equal *e = pCtx;
+  unsigned char aEnd[FKV_KEYBUF];
+  fkv_bound lo, hi;
+  if (e->rc != SQLITE_OK) return;
+  int rc = fkvIterSeek(e->pIter, &lo, rangeBounds(aLo, nLo, aHi, nHi, bHiPrefix, aEnd, &lo, &hi),
+                       0);
+  while (rc == SQLITE_OK && !fkvIterEof(e->pIter)) {
+    size_t nKey, nVal;
+    const unsigned char *aVal;
+    const unsigned char *aKey = fkvIterRow(e->pIter, &nKey, &aVal, &nVal);
+    if (aVal && (nKey != e->nSkip || memcmp(aKey, e->aSkip, nKey) != 0)) {
+      rc = fkvBufReserve(&e->keys, e->keys.n + 2 + nKey);
+      if (rc != SQLITE_OK) break;
+      e->keys.a[e->keys.n++] = (unsigned char)(nKey >> 8);
+      e->keys.a[e->keys.n++] = (unsigned char)nKey;
+      memcpy(e->keys.a + e->keys.n, aKey, nKey);
+      e->keys.n += nKey;
+      e->nKey++;
+    }
+    rc = fkvIterNext(e->pIter);
   }
+  e->rc = rc;
+}
+
+/* fkv_key_sink.xProbe of findEqualKeys. */
+static int equalProbe(void *pCtx, const unsigned char *a, size_t n) {
+  fkv_equal *e = pCtx;
+  if (e->rc == SQLITE_OK) e->rc = iterSeekPrefix(e->pIter, a, n);
+  return e->rc != SQLITE_OK || !fkvIterEof(e->pIter);
 }
 
 /*
-** The stored bytes of the row whose key SQLite passes as pOld, into a[]:
-** its encoding, or for an unordered format the candidate that exists (the
-** SQL value of a key need not encode back to the same MessagePack bytes).
-** *pn = 0: there is no such row.  *pCands (unordered formats) receives the
-** candidates.
+** Formats whose SQL keys may repeat (xKeyCandidates): before the key pKey
+** is written over the row aOld (nOld 0: an INSERT), the other stored keys
+** with pKey's SQL value, read as fkvTxnGet reads.  None: SQLITE_OK.  Some:
+** in REPLACE mode they are deleted (the write then replaces the row, as on
+** the ordinary table), in IGNORE mode SQLITE_CONSTRAINT (SQLite skips the
+** row), else the UNIQUE error.
 */
-static int resolveOldKey(flaxkv_vtab *p, sqlite3_value *pOld, unsigned char *a, size_t *pn,
-                         fkv_cands *pCands) {
-  *pn = 0;
-  if (!p->pFmt->xKeyCandidates) {
-    int kind;
-    size_t n;
-    char *zErr = 0;
-    int rc = p->pFmt->xKeyEncode(pOld, a, FKV_KEYBUF, &n, &kind, &zErr);
-    sqlite3_free(zErr);
-    if (rc == SQLITE_OK && n > 0 && n <= FKV_MAX_KEY) *pn = n;
-    return SQLITE_OK;
-  }
-  pCands->nCand = 0;
-  int rc = p->pFmt->xKeyCandidates(pOld, candAdd, pCands);
-  for (int i = 0; rc == SQLITE_OK && i < pCands->nCand; i++) {
-    const unsigned char *aCur;
-    size_t nCur;
-    rc = fkvTxnGet(p->pTxn, pCands->a[i], pCands->n[i], 0, &aCur, &nCur, 0, &p->base.zErrMsg);
-    if (rc == SQLITE_OK) {
-      memcpy(a, pCands->a[i], pCands->n[i]);
-      *pn = pCands->n[i];
-      return SQLITE_OK;
+static int replaceEqualKeys(flaxkv_vtab *p, sqlite3_value *pKey, const unsigned char *aOld,
+                            size_t nOld, int eMode) {
+  fkv_equal e;
+  memset(&e, 0, sizeof e);
+  e.p = p;
+  e.aSkip = aOld;
+  e.nSkip = nOld;
+  int rc = fkvTxnIterOpen(p->pTxn, &e.pIter, &p->base.zErrMsg);
+  if (rc == SQLITE_OK) {
+    fkv_key_sink sink = {&e, equalRange, equalProbe};
+    rc = p->pFmt->xKeyCandidates(pKey, &sink);
+    if (rc == SQLITE_OK && e.rc != SQLITE_OK) {
+      const char *z = fkvIterErrmsg(e.pIter);
+      if (z) setVtabErr(&p->base, sqlite3_mprintf("%s", z));
+      rc = e.rc;
     }
-    if (rc == SQLITE_NOTFOUND) rc = SQLITE_OK;
+    fkvIterClose(e.pIter);
   }
+  if (rc == SQLITE_OK && e.nKey > 0) {
+    if (eMode == SQLITE_REPLACE) {
+      for (size_t i = 0; rc == SQLITE_OK && i < e.keys.n;) {
+        size_t nKey = ((size_t)e.keys.a[i] << 8) | e.keys.a[i + 1];
+        rc = fkvTxnPut(p->pTxn, e.keys.a + i + 2, nKey, 0, 0, 0);
+        i += 2 + nKey;
+      }
+    } else if (eMode == SQLITE_IGNORE) {
+      rc = SQLITE_CONSTRAINT;
+    } else {
+      rc = constraintErr(p, SQLITE_CONSTRAINT_PRIMARYKEY, "UNIQUE");
+    }
+  }
+  fkvBufFree(&e.keys);
   return rc;
 }
 
 /*
-** INSERT (argv[0] NULL), UPDATE (argv[0] the old key), DELETE (argc 1).
-** argv[2] is the new key, argv[3] the new value, argv[4] the meta column
-** (formats with one).
+** INSERT (argv[0] NULL), UPDATE (argv[0] the old primary key), DELETE
+** (argc 1).  argv[2] is the new key, argv[3] the new value, argv[4] the
+** meta column and argv[5] rawkey (formats with them).
 */
 static int flaxkvUpdate(sqlite3_vtab *pVtab, int argc, sqlite3_value **argv, sqlite_int64 *pRowid) {
   (void)pRowid;
@@ -1447,35 +1617,45 @@ static int flaxkvUpdate(sqlite3_vtab *pVtab, int argc, sqlite3_value **argv, sql
     return SQLITE_READONLY;
   }
   unsigned char aOld[FKV_KEYBUF], aNew[FKV_KEYBUF];
-  fkv_cands cands;
-  int kind;
-  size_t nOld = 0;
+  int kind = 0;
+  size_t nOld = 0, nNew;
   char *zErr = 0;
   int rc;
   if (sqlite3_value_type(argv[0]) != SQLITE_NULL) {
-    rc = resolveOldKey(p, argv[0], aOld, &nOld, &cands);
-    if (rc != SQLITE_OK || nOld == 0) return rc; /* no such row */
+    resolveOldKey(p, argv[0], aOld, &nOld);
+    if (nOld == 0) return SQLITE_OK; /* no such row */
   }
   if (argc == 1) return fkvTxnPut(p->pTxn, aOld, nOld, 0, 0, 0);
 
   int eMode = sqlite3_vtab_on_conflict(p->db);
-  size_t nNew;
-  rc = pFmt->xKeyEncode(argv[2], aNew, sizeof(aNew), &nNew, &kind, &zErr);
-  if (rc != SQLITE_OK) {
-    setVtabErr(pVtab, sqlite3_mprintf("flaxkv: table %s: %s", p->zName, zErr));
-    sqlite3_free(zErr);
-    return rc;
+  if (pFmt->bRawKey) {
+    sqlite3_value *pRaw = argv[2 + FKV_COL_RAWKEY];
+    if (nOld ? !sqlite3_value_nochange(pRaw) : sqlite3_value_type(pRaw) != SQLITE_NULL) {
+      setVtabErr(pVtab, sqlite3_mprintf("flaxkv: table %s: rawkey cannot be written (it is the "
+                                        "stored form of key: write key)", p->zName));
+      return SQLITE_ERROR;
+    }
   }
-  if (nNew == 0) {
-    if (eMode == SQLITE_IGNORE) return SQLITE_CONSTRAINT;
-    return constraintErr(p, SQLITE_CONSTRAINT_NOTNULL, "NOT NULL");
-  }
-  if (nNew > FKV_MAX_KEY) {
-    setVtabErr(pVtab, sqlite3_mprintf("flaxkv: a key of table %s is %llu bytes encoded; LMDB "
-                                      "keys are limited to %d bytes%s",
-                                      p->zName, (unsigned long long)nNew, FKV_MAX_KEY,
-                                      pFmt->bNative ? " (1 type byte + the key)" : ""));
-    return SQLITE_TOOBIG;
+  if (nOld && pFmt->bRawKey && sqlite3_value_nochange(argv[2])) {
+    memcpy(aNew, aOld, nNew = nOld); /* key is not set: the row keeps its stored key */
+  } else {
+    rc = pFmt->xKeyEncode(argv[2], aNew, sizeof(aNew), &nNew, &kind, &zErr);
+    if (rc != SQLITE_OK) {
+      setVtabErr(pVtab, sqlite3_mprintf("flaxkv: table %s: %s", p->zName, zErr));
+      sqlite3_free(zErr);
+      return rc;
+    }
+    if (nNew == 0) {
+      if (eMode == SQLITE_IGNORE) return SQLITE_CONSTRAINT;
+      return constraintErr(p, SQLITE_CONSTRAINT_NOTNULL, "NOT NULL");
+    }
+    if (nNew > FKV_MAX_KEY) {
+      setVtabErr(pVtab, sqlite3_mprintf("flaxkv: a key of table %s is %llu bytes encoded; LMDB "
+                                        "keys are limited to %d bytes%s",
+                                        p->zName, (unsigned long long)nNew, FKV_MAX_KEY,
+                                        pFmt->bNative ? " (1 type byte + the key)" : ""));
+      return SQLITE_TOOBIG;
+    }
   }
   rc = pFmt->xValueEncode(argv[3], pFmt->bMeta && argc > 4 ? argv[4] : 0, kind, &p->val, &zErr);
   if (rc != SQLITE_OK) {
@@ -1486,18 +1666,15 @@ static int flaxkvUpdate(sqlite3_vtab *pVtab, int argc, sqlite3_value **argv, sql
   const unsigned char *aVal = p->val.a;
   size_t nVal = p->val.n;
 
-  int bSameKey = nOld && fkvKeyCmp(aOld, nOld, aNew, nNew) == 0;
-  if (nOld && !bSameKey && pFmt->xKeyCandidates) {
-    /* The same SQL key (its value read back, unchanged): keep its bytes. */
-    for (int i = 0; i < cands.nCand && !bSameKey; i++) {
-      bSameKey = fkvKeyCmp(cands.a[i], cands.n[i], aNew, nNew) == 0;
-    }
-    if (bSameKey) memcpy(aNew, aOld, nNew = nOld);
-  }
-  if (bSameKey) {
+  if (nOld && fkvKeyCmp(aOld, nOld, aNew, nNew) == 0) {
     /* A new value, or the same key written with another type (1 -> 1.0). */
-    rc = fkvTxnPut(p->pTxn, aNew, nNew, aVal, nVal, 0);
-  } else if (eMode == SQLITE_REPLACE) {
+    return fkvTxnPut(p->pTxn, aNew, nNew, aVal, nVal, 0);
+  }
+  if (pFmt->xKeyCandidates) {
+    rc = replaceEqualKeys(p, argv[2], aOld, nOld, eMode);
+    if (rc != SQLITE_OK) return rc;
+  }
+  if (eMode == SQLITE_REPLACE) {
     /* Whether the new key exists or not, it ends up with this row: no read. */
     rc = nOld ? fkvTxnPut(p->pTxn, aOld, nOld, 0, 0, 0) : SQLITE_OK;
     if (rc == SQLITE_OK) rc = fkvTxnPut(p->pTxn, aNew, nNew, aVal, nVal, 0);
