@@ -2299,6 +2299,86 @@ static void testEncodings(void) {
   closeDb(db);
 }
 
+/* A :memory: connection with kv a format=flaxkv table on a new store zName,
+** r a format=raw table on the same LMDB database, and the reference. */
+static sqlite3 *openMsgpackPair(const char *zName) {
+  sqlite3 *db = harness_open(":memory:");
+  char *zStore = tpath(zName);
+  char *zSql = sqlite3_mprintf("CREATE VIRTUAL TABLE kv USING flaxkv(path=%Q, format=flaxkv);"
+                               "CREATE VIRTUAL TABLE r USING flaxkv(path=%Q, format=raw);"
+                               "CREATE TABLE ref(key PRIMARY KEY NOT NULL, value) WITHOUT ROWID;",
+                               zStore, zStore);
+  EXEC(db, zSql);
+  sqlite3_free(zSql);
+  sqlite3_free(zStore);
+  return db;
+}
+
+static void testMsgpackKeys(void) {
+  CASE("16.06", "format=flaxkv: SQL writes keep the SQL key unique (1 and 1.0 are one key)");
+  sqlite3 *db = openMsgpackPair("mp-unique");
+  SAME(db, "INSERT INTO {T} VALUES(1, 'a'); INSERT INTO {T} VALUES(1.0, 'b');"
+           "INSERT OR IGNORE INTO {T} VALUES(1.0, 'c'); SELECT changes();"
+           "SELECT key, typeof(key), value FROM {T}",
+       "error: UNIQUE constraint failed: kv.key\n0\n1|'integer'|'a'");
+  SAME(db, "REPLACE INTO {T} VALUES(1.0, 'd'); SELECT key, typeof(key), value FROM {T};"
+           "UPDATE {T} SET key = 1 WHERE key = 1.0; SELECT key, typeof(key), value FROM {T};"
+           "INSERT INTO {T} VALUES('[1]', 'e'), (2, 'f'); UPDATE {T} SET key = 2.0 WHERE key = 1;"
+           "UPDATE OR REPLACE {T} SET key = 2.0 WHERE key = 1; SELECT key, typeof(key), value FROM {T}"
+           " ORDER BY key",
+       "1.0|'real'|'d'\n1|'integer'|'d'\nerror: UNIQUE constraint failed: kv.key\n"
+       "2.0|'real'|'d'\n'[1]'|'text'|'e'");
+  EXPECT(db, "SELECT hex(key) FROM r ORDER BY key", "'A35B315D'\n'CB4000000000000000'");
+  closeDb(db);
+
+  CASE("16.07", "format=flaxkv: every stored form of a key is found by it, DELETE removes what SELECT shows");
+  db = openMsgpackPair("mp-forms");
+  /* 1, true, 1.0, float32 1.0, 1 as uint16; the tuple (1,) and its text. */
+  EXEC(db, "INSERT INTO r VALUES(x'01', x'a3696e74'), (x'c3', x'a4626f6f6c'),"
+           " (x'cb3ff0000000000000', x'a5666c6f6174'), (x'ca3f800000', x'a3663332'),"
+           " (x'cd0001', x'a3753136'), (x'9101', x'a57475706c65'), (x'a35b315d', x'a474657874')");
+  EXPECT(db, "SELECT group_concat(value, ' ') FROM (SELECT value FROM kv WHERE key = 1 ORDER BY value)",
+         "'bool f32 float int u16'");
+  EXPECT(db, "SELECT group_concat(value, ' ') FROM (SELECT value FROM kv WHERE key IN (1.0, '[1]')"
+             " ORDER BY value)",
+         "'bool f32 float int text tuple u16'");
+  EXPECT(db, "SELECT count(*), count(DISTINCT key), (SELECT count(*) FROM (SELECT DISTINCT key FROM kv))"
+             " FROM kv",
+         "7|2|2");
+  EXPECT(db, "SELECT key, count(*) FROM kv GROUP BY key HAVING count(*) > 1 ORDER BY key",
+         "1|5\n'[1]'|2");
+  EXEC(db, "DELETE FROM kv WHERE key = 1 AND value IN ('bool', 'u16')");
+  EXPECT(db, "SELECT changes(), (SELECT group_concat(hex(key), ' ') FROM r)",
+         "2|'01 9101 A35B315D CA3F800000 CB3FF0000000000000'");
+  EXEC(db, "UPDATE kv SET value = 'one' WHERE key = 1");
+  EXPECT(db, "SELECT changes(), (SELECT group_concat(hex(key) || '=' || hex(value), ' ') FROM r"
+             " WHERE key < x'90')",
+         "3|'01=A36F6E65'");
+  EXPECT(db, "SELECT group_concat(hex(key) || '=' || hex(value), ' ') FROM r WHERE key >= x'ca'",
+         "'CA3F800000=A36F6E65 CB3FF0000000000000=A36F6E65'");
+  EXEC(db, "DELETE FROM kv WHERE key = '[1]'");
+  EXPECT(db, "SELECT changes(), (SELECT count(*) FROM r WHERE key IN (x'9101', x'a35b315d'))", "2|0");
+  closeDb(db);
+
+  CASE("16.08", "format=flaxkv: copying colliding keys into a native table fails whole, with the UNIQUE error");
+  db = openMsgpackPair("mp-copy");
+  EXEC(db, "INSERT INTO r VALUES(x'01', x'a161'), (x'c3', x'a162'), (x'a178', x'a163')");
+  EXPECT(db, "INSERT INTO ref SELECT key, value FROM kv", "error: UNIQUE constraint failed: ref.key");
+  /* The colliding keys and their stored forms: the README's query. */
+  EXPECT(db, "SELECT key, count(*), group_concat(hex(rawkey), ' ') FROM"
+             " (SELECT key, rawkey FROM kv ORDER BY rawkey) GROUP BY key HAVING count(*) > 1",
+         "1|2|'01 C3'");
+  char *zStore = tpath("mp-copy-native");
+  char *zSql = sqlite3_mprintf("CREATE VIRTUAL TABLE n USING flaxkv(path=%Q)", zStore);
+  EXEC(db, zSql);
+  sqlite3_free(zSql);
+  sqlite3_free(zStore);
+  EXPECT(db, "BEGIN; INSERT INTO n VALUES('y', 0); INSERT INTO n SELECT key, value FROM kv",
+         "error: UNIQUE constraint failed: n.key");
+  EXPECT(db, "SELECT key FROM n; COMMIT; SELECT count(*) FROM ref", "'y'\n0");
+  closeDb(db);
+}
+
 int main(void) {
   /* Tests change the working directory: make the extension path absolute. */
   const char *zExt = harness_ext_path();
@@ -2326,6 +2406,7 @@ int main(void) {
   testFlushFunction();
   testFlushTriggers();
   testEncodings();
+  testMsgpackKeys();
 
   caseEnd();
   printf("%d cases, %d failed\n%s", nCases, nCasesFailed, failedCases.n ? failedCases.z : "");
