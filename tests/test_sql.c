@@ -2347,6 +2347,10 @@ static void testMsgpackKeys(void) {
          "7|2|2");
   EXPECT(db, "SELECT key, count(*) FROM kv GROUP BY key HAVING count(*) > 1 ORDER BY key",
          "1|5\n'[1]'|2");
+  char *zPlan = queryPlan(db, "SELECT value FROM kv WHERE rawkey = x'c3'");
+  CHECK(strcmp(zPlan, "SCAN kv VIRTUAL TABLE INDEX 256:SEEK rawkey=?") == 0, "plan: %s", zPlan);
+  free(zPlan);
+  EXPECT(db, "SELECT value, hex(rawkey) FROM kv WHERE rawkey = x'c3'", "'bool'|'C3'");
   EXEC(db, "DELETE FROM kv WHERE key = 1 AND value IN ('bool', 'u16')");
   EXPECT(db, "SELECT changes(), (SELECT group_concat(hex(key), ' ') FROM r)",
          "2|'01 9101 A35B315D CA3F800000 CB3FF0000000000000'");
