@@ -942,7 +942,8 @@ static int rndObject(unsigned char *a, size_t *pn, size_t nMax, int nDepth) {
     case 0: b[nB++] = 0xc0; break;
     case 1: b[nB++] = (rng() & 1) ? 0xc3 : 0xc2; break;
     case 2: { /* an int, any width that holds it; or a uint64 above INT64_MAX */
-      sqlite3_int64 v = (sqlite3_int64)(rng() >> (rng() % 64));
+      int nShift = (int)(rng() % 64); /* one rng() per statement: the order is fixed */
+      sqlite3_int64 v = (sqlite3_int64)(rng() >> nShift);
       if (rng() & 1) v = -v - 1;
       if (rng() % 8 == 0) {
         nB = (size_t)putBE(b, 0xcf, rng() | ((sqlite3_uint64)1 << 63), 8);
