@@ -83,6 +83,12 @@ struct fkv_format {
   ** SQLITE_OK or SQLITE_NOMEM.
   */
   int (*xKeyCandidates)(sqlite3_value *pVal, const fkv_key_sink *pSink);
+  /*
+  ** bRawKey formats: *pbSame = does the stored key aKey read as pVal
+  ** exactly (the same type and value)?  An UPDATE that leaves key so keeps
+  ** the stored bytes.  SQLITE_OK, or an error (then *pbSame is 0).
+  */
+  int (*xKeyIs)(sqlite3_value *pVal, const unsigned char *aKey, size_t nKey, int *pbSame);
 };
 
 /* The format named zName, or NULL. */

@@ -556,65 +556,91 @@ static void fkvJsonValue(FkvOut *p, const msgpack_object *o) {
 
 /* ---- reading --------------------------------------------------------- */
 
-/* Make the SQL value of o the result of ctx (see msgpack_fmt.h). */
-static int fkvResultObject(sqlite3_context *ctx, const msgpack_object *o, char **pzErr) {
+/* The SQL value of a MessagePack object (fkvObjectValue). */
+typedef struct FkvValue FkvValue;
+struct FkvValue {
+  int eType;             /* SQLITE_INTEGER ... SQLITE_NULL (a NaN is a FLOAT here) */
+  sqlite3_int64 i;
+  double r;
+  const void *z;         /* TEXT, BLOB: into the object, json or np */
+  size_t n;
+  FkvOut json;           /* an array or a map: its JSON text */
+  FkvNumpy np;           /* ext 1: its payload */
+  int bNp;
+};
+
+/*
+** The SQL value of o (see msgpack_fmt.h) into *p; fkvValueFree(p) after,
+** whatever the result.  SQLITE_OK, SQLITE_NOMEM, or an ext 1 payload's
+** error (SQLITE_CORRUPT, SQLITE_TOOBIG) with *pzErr.
+*/
+static int fkvObjectValue(const msgpack_object *o, FkvValue *p, char **pzErr) {
+  memset(p, 0, sizeof *p);
   switch (o->type) {
     case MSGPACK_OBJECT_BOOLEAN:
-      sqlite3_result_int(ctx, o->via.boolean ? 1 : 0);
+      p->eType = SQLITE_INTEGER;
+      p->i = o->via.boolean ? 1 : 0;
       break;
     case MSGPACK_OBJECT_POSITIVE_INTEGER:
       if (o->via.u64 > INT64_MAX) {
-        sqlite3_result_double(ctx, (double)o->via.u64);
+        p->eType = SQLITE_FLOAT;
+        p->r = (double)o->via.u64;
       } else {
-        sqlite3_result_int64(ctx, (sqlite3_int64)o->via.u64);
+        p->eType = SQLITE_INTEGER;
+        p->i = (sqlite3_int64)o->via.u64;
       }
       break;
     case MSGPACK_OBJECT_NEGATIVE_INTEGER:
-      sqlite3_result_int64(ctx, o->via.i64);
+      p->eType = SQLITE_INTEGER;
+      p->i = o->via.i64;
       break;
     case MSGPACK_OBJECT_FLOAT32:
     case MSGPACK_OBJECT_FLOAT64:
-      sqlite3_result_double(ctx, o->via.f64);
+      p->eType = SQLITE_FLOAT;
+      p->r = o->via.f64;
       break;
     case MSGPACK_OBJECT_STR:
-      sqlite3_result_text64(ctx, o->via.str.size ? o->via.str.ptr : "", o->via.str.size,
-                            SQLITE_TRANSIENT, SQLITE_UTF8);
+      p->eType = SQLITE_TEXT;
+      p->z = o->via.str.ptr;
+      p->n = o->via.str.size;
       break;
     case MSGPACK_OBJECT_BIN:
-      sqlite3_result_blob64(ctx, o->via.bin.size ? o->via.bin.ptr : "", o->via.bin.size,
-                            SQLITE_TRANSIENT);
+      p->eType = SQLITE_BLOB;
+      p->z = o->via.bin.ptr;
+      p->n = o->via.bin.size;
       break;
     case MSGPACK_OBJECT_ARRAY:
-    case MSGPACK_OBJECT_MAP: {
-      FkvOut out = {0};
-      fkvJsonValue(&out, o);
-      if (out.rc) {
-        fkvOutFree(&out);
-        return SQLITE_NOMEM;
-      }
-      sqlite3_result_text64(ctx, (const char *)out.a, out.n, sqlite3_free, SQLITE_UTF8);
+    case MSGPACK_OBJECT_MAP:
+      p->eType = SQLITE_TEXT;
+      fkvJsonValue(&p->json, o);
+      if (p->json.rc) return SQLITE_NOMEM;
+      p->z = p->json.a;
+      p->n = p->json.n;
       break;
-    }
-    case MSGPACK_OBJECT_EXT: {
-      const msgpack_object_ext *pExt = &o->via.ext;
-      if (pExt->type == 1) {
-        FkvNumpy np;
-        int rc = fkvNumpyUnpack(pExt, &np, pzErr);
-        if (rc == SQLITE_OK) {
-          sqlite3_result_blob64(ctx, np.pData->size ? np.pData->ptr : "", np.pData->size,
-                                SQLITE_TRANSIENT);
-        }
-        msgpack_unpacked_destroy(&np.res);
-        return rc;
+    case MSGPACK_OBJECT_EXT:
+      p->eType = SQLITE_BLOB;
+      if (o->via.ext.type == 1) {
+        p->bNp = 1;
+        int rc = fkvNumpyUnpack(&o->via.ext, &p->np, pzErr);
+        if (rc != SQLITE_OK) return rc;
+        p->z = p->np.pData->ptr;
+        p->n = p->np.pData->size;
+      } else {
+        p->z = o->via.ext.ptr;
+        p->n = o->via.ext.size;
       }
-      sqlite3_result_blob64(ctx, pExt->size ? pExt->ptr : "", pExt->size, SQLITE_TRANSIENT);
       break;
-    }
     default:
-      sqlite3_result_null(ctx);
+      p->eType = SQLITE_NULL;
       break;
   }
+  if (!p->z) p->z = "";
   return SQLITE_OK;
+}
+
+static void fkvValueFree(FkvValue *p) {
+  fkvOutFree(&p->json);
+  if (p->bNp) msgpack_unpacked_destroy(&p->np.res);
 }
 
 /*
@@ -624,9 +650,62 @@ static int fkvResultObject(sqlite3_context *ctx, const msgpack_object *o, char *
 */
 int fkvMsgpackResult(sqlite3_context *ctx, const unsigned char *a, size_t n, char **pzErr) {
   msgpack_unpacked res;
+  FkvValue v;
   int rc = fkvMpUnpack(a, n, "MessagePack", &res, pzErr);
-  if (rc == SQLITE_OK) rc = fkvResultObject(ctx, &res.data, pzErr);
+  if (rc == SQLITE_OK) {
+    rc = fkvObjectValue(&res.data, &v, pzErr);
+    if (rc == SQLITE_OK) {
+      switch (v.eType) {
+        case SQLITE_INTEGER: sqlite3_result_int64(ctx, v.i); break;
+        case SQLITE_FLOAT: sqlite3_result_double(ctx, v.r); break;
+        case SQLITE_TEXT:
+          if (v.json.a) { /* handed over */
+            sqlite3_result_text64(ctx, (const char *)v.json.a, v.n, sqlite3_free, SQLITE_UTF8);
+            v.json.a = 0;
+          } else {
+            sqlite3_result_text64(ctx, v.z, v.n, SQLITE_TRANSIENT, SQLITE_UTF8);
+          }
+          break;
+        case SQLITE_BLOB: sqlite3_result_blob64(ctx, v.z, v.n, SQLITE_TRANSIENT); break;
+        default: sqlite3_result_null(ctx); break;
+      }
+    }
+    fkvValueFree(&v);
+  }
   msgpack_unpacked_destroy(&res);
+  return rc;
+}
+
+/* See msgpack_fmt.h. */
+int fkvMsgpackKeyIs(sqlite3_value *pVal, const unsigned char *a, size_t n, int *pbSame) {
+  msgpack_unpacked res;
+  FkvValue v;
+  char *zErr = 0;
+  *pbSame = 0;
+  int rc = fkvMpUnpack(a, n, "MessagePack", &res, &zErr);
+  if (rc == SQLITE_OK) {
+    rc = fkvObjectValue(&res.data, &v, &zErr);
+    int eType = sqlite3_value_type(pVal);
+    if (rc == SQLITE_OK && v.eType == eType) {
+      double r = eType == SQLITE_FLOAT ? sqlite3_value_double(pVal) : 0;
+      const void *z = eType == SQLITE_TEXT   ? (const void *)sqlite3_value_text(pVal)
+                      : eType == SQLITE_BLOB ? sqlite3_value_blob(pVal)
+                                             : 0;
+      size_t nZ = (size_t)sqlite3_value_bytes(pVal);
+      switch (eType) {
+        case SQLITE_INTEGER: *pbSame = v.i == sqlite3_value_int64(pVal); break;
+        case SQLITE_FLOAT: *pbSame = memcmp(&v.r, &r, sizeof r) == 0; break;
+        case SQLITE_TEXT:
+        case SQLITE_BLOB:
+          if (!z && nZ) rc = SQLITE_NOMEM;
+          else *pbSame = v.n == nZ && (nZ == 0 || memcmp(v.z, z, nZ) == 0);
+          break;
+      }
+    }
+    fkvValueFree(&v);
+  }
+  msgpack_unpacked_destroy(&res);
+  sqlite3_free(zErr);
   return rc;
 }
 

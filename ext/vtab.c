@@ -56,9 +56,10 @@
 ** for v (xKeyCandidates), which asks the view whether a prefix exists
 ** before listing what follows it.  A write keeps the SQL key unique: a
 ** plain INSERT of a key equal to any stored one fails, REPLACE removes
-** every stored key equal to it; an UPDATE that leaves key unchanged
-** (sqlite3_value_nochange) keeps its stored bytes, one that sets it writes
-** the format's encoding of the new value.
+** every stored key equal to it; an UPDATE that leaves key as it reads (not
+** set: sqlite3_value_nochange; or set to the same type and value: xKeyIs)
+** keeps its stored bytes, one that changes it writes the format's encoding
+** of the new value.  rawkey cannot be written.
 **
 ** One-pass UPDATE.  SQLite runs UPDATE in one pass (no temporary b-tree of
 ** the rows to change) when xBestIndex sets SQLITE_INDEX_SCAN_UNIQUE; it then
@@ -1628,16 +1629,26 @@ static int flaxkvUpdate(sqlite3_vtab *pVtab, int argc, sqlite3_value **argv, sql
   if (argc == 1) return fkvTxnPut(p->pTxn, aOld, nOld, 0, 0, 0);
 
   int eMode = sqlite3_vtab_on_conflict(p->db);
+  int bKeep = 0; /* an UPDATE that leaves key as it reads: keep its stored bytes */
   if (pFmt->bRawKey) {
     sqlite3_value *pRaw = argv[2 + FKV_COL_RAWKEY];
-    if (nOld ? !sqlite3_value_nochange(pRaw) : sqlite3_value_type(pRaw) != SQLITE_NULL) {
+    int bRawKept = nOld && (sqlite3_value_nochange(pRaw) ||
+                            (sqlite3_value_type(pRaw) == SQLITE_BLOB &&
+                             (size_t)sqlite3_value_bytes(pRaw) == nOld &&
+                             memcmp(sqlite3_value_blob(pRaw), aOld, nOld) == 0));
+    if (!bRawKept && (nOld || sqlite3_value_type(pRaw) != SQLITE_NULL)) {
       setVtabErr(pVtab, sqlite3_mprintf("flaxkv: table %s: rawkey cannot be written (it is the "
                                         "stored form of key: write key)", p->zName));
       return SQLITE_ERROR;
     }
+    bKeep = nOld && sqlite3_value_nochange(argv[2]);
+    if (nOld && !bKeep) {
+      rc = pFmt->xKeyIs(argv[2], aOld, nOld, &bKeep);
+      if (rc != SQLITE_OK) return rc;
+    }
   }
-  if (nOld && pFmt->bRawKey && sqlite3_value_nochange(argv[2])) {
-    memcpy(aNew, aOld, nNew = nOld); /* key is not set: the row keeps its stored key */
+  if (bKeep) {
+    memcpy(aNew, aOld, nNew = nOld);
   } else {
     rc = pFmt->xKeyEncode(argv[2], aNew, sizeof(aNew), &nNew, &kind, &zErr);
     if (rc != SQLITE_OK) {

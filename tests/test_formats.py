@@ -318,6 +318,14 @@ def test_flaxkv_keys(tmp):
     check(got == [("seven!",), ("seven!",)], "flaxkv keys: UPDATE of the value reaches both stored 7s", got)
     got = run(c, "SELECT hex(rawkey) FROM f WHERE key = 7 ORDER BY rawkey")
     check(got == [("07",), ("CD0007",)], "flaxkv keys: UPDATE of the value keeps each stored key", got)
+    c.execute("CREATE TEMP TABLE sevens(k, v)")
+    c.execute("INSERT INTO sevens VALUES(7, 'seven?')")
+    run(c, "UPDATE f SET value = sevens.v FROM sevens WHERE f.key = sevens.k")
+    run(c, "UPDATE f SET key = key, value = value || '!' WHERE key = 7")
+    got = run(c, "SELECT hex(rawkey), value FROM f WHERE key = 7 ORDER BY rawkey")
+    check(got == [("07", "seven?!"), ("CD0007", "seven?!")],
+          "flaxkv keys: UPDATE ... FROM and SET key = key keep each stored key", got)
+    run(c, "UPDATE f SET value = 'seven!' WHERE key = 7")
     run(c, "UPDATE f SET key = 8 WHERE rawkey = x'cd0007'")
     got = run(c, "SELECT key, hex(rawkey), value FROM f WHERE key IN (7, 8) ORDER BY key")
     check(got == [(7, "07", "seven!"), (8, "08", "seven!")],

@@ -2360,6 +2360,10 @@ static void testMsgpackKeys(void) {
          "3|'01=A36F6E65'");
   EXPECT(db, "SELECT group_concat(hex(key) || '=' || hex(value), ' ') FROM r WHERE key >= x'ca'",
          "'CA3F800000=A36F6E65 CB3FF0000000000000=A36F6E65'");
+  EXEC(db, "CREATE TEMP TABLE t(k, v); INSERT INTO t VALUES(1, 'ONE');"
+           "UPDATE kv SET value = t.v FROM t WHERE kv.key = t.k; UPDATE kv SET key = key WHERE key = 1");
+  EXPECT(db, "SELECT group_concat(hex(key) || '=' || hex(value), ' ') FROM r WHERE key < x'90' OR key >= x'ca'",
+         "'01=A34F4E45 CA3F800000=A34F4E45 CB3FF0000000000000=A34F4E45'");
   EXEC(db, "DELETE FROM kv WHERE key = '[1]'");
   EXPECT(db, "SELECT changes(), (SELECT count(*) FROM r WHERE key IN (x'9101', x'a35b315d'))", "2|0");
   closeDb(db);
