@@ -23,7 +23,8 @@
 ** INVARIANTS
 **
 **   - Every function is pure: no locks, no global state, safe from any
-**     thread.  Everything returned is sqlite3_malloc'd (or handed to SQLite
+**     thread (fkvMsgpackKeyCandidates reads no store: its sink's xProbe
+**     does).  Everything returned is sqlite3_malloc'd (or handed to SQLite
 **     with a destructor); jansson and msgpack-c memory never escapes.
 **   - Decoders never read outside a[0..n): fkvMpSkip walks the bytes with a
 **     bounds check before each read, and msgpack-c only ever sees input
@@ -41,7 +42,8 @@
 **   - What the encoder writes is what FlaxKV (msgspec) and msgpack-python
 **     write for the same Python value, byte for byte: every int, str, bin,
 **     array, map and ext header in its shortest form, non-negative ints as
-**     uint formats, floats as float64.  Key lookups depend on this.
+**     uint formats, floats as float64.  (Key lookups do not depend on it:
+**     they reach every encoding of an equal key.)
 **   - An ext 1 is read only if its payload is [dtype string, shape array of
 **     non-negative ints, bin] with a dtype whose item size is known and
 **     bin size = element count * item size (else SQLITE_CORRUPT); the

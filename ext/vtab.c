@@ -1515,10 +1515,9 @@ static void resolveOldKey(flaxkv_vtab *p, sqlite3_value *pOld, unsigned char *a,
   *pn = n <= FKV_MAX_KEY ? n : 0;
 }
 
-/* The stored keys equal to a new key (findEqualKeys). */
+/* The stored keys equal to a new key (replaceEqualKeys). */
 typedef struct fkv_equal fkv_equal;
 struct fkv_equal {
-  flaxkv_vtab *p;
   fkv_iter *pIter;
   const unsigned char *aSkip; /* the row being updated: not a conflict */
   size_t nSkip;
@@ -1527,7 +1526,7 @@ struct fkv_equal {
   int rc;
 };
 
-/* fkv_key_sink.xRange of findEqualKeys: collect the keys in the range. */
+/* fkv_key_sink.xRange of replaceEqualKeys: collect the keys in the range. */
 static void equalRange(void *pCtx, const unsigned char *aLo, size_t nLo, const unsigned char *aHi,
                        size_t nHi, int bHiPrefix) {
   fkv_equal *e = pCtx;
@@ -1554,7 +1553,7 @@ static void equalRange(void *pCtx, const unsigned char *aLo, size_t nLo, const u
   e->rc = rc;
 }
 
-/* fkv_key_sink.xProbe of findEqualKeys. */
+/* fkv_key_sink.xProbe of replaceEqualKeys. */
 static int equalProbe(void *pCtx, const unsigned char *a, size_t n) {
   fkv_equal *e = pCtx;
   if (e->rc == SQLITE_OK) e->rc = iterSeekPrefix(e->pIter, a, n);
@@ -1573,7 +1572,6 @@ static int replaceEqualKeys(flaxkv_vtab *p, sqlite3_value *pKey, const unsigned 
                             size_t nOld, int eMode) {
   fkv_equal e;
   memset(&e, 0, sizeof e);
-  e.p = p;
   e.aSkip = aOld;
   e.nSkip = nOld;
   int rc = fkvTxnIterOpen(p->pTxn, &e.pIter, &p->base.zErrMsg);
@@ -1668,7 +1666,8 @@ static int flaxkvUpdate(sqlite3_vtab *pVtab, int argc, sqlite3_value **argv, sql
       return SQLITE_TOOBIG;
     }
   }
-  rc = pFmt->xValueEncode(argv[3], pFmt->bMeta && argc > 4 ? argv[4] : 0, kind, &p->val, &zErr);
+  sqlite3_value *pMeta = pFmt->bMeta && argc > 2 + FKV_COL_META ? argv[2 + FKV_COL_META] : 0;
+  rc = pFmt->xValueEncode(argv[2 + FKV_COL_VALUE], pMeta, kind, &p->val, &zErr);
   if (rc != SQLITE_OK) {
     setVtabErr(pVtab, zErr ? sqlite3_mprintf("flaxkv: table %s: %s", p->zName, zErr) : 0);
     sqlite3_free(zErr);
