@@ -1518,7 +1518,8 @@ static void resolveOldKey(flaxkv_vtab *p, sqlite3_value *pOld, unsigned char *a,
 /* The stored keys equal to a new key (replaceEqualKeys). */
 typedef struct fkv_equal fkv_equal;
 struct fkv_equal {
-  fkv_iter *pIter;
+  flaxkv_vtab *p;
+  fkv_iter *pIter;            /* opened at the first range or probe */
   const unsigned char *aSkip; /* the row being updated: not a conflict */
   size_t nSkip;
   fkv_buf keys;               /* the keys found: each a 2-byte size, then the bytes */
@@ -1526,29 +1527,56 @@ struct fkv_equal {
   int rc;
 };
 
+/* Record the stored key a[0..n) unless it is the row being updated. */
+static int equalFound(fkv_equal *e, const unsigned char *a, size_t n) {
+  if (n == e->nSkip && memcmp(a, e->aSkip, n) == 0) return SQLITE_OK;
+  int rc = fkvBufReserve(&e->keys, e->keys.n + 2 + n);
+  if (rc != SQLITE_OK) return rc;
+  e->keys.a[e->keys.n++] = (unsigned char)(n >> 8);
+  e->keys.a[e->keys.n++] = (unsigned char)n;
+  memcpy(e->keys.a + e->keys.n, a, n);
+  e->keys.n += n;
+  e->nKey++;
+  return SQLITE_OK;
+}
+
+/* The iterator of replaceEqualKeys, opened when first needed: point reads
+** (fkvTxnGet) come before it, none after (fkvTxnIterOpen). */
+static int equalIter(fkv_equal *e) {
+  if (e->rc == SQLITE_OK && !e->pIter) {
+    e->rc = fkvTxnIterOpen(e->p->pTxn, &e->pIter, &e->p->base.zErrMsg);
+  }
+  return e->rc;
+}
+
 /* fkv_key_sink.xRange of replaceEqualKeys: collect the keys in the range. */
 static void equalRange(void *pCtx, const unsigned char *aLo, size_t nLo, const unsigned char *aHi,
                        size_t nHi, int bHiPrefix) {
   fkv_equal *e = pCtx;
+  if (e->rc != SQLITE_OK) return;
+  if (!e->pIter && !bHiPrefix && nLo == nHi && memcmp(aLo, aHi, nLo) == 0) {
+    const unsigned char *aVal;
+    size_t nVal;
+    int rc = fkvTxnGet(e->p->pTxn, aLo, nLo, 0, &aVal, &nVal, 0, &e->p->base.zErrMsg);
+    if (rc == SQLITE_OK) rc = equalFound(e, aLo, nLo);
+    e->rc = rc == SQLITE_NOTFOUND ? SQLITE_OK : rc;
+    return;
+  }
+  if (equalIter(e) != SQLITE_OK) return;
   unsigned char aEnd[FKV_KEYBUF];
   fkv_bound lo, hi;
-  if (e->rc != SQLITE_OK) return;
   int rc = fkvIterSeek(e->pIter, &lo, rangeBounds(aLo, nLo, aHi, nHi, bHiPrefix, aEnd, &lo, &hi),
                        0);
   while (rc == SQLITE_OK && !fkvIterEof(e->pIter)) {
     size_t nKey, nVal;
     const unsigned char *aVal;
     const unsigned char *aKey = fkvIterRow(e->pIter, &nKey, &aVal, &nVal);
-    if (aVal && (nKey != e->nSkip || memcmp(aKey, e->aSkip, nKey) != 0)) {
-      rc = fkvBufReserve(&e->keys, e->keys.n + 2 + nKey);
-      if (rc != SQLITE_OK) break;
-      e->keys.a[e->keys.n++] = (unsigned char)(nKey >> 8);
-      e->keys.a[e->keys.n++] = (unsigned char)nKey;
-      memcpy(e->keys.a + e->keys.n, aKey, nKey);
-      e->keys.n += nKey;
-      e->nKey++;
-    }
-    rc = fkvIterNext(e->pIter);
+    if (aVal) rc = equalFound(e, aKey, nKey);
+    if (rc == SQLITE_OK) rc = fkvIterNext(e->pIter);
+  }
+  if (rc != SQLITE_OK && rc != SQLITE_NOMEM) {
+    const char *z = fkvIterErrmsg(e->pIter);
+    if (z) setVtabErr(&e->p->base, sqlite3_mprintf("%s", z));
   }
   e->rc = rc;
 }
@@ -1556,7 +1584,13 @@ static void equalRange(void *pCtx, const unsigned char *aLo, size_t nLo, const u
 /* fkv_key_sink.xProbe of replaceEqualKeys. */
 static int equalProbe(void *pCtx, const unsigned char *a, size_t n) {
   fkv_equal *e = pCtx;
-  if (e->rc == SQLITE_OK) e->rc = iterSeekPrefix(e->pIter, a, n);
+  if (equalIter(e) == SQLITE_OK) {
+    e->rc = iterSeekPrefix(e->pIter, a, n);
+    if (e->rc != SQLITE_OK) {
+      const char *z = fkvIterErrmsg(e->pIter);
+      if (z) setVtabErr(&e->p->base, sqlite3_mprintf("%s", z));
+    }
+  }
   return e->rc != SQLITE_OK || !fkvIterEof(e->pIter);
 }
 
@@ -1572,19 +1606,13 @@ static int replaceEqualKeys(flaxkv_vtab *p, sqlite3_value *pKey, const unsigned 
                             size_t nOld, int eMode) {
   fkv_equal e;
   memset(&e, 0, sizeof e);
+  e.p = p;
   e.aSkip = aOld;
   e.nSkip = nOld;
-  int rc = fkvTxnIterOpen(p->pTxn, &e.pIter, &p->base.zErrMsg);
-  if (rc == SQLITE_OK) {
-    fkv_key_sink sink = {&e, equalRange, equalProbe};
-    rc = p->pFmt->xKeyCandidates(pKey, &sink);
-    if (rc == SQLITE_OK && e.rc != SQLITE_OK) {
-      const char *z = fkvIterErrmsg(e.pIter);
-      if (z) setVtabErr(&p->base, sqlite3_mprintf("%s", z));
-      rc = e.rc;
-    }
-    fkvIterClose(e.pIter);
-  }
+  fkv_key_sink sink = {&e, equalRange, equalProbe};
+  int rc = p->pFmt->xKeyCandidates(pKey, &sink);
+  if (rc == SQLITE_OK) rc = e.rc;
+  fkvIterClose(e.pIter);
   if (rc == SQLITE_OK && e.nKey > 0) {
     if (eMode == SQLITE_REPLACE) {
       for (size_t i = 0; rc == SQLITE_OK && i < e.keys.n;) {

@@ -2364,6 +2364,15 @@ static void testMsgpackKeys(void) {
            "UPDATE kv SET value = t.v FROM t WHERE kv.key = t.k; UPDATE kv SET key = key WHERE key = 1");
   EXPECT(db, "SELECT group_concat(hex(key) || '=' || hex(value), ' ') FROM r WHERE key < x'90' OR key >= x'ca'",
          "'01=A34F4E45 CA3F800000=A34F4E45 CB3FF0000000000000=A34F4E45'");
+  /* Writes look for equal keys in every form too: points, array walks, ranges. */
+  EXEC(db, "INSERT INTO r VALUES(x'd40201', x'a3657874'), (x'cfffffffffffffffff', x'a175'),"
+           " (x'cffffffffffffffc00', x'a175')");
+  EXPECT(db, "INSERT INTO kv VALUES('[1]', 'again'); INSERT INTO kv VALUES(x'01', 'again')",
+         "error: UNIQUE constraint failed: kv.key");
+  EXPECT(db, "INSERT INTO kv VALUES(x'01', 'again')", "error: UNIQUE constraint failed: kv.key");
+  EXEC(db, "REPLACE INTO kv VALUES(18446744073709551615, 'u64')");
+  EXPECT(db, "SELECT group_concat(hex(key), ' ') FROM r WHERE key >= x'cb' AND key < x'd0'",
+         "'CB3FF0000000000000 CB43F0000000000000'");
   EXEC(db, "DELETE FROM kv WHERE key = '[1]'");
   EXPECT(db, "SELECT changes(), (SELECT count(*) FROM r WHERE key IN (x'9101', x'a35b315d'))", "2|0");
   closeDb(db);
