@@ -1511,6 +1511,13 @@ int fkvTxnGet(fkv_txn *p, const unsigned char *aKey, size_t nKey, int bCommitted
                 pzErr);
 }
 
+int fkvTxnIterOpen(fkv_txn *p, fkv_iter **ppIter, char **pzErr) {
+  *ppIter = 0;
+  int rc = txnView(p, pzErr);
+  if (rc != SQLITE_OK) return rc;
+  return fkvIterOpen(p->pView, p, p->pTable, ppIter, pzErr);
+}
+
 void fkvTxnSavepoint(fkv_txn *p, int iLevel) {
   while (p->nMark > 0 && p->aMark[p->nMark - 1].iLevel >= iLevel) p->nMark--;
   if (p->nMark >= p->nMarkAlloc) {

@@ -177,6 +177,12 @@ int fkvTxnPut(fkv_txn *, const unsigned char *aKey, size_t nKey, const unsigned 
 int fkvTxnGet(fkv_txn *, const unsigned char *aKey, size_t nKey, int bCommitted,
               const unsigned char **paVal, size_t *pnVal, int *pbInTxn, char **pzErr);
 /*
+** An iterator over what fkvTxnGet(pTxn, ..., bCommitted = 0, ...) reads: the
+** latest committed state with pTxn's entries.  Close it before the next
+** call on pTxn (which may renew the view it reads).
+*/
+int fkvTxnIterOpen(fkv_txn *, fkv_iter **ppIter, char **pzErr);
+/*
 ** The start of a write transaction (xBegin): take the store's writer lock
 ** for pOwner (one SQLite connection: all its tables on this store share
 ** it), held until fkvTxnCommit or fkvTxnRollback, so that at most one

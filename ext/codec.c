@@ -126,39 +126,49 @@ static size_t fkvKeyPut(unsigned char *a, size_t nA, unsigned char tag,
 }
 
 /*
-** Encode pVal as a key into at most nA bytes of a; return its full size, or
-** 0 for NULL or NaN.  *pKind receives the key kind.
+** Encode the value p as a key into at most nA bytes of a; return its full
+** size, or 0 for NULL or NaN.  *pKind receives the key kind.
 */
-size_t fkvKeyEncode(sqlite3_value *pVal, unsigned char *a, size_t nA, int *pKind) {
+size_t fkvKeyFromDatum(const fkv_datum *p, unsigned char *a, size_t nA, int *pKind) {
   unsigned char aNum[FKV_NUMKEY_SIZE];
   *pKind = FKV_KEYKIND_NATURAL;
-  switch (sqlite3_value_type(pVal)) {
+  switch (p->eType) {
     case SQLITE_INTEGER:
       if (nA >= FKV_NUMKEY_SIZE) {
-        fkvKeyFromInt(sqlite3_value_int64(pVal), a);
+        fkvKeyFromInt(p->i, a);
         return FKV_NUMKEY_SIZE;
       }
-      fkvKeyFromInt(sqlite3_value_int64(pVal), aNum);
+      fkvKeyFromInt(p->i, aNum);
       return fkvKeyPut(a, nA, aNum[0], aNum + 1, FKV_NUMKEY_SIZE - 1);
-    case SQLITE_FLOAT: {
-      double r = sqlite3_value_double(pVal);
-      if (isnan(r)) return 0;
-      fkvKeyFromDouble(r, aNum, pKind);
+    case SQLITE_FLOAT:
+      if (isnan(p->r)) return 0;
+      fkvKeyFromDouble(p->r, aNum, pKind);
       return fkvKeyPut(a, nA, aNum[0], aNum + 1, FKV_NUMKEY_SIZE - 1);
-    }
-    case SQLITE_TEXT: {
-      const unsigned char *z = sqlite3_value_text(pVal);
-      size_t n = (size_t)sqlite3_value_bytes(pVal);
-      return fkvKeyPut(a, nA, FKV_TAG_TEXT, z, n);
-    }
-    case SQLITE_BLOB: {
-      const unsigned char *z = sqlite3_value_blob(pVal);
-      size_t n = (size_t)sqlite3_value_bytes(pVal);
-      return fkvKeyPut(a, nA, FKV_TAG_BLOB, z, n);
-    }
+    case SQLITE_TEXT:
+      return fkvKeyPut(a, nA, FKV_TAG_TEXT, p->z, p->n);
+    case SQLITE_BLOB:
+      return fkvKeyPut(a, nA, FKV_TAG_BLOB, p->z, p->n);
     default:
       return 0;
   }
+}
+
+size_t fkvKeyEncode(sqlite3_value *pVal, unsigned char *a, size_t nA, int *pKind) {
+  fkv_datum d;
+  d.eType = sqlite3_value_type(pVal);
+  switch (d.eType) {
+    case SQLITE_INTEGER: d.i = sqlite3_value_int64(pVal); break;
+    case SQLITE_FLOAT: d.r = sqlite3_value_double(pVal); break;
+    case SQLITE_TEXT:
+      d.z = sqlite3_value_text(pVal);
+      d.n = (size_t)sqlite3_value_bytes(pVal);
+      break;
+    case SQLITE_BLOB:
+      d.z = sqlite3_value_blob(pVal);
+      d.n = (size_t)sqlite3_value_bytes(pVal);
+      break;
+  }
+  return fkvKeyFromDatum(&d, a, nA, pKind);
 }
 
 /*

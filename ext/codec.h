@@ -133,6 +133,9 @@ void fkvKeyFromDouble(double r, unsigned char *a, int *pKind);
 ** *pKind receives the key kind (FKV_KEYKIND_*).
 */
 size_t fkvKeyEncode(sqlite3_value *pVal, unsigned char *a, size_t nA, int *pKind);
+/* The same for a value already taken apart (fkv_datum: eType SQLITE_NULL
+** and a NaN have no key, 0). */
+size_t fkvKeyFromDatum(const fkv_datum *p, unsigned char *a, size_t nA, int *pKind);
 
 /*
 ** Decode an encoded key of n bytes, with the key kind from its value.

@@ -204,11 +204,11 @@ static int mpMetaResult(sqlite3_context *ctx, const unsigned char *aVal, size_t 
 /* -------------------------------------------------------------- table */
 
 static const fkv_format aFormat[] = {
-    {"native", 1, 1, 0, nativeKeyEncode, nativeKeyResult, nativeValueEncode,
-     nativeValueResult, 0, 0},
-    {"raw", 1, 0, 0, rawKeyEncode, rawKeyResult, rawValueEncode, rawValueResult, 0, 0},
-    {"flaxkv", 0, 0, 1, mpKeyEncode, mpKeyResult, mpValueEncode, mpValueResult,
-     mpMetaResult, fkvMsgpackKeyCandidates},
+    {"native", 1, 1, 0, 0, nativeKeyEncode, nativeKeyResult, nativeValueEncode,
+     nativeValueResult, 0, 0, 0, 0},
+    {"raw", 1, 0, 0, 0, rawKeyEncode, rawKeyResult, rawValueEncode, rawValueResult, 0, 0, 0, 0},
+    {"flaxkv", 0, 0, 1, 1, mpKeyEncode, mpKeyResult, mpValueEncode, mpValueResult,
+     mpMetaResult, fkvMsgpackKeyCandidates, fkvMsgpackKeyIs, fkvMsgpackKeyOrder},
 };
 
 const fkv_format *fkvFormatFind(const char *zName) {

@@ -11,7 +11,7 @@
 **   fkvMsgpackResult(ctx, a, n, &zErr)   stored key or value -> SQL value
 **   fkvMsgpackMeta(ctx, a, n, &zErr)     stored value -> its meta column
 **   fkvMsgpackEncode(v, zMeta, &a, &n, &zErr)   SQL value (+ meta) -> bytes
-**   fkvMsgpackKeyCandidates(v, xAdd, p)  the stored keys a lookup may match
+**   fkvMsgpackKeyCandidates(v, pSink)   where the stored keys equal to v are
 **
 ** EXAMPLE
 **
@@ -23,7 +23,8 @@
 ** INVARIANTS
 **
 **   - Every function is pure: no locks, no global state, safe from any
-**     thread.  Everything returned is sqlite3_malloc'd (or handed to SQLite
+**     thread (fkvMsgpackKeyCandidates reads no store: its sink's xProbe
+**     does).  Everything returned is sqlite3_malloc'd (or handed to SQLite
 **     with a destructor); jansson and msgpack-c memory never escapes.
 **   - Decoders never read outside a[0..n): fkvMpSkip walks the bytes with a
 **     bounds check before each read, and msgpack-c only ever sees input
@@ -41,7 +42,8 @@
 **   - What the encoder writes is what FlaxKV (msgspec) and msgpack-python
 **     write for the same Python value, byte for byte: every int, str, bin,
 **     array, map and ext header in its shortest form, non-negative ints as
-**     uint formats, floats as float64.  Key lookups depend on this.
+**     uint formats, floats as float64.  (Key lookups do not depend on it:
+**     they reach every encoding of an equal key.)
 **   - An ext 1 is read only if its payload is [dtype string, shape array of
 **     non-negative ints, bin] with a dtype whose item size is known and
 **     bin size = element count * item size (else SQLITE_CORRUPT); the
@@ -65,6 +67,25 @@
 **   checked with strtod, both in the current locale; a decimal comma is
 **   then made a point.
 **
+** INTERNALS: key candidates
+**
+**   A lookup value is cut into items, each with a few encodings (FkvAlt):
+**   a scalar SQL value is one item; the JSON text of an array or a map is
+**   its headers (the element count known) and its scalars, in the order
+**   they are stored.  The text must be exactly what fkvJsonValue writes (no
+**   white space, these escapes, these numbers: 1 never 1.0 or 01), else no
+**   array or map has it.  A walk appends one encoding per item to a prefix
+**   of at most FKV_MP_MAX_KEY bytes (the items are at most as many), asks
+**   the sink's xProbe before it goes past a prefix (an absent header form
+**   costs one question, not its subtree), and reports a point after the
+**   last item.  An encoding with unboundedly many forms (a NaN, any ext, the
+**   uint64s of a REAL) is a range, and ends its path: what follows it is
+**   taken whole.  After FKV_CAND_WORK questions and reports a prefix is
+**   reported as the range of the keys that start with it.  So a range may
+**   hold other keys, never fewer: SQLite re-checks every row.  The walk is
+**   iterative (a key of 511 items nests 511 deep); its state per item is
+**   the index of the encoding being tried and the prefix length before it.
+**
 ** INTERNALS: NumPy dtype strings (ext 1)
 **
 **   dtype.str is a byte order (< > | =), a kind, then the item size in
@@ -76,6 +97,9 @@
 SQLITE_EXTENSION_INIT3
 #include "msgpack_fmt.h"
 
+#include "codec.h"
+
+#include <errno.h>
 #include <float.h>
 #include <jansson.h>
 #include <math.h>
@@ -437,24 +461,29 @@ static void fkvJsonBase64(FkvOut *p, const unsigned char *a, size_t n) {
   p->n = (size_t)(z - p->a);
 }
 
-/* Append r as a JSON number that reads back as this double (see INTERNALS). */
-static void fkvJsonReal(FkvOut *p, double r) {
+/* The JSON number that reads back as r (see INTERNALS) into z[0..40). */
+static void fkvRealText(double r, char *z) {
   if (isnan(r)) {
-    fkvOutAppendStr(p, "null");
+    strcpy(z, "null");
     return;
   }
   if (isinf(r)) {
-    fkvOutAppendStr(p, r > 0 ? "9e999" : "-9e999");
+    strcpy(z, r > 0 ? "9e999" : "-9e999");
     return;
   }
-  char z[40];
   for (int nDigit = 15; nDigit <= 17; nDigit++) {
-    snprintf(z, sizeof z - 2, "%.*g", nDigit, r);
+    snprintf(z, 38, "%.*g", nDigit, r);
     if (strtod(z, 0) == r) break;
   }
   char *zComma = strchr(z, ',');
   if (zComma) *zComma = '.';
   if (!strpbrk(z, ".eE")) strcat(z, ".0");
+}
+
+/* Append r as a JSON number that reads back as this double (see INTERNALS). */
+static void fkvJsonReal(FkvOut *p, double r) {
+  char z[40];
+  fkvRealText(r, z);
   fkvOutAppendStr(p, z);
 }
 
@@ -531,65 +560,91 @@ static void fkvJsonValue(FkvOut *p, const msgpack_object *o) {
 
 /* ---- reading --------------------------------------------------------- */
 
-/* Make the SQL value of o the result of ctx (see msgpack_fmt.h). */
-static int fkvResultObject(sqlite3_context *ctx, const msgpack_object *o, char **pzErr) {
+/* The SQL value of a MessagePack object (fkvObjectValue). */
+typedef struct FkvValue FkvValue;
+struct FkvValue {
+  int eType;             /* SQLITE_INTEGER ... SQLITE_NULL (a NaN is a FLOAT here) */
+  sqlite3_int64 i;
+  double r;
+  const void *z;         /* TEXT, BLOB: into the object, json or np */
+  size_t n;
+  FkvOut json;           /* an array or a map: its JSON text */
+  FkvNumpy np;           /* ext 1: its payload */
+  int bNp;
+};
+
+/*
+** The SQL value of o (see msgpack_fmt.h) into *p; fkvValueFree(p) after,
+** whatever the result.  SQLITE_OK, SQLITE_NOMEM, or an ext 1 payload's
+** error (SQLITE_CORRUPT, SQLITE_TOOBIG) with *pzErr.
+*/
+static int fkvObjectValue(const msgpack_object *o, FkvValue *p, char **pzErr) {
+  memset(p, 0, sizeof *p);
   switch (o->type) {
     case MSGPACK_OBJECT_BOOLEAN:
-      sqlite3_result_int(ctx, o->via.boolean ? 1 : 0);
+      p->eType = SQLITE_INTEGER;
+      p->i = o->via.boolean ? 1 : 0;
       break;
     case MSGPACK_OBJECT_POSITIVE_INTEGER:
       if (o->via.u64 > INT64_MAX) {
-        sqlite3_result_double(ctx, (double)o->via.u64);
+        p->eType = SQLITE_FLOAT;
+        p->r = (double)o->via.u64;
       } else {
-        sqlite3_result_int64(ctx, (sqlite3_int64)o->via.u64);
+        p->eType = SQLITE_INTEGER;
+        p->i = (sqlite3_int64)o->via.u64;
       }
       break;
     case MSGPACK_OBJECT_NEGATIVE_INTEGER:
-      sqlite3_result_int64(ctx, o->via.i64);
+      p->eType = SQLITE_INTEGER;
+      p->i = o->via.i64;
       break;
     case MSGPACK_OBJECT_FLOAT32:
     case MSGPACK_OBJECT_FLOAT64:
-      sqlite3_result_double(ctx, o->via.f64);
+      p->eType = SQLITE_FLOAT;
+      p->r = o->via.f64;
       break;
     case MSGPACK_OBJECT_STR:
-      sqlite3_result_text64(ctx, o->via.str.size ? o->via.str.ptr : "", o->via.str.size,
-                            SQLITE_TRANSIENT, SQLITE_UTF8);
+      p->eType = SQLITE_TEXT;
+      p->z = o->via.str.ptr;
+      p->n = o->via.str.size;
       break;
     case MSGPACK_OBJECT_BIN:
-      sqlite3_result_blob64(ctx, o->via.bin.size ? o->via.bin.ptr : "", o->via.bin.size,
-                            SQLITE_TRANSIENT);
+      p->eType = SQLITE_BLOB;
+      p->z = o->via.bin.ptr;
+      p->n = o->via.bin.size;
       break;
     case MSGPACK_OBJECT_ARRAY:
-    case MSGPACK_OBJECT_MAP: {
-      FkvOut out = {0};
-      fkvJsonValue(&out, o);
-      if (out.rc) {
-        fkvOutFree(&out);
-        return SQLITE_NOMEM;
-      }
-      sqlite3_result_text64(ctx, (const char *)out.a, out.n, sqlite3_free, SQLITE_UTF8);
+    case MSGPACK_OBJECT_MAP:
+      p->eType = SQLITE_TEXT;
+      fkvJsonValue(&p->json, o);
+      if (p->json.rc) return SQLITE_NOMEM;
+      p->z = p->json.a;
+      p->n = p->json.n;
       break;
-    }
-    case MSGPACK_OBJECT_EXT: {
-      const msgpack_object_ext *pExt = &o->via.ext;
-      if (pExt->type == 1) {
-        FkvNumpy np;
-        int rc = fkvNumpyUnpack(pExt, &np, pzErr);
-        if (rc == SQLITE_OK) {
-          sqlite3_result_blob64(ctx, np.pData->size ? np.pData->ptr : "", np.pData->size,
-                                SQLITE_TRANSIENT);
-        }
-        msgpack_unpacked_destroy(&np.res);
-        return rc;
+    case MSGPACK_OBJECT_EXT:
+      p->eType = SQLITE_BLOB;
+      if (o->via.ext.type == 1) {
+        p->bNp = 1;
+        int rc = fkvNumpyUnpack(&o->via.ext, &p->np, pzErr);
+        if (rc != SQLITE_OK) return rc;
+        p->z = p->np.pData->ptr;
+        p->n = p->np.pData->size;
+      } else {
+        p->z = o->via.ext.ptr;
+        p->n = o->via.ext.size;
       }
-      sqlite3_result_blob64(ctx, pExt->size ? pExt->ptr : "", pExt->size, SQLITE_TRANSIENT);
       break;
-    }
     default:
-      sqlite3_result_null(ctx);
+      p->eType = SQLITE_NULL;
       break;
   }
+  if (!p->z) p->z = "";
   return SQLITE_OK;
+}
+
+static void fkvValueFree(FkvValue *p) {
+  fkvOutFree(&p->json);
+  if (p->bNp) msgpack_unpacked_destroy(&p->np.res);
 }
 
 /*
@@ -599,9 +654,84 @@ static int fkvResultObject(sqlite3_context *ctx, const msgpack_object *o, char *
 */
 int fkvMsgpackResult(sqlite3_context *ctx, const unsigned char *a, size_t n, char **pzErr) {
   msgpack_unpacked res;
+  FkvValue v;
   int rc = fkvMpUnpack(a, n, "MessagePack", &res, pzErr);
-  if (rc == SQLITE_OK) rc = fkvResultObject(ctx, &res.data, pzErr);
+  if (rc == SQLITE_OK) {
+    rc = fkvObjectValue(&res.data, &v, pzErr);
+    if (rc == SQLITE_OK) {
+      switch (v.eType) {
+        case SQLITE_INTEGER: sqlite3_result_int64(ctx, v.i); break;
+        case SQLITE_FLOAT: sqlite3_result_double(ctx, v.r); break;
+        case SQLITE_TEXT:
+          if (v.json.a) { /* handed over */
+            sqlite3_result_text64(ctx, (const char *)v.json.a, v.n, sqlite3_free, SQLITE_UTF8);
+            v.json.a = 0;
+          } else {
+            sqlite3_result_text64(ctx, v.z, v.n, SQLITE_TRANSIENT, SQLITE_UTF8);
+          }
+          break;
+        case SQLITE_BLOB: sqlite3_result_blob64(ctx, v.z, v.n, SQLITE_TRANSIENT); break;
+        default: sqlite3_result_null(ctx); break;
+      }
+    }
+    fkvValueFree(&v);
+  }
   msgpack_unpacked_destroy(&res);
+  return rc;
+}
+
+/* See msgpack_fmt.h. */
+int fkvMsgpackKeyIs(sqlite3_value *pVal, const unsigned char *a, size_t n, int *pbSame) {
+  msgpack_unpacked res;
+  FkvValue v;
+  char *zErr = 0;
+  *pbSame = 0;
+  int rc = fkvMpUnpack(a, n, "MessagePack", &res, &zErr);
+  if (rc == SQLITE_OK) {
+    rc = fkvObjectValue(&res.data, &v, &zErr);
+    int eType = sqlite3_value_type(pVal);
+    if (rc == SQLITE_OK && v.eType == eType) {
+      double r = eType == SQLITE_FLOAT ? sqlite3_value_double(pVal) : 0;
+      const void *z = eType == SQLITE_TEXT   ? (const void *)sqlite3_value_text(pVal)
+                      : eType == SQLITE_BLOB ? sqlite3_value_blob(pVal)
+                                             : 0;
+      size_t nZ = (size_t)sqlite3_value_bytes(pVal);
+      switch (eType) {
+        case SQLITE_INTEGER: *pbSame = v.i == sqlite3_value_int64(pVal); break;
+        case SQLITE_FLOAT: *pbSame = memcmp(&v.r, &r, sizeof r) == 0; break;
+        case SQLITE_TEXT:
+        case SQLITE_BLOB:
+          if (!z && nZ) rc = SQLITE_NOMEM;
+          else *pbSame = v.n == nZ && (nZ == 0 || memcmp(v.z, z, nZ) == 0);
+          break;
+      }
+    }
+    fkvValueFree(&v);
+  }
+  msgpack_unpacked_destroy(&res);
+  sqlite3_free(zErr);
+  return rc;
+}
+
+/* See msgpack_fmt.h. */
+int fkvMsgpackKeyOrder(const unsigned char *a, size_t n, unsigned char *aOut, size_t nOut,
+                       size_t *pn) {
+  msgpack_unpacked res;
+  FkvValue v;
+  char *zErr = 0;
+  *pn = 0;
+  int rc = fkvMpUnpack(a, n, "MessagePack", &res, &zErr);
+  if (rc == SQLITE_OK) {
+    rc = fkvObjectValue(&res.data, &v, &zErr);
+    if (rc == SQLITE_OK) {
+      fkv_datum d = {v.eType, v.i, v.r, v.z, v.n};
+      int kind;
+      *pn = fkvKeyFromDatum(&d, aOut, nOut, &kind);
+    }
+    fkvValueFree(&v);
+  }
+  msgpack_unpacked_destroy(&res);
+  sqlite3_free(zErr);
   return rc;
 }
 
@@ -953,75 +1083,597 @@ int fkvMsgpackEncode(sqlite3_value *pVal, const char *zMeta, unsigned char **pa,
   return SQLITE_OK;
 }
 
-/* Hand the candidate in *pOut to xAdd and empty *pOut for the next one. */
-static void fkvCandidate(FkvOut *pOut, void (*xAdd)(void *, const unsigned char *, size_t),
-                         void *pCtx) {
-  if (pOut->rc == SQLITE_OK) xAdd(pCtx, pOut->a, pOut->n);
-  pOut->n = 0;
+/* ---- key candidates (see INTERNALS) ----------------------------------- */
+
+/* The items of a lookup: the SQL value, or the parts of a JSON text. */
+#define FKV_IT_ARRAY    1  /* an array header: nCount elements follow */
+#define FKV_IT_MAP      2  /* a map header: nCount key/value pairs follow */
+#define FKV_IT_TRUE     3
+#define FKV_IT_FALSE    4
+#define FKV_IT_NULL     5  /* nil, a NaN, any ext */
+#define FKV_IT_INT      6  /* the integer i */
+#define FKV_IT_REAL     7  /* the real r */
+#define FKV_IT_STR      8  /* a string z: str; also bin zBin if z is its base64 */
+#define FKV_IT_KEY      9  /* a map key: FKV_IT_STR, or the scalar (eKey) z spells */
+#define FKV_IT_ANY     10  /* eKey only: z spells an array or a map */
+#define FKV_IT_SQLNULL 11  /* the SQL values: what equals them */
+#define FKV_IT_SQLINT  12
+#define FKV_IT_SQLREAL 13
+#define FKV_IT_SQLTEXT 14
+#define FKV_IT_SQLBLOB 15
+
+typedef struct FkvItem FkvItem;
+struct FkvItem {
+  unsigned char eKind;
+  unsigned char eKey;          /* FKV_IT_KEY: FKV_IT_TRUE .. FKV_IT_REAL, FKV_IT_ANY or 0 */
+  uint32_t nCount;             /* headers */
+  sqlite3_int64 i;             /* INT, SQLINT, KEY spelling an INT */
+  double r;                    /* REAL, SQLREAL, KEY spelling a REAL */
+  const unsigned char *z;      /* STR, KEY, SQLTEXT, SQLBLOB */
+  size_t n;
+  const unsigned char *zBin;   /* STR, KEY: z decoded as base64, or NULL */
+  size_t nBin;
+};
+
+/* One encoding of an item: bytes, or a range of keys. */
+typedef struct FkvAlt FkvAlt;
+struct FkvAlt {
+  unsigned char bRange;
+  unsigned char nHdr, nLo, nHi, bHiPrefix;
+  unsigned char aHdr[9];       /* bytes: the header (or all of it), then aBody */
+  const unsigned char *aBody;
+  size_t nBody;
+  unsigned char aLo[9], aHi[9]; /* range: aLo to aHi (bHiPrefix: and what starts with aHi) */
+};
+
+#define FKV_ALT_MAX 24 /* at most 16: a map key spelling an integer */
+
+typedef struct FkvAlts FkvAlts;
+struct FkvAlts {
+  FkvAlt a[FKV_ALT_MAX];
+  int n;
+};
+
+static FkvAlt *altNew(FkvAlts *p) {
+  FkvAlt *q = &p->a[p->n++];
+  memset(q, 0, sizeof *q);
+  return q;
+}
+
+/* c, then the nByte low bytes of v big-endian, into b; the size. */
+static int fkvPutBE(unsigned char *b, unsigned c, sqlite3_uint64 v, int nByte) {
+  b[0] = (unsigned char)c;
+  for (int k = 0; k < nByte; k++) b[1 + k] = (unsigned char)(v >> (8 * (nByte - 1 - k)));
+  return 1 + nByte;
+}
+
+static void altBytes(FkvAlts *p, unsigned c, sqlite3_uint64 v, int nByte, const void *aBody,
+                     size_t nBody) {
+  FkvAlt *q = altNew(p);
+  q->nHdr = (unsigned char)fkvPutBE(q->aHdr, c, v, nByte);
+  q->aBody = aBody;
+  q->nBody = nBody;
+}
+
+/* The keys from c+lo to c+hi (each nByte big-endian), or with bHiPrefix
+** also those that start with c+hi. */
+static void altRange(FkvAlts *p, unsigned c, sqlite3_uint64 lo, sqlite3_uint64 hi, int nByte,
+                     int bHiPrefix) {
+  FkvAlt *q = altNew(p);
+  q->bRange = 1;
+  q->nLo = (unsigned char)fkvPutBE(q->aLo, c, lo, nByte);
+  q->nHi = (unsigned char)fkvPutBE(q->aHi, c, hi, nByte);
+  q->bHiPrefix = (unsigned char)bHiPrefix;
+}
+
+/* Every key that starts with the prefix. */
+static void altAny(FkvAlts *p) {
+  FkvAlt *q = altNew(p);
+  q->bRange = 1;
+  q->bHiPrefix = 1;
+}
+
+/* The int v in every width. */
+static void altInt(FkvAlts *p, sqlite3_int64 v) {
+  sqlite3_uint64 u = (sqlite3_uint64)v;
+  if (v >= 0) {
+    if (v <= 0x7f) altBytes(p, (unsigned)v, 0, 0, 0, 0);
+    if (v <= 0xff) altBytes(p, 0xcc, u, 1, 0, 0);
+    if (v <= 0xffff) altBytes(p, 0xcd, u, 2, 0, 0);
+    if (v <= 0xffffffffLL) altBytes(p, 0xce, u, 4, 0, 0);
+    altBytes(p, 0xcf, u, 8, 0, 0);
+    if (v <= 0x7f) altBytes(p, 0xd0, u, 1, 0, 0);
+    if (v <= 0x7fff) altBytes(p, 0xd1, u, 2, 0, 0);
+    if (v <= 0x7fffffff) altBytes(p, 0xd2, u, 4, 0, 0);
+  } else {
+    if (v >= -32) altBytes(p, (unsigned)(u & 0xff), 0, 0, 0, 0);
+    if (v >= -128) altBytes(p, 0xd0, u, 1, 0, 0);
+    if (v >= -32768) altBytes(p, 0xd1, u, 2, 0, 0);
+    if (v >= -2147483648LL) altBytes(p, 0xd2, u, 4, 0, 0);
+  }
+  altBytes(p, 0xd3, u, 8, 0, 0);
+}
+
+/* float64 r, and float32 if it holds r exactly; with bBothZeros, a zero of
+** either sign (SQLite compares them equal). */
+static void altFloat(FkvAlts *p, double r, int bBothZeros) {
+  sqlite3_uint64 u;
+  memcpy(&u, &r, sizeof u);
+  altBytes(p, 0xcb, u, 8, 0, 0);
+  if ((isinf(r) || fabs(r) <= FLT_MAX) && (double)(float)r == r) {
+    float f = (float)r;
+    uint32_t x;
+    memcpy(&x, &f, sizeof x);
+    altBytes(p, 0xca, x, 4, 0, 0);
+  }
+  if (bBothZeros && r == 0) altFloat(p, -r, 0);
+}
+
+/* The uint64s above INT64_MAX that read as the REAL r (up to 2048 of them,
+** one range). */
+static void altBigUint(FkvAlts *p, double r) {
+  if (!(r >= FKV_TWO_63 && r <= 2 * FKV_TWO_63)) return;
+  /* (double)u is monotonic in u: the first u that reaches r, the last
+  ** that does not pass it. */
+  sqlite3_uint64 l = (sqlite3_uint64)1 << 63, h = UINT64_MAX;
+  while (l < h) {
+    sqlite3_uint64 m = l + (h - l) / 2;
+    if ((double)m >= r) h = m;
+    else l = m + 1;
+  }
+  sqlite3_uint64 lo = l;
+  l = (sqlite3_uint64)1 << 63, h = UINT64_MAX;
+  while (l < h) {
+    sqlite3_uint64 m = l + (h - l + 1) / 2;
+    if ((double)m <= r) l = m;
+    else h = m - 1;
+  }
+  if (lo <= l && (double)lo == r) altRange(p, 0xcf, lo, l, 8, 0);
+}
+
+/* Every ext: ext 8-32 (c7-c9) and fixext 1-16 (d4-d8), any payload. */
+static void altAnyExt(FkvAlts *p) {
+  static const unsigned char aFamily[2][2] = {{0xc7, 0xc9}, {0xd4, 0xd8}};
+  for (int k = 0; k < 2; k++) {
+    FkvAlt *q = altNew(p);
+    q->bRange = q->bHiPrefix = 1;
+    q->nLo = q->nHi = 1;
+    q->aLo[0] = aFamily[k][0];
+    q->aHi[0] = aFamily[k][1];
+  }
+}
+
+/* nil; every NaN (float64 and float32, either sign); with bExt, any ext
+** (JSON null stands for all of these). */
+static void altNull(FkvAlts *p, int bExt) {
+  altBytes(p, 0xc0, 0, 0, 0, 0);
+  altRange(p, 0xcb, 0x7ff0000000000001ULL, 0x7fffffffffffffffULL, 8, 0);
+  altRange(p, 0xcb, 0xfff0000000000001ULL, 0xffffffffffffffffULL, 8, 0);
+  altRange(p, 0xca, 0x7f800001, 0x7fffffff, 4, 0);
+  altRange(p, 0xca, 0xff800001, 0xffffffff, 4, 0);
+  if (bExt) altAnyExt(p);
+}
+
+/* str z in every width. */
+static void altStr(FkvAlts *p, const unsigned char *z, size_t n) {
+  if (n <= 31) altBytes(p, 0xa0 | (unsigned)n, 0, 0, z, n);
+  if (n <= 0xff) altBytes(p, 0xd9, n, 1, z, n);
+  if (n <= 0xffff) altBytes(p, 0xda, n, 2, z, n);
+  if (n <= 0xffffffff) altBytes(p, 0xdb, n, 4, z, n);
+}
+
+/* bin z in every width. */
+static void altBin(FkvAlts *p, const unsigned char *z, size_t n) {
+  if (n <= 0xff) altBytes(p, 0xc4, n, 1, z, n);
+  if (n <= 0xffff) altBytes(p, 0xc5, n, 2, z, n);
+  if (n <= 0xffffffff) altBytes(p, 0xc6, n, 4, z, n);
+}
+
+/* The encodings of item it into *p. */
+static void itemAlts(const FkvItem *it, FkvAlts *p) {
+  p->n = 0;
+  int eKind = it->eKind;
+  double r = it->r;
+  switch (eKind) {
+    case FKV_IT_ARRAY:
+    case FKV_IT_MAP: {
+      unsigned c = eKind == FKV_IT_ARRAY ? 0x90 : 0x80;
+      if (it->nCount <= 15) altBytes(p, c | it->nCount, 0, 0, 0, 0);
+      if (it->nCount <= 0xffff) altBytes(p, c == 0x90 ? 0xdc : 0xde, it->nCount, 2, 0, 0);
+      altBytes(p, c == 0x90 ? 0xdd : 0xdf, it->nCount, 4, 0, 0);
+      return;
+    }
+    case FKV_IT_SQLNULL:
+      altNull(p, 0);
+      return;
+    case FKV_IT_SQLINT: {
+      altInt(p, it->i);
+      if (it->i == 0 || it->i == 1) altBytes(p, it->i ? 0xc3 : 0xc2, 0, 0, 0, 0);
+      r = (double)it->i;
+      if (r < FKV_TWO_63 && (sqlite3_int64)r == it->i) altFloat(p, r, 1);
+      return;
+    }
+    case FKV_IT_SQLREAL:
+      altFloat(p, r, 1);
+      if (r >= -FKV_TWO_63 && r < FKV_TWO_63 && r == floor(r)) altInt(p, (sqlite3_int64)r);
+      if (r == 0 || r == 1) altBytes(p, r ? 0xc3 : 0xc2, 0, 0, 0, 0);
+      altBigUint(p, r);
+      return;
+    case FKV_IT_SQLTEXT:
+      altStr(p, it->z, it->n);
+      return;
+    case FKV_IT_SQLBLOB:
+      altBin(p, it->z, it->n);
+      altAnyExt(p);
+      return;
+    case FKV_IT_STR:
+    case FKV_IT_KEY:
+      altStr(p, it->z, it->n);
+      if (it->zBin) altBin(p, it->zBin, it->nBin);
+      if (eKind == FKV_IT_STR) return;
+      eKind = it->eKey; /* then what a key's text spells */
+      break;
+  }
+  switch (eKind) {
+    case FKV_IT_TRUE: altBytes(p, 0xc3, 0, 0, 0, 0); break;
+    case FKV_IT_FALSE: altBytes(p, 0xc2, 0, 0, 0, 0); break;
+    case FKV_IT_NULL: altNull(p, 1); break;
+    case FKV_IT_INT: altInt(p, it->i); break;
+    case FKV_IT_REAL:
+      altFloat(p, r, 0);
+      altBigUint(p, r);
+      break;
+    case FKV_IT_ANY: altAny(p); break;
+  }
+}
+
+#define FKV_CAND_WORK 256 /* probes and reports of a walk before it cuts short */
+
+/* A walk over the encodings of a list of items. */
+typedef struct FkvWalk FkvWalk;
+struct FkvWalk {
+  const fkv_key_sink *pSink;
+  const FkvItem *aItem;
+  int nItem;
+  int *aK;                          /* per item: its next encoding */
+  size_t *aN;                       /* per item: the prefix before it */
+  int nWork;
+  unsigned char a[FKV_MP_MAX_KEY];  /* the prefix */
+  unsigned char aLo[FKV_MP_MAX_KEY], aHi[FKV_MP_MAX_KEY];
+};
+
+/* Report the range q after the prefix a[0..n) (bMore: items follow). */
+static void walkRange(FkvWalk *w, size_t n, const FkvAlt *q, int bMore) {
+  if (n + q->nLo > FKV_MP_MAX_KEY || n + q->nHi > FKV_MP_MAX_KEY) return; /* too long */
+  memcpy(w->aLo, w->a, n);
+  memcpy(w->aLo + n, q->aLo, q->nLo);
+  memcpy(w->aHi, w->a, n);
+  memcpy(w->aHi + n, q->aHi, q->nHi);
+  w->nWork++;
+  w->pSink->xRange(w->pSink->pCtx, w->aLo, n + q->nLo, w->aHi, n + q->nHi, q->bHiPrefix || bMore);
 }
 
 /*
-** Call xAdd once for each MessagePack encoding a stored key equal to pVal
-** may have, in the order msgpack_fmt.h lists them.  SQLITE_OK or
-** SQLITE_NOMEM.
+** Depth first over the items: one encoding per item appended to the
+** prefix; at the last item a point (or a range).  A prefix no stored key
+** has (xProbe) is not extended; once FKV_CAND_WORK questions are spent, a
+** prefix is reported as the range of keys that start with it.
 */
-int fkvMsgpackKeyCandidates(sqlite3_value *pVal, void (*xAdd)(void *, const unsigned char *, size_t),
-                            void *pCtx) {
-  FkvOut out = {0};
-  msgpack_packer pk;
-  msgpack_packer_init(&pk, &out, fkvOutWrite);
+static void walkItems(FkvWalk *w) {
+  static const FkvAlt any = {.bRange = 1, .bHiPrefix = 1};
+  FkvAlts alts;
+  int d = 0;
+  w->aK[0] = 0;
+  w->aN[0] = 0;
+  while (d >= 0) {
+    itemAlts(&w->aItem[d], &alts);
+    if (w->aK[d] >= alts.n) {
+      d--;
+      continue;
+    }
+    const FkvAlt *q = &alts.a[w->aK[d]++];
+    size_t n = w->aN[d];
+    int bMore = d + 1 < w->nItem;
+    if (q->bRange) {
+      walkRange(w, n, q, bMore);
+      continue;
+    }
+    if (n + q->nHdr + q->nBody > FKV_MP_MAX_KEY) continue; /* no stored key is that long */
+    memcpy(w->a + n, q->aHdr, q->nHdr);
+    if (q->nBody) memcpy(w->a + n + q->nHdr, q->aBody, q->nBody);
+    n += q->nHdr + q->nBody;
+    if (!bMore) {
+      w->nWork++;
+      w->pSink->xRange(w->pSink->pCtx, w->a, n, w->a, n, 0);
+    } else if (w->nWork >= FKV_CAND_WORK) {
+      walkRange(w, n, &any, 1);
+    } else {
+      w->nWork++;
+      if (w->pSink->xProbe && !w->pSink->xProbe(w->pSink->pCtx, w->a, n)) continue;
+      d++;
+      w->aK[d] = 0;
+      w->aN[d] = n;
+    }
+  }
+}
+
+/* The decimal point of the C library's number formatting (the locale's). */
+static char fkvLocalePoint(void) {
+  char z[8];
+  snprintf(z, sizeof z, "%.1f", 0.5);
+  return z[1];
+}
+
+/*
+** Is z[0..n) a number exactly as fkvJsonValue writes one?  FKV_IT_INT (*pi)
+** or FKV_IT_REAL (*pr), else 0.
+*/
+static int fkvJsonNumber(const unsigned char *z, size_t n, sqlite3_int64 *pi, double *pr) {
+  char zBuf[48], zBack[48];
+  if (n == 0 || n >= sizeof zBuf) return 0;
+  for (size_t k = 0; k < n; k++) {
+    if (!z[k] || !strchr("0123456789+-.eE", z[k])) return 0;
+  }
+  memcpy(zBuf, z, n);
+  zBuf[n] = 0;
+  char *zEnd;
+  if (!strpbrk(zBuf, ".eE")) {
+    errno = 0;
+    long long v = strtoll(zBuf, &zEnd, 10);
+    if (*zEnd || errno) return 0;
+    snprintf(zBack, sizeof zBack, "%lld", v);
+    if (strcmp(zBack, zBuf) != 0) return 0;
+    *pi = v;
+    return FKV_IT_INT;
+  }
+  char *zDot = strchr(zBuf, '.');
+  if (zDot) *zDot = fkvLocalePoint();
+  double r = strtod(zBuf, &zEnd);
+  if (*zEnd) return 0;
+  fkvRealText(r, zBack);
+  if (strlen(zBack) != n || memcmp(zBack, z, n) != 0) return 0;
+  *pr = r;
+  return FKV_IT_REAL;
+}
+
+/*
+** Decode z[0..n) as the base64 fkvJsonBase64 writes (RFC 4648, padded,
+** unused bits zero) into aOut; the size, or -1 if it is not such a text.
+*/
+static ptrdiff_t fkvBase64Decode(const unsigned char *z, size_t n, unsigned char *aOut) {
+  static const char zB64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  if (n % 4) return -1;
+  size_t m = 0;
+  for (size_t i = 0; i < n; i += 4) {
+    unsigned u = 0;
+    int nPad = 0;
+    for (int k = 0; k < 4; k++) {
+      const char *p = z[i + k] ? strchr(zB64, z[i + k]) : 0;
+      if (z[i + k] == '=' && i + 4 == n && k >= 2 && (k == 3 || z[i + 3] == '=')) {
+        nPad++;
+      } else if (!p || nPad) {
+        return -1;
+      }
+      u = (u << 6) | (p ? (unsigned)(p - zB64) : 0);
+    }
+    if ((nPad == 1 && (u & 0xff)) || (nPad == 2 && (u & 0xffff))) return -1;
+    aOut[m++] = (unsigned char)(u >> 16);
+    if (nPad < 2) aOut[m++] = (unsigned char)(u >> 8);
+    if (nPad < 1) aOut[m++] = (unsigned char)u;
+  }
+  return (ptrdiff_t)m;
+}
+
+/* The items of a JSON text being read (fkvJsonItems). */
+typedef struct FkvTok FkvTok;
+struct FkvTok {
+  const unsigned char *z;
+  size_t n, i;
+  FkvItem *aItem;
+  int nItem, nItemMax;
+  unsigned char *aArena;      /* decoded strings */
+  size_t nArena;
+};
+
+static FkvItem *tokAdd(FkvTok *t, int eKind) {
+  if (t->nItem >= t->nItemMax) return 0;
+  FkvItem *it = &t->aItem[t->nItem++];
+  memset(it, 0, sizeof *it);
+  it->eKind = (unsigned char)eKind;
+  return it;
+}
+
+/*
+** The JSON string at z[i] (a '"') as an item of kind eKind: its bytes
+** decoded (exactly the escapes fkvJsonString writes), the base64 they may
+** be, and for a map key the scalar they may spell.  0 if it is not such a
+** string.
+*/
+static int tokString(FkvTok *t, int eKind) {
+  FkvItem *it = tokAdd(t, eKind);
+  if (!it) return 0;
+  unsigned char *aOut = t->aArena + t->nArena;
+  size_t j = t->i + 1, m = 0;
+  for (;;) {
+    if (j >= t->n) return 0;
+    unsigned c = t->z[j];
+    if (c == '"') break;
+    if (c < 0x20) return 0;
+    if (c != '\\') {
+      aOut[m++] = (unsigned char)c;
+      j++;
+      continue;
+    }
+    if (j + 1 >= t->n) return 0;
+    static const char zEscName[] = "\"\\bfnrt", zEscByte[] = "\"\\\b\f\n\r\t";
+    const char *zEsc = t->z[j + 1] ? strchr(zEscName, t->z[j + 1]) : 0;
+    if (zEsc) {
+      aOut[m++] = (unsigned char)zEscByte[zEsc - zEscName];
+      j += 2;
+      continue;
+    }
+    /* \u00XX, lowercase: the other control characters */
+    static const char zHex[] = "0123456789abcdef";
+    const unsigned char *u = t->z + j + 1;
+    if (j + 6 > t->n || memcmp(u, "u00", 3) != 0 || !u[3] || !u[4] || !strchr(zHex, u[3]) ||
+        !strchr(zHex, u[4])) {
+      return 0;
+    }
+    c = (unsigned)((strchr(zHex, u[3]) - zHex) * 16 + (strchr(zHex, u[4]) - zHex));
+    if (c >= 0x20 || c == '\b' || c == '\f' || c == '\n' || c == '\r' || c == '\t') {
+      return 0; /* written as is, or short */
+    }
+    aOut[m++] = (unsigned char)c;
+    j += 6;
+  }
+  t->i = j + 1;
+  it->z = aOut;
+  it->n = m;
+  t->nArena += m;
+  ptrdiff_t nBin = fkvBase64Decode(aOut, m, t->aArena + t->nArena);
+  if (nBin >= 0) {
+    it->zBin = t->aArena + t->nArena;
+    it->nBin = (size_t)nBin;
+    t->nArena += (size_t)nBin;
+  }
+  if (eKind == FKV_IT_KEY) {
+    if (m == 4 && memcmp(aOut, "true", 4) == 0) it->eKey = FKV_IT_TRUE;
+    else if (m == 5 && memcmp(aOut, "false", 5) == 0) it->eKey = FKV_IT_FALSE;
+    else if (m == 4 && memcmp(aOut, "null", 4) == 0) it->eKey = FKV_IT_NULL;
+    else if (m > 0 && (aOut[0] == '[' || aOut[0] == '{')) it->eKey = FKV_IT_ANY;
+    else it->eKey = (unsigned char)fkvJsonNumber(aOut, m, &it->i, &it->r);
+  }
+  return 1;
+}
+
+/*
+** The JSON value at z[i], nested in nOpen arrays/maps, as items (see
+** INTERNALS).  0 if it is not a text fkvJsonValue writes, or one that no
+** stored key can have (more items than bytes in a key; nested deeper than
+** msgpack-c reads).
+*/
+static int tokValue(FkvTok *t, int nOpen) {
+  if (t->i >= t->n) return 0;
+  unsigned c = t->z[t->i];
+  if (c == '[' || c == '{') {
+    unsigned cClose = c == '[' ? ']' : '}';
+    int iHdr = t->nItem;
+    if (nOpen >= FKV_MP_MAX_DEPTH || !tokAdd(t, c == '[' ? FKV_IT_ARRAY : FKV_IT_MAP)) return 0;
+    uint32_t nCount = 0;
+    t->i++;
+    if (t->i < t->n && t->z[t->i] == cClose) {
+      t->i++;
+    } else {
+      for (;;) {
+        if (c == '{') {
+          if (t->i >= t->n || t->z[t->i] != '"' || !tokString(t, FKV_IT_KEY)) return 0;
+          if (t->i >= t->n || t->z[t->i] != ':') return 0;
+          t->i++;
+        }
+        if (!tokValue(t, nOpen + 1)) return 0;
+        nCount++;
+        if (t->i < t->n && t->z[t->i] == ',') {
+          t->i++;
+        } else if (t->i < t->n && t->z[t->i] == cClose) {
+          t->i++;
+          break;
+        } else {
+          return 0;
+        }
+      }
+    }
+    t->aItem[iHdr].nCount = nCount;
+    return 1;
+  }
+  if (c == '"') return tokString(t, FKV_IT_STR);
+  static const char *azWord[] = {"true", "false", "null"};
+  for (int k = 0; k < 3; k++) {
+    size_t nWord = strlen(azWord[k]);
+    if (t->n - t->i >= nWord && memcmp(t->z + t->i, azWord[k], nWord) == 0) {
+      t->i += nWord;
+      return tokAdd(t, FKV_IT_TRUE + k) != 0;
+    }
+  }
+  size_t j = t->i;
+  while (j < t->n && t->z[j] && strchr("0123456789+-.eE", t->z[j])) j++;
+  sqlite3_int64 i = 0;
+  double r = 0;
+  int eKind = fkvJsonNumber(t->z + t->i, j - t->i, &i, &r);
+  FkvItem *it = eKind ? tokAdd(t, eKind) : 0;
+  if (!it) return 0;
+  it->i = i;
+  it->r = r;
+  t->i = j;
+  return 1;
+}
+
+/*
+** Walk the arrays or maps whose JSON text is z[0..n).  SQLITE_OK (also
+** when no stored key can have that text) or SQLITE_NOMEM.
+*/
+static int walkJson(FkvWalk *w, const unsigned char *z, size_t n) {
+  /* Each item takes one byte of a key at least; a decoded string is no
+  ** longer than its text, its base64 reading shorter. */
+  int nItemMax = n < FKV_MP_MAX_KEY ? (int)n : FKV_MP_MAX_KEY;
+  size_t nK = (size_t)nItemMax + 1; /* aN after it stays aligned */
+  FkvItem *aItem = sqlite3_malloc64((size_t)nItemMax * (sizeof(FkvItem) + sizeof(size_t)) +
+                                    nK * sizeof(int) + 2 * n);
+  if (!aItem) return SQLITE_NOMEM;
+  FkvTok t = {z, n, 0, aItem, 0, nItemMax, 0, 0};
+  w->aK = (int *)(aItem + nItemMax);
+  w->aN = (size_t *)(w->aK + (nK & ~(size_t)1));
+  t.aArena = (unsigned char *)(w->aN + nItemMax);
+  if (tokValue(&t, 0) && t.i == n) {
+    w->aItem = aItem;
+    w->nItem = t.nItem;
+    w->nWork = 0;
+    walkItems(w);
+  }
+  sqlite3_free(aItem);
+  return SQLITE_OK;
+}
+
+/* See msgpack_fmt.h. */
+int fkvMsgpackKeyCandidates(sqlite3_value *pVal, const fkv_key_sink *pSink) {
+  FkvWalk w;
+  FkvItem it;
+  int aK[1];
+  size_t aN[1];
+  memset(&it, 0, sizeof it);
   switch (sqlite3_value_type(pVal)) {
-    case SQLITE_INTEGER: {
-      sqlite3_int64 i = sqlite3_value_int64(pVal);
-      double r = (double)i;
-      msgpack_pack_int64(&pk, i);
-      fkvCandidate(&out, xAdd, pCtx);
-      if (r < FKV_TWO_63 && (sqlite3_int64)r == i) {
-        msgpack_pack_double(&pk, r);
-        fkvCandidate(&out, xAdd, pCtx);
-      }
+    case SQLITE_INTEGER:
+      it.eKind = FKV_IT_SQLINT;
+      it.i = sqlite3_value_int64(pVal);
       break;
-    }
-    case SQLITE_FLOAT: {
-      double r = sqlite3_value_double(pVal);
-      msgpack_pack_double(&pk, r);
-      fkvCandidate(&out, xAdd, pCtx);
-      if ((isinf(r) || fabs(r) <= FLT_MAX) && (double)(float)r == r) {
-        msgpack_pack_float(&pk, (float)r);
-        fkvCandidate(&out, xAdd, pCtx);
-      }
-      if (r >= -FKV_TWO_63 && r < FKV_TWO_63 && r == floor(r)) {
-        msgpack_pack_int64(&pk, (sqlite3_int64)r);
-        fkvCandidate(&out, xAdd, pCtx);
-      }
+    case SQLITE_FLOAT:
+      it.eKind = FKV_IT_SQLREAL;
+      it.r = sqlite3_value_double(pVal);
       break;
-    }
-    case SQLITE_TEXT: {
-      fkvPackSql(&pk, pVal);
-      fkvCandidate(&out, xAdd, pCtx);
-      if (out.rc) break;
-      json_error_t err;
-      int bNoMem;
-      const char *z = (const char *)sqlite3_value_text(pVal);
-      json_t *pJ = fkvJsonParse(z, (size_t)sqlite3_value_bytes(pVal), &err, &bNoMem);
-      if (bNoMem) out.rc = SQLITE_NOMEM;
-      if (pJ) {
-        char *zErr = 0;
-        if (fkvPackJson(&pk, pJ, 0, &zErr) == SQLITE_OK) fkvCandidate(&out, xAdd, pCtx);
-        out.n = 0;
-        sqlite3_free(zErr);
-        json_decref(pJ);
-      }
+    case SQLITE_TEXT:
+      it.eKind = FKV_IT_SQLTEXT;
+      it.z = sqlite3_value_text(pVal);
+      if (!it.z) return SQLITE_NOMEM;
+      it.n = (size_t)sqlite3_value_bytes(pVal);
       break;
-    }
     case SQLITE_BLOB:
-      fkvPackSql(&pk, pVal);
-      fkvCandidate(&out, xAdd, pCtx);
+      it.eKind = FKV_IT_SQLBLOB;
+      it.n = (size_t)sqlite3_value_bytes(pVal);
+      it.z = it.n ? sqlite3_value_blob(pVal) : (const unsigned char *)"";
+      if (!it.z) return SQLITE_NOMEM;
       break;
     default:
+      it.eKind = FKV_IT_SQLNULL;
       break;
   }
-  int rc = out.rc;
-  fkvOutFree(&out);
-  return rc;
+  w.pSink = pSink;
+  w.aItem = &it;
+  w.nItem = 1;
+  w.aK = aK;
+  w.aN = aN;
+  w.nWork = 0;
+  walkItems(&w);
+  if (it.eKind == FKV_IT_SQLTEXT && it.n > 0 && (it.z[0] == '[' || it.z[0] == '{')) {
+    return walkJson(&w, it.z, it.n);
+  }
+  return SQLITE_OK;
 }

@@ -29,10 +29,12 @@
 **                                   (sqlite3_vtab_in: one batched lookup)
 **   FKV_PLAN_UNIQUE 0x80            key = v of an UPDATE, promised to SQLite
 **                                   as at most one row (see below)
+**   FKV_PLAN_RAWKEY 0x100 argv: v   rawkey = v (or rawkey IS v): the stored
+**                                   key whose bytes are v
 **
 ** idxStr names the plan for EXPLAIN QUERY PLAN: "SEEK key=?", "SEEK key IN
-** (...)", "RANGE key>? AND key<=?", "FULLSCAN", with " DESC" when the order
-** is descending.
+** (...)", "SEEK rawkey=?", "RANGE key>? AND key<=?", "FULLSCAN", with " DESC"
+** when the order is descending.
 **
 ** Constraints are never omitted (omit=0): SQLite re-checks each row.  This
 ** is what lets a seek stay correct under affinity: kv.key = t.id with an
@@ -45,6 +47,19 @@
 ** the numbers near the one a text spells.  The numeric-text interval is
 ** left out when the view holds no such key (fkvViewNoNumericText).  A
 ** non-BINARY collation on a constraint makes it unusable for seeking.
+**
+** Formats whose SQL keys may repeat (format.h bRawKey: format=flaxkv, where
+** 1, 1.0 and true are three stored keys) declare the hidden column rawkey,
+** the stored key's bytes, as the primary key: SQLite then hands xUpdate the
+** exact row it selected, and knows that key is not unique (DISTINCT key
+** removes duplicates).  key = v becomes the intervals the format reports
+** for v (xKeyCandidates), which asks the view whether a prefix exists
+** before listing what follows it.  A write keeps the SQL key unique: a
+** plain INSERT of a key equal to any stored one fails, REPLACE removes
+** every stored key equal to it; an UPDATE that leaves key as it reads (not
+** set: sqlite3_value_nochange; or set to the same type and value: xKeyIs)
+** keeps its stored bytes, one that changes it writes the format's encoding
+** of the new value.  rawkey cannot be written.
 **
 ** One-pass UPDATE.  SQLite runs UPDATE in one pass (no temporary b-tree of
 ** the rows to change) when xBestIndex sets SQLITE_INDEX_SCAN_UNIQUE; it then
@@ -117,19 +132,27 @@
 ** two agree and refuses the statement where they may not (fkv_moves, reset
 ** by the table's next xFilter, which every UPDATE calls before its first
 ** row):
-**   - each existing row an OR REPLACE moves a row onto is kept as the
-**     statement found it; an UPDATE of that key later in the statement goes
-**     on only if the row there is still those bytes (its value encoding
-**     holds the key's type);
+**   - each existing row an OR REPLACE moves a row onto (and, where SQL
+**     keys may repeat, each stored key equal to the new one that it
+**     removes) is kept as the statement found it; an UPDATE of that row
+**     later in the statement goes on only if the row there is still those
+**     bytes (its value encoding holds the key's type);
 **   - the rows come in key order for a one-table UPDATE of an ordered
 **     format (every plan scans its intervals in order).  If they do not (an
 **     UPDATE ... FROM, format=flaxkv) and the statement changes a key, the
-**     order changes the result in every conflict mode: refused;
+**     order changes the result in every conflict mode: refused.  Rows are
+**     compared by their SQL keys: an unordered format's stored key is put
+**     in SQL order by the format (xKeyOrder); equal keys, and a key the
+**     format cannot read, count as out of order;
 **   - a key move that fails (a constraint error under OR ABORT, OR FAIL or
 **     OR ROLLBACK) before any row came out of order is refused too if the
 **     rows may come in another order: format=flaxkv, or a cursor of the
 **     table filtered twice (nRefiltered: the table is an inner loop).  In
-**     key order the statement might not fail, or fail at another row.
+**     key order the statement might not fail, or fail at another row.  Not
+**     if the table's cursors have yielded no other row since it last had
+**     none open (nRowsOut: a two-pass UPDATE reads all its rows before its
+**     first xUpdate, and keeps its cursor open to its end): an UPDATE of
+**     one row fails as the ordinary table does.
 **
 ** Threads.  SQLite serializes calls on one connection; a vtab, its cursors
 ** and its fkv_conn are only touched by the connection's current thread.
@@ -161,14 +184,20 @@ SQLITE_EXTENSION_INIT3
 #define FKV_PLAN_DESC 0x20
 #define FKV_PLAN_IN 0x40
 #define FKV_PLAN_UNIQUE 0x80
+#define FKV_PLAN_RAWKEY 0x100
 
 #define FKV_KEYBUF (FKV_MAX_KEY + 1)
 #define FKV_SPARE_COPY_MAX 4096 /* a spare cursor keeps a point copy up to this */
 #define FKV_STMT_LEVEL INT_MAX   /* the fkv_txn savepoint of the UPDATE under way */
 
 #define FKV_SCHEMA "CREATE TABLE x(key PRIMARY KEY NOT NULL, value) WITHOUT ROWID"
-#define FKV_SCHEMA_META \
-  "CREATE TABLE x(key PRIMARY KEY NOT NULL, value, meta HIDDEN) WITHOUT ROWID"
+/* format.h bMeta and bRawKey (only format=flaxkv has them, and both) */
+#define FKV_SCHEMA_RAWKEY \
+  "CREATE TABLE x(key, value, meta HIDDEN, rawkey HIDDEN PRIMARY KEY) WITHOUT ROWID"
+#define FKV_COL_KEY 0
+#define FKV_COL_VALUE 1
+#define FKV_COL_META 2
+#define FKV_COL_RAWKEY 3
 
 typedef struct flaxkv_vtab flaxkv_vtab;
 typedef struct flaxkv_cursor flaxkv_cursor;
@@ -190,7 +219,8 @@ struct fkv_private {
 ** from its first row to the next xFilter of the table.
 */
 struct fkv_moves {
-  size_t nPrev;             /* bytes of aPrev; 0: no UPDATE row since xFilter */
+  int bRow;                 /* an UPDATE row came since xFilter */
+  size_t nPrev;             /* bytes of aPrev */
   unsigned char aPrev[FKV_KEYBUF]; /* the previous row's key, in SQL order */
   int bMoved;               /* a row's key changed */
   int bDisorder;            /* a row came at or below the previous row's key */
@@ -233,6 +263,11 @@ struct flaxkv_vtab {
   fkv_moves moves;          /* the UPDATE under way */
   int nRefiltered;          /* open cursors filtered more than once: an
                             ** inner loop, whose rows come in no key order */
+  int nCursors;             /* open cursors */
+  sqlite3_uint64 nRowsOut;  /* rows the cursors yielded since the table last
+                            ** had none open: at least those of the UPDATE
+                            ** under way, which reads them all before its
+                            ** first row unless it is one-pass */
 };
 
 /*
@@ -277,6 +312,7 @@ struct flaxkv_cursor {
                             ** flaxkv_vtab.nRefiltered) */
   int eNoNumText;           /* the view holds no numeric text key: 1 sure,
                             ** 0 maybe, -1 not asked yet (this filter) */
+  int rcProbe;              /* the first error of a probe (cursorProbe) */
   const unsigned char *aVal; /* point row: its value */
   size_t nVal;
   /* xOpen zeroes the fields above only.  A closed cursor is kept as its
@@ -321,6 +357,7 @@ static char *keyRepr(const fkv_format *pFmt, const unsigned char *a, size_t n) {
 
 /* Forget the rows of the last UPDATE: a new statement starts (xFilter). */
 static void movesReset(fkv_moves *m) {
+  m->bRow = 0;
   m->nPrev = 0;
   m->bMoved = 0;
   m->bDisorder = 0;
@@ -643,6 +680,38 @@ static int openPrivate(fkv_conn *c, const char *zSchema, const char *zName, fkv_
 /* ------------------------------------------------------- create/connect */
 
 /*
+** SQLITE_OK if db's text encoding is UTF-8, else an error naming it.  A
+** table's TEXT keys are in the order of their UTF-8 bytes (codec.h), which
+** is SQLite's BINARY order only in a UTF-8 database: a UTF-16 one compares
+** the UTF-16 bytes.  The encoding is the connection's (its main database's;
+** temp shares it and ATTACH refuses a file in another one), fixed once the
+** schema is read, as it is by the time SQLite creates or connects a table.
+*/
+static int checkEncoding(sqlite3 *db, const char *zName, char **pzErr) {
+  sqlite3_stmt *pStmt = 0;
+  int rc = sqlite3_prepare_v2(db, "PRAGMA encoding", -1, &pStmt, 0);
+  if (rc == SQLITE_OK && sqlite3_step(pStmt) == SQLITE_ROW) {
+    const char *zEnc = (const char *)sqlite3_column_text(pStmt, 0);
+    if (zEnc && sqlite3_stricmp(zEnc, "UTF-8") != 0) {
+      *pzErr = sqlite3_mprintf("flaxkv: table %s needs a UTF-8 database, and this connection's "
+                               "encoding is %s (flaxkv orders TEXT keys by their UTF-8 bytes, "
+                               "SQLite by the bytes of the database's encoding); use a database "
+                               "created with the default PRAGMA encoding='UTF-8'",
+                               zName, zEnc);
+      sqlite3_finalize(pStmt);
+      return *pzErr ? SQLITE_ERROR : SQLITE_NOMEM;
+    }
+  }
+  int rc2 = sqlite3_finalize(pStmt);
+  if (rc == SQLITE_OK) rc = rc2;
+  if (rc != SQLITE_OK) {
+    *pzErr = sqlite3_mprintf("flaxkv: table %s: cannot read the database encoding: %s", zName,
+                             sqlite3_errmsg(db));
+  }
+  return rc;
+}
+
+/*
 ** The identity a table records as the owner of its data (store.h,
 ** Ownership) into *pzOwner: "file:<device>:<inode>" of the database file
 ** that holds its schema.  It survives renaming or moving the file within
@@ -677,7 +746,9 @@ static int flaxkvInit(sqlite3 *db, void *pAux, int argc, const char *const *argv
   const char *zName = argv[2];
   fkv_opts o;
   *ppVtab = 0;
-  int rc = parseOptions(argc, argv, &o, pzErr);
+  int rc = checkEncoding(db, zName, pzErr);
+  if (rc != SQLITE_OK) return rc;
+  rc = parseOptions(argc, argv, &o, pzErr);
   if (rc != SQLITE_OK) return rc;
   o.store.bCreate = bCreate;
 
@@ -697,7 +768,7 @@ static int flaxkvInit(sqlite3 *db, void *pAux, int argc, const char *const *argv
   if (!p->zSchema || !p->zName) rc = SQLITE_NOMEM;
   if (rc == SQLITE_OK) rc = ownerIdentity(db, zSchema, &o, &p->zOwner);
   if (rc == SQLITE_OK) {
-    rc = sqlite3_declare_vtab(db, p->pFmt->bMeta ? FKV_SCHEMA_META : FKV_SCHEMA);
+    rc = sqlite3_declare_vtab(db, p->pFmt->bRawKey ? FKV_SCHEMA_RAWKEY : FKV_SCHEMA);
     if (rc == SQLITE_OK) {
       sqlite3_vtab_config(db, SQLITE_VTAB_CONSTRAINT_SUPPORT, 1);
       /* Not from triggers or views: a database file someone else wrote
@@ -777,10 +848,15 @@ static void planCost(sqlite3_index_info *pInfo, uint64_t nTable, uint64_t nRow) 
 static int flaxkvBestIndex(sqlite3_vtab *pVtab, sqlite3_index_info *pInfo) {
   flaxkv_vtab *p = (flaxkv_vtab *)pVtab;
   const fkv_format *pFmt = p->pFmt;
-  int iEq = -1, iLo = -1, iHi = -1;
+  int iEq = -1, iLo = -1, iHi = -1, iRaw = -1;
   for (int i = 0; i < pInfo->nConstraint; i++) {
     const struct sqlite3_index_constraint *pC = &pInfo->aConstraint[i];
-    if (!pC->usable || pC->iColumn != 0) continue;
+    if (!pC->usable) continue;
+    if (pC->iColumn == FKV_COL_RAWKEY && iRaw < 0 &&
+        (pC->op == SQLITE_INDEX_CONSTRAINT_EQ || pC->op == SQLITE_INDEX_CONSTRAINT_IS)) {
+      iRaw = i; /* rawkey is a BLOB: no collation applies */
+    }
+    if (pC->iColumn != FKV_COL_KEY) continue;
     const char *zColl = sqlite3_vtab_collation(pInfo, i);
     if (zColl && sqlite3_stricmp(zColl, "BINARY") != 0) continue;
     switch (pC->op) {
@@ -807,7 +883,12 @@ static int flaxkvBestIndex(sqlite3_vtab *pVtab, sqlite3_index_info *pInfo) {
     sqlite3_free(zErr);
     nTable = FKV_ROWS_UNKNOWN;
   }
-  if (iEq >= 0) {
+  if (iRaw >= 0) {
+    idxNum = FKV_PLAN_RAWKEY;
+    pInfo->aConstraintUsage[iRaw].argvIndex = ++nArg;
+    planCost(pInfo, nTable, 1);
+    zPlan = sqlite3_mprintf("SEEK rawkey=?");
+  } else if (iEq >= 0) {
     idxNum = FKV_PLAN_EQ;
     pInfo->aConstraintUsage[iEq].argvIndex = ++nArg;
     planCost(pInfo, nTable, 1);
@@ -883,6 +964,7 @@ static int flaxkvOpen(sqlite3_vtab *pVtab, sqlite3_vtab_cursor **ppCur) {
   pCur->nIvlAlloc = sizeof(pCur->aIvlSpace) / sizeof(pCur->aIvlSpace[0]);
   pCur->aKeys = pCur->aKeySpace;
   pCur->nKeysAlloc = sizeof(pCur->aKeySpace);
+  if (p->nCursors++ == 0) p->nRowsOut = 0;
   *ppCur = &pCur->base;
   return SQLITE_OK;
 }
@@ -895,6 +977,7 @@ static int flaxkvClose(sqlite3_vtab_cursor *cur) {
   flaxkv_cursor *pCur = (flaxkv_cursor *)cur;
   flaxkv_vtab *p = (flaxkv_vtab *)cur->pVtab;
   if (pCur->nFilter > 1) p->nRefiltered--;
+  p->nCursors--;
   fkvIterClose(pCur->pIter);
   pCur->pIter = 0;
   sharedViewRelease(p->pConn, pCur->pShared);
@@ -1040,15 +1123,94 @@ static void ivlAddNearNumber(flaxkv_cursor *pCur, sqlite3_value *pVal) {
   ivlAddConst(pCur, aLo, FKV_NUMKEY_SIZE, aHi, FKV_NUMKEY_SIZE, 0);
 }
 
-static void ivlAddPoint(void *pCtx, const unsigned char *a, size_t n) {
-  if (n > 0 && n <= FKV_MAX_KEY) ivlAddConst((flaxkv_cursor *)pCtx, a, n, a, n, 0);
+/*
+** The end of the keys that start with a[0..n) into aEnd (a strict upper
+** bound): a without its trailing 0xff bytes, its last byte incremented.
+** Its size, or 0 if there is none (a is all 0xff: no upper bound).
+*/
+static size_t prefixEnd(const unsigned char *a, size_t n, unsigned char *aEnd) {
+  while (n > 0 && a[n - 1] == 0xff) n--;
+  if (n == 0) return 0;
+  memcpy(aEnd, a, n);
+  aEnd[n - 1]++;
+  return n;
+}
+
+/*
+** The iterator bounds of the keys from aLo to aHi (fkv_key_sink.xRange)
+** into *pLo and *pHi, aEnd holding a prefix end; the upper bound to use
+** (NULL: none).
+*/
+static const fkv_bound *rangeBounds(const unsigned char *aLo, size_t nLo, const unsigned char *aHi,
+                                    size_t nHi, int bHiPrefix, unsigned char *aEnd,
+                                    fkv_bound *pLo, fkv_bound *pHi) {
+  pLo->a = aLo;
+  pLo->n = nLo;
+  pLo->bStrict = 0;
+  pHi->a = aHi;
+  pHi->n = nHi;
+  pHi->bStrict = 0;
+  if (!bHiPrefix) return pHi;
+  pHi->a = aEnd;
+  pHi->n = prefixEnd(aHi, nHi, aEnd);
+  pHi->bStrict = 1;
+  return pHi->n ? pHi : 0;
+}
+
+/* Position pIter on the first key that starts with a[0..n) (EOF: none). */
+static int iterSeekPrefix(fkv_iter *pIter, const unsigned char *a, size_t n) {
+  unsigned char aEnd[FKV_KEYBUF];
+  fkv_bound lo, hi;
+  return fkvIterSeek(pIter, &lo, rangeBounds(a, n, a, n, 1, aEnd, &lo, &hi), 0);
+}
+
+/* fkv_key_sink.xRange of a cursor: one more interval of the plan. */
+static void ivlAddRange(void *pCtx, const unsigned char *aLo, size_t nLo, const unsigned char *aHi,
+                        size_t nHi, int bHiPrefix) {
+  flaxkv_cursor *pCur = pCtx;
+  unsigned char aEnd[FKV_KEYBUF];
+  fkv_bound lo, hi;
+  const fkv_bound *pHi = rangeBounds(aLo, nLo, aHi, nHi, bHiPrefix, aEnd, &lo, &hi);
+  fkv_ivl *v = ivlAdd(pCur);
+  if (!v) return;
+  ivlSetEnd(pCur, v, 0, lo.a, lo.n, 0);
+  if (pHi) ivlSetEnd(pCur, v, 1, pHi->a, pHi->n, pHi->bStrict);
+}
+
+/* rc, an iterator's error: its message becomes the table's. */
+static int iterFail(flaxkv_cursor *pCur, int rc) {
+  const char *z = fkvIterErrmsg(pCur->pIter);
+  if (z) setVtabErr(pCur->base.pVtab, sqlite3_mprintf("%s", z));
+  return rc;
+}
+
+/*
+** fkv_key_sink.xProbe of a cursor: does its view (with the connection's
+** uncommitted writes) hold a key that starts with a[0..n)?  An error is
+** kept in rcProbe (and the answer is "maybe").
+*/
+static int cursorProbe(void *pCtx, const unsigned char *a, size_t n) {
+  flaxkv_cursor *pCur = pCtx;
+  flaxkv_vtab *p = (flaxkv_vtab *)pCur->base.pVtab;
+  if (pCur->rcProbe) return 1;
+  int rc = SQLITE_OK;
+  if (!pCur->pIter) {
+    rc = fkvIterOpen(pCur->pShared->pView, p->pTxn, p->pTable, &pCur->pIter, &p->base.zErrMsg);
+  }
+  if (rc == SQLITE_OK) {
+    rc = iterSeekPrefix(pCur->pIter, a, n);
+    if (rc != SQLITE_OK) rc = iterFail(pCur, rc);
+  }
+  pCur->rcProbe = rc;
+  return rc != SQLITE_OK || !fkvIterEof(pCur->pIter);
 }
 
 /* key = pV: the key itself, and what affinity may add (see INTERNALS); for
-** an unordered format, each encoding a matching key may have. */
+** an unordered format, where the format says keys equal to pV are. */
 static void ivlAddEq(flaxkv_cursor *pCur, const fkv_format *pFmt, sqlite3_value *pV) {
   if (pFmt->xKeyCandidates) {
-    if (pFmt->xKeyCandidates(pV, ivlAddPoint, pCur) != SQLITE_OK) pCur->bOom = 1;
+    fkv_key_sink sink = {pCur, ivlAddRange, cursorProbe};
+    if (pFmt->xKeyCandidates(pV, &sink) != SQLITE_OK) pCur->bOom = 1;
     return;
   }
   int eType = sqlite3_value_type(pV), kind;
@@ -1184,6 +1346,7 @@ static int buildIntervals(flaxkv_cursor *pCur, int idxNum, sqlite3_value **argv)
   pCur->nKeys = 0;
   pCur->bOom = 0;
   pCur->eNoNumText = -1;
+  pCur->rcProbe = SQLITE_OK;
   int iArg = 0;
   int kind;
   if ((idxNum & (FKV_PLAN_EQ | FKV_PLAN_IN)) == FKV_PLAN_EQ && pFmt->bNative &&
@@ -1191,7 +1354,13 @@ static int buildIntervals(flaxkv_cursor *pCur, int idxNum, sqlite3_value **argv)
       buildPointEq(pCur, argv[0])) {
     return SQLITE_OK;
   }
-  if (idxNum & FKV_PLAN_IN) {
+  if (idxNum & FKV_PLAN_RAWKEY) {
+    const unsigned char *a = sqlite3_value_blob(argv[0]);
+    size_t n = (size_t)sqlite3_value_bytes(argv[0]);
+    if (sqlite3_value_type(argv[0]) == SQLITE_BLOB && n > 0 && n <= FKV_MAX_KEY) {
+      ivlAddConst(pCur, a, n, a, n, 0); /* a rawkey of another type matches nothing */
+    }
+  } else if (idxNum & FKV_PLAN_IN) {
     sqlite3_value *pV;
     int rc;
     for (rc = sqlite3_vtab_in_first(argv[iArg], &pV); rc == SQLITE_OK && pV;
@@ -1223,17 +1392,11 @@ static int buildIntervals(flaxkv_cursor *pCur, int idxNum, sqlite3_value **argv)
   } else {
     ivlAdd(pCur); /* everything */
   }
+  if (pCur->rcProbe != SQLITE_OK) return pCur->rcProbe;
   if (pCur->bOom) return SQLITE_NOMEM;
   ivlNormalize(pCur);
   if (!pFmt->bNative && pFmt->bOrdered) ivlRestrictToBlobs(pCur);
   return SQLITE_OK;
-}
-
-/* rc, an iterator's error: its message becomes the table's. */
-static int iterFail(flaxkv_cursor *pCur, int rc) {
-  const char *z = fkvIterErrmsg(pCur->pIter);
-  if (z) setVtabErr(pCur->base.pVtab, sqlite3_mprintf("%s", z));
-  return rc;
 }
 
 /* Position on the first row of interval pCur->iIvl or, if it has none, of
@@ -1472,7 +1635,7 @@ static int flaxkvFilter(sqlite3_vtab_cursor *cur, int idxNum, const char *idxStr
   flaxkv_vtab *p = (flaxkv_vtab *)cur->pVtab;
   int rc;
   pCur->bEof = 1;
-  if (p->moves.nPrev) movesReset(&p->moves);
+  if (p->moves.bRow) movesReset(&p->moves);
   if (pCur->nFilter < 2 && ++pCur->nFilter == 2) p->nRefiltered++;
   if (!pCur->pShared) {
     rc = sharedViewAcquire(p, &pCur->pShared);
@@ -1493,19 +1656,27 @@ static int flaxkvFilter(sqlite3_vtab_cursor *cur, int idxNum, const char *idxStr
     return SQLITE_SCHEMA;
   }
   pCur->iIvl = pCur->bDesc ? pCur->nIvl - 1 : 0;
-  return cursorSettle(pCur);
+  rc = cursorSettle(pCur);
+  if (!pCur->bEof) p->nRowsOut++;
+  return rc;
 }
 
 static int flaxkvNext(sqlite3_vtab_cursor *cur) {
   flaxkv_cursor *pCur = (flaxkv_cursor *)cur;
+  flaxkv_vtab *p = (flaxkv_vtab *)cur->pVtab;
   if (!pCur->bPoint) {
     /* Within a range: the iterator's next row, else the next interval. */
     int rc = fkvIterNext(pCur->pIter);
     if (rc != SQLITE_OK) return iterFail(pCur, rc);
-    if (!fkvIterEof(pCur->pIter)) return SQLITE_OK;
+    if (!fkvIterEof(pCur->pIter)) {
+      p->nRowsOut++;
+      return SQLITE_OK;
+    }
   }
   pCur->iIvl += pCur->bDesc ? -1 : 1;
-  return cursorSettle(pCur);
+  int rc = cursorSettle(pCur);
+  if (!pCur->bEof) p->nRowsOut++;
+  return rc;
 }
 
 static int flaxkvEof(sqlite3_vtab_cursor *cur) { return ((flaxkv_cursor *)cur)->bEof; }
@@ -1549,13 +1720,18 @@ static int flaxkvColumn(sqlite3_vtab_cursor *cur, sqlite3_context *ctx, int iCol
   const unsigned char *aKey = cursorRow(pCur, &nKey, &aVal, &nVal);
   char *zErr = 0;
   int rc;
-  if (iCol == 0) {
+  if (iCol == FKV_COL_KEY) {
+    /* An UPDATE that keeps key: no value, and xUpdate keeps the stored bytes. */
+    if (pFmt->bRawKey && sqlite3_vtab_nochange(ctx)) return SQLITE_OK;
     rc = pFmt->xKeyResult(ctx, aKey, nKey, aVal, nVal, &zErr);
+  } else if (iCol == FKV_COL_RAWKEY) {
+    if (!sqlite3_vtab_nochange(ctx)) sqlite3_result_blob64(ctx, aKey, nKey, SQLITE_TRANSIENT);
+    return SQLITE_OK;
   } else if (!aVal) {
     /* An uncommitted row this connection has since undone. */
     sqlite3_result_null(ctx);
     return SQLITE_OK;
-  } else if (iCol == 1) {
+  } else if (iCol == FKV_COL_VALUE) {
     rc = pFmt->xValueResult(ctx, aVal, nVal, &zErr);
   } else {
     rc = pFmt->xMetaResult(ctx, aVal, nVal, &zErr);
@@ -1578,55 +1754,24 @@ static int constraintErr(flaxkv_vtab *p, int rc, const char *zWhat) {
   return rc;
 }
 
-/* The candidate encodings of one key (unordered formats), in order. */
-typedef struct fkv_cands fkv_cands;
-struct fkv_cands {
-  unsigned char a[4][FKV_KEYBUF];
-  size_t n[4];
-  int nCand;
-};
-
-static void candAdd(void *pCtx, const unsigned char *a, size_t n) {
-  fkv_cands *c = pCtx;
-  if (c->nCand < 4 && n <= FKV_MAX_KEY) {
-    memcpy(c->a[c->nCand], a, n);
-    c->n[c->nCand++] = n;
-  }
-}
-
 /*
-** The stored bytes of the row whose key SQLite passes as pOld, into a[]:
-** its encoding, or for an unordered format the candidate that exists (the
-** SQL value of a key need not encode back to the same MessagePack bytes).
-** *pn = 0: there is no such row.  *pCands (unordered formats) receives the
-** candidates.
+** The stored bytes of the row SQLite passes as pOld (argv[0], the primary
+** key) into a[]: the key's encoding, or, where rawkey is the primary key
+** (format.h bRawKey), those bytes.  *pn = 0: no stored row has it.
 */
-static int resolveOldKey(flaxkv_vtab *p, sqlite3_value *pOld, unsigned char *a, size_t *pn,
-                         fkv_cands *pCands) {
-  *pn = 0;
-  if (!p->pFmt->xKeyCandidates) {
+static void resolveOldKey(flaxkv_vtab *p, sqlite3_value *pOld, unsigned char *a, size_t *pn) {
+  size_t n = 0;
+  if (p->pFmt->bRawKey) {
+    n = (size_t)sqlite3_value_bytes(pOld);
+    if (sqlite3_value_type(pOld) != SQLITE_BLOB || n > FKV_MAX_KEY) n = 0;
+    if (n) memcpy(a, sqlite3_value_blob(pOld), n);
+  } else {
     int kind;
-    size_t n;
     char *zErr = 0;
-    int rc = p->pFmt->xKeyEncode(pOld, a, FKV_KEYBUF, &n, &kind, &zErr);
+    if (p->pFmt->xKeyEncode(pOld, a, FKV_KEYBUF, &n, &kind, &zErr) != SQLITE_OK) n = 0;
     sqlite3_free(zErr);
-    if (rc == SQLITE_OK && n > 0 && n <= FKV_MAX_KEY) *pn = n;
-    return SQLITE_OK;
   }
-  pCands->nCand = 0;
-  int rc = p->pFmt->xKeyCandidates(pOld, candAdd, pCands);
-  for (int i = 0; rc == SQLITE_OK && i < pCands->nCand; i++) {
-    const unsigned char *aCur;
-    size_t nCur;
-    rc = fkvTxnGet(p->pTxn, pCands->a[i], pCands->n[i], 0, &aCur, &nCur, 0, &p->base.zErrMsg);
-    if (rc == SQLITE_OK) {
-      memcpy(a, pCands->a[i], pCands->n[i]);
-      *pn = pCands->n[i];
-      return SQLITE_OK;
-    }
-    if (rc == SQLITE_NOTFOUND) rc = SQLITE_OK;
-  }
-  return rc;
+  *pn = n <= FKV_MAX_KEY ? n : 0;
 }
 
 /*
@@ -1651,24 +1796,26 @@ static int refuseUnordered(flaxkv_vtab *p) {
 
 /*
 ** An UPDATE row, before its write: refuse the statement where its result
-** would differ from the ordinary table's (see Key moves).  pOld is the row's
-** key as SQLite passes it, aOld its stored bytes; bMove: its key changes.
+** would differ from the ordinary table's (see Key moves).  aOld is the row's
+** stored key; bMove: its key changes.
 */
-static int movesCheck(flaxkv_vtab *p, sqlite3_value *pOld, const unsigned char *aOld,
-                      size_t nOld, int bMove, int eMode) {
+static int movesCheck(flaxkv_vtab *p, const unsigned char *aOld, size_t nOld, int bMove,
+                      int eMode) {
   fkv_moves *m = &p->moves;
   const unsigned char *aOrd = aOld; /* the key in SQL order */
   size_t nOrd = nOld;
   unsigned char aEnc[FKV_KEYBUF];
   if (!p->pFmt->bOrdered) {
-    int kind;
-    nOrd = fkvKeyEncode(pOld, aEnc, sizeof(aEnc), &kind);
+    int rc = p->pFmt->xKeyOrder(aOld, nOld, aEnc, sizeof(aEnc), &nOrd);
+    if (rc == SQLITE_NOMEM) return rc;
+    if (rc != SQLITE_OK) m->bDisorder = 1; /* a key it cannot read: in no known order */
     if (nOrd > FKV_MAX_KEY) nOrd = FKV_MAX_KEY; /* a prefix: equal ones count as disorder */
     aOrd = aEnc;
   }
-  if (m->nPrev && fkvKeyCmp(aOrd, nOrd, m->aPrev, m->nPrev) <= 0) m->bDisorder = 1;
+  if (m->bRow && fkvKeyCmp(aOrd, nOrd, m->aPrev, m->nPrev) <= 0) m->bDisorder = 1;
   memcpy(m->aPrev, aOrd, nOrd);
   m->nPrev = nOrd;
+  m->bRow = 1;
   m->bMoved |= bMove;
   if (m->bMoved && m->bDisorder) return refuseUnordered(p);
   fkv_node *x = eMode == SQLITE_REPLACE && m->pOnto ? fkvMemFind(m->pOnto, aOld, nOld) : 0;
@@ -1748,36 +1895,178 @@ static int ignoreRow(flaxkv_vtab *p, int bInsert) {
   return SQLITE_CONSTRAINT;
 }
 
+/* The stored keys equal to a new key (replaceEqualKeys). */
+typedef struct fkv_equal fkv_equal;
+struct fkv_equal {
+  flaxkv_vtab *p;
+  fkv_iter *pIter;            /* opened at the first range or probe */
+  const unsigned char *aSkip; /* the row being updated: not a conflict */
+  size_t nSkip;
+  fkv_buf keys;               /* the keys found: each a 2-byte size, then the bytes */
+  int nKey;
+  int rc;
+};
+
+/* Record the stored key a[0..n) unless it is the row being updated. */
+static int equalFound(fkv_equal *e, const unsigned char *a, size_t n) {
+  if (n == e->nSkip && memcmp(a, e->aSkip, n) == 0) return SQLITE_OK;
+  int rc = fkvBufReserve(&e->keys, e->keys.n + 2 + n);
+  if (rc != SQLITE_OK) return rc;
+  e->keys.a[e->keys.n++] = (unsigned char)(n >> 8);
+  e->keys.a[e->keys.n++] = (unsigned char)n;
+  memcpy(e->keys.a + e->keys.n, a, n);
+  e->keys.n += n;
+  e->nKey++;
+  return SQLITE_OK;
+}
+
+/* The iterator of replaceEqualKeys, opened when first needed: point reads
+** (fkvTxnGet) come before it, none after (fkvTxnIterOpen). */
+static int equalIter(fkv_equal *e) {
+  if (e->rc == SQLITE_OK && !e->pIter) {
+    e->rc = fkvTxnIterOpen(e->p->pTxn, &e->pIter, &e->p->base.zErrMsg);
+  }
+  return e->rc;
+}
+
+/* fkv_key_sink.xRange of replaceEqualKeys: collect the keys in the range. */
+static void equalRange(void *pCtx, const unsigned char *aLo, size_t nLo, const unsigned char *aHi,
+                       size_t nHi, int bHiPrefix) {
+  fkv_equal *e = pCtx;
+  if (e->rc != SQLITE_OK) return;
+  if (!e->pIter && !bHiPrefix && nLo == nHi && memcmp(aLo, aHi, nLo) == 0) {
+    const unsigned char *aVal;
+    size_t nVal;
+    int rc = fkvTxnGet(e->p->pTxn, aLo, nLo, 0, &aVal, &nVal, 0, &e->p->base.zErrMsg);
+    if (rc == SQLITE_OK) rc = equalFound(e, aLo, nLo);
+    e->rc = rc == SQLITE_NOTFOUND ? SQLITE_OK : rc;
+    return;
+  }
+  if (equalIter(e) != SQLITE_OK) return;
+  unsigned char aEnd[FKV_KEYBUF];
+  fkv_bound lo, hi;
+  int rc = fkvIterSeek(e->pIter, &lo, rangeBounds(aLo, nLo, aHi, nHi, bHiPrefix, aEnd, &lo, &hi),
+                       0);
+  while (rc == SQLITE_OK && !fkvIterEof(e->pIter)) {
+    size_t nKey, nVal;
+    const unsigned char *aVal;
+    const unsigned char *aKey = fkvIterRow(e->pIter, &nKey, &aVal, &nVal);
+    if (aVal) rc = equalFound(e, aKey, nKey);
+    if (rc == SQLITE_OK) rc = fkvIterNext(e->pIter);
+  }
+  if (rc != SQLITE_OK && rc != SQLITE_NOMEM) {
+    const char *z = fkvIterErrmsg(e->pIter);
+    if (z) setVtabErr(&e->p->base, sqlite3_mprintf("%s", z));
+  }
+  e->rc = rc;
+}
+
+/* fkv_key_sink.xProbe of replaceEqualKeys. */
+static int equalProbe(void *pCtx, const unsigned char *a, size_t n) {
+  fkv_equal *e = pCtx;
+  if (equalIter(e) == SQLITE_OK) {
+    e->rc = iterSeekPrefix(e->pIter, a, n);
+    if (e->rc != SQLITE_OK) {
+      const char *z = fkvIterErrmsg(e->pIter);
+      if (z) setVtabErr(&e->p->base, sqlite3_mprintf("%s", z));
+    }
+  }
+  return e->rc != SQLITE_OK || !fkvIterEof(e->pIter);
+}
+
 /*
-** Write an INSERT row (nOld 0) or an UPDATE row (aOld its stored key,
-** pCands its candidates): argv as xUpdate's, eMode the conflict mode.
+** Formats whose SQL keys may repeat (xKeyCandidates): before the key pKey
+** is written over the row aOld (nOld 0: an INSERT), the other stored keys
+** with pKey's SQL value, read as fkvTxnGet reads.  None: SQLITE_OK.  Some:
+** in REPLACE mode they are deleted (the write then replaces the row, as on
+** the ordinary table; an UPDATE first notes each row it replaces, see
+** movesNoteOnto), in IGNORE mode the row is skipped (ignoreRow), else the
+** UNIQUE error.
+*/
+static int replaceEqualKeys(flaxkv_vtab *p, sqlite3_value *pKey, const unsigned char *aOld,
+                            size_t nOld, int eMode) {
+  fkv_equal e;
+  memset(&e, 0, sizeof e);
+  e.p = p;
+  e.aSkip = aOld;
+  e.nSkip = nOld;
+  fkv_key_sink sink = {&e, equalRange, equalProbe};
+  int rc = p->pFmt->xKeyCandidates(pKey, &sink);
+  if (rc == SQLITE_OK) rc = e.rc;
+  fkvIterClose(e.pIter);
+  if (rc == SQLITE_OK && e.nKey > 0) {
+    if (eMode == SQLITE_REPLACE) {
+      for (size_t i = 0; rc == SQLITE_OK && i < e.keys.n;) {
+        const unsigned char *aKey = e.keys.a + i + 2;
+        size_t nKey = ((size_t)e.keys.a[i] << 8) | e.keys.a[i + 1];
+        if (nOld) rc = movesNoteOnto(p, aKey, nKey);
+        if (rc == SQLITE_OK) rc = fkvTxnPut(p->pTxn, aKey, nKey, 0, 0, 0);
+        i += 2 + nKey;
+      }
+    } else if (eMode == SQLITE_IGNORE) {
+      rc = ignoreRow(p, !nOld);
+    } else {
+      rc = constraintErr(p, SQLITE_CONSTRAINT_PRIMARYKEY, "UNIQUE");
+    }
+  }
+  fkvBufFree(&e.keys);
+  return rc;
+}
+
+/*
+** Write an INSERT row (nOld 0) or an UPDATE row (aOld its stored key): argv
+** as xUpdate's, eMode the conflict mode.
 */
 static int writeRow(flaxkv_vtab *p, int argc, sqlite3_value **argv, const unsigned char *aOld,
-                    size_t nOld, const fkv_cands *pCands, int eMode) {
+                    size_t nOld, int eMode) {
   sqlite3_vtab *pVtab = &p->base;
   const fkv_format *pFmt = p->pFmt;
   unsigned char aNew[FKV_KEYBUF];
   size_t nNew;
-  int kind;
+  int kind = 0;
   char *zErr = 0;
-  int rc = pFmt->xKeyEncode(argv[2], aNew, sizeof(aNew), &nNew, &kind, &zErr);
-  if (rc != SQLITE_OK) {
-    setVtabErr(pVtab, sqlite3_mprintf("flaxkv: table %s: %s", p->zName, zErr));
-    sqlite3_free(zErr);
-    return rc;
+  int rc;
+  int bKeep = 0; /* an UPDATE that leaves key as it reads: keep its stored bytes */
+  if (pFmt->bRawKey) {
+    sqlite3_value *pRaw = argv[2 + FKV_COL_RAWKEY];
+    int bRawKept = nOld && (sqlite3_value_nochange(pRaw) ||
+                            (sqlite3_value_type(pRaw) == SQLITE_BLOB &&
+                             (size_t)sqlite3_value_bytes(pRaw) == nOld &&
+                             memcmp(sqlite3_value_blob(pRaw), aOld, nOld) == 0));
+    if (!bRawKept && (nOld || sqlite3_value_type(pRaw) != SQLITE_NULL)) {
+      setVtabErr(pVtab, sqlite3_mprintf("flaxkv: table %s: rawkey cannot be written (it is the "
+                                        "stored form of key: write key)", p->zName));
+      return SQLITE_ERROR;
+    }
+    bKeep = nOld && sqlite3_value_nochange(argv[2]);
+    if (nOld && !bKeep) {
+      rc = pFmt->xKeyIs(argv[2], aOld, nOld, &bKeep);
+      if (rc != SQLITE_OK) return rc;
+    }
   }
-  if (nNew == 0) {
-    if (eMode == SQLITE_IGNORE) return ignoreRow(p, !nOld);
-    return constraintErr(p, SQLITE_CONSTRAINT_NOTNULL, "NOT NULL");
+  if (bKeep) {
+    memcpy(aNew, aOld, nNew = nOld);
+  } else {
+    rc = pFmt->xKeyEncode(argv[2], aNew, sizeof(aNew), &nNew, &kind, &zErr);
+    if (rc != SQLITE_OK) {
+      setVtabErr(pVtab, sqlite3_mprintf("flaxkv: table %s: %s", p->zName, zErr));
+      sqlite3_free(zErr);
+      return rc;
+    }
+    if (nNew == 0) {
+      if (eMode == SQLITE_IGNORE) return ignoreRow(p, !nOld);
+      return constraintErr(p, SQLITE_CONSTRAINT_NOTNULL, "NOT NULL");
+    }
+    if (nNew > FKV_MAX_KEY) {
+      setVtabErr(pVtab, sqlite3_mprintf("flaxkv: a key of table %s is %llu bytes encoded; LMDB "
+                                        "keys are limited to %d bytes%s",
+                                        p->zName, (unsigned long long)nNew, FKV_MAX_KEY,
+                                        pFmt->bNative ? " (1 type byte + the key)" : ""));
+      return SQLITE_TOOBIG;
+    }
   }
-  if (nNew > FKV_MAX_KEY) {
-    setVtabErr(pVtab, sqlite3_mprintf("flaxkv: a key of table %s is %llu bytes encoded; LMDB "
-                                      "keys are limited to %d bytes%s",
-                                      p->zName, (unsigned long long)nNew, FKV_MAX_KEY,
-                                      pFmt->bNative ? " (1 type byte + the key)" : ""));
-    return SQLITE_TOOBIG;
-  }
-  rc = pFmt->xValueEncode(argv[3], pFmt->bMeta && argc > 4 ? argv[4] : 0, kind, &p->val, &zErr);
+  sqlite3_value *pMeta = pFmt->bMeta && argc > 2 + FKV_COL_META ? argv[2 + FKV_COL_META] : 0;
+  rc = pFmt->xValueEncode(argv[2 + FKV_COL_VALUE], pMeta, kind, &p->val, &zErr);
   if (rc != SQLITE_OK) {
     setVtabErr(pVtab, zErr ? sqlite3_mprintf("flaxkv: table %s: %s", p->zName, zErr) : 0);
     sqlite3_free(zErr);
@@ -1787,21 +2076,19 @@ static int writeRow(flaxkv_vtab *p, int argc, sqlite3_value **argv, const unsign
   size_t nVal = p->val.n;
 
   int bSameKey = nOld && fkvKeyCmp(aOld, nOld, aNew, nNew) == 0;
-  if (nOld && !bSameKey && pFmt->xKeyCandidates) {
-    /* The same SQL key (its value read back, unchanged): keep its bytes. */
-    for (int i = 0; i < pCands->nCand && !bSameKey; i++) {
-      bSameKey = fkvKeyCmp(pCands->a[i], pCands->n[i], aNew, nNew) == 0;
-    }
-    if (bSameKey) memcpy(aNew, aOld, nNew = nOld);
-  }
   if (nOld) {
-    rc = movesCheck(p, argv[0], aOld, nOld, !bSameKey, eMode);
+    rc = movesCheck(p, aOld, nOld, !bSameKey, eMode);
     if (rc != SQLITE_OK) return rc;
   }
   if (bSameKey) {
     /* A new value, or the same key written with another type (1 -> 1.0). */
-    rc = fkvTxnPut(p->pTxn, aNew, nNew, aVal, nVal, 0);
-  } else if (eMode == SQLITE_REPLACE) {
+    return fkvTxnPut(p->pTxn, aNew, nNew, aVal, nVal, 0);
+  }
+  if (pFmt->xKeyCandidates) {
+    rc = replaceEqualKeys(p, argv[2], aOld, nOld, eMode);
+    if (rc != SQLITE_OK) return rc;
+  }
+  if (eMode == SQLITE_REPLACE) {
     /* Whether the new key exists or not, it ends up with this row. */
     rc = nOld ? movesNoteOnto(p, aNew, nNew) : SQLITE_OK;
     if (rc == SQLITE_OK && nOld) rc = fkvTxnPut(p->pTxn, aOld, nOld, 0, 0, 0);
@@ -1840,9 +2127,9 @@ static int writeRow(flaxkv_vtab *p, int argc, sqlite3_value **argv, const unsign
 }
 
 /*
-** INSERT (argv[0] NULL), UPDATE (argv[0] the old key), DELETE (argc 1).
-** argv[2] is the new key, argv[3] the new value, argv[4] the meta column
-** (formats with one).  *pRowid: an INSERT's rowid, which SQLite makes
+** INSERT (argv[0] NULL), UPDATE (argv[0] the old primary key), DELETE
+** (argc 1).  argv[2] is the new key, argv[3] the new value, argv[4] the
+** meta column and argv[5] rawkey (formats with them).  *pRowid: an INSERT's rowid, which SQLite makes
 ** last_insert_rowid(); a flaxkv table has none, so it leaves the
 ** connection's value as it is (as a WITHOUT ROWID table's INSERT does).
 */
@@ -1858,26 +2145,25 @@ static int flaxkvUpdate(sqlite3_vtab *pVtab, int argc, sqlite3_value **argv, sql
     return SQLITE_READONLY;
   }
   unsigned char aOld[FKV_KEYBUF];
-  fkv_cands cands;
   size_t nOld = 0;
-  int rc;
   if (sqlite3_value_type(argv[0]) != SQLITE_NULL) {
-    rc = resolveOldKey(p, argv[0], aOld, &nOld, &cands);
-    if (rc != SQLITE_OK || nOld == 0) return rc; /* no such row */
+    resolveOldKey(p, argv[0], aOld, &nOld);
+    if (nOld == 0) return SQLITE_OK; /* no such row */
   }
   if (argc == 1) return fkvTxnPut(p->pTxn, aOld, nOld, 0, 0, 0);
   int eMode = sqlite3_vtab_on_conflict(p->db);
   if (!nOld) {
     *pRowid = sqlite3_last_insert_rowid(p->db);
-    return writeRow(p, argc, argv, 0, 0, 0, eMode);
+    return writeRow(p, argc, argv, 0, 0, eMode);
   }
   /* An UPDATE row: the statement's first one marks where it began. */
-  if (!p->moves.nPrev) fkvTxnSavepoint(p->pTxn, FKV_STMT_LEVEL);
-  rc = writeRow(p, argc, argv, aOld, nOld, &cands, eMode);
+  if (!p->moves.bRow) fkvTxnSavepoint(p->pTxn, FKV_STMT_LEVEL);
+  int rc = writeRow(p, argc, argv, aOld, nOld, eMode);
   if ((rc & 0xff) == SQLITE_CONSTRAINT && eMode != SQLITE_IGNORE && eMode != SQLITE_REPLACE &&
-      (p->nRefiltered || !p->pFmt->bOrdered)) {
-    /* A key move failed, and the rows may not come in key order: in
-    ** another order it might not fail, or fail at another row. */
+      (p->nRefiltered || !p->pFmt->bOrdered) && p->nRowsOut > 1) {
+    /* A key move failed, and the statement's rows (not just this one) may
+    ** not come in key order: in another order it might not fail, or fail at
+    ** another row. */
     rc = refuseUnordered(p);
   }
   if (rc != SQLITE_OK &&

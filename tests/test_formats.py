@@ -226,6 +226,144 @@ def test_flaxkv(tmp):
           "flaxkv: update and deletes (also of a tuple key)", sorted(map(repr, stored)))
 
 
+def run(c, sql, args=()):
+    """The rows of sql, or "error: <message>"."""
+    try:
+        return c.execute(sql, args).fetchall()
+    except sqlite3.Error as e:
+        return "error: %s" % e
+
+
+def test_flaxkv_keys(tmp):
+    """Keys that are one SQL value: 1, 1.0, True; a tuple and its JSON text;
+    uint64s that read as one REAL; longer encodings other writers use."""
+    path = flaxkv_store(tmp, "keys")
+    stored = [
+        (pack(1), "int"), (pack(1.0), "float"), (pack(True), "bool"),
+        (msgpack.packb(1.0, use_single_float=True), "f32 one"),
+        (pack((1, "a")), "tuple"), (pack('[1,"a"]'), "text"),
+        (pack(2**64 - 1), "u64"), (pack(2**64 - 2), "u64 b"),
+        (msgpack.packb(2.5, use_single_float=True), "f32"),
+        (pack(7), "seven"), (b"\xcd\x00\x07", "seven16"),
+        (pack("x"), "plain"), (pack(None), "nil"),
+        (pack(b"\x01"), "bin"), (pack(msgpack.ExtType(2, b"\x01")), "ext"),
+        (pack((1.5, None, b"\x00", (True, "q"))), "nested"),
+    ]
+    env = lmdb.open(path, map_size=1 << 24)
+    with env.begin(write=True) as t:
+        for k, v in stored:
+            t.put(k, pack(v))
+    env.close()
+
+    c = connect()
+    c.execute("CREATE VIRTUAL TABLE f USING flaxkv(path='%s', format=flaxkv)" % path)
+    rows = run(c, "SELECT key, value FROM f")
+    check(len(rows) == len(stored), "flaxkv keys: every stored row is listed", rows)
+    # Every row is found by its own key (a seek).
+    missed = []
+    for key, value in rows:
+        if key is None:
+            got = run(c, "SELECT value FROM f WHERE key IS NULL")
+        else:
+            got = run(c, "SELECT value FROM f WHERE key = ?", (key,))
+        if (value,) not in got:
+            missed.append((key, value))
+    check(missed == [], "flaxkv keys: every row is reachable by key = <its key>", missed)
+    plan = " ".join(r[3] for r in c.execute("EXPLAIN QUERY PLAN SELECT * FROM f WHERE key = ?", (1,)))
+    check("SEEK key=?" in plan, "flaxkv keys: key = ? is a seek", plan)
+    for sql, want in (("key = 1", ["bool", "f32 one", "float", "int"]),
+                      ("key = 18446744073709551615", ["u64", "u64 b"]),
+                      ("key = json_array(1, 'a')", ["text", "tuple"]),
+                      ("key = 2.5", ["f32"]),
+                      ("key = json('[1.5,null,\"AA==\",[true,\"q\"]]')", ["nested"]),
+                      ("key = x'01'", ["bin", "ext"])):
+        got = run(c, "SELECT value FROM f WHERE " + sql)
+        check(isinstance(got, list) and sorted(r[0] for r in got) == want, "flaxkv keys: " + sql, got)
+    got = run(c, "SELECT count(*), count(DISTINCT key), count(key) FROM f")
+    check(got == [(16, 8, 15)], "flaxkv keys: count(*), count(DISTINCT key), count(key)", got)
+    # key is not declared unique: DISTINCT removes the duplicates, as on a plain table.
+    c.execute("CREATE TEMP TABLE plain(key, value)")
+    c.execute("INSERT INTO plain SELECT key, value FROM f")
+    want = run(c, "SELECT DISTINCT key FROM plain ORDER BY key")
+    got = run(c, "SELECT DISTINCT key FROM f ORDER BY key")
+    check(got == want and len(got) == 9, "flaxkv keys: SELECT DISTINCT key as on a plain table", got)
+    # The colliding keys, with their stored forms (the README's query).
+    got = run(c, "SELECT key, count(*), group_concat(hex(rawkey), ' ') FROM "
+                 "(SELECT key, rawkey FROM f ORDER BY rawkey) GROUP BY key HAVING count(*) > 1 ORDER BY key")
+    check(got == [(1, 4, "01 C3 CA3F800000 CB3FF0000000000000"), (7, 2, "07 CD0007"),
+                  (1.8446744073709552e19, 2, "CFFFFFFFFFFFFFFFFE CFFFFFFFFFFFFFFFFF"),
+                  ('[1,"a"]', 2, "9201A161 A75B312C2261225D"), (b"\x01", 2, "C40101 D40201")],
+          "flaxkv keys: the query that lists colliding keys", got)
+
+    # Copying into a native table: the plain INSERT fails whole, with the
+    # ordinary table's message; nothing is copied.
+    c.execute("CREATE VIRTUAL TABLE n USING flaxkv(path='%s')" % os.path.join(tmp, "keys-native"))
+    c.execute("BEGIN")
+    c.execute("INSERT INTO n VALUES('before', 0)")
+    got = run(c, "INSERT INTO n SELECT key, value FROM f WHERE key IS NOT NULL")
+    check(got == "error: UNIQUE constraint failed: n.key", "flaxkv keys: copying colliding keys fails", got)
+    got = run(c, "SELECT key FROM n")
+    check(got == [("before",)], "flaxkv keys: a failed copy copies nothing", got)
+    c.execute("COMMIT")
+
+    # DELETE and UPDATE act on exactly the rows the WHERE selects.
+    run(c, "DELETE FROM f WHERE key = json_array(1, 'a')")
+    got = run(c, "SELECT changes(), (SELECT count(*) FROM f WHERE key = json_array(1, 'a'))")
+    check(got == [(2, 0)], "flaxkv keys: DELETE removes the tuple and its JSON text, as SELECT shows them", got)
+    run(c, "DELETE FROM f WHERE key = 1 AND value = 'bool'")
+    got = sorted(r[0] for r in run(c, "SELECT value FROM f WHERE key = 1"))
+    check(got == ["f32 one", "float", "int"], "flaxkv keys: DELETE ... AND value = 'bool' removes True only", got)
+    run(c, "UPDATE f SET value = 'seven!' WHERE key = 7")
+    got = run(c, "SELECT value FROM f WHERE key = 7")
+    check(got == [("seven!",), ("seven!",)], "flaxkv keys: UPDATE of the value reaches both stored 7s", got)
+    got = run(c, "SELECT hex(rawkey) FROM f WHERE key = 7 ORDER BY rawkey")
+    check(got == [("07",), ("CD0007",)], "flaxkv keys: UPDATE of the value keeps each stored key", got)
+    c.execute("CREATE TEMP TABLE sevens(k, v)")
+    c.execute("INSERT INTO sevens VALUES(7, 'seven?')")
+    run(c, "UPDATE f SET value = sevens.v FROM sevens WHERE f.key = sevens.k")
+    run(c, "UPDATE f SET key = key, value = value || '!' WHERE key = 7")
+    got = run(c, "SELECT hex(rawkey), value FROM f WHERE key = 7 ORDER BY rawkey")
+    check(got == [("07", "seven?!"), ("CD0007", "seven?!")],
+          "flaxkv keys: UPDATE ... FROM and SET key = key keep each stored key", got)
+    run(c, "UPDATE f SET value = 'seven!' WHERE key = 7")
+    run(c, "UPDATE f SET key = 8 WHERE rawkey = x'cd0007'")
+    got = run(c, "SELECT key, hex(rawkey), value FROM f WHERE key IN (7, 8) ORDER BY key")
+    check(got == [(7, "07", "seven!"), (8, "08", "seven!")],
+          "flaxkv keys: UPDATE of the key writes it as FlaxKV would", got)
+    for sql, what in (("UPDATE f SET key = 7 WHERE key = 8", "UPDATE onto an equal key"),
+                      ("INSERT INTO f VALUES(1, 'again')", "INSERT of an equal key"),
+                      ("INSERT INTO f VALUES(7.0, 'again')", "INSERT of an equal REAL key")):
+        got = run(c, sql)
+        check(got == "error: UNIQUE constraint failed: f.key", "flaxkv keys: %s fails" % what, got)
+    run(c, "INSERT OR IGNORE INTO f VALUES(1.0, 'ignored')")
+    got = run(c, "SELECT changes()")
+    check(got == [(0,)], "flaxkv keys: INSERT OR IGNORE of an equal key", got)
+    run(c, "REPLACE INTO f VALUES(1.0, 'one')")
+    got = run(c, "SELECT key, typeof(key), value, hex(rawkey) FROM f WHERE key = 1")
+    check(got == [(1.0, "real", "one", "CB3FF0000000000000")],
+          "flaxkv keys: REPLACE leaves one row for the key, as on the ordinary table", got)
+    run(c, "UPDATE OR REPLACE f SET key = 7 WHERE key = 8")
+    got = run(c, "SELECT key, hex(rawkey) FROM f WHERE key IN (7, 8)")
+    check(got == [(7, "07")], "flaxkv keys: UPDATE OR REPLACE onto an equal key", got)
+    for sql in ("INSERT INTO f(key, value, rawkey) VALUES(9, 1, x'09')", "UPDATE f SET rawkey = x'0a' WHERE key = 7"):
+        got = run(c, sql)
+        check(got == "error: flaxkv: table f: rawkey cannot be written (it is the stored form of key: write key)",
+              "flaxkv keys: rawkey cannot be written: " + sql, got)
+    c.execute("SELECT flaxkv_flush()")
+    c.close()
+
+    env = lmdb.open(path, map_size=1 << 24, readonly=True)
+    with env.begin() as t:
+        got = {k: msgpack.unpackb(v) for k, v in t.cursor()}
+    env.close()
+    want = {pack(1.0): "one", pack(2**64 - 1): "u64", pack(2**64 - 2): "u64 b",
+            msgpack.packb(2.5, use_single_float=True): "f32", pack(7): "seven!", pack("x"): "plain",
+            pack(None): "nil", pack(b"\x01"): "bin", pack(msgpack.ExtType(2, b"\x01")): "ext",
+            pack((1.5, None, b"\x00", (True, "q"))): "nested"}
+    check(got == want, "flaxkv keys: Python reads back exactly the rows SQL left",
+          sorted((k.hex(), v) for k, v in got.items()))
+
+
 def test_export_import(tmp):
     """INSERT INTO other SELECT * FROM kv, across stores and formats."""
     c = connect()
@@ -256,6 +394,7 @@ def main():
     try:
         test_raw(tmp)
         test_flaxkv(tmp)
+        test_flaxkv_keys(tmp)
         test_export_import(tmp)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)

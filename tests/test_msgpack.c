@@ -6,7 +6,14 @@
 **   mp_decode(b)        fkvMsgpackResult
 **   mp_meta(b)          fkvMsgpackMeta
 **   mp_encode(v [, m])  fkvMsgpackEncode, as a BLOB
-**   mp_keys(v)          fkvMsgpackKeyCandidates, as a JSON array of hex strings
+**   mp_keys(v [, have]) fkvMsgpackKeyCandidates, as a JSON array: "HEX" a
+**                       point, "LO-HI" a range, "LO-HI*" one that also takes
+**                       the keys starting with HI; have (a JSON array of
+**                       hex keys) answers the probes, else none is asked
+**   mp_covers(v, k [, have])  1 if the candidates of v reach the key k
+**   mp_order(b)         fkvMsgpackKeyOrder, as a BLOB (NULL: the key is NULL)
+**   key_order(v)        fkvKeyEncode (codec.h), the same way
+**   mp_hex(t)           the BLOB of the hex text t
 ** An error comes back as "<message> [SQLITE_CODE]".  Each decoder gets an
 ** exactly-sized heap copy of its input, so ASan sees any read past the end.
 **
@@ -23,7 +30,10 @@
 **
 ** Sections: every type both ways (aCase: value, meta, re-encoding), length
 ** classes, NULs, exact encodings, round trips (fixed list and seeded
-** random), key candidates, meta errors, malformed input (fixed cases, every
+** random), key candidates (exact lists, with probes, keys Python writes
+** reached by an equal lookup, random keys in every encoding reached by
+** their own SQL value), key order (a stored key's SQL value in codec.h's
+** encoding, for the same keys), meta errors, malformed input (fixed cases, every
 ** truncation and bit flip of every valid case, seeded random mutations:
 ** SQLITE_OK or SQLITE_CORRUPT, and what decodes re-encodes to the same SQL
 ** value and meta).  A failing random case prints its bytes.
@@ -31,6 +41,8 @@
 ** Only failures and the summary line are printed.
 */
 #include "msgpack_fmt.h"
+#include "buffer.h"
+#include "codec.h"
 #include "harness.h"
 
 #include <ctype.h>
@@ -99,27 +111,179 @@ static void fnEncode(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
   sqlite3_result_blob64(ctx, a, n, sqlite3_free);
 }
 
-static void addCandidate(void *pCtx, const unsigned char *a, size_t n) {
-  sqlite3_str *p = (sqlite3_str *)pCtx;
-  sqlite3_str_appendall(p, sqlite3_str_length(p) > 1 ? ",\"" : "\"");
-  for (size_t k = 0; k < n; k++) sqlite3_str_appendf(p, "%02X", a[k]);
-  sqlite3_str_appendall(p, "\"");
+/* The keys a probe may find: mp_keys' and mp_covers' "have" argument. */
+typedef struct KeySet KeySet;
+struct KeySet {
+  unsigned char *aKey[64];
+  size_t nKey[64];
+  int n;
+};
+
+/* Parse the JSON array of hex strings z into *p; 0 if it is not one. */
+static int keySetParse(const char *z, KeySet *p) {
+  p->n = 0;
+  if (*z++ != '[') return 0;
+  while (*z == '"' && p->n < 64) {
+    const char *zEnd = strchr(++z, '"');
+    if (!zEnd || (zEnd - z) % 2) return 0;
+    size_t n = (size_t)(zEnd - z) / 2;
+    unsigned char *a = sqlite3_malloc64(n + 1);
+    if (!a) abort();
+    for (size_t k = 0; k < n; k++) {
+      unsigned v;
+      if (sscanf(z + 2 * k, "%2x", &v) != 1) return 0;
+      a[k] = (unsigned char)v;
+    }
+    p->aKey[p->n] = a;
+    p->nKey[p->n++] = n;
+    z = zEnd + 1;
+    if (*z == ',') z++;
+  }
+  return *z == ']';
 }
 
-/* mp_keys(v): '["01","CB3FF0000000000000"]'. */
-static void fnKeys(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
+static void keySetFree(KeySet *p) {
+  for (int i = 0; i < p->n; i++) sqlite3_free(p->aKey[i]);
+  p->n = 0;
+}
+
+/* LMDB's order: memcmp, then the shorter first. */
+static int keyCmp(const unsigned char *a, size_t na, const unsigned char *b, size_t nb) {
+  int c = memcmp(a, b, na < nb ? na : nb);
+  return c ? c : (na > nb) - (na < nb);
+}
+
+/* What a sink of the tests collects: the list (mp_keys), or whether a key
+** is reached (mp_covers). */
+typedef struct KeyOut KeyOut;
+struct KeyOut {
+  KeySet *pHave;          /* the keys probes find, or NULL */
+  sqlite3_str *pList;
+  const unsigned char *aKey;
+  size_t nKey;
+  int bCovered;
+};
+
+/* xProbe: does a key of pHave start with a[0..n)? */
+static int keyOutProbe(void *pCtx, const unsigned char *a, size_t n) {
+  const KeySet *p = ((KeyOut *)pCtx)->pHave;
+  for (int i = 0; i < p->n; i++) {
+    if (p->nKey[i] >= n && memcmp(p->aKey[i], a, n) == 0) return 1;
+  }
+  return 0;
+}
+
+static void keyOutRange(void *pCtx, const unsigned char *aLo, size_t nLo, const unsigned char *aHi,
+                        size_t nHi, int bHiPrefix) {
+  KeyOut *p = (KeyOut *)pCtx;
+  CHECK(nLo > 0 && nLo <= FKV_MP_MAX_KEY && nHi <= FKV_MP_MAX_KEY,
+        "a candidate of %u..%u bytes", (unsigned)nLo, (unsigned)nHi);
+  if (p->pList) {
+    sqlite3_str *q = p->pList;
+    sqlite3_str_appendall(q, sqlite3_str_length(q) > 1 ? ",\"" : "\"");
+    for (size_t k = 0; k < nLo; k++) sqlite3_str_appendf(q, "%02X", aLo[k]);
+    if (bHiPrefix || nLo != nHi || memcmp(aLo, aHi, nLo) != 0) {
+      sqlite3_str_appendall(q, "-");
+      for (size_t k = 0; k < nHi; k++) sqlite3_str_appendf(q, "%02X", aHi[k]);
+      if (bHiPrefix) sqlite3_str_appendall(q, "*");
+    }
+    sqlite3_str_appendall(q, "\"");
+  }
+  if (p->aKey && keyCmp(p->aKey, p->nKey, aLo, nLo) >= 0 &&
+      (keyCmp(p->aKey, p->nKey, aHi, nHi) <= 0 ||
+       (bHiPrefix && p->nKey >= nHi && memcmp(p->aKey, aHi, nHi) == 0))) {
+    p->bCovered = 1;
+  }
+}
+
+/* mp_hex(t): the bytes of the hex text t. */
+static void fnHex(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
   (void)argc;
-  sqlite3_str *p = sqlite3_str_new(0);
-  sqlite3_str_appendall(p, "[");
-  int rc = fkvMsgpackKeyCandidates(argv[0], addCandidate, p);
-  sqlite3_str_appendall(p, "]");
-  char *z = sqlite3_str_finish(p);
+  const char *z = (const char *)sqlite3_value_text(argv[0]);
+  size_t n = z ? strlen(z) / 2 : 0;
+  unsigned char *a = sqlite3_malloc64(n + 1);
+  if (!a) {
+    sqlite3_result_error_nomem(ctx);
+    return;
+  }
+  for (size_t k = 0; k < n; k++) {
+    unsigned v = 0;
+    sscanf(z + 2 * k, "%2x", &v);
+    a[k] = (unsigned char)v;
+  }
+  sqlite3_result_blob64(ctx, a, n, sqlite3_free);
+}
+
+/* mp_keys(v [, have]) (pApp NULL) and mp_covers(v, k [, have]). */
+static void fnKeys(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
+  int bCovers = sqlite3_user_data(ctx) != 0;
+  KeySet have = {{0}, {0}, 0};
+  KeyOut out = {0, 0, 0, 0, 0};
+  int iHave = bCovers ? 2 : 1;
+  if (argc > iHave) {
+    const char *zHave = (const char *)sqlite3_value_text(argv[iHave]);
+    if (!zHave || !keySetParse(zHave, &have)) {
+      keySetFree(&have);
+      sqlite3_result_error(ctx, "have: expected a JSON array of hex strings", -1);
+      return;
+    }
+    out.pHave = &have;
+  }
+  if (bCovers) {
+    out.aKey = sqlite3_value_blob(argv[1]);
+    out.nKey = (size_t)sqlite3_value_bytes(argv[1]);
+  } else {
+    out.pList = sqlite3_str_new(0);
+    sqlite3_str_appendall(out.pList, "[");
+  }
+  fkv_key_sink sink = {&out, keyOutRange, out.pHave ? keyOutProbe : 0};
+  int rc = fkvMsgpackKeyCandidates(argv[0], &sink);
+  keySetFree(&have);
+  if (bCovers) {
+    if (rc != SQLITE_OK) sqlite3_result_error_nomem(ctx);
+    else sqlite3_result_int(ctx, out.bCovered);
+    return;
+  }
+  sqlite3_str_appendall(out.pList, "]");
+  char *z = sqlite3_str_finish(out.pList);
   if (rc != SQLITE_OK || !z) {
     sqlite3_free(z);
     sqlite3_result_error_nomem(ctx);
     return;
   }
   sqlite3_result_text(ctx, z, -1, sqlite3_free);
+}
+
+/*
+** mp_order(b) (pApp NULL): fkvMsgpackKeyOrder of the MessagePack key b, and
+** key_order(v): fkvKeyEncode of v; each a BLOB, NULL for a NULL key.  Both
+** are asked for the size first (no buffer), then write.
+*/
+static void fnOrder(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
+  (void)argc;
+  int bMsgpack = sqlite3_user_data(ctx) == 0;
+  const unsigned char *aKey = sqlite3_value_blob(argv[0]);
+  size_t nKey = (size_t)sqlite3_value_bytes(argv[0]), n = 0, nFull = 0;
+  int kind, rc = SQLITE_OK;
+  if (bMsgpack) rc = fkvMsgpackKeyOrder(aKey, nKey, 0, 0, &n);
+  else n = fkvKeyEncode(argv[0], 0, 0, &kind);
+  unsigned char *a = n ? sqlite3_malloc64(n) : 0;
+  if (rc == SQLITE_OK && n && !a) rc = SQLITE_NOMEM;
+  if (rc == SQLITE_OK && n) {
+    if (bMsgpack) rc = fkvMsgpackKeyOrder(aKey, nKey, a, n, &nFull);
+    else nFull = fkvKeyEncode(argv[0], a, n, &kind);
+    CHECK(rc != SQLITE_OK || nFull == n, "key order: %u bytes, then %u", (unsigned)n, (unsigned)nFull);
+  }
+  if (rc != SQLITE_OK) {
+    sqlite3_free(a);
+    char *z = sqlite3_mprintf("key order [%s]", rcName(rc));
+    sqlite3_result_error(ctx, z, -1);
+    sqlite3_free(z);
+  } else if (n) {
+    sqlite3_result_blob64(ctx, a, n, sqlite3_free);
+  } else {
+    sqlite3_result_null(ctx);
+  }
 }
 
 static void openDb(void) {
@@ -132,7 +296,15 @@ static void openDb(void) {
   if (rc == SQLITE_OK) rc = sqlite3_create_function(db, "mp_meta", 1, f, (void *)1, fnDecode, 0, 0);
   if (rc == SQLITE_OK) rc = sqlite3_create_function(db, "mp_encode", 1, f, 0, fnEncode, 0, 0);
   if (rc == SQLITE_OK) rc = sqlite3_create_function(db, "mp_encode", 2, f, 0, fnEncode, 0, 0);
-  if (rc == SQLITE_OK) rc = sqlite3_create_function(db, "mp_keys", 1, f, 0, fnKeys, 0, 0);
+  if (rc == SQLITE_OK) rc = sqlite3_create_function(db, "mp_hex", 1, f, 0, fnHex, 0, 0);
+  if (rc == SQLITE_OK) rc = sqlite3_create_function(db, "mp_order", 1, f, 0, fnOrder, 0, 0);
+  if (rc == SQLITE_OK) rc = sqlite3_create_function(db, "key_order", 1, f, (void *)1, fnOrder, 0, 0);
+  for (int nArg = 1; nArg <= 3; nArg++) {
+    if (rc == SQLITE_OK && nArg < 3) rc = sqlite3_create_function(db, "mp_keys", nArg, f, 0, fnKeys, 0, 0);
+    if (rc == SQLITE_OK && nArg > 1) {
+      rc = sqlite3_create_function(db, "mp_covers", nArg, f, (void *)1, fnKeys, 0, 0);
+    }
+  }
   if (rc != SQLITE_OK) {
     fprintf(stderr, "cannot register the test functions: %s\n", sqlite3_errmsg(db));
     exit(2);
@@ -323,7 +495,7 @@ static const struct MpCase {
 
 /*
 ** Lines for testPython: 'P' ARGS -> packb(ARGS); 'E' EXPR -> the bytes EXPR;
-** 'K' EXPR -> a list of bytes, as mp_keys prints it; 'U' HEX -> packb of
+** 'K' EXPR -> a list of bytes, as aStored lists them; 'U' HEX -> packb of
 ** unpackb(HEX), which must be HEX again.  zWant: the expected output.
 */
 typedef struct PyLine PyLine;
@@ -660,66 +832,328 @@ static void testRandomRoundTrip(void) {
 /* ---- key candidates -------------------------------------------------- */
 
 /*
-** A lookup value (SQL), the candidates mp_keys lists, and the Python
-** expression for the same list of encodings.
+** A lookup value (SQL) and the candidates mp_keys lists without probes:
+** every encoding with that SQL value (msgpack_fmt.h).
 */
 static const struct {
-  const char *zVal, *zWant, *zPy;
+  const char *zVal, *zWant;
 } aKey[] = {
-    {"1", "[\"01\",\"CB3FF0000000000000\"]", "[msgpack.packb(1), msgpack.packb(1.0)]"},
-    {"0", "[\"00\",\"CB0000000000000000\"]", "[msgpack.packb(0), msgpack.packb(0.0)]"},
-    {"-33", "[\"D0DF\",\"CBC040800000000000\"]", "[msgpack.packb(-33), msgpack.packb(-33.0)]"},
-    {"1.0", "[\"CB3FF0000000000000\",\"CA3F800000\",\"01\"]",
-     "[msgpack.packb(1.0), msgpack.packb(1.0, use_single_float=True), msgpack.packb(1)]"},
-    {"-1.0", "[\"CBBFF0000000000000\",\"CABF800000\",\"FF\"]",
-     "[msgpack.packb(-1.0), msgpack.packb(-1.0, use_single_float=True), msgpack.packb(-1)]"},
-    {"-0.0", "[\"CB8000000000000000\",\"CA80000000\",\"00\"]",
-     "[msgpack.packb(-0.0), msgpack.packb(-0.0, use_single_float=True), msgpack.packb(0)]"},
-    {"1.5", "[\"CB3FF8000000000000\",\"CA3FC00000\"]",
-     "[msgpack.packb(1.5), msgpack.packb(1.5, use_single_float=True)]"},
-    {"0.1", "[\"CB3FB999999999999A\"]", "[msgpack.packb(0.1)]"},
-    {"1e300", "[\"CB7E37E43C8800759C\"]", "[msgpack.packb(1e300)]"},
-    {"1e39", "[\"CB48078287F49C4A1D\"]", "[msgpack.packb(1e39)]"},
-    {"9e999", "[\"CB7FF0000000000000\",\"CA7F800000\"]",
-     "[msgpack.packb(float('inf')), msgpack.packb(float('inf'), use_single_float=True)]"},
-    {"9223372036854775807", "[\"CF7FFFFFFFFFFFFFFF\"]", "[msgpack.packb(2**63 - 1)]"},
-    {"-9223372036854775808", "[\"D38000000000000000\",\"CBC3E0000000000000\"]",
-     "[msgpack.packb(-2**63), msgpack.packb(float(-2**63))]"},
-    {"9007199254740992", "[\"CF0020000000000000\",\"CB4340000000000000\"]",
-     "[msgpack.packb(2**53), msgpack.packb(float(2**53))]"},
-    {"9007199254740993", "[\"CF0020000000000001\"]", "[msgpack.packb(2**53 + 1)]"},
-    {"9223372036854775808.0", "[\"CB43E0000000000000\",\"CA5F000000\"]",
-     "[msgpack.packb(float(2**63)), msgpack.packb(float(2**63), use_single_float=True)]"},
-    {"4611686018427387904.0", "[\"CB43D0000000000000\",\"CA5E800000\",\"CF4000000000000000\"]",
-     "[msgpack.packb(float(2**62)), msgpack.packb(float(2**62), use_single_float=True), "
-     "msgpack.packb(2**62)]"},
-    {"'a'", "[\"A161\"]", "[msgpack.packb('a')]"},
-    {"''", "[\"A0\"]", "[msgpack.packb('')]"},
-    {"'[1,\"a\"]'", "[\"A75B312C2261225D\",\"9201A161\"]", "[msgpack.packb('[1,\"a\"]'), msgpack.packb((1, 'a'))]"},
-    {"'[ 1, \"a\" ]'", "[\"AA5B20312C20226122205D\",\"9201A161\"]",
-     "[msgpack.packb('[ 1, \"a\" ]'), msgpack.packb((1, 'a'))]"},
-    {"'[]'", "[\"A25B5D\",\"90\"]", "[msgpack.packb('[]'), msgpack.packb(())]"},
-    {"'{\"a\":1}'", "[\"A77B2261223A317D\",\"81A16101\"]", "[msgpack.packb('{\"a\":1}'), msgpack.packb({'a': 1})]"},
-    {"'[1,'", "[\"A35B312C\"]", "[msgpack.packb('[1,')]"},
-    {"'\"a\"'", "[\"A3226122\"]", "[msgpack.packb('\"a\"')]"},
-    {"'1'", "[\"A131\"]", "[msgpack.packb('1')]"},
-    {"'{\"a\":1,\"a\":2}'", "[\"AD7B2261223A312C2261223A327D\"]", "[msgpack.packb('{\"a\":1,\"a\":2}')]"},
-    {"x'00'", "[\"C40100\"]", "[msgpack.packb(b'\\x00')]"},
-    {"x''", "[\"C400\"]", "[msgpack.packb(b'')]"},
-    {"NULL", "[]", "[]"},
+    {"1", "[\"01\",\"CC01\",\"CD0001\",\"CE00000001\",\"CF0000000000000001\",\"D001\",\"D10001\","
+          "\"D200000001\",\"D30000000000000001\",\"C3\",\"CB3FF0000000000000\",\"CA3F800000\"]"},
+    {"0", "[\"00\",\"CC00\",\"CD0000\",\"CE00000000\",\"CF0000000000000000\",\"D000\",\"D10000\","
+          "\"D200000000\",\"D30000000000000000\",\"C2\",\"CB0000000000000000\",\"CA00000000\","
+          "\"CB8000000000000000\",\"CA80000000\"]"},
+    {"2", "[\"02\",\"CC02\",\"CD0002\",\"CE00000002\",\"CF0000000000000002\",\"D002\",\"D10002\","
+          "\"D200000002\",\"D30000000000000002\",\"CB4000000000000000\",\"CA40000000\"]"},
+    {"-33", "[\"D0DF\",\"D1FFDF\",\"D2FFFFFFDF\",\"D3FFFFFFFFFFFFFFDF\",\"CBC040800000000000\","
+            "\"CAC2040000\"]"},
+    {"300", "[\"CD012C\",\"CE0000012C\",\"CF000000000000012C\",\"D1012C\",\"D20000012C\","
+            "\"D3000000000000012C\",\"CB4072C00000000000\",\"CA43960000\"]"},
+    {"1.0", "[\"CB3FF0000000000000\",\"CA3F800000\",\"01\",\"CC01\",\"CD0001\",\"CE00000001\","
+            "\"CF0000000000000001\",\"D001\",\"D10001\",\"D200000001\",\"D30000000000000001\",\"C3\"]"},
+    {"-0.0", "[\"CB8000000000000000\",\"CA80000000\",\"CB0000000000000000\",\"CA00000000\",\"00\","
+             "\"CC00\",\"CD0000\",\"CE00000000\",\"CF0000000000000000\",\"D000\",\"D10000\","
+             "\"D200000000\",\"D30000000000000000\",\"C2\"]"},
+    {"1.5", "[\"CB3FF8000000000000\",\"CA3FC00000\"]"},
+    {"0.1", "[\"CB3FB999999999999A\"]"},
+    {"1e39", "[\"CB48078287F49C4A1D\"]"},
+    {"9e999", "[\"CB7FF0000000000000\",\"CA7F800000\"]"},
+    {"9223372036854775807", "[\"CF7FFFFFFFFFFFFFFF\",\"D37FFFFFFFFFFFFFFF\"]"},
+    {"-9223372036854775808", "[\"D38000000000000000\",\"CBC3E0000000000000\",\"CADF000000\"]"},
+    {"9007199254740993", "[\"CF0020000000000001\",\"D30020000000000001\"]"},
+    /* REALs from 2^63 on: the uint64s that round to them */
+    {"9223372036854775808.0",
+     "[\"CB43E0000000000000\",\"CA5F000000\",\"CF8000000000000000-CF8000000000000400\"]"},
+    {"9223372036854777856.0", "[\"CB43E0000000000001\",\"CF8000000000000401-CF8000000000000BFF\"]"},
+    {"18446744073709551616.0",
+     "[\"CB43F0000000000000\",\"CA5F800000\",\"CFFFFFFFFFFFFFFC00-CFFFFFFFFFFFFFFFFF\"]"},
+    {"36893488147419103232.0", "[\"CB4400000000000000\",\"CA60000000\"]"},
+    {"'a'", "[\"A161\",\"D90161\",\"DA000161\",\"DB0000000161\"]"},
+    {"''", "[\"A0\",\"D900\",\"DA0000\",\"DB00000000\"]"},
+    {"printf('%.32c', 'x')",
+     "[\"D9207878787878787878787878787878787878787878787878787878787878787878\","
+     "\"DA00207878787878787878787878787878787878787878787878787878787878787878\","
+     "\"DB000000207878787878787878787878787878787878787878787878787878787878787878\"]"},
+    {"'[]'", "[\"A25B5D\",\"D9025B5D\",\"DA00025B5D\",\"DB000000025B5D\",\"90\",\"DC0000\","
+             "\"DD00000000\"]"},
+    {"'[true]'", "[\"A65B747275655D\",\"D9065B747275655D\",\"DA00065B747275655D\","
+                 "\"DB000000065B747275655D\",\"91C3\",\"DC0001C3\",\"DD00000001C3\"]"},
+    /* not the JSON fkvJsonValue writes: no array or map has this text */
+    {"'[ 1]'", "[\"A45B20315D\",\"D9045B20315D\",\"DA00045B20315D\",\"DB000000045B20315D\"]"},
+    {"'[1,'", "[\"A35B312C\",\"D9035B312C\",\"DA00035B312C\",\"DB000000035B312C\"]"},
+    {"'[01]'", "[\"A45B30315D\",\"D9045B30315D\",\"DA00045B30315D\",\"DB000000045B30315D\"]"},
+    {"'[1e0]'", "[\"A55B3165305D\",\"D9055B3165305D\",\"DA00055B3165305D\",\"DB000000055B3165305D\"]"},
+    {"'[\"\\/\"]'", "[\"A65B225C2F225D\",\"D9065B225C2F225D\",\"DA00065B225C2F225D\","
+                     "\"DB000000065B225C2F225D\"]"},
+    {"'\"a\"'", "[\"A3226122\",\"D903226122\",\"DA0003226122\",\"DB00000003226122\"]"},
+    {"'1'", "[\"A131\",\"D90131\",\"DA000131\",\"DB0000000131\"]"},
+    /* BLOB: bin in every width, and every ext (a NumPy array's bytes, a pickle) */
+    {"x'00'", "[\"C40100\",\"C5000100\",\"C60000000100\",\"C7-C9*\",\"D4-D8*\"]"},
+    {"x''", "[\"C400\",\"C50000\",\"C600000000\",\"C7-C9*\",\"D4-D8*\"]"},
+    /* NULL (key IS NULL): nil and every NaN */
+    {"NULL", "[\"C0\",\"CB7FF0000000000001-CB7FFFFFFFFFFFFFFF\",\"CBFFF0000000000001-CBFFFFFFFFFFFFFFFF\","
+             "\"CA7F800001-CA7FFFFFFF\",\"CAFF800001-CAFFFFFFFF\"]"},
 };
 
+/*
+** The same with the probes answered by the keys of zHave: what an array's
+** walk skips.  The str forms of the text itself are points (no probe).
+*/
+static const struct {
+  const char *zVal, *zHave, *zWant;
+} aKeyProbe[] = {
+    /* FlaxKV's (1, "a"): the path of its encoding only */
+    {"'[1,\"a\"]'", "[\"9201A161\"]",
+     "[\"A75B312C2261225D\",\"D9075B312C2261225D\",\"DA00075B312C2261225D\",\"DB000000075B312C2261225D\","
+     "\"9201A161\",\"9201D90161\",\"9201DA000161\",\"9201DB0000000161\"]"},
+    /* a longer header and int, and a str 8 */
+    {"'[1,\"a\"]'", "[\"DC0002CC01D90161\"]",
+     "[\"A75B312C2261225D\",\"D9075B312C2261225D\",\"DA00075B312C2261225D\",\"DB000000075B312C2261225D\","
+     "\"DC0002CC01A161\",\"DC0002CC01D90161\",\"DC0002CC01DA000161\",\"DC0002CC01DB0000000161\"]"},
+    /* nothing stored: the headers are asked, nothing is read */
+    {"'[1,\"a\"]'", "[]",
+     "[\"A75B312C2261225D\",\"D9075B312C2261225D\",\"DA00075B312C2261225D\",\"DB000000075B312C2261225D\"]"},
+    /* a map key that spells an int, a str that is base64, a null */
+    {"'{\"1\":[\"AA==\",null]}'", "[\"810192C40100C0\"]",
+     "[\"B37B2231223A5B2241413D3D222C6E756C6C5D7D\",\"D9137B2231223A5B2241413D3D222C6E756C6C5D7D\","
+     "\"DA00137B2231223A5B2241413D3D222C6E756C6C5D7D\",\"DB000000137B2231223A5B2241413D3D222C6E756C6C5D7D\","
+     "\"810192C40100C0\",\"810192C40100CB7FF0000000000001-810192C40100CB7FFFFFFFFFFFFFFF\","
+     "\"810192C40100CBFFF0000000000001-810192C40100CBFFFFFFFFFFFFFFFF\","
+     "\"810192C40100CA7F800001-810192C40100CA7FFFFFFF\",\"810192C40100CAFF800001-810192C40100CAFFFFFFFF\","
+     "\"810192C40100C7-810192C40100C9*\",\"810192C40100D4-810192C40100D8*\"]"},
+};
+
+/*
+** Keys FlaxKV (Python's msgpack) writes, as hex, and a lookup that must
+** reach each (mp_covers): every Python value equal in SQL to the lookup.
+** testPython checks that zHex is what Python writes for zPy.
+*/
+static const struct {
+  const char *zVal, *zHex, *zPy;
+} aStored[] = {
+    {"1", "[\"01\",\"CB3FF0000000000000\",\"C3\",\"CA3F800000\"]",
+     "[msgpack.packb(1), msgpack.packb(1.0), msgpack.packb(True), "
+     "msgpack.packb(1.0, use_single_float=True)]"},
+    {"0.0", "[\"00\",\"CB0000000000000000\",\"C2\",\"CB8000000000000000\"]",
+     "[msgpack.packb(0), msgpack.packb(0.0), msgpack.packb(False), msgpack.packb(-0.0)]"},
+    {"1.8446744073709552e19", "[\"CFFFFFFFFFFFFFFFFF\",\"CFFFFFFFFFFFFFFC00\",\"CB43F0000000000000\"]",
+     "[msgpack.packb(2**64 - 1), msgpack.packb(2**64 - 1024), msgpack.packb(2.0**64)]"},
+    {"9.223372036854775807e18", "[\"CF8000000000000000\",\"CF8000000000000400\"]",
+     "[msgpack.packb(2**63), msgpack.packb(2**63 + 1024)]"},
+    {"'[1,\"a\"]'", "[\"9201A161\",\"A75B312C2261225D\"]",
+     "[msgpack.packb((1, 'a')), msgpack.packb('[1,\"a\"]')]"},
+    {"'[[1.5,null,\"AAE=\",true],{\"k\":-2}]'", "[\"9294CB3FF8000000000000C0C4020001C381A16BFE\"]",
+     "[msgpack.packb(((1.5, None, b'\\x00\\x01', True), {'k': -2}))]"},
+    {"'[0.5,1.8446744073709552e+19,\"x\\\"y\\\\\\n\"]'",
+     "[\"93CA3F000000CFFFFFFFFFFFFFFFFFA57822795C0A\"]",
+     "[msgpack.packb((0.5, 2**64 - 1, 'x\"y\\\\\\n'), use_single_float=True)]"},
+    {"'[null]'", "[\"91C0\",\"91CB7FF8000000000000\",\"91D60280044E2E\"]",
+     "[msgpack.packb((None,)), msgpack.packb((float('nan'),)), "
+     "msgpack.packb((msgpack.ExtType(2, b'\\x80\\x04N.'),))]"},
+    {"'{\"1\":true,\"null\":2}'", "[\"8201C3C002\",\"82A131C3A46E756C6C02\"]",
+     "[msgpack.packb({1: True, None: 2}, strict_types=False), msgpack.packb({'1': True, 'null': 2})]"},
+    {"x'80044e2e'", "[\"C40480044E2E\",\"D60280044E2E\"]",
+     "[msgpack.packb(b'\\x80\\x04N.'), msgpack.packb(msgpack.ExtType(2, b'\\x80\\x04N.'))]"},
+    {"NULL", "[\"C0\",\"CB7FF8000000000000\"]", "[msgpack.packb(None), msgpack.packb(float('nan'))]"},
+};
+
+/* c, then the nByte low bytes of v big-endian, into b; the size. */
+static int putBE(unsigned char *b, unsigned c, sqlite3_uint64 v, int nByte) {
+  b[0] = (unsigned char)c;
+  for (int k = 0; k < nByte; k++) b[1 + k] = (unsigned char)(v >> (8 * (nByte - 1 - k)));
+  return 1 + nByte;
+}
+
+/*
+** A random MessagePack object into a[*pn..nMax), in any of its encodings
+** (every width, float32, longer headers than needed, nesting, maps with
+** any keys); 0 if it does not fit.
+*/
+static int rndObject(unsigned char *a, size_t *pn, size_t nMax, int nDepth) {
+  static const unsigned char aByte[] = {'a', '1', '"', '\\', '\n', 0x01, 0x1f, 0x7f, ' ', '[', ',',
+                                        '=', '+', 'A', 0xc3, 0xa9, 0xff, 0};
+  unsigned char b[16];
+  size_t nB = 0, nBody = 0;
+  unsigned char aBody[48];
+  int eKind = (int)(rng() % (nDepth < 3 ? 10 : 8));
+  switch (eKind) {
+    case 0: b[nB++] = 0xc0; break;
+    case 1: b[nB++] = (rng() & 1) ? 0xc3 : 0xc2; break;
+    case 2: { /* an int, any width that holds it; or a uint64 above INT64_MAX */
+      int nShift = (int)(rng() % 64); /* one rng() per statement: the order is fixed */
+      sqlite3_int64 v = (sqlite3_int64)(rng() >> nShift);
+      if (rng() & 1) v = -v - 1;
+      if (rng() % 8 == 0) {
+        nB = (size_t)putBE(b, 0xcf, rng() | ((sqlite3_uint64)1 << 63), 8);
+        break;
+      }
+      static const struct { unsigned c; int n; sqlite3_int64 lo, hi; } aW[] = {
+          {0x00, 0, 0, 127}, {0xe0, 0, -32, -1}, {0xcc, 1, 0, 255}, {0xcd, 2, 0, 65535},
+          {0xce, 4, 0, 4294967295LL}, {0xcf, 8, 0, INT64_MAX}, {0xd0, 1, -128, 127},
+          {0xd1, 2, -32768, 32767}, {0xd2, 4, -2147483648LL, 2147483647}, {0xd3, 8, INT64_MIN, INT64_MAX}};
+      int k;
+      do {
+        k = (int)(rng() % 10);
+      } while (v < aW[k].lo || v > aW[k].hi);
+      if (aW[k].n == 0) {
+        b[nB++] = (unsigned char)(v & 0xff);
+      } else {
+        nB = (size_t)putBE(b, aW[k].c, (sqlite3_uint64)v, aW[k].n);
+      }
+      break;
+    }
+    case 3: { /* float64: special values or any bits */
+      static const double aR[] = {0.0, -0.0, 1.0, 1.5, 0.1, 1e300, 9223372036854775808.0,
+                                  18446744073709551616.0, 4503599627370497.0};
+      double r;
+      sqlite3_uint64 u = rng();
+      if (rng() & 1) {
+        r = aR[rng() % (sizeof(aR) / sizeof(aR[0]))];
+        memcpy(&u, &r, sizeof u);
+      } else if (rng() % 4 == 0) {
+        u = (u & 0x800fffffffffffffULL) | 0x7ff0000000000000ULL; /* inf or a NaN */
+      }
+      nB = (size_t)putBE(b, 0xcb, u, 8);
+      break;
+    }
+    case 4: { /* float32 */
+      uint32_t x = (uint32_t)rng();
+      if (rng() & 1) {
+        float f = (float)(rng() % 5) * 0.5f;
+        memcpy(&x, &f, sizeof x);
+      }
+      nB = (size_t)putBE(b, 0xca, x, 4);
+      break;
+    }
+    case 5:   /* str */
+    case 6: { /* bin */
+      nBody = rng() % 12;
+      for (size_t k = 0; k < nBody; k++) aBody[k] = aByte[rng() % sizeof aByte];
+      int w = (int)(rng() % 4);
+      if (eKind == 5 && w == 0 && nBody <= 31) {
+        b[nB++] = (unsigned char)(0xa0 | nBody);
+      } else {
+        static const unsigned aHdr[2][3] = {{0xd9, 0xda, 0xdb}, {0xc4, 0xc5, 0xc6}};
+        if (w == 0) w = 1;
+        nB = (size_t)putBE(b, aHdr[eKind - 5][w - 1], nBody, w == 3 ? 4 : w);
+      }
+      break;
+    }
+    case 7: { /* ext of any type but 1 (a NumPy array has its own checks) */
+      int iType = (int)(rng() % 256) - 128;
+      if (iType == 1) iType = 2;
+      nBody = rng() % 10;
+      for (size_t k = 0; k < nBody; k++) aBody[k] = (unsigned char)rng();
+      if ((nBody == 1 || nBody == 2 || nBody == 4 || nBody == 8) && (rng() & 1)) {
+        b[nB++] = (unsigned char)(0xd4 + (nBody == 1 ? 0 : nBody == 2 ? 1 : nBody == 4 ? 2 : 3));
+      } else {
+        int w = 1 + (int)(rng() % 3);
+        nB = (size_t)putBE(b, 0xc6 + (unsigned)w, nBody, w == 3 ? 4 : w);
+      }
+      b[nB++] = (unsigned char)iType;
+      break;
+    }
+    default: { /* array or map, any header form */
+      int bMap = eKind == 9;
+      unsigned nCount = (unsigned)(rng() % (bMap ? 3 : 5));
+      int w = (int)(rng() % 3);
+      if (w == 0) b[nB++] = (unsigned char)((bMap ? 0x80 : 0x90) | nCount);
+      else nB = (size_t)putBE(b, bMap ? 0xdc + 2 * (unsigned)w : 0xdb + (unsigned)w, nCount, 2 * w);
+      if (*pn + nB > nMax) return 0;
+      memcpy(a + *pn, b, nB);
+      *pn += nB;
+      for (unsigned k = 0; k < nCount * (bMap ? 2u : 1u); k++) {
+        if (!rndObject(a, pn, nMax, nDepth + 1)) return 0;
+      }
+      return 1;
+    }
+  }
+  if (*pn + nB + nBody > nMax) return 0;
+  memcpy(a + *pn, b, nB);
+  if (nBody) memcpy(a + *pn + nB, aBody, nBody);
+  *pn += nB + nBody;
+  return 1;
+}
+
+/*
+** Random stored keys in any encoding: the candidates of the key's own SQL
+** value reach it, with no probes and with probes that find only it; its
+** key order is the codec's encoding of that value.
+*/
+static void testRandomKeys(void) {
+  sqlite3_stmt *pStmt = 0;
+  int rc = sqlite3_prepare_v2(db, "SELECT mp_covers(v, ?1), mp_covers(v, ?1, ?2), "
+                              "mp_order(?1) IS key_order(v) FROM (SELECT mp_decode(?1) AS v)",
+                              -1, &pStmt, 0);
+  CHECK(rc == SQLITE_OK, "prepare: %s", sqlite3_errmsg(db));
+  if (rc != SQLITE_OK) return;
+  int nRead = 0;
+  for (int i = 0; i < 20000; i++) {
+    unsigned char a[FKV_MP_MAX_KEY];
+    size_t n = 0;
+    if (!rndObject(a, &n, sizeof a, 0)) continue;
+    char *zHex = hexOf(a, n);
+    char *zHave = sqlite3_mprintf("[\"%s\"]", zHex);
+    sqlite3_bind_blob(pStmt, 1, a, (int)n, SQLITE_TRANSIENT);
+    sqlite3_bind_text(pStmt, 2, zHave, -1, SQLITE_TRANSIENT);
+    if (sqlite3_step(pStmt) == SQLITE_ROW) {
+      nRead++;
+      CHECK(sqlite3_column_int(pStmt, 0) == 1 && sqlite3_column_int(pStmt, 1) == 1,
+            "random key %d: %s is not a candidate of its own value (no probe %d, probe %d)", i, zHex,
+            sqlite3_column_int(pStmt, 0), sqlite3_column_int(pStmt, 1));
+      CHECK(sqlite3_column_int(pStmt, 2) == 1, "random key %d: %s: its key order is not the codec's",
+            i, zHex);
+    }
+    sqlite3_reset(pStmt);
+    sqlite3_free(zHex);
+    sqlite3_free(zHave);
+  }
+  sqlite3_finalize(pStmt);
+  CHECK(nRead > 15000, "only %d of 20000 random keys decoded", nRead);
+}
+
 static void testKeys(void) {
+  CHECK(FKV_MP_MAX_KEY == FKV_MAX_KEY, "FKV_MP_MAX_KEY %d is not LMDB's key limit %d", FKV_MP_MAX_KEY,
+        FKV_MAX_KEY);
   for (size_t i = 0; i < sizeof(aKey) / sizeof(aKey[0]); i++) {
     char *zWant = sqlite3_mprintf("'%s'", aKey[i].zWant);
     EXPECTF(zWant, "SELECT mp_keys(%s)", aKey[i].zVal);
     sqlite3_free(zWant);
-    pyAdd('K', aKey[i].zPy, aKey[i].zWant);
   }
-  /* JSON text nested deeper than a reader here reads: the str only. */
-  EXPECT(db, "SELECT json_array_length(mp_keys(printf('%.*c%.*c', 32, '[', 32, ']'))), "
-             "json_array_length(mp_keys(printf('%.*c%.*c', 33, '[', 33, ']')))",
-         "2|1");
+  for (size_t i = 0; i < sizeof(aKeyProbe) / sizeof(aKeyProbe[0]); i++) {
+    char *zWant = sqlite3_mprintf("'%s'", aKeyProbe[i].zWant);
+    EXPECTF(zWant, "SELECT mp_keys(%s, '%s')", aKeyProbe[i].zVal, aKeyProbe[i].zHave);
+    sqlite3_free(zWant);
+  }
+  for (size_t i = 0; i < sizeof(aStored) / sizeof(aStored[0]); i++) {
+    /* Each stored key decodes to a value equal to the lookup, and is reached. */
+    EXPECTF("", "SELECT value FROM json_each('%s') WHERE NOT mp_covers(%s, mp_hex(value)) "
+                "OR NOT (mp_decode(mp_hex(value)) = %s OR (%s IS NULL AND mp_decode(mp_hex(value)) IS NULL))",
+            aStored[i].zHex, aStored[i].zVal, aStored[i].zVal, aStored[i].zVal);
+    pyAdd('K', aStored[i].zPy, aStored[i].zHex);
+    /* ... and is in SQL order as that value. */
+    EXPECTF("", "SELECT value FROM json_each('%s') WHERE mp_order(mp_hex(value)) IS NOT key_order(%s)",
+            aStored[i].zHex, aStored[i].zVal);
+  }
+  /* MessagePack's order is not SQL's: 'b' (A162) before 1000 (CD03E8). */
+  EXPECT(db, "SELECT mp_order(x'a162') > mp_order(x'cd03e8'), hex(mp_order(x'a162')), "
+             "mp_order(x'c0') IS NULL, mp_order(x'c1')",
+         "error: key order [SQLITE_CORRUPT]");
+  EXPECT(db, "SELECT mp_order(x'a162') > mp_order(x'cd03e8'), hex(mp_order(x'a162')), "
+             "mp_order(x'c0') IS NULL, mp_order(x'cb7ff8000000000000') IS NULL",
+         "1|'3062'|1|1");
+  /* The walk stops asking after FKV_CAND_WORK questions: then ranges. */
+  EXPECT(db, "SELECT count(*) > 0, count(*) < 2000 FROM json_each(mp_keys('[1,2,3,4,5,6,7,8,9,10]')) "
+             "WHERE value LIKE '%*'",
+         "1|1");
+  /* JSON text nested deeper than msgpack-c reads: the str forms only. */
+  EXPECT(db, "SELECT json_array_length(mp_keys(printf('%.*c%.*c', 32, '[', 32, ']'), '[]')), "
+             "json_array_length(mp_keys(printf('%.*c%.*c', 33, '[', 33, ']'), '[]'))",
+         "3|3");
+  EXPECT(db, "SELECT mp_covers(printf('%.*c%.*c', 32, '[', 32, ']'), x'9191919191919191919191919191919191919191919191919191919191919190'), "
+             "mp_covers(printf('%.*c%.*c', 33, '[', 33, ']'), x'919191919191919191919191919191919191919191919191919191919191919190')",
+         "1|0");
+  testRandomKeys();
 }
 
 /* ---- meta errors ------------------------------------------------------- */

@@ -27,8 +27,9 @@
 ** cycle, 8 options and defaults, 9 a corrupt stored value, 10 reads never
 ** write, 11 bulk UPDATE / DELETE, 12 flaxkv_flush(T), 13 stores:
 ** ownership, opening, damaged files, 15 UPDATE OR REPLACE key moves,
-** RETURNING and last_insert_rowid(), 17 transactions read one snapshot,
-** write_through, 18 views and triggers over a flaxkv table.
+** RETURNING and last_insert_rowid(), 16 database encodings and
+** format=flaxkv keys, 17 transactions read one snapshot, write_through,
+** 18 views and triggers over a flaxkv table.
 **
 ** Files live in the scratch directory of harness_tmpdir(); each group of
 ** cases has its own database file and so its own store.  LMDB forbids
@@ -3186,6 +3187,236 @@ static void testAnswers(void) {
   closeDb(db);
 }
 
+/* ====================== 16. database encodings; format=flaxkv keys */
+
+#define FKV_NEEDS_UTF8(zTable, zEnc)                                                          \
+  "error: flaxkv: table " zTable " needs a UTF-8 database, and this connection's encoding is " \
+  zEnc " (flaxkv orders TEXT keys by their UTF-8 bytes, SQLite by the bytes of the "          \
+  "database's encoding); use a database created with the default PRAGMA encoding='UTF-8'"
+
+static void testEncodings(void) {
+  static const char *azEnc[] = {"UTF-16le", "UTF-16be"};
+  static const char *azWant[] = {FKV_NEEDS_UTF8("kv", "UTF-16le"), FKV_NEEDS_UTF8("kv", "UTF-16be")};
+  CASE("16.01", "a UTF-16 database refuses CREATE (main and temp), names the encoding, creates nothing");
+  for (int i = 0; i < 2; i++) {
+    sqlite3 *db = harness_open(":memory:");
+    char *zSql = sqlite3_mprintf("PRAGMA encoding='%s'", azEnc[i]);
+    EXEC(db, zSql);
+    sqlite3_free(zSql);
+    char *zStore = tpath("utf16-store");
+    zSql = sqlite3_mprintf("CREATE VIRTUAL TABLE kv USING flaxkv(path=%Q)", zStore);
+    EXPECT(db, zSql, azWant[i]);
+    sqlite3_free(zSql);
+    zSql = sqlite3_mprintf("CREATE VIRTUAL TABLE temp.kv USING flaxkv(path=%Q)", zStore);
+    EXPECT(db, zSql, azWant[i]);
+    sqlite3_free(zSql);
+    EXPECT(db, "CREATE VIRTUAL TABLE temp.kv USING flaxkv", azWant[i]);
+    EXPECT(db, "SELECT count(*) FROM sqlite_schema WHERE name = 'kv'", "0");
+    CHECK(!isDir(zStore), "a refused CREATE made the store %s", zStore);
+    sqlite3_free(zStore);
+    closeDb(db);
+  }
+
+  CASE("16.02", "a UTF-16 database file that declares a flaxkv table refuses to open it");
+  char *zFile = tpath("utf16.db");
+  char *zStore = tpath("utf16-declared");
+  sqlite3 *db = harness_open(zFile);
+  EXEC(db, "PRAGMA encoding='UTF-16le'; CREATE TABLE t(a); PRAGMA writable_schema=ON");
+  char *zSql = sqlite3_mprintf("INSERT INTO sqlite_schema VALUES('table', 'kv', 'kv', 0, "
+                               "'CREATE VIRTUAL TABLE kv USING flaxkv(path=''%q'')')",
+                               zStore);
+  EXEC(db, zSql);
+  sqlite3_free(zSql);
+  closeDb(db);
+  db = harness_open(zFile);
+  EXPECT(db, "SELECT count(*) FROM kv", FKV_NEEDS_UTF8("kv", "UTF-16le"));
+  EXPECT(db, "SELECT * FROM t", "");
+  CHECK(!isDir(zStore), "opening a refused table made the store %s", zStore);
+  closeDb(db);
+  sqlite3_free(zStore);
+  sqlite3_free(zFile);
+
+  CASE("16.03", "a UTF-8 database file with a flaxkv table cannot be attached to a UTF-16 one");
+  zFile = tpath("utf8.db");
+  db = openPair("utf8.db", "");
+  EXEC(db, "INSERT INTO kv VALUES('a', 1)");
+  closeDb(db);
+  db = harness_open(":memory:");
+  EXEC(db, "PRAGMA encoding='UTF-16le'; CREATE TABLE t(a)");
+  zSql = sqlite3_mprintf("ATTACH %Q AS u8", zFile);
+  EXPECT(db, zSql, "error: attached databases must use the same text encoding as main database");
+  sqlite3_free(zSql);
+  closeDb(db);
+  sqlite3_free(zFile);
+
+  CASE("16.04", "a UTF-8 database answers as the ordinary table: ranges and ORDER BY over non-ASCII keys");
+  db = openPair("utf8-order.db", "");
+  SAME(db, "PRAGMA encoding='UTF-16le'; PRAGMA encoding", "'UTF-8'");
+  SAME(db, "INSERT INTO {T} VALUES('a', 1), ('b', 2), ('z', 3), (char(257), 4), (char(65535), 5),"
+           " (char(65536), 6), (char(55295), 7), (char(57344), 8);"
+           "SELECT value FROM {T} WHERE key > char(257) ORDER BY key;"
+           "SELECT value FROM {T} ORDER BY key DESC;"
+           "SELECT value FROM {T} WHERE key < char(57344) AND key >= 'b' ORDER BY key",
+       "7\n8\n5\n6\n6\n5\n8\n7\n4\n3\n2\n1\n2\n3\n4\n7");
+  closeDb(db);
+
+  CASE("16.05", "a UTF-8 connection's temp table stays UTF-8: a later PRAGMA encoding changes nothing");
+  db = harness_open(":memory:");
+  EXEC(db, "CREATE VIRTUAL TABLE temp.kv USING flaxkv;"
+           "CREATE TEMP TABLE ref(key PRIMARY KEY NOT NULL, value) WITHOUT ROWID");
+  SAME(db, "PRAGMA encoding='UTF-16be'; PRAGMA encoding;"
+           "INSERT INTO {T} VALUES('b', 1), (char(257), 2), (char(65536), 3);"
+           "SELECT value FROM {T} WHERE key > 'b' ORDER BY key",
+       "'UTF-8'\n2\n3");
+  closeDb(db);
+}
+
+/* A :memory: connection with kv a format=flaxkv table on a new store zName,
+** r a format=raw table on the same LMDB database, and the reference. */
+static sqlite3 *openMsgpackPair(const char *zName) {
+  sqlite3 *db = harness_open(":memory:");
+  char *zStore = tpath(zName);
+  char *zSql = sqlite3_mprintf("CREATE VIRTUAL TABLE kv USING flaxkv(path=%Q, format=flaxkv);"
+                               "CREATE VIRTUAL TABLE r USING flaxkv(path=%Q, format=raw);"
+                               "CREATE TABLE ref(key PRIMARY KEY NOT NULL, value) WITHOUT ROWID;",
+                               zStore, zStore);
+  EXEC(db, zSql);
+  sqlite3_free(zSql);
+  sqlite3_free(zStore);
+  return db;
+}
+
+static void testMsgpackKeys(void) {
+  CASE("16.06", "format=flaxkv: SQL writes keep the SQL key unique (1 and 1.0 are one key)");
+  sqlite3 *db = openMsgpackPair("mp-unique");
+  SAME(db, "INSERT INTO {T} VALUES(1, 'a'); INSERT INTO {T} VALUES(1.0, 'b');"
+           "INSERT OR IGNORE INTO {T} VALUES(1.0, 'c'); SELECT changes();"
+           "SELECT key, typeof(key), value FROM {T}",
+       "error: UNIQUE constraint failed: kv.key\n0\n1|'integer'|'a'");
+  SAME(db, "REPLACE INTO {T} VALUES(1.0, 'd'); SELECT key, typeof(key), value FROM {T};"
+           "UPDATE {T} SET key = 1 WHERE key = 1.0; SELECT key, typeof(key), value FROM {T};"
+           "INSERT INTO {T} VALUES('[1]', 'e'), (2, 'f'); UPDATE {T} SET key = 2.0 WHERE key = 1;"
+           "UPDATE OR REPLACE {T} SET key = 2.0 WHERE key = 1; SELECT key, typeof(key), value FROM {T}"
+           " ORDER BY key",
+       "1.0|'real'|'d'\n1|'integer'|'d'\nerror: UNIQUE constraint failed: kv.key\n"
+       "2.0|'real'|'d'\n'[1]'|'text'|'e'");
+  EXPECT(db, "SELECT hex(key) FROM r ORDER BY key", "'A35B315D'\n'CB4000000000000000'");
+  closeDb(db);
+
+  CASE("16.07", "format=flaxkv: every stored form of a key is found by it, DELETE removes what SELECT shows");
+  db = openMsgpackPair("mp-forms");
+  /* 1, true, 1.0, float32 1.0, 1 as uint16; the tuple (1,) and its text. */
+  EXEC(db, "INSERT INTO r VALUES(x'01', x'a3696e74'), (x'c3', x'a4626f6f6c'),"
+           " (x'cb3ff0000000000000', x'a5666c6f6174'), (x'ca3f800000', x'a3663332'),"
+           " (x'cd0001', x'a3753136'), (x'9101', x'a57475706c65'), (x'a35b315d', x'a474657874')");
+  EXPECT(db, "SELECT group_concat(value, ' ') FROM (SELECT value FROM kv WHERE key = 1 ORDER BY value)",
+         "'bool f32 float int u16'");
+  EXPECT(db, "SELECT group_concat(value, ' ') FROM (SELECT value FROM kv WHERE key IN (1.0, '[1]')"
+             " ORDER BY value)",
+         "'bool f32 float int text tuple u16'");
+  EXPECT(db, "SELECT count(*), count(DISTINCT key), (SELECT count(*) FROM (SELECT DISTINCT key FROM kv))"
+             " FROM kv",
+         "7|2|2");
+  EXPECT(db, "SELECT key, count(*) FROM kv GROUP BY key HAVING count(*) > 1 ORDER BY key",
+         "1|5\n'[1]'|2");
+  char *zPlan = queryPlan(db, "SELECT value FROM kv WHERE rawkey = x'c3'");
+  CHECK(strcmp(zPlan, "SCAN kv VIRTUAL TABLE INDEX 256:SEEK rawkey=?") == 0, "plan: %s", zPlan);
+  free(zPlan);
+  EXPECT(db, "SELECT value, hex(rawkey) FROM kv WHERE rawkey = x'c3'", "'bool'|'C3'");
+  EXEC(db, "DELETE FROM kv WHERE key = 1 AND value IN ('bool', 'u16')");
+  EXPECT(db, "SELECT changes(), (SELECT group_concat(hex(key), ' ') FROM r)",
+         "2|'01 9101 A35B315D CA3F800000 CB3FF0000000000000'");
+  EXEC(db, "UPDATE kv SET value = 'one' WHERE key = 1");
+  EXPECT(db, "SELECT changes(), (SELECT group_concat(hex(key) || '=' || hex(value), ' ') FROM r"
+             " WHERE key < x'90')",
+         "3|'01=A36F6E65'");
+  EXPECT(db, "SELECT group_concat(hex(key) || '=' || hex(value), ' ') FROM r WHERE key >= x'ca'",
+         "'CA3F800000=A36F6E65 CB3FF0000000000000=A36F6E65'");
+  EXEC(db, "CREATE TEMP TABLE t(k, v); INSERT INTO t VALUES(1, 'ONE');"
+           "UPDATE kv SET value = t.v FROM t WHERE kv.key = t.k; UPDATE kv SET key = key WHERE key = 1");
+  EXPECT(db, "SELECT group_concat(hex(key) || '=' || hex(value), ' ') FROM r WHERE key < x'90' OR key >= x'ca'",
+         "'01=A34F4E45 CA3F800000=A34F4E45 CB3FF0000000000000=A34F4E45'");
+  /* Writes look for equal keys in every form too: points, array walks, ranges. */
+  EXEC(db, "INSERT INTO r VALUES(x'd40201', x'a3657874'), (x'cfffffffffffffffff', x'a175'),"
+           " (x'cffffffffffffffc00', x'a175')");
+  EXPECT(db, "INSERT INTO kv VALUES('[1]', 'again'); INSERT INTO kv VALUES(x'01', 'again')",
+         "error: UNIQUE constraint failed: kv.key");
+  EXPECT(db, "INSERT INTO kv VALUES(x'01', 'again')", "error: UNIQUE constraint failed: kv.key");
+  EXEC(db, "REPLACE INTO kv VALUES(18446744073709551615, 'u64')");
+  EXPECT(db, "SELECT group_concat(hex(key), ' ') FROM r WHERE key >= x'cb' AND key < x'd0'",
+         "'CB3FF0000000000000 CB43F0000000000000'");
+  EXEC(db, "DELETE FROM kv WHERE key = '[1]'");
+  EXPECT(db, "SELECT changes(), (SELECT count(*) FROM r WHERE key IN (x'9101', x'a35b315d'))", "2|0");
+  closeDb(db);
+
+  CASE("16.08", "format=flaxkv: copying colliding keys into a native table fails whole, with the UNIQUE error");
+  db = openMsgpackPair("mp-copy");
+  EXEC(db, "INSERT INTO r VALUES(x'01', x'a161'), (x'c3', x'a162'), (x'a178', x'a163')");
+  EXPECT(db, "INSERT INTO ref SELECT key, value FROM kv", "error: UNIQUE constraint failed: ref.key");
+  /* The colliding keys and their stored forms: the README's query. */
+  EXPECT(db, "SELECT key, count(*), group_concat(hex(rawkey), ' ') FROM"
+             " (SELECT key, rawkey FROM kv ORDER BY rawkey) GROUP BY key HAVING count(*) > 1",
+         "1|2|'01 C3'");
+  char *zStore = tpath("mp-copy-native");
+  char *zSql = sqlite3_mprintf("CREATE VIRTUAL TABLE n USING flaxkv(path=%Q)", zStore);
+  EXEC(db, zSql);
+  sqlite3_free(zSql);
+  sqlite3_free(zStore);
+  EXPECT(db, "BEGIN; INSERT INTO n VALUES('y', 0); INSERT INTO n SELECT key, value FROM kv",
+         "error: UNIQUE constraint failed: n.key");
+  EXPECT(db, "SELECT key FROM n; COMMIT; SELECT count(*) FROM ref", "'y'\n0");
+  closeDb(db);
+
+  CASE("16.09", "format=flaxkv key moves: rows are ordered by their SQL keys, not by MessagePack");
+  db = openMsgpackPair("mp-moves");
+  /* In both orders alike: moves in key order, and onto free keys. */
+  SAME(db, "INSERT INTO {T} VALUES (1, 'a'), (2, 'b'), (3, 'c');"
+           "UPDATE OR REPLACE {T} SET key = key - 1;" ROWS("{T}")
+           "DELETE FROM {T}",
+       "'0a,1b,2c'");
+  /* 'b' (A162) comes before 1000 (CD03E8) in MessagePack, after it in SQL:
+  ** the ordinary table fails at 1000, before 'b' has moved away. */
+  SAME(db, "INSERT INTO {T} VALUES (1000, 'x'), ('b', 'y')", "");
+  EXPECT(db, "UPDATE OR FAIL ref SET key = CASE key WHEN 1000 THEN 'b' ELSE 'c' END",
+         "error: UNIQUE constraint failed: ref.key");
+  RUNS(db, "UPDATE OR FAIL kv SET key = CASE key WHEN 1000 THEN 'b' ELSE 'c' END;" ROWS("kv"),
+       "error: flaxkv: an UPDATE that changes keys of kv does not get its rows in key order (as "
+       "with UPDATE ... FROM), so its result could differ from an ordinary table's; the statement "
+       "changed nothing\n'1000x,by'");
+  /* A failing move of one row is the ordinary table's error, of more rows a refusal. */
+  SAME(db, "UPDATE {T} SET key = 1000 WHERE key = 'b'", "error: UNIQUE constraint failed: kv.key");
+  RUNS(db, "UPDATE kv SET key = 1000 WHERE value = 'y'",
+       "error: flaxkv: an UPDATE that changes keys of kv does not get its rows in key order (as "
+       "with UPDATE ... FROM), so its result could differ from an ordinary table's; the statement "
+       "changed nothing");
+  closeDb(db);
+
+  CASE("16.10", "format=flaxkv UPDATE OR REPLACE that removes an equal key the statement then updates: refused");
+  db = openMsgpackPair("mp-onto");
+  /* 1 moves to 2 and removes 2.0 (CB40...), whose own update SQLite computed
+  ** from (2.0, 'b'): the ordinary table computes it from the moved row. */
+  EXEC(db, "INSERT INTO kv VALUES (1, 'a'); INSERT INTO r VALUES (x'cb4000000000000000', x'a162');"
+           "INSERT INTO ref VALUES (1, 'a'), (2.0, 'b')");
+  EXPECT(db, "UPDATE OR REPLACE ref SET key = key + 1;" ROWS("ref"), "'3a'");
+  RUNS(db, "UPDATE OR REPLACE kv SET key = key + 1;" ROWS("kv"),
+       "error: flaxkv: UPDATE OR REPLACE moved a key onto a row this statement also updates (key "
+       "X'CB4000000000000000' of kv): SQLite gives a virtual table that row as it was before the "
+       "statement, so the result would differ from an ordinary table's; the statement changed "
+       "nothing\n'1a,2.0b'");
+  closeDb(db);
+
+  CASE("16.11", "format=flaxkv: INSERT OR IGNORE ... RETURNING that skips an equal key of another type: refused");
+  db = openMsgpackPair("mp-returning");
+  SAME(db, "INSERT INTO {T} VALUES (1, 'a'); INSERT OR IGNORE INTO {T} VALUES (2, 'b') RETURNING key;"
+           "INSERT OR IGNORE INTO {T} VALUES (3, 'c'), (1.5, 'd') RETURNING key, value",
+       "2\n3|'c'\n1.5|'d'");
+  EXPECT(db, "INSERT OR IGNORE INTO ref VALUES (4, 'e'), (1.0, 'f') RETURNING key", "4");
+  RUNS(db, "INSERT OR IGNORE INTO kv VALUES (4, 'e'), (1.0, 'f') RETURNING key;" ROWS("kv"),
+       "error: flaxkv: INSERT OR IGNORE ... RETURNING into kv skipped a row, which SQLite would "
+       "return all the same; the statement changed nothing\n'1a,1.5d,2b,3c'");
+  closeDb(db);
+}
+
 /* ========================================= 17. transactions read one snapshot */
 
 /* One thread of 17.07: nInc counter increments through its own connection. */
@@ -3655,6 +3886,8 @@ int main(void) {
   testFlushTriggers();
   testStores();
   testAnswers();
+  testEncodings();
+  testMsgpackKeys();
   testTxnSnapshots();
   testWriteThrough();
   testViews();
