@@ -690,6 +690,7 @@ int fkvMsgpackKeyIs(sqlite3_value *pVal, const unsigned char *a, size_t n, int *
   if (rc == SQLITE_OK) {
     rc = fkvObjectValue(&res.data, &v, &zErr);
     int eType = sqlite3_value_type(pVal);
+    if (rc == SQLITE_OK && v.eType == SQLITE_FLOAT && isnan(v.r)) v.eType = SQLITE_NULL; /* as read */
     if (rc == SQLITE_OK && v.eType == eType) {
       double r = eType == SQLITE_FLOAT ? sqlite3_value_double(pVal) : 0;
       const void *z = eType == SQLITE_TEXT   ? (const void *)sqlite3_value_text(pVal)
@@ -697,6 +698,7 @@ int fkvMsgpackKeyIs(sqlite3_value *pVal, const unsigned char *a, size_t n, int *
                                              : 0;
       size_t nZ = (size_t)sqlite3_value_bytes(pVal);
       switch (eType) {
+        case SQLITE_NULL: *pbSame = 1; break;
         case SQLITE_INTEGER: *pbSame = v.i == sqlite3_value_int64(pVal); break;
         case SQLITE_FLOAT: *pbSame = memcmp(&v.r, &r, sizeof r) == 0; break;
         case SQLITE_TEXT:

@@ -13,6 +13,7 @@
 **   mp_covers(v, k [, have])  1 if the candidates of v reach the key k
 **   mp_order(b)         fkvMsgpackKeyOrder, as a BLOB (NULL: the key is NULL)
 **   key_order(v)        fkvKeyEncode (codec.h), the same way
+**   mp_is(v, b)         fkvMsgpackKeyIs: 1 if the key b reads as exactly v
 **   mp_hex(t)           the BLOB of the hex text t
 ** An error comes back as "<message> [SQLITE_CODE]".  Each decoder gets an
 ** exactly-sized heap copy of its input, so ASan sees any read past the end.
@@ -33,7 +34,7 @@
 ** random), key candidates (exact lists, with probes, keys Python writes
 ** reached by an equal lookup, random keys in every encoding reached by
 ** their own SQL value), key order (a stored key's SQL value in codec.h's
-** encoding, for the same keys), meta errors, malformed input (fixed cases, every
+** encoding, for the same keys), a key reading as a value, meta errors, malformed input (fixed cases, every
 ** truncation and bit flip of every valid case, seeded random mutations:
 ** SQLITE_OK or SQLITE_CORRUPT, and what decodes re-encodes to the same SQL
 ** value and meta).  A failing random case prints its bytes.
@@ -286,6 +287,21 @@ static void fnOrder(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
   }
 }
 
+/* mp_is(v, b): fkvMsgpackKeyIs. */
+static void fnIs(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
+  (void)argc;
+  int bSame;
+  int rc = fkvMsgpackKeyIs(argv[0], sqlite3_value_blob(argv[1]),
+                           (size_t)sqlite3_value_bytes(argv[1]), &bSame);
+  if (rc != SQLITE_OK) {
+    char *z = sqlite3_mprintf("mp_is [%s]", rcName(rc));
+    sqlite3_result_error(ctx, z, -1);
+    sqlite3_free(z);
+  } else {
+    sqlite3_result_int(ctx, bSame);
+  }
+}
+
 static void openDb(void) {
   if (sqlite3_open(":memory:", &db) != SQLITE_OK) {
     fprintf(stderr, "cannot open :memory:\n");
@@ -298,6 +314,7 @@ static void openDb(void) {
   if (rc == SQLITE_OK) rc = sqlite3_create_function(db, "mp_encode", 2, f, 0, fnEncode, 0, 0);
   if (rc == SQLITE_OK) rc = sqlite3_create_function(db, "mp_hex", 1, f, 0, fnHex, 0, 0);
   if (rc == SQLITE_OK) rc = sqlite3_create_function(db, "mp_order", 1, f, 0, fnOrder, 0, 0);
+  if (rc == SQLITE_OK) rc = sqlite3_create_function(db, "mp_is", 2, f, 0, fnIs, 0, 0);
   if (rc == SQLITE_OK) rc = sqlite3_create_function(db, "key_order", 1, f, (void *)1, fnOrder, 0, 0);
   for (int nArg = 1; nArg <= 3; nArg++) {
     if (rc == SQLITE_OK && nArg < 3) rc = sqlite3_create_function(db, "mp_keys", nArg, f, 0, fnKeys, 0, 0);
@@ -1142,6 +1159,13 @@ static void testKeys(void) {
   EXPECT(db, "SELECT mp_order(x'a162') > mp_order(x'cd03e8'), hex(mp_order(x'a162')), "
              "mp_order(x'c0') IS NULL, mp_order(x'cb7ff8000000000000') IS NULL",
          "1|'3062'|1|1");
+  /* A key reads as exactly a value: the same type and value; nil and NaN as NULL. */
+  EXPECT(db, "SELECT mp_is(1, x'01'), mp_is(1, x'c3'), mp_is(1, x'cd0001'), mp_is(1.0, x'01'),"
+             " mp_is(1.0, x'ca3f800000'), mp_is('a', x'a161'), mp_is(x'61', x'a161'),"
+             " mp_is(NULL, x'c0'), mp_is(NULL, x'cb7ff8000000000000'), mp_is(NULL, x'00'),"
+             " mp_is(0, x'c0')",
+         "1|1|1|0|1|1|0|1|1|0|0");
+  EXPECT(db, "SELECT mp_is(NULL, x'c1')", "error: mp_is [SQLITE_CORRUPT]");
   /* The walk stops asking after FKV_CAND_WORK questions: then ranges. */
   EXPECT(db, "SELECT count(*) > 0, count(*) < 2000 FROM json_each(mp_keys('[1,2,3,4,5,6,7,8,9,10]')) "
              "WHERE value LIKE '%*'",

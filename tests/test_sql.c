@@ -3415,6 +3415,23 @@ static void testMsgpackKeys(void) {
        "error: flaxkv: INSERT OR IGNORE ... RETURNING into kv skipped a row, which SQLite would "
        "return all the same; the statement changed nothing\n'1a,1.5d,2b,3c'");
   closeDb(db);
+
+  CASE("16.12", "format=flaxkv: a NULL key (nil, NaN) reads as NULL: SET key = key keeps it, a failed UPDATE undoes it");
+  db = openMsgpackPair("mp-null-key");
+  /* 5, nil, NaN, -1 in MessagePack order. */
+  EXEC(db, "INSERT INTO r VALUES (x'05', x'a163'), (x'c0', x'a16e'), (x'cb7ff8000000000000', x'a161'),"
+           " (x'ff', x'a16d')");
+  EXEC(db, "UPDATE kv SET key = key, value = upper(value) WHERE key IS NULL");
+  EXPECT(db, "SELECT changes(), (SELECT group_concat(hex(rawkey) || '=' || value, ' ') FROM kv)",
+         "2|'05=c C0=N CB7FF8000000000000=A FF=m'");
+  /* A refused UPDATE ... FROM (no statement journal) undoes its rows before
+  ** and after the NULL keys: the meta of -1 does not fit its value. */
+  RUNS(db, "BEGIN; UPDATE kv SET value = value || '!', meta = CASE WHEN kv.key = -1 THEN "
+           "'{\"type\":\"bool\"}' END FROM (SELECT 1);"
+           "SELECT group_concat(hex(rawkey) || '=' || value, ' ') FROM kv; COMMIT",
+       "error: flaxkv: table kv: meta {\"type\":\"bool\"} needs an INTEGER 0 or 1, not TEXT\n"
+       "'05=c C0=N CB7FF8000000000000=A FF=m'");
+  closeDb(db);
 }
 
 /* ========================================= 17. transactions read one snapshot */
