@@ -64,14 +64,20 @@ int fkvBufferTableOpen(fkv_buffer *, const char *zSqlName, const char *zName, in
 void fkvBufferTableClose(fkv_buffer *, fkv_table *);
 int fkvBufferTableRename(fkv_buffer *, fkv_table *, const char *zOld, const char *zNew,
                          char **pzErr);
-/* Flush, then delete the table's data. */
+/* Flush, then delete the table's data (and its changes that cannot be
+** flushed: see held tables below). */
 int fkvBufferTableDrop(fkv_buffer *, fkv_table *, const char *zSqlName, char **pzErr);
+/* A SQL table that keeps its data stops using t (DROP TABLE of a binding):
+** if t is held and no other SQL table of the process uses it, its changes
+** that cannot be flushed are discarded. */
+void fkvBufferTableUnbind(fkv_buffer *, fkv_table *t);
 
 /*
 ** Return when everything committed before the call is in LMDB (durable per
-** the store's sync mode), or with the error of the flush that failed.
+** the store's sync mode), or with the error of the flush that failed, or
+** the error of held table t (of any held table if t is NULL).
 */
-int fkvBufferFlush(fkv_buffer *, char **pzErr);
+int fkvBufferFlush(fkv_buffer *, fkv_table *t, char **pzErr);
 /* The same for every buffer open in the process. */
 int fkvBufferFlushAll(char **pzErr);
 
@@ -150,6 +156,14 @@ fkv_txn *fkvTxnNew(fkv_buffer *, fkv_table *);
 void fkvTxnFree(fkv_txn *);
 int fkvTxnPut(fkv_txn *, const unsigned char *aKey, size_t nKey, const unsigned char *aVal,
               size_t nVal, int bExpectAbsent);
+/*
+** Is aKey (encoded) the name of a named database of the store, which LMDB
+** keeps as a key of its main database and will not let a put or a delete
+** of p's table touch (MDB_INCOMPATIBLE)?  Only a table on the main database
+** can meet one.  *pbDb is 1 if it is.  Exact (fkvStoreIsNamedDb), and cheap
+** unless LMDB holds the key with a record of a named database's size.
+*/
+int fkvTxnKeyIsDb(fkv_txn *, const unsigned char *aKey, size_t nKey, int *pbDb, char **pzErr);
 /* Point read of the latest committed state, plus this transaction's
 ** entries unless bCommitted; *pbInTxn (may be NULL): the transaction has an
 ** entry (a write or a delete) for the key. */

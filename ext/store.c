@@ -42,6 +42,7 @@ SQLITE_EXTENSION_INIT3
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -49,6 +50,8 @@ SQLITE_EXTENSION_INIT3
 #define FKV_POOL 16
 #define FKV_MAX_READERS 1022
 #define FKV_GROW_WAIT_MS 10000
+#define FKV_MAX_NAME 511    /* a database name is a key of the main database */
+#define FKV_FULL_BYTES (1 << 20) /* less free than this: the disk is full */
 
 struct fkv_store {
   fkv_store *pNext;        /* registry list (gReg.mu) */
@@ -140,13 +143,33 @@ char *fkvLmdbErr(int rc, const char *zWhat, const char *zPath) {
   return sqlite3_mprintf("flaxkv: %s %s: %s", zWhat, zPath, mdb_strerror(rc));
 }
 
-/* Set *pzErr and return the SQLite code for LMDB error rc. */
-static int lmdbFail(fkv_store *p, int rc, const char *zWhat, char **pzErr) {
+/*
+** Is the file system that holds the store full?  LMDB reports a write that
+** the disk could take only in part as EIO (mdb_page_flush: "short write,
+** filesystem full?"), so EIO is taken for a full disk when less than
+** FKV_FULL_BYTES stay free (for root, who may use the reserved blocks too).
+*/
+static int diskFull(fkv_store *p, int rc) {
+  if (rc == ENOSPC) return 1;
+#ifdef EDQUOT
+  if (rc == EDQUOT) return 1;
+#endif
+  struct statvfs st;
+  if (rc != EIO || !p || statvfs(p->zPath, &st) != 0) return 0;
+  unsigned long long nFree = geteuid() == 0 ? st.f_bfree : st.f_bavail;
+  return nFree * st.f_frsize < FKV_FULL_BYTES;
+}
+
+int fkvStoreFail(fkv_store *p, int rc, const char *zWhat, char **pzErr) {
+  int bFull = diskFull(p, rc);
   if (pzErr) {
+    const char *zPath = p ? p->zPath : "";
     sqlite3_free(*pzErr);
-    *pzErr = fkvLmdbErr(rc, zWhat, p ? p->zPath : "");
+    *pzErr = bFull ? sqlite3_mprintf("flaxkv: %s %s: the disk is full (%s)", zWhat, zPath,
+                                     mdb_strerror(rc))
+                   : fkvLmdbErr(rc, zWhat, zPath);
   }
-  return fkvLmdbRc(rc);
+  return bFull ? SQLITE_FULL : fkvLmdbRc(rc);
 }
 
 void fkvDeadline(struct timespec *ts, int64_t ms) {
@@ -202,7 +225,7 @@ static void removePrivateDir(const char *zPath) {
 
 static int openEnv(fkv_store *p, char **pzErr) {
   int rc = mdb_env_create(&p->env);
-  if (rc) return lmdbFail(p, rc, "cannot create the LMDB environment for", pzErr);
+  if (rc) return fkvStoreFail(p, rc, "cannot create the LMDB environment for", pzErr);
   mdb_env_set_maxdbs(p->env, FKV_MAX_TABLES + 1);
   mdb_env_set_maxreaders(p->env, FKV_MAX_READERS);
   mdb_env_set_mapsize(p->env, p->cfg.mapSize);
@@ -221,7 +244,7 @@ static int openEnv(fkv_store *p, char **pzErr) {
                                (unsigned long long)p->cfg.mapSize, p->zPath, mdb_strerror(rc));
       return SQLITE_CANTOPEN;
     }
-    return lmdbFail(p, rc, "cannot open the LMDB store", pzErr);
+    return fkvStoreFail(p, rc, "cannot open the LMDB store", pzErr);
   }
   int nDead = 0;
   mdb_reader_check(p->env, &nDead);
@@ -396,7 +419,7 @@ int fkvStoreTableRows(fkv_table *t, uint64_t *pn, char **pzErr) {
   MDB_stat ms;
   int e = mdb_stat(txn, t->dbi, &ms);
   fkvStoreReadEnd(p, txn);
-  if (e) return lmdbFail(p, e, "cannot read the statistics of", pzErr);
+  if (e) return fkvStoreFail(p, e, "cannot read the statistics of", pzErr);
   *pn = ms.ms_entries;
   return SQLITE_OK;
 }
@@ -485,7 +508,7 @@ static int resizeMap(fkv_store *p, int bDouble, char **pzErr) {
       newSize = info.me_mapsize * 2;
     }
     int e = mdb_env_set_mapsize(p->env, newSize);
-    if (e) rc = lmdbFail(p, e, "cannot resize the LMDB map of", pzErr);
+    if (e) rc = fkvStoreFail(p, e, "cannot resize the LMDB map of", pzErr);
   }
   __atomic_store_n(&p->bGrowing, 0, __ATOMIC_SEQ_CST);
   pthread_cond_broadcast(&p->cond);
@@ -525,7 +548,7 @@ int fkvStoreReadBegin(fkv_store *p, MDB_txn **ppTxn, char **pzErr) {
       p->xOwnerIdle(p->pOwner);
       continue;
     }
-    return lmdbFail(p, rc, "cannot begin a read transaction on", pzErr);
+    return fkvStoreFail(p, rc, "cannot begin a read transaction on", pzErr);
   }
 }
 
@@ -560,7 +583,7 @@ int fkvStoreWriteBegin(fkv_store *p, MDB_txn **ppTxn, char **pzErr) {
       if (rc2 != SQLITE_OK) return rc2;
       continue;
     }
-    return lmdbFail(p, rc, "cannot begin a write transaction on", pzErr);
+    return fkvStoreFail(p, rc, "cannot begin a write transaction on", pzErr);
   }
 }
 
@@ -576,7 +599,7 @@ int fkvStoreWriteCommit(fkv_store *p, MDB_txn *txn, char **pzErr) {
     pthread_mutex_unlock(&p->mu);
   }
   pthread_mutex_unlock(&p->wmu);
-  if (rc) return lmdbFail(p, rc, "cannot commit to", pzErr);
+  if (rc) return fkvStoreFail(p, rc, "cannot commit to", pzErr);
   return SQLITE_OK;
 }
 
@@ -737,7 +760,25 @@ struct openCtx {
   MDB_dbi dbi;
   fkv_table *pTable;  /* result */
   int bOom;
+  int bPlainKey;      /* zDb is a key of the main database, not a database */
 };
+
+/*
+** Open (create, unless the store is read-only) the named database c->zDb.
+** LMDB keeps a named database as a key of its main database: if the main
+** database already holds the name as a plain key, mdb_dbi_open says
+** MDB_INCOMPATIBLE, and c->bPlainKey tells it apart from the other causes.
+*/
+static int namedOpen(fkv_store *p, MDB_txn *txn, openCtx *c) {
+  int e = mdb_dbi_open(txn, c->zDb, p->cfg.bReadonly ? 0 : MDB_CREATE, &c->dbi);
+  if (e == MDB_INCOMPATIBLE) {
+    MDB_dbi main;
+    MDB_val k = {strlen(c->zDb), c->zDb}, d;
+    c->bPlainKey = mdb_dbi_open(txn, 0, 0, &main) == MDB_SUCCESS &&
+                   mdb_get(txn, main, &k, &d) == MDB_SUCCESS;
+  }
+  return e ? e : checkFlags(txn, c->dbi, 1);
+}
 
 static int tableOpenWork(fkv_store *p, MDB_txn *txn, void *pArg) {
   openCtx *c = pArg;
@@ -747,8 +788,9 @@ static int tableOpenWork(fkv_store *p, MDB_txn *txn, void *pArg) {
   if (!c->bCatalog) {
     /* A foreign store: its own database, or the main one (zDb NULL). */
     if (c->zName && !(c->zDb = sqlite3_mprintf("%s", c->zName))) return ENOMEM;
-    e = mdb_dbi_open(txn, c->zDb, c->zDb && !p->cfg.bReadonly ? MDB_CREATE : 0, &c->dbi);
-    return e ? e : checkFlags(txn, c->dbi, c->zDb != 0);
+    if (c->zDb) return namedOpen(p, txn, c);
+    e = mdb_dbi_open(txn, 0, 0, &c->dbi);
+    return e ? e : checkFlags(txn, c->dbi, 0);
   }
   e = catalogOpen(p, txn);
   if (e == MDB_NOTFOUND) e = MDB_SUCCESS; /* a read-only store without a catalog */
@@ -761,8 +803,7 @@ static int tableOpenWork(fkv_store *p, MDB_txn *txn, void *pArg) {
   }
   if (e) return e;
   if (strcmp(c->zDb, FKV_CATALOG) == 0) return MDB_INCOMPATIBLE; /* a corrupt catalog */
-  e = mdb_dbi_open(txn, c->zDb, p->cfg.bReadonly ? 0 : MDB_CREATE, &c->dbi);
-  return e ? e : checkFlags(txn, c->dbi, 1);
+  return namedOpen(p, txn, c);
 }
 
 /* After the commit: the table this process already has, or a new one. */
@@ -797,7 +838,7 @@ int fkvStoreTableOpen(fkv_store *p, const char *zSqlName, const char *zName, int
     *pzErr = sqlite3_mprintf("flaxkv: %s is reserved for the store's catalog", FKV_CATALOG);
     return SQLITE_ERROR;
   }
-  openCtx c = {zSqlName, zName, bCatalog, 0, 0, 0, 0};
+  openCtx c = {zSqlName, zName, bCatalog, 0, 0, 0, 0, 0};
   int e = runWrite(p, tableOpenWork, tableOpenDone, &c, pzErr);
   if (e == MDB_SUCCESS && c.bOom) e = ENOMEM;
   if (e) {
@@ -805,6 +846,12 @@ int fkvStoreTableOpen(fkv_store *p, const char *zSqlName, const char *zName, int
     sqlite3_free(*pzErr);
     if (e == MDB_NOTFOUND) {
       *pzErr = sqlite3_mprintf("flaxkv: the read-only store %s has no table %s", p->zPath, zDb);
+    } else if (e == MDB_INCOMPATIBLE && c.bPlainKey) {
+      *pzErr = sqlite3_mprintf("flaxkv: cannot open table %s in %s: the store's main database "
+                               "has a key %Q that is not a named database (written by a "
+                               "format=raw or format=flaxkv table, or another program), so "
+                               "LMDB cannot keep a table of that name; name= chooses another",
+                               zDb, p->zPath, zDb);
     } else if (e == MDB_INCOMPATIBLE) {
       *pzErr = sqlite3_mprintf("flaxkv: the LMDB database %s of %s cannot be a flaxkv table "
                                "(it keeps several values per key, integer or reversed keys, "
@@ -832,6 +879,46 @@ void fkvStoreTableClose(fkv_table *t) {
   pthread_mutex_lock(&p->mu);
   t->nRef--;
   pthread_mutex_unlock(&p->mu);
+}
+
+fkv_table *fkvStoreMainTable(fkv_store *p) {
+  pthread_mutex_lock(&p->mu);
+  fkv_table *t = p->pTables;
+  while (t && (t->zName || __atomic_load_n(&t->bDropped, __ATOMIC_ACQUIRE))) t = t->pNext;
+  pthread_mutex_unlock(&p->mu);
+  return t;
+}
+
+int fkvStoreIsNamedDb(fkv_store *p, const void *aKey, size_t nKey, int *pbDb, char **pzErr) {
+  *pbDb = 0;
+  /* mdb_dbi_open takes a C string: a name has no NUL byte. */
+  if (nKey == 0 || nKey > FKV_MAX_NAME || memchr(aKey, 0, nKey)) return SQLITE_OK;
+  char *zName = sqlite3_mprintf("%.*s", (int)nKey, (const char *)aKey);
+  if (!zName) return SQLITE_NOMEM;
+  int e;
+  for (int nTry = 0;; nTry++) {
+    /* A transaction of its own, begun and ended under wmu: LMDB forbids
+    ** concurrent mdb_dbi_open() calls, and no resize runs meanwhile. */
+    MDB_txn *txn;
+    pthread_mutex_lock(&p->wmu);
+    e = mdb_txn_begin(p->env, 0, MDB_RDONLY, &txn);
+    if (e == MDB_SUCCESS) {
+      MDB_dbi dbi;
+      e = mdb_dbi_open(txn, zName, 0, &dbi);
+      *pbDb = e == MDB_SUCCESS;
+      if (e == MDB_NOTFOUND || e == MDB_INCOMPATIBLE) e = MDB_SUCCESS;
+      mdb_txn_abort(txn); /* closes the handle the open made */
+    }
+    pthread_mutex_unlock(&p->wmu);
+    if (e != MDB_MAP_RESIZED || nTry >= 3) break;
+    int rc = resizeMap(p, 0, pzErr);
+    if (rc != SQLITE_OK) {
+      sqlite3_free(zName);
+      return rc;
+    }
+  }
+  sqlite3_free(zName);
+  return e ? fkvStoreFail(p, e, "cannot read", pzErr) : SQLITE_OK;
 }
 
 fkv_table *fkvStoreTableById(fkv_store *p, uint32_t id) {
@@ -870,7 +957,7 @@ int fkvStoreTableRename(fkv_table *t, const char *zOld, const char *zNew, char *
   if (p->cfg.bReadonly) return SQLITE_OK; /* nothing recorded: the name is the SQL one */
   renameCtx c = {t, zOld, zNew};
   int e = runWrite(p, tableRenameWork, 0, &c, pzErr);
-  if (e) return lmdbFail(p, e, "cannot record the rename in", pzErr);
+  if (e) return fkvStoreFail(p, e, "cannot record the rename in", pzErr);
   return SQLITE_OK;
 }
 
@@ -880,13 +967,34 @@ struct dropCtx {
   const char *zSqlName;
 };
 
+int fkvStoreTableGone(MDB_txn *txn, fkv_table *t) {
+  MDB_cursor *c;
+  MDB_val k, d;
+  if (!t->zName || mdb_cursor_open(txn, t->dbi, &c) != MDB_SUCCESS) return 0;
+  int e = mdb_cursor_get(c, &k, &d, MDB_FIRST);
+  mdb_cursor_close(c);
+  if (e != MDB_NOTFOUND) return e == MDB_INCOMPATIBLE;
+  MDB_dbi main;
+  MDB_val name = {strlen(t->zName), t->zName};
+  return mdb_dbi_open(txn, 0, 0, &main) == MDB_SUCCESS &&
+         mdb_get(txn, main, &name, &d) == MDB_NOTFOUND;
+}
+
 static int tableDropWork(fkv_store *p, MDB_txn *txn, void *pArg) {
   dropCtx *c = pArg;
   pthread_mutex_lock(&p->mu);
   int bLast = (c->t->nRef == 1);
   pthread_mutex_unlock(&p->mu);
-  /* The last user closes the handle too; others keep an empty database. */
-  int e = mdb_drop(txn, c->t->dbi, bLast ? 1 : 0);
+  int e = MDB_SUCCESS;
+  if (fkvStoreTableGone(txn, c->t)) {
+    /* Nothing of ours to delete, and mdb_drop would fail (or, keeping the
+    ** handle, bring the database back at commit).  The last user closes
+    ** the handle, as mdb_drop does, so that the name can be created anew. */
+    if (bLast) mdb_dbi_close(mdb_txn_env(txn), c->t->dbi);
+  } else {
+    /* The last user closes the handle too; others keep an empty database. */
+    e = mdb_drop(txn, c->t->dbi, bLast ? 1 : 0);
+  }
   if (e == MDB_SUCCESS && catalogOpen(p, txn) == MDB_SUCCESS) {
     char *zKey = catalogKey(c->zSqlName);
     if (!zKey) return ENOMEM;
@@ -904,6 +1012,18 @@ static void tableDropDone(fkv_store *p, void *pArg) {
   __atomic_store_n(&((dropCtx *)pArg)->t->bDropped, 1, __ATOMIC_RELEASE);
 }
 
+int fkvStoreTableAbandon(fkv_table *t) {
+  fkv_store *p = t->pStore;
+  /* Under wmu, as a drop: no flush is writing to it meanwhile. */
+  pthread_mutex_lock(&p->wmu);
+  pthread_mutex_lock(&p->mu);
+  int bLast = t->nRef == 1;
+  pthread_mutex_unlock(&p->mu);
+  if (bLast) __atomic_store_n(&t->bDropped, 1, __ATOMIC_RELEASE);
+  pthread_mutex_unlock(&p->wmu);
+  return bLast;
+}
+
 int fkvStoreTableDrop(fkv_table *t, const char *zSqlName, char **pzErr) {
   fkv_store *p = t->pStore;
   if (p->cfg.bReadonly) {
@@ -912,6 +1032,6 @@ int fkvStoreTableDrop(fkv_table *t, const char *zSqlName, char **pzErr) {
   }
   dropCtx c = {t, zSqlName};
   int e = runWrite(p, tableDropWork, tableDropDone, &c, pzErr);
-  if (e) return lmdbFail(p, e, "cannot drop a table of", pzErr);
+  if (e) return fkvStoreFail(p, e, "cannot drop a table of", pzErr);
   return SQLITE_OK;
 }
