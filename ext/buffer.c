@@ -29,6 +29,25 @@
 ** what was visible when it froze), and never misses one that left its
 ** memtables (that flush's publication would have changed flushGen).
 **
+** Held tables.  A flush that meets an error of one table's own (heldCause:
+** another process dropped or replaced its database, LMDB refuses one of its
+** keys) retries its LMDB transaction without that table, so that the other
+** tables are written.  Its publication, in the one b->mu section that
+** releases the frozen memtable and bumps flushGen, copies the held tables'
+** entries from the frozen memtable into the active one (keepHeld), each as
+** the oldest version of its key, with its seq, below what newer commits
+** pushed there (fkvMemPushOldest drops a copy that a version at or below
+** the horizon hides).  A view opened after the publication reads them
+** there; one opened before still holds the frozen memtable.  So at most one
+** memtable is ever frozen, seqs never go back, and every commit <=
+** flushedSeq is in LMDB but for the held tables' entries, which b->pHeld
+** lists with their errors.  Every flush retries them (without new commits,
+** once per idle time, or when fkvBufferFlush asks); a held table's commits
+** fail with its error, the other tables' go on.  A commit that wrote to a
+** held table and to others before the error reaches LMDB in parts: the
+** others' part at once, the held table's once its cause is gone.  DROP
+** TABLE discards a held table's entries: a flush skips a dropped table.
+**
 ** Stale readers.  Before every flush the flusher frees the LMDB reader
 ** slots of dead processes (store.h).
 **

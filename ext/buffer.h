@@ -19,7 +19,11 @@
 ** waits (back-pressure) while the buffer is past its hard limit and a flush
 ** is running.  A failed flush keeps its data buffered and readable; its
 ** error is sticky, returned by fkvBufferFlush() and by the next commits,
-** until a retried flush succeeds.
+** until a retried flush succeeds.  An error of one table's own (its
+** database dropped or replaced by another process, a key LMDB refuses)
+** fails no flush: that table is held (its entries stay buffered and
+** readable, its commits and fkvBufferFlush() return the error, every flush
+** retries it) and the others are written.
 */
 #ifndef FLAXKV_BUFFER_H
 #define FLAXKV_BUFFER_H

@@ -11,13 +11,18 @@
 ** Tables.  A table's struct lives as long as its store, even when no SQL
 ** table uses it any more: the write buffer may still hold its changes and
 ** finds it by id when it flushes.  The store has at most FKV_MAX_TABLES.
+** Another process may drop or replace a table's named database: LMDB then
+** answers a read with MDB_NOTFOUND (as for an empty one) or
+** MDB_INCOMPATIBLE, and a put into a dropped one may crash it: before
+** writing to a table that reads as empty, a writer asks fkvStoreTableGone.
 **
 ** Store.  The environment is opened MDB_NOTLS (a read transaction may move
 ** between threads with its SQLite connection).  store->mu guards the table
 ** list, the read-transaction pool, nReaders and bGrowing.  store->wmu is held
 ** for the whole life of every LMDB write transaction of this process, for
-** every mdb_dbi_open() (LMDB forbids concurrent ones), and while the map is
-** resized.
+** every mdb_dbi_open() and the whole life of its transaction (LMDB forbids
+** concurrent ones: fkvStoreIsNamedDb asks in a read transaction of its own,
+** begun and ended under wmu), and while the map is resized.
 **
 ** Map size.  mdb_env_set_mapsize() needs no transaction open in the
 ** process.  A resizer holds wmu, sets bGrowing (new readers wait), and waits

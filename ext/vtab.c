@@ -82,7 +82,9 @@
 ** next xOpen.
 **
 ** Writes (xUpdate) go to the table's fkv_txn; xSync takes the store's commit
-** token and checks plain INSERTs, xCommit publishes to the buffer.  Constraint
+** token and checks plain INSERTs, xCommit publishes to the buffer.  A table
+** on LMDB's main database refuses at once to write or delete the key of a
+** named database, which LMDB would refuse at the flush (tablePut).  Constraint
 ** errors follow SQLITE_VTAB_CONSTRAINT_SUPPORT: IGNORE returns
 ** SQLITE_CONSTRAINT (SQLite skips the row), REPLACE overwrites here, the
 ** other modes fail with the message the WITHOUT ROWID table gives.
