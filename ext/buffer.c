@@ -1705,8 +1705,12 @@ int fkvTxnKeyIsDb(fkv_txn *p, const unsigned char *aKey, size_t nKey, int *pbDb,
   fkv_table *t = p->pTable;
   *pbDb = 0;
   if (t->zName || __atomic_load_n(&t->bDropped, __ATOMIC_ACQUIRE)) return SQLITE_OK;
-  int rc = txnView(p, pzErr);
-  if (rc != SQLITE_OK) return rc;
+  /* An open view is read as it is, even if stale: a newer one would move
+  ** genExpect past the absence checks made with it (fkvTxnPut). */
+  if (!p->pView || !p->pView->bOpen) {
+    int rc = txnView(p, pzErr);
+    if (rc != SQLITE_OK) return rc;
+  }
   MDB_cursor *pCur;
   MDB_val k = {nKey, (void *)aKey}, d;
   int e = viewGetCursor(p->pView, t->dbi, &pCur);
