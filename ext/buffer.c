@@ -287,17 +287,19 @@ static void heldFree(fkv_held *q) {
   }
 }
 
+/* Take the record *pp out of its list and free it. */
+static void heldRemove(fkv_held **pp) {
+  fkv_held *q = *pp;
+  *pp = q->pNext;
+  q->pNext = 0;
+  heldFree(q);
+}
+
 /* Forget table t's held record (b->mu held). */
 static void heldForget(fkv_buffer *b, fkv_table *t) {
-  for (fkv_held **pp = &b->pHeld; *pp; pp = &(*pp)->pNext) {
-    if ((*pp)->id == t->id) {
-      fkv_held *q = *pp;
-      *pp = q->pNext;
-      q->pNext = 0;
-      heldFree(q);
-      return;
-    }
-  }
+  fkv_held **pp = &b->pHeld;
+  while (*pp && (*pp)->id != t->id) pp = &(*pp)->pNext;
+  if (*pp) heldRemove(pp);
 }
 
 /*
@@ -344,7 +346,7 @@ static const char *heldCause(fkv_table *t, int e) {
                       : "the key is the name of a named database";
     case MDB_BAD_DBI:
     case MDB_BAD_VALSIZE:
-    case MDB_KEYEXIST: return "LMDB refused the key";
+    case MDB_KEYEXIST: return "LMDB refused the write";
     default: return 0;
   }
 }
@@ -571,10 +573,7 @@ static void flushOnce(fkv_buffer *b) {
     if (t && !__atomic_load_n(&t->bDropped, __ATOMIC_ACQUIRE)) {
       pp = &(*pp)->pNext;
     } else {
-      fkv_held *q = *pp;
-      *pp = q->pNext;
-      q->pNext = 0;
-      heldFree(q);
+      heldRemove(pp);
     }
   }
   if (rc == SQLITE_OK) rc = keepHeld(b, pHeld);
@@ -817,41 +816,7 @@ void fkvBufferClose(fkv_buffer *b) {
 
 fkv_store *fkvBufferStore(fkv_buffer *b) { return b->pStore; }
 
-/*
-** Wait for a flush attempt that covers every commit made before the call
-** (with bHeld, one that started after the call, so that it retries the held
-** tables).  Returns the error of a failed flush; else, with bHeld, the error
-** of held table t (of any held table if t is NULL).
-*/
-static int flushWait(fkv_buffer *b, fkv_table *t, int bHeld, char **pzErr) {
-  int rc = fkvStoreCheckProcess(b->pStore, pzErr);
-  if (rc != SQLITE_OK) return rc;
-  pthread_mutex_lock(&b->mu);
-  uint64_t target = b->visible;
-  int bRetry = bHeld && heldFor(b, t);
-  if (b->flushedSeq < target || bRetry) {
-    if (!b->bThread) {
-      pthread_mutex_unlock(&b->mu);
-      setErr(pzErr, sqlite3_mprintf("flaxkv: the store %s is read-only", fkvStorePath(b->pStore)));
-      return SQLITE_READONLY;
-    }
-    uint64_t nAttemptBefore = b->nAttempt + (b->bFlushing ? 1 : 0);
-    if (b->wantSeq < target) b->wantSeq = target;
-    b->bRequested = 1;
-    pthread_cond_signal(&b->wake);
-    while (b->flushedSeq < target || (bRetry && b->nAttempt <= nAttemptBefore)) {
-      if (b->nAttempt > nAttemptBefore && b->flushRc != SQLITE_OK) {
-        rc = flushErr(b->flushRc, b->zFlushErr, 0, 0, pzErr);
-        break;
-      }
-      pthread_cond_wait(&b->cond, &b->mu);
-    }
-  }
-  fkv_held *q = rc == SQLITE_OK && bHeld ? heldFor(b, t) : 0;
-  if (q) rc = flushErr(q->rc, q->zErr, 0, 1, pzErr);
-  pthread_mutex_unlock(&b->mu);
-  return rc;
-}
+static int flushWait(fkv_buffer *b, fkv_table *t, int bHeld, char **pzErr);
 
 int fkvBufferTableOpen(fkv_buffer *b, const char *zSqlName, const char *zName, int bCatalog,
                        fkv_table **ppTable, char **pzErr) {
@@ -898,6 +863,42 @@ void fkvBufferTableUnbind(fkv_buffer *b, fkv_table *t) {
     heldForget(b, t);
     pthread_mutex_unlock(&b->mu);
   }
+}
+
+/*
+** Wait for a flush attempt that covers every commit made before the call
+** (with bHeld, one that started after the call, so that it retries the held
+** tables).  Returns the error of a failed flush; else, with bHeld, the error
+** of held table t (of any held table if t is NULL).
+*/
+static int flushWait(fkv_buffer *b, fkv_table *t, int bHeld, char **pzErr) {
+  int rc = fkvStoreCheckProcess(b->pStore, pzErr);
+  if (rc != SQLITE_OK) return rc;
+  pthread_mutex_lock(&b->mu);
+  uint64_t target = b->visible;
+  int bRetry = bHeld && heldFor(b, t);
+  if (b->flushedSeq < target || bRetry) {
+    if (!b->bThread) {
+      pthread_mutex_unlock(&b->mu);
+      setErr(pzErr, sqlite3_mprintf("flaxkv: the store %s is read-only", fkvStorePath(b->pStore)));
+      return SQLITE_READONLY;
+    }
+    uint64_t nAttemptBefore = b->nAttempt + (b->bFlushing ? 1 : 0);
+    if (b->wantSeq < target) b->wantSeq = target;
+    b->bRequested = 1;
+    pthread_cond_signal(&b->wake);
+    while (b->flushedSeq < target || (bRetry && b->nAttempt <= nAttemptBefore)) {
+      if (b->nAttempt > nAttemptBefore && b->flushRc != SQLITE_OK) {
+        rc = flushErr(b->flushRc, b->zFlushErr, 0, 0, pzErr);
+        break;
+      }
+      pthread_cond_wait(&b->cond, &b->mu);
+    }
+  }
+  fkv_held *q = rc == SQLITE_OK && bHeld ? heldFor(b, t) : 0;
+  if (q) rc = flushErr(q->rc, q->zErr, 0, 1, pzErr);
+  pthread_mutex_unlock(&b->mu);
+  return rc;
 }
 
 int fkvBufferFlush(fkv_buffer *b, fkv_table *t, char **pzErr) {
