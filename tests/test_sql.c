@@ -2406,6 +2406,17 @@ static void testFlushErrors(void) {
              "INSERT INTO a VALUES(6, 'a6'); SELECT flaxkv_flush(); SELECT key FROM a;",
          "1\n6");
   sqlite3_free(zHeld);
+
+  CASE("14.07", "the sizes LMDB refuses at the flush (a key of 0 or more than 511 bytes) fail "
+                "at the statement; 511 bytes flush");
+  EXPECT(db, "REPLACE INTO r VALUES(x'', x'01')",
+         "error: flaxkv: table r: format=raw: LMDB does not store empty keys");
+  EXPECT(db, "REPLACE INTO r VALUES(zeroblob(512), x'01')",
+         "error: flaxkv: a key of table r is 512 bytes encoded; LMDB keys are limited to 511 "
+         "bytes");
+  EXPECT(db, "REPLACE INTO r VALUES(zeroblob(511), x'01'); SELECT flaxkv_flush();"
+             "SELECT max(length(key)) FROM r",
+         "1\n511");
   closeDb(db);
   db = harness_open(zDb);
   EXPECT(db, "SELECT key FROM kv; SELECT key FROM b; SELECT key FROM a",
