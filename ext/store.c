@@ -777,10 +777,10 @@ struct openCtx {
 static int namedOpen(fkv_store *p, MDB_txn *txn, openCtx *c) {
   int e = mdb_dbi_open(txn, c->zDb, p->cfg.bReadonly ? 0 : MDB_CREATE, &c->dbi);
   if (e == MDB_INCOMPATIBLE) {
-    MDB_dbi main;
+    MDB_dbi dbiMain;
     MDB_val k = {strlen(c->zDb), c->zDb}, d;
-    c->bPlainKey = mdb_dbi_open(txn, 0, 0, &main) == MDB_SUCCESS &&
-                   mdb_get(txn, main, &k, &d) == MDB_SUCCESS;
+    c->bPlainKey = mdb_dbi_open(txn, 0, 0, &dbiMain) == MDB_SUCCESS &&
+                   mdb_get(txn, dbiMain, &k, &d) == MDB_SUCCESS;
   }
   return e ? e : checkFlags(txn, c->dbi, 1);
 }
@@ -979,10 +979,10 @@ int fkvStoreTableGone(MDB_txn *txn, fkv_table *t) {
   int e = mdb_cursor_get(c, &k, &d, MDB_FIRST);
   mdb_cursor_close(c);
   if (e != MDB_NOTFOUND) return e == MDB_INCOMPATIBLE;
-  MDB_dbi main;
+  MDB_dbi dbiMain;
   MDB_val name = {strlen(t->zName), t->zName};
-  return mdb_dbi_open(txn, 0, 0, &main) == MDB_SUCCESS &&
-         mdb_get(txn, main, &name, &d) == MDB_NOTFOUND;
+  return mdb_dbi_open(txn, 0, 0, &dbiMain) == MDB_SUCCESS &&
+         mdb_get(txn, dbiMain, &name, &d) == MDB_NOTFOUND;
 }
 
 static int tableDropWork(fkv_store *p, MDB_txn *txn, void *pArg) {
