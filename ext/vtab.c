@@ -90,7 +90,9 @@
 ** records that identity (store.h, Ownership), else DROP TABLE unbinds.
 **
 ** Writes (xUpdate) go to the table's fkv_txn; xSync takes the store's commit
-** token and checks plain INSERTs, xCommit publishes to the buffer.  Constraint
+** token and checks plain INSERTs, xCommit publishes to the buffer.  A table
+** on LMDB's main database refuses at once to write or delete the key of a
+** named database, which LMDB would refuse at the flush (tablePut).  Constraint
 ** errors follow SQLITE_VTAB_CONSTRAINT_SUPPORT: IGNORE returns
 ** SQLITE_CONSTRAINT (SQLite skips the row), REPLACE overwrites here, the
 ** other modes fail with the message the WITHOUT ROWID table gives.
@@ -236,29 +238,6 @@ struct flaxkv_cursor {
 static void setVtabErr(sqlite3_vtab *pVtab, char *zMsg) {
   sqlite3_free(pVtab->zErrMsg);
   pVtab->zErrMsg = zMsg;
-}
-
-/* A short printable form of a stored key, for error messages. */
-static char *keyRepr(const fkv_format *pFmt, const unsigned char *a, size_t n) {
-  fkv_datum d;
-  if (!pFmt->bNative || fkvKeyDecode(a, n, FKV_KEYKIND_NATURAL, &d) != SQLITE_OK) {
-    d.eType = SQLITE_BLOB;
-    d.z = a;
-    d.n = n;
-  }
-  switch (d.eType) {
-    case SQLITE_INTEGER: return sqlite3_mprintf("%lld", d.i);
-    case SQLITE_FLOAT: return sqlite3_mprintf("%!.15g", d.r);
-    case SQLITE_TEXT:
-      if (d.n > 40) return sqlite3_mprintf("'%.37q...'", (const char *)d.z);
-      return sqlite3_mprintf("'%.*q'", (int)d.n, (const char *)d.z);
-    default: {
-      size_t m = d.n > 16 ? 16 : d.n;
-      char *z = sqlite3_mprintf("X'");
-      for (size_t i = 0; z && i < m; i++) z = sqlite3_mprintf("%z%02X", z, d.z[i]);
-      return sqlite3_mprintf("%z'%s", z, d.n > m ? "..." : "");
-    }
-  }
 }
 
 /* -------------------------------------------------------------- options */
@@ -1460,7 +1439,7 @@ static __attribute__((noinline)) void columnFail(flaxkv_cursor *pCur, sqlite3_co
                                                  int rc, char *zErr, const unsigned char *aKey,
                                                  size_t nKey) {
   flaxkv_vtab *p = (flaxkv_vtab *)pCur->base.pVtab;
-  char *zKey = keyRepr(p->pFmt, aKey, nKey);
+  char *zKey = fkvKeyRepr(aKey, nKey, p->pFmt->bNative);
   /* zErr: what the decoder found ("corrupt value", "corrupt key", ...). */
   char *zMsg = sqlite3_mprintf("flaxkv: %s for key %s in table %s (%s)",
                                zErr ? zErr : "corrupt data", zKey, p->zName,
@@ -1510,9 +1489,30 @@ static int constraintErr(flaxkv_vtab *p, int rc, const char *zWhat) {
 }
 
 /*
-** INSERT (argv[0] NULL), UPDATE (argv[0] the old key), DELETE (argc 1).
-** argv[2] is the new key, argv[3] the new value.
+** Write (aVal NULL: delete) one key in the table's transaction.  LMDB keeps
+** the names of its named databases as keys of its main database and will
+** not let anyone else put or delete those keys: a flush would fail on it
+** (MDB_INCOMPATIBLE), so a table on the main database refuses it here,
+** before anything changes.
 */
+static int tablePut(flaxkv_vtab *p, const unsigned char *aKey, size_t nKey,
+                    const unsigned char *aVal, size_t nVal, int bExpectAbsent) {
+  int bDb;
+  int rc = fkvTxnKeyIsDb(p->pTxn, aKey, nKey, &bDb, &p->base.zErrMsg);
+  if (rc == SQLITE_OK && bDb) {
+    char *zKey = fkvKeyRepr(aKey, nKey, p->pFmt->bNative);
+    setVtabErr(&p->base,
+               sqlite3_mprintf("flaxkv: table %s: cannot %s the key %s: it is the name of a "
+                               "named database of the store %s, which LMDB keeps as a key of "
+                               "its main database",
+                               p->zName, aVal ? "write" : "delete", zKey ? zKey : "",
+                               fkvStorePath(fkvBufferStore(p->pBuf))));
+    sqlite3_free(zKey);
+    return SQLITE_ERROR;
+  }
+  return rc == SQLITE_OK ? fkvTxnPut(p->pTxn, aKey, nKey, aVal, nVal, bExpectAbsent) : rc;
+}
+
 /* The candidate encodings of one key (unordered formats), in order. */
 typedef struct fkv_cands fkv_cands;
 struct fkv_cands {
@@ -1592,7 +1592,7 @@ static int flaxkvUpdate(sqlite3_vtab *pVtab, int argc, sqlite3_value **argv, sql
     rc = resolveOldKey(p, argv[0], aOld, &nOld, &cands);
     if (rc != SQLITE_OK || nOld == 0) return rc; /* no such row */
   }
-  if (argc == 1) return fkvTxnPut(p->pTxn, aOld, nOld, 0, 0, 0);
+  if (argc == 1) return tablePut(p, aOld, nOld, 0, 0, 0);
 
   int eMode = sqlite3_vtab_on_conflict(p->db);
   size_t nNew;
@@ -1632,11 +1632,11 @@ static int flaxkvUpdate(sqlite3_vtab *pVtab, int argc, sqlite3_value **argv, sql
   }
   if (bSameKey) {
     /* A new value, or the same key written with another type (1 -> 1.0). */
-    rc = fkvTxnPut(p->pTxn, aNew, nNew, aVal, nVal, 0);
+    rc = tablePut(p, aNew, nNew, aVal, nVal, 0);
   } else if (eMode == SQLITE_REPLACE) {
     /* Whether the new key exists or not, it ends up with this row: no read. */
-    rc = nOld ? fkvTxnPut(p->pTxn, aOld, nOld, 0, 0, 0) : SQLITE_OK;
-    if (rc == SQLITE_OK) rc = fkvTxnPut(p->pTxn, aNew, nNew, aVal, nVal, 0);
+    rc = nOld ? tablePut(p, aOld, nOld, 0, 0, 0) : SQLITE_OK;
+    if (rc == SQLITE_OK) rc = tablePut(p, aNew, nNew, aVal, nVal, 0);
   } else {
     const unsigned char *aCur;
     size_t nCur;
@@ -1663,8 +1663,8 @@ static int flaxkvUpdate(sqlite3_vtab *pVtab, int argc, sqlite3_value **argv, sql
           bExpect = 1; /* the lookup above saw the committed state only */
         }
       }
-      if (rc == SQLITE_OK && nOld) rc = fkvTxnPut(p->pTxn, aOld, nOld, 0, 0, 0);
-      if (rc == SQLITE_OK) rc = fkvTxnPut(p->pTxn, aNew, nNew, aVal, nVal, bExpect);
+      if (rc == SQLITE_OK && nOld) rc = tablePut(p, aOld, nOld, 0, 0, 0);
+      if (rc == SQLITE_OK) rc = tablePut(p, aNew, nNew, aVal, nVal, bExpect);
     }
   }
   return rc;
@@ -1827,6 +1827,8 @@ static int flaxkvDestroy(sqlite3_vtab *pVtab) {
   if (p->zOwner) {
     int rc = fkvBufferTableDrop(p->pBuf, p->pTable, p->zName, p->zOwner, &pVtab->zErrMsg);
     if (rc != SQLITE_OK) return rc;
+  } else {
+    fkvBufferTableUnbind(p->pBuf, p->pTable);
   }
   fkv_private **pp;
   fkv_private *q = findPrivate(p->pConn, p->zSchema, p->zName, &pp);
