@@ -46,7 +46,8 @@
 ** fail with its error, the other tables' go on.  A commit that wrote to a
 ** held table and to others before the error reaches LMDB in parts: the
 ** others' part at once, the held table's once its cause is gone.  DROP
-** TABLE discards a held table's entries: a flush skips a dropped table.
+** TABLE discards a held table's entries (a binding's once no other SQL
+** table of the process uses it): a flush skips a dropped table.
 **
 ** Stale readers.  Before every flush the flusher frees the LMDB reader
 ** slots of dead processes (store.h).
@@ -878,7 +879,7 @@ void fkvBufferTableUnbind(fkv_buffer *b, fkv_table *t) {
   pthread_mutex_lock(&b->mu);
   int bHeld = heldFor(b, t) != 0;
   pthread_mutex_unlock(&b->mu);
-  if (bHeld && fkvStoreTableAbandon(t)) {
+  if (fkvStoreTableAbandon(t, bHeld)) {
     pthread_mutex_lock(&b->mu);
     heldForget(b, t);
     pthread_mutex_unlock(&b->mu);

@@ -81,7 +81,8 @@ int fkvBufferTableRename(fkv_buffer *, fkv_table *, const char *zOld, const char
 int fkvBufferTableDrop(fkv_buffer *, fkv_table *, const char *zSqlName, const char *zOwner,
                        char **pzErr);
 /* A SQL table that keeps its data stops using t (DROP TABLE of a binding):
-** if t is held and no other SQL table of the process uses it, its changes
+** if no other SQL table of the process uses t and t is held (or its
+** database is gone), t is let go (fkvStoreTableAbandon) and its changes
 ** that cannot be flushed are discarded. */
 void fkvBufferTableUnbind(fkv_buffer *, fkv_table *t);
 

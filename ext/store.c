@@ -1308,7 +1308,9 @@ typedef struct dropCtx dropCtx;
 struct dropCtx {
   fkv_table *t;
   const char *zSqlName, *zOwner;
-  int bDropped;       /* the owner's drop deleted the data */
+  int bDiscard;       /* abandon: the caller discards t's buffered changes */
+  int bDropped;       /* mark t dropped: the owner's drop deleted the data,
+                      ** or its last user abandoned it */
   int bClose;         /* close the handle after the commit (tableDropDone) */
 };
 
@@ -1382,21 +1384,30 @@ static void tableDropDone(fkv_store *p, void *pArg) {
   if (c->bDropped) __atomic_store_n(&c->t->bDropped, 1, __ATOMIC_RELEASE);
 }
 
-int fkvStoreTableAbandon(fkv_table *t) {
-  fkv_store *p = t->pStore;
-  /* Under wmu, as a drop: no flush is writing to it meanwhile. */
-  pthread_mutex_lock(&p->wmu);
+/* Under wmu, as a drop: no flush is writing to t meanwhile.  Nothing is
+** written: the transaction only reads. */
+static int tableAbandonWork(fkv_store *p, MDB_txn *txn, void *pArg) {
+  dropCtx *c = pArg;
   pthread_mutex_lock(&p->mu);
-  int bLast = t->nRef == 1;
+  int bLast = c->t->nRef == 1;
   pthread_mutex_unlock(&p->mu);
-  if (bLast) __atomic_store_n(&t->bDropped, 1, __ATOMIC_RELEASE);
-  pthread_mutex_unlock(&p->wmu);
-  return bLast;
+  /* A database another process dropped or replaced has nothing to keep;
+  ** its handle is closed, as a drop does, so that the name can be created
+  ** anew. */
+  c->bClose = bLast && fkvStoreTableGone(txn, c->t);
+  c->bDropped = bLast && (c->bClose || c->bDiscard);
+  return MDB_SUCCESS;
+}
+
+int fkvStoreTableAbandon(fkv_table *t, int bDiscard) {
+  dropCtx c = {t, 0, 0, bDiscard, 0, 0};
+  if (runWrite(t->pStore, tableAbandonWork, tableDropDone, &c, 0) != MDB_SUCCESS) return 0;
+  return c.bDropped;
 }
 
 int fkvStoreTableDrop(fkv_table *t, const char *zSqlName, const char *zOwner, char **pzErr) {
   fkv_store *p = t->pStore;
-  dropCtx c = {t, zSqlName, zOwner, 0, 0};
+  dropCtx c = {t, zSqlName, zOwner, 0, 0, 0};
   int e = runWrite(p, tableDropWork, tableDropDone, &c, pzErr);
   if (e == EROFS) {
     sqlite3_free(*pzErr);

@@ -214,10 +214,14 @@ int fkvStoreTableGone(MDB_txn *txn, fkv_table *t);
 ** drop on a read-only store is SQLITE_READONLY.
 */
 int fkvStoreTableDrop(fkv_table *, const char *zSqlName, const char *zOwner, char **pzErr);
-/* If the caller's SQL table is the last one using t, mark t dropped
-** without touching its data (its buffered changes are then discarded, and
-** a later open makes a new fkv_table): returns 1, else 0. */
-int fkvStoreTableAbandon(fkv_table *t);
+/*
+** A SQL table that keeps the data (a binding) stops using t.  If it is the
+** last one using t, and bDiscard or t's database is gone (fkvStoreTableGone:
+** its handle is then closed, so that the name can be created anew), mark t
+** dropped without touching any data (its buffered changes are then
+** discarded, and a later open makes a new fkv_table): returns 1, else 0.
+*/
+int fkvStoreTableAbandon(fkv_table *t, int bDiscard);
 
 /*
 ** Read transactions (MDB_NOTLS: any thread).  A pooled transaction is

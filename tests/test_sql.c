@@ -2926,10 +2926,11 @@ static void testStores(void) {
 
 /*
 ** In a forked child (another process, as LMDB sees it): create (bCreate)
-** or drop the named database zName of the store zDir.  Returns the LMDB
+** or drop the named database zName of the store zDir; a drop with
+** bUncatalog also deletes the catalog's entry zName.  Returns the LMDB
 ** code, or -1 if the child could not report.
 */
-static int lmdbChildDb(const char *zDir, const char *zName, int bCreate) {
+static int lmdbChildDb(const char *zDir, const char *zName, int bCreate, int bUncatalog) {
   int fd[2], rc = -1;
   if (pipe(fd) != 0) return -1;
   fflush(0);
@@ -2945,6 +2946,12 @@ static int lmdbChildDb(const char *zDir, const char *zName, int bCreate) {
     if (!r) r = mdb_txn_begin(env, 0, 0, &txn);
     if (!r) r = mdb_dbi_open(txn, zName, bCreate ? MDB_CREATE : 0, &dbi);
     if (!r && !bCreate) r = mdb_drop(txn, dbi, 1);
+    if (!r && bUncatalog) {
+      MDB_dbi catalog;
+      MDB_val k = {strlen(zName), (void *)zName};
+      r = mdb_dbi_open(txn, "__flaxkv_catalog__", 0, &catalog);
+      if (!r) r = mdb_del(txn, catalog, &k, 0);
+    }
     if (!r) r = mdb_txn_commit(txn);
     else if (txn) mdb_txn_abort(txn);
     if (env) mdb_env_close(env);
@@ -3046,7 +3053,7 @@ static void testFlushErrors(void) {
                 "discards them");
   EXEC(db, "CREATE VIRTUAL TABLE b USING flaxkv(path='fe_store', flush_interval='3600s');"
            "REPLACE INTO r VALUES('zz', x'0F'), (x'03', x'03'); INSERT INTO b VALUES(1, 'b1');");
-  int e = lmdbChildDb(zStore, "zz", 1);
+  int e = lmdbChildDb(zStore, "zz", 1, 0);
   CHECK(e == 0, "another process creating the database zz: %d", e);
   char *zHeld = sqlite3_mprintf("flaxkv: cannot flush the changes to the main LMDB database of "
                                 "%s, key X'7A7A': the key is the name of a named database: "
@@ -3084,7 +3091,7 @@ static void testFlushErrors(void) {
   EXEC(db, "CREATE VIRTUAL TABLE a USING flaxkv(path='fe_store', flush_interval='3600s');"
            "INSERT INTO a VALUES(1, 'a1'); SELECT flaxkv_flush();"
            "INSERT INTO a VALUES(2, 'a2'); INSERT INTO b VALUES(3, 'b3');");
-  e = lmdbChildDb(zStore, "a", 0);
+  e = lmdbChildDb(zStore, "a", 0, 0);
   CHECK(e == 0, "another process dropping the database a: %d", e);
   zHeld = sqlite3_mprintf("flaxkv: cannot flush the changes to the LMDB database a of %s: "
                           "another process dropped the database: MDB_NOTFOUND: No matching "
@@ -3124,10 +3131,36 @@ static void testFlushErrors(void) {
   EXPECT(db, "REPLACE INTO r VALUES(zeroblob(511), x'01'); SELECT flaxkv_flush();"
              "SELECT max(length(key)) FROM r",
          "1\n511");
+
+  CASE("14.08", "a held table whose catalog entry another program removed with its database "
+                "is no longer the owner: DROP TABLE removes the binding and discards its held "
+                "changes; a binding lets go of a database another process dropped");
+  EXEC(db, "CREATE VIRTUAL TABLE c USING flaxkv(path='fe_store', flush_interval='3600s');"
+           "INSERT INTO c VALUES(1, 'c1'); SELECT flaxkv_flush(); INSERT INTO c VALUES(2, 'c2');");
+  e = lmdbChildDb(zStore, "c", 0, 1);
+  CHECK(e == 0, "another program dropping the database c and its catalog entry: %d", e);
+  EXPECTF(db, "SELECT flaxkv_flush('c')",
+          sqlite3_mprintf("error: flaxkv: cannot flush the changes to the LMDB database c of "
+                          "%s: another process dropped the database: MDB_NOTFOUND: No "
+                          "matching key/data pair found; the table's changes stay buffered "
+                          "and readable, and the flush is retried (DROP TABLE discards them)",
+                          zStore));
+  EXPECT(db, "DROP TABLE c; SELECT flaxkv_flush();", "1");
+  EXPECT(db, "CREATE VIRTUAL TABLE c USING flaxkv(path='fe_store', flush_interval='3600s');"
+             "SELECT count(*) FROM c; INSERT INTO c VALUES(3, 'c3'); SELECT flaxkv_flush();"
+             "SELECT key FROM c",
+         "0\n1\n3");
+  EXEC(db, "CREATE VIRTUAL TABLE e USING flaxkv(path='fe_store', name=e);"
+           "INSERT INTO e VALUES(1, 'e1'); SELECT flaxkv_flush();");
+  e = lmdbChildDb(zStore, "e", 0, 0);
+  CHECK(e == 0, "another process dropping the database e: %d", e);
+  EXPECT(db, "DROP TABLE e; CREATE VIRTUAL TABLE e USING flaxkv(path='fe_store', name=e);"
+             "INSERT INTO e VALUES(2, 'e2'); SELECT flaxkv_flush(); SELECT key FROM e",
+         "1\n2");
   closeDb(db);
   db = harness_open(zDb);
-  EXPECT(db, "SELECT key FROM kv; SELECT key FROM b; SELECT key FROM a",
-         "1\n2\n3\n1\n2\n3\n4\n6");
+  EXPECT(db, "SELECT key FROM kv; SELECT key FROM b; SELECT key FROM a; SELECT key FROM c",
+         "1\n2\n3\n1\n2\n3\n4\n6\n3");
   closeDb(db);
   sqlite3_free(zDb);
   sqlite3_free(zStore);
