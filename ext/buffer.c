@@ -1928,6 +1928,14 @@ int fkvTxnWriteThrough(fkv_txn **ap, int n, char **pzErr) {
         rc = SQLITE_ERROR;
         break;
       }
+      if (fkvStoreTableGone(txn, t)) {
+        /* A write into it could crash LMDB (store.h). */
+        setErr(pzErr, sqlite3_mprintf("flaxkv: cannot commit to the LMDB database %s of %s: "
+                                      "another process dropped or replaced the database",
+                                      t->zName, fkvStorePath(s)));
+        rc = SQLITE_ERROR;
+        break;
+      }
       for (fkv_node *x = fkvMemFirst(ap[i]->pMem); x && e == MDB_SUCCESS; x = fkvMemNext(x)) {
         fkv_version *v = fkvNodeHead(x);
         if (!v) continue;
@@ -1972,8 +1980,7 @@ int fkvTxnWriteThrough(fkv_txn **ap, int n, char **pzErr) {
       if (rc != SQLITE_OK) return rc;
       continue;
     }
-    setErr(pzErr, fkvLmdbErr(e, "cannot commit to", fkvStorePath(s)));
-    return fkvLmdbRc(e);
+    return fkvStoreFail(s, e, "cannot commit to", pzErr);
   }
 }
 

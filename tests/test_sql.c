@@ -3162,6 +3162,34 @@ static void testFlushErrors(void) {
   EXPECT(db, "SELECT key FROM kv; SELECT key FROM b; SELECT key FROM a; SELECT key FROM c",
          "1\n2\n3\n1\n2\n3\n4\n6\n3");
   closeDb(db);
+
+  CASE("14.09", "write_through=1: a table whose database another process dropped fails its "
+                "commits with an error naming it (LMDB is never written into it); the other "
+                "tables commit; DROP TABLE recovers");
+  char *zWtDb = tpath("fw.db");
+  char *zWtStore = tpath("fw_store");
+  db = harness_open(zWtDb);
+  EXEC(db, "CREATE VIRTUAL TABLE a USING flaxkv(path='fw_store', write_through=1);"
+           "CREATE VIRTUAL TABLE b USING flaxkv(path='fw_store');"
+           "INSERT INTO a VALUES(1, 'a1'); INSERT INTO b VALUES(1, 'b1');");
+  e = lmdbChildDb(zWtStore, "a", 0, 0);
+  CHECK(e == 0, "another process dropping the database a: %d", e);
+  char *zGone = sqlite3_mprintf("error: flaxkv: cannot commit to the LMDB database a of %s: "
+                                "another process dropped or replaced the database",
+                                zWtStore);
+  EXPECT(db, "REPLACE INTO a VALUES(2, 'a2')", zGone);
+  EXPECT(db, "BEGIN; INSERT INTO b VALUES(2, 'b2'); INSERT INTO a VALUES(3, 'a3'); COMMIT;",
+         zGone);
+  CHECK(sqlite3_get_autocommit(db), "the failed COMMIT rolled the transaction back");
+  EXPECT(db, "INSERT INTO b VALUES(3, 'b3'); SELECT key FROM b; SELECT count(*) FROM a",
+         "1\n3\n0");
+  EXPECT(db, "DROP TABLE a; CREATE VIRTUAL TABLE a USING flaxkv(path='fw_store');"
+             "INSERT INTO a VALUES(4, 'a4'); SELECT key FROM a",
+         "4");
+  closeDb(db);
+  sqlite3_free(zGone);
+  sqlite3_free(zWtDb);
+  sqlite3_free(zWtStore);
   sqlite3_free(zDb);
   sqlite3_free(zStore);
 }
