@@ -1401,6 +1401,7 @@ static int tableAbandonWork(fkv_store *p, MDB_txn *txn, void *pArg) {
 
 int fkvStoreTableAbandon(fkv_table *t, int bDiscard) {
   dropCtx c = {t, 0, 0, bDiscard, 0, 0};
+  if (fkvStoreForked(t->pStore)) return 0; /* the environment is the parent's */
   if (runWrite(t->pStore, tableAbandonWork, tableDropDone, &c, 0) != MDB_SUCCESS) return 0;
   return c.bDropped;
 }

@@ -220,6 +220,7 @@ int fkvStoreTableDrop(fkv_table *, const char *zSqlName, const char *zOwner, cha
 ** its handle is then closed, so that the name can be created anew), mark t
 ** dropped without touching any data (its buffered changes are then
 ** discarded, and a later open makes a new fkv_table): returns 1, else 0.
+** In a child made by fork() it does nothing (returns 0).
 */
 int fkvStoreTableAbandon(fkv_table *t, int bDiscard);
 
