@@ -29,6 +29,26 @@
 ** what was visible when it froze), and never misses one that left its
 ** memtables (that flush's publication would have changed flushGen).
 **
+** Held tables.  A flush that meets an error of one table's own (heldCause:
+** another process dropped or replaced its database, LMDB refuses one of its
+** keys) retries its LMDB transaction without that table, so that the other
+** tables are written.  Its publication, in the one b->mu section that
+** releases the frozen memtable and bumps flushGen, copies the held tables'
+** entries from the frozen memtable into the active one (keepHeld), each as
+** the oldest version of its key, with its seq, below what newer commits
+** pushed there (fkvMemPushOldest drops a copy that a version at or below
+** the horizon hides).  A view opened after the publication reads them
+** there; one opened before still holds the frozen memtable.  So at most one
+** memtable is ever frozen, seqs never go back, and every commit <=
+** flushedSeq is in LMDB but for the held tables' entries, which b->pHeld
+** lists with their errors.  Every flush retries them (without new commits,
+** once per idle time, or when fkvBufferFlush asks); a held table's commits
+** fail with its error, the other tables' go on.  A commit that wrote to a
+** held table and to others before the error reaches LMDB in parts: the
+** others' part at once, the held table's once its cause is gone.  DROP
+** TABLE discards a held table's entries (a binding's once no other SQL
+** table of the process uses it): a flush skips a dropped table.
+**
 ** Stale readers.  Before every flush the flusher frees the LMDB reader
 ** slots of dead processes (store.h).
 **
@@ -82,6 +102,9 @@ SQLITE_EXTENSION_INIT3
 #define FKV_MAX_AGE_IDLES 10    /* flush at the latest after 10 idle times */
 #define FKV_PARK_MS 100         /* longest a parked view keeps its snapshot */
 #define FKV_GET_CURSORS 4       /* a view's lookup cursors (databases) */
+/* The size of the record LMDB keeps for a named database in its main
+** database (its MDB_db: two 32-bit fields, then five of size_t). */
+#define FKV_DB_RECORD (2 * sizeof(uint32_t) + 5 * sizeof(size_t))
 
 /* fkv_view.eState */
 #define VIEW_UNPARKED 0
@@ -89,6 +112,20 @@ SQLITE_EXTENSION_INIT3
 #define VIEW_REVOKING 2
 #define VIEW_PINNED 3   /* parked for a transaction: kept until it ends */
 #define VIEW_CHECKING 4 /* the flusher asks whether a pinned view's transaction ended */
+
+/*
+** A table whose entries the last flush could not write, for a cause of its
+** own (heldCause): another process dropped or replaced its database, or
+** LMDB refused one of its keys.  The flush wrote the other tables.
+*/
+typedef struct fkv_held fkv_held;
+struct fkv_held {
+  fkv_held *pNext;
+  uint32_t id;              /* the table */
+  int rc;                   /* SQLite code */
+  char *zErr;               /* names the database, the store, and the key
+                            ** when the key is the cause */
+};
 
 struct fkv_buffer {
   fkv_store *pStore;
@@ -103,7 +140,8 @@ struct fkv_buffer {
   fkv_mem *pFrozen;         /* being flushed, or kept after a failed flush */
   uint64_t visible;
   uint64_t frozenSeq;       /* visible when pFrozen was frozen */
-  uint64_t flushedSeq;      /* every commit <= this is in LMDB */
+  uint64_t flushedSeq;      /* every commit <= this is in LMDB, but for
+                            ** the entries of held tables (pHeld) */
   uint64_t wantSeq;         /* fkvBufferFlush asks for commits <= this */
   uint64_t gen;             /* atomic: bumped by any publish, freeze, flush */
   uint64_t flushGen;        /* bumped by freezes and flush publications
@@ -134,6 +172,8 @@ struct fkv_buffer {
   int64_t msLastFlushTook;
   int flushRc;              /* sticky */
   char *zFlushErr;
+  fkv_held *pHeld;          /* tables the last flush could not write */
+  size_t nHeldBytes;        /* what their entries added to pActive */
   /* The flusher's own (not b->mu's): a copy of the last key of the table
   ** it is writing, below which keys are not appended (writeMemtable). */
   unsigned char aMaxKey[FKV_MAX_KEY];
@@ -230,11 +270,51 @@ static void setErr(char **pzErr, char *z) {
   }
 }
 
-/* The sticky flush error as a fresh message (b->mu held). */
-static int stickyErr(fkv_buffer *b, char **pzErr) {
-  setErr(pzErr, sqlite3_mprintf("%s (the changes stay buffered and readable; the flush is "
-                                "retried)", b->zFlushErr ? b->zFlushErr : "flaxkv: flush failed"));
-  return b->flushRc;
+/*
+** A flush error as a fresh message: for a caller of fkvBufferFlush (bCommit
+** 0) or for a commit it refuses (1); bHeld: the error of one held table.
+*/
+static int flushErr(int rc, const char *zErr, int bCommit, int bHeld, char **pzErr) {
+  setErr(pzErr,
+         sqlite3_mprintf("%s; %s%s stay buffered and readable, and the flush is retried%s",
+                         zErr ? zErr : "flaxkv: flush failed",
+                         bCommit ? "the statement was not committed; " : "",
+                         bHeld ? (bCommit ? "the table's changes committed before it"
+                                          : "the table's changes")
+                               : (bCommit ? "the changes committed before it" : "the changes"),
+                         bHeld ? " (DROP TABLE discards them)" : ""));
+  return rc;
+}
+
+/* The held record of table t (of any table if t is NULL), or NULL. */
+static fkv_held *heldFor(fkv_buffer *b, fkv_table *t) {
+  fkv_held *q = b->pHeld;
+  while (q && t && q->id != t->id) q = q->pNext;
+  return q;
+}
+
+static void heldFree(fkv_held *q) {
+  while (q) {
+    fkv_held *pNext = q->pNext;
+    sqlite3_free(q->zErr);
+    sqlite3_free(q);
+    q = pNext;
+  }
+}
+
+/* Take the record *pp out of its list and free it. */
+static void heldRemove(fkv_held **pp) {
+  fkv_held *q = *pp;
+  *pp = q->pNext;
+  q->pNext = 0;
+  heldFree(q);
+}
+
+/* Forget table t's held record (b->mu held). */
+static void heldForget(fkv_buffer *b, fkv_table *t) {
+  fkv_held **pp = &b->pHeld;
+  while (*pp && (*pp)->id != t->id) pp = &(*pp)->pNext;
+  if (*pp) heldRemove(pp);
 }
 
 /*
@@ -265,22 +345,83 @@ static uint64_t horizon(fkv_buffer *b) {
 /* ------------------------------------------------------------ flushing */
 
 /*
+** Is LMDB error e, met writing table t's entries, a cause of that table's
+** own, so that the flush can go on without them?  Returns the reason to
+** give (NULL: no, the whole flush fails).  A named database that another
+** process dropped answers a write with MDB_NOTFOUND, one it replaced with
+** MDB_INCOMPATIBLE; in the main database MDB_INCOMPATIBLE means that the
+** key is the name of a named database.
+*/
+static const char *heldCause(fkv_table *t, int e) {
+  switch (e) {
+    case MDB_NOTFOUND: return "another process dropped the database";
+    case MDB_INCOMPATIBLE:
+      return t->zName ? "another process replaced the database (by a key of the main "
+                        "database, or a database with other flags)"
+                      : "the key is the name of a named database";
+    case MDB_BAD_DBI:
+    case MDB_BAD_VALSIZE:
+    case MDB_KEYEXIST: return "LMDB refused the write";
+    default: return 0;
+  }
+}
+
+/* A held record for table t, whose write of aKey failed with e (NULL on
+** out of memory). */
+static fkv_held *heldNew(fkv_buffer *b, fkv_table *t, int e, const unsigned char *aKey,
+                         size_t nKey) {
+  fkv_held *q = sqlite3_malloc(sizeof(*q));
+  char *zKey = aKey ? fkvKeyRepr(aKey, nKey, 0) : 0;
+  char *zDb = t->zName ? sqlite3_mprintf("the LMDB database %s", t->zName)
+                       : sqlite3_mprintf("the main LMDB database");
+  if (q) {
+    q->pNext = 0;
+    q->id = t->id;
+    q->rc = fkvLmdbRc(e);
+    q->zErr = sqlite3_mprintf("flaxkv: cannot flush the changes to %s of %s%s%s: %s: %s",
+                              zDb, fkvStorePath(b->pStore), zKey ? ", key " : "",
+                              zKey ? zKey : "", heldCause(t, e), mdb_strerror(e));
+    if (!q->zErr || !zDb) {
+      sqlite3_free(q->zErr);
+      sqlite3_free(q);
+      q = 0;
+    }
+  }
+  sqlite3_free(zKey);
+  sqlite3_free(zDb);
+  return q;
+}
+
+/*
 ** Write the newest version of every key of m to LMDB in one transaction.
 ** Called by the flusher without b->mu.  On MDB_MAP_FULL the map grows and
 ** the whole transaction is retried.  Keys come in order, table by table: a
 ** key above the table's largest is appended (MDB_APPEND), which fills
 ** pages where LMDB's ordinary insert would split them in half.
+**
+** A failure of one table's own (heldCause) does not fail the flush: the
+** transaction is retried without that table, which goes to *ppHeld (the
+** caller keeps its entries buffered).  So one bad key or one database
+** dropped elsewhere never blocks the other tables.
 */
-static int writeMemtable(fkv_buffer *b, fkv_mem *m, char **pzErr) {
+static int writeMemtable(fkv_buffer *b, fkv_mem *m, fkv_held **ppHeld, char **pzErr) {
   fkv_store *s = b->pStore;
-  for (int nTry = 0;; nTry++) {
+  fkv_held *pHeld = 0;
+  *ppHeld = 0;
+  for (int nTry = 0;;) {
     MDB_txn *txn;
     int rc = fkvStoreWriteBegin(s, &txn, pzErr);
-    if (rc != SQLITE_OK) return rc;
+    if (rc != SQLITE_OK) {
+      heldFree(pHeld);
+      return rc;
+    }
     int e = MDB_SUCCESS;
     uint32_t idCur = 0;
-    fkv_table *t = 0;
+    int bCur = 0;       /* idCur is set */
+    fkv_table *t = 0;   /* the table of idCur, written through pCur */
     MDB_cursor *pCur = 0;
+    const unsigned char *aKey = 0; /* the entry being written */
+    size_t nKey = 0;
     /* The largest key the table may hold: a key above it is appended
     ** (MDB_APPEND fills pages instead of splitting them in half). */
     const unsigned char *aMax = 0;
@@ -289,30 +430,36 @@ static int writeMemtable(fkv_buffer *b, fkv_mem *m, char **pzErr) {
     for (fkv_node *x = fkvMemFirst(m); x && e == MDB_SUCCESS; x = fkvMemNext(x)) {
       fkv_version *v = fkvNodeHead(x);
       if (!v) continue; /* prepared, then rolled back */
-      size_t nKey;
-      const unsigned char *aKey = fkvNodeKey(x, &nKey);
+      aKey = fkvNodeKey(x, &nKey);
       uint32_t id = getPrefix(aKey);
-      if (id != idCur || !t) {
+      if (!bCur || id != idCur) {
+        bCur = 1;
         idCur = id;
-        t = fkvStoreTableById(s, id);
         if (pCur) mdb_cursor_close(pCur);
         pCur = 0;
+        aKey = 0; /* a failure here is the table's, not a key's */
+        t = fkvStoreTableById(s, id);
         if (!t || __atomic_load_n(&t->bDropped, __ATOMIC_ACQUIRE)) continue;
+        int bHeld = 0;
+        for (fkv_held *q = pHeld; q && !bHeld; q = q->pNext) bHeld = q->id == id;
+        if (bHeld) continue;
         e = mdb_cursor_open(txn, t->dbi, &pCur);
         if (e != MDB_SUCCESS) break;
         MDB_val kLast, dLast;
-        int eLast = mdb_cursor_get(pCur, &kLast, &dLast, MDB_LAST);
-        bMax = eLast == MDB_SUCCESS;
-        aMax = kLast.mv_data;
-        nMax = kLast.mv_size;
-        if (eLast != MDB_SUCCESS && eLast != MDB_NOTFOUND) e = eLast;
+        e = mdb_cursor_get(pCur, &kLast, &dLast, MDB_LAST);
+        bMax = e == MDB_SUCCESS;
+        /* Empty, or dropped by another process (then no write may try it). */
+        if (e == MDB_NOTFOUND) e = fkvStoreTableGone(txn, t) ? MDB_NOTFOUND : MDB_SUCCESS;
+        if (e != MDB_SUCCESS) break;
         /* The last key points into the map: keep a copy while writing. */
         if (bMax) {
-          memcpy(b->aMaxKey, aMax, nMax);
+          memcpy(b->aMaxKey, kLast.mv_data, kLast.mv_size);
           aMax = b->aMaxKey;
+          nMax = kLast.mv_size;
         }
+        aKey = fkvNodeKey(x, &nKey);
       }
-      if (!t || !pCur) continue;
+      if (!pCur) continue;
       MDB_val k = {nKey - FKV_PREFIX, (void *)(aKey + FKV_PREFIX)};
       if (v->bTomb) {
         e = mdb_del(txn, t->dbi, &k, 0);
@@ -330,16 +477,67 @@ static int writeMemtable(fkv_buffer *b, fkv_mem *m, char **pzErr) {
       }
     }
     if (pCur) mdb_cursor_close(pCur);
-    if (e == MDB_SUCCESS) return fkvStoreWriteCommit(s, txn, pzErr);
+    if (e == MDB_SUCCESS) {
+      rc = fkvStoreWriteCommit(s, txn, pzErr);
+      if (rc == SQLITE_OK) *ppHeld = pHeld;
+      else heldFree(pHeld);
+      return rc;
+    }
     fkvStoreWriteAbort(s, txn);
-    if (e == MDB_MAP_FULL && nTry < 20) {
-      rc = fkvStoreGrow(s, pzErr);
-      if (rc != SQLITE_OK) return rc;
+    if (t && heldCause(t, e)) {
+      fkv_held *q = heldNew(b, t, e, aKey ? aKey + FKV_PREFIX : 0, nKey - FKV_PREFIX);
+      if (!q) {
+        heldFree(pHeld);
+        return SQLITE_NOMEM;
+      }
+      q->pNext = pHeld;
+      pHeld = q;
       continue;
     }
-    setErr(pzErr, fkvLmdbErr(e, "cannot flush to", fkvStorePath(s)));
-    return fkvLmdbRc(e);
+    if (e == MDB_MAP_FULL && nTry++ < 20) {
+      rc = fkvStoreGrow(s, pzErr);
+      if (rc == SQLITE_OK) continue;
+    } else {
+      rc = fkvStoreFail(s, e, "cannot flush to", pzErr);
+    }
+    heldFree(pHeld);
+    return rc;
   }
+}
+
+/*
+** After a flush that left the held tables out: copy their entries from the
+** frozen memtable into the active one (b->mu held), each below the versions
+** newer commits pushed there, so that they stay readable, and are written
+** by the next flush, once the frozen memtable is released.
+*/
+static int keepHeld(fkv_buffer *b, fkv_held *pHeld) {
+  uint64_t h = horizon(b);
+  size_t nBefore = fkvMemBytes(b->pActive);
+  for (fkv_held *q = pHeld; q; q = q->pNext) {
+    unsigned char aPrefix[FKV_PREFIX];
+    putPrefix(aPrefix, q->id);
+    fkv_finger finger;
+    finger.pMem = 0;
+    for (fkv_node *x = fkvMemSeekGE(b->pFrozen, aPrefix, FKV_PREFIX, 0); x; x = fkvMemNext(x)) {
+      size_t n;
+      const unsigned char *a = fkvNodeKey(x, &n);
+      if (getPrefix(a) != q->id) break;
+      fkv_version *v = fkvNodeHead(x);
+      if (!v) continue;
+      fkv_version *pCopy = fkvVersionNew(v->aVal, v->nVal, v->bTomb);
+      fkv_node *y = pCopy ? fkvMemUpsertSorted(b->pActive, a, n, &finger) : 0;
+      if (!y) {
+        fkvVersionFree(pCopy);
+        return SQLITE_NOMEM;
+      }
+      pCopy->seq = v->seq;
+      fkvMemPushOldest(b->pActive, y, pCopy, h);
+    }
+  }
+  size_t nAfter = fkvMemBytes(b->pActive);
+  b->nHeldBytes = nAfter > nBefore ? nAfter - nBefore : 0;
+  return SQLITE_OK;
 }
 
 /*
@@ -348,7 +546,7 @@ static int writeMemtable(fkv_buffer *b, fkv_mem *m, char **pzErr) {
 */
 static void flushOnce(fkv_buffer *b) {
   if (!b->pFrozen) {
-    if (b->visible == b->flushedSeq) return;
+    if (b->visible == b->flushedSeq && !b->pHeld) return;
     struct timespec ts;
     fkvDeadline(&ts, FKV_WAIT_MS);
     while (b->pTokenOwner) {
@@ -358,6 +556,7 @@ static void flushOnce(fkv_buffer *b) {
     if (!pNew) return;
     b->pFrozen = b->pActive;
     b->pActive = pNew;
+    b->nHeldBytes = 0;
     b->frozenSeq = b->visible;
     __atomic_add_fetch(&b->flushGen, 1, __ATOMIC_RELEASE);
     __atomic_add_fetch(&b->gen, 1, __ATOMIC_RELEASE);
@@ -375,13 +574,24 @@ static void flushOnce(fkv_buffer *b) {
   /* Every flush: a dead reader's old snapshot would make LMDB grow the file
   ** instead of reusing pages, and a file never shrinks. */
   fkvStoreClearStaleReaders(b->pStore);
-  int rc = writeMemtable(b, m, &zErr);
+  fkv_held *pHeld = 0;
+  int rc = writeMemtable(b, m, &pHeld, &zErr);
   fkvMemUnref(m);
 
   pthread_mutex_lock(&b->mu);
   b->bFlushing = 0;
   b->nAttempt++;
   b->msLastAttempt = nowMs();
+  /* A table dropped meanwhile is not held: its entries go with it. */
+  for (fkv_held **pp = &pHeld; *pp;) {
+    fkv_table *t = fkvStoreTableById(b->pStore, (*pp)->id);
+    if (t && !__atomic_load_n(&t->bDropped, __ATOMIC_ACQUIRE)) {
+      pp = &(*pp)->pNext;
+    } else {
+      heldRemove(pp);
+    }
+  }
+  if (rc == SQLITE_OK) rc = keepHeld(b, pHeld);
   if (rc == SQLITE_OK) {
     fkvMemUnref(b->pFrozen);
     b->pFrozen = 0;
@@ -398,7 +608,16 @@ static void flushOnce(fkv_buffer *b) {
     b->zFlushErr = 0;
     b->msFirstUnflushed = (b->flushedSeq == b->visible) ? 0 : b->msLastAttempt;
     sqlite3_free(zErr);
+    for (fkv_held *q = pHeld; q; q = q->pNext) {
+      /* Logged when it begins, not at every retry. */
+      fkv_held *pOld = b->pHeld;
+      while (pOld && pOld->id != q->id) pOld = pOld->pNext;
+      if (!pOld || strcmp(pOld->zErr, q->zErr) != 0) sqlite3_log(q->rc, "%s", q->zErr);
+    }
+    heldFree(b->pHeld);
+    b->pHeld = pHeld;
   } else {
+    heldFree(pHeld);
     b->flushRc = rc;
     sqlite3_free(b->zFlushErr);
     b->zFlushErr = zErr;
@@ -409,17 +628,19 @@ static void flushOnce(fkv_buffer *b) {
 
 /* Milliseconds until the next timed flush is due, 0 if due now, -1 if none. */
 static int64_t flushDueIn(fkv_buffer *b, int64_t now) {
-  if (b->visible == b->flushedSeq && !b->pFrozen) return -1;
-  if (b->wantSeq > b->flushedSeq && (b->bRequested || b->flushRc == SQLITE_OK)) return 0;
-  if (b->bStop) return b->flushRc == SQLITE_OK ? 0 : -1;
+  int bNew = b->visible != b->flushedSeq || b->pFrozen; /* commits to write */
+  if (!bNew && !b->pHeld) return -1;
+  if (b->bRequested && (b->wantSeq > b->flushedSeq || b->pHeld)) return 0;
+  if (b->wantSeq > b->flushedSeq && b->flushRc == SQLITE_OK) return 0;
+  if (b->bStop) return bNew && b->flushRc == SQLITE_OK ? 0 : -1;
   int64_t idle = b->cfg.msIdle;
-  if (b->flushRc != SQLITE_OK) {
-    /* Retry a failed flush once per idle time. */
+  if (b->flushRc != SQLITE_OK || !bNew) {
+    /* Retry a failed flush, or the held tables, once per idle time. */
     int64_t t = b->msLastAttempt + idle - now;
     return t > 0 ? t : 0;
   }
   if (b->pFrozen) return 0;
-  if (fkvMemBytes(b->pActive) >= b->cfg.nSoft) return 0;
+  if (fkvMemBytes(b->pActive) >= b->cfg.nSoft + b->nHeldBytes) return 0;
   int64_t tIdle = b->msLastCommit + idle - now;
   int64_t tAge = b->msFirstUnflushed + idle * FKV_MAX_AGE_IDLES - now;
   int64_t t = tIdle < tAge ? tIdle : tAge;
@@ -491,14 +712,19 @@ static void reportLost(fkv_buffer *b, const char *zWhy) {
   fprintf(stderr, "%s: buffered changes to %s are lost\n", z, fkvStorePath(b->pStore));
 }
 
+/* reportLost for every failure that left changes unwritten (b->mu held, or
+** the flusher gone). */
+static void reportAllLost(fkv_buffer *b) {
+  if (b->flushRc != SQLITE_OK || b->visible != b->flushedSeq) reportLost(b, b->zFlushErr);
+  for (fkv_held *q = b->pHeld; q; q = q->pNext) reportLost(b, q->zErr);
+}
+
 static void flushAtExit(void *pOwner) {
   fkv_buffer *b = pOwner;
-  if (fkvBufferFlush(b, 0) != SQLITE_OK) {
+  if (fkvBufferFlush(b, 0, 0) != SQLITE_OK) {
     pthread_mutex_lock(&b->mu);
-    char *zWhy = b->zFlushErr ? sqlite3_mprintf("%s", b->zFlushErr) : 0;
+    reportAllLost(b);
     pthread_mutex_unlock(&b->mu);
-    reportLost(b, zWhy);
-    sqlite3_free(zWhy);
   }
 }
 
@@ -519,12 +745,13 @@ static void bufferFree(void *pOwner) {
     fkvMemUnref(b->pActive);
     fkvMemUnref(b->pFrozen);
     sqlite3_free(b->zFlushErr);
+    heldFree(b->pHeld);
     sqlite3_free(b);
     return;
   }
   if (b->bThread) {
     char *zErr = 0;
-    fkvBufferFlush(b, &zErr); /* retries a failed flush once more */
+    fkvBufferFlush(b, 0, &zErr); /* retries a failed flush once more */
     sqlite3_free(zErr);
     pthread_mutex_lock(&b->mu);
     b->bStop = 1;
@@ -532,10 +759,11 @@ static void bufferFree(void *pOwner) {
     pthread_mutex_unlock(&b->mu);
     pthread_join(b->thread, 0);
   }
-  if (b->flushRc != SQLITE_OK || b->visible != b->flushedSeq) reportLost(b, b->zFlushErr);
+  reportAllLost(b);
   fkvMemUnref(b->pActive);
   fkvMemUnref(b->pFrozen);
   sqlite3_free(b->zFlushErr);
+  heldFree(b->pHeld);
   pthread_mutex_destroy(&b->mu);
   pthread_cond_destroy(&b->cond);
   pthread_cond_destroy(&b->wake);
@@ -605,8 +833,18 @@ void fkvBufferClose(fkv_buffer *b) {
 
 fkv_store *fkvBufferStore(fkv_buffer *b) { return b->pStore; }
 
+static int flushWait(fkv_buffer *b, fkv_table *t, int bHeld, char **pzErr);
+
 int fkvBufferTableOpen(fkv_buffer *b, const fkv_table_spec *s, fkv_table **ppTable,
                        char **pzErr) {
+  if (s->bCreate && (s->bCatalog || s->zName) && fkvStoreMainTable(b->pStore)) {
+    /* A named database may be created: its name must not be a key that a
+    ** table on the main database has still buffered.  Flushed, the key is
+    ** in LMDB, which then refuses the name (the error says why). */
+    char *zErr = 0;
+    flushWait(b, 0, 0, &zErr);
+    sqlite3_free(zErr);
+  }
   return fkvStoreTableOpen(b->pStore, s, ppTable, pzErr);
 }
 
@@ -623,17 +861,44 @@ int fkvBufferTableRename(fkv_buffer *b, fkv_table *t, const char *zOld, const ch
 
 int fkvBufferTableDrop(fkv_buffer *b, fkv_table *t, const char *zSqlName, const char *zOwner,
                        char **pzErr) {
-  int rc = fkvBufferFlush(b, pzErr);
+  /* The table's own changes that cannot be flushed (held) go with it. */
+  int rc = flushWait(b, t, 0, pzErr);
+  if (rc == SQLITE_OK) rc = fkvStoreTableDrop(t, zSqlName, zOwner, pzErr);
   if (rc != SQLITE_OK) return rc;
-  return fkvStoreTableDrop(t, zSqlName, zOwner, pzErr);
+  if (__atomic_load_n(&t->bDropped, __ATOMIC_ACQUIRE)) {
+    pthread_mutex_lock(&b->mu);
+    heldForget(b, t);
+    pthread_mutex_unlock(&b->mu);
+  } else {
+    fkvBufferTableUnbind(b, t); /* the catalog made it a binding */
+  }
+  return rc;
 }
 
-int fkvBufferFlush(fkv_buffer *b, char **pzErr) {
+void fkvBufferTableUnbind(fkv_buffer *b, fkv_table *t) {
+  pthread_mutex_lock(&b->mu);
+  int bHeld = heldFor(b, t) != 0;
+  pthread_mutex_unlock(&b->mu);
+  if (fkvStoreTableAbandon(t, bHeld)) {
+    pthread_mutex_lock(&b->mu);
+    heldForget(b, t);
+    pthread_mutex_unlock(&b->mu);
+  }
+}
+
+/*
+** Wait for a flush attempt that covers every commit made before the call
+** (with bHeld, one that started after the call, so that it retries the held
+** tables).  Returns the error of a failed flush; else, with bHeld, the error
+** of held table t (of any held table if t is NULL).
+*/
+static int flushWait(fkv_buffer *b, fkv_table *t, int bHeld, char **pzErr) {
   int rc = fkvStoreCheckProcess(b->pStore, pzErr);
   if (rc != SQLITE_OK) return rc;
   pthread_mutex_lock(&b->mu);
   uint64_t target = b->visible;
-  if (b->flushedSeq < target) {
+  int bRetry = bHeld && heldFor(b, t);
+  if (b->flushedSeq < target || bRetry) {
     if (!b->bThread) {
       pthread_mutex_unlock(&b->mu);
       setErr(pzErr, sqlite3_mprintf("flaxkv: the store %s is read-only", fkvStorePath(b->pStore)));
@@ -643,16 +908,22 @@ int fkvBufferFlush(fkv_buffer *b, char **pzErr) {
     if (b->wantSeq < target) b->wantSeq = target;
     b->bRequested = 1;
     pthread_cond_signal(&b->wake);
-    while (b->flushedSeq < target) {
+    while (b->flushedSeq < target || (bRetry && b->nAttempt <= nAttemptBefore)) {
       if (b->nAttempt > nAttemptBefore && b->flushRc != SQLITE_OK) {
-        rc = stickyErr(b, pzErr);
+        rc = flushErr(b->flushRc, b->zFlushErr, 0, 0, pzErr);
         break;
       }
       pthread_cond_wait(&b->cond, &b->mu);
     }
   }
+  fkv_held *q = rc == SQLITE_OK && bHeld ? heldFor(b, t) : 0;
+  if (q) rc = flushErr(q->rc, q->zErr, 0, 1, pzErr);
   pthread_mutex_unlock(&b->mu);
   return rc;
+}
+
+int fkvBufferFlush(fkv_buffer *b, fkv_table *t, char **pzErr) {
+  return flushWait(b, t, 1, pzErr);
 }
 
 typedef struct flushAllCtx flushAllCtx;
@@ -664,7 +935,7 @@ struct flushAllCtx {
 static void flushOne(fkv_buffer *b, void *pArg) {
   flushAllCtx *c = pArg;
   char *zErr = 0;
-  int rc = fkvBufferFlush(b, &zErr);
+  int rc = fkvBufferFlush(b, 0, &zErr);
   if (rc != SQLITE_OK && c->rc == SQLITE_OK) {
     c->rc = rc;
     c->zErr = zErr;
@@ -689,8 +960,11 @@ void fkvBufferStat(fkv_buffer *b, fkv_buffer_stat *p) {
   p->nCommit = b->nCommit;
   p->msLastFlush = b->msLastFlush;
   p->msLastFlushTook = b->msLastFlushTook;
-  p->flushRc = b->flushRc;
-  p->zFlushErr = b->zFlushErr ? sqlite3_mprintf("%s", b->zFlushErr) : 0;
+  /* The failed flush, else the first held table. */
+  fkv_held *q = b->flushRc == SQLITE_OK ? b->pHeld : 0;
+  p->flushRc = q ? q->rc : b->flushRc;
+  const char *zErr = q ? q->zErr : b->zFlushErr;
+  p->zFlushErr = zErr ? sqlite3_mprintf("%s", zErr) : 0;
   pthread_mutex_unlock(&b->mu);
 }
 
@@ -1518,6 +1792,30 @@ int fkvTxnIterOpen(fkv_txn *p, fkv_iter **ppIter, char **pzErr) {
   return fkvIterOpen(p->pView, p, p->pTable, ppIter, pzErr);
 }
 
+int fkvTxnKeyIsDb(fkv_txn *p, const unsigned char *aKey, size_t nKey, int *pbDb, char **pzErr) {
+  fkv_table *t = p->pTable;
+  *pbDb = 0;
+  if (t->zName || __atomic_load_n(&t->bDropped, __ATOMIC_ACQUIRE)) return SQLITE_OK;
+  /* An open view is read as it is, even if stale: a newer one would move
+  ** genExpect past the absence checks made with it (fkvTxnPut). */
+  if (!p->pView || !p->pView->bOpen) {
+    int rc = txnView(p, pzErr);
+    if (rc != SQLITE_OK) return rc;
+  }
+  MDB_cursor *pCur;
+  MDB_val k = {nKey, (void *)aKey}, d;
+  int e = viewGetCursor(p->pView, t->dbi, &pCur);
+  if (e == MDB_SUCCESS) e = mdb_cursor_get(pCur, &k, &d, MDB_SET);
+  if (e == MDB_NOTFOUND) return SQLITE_OK;
+  if (e != MDB_SUCCESS) {
+    setErr(pzErr, fkvLmdbErr(e, "cannot read from", fkvStorePath(p->pBuf->pStore)));
+    return fkvLmdbRc(e);
+  }
+  /* Only a record of the size of LMDB's database record can be one. */
+  if (d.mv_size != FKV_DB_RECORD) return SQLITE_OK;
+  return fkvStoreIsNamedDb(p->pBuf->pStore, aKey, nKey, pbDb, pzErr);
+}
+
 void fkvTxnSavepoint(fkv_txn *p, int iLevel) {
   while (p->nMark > 0 && p->aMark[p->nMark - 1].iLevel >= iLevel) p->nMark--;
   if (p->nMark >= p->nMarkAlloc) {
@@ -1637,6 +1935,14 @@ int fkvTxnWriteThrough(fkv_txn **ap, int n, char **pzErr) {
         rc = SQLITE_ERROR;
         break;
       }
+      if (fkvStoreTableGone(txn, t)) {
+        /* A write into it could crash LMDB (store.h). */
+        setErr(pzErr, sqlite3_mprintf("flaxkv: cannot commit to the LMDB database %s of %s: "
+                                      "another process dropped or replaced the database",
+                                      t->zName, fkvStorePath(s)));
+        rc = SQLITE_ERROR;
+        break;
+      }
       for (fkv_node *x = fkvMemFirst(ap[i]->pMem); x && e == MDB_SUCCESS; x = fkvMemNext(x)) {
         fkv_version *v = fkvNodeHead(x);
         if (!v) continue;
@@ -1681,8 +1987,7 @@ int fkvTxnWriteThrough(fkv_txn **ap, int n, char **pzErr) {
       if (rc != SQLITE_OK) return rc;
       continue;
     }
-    setErr(pzErr, fkvLmdbErr(e, "cannot commit to", fkvStorePath(s)));
-    return fkvLmdbRc(e);
+    return fkvStoreFail(s, e, "cannot commit to", pzErr);
   }
 }
 
@@ -1730,8 +2035,11 @@ int fkvTxnPrepare(fkv_txn *p, void *pOwner, char **pzErr) {
   int rc = SQLITE_OK;
   pthread_mutex_lock(&b->mu);
   if (!p->bPrepared) {
-    if (b->flushRc != SQLITE_OK) {
-      rc = stickyErr(b, pzErr);
+    /* A failed flush refuses every commit; a held table, its own. */
+    fkv_held *q = b->flushRc == SQLITE_OK ? heldFor(b, p->pTable) : 0;
+    if (b->flushRc != SQLITE_OK || q) {
+      rc = q ? flushErr(q->rc, q->zErr, 1, 1, pzErr)
+             : flushErr(b->flushRc, b->zFlushErr, 1, 0, pzErr);
       pthread_mutex_unlock(&b->mu);
       return rc;
     }

@@ -19,7 +19,11 @@
 ** waits (back-pressure) while the buffer is past its hard limit and a flush
 ** is running.  A failed flush keeps its data buffered and readable; its
 ** error is sticky, returned by fkvBufferFlush() and by the next commits,
-** until a retried flush succeeds.
+** until a retried flush succeeds.  An error of one table's own (its
+** database dropped or replaced by another process, a key LMDB refuses)
+** fails no flush: that table is held (its entries stay buffered and
+** readable, its commits and fkvBufferFlush() return the error, every flush
+** retries it) and the others are written.
 */
 #ifndef FLAXKV_BUFFER_H
 #define FLAXKV_BUFFER_H
@@ -69,15 +73,25 @@ int fkvBufferTableOpen(fkv_buffer *, const fkv_table_spec *, fkv_table **ppTable
 void fkvBufferTableClose(fkv_buffer *, fkv_table *);
 int fkvBufferTableRename(fkv_buffer *, fkv_table *, const char *zOld, const char *zNew,
                          const char *zOwner, char **pzErr);
-/* Flush, then fkvStoreTableDrop(): delete the data if zOwner owns it. */
+/*
+** Flush, then fkvStoreTableDrop(): delete the data if zOwner owns it, with
+** the table's changes that cannot be flushed (see held tables below);
+** otherwise (a binding) as fkvBufferTableUnbind.
+*/
 int fkvBufferTableDrop(fkv_buffer *, fkv_table *, const char *zSqlName, const char *zOwner,
                        char **pzErr);
+/* A SQL table that keeps its data stops using t (DROP TABLE of a binding):
+** if no other SQL table of the process uses t and t is held (or its
+** database is gone), t is let go (fkvStoreTableAbandon) and its changes
+** that cannot be flushed are discarded. */
+void fkvBufferTableUnbind(fkv_buffer *, fkv_table *t);
 
 /*
 ** Return when everything committed before the call is in LMDB (durable per
-** the store's sync mode), or with the error of the flush that failed.
+** the store's sync mode), or with the error of the flush that failed, or
+** the error of held table t (of any held table if t is NULL).
 */
-int fkvBufferFlush(fkv_buffer *, char **pzErr);
+int fkvBufferFlush(fkv_buffer *, fkv_table *t, char **pzErr);
 /* The same for every buffer open in the process. */
 int fkvBufferFlushAll(char **pzErr);
 
@@ -171,6 +185,14 @@ fkv_txn *fkvTxnNew(fkv_buffer *, fkv_table *);
 void fkvTxnFree(fkv_txn *);
 int fkvTxnPut(fkv_txn *, const unsigned char *aKey, size_t nKey, const unsigned char *aVal,
               size_t nVal, int bExpectAbsent);
+/*
+** Is aKey (encoded) the name of a named database of the store, which LMDB
+** keeps as a key of its main database and will not let a put or a delete
+** of p's table touch (MDB_INCOMPATIBLE)?  Only a table on the main database
+** can meet one.  *pbDb is 1 if it is.  Exact (fkvStoreIsNamedDb), and cheap
+** unless LMDB holds the key with a record of a named database's size.
+*/
+int fkvTxnKeyIsDb(fkv_txn *, const unsigned char *aKey, size_t nKey, int *pbDb, char **pzErr);
 /* Point read of the latest committed state, plus this transaction's
 ** entries unless bCommitted; *pbInTxn (may be NULL): the transaction has an
 ** entry (a write or a delete) for the key. */

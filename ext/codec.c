@@ -9,7 +9,8 @@
 ** INVARIANTS
 **
 **   - Every function is pure: no locks, no global state, safe from any
-**     thread.  The only allocation is a scratch copy in fkvTextLooksNumeric.
+**     thread.  The only allocations are a scratch copy in fkvTextLooksNumeric
+**     and the message text of fkvKeyRepr.
 **   - Encoders never write past the size they are given (fkvKeyEncode) or
 **     past the size fkvValueSize reported (fkvValueEncode).
 **   - Decoders never read outside a[0..n) and return SQLITE_CORRUPT for any
@@ -471,4 +472,26 @@ int fkvTextLooksNumeric(const unsigned char *z, size_t n, double *pR) {
   *pR = strtod(zNum, 0);
   if (zNum != aBuf) sqlite3_free(zNum);
   return 1;
+}
+
+char *fkvKeyRepr(const unsigned char *a, size_t n, int bNative) {
+  fkv_datum d;
+  if (!bNative || fkvKeyDecode(a, n, FKV_KEYKIND_NATURAL, &d) != SQLITE_OK) {
+    d.eType = SQLITE_BLOB;
+    d.z = a;
+    d.n = n;
+  }
+  switch (d.eType) {
+    case SQLITE_INTEGER: return sqlite3_mprintf("%lld", d.i);
+    case SQLITE_FLOAT: return sqlite3_mprintf("%!.15g", d.r);
+    case SQLITE_TEXT:
+      if (d.n > 40) return sqlite3_mprintf("'%.37q...'", (const char *)d.z);
+      return sqlite3_mprintf("'%.*q'", (int)d.n, (const char *)d.z);
+    default: {
+      size_t m = d.n > 16 ? 16 : d.n;
+      char *z = sqlite3_mprintf("X'");
+      for (size_t i = 0; z && i < m; i++) z = sqlite3_mprintf("%z%02X", z, d.z[i]);
+      return sqlite3_mprintf("%z'%s", z, d.n > m ? "..." : "");
+    }
+  }
 }

@@ -184,4 +184,11 @@ void fkvResultDatum(sqlite3_context *ctx, const fkv_datum *p);
 */
 int fkvTextLooksNumeric(const unsigned char *z, size_t n, double *pR);
 
+/*
+** A short printable form of the stored key a[0..n), for error messages
+** (sqlite3_free it; NULL on out of memory): its SQL value if bNative and it
+** decodes, else X'hex' (at most 16 bytes shown).
+*/
+char *fkvKeyRepr(const unsigned char *a, size_t n, int bNative);
+
 #endif /* FLAXKV_CODEC_H */

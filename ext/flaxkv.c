@@ -83,7 +83,7 @@ static void flushFunc(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
     fkv_table *pTable;
     const char *zName;
     if (findTable(ctx, "flaxkv_flush", argv[0], &pBuf, &pTable, &zName)) return;
-    rc = fkvBufferFlush(pBuf, &zErr);
+    rc = fkvBufferFlush(pBuf, pTable, &zErr);
   }
   if (rc != SQLITE_OK) {
     sqlite3_result_error(ctx, zErr ? zErr : sqlite3_errstr(rc), -1);

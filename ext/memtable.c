@@ -14,6 +14,8 @@
 **           pred->apNext[i] = x (release), level 0 first; then
 **           succ->pPrev = x (release) after x->pPrev = pred.
 **   push    v->pOlder = head (relaxed), then node->pHead = v (release).
+**   append  v->pOlder = NULL (relaxed), then last->pOlder = v (release), or
+**           node->pHead = v if the node has no version (fkvMemPushOldest).
 **   prune   keeper->pOlder = NULL (release), then free the cut tail.
 ** Readers load every such pointer with acquire.
 **
@@ -460,6 +462,25 @@ void fkvMemPush(fkv_mem *p, fkv_node *pNode, fkv_version *v, uint64_t horizon) {
   } else {
     __atomic_sub_fetch(&p->nBytes, nFree - nAdd, __ATOMIC_RELAXED);
   }
+}
+
+void fkvMemPushOldest(fkv_mem *p, fkv_node *pNode, fkv_version *v, uint64_t horizon) {
+  fkv_version *pLast = 0;
+  for (fkv_version *q = pNode->pHead; q; q = q->pOlder) {
+    if (q->seq <= horizon) {
+      /* Every reader stops at q or above it: v would never be read. */
+      fkvVersionFree(v);
+      return;
+    }
+    pLast = q;
+  }
+  RELAXED_STORE(v->pOlder, (fkv_version *)0);
+  if (pLast) {
+    STORE(pLast->pOlder, v);
+  } else {
+    STORE(pNode->pHead, v);
+  }
+  __atomic_add_fetch(&p->nBytes, versionBytes(v), __ATOMIC_RELAXED);
 }
 
 fkv_version *fkvMemSetHead(fkv_mem *p, fkv_node *pNode, fkv_version *v) {

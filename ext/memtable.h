@@ -16,7 +16,8 @@
 ** Versions can be freed earlier, by fkvMemPush() pruning: it frees only the
 ** versions older than the newest one with seq <= the given horizon, which
 ** the caller guarantees no reader can still want (buffer.c passes the oldest
-** sequence number any open read view uses).
+** sequence number any open read view uses); fkvMemPushOldest() drops, by
+** the same rule, a version it would append below one no reader passes.
 **
 ** As a transaction's private overlay (one thread only), the newest version
 ** of a node is its current entry; a node whose head is NULL has no entry
@@ -105,6 +106,11 @@ fkv_node *fkvMemUpsertAt(fkv_mem *, const unsigned char *aKey, size_t nKey, fkv_
 /* Writer side.  Make v the newest version of pNode; free the versions that
 ** are older than the newest version with seq <= horizon. */
 void fkvMemPush(fkv_mem *, fkv_node *pNode, fkv_version *v, uint64_t horizon);
+
+/* Writer side.  Make v the oldest version of pNode, below every version it
+** has (the caller guarantees that v->seq is below theirs), or free v if a
+** version with seq <= horizon hides it from every reader. */
+void fkvMemPushOldest(fkv_mem *, fkv_node *pNode, fkv_version *v, uint64_t horizon);
 
 /* Writer side (private overlay only).  Replace the head version with v
 ** (may be NULL) and return the old head, which the caller now owns. */

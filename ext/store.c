@@ -11,13 +11,18 @@
 ** Tables.  A table's struct lives as long as its store, even when no SQL
 ** table uses it any more: the write buffer may still hold its changes and
 ** finds it by id when it flushes.  The store has at most FKV_MAX_TABLES.
+** Another process may drop or replace a table's named database: LMDB then
+** answers a read with MDB_NOTFOUND (as for an empty one) or
+** MDB_INCOMPATIBLE, and a put into a dropped one may crash it: before
+** writing to a table that reads as empty, a writer asks fkvStoreTableGone.
 **
 ** Store.  The environment is opened MDB_NOTLS (a read transaction may move
 ** between threads with its SQLite connection).  store->mu guards the table
 ** list, the read-transaction pool, nReaders and bGrowing.  store->wmu is held
 ** for the whole life of every LMDB write transaction of this process, for
-** every mdb_dbi_open() (LMDB forbids concurrent ones), and while the map is
-** resized.
+** every mdb_dbi_open() and the whole life of its transaction (LMDB forbids
+** concurrent ones: fkvStoreIsNamedDb asks in a read transaction of its own,
+** begun and ended under wmu), and while the map is resized.
 **
 ** Map size.  mdb_env_set_mapsize() needs no transaction open in the
 ** process.  A resizer holds wmu, sets bGrowing (new readers wait), and waits
@@ -65,6 +70,8 @@ SQLITE_EXTENSION_INIT3
 #define FKV_POOL 16
 #define FKV_MAX_READERS 1022
 #define FKV_GROW_WAIT_MS 10000
+#define FKV_MAX_NAME 511    /* a database name is a key of the main database */
+#define FKV_FULL_BYTES (1 << 20) /* less free than this: the disk is full */
 
 struct fkv_store {
   fkv_store *pNext;        /* registry list (gReg.mu) */
@@ -168,13 +175,33 @@ char *fkvLmdbErr(int rc, const char *zWhat, const char *zPath) {
   return sqlite3_mprintf("flaxkv: %s %s: %s", zWhat, zPath, mdb_strerror(rc));
 }
 
-/* Set *pzErr and return the SQLite code for LMDB error rc. */
-static int lmdbFail(fkv_store *p, int rc, const char *zWhat, char **pzErr) {
+/*
+** Is the file system that holds the store full?  LMDB reports a write that
+** the disk could take only in part as EIO (mdb_page_flush: "short write,
+** filesystem full?"), so EIO is taken for a full disk when less than
+** FKV_FULL_BYTES stay free (for root, who may use the reserved blocks too).
+*/
+static int diskFull(fkv_store *p, int rc) {
+  if (rc == ENOSPC) return 1;
+#ifdef EDQUOT
+  if (rc == EDQUOT) return 1;
+#endif
+  struct statvfs st;
+  if (rc != EIO || !p || statvfs(p->zPath, &st) != 0) return 0;
+  unsigned long long nFree = geteuid() == 0 ? st.f_bfree : st.f_bavail;
+  return nFree * st.f_frsize < FKV_FULL_BYTES;
+}
+
+int fkvStoreFail(fkv_store *p, int rc, const char *zWhat, char **pzErr) {
+  int bFull = diskFull(p, rc);
   if (pzErr) {
+    const char *zPath = p ? p->zPath : "";
     sqlite3_free(*pzErr);
-    *pzErr = fkvLmdbErr(rc, zWhat, p ? p->zPath : "");
+    *pzErr = bFull ? sqlite3_mprintf("flaxkv: %s %s: the disk is full (%s)", zWhat, zPath,
+                                     mdb_strerror(rc))
+                   : fkvLmdbErr(rc, zWhat, zPath);
   }
-  return fkvLmdbRc(rc);
+  return bFull ? SQLITE_FULL : fkvLmdbRc(rc);
 }
 
 void fkvDeadline(struct timespec *ts, int64_t ms) {
@@ -309,7 +336,7 @@ static int checkDataSize(fkv_store *p, char **pzErr) {
 
 static int openEnv(fkv_store *p, char **pzErr) {
   int rc = mdb_env_create(&p->env);
-  if (rc) return lmdbFail(p, rc, "cannot create the LMDB environment for", pzErr);
+  if (rc) return fkvStoreFail(p, rc, "cannot create the LMDB environment for", pzErr);
   mdb_env_set_maxdbs(p->env, FKV_MAX_TABLES + 1);
   mdb_env_set_maxreaders(p->env, FKV_MAX_READERS);
   mdb_env_set_mapsize(p->env, p->cfg.mapSize);
@@ -337,7 +364,7 @@ static int openEnv(fkv_store *p, char **pzErr) {
         return fkvLmdbRc(rc);
       }
     }
-    return lmdbFail(p, rc, "cannot open the LMDB store", pzErr);
+    return fkvStoreFail(p, rc, "cannot open the LMDB store", pzErr);
   }
   int nDead = 0;
   mdb_reader_check(p->env, &nDead);
@@ -589,7 +616,7 @@ int fkvStoreTableRows(fkv_table *t, uint64_t *pn, char **pzErr) {
   MDB_stat ms;
   int e = mdb_stat(txn, t->dbi, &ms);
   fkvStoreReadEnd(p, txn);
-  if (e) return lmdbFail(p, e, "cannot read the statistics of", pzErr);
+  if (e) return fkvStoreFail(p, e, "cannot read the statistics of", pzErr);
   *pn = ms.ms_entries;
   return SQLITE_OK;
 }
@@ -714,7 +741,7 @@ static int resizeMap(fkv_store *p, int bDouble, char **pzErr) {
       newSize = info.me_mapsize * 2;
     }
     int e = mdb_env_set_mapsize(p->env, newSize);
-    if (e) rc = lmdbFail(p, e, "cannot resize the LMDB map of", pzErr);
+    if (e) rc = fkvStoreFail(p, e, "cannot resize the LMDB map of", pzErr);
   }
   __atomic_store_n(&p->bGrowing, 0, __ATOMIC_SEQ_CST);
   pthread_cond_broadcast(&p->cond);
@@ -754,7 +781,7 @@ int fkvStoreReadBegin(fkv_store *p, MDB_txn **ppTxn, char **pzErr) {
       p->xOwnerIdle(p->pOwner);
       continue;
     }
-    return lmdbFail(p, rc, "cannot begin a read transaction on", pzErr);
+    return fkvStoreFail(p, rc, "cannot begin a read transaction on", pzErr);
   }
 }
 
@@ -792,7 +819,7 @@ int fkvStoreWriteBegin(fkv_store *p, MDB_txn **ppTxn, char **pzErr) {
       if (rc2 != SQLITE_OK) return rc2;
       continue;
     }
-    return lmdbFail(p, rc, "cannot begin a write transaction on", pzErr);
+    return fkvStoreFail(p, rc, "cannot begin a write transaction on", pzErr);
   }
 }
 
@@ -809,7 +836,7 @@ int fkvStoreWriteCommit(fkv_store *p, MDB_txn *txn, char **pzErr) {
     pthread_mutex_unlock(&p->mu);
   }
   pthread_mutex_unlock(&p->wmu);
-  if (rc) return lmdbFail(p, rc, "cannot commit to", pzErr);
+  if (rc) return fkvStoreFail(p, rc, "cannot commit to", pzErr);
   return SQLITE_OK;
 }
 
@@ -1005,7 +1032,32 @@ struct openCtx {
   MDB_dbi dbi;
   fkv_table *pTable;  /* result */
   int bOom;
+  int bPlainKey;      /* zDb is a key of the main database, not a database */
 };
+
+/*
+** Open the named database c->zDb, creating it if bMake (*pbNew: this call
+** created it).  LMDB keeps a named database as a key of its main database:
+** if the main database already holds the name as a plain key, mdb_dbi_open
+** says MDB_INCOMPATIBLE, and c->bPlainKey tells it apart from the other
+** causes.
+*/
+static int namedOpen(MDB_txn *txn, openCtx *c, int bMake, int *pbNew) {
+  *pbNew = 0;
+  c->bPlainKey = 0;
+  int e = mdb_dbi_open(txn, c->zDb, 0, &c->dbi);
+  if (e == MDB_NOTFOUND && bMake) {
+    e = mdb_dbi_open(txn, c->zDb, MDB_CREATE, &c->dbi);
+    *pbNew = e == MDB_SUCCESS;
+  }
+  if (e == MDB_INCOMPATIBLE) {
+    MDB_dbi dbiMain;
+    MDB_val k = {strlen(c->zDb), c->zDb}, d;
+    c->bPlainKey = mdb_dbi_open(txn, 0, 0, &dbiMain) == MDB_SUCCESS &&
+                   mdb_get(txn, dbiMain, &k, &d) == MDB_SUCCESS;
+  }
+  return e ? e : checkFlags(txn, c->dbi, 1);
+}
 
 static int tableOpenWork(fkv_store *p, MDB_txn *txn, void *pArg) {
   openCtx *c = pArg;
@@ -1014,12 +1066,14 @@ static int tableOpenWork(fkv_store *p, MDB_txn *txn, void *pArg) {
   sqlite3_free(c->zDb);
   c->zDb = 0;
   c->eMissing = FKV_MISSING_DB;
+  int bNewDb = 0;
   if (s->zName && !(c->zDb = sqlite3_mprintf("%s", s->zName))) return ENOMEM;
   if (!s->bCatalog || s->zName) {
     /* Its own database (for a foreign store, NULL: the main one); the
     ** catalog is not used. */
-    int e = mdb_dbi_open(txn, c->zDb, c->zDb && bMake ? MDB_CREATE : 0, &c->dbi);
-    return e ? e : checkFlags(txn, c->dbi, c->zDb != 0);
+    if (c->zDb) return namedOpen(txn, c, bMake, &bNewDb);
+    int e = mdb_dbi_open(txn, 0, 0, &c->dbi);
+    return e ? e : checkFlags(txn, c->dbi, 0);
   }
   int e = catalogOpen(p, txn, bMake);
   if (e && e != MDB_NOTFOUND) return e;
@@ -1038,15 +1092,7 @@ static int tableOpenWork(fkv_store *p, MDB_txn *txn, void *pArg) {
   }
   /* An entry naming the catalog itself is a corrupt one. */
   if (e == MDB_SUCCESS && strcmp(c->zDb, FKV_CATALOG) == 0) e = MDB_INCOMPATIBLE;
-  int bNewDb = 0;
-  if (e == MDB_SUCCESS) {
-    e = mdb_dbi_open(txn, c->zDb, 0, &c->dbi);
-    if (e == MDB_NOTFOUND && bMake) {
-      e = mdb_dbi_open(txn, c->zDb, MDB_CREATE, &c->dbi);
-      bNewDb = e == MDB_SUCCESS;
-    }
-  }
-  if (e == MDB_SUCCESS) e = checkFlags(txn, c->dbi, 1);
+  if (e == MDB_SUCCESS) e = namedOpen(txn, c, bMake, &bNewDb);
   /* A new entry records its owner only if this CREATE made the database
   ** too: a table never owns data it found. */
   if (e == MDB_SUCCESS && !bEntry && bMake) {
@@ -1108,7 +1154,7 @@ static char *missingErr(fkv_store *p, const openCtx *c) {
 int fkvStoreTableOpen(fkv_store *p, const fkv_table_spec *s, fkv_table **ppTable,
                       char **pzErr) {
   *ppTable = 0;
-  openCtx c = {s, 0, 0, 0, 0, 0};
+  openCtx c = {s, 0, 0, 0, 0, 0, 0};
   int e = runWrite(p, tableOpenWork, tableOpenDone, &c, pzErr);
   if (e == MDB_SUCCESS && c.bOom) e = ENOMEM;
   if (e) {
@@ -1116,6 +1162,12 @@ int fkvStoreTableOpen(fkv_store *p, const fkv_table_spec *s, fkv_table **ppTable
     sqlite3_free(*pzErr);
     if (e == MDB_NOTFOUND) {
       *pzErr = missingErr(p, &c);
+    } else if (e == MDB_INCOMPATIBLE && c.bPlainKey) {
+      *pzErr = sqlite3_mprintf("flaxkv: cannot open table %s in %s: the store's main database "
+                               "has a key %Q that is not a named database (written by a "
+                               "format=raw or format=flaxkv table, or another program), so "
+                               "LMDB cannot keep a table of that name; name= chooses another",
+                               zDb, p->zPath, zDb);
     } else if (e == MDB_INCOMPATIBLE) {
       *pzErr = sqlite3_mprintf("flaxkv: the LMDB database %s of %s cannot be a flaxkv table "
                                "(it keeps several values per key, integer or reversed keys, "
@@ -1143,6 +1195,46 @@ void fkvStoreTableClose(fkv_table *t) {
   pthread_mutex_lock(&p->mu);
   t->nRef--;
   pthread_mutex_unlock(&p->mu);
+}
+
+fkv_table *fkvStoreMainTable(fkv_store *p) {
+  pthread_mutex_lock(&p->mu);
+  fkv_table *t = p->pTables;
+  while (t && (t->zName || __atomic_load_n(&t->bDropped, __ATOMIC_ACQUIRE))) t = t->pNext;
+  pthread_mutex_unlock(&p->mu);
+  return t;
+}
+
+int fkvStoreIsNamedDb(fkv_store *p, const void *aKey, size_t nKey, int *pbDb, char **pzErr) {
+  *pbDb = 0;
+  /* mdb_dbi_open takes a C string: a name has no NUL byte. */
+  if (nKey == 0 || nKey > FKV_MAX_NAME || memchr(aKey, 0, nKey)) return SQLITE_OK;
+  char *zName = sqlite3_mprintf("%.*s", (int)nKey, (const char *)aKey);
+  if (!zName) return SQLITE_NOMEM;
+  int e;
+  for (int nTry = 0;; nTry++) {
+    /* A transaction of its own, begun and ended under wmu: LMDB forbids
+    ** concurrent mdb_dbi_open() calls, and no resize runs meanwhile. */
+    MDB_txn *txn;
+    pthread_mutex_lock(&p->wmu);
+    e = mdb_txn_begin(p->env, 0, MDB_RDONLY, &txn);
+    if (e == MDB_SUCCESS) {
+      MDB_dbi dbi;
+      e = mdb_dbi_open(txn, zName, 0, &dbi);
+      *pbDb = e == MDB_SUCCESS;
+      if (e == MDB_NOTFOUND || e == MDB_INCOMPATIBLE) e = MDB_SUCCESS;
+      mdb_txn_abort(txn); /* closes the handle the open made */
+    }
+    pthread_mutex_unlock(&p->wmu);
+    if (e != MDB_MAP_RESIZED || nTry >= 3) break;
+    int rc = resizeMap(p, 0, pzErr);
+    if (rc != SQLITE_OK) {
+      sqlite3_free(zName);
+      return rc;
+    }
+  }
+  sqlite3_free(zName);
+  return e ? fkvStoreFail(p, e, "cannot read", pzErr) : SQLITE_OK;
 }
 
 fkv_table *fkvStoreTableById(fkv_store *p, uint32_t id) {
@@ -1208,7 +1300,7 @@ int fkvStoreTableRename(fkv_table *t, const char *zOld, const char *zNew, const 
                              zOld, zNew, p->zPath, zNew);
     return SQLITE_ERROR;
   }
-  if (e) return lmdbFail(p, e, "cannot record the rename in", pzErr);
+  if (e) return fkvStoreFail(p, e, "cannot record the rename in", pzErr);
   return SQLITE_OK;
 }
 
@@ -1216,13 +1308,30 @@ typedef struct dropCtx dropCtx;
 struct dropCtx {
   fkv_table *t;
   const char *zSqlName, *zOwner;
-  int bDropped;       /* the owner's drop deleted the data */
+  int bDiscard;       /* abandon: the caller discards t's buffered changes */
+  int bDropped;       /* mark t dropped: the owner's drop deleted the data,
+                      ** or its last user abandoned it */
+  int bClose;         /* close the handle after the commit (tableDropDone) */
 };
+
+int fkvStoreTableGone(MDB_txn *txn, fkv_table *t) {
+  MDB_cursor *c;
+  MDB_val k, d;
+  if (!t->zName || mdb_cursor_open(txn, t->dbi, &c) != MDB_SUCCESS) return 0;
+  int e = mdb_cursor_get(c, &k, &d, MDB_FIRST);
+  mdb_cursor_close(c);
+  if (e != MDB_NOTFOUND) return e == MDB_INCOMPATIBLE;
+  MDB_dbi dbiMain;
+  MDB_val name = {strlen(t->zName), t->zName};
+  return mdb_dbi_open(txn, 0, 0, &dbiMain) == MDB_SUCCESS &&
+         mdb_get(txn, dbiMain, &name, &d) == MDB_NOTFOUND;
+}
 
 static int tableDropWork(fkv_store *p, MDB_txn *txn, void *pArg) {
   dropCtx *c = pArg;
   const char *zDb = c->t->zName;
   c->bDropped = 0;
+  c->bClose = 0;
   char *zKey = catalogKey(c->zSqlName);
   if (!zKey) return ENOMEM;
   int e = catalogOpen(p, txn, 0);
@@ -1238,8 +1347,16 @@ static int tableDropWork(fkv_store *p, MDB_txn *txn, void *pArg) {
   pthread_mutex_lock(&p->mu);
   int bLast = (c->t->nRef == 1);
   pthread_mutex_unlock(&p->mu);
-  /* The last user closes the handle too; others keep an empty database. */
-  e = mdb_drop(txn, c->t->dbi, bLast ? 1 : 0);
+  if (fkvStoreTableGone(txn, c->t)) {
+    /* Nothing of ours to delete, and mdb_drop would fail (or, keeping the
+    ** handle, bring the database back at commit).  The last user closes
+    ** the handle, as mdb_drop does, so that the name can be created anew:
+    ** after the commit, so that a retried transaction still has it. */
+    c->bClose = bLast;
+  } else {
+    /* The last user closes the handle too; others keep an empty database. */
+    e = mdb_drop(txn, c->t->dbi, bLast ? 1 : 0);
+  }
   /* Every entry that names the database goes (bindings' renames too). */
   MDB_cursor *cur;
   if (e == MDB_SUCCESS) e = mdb_cursor_open(txn, p->catalog, &cur);
@@ -1262,14 +1379,36 @@ static int tableDropWork(fkv_store *p, MDB_txn *txn, void *pArg) {
 
 /* Marked while wmu is held: no flush can write to the closed handle. */
 static void tableDropDone(fkv_store *p, void *pArg) {
-  (void)p;
   dropCtx *c = pArg;
+  if (c->bClose) mdb_dbi_close(p->env, c->t->dbi);
   if (c->bDropped) __atomic_store_n(&c->t->bDropped, 1, __ATOMIC_RELEASE);
+}
+
+/* Under wmu, as a drop: no flush is writing to t meanwhile.  Nothing is
+** written: the transaction only reads. */
+static int tableAbandonWork(fkv_store *p, MDB_txn *txn, void *pArg) {
+  dropCtx *c = pArg;
+  pthread_mutex_lock(&p->mu);
+  int bLast = c->t->nRef == 1;
+  pthread_mutex_unlock(&p->mu);
+  /* A database another process dropped or replaced has nothing to keep;
+  ** its handle is closed, as a drop does, so that the name can be created
+  ** anew. */
+  c->bClose = bLast && fkvStoreTableGone(txn, c->t);
+  c->bDropped = bLast && (c->bClose || c->bDiscard);
+  return MDB_SUCCESS;
+}
+
+int fkvStoreTableAbandon(fkv_table *t, int bDiscard) {
+  dropCtx c = {t, 0, 0, bDiscard, 0, 0};
+  if (fkvStoreForked(t->pStore)) return 0; /* the environment is the parent's */
+  if (runWrite(t->pStore, tableAbandonWork, tableDropDone, &c, 0) != MDB_SUCCESS) return 0;
+  return c.bDropped;
 }
 
 int fkvStoreTableDrop(fkv_table *t, const char *zSqlName, const char *zOwner, char **pzErr) {
   fkv_store *p = t->pStore;
-  dropCtx c = {t, zSqlName, zOwner, 0};
+  dropCtx c = {t, zSqlName, zOwner, 0, 0, 0};
   int e = runWrite(p, tableDropWork, tableDropDone, &c, pzErr);
   if (e == EROFS) {
     sqlite3_free(*pzErr);
@@ -1278,6 +1417,6 @@ int fkvStoreTableDrop(fkv_table *t, const char *zSqlName, const char *zOwner, ch
                              zSqlName, p->zPath);
     return SQLITE_READONLY;
   }
-  if (e) return lmdbFail(p, e, "cannot drop a table of", pzErr);
+  if (e) return fkvStoreFail(p, e, "cannot drop a table of", pzErr);
   return SQLITE_OK;
 }

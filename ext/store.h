@@ -59,7 +59,8 @@ struct fkv_table {
   uint32_t id;        /* unique in this process: the key prefix in buffers */
   int nRef;           /* SQL tables using it (the store's mutex); the struct
                       ** itself lives until the store closes */
-  int bDropped;       /* atomic: set once, by fkvStoreTableDrop() */
+  int bDropped;       /* atomic: set once, by fkvStoreTableDrop() or
+                      ** fkvStoreTableAbandon() */
   /* Numeric text keys (codec.h), so that a number = key lookup can skip
   ** the text keys affinity might match when there are none.  bNumText
   ** (atomic, set once): such a key may exist; the buffer sets it before any
@@ -175,6 +176,16 @@ static inline int fkvTableMayHoldNumericText(fkv_table *t) {
   return __atomic_load_n(&t->bNumText, __ATOMIC_ACQUIRE);
 }
 fkv_table *fkvStoreTableById(fkv_store *, uint32_t id);
+/* The table on LMDB's main database (format=raw or flaxkv), or NULL. */
+fkv_table *fkvStoreMainTable(fkv_store *);
+
+/*
+** Is aKey[0..nKey) the name of a named database of the store?  LMDB keeps
+** each named database as a key of its main database, which refuses to
+** write or delete that key (MDB_INCOMPATIBLE).  Asks LMDB itself, in the
+** newest snapshot: *pbDb is 1 if it is.
+*/
+int fkvStoreIsNamedDb(fkv_store *, const void *aKey, size_t nKey, int *pbDb, char **pzErr);
 
 /*
 ** Record that SQL table zOld is now zNew (catalog), keeping its data: the
@@ -186,13 +197,32 @@ int fkvStoreTableRename(fkv_table *, const char *zOld, const char *zNew, const c
                         char **pzErr);
 
 /*
+** Has another process dropped t's named database, or replaced it (by a key
+** of the main database, or by a database with other flags)?  LMDB answers a
+** read of t's handle in txn with MDB_NOTFOUND (as for an empty database:
+** the main database then has no record of the name) or MDB_INCOMPATIBLE,
+** and a write into a dropped one may crash it: ask first.
+*/
+int fkvStoreTableGone(MDB_txn *txn, fkv_table *t);
+
+/*
 ** DROP TABLE of SQL table zSqlName.  If the catalog records zOwner (not
-** NULL) as the owner of zSqlName's entry, delete the table's data and every
-** catalog entry that names its database (the table is dropped); otherwise
-** change nothing (a binding).  An owner's drop on a read-only store is
-** SQLITE_READONLY.
+** NULL) as the owner of zSqlName's entry, delete the table's data (unless
+** another process dropped or replaced its database: fkvStoreTableGone) and
+** every catalog entry that names its database, and mark t dropped;
+** otherwise change nothing (a binding: t->bDropped stays 0).  An owner's
+** drop on a read-only store is SQLITE_READONLY.
 */
 int fkvStoreTableDrop(fkv_table *, const char *zSqlName, const char *zOwner, char **pzErr);
+/*
+** A SQL table that keeps the data (a binding) stops using t.  If it is the
+** last one using t, and bDiscard or t's database is gone (fkvStoreTableGone:
+** its handle is then closed, so that the name can be created anew), mark t
+** dropped without touching any data (its buffered changes are then
+** discarded, and a later open makes a new fkv_table): returns 1, else 0.
+** In a child made by fork() it does nothing (returns 0).
+*/
+int fkvStoreTableAbandon(fkv_table *t, int bDiscard);
 
 /*
 ** Read transactions (MDB_NOTLS: any thread).  A pooled transaction is
@@ -255,5 +285,12 @@ void fkvDeadline(struct timespec *, int64_t ms);
 /* A SQLite result code for an LMDB or errno error, and its message. */
 int fkvLmdbRc(int mdbRc);
 char *fkvLmdbErr(int mdbRc, const char *zWhat, const char *zPath);
+/*
+** The same for a failure of store p doing zWhat ("cannot flush to"), into
+** *pzErr (may be NULL): a full disk (ENOSPC, EDQUOT, or EIO while the
+** store's file system has no room left: LMDB reports a short write as EIO)
+** is SQLITE_FULL, and the message says that the disk is full.
+*/
+int fkvStoreFail(fkv_store *p, int mdbRc, const char *zWhat, char **pzErr);
 
 #endif /* FLAXKV_STORE_H */

@@ -105,7 +105,9 @@
 ** records that identity (store.h, Ownership), else DROP TABLE unbinds.
 **
 ** Writes (xUpdate) go to the table's fkv_txn; xSync takes the store's commit
-** token and checks plain INSERTs, xCommit publishes to the buffer.  Constraint
+** token and checks plain INSERTs, xCommit publishes to the buffer.  A table
+** on LMDB's main database refuses at once to write or delete the key of a
+** named database, which LMDB would refuse at the flush (tablePut).  Constraint
 ** errors follow SQLITE_VTAB_CONSTRAINT_SUPPORT: IGNORE returns
 ** SQLITE_CONSTRAINT (SQLite skips the row), REPLACE overwrites here, the
 ** other modes fail with the message the WITHOUT ROWID table gives.  SQLite
@@ -330,29 +332,6 @@ struct flaxkv_cursor {
 static void setVtabErr(sqlite3_vtab *pVtab, char *zMsg) {
   sqlite3_free(pVtab->zErrMsg);
   pVtab->zErrMsg = zMsg;
-}
-
-/* A short printable form of a stored key, for error messages. */
-static char *keyRepr(const fkv_format *pFmt, const unsigned char *a, size_t n) {
-  fkv_datum d;
-  if (!pFmt->bNative || fkvKeyDecode(a, n, FKV_KEYKIND_NATURAL, &d) != SQLITE_OK) {
-    d.eType = SQLITE_BLOB;
-    d.z = a;
-    d.n = n;
-  }
-  switch (d.eType) {
-    case SQLITE_INTEGER: return sqlite3_mprintf("%lld", d.i);
-    case SQLITE_FLOAT: return sqlite3_mprintf("%!.15g", d.r);
-    case SQLITE_TEXT:
-      if (d.n > 40) return sqlite3_mprintf("'%.37q...'", (const char *)d.z);
-      return sqlite3_mprintf("'%.*q'", (int)d.n, (const char *)d.z);
-    default: {
-      size_t m = d.n > 16 ? 16 : d.n;
-      char *z = sqlite3_mprintf("X'");
-      for (size_t i = 0; z && i < m; i++) z = sqlite3_mprintf("%z%02X", z, d.z[i]);
-      return sqlite3_mprintf("%z'%s", z, d.n > m ? "..." : "");
-    }
-  }
 }
 
 /* Forget the rows of the last UPDATE: a new statement starts (xFilter). */
@@ -1700,7 +1679,7 @@ static __attribute__((noinline)) void columnFail(flaxkv_cursor *pCur, sqlite3_co
                                                  int rc, char *zErr, const unsigned char *aKey,
                                                  size_t nKey) {
   flaxkv_vtab *p = (flaxkv_vtab *)pCur->base.pVtab;
-  char *zKey = keyRepr(p->pFmt, aKey, nKey);
+  char *zKey = fkvKeyRepr(aKey, nKey, p->pFmt->bNative);
   /* zErr: what the decoder found ("corrupt value", "corrupt key", ...). */
   char *zMsg = sqlite3_mprintf("flaxkv: %s for key %s in table %s (%s)",
                                zErr ? zErr : "corrupt data", zKey, p->zName,
@@ -1752,6 +1731,31 @@ static int flaxkvRowid(sqlite3_vtab_cursor *cur, sqlite_int64 *pRowid) {
 static int constraintErr(flaxkv_vtab *p, int rc, const char *zWhat) {
   setVtabErr(&p->base, sqlite3_mprintf("%s constraint failed: %s.key", zWhat, p->zName));
   return rc;
+}
+
+/*
+** Write (aVal NULL: delete) one key in the table's transaction.  LMDB keeps
+** the names of its named databases as keys of its main database and will
+** not let anyone else put or delete those keys: a flush would fail on it
+** (MDB_INCOMPATIBLE), so a table on the main database refuses it here,
+** before anything changes.
+*/
+static int tablePut(flaxkv_vtab *p, const unsigned char *aKey, size_t nKey,
+                    const unsigned char *aVal, size_t nVal, int bExpectAbsent) {
+  int bDb;
+  int rc = fkvTxnKeyIsDb(p->pTxn, aKey, nKey, &bDb, &p->base.zErrMsg);
+  if (rc == SQLITE_OK && bDb) {
+    char *zKey = fkvKeyRepr(aKey, nKey, p->pFmt->bNative);
+    setVtabErr(&p->base,
+               sqlite3_mprintf("flaxkv: table %s: cannot %s the key %s: it is the name of a "
+                               "named database of the store %s, which LMDB keeps as a key of "
+                               "its main database",
+                               p->zName, aVal ? "write" : "delete", zKey ? zKey : "",
+                               fkvStorePath(fkvBufferStore(p->pBuf))));
+    sqlite3_free(zKey);
+    return SQLITE_ERROR;
+  }
+  return rc == SQLITE_OK ? fkvTxnPut(p->pTxn, aKey, nKey, aVal, nVal, bExpectAbsent) : rc;
 }
 
 /*
@@ -1830,7 +1834,7 @@ static int movesCheck(flaxkv_vtab *p, const unsigned char *aOld, size_t nOld, in
   if (rc == SQLITE_OK && nCur == pWas->nVal && memcmp(aCur, pWas->aVal, nCur) == 0) {
     return SQLITE_OK;
   }
-  char *zKey = keyRepr(p->pFmt, aOld, nOld);
+  char *zKey = fkvKeyRepr(aOld, nOld, p->pFmt->bNative);
   rc = refuseStmt(p, sqlite3_mprintf("UPDATE OR REPLACE moved a key onto a row this statement "
                                      "also updates (key %s of %s): SQLite gives a virtual table "
                                      "that row as it was before the statement, so the result "
@@ -2000,7 +2004,7 @@ static int replaceEqualKeys(flaxkv_vtab *p, sqlite3_value *pKey, const unsigned 
         const unsigned char *aKey = e.keys.a + i + 2;
         size_t nKey = ((size_t)e.keys.a[i] << 8) | e.keys.a[i + 1];
         if (nOld) rc = movesNoteOnto(p, aKey, nKey);
-        if (rc == SQLITE_OK) rc = fkvTxnPut(p->pTxn, aKey, nKey, 0, 0, 0);
+        if (rc == SQLITE_OK) rc = tablePut(p, aKey, nKey, 0, 0, 0);
         i += 2 + nKey;
       }
     } else if (eMode == SQLITE_IGNORE) {
@@ -2082,7 +2086,7 @@ static int writeRow(flaxkv_vtab *p, int argc, sqlite3_value **argv, const unsign
   }
   if (bSameKey) {
     /* A new value, or the same key written with another type (1 -> 1.0). */
-    return fkvTxnPut(p->pTxn, aNew, nNew, aVal, nVal, 0);
+    return tablePut(p, aNew, nNew, aVal, nVal, 0);
   }
   if (pFmt->xKeyCandidates) {
     rc = replaceEqualKeys(p, argv[2], aOld, nOld, eMode);
@@ -2091,8 +2095,8 @@ static int writeRow(flaxkv_vtab *p, int argc, sqlite3_value **argv, const unsign
   if (eMode == SQLITE_REPLACE) {
     /* Whether the new key exists or not, it ends up with this row. */
     rc = nOld ? movesNoteOnto(p, aNew, nNew) : SQLITE_OK;
-    if (rc == SQLITE_OK && nOld) rc = fkvTxnPut(p->pTxn, aOld, nOld, 0, 0, 0);
-    if (rc == SQLITE_OK) rc = fkvTxnPut(p->pTxn, aNew, nNew, aVal, nVal, 0);
+    if (rc == SQLITE_OK && nOld) rc = tablePut(p, aOld, nOld, 0, 0, 0);
+    if (rc == SQLITE_OK) rc = tablePut(p, aNew, nNew, aVal, nVal, 0);
   } else {
     const unsigned char *aCur;
     size_t nCur;
@@ -2119,8 +2123,8 @@ static int writeRow(flaxkv_vtab *p, int argc, sqlite3_value **argv, const unsign
           bExpect = 1; /* the lookup above saw the committed state only */
         }
       }
-      if (rc == SQLITE_OK && nOld) rc = fkvTxnPut(p->pTxn, aOld, nOld, 0, 0, 0);
-      if (rc == SQLITE_OK) rc = fkvTxnPut(p->pTxn, aNew, nNew, aVal, nVal, bExpect);
+      if (rc == SQLITE_OK && nOld) rc = tablePut(p, aOld, nOld, 0, 0, 0);
+      if (rc == SQLITE_OK) rc = tablePut(p, aNew, nNew, aVal, nVal, bExpect);
     }
   }
   return rc;
@@ -2150,7 +2154,7 @@ static int flaxkvUpdate(sqlite3_vtab *pVtab, int argc, sqlite3_value **argv, sql
     resolveOldKey(p, argv[0], aOld, &nOld);
     if (nOld == 0) return SQLITE_OK; /* no such row */
   }
-  if (argc == 1) return fkvTxnPut(p->pTxn, aOld, nOld, 0, 0, 0);
+  if (argc == 1) return tablePut(p, aOld, nOld, 0, 0, 0);
   int eMode = sqlite3_vtab_on_conflict(p->db);
   if (!nOld) {
     *pRowid = sqlite3_last_insert_rowid(p->db);
@@ -2333,6 +2337,8 @@ static int flaxkvDestroy(sqlite3_vtab *pVtab) {
   if (p->zOwner) {
     int rc = fkvBufferTableDrop(p->pBuf, p->pTable, p->zName, p->zOwner, &pVtab->zErrMsg);
     if (rc != SQLITE_OK) return rc;
+  } else {
+    fkvBufferTableUnbind(p->pBuf, p->pTable);
   }
   fkv_private **pp;
   fkv_private *q = findPrivate(p->pConn, p->zSchema, p->zName, &pp);

@@ -423,7 +423,7 @@ static void testBufferRandom(int seed) {
       fkvTxnRelease(pTxn, lvl);
       nSave = lvl;
     } else {
-      rc = fkvBufferFlush(b, &zErr);
+      rc = fkvBufferFlush(b, 0, &zErr);
       CHECK(rc == SQLITE_OK, "flush: %s", zErr);
     }
     compareAll(b, pTxn, t, &cur);    /* what the transaction sees */
@@ -469,7 +469,7 @@ static void testViewSnapshot(void) {
     for (int i = 0; i < 10; i++) fkvTxnPut(w, k, keyOf(i, k), val, (valOf(round, val), 5), 0);
     fkvTxnPrepare(w, w, &zErr);
     fkvTxnCommit(w);
-    fkvBufferFlush(b, &zErr);
+    fkvBufferFlush(b, 0, &zErr);
   }
   for (int i = 0; i < 5; i++) fkvTxnPut(w, k, keyOf(i, k), 0, 0, 0);
   fkvTxnPrepare(w, w, &zErr);

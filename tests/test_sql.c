@@ -26,10 +26,11 @@
 ** transactions and a second connection, 7 persistence and table life
 ** cycle, 8 options and defaults, 9 a corrupt stored value, 10 reads never
 ** write, 11 bulk UPDATE / DELETE, 12 flaxkv_flush(T), 13 stores:
-** ownership, opening, damaged files, 15 UPDATE OR REPLACE key moves,
-** RETURNING and last_insert_rowid(), 16 database encodings and
-** format=flaxkv keys, 17 transactions read one snapshot, write_through,
-** 18 views and triggers over a flaxkv table.
+** ownership, opening, damaged files, 14 flush errors: isolation and
+** messages, 15 UPDATE OR REPLACE key moves, RETURNING and
+** last_insert_rowid(), 16 database encodings and format=flaxkv keys, 17
+** transactions read one snapshot, write_through, 18 views and triggers over
+** a flaxkv table.
 **
 ** Files live in the scratch directory of harness_tmpdir(); each group of
 ** cases has its own database file and so its own store.  LMDB forbids
@@ -2923,6 +2924,278 @@ static void testStores(void) {
   testSecondCopy();
 }
 
+/* ====================================== 14. flush errors: isolation and messages */
+
+/*
+** In a forked child (another process, as LMDB sees it): create (bCreate)
+** or drop the named database zName of the store zDir; a drop with
+** bUncatalog also deletes the catalog's entry zName.  Returns the LMDB
+** code, or -1 if the child could not report.
+*/
+static int lmdbChildDb(const char *zDir, const char *zName, int bCreate, int bUncatalog) {
+  int fd[2], rc = -1;
+  if (pipe(fd) != 0) return -1;
+  fflush(0);
+  pid_t pid = fork();
+  if (pid == 0) {
+    close(fd[0]);
+    MDB_env *env = 0;
+    MDB_txn *txn = 0;
+    MDB_dbi dbi;
+    int r = mdb_env_create(&env);
+    if (!r) r = mdb_env_set_maxdbs(env, 300);
+    if (!r) r = mdb_env_open(env, zDir, 0, 0664);
+    if (!r) r = mdb_txn_begin(env, 0, 0, &txn);
+    if (!r) r = mdb_dbi_open(txn, zName, bCreate ? MDB_CREATE : 0, &dbi);
+    if (!r && !bCreate) r = mdb_drop(txn, dbi, 1);
+    if (!r && bUncatalog) {
+      MDB_dbi catalog;
+      MDB_val k = {strlen(zName), (void *)zName};
+      r = mdb_dbi_open(txn, "__flaxkv_catalog__", 0, &catalog);
+      if (!r) r = mdb_del(txn, catalog, &k, 0);
+    }
+    if (!r) r = mdb_txn_commit(txn);
+    else if (txn) mdb_txn_abort(txn);
+    if (env) mdb_env_close(env);
+    if (write(fd[1], &r, sizeof r) != (ssize_t)sizeof r) _exit(1);
+    _exit(0);
+  }
+  close(fd[1]);
+  if (pid > 0) {
+    if (read(fd[0], &rc, sizeof rc) != (ssize_t)sizeof rc) rc = -1;
+    waitpid(pid, 0, 0);
+  }
+  close(fd[0]);
+  return rc;
+}
+
+/* EXPECT with an expected text made by sqlite3_mprintf (freed here). */
+static void expectFree(sqlite3 *db, const char *zSql, char *zWant, const char *zFile, int iLine) {
+  harness_expect(db, zSql, zWant, zFile, iLine);
+  sqlite3_free(zWant);
+}
+#define EXPECTF(db, zSql, zWant) expectFree(db, zSql, zWant, __FILE__, __LINE__)
+
+static void testFlushErrors(void) {
+  char *zDb = tpath("fe.db");
+  char *zStore = tpath("fe_store");
+  const char *zNamed = "it is the name of a named database of the store";
+  sqlite3 *db = harness_open(zDb);
+  EXEC(db,
+       "CREATE VIRTUAL TABLE kv USING flaxkv(path='fe_store', flush_interval='3600s');"
+       "CREATE VIRTUAL TABLE r USING flaxkv(path='fe_store', format=raw, flush_interval='3600s');"
+       "INSERT INTO kv VALUES(1, 'one'); SELECT flaxkv_flush();");
+
+  CASE("14.01", "a raw table on the main database cannot write the key of a named database: "
+                "the statement fails, nothing changes");
+  EXPECTF(db, "REPLACE INTO r VALUES (CAST('kv' AS BLOB), x'00')",
+          sqlite3_mprintf("error: flaxkv: table r: cannot write the key X'6B76': %s %s, which "
+                          "LMDB keeps as a key of its main database",
+                          zNamed, zStore));
+  EXPECT(db, "SELECT hex(key), length(value) FROM r",
+         "'5F5F666C61786B765F636174616C6F675F5F'|48\n'6B76'|48");
+  EXPECTF(db,
+          "BEGIN; INSERT INTO kv VALUES(2, 'two'); REPLACE INTO r VALUES(x'01', x'01'),"
+          " (CAST('kv' AS BLOB), x'00'); COMMIT;",
+          sqlite3_mprintf("error: flaxkv: table r: cannot write the key X'6B76': %s %s, which "
+                          "LMDB keeps as a key of its main database",
+                          zNamed, zStore));
+  EXEC(db, "ROLLBACK");
+  EXPECT(db, "SELECT count(*) FROM r WHERE key = x'01'; SELECT key FROM kv", "0\n1");
+
+  CASE("14.02", "the other tables keep committing and flushing; nothing is lost after close");
+  EXPECT(db,
+         "INSERT INTO kv VALUES(2, 'two'); REPLACE INTO r VALUES(x'01', x'01');"
+         "SELECT flaxkv_flush(); INSERT INTO kv VALUES(3, 'three'); SELECT count(*) FROM kv;",
+         "1\n3");
+  closeDb(db);
+  db = harness_open(zDb);
+  EXPECT(db, "SELECT key, value FROM kv; SELECT hex(value) FROM r WHERE key = x'01'",
+         "1|'one'\n2|'two'\n3|'three'\n'01'");
+
+  CASE("14.03", "DELETE of that key, and UPDATE moving a key onto or away from it, fail the "
+                "same way; OR IGNORE and plain INSERT behave as on the ordinary table");
+  EXPECTF(db, "DELETE FROM r WHERE key = CAST('kv' AS BLOB)",
+          sqlite3_mprintf("error: flaxkv: table r: cannot delete the key X'6B76': %s %s, which "
+                          "LMDB keeps as a key of its main database",
+                          zNamed, zStore));
+  EXPECTF(db, "UPDATE OR REPLACE r SET key = CAST('kv' AS BLOB) WHERE key = x'01'",
+          sqlite3_mprintf("error: flaxkv: table r: cannot write the key X'6B76': %s %s, which "
+                          "LMDB keeps as a key of its main database",
+                          zNamed, zStore));
+  EXPECTF(db, "UPDATE r SET key = x'02' WHERE key = CAST('kv' AS BLOB)",
+          sqlite3_mprintf("error: flaxkv: table r: cannot delete the key X'6B76': %s %s, which "
+                          "LMDB keeps as a key of its main database",
+                          zNamed, zStore));
+  EXPECT(db, "UPDATE r SET key = CAST('kv' AS BLOB) WHERE key = x'01'",
+         "error: UNIQUE constraint failed: r.key");
+  EXPECT(db, "INSERT OR IGNORE INTO r VALUES(CAST('kv' AS BLOB), x'00'); SELECT changes();", "0");
+  EXPECT(db, "SELECT hex(key), length(value) FROM r",
+         "'01'|1\n'5F5F666C61786B765F636174616C6F675F5F'|48\n'6B76'|48");
+
+  CASE("14.04", "CREATE of a table whose name is a plain key of the main database, flushed or "
+                "buffered, is an error at CREATE that creates nothing");
+  EXEC(db, "REPLACE INTO r VALUES('p1', x'01'); SELECT flaxkv_flush(); REPLACE INTO r VALUES('p2', x'02');");
+  for (int i = 1; i <= 2; i++) {
+    char *zSql = sqlite3_mprintf("CREATE VIRTUAL TABLE p%d USING flaxkv(path='fe_store')", i);
+    EXPECTF(db, zSql,
+            sqlite3_mprintf("error: flaxkv: cannot open table p%d in %s: the store's main "
+                            "database has a key 'p%d' that is not a named database (written "
+                            "by a format=raw or format=flaxkv table, or another program), so "
+                            "LMDB cannot keep a table of that name; name= chooses another",
+                            i, zStore, i));
+    sqlite3_free(zSql);
+  }
+  EXPECT(db, "SELECT hex(key), length(value) FROM r WHERE key >= x'70' AND key < x'71'",
+         "'7031'|1\n'7032'|1");
+  EXPECT(db, "SELECT name FROM sqlite_schema WHERE name LIKE 'p_'", "");
+
+  CASE("14.05", "a key that becomes a named database before its flush: the other tables "
+                "flush; the table's changes stay readable, its commits fail; DROP TABLE "
+                "discards them");
+  EXEC(db, "CREATE VIRTUAL TABLE b USING flaxkv(path='fe_store', flush_interval='3600s');"
+           "REPLACE INTO r VALUES('zz', x'0F'), (x'03', x'03'); INSERT INTO b VALUES(1, 'b1');");
+  int e = lmdbChildDb(zStore, "zz", 1, 0);
+  CHECK(e == 0, "another process creating the database zz: %d", e);
+  char *zHeld = sqlite3_mprintf("flaxkv: cannot flush the changes to the main LMDB database of "
+                                "%s, key X'7A7A': the key is the name of a named database: "
+                                "MDB_INCOMPATIBLE: Operation and DB incompatible, or DB flags "
+                                "changed",
+                                zStore);
+  EXPECTF(db, "SELECT flaxkv_flush()",
+          sqlite3_mprintf("error: %s; the table's changes stay buffered and readable, and the "
+                          "flush is retried (DROP TABLE discards them)",
+                          zHeld));
+  LmdbPeek peek = lmdbChild(zStore, "b", 0, 0, 0, 0);
+  CHECK(peek.rc == 0 && peek.nEntries == 1, "b in LMDB: rc %d, %lld entries", peek.rc,
+        peek.nEntries);
+  EXPECT(db, "SELECT flaxkv_flush('b'), flaxkv_flush('kv')", "1|1");
+  EXPECT(db, "INSERT INTO b VALUES(2, 'b2'); SELECT flaxkv_flush('b'); SELECT count(*) FROM b",
+         "1\n2");
+  EXPECTF(db, "REPLACE INTO r VALUES(x'04', x'04')",
+          sqlite3_mprintf("error: %s; the statement was not committed; the table's changes "
+                          "committed before it stay buffered and readable, and the flush is "
+                          "retried (DROP TABLE discards them)",
+                          zHeld));
+  EXPECT(db, "SELECT hex(key), hex(value) FROM r WHERE key IN (x'7A7A', x'03', x'04')",
+         "'03'|'03'\n'7A7A'|'0F'");
+  EXPECTF(db, "SELECT json_extract(flaxkv_stat('b'), '$.store.flush_error')",
+          sqlite3_mprintf("'%q'", zHeld));
+  EXEC(db, "DROP TABLE r");
+  EXPECT(db, "SELECT flaxkv_flush(); SELECT json_extract(flaxkv_stat('b'), '$.store.flush_error')",
+         "1\nNULL");
+  EXEC(db, "CREATE VIRTUAL TABLE r USING flaxkv(path='fe_store', format=raw, flush_interval='3600s')");
+  EXPECT(db, "SELECT hex(key), length(value) FROM r WHERE key IN (x'7A7A', x'03')", "'7A7A'|48");
+  sqlite3_free(zHeld);
+
+  CASE("14.06", "a table whose database another process dropped while this one had buffered "
+                "writes to it: the other tables flush and commit; DROP TABLE recovers");
+  EXEC(db, "CREATE VIRTUAL TABLE a USING flaxkv(path='fe_store', flush_interval='3600s');"
+           "INSERT INTO a VALUES(1, 'a1'); SELECT flaxkv_flush();"
+           "INSERT INTO a VALUES(2, 'a2'); INSERT INTO b VALUES(3, 'b3');");
+  e = lmdbChildDb(zStore, "a", 0, 0);
+  CHECK(e == 0, "another process dropping the database a: %d", e);
+  zHeld = sqlite3_mprintf("flaxkv: cannot flush the changes to the LMDB database a of %s: "
+                          "another process dropped the database: MDB_NOTFOUND: No matching "
+                          "key/data pair found",
+                          zStore);
+  EXPECTF(db, "SELECT flaxkv_flush()",
+          sqlite3_mprintf("error: %s; the table's changes stay buffered and readable, and the "
+                          "flush is retried (DROP TABLE discards them)",
+                          zHeld));
+  EXPECTF(db, "SELECT flaxkv_flush('a')",
+          sqlite3_mprintf("error: %s; the table's changes stay buffered and readable, and the "
+                          "flush is retried (DROP TABLE discards them)",
+                          zHeld));
+  peek = lmdbChild(zStore, "b", 0, 0, 0, 0);
+  CHECK(peek.rc == 0 && peek.nEntries == 3, "b in LMDB: rc %d, %lld entries", peek.rc,
+        peek.nEntries);
+  EXPECT(db, "INSERT INTO b VALUES(4, 'b4'); SELECT flaxkv_flush('b'); SELECT key FROM a",
+         "1\n2");
+  EXPECTF(db, "INSERT INTO a VALUES(5, 'a5')",
+          sqlite3_mprintf("error: %s; the statement was not committed; the table's changes "
+                          "committed before it stay buffered and readable, and the flush is "
+                          "retried (DROP TABLE discards them)",
+                          zHeld));
+  EXPECT(db, "DROP TABLE a; SELECT flaxkv_flush();", "1");
+  EXPECT(db, "CREATE VIRTUAL TABLE a USING flaxkv(path='fe_store', flush_interval='3600s');"
+             "INSERT INTO a VALUES(6, 'a6'); SELECT flaxkv_flush(); SELECT key FROM a;",
+         "1\n6");
+  sqlite3_free(zHeld);
+
+  CASE("14.07", "the sizes LMDB refuses at the flush (a key of 0 or more than 511 bytes) fail "
+                "at the statement; 511 bytes flush");
+  EXPECT(db, "REPLACE INTO r VALUES(x'', x'01')",
+         "error: flaxkv: table r: format=raw: LMDB does not store empty keys");
+  EXPECT(db, "REPLACE INTO r VALUES(zeroblob(512), x'01')",
+         "error: flaxkv: a key of table r is 512 bytes encoded; LMDB keys are limited to 511 "
+         "bytes");
+  EXPECT(db, "REPLACE INTO r VALUES(zeroblob(511), x'01'); SELECT flaxkv_flush();"
+             "SELECT max(length(key)) FROM r",
+         "1\n511");
+
+  CASE("14.08", "a held table whose catalog entry another program removed with its database "
+                "is no longer the owner: DROP TABLE removes the binding and discards its held "
+                "changes; a binding lets go of a database another process dropped");
+  EXEC(db, "CREATE VIRTUAL TABLE c USING flaxkv(path='fe_store', flush_interval='3600s');"
+           "INSERT INTO c VALUES(1, 'c1'); SELECT flaxkv_flush(); INSERT INTO c VALUES(2, 'c2');");
+  e = lmdbChildDb(zStore, "c", 0, 1);
+  CHECK(e == 0, "another program dropping the database c and its catalog entry: %d", e);
+  EXPECTF(db, "SELECT flaxkv_flush('c')",
+          sqlite3_mprintf("error: flaxkv: cannot flush the changes to the LMDB database c of "
+                          "%s: another process dropped the database: MDB_NOTFOUND: No "
+                          "matching key/data pair found; the table's changes stay buffered "
+                          "and readable, and the flush is retried (DROP TABLE discards them)",
+                          zStore));
+  EXPECT(db, "DROP TABLE c; SELECT flaxkv_flush();", "1");
+  EXPECT(db, "CREATE VIRTUAL TABLE c USING flaxkv(path='fe_store', flush_interval='3600s');"
+             "SELECT count(*) FROM c; INSERT INTO c VALUES(3, 'c3'); SELECT flaxkv_flush();"
+             "SELECT key FROM c",
+         "0\n1\n3");
+  EXEC(db, "CREATE VIRTUAL TABLE e USING flaxkv(path='fe_store', name=e);"
+           "INSERT INTO e VALUES(1, 'e1'); SELECT flaxkv_flush();");
+  e = lmdbChildDb(zStore, "e", 0, 0);
+  CHECK(e == 0, "another process dropping the database e: %d", e);
+  EXPECT(db, "DROP TABLE e; CREATE VIRTUAL TABLE e USING flaxkv(path='fe_store', name=e);"
+             "INSERT INTO e VALUES(2, 'e2'); SELECT flaxkv_flush(); SELECT key FROM e",
+         "1\n2");
+  closeDb(db);
+  db = harness_open(zDb);
+  EXPECT(db, "SELECT key FROM kv; SELECT key FROM b; SELECT key FROM a; SELECT key FROM c",
+         "1\n2\n3\n1\n2\n3\n4\n6\n3");
+  closeDb(db);
+
+  CASE("14.09", "write_through=1: a table whose database another process dropped fails its "
+                "commits with an error naming it (LMDB is never written into it); the other "
+                "tables commit; DROP TABLE recovers");
+  char *zWtDb = tpath("fw.db");
+  char *zWtStore = tpath("fw_store");
+  db = harness_open(zWtDb);
+  EXEC(db, "CREATE VIRTUAL TABLE a USING flaxkv(path='fw_store', write_through=1);"
+           "CREATE VIRTUAL TABLE b USING flaxkv(path='fw_store');"
+           "INSERT INTO a VALUES(1, 'a1'); INSERT INTO b VALUES(1, 'b1');");
+  e = lmdbChildDb(zWtStore, "a", 0, 0);
+  CHECK(e == 0, "another process dropping the database a: %d", e);
+  char *zGone = sqlite3_mprintf("error: flaxkv: cannot commit to the LMDB database a of %s: "
+                                "another process dropped or replaced the database",
+                                zWtStore);
+  EXPECT(db, "REPLACE INTO a VALUES(2, 'a2')", zGone);
+  EXPECT(db, "BEGIN; INSERT INTO b VALUES(2, 'b2'); INSERT INTO a VALUES(3, 'a3'); COMMIT;",
+         zGone);
+  CHECK(sqlite3_get_autocommit(db), "the failed COMMIT rolled the transaction back");
+  EXPECT(db, "INSERT INTO b VALUES(3, 'b3'); SELECT key FROM b; SELECT count(*) FROM a",
+         "1\n3\n0");
+  EXPECT(db, "DROP TABLE a; CREATE VIRTUAL TABLE a USING flaxkv(path='fw_store');"
+             "INSERT INTO a VALUES(4, 'a4'); SELECT key FROM a",
+         "4");
+  closeDb(db);
+  sqlite3_free(zGone);
+  sqlite3_free(zWtDb);
+  sqlite3_free(zWtStore);
+  sqlite3_free(zDb);
+  sqlite3_free(zStore);
+}
+
 /* ===== 15. UPDATE OR REPLACE key moves, RETURNING, last_insert_rowid */
 
 /* Assert that every statement of zSql (runSql: the ones after an error
@@ -3902,6 +4175,7 @@ int main(void) {
   testFlushFunction();
   testFlushTriggers();
   testStores();
+  testFlushErrors();
   testAnswers();
   testEncodings();
   testMsgpackKeys();
