@@ -150,6 +150,7 @@ struct fkv_buffer {
   int nTokenRef;            /* prepared transactions of the owner */
   void *pWriter;            /* the writer: owns the store from xBegin to the end */
   int nWriterRef;           /* its transactions (fkv_txn.bWriter) */
+  int nWriterWaits;         /* connections waiting for the writer lock */
   pthread_t writerThread;   /* the thread that took the writer lock */
   int bPendingPushed;
   uint64_t pendingSeq;
@@ -1080,7 +1081,12 @@ static void viewDrop(fkv_view *v) {
 ** returns 1 if it still holds its snapshot, 0 if it holds none.
 */
 static int viewUnpark(fkv_view *v) {
-  int st = __atomic_load_n(&v->eState, __ATOMIC_ACQUIRE);
+  int st = VIEW_PARKED;
+  if (__atomic_compare_exchange_n(&v->eState, &st, VIEW_UNPARKED, 0, __ATOMIC_ACQ_REL,
+                                  __ATOMIC_ACQUIRE)) {
+    __atomic_sub_fetch(&v->pBuf->nParked, 1, __ATOMIC_SEQ_CST);
+    return 1;
+  }
   while (1) {
     if (st == VIEW_PARKED || st == VIEW_PINNED) {
       if (__atomic_compare_exchange_n(&v->eState, &st, VIEW_UNPARKED, 0, __ATOMIC_ACQ_REL,
@@ -1298,7 +1304,8 @@ int fkvViewStale(fkv_view *v) {
 ** the leaf page it is on, so keys read in order skip the tree walk (and a
 ** lookup does not build a cursor as mdb_get does).  Returns an LMDB code.
 */
-static int viewGetCursor(fkv_view *v, MDB_dbi dbi, MDB_cursor **ppCur) {
+static inline __attribute__((always_inline)) int viewGetCursor(fkv_view *v, MDB_dbi dbi,
+                                                                MDB_cursor **ppCur) {
   int i;
   for (i = 0; i < FKV_GET_CURSORS; i++) {
     if (v->aGet[i].pCur && v->aGet[i].dbi == dbi) break;
@@ -1873,7 +1880,10 @@ int fkvTxnBegin(fkv_txn *p, void *pOwner, char **pzErr) {
       rc = SQLITE_BUSY;
       break;
     }
-    if (pthread_cond_timedwait(&b->cond, &b->mu, &ts) == ETIMEDOUT) {
+    b->nWriterWaits++;
+    int eWait = pthread_cond_timedwait(&b->cond, &b->mu, &ts);
+    b->nWriterWaits--;
+    if (eWait == ETIMEDOUT) {
       setErr(pzErr, sqlite3_mprintf("flaxkv: another connection's write transaction on %s "
                                     "did not end in %d ms",
                                     fkvStorePath(b->pStore), FKV_WAIT_MS));
@@ -1890,7 +1900,7 @@ int fkvTxnBegin(fkv_txn *p, void *pOwner, char **pzErr) {
     p->bWriter = 1;
   }
   pthread_mutex_unlock(&b->mu);
-  if (rc == SQLITE_OK) p->idSnap = fkvStoreLastTxnId(b->pStore);
+  if (rc == SQLITE_OK && fkvBufferWriteThrough(b)) p->idSnap = fkvStoreLastTxnId(b->pStore);
   return rc;
 }
 
@@ -1998,7 +2008,7 @@ static void writerRelease(fkv_txn *p) {
   p->bWriter = 0;
   if (--b->nWriterRef > 0) return;
   b->pWriter = 0;
-  pthread_cond_broadcast(&b->cond);
+  if (b->nWriterWaits) pthread_cond_broadcast(&b->cond);
 }
 
 /* Release the commit token (b->mu held). */

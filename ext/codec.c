@@ -157,6 +157,12 @@ size_t fkvKeyFromDatum(const fkv_datum *p, unsigned char *a, size_t nA, int *pKi
 size_t fkvKeyEncode(sqlite3_value *pVal, unsigned char *a, size_t nA, int *pKind) {
   fkv_datum d;
   d.eType = sqlite3_value_type(pVal);
+  if (d.eType == SQLITE_INTEGER && nA >= FKV_NUMKEY_SIZE) {
+    /* The common key = ? of an integer: no datum. */
+    *pKind = FKV_KEYKIND_NATURAL;
+    fkvKeyFromInt(sqlite3_value_int64(pVal), a);
+    return FKV_NUMKEY_SIZE;
+  }
   switch (d.eType) {
     case SQLITE_INTEGER: d.i = sqlite3_value_int64(pVal); break;
     case SQLITE_FLOAT: d.r = sqlite3_value_double(pVal); break;

@@ -1492,7 +1492,7 @@ static void connTxnEnd(fkv_conn *c) {
 ** cannot be written (PRAGMA query_only), the transaction is not pinned:
 ** each statement reads the latest commit.
 */
-static void connTxnSync(fkv_conn *c, int bMark) {
+static void connTxnSyncSlow(fkv_conn *c, int bMark) {
   static int iMarkNext = 0;
   if (sqlite3_get_autocommit(c->db)) {
     connTxnEnd(c);
@@ -1511,6 +1511,12 @@ static void connTxnSync(fkv_conn *c, int bMark) {
     c->dvTemp = tempDataVersion(c->db);
     c->bTxn = 1;
   }
+}
+
+/* connTxnSyncSlow, whose autocommit case with nothing pinned is inline. */
+static inline void connTxnSync(fkv_conn *c, int bMark) {
+  if (!c->bTxn && sqlite3_get_autocommit(c->db)) return;
+  connTxnSyncSlow(c, bMark);
 }
 
 /*
@@ -1742,6 +1748,9 @@ static int constraintErr(flaxkv_vtab *p, int rc, const char *zWhat) {
 */
 static int tablePut(flaxkv_vtab *p, const unsigned char *aKey, size_t nKey,
                     const unsigned char *aVal, size_t nVal, int bExpectAbsent) {
+  /* A named database's keys are its own: only the main database has
+  ** database names as keys. */
+  if (p->pTable->zName) return fkvTxnPut(p->pTxn, aKey, nKey, aVal, nVal, bExpectAbsent);
   int bDb;
   int rc = fkvTxnKeyIsDb(p->pTxn, aKey, nKey, &bDb, &p->base.zErrMsg);
   if (rc == SQLITE_OK && bDb) {
