@@ -1900,7 +1900,7 @@ int fkvTxnBegin(fkv_txn *p, void *pOwner, char **pzErr) {
     p->bWriter = 1;
   }
   pthread_mutex_unlock(&b->mu);
-  if (rc == SQLITE_OK && fkvBufferWriteThrough(b)) p->idSnap = fkvStoreLastTxnId(b->pStore);
+  if (rc == SQLITE_OK && fkvBufferWriteThrough(b)) p->idSnap = fkvStoreLastTxnIdLocked(b->pStore);
   return rc;
 }
 

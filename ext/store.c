@@ -669,6 +669,14 @@ uint64_t fkvStoreLastTxnId(fkv_store *p) {
   return (uint64_t)info.me_last_txnid;
 }
 
+uint64_t fkvStoreLastTxnIdLocked(fkv_store *p) {
+  /* A map resize (resizeMap) holds mu while it remaps. */
+  pthread_mutex_lock(&p->mu);
+  uint64_t id = fkvStoreLastTxnId(p);
+  pthread_mutex_unlock(&p->mu);
+  return id;
+}
+
 const char *fkvStorePath(fkv_store *p) { return p->zPath; }
 int fkvStoreReadonly(fkv_store *p) { return p->cfg.bReadonly; }
 int fkvStoreOnReadonlyMedia(fkv_store *p) { return p->bRofs; }

@@ -110,8 +110,15 @@ void *fkvStoreOwner(fkv_store *, void *(*xNew)(fkv_store *, void *), void *pArg,
 /* Does a map resize wait for this process's readers (bGrowing)?  Read
 ** after publishing an idle snapshot, to release it (see resizeMap). */
 int fkvStoreGrowing(fkv_store *);
-/* The id of LMDB's newest committed transaction (any process). */
+/*
+** The id of LMDB's newest committed transaction (any process).  It reads
+** the meta pages in the map: the caller holds a read transaction of the
+** store or its write lock (wmu), so that no map resize runs meanwhile;
+** fkvStoreLastTxnIdLocked takes the store's lock for a caller that holds
+** neither.
+*/
 uint64_t fkvStoreLastTxnId(fkv_store *);
+uint64_t fkvStoreLastTxnIdLocked(fkv_store *);
 /* Changes after each of this process's table opens, renames and drops: a
 ** read transaction taken before may lack a database handle opened since. */
 uint64_t fkvStoreDbiGen(fkv_store *);
