@@ -256,7 +256,7 @@ still missing after apt-get install -y libclang-rt-14-dev: libclang-rt-14-dev"
 # ---------------------------------------------------------------------------
 # (e) the Makefile's targets and their modes; the usage error
 for t in "all:build" "loadable:build" "install:build" "asan:build" "bench:build" \
-  "run:run build" "fuzz:fuzz" "test:test build"; do
+  "run:run build" "fuzz:fuzz" "test:test build" "check:build"; do
   target=${t%%:*}
   got=$(make -n -C "$repo" "$target" 2>/dev/null | sed -n 's/^scripts\/deps\.sh //p' | tr '\n' ' ')
   expect "make $target runs deps.sh" "$got" "${t#*:} "

@@ -442,6 +442,18 @@ static void lineDiff(hstr *p, const char *zTag, const char *zBefore, const char 
   }
 }
 
+/* The version of the file VERSION (its first line), read at start-up
+** (the cases change the working directory); "" if it cannot be read. */
+static char zVersionFile[64];
+
+static void readVersionFile(void) {
+  FILE *f = fopen("VERSION", "r");
+  if (!f) return;
+  if (!fgets(zVersionFile, sizeof zVersionFile, f)) zVersionFile[0] = 0;
+  zVersionFile[strcspn(zVersionFile, "\r\n")] = 0;
+  fclose(f);
+}
+
 static void testRegistration(void) {
   static const char *zModules = "SELECT name FROM pragma_module_list ORDER BY name";
   static const char *zFuncs =
@@ -501,6 +513,10 @@ static void testRegistration(void) {
          "SELECT json_valid(flaxkv_version()), json_extract(flaxkv_version(), '$.sqlite') = "
          "sqlite_version(), json_extract(flaxkv_version(), '$.lmdb') LIKE '0.9.%'",
          "1|1|1");
+  CHECK(zVersionFile[0], "cannot read the file VERSION (run the tests from the repository root)");
+  zSql = sqlite3_mprintf("'%q'", zVersionFile);
+  EXPECT(db, "SELECT json_extract(flaxkv_version(), '$.flaxkv')", zSql);
+  sqlite3_free(zSql);
   char *zStatStore = tpath("stat-store");
   zSql = sqlite3_mprintf("CREATE VIRTUAL TABLE kv USING flaxkv(path=%Q);"
                          "INSERT INTO kv VALUES(1, 'a'), (2, 'b');",
@@ -4149,6 +4165,7 @@ static void testViews(void) {
 }
 
 int main(void) {
+  readVersionFile();
   /* Tests change the working directory: make the extension path absolute. */
   const char *zExt = harness_ext_path();
   if (zExt[0] != '/') {
