@@ -26,7 +26,7 @@
 # (f) this machine, as `make test` left it: `--check test` finds nothing
 #     missing (the real checks pass where the packages are installed).
 #
-# Ends with "N passed, N failed"; exits non-zero if anything failed.
+# Ends with "N passed, N failed, N skipped"; exits non-zero if anything failed.
 set -u
 cd "$(dirname "$0")/.." || exit 1
 repo=$(pwd)
@@ -273,5 +273,5 @@ rc=0
 sh scripts/deps.sh --check test >"$tmp/out" 2>&1 || rc=$?
 expect "this machine: --check test finds nothing missing" "$rc $(cat "$tmp/out")" "0 "
 
-echo "$npass passed, $nfail failed"
+summary
 [ "$nfail" = 0 ]

@@ -33,7 +33,8 @@
 ** ASan + UBSan too (make test does).
 **
 ** USAGE
-**     FLAXKV_EXT=build/flaxkv build/test_hostile
+**     FLAXKV_EXT=build/flaxkv build/test_hostile [--list] [CASE...]
+**   (a CASE is a section's id, as printed: `build/test_hostile 2` runs only it)
 */
 #include "harness.h"
 #include "procs.h"
@@ -142,7 +143,7 @@ static void bindRandom(sqlite3_stmt *pStmt, int i, uint64_t *pSeed, int bKey) {
 }
 
 static void testValues(void) {
-  printf("1. keys and values of every type and size\n");
+  if (!harness_case_print("1", "keys and values of every type and size")) return;
   char zDir[512];
   snprintf(zDir, sizeof zDir, "%s", harness_path("h1"));
   sqlite3 *db = harness_open_store(zDir, 0);
@@ -332,7 +333,7 @@ static void optionMain(void *pArg, int fdCmd, int fdRep) {
 }
 
 static void testOptions(void) {
-  printf("2. CREATE options\n");
+  if (!harness_case_print("2", "CREATE options")) return;
   char zOld[1024];
   if (!getcwd(zOld, sizeof zOld)) zOld[0] = 0;
   /* Relative paths in the options land in the scratch directory; the
@@ -456,7 +457,7 @@ static void testOptions(void) {
 /* ========================================================= 3. functions */
 
 static void testFunctions(void) {
-  printf("3. SQL functions with weird arguments\n");
+  if (!harness_case_print("3", "SQL functions with weird arguments")) return;
   char zDir[512];
   snprintf(zDir, sizeof zDir, "%s", harness_path("h3"));
   sqlite3 *db = harness_open(":memory:");
@@ -785,7 +786,10 @@ static void writeRandomFile(const char *zPath, size_t n, uint64_t seed) {
 }
 
 static void testCorrupt(void) {
-  printf("4. corrupt stored bytes (written by the LMDB C API in another process)\n");
+  if (!harness_case_print("4",
+                          "corrupt stored bytes (written by the LMDB C API in another process)")) {
+    return;
+  }
   makeGarbage();
   char zDir[512];
   snprintf(zDir, sizeof zDir, "%s", harness_path("h4"));
@@ -903,7 +907,8 @@ static void testCorrupt(void) {
   }
 }
 
-int main(void) {
+int main(int argc, char **argv) {
+  harness_args(argc, argv);
   procsInit();
   int64_t t0 = nowUs();
   testValues();

@@ -22,7 +22,8 @@
 **     :memory: database: no directory or file in them has mode & 0002.
 **
 ** USAGE
-**     FLAXKV_EXT=build/flaxkv build/test_security
+**     FLAXKV_EXT=build/flaxkv build/test_security [--list] [CASE...]
+**   (a CASE is a section's id, as printed: `build/test_security 2` runs only it)
 */
 #include "harness.h"
 #include "procs.h"
@@ -45,7 +46,7 @@ static int exists(const char *zPath) {
 }
 
 static void testForeignSchema(void) {
-  printf("1. a database file whose schema uses flaxkv\n");
+  if (!harness_case_print("1", "a database file whose schema uses flaxkv")) return;
   char zDb[512], zNever[512];
   snprintf(zDb, sizeof zDb, "%s", harness_path("foreign.db"));
   snprintf(zNever, sizeof zNever, "%s", harness_path("never_created"));
@@ -167,13 +168,14 @@ static void umaskMain(void *pArg, int fdCmd, int fdRep) {
 }
 
 static void testUmask(void) {
-  printf("2. stores created with umask 0 are not world-writable\n");
+  if (!harness_case_print("2", "stores created with umask 0 are not world-writable")) return;
   Child c = procsFork(umaskMain, 0, 30);
   int st = procsWait(&c);
   CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0, "umask child: %s", statusText(st));
 }
 
-int main(void) {
+int main(int argc, char **argv) {
+  harness_args(argc, argv);
   procsInit();
   testForeignSchema();
   testUmask();

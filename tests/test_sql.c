@@ -13,12 +13,19 @@
 ** name in error messages is mapped to kv's, so one expectation serves both.
 **
 ** USAGE
-**     FLAXKV_EXT=build/flaxkv build/test_sql
+**     FLAXKV_EXT=build/flaxkv build/test_sql [--list] [CASE...]
+**
+**   With no CASE every case runs; `build/test_sql 3.14` counts only case
+**   3.14 and `build/test_sql 3` every case of section 3.  Only the
+**   sections holding a selected case run, and in them the cases before and
+**   after the selected ones still run, quietly (their checks are not
+**   counted): a section's cases share its connection and tables.  --list
+**   prints every case's id and title.
 **
 **   Output is quote()-style (harness.h): rows one per line, values joined
 **   with '|'.  Inside SAME a failing statement prints "error: <message>" and
 **   the statements after it still run.  At the end the program lists the
-**   cases that failed, then prints "N passed, N failed".
+**   cases that failed, then prints "N passed, N failed, N skipped".
 **
 ** Sections (one function each): 1 loading, 2 the contract against the
 ** reference, 3 planning (EXPLAIN QUERY PLAN), 4 affinity and collation
@@ -53,31 +60,11 @@
 
 /* ------------------------------------------------------------------ cases */
 
-static const char *zCaseId = 0;   /* the case being run */
-static const char *zCaseWhat = 0;
-static int nCaseFail0 = 0;        /* harness_nfail when it started */
-static int nCases = 0;
-static int nCasesFailed = 0;
-static hstr failedCases = {0, 0, 0}; /* "  case <id>: <what>\n" per failed case */
-
-static void caseEnd(void) {
-  if (zCaseId && harness_nfail > nCaseFail0) {
-    hstr_appendf(&failedCases, "  case %s: %s\n", zCaseId, zCaseWhat);
-    nCasesFailed++;
-  }
-  zCaseId = 0;
-}
-
-/* Start case zId (ending the previous one); failures are listed by case. */
-#define CASE(zId, zWhat) caseBegin(zId, zWhat)
-
-static void caseBegin(const char *zId, const char *zWhat) {
-  caseEnd();
-  zCaseId = zId;
-  zCaseWhat = zWhat;
-  nCaseFail0 = harness_nfail;
-  nCases++;
-}
+/*
+** Start case zId (ending the previous one); failures are listed by case.
+** A case not selected on the command line runs quietly (harness.h).
+*/
+#define CASE(zId, zWhat) harness_case(zId, zWhat)
 
 /* --------------------------------------------------------------- helpers */
 
@@ -2829,8 +2816,7 @@ static void testStoreOptions(void) {
     int st;
     char *zGot = inChild(roMediaChild, &j, &st);
     if (strncmp(zGot, "no read-only mount", 18) == 0) {
-      printf("  13.32 skipped: %s (a read-only bind mount needs root and mount namespaces)\n",
-             zGot);
+      SKIP("13.32: %s (a read-only bind mount needs root and mount namespaces)", zGot);
     } else {
       char *zWant = sqlite3_mprintf(
           "1|'one'\n2|'two'\n"
@@ -4164,7 +4150,22 @@ static void testViews(void) {
   closeDb(db);
 }
 
-int main(void) {
+/* The sections, in the order they run; a section may have several functions. */
+static const struct {
+  const char *zSection;
+  void (*xTest)(void);
+} aSection[] = {
+    {"1", testRegistration},    {"2", testContract},       {"3", testPlanning},
+    {"4", testAffinity},        {"5", testPaging},         {"6", testTransactions},
+    {"7", testPersistence},     {"8", testOptions},        {"9", testCorrupt},
+    {"10", testReadsNeverWrite}, {"11", testBulk},          {"12", testFlushFunction},
+    {"12", testFlushTriggers},  {"13", testStores},        {"14", testFlushErrors},
+    {"15", testAnswers},        {"16", testEncodings},     {"16", testMsgpackKeys},
+    {"17", testTxnSnapshots},   {"17", testWriteThrough},  {"18", testViews},
+};
+
+int main(int argc, char **argv) {
+  harness_args(argc, argv);
   readVersionFile();
   /* Tests change the working directory: make the extension path absolute. */
   const char *zExt = harness_ext_path();
@@ -4178,30 +4179,10 @@ int main(void) {
   }
   harness_tmpdir();
 
-  testRegistration();
-  testContract();
-  testPlanning();
-  testAffinity();
-  testPaging();
-  testTransactions();
-  testPersistence();
-  testOptions();
-  testCorrupt();
-  testReadsNeverWrite();
-  testBulk();
-  testFlushFunction();
-  testFlushTriggers();
-  testStores();
-  testFlushErrors();
-  testAnswers();
-  testEncodings();
-  testMsgpackKeys();
-  testTxnSnapshots();
-  testWriteThrough();
-  testViews();
-
-  caseEnd();
-  printf("%d cases, %d failed\n%s", nCases, nCasesFailed, failedCases.n ? failedCases.z : "");
-  free(failedCases.z);
+  for (size_t i = 0; i < sizeof aSection / sizeof aSection[0]; i++) {
+    if (!harness_wanted(aSection[i].zSection)) continue;
+    harness_case_end(); /* the section's set-up belongs to no case */
+    aSection[i].xTest();
+  }
   return harness_summary();
 }
