@@ -259,7 +259,8 @@ def test_dict(tmp):
         conn.execute("INSERT INTO kv VALUES (1, 'dup')")
         check(False, "plain INSERT of an existing key fails")
     except sqlite3.IntegrityError as e:
-        check("UNIQUE" in str(e), "plain INSERT of an existing key: UNIQUE error (%s)" % e)
+        check(str(e) == "UNIQUE constraint failed: kv.key",
+              "plain INSERT of an existing key: UNIQUE error (%s)" % e)
     expect(db[1], "one", "failed INSERT changed nothing")
 
     # a transaction lands whole or not at all

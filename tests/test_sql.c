@@ -195,21 +195,6 @@ static void planCheck(sqlite3 *db, const char *zTmpl, const char *zPlan, const c
   sameCheck(db, zTmpl, zRows, zFile, iLine);
 }
 
-/* Assert that zSql fails with a message containing each of the strings given. */
-#define EXPECT_ERR(db, zSql, ...) expectErr(db, zSql, __FILE__, __LINE__, __VA_ARGS__, (char *)0)
-
-static void expectErr(sqlite3 *db, const char *zSql, const char *zFile, int iLine, ...) {
-  char *zGot = harness_exec(db, zSql);
-  int ok = strncmp(zGot, "error: ", 7) == 0;
-  va_list ap;
-  va_start(ap, iLine);
-  for (const char *z; ok && (z = va_arg(ap, const char *)) != 0;) ok = strstr(zGot, z) != 0;
-  va_end(ap);
-  harness_check(ok, zFile, iLine, "\n  sql: %s\n  expected an error naming the words given\n  got: %s",
-                zSql, zGot);
-  free(zGot);
-}
-
 /* The extended error code of zSql (SQLITE_OK if it succeeds). */
 static int errcodeOf(sqlite3 *db, const char *zSql) {
   if (sqlite3_exec(db, zSql, 0, 0, 0) == SQLITE_OK) return SQLITE_OK;
@@ -1824,8 +1809,12 @@ static void testOptions(void) {
   EXPECT(db, "SELECT count(*) FROM sqlite_schema WHERE name = 't'", "0");
 
   CASE("8.06", "an unwritable path is a clear error and creates no table");
-  EXPECT_ERR(db, "CREATE VIRTUAL TABLE t USING flaxkv(path='/proc/x')",
-             "flaxkv: cannot create the store directory /proc/x: ");
+  {
+    char *zWant = sqlite3_mprintf("error: flaxkv: cannot create the store directory /proc/x: %s",
+                                  strerror(ENOENT));
+    EXPECT(db, "CREATE VIRTUAL TABLE t USING flaxkv(path='/proc/x')", zWant);
+    sqlite3_free(zWant);
+  }
   {
     FILE *f = fopen(harness_path("afile"), "w");
     if (f) fclose(f);
@@ -1903,8 +1892,15 @@ static void testOptions(void) {
          "SELECT flaxkv_flush('a'), flaxkv_flush('b');"
          "SELECT a.value, b.value FROM a, b;",
          "1|1\n'a'|'b'");
-  EXPECT_ERR(db, "CREATE VIRTUAL TABLE d USING flaxkv(path='sync_none', sync=full)", "sync=none",
-             "sync=full");
+  {
+    char aReal[4096];
+    const char *zReal = realpath(harness_path("sync_none"), aReal);
+    char *zWant = sqlite3_mprintf("error: flaxkv: the store %s is already open with sync=none; "
+                                  "sync=full cannot apply to one of its tables only",
+                                  zReal ? zReal : "(no sync_none)");
+    EXPECT(db, "CREATE VIRTUAL TABLE d USING flaxkv(path='sync_none', sync=full)", zWant);
+    sqlite3_free(zWant);
+  }
   closeDb(db);
 
   CASE("8.11", "map_size=64K: ~5 MB of values flush (the map grows) and read back");
@@ -2041,10 +2037,10 @@ static void testCorrupt(void) {
   char *zWant = sqlite3_mprintf("error: flaxkv: corrupt value for key 'x' in table kv (%s)",
                                 zStore);
   EXPECT(db, "SELECT value FROM kv WHERE key = 'x'", zWant);
-  sqlite3_free(zWant);
   CHECK(errcodeOf(db, "SELECT value FROM kv WHERE key = 'x'") == SQLITE_CORRUPT,
         "extended code %d", sqlite3_extended_errcode(db));
-  EXPECT_ERR(db, "SELECT key, value FROM kv", "corrupt", "kv");
+  EXPECT(db, "SELECT key, value FROM kv", zWant);
+  sqlite3_free(zWant);
 
   CASE("9.02", "the other rows and count(*) still work");
   EXPECT(db, "SELECT count(*) FROM kv", "2");
