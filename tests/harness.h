@@ -66,15 +66,15 @@ static pthread_mutex_t harness_mu = PTHREAD_MUTEX_INITIALIZER;
 
 /* ---------------------------------------------------------------- cases */
 
-static int harness_nsel = 0;        /* ids selected on the command line (0: all) */
+static int harness_nsel = 0; /* ids selected on the command line (0: all) */
 static char **harness_azSel = 0;
-static int harness_bList = 0;       /* --list: print the cases, count nothing */
-static int harness_fdList = -1;     /* where --list prints (stdout, before /dev/null) */
-static int harness_bQuiet = 0;      /* the checks made now are not counted */
-static int harness_nQuietFail = 0;  /* quiet checks that failed */
-static const char *harness_zCase = 0;     /* the counted case under way, or NULL */
+static int harness_bList = 0;         /* --list: print the cases, count nothing */
+static int harness_fdList = -1;       /* where --list prints (stdout, before /dev/null) */
+static int harness_bQuiet = 0;        /* the checks made now are not counted */
+static int harness_nQuietFail = 0;    /* quiet checks that failed */
+static const char *harness_zCase = 0; /* the counted case under way, or NULL */
 static const char *harness_zCaseWhat = 0;
-static int harness_nCaseFail0 = 0;  /* harness_nfail when it began */
+static int harness_nCaseFail0 = 0; /* harness_nfail when it began */
 static int harness_nCases = 0;
 static int harness_nCasesFailed = 0;
 static char *harness_zFailedCases = 0; /* "  case <id>: <what>\n" per failed case */
@@ -118,7 +118,8 @@ static __attribute__((unused)) void harness_args(int argc, char **argv) {
     } else if (argv[i][0] != '-') {
       harness_azSel[harness_nsel++] = argv[i];
     } else {
-      fprintf(stderr, "usage: %s [--list] [CASE...]   (CASE: an id such as 3.14, or 3 for all of 3.*)\n",
+      fprintf(stderr,
+              "usage: %s [--list] [CASE...]   (CASE: an id such as 3.14, or 3 for all of 3.*)\n",
               argv[0]);
       exit(2);
     }
@@ -191,9 +192,9 @@ struct harness_site {
 
 #define HARNESS_MAX_SITES 32
 static struct {
-  int nDepth;                             /* loops begun and not ended */
-  const char *zWhat;                      /* the outermost one's */
-  int nSite;                              /* distinct CHECKs that failed */
+  int nDepth;        /* loops begun and not ended */
+  const char *zWhat; /* the outermost one's */
+  int nSite;         /* distinct CHECKs that failed */
   harness_site aSite[HARNESS_MAX_SITES];
 } harness_loop;
 
@@ -208,7 +209,8 @@ static __attribute__((unused)) void harness_vfail(const char *zFile, int iLine, 
 /* Record one assertion (the counters are atomic: threads may CHECK). */
 #define CHECK(cond, ...) harness_check((cond) ? 1 : 0, __FILE__, __LINE__, __VA_ARGS__)
 
-static __attribute__((unused)) void harness_check(int ok, const char *zFile, int iLine, const char *zFmt, ...) {
+static __attribute__((unused)) void harness_check(int ok, const char *zFile, int iLine,
+                                                  const char *zFmt, ...) {
   if (__atomic_load_n(&harness_bQuiet, __ATOMIC_RELAXED)) {
     if (!ok) __atomic_add_fetch(&harness_nQuietFail, 1, __ATOMIC_RELAXED);
     return;
@@ -218,8 +220,8 @@ static __attribute__((unused)) void harness_check(int ok, const char *zFile, int
     /* In a loop: the first failure of each CHECK counts and is printed. */
     pthread_mutex_lock(&harness_mu);
     int i = 0;
-    while (i < harness_loop.nSite &&
-           (harness_loop.aSite[i].iLine != iLine || strcmp(harness_loop.aSite[i].zFile, zFile) != 0)) {
+    while (i < harness_loop.nSite && (harness_loop.aSite[i].iLine != iLine ||
+                                      strcmp(harness_loop.aSite[i].zFile, zFile) != 0)) {
       i++;
     }
     int bFirst = i == harness_loop.nSite;
@@ -286,13 +288,14 @@ struct harness_inv {
 };
 static harness_inv *harness_invList = 0;
 
-#define INVARIANT(cond, ...)                                        \
-  do {                                                              \
+#define INVARIANT(cond, ...) \
+  do { \
     static harness_inv harness_inv_ = {{__FILE__, __LINE__, 0}, 0, 0}; \
-    harness_invariant(&harness_inv_, (cond) ? 1 : 0, __VA_ARGS__);  \
+    harness_invariant(&harness_inv_, (cond) ? 1 : 0, __VA_ARGS__); \
   } while (0)
 
-static __attribute__((unused)) void harness_invariant(harness_inv *p, int ok, const char *zFmt, ...) {
+static __attribute__((unused)) void harness_invariant(harness_inv *p, int ok, const char *zFmt,
+                                                      ...) {
   if (__atomic_load_n(&harness_bQuiet, __ATOMIC_RELAXED)) {
     if (!ok) __atomic_add_fetch(&harness_nQuietFail, 1, __ATOMIC_RELAXED);
     return;
@@ -315,7 +318,8 @@ static __attribute__((unused)) void harness_invariant(harness_inv *p, int ok, co
 /* A check that cannot run here: counted as skipped, the reason printed. */
 #define SKIP(...) harness_skip(__FILE__, __LINE__, __VA_ARGS__)
 
-static __attribute__((unused)) void harness_skip(const char *zFile, int iLine, const char *zFmt, ...) {
+static __attribute__((unused)) void harness_skip(const char *zFile, int iLine, const char *zFmt,
+                                                 ...) {
   if (__atomic_load_n(&harness_bQuiet, __ATOMIC_RELAXED)) return;
   __atomic_add_fetch(&harness_nskip, 1, __ATOMIC_RELAXED);
   va_list ap;
@@ -345,8 +349,8 @@ static __attribute__((unused)) int harness_summary(void) {
   }
   fflush(stderr);
   if (harness_nCases) {
-    printf("%d case%s, %d failed\n%s", harness_nCases, harness_nCases == 1 ? "" : "s", harness_nCasesFailed,
-           harness_zFailedCases ? harness_zFailedCases : "");
+    printf("%d case%s, %d failed\n%s", harness_nCases, harness_nCases == 1 ? "" : "s",
+           harness_nCasesFailed, harness_zFailedCases ? harness_zFailedCases : "");
   }
   if (harness_nQuietFail) {
     printf("note: %d check%s failed in the cases run quietly as set-up of the selected ones\n",
@@ -460,8 +464,9 @@ static __attribute__((unused)) char *harness_exec(sqlite3 *db, const char *zSql)
 /* Assert that zSql gives exactly zExpect (rows or "error: ..."). */
 #define EXPECT(db, zSql, zExpect) harness_expect(db, zSql, zExpect, __FILE__, __LINE__)
 
-static __attribute__((unused)) void harness_expect(sqlite3 *db, const char *zSql, const char *zExpect,
-                           const char *zFile, int iLine) {
+static __attribute__((unused)) void harness_expect(sqlite3 *db, const char *zSql,
+                                                   const char *zExpect, const char *zFile,
+                                                   int iLine) {
   char *zGot = harness_exec(db, zSql);
   harness_check(strcmp(zGot, zExpect) == 0, zFile, iLine,
                 "\n  sql:      %s\n  expected: %s\n  got:      %s", zSql, zExpect, zGot);
@@ -471,7 +476,8 @@ static __attribute__((unused)) void harness_expect(sqlite3 *db, const char *zSql
 /* Run zSql and assert it succeeds (its rows are ignored). */
 #define EXEC(db, zSql) harness_exec_ok(db, zSql, __FILE__, __LINE__)
 
-static __attribute__((unused)) void harness_exec_ok(sqlite3 *db, const char *zSql, const char *zFile, int iLine) {
+static __attribute__((unused)) void harness_exec_ok(sqlite3 *db, const char *zSql,
+                                                    const char *zFile, int iLine) {
   char *zGot = harness_exec(db, zSql);
   harness_check(strncmp(zGot, "error: ", 7) != 0, zFile, iLine, "\n  sql: %s\n  %s", zSql, zGot);
   free(zGot);
@@ -540,7 +546,8 @@ static __attribute__((unused)) void harness_cleanup(void) {
 static __attribute__((unused)) const char *harness_tmpdir(void) {
   if (!harness_dir[0]) {
     const char *zBase = getenv("TMPDIR");
-    snprintf(harness_dir, sizeof harness_dir, "%s/flaxkv-test-XXXXXX", zBase && *zBase ? zBase : "/tmp");
+    snprintf(harness_dir, sizeof harness_dir, "%s/flaxkv-test-XXXXXX",
+             zBase && *zBase ? zBase : "/tmp");
     if (!mkdtemp(harness_dir)) {
       perror("mkdtemp");
       exit(2);
