@@ -102,7 +102,8 @@ $(foreach v,$(VARIANTS),$(addprefix $v/obj/,$(UNIT_OBJ))): %.o: ext/$$(notdir $$
 	$(CC) $(TEST_CFLAGS) $(SAN_$(patsubst %/obj,%,$(@D))) $(XCFLAGS) -c -o $@ $<
 
 # The test programs, one rule for the three variants: VARIANT/test_NAME
-$(foreach v,$(VARIANTS),$(addprefix $v/,$(TESTS))): %: tests/$$(notdir $$*).c tests/harness.h \
+ALL_TESTS = $(sort $(TESTS) $(TSAN_TESTS) $(CHECK_PROGS))
+$(foreach v,$(VARIANTS),$(addprefix $v/,$(ALL_TESTS))): %: tests/$$(notdir $$*).c tests/harness.h \
     tests/procs.h $$(addprefix $$(@D)/obj/,$(UNIT_OBJ))
 	$(CC) $(TEST_CFLAGS) $(SAN_$(@D)) $(XCFLAGS) -o $@ $< $(addprefix $(@D)/obj/,$(UNIT_OBJ)) \
 	  $(LDFLAGS) -lsqlite3 $(LIBS)
@@ -167,10 +168,10 @@ lint:
 	exit $$rc
 
 analyze:
-	@for f in $(SRC); do echo "clang --analyze $$f"; \
+	@rc=0; for f in $(SRC); do echo "clang --analyze $$f"; \
 	  clang --analyze -Xanalyzer -analyzer-output=text -Xanalyzer -analyzer-werror \
-	    $(CPPFLAGS) -std=gnu11 -pthread -DFLAXKV_VERSION='"$(VERSION)"' -o /dev/null $$f || exit 1; \
-	done
+	    $(CPPFLAGS) -std=gnu11 -pthread -DFLAXKV_VERSION='"$(VERSION)"' -o /dev/null $$f || rc=1; \
+	done; exit $$rc
 
 clean:
 	rm -rf build
