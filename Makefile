@@ -2,40 +2,84 @@
 #
 #   make            build build/flaxkv.so
 #   make run        build, then run the quick start (sql/quickstart.sql) in the sqlite3 shell
-#   make test       build and run the whole suite: plain, ASan+UBSan, and the threaded tests
-#                   under TSan; ends with "N passed, N failed"
+#   make check      the quick subset of the suite (CHECK_TESTS below: plain build, no
+#                   sanitizers, under a minute); ends with "N passed, N failed, N skipped"
+#   make test       build and run the whole suite (tests/run.sh): every test program plain and
+#                   under ASan+UBSan, the threaded ones under TSan, the scripts, the fuzzer
+#                   for 20 s; ends with "N passed, N failed, N skipped"
 #   make asan       build the AddressSanitizer + UBSan variant (build/asan/)
 #   make tsan       build the ThreadSanitizer variant (build/tsan/)
-#   make fuzz       run the decoders' libFuzzer target for FUZZ_SECONDS (20)
+#   make fuzz       run the decoders' libFuzzer target for FUZZ_SECONDS (30)
+#   make bench      build and run the benchmark (see its section below)
+#   make format     rewrite ext/ in the style of .clang-format
+#   make lint       check that style, then -Wall -Wextra -Wshadow -Werror and cppcheck on ext/
+#   make analyze    clang's static analyzer on ext/ (slow: about a minute)
 #   make install    copy build/flaxkv.so to $(DESTDIR)$(PREFIX)/lib (PREFIX=/usr/local)
-#   make clean
+#   make uninstall  remove it
+#   make clean      remove build/
+#   make print-tests  the lists of tests below, as tests/run.sh reads them
 #
-# Each target first checks the Debian packages it needs (scripts/deps.sh MODE:
-# build for make, install, asan, tsan and bench; run, test, fuzz for those):
-# as root it installs the missing ones, as another user it prints the
-# apt-get command and stops.
+# One case of a test program runs alone: build/test_sql 3.14 (build/test_sql --list
+# lists the cases); randomized programs take --seed S.
+#
+# Variables (make VAR=value):
+#   CC        the C compiler (cc), for everything but the fuzzer (clang)
+#   CFLAGS    optimisation and debugging flags (-O2 -g); replacing them keeps the
+#             project's own flags (WARN, -std, -fPIC, the sanitizers, ...)
+#   XCFLAGS   extra flags added to every compile, after all others (e.g. -DNDEBUG)
+#   CPPFLAGS, LDFLAGS   as usual
+#   PREFIX, LIBDIR, DESTDIR   where make install copies flaxkv.so
+#   N, BENCH_ARGS   make bench's size and options;  FUZZ_SECONDS   make fuzz's time
+#
+# Each build target first checks the Debian packages it needs (scripts/deps.sh MODE:
+# build for make, check, install, asan, tsan and bench; run, test, fuzz for those):
+# as root it installs the missing ones, as another user it prints the apt-get
+# command and stops.
 
 CC      ?= cc
-OPT     ?= -O2 -g
+CFLAGS  ?= -O2 -g
+XCFLAGS ?=
 WARN     = -Wall -Wextra
-CFLAGS_EXT = $(OPT) $(WARN) -std=gnu11 -fPIC -fvisibility=hidden -pthread
 LIBS     = -llmdb -lmsgpackc -ljansson -lpthread -lm
 
-SRC  = ext/codec.c ext/msgpack_fmt.c ext/format.c ext/memtable.c ext/store.c ext/buffer.c \
-       ext/vtab.c ext/flaxkv.c
-HDR  = $(wildcard ext/*.h)
+# The version, in one place: the file VERSION, returned by flaxkv_version().
+VERSION := $(shell cat VERSION)
+
+# The extension: every room of ext/.
+SRC = ext/codec.c ext/msgpack_fmt.c ext/format.c ext/memtable.c ext/store.c ext/buffer.c \
+      ext/vtab.c ext/flaxkv.c
+HDR = $(wildcard ext/*.h)
 # Test programs link these rooms directly (SQLITE_CORE: no extension API table);
 # the SQL tests load the extension itself (hidden symbols: no clash).
 UNIT = ext/codec.c ext/msgpack_fmt.c ext/memtable.c ext/store.c ext/buffer.c
 
+EXT_CFLAGS  = $(CPPFLAGS) $(CFLAGS) $(WARN) -std=gnu11 -fPIC -fvisibility=hidden -pthread \
+              -DFLAXKV_VERSION='"$(VERSION)"'
+TEST_CFLAGS = $(CPPFLAGS) $(CFLAGS) $(WARN) -std=gnu11 -pthread -DSQLITE_CORE -Iext
+
+# ---- the tests: one list, read by tests/run.sh through `make print-tests` ----
+# The test programs (tests/test_*.c), plain and under ASan+UBSan, in this order.
 TESTS = test_codec test_msgpack test_memtable test_sql test_diff test_interleave test_threads \
         test_procs test_crash test_consist test_fault test_hostile test_security
+# The threaded ones, also under TSan.
+TSAN_TESTS = test_memtable test_threads test_consist test_interleave
+# The scripts (plain build only), then fuzz/run.sh for 20 s.
+SCRIPT_TESTS = tests/test_shell.sh tests/test_python.py tests/test_formats.py \
+               tests/test_examples.sh tests/test_deps.sh
+# make check: programs that need only the build's packages, fast; NAME:ARG runs
+# build/NAME ARG (fewer seeds).  About 20 s on 2 cores, building included.
+CHECK_TESTS = test_codec test_msgpack test_memtable test_sql test_diff:20 test_interleave:8 \
+              test_threads test_consist test_fault test_security
+CHECK_PROGS = $(foreach t,$(CHECK_TESTS),$(firstword $(subst :, ,$t)))
 
-ASAN = -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
-TSAN = -fsanitize=thread
+# The three build variants, by directory, and their sanitizer flags.
+VARIANTS       = build build/asan build/tsan
+SAN_build      =
+SAN_build/asan = -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+SAN_build/tsan = -fsanitize=thread
 
-.PHONY: all loadable run test asan tsan deps deps-run deps-test deps-fuzz clean bench install \
-        uninstall fuzz
+.PHONY: all loadable run check test asan tsan deps deps-run deps-test deps-fuzz clean bench \
+        install uninstall fuzz format lint analyze print-tests
 all: loadable
 loadable: deps build/flaxkv.so
 
@@ -44,39 +88,44 @@ deps:
 deps-run deps-test deps-fuzz: deps-%:
 	@scripts/deps.sh $*
 
-build/flaxkv.so: $(SRC) $(HDR)
+# build/flaxkv.so, build/asan/flaxkv.so, build/tsan/flaxkv.so
+$(addsuffix /flaxkv.so,$(VARIANTS)): %/flaxkv.so: $(SRC) $(HDR) VERSION
 	@mkdir -p $(@D)
-	$(CC) $(CFLAGS_EXT) -shared -o $@ $(SRC) $(LIBS)
+	$(CC) $(EXT_CFLAGS) $(SAN_$*) $(XCFLAGS) -shared -o $@ $(SRC) $(LDFLAGS) $(LIBS)
 
-build/asan/flaxkv.so: $(SRC) $(HDR)
+# The rooms the test programs link, compiled once per variant: VARIANT/obj/ROOM.o
+# (secondary expansion: $$* is the target's stem, e.g. build/asan/obj/codec).
+.SECONDEXPANSION:
+UNIT_OBJ = $(patsubst ext/%.c,%.o,$(UNIT))
+$(foreach v,$(VARIANTS),$(addprefix $v/obj/,$(UNIT_OBJ))): %.o: ext/$$(notdir $$*).c $(HDR)
 	@mkdir -p $(@D)
-	$(CC) $(CFLAGS_EXT) $(ASAN) -shared -o $@ $(SRC) $(LIBS)
+	$(CC) $(TEST_CFLAGS) $(SAN_$(patsubst %/obj,%,$(@D))) $(XCFLAGS) -c -o $@ $<
 
-build/tsan/flaxkv.so: $(SRC) $(HDR)
-	@mkdir -p $(@D)
-	$(CC) $(CFLAGS_EXT) $(TSAN) -shared -o $@ $(SRC) $(LIBS)
-
-# Test programs, one per variant directory.
-build/test_%: tests/test_%.c tests/harness.h tests/procs.h $(UNIT) $(HDR)
-	@mkdir -p $(@D)
-	$(CC) $(OPT) $(WARN) -std=gnu11 -pthread -DSQLITE_CORE -Iext -o $@ $< $(UNIT) -lsqlite3 $(LIBS)
-build/asan/test_%: tests/test_%.c tests/harness.h tests/procs.h $(UNIT) $(HDR)
-	@mkdir -p $(@D)
-	$(CC) $(OPT) $(WARN) $(ASAN) -std=gnu11 -pthread -DSQLITE_CORE -Iext -o $@ $< $(UNIT) -lsqlite3 $(LIBS)
-build/tsan/test_%: tests/test_%.c tests/harness.h tests/procs.h $(UNIT) $(HDR)
-	@mkdir -p $(@D)
-	$(CC) $(OPT) $(WARN) $(TSAN) -std=gnu11 -pthread -DSQLITE_CORE -Iext -o $@ $< $(UNIT) -lsqlite3 $(LIBS)
+# The test programs, one rule for the three variants: VARIANT/test_NAME
+ALL_TESTS = $(sort $(TESTS) $(TSAN_TESTS) $(CHECK_PROGS))
+$(foreach v,$(VARIANTS),$(addprefix $v/,$(ALL_TESTS))): %: tests/$$(notdir $$*).c tests/harness.h \
+    tests/procs.h $$(addprefix $$(@D)/obj/,$(UNIT_OBJ))
+	$(CC) $(TEST_CFLAGS) $(SAN_$(@D)) $(XCFLAGS) -o $@ $< $(addprefix $(@D)/obj/,$(UNIT_OBJ)) \
+	  $(LDFLAGS) -lsqlite3 $(LIBS)
 
 asan: deps build/asan/flaxkv.so $(addprefix build/asan/,$(TESTS))
-TSAN_TESTS = test_memtable test_threads test_consist test_interleave
 tsan: deps build/tsan/flaxkv.so $(addprefix build/tsan/,$(TSAN_TESTS))
 
 run: deps-run loadable
 	@rm -rf build/demo && mkdir -p build/demo
 	sqlite3 build/demo/app.db < sql/quickstart.sql
 
+check: loadable $(addprefix build/,$(CHECK_PROGS))
+	@tests/run.sh --check
+
 test: deps-test loadable $(addprefix build/,$(TESTS)) asan tsan
 	@tests/run.sh
+
+print-tests:
+	@echo 'TESTS="$(TESTS)"'
+	@echo 'TSAN_TESTS="$(TSAN_TESTS)"'
+	@echo 'SCRIPT_TESTS="$(SCRIPT_TESTS)"'
+	@echo 'CHECK_TESTS="$(CHECK_TESTS)"'
 
 # make install [PREFIX=/usr/local] [DESTDIR=]: $(DESTDIR)$(PREFIX)/lib/flaxkv.so.
 # `.load flaxkv` (no path) finds it where the dynamic loader looks: with
@@ -90,14 +139,44 @@ install: loadable
 uninstall:
 	rm -f $(DESTDIR)$(LIBDIR)/flaxkv.so
 
-# The codec's libFuzzer target, for FUZZ_SECONDS (default 20); make test runs it.
+# The codec's libFuzzer target (built with clang by fuzz/run.sh) for
+# FUZZ_SECONDS; make test runs it for 20 s.
+FUZZ_SECONDS ?= 30
 fuzz: deps-fuzz
-	@fuzz/run.sh
+	@FUZZ_SECONDS=$(FUZZ_SECONDS) fuzz/run.sh
+
+# ---- style and static checks (ext/) ---------------------------------------
+# clang-format 14 (Debian: clang-format, or the clang package); cppcheck is
+# optional: lint says when it is not installed.
+CLANG_FORMAT ?= clang-format
+FORMAT_FILES  = $(wildcard ext/*.c ext/*.h)
+format:
+	$(CLANG_FORMAT) -i $(FORMAT_FILES)
+
+# Each check runs even if one before it failed; lint fails if any did.
+lint:
+	@rc=0; \
+	echo "$(CLANG_FORMAT) --dry-run -Werror ext/"; \
+	$(CLANG_FORMAT) --dry-run -Werror $(FORMAT_FILES) || rc=1; \
+	echo "$(CC) -Wall -Wextra -Wshadow -Werror -fsyntax-only ext/"; \
+	$(CC) $(EXT_CFLAGS) -Wshadow -Werror -fsyntax-only $(SRC) || rc=1; \
+	if command -v cppcheck >/dev/null 2>&1; then \
+	  echo "cppcheck ext/"; \
+	  cppcheck -q --std=c11 --enable=warning,portability --inline-suppr --error-exitcode=1 \
+	    -DFLAXKV_VERSION='"$(VERSION)"' $(SRC) || rc=1; \
+	else echo "cppcheck not installed: skipped"; fi; \
+	exit $$rc
+
+analyze:
+	@rc=0; for f in $(SRC); do echo "clang --analyze $$f"; \
+	  clang --analyze -Xanalyzer -analyzer-output=text -Xanalyzer -analyzer-werror \
+	    $(CPPFLAGS) -std=gnu11 -pthread -DFLAXKV_VERSION='"$(VERSION)"' -o /dev/null $$f || rc=1; \
+	done; exit $$rc
 
 clean:
 	rm -rf build
 
-# ---- bench (issue 5) -------------------------------------------------------
+# ---- bench -----------------------------------------------------------------
 # make bench            build build/bench and run it (N=100000 keys, about 3 minutes)
 # make bench N=10000    the CI size (well under a minute)
 # make bench BENCH_ARGS='--scale --flood --csv'   more options: see bench/bench.c
@@ -108,12 +187,12 @@ BENCH_ARGS ?=
 
 build/bench: bench/bench.c
 	@mkdir -p $(@D)
-	gcc -O2 -g -Wall -Wextra -std=gnu11 -pthread -o $@ bench/bench.c -lsqlite3 -llmdb -lpthread -lm
+	$(CC) $(CPPFLAGS) $(CFLAGS) $(WARN) -std=gnu11 -pthread $(XCFLAGS) -o $@ bench/bench.c \
+	  $(LDFLAGS) -lsqlite3 -llmdb -lpthread -lm
 
 build/micro: bench/micro.c
 	@mkdir -p $(@D)
-	gcc -O2 -g -Wall -Wextra -std=gnu11 -o $@ bench/micro.c -lsqlite3
+	$(CC) $(CPPFLAGS) $(CFLAGS) $(WARN) -std=gnu11 $(XCFLAGS) -o $@ bench/micro.c $(LDFLAGS) -lsqlite3
 
 bench: loadable build/bench build/micro
 	build/bench --ext build/flaxkv.so -n $(BENCH_N) $(BENCH_ARGS)
-# ---- end of bench ------------------------------------------------------------

@@ -42,7 +42,10 @@ SQLITE_EXTENSION_INIT1
 #include "buffer.h"
 #include "vtab.h"
 
-#define FLAXKV_VERSION "0.1.0"
+/* The version: the file VERSION, passed by the Makefile as -DFLAXKV_VERSION. */
+#ifndef FLAXKV_VERSION
+#error "compile with -DFLAXKV_VERSION='\"x.y.z\"' (the Makefile passes the file VERSION)"
+#endif
 
 /* An error result "<function>: <message>" with the code rc. */
 static void resultError(sqlite3_context *ctx, const char *zFunc, int rc, const char *zErr) {
@@ -268,7 +271,7 @@ static void dotFunc(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
   sqlite3_result_double(ctx, sum);
 }
 
-/* flaxkv_version(): {"flaxkv":"0.1.0","lmdb":"0.9.24","sqlite":"3.40.1"} */
+/* flaxkv_version(): {"flaxkv":"<VERSION>","lmdb":"0.9.24","sqlite":"3.40.1"} */
 static void versionFunc(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
   (void)argc;
   (void)argv;

@@ -1,6 +1,6 @@
 #!/bin/sh
 # run.sh - build and run the libFuzzer target fuzz/fuzz_codec.c for a bounded
-# time; print the executions and bytes tried, then "N passed, N failed"
+# time; print the executions and bytes tried, then "N passed, N failed, N skipped"
 # (1 passed if libFuzzer found no crash).
 #
 #   fuzz/run.sh                 # 30 seconds
@@ -21,14 +21,14 @@ CLANG=${CLANG:-clang}
 
 if ! command -v "$CLANG" >/dev/null 2>&1; then
   echo "fuzz: $CLANG not found (apt-get install clang libclang-rt-14-dev)"
-  echo "0 passed, 1 failed"
+  echo "0 passed, 1 failed, 0 skipped"
   exit 1
 fi
 if [ ! -x "$bin" ] || [ fuzz/fuzz_codec.c -nt "$bin" ] || [ ext/codec.c -nt "$bin" ] || [ ext/codec.h -nt "$bin" ]; then
   if ! "$CLANG" -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
       -DSQLITE_CORE -Iext fuzz/fuzz_codec.c ext/codec.c -lsqlite3 -lm -o "$bin"; then
     echo "fuzz: cannot build $bin (libFuzzer: apt-get install libclang-rt-14-dev)"
-    echo "0 passed, 1 failed"
+    echo "0 passed, 1 failed, 0 skipped"
     exit 1
   fi
 fi
@@ -45,11 +45,11 @@ tried=$(grep '^fuzz_codec: .* inputs, .* bytes tried' "$log" | tail -n 1)
 cov=$(grep -o 'cov: [0-9]* ft: [0-9]* corp: [0-9]*/[0-9]*[a-zA-Z]*' "$log" | tail -n 1)
 echo "fuzz_codec: ${runs:-no runs}; ${tried#fuzz_codec: }; $cov; seed corpus $(ls fuzz/corpus | wc -l) files"
 if [ "$rc" = 0 ]; then
-  echo "1 passed, 0 failed"
+  echo "1 passed, 0 failed, 0 skipped"
 else
   grep -E 'ERROR|fuzz_codec: .*payload|runtime error|SUMMARY|Test unit written' "$log" | head -n 20
   crash=$(sed -n "s/.*Test unit written to \(.*\)/\1/p" "$log" | tail -n 1)
   [ -n "$crash" ] && echo "reproduce: $bin $crash"
-  echo "0 passed, 1 failed"
+  echo "0 passed, 1 failed, 0 skipped"
 fi
 [ "$rc" = 0 ]

@@ -1,10 +1,16 @@
 # lib.sh - assertions for the sh test scripts (sourced, not run).
-# Each assertion counts in npass/nfail; a script ends with
-#   echo "$npass passed, $nfail failed"
+# Each assertion counts in npass/nfail, each skipped one in nskip; a script
+# ends with
+#   summary
+# which prints "N passed, N failed, N skipped".
 npass=0
 nfail=0
+nskip=0
 ok() { npass=$((npass + 1)); }
 bad() { nfail=$((nfail + 1)); echo "FAIL: $*" >&2; }
+# skip WHY: an assertion that cannot run here
+skip() { nskip=$((nskip + 1)); echo "SKIP $*"; }
+summary() { echo "$npass passed, $nfail failed, $nskip skipped"; }
 # check NAME CMD...: one assertion, passes when CMD succeeds
 check() {
   name=$1

@@ -14,7 +14,8 @@
 ** parent's atexit handlers (harness_cleanup removes the scratch directory)
 ** and the extension's destructor on a copy of the parent's state.  The
 ** CHECKs a child makes are added to the parent's counts (a shared page), so
-** the closing "N passed, N failed" line covers every process; a child that
+** the closing "N passed, N failed, N skipped" line covers every process (a
+** child's SKIPs too); a child that
 ** leaves normally exits 0, so any other status (a signal, a sanitizer's
 ** report, exit(2)) means it crashed.  Each child
 ** arms alarm() so that a hang ends as a failure, not as a stuck suite.
@@ -117,10 +118,10 @@ static __attribute__((unused)) int sqlRun(sqlite3 *db, const char *zSql, char *z
 
 typedef struct ProcsShared ProcsShared;
 struct ProcsShared {
-  int nPass, nFail; /* added by children as they leave */
+  int nPass, nFail, nSkip; /* added by children as they leave */
 };
 static ProcsShared *gShared;
-static int gChildPass0, gChildFail0; /* the counts when this child was forked */
+static int gChildPass0, gChildFail0, gChildSkip0; /* the counts when this child was forked */
 static int gIsChild;
 
 /* Registered in each child, so it runs before harness_cleanup(): a child
@@ -143,15 +144,18 @@ static __attribute__((unused)) void procsInit(void) {
 static __attribute__((unused)) int procsSummary(void) {
   harness_npass += __atomic_load_n(&gShared->nPass, __ATOMIC_SEQ_CST);
   harness_nfail += __atomic_load_n(&gShared->nFail, __ATOMIC_SEQ_CST);
+  harness_nskip += __atomic_load_n(&gShared->nSkip, __ATOMIC_SEQ_CST);
   return harness_summary();
 }
 
-/* Leave a child: its CHECK counts go to the parent. */
+/* Leave a child: its CHECK and SKIP counts go to the parent. */
 static __attribute__((unused)) void procsChildExit(void) {
   int nPass = __atomic_load_n(&harness_npass, __ATOMIC_SEQ_CST) - gChildPass0;
   int nFail = __atomic_load_n(&harness_nfail, __ATOMIC_SEQ_CST) - gChildFail0;
+  int nSkip = __atomic_load_n(&harness_nskip, __ATOMIC_SEQ_CST) - gChildSkip0;
   __atomic_add_fetch(&gShared->nPass, nPass, __ATOMIC_SEQ_CST);
   __atomic_add_fetch(&gShared->nFail, nFail, __ATOMIC_SEQ_CST);
+  __atomic_add_fetch(&gShared->nSkip, nSkip, __ATOMIC_SEQ_CST);
   fflush(stdout);
   fflush(stderr);
   _exit(0); /* any other exit status is a crash: a signal, a sanitizer, exit(2) */
@@ -229,6 +233,7 @@ static __attribute__((unused)) Child procsFork(void (*x)(void *, int, int), void
     atexit(procsChildAtExit);
     gChildPass0 = harness_npass;
     gChildFail0 = harness_nfail;
+    gChildSkip0 = harness_nskip;
     close(aCmd[1]);
     close(aRep[0]);
     signal(SIGPIPE, SIG_IGN);

@@ -22,7 +22,8 @@
 ** running under ThreadSanitizer too.
 **
 ** USAGE
-**     FLAXKV_EXT=build/flaxkv build/test_consist
+**     FLAXKV_EXT=build/flaxkv build/test_consist [--list] [CASE...]
+**   (a CASE is a section's id, as printed: `build/test_consist 2` runs only it)
 */
 #include <pthread.h>
 #include <stdint.h>
@@ -223,7 +224,8 @@ static void *reader(void *pArg) {
   return 0;
 }
 
-static void runOnce(const char *zWhat, const char *zDb, const char *zStore) {
+static void runOnce(const char *zId, const char *zWhat, const char *zDb, const char *zStore) {
+  if (!harness_case(zId, zWhat)) return;
   static Run r;
   memset(&r, 0, sizeof r);
   r.zDb = zDb;
@@ -255,9 +257,9 @@ static void runOnce(const char *zWhat, const char *zDb, const char *zStore) {
     nStale += r.anStale[i];
     nTorn += r.anTorn[i];
   }
-  printf("%s: %lld counter commits, %lld pair transactions, %lld flaxkv_flush() calls, %d readers: %lld reads,"
+  printf("%s. %s: %lld counter commits, %lld pair transactions, %lld flaxkv_flush() calls, %d readers: %lld reads,"
          " %lld stale, %lld torn\n",
-         zWhat, r.nWrites, r.nPairs, r.nFlushes, NREADER, nReads, nStale, nTorn);
+         zId, zWhat, r.nWrites, r.nPairs, r.nFlushes, NREADER, nReads, nStale, nTorn);
   CHECK(r.nWrites > 100 && nReads > 100, "too little work: %lld writes, %lld reads", r.nWrites, nReads);
   char *zSql = sqlite3_mprintf("SELECT value FROM kv WHERE key = 'c'");
   int rc;
@@ -267,13 +269,14 @@ static void runOnce(const char *zWhat, const char *zDb, const char *zStore) {
   sqlite3_close(db0);
 }
 
-int main(void) {
+int main(int argc, char **argv) {
+  harness_args(argc, argv);
   char zStore[512];
   snprintf(zStore, sizeof zStore, "%s", harness_path("store1"));
-  runOnce("1. temp.kv on one store", ":memory:", zStore);
+  runOnce("1", "temp.kv on one store", ":memory:", zStore);
   char zDb[512];
   snprintf(zStore, sizeof zStore, "%s", harness_path("store2"));
   snprintf(zDb, sizeof zDb, "%s", harness_path("wal.db"));
-  runOnce("2. main.kv in a WAL database file", zDb, zStore);
+  runOnce("2", "main.kv in a WAL database file", zDb, zStore);
   return harness_summary();
 }

@@ -33,7 +33,9 @@
 ** A last child writes, flushes, closes and exits normally.
 **
 ** Printed: kills survived, kills during an explicit flaxkv_flush(),
-** transactions committed and confirmed, the store's size.
+** transactions committed and confirmed, the store's size.  The kills and
+** the checks after them count as one check; each check of the last writer
+** (one for its store) counts.
 **
 ** USAGE
 **     FLAXKV_EXT=build/flaxkv build/test_crash [kills]
@@ -217,10 +219,12 @@ static void scanRow(Scan *s, const char *zKey, sqlite3_stmt *pStmt) {
 
 /*
 ** Open the store in a fresh connection and check every row against the
-** children 0..nChild-1.  Returns the number of failures.
+** children 0..nChild-1: one check (HARNESS_LOOP).  Returns the number of
+** failures.
 */
 static int checkStore(int nChild, const char *zWhen) {
   int nFail0 = harness_nfail;
+  HARNESS_LOOP("the store's rows against every child's log");
   sqlite3 *db = harness_open(":memory:");
   char *zSql = sqlite3_mprintf("CREATE VIRTUAL TABLE temp.kv USING flaxkv(path=%Q)", zStore);
   char zErr[300];
@@ -271,6 +275,7 @@ static int checkStore(int nChild, const char *zWhen) {
     s.nTxTotal += nWhole;
   }
   sqlite3_close(db);
+  harness_loop_end();
   if (nChild % 20 == 0 || harness_nfail > nFail0) {
     printf("  %s: %lld rows, %lld whole transactions\n", zWhen, s.nRowsTotal, s.nTxTotal);
   }
@@ -291,6 +296,8 @@ int main(int argc, char **argv) {
   long long nCommitted = 0, nConfirmedTx = 0;
   for (int c = 0; c < MAX_CHILD; c++) aLog[c].iConfirmed = aLog[c].iLast = -1;
 
+  /* The kills, their audits and the store after each: one check. */
+  HARNESS_LOOP("writers killed, the store checked after each kill");
   for (int c = 0; c < nKill; c++) {
     WriterArg a = {c, -1, 0};
     Child ch = procsFork(writerMain, &a, 60);
@@ -340,6 +347,7 @@ int main(int argc, char **argv) {
       break;
     }
   }
+  harness_loop_end();
   /* A last writer that is not killed: it flushes by closing. */
   int cLast = nSurvived;
   WriterArg a = {cLast, 50, 1};

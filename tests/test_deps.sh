@@ -26,7 +26,7 @@
 # (f) this machine, as `make test` left it: `--check test` finds nothing
 #     missing (the real checks pass where the packages are installed).
 #
-# Ends with "N passed, N failed"; exits non-zero if anything failed.
+# Ends with "N passed, N failed, N skipped"; exits non-zero if anything failed.
 set -u
 cd "$(dirname "$0")/.." || exit 1
 repo=$(pwd)
@@ -256,7 +256,7 @@ still missing after apt-get install -y libclang-rt-14-dev: libclang-rt-14-dev"
 # ---------------------------------------------------------------------------
 # (e) the Makefile's targets and their modes; the usage error
 for t in "all:build" "loadable:build" "install:build" "asan:build" "bench:build" \
-  "run:run build" "fuzz:fuzz" "test:test build"; do
+  "run:run build" "fuzz:fuzz" "test:test build" "check:build"; do
   target=${t%%:*}
   got=$(make -n -C "$repo" "$target" 2>/dev/null | sed -n 's/^scripts\/deps\.sh //p' | tr '\n' ' ')
   expect "make $target runs deps.sh" "$got" "${t#*:} "
@@ -273,5 +273,5 @@ rc=0
 sh scripts/deps.sh --check test >"$tmp/out" 2>&1 || rc=$?
 expect "this machine: --check test finds nothing missing" "$rc $(cat "$tmp/out")" "0 "
 
-echo "$npass passed, $nfail failed"
+summary
 [ "$nfail" = 0 ]

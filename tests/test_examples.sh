@@ -20,7 +20,7 @@
 # packages (tcl libsqlite3-tcl, libdbd-sqlite3-perl): if one is missing, its
 # example counts as one failure that names the package.
 #
-# Ends with "N passed, N failed"; exits non-zero if anything failed.
+# Ends with "N passed, N failed, N skipped"; exits non-zero if anything failed.
 set -u
 cd "$(dirname "$0")/.." || exit 1
 root=$(pwd)
@@ -45,7 +45,7 @@ trap 'exit 1' INT TERM
 
 if [ ! -f build/flaxkv.so ]; then
   bad "build/flaxkv.so is missing: run make first"
-  echo "$npass passed, $nfail failed"
+  summary
   exit 1
 fi
 
@@ -155,5 +155,5 @@ out="$tmp/counter.py2"
 runs "counter.py again" "$out" $T $PY "$root/examples/counter.py"
 check "counter.py again: 100001 -> 200001" has "$out" "hits: 100001 -> 200001"
 
-echo "$npass passed, $nfail failed"
+summary
 [ "$nfail" = 0 ]

@@ -33,7 +33,8 @@
 ** ASan + UBSan too (make test does).
 **
 ** USAGE
-**     FLAXKV_EXT=build/flaxkv build/test_hostile
+**     FLAXKV_EXT=build/flaxkv build/test_hostile [--list] [CASE...]
+**   (a CASE is a section's id, as printed: `build/test_hostile 2` runs only it)
 */
 #include "harness.h"
 #include "procs.h"
@@ -84,16 +85,21 @@ static void sameCheck(sqlite3 *db, const char *zTmpl, int iLine) {
   free(zB);
 }
 
-/* Output of zSql contains zWant (an error or a row). */
-#define HAS(db, zSql, zWant) hasCheck(db, zSql, zWant, __LINE__)
-static void hasCheck(sqlite3 *db, const char *zSql, const char *zWant, int iLine) {
+/* The output of zSql is exactly zWant (an error or rows); counted as tried. */
+#define IS(db, zSql, zWant) isCheck(db, zSql, zWant, __LINE__)
+static void isCheck(sqlite3 *db, const char *zSql, const char *zWant, int iLine) {
   char *z = harness_exec(db, zSql);
   nStatements++;
   nBytes += (long long)strlen(zSql);
-  harness_check(strstr(z, zWant) != 0, __FILE__, iLine, "\n  sql:      %.300s\n  expected: ...%s...\n  got:      %.500s",
+  harness_check(strcmp(z, zWant) == 0, __FILE__, iLine, "\n  sql:      %.300s\n  expected: %s\n  got:      %.500s",
                 zSql, zWant, z);
   free(z);
 }
+
+/* The error of a key of n bytes encoded in table kv. */
+#define KEY_TOO_LONG(n)                                                                          \
+  "error: flaxkv: a key of table kv is " #n " bytes encoded; LMDB keys are limited to 511 bytes " \
+  "(1 type byte + the key)"
 
 /* ======================================================= 1. keys, values */
 
@@ -142,7 +148,7 @@ static void bindRandom(sqlite3_stmt *pStmt, int i, uint64_t *pSeed, int bKey) {
 }
 
 static void testValues(void) {
-  printf("1. keys and values of every type and size\n");
+  if (!harness_case_print("1", "keys and values of every type and size")) return;
   char zDir[512];
   snprintf(zDir, sizeof zDir, "%s", harness_path("h1"));
   sqlite3 *db = harness_open_store(zDir, 0);
@@ -228,13 +234,14 @@ static void testValues(void) {
   EXEC(db, "DELETE FROM kv");
   EXEC(db, "REPLACE INTO kv VALUES(printf('%.510c', 't'), 510), (zeroblob(510), 'b510')");
   EXPECT(db, "SELECT count(*) FROM kv", "2");
-  HAS(db, "REPLACE INTO kv VALUES(printf('%.511c', 't'), 511)", "error: flaxkv: a key of table kv is 512 bytes");
-  HAS(db, "REPLACE INTO kv VALUES(printf('%.512c', 't'), 512)", "513 bytes encoded; LMDB keys are limited to 511");
-  HAS(db, "REPLACE INTO kv VALUES(zeroblob(511), 511)", "error: flaxkv: a key of table kv is 512 bytes");
-  HAS(db, "REPLACE INTO kv VALUES(zeroblob(50 * 1024 * 1024), 'huge key')", "error: flaxkv: a key of table kv is");
+  IS(db, "REPLACE INTO kv VALUES(printf('%.511c', 't'), 511)", KEY_TOO_LONG(512));
+  IS(db, "REPLACE INTO kv VALUES(printf('%.512c', 't'), 512)", KEY_TOO_LONG(513));
+  IS(db, "REPLACE INTO kv VALUES(zeroblob(511), 511)", KEY_TOO_LONG(512));
+  IS(db, "REPLACE INTO kv VALUES(zeroblob(50 * 1024 * 1024), 'huge key')", KEY_TOO_LONG(52428801));
   nBytes += 50 << 20;
-  HAS(db, "UPDATE kv SET key = printf('%.600c', 'u') WHERE key = zeroblob(510)", "error: flaxkv: a key of table kv");
-  HAS(db, "BEGIN; REPLACE INTO kv VALUES('in-txn', 1); REPLACE INTO kv VALUES(zeroblob(600), 1)", "error: flaxkv");
+  IS(db, "UPDATE kv SET key = printf('%.600c', 'u') WHERE key = zeroblob(510)", KEY_TOO_LONG(601));
+  IS(db, "BEGIN; REPLACE INTO kv VALUES('in-txn', 1); REPLACE INTO kv VALUES(zeroblob(600), 1)",
+     KEY_TOO_LONG(601));
   EXEC(db, "COMMIT");
   EXPECT(db, "SELECT count(*), sum(key = 'in-txn') FROM kv", "3|1"); /* statement rollback only */
   EXPECT(db, "SELECT value FROM kv WHERE key = printf('%.510c', 't')", "510");
@@ -332,7 +339,7 @@ static void optionMain(void *pArg, int fdCmd, int fdRep) {
 }
 
 static void testOptions(void) {
-  printf("2. CREATE options\n");
+  if (!harness_case_print("2", "CREATE options")) return;
   char zOld[1024];
   if (!getcwd(zOld, sizeof zOld)) zOld[0] = 0;
   /* Relative paths in the options land in the scratch directory; the
@@ -456,7 +463,7 @@ static void testOptions(void) {
 /* ========================================================= 3. functions */
 
 static void testFunctions(void) {
-  printf("3. SQL functions with weird arguments\n");
+  if (!harness_case_print("3", "SQL functions with weird arguments")) return;
   char zDir[512];
   snprintf(zDir, sizeof zDir, "%s", harness_path("h3"));
   sqlite3 *db = harness_open(":memory:");
@@ -555,7 +562,7 @@ struct Garbage {
   int nKey;
   unsigned char aVal[16];
   int nVal;
-  const char *zKeyRepr; /* what an error must show of the key */
+  const char *zKeyRepr; /* how an error shows the key */
 };
 
 /* A number key: 0x20 + the order-preserving double + 2 tie bytes. */
@@ -600,14 +607,14 @@ static void makeGarbage(void) {
   addGarbage("key: tag 0x10", "\x10", 1, aText, 4, "X'10'");
   addGarbage("key: tag 0xFF", "\xFF\xFF", 2, aText, 4, "X'FFFF'");
   addGarbage("key: number tag alone", "\x20", 1, aText, 4, "X'20'");
-  addGarbage("key: number of 10 bytes", "\x20\x80\x00\x00\x00\x00\x00\x00\x00\x80", 10, aText, 4, "X'2080");
-  addGarbage("key: number of 12 bytes", "\x20\xC0\x00\x00\x00\x00\x00\x00\x00\x80\x00\x00", 12, aText, 4, "X'20C0");
-  addGarbage("key: number that is NaN", "\x20\xFF\xFF\xFF\xFF\xFF\xFF\xFF\xFF\x80\x00", 11, aText, 4, "X'20FF");
+  addGarbage("key: number of 10 bytes", "\x20\x80\x00\x00\x00\x00\x00\x00\x00\x80", 10, aText, 4, "X'20800000000000000080'");
+  addGarbage("key: number of 12 bytes", "\x20\xC0\x00\x00\x00\x00\x00\x00\x00\x80\x00\x00", 12, aText, 4, "X'20C000000000000000800000'");
+  addGarbage("key: number that is NaN", "\x20\xFF\xFF\xFF\xFF\xFF\xFF\xFF\xFF\x80\x00", 11, aText, 4, "X'20FFFFFFFFFFFFFFFF8000'");
   unsigned char a[16];
   numKey(a, 0.5, 7);
-  addGarbage("key: 0.5 with a tie of 7", a, 11, aText, 4, "X'20");
+  addGarbage("key: 0.5 with a tie of 7", a, 11, aText, 4, "X'20BFE00000000000008007'");
   numKey(a, 4611686018427387904.0, -32768);
-  addGarbage("key: 2^62 with a tie of -32768", a, 11, aText, 4, "X'20");
+  addGarbage("key: 2^62 with a tie of -32768", a, 11, aText, 4, "X'20C3D00000000000000000'");
   numKey(a, 3.0, 0);
   addGarbage("key: 3 as REAL with key kind NEGZERO", a, 11, "\x13", 1, "3");
 }
@@ -641,7 +648,9 @@ struct Probe {
   const char *zDir;
   const char *zSetup;   /* run first, must succeed (may be NULL) */
   const char *zSql;
-  const char *zMustHave; /* if the statement fails, its error must contain this (and "flaxkv") */
+  const char *zErr;  /* if the statement fails, its error must be exactly this (NULL: any that
+                     ** says flaxkv) */
+  const char *zWant; /* if not NULL, the output must be exactly this (rows or an error) */
 };
 
 static void probeMain(void *pArg, int fdCmd, int fdRep) {
@@ -674,9 +683,13 @@ static void probeMain(void *pArg, int fdCmd, int fdRep) {
     }
     if (bErr) {
       CHECK(strstr(zGot, "flaxkv") != 0, "%s: an error that does not say flaxkv: %s", p->zSql, zGot);
-      if (p->zMustHave) {
-        CHECK(strstr(zGot, p->zMustHave) != 0, "%s: the error does not contain %s: %s", p->zSql, p->zMustHave, zGot);
+      if (p->zErr) {
+        CHECK(strcmp(zGot, p->zErr) == 0, "%s:\n  expected: %s\n  got:      %s", p->zSql,
+              p->zErr, zGot);
       }
+    }
+    if (p->zWant) {
+      CHECK(strcmp(zGot, p->zWant) == 0, "%s:\n  expected: %s\n  got:      %s", p->zSql, p->zWant, zGot);
     }
   }
   free(zGot);
@@ -686,8 +699,9 @@ static void probeMain(void *pArg, int fdCmd, int fdRep) {
   fflush(stdout);
 }
 
-static void probe(const char *zDir, const char *zSetup, const char *zSql, const char *zMustHave) {
-  Probe p = {zDir, zSetup, zSql, zMustHave};
+static void probeExact(const char *zDir, const char *zSetup, const char *zSql, const char *zErr,
+                       const char *zWant) {
+  Probe p = {zDir, zSetup, zSql, zErr, zWant};
   Child c = procsFork(probeMain, &p, 60);
   int st = procsWait(&c);
   nStatements++;
@@ -695,12 +709,26 @@ static void probe(const char *zDir, const char *zSetup, const char *zSql, const 
         statusText(st));
 }
 
+/* Run zSql on the store zDir in a child; if it fails, its error must be
+** exactly zErr (NULL: any error that says flaxkv). */
+static void probe(const char *zDir, const char *zSetup, const char *zSql, const char *zErr) {
+  probeExact(zDir, zSetup, zSql, zErr, 0);
+}
+
+/* The error of a corrupt row of table kv in the store zDir: zWhat is
+** "key" or "value", zKey the key as the error shows it (sqlite3_free it). */
+static char *corruptErr(const char *zDir, const char *zWhat, const char *zKey) {
+  char aReal[4096];
+  return sqlite3_mprintf("error: flaxkv: corrupt %s for key %s in table kv (%s)", zWhat, zKey,
+                         realpath(zDir, aReal) ? aReal : zDir);
+}
+
 /* Make a store with good rows and the garbage. */
 static void makeCorruptStore(const char *zDir) {
   Child c = procsFork(probeMain, &(Probe){zDir, 0,
                                           "REPLACE INTO kv VALUES('a', 1), ('b', 2), (1, 'one'), (2.5, 'two.5'), "
                                           "(x'01', 'blob'); SELECT flaxkv_flush()",
-                                          0},
+                                          0, 0},
                       60);
   procsWait(&c);
   c = procsFork(putGarbageMain, (void *)zDir, 60);
@@ -785,28 +813,39 @@ static void writeRandomFile(const char *zPath, size_t n, uint64_t seed) {
 }
 
 static void testCorrupt(void) {
-  printf("4. corrupt stored bytes (written by the LMDB C API in another process)\n");
+  if (!harness_case_print("4",
+                          "corrupt stored bytes (written by the LMDB C API in another process)")) {
+    return;
+  }
   makeGarbage();
   char zDir[512];
   snprintf(zDir, sizeof zDir, "%s", harness_path("h4"));
   makeCorruptStore(zDir);
   for (int i = 0; i < nGarbage; i++) nBytes += aGarbage[i].nKey + aGarbage[i].nVal;
-  /* Scans meet every bad row: the first error must say corrupt and name the table. */
-  static const char *azScan[] = {
-      "SELECT key, value FROM kv",
-      "SELECT key FROM kv ORDER BY key DESC",
-      "SELECT value FROM kv ORDER BY key DESC",
-      "SELECT typeof(key), typeof(value) FROM kv",
-      "SELECT key FROM kv WHERE key > 0",
-      "SELECT key FROM kv WHERE key BETWEEN -1e999 AND 1e999",
-      "SELECT key FROM kv WHERE key < 'a'",
-      "SELECT key FROM kv WHERE key IN (1, 2.5, 3, 'a', x'01', x'00')",
-      "SELECT count(*) FROM kv WHERE value IS NULL",
-      "SELECT a.key FROM kv a JOIN kv b ON a.key = b.key",
-      "SELECT json_group_array(value) FROM kv",
+  /* Scans meet bad rows: the error names the first one met (key or value)
+  ** and the table. */
+  static const struct {
+    const char *zSql, *zWhat, *zKey;
+  } aScan[] = {
+      {"SELECT key, value FROM kv", "key", "X'0078'"},
+      {"SELECT key FROM kv ORDER BY key DESC", "key", "X'FFFF'"},
+      {"SELECT value FROM kv ORDER BY key DESC", "value", "'w1'"},
+      {"SELECT typeof(key), typeof(value) FROM kv", "key", "X'0078'"},
+      {"SELECT key FROM kv WHERE key > 0", "key", "X'20BFE00000000000008007'"},
+      {"SELECT key FROM kv WHERE key BETWEEN -1e999 AND 1e999", "key", "X'20800000000000000080'"},
+      {"SELECT key FROM kv WHERE key < 'a'", "key", "X'0078'"},
+      {"SELECT key FROM kv WHERE key IN (1, 2.5, 3, 'a', x'01', x'00')", "key", "3"},
+      {"SELECT count(*) FROM kv WHERE value IS NULL", "value", "'v1'"},
+      {"SELECT a.key FROM kv a JOIN kv b ON a.key = b.key", "key", "X'0078'"},
+      {"SELECT json_group_array(value) FROM kv", "value", "'v1'"},
   };
-  for (size_t i = 0; i < sizeof azScan / sizeof azScan[0]; i++) probe(zDir, 0, azScan[i], "corrupt");
-  probe(zDir, 0, "SELECT count(*) FROM kv", "corrupt");
+  for (size_t i = 0; i < sizeof aScan / sizeof aScan[0]; i++) {
+    char *zErr = corruptErr(zDir, aScan[i].zWhat, aScan[i].zKey);
+    probe(zDir, 0, aScan[i].zSql, zErr);
+    sqlite3_free(zErr);
+  }
+  /* count(*) decodes nothing. */
+  probeExact(zDir, 0, "SELECT count(*) FROM kv", 0, "26");
   probe(zDir, 0, "SELECT flaxkv_stat('kv')", 0);
   /* Point reads of each bad row that SQL can address: the error names the key and the table. */
   printf("  point reads:\n");
@@ -818,9 +857,9 @@ static void testCorrupt(void) {
     else if (strcmp(g->zKeyRepr, "3") == 0) zLit = sqlite3_mprintf("3");
     if (!zLit) continue;
     char *zSql = sqlite3_mprintf("SELECT key, value FROM kv WHERE key = %s", zLit);
-    char *zMust = sqlite3_mprintf("key %s in table kv", g->zKeyRepr);
-    probe(zDir, 0, zSql, zMust);
-    sqlite3_free(zMust);
+    char *zErr = corruptErr(zDir, strncmp(g->zWhat, "key:", 4) == 0 ? "key" : "value", g->zKeyRepr);
+    probe(zDir, 0, zSql, zErr);
+    sqlite3_free(zErr);
     sqlite3_free(zSql);
     sqlite3_free(zLit);
   }
@@ -838,18 +877,23 @@ static void testCorrupt(void) {
     nGarbage = 1;
     makeCorruptStore(zDirOne);
     printf("   %s (the error must show %s):\n", aAll[i].zWhat, aAll[i].zKeyRepr);
-    char *zMust = sqlite3_mprintf("key %s", aAll[i].zKeyRepr);
-    probe(zDirOne, 0, "SELECT key, value FROM kv", zMust);
-    sqlite3_free(zMust);
+    char *zErr = corruptErr(zDirOne, strncmp(aAll[i].zWhat, "key:", 4) == 0 ? "key" : "value",
+                            aAll[i].zKeyRepr);
+    probe(zDirOne, 0, "SELECT key, value FROM kv", zErr);
+    sqlite3_free(zErr);
   }
   nGarbage = nAll;
   memcpy(aGarbage, aAll, sizeof aAll);
   /* Repairs: delete or overwrite a row whose value is bad. */
   printf("  repairs:\n");
-  probe(zDir, 0, "DELETE FROM kv WHERE key = 'v1'; SELECT changes()", "corrupt");
-  probe(zDir, 0, "REPLACE INTO kv VALUES('v2', 'fixed'); SELECT value FROM kv WHERE key = 'v2'", "corrupt");
-  probe(zDir, 0, "UPDATE kv SET value = 'u' WHERE key = 'v3'; SELECT value FROM kv WHERE key = 'v3'", "corrupt");
-  probe(zDir, 0, "DELETE FROM kv; SELECT count(*) FROM kv", "corrupt");
+  probeExact(zDir, 0, "DELETE FROM kv WHERE key = 'v1'; SELECT changes()", 0, "1");
+  probeExact(zDir, 0, "REPLACE INTO kv VALUES('v2', 'fixed'); SELECT value FROM kv WHERE key = 'v2'", 0,
+             "'fixed'");
+  probeExact(zDir, 0, "UPDATE kv SET value = 'u' WHERE key = 'v3'; SELECT value FROM kv WHERE key = 'v3'", 0,
+             "'u'");
+  char *zErrDel = corruptErr(zDir, "key", "X'0078'");
+  probe(zDir, 0, "DELETE FROM kv; SELECT count(*) FROM kv", zErrDel);
+  sqlite3_free(zErrDel);
   probe(zDir, 0, "SELECT flaxkv_flush('kv')", 0);
   LmdbAudit au = lmdbAudit(zDir);
   CHECK(au.rc == 0, "audit of the corrupt store after the statements: %s", au.zErr);
@@ -903,7 +947,8 @@ static void testCorrupt(void) {
   }
 }
 
-int main(void) {
+int main(int argc, char **argv) {
+  harness_args(argc, argv);
   procsInit();
   int64_t t0 = nowUs();
   testValues();

@@ -7,6 +7,10 @@
 ** compares point reads, full scans (both directions) and range scans with a
 ** model (a plain sorted array).  A failure prints the seed and step:
 **   build/test_memtable --seed S
+**
+** Each random run (a seed), each comparison with the model and each loop of
+** seeded operations is one check (HARNESS_LOOP): "N passed" counts
+** behaviours, not iterations.
 */
 #include "buffer.h"
 #include "codec.h"
@@ -73,6 +77,7 @@ static void testMemtableOrder(void) {
   CHECK(bSorted && nSeen == n, "backward scan sorted=%d seen=%d n=%d", bSorted, nSeen, n);
 
   /* Seeks against a brute-force answer. */
+  HARNESS_LOOP("300 seeks against a brute-force answer");
   for (int i = 0; i < 300; i++) {
     uint32_t x = (uint32_t)(rnd() % 20001);
     k[0] = (unsigned char)(x >> 24), k[1] = (unsigned char)(x >> 16);
@@ -90,6 +95,7 @@ static void testMemtableOrder(void) {
       CHECK(fkvMemSeekLE(m, k, 4, bStrict) == le, "SeekLE %u strict=%d", x, bStrict);
     }
   }
+  harness_loop_end();
   fkvMemUnref(m);
 }
 
@@ -107,6 +113,7 @@ static void testMemtableFinger(void) {
   memset(aSeen, 0, sizeof(aSeen));
   size_t nDistinct = 0;
   rngState = 11;
+  HARNESS_LOOP("300 sorted batches through the finger");
   for (int round = 0; round < 300; round++) {
     uint32_t a[64];
     int n = 1 + (int)(rnd() % 64);
@@ -128,6 +135,7 @@ static void testMemtableFinger(void) {
       if (!aSeen[a[i]]) aSeen[a[i]] = 1, nDistinct++;
     }
   }
+  harness_loop_end();
   long nSeen = forwardSortedCount(m);
   CHECK(nSeen == (long)nDistinct && fkvMemCount(m) == nDistinct,
         "finger upserts: %ld nodes in order (-1: unsorted), %zu distinct keys", nSeen, nDistinct);
@@ -145,6 +153,7 @@ static void testMemtableSpot(void) {
   rngState = 12;
   fkv_spot spot;
   spot.pMem = 0;
+  HARNESS_LOOP("20000 spot lookups and upserts");
   for (int i = 0; i < 20000; i++) {
     unsigned char k[4] = {0, 0, 0, 0}, k2[4] = {0, 0, 0, 0};
     uint32_t a = (uint32_t)(rnd() % 4096), a2 = a;
@@ -169,6 +178,7 @@ static void testMemtableSpot(void) {
     CHECK(fkvMemFind(m, k2, 4) == x, "step %d case %d: %u found at another node", i, eCase, a2);
     if (!aSeen[a2]) aSeen[a2] = 1, nDistinct++;
   }
+  harness_loop_end();
   long nSeen = forwardSortedCount(m);
   CHECK(nSeen == (long)nDistinct && fkvMemCount(m) == nDistinct,
         "spot upserts: %ld nodes in order (-1: unsorted), %zu distinct keys", nSeen, nDistinct);
@@ -310,7 +320,7 @@ static int valDecode(const unsigned char *a, size_t n) {
 static int gSeed, gStep;
 
 /* Compare everything a fresh view (plus pTxn) shows with the model. */
-static void compareAll(fkv_buffer *b, fkv_txn *pTxn, fkv_table *t, const model *pm) {
+static void compareAllChecks(fkv_buffer *b, fkv_txn *pTxn, fkv_table *t, const model *pm) {
   fkv_view *v;
   char *zErr = 0;
   int rc = fkvViewOpen(b, &v, &zErr);
@@ -365,10 +375,18 @@ static void compareAll(fkv_buffer *b, fkv_txn *pTxn, fkv_table *t, const model *
   sqlite3_free(zErr);
 }
 
+/* compareAllChecks() as one check (its point reads and scans). */
+static void compareAll(fkv_buffer *b, fkv_txn *pTxn, fkv_table *t, const model *pm) {
+  HARNESS_LOOP("reads and scans against the model");
+  compareAllChecks(b, pTxn, t, pm);
+  harness_loop_end();
+}
+
 /* The SQL table "t", created where missing. */
 static const fkv_table_spec tableT = {"t", 0, 1, 1, 0};
 
-static void testBufferRandom(int seed) {
+/* The random run of one seed: one check. */
+static void testBufferRandomChecks(int seed) {
   char zDir[300];
   snprintf(zDir, sizeof zDir, "%s/buf-%d", harness_tmpdir(), seed);
   fkv_store_cfg sc = {0, FKV_SYNC_NONE, 0, 0, 1}; /* may create the store */
@@ -444,6 +462,14 @@ static void testBufferRandom(int seed) {
   fkvBufferTableClose(b, t);
   fkvBufferClose(b);
   sqlite3_free(zErr);
+}
+
+static void testBufferRandom(int seed) {
+  char zWhat[64];
+  snprintf(zWhat, sizeof zWhat, "random buffer run, seed %d", seed);
+  HARNESS_LOOP(zWhat);
+  testBufferRandomChecks(seed);
+  harness_loop_end();
 }
 
 /* A view keeps its snapshot while commits and flushes go on. */

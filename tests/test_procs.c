@@ -33,7 +33,8 @@
 ** Fixed seeds.  Every child process is bounded by alarm().
 **
 ** USAGE
-**     FLAXKV_EXT=build/flaxkv build/test_procs
+**     FLAXKV_EXT=build/flaxkv build/test_procs [--list] [CASE...]
+**   (a CASE is a section's id, as printed: `build/test_procs 2` runs only it)
 */
 #include "harness.h"
 #include "procs.h"
@@ -129,6 +130,7 @@ static void peerMain(void *pArg, int fdCmd, int fdRep) {
       sqlite3_int64 nLastOther = -1;
       uint64_t seed = 0x5eed0000u + (uint64_t)p->cMe;
       int nDone = 0;
+      HARNESS_LOOP("concurrent writes, flushes and counts");
       while (nDone < m.n) {
         int nStep = 1 + (int)(rnd(&seed) % 40);
         if (nDone + nStep > m.n) nStep = (int)m.n - nDone;
@@ -151,6 +153,7 @@ static void peerMain(void *pArg, int fdCmd, int fdRep) {
         CHECK(nRows == m.m + nDone && nGood == nRows, "peer %c: own rows %lld (%lld right), expected %lld",
               p->cMe, nRows, nGood, m.m + nDone);
       }
+      harness_loop_end();
       int rc = flushNow(db, zErr, sizeof zErr);
       CHECK(rc == SQLITE_OK, "peer %c: final flaxkv_flush: %s", p->cMe, zErr);
       nFlush++;
@@ -171,7 +174,10 @@ static int ask(Child *c, int type, int a, long long n, long long m, const char *
 }
 
 static void testPeers(void) {
-  printf("1. two processes on one store (map_size='64K': the map grows under the other)\n");
+  if (!harness_case_print("1",
+                          "two processes on one store (map_size='64K': the map grows under the other)")) {
+    return;
+  }
   Peer a = {'a', 'b'}, b = {'b', 'a'};
   Child ca = procsFork(peerMain, &a, 90);
   Child cb = procsFork(peerMain, &b, 90);
@@ -279,7 +285,7 @@ static void staleReaderMain(void *pArg, int fdCmd, int fdRep) {
 }
 
 static void testStaleReader(void) {
-  printf("2. a process killed by SIGKILL while holding a read snapshot\n");
+  if (!harness_case_print("2", "a process killed by SIGKILL while holding a read snapshot")) return;
   Child w = procsFork(staleWriterMain, 0, 110);
   Msg r;
   CHECK(msgRecv(w.fdRep, &r, 60000) == 1, "writer did not start");
@@ -333,6 +339,7 @@ static void monoWriterMain(void *pArg, int fdCmd, int fdRep) {
   sqlite3 *db = harness_open_store(zStore3, "sync=none");
   msgSend(fdRep, M_OK, 0, 0, 0, "ready");
   char zErr[300];
+  HARNESS_LOOP("increments, each flushed");
   for (int i = 1; i <= MONO_N; i++) {
     char *zSql = sqlite3_mprintf("REPLACE INTO kv VALUES('c', %d), ('pad%d', zeroblob(%d))", i, i % 7, 100 * (i % 50));
     int rc = sqlRun(db, zSql, zErr, sizeof zErr);
@@ -343,6 +350,7 @@ static void monoWriterMain(void *pArg, int fdCmd, int fdRep) {
     if (rc != SQLITE_OK) break;
     __atomic_store_n(&gMono->iFlushed, i, __ATOMIC_SEQ_CST);
   }
+  harness_loop_end();
   __atomic_store_n(&gMono->bDone, 1, __ATOMIC_SEQ_CST);
   sqlite3_close(db);
 }
@@ -382,7 +390,10 @@ static void monoReaderMain(void *pArg, int fdCmd, int fdRep) {
 }
 
 static void testMonotonic(void) {
-  printf("3. monotonic reads across processes (a writer flushes after each increment)\n");
+  if (!harness_case_print("3",
+                          "monotonic reads across processes (a writer flushes after each increment)")) {
+    return;
+  }
   gMono = mmap(0, sizeof(Mono), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
   memset(gMono, 0, sizeof *gMono);
   Child aR[2];
@@ -457,7 +468,7 @@ static void forkChildMain(void *pArg, int fdCmd, int fdRep) {
 }
 
 static void testFork(void) {
-  printf("4. a connection used after fork() in the child\n");
+  if (!harness_case_print("4", "a connection used after fork() in the child")) return;
   sqlite3 *db = harness_open_store(zStore4, "flush_interval='10s'");
   gForkDb = db;
   char zErr[300];
@@ -552,9 +563,10 @@ static void forkLoadChild(void *pArg, int fdCmd, int fdRep) {
 ** right after a commit, when the flusher is waking to flush it.
 */
 static void testForkUnderLoad(void) {
-  printf("4b. forks right after commits, while the flusher flushes\n");
+  if (!harness_case_print("4b", "forks right after commits, while the flusher flushes")) return;
   gLoadDb = harness_open_store(zStore6, "flush_interval='1ms', buffer_size='4K'");
   int nBad = 0, nChild = 100;
+  HARNESS_LOOP("forks right after commits");
   for (int i = 0; i < nChild; i++) {
     char *z = sqlite3_mprintf(
         "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 20)"
@@ -569,6 +581,7 @@ static void testForkUnderLoad(void) {
       CHECK(0, "fork child %d after a commit: %s", i, statusText(st));
     }
   }
+  harness_loop_end();
   printf("  %d children, %d hung or crashed\n", nChild, nBad);
   /* The parent's store is whole. */
   EXPECT(gLoadDb, "SELECT flaxkv_flush(), count(*), count(DISTINCT key) FROM kv", "1|500|500");
@@ -591,7 +604,7 @@ static void numTextChildMain(void *pArg, int fdCmd, int fdRep) {
 }
 
 static void testNumericTextElsewhere(void) {
-  printf("5. numeric text keys written by another process\n");
+  if (!harness_case_print("5", "numeric text keys written by another process")) return;
   sqlite3 *db = harness_open_store(zStore5, 0);
   EXEC(db, "CREATE TABLE ids(id INTEGER); INSERT INTO ids VALUES(3), (5);"
            "INSERT INTO kv VALUES(1, 'int 1'), (3, 'int 3'), (5, 'int 5');");
@@ -614,7 +627,8 @@ static void testNumericTextElsewhere(void) {
   sqlite3_close(db);
 }
 
-int main(void) {
+int main(int argc, char **argv) {
+  harness_args(argc, argv);
   procsInit();
   snprintf(zStore5, sizeof zStore5, "%s", harness_path("s5"));
   snprintf(zStore1, sizeof zStore1, "%s", harness_path("s1"));

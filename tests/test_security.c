@@ -22,19 +22,20 @@
 **     :memory: database: no directory or file in them has mode & 0002.
 **
 ** USAGE
-**     FLAXKV_EXT=build/flaxkv build/test_security
+**     FLAXKV_EXT=build/flaxkv build/test_security [--list] [CASE...]
+**   (a CASE is a section's id, as printed: `build/test_security 2` runs only it)
 */
 #include "harness.h"
 #include "procs.h"
 
 #include <dirent.h>
 
-/* Output of zSql contains zWant. */
-#define HAS(db, zSql, zWant) hasCheck(db, zSql, zWant, __LINE__)
-static void hasCheck(sqlite3 *db, const char *zSql, const char *zWant, int iLine) {
+/* The output of zSql is exactly zWant (printed as well). */
+#define IS(db, zSql, zWant) isCheck(db, zSql, zWant, __LINE__)
+static void isCheck(sqlite3 *db, const char *zSql, const char *zWant, int iLine) {
   char *z = harness_exec(db, zSql);
   printf("  %-58.58s -> %.110s\n", zSql, z);
-  harness_check(strstr(z, zWant) != 0, __FILE__, iLine, "\n  sql:      %s\n  expected: ...%s...\n  got:      %s", zSql,
+  harness_check(strcmp(z, zWant) == 0, __FILE__, iLine, "\n  sql:      %s\n  expected: %s\n  got:      %s", zSql,
                 zWant, z);
   free(z);
 }
@@ -45,7 +46,7 @@ static int exists(const char *zPath) {
 }
 
 static void testForeignSchema(void) {
-  printf("1. a database file whose schema uses flaxkv\n");
+  if (!harness_case_print("1", "a database file whose schema uses flaxkv")) return;
   char zDb[512], zNever[512];
   snprintf(zDb, sizeof zDb, "%s", harness_path("foreign.db"));
   snprintf(zNever, sizeof zNever, "%s", harness_path("never_created"));
@@ -81,13 +82,13 @@ static void testForeignSchema(void) {
   EXEC(db, "PRAGMA trusted_schema = ON");
   EXPECT(db, "SELECT x FROM plain", "1");
   CHECK(!exists(zNever), "opening the file and reading a plain table created %s", zNever);
-  HAS(db, "SELECT * FROM v_flush", "error: unsafe use of flaxkv_flush()");
-  HAS(db, "SELECT * FROM v_flush_t", "error: unsafe use of flaxkv_flush()");
-  HAS(db, "SELECT * FROM v_stat", "error: unsafe use of flaxkv_stat()");
-  HAS(db, "INSERT INTO log1 VALUES(1)", "error: unsafe use of flaxkv_flush()");
-  HAS(db, "SELECT * FROM v_kv", "error: unsafe use of virtual table \"kv\"");
-  HAS(db, "INSERT INTO log2 VALUES('planted')", "error: unsafe use of virtual table \"kv\"");
-  HAS(db, "INSERT INTO log3 VALUES(1)", "error: unsafe use of virtual table \"kv\"");
+  IS(db, "SELECT * FROM v_flush", "error: unsafe use of flaxkv_flush()");
+  IS(db, "SELECT * FROM v_flush_t", "error: unsafe use of flaxkv_flush()");
+  IS(db, "SELECT * FROM v_stat", "error: unsafe use of flaxkv_stat()");
+  IS(db, "INSERT INTO log1 VALUES(1)", "error: unsafe use of flaxkv_flush()");
+  IS(db, "SELECT * FROM v_kv", "error: unsafe use of virtual table \"kv\"");
+  IS(db, "INSERT INTO log2 VALUES('planted')", "error: unsafe use of virtual table \"kv\"");
+  IS(db, "INSERT INTO log3 VALUES(1)", "error: unsafe use of virtual table \"kv\"");
   /* Nothing got in, and top-level SQL works. */
   EXPECT(db, "SELECT count(*) FROM kv WHERE key = 'planted'", "0");
   EXPECT(db, "SELECT count(*) FROM log2", "0");
@@ -167,13 +168,14 @@ static void umaskMain(void *pArg, int fdCmd, int fdRep) {
 }
 
 static void testUmask(void) {
-  printf("2. stores created with umask 0 are not world-writable\n");
+  if (!harness_case_print("2", "stores created with umask 0 are not world-writable")) return;
   Child c = procsFork(umaskMain, 0, 30);
   int st = procsWait(&c);
   CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0, "umask child: %s", statusText(st));
 }
 
-int main(void) {
+int main(int argc, char **argv) {
+  harness_args(argc, argv);
   procsInit();
   testForeignSchema();
   testUmask();

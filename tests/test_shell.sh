@@ -13,7 +13,7 @@
 #     while the first is still running, and the first sees the second's
 #     flushed writes without reopening.
 #
-# Ends with "N passed, N failed"; exits non-zero if anything failed.
+# Ends with "N passed, N failed, N skipped"; exits non-zero if anything failed.
 set -u
 cd "$(dirname "$0")/.." || exit 1
 root=$(pwd)
@@ -34,7 +34,7 @@ trap 'exit 1' INT TERM
 if [ ! -f build/flaxkv.so ]; then
   echo "build/flaxkv.so is missing: run make first" >&2
   bad "build/flaxkv.so exists"
-  echo "$npass passed, $nfail failed"
+  summary
   exit 1
 fi
 
@@ -214,5 +214,5 @@ got=$(cd / && LD_LIBRARY_PATH="$inst/usr/lib" $T sqlite3 :memory: ".load flaxkv"
 expect "installed: .load flaxkv without a path" "$got" "1"
 rm -rf "$inst"
 
-echo "$npass passed, $nfail failed"
+summary
 [ "$nfail" = 0 ]

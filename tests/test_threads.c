@@ -15,7 +15,13 @@
 **  5. two point reads in one statement (a self-join) read one snapshot,
 **     while another connection commits pairs of keys.
 **
-** Fixed seeds; a failure names the thread and operation.
+** Fixed seeds; a failure names the thread and operation.  The threads'
+** checks of one part count as one check (HARNESS_LOOP).
+**
+** USAGE
+**     FLAXKV_EXT=build/flaxkv build/test_threads [--list] [CASE...]
+**   (`build/test_threads 3` runs only part 3; part 6 runs part 4 quietly
+**   first: it uses its database file)
 */
 #include <pthread.h>
 #include <stdint.h>
@@ -77,10 +83,13 @@ static void *writerReader(void *pArg) {
 }
 
 static void testWritersReaders(void) {
+  if (!harness_case("1", "writers and readers: every committed write is read back")) return;
   pthread_t a[NTHREAD];
   sqlite3 *keep = openBound(0); /* keeps the store open throughout */
+  HARNESS_LOOP("writer/reader threads");
   for (int i = 0; i < NTHREAD; i++) pthread_create(&a[i], 0, writerReader, (void *)(intptr_t)i);
   for (int i = 0; i < NTHREAD; i++) pthread_join(a[i], 0);
+  harness_loop_end();
   sqlite3_int64 n = -1, nBad = -1;
   execInt(keep, "SELECT count(*) FROM kv WHERE key LIKE 't%:%'", &n);
   CHECK(n == NTHREAD * NOPS, "all writes present: %lld of %d", n, NTHREAD * NOPS);
@@ -117,8 +126,10 @@ static void *visReader(void *pArg) {
 }
 
 static void testVisibility(void) {
+  if (!harness_case("2", "visibility: a commit is visible to another connection at once")) return;
   sqlite3 *db = openBound(0);
   pthread_t th;
+  HARNESS_LOOP("300 commits, each read by another thread");
   pthread_create(&th, 0, visReader, 0);
   for (int j = 1; j <= 300; j++) {
     char *zSql = sqlite3_mprintf("BEGIN; REPLACE INTO kv VALUES('vis', %d); COMMIT;", j);
@@ -129,6 +140,7 @@ static void testVisibility(void) {
     while (__atomic_load_n(&gTurn, __ATOMIC_ACQUIRE) != -j) sched_yield();
   }
   pthread_join(th, 0);
+  harness_loop_end();
   sqlite3_close(db);
 }
 
@@ -154,11 +166,13 @@ static void *tokenReader(void *pArg) {
 }
 
 static void testTokenMove(void) {
+  if (!harness_case("3", "one token moved in transactions: every scan sees exactly one")) return;
   /* A tiny soft limit: the buffer flushes every few commits. */
   sqlite3 *db = openBound("buffer_size='2K'");
   sqlite3_exec(db, "REPLACE INTO kv VALUES('tok:0000', 'x')", 0, 0, 0);
   pthread_t th[2];
   gStop = 0;
+  HARNESS_LOOP("1500 token moves, scanned by 2 threads");
   for (int i = 0; i < 2; i++) pthread_create(&th[i], 0, tokenReader, 0);
   for (int j = 0; j < 1500; j++) {
     char *zSql = sqlite3_mprintf(
@@ -172,6 +186,7 @@ static void testTokenMove(void) {
   }
   __atomic_store_n(&gStop, 1, __ATOMIC_RELEASE);
   for (int i = 0; i < 2; i++) pthread_join(th[i], 0);
+  harness_loop_end();
   sqlite3_int64 n = -1;
   execInt(db, "SELECT count(*) FROM kv WHERE key GLOB 'tok:*'", &n);
   CHECK(n == 1, "one token at the end: %lld", n);
@@ -197,10 +212,12 @@ static void *pairWriter(void *pArg) {
 }
 
 static void testPairs(void) {
+  if (!harness_case("5", "two point reads in one statement read one snapshot")) return;
   sqlite3 *db = openBound(0);
   EXEC(db, "REPLACE INTO kv VALUES('x', 0), ('y', 0)");
   gStop = 0;
   pthread_t th;
+  HARNESS_LOOP("3000 pair commits");
   pthread_create(&th, 0, pairWriter, 0);
   sqlite3_stmt *pPoint, *pPair;
   sqlite3_prepare_v2(db, "SELECT value FROM kv WHERE key = ?", -1, &pPoint, 0);
@@ -220,6 +237,7 @@ static void testPairs(void) {
     nRead++;
   }
   pthread_join(th, 0);
+  harness_loop_end();
   CHECK(nTorn == 0 && nMissing == 0, "%d reads of x and y in one statement: %d torn, %d missing",
         nRead, nTorn, nMissing);
   sqlite3_finalize(pPoint);
@@ -264,32 +282,40 @@ static void *counterWorker(void *pArg) {
 }
 
 static void testCounterShared(void) {
+  if (!harness_case("6", "read-modify-write increments on one WAL file: none is lost")) return;
   sqlite3 *db = harness_open(zDbFile);
   pthread_t a[2];
+  HARNESS_LOOP("2 x 1500 increments");
   for (int i = 0; i < 2; i++) pthread_create(&a[i], 0, counterWorker, 0);
   for (int i = 0; i < 2; i++) pthread_join(a[i], 0);
+  harness_loop_end();
   EXPECT(db, "SELECT value FROM kv WHERE key = 'hits'", "3000");
   sqlite3_close(db);
 }
 
+/* Also the set-up of case 6 (its database file), quiet when only 6 runs. */
 static void testWalFile(void) {
+  harness_case("4", "writers on a shared database file in WAL mode");
   snprintf(zDbFile, sizeof zDbFile, "%s", harness_path("wal.db"));
   sqlite3 *db = harness_open(zDbFile);
   EXEC(db, "PRAGMA journal_mode=WAL; CREATE VIRTUAL TABLE kv USING flaxkv");
   pthread_t a[NTHREAD];
+  HARNESS_LOOP("4 x 100 inserts");
   for (int i = 0; i < NTHREAD; i++) pthread_create(&a[i], 0, walWriter, (void *)(intptr_t)i);
   for (int i = 0; i < NTHREAD; i++) pthread_join(a[i], 0);
+  harness_loop_end();
   EXPECT(db, "SELECT count(*), sum(value) FROM kv", "400|19800");
   sqlite3_close(db);
 }
 
-int main(void) {
+int main(int argc, char **argv) {
+  harness_args(argc, argv);
   snprintf(zStore, sizeof zStore, "%s", harness_path("store"));
   testWritersReaders();
   testVisibility();
   testTokenMove();
   testPairs();
-  testWalFile();
+  if (harness_wanted("4") || harness_wanted("6")) testWalFile();
   testCounterShared();
   return harness_summary();
 }
