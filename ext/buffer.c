@@ -96,6 +96,7 @@ SQLITE_EXTENSION_INIT3
 
 #include "codec.h"
 #include "memtable.h"
+#include "util.h"
 
 #define FKV_PREFIX 4
 #define FKV_WAIT_MS 30000       /* longest back-pressure / token wait */
@@ -261,29 +262,18 @@ static uint32_t getPrefix(const unsigned char *a) {
   return ((uint32_t)a[0] << 24) | ((uint32_t)a[1] << 16) | ((uint32_t)a[2] << 8) | a[3];
 }
 
-static void setErr(char **pzErr, char *z) {
-  if (pzErr) {
-    sqlite3_free(*pzErr);
-    *pzErr = z;
-  } else {
-    sqlite3_free(z);
-  }
-}
-
 /*
 ** A flush error as a fresh message: for a caller of fkvBufferFlush (bCommit
 ** 0) or for a commit it refuses (1); bHeld: the error of one held table.
 */
 static int flushErr(int rc, const char *zErr, int bCommit, int bHeld, char **pzErr) {
-  setErr(pzErr,
-         sqlite3_mprintf("%s; %s%s stay buffered and readable, and the flush is retried%s",
-                         zErr ? zErr : "flaxkv: flush failed",
-                         bCommit ? "the statement was not committed; " : "",
-                         bHeld ? (bCommit ? "the table's changes committed before it"
-                                          : "the table's changes")
-                               : (bCommit ? "the changes committed before it" : "the changes"),
-                         bHeld ? " (DROP TABLE discards them)" : ""));
-  return rc;
+  return fkvErrSet(pzErr, rc, "%s; %s%s stay buffered and readable, and the flush is retried%s",
+                   zErr ? zErr : "flaxkv: flush failed",
+                   bCommit ? "the statement was not committed; " : "",
+                   bHeld ? (bCommit ? "the table's changes committed before it"
+                                    : "the table's changes")
+                         : (bCommit ? "the changes committed before it" : "the changes"),
+                   bHeld ? " (DROP TABLE discards them)" : "");
 }
 
 /* The held record of table t (of any table if t is NULL), or NULL. */
@@ -817,9 +807,8 @@ int fkvBufferOpen(const char *zDir, const fkv_store_cfg *pStoreCfg, const fkv_bu
   if (pCfg->msIdle && pCfg->msIdle != b->cfg.msIdle) zBad = "flush_interval";
   if (pCfg->eWriteThrough && pCfg->eWriteThrough != b->cfg.eWriteThrough) zBad = "write_through";
   if (zBad) {
-    setErr(pzErr, sqlite3_mprintf("flaxkv: the store %s is already open with another %s; "
-                                  "its tables share one buffer",
-                                  fkvStorePath(s), zBad));
+    fkvErrSet(pzErr, SQLITE_ERROR, "flaxkv: the store %s is already open with another %s; its "
+              "tables share one buffer", fkvStorePath(s), zBad);
     fkvStoreRelease(s);
     return SQLITE_ERROR;
   }
@@ -901,8 +890,8 @@ static int flushWait(fkv_buffer *b, fkv_table *t, int bHeld, char **pzErr) {
   if (b->flushedSeq < target || bRetry) {
     if (!b->bThread) {
       pthread_mutex_unlock(&b->mu);
-      setErr(pzErr, sqlite3_mprintf("flaxkv: the store %s is read-only", fkvStorePath(b->pStore)));
-      return SQLITE_READONLY;
+      return fkvErrSet(pzErr, SQLITE_READONLY, "flaxkv: the store %s is read-only",
+                       fkvStorePath(b->pStore));
     }
     uint64_t nAttemptBefore = b->nAttempt + (b->bFlushing ? 1 : 0);
     if (b->wantSeq < target) b->wantSeq = target;
@@ -947,7 +936,7 @@ static void flushOne(fkv_buffer *b, void *pArg) {
 int fkvBufferFlushAll(char **pzErr) {
   flushAllCtx ctx = {SQLITE_OK, 0};
   fkvBufferForEach(flushOne, &ctx);
-  setErr(pzErr, ctx.zErr);
+  if (ctx.zErr) fkvErrSet(pzErr, ctx.rc, "%z", ctx.zErr);
   return ctx.rc;
 }
 
@@ -1368,8 +1357,7 @@ int fkvGet(fkv_view *v, fkv_txn *pTxn, fkv_table *t, const unsigned char *aKey, 
   if (e == MDB_SUCCESS) e = mdb_cursor_get(pCur, &k, &d, MDB_SET);
   if (e == MDB_NOTFOUND) return SQLITE_NOTFOUND;
   if (e) {
-    setErr(pzErr, fkvLmdbErr(e, "cannot read from", fkvStorePath(v->pBuf->pStore)));
-    return fkvLmdbRc(e);
+    return fkvLmdbErr(e, "cannot read from", fkvStorePath(v->pBuf->pStore), pzErr);
   }
   *paVal = d.mv_data;
   *pnVal = d.mv_size;
@@ -1439,9 +1427,8 @@ int fkvIterOpen(fkv_view *v, fkv_txn *pTxn, fkv_table *t, fkv_iter **ppIter, cha
     fkv_src *s = &p->aSrc[p->nSrc];
     int e = mdb_cursor_open(v->txn, t->dbi, &s->pCur);
     if (e) {
-      setErr(pzErr, fkvLmdbErr(e, "cannot read from", fkvStorePath(v->pBuf->pStore)));
       fkvIterClose(p);
-      return fkvLmdbRc(e);
+      return fkvLmdbErr(e, "cannot read from", fkvStorePath(v->pBuf->pStore), pzErr);
     }
     s->eType = SRC_LMDB;
     p->nSrc++;
@@ -1511,8 +1498,7 @@ static void memSettle(fkv_iter *p, fkv_src *s) {
 static __attribute__((noinline)) int lmdbSettleEnd(fkv_iter *p, fkv_src *s, int e) {
   s->bEof = 1;
   if (e == MDB_SUCCESS || e == MDB_NOTFOUND) return SQLITE_OK;
-  setErr(&p->zErr, fkvLmdbErr(e, "cannot read from", fkvStorePath(p->pView->pBuf->pStore)));
-  return fkvLmdbRc(e);
+  return fkvLmdbErr(e, "cannot read from", fkvStorePath(p->pView->pBuf->pStore), &p->zErr);
 }
 
 /* Settle an LMDB source after a cursor operation returned e.  Inline: a
@@ -1808,8 +1794,7 @@ int fkvTxnKeyIsDb(fkv_txn *p, const unsigned char *aKey, size_t nKey, int *pbDb,
   if (e == MDB_SUCCESS) e = mdb_cursor_get(pCur, &k, &d, MDB_SET);
   if (e == MDB_NOTFOUND) return SQLITE_OK;
   if (e != MDB_SUCCESS) {
-    setErr(pzErr, fkvLmdbErr(e, "cannot read from", fkvStorePath(p->pBuf->pStore)));
-    return fkvLmdbRc(e);
+    return fkvLmdbErr(e, "cannot read from", fkvStorePath(p->pBuf->pStore), pzErr);
   }
   /* Only a record of the size of LMDB's database record can be one. */
   if (d.mv_size != FKV_DB_RECORD) return SQLITE_OK;
@@ -1867,17 +1852,13 @@ int fkvTxnBegin(fkv_txn *p, void *pOwner, char **pzErr) {
     if (pthread_equal(b->writerThread, pthread_self())) {
       /* The writer is another connection of this thread: it cannot end
       ** its transaction while this one waits. */
-      setErr(pzErr, sqlite3_mprintf("flaxkv: another connection of this thread has a write "
-                                    "transaction open on %s",
-                                    fkvStorePath(b->pStore)));
-      rc = SQLITE_BUSY;
+      rc = fkvErrSet(pzErr, SQLITE_BUSY, "flaxkv: another connection of this thread has a "
+                     "write transaction open on %s", fkvStorePath(b->pStore));
       break;
     }
     if (pthread_cond_timedwait(&b->cond, &b->mu, &ts) == ETIMEDOUT) {
-      setErr(pzErr, sqlite3_mprintf("flaxkv: another connection's write transaction on %s "
-                                    "did not end in %d ms",
-                                    fkvStorePath(b->pStore), FKV_WAIT_MS));
-      rc = SQLITE_BUSY;
+      rc = fkvErrSet(pzErr, SQLITE_BUSY, "flaxkv: another connection's write transaction on %s "
+                     "did not end in %d ms", fkvStorePath(b->pStore), FKV_WAIT_MS);
       break;
     }
   }
@@ -1921,26 +1902,22 @@ int fkvTxnWriteThrough(fkv_txn **ap, int n, char **pzErr) {
     if (rc != SQLITE_OK) return rc;
     if (fkvStoreForeignAfter(s, idSnap)) {
       fkvStoreWriteAbort(s, txn);
-      setErr(pzErr, sqlite3_mprintf("flaxkv: another process committed to %s after this "
-                                    "transaction read it; roll back and retry",
-                                    fkvStorePath(s)));
-      return SQLITE_BUSY_SNAPSHOT;
+      return fkvErrSet(pzErr, SQLITE_BUSY_SNAPSHOT, "flaxkv: another process committed to %s "
+                       "after this transaction read it; roll back and retry", fkvStorePath(s));
     }
     int e = MDB_SUCCESS;
     int bChanged = 0;
     for (int i = 0; i < n && e == MDB_SUCCESS && rc == SQLITE_OK; i++) {
       fkv_table *t = ap[i]->pTable;
       if (__atomic_load_n(&t->bDropped, __ATOMIC_ACQUIRE)) {
-        setErr(pzErr, sqlite3_mprintf("flaxkv: the table was dropped"));
-        rc = SQLITE_ERROR;
+        rc = fkvErrSet(pzErr, SQLITE_ERROR, "flaxkv: the table was dropped");
         break;
       }
       if (fkvStoreTableGone(txn, t)) {
         /* A write into it could crash LMDB (store.h). */
-        setErr(pzErr, sqlite3_mprintf("flaxkv: cannot commit to the LMDB database %s of %s: "
-                                      "another process dropped or replaced the database",
-                                      t->zName, fkvStorePath(s)));
-        rc = SQLITE_ERROR;
+        rc = fkvErrSet(pzErr, SQLITE_ERROR, "flaxkv: cannot commit to the LMDB database %s of "
+                       "%s: another process dropped or replaced the database", t->zName,
+                       fkvStorePath(s));
         break;
       }
       for (fkv_node *x = fkvMemFirst(ap[i]->pMem); x && e == MDB_SUCCESS; x = fkvMemNext(x)) {
@@ -2029,8 +2006,7 @@ int fkvTxnPrepare(fkv_txn *p, void *pOwner, char **pzErr) {
   int rc0 = fkvStoreCheckProcess(b->pStore, pzErr);
   if (rc0 != SQLITE_OK) return rc0;
   if (__atomic_load_n(&p->pTable->bDropped, __ATOMIC_ACQUIRE)) {
-    setErr(pzErr, sqlite3_mprintf("flaxkv: the table was dropped"));
-    return SQLITE_ERROR;
+    return fkvErrSet(pzErr, SQLITE_ERROR, "flaxkv: the table was dropped");
   }
   int rc = SQLITE_OK;
   pthread_mutex_lock(&b->mu);
@@ -2055,11 +2031,9 @@ int fkvTxnPrepare(fkv_txn *p, void *pOwner, char **pzErr) {
       if (fkvMemBytes(b->pActive) >= b->cfg.nSoft) pthread_cond_signal(&b->wake);
       while (b->pTokenOwner && b->pTokenOwner != pOwner) {
         if (pthread_cond_timedwait(&b->cond, &b->mu, &ts) == ETIMEDOUT) {
-          setErr(pzErr, sqlite3_mprintf("flaxkv: another connection's commit to %s did not "
-                                        "finish in %d ms",
-                                        fkvStorePath(b->pStore), FKV_WAIT_MS));
           pthread_mutex_unlock(&b->mu);
-          return SQLITE_BUSY;
+          return fkvErrSet(pzErr, SQLITE_BUSY, "flaxkv: another connection's commit to %s did "
+                           "not finish in %d ms", fkvStorePath(b->pStore), FKV_WAIT_MS);
         }
       }
       if (!b->pTokenOwner) {

@@ -40,17 +40,10 @@ SQLITE_EXTENSION_INIT1
 #include <string.h>
 
 #include "buffer.h"
+#include "util.h"
 #include "vtab.h"
 
 #define FLAXKV_VERSION "0.1.0"
-
-/* An error result "<function>: <message>" with the code rc. */
-static void resultError(sqlite3_context *ctx, const char *zFunc, int rc, const char *zErr) {
-  char *z = sqlite3_mprintf("%s: %s", zFunc, zErr ? zErr : sqlite3_errstr(rc));
-  sqlite3_result_error(ctx, z ? z : zFunc, -1);
-  sqlite3_result_error_code(ctx, rc);
-  sqlite3_free(z);
-}
 
 /* The table named by argv[0], or an error result (returns non-zero). */
 static int findTable(sqlite3_context *ctx, const char *zFunc, sqlite3_value *pArg,
@@ -59,15 +52,13 @@ static int findTable(sqlite3_context *ctx, const char *zFunc, sqlite3_value *pAr
   const char *zTable = (const char *)sqlite3_value_text(pArg);
   char *zErr = 0;
   if (!zTable) {
-    resultError(ctx, zFunc, SQLITE_ERROR, "the table name is NULL");
-    return 1;
+    return fkvErrResult(ctx, SQLITE_ERROR, "%s: the table name is NULL", zFunc);
   }
   if ((int)strlen(zTable) != sqlite3_value_bytes(pArg)) {
-    resultError(ctx, zFunc, SQLITE_ERROR, "a table name has no NUL character");
-    return 1;
+    return fkvErrResult(ctx, SQLITE_ERROR, "%s: a table name has no NUL character", zFunc);
   }
   int rc = fkvConnFindTable(c, zTable, ppBuf, ppTable, pzName, &zErr);
-  if (rc != SQLITE_OK) resultError(ctx, zFunc, rc, zErr);
+  if (rc != SQLITE_OK) fkvErrResult(ctx, rc, "%s: %s", zFunc, zErr ? zErr : sqlite3_errstr(rc));
   sqlite3_free(zErr);
   return rc;
 }
@@ -86,8 +77,7 @@ static void flushFunc(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
     rc = fkvBufferFlush(pBuf, pTable, &zErr);
   }
   if (rc != SQLITE_OK) {
-    sqlite3_result_error(ctx, zErr ? zErr : sqlite3_errstr(rc), -1);
-    sqlite3_result_error_code(ctx, rc);
+    fkvErrResult(ctx, rc, "%s", zErr ? zErr : sqlite3_errstr(rc));
   } else {
     sqlite3_result_int(ctx, 1);
   }
@@ -195,7 +185,7 @@ static void statFunc(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
     char *zErr = 0;
     int rc = fkvStoreTableRows(pTable, &nRows, &zErr);
     if (rc != SQLITE_OK) {
-      resultError(ctx, "flaxkv_stat", rc, zErr);
+      fkvErrResult(ctx, rc, "flaxkv_stat: %s", zErr ? zErr : sqlite3_errstr(rc));
       sqlite3_free(zErr);
       return;
     }
@@ -232,12 +222,12 @@ static void dotFunc(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
     if (zType && sqlite3_stricmp(zType, "f32") == 0) {
       bF32 = 1;
     } else if (!zType || sqlite3_stricmp(zType, "f64") != 0) {
-      sqlite3_result_error(ctx, "flaxkv_dot: the element type is 'f64' or 'f32'", -1);
+      fkvErrResult(ctx, SQLITE_ERROR, "flaxkv_dot: the element type is 'f64' or 'f32'");
       return;
     }
   }
   if (sqlite3_value_type(argv[0]) != SQLITE_BLOB || sqlite3_value_type(argv[1]) != SQLITE_BLOB) {
-    sqlite3_result_error(ctx, "flaxkv_dot: the vectors must be BLOBs", -1);
+    fkvErrResult(ctx, SQLITE_ERROR, "flaxkv_dot: the vectors must be BLOBs");
     return;
   }
   const unsigned char *a = sqlite3_value_blob(argv[0]);
@@ -245,10 +235,8 @@ static void dotFunc(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
   int na = sqlite3_value_bytes(argv[0]), nb = sqlite3_value_bytes(argv[1]);
   int nElem = bF32 ? 4 : 8;
   if (na != nb || na % nElem) {
-    char *z = sqlite3_mprintf("flaxkv_dot: vectors of %d and %d bytes are not two %s vectors "
-                              "of one length", na, nb, bF32 ? "float32" : "float64");
-    sqlite3_result_error(ctx, z ? z : "flaxkv_dot: bad vectors", -1);
-    sqlite3_free(z);
+    fkvErrResult(ctx, SQLITE_ERROR, "flaxkv_dot: vectors of %d and %d bytes are not two %s "
+                 "vectors of one length", na, nb, bF32 ? "float32" : "float64");
     return;
   }
   double sum = 0;
@@ -296,13 +284,11 @@ static int checkOneCopy(char **pzErrMsg) {
       first.dli_fbase == mine.dli_fbase) {
     return SQLITE_OK;
   }
-  *pzErrMsg = sqlite3_mprintf("flaxkv: another copy of flaxkv is loaded in this process, "
-                              "from %s; this copy, from %s, would keep its own registry of "
-                              "stores (a store open twice in one process, which LMDB forbids): "
-                              "load flaxkv from one file only",
-                              first.dli_fname ? first.dli_fname : "?",
-                              mine.dli_fname ? mine.dli_fname : "?");
-  return SQLITE_ERROR;
+  return fkvErrSet(pzErrMsg, SQLITE_ERROR, "flaxkv: another copy of flaxkv is loaded in this "
+                   "process, from %s; this copy, from %s, would keep its own registry of stores "
+                   "(a store open twice in one process, which LMDB forbids): load flaxkv from "
+                   "one file only", first.dli_fname ? first.dli_fname : "?",
+                   mine.dli_fname ? mine.dli_fname : "?");
 }
 
 #ifdef _WIN32
@@ -317,8 +303,8 @@ int sqlite3_flaxkv_init(sqlite3 *db, char **pzErrMsg, const sqlite3_api_routines
     SQLITE_EXTENSION_INIT2(pApi);
   }
   if (sqlite3_libversion_number() < 3038000) {
-    *pzErrMsg = sqlite3_mprintf("flaxkv needs SQLite 3.38 or later, not %s", sqlite3_libversion());
-    return SQLITE_ERROR;
+    return fkvErrSet(pzErrMsg, SQLITE_ERROR, "flaxkv needs SQLite 3.38 or later, not %s",
+                     sqlite3_libversion());
   }
   if (checkOneCopy(pzErrMsg) != SQLITE_OK) return SQLITE_ERROR;
   static const struct {

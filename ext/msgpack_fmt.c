@@ -98,13 +98,13 @@ SQLITE_EXTENSION_INIT3
 #include "msgpack_fmt.h"
 
 #include "codec.h"
+#include "util.h"
 
 #include <errno.h>
 #include <float.h>
 #include <jansson.h>
 #include <math.h>
 #include <msgpack.h>
-#include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -116,15 +116,6 @@ SQLITE_EXTENSION_INIT3
 #define FKV_META_FORMS \
   "{\"type\":\"bool\"}, {\"type\":\"array\"}, {\"type\":\"map\"}, " \
   "{\"ext\":1,\"dtype\":D,\"shape\":S} or {\"ext\":N}"
-
-/* Set *pzErr to a new message; return rc. */
-static int fkvErr(char **pzErr, int rc, const char *zFmt, ...) {
-  va_list ap;
-  va_start(ap, zFmt);
-  *pzErr = sqlite3_vmprintf(zFmt, ap);
-  va_end(ap);
-  return rc;
-}
 
 static const char *fkvTypeName(int eType) {
   switch (eType) {
@@ -247,7 +238,7 @@ static int fkvMpSkip(const unsigned char *a, size_t n, size_t *pOff, int nOpen,
                      const char *zWhat, char **pzErr) {
   size_t iStart = *pOff;
   if (iStart >= n) {
-    return fkvErr(pzErr, SQLITE_CORRUPT, "corrupt %s: truncated (a value is missing at byte %llu)",
+    return fkvErrSet(pzErr, SQLITE_CORRUPT, "corrupt %s: truncated (a value is missing at byte %llu)",
                   zWhat, (sqlite3_uint64)n);
   }
   unsigned int b = a[iStart];
@@ -267,7 +258,7 @@ static int fkvMpSkip(const unsigned char *a, size_t n, size_t *pOff, int nOpen,
     eKind = aMpHeader[b - 0xc0].eKind;
   }
   if (eKind == FKV_MP_NEVER) {
-    return fkvErr(pzErr, SQLITE_CORRUPT, "corrupt %s: byte 0xc1 (never used) at byte %llu", zWhat,
+    return fkvErrSet(pzErr, SQLITE_CORRUPT, "corrupt %s: byte 0xc1 (never used) at byte %llu", zWhat,
                   (sqlite3_uint64)iStart);
   }
   size_t iOff = iStart + 1;
@@ -282,7 +273,7 @@ static int fkvMpSkip(const unsigned char *a, size_t n, size_t *pOff, int nOpen,
     if (nLen) nCount = v;
     if (eKind == FKV_MP_MAP) nCount *= 2;
     if (nOpen >= FKV_MP_MAX_DEPTH) {
-      return fkvErr(pzErr, SQLITE_TOOBIG,
+      return fkvErrSet(pzErr, SQLITE_TOOBIG,
                     "%s nests arrays/maps deeper than %d levels (the most msgpack-c reads)", zWhat,
                     FKV_MP_MAX_DEPTH);
     }
@@ -295,7 +286,7 @@ static int fkvMpSkip(const unsigned char *a, size_t n, size_t *pOff, int nOpen,
   return SQLITE_OK;
 
 truncated:
-  return fkvErr(pzErr, SQLITE_CORRUPT, "corrupt %s: truncated (the value at byte %llu runs past "
+  return fkvErrSet(pzErr, SQLITE_CORRUPT, "corrupt %s: truncated (the value at byte %llu runs past "
                 "the end at byte %llu)", zWhat, (sqlite3_uint64)iStart, (sqlite3_uint64)n);
 }
 
@@ -311,14 +302,14 @@ static int fkvMpUnpack(const unsigned char *a, size_t n, const char *zWhat, msgp
   int rc = fkvMpSkip(a, n, &iEnd, 0, zWhat, pzErr);
   if (rc != SQLITE_OK) return rc;
   if (iEnd < n) {
-    return fkvErr(pzErr, SQLITE_CORRUPT, "corrupt %s: the value ends at byte %llu of %llu (expected "
+    return fkvErrSet(pzErr, SQLITE_CORRUPT, "corrupt %s: the value ends at byte %llu of %llu (expected "
                   "exactly one MessagePack object)", zWhat, (sqlite3_uint64)iEnd, (sqlite3_uint64)n);
   }
   size_t iOff = 0;
   msgpack_unpack_return e = msgpack_unpack_next(pRes, (const char *)a, n, &iOff);
   if (e == MSGPACK_UNPACK_NOMEM_ERROR) return SQLITE_NOMEM;
   if ((e != MSGPACK_UNPACK_SUCCESS && e != MSGPACK_UNPACK_EXTRA_BYTES) || iOff != n) {
-    return fkvErr(pzErr, SQLITE_CORRUPT, "corrupt %s: msgpack-c cannot read it (code %d)", zWhat,
+    return fkvErrSet(pzErr, SQLITE_CORRUPT, "corrupt %s: msgpack-c cannot read it (code %d)", zWhat,
                   (int)e);
   }
   return SQLITE_OK;
@@ -384,7 +375,7 @@ static int fkvNumpyUnpack(const msgpack_object_ext *p, FkvNumpy *pNp, char **pzE
       o->via.array.ptr[0].type != MSGPACK_OBJECT_STR ||
       o->via.array.ptr[1].type != MSGPACK_OBJECT_ARRAY ||
       o->via.array.ptr[2].type != MSGPACK_OBJECT_BIN) {
-    return fkvErr(pzErr, SQLITE_CORRUPT, "corrupt %s: expected the payload [dtype string, shape "
+    return fkvErrSet(pzErr, SQLITE_CORRUPT, "corrupt %s: expected the payload [dtype string, shape "
                   "array, bytes]", zWhat);
   }
   pNp->pDtype = &o->via.array.ptr[0].via.str;
@@ -392,18 +383,18 @@ static int fkvNumpyUnpack(const msgpack_object_ext *p, FkvNumpy *pNp, char **pzE
   pNp->pData = &o->via.array.ptr[2].via.bin;
   sqlite3_uint64 nByte;
   if (!fkvDtypeItemSize(pNp->pDtype->ptr, pNp->pDtype->size, &nByte)) {
-    return fkvErr(pzErr, SQLITE_CORRUPT, "corrupt %s: dtype \"%.*s\" is not a NumPy dtype with a "
+    return fkvErrSet(pzErr, SQLITE_CORRUPT, "corrupt %s: dtype \"%.*s\" is not a NumPy dtype with a "
                   "fixed item size", zWhat, (int)pNp->pDtype->size, pNp->pDtype->ptr);
   }
   for (uint32_t k = 0; k < pNp->pShape->size; k++) {
     const msgpack_object *pDim = &pNp->pShape->ptr[k];
     if (pDim->type != MSGPACK_OBJECT_POSITIVE_INTEGER || !fkvMulDim(&nByte, pDim->via.u64)) {
-      return fkvErr(pzErr, SQLITE_CORRUPT, "corrupt %s: expected a shape of non-negative integers "
+      return fkvErrSet(pzErr, SQLITE_CORRUPT, "corrupt %s: expected a shape of non-negative integers "
                     "whose product fits", zWhat);
     }
   }
   if (nByte != pNp->pData->size) {
-    return fkvErr(pzErr, SQLITE_CORRUPT, "corrupt %s: %u bytes of data where dtype \"%.*s\" and "
+    return fkvErrSet(pzErr, SQLITE_CORRUPT, "corrupt %s: %u bytes of data where dtype \"%.*s\" and "
                   "the shape need %llu", zWhat, (unsigned)pNp->pData->size,
                   (int)pNp->pDtype->size, pNp->pDtype->ptr, nByte);
   }
@@ -802,7 +793,7 @@ int fkvMsgpackMeta(sqlite3_context *ctx, const unsigned char *a, size_t n, char 
 static int fkvPackJson(msgpack_packer *pk, json_t *pJ, int nOpen, char **pzErr) {
   int rc = SQLITE_OK;
   if ((json_is_array(pJ) || json_is_object(pJ)) && nOpen >= FKV_MP_MAX_DEPTH) {
-    return fkvErr(pzErr, SQLITE_MISMATCH, "JSON nested deeper than %d arrays/objects (msgpack-c "
+    return fkvErrSet(pzErr, SQLITE_MISMATCH, "JSON nested deeper than %d arrays/objects (msgpack-c "
                   "could not read it back)", FKV_MP_MAX_DEPTH);
   }
   switch (json_typeof(pJ)) {
@@ -926,34 +917,34 @@ static int fkvMetaParse(const char *zMeta, FkvMeta *p, char **pzErr) {
       if (strcmp(json_string_value(pType), azType[k]) == 0) p->eMeta = FKV_META_BOOL + k;
     }
     if (!p->eMeta) {
-      return fkvErr(pzErr, SQLITE_ERROR, "invalid meta '%q': expected \"type\" to be \"bool\", "
+      return fkvErrSet(pzErr, SQLITE_ERROR, "invalid meta '%q': expected \"type\" to be \"bool\", "
                     "\"array\" or \"map\"", zMeta);
     }
     return SQLITE_OK;
   }
   if (!pExt || !json_is_integer(pExt)) {
-    return fkvErr(pzErr, SQLITE_ERROR, "invalid meta '%q': expected one of " FKV_META_FORMS, zMeta);
+    return fkvErrSet(pzErr, SQLITE_ERROR, "invalid meta '%q': expected one of " FKV_META_FORMS, zMeta);
   }
   json_int_t iExt = json_integer_value(pExt);
   if (iExt < -128 || iExt > 127) {
-    return fkvErr(pzErr, SQLITE_ERROR, "invalid meta '%q': expected \"ext\" to be an integer from "
+    return fkvErrSet(pzErr, SQLITE_ERROR, "invalid meta '%q': expected \"ext\" to be an integer from "
                   "-128 to 127", zMeta);
   }
   p->eMeta = FKV_META_EXT;
   p->iExt = (int)iExt;
   if (iExt != 1) {
     if (json_object_size(pRoot) == 1) return SQLITE_OK;
-    return fkvErr(pzErr, SQLITE_ERROR, "invalid meta '%q': expected {\"ext\":%d} and nothing else",
+    return fkvErrSet(pzErr, SQLITE_ERROR, "invalid meta '%q': expected {\"ext\":%d} and nothing else",
                   zMeta, p->iExt);
   }
   p->pDtype = json_object_get(pRoot, "dtype");
   p->pShape = json_object_get(pRoot, "shape");
   if (json_object_size(pRoot) != 3 || !json_is_string(p->pDtype) || !json_is_array(p->pShape)) {
-    return fkvErr(pzErr, SQLITE_ERROR, "invalid meta '%q': expected {\"ext\":1,\"dtype\":D,"
+    return fkvErrSet(pzErr, SQLITE_ERROR, "invalid meta '%q': expected {\"ext\":1,\"dtype\":D,"
                   "\"shape\":S} (a NumPy array: D a dtype string, S an array of integers)", zMeta);
   }
   if (!fkvDtypeItemSize(json_string_value(p->pDtype), json_string_length(p->pDtype), &p->nByte)) {
-    return fkvErr(pzErr, SQLITE_ERROR, "invalid meta '%q': expected \"dtype\" to be a NumPy dtype "
+    return fkvErrSet(pzErr, SQLITE_ERROR, "invalid meta '%q': expected \"dtype\" to be a NumPy dtype "
                   "string with a fixed item size, such as \"<f8\" (kinds b i u f c m M S U V)",
                   zMeta);
   }
@@ -961,7 +952,7 @@ static int fkvMetaParse(const char *zMeta, FkvMeta *p, char **pzErr) {
     json_t *pDim = json_array_get(p->pShape, k);
     if (!json_is_integer(pDim) || json_integer_value(pDim) < 0 ||
         !fkvMulDim(&p->nByte, (sqlite3_uint64)json_integer_value(pDim))) {
-      return fkvErr(pzErr, SQLITE_ERROR, "invalid meta '%q': expected \"shape\" to be an array of "
+      return fkvErrSet(pzErr, SQLITE_ERROR, "invalid meta '%q': expected \"shape\" to be an array of "
                     "non-negative integers whose product fits", zMeta);
     }
   }
@@ -980,9 +971,9 @@ static int fkvPackWithMeta(msgpack_packer *pk, sqlite3_value *pVal, const FkvMet
       sqlite3_int64 i = sqlite3_value_int64(pVal);
       if (eType != SQLITE_INTEGER || (i != 0 && i != 1)) {
         if (eType == SQLITE_INTEGER) {
-          return fkvErr(pzErr, SQLITE_MISMATCH, "meta %s needs an INTEGER 0 or 1, not %lld", zMeta, i);
+          return fkvErrSet(pzErr, SQLITE_MISMATCH, "meta %s needs an INTEGER 0 or 1, not %lld", zMeta, i);
         }
-        return fkvErr(pzErr, SQLITE_MISMATCH, "meta %s needs an INTEGER 0 or 1, not %s", zMeta,
+        return fkvErrSet(pzErr, SQLITE_MISMATCH, "meta %s needs an INTEGER 0 or 1, not %s", zMeta,
                       fkvTypeName(eType));
       }
       if (i) {
@@ -996,7 +987,7 @@ static int fkvPackWithMeta(msgpack_packer *pk, sqlite3_value *pVal, const FkvMet
     case FKV_META_MAP: {
       const char *zWant = p->eMeta == FKV_META_ARRAY ? "array" : "object";
       if (eType != SQLITE_TEXT) {
-        return fkvErr(pzErr, SQLITE_MISMATCH, "meta %s needs TEXT holding a JSON %s, not %s", zMeta,
+        return fkvErrSet(pzErr, SQLITE_MISMATCH, "meta %s needs TEXT holding a JSON %s, not %s", zMeta,
                       zWant, fkvTypeName(eType));
       }
       json_error_t err;
@@ -1006,10 +997,10 @@ static int fkvPackWithMeta(msgpack_packer *pk, sqlite3_value *pVal, const FkvMet
       if (bNoMem) return SQLITE_NOMEM;
       int rc;
       if (!pJ) {
-        rc = fkvErr(pzErr, SQLITE_MISMATCH, "meta %s needs TEXT holding a JSON %s (%s at "
+        rc = fkvErrSet(pzErr, SQLITE_MISMATCH, "meta %s needs TEXT holding a JSON %s (%s at "
                     "character %d)", zMeta, zWant, err.text, err.position);
       } else if (p->eMeta == FKV_META_ARRAY ? !json_is_array(pJ) : !json_is_object(pJ)) {
-        rc = fkvErr(pzErr, SQLITE_MISMATCH, "meta %s needs TEXT holding a JSON %s, not a JSON %s",
+        rc = fkvErrSet(pzErr, SQLITE_MISMATCH, "meta %s needs TEXT holding a JSON %s, not a JSON %s",
                     zMeta, zWant, json_is_array(pJ) ? "array" : "object");
       } else {
         rc = fkvPackJson(pk, pJ, 0, pzErr);
@@ -1019,7 +1010,7 @@ static int fkvPackWithMeta(msgpack_packer *pk, sqlite3_value *pVal, const FkvMet
     }
     default: {
       if (eType != SQLITE_BLOB) {
-        return fkvErr(pzErr, SQLITE_MISMATCH, "meta %s needs a BLOB, not %s", zMeta,
+        return fkvErrSet(pzErr, SQLITE_MISMATCH, "meta %s needs a BLOB, not %s", zMeta,
                       fkvTypeName(eType));
       }
       const void *aBlob = sqlite3_value_blob(pVal);
@@ -1030,7 +1021,7 @@ static int fkvPackWithMeta(msgpack_packer *pk, sqlite3_value *pVal, const FkvMet
         return SQLITE_OK;
       }
       if (nBlob != p->nByte) {
-        return fkvErr(pzErr, SQLITE_MISMATCH, "meta %s needs a BLOB of %llu bytes (the shape's "
+        return fkvErrSet(pzErr, SQLITE_MISMATCH, "meta %s needs a BLOB of %llu bytes (the shape's "
                       "element count times the dtype's item size), not one of %llu", zMeta, p->nByte,
                       (sqlite3_uint64)nBlob);
       }

@@ -54,6 +54,7 @@ SQLITE_EXTENSION_INIT3
 #include "store.h"
 
 #include "codec.h"
+#include "util.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -171,8 +172,8 @@ int fkvLmdbRc(int rc) {
   }
 }
 
-char *fkvLmdbErr(int rc, const char *zWhat, const char *zPath) {
-  return sqlite3_mprintf("flaxkv: %s %s: %s", zWhat, zPath, mdb_strerror(rc));
+int fkvLmdbErr(int rc, const char *zWhat, const char *zPath, char **pzErr) {
+  return fkvErrSet(pzErr, fkvLmdbRc(rc), "flaxkv: %s %s: %s", zWhat, zPath, mdb_strerror(rc));
 }
 
 /*
@@ -193,15 +194,10 @@ static int diskFull(fkv_store *p, int rc) {
 }
 
 int fkvStoreFail(fkv_store *p, int rc, const char *zWhat, char **pzErr) {
-  int bFull = diskFull(p, rc);
-  if (pzErr) {
-    const char *zPath = p ? p->zPath : "";
-    sqlite3_free(*pzErr);
-    *pzErr = bFull ? sqlite3_mprintf("flaxkv: %s %s: the disk is full (%s)", zWhat, zPath,
-                                     mdb_strerror(rc))
-                   : fkvLmdbErr(rc, zWhat, zPath);
-  }
-  return bFull ? SQLITE_FULL : fkvLmdbRc(rc);
+  const char *zPath = p ? p->zPath : "";
+  if (!diskFull(p, rc)) return fkvLmdbErr(rc, zWhat, zPath, pzErr);
+  return fkvErrSet(pzErr, SQLITE_FULL, "flaxkv: %s %s: the disk is full (%s)", zWhat, zPath,
+                   mdb_strerror(rc));
 }
 
 void fkvDeadline(struct timespec *ts, int64_t ms) {
@@ -279,34 +275,31 @@ static void removeMade(fkv_store *p) {
 }
 
 /*
-** Why mdb_env_open() failed with a permission error rc: a lock file that
-** cannot be written (every LMDB reader writes its slot there), or the data
-** file.  NULL if neither can be told.
+** Why mdb_env_open() failed with a permission error rc, into *pzErr: a lock
+** file that cannot be written (every LMDB reader writes its slot there), or
+** the data file.  Returns the SQLite code of rc.
 */
-static char *permissionErr(fkv_store *p, int rc) {
+static int permissionErr(fkv_store *p, int rc, char **pzErr) {
   char *zLock = sqlite3_mprintf("%s/lock.mdb", p->zPath);
-  char *zMsg = 0;
-  if (!zLock) return 0;
+  if (!zLock) return fkvStoreFail(p, rc, "cannot open the LMDB store", pzErr);
   int fd = open(zLock, O_RDWR | O_CLOEXEC);
   int e = errno;
   if (fd < 0 && e == ENOENT && access(p->zPath, W_OK) != 0) {
     e = errno;
-    zMsg = sqlite3_mprintf("flaxkv: cannot open the LMDB store %s: its lock file %s cannot "
-                           "be created (%s); every process that opens an LMDB store, even "
-                           "to read, writes to its lock file",
-                           p->zPath, zLock, strerror(e));
+    fkvErrSet(pzErr, rc, "flaxkv: cannot open the LMDB store %s: its lock file %s cannot be "
+              "created (%s); every process that opens an LMDB store, even to read, writes to "
+              "its lock file", p->zPath, zLock, strerror(e));
   } else if (fd < 0 && e != ENOENT) {
-    zMsg = sqlite3_mprintf("flaxkv: cannot open the LMDB store %s: its lock file %s cannot "
-                           "be written (%s); every process that opens an LMDB store, even "
-                           "to read, writes to its lock file",
-                           p->zPath, zLock, strerror(e));
+    fkvErrSet(pzErr, rc, "flaxkv: cannot open the LMDB store %s: its lock file %s cannot be "
+              "written (%s); every process that opens an LMDB store, even to read, writes to "
+              "its lock file", p->zPath, zLock, strerror(e));
   } else {
-    zMsg = fkvLmdbErr(rc, "cannot open the LMDB store", p->zPath);
-    if (zMsg) zMsg = sqlite3_mprintf("%z (data.mdb)", zMsg);
+    fkvErrSet(pzErr, rc, "flaxkv: cannot open the LMDB store %s: %s (data.mdb)", p->zPath,
+              mdb_strerror(rc));
   }
   if (fd >= 0) close(fd);
   sqlite3_free(zLock);
-  return zMsg;
+  return fkvLmdbRc(rc);
 }
 
 /*
@@ -326,12 +319,10 @@ static int checkDataSize(fkv_store *p, char **pzErr) {
   }
   unsigned long long nNeed = ((unsigned long long)info.me_last_pgno + 1) * ms.ms_psize;
   if ((unsigned long long)st.st_size >= nNeed) return SQLITE_OK;
-  *pzErr = sqlite3_mprintf("flaxkv: the LMDB store %s is damaged: %s/data.mdb is %lld bytes, "
-                           "but its meta page counts %llu pages of %u bytes (%llu bytes); was "
-                           "it truncated?",
-                           p->zPath, p->zPath, (long long)st.st_size,
-                           (unsigned long long)info.me_last_pgno + 1, ms.ms_psize, nNeed);
-  return SQLITE_CORRUPT;
+  return fkvErrSet(pzErr, SQLITE_CORRUPT, "flaxkv: the LMDB store %s is damaged: %s/data.mdb "
+                   "is %lld bytes, but its meta page counts %llu pages of %u bytes (%llu bytes); "
+                   "was it truncated?", p->zPath, p->zPath, (long long)st.st_size,
+                   (unsigned long long)info.me_last_pgno + 1, ms.ms_psize, nNeed);
 }
 
 static int openEnv(fkv_store *p, char **pzErr) {
@@ -352,18 +343,11 @@ static int openEnv(fkv_store *p, char **pzErr) {
     if (rc2) return rc2;
     if (rc == ENOMEM || rc == EINVAL) {
       /* mmap refused the size: say which option asks for it. */
-      *pzErr = sqlite3_mprintf("flaxkv: cannot map %llu bytes for the LMDB store %s "
-                               "(map_size): %s",
-                               (unsigned long long)p->cfg.mapSize, p->zPath, mdb_strerror(rc));
-      return SQLITE_CANTOPEN;
+      return fkvErrSet(pzErr, SQLITE_CANTOPEN, "flaxkv: cannot map %llu bytes for the LMDB "
+                       "store %s (map_size): %s", (unsigned long long)p->cfg.mapSize, p->zPath,
+                       mdb_strerror(rc));
     }
-    if (rc == EACCES || rc == EPERM || rc == EROFS) {
-      char *zMsg = permissionErr(p, rc);
-      if (zMsg) {
-        *pzErr = zMsg;
-        return fkvLmdbRc(rc);
-      }
-    }
+    if (rc == EACCES || rc == EPERM || rc == EROFS) return permissionErr(p, rc, pzErr);
     return fkvStoreFail(p, rc, "cannot open the LMDB store", pzErr);
   }
   int nDead = 0;
@@ -379,10 +363,9 @@ static const char *syncName(int e) {
 ** missing). */
 static int noStore(const fkv_store_cfg *pCfg, const char *zDir, const char *zWhy,
                    char **pzErr) {
-  *pzErr = sqlite3_mprintf("flaxkv: no store at %s (%s); %s", zDir, zWhy,
-                           pCfg->bCreate ? "readonly=1 creates none"
-                                         : "only CREATE VIRTUAL TABLE creates one");
-  return SQLITE_CANTOPEN;
+  return fkvErrSet(pzErr, SQLITE_CANTOPEN, "flaxkv: no store at %s (%s); %s", zDir, zWhy,
+                   pCfg->bCreate ? "readonly=1 creates none"
+                                 : "only CREATE VIRTUAL TABLE creates one");
 }
 
 int fkvStoreAcquire(const char *zDir, const fkv_store_cfg *pCfg, fkv_store **ppStore,
@@ -393,9 +376,8 @@ int fkvStoreAcquire(const char *zDir, const fkv_store_cfg *pCfg, fkv_store **ppS
   if (bMake) {
     int e = makeDirs(zDir, &nMadeTop);
     if (e) {
-      *pzErr = sqlite3_mprintf("flaxkv: cannot create the store directory %s: %s", zDir,
-                               strerror(e));
-      return fkvLmdbRc(e);
+      return fkvErrSet(pzErr, fkvLmdbRc(e), "flaxkv: cannot create the store directory %s: %s",
+                       zDir, strerror(e));
     }
   }
   int rc = SQLITE_OK;
@@ -406,12 +388,11 @@ int fkvStoreAcquire(const char *zDir, const fkv_store_cfg *pCfg, fkv_store **ppS
     if (e == ENOENT && !bMake) {
       rc = noStore(pCfg, zDir, strerror(e), pzErr);
     } else {
-      *pzErr = sqlite3_mprintf("flaxkv: cannot open the store %s: %s", zDir, strerror(e));
-      rc = SQLITE_CANTOPEN;
+      rc = fkvErrSet(pzErr, SQLITE_CANTOPEN, "flaxkv: cannot open the store %s: %s", zDir,
+                     strerror(e));
     }
   } else if (stat(zReal, &st) != 0 || !S_ISDIR(st.st_mode)) {
-    *pzErr = sqlite3_mprintf("flaxkv: the store %s is not a directory", zReal);
-    rc = SQLITE_CANTOPEN;
+    rc = fkvErrSet(pzErr, SQLITE_CANTOPEN, "flaxkv: the store %s is not a directory", zReal);
   }
   if (rc != SQLITE_OK) {
     if (nMadeTop) removeDirs(zDir, nMadeTop);
@@ -431,21 +412,18 @@ again:
     goto again;
   }
   if (p) {
-    const char *zBad = 0;
-    char *zMsg = 0;
+    rc = SQLITE_OK;
     if (pCfg->eSync != FKV_SYNC_UNSET && pCfg->eSync != p->cfg.eSync) {
-      zBad = "sync";
-      zMsg = sqlite3_mprintf("flaxkv: the store %s is already open with sync=%s; sync=%s "
-                             "cannot apply to one of its tables only",
-                             zReal, syncName(p->cfg.eSync), syncName(pCfg->eSync));
+      rc = fkvErrSet(pzErr, SQLITE_ERROR, "flaxkv: the store %s is already open with sync=%s; "
+                     "sync=%s cannot apply to one of its tables only", zReal,
+                     syncName(p->cfg.eSync), syncName(pCfg->eSync));
     } else if (p->cfg.bReadonly && !pCfg->bReadonly && !p->bRofs) {
-      zBad = "readonly";
-      zMsg = sqlite3_mprintf("flaxkv: the store %s is open read-only in this process", zReal);
+      rc = fkvErrSet(pzErr, SQLITE_ERROR, "flaxkv: the store %s is open read-only in this "
+                     "process", zReal);
     }
-    if (zBad) {
+    if (rc != SQLITE_OK) {
       pthread_mutex_unlock(&gReg.mu);
-      *pzErr = zMsg;
-      return SQLITE_ERROR;
+      return rc;
     }
     p->nRef++;
     pthread_mutex_unlock(&gReg.mu);
@@ -473,9 +451,8 @@ again:
                eData ? strerror(eData) : bData && st.st_size == 0 ? "empty" : "not a file");
       rc = noStore(pCfg, zReal, zWhy, pzErr);
     } else if (!bStore && bRofs) {
-      *pzErr = sqlite3_mprintf("flaxkv: cannot create the store %s: %s", zReal,
-                               strerror(EROFS));
-      rc = SQLITE_READONLY;
+      rc = fkvErrSet(pzErr, SQLITE_READONLY, "flaxkv: cannot create the store %s: %s", zReal,
+                     strerror(EROFS));
     }
   }
   if (rc == SQLITE_OK) {
@@ -629,13 +606,9 @@ int fkvStoreClearStaleReaders(fkv_store *p) {
 
 int fkvStoreCheckProcess(fkv_store *p, char **pzErr) {
   if (!fkvStoreForked(p)) return SQLITE_OK;
-  if (pzErr) {
-    sqlite3_free(*pzErr);
-    *pzErr = sqlite3_mprintf("flaxkv: the store %s was opened by process %d; a connection "
-                             "cannot use it after fork() (open a new connection in process %d)",
-                             p->zPath, (int)p->pid, (int)getpid());
-  }
-  return SQLITE_MISUSE;
+  return fkvErrSet(pzErr, SQLITE_MISUSE, "flaxkv: the store %s was opened by process %d; a "
+                   "connection cannot use it after fork() (open a new connection in process %d)",
+                   p->zPath, (int)p->pid, (int)getpid());
 }
 
 void *fkvStoreOwner(fkv_store *p, void *(*xNew)(fkv_store *, void *), void *pArg,
@@ -726,13 +699,8 @@ static int resizeMap(fkv_store *p, int bDouble, char **pzErr) {
   }
   int rc = SQLITE_OK;
   if (p->nReaders > 0) {
-    if (pzErr) {
-      sqlite3_free(*pzErr);
-      *pzErr = sqlite3_mprintf("flaxkv: cannot resize the LMDB map of %s: %d read "
-                               "transactions of this process stay open",
-                               p->zPath, p->nReaders);
-    }
-    rc = SQLITE_BUSY;
+    rc = fkvErrSet(pzErr, SQLITE_BUSY, "flaxkv: cannot resize the LMDB map of %s: %d read "
+                   "transactions of this process stay open", p->zPath, p->nReaders);
   } else {
     size_t newSize = 0;
     if (bDouble) {
@@ -803,8 +771,7 @@ int fkvStoreWriteBegin(fkv_store *p, MDB_txn **ppTxn, char **pzErr) {
   int rc0 = fkvStoreCheckProcess(p, pzErr);
   if (rc0 != SQLITE_OK) return rc0;
   if (p->cfg.bReadonly) {
-    if (pzErr) *pzErr = sqlite3_mprintf("flaxkv: the store %s is read-only", p->zPath);
-    return SQLITE_READONLY;
+    return fkvErrSet(pzErr, SQLITE_READONLY, "flaxkv: the store %s is read-only", p->zPath);
   }
   for (int nTry = 0;; nTry++) {
     pthread_mutex_lock(&p->wmu);
@@ -1127,27 +1094,27 @@ static void tableOpenDone(fkv_store *p, void *pArg) {
   c->pTable = t;
 }
 
-/* The message of a table that fkvStoreTableOpen cannot find (see openCtx). */
-static char *missingErr(fkv_store *p, const openCtx *c) {
+/* The error of a table that fkvStoreTableOpen cannot find (see openCtx). */
+static int missingErr(fkv_store *p, const openCtx *c, char **pzErr) {
   const fkv_table_spec *s = c->pSpec;
   const char *zWhy = !s->bCreate ? "" : p->bRofs ? " (its file system is read-only)"
                                                : " (it is open read-only)";
   switch (c->eMissing) {
     case FKV_MISSING_CATALOG:
-      return sqlite3_mprintf("flaxkv: the store %s has no table %s: it has no flaxkv catalog "
-                             "and no LMDB database %s%s",
-                             p->zPath, s->zSqlName, c->zDb, zWhy);
+      return fkvErrSet(pzErr, SQLITE_ERROR, "flaxkv: the store %s has no table %s: it has no "
+                       "flaxkv catalog and no LMDB database %s%s",
+                       p->zPath, s->zSqlName, c->zDb, zWhy);
     case FKV_MISSING_ENTRY:
-      return sqlite3_mprintf("flaxkv: the store %s has no table %s: its catalog has no entry "
-                             "for it and there is no LMDB database %s%s",
-                             p->zPath, s->zSqlName, c->zDb, zWhy);
+      return fkvErrSet(pzErr, SQLITE_ERROR, "flaxkv: the store %s has no table %s: its catalog "
+                       "has no entry for it and there is no LMDB database %s%s",
+                       p->zPath, s->zSqlName, c->zDb, zWhy);
     case FKV_MISSING_ENTRY_DB:
-      return sqlite3_mprintf("flaxkv: the store %s has no table %s: its catalog names the LMDB "
-                             "database %s, which does not exist%s",
-                             p->zPath, s->zSqlName, c->zDb, zWhy);
+      return fkvErrSet(pzErr, SQLITE_ERROR, "flaxkv: the store %s has no table %s: its catalog "
+                       "names the LMDB database %s, which does not exist%s",
+                       p->zPath, s->zSqlName, c->zDb, zWhy);
     default:
-      return sqlite3_mprintf("flaxkv: the store %s has no LMDB database %s%s", p->zPath,
-                             c->zDb, zWhy);
+      return fkvErrSet(pzErr, SQLITE_ERROR, "flaxkv: the store %s has no LMDB database %s%s",
+                       p->zPath, c->zDb, zWhy);
   }
 }
 
@@ -1159,30 +1126,27 @@ int fkvStoreTableOpen(fkv_store *p, const fkv_table_spec *s, fkv_table **ppTable
   if (e == MDB_SUCCESS && c.bOom) e = ENOMEM;
   if (e) {
     const char *zDb = c.zDb ? c.zDb : (s->zName ? s->zName : s->bCatalog ? s->zSqlName : "(main)");
-    sqlite3_free(*pzErr);
+    int rc;
     if (e == MDB_NOTFOUND) {
-      *pzErr = missingErr(p, &c);
+      rc = missingErr(p, &c, pzErr);
     } else if (e == MDB_INCOMPATIBLE && c.bPlainKey) {
-      *pzErr = sqlite3_mprintf("flaxkv: cannot open table %s in %s: the store's main database "
-                               "has a key %Q that is not a named database (written by a "
-                               "format=raw or format=flaxkv table, or another program), so "
-                               "LMDB cannot keep a table of that name; name= chooses another",
-                               zDb, p->zPath, zDb);
+      rc = fkvErrSet(pzErr, SQLITE_ERROR, "flaxkv: cannot open table %s in %s: the store's main "
+                     "database has a key %Q that is not a named database (written by a "
+                     "format=raw or format=flaxkv table, or another program), so LMDB cannot "
+                     "keep a table of that name; name= chooses another", zDb, p->zPath, zDb);
     } else if (e == MDB_INCOMPATIBLE) {
-      *pzErr = sqlite3_mprintf("flaxkv: the LMDB database %s of %s cannot be a flaxkv table "
-                               "(it keeps several values per key, integer or reversed keys, "
-                               "or its catalog entry is corrupt)",
-                               zDb, p->zPath);
+      rc = fkvErrSet(pzErr, SQLITE_ERROR, "flaxkv: the LMDB database %s of %s cannot be a flaxkv "
+                     "table (it keeps several values per key, integer or reversed keys, or its "
+                     "catalog entry is corrupt)", zDb, p->zPath);
     } else if (e == MDB_DBS_FULL) {
-      *pzErr = sqlite3_mprintf("flaxkv: the store %s already holds %d tables, its limit",
-                               p->zPath, FKV_MAX_TABLES);
+      rc = fkvErrSet(pzErr, SQLITE_ERROR, "flaxkv: the store %s already holds %d tables, its "
+                     "limit", p->zPath, FKV_MAX_TABLES);
     } else {
-      *pzErr = sqlite3_mprintf("flaxkv: cannot open table %s in %s: %s", zDb, p->zPath,
-                               mdb_strerror(e));
+      rc = fkvErrSet(pzErr, fkvLmdbRc(e), "flaxkv: cannot open table %s in %s: %s", zDb,
+                     p->zPath, mdb_strerror(e));
     }
     sqlite3_free(c.zDb);
-    return e == MDB_NOTFOUND || e == MDB_DBS_FULL || e == MDB_INCOMPATIBLE ? SQLITE_ERROR
-                                                                           : fkvLmdbRc(e);
+    return rc;
   }
   sqlite3_free(c.zDb);
   *ppTable = c.pTable;
@@ -1294,11 +1258,8 @@ int fkvStoreTableRename(fkv_table *t, const char *zOld, const char *zNew, const 
   renameCtx c = {t, zOld, zNew, zOwner, 0};
   int e = runWrite(p, tableRenameWork, 0, &c, pzErr);
   if (c.bTaken) {
-    sqlite3_free(*pzErr);
-    *pzErr = sqlite3_mprintf("flaxkv: cannot rename %s to %s: the store %s has another table "
-                             "named %s",
-                             zOld, zNew, p->zPath, zNew);
-    return SQLITE_ERROR;
+    return fkvErrSet(pzErr, SQLITE_ERROR, "flaxkv: cannot rename %s to %s: the store %s has "
+                     "another table named %s", zOld, zNew, p->zPath, zNew);
   }
   if (e) return fkvStoreFail(p, e, "cannot record the rename in", pzErr);
   return SQLITE_OK;
@@ -1411,11 +1372,8 @@ int fkvStoreTableDrop(fkv_table *t, const char *zSqlName, const char *zOwner, ch
   dropCtx c = {t, zSqlName, zOwner, 0, 0, 0};
   int e = runWrite(p, tableDropWork, tableDropDone, &c, pzErr);
   if (e == EROFS) {
-    sqlite3_free(*pzErr);
-    *pzErr = sqlite3_mprintf("flaxkv: cannot drop table %s, which owns its data: the store %s "
-                             "is read-only",
-                             zSqlName, p->zPath);
-    return SQLITE_READONLY;
+    return fkvErrSet(pzErr, SQLITE_READONLY, "flaxkv: cannot drop table %s, which owns its "
+                     "data: the store %s is read-only", zSqlName, p->zPath);
   }
   if (e) return fkvStoreFail(p, e, "cannot drop a table of", pzErr);
   return SQLITE_OK;

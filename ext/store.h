@@ -282,9 +282,10 @@ int fkvStoreTableRows(fkv_table *, uint64_t *pn, char **pzErr);
 void fkvCondInit(pthread_cond_t *);
 void fkvDeadline(struct timespec *, int64_t ms);
 
-/* A SQLite result code for an LMDB or errno error, and its message. */
+/* A SQLite result code for an LMDB or errno error; and that code with its
+** message "flaxkv: <zWhat> <zPath>: <LMDB's text>" into *pzErr (util.h). */
 int fkvLmdbRc(int mdbRc);
-char *fkvLmdbErr(int mdbRc, const char *zWhat, const char *zPath);
+int fkvLmdbErr(int mdbRc, const char *zWhat, const char *zPath, char **pzErr);
 /*
 ** The same for a failure of store p doing zWhat ("cannot flush to"), into
 ** *pzErr (may be NULL): a full disk (ENOSPC, EDQUOT, or EIO while the

@@ -177,6 +177,7 @@ SQLITE_EXTENSION_INIT3
 #include "codec.h"
 #include "format.h"
 #include "memtable.h"
+#include "util.h"
 
 #define FKV_PLAN_EQ 0x01
 #define FKV_PLAN_LO 0x02
@@ -329,11 +330,6 @@ struct flaxkv_cursor {
 
 /* ------------------------------------------------------------- helpers */
 
-static void setVtabErr(sqlite3_vtab *pVtab, char *zMsg) {
-  sqlite3_free(pVtab->zErrMsg);
-  pVtab->zErrMsg = zMsg;
-}
-
 /* Forget the rows of the last UPDATE: a new statement starts (xFilter). */
 static void movesReset(fkv_moves *m) {
   m->bRow = 0;
@@ -426,10 +422,9 @@ static int parseOptions(int argc, const char *const *argv, fkv_opts *o, char **p
     if (!zArg) return SQLITE_NOMEM;
     char *zEq = strchr(zArg, '=');
     if (!zEq) {
-      *pzErr = sqlite3_mprintf("flaxkv: argument \"%s\" is not name=value (options: %s)",
-                               argv[i], FKV_OPTION_LIST);
       sqlite3_free(zArg);
-      return SQLITE_ERROR;
+      return fkvErrSet(pzErr, SQLITE_ERROR, "flaxkv: argument \"%s\" is not name=value "
+                       "(options: %s)", argv[i], FKV_OPTION_LIST);
     }
     *zEq = 0;
     char *zName = trim(zArg);
@@ -444,11 +439,12 @@ static int parseOptions(int argc, const char *const *argv, fkv_opts *o, char **p
       if (sqlite3_stricmp(zName, azOpt[k]) == 0) iOpt = k;
     }
     const char *zWant = 0;
+    int rc = SQLITE_OK;
     if (iOpt < 0) {
-      *pzErr = sqlite3_mprintf("flaxkv: unknown option \"%s\" (options: %s)", zName,
-                               FKV_OPTION_LIST);
+      rc = fkvErrSet(pzErr, SQLITE_ERROR, "flaxkv: unknown option \"%s\" (options: %s)", zName,
+                     FKV_OPTION_LIST);
     } else if (seen & (1u << iOpt)) {
-      *pzErr = sqlite3_mprintf("flaxkv: option %s given twice", azOpt[iOpt]);
+      rc = fkvErrSet(pzErr, SQLITE_ERROR, "flaxkv: option %s given twice", azOpt[iOpt]);
     } else {
       seen |= 1u << iOpt;
       size_t n;
@@ -511,29 +507,28 @@ static int parseOptions(int argc, const char *const *argv, fkv_opts *o, char **p
         }
       }
       if (zWant) {
-        *pzErr = sqlite3_mprintf("flaxkv: bad value for %s: \"%s\" (expected %s)", azOpt[iOpt],
-                                 zVal, zWant);
+        rc = fkvErrSet(pzErr, SQLITE_ERROR, "flaxkv: bad value for %s: \"%s\" (expected %s)",
+                       azOpt[iOpt], zVal, zWant);
       }
     }
     sqlite3_free(zArg);
-    if (*pzErr) {
+    if (rc != SQLITE_OK) {
       optsFree(o);
-      return SQLITE_ERROR;
+      return rc;
     }
   }
   if (!o->pFmt) o->pFmt = fkvFormatFind("native");
   if (o->buf.nHard && o->buf.nHard < (o->buf.nSoft ? o->buf.nSoft : FKV_DEFAULT_SOFT)) {
-    *pzErr = sqlite3_mprintf("flaxkv: buffer_limit (%llu) is below buffer_size (%llu%s)",
-                             (unsigned long long)o->buf.nHard,
-                             (unsigned long long)(o->buf.nSoft ? o->buf.nSoft : FKV_DEFAULT_SOFT),
-                             o->buf.nSoft ? "" : ", its default");
     optsFree(o);
-    return SQLITE_ERROR;
+    return fkvErrSet(pzErr, SQLITE_ERROR, "flaxkv: buffer_limit (%llu) is below buffer_size "
+                     "(%llu%s)", (unsigned long long)o->buf.nHard,
+                     (unsigned long long)(o->buf.nSoft ? o->buf.nSoft : FKV_DEFAULT_SOFT),
+                     o->buf.nSoft ? "" : ", its default");
   }
   if (o->pFmt->bNative && strcmp(o->zName ? o->zName : argv[2], FKV_CATALOG) == 0) {
-    *pzErr = sqlite3_mprintf("flaxkv: %s is reserved for the store's catalog", FKV_CATALOG);
     optsFree(o);
-    return SQLITE_ERROR;
+    return fkvErrSet(pzErr, SQLITE_ERROR, "flaxkv: %s is reserved for the store's catalog",
+                     FKV_CATALOG);
   }
   return SQLITE_OK;
 }
@@ -606,19 +601,17 @@ static int openPrivate(fkv_conn *c, const char *zSchema, const char *zName, fkv_
                        fkv_buffer **ppBuf, char **pzErr) {
   fkv_private *q = findPrivate(c, zSchema, zName, 0);
   if (!q && !o->store.bCreate) {
-    *pzErr = sqlite3_mprintf("flaxkv: table %s has no store in this connection: a table "
-                             "without path= in %s has a private store, made by its CREATE "
-                             "VIRTUAL TABLE in the connection",
-                             zName, zSchema);
-    return SQLITE_CANTOPEN;
+    return fkvErrSet(pzErr, SQLITE_CANTOPEN, "flaxkv: table %s has no store in this connection: "
+                     "a table without path= in %s has a private store, made by its CREATE "
+                     "VIRTUAL TABLE in the connection", zName, zSchema);
   }
   if (!q) {
     const char *zTmp = getenv("TMPDIR");
     char *zDir = sqlite3_mprintf("%s/flaxkv-XXXXXX", zTmp && zTmp[0] ? zTmp : "/tmp");
     if (!zDir) return SQLITE_NOMEM;
     if (!mkdtemp(zDir)) {
-      *pzErr = sqlite3_mprintf("flaxkv: cannot create a temporary store %s: %s", zDir,
-                               strerror(errno));
+      fkvErrSet(pzErr, SQLITE_CANTOPEN, "flaxkv: cannot create a temporary store %s: %s", zDir,
+                strerror(errno));
       sqlite3_free(zDir);
       return SQLITE_CANTOPEN;
     }
@@ -672,11 +665,10 @@ static int checkEncoding(sqlite3 *db, const char *zName, char **pzErr) {
   if (rc == SQLITE_OK && sqlite3_step(pStmt) == SQLITE_ROW) {
     const char *zEnc = (const char *)sqlite3_column_text(pStmt, 0);
     if (zEnc && sqlite3_stricmp(zEnc, "UTF-8") != 0) {
-      *pzErr = sqlite3_mprintf("flaxkv: table %s needs a UTF-8 database, and this connection's "
-                               "encoding is %s (flaxkv orders TEXT keys by their UTF-8 bytes, "
-                               "SQLite by the bytes of the database's encoding); use a database "
-                               "created with the default PRAGMA encoding='UTF-8'",
-                               zName, zEnc);
+      fkvErrSet(pzErr, SQLITE_ERROR, "flaxkv: table %s needs a UTF-8 database, and this "
+                "connection's encoding is %s (flaxkv orders TEXT keys by their UTF-8 bytes, "
+                "SQLite by the bytes of the database's encoding); use a database created with "
+                "the default PRAGMA encoding='UTF-8'", zName, zEnc);
       sqlite3_finalize(pStmt);
       return *pzErr ? SQLITE_ERROR : SQLITE_NOMEM;
     }
@@ -684,8 +676,8 @@ static int checkEncoding(sqlite3 *db, const char *zName, char **pzErr) {
   int rc2 = sqlite3_finalize(pStmt);
   if (rc == SQLITE_OK) rc = rc2;
   if (rc != SQLITE_OK) {
-    *pzErr = sqlite3_mprintf("flaxkv: table %s: cannot read the database encoding: %s", zName,
-                             sqlite3_errmsg(db));
+    fkvErrSet(pzErr, rc, "flaxkv: table %s: cannot read the database encoding: %s", zName,
+              sqlite3_errmsg(db));
   }
   return rc;
 }
@@ -776,7 +768,7 @@ static int flaxkvInit(sqlite3 *db, void *pAux, int argc, const char *const *argv
   sqlite3_free(zDir);
   optsFree(&o);
   if (rc != SQLITE_OK) {
-    if (!*pzErr && rc == SQLITE_NOMEM) *pzErr = sqlite3_mprintf("flaxkv: out of memory");
+    if (!*pzErr && rc == SQLITE_NOMEM) fkvErrSet(pzErr, rc, "flaxkv: out of memory");
     fkvTxnFree(p->pTxn);
     if (p->pTable) fkvBufferTableClose(p->pBuf, p->pTable);
     fkvBufferClose(p->pBuf);
@@ -1159,7 +1151,7 @@ static void ivlAddRange(void *pCtx, const unsigned char *aLo, size_t nLo, const 
 /* rc, an iterator's error: its message becomes the table's. */
 static int iterFail(flaxkv_cursor *pCur, int rc) {
   const char *z = fkvIterErrmsg(pCur->pIter);
-  if (z) setVtabErr(pCur->base.pVtab, sqlite3_mprintf("%s", z));
+  if (z) fkvErrVtab(pCur->base.pVtab, rc, "%s", z);
   return rc;
 }
 
@@ -1631,8 +1623,8 @@ static int flaxkvFilter(sqlite3_vtab_cursor *cur, int idxNum, const char *idxStr
     /* More than one row may match: prepare again, two-pass (see
     ** One-pass UPDATE). */
     p->bNoOnePass = 1;
-    setVtabErr(cur->pVtab, sqlite3_mprintf("flaxkv: table %s: the plan must change", p->zName));
-    return SQLITE_SCHEMA;
+    return fkvErrVtab(cur->pVtab, SQLITE_SCHEMA, "flaxkv: table %s: the plan must change",
+                      p->zName);
   }
   pCur->iIvl = pCur->bDesc ? pCur->nIvl - 1 : 0;
   rc = cursorSettle(pCur);
@@ -1681,13 +1673,8 @@ static __attribute__((noinline)) void columnFail(flaxkv_cursor *pCur, sqlite3_co
   flaxkv_vtab *p = (flaxkv_vtab *)pCur->base.pVtab;
   char *zKey = fkvKeyRepr(aKey, nKey, p->pFmt->bNative);
   /* zErr: what the decoder found ("corrupt value", "corrupt key", ...). */
-  char *zMsg = sqlite3_mprintf("flaxkv: %s for key %s in table %s (%s)",
-                               zErr ? zErr : "corrupt data", zKey, p->zName,
-                               fkvStorePath(fkvBufferStore(p->pBuf)));
-  sqlite3_result_error(ctx, zMsg ? zMsg : "flaxkv: corrupt data", -1);
-  sqlite3_result_error_code(ctx, rc);
-  sqlite3_free(zKey);
-  sqlite3_free(zMsg);
+  fkvErrResult(ctx, rc, "flaxkv: %s for key %z in table %s (%s)", zErr ? zErr : "corrupt data",
+               zKey, p->zName, fkvStorePath(fkvBufferStore(p->pBuf)));
   sqlite3_free(zErr);
 }
 
@@ -1722,15 +1709,13 @@ static int flaxkvColumn(sqlite3_vtab_cursor *cur, sqlite3_context *ctx, int iCol
 static int flaxkvRowid(sqlite3_vtab_cursor *cur, sqlite_int64 *pRowid) {
   /* A WITHOUT ROWID virtual table: SQLite never asks. */
   (void)pRowid;
-  setVtabErr(cur->pVtab, sqlite3_mprintf("flaxkv: a flaxkv table has no rowid"));
-  return SQLITE_ERROR;
+  return fkvErrVtab(cur->pVtab, SQLITE_ERROR, "flaxkv: a flaxkv table has no rowid");
 }
 
 /* --------------------------------------------------------------- writes */
 
 static int constraintErr(flaxkv_vtab *p, int rc, const char *zWhat) {
-  setVtabErr(&p->base, sqlite3_mprintf("%s constraint failed: %s.key", zWhat, p->zName));
-  return rc;
+  return fkvErrVtab(&p->base, rc, "%s constraint failed: %s.key", zWhat, p->zName);
 }
 
 /*
@@ -1746,14 +1731,11 @@ static int tablePut(flaxkv_vtab *p, const unsigned char *aKey, size_t nKey,
   int rc = fkvTxnKeyIsDb(p->pTxn, aKey, nKey, &bDb, &p->base.zErrMsg);
   if (rc == SQLITE_OK && bDb) {
     char *zKey = fkvKeyRepr(aKey, nKey, p->pFmt->bNative);
-    setVtabErr(&p->base,
-               sqlite3_mprintf("flaxkv: table %s: cannot %s the key %s: it is the name of a "
-                               "named database of the store %s, which LMDB keeps as a key of "
-                               "its main database",
-                               p->zName, aVal ? "write" : "delete", zKey ? zKey : "",
-                               fkvStorePath(fkvBufferStore(p->pBuf))));
-    sqlite3_free(zKey);
-    return SQLITE_ERROR;
+    return fkvErrVtab(&p->base, SQLITE_ERROR,
+                      "flaxkv: table %s: cannot %s the key %z: it is the name of a named "
+                      "database of the store %s, which LMDB keeps as a key of its main database",
+                      p->zName, aVal ? "write" : "delete", zKey,
+                      fkvStorePath(fkvBufferStore(p->pBuf)));
   }
   return rc == SQLITE_OK ? fkvTxnPut(p->pTxn, aKey, nKey, aVal, nVal, bExpectAbsent) : rc;
 }
@@ -1786,8 +1768,7 @@ static void resolveOldKey(flaxkv_vtab *p, sqlite3_value *pOld, unsigned char *a,
 ** before it.
 */
 static int refuseStmt(flaxkv_vtab *p, char *zWhy) {
-  setVtabErr(&p->base, sqlite3_mprintf("flaxkv: %z; the statement changed nothing", zWhy));
-  return SQLITE_ERROR;
+  return fkvErrVtab(&p->base, SQLITE_ERROR, "flaxkv: %z; the statement changed nothing", zWhy);
 }
 
 /* Refuse an UPDATE that changes keys and whose rows are not in key order. */
@@ -1960,7 +1941,7 @@ static void equalRange(void *pCtx, const unsigned char *aLo, size_t nLo, const u
   }
   if (rc != SQLITE_OK && rc != SQLITE_NOMEM) {
     const char *z = fkvIterErrmsg(e->pIter);
-    if (z) setVtabErr(&e->p->base, sqlite3_mprintf("%s", z));
+    if (z) fkvErrVtab(&e->p->base, rc, "%s", z);
   }
   e->rc = rc;
 }
@@ -1972,7 +1953,7 @@ static int equalProbe(void *pCtx, const unsigned char *a, size_t n) {
     e->rc = iterSeekPrefix(e->pIter, a, n);
     if (e->rc != SQLITE_OK) {
       const char *z = fkvIterErrmsg(e->pIter);
-      if (z) setVtabErr(&e->p->base, sqlite3_mprintf("%s", z));
+      if (z) fkvErrVtab(&e->p->base, e->rc, "%s", z);
     }
   }
   return e->rc != SQLITE_OK || !fkvIterEof(e->pIter);
@@ -2038,9 +2019,8 @@ static int writeRow(flaxkv_vtab *p, int argc, sqlite3_value **argv, const unsign
                              (size_t)sqlite3_value_bytes(pRaw) == nOld &&
                              memcmp(sqlite3_value_blob(pRaw), aOld, nOld) == 0));
     if (!bRawKept && (nOld || sqlite3_value_type(pRaw) != SQLITE_NULL)) {
-      setVtabErr(pVtab, sqlite3_mprintf("flaxkv: table %s: rawkey cannot be written (it is the "
-                                        "stored form of key: write key)", p->zName));
-      return SQLITE_ERROR;
+      return fkvErrVtab(pVtab, SQLITE_ERROR, "flaxkv: table %s: rawkey cannot be written (it "
+                        "is the stored form of key: write key)", p->zName);
     }
     bKeep = nOld && sqlite3_value_nochange(argv[2]);
     if (nOld && !bKeep) {
@@ -2053,28 +2033,24 @@ static int writeRow(flaxkv_vtab *p, int argc, sqlite3_value **argv, const unsign
   } else {
     rc = pFmt->xKeyEncode(argv[2], aNew, sizeof(aNew), &nNew, &kind, &zErr);
     if (rc != SQLITE_OK) {
-      setVtabErr(pVtab, sqlite3_mprintf("flaxkv: table %s: %s", p->zName, zErr));
-      sqlite3_free(zErr);
-      return rc;
+      return fkvErrVtab(pVtab, rc, "flaxkv: table %s: %z", p->zName, zErr);
     }
     if (nNew == 0) {
       if (eMode == SQLITE_IGNORE) return ignoreRow(p, !nOld);
       return constraintErr(p, SQLITE_CONSTRAINT_NOTNULL, "NOT NULL");
     }
     if (nNew > FKV_MAX_KEY) {
-      setVtabErr(pVtab, sqlite3_mprintf("flaxkv: a key of table %s is %llu bytes encoded; LMDB "
-                                        "keys are limited to %d bytes%s",
-                                        p->zName, (unsigned long long)nNew, FKV_MAX_KEY,
-                                        pFmt->bNative ? " (1 type byte + the key)" : ""));
-      return SQLITE_TOOBIG;
+      return fkvErrVtab(pVtab, SQLITE_TOOBIG, "flaxkv: a key of table %s is %llu bytes encoded; "
+                        "LMDB keys are limited to %d bytes%s",
+                        p->zName, (unsigned long long)nNew, FKV_MAX_KEY,
+                        pFmt->bNative ? " (1 type byte + the key)" : "");
     }
   }
   sqlite3_value *pMeta = pFmt->bMeta && argc > 2 + FKV_COL_META ? argv[2 + FKV_COL_META] : 0;
   rc = pFmt->xValueEncode(argv[2 + FKV_COL_VALUE], pMeta, kind, &p->val, &zErr);
   if (rc != SQLITE_OK) {
-    setVtabErr(pVtab, zErr ? sqlite3_mprintf("flaxkv: table %s: %s", p->zName, zErr) : 0);
-    sqlite3_free(zErr);
-    return rc;
+    if (!zErr) return fkvErrVtab(pVtab, rc, 0);
+    return fkvErrVtab(pVtab, rc, "flaxkv: table %s: %z", p->zName, zErr);
   }
   const unsigned char *aVal = p->val.a;
   size_t nVal = p->val.n;
@@ -2141,12 +2117,11 @@ static int flaxkvUpdate(sqlite3_vtab *pVtab, int argc, sqlite3_value **argv, sql
   flaxkv_vtab *p = (flaxkv_vtab *)pVtab;
   fkv_store *pStore = fkvBufferStore(p->pBuf);
   if (p->bReadonly || fkvStoreReadonly(pStore)) {
-    setVtabErr(pVtab, fkvStoreOnReadonlyMedia(pStore)
-                          ? sqlite3_mprintf("flaxkv: table %s is read-only: its store %s is on "
-                                            "a read-only file system",
-                                            p->zName, fkvStorePath(pStore))
-                          : sqlite3_mprintf("flaxkv: table %s is read-only", p->zName));
-    return SQLITE_READONLY;
+    if (!fkvStoreOnReadonlyMedia(pStore)) {
+      return fkvErrVtab(pVtab, SQLITE_READONLY, "flaxkv: table %s is read-only", p->zName);
+    }
+    return fkvErrVtab(pVtab, SQLITE_READONLY, "flaxkv: table %s is read-only: its store %s is on "
+                      "a read-only file system", p->zName, fkvStorePath(pStore));
   }
   unsigned char aOld[FKV_KEYBUF];
   size_t nOld = 0;
@@ -2197,10 +2172,9 @@ static int flaxkvBegin(sqlite3_vtab *pVtab) {
   }
   if (bBehind) {
     fkvTxnRollback(p->pTxn);
-    setVtabErr(pVtab, sqlite3_mprintf("flaxkv: another %s committed to %s after this "
-                                      "transaction read it; roll back and retry",
-                                      bBehind == 2 ? "process" : "connection", fkvStorePath(s)));
-    return SQLITE_BUSY_SNAPSHOT;
+    return fkvErrVtab(pVtab, SQLITE_BUSY_SNAPSHOT, "flaxkv: another %s committed to %s after "
+                      "this transaction read it; roll back and retry",
+                      bBehind == 2 ? "process" : "connection", fkvStorePath(s));
   }
   if (v) fkvTxnSetSnapshot(p->pTxn, fkvViewTxnId(v));
   return SQLITE_OK;
@@ -2392,8 +2366,8 @@ int fkvConnFindTable(fkv_conn *c, const char *zTable, fkv_buffer **ppBuf, fkv_ta
   sqlite3_finalize(pStmt);
   sqlite3_free(zSql);
   if (findTable(c, zTable, ppBuf, ppTable, pzName) == SQLITE_OK) return SQLITE_OK;
-  *pzErr = sqlite3_mprintf("no flaxkv table named \"%s\" in this connection", zTable);
-  return SQLITE_ERROR;
+  return fkvErrSet(pzErr, SQLITE_ERROR, "no flaxkv table named \"%s\" in this connection",
+                   zTable);
 }
 
 /* ---------------------------------------------------------------- module */
