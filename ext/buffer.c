@@ -14,7 +14,7 @@
 ** while b->mu is held.
 **
 ** Sequence numbers.  b->visible is the newest published commit.  A commit
-** holds the store's commit token (pTokenOwner) from prepare to commit; it
+** holds the store's commit token (b->token) from prepare to commit; it
 ** pushes its versions with seq b->pendingSeq = visible + 1, then publishes
 ** visible = pendingSeq at once, so a view (which reads versions with
 ** seq <= its own) sees a commit whole or not at all.  While the token is
@@ -128,6 +128,18 @@ struct fkv_held {
                             ** when the key is the cause */
 };
 
+/*
+** A lock that one owner (a connection: the pOwner of fkvTxnBegin and
+** fkvTxnPrepare) holds across calls, once per transaction of its that
+** holds it: the writer lock and the commit token.  Under b->mu.
+*/
+typedef struct fkv_hold fkv_hold;
+struct fkv_hold {
+  void *pOwner;             /* NULL: free */
+  int nRef;                 /* the owner's holds */
+  pthread_t thread;         /* the thread that took it */
+};
+
 struct fkv_buffer {
   fkv_store *pStore;
   fkv_buffer_cfg cfg;
@@ -147,11 +159,9 @@ struct fkv_buffer {
   uint64_t gen;             /* atomic: bumped by any publish, freeze, flush */
   uint64_t flushGen;        /* bumped by freezes and flush publications
                             ** (atomic: views read it before b->mu) */
-  void *pTokenOwner;
-  int nTokenRef;            /* prepared transactions of the owner */
-  void *pWriter;            /* the writer: owns the store from xBegin to the end */
-  int nWriterRef;           /* its transactions (fkv_txn.bWriter) */
-  pthread_t writerThread;   /* the thread that took the writer lock */
+  fkv_hold token;           /* the commit token: prepared transactions */
+  fkv_hold writer;          /* the writer lock: from xBegin to the end
+                            ** (fkv_txn.bWriter) */
   int bPendingPushed;
   uint64_t pendingSeq;
   fkv_view *pViewFirst, *pViewLast; /* open views, oldest first */
@@ -539,7 +549,7 @@ static void flushOnce(fkv_buffer *b) {
     if (b->visible == b->flushedSeq && !b->pHeld) return;
     struct timespec ts;
     fkvDeadline(&ts, FKV_WAIT_MS);
-    while (b->pTokenOwner) {
+    while (b->token.pOwner) {
       if (pthread_cond_timedwait(&b->cond, &b->mu, &ts) == ETIMEDOUT) return;
     }
     fkv_mem *pNew = fkvMemNewIndexed();
@@ -1841,6 +1851,46 @@ void fkvTxnRollbackTo(fkv_txn *p, int iLevel) {
   }
 }
 
+/*
+** Take h for pOwner (b->mu held): wait on b->cond until no other owner
+** holds it, at the latest until ts.  *pbNew: h was free.  zWhat names h in
+** the messages ("write transaction on", "commit to"), zEnd what it does
+** when it lets go ("end", "finish").  With zThread (what another owner on
+** this thread holds: "a write transaction open on"), such an owner fails
+** the call at once: it cannot let go while this one waits.  SQLITE_OK, or
+** SQLITE_BUSY with a message.
+*/
+static int holdTake(fkv_buffer *b, fkv_hold *h, void *pOwner, const struct timespec *ts,
+                    const char *zWhat, const char *zEnd, const char *zThread, int *pbNew,
+                    char **pzErr) {
+  while (h->pOwner && h->pOwner != pOwner) {
+    if (zThread && pthread_equal(h->thread, pthread_self())) {
+      return fkvErrSet(pzErr, SQLITE_BUSY, "flaxkv: another connection of this thread has %s %s",
+                       zThread, fkvStorePath(b->pStore));
+    }
+    if (pthread_cond_timedwait(&b->cond, &b->mu, ts) == ETIMEDOUT) {
+      return fkvErrSet(pzErr, SQLITE_BUSY, "flaxkv: another connection's %s %s did not %s in "
+                       "%d ms", zWhat, fkvStorePath(b->pStore), zEnd, FKV_WAIT_MS);
+    }
+  }
+  *pbNew = h->pOwner == 0;
+  if (*pbNew) {
+    h->pOwner = pOwner;
+    h->thread = pthread_self();
+  }
+  h->nRef++;
+  return SQLITE_OK;
+}
+
+/* Drop one hold of h (b->mu held); returns 1 if that freed it (the waiters
+** are woken). */
+static int holdDrop(fkv_buffer *b, fkv_hold *h) {
+  if (--h->nRef > 0) return 0;
+  h->pOwner = 0;
+  pthread_cond_broadcast(&b->cond);
+  return 1;
+}
+
 int fkvTxnBegin(fkv_txn *p, void *pOwner, char **pzErr) {
   fkv_buffer *b = p->pBuf;
   int rc = fkvStoreCheckProcess(b->pStore, pzErr);
@@ -1848,28 +1898,10 @@ int fkvTxnBegin(fkv_txn *p, void *pOwner, char **pzErr) {
   pthread_mutex_lock(&b->mu);
   struct timespec ts;
   fkvDeadline(&ts, FKV_WAIT_MS);
-  while (b->pWriter && b->pWriter != pOwner) {
-    if (pthread_equal(b->writerThread, pthread_self())) {
-      /* The writer is another connection of this thread: it cannot end
-      ** its transaction while this one waits. */
-      rc = fkvErrSet(pzErr, SQLITE_BUSY, "flaxkv: another connection of this thread has a "
-                     "write transaction open on %s", fkvStorePath(b->pStore));
-      break;
-    }
-    if (pthread_cond_timedwait(&b->cond, &b->mu, &ts) == ETIMEDOUT) {
-      rc = fkvErrSet(pzErr, SQLITE_BUSY, "flaxkv: another connection's write transaction on %s "
-                     "did not end in %d ms", fkvStorePath(b->pStore), FKV_WAIT_MS);
-      break;
-    }
-  }
-  if (rc == SQLITE_OK) {
-    if (!b->pWriter) {
-      b->pWriter = pOwner;
-      b->writerThread = pthread_self();
-    }
-    b->nWriterRef++;
-    p->bWriter = 1;
-  }
+  int bNew;
+  rc = holdTake(b, &b->writer, pOwner, &ts, "write transaction on", "end",
+                "a write transaction open on", &bNew, pzErr);
+  if (rc == SQLITE_OK) p->bWriter = 1;
   pthread_mutex_unlock(&b->mu);
   if (rc == SQLITE_OK) p->idSnap = fkvStoreLastTxnId(b->pStore);
   return rc;
@@ -1973,14 +2005,15 @@ static void writerRelease(fkv_txn *p) {
   fkv_buffer *b = p->pBuf;
   if (!p->bWriter) return;
   p->bWriter = 0;
-  if (--b->nWriterRef > 0) return;
-  b->pWriter = 0;
-  pthread_cond_broadcast(&b->cond);
+  holdDrop(b, &b->writer);
 }
 
 /* Release the commit token (b->mu held). */
 static void tokenRelease(fkv_buffer *b) {
-  if (--b->nTokenRef > 0) return;
+  if (b->token.nRef > 1) {
+    holdDrop(b, &b->token);
+    return;
+  }
   if (b->bPendingPushed) {
     b->visible = b->pendingSeq;
     b->nCommit++;
@@ -1996,8 +2029,7 @@ static void tokenRelease(fkv_buffer *b) {
     }
   }
   b->bPendingPushed = 0;
-  b->pTokenOwner = 0;
-  pthread_cond_broadcast(&b->cond);
+  holdDrop(b, &b->token);
 }
 
 int fkvTxnPrepare(fkv_txn *p, void *pOwner, char **pzErr) {
@@ -2021,7 +2053,7 @@ int fkvTxnPrepare(fkv_txn *p, void *pOwner, char **pzErr) {
     }
     struct timespec ts;
     fkvDeadline(&ts, FKV_WAIT_MS);
-    if (b->pTokenOwner != pOwner) {
+    if (b->token.pOwner != pOwner) {
       /* Back-pressure: past the hard limit, wait for the flush to catch up. */
       while (pressureBytes(b) >= b->cfg.nHard && b->flushRc == SQLITE_OK &&
              (b->pFrozen || b->bFlushing)) {
@@ -2029,20 +2061,17 @@ int fkvTxnPrepare(fkv_txn *p, void *pOwner, char **pzErr) {
         if (pthread_cond_timedwait(&b->cond, &b->mu, &ts) == ETIMEDOUT) break;
       }
       if (fkvMemBytes(b->pActive) >= b->cfg.nSoft) pthread_cond_signal(&b->wake);
-      while (b->pTokenOwner && b->pTokenOwner != pOwner) {
-        if (pthread_cond_timedwait(&b->cond, &b->mu, &ts) == ETIMEDOUT) {
-          pthread_mutex_unlock(&b->mu);
-          return fkvErrSet(pzErr, SQLITE_BUSY, "flaxkv: another connection's commit to %s did "
-                           "not finish in %d ms", fkvStorePath(b->pStore), FKV_WAIT_MS);
-        }
-      }
-      if (!b->pTokenOwner) {
-        b->pTokenOwner = pOwner;
-        b->pendingSeq = b->visible + 1;
-        b->bPendingPushed = 0;
-      }
     }
-    b->nTokenRef++;
+    int bNew;
+    rc = holdTake(b, &b->token, pOwner, &ts, "commit to", "finish", 0, &bNew, pzErr);
+    if (rc != SQLITE_OK) {
+      pthread_mutex_unlock(&b->mu);
+      return rc;
+    }
+    if (bNew) {
+      b->pendingSeq = b->visible + 1;
+      b->bPendingPushed = 0;
+    }
     p->bPrepared = 1;
   }
   if (fkvBufferWriteThrough(b)) {

@@ -32,14 +32,12 @@
 #include <stdint.h>
 
 #include "store.h"
+#include "util.h"
 
 typedef struct fkv_buffer fkv_buffer;
 typedef struct fkv_view fkv_view;
 typedef struct fkv_txn fkv_txn;
 typedef struct fkv_iter fkv_iter;
-
-/* LMDB's limit on a key (mdb_env_get_maxkeysize() of Debian's liblmdb). */
-#define FKV_MAX_KEY 511
 
 #define FKV_DEFAULT_SOFT ((size_t)16 << 20)
 #define FKV_DEFAULT_HARD ((size_t)64 << 20)

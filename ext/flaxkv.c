@@ -86,27 +86,12 @@ static void flushFunc(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
 
 /* z as a JSON string literal (sqlite3_free it), or NULL on out of memory. */
 static char *jsonString(const char *z) {
-  size_t n = 0;
-  for (const char *q = z; *q; q++) n += 6;
-  char *zOut = sqlite3_malloc64(n + 3);
-  if (!zOut) return 0;
-  char *o = zOut;
-  *o++ = '"';
-  for (const unsigned char *q = (const unsigned char *)z; *q; q++) {
-    if (*q == '"' || *q == '\\') {
-      *o++ = '\\';
-      *o++ = (char)*q;
-    } else if (*q < 0x20) {
-      static const char hex[] = "0123456789abcdef";
-      *o++ = '\\', *o++ = 'u', *o++ = '0', *o++ = '0';
-      *o++ = hex[*q >> 4], *o++ = hex[*q & 15];
-    } else {
-      *o++ = (char)*q;
-    }
-  }
-  *o++ = '"';
-  *o = 0;
-  return zOut;
+  fkv_buf b = {0};
+  fkvJsonString(&b, z, strlen(z));
+  fkvBufAppend(&b, "", 1);
+  if (b.rc == SQLITE_OK) return (char *)b.a;
+  fkvBufFree(&b);
+  return 0;
 }
 
 /* The JSON object of one store (its buffer and environment). */
@@ -116,7 +101,6 @@ static char *storeJson(fkv_buffer *b) {
   fkv_store *s = fkvBufferStore(b);
   fkvBufferStat(b, &bs);
   fkvStoreStat(s, &ss);
-  static const char *azSync[] = {"full", "meta", "none"};
   char *zPath = jsonString(fkvStorePath(s));
   char *zErr = bs.zFlushErr ? jsonString(bs.zFlushErr) : 0;
   char *z = !zPath ? 0 : sqlite3_mprintf(
@@ -124,7 +108,7 @@ static char *storeJson(fkv_buffer *b) {
       "\"buffer_size\":%llu,\"buffer_limit\":%llu,\"flush_interval_ms\":%d,"
       "\"buffered_keys\":%llu,\"buffered_bytes\":%llu,\"commits\":%llu,\"flushes\":%llu,"
       "\"last_flush_unix_ms\":%lld,\"last_flush_ms\":%lld,\"flush_error\":",
-      zPath, azSync[ss.eSync], ss.bReadonly, (unsigned long long)bs.cfg.nSoft,
+      zPath, fkvStoreSyncName(ss.eSync), ss.bReadonly, (unsigned long long)bs.cfg.nSoft,
       (unsigned long long)bs.cfg.nHard, bs.cfg.msIdle, (unsigned long long)bs.nKeys,
       (unsigned long long)bs.nBytes, (unsigned long long)bs.nCommit,
       (unsigned long long)bs.nFlush, (long long)bs.msLastFlush, (long long)bs.msLastFlushTook);

@@ -17,22 +17,6 @@ SQLITE_EXTENSION_INIT3
 #include "msgpack_fmt.h"
 #include "util.h"
 
-int fkvBufReserve(fkv_buf *p, size_t n) {
-  if (n <= p->nAlloc) return SQLITE_OK;
-  size_t nNew = p->nAlloc ? p->nAlloc : 64;
-  while (nNew < n) nNew *= 2;
-  unsigned char *a = sqlite3_realloc64(p->a, nNew);
-  if (!a) return SQLITE_NOMEM;
-  p->a = a;
-  p->nAlloc = nNew;
-  return SQLITE_OK;
-}
-
-void fkvBufFree(fkv_buf *p) {
-  sqlite3_free(p->a);
-  memset(p, 0, sizeof(*p));
-}
-
 /* A copy of a[0..n) as the whole of pOut. */
 static int bufSet(fkv_buf *pOut, const void *a, size_t n) {
   int rc = fkvBufReserve(pOut, n ? n : 1);

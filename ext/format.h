@@ -24,14 +24,7 @@
 #include <stddef.h>
 #include <sqlite3.h>
 
-/* A growable byte buffer (sqlite3_malloc'd). */
-typedef struct fkv_buf fkv_buf;
-struct fkv_buf {
-  unsigned char *a;
-  size_t n, nAlloc;
-};
-int fkvBufReserve(fkv_buf *, size_t n);
-void fkvBufFree(fkv_buf *);
+#include "util.h"
 
 /*
 ** Where the stored keys equal to a lookup value may be (xKeyCandidates):

@@ -83,7 +83,7 @@
 **   taken whole.  After FKV_CAND_WORK questions and reports a prefix is
 **   reported as the range of the keys that start with it.  So a range may
 **   hold other keys, never fewer: SQLite re-checks every row.  The walk is
-**   iterative (a key of 511 items nests 511 deep); its state per item is
+**   iterative (a key of FKV_MP_MAX_KEY items nests as deep); its state per item is
 **   the index of the encoding being tried and the prefix length before it.
 **
 ** INTERNALS: NumPy dtype strings (ext 1)
@@ -111,71 +111,18 @@ SQLITE_EXTENSION_INIT3
 #include <string.h>
 
 #define FKV_MP_MAX_DEPTH 32 /* msgpack-c's MSGPACK_EMBED_STACK_SIZE */
-#define FKV_TWO_63 9223372036854775808.0
 #define FKV_JSON_FLAGS (JSON_ALLOW_NUL | JSON_REJECT_DUPLICATES)
 #define FKV_META_FORMS \
   "{\"type\":\"bool\"}, {\"type\":\"array\"}, {\"type\":\"map\"}, " \
   "{\"ext\":1,\"dtype\":D,\"shape\":S} or {\"ext\":N}"
 
-static const char *fkvTypeName(int eType) {
-  switch (eType) {
-    case SQLITE_INTEGER: return "INTEGER";
-    case SQLITE_FLOAT: return "REAL";
-    case SQLITE_TEXT: return "TEXT";
-    case SQLITE_BLOB: return "BLOB";
-    default: return "NULL";
-  }
-}
-
 /* ---- output buffer ---------------------------------------------------- */
 
-/*
-** A growable sqlite3_malloc'd byte buffer with a sticky error: after the
-** first failed allocation (rc = SQLITE_NOMEM) every append does nothing, so
-** writers check rc once at the end.  It is msgpack-c's packer output too.
-*/
-typedef struct FkvOut FkvOut;
-struct FkvOut {
-  unsigned char *a;
-  size_t n, nAlloc;
-  int rc;
-};
-
-/* Make room for nMore bytes after a[n); 0 (and rc set) if that fails. */
-static int fkvOutReserve(FkvOut *p, size_t nMore) {
-  if (p->rc) return 0;
-  if (nMore <= p->nAlloc - p->n) return 1;
-  size_t nNew = p->nAlloc ? p->nAlloc : 64;
-  while (nNew - p->n < nMore) nNew *= 2;
-  unsigned char *aNew = sqlite3_realloc64(p->a, nNew);
-  if (!aNew) {
-    p->rc = SQLITE_NOMEM;
-    return 0;
-  }
-  p->a = aNew;
-  p->nAlloc = nNew;
-  return 1;
-}
-
-static void fkvOutAppend(FkvOut *p, const void *z, size_t n) {
-  if (n == 0 || !fkvOutReserve(p, n)) return;
-  memcpy(p->a + p->n, z, n);
-  p->n += n;
-}
-
-static void fkvOutAppendStr(FkvOut *p, const char *z) {
-  fkvOutAppend(p, z, strlen(z));
-}
-
-static void fkvOutFree(FkvOut *p) {
-  sqlite3_free(p->a);
-  memset(p, 0, sizeof *p);
-}
-
-/* msgpack_packer_write: append to the FkvOut pData; -1 once out of memory. */
+/* msgpack_packer_write: append to the fkv_buf pData (util.h, whose sticky
+** rc is the packer's error); -1 once out of memory. */
 static int fkvOutWrite(void *pData, const char *buf, size_t len) {
-  FkvOut *p = (FkvOut *)pData;
-  fkvOutAppend(p, buf, len);
+  fkv_buf *p = (fkv_buf *)pData;
+  fkvBufAppend(p, buf, len);
   return p->rc ? -1 : 0;
 }
 
@@ -403,40 +350,10 @@ static int fkvNumpyUnpack(const msgpack_object_ext *p, FkvNumpy *pNp, char **pzE
 
 /* ---- MessagePack -> JSON text ---------------------------------------- */
 
-/* Append z[0..n) as a JSON string (see INTERNALS). */
-static void fkvJsonString(FkvOut *p, const char *z, size_t n) {
-  static const char zHex[] = "0123456789abcdef";
-  fkvOutAppend(p, "\"", 1);
-  size_t iRun = 0;
-  for (size_t i = 0; i < n; i++) {
-    unsigned char c = (unsigned char)z[i];
-    if (c >= 0x20 && c != '"' && c != '\\') continue;
-    fkvOutAppend(p, z + iRun, i - iRun);
-    iRun = i + 1;
-    char zEsc[7] = {'\\', (char)c, 0};
-    switch (c) {
-      case '"': case '\\': break;
-      case '\b': zEsc[1] = 'b'; break;
-      case '\f': zEsc[1] = 'f'; break;
-      case '\n': zEsc[1] = 'n'; break;
-      case '\r': zEsc[1] = 'r'; break;
-      case '\t': zEsc[1] = 't'; break;
-      default:
-        memcpy(zEsc + 1, "u00", 3);
-        zEsc[4] = zHex[c >> 4];
-        zEsc[5] = zHex[c & 0x0f];
-        break;
-    }
-    fkvOutAppendStr(p, zEsc);
-  }
-  fkvOutAppend(p, z + iRun, n - iRun);
-  fkvOutAppend(p, "\"", 1);
-}
-
 /* Append a[0..n) as a JSON string holding its base64 (RFC 4648, padded). */
-static void fkvJsonBase64(FkvOut *p, const unsigned char *a, size_t n) {
+static void fkvJsonBase64(fkv_buf *p, const unsigned char *a, size_t n) {
   static const char zB64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-  if (!fkvOutReserve(p, 4 * ((n + 2) / 3) + 2)) return;
+  if (p->rc || fkvBufReserve(p, p->n + 4 * ((n + 2) / 3) + 2) != SQLITE_OK) return;
   unsigned char *z = p->a + p->n;
   *z++ = '"';
   for (size_t i = 0; i < n; i += 3) {
@@ -472,48 +389,48 @@ static void fkvRealText(double r, char *z) {
 }
 
 /* Append r as a JSON number that reads back as this double (see INTERNALS). */
-static void fkvJsonReal(FkvOut *p, double r) {
+static void fkvJsonReal(fkv_buf *p, double r) {
   char z[40];
   fkvRealText(r, z);
-  fkvOutAppendStr(p, z);
+  fkvBufAppendStr(p, z);
 }
 
-static void fkvJsonValue(FkvOut *p, const msgpack_object *o);
+static void fkvJsonValue(fkv_buf *p, const msgpack_object *o);
 
 /* A map key: a str or bin as itself, anything else as its JSON text. */
-static void fkvJsonKey(FkvOut *p, const msgpack_object *o) {
+static void fkvJsonKey(fkv_buf *p, const msgpack_object *o) {
   if (o->type == MSGPACK_OBJECT_STR || o->type == MSGPACK_OBJECT_BIN) {
     fkvJsonValue(p, o);
     return;
   }
-  FkvOut key = {0};
+  fkv_buf key = {0};
   fkvJsonValue(&key, o);
   if (key.rc) {
     p->rc = key.rc;
   } else {
     fkvJsonString(p, (const char *)key.a, key.n);
   }
-  fkvOutFree(&key);
+  fkvBufFree(&key);
 }
 
 /* Append the JSON text of o (see INTERNALS). */
-static void fkvJsonValue(FkvOut *p, const msgpack_object *o) {
+static void fkvJsonValue(fkv_buf *p, const msgpack_object *o) {
   char z[32];
   switch (o->type) {
     case MSGPACK_OBJECT_BOOLEAN:
-      fkvOutAppendStr(p, o->via.boolean ? "true" : "false");
+      fkvBufAppendStr(p, o->via.boolean ? "true" : "false");
       break;
     case MSGPACK_OBJECT_POSITIVE_INTEGER:
       if (o->via.u64 > INT64_MAX) {
         fkvJsonReal(p, (double)o->via.u64);
       } else {
         snprintf(z, sizeof z, "%llu", (unsigned long long)o->via.u64);
-        fkvOutAppendStr(p, z);
+        fkvBufAppendStr(p, z);
       }
       break;
     case MSGPACK_OBJECT_NEGATIVE_INTEGER:
       snprintf(z, sizeof z, "%lld", (long long)o->via.i64);
-      fkvOutAppendStr(p, z);
+      fkvBufAppendStr(p, z);
       break;
     case MSGPACK_OBJECT_FLOAT32:
     case MSGPACK_OBJECT_FLOAT64:
@@ -526,25 +443,25 @@ static void fkvJsonValue(FkvOut *p, const msgpack_object *o) {
       fkvJsonBase64(p, (const unsigned char *)o->via.bin.ptr, o->via.bin.size);
       break;
     case MSGPACK_OBJECT_ARRAY:
-      fkvOutAppend(p, "[", 1);
+      fkvBufAppend(p, "[", 1);
       for (uint32_t k = 0; k < o->via.array.size; k++) {
-        if (k) fkvOutAppend(p, ",", 1);
+        if (k) fkvBufAppend(p, ",", 1);
         fkvJsonValue(p, &o->via.array.ptr[k]);
       }
-      fkvOutAppend(p, "]", 1);
+      fkvBufAppend(p, "]", 1);
       break;
     case MSGPACK_OBJECT_MAP:
-      fkvOutAppend(p, "{", 1);
+      fkvBufAppend(p, "{", 1);
       for (uint32_t k = 0; k < o->via.map.size; k++) {
-        if (k) fkvOutAppend(p, ",", 1);
+        if (k) fkvBufAppend(p, ",", 1);
         fkvJsonKey(p, &o->via.map.ptr[k].key);
-        fkvOutAppend(p, ":", 1);
+        fkvBufAppend(p, ":", 1);
         fkvJsonValue(p, &o->via.map.ptr[k].val);
       }
-      fkvOutAppend(p, "}", 1);
+      fkvBufAppend(p, "}", 1);
       break;
     default: /* nil, ext */
-      fkvOutAppendStr(p, "null");
+      fkvBufAppendStr(p, "null");
       break;
   }
 }
@@ -559,7 +476,7 @@ struct FkvValue {
   double r;
   const void *z;         /* TEXT, BLOB: into the object, json or np */
   size_t n;
-  FkvOut json;           /* an array or a map: its JSON text */
+  fkv_buf json;           /* an array or a map: its JSON text */
   FkvNumpy np;           /* ext 1: its payload */
   int bNp;
 };
@@ -634,7 +551,7 @@ static int fkvObjectValue(const msgpack_object *o, FkvValue *p, char **pzErr) {
 }
 
 static void fkvValueFree(FkvValue *p) {
-  fkvOutFree(&p->json);
+  fkvBufFree(&p->json);
   if (p->bNp) msgpack_unpacked_destroy(&p->np.res);
 }
 
@@ -759,19 +676,19 @@ int fkvMsgpackMeta(sqlite3_context *ctx, const unsigned char *a, size_t n, char 
     FkvNumpy np;
     rc = fkvNumpyUnpack(&o->via.ext, &np, pzErr);
     if (rc == SQLITE_OK) {
-      FkvOut out = {0};
-      fkvOutAppendStr(&out, "{\"ext\":1,\"dtype\":");
+      fkv_buf out = {0};
+      fkvBufAppendStr(&out, "{\"ext\":1,\"dtype\":");
       fkvJsonString(&out, np.pDtype->ptr, np.pDtype->size);
-      fkvOutAppendStr(&out, ",\"shape\":[");
+      fkvBufAppendStr(&out, ",\"shape\":[");
       for (uint32_t k = 0; k < np.pShape->size; k++) {
         char z[32];
         snprintf(z, sizeof z, "%s%llu", k ? "," : "", (unsigned long long)np.pShape->ptr[k].via.u64);
-        fkvOutAppendStr(&out, z);
+        fkvBufAppendStr(&out, z);
       }
-      fkvOutAppendStr(&out, "]}");
+      fkvBufAppendStr(&out, "]}");
       if (out.rc) {
         rc = out.rc;
-        fkvOutFree(&out);
+        fkvBufFree(&out);
       } else {
         sqlite3_result_text64(ctx, (const char *)out.a, out.n, sqlite3_free, SQLITE_UTF8);
       }
@@ -788,7 +705,7 @@ int fkvMsgpackMeta(sqlite3_context *ctx, const unsigned char *a, size_t n, char 
 ** Pack the jansson value pJ inside nOpen arrays/objects: object
 ** keys as str, integers as int, reals as float64.  SQLITE_OK, or
 ** SQLITE_MISMATCH (with *pzErr) if it nests deeper than a reader here can
-** read back.  Output errors stay in the packer's FkvOut.
+** read back.  Output errors stay in the packer's fkv_buf.
 */
 static int fkvPackJson(msgpack_packer *pk, json_t *pJ, int nOpen, char **pzErr) {
   int rc = SQLITE_OK;
@@ -849,7 +766,7 @@ static json_t *fkvJsonParse(const char *z, size_t n, json_error_t *pErr, int *pb
 /*
 ** Pack the SQL value pVal without a meta.  A TEXT or BLOB whose bytes
 ** SQLite cannot produce (out of memory) sets the error of the packer's
-** FkvOut.
+** fkv_buf.
 */
 static void fkvPackSql(msgpack_packer *pk, sqlite3_value *pVal) {
   switch (sqlite3_value_type(pVal)) {
@@ -865,7 +782,7 @@ static void fkvPackSql(msgpack_packer *pk, sqlite3_value *pVal) {
       const void *z = bText ? (const void *)sqlite3_value_text(pVal) : sqlite3_value_blob(pVal);
       size_t n = (size_t)sqlite3_value_bytes(pVal);
       if (!z && (bText || n > 0)) {
-        ((FkvOut *)pk->data)->rc = SQLITE_NOMEM;
+        ((fkv_buf *)pk->data)->rc = SQLITE_NOMEM;
       } else if (bText) {
         msgpack_pack_str(pk, n);
         msgpack_pack_str_body(pk, z, n);
@@ -1025,7 +942,7 @@ static int fkvPackWithMeta(msgpack_packer *pk, sqlite3_value *pVal, const FkvMet
                       "element count times the dtype's item size), not one of %llu", zMeta, p->nByte,
                       (sqlite3_uint64)nBlob);
       }
-      FkvOut payload = {0};
+      fkv_buf payload = {0};
       msgpack_packer pkPayload;
       msgpack_packer_init(&pkPayload, &payload, fkvOutWrite);
       msgpack_pack_array(&pkPayload, 3);
@@ -1038,7 +955,7 @@ static int fkvPackWithMeta(msgpack_packer *pk, sqlite3_value *pVal, const FkvMet
         msgpack_pack_ext(pk, payload.n, 1);
         msgpack_pack_ext_body(pk, payload.a, payload.n);
       }
-      fkvOutFree(&payload);
+      fkvBufFree(&payload);
       return rc;
     }
   }
@@ -1052,7 +969,7 @@ static int fkvPackWithMeta(msgpack_packer *pk, sqlite3_value *pVal, const FkvMet
 */
 int fkvMsgpackEncode(sqlite3_value *pVal, const char *zMeta, unsigned char **pa, size_t *pn,
                      char **pzErr) {
-  FkvOut out = {0};
+  fkv_buf out = {0};
   msgpack_packer pk;
   msgpack_packer_init(&pk, &out, fkvOutWrite);
   int rc = SQLITE_OK;
@@ -1068,7 +985,7 @@ int fkvMsgpackEncode(sqlite3_value *pVal, const char *zMeta, unsigned char **pa,
   }
   if (rc == SQLITE_OK) rc = out.rc;
   if (rc != SQLITE_OK) {
-    fkvOutFree(&out);
+    fkvBufFree(&out);
     return rc;
   }
   *pa = out.a;

@@ -32,8 +32,9 @@
 ** Catalog.  The named database FKV_CATALOG maps a SQL table name (ASCII
 ** lower-cased) to the LMDB database that holds its rows, so that ALTER TABLE
 ** RENAME keeps the data and a new table never takes over a renamed one's.
-** An entry's value is the database name (1 to 511 bytes, no NUL), then,
-** if an owner is recorded (store.h, Ownership), a NUL and its identity.
+** An entry's value is the database name (1 to FKV_MAX_KEY bytes, no NUL),
+** then, if an owner is recorded (store.h, Ownership), a NUL and its
+** identity.
 ** Its key "\0" (no table name) with an empty value is written by a commit
 ** that would otherwise change nothing (fkvStoreTouch).
 **
@@ -71,7 +72,6 @@ SQLITE_EXTENSION_INIT3
 #define FKV_POOL 16
 #define FKV_MAX_READERS 1022
 #define FKV_GROW_WAIT_MS 10000
-#define FKV_MAX_NAME 511    /* a database name is a key of the main database */
 #define FKV_FULL_BYTES (1 << 20) /* less free than this: the disk is full */
 
 struct fkv_store {
@@ -355,8 +355,25 @@ static int openEnv(fkv_store *p, char **pzErr) {
   return SQLITE_OK;
 }
 
-static const char *syncName(int e) {
-  return e == FKV_SYNC_NONE ? "none" : e == FKV_SYNC_META ? "meta" : "full";
+static const struct {
+  const char *zName;
+  int eSync;
+} aSyncName[] = {
+    {"full", FKV_SYNC_FULL}, {"meta", FKV_SYNC_META}, {"none", FKV_SYNC_NONE}, {"off", FKV_SYNC_NONE},
+};
+
+int fkvStoreSyncParse(const char *zName) {
+  for (size_t i = 0; i < sizeof(aSyncName) / sizeof(aSyncName[0]); i++) {
+    if (sqlite3_stricmp(zName, aSyncName[i].zName) == 0) return aSyncName[i].eSync;
+  }
+  return FKV_SYNC_UNSET;
+}
+
+const char *fkvStoreSyncName(int eSync) {
+  for (size_t i = 0; i < sizeof(aSyncName) / sizeof(aSyncName[0]); i++) {
+    if (aSyncName[i].eSync == eSync) return aSyncName[i].zName;
+  }
+  return "full";
 }
 
 /* The error of an acquire that finds no store at zDir (zWhy: what is
@@ -416,7 +433,7 @@ again:
     if (pCfg->eSync != FKV_SYNC_UNSET && pCfg->eSync != p->cfg.eSync) {
       rc = fkvErrSet(pzErr, SQLITE_ERROR, "flaxkv: the store %s is already open with sync=%s; "
                      "sync=%s cannot apply to one of its tables only", zReal,
-                     syncName(p->cfg.eSync), syncName(pCfg->eSync));
+                     fkvStoreSyncName(p->cfg.eSync), fkvStoreSyncName(pCfg->eSync));
     } else if (p->cfg.bReadonly && !pCfg->bReadonly && !p->bRofs) {
       rc = fkvErrSet(pzErr, SQLITE_ERROR, "flaxkv: the store %s is open read-only in this "
                      "process", zReal);
@@ -852,7 +869,7 @@ struct fkv_entry {
 };
 
 /* Split a catalog value (see Catalog); MDB_INCOMPATIBLE if its database
-** name cannot be one (1 to 511 bytes). */
+** name cannot be one (1 to FKV_MAX_KEY bytes: a key of the main database). */
 static int entryParse(const MDB_val *v, fkv_entry *pE) {
   const char *a = v->mv_data;
   const char *zNul = memchr(a, 0, v->mv_size);
@@ -860,7 +877,7 @@ static int entryParse(const MDB_val *v, fkv_entry *pE) {
   pE->nDb = zNul ? (size_t)(zNul - a) : v->mv_size;
   pE->aOwner = zNul ? zNul + 1 : 0;
   pE->nOwner = zNul ? v->mv_size - pE->nDb - 1 : 0;
-  return pE->nDb == 0 || pE->nDb > 511 ? MDB_INCOMPATIBLE : MDB_SUCCESS;
+  return pE->nDb == 0 || pE->nDb > FKV_MAX_KEY ? MDB_INCOMPATIBLE : MDB_SUCCESS;
 }
 
 static int entryNames(const fkv_entry *pE, const char *zDb) {
@@ -1172,7 +1189,7 @@ fkv_table *fkvStoreMainTable(fkv_store *p) {
 int fkvStoreIsNamedDb(fkv_store *p, const void *aKey, size_t nKey, int *pbDb, char **pzErr) {
   *pbDb = 0;
   /* mdb_dbi_open takes a C string: a name has no NUL byte. */
-  if (nKey == 0 || nKey > FKV_MAX_NAME || memchr(aKey, 0, nKey)) return SQLITE_OK;
+  if (nKey == 0 || nKey > FKV_MAX_KEY || memchr(aKey, 0, nKey)) return SQLITE_OK;
   char *zName = sqlite3_mprintf("%.*s", (int)nKey, (const char *)aKey);
   if (!zName) return SQLITE_NOMEM;
   int e;

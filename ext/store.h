@@ -38,6 +38,12 @@ typedef struct fkv_table fkv_table;
 #define FKV_SYNC_META 1    /* MDB_NOMETASYNC: the meta page may lag one commit */
 #define FKV_SYNC_NONE 2    /* MDB_NOSYNC: the OS writes when it likes */
 
+/* The sync modes by name (sync=): "full", "meta", "none" (also "off").
+** fkvStoreSyncParse gives FKV_SYNC_UNSET for any other name. */
+#define FKV_SYNC_NAMES "full, meta or none"
+int fkvStoreSyncParse(const char *zName);
+const char *fkvStoreSyncName(int eSync);
+
 #define FKV_DEFAULT_MAP_SIZE ((size_t)1 << 30)
 #define FKV_MAX_TABLES 256  /* named databases per store (mdb_env_set_maxdbs) */
 #define FKV_CATALOG "__flaxkv_catalog__" /* the catalog's named database */

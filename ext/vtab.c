@@ -302,11 +302,10 @@ struct flaxkv_cursor {
   sqlite3_vtab_cursor base;
   fkv_shared_view *pShared;
   fkv_iter *pIter;
-  fkv_ivl *aIvl;
+  fkv_ivl *aIvl;            /* the plan's intervals, in ivl */
   int nIvl, iIvl;
-  size_t nIvlAlloc;
-  unsigned char *aKeys;     /* the key arena of the plan */
-  size_t nKeys, nKeysAlloc;
+  fkv_buf ivl;              /* space for aIvl (first aIvlSpace) */
+  fkv_buf keys;             /* the key arena of the plan (first aKeySpace) */
   int bOom;
   int bDesc;
   int bEof;
@@ -320,9 +319,8 @@ struct flaxkv_cursor {
   size_t nVal;
   /* xOpen zeroes the fields above only.  A closed cursor is kept as its
   ** table's spare (flaxkv_vtab.pSpare) with its point copy buffer. */
-  unsigned char *aCopy;     /* point row from an uncommitted entry: a copy */
-  size_t nCopyAlloc;
-  /* Last: aIvl and aKeys start here, so a plan of a few intervals costs no
+  fkv_buf copy;             /* point row from an uncommitted entry: a copy */
+  /* Last: ivl and keys start here, so a plan of a few intervals costs no
   ** allocation. */
   fkv_ivl aIvlSpace[4];
   unsigned char aKeySpace[1024];
@@ -487,11 +485,8 @@ static int parseOptions(int argc, const char *const *argv, fkv_opts *o, char **p
           break;
         }
         case 6:
-          if (sqlite3_stricmp(zVal, "full") == 0) o->store.eSync = FKV_SYNC_FULL;
-          else if (sqlite3_stricmp(zVal, "meta") == 0) o->store.eSync = FKV_SYNC_META;
-          else if (sqlite3_stricmp(zVal, "none") == 0 || sqlite3_stricmp(zVal, "off") == 0)
-            o->store.eSync = FKV_SYNC_NONE;
-          else zWant = "full, meta or none";
+          o->store.eSync = fkvStoreSyncParse(zVal);
+          if (o->store.eSync == FKV_SYNC_UNSET) zWant = FKV_SYNC_NAMES;
           break;
         case 7:
           if (!parseFlag(zVal, &o->store.bReadonly)) zWant = "0 or 1";
@@ -546,17 +541,23 @@ fkv_conn *fkvConnNew(sqlite3 *db) {
 
 void fkvConnRef(fkv_conn *p) { __atomic_add_fetch(&p->nRef, 1, __ATOMIC_RELAXED); }
 
+/* Close a private store's buffer (its last reference removes the store)
+** and free the record, which is in no list. */
+static void privateFree(fkv_private *q) {
+  fkvBufferClose(q->pBuf);
+  sqlite3_free(q->zSchema);
+  sqlite3_free(q->zName);
+  sqlite3_free(q->zDir);
+  sqlite3_free(q);
+}
+
 void fkvConnUnref(void *pArg) {
   fkv_conn *p = pArg;
   if (!p || __atomic_sub_fetch(&p->nRef, 1, __ATOMIC_ACQ_REL) != 0) return;
   while (p->pPrivate) {
     fkv_private *q = p->pPrivate;
     p->pPrivate = q->pNext;
-    fkvBufferClose(q->pBuf);
-    sqlite3_free(q->zSchema);
-    sqlite3_free(q->zName);
-    sqlite3_free(q->zDir);
-    sqlite3_free(q);
+    privateFree(q);
   }
   sqlite3_free(p);
 }
@@ -924,17 +925,15 @@ static int flaxkvOpen(sqlite3_vtab *pVtab, sqlite3_vtab_cursor **ppCur) {
   } else {
     pCur = sqlite3_malloc(sizeof(*pCur));
     if (!pCur) return SQLITE_NOMEM;
-    pCur->aCopy = 0;
-    pCur->nCopyAlloc = 0;
+    fkvBufInit(&pCur->copy, 0, 0);
   }
   /* Everything but the point copy (kept) and the plan's inline space
   ** (written before read). */
-  memset(pCur, 0, offsetof(flaxkv_cursor, aCopy));
+  memset(pCur, 0, offsetof(flaxkv_cursor, copy));
   pCur->bEof = 1;
+  fkvBufInit(&pCur->ivl, pCur->aIvlSpace, sizeof(pCur->aIvlSpace));
   pCur->aIvl = pCur->aIvlSpace;
-  pCur->nIvlAlloc = sizeof(pCur->aIvlSpace) / sizeof(pCur->aIvlSpace[0]);
-  pCur->aKeys = pCur->aKeySpace;
-  pCur->nKeysAlloc = sizeof(pCur->aKeySpace);
+  fkvBufInit(&pCur->keys, pCur->aKeySpace, sizeof(pCur->aKeySpace));
   if (p->nCursors++ == 0) p->nRowsOut = 0;
   *ppCur = &pCur->base;
   return SQLITE_OK;
@@ -953,14 +952,12 @@ static int flaxkvClose(sqlite3_vtab_cursor *cur) {
   pCur->pIter = 0;
   sharedViewRelease(p->pConn, pCur->pShared);
   pCur->pShared = 0;
-  if (pCur->aIvl != pCur->aIvlSpace) sqlite3_free(pCur->aIvl);
-  if (pCur->aKeys != pCur->aKeySpace) sqlite3_free(pCur->aKeys);
-  pCur->aIvl = pCur->aIvlSpace;
-  pCur->aKeys = pCur->aKeySpace;
-  if (!p->pSpare && pCur->nCopyAlloc <= FKV_SPARE_COPY_MAX) {
+  fkvBufFree(&pCur->ivl);
+  fkvBufFree(&pCur->keys);
+  if (!p->pSpare && pCur->copy.nAlloc <= FKV_SPARE_COPY_MAX) {
     p->pSpare = pCur;
   } else {
-    sqlite3_free(pCur->aCopy);
+    fkvBufFree(&pCur->copy);
     sqlite3_free(pCur);
   }
   return SQLITE_OK;
@@ -981,45 +978,24 @@ static int cmpEnd(int bHas1, const fkv_bound *b1, int bHas2, const fkv_bound *b2
   return (b1->bStrict ? 1 : -1) * (bUpper ? -1 : 1);
 }
 
-/*
-** Make room for nNeed elements of szElem bytes in *pa, which holds *pnAlloc
-** and starts in the cursor's own space aSpace (never freed).  Returns 0 on
-** out of memory (and sets pCur->bOom).
-*/
-static int cursorGrow(flaxkv_cursor *pCur, void **pa, void *aSpace, size_t *pnAlloc,
-                      size_t nNeed, size_t szElem) {
-  if (nNeed <= *pnAlloc) return 1;
-  size_t nNew = *pnAlloc * 2;
-  while (nNew < nNeed) nNew *= 2;
-  void *aNew = *pa == aSpace ? sqlite3_malloc64(nNew * szElem)
-                             : sqlite3_realloc64(*pa, nNew * szElem);
-  if (!aNew) {
+/* Append n bytes to the key arena; return their offset (out of memory:
+** bOom). */
+static size_t keyAppend(flaxkv_cursor *pCur, const unsigned char *a, size_t n) {
+  size_t iKey = pCur->keys.n;
+  fkvBufAppend(&pCur->keys, a, n);
+  if (pCur->keys.rc) pCur->bOom = 1;
+  return iKey;
+}
+
+/* A new interval, unbounded both ways (out of memory: NULL, bOom). */
+static fkv_ivl *ivlAdd(flaxkv_cursor *pCur) {
+  size_t nNeed = ((size_t)pCur->nIvl + 1) * sizeof(fkv_ivl);
+  if (fkvBufReserve(&pCur->ivl, nNeed) != SQLITE_OK) {
     pCur->bOom = 1;
     return 0;
   }
-  if (*pa == aSpace) memcpy(aNew, aSpace, *pnAlloc * szElem);
-  *pa = aNew;
-  *pnAlloc = nNew;
-  return 1;
-}
-
-/* Append n bytes to the key arena; return their offset. */
-static size_t keyAppend(flaxkv_cursor *pCur, const unsigned char *a, size_t n) {
-  if (!cursorGrow(pCur, (void **)&pCur->aKeys, pCur->aKeySpace, &pCur->nKeysAlloc,
-                  pCur->nKeys + n, 1)) {
-    return 0;
-  }
-  if (n) memcpy(pCur->aKeys + pCur->nKeys, a, n);
-  pCur->nKeys += n;
-  return pCur->nKeys - n;
-}
-
-/* A new interval, unbounded both ways. */
-static fkv_ivl *ivlAdd(flaxkv_cursor *pCur) {
-  if (!cursorGrow(pCur, (void **)&pCur->aIvl, pCur->aIvlSpace, &pCur->nIvlAlloc,
-                  (size_t)pCur->nIvl + 1, sizeof(fkv_ivl))) {
-    return 0;
-  }
+  pCur->ivl.n = nNeed; /* what a growth copies */
+  pCur->aIvl = (fkv_ivl *)pCur->ivl.a;
   fkv_ivl *v = &pCur->aIvl[pCur->nIvl++];
   memset(v, 0, sizeof(*v));
   return v;
@@ -1217,8 +1193,8 @@ static void ivlNormalize(flaxkv_cursor *pCur) {
   int n = 0;
   for (int i = 0; i < pCur->nIvl; i++) {
     fkv_ivl *v = &pCur->aIvl[i];
-    v->lo.a = pCur->aKeys + v->iLo;
-    v->hi.a = pCur->aKeys + v->iHi;
+    v->lo.a = pCur->keys.a + v->iLo;
+    v->hi.a = pCur->keys.a + v->iHi;
     if (!ivlEmpty(v)) pCur->aIvl[n++] = *v;
   }
   if (n > 1) qsort(pCur->aIvl, n, sizeof(fkv_ivl), ivlCmpLo);
@@ -1314,14 +1290,15 @@ static int buildPointEq(flaxkv_cursor *pCur, sqlite3_value *pV) {
 static int buildIntervals(flaxkv_cursor *pCur, int idxNum, sqlite3_value **argv) {
   const fkv_format *pFmt = ((flaxkv_vtab *)pCur->base.pVtab)->pFmt;
   pCur->nIvl = 0;
-  pCur->nKeys = 0;
+  fkvBufReset(&pCur->ivl);
+  fkvBufReset(&pCur->keys);
   pCur->bOom = 0;
   pCur->eNoNumText = -1;
   pCur->rcProbe = SQLITE_OK;
   int iArg = 0;
   int kind;
   if ((idxNum & (FKV_PLAN_EQ | FKV_PLAN_IN)) == FKV_PLAN_EQ && pFmt->bNative &&
-      pCur->aIvl == pCur->aIvlSpace && pCur->aKeys == pCur->aKeySpace &&
+      pCur->ivl.a == pCur->ivl.aFixed && pCur->keys.a == pCur->keys.aFixed &&
       buildPointEq(pCur, argv[0])) {
     return SQLITE_OK;
   }
@@ -1385,14 +1362,9 @@ static int cursorSettle(flaxkv_cursor *pCur) {
                   &p->base.zErrMsg);
       if (rc == SQLITE_OK) {
         if (bTxn) {
-          if (pCur->nVal > pCur->nCopyAlloc) {
-            unsigned char *a = sqlite3_realloc64(pCur->aCopy, pCur->nVal);
-            if (!a) return SQLITE_NOMEM;
-            pCur->aCopy = a;
-            pCur->nCopyAlloc = pCur->nVal;
-          }
-          memcpy(pCur->aCopy, pCur->aVal, pCur->nVal);
-          pCur->aVal = pCur->aCopy;
+          if (fkvBufReserve(&pCur->copy, pCur->nVal) != SQLITE_OK) return SQLITE_NOMEM;
+          if (pCur->nVal) memcpy(pCur->copy.a, pCur->aVal, pCur->nVal);
+          pCur->aVal = pCur->copy.a;
         }
         pCur->bEof = 0;
         return SQLITE_OK;
@@ -2282,7 +2254,7 @@ static void vtabFree(flaxkv_vtab *p) {
   if (*pp) *pp = p->pNextVtab;
   sharedViewForget(c, p->pBuf, p);
   if (p->pSpare) {
-    sqlite3_free(p->pSpare->aCopy);
+    fkvBufFree(&p->pSpare->copy);
     sqlite3_free(p->pSpare);
   }
   fkvTxnFree(p->pTxn);
@@ -2318,11 +2290,7 @@ static int flaxkvDestroy(sqlite3_vtab *pVtab) {
   fkv_private *q = findPrivate(p->pConn, p->zSchema, p->zName, &pp);
   if (q) {
     *pp = q->pNext;
-    fkvBufferClose(q->pBuf);
-    sqlite3_free(q->zSchema);
-    sqlite3_free(q->zName);
-    sqlite3_free(q->zDir);
-    sqlite3_free(q);
+    privateFree(q);
   }
   vtabFree(p);
   return SQLITE_OK;
