@@ -847,17 +847,6 @@ int fkvBufferTableOpen(fkv_buffer *b, const fkv_table_spec *s, fkv_table **ppTab
   return fkvStoreTableOpen(b->pStore, s, ppTable, pzErr);
 }
 
-void fkvBufferTableClose(fkv_buffer *b, fkv_table *t) {
-  (void)b;
-  fkvStoreTableClose(t);
-}
-
-int fkvBufferTableRename(fkv_buffer *b, fkv_table *t, const char *zOld, const char *zNew,
-                         const char *zOwner, char **pzErr) {
-  (void)b;
-  return fkvStoreTableRename(t, zOld, zNew, zOwner, pzErr);
-}
-
 int fkvBufferTableDrop(fkv_buffer *b, fkv_table *t, const char *zSqlName, const char *zOwner,
                        char **pzErr) {
   /* The table's own changes that cannot be flushed (held) go with it. */

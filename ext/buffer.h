@@ -66,11 +66,13 @@ int fkvBufferOpen(const char *zDir, const fkv_store_cfg *, const fkv_buffer_cfg 
 void fkvBufferClose(fkv_buffer *);
 fkv_store *fkvBufferStore(fkv_buffer *);
 
-/* Tables of the buffer's store (see store.h). */
+/*
+** Open a table of the buffer's store (fkvStoreTableOpen): a CREATE that may
+** make a named database first flushes what a table on the main database
+** has buffered, so that LMDB can tell whether the name is taken by a key.
+** fkvStoreTableClose() closes it; fkvStoreTableRename() records a rename.
+*/
 int fkvBufferTableOpen(fkv_buffer *, const fkv_table_spec *, fkv_table **ppTable, char **pzErr);
-void fkvBufferTableClose(fkv_buffer *, fkv_table *);
-int fkvBufferTableRename(fkv_buffer *, fkv_table *, const char *zOld, const char *zNew,
-                         const char *zOwner, char **pzErr);
 /*
 ** Flush, then fkvStoreTableDrop(): delete the data if zOwner owns it, with
 ** the table's changes that cannot be flushed (see held tables below);

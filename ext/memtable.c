@@ -519,15 +519,6 @@ fkv_node *fkvMemSeekLE(fkv_mem *p, const unsigned char *aKey, size_t nKey, int b
 
 fkv_node *fkvMemFirst(fkv_mem *p) { return LOAD(p->pHeadNode->apNext[0]); }
 
-fkv_node *fkvMemLast(fkv_mem *p) {
-  fkv_node *x = p->pHeadNode;
-  for (int i = LOAD(p->nHeight) - 1; i >= 0; i--) {
-    fkv_node *pNext;
-    while ((pNext = LOAD(x->apNext[i])) != 0) x = pNext;
-  }
-  return x == p->pHeadNode ? 0 : x;
-}
-
 fkv_node *fkvMemNext(fkv_node *x) { return LOAD(x->apNext[0]); }
 
 fkv_node *fkvMemPrev(fkv_mem *p, fkv_node *x) {

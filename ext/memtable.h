@@ -1,7 +1,8 @@
 /*
 ** memtable.h - an ordered in-memory map from encoded keys to versions, the
-** building block of the write buffer (buffer.c) and of a connection's
-** uncommitted transaction (vtab.c).
+** building block of the write buffer (buffer.c), of a connection's
+** uncommitted transaction (buffer.c's fkv_txn) and of the record of an
+** UPDATE's key moves (vtab.c).
 **
 ** A memtable is a skiplist of nodes.  A node holds one key (bytes compared
 ** with memcmp, shorter first on a common prefix: LMDB's order) and a chain
@@ -123,7 +124,6 @@ fkv_node *fkvMemSeekGE(fkv_mem *, const unsigned char *aKey, size_t nKey, int bS
 /* Last node with key <= aKey (< if bStrict).  NULL if none. */
 fkv_node *fkvMemSeekLE(fkv_mem *, const unsigned char *aKey, size_t nKey, int bStrict);
 fkv_node *fkvMemFirst(fkv_mem *);
-fkv_node *fkvMemLast(fkv_mem *);
 fkv_node *fkvMemNext(fkv_node *);
 fkv_node *fkvMemPrev(fkv_mem *, fkv_node *);
 

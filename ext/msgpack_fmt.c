@@ -83,8 +83,9 @@
 **   taken whole.  After FKV_CAND_WORK questions and reports a prefix is
 **   reported as the range of the keys that start with it.  So a range may
 **   hold other keys, never fewer: SQLite re-checks every row.  The walk is
-**   iterative (a key of FKV_MP_MAX_KEY items nests as deep); its state per item is
-**   the index of the encoding being tried and the prefix length before it.
+**   iterative (a key of FKV_MP_MAX_KEY items nests as deep); its state per
+**   item is the index of the encoding being tried and the prefix length
+**   before it.
 **
 ** INTERNALS: NumPy dtype strings (ext 1)
 **

@@ -698,7 +698,8 @@ int fkvStoreForeignAfter(fkv_store *p, uint64_t idSnap) {
   return foreign > idSnap;
 }
 
-/* Resize the map to newSize (0: adopt the size another process set). */
+/* Resize the map: to twice its size if bDouble, else to the size another
+** process set (mdb_env_set_mapsize with 0 adopts it). */
 static int resizeMap(fkv_store *p, int bDouble, char **pzErr) {
   pthread_mutex_lock(&p->wmu);
   pthread_mutex_lock(&p->mu);

@@ -275,8 +275,9 @@ struct flaxkv_vtab {
 
 /*
 ** One key interval of a plan.  Its bounds are encoded keys (codec.h) in the
-** cursor's key arena: while a plan is built they hold arena offsets (in
-** .n of a second field, see ivlResolve), then pointers.
+** cursor's key arena: while a plan is built the ends are arena offsets
+** (iLo, iHi: the arena may move as it grows), which ivlNormalize turns into
+** the pointers lo.a and hi.a.
 */
 struct fkv_ivl {
   int bLo, bHi;
@@ -771,7 +772,7 @@ static int flaxkvInit(sqlite3 *db, void *pAux, int argc, const char *const *argv
   if (rc != SQLITE_OK) {
     if (!*pzErr && rc == SQLITE_NOMEM) fkvErrSet(pzErr, rc, "flaxkv: out of memory");
     fkvTxnFree(p->pTxn);
-    if (p->pTable) fkvBufferTableClose(p->pBuf, p->pTable);
+    fkvStoreTableClose(p->pTable);
     fkvBufferClose(p->pBuf);
     sqlite3_free(p->zSchema);
     sqlite3_free(p->zName);
@@ -1258,7 +1259,7 @@ static void ivlRestrictToBlobs(flaxkv_cursor *pCur) {
 static int buildPointEq(flaxkv_cursor *pCur, sqlite3_value *pV) {
   int eType = sqlite3_value_type(pV), kind;
   if (eType == SQLITE_NULL) return 0;
-  /* aKeySpace holds FKV_KEYBUF bytes; nothing else is in the arena. */
+  /* aKeySpace holds at least FKV_KEYBUF bytes; nothing else is in the arena. */
   size_t n = fkvKeyEncode(pV, pCur->aKeySpace, sizeof(pCur->aKeySpace), &kind);
   int bNumber = eType == SQLITE_INTEGER || eType == SQLITE_FLOAT;
   if (eType == SQLITE_TEXT && (n > FKV_MAX_KEY || fkvKeyIsNumericText(pCur->aKeySpace, n))) {
@@ -2081,9 +2082,10 @@ static int writeRow(flaxkv_vtab *p, int argc, sqlite3_value **argv, const unsign
 /*
 ** INSERT (argv[0] NULL), UPDATE (argv[0] the old primary key), DELETE
 ** (argc 1).  argv[2] is the new key, argv[3] the new value, argv[4] the
-** meta column and argv[5] rawkey (formats with them).  *pRowid: an INSERT's rowid, which SQLite makes
-** last_insert_rowid(); a flaxkv table has none, so it leaves the
-** connection's value as it is (as a WITHOUT ROWID table's INSERT does).
+** meta column and argv[5] rawkey (formats with them).  *pRowid: an
+** INSERT's rowid, which SQLite makes last_insert_rowid(); a flaxkv table
+** has none, so it leaves the connection's value as it is (as a WITHOUT
+** ROWID table's INSERT does).
 */
 static int flaxkvUpdate(sqlite3_vtab *pVtab, int argc, sqlite3_value **argv, sqlite_int64 *pRowid) {
   flaxkv_vtab *p = (flaxkv_vtab *)pVtab;
@@ -2231,7 +2233,7 @@ static int flaxkvRename(sqlite3_vtab *pVtab, const char *zNew) {
   if (!zName) return SQLITE_NOMEM;
   int rc = SQLITE_OK;
   if (p->pFmt->bNative && !p->bExplicitName && !fkvStoreReadonly(fkvBufferStore(p->pBuf))) {
-    rc = fkvBufferTableRename(p->pBuf, p->pTable, p->zName, zNew, p->zOwner, &pVtab->zErrMsg);
+    rc = fkvStoreTableRename(p->pTable, p->zName, zNew, p->zOwner, &pVtab->zErrMsg);
   }
   if (rc != SQLITE_OK) {
     sqlite3_free(zName);
@@ -2258,7 +2260,7 @@ static void vtabFree(flaxkv_vtab *p) {
     sqlite3_free(p->pSpare);
   }
   fkvTxnFree(p->pTxn);
-  fkvBufferTableClose(p->pBuf, p->pTable);
+  fkvStoreTableClose(p->pTable);
   fkvBufferClose(p->pBuf);
   fkvBufFree(&p->val);
   fkvMemUnref(p->moves.pOnto);
