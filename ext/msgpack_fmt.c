@@ -557,6 +557,23 @@ static void fkvValueFree(FkvValue *p) {
 }
 
 /*
+** The SQL value of the MessagePack object a[0..n) into *pV, unpacked into
+** *pRes.  SQLITE_OK, or an error of fkvMpUnpack or fkvObjectValue with
+** *pzErr.  Whatever the result, the caller ends with fkvMpValueDone.
+*/
+static int fkvMpValue(const unsigned char *a, size_t n, msgpack_unpacked *pRes, FkvValue *pV,
+                      char **pzErr) {
+  memset(pV, 0, sizeof *pV);
+  int rc = fkvMpUnpack(a, n, "MessagePack", pRes, pzErr);
+  return rc == SQLITE_OK ? fkvObjectValue(&pRes->data, pV, pzErr) : rc;
+}
+
+static void fkvMpValueDone(msgpack_unpacked *pRes, FkvValue *pV) {
+  fkvValueFree(pV);
+  msgpack_unpacked_destroy(pRes);
+}
+
+/*
 ** Make the SQL value of the MessagePack object a[0..n) the result of ctx.
 ** SQLITE_OK; SQLITE_CORRUPT (or SQLITE_TOOBIG: nested too deep) with
 ** *pzErr; SQLITE_NOMEM.  On error ctx is untouched.
@@ -564,28 +581,24 @@ static void fkvValueFree(FkvValue *p) {
 int fkvMsgpackResult(sqlite3_context *ctx, const unsigned char *a, size_t n, char **pzErr) {
   msgpack_unpacked res;
   FkvValue v;
-  int rc = fkvMpUnpack(a, n, "MessagePack", &res, pzErr);
+  int rc = fkvMpValue(a, n, &res, &v, pzErr);
   if (rc == SQLITE_OK) {
-    rc = fkvObjectValue(&res.data, &v, pzErr);
-    if (rc == SQLITE_OK) {
-      switch (v.eType) {
-        case SQLITE_INTEGER: sqlite3_result_int64(ctx, v.i); break;
-        case SQLITE_FLOAT: sqlite3_result_double(ctx, v.r); break;
-        case SQLITE_TEXT:
-          if (v.json.a) { /* handed over */
-            sqlite3_result_text64(ctx, (const char *)v.json.a, v.n, sqlite3_free, SQLITE_UTF8);
-            v.json.a = 0;
-          } else {
-            sqlite3_result_text64(ctx, v.z, v.n, SQLITE_TRANSIENT, SQLITE_UTF8);
-          }
-          break;
-        case SQLITE_BLOB: sqlite3_result_blob64(ctx, v.z, v.n, SQLITE_TRANSIENT); break;
-        default: sqlite3_result_null(ctx); break;
-      }
+    switch (v.eType) {
+      case SQLITE_INTEGER: sqlite3_result_int64(ctx, v.i); break;
+      case SQLITE_FLOAT: sqlite3_result_double(ctx, v.r); break;
+      case SQLITE_TEXT:
+        if (v.json.a) { /* handed over */
+          sqlite3_result_text64(ctx, (const char *)v.json.a, v.n, sqlite3_free, SQLITE_UTF8);
+          v.json.a = 0;
+        } else {
+          sqlite3_result_text64(ctx, v.z, v.n, SQLITE_TRANSIENT, SQLITE_UTF8);
+        }
+        break;
+      case SQLITE_BLOB: sqlite3_result_blob64(ctx, v.z, v.n, SQLITE_TRANSIENT); break;
+      default: sqlite3_result_null(ctx); break;
     }
-    fkvValueFree(&v);
   }
-  msgpack_unpacked_destroy(&res);
+  fkvMpValueDone(&res, &v);
   return rc;
 }
 
@@ -595,31 +608,27 @@ int fkvMsgpackKeyIs(sqlite3_value *pVal, const unsigned char *a, size_t n, int *
   FkvValue v;
   char *zErr = 0;
   *pbSame = 0;
-  int rc = fkvMpUnpack(a, n, "MessagePack", &res, &zErr);
-  if (rc == SQLITE_OK) {
-    rc = fkvObjectValue(&res.data, &v, &zErr);
-    int eType = sqlite3_value_type(pVal);
-    if (rc == SQLITE_OK && v.eType == SQLITE_FLOAT && isnan(v.r)) v.eType = SQLITE_NULL; /* as read */
-    if (rc == SQLITE_OK && v.eType == eType) {
-      double r = eType == SQLITE_FLOAT ? sqlite3_value_double(pVal) : 0;
-      const void *z = eType == SQLITE_TEXT   ? (const void *)sqlite3_value_text(pVal)
-                      : eType == SQLITE_BLOB ? sqlite3_value_blob(pVal)
-                                             : 0;
-      size_t nZ = (size_t)sqlite3_value_bytes(pVal);
-      switch (eType) {
-        case SQLITE_NULL: *pbSame = 1; break;
-        case SQLITE_INTEGER: *pbSame = v.i == sqlite3_value_int64(pVal); break;
-        case SQLITE_FLOAT: *pbSame = memcmp(&v.r, &r, sizeof r) == 0; break;
-        case SQLITE_TEXT:
-        case SQLITE_BLOB:
-          if (!z && nZ) rc = SQLITE_NOMEM;
-          else *pbSame = v.n == nZ && (nZ == 0 || memcmp(v.z, z, nZ) == 0);
-          break;
-      }
+  int rc = fkvMpValue(a, n, &res, &v, &zErr);
+  int eType = sqlite3_value_type(pVal);
+  if (rc == SQLITE_OK && v.eType == SQLITE_FLOAT && isnan(v.r)) v.eType = SQLITE_NULL; /* as read */
+  if (rc == SQLITE_OK && v.eType == eType) {
+    double r = eType == SQLITE_FLOAT ? sqlite3_value_double(pVal) : 0;
+    const void *z = eType == SQLITE_TEXT   ? (const void *)sqlite3_value_text(pVal)
+                    : eType == SQLITE_BLOB ? sqlite3_value_blob(pVal)
+                                           : 0;
+    size_t nZ = (size_t)sqlite3_value_bytes(pVal);
+    switch (eType) {
+      case SQLITE_NULL: *pbSame = 1; break;
+      case SQLITE_INTEGER: *pbSame = v.i == sqlite3_value_int64(pVal); break;
+      case SQLITE_FLOAT: *pbSame = memcmp(&v.r, &r, sizeof r) == 0; break;
+      case SQLITE_TEXT:
+      case SQLITE_BLOB:
+        if (!z && nZ) rc = SQLITE_NOMEM;
+        else *pbSame = v.n == nZ && (nZ == 0 || memcmp(v.z, z, nZ) == 0);
+        break;
     }
-    fkvValueFree(&v);
   }
-  msgpack_unpacked_destroy(&res);
+  fkvMpValueDone(&res, &v);
   sqlite3_free(zErr);
   return rc;
 }
@@ -631,17 +640,13 @@ int fkvMsgpackKeyOrder(const unsigned char *a, size_t n, unsigned char *aOut, si
   FkvValue v;
   char *zErr = 0;
   *pn = 0;
-  int rc = fkvMpUnpack(a, n, "MessagePack", &res, &zErr);
+  int rc = fkvMpValue(a, n, &res, &v, &zErr);
   if (rc == SQLITE_OK) {
-    rc = fkvObjectValue(&res.data, &v, &zErr);
-    if (rc == SQLITE_OK) {
-      fkv_datum d = {v.eType, v.i, v.r, v.z, v.n};
-      int kind;
-      *pn = fkvKeyFromDatum(&d, aOut, nOut, &kind);
-    }
-    fkvValueFree(&v);
+    fkv_datum d = {v.eType, v.i, v.r, v.z, v.n};
+    int kind;
+    *pn = fkvKeyFromDatum(&d, aOut, nOut, &kind);
   }
-  msgpack_unpacked_destroy(&res);
+  fkvMpValueDone(&res, &v);
   sqlite3_free(zErr);
   return rc;
 }
