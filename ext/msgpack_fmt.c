@@ -740,21 +740,11 @@ static int fkvPackJson(msgpack_packer *pk, json_t *pJ, int nOpen, char **pzErr) 
       msgpack_pack_str(pk, json_string_length(pJ));
       msgpack_pack_str_body(pk, json_string_value(pJ), json_string_length(pJ));
       break;
-    case JSON_INTEGER:
-      msgpack_pack_int64(pk, json_integer_value(pJ));
-      break;
-    case JSON_REAL:
-      msgpack_pack_double(pk, json_real_value(pJ));
-      break;
-    case JSON_TRUE:
-      msgpack_pack_true(pk);
-      break;
-    case JSON_FALSE:
-      msgpack_pack_false(pk);
-      break;
-    default:
-      msgpack_pack_nil(pk);
-      break;
+    case JSON_INTEGER: msgpack_pack_int64(pk, json_integer_value(pJ)); break;
+    case JSON_REAL: msgpack_pack_double(pk, json_real_value(pJ)); break;
+    case JSON_TRUE: msgpack_pack_true(pk); break;
+    case JSON_FALSE: msgpack_pack_false(pk); break;
+    default: msgpack_pack_nil(pk); break;
   }
   return rc;
 }
