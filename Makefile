@@ -21,8 +21,8 @@ WARN     = -Wall -Wextra
 CFLAGS_EXT = $(OPT) $(WARN) -std=gnu11 -fPIC -fvisibility=hidden -pthread
 LIBS     = -llmdb -lmsgpackc -ljansson -lpthread -lm
 
-SRC  = ext/util.c ext/codec.c ext/msgpack_fmt.c ext/format.c ext/memtable.c ext/store.c ext/buffer.c \
-       ext/vtab.c ext/flaxkv.c
+SRC  = ext/util.c ext/codec.c ext/msgpack_fmt.c ext/format.c ext/memtable.c ext/store.c \
+       ext/buffer.c ext/options.c ext/plan.c ext/conn.c ext/update.c ext/vtab.c ext/flaxkv.c
 HDR  = $(wildcard ext/*.h)
 # Test programs link these rooms directly (SQLITE_CORE: no extension API table);
 # the SQL tests load the extension itself (hidden symbols: no clash).

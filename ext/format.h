@@ -92,6 +92,13 @@ struct fkv_format {
                    size_t *pn);
 };
 
+/* The columns of a flaxkv table: key and value, then meta and rawkey
+** (hidden) for the formats that have them (bMeta, bRawKey). */
+#define FKV_COL_KEY 0
+#define FKV_COL_VALUE 1
+#define FKV_COL_META 2
+#define FKV_COL_RAWKEY 3
+
 /* The format named zName, or NULL. */
 const fkv_format *fkvFormatFind(const char *zName);
 
