@@ -200,24 +200,6 @@ int fkvStoreFail(fkv_store *p, int rc, const char *zWhat, char **pzErr) {
                    mdb_strerror(rc));
 }
 
-void fkvDeadline(struct timespec *ts, int64_t ms) {
-  clock_gettime(CLOCK_MONOTONIC, ts);
-  ts->tv_sec += ms / 1000;
-  ts->tv_nsec += (long)(ms % 1000) * 1000000L;
-  if (ts->tv_nsec >= 1000000000L) {
-    ts->tv_sec++;
-    ts->tv_nsec -= 1000000000L;
-  }
-}
-
-void fkvCondInit(pthread_cond_t *c) {
-  pthread_condattr_t a;
-  pthread_condattr_init(&a);
-  pthread_condattr_setclock(&a, CLOCK_MONOTONIC);
-  pthread_cond_init(c, &a);
-  pthread_condattr_destroy(&a);
-}
-
 /* mkdir -p zDir with mode 0775 & ~umask (the directory is never created
 ** world-writable by us).  *pnTop: the length of the prefix of zDir that is
 ** the first directory created, 0 if none was. */
@@ -515,7 +497,7 @@ again:
     return rc;
   }
   pthread_mutex_init(&p->mu, 0);
-  fkvCondInit(&p->cond);
+  fkvTimeCondInit(&p->cond);
   pthread_mutex_init(&p->wmu, 0);
   p->ownLast = fkvStoreLastTxnId(p); /* no snapshot of this process predates it */
   p->nRef = 1;
@@ -711,7 +693,7 @@ static int resizeMap(fkv_store *p, int bDouble, char **pzErr) {
   if (p->xOwnerIdle && p->pOwner) p->xOwnerIdle(p->pOwner);
   pthread_mutex_lock(&p->mu);
   struct timespec ts;
-  fkvDeadline(&ts, FKV_GROW_WAIT_MS);
+  fkvTimeDeadline(&ts, FKV_GROW_WAIT_MS);
   while (p->nReaders > 0) {
     if (pthread_cond_timedwait(&p->cond, &p->mu, &ts) == ETIMEDOUT) break;
   }

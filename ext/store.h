@@ -283,11 +283,6 @@ void fkvStoreStat(fkv_store *, fkv_store_stat *);
 /* Rows of a table that are in LMDB (mdb_stat), in *pn. */
 int fkvStoreTableRows(fkv_table *, uint64_t *pn, char **pzErr);
 
-/* Timed waits: condition variables on CLOCK_MONOTONIC (a clock change
-** cannot stretch a wait), and the deadline ms from now on that clock. */
-void fkvCondInit(pthread_cond_t *);
-void fkvDeadline(struct timespec *, int64_t ms);
-
 /* A SQLite result code for an LMDB or errno error; and that code with its
 ** message "flaxkv: <zWhat> <zPath>: <LMDB's text>" into *pzErr (util.h). */
 int fkvLmdbRc(int mdbRc);

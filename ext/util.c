@@ -117,6 +117,34 @@ void fkvJsonString(fkv_buf *p, const char *z, size_t n) {
   fkvBufAppend(p, "\"", 1);
 }
 
+/* ---------------------------------------------------------------- time */
+
+void fkvTimeCondInit(pthread_cond_t *c) {
+  pthread_condattr_t a;
+  pthread_condattr_init(&a);
+  pthread_condattr_setclock(&a, CLOCK_MONOTONIC);
+  pthread_cond_init(c, &a);
+  pthread_condattr_destroy(&a);
+}
+
+void fkvTimeDeadline(struct timespec *ts, int64_t ms) {
+  clock_gettime(CLOCK_MONOTONIC, ts);
+  ts->tv_sec += ms / 1000;
+  ts->tv_nsec += (long)(ms % 1000) * 1000000L;
+  if (ts->tv_nsec >= 1000000000L) {
+    ts->tv_sec++;
+    ts->tv_nsec -= 1000000000L;
+  }
+}
+
+int64_t fkvTimeNowMs(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* ---------------------------------------------------------------- names */
+
 const char *fkvTypeName(int eType) {
   switch (eType) {
     case SQLITE_INTEGER: return "INTEGER";

@@ -29,7 +29,10 @@
 #ifndef FLAXKV_UTIL_H
 #define FLAXKV_UTIL_H
 
+#include <pthread.h>
 #include <stddef.h>
+#include <stdint.h>
+#include <time.h>
 #include <sqlite3.h>
 
 /*
@@ -91,6 +94,16 @@ void fkvBufFree(fkv_buf *p);
 ** Exactly these escapes: format=flaxkv reads a key's JSON text back by them.
 */
 void fkvJsonString(fkv_buf *p, const char *z, size_t n);
+
+/*
+** Time.  Timed waits use condition variables on CLOCK_MONOTONIC (a clock
+** change cannot stretch a wait): fkvTimeCondInit makes one, fkvTimeDeadline
+** gives the deadline ms from now on that clock, fkvTimeNowMs the clock in
+** milliseconds.
+*/
+void fkvTimeCondInit(pthread_cond_t *);
+void fkvTimeDeadline(struct timespec *, int64_t ms);
+int64_t fkvTimeNowMs(void);
 
 /* The name of a SQLite type (SQLITE_INTEGER...): "INTEGER", "REAL", "TEXT",
 ** "BLOB", "NULL". */
