@@ -680,14 +680,14 @@ int fkvBufferFlush(fkv_buffer *b, fkv_table *t, char **pzErr) {
   return flushWait(b, t, 1, pzErr);
 }
 
-typedef struct flushAllCtx flushAllCtx;
-struct flushAllCtx {
+typedef struct fkv_flush_all fkv_flush_all;
+struct fkv_flush_all {
   int rc;
   char *zErr;
 };
 
 static void flushOne(fkv_buffer *b, void *pArg) {
-  flushAllCtx *c = pArg;
+  fkv_flush_all *c = pArg;
   char *zErr = 0;
   int rc = fkvBufferFlush(b, 0, &zErr);
   if (rc != SQLITE_OK && c->rc == SQLITE_OK) {
@@ -699,7 +699,7 @@ static void flushOne(fkv_buffer *b, void *pArg) {
 }
 
 int fkvBufferFlushAll(char **pzErr) {
-  flushAllCtx ctx = {SQLITE_OK, 0};
+  fkv_flush_all ctx = {SQLITE_OK, 0};
   fkvBufferForEach(flushOne, &ctx);
   if (ctx.zErr) fkvErrSet(pzErr, ctx.rc, "%z", ctx.zErr);
   return ctx.rc;
@@ -734,18 +734,18 @@ int fkvBufferRowEstimate(fkv_buffer *b, fkv_table *t, uint64_t *pn, char **pzErr
   return rc;
 }
 
-typedef struct forEachCtx forEachCtx;
-struct forEachCtx {
+typedef struct fkv_for_each fkv_for_each;
+struct fkv_for_each {
   void (*x)(fkv_buffer *, void *);
   void *pArg;
 };
-static __thread forEachCtx *tForEach;
+static __thread fkv_for_each *tForEach;
 
 static void forEachOne(void *pOwner) { tForEach->x((fkv_buffer *)pOwner, tForEach->pArg); }
 
 void fkvBufferForEach(void (*x)(fkv_buffer *, void *), void *pArg) {
-  forEachCtx ctx = {x, pArg};
-  forEachCtx *pSave = tForEach;
+  fkv_for_each ctx = {x, pArg};
+  fkv_for_each *pSave = tForEach;
   tForEach = &ctx;
   fkvStoreForEachOwner(forEachOne);
   tForEach = pSave;

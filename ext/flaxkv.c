@@ -125,14 +125,14 @@ static char *storeJson(fkv_buffer *b) {
   return z;
 }
 
-typedef struct statAll statAll;
-struct statAll {
+typedef struct fkv_stat_all fkv_stat_all;
+struct fkv_stat_all {
   char *z;
   int bOom;
 };
 
 static void statOne(fkv_buffer *b, void *pArg) {
-  statAll *p = pArg;
+  fkv_stat_all *p = pArg;
   char *zOne = storeJson(b);
   if (!zOne || p->bOom) {
     p->bOom = 1;
@@ -152,7 +152,7 @@ static void statOne(fkv_buffer *b, void *pArg) {
 static void statFunc(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
   char *z;
   if (argc == 0) {
-    statAll all = {0, 0};
+    fkv_stat_all all = {0, 0};
     fkvBufferForEach(statOne, &all);
     if (all.bOom) {
       sqlite3_free(all.z);

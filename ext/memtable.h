@@ -20,6 +20,10 @@
 ** sequence number any open read view uses); fkvMemPushOldest() drops, by
 ** the same rule, a version it would append below one no reader passes.
 **
+** MEMORY.  Nodes, keys and versions come from malloc(), not from SQLite's
+** allocator: sqlite3_memory_used() and SQLite's heap limits do not count
+** the buffer (buffer_limit bounds it).  memtable.c says why.
+**
 ** As a transaction's private overlay (one thread only), the newest version
 ** of a node is its current entry; a node whose head is NULL has no entry
 ** (its write was rolled back).  fkvMemSetHead() replaces the head without

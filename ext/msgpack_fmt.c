@@ -69,7 +69,7 @@
 **
 ** INTERNALS: key candidates
 **
-**   A lookup value is cut into items, each with a few encodings (FkvAlt):
+**   A lookup value is cut into items, each with a few encodings (fkv_mp_alt):
 **   a scalar SQL value is one item; the JSON text of an array or a map is
 **   its headers (the element count known) and its scalars, in the order
 **   they are stored.  The text must be exactly what fkvJsonValue writes (no
@@ -299,8 +299,8 @@ static int fkvMulDim(sqlite3_uint64 *pN, sqlite3_uint64 d) {
 }
 
 /* An ext 1 payload, unpacked; the pointers point into the stored bytes. */
-typedef struct FkvNumpy FkvNumpy;
-struct FkvNumpy {
+typedef struct fkv_mp_numpy fkv_mp_numpy;
+struct fkv_mp_numpy {
   msgpack_unpacked res;
   const msgpack_object_str *pDtype;
   const msgpack_object_array *pShape;
@@ -312,7 +312,7 @@ struct FkvNumpy {
 ** SQLITE_NOMEM, or SQLITE_CORRUPT/TOOBIG with *pzErr.  The caller calls
 ** msgpack_unpacked_destroy(&pNp->res) whatever the result.
 */
-static int fkvNumpyUnpack(const msgpack_object_ext *p, FkvNumpy *pNp, char **pzErr) {
+static int fkvNumpyUnpack(const msgpack_object_ext *p, fkv_mp_numpy *pNp, char **pzErr) {
   static const char zWhat[] = "ext 1 (NumPy array)";
   memset(pNp, 0, sizeof *pNp);
   int rc = fkvMpUnpack((const unsigned char *)p->ptr, p->size, "ext 1 (NumPy array) payload",
@@ -470,15 +470,15 @@ static void fkvJsonValue(fkv_buf *p, const msgpack_object *o) {
 /* ---- reading --------------------------------------------------------- */
 
 /* The SQL value of a MessagePack object (fkvObjectValue). */
-typedef struct FkvValue FkvValue;
-struct FkvValue {
+typedef struct fkv_mp_value fkv_mp_value;
+struct fkv_mp_value {
   int eType;             /* SQLITE_INTEGER ... SQLITE_NULL (a NaN is a FLOAT here) */
   sqlite3_int64 i;
   double r;
   const void *z;         /* TEXT, BLOB: into the object, json or np */
   size_t n;
   fkv_buf json;           /* an array or a map: its JSON text */
-  FkvNumpy np;           /* ext 1: its payload */
+  fkv_mp_numpy np;           /* ext 1: its payload */
   int bNp;
 };
 
@@ -487,7 +487,7 @@ struct FkvValue {
 ** whatever the result.  SQLITE_OK, SQLITE_NOMEM, or an ext 1 payload's
 ** error (SQLITE_CORRUPT, SQLITE_TOOBIG) with *pzErr.
 */
-static int fkvObjectValue(const msgpack_object *o, FkvValue *p, char **pzErr) {
+static int fkvObjectValue(const msgpack_object *o, fkv_mp_value *p, char **pzErr) {
   memset(p, 0, sizeof *p);
   switch (o->type) {
     case MSGPACK_OBJECT_BOOLEAN:
@@ -551,7 +551,7 @@ static int fkvObjectValue(const msgpack_object *o, FkvValue *p, char **pzErr) {
   return SQLITE_OK;
 }
 
-static void fkvValueFree(FkvValue *p) {
+static void fkvValueFree(fkv_mp_value *p) {
   fkvBufFree(&p->json);
   if (p->bNp) msgpack_unpacked_destroy(&p->np.res);
 }
@@ -561,14 +561,14 @@ static void fkvValueFree(FkvValue *p) {
 ** *pRes.  SQLITE_OK, or an error of fkvMpUnpack or fkvObjectValue with
 ** *pzErr.  Whatever the result, the caller ends with fkvMpValueDone.
 */
-static int fkvMpValue(const unsigned char *a, size_t n, msgpack_unpacked *pRes, FkvValue *pV,
+static int fkvMpValue(const unsigned char *a, size_t n, msgpack_unpacked *pRes, fkv_mp_value *pV,
                       char **pzErr) {
   memset(pV, 0, sizeof *pV);
   int rc = fkvMpUnpack(a, n, "MessagePack", pRes, pzErr);
   return rc == SQLITE_OK ? fkvObjectValue(&pRes->data, pV, pzErr) : rc;
 }
 
-static void fkvMpValueDone(msgpack_unpacked *pRes, FkvValue *pV) {
+static void fkvMpValueDone(msgpack_unpacked *pRes, fkv_mp_value *pV) {
   fkvValueFree(pV);
   msgpack_unpacked_destroy(pRes);
 }
@@ -580,7 +580,7 @@ static void fkvMpValueDone(msgpack_unpacked *pRes, FkvValue *pV) {
 */
 int fkvMsgpackResult(sqlite3_context *ctx, const unsigned char *a, size_t n, char **pzErr) {
   msgpack_unpacked res;
-  FkvValue v;
+  fkv_mp_value v;
   int rc = fkvMpValue(a, n, &res, &v, pzErr);
   if (rc == SQLITE_OK) {
     switch (v.eType) {
@@ -605,7 +605,7 @@ int fkvMsgpackResult(sqlite3_context *ctx, const unsigned char *a, size_t n, cha
 /* See msgpack_fmt.h. */
 int fkvMsgpackKeyIs(sqlite3_value *pVal, const unsigned char *a, size_t n, int *pbSame) {
   msgpack_unpacked res;
-  FkvValue v;
+  fkv_mp_value v;
   char *zErr = 0;
   *pbSame = 0;
   int rc = fkvMpValue(a, n, &res, &v, &zErr);
@@ -637,7 +637,7 @@ int fkvMsgpackKeyIs(sqlite3_value *pVal, const unsigned char *a, size_t n, int *
 int fkvMsgpackKeyOrder(const unsigned char *a, size_t n, unsigned char *aOut, size_t nOut,
                        size_t *pn) {
   msgpack_unpacked res;
-  FkvValue v;
+  fkv_mp_value v;
   char *zErr = 0;
   *pn = 0;
   int rc = fkvMpValue(a, n, &res, &v, &zErr);
@@ -679,7 +679,7 @@ int fkvMsgpackMeta(sqlite3_context *ctx, const unsigned char *a, size_t n, char 
     snprintf(z, sizeof z, "{\"ext\":%d}", (int)o->via.ext.type);
     sqlite3_result_text(ctx, z, -1, SQLITE_TRANSIENT);
   } else {
-    FkvNumpy np;
+    fkv_mp_numpy np;
     rc = fkvNumpyUnpack(&o->via.ext, &np, pzErr);
     if (rc == SQLITE_OK) {
       fkv_buf out = {0};
@@ -800,8 +800,8 @@ static void fkvPackSql(msgpack_packer *pk, sqlite3_value *pVal) {
 #define FKV_META_EXT   4
 
 /* A parsed meta. */
-typedef struct FkvMeta FkvMeta;
-struct FkvMeta {
+typedef struct fkv_mp_meta fkv_mp_meta;
+struct fkv_mp_meta {
   json_t *pRoot;
   int eMeta;           /* FKV_META_* */
   int iExt;            /* FKV_META_EXT: the ext type */
@@ -815,7 +815,7 @@ struct FkvMeta {
 ** SQLITE_OK, SQLITE_NOMEM, or SQLITE_ERROR with a message that says what
 ** a meta may be.
 */
-static int fkvMetaParse(const char *zMeta, FkvMeta *p, char **pzErr) {
+static int fkvMetaParse(const char *zMeta, fkv_mp_meta *p, char **pzErr) {
   json_error_t err;
   int bNoMem;
   memset(p, 0, sizeof *p);
@@ -876,7 +876,7 @@ static int fkvMetaParse(const char *zMeta, FkvMeta *p, char **pzErr) {
 ** Pack pVal as the meta p (the text zMeta) says.  SQLITE_OK, SQLITE_NOMEM,
 ** or SQLITE_MISMATCH with a message saying what value the meta needs.
 */
-static int fkvPackWithMeta(msgpack_packer *pk, sqlite3_value *pVal, const FkvMeta *p,
+static int fkvPackWithMeta(msgpack_packer *pk, sqlite3_value *pVal, const fkv_mp_meta *p,
                            const char *zMeta, char **pzErr) {
   int eType = sqlite3_value_type(pVal);
   switch (p->eMeta) {
@@ -974,7 +974,7 @@ int fkvMsgpackEncode(sqlite3_value *pVal, const char *zMeta, unsigned char **pa,
   if (!zMeta) {
     fkvPackSql(&pk, pVal);
   } else {
-    FkvMeta meta;
+    fkv_mp_meta meta;
     rc = fkvMetaParse(zMeta, &meta, pzErr);
     if (rc == SQLITE_OK) rc = fkvPackWithMeta(&pk, pVal, &meta, zMeta, pzErr);
     json_decref(meta.pRoot);
@@ -1008,8 +1008,8 @@ int fkvMsgpackEncode(sqlite3_value *pVal, const char *zMeta, unsigned char **pa,
 #define FKV_IT_SQLTEXT 14
 #define FKV_IT_SQLBLOB 15
 
-typedef struct FkvItem FkvItem;
-struct FkvItem {
+typedef struct fkv_mp_item fkv_mp_item;
+struct fkv_mp_item {
   unsigned char eKind;
   unsigned char eKey;          /* FKV_IT_KEY: FKV_IT_TRUE .. FKV_IT_REAL, FKV_IT_ANY or 0 */
   uint32_t nCount;             /* headers */
@@ -1022,8 +1022,8 @@ struct FkvItem {
 };
 
 /* One encoding of an item: bytes, or a range of keys. */
-typedef struct FkvAlt FkvAlt;
-struct FkvAlt {
+typedef struct fkv_mp_alt fkv_mp_alt;
+struct fkv_mp_alt {
   unsigned char bRange;
   unsigned char nHdr, nLo, nHi, bHiPrefix;
   unsigned char aHdr[9];       /* bytes: the header (or all of it), then aBody */
@@ -1034,14 +1034,14 @@ struct FkvAlt {
 
 #define FKV_ALT_MAX 24 /* at most 16: a map key spelling an integer */
 
-typedef struct FkvAlts FkvAlts;
-struct FkvAlts {
-  FkvAlt a[FKV_ALT_MAX];
+typedef struct fkv_mp_alts fkv_mp_alts;
+struct fkv_mp_alts {
+  fkv_mp_alt a[FKV_ALT_MAX];
   int n;
 };
 
-static FkvAlt *altNew(FkvAlts *p) {
-  FkvAlt *q = &p->a[p->n++];
+static fkv_mp_alt *altNew(fkv_mp_alts *p) {
+  fkv_mp_alt *q = &p->a[p->n++];
   memset(q, 0, sizeof *q);
   return q;
 }
@@ -1053,9 +1053,9 @@ static int fkvPutBE(unsigned char *b, unsigned c, sqlite3_uint64 v, int nByte) {
   return 1 + nByte;
 }
 
-static void altBytes(FkvAlts *p, unsigned c, sqlite3_uint64 v, int nByte, const void *aBody,
+static void altBytes(fkv_mp_alts *p, unsigned c, sqlite3_uint64 v, int nByte, const void *aBody,
                      size_t nBody) {
-  FkvAlt *q = altNew(p);
+  fkv_mp_alt *q = altNew(p);
   q->nHdr = (unsigned char)fkvPutBE(q->aHdr, c, v, nByte);
   q->aBody = aBody;
   q->nBody = nBody;
@@ -1063,9 +1063,9 @@ static void altBytes(FkvAlts *p, unsigned c, sqlite3_uint64 v, int nByte, const 
 
 /* The keys from c+lo to c+hi (each nByte big-endian), or with bHiPrefix
 ** also those that start with c+hi. */
-static void altRange(FkvAlts *p, unsigned c, sqlite3_uint64 lo, sqlite3_uint64 hi, int nByte,
+static void altRange(fkv_mp_alts *p, unsigned c, sqlite3_uint64 lo, sqlite3_uint64 hi, int nByte,
                      int bHiPrefix) {
-  FkvAlt *q = altNew(p);
+  fkv_mp_alt *q = altNew(p);
   q->bRange = 1;
   q->nLo = (unsigned char)fkvPutBE(q->aLo, c, lo, nByte);
   q->nHi = (unsigned char)fkvPutBE(q->aHi, c, hi, nByte);
@@ -1073,14 +1073,14 @@ static void altRange(FkvAlts *p, unsigned c, sqlite3_uint64 lo, sqlite3_uint64 h
 }
 
 /* Every key that starts with the prefix. */
-static void altAny(FkvAlts *p) {
-  FkvAlt *q = altNew(p);
+static void altAny(fkv_mp_alts *p) {
+  fkv_mp_alt *q = altNew(p);
   q->bRange = 1;
   q->bHiPrefix = 1;
 }
 
 /* The int v in every width. */
-static void altInt(FkvAlts *p, sqlite3_int64 v) {
+static void altInt(fkv_mp_alts *p, sqlite3_int64 v) {
   sqlite3_uint64 u = (sqlite3_uint64)v;
   if (v >= 0) {
     if (v <= 0x7f) altBytes(p, (unsigned)v, 0, 0, 0, 0);
@@ -1102,7 +1102,7 @@ static void altInt(FkvAlts *p, sqlite3_int64 v) {
 
 /* float64 r, and float32 if it holds r exactly; with bBothZeros, a zero of
 ** either sign (SQLite compares them equal). */
-static void altFloat(FkvAlts *p, double r, int bBothZeros) {
+static void altFloat(fkv_mp_alts *p, double r, int bBothZeros) {
   sqlite3_uint64 u;
   memcpy(&u, &r, sizeof u);
   altBytes(p, 0xcb, u, 8, 0, 0);
@@ -1117,7 +1117,7 @@ static void altFloat(FkvAlts *p, double r, int bBothZeros) {
 
 /* The uint64s above INT64_MAX that read as the REAL r (up to 2048 of them,
 ** one range). */
-static void altBigUint(FkvAlts *p, double r) {
+static void altBigUint(fkv_mp_alts *p, double r) {
   if (!(r >= FKV_TWO_63 && r <= 2 * FKV_TWO_63)) return;
   /* (double)u is monotonic in u: the first u that reaches r, the last
   ** that does not pass it. */
@@ -1138,10 +1138,10 @@ static void altBigUint(FkvAlts *p, double r) {
 }
 
 /* Every ext: ext 8-32 (c7-c9) and fixext 1-16 (d4-d8), any payload. */
-static void altAnyExt(FkvAlts *p) {
+static void altAnyExt(fkv_mp_alts *p) {
   static const unsigned char aFamily[2][2] = {{0xc7, 0xc9}, {0xd4, 0xd8}};
   for (int k = 0; k < 2; k++) {
-    FkvAlt *q = altNew(p);
+    fkv_mp_alt *q = altNew(p);
     q->bRange = q->bHiPrefix = 1;
     q->nLo = q->nHi = 1;
     q->aLo[0] = aFamily[k][0];
@@ -1151,7 +1151,7 @@ static void altAnyExt(FkvAlts *p) {
 
 /* nil; every NaN (float64 and float32, either sign); with bExt, any ext
 ** (JSON null stands for all of these). */
-static void altNull(FkvAlts *p, int bExt) {
+static void altNull(fkv_mp_alts *p, int bExt) {
   altBytes(p, 0xc0, 0, 0, 0, 0);
   altRange(p, 0xcb, 0x7ff0000000000001ULL, 0x7fffffffffffffffULL, 8, 0);
   altRange(p, 0xcb, 0xfff0000000000001ULL, 0xffffffffffffffffULL, 8, 0);
@@ -1161,7 +1161,7 @@ static void altNull(FkvAlts *p, int bExt) {
 }
 
 /* str z in every width. */
-static void altStr(FkvAlts *p, const unsigned char *z, size_t n) {
+static void altStr(fkv_mp_alts *p, const unsigned char *z, size_t n) {
   if (n <= 31) altBytes(p, 0xa0 | (unsigned)n, 0, 0, z, n);
   if (n <= 0xff) altBytes(p, 0xd9, n, 1, z, n);
   if (n <= 0xffff) altBytes(p, 0xda, n, 2, z, n);
@@ -1169,14 +1169,14 @@ static void altStr(FkvAlts *p, const unsigned char *z, size_t n) {
 }
 
 /* bin z in every width. */
-static void altBin(FkvAlts *p, const unsigned char *z, size_t n) {
+static void altBin(fkv_mp_alts *p, const unsigned char *z, size_t n) {
   if (n <= 0xff) altBytes(p, 0xc4, n, 1, z, n);
   if (n <= 0xffff) altBytes(p, 0xc5, n, 2, z, n);
   if (n <= 0xffffffff) altBytes(p, 0xc6, n, 4, z, n);
 }
 
 /* The encodings of item it into *p. */
-static void itemAlts(const FkvItem *it, FkvAlts *p) {
+static void itemAlts(const fkv_mp_item *it, fkv_mp_alts *p) {
   p->n = 0;
   int eKind = it->eKind;
   double r = it->r;
@@ -1236,10 +1236,10 @@ static void itemAlts(const FkvItem *it, FkvAlts *p) {
 #define FKV_CAND_WORK 256 /* probes and reports of a walk before it cuts short */
 
 /* A walk over the encodings of a list of items. */
-typedef struct FkvWalk FkvWalk;
-struct FkvWalk {
+typedef struct fkv_mp_walk fkv_mp_walk;
+struct fkv_mp_walk {
   const fkv_key_sink *pSink;
-  const FkvItem *aItem;
+  const fkv_mp_item *aItem;
   int nItem;
   int *aK;                          /* per item: its next encoding */
   size_t *aN;                       /* per item: the prefix before it */
@@ -1249,7 +1249,7 @@ struct FkvWalk {
 };
 
 /* Report the range q after the prefix a[0..n) (bMore: items follow). */
-static void walkRange(FkvWalk *w, size_t n, const FkvAlt *q, int bMore) {
+static void walkRange(fkv_mp_walk *w, size_t n, const fkv_mp_alt *q, int bMore) {
   if (n + q->nLo > FKV_MP_MAX_KEY || n + q->nHi > FKV_MP_MAX_KEY) return; /* too long */
   memcpy(w->aLo, w->a, n);
   memcpy(w->aLo + n, q->aLo, q->nLo);
@@ -1265,9 +1265,9 @@ static void walkRange(FkvWalk *w, size_t n, const FkvAlt *q, int bMore) {
 ** has (xProbe) is not extended; once FKV_CAND_WORK questions are spent, a
 ** prefix is reported as the range of keys that start with it.
 */
-static void walkItems(FkvWalk *w) {
-  static const FkvAlt any = {.bRange = 1, .bHiPrefix = 1};
-  FkvAlts alts;
+static void walkItems(fkv_mp_walk *w) {
+  static const fkv_mp_alt any = {.bRange = 1, .bHiPrefix = 1};
+  fkv_mp_alts alts;
   int d = 0;
   w->aK[0] = 0;
   w->aN[0] = 0;
@@ -1277,7 +1277,7 @@ static void walkItems(FkvWalk *w) {
       d--;
       continue;
     }
-    const FkvAlt *q = &alts.a[w->aK[d]++];
+    const fkv_mp_alt *q = &alts.a[w->aK[d]++];
     size_t n = w->aN[d];
     int bMore = d + 1 < w->nItem;
     if (q->bRange) {
@@ -1371,19 +1371,19 @@ static ptrdiff_t fkvBase64Decode(const unsigned char *z, size_t n, unsigned char
 }
 
 /* The items of a JSON text being read (fkvJsonItems). */
-typedef struct FkvTok FkvTok;
-struct FkvTok {
+typedef struct fkv_mp_tok fkv_mp_tok;
+struct fkv_mp_tok {
   const unsigned char *z;
   size_t n, i;
-  FkvItem *aItem;
+  fkv_mp_item *aItem;
   int nItem, nItemMax;
   unsigned char *aArena;      /* decoded strings */
   size_t nArena;
 };
 
-static FkvItem *tokAdd(FkvTok *t, int eKind) {
+static fkv_mp_item *tokAdd(fkv_mp_tok *t, int eKind) {
   if (t->nItem >= t->nItemMax) return 0;
-  FkvItem *it = &t->aItem[t->nItem++];
+  fkv_mp_item *it = &t->aItem[t->nItem++];
   memset(it, 0, sizeof *it);
   it->eKind = (unsigned char)eKind;
   return it;
@@ -1395,8 +1395,8 @@ static FkvItem *tokAdd(FkvTok *t, int eKind) {
 ** be, and for a map key the scalar they may spell.  0 if it is not such a
 ** string.
 */
-static int tokString(FkvTok *t, int eKind) {
-  FkvItem *it = tokAdd(t, eKind);
+static int tokString(fkv_mp_tok *t, int eKind) {
+  fkv_mp_item *it = tokAdd(t, eKind);
   if (!it) return 0;
   unsigned char *aOut = t->aArena + t->nArena;
   size_t j = t->i + 1, m = 0;
@@ -1458,7 +1458,7 @@ static int tokString(FkvTok *t, int eKind) {
 ** stored key can have (more items than bytes in a key; nested deeper than
 ** msgpack-c reads).
 */
-static int tokValue(FkvTok *t, int nOpen) {
+static int tokValue(fkv_mp_tok *t, int nOpen) {
   if (t->i >= t->n) return 0;
   unsigned c = t->z[t->i];
   if (c == '[' || c == '{') {
@@ -1505,7 +1505,7 @@ static int tokValue(FkvTok *t, int nOpen) {
   sqlite3_int64 i = 0;
   double r = 0;
   int eKind = fkvJsonNumber(t->z + t->i, j - t->i, &i, &r);
-  FkvItem *it = eKind ? tokAdd(t, eKind) : 0;
+  fkv_mp_item *it = eKind ? tokAdd(t, eKind) : 0;
   if (!it) return 0;
   it->i = i;
   it->r = r;
@@ -1517,15 +1517,15 @@ static int tokValue(FkvTok *t, int nOpen) {
 ** Walk the arrays or maps whose JSON text is z[0..n).  SQLITE_OK (also
 ** when no stored key can have that text) or SQLITE_NOMEM.
 */
-static int walkJson(FkvWalk *w, const unsigned char *z, size_t n) {
+static int walkJson(fkv_mp_walk *w, const unsigned char *z, size_t n) {
   /* Each item takes one byte of a key at least; a decoded string is no
   ** longer than its text, its base64 reading shorter. */
   int nItemMax = n < FKV_MP_MAX_KEY ? (int)n : FKV_MP_MAX_KEY;
   size_t nK = (size_t)nItemMax + 1; /* aN after it stays aligned */
-  FkvItem *aItem = sqlite3_malloc64((size_t)nItemMax * (sizeof(FkvItem) + sizeof(size_t)) +
+  fkv_mp_item *aItem = sqlite3_malloc64((size_t)nItemMax * (sizeof(fkv_mp_item) + sizeof(size_t)) +
                                     nK * sizeof(int) + 2 * n);
   if (!aItem) return SQLITE_NOMEM;
-  FkvTok t = {z, n, 0, aItem, 0, nItemMax, 0, 0};
+  fkv_mp_tok t = {z, n, 0, aItem, 0, nItemMax, 0, 0};
   w->aK = (int *)(aItem + nItemMax);
   w->aN = (size_t *)(w->aK + (nK & ~(size_t)1));
   t.aArena = (unsigned char *)(w->aN + nItemMax);
@@ -1541,8 +1541,8 @@ static int walkJson(FkvWalk *w, const unsigned char *z, size_t n) {
 
 /* See msgpack_fmt.h. */
 int fkvMsgpackKeyCandidates(sqlite3_value *pVal, const fkv_key_sink *pSink) {
-  FkvWalk w;
-  FkvItem it;
+  fkv_mp_walk w;
+  fkv_mp_item it;
   int aK[1];
   size_t aN[1];
   memset(&it, 0, sizeof it);

@@ -991,8 +991,8 @@ static int checkFlags(MDB_txn *txn, MDB_dbi dbi, int bNamed) {
 #define FKV_MISSING_ENTRY 3    /* the catalog entry, and the database after the table */
 #define FKV_MISSING_ENTRY_DB 4 /* the database the catalog entry names */
 
-typedef struct openCtx openCtx;
-struct openCtx {
+typedef struct fkv_open_ctx fkv_open_ctx;
+struct fkv_open_ctx {
   const fkv_table_spec *pSpec;
   char *zDb;          /* the resolved database name */
   int eMissing;       /* FKV_MISSING_*, with MDB_NOTFOUND */
@@ -1009,7 +1009,7 @@ struct openCtx {
 ** says MDB_INCOMPATIBLE, and c->bPlainKey tells it apart from the other
 ** causes.
 */
-static int namedOpen(MDB_txn *txn, openCtx *c, int bMake, int *pbNew) {
+static int namedOpen(MDB_txn *txn, fkv_open_ctx *c, int bMake, int *pbNew) {
   *pbNew = 0;
   c->bPlainKey = 0;
   int e = mdb_dbi_open(txn, c->zDb, 0, &c->dbi);
@@ -1027,7 +1027,7 @@ static int namedOpen(MDB_txn *txn, openCtx *c, int bMake, int *pbNew) {
 }
 
 static int tableOpenWork(fkv_store *p, MDB_txn *txn, void *pArg) {
-  openCtx *c = pArg;
+  fkv_open_ctx *c = pArg;
   const fkv_table_spec *s = c->pSpec;
   int bMake = s->bCreate && !p->cfg.bReadonly;
   sqlite3_free(c->zDb);
@@ -1071,7 +1071,7 @@ static int tableOpenWork(fkv_store *p, MDB_txn *txn, void *pArg) {
 
 /* After the commit: the table this process already has, or a new one. */
 static void tableOpenDone(fkv_store *p, void *pArg) {
-  openCtx *c = pArg;
+  fkv_open_ctx *c = pArg;
   pthread_mutex_lock(&p->mu);
   fkv_table *t;
   for (t = p->pTables; t; t = t->pNext) {
@@ -1094,8 +1094,8 @@ static void tableOpenDone(fkv_store *p, void *pArg) {
   c->pTable = t;
 }
 
-/* The error of a table that fkvStoreTableOpen cannot find (see openCtx). */
-static int missingErr(fkv_store *p, const openCtx *c, char **pzErr) {
+/* The error of a table that fkvStoreTableOpen cannot find (see fkv_open_ctx). */
+static int missingErr(fkv_store *p, const fkv_open_ctx *c, char **pzErr) {
   const fkv_table_spec *s = c->pSpec;
   const char *zWhy = !s->bCreate ? "" : p->bRofs ? " (its file system is read-only)"
                                                : " (it is open read-only)";
@@ -1121,7 +1121,7 @@ static int missingErr(fkv_store *p, const openCtx *c, char **pzErr) {
 int fkvStoreTableOpen(fkv_store *p, const fkv_table_spec *s, fkv_table **ppTable,
                       char **pzErr) {
   *ppTable = 0;
-  openCtx c = {s, 0, 0, 0, 0, 0, 0};
+  fkv_open_ctx c = {s, 0, 0, 0, 0, 0, 0};
   int e = runWrite(p, tableOpenWork, tableOpenDone, &c, pzErr);
   if (e == MDB_SUCCESS && c.bOom) e = ENOMEM;
   if (e) {
@@ -1209,15 +1209,15 @@ fkv_table *fkvStoreTableById(fkv_store *p, uint32_t id) {
   return t;
 }
 
-typedef struct renameCtx renameCtx;
-struct renameCtx {
+typedef struct fkv_rename_ctx fkv_rename_ctx;
+struct fkv_rename_ctx {
   fkv_table *t;
   const char *zOld, *zNew, *zOwner;
   int bTaken;         /* the entry zNew names another database */
 };
 
 static int tableRenameWork(fkv_store *p, MDB_txn *txn, void *pArg) {
-  renameCtx *c = pArg;
+  fkv_rename_ctx *c = pArg;
   const char *zDb = c->t->zName;
   char *zKeyOld = catalogKey(c->zOld), *zKeyNew = catalogKey(c->zNew);
   int e = (zKeyOld && zKeyNew) ? catalogOpen(p, txn, 1) : ENOMEM;
@@ -1255,7 +1255,7 @@ int fkvStoreTableRename(fkv_table *t, const char *zOld, const char *zNew, const 
                         char **pzErr) {
   fkv_store *p = t->pStore;
   if (p->cfg.bReadonly) return SQLITE_OK; /* nothing recorded: the name is the SQL one */
-  renameCtx c = {t, zOld, zNew, zOwner, 0};
+  fkv_rename_ctx c = {t, zOld, zNew, zOwner, 0};
   int e = runWrite(p, tableRenameWork, 0, &c, pzErr);
   if (c.bTaken) {
     return fkvErrSet(pzErr, SQLITE_ERROR, "flaxkv: cannot rename %s to %s: the store %s has "
@@ -1265,8 +1265,8 @@ int fkvStoreTableRename(fkv_table *t, const char *zOld, const char *zNew, const 
   return SQLITE_OK;
 }
 
-typedef struct dropCtx dropCtx;
-struct dropCtx {
+typedef struct fkv_drop_ctx fkv_drop_ctx;
+struct fkv_drop_ctx {
   fkv_table *t;
   const char *zSqlName, *zOwner;
   int bDiscard;       /* abandon: the caller discards t's buffered changes */
@@ -1289,7 +1289,7 @@ int fkvStoreTableGone(MDB_txn *txn, fkv_table *t) {
 }
 
 static int tableDropWork(fkv_store *p, MDB_txn *txn, void *pArg) {
-  dropCtx *c = pArg;
+  fkv_drop_ctx *c = pArg;
   const char *zDb = c->t->zName;
   c->bDropped = 0;
   c->bClose = 0;
@@ -1340,7 +1340,7 @@ static int tableDropWork(fkv_store *p, MDB_txn *txn, void *pArg) {
 
 /* Marked while wmu is held: no flush can write to the closed handle. */
 static void tableDropDone(fkv_store *p, void *pArg) {
-  dropCtx *c = pArg;
+  fkv_drop_ctx *c = pArg;
   if (c->bClose) mdb_dbi_close(p->env, c->t->dbi);
   if (c->bDropped) __atomic_store_n(&c->t->bDropped, 1, __ATOMIC_RELEASE);
 }
@@ -1348,7 +1348,7 @@ static void tableDropDone(fkv_store *p, void *pArg) {
 /* Under wmu, as a drop: no flush is writing to t meanwhile.  Nothing is
 ** written: the transaction only reads. */
 static int tableAbandonWork(fkv_store *p, MDB_txn *txn, void *pArg) {
-  dropCtx *c = pArg;
+  fkv_drop_ctx *c = pArg;
   pthread_mutex_lock(&p->mu);
   int bLast = c->t->nRef == 1;
   pthread_mutex_unlock(&p->mu);
@@ -1361,7 +1361,7 @@ static int tableAbandonWork(fkv_store *p, MDB_txn *txn, void *pArg) {
 }
 
 int fkvStoreTableAbandon(fkv_table *t, int bDiscard) {
-  dropCtx c = {t, 0, 0, bDiscard, 0, 0};
+  fkv_drop_ctx c = {t, 0, 0, bDiscard, 0, 0};
   if (fkvStoreForked(t->pStore)) return 0; /* the environment is the parent's */
   if (runWrite(t->pStore, tableAbandonWork, tableDropDone, &c, 0) != MDB_SUCCESS) return 0;
   return c.bDropped;
@@ -1369,7 +1369,7 @@ int fkvStoreTableAbandon(fkv_table *t, int bDiscard) {
 
 int fkvStoreTableDrop(fkv_table *t, const char *zSqlName, const char *zOwner, char **pzErr) {
   fkv_store *p = t->pStore;
-  dropCtx c = {t, zSqlName, zOwner, 0, 0, 0};
+  fkv_drop_ctx c = {t, zSqlName, zOwner, 0, 0, 0};
   int e = runWrite(p, tableDropWork, tableDropDone, &c, pzErr);
   if (e == EROFS) {
     return fkvErrSet(pzErr, SQLITE_READONLY, "flaxkv: cannot drop table %s, which owns its "
