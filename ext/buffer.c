@@ -1,33 +1,17 @@
 /*
-** buffer.c - flaxkv's write buffer, its layering over LMDB, and its flusher.
+** buffer.c - flaxkv's write buffer: opening and closing it, its tables,
+** flushing it to LMDB (the flusher thread), and its figures.
 **
-** See buffer.h for the contract.  INVARIANTS (b = one buffer):
+** See buffer.h for the contract, buffer_int.h for what the buffer's rooms
+** share.  INVARIANTS (b = one buffer):
 **
-** Keys.  A memtable key is a 4-byte big-endian table id (store.h) followed
-** by the encoded key (codec.h); LMDB keys are the encoded key alone, in the
-** table's named database.
-**
-** Locking.  b->mu guards every field of b below it in the struct.  It is
-** the memtables' single-writer lock: pushes into b->pActive, freezes, and
-** the flusher's publication all happen under it.  Readers never take it
-** while they read: only to open and close a view.  No LMDB call is made
-** while b->mu is held.
-**
-** Sequence numbers.  b->visible is the newest published commit.  A commit
-** holds the store's commit token (pTokenOwner) from prepare to commit; it
-** pushes its versions with seq b->pendingSeq = visible + 1, then publishes
-** visible = pendingSeq at once, so a view (which reads versions with
-** seq <= its own) sees a commit whole or not at all.  While the token is
-** held nothing is frozen, so one commit lands in one memtable and so in one
-** LMDB write transaction.
-**
-** Generations.  At most one memtable is frozen (being flushed) at a time.
-** A view reads b->flushGen, takes an LMDB read transaction, then under b->mu
-** checks that no freeze or flush publication (flushGen) happened in between
-** (otherwise it retries) and takes visible and the memtables.  So its LMDB
-** snapshot never holds a version newer than its seq (a flush writes only
-** what was visible when it froze), and never misses one that left its
-** memtables (that flush's publication would have changed flushGen).
+** Flushing.  Only the flusher thread writes the buffer to LMDB, one flush
+** at a time (bFlushing), in one LMDB write transaction per flush
+** (writeMemtable).  A flush freezes the active memtable, so that commits go
+** on into a new one, unless a failed flush left one frozen: that one is
+** written again, whole.  It starts on the soft limit, after an idle time,
+** at the latest after FKV_MAX_AGE_IDLES idle times, on request, at close
+** and at exit (flushDueIn).
 **
 ** Held tables.  A flush that meets an error of one table's own (heldCause:
 ** another process dropped or replaced its database, LMDB refuses one of its
@@ -52,243 +36,37 @@
 ** Stale readers.  Before every flush the flusher frees the LMDB reader
 ** slots of dead processes (store.h).
 **
-** Pruning.  A push frees versions that no open view can see: the horizon is
-** the seq of the oldest open view (views are kept in opening order, and
-** seqs only grow), or visible when no view is open.
-**
-** Parked views.  A view whose owner is between statements may be parked
-** (fkvViewPark) instead of suspended: it keeps its snapshot, its place in
-** the list of open views and its memtable references, so that the owner's
-** next statement can take it back without a lock when nothing changed
-** (gen, and LMDB's last transaction id: see viewCurrent).  v->eState
-** (atomic) decides who owns a parked view: the owner takes it back with a
-** compare-and-swap PARKED -> UNPARKED; anyone else releases it with
-** PARKED -> REVOKING (under b->mu, which also unlinks it), releases the
-** snapshot outside b->mu, then stores UNPARKED with bOpen = 0.  An owner
-** that finds REVOKING waits for UNPARKED.  So that an idle connection never
-** pins an LMDB snapshot (the file would grow) or a flushed memtable for
-** long, the flusher releases every parked view every FKV_PARK_MS (between
-** flushes: a flush in progress delays it) while there are any (b->nParked,
-** atomic; b->bIdleSleep, atomic, tells a parker that the flusher sleeps
-** without a deadline and must be woken), and after each flush; a map resize
-** releases them first (the store's idle hook).  A store without a flusher
-** (read-only) does not park.
-**
-** Lookup cursors.  fkvGet reads LMDB through a cursor the view keeps per
-** table (v->aGet), so keys looked up in order stay on one leaf page.  Only
-** the owner touches them: a revoker releases the view's transaction, never
-** a cursor, and the owner renews a cursor in the view's new transaction
-** (v->nBegin counts them) before using it; a map resize can only happen
-** between transactions, so a cursor never reads a page of an old map.
+** Parked views.  The flusher releases the parked views every FKV_PARK_MS
+** while there are any, and after each flush (view.c says how views are
+** parked).
 */
 #include <sqlite3ext.h>
 SQLITE_EXTENSION_INIT3
 
-#include "buffer.h"
+#include "buffer_int.h"
 
 #include <errno.h>
 #include <pthread.h>
-#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
 #include "codec.h"
-#include "memtable.h"
 
-#define FKV_PREFIX 4
-#define FKV_WAIT_MS 30000       /* longest back-pressure / token wait */
 #define FKV_MAX_AGE_IDLES 10    /* flush at the latest after 10 idle times */
-#define FKV_PARK_MS 100         /* longest a parked view keeps its snapshot */
-#define FKV_GET_CURSORS 4       /* a view's lookup cursors (databases) */
-/* The size of the record LMDB keeps for a named database in its main
-** database (its MDB_db: two 32-bit fields, then five of size_t). */
-#define FKV_DB_RECORD (2 * sizeof(uint32_t) + 5 * sizeof(size_t))
 
-/* fkv_view.eState */
-#define VIEW_UNPARKED 0
-#define VIEW_PARKED 1
-#define VIEW_REVOKING 2
-#define VIEW_PINNED 3   /* parked for a transaction: kept until it ends */
-#define VIEW_CHECKING 4 /* the flusher asks whether a pinned view's transaction ended */
-
-/*
-** A table whose entries the last flush could not write, for a cause of its
-** own (heldCause): another process dropped or replaced its database, or
-** LMDB refused one of its keys.  The flush wrote the other tables.
-*/
-typedef struct fkv_held fkv_held;
-struct fkv_held {
-  fkv_held *pNext;
-  uint32_t id;              /* the table */
-  int rc;                   /* SQLite code */
-  char *zErr;               /* names the database, the store, and the key
-                            ** when the key is the cause */
-};
-
-struct fkv_buffer {
-  fkv_store *pStore;
-  fkv_buffer_cfg cfg;
-  pthread_t thread;
-  int bThread;
-
-  pthread_mutex_t mu;
-  pthread_cond_t cond;      /* state changes: commits, flushes, token */
-  pthread_cond_t wake;      /* the flusher's */
-  fkv_mem *pActive;
-  fkv_mem *pFrozen;         /* being flushed, or kept after a failed flush */
-  uint64_t visible;
-  uint64_t frozenSeq;       /* visible when pFrozen was frozen */
-  uint64_t flushedSeq;      /* every commit <= this is in LMDB, but for
-                            ** the entries of held tables (pHeld) */
-  uint64_t wantSeq;         /* fkvBufferFlush asks for commits <= this */
-  uint64_t gen;             /* atomic: bumped by any publish, freeze, flush */
-  uint64_t flushGen;        /* bumped by freezes and flush publications
-                            ** (atomic: views read it before b->mu) */
-  void *pTokenOwner;
-  int nTokenRef;            /* prepared transactions of the owner */
-  void *pWriter;            /* the writer: owns the store from xBegin to the end */
-  int nWriterRef;           /* its transactions (fkv_txn.bWriter) */
-  int nWriterWaits;         /* connections waiting for the writer lock */
-  pthread_t writerThread;   /* the thread that took the writer lock */
-  int bPendingPushed;
-  uint64_t pendingSeq;
-  fkv_view *pViewFirst, *pViewLast; /* open views, oldest first */
-  int nParked;              /* atomic: parked views */
-  uint64_t nParkEvents;     /* atomic: parkings so far */
-  int bIdleSleep;           /* atomic: the flusher may sleep > FKV_PARK_MS */
-  int64_t msLastRevoke;     /* the flusher's: last release of parked views */
-  uint64_t nSeenParkEvents; /* the flusher's: nParkEvents at its last wait */
-  int bStop;
-  int bFlushing;            /* a flush is writing to LMDB */
-  int bRequested;           /* a flush was asked for since the last attempt */
-  int64_t msLastCommit;
-  int64_t msFirstUnflushed;
-  int64_t msLastAttempt;
-  uint64_t nAttempt;        /* flush attempts finished */
-  uint64_t nFlush;
-  uint64_t nCommit;
-  int64_t msLastFlush;      /* wall clock, ms */
-  int64_t msLastFlushTook;
-  int flushRc;              /* sticky */
-  char *zFlushErr;
-  fkv_held *pHeld;          /* tables the last flush could not write */
-  size_t nHeldBytes;        /* what their entries added to pActive */
-  /* The flusher's own (not b->mu's): a copy of the last key of the table
-  ** it is writing, below which keys are not appended (writeMemtable). */
-  unsigned char aMaxKey[FKV_MAX_KEY];
-};
-
-struct fkv_view {
-  fkv_buffer *pBuf;
-  fkv_view *pPrev, *pNext;
-  uint64_t seq;
-  uint64_t gen;
-  fkv_mem *pActive, *pFrozen;
-  MDB_txn *txn;
-  int bOpen;                /* holds a snapshot (fkvViewSuspend releases it) */
-  int eState;               /* atomic: VIEW_UNPARKED, _PARKED, _REVOKING */
-  uint64_t dbiGen;          /* fkvStoreDbiGen before the snapshot was taken */
-  uint64_t nBegin;          /* snapshots taken so far (viewBegin) */
-  /* The owner's: fkvGet's LMDB cursors, one per database of the last few
-  ** read, each bound to txn while its nBegin is v->nBegin (else renewed
-  ** first).  A cursor of a read transaction outlives it and may be renewed
-  ** in another one; only the owner touches them (a revoker releases txn,
-  ** never a cursor). */
-  struct {
-    MDB_cursor *pCur;       /* NULL: free slot */
-    MDB_dbi dbi;
-    uint64_t nBegin;
-  } aGet[FKV_GET_CURSORS];
-  int iGetNext;             /* the slot a new database takes */
-  /* A pinned view (fkvViewPin): xEnded(pEndArg) tells whether the owner's
-  ** transaction has ended (then the flusher may release the snapshot). */
-  int (*xEnded)(void *);
-  void *pEndArg;
-};
-
-typedef struct fkv_undo fkv_undo;
-struct fkv_undo {
-  fkv_node *pNode;
-  fkv_version *pPrev;
-};
-typedef struct fkv_mark fkv_mark;
-struct fkv_mark {
-  int iLevel;
-  int iUndo;
-};
-
-struct fkv_txn {
-  fkv_buffer *pBuf;
-  fkv_table *pTable;
-  fkv_mem *pMem;            /* uncommitted entries, NULL if none yet */
-  fkv_undo *aUndo;
-  int nUndo, nUndoAlloc;
-  fkv_mark *aMark;
-  int nMark, nMarkAlloc;
-  int bPrepared;
-  int bWriter;              /* holds a reference on the writer lock */
-  int bWritten;             /* write-through: the entries are in LMDB */
-  uint64_t idSnap;          /* write-through: the oldest LMDB snapshot the
-                            ** transaction may have read (fkvTxnBegin,
-                            ** fkvTxnSetSnapshot) */
-  fkv_node **apShared;      /* prepare: the active memtable's node per entry */
-  fkv_node **apMine;
-  int nPub;
-  fkv_view *pView;          /* latest committed state, for fkvTxnGet */
-  uint64_t genExpect;       /* buffer generation the first plain INSERT's
-                            ** absence check saw (0: none yet) */
-  fkv_spot spot;            /* where the last key looked up in pMem and not
-                            ** found would go: the INSERT that follows */
-};
-
-/* ---------------------------------------------------------------- utils */
-
-static int64_t nowMs(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+int fkvBufferFlushErr(int rc, const char *zErr, int bCommit, int bHeld, char **pzErr) {
+  return fkvErrSet(pzErr, rc, "%s; %s%s stay buffered and readable, and the flush is retried%s",
+                   zErr ? zErr : "flaxkv: flush failed",
+                   bCommit ? "the statement was not committed; " : "",
+                   bHeld ? (bCommit ? "the table's changes committed before it"
+                                    : "the table's changes")
+                         : (bCommit ? "the changes committed before it" : "the changes"),
+                   bHeld ? " (DROP TABLE discards them)" : "");
 }
 
-static void putPrefix(unsigned char *a, uint32_t id) {
-  a[0] = (unsigned char)(id >> 24);
-  a[1] = (unsigned char)(id >> 16);
-  a[2] = (unsigned char)(id >> 8);
-  a[3] = (unsigned char)id;
-}
-
-static uint32_t getPrefix(const unsigned char *a) {
-  return ((uint32_t)a[0] << 24) | ((uint32_t)a[1] << 16) | ((uint32_t)a[2] << 8) | a[3];
-}
-
-static void setErr(char **pzErr, char *z) {
-  if (pzErr) {
-    sqlite3_free(*pzErr);
-    *pzErr = z;
-  } else {
-    sqlite3_free(z);
-  }
-}
-
-/*
-** A flush error as a fresh message: for a caller of fkvBufferFlush (bCommit
-** 0) or for a commit it refuses (1); bHeld: the error of one held table.
-*/
-static int flushErr(int rc, const char *zErr, int bCommit, int bHeld, char **pzErr) {
-  setErr(pzErr,
-         sqlite3_mprintf("%s; %s%s stay buffered and readable, and the flush is retried%s",
-                         zErr ? zErr : "flaxkv: flush failed",
-                         bCommit ? "the statement was not committed; " : "",
-                         bHeld ? (bCommit ? "the table's changes committed before it"
-                                          : "the table's changes")
-                               : (bCommit ? "the changes committed before it" : "the changes"),
-                         bHeld ? " (DROP TABLE discards them)" : ""));
-  return rc;
-}
-
-/* The held record of table t (of any table if t is NULL), or NULL. */
-static fkv_held *heldFor(fkv_buffer *b, fkv_table *t) {
+fkv_held *fkvBufferHeld(fkv_buffer *b, fkv_table *t) {
   fkv_held *q = b->pHeld;
   while (q && t && q->id != t->id) q = q->pNext;
   return q;
@@ -318,13 +96,7 @@ static void heldForget(fkv_buffer *b, fkv_table *t) {
   if (*pp) heldRemove(pp);
 }
 
-/*
-** What the buffer costs in memory, for back-pressure against the hard limit
-** (b->mu held): the active memtable, and the frozen one twice, since a
-** flush's LMDB write transaction holds a copy of every page it writes until
-** it commits, and LMDB keeps those pages for its next transactions.
-*/
-static size_t pressureBytes(fkv_buffer *b) {
+size_t fkvBufferPressure(fkv_buffer *b) {
   return fkvMemBytes(b->pActive) + (b->pFrozen ? 2 * fkvMemBytes(b->pFrozen) : 0);
 }
 
@@ -336,11 +108,6 @@ static size_t bufferedBytes(fkv_buffer *b) {
 /* Keys in the active and flushing memtables.  b->mu held. */
 static size_t bufferedKeys(fkv_buffer *b) {
   return fkvMemCount(b->pActive) + (b->pFrozen ? fkvMemCount(b->pFrozen) : 0);
-}
-
-/* The oldest seq any open view can read (b->mu held). */
-static uint64_t horizon(fkv_buffer *b) {
-  return b->pViewFirst ? b->pViewFirst->seq : b->visible;
 }
 
 /* ------------------------------------------------------------ flushing */
@@ -432,7 +199,7 @@ static int writeMemtable(fkv_buffer *b, fkv_mem *m, fkv_held **ppHeld, char **pz
       fkv_version *v = fkvNodeHead(x);
       if (!v) continue; /* prepared, then rolled back */
       aKey = fkvNodeKey(x, &nKey);
-      uint32_t id = getPrefix(aKey);
+      uint32_t id = fkvBufferGetPrefix(aKey);
       if (!bCur || id != idCur) {
         bCur = 1;
         idCur = id;
@@ -513,17 +280,17 @@ static int writeMemtable(fkv_buffer *b, fkv_mem *m, fkv_held **ppHeld, char **pz
 ** by the next flush, once the frozen memtable is released.
 */
 static int keepHeld(fkv_buffer *b, fkv_held *pHeld) {
-  uint64_t h = horizon(b);
+  uint64_t h = fkvBufferHorizon(b);
   size_t nBefore = fkvMemBytes(b->pActive);
   for (fkv_held *q = pHeld; q; q = q->pNext) {
     unsigned char aPrefix[FKV_PREFIX];
-    putPrefix(aPrefix, q->id);
+    fkvBufferPutPrefix(aPrefix, q->id);
     fkv_finger finger;
     finger.pMem = 0;
     for (fkv_node *x = fkvMemSeekGE(b->pFrozen, aPrefix, FKV_PREFIX, 0); x; x = fkvMemNext(x)) {
       size_t n;
       const unsigned char *a = fkvNodeKey(x, &n);
-      if (getPrefix(a) != q->id) break;
+      if (fkvBufferGetPrefix(a) != q->id) break;
       fkv_version *v = fkvNodeHead(x);
       if (!v) continue;
       fkv_version *pCopy = fkvVersionNew(v->aVal, v->nVal, v->bTomb);
@@ -549,8 +316,8 @@ static void flushOnce(fkv_buffer *b) {
   if (!b->pFrozen) {
     if (b->visible == b->flushedSeq && !b->pHeld) return;
     struct timespec ts;
-    fkvDeadline(&ts, FKV_WAIT_MS);
-    while (b->pTokenOwner) {
+    fkvTimeDeadline(&ts, FKV_WAIT_MS);
+    while (b->token.pOwner) {
       if (pthread_cond_timedwait(&b->cond, &b->mu, &ts) == ETIMEDOUT) return;
     }
     fkv_mem *pNew = fkvMemNewIndexed();
@@ -570,7 +337,7 @@ static void flushOnce(fkv_buffer *b) {
   pthread_mutex_unlock(&b->mu);
 
   char *zErr = 0;
-  int64_t now = nowMs();
+  int64_t now = fkvTimeNowMs();
   int64_t msStart = now;
   /* Every flush: a dead reader's old snapshot would make LMDB grow the file
   ** instead of reusing pages, and a file never shrinks. */
@@ -582,7 +349,7 @@ static void flushOnce(fkv_buffer *b) {
   pthread_mutex_lock(&b->mu);
   b->bFlushing = 0;
   b->nAttempt++;
-  b->msLastAttempt = nowMs();
+  b->msLastAttempt = fkvTimeNowMs();
   /* A table dropped meanwhile is not held: its entries go with it. */
   for (fkv_held **pp = &pHeld; *pp;) {
     fkv_table *t = fkvStoreTableById(b->pStore, (*pp)->id);
@@ -648,26 +415,24 @@ static int64_t flushDueIn(fkv_buffer *b, int64_t now) {
   return t > 0 ? t : 0;
 }
 
-static void revokeParked(void *pOwner);
-
 /* With b->mu held: release the parked views if any were parked FKV_PARK_MS
 ** ago or more (or bNow); returns with b->mu held. */
 static void flusherRevoke(fkv_buffer *b, int bNow) {
   if (__atomic_load_n(&b->nParked, __ATOMIC_SEQ_CST) == 0) return;
-  int64_t now = nowMs();
+  int64_t now = fkvTimeNowMs();
   if (!bNow && now - b->msLastRevoke < FKV_PARK_MS) return;
   b->msLastRevoke = now;
   pthread_mutex_unlock(&b->mu);
-  revokeParked(b);
+  fkvViewRevokeParked(b);
   pthread_mutex_lock(&b->mu);
 }
 
 static void *flusherMain(void *pArg) {
   fkv_buffer *b = pArg;
   pthread_mutex_lock(&b->mu);
-  b->msLastRevoke = nowMs();
+  b->msLastRevoke = fkvTimeNowMs();
   while (1) {
-    int64_t t = flushDueIn(b, nowMs());
+    int64_t t = flushDueIn(b, fkvTimeNowMs());
     if (t == 0) {
       uint64_t nBefore = b->nAttempt;
       flushOnce(b);
@@ -694,7 +459,7 @@ static void *flusherMain(void *pArg) {
       pthread_cond_wait(&b->wake, &b->mu);
     } else {
       struct timespec ts;
-      fkvDeadline(&ts, t);
+      fkvTimeDeadline(&ts, t);
       pthread_cond_timedwait(&b->wake, &b->mu, &ts);
     }
     __atomic_store_n(&b->bIdleSleep, 0, __ATOMIC_SEQ_CST);
@@ -788,8 +553,8 @@ static void *bufferNew(fkv_store *s, void *pArg) {
     return 0;
   }
   pthread_mutex_init(&b->mu, 0);
-  fkvCondInit(&b->cond);
-  fkvCondInit(&b->wake);
+  fkvTimeCondInit(&b->cond);
+  fkvTimeCondInit(&b->wake);
   b->gen = 1; /* 0 means "none" in fkv_txn.genExpect */
   if (!fkvStoreReadonly(s)) {
     if (pthread_create(&b->thread, 0, flusherMain, b) != 0) {
@@ -807,7 +572,7 @@ int fkvBufferOpen(const char *zDir, const fkv_store_cfg *pStoreCfg, const fkv_bu
   *ppBuf = 0;
   int rc = fkvStoreAcquire(zDir, pStoreCfg, &s, pzErr);
   if (rc != SQLITE_OK) return rc;
-  fkv_buffer *b = fkvStoreOwner(s, bufferNew, (void *)pCfg, bufferFree, revokeParked);
+  fkv_buffer *b = fkvStoreOwner(s, bufferNew, (void *)pCfg, bufferFree, fkvViewRevokeParked);
   if (!b) {
     fkvStoreRelease(s);
     return SQLITE_NOMEM;
@@ -818,9 +583,8 @@ int fkvBufferOpen(const char *zDir, const fkv_store_cfg *pStoreCfg, const fkv_bu
   if (pCfg->msIdle && pCfg->msIdle != b->cfg.msIdle) zBad = "flush_interval";
   if (pCfg->eWriteThrough && pCfg->eWriteThrough != b->cfg.eWriteThrough) zBad = "write_through";
   if (zBad) {
-    setErr(pzErr, sqlite3_mprintf("flaxkv: the store %s is already open with another %s; "
-                                  "its tables share one buffer",
-                                  fkvStorePath(s), zBad));
+    fkvErrSet(pzErr, SQLITE_ERROR, "flaxkv: the store %s is already open with another %s; its "
+              "tables share one buffer", fkvStorePath(s), zBad);
     fkvStoreRelease(s);
     return SQLITE_ERROR;
   }
@@ -849,17 +613,6 @@ int fkvBufferTableOpen(fkv_buffer *b, const fkv_table_spec *s, fkv_table **ppTab
   return fkvStoreTableOpen(b->pStore, s, ppTable, pzErr);
 }
 
-void fkvBufferTableClose(fkv_buffer *b, fkv_table *t) {
-  (void)b;
-  fkvStoreTableClose(t);
-}
-
-int fkvBufferTableRename(fkv_buffer *b, fkv_table *t, const char *zOld, const char *zNew,
-                         const char *zOwner, char **pzErr) {
-  (void)b;
-  return fkvStoreTableRename(t, zOld, zNew, zOwner, pzErr);
-}
-
 int fkvBufferTableDrop(fkv_buffer *b, fkv_table *t, const char *zSqlName, const char *zOwner,
                        char **pzErr) {
   /* The table's own changes that cannot be flushed (held) go with it. */
@@ -878,7 +631,7 @@ int fkvBufferTableDrop(fkv_buffer *b, fkv_table *t, const char *zSqlName, const 
 
 void fkvBufferTableUnbind(fkv_buffer *b, fkv_table *t) {
   pthread_mutex_lock(&b->mu);
-  int bHeld = heldFor(b, t) != 0;
+  int bHeld = fkvBufferHeld(b, t) != 0;
   pthread_mutex_unlock(&b->mu);
   if (fkvStoreTableAbandon(t, bHeld)) {
     pthread_mutex_lock(&b->mu);
@@ -898,12 +651,12 @@ static int flushWait(fkv_buffer *b, fkv_table *t, int bHeld, char **pzErr) {
   if (rc != SQLITE_OK) return rc;
   pthread_mutex_lock(&b->mu);
   uint64_t target = b->visible;
-  int bRetry = bHeld && heldFor(b, t);
+  int bRetry = bHeld && fkvBufferHeld(b, t);
   if (b->flushedSeq < target || bRetry) {
     if (!b->bThread) {
       pthread_mutex_unlock(&b->mu);
-      setErr(pzErr, sqlite3_mprintf("flaxkv: the store %s is read-only", fkvStorePath(b->pStore)));
-      return SQLITE_READONLY;
+      return fkvErrSet(pzErr, SQLITE_READONLY, "flaxkv: the store %s is read-only",
+                       fkvStorePath(b->pStore));
     }
     uint64_t nAttemptBefore = b->nAttempt + (b->bFlushing ? 1 : 0);
     if (b->wantSeq < target) b->wantSeq = target;
@@ -911,14 +664,14 @@ static int flushWait(fkv_buffer *b, fkv_table *t, int bHeld, char **pzErr) {
     pthread_cond_signal(&b->wake);
     while (b->flushedSeq < target || (bRetry && b->nAttempt <= nAttemptBefore)) {
       if (b->nAttempt > nAttemptBefore && b->flushRc != SQLITE_OK) {
-        rc = flushErr(b->flushRc, b->zFlushErr, 0, 0, pzErr);
+        rc = fkvBufferFlushErr(b->flushRc, b->zFlushErr, 0, 0, pzErr);
         break;
       }
       pthread_cond_wait(&b->cond, &b->mu);
     }
   }
-  fkv_held *q = rc == SQLITE_OK && bHeld ? heldFor(b, t) : 0;
-  if (q) rc = flushErr(q->rc, q->zErr, 0, 1, pzErr);
+  fkv_held *q = rc == SQLITE_OK && bHeld ? fkvBufferHeld(b, t) : 0;
+  if (q) rc = fkvBufferFlushErr(q->rc, q->zErr, 0, 1, pzErr);
   pthread_mutex_unlock(&b->mu);
   return rc;
 }
@@ -927,14 +680,14 @@ int fkvBufferFlush(fkv_buffer *b, fkv_table *t, char **pzErr) {
   return flushWait(b, t, 1, pzErr);
 }
 
-typedef struct flushAllCtx flushAllCtx;
-struct flushAllCtx {
+typedef struct fkv_flush_all fkv_flush_all;
+struct fkv_flush_all {
   int rc;
   char *zErr;
 };
 
 static void flushOne(fkv_buffer *b, void *pArg) {
-  flushAllCtx *c = pArg;
+  fkv_flush_all *c = pArg;
   char *zErr = 0;
   int rc = fkvBufferFlush(b, 0, &zErr);
   if (rc != SQLITE_OK && c->rc == SQLITE_OK) {
@@ -946,9 +699,9 @@ static void flushOne(fkv_buffer *b, void *pArg) {
 }
 
 int fkvBufferFlushAll(char **pzErr) {
-  flushAllCtx ctx = {SQLITE_OK, 0};
+  fkv_flush_all ctx = {SQLITE_OK, 0};
   fkvBufferForEach(flushOne, &ctx);
-  setErr(pzErr, ctx.zErr);
+  if (ctx.zErr) fkvErrSet(pzErr, ctx.rc, "%z", ctx.zErr);
   return ctx.rc;
 }
 
@@ -981,1204 +734,19 @@ int fkvBufferRowEstimate(fkv_buffer *b, fkv_table *t, uint64_t *pn, char **pzErr
   return rc;
 }
 
-typedef struct forEachCtx forEachCtx;
-struct forEachCtx {
+typedef struct fkv_for_each fkv_for_each;
+struct fkv_for_each {
   void (*x)(fkv_buffer *, void *);
   void *pArg;
 };
-static __thread forEachCtx *tForEach;
+static __thread fkv_for_each *tForEach;
 
 static void forEachOne(void *pOwner) { tForEach->x((fkv_buffer *)pOwner, tForEach->pArg); }
 
 void fkvBufferForEach(void (*x)(fkv_buffer *, void *), void *pArg) {
-  forEachCtx ctx = {x, pArg};
-  forEachCtx *pSave = tForEach;
+  fkv_for_each ctx = {x, pArg};
+  fkv_for_each *pSave = tForEach;
   tForEach = &ctx;
   fkvStoreForEachOwner(forEachOne);
   tForEach = pSave;
-}
-
-/* ---------------------------------------------------------------- views */
-
-/*
-** Take a snapshot into v (closed).  The LMDB read transaction comes first,
-** then b->mu once: if no freeze or flush publication happened since before
-** the transaction began (flushGen), the transaction holds every flush whose
-** memtable has left the buffer, and no commit newer than the visible seq
-** read under the lock (a flush only writes what was visible when it froze).
-*/
-static int viewBegin(fkv_view *v, char **pzErr) {
-  fkv_buffer *b = v->pBuf;
-  int rc = fkvStoreCheckProcess(b->pStore, pzErr);
-  if (rc != SQLITE_OK) return rc; /* before b->mu: a fork may have left it locked */
-  v->dbiGen = fkvStoreDbiGen(b->pStore);
-  while (1) {
-    uint64_t flushGen = __atomic_load_n(&b->flushGen, __ATOMIC_ACQUIRE);
-    rc = fkvStoreReadBegin(b->pStore, &v->txn, pzErr);
-    if (rc != SQLITE_OK) return rc;
-    pthread_mutex_lock(&b->mu);
-    if (b->flushGen == flushGen) break;
-    pthread_mutex_unlock(&b->mu);
-    fkvStoreReadEnd(b->pStore, v->txn);
-    v->txn = 0;
-  }
-  v->seq = b->visible;
-  v->gen = __atomic_load_n(&b->gen, __ATOMIC_ACQUIRE);
-  v->pActive = b->pActive;
-  fkvMemRef(v->pActive);
-  v->pFrozen = b->pFrozen;
-  if (v->pFrozen) fkvMemRef(v->pFrozen);
-  /* Join the list of open views (newest last) so pruning spares our seq. */
-  v->pPrev = b->pViewLast;
-  v->pNext = 0;
-  if (b->pViewLast) b->pViewLast->pNext = v;
-  else b->pViewFirst = v;
-  b->pViewLast = v;
-  pthread_mutex_unlock(&b->mu);
-  v->bOpen = 1;
-  v->nBegin++;
-  return SQLITE_OK;
-}
-
-int fkvViewOpen(fkv_buffer *b, fkv_view **ppView, char **pzErr) {
-  *ppView = 0;
-  fkv_view *v = sqlite3_malloc(sizeof(*v));
-  if (!v) return SQLITE_NOMEM;
-  memset(v, 0, sizeof(*v));
-  v->pBuf = b;
-  int rc = viewBegin(v, pzErr);
-  if (rc != SQLITE_OK) {
-    sqlite3_free(v);
-    return rc;
-  }
-  *ppView = v;
-  return SQLITE_OK;
-}
-
-/* Unlink v from b's open views.  b->mu held. */
-static void viewUnlink(fkv_buffer *b, fkv_view *v) {
-  if (v->pPrev) v->pPrev->pNext = v->pNext;
-  else b->pViewFirst = v->pNext;
-  if (v->pNext) v->pNext->pPrev = v->pPrev;
-  else b->pViewLast = v->pPrev;
-}
-
-/* Release the snapshot of v, already unlinked (or, in a forked child,
-** abandoned).  Not under b->mu. */
-static void viewDrop(fkv_view *v) {
-  fkv_buffer *b = v->pBuf;
-  /* A child after fork() leaves the parent's reader slot alone. */
-  if (!fkvStoreForked(b->pStore)) fkvStoreReadEnd(b->pStore, v->txn);
-  v->txn = 0;
-  fkvMemUnref(v->pActive);
-  fkvMemUnref(v->pFrozen);
-  v->pActive = v->pFrozen = 0;
-  v->bOpen = 0;
-}
-
-/*
-** Make v its owner's again if it is parked or pinned (see Parked views):
-** returns 1 if it still holds its snapshot, 0 if it holds none.
-*/
-static int viewUnpark(fkv_view *v) {
-  int st = VIEW_PARKED;
-  if (__atomic_compare_exchange_n(&v->eState, &st, VIEW_UNPARKED, 0, __ATOMIC_ACQ_REL,
-                                  __ATOMIC_ACQUIRE)) {
-    __atomic_sub_fetch(&v->pBuf->nParked, 1, __ATOMIC_SEQ_CST);
-    return 1;
-  }
-  while (1) {
-    if (st == VIEW_PARKED || st == VIEW_PINNED) {
-      if (__atomic_compare_exchange_n(&v->eState, &st, VIEW_UNPARKED, 0, __ATOMIC_ACQ_REL,
-                                      __ATOMIC_ACQUIRE)) {
-        __atomic_sub_fetch(&v->pBuf->nParked, 1, __ATOMIC_SEQ_CST);
-        return 1;
-      }
-      continue;
-    }
-    if (st == VIEW_UNPARKED) return v->bOpen;
-    sched_yield(); /* VIEW_REVOKING or VIEW_CHECKING: the flusher is on it */
-    st = __atomic_load_n(&v->eState, __ATOMIC_ACQUIRE);
-  }
-}
-
-/*
-** In a child after fork(): forget the parent's snapshot without a lock or
-** an LMDB call (a parent thread may have held b->mu at the fork, and the
-** reader slot is the parent's).  Returns 1 in a child.
-*/
-static int viewForkedForget(fkv_view *v) {
-  if (!fkvStoreForked(v->pBuf->pStore)) return 0;
-  if (v->bOpen) viewDrop(v); /* stays linked: no one else uses b here */
-  v->eState = VIEW_UNPARKED; /* no flusher thread in the child */
-  return 1;
-}
-
-/* Unlink and release the snapshot of v, which its owner holds. */
-static void viewRelease(fkv_view *v) {
-  fkv_buffer *b = v->pBuf;
-  pthread_mutex_lock(&b->mu);
-  viewUnlink(b, v);
-  pthread_mutex_unlock(&b->mu);
-  viewDrop(v);
-}
-
-void fkvViewSuspend(fkv_view *v) {
-  if (!v || viewForkedForget(v)) return;
-  if (viewUnpark(v)) viewRelease(v);
-}
-
-void fkvViewPark(fkv_view *v) {
-  fkv_buffer *b = v->pBuf;
-  if (v->xEnded && v->bOpen) {
-    /* A transaction's snapshot: kept until the transaction ends. */
-    __atomic_add_fetch(&b->nParkEvents, 1, __ATOMIC_SEQ_CST);
-    __atomic_add_fetch(&b->nParked, 1, __ATOMIC_SEQ_CST);
-    __atomic_store_n(&v->eState, VIEW_PINNED, __ATOMIC_SEQ_CST);
-    if (b->bThread && __atomic_load_n(&b->bIdleSleep, __ATOMIC_SEQ_CST)) {
-      pthread_mutex_lock(&b->mu);
-      pthread_cond_signal(&b->wake);
-      pthread_mutex_unlock(&b->mu);
-    }
-    return;
-  }
-  if (!v->bOpen || !b->bThread) {
-    fkvViewSuspend(v);
-    return;
-  }
-  __atomic_add_fetch(&b->nParkEvents, 1, __ATOMIC_SEQ_CST);
-  __atomic_add_fetch(&b->nParked, 1, __ATOMIC_SEQ_CST);
-  __atomic_store_n(&v->eState, VIEW_PARKED, __ATOMIC_SEQ_CST);
-  if (fkvStoreGrowing(b->pStore)) {
-    /* A map resize waits for readers and may have released the parked
-    ** views already: release this one too (Dekker with resizeMap). */
-    fkvViewSuspend(v);
-    return;
-  }
-  if (__atomic_load_n(&b->bIdleSleep, __ATOMIC_SEQ_CST)) {
-    /* The flusher sleeps without a deadline: it must come back in time. */
-    pthread_mutex_lock(&b->mu);
-    pthread_cond_signal(&b->wake);
-    pthread_mutex_unlock(&b->mu);
-  }
-}
-
-void fkvViewPin(fkv_view *v, int (*xEnded)(void *), void *pArg) {
-  /* The flusher reads xEnded only of a view it took (VIEW_CHECKING): take
-  ** an idle view back first, and park it again under the new rule. */
-  int bIdle = __atomic_load_n(&v->eState, __ATOMIC_ACQUIRE) != VIEW_UNPARKED;
-  if (bIdle) viewUnpark(v);
-  v->xEnded = xEnded;
-  v->pEndArg = pArg;
-  if (bIdle) fkvViewPark(v);
-}
-
-int fkvViewPinned(fkv_view *v) { return v->xEnded != 0 && v->bOpen; }
-
-uint64_t fkvViewTxnId(fkv_view *v) { return (uint64_t)mdb_txn_id(v->txn); }
-
-int fkvViewBehind(fkv_view *v) {
-  fkv_buffer *b = v->pBuf;
-  if (!v->bOpen) return 1;
-  pthread_mutex_lock(&b->mu);
-  int bBehind = b->visible != v->seq;
-  pthread_mutex_unlock(&b->mu);
-  return bBehind;
-}
-
-/*
-** Would a new view take the same snapshot as v?  Nothing was published,
-** frozen or flushed since (gen), LMDB has no newer commit (of this process
-** or another), and no database handle was opened since (dbiGen).
-*/
-static int viewCurrent(fkv_view *v) {
-  fkv_buffer *b = v->pBuf;
-  return !fkvStoreForked(b->pStore) &&
-         __atomic_load_n(&b->gen, __ATOMIC_ACQUIRE) == v->gen &&
-         fkvStoreDbiGen(b->pStore) == v->dbiGen &&
-         fkvStoreLastTxnId(b->pStore) == (uint64_t)mdb_txn_id(v->txn);
-}
-
-int fkvViewResume(fkv_view *v, char **pzErr) {
-  if (viewForkedForget(v)) return fkvStoreCheckProcess(v->pBuf->pStore, pzErr);
-  if (viewUnpark(v)) {
-    /* A pinned view keeps its transaction's snapshot. */
-    if (v->xEnded || viewCurrent(v)) return SQLITE_OK;
-    viewRelease(v);
-  }
-  return viewBegin(v, pzErr);
-}
-
-void fkvViewClose(fkv_view *v) {
-  if (!v) return;
-  fkvViewSuspend(v);
-  /* Outside any transaction (a read-only cursor is only freed: safe in a
-  ** forked child too). */
-  for (int i = 0; i < FKV_GET_CURSORS; i++) {
-    if (v->aGet[i].pCur) mdb_cursor_close(v->aGet[i].pCur);
-  }
-  sqlite3_free(v);
-}
-
-/*
-** Release every parked view of the buffer pOwner (the flusher, and the
-** store before a map resize), and every pinned view whose owner's
-** transaction has ended (xEnded, asked outside b->mu while the view is
-** VIEW_CHECKING, so that its owner cannot free it meanwhile).  Takes b->mu;
-** not to be called with it held.
-*/
-static void revokeParked(void *pOwner) {
-  fkv_buffer *b = pOwner;
-  if (__atomic_load_n(&b->nParked, __ATOMIC_SEQ_CST) == 0) return;
-  fkv_view *pList = 0;
-  fkv_view *apCheck[16];
-  int nCheck = 0;
-  pthread_mutex_lock(&b->mu);
-  for (fkv_view *v = b->pViewFirst, *pNext; v; v = pNext) {
-    pNext = v->pNext;
-    int st = VIEW_PARKED;
-    if (__atomic_compare_exchange_n(&v->eState, &st, VIEW_REVOKING, 0, __ATOMIC_ACQ_REL,
-                                    __ATOMIC_RELAXED)) {
-      viewUnlink(b, v);
-      v->pNext = pList; /* free now: a revoked view is in no list */
-      pList = v;
-    } else if (st == VIEW_PINNED && nCheck < (int)(sizeof(apCheck) / sizeof(apCheck[0])) &&
-               __atomic_compare_exchange_n(&v->eState, &st, VIEW_CHECKING, 0, __ATOMIC_ACQ_REL,
-                                           __ATOMIC_RELAXED)) {
-      apCheck[nCheck++] = v;
-    }
-  }
-  pthread_mutex_unlock(&b->mu);
-  while (pList) {
-    fkv_view *v = pList;
-    pList = v->pNext;
-    viewDrop(v);
-    __atomic_sub_fetch(&b->nParked, 1, __ATOMIC_SEQ_CST);
-    __atomic_store_n(&v->eState, VIEW_UNPARKED, __ATOMIC_RELEASE); /* the owner's again */
-  }
-  for (int i = 0; i < nCheck; i++) {
-    fkv_view *v = apCheck[i];
-    if (!v->xEnded(v->pEndArg)) {
-      __atomic_store_n(&v->eState, VIEW_PINNED, __ATOMIC_RELEASE);
-      continue;
-    }
-    pthread_mutex_lock(&b->mu);
-    viewUnlink(b, v);
-    pthread_mutex_unlock(&b->mu);
-    viewDrop(v);
-    __atomic_sub_fetch(&b->nParked, 1, __ATOMIC_SEQ_CST);
-    __atomic_store_n(&v->eState, VIEW_UNPARKED, __ATOMIC_RELEASE);
-  }
-}
-
-int fkvViewNoNumericText(fkv_view *v, fkv_table *t) {
-  if (fkvTableMayHoldNumericText(t)) return 0;
-  uint64_t id = mdb_txn_id(v->txn);
-  if (id <= __atomic_load_n(&t->knownTxn, __ATOMIC_ACQUIRE)) return 1;
-  if (__atomic_load_n(&t->bDropped, __ATOMIC_ACQUIRE)) return 0;
-  /* LMDB may hold commits of another process: look. */
-  MDB_cursor *pCur;
-  if (mdb_cursor_open(v->txn, t->dbi, &pCur) != MDB_SUCCESS) return 0;
-  MDB_val k = {sizeof(fkvNumTextFirst), (void *)fkvNumTextFirst}, d;
-  int e = mdb_cursor_get(pCur, &k, &d, MDB_SET_RANGE);
-  int bNone = e == MDB_NOTFOUND ||
-              (e == MDB_SUCCESS &&
-               fkvKeyCmp(k.mv_data, k.mv_size, fkvNumTextEnd, sizeof(fkvNumTextEnd)) >= 0);
-  mdb_cursor_close(pCur);
-  if (e == MDB_SUCCESS && !bNone) {
-    __atomic_store_n(&t->bNumText, 1, __ATOMIC_SEQ_CST);
-    return 0;
-  }
-  if (!bNone) return 0;
-  fkvTableKnowTxn(t, 0, id);
-  return 1;
-}
-
-int fkvViewStale(fkv_view *v) {
-  return __atomic_load_n(&v->pBuf->gen, __ATOMIC_ACQUIRE) != v->gen;
-}
-
-/*
-** A cursor on dbi in v's snapshot, into *ppCur.  One cursor serves every
-** lookup in a table: LMDB's MDB_SET on a positioned cursor first looks in
-** the leaf page it is on, so keys read in order skip the tree walk (and a
-** lookup does not build a cursor as mdb_get does).  Returns an LMDB code.
-*/
-static inline __attribute__((always_inline)) int viewGetCursor(fkv_view *v, MDB_dbi dbi,
-                                                                MDB_cursor **ppCur) {
-  int i;
-  for (i = 0; i < FKV_GET_CURSORS; i++) {
-    if (v->aGet[i].pCur && v->aGet[i].dbi == dbi) break;
-  }
-  if (i < FKV_GET_CURSORS) {
-    if (v->aGet[i].nBegin == v->nBegin) {
-      *ppCur = v->aGet[i].pCur;
-      return MDB_SUCCESS;
-    }
-    if (mdb_cursor_renew(v->txn, v->aGet[i].pCur) == MDB_SUCCESS) {
-      v->aGet[i].nBegin = v->nBegin;
-      *ppCur = v->aGet[i].pCur;
-      return MDB_SUCCESS;
-    }
-  } else {
-    i = v->iGetNext;
-    v->iGetNext = (i + 1) % FKV_GET_CURSORS;
-  }
-  /* A new database, or one whose cursor cannot be renewed: a new cursor. */
-  if (v->aGet[i].pCur) mdb_cursor_close(v->aGet[i].pCur);
-  v->aGet[i].pCur = 0;
-  MDB_cursor *pCur;
-  int e = mdb_cursor_open(v->txn, dbi, &pCur);
-  if (e != MDB_SUCCESS) return e;
-  v->aGet[i].pCur = pCur;
-  v->aGet[i].dbi = dbi;
-  v->aGet[i].nBegin = v->nBegin;
-  *ppCur = pCur;
-  return MDB_SUCCESS;
-}
-
-/* The version of a prefixed key in memtable m visible at seq, or NULL. */
-static fkv_version *memGet(fkv_mem *m, const unsigned char *aPk, size_t nPk, uint64_t seq) {
-  /* An empty memtable (the active one after a flush) has nothing to find:
-  ** whatever the view may see was pushed, and counted, before it opened
-  ** (both under b->mu). */
-  fkv_node *x = m && fkvMemCount(m) ? fkvMemFind(m, aPk, nPk) : 0;
-  return x ? fkvNodeVisible(x, seq) : 0;
-}
-
-int fkvGet(fkv_view *v, fkv_txn *pTxn, fkv_table *t, const unsigned char *aKey, size_t nKey,
-           const unsigned char **paVal, size_t *pnVal, int *pbTxn, char **pzErr) {
-  unsigned char aPk[FKV_PREFIX + FKV_MAX_KEY];
-  if (nKey > FKV_MAX_KEY) return SQLITE_NOTFOUND;
-  putPrefix(aPk, t->id);
-  memcpy(aPk + FKV_PREFIX, aKey, nKey);
-  size_t nPk = nKey + FKV_PREFIX;
-  fkv_version *ver = 0;
-  if (pbTxn) *pbTxn = 0;
-  if (pTxn && pTxn->pMem && fkvMemCount(pTxn->pMem)) {
-    fkv_node *x = fkvMemFindSpot(pTxn->pMem, aPk, nPk, &pTxn->spot);
-    ver = x ? fkvNodeHead(x) : 0;
-    if (ver && pbTxn) *pbTxn = 1;
-  }
-  if (!ver) ver = memGet(v->pActive, aPk, nPk, v->seq);
-  if (!ver) ver = memGet(v->pFrozen, aPk, nPk, v->seq);
-  if (ver) {
-    if (ver->bTomb) return SQLITE_NOTFOUND;
-    *paVal = ver->aVal;
-    *pnVal = ver->nVal;
-    return SQLITE_OK;
-  }
-  if (__atomic_load_n(&t->bDropped, __ATOMIC_ACQUIRE)) return SQLITE_NOTFOUND;
-  MDB_val k = {nKey, (void *)aKey}, d;
-  MDB_cursor *pCur;
-  int e = viewGetCursor(v, t->dbi, &pCur);
-  if (e == MDB_SUCCESS) e = mdb_cursor_get(pCur, &k, &d, MDB_SET);
-  if (e == MDB_NOTFOUND) return SQLITE_NOTFOUND;
-  if (e) {
-    setErr(pzErr, fkvLmdbErr(e, "cannot read from", fkvStorePath(v->pBuf->pStore)));
-    return fkvLmdbRc(e);
-  }
-  *paVal = d.mv_data;
-  *pnVal = d.mv_size;
-  return SQLITE_OK;
-}
-
-/* ------------------------------------------------------------ iterators */
-
-#define SRC_OVERLAY 0   /* the transaction's uncommitted entries */
-#define SRC_ACTIVE 1
-#define SRC_FROZEN 2
-#define SRC_LMDB 3
-
-typedef struct fkv_src fkv_src;
-struct fkv_src {
-  int eType;
-  fkv_mem *pMem;
-  fkv_node *pNode;
-  MDB_cursor *pCur;
-  MDB_val k, d;
-  int bEof;
-  const unsigned char *aKey; /* current key, without the prefix */
-  size_t nKey;
-  fkv_version *pVer;         /* current entry of a memtable source */
-};
-
-struct fkv_iter {
-  fkv_view *pView;
-  fkv_table *pTable;
-  fkv_mem *pOverlay;         /* a reference to the transaction's entries */
-  unsigned char aPrefix[FKV_PREFIX];
-  fkv_src aSrc[4];
-  int nSrc;
-  int bDesc;
-  unsigned char *aLo, *aHi;  /* prefixed copies of the bounds */
-  size_t nLo, nHi;
-  int bLo, bHi, bLoStrict, bHiStrict;
-  size_t nBound;
-  int bEof;
-  int iWin;
-  int bSolo;                 /* the winner is LMDB and every other source is
-                             ** at its end: step it alone (fkvIterNext) */
-  char *zErr;
-};
-
-int fkvIterOpen(fkv_view *v, fkv_txn *pTxn, fkv_table *t, fkv_iter **ppIter, char **pzErr) {
-  fkv_iter *p = sqlite3_malloc(sizeof(*p));
-  *ppIter = 0;
-  if (!p) return SQLITE_NOMEM;
-  memset(p, 0, sizeof(*p));
-  p->pView = v;
-  p->pTable = t;
-  putPrefix(p->aPrefix, t->id);
-  if (pTxn && pTxn->pMem) {
-    p->pOverlay = pTxn->pMem;
-    fkvMemRef(p->pOverlay);
-    p->aSrc[p->nSrc].eType = SRC_OVERLAY;
-    p->aSrc[p->nSrc++].pMem = p->pOverlay;
-  }
-  p->aSrc[p->nSrc].eType = SRC_ACTIVE;
-  p->aSrc[p->nSrc++].pMem = v->pActive;
-  if (v->pFrozen) {
-    p->aSrc[p->nSrc].eType = SRC_FROZEN;
-    p->aSrc[p->nSrc++].pMem = v->pFrozen;
-  }
-  if (!__atomic_load_n(&t->bDropped, __ATOMIC_ACQUIRE)) {
-    fkv_src *s = &p->aSrc[p->nSrc];
-    int e = mdb_cursor_open(v->txn, t->dbi, &s->pCur);
-    if (e) {
-      setErr(pzErr, fkvLmdbErr(e, "cannot read from", fkvStorePath(v->pBuf->pStore)));
-      fkvIterClose(p);
-      return fkvLmdbRc(e);
-    }
-    s->eType = SRC_LMDB;
-    p->nSrc++;
-  }
-  p->aLo = sqlite3_malloc(2 * (FKV_PREFIX + FKV_MAX_KEY + 1));
-  if (!p->aLo) {
-    fkvIterClose(p);
-    return SQLITE_NOMEM;
-  }
-  p->aHi = p->aLo + FKV_PREFIX + FKV_MAX_KEY + 1;
-  p->bEof = 1;
-  *ppIter = p;
-  return SQLITE_OK;
-}
-
-int fkvIterCurrent(fkv_iter *p, fkv_txn *pTxn) {
-  return p->pOverlay == (pTxn ? pTxn->pMem : 0);
-}
-
-void fkvIterClose(fkv_iter *p) {
-  if (!p) return;
-  for (int i = 0; i < p->nSrc; i++) {
-    if (p->aSrc[i].pCur) mdb_cursor_close(p->aSrc[i].pCur);
-  }
-  fkvMemUnref(p->pOverlay);
-  sqlite3_free(p->aLo);
-  sqlite3_free(p->zErr);
-  sqlite3_free(p);
-}
-
-/* Is key a (no prefix) beyond the end of the range in the scan direction? */
-static inline int pastEnd(fkv_iter *p, const unsigned char *a, size_t n) {
-  if (!p->bDesc) {
-    if (!p->bHi) return 0;
-    int c = fkvKeyCmp(a, n, p->aHi + FKV_PREFIX, p->nHi - FKV_PREFIX);
-    return p->bHiStrict ? c >= 0 : c > 0;
-  }
-  if (!p->bLo) return 0;
-  int c = fkvKeyCmp(a, n, p->aLo + FKV_PREFIX, p->nLo - FKV_PREFIX);
-  return p->bLoStrict ? c <= 0 : c < 0;
-}
-
-/* Settle a memtable source on the first node from pNode (in the scan
-** direction) that holds a visible entry of this table within the range. */
-static void memSettle(fkv_iter *p, fkv_src *s) {
-  while (s->pNode) {
-    size_t n;
-    const unsigned char *a = fkvNodeKey(s->pNode, &n);
-    if (n < FKV_PREFIX || memcmp(a, p->aPrefix, FKV_PREFIX) != 0) break;
-    if (pastEnd(p, a + FKV_PREFIX, n - FKV_PREFIX)) break;
-    fkv_version *ver = s->eType == SRC_OVERLAY ? fkvNodeHead(s->pNode)
-                                               : fkvNodeVisible(s->pNode, p->pView->seq);
-    if (ver) {
-      s->pVer = ver;
-      s->aKey = a + FKV_PREFIX;
-      s->nKey = n - FKV_PREFIX;
-      s->bEof = 0;
-      return;
-    }
-    s->pNode = p->bDesc ? fkvMemPrev(s->pMem, s->pNode) : fkvMemNext(s->pNode);
-  }
-  s->pNode = 0;
-  s->bEof = 1;
-}
-
-/* lmdbSettle when the cursor found no row in range, or failed (e). */
-static __attribute__((noinline)) int lmdbSettleEnd(fkv_iter *p, fkv_src *s, int e) {
-  s->bEof = 1;
-  if (e == MDB_SUCCESS || e == MDB_NOTFOUND) return SQLITE_OK;
-  setErr(&p->zErr, fkvLmdbErr(e, "cannot read from", fkvStorePath(p->pView->pBuf->pStore)));
-  return fkvLmdbRc(e);
-}
-
-/* Settle an LMDB source after a cursor operation returned e.  Inline: a
-** scan steps through here on every row. */
-static inline int lmdbSettle(fkv_iter *p, fkv_src *s, int e) {
-  if (e != MDB_SUCCESS || pastEnd(p, s->k.mv_data, s->k.mv_size)) return lmdbSettleEnd(p, s, e);
-  s->aKey = s->k.mv_data;
-  s->nKey = s->k.mv_size;
-  s->bEof = 0;
-  return SQLITE_OK;
-}
-
-static int srcSeek(fkv_iter *p, fkv_src *s) {
-  if (s->eType != SRC_LMDB) {
-    if (!p->bDesc) {
-      s->pNode = p->bLo ? fkvMemSeekGE(s->pMem, p->aLo, p->nLo, p->bLoStrict)
-                        : fkvMemSeekGE(s->pMem, p->aPrefix, FKV_PREFIX, 0);
-    } else if (p->bHi) {
-      s->pNode = fkvMemSeekLE(s->pMem, p->aHi, p->nHi, p->bHiStrict);
-    } else {
-      unsigned char aNext[FKV_PREFIX];
-      putPrefix(aNext, p->pTable->id + 1);
-      s->pNode = fkvMemSeekLE(s->pMem, aNext, FKV_PREFIX, 1);
-    }
-    memSettle(p, s);
-    return SQLITE_OK;
-  }
-  int e;
-  if (!p->bDesc) {
-    if (p->bLo) {
-      s->k.mv_data = p->aLo + FKV_PREFIX;
-      s->k.mv_size = p->nLo - FKV_PREFIX;
-      e = mdb_cursor_get(s->pCur, &s->k, &s->d, MDB_SET_RANGE);
-      if (e == MDB_SUCCESS && p->bLoStrict &&
-          fkvKeyCmp(s->k.mv_data, s->k.mv_size, p->aLo + FKV_PREFIX, p->nLo - FKV_PREFIX) == 0) {
-        e = mdb_cursor_get(s->pCur, &s->k, &s->d, MDB_NEXT);
-      }
-    } else {
-      e = mdb_cursor_get(s->pCur, &s->k, &s->d, MDB_FIRST);
-    }
-  } else {
-    if (p->bHi) {
-      s->k.mv_data = p->aHi + FKV_PREFIX;
-      s->k.mv_size = p->nHi - FKV_PREFIX;
-      e = mdb_cursor_get(s->pCur, &s->k, &s->d, MDB_SET_RANGE);
-      if (e == MDB_NOTFOUND) {
-        e = mdb_cursor_get(s->pCur, &s->k, &s->d, MDB_LAST);
-      } else if (e == MDB_SUCCESS) {
-        int c = fkvKeyCmp(s->k.mv_data, s->k.mv_size, p->aHi + FKV_PREFIX, p->nHi - FKV_PREFIX);
-        if (c > 0 || (c == 0 && p->bHiStrict)) e = mdb_cursor_get(s->pCur, &s->k, &s->d, MDB_PREV);
-      }
-    } else {
-      e = mdb_cursor_get(s->pCur, &s->k, &s->d, MDB_LAST);
-    }
-  }
-  return lmdbSettle(p, s, e);
-}
-
-static inline int srcStep(fkv_iter *p, fkv_src *s) {
-  if (s->eType != SRC_LMDB) {
-    s->pNode = p->bDesc ? fkvMemPrev(s->pMem, s->pNode) : fkvMemNext(s->pNode);
-    memSettle(p, s);
-    return SQLITE_OK;
-  }
-  int e = mdb_cursor_get(s->pCur, &s->k, &s->d, p->bDesc ? MDB_PREV : MDB_NEXT);
-  return lmdbSettle(p, s, e);
-}
-
-/* Step every source positioned on the winner's key: first find them all,
-** since stepping the winner invalidates its key pointer. */
-static int stepCurrent(fkv_iter *p) {
-  fkv_src *w = &p->aSrc[p->iWin];
-  int aAt[4];
-  for (int i = 0; i < p->nSrc; i++) {
-    fkv_src *s = &p->aSrc[i];
-    aAt[i] = !s->bEof && (s == w || fkvKeyCmp(s->aKey, s->nKey, w->aKey, w->nKey) == 0);
-  }
-  for (int i = 0; i < p->nSrc; i++) {
-    if (!aAt[i]) continue;
-    int rc = srcStep(p, &p->aSrc[i]);
-    if (rc != SQLITE_OK) return rc;
-  }
-  return SQLITE_OK;
-}
-
-/* Pick the next row: the first key in scan order over all sources, from the
-** highest-priority source holding it; skip keys whose winner is a tombstone. */
-static int iterSettle(fkv_iter *p) {
-  while (1) {
-    int iWin = -1, nLive = 0;
-    for (int i = 0; i < p->nSrc; i++) {
-      fkv_src *s = &p->aSrc[i];
-      if (s->bEof) continue;
-      nLive++;
-      if (iWin < 0) {
-        iWin = i;
-        continue;
-      }
-      int c = fkvKeyCmp(s->aKey, s->nKey, p->aSrc[iWin].aKey, p->aSrc[iWin].nKey);
-      if (p->bDesc ? c > 0 : c < 0) iWin = i;
-    }
-    if (iWin < 0) {
-      p->bEof = 1;
-      return SQLITE_OK;
-    }
-    p->iWin = iWin;
-    fkv_src *w = &p->aSrc[iWin];
-    if (w->eType == SRC_LMDB || !w->pVer->bTomb) {
-      /* A source at its end stays there until the next seek. */
-      p->bSolo = nLive == 1 && w->eType == SRC_LMDB;
-      p->bEof = 0;
-      return SQLITE_OK;
-    }
-    int rc = stepCurrent(p);
-    if (rc != SQLITE_OK) return rc;
-  }
-}
-
-int fkvIterSeek(fkv_iter *p, const fkv_bound *pLo, const fkv_bound *pHi, int bDesc) {
-  p->bDesc = bDesc;
-  p->bSolo = 0;
-  p->bLo = pLo != 0;
-  p->bHi = pHi != 0;
-  if (pLo) {
-    memcpy(p->aLo, p->aPrefix, FKV_PREFIX);
-    memcpy(p->aLo + FKV_PREFIX, pLo->a, pLo->n);
-    p->nLo = FKV_PREFIX + pLo->n;
-    p->bLoStrict = pLo->bStrict;
-  }
-  if (pHi) {
-    memcpy(p->aHi, p->aPrefix, FKV_PREFIX);
-    memcpy(p->aHi + FKV_PREFIX, pHi->a, pHi->n);
-    p->nHi = FKV_PREFIX + pHi->n;
-    p->bHiStrict = pHi->bStrict;
-  }
-  for (int i = 0; i < p->nSrc; i++) {
-    int rc = srcSeek(p, &p->aSrc[i]);
-    if (rc != SQLITE_OK) return rc;
-  }
-  return iterSettle(p);
-}
-
-int fkvIterNext(fkv_iter *p) {
-  if (p->bEof) return SQLITE_OK;
-  if (p->bSolo) {
-    /* What stepCurrent and iterSettle would do with one live LMDB source
-    ** (which holds no tombstones): step it. */
-    fkv_src *s = &p->aSrc[p->iWin];
-    int rc = srcStep(p, s);
-    p->bEof = s->bEof;
-    return rc;
-  }
-  int rc = stepCurrent(p);
-  if (rc != SQLITE_OK) return rc;
-  return iterSettle(p);
-}
-
-int fkvIterEof(fkv_iter *p) { return p->bEof; }
-
-const unsigned char *fkvIterRow(fkv_iter *p, size_t *pnKey, const unsigned char **paVal,
-                                size_t *pnVal) {
-  fkv_src *w = &p->aSrc[p->iWin];
-  *pnKey = w->nKey;
-  if (w->eType == SRC_LMDB) {
-    *pnVal = w->d.mv_size;
-    *paVal = w->d.mv_data;
-    return w->aKey;
-  }
-  /* An uncommitted entry is read again: the connection may have written or
-  ** rolled back since the iterator stepped (NULL, 0 if it is gone). */
-  fkv_version *v = w->eType == SRC_OVERLAY ? fkvNodeHead(w->pNode) : w->pVer;
-  if (!v || v->bTomb) {
-    *pnVal = 0;
-    *paVal = 0;
-  } else {
-    *pnVal = v->nVal;
-    *paVal = v->aVal;
-  }
-  return w->aKey;
-}
-
-const char *fkvIterErrmsg(fkv_iter *p) { return p->zErr; }
-
-/* --------------------------------------------------------- transactions */
-
-fkv_txn *fkvTxnNew(fkv_buffer *b, fkv_table *t) {
-  fkv_txn *p = sqlite3_malloc(sizeof(*p));
-  if (!p) return 0;
-  memset(p, 0, sizeof(*p));
-  p->pBuf = b;
-  p->pTable = t;
-  return p;
-}
-
-/* Forget every uncommitted entry and the undo log; keep nothing. */
-static void txnClear(fkv_txn *p) {
-  for (int i = 0; i < p->nUndo; i++) fkvVersionFree(p->aUndo[i].pPrev);
-  p->nUndo = 0;
-  p->nMark = 0;
-  p->genExpect = 0;
-  p->bWritten = 0;
-  p->spot.pMem = 0; /* a reset memtable keeps its address */
-  /* Keep an unshared entry table for the next transaction (autocommit
-  ** statements come one after the other); an iterator may still hold it. */
-  if (p->pMem && !fkvMemReset(p->pMem)) {
-    fkvMemUnref(p->pMem);
-    p->pMem = 0;
-  }
-  sqlite3_free(p->apShared);
-  p->apShared = p->apMine = 0;
-  p->nPub = 0;
-  fkvViewSuspend(p->pView); /* kept for the next transaction */
-}
-
-void fkvTxnFree(fkv_txn *p) {
-  if (!p) return;
-  if (p->bPrepared || p->bWriter) fkvTxnRollback(p);
-  txnClear(p);
-  fkvViewClose(p->pView);
-  fkvMemUnref(p->pMem);
-  sqlite3_free(p->aUndo);
-  sqlite3_free(p->aMark);
-  sqlite3_free(p);
-}
-
-int fkvTxnPut(fkv_txn *p, const unsigned char *aKey, size_t nKey, const unsigned char *aVal,
-              size_t nVal, int bExpectAbsent) {
-  unsigned char aPk[FKV_PREFIX + FKV_MAX_KEY];
-  if (nKey > FKV_MAX_KEY) return SQLITE_TOOBIG;
-  putPrefix(aPk, p->pTable->id);
-  memcpy(aPk + FKV_PREFIX, aKey, nKey);
-  if (!p->pMem && !(p->pMem = fkvMemNew())) return SQLITE_NOMEM;
-  if (aVal && fkvKeyIsNumericText(aKey, nKey) &&
-      !__atomic_load_n(&p->pTable->bNumText, __ATOMIC_RELAXED)) {
-    /* Before the key is visible, even to this transaction. */
-    __atomic_store_n(&p->pTable->bNumText, 1, __ATOMIC_SEQ_CST);
-  }
-  if (p->nUndo >= p->nUndoAlloc) {
-    int n = p->nUndoAlloc ? p->nUndoAlloc * 2 : 16;
-    fkv_undo *a = sqlite3_realloc64(p->aUndo, n * sizeof(*a));
-    if (!a) return SQLITE_NOMEM;
-    p->aUndo = a;
-    p->nUndoAlloc = n;
-  }
-  fkv_node *x = fkvMemUpsertAt(p->pMem, aPk, FKV_PREFIX + nKey, &p->spot);
-  fkv_version *v = x ? fkvVersionNew(aVal, nVal, aVal == 0) : 0;
-  if (!v) return SQLITE_NOMEM;
-  fkv_version *pOld = fkvNodeHead(x);
-  v->bExpectAbsent = (uint8_t)(bExpectAbsent || (pOld && pOld->bExpectAbsent));
-  if (bExpectAbsent && !p->genExpect && p->pView && p->pView->bOpen) p->genExpect = p->pView->gen;
-  fkvMemSetHead(p->pMem, x, v);
-  p->aUndo[p->nUndo].pNode = x;
-  p->aUndo[p->nUndo].pPrev = pOld;
-  p->nUndo++;
-  return SQLITE_OK;
-}
-
-/* A view of the latest committed state, reopened when stale. */
-static int txnView(fkv_txn *p, char **pzErr) {
-  if (!p->pView) return fkvViewOpen(p->pBuf, &p->pView, pzErr);
-  if (!p->pView->bOpen || fkvViewStale(p->pView)) return fkvViewResume(p->pView, pzErr);
-  return SQLITE_OK;
-}
-
-int fkvTxnGet(fkv_txn *p, const unsigned char *aKey, size_t nKey, int bCommitted,
-              const unsigned char **paVal, size_t *pnVal, int *pbInTxn, char **pzErr) {
-  int rc = txnView(p, pzErr);
-  if (rc != SQLITE_OK) return rc;
-  return fkvGet(p->pView, bCommitted ? 0 : p, p->pTable, aKey, nKey, paVal, pnVal, pbInTxn,
-                pzErr);
-}
-
-int fkvTxnIterOpen(fkv_txn *p, fkv_iter **ppIter, char **pzErr) {
-  *ppIter = 0;
-  int rc = txnView(p, pzErr);
-  if (rc != SQLITE_OK) return rc;
-  return fkvIterOpen(p->pView, p, p->pTable, ppIter, pzErr);
-}
-
-int fkvTxnKeyIsDb(fkv_txn *p, const unsigned char *aKey, size_t nKey, int *pbDb, char **pzErr) {
-  fkv_table *t = p->pTable;
-  *pbDb = 0;
-  if (t->zName || __atomic_load_n(&t->bDropped, __ATOMIC_ACQUIRE)) return SQLITE_OK;
-  /* An open view is read as it is, even if stale: a newer one would move
-  ** genExpect past the absence checks made with it (fkvTxnPut). */
-  if (!p->pView || !p->pView->bOpen) {
-    int rc = txnView(p, pzErr);
-    if (rc != SQLITE_OK) return rc;
-  }
-  MDB_cursor *pCur;
-  MDB_val k = {nKey, (void *)aKey}, d;
-  int e = viewGetCursor(p->pView, t->dbi, &pCur);
-  if (e == MDB_SUCCESS) e = mdb_cursor_get(pCur, &k, &d, MDB_SET);
-  if (e == MDB_NOTFOUND) return SQLITE_OK;
-  if (e != MDB_SUCCESS) {
-    setErr(pzErr, fkvLmdbErr(e, "cannot read from", fkvStorePath(p->pBuf->pStore)));
-    return fkvLmdbRc(e);
-  }
-  /* Only a record of the size of LMDB's database record can be one. */
-  if (d.mv_size != FKV_DB_RECORD) return SQLITE_OK;
-  return fkvStoreIsNamedDb(p->pBuf->pStore, aKey, nKey, pbDb, pzErr);
-}
-
-void fkvTxnSavepoint(fkv_txn *p, int iLevel) {
-  while (p->nMark > 0 && p->aMark[p->nMark - 1].iLevel >= iLevel) p->nMark--;
-  if (p->nMark >= p->nMarkAlloc) {
-    int n = p->nMarkAlloc ? p->nMarkAlloc * 2 : 8;
-    fkv_mark *a = sqlite3_realloc64(p->aMark, n * sizeof(*a));
-    if (!a) return; /* the mark is lost: a rollback to it undoes more (to xBegin) */
-    p->aMark = a;
-    p->nMarkAlloc = n;
-  }
-  p->aMark[p->nMark].iLevel = iLevel;
-  p->aMark[p->nMark].iUndo = p->nUndo;
-  p->nMark++;
-}
-
-void fkvTxnRelease(fkv_txn *p, int iLevel) {
-  while (p->nMark > 0 && p->aMark[p->nMark - 1].iLevel >= iLevel) p->nMark--;
-}
-
-/* Undo the entries written after undo position iUndo. */
-static void undoTo(fkv_txn *p, int iUndo) {
-  while (p->nUndo > iUndo) {
-    fkv_undo *u = &p->aUndo[--p->nUndo];
-    fkvVersionFree(fkvMemSetHead(p->pMem, u->pNode, u->pPrev));
-  }
-}
-
-void fkvTxnRollbackTo(fkv_txn *p, int iLevel) {
-  /* A level this transaction never saw began before it joined: everything
-  ** it wrote goes (also the meaning of iLevel -1). */
-  int i = p->nMark - 1;
-  while (i >= 0 && p->aMark[i].iLevel > iLevel) i--;
-  if (i >= 0 && p->aMark[i].iLevel == iLevel) {
-    undoTo(p, p->aMark[i].iUndo);
-    p->nMark = i + 1;
-  } else {
-    undoTo(p, 0);
-    p->nMark = 0;
-  }
-}
-
-int fkvTxnBegin(fkv_txn *p, void *pOwner, char **pzErr) {
-  fkv_buffer *b = p->pBuf;
-  int rc = fkvStoreCheckProcess(b->pStore, pzErr);
-  if (rc != SQLITE_OK || p->bWriter) return rc;
-  pthread_mutex_lock(&b->mu);
-  struct timespec ts;
-  fkvDeadline(&ts, FKV_WAIT_MS);
-  while (b->pWriter && b->pWriter != pOwner) {
-    if (pthread_equal(b->writerThread, pthread_self())) {
-      /* The writer is another connection of this thread: it cannot end
-      ** its transaction while this one waits. */
-      setErr(pzErr, sqlite3_mprintf("flaxkv: another connection of this thread has a write "
-                                    "transaction open on %s",
-                                    fkvStorePath(b->pStore)));
-      rc = SQLITE_BUSY;
-      break;
-    }
-    b->nWriterWaits++;
-    int eWait = pthread_cond_timedwait(&b->cond, &b->mu, &ts);
-    b->nWriterWaits--;
-    if (eWait == ETIMEDOUT) {
-      setErr(pzErr, sqlite3_mprintf("flaxkv: another connection's write transaction on %s "
-                                    "did not end in %d ms",
-                                    fkvStorePath(b->pStore), FKV_WAIT_MS));
-      rc = SQLITE_BUSY;
-      break;
-    }
-  }
-  if (rc == SQLITE_OK) {
-    if (!b->pWriter) {
-      b->pWriter = pOwner;
-      b->writerThread = pthread_self();
-    }
-    b->nWriterRef++;
-    p->bWriter = 1;
-  }
-  pthread_mutex_unlock(&b->mu);
-  if (rc == SQLITE_OK && fkvBufferWriteThrough(b)) p->idSnap = fkvStoreLastTxnIdLocked(b->pStore);
-  return rc;
-}
-
-void fkvTxnSetSnapshot(fkv_txn *p, uint64_t idSnap) {
-  if (idSnap < p->idSnap) p->idSnap = idSnap;
-}
-
-int fkvBufferWriteThrough(fkv_buffer *b) { return b->cfg.eWriteThrough == FKV_WRITE_THROUGH_ON; }
-
-int fkvTxnPending(fkv_txn *p) { return p->pMem && p->nUndo > 0 && !p->bWritten; }
-
-/*
-** Write-through: write the entries of the transactions ap[0..n) (one
-** connection's, one store) to LMDB in one write transaction, with the
-** plain-INSERT checks and the check that no other process committed after
-** the oldest snapshot they read, both made inside that write transaction,
-** whose lock LMDB holds across processes.
-*/
-int fkvTxnWriteThrough(fkv_txn **ap, int n, char **pzErr) {
-  fkv_store *s = ap[0]->pBuf->pStore;
-  uint64_t idSnap = UINT64_MAX;
-  for (int i = 0; i < n; i++) {
-    if (ap[i]->idSnap < idSnap) idSnap = ap[i]->idSnap;
-  }
-  for (int nTry = 0;; nTry++) {
-    MDB_txn *txn;
-    int rc = fkvStoreWriteBegin(s, &txn, pzErr);
-    if (rc != SQLITE_OK) return rc;
-    if (fkvStoreForeignAfter(s, idSnap)) {
-      fkvStoreWriteAbort(s, txn);
-      setErr(pzErr, sqlite3_mprintf("flaxkv: another process committed to %s after this "
-                                    "transaction read it; roll back and retry",
-                                    fkvStorePath(s)));
-      return SQLITE_BUSY_SNAPSHOT;
-    }
-    int e = MDB_SUCCESS;
-    int bChanged = 0;
-    for (int i = 0; i < n && e == MDB_SUCCESS && rc == SQLITE_OK; i++) {
-      fkv_table *t = ap[i]->pTable;
-      if (__atomic_load_n(&t->bDropped, __ATOMIC_ACQUIRE)) {
-        setErr(pzErr, sqlite3_mprintf("flaxkv: the table was dropped"));
-        rc = SQLITE_ERROR;
-        break;
-      }
-      if (fkvStoreTableGone(txn, t)) {
-        /* A write into it could crash LMDB (store.h). */
-        setErr(pzErr, sqlite3_mprintf("flaxkv: cannot commit to the LMDB database %s of %s: "
-                                      "another process dropped or replaced the database",
-                                      t->zName, fkvStorePath(s)));
-        rc = SQLITE_ERROR;
-        break;
-      }
-      for (fkv_node *x = fkvMemFirst(ap[i]->pMem); x && e == MDB_SUCCESS; x = fkvMemNext(x)) {
-        fkv_version *v = fkvNodeHead(x);
-        if (!v) continue;
-        size_t nKey;
-        const unsigned char *aKey = fkvNodeKey(x, &nKey);
-        MDB_val k = {nKey - FKV_PREFIX, (void *)(aKey + FKV_PREFIX)}, d;
-        if (v->bExpectAbsent) {
-          e = mdb_get(txn, t->dbi, &k, &d);
-          if (e == MDB_SUCCESS) {
-            rc = SQLITE_CONSTRAINT; /* another process committed the key first */
-            break;
-          }
-          if (e != MDB_NOTFOUND) break;
-          e = MDB_SUCCESS;
-        }
-        if (v->bTomb) {
-          e = mdb_del(txn, t->dbi, &k, 0);
-          if (e == MDB_NOTFOUND) e = MDB_SUCCESS;
-          else if (e == MDB_SUCCESS) bChanged = 1;
-        } else {
-          d.mv_size = v->nVal;
-          d.mv_data = v->aVal;
-          e = mdb_put(txn, t->dbi, &k, &d, 0);
-          bChanged = 1;
-        }
-      }
-    }
-    /* A transaction that wrote is a commit to the store, as in WAL, even
-    ** when its writes cancel out (another process's snapshot goes stale). */
-    if (e == MDB_SUCCESS && rc == SQLITE_OK && !bChanged) e = fkvStoreTouch(s, txn);
-    if (e == MDB_SUCCESS && rc == SQLITE_OK) {
-      rc = fkvStoreWriteCommit(s, txn, pzErr);
-      if (rc == SQLITE_OK) {
-        for (int i = 0; i < n; i++) ap[i]->bWritten = 1;
-      }
-      return rc;
-    }
-    fkvStoreWriteAbort(s, txn);
-    if (rc != SQLITE_OK) return rc;
-    if (e == MDB_MAP_FULL && nTry < 20) {
-      rc = fkvStoreGrow(s, pzErr);
-      if (rc != SQLITE_OK) return rc;
-      continue;
-    }
-    return fkvStoreFail(s, e, "cannot commit to", pzErr);
-  }
-}
-
-/* Drop p's reference on the writer lock (b->mu held). */
-static void writerRelease(fkv_txn *p) {
-  fkv_buffer *b = p->pBuf;
-  if (!p->bWriter) return;
-  p->bWriter = 0;
-  if (--b->nWriterRef > 0) return;
-  b->pWriter = 0;
-  if (b->nWriterWaits) pthread_cond_broadcast(&b->cond);
-}
-
-/* Release the commit token (b->mu held). */
-static void tokenRelease(fkv_buffer *b) {
-  if (--b->nTokenRef > 0) return;
-  if (b->bPendingPushed) {
-    b->visible = b->pendingSeq;
-    b->nCommit++;
-    int64_t now = nowMs();
-    b->msLastCommit = now;
-    __atomic_add_fetch(&b->gen, 1, __ATOMIC_RELEASE);
-    if (fkvBufferWriteThrough(b)) {
-      b->flushedSeq = b->visible; /* nothing is buffered */
-    } else if (!b->msFirstUnflushed || fkvMemBytes(b->pActive) >= b->cfg.nSoft) {
-      /* The flusher sleeps without a deadline while there is nothing to do. */
-      if (!b->msFirstUnflushed) b->msFirstUnflushed = now;
-      pthread_cond_signal(&b->wake);
-    }
-  }
-  b->bPendingPushed = 0;
-  b->pTokenOwner = 0;
-  pthread_cond_broadcast(&b->cond);
-}
-
-int fkvTxnPrepare(fkv_txn *p, void *pOwner, char **pzErr) {
-  fkv_buffer *b = p->pBuf;
-  if (!p->pMem || p->nUndo == 0) return SQLITE_OK; /* nothing written */
-  int rc0 = fkvStoreCheckProcess(b->pStore, pzErr);
-  if (rc0 != SQLITE_OK) return rc0;
-  if (__atomic_load_n(&p->pTable->bDropped, __ATOMIC_ACQUIRE)) {
-    setErr(pzErr, sqlite3_mprintf("flaxkv: the table was dropped"));
-    return SQLITE_ERROR;
-  }
-  int rc = SQLITE_OK;
-  pthread_mutex_lock(&b->mu);
-  if (!p->bPrepared) {
-    /* A failed flush refuses every commit; a held table, its own. */
-    fkv_held *q = b->flushRc == SQLITE_OK ? heldFor(b, p->pTable) : 0;
-    if (b->flushRc != SQLITE_OK || q) {
-      rc = q ? flushErr(q->rc, q->zErr, 1, 1, pzErr)
-             : flushErr(b->flushRc, b->zFlushErr, 1, 0, pzErr);
-      pthread_mutex_unlock(&b->mu);
-      return rc;
-    }
-    struct timespec ts;
-    fkvDeadline(&ts, FKV_WAIT_MS);
-    if (b->pTokenOwner != pOwner) {
-      /* Back-pressure: past the hard limit, wait for the flush to catch up. */
-      while (pressureBytes(b) >= b->cfg.nHard && b->flushRc == SQLITE_OK &&
-             (b->pFrozen || b->bFlushing)) {
-        pthread_cond_signal(&b->wake);
-        if (pthread_cond_timedwait(&b->cond, &b->mu, &ts) == ETIMEDOUT) break;
-      }
-      if (fkvMemBytes(b->pActive) >= b->cfg.nSoft) pthread_cond_signal(&b->wake);
-      while (b->pTokenOwner && b->pTokenOwner != pOwner) {
-        if (pthread_cond_timedwait(&b->cond, &b->mu, &ts) == ETIMEDOUT) {
-          setErr(pzErr, sqlite3_mprintf("flaxkv: another connection's commit to %s did not "
-                                        "finish in %d ms",
-                                        fkvStorePath(b->pStore), FKV_WAIT_MS));
-          pthread_mutex_unlock(&b->mu);
-          return SQLITE_BUSY;
-        }
-      }
-      if (!b->pTokenOwner) {
-        b->pTokenOwner = pOwner;
-        b->pendingSeq = b->visible + 1;
-        b->bPendingPushed = 0;
-      }
-    }
-    b->nTokenRef++;
-    p->bPrepared = 1;
-  }
-  if (fkvBufferWriteThrough(b)) {
-    /* The entries go to LMDB (fkvTxnWriteThrough), not to the buffer. */
-    pthread_mutex_unlock(&b->mu);
-    return SQLITE_OK;
-  }
-  /* Make the active memtable's nodes now, so that the commit cannot fail. */
-  size_t nEntry = fkvMemCount(p->pMem);
-  sqlite3_free(p->apShared);
-  p->apShared = sqlite3_malloc64(2 * nEntry * sizeof(fkv_node *) + 1);
-  p->apMine = p->apShared ? p->apShared + nEntry : 0;
-  p->nPub = 0;
-  if (!p->apShared) rc = SQLITE_NOMEM;
-  fkv_finger finger;
-  finger.pMem = 0;
-  for (fkv_node *x = fkvMemFirst(p->pMem); x && rc == SQLITE_OK; x = fkvMemNext(x)) {
-    if (!fkvNodeHead(x)) continue;
-    size_t n;
-    const unsigned char *a = fkvNodeKey(x, &n);
-    fkv_node *y = fkvMemUpsertSorted(b->pActive, a, n, &finger); /* entries come sorted */
-    if (!y) {
-      rc = SQLITE_NOMEM;
-      break;
-    }
-    p->apMine[p->nPub] = x;
-    p->apShared[p->nPub++] = y;
-  }
-  pthread_mutex_unlock(&b->mu);
-  if (rc != SQLITE_OK) return rc;
-
-  /* Plain INSERTs: the key must still be absent from the committed state.
-  ** If nothing was committed or flushed since the first absence check of
-  ** the transaction (xUpdate, with a fresh view), every check still holds. */
-  if (p->genExpect && p->genExpect == __atomic_load_n(&b->gen, __ATOMIC_ACQUIRE)) {
-    return SQLITE_OK;
-  }
-  for (int i = 0; i < p->nPub; i++) {
-    fkv_version *v = fkvNodeHead(p->apMine[i]);
-    if (!v->bExpectAbsent) continue;
-    size_t n;
-    const unsigned char *a = fkvNodeKey(p->apMine[i], &n);
-    const unsigned char *aVal;
-    size_t nVal;
-    rc = fkvTxnGet(p, a + FKV_PREFIX, n - FKV_PREFIX, 1, &aVal, &nVal, 0, pzErr);
-    if (rc == SQLITE_OK) return SQLITE_CONSTRAINT;
-    if (rc != SQLITE_NOTFOUND) return rc;
-    rc = SQLITE_OK;
-  }
-  return SQLITE_OK;
-}
-
-void fkvTxnCommit(fkv_txn *p) {
-  fkv_buffer *b = p->pBuf;
-  if (!p->bPrepared && p->nUndo > 0) {
-    /* xCommit without xSync: SQLite always syncs first; stay correct anyway. */
-    char *zErr = 0;
-    int rc = fkvTxnPrepare(p, p, &zErr);
-    if (rc == SQLITE_OK && fkvTxnPending(p) && fkvBufferWriteThrough(b)) {
-      rc = fkvTxnWriteThrough(&p, 1, &zErr);
-    }
-    if (rc != SQLITE_OK) {
-      sqlite3_log(SQLITE_ERROR, "%s", zErr ? zErr : "flaxkv: commit failed");
-      sqlite3_free(zErr);
-      fkvTxnRollback(p);
-      return;
-    }
-  }
-  if (p->bPrepared) {
-    pthread_mutex_lock(&b->mu);
-    uint64_t h = horizon(b);
-    if (p->bWritten) b->bPendingPushed = 1; /* write-through: published in LMDB */
-    for (int i = 0; i < p->nPub; i++) {
-      fkv_version *v = fkvMemSetHead(p->pMem, p->apMine[i], 0);
-      if (!v) continue;
-      v->seq = b->pendingSeq;
-      v->bExpectAbsent = 0;
-      fkvMemPush(b->pActive, p->apShared[i], v, h);
-      b->bPendingPushed = 1;
-    }
-    p->bPrepared = 0;
-    tokenRelease(b);
-    writerRelease(p);
-    pthread_mutex_unlock(&b->mu);
-  } else if (p->bWriter) {
-    pthread_mutex_lock(&b->mu);
-    writerRelease(p);
-    pthread_mutex_unlock(&b->mu);
-  }
-  txnClear(p);
-}
-
-void fkvTxnRollback(fkv_txn *p) {
-  fkv_buffer *b = p->pBuf;
-  if (p->bPrepared || p->bWriter) {
-    pthread_mutex_lock(&b->mu);
-    if (p->bPrepared) tokenRelease(b);
-    p->bPrepared = 0;
-    writerRelease(p);
-    pthread_mutex_unlock(&b->mu);
-  }
-  txnClear(p);
 }

@@ -32,14 +32,12 @@
 #include <stdint.h>
 
 #include "store.h"
+#include "util.h"
 
 typedef struct fkv_buffer fkv_buffer;
 typedef struct fkv_view fkv_view;
 typedef struct fkv_txn fkv_txn;
 typedef struct fkv_iter fkv_iter;
-
-/* LMDB's limit on a key (mdb_env_get_maxkeysize() of Debian's liblmdb). */
-#define FKV_MAX_KEY 511
 
 #define FKV_DEFAULT_SOFT ((size_t)16 << 20)
 #define FKV_DEFAULT_HARD ((size_t)64 << 20)
@@ -68,11 +66,13 @@ int fkvBufferOpen(const char *zDir, const fkv_store_cfg *, const fkv_buffer_cfg 
 void fkvBufferClose(fkv_buffer *);
 fkv_store *fkvBufferStore(fkv_buffer *);
 
-/* Tables of the buffer's store (see store.h). */
+/*
+** Open a table of the buffer's store (fkvStoreTableOpen): a CREATE that may
+** make a named database first flushes what a table on the main database
+** has buffered, so that LMDB can tell whether the name is taken by a key.
+** fkvStoreTableClose() closes it; fkvStoreTableRename() records a rename.
+*/
 int fkvBufferTableOpen(fkv_buffer *, const fkv_table_spec *, fkv_table **ppTable, char **pzErr);
-void fkvBufferTableClose(fkv_buffer *, fkv_table *);
-int fkvBufferTableRename(fkv_buffer *, fkv_table *, const char *zOld, const char *zNew,
-                         const char *zOwner, char **pzErr);
 /*
 ** Flush, then fkvStoreTableDrop(): delete the data if zOwner owns it, with
 ** the table's changes that cannot be flushed (see held tables below);

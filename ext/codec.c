@@ -41,6 +41,7 @@
 #include "sqlite3ext.h"
 SQLITE_EXTENSION_INIT3
 #include "codec.h"
+#include "util.h"
 
 #include <math.h>
 #include <stdint.h>
@@ -49,7 +50,6 @@ SQLITE_EXTENSION_INIT3
 
 #define FKV_SIGN_BIT   0x8000000000000000ULL
 #define FKV_TWO_53     9007199254740992.0    /* 2^53: below it every integer is a double */
-#define FKV_TWO_63     9223372036854775808.0 /* 2^63 */
 #define FKV_DIFF_BIAS  0x8000
 
 static void fkvPut64(unsigned char *a, sqlite3_uint64 u) {

@@ -12,7 +12,7 @@
 **           itself (-0.0 becomes +0.0).  Rounding is monotonic, so the double
 **           orders numbers up to ties; the tie is the exact difference
 **           between the number and that double, which is non-zero only for
-**           an integer beyond 2^53 (|diff| <= 1024).  Total: 11 bytes.
+**           an integer beyond 2^53 (|diff| <= 512).  Total: 11 bytes.
 **   text    0x30 | the UTF-8 bytes, as they are (NULs included)
 **   blob    0x40 | the bytes, as they are
 **

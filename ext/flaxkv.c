@@ -40,20 +40,13 @@ SQLITE_EXTENSION_INIT1
 #include <string.h>
 
 #include "buffer.h"
+#include "util.h"
 #include "vtab.h"
 
 /* The version: the file VERSION, passed by the Makefile as -DFLAXKV_VERSION. */
 #ifndef FLAXKV_VERSION
 #error "compile with -DFLAXKV_VERSION='\"x.y.z\"' (the Makefile passes the file VERSION)"
 #endif
-
-/* An error result "<function>: <message>" with the code rc. */
-static void resultError(sqlite3_context *ctx, const char *zFunc, int rc, const char *zErr) {
-  char *z = sqlite3_mprintf("%s: %s", zFunc, zErr ? zErr : sqlite3_errstr(rc));
-  sqlite3_result_error(ctx, z ? z : zFunc, -1);
-  sqlite3_result_error_code(ctx, rc);
-  sqlite3_free(z);
-}
 
 /* The table named by argv[0], or an error result (returns non-zero). */
 static int findTable(sqlite3_context *ctx, const char *zFunc, sqlite3_value *pArg,
@@ -62,15 +55,13 @@ static int findTable(sqlite3_context *ctx, const char *zFunc, sqlite3_value *pAr
   const char *zTable = (const char *)sqlite3_value_text(pArg);
   char *zErr = 0;
   if (!zTable) {
-    resultError(ctx, zFunc, SQLITE_ERROR, "the table name is NULL");
-    return 1;
+    return fkvErrResult(ctx, SQLITE_ERROR, "%s: the table name is NULL", zFunc);
   }
   if ((int)strlen(zTable) != sqlite3_value_bytes(pArg)) {
-    resultError(ctx, zFunc, SQLITE_ERROR, "a table name has no NUL character");
-    return 1;
+    return fkvErrResult(ctx, SQLITE_ERROR, "%s: a table name has no NUL character", zFunc);
   }
   int rc = fkvConnFindTable(c, zTable, ppBuf, ppTable, pzName, &zErr);
-  if (rc != SQLITE_OK) resultError(ctx, zFunc, rc, zErr);
+  if (rc != SQLITE_OK) fkvErrResult(ctx, rc, "%s: %s", zFunc, zErr ? zErr : sqlite3_errstr(rc));
   sqlite3_free(zErr);
   return rc;
 }
@@ -89,8 +80,7 @@ static void flushFunc(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
     rc = fkvBufferFlush(pBuf, pTable, &zErr);
   }
   if (rc != SQLITE_OK) {
-    sqlite3_result_error(ctx, zErr ? zErr : sqlite3_errstr(rc), -1);
-    sqlite3_result_error_code(ctx, rc);
+    fkvErrResult(ctx, rc, "%s", zErr ? zErr : sqlite3_errstr(rc));
   } else {
     sqlite3_result_int(ctx, 1);
   }
@@ -99,27 +89,12 @@ static void flushFunc(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
 
 /* z as a JSON string literal (sqlite3_free it), or NULL on out of memory. */
 static char *jsonString(const char *z) {
-  size_t n = 0;
-  for (const char *q = z; *q; q++) n += 6;
-  char *zOut = sqlite3_malloc64(n + 3);
-  if (!zOut) return 0;
-  char *o = zOut;
-  *o++ = '"';
-  for (const unsigned char *q = (const unsigned char *)z; *q; q++) {
-    if (*q == '"' || *q == '\\') {
-      *o++ = '\\';
-      *o++ = (char)*q;
-    } else if (*q < 0x20) {
-      static const char hex[] = "0123456789abcdef";
-      *o++ = '\\', *o++ = 'u', *o++ = '0', *o++ = '0';
-      *o++ = hex[*q >> 4], *o++ = hex[*q & 15];
-    } else {
-      *o++ = (char)*q;
-    }
-  }
-  *o++ = '"';
-  *o = 0;
-  return zOut;
+  fkv_buf b = {0};
+  fkvJsonString(&b, z, strlen(z));
+  fkvBufAppend(&b, "", 1);
+  if (b.rc == SQLITE_OK) return (char *)b.a;
+  fkvBufFree(&b);
+  return 0;
 }
 
 /* The JSON object of one store (its buffer and environment). */
@@ -129,7 +104,6 @@ static char *storeJson(fkv_buffer *b) {
   fkv_store *s = fkvBufferStore(b);
   fkvBufferStat(b, &bs);
   fkvStoreStat(s, &ss);
-  static const char *azSync[] = {"full", "meta", "none"};
   char *zPath = jsonString(fkvStorePath(s));
   char *zErr = bs.zFlushErr ? jsonString(bs.zFlushErr) : 0;
   char *z = !zPath ? 0 : sqlite3_mprintf(
@@ -137,7 +111,7 @@ static char *storeJson(fkv_buffer *b) {
       "\"buffer_size\":%llu,\"buffer_limit\":%llu,\"flush_interval_ms\":%d,"
       "\"buffered_keys\":%llu,\"buffered_bytes\":%llu,\"commits\":%llu,\"flushes\":%llu,"
       "\"last_flush_unix_ms\":%lld,\"last_flush_ms\":%lld,\"flush_error\":",
-      zPath, azSync[ss.eSync], ss.bReadonly, (unsigned long long)bs.cfg.nSoft,
+      zPath, fkvStoreSyncName(ss.eSync), ss.bReadonly, (unsigned long long)bs.cfg.nSoft,
       (unsigned long long)bs.cfg.nHard, bs.cfg.msIdle, (unsigned long long)bs.nKeys,
       (unsigned long long)bs.nBytes, (unsigned long long)bs.nCommit,
       (unsigned long long)bs.nFlush, (long long)bs.msLastFlush, (long long)bs.msLastFlushTook);
@@ -154,14 +128,14 @@ static char *storeJson(fkv_buffer *b) {
   return z;
 }
 
-typedef struct statAll statAll;
-struct statAll {
+typedef struct fkv_stat_all fkv_stat_all;
+struct fkv_stat_all {
   char *z;
   int bOom;
 };
 
 static void statOne(fkv_buffer *b, void *pArg) {
-  statAll *p = pArg;
+  fkv_stat_all *p = pArg;
   char *zOne = storeJson(b);
   if (!zOne || p->bOom) {
     p->bOom = 1;
@@ -181,7 +155,7 @@ static void statOne(fkv_buffer *b, void *pArg) {
 static void statFunc(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
   char *z;
   if (argc == 0) {
-    statAll all = {0, 0};
+    fkv_stat_all all = {0, 0};
     fkvBufferForEach(statOne, &all);
     if (all.bOom) {
       sqlite3_free(all.z);
@@ -198,7 +172,7 @@ static void statFunc(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
     char *zErr = 0;
     int rc = fkvStoreTableRows(pTable, &nRows, &zErr);
     if (rc != SQLITE_OK) {
-      resultError(ctx, "flaxkv_stat", rc, zErr);
+      fkvErrResult(ctx, rc, "flaxkv_stat: %s", zErr ? zErr : sqlite3_errstr(rc));
       sqlite3_free(zErr);
       return;
     }
@@ -235,12 +209,12 @@ static void dotFunc(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
     if (zType && sqlite3_stricmp(zType, "f32") == 0) {
       bF32 = 1;
     } else if (!zType || sqlite3_stricmp(zType, "f64") != 0) {
-      sqlite3_result_error(ctx, "flaxkv_dot: the element type is 'f64' or 'f32'", -1);
+      fkvErrResult(ctx, SQLITE_ERROR, "flaxkv_dot: the element type is 'f64' or 'f32'");
       return;
     }
   }
   if (sqlite3_value_type(argv[0]) != SQLITE_BLOB || sqlite3_value_type(argv[1]) != SQLITE_BLOB) {
-    sqlite3_result_error(ctx, "flaxkv_dot: the vectors must be BLOBs", -1);
+    fkvErrResult(ctx, SQLITE_ERROR, "flaxkv_dot: the vectors must be BLOBs");
     return;
   }
   const unsigned char *a = sqlite3_value_blob(argv[0]);
@@ -248,10 +222,8 @@ static void dotFunc(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
   int na = sqlite3_value_bytes(argv[0]), nb = sqlite3_value_bytes(argv[1]);
   int nElem = bF32 ? 4 : 8;
   if (na != nb || na % nElem) {
-    char *z = sqlite3_mprintf("flaxkv_dot: vectors of %d and %d bytes are not two %s vectors "
-                              "of one length", na, nb, bF32 ? "float32" : "float64");
-    sqlite3_result_error(ctx, z ? z : "flaxkv_dot: bad vectors", -1);
-    sqlite3_free(z);
+    fkvErrResult(ctx, SQLITE_ERROR, "flaxkv_dot: vectors of %d and %d bytes are not two %s "
+                 "vectors of one length", na, nb, bF32 ? "float32" : "float64");
     return;
   }
   double sum = 0;
@@ -299,13 +271,11 @@ static int checkOneCopy(char **pzErrMsg) {
       first.dli_fbase == mine.dli_fbase) {
     return SQLITE_OK;
   }
-  *pzErrMsg = sqlite3_mprintf("flaxkv: another copy of flaxkv is loaded in this process, "
-                              "from %s; this copy, from %s, would keep its own registry of "
-                              "stores (a store open twice in one process, which LMDB forbids): "
-                              "load flaxkv from one file only",
-                              first.dli_fname ? first.dli_fname : "?",
-                              mine.dli_fname ? mine.dli_fname : "?");
-  return SQLITE_ERROR;
+  return fkvErrSet(pzErrMsg, SQLITE_ERROR, "flaxkv: another copy of flaxkv is loaded in this "
+                   "process, from %s; this copy, from %s, would keep its own registry of stores "
+                   "(a store open twice in one process, which LMDB forbids): load flaxkv from "
+                   "one file only", first.dli_fname ? first.dli_fname : "?",
+                   mine.dli_fname ? mine.dli_fname : "?");
 }
 
 #ifdef _WIN32
@@ -320,8 +290,8 @@ int sqlite3_flaxkv_init(sqlite3 *db, char **pzErrMsg, const sqlite3_api_routines
     SQLITE_EXTENSION_INIT2(pApi);
   }
   if (sqlite3_libversion_number() < 3038000) {
-    *pzErrMsg = sqlite3_mprintf("flaxkv needs SQLite 3.38 or later, not %s", sqlite3_libversion());
-    return SQLITE_ERROR;
+    return fkvErrSet(pzErrMsg, SQLITE_ERROR, "flaxkv needs SQLite 3.38 or later, not %s",
+                     sqlite3_libversion());
   }
   if (checkOneCopy(pzErrMsg) != SQLITE_OK) return SQLITE_ERROR;
   static const struct {

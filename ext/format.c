@@ -15,22 +15,7 @@ SQLITE_EXTENSION_INIT3
 
 #include "codec.h"
 #include "msgpack_fmt.h"
-
-int fkvBufReserve(fkv_buf *p, size_t n) {
-  if (n <= p->nAlloc) return SQLITE_OK;
-  size_t nNew = p->nAlloc ? p->nAlloc : 64;
-  while (nNew < n) nNew *= 2;
-  unsigned char *a = sqlite3_realloc64(p->a, nNew);
-  if (!a) return SQLITE_NOMEM;
-  p->a = a;
-  p->nAlloc = nNew;
-  return SQLITE_OK;
-}
-
-void fkvBufFree(fkv_buf *p) {
-  sqlite3_free(p->a);
-  memset(p, 0, sizeof(*p));
-}
+#include "util.h"
 
 /* A copy of a[0..n) as the whole of pOut. */
 static int bufSet(fkv_buf *pOut, const void *a, size_t n) {
@@ -39,12 +24,6 @@ static int bufSet(fkv_buf *pOut, const void *a, size_t n) {
   if (n) memcpy(pOut->a, a, n);
   pOut->n = n;
   return SQLITE_OK;
-}
-
-/* The "corrupt" error of a decoder. */
-static int corrupt(char **pzErr, const char *zWhat) {
-  *pzErr = sqlite3_mprintf("corrupt %s", zWhat);
-  return SQLITE_CORRUPT;
 }
 
 /* -------------------------------------------------------------- native */
@@ -60,7 +39,7 @@ static int nativeKeyResult(sqlite3_context *ctx, const unsigned char *aKey, size
                            const unsigned char *aVal, size_t nVal, char **pzErr) {
   /* No value (a row undone): nVal is 0, the natural kind. */
   if (fkvResultKey(ctx, aKey, nKey, fkvValueKeyKind(aVal, nVal)) != SQLITE_OK) {
-    return corrupt(pzErr, "key");
+    return fkvErrSet(pzErr, SQLITE_CORRUPT, "corrupt key");
   }
   return SQLITE_OK;
 }
@@ -79,7 +58,7 @@ static int nativeValueEncode(sqlite3_value *pVal, sqlite3_value *pMeta, int kind
 
 static int nativeValueResult(sqlite3_context *ctx, const unsigned char *aVal, size_t nVal,
                              char **pzErr) {
-  if (fkvResultValue(ctx, aVal, nVal) != SQLITE_OK) return corrupt(pzErr, "value");
+  if (fkvResultValue(ctx, aVal, nVal) != SQLITE_OK) return fkvErrSet(pzErr, SQLITE_CORRUPT, "corrupt value");
   return SQLITE_OK;
 }
 
@@ -94,11 +73,10 @@ static int rawBytes(sqlite3_value *pVal, const char *zWhat, const void **pa, siz
   } else if (eType == SQLITE_TEXT) {
     *pa = sqlite3_value_text(pVal);
   } else {
-    *pzErr = sqlite3_mprintf("format=raw stores BLOB (or TEXT) %ss, not %s", zWhat,
-                             eType == SQLITE_INTEGER ? "INTEGER"
-                             : eType == SQLITE_FLOAT ? "REAL"
-                                                     : "NULL");
-    return SQLITE_MISMATCH;
+    return fkvErrSet(pzErr, SQLITE_MISMATCH, "format=raw stores BLOB (or TEXT) %ss, not %s",
+                     zWhat, eType == SQLITE_INTEGER ? "INTEGER"
+                            : eType == SQLITE_FLOAT ? "REAL"
+                                                    : "NULL");
   }
   *pn = (size_t)sqlite3_value_bytes(pVal);
   return SQLITE_OK;
@@ -114,8 +92,7 @@ static int rawKeyEncode(sqlite3_value *pVal, unsigned char *a, size_t nA, size_t
   int rc = rawBytes(pVal, "key", &z, &n, pzErr);
   if (rc != SQLITE_OK) return rc;
   if (n == 0) {
-    *pzErr = sqlite3_mprintf("format=raw: LMDB does not store empty keys");
-    return SQLITE_MISMATCH;
+    return fkvErrSet(pzErr, SQLITE_MISMATCH, "format=raw: LMDB does not store empty keys");
   }
   memcpy(a, z, n < nA ? n : nA);
   *pn = n;

@@ -24,14 +24,7 @@
 #include <stddef.h>
 #include <sqlite3.h>
 
-/* A growable byte buffer (sqlite3_malloc'd). */
-typedef struct fkv_buf fkv_buf;
-struct fkv_buf {
-  unsigned char *a;
-  size_t n, nAlloc;
-};
-int fkvBufReserve(fkv_buf *, size_t n);
-void fkvBufFree(fkv_buf *);
+#include "util.h"
 
 /*
 ** Where the stored keys equal to a lookup value may be (xKeyCandidates):
@@ -98,6 +91,13 @@ struct fkv_format {
   int (*xKeyOrder)(const unsigned char *aKey, size_t nKey, unsigned char *a, size_t nA,
                    size_t *pn);
 };
+
+/* The columns of a flaxkv table: key and value, then meta and rawkey
+** (hidden) for the formats that have them (bMeta, bRawKey). */
+#define FKV_COL_KEY 0
+#define FKV_COL_VALUE 1
+#define FKV_COL_META 2
+#define FKV_COL_RAWKEY 3
 
 /* The format named zName, or NULL. */
 const fkv_format *fkvFormatFind(const char *zName);

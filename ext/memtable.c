@@ -29,6 +29,19 @@
 ** node missing from them was linked after their lookup began.  If a larger
 ** table cannot be allocated the index is switched off (bNoIndex) and lookups
 ** search the list.
+**
+** Memory.  The memtable allocates with the C library's malloc(), not
+** SQLite's allocator, so sqlite3_memory_used() and SQLite's heap limits do
+** not see the buffer; buffer_limit bounds it instead (back-pressure), and
+** flaxkv_stat() reports it (buffered_bytes).  Two reasons.  With memory
+** statistics on (SQLite's default), every sqlite3_malloc() and
+** sqlite3_free() takes one process-wide mutex: every buffered version would
+** take it on the write path, and the flusher would take it once for every
+** version it frees, contending with every connection's allocations.  And
+** that mutex is not released across fork(): a child made while the flusher
+** frees a memtable inherits it locked and hangs at its first SQLite
+** allocation, where the C library's malloc() is made safe across fork()
+** by its own handlers.
 */
 #include "memtable.h"
 
@@ -518,15 +531,6 @@ fkv_node *fkvMemSeekLE(fkv_mem *p, const unsigned char *aKey, size_t nKey, int b
 }
 
 fkv_node *fkvMemFirst(fkv_mem *p) { return LOAD(p->pHeadNode->apNext[0]); }
-
-fkv_node *fkvMemLast(fkv_mem *p) {
-  fkv_node *x = p->pHeadNode;
-  for (int i = LOAD(p->nHeight) - 1; i >= 0; i--) {
-    fkv_node *pNext;
-    while ((pNext = LOAD(x->apNext[i])) != 0) x = pNext;
-  }
-  return x == p->pHeadNode ? 0 : x;
-}
 
 fkv_node *fkvMemNext(fkv_node *x) { return LOAD(x->apNext[0]); }
 

@@ -1,7 +1,8 @@
 /*
 ** memtable.h - an ordered in-memory map from encoded keys to versions, the
-** building block of the write buffer (buffer.c) and of a connection's
-** uncommitted transaction (vtab.c).
+** building block of the write buffer (buffer.c), of a connection's
+** uncommitted transaction (buffer.c's fkv_txn) and of the record of an
+** UPDATE's key moves (vtab.c).
 **
 ** A memtable is a skiplist of nodes.  A node holds one key (bytes compared
 ** with memcmp, shorter first on a common prefix: LMDB's order) and a chain
@@ -18,6 +19,10 @@
 ** the caller guarantees no reader can still want (buffer.c passes the oldest
 ** sequence number any open read view uses); fkvMemPushOldest() drops, by
 ** the same rule, a version it would append below one no reader passes.
+**
+** MEMORY.  Nodes, keys and versions come from malloc(), not from SQLite's
+** allocator: sqlite3_memory_used() and SQLite's heap limits do not count
+** the buffer (buffer_limit bounds it).  memtable.c says why.
 **
 ** As a transaction's private overlay (one thread only), the newest version
 ** of a node is its current entry; a node whose head is NULL has no entry
@@ -123,7 +128,6 @@ fkv_node *fkvMemSeekGE(fkv_mem *, const unsigned char *aKey, size_t nKey, int bS
 /* Last node with key <= aKey (< if bStrict).  NULL if none. */
 fkv_node *fkvMemSeekLE(fkv_mem *, const unsigned char *aKey, size_t nKey, int bStrict);
 fkv_node *fkvMemFirst(fkv_mem *);
-fkv_node *fkvMemLast(fkv_mem *);
 fkv_node *fkvMemNext(fkv_node *);
 fkv_node *fkvMemPrev(fkv_mem *, fkv_node *);
 

@@ -69,7 +69,7 @@
 **
 ** INTERNALS: key candidates
 **
-**   A lookup value is cut into items, each with a few encodings (FkvAlt):
+**   A lookup value is cut into items, each with a few encodings (fkv_mp_alt):
 **   a scalar SQL value is one item; the JSON text of an array or a map is
 **   its headers (the element count known) and its scalars, in the order
 **   they are stored.  The text must be exactly what fkvJsonValue writes (no
@@ -83,8 +83,9 @@
 **   taken whole.  After FKV_CAND_WORK questions and reports a prefix is
 **   reported as the range of the keys that start with it.  So a range may
 **   hold other keys, never fewer: SQLite re-checks every row.  The walk is
-**   iterative (a key of 511 items nests 511 deep); its state per item is
-**   the index of the encoding being tried and the prefix length before it.
+**   iterative (a key of FKV_MP_MAX_KEY items nests as deep); its state per
+**   item is the index of the encoding being tried and the prefix length
+**   before it.
 **
 ** INTERNALS: NumPy dtype strings (ext 1)
 **
@@ -98,93 +99,31 @@ SQLITE_EXTENSION_INIT3
 #include "msgpack_fmt.h"
 
 #include "codec.h"
+#include "util.h"
 
 #include <errno.h>
 #include <float.h>
 #include <jansson.h>
 #include <math.h>
 #include <msgpack.h>
-#include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #define FKV_MP_MAX_DEPTH 32 /* msgpack-c's MSGPACK_EMBED_STACK_SIZE */
-#define FKV_TWO_63 9223372036854775808.0
 #define FKV_JSON_FLAGS (JSON_ALLOW_NUL | JSON_REJECT_DUPLICATES)
 #define FKV_META_FORMS \
   "{\"type\":\"bool\"}, {\"type\":\"array\"}, {\"type\":\"map\"}, " \
   "{\"ext\":1,\"dtype\":D,\"shape\":S} or {\"ext\":N}"
 
-/* Set *pzErr to a new message; return rc. */
-static int fkvErr(char **pzErr, int rc, const char *zFmt, ...) {
-  va_list ap;
-  va_start(ap, zFmt);
-  *pzErr = sqlite3_vmprintf(zFmt, ap);
-  va_end(ap);
-  return rc;
-}
-
-static const char *fkvTypeName(int eType) {
-  switch (eType) {
-    case SQLITE_INTEGER: return "INTEGER";
-    case SQLITE_FLOAT: return "REAL";
-    case SQLITE_TEXT: return "TEXT";
-    case SQLITE_BLOB: return "BLOB";
-    default: return "NULL";
-  }
-}
-
 /* ---- output buffer ---------------------------------------------------- */
 
-/*
-** A growable sqlite3_malloc'd byte buffer with a sticky error: after the
-** first failed allocation (rc = SQLITE_NOMEM) every append does nothing, so
-** writers check rc once at the end.  It is msgpack-c's packer output too.
-*/
-typedef struct FkvOut FkvOut;
-struct FkvOut {
-  unsigned char *a;
-  size_t n, nAlloc;
-  int rc;
-};
-
-/* Make room for nMore bytes after a[n); 0 (and rc set) if that fails. */
-static int fkvOutReserve(FkvOut *p, size_t nMore) {
-  if (p->rc) return 0;
-  if (nMore <= p->nAlloc - p->n) return 1;
-  size_t nNew = p->nAlloc ? p->nAlloc : 64;
-  while (nNew - p->n < nMore) nNew *= 2;
-  unsigned char *aNew = sqlite3_realloc64(p->a, nNew);
-  if (!aNew) {
-    p->rc = SQLITE_NOMEM;
-    return 0;
-  }
-  p->a = aNew;
-  p->nAlloc = nNew;
-  return 1;
-}
-
-static void fkvOutAppend(FkvOut *p, const void *z, size_t n) {
-  if (n == 0 || !fkvOutReserve(p, n)) return;
-  memcpy(p->a + p->n, z, n);
-  p->n += n;
-}
-
-static void fkvOutAppendStr(FkvOut *p, const char *z) {
-  fkvOutAppend(p, z, strlen(z));
-}
-
-static void fkvOutFree(FkvOut *p) {
-  sqlite3_free(p->a);
-  memset(p, 0, sizeof *p);
-}
-
-/* msgpack_packer_write: append to the FkvOut pData; -1 once out of memory. */
+/* msgpack_packer_write: append to the fkv_buf pData (util.h, whose sticky
+** rc is the packer's error); -1 once out of memory. */
 static int fkvOutWrite(void *pData, const char *buf, size_t len) {
-  FkvOut *p = (FkvOut *)pData;
-  fkvOutAppend(p, buf, len);
+  fkv_buf *p = (fkv_buf *)pData;
+  fkvBufAppend(p, buf, len);
   return p->rc ? -1 : 0;
 }
 
@@ -247,7 +186,7 @@ static int fkvMpSkip(const unsigned char *a, size_t n, size_t *pOff, int nOpen,
                      const char *zWhat, char **pzErr) {
   size_t iStart = *pOff;
   if (iStart >= n) {
-    return fkvErr(pzErr, SQLITE_CORRUPT, "corrupt %s: truncated (a value is missing at byte %llu)",
+    return fkvErrSet(pzErr, SQLITE_CORRUPT, "corrupt %s: truncated (a value is missing at byte %llu)",
                   zWhat, (sqlite3_uint64)n);
   }
   unsigned int b = a[iStart];
@@ -267,7 +206,7 @@ static int fkvMpSkip(const unsigned char *a, size_t n, size_t *pOff, int nOpen,
     eKind = aMpHeader[b - 0xc0].eKind;
   }
   if (eKind == FKV_MP_NEVER) {
-    return fkvErr(pzErr, SQLITE_CORRUPT, "corrupt %s: byte 0xc1 (never used) at byte %llu", zWhat,
+    return fkvErrSet(pzErr, SQLITE_CORRUPT, "corrupt %s: byte 0xc1 (never used) at byte %llu", zWhat,
                   (sqlite3_uint64)iStart);
   }
   size_t iOff = iStart + 1;
@@ -282,7 +221,7 @@ static int fkvMpSkip(const unsigned char *a, size_t n, size_t *pOff, int nOpen,
     if (nLen) nCount = v;
     if (eKind == FKV_MP_MAP) nCount *= 2;
     if (nOpen >= FKV_MP_MAX_DEPTH) {
-      return fkvErr(pzErr, SQLITE_TOOBIG,
+      return fkvErrSet(pzErr, SQLITE_TOOBIG,
                     "%s nests arrays/maps deeper than %d levels (the most msgpack-c reads)", zWhat,
                     FKV_MP_MAX_DEPTH);
     }
@@ -295,7 +234,7 @@ static int fkvMpSkip(const unsigned char *a, size_t n, size_t *pOff, int nOpen,
   return SQLITE_OK;
 
 truncated:
-  return fkvErr(pzErr, SQLITE_CORRUPT, "corrupt %s: truncated (the value at byte %llu runs past "
+  return fkvErrSet(pzErr, SQLITE_CORRUPT, "corrupt %s: truncated (the value at byte %llu runs past "
                 "the end at byte %llu)", zWhat, (sqlite3_uint64)iStart, (sqlite3_uint64)n);
 }
 
@@ -311,14 +250,14 @@ static int fkvMpUnpack(const unsigned char *a, size_t n, const char *zWhat, msgp
   int rc = fkvMpSkip(a, n, &iEnd, 0, zWhat, pzErr);
   if (rc != SQLITE_OK) return rc;
   if (iEnd < n) {
-    return fkvErr(pzErr, SQLITE_CORRUPT, "corrupt %s: the value ends at byte %llu of %llu (expected "
+    return fkvErrSet(pzErr, SQLITE_CORRUPT, "corrupt %s: the value ends at byte %llu of %llu (expected "
                   "exactly one MessagePack object)", zWhat, (sqlite3_uint64)iEnd, (sqlite3_uint64)n);
   }
   size_t iOff = 0;
   msgpack_unpack_return e = msgpack_unpack_next(pRes, (const char *)a, n, &iOff);
   if (e == MSGPACK_UNPACK_NOMEM_ERROR) return SQLITE_NOMEM;
   if ((e != MSGPACK_UNPACK_SUCCESS && e != MSGPACK_UNPACK_EXTRA_BYTES) || iOff != n) {
-    return fkvErr(pzErr, SQLITE_CORRUPT, "corrupt %s: msgpack-c cannot read it (code %d)", zWhat,
+    return fkvErrSet(pzErr, SQLITE_CORRUPT, "corrupt %s: msgpack-c cannot read it (code %d)", zWhat,
                   (int)e);
   }
   return SQLITE_OK;
@@ -360,8 +299,8 @@ static int fkvMulDim(sqlite3_uint64 *pN, sqlite3_uint64 d) {
 }
 
 /* An ext 1 payload, unpacked; the pointers point into the stored bytes. */
-typedef struct FkvNumpy FkvNumpy;
-struct FkvNumpy {
+typedef struct fkv_mp_numpy fkv_mp_numpy;
+struct fkv_mp_numpy {
   msgpack_unpacked res;
   const msgpack_object_str *pDtype;
   const msgpack_object_array *pShape;
@@ -373,7 +312,7 @@ struct FkvNumpy {
 ** SQLITE_NOMEM, or SQLITE_CORRUPT/TOOBIG with *pzErr.  The caller calls
 ** msgpack_unpacked_destroy(&pNp->res) whatever the result.
 */
-static int fkvNumpyUnpack(const msgpack_object_ext *p, FkvNumpy *pNp, char **pzErr) {
+static int fkvNumpyUnpack(const msgpack_object_ext *p, fkv_mp_numpy *pNp, char **pzErr) {
   static const char zWhat[] = "ext 1 (NumPy array)";
   memset(pNp, 0, sizeof *pNp);
   int rc = fkvMpUnpack((const unsigned char *)p->ptr, p->size, "ext 1 (NumPy array) payload",
@@ -384,7 +323,7 @@ static int fkvNumpyUnpack(const msgpack_object_ext *p, FkvNumpy *pNp, char **pzE
       o->via.array.ptr[0].type != MSGPACK_OBJECT_STR ||
       o->via.array.ptr[1].type != MSGPACK_OBJECT_ARRAY ||
       o->via.array.ptr[2].type != MSGPACK_OBJECT_BIN) {
-    return fkvErr(pzErr, SQLITE_CORRUPT, "corrupt %s: expected the payload [dtype string, shape "
+    return fkvErrSet(pzErr, SQLITE_CORRUPT, "corrupt %s: expected the payload [dtype string, shape "
                   "array, bytes]", zWhat);
   }
   pNp->pDtype = &o->via.array.ptr[0].via.str;
@@ -392,18 +331,18 @@ static int fkvNumpyUnpack(const msgpack_object_ext *p, FkvNumpy *pNp, char **pzE
   pNp->pData = &o->via.array.ptr[2].via.bin;
   sqlite3_uint64 nByte;
   if (!fkvDtypeItemSize(pNp->pDtype->ptr, pNp->pDtype->size, &nByte)) {
-    return fkvErr(pzErr, SQLITE_CORRUPT, "corrupt %s: dtype \"%.*s\" is not a NumPy dtype with a "
+    return fkvErrSet(pzErr, SQLITE_CORRUPT, "corrupt %s: dtype \"%.*s\" is not a NumPy dtype with a "
                   "fixed item size", zWhat, (int)pNp->pDtype->size, pNp->pDtype->ptr);
   }
   for (uint32_t k = 0; k < pNp->pShape->size; k++) {
     const msgpack_object *pDim = &pNp->pShape->ptr[k];
     if (pDim->type != MSGPACK_OBJECT_POSITIVE_INTEGER || !fkvMulDim(&nByte, pDim->via.u64)) {
-      return fkvErr(pzErr, SQLITE_CORRUPT, "corrupt %s: expected a shape of non-negative integers "
+      return fkvErrSet(pzErr, SQLITE_CORRUPT, "corrupt %s: expected a shape of non-negative integers "
                     "whose product fits", zWhat);
     }
   }
   if (nByte != pNp->pData->size) {
-    return fkvErr(pzErr, SQLITE_CORRUPT, "corrupt %s: %u bytes of data where dtype \"%.*s\" and "
+    return fkvErrSet(pzErr, SQLITE_CORRUPT, "corrupt %s: %u bytes of data where dtype \"%.*s\" and "
                   "the shape need %llu", zWhat, (unsigned)pNp->pData->size,
                   (int)pNp->pDtype->size, pNp->pDtype->ptr, nByte);
   }
@@ -412,40 +351,10 @@ static int fkvNumpyUnpack(const msgpack_object_ext *p, FkvNumpy *pNp, char **pzE
 
 /* ---- MessagePack -> JSON text ---------------------------------------- */
 
-/* Append z[0..n) as a JSON string (see INTERNALS). */
-static void fkvJsonString(FkvOut *p, const char *z, size_t n) {
-  static const char zHex[] = "0123456789abcdef";
-  fkvOutAppend(p, "\"", 1);
-  size_t iRun = 0;
-  for (size_t i = 0; i < n; i++) {
-    unsigned char c = (unsigned char)z[i];
-    if (c >= 0x20 && c != '"' && c != '\\') continue;
-    fkvOutAppend(p, z + iRun, i - iRun);
-    iRun = i + 1;
-    char zEsc[7] = {'\\', (char)c, 0};
-    switch (c) {
-      case '"': case '\\': break;
-      case '\b': zEsc[1] = 'b'; break;
-      case '\f': zEsc[1] = 'f'; break;
-      case '\n': zEsc[1] = 'n'; break;
-      case '\r': zEsc[1] = 'r'; break;
-      case '\t': zEsc[1] = 't'; break;
-      default:
-        memcpy(zEsc + 1, "u00", 3);
-        zEsc[4] = zHex[c >> 4];
-        zEsc[5] = zHex[c & 0x0f];
-        break;
-    }
-    fkvOutAppendStr(p, zEsc);
-  }
-  fkvOutAppend(p, z + iRun, n - iRun);
-  fkvOutAppend(p, "\"", 1);
-}
-
 /* Append a[0..n) as a JSON string holding its base64 (RFC 4648, padded). */
-static void fkvJsonBase64(FkvOut *p, const unsigned char *a, size_t n) {
+static void fkvJsonBase64(fkv_buf *p, const unsigned char *a, size_t n) {
   static const char zB64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-  if (!fkvOutReserve(p, 4 * ((n + 2) / 3) + 2)) return;
+  if (p->rc || fkvBufReserve(p, p->n + 4 * ((n + 2) / 3) + 2) != SQLITE_OK) return;
   unsigned char *z = p->a + p->n;
   *z++ = '"';
   for (size_t i = 0; i < n; i += 3) {
@@ -481,48 +390,48 @@ static void fkvRealText(double r, char *z) {
 }
 
 /* Append r as a JSON number that reads back as this double (see INTERNALS). */
-static void fkvJsonReal(FkvOut *p, double r) {
+static void fkvJsonReal(fkv_buf *p, double r) {
   char z[40];
   fkvRealText(r, z);
-  fkvOutAppendStr(p, z);
+  fkvBufAppendStr(p, z);
 }
 
-static void fkvJsonValue(FkvOut *p, const msgpack_object *o);
+static void fkvJsonValue(fkv_buf *p, const msgpack_object *o);
 
 /* A map key: a str or bin as itself, anything else as its JSON text. */
-static void fkvJsonKey(FkvOut *p, const msgpack_object *o) {
+static void fkvJsonKey(fkv_buf *p, const msgpack_object *o) {
   if (o->type == MSGPACK_OBJECT_STR || o->type == MSGPACK_OBJECT_BIN) {
     fkvJsonValue(p, o);
     return;
   }
-  FkvOut key = {0};
+  fkv_buf key = {0};
   fkvJsonValue(&key, o);
   if (key.rc) {
     p->rc = key.rc;
   } else {
     fkvJsonString(p, (const char *)key.a, key.n);
   }
-  fkvOutFree(&key);
+  fkvBufFree(&key);
 }
 
 /* Append the JSON text of o (see INTERNALS). */
-static void fkvJsonValue(FkvOut *p, const msgpack_object *o) {
+static void fkvJsonValue(fkv_buf *p, const msgpack_object *o) {
   char z[32];
   switch (o->type) {
     case MSGPACK_OBJECT_BOOLEAN:
-      fkvOutAppendStr(p, o->via.boolean ? "true" : "false");
+      fkvBufAppendStr(p, o->via.boolean ? "true" : "false");
       break;
     case MSGPACK_OBJECT_POSITIVE_INTEGER:
       if (o->via.u64 > INT64_MAX) {
         fkvJsonReal(p, (double)o->via.u64);
       } else {
         snprintf(z, sizeof z, "%llu", (unsigned long long)o->via.u64);
-        fkvOutAppendStr(p, z);
+        fkvBufAppendStr(p, z);
       }
       break;
     case MSGPACK_OBJECT_NEGATIVE_INTEGER:
       snprintf(z, sizeof z, "%lld", (long long)o->via.i64);
-      fkvOutAppendStr(p, z);
+      fkvBufAppendStr(p, z);
       break;
     case MSGPACK_OBJECT_FLOAT32:
     case MSGPACK_OBJECT_FLOAT64:
@@ -535,25 +444,25 @@ static void fkvJsonValue(FkvOut *p, const msgpack_object *o) {
       fkvJsonBase64(p, (const unsigned char *)o->via.bin.ptr, o->via.bin.size);
       break;
     case MSGPACK_OBJECT_ARRAY:
-      fkvOutAppend(p, "[", 1);
+      fkvBufAppend(p, "[", 1);
       for (uint32_t k = 0; k < o->via.array.size; k++) {
-        if (k) fkvOutAppend(p, ",", 1);
+        if (k) fkvBufAppend(p, ",", 1);
         fkvJsonValue(p, &o->via.array.ptr[k]);
       }
-      fkvOutAppend(p, "]", 1);
+      fkvBufAppend(p, "]", 1);
       break;
     case MSGPACK_OBJECT_MAP:
-      fkvOutAppend(p, "{", 1);
+      fkvBufAppend(p, "{", 1);
       for (uint32_t k = 0; k < o->via.map.size; k++) {
-        if (k) fkvOutAppend(p, ",", 1);
+        if (k) fkvBufAppend(p, ",", 1);
         fkvJsonKey(p, &o->via.map.ptr[k].key);
-        fkvOutAppend(p, ":", 1);
+        fkvBufAppend(p, ":", 1);
         fkvJsonValue(p, &o->via.map.ptr[k].val);
       }
-      fkvOutAppend(p, "}", 1);
+      fkvBufAppend(p, "}", 1);
       break;
     default: /* nil, ext */
-      fkvOutAppendStr(p, "null");
+      fkvBufAppendStr(p, "null");
       break;
   }
 }
@@ -561,15 +470,15 @@ static void fkvJsonValue(FkvOut *p, const msgpack_object *o) {
 /* ---- reading --------------------------------------------------------- */
 
 /* The SQL value of a MessagePack object (fkvObjectValue). */
-typedef struct FkvValue FkvValue;
-struct FkvValue {
+typedef struct fkv_mp_value fkv_mp_value;
+struct fkv_mp_value {
   int eType;             /* SQLITE_INTEGER ... SQLITE_NULL (a NaN is a FLOAT here) */
   sqlite3_int64 i;
   double r;
   const void *z;         /* TEXT, BLOB: into the object, json or np */
   size_t n;
-  FkvOut json;           /* an array or a map: its JSON text */
-  FkvNumpy np;           /* ext 1: its payload */
+  fkv_buf json;           /* an array or a map: its JSON text */
+  fkv_mp_numpy np;           /* ext 1: its payload */
   int bNp;
 };
 
@@ -578,7 +487,7 @@ struct FkvValue {
 ** whatever the result.  SQLITE_OK, SQLITE_NOMEM, or an ext 1 payload's
 ** error (SQLITE_CORRUPT, SQLITE_TOOBIG) with *pzErr.
 */
-static int fkvObjectValue(const msgpack_object *o, FkvValue *p, char **pzErr) {
+static int fkvObjectValue(const msgpack_object *o, fkv_mp_value *p, char **pzErr) {
   memset(p, 0, sizeof *p);
   switch (o->type) {
     case MSGPACK_OBJECT_BOOLEAN:
@@ -642,9 +551,26 @@ static int fkvObjectValue(const msgpack_object *o, FkvValue *p, char **pzErr) {
   return SQLITE_OK;
 }
 
-static void fkvValueFree(FkvValue *p) {
-  fkvOutFree(&p->json);
+static void fkvValueFree(fkv_mp_value *p) {
+  fkvBufFree(&p->json);
   if (p->bNp) msgpack_unpacked_destroy(&p->np.res);
+}
+
+/*
+** The SQL value of the MessagePack object a[0..n) into *pV, unpacked into
+** *pRes.  SQLITE_OK, or an error of fkvMpUnpack or fkvObjectValue with
+** *pzErr.  Whatever the result, the caller ends with fkvMpValueDone.
+*/
+static int fkvMpValue(const unsigned char *a, size_t n, msgpack_unpacked *pRes, fkv_mp_value *pV,
+                      char **pzErr) {
+  memset(pV, 0, sizeof *pV);
+  int rc = fkvMpUnpack(a, n, "MessagePack", pRes, pzErr);
+  return rc == SQLITE_OK ? fkvObjectValue(&pRes->data, pV, pzErr) : rc;
+}
+
+static void fkvMpValueDone(msgpack_unpacked *pRes, fkv_mp_value *pV) {
+  fkvValueFree(pV);
+  msgpack_unpacked_destroy(pRes);
 }
 
 /*
@@ -654,63 +580,55 @@ static void fkvValueFree(FkvValue *p) {
 */
 int fkvMsgpackResult(sqlite3_context *ctx, const unsigned char *a, size_t n, char **pzErr) {
   msgpack_unpacked res;
-  FkvValue v;
-  int rc = fkvMpUnpack(a, n, "MessagePack", &res, pzErr);
+  fkv_mp_value v;
+  int rc = fkvMpValue(a, n, &res, &v, pzErr);
   if (rc == SQLITE_OK) {
-    rc = fkvObjectValue(&res.data, &v, pzErr);
-    if (rc == SQLITE_OK) {
-      switch (v.eType) {
-        case SQLITE_INTEGER: sqlite3_result_int64(ctx, v.i); break;
-        case SQLITE_FLOAT: sqlite3_result_double(ctx, v.r); break;
-        case SQLITE_TEXT:
-          if (v.json.a) { /* handed over */
-            sqlite3_result_text64(ctx, (const char *)v.json.a, v.n, sqlite3_free, SQLITE_UTF8);
-            v.json.a = 0;
-          } else {
-            sqlite3_result_text64(ctx, v.z, v.n, SQLITE_TRANSIENT, SQLITE_UTF8);
-          }
-          break;
-        case SQLITE_BLOB: sqlite3_result_blob64(ctx, v.z, v.n, SQLITE_TRANSIENT); break;
-        default: sqlite3_result_null(ctx); break;
-      }
+    switch (v.eType) {
+      case SQLITE_INTEGER: sqlite3_result_int64(ctx, v.i); break;
+      case SQLITE_FLOAT: sqlite3_result_double(ctx, v.r); break;
+      case SQLITE_TEXT:
+        if (v.json.a) { /* handed over */
+          sqlite3_result_text64(ctx, (const char *)v.json.a, v.n, sqlite3_free, SQLITE_UTF8);
+          v.json.a = 0;
+        } else {
+          sqlite3_result_text64(ctx, v.z, v.n, SQLITE_TRANSIENT, SQLITE_UTF8);
+        }
+        break;
+      case SQLITE_BLOB: sqlite3_result_blob64(ctx, v.z, v.n, SQLITE_TRANSIENT); break;
+      default: sqlite3_result_null(ctx); break;
     }
-    fkvValueFree(&v);
   }
-  msgpack_unpacked_destroy(&res);
+  fkvMpValueDone(&res, &v);
   return rc;
 }
 
 /* See msgpack_fmt.h. */
 int fkvMsgpackKeyIs(sqlite3_value *pVal, const unsigned char *a, size_t n, int *pbSame) {
   msgpack_unpacked res;
-  FkvValue v;
+  fkv_mp_value v;
   char *zErr = 0;
   *pbSame = 0;
-  int rc = fkvMpUnpack(a, n, "MessagePack", &res, &zErr);
-  if (rc == SQLITE_OK) {
-    rc = fkvObjectValue(&res.data, &v, &zErr);
-    int eType = sqlite3_value_type(pVal);
-    if (rc == SQLITE_OK && v.eType == SQLITE_FLOAT && isnan(v.r)) v.eType = SQLITE_NULL; /* as read */
-    if (rc == SQLITE_OK && v.eType == eType) {
-      double r = eType == SQLITE_FLOAT ? sqlite3_value_double(pVal) : 0;
-      const void *z = eType == SQLITE_TEXT   ? (const void *)sqlite3_value_text(pVal)
-                      : eType == SQLITE_BLOB ? sqlite3_value_blob(pVal)
-                                             : 0;
-      size_t nZ = (size_t)sqlite3_value_bytes(pVal);
-      switch (eType) {
-        case SQLITE_NULL: *pbSame = 1; break;
-        case SQLITE_INTEGER: *pbSame = v.i == sqlite3_value_int64(pVal); break;
-        case SQLITE_FLOAT: *pbSame = memcmp(&v.r, &r, sizeof r) == 0; break;
-        case SQLITE_TEXT:
-        case SQLITE_BLOB:
-          if (!z && nZ) rc = SQLITE_NOMEM;
-          else *pbSame = v.n == nZ && (nZ == 0 || memcmp(v.z, z, nZ) == 0);
-          break;
-      }
+  int rc = fkvMpValue(a, n, &res, &v, &zErr);
+  int eType = sqlite3_value_type(pVal);
+  if (rc == SQLITE_OK && v.eType == SQLITE_FLOAT && isnan(v.r)) v.eType = SQLITE_NULL; /* as read */
+  if (rc == SQLITE_OK && v.eType == eType) {
+    double r = eType == SQLITE_FLOAT ? sqlite3_value_double(pVal) : 0;
+    const void *z = eType == SQLITE_TEXT   ? (const void *)sqlite3_value_text(pVal)
+                    : eType == SQLITE_BLOB ? sqlite3_value_blob(pVal)
+                                           : 0;
+    size_t nZ = (size_t)sqlite3_value_bytes(pVal);
+    switch (eType) {
+      case SQLITE_NULL: *pbSame = 1; break;
+      case SQLITE_INTEGER: *pbSame = v.i == sqlite3_value_int64(pVal); break;
+      case SQLITE_FLOAT: *pbSame = memcmp(&v.r, &r, sizeof r) == 0; break;
+      case SQLITE_TEXT:
+      case SQLITE_BLOB:
+        if (!z && nZ) rc = SQLITE_NOMEM;
+        else *pbSame = v.n == nZ && (nZ == 0 || memcmp(v.z, z, nZ) == 0);
+        break;
     }
-    fkvValueFree(&v);
   }
-  msgpack_unpacked_destroy(&res);
+  fkvMpValueDone(&res, &v);
   sqlite3_free(zErr);
   return rc;
 }
@@ -719,20 +637,16 @@ int fkvMsgpackKeyIs(sqlite3_value *pVal, const unsigned char *a, size_t n, int *
 int fkvMsgpackKeyOrder(const unsigned char *a, size_t n, unsigned char *aOut, size_t nOut,
                        size_t *pn) {
   msgpack_unpacked res;
-  FkvValue v;
+  fkv_mp_value v;
   char *zErr = 0;
   *pn = 0;
-  int rc = fkvMpUnpack(a, n, "MessagePack", &res, &zErr);
+  int rc = fkvMpValue(a, n, &res, &v, &zErr);
   if (rc == SQLITE_OK) {
-    rc = fkvObjectValue(&res.data, &v, &zErr);
-    if (rc == SQLITE_OK) {
-      fkv_datum d = {v.eType, v.i, v.r, v.z, v.n};
-      int kind;
-      *pn = fkvKeyFromDatum(&d, aOut, nOut, &kind);
-    }
-    fkvValueFree(&v);
+    fkv_datum d = {v.eType, v.i, v.r, v.z, v.n};
+    int kind;
+    *pn = fkvKeyFromDatum(&d, aOut, nOut, &kind);
   }
-  msgpack_unpacked_destroy(&res);
+  fkvMpValueDone(&res, &v);
   sqlite3_free(zErr);
   return rc;
 }
@@ -765,22 +679,22 @@ int fkvMsgpackMeta(sqlite3_context *ctx, const unsigned char *a, size_t n, char 
     snprintf(z, sizeof z, "{\"ext\":%d}", (int)o->via.ext.type);
     sqlite3_result_text(ctx, z, -1, SQLITE_TRANSIENT);
   } else {
-    FkvNumpy np;
+    fkv_mp_numpy np;
     rc = fkvNumpyUnpack(&o->via.ext, &np, pzErr);
     if (rc == SQLITE_OK) {
-      FkvOut out = {0};
-      fkvOutAppendStr(&out, "{\"ext\":1,\"dtype\":");
+      fkv_buf out = {0};
+      fkvBufAppendStr(&out, "{\"ext\":1,\"dtype\":");
       fkvJsonString(&out, np.pDtype->ptr, np.pDtype->size);
-      fkvOutAppendStr(&out, ",\"shape\":[");
+      fkvBufAppendStr(&out, ",\"shape\":[");
       for (uint32_t k = 0; k < np.pShape->size; k++) {
         char z[32];
         snprintf(z, sizeof z, "%s%llu", k ? "," : "", (unsigned long long)np.pShape->ptr[k].via.u64);
-        fkvOutAppendStr(&out, z);
+        fkvBufAppendStr(&out, z);
       }
-      fkvOutAppendStr(&out, "]}");
+      fkvBufAppendStr(&out, "]}");
       if (out.rc) {
         rc = out.rc;
-        fkvOutFree(&out);
+        fkvBufFree(&out);
       } else {
         sqlite3_result_text64(ctx, (const char *)out.a, out.n, sqlite3_free, SQLITE_UTF8);
       }
@@ -797,12 +711,12 @@ int fkvMsgpackMeta(sqlite3_context *ctx, const unsigned char *a, size_t n, char 
 ** Pack the jansson value pJ inside nOpen arrays/objects: object
 ** keys as str, integers as int, reals as float64.  SQLITE_OK, or
 ** SQLITE_MISMATCH (with *pzErr) if it nests deeper than a reader here can
-** read back.  Output errors stay in the packer's FkvOut.
+** read back.  Output errors stay in the packer's fkv_buf.
 */
 static int fkvPackJson(msgpack_packer *pk, json_t *pJ, int nOpen, char **pzErr) {
   int rc = SQLITE_OK;
   if ((json_is_array(pJ) || json_is_object(pJ)) && nOpen >= FKV_MP_MAX_DEPTH) {
-    return fkvErr(pzErr, SQLITE_MISMATCH, "JSON nested deeper than %d arrays/objects (msgpack-c "
+    return fkvErrSet(pzErr, SQLITE_MISMATCH, "JSON nested deeper than %d arrays/objects (msgpack-c "
                   "could not read it back)", FKV_MP_MAX_DEPTH);
   }
   switch (json_typeof(pJ)) {
@@ -826,21 +740,11 @@ static int fkvPackJson(msgpack_packer *pk, json_t *pJ, int nOpen, char **pzErr) 
       msgpack_pack_str(pk, json_string_length(pJ));
       msgpack_pack_str_body(pk, json_string_value(pJ), json_string_length(pJ));
       break;
-    case JSON_INTEGER:
-      msgpack_pack_int64(pk, json_integer_value(pJ));
-      break;
-    case JSON_REAL:
-      msgpack_pack_double(pk, json_real_value(pJ));
-      break;
-    case JSON_TRUE:
-      msgpack_pack_true(pk);
-      break;
-    case JSON_FALSE:
-      msgpack_pack_false(pk);
-      break;
-    default:
-      msgpack_pack_nil(pk);
-      break;
+    case JSON_INTEGER: msgpack_pack_int64(pk, json_integer_value(pJ)); break;
+    case JSON_REAL: msgpack_pack_double(pk, json_real_value(pJ)); break;
+    case JSON_TRUE: msgpack_pack_true(pk); break;
+    case JSON_FALSE: msgpack_pack_false(pk); break;
+    default: msgpack_pack_nil(pk); break;
   }
   return rc;
 }
@@ -858,7 +762,7 @@ static json_t *fkvJsonParse(const char *z, size_t n, json_error_t *pErr, int *pb
 /*
 ** Pack the SQL value pVal without a meta.  A TEXT or BLOB whose bytes
 ** SQLite cannot produce (out of memory) sets the error of the packer's
-** FkvOut.
+** fkv_buf.
 */
 static void fkvPackSql(msgpack_packer *pk, sqlite3_value *pVal) {
   switch (sqlite3_value_type(pVal)) {
@@ -874,7 +778,7 @@ static void fkvPackSql(msgpack_packer *pk, sqlite3_value *pVal) {
       const void *z = bText ? (const void *)sqlite3_value_text(pVal) : sqlite3_value_blob(pVal);
       size_t n = (size_t)sqlite3_value_bytes(pVal);
       if (!z && (bText || n > 0)) {
-        ((FkvOut *)pk->data)->rc = SQLITE_NOMEM;
+        ((fkv_buf *)pk->data)->rc = SQLITE_NOMEM;
       } else if (bText) {
         msgpack_pack_str(pk, n);
         msgpack_pack_str_body(pk, z, n);
@@ -896,8 +800,8 @@ static void fkvPackSql(msgpack_packer *pk, sqlite3_value *pVal) {
 #define FKV_META_EXT   4
 
 /* A parsed meta. */
-typedef struct FkvMeta FkvMeta;
-struct FkvMeta {
+typedef struct fkv_mp_meta fkv_mp_meta;
+struct fkv_mp_meta {
   json_t *pRoot;
   int eMeta;           /* FKV_META_* */
   int iExt;            /* FKV_META_EXT: the ext type */
@@ -911,7 +815,7 @@ struct FkvMeta {
 ** SQLITE_OK, SQLITE_NOMEM, or SQLITE_ERROR with a message that says what
 ** a meta may be.
 */
-static int fkvMetaParse(const char *zMeta, FkvMeta *p, char **pzErr) {
+static int fkvMetaParse(const char *zMeta, fkv_mp_meta *p, char **pzErr) {
   json_error_t err;
   int bNoMem;
   memset(p, 0, sizeof *p);
@@ -926,34 +830,34 @@ static int fkvMetaParse(const char *zMeta, FkvMeta *p, char **pzErr) {
       if (strcmp(json_string_value(pType), azType[k]) == 0) p->eMeta = FKV_META_BOOL + k;
     }
     if (!p->eMeta) {
-      return fkvErr(pzErr, SQLITE_ERROR, "invalid meta '%q': expected \"type\" to be \"bool\", "
+      return fkvErrSet(pzErr, SQLITE_ERROR, "invalid meta '%q': expected \"type\" to be \"bool\", "
                     "\"array\" or \"map\"", zMeta);
     }
     return SQLITE_OK;
   }
   if (!pExt || !json_is_integer(pExt)) {
-    return fkvErr(pzErr, SQLITE_ERROR, "invalid meta '%q': expected one of " FKV_META_FORMS, zMeta);
+    return fkvErrSet(pzErr, SQLITE_ERROR, "invalid meta '%q': expected one of " FKV_META_FORMS, zMeta);
   }
   json_int_t iExt = json_integer_value(pExt);
   if (iExt < -128 || iExt > 127) {
-    return fkvErr(pzErr, SQLITE_ERROR, "invalid meta '%q': expected \"ext\" to be an integer from "
+    return fkvErrSet(pzErr, SQLITE_ERROR, "invalid meta '%q': expected \"ext\" to be an integer from "
                   "-128 to 127", zMeta);
   }
   p->eMeta = FKV_META_EXT;
   p->iExt = (int)iExt;
   if (iExt != 1) {
     if (json_object_size(pRoot) == 1) return SQLITE_OK;
-    return fkvErr(pzErr, SQLITE_ERROR, "invalid meta '%q': expected {\"ext\":%d} and nothing else",
+    return fkvErrSet(pzErr, SQLITE_ERROR, "invalid meta '%q': expected {\"ext\":%d} and nothing else",
                   zMeta, p->iExt);
   }
   p->pDtype = json_object_get(pRoot, "dtype");
   p->pShape = json_object_get(pRoot, "shape");
   if (json_object_size(pRoot) != 3 || !json_is_string(p->pDtype) || !json_is_array(p->pShape)) {
-    return fkvErr(pzErr, SQLITE_ERROR, "invalid meta '%q': expected {\"ext\":1,\"dtype\":D,"
+    return fkvErrSet(pzErr, SQLITE_ERROR, "invalid meta '%q': expected {\"ext\":1,\"dtype\":D,"
                   "\"shape\":S} (a NumPy array: D a dtype string, S an array of integers)", zMeta);
   }
   if (!fkvDtypeItemSize(json_string_value(p->pDtype), json_string_length(p->pDtype), &p->nByte)) {
-    return fkvErr(pzErr, SQLITE_ERROR, "invalid meta '%q': expected \"dtype\" to be a NumPy dtype "
+    return fkvErrSet(pzErr, SQLITE_ERROR, "invalid meta '%q': expected \"dtype\" to be a NumPy dtype "
                   "string with a fixed item size, such as \"<f8\" (kinds b i u f c m M S U V)",
                   zMeta);
   }
@@ -961,7 +865,7 @@ static int fkvMetaParse(const char *zMeta, FkvMeta *p, char **pzErr) {
     json_t *pDim = json_array_get(p->pShape, k);
     if (!json_is_integer(pDim) || json_integer_value(pDim) < 0 ||
         !fkvMulDim(&p->nByte, (sqlite3_uint64)json_integer_value(pDim))) {
-      return fkvErr(pzErr, SQLITE_ERROR, "invalid meta '%q': expected \"shape\" to be an array of "
+      return fkvErrSet(pzErr, SQLITE_ERROR, "invalid meta '%q': expected \"shape\" to be an array of "
                     "non-negative integers whose product fits", zMeta);
     }
   }
@@ -972,7 +876,7 @@ static int fkvMetaParse(const char *zMeta, FkvMeta *p, char **pzErr) {
 ** Pack pVal as the meta p (the text zMeta) says.  SQLITE_OK, SQLITE_NOMEM,
 ** or SQLITE_MISMATCH with a message saying what value the meta needs.
 */
-static int fkvPackWithMeta(msgpack_packer *pk, sqlite3_value *pVal, const FkvMeta *p,
+static int fkvPackWithMeta(msgpack_packer *pk, sqlite3_value *pVal, const fkv_mp_meta *p,
                            const char *zMeta, char **pzErr) {
   int eType = sqlite3_value_type(pVal);
   switch (p->eMeta) {
@@ -980,9 +884,9 @@ static int fkvPackWithMeta(msgpack_packer *pk, sqlite3_value *pVal, const FkvMet
       sqlite3_int64 i = sqlite3_value_int64(pVal);
       if (eType != SQLITE_INTEGER || (i != 0 && i != 1)) {
         if (eType == SQLITE_INTEGER) {
-          return fkvErr(pzErr, SQLITE_MISMATCH, "meta %s needs an INTEGER 0 or 1, not %lld", zMeta, i);
+          return fkvErrSet(pzErr, SQLITE_MISMATCH, "meta %s needs an INTEGER 0 or 1, not %lld", zMeta, i);
         }
-        return fkvErr(pzErr, SQLITE_MISMATCH, "meta %s needs an INTEGER 0 or 1, not %s", zMeta,
+        return fkvErrSet(pzErr, SQLITE_MISMATCH, "meta %s needs an INTEGER 0 or 1, not %s", zMeta,
                       fkvTypeName(eType));
       }
       if (i) {
@@ -996,7 +900,7 @@ static int fkvPackWithMeta(msgpack_packer *pk, sqlite3_value *pVal, const FkvMet
     case FKV_META_MAP: {
       const char *zWant = p->eMeta == FKV_META_ARRAY ? "array" : "object";
       if (eType != SQLITE_TEXT) {
-        return fkvErr(pzErr, SQLITE_MISMATCH, "meta %s needs TEXT holding a JSON %s, not %s", zMeta,
+        return fkvErrSet(pzErr, SQLITE_MISMATCH, "meta %s needs TEXT holding a JSON %s, not %s", zMeta,
                       zWant, fkvTypeName(eType));
       }
       json_error_t err;
@@ -1006,10 +910,10 @@ static int fkvPackWithMeta(msgpack_packer *pk, sqlite3_value *pVal, const FkvMet
       if (bNoMem) return SQLITE_NOMEM;
       int rc;
       if (!pJ) {
-        rc = fkvErr(pzErr, SQLITE_MISMATCH, "meta %s needs TEXT holding a JSON %s (%s at "
+        rc = fkvErrSet(pzErr, SQLITE_MISMATCH, "meta %s needs TEXT holding a JSON %s (%s at "
                     "character %d)", zMeta, zWant, err.text, err.position);
       } else if (p->eMeta == FKV_META_ARRAY ? !json_is_array(pJ) : !json_is_object(pJ)) {
-        rc = fkvErr(pzErr, SQLITE_MISMATCH, "meta %s needs TEXT holding a JSON %s, not a JSON %s",
+        rc = fkvErrSet(pzErr, SQLITE_MISMATCH, "meta %s needs TEXT holding a JSON %s, not a JSON %s",
                     zMeta, zWant, json_is_array(pJ) ? "array" : "object");
       } else {
         rc = fkvPackJson(pk, pJ, 0, pzErr);
@@ -1019,7 +923,7 @@ static int fkvPackWithMeta(msgpack_packer *pk, sqlite3_value *pVal, const FkvMet
     }
     default: {
       if (eType != SQLITE_BLOB) {
-        return fkvErr(pzErr, SQLITE_MISMATCH, "meta %s needs a BLOB, not %s", zMeta,
+        return fkvErrSet(pzErr, SQLITE_MISMATCH, "meta %s needs a BLOB, not %s", zMeta,
                       fkvTypeName(eType));
       }
       const void *aBlob = sqlite3_value_blob(pVal);
@@ -1030,11 +934,11 @@ static int fkvPackWithMeta(msgpack_packer *pk, sqlite3_value *pVal, const FkvMet
         return SQLITE_OK;
       }
       if (nBlob != p->nByte) {
-        return fkvErr(pzErr, SQLITE_MISMATCH, "meta %s needs a BLOB of %llu bytes (the shape's "
+        return fkvErrSet(pzErr, SQLITE_MISMATCH, "meta %s needs a BLOB of %llu bytes (the shape's "
                       "element count times the dtype's item size), not one of %llu", zMeta, p->nByte,
                       (sqlite3_uint64)nBlob);
       }
-      FkvOut payload = {0};
+      fkv_buf payload = {0};
       msgpack_packer pkPayload;
       msgpack_packer_init(&pkPayload, &payload, fkvOutWrite);
       msgpack_pack_array(&pkPayload, 3);
@@ -1047,7 +951,7 @@ static int fkvPackWithMeta(msgpack_packer *pk, sqlite3_value *pVal, const FkvMet
         msgpack_pack_ext(pk, payload.n, 1);
         msgpack_pack_ext_body(pk, payload.a, payload.n);
       }
-      fkvOutFree(&payload);
+      fkvBufFree(&payload);
       return rc;
     }
   }
@@ -1061,7 +965,7 @@ static int fkvPackWithMeta(msgpack_packer *pk, sqlite3_value *pVal, const FkvMet
 */
 int fkvMsgpackEncode(sqlite3_value *pVal, const char *zMeta, unsigned char **pa, size_t *pn,
                      char **pzErr) {
-  FkvOut out = {0};
+  fkv_buf out = {0};
   msgpack_packer pk;
   msgpack_packer_init(&pk, &out, fkvOutWrite);
   int rc = SQLITE_OK;
@@ -1070,14 +974,14 @@ int fkvMsgpackEncode(sqlite3_value *pVal, const char *zMeta, unsigned char **pa,
   if (!zMeta) {
     fkvPackSql(&pk, pVal);
   } else {
-    FkvMeta meta;
+    fkv_mp_meta meta;
     rc = fkvMetaParse(zMeta, &meta, pzErr);
     if (rc == SQLITE_OK) rc = fkvPackWithMeta(&pk, pVal, &meta, zMeta, pzErr);
     json_decref(meta.pRoot);
   }
   if (rc == SQLITE_OK) rc = out.rc;
   if (rc != SQLITE_OK) {
-    fkvOutFree(&out);
+    fkvBufFree(&out);
     return rc;
   }
   *pa = out.a;
@@ -1104,8 +1008,8 @@ int fkvMsgpackEncode(sqlite3_value *pVal, const char *zMeta, unsigned char **pa,
 #define FKV_IT_SQLTEXT 14
 #define FKV_IT_SQLBLOB 15
 
-typedef struct FkvItem FkvItem;
-struct FkvItem {
+typedef struct fkv_mp_item fkv_mp_item;
+struct fkv_mp_item {
   unsigned char eKind;
   unsigned char eKey;          /* FKV_IT_KEY: FKV_IT_TRUE .. FKV_IT_REAL, FKV_IT_ANY or 0 */
   uint32_t nCount;             /* headers */
@@ -1118,8 +1022,8 @@ struct FkvItem {
 };
 
 /* One encoding of an item: bytes, or a range of keys. */
-typedef struct FkvAlt FkvAlt;
-struct FkvAlt {
+typedef struct fkv_mp_alt fkv_mp_alt;
+struct fkv_mp_alt {
   unsigned char bRange;
   unsigned char nHdr, nLo, nHi, bHiPrefix;
   unsigned char aHdr[9];       /* bytes: the header (or all of it), then aBody */
@@ -1130,14 +1034,14 @@ struct FkvAlt {
 
 #define FKV_ALT_MAX 24 /* at most 16: a map key spelling an integer */
 
-typedef struct FkvAlts FkvAlts;
-struct FkvAlts {
-  FkvAlt a[FKV_ALT_MAX];
+typedef struct fkv_mp_alts fkv_mp_alts;
+struct fkv_mp_alts {
+  fkv_mp_alt a[FKV_ALT_MAX];
   int n;
 };
 
-static FkvAlt *altNew(FkvAlts *p) {
-  FkvAlt *q = &p->a[p->n++];
+static fkv_mp_alt *altNew(fkv_mp_alts *p) {
+  fkv_mp_alt *q = &p->a[p->n++];
   memset(q, 0, sizeof *q);
   return q;
 }
@@ -1149,9 +1053,9 @@ static int fkvPutBE(unsigned char *b, unsigned c, sqlite3_uint64 v, int nByte) {
   return 1 + nByte;
 }
 
-static void altBytes(FkvAlts *p, unsigned c, sqlite3_uint64 v, int nByte, const void *aBody,
+static void altBytes(fkv_mp_alts *p, unsigned c, sqlite3_uint64 v, int nByte, const void *aBody,
                      size_t nBody) {
-  FkvAlt *q = altNew(p);
+  fkv_mp_alt *q = altNew(p);
   q->nHdr = (unsigned char)fkvPutBE(q->aHdr, c, v, nByte);
   q->aBody = aBody;
   q->nBody = nBody;
@@ -1159,9 +1063,9 @@ static void altBytes(FkvAlts *p, unsigned c, sqlite3_uint64 v, int nByte, const 
 
 /* The keys from c+lo to c+hi (each nByte big-endian), or with bHiPrefix
 ** also those that start with c+hi. */
-static void altRange(FkvAlts *p, unsigned c, sqlite3_uint64 lo, sqlite3_uint64 hi, int nByte,
+static void altRange(fkv_mp_alts *p, unsigned c, sqlite3_uint64 lo, sqlite3_uint64 hi, int nByte,
                      int bHiPrefix) {
-  FkvAlt *q = altNew(p);
+  fkv_mp_alt *q = altNew(p);
   q->bRange = 1;
   q->nLo = (unsigned char)fkvPutBE(q->aLo, c, lo, nByte);
   q->nHi = (unsigned char)fkvPutBE(q->aHi, c, hi, nByte);
@@ -1169,14 +1073,14 @@ static void altRange(FkvAlts *p, unsigned c, sqlite3_uint64 lo, sqlite3_uint64 h
 }
 
 /* Every key that starts with the prefix. */
-static void altAny(FkvAlts *p) {
-  FkvAlt *q = altNew(p);
+static void altAny(fkv_mp_alts *p) {
+  fkv_mp_alt *q = altNew(p);
   q->bRange = 1;
   q->bHiPrefix = 1;
 }
 
 /* The int v in every width. */
-static void altInt(FkvAlts *p, sqlite3_int64 v) {
+static void altInt(fkv_mp_alts *p, sqlite3_int64 v) {
   sqlite3_uint64 u = (sqlite3_uint64)v;
   if (v >= 0) {
     if (v <= 0x7f) altBytes(p, (unsigned)v, 0, 0, 0, 0);
@@ -1198,7 +1102,7 @@ static void altInt(FkvAlts *p, sqlite3_int64 v) {
 
 /* float64 r, and float32 if it holds r exactly; with bBothZeros, a zero of
 ** either sign (SQLite compares them equal). */
-static void altFloat(FkvAlts *p, double r, int bBothZeros) {
+static void altFloat(fkv_mp_alts *p, double r, int bBothZeros) {
   sqlite3_uint64 u;
   memcpy(&u, &r, sizeof u);
   altBytes(p, 0xcb, u, 8, 0, 0);
@@ -1213,7 +1117,7 @@ static void altFloat(FkvAlts *p, double r, int bBothZeros) {
 
 /* The uint64s above INT64_MAX that read as the REAL r (up to 2048 of them,
 ** one range). */
-static void altBigUint(FkvAlts *p, double r) {
+static void altBigUint(fkv_mp_alts *p, double r) {
   if (!(r >= FKV_TWO_63 && r <= 2 * FKV_TWO_63)) return;
   /* (double)u is monotonic in u: the first u that reaches r, the last
   ** that does not pass it. */
@@ -1234,10 +1138,10 @@ static void altBigUint(FkvAlts *p, double r) {
 }
 
 /* Every ext: ext 8-32 (c7-c9) and fixext 1-16 (d4-d8), any payload. */
-static void altAnyExt(FkvAlts *p) {
+static void altAnyExt(fkv_mp_alts *p) {
   static const unsigned char aFamily[2][2] = {{0xc7, 0xc9}, {0xd4, 0xd8}};
   for (int k = 0; k < 2; k++) {
-    FkvAlt *q = altNew(p);
+    fkv_mp_alt *q = altNew(p);
     q->bRange = q->bHiPrefix = 1;
     q->nLo = q->nHi = 1;
     q->aLo[0] = aFamily[k][0];
@@ -1247,7 +1151,7 @@ static void altAnyExt(FkvAlts *p) {
 
 /* nil; every NaN (float64 and float32, either sign); with bExt, any ext
 ** (JSON null stands for all of these). */
-static void altNull(FkvAlts *p, int bExt) {
+static void altNull(fkv_mp_alts *p, int bExt) {
   altBytes(p, 0xc0, 0, 0, 0, 0);
   altRange(p, 0xcb, 0x7ff0000000000001ULL, 0x7fffffffffffffffULL, 8, 0);
   altRange(p, 0xcb, 0xfff0000000000001ULL, 0xffffffffffffffffULL, 8, 0);
@@ -1257,7 +1161,7 @@ static void altNull(FkvAlts *p, int bExt) {
 }
 
 /* str z in every width. */
-static void altStr(FkvAlts *p, const unsigned char *z, size_t n) {
+static void altStr(fkv_mp_alts *p, const unsigned char *z, size_t n) {
   if (n <= 31) altBytes(p, 0xa0 | (unsigned)n, 0, 0, z, n);
   if (n <= 0xff) altBytes(p, 0xd9, n, 1, z, n);
   if (n <= 0xffff) altBytes(p, 0xda, n, 2, z, n);
@@ -1265,14 +1169,14 @@ static void altStr(FkvAlts *p, const unsigned char *z, size_t n) {
 }
 
 /* bin z in every width. */
-static void altBin(FkvAlts *p, const unsigned char *z, size_t n) {
+static void altBin(fkv_mp_alts *p, const unsigned char *z, size_t n) {
   if (n <= 0xff) altBytes(p, 0xc4, n, 1, z, n);
   if (n <= 0xffff) altBytes(p, 0xc5, n, 2, z, n);
   if (n <= 0xffffffff) altBytes(p, 0xc6, n, 4, z, n);
 }
 
 /* The encodings of item it into *p. */
-static void itemAlts(const FkvItem *it, FkvAlts *p) {
+static void itemAlts(const fkv_mp_item *it, fkv_mp_alts *p) {
   p->n = 0;
   int eKind = it->eKind;
   double r = it->r;
@@ -1332,10 +1236,10 @@ static void itemAlts(const FkvItem *it, FkvAlts *p) {
 #define FKV_CAND_WORK 256 /* probes and reports of a walk before it cuts short */
 
 /* A walk over the encodings of a list of items. */
-typedef struct FkvWalk FkvWalk;
-struct FkvWalk {
+typedef struct fkv_mp_walk fkv_mp_walk;
+struct fkv_mp_walk {
   const fkv_key_sink *pSink;
-  const FkvItem *aItem;
+  const fkv_mp_item *aItem;
   int nItem;
   int *aK;                          /* per item: its next encoding */
   size_t *aN;                       /* per item: the prefix before it */
@@ -1345,7 +1249,7 @@ struct FkvWalk {
 };
 
 /* Report the range q after the prefix a[0..n) (bMore: items follow). */
-static void walkRange(FkvWalk *w, size_t n, const FkvAlt *q, int bMore) {
+static void walkRange(fkv_mp_walk *w, size_t n, const fkv_mp_alt *q, int bMore) {
   if (n + q->nLo > FKV_MP_MAX_KEY || n + q->nHi > FKV_MP_MAX_KEY) return; /* too long */
   memcpy(w->aLo, w->a, n);
   memcpy(w->aLo + n, q->aLo, q->nLo);
@@ -1361,9 +1265,9 @@ static void walkRange(FkvWalk *w, size_t n, const FkvAlt *q, int bMore) {
 ** has (xProbe) is not extended; once FKV_CAND_WORK questions are spent, a
 ** prefix is reported as the range of keys that start with it.
 */
-static void walkItems(FkvWalk *w) {
-  static const FkvAlt any = {.bRange = 1, .bHiPrefix = 1};
-  FkvAlts alts;
+static void walkItems(fkv_mp_walk *w) {
+  static const fkv_mp_alt any = {.bRange = 1, .bHiPrefix = 1};
+  fkv_mp_alts alts;
   int d = 0;
   w->aK[0] = 0;
   w->aN[0] = 0;
@@ -1373,7 +1277,7 @@ static void walkItems(FkvWalk *w) {
       d--;
       continue;
     }
-    const FkvAlt *q = &alts.a[w->aK[d]++];
+    const fkv_mp_alt *q = &alts.a[w->aK[d]++];
     size_t n = w->aN[d];
     int bMore = d + 1 < w->nItem;
     if (q->bRange) {
@@ -1467,19 +1371,19 @@ static ptrdiff_t fkvBase64Decode(const unsigned char *z, size_t n, unsigned char
 }
 
 /* The items of a JSON text being read (fkvJsonItems). */
-typedef struct FkvTok FkvTok;
-struct FkvTok {
+typedef struct fkv_mp_tok fkv_mp_tok;
+struct fkv_mp_tok {
   const unsigned char *z;
   size_t n, i;
-  FkvItem *aItem;
+  fkv_mp_item *aItem;
   int nItem, nItemMax;
   unsigned char *aArena;      /* decoded strings */
   size_t nArena;
 };
 
-static FkvItem *tokAdd(FkvTok *t, int eKind) {
+static fkv_mp_item *tokAdd(fkv_mp_tok *t, int eKind) {
   if (t->nItem >= t->nItemMax) return 0;
-  FkvItem *it = &t->aItem[t->nItem++];
+  fkv_mp_item *it = &t->aItem[t->nItem++];
   memset(it, 0, sizeof *it);
   it->eKind = (unsigned char)eKind;
   return it;
@@ -1491,8 +1395,8 @@ static FkvItem *tokAdd(FkvTok *t, int eKind) {
 ** be, and for a map key the scalar they may spell.  0 if it is not such a
 ** string.
 */
-static int tokString(FkvTok *t, int eKind) {
-  FkvItem *it = tokAdd(t, eKind);
+static int tokString(fkv_mp_tok *t, int eKind) {
+  fkv_mp_item *it = tokAdd(t, eKind);
   if (!it) return 0;
   unsigned char *aOut = t->aArena + t->nArena;
   size_t j = t->i + 1, m = 0;
@@ -1554,7 +1458,7 @@ static int tokString(FkvTok *t, int eKind) {
 ** stored key can have (more items than bytes in a key; nested deeper than
 ** msgpack-c reads).
 */
-static int tokValue(FkvTok *t, int nOpen) {
+static int tokValue(fkv_mp_tok *t, int nOpen) {
   if (t->i >= t->n) return 0;
   unsigned c = t->z[t->i];
   if (c == '[' || c == '{') {
@@ -1601,7 +1505,7 @@ static int tokValue(FkvTok *t, int nOpen) {
   sqlite3_int64 i = 0;
   double r = 0;
   int eKind = fkvJsonNumber(t->z + t->i, j - t->i, &i, &r);
-  FkvItem *it = eKind ? tokAdd(t, eKind) : 0;
+  fkv_mp_item *it = eKind ? tokAdd(t, eKind) : 0;
   if (!it) return 0;
   it->i = i;
   it->r = r;
@@ -1613,15 +1517,15 @@ static int tokValue(FkvTok *t, int nOpen) {
 ** Walk the arrays or maps whose JSON text is z[0..n).  SQLITE_OK (also
 ** when no stored key can have that text) or SQLITE_NOMEM.
 */
-static int walkJson(FkvWalk *w, const unsigned char *z, size_t n) {
+static int walkJson(fkv_mp_walk *w, const unsigned char *z, size_t n) {
   /* Each item takes one byte of a key at least; a decoded string is no
   ** longer than its text, its base64 reading shorter. */
   int nItemMax = n < FKV_MP_MAX_KEY ? (int)n : FKV_MP_MAX_KEY;
   size_t nK = (size_t)nItemMax + 1; /* aN after it stays aligned */
-  FkvItem *aItem = sqlite3_malloc64((size_t)nItemMax * (sizeof(FkvItem) + sizeof(size_t)) +
+  fkv_mp_item *aItem = sqlite3_malloc64((size_t)nItemMax * (sizeof(fkv_mp_item) + sizeof(size_t)) +
                                     nK * sizeof(int) + 2 * n);
   if (!aItem) return SQLITE_NOMEM;
-  FkvTok t = {z, n, 0, aItem, 0, nItemMax, 0, 0};
+  fkv_mp_tok t = {z, n, 0, aItem, 0, nItemMax, 0, 0};
   w->aK = (int *)(aItem + nItemMax);
   w->aN = (size_t *)(w->aK + (nK & ~(size_t)1));
   t.aArena = (unsigned char *)(w->aN + nItemMax);
@@ -1637,8 +1541,8 @@ static int walkJson(FkvWalk *w, const unsigned char *z, size_t n) {
 
 /* See msgpack_fmt.h. */
 int fkvMsgpackKeyCandidates(sqlite3_value *pVal, const fkv_key_sink *pSink) {
-  FkvWalk w;
-  FkvItem it;
+  fkv_mp_walk w;
+  fkv_mp_item it;
   int aK[1];
   size_t aN[1];
   memset(&it, 0, sizeof it);

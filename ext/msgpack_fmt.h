@@ -81,10 +81,10 @@ int fkvMsgpackKeyOrder(const unsigned char *a, size_t n, unsigned char *aOut, si
                        size_t *pn);
 
 /*
-** No stored key is longer than LMDB's key limit (FKV_MAX_KEY, buffer.h):
+** No stored key is longer than LMDB's key limit (FKV_MAX_KEY, util.h):
 ** longer encodings are never candidates.
 */
-#define FKV_MP_MAX_KEY 511
+#define FKV_MP_MAX_KEY FKV_MAX_KEY
 
 /*
 ** For a lookup key = pVal (or key IS pVal): report to pSink every stored

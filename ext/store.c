@@ -32,8 +32,9 @@
 ** Catalog.  The named database FKV_CATALOG maps a SQL table name (ASCII
 ** lower-cased) to the LMDB database that holds its rows, so that ALTER TABLE
 ** RENAME keeps the data and a new table never takes over a renamed one's.
-** An entry's value is the database name (1 to 511 bytes, no NUL), then,
-** if an owner is recorded (store.h, Ownership), a NUL and its identity.
+** An entry's value is the database name (1 to FKV_MAX_KEY bytes, no NUL),
+** then, if an owner is recorded (store.h, Ownership), a NUL and its
+** identity.
 ** Its key "\0" (no table name) with an empty value is written by a commit
 ** that would otherwise change nothing (fkvStoreTouch).
 **
@@ -54,6 +55,7 @@ SQLITE_EXTENSION_INIT3
 #include "store.h"
 
 #include "codec.h"
+#include "util.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -70,7 +72,6 @@ SQLITE_EXTENSION_INIT3
 #define FKV_POOL 16
 #define FKV_MAX_READERS 1022
 #define FKV_GROW_WAIT_MS 10000
-#define FKV_MAX_NAME 511    /* a database name is a key of the main database */
 #define FKV_FULL_BYTES (1 << 20) /* less free than this: the disk is full */
 
 struct fkv_store {
@@ -171,8 +172,8 @@ int fkvLmdbRc(int rc) {
   }
 }
 
-char *fkvLmdbErr(int rc, const char *zWhat, const char *zPath) {
-  return sqlite3_mprintf("flaxkv: %s %s: %s", zWhat, zPath, mdb_strerror(rc));
+int fkvLmdbErr(int rc, const char *zWhat, const char *zPath, char **pzErr) {
+  return fkvErrSet(pzErr, fkvLmdbRc(rc), "flaxkv: %s %s: %s", zWhat, zPath, mdb_strerror(rc));
 }
 
 /*
@@ -193,33 +194,10 @@ static int diskFull(fkv_store *p, int rc) {
 }
 
 int fkvStoreFail(fkv_store *p, int rc, const char *zWhat, char **pzErr) {
-  int bFull = diskFull(p, rc);
-  if (pzErr) {
-    const char *zPath = p ? p->zPath : "";
-    sqlite3_free(*pzErr);
-    *pzErr = bFull ? sqlite3_mprintf("flaxkv: %s %s: the disk is full (%s)", zWhat, zPath,
-                                     mdb_strerror(rc))
-                   : fkvLmdbErr(rc, zWhat, zPath);
-  }
-  return bFull ? SQLITE_FULL : fkvLmdbRc(rc);
-}
-
-void fkvDeadline(struct timespec *ts, int64_t ms) {
-  clock_gettime(CLOCK_MONOTONIC, ts);
-  ts->tv_sec += ms / 1000;
-  ts->tv_nsec += (long)(ms % 1000) * 1000000L;
-  if (ts->tv_nsec >= 1000000000L) {
-    ts->tv_sec++;
-    ts->tv_nsec -= 1000000000L;
-  }
-}
-
-void fkvCondInit(pthread_cond_t *c) {
-  pthread_condattr_t a;
-  pthread_condattr_init(&a);
-  pthread_condattr_setclock(&a, CLOCK_MONOTONIC);
-  pthread_cond_init(c, &a);
-  pthread_condattr_destroy(&a);
+  const char *zPath = p ? p->zPath : "";
+  if (!diskFull(p, rc)) return fkvLmdbErr(rc, zWhat, zPath, pzErr);
+  return fkvErrSet(pzErr, SQLITE_FULL, "flaxkv: %s %s: the disk is full (%s)", zWhat, zPath,
+                   mdb_strerror(rc));
 }
 
 /* mkdir -p zDir with mode 0775 & ~umask (the directory is never created
@@ -279,34 +257,31 @@ static void removeMade(fkv_store *p) {
 }
 
 /*
-** Why mdb_env_open() failed with a permission error rc: a lock file that
-** cannot be written (every LMDB reader writes its slot there), or the data
-** file.  NULL if neither can be told.
+** Why mdb_env_open() failed with a permission error rc, into *pzErr: a lock
+** file that cannot be written (every LMDB reader writes its slot there), or
+** the data file.  Returns the SQLite code of rc.
 */
-static char *permissionErr(fkv_store *p, int rc) {
+static int permissionErr(fkv_store *p, int rc, char **pzErr) {
   char *zLock = sqlite3_mprintf("%s/lock.mdb", p->zPath);
-  char *zMsg = 0;
-  if (!zLock) return 0;
+  if (!zLock) return fkvStoreFail(p, rc, "cannot open the LMDB store", pzErr);
   int fd = open(zLock, O_RDWR | O_CLOEXEC);
   int e = errno;
   if (fd < 0 && e == ENOENT && access(p->zPath, W_OK) != 0) {
     e = errno;
-    zMsg = sqlite3_mprintf("flaxkv: cannot open the LMDB store %s: its lock file %s cannot "
-                           "be created (%s); every process that opens an LMDB store, even "
-                           "to read, writes to its lock file",
-                           p->zPath, zLock, strerror(e));
+    fkvErrSet(pzErr, rc, "flaxkv: cannot open the LMDB store %s: its lock file %s cannot be "
+              "created (%s); every process that opens an LMDB store, even to read, writes to "
+              "its lock file", p->zPath, zLock, strerror(e));
   } else if (fd < 0 && e != ENOENT) {
-    zMsg = sqlite3_mprintf("flaxkv: cannot open the LMDB store %s: its lock file %s cannot "
-                           "be written (%s); every process that opens an LMDB store, even "
-                           "to read, writes to its lock file",
-                           p->zPath, zLock, strerror(e));
+    fkvErrSet(pzErr, rc, "flaxkv: cannot open the LMDB store %s: its lock file %s cannot be "
+              "written (%s); every process that opens an LMDB store, even to read, writes to "
+              "its lock file", p->zPath, zLock, strerror(e));
   } else {
-    zMsg = fkvLmdbErr(rc, "cannot open the LMDB store", p->zPath);
-    if (zMsg) zMsg = sqlite3_mprintf("%z (data.mdb)", zMsg);
+    fkvErrSet(pzErr, rc, "flaxkv: cannot open the LMDB store %s: %s (data.mdb)", p->zPath,
+              mdb_strerror(rc));
   }
   if (fd >= 0) close(fd);
   sqlite3_free(zLock);
-  return zMsg;
+  return fkvLmdbRc(rc);
 }
 
 /*
@@ -326,12 +301,10 @@ static int checkDataSize(fkv_store *p, char **pzErr) {
   }
   unsigned long long nNeed = ((unsigned long long)info.me_last_pgno + 1) * ms.ms_psize;
   if ((unsigned long long)st.st_size >= nNeed) return SQLITE_OK;
-  *pzErr = sqlite3_mprintf("flaxkv: the LMDB store %s is damaged: %s/data.mdb is %lld bytes, "
-                           "but its meta page counts %llu pages of %u bytes (%llu bytes); was "
-                           "it truncated?",
-                           p->zPath, p->zPath, (long long)st.st_size,
-                           (unsigned long long)info.me_last_pgno + 1, ms.ms_psize, nNeed);
-  return SQLITE_CORRUPT;
+  return fkvErrSet(pzErr, SQLITE_CORRUPT, "flaxkv: the LMDB store %s is damaged: %s/data.mdb "
+                   "is %lld bytes, but its meta page counts %llu pages of %u bytes (%llu bytes); "
+                   "was it truncated?", p->zPath, p->zPath, (long long)st.st_size,
+                   (unsigned long long)info.me_last_pgno + 1, ms.ms_psize, nNeed);
 }
 
 static int openEnv(fkv_store *p, char **pzErr) {
@@ -352,18 +325,11 @@ static int openEnv(fkv_store *p, char **pzErr) {
     if (rc2) return rc2;
     if (rc == ENOMEM || rc == EINVAL) {
       /* mmap refused the size: say which option asks for it. */
-      *pzErr = sqlite3_mprintf("flaxkv: cannot map %llu bytes for the LMDB store %s "
-                               "(map_size): %s",
-                               (unsigned long long)p->cfg.mapSize, p->zPath, mdb_strerror(rc));
-      return SQLITE_CANTOPEN;
+      return fkvErrSet(pzErr, SQLITE_CANTOPEN, "flaxkv: cannot map %llu bytes for the LMDB "
+                       "store %s (map_size): %s", (unsigned long long)p->cfg.mapSize, p->zPath,
+                       mdb_strerror(rc));
     }
-    if (rc == EACCES || rc == EPERM || rc == EROFS) {
-      char *zMsg = permissionErr(p, rc);
-      if (zMsg) {
-        *pzErr = zMsg;
-        return fkvLmdbRc(rc);
-      }
-    }
+    if (rc == EACCES || rc == EPERM || rc == EROFS) return permissionErr(p, rc, pzErr);
     return fkvStoreFail(p, rc, "cannot open the LMDB store", pzErr);
   }
   int nDead = 0;
@@ -371,18 +337,34 @@ static int openEnv(fkv_store *p, char **pzErr) {
   return SQLITE_OK;
 }
 
-static const char *syncName(int e) {
-  return e == FKV_SYNC_NONE ? "none" : e == FKV_SYNC_META ? "meta" : "full";
+static const struct {
+  const char *zName;
+  int eSync;
+} aSyncName[] = {
+    {"full", FKV_SYNC_FULL}, {"meta", FKV_SYNC_META}, {"none", FKV_SYNC_NONE}, {"off", FKV_SYNC_NONE},
+};
+
+int fkvStoreSyncParse(const char *zName) {
+  for (size_t i = 0; i < sizeof(aSyncName) / sizeof(aSyncName[0]); i++) {
+    if (sqlite3_stricmp(zName, aSyncName[i].zName) == 0) return aSyncName[i].eSync;
+  }
+  return FKV_SYNC_UNSET;
+}
+
+const char *fkvStoreSyncName(int eSync) {
+  for (size_t i = 0; i < sizeof(aSyncName) / sizeof(aSyncName[0]); i++) {
+    if (aSyncName[i].eSync == eSync) return aSyncName[i].zName;
+  }
+  return "full";
 }
 
 /* The error of an acquire that finds no store at zDir (zWhy: what is
 ** missing). */
 static int noStore(const fkv_store_cfg *pCfg, const char *zDir, const char *zWhy,
                    char **pzErr) {
-  *pzErr = sqlite3_mprintf("flaxkv: no store at %s (%s); %s", zDir, zWhy,
-                           pCfg->bCreate ? "readonly=1 creates none"
-                                         : "only CREATE VIRTUAL TABLE creates one");
-  return SQLITE_CANTOPEN;
+  return fkvErrSet(pzErr, SQLITE_CANTOPEN, "flaxkv: no store at %s (%s); %s", zDir, zWhy,
+                   pCfg->bCreate ? "readonly=1 creates none"
+                                 : "only CREATE VIRTUAL TABLE creates one");
 }
 
 int fkvStoreAcquire(const char *zDir, const fkv_store_cfg *pCfg, fkv_store **ppStore,
@@ -393,9 +375,8 @@ int fkvStoreAcquire(const char *zDir, const fkv_store_cfg *pCfg, fkv_store **ppS
   if (bMake) {
     int e = makeDirs(zDir, &nMadeTop);
     if (e) {
-      *pzErr = sqlite3_mprintf("flaxkv: cannot create the store directory %s: %s", zDir,
-                               strerror(e));
-      return fkvLmdbRc(e);
+      return fkvErrSet(pzErr, fkvLmdbRc(e), "flaxkv: cannot create the store directory %s: %s",
+                       zDir, strerror(e));
     }
   }
   int rc = SQLITE_OK;
@@ -406,12 +387,11 @@ int fkvStoreAcquire(const char *zDir, const fkv_store_cfg *pCfg, fkv_store **ppS
     if (e == ENOENT && !bMake) {
       rc = noStore(pCfg, zDir, strerror(e), pzErr);
     } else {
-      *pzErr = sqlite3_mprintf("flaxkv: cannot open the store %s: %s", zDir, strerror(e));
-      rc = SQLITE_CANTOPEN;
+      rc = fkvErrSet(pzErr, SQLITE_CANTOPEN, "flaxkv: cannot open the store %s: %s", zDir,
+                     strerror(e));
     }
   } else if (stat(zReal, &st) != 0 || !S_ISDIR(st.st_mode)) {
-    *pzErr = sqlite3_mprintf("flaxkv: the store %s is not a directory", zReal);
-    rc = SQLITE_CANTOPEN;
+    rc = fkvErrSet(pzErr, SQLITE_CANTOPEN, "flaxkv: the store %s is not a directory", zReal);
   }
   if (rc != SQLITE_OK) {
     if (nMadeTop) removeDirs(zDir, nMadeTop);
@@ -431,21 +411,18 @@ again:
     goto again;
   }
   if (p) {
-    const char *zBad = 0;
-    char *zMsg = 0;
+    rc = SQLITE_OK;
     if (pCfg->eSync != FKV_SYNC_UNSET && pCfg->eSync != p->cfg.eSync) {
-      zBad = "sync";
-      zMsg = sqlite3_mprintf("flaxkv: the store %s is already open with sync=%s; sync=%s "
-                             "cannot apply to one of its tables only",
-                             zReal, syncName(p->cfg.eSync), syncName(pCfg->eSync));
+      rc = fkvErrSet(pzErr, SQLITE_ERROR, "flaxkv: the store %s is already open with sync=%s; "
+                     "sync=%s cannot apply to one of its tables only", zReal,
+                     fkvStoreSyncName(p->cfg.eSync), fkvStoreSyncName(pCfg->eSync));
     } else if (p->cfg.bReadonly && !pCfg->bReadonly && !p->bRofs) {
-      zBad = "readonly";
-      zMsg = sqlite3_mprintf("flaxkv: the store %s is open read-only in this process", zReal);
+      rc = fkvErrSet(pzErr, SQLITE_ERROR, "flaxkv: the store %s is open read-only in this "
+                     "process", zReal);
     }
-    if (zBad) {
+    if (rc != SQLITE_OK) {
       pthread_mutex_unlock(&gReg.mu);
-      *pzErr = zMsg;
-      return SQLITE_ERROR;
+      return rc;
     }
     p->nRef++;
     pthread_mutex_unlock(&gReg.mu);
@@ -473,9 +450,8 @@ again:
                eData ? strerror(eData) : bData && st.st_size == 0 ? "empty" : "not a file");
       rc = noStore(pCfg, zReal, zWhy, pzErr);
     } else if (!bStore && bRofs) {
-      *pzErr = sqlite3_mprintf("flaxkv: cannot create the store %s: %s", zReal,
-                               strerror(EROFS));
-      rc = SQLITE_READONLY;
+      rc = fkvErrSet(pzErr, SQLITE_READONLY, "flaxkv: cannot create the store %s: %s", zReal,
+                     strerror(EROFS));
     }
   }
   if (rc == SQLITE_OK) {
@@ -521,7 +497,7 @@ again:
     return rc;
   }
   pthread_mutex_init(&p->mu, 0);
-  fkvCondInit(&p->cond);
+  fkvTimeCondInit(&p->cond);
   pthread_mutex_init(&p->wmu, 0);
   p->ownLast = fkvStoreLastTxnId(p); /* no snapshot of this process predates it */
   p->nRef = 1;
@@ -629,13 +605,9 @@ int fkvStoreClearStaleReaders(fkv_store *p) {
 
 int fkvStoreCheckProcess(fkv_store *p, char **pzErr) {
   if (!fkvStoreForked(p)) return SQLITE_OK;
-  if (pzErr) {
-    sqlite3_free(*pzErr);
-    *pzErr = sqlite3_mprintf("flaxkv: the store %s was opened by process %d; a connection "
-                             "cannot use it after fork() (open a new connection in process %d)",
-                             p->zPath, (int)p->pid, (int)getpid());
-  }
-  return SQLITE_MISUSE;
+  return fkvErrSet(pzErr, SQLITE_MISUSE, "flaxkv: the store %s was opened by process %d; a "
+                   "connection cannot use it after fork() (open a new connection in process %d)",
+                   p->zPath, (int)p->pid, (int)getpid());
 }
 
 void *fkvStoreOwner(fkv_store *p, void *(*xNew)(fkv_store *, void *), void *pArg,
@@ -716,7 +688,8 @@ int fkvStoreForeignAfter(fkv_store *p, uint64_t idSnap) {
   return foreign > idSnap;
 }
 
-/* Resize the map to newSize (0: adopt the size another process set). */
+/* Resize the map: to twice its size if bDouble, else to the size another
+** process set (mdb_env_set_mapsize with 0 adopts it). */
 static int resizeMap(fkv_store *p, int bDouble, char **pzErr) {
   pthread_mutex_lock(&p->wmu);
   pthread_mutex_lock(&p->mu);
@@ -728,19 +701,14 @@ static int resizeMap(fkv_store *p, int bDouble, char **pzErr) {
   if (p->xOwnerIdle && p->pOwner) p->xOwnerIdle(p->pOwner);
   pthread_mutex_lock(&p->mu);
   struct timespec ts;
-  fkvDeadline(&ts, FKV_GROW_WAIT_MS);
+  fkvTimeDeadline(&ts, FKV_GROW_WAIT_MS);
   while (p->nReaders > 0) {
     if (pthread_cond_timedwait(&p->cond, &p->mu, &ts) == ETIMEDOUT) break;
   }
   int rc = SQLITE_OK;
   if (p->nReaders > 0) {
-    if (pzErr) {
-      sqlite3_free(*pzErr);
-      *pzErr = sqlite3_mprintf("flaxkv: cannot resize the LMDB map of %s: %d read "
-                               "transactions of this process stay open",
-                               p->zPath, p->nReaders);
-    }
-    rc = SQLITE_BUSY;
+    rc = fkvErrSet(pzErr, SQLITE_BUSY, "flaxkv: cannot resize the LMDB map of %s: %d read "
+                   "transactions of this process stay open", p->zPath, p->nReaders);
   } else {
     size_t newSize = 0;
     if (bDouble) {
@@ -811,8 +779,7 @@ int fkvStoreWriteBegin(fkv_store *p, MDB_txn **ppTxn, char **pzErr) {
   int rc0 = fkvStoreCheckProcess(p, pzErr);
   if (rc0 != SQLITE_OK) return rc0;
   if (p->cfg.bReadonly) {
-    if (pzErr) *pzErr = sqlite3_mprintf("flaxkv: the store %s is read-only", p->zPath);
-    return SQLITE_READONLY;
+    return fkvErrSet(pzErr, SQLITE_READONLY, "flaxkv: the store %s is read-only", p->zPath);
   }
   for (int nTry = 0;; nTry++) {
     pthread_mutex_lock(&p->wmu);
@@ -893,7 +860,7 @@ struct fkv_entry {
 };
 
 /* Split a catalog value (see Catalog); MDB_INCOMPATIBLE if its database
-** name cannot be one (1 to 511 bytes). */
+** name cannot be one (1 to FKV_MAX_KEY bytes: a key of the main database). */
 static int entryParse(const MDB_val *v, fkv_entry *pE) {
   const char *a = v->mv_data;
   const char *zNul = memchr(a, 0, v->mv_size);
@@ -901,7 +868,7 @@ static int entryParse(const MDB_val *v, fkv_entry *pE) {
   pE->nDb = zNul ? (size_t)(zNul - a) : v->mv_size;
   pE->aOwner = zNul ? zNul + 1 : 0;
   pE->nOwner = zNul ? v->mv_size - pE->nDb - 1 : 0;
-  return pE->nDb == 0 || pE->nDb > 511 ? MDB_INCOMPATIBLE : MDB_SUCCESS;
+  return pE->nDb == 0 || pE->nDb > FKV_MAX_KEY ? MDB_INCOMPATIBLE : MDB_SUCCESS;
 }
 
 static int entryNames(const fkv_entry *pE, const char *zDb) {
@@ -1032,8 +999,8 @@ static int checkFlags(MDB_txn *txn, MDB_dbi dbi, int bNamed) {
 #define FKV_MISSING_ENTRY 3    /* the catalog entry, and the database after the table */
 #define FKV_MISSING_ENTRY_DB 4 /* the database the catalog entry names */
 
-typedef struct openCtx openCtx;
-struct openCtx {
+typedef struct fkv_open_ctx fkv_open_ctx;
+struct fkv_open_ctx {
   const fkv_table_spec *pSpec;
   char *zDb;          /* the resolved database name */
   int eMissing;       /* FKV_MISSING_*, with MDB_NOTFOUND */
@@ -1050,7 +1017,7 @@ struct openCtx {
 ** says MDB_INCOMPATIBLE, and c->bPlainKey tells it apart from the other
 ** causes.
 */
-static int namedOpen(MDB_txn *txn, openCtx *c, int bMake, int *pbNew) {
+static int namedOpen(MDB_txn *txn, fkv_open_ctx *c, int bMake, int *pbNew) {
   *pbNew = 0;
   c->bPlainKey = 0;
   int e = mdb_dbi_open(txn, c->zDb, 0, &c->dbi);
@@ -1068,7 +1035,7 @@ static int namedOpen(MDB_txn *txn, openCtx *c, int bMake, int *pbNew) {
 }
 
 static int tableOpenWork(fkv_store *p, MDB_txn *txn, void *pArg) {
-  openCtx *c = pArg;
+  fkv_open_ctx *c = pArg;
   const fkv_table_spec *s = c->pSpec;
   int bMake = s->bCreate && !p->cfg.bReadonly;
   sqlite3_free(c->zDb);
@@ -1112,7 +1079,7 @@ static int tableOpenWork(fkv_store *p, MDB_txn *txn, void *pArg) {
 
 /* After the commit: the table this process already has, or a new one. */
 static void tableOpenDone(fkv_store *p, void *pArg) {
-  openCtx *c = pArg;
+  fkv_open_ctx *c = pArg;
   pthread_mutex_lock(&p->mu);
   fkv_table *t;
   for (t = p->pTables; t; t = t->pNext) {
@@ -1135,62 +1102,59 @@ static void tableOpenDone(fkv_store *p, void *pArg) {
   c->pTable = t;
 }
 
-/* The message of a table that fkvStoreTableOpen cannot find (see openCtx). */
-static char *missingErr(fkv_store *p, const openCtx *c) {
+/* The error of a table that fkvStoreTableOpen cannot find (see fkv_open_ctx). */
+static int missingErr(fkv_store *p, const fkv_open_ctx *c, char **pzErr) {
   const fkv_table_spec *s = c->pSpec;
   const char *zWhy = !s->bCreate ? "" : p->bRofs ? " (its file system is read-only)"
                                                : " (it is open read-only)";
   switch (c->eMissing) {
     case FKV_MISSING_CATALOG:
-      return sqlite3_mprintf("flaxkv: the store %s has no table %s: it has no flaxkv catalog "
-                             "and no LMDB database %s%s",
-                             p->zPath, s->zSqlName, c->zDb, zWhy);
+      return fkvErrSet(pzErr, SQLITE_ERROR, "flaxkv: the store %s has no table %s: it has no "
+                       "flaxkv catalog and no LMDB database %s%s",
+                       p->zPath, s->zSqlName, c->zDb, zWhy);
     case FKV_MISSING_ENTRY:
-      return sqlite3_mprintf("flaxkv: the store %s has no table %s: its catalog has no entry "
-                             "for it and there is no LMDB database %s%s",
-                             p->zPath, s->zSqlName, c->zDb, zWhy);
+      return fkvErrSet(pzErr, SQLITE_ERROR, "flaxkv: the store %s has no table %s: its catalog "
+                       "has no entry for it and there is no LMDB database %s%s",
+                       p->zPath, s->zSqlName, c->zDb, zWhy);
     case FKV_MISSING_ENTRY_DB:
-      return sqlite3_mprintf("flaxkv: the store %s has no table %s: its catalog names the LMDB "
-                             "database %s, which does not exist%s",
-                             p->zPath, s->zSqlName, c->zDb, zWhy);
+      return fkvErrSet(pzErr, SQLITE_ERROR, "flaxkv: the store %s has no table %s: its catalog "
+                       "names the LMDB database %s, which does not exist%s",
+                       p->zPath, s->zSqlName, c->zDb, zWhy);
     default:
-      return sqlite3_mprintf("flaxkv: the store %s has no LMDB database %s%s", p->zPath,
-                             c->zDb, zWhy);
+      return fkvErrSet(pzErr, SQLITE_ERROR, "flaxkv: the store %s has no LMDB database %s%s",
+                       p->zPath, c->zDb, zWhy);
   }
 }
 
 int fkvStoreTableOpen(fkv_store *p, const fkv_table_spec *s, fkv_table **ppTable,
                       char **pzErr) {
   *ppTable = 0;
-  openCtx c = {s, 0, 0, 0, 0, 0, 0};
+  fkv_open_ctx c = {s, 0, 0, 0, 0, 0, 0};
   int e = runWrite(p, tableOpenWork, tableOpenDone, &c, pzErr);
   if (e == MDB_SUCCESS && c.bOom) e = ENOMEM;
   if (e) {
     const char *zDb = c.zDb ? c.zDb : (s->zName ? s->zName : s->bCatalog ? s->zSqlName : "(main)");
-    sqlite3_free(*pzErr);
+    int rc;
     if (e == MDB_NOTFOUND) {
-      *pzErr = missingErr(p, &c);
+      rc = missingErr(p, &c, pzErr);
     } else if (e == MDB_INCOMPATIBLE && c.bPlainKey) {
-      *pzErr = sqlite3_mprintf("flaxkv: cannot open table %s in %s: the store's main database "
-                               "has a key %Q that is not a named database (written by a "
-                               "format=raw or format=flaxkv table, or another program), so "
-                               "LMDB cannot keep a table of that name; name= chooses another",
-                               zDb, p->zPath, zDb);
+      rc = fkvErrSet(pzErr, SQLITE_ERROR, "flaxkv: cannot open table %s in %s: the store's main "
+                     "database has a key %Q that is not a named database (written by a "
+                     "format=raw or format=flaxkv table, or another program), so LMDB cannot "
+                     "keep a table of that name; name= chooses another", zDb, p->zPath, zDb);
     } else if (e == MDB_INCOMPATIBLE) {
-      *pzErr = sqlite3_mprintf("flaxkv: the LMDB database %s of %s cannot be a flaxkv table "
-                               "(it keeps several values per key, integer or reversed keys, "
-                               "or its catalog entry is corrupt)",
-                               zDb, p->zPath);
+      rc = fkvErrSet(pzErr, SQLITE_ERROR, "flaxkv: the LMDB database %s of %s cannot be a flaxkv "
+                     "table (it keeps several values per key, integer or reversed keys, or its "
+                     "catalog entry is corrupt)", zDb, p->zPath);
     } else if (e == MDB_DBS_FULL) {
-      *pzErr = sqlite3_mprintf("flaxkv: the store %s already holds %d tables, its limit",
-                               p->zPath, FKV_MAX_TABLES);
+      rc = fkvErrSet(pzErr, SQLITE_ERROR, "flaxkv: the store %s already holds %d tables, its "
+                     "limit", p->zPath, FKV_MAX_TABLES);
     } else {
-      *pzErr = sqlite3_mprintf("flaxkv: cannot open table %s in %s: %s", zDb, p->zPath,
-                               mdb_strerror(e));
+      rc = fkvErrSet(pzErr, fkvLmdbRc(e), "flaxkv: cannot open table %s in %s: %s", zDb,
+                     p->zPath, mdb_strerror(e));
     }
     sqlite3_free(c.zDb);
-    return e == MDB_NOTFOUND || e == MDB_DBS_FULL || e == MDB_INCOMPATIBLE ? SQLITE_ERROR
-                                                                           : fkvLmdbRc(e);
+    return rc;
   }
   sqlite3_free(c.zDb);
   *ppTable = c.pTable;
@@ -1216,7 +1180,7 @@ fkv_table *fkvStoreMainTable(fkv_store *p) {
 int fkvStoreIsNamedDb(fkv_store *p, const void *aKey, size_t nKey, int *pbDb, char **pzErr) {
   *pbDb = 0;
   /* mdb_dbi_open takes a C string: a name has no NUL byte. */
-  if (nKey == 0 || nKey > FKV_MAX_NAME || memchr(aKey, 0, nKey)) return SQLITE_OK;
+  if (nKey == 0 || nKey > FKV_MAX_KEY || memchr(aKey, 0, nKey)) return SQLITE_OK;
   char *zName = sqlite3_mprintf("%.*s", (int)nKey, (const char *)aKey);
   if (!zName) return SQLITE_NOMEM;
   int e;
@@ -1253,15 +1217,15 @@ fkv_table *fkvStoreTableById(fkv_store *p, uint32_t id) {
   return t;
 }
 
-typedef struct renameCtx renameCtx;
-struct renameCtx {
+typedef struct fkv_rename_ctx fkv_rename_ctx;
+struct fkv_rename_ctx {
   fkv_table *t;
   const char *zOld, *zNew, *zOwner;
   int bTaken;         /* the entry zNew names another database */
 };
 
 static int tableRenameWork(fkv_store *p, MDB_txn *txn, void *pArg) {
-  renameCtx *c = pArg;
+  fkv_rename_ctx *c = pArg;
   const char *zDb = c->t->zName;
   char *zKeyOld = catalogKey(c->zOld), *zKeyNew = catalogKey(c->zNew);
   int e = (zKeyOld && zKeyNew) ? catalogOpen(p, txn, 1) : ENOMEM;
@@ -1299,21 +1263,18 @@ int fkvStoreTableRename(fkv_table *t, const char *zOld, const char *zNew, const 
                         char **pzErr) {
   fkv_store *p = t->pStore;
   if (p->cfg.bReadonly) return SQLITE_OK; /* nothing recorded: the name is the SQL one */
-  renameCtx c = {t, zOld, zNew, zOwner, 0};
+  fkv_rename_ctx c = {t, zOld, zNew, zOwner, 0};
   int e = runWrite(p, tableRenameWork, 0, &c, pzErr);
   if (c.bTaken) {
-    sqlite3_free(*pzErr);
-    *pzErr = sqlite3_mprintf("flaxkv: cannot rename %s to %s: the store %s has another table "
-                             "named %s",
-                             zOld, zNew, p->zPath, zNew);
-    return SQLITE_ERROR;
+    return fkvErrSet(pzErr, SQLITE_ERROR, "flaxkv: cannot rename %s to %s: the store %s has "
+                     "another table named %s", zOld, zNew, p->zPath, zNew);
   }
   if (e) return fkvStoreFail(p, e, "cannot record the rename in", pzErr);
   return SQLITE_OK;
 }
 
-typedef struct dropCtx dropCtx;
-struct dropCtx {
+typedef struct fkv_drop_ctx fkv_drop_ctx;
+struct fkv_drop_ctx {
   fkv_table *t;
   const char *zSqlName, *zOwner;
   int bDiscard;       /* abandon: the caller discards t's buffered changes */
@@ -1336,7 +1297,7 @@ int fkvStoreTableGone(MDB_txn *txn, fkv_table *t) {
 }
 
 static int tableDropWork(fkv_store *p, MDB_txn *txn, void *pArg) {
-  dropCtx *c = pArg;
+  fkv_drop_ctx *c = pArg;
   const char *zDb = c->t->zName;
   c->bDropped = 0;
   c->bClose = 0;
@@ -1387,7 +1348,7 @@ static int tableDropWork(fkv_store *p, MDB_txn *txn, void *pArg) {
 
 /* Marked while wmu is held: no flush can write to the closed handle. */
 static void tableDropDone(fkv_store *p, void *pArg) {
-  dropCtx *c = pArg;
+  fkv_drop_ctx *c = pArg;
   if (c->bClose) mdb_dbi_close(p->env, c->t->dbi);
   if (c->bDropped) __atomic_store_n(&c->t->bDropped, 1, __ATOMIC_RELEASE);
 }
@@ -1395,7 +1356,7 @@ static void tableDropDone(fkv_store *p, void *pArg) {
 /* Under wmu, as a drop: no flush is writing to t meanwhile.  Nothing is
 ** written: the transaction only reads. */
 static int tableAbandonWork(fkv_store *p, MDB_txn *txn, void *pArg) {
-  dropCtx *c = pArg;
+  fkv_drop_ctx *c = pArg;
   pthread_mutex_lock(&p->mu);
   int bLast = c->t->nRef == 1;
   pthread_mutex_unlock(&p->mu);
@@ -1408,7 +1369,7 @@ static int tableAbandonWork(fkv_store *p, MDB_txn *txn, void *pArg) {
 }
 
 int fkvStoreTableAbandon(fkv_table *t, int bDiscard) {
-  dropCtx c = {t, 0, 0, bDiscard, 0, 0};
+  fkv_drop_ctx c = {t, 0, 0, bDiscard, 0, 0};
   if (fkvStoreForked(t->pStore)) return 0; /* the environment is the parent's */
   if (runWrite(t->pStore, tableAbandonWork, tableDropDone, &c, 0) != MDB_SUCCESS) return 0;
   return c.bDropped;
@@ -1416,14 +1377,11 @@ int fkvStoreTableAbandon(fkv_table *t, int bDiscard) {
 
 int fkvStoreTableDrop(fkv_table *t, const char *zSqlName, const char *zOwner, char **pzErr) {
   fkv_store *p = t->pStore;
-  dropCtx c = {t, zSqlName, zOwner, 0, 0, 0};
+  fkv_drop_ctx c = {t, zSqlName, zOwner, 0, 0, 0};
   int e = runWrite(p, tableDropWork, tableDropDone, &c, pzErr);
   if (e == EROFS) {
-    sqlite3_free(*pzErr);
-    *pzErr = sqlite3_mprintf("flaxkv: cannot drop table %s, which owns its data: the store %s "
-                             "is read-only",
-                             zSqlName, p->zPath);
-    return SQLITE_READONLY;
+    return fkvErrSet(pzErr, SQLITE_READONLY, "flaxkv: cannot drop table %s, which owns its "
+                     "data: the store %s is read-only", zSqlName, p->zPath);
   }
   if (e) return fkvStoreFail(p, e, "cannot drop a table of", pzErr);
   return SQLITE_OK;

@@ -38,6 +38,12 @@ typedef struct fkv_table fkv_table;
 #define FKV_SYNC_META 1    /* MDB_NOMETASYNC: the meta page may lag one commit */
 #define FKV_SYNC_NONE 2    /* MDB_NOSYNC: the OS writes when it likes */
 
+/* The sync modes by name (sync=): "full", "meta", "none" (also "off").
+** fkvStoreSyncParse gives FKV_SYNC_UNSET for any other name. */
+#define FKV_SYNC_NAMES "full, meta or none"
+int fkvStoreSyncParse(const char *zName);
+const char *fkvStoreSyncName(int eSync);
+
 #define FKV_DEFAULT_MAP_SIZE ((size_t)1 << 30)
 #define FKV_MAX_TABLES 256  /* named databases per store (mdb_env_set_maxdbs) */
 #define FKV_CATALOG "__flaxkv_catalog__" /* the catalog's named database */
@@ -284,14 +290,10 @@ void fkvStoreStat(fkv_store *, fkv_store_stat *);
 /* Rows of a table that are in LMDB (mdb_stat), in *pn. */
 int fkvStoreTableRows(fkv_table *, uint64_t *pn, char **pzErr);
 
-/* Timed waits: condition variables on CLOCK_MONOTONIC (a clock change
-** cannot stretch a wait), and the deadline ms from now on that clock. */
-void fkvCondInit(pthread_cond_t *);
-void fkvDeadline(struct timespec *, int64_t ms);
-
-/* A SQLite result code for an LMDB or errno error, and its message. */
+/* A SQLite result code for an LMDB or errno error; and that code with its
+** message "flaxkv: <zWhat> <zPath>: <LMDB's text>" into *pzErr (util.h). */
 int fkvLmdbRc(int mdbRc);
-char *fkvLmdbErr(int mdbRc, const char *zWhat, const char *zPath);
+int fkvLmdbErr(int mdbRc, const char *zWhat, const char *zPath, char **pzErr);
 /*
 ** The same for a failure of store p doing zWhat ("cannot flush to"), into
 ** *pzErr (may be NULL): a full disk (ENOSPC, EDQUOT, or EIO while the

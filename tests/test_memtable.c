@@ -68,7 +68,9 @@ static void testMemtableOrder(void) {
   int nSeen = 0, bSorted = 1;
   const unsigned char *aPrev = 0;
   size_t nPrev = 0;
-  for (fkv_node *x = fkvMemLast(m); x; x = fkvMemPrev(m, x)) {
+  fkv_node *pLast = fkvMemFirst(m);
+  while (pLast && fkvMemNext(pLast)) pLast = fkvMemNext(pLast);
+  for (fkv_node *x = pLast; x; x = fkvMemPrev(m, x)) {
     size_t nk;
     const unsigned char *a = fkvNodeKey(x, &nk);
     if (aPrev && fkvKeyCmp(aPrev, nPrev, a, nk) <= 0) bSorted = 0;
@@ -449,7 +451,7 @@ static void testBufferRandomChecks(int seed) {
     if (harness_nfail) break;
   }
   fkvTxnFree(pTxn);
-  fkvBufferTableClose(b, t);
+  fkvStoreTableClose(t);
   fkvBufferClose(b);
 
   /* Reopen: exactly the committed state is in LMDB (closing flushed it). */
@@ -459,7 +461,7 @@ static void testBufferRandomChecks(int seed) {
   fkvBufferTableOpen(b, &tableT, &t, &zErr);
   gStep = -1;
   compareAll(b, 0, t, &committed);
-  fkvBufferTableClose(b, t);
+  fkvStoreTableClose(t);
   fkvBufferClose(b);
   sqlite3_free(zErr);
 }
@@ -518,7 +520,7 @@ static void testViewSnapshot(void) {
   fkvBufferStat(b, &st);
   CHECK(st.nFlush >= 2 && st.flushRc == SQLITE_OK, "flush count %llu", (unsigned long long)st.nFlush);
   fkvTxnFree(w);
-  fkvBufferTableClose(b, t);
+  fkvStoreTableClose(t);
   fkvBufferClose(b);
   sqlite3_free(zErr);
 }

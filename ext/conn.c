@@ -1,0 +1,431 @@
+/*
+** conn.c - the per-connection registry of the flaxkv module: a
+** connection's tables, its private temporary stores, the read views its
+** cursors share, and the explicit transaction those views are pinned to.
+**
+** INVARIANTS
+**
+** One fkv_conn per connection that loaded the extension, reference counted
+** (vtab.h): the module and each SQL function hold one, each connected
+** table one more.  Its lists are touched only by the connection's thread
+** (vtab_int.h, THREADS).
+**
+** Private stores.  A table of :memory: or temp created without path= gets
+** a temporary store of its own (mkdtemp under $TMPDIR), made by its CREATE
+** and kept by the connection (fkv_private, one buffer reference) until the
+** table is dropped or the connection closes; the store's last release then
+** removes it.  A connect without such a record is an error: the store is
+** gone with the connection that made it.
+**
+** Shared views.  A cursor takes a read view (buffer.h) at its first xFilter
+** and keeps it until xClose.  The cursors of a connection on one store
+** share the view while any of them is open (fkv_shared_view), so one
+** statement reads one snapshot even when a join calls xFilter once per
+** outer row or reads the table twice.  The connection's own commit retires
+** the shared view, so its later statements see what it wrote.  When the
+** last cursor closes, the shared-view record stays on the connection as its
+** idle view of that store, parked (fkvViewPark: the snapshot is kept for the
+** next statement if nothing changes meanwhile, and released by the store's
+** flusher after about 100 ms otherwise), renewed by the next statement; it
+** is freed before the store can close (when the connection's last table of
+** the store disconnects).
+**
+** Transactions.  Inside an explicit transaction the views are pinned to it
+** (fkvViewPin), so that the transaction reads one snapshot from its first
+** read to its end, as in WAL.  fkvConnTxnSync marks the transaction (see
+** there); the flusher asks connTxnEnded whether a pinned transaction has
+** ended, under the connection's mutex, without running a statement.
+*/
+#include <sqlite3ext.h>
+SQLITE_EXTENSION_INIT3
+
+#include "vtab_int.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+/* A private temporary store of a :memory: or temp table. */
+struct fkv_private {
+  fkv_private *pNext;
+  char *zSchema, *zName;
+  char *zDir;
+  fkv_buffer *pBuf;         /* one reference, held until the connection closes */
+};
+
+/* ---------------------------------------------------------------- conn */
+
+fkv_conn *fkvConnNew(sqlite3 *db) {
+  fkv_conn *p = sqlite3_malloc(sizeof(*p));
+  if (!p) return 0;
+  memset(p, 0, sizeof(*p));
+  p->db = db;
+  p->nRef = 1;
+  return p;
+}
+
+void fkvConnRef(fkv_conn *p) { __atomic_add_fetch(&p->nRef, 1, __ATOMIC_RELAXED); }
+
+/* Close a private store's buffer (its last reference removes the store)
+** and free the record, which is in no list. */
+static void privateFree(fkv_private *q) {
+  fkvBufferClose(q->pBuf);
+  sqlite3_free(q->zSchema);
+  sqlite3_free(q->zName);
+  sqlite3_free(q->zDir);
+  sqlite3_free(q);
+}
+
+void fkvConnUnref(void *pArg) {
+  fkv_conn *p = pArg;
+  if (!p || __atomic_sub_fetch(&p->nRef, 1, __ATOMIC_ACQ_REL) != 0) return;
+  while (p->pPrivate) {
+    fkv_private *q = p->pPrivate;
+    p->pPrivate = q->pNext;
+    privateFree(q);
+  }
+  sqlite3_free(p);
+}
+
+static fkv_private *findPrivate(fkv_conn *c, const char *zSchema, const char *zName,
+                                fkv_private ***pppPrev) {
+  fkv_private **pp = &c->pPrivate;
+  for (; *pp; pp = &(*pp)->pNext) {
+    if (sqlite3_stricmp((*pp)->zSchema, zSchema) == 0 && sqlite3_stricmp((*pp)->zName, zName) == 0) {
+      if (pppPrev) *pppPrev = pp;
+      return *pp;
+    }
+  }
+  return 0;
+}
+
+/*
+** The store directory of a table into *pzDir: path= resolved against the
+** directory of the database file (the working directory for :memory: and
+** temp), or "<dbfile>-flaxkv", or NULL for a private temporary store.
+*/
+static int storeDir(sqlite3 *db, const char *zSchema, const char *zPath, char **pzDir) {
+  const char *zFile = sqlite3_db_filename(db, zSchema);
+  int bFile = zFile && zFile[0];
+  const char *zSlash = bFile ? strrchr(zFile, '/') : 0;
+  if (!zPath && !bFile) {
+    *pzDir = 0; /* a private temporary store */
+    return SQLITE_OK;
+  }
+  if (!zPath) {
+    *pzDir = sqlite3_mprintf("%s-flaxkv", zFile);
+  } else if (zPath[0] == '/' || !zSlash) {
+    *pzDir = sqlite3_mprintf("%s", zPath);
+  } else {
+    *pzDir = sqlite3_mprintf("%.*s/%s", (int)(zSlash - zFile), zFile, zPath);
+  }
+  return *pzDir ? SQLITE_OK : SQLITE_NOMEM;
+}
+
+/* Open (or, for CREATE, make) the private temporary store of a table. */
+static int openPrivate(fkv_conn *c, const char *zSchema, const char *zName, const fkv_opts *o,
+                       fkv_buffer **ppBuf, char **pzErr) {
+  fkv_private *q = findPrivate(c, zSchema, zName, 0);
+  if (!q && !o->store.bCreate) {
+    return fkvErrSet(pzErr, SQLITE_CANTOPEN, "flaxkv: table %s has no store in this connection: "
+                     "a table without path= in %s has a private store, made by its CREATE "
+                     "VIRTUAL TABLE in the connection", zName, zSchema);
+  }
+  if (!q) {
+    const char *zTmp = getenv("TMPDIR");
+    char *zDir = sqlite3_mprintf("%s/flaxkv-XXXXXX", zTmp && zTmp[0] ? zTmp : "/tmp");
+    if (!zDir) return SQLITE_NOMEM;
+    if (!mkdtemp(zDir)) {
+      fkvErrSet(pzErr, SQLITE_CANTOPEN, "flaxkv: cannot create a temporary store %s: %s", zDir,
+                strerror(errno));
+      sqlite3_free(zDir);
+      return SQLITE_CANTOPEN;
+    }
+    fkv_store_cfg sc = o->store;
+    sc.bPrivate = 1;
+    fkv_buffer *pBuf;
+    int rc = fkvBufferOpen(zDir, &sc, &o->buf, &pBuf, pzErr);
+    if (rc != SQLITE_OK) {
+      rmdir(zDir);
+      sqlite3_free(zDir);
+      return rc;
+    }
+    q = sqlite3_malloc(sizeof(*q));
+    if (q) {
+      memset(q, 0, sizeof(*q));
+      q->zSchema = sqlite3_mprintf("%s", zSchema);
+      q->zName = sqlite3_mprintf("%s", zName);
+    }
+    if (!q || !q->zSchema || !q->zName) {
+      if (q) {
+        sqlite3_free(q->zSchema);
+        sqlite3_free(q->zName);
+        sqlite3_free(q);
+      }
+      fkvBufferClose(pBuf);
+      sqlite3_free(zDir);
+      return SQLITE_NOMEM;
+    }
+    q->zDir = zDir;
+    q->pBuf = pBuf;
+    q->pNext = c->pPrivate;
+    c->pPrivate = q;
+  }
+  /* The vtab holds its own reference. */
+  return fkvBufferOpen(q->zDir, &o->store, &o->buf, ppBuf, pzErr);
+}
+
+int fkvConnOpenStore(fkv_conn *c, const char *zSchema, const char *zName, const fkv_opts *o,
+                     fkv_buffer **ppBuf, char **pzErr) {
+  char *zDir = 0;
+  int rc = storeDir(c->db, zSchema, o->zPath, &zDir);
+  if (rc == SQLITE_OK && zDir) {
+    rc = fkvBufferOpen(zDir, &o->store, &o->buf, ppBuf, pzErr);
+  } else if (rc == SQLITE_OK) {
+    rc = openPrivate(c, zSchema, zName, o, ppBuf, pzErr);
+  }
+  sqlite3_free(zDir);
+  return rc;
+}
+
+void fkvConnPrivateRename(fkv_conn *c, const char *zSchema, const char *zOld, const char *zNew) {
+  fkv_private *q = findPrivate(c, zSchema, zOld, 0);
+  if (q) {
+    sqlite3_free(q->zName);
+    q->zName = sqlite3_mprintf("%s", zNew);
+  }
+}
+
+void fkvConnPrivateDrop(fkv_conn *c, const char *zSchema, const char *zName) {
+  fkv_private **pp;
+  fkv_private *q = findPrivate(c, zSchema, zName, &pp);
+  if (q) {
+    *pp = q->pNext;
+    privateFree(q);
+  }
+}
+
+/* --------------------------------------------------------- transactions */
+
+/* The pager data version of the connection's temp database (0 if none). */
+static unsigned int tempDataVersion(sqlite3 *db) {
+  unsigned int v = 0;
+  if (sqlite3_file_control(db, "temp", SQLITE_FCNTL_DATA_VERSION, &v) != SQLITE_OK) v = 0;
+  return v;
+}
+
+/* Is the transaction c marked still in its first phase?  The cheap half of
+** connTxnSame, enough for the flusher (connTxnEnded): no statement runs. */
+static int connTxnMaybeSame(fkv_conn *c) {
+  return sqlite3_txn_state(c->db, "temp") == SQLITE_TXN_WRITE &&
+         tempDataVersion(c->db) == c->dvTemp;
+}
+
+/* The temp database's application_id, or 0. */
+static int tempMark(sqlite3 *db) {
+  sqlite3_stmt *pStmt = 0;
+  int iMark = 0;
+  if (sqlite3_prepare_v2(db, "PRAGMA temp.application_id", -1, &pStmt, 0) == SQLITE_OK &&
+      sqlite3_step(pStmt) == SQLITE_ROW) {
+    iMark = sqlite3_column_int(pStmt, 0);
+  }
+  sqlite3_finalize(pStmt);
+  return iMark;
+}
+
+/* Is the transaction c marked still open?  The connection's mutex held. */
+static int connTxnSame(fkv_conn *c) { return connTxnMaybeSame(c) && tempMark(c->db) == c->iMark; }
+
+/* The flusher's question for a pinned view (fkvViewPin): has the
+** transaction ended?  Never blocks (a connection busy in another thread is
+** asked again later), and runs no statement on the connection (that would
+** change its error state under its owner). */
+static int connTxnEnded(void *pArg) {
+  fkv_conn *c = pArg;
+  sqlite3_mutex *m = sqlite3_db_mutex(c->db);
+  if (!m || sqlite3_mutex_try(m) != SQLITE_OK) return 0;
+  int bEnded = !c->bTxn || !connTxnMaybeSame(c);
+  sqlite3_mutex_leave(m);
+  return bEnded;
+}
+
+/* Unpin every view of the connection: the transaction has ended. */
+void fkvConnTxnEnd(fkv_conn *c) {
+  if (!c->bTxn) return;
+  c->bTxn = 0;
+  for (fkv_shared_view *q = c->pViews; q; q = q->pNext) {
+    fkvViewPin(q->pView, 0, 0);
+    q->bShared = 0;
+  }
+}
+
+/*
+** Before a statement reads or writes: end the pinned transaction if the
+** connection is in autocommit mode or in another transaction, and (bMark)
+** mark a new explicit transaction.  The mark is a value of the temp
+** database's application_id unique in the process: written, it makes the
+** temp database take part in the transaction as a writer, so that it
+** stays in SQLITE_TXN_WRITE until COMMIT or ROLLBACK; COMMIT also changes
+** temp's data version, ROLLBACK the application_id back.  If the mark
+** cannot be written (PRAGMA query_only), the transaction is not pinned:
+** each statement reads the latest commit.
+*/
+void fkvConnTxnSyncSlow(fkv_conn *c, int bMark) {
+  static int iMarkNext = 0;
+  if (sqlite3_get_autocommit(c->db)) {
+    fkvConnTxnEnd(c);
+    return;
+  }
+  if (c->bTxn && connTxnSame(c)) return;
+  fkvConnTxnEnd(c);
+  if (!bMark) return;
+  int iMark = __atomic_add_fetch(&iMarkNext, 1, __ATOMIC_RELAXED) & 0x3fffffff;
+  iMark |= 0x40000000; /* never 0, the default */
+  char zSql[48];
+  sqlite3_snprintf(sizeof(zSql), zSql, "PRAGMA temp.application_id=%d", iMark);
+  if (sqlite3_exec(c->db, zSql, 0, 0, 0) == SQLITE_OK &&
+      sqlite3_txn_state(c->db, "temp") == SQLITE_TXN_WRITE) {
+    c->iMark = iMark;
+    c->dvTemp = tempDataVersion(c->db);
+    c->bTxn = 1;
+  }
+}
+
+/* ---------------------------------------------------------- shared views */
+
+/*
+** The connection's shared view of pBuf: the one open cursors share, else the
+** connection's idle one renewed (a new snapshot in the same allocations, or
+** the same snapshot if it is pinned to the transaction), else a new one.
+** Inside an explicit transaction the view is pinned to it.
+*/
+int fkvConnViewAcquire(fkv_conn *c, fkv_buffer *pBuf, fkv_shared_view **ppShared, char **pzErr) {
+  fkvConnTxnSync(c, 1);
+  fkv_shared_view *q, *pIdle = 0;
+  for (q = c->pViews; q; q = q->pNext) {
+    if (q->pBuf != pBuf) continue;
+    if (q->nRef == 0) pIdle = q;
+    else if (q->bShared) break;
+  }
+  if (!q && pIdle) {
+    q = pIdle;
+    int rc = fkvViewResume(q->pView, pzErr);
+    if (rc != SQLITE_OK) return rc;
+    q->bShared = 1;
+  }
+  if (!q) {
+    q = sqlite3_malloc(sizeof(*q));
+    if (!q) return SQLITE_NOMEM;
+    memset(q, 0, sizeof(*q));
+    int rc = fkvViewOpen(pBuf, &q->pView, pzErr);
+    if (rc != SQLITE_OK) {
+      sqlite3_free(q);
+      return rc;
+    }
+    q->pBuf = pBuf;
+    q->bShared = 1;
+    q->pNext = c->pViews;
+    c->pViews = q;
+  }
+  if (c->bTxn && !fkvViewPinned(q->pView)) fkvViewPin(q->pView, connTxnEnded, c);
+  q->nRef++;
+  *ppShared = q;
+  return SQLITE_OK;
+}
+
+/* The view of pBuf pinned to the connection's transaction, or NULL. */
+fkv_view *fkvConnTxnView(fkv_conn *c, fkv_buffer *pBuf) {
+  if (!c->bTxn) return 0;
+  for (fkv_shared_view *q = c->pViews; q; q = q->pNext) {
+    if (q->pBuf == pBuf && fkvViewPinned(q->pView)) return q->pView;
+  }
+  return 0;
+}
+
+static void sharedViewFree(fkv_conn *c, fkv_shared_view *q) {
+  fkv_shared_view **pp = &c->pViews;
+  while (*pp != q) pp = &(*pp)->pNext;
+  *pp = q->pNext;
+  fkvViewClose(q->pView);
+  sqlite3_free(q);
+}
+
+/* The last cursor done with q: q stays as the connection's idle view of its
+** buffer (its snapshot released), unless there is one already. */
+void fkvConnViewRelease(fkv_conn *c, fkv_shared_view *q) {
+  if (!q || --q->nRef > 0) return;
+  for (fkv_shared_view *o = c->pViews; o; o = o->pNext) {
+    if (o != q && o->pBuf == q->pBuf && o->nRef == 0) {
+      sharedViewFree(c, q);
+      return;
+    }
+  }
+  fkvViewPark(q->pView);
+  q->bShared = 0;
+}
+
+/* Free the connection's idle view of pBuf if no other table of the
+** connection (than pGone) uses pBuf: before pBuf may close. */
+void fkvConnViewForget(fkv_conn *c, fkv_buffer *pBuf, fkv_vtab *pGone) {
+  for (fkv_vtab *p = c->pVtabs; p; p = p->pNextVtab) {
+    if (p != pGone && p->pBuf == pBuf) return;
+  }
+  fkv_shared_view *q = c->pViews;
+  while (q) {
+    fkv_shared_view *pNext = q->pNext;
+    if (q->pBuf == pBuf && q->nRef == 0) sharedViewFree(c, q);
+    q = pNext;
+  }
+}
+
+/* After the connection committed to pBuf: new cursors take a new view. */
+void fkvConnViewRetire(fkv_conn *c, fkv_buffer *pBuf) {
+  for (fkv_shared_view *q = c->pViews; q; q = q->pNext) {
+    if (q->pBuf == pBuf) q->bShared = 0;
+  }
+}
+
+/* --------------------------------------------------------------- tables */
+
+/* This connection's connected flaxkv table zTable, or SQLITE_ERROR. */
+static int connFindTable(fkv_conn *c, const char *zTable, fkv_buffer **ppBuf, fkv_table **ppTable,
+                     const char **pzName) {
+  const char *zDot = strchr(zTable, '.');
+  for (fkv_vtab *p = c->pVtabs; p; p = p->pNextVtab) {
+    int bMatch;
+    if (zDot) {
+      size_t nSchema = (size_t)(zDot - zTable);
+      bMatch = strlen(p->zSchema) == nSchema &&
+               sqlite3_strnicmp(p->zSchema, zTable, (int)nSchema) == 0 &&
+               sqlite3_stricmp(p->zName, zDot + 1) == 0;
+    } else {
+      bMatch = sqlite3_stricmp(p->zName, zTable) == 0;
+    }
+    if (bMatch) {
+      *ppBuf = p->pBuf;
+      *ppTable = p->pTable;
+      *pzName = p->zName;
+      return SQLITE_OK;
+    }
+  }
+  return SQLITE_ERROR;
+}
+
+int fkvConnFindTable(fkv_conn *c, const char *zTable, fkv_buffer **ppBuf, fkv_table **ppTable,
+                     const char **pzName, char **pzErr) {
+  if (connFindTable(c, zTable, ppBuf, ppTable, pzName) == SQLITE_OK) return SQLITE_OK;
+  /* SQLite connects a virtual table when a statement first uses it:
+  ** preparing one that reads it does, if the schema has such a table. */
+  const char *zDot = strchr(zTable, '.');
+  char *zSql = zDot ? sqlite3_mprintf("SELECT 1 FROM \"%.*w\".\"%w\"", (int)(zDot - zTable),
+                                      zTable, zDot + 1)
+                    : sqlite3_mprintf("SELECT 1 FROM \"%w\"", zTable);
+  sqlite3_stmt *pStmt = 0;
+  if (zSql) sqlite3_prepare_v2(c->db, zSql, -1, &pStmt, 0);
+  sqlite3_finalize(pStmt);
+  sqlite3_free(zSql);
+  if (connFindTable(c, zTable, ppBuf, ppTable, pzName) == SQLITE_OK) return SQLITE_OK;
+  return fkvErrSet(pzErr, SQLITE_ERROR, "no flaxkv table named \"%s\" in this connection",
+                   zTable);
+}

@@ -1,0 +1,528 @@
+/*
+** txn.c - a connection's transaction on one table of a write buffer
+** (buffer.h, fkv_txn): its uncommitted entries and savepoints, the writer
+** lock and the commit token, publishing a commit, and write-through.
+**
+** INVARIANTS (b = the transaction's buffer)
+**
+** Entries.  The uncommitted entries are a private memtable (pMem) whose
+** node heads are the current entries; every write pushes an undo record
+** (the node and its previous head), a savepoint marks a position in the
+** undo log, and a rollback to it pops back to that position.
+**
+** Locks.  A connection holds b->writer from its first write (xBegin) to
+** the end of its transaction, and b->token from prepare (xSync) to commit
+** (fkv_hold: one owner, counted holds).  While the token is held nothing
+** is frozen (buffer_int.h, Sequence numbers).
+**
+** Prepare, then commit.  Prepare makes the active memtable's nodes for
+** every entry (so that the commit cannot fail) and checks the plain
+** INSERTs against the committed state; commit moves the entries' versions
+** into those nodes under b->mu, stamped with the pending seq, and
+** publishes when the token's last hold goes.
+**
+** Write-through (write_through=1).  At xSync the entries go to LMDB in one
+** write transaction instead (fkvTxnWriteThrough), with the plain-INSERT
+** checks and the check that no other process committed after the oldest
+** snapshot the transaction read, both inside that transaction, whose lock
+** LMDB holds across processes.
+*/
+#include <sqlite3ext.h>
+SQLITE_EXTENSION_INIT3
+
+#include "buffer_int.h"
+
+#include <errno.h>
+#include <string.h>
+
+#include "codec.h"
+
+/* The size of the record LMDB keeps for a named database in its main
+** database (its MDB_db: two 32-bit fields, then five of size_t). */
+#define FKV_DB_RECORD (2 * sizeof(uint32_t) + 5 * sizeof(size_t))
+
+fkv_txn *fkvTxnNew(fkv_buffer *b, fkv_table *t) {
+  fkv_txn *p = sqlite3_malloc(sizeof(*p));
+  if (!p) return 0;
+  memset(p, 0, sizeof(*p));
+  p->pBuf = b;
+  p->pTable = t;
+  return p;
+}
+
+/* Forget every uncommitted entry and the undo log; keep nothing. */
+static void txnClear(fkv_txn *p) {
+  for (int i = 0; i < p->nUndo; i++) fkvVersionFree(p->aUndo[i].pPrev);
+  p->nUndo = 0;
+  p->nMark = 0;
+  p->genExpect = 0;
+  p->bWritten = 0;
+  p->spot.pMem = 0; /* a reset memtable keeps its address */
+  /* Keep an unshared entry table for the next transaction (autocommit
+  ** statements come one after the other); an iterator may still hold it. */
+  if (p->pMem && !fkvMemReset(p->pMem)) {
+    fkvMemUnref(p->pMem);
+    p->pMem = 0;
+  }
+  sqlite3_free(p->apShared);
+  p->apShared = p->apMine = 0;
+  p->nPub = 0;
+  fkvViewSuspend(p->pView); /* kept for the next transaction */
+}
+
+void fkvTxnFree(fkv_txn *p) {
+  if (!p) return;
+  if (p->bPrepared || p->bWriter) fkvTxnRollback(p);
+  txnClear(p);
+  fkvViewClose(p->pView);
+  fkvMemUnref(p->pMem);
+  sqlite3_free(p->aUndo);
+  sqlite3_free(p->aMark);
+  sqlite3_free(p);
+}
+
+int fkvTxnPut(fkv_txn *p, const unsigned char *aKey, size_t nKey, const unsigned char *aVal,
+              size_t nVal, int bExpectAbsent) {
+  unsigned char aPk[FKV_PREFIX + FKV_MAX_KEY];
+  if (nKey > FKV_MAX_KEY) return SQLITE_TOOBIG;
+  fkvBufferPutPrefix(aPk, p->pTable->id);
+  memcpy(aPk + FKV_PREFIX, aKey, nKey);
+  if (!p->pMem && !(p->pMem = fkvMemNew())) return SQLITE_NOMEM;
+  if (aVal && fkvKeyIsNumericText(aKey, nKey) &&
+      !__atomic_load_n(&p->pTable->bNumText, __ATOMIC_RELAXED)) {
+    /* Before the key is visible, even to this transaction. */
+    __atomic_store_n(&p->pTable->bNumText, 1, __ATOMIC_SEQ_CST);
+  }
+  if (p->nUndo >= p->nUndoAlloc) {
+    int n = p->nUndoAlloc ? p->nUndoAlloc * 2 : 16;
+    fkv_undo *a = sqlite3_realloc64(p->aUndo, n * sizeof(*a));
+    if (!a) return SQLITE_NOMEM;
+    p->aUndo = a;
+    p->nUndoAlloc = n;
+  }
+  fkv_node *x = fkvMemUpsertAt(p->pMem, aPk, FKV_PREFIX + nKey, &p->spot);
+  fkv_version *v = x ? fkvVersionNew(aVal, nVal, aVal == 0) : 0;
+  if (!v) return SQLITE_NOMEM;
+  fkv_version *pOld = fkvNodeHead(x);
+  v->bExpectAbsent = (uint8_t)(bExpectAbsent || (pOld && pOld->bExpectAbsent));
+  if (bExpectAbsent && !p->genExpect && p->pView && p->pView->bOpen) p->genExpect = p->pView->gen;
+  fkvMemSetHead(p->pMem, x, v);
+  p->aUndo[p->nUndo].pNode = x;
+  p->aUndo[p->nUndo].pPrev = pOld;
+  p->nUndo++;
+  return SQLITE_OK;
+}
+
+/* A view of the latest committed state, reopened when stale. */
+static int txnView(fkv_txn *p, char **pzErr) {
+  if (!p->pView) return fkvViewOpen(p->pBuf, &p->pView, pzErr);
+  if (!p->pView->bOpen || fkvViewStale(p->pView)) return fkvViewResume(p->pView, pzErr);
+  return SQLITE_OK;
+}
+
+int fkvTxnGet(fkv_txn *p, const unsigned char *aKey, size_t nKey, int bCommitted,
+              const unsigned char **paVal, size_t *pnVal, int *pbInTxn, char **pzErr) {
+  int rc = txnView(p, pzErr);
+  if (rc != SQLITE_OK) return rc;
+  return fkvGet(p->pView, bCommitted ? 0 : p, p->pTable, aKey, nKey, paVal, pnVal, pbInTxn,
+                pzErr);
+}
+
+int fkvTxnIterOpen(fkv_txn *p, fkv_iter **ppIter, char **pzErr) {
+  *ppIter = 0;
+  int rc = txnView(p, pzErr);
+  if (rc != SQLITE_OK) return rc;
+  return fkvIterOpen(p->pView, p, p->pTable, ppIter, pzErr);
+}
+
+int fkvTxnKeyIsDb(fkv_txn *p, const unsigned char *aKey, size_t nKey, int *pbDb, char **pzErr) {
+  fkv_table *t = p->pTable;
+  *pbDb = 0;
+  if (t->zName || __atomic_load_n(&t->bDropped, __ATOMIC_ACQUIRE)) return SQLITE_OK;
+  /* An open view is read as it is, even if stale: a newer one would move
+  ** genExpect past the absence checks made with it (fkvTxnPut). */
+  if (!p->pView || !p->pView->bOpen) {
+    int rc = txnView(p, pzErr);
+    if (rc != SQLITE_OK) return rc;
+  }
+  MDB_cursor *pCur;
+  MDB_val k = {nKey, (void *)aKey}, d;
+  int e = fkvViewGetCursor(p->pView, t->dbi, &pCur);
+  if (e == MDB_SUCCESS) e = mdb_cursor_get(pCur, &k, &d, MDB_SET);
+  if (e == MDB_NOTFOUND) return SQLITE_OK;
+  if (e != MDB_SUCCESS) {
+    return fkvLmdbErr(e, "cannot read from", fkvStorePath(p->pBuf->pStore), pzErr);
+  }
+  /* Only a record of the size of LMDB's database record can be one. */
+  if (d.mv_size != FKV_DB_RECORD) return SQLITE_OK;
+  return fkvStoreIsNamedDb(p->pBuf->pStore, aKey, nKey, pbDb, pzErr);
+}
+
+void fkvTxnSavepoint(fkv_txn *p, int iLevel) {
+  while (p->nMark > 0 && p->aMark[p->nMark - 1].iLevel >= iLevel) p->nMark--;
+  if (p->nMark >= p->nMarkAlloc) {
+    int n = p->nMarkAlloc ? p->nMarkAlloc * 2 : 8;
+    fkv_mark *a = sqlite3_realloc64(p->aMark, n * sizeof(*a));
+    if (!a) return; /* the mark is lost: a rollback to it undoes more (to xBegin) */
+    p->aMark = a;
+    p->nMarkAlloc = n;
+  }
+  p->aMark[p->nMark].iLevel = iLevel;
+  p->aMark[p->nMark].iUndo = p->nUndo;
+  p->nMark++;
+}
+
+void fkvTxnRelease(fkv_txn *p, int iLevel) {
+  while (p->nMark > 0 && p->aMark[p->nMark - 1].iLevel >= iLevel) p->nMark--;
+}
+
+/* Undo the entries written after undo position iUndo. */
+static void undoTo(fkv_txn *p, int iUndo) {
+  while (p->nUndo > iUndo) {
+    fkv_undo *u = &p->aUndo[--p->nUndo];
+    fkvVersionFree(fkvMemSetHead(p->pMem, u->pNode, u->pPrev));
+  }
+}
+
+void fkvTxnRollbackTo(fkv_txn *p, int iLevel) {
+  /* A level this transaction never saw began before it joined: everything
+  ** it wrote goes (also the meaning of iLevel -1). */
+  int i = p->nMark - 1;
+  while (i >= 0 && p->aMark[i].iLevel > iLevel) i--;
+  if (i >= 0 && p->aMark[i].iLevel == iLevel) {
+    undoTo(p, p->aMark[i].iUndo);
+    p->nMark = i + 1;
+  } else {
+    undoTo(p, 0);
+    p->nMark = 0;
+  }
+}
+
+/*
+** Take h for pOwner (b->mu held): wait on b->cond until no other owner
+** holds it, at the latest until ts.  *pbNew: h was free.  zWhat names h in
+** the messages ("write transaction on", "commit to"), zEnd what it does
+** when it lets go ("end", "finish").  With zThread (what another owner on
+** this thread holds: "a write transaction open on"), such an owner fails
+** the call at once: it cannot let go while this one waits.  SQLITE_OK, or
+** SQLITE_BUSY with a message.
+*/
+static int holdTake(fkv_buffer *b, fkv_hold *h, void *pOwner, const struct timespec *ts,
+                    const char *zWhat, const char *zEnd, const char *zThread, int *pbNew,
+                    char **pzErr) {
+  while (h->pOwner && h->pOwner != pOwner) {
+    if (zThread && pthread_equal(h->thread, pthread_self())) {
+      return fkvErrSet(pzErr, SQLITE_BUSY, "flaxkv: another connection of this thread has %s %s",
+                       zThread, fkvStorePath(b->pStore));
+    }
+    h->nWaits++;
+    int eWait = pthread_cond_timedwait(&b->cond, &b->mu, ts);
+    h->nWaits--;
+    if (eWait == ETIMEDOUT) {
+      return fkvErrSet(pzErr, SQLITE_BUSY, "flaxkv: another connection's %s %s did not %s in "
+                       "%d ms", zWhat, fkvStorePath(b->pStore), zEnd, FKV_WAIT_MS);
+    }
+  }
+  *pbNew = h->pOwner == 0;
+  if (*pbNew) {
+    h->pOwner = pOwner;
+    h->thread = pthread_self();
+  }
+  h->nRef++;
+  return SQLITE_OK;
+}
+
+/* Drop one hold of h (b->mu held); returns 1 if that freed it (the waiters
+** are woken: only holdTake waits for the writer lock, the flusher waits for
+** the commit token too). */
+static int holdDrop(fkv_buffer *b, fkv_hold *h) {
+  if (--h->nRef > 0) return 0;
+  h->pOwner = 0;
+  if (h->nWaits || h != &b->writer) pthread_cond_broadcast(&b->cond);
+  return 1;
+}
+
+int fkvTxnBegin(fkv_txn *p, void *pOwner, char **pzErr) {
+  fkv_buffer *b = p->pBuf;
+  int rc = fkvStoreCheckProcess(b->pStore, pzErr);
+  if (rc != SQLITE_OK || p->bWriter) return rc;
+  pthread_mutex_lock(&b->mu);
+  struct timespec ts;
+  fkvTimeDeadline(&ts, FKV_WAIT_MS);
+  int bNew;
+  rc = holdTake(b, &b->writer, pOwner, &ts, "write transaction on", "end",
+                "a write transaction open on", &bNew, pzErr);
+  if (rc == SQLITE_OK) p->bWriter = 1;
+  pthread_mutex_unlock(&b->mu);
+  if (rc == SQLITE_OK && fkvBufferWriteThrough(b)) p->idSnap = fkvStoreLastTxnIdLocked(b->pStore);
+  return rc;
+}
+
+void fkvTxnSetSnapshot(fkv_txn *p, uint64_t idSnap) {
+  if (idSnap < p->idSnap) p->idSnap = idSnap;
+}
+
+int fkvBufferWriteThrough(fkv_buffer *b) { return b->cfg.eWriteThrough == FKV_WRITE_THROUGH_ON; }
+
+int fkvTxnPending(fkv_txn *p) { return p->pMem && p->nUndo > 0 && !p->bWritten; }
+
+/*
+** Write-through: write the entries of the transactions ap[0..n) (one
+** connection's, one store) to LMDB in one write transaction, with the
+** plain-INSERT checks and the check that no other process committed after
+** the oldest snapshot they read, both made inside that write transaction,
+** whose lock LMDB holds across processes.
+*/
+int fkvTxnWriteThrough(fkv_txn **ap, int n, char **pzErr) {
+  fkv_store *s = ap[0]->pBuf->pStore;
+  uint64_t idSnap = UINT64_MAX;
+  for (int i = 0; i < n; i++) {
+    if (ap[i]->idSnap < idSnap) idSnap = ap[i]->idSnap;
+  }
+  for (int nTry = 0;; nTry++) {
+    MDB_txn *txn;
+    int rc = fkvStoreWriteBegin(s, &txn, pzErr);
+    if (rc != SQLITE_OK) return rc;
+    if (fkvStoreForeignAfter(s, idSnap)) {
+      fkvStoreWriteAbort(s, txn);
+      return fkvErrSet(pzErr, SQLITE_BUSY_SNAPSHOT, "flaxkv: another process committed to %s "
+                       "after this transaction read it; roll back and retry", fkvStorePath(s));
+    }
+    int e = MDB_SUCCESS;
+    int bChanged = 0;
+    for (int i = 0; i < n && e == MDB_SUCCESS && rc == SQLITE_OK; i++) {
+      fkv_table *t = ap[i]->pTable;
+      if (__atomic_load_n(&t->bDropped, __ATOMIC_ACQUIRE)) {
+        rc = fkvErrSet(pzErr, SQLITE_ERROR, "flaxkv: the table was dropped");
+        break;
+      }
+      if (fkvStoreTableGone(txn, t)) {
+        /* A write into it could crash LMDB (store.h). */
+        rc = fkvErrSet(pzErr, SQLITE_ERROR, "flaxkv: cannot commit to the LMDB database %s of "
+                       "%s: another process dropped or replaced the database", t->zName,
+                       fkvStorePath(s));
+        break;
+      }
+      for (fkv_node *x = fkvMemFirst(ap[i]->pMem); x && e == MDB_SUCCESS; x = fkvMemNext(x)) {
+        fkv_version *v = fkvNodeHead(x);
+        if (!v) continue;
+        size_t nKey;
+        const unsigned char *aKey = fkvNodeKey(x, &nKey);
+        MDB_val k = {nKey - FKV_PREFIX, (void *)(aKey + FKV_PREFIX)}, d;
+        if (v->bExpectAbsent) {
+          e = mdb_get(txn, t->dbi, &k, &d);
+          if (e == MDB_SUCCESS) {
+            rc = SQLITE_CONSTRAINT; /* another process committed the key first */
+            break;
+          }
+          if (e != MDB_NOTFOUND) break;
+          e = MDB_SUCCESS;
+        }
+        if (v->bTomb) {
+          e = mdb_del(txn, t->dbi, &k, 0);
+          if (e == MDB_NOTFOUND) e = MDB_SUCCESS;
+          else if (e == MDB_SUCCESS) bChanged = 1;
+        } else {
+          d.mv_size = v->nVal;
+          d.mv_data = v->aVal;
+          e = mdb_put(txn, t->dbi, &k, &d, 0);
+          bChanged = 1;
+        }
+      }
+    }
+    /* A transaction that wrote is a commit to the store, as in WAL, even
+    ** when its writes cancel out (another process's snapshot goes stale). */
+    if (e == MDB_SUCCESS && rc == SQLITE_OK && !bChanged) e = fkvStoreTouch(s, txn);
+    if (e == MDB_SUCCESS && rc == SQLITE_OK) {
+      rc = fkvStoreWriteCommit(s, txn, pzErr);
+      if (rc == SQLITE_OK) {
+        for (int i = 0; i < n; i++) ap[i]->bWritten = 1;
+      }
+      return rc;
+    }
+    fkvStoreWriteAbort(s, txn);
+    if (rc != SQLITE_OK) return rc;
+    if (e == MDB_MAP_FULL && nTry < 20) {
+      rc = fkvStoreGrow(s, pzErr);
+      if (rc != SQLITE_OK) return rc;
+      continue;
+    }
+    return fkvStoreFail(s, e, "cannot commit to", pzErr);
+  }
+}
+
+/* Drop p's reference on the writer lock (b->mu held). */
+static void writerRelease(fkv_txn *p) {
+  fkv_buffer *b = p->pBuf;
+  if (!p->bWriter) return;
+  p->bWriter = 0;
+  holdDrop(b, &b->writer);
+}
+
+/* Release the commit token (b->mu held). */
+static void tokenRelease(fkv_buffer *b) {
+  if (b->token.nRef > 1) {
+    holdDrop(b, &b->token);
+    return;
+  }
+  if (b->bPendingPushed) {
+    b->visible = b->pendingSeq;
+    b->nCommit++;
+    int64_t now = fkvTimeNowMs();
+    b->msLastCommit = now;
+    __atomic_add_fetch(&b->gen, 1, __ATOMIC_RELEASE);
+    if (fkvBufferWriteThrough(b)) {
+      b->flushedSeq = b->visible; /* nothing is buffered */
+    } else if (!b->msFirstUnflushed || fkvMemBytes(b->pActive) >= b->cfg.nSoft) {
+      /* The flusher sleeps without a deadline while there is nothing to do. */
+      if (!b->msFirstUnflushed) b->msFirstUnflushed = now;
+      pthread_cond_signal(&b->wake);
+    }
+  }
+  b->bPendingPushed = 0;
+  holdDrop(b, &b->token);
+}
+
+int fkvTxnPrepare(fkv_txn *p, void *pOwner, char **pzErr) {
+  fkv_buffer *b = p->pBuf;
+  if (!p->pMem || p->nUndo == 0) return SQLITE_OK; /* nothing written */
+  int rc0 = fkvStoreCheckProcess(b->pStore, pzErr);
+  if (rc0 != SQLITE_OK) return rc0;
+  if (__atomic_load_n(&p->pTable->bDropped, __ATOMIC_ACQUIRE)) {
+    return fkvErrSet(pzErr, SQLITE_ERROR, "flaxkv: the table was dropped");
+  }
+  int rc = SQLITE_OK;
+  pthread_mutex_lock(&b->mu);
+  if (!p->bPrepared) {
+    /* A failed flush refuses every commit; a held table, its own. */
+    fkv_held *q = b->flushRc == SQLITE_OK ? fkvBufferHeld(b, p->pTable) : 0;
+    if (b->flushRc != SQLITE_OK || q) {
+      rc = q ? fkvBufferFlushErr(q->rc, q->zErr, 1, 1, pzErr)
+             : fkvBufferFlushErr(b->flushRc, b->zFlushErr, 1, 0, pzErr);
+      pthread_mutex_unlock(&b->mu);
+      return rc;
+    }
+    struct timespec ts;
+    fkvTimeDeadline(&ts, FKV_WAIT_MS);
+    if (b->token.pOwner != pOwner) {
+      /* Back-pressure: past the hard limit, wait for the flush to catch up. */
+      while (fkvBufferPressure(b) >= b->cfg.nHard && b->flushRc == SQLITE_OK &&
+             (b->pFrozen || b->bFlushing)) {
+        pthread_cond_signal(&b->wake);
+        if (pthread_cond_timedwait(&b->cond, &b->mu, &ts) == ETIMEDOUT) break;
+      }
+      if (fkvMemBytes(b->pActive) >= b->cfg.nSoft) pthread_cond_signal(&b->wake);
+    }
+    int bNew;
+    rc = holdTake(b, &b->token, pOwner, &ts, "commit to", "finish", 0, &bNew, pzErr);
+    if (rc != SQLITE_OK) {
+      pthread_mutex_unlock(&b->mu);
+      return rc;
+    }
+    if (bNew) {
+      b->pendingSeq = b->visible + 1;
+      b->bPendingPushed = 0;
+    }
+    p->bPrepared = 1;
+  }
+  if (fkvBufferWriteThrough(b)) {
+    /* The entries go to LMDB (fkvTxnWriteThrough), not to the buffer. */
+    pthread_mutex_unlock(&b->mu);
+    return SQLITE_OK;
+  }
+  /* Make the active memtable's nodes now, so that the commit cannot fail. */
+  size_t nEntry = fkvMemCount(p->pMem);
+  sqlite3_free(p->apShared);
+  p->apShared = sqlite3_malloc64(2 * nEntry * sizeof(fkv_node *) + 1);
+  p->apMine = p->apShared ? p->apShared + nEntry : 0;
+  p->nPub = 0;
+  if (!p->apShared) rc = SQLITE_NOMEM;
+  fkv_finger finger;
+  finger.pMem = 0;
+  for (fkv_node *x = fkvMemFirst(p->pMem); x && rc == SQLITE_OK; x = fkvMemNext(x)) {
+    if (!fkvNodeHead(x)) continue;
+    size_t n;
+    const unsigned char *a = fkvNodeKey(x, &n);
+    fkv_node *y = fkvMemUpsertSorted(b->pActive, a, n, &finger); /* entries come sorted */
+    if (!y) {
+      rc = SQLITE_NOMEM;
+      break;
+    }
+    p->apMine[p->nPub] = x;
+    p->apShared[p->nPub++] = y;
+  }
+  pthread_mutex_unlock(&b->mu);
+  if (rc != SQLITE_OK) return rc;
+
+  /* Plain INSERTs: the key must still be absent from the committed state.
+  ** If nothing was committed or flushed since the first absence check of
+  ** the transaction (xUpdate, with a fresh view), every check still holds. */
+  if (p->genExpect && p->genExpect == __atomic_load_n(&b->gen, __ATOMIC_ACQUIRE)) {
+    return SQLITE_OK;
+  }
+  for (int i = 0; i < p->nPub; i++) {
+    fkv_version *v = fkvNodeHead(p->apMine[i]);
+    if (!v->bExpectAbsent) continue;
+    size_t n;
+    const unsigned char *a = fkvNodeKey(p->apMine[i], &n);
+    const unsigned char *aVal;
+    size_t nVal;
+    rc = fkvTxnGet(p, a + FKV_PREFIX, n - FKV_PREFIX, 1, &aVal, &nVal, 0, pzErr);
+    if (rc == SQLITE_OK) return SQLITE_CONSTRAINT;
+    if (rc != SQLITE_NOTFOUND) return rc;
+    rc = SQLITE_OK;
+  }
+  return SQLITE_OK;
+}
+
+void fkvTxnCommit(fkv_txn *p) {
+  fkv_buffer *b = p->pBuf;
+  if (!p->bPrepared && p->nUndo > 0) {
+    /* xCommit without xSync: SQLite always syncs first; stay correct anyway. */
+    char *zErr = 0;
+    int rc = fkvTxnPrepare(p, p, &zErr);
+    if (rc == SQLITE_OK && fkvTxnPending(p) && fkvBufferWriteThrough(b)) {
+      rc = fkvTxnWriteThrough(&p, 1, &zErr);
+    }
+    if (rc != SQLITE_OK) {
+      sqlite3_log(SQLITE_ERROR, "%s", zErr ? zErr : "flaxkv: commit failed");
+      sqlite3_free(zErr);
+      fkvTxnRollback(p);
+      return;
+    }
+  }
+  if (p->bPrepared) {
+    pthread_mutex_lock(&b->mu);
+    uint64_t h = fkvBufferHorizon(b);
+    if (p->bWritten) b->bPendingPushed = 1; /* write-through: published in LMDB */
+    for (int i = 0; i < p->nPub; i++) {
+      fkv_version *v = fkvMemSetHead(p->pMem, p->apMine[i], 0);
+      if (!v) continue;
+      v->seq = b->pendingSeq;
+      v->bExpectAbsent = 0;
+      fkvMemPush(b->pActive, p->apShared[i], v, h);
+      b->bPendingPushed = 1;
+    }
+    p->bPrepared = 0;
+    tokenRelease(b);
+    writerRelease(p);
+    pthread_mutex_unlock(&b->mu);
+  } else if (p->bWriter) {
+    pthread_mutex_lock(&b->mu);
+    writerRelease(p);
+    pthread_mutex_unlock(&b->mu);
+  }
+  txnClear(p);
+}
+
+void fkvTxnRollback(fkv_txn *p) {
+  fkv_buffer *b = p->pBuf;
+  if (p->bPrepared || p->bWriter) {
+    pthread_mutex_lock(&b->mu);
+    if (p->bPrepared) tokenRelease(b);
+    p->bPrepared = 0;
+    writerRelease(p);
+    pthread_mutex_unlock(&b->mu);
+  }
+  txnClear(p);
+}
