@@ -147,14 +147,6 @@ int fkvViewStale(fkv_view *);
 int fkvGet(fkv_view *, fkv_txn *pTxn, fkv_table *, const unsigned char *aKey, size_t nKey,
            const unsigned char **paVal, size_t *pnVal, int *pbTxn, char **pzErr);
 
-/* A bound of a range scan: the encoded key, and whether it is excluded. */
-typedef struct fkv_bound fkv_bound;
-struct fkv_bound {
-  const unsigned char *a;
-  size_t n;
-  int bStrict;
-};
-
 /*
 ** Ordered iteration over one table, merging pTxn's uncommitted writes (may
 ** be NULL), the buffer and LMDB; tombstones hide older versions.

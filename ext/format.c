@@ -2,15 +2,38 @@
 ** format.c - the table formats (format.h): native, raw and flaxkv, each a
 ** constant table of pure functions over codec.c and msgpack_fmt.c.
 **
-** INVARIANTS.  A key written by xKeyEncode reads back through xKeyResult as
-** the same SQL value (raw: as a BLOB of the same bytes).  xValueEncode
-** leaves pOut->a[0..pOut->n) as the stored value.  Nothing here keeps state.
+** INVARIANTS
+**
+** Round trip.  A key written by xKeyEncode reads back through xKeyResult
+** as the same SQL value (raw: as a BLOB of the same bytes).  xValueEncode
+** leaves pOut->a[0..pOut->n) as the stored value.  Nothing here keeps
+** state.
+**
+** Finding keys.  xKeyEq and xKeyRange report every stored key SQLite may
+** find matching, maybe more (SQLite re-checks every row: constraints are
+** never omitted), never fewer.
+**
+** Affinity (native).  kv.key = t.id with an INTEGER column also matches
+** TEXT keys that look numeric ('3', ' 5'), and a TEXT operand may be
+** compared with number keys as text.  So key = v is v's own key plus: for
+** a number, the numeric-looking text keys (codec.h: first byte white space,
+** '+', '-', '.' or a digit) unless the data holds none; for a TEXT that
+** looks numeric, the numbers near the one it spells (TEXT affinity prints
+** a number with 15 significant digits).  A range adds the numeric text
+** keys if it has an upper bound (a number bound may compare as text), and
+** every number if its lower bound is a TEXT.
+**
+** Raw.  A raw key reads as a BLOB, and SQLite orders NULL < numbers < TEXT
+** < BLOB and compares a BLOB with nothing else as equal: key = v finds
+** only a BLOB v; a bound of another type is below every key (a lower one:
+** no bound) or admits none (an upper one).
 */
 #include "sqlite3ext.h"
 SQLITE_EXTENSION_INIT3
 
 #include "format.h"
 
+#include <math.h>
 #include <string.h>
 
 #include "codec.h"
@@ -58,7 +81,86 @@ static int nativeValueEncode(sqlite3_value *pVal, sqlite3_value *pMeta, int kind
 
 static int nativeValueResult(sqlite3_context *ctx, const unsigned char *aVal, size_t nVal,
                              char **pzErr) {
-  if (fkvResultValue(ctx, aVal, nVal) != SQLITE_OK) return fkvErrSet(pzErr, SQLITE_CORRUPT, "corrupt value");
+  if (fkvResultValue(ctx, aVal, nVal) != SQLITE_OK) {
+    return fkvErrSet(pzErr, SQLITE_CORRUPT, "corrupt value");
+  }
+  return SQLITE_OK;
+}
+
+static char *nativeKeyText(const unsigned char *aKey, size_t nKey) {
+  return fkvKeyRepr(aKey, nKey, 1);
+}
+
+/* The numeric text keys (codec.h), unless the data holds none. */
+static void nativeNumericText(const fkv_key_sink *pSink) {
+  static const fkv_bound lo = {fkvNumTextFirst, sizeof(fkvNumTextFirst), 0};
+  static const fkv_bound hi = {fkvNumTextEnd, sizeof(fkvNumTextEnd), 1};
+  if (pSink->xNoNumericText && pSink->xNoNumericText(pSink->pCtx)) return;
+  pSink->xInterval(pSink->pCtx, &lo, &hi);
+}
+
+/* Every number key. */
+static void nativeAllNumbers(const fkv_key_sink *pSink) {
+  static const unsigned char aLo[] = {FKV_TAG_NUM}, aHi[] = {FKV_TAG_NUM + 1};
+  static const fkv_bound lo = {aLo, 1, 0}, hi = {aHi, 1, 1};
+  pSink->xInterval(pSink->pCtx, &lo, &hi);
+}
+
+/* The numbers whose text could be the numeric text of pVal (TEXT affinity
+** compares a number key by its text, rounded to 15 significant digits). */
+static void nativeNearNumber(const fkv_key_sink *pSink, sqlite3_value *pVal) {
+  double r;
+  const unsigned char *z = sqlite3_value_text(pVal);
+  if (!z || !fkvTextLooksNumeric(z, (size_t)sqlite3_value_bytes(pVal), &r) || isnan(r)) return;
+  double d = fabs(r) * 1e-14 + 1e-300;
+  unsigned char aLo[FKV_NUMKEY_SIZE], aHi[FKV_NUMKEY_SIZE];
+  int k;
+  fkvKeyFromDouble(r - d, aLo, &k);
+  fkvKeyFromDouble(r + d, aHi, &k);
+  pSink->xRange(pSink->pCtx, aLo, FKV_NUMKEY_SIZE, aHi, FKV_NUMKEY_SIZE, 0);
+}
+
+/* What affinity adds to key = pV (see Affinity). */
+static void nativeAffinity(sqlite3_value *pV, int eType, const fkv_key_sink *pSink) {
+  if (eType == SQLITE_INTEGER || eType == SQLITE_FLOAT) nativeNumericText(pSink);
+  if (eType == SQLITE_TEXT) nativeNearNumber(pSink, pV);
+}
+
+/* key = pV with pV's own key: that key into a, what affinity adds to
+** pSink (format.h xKeyPoint).  0 for a NULL, or a key too long to be
+** stored: no key at all. */
+static size_t nativeKeyPoint(sqlite3_value *pV, unsigned char *a, size_t nA,
+                             const fkv_key_sink *pSink) {
+  int eType = sqlite3_value_type(pV), kind;
+  size_t n = fkvKeyEncode(pV, a, nA, &kind);
+  if (n == 0 || n > FKV_MAX_KEY) return 0;
+  nativeAffinity(pV, eType, pSink);
+  return n;
+}
+
+/* key = pV: its own key, and what affinity adds (see Affinity). */
+static int nativeKeyEq(sqlite3_value *pV, const fkv_key_sink *pSink) {
+  unsigned char a[FKV_MAX_KEY + 1];
+  size_t n = nativeKeyPoint(pV, a, sizeof(a), pSink);
+  if (n) {
+    pSink->xRange(pSink->pCtx, a, n, a, n, 0);
+  } else if (sqlite3_value_type(pV) != SQLITE_NULL) { /* NULL matches nothing */
+    nativeAffinity(pV, sqlite3_value_type(pV), pSink); /* no key is that long */
+  }
+  return SQLITE_OK;
+}
+
+/* pLo < key < pHi (or <=): the keys between, and what affinity adds. */
+static int nativeKeyRange(sqlite3_value *pLo, int bLoStrict, sqlite3_value *pHi, int bHiStrict,
+                          const fkv_key_sink *pSink) {
+  unsigned char aLo[FKV_MAX_KEY + 1], aHi[FKV_MAX_KEY + 1];
+  fkv_bound lo = {aLo, 0, bLoStrict}, hi = {aHi, 0, bHiStrict};
+  int kind;
+  if (pLo) lo.n = fkvKeyEncode(pLo, aLo, sizeof(aLo), &kind);
+  if (pHi) hi.n = fkvKeyEncode(pHi, aHi, sizeof(aHi), &kind);
+  pSink->xInterval(pSink->pCtx, pLo ? &lo : 0, pHi ? &hi : 0);
+  if (pHi) nativeNumericText(pSink);
+  if (pLo && sqlite3_value_type(pLo) == SQLITE_TEXT) nativeAllNumbers(pSink);
   return SQLITE_OK;
 }
 
@@ -128,6 +230,50 @@ static int rawValueResult(sqlite3_context *ctx, const unsigned char *aVal, size_
   return rawBlobResult(ctx, aVal, nVal);
 }
 
+/* The bytes of any stored key, as X'hex'. */
+static char *bytesKeyText(const unsigned char *aKey, size_t nKey) {
+  return fkvKeyRepr(aKey, nKey, 0);
+}
+
+/* The bytes of a BLOB operand into *pa, *pn: 1; 0 if it is not a BLOB
+** (see Raw), -1 on out of memory. */
+static int rawOperand(sqlite3_value *pV, const unsigned char **pa, size_t *pn) {
+  if (sqlite3_value_type(pV) != SQLITE_BLOB) return 0;
+  *pn = (size_t)sqlite3_value_bytes(pV);
+  *pa = *pn ? sqlite3_value_blob(pV) : (const unsigned char *)"";
+  return *pa ? 1 : -1;
+}
+
+static int rawKeyEq(sqlite3_value *pV, const fkv_key_sink *pSink) {
+  const unsigned char *a;
+  size_t n;
+  int e = rawOperand(pV, &a, &n);
+  if (e < 0) return SQLITE_NOMEM;
+  if (e > 0 && n <= FKV_MAX_KEY) pSink->xRange(pSink->pCtx, a, n, a, n, 0);
+  return SQLITE_OK;
+}
+
+static size_t rawKeyPoint(sqlite3_value *pV, unsigned char *a, size_t nA,
+                          const fkv_key_sink *pSink) {
+  (void)pSink;
+  const unsigned char *z;
+  size_t n;
+  if (rawOperand(pV, &z, &n) <= 0 || n == 0 || n > FKV_MAX_KEY || n > nA) return 0;
+  memcpy(a, z, n);
+  return n;
+}
+
+static int rawKeyRange(sqlite3_value *pLo, int bLoStrict, sqlite3_value *pHi, int bHiStrict,
+                       const fkv_key_sink *pSink) {
+  fkv_bound lo = {0, 0, bLoStrict}, hi = {0, 0, bHiStrict};
+  int eLo = pLo ? rawOperand(pLo, &lo.a, &lo.n) : 0;
+  int eHi = pHi ? rawOperand(pHi, &hi.a, &hi.n) : 0;
+  if (eLo < 0 || eHi < 0) return SQLITE_NOMEM;
+  if (pHi && !eHi) return SQLITE_OK; /* ends below every key */
+  pSink->xInterval(pSink->pCtx, eLo ? &lo : 0, pHi ? &hi : 0);
+  return SQLITE_OK;
+}
+
 /* -------------------------------------------------------------- flaxkv */
 
 static int mpKeyEncode(sqlite3_value *pVal, unsigned char *a, size_t nA, size_t *pn, int *pKind,
@@ -180,12 +326,54 @@ static int mpMetaResult(sqlite3_context *ctx, const unsigned char *aVal, size_t 
 
 /* -------------------------------------------------------------- table */
 
+#define FKV_SCHEMA "CREATE TABLE x(key PRIMARY KEY NOT NULL, value) WITHOUT ROWID"
+#define FKV_SCHEMA_RAWKEY \
+  "CREATE TABLE x(key, value, meta HIDDEN, rawkey HIDDEN PRIMARY KEY) WITHOUT ROWID"
+
 static const fkv_format aFormat[] = {
-    {"native", 1, 1, 0, 0, nativeKeyEncode, nativeKeyResult, nativeValueEncode,
-     nativeValueResult, 0, 0, 0, 0},
-    {"raw", 1, 0, 0, 0, rawKeyEncode, rawKeyResult, rawValueEncode, rawValueResult, 0, 0, 0, 0},
-    {"flaxkv", 0, 0, 1, 1, mpKeyEncode, mpKeyResult, mpValueEncode, mpValueResult,
-     mpMetaResult, fkvMsgpackKeyCandidates, fkvMsgpackKeyIs, fkvMsgpackKeyOrder},
+    {
+        .zName = "native",
+        .caps = FKV_CAP_CATALOG | FKV_CAP_OWNS | FKV_CAP_RENAME | FKV_CAP_ONE_PASS,
+        .zSchema = FKV_SCHEMA,
+        .zKeyNote = " (1 type byte + the key)",
+        .xKeyEncode = nativeKeyEncode,
+        .xKeyResult = nativeKeyResult,
+        .xValueEncode = nativeValueEncode,
+        .xValueResult = nativeValueResult,
+        .xKeyText = nativeKeyText,
+        .xKeyEq = nativeKeyEq,
+        .xKeyPoint = nativeKeyPoint,
+        .xKeyRange = nativeKeyRange,
+    },
+    {
+        .zName = "raw",
+        .caps = 0,
+        .zSchema = FKV_SCHEMA,
+        .zKeyNote = "",
+        .xKeyEncode = rawKeyEncode,
+        .xKeyResult = rawKeyResult,
+        .xValueEncode = rawValueEncode,
+        .xValueResult = rawValueResult,
+        .xKeyText = bytesKeyText,
+        .xKeyEq = rawKeyEq,
+        .xKeyPoint = rawKeyPoint,
+        .xKeyRange = rawKeyRange,
+    },
+    {
+        .zName = "flaxkv",
+        .caps = FKV_CAP_RAWKEY | FKV_CAP_META,
+        .zSchema = FKV_SCHEMA_RAWKEY,
+        .zKeyNote = "",
+        .xKeyEncode = mpKeyEncode,
+        .xKeyResult = mpKeyResult,
+        .xValueEncode = mpValueEncode,
+        .xValueResult = mpValueResult,
+        .xMetaResult = mpMetaResult,
+        .xKeyText = bytesKeyText,
+        .xKeyEq = fkvMsgpackKeyCandidates,
+        .xKeyIs = fkvMsgpackKeyIs,
+        .xKeyOrder = fkvMsgpackKeyOrder,
+    },
 };
 
 const fkv_format *fkvFormatFind(const char *zName) {

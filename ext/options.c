@@ -226,7 +226,7 @@ static int checkTogether(const fkv_opts *o, const char *zTable, char **pzErr) {
                      "(%llu%s)", (unsigned long long)o->buf.nHard, (unsigned long long)nSoft,
                      o->buf.nSoft ? "" : ", its default");
   }
-  if (o->pFmt->bNative && strcmp(o->zName ? o->zName : zTable, FKV_CATALOG) == 0) {
+  if ((o->pFmt->caps & FKV_CAP_CATALOG) && strcmp(o->zName ? o->zName : zTable, FKV_CATALOG) == 0) {
     return fkvErrSet(pzErr, SQLITE_ERROR, "flaxkv: %s is reserved for the store's catalog",
                      FKV_CATALOG);
   }

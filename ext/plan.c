@@ -3,30 +3,25 @@
 **
 ** INVARIANTS
 **
-** Affinity.  Constraints are never omitted (omit=0): SQLite re-checks each
-** row.  This is what lets a seek stay correct under affinity: kv.key = t.id
-** with an INTEGER column also matches TEXT keys that look numeric ('3',
-** ' 5'); the intervals also cover the numbers a TEXT operand could spell,
-** in case an affinity compares them as text.  So a plan is the exact
-** interval plus, when an affinity could widen the match, the
-** numeric-looking text keys (first byte white space, '+', '-', '.', or a
-** digit), all numbers, or the numbers near the one a text spells.  The
-** numeric-text interval is left out when the data holds no such key
-** (fkv_plan_data.xNoNumericText).  A non-BINARY collation on a constraint
-** makes it unusable for seeking.
+** Formats.  The planner knows keys only through the table's format
+** (format.h): xKeyEq says where the stored keys equal to an operand are,
+** xKeyRange what a pair of bounds admits (a format without it is not in
+** SQLite's order: no range seeks, no ORDER BY), each with what affinity
+** adds.  They report ranges to the plan's sink (planSink); the plan asks
+** its data (fkv_plan_data) what they ask of it: whether a prefix exists,
+** whether any numeric text key does.
 **
-** Formats whose SQL keys may repeat (format.h bRawKey: format=flaxkv, where
-** 1, 1.0 and true are three stored keys) declare the hidden column rawkey,
-** the stored key's bytes, as the primary key: SQLite then hands xUpdate the
-** exact row it selected, and knows that key is not unique (DISTINCT key
-** removes duplicates).  key = v becomes the intervals the format reports
-** for v (xKeyCandidates), which asks the data whether a prefix exists
-** before listing what follows it (fkv_plan_data.xProbe).
+** Rows re-checked.  Constraints are never omitted (omit=0): SQLite
+** re-checks every row, so a plan may hold more keys than match, never
+** fewer.  This is what lets a seek stay correct under affinity (kv.key =
+** t.id with an INTEGER column also matches TEXT keys that look numeric).
+** A non-BINARY collation on a constraint makes it unusable for seeking.
+** rawkey = v (format.h FKV_CAP_RAWKEY) is the stored key v itself.
 **
 ** Intervals.  A built plan's intervals are sorted by their lower ends,
 ** non-empty and disjoint: each key is visited once, in order (descending
 ** if bDesc, by walking them backwards).  Their ends point into the plan's
-** key arena or at constants.
+** key arena; a point's two ends are one copy of its key.
 **
 ** One-pass UPDATE.  SQLite runs UPDATE in one pass (no temporary b-tree of
 ** the rows to change) when xBestIndex sets SQLITE_INDEX_SCAN_UNIQUE; it then
@@ -37,9 +32,9 @@
 **     no SELECT of this table has.  SQLite drops a LEFT JOIN's right table
 **     that is promised unique and whose columns are unused, and a DELETE
 **     looks to xBestIndex exactly like such a join, so DELETE stays
-**     two-pass.  Only where the caller allows it (bOnePass: the native
-**     format, not once the table may hold numeric text keys, fkv_table
-**     bNumText, nor once the vtab has fallen back, bNoOnePass);
+**     two-pass.  Only where the caller allows it (bOnePass: a format with
+**     FKV_CAP_ONE_PASS, not once the table may hold numeric text keys,
+**     fkv_table bNumText, nor once the vtab has fallen back, bNoOnePass);
 **   - xFilter checks the promise against the plan it builds: a single point
 **     (or nothing) keeps it (fkvPlanAtMostOne).  Anything wider (numeric
 **     text keys appeared since the statement was prepared, or a
@@ -99,11 +94,11 @@ int fkvPlanBestIndex(sqlite3_index_info *pInfo, const fkv_format *pFmt, uint64_t
         break;
       case SQLITE_INDEX_CONSTRAINT_GT:
       case SQLITE_INDEX_CONSTRAINT_GE:
-        if (iLo < 0 && pFmt->bOrdered) iLo = i;
+        if (iLo < 0 && fkvFormatSqlOrder(pFmt)) iLo = i;
         break;
       case SQLITE_INDEX_CONSTRAINT_LT:
       case SQLITE_INDEX_CONSTRAINT_LE:
-        if (iHi < 0 && pFmt->bOrdered) iHi = i;
+        if (iHi < 0 && fkvFormatSqlOrder(pFmt)) iHi = i;
         break;
     }
   }
@@ -153,7 +148,8 @@ int fkvPlanBestIndex(sqlite3_index_info *pInfo, const fkv_format *pFmt, uint64_t
       planCost(pInfo, nTable, nTable);
       zPlan = sqlite3_mprintf("FULLSCAN");
     }
-    if (pInfo->nOrderBy == 1 && pInfo->aOrderBy[0].iColumn == 0 && pFmt->bOrdered) {
+    if (pInfo->nOrderBy == 1 && pInfo->aOrderBy[0].iColumn == FKV_COL_KEY &&
+        fkvFormatSqlOrder(pFmt)) {
       pInfo->orderByConsumed = 1;
       if (pInfo->aOrderBy[0].desc) {
         idxNum |= FKV_PLAN_DESC;
@@ -212,7 +208,7 @@ static size_t keyAppend(fkv_plan *pPlan, const unsigned char *a, size_t n) {
 }
 
 /* A new interval, unbounded both ways (out of memory: NULL, bOom). */
-static fkv_ivl *ivlAdd(fkv_plan *pPlan) {
+static inline fkv_ivl *ivlAdd(fkv_plan *pPlan) {
   size_t nNeed = ((size_t)pPlan->nIvl + 1) * sizeof(fkv_ivl);
   if (fkvBufReserve(&pPlan->ivl, nNeed) != SQLITE_OK) {
     pPlan->bOom = 1;
@@ -247,48 +243,6 @@ static void ivlSetEnd(fkv_plan *pPlan, fkv_ivl *v, int bUpper, const unsigned ch
   }
   pEnd->n = n;
   pEnd->bStrict = bStrict;
-}
-
-/* An interval of two constant keys [a, b) or [a, b]. */
-static void ivlAddConst(fkv_plan *pPlan, const unsigned char *aLo, size_t nLo,
-                        const unsigned char *aHi, size_t nHi, int bHiStrict) {
-  fkv_ivl *v = ivlAdd(pPlan);
-  if (!v) return;
-  ivlSetEnd(pPlan, v, 0, aLo, nLo, 0);
-  ivlSetEnd(pPlan, v, 1, aHi, nHi, bHiStrict);
-}
-
-/* Does the data certainly hold no numeric text key? */
-static int noNumericText(fkv_plan *pPlan) {
-  if (pPlan->eNoNumText < 0) pPlan->eNoNumText = pPlan->pData->xNoNumericText(pPlan->pData->pCtx);
-  return pPlan->eNoNumText;
-}
-
-/* Text keys that numeric affinity may turn into numbers (codec.h), unless
-** the view has none. */
-static void ivlAddNumericText(fkv_plan *pPlan) {
-  if (noNumericText(pPlan)) return;
-  ivlAddConst(pPlan, fkvNumTextFirst, sizeof(fkvNumTextFirst), fkvNumTextEnd,
-              sizeof(fkvNumTextEnd), 1);
-}
-
-static void ivlAddAllNumbers(fkv_plan *pPlan) {
-  static const unsigned char aLo[] = {FKV_TAG_NUM}, aHi[] = {FKV_TAG_NUM + 1};
-  ivlAddConst(pPlan, aLo, 1, aHi, 1, 1);
-}
-
-/* The numbers whose text could be the numeric text of pVal (TEXT affinity
-** compares a number key by its text, rounded to 15 significant digits). */
-static void ivlAddNearNumber(fkv_plan *pPlan, sqlite3_value *pVal) {
-  double r;
-  const unsigned char *z = sqlite3_value_text(pVal);
-  if (!z || !fkvTextLooksNumeric(z, (size_t)sqlite3_value_bytes(pVal), &r) || isnan(r)) return;
-  double d = fabs(r) * 1e-14 + 1e-300;
-  unsigned char aLo[FKV_NUMKEY_SIZE], aHi[FKV_NUMKEY_SIZE];
-  int k;
-  fkvKeyFromDouble(r - d, aLo, &k);
-  fkvKeyFromDouble(r + d, aHi, &k);
-  ivlAddConst(pPlan, aLo, FKV_NUMKEY_SIZE, aHi, FKV_NUMKEY_SIZE, 0);
 }
 
 /*
@@ -330,6 +284,25 @@ int fkvPlanSeekPrefix(fkv_iter *pIter, const unsigned char *a, size_t n) {
 static void ivlAddRange(void *pCtx, const unsigned char *aLo, size_t nLo, const unsigned char *aHi,
                         size_t nHi, int bHiPrefix) {
   fkv_plan *pPlan = pCtx;
+  if (aLo == aHi && nLo == nHi && !bHiPrefix && nLo <= FKV_MAX_KEY) {
+    /* A point (most lookups: kept short): one copy of the key serves both
+    ** ends, which fkvPlanIsPoint then knows by their pointers. */
+    size_t nNeed = ((size_t)pPlan->nIvl + 1) * sizeof(fkv_ivl);
+    size_t iKey = pPlan->keys.n;
+    fkvBufAppend(&pPlan->keys, aLo, nLo);
+    if (pPlan->keys.rc || fkvBufReserve(&pPlan->ivl, nNeed) != SQLITE_OK) {
+      pPlan->bOom = 1;
+      return;
+    }
+    pPlan->ivl.n = nNeed;
+    pPlan->aIvl = (fkv_ivl *)pPlan->ivl.a;
+    fkv_ivl *v = &pPlan->aIvl[pPlan->nIvl++];
+    v->bLo = v->bHi = 1;
+    v->iLo = v->iHi = iKey;
+    v->lo.n = v->hi.n = nLo;
+    v->lo.bStrict = v->hi.bStrict = 0;
+    return;
+  }
   unsigned char aEnd[FKV_KEYBUF];
   fkv_bound lo, hi;
   const fkv_bound *pHi = fkvPlanSinkBounds(aLo, nLo, aHi, nHi, bHiPrefix, aEnd, &lo, &hi);
@@ -345,26 +318,53 @@ static int planProbe(void *pCtx, const unsigned char *a, size_t n) {
   return pPlan->pData->xProbe(pPlan->pData->pCtx, a, n);
 }
 
-/* key = pV: the key itself, and what affinity may add (see Affinity); for
-** an unordered format, where the format says keys equal to pV are. */
-static void ivlAddEq(fkv_plan *pPlan, const fkv_format *pFmt, sqlite3_value *pV) {
-  if (pFmt->xKeyCandidates) {
-    fkv_key_sink sink = {pPlan, ivlAddRange, planProbe};
-    if (pFmt->xKeyCandidates(pV, &sink) != SQLITE_OK) pPlan->bOom = 1;
-    return;
+/*
+** key = pV by the format's fast path (format.h xKeyPoint): interval 0 is
+** the stored key it encodes straight into the first FKV_KEYBUF bytes of the
+** arena (the plan is empty: they are its own space).  Returns 0 (the plan
+** still empty) if the format does not take it.
+*/
+static int planPoint(fkv_plan *pPlan, const fkv_format *pFmt, sqlite3_value *pV,
+                     const fkv_key_sink *pSink) {
+  if (!ivlAdd(pPlan) || fkvBufReserve(&pPlan->keys, FKV_KEYBUF) != SQLITE_OK) {
+    pPlan->bOom = 1;
+    return 1;
   }
-  int eType = sqlite3_value_type(pV), kind;
-  unsigned char a[FKV_KEYBUF];
-  size_t n = fkvKeyEncode(pV, a, sizeof(a), &kind);
-  if (n > 0 && n <= FKV_MAX_KEY) { /* NULL matches nothing; no key is longer */
-    ivlAddConst(pPlan, a, n, a, n, 0);
+  pPlan->keys.n = FKV_KEYBUF;
+  size_t n = pFmt->xKeyPoint(pV, pPlan->keys.a, FKV_KEYBUF, pSink);
+  if (n == 0) {
+    pPlan->nIvl = 0;
+    pPlan->ivl.n = 0;
+    pPlan->keys.n = 0;
+    return 0;
   }
-  if (eType == SQLITE_INTEGER || eType == SQLITE_FLOAT) ivlAddNumericText(pPlan);
-  if (eType == SQLITE_TEXT) ivlAddNearNumber(pPlan, pV);
+  fkv_ivl *v = &pPlan->aIvl[0];
+  v->bLo = v->bHi = 1;
+  v->iLo = v->iHi = 0;
+  v->lo.n = v->hi.n = n;
+  v->lo.bStrict = v->hi.bStrict = 0;
+  return 1;
+}
+
+/* fkv_key_sink.xInterval of a plan: one more interval. */
+static void ivlAddInterval(void *pCtx, const fkv_bound *pLo, const fkv_bound *pHi) {
+  fkv_plan *pPlan = pCtx;
+  fkv_ivl *v = ivlAdd(pPlan);
+  if (!v) return;
+  if (pLo) ivlSetEnd(pPlan, v, 0, pLo->a, pLo->n, pLo->bStrict);
+  if (pHi) ivlSetEnd(pPlan, v, 1, pHi->a, pHi->n, pHi->bStrict);
+}
+
+/* fkv_key_sink.xNoNumericText of a plan: its data's, asked once a build. */
+static int planNoNumericText(void *pCtx) {
+  fkv_plan *pPlan = pCtx;
+  if (pPlan->eNoNumText < 0) pPlan->eNoNumText = pPlan->pData->xNoNumericText(pPlan->pData->pCtx);
+  return pPlan->eNoNumText;
 }
 
 static int ivlEmpty(const fkv_ivl *v) {
   if (!v->bLo || !v->bHi) return 0;
+  if (v->lo.a == v->hi.a && v->lo.n == v->hi.n) return v->lo.bStrict || v->hi.bStrict;
   int c = fkvKeyCmp(v->lo.a, v->lo.n, v->hi.a, v->hi.n);
   return c > 0 || (c == 0 && (v->lo.bStrict || v->hi.bStrict));
 }
@@ -374,22 +374,40 @@ static int ivlCmpLo(const void *p1, const void *p2) {
   return cmpEnd(a->bLo, &a->lo, b->bLo, &b->lo, 0);
 }
 
+/* Does a, a non-empty interval, end before b starts (not touching)? */
+static int ivlApart(const fkv_ivl *a, const fkv_ivl *b) {
+  return a->bHi && b->bLo && fkvKeyCmp(b->lo.a, b->lo.n, a->hi.a, a->hi.n) > 0;
+}
+
 /* Turn arena offsets into pointers; sort the intervals by lower end, drop
-** empty ones, merge overlapping ones: each key is visited once, in order. */
+** empty ones, merge overlapping ones: each key is visited once, in order.
+** The intervals of a lookup come sorted and apart: then no more. */
 static void ivlNormalize(fkv_plan *pPlan) {
-  int n = 0;
+  fkv_ivl *aIvl = pPlan->aIvl;
+  if (pPlan->nIvl == 1 && aIvl[0].bLo && aIvl[0].bHi && aIvl[0].iLo == aIvl[0].iHi &&
+      aIvl[0].lo.n == aIvl[0].hi.n && !aIvl[0].lo.bStrict && !aIvl[0].hi.bStrict) {
+    /* The usual lookup: one point (ivlAddRange, planPoint). */
+    aIvl[0].lo.a = aIvl[0].hi.a = pPlan->keys.a + aIvl[0].iLo;
+    return;
+  }
+  int n = 0, bApart = 1;
   for (int i = 0; i < pPlan->nIvl; i++) {
-    fkv_ivl *v = &pPlan->aIvl[i];
+    fkv_ivl *v = &aIvl[i];
     v->lo.a = pPlan->keys.a + v->iLo;
     v->hi.a = pPlan->keys.a + v->iHi;
-    if (!ivlEmpty(v)) pPlan->aIvl[n++] = *v;
+    if (ivlEmpty(v)) continue;
+    if (n > 0 && bApart) bApart = ivlApart(&aIvl[n - 1], v);
+    if (n != i) aIvl[n] = *v;
+    n++;
   }
-  if (n > 1) qsort(pPlan->aIvl, n, sizeof(fkv_ivl), ivlCmpLo);
+  pPlan->nIvl = n;
+  if (bApart) return;
+  qsort(aIvl, n, sizeof(fkv_ivl), ivlCmpLo);
   int m = 0;
   for (int i = 0; i < n; i++) {
-    fkv_ivl *v = &pPlan->aIvl[i];
+    fkv_ivl *v = &aIvl[i];
     if (m > 0) {
-      fkv_ivl *last = &pPlan->aIvl[m - 1];
+      fkv_ivl *last = &aIvl[m - 1];
       /* Overlapping or touching (a shared end point is re-checked by SQLite). */
       int bJoin = !last->bHi || !v->bLo || fkvKeyCmp(v->lo.a, v->lo.n, last->hi.a, last->hi.n) <= 0;
       if (bJoin) {
@@ -400,77 +418,10 @@ static void ivlNormalize(fkv_plan *pPlan) {
         continue;
       }
     }
-    pPlan->aIvl[m++] = *v;
+    if (m != i) aIvl[m] = *v;
+    m++;
   }
   pPlan->nIvl = m;
-}
-
-/*
-** format=raw keys are the bytes of native BLOB keys without their tag:
-** keep what the (native) intervals hold of the BLOB range, untagged.  The
-** intervals stay sorted and disjoint.
-*/
-static void ivlRestrictToBlobs(fkv_plan *pPlan) {
-  static const unsigned char aBlob[] = {FKV_TAG_BLOB};
-  const fkv_bound blobLo = {aBlob, 1, 0};
-  int m = 0;
-  for (int i = 0; i < pPlan->nIvl; i++) {
-    fkv_ivl v = pPlan->aIvl[i];
-    /* The lower end: below the BLOBs, unbounded; past them, nothing. */
-    if (v.bLo && fkvKeyCmp(v.lo.a, v.lo.n, blobLo.a, blobLo.n) >= 0) {
-      if (v.lo.a[0] != FKV_TAG_BLOB) continue;
-      v.lo.a++, v.lo.n--;
-    } else {
-      v.bLo = 0;
-    }
-    if (v.bHi && v.hi.n > 0 && v.hi.a[0] == FKV_TAG_BLOB) {
-      v.hi.a++, v.hi.n--;
-    } else if (v.bHi && v.hi.n > 0 && v.hi.a[0] < FKV_TAG_BLOB) {
-      continue; /* ends before the BLOBs */
-    } else {
-      v.bHi = 0;
-    }
-    pPlan->aIvl[m++] = v;
-  }
-  pPlan->nIvl = m;
-}
-
-/*
-** key = a value, in the native format (the point read): the plan that
-** ivlAddEq and ivlNormalize would build, built in place.  A number adds the
-** numeric text keys (unless the view has none), which sort after every
-** number; a BLOB, or a TEXT that cannot look numeric, adds nothing.
-** Returns 0 if the general path is needed (NULL, numeric-looking TEXT).
-*/
-static int buildPointEq(fkv_plan *pPlan, sqlite3_value *pV) {
-  int eType = sqlite3_value_type(pV), kind;
-  if (eType == SQLITE_NULL) return 0;
-  /* aKeySpace holds at least FKV_KEYBUF bytes; nothing else is in the arena. */
-  size_t n = fkvKeyEncode(pV, pPlan->aKeySpace, sizeof(pPlan->aKeySpace), &kind);
-  int bNumber = eType == SQLITE_INTEGER || eType == SQLITE_FLOAT;
-  if (eType == SQLITE_TEXT && (n > FKV_MAX_KEY || fkvKeyIsNumericText(pPlan->aKeySpace, n))) {
-    return 0;
-  }
-  fkv_ivl *v = pPlan->aIvl;
-  if (n > 0 && n <= FKV_MAX_KEY) {
-    memset(v, 0, sizeof(*v));
-    v->bLo = v->bHi = 1;
-    v->lo.a = v->hi.a = pPlan->aKeySpace;
-    v->lo.n = v->hi.n = n;
-    v++;
-  }
-  if (bNumber && !noNumericText(pPlan)) {
-    memset(v, 0, sizeof(*v));
-    v->bLo = v->bHi = 1;
-    v->lo.a = fkvNumTextFirst; /* constants: no arena copy needed */
-    v->lo.n = sizeof(fkvNumTextFirst);
-    v->hi.a = fkvNumTextEnd;
-    v->hi.n = sizeof(fkvNumTextEnd);
-    v->hi.bStrict = 1;
-    v++;
-  }
-  pPlan->nIvl = (int)(v - pPlan->aIvl);
-  return 1;
 }
 
 int fkvPlanBuild(fkv_plan *pPlan, const fkv_format *pFmt, int idxNum, sqlite3_value **argv,
@@ -482,54 +433,42 @@ int fkvPlanBuild(fkv_plan *pPlan, const fkv_format *pFmt, int idxNum, sqlite3_va
   fkvBufReset(&pPlan->keys);
   pPlan->bOom = 0;
   pPlan->eNoNumText = -1;
-  int iArg = 0;
-  int kind;
-  if ((idxNum & (FKV_PLAN_EQ | FKV_PLAN_IN)) == FKV_PLAN_EQ && pFmt->bNative &&
-      pPlan->ivl.a == pPlan->ivl.aFixed && pPlan->keys.a == pPlan->keys.aFixed &&
-      buildPointEq(pPlan, argv[0])) {
-    return SQLITE_OK;
-  }
+  /* The sink through which the format reports the plan's intervals. */
+  fkv_key_sink sink = {pPlan, ivlAddRange, planProbe, ivlAddInterval, planNoNumericText};
+  int rc = SQLITE_OK;
   if (idxNum & FKV_PLAN_RAWKEY) {
     const unsigned char *a = sqlite3_value_blob(argv[0]);
     size_t n = (size_t)sqlite3_value_bytes(argv[0]);
     if (sqlite3_value_type(argv[0]) == SQLITE_BLOB && n > 0 && n <= FKV_MAX_KEY) {
-      ivlAddConst(pPlan, a, n, a, n, 0); /* a rawkey of another type matches nothing */
+      ivlAddRange(pPlan, a, n, a, n, 0); /* a rawkey of another type matches nothing */
     }
   } else if (idxNum & FKV_PLAN_IN) {
     sqlite3_value *pV;
-    int rc;
-    for (rc = sqlite3_vtab_in_first(argv[iArg], &pV); rc == SQLITE_OK && pV;
-         rc = sqlite3_vtab_in_next(argv[iArg], &pV)) {
-      ivlAddEq(pPlan, pFmt, pV);
+    int rcIn;
+    for (rcIn = sqlite3_vtab_in_first(argv[0], &pV); rcIn == SQLITE_OK && pV && rc == SQLITE_OK;
+         rcIn = sqlite3_vtab_in_next(argv[0], &pV)) {
+      rc = pFmt->xKeyEq(pV, &sink);
     }
-    if (rc != SQLITE_OK && rc != SQLITE_DONE) return rc;
+    if (rcIn != SQLITE_OK && rcIn != SQLITE_DONE) return rcIn;
   } else if (idxNum & FKV_PLAN_EQ) {
-    ivlAddEq(pPlan, pFmt, argv[iArg]);
+    if (!pFmt->xKeyPoint || !planPoint(pPlan, pFmt, argv[0], &sink)) {
+      rc = pFmt->xKeyEq(argv[0], &sink);
+    }
   } else if (idxNum & (FKV_PLAN_LO | FKV_PLAN_HI)) {
+    int iArg = 0;
     sqlite3_value *pLo = (idxNum & FKV_PLAN_LO) ? argv[iArg++] : 0;
     sqlite3_value *pHi = (idxNum & FKV_PLAN_HI) ? argv[iArg++] : 0;
     if ((pLo && sqlite3_value_type(pLo) == SQLITE_NULL) ||
         (pHi && sqlite3_value_type(pHi) == SQLITE_NULL)) {
       return SQLITE_OK; /* a comparison with NULL is never true */
     }
-    fkv_ivl *v = ivlAdd(pPlan);
-    unsigned char a[FKV_KEYBUF];
-    if (v && pLo) {
-      size_t n = fkvKeyEncode(pLo, a, sizeof(a), &kind);
-      ivlSetEnd(pPlan, v, 0, a, n, (idxNum & FKV_PLAN_LO_GT) != 0);
-    }
-    if (v && pHi) {
-      size_t n = fkvKeyEncode(pHi, a, sizeof(a), &kind);
-      ivlSetEnd(pPlan, v, 1, a, n, (idxNum & FKV_PLAN_HI_LT) != 0);
-    }
-    if (pHi) ivlAddNumericText(pPlan);
-    if (pLo && sqlite3_value_type(pLo) == SQLITE_TEXT) ivlAddAllNumbers(pPlan);
+    rc = pFmt->xKeyRange(pLo, (idxNum & FKV_PLAN_LO_GT) != 0, pHi, (idxNum & FKV_PLAN_HI_LT) != 0,
+                         &sink);
   } else {
     ivlAdd(pPlan); /* everything */
   }
-  if (pPlan->bOom) return SQLITE_NOMEM;
+  if (rc != SQLITE_OK || pPlan->bOom) return SQLITE_NOMEM;
   ivlNormalize(pPlan);
-  if (!pFmt->bNative && pFmt->bOrdered) ivlRestrictToBlobs(pPlan);
   return SQLITE_OK;
 }
 

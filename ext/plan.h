@@ -68,7 +68,7 @@ struct fkv_ivl {
 /*
 ** What a plan asks of the data it will read (the cursor's view): whether
 ** it certainly holds no numeric text key (codec.h; asked at most once a
-** build), and, for a format that walks candidates (format.h xKeyCandidates),
+** build), and, for a format that walks candidates (format.h xKeyEq),
 ** whether a stored key may start with a[0..n) (fkv_key_sink.xProbe; the
 ** asker keeps its own error and answers 1).
 */

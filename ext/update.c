@@ -57,7 +57,7 @@
 **     first xUpdate, and keeps its cursor open to its end): an UPDATE of
 **     one row fails as the ordinary table does.
 **
-** Where SQL keys may repeat (format.h bRawKey), a write keeps the SQL key
+** Where SQL keys may repeat (format.h FKV_CAP_RAWKEY), a write keeps the SQL key
 ** unique: a plain INSERT of a key equal to any stored one fails, REPLACE
 ** removes every stored key equal to it (replaceEqualKeys); an UPDATE that
 ** leaves key as it reads (not set: sqlite3_value_nochange; or set to the
@@ -105,7 +105,7 @@ static int tablePut(fkv_vtab *p, const unsigned char *aKey, size_t nKey,
   int bDb;
   int rc = fkvTxnKeyIsDb(p->pTxn, aKey, nKey, &bDb, &p->base.zErrMsg);
   if (rc == SQLITE_OK && bDb) {
-    char *zKey = fkvKeyRepr(aKey, nKey, p->pFmt->bNative);
+    char *zKey = p->pFmt->xKeyText(aKey, nKey);
     return fkvErrVtab(&p->base, SQLITE_ERROR,
                       "flaxkv: table %s: cannot %s the key %z: it is the name of a named "
                       "database of the store %s, which LMDB keeps as a key of its main database",
@@ -118,11 +118,11 @@ static int tablePut(fkv_vtab *p, const unsigned char *aKey, size_t nKey,
 /*
 ** The stored bytes of the row SQLite passes as pOld (argv[0], the primary
 ** key) into a[]: the key's encoding, or, where rawkey is the primary key
-** (format.h bRawKey), those bytes.  *pn = 0: no stored row has it.
+** (format.h FKV_CAP_RAWKEY), those bytes.  *pn = 0: no stored row has it.
 */
 static void resolveOldKey(fkv_vtab *p, sqlite3_value *pOld, unsigned char *a, size_t *pn) {
   size_t n = 0;
-  if (p->pFmt->bRawKey) {
+  if (p->pFmt->caps & FKV_CAP_RAWKEY) {
     n = (size_t)sqlite3_value_bytes(pOld);
     if (sqlite3_value_type(pOld) != SQLITE_BLOB || n > FKV_MAX_KEY) n = 0;
     if (n) memcpy(a, sqlite3_value_blob(pOld), n);
@@ -165,7 +165,7 @@ static int movesCheck(fkv_vtab *p, const unsigned char *aOld, size_t nOld, int b
   const unsigned char *aOrd = aOld; /* the key in SQL order */
   size_t nOrd = nOld;
   unsigned char aEnc[FKV_KEYBUF];
-  if (!p->pFmt->bOrdered) {
+  if (!fkvFormatSqlOrder(p->pFmt)) {
     int rc = p->pFmt->xKeyOrder(aOld, nOld, aEnc, sizeof(aEnc), &nOrd);
     if (rc == SQLITE_NOMEM) return rc;
     if (rc != SQLITE_OK) m->bDisorder = 1; /* a key it cannot read: in no known order */
@@ -190,7 +190,7 @@ static int movesCheck(fkv_vtab *p, const unsigned char *aOld, size_t nOld, int b
   if (rc == SQLITE_OK && nCur == pWas->nVal && memcmp(aCur, pWas->aVal, nCur) == 0) {
     return SQLITE_OK;
   }
-  char *zKey = fkvKeyRepr(aOld, nOld, p->pFmt->bNative);
+  char *zKey = p->pFmt->xKeyText(aOld, nOld);
   rc = refuseStmt(p, sqlite3_mprintf("UPDATE OR REPLACE moved a key onto a row this statement "
                                      "also updates (key %s of %s): SQLite gives a virtual table "
                                      "that row as it was before the statement, so the result "
@@ -289,24 +289,11 @@ static int equalIter(fkv_equal *e) {
   return e->rc;
 }
 
-/* fkv_key_sink.xRange of replaceEqualKeys: collect the keys in the range. */
-static void equalRange(void *pCtx, const unsigned char *aLo, size_t nLo, const unsigned char *aHi,
-                       size_t nHi, int bHiPrefix) {
+/* fkv_key_sink.xInterval of replaceEqualKeys: collect the keys within. */
+static void equalInterval(void *pCtx, const fkv_bound *pLo, const fkv_bound *pHi) {
   fkv_equal *e = pCtx;
-  if (e->rc != SQLITE_OK) return;
-  if (!e->pIter && !bHiPrefix && nLo == nHi && memcmp(aLo, aHi, nLo) == 0) {
-    const unsigned char *aVal;
-    size_t nVal;
-    int rc = fkvTxnGet(e->p->pTxn, aLo, nLo, 0, &aVal, &nVal, 0, &e->p->base.zErrMsg);
-    if (rc == SQLITE_OK) rc = equalFound(e, aLo, nLo);
-    e->rc = rc == SQLITE_NOTFOUND ? SQLITE_OK : rc;
-    return;
-  }
   if (equalIter(e) != SQLITE_OK) return;
-  unsigned char aEnd[FKV_KEYBUF];
-  fkv_bound lo, hi;
-  int rc = fkvIterSeek(e->pIter, &lo, fkvPlanSinkBounds(aLo, nLo, aHi, nHi, bHiPrefix, aEnd, &lo, &hi),
-                       0);
+  int rc = fkvIterSeek(e->pIter, pLo, pHi, 0);
   while (rc == SQLITE_OK && !fkvIterEof(e->pIter)) {
     size_t nKey, nVal;
     const unsigned char *aVal;
@@ -319,6 +306,25 @@ static void equalRange(void *pCtx, const unsigned char *aLo, size_t nLo, const u
     if (z) fkvErrVtab(&e->p->base, rc, "%s", z);
   }
   e->rc = rc;
+}
+
+/* fkv_key_sink.xRange of replaceEqualKeys: a point is read as fkvTxnGet
+** reads, until the iterator is open; anything else by equalInterval. */
+static void equalRange(void *pCtx, const unsigned char *aLo, size_t nLo, const unsigned char *aHi,
+                       size_t nHi, int bHiPrefix) {
+  fkv_equal *e = pCtx;
+  if (e->rc != SQLITE_OK) return;
+  if (!e->pIter && !bHiPrefix && nLo == nHi && memcmp(aLo, aHi, nLo) == 0) {
+    const unsigned char *aVal;
+    size_t nVal;
+    int rc = fkvTxnGet(e->p->pTxn, aLo, nLo, 0, &aVal, &nVal, 0, &e->p->base.zErrMsg);
+    if (rc == SQLITE_OK) rc = equalFound(e, aLo, nLo);
+    e->rc = rc == SQLITE_NOTFOUND ? SQLITE_OK : rc;
+    return;
+  }
+  unsigned char aEnd[FKV_KEYBUF];
+  fkv_bound lo, hi;
+  equalInterval(e, &lo, fkvPlanSinkBounds(aLo, nLo, aHi, nHi, bHiPrefix, aEnd, &lo, &hi));
 }
 
 /* fkv_key_sink.xProbe of replaceEqualKeys. */
@@ -335,7 +341,7 @@ static int equalProbe(void *pCtx, const unsigned char *a, size_t n) {
 }
 
 /*
-** Formats whose SQL keys may repeat (xKeyCandidates): before the key pKey
+** Formats whose SQL keys may repeat (FKV_CAP_RAWKEY): before the key pKey
 ** is written over the row aOld (nOld 0: an INSERT), the other stored keys
 ** with pKey's SQL value, read as fkvTxnGet reads.  None: SQLITE_OK.  Some:
 ** in REPLACE mode they are deleted (the write then replaces the row, as on
@@ -350,8 +356,8 @@ static int replaceEqualKeys(fkv_vtab *p, sqlite3_value *pKey, const unsigned cha
   e.p = p;
   e.aSkip = aOld;
   e.nSkip = nOld;
-  fkv_key_sink sink = {&e, equalRange, equalProbe};
-  int rc = p->pFmt->xKeyCandidates(pKey, &sink);
+  fkv_key_sink sink = {&e, equalRange, equalProbe, equalInterval, 0};
+  int rc = p->pFmt->xKeyEq(pKey, &sink);
   if (rc == SQLITE_OK) rc = e.rc;
   fkvIterClose(e.pIter);
   if (rc == SQLITE_OK && e.nKey > 0) {
@@ -387,7 +393,7 @@ static int writeRow(fkv_vtab *p, int argc, sqlite3_value **argv, const unsigned 
   char *zErr = 0;
   int rc;
   int bKeep = 0; /* an UPDATE that leaves key as it reads: keep its stored bytes */
-  if (pFmt->bRawKey) {
+  if (pFmt->caps & FKV_CAP_RAWKEY) {
     sqlite3_value *pRaw = argv[2 + FKV_COL_RAWKEY];
     int bRawKept = nOld && (sqlite3_value_nochange(pRaw) ||
                             (sqlite3_value_type(pRaw) == SQLITE_BLOB &&
@@ -418,10 +424,11 @@ static int writeRow(fkv_vtab *p, int argc, sqlite3_value **argv, const unsigned 
       return fkvErrVtab(pVtab, SQLITE_TOOBIG, "flaxkv: a key of table %s is %llu bytes encoded; "
                         "LMDB keys are limited to %d bytes%s",
                         p->zName, (unsigned long long)nNew, FKV_MAX_KEY,
-                        pFmt->bNative ? " (1 type byte + the key)" : "");
+                        pFmt->zKeyNote);
     }
   }
-  sqlite3_value *pMeta = pFmt->bMeta && argc > 2 + FKV_COL_META ? argv[2 + FKV_COL_META] : 0;
+  sqlite3_value *pMeta =
+      (pFmt->caps & FKV_CAP_META) && argc > 2 + FKV_COL_META ? argv[2 + FKV_COL_META] : 0;
   rc = pFmt->xValueEncode(argv[2 + FKV_COL_VALUE], pMeta, kind, &p->val, &zErr);
   if (rc != SQLITE_OK) {
     if (!zErr) return fkvErrVtab(pVtab, rc, 0);
@@ -439,7 +446,7 @@ static int writeRow(fkv_vtab *p, int argc, sqlite3_value **argv, const unsigned 
     /* A new value, or the same key written with another type (1 -> 1.0). */
     return tablePut(p, aNew, nNew, aVal, nVal, 0);
   }
-  if (pFmt->xKeyCandidates) {
+  if (pFmt->caps & FKV_CAP_RAWKEY) {
     rc = replaceEqualKeys(p, argv[2], aOld, nOld, eMode);
     if (rc != SQLITE_OK) return rc;
   }
@@ -515,7 +522,7 @@ int fkvUpdateRow(sqlite3_vtab *pVtab, int argc, sqlite3_value **argv, sqlite_int
   if (!p->moves.bRow) fkvTxnSavepoint(p->pTxn, FKV_STMT_LEVEL);
   int rc = writeRow(p, argc, argv, aOld, nOld, eMode);
   if ((rc & 0xff) == SQLITE_CONSTRAINT && eMode != SQLITE_IGNORE && eMode != SQLITE_REPLACE &&
-      (p->nRefiltered || !p->pFmt->bOrdered) && p->nRowsOut > 1) {
+      (p->nRefiltered || !fkvFormatSqlOrder(p->pFmt)) && p->nRowsOut > 1) {
     /* A key move failed, and the statement's rows (not just this one) may
     ** not come in key order: in another order it might not fail, or fail at
     ** another row. */

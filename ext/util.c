@@ -70,12 +70,6 @@ int fkvBufGrow(fkv_buf *p, size_t n) {
   return SQLITE_OK;
 }
 
-void fkvBufAppend(fkv_buf *p, const void *z, size_t n) {
-  if (n == 0 || p->rc || fkvBufReserve(p, p->n + n) != SQLITE_OK) return;
-  memcpy(p->a + p->n, z, n);
-  p->n += n;
-}
-
 void fkvBufAppendStr(fkv_buf *p, const char *z) { fkvBufAppend(p, z, strlen(z)); }
 
 void fkvBufFree(fkv_buf *p) {

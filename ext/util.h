@@ -32,6 +32,7 @@
 #include <pthread.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 #include <time.h>
 #include <sqlite3.h>
 
@@ -53,6 +54,14 @@ int fkvErrVtab(sqlite3_vtab *pVtab, int rc, const char *zFmt, ...);
 /* The error result of a SQL function: the formatted message and code rc
 ** (out of memory for the message: SQLITE_NOMEM).  Returns rc. */
 int fkvErrResult(sqlite3_context *ctx, int rc, const char *zFmt, ...);
+
+/* A bound of a range of keys: the key's bytes, and whether it is excluded. */
+typedef struct fkv_bound fkv_bound;
+struct fkv_bound {
+  const unsigned char *a;
+  size_t n;
+  int bStrict;
+};
 
 /* A growable byte buffer (see BUFFERS). */
 typedef struct fkv_buf fkv_buf;
@@ -81,8 +90,13 @@ int fkvBufGrow(fkv_buf *p, size_t n);
 static inline int fkvBufReserve(fkv_buf *p, size_t n) {
   return n <= p->nAlloc ? SQLITE_OK : fkvBufGrow(p, n);
 }
-/* Append z[0..n) (nothing once rc is set). */
-void fkvBufAppend(fkv_buf *p, const void *z, size_t n);
+/* Append z[0..n) (nothing once rc is set).  Inline: a plan appends its
+** keys so. */
+static inline void fkvBufAppend(fkv_buf *p, const void *z, size_t n) {
+  if (n == 0 || p->rc || fkvBufReserve(p, p->n + n) != SQLITE_OK) return;
+  memcpy(p->a + p->n, z, n);
+  p->n += n;
+}
 void fkvBufAppendStr(fkv_buf *p, const char *z);
 /* Free what p allocated; p is empty again (in its own space, if any). */
 void fkvBufFree(fkv_buf *p);

@@ -51,10 +51,6 @@ SQLITE_EXTENSION_INIT3
 
 #define FKV_SPARE_COPY_MAX 4096 /* a spare cursor keeps a point copy up to this */
 
-#define FKV_SCHEMA "CREATE TABLE x(key PRIMARY KEY NOT NULL, value) WITHOUT ROWID"
-/* format.h bMeta and bRawKey (only format=flaxkv has them, and both) */
-#define FKV_SCHEMA_RAWKEY \
-  "CREATE TABLE x(key, value, meta HIDDEN, rawkey HIDDEN PRIMARY KEY) WITHOUT ROWID"
 
 struct fkv_cursor {
   sqlite3_vtab_cursor base;
@@ -117,7 +113,7 @@ static int checkEncoding(sqlite3 *db, const char *zName, char **pzErr) {
 */
 static int ownerIdentity(sqlite3 *db, const char *zSchema, const fkv_opts *o, char **pzOwner) {
   *pzOwner = 0;
-  if (!o->pFmt->bNative || o->zName || o->store.bReadonly ||
+  if (!(o->pFmt->caps & FKV_CAP_OWNS) || o->zName || o->store.bReadonly ||
       sqlite3_stricmp(zSchema, "temp") == 0) {
     return SQLITE_OK;
   }
@@ -164,7 +160,7 @@ static int flaxkvInit(sqlite3 *db, void *pAux, int argc, const char *const *argv
   if (!p->zSchema || !p->zName) rc = SQLITE_NOMEM;
   if (rc == SQLITE_OK) rc = ownerIdentity(db, zSchema, &o, &p->zOwner);
   if (rc == SQLITE_OK) {
-    rc = sqlite3_declare_vtab(db, p->pFmt->bRawKey ? FKV_SCHEMA_RAWKEY : FKV_SCHEMA);
+    rc = sqlite3_declare_vtab(db, p->pFmt->zSchema);
     if (rc == SQLITE_OK) {
       sqlite3_vtab_config(db, SQLITE_VTAB_CONSTRAINT_SUPPORT, 1);
       /* Not from triggers or views: a database file someone else wrote
@@ -175,7 +171,8 @@ static int flaxkvInit(sqlite3 *db, void *pAux, int argc, const char *const *argv
 
   if (rc == SQLITE_OK) rc = fkvConnOpenStore(c, zSchema, zName, &o, &p->pBuf, pzErr);
   if (rc == SQLITE_OK) {
-    fkv_table_spec spec = {zName, o.zName, p->pFmt->bNative, bCreate, p->zOwner};
+    fkv_table_spec spec = {zName, o.zName, (p->pFmt->caps & FKV_CAP_CATALOG) != 0, bCreate,
+                           p->zOwner};
     rc = fkvBufferTableOpen(p->pBuf, &spec, &p->pTable, pzErr);
   }
   if (rc == SQLITE_OK) {
@@ -229,7 +226,8 @@ static int flaxkvBestIndex(sqlite3_vtab *pVtab, sqlite3_index_info *pInfo) {
     sqlite3_free(zErr);
     nTable = FKV_ROWS_UNKNOWN;
   }
-  int bOnePass = p->pFmt->bNative && !p->bNoOnePass && !fkvTableMayHoldNumericText(p->pTable);
+  int bOnePass = (p->pFmt->caps & FKV_CAP_ONE_PASS) && !p->bNoOnePass &&
+                 !fkvTableMayHoldNumericText(p->pTable);
   return fkvPlanBestIndex(pInfo, p->pFmt, nTable, bOnePass);
 }
 
@@ -286,7 +284,7 @@ static int iterFail(fkv_cursor *pCur, int rc) {
 static int cursorNoNumericText(void *pCtx) {
   fkv_cursor *pCur = pCtx;
   fkv_vtab *p = (fkv_vtab *)pCur->base.pVtab;
-  return p->pFmt->bNative && fkvViewNoNumericText(pCur->pShared->pView, p->pTable);
+  return fkvViewNoNumericText(pCur->pShared->pView, p->pTable);
 }
 
 /*
@@ -430,7 +428,7 @@ static __attribute__((noinline)) void columnFail(fkv_cursor *pCur, sqlite3_conte
                                                  int rc, char *zErr, const unsigned char *aKey,
                                                  size_t nKey) {
   fkv_vtab *p = (fkv_vtab *)pCur->base.pVtab;
-  char *zKey = fkvKeyRepr(aKey, nKey, p->pFmt->bNative);
+  char *zKey = p->pFmt->xKeyText(aKey, nKey);
   /* zErr: what the decoder found ("corrupt value", "corrupt key", ...). */
   fkvErrResult(ctx, rc, "flaxkv: %s for key %z in table %s (%s)", zErr ? zErr : "corrupt data",
                zKey, p->zName, fkvStorePath(fkvBufferStore(p->pBuf)));
@@ -447,7 +445,7 @@ static int flaxkvColumn(sqlite3_vtab_cursor *cur, sqlite3_context *ctx, int iCol
   int rc;
   if (iCol == FKV_COL_KEY) {
     /* An UPDATE that keeps key: no value, and xUpdate keeps the stored bytes. */
-    if (pFmt->bRawKey && sqlite3_vtab_nochange(ctx)) return SQLITE_OK;
+    if ((pFmt->caps & FKV_CAP_RAWKEY) && sqlite3_vtab_nochange(ctx)) return SQLITE_OK;
     rc = pFmt->xKeyResult(ctx, aKey, nKey, aVal, nVal, &zErr);
   } else if (iCol == FKV_COL_RAWKEY) {
     if (!sqlite3_vtab_nochange(ctx)) sqlite3_result_blob64(ctx, aKey, nKey, SQLITE_TRANSIENT);
@@ -577,7 +575,8 @@ static int flaxkvRename(sqlite3_vtab *pVtab, const char *zNew) {
   char *zName = sqlite3_mprintf("%s", zNew);
   if (!zName) return SQLITE_NOMEM;
   int rc = SQLITE_OK;
-  if (p->pFmt->bNative && !p->bExplicitName && !fkvStoreReadonly(fkvBufferStore(p->pBuf))) {
+  if ((p->pFmt->caps & FKV_CAP_RENAME) && !p->bExplicitName &&
+      !fkvStoreReadonly(fkvBufferStore(p->pBuf))) {
     rc = fkvStoreTableRename(p->pTable, p->zName, zNew, p->zOwner, &pVtab->zErrMsg);
   }
   if (rc != SQLITE_OK) {

@@ -240,7 +240,7 @@ static void fnKeys(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
     out.pList = sqlite3_str_new(0);
     sqlite3_str_appendall(out.pList, "[");
   }
-  fkv_key_sink sink = {&out, keyOutRange, out.pHave ? keyOutProbe : 0};
+  fkv_key_sink sink = {&out, keyOutRange, out.pHave ? keyOutProbe : 0, 0, 0};
   int rc = fkvMsgpackKeyCandidates(argv[0], &sink);
   keySetFree(&have);
   if (bCovers) {
