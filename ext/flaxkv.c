@@ -36,7 +36,6 @@
 SQLITE_EXTENSION_INIT1
 
 #include <dlfcn.h>
-#include <lmdb.h>
 #include <string.h>
 
 #include "buffer.h"
@@ -245,7 +244,7 @@ static void versionFunc(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
   (void)argc;
   (void)argv;
   int major, minor, patch;
-  mdb_version(&major, &minor, &patch);
+  fkvStoreVersion(&major, &minor, &patch);
   char *z = sqlite3_mprintf("{\"flaxkv\":\"%s\",\"lmdb\":\"%d.%d.%d\",\"sqlite\":\"%s\"}",
                             FLAXKV_VERSION, major, minor, patch, sqlite3_libversion());
   if (!z) {

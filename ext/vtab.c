@@ -227,7 +227,7 @@ static int flaxkvBestIndex(sqlite3_vtab *pVtab, sqlite3_index_info *pInfo) {
     nTable = FKV_ROWS_UNKNOWN;
   }
   int bOnePass = (p->pFmt->caps & FKV_CAP_ONE_PASS) && !p->bNoOnePass &&
-                 !fkvTableMayHoldNumericText(p->pTable);
+                 !fkvStoreTableNumText(p->pTable);
   return fkvPlanBestIndex(pInfo, p->pFmt, nTable, bOnePass);
 }
 
