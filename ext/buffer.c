@@ -13,7 +13,7 @@
 ** at the latest after FKV_MAX_AGE_IDLES idle times, on request, at close
 ** and at exit (flushDueIn).
 **
-** Held tables.  A flush that meets an error of one table's own (heldCause:
+** Held tables.  A flush that meets an error of one table's own (fkvStoreTableCause:
 ** another process dropped or replaced its database, LMDB refuses one of its
 ** keys) retries its LMDB transaction without that table, so that the other
 ** tables are written.  Its publication, in the one b->mu section that
@@ -490,7 +490,8 @@ static void *bufferNew(fkv_store *s, void *pArg) {
   b->pStore = s;
   b->cfg = *pCfg;
   if (!b->cfg.nSoft) b->cfg.nSoft = FKV_DEFAULT_SOFT;
-  if (!b->cfg.nHard) b->cfg.nHard = b->cfg.nSoft > FKV_DEFAULT_HARD / 4 ? b->cfg.nSoft * 4 : FKV_DEFAULT_HARD;
+  if (!b->cfg.nHard)
+    b->cfg.nHard = b->cfg.nSoft > FKV_DEFAULT_HARD / 4 ? b->cfg.nSoft * 4 : FKV_DEFAULT_HARD;
   if (!b->cfg.msIdle) b->cfg.msIdle = FKV_DEFAULT_IDLE_MS;
   if (!b->cfg.eWriteThrough) b->cfg.eWriteThrough = FKV_WRITE_THROUGH_OFF;
   b->pActive = fkvMemNewIndexed();

@@ -150,9 +150,9 @@ int fkvGet(fkv_view *, fkv_txn *pTxn, fkv_table *, const unsigned char *aKey, si
 /*
 ** Ordered iteration over one table, merging pTxn's uncommitted writes (may
 ** be NULL), the buffer and LMDB; tombstones hide older versions.
-** fkvIterSeek() positions on the first row within [pLo, pHi] (either may be
-** NULL: unbounded; at most FKV_MAX_KEY bytes), in descending order if bDesc.  Key and value pointers
-** are valid until the next Seek/Next/Close.
+** fkvIterSeek() positions on the first row within [pLo, pHi] (either may
+** be NULL: unbounded; at most FKV_MAX_KEY bytes), in descending order if
+** bDesc.  Key and value pointers are valid until the next Seek/Next/Close.
 */
 int fkvIterOpen(fkv_view *, fkv_txn *pTxn, fkv_table *, fkv_iter **ppIter, char **pzErr);
 /* Does the iterator still merge pTxn's current uncommitted entries? */

@@ -11,11 +11,12 @@
 ** by the encoded key (codec.h); the store's keys are the encoded key alone,
 ** in the table's database.
 **
-** Locking (store.h, LOCK ORDER: b->mu is 4).  b->mu guards every field of b below it in the struct.  It is
-** the memtables' single-writer lock: pushes into b->pActive, freezes, and
-** the flusher's publication all happen under it.  Readers never take it
-** while they read: only to open and close a view.  No LMDB call is made
-** while b->mu is held.
+** Locking (store.h, LOCK ORDER: b->mu is 4).  b->mu guards every field
+** of b below it in the struct.  It is the memtables' single-writer lock:
+** pushes into b->pActive, freezes, and the flusher's publication all
+** happen under it.  Readers never take it while they read: only to open
+** and close a view.  No store call is made while b->mu is held, but
+** fkvStoreTableById and fkvStoreMainTable.
 **
 ** Sequence numbers.  b->visible is the newest published commit.  A commit
 ** holds the store's commit token (b->token) from prepare to commit; it
@@ -53,7 +54,7 @@
 
 /*
 ** A table whose entries the last flush could not write, for a cause of its
-** own (heldCause): another process dropped or replaced its database, or
+** own (fkvStoreTableCause): another process dropped or replaced its database, or
 ** LMDB refused one of its keys.  The flush wrote the other tables.
 */
 typedef struct fkv_held fkv_held;

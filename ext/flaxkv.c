@@ -25,7 +25,7 @@
 ** both are SQLITE_DIRECTONLY: usable in top-level SQL, not from triggers or
 ** views of a database file.
 **
-** One copy per process.  The registry of stores (store.c) is per copy of
+** One copy per process.  The registry of stores (store_lmdb.c) is per copy of
 ** the code: a second copy of the extension (another file, even an
 ** identical one) would open a store a second time, with a second buffer,
 ** which LMDB forbids.  Loading refuses a second copy; loading the same file

@@ -197,7 +197,8 @@ static int srcSeek(fkv_iter *p, fkv_src *s) {
     if (p->bLo) {
       e = fkvStoreScanSeek(pScan, p->aLo + FKV_PREFIX, p->nLo - FKV_PREFIX);
       a = e == 0 ? fkvStoreScanKey(pScan, &n) : 0;
-      if (e == 0 && p->bLoStrict && fkvKeyCmp(a, n, p->aLo + FKV_PREFIX, p->nLo - FKV_PREFIX) == 0) {
+      if (e == 0 && p->bLoStrict &&
+          fkvKeyCmp(a, n, p->aLo + FKV_PREFIX, p->nLo - FKV_PREFIX) == 0) {
         e = fkvStoreScanNext(pScan);
       }
     } else {

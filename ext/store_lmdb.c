@@ -399,7 +399,10 @@ static const struct {
   const char *zName;
   int eSync;
 } aSyncName[] = {
-    {"full", FKV_SYNC_FULL}, {"meta", FKV_SYNC_META}, {"none", FKV_SYNC_NONE}, {"off", FKV_SYNC_NONE},
+    {"full", FKV_SYNC_FULL},
+    {"meta", FKV_SYNC_META},
+    {"none", FKV_SYNC_NONE},
+    {"off", FKV_SYNC_NONE},
 };
 
 int fkvStoreSyncParse(const char *zName) {

@@ -7,7 +7,7 @@
 **   CREATE VIRTUAL TABLE kv USING flaxkv(path='./test_db', sync=meta);
 **
 ** A flaxkv table is observationally CREATE TABLE kv(key PRIMARY KEY NOT
-** NULL, value) WITHOUT ROWID whose rows live in LMDB (store.c), written
+** NULL, value) WITHOUT ROWID whose rows live in LMDB (store.h), written
 ** through the store's buffer (buffer.c), encoded by its format (format.c).
 ** The module's other rooms: options (options.c), planning (plan.c), writes
 ** (update.c), the per-connection registry and shared views (conn.c).
