@@ -545,6 +545,8 @@ void fkvBufferClose(fkv_buffer *b) {
 
 fkv_store *fkvBufferStore(fkv_buffer *b) { return b->pStore; }
 
+int fkvBufferWriteThrough(fkv_buffer *b) { return b->cfg.eWriteThrough == FKV_WRITE_THROUGH_ON; }
+
 static int flushWait(fkv_buffer *b, fkv_table *t, int bHeld, char **pzErr);
 
 int fkvBufferTableOpen(fkv_buffer *b, const fkv_table_spec *s, fkv_table **ppTable,

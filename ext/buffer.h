@@ -144,7 +144,7 @@ int fkvViewStale(fkv_view *);
 ** NULL) is set when pTxn has an entry for the key (a write, valid only until
 ** pTxn changes, or a delete).
 */
-int fkvGet(fkv_view *, fkv_txn *pTxn, fkv_table *, const unsigned char *aKey, size_t nKey,
+int fkvViewGet(fkv_view *, fkv_txn *pTxn, fkv_table *, const unsigned char *aKey, size_t nKey,
            const unsigned char **paVal, size_t *pnVal, int *pbTxn, char **pzErr);
 
 /*

@@ -136,7 +136,7 @@ struct fkv_view {
   int eState;               /* atomic: FKV_VIEW_UNPARKED, _PARKED, _REVOKING */
   uint64_t dbiGen;          /* fkvStoreDbiGen before the snapshot was taken */
   uint64_t nBegin;          /* snapshots taken so far (viewBegin) */
-  /* The owner's: fkvGet's scans, one per table of the last few read, each
+  /* The owner's: fkvViewGet's scans, one per table of the last few read, each
   ** bound to pSnap while its nBegin is v->nBegin (else renewed first).  A
   ** scan outlives its snapshot and may be renewed in another one; only the
   ** owner touches them (a revoker ends pSnap, never a scan). */

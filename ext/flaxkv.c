@@ -306,7 +306,7 @@ int sqlite3_flaxkv_init(sqlite3 *db, char **pzErrMsg, const sqlite3_api_routines
   };
   fkv_conn *c = fkvConnNew(db);
   if (!c) return SQLITE_NOMEM;
-  int rc = fkvRegisterModule(db, c);
+  int rc = fkvVtabRegister(db, c);
   for (size_t i = 0; rc == SQLITE_OK && i < sizeof(aFunc) / sizeof(aFunc[0]); i++) {
     fkvConnRef(c);
     rc = sqlite3_create_function_v2(db, aFunc[i].zName, aFunc[i].nArg,

@@ -122,7 +122,7 @@ int fkvTxnGet(fkv_txn *p, const unsigned char *aKey, size_t nKey, int bCommitted
               const unsigned char **paVal, size_t *pnVal, int *pbInTxn, char **pzErr) {
   int rc = txnView(p, pzErr);
   if (rc != SQLITE_OK) return rc;
-  return fkvGet(p->pView, bCommitted ? 0 : p, p->pTable, aKey, nKey, paVal, pnVal, pbInTxn,
+  return fkvViewGet(p->pView, bCommitted ? 0 : p, p->pTable, aKey, nKey, paVal, pnVal, pbInTxn,
                 pzErr);
 }
 
@@ -252,8 +252,6 @@ int fkvTxnBegin(fkv_txn *p, void *pOwner, char **pzErr) {
 void fkvTxnSetSnapshot(fkv_txn *p, uint64_t idSnap) {
   if (idSnap < p->idSnap) p->idSnap = idSnap;
 }
-
-int fkvBufferWriteThrough(fkv_buffer *b) { return b->cfg.eWriteThrough == FKV_WRITE_THROUGH_ON; }
 
 int fkvTxnPending(fkv_txn *p) { return p->pMem && p->nUndo > 0 && !p->bWritten; }
 

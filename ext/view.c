@@ -30,7 +30,7 @@
 ** releases them first (the store's idle hook).  A store without a flusher
 ** (read-only) does not park.
 **
-** Lookup scans.  fkvGet reads the store through a scan the view keeps per
+** Lookup scans.  fkvViewGet reads the store through a scan the view keeps per
 ** table (v->aGet), so keys looked up in order stay on one leaf page.  Only
 ** the owner touches them: a revoker ends the view's snapshot, never a
 ** scan, and the owner renews a scan in the view's new snapshot (v->nBegin
@@ -374,7 +374,7 @@ static fkv_version *memGet(fkv_mem *m, const unsigned char *aPk, size_t nPk, uin
   return x ? fkvNodeVisible(x, seq) : 0;
 }
 
-int fkvGet(fkv_view *v, fkv_txn *pTxn, fkv_table *t, const unsigned char *aKey, size_t nKey,
+int fkvViewGet(fkv_view *v, fkv_txn *pTxn, fkv_table *t, const unsigned char *aKey, size_t nKey,
            const unsigned char **paVal, size_t *pnVal, int *pbTxn, char **pzErr) {
   unsigned char aPk[FKV_PREFIX + FKV_MAX_KEY];
   if (nKey > FKV_MAX_KEY) return SQLITE_NOTFOUND;

@@ -23,7 +23,7 @@ void fkvConnRef(fkv_conn *);
 void fkvConnUnref(void *pConn);
 
 /* Register the module "flaxkv" on db; takes one reference on pConn. */
-int fkvRegisterModule(sqlite3 *db, fkv_conn *pConn);
+int fkvVtabRegister(sqlite3 *db, fkv_conn *pConn);
 
 /*
 ** The buffer and table of this connection's flaxkv table zTable ("name" or
