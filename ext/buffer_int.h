@@ -16,7 +16,7 @@
 ** pushes into b->pActive, freezes, and the flusher's publication all
 ** happen under it.  Readers never take it while they read: only to open
 ** and close a view.  No store call is made while b->mu is held, but
-** fkvStoreTableById and fkvStoreMainTable.
+** fkvStoreTableById and the store's lock-free getters (fkvStorePath).
 **
 ** Sequence numbers.  b->visible is the newest published commit.  A commit
 ** holds the store's commit token (b->token) from prepare to commit; it

@@ -54,8 +54,9 @@
 **   3. a store's write lock (store_lmdb.c wmu: every batch and catalog
 **      write, every map resize; the resize calls the owner's idle hook
 **      under it);
-**   4. a buffer's lock (buffer_int.h b->mu; no store call under it but
-**      fkvStoreTableById, fkvStoreMainTable);
+**   4. a buffer's lock (buffer_int.h b->mu; no store call is made under it
+**      but fkvStoreTableById and the lock-free getters such as
+**      fkvStorePath);
 **   5. a store's lock (store_lmdb.c mu: its tables, snapshot pool and
 **      reader count; nothing is taken under it).
 ** The flusher asks whether a connection's transaction has ended with a

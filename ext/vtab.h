@@ -1,6 +1,7 @@
 /*
-** vtab.h - the flaxkv virtual-table module and the per-connection state
-** that the SQL functions share with it.
+** vtab.h - the flaxkv virtual-table module (vtab.c; its rooms share
+** vtab_int.h) and the per-connection state (conn.c) that the SQL functions
+** (flaxkv.c) share with it.
 */
 #ifndef FLAXKV_VTAB_H
 #define FLAXKV_VTAB_H
