@@ -13,7 +13,7 @@
 ** at the latest after FKV_MAX_AGE_IDLES idle times, on request, at close
 ** and at exit (flushDueIn).
 **
-** Held tables.  A flush that meets an error of one table's own (heldCause:
+** Held tables.  A flush that meets an error of one table's own (fkvStoreTableCause:
 ** another process dropped or replaced its database, LMDB refuses one of its
 ** keys) retries its LMDB transaction without that table, so that the other
 ** tables are written.  Its publication, in the one b->mu section that
@@ -112,28 +112,6 @@ static size_t bufferedKeys(fkv_buffer *b) {
 
 /* ------------------------------------------------------------ flushing */
 
-/*
-** Is LMDB error e, met writing table t's entries, a cause of that table's
-** own, so that the flush can go on without them?  Returns the reason to
-** give (NULL: no, the whole flush fails).  A named database that another
-** process dropped answers a write with MDB_NOTFOUND, one it replaced with
-** MDB_INCOMPATIBLE; in the main database MDB_INCOMPATIBLE means that the
-** key is the name of a named database.
-*/
-static const char *heldCause(fkv_table *t, int e) {
-  switch (e) {
-    case MDB_NOTFOUND: return "another process dropped the database";
-    case MDB_INCOMPATIBLE:
-      return t->zName ? "another process replaced the database (by a key of the main "
-                        "database, or a database with other flags)"
-                      : "the key is the name of a named database";
-    case MDB_BAD_DBI:
-    case MDB_BAD_VALSIZE:
-    case MDB_KEYEXIST: return "LMDB refused the write";
-    default: return 0;
-  }
-}
-
 /* A held record for table t, whose write of aKey failed with e (NULL on
 ** out of memory). */
 static fkv_held *heldNew(fkv_buffer *b, fkv_table *t, int e, const unsigned char *aKey,
@@ -145,10 +123,10 @@ static fkv_held *heldNew(fkv_buffer *b, fkv_table *t, int e, const unsigned char
   if (q) {
     q->pNext = 0;
     q->id = t->id;
-    q->rc = fkvLmdbRc(e);
+    q->rc = fkvStoreErrRc(e);
     q->zErr = sqlite3_mprintf("flaxkv: cannot flush the changes to %s of %s%s%s: %s: %s",
                               zDb, fkvStorePath(b->pStore), zKey ? ", key " : "",
-                              zKey ? zKey : "", heldCause(t, e), mdb_strerror(e));
+                              zKey ? zKey : "", fkvStoreTableCause(t, e), fkvStoreErrText(e));
     if (!q->zErr || !zDb) {
       sqlite3_free(q->zErr);
       sqlite3_free(q);
@@ -161,99 +139,67 @@ static fkv_held *heldNew(fkv_buffer *b, fkv_table *t, int e, const unsigned char
 }
 
 /*
-** Write the newest version of every key of m to LMDB in one transaction.
-** Called by the flusher without b->mu.  On MDB_MAP_FULL the map grows and
-** the whole transaction is retried.  Keys come in order, table by table: a
-** key above the table's largest is appended (MDB_APPEND), which fills
-** pages where LMDB's ordinary insert would split them in half.
+** Write the newest version of every key of m to the store in one batch.
+** Called by the flusher without b->mu.  When the map is full it grows and
+** the whole batch is written again.  Keys come in order, table by table,
+** as a batch wants them (store.h: a key above a table's largest is
+** appended, filling pages).
 **
-** A failure of one table's own (heldCause) does not fail the flush: the
-** transaction is retried without that table, which goes to *ppHeld (the
-** caller keeps its entries buffered).  So one bad key or one database
-** dropped elsewhere never blocks the other tables.
+** A failure of one table's own (fkvStoreTableCause) does not fail the
+** flush: the batch is written again without that table, which goes to
+** *ppHeld (the caller keeps its entries buffered).  So one bad key or one
+** database dropped elsewhere never blocks the other tables.
 */
 static int writeMemtable(fkv_buffer *b, fkv_mem *m, fkv_held **ppHeld, char **pzErr) {
   fkv_store *s = b->pStore;
   fkv_held *pHeld = 0;
   *ppHeld = 0;
   for (int nTry = 0;;) {
-    MDB_txn *txn;
-    int rc = fkvStoreWriteBegin(s, &txn, pzErr);
+    fkv_batch *pBatch;
+    int rc = fkvStoreBatchBegin(s, &pBatch, pzErr);
     if (rc != SQLITE_OK) {
       heldFree(pHeld);
       return rc;
     }
-    int e = MDB_SUCCESS;
+    int e = 0;
     uint32_t idCur = 0;
     int bCur = 0;       /* idCur is set */
-    fkv_table *t = 0;   /* the table of idCur, written through pCur */
-    MDB_cursor *pCur = 0;
+    int bSkip = 0;      /* idCur's entries are not written */
+    fkv_table *t = 0;   /* the table of idCur */
     const unsigned char *aKey = 0; /* the entry being written */
     size_t nKey = 0;
-    /* The largest key the table may hold: a key above it is appended
-    ** (MDB_APPEND fills pages instead of splitting them in half). */
-    const unsigned char *aMax = 0;
-    size_t nMax = 0;
-    int bMax = 0;
-    for (fkv_node *x = fkvMemFirst(m); x && e == MDB_SUCCESS; x = fkvMemNext(x)) {
+    for (fkv_node *x = fkvMemFirst(m); x && e == 0; x = fkvMemNext(x)) {
       fkv_version *v = fkvNodeHead(x);
       if (!v) continue; /* prepared, then rolled back */
-      aKey = fkvNodeKey(x, &nKey);
-      uint32_t id = fkvBufferGetPrefix(aKey);
+      size_t nPk;
+      const unsigned char *aPk = fkvNodeKey(x, &nPk);
+      uint32_t id = fkvBufferGetPrefix(aPk);
       if (!bCur || id != idCur) {
         bCur = 1;
         idCur = id;
-        if (pCur) mdb_cursor_close(pCur);
-        pCur = 0;
         aKey = 0; /* a failure here is the table's, not a key's */
         t = fkvStoreTableById(s, id);
-        if (!t || __atomic_load_n(&t->bDropped, __ATOMIC_ACQUIRE)) continue;
-        int bHeld = 0;
-        for (fkv_held *q = pHeld; q && !bHeld; q = q->pNext) bHeld = q->id == id;
-        if (bHeld) continue;
-        e = mdb_cursor_open(txn, t->dbi, &pCur);
-        if (e != MDB_SUCCESS) break;
-        MDB_val kLast, dLast;
-        e = mdb_cursor_get(pCur, &kLast, &dLast, MDB_LAST);
-        bMax = e == MDB_SUCCESS;
-        /* Empty, or dropped by another process (then no write may try it). */
-        if (e == MDB_NOTFOUND) e = fkvStoreTableGone(txn, t) ? MDB_NOTFOUND : MDB_SUCCESS;
-        if (e != MDB_SUCCESS) break;
-        /* The last key points into the map: keep a copy while writing. */
-        if (bMax) {
-          memcpy(b->aMaxKey, kLast.mv_data, kLast.mv_size);
-          aMax = b->aMaxKey;
-          nMax = kLast.mv_size;
-        }
-        aKey = fkvNodeKey(x, &nKey);
+        bSkip = !t || __atomic_load_n(&t->bDropped, __ATOMIC_ACQUIRE);
+        for (fkv_held *q = pHeld; q && !bSkip; q = q->pNext) bSkip = q->id == id;
+        if (bSkip) continue;
+        e = fkvStoreBatchTable(pBatch, t);
+        if (e) break;
       }
-      if (!pCur) continue;
-      MDB_val k = {nKey - FKV_PREFIX, (void *)(aKey + FKV_PREFIX)};
-      if (v->bTomb) {
-        e = mdb_del(txn, t->dbi, &k, 0);
-        if (e == MDB_NOTFOUND) e = MDB_SUCCESS;
-      } else {
-        MDB_val d = {v->nVal, v->aVal};
-        int bAppend = !bMax || fkvKeyCmp(k.mv_data, k.mv_size, aMax, nMax) > 0;
-        e = mdb_cursor_put(pCur, &k, &d, bAppend ? MDB_APPEND : 0);
-        if (bAppend && e == MDB_SUCCESS) {
-          /* The memtable's key stays put until the memtable is freed. */
-          aMax = k.mv_data;
-          nMax = k.mv_size;
-          bMax = 1;
-        }
-      }
+      if (bSkip) continue;
+      aKey = aPk + FKV_PREFIX;
+      nKey = nPk - FKV_PREFIX;
+      e = v->bTomb ? fkvStoreBatchDel(pBatch, aKey, nKey)
+                   : fkvStoreBatchPut(pBatch, aKey, nKey, v->aVal, v->nVal);
     }
-    if (pCur) mdb_cursor_close(pCur);
-    if (e == MDB_SUCCESS) {
-      rc = fkvStoreWriteCommit(s, txn, pzErr);
+    if (e == 0) {
+      rc = fkvStoreBatchCommit(pBatch, pzErr);
       if (rc == SQLITE_OK) *ppHeld = pHeld;
       else heldFree(pHeld);
       return rc;
     }
-    fkvStoreWriteAbort(s, txn);
-    if (t && heldCause(t, e)) {
-      fkv_held *q = heldNew(b, t, e, aKey ? aKey + FKV_PREFIX : 0, nKey - FKV_PREFIX);
+    fkvStoreBatchAbort(pBatch);
+    if (t && fkvStoreTableCause(t, e)) {
+      fkv_held *q = heldNew(b, t, e, aKey, nKey);
       if (!q) {
         heldFree(pHeld);
         return SQLITE_NOMEM;
@@ -262,7 +208,7 @@ static int writeMemtable(fkv_buffer *b, fkv_mem *m, fkv_held **ppHeld, char **pz
       pHeld = q;
       continue;
     }
-    if (e == MDB_MAP_FULL && nTry++ < 20) {
+    if (fkvStoreRetry(e) && nTry++ < 20) {
       rc = fkvStoreGrow(s, pzErr);
       if (rc == SQLITE_OK) continue;
     } else {
@@ -544,7 +490,8 @@ static void *bufferNew(fkv_store *s, void *pArg) {
   b->pStore = s;
   b->cfg = *pCfg;
   if (!b->cfg.nSoft) b->cfg.nSoft = FKV_DEFAULT_SOFT;
-  if (!b->cfg.nHard) b->cfg.nHard = b->cfg.nSoft > FKV_DEFAULT_HARD / 4 ? b->cfg.nSoft * 4 : FKV_DEFAULT_HARD;
+  if (!b->cfg.nHard)
+    b->cfg.nHard = b->cfg.nSoft > FKV_DEFAULT_HARD / 4 ? b->cfg.nSoft * 4 : FKV_DEFAULT_HARD;
   if (!b->cfg.msIdle) b->cfg.msIdle = FKV_DEFAULT_IDLE_MS;
   if (!b->cfg.eWriteThrough) b->cfg.eWriteThrough = FKV_WRITE_THROUGH_OFF;
   b->pActive = fkvMemNewIndexed();
@@ -597,6 +544,8 @@ void fkvBufferClose(fkv_buffer *b) {
 }
 
 fkv_store *fkvBufferStore(fkv_buffer *b) { return b->pStore; }
+
+int fkvBufferWriteThrough(fkv_buffer *b) { return b->cfg.eWriteThrough == FKV_WRITE_THROUGH_ON; }
 
 static int flushWait(fkv_buffer *b, fkv_table *t, int bHeld, char **pzErr);
 

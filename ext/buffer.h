@@ -144,15 +144,15 @@ int fkvViewStale(fkv_view *);
 ** NULL) is set when pTxn has an entry for the key (a write, valid only until
 ** pTxn changes, or a delete).
 */
-int fkvGet(fkv_view *, fkv_txn *pTxn, fkv_table *, const unsigned char *aKey, size_t nKey,
+int fkvViewGet(fkv_view *, fkv_txn *pTxn, fkv_table *, const unsigned char *aKey, size_t nKey,
            const unsigned char **paVal, size_t *pnVal, int *pbTxn, char **pzErr);
 
 /*
 ** Ordered iteration over one table, merging pTxn's uncommitted writes (may
 ** be NULL), the buffer and LMDB; tombstones hide older versions.
-** fkvIterSeek() positions on the first row within [pLo, pHi] (either may be
-** NULL: unbounded; at most FKV_MAX_KEY bytes), in descending order if bDesc.  Key and value pointers
-** are valid until the next Seek/Next/Close.
+** fkvIterSeek() positions on the first row within [pLo, pHi] (either may
+** be NULL: unbounded; at most FKV_MAX_KEY bytes), in descending order if
+** bDesc.  Key and value pointers are valid until the next Seek/Next/Close.
 */
 int fkvIterOpen(fkv_view *, fkv_txn *pTxn, fkv_table *, fkv_iter **ppIter, char **pzErr);
 /* Does the iterator still merge pTxn's current uncommitted entries? */

@@ -4,21 +4,19 @@
 ** and per-table transactions (txn.c).  Their contract is buffer.h; the
 ** invariants below hold across all four (b = one buffer).
 **
+** Storage.  The buffer's rooms reach the store only through the seam
+** (store.h): snapshots, scans and batches.
+**
 ** Keys.  A memtable key is a 4-byte big-endian table id (store.h) followed
-** by the encoded key (codec.h); LMDB keys are the encoded key alone, in the
-** table's named database.
+** by the encoded key (codec.h); the store's keys are the encoded key alone,
+** in the table's database.
 **
-** Locking.  b->mu guards every field of b below it in the struct.  It is
-** the memtables' single-writer lock: pushes into b->pActive, freezes, and
-** the flusher's publication all happen under it.  Readers never take it
-** while they read: only to open and close a view.  No LMDB call is made
-** while b->mu is held.
-**
-** Locking.  b->mu guards every field of b below it in the struct.  It is
-** the memtables' single-writer lock: pushes into b->pActive, freezes, and
-** the flusher's publication all happen under it.  Readers never take it
-** while they read: only to open and close a view.  No LMDB call is made
-** while b->mu is held.
+** Locking (store.h, LOCK ORDER: b->mu is 4).  b->mu guards every field
+** of b below it in the struct.  It is the memtables' single-writer lock:
+** pushes into b->pActive, freezes, and the flusher's publication all
+** happen under it.  Readers never take it while they read: only to open
+** and close a view.  No store call is made while b->mu is held, but
+** fkvStoreTableById and the store's lock-free getters (fkvStorePath).
 **
 ** Sequence numbers.  b->visible is the newest published commit.  A commit
 ** holds the store's commit token (b->token) from prepare to commit; it
@@ -56,7 +54,7 @@
 
 /*
 ** A table whose entries the last flush could not write, for a cause of its
-** own (heldCause): another process dropped or replaced its database, or
+** own (fkvStoreTableCause): another process dropped or replaced its database, or
 ** LMDB refused one of its keys.  The flush wrote the other tables.
 */
 typedef struct fkv_held fkv_held;
@@ -126,9 +124,6 @@ struct fkv_buffer {
   char *zFlushErr;
   fkv_held *pHeld;          /* tables the last flush could not write */
   size_t nHeldBytes;        /* what their entries added to pActive */
-  /* The flusher's own (not b->mu's): a copy of the last key of the table
-  ** it is writing, below which keys are not appended (writeMemtable). */
-  unsigned char aMaxKey[FKV_MAX_KEY];
 };
 
 struct fkv_view {
@@ -137,22 +132,21 @@ struct fkv_view {
   uint64_t seq;
   uint64_t gen;
   fkv_mem *pActive, *pFrozen;
-  MDB_txn *txn;
+  fkv_snap *pSnap;          /* the store snapshot (store.h) */
   int bOpen;                /* holds a snapshot (fkvViewSuspend releases it) */
   int eState;               /* atomic: FKV_VIEW_UNPARKED, _PARKED, _REVOKING */
   uint64_t dbiGen;          /* fkvStoreDbiGen before the snapshot was taken */
   uint64_t nBegin;          /* snapshots taken so far (viewBegin) */
-  /* The owner's: fkvGet's LMDB cursors, one per database of the last few
-  ** read, each bound to txn while its nBegin is v->nBegin (else renewed
-  ** first).  A cursor of a read transaction outlives it and may be renewed
-  ** in another one; only the owner touches them (a revoker releases txn,
-  ** never a cursor). */
+  /* The owner's: fkvViewGet's scans, one per table of the last few read, each
+  ** bound to pSnap while its nBegin is v->nBegin (else renewed first).  A
+  ** scan outlives its snapshot and may be renewed in another one; only the
+  ** owner touches them (a revoker ends pSnap, never a scan). */
   struct {
-    MDB_cursor *pCur;       /* NULL: free slot */
-    MDB_dbi dbi;
+    fkv_scan scan;          /* scan.pCur NULL: free slot */
+    fkv_table *t;
     uint64_t nBegin;
   } aGet[FKV_GET_CURSORS];
-  int iGetNext;             /* the slot a new database takes */
+  int iGetNext;             /* the slot a new table takes */
   /* A pinned view (fkvViewPin): xEnded(pEndArg) tells whether the owner's
   ** transaction has ended (then the flusher may release the snapshot). */
   int (*xEnded)(void *);
@@ -232,8 +226,8 @@ size_t fkvBufferPressure(fkv_buffer *b);
 ** it held.  (The flusher's, and the store's idle hook: store.h.)
 */
 void fkvViewRevokeParked(void *pOwner);
-/* A lookup cursor on dbi in v's snapshot, into *ppCur (see Lookup cursors,
-** view.c).  Returns an LMDB code. */
-int fkvViewGetCursor(fkv_view *v, MDB_dbi dbi, MDB_cursor **ppCur);
+/* A lookup scan of table t in v's snapshot, into *ppScan (see Lookup
+** scans, view.c).  Returns a store code (store.h). */
+int fkvViewGetScan(fkv_view *v, fkv_table *t, fkv_scan **ppScan);
 
 #endif /* FLAXKV_BUFFER_INT_H */

@@ -374,7 +374,8 @@ void fkvResultDatum(sqlite3_context *ctx, const fkv_datum *p) {
       sqlite3_result_double(ctx, p->r);
       break;
     case SQLITE_TEXT:
-      sqlite3_result_text64(ctx, p->n ? (const char *)p->z : "", p->n, SQLITE_TRANSIENT, SQLITE_UTF8);
+      sqlite3_result_text64(ctx, p->n ? (const char *)p->z : "", p->n, SQLITE_TRANSIENT,
+                            SQLITE_UTF8);
       break;
     case SQLITE_BLOB:
       sqlite3_result_blob64(ctx, p->n ? (const void *)p->z : "", p->n, SQLITE_TRANSIENT);
@@ -480,9 +481,9 @@ int fkvTextLooksNumeric(const unsigned char *z, size_t n, double *pR) {
   return 1;
 }
 
-char *fkvKeyRepr(const unsigned char *a, size_t n, int bNative) {
+char *fkvKeyRepr(const unsigned char *a, size_t n, int bDecode) {
   fkv_datum d;
-  if (!bNative || fkvKeyDecode(a, n, FKV_KEYKIND_NATURAL, &d) != SQLITE_OK) {
+  if (!bDecode || fkvKeyDecode(a, n, FKV_KEYKIND_NATURAL, &d) != SQLITE_OK) {
     d.eType = SQLITE_BLOB;
     d.z = a;
     d.n = n;

@@ -186,9 +186,9 @@ int fkvTextLooksNumeric(const unsigned char *z, size_t n, double *pR);
 
 /*
 ** A short printable form of the stored key a[0..n), for error messages
-** (sqlite3_free it; NULL on out of memory): its SQL value if bNative and it
+** (sqlite3_free it; NULL on out of memory): its SQL value if bDecode and it
 ** decodes, else X'hex' (at most 16 bytes shown).
 */
-char *fkvKeyRepr(const unsigned char *a, size_t n, int bNative);
+char *fkvKeyRepr(const unsigned char *a, size_t n, int bDecode);
 
 #endif /* FLAXKV_CODEC_H */

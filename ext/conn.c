@@ -92,7 +92,8 @@ static fkv_private *findPrivate(fkv_conn *c, const char *zSchema, const char *zN
                                 fkv_private ***pppPrev) {
   fkv_private **pp = &c->pPrivate;
   for (; *pp; pp = &(*pp)->pNext) {
-    if (sqlite3_stricmp((*pp)->zSchema, zSchema) == 0 && sqlite3_stricmp((*pp)->zName, zName) == 0) {
+    if (sqlite3_stricmp((*pp)->zSchema, zSchema) == 0 &&
+        sqlite3_stricmp((*pp)->zName, zName) == 0) {
       if (pppPrev) *pppPrev = pp;
       return *pp;
     }
@@ -343,7 +344,7 @@ fkv_view *fkvConnTxnView(fkv_conn *c, fkv_buffer *pBuf) {
   return 0;
 }
 
-static void sharedViewFree(fkv_conn *c, fkv_shared_view *q) {
+static void viewFree(fkv_conn *c, fkv_shared_view *q) {
   fkv_shared_view **pp = &c->pViews;
   while (*pp != q) pp = &(*pp)->pNext;
   *pp = q->pNext;
@@ -357,7 +358,7 @@ void fkvConnViewRelease(fkv_conn *c, fkv_shared_view *q) {
   if (!q || --q->nRef > 0) return;
   for (fkv_shared_view *o = c->pViews; o; o = o->pNext) {
     if (o != q && o->pBuf == q->pBuf && o->nRef == 0) {
-      sharedViewFree(c, q);
+      viewFree(c, q);
       return;
     }
   }
@@ -374,7 +375,7 @@ void fkvConnViewForget(fkv_conn *c, fkv_buffer *pBuf, fkv_vtab *pGone) {
   fkv_shared_view *q = c->pViews;
   while (q) {
     fkv_shared_view *pNext = q->pNext;
-    if (q->pBuf == pBuf && q->nRef == 0) sharedViewFree(c, q);
+    if (q->pBuf == pBuf && q->nRef == 0) viewFree(c, q);
     q = pNext;
   }
 }

@@ -25,7 +25,7 @@
 ** both are SQLITE_DIRECTONLY: usable in top-level SQL, not from triggers or
 ** views of a database file.
 **
-** One copy per process.  The registry of stores (store.c) is per copy of
+** One copy per process.  The registry of stores (store_lmdb.c) is per copy of
 ** the code: a second copy of the extension (another file, even an
 ** identical one) would open a store a second time, with a second buffer,
 ** which LMDB forbids.  Loading refuses a second copy; loading the same file
@@ -36,7 +36,6 @@
 SQLITE_EXTENSION_INIT1
 
 #include <dlfcn.h>
-#include <lmdb.h>
 #include <string.h>
 
 #include "buffer.h"
@@ -248,7 +247,7 @@ static void versionFunc(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
   (void)argc;
   (void)argv;
   int major, minor, patch;
-  mdb_version(&major, &minor, &patch);
+  fkvStoreVersion(&major, &minor, &patch);
   char *z = sqlite3_mprintf("{\"flaxkv\":\"%s\",\"lmdb\":\"%d.%d.%d\",\"sqlite\":\"%s\"}",
                             FLAXKV_VERSION, major, minor, patch, sqlite3_libversion());
   if (!z) {
@@ -310,7 +309,7 @@ int sqlite3_flaxkv_init(sqlite3 *db, char **pzErrMsg, const sqlite3_api_routines
   };
   fkv_conn *c = fkvConnNew(db);
   if (!c) return SQLITE_NOMEM;
-  int rc = fkvRegisterModule(db, c);
+  int rc = fkvVtabRegister(db, c);
   for (size_t i = 0; rc == SQLITE_OK && i < sizeof(aFunc) / sizeof(aFunc[0]); i++) {
     fkvConnRef(c);
     rc = sqlite3_create_function_v2(db, aFunc[i].zName, aFunc[i].nArg,

@@ -1,7 +1,7 @@
 /*
 ** iter.c - the merge iterator of a write buffer (buffer.h): one table's
 ** rows in key order, merged from a transaction's uncommitted entries, the
-** view's memtables and its LMDB snapshot.
+** view's memtables and its store snapshot.
 **
 ** INVARIANTS
 **
@@ -9,18 +9,19 @@
 ** first: the transaction's entries (FKV_SRC_OVERLAY, read at their current
 ** head: the transaction may change them while the iterator is open), the
 ** active and the frozen memtable (versions visible at the view's seq), and
-** LMDB (a cursor in the view's read transaction).  The row at a key is the
+** the store (a scan in the view's snapshot, store.h).  The row at a key is the
 ** highest-priority source's; a tombstone there hides the key.
 **
 ** Bounds.  The bounds are copied into the iterator with the table's prefix
 ** (buffer_int.h, Keys); memtable sources stop at the end of the table's
-** prefix, the LMDB source at the end of its database.  Every source is
+** prefix, the store source at the end of its database.  Every source is
 ** positioned on its first key within the bounds in the scan direction, or
 ** at its end (bEof), until the next seek.
 **
-** Solo.  When LMDB holds the winner and every other source is at its end,
-** fkvIterNext steps the LMDB cursor alone (bSolo): the scan of a table
-** with nothing buffered costs one cursor step a row.
+** Solo.  When the store holds the winner and every other source is at its
+** end, fkvIterNext steps the store's scan alone (bSolo): the scan of a
+** table with nothing buffered costs one scan step a row (an inline LMDB
+** cursor step: store_lmdb.h).
 */
 #include <sqlite3ext.h>
 SQLITE_EXTENSION_INIT3
@@ -34,15 +35,14 @@ SQLITE_EXTENSION_INIT3
 #define FKV_SRC_OVERLAY 0   /* the transaction's uncommitted entries */
 #define FKV_SRC_ACTIVE 1
 #define FKV_SRC_FROZEN 2
-#define FKV_SRC_LMDB 3
+#define FKV_SRC_STORE 3
 
 typedef struct fkv_src fkv_src;
 struct fkv_src {
   int eType;
   fkv_mem *pMem;
   fkv_node *pNode;
-  MDB_cursor *pCur;
-  MDB_val k, d;
+  fkv_scan scan;             /* the store source's (store.h) */
   int bEof;
   const unsigned char *aKey; /* current key, without the prefix */
   size_t nKey;
@@ -63,7 +63,7 @@ struct fkv_iter {
   size_t nBound;
   int bEof;
   int iWin;
-  int bSolo;                 /* the winner is LMDB and every other source is
+  int bSolo;                 /* the winner is the store and every other one is
                              ** at its end: step it alone (fkvIterNext) */
   char *zErr;
 };
@@ -90,12 +90,12 @@ int fkvIterOpen(fkv_view *v, fkv_txn *pTxn, fkv_table *t, fkv_iter **ppIter, cha
   }
   if (!__atomic_load_n(&t->bDropped, __ATOMIC_ACQUIRE)) {
     fkv_src *s = &p->aSrc[p->nSrc];
-    int e = mdb_cursor_open(v->txn, t->dbi, &s->pCur);
+    int e = fkvStoreScanOpen(v->pSnap, t, &s->scan);
     if (e) {
       fkvIterClose(p);
-      return fkvLmdbErr(e, "cannot read from", fkvStorePath(v->pBuf->pStore), pzErr);
+      return fkvStoreErr(e, "cannot read from", fkvStorePath(v->pBuf->pStore), pzErr);
     }
-    s->eType = FKV_SRC_LMDB;
+    s->eType = FKV_SRC_STORE;
     p->nSrc++;
   }
   p->aLo = sqlite3_malloc(2 * (FKV_PREFIX + FKV_MAX_KEY + 1));
@@ -115,9 +115,7 @@ int fkvIterCurrent(fkv_iter *p, fkv_txn *pTxn) {
 
 void fkvIterClose(fkv_iter *p) {
   if (!p) return;
-  for (int i = 0; i < p->nSrc; i++) {
-    if (p->aSrc[i].pCur) mdb_cursor_close(p->aSrc[i].pCur);
-  }
+  for (int i = 0; i < p->nSrc; i++) fkvStoreScanClose(&p->aSrc[i].scan);
   fkvMemUnref(p->pOverlay);
   sqlite3_free(p->aLo);
   sqlite3_free(p->zErr);
@@ -159,25 +157,25 @@ static void memSettle(fkv_iter *p, fkv_src *s) {
   s->bEof = 1;
 }
 
-/* lmdbSettle when the cursor found no row in range, or failed (e). */
-static __attribute__((noinline)) int lmdbSettleEnd(fkv_iter *p, fkv_src *s, int e) {
+/* storeSettle when the scan found no row in range, or failed (e). */
+static __attribute__((noinline)) int storeSettleEnd(fkv_iter *p, fkv_src *s, int e) {
   s->bEof = 1;
-  if (e == MDB_SUCCESS || e == MDB_NOTFOUND) return SQLITE_OK;
-  return fkvLmdbErr(e, "cannot read from", fkvStorePath(p->pView->pBuf->pStore), &p->zErr);
+  if (e == 0 || e == FKV_STORE_NOTFOUND) return SQLITE_OK;
+  return fkvStoreErr(e, "cannot read from", fkvStorePath(p->pView->pBuf->pStore), &p->zErr);
 }
 
-/* Settle an LMDB source after a cursor operation returned e.  Inline: a
-** scan steps through here on every row. */
-static inline int lmdbSettle(fkv_iter *p, fkv_src *s, int e) {
-  if (e != MDB_SUCCESS || pastEnd(p, s->k.mv_data, s->k.mv_size)) return lmdbSettleEnd(p, s, e);
-  s->aKey = s->k.mv_data;
-  s->nKey = s->k.mv_size;
+/* Settle the store source after a scan call returned e.  Inline: a scan
+** steps through here on every row. */
+static inline int storeSettle(fkv_iter *p, fkv_src *s, int e) {
+  if (e != 0) return storeSettleEnd(p, s, e);
+  s->aKey = fkvStoreScanKey(&s->scan, &s->nKey);
+  if (pastEnd(p, s->aKey, s->nKey)) return storeSettleEnd(p, s, e);
   s->bEof = 0;
   return SQLITE_OK;
 }
 
 static int srcSeek(fkv_iter *p, fkv_src *s) {
-  if (s->eType != FKV_SRC_LMDB) {
+  if (s->eType != FKV_SRC_STORE) {
     if (!p->bDesc) {
       s->pNode = p->bLo ? fkvMemSeekGE(s->pMem, p->aLo, p->nLo, p->bLoStrict)
                         : fkvMemSeekGE(s->pMem, p->aPrefix, FKV_PREFIX, 0);
@@ -192,44 +190,45 @@ static int srcSeek(fkv_iter *p, fkv_src *s) {
     return SQLITE_OK;
   }
   int e;
+  size_t n;
+  const unsigned char *a;
+  fkv_scan *pScan = &s->scan;
   if (!p->bDesc) {
     if (p->bLo) {
-      s->k.mv_data = p->aLo + FKV_PREFIX;
-      s->k.mv_size = p->nLo - FKV_PREFIX;
-      e = mdb_cursor_get(s->pCur, &s->k, &s->d, MDB_SET_RANGE);
-      if (e == MDB_SUCCESS && p->bLoStrict &&
-          fkvKeyCmp(s->k.mv_data, s->k.mv_size, p->aLo + FKV_PREFIX, p->nLo - FKV_PREFIX) == 0) {
-        e = mdb_cursor_get(s->pCur, &s->k, &s->d, MDB_NEXT);
+      e = fkvStoreScanSeek(pScan, p->aLo + FKV_PREFIX, p->nLo - FKV_PREFIX);
+      a = e == 0 ? fkvStoreScanKey(pScan, &n) : 0;
+      if (e == 0 && p->bLoStrict &&
+          fkvKeyCmp(a, n, p->aLo + FKV_PREFIX, p->nLo - FKV_PREFIX) == 0) {
+        e = fkvStoreScanNext(pScan);
       }
     } else {
-      e = mdb_cursor_get(s->pCur, &s->k, &s->d, MDB_FIRST);
+      e = fkvStoreScanFirst(pScan);
     }
   } else {
     if (p->bHi) {
-      s->k.mv_data = p->aHi + FKV_PREFIX;
-      s->k.mv_size = p->nHi - FKV_PREFIX;
-      e = mdb_cursor_get(s->pCur, &s->k, &s->d, MDB_SET_RANGE);
-      if (e == MDB_NOTFOUND) {
-        e = mdb_cursor_get(s->pCur, &s->k, &s->d, MDB_LAST);
-      } else if (e == MDB_SUCCESS) {
-        int c = fkvKeyCmp(s->k.mv_data, s->k.mv_size, p->aHi + FKV_PREFIX, p->nHi - FKV_PREFIX);
-        if (c > 0 || (c == 0 && p->bHiStrict)) e = mdb_cursor_get(s->pCur, &s->k, &s->d, MDB_PREV);
+      e = fkvStoreScanSeek(pScan, p->aHi + FKV_PREFIX, p->nHi - FKV_PREFIX);
+      if (e == FKV_STORE_NOTFOUND) {
+        e = fkvStoreScanLast(pScan);
+      } else if (e == 0) {
+        a = fkvStoreScanKey(pScan, &n);
+        int c = fkvKeyCmp(a, n, p->aHi + FKV_PREFIX, p->nHi - FKV_PREFIX);
+        if (c > 0 || (c == 0 && p->bHiStrict)) e = fkvStoreScanPrev(pScan);
       }
     } else {
-      e = mdb_cursor_get(s->pCur, &s->k, &s->d, MDB_LAST);
+      e = fkvStoreScanLast(pScan);
     }
   }
-  return lmdbSettle(p, s, e);
+  return storeSettle(p, s, e);
 }
 
 static inline int srcStep(fkv_iter *p, fkv_src *s) {
-  if (s->eType != FKV_SRC_LMDB) {
+  if (s->eType != FKV_SRC_STORE) {
     s->pNode = p->bDesc ? fkvMemPrev(s->pMem, s->pNode) : fkvMemNext(s->pNode);
     memSettle(p, s);
     return SQLITE_OK;
   }
-  int e = mdb_cursor_get(s->pCur, &s->k, &s->d, p->bDesc ? MDB_PREV : MDB_NEXT);
-  return lmdbSettle(p, s, e);
+  int e = p->bDesc ? fkvStoreScanPrev(&s->scan) : fkvStoreScanNext(&s->scan);
+  return storeSettle(p, s, e);
 }
 
 /* Step every source positioned on the winner's key: first find them all,
@@ -271,9 +270,9 @@ static int iterSettle(fkv_iter *p) {
     }
     p->iWin = iWin;
     fkv_src *w = &p->aSrc[iWin];
-    if (w->eType == FKV_SRC_LMDB || !w->pVer->bTomb) {
+    if (w->eType == FKV_SRC_STORE || !w->pVer->bTomb) {
       /* A source at its end stays there until the next seek. */
-      p->bSolo = nLive == 1 && w->eType == FKV_SRC_LMDB;
+      p->bSolo = nLive == 1 && w->eType == FKV_SRC_STORE;
       p->bEof = 0;
       return SQLITE_OK;
     }
@@ -309,7 +308,7 @@ int fkvIterSeek(fkv_iter *p, const fkv_bound *pLo, const fkv_bound *pHi, int bDe
 int fkvIterNext(fkv_iter *p) {
   if (p->bEof) return SQLITE_OK;
   if (p->bSolo) {
-    /* What stepCurrent and iterSettle would do with one live LMDB source
+    /* What stepCurrent and iterSettle would do with one live store source
     ** (which holds no tombstones): step it. */
     fkv_src *s = &p->aSrc[p->iWin];
     int rc = srcStep(p, s);
@@ -327,9 +326,8 @@ const unsigned char *fkvIterRow(fkv_iter *p, size_t *pnKey, const unsigned char 
                                 size_t *pnVal) {
   fkv_src *w = &p->aSrc[p->iWin];
   *pnKey = w->nKey;
-  if (w->eType == FKV_SRC_LMDB) {
-    *pnVal = w->d.mv_size;
-    *paVal = w->d.mv_data;
+  if (w->eType == FKV_SRC_STORE) {
+    *paVal = fkvStoreScanValue(&w->scan, pnVal);
     return w->aKey;
   }
   /* An uncommitted entry is read again: the connection may have written or

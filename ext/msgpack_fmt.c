@@ -186,8 +186,9 @@ static int fkvMpSkip(const unsigned char *a, size_t n, size_t *pOff, int nOpen,
                      const char *zWhat, char **pzErr) {
   size_t iStart = *pOff;
   if (iStart >= n) {
-    return fkvErrSet(pzErr, SQLITE_CORRUPT, "corrupt %s: truncated (a value is missing at byte %llu)",
-                  zWhat, (sqlite3_uint64)n);
+    return fkvErrSet(pzErr, SQLITE_CORRUPT,
+                     "corrupt %s: truncated (a value is missing at byte %llu)", zWhat,
+                     (sqlite3_uint64)n);
   }
   unsigned int b = a[iStart];
   unsigned int nLen = 0, eKind = FKV_MP_SCALAR;
@@ -206,8 +207,8 @@ static int fkvMpSkip(const unsigned char *a, size_t n, size_t *pOff, int nOpen,
     eKind = aMpHeader[b - 0xc0].eKind;
   }
   if (eKind == FKV_MP_NEVER) {
-    return fkvErrSet(pzErr, SQLITE_CORRUPT, "corrupt %s: byte 0xc1 (never used) at byte %llu", zWhat,
-                  (sqlite3_uint64)iStart);
+    return fkvErrSet(pzErr, SQLITE_CORRUPT, "corrupt %s: byte 0xc1 (never used) at byte %llu",
+                     zWhat, (sqlite3_uint64)iStart);
   }
   size_t iOff = iStart + 1;
   if (n - iOff < nLen) goto truncated;
@@ -250,8 +251,10 @@ static int fkvMpUnpack(const unsigned char *a, size_t n, const char *zWhat, msgp
   int rc = fkvMpSkip(a, n, &iEnd, 0, zWhat, pzErr);
   if (rc != SQLITE_OK) return rc;
   if (iEnd < n) {
-    return fkvErrSet(pzErr, SQLITE_CORRUPT, "corrupt %s: the value ends at byte %llu of %llu (expected "
-                  "exactly one MessagePack object)", zWhat, (sqlite3_uint64)iEnd, (sqlite3_uint64)n);
+    return fkvErrSet(pzErr, SQLITE_CORRUPT,
+                     "corrupt %s: the value ends at byte %llu of %llu (expected "
+                     "exactly one MessagePack object)",
+                     zWhat, (sqlite3_uint64)iEnd, (sqlite3_uint64)n);
   }
   size_t iOff = 0;
   msgpack_unpack_return e = msgpack_unpack_next(pRes, (const char *)a, n, &iOff);
@@ -331,14 +334,18 @@ static int fkvNumpyUnpack(const msgpack_object_ext *p, fkv_mp_numpy *pNp, char *
   pNp->pData = &o->via.array.ptr[2].via.bin;
   sqlite3_uint64 nByte;
   if (!fkvDtypeItemSize(pNp->pDtype->ptr, pNp->pDtype->size, &nByte)) {
-    return fkvErrSet(pzErr, SQLITE_CORRUPT, "corrupt %s: dtype \"%.*s\" is not a NumPy dtype with a "
-                  "fixed item size", zWhat, (int)pNp->pDtype->size, pNp->pDtype->ptr);
+    return fkvErrSet(pzErr, SQLITE_CORRUPT,
+                     "corrupt %s: dtype \"%.*s\" is not a NumPy dtype with a "
+                     "fixed item size",
+                     zWhat, (int)pNp->pDtype->size, pNp->pDtype->ptr);
   }
   for (uint32_t k = 0; k < pNp->pShape->size; k++) {
     const msgpack_object *pDim = &pNp->pShape->ptr[k];
     if (pDim->type != MSGPACK_OBJECT_POSITIVE_INTEGER || !fkvMulDim(&nByte, pDim->via.u64)) {
-      return fkvErrSet(pzErr, SQLITE_CORRUPT, "corrupt %s: expected a shape of non-negative integers "
-                    "whose product fits", zWhat);
+      return fkvErrSet(pzErr, SQLITE_CORRUPT,
+                       "corrupt %s: expected a shape of non-negative integers "
+                       "whose product fits",
+                       zWhat);
     }
   }
   if (nByte != pNp->pData->size) {
@@ -688,7 +695,8 @@ int fkvMsgpackMeta(sqlite3_context *ctx, const unsigned char *a, size_t n, char 
       fkvBufAppendStr(&out, ",\"shape\":[");
       for (uint32_t k = 0; k < np.pShape->size; k++) {
         char z[32];
-        snprintf(z, sizeof z, "%s%llu", k ? "," : "", (unsigned long long)np.pShape->ptr[k].via.u64);
+        snprintf(z, sizeof z, "%s%llu", k ? "," : "",
+                 (unsigned long long)np.pShape->ptr[k].via.u64);
         fkvBufAppendStr(&out, z);
       }
       fkvBufAppendStr(&out, "]}");
@@ -836,19 +844,22 @@ static int fkvMetaParse(const char *zMeta, fkv_mp_meta *p, char **pzErr) {
     return SQLITE_OK;
   }
   if (!pExt || !json_is_integer(pExt)) {
-    return fkvErrSet(pzErr, SQLITE_ERROR, "invalid meta '%q': expected one of " FKV_META_FORMS, zMeta);
+    return fkvErrSet(pzErr, SQLITE_ERROR, "invalid meta '%q': expected one of " FKV_META_FORMS,
+                     zMeta);
   }
   json_int_t iExt = json_integer_value(pExt);
   if (iExt < -128 || iExt > 127) {
-    return fkvErrSet(pzErr, SQLITE_ERROR, "invalid meta '%q': expected \"ext\" to be an integer from "
-                  "-128 to 127", zMeta);
+    return fkvErrSet(pzErr, SQLITE_ERROR,
+                     "invalid meta '%q': expected \"ext\" to be an integer from "
+                     "-128 to 127",
+                     zMeta);
   }
   p->eMeta = FKV_META_EXT;
   p->iExt = (int)iExt;
   if (iExt != 1) {
     if (json_object_size(pRoot) == 1) return SQLITE_OK;
-    return fkvErrSet(pzErr, SQLITE_ERROR, "invalid meta '%q': expected {\"ext\":%d} and nothing else",
-                  zMeta, p->iExt);
+    return fkvErrSet(pzErr, SQLITE_ERROR,
+                     "invalid meta '%q': expected {\"ext\":%d} and nothing else", zMeta, p->iExt);
   }
   p->pDtype = json_object_get(pRoot, "dtype");
   p->pShape = json_object_get(pRoot, "shape");
@@ -857,16 +868,19 @@ static int fkvMetaParse(const char *zMeta, fkv_mp_meta *p, char **pzErr) {
                   "\"shape\":S} (a NumPy array: D a dtype string, S an array of integers)", zMeta);
   }
   if (!fkvDtypeItemSize(json_string_value(p->pDtype), json_string_length(p->pDtype), &p->nByte)) {
-    return fkvErrSet(pzErr, SQLITE_ERROR, "invalid meta '%q': expected \"dtype\" to be a NumPy dtype "
-                  "string with a fixed item size, such as \"<f8\" (kinds b i u f c m M S U V)",
-                  zMeta);
+    return fkvErrSet(pzErr, SQLITE_ERROR,
+                     "invalid meta '%q': expected \"dtype\" to be a NumPy dtype "
+                     "string with a fixed item size, such as \"<f8\" (kinds b i u f c m M S U V)",
+                     zMeta);
   }
   for (size_t k = 0; k < json_array_size(p->pShape); k++) {
     json_t *pDim = json_array_get(p->pShape, k);
     if (!json_is_integer(pDim) || json_integer_value(pDim) < 0 ||
         !fkvMulDim(&p->nByte, (sqlite3_uint64)json_integer_value(pDim))) {
-      return fkvErrSet(pzErr, SQLITE_ERROR, "invalid meta '%q': expected \"shape\" to be an array of "
-                    "non-negative integers whose product fits", zMeta);
+      return fkvErrSet(pzErr, SQLITE_ERROR,
+                       "invalid meta '%q': expected \"shape\" to be an array of "
+                       "non-negative integers whose product fits",
+                       zMeta);
     }
   }
   return SQLITE_OK;
@@ -884,7 +898,8 @@ static int fkvPackWithMeta(msgpack_packer *pk, sqlite3_value *pVal, const fkv_mp
       sqlite3_int64 i = sqlite3_value_int64(pVal);
       if (eType != SQLITE_INTEGER || (i != 0 && i != 1)) {
         if (eType == SQLITE_INTEGER) {
-          return fkvErrSet(pzErr, SQLITE_MISMATCH, "meta %s needs an INTEGER 0 or 1, not %lld", zMeta, i);
+          return fkvErrSet(pzErr, SQLITE_MISMATCH, "meta %s needs an INTEGER 0 or 1, not %lld",
+                           zMeta, i);
         }
         return fkvErrSet(pzErr, SQLITE_MISMATCH, "meta %s needs an INTEGER 0 or 1, not %s", zMeta,
                       fkvTypeName(eType));
@@ -900,8 +915,8 @@ static int fkvPackWithMeta(msgpack_packer *pk, sqlite3_value *pVal, const fkv_mp
     case FKV_META_MAP: {
       const char *zWant = p->eMeta == FKV_META_ARRAY ? "array" : "object";
       if (eType != SQLITE_TEXT) {
-        return fkvErrSet(pzErr, SQLITE_MISMATCH, "meta %s needs TEXT holding a JSON %s, not %s", zMeta,
-                      zWant, fkvTypeName(eType));
+        return fkvErrSet(pzErr, SQLITE_MISMATCH, "meta %s needs TEXT holding a JSON %s, not %s",
+                         zMeta, zWant, fkvTypeName(eType));
       }
       json_error_t err;
       int bNoMem;
@@ -913,8 +928,9 @@ static int fkvPackWithMeta(msgpack_packer *pk, sqlite3_value *pVal, const fkv_mp
         rc = fkvErrSet(pzErr, SQLITE_MISMATCH, "meta %s needs TEXT holding a JSON %s (%s at "
                     "character %d)", zMeta, zWant, err.text, err.position);
       } else if (p->eMeta == FKV_META_ARRAY ? !json_is_array(pJ) : !json_is_object(pJ)) {
-        rc = fkvErrSet(pzErr, SQLITE_MISMATCH, "meta %s needs TEXT holding a JSON %s, not a JSON %s",
-                    zMeta, zWant, json_is_array(pJ) ? "array" : "object");
+        rc =
+            fkvErrSet(pzErr, SQLITE_MISMATCH, "meta %s needs TEXT holding a JSON %s, not a JSON %s",
+                      zMeta, zWant, json_is_array(pJ) ? "array" : "object");
       } else {
         rc = fkvPackJson(pk, pJ, 0, pzErr);
       }
@@ -934,9 +950,10 @@ static int fkvPackWithMeta(msgpack_packer *pk, sqlite3_value *pVal, const fkv_mp
         return SQLITE_OK;
       }
       if (nBlob != p->nByte) {
-        return fkvErrSet(pzErr, SQLITE_MISMATCH, "meta %s needs a BLOB of %llu bytes (the shape's "
-                      "element count times the dtype's item size), not one of %llu", zMeta, p->nByte,
-                      (sqlite3_uint64)nBlob);
+        return fkvErrSet(pzErr, SQLITE_MISMATCH,
+                         "meta %s needs a BLOB of %llu bytes (the shape's "
+                         "element count times the dtype's item size), not one of %llu",
+                         zMeta, p->nByte, (sqlite3_uint64)nBlob);
       }
       fkv_buf payload = {0};
       msgpack_packer pkPayload;

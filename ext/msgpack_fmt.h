@@ -66,8 +66,9 @@ int fkvMsgpackEncode(sqlite3_value *pVal, const char *zMeta, unsigned char **pa,
 
 /*
 ** *pbSame = does the MessagePack object a[0..n) read as exactly pVal: the
-** same SQL type and value (a REAL bit for bit; nil and a NaN read as NULL)?  SQLITE_OK, SQLITE_NOMEM,
-** or a decoder's error (then *pbSame is 0).
+** same SQL type and value (a REAL bit for bit; nil and a NaN read as
+** NULL)?  SQLITE_OK, SQLITE_NOMEM, or a decoder's error (then *pbSame is
+** 0).
 */
 int fkvMsgpackKeyIs(sqlite3_value *pVal, const unsigned char *a, size_t n, int *pbSame);
 

@@ -1,19 +1,74 @@
 /*
-** store.h - flaxkv's LMDB environments: the process-wide registry (one
-** MDB_env per real directory, reference counted, since LMDB forbids opening
-** one environment twice in a process), the tables (LMDB named databases)
-** inside each, the read-transaction pool, map growth, and LMDB errors as
-** SQLite errors.
+** store.h - the storage seam: everything the write buffer (buffer.c,
+** view.c, iter.c, txn.c) and the module (vtab.c and its rooms) ask of
+** storage.  LMDB implements it (store_lmdb.c, with the per-row calls
+** inline in store_lmdb.h); another backend implements the same functions
+** and types, and nothing above the seam changes.
 **
-** Every function that can fail returns a SQLite result code and, through
-** pzErr, a message from sqlite3_mprintf() that the caller frees.
+** A store is one LMDB environment (one directory), opened once per process
+** and shared by every table and connection on it.  A table is one named
+** database in it (or the main database, for a foreign store).  Keys are
+** bytes in memcmp order, shorter first (LMDB's default order), at most
+** FKV_MAX_KEY (util.h) of them; values are bytes.
 **
-** Creating.  Only an opener that says so (bCreate: CREATE VIRTUAL TABLE)
-** creates anything: the store's directories and LMDB files, the catalog,
-** a catalog entry, a named database.  Every other open finds them or fails
+** CONVENTIONS
+**   - A function that returns int and has char **pzErr returns a SQLite
+**     result code and sets *pzErr (util.h): SQLITE_OK, or the error with
+**     its message.  pzErr may be NULL.
+**   - The scan and batch calls made per key (fkvStoreScan*, fkvStoreBatch*
+**     but Begin, Commit and Abort) return the backend's own code e, to keep
+**     the per-row path free of message building: 0 for success,
+**     FKV_STORE_NOTFOUND for "no such key" or "no more keys", anything else
+**     an error, which fkvStoreErr() turns into a SQLite code and a message,
+**     and fkvStoreRetry() and fkvStoreTableCause() classify.
+**   - Threads: every function may be called from any thread, unless its
+**     comment says otherwise; a snapshot, a scan and a batch are used by one
+**     thread at a time (a snapshot may move between threads with its
+**     connection: LMDB's MDB_NOTLS).
+**
+** CAVEATS
+**   - A read snapshot pins the pages it sees: while one stays open, LMDB
+**     cannot reuse pages freed since, and the file grows.  Keep snapshots
+**     short; the buffer parks idle ones and releases them (view.c).
+**   - A map resize (fkvStoreGrow, or adopting another process's) waits
+**     until no snapshot of this process is open; the owner's idle hook
+**     (fkvStoreOwner) is asked to release its parked ones first.
+**   - fork(): a child inherits the parent's stores but must not use them
+**     (an LMDB environment belongs to the process that opened it): every
+**     call that could touch one fails with SQLITE_MISUSE in the child
+**     (fkvStoreCheckProcess); the child opens its own.
+**   - One environment per directory per process: the registry hands the
+**     open one to every acquirer; a second copy of the extension in one
+**     process would break this (flaxkv.c refuses to load one).
+**   - Another process may drop or replace a table's database at any time:
+**     a batch asks before it writes to a table that reads as empty
+**     (fkvStoreBatchTable), since a write into a dropped one may crash LMDB.
+**
+** LOCK ORDER (the whole of flaxkv; a lock is only taken while holding
+** locks above it in this list):
+**   1. a SQLite connection's mutex (SQLite holds it around every call on
+**      the connection, so any lock below may be taken under it);
+**   2. the store registry's lock (store_lmdb.c gReg.mu: fkvStoreAcquire,
+**      fkvStoreRelease, fkvStoreOwner, fkvStoreForEachOwner, which calls
+**      its function under it: flaxkv_flush() waits for flushes so);
+**   3. a store's write lock (store_lmdb.c wmu: every batch and catalog
+**      write, every map resize; the resize calls the owner's idle hook
+**      under it);
+**   4. a buffer's lock (buffer_int.h b->mu; no store call is made under it
+**      but fkvStoreTableById and the lock-free getters such as
+**      fkvStorePath);
+**   5. a store's lock (store_lmdb.c mu: its tables, snapshot pool and
+**      reader count; nothing is taken under it).
+** The flusher asks whether a connection's transaction has ended with a
+** try-lock of that connection's mutex (conn.c connTxnEnded), which never
+** waits: it may do so holding 3.
+**
+** CREATING.  Only an opener that says so (bCreate: CREATE VIRTUAL TABLE)
+** creates anything: the store's directories and files, the catalog, a
+** catalog entry, a named database.  Every other open finds them or fails
 ** with an error that names what is missing.
 **
-** Ownership.  A catalog entry may record the identity of the table that
+** OWNERSHIP.  A catalog entry may record the identity of the table that
 ** owns the data (an opaque string the caller gives: fkv_table_spec.zOwner).
 ** It is recorded only by the CREATE that made both the entry and its named
 ** database.  Only a drop that gives the recorded identity deletes the data;
@@ -24,14 +79,14 @@
 #ifndef FLAXKV_STORE_H
 #define FLAXKV_STORE_H
 
-#include <lmdb.h>
-#include <pthread.h>
 #include <stddef.h>
 #include <stdint.h>
-#include <time.h>
 
 typedef struct fkv_store fkv_store;
 typedef struct fkv_table fkv_table;
+typedef struct fkv_snap fkv_snap;       /* a read snapshot */
+typedef struct fkv_scan fkv_scan;       /* a cursor in a snapshot (store_lmdb.h) */
+typedef struct fkv_batch fkv_batch;     /* one atomic write */
 
 #define FKV_SYNC_UNSET (-1)
 #define FKV_SYNC_FULL 0    /* fsync data and meta page at each commit */
@@ -52,49 +107,56 @@ typedef struct fkv_store_cfg fkv_store_cfg;
 struct fkv_store_cfg {
   size_t mapSize;     /* initial map size; 0: default */
   int eSync;          /* FKV_SYNC_*, or FKV_SYNC_UNSET: default (full) */
-  int bReadonly;      /* open the environment MDB_RDONLY */
+  int bReadonly;      /* open the store read-only */
   int bPrivate;       /* a private temporary store: remove it at close */
-  int bCreate;        /* this opener may create the store (see Creating) */
+  int bCreate;        /* this opener may create the store (see CREATING) */
 };
 
-/* One named database.  Fields are read-only once the table is returned. */
+/*
+** One database of a store.  Fields are read-only once the table is
+** returned, but for the atomic ones.  The struct lives until its store
+** closes, even when no SQL table uses it any more: the write buffer may
+** still hold its changes, and finds it by id.
+*/
 struct fkv_table {
   fkv_store *pStore;
-  char *zName;        /* the LMDB database name; NULL: the main database */
-  MDB_dbi dbi;
+  char *zName;        /* the database's name; NULL: the main database */
+  unsigned int dbi;   /* the backend's handle of the database */
   uint32_t id;        /* unique in this process: the key prefix in buffers */
-  int nRef;           /* SQL tables using it (the store's mutex); the struct
-                      ** itself lives until the store closes */
+  int nRef;           /* SQL tables using it (the store's mutex) */
   int bDropped;       /* atomic: set once, by fkvStoreTableDrop() or
                       ** fkvStoreTableAbandon() */
   /* Numeric text keys (codec.h), so that a number = key lookup can skip
   ** the text keys affinity might match when there are none.  bNumText
   ** (atomic, set once): such a key may exist; the buffer sets it before any
   ** such key of this process becomes visible.  knownTxn (atomic): every
-  ** LMDB commit up to this transaction id is accounted for by bNumText
-  ** (probed, or written by this process: fkvStoreWriteCommit advances it). */
+  ** commit up to this snapshot id is accounted for by bNumText (probed, or
+  ** written by this process: a batch's commit advances it). */
   int bNumText;
   uint64_t knownTxn;
   fkv_table *pNext;
 };
 
+/* ------------------------------------------------------------ stores */
+
 /*
-** Open (or find already open) the environment in directory zDir.  With
-** pCfg->bCreate (and not bReadonly) the directory and the LMDB files are
-** created if missing; otherwise a missing store is an error naming the path
-** (SQLITE_CANTOPEN).  An explicit option that differs from the one an
-** already open store was opened with is an error that names it.  A store on
-** a read-only file system is opened MDB_RDONLY whatever pCfg asks.  A data
-** file shorter than its meta page says is SQLITE_CORRUPT (never a SIGBUS).
+** Open (or find already open) the store in directory zDir, one reference.
+** With pCfg->bCreate (and not bReadonly) the directory and the files are
+** created if missing; otherwise a missing store is SQLITE_CANTOPEN naming
+** the path.  An explicit option that differs from the one an already open
+** store was opened with is SQLITE_ERROR naming it.  A store on a read-only
+** file system is opened read-only whatever pCfg asks.  A data file shorter
+** than its meta page says is SQLITE_CORRUPT (never a SIGBUS).  Other
+** failures: LMDB's, as SQLite codes (fkvStoreFail).
 */
 int fkvStoreAcquire(const char *zDir, const fkv_store_cfg *pCfg, fkv_store **ppStore,
                     char **pzErr);
 
 /*
 ** Drop one reference.  At the last one: run the owner's finalizer (see
-** fkvStoreSetOwner), close the environment, remove a private store, and
+** fkvStoreOwner), close the environment, remove a private store, and
 ** remove what the acquire that opened the store created if no CREATE kept
-** it (fkvStoreKeep).
+** it (fkvStoreKeep).  Takes the registry lock (LOCK ORDER 2).
 */
 void fkvStoreRelease(fkv_store *);
 
@@ -104,177 +166,66 @@ void fkvStoreKeep(fkv_store *);
 
 /*
 ** The one owner object (the write buffer) attached to a store, created once
-** under the registry lock by xNew(pStore, pArg) and finalized by xFree at the
-** last release, before the environment closes.  xIdle(pOwner) releases the
-** read transactions the owner keeps open while idle (parked views): the
-** store calls it before a map resize waits for readers to drain, and when
-** LMDB's reader slots are full.  It may take the owner's locks and the
-** store's mu, never its wmu (a resize holds wmu).
+** under the registry lock by xNew(pStore, pArg) and finalized by xFree at
+** the last release, before the environment closes.  xIdle(pOwner) releases
+** the snapshots the owner keeps open while idle (parked views): the store
+** calls it before a map resize waits for readers to drain (holding its
+** write lock), and when LMDB's reader slots are full.  It may take the
+** owner's locks and the store's lock, never the write lock.  Returns the
+** owner (NULL: xNew failed, out of memory).
 */
 void *fkvStoreOwner(fkv_store *, void *(*xNew)(fkv_store *, void *), void *pArg,
                     void (*xFree)(void *), void (*xIdle)(void *));
-/* Does a map resize wait for this process's readers (bGrowing)?  Read
-** after publishing an idle snapshot, to release it (see resizeMap). */
+/* Call x(owner) for every open store that has an owner, under the registry
+** lock (process exit, flaxkv_flush(), flaxkv_stat()). */
+void fkvStoreForEachOwner(void (*x)(void *));
+
+/* Does a map resize wait for this process's readers?  Read after parking a
+** snapshot, to release it (the resize may have asked already). */
 int fkvStoreGrowing(fkv_store *);
 /*
-** The id of LMDB's newest committed transaction (any process).  It reads
-** the meta pages in the map: the caller holds a read transaction of the
-** store or its write lock (wmu), so that no map resize runs meanwhile;
+** The id of the store's newest commit (any process).  It reads the meta
+** pages in the map: the caller holds a snapshot of the store or is inside
+** one of its write transactions, so that no map resize runs meanwhile;
 ** fkvStoreLastTxnIdLocked takes the store's lock for a caller that holds
 ** neither.
 */
 uint64_t fkvStoreLastTxnId(fkv_store *);
 uint64_t fkvStoreLastTxnIdLocked(fkv_store *);
 /* Changes after each of this process's table opens, renames and drops: a
-** read transaction taken before may lack a database handle opened since. */
+** snapshot taken before may lack a database handle opened since. */
 uint64_t fkvStoreDbiGen(fkv_store *);
 
-/* Call x(owner) for every open store that has an owner (process exit). */
-void fkvStoreForEachOwner(void (*x)(void *));
-
-/*
-** fork(): a child process inherits the parent's stores but must not use
-** them (LMDB: an environment belongs to the process that opened it).
-** fkvStoreForked() tells; fkvStoreCheckProcess() turns it into
-** SQLITE_MISUSE with a message.  The registry never hands an inherited store
-** to the child: it opens its own.
-*/
+/* fork(): see CAVEATS.  fkvStoreForked() tells whether s is the parent's;
+** fkvStoreCheckProcess() is SQLITE_MISUSE with a message if so. */
 int fkvStoreForked(fkv_store *);
 int fkvStoreCheckProcess(fkv_store *, char **pzErr);
 
 /*
-** Free the reader slots of processes that died holding a read transaction
+** Free the reader slots of processes that died holding a snapshot
 ** (SIGKILL): their old snapshots would keep LMDB from reusing pages, and
 ** the file would grow.  Returns how many were freed.
 */
 int fkvStoreClearStaleReaders(fkv_store *);
 
+/* The store's real path (valid while it is open). */
 const char *fkvStorePath(fkv_store *);
 int fkvStoreReadonly(fkv_store *);
 /* Is the store read-only because its file system is (not by readonly=1)? */
 int fkvStoreOnReadonlyMedia(fkv_store *);
 
-/* How a SQL table finds its LMDB database (fkvStoreTableOpen). */
-typedef struct fkv_table_spec fkv_table_spec;
-struct fkv_table_spec {
-  const char *zSqlName; /* the SQL table name */
-  const char *zName;    /* name=: the LMDB database, the catalog unused; or NULL
-                        ** (for a native table neither is FKV_CATALOG: the
-                        ** caller refuses it) */
-  int bCatalog;         /* a native table: without zName, the catalog maps
-                        ** zSqlName to its database (renames keep it) */
-  int bCreate;          /* CREATE VIRTUAL TABLE: may create the catalog, the
-                        ** entry and the named database (see Creating) */
-  const char *zOwner;   /* the identity recorded if this CREATE makes the
-                        ** entry and its database (see Ownership); NULL: a
-                        ** table that never owns */
-};
-
 /*
-** Find the table of spec s.  With bCatalog: the database zName, or the one
-** the catalog names for zSqlName; without an entry, the database named
-** after the table (or "name~N" if a renamed table holds that name).
-** Without bCatalog the catalog is never touched (a foreign store): zName is
-** the database, NULL for LMDB's main database.  What is missing is created
-** only with bCreate on a writable store; otherwise it is an error that says
-** what is missing (SQLITE_ERROR).
-*/
-int fkvStoreTableOpen(fkv_store *, const fkv_table_spec *s, fkv_table **ppTable, char **pzErr);
-void fkvStoreTableClose(fkv_table *);
-/* t->knownTxn = to if it is in [from, to) (see fkv_table). */
-void fkvTableKnowTxn(fkv_table *t, uint64_t from, uint64_t to);
-
-/* May the table hold numeric text keys (bNumText)? */
-static inline int fkvTableMayHoldNumericText(fkv_table *t) {
-  return __atomic_load_n(&t->bNumText, __ATOMIC_ACQUIRE);
-}
-fkv_table *fkvStoreTableById(fkv_store *, uint32_t id);
-/* The table on LMDB's main database (format=raw or flaxkv), or NULL. */
-fkv_table *fkvStoreMainTable(fkv_store *);
-
-/*
-** Is aKey[0..nKey) the name of a named database of the store?  LMDB keeps
-** each named database as a key of its main database, which refuses to
-** write or delete that key (MDB_INCOMPATIBLE).  Asks LMDB itself, in the
-** newest snapshot: *pbDb is 1 if it is.
-*/
-int fkvStoreIsNamedDb(fkv_store *, const void *aKey, size_t nKey, int *pbDb, char **pzErr);
-
-/*
-** Record that SQL table zOld is now zNew (catalog), keeping its data: the
-** owner (zOwner, as recorded) moves its entry; a binding adds an entry
-** zNew that names the same database.  An entry zNew that names another
-** database is an error.
-*/
-int fkvStoreTableRename(fkv_table *, const char *zOld, const char *zNew, const char *zOwner,
-                        char **pzErr);
-
-/*
-** Has another process dropped t's named database, or replaced it (by a key
-** of the main database, or by a database with other flags)?  LMDB answers a
-** read of t's handle in txn with MDB_NOTFOUND (as for an empty database:
-** the main database then has no record of the name) or MDB_INCOMPATIBLE,
-** and a write into a dropped one may crash it: ask first.
-*/
-int fkvStoreTableGone(MDB_txn *txn, fkv_table *t);
-
-/*
-** DROP TABLE of SQL table zSqlName.  If the catalog records zOwner (not
-** NULL) as the owner of zSqlName's entry, delete the table's data (unless
-** another process dropped or replaced its database: fkvStoreTableGone) and
-** every catalog entry that names its database, and mark t dropped;
-** otherwise change nothing (a binding: t->bDropped stays 0).  An owner's
-** drop on a read-only store is SQLITE_READONLY.
-*/
-int fkvStoreTableDrop(fkv_table *, const char *zSqlName, const char *zOwner, char **pzErr);
-/*
-** A SQL table that keeps the data (a binding) stops using t.  If it is the
-** last one using t, and bDiscard or t's database is gone (fkvStoreTableGone:
-** its handle is then closed, so that the name can be created anew), mark t
-** dropped without touching any data (its buffered changes are then
-** discarded, and a later open makes a new fkv_table): returns 1, else 0.
-** In a child made by fork() it does nothing (returns 0).
-*/
-int fkvStoreTableAbandon(fkv_table *t, int bDiscard);
-
-/*
-** Read transactions (MDB_NOTLS: any thread).  A pooled transaction is
-** renewed; a map resized by another process is adopted first.  The caller
-** has checked fkvStoreCheckProcess() (once per view, before its own locks).
-*/
-int fkvStoreReadBegin(fkv_store *, MDB_txn **ppTxn, char **pzErr);
-void fkvStoreReadEnd(fkv_store *, MDB_txn *);
-
-/*
-** Write transactions: the store's write mutex is held from Begin to
-** Commit/Abort (one LMDB writer per process at a time).
-*/
-int fkvStoreWriteBegin(fkv_store *, MDB_txn **ppTxn, char **pzErr);
-/*
-** Has another process committed to the store after LMDB transaction idSnap?
-** Exact inside a write transaction of this process (fkvStoreWriteBegin:
-** wmu held); outside one, a commit of this process that has not returned
-** yet may count as another process's.  Commits before the store was opened
-** in this process are not counted.
-*/
-int fkvStoreForeignAfter(fkv_store *, uint64_t idSnap);
-/*
-** Make the write transaction txn change the store even if nothing else it
-** does changes anything (a put in the catalog, if the store has one), so
-** that its commit is a new LMDB transaction other processes see, as a WAL
-** commit that wrote pages is.  Returns an LMDB code.
-*/
-int fkvStoreTouch(fkv_store *, MDB_txn *txn);
-int fkvStoreWriteCommit(fkv_store *, MDB_txn *, char **pzErr);
-void fkvStoreWriteAbort(fkv_store *, MDB_txn *);
-
-/*
-** Grow the map to at least twice its size (after MDB_MAP_FULL).  Waits,
-** for a bounded time, until no read transaction is open in this process.
+** Grow the map to at least twice its size (after an error fkvStoreRetry
+** says is one).  Waits, for a bounded time, until no snapshot is open in
+** this process: SQLITE_BUSY if one stays.  Takes the write lock: not to be
+** called inside a batch.
 */
 int fkvStoreGrow(fkv_store *, char **pzErr);
 
-/* The environment's figures, for flaxkv_stat(). */
+/* The version of the backend's library (LMDB's), for flaxkv_version(). */
+void fkvStoreVersion(int *pMajor, int *pMinor, int *pPatch);
+
+/* The store's figures, for flaxkv_stat(). */
 typedef struct fkv_store_stat fkv_store_stat;
 struct fkv_store_stat {
   size_t mapSize;      /* bytes mapped */
@@ -287,19 +238,206 @@ struct fkv_store_stat {
 };
 void fkvStoreStat(fkv_store *, fkv_store_stat *);
 
-/* Rows of a table that are in LMDB (mdb_stat), in *pn. */
+/* -------------------------------------------------------------- errors */
+
+/* A SQLite result code for a backend (or errno) error e. */
+int fkvStoreErrRc(int e);
+/* The backend's text for e (static). */
+const char *fkvStoreErrText(int e);
+/* fkvStoreErrRc(e), with the message "flaxkv: <zWhat> <zPath>: <text>". */
+int fkvStoreErr(int e, const char *zWhat, const char *zPath, char **pzErr);
+/*
+** The same for a failure of store p doing zWhat ("cannot flush to"): a
+** full disk (ENOSPC, EDQUOT, or EIO while the store's file system has no
+** room left: LMDB reports a short write as EIO) is SQLITE_FULL, and the
+** message says that the disk is full.
+*/
+int fkvStoreFail(fkv_store *p, int e, const char *zWhat, char **pzErr);
+/* Does e mean "the map is full": grow it (fkvStoreGrow), then write the
+** batch again? */
+int fkvStoreRetry(int e);
+/* Does e (of fkvStoreBatchTable) say that another process dropped or
+** replaced t's database? */
+int fkvStoreGone(fkv_table *t, int e);
+/*
+** Is e, met writing table t in a batch, a cause of that table's own (its
+** database dropped or replaced by another process; a key refused), so
+** that the write can go on without it?  Returns the reason to give, or
+** NULL: the whole batch fails.
+*/
+const char *fkvStoreTableCause(fkv_table *t, int e);
+
+/* -------------------------------------------------------------- tables */
+
+/* How a SQL table finds its database (fkvStoreTableOpen). */
+typedef struct fkv_table_spec fkv_table_spec;
+struct fkv_table_spec {
+  const char *zSqlName; /* the SQL table name */
+  const char *zName;    /* name=: the database, the catalog unused; or NULL
+                        ** (for a catalog table neither is FKV_CATALOG: the
+                        ** caller refuses it) */
+  int bCatalog;         /* without zName, the catalog maps zSqlName to its
+                        ** database (renames keep it) */
+  int bCreate;          /* CREATE VIRTUAL TABLE: may create the catalog, the
+                        ** entry and the named database (see CREATING) */
+  const char *zOwner;   /* the identity recorded if this CREATE makes the
+                        ** entry and its database (see OWNERSHIP); NULL: a
+                        ** table that never owns */
+};
+
+/*
+** Find the table of spec s, one reference (fkvStoreTableClose).  With
+** bCatalog: the database zName, or the one the catalog names for zSqlName;
+** without an entry, the database named after the table (or "name~N" if a
+** renamed table holds that name).  Without bCatalog the catalog is never
+** touched (a foreign store): zName is the database, NULL the main one.
+** What is missing is created only with bCreate on a writable store;
+** otherwise SQLITE_ERROR says what is missing.  A database that cannot be
+** a flaxkv table (several values per key, integer keys) is SQLITE_ERROR.
+*/
+int fkvStoreTableOpen(fkv_store *, const fkv_table_spec *s, fkv_table **ppTable, char **pzErr);
+/* Drop a reference (NULL: nothing).  The struct stays until the store
+** closes. */
+void fkvStoreTableClose(fkv_table *);
+/* The table of id (fkv_table.id), or NULL.  Takes the store's lock. */
+fkv_table *fkvStoreTableById(fkv_store *, uint32_t id);
+/* The table on the main database (format=raw or flaxkv), or NULL. */
+fkv_table *fkvStoreMainTable(fkv_store *);
+/* t->knownTxn = to if it is in [from, to) (see fkv_table). */
+void fkvStoreTableKnow(fkv_table *t, uint64_t from, uint64_t to);
+/* May the table hold numeric text keys (bNumText)? */
+static inline int fkvStoreTableNumText(fkv_table *t) {
+  return __atomic_load_n(&t->bNumText, __ATOMIC_ACQUIRE);
+}
+/* Rows of a table in the store (not counting what is buffered), in *pn. */
 int fkvStoreTableRows(fkv_table *, uint64_t *pn, char **pzErr);
 
-/* A SQLite result code for an LMDB or errno error; and that code with its
-** message "flaxkv: <zWhat> <zPath>: <LMDB's text>" into *pzErr (util.h). */
-int fkvLmdbRc(int mdbRc);
-int fkvLmdbErr(int mdbRc, const char *zWhat, const char *zPath, char **pzErr);
 /*
-** The same for a failure of store p doing zWhat ("cannot flush to"), into
-** *pzErr (may be NULL): a full disk (ENOSPC, EDQUOT, or EIO while the
-** store's file system has no room left: LMDB reports a short write as EIO)
-** is SQLITE_FULL, and the message says that the disk is full.
+** Is aKey[0..nKey) the name of a named database of the store?  LMDB keeps
+** each named database as a key of its main database, which refuses to
+** write or delete that key.  nVal is the size of the value the main
+** database holds under aKey (only a record of a database's size can be
+** one: then the store asks LMDB itself, in the newest snapshot).  *pbDb is
+** 1 if it is.  SQLITE_OK, or a failure to ask.
 */
-int fkvStoreFail(fkv_store *p, int mdbRc, const char *zWhat, char **pzErr);
+int fkvStoreIsNamedDb(fkv_store *, const void *aKey, size_t nKey, size_t nVal, int *pbDb,
+                      char **pzErr);
+
+/*
+** Record that SQL table zOld is now zNew (catalog), keeping its data: the
+** owner (zOwner, as recorded) moves its entry; a binding adds an entry
+** zNew that names the same database.  An entry zNew that names another
+** database is SQLITE_ERROR.  On a read-only store: nothing, SQLITE_OK.
+*/
+int fkvStoreTableRename(fkv_table *, const char *zOld, const char *zNew, const char *zOwner,
+                        char **pzErr);
+
+/*
+** DROP TABLE of SQL table zSqlName.  If the catalog records zOwner (not
+** NULL) as the owner of zSqlName's entry, delete the table's data (unless
+** another process dropped or replaced its database) and every catalog
+** entry that names its database, and mark t dropped; otherwise change
+** nothing (a binding: t->bDropped stays 0).  An owner's drop on a
+** read-only store is SQLITE_READONLY.
+*/
+int fkvStoreTableDrop(fkv_table *, const char *zSqlName, const char *zOwner, char **pzErr);
+/*
+** A SQL table that keeps the data (a binding) stops using t.  If it is the
+** last one using t, and bDiscard or t's database is gone (dropped or
+** replaced by another process: its handle is then closed, so that the name
+** can be created anew), mark t dropped without touching any data (its
+** buffered changes are then discarded, and a later open makes a new
+** fkv_table): returns 1, else 0.  In a child made by fork(): 0, nothing.
+*/
+int fkvStoreTableAbandon(fkv_table *t, int bDiscard);
+
+/* ---------------------------------------------------------- snapshots */
+
+/*
+** Take a read snapshot of the whole store, as of its newest commit.  The
+** caller has checked fkvStoreCheckProcess() (once per view, before its own
+** locks).  Waits while a map resize runs; a map resized by another process
+** is adopted first; when the reader slots are full, the owner's idle hook
+** is asked to release some.  SQLITE_OK, or LMDB's failure.  End it with
+** fkvStoreReadEnd (any thread), which keeps it in a pool for the next one.
+*/
+int fkvStoreReadBegin(fkv_store *, fkv_snap **ppSnap, char **pzErr);
+void fkvStoreReadEnd(fkv_store *, fkv_snap *);
+/* The id of the commit the snapshot sees (fkvStoreLastTxnId's numbering). */
+uint64_t fkvStoreSnapId(fkv_snap *);
+
+/*
+** Scans: a cursor on one table in one snapshot.  fkv_scan is a struct the
+** caller holds (store_lmdb.h gives its size).  fkvStoreScanOpen opens it
+** on table t in snapshot pSnap; fkvStoreScanRenew rebinds an open scan to
+** another snapshot (of the same store, the same table); fkvStoreScanClose
+** frees it (also after its snapshot ended: a scan outlives it, unused).
+** Positioning calls (store_lmdb.h, inline):
+**   fkvStoreScanFirst / Last        the first / last key of the table
+**   fkvStoreScanNext / Prev         the next / previous key
+**   fkvStoreScanSeek(a, n)          the first key >= a[0..n)
+**   fkvStoreScanFind(a, n)          exactly the key a[0..n)
+** each returning 0 (positioned), FKV_STORE_NOTFOUND (no such key: the
+** scan's position is then undefined but for Next/Prev at an end), or an
+** error.  fkvStoreScanKey / fkvStoreScanValue give the current key and
+** value, valid until the next call on the scan or the end of its snapshot.
+** A table another process dropped reads as empty (NOTFOUND) or fails.
+*/
+int fkvStoreScanOpen(fkv_snap *pSnap, fkv_table *t, fkv_scan *pScan);
+int fkvStoreScanRenew(fkv_scan *pScan, fkv_snap *pSnap);
+void fkvStoreScanClose(fkv_scan *pScan);
+
+/* ------------------------------------------------------------- batches */
+
+/*
+** A batch: one atomic write of the store, in one LMDB write transaction,
+** holding the store's write lock from Begin to Commit or Abort (one batch
+** per store in the process at a time; other processes' wait in LMDB).
+** Between them, only this thread calls the store's batch functions, and
+** it may not call fkvStoreGrow.
+**   fkvStoreBatchBegin   SQLITE_OK; SQLITE_READONLY; SQLITE_MISUSE after
+**                        fork(); or LMDB's failure to begin.
+**   fkvStoreBatchTable   write table t from now on.  Keys written to one
+**                        table should come in increasing order (a key
+**                        above the table's last is appended, filling
+**                        pages), and stay valid until the batch ends.  e:
+**                        0, or an error; fkvStoreGone(t, e) says whether
+**                        another process dropped or replaced t's database.
+**   fkvStoreBatchPut     write a key of the current table; e.
+**   fkvStoreBatchDel     delete one (absent: 0); e.
+**   fkvStoreBatchGet     0 if the current table holds the key (as the
+**                        batch has written it), FKV_STORE_NOTFOUND if not;
+**                        or an error.
+**   fkvStoreBatchTouch   if the batch changed nothing, make it change the
+**                        store anyway, so that its commit is a new one
+**                        other processes see (as a WAL commit that wrote
+**                        pages is); e.
+**   fkvStoreBatchCommit  make it durable (per the store's sync mode).
+**                        SQLITE_OK, or the failure (fkvStoreFail): nothing
+**                        was written.  The batch is gone either way.
+**   fkvStoreBatchAbort   drop it: nothing was written.
+** An e that fkvStoreRetry() says is "map full": abort, fkvStoreGrow(),
+** write the whole batch again.
+*/
+int fkvStoreBatchBegin(fkv_store *, fkv_batch **ppBatch, char **pzErr);
+int fkvStoreBatchTable(fkv_batch *, fkv_table *t);
+int fkvStoreBatchPut(fkv_batch *, const unsigned char *aKey, size_t nKey,
+                     const unsigned char *aVal, size_t nVal);
+int fkvStoreBatchDel(fkv_batch *, const unsigned char *aKey, size_t nKey);
+int fkvStoreBatchGet(fkv_batch *, const unsigned char *aKey, size_t nKey);
+int fkvStoreBatchTouch(fkv_batch *);
+int fkvStoreBatchCommit(fkv_batch *, char **pzErr);
+void fkvStoreBatchAbort(fkv_batch *);
+
+/*
+** Has another process committed to the store after snapshot idSnap?  Exact
+** inside a batch of this process; outside one, a commit of this process
+** that has not returned yet may count as another process's.  Commits
+** before the store was opened in this process are not counted.
+*/
+int fkvStoreForeignAfter(fkv_store *, uint64_t idSnap);
+
+/* The LMDB build: fkv_scan and the per-row calls, inline. */
+#include "store_lmdb.h"
 
 #endif /* FLAXKV_STORE_H */

@@ -37,9 +37,7 @@ SQLITE_EXTENSION_INIT3
 
 #include "codec.h"
 
-/* The size of the record LMDB keeps for a named database in its main
-** database (its MDB_db: two 32-bit fields, then five of size_t). */
-#define FKV_DB_RECORD (2 * sizeof(uint32_t) + 5 * sizeof(size_t))
+
 
 fkv_txn *fkvTxnNew(fkv_buffer *b, fkv_table *t) {
   fkv_txn *p = sqlite3_malloc(sizeof(*p));
@@ -124,7 +122,7 @@ int fkvTxnGet(fkv_txn *p, const unsigned char *aKey, size_t nKey, int bCommitted
               const unsigned char **paVal, size_t *pnVal, int *pbInTxn, char **pzErr) {
   int rc = txnView(p, pzErr);
   if (rc != SQLITE_OK) return rc;
-  return fkvGet(p->pView, bCommitted ? 0 : p, p->pTable, aKey, nKey, paVal, pnVal, pbInTxn,
+  return fkvViewGet(p->pView, bCommitted ? 0 : p, p->pTable, aKey, nKey, paVal, pnVal, pbInTxn,
                 pzErr);
 }
 
@@ -145,17 +143,14 @@ int fkvTxnKeyIsDb(fkv_txn *p, const unsigned char *aKey, size_t nKey, int *pbDb,
     int rc = txnView(p, pzErr);
     if (rc != SQLITE_OK) return rc;
   }
-  MDB_cursor *pCur;
-  MDB_val k = {nKey, (void *)aKey}, d;
-  int e = fkvViewGetCursor(p->pView, t->dbi, &pCur);
-  if (e == MDB_SUCCESS) e = mdb_cursor_get(pCur, &k, &d, MDB_SET);
-  if (e == MDB_NOTFOUND) return SQLITE_OK;
-  if (e != MDB_SUCCESS) {
-    return fkvLmdbErr(e, "cannot read from", fkvStorePath(p->pBuf->pStore), pzErr);
-  }
-  /* Only a record of the size of LMDB's database record can be one. */
-  if (d.mv_size != FKV_DB_RECORD) return SQLITE_OK;
-  return fkvStoreIsNamedDb(p->pBuf->pStore, aKey, nKey, pbDb, pzErr);
+  fkv_scan *pScan;
+  int e = fkvViewGetScan(p->pView, t, &pScan);
+  if (e == 0) e = fkvStoreScanFind(pScan, aKey, nKey);
+  if (e == FKV_STORE_NOTFOUND) return SQLITE_OK;
+  if (e) return fkvStoreErr(e, "cannot read from", fkvStorePath(p->pBuf->pStore), pzErr);
+  size_t nVal;
+  fkvStoreScanValue(pScan, &nVal);
+  return fkvStoreIsNamedDb(p->pBuf->pStore, aKey, nKey, nVal, pbDb, pzErr);
 }
 
 void fkvTxnSavepoint(fkv_txn *p, int iLevel) {
@@ -262,8 +257,6 @@ void fkvTxnSetSnapshot(fkv_txn *p, uint64_t idSnap) {
   if (idSnap < p->idSnap) p->idSnap = idSnap;
 }
 
-int fkvBufferWriteThrough(fkv_buffer *b) { return b->cfg.eWriteThrough == FKV_WRITE_THROUGH_ON; }
-
 int fkvTxnPending(fkv_txn *p) { return p->pMem && p->nUndo > 0 && !p->bWritten; }
 
 /*
@@ -280,69 +273,61 @@ int fkvTxnWriteThrough(fkv_txn **ap, int n, char **pzErr) {
     if (ap[i]->idSnap < idSnap) idSnap = ap[i]->idSnap;
   }
   for (int nTry = 0;; nTry++) {
-    MDB_txn *txn;
-    int rc = fkvStoreWriteBegin(s, &txn, pzErr);
+    fkv_batch *pBatch;
+    int rc = fkvStoreBatchBegin(s, &pBatch, pzErr);
     if (rc != SQLITE_OK) return rc;
     if (fkvStoreForeignAfter(s, idSnap)) {
-      fkvStoreWriteAbort(s, txn);
+      fkvStoreBatchAbort(pBatch);
       return fkvErrSet(pzErr, SQLITE_BUSY_SNAPSHOT, "flaxkv: another process committed to %s "
                        "after this transaction read it; roll back and retry", fkvStorePath(s));
     }
-    int e = MDB_SUCCESS;
-    int bChanged = 0;
-    for (int i = 0; i < n && e == MDB_SUCCESS && rc == SQLITE_OK; i++) {
+    int e = 0;
+    for (int i = 0; i < n && e == 0 && rc == SQLITE_OK; i++) {
       fkv_table *t = ap[i]->pTable;
       if (__atomic_load_n(&t->bDropped, __ATOMIC_ACQUIRE)) {
         rc = fkvErrSet(pzErr, SQLITE_ERROR, "flaxkv: the table was dropped");
         break;
       }
-      if (fkvStoreTableGone(txn, t)) {
-        /* A write into it could crash LMDB (store.h). */
+      e = fkvStoreBatchTable(pBatch, t);
+      if (e && fkvStoreGone(t, e)) {
         rc = fkvErrSet(pzErr, SQLITE_ERROR, "flaxkv: cannot commit to the LMDB database %s of "
                        "%s: another process dropped or replaced the database", t->zName,
                        fkvStorePath(s));
         break;
       }
-      for (fkv_node *x = fkvMemFirst(ap[i]->pMem); x && e == MDB_SUCCESS; x = fkvMemNext(x)) {
+      for (fkv_node *x = fkvMemFirst(ap[i]->pMem); x && e == 0; x = fkvMemNext(x)) {
         fkv_version *v = fkvNodeHead(x);
         if (!v) continue;
         size_t nKey;
         const unsigned char *aKey = fkvNodeKey(x, &nKey);
-        MDB_val k = {nKey - FKV_PREFIX, (void *)(aKey + FKV_PREFIX)}, d;
+        aKey += FKV_PREFIX;
+        nKey -= FKV_PREFIX;
         if (v->bExpectAbsent) {
-          e = mdb_get(txn, t->dbi, &k, &d);
-          if (e == MDB_SUCCESS) {
+          e = fkvStoreBatchGet(pBatch, aKey, nKey);
+          if (e == 0) {
             rc = SQLITE_CONSTRAINT; /* another process committed the key first */
             break;
           }
-          if (e != MDB_NOTFOUND) break;
-          e = MDB_SUCCESS;
+          if (e != FKV_STORE_NOTFOUND) break;
+          e = 0;
         }
-        if (v->bTomb) {
-          e = mdb_del(txn, t->dbi, &k, 0);
-          if (e == MDB_NOTFOUND) e = MDB_SUCCESS;
-          else if (e == MDB_SUCCESS) bChanged = 1;
-        } else {
-          d.mv_size = v->nVal;
-          d.mv_data = v->aVal;
-          e = mdb_put(txn, t->dbi, &k, &d, 0);
-          bChanged = 1;
-        }
+        e = v->bTomb ? fkvStoreBatchDel(pBatch, aKey, nKey)
+                     : fkvStoreBatchPut(pBatch, aKey, nKey, v->aVal, v->nVal);
       }
     }
     /* A transaction that wrote is a commit to the store, as in WAL, even
     ** when its writes cancel out (another process's snapshot goes stale). */
-    if (e == MDB_SUCCESS && rc == SQLITE_OK && !bChanged) e = fkvStoreTouch(s, txn);
-    if (e == MDB_SUCCESS && rc == SQLITE_OK) {
-      rc = fkvStoreWriteCommit(s, txn, pzErr);
+    if (e == 0 && rc == SQLITE_OK) e = fkvStoreBatchTouch(pBatch);
+    if (e == 0 && rc == SQLITE_OK) {
+      rc = fkvStoreBatchCommit(pBatch, pzErr);
       if (rc == SQLITE_OK) {
         for (int i = 0; i < n; i++) ap[i]->bWritten = 1;
       }
       return rc;
     }
-    fkvStoreWriteAbort(s, txn);
+    fkvStoreBatchAbort(pBatch);
     if (rc != SQLITE_OK) return rc;
-    if (e == MDB_MAP_FULL && nTry < 20) {
+    if (fkvStoreRetry(e) && nTry < 20) {
       rc = fkvStoreGrow(s, pzErr);
       if (rc != SQLITE_OK) return rc;
       continue;

@@ -30,12 +30,12 @@
 ** releases them first (the store's idle hook).  A store without a flusher
 ** (read-only) does not park.
 **
-** Lookup cursors.  fkvGet reads LMDB through a cursor the view keeps per
+** Lookup scans.  fkvViewGet reads the store through a scan the view keeps per
 ** table (v->aGet), so keys looked up in order stay on one leaf page.  Only
-** the owner touches them: a revoker releases the view's transaction, never
-** a cursor, and the owner renews a cursor in the view's new transaction
-** (v->nBegin counts them) before using it; a map resize can only happen
-** between transactions, so a cursor never reads a page of an old map.
+** the owner touches them: a revoker ends the view's snapshot, never a
+** scan, and the owner renews a scan in the view's new snapshot (v->nBegin
+** counts them) before using it; a map resize can only happen between
+** snapshots, so a scan never reads a page of an old map.
 */
 #include <sqlite3ext.h>
 SQLITE_EXTENSION_INIT3
@@ -61,13 +61,13 @@ static int viewBegin(fkv_view *v, char **pzErr) {
   v->dbiGen = fkvStoreDbiGen(b->pStore);
   while (1) {
     uint64_t flushGen = __atomic_load_n(&b->flushGen, __ATOMIC_ACQUIRE);
-    rc = fkvStoreReadBegin(b->pStore, &v->txn, pzErr);
+    rc = fkvStoreReadBegin(b->pStore, &v->pSnap, pzErr);
     if (rc != SQLITE_OK) return rc;
     pthread_mutex_lock(&b->mu);
     if (b->flushGen == flushGen) break;
     pthread_mutex_unlock(&b->mu);
-    fkvStoreReadEnd(b->pStore, v->txn);
-    v->txn = 0;
+    fkvStoreReadEnd(b->pStore, v->pSnap);
+    v->pSnap = 0;
   }
   v->seq = b->visible;
   v->gen = __atomic_load_n(&b->gen, __ATOMIC_ACQUIRE);
@@ -115,8 +115,8 @@ static void viewUnlink(fkv_buffer *b, fkv_view *v) {
 static void viewDrop(fkv_view *v) {
   fkv_buffer *b = v->pBuf;
   /* A child after fork() leaves the parent's reader slot alone. */
-  if (!fkvStoreForked(b->pStore)) fkvStoreReadEnd(b->pStore, v->txn);
-  v->txn = 0;
+  if (!fkvStoreForked(b->pStore)) fkvStoreReadEnd(b->pStore, v->pSnap);
+  v->pSnap = 0;
   fkvMemUnref(v->pActive);
   fkvMemUnref(v->pFrozen);
   v->pActive = v->pFrozen = 0;
@@ -222,7 +222,7 @@ void fkvViewPin(fkv_view *v, int (*xEnded)(void *), void *pArg) {
 
 int fkvViewPinned(fkv_view *v) { return v->xEnded != 0 && v->bOpen; }
 
-uint64_t fkvViewTxnId(fkv_view *v) { return (uint64_t)mdb_txn_id(v->txn); }
+uint64_t fkvViewTxnId(fkv_view *v) { return fkvStoreSnapId(v->pSnap); }
 
 int fkvViewBehind(fkv_view *v) {
   fkv_buffer *b = v->pBuf;
@@ -243,7 +243,7 @@ static int viewCurrent(fkv_view *v) {
   return !fkvStoreForked(b->pStore) &&
          __atomic_load_n(&b->gen, __ATOMIC_ACQUIRE) == v->gen &&
          fkvStoreDbiGen(b->pStore) == v->dbiGen &&
-         fkvStoreLastTxnId(b->pStore) == (uint64_t)mdb_txn_id(v->txn);
+         fkvStoreLastTxnId(b->pStore) == fkvStoreSnapId(v->pSnap);
 }
 
 int fkvViewResume(fkv_view *v, char **pzErr) {
@@ -259,11 +259,8 @@ int fkvViewResume(fkv_view *v, char **pzErr) {
 void fkvViewClose(fkv_view *v) {
   if (!v) return;
   fkvViewSuspend(v);
-  /* Outside any transaction (a read-only cursor is only freed: safe in a
-  ** forked child too). */
-  for (int i = 0; i < FKV_GET_CURSORS; i++) {
-    if (v->aGet[i].pCur) mdb_cursor_close(v->aGet[i].pCur);
-  }
+  /* Outside any snapshot (safe in a forked child too: store.h). */
+  for (int i = 0; i < FKV_GET_CURSORS; i++) fkvStoreScanClose(&v->aGet[i].scan);
   sqlite3_free(v);
 }
 
@@ -312,25 +309,25 @@ void fkvViewRevokeParked(void *pOwner) {
 }
 
 int fkvViewNoNumericText(fkv_view *v, fkv_table *t) {
-  if (fkvTableMayHoldNumericText(t)) return 0;
-  uint64_t id = mdb_txn_id(v->txn);
+  if (fkvStoreTableNumText(t)) return 0;
+  uint64_t id = fkvStoreSnapId(v->pSnap);
   if (id <= __atomic_load_n(&t->knownTxn, __ATOMIC_ACQUIRE)) return 1;
   if (__atomic_load_n(&t->bDropped, __ATOMIC_ACQUIRE)) return 0;
-  /* LMDB may hold commits of another process: look. */
-  MDB_cursor *pCur;
-  if (mdb_cursor_open(v->txn, t->dbi, &pCur) != MDB_SUCCESS) return 0;
-  MDB_val k = {sizeof(fkvNumTextFirst), (void *)fkvNumTextFirst}, d;
-  int e = mdb_cursor_get(pCur, &k, &d, MDB_SET_RANGE);
-  int bNone = e == MDB_NOTFOUND ||
-              (e == MDB_SUCCESS &&
-               fkvKeyCmp(k.mv_data, k.mv_size, fkvNumTextEnd, sizeof(fkvNumTextEnd)) >= 0);
-  mdb_cursor_close(pCur);
-  if (e == MDB_SUCCESS && !bNone) {
+  /* The store may hold commits of another process: look. */
+  fkv_scan scan;
+  if (fkvStoreScanOpen(v->pSnap, t, &scan) != 0) return 0;
+  int e = fkvStoreScanSeek(&scan, fkvNumTextFirst, sizeof(fkvNumTextFirst));
+  size_t nKey = 0;
+  const unsigned char *aKey = e == 0 ? fkvStoreScanKey(&scan, &nKey) : 0;
+  int bNone = e == FKV_STORE_NOTFOUND ||
+              (e == 0 && fkvKeyCmp(aKey, nKey, fkvNumTextEnd, sizeof(fkvNumTextEnd)) >= 0);
+  fkvStoreScanClose(&scan);
+  if (e == 0 && !bNone) {
     __atomic_store_n(&t->bNumText, 1, __ATOMIC_SEQ_CST);
     return 0;
   }
   if (!bNone) return 0;
-  fkvTableKnowTxn(t, 0, id);
+  fkvStoreTableKnow(t, 0, id);
   return 1;
 }
 
@@ -339,46 +336,38 @@ int fkvViewStale(fkv_view *v) {
 }
 
 /*
-** A cursor on dbi in v's snapshot, into *ppCur.  One cursor serves every
-** lookup in a table: LMDB's MDB_SET on a positioned cursor first looks in
-** the leaf page it is on, so keys read in order skip the tree walk (and a
-** lookup does not build a cursor as mdb_get does).  Returns an LMDB code.
+** A scan of t in v's snapshot, into *ppScan.  One scan serves every lookup
+** in a table: a lookup on a positioned scan first looks in the leaf page
+** it is on, so keys read in order skip the tree walk (store_lmdb.h
+** fkvStoreScanFind).  Returns a store code.
 */
-static inline __attribute__((always_inline)) int viewGetCursor(fkv_view *v, MDB_dbi dbi,
-                                                                MDB_cursor **ppCur) {
+int fkvViewGetScan(fkv_view *v, fkv_table *t, fkv_scan **ppScan) {
   int i;
   for (i = 0; i < FKV_GET_CURSORS; i++) {
-    if (v->aGet[i].pCur && v->aGet[i].dbi == dbi) break;
+    if (v->aGet[i].scan.pCur && v->aGet[i].t == t) break;
   }
   if (i < FKV_GET_CURSORS) {
     if (v->aGet[i].nBegin == v->nBegin) {
-      *ppCur = v->aGet[i].pCur;
-      return MDB_SUCCESS;
+      *ppScan = &v->aGet[i].scan;
+      return 0;
     }
-    if (mdb_cursor_renew(v->txn, v->aGet[i].pCur) == MDB_SUCCESS) {
+    if (fkvStoreScanRenew(&v->aGet[i].scan, v->pSnap) == 0) {
       v->aGet[i].nBegin = v->nBegin;
-      *ppCur = v->aGet[i].pCur;
-      return MDB_SUCCESS;
+      *ppScan = &v->aGet[i].scan;
+      return 0;
     }
   } else {
     i = v->iGetNext;
     v->iGetNext = (i + 1) % FKV_GET_CURSORS;
   }
-  /* A new database, or one whose cursor cannot be renewed: a new cursor. */
-  if (v->aGet[i].pCur) mdb_cursor_close(v->aGet[i].pCur);
-  v->aGet[i].pCur = 0;
-  MDB_cursor *pCur;
-  int e = mdb_cursor_open(v->txn, dbi, &pCur);
-  if (e != MDB_SUCCESS) return e;
-  v->aGet[i].pCur = pCur;
-  v->aGet[i].dbi = dbi;
+  /* A new table, or one whose scan cannot be renewed: a new scan. */
+  fkvStoreScanClose(&v->aGet[i].scan);
+  int e = fkvStoreScanOpen(v->pSnap, t, &v->aGet[i].scan);
+  if (e != 0) return e;
+  v->aGet[i].t = t;
   v->aGet[i].nBegin = v->nBegin;
-  *ppCur = pCur;
-  return MDB_SUCCESS;
-}
-
-int fkvViewGetCursor(fkv_view *v, MDB_dbi dbi, MDB_cursor **ppCur) {
-  return viewGetCursor(v, dbi, ppCur);
+  *ppScan = &v->aGet[i].scan;
+  return 0;
 }
 
 /* The version of a prefixed key in memtable m visible at seq, or NULL. */
@@ -390,7 +379,7 @@ static fkv_version *memGet(fkv_mem *m, const unsigned char *aPk, size_t nPk, uin
   return x ? fkvNodeVisible(x, seq) : 0;
 }
 
-int fkvGet(fkv_view *v, fkv_txn *pTxn, fkv_table *t, const unsigned char *aKey, size_t nKey,
+int fkvViewGet(fkv_view *v, fkv_txn *pTxn, fkv_table *t, const unsigned char *aKey, size_t nKey,
            const unsigned char **paVal, size_t *pnVal, int *pbTxn, char **pzErr) {
   unsigned char aPk[FKV_PREFIX + FKV_MAX_KEY];
   if (nKey > FKV_MAX_KEY) return SQLITE_NOTFOUND;
@@ -413,15 +402,11 @@ int fkvGet(fkv_view *v, fkv_txn *pTxn, fkv_table *t, const unsigned char *aKey, 
     return SQLITE_OK;
   }
   if (__atomic_load_n(&t->bDropped, __ATOMIC_ACQUIRE)) return SQLITE_NOTFOUND;
-  MDB_val k = {nKey, (void *)aKey}, d;
-  MDB_cursor *pCur;
-  int e = viewGetCursor(v, t->dbi, &pCur);
-  if (e == MDB_SUCCESS) e = mdb_cursor_get(pCur, &k, &d, MDB_SET);
-  if (e == MDB_NOTFOUND) return SQLITE_NOTFOUND;
-  if (e) {
-    return fkvLmdbErr(e, "cannot read from", fkvStorePath(v->pBuf->pStore), pzErr);
-  }
-  *paVal = d.mv_data;
-  *pnVal = d.mv_size;
+  fkv_scan *pScan;
+  int e = fkvViewGetScan(v, t, &pScan);
+  if (e == 0) e = fkvStoreScanFind(pScan, aKey, nKey);
+  if (e == FKV_STORE_NOTFOUND) return SQLITE_NOTFOUND;
+  if (e) return fkvStoreErr(e, "cannot read from", fkvStorePath(v->pBuf->pStore), pzErr);
+  *paVal = fkvStoreScanValue(pScan, pnVal);
   return SQLITE_OK;
 }

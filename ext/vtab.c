@@ -7,7 +7,7 @@
 **   CREATE VIRTUAL TABLE kv USING flaxkv(path='./test_db', sync=meta);
 **
 ** A flaxkv table is observationally CREATE TABLE kv(key PRIMARY KEY NOT
-** NULL, value) WITHOUT ROWID whose rows live in LMDB (store.c), written
+** NULL, value) WITHOUT ROWID whose rows live in LMDB (store.h), written
 ** through the store's buffer (buffer.c), encoded by its format (format.c).
 ** The module's other rooms: options (options.c), planning (plan.c), writes
 ** (update.c), the per-connection registry and shared views (conn.c).
@@ -20,7 +20,7 @@
 ** INTERNALS
 **
 ** Cursors.  xFilter builds the plan of its idxNum (plan.h) and reads its
-** intervals in order: a point by fkvGet, a range by a merge iterator
+** intervals in order: a point by fkvViewGet, a range by a merge iterator
 ** (buffer.h), opened only when a range is reached.  Both read the
 ** connection's shared view of the store (conn.c), with the connection's
 ** uncommitted writes to the table (fkv_txn) layered on top.  Each table
@@ -227,7 +227,7 @@ static int flaxkvBestIndex(sqlite3_vtab *pVtab, sqlite3_index_info *pInfo) {
     nTable = FKV_ROWS_UNKNOWN;
   }
   int bOnePass = (p->pFmt->caps & FKV_CAP_ONE_PASS) && !p->bNoOnePass &&
-                 !fkvTableMayHoldNumericText(p->pTable);
+                 !fkvStoreTableNumText(p->pTable);
   return fkvPlanBestIndex(pInfo, p->pFmt, nTable, bOnePass);
 }
 
@@ -320,7 +320,7 @@ static int cursorSettle(fkv_cursor *pCur) {
     if (fkvPlanIsPoint(v)) {
       pCur->bPoint = 1;
       int bTxn = 0;
-      rc = fkvGet(pView, p->pTxn, p->pTable, v->lo.a, v->lo.n, &pCur->aVal, &pCur->nVal, &bTxn,
+      rc = fkvViewGet(pView, p->pTxn, p->pTable, v->lo.a, v->lo.n, &pCur->aVal, &pCur->nVal, &bTxn,
                   &p->base.zErrMsg);
       if (rc == SQLITE_OK) {
         if (bTxn) {
@@ -662,7 +662,7 @@ static sqlite3_module flaxkvModule = {
     /* xShadowName */ 0,
 };
 
-int fkvRegisterModule(sqlite3 *db, fkv_conn *c) {
+int fkvVtabRegister(sqlite3 *db, fkv_conn *c) {
   fkvConnRef(c);
   return sqlite3_create_module_v2(db, "flaxkv", &flaxkvModule, c, fkvConnUnref);
 }

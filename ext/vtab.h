@@ -1,6 +1,7 @@
 /*
-** vtab.h - the flaxkv virtual-table module and the per-connection state
-** that the SQL functions share with it.
+** vtab.h - the flaxkv virtual-table module (vtab.c; its rooms share
+** vtab_int.h) and the per-connection state (conn.c) that the SQL functions
+** (flaxkv.c) share with it.
 */
 #ifndef FLAXKV_VTAB_H
 #define FLAXKV_VTAB_H
@@ -23,7 +24,7 @@ void fkvConnRef(fkv_conn *);
 void fkvConnUnref(void *pConn);
 
 /* Register the module "flaxkv" on db; takes one reference on pConn. */
-int fkvRegisterModule(sqlite3 *db, fkv_conn *pConn);
+int fkvVtabRegister(sqlite3 *db, fkv_conn *pConn);
 
 /*
 ** The buffer and table of this connection's flaxkv table zTable ("name" or

@@ -332,7 +332,7 @@ static void compareAllChecks(fkv_buffer *b, fkv_txn *pTxn, fkv_table *t, const m
   for (int i = 0; i < NKEYS; i++) {
     const unsigned char *a;
     size_t n;
-    rc = fkvGet(v, pTxn, t, k, keyOf(i, k), &a, &n, 0, &zErr);
+    rc = fkvViewGet(v, pTxn, t, k, keyOf(i, k), &a, &n, 0, &zErr);
     int got = rc == SQLITE_OK ? valDecode(a, n) : -1;
     int want = pm->aHas[i] ? pm->aVal[i] : -1;
     CHECK(got == want, "seed %d step %d: get k%02d = %d, model %d", gSeed, gStep, i, got, want);
@@ -506,7 +506,7 @@ static void testViewSnapshot(void) {
   for (int i = 0; i < 10; i++) {
     const unsigned char *a;
     size_t n;
-    int rc = fkvGet(v, 0, t, k, keyOf(i, k), &a, &n, 0, &zErr);
+    int rc = fkvViewGet(v, 0, t, k, keyOf(i, k), &a, &n, 0, &zErr);
     bOld = bOld && rc == SQLITE_OK && valDecode(a, n) == 1;
   }
   CHECK(bOld, "an old view still reads its snapshot after commits and flushes");

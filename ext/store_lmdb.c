@@ -1,7 +1,12 @@
 /*
-** store.c - flaxkv's LMDB environments.
+** store_lmdb.c - the LMDB backend of the storage seam (store.h): the
+** process-wide registry of environments (one MDB_env per real directory,
+** reference counted, since LMDB forbids opening one environment twice in a
+** process), the tables (named databases) inside each, the catalog, read
+** snapshots and their pool, scans, batches, map growth, and LMDB errors as
+** SQLite errors.  The per-row calls are inline in store_lmdb.h.
 **
-** See store.h for the contract.  INVARIANTS:
+** See store.h for the contract and the lock order.  INVARIANTS:
 **
 ** Registry.  gReg.mu guards the list of stores, each store's nRef, bClosing
 ** and owner.  One store per real directory: acquirers of a directory whose
@@ -14,7 +19,7 @@
 ** Another process may drop or replace a table's named database: LMDB then
 ** answers a read with MDB_NOTFOUND (as for an empty one) or
 ** MDB_INCOMPATIBLE, and a put into a dropped one may crash it: before
-** writing to a table that reads as empty, a writer asks fkvStoreTableGone.
+** writing to a table that reads as empty, a writer asks tableGone.
 **
 ** Store.  The environment is opened MDB_NOTLS (a read transaction may move
 ** between threads with its SQLite connection).  store->mu guards the table
@@ -36,7 +41,7 @@
 ** then, if an owner is recorded (store.h, Ownership), a NUL and its
 ** identity.
 ** Its key "\0" (no table name) with an empty value is written by a commit
-** that would otherwise change nothing (fkvStoreTouch).
+** that would otherwise change nothing (fkvStoreBatchTouch).
 **
 ** Opening.  The first acquire of a directory in the process opens the
 ** environment.  Unless it may create the store, data.mdb must exist and be
@@ -57,6 +62,8 @@ SQLITE_EXTENSION_INIT3
 #include "codec.h"
 #include "util.h"
 
+#include <stddef.h>
+
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -73,6 +80,26 @@ SQLITE_EXTENSION_INIT3
 #define FKV_MAX_READERS 1022
 #define FKV_GROW_WAIT_MS 10000
 #define FKV_FULL_BYTES (1 << 20) /* less free than this: the disk is full */
+
+/*
+** A batch (store.h): one write transaction, and the table it writes with
+** a cursor.  A key above the table's largest is appended (MDB_APPEND fills
+** pages where LMDB's ordinary insert would split them in half): aMax is
+** the largest key the table may hold, a copy of LMDB's last one (aMaxKey,
+** which points into the map otherwise) or the last key appended, which the
+** caller keeps valid until the batch ends.
+*/
+struct fkv_batch {
+  fkv_store *pStore;
+  MDB_txn *txn;
+  fkv_table *t;             /* the table being written, or NULL */
+  MDB_cursor *pCur;         /* on t */
+  int bMax;                 /* aMax holds t's largest key */
+  const unsigned char *aMax;
+  size_t nMax;
+  int bChanged;             /* a put or a delete changed something */
+  unsigned char aMaxKey[FKV_MAX_KEY];
+};
 
 struct fkv_store {
   fkv_store *pNext;        /* registry list (gReg.mu) */
@@ -113,6 +140,7 @@ struct fkv_store {
   ** newest commit known to be another process's (fkvStoreForeignAfter). */
   uint64_t ownLast;
   uint64_t foreignMax;
+  fkv_batch batch;         /* the batch under way (wmu) */
 };
 
 static struct {
@@ -141,7 +169,7 @@ static pid_t processId(void) { return __atomic_load_n(&gPid, __ATOMIC_RELAXED); 
 
 static uint32_t gNextTableId = 1;
 
-int fkvLmdbRc(int rc) {
+int fkvStoreErrRc(int rc) {
   switch (rc) {
     case MDB_SUCCESS: return SQLITE_OK;
     case MDB_MAP_FULL:
@@ -172,8 +200,38 @@ int fkvLmdbRc(int rc) {
   }
 }
 
-int fkvLmdbErr(int rc, const char *zWhat, const char *zPath, char **pzErr) {
-  return fkvErrSet(pzErr, fkvLmdbRc(rc), "flaxkv: %s %s: %s", zWhat, zPath, mdb_strerror(rc));
+int fkvStoreErr(int rc, const char *zWhat, const char *zPath, char **pzErr) {
+  return fkvErrSet(pzErr, fkvStoreErrRc(rc), "flaxkv: %s %s: %s", zWhat, zPath, mdb_strerror(rc));
+}
+
+const char *fkvStoreErrText(int e) { return mdb_strerror(e); }
+
+void fkvStoreVersion(int *pMajor, int *pMinor, int *pPatch) {
+  mdb_version(pMajor, pMinor, pPatch);
+}
+
+int fkvStoreRetry(int e) { return e == MDB_MAP_FULL; }
+
+int fkvStoreGone(fkv_table *t, int e) {
+  return t->zName && (e == MDB_NOTFOUND || e == MDB_INCOMPATIBLE);
+}
+
+const char *fkvStoreTableCause(fkv_table *t, int e) {
+  /* A named database that another process dropped answers a write with
+  ** MDB_NOTFOUND, one it replaced with MDB_INCOMPATIBLE; in the main
+  ** database MDB_INCOMPATIBLE means that the key is the name of a named
+  ** database. */
+  switch (e) {
+    case MDB_NOTFOUND: return "another process dropped the database";
+    case MDB_INCOMPATIBLE:
+      return t->zName ? "another process replaced the database (by a key of the main "
+                        "database, or a database with other flags)"
+                      : "the key is the name of a named database";
+    case MDB_BAD_DBI:
+    case MDB_BAD_VALSIZE:
+    case MDB_KEYEXIST: return "LMDB refused the write";
+    default: return 0;
+  }
 }
 
 /*
@@ -195,7 +253,7 @@ static int diskFull(fkv_store *p, int rc) {
 
 int fkvStoreFail(fkv_store *p, int rc, const char *zWhat, char **pzErr) {
   const char *zPath = p ? p->zPath : "";
-  if (!diskFull(p, rc)) return fkvLmdbErr(rc, zWhat, zPath, pzErr);
+  if (!diskFull(p, rc)) return fkvStoreErr(rc, zWhat, zPath, pzErr);
   return fkvErrSet(pzErr, SQLITE_FULL, "flaxkv: %s %s: the disk is full (%s)", zWhat, zPath,
                    mdb_strerror(rc));
 }
@@ -281,7 +339,7 @@ static int permissionErr(fkv_store *p, int rc, char **pzErr) {
   }
   if (fd >= 0) close(fd);
   sqlite3_free(zLock);
-  return fkvLmdbRc(rc);
+  return fkvStoreErrRc(rc);
 }
 
 /*
@@ -341,7 +399,10 @@ static const struct {
   const char *zName;
   int eSync;
 } aSyncName[] = {
-    {"full", FKV_SYNC_FULL}, {"meta", FKV_SYNC_META}, {"none", FKV_SYNC_NONE}, {"off", FKV_SYNC_NONE},
+    {"full", FKV_SYNC_FULL},
+    {"meta", FKV_SYNC_META},
+    {"none", FKV_SYNC_NONE},
+    {"off", FKV_SYNC_NONE},
 };
 
 int fkvStoreSyncParse(const char *zName) {
@@ -375,7 +436,7 @@ int fkvStoreAcquire(const char *zDir, const fkv_store_cfg *pCfg, fkv_store **ppS
   if (bMake) {
     int e = makeDirs(zDir, &nMadeTop);
     if (e) {
-      return fkvErrSet(pzErr, fkvLmdbRc(e), "flaxkv: cannot create the store directory %s: %s",
+      return fkvErrSet(pzErr, fkvStoreErrRc(e), "flaxkv: cannot create the store directory %s: %s",
                        zDir, strerror(e));
     }
   }
@@ -583,15 +644,15 @@ void fkvStoreStat(fkv_store *p, fkv_store_stat *st) {
 
 int fkvStoreTableRows(fkv_table *t, uint64_t *pn, char **pzErr) {
   fkv_store *p = t->pStore;
-  MDB_txn *txn;
+  fkv_snap *pSnap;
   *pn = 0;
   if (__atomic_load_n(&t->bDropped, __ATOMIC_ACQUIRE)) return SQLITE_OK;
   int rc = fkvStoreCheckProcess(p, pzErr);
-  if (rc == SQLITE_OK) rc = fkvStoreReadBegin(p, &txn, pzErr);
+  if (rc == SQLITE_OK) rc = fkvStoreReadBegin(p, &pSnap, pzErr);
   if (rc != SQLITE_OK) return rc;
   MDB_stat ms;
-  int e = mdb_stat(txn, t->dbi, &ms);
-  fkvStoreReadEnd(p, txn);
+  int e = mdb_stat((MDB_txn *)pSnap, t->dbi, &ms);
+  fkvStoreReadEnd(p, pSnap);
   if (e) return fkvStoreFail(p, e, "cannot read the statistics of", pzErr);
   *pn = ms.ms_entries;
   return SQLITE_OK;
@@ -674,7 +735,9 @@ static void noteWriteCommit(fkv_store *p, uint64_t id) {
   if (fkvStoreLastTxnId(p) == id) __atomic_store_n(&p->ownLast, id, __ATOMIC_RELEASE);
 }
 
-int fkvStoreTouch(fkv_store *p, MDB_txn *txn) {
+/* Make write transaction txn change the store even if nothing else it does
+** does (a put in the catalog, if the store has one).  An LMDB code. */
+static int writeTouch(fkv_store *p, MDB_txn *txn) {
   if (!p->bCatalog) return MDB_SUCCESS;
   MDB_val k = {1, (void *)""}, v = {0, 0};
   return mdb_put(txn, p->catalog, &k, &v, 0);
@@ -728,7 +791,7 @@ static int resizeMap(fkv_store *p, int bDouble, char **pzErr) {
 
 int fkvStoreGrow(fkv_store *p, char **pzErr) { return resizeMap(p, 1, pzErr); }
 
-int fkvStoreReadBegin(fkv_store *p, MDB_txn **ppTxn, char **pzErr) {
+int fkvStoreReadBegin(fkv_store *p, fkv_snap **ppSnap, char **pzErr) {
   for (int nTry = 0;; nTry++) {
     MDB_txn *txn = 0;
     pthread_mutex_lock(&p->mu);
@@ -739,7 +802,7 @@ int fkvStoreReadBegin(fkv_store *p, MDB_txn **ppTxn, char **pzErr) {
 
     int rc = txn ? mdb_txn_renew(txn) : mdb_txn_begin(p->env, 0, MDB_RDONLY, &txn);
     if (rc == MDB_SUCCESS) {
-      *ppTxn = txn;
+      *ppSnap = (fkv_snap *)txn;
       return SQLITE_OK;
     }
     if (txn && rc != MDB_SUCCESS) mdb_txn_abort(txn);
@@ -761,7 +824,8 @@ int fkvStoreReadBegin(fkv_store *p, MDB_txn **ppTxn, char **pzErr) {
   }
 }
 
-void fkvStoreReadEnd(fkv_store *p, MDB_txn *txn) {
+void fkvStoreReadEnd(fkv_store *p, fkv_snap *pSnap) {
+  MDB_txn *txn = (MDB_txn *)pSnap;
   if (!txn) return;
   mdb_txn_reset(txn);
   pthread_mutex_lock(&p->mu);
@@ -775,7 +839,8 @@ void fkvStoreReadEnd(fkv_store *p, MDB_txn *txn) {
   if (txn) mdb_txn_abort(txn);
 }
 
-int fkvStoreWriteBegin(fkv_store *p, MDB_txn **ppTxn, char **pzErr) {
+/* Begin a write transaction, taking wmu until writeCommit or writeAbort. */
+static int writeBegin(fkv_store *p, MDB_txn **ppTxn, char **pzErr) {
   int rc0 = fkvStoreCheckProcess(p, pzErr);
   if (rc0 != SQLITE_OK) return rc0;
   if (p->cfg.bReadonly) {
@@ -798,7 +863,7 @@ int fkvStoreWriteBegin(fkv_store *p, MDB_txn **ppTxn, char **pzErr) {
   }
 }
 
-int fkvStoreWriteCommit(fkv_store *p, MDB_txn *txn, char **pzErr) {
+static int writeCommit(fkv_store *p, MDB_txn *txn, char **pzErr) {
   uint64_t id = mdb_txn_id(txn);
   int rc = mdb_txn_commit(txn);
   if (rc == MDB_SUCCESS) {
@@ -807,7 +872,7 @@ int fkvStoreWriteCommit(fkv_store *p, MDB_txn *txn, char **pzErr) {
     ** table whose knowledge reached the snapshot this transaction started
     ** from now knows up to it. */
     pthread_mutex_lock(&p->mu);
-    for (fkv_table *t = p->pTables; t; t = t->pNext) fkvTableKnowTxn(t, id - 1, id);
+    for (fkv_table *t = p->pTables; t; t = t->pNext) fkvStoreTableKnow(t, id - 1, id);
     pthread_mutex_unlock(&p->mu);
   }
   pthread_mutex_unlock(&p->wmu);
@@ -815,7 +880,7 @@ int fkvStoreWriteCommit(fkv_store *p, MDB_txn *txn, char **pzErr) {
   return SQLITE_OK;
 }
 
-void fkvTableKnowTxn(fkv_table *t, uint64_t from, uint64_t to) {
+void fkvStoreTableKnow(fkv_table *t, uint64_t from, uint64_t to) {
   uint64_t cur = __atomic_load_n(&t->knownTxn, __ATOMIC_ACQUIRE);
   while (cur >= from && cur < to &&
          !__atomic_compare_exchange_n(&t->knownTxn, &cur, to, 0, __ATOMIC_ACQ_REL,
@@ -823,9 +888,116 @@ void fkvTableKnowTxn(fkv_table *t, uint64_t from, uint64_t to) {
   }
 }
 
-void fkvStoreWriteAbort(fkv_store *p, MDB_txn *txn) {
+static void writeAbort(fkv_store *p, MDB_txn *txn) {
   mdb_txn_abort(txn);
   pthread_mutex_unlock(&p->wmu);
+}
+
+/* --------------------------------------------------------------- scans */
+
+uint64_t fkvStoreSnapId(fkv_snap *pSnap) { return (uint64_t)mdb_txn_id((MDB_txn *)pSnap); }
+
+int fkvStoreScanOpen(fkv_snap *pSnap, fkv_table *t, fkv_scan *pScan) {
+  pScan->pCur = 0;
+  return mdb_cursor_open((MDB_txn *)pSnap, t->dbi, &pScan->pCur);
+}
+
+int fkvStoreScanRenew(fkv_scan *pScan, fkv_snap *pSnap) {
+  return mdb_cursor_renew((MDB_txn *)pSnap, pScan->pCur);
+}
+
+void fkvStoreScanClose(fkv_scan *pScan) {
+  /* A read-only cursor is only freed: outside any transaction, and in a
+  ** child made by fork() too. */
+  if (pScan->pCur) mdb_cursor_close(pScan->pCur);
+  pScan->pCur = 0;
+}
+
+/* ------------------------------------------------------------- batches */
+
+static int tableGone(MDB_txn *txn, fkv_table *t);
+
+int fkvStoreBatchBegin(fkv_store *p, fkv_batch **ppBatch, char **pzErr) {
+  MDB_txn *txn;
+  int rc = writeBegin(p, &txn, pzErr);
+  if (rc != SQLITE_OK) return rc;
+  fkv_batch *b = &p->batch; /* wmu held */
+  memset(b, 0, offsetof(fkv_batch, aMaxKey));
+  b->pStore = p;
+  b->txn = txn;
+  *ppBatch = b;
+  return SQLITE_OK;
+}
+
+/* Close the cursor of the table being written. */
+static void batchUntable(fkv_batch *b) {
+  if (b->pCur) mdb_cursor_close(b->pCur);
+  b->pCur = 0;
+  b->t = 0;
+}
+
+int fkvStoreBatchTable(fkv_batch *b, fkv_table *t) {
+  batchUntable(b);
+  b->t = t;
+  b->bMax = 0;
+  int e = mdb_cursor_open(b->txn, t->dbi, &b->pCur);
+  if (e != MDB_SUCCESS) return e;
+  MDB_val kLast, dLast;
+  e = mdb_cursor_get(b->pCur, &kLast, &dLast, MDB_LAST);
+  b->bMax = e == MDB_SUCCESS;
+  /* Empty, or dropped by another process (then no write may try it). */
+  if (e == MDB_NOTFOUND) e = tableGone(b->txn, t) ? MDB_NOTFOUND : MDB_SUCCESS;
+  if (e != MDB_SUCCESS) return e;
+  /* The last key points into the map: keep a copy while writing. */
+  if (b->bMax) {
+    memcpy(b->aMaxKey, kLast.mv_data, kLast.mv_size);
+    b->aMax = b->aMaxKey;
+    b->nMax = kLast.mv_size;
+  }
+  return MDB_SUCCESS;
+}
+
+int fkvStoreBatchPut(fkv_batch *b, const unsigned char *aKey, size_t nKey,
+                     const unsigned char *aVal, size_t nVal) {
+  MDB_val k = {nKey, (void *)aKey}, d = {nVal, (void *)aVal};
+  int bAppend = !b->bMax || fkvKeyCmp(aKey, nKey, b->aMax, b->nMax) > 0;
+  int e = mdb_cursor_put(b->pCur, &k, &d, bAppend ? MDB_APPEND : 0);
+  if (e == MDB_SUCCESS) {
+    b->bChanged = 1;
+    if (bAppend) {
+      b->aMax = aKey;
+      b->nMax = nKey;
+      b->bMax = 1;
+    }
+  }
+  return e;
+}
+
+int fkvStoreBatchDel(fkv_batch *b, const unsigned char *aKey, size_t nKey) {
+  MDB_val k = {nKey, (void *)aKey};
+  int e = mdb_del(b->txn, b->t->dbi, &k, 0);
+  if (e == MDB_NOTFOUND) return MDB_SUCCESS;
+  if (e == MDB_SUCCESS) b->bChanged = 1;
+  return e;
+}
+
+int fkvStoreBatchGet(fkv_batch *b, const unsigned char *aKey, size_t nKey) {
+  MDB_val k = {nKey, (void *)aKey}, d;
+  return mdb_get(b->txn, b->t->dbi, &k, &d);
+}
+
+int fkvStoreBatchTouch(fkv_batch *b) {
+  return b->bChanged ? MDB_SUCCESS : writeTouch(b->pStore, b->txn);
+}
+
+int fkvStoreBatchCommit(fkv_batch *b, char **pzErr) {
+  batchUntable(b);
+  return writeCommit(b->pStore, b->txn, pzErr);
+}
+
+void fkvStoreBatchAbort(fkv_batch *b) {
+  batchUntable(b);
+  writeAbort(b->pStore, b->txn);
 }
 
 /* The catalog key of a SQL table name: ASCII lower case. */
@@ -1150,7 +1322,7 @@ int fkvStoreTableOpen(fkv_store *p, const fkv_table_spec *s, fkv_table **ppTable
       rc = fkvErrSet(pzErr, SQLITE_ERROR, "flaxkv: the store %s already holds %d tables, its "
                      "limit", p->zPath, FKV_MAX_TABLES);
     } else {
-      rc = fkvErrSet(pzErr, fkvLmdbRc(e), "flaxkv: cannot open table %s in %s: %s", zDb,
+      rc = fkvErrSet(pzErr, fkvStoreErrRc(e), "flaxkv: cannot open table %s in %s: %s", zDb,
                      p->zPath, mdb_strerror(e));
     }
     sqlite3_free(c.zDb);
@@ -1177,8 +1349,14 @@ fkv_table *fkvStoreMainTable(fkv_store *p) {
   return t;
 }
 
-int fkvStoreIsNamedDb(fkv_store *p, const void *aKey, size_t nKey, int *pbDb, char **pzErr) {
+/* The size of the record LMDB keeps for a named database in its main
+** database (its MDB_db: two 32-bit fields, then five of size_t). */
+#define FKV_DB_RECORD (2 * sizeof(uint32_t) + 5 * sizeof(size_t))
+
+int fkvStoreIsNamedDb(fkv_store *p, const void *aKey, size_t nKey, size_t nVal, int *pbDb,
+                      char **pzErr) {
   *pbDb = 0;
+  if (nVal != FKV_DB_RECORD) return SQLITE_OK;
   /* mdb_dbi_open takes a C string: a name has no NUL byte. */
   if (nKey == 0 || nKey > FKV_MAX_KEY || memchr(aKey, 0, nKey)) return SQLITE_OK;
   char *zName = sqlite3_mprintf("%.*s", (int)nKey, (const char *)aKey);
@@ -1283,7 +1461,14 @@ struct fkv_drop_ctx {
   int bClose;         /* close the handle after the commit (tableDropDone) */
 };
 
-int fkvStoreTableGone(MDB_txn *txn, fkv_table *t) {
+/*
+** Has another process dropped t's named database, or replaced it (by a key
+** of the main database, or by a database with other flags)?  LMDB answers
+** a read of t's handle in txn with MDB_NOTFOUND (as for an empty database:
+** the main database then has no record of the name) or MDB_INCOMPATIBLE,
+** and a write into a dropped one may crash it: ask first.
+*/
+static int tableGone(MDB_txn *txn, fkv_table *t) {
   MDB_cursor *c;
   MDB_val k, d;
   if (!t->zName || mdb_cursor_open(txn, t->dbi, &c) != MDB_SUCCESS) return 0;
@@ -1316,7 +1501,7 @@ static int tableDropWork(fkv_store *p, MDB_txn *txn, void *pArg) {
   pthread_mutex_lock(&p->mu);
   int bLast = (c->t->nRef == 1);
   pthread_mutex_unlock(&p->mu);
-  if (fkvStoreTableGone(txn, c->t)) {
+  if (tableGone(txn, c->t)) {
     /* Nothing of ours to delete, and mdb_drop would fail (or, keeping the
     ** handle, bring the database back at commit).  The last user closes
     ** the handle, as mdb_drop does, so that the name can be created anew:
@@ -1363,7 +1548,7 @@ static int tableAbandonWork(fkv_store *p, MDB_txn *txn, void *pArg) {
   /* A database another process dropped or replaced has nothing to keep;
   ** its handle is closed, as a drop does, so that the name can be created
   ** anew. */
-  c->bClose = bLast && fkvStoreTableGone(txn, c->t);
+  c->bClose = bLast && tableGone(txn, c->t);
   c->bDropped = bLast && (c->bClose || c->bDiscard);
   return MDB_SUCCESS;
 }
