@@ -166,23 +166,6 @@ int fkvPlanBestIndex(sqlite3_index_info *pInfo, const fkv_format *pFmt, uint64_t
 
 /* ------------------------------------------------------------ intervals */
 
-void fkvPlanInit(fkv_plan *pPlan) {
-  pPlan->nIvl = 0;
-  pPlan->bDesc = 0;
-  pPlan->bOom = 0;
-  pPlan->eNoNumText = -1;
-  pPlan->pData = 0;
-  fkvBufInit(&pPlan->ivl, pPlan->aIvlSpace, sizeof(pPlan->aIvlSpace));
-  pPlan->aIvl = pPlan->aIvlSpace;
-  fkvBufInit(&pPlan->keys, pPlan->aKeySpace, sizeof(pPlan->aKeySpace));
-}
-
-void fkvPlanFree(fkv_plan *pPlan) {
-  fkvBufFree(&pPlan->ivl);
-  fkvBufFree(&pPlan->keys);
-  pPlan->aIvl = pPlan->aIvlSpace;
-}
-
 /* Compare two lower (bUpper=0) or two upper (bUpper=1) interval ends. */
 static int cmpEnd(int bHas1, const fkv_bound *b1, int bHas2, const fkv_bound *b2, int bUpper) {
   if (!bHas1 || !bHas2) {

@@ -99,8 +99,23 @@ struct fkv_plan {
   unsigned char aKeySpace[1024];
 };
 
-void fkvPlanInit(fkv_plan *);
-void fkvPlanFree(fkv_plan *);
+/* Inline: a cursor's open and close. */
+static inline void fkvPlanInit(fkv_plan *pPlan) {
+  pPlan->nIvl = 0;
+  pPlan->bDesc = 0;
+  pPlan->bOom = 0;
+  pPlan->eNoNumText = -1;
+  pPlan->pData = 0;
+  fkvBufInit(&pPlan->ivl, pPlan->aIvlSpace, sizeof(pPlan->aIvlSpace));
+  pPlan->aIvl = pPlan->aIvlSpace;
+  fkvBufInit(&pPlan->keys, pPlan->aKeySpace, sizeof(pPlan->aKeySpace));
+}
+
+static inline void fkvPlanFree(fkv_plan *pPlan) {
+  fkvBufFree(&pPlan->ivl);
+  fkvBufFree(&pPlan->keys);
+  pPlan->aIvl = pPlan->aIvlSpace;
+}
 
 /*
 ** xBestIndex of a table of format pFmt holding about nTable rows

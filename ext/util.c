@@ -72,14 +72,6 @@ int fkvBufGrow(fkv_buf *p, size_t n) {
 
 void fkvBufAppendStr(fkv_buf *p, const char *z) { fkvBufAppend(p, z, strlen(z)); }
 
-void fkvBufFree(fkv_buf *p) {
-  if (p->a != p->aFixed) sqlite3_free(p->a);
-  p->a = p->aFixed;
-  p->n = 0;
-  if (!p->aFixed) p->nAlloc = 0;
-  p->rc = SQLITE_OK;
-}
-
 /* ---------------------------------------------------------------- JSON */
 
 void fkvJsonString(fkv_buf *p, const char *z, size_t n) {

@@ -24,7 +24,9 @@
 ** after which every append does nothing: a writer of many appends checks
 ** rc once at the end.
 **
-** Every function here is safe from any thread; none keeps state.
+** Every function here is safe from any thread; none keeps state.  The
+** inline ones call SQLite: a file includes <sqlite3ext.h> (and
+** SQLITE_EXTENSION_INIT3) before this header, as every room does.
 */
 #ifndef FLAXKV_UTIL_H
 #define FLAXKV_UTIL_H
@@ -98,8 +100,15 @@ static inline void fkvBufAppend(fkv_buf *p, const void *z, size_t n) {
   p->n += n;
 }
 void fkvBufAppendStr(fkv_buf *p, const char *z);
-/* Free what p allocated; p is empty again (in its own space, if any). */
-void fkvBufFree(fkv_buf *p);
+/* Free what p allocated; p is empty again (in its own space, if any).
+** Inline: every cursor's close frees its plan's two. */
+static inline void fkvBufFree(fkv_buf *p) {
+  if (p->a != p->aFixed) sqlite3_free(p->a);
+  p->a = p->aFixed;
+  p->n = 0;
+  if (!p->aFixed) p->nAlloc = 0;
+  p->rc = SQLITE_OK;
+}
 
 /*
 ** Append z[0..n) as a JSON string: in double quotes, the bytes as they are
