@@ -96,10 +96,6 @@ static void heldForget(fkv_buffer *b, fkv_table *t) {
   if (*pp) heldRemove(pp);
 }
 
-size_t fkvBufferPressure(fkv_buffer *b) {
-  return fkvMemBytes(b->pActive) + (b->pFrozen ? 2 * fkvMemBytes(b->pFrozen) : 0);
-}
-
 /* Bytes buffered: the active memtable and the one being flushed (b->mu). */
 static size_t bufferedBytes(fkv_buffer *b) {
   return fkvMemBytes(b->pActive) + (b->pFrozen ? fkvMemBytes(b->pFrozen) : 0);
@@ -545,7 +541,7 @@ void fkvBufferClose(fkv_buffer *b) {
 
 fkv_store *fkvBufferStore(fkv_buffer *b) { return b->pStore; }
 
-int fkvBufferWriteThrough(fkv_buffer *b) { return b->cfg.eWriteThrough == FKV_WRITE_THROUGH_ON; }
+int fkvBufferWriteThrough(fkv_buffer *b) { return fkvBufferThrough(b); }
 
 static int flushWait(fkv_buffer *b, fkv_table *t, int bHeld, char **pzErr);
 

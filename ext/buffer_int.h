@@ -215,8 +215,19 @@ static inline uint64_t fkvBufferHorizon(fkv_buffer *b) {
 int fkvBufferFlushErr(int rc, const char *zErr, int bCommit, int bHeld, char **pzErr);
 /* The held record of table t (of any table if t is NULL), or NULL (b->mu). */
 fkv_held *fkvBufferHeld(fkv_buffer *b, fkv_table *t);
-/* What the buffer costs in memory, for back-pressure (b->mu held). */
-size_t fkvBufferPressure(fkv_buffer *b);
+/*
+** What the buffer costs in memory, for back-pressure against the hard limit
+** (b->mu held): the active memtable, and the frozen one twice, since a
+** flush's write transaction holds a copy of every page it writes until it
+** commits, and LMDB keeps those pages for its next transactions.
+*/
+static inline size_t fkvBufferPressure(fkv_buffer *b) {
+  return fkvMemBytes(b->pActive) + (b->pFrozen ? 2 * fkvMemBytes(b->pFrozen) : 0);
+}
+/* fkvBufferWriteThrough, for the buffer's own rooms. */
+static inline int fkvBufferThrough(fkv_buffer *b) {
+  return b->cfg.eWriteThrough == FKV_WRITE_THROUGH_ON;
+}
 
 /* ---- view.c */
 

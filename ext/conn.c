@@ -1,7 +1,7 @@
 /*
 ** conn.c - the per-connection registry of the flaxkv module: a
-** connection's tables, its private temporary stores, the read views its
-** cursors share, and the explicit transaction those views are pinned to.
+** connection's tables, its private temporary stores, and the explicit
+** transaction its cursors' shared views (vtab.c) are pinned to.
 **
 ** INVARIANTS
 **
@@ -17,23 +17,10 @@
 ** removes it.  A connect without such a record is an error: the store is
 ** gone with the connection that made it.
 **
-** Shared views.  A cursor takes a read view (buffer.h) at its first xFilter
-** and keeps it until xClose.  The cursors of a connection on one store
-** share the view while any of them is open (fkv_shared_view), so one
-** statement reads one snapshot even when a join calls xFilter once per
-** outer row or reads the table twice.  The connection's own commit retires
-** the shared view, so its later statements see what it wrote.  When the
-** last cursor closes, the shared-view record stays on the connection as its
-** idle view of that store, parked (fkvViewPark: the snapshot is kept for the
-** next statement if nothing changes meanwhile, and released by the store's
-** flusher after about 100 ms otherwise), renewed by the next statement; it
-** is freed before the store can close (when the connection's last table of
-** the store disconnects).
-**
 ** Transactions.  Inside an explicit transaction the views are pinned to it
 ** (fkvViewPin), so that the transaction reads one snapshot from its first
 ** read to its end, as in WAL.  fkvConnTxnSync marks the transaction (see
-** there); the flusher asks connTxnEnded whether a pinned transaction has
+** there); the flusher asks fkvConnTxnEnded whether a pinned transaction has
 ** ended, under the connection's mutex, without running a statement.
 */
 #include <sqlite3ext.h>
@@ -217,7 +204,7 @@ static unsigned int tempDataVersion(sqlite3 *db) {
 }
 
 /* Is the transaction c marked still in its first phase?  The cheap half of
-** connTxnSame, enough for the flusher (connTxnEnded): no statement runs. */
+** connTxnSame, enough for the flusher (fkvConnTxnEnded): no statement runs. */
 static int connTxnMaybeSame(fkv_conn *c) {
   return sqlite3_txn_state(c->db, "temp") == SQLITE_TXN_WRITE &&
          tempDataVersion(c->db) == c->dvTemp;
@@ -242,7 +229,7 @@ static int connTxnSame(fkv_conn *c) { return connTxnMaybeSame(c) && tempMark(c->
 ** transaction ended?  Never blocks (a connection busy in another thread is
 ** asked again later), and runs no statement on the connection (that would
 ** change its error state under its owner). */
-static int connTxnEnded(void *pArg) {
+int fkvConnTxnEnded(void *pArg) {
   fkv_conn *c = pArg;
   sqlite3_mutex *m = sqlite3_db_mutex(c->db);
   if (!m || sqlite3_mutex_try(m) != SQLITE_OK) return 0;
@@ -293,48 +280,6 @@ void fkvConnTxnSyncSlow(fkv_conn *c, int bMark) {
   }
 }
 
-/* ---------------------------------------------------------- shared views */
-
-/*
-** The connection's shared view of pBuf: the one open cursors share, else the
-** connection's idle one renewed (a new snapshot in the same allocations, or
-** the same snapshot if it is pinned to the transaction), else a new one.
-** Inside an explicit transaction the view is pinned to it.
-*/
-int fkvConnViewAcquire(fkv_conn *c, fkv_buffer *pBuf, fkv_shared_view **ppShared, char **pzErr) {
-  fkvConnTxnSync(c, 1);
-  fkv_shared_view *q, *pIdle = 0;
-  for (q = c->pViews; q; q = q->pNext) {
-    if (q->pBuf != pBuf) continue;
-    if (q->nRef == 0) pIdle = q;
-    else if (q->bShared) break;
-  }
-  if (!q && pIdle) {
-    q = pIdle;
-    int rc = fkvViewResume(q->pView, pzErr);
-    if (rc != SQLITE_OK) return rc;
-    q->bShared = 1;
-  }
-  if (!q) {
-    q = sqlite3_malloc(sizeof(*q));
-    if (!q) return SQLITE_NOMEM;
-    memset(q, 0, sizeof(*q));
-    int rc = fkvViewOpen(pBuf, &q->pView, pzErr);
-    if (rc != SQLITE_OK) {
-      sqlite3_free(q);
-      return rc;
-    }
-    q->pBuf = pBuf;
-    q->bShared = 1;
-    q->pNext = c->pViews;
-    c->pViews = q;
-  }
-  if (c->bTxn && !fkvViewPinned(q->pView)) fkvViewPin(q->pView, connTxnEnded, c);
-  q->nRef++;
-  *ppShared = q;
-  return SQLITE_OK;
-}
-
 /* The view of pBuf pinned to the connection's transaction, or NULL. */
 fkv_view *fkvConnTxnView(fkv_conn *c, fkv_buffer *pBuf) {
   if (!c->bTxn) return 0;
@@ -342,49 +287,6 @@ fkv_view *fkvConnTxnView(fkv_conn *c, fkv_buffer *pBuf) {
     if (q->pBuf == pBuf && fkvViewPinned(q->pView)) return q->pView;
   }
   return 0;
-}
-
-static void viewFree(fkv_conn *c, fkv_shared_view *q) {
-  fkv_shared_view **pp = &c->pViews;
-  while (*pp != q) pp = &(*pp)->pNext;
-  *pp = q->pNext;
-  fkvViewClose(q->pView);
-  sqlite3_free(q);
-}
-
-/* The last cursor done with q: q stays as the connection's idle view of its
-** buffer (its snapshot released), unless there is one already. */
-void fkvConnViewRelease(fkv_conn *c, fkv_shared_view *q) {
-  if (!q || --q->nRef > 0) return;
-  for (fkv_shared_view *o = c->pViews; o; o = o->pNext) {
-    if (o != q && o->pBuf == q->pBuf && o->nRef == 0) {
-      viewFree(c, q);
-      return;
-    }
-  }
-  fkvViewPark(q->pView);
-  q->bShared = 0;
-}
-
-/* Free the connection's idle view of pBuf if no other table of the
-** connection (than pGone) uses pBuf: before pBuf may close. */
-void fkvConnViewForget(fkv_conn *c, fkv_buffer *pBuf, fkv_vtab *pGone) {
-  for (fkv_vtab *p = c->pVtabs; p; p = p->pNextVtab) {
-    if (p != pGone && p->pBuf == pBuf) return;
-  }
-  fkv_shared_view *q = c->pViews;
-  while (q) {
-    fkv_shared_view *pNext = q->pNext;
-    if (q->pBuf == pBuf && q->nRef == 0) viewFree(c, q);
-    q = pNext;
-  }
-}
-
-/* After the connection committed to pBuf: new cursors take a new view. */
-void fkvConnViewRetire(fkv_conn *c, fkv_buffer *pBuf) {
-  for (fkv_shared_view *q = c->pViews; q; q = q->pNext) {
-    if (q->pBuf == pBuf) q->bShared = 0;
-  }
 }
 
 /* --------------------------------------------------------------- tables */

@@ -309,10 +309,14 @@ static int planProbe(void *pCtx, const unsigned char *a, size_t n) {
 */
 static int planPoint(fkv_plan *pPlan, const fkv_format *pFmt, sqlite3_value *pV,
                      const fkv_key_sink *pSink) {
-  if (!ivlAdd(pPlan) || fkvBufReserve(&pPlan->keys, FKV_KEYBUF) != SQLITE_OK) {
+  if (fkvBufReserve(&pPlan->ivl, sizeof(fkv_ivl)) != SQLITE_OK ||
+      fkvBufReserve(&pPlan->keys, FKV_KEYBUF) != SQLITE_OK) {
     pPlan->bOom = 1;
     return 1;
   }
+  pPlan->ivl.n = sizeof(fkv_ivl);
+  pPlan->aIvl = (fkv_ivl *)pPlan->ivl.a;
+  pPlan->nIvl = 1;
   pPlan->keys.n = FKV_KEYBUF;
   size_t n = pFmt->xKeyPoint(pV, pPlan->keys.a, FKV_KEYBUF, pSink);
   if (n == 0) {
@@ -453,8 +457,4 @@ int fkvPlanBuild(fkv_plan *pPlan, const fkv_format *pFmt, int idxNum, sqlite3_va
   if (rc != SQLITE_OK || pPlan->bOom) return SQLITE_NOMEM;
   ivlNormalize(pPlan);
   return SQLITE_OK;
-}
-
-int fkvPlanAtMostOne(const fkv_plan *pPlan) {
-  return pPlan->nIvl == 0 || (pPlan->nIvl == 1 && fkvPlanIsPoint(pPlan->aIvl));
 }

@@ -143,7 +143,9 @@ static inline int fkvPlanIsPoint(const fkv_ivl *v) {
 }
 
 /* Does the plan read one key at most (the promise of FKV_PLAN_UNIQUE)? */
-int fkvPlanAtMostOne(const fkv_plan *);
+static inline int fkvPlanAtMostOne(const fkv_plan *pPlan) {
+  return pPlan->nIvl == 0 || (pPlan->nIvl == 1 && fkvPlanIsPoint(pPlan->aIvl));
+}
 
 /*
 ** The iterator bounds of the stored keys from aLo to aHi that a format

@@ -60,7 +60,7 @@
 **   5. a store's lock (store_lmdb.c mu: its tables, snapshot pool and
 **      reader count; nothing is taken under it).
 ** The flusher asks whether a connection's transaction has ended with a
-** try-lock of that connection's mutex (conn.c connTxnEnded), which never
+** try-lock of that connection's mutex (conn.c fkvConnTxnEnded), which never
 ** waits: it may do so holding 3.
 **
 ** CREATING.  Only an opener that says so (bCreate: CREATE VIRTUAL TABLE)

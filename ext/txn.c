@@ -202,7 +202,7 @@ void fkvTxnRollbackTo(fkv_txn *p, int iLevel) {
 ** the call at once: it cannot let go while this one waits.  SQLITE_OK, or
 ** SQLITE_BUSY with a message.
 */
-static int holdTake(fkv_buffer *b, fkv_hold *h, void *pOwner, const struct timespec *ts,
+static inline int holdTake(fkv_buffer *b, fkv_hold *h, void *pOwner, const struct timespec *ts,
                     const char *zWhat, const char *zEnd, const char *zThread, int *pbNew,
                     char **pzErr) {
   while (h->pOwner && h->pOwner != pOwner) {
@@ -244,7 +244,7 @@ int fkvTxnBegin(fkv_txn *p, void *pOwner, char **pzErr) {
   pthread_mutex_lock(&b->mu);
   struct timespec ts;
   fkvTimeDeadline(&ts, FKV_WAIT_MS);
-  int bNew;
+  int bNew = 0;
   rc = holdTake(b, &b->writer, pOwner, &ts, "write transaction on", "end",
                 "a write transaction open on", &bNew, pzErr);
   if (rc == SQLITE_OK) p->bWriter = 1;
@@ -356,7 +356,7 @@ static void tokenRelease(fkv_buffer *b) {
     int64_t now = fkvTimeNowMs();
     b->msLastCommit = now;
     __atomic_add_fetch(&b->gen, 1, __ATOMIC_RELEASE);
-    if (fkvBufferWriteThrough(b)) {
+    if (fkvBufferThrough(b)) {
       b->flushedSeq = b->visible; /* nothing is buffered */
     } else if (!b->msFirstUnflushed || fkvMemBytes(b->pActive) >= b->cfg.nSoft) {
       /* The flusher sleeps without a deadline while there is nothing to do. */
@@ -398,7 +398,7 @@ int fkvTxnPrepare(fkv_txn *p, void *pOwner, char **pzErr) {
       }
       if (fkvMemBytes(b->pActive) >= b->cfg.nSoft) pthread_cond_signal(&b->wake);
     }
-    int bNew;
+    int bNew = 0;
     rc = holdTake(b, &b->token, pOwner, &ts, "commit to", "finish", 0, &bNew, pzErr);
     if (rc != SQLITE_OK) {
       pthread_mutex_unlock(&b->mu);
@@ -410,7 +410,7 @@ int fkvTxnPrepare(fkv_txn *p, void *pOwner, char **pzErr) {
     }
     p->bPrepared = 1;
   }
-  if (fkvBufferWriteThrough(b)) {
+  if (fkvBufferThrough(b)) {
     /* The entries go to LMDB (fkvTxnWriteThrough), not to the buffer. */
     pthread_mutex_unlock(&b->mu);
     return SQLITE_OK;
@@ -466,7 +466,7 @@ void fkvTxnCommit(fkv_txn *p) {
     /* xCommit without xSync: SQLite always syncs first; stay correct anyway. */
     char *zErr = 0;
     int rc = fkvTxnPrepare(p, p, &zErr);
-    if (rc == SQLITE_OK && fkvTxnPending(p) && fkvBufferWriteThrough(b)) {
+    if (rc == SQLITE_OK && fkvTxnPending(p) && fkvBufferThrough(b)) {
       rc = fkvTxnWriteThrough(&p, 1, &zErr);
     }
     if (rc != SQLITE_OK) {

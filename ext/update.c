@@ -77,15 +77,6 @@ SQLITE_EXTENSION_INIT3
 
 #define FKV_STMT_LEVEL INT_MAX   /* the fkv_txn savepoint of the UPDATE under way */
 
-/* Forget the rows of the last UPDATE: a new statement starts (xFilter). */
-void fkvUpdateReset(fkv_moves *m) {
-  m->bRow = 0;
-  m->nPrev = 0;
-  m->bMoved = 0;
-  m->bDisorder = 0;
-  if (m->pOnto && fkvMemCount(m->pOnto)) fkvMemReset(m->pOnto);
-}
-
 int fkvUpdateConstraint(fkv_vtab *p, int rc, const char *zWhat) {
   return fkvErrVtab(&p->base, rc, "%s constraint failed: %s.key", zWhat, p->zName);
 }

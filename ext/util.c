@@ -123,12 +123,6 @@ void fkvTimeDeadline(struct timespec *ts, int64_t ms) {
   }
 }
 
-int64_t fkvTimeNowMs(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* ---------------------------------------------------------------- names */
 
 const char *fkvTypeName(int eType) {

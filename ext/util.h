@@ -126,7 +126,11 @@ void fkvJsonString(fkv_buf *p, const char *z, size_t n);
 */
 void fkvTimeCondInit(pthread_cond_t *);
 void fkvTimeDeadline(struct timespec *, int64_t ms);
-int64_t fkvTimeNowMs(void);
+static inline int64_t fkvTimeNowMs(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
 
 /* The name of a SQLite type (SQLITE_INTEGER...): "INTEGER", "REAL", "TEXT",
 ** "BLOB", "NULL". */

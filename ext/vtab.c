@@ -22,9 +22,22 @@
 ** Cursors.  xFilter builds the plan of its idxNum (plan.h) and reads its
 ** intervals in order: a point by fkvViewGet, a range by a merge iterator
 ** (buffer.h), opened only when a range is reached.  Both read the
-** connection's shared view of the store (conn.c), with the connection's
+** connection's shared view of the store (below), with the connection's
 ** uncommitted writes to the table (fkv_txn) layered on top.  Each table
 ** keeps one closed cursor (pSpare) for its next xOpen.
+**
+** Shared views.  A cursor takes a read view (buffer.h) at its first xFilter
+** and keeps it until xClose.  The cursors of a connection on one store
+** share the view while any of them is open (fkv_shared_view), so one
+** statement reads one snapshot even when a join calls xFilter once per
+** outer row or reads the table twice.  The connection's own commit retires
+** the shared view, so its later statements see what it wrote.  When the
+** last cursor closes, the shared-view record stays on the connection as its
+** idle view of that store, parked (fkvViewPark: the snapshot is kept for the
+** next statement if nothing changes meanwhile, and released by the store's
+** flusher after about 100 ms otherwise), renewed by the next statement; it
+** is freed before the store can close (when the connection's last table of
+** the store disconnects).
 **
 ** Create and connect.  xCreate (CREATE VIRTUAL TABLE) may create the
 ** store, its catalog, the table's entry and its LMDB database; xConnect
@@ -231,6 +244,92 @@ static int flaxkvBestIndex(sqlite3_vtab *pVtab, sqlite3_index_info *pInfo) {
   return fkvPlanBestIndex(pInfo, p->pFmt, nTable, bOnePass);
 }
 
+/* ---------------------------------------------------------- shared views */
+
+/*
+** The connection's shared view of pBuf: the one open cursors share, else the
+** connection's idle one renewed (a new snapshot in the same allocations, or
+** the same snapshot if it is pinned to the transaction), else a new one.
+** Inside an explicit transaction the view is pinned to it.
+*/
+static int sharedViewAcquire(fkv_conn *c, fkv_buffer *pBuf, fkv_shared_view **ppShared,
+                             char **pzErr) {
+  fkvConnTxnSync(c, 1);
+  fkv_shared_view *q, *pIdle = 0;
+  for (q = c->pViews; q; q = q->pNext) {
+    if (q->pBuf != pBuf) continue;
+    if (q->nRef == 0) pIdle = q;
+    else if (q->bShared) break;
+  }
+  if (!q && pIdle) {
+    q = pIdle;
+    int rc = fkvViewResume(q->pView, pzErr);
+    if (rc != SQLITE_OK) return rc;
+    q->bShared = 1;
+  }
+  if (!q) {
+    q = sqlite3_malloc(sizeof(*q));
+    if (!q) return SQLITE_NOMEM;
+    memset(q, 0, sizeof(*q));
+    int rc = fkvViewOpen(pBuf, &q->pView, pzErr);
+    if (rc != SQLITE_OK) {
+      sqlite3_free(q);
+      return rc;
+    }
+    q->pBuf = pBuf;
+    q->bShared = 1;
+    q->pNext = c->pViews;
+    c->pViews = q;
+  }
+  if (c->bTxn && !fkvViewPinned(q->pView)) fkvViewPin(q->pView, fkvConnTxnEnded, c);
+  q->nRef++;
+  *ppShared = q;
+  return SQLITE_OK;
+}
+
+static void sharedViewFree(fkv_conn *c, fkv_shared_view *q) {
+  fkv_shared_view **pp = &c->pViews;
+  while (*pp != q) pp = &(*pp)->pNext;
+  *pp = q->pNext;
+  fkvViewClose(q->pView);
+  sqlite3_free(q);
+}
+
+/* The last cursor done with q: q stays as the connection's idle view of its
+** buffer (its snapshot released), unless there is one already. */
+static void sharedViewRelease(fkv_conn *c, fkv_shared_view *q) {
+  if (!q || --q->nRef > 0) return;
+  for (fkv_shared_view *o = c->pViews; o; o = o->pNext) {
+    if (o != q && o->pBuf == q->pBuf && o->nRef == 0) {
+      sharedViewFree(c, q);
+      return;
+    }
+  }
+  fkvViewPark(q->pView);
+  q->bShared = 0;
+}
+
+/* Free the connection's idle view of pBuf if no other table of the
+** connection (than pGone) uses pBuf: before pBuf may close. */
+static void sharedViewForget(fkv_conn *c, fkv_buffer *pBuf, fkv_vtab *pGone) {
+  for (fkv_vtab *p = c->pVtabs; p; p = p->pNextVtab) {
+    if (p != pGone && p->pBuf == pBuf) return;
+  }
+  fkv_shared_view *q = c->pViews;
+  while (q) {
+    fkv_shared_view *pNext = q->pNext;
+    if (q->pBuf == pBuf && q->nRef == 0) sharedViewFree(c, q);
+    q = pNext;
+  }
+}
+
+/* After the connection committed to pBuf: new cursors take a new view. */
+static void sharedViewRetire(fkv_conn *c, fkv_buffer *pBuf) {
+  for (fkv_shared_view *q = c->pViews; q; q = q->pNext) {
+    if (q->pBuf == pBuf) q->bShared = 0;
+  }
+}
+
 /* -------------------------------------------------------------- cursors */
 
 static int flaxkvOpen(sqlite3_vtab *pVtab, sqlite3_vtab_cursor **ppCur) {
@@ -261,7 +360,7 @@ static int flaxkvClose(sqlite3_vtab_cursor *cur) {
   p->nCursors--;
   fkvIterClose(pCur->pIter);
   pCur->pIter = 0;
-  fkvConnViewRelease(p->pConn, pCur->pShared);
+  sharedViewRelease(p->pConn, pCur->pShared);
   pCur->pShared = 0;
   fkvPlanFree(&pCur->plan);
   if (!p->pSpare && pCur->copy.nAlloc <= FKV_SPARE_COPY_MAX) {
@@ -364,7 +463,7 @@ static int flaxkvFilter(sqlite3_vtab_cursor *cur, int idxNum, const char *idxStr
   if (p->moves.bRow) fkvUpdateReset(&p->moves);
   if (pCur->nFilter < 2 && ++pCur->nFilter == 2) p->nRefiltered++;
   if (!pCur->pShared) {
-    rc = fkvConnViewAcquire(p->pConn, p->pBuf, &pCur->pShared, &p->base.zErrMsg);
+    rc = sharedViewAcquire(p->pConn, p->pBuf, &pCur->pShared, &p->base.zErrMsg);
     if (rc != SQLITE_OK) return rc;
   }
   if (pCur->pIter && !fkvIterCurrent(pCur->pIter, p->pTxn)) {
@@ -542,7 +641,7 @@ static int flaxkvCommit(sqlite3_vtab *pVtab) {
   fkv_vtab *p = (fkv_vtab *)pVtab;
   fkvTxnCommit(p->pTxn);
   fkvConnTxnEnd(p->pConn);
-  fkvConnViewRetire(p->pConn, p->pBuf);
+  sharedViewRetire(p->pConn, p->pBuf);
   return SQLITE_OK;
 }
 
@@ -594,7 +693,7 @@ static void vtabFree(fkv_vtab *p) {
   fkv_vtab **pp = &c->pVtabs;
   while (*pp && *pp != p) pp = &(*pp)->pNextVtab;
   if (*pp) *pp = p->pNextVtab;
-  fkvConnViewForget(c, p->pBuf, p);
+  sharedViewForget(c, p->pBuf, p);
   if (p->pSpare) {
     fkvBufFree(&p->pSpare->copy);
     sqlite3_free(p->pSpare);

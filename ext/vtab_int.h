@@ -7,7 +7,7 @@
 ** THREADS.  SQLite serializes calls on one connection; an fkv_vtab, its
 ** cursors and its fkv_conn are only touched by the connection's current
 ** thread.  The one exception is the flusher's question whether a pinned
-** view's transaction has ended (conn.c, connTxnEnded), asked under the
+** view's transaction has ended (conn.c, fkvConnTxnEnded), asked under the
 ** connection's mutex.
 */
 #ifndef FLAXKV_VTAB_INT_H
@@ -52,7 +52,7 @@ struct fkv_conn {
   /* The explicit transaction the connection's views are pinned to (see
   ** fkvConnTxnSync): bTxn, its mark, and the data version of the temp
   ** database when it was marked (written under the connection's mutex,
-  ** read by the flusher under it too: connTxnEnded). */
+  ** read by the flusher under it too: fkvConnTxnEnded). */
   int bTxn;
   int iMark;                /* temp.application_id written as its mark */
   unsigned int dvTemp;
@@ -127,21 +127,22 @@ void fkvConnTxnEnd(fkv_conn *);
 /* The view of pBuf pinned to the connection's transaction, or NULL. */
 fkv_view *fkvConnTxnView(fkv_conn *, fkv_buffer *pBuf);
 
-/* The shared view of pBuf for a new cursor (one reference). */
-int fkvConnViewAcquire(fkv_conn *, fkv_buffer *pBuf, fkv_shared_view **ppShared, char **pzErr);
-/* A cursor is done with q (NULL: nothing). */
-void fkvConnViewRelease(fkv_conn *, fkv_shared_view *q);
-/* pGone disconnects: free the idle view of pBuf if no other table uses it. */
-void fkvConnViewForget(fkv_conn *, fkv_buffer *pBuf, fkv_vtab *pGone);
-/* The connection committed to pBuf: new cursors take a new view. */
-void fkvConnViewRetire(fkv_conn *, fkv_buffer *pBuf);
+/* The flusher's question for a view pinned to the connection's
+** transaction (fkvViewPin): has it ended?  Never blocks. */
+int fkvConnTxnEnded(void *pConn);
 
 /* ---- update.c: writes */
 
 /* xUpdate. */
 int fkvUpdateRow(sqlite3_vtab *pVtab, int argc, sqlite3_value **argv, sqlite_int64 *pRowid);
 /* A new statement starts on the table (xFilter): forget the last UPDATE. */
-void fkvUpdateReset(fkv_moves *);
+static inline void fkvUpdateReset(fkv_moves *m) {
+  m->bRow = 0;
+  m->nPrev = 0;
+  m->bMoved = 0;
+  m->bDisorder = 0;
+  if (m->pOnto && fkvMemCount(m->pOnto)) fkvMemReset(m->pOnto);
+}
 /* The constraint error zWhat ("UNIQUE", "NOT NULL") on the table's key. */
 int fkvUpdateConstraint(fkv_vtab *, int rc, const char *zWhat);
 
