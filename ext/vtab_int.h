@@ -100,7 +100,7 @@ struct fkv_shared_view {
   int bShared;
 };
 
-/* ---- conn.c: the connection's stores, views and transaction */
+/* ---- conn.c: the connection's stores and transaction */
 
 /*
 ** The buffer of the store of table zSchema.zName with options o: path=
