@@ -1387,7 +1387,7 @@ static ptrdiff_t fkvBase64Decode(const unsigned char *z, size_t n, unsigned char
   return (ptrdiff_t)m;
 }
 
-/* The items of a JSON text being read (fkvJsonItems). */
+/* The items of a JSON text being read (walkJson). */
 typedef struct fkv_mp_tok fkv_mp_tok;
 struct fkv_mp_tok {
   const unsigned char *z;
