@@ -54,16 +54,15 @@ SQLITE_EXTENSION_INIT3
 
 #include "codec.h"
 
-#define FKV_MAX_AGE_IDLES 10    /* flush at the latest after 10 idle times */
+#define FKV_MAX_AGE_IDLES 10 /* flush at the latest after 10 idle times */
 
 int fkvBufferFlushErr(int rc, const char *zErr, int bCommit, int bHeld, char **pzErr) {
-  return fkvErrSet(pzErr, rc, "%s; %s%s stay buffered and readable, and the flush is retried%s",
-                   zErr ? zErr : "flaxkv: flush failed",
-                   bCommit ? "the statement was not committed; " : "",
-                   bHeld ? (bCommit ? "the table's changes committed before it"
-                                    : "the table's changes")
-                         : (bCommit ? "the changes committed before it" : "the changes"),
-                   bHeld ? " (DROP TABLE discards them)" : "");
+  return fkvErrSet(
+      pzErr, rc, "%s; %s%s stay buffered and readable, and the flush is retried%s",
+      zErr ? zErr : "flaxkv: flush failed", bCommit ? "the statement was not committed; " : "",
+      bHeld ? (bCommit ? "the table's changes committed before it" : "the table's changes")
+            : (bCommit ? "the changes committed before it" : "the changes"),
+      bHeld ? " (DROP TABLE discards them)" : "");
 }
 
 fkv_held *fkvBufferHeld(fkv_buffer *b, fkv_table *t) {
@@ -120,9 +119,9 @@ static fkv_held *heldNew(fkv_buffer *b, fkv_table *t, int e, const unsigned char
     q->pNext = 0;
     q->id = t->id;
     q->rc = fkvStoreErrRc(e);
-    q->zErr = sqlite3_mprintf("flaxkv: cannot flush the changes to %s of %s%s%s: %s: %s",
-                              zDb, fkvStorePath(b->pStore), zKey ? ", key " : "",
-                              zKey ? zKey : "", fkvStoreTableCause(t, e), fkvStoreErrText(e));
+    q->zErr = sqlite3_mprintf("flaxkv: cannot flush the changes to %s of %s%s%s: %s: %s", zDb,
+                              fkvStorePath(b->pStore), zKey ? ", key " : "", zKey ? zKey : "",
+                              fkvStoreTableCause(t, e), fkvStoreErrText(e));
     if (!q->zErr || !zDb) {
       sqlite3_free(q->zErr);
       sqlite3_free(q);
@@ -159,9 +158,9 @@ static int writeMemtable(fkv_buffer *b, fkv_mem *m, fkv_held **ppHeld, char **pz
     }
     int e = 0;
     uint32_t idCur = 0;
-    int bCur = 0;       /* idCur is set */
-    int bSkip = 0;      /* idCur's entries are not written */
-    fkv_table *t = 0;   /* the table of idCur */
+    int bCur = 0;                  /* idCur is set */
+    int bSkip = 0;                 /* idCur's entries are not written */
+    fkv_table *t = 0;              /* the table of idCur */
     const unsigned char *aKey = 0; /* the entry being written */
     size_t nKey = 0;
     for (fkv_node *x = fkvMemFirst(m); x && e == 0; x = fkvMemNext(x)) {
@@ -441,9 +440,7 @@ static void flushAtExit(void *pOwner) {
 ** open any more): flush every buffer.  A destructor rather than atexit(),
 ** which would outlive a dlclose()d extension.
 */
-__attribute__((destructor)) static void flushAllAtExit(void) {
-  fkvStoreForEachOwner(flushAtExit);
-}
+__attribute__((destructor)) static void flushAllAtExit(void) { fkvStoreForEachOwner(flushAtExit); }
 
 static void bufferFree(void *pOwner) {
   fkv_buffer *b = pOwner;
@@ -526,8 +523,10 @@ int fkvBufferOpen(const char *zDir, const fkv_store_cfg *pStoreCfg, const fkv_bu
   if (pCfg->msIdle && pCfg->msIdle != b->cfg.msIdle) zBad = "flush_interval";
   if (pCfg->eWriteThrough && pCfg->eWriteThrough != b->cfg.eWriteThrough) zBad = "write_through";
   if (zBad) {
-    fkvErrSet(pzErr, SQLITE_ERROR, "flaxkv: the store %s is already open with another %s; its "
-              "tables share one buffer", fkvStorePath(s), zBad);
+    fkvErrSet(pzErr, SQLITE_ERROR,
+              "flaxkv: the store %s is already open with another %s; its "
+              "tables share one buffer",
+              fkvStorePath(s), zBad);
     fkvStoreRelease(s);
     return SQLITE_ERROR;
   }
@@ -545,8 +544,7 @@ int fkvBufferWriteThrough(fkv_buffer *b) { return fkvBufferThrough(b); }
 
 static int flushWait(fkv_buffer *b, fkv_table *t, int bHeld, char **pzErr);
 
-int fkvBufferTableOpen(fkv_buffer *b, const fkv_table_spec *s, fkv_table **ppTable,
-                       char **pzErr) {
+int fkvBufferTableOpen(fkv_buffer *b, const fkv_table_spec *s, fkv_table **ppTable, char **pzErr) {
   if (s->bCreate && (s->bCatalog || s->zName) && fkvStoreMainTable(b->pStore)) {
     /* A named database may be created: its name must not be a key that a
     ** table on the main database has still buffered.  Flushed, the key is
@@ -621,9 +619,7 @@ static int flushWait(fkv_buffer *b, fkv_table *t, int bHeld, char **pzErr) {
   return rc;
 }
 
-int fkvBufferFlush(fkv_buffer *b, fkv_table *t, char **pzErr) {
-  return flushWait(b, t, 1, pzErr);
-}
+int fkvBufferFlush(fkv_buffer *b, fkv_table *t, char **pzErr) { return flushWait(b, t, 1, pzErr); }
 
 typedef struct fkv_flush_all fkv_flush_all;
 struct fkv_flush_all {

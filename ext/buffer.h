@@ -48,9 +48,9 @@ typedef struct fkv_iter fkv_iter;
 
 typedef struct fkv_buffer_cfg fkv_buffer_cfg;
 struct fkv_buffer_cfg {
-  size_t nSoft;   /* bytes: start a flush (0: default) */
-  size_t nHard;   /* bytes: commits wait for the running flush (0: default) */
-  int msIdle;     /* flush after this long without a commit (0: default) */
+  size_t nSoft;      /* bytes: start a flush (0: default) */
+  size_t nHard;      /* bytes: commits wait for the running flush (0: default) */
+  int msIdle;        /* flush after this long without a commit (0: default) */
   int eWriteThrough; /* FKV_WRITE_THROUGH_ON: each commit is written to
                   ** LMDB at xSync (fkvTxnWriteThrough), nothing is
                   ** buffered; 0: default (off) */
@@ -145,7 +145,7 @@ int fkvViewStale(fkv_view *);
 ** pTxn changes, or a delete).
 */
 int fkvViewGet(fkv_view *, fkv_txn *pTxn, fkv_table *, const unsigned char *aKey, size_t nKey,
-           const unsigned char **paVal, size_t *pnVal, int *pbTxn, char **pzErr);
+               const unsigned char **paVal, size_t *pnVal, int *pbTxn, char **pzErr);
 
 /*
 ** Ordered iteration over one table, merging pTxn's uncommitted writes (may
@@ -240,15 +240,15 @@ void fkvTxnRollback(fkv_txn *);
 /* Figures for introspection (flaxkv_stat) and tests. */
 typedef struct fkv_buffer_stat fkv_buffer_stat;
 struct fkv_buffer_stat {
-  fkv_buffer_cfg cfg;     /* the settings in force */
-  size_t nBytes;          /* buffered bytes (active + flushing memtables) */
-  size_t nKeys;           /* buffered keys (active + flushing) */
-  uint64_t nFlush;        /* successful flushes */
-  uint64_t nCommit;       /* commits published */
-  int64_t msLastFlush;    /* wall clock (ms since 1970) the last flush ended, 0: none */
-  int64_t msLastFlushTook;/* how long it took, ms */
-  int flushRc;            /* sticky flush error, SQLITE_OK if none */
-  char *zFlushErr;        /* its message (sqlite3_free it), or NULL */
+  fkv_buffer_cfg cfg;      /* the settings in force */
+  size_t nBytes;           /* buffered bytes (active + flushing memtables) */
+  size_t nKeys;            /* buffered keys (active + flushing) */
+  uint64_t nFlush;         /* successful flushes */
+  uint64_t nCommit;        /* commits published */
+  int64_t msLastFlush;     /* wall clock (ms since 1970) the last flush ended, 0: none */
+  int64_t msLastFlushTook; /* how long it took, ms */
+  int flushRc;             /* sticky flush error, SQLITE_OK if none */
+  char *zFlushErr;         /* its message (sqlite3_free it), or NULL */
 };
 void fkvBufferStat(fkv_buffer *, fkv_buffer_stat *);
 

@@ -41,9 +41,9 @@
 #include "util.h"
 
 #define FKV_PREFIX 4
-#define FKV_WAIT_MS 30000       /* longest back-pressure / token wait */
-#define FKV_PARK_MS 100         /* longest a parked view keeps its snapshot */
-#define FKV_GET_CURSORS 4       /* a view's lookup cursors (databases) */
+#define FKV_WAIT_MS 30000 /* longest back-pressure / token wait */
+#define FKV_PARK_MS 100   /* longest a parked view keeps its snapshot */
+#define FKV_GET_CURSORS 4 /* a view's lookup cursors (databases) */
 
 /* fkv_view.eState */
 #define FKV_VIEW_UNPARKED 0
@@ -60,9 +60,9 @@
 typedef struct fkv_held fkv_held;
 struct fkv_held {
   fkv_held *pNext;
-  uint32_t id;              /* the table */
-  int rc;                   /* SQLite code */
-  char *zErr;               /* names the database, the store, and the key
+  uint32_t id; /* the table */
+  int rc;      /* SQLite code */
+  char *zErr;  /* names the database, the store, and the key
                             ** when the key is the cause */
 };
 
@@ -73,10 +73,10 @@ struct fkv_held {
 */
 typedef struct fkv_hold fkv_hold;
 struct fkv_hold {
-  void *pOwner;             /* NULL: free */
-  int nRef;                 /* the owner's holds */
-  pthread_t thread;         /* the thread that took it */
-  int nWaits;               /* holdTake calls waiting for it */
+  void *pOwner;     /* NULL: free */
+  int nRef;         /* the owner's holds */
+  pthread_t thread; /* the thread that took it */
+  int nWaits;       /* holdTake calls waiting for it */
 };
 
 struct fkv_buffer {
@@ -86,44 +86,44 @@ struct fkv_buffer {
   int bThread;
 
   pthread_mutex_t mu;
-  pthread_cond_t cond;      /* state changes: commits, flushes, token */
-  pthread_cond_t wake;      /* the flusher's */
+  pthread_cond_t cond; /* state changes: commits, flushes, token */
+  pthread_cond_t wake; /* the flusher's */
   fkv_mem *pActive;
-  fkv_mem *pFrozen;         /* being flushed, or kept after a failed flush */
+  fkv_mem *pFrozen; /* being flushed, or kept after a failed flush */
   uint64_t visible;
-  uint64_t frozenSeq;       /* visible when pFrozen was frozen */
-  uint64_t flushedSeq;      /* every commit <= this is in LMDB, but for
+  uint64_t frozenSeq;  /* visible when pFrozen was frozen */
+  uint64_t flushedSeq; /* every commit <= this is in LMDB, but for
                             ** the entries of held tables (pHeld) */
-  uint64_t wantSeq;         /* fkvBufferFlush asks for commits <= this */
-  uint64_t gen;             /* atomic: bumped by any publish, freeze, flush */
-  uint64_t flushGen;        /* bumped by freezes and flush publications
+  uint64_t wantSeq;    /* fkvBufferFlush asks for commits <= this */
+  uint64_t gen;        /* atomic: bumped by any publish, freeze, flush */
+  uint64_t flushGen;   /* bumped by freezes and flush publications
                             ** (atomic: views read it before b->mu) */
-  fkv_hold token;           /* the commit token: prepared transactions */
-  fkv_hold writer;          /* the writer lock: from xBegin to the end
+  fkv_hold token;      /* the commit token: prepared transactions */
+  fkv_hold writer;     /* the writer lock: from xBegin to the end
                             ** (fkv_txn.bWriter) */
   int bPendingPushed;
   uint64_t pendingSeq;
   fkv_view *pViewFirst, *pViewLast; /* open views, oldest first */
-  int nParked;              /* atomic: parked views */
-  uint64_t nParkEvents;     /* atomic: parkings so far */
-  int bIdleSleep;           /* atomic: the flusher may sleep > FKV_PARK_MS */
-  int64_t msLastRevoke;     /* the flusher's: last release of parked views */
-  uint64_t nSeenParkEvents; /* the flusher's: nParkEvents at its last wait */
+  int nParked;                      /* atomic: parked views */
+  uint64_t nParkEvents;             /* atomic: parkings so far */
+  int bIdleSleep;                   /* atomic: the flusher may sleep > FKV_PARK_MS */
+  int64_t msLastRevoke;             /* the flusher's: last release of parked views */
+  uint64_t nSeenParkEvents;         /* the flusher's: nParkEvents at its last wait */
   int bStop;
-  int bFlushing;            /* a flush is writing to LMDB */
-  int bRequested;           /* a flush was asked for since the last attempt */
+  int bFlushing;  /* a flush is writing to LMDB */
+  int bRequested; /* a flush was asked for since the last attempt */
   int64_t msLastCommit;
   int64_t msFirstUnflushed;
   int64_t msLastAttempt;
-  uint64_t nAttempt;        /* flush attempts finished */
+  uint64_t nAttempt; /* flush attempts finished */
   uint64_t nFlush;
   uint64_t nCommit;
-  int64_t msLastFlush;      /* wall clock, ms */
+  int64_t msLastFlush; /* wall clock, ms */
   int64_t msLastFlushTook;
-  int flushRc;              /* sticky */
+  int flushRc; /* sticky */
   char *zFlushErr;
-  fkv_held *pHeld;          /* tables the last flush could not write */
-  size_t nHeldBytes;        /* what their entries added to pActive */
+  fkv_held *pHeld;   /* tables the last flush could not write */
+  size_t nHeldBytes; /* what their entries added to pActive */
 };
 
 struct fkv_view {
@@ -132,21 +132,21 @@ struct fkv_view {
   uint64_t seq;
   uint64_t gen;
   fkv_mem *pActive, *pFrozen;
-  fkv_snap *pSnap;          /* the store snapshot (store.h) */
-  int bOpen;                /* holds a snapshot (fkvViewSuspend releases it) */
-  int eState;               /* atomic: FKV_VIEW_UNPARKED, _PARKED, _REVOKING */
-  uint64_t dbiGen;          /* fkvStoreDbiGen before the snapshot was taken */
-  uint64_t nBegin;          /* snapshots taken so far (viewBegin) */
+  fkv_snap *pSnap; /* the store snapshot (store.h) */
+  int bOpen;       /* holds a snapshot (fkvViewSuspend releases it) */
+  int eState;      /* atomic: FKV_VIEW_UNPARKED, _PARKED, _REVOKING */
+  uint64_t dbiGen; /* fkvStoreDbiGen before the snapshot was taken */
+  uint64_t nBegin; /* snapshots taken so far (viewBegin) */
   /* The owner's: fkvViewGet's scans, one per table of the last few read, each
   ** bound to pSnap while its nBegin is v->nBegin (else renewed first).  A
   ** scan outlives its snapshot and may be renewed in another one; only the
   ** owner touches them (a revoker ends pSnap, never a scan). */
   struct {
-    fkv_scan scan;          /* scan.pCur NULL: free slot */
+    fkv_scan scan; /* scan.pCur NULL: free slot */
     fkv_table *t;
     uint64_t nBegin;
   } aGet[FKV_GET_CURSORS];
-  int iGetNext;             /* the slot a new table takes */
+  int iGetNext; /* the slot a new table takes */
   /* A pinned view (fkvViewPin): xEnded(pEndArg) tells whether the owner's
   ** transaction has ended (then the flusher may release the snapshot). */
   int (*xEnded)(void *);
@@ -167,24 +167,24 @@ struct fkv_mark {
 struct fkv_txn {
   fkv_buffer *pBuf;
   fkv_table *pTable;
-  fkv_mem *pMem;            /* uncommitted entries, NULL if none yet */
+  fkv_mem *pMem; /* uncommitted entries, NULL if none yet */
   fkv_undo *aUndo;
   int nUndo, nUndoAlloc;
   fkv_mark *aMark;
   int nMark, nMarkAlloc;
   int bPrepared;
-  int bWriter;              /* holds a reference on the writer lock */
-  int bWritten;             /* write-through: the entries are in LMDB */
-  uint64_t idSnap;          /* write-through: the oldest LMDB snapshot the
+  int bWriter;         /* holds a reference on the writer lock */
+  int bWritten;        /* write-through: the entries are in LMDB */
+  uint64_t idSnap;     /* write-through: the oldest LMDB snapshot the
                             ** transaction may have read (fkvTxnBegin,
                             ** fkvTxnSetSnapshot) */
-  fkv_node **apShared;      /* prepare: the active memtable's node per entry */
+  fkv_node **apShared; /* prepare: the active memtable's node per entry */
   fkv_node **apMine;
   int nPub;
-  fkv_view *pView;          /* latest committed state, for fkvTxnGet */
-  uint64_t genExpect;       /* buffer generation the first plain INSERT's
+  fkv_view *pView;    /* latest committed state, for fkvTxnGet */
+  uint64_t genExpect; /* buffer generation the first plain INSERT's
                             ** absence check saw (0: none yet) */
-  fkv_spot spot;            /* where the last key looked up in pMem and not
+  fkv_spot spot;      /* where the last key looked up in pMem and not
                             ** found would go: the INSERT that follows */
 };
 

@@ -48,9 +48,9 @@ SQLITE_EXTENSION_INIT3
 #include <stdlib.h>
 #include <string.h>
 
-#define FKV_SIGN_BIT   0x8000000000000000ULL
-#define FKV_TWO_53     9007199254740992.0    /* 2^53: below it every integer is a double */
-#define FKV_DIFF_BIAS  0x8000
+#define FKV_SIGN_BIT 0x8000000000000000ULL
+#define FKV_TWO_53 9007199254740992.0 /* 2^53: below it every integer is a double */
+#define FKV_DIFF_BIAS 0x8000
 
 static void fkvPut64(unsigned char *a, sqlite3_uint64 u) {
 #if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
@@ -116,8 +116,8 @@ void fkvKeyFromDouble(double r, unsigned char *a, int *pKind) {
 ** Write the key tag, then as much of z[0..n) as fits in nA bytes; return
 ** the full size 1+n.
 */
-static size_t fkvKeyPut(unsigned char *a, size_t nA, unsigned char tag,
-                        const unsigned char *z, size_t n) {
+static size_t fkvKeyPut(unsigned char *a, size_t nA, unsigned char tag, const unsigned char *z,
+                        size_t n) {
   if (nA > 0) {
     a[0] = tag;
     size_t nCopy = n < nA - 1 ? n : nA - 1;
@@ -164,8 +164,12 @@ size_t fkvKeyEncode(sqlite3_value *pVal, unsigned char *a, size_t nA, int *pKind
     return FKV_NUMKEY_SIZE;
   }
   switch (d.eType) {
-    case SQLITE_INTEGER: d.i = sqlite3_value_int64(pVal); break;
-    case SQLITE_FLOAT: d.r = sqlite3_value_double(pVal); break;
+    case SQLITE_INTEGER:
+      d.i = sqlite3_value_int64(pVal);
+      break;
+    case SQLITE_FLOAT:
+      d.r = sqlite3_value_double(pVal);
+      break;
     case SQLITE_TEXT:
       d.z = sqlite3_value_text(pVal);
       d.n = (size_t)sqlite3_value_bytes(pVal);
@@ -436,13 +440,9 @@ int fkvResultValue(sqlite3_context *ctx, const unsigned char *a, size_t n) {
 }
 
 /* SQLite's white space (sqlite3Isspace): space, \t, \n, \v, \f, \r. */
-static int fkvIsSpace(unsigned char c) {
-  return c == ' ' || (c >= '\t' && c <= '\r');
-}
+static int fkvIsSpace(unsigned char c) { return c == ' ' || (c >= '\t' && c <= '\r'); }
 
-static int fkvIsDigit(unsigned char c) {
-  return c >= '0' && c <= '9';
-}
+static int fkvIsDigit(unsigned char c) { return c >= '0' && c <= '9'; }
 
 /*
 ** If z[0..n) is white space, a decimal integer or real literal, white space
@@ -489,8 +489,10 @@ char *fkvKeyRepr(const unsigned char *a, size_t n, int bDecode) {
     d.n = n;
   }
   switch (d.eType) {
-    case SQLITE_INTEGER: return sqlite3_mprintf("%lld", d.i);
-    case SQLITE_FLOAT: return sqlite3_mprintf("%!.15g", d.r);
+    case SQLITE_INTEGER:
+      return sqlite3_mprintf("%lld", d.i);
+    case SQLITE_FLOAT:
+      return sqlite3_mprintf("%!.15g", d.r);
     case SQLITE_TEXT:
       if (d.n > 40) return sqlite3_mprintf("'%.37q...'", (const char *)d.z);
       return sqlite3_mprintf("'%.*q'", (int)d.n, (const char *)d.z);

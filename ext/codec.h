@@ -51,22 +51,22 @@
 #include <string.h>
 #include <sqlite3.h>
 
-#define FKV_TAG_NUM   0x20
-#define FKV_TAG_TEXT  0x30
-#define FKV_TAG_BLOB  0x40
+#define FKV_TAG_NUM 0x20
+#define FKV_TAG_TEXT 0x30
+#define FKV_TAG_BLOB 0x40
 #define FKV_NUMKEY_SIZE 11
 
 #define FKV_KEYKIND_NATURAL 0
-#define FKV_KEYKIND_REAL    1
+#define FKV_KEYKIND_REAL 1
 #define FKV_KEYKIND_NEGZERO 2
 
 /* A decoded key or value: points into the buffer it was decoded from. */
 typedef struct fkv_datum fkv_datum;
 struct fkv_datum {
-  int eType;                  /* SQLITE_INTEGER, _FLOAT, _TEXT, _BLOB, _NULL */
-  sqlite3_int64 i;            /* SQLITE_INTEGER */
-  double r;                   /* SQLITE_FLOAT */
-  const unsigned char *z;     /* SQLITE_TEXT, SQLITE_BLOB (may be NULL if n==0) */
+  int eType;              /* SQLITE_INTEGER, _FLOAT, _TEXT, _BLOB, _NULL */
+  sqlite3_int64 i;        /* SQLITE_INTEGER */
+  double r;               /* SQLITE_FLOAT */
+  const unsigned char *z; /* SQLITE_TEXT, SQLITE_BLOB (may be NULL if n==0) */
   size_t n;
 };
 
@@ -98,8 +98,7 @@ static inline uint64_t fkvLoadBE64(const unsigned char *p) {
   return x;
 }
 
-static inline int fkvKeyCmp(const unsigned char *a, size_t na, const unsigned char *b,
-                            size_t nb) {
+static inline int fkvKeyCmp(const unsigned char *a, size_t na, const unsigned char *b, size_t nb) {
   size_t n = na < nb ? na : nb;
   if (n > 64) {
     int c = memcmp(a, b, n);
@@ -162,9 +161,9 @@ int fkvResultKey(sqlite3_context *ctx, const unsigned char *a, size_t n, int eKi
 int fkvResultValue(sqlite3_context *ctx, const unsigned char *a, size_t n);
 
 /* Value header: bits 0-2 type, bits 3-4 key kind, bits 5-7 format version. */
-#define FKV_HDR_TYPE(h)    ((h) & 0x07)
-#define FKV_HDR_KIND(h)    (((h) >> 3) & 0x03)
-#define FKV_HDR_VERSION(h) ((h) & 0xE0)
+#define FKV_HDR_TYPE(h) ((h)&0x07)
+#define FKV_HDR_KIND(h) (((h) >> 3) & 0x03)
+#define FKV_HDR_VERSION(h) ((h)&0xE0)
 
 /* The key kind recorded in a stored value's header (0 if n==0). */
 static inline int fkvValueKeyKind(const unsigned char *a, size_t n) {

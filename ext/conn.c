@@ -38,7 +38,7 @@ struct fkv_private {
   fkv_private *pNext;
   char *zSchema, *zName;
   char *zDir;
-  fkv_buffer *pBuf;         /* one reference, held until the connection closes */
+  fkv_buffer *pBuf; /* one reference, held until the connection closes */
 };
 
 /* ---------------------------------------------------------------- conn */
@@ -116,9 +116,11 @@ static int openPrivate(fkv_conn *c, const char *zSchema, const char *zName, cons
                        fkv_buffer **ppBuf, char **pzErr) {
   fkv_private *q = findPrivate(c, zSchema, zName, 0);
   if (!q && !o->store.bCreate) {
-    return fkvErrSet(pzErr, SQLITE_CANTOPEN, "flaxkv: table %s has no store in this connection: "
+    return fkvErrSet(pzErr, SQLITE_CANTOPEN,
+                     "flaxkv: table %s has no store in this connection: "
                      "a table without path= in %s has a private store, made by its CREATE "
-                     "VIRTUAL TABLE in the connection", zName, zSchema);
+                     "VIRTUAL TABLE in the connection",
+                     zName, zSchema);
   }
   if (!q) {
     const char *zTmp = getenv("TMPDIR");
@@ -293,7 +295,7 @@ fkv_view *fkvConnTxnView(fkv_conn *c, fkv_buffer *pBuf) {
 
 /* This connection's connected flaxkv table zTable, or SQLITE_ERROR. */
 static int connFindTable(fkv_conn *c, const char *zTable, fkv_buffer **ppBuf, fkv_table **ppTable,
-                     const char **pzName) {
+                         const char **pzName) {
   const char *zDot = strchr(zTable, '.');
   for (fkv_vtab *p = c->pVtabs; p; p = p->pNextVtab) {
     int bMatch;
@@ -321,14 +323,13 @@ int fkvConnFindTable(fkv_conn *c, const char *zTable, fkv_buffer **ppBuf, fkv_ta
   /* SQLite connects a virtual table when a statement first uses it:
   ** preparing one that reads it does, if the schema has such a table. */
   const char *zDot = strchr(zTable, '.');
-  char *zSql = zDot ? sqlite3_mprintf("SELECT 1 FROM \"%.*w\".\"%w\"", (int)(zDot - zTable),
-                                      zTable, zDot + 1)
+  char *zSql = zDot ? sqlite3_mprintf("SELECT 1 FROM \"%.*w\".\"%w\"", (int)(zDot - zTable), zTable,
+                                      zDot + 1)
                     : sqlite3_mprintf("SELECT 1 FROM \"%w\"", zTable);
   sqlite3_stmt *pStmt = 0;
   if (zSql) sqlite3_prepare_v2(c->db, zSql, -1, &pStmt, 0);
   sqlite3_finalize(pStmt);
   sqlite3_free(zSql);
   if (connFindTable(c, zTable, ppBuf, ppTable, pzName) == SQLITE_OK) return SQLITE_OK;
-  return fkvErrSet(pzErr, SQLITE_ERROR, "no flaxkv table named \"%s\" in this connection",
-                   zTable);
+  return fkvErrSet(pzErr, SQLITE_ERROR, "no flaxkv table named \"%s\" in this connection", zTable);
 }

@@ -105,15 +105,19 @@ static char *storeJson(fkv_buffer *b) {
   fkvStoreStat(s, &ss);
   char *zPath = jsonString(fkvStorePath(s));
   char *zErr = bs.zFlushErr ? jsonString(bs.zFlushErr) : 0;
-  char *z = !zPath ? 0 : sqlite3_mprintf(
-      "{\"path\":%s,\"sync\":\"%s\",\"readonly\":%d,"
-      "\"buffer_size\":%llu,\"buffer_limit\":%llu,\"flush_interval_ms\":%d,"
-      "\"buffered_keys\":%llu,\"buffered_bytes\":%llu,\"commits\":%llu,\"flushes\":%llu,"
-      "\"last_flush_unix_ms\":%lld,\"last_flush_ms\":%lld,\"flush_error\":",
-      zPath, fkvStoreSyncName(ss.eSync), ss.bReadonly, (unsigned long long)bs.cfg.nSoft,
-      (unsigned long long)bs.cfg.nHard, bs.cfg.msIdle, (unsigned long long)bs.nKeys,
-      (unsigned long long)bs.nBytes, (unsigned long long)bs.nCommit,
-      (unsigned long long)bs.nFlush, (long long)bs.msLastFlush, (long long)bs.msLastFlushTook);
+  char *z =
+      !zPath
+          ? 0
+          : sqlite3_mprintf(
+                "{\"path\":%s,\"sync\":\"%s\",\"readonly\":%d,"
+                "\"buffer_size\":%llu,\"buffer_limit\":%llu,\"flush_interval_ms\":%d,"
+                "\"buffered_keys\":%llu,\"buffered_bytes\":%llu,\"commits\":%llu,\"flushes\":%llu,"
+                "\"last_flush_unix_ms\":%lld,\"last_flush_ms\":%lld,\"flush_error\":",
+                zPath, fkvStoreSyncName(ss.eSync), ss.bReadonly, (unsigned long long)bs.cfg.nSoft,
+                (unsigned long long)bs.cfg.nHard, bs.cfg.msIdle, (unsigned long long)bs.nKeys,
+                (unsigned long long)bs.nBytes, (unsigned long long)bs.nCommit,
+                (unsigned long long)bs.nFlush, (long long)bs.msLastFlush,
+                (long long)bs.msLastFlushTook);
   if (z) z = sqlite3_mprintf("%z%s", z, zErr ? zErr : "null");
   if (z) {
     z = sqlite3_mprintf("%z,\"map_size\":%llu,\"map_used\":%llu,\"page_size\":%u,"
@@ -221,8 +225,10 @@ static void dotFunc(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
   int na = sqlite3_value_bytes(argv[0]), nb = sqlite3_value_bytes(argv[1]);
   int nElem = bF32 ? 4 : 8;
   if (na != nb || na % nElem) {
-    fkvErrResult(ctx, SQLITE_ERROR, "flaxkv_dot: vectors of %d and %d bytes are not two %s "
-                 "vectors of one length", na, nb, bF32 ? "float32" : "float64");
+    fkvErrResult(ctx, SQLITE_ERROR,
+                 "flaxkv_dot: vectors of %d and %d bytes are not two %s "
+                 "vectors of one length",
+                 na, nb, bF32 ? "float32" : "float64");
     return;
   }
   double sum = 0;
@@ -270,11 +276,12 @@ static int checkOneCopy(char **pzErrMsg) {
       first.dli_fbase == mine.dli_fbase) {
     return SQLITE_OK;
   }
-  return fkvErrSet(pzErrMsg, SQLITE_ERROR, "flaxkv: another copy of flaxkv is loaded in this "
+  return fkvErrSet(pzErrMsg, SQLITE_ERROR,
+                   "flaxkv: another copy of flaxkv is loaded in this "
                    "process, from %s; this copy, from %s, would keep its own registry of stores "
                    "(a store open twice in one process, which LMDB forbids): load flaxkv from "
-                   "one file only", first.dli_fname ? first.dli_fname : "?",
-                   mine.dli_fname ? mine.dli_fname : "?");
+                   "one file only",
+                   first.dli_fname ? first.dli_fname : "?", mine.dli_fname ? mine.dli_fname : "?");
 }
 
 #ifdef _WIN32
@@ -282,7 +289,7 @@ __declspec(dllexport)
 #else
 __attribute__((visibility("default")))
 #endif
-int sqlite3_flaxkv_init(sqlite3 *db, char **pzErrMsg, const sqlite3_api_routines *pApi) {
+    int sqlite3_flaxkv_init(sqlite3 *db, char **pzErrMsg, const sqlite3_api_routines *pApi) {
   /* Every load passes the same routines: write them once, so that a load on
   ** one thread never races with flaxkv code running on another. */
   if (sqlite3_api != pApi) {
@@ -312,9 +319,8 @@ int sqlite3_flaxkv_init(sqlite3 *db, char **pzErrMsg, const sqlite3_api_routines
   int rc = fkvVtabRegister(db, c);
   for (size_t i = 0; rc == SQLITE_OK && i < sizeof(aFunc) / sizeof(aFunc[0]); i++) {
     fkvConnRef(c);
-    rc = sqlite3_create_function_v2(db, aFunc[i].zName, aFunc[i].nArg,
-                                    SQLITE_UTF8 | aFunc[i].flags, c, aFunc[i].xFunc, 0, 0,
-                                    fkvConnUnref);
+    rc = sqlite3_create_function_v2(db, aFunc[i].zName, aFunc[i].nArg, SQLITE_UTF8 | aFunc[i].flags,
+                                    c, aFunc[i].xFunc, 0, 0, fkvConnUnref);
   }
   fkvConnUnref(c);
   return rc;

@@ -51,8 +51,8 @@ static int bufSet(fkv_buf *pOut, const void *a, size_t n) {
 
 /* -------------------------------------------------------------- native */
 
-static int nativeKeyEncode(sqlite3_value *pVal, unsigned char *a, size_t nA, size_t *pn,
-                           int *pKind, char **pzErr) {
+static int nativeKeyEncode(sqlite3_value *pVal, unsigned char *a, size_t nA, size_t *pn, int *pKind,
+                           char **pzErr) {
   (void)pzErr;
   *pn = fkvKeyEncode(pVal, a, nA, pKind);
   return SQLITE_OK;
@@ -144,7 +144,7 @@ static int nativeKeyEq(sqlite3_value *pV, const fkv_key_sink *pSink) {
   size_t n = nativeKeyPoint(pV, a, sizeof(a), pSink);
   if (n) {
     pSink->xRange(pSink->pCtx, a, n, a, n, 0);
-  } else if (sqlite3_value_type(pV) != SQLITE_NULL) { /* NULL matches nothing */
+  } else if (sqlite3_value_type(pV) != SQLITE_NULL) {  /* NULL matches nothing */
     nativeAffinity(pV, sqlite3_value_type(pV), pSink); /* no key is that long */
   }
   return SQLITE_OK;
@@ -175,10 +175,10 @@ static int rawBytes(sqlite3_value *pVal, const char *zWhat, const void **pa, siz
   } else if (eType == SQLITE_TEXT) {
     *pa = sqlite3_value_text(pVal);
   } else {
-    return fkvErrSet(pzErr, SQLITE_MISMATCH, "format=raw stores BLOB (or TEXT) %ss, not %s",
-                     zWhat, eType == SQLITE_INTEGER ? "INTEGER"
-                            : eType == SQLITE_FLOAT ? "REAL"
-                                                    : "NULL");
+    return fkvErrSet(pzErr, SQLITE_MISMATCH, "format=raw stores BLOB (or TEXT) %ss, not %s", zWhat,
+                     eType == SQLITE_INTEGER ? "INTEGER"
+                     : eType == SQLITE_FLOAT ? "REAL"
+                                             : "NULL");
   }
   *pn = (size_t)sqlite3_value_bytes(pVal);
   return SQLITE_OK;
@@ -331,20 +331,43 @@ static int mpMetaResult(sqlite3_context *ctx, const unsigned char *aVal, size_t 
   "CREATE TABLE x(key, value, meta HIDDEN, rawkey HIDDEN PRIMARY KEY) WITHOUT ROWID"
 
 static const fkv_format aFormat[] = {
-    {.zName = "native", .zSchema = FKV_SCHEMA, .zKeyNote = " (1 type byte + the key)",
+    {.zName = "native",
+     .zSchema = FKV_SCHEMA,
+     .zKeyNote = " (1 type byte + the key)",
      .caps = FKV_CAP_CATALOG | FKV_CAP_OWNS | FKV_CAP_RENAME | FKV_CAP_ONE_PASS,
-     .xKeyEncode = nativeKeyEncode, .xKeyResult = nativeKeyResult, .xKeyText = nativeKeyText,
-     .xValueEncode = nativeValueEncode, .xValueResult = nativeValueResult,
-     .xKeyEq = nativeKeyEq, .xKeyPoint = nativeKeyPoint, .xKeyRange = nativeKeyRange},
-    {.zName = "raw", .zSchema = FKV_SCHEMA, .zKeyNote = "", .caps = 0,
-     .xKeyEncode = rawKeyEncode, .xKeyResult = rawKeyResult, .xKeyText = bytesKeyText,
-     .xValueEncode = rawValueEncode, .xValueResult = rawValueResult,
-     .xKeyEq = rawKeyEq, .xKeyPoint = rawKeyPoint, .xKeyRange = rawKeyRange},
-    {.zName = "flaxkv", .zSchema = FKV_SCHEMA_RAWKEY, .zKeyNote = "",
+     .xKeyEncode = nativeKeyEncode,
+     .xKeyResult = nativeKeyResult,
+     .xKeyText = nativeKeyText,
+     .xValueEncode = nativeValueEncode,
+     .xValueResult = nativeValueResult,
+     .xKeyEq = nativeKeyEq,
+     .xKeyPoint = nativeKeyPoint,
+     .xKeyRange = nativeKeyRange},
+    {.zName = "raw",
+     .zSchema = FKV_SCHEMA,
+     .zKeyNote = "",
+     .caps = 0,
+     .xKeyEncode = rawKeyEncode,
+     .xKeyResult = rawKeyResult,
+     .xKeyText = bytesKeyText,
+     .xValueEncode = rawValueEncode,
+     .xValueResult = rawValueResult,
+     .xKeyEq = rawKeyEq,
+     .xKeyPoint = rawKeyPoint,
+     .xKeyRange = rawKeyRange},
+    {.zName = "flaxkv",
+     .zSchema = FKV_SCHEMA_RAWKEY,
+     .zKeyNote = "",
      .caps = FKV_CAP_RAWKEY | FKV_CAP_META,
-     .xKeyEncode = mpKeyEncode, .xKeyResult = mpKeyResult, .xKeyText = bytesKeyText,
-     .xValueEncode = mpValueEncode, .xValueResult = mpValueResult, .xMetaResult = mpMetaResult,
-     .xKeyEq = fkvMsgpackKeyCandidates, .xKeyIs = fkvMsgpackKeyIs, .xKeyOrder = fkvMsgpackKeyOrder},
+     .xKeyEncode = mpKeyEncode,
+     .xKeyResult = mpKeyResult,
+     .xKeyText = bytesKeyText,
+     .xValueEncode = mpValueEncode,
+     .xValueResult = mpValueResult,
+     .xMetaResult = mpMetaResult,
+     .xKeyEq = fkvMsgpackKeyCandidates,
+     .xKeyIs = fkvMsgpackKeyIs,
+     .xKeyOrder = fkvMsgpackKeyOrder},
 };
 
 const fkv_format *fkvFormatFind(const char *zName) {

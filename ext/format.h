@@ -96,9 +96,9 @@ struct fkv_key_sink {
 typedef struct fkv_format fkv_format;
 struct fkv_format {
   const char *zName;
-  unsigned caps;          /* FKV_CAP_* */
-  const char *zSchema;    /* the table as sqlite3_declare_vtab() declares it */
-  const char *zKeyNote;   /* what a too long key's size counts, for the
+  unsigned caps;        /* FKV_CAP_* */
+  const char *zSchema;  /* the table as sqlite3_declare_vtab() declares it */
+  const char *zKeyNote; /* what a too long key's size counts, for the
                           ** message: "1 type byte + the key", or "" */
 
   /*
@@ -159,8 +159,7 @@ struct fkv_format {
   ** order, into a[0..nA); *pn its full size (may exceed nA), 0 for NULL.
   ** SQLITE_OK, SQLITE_NOMEM, or a decoder's error.
   */
-  int (*xKeyOrder)(const unsigned char *aKey, size_t nKey, unsigned char *a, size_t nA,
-                   size_t *pn);
+  int (*xKeyOrder)(const unsigned char *aKey, size_t nKey, unsigned char *a, size_t nA, size_t *pn);
 };
 
 /* Is the format's byte order SQLite's order of its keys (xKeyRange)? */

@@ -32,7 +32,7 @@ SQLITE_EXTENSION_INIT3
 
 #include "codec.h"
 
-#define FKV_SRC_OVERLAY 0   /* the transaction's uncommitted entries */
+#define FKV_SRC_OVERLAY 0 /* the transaction's uncommitted entries */
 #define FKV_SRC_ACTIVE 1
 #define FKV_SRC_FROZEN 2
 #define FKV_SRC_STORE 3
@@ -42,28 +42,28 @@ struct fkv_src {
   int eType;
   fkv_mem *pMem;
   fkv_node *pNode;
-  fkv_scan scan;             /* the store source's (store.h) */
+  fkv_scan scan; /* the store source's (store.h) */
   int bEof;
   const unsigned char *aKey; /* current key, without the prefix */
   size_t nKey;
-  fkv_version *pVer;         /* current entry of a memtable source */
+  fkv_version *pVer; /* current entry of a memtable source */
 };
 
 struct fkv_iter {
   fkv_view *pView;
   fkv_table *pTable;
-  fkv_mem *pOverlay;         /* a reference to the transaction's entries */
+  fkv_mem *pOverlay; /* a reference to the transaction's entries */
   unsigned char aPrefix[FKV_PREFIX];
   fkv_src aSrc[4];
   int nSrc;
   int bDesc;
-  unsigned char *aLo, *aHi;  /* prefixed copies of the bounds */
+  unsigned char *aLo, *aHi; /* prefixed copies of the bounds */
   size_t nLo, nHi;
   int bLo, bHi, bLoStrict, bHiStrict;
   size_t nBound;
   int bEof;
   int iWin;
-  int bSolo;                 /* the winner is the store and every other one is
+  int bSolo; /* the winner is the store and every other one is
                              ** at its end: step it alone (fkvIterNext) */
   char *zErr;
 };
@@ -109,9 +109,7 @@ int fkvIterOpen(fkv_view *v, fkv_txn *pTxn, fkv_table *t, fkv_iter **ppIter, cha
   return SQLITE_OK;
 }
 
-int fkvIterCurrent(fkv_iter *p, fkv_txn *pTxn) {
-  return p->pOverlay == (pTxn ? pTxn->pMem : 0);
-}
+int fkvIterCurrent(fkv_iter *p, fkv_txn *pTxn) { return p->pOverlay == (pTxn ? pTxn->pMem : 0); }
 
 void fkvIterClose(fkv_iter *p) {
   if (!p) return;
@@ -143,7 +141,7 @@ static void memSettle(fkv_iter *p, fkv_src *s) {
     if (n < FKV_PREFIX || memcmp(a, p->aPrefix, FKV_PREFIX) != 0) break;
     if (pastEnd(p, a + FKV_PREFIX, n - FKV_PREFIX)) break;
     fkv_version *ver = s->eType == FKV_SRC_OVERLAY ? fkvNodeHead(s->pNode)
-                                               : fkvNodeVisible(s->pNode, p->pView->seq);
+                                                   : fkvNodeVisible(s->pNode, p->pView->seq);
     if (ver) {
       s->pVer = ver;
       s->aKey = a + FKV_PREFIX;

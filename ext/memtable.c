@@ -59,12 +59,12 @@
 #define RELAXED_STORE(p, v) __atomic_store_n(&(p), (v), __ATOMIC_RELAXED)
 
 struct fkv_node {
-  fkv_version *pHead;      /* newest version (atomic) */
-  fkv_node *pPrev;         /* level-0 predecessor; the head sentinel if first */
+  fkv_version *pHead; /* newest version (atomic) */
+  fkv_node *pPrev;    /* level-0 predecessor; the head sentinel if first */
   uint32_t nKey;
   uint8_t nHeight;
-  unsigned char *aKey;     /* in the arena, after apNext[] */
-  fkv_node *apNext[];      /* nHeight forward links (atomic) */
+  unsigned char *aKey; /* in the arena, after apNext[] */
+  fkv_node *apNext[];  /* nHeight forward links (atomic) */
 };
 
 typedef struct fkv_chunk fkv_chunk;
@@ -76,21 +76,21 @@ struct fkv_chunk {
 
 typedef struct fkv_index fkv_index;
 struct fkv_index {
-  fkv_index *pOld;         /* the table this one replaced (kept) */
-  size_t nMask;            /* slots - 1 (a power of 2 minus 1) */
-  fkv_node *apSlot[];      /* atomic */
+  fkv_index *pOld;    /* the table this one replaced (kept) */
+  size_t nMask;       /* slots - 1 (a power of 2 minus 1) */
+  fkv_node *apSlot[]; /* atomic */
 };
 
 struct fkv_mem {
-  int nRef;                /* atomic */
-  int bNoIndex;            /* atomic: the index is off (or never was on) */
-  fkv_index *pIndex;       /* atomic; NULL if none */
-  int nHeight;             /* current height (atomic) */
-  size_t nBytes;           /* atomic */
-  size_t nNode;            /* atomic */
-  uint64_t rng;            /* writer only */
-  fkv_chunk *pChunk;       /* writer only: newest chunk first */
-  fkv_node *pHeadNode;     /* sentinel with FKV_MAXHEIGHT links */
+  int nRef;            /* atomic */
+  int bNoIndex;        /* atomic: the index is off (or never was on) */
+  fkv_index *pIndex;   /* atomic; NULL if none */
+  int nHeight;         /* current height (atomic) */
+  size_t nBytes;       /* atomic */
+  size_t nNode;        /* atomic */
+  uint64_t rng;        /* writer only */
+  fkv_chunk *pChunk;   /* writer only: newest chunk first */
+  fkv_node *pHeadNode; /* sentinel with FKV_MAXHEIGHT links */
 };
 
 fkv_version *fkvVersionNew(const unsigned char *aVal, size_t nVal, int bTomb) {

@@ -35,7 +35,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define FKV_MEM_MAXHEIGHT 12   /* skiplist levels */
+#define FKV_MEM_MAXHEIGHT 12 /* skiplist levels */
 
 typedef struct fkv_mem fkv_mem;
 typedef struct fkv_node fkv_node;
@@ -43,13 +43,13 @@ typedef struct fkv_version fkv_version;
 
 /* One version of a key: immutable once pushed. */
 struct fkv_version {
-  uint64_t seq;            /* sequence number of the commit that wrote it */
-  fkv_version *pOlder;     /* next older version (accessed atomically) */
-  uint32_t nVal;           /* bytes in aVal (0 for a tombstone) */
-  uint8_t bTomb;           /* 1: the key is deleted */
-  uint8_t bExpectAbsent;   /* overlay only: written by a plain INSERT, so the
+  uint64_t seq;          /* sequence number of the commit that wrote it */
+  fkv_version *pOlder;   /* next older version (accessed atomically) */
+  uint32_t nVal;         /* bytes in aVal (0 for a tombstone) */
+  uint8_t bTomb;         /* 1: the key is deleted */
+  uint8_t bExpectAbsent; /* overlay only: written by a plain INSERT, so the
                            ** key must still be absent when it commits */
-  unsigned char aVal[];    /* the encoded value (codec.h) */
+  unsigned char aVal[];  /* the encoded value (codec.h) */
 };
 
 /* Allocate a version holding a copy of aVal[0..nVal), or a tombstone. */
@@ -62,7 +62,7 @@ fkv_mem *fkvMemNew(void);
 ** For shared memtables, whose readers mostly look keys up one by one. */
 fkv_mem *fkvMemNewIndexed(void);
 void fkvMemRef(fkv_mem *);
-void fkvMemUnref(fkv_mem *);     /* frees the memtable at 0 */
+void fkvMemUnref(fkv_mem *); /* frees the memtable at 0 */
 /* Empty a memtable nobody else references, keeping its first arena chunk:
 ** returns 1, or 0 (and changes nothing) if it is shared. */
 int fkvMemReset(fkv_mem *);
@@ -85,7 +85,7 @@ fkv_node *fkvMemUpsert(fkv_mem *, const unsigned char *aKey, size_t nKey);
 */
 typedef struct fkv_finger fkv_finger;
 struct fkv_finger {
-  fkv_mem *pMem;               /* the memtable the finger is valid for, or NULL */
+  fkv_mem *pMem;                       /* the memtable the finger is valid for, or NULL */
   fkv_node *apNode[FKV_MEM_MAXHEIGHT]; /* per level: a node before the next
                                        ** key, or NULL for the head */
 };
@@ -101,8 +101,8 @@ fkv_node *fkvMemUpsertSorted(fkv_mem *, const unsigned char *aKey, size_t nKey, 
 */
 typedef struct fkv_spot fkv_spot;
 struct fkv_spot {
-  fkv_mem *pMem;               /* the memtable it was found in, or NULL */
-  size_t nNode;                /* its node count then */
+  fkv_mem *pMem;                       /* the memtable it was found in, or NULL */
+  size_t nNode;                        /* its node count then */
   fkv_node *apPrev[FKV_MEM_MAXHEIGHT]; /* per level: the last node < key */
 };
 fkv_node *fkvMemFindSpot(fkv_mem *, const unsigned char *aKey, size_t nKey, fkv_spot *);

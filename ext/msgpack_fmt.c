@@ -130,9 +130,9 @@ static int fkvOutWrite(void *pData, const char *buf, size_t len) {
 /* ---- checking MessagePack bytes -------------------------------------- */
 
 #define FKV_MP_SCALAR 0
-#define FKV_MP_ARRAY  1
-#define FKV_MP_MAP    2
-#define FKV_MP_NEVER  3
+#define FKV_MP_ARRAY 1
+#define FKV_MP_MAP 2
+#define FKV_MP_NEVER 3
 
 /*
 ** The headers 0xc0..0xdf: nLen = bytes of the big-endian length (or count)
@@ -182,8 +182,8 @@ static const struct {
 ** never-used byte 0xc1); SQLITE_TOOBIG (nested too deep for msgpack-c).
 ** zWhat names the bytes in messages.  Reads nothing outside a[0..n).
 */
-static int fkvMpSkip(const unsigned char *a, size_t n, size_t *pOff, int nOpen,
-                     const char *zWhat, char **pzErr) {
+static int fkvMpSkip(const unsigned char *a, size_t n, size_t *pOff, int nOpen, const char *zWhat,
+                     char **pzErr) {
   size_t iStart = *pOff;
   if (iStart >= n) {
     return fkvErrSet(pzErr, SQLITE_CORRUPT,
@@ -223,8 +223,8 @@ static int fkvMpSkip(const unsigned char *a, size_t n, size_t *pOff, int nOpen,
     if (eKind == FKV_MP_MAP) nCount *= 2;
     if (nOpen >= FKV_MP_MAX_DEPTH) {
       return fkvErrSet(pzErr, SQLITE_TOOBIG,
-                    "%s nests arrays/maps deeper than %d levels (the most msgpack-c reads)", zWhat,
-                    FKV_MP_MAX_DEPTH);
+                       "%s nests arrays/maps deeper than %d levels (the most msgpack-c reads)",
+                       zWhat, FKV_MP_MAX_DEPTH);
     }
     for (sqlite3_uint64 k = 0; k < nCount; k++) {
       int rc = fkvMpSkip(a, n, &iOff, nOpen + 1, zWhat, pzErr);
@@ -235,8 +235,10 @@ static int fkvMpSkip(const unsigned char *a, size_t n, size_t *pOff, int nOpen,
   return SQLITE_OK;
 
 truncated:
-  return fkvErrSet(pzErr, SQLITE_CORRUPT, "corrupt %s: truncated (the value at byte %llu runs past "
-                "the end at byte %llu)", zWhat, (sqlite3_uint64)iStart, (sqlite3_uint64)n);
+  return fkvErrSet(pzErr, SQLITE_CORRUPT,
+                   "corrupt %s: truncated (the value at byte %llu runs past "
+                   "the end at byte %llu)",
+                   zWhat, (sqlite3_uint64)iStart, (sqlite3_uint64)n);
 }
 
 /*
@@ -261,7 +263,7 @@ static int fkvMpUnpack(const unsigned char *a, size_t n, const char *zWhat, msgp
   if (e == MSGPACK_UNPACK_NOMEM_ERROR) return SQLITE_NOMEM;
   if ((e != MSGPACK_UNPACK_SUCCESS && e != MSGPACK_UNPACK_EXTRA_BYTES) || iOff != n) {
     return fkvErrSet(pzErr, SQLITE_CORRUPT, "corrupt %s: msgpack-c cannot read it (code %d)", zWhat,
-                  (int)e);
+                     (int)e);
   }
   return SQLITE_OK;
 }
@@ -326,8 +328,10 @@ static int fkvNumpyUnpack(const msgpack_object_ext *p, fkv_mp_numpy *pNp, char *
       o->via.array.ptr[0].type != MSGPACK_OBJECT_STR ||
       o->via.array.ptr[1].type != MSGPACK_OBJECT_ARRAY ||
       o->via.array.ptr[2].type != MSGPACK_OBJECT_BIN) {
-    return fkvErrSet(pzErr, SQLITE_CORRUPT, "corrupt %s: expected the payload [dtype string, shape "
-                  "array, bytes]", zWhat);
+    return fkvErrSet(pzErr, SQLITE_CORRUPT,
+                     "corrupt %s: expected the payload [dtype string, shape "
+                     "array, bytes]",
+                     zWhat);
   }
   pNp->pDtype = &o->via.array.ptr[0].via.str;
   pNp->pShape = &o->via.array.ptr[1].via.array;
@@ -349,9 +353,11 @@ static int fkvNumpyUnpack(const msgpack_object_ext *p, fkv_mp_numpy *pNp, char *
     }
   }
   if (nByte != pNp->pData->size) {
-    return fkvErrSet(pzErr, SQLITE_CORRUPT, "corrupt %s: %u bytes of data where dtype \"%.*s\" and "
-                  "the shape need %llu", zWhat, (unsigned)pNp->pData->size,
-                  (int)pNp->pDtype->size, pNp->pDtype->ptr, nByte);
+    return fkvErrSet(pzErr, SQLITE_CORRUPT,
+                     "corrupt %s: %u bytes of data where dtype \"%.*s\" and "
+                     "the shape need %llu",
+                     zWhat, (unsigned)pNp->pData->size, (int)pNp->pDtype->size, pNp->pDtype->ptr,
+                     nByte);
   }
   return SQLITE_OK;
 }
@@ -479,13 +485,13 @@ static void fkvJsonValue(fkv_buf *p, const msgpack_object *o) {
 /* The SQL value of a MessagePack object (fkvObjectValue). */
 typedef struct fkv_mp_value fkv_mp_value;
 struct fkv_mp_value {
-  int eType;             /* SQLITE_INTEGER ... SQLITE_NULL (a NaN is a FLOAT here) */
+  int eType; /* SQLITE_INTEGER ... SQLITE_NULL (a NaN is a FLOAT here) */
   sqlite3_int64 i;
   double r;
-  const void *z;         /* TEXT, BLOB: into the object, json or np */
+  const void *z; /* TEXT, BLOB: into the object, json or np */
   size_t n;
-  fkv_buf json;           /* an array or a map: its JSON text */
-  fkv_mp_numpy np;           /* ext 1: its payload */
+  fkv_buf json;    /* an array or a map: its JSON text */
+  fkv_mp_numpy np; /* ext 1: its payload */
   int bNp;
 };
 
@@ -591,8 +597,12 @@ int fkvMsgpackResult(sqlite3_context *ctx, const unsigned char *a, size_t n, cha
   int rc = fkvMpValue(a, n, &res, &v, pzErr);
   if (rc == SQLITE_OK) {
     switch (v.eType) {
-      case SQLITE_INTEGER: sqlite3_result_int64(ctx, v.i); break;
-      case SQLITE_FLOAT: sqlite3_result_double(ctx, v.r); break;
+      case SQLITE_INTEGER:
+        sqlite3_result_int64(ctx, v.i);
+        break;
+      case SQLITE_FLOAT:
+        sqlite3_result_double(ctx, v.r);
+        break;
       case SQLITE_TEXT:
         if (v.json.a) { /* handed over */
           sqlite3_result_text64(ctx, (const char *)v.json.a, v.n, sqlite3_free, SQLITE_UTF8);
@@ -601,8 +611,12 @@ int fkvMsgpackResult(sqlite3_context *ctx, const unsigned char *a, size_t n, cha
           sqlite3_result_text64(ctx, v.z, v.n, SQLITE_TRANSIENT, SQLITE_UTF8);
         }
         break;
-      case SQLITE_BLOB: sqlite3_result_blob64(ctx, v.z, v.n, SQLITE_TRANSIENT); break;
-      default: sqlite3_result_null(ctx); break;
+      case SQLITE_BLOB:
+        sqlite3_result_blob64(ctx, v.z, v.n, SQLITE_TRANSIENT);
+        break;
+      default:
+        sqlite3_result_null(ctx);
+        break;
     }
   }
   fkvMpValueDone(&res, &v);
@@ -625,9 +639,15 @@ int fkvMsgpackKeyIs(sqlite3_value *pVal, const unsigned char *a, size_t n, int *
                                            : 0;
     size_t nZ = (size_t)sqlite3_value_bytes(pVal);
     switch (eType) {
-      case SQLITE_NULL: *pbSame = 1; break;
-      case SQLITE_INTEGER: *pbSame = v.i == sqlite3_value_int64(pVal); break;
-      case SQLITE_FLOAT: *pbSame = memcmp(&v.r, &r, sizeof r) == 0; break;
+      case SQLITE_NULL:
+        *pbSame = 1;
+        break;
+      case SQLITE_INTEGER:
+        *pbSame = v.i == sqlite3_value_int64(pVal);
+        break;
+      case SQLITE_FLOAT:
+        *pbSame = memcmp(&v.r, &r, sizeof r) == 0;
+        break;
       case SQLITE_TEXT:
       case SQLITE_BLOB:
         if (!z && nZ) rc = SQLITE_NOMEM;
@@ -672,10 +692,17 @@ int fkvMsgpackMeta(sqlite3_context *ctx, const unsigned char *a, size_t n, char 
   const msgpack_object *o = &res.data;
   const char *zStatic = 0;
   switch (o->type) {
-    case MSGPACK_OBJECT_BOOLEAN: zStatic = "{\"type\":\"bool\"}"; break;
-    case MSGPACK_OBJECT_ARRAY: zStatic = "{\"type\":\"array\"}"; break;
-    case MSGPACK_OBJECT_MAP: zStatic = "{\"type\":\"map\"}"; break;
-    default: break;
+    case MSGPACK_OBJECT_BOOLEAN:
+      zStatic = "{\"type\":\"bool\"}";
+      break;
+    case MSGPACK_OBJECT_ARRAY:
+      zStatic = "{\"type\":\"array\"}";
+      break;
+    case MSGPACK_OBJECT_MAP:
+      zStatic = "{\"type\":\"map\"}";
+      break;
+    default:
+      break;
   }
   if (zStatic) {
     sqlite3_result_text(ctx, zStatic, -1, SQLITE_STATIC);
@@ -724,8 +751,10 @@ int fkvMsgpackMeta(sqlite3_context *ctx, const unsigned char *a, size_t n, char 
 static int fkvPackJson(msgpack_packer *pk, json_t *pJ, int nOpen, char **pzErr) {
   int rc = SQLITE_OK;
   if ((json_is_array(pJ) || json_is_object(pJ)) && nOpen >= FKV_MP_MAX_DEPTH) {
-    return fkvErrSet(pzErr, SQLITE_MISMATCH, "JSON nested deeper than %d arrays/objects (msgpack-c "
-                  "could not read it back)", FKV_MP_MAX_DEPTH);
+    return fkvErrSet(pzErr, SQLITE_MISMATCH,
+                     "JSON nested deeper than %d arrays/objects (msgpack-c "
+                     "could not read it back)",
+                     FKV_MP_MAX_DEPTH);
   }
   switch (json_typeof(pJ)) {
     case JSON_OBJECT:
@@ -748,11 +777,21 @@ static int fkvPackJson(msgpack_packer *pk, json_t *pJ, int nOpen, char **pzErr) 
       msgpack_pack_str(pk, json_string_length(pJ));
       msgpack_pack_str_body(pk, json_string_value(pJ), json_string_length(pJ));
       break;
-    case JSON_INTEGER: msgpack_pack_int64(pk, json_integer_value(pJ)); break;
-    case JSON_REAL: msgpack_pack_double(pk, json_real_value(pJ)); break;
-    case JSON_TRUE: msgpack_pack_true(pk); break;
-    case JSON_FALSE: msgpack_pack_false(pk); break;
-    default: msgpack_pack_nil(pk); break;
+    case JSON_INTEGER:
+      msgpack_pack_int64(pk, json_integer_value(pJ));
+      break;
+    case JSON_REAL:
+      msgpack_pack_double(pk, json_real_value(pJ));
+      break;
+    case JSON_TRUE:
+      msgpack_pack_true(pk);
+      break;
+    case JSON_FALSE:
+      msgpack_pack_false(pk);
+      break;
+    default:
+      msgpack_pack_nil(pk);
+      break;
   }
   return rc;
 }
@@ -802,19 +841,19 @@ static void fkvPackSql(msgpack_packer *pk, sqlite3_value *pVal) {
   }
 }
 
-#define FKV_META_BOOL  1
+#define FKV_META_BOOL 1
 #define FKV_META_ARRAY 2
-#define FKV_META_MAP   3
-#define FKV_META_EXT   4
+#define FKV_META_MAP 3
+#define FKV_META_EXT 4
 
 /* A parsed meta. */
 typedef struct fkv_mp_meta fkv_mp_meta;
 struct fkv_mp_meta {
   json_t *pRoot;
-  int eMeta;           /* FKV_META_* */
-  int iExt;            /* FKV_META_EXT: the ext type */
-  json_t *pDtype;      /* ext 1: the dtype string */
-  json_t *pShape;      /* ext 1: the shape array */
+  int eMeta;            /* FKV_META_* */
+  int iExt;             /* FKV_META_EXT: the ext type */
+  json_t *pDtype;       /* ext 1: the dtype string */
+  json_t *pShape;       /* ext 1: the shape array */
   sqlite3_uint64 nByte; /* ext 1: the BLOB size dtype and shape need */
 };
 
@@ -838,8 +877,10 @@ static int fkvMetaParse(const char *zMeta, fkv_mp_meta *p, char **pzErr) {
       if (strcmp(json_string_value(pType), azType[k]) == 0) p->eMeta = FKV_META_BOOL + k;
     }
     if (!p->eMeta) {
-      return fkvErrSet(pzErr, SQLITE_ERROR, "invalid meta '%q': expected \"type\" to be \"bool\", "
-                    "\"array\" or \"map\"", zMeta);
+      return fkvErrSet(pzErr, SQLITE_ERROR,
+                       "invalid meta '%q': expected \"type\" to be \"bool\", "
+                       "\"array\" or \"map\"",
+                       zMeta);
     }
     return SQLITE_OK;
   }
@@ -864,8 +905,10 @@ static int fkvMetaParse(const char *zMeta, fkv_mp_meta *p, char **pzErr) {
   p->pDtype = json_object_get(pRoot, "dtype");
   p->pShape = json_object_get(pRoot, "shape");
   if (json_object_size(pRoot) != 3 || !json_is_string(p->pDtype) || !json_is_array(p->pShape)) {
-    return fkvErrSet(pzErr, SQLITE_ERROR, "invalid meta '%q': expected {\"ext\":1,\"dtype\":D,"
-                  "\"shape\":S} (a NumPy array: D a dtype string, S an array of integers)", zMeta);
+    return fkvErrSet(pzErr, SQLITE_ERROR,
+                     "invalid meta '%q': expected {\"ext\":1,\"dtype\":D,"
+                     "\"shape\":S} (a NumPy array: D a dtype string, S an array of integers)",
+                     zMeta);
   }
   if (!fkvDtypeItemSize(json_string_value(p->pDtype), json_string_length(p->pDtype), &p->nByte)) {
     return fkvErrSet(pzErr, SQLITE_ERROR,
@@ -902,7 +945,7 @@ static int fkvPackWithMeta(msgpack_packer *pk, sqlite3_value *pVal, const fkv_mp
                            zMeta, i);
         }
         return fkvErrSet(pzErr, SQLITE_MISMATCH, "meta %s needs an INTEGER 0 or 1, not %s", zMeta,
-                      fkvTypeName(eType));
+                         fkvTypeName(eType));
       }
       if (i) {
         msgpack_pack_true(pk);
@@ -925,8 +968,10 @@ static int fkvPackWithMeta(msgpack_packer *pk, sqlite3_value *pVal, const fkv_mp
       if (bNoMem) return SQLITE_NOMEM;
       int rc;
       if (!pJ) {
-        rc = fkvErrSet(pzErr, SQLITE_MISMATCH, "meta %s needs TEXT holding a JSON %s (%s at "
-                    "character %d)", zMeta, zWant, err.text, err.position);
+        rc = fkvErrSet(pzErr, SQLITE_MISMATCH,
+                       "meta %s needs TEXT holding a JSON %s (%s at "
+                       "character %d)",
+                       zMeta, zWant, err.text, err.position);
       } else if (p->eMeta == FKV_META_ARRAY ? !json_is_array(pJ) : !json_is_object(pJ)) {
         rc =
             fkvErrSet(pzErr, SQLITE_MISMATCH, "meta %s needs TEXT holding a JSON %s, not a JSON %s",
@@ -940,7 +985,7 @@ static int fkvPackWithMeta(msgpack_packer *pk, sqlite3_value *pVal, const fkv_mp
     default: {
       if (eType != SQLITE_BLOB) {
         return fkvErrSet(pzErr, SQLITE_MISMATCH, "meta %s needs a BLOB, not %s", zMeta,
-                      fkvTypeName(eType));
+                         fkvTypeName(eType));
       }
       const void *aBlob = sqlite3_value_blob(pVal);
       size_t nBlob = (size_t)sqlite3_value_bytes(pVal);
@@ -1009,18 +1054,18 @@ int fkvMsgpackEncode(sqlite3_value *pVal, const char *zMeta, unsigned char **pa,
 /* ---- key candidates (see INTERNALS) ----------------------------------- */
 
 /* The items of a lookup: the SQL value, or the parts of a JSON text. */
-#define FKV_IT_ARRAY    1  /* an array header: nCount elements follow */
-#define FKV_IT_MAP      2  /* a map header: nCount key/value pairs follow */
-#define FKV_IT_TRUE     3
-#define FKV_IT_FALSE    4
-#define FKV_IT_NULL     5  /* nil, a NaN, any ext */
-#define FKV_IT_INT      6  /* the integer i */
-#define FKV_IT_REAL     7  /* the real r */
-#define FKV_IT_STR      8  /* a string z: str; also bin zBin if z is its base64 */
-#define FKV_IT_KEY      9  /* a map key: FKV_IT_STR, or the scalar (eKey) z spells */
-#define FKV_IT_ANY     10  /* eKey only: z spells an array or a map */
-#define FKV_IT_SQLNULL 11  /* the SQL values: what equals them */
-#define FKV_IT_SQLINT  12
+#define FKV_IT_ARRAY 1 /* an array header: nCount elements follow */
+#define FKV_IT_MAP 2   /* a map header: nCount key/value pairs follow */
+#define FKV_IT_TRUE 3
+#define FKV_IT_FALSE 4
+#define FKV_IT_NULL 5     /* nil, a NaN, any ext */
+#define FKV_IT_INT 6      /* the integer i */
+#define FKV_IT_REAL 7     /* the real r */
+#define FKV_IT_STR 8      /* a string z: str; also bin zBin if z is its base64 */
+#define FKV_IT_KEY 9      /* a map key: FKV_IT_STR, or the scalar (eKey) z spells */
+#define FKV_IT_ANY 10     /* eKey only: z spells an array or a map */
+#define FKV_IT_SQLNULL 11 /* the SQL values: what equals them */
+#define FKV_IT_SQLINT 12
 #define FKV_IT_SQLREAL 13
 #define FKV_IT_SQLTEXT 14
 #define FKV_IT_SQLBLOB 15
@@ -1028,13 +1073,13 @@ int fkvMsgpackEncode(sqlite3_value *pVal, const char *zMeta, unsigned char **pa,
 typedef struct fkv_mp_item fkv_mp_item;
 struct fkv_mp_item {
   unsigned char eKind;
-  unsigned char eKey;          /* FKV_IT_KEY: FKV_IT_TRUE .. FKV_IT_REAL, FKV_IT_ANY or 0 */
-  uint32_t nCount;             /* headers */
-  sqlite3_int64 i;             /* INT, SQLINT, KEY spelling an INT */
-  double r;                    /* REAL, SQLREAL, KEY spelling a REAL */
-  const unsigned char *z;      /* STR, KEY, SQLTEXT, SQLBLOB */
+  unsigned char eKey;     /* FKV_IT_KEY: FKV_IT_TRUE .. FKV_IT_REAL, FKV_IT_ANY or 0 */
+  uint32_t nCount;        /* headers */
+  sqlite3_int64 i;        /* INT, SQLINT, KEY spelling an INT */
+  double r;               /* REAL, SQLREAL, KEY spelling a REAL */
+  const unsigned char *z; /* STR, KEY, SQLTEXT, SQLBLOB */
   size_t n;
-  const unsigned char *zBin;   /* STR, KEY: z decoded as base64, or NULL */
+  const unsigned char *zBin; /* STR, KEY: z decoded as base64, or NULL */
   size_t nBin;
 };
 
@@ -1043,7 +1088,7 @@ typedef struct fkv_mp_alt fkv_mp_alt;
 struct fkv_mp_alt {
   unsigned char bRange;
   unsigned char nHdr, nLo, nHi, bHiPrefix;
-  unsigned char aHdr[9];       /* bytes: the header (or all of it), then aBody */
+  unsigned char aHdr[9]; /* bytes: the header (or all of it), then aBody */
   const unsigned char *aBody;
   size_t nBody;
   unsigned char aLo[9], aHi[9]; /* range: aLo to aHi (bHiPrefix: and what starts with aHi) */
@@ -1238,15 +1283,25 @@ static void itemAlts(const fkv_mp_item *it, fkv_mp_alts *p) {
       break;
   }
   switch (eKind) {
-    case FKV_IT_TRUE: altBytes(p, 0xc3, 0, 0, 0, 0); break;
-    case FKV_IT_FALSE: altBytes(p, 0xc2, 0, 0, 0, 0); break;
-    case FKV_IT_NULL: altNull(p, 1); break;
-    case FKV_IT_INT: altInt(p, it->i); break;
+    case FKV_IT_TRUE:
+      altBytes(p, 0xc3, 0, 0, 0, 0);
+      break;
+    case FKV_IT_FALSE:
+      altBytes(p, 0xc2, 0, 0, 0, 0);
+      break;
+    case FKV_IT_NULL:
+      altNull(p, 1);
+      break;
+    case FKV_IT_INT:
+      altInt(p, it->i);
+      break;
     case FKV_IT_REAL:
       altFloat(p, r, 0);
       altBigUint(p, r);
       break;
-    case FKV_IT_ANY: altAny(p); break;
+    case FKV_IT_ANY:
+      altAny(p);
+      break;
   }
 }
 
@@ -1258,10 +1313,10 @@ struct fkv_mp_walk {
   const fkv_key_sink *pSink;
   const fkv_mp_item *aItem;
   int nItem;
-  int *aK;                          /* per item: its next encoding */
-  size_t *aN;                       /* per item: the prefix before it */
+  int *aK;    /* per item: its next encoding */
+  size_t *aN; /* per item: the prefix before it */
   int nWork;
-  unsigned char a[FKV_MP_MAX_KEY];  /* the prefix */
+  unsigned char a[FKV_MP_MAX_KEY]; /* the prefix */
   unsigned char aLo[FKV_MP_MAX_KEY], aHi[FKV_MP_MAX_KEY];
 };
 
@@ -1394,7 +1449,7 @@ struct fkv_mp_tok {
   size_t n, i;
   fkv_mp_item *aItem;
   int nItem, nItemMax;
-  unsigned char *aArena;      /* decoded strings */
+  unsigned char *aArena; /* decoded strings */
   size_t nArena;
 };
 
@@ -1540,7 +1595,7 @@ static int walkJson(fkv_mp_walk *w, const unsigned char *z, size_t n) {
   int nItemMax = n < FKV_MP_MAX_KEY ? (int)n : FKV_MP_MAX_KEY;
   size_t nK = (size_t)nItemMax + 1; /* aN after it stays aligned */
   fkv_mp_item *aItem = sqlite3_malloc64((size_t)nItemMax * (sizeof(fkv_mp_item) + sizeof(size_t)) +
-                                    nK * sizeof(int) + 2 * n);
+                                        nK * sizeof(int) + 2 * n);
   if (!aItem) return SQLITE_NOMEM;
   fkv_mp_tok t = {z, n, 0, aItem, 0, nItemMax, 0, 0};
   w->aK = (int *)(aItem + nItemMax);

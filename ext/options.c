@@ -29,21 +29,21 @@ SQLITE_EXTENSION_INIT3
 #include "util.h"
 
 /* What kind of field of fkv_opts an option fills. */
-#define FKV_OPT_TEXT 1    /* char *, sqlite3_malloc'd (fkvOptsFree frees it) */
-#define FKV_OPT_SIZE 2    /* size_t */
-#define FKV_OPT_INT 3     /* int */
-#define FKV_OPT_FORMAT 4  /* const fkv_format * */
+#define FKV_OPT_TEXT 1   /* char *, sqlite3_malloc'd (fkvOptsFree frees it) */
+#define FKV_OPT_SIZE 2   /* size_t */
+#define FKV_OPT_INT 3    /* int */
+#define FKV_OPT_FORMAT 4 /* const fkv_format * */
 
 typedef struct fkv_option fkv_option;
 struct fkv_option {
   const char *zName;
-  int eKind;                /* FKV_OPT_* */
-  size_t iOff;              /* its field, in fkv_opts */
-  const char *zDefault;     /* the value an absent option takes, or NULL:
+  int eKind;                                     /* FKV_OPT_* */
+  size_t iOff;                                   /* its field, in fkv_opts */
+  const char *zDefault;                          /* the value an absent option takes, or NULL:
                             ** the field stays as it starts (INVARIANTS) */
   int (*xValid)(const char *zVal, void *pField); /* 1: zVal parsed into
                             ** the field; 0: not a valid value */
-  const char *zWant;        /* what a valid value is, for messages */
+  const char *zWant;                             /* what a valid value is, for messages */
 };
 
 /* Parse "123", "64K", "16MB", "1GiB" (powers of 1024) into *pn > 0. */
@@ -54,10 +54,26 @@ static int parseSize(const char *z, size_t *pn) {
   if (zEnd == z || errno || z[0] == '-') return 0;
   int shift = 0;
   switch (*zEnd) {
-    case 'k': case 'K': shift = 10; zEnd++; break;
-    case 'm': case 'M': shift = 20; zEnd++; break;
-    case 'g': case 'G': shift = 30; zEnd++; break;
-    case 't': case 'T': shift = 40; zEnd++; break;
+    case 'k':
+    case 'K':
+      shift = 10;
+      zEnd++;
+      break;
+    case 'm':
+    case 'M':
+      shift = 20;
+      zEnd++;
+      break;
+    case 'g':
+    case 'G':
+      shift = 30;
+      zEnd++;
+      break;
+    case 't':
+    case 'T':
+      shift = 40;
+      zEnd++;
+      break;
   }
   if (shift) {
     if (*zEnd == 'i' || *zEnd == 'I') zEnd++;
@@ -222,8 +238,10 @@ static int parseArg(const char *zArg, fkv_opts *o, unsigned *pSeen, char **pzErr
 static int checkTogether(const fkv_opts *o, const char *zTable, char **pzErr) {
   size_t nSoft = o->buf.nSoft ? o->buf.nSoft : FKV_DEFAULT_SOFT;
   if (o->buf.nHard && o->buf.nHard < nSoft) {
-    return fkvErrSet(pzErr, SQLITE_ERROR, "flaxkv: buffer_limit (%llu) is below buffer_size "
-                     "(%llu%s)", (unsigned long long)o->buf.nHard, (unsigned long long)nSoft,
+    return fkvErrSet(pzErr, SQLITE_ERROR,
+                     "flaxkv: buffer_limit (%llu) is below buffer_size "
+                     "(%llu%s)",
+                     (unsigned long long)o->buf.nHard, (unsigned long long)nSoft,
                      o->buf.nSoft ? "" : ", its default");
   }
   if ((o->pFmt->caps & FKV_CAP_CATALOG) && strcmp(o->zName ? o->zName : zTable, FKV_CATALOG) == 0) {

@@ -23,11 +23,11 @@
 
 typedef struct fkv_opts fkv_opts;
 struct fkv_opts {
-  char *zPath;              /* path=: the store directory, or NULL */
-  char *zName;              /* name=: the LMDB database, or NULL */
-  const fkv_format *pFmt;   /* format= (never NULL once parsed) */
-  fkv_store_cfg store;      /* map_size, sync, readonly */
-  fkv_buffer_cfg buf;       /* buffer_size, buffer_limit, flush_interval,
+  char *zPath;            /* path=: the store directory, or NULL */
+  char *zName;            /* name=: the LMDB database, or NULL */
+  const fkv_format *pFmt; /* format= (never NULL once parsed) */
+  fkv_store_cfg store;    /* map_size, sync, readonly */
+  fkv_buffer_cfg buf;     /* buffer_size, buffer_limit, flush_interval,
                             ** write_through */
 };
 

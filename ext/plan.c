@@ -55,7 +55,6 @@ SQLITE_EXTENSION_INIT3
 
 #include "codec.h"
 
-
 /*
 ** Costs.  A plan's cost is one seek (log2 of the table's rows, LMDB's tree
 ** walk) plus the rows it reads; without statistics a bound keeps a quarter
@@ -209,8 +208,8 @@ static inline fkv_ivl *ivlAdd(fkv_plan *pPlan) {
 ** key is longer than FKV_MAX_KEY: against a longer a, key > a and key >= a
 ** both mean key > a's prefix, and key < a and key <= a mean key <= it.
 */
-static void ivlSetEnd(fkv_plan *pPlan, fkv_ivl *v, int bUpper, const unsigned char *a,
-                      size_t n, int bStrict) {
+static void ivlSetEnd(fkv_plan *pPlan, fkv_ivl *v, int bUpper, const unsigned char *a, size_t n,
+                      int bStrict) {
   if (n > FKV_MAX_KEY) {
     n = FKV_MAX_KEY;
     bStrict = !bUpper;

@@ -62,7 +62,7 @@ typedef struct fkv_ivl fkv_ivl;
 struct fkv_ivl {
   int bLo, bHi;
   fkv_bound lo, hi;
-  size_t iLo, iHi;          /* arena offsets of the ends while building */
+  size_t iLo, iHi; /* arena offsets of the ends while building */
 };
 
 /*
@@ -87,14 +87,14 @@ struct fkv_plan_data {
 */
 typedef struct fkv_plan fkv_plan;
 struct fkv_plan {
-  fkv_ivl *aIvl;            /* the intervals, in ivl */
+  fkv_ivl *aIvl; /* the intervals, in ivl */
   int nIvl;
-  int bDesc;                /* FKV_PLAN_DESC */
+  int bDesc; /* FKV_PLAN_DESC */
   int bOom;
-  int eNoNumText;           /* xNoNumericText's answer: -1 not asked yet */
+  int eNoNumText;             /* xNoNumericText's answer: -1 not asked yet */
   const fkv_plan_data *pData; /* during fkvPlanBuild */
-  fkv_buf ivl;              /* space for aIvl (first aIvlSpace) */
-  fkv_buf keys;             /* the key arena (first aKeySpace) */
+  fkv_buf ivl;                /* space for aIvl (first aIvlSpace) */
+  fkv_buf keys;               /* the key arena (first aKeySpace) */
   fkv_ivl aIvlSpace[4];
   unsigned char aKeySpace[1024];
 };

@@ -84,14 +84,14 @@
 
 typedef struct fkv_store fkv_store;
 typedef struct fkv_table fkv_table;
-typedef struct fkv_snap fkv_snap;       /* a read snapshot */
-typedef struct fkv_scan fkv_scan;       /* a cursor in a snapshot (store_lmdb.h) */
-typedef struct fkv_batch fkv_batch;     /* one atomic write */
+typedef struct fkv_snap fkv_snap;   /* a read snapshot */
+typedef struct fkv_scan fkv_scan;   /* a cursor in a snapshot (store_lmdb.h) */
+typedef struct fkv_batch fkv_batch; /* one atomic write */
 
 #define FKV_SYNC_UNSET (-1)
-#define FKV_SYNC_FULL 0    /* fsync data and meta page at each commit */
-#define FKV_SYNC_META 1    /* MDB_NOMETASYNC: the meta page may lag one commit */
-#define FKV_SYNC_NONE 2    /* MDB_NOSYNC: the OS writes when it likes */
+#define FKV_SYNC_FULL 0 /* fsync data and meta page at each commit */
+#define FKV_SYNC_META 1 /* MDB_NOMETASYNC: the meta page may lag one commit */
+#define FKV_SYNC_NONE 2 /* MDB_NOSYNC: the OS writes when it likes */
 
 /* The sync modes by name (sync=): "full", "meta", "none" (also "off").
 ** fkvStoreSyncParse gives FKV_SYNC_UNSET for any other name. */
@@ -100,16 +100,16 @@ int fkvStoreSyncParse(const char *zName);
 const char *fkvStoreSyncName(int eSync);
 
 #define FKV_DEFAULT_MAP_SIZE ((size_t)1 << 30)
-#define FKV_MAX_TABLES 256  /* named databases per store (mdb_env_set_maxdbs) */
+#define FKV_MAX_TABLES 256               /* named databases per store (mdb_env_set_maxdbs) */
 #define FKV_CATALOG "__flaxkv_catalog__" /* the catalog's named database */
 
 typedef struct fkv_store_cfg fkv_store_cfg;
 struct fkv_store_cfg {
-  size_t mapSize;     /* initial map size; 0: default */
-  int eSync;          /* FKV_SYNC_*, or FKV_SYNC_UNSET: default (full) */
-  int bReadonly;      /* open the store read-only */
-  int bPrivate;       /* a private temporary store: remove it at close */
-  int bCreate;        /* this opener may create the store (see CREATING) */
+  size_t mapSize; /* initial map size; 0: default */
+  int eSync;      /* FKV_SYNC_*, or FKV_SYNC_UNSET: default (full) */
+  int bReadonly;  /* open the store read-only */
+  int bPrivate;   /* a private temporary store: remove it at close */
+  int bCreate;    /* this opener may create the store (see CREATING) */
 };
 
 /*
@@ -120,11 +120,11 @@ struct fkv_store_cfg {
 */
 struct fkv_table {
   fkv_store *pStore;
-  char *zName;        /* the database's name; NULL: the main database */
-  unsigned int dbi;   /* the backend's handle of the database */
-  uint32_t id;        /* unique in this process: the key prefix in buffers */
-  int nRef;           /* SQL tables using it (the store's mutex) */
-  int bDropped;       /* atomic: set once, by fkvStoreTableDrop() or
+  char *zName;      /* the database's name; NULL: the main database */
+  unsigned int dbi; /* the backend's handle of the database */
+  uint32_t id;      /* unique in this process: the key prefix in buffers */
+  int nRef;         /* SQL tables using it (the store's mutex) */
+  int bDropped;     /* atomic: set once, by fkvStoreTableDrop() or
                       ** fkvStoreTableAbandon() */
   /* Numeric text keys (codec.h), so that a number = key lookup can skip
   ** the text keys affinity might match when there are none.  bNumText
@@ -149,8 +149,7 @@ struct fkv_table {
 ** than its meta page says is SQLITE_CORRUPT (never a SIGBUS).  Other
 ** failures: LMDB's, as SQLite codes (fkvStoreFail).
 */
-int fkvStoreAcquire(const char *zDir, const fkv_store_cfg *pCfg, fkv_store **ppStore,
-                    char **pzErr);
+int fkvStoreAcquire(const char *zDir, const fkv_store_cfg *pCfg, fkv_store **ppStore, char **pzErr);
 
 /*
 ** Drop one reference.  At the last one: run the owner's finalizer (see
@@ -228,12 +227,12 @@ void fkvStoreVersion(int *pMajor, int *pMinor, int *pPatch);
 /* The store's figures, for flaxkv_stat(). */
 typedef struct fkv_store_stat fkv_store_stat;
 struct fkv_store_stat {
-  size_t mapSize;      /* bytes mapped */
-  size_t mapUsed;      /* bytes up to the last page used */
+  size_t mapSize; /* bytes mapped */
+  size_t mapUsed; /* bytes up to the last page used */
   unsigned pageSize;
-  unsigned nReaders;   /* reader slots in use, all processes */
+  unsigned nReaders; /* reader slots in use, all processes */
   unsigned maxReaders;
-  int eSync;           /* FKV_SYNC_* */
+  int eSync; /* FKV_SYNC_* */
   int bReadonly;
 };
 void fkvStoreStat(fkv_store *, fkv_store_stat *);
@@ -421,8 +420,8 @@ void fkvStoreScanClose(fkv_scan *pScan);
 */
 int fkvStoreBatchBegin(fkv_store *, fkv_batch **ppBatch, char **pzErr);
 int fkvStoreBatchTable(fkv_batch *, fkv_table *t);
-int fkvStoreBatchPut(fkv_batch *, const unsigned char *aKey, size_t nKey,
-                     const unsigned char *aVal, size_t nVal);
+int fkvStoreBatchPut(fkv_batch *, const unsigned char *aKey, size_t nKey, const unsigned char *aVal,
+                     size_t nVal);
 int fkvStoreBatchDel(fkv_batch *, const unsigned char *aKey, size_t nKey);
 int fkvStoreBatchGet(fkv_batch *, const unsigned char *aKey, size_t nKey);
 int fkvStoreBatchTouch(fkv_batch *);

@@ -92,55 +92,55 @@ SQLITE_EXTENSION_INIT3
 struct fkv_batch {
   fkv_store *pStore;
   MDB_txn *txn;
-  fkv_table *t;             /* the table being written, or NULL */
-  MDB_cursor *pCur;         /* on t */
-  int bMax;                 /* aMax holds t's largest key */
+  fkv_table *t;     /* the table being written, or NULL */
+  MDB_cursor *pCur; /* on t */
+  int bMax;         /* aMax holds t's largest key */
   const unsigned char *aMax;
   size_t nMax;
-  int bChanged;             /* a put or a delete changed something */
+  int bChanged; /* a put or a delete changed something */
   unsigned char aMaxKey[FKV_MAX_KEY];
 };
 
 struct fkv_store {
-  fkv_store *pNext;        /* registry list (gReg.mu) */
-  pid_t pid;               /* the process that opened the environment */
-  int nRef;                /* gReg.mu */
-  int bClosing;            /* gReg.mu */
-  void *pOwner;            /* gReg.mu */
-  uint64_t dbiGen;         /* atomic: bumped after every runWrite commit (it
+  fkv_store *pNext; /* registry list (gReg.mu) */
+  pid_t pid;        /* the process that opened the environment */
+  int nRef;         /* gReg.mu */
+  int bClosing;     /* gReg.mu */
+  void *pOwner;     /* gReg.mu */
+  uint64_t dbiGen;  /* atomic: bumped after every runWrite commit (it
                            ** may open database handles a read transaction
                            ** only gets when it is renewed) */
   void (*xOwnerFree)(void *);
   void (*xOwnerIdle)(void *); /* set with pOwner: see fkvStoreOwner */
-  char *zPath;             /* the real path of the directory */
+  char *zPath;                /* the real path of the directory */
   MDB_env *env;
-  fkv_store_cfg cfg;       /* as opened (bReadonly: also on read-only media) */
-  int bRofs;               /* opened MDB_RDONLY: its file system is read-only */
+  fkv_store_cfg cfg; /* as opened (bReadonly: also on read-only media) */
+  int bRofs;         /* opened MDB_RDONLY: its file system is read-only */
   /* What the acquire that opened the store created (see Opening): removed
   ** at the last release while bFresh (gReg.mu) or for a private store. */
   int bFresh;
   int bMadeData, bMadeLock; /* data.mdb, lock.mdb did not exist before */
-  char *zMadeDir;          /* the directory as given, if it was created */
-  size_t nMadeTop;         /* the length of its first created ancestor */
+  char *zMadeDir;           /* the directory as given, if it was created */
+  size_t nMadeTop;          /* the length of its first created ancestor */
 
   pthread_mutex_t mu;
   pthread_cond_t cond;
-  int nReaders;            /* open read transactions (mu) */
-  int bGrowing;            /* a resize waits for readers to drain (written
+  int nReaders;              /* open read transactions (mu) */
+  int bGrowing;              /* a resize waits for readers to drain (written
                            ** under mu, atomically: fkvStoreGrowing) */
   MDB_txn *apPool[FKV_POOL]; /* reset read transactions (mu) */
   int nPool;
-  fkv_table *pTables;      /* mu */
+  fkv_table *pTables; /* mu */
 
   pthread_mutex_t wmu;
-  MDB_dbi catalog;         /* valid if bCatalog (wmu) */
+  MDB_dbi catalog; /* valid if bCatalog (wmu) */
   int bCatalog;
   /* Other processes' commits (written under wmu, atomic): every LMDB
   ** commit up to ownLast was this process's or is counted in foreignMax, the
   ** newest commit known to be another process's (fkvStoreForeignAfter). */
   uint64_t ownLast;
   uint64_t foreignMax;
-  fkv_batch batch;         /* the batch under way (wmu) */
+  fkv_batch batch; /* the batch under way (wmu) */
 };
 
 static struct {
@@ -171,7 +171,8 @@ static uint32_t gNextTableId = 1;
 
 int fkvStoreErrRc(int rc) {
   switch (rc) {
-    case MDB_SUCCESS: return SQLITE_OK;
+    case MDB_SUCCESS:
+      return SQLITE_OK;
     case MDB_MAP_FULL:
     case MDB_TXN_FULL:
     case MDB_PAGE_FULL:
@@ -179,24 +180,34 @@ int fkvStoreErrRc(int rc) {
 #ifdef EDQUOT
     case EDQUOT:
 #endif
-    case EFBIG: return SQLITE_FULL;
+    case EFBIG:
+      return SQLITE_FULL;
     case MDB_CORRUPTED:
-    case MDB_PAGE_NOTFOUND: return SQLITE_CORRUPT;
+    case MDB_PAGE_NOTFOUND:
+      return SQLITE_CORRUPT;
     case MDB_INVALID:
-    case MDB_VERSION_MISMATCH: return SQLITE_NOTADB;
+    case MDB_VERSION_MISMATCH:
+      return SQLITE_NOTADB;
     case MDB_READERS_FULL:
     case MDB_MAP_RESIZED:
     case EAGAIN:
-    case EBUSY: return SQLITE_BUSY;
-    case MDB_BAD_VALSIZE: return SQLITE_TOOBIG;
-    case ENOMEM: return SQLITE_NOMEM;
+    case EBUSY:
+      return SQLITE_BUSY;
+    case MDB_BAD_VALSIZE:
+      return SQLITE_TOOBIG;
+    case ENOMEM:
+      return SQLITE_NOMEM;
     case EACCES:
     case EPERM:
-    case EROFS: return SQLITE_READONLY;
+    case EROFS:
+      return SQLITE_READONLY;
     case ENOENT:
-    case ENOTDIR: return SQLITE_CANTOPEN;
-    case EIO: return SQLITE_IOERR;
-    default: return SQLITE_ERROR;
+    case ENOTDIR:
+      return SQLITE_CANTOPEN;
+    case EIO:
+      return SQLITE_IOERR;
+    default:
+      return SQLITE_ERROR;
   }
 }
 
@@ -206,9 +217,7 @@ int fkvStoreErr(int rc, const char *zWhat, const char *zPath, char **pzErr) {
 
 const char *fkvStoreErrText(int e) { return mdb_strerror(e); }
 
-void fkvStoreVersion(int *pMajor, int *pMinor, int *pPatch) {
-  mdb_version(pMajor, pMinor, pPatch);
-}
+void fkvStoreVersion(int *pMajor, int *pMinor, int *pPatch) { mdb_version(pMajor, pMinor, pPatch); }
 
 int fkvStoreRetry(int e) { return e == MDB_MAP_FULL; }
 
@@ -222,15 +231,18 @@ const char *fkvStoreTableCause(fkv_table *t, int e) {
   ** database MDB_INCOMPATIBLE means that the key is the name of a named
   ** database. */
   switch (e) {
-    case MDB_NOTFOUND: return "another process dropped the database";
+    case MDB_NOTFOUND:
+      return "another process dropped the database";
     case MDB_INCOMPATIBLE:
       return t->zName ? "another process replaced the database (by a key of the main "
                         "database, or a database with other flags)"
                       : "the key is the name of a named database";
     case MDB_BAD_DBI:
     case MDB_BAD_VALSIZE:
-    case MDB_KEYEXIST: return "LMDB refused the write";
-    default: return 0;
+    case MDB_KEYEXIST:
+      return "LMDB refused the write";
+    default:
+      return 0;
   }
 }
 
@@ -326,13 +338,17 @@ static int permissionErr(fkv_store *p, int rc, char **pzErr) {
   int e = errno;
   if (fd < 0 && e == ENOENT && access(p->zPath, W_OK) != 0) {
     e = errno;
-    fkvErrSet(pzErr, rc, "flaxkv: cannot open the LMDB store %s: its lock file %s cannot be "
+    fkvErrSet(pzErr, rc,
+              "flaxkv: cannot open the LMDB store %s: its lock file %s cannot be "
               "created (%s); every process that opens an LMDB store, even to read, writes to "
-              "its lock file", p->zPath, zLock, strerror(e));
+              "its lock file",
+              p->zPath, zLock, strerror(e));
   } else if (fd < 0 && e != ENOENT) {
-    fkvErrSet(pzErr, rc, "flaxkv: cannot open the LMDB store %s: its lock file %s cannot be "
+    fkvErrSet(pzErr, rc,
+              "flaxkv: cannot open the LMDB store %s: its lock file %s cannot be "
               "written (%s); every process that opens an LMDB store, even to read, writes to "
-              "its lock file", p->zPath, zLock, strerror(e));
+              "its lock file",
+              p->zPath, zLock, strerror(e));
   } else {
     fkvErrSet(pzErr, rc, "flaxkv: cannot open the LMDB store %s: %s (data.mdb)", p->zPath,
               mdb_strerror(rc));
@@ -353,15 +369,17 @@ static int checkDataSize(fkv_store *p, char **pzErr) {
   MDB_stat ms;
   struct stat st;
   mdb_filehandle_t fd;
-  if (mdb_env_info(p->env, &info) || mdb_env_stat(p->env, &ms) ||
-      mdb_env_get_fd(p->env, &fd) || fstat(fd, &st) != 0) {
+  if (mdb_env_info(p->env, &info) || mdb_env_stat(p->env, &ms) || mdb_env_get_fd(p->env, &fd) ||
+      fstat(fd, &st) != 0) {
     return SQLITE_OK; /* nothing to compare: LMDB reports its own errors */
   }
   unsigned long long nNeed = ((unsigned long long)info.me_last_pgno + 1) * ms.ms_psize;
   if ((unsigned long long)st.st_size >= nNeed) return SQLITE_OK;
-  return fkvErrSet(pzErr, SQLITE_CORRUPT, "flaxkv: the LMDB store %s is damaged: %s/data.mdb "
+  return fkvErrSet(pzErr, SQLITE_CORRUPT,
+                   "flaxkv: the LMDB store %s is damaged: %s/data.mdb "
                    "is %lld bytes, but its meta page counts %llu pages of %u bytes (%llu bytes); "
-                   "was it truncated?", p->zPath, p->zPath, (long long)st.st_size,
+                   "was it truncated?",
+                   p->zPath, p->zPath, (long long)st.st_size,
                    (unsigned long long)info.me_last_pgno + 1, ms.ms_psize, nNeed);
 }
 
@@ -383,9 +401,10 @@ static int openEnv(fkv_store *p, char **pzErr) {
     if (rc2) return rc2;
     if (rc == ENOMEM || rc == EINVAL) {
       /* mmap refused the size: say which option asks for it. */
-      return fkvErrSet(pzErr, SQLITE_CANTOPEN, "flaxkv: cannot map %llu bytes for the LMDB "
-                       "store %s (map_size): %s", (unsigned long long)p->cfg.mapSize, p->zPath,
-                       mdb_strerror(rc));
+      return fkvErrSet(pzErr, SQLITE_CANTOPEN,
+                       "flaxkv: cannot map %llu bytes for the LMDB "
+                       "store %s (map_size): %s",
+                       (unsigned long long)p->cfg.mapSize, p->zPath, mdb_strerror(rc));
     }
     if (rc == EACCES || rc == EPERM || rc == EROFS) return permissionErr(p, rc, pzErr);
     return fkvStoreFail(p, rc, "cannot open the LMDB store", pzErr);
@@ -421,11 +440,10 @@ const char *fkvStoreSyncName(int eSync) {
 
 /* The error of an acquire that finds no store at zDir (zWhy: what is
 ** missing). */
-static int noStore(const fkv_store_cfg *pCfg, const char *zDir, const char *zWhy,
-                   char **pzErr) {
-  return fkvErrSet(pzErr, SQLITE_CANTOPEN, "flaxkv: no store at %s (%s); %s", zDir, zWhy,
-                   pCfg->bCreate ? "readonly=1 creates none"
-                                 : "only CREATE VIRTUAL TABLE creates one");
+static int noStore(const fkv_store_cfg *pCfg, const char *zDir, const char *zWhy, char **pzErr) {
+  return fkvErrSet(
+      pzErr, SQLITE_CANTOPEN, "flaxkv: no store at %s (%s); %s", zDir, zWhy,
+      pCfg->bCreate ? "readonly=1 creates none" : "only CREATE VIRTUAL TABLE creates one");
 }
 
 int fkvStoreAcquire(const char *zDir, const fkv_store_cfg *pCfg, fkv_store **ppStore,
@@ -474,12 +492,15 @@ again:
   if (p) {
     rc = SQLITE_OK;
     if (pCfg->eSync != FKV_SYNC_UNSET && pCfg->eSync != p->cfg.eSync) {
-      rc = fkvErrSet(pzErr, SQLITE_ERROR, "flaxkv: the store %s is already open with sync=%s; "
-                     "sync=%s cannot apply to one of its tables only", zReal,
-                     fkvStoreSyncName(p->cfg.eSync), fkvStoreSyncName(pCfg->eSync));
+      rc = fkvErrSet(pzErr, SQLITE_ERROR,
+                     "flaxkv: the store %s is already open with sync=%s; "
+                     "sync=%s cannot apply to one of its tables only",
+                     zReal, fkvStoreSyncName(p->cfg.eSync), fkvStoreSyncName(pCfg->eSync));
     } else if (p->cfg.bReadonly && !pCfg->bReadonly && !p->bRofs) {
-      rc = fkvErrSet(pzErr, SQLITE_ERROR, "flaxkv: the store %s is open read-only in this "
-                     "process", zReal);
+      rc = fkvErrSet(pzErr, SQLITE_ERROR,
+                     "flaxkv: the store %s is open read-only in this "
+                     "process",
+                     zReal);
     }
     if (rc != SQLITE_OK) {
       pthread_mutex_unlock(&gReg.mu);
@@ -508,7 +529,9 @@ again:
     if (!bStore && !bMake) {
       char zWhy[300];
       snprintf(zWhy, sizeof zWhy, "data.mdb: %s",
-               eData ? strerror(eData) : bData && st.st_size == 0 ? "empty" : "not a file");
+               eData                      ? strerror(eData)
+               : bData && st.st_size == 0 ? "empty"
+                                          : "not a file");
       rc = noStore(pCfg, zReal, zWhy, pzErr);
     } else if (!bStore && bRofs) {
       rc = fkvErrSet(pzErr, SQLITE_READONLY, "flaxkv: cannot create the store %s: %s", zReal,
@@ -666,7 +689,8 @@ int fkvStoreClearStaleReaders(fkv_store *p) {
 
 int fkvStoreCheckProcess(fkv_store *p, char **pzErr) {
   if (!fkvStoreForked(p)) return SQLITE_OK;
-  return fkvErrSet(pzErr, SQLITE_MISUSE, "flaxkv: the store %s was opened by process %d; a "
+  return fkvErrSet(pzErr, SQLITE_MISUSE,
+                   "flaxkv: the store %s was opened by process %d; a "
                    "connection cannot use it after fork() (open a new connection in process %d)",
                    p->zPath, (int)p->pid, (int)getpid());
 }
@@ -770,8 +794,10 @@ static int resizeMap(fkv_store *p, int bDouble, char **pzErr) {
   }
   int rc = SQLITE_OK;
   if (p->nReaders > 0) {
-    rc = fkvErrSet(pzErr, SQLITE_BUSY, "flaxkv: cannot resize the LMDB map of %s: %d read "
-                   "transactions of this process stay open", p->zPath, p->nReaders);
+    rc = fkvErrSet(pzErr, SQLITE_BUSY,
+                   "flaxkv: cannot resize the LMDB map of %s: %d read "
+                   "transactions of this process stay open",
+                   p->zPath, p->nReaders);
   } else {
     size_t newSize = 0;
     if (bDouble) {
@@ -882,9 +908,9 @@ static int writeCommit(fkv_store *p, MDB_txn *txn, char **pzErr) {
 
 void fkvStoreTableKnow(fkv_table *t, uint64_t from, uint64_t to) {
   uint64_t cur = __atomic_load_n(&t->knownTxn, __ATOMIC_ACQUIRE);
-  while (cur >= from && cur < to &&
-         !__atomic_compare_exchange_n(&t->knownTxn, &cur, to, 0, __ATOMIC_ACQ_REL,
-                                      __ATOMIC_ACQUIRE)) {
+  while (
+      cur >= from && cur < to &&
+      !__atomic_compare_exchange_n(&t->knownTxn, &cur, to, 0, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) {
   }
 }
 
@@ -1025,9 +1051,9 @@ static int catalogOpen(fkv_store *p, MDB_txn *txn, int bMake) {
 ** transaction writes or ends). */
 typedef struct fkv_entry fkv_entry;
 struct fkv_entry {
-  const char *aDb;     /* the database name, nDb bytes (no NUL) */
+  const char *aDb; /* the database name, nDb bytes (no NUL) */
   size_t nDb;
-  const char *aOwner;  /* the owner's identity, nOwner bytes; 0: none */
+  const char *aOwner; /* the owner's identity, nOwner bytes; 0: none */
   size_t nOwner;
 };
 
@@ -1174,12 +1200,12 @@ static int checkFlags(MDB_txn *txn, MDB_dbi dbi, int bNamed) {
 typedef struct fkv_open_ctx fkv_open_ctx;
 struct fkv_open_ctx {
   const fkv_table_spec *pSpec;
-  char *zDb;          /* the resolved database name */
-  int eMissing;       /* FKV_MISSING_*, with MDB_NOTFOUND */
+  char *zDb;    /* the resolved database name */
+  int eMissing; /* FKV_MISSING_*, with MDB_NOTFOUND */
   MDB_dbi dbi;
-  fkv_table *pTable;  /* result */
+  fkv_table *pTable; /* result */
   int bOom;
-  int bPlainKey;      /* zDb is a key of the main database, not a database */
+  int bPlainKey; /* zDb is a key of the main database, not a database */
 };
 
 /*
@@ -1277,19 +1303,23 @@ static void tableOpenDone(fkv_store *p, void *pArg) {
 /* The error of a table that fkvStoreTableOpen cannot find (see fkv_open_ctx). */
 static int missingErr(fkv_store *p, const fkv_open_ctx *c, char **pzErr) {
   const fkv_table_spec *s = c->pSpec;
-  const char *zWhy = !s->bCreate ? "" : p->bRofs ? " (its file system is read-only)"
-                                               : " (it is open read-only)";
+  const char *zWhy = !s->bCreate ? ""
+                     : p->bRofs  ? " (its file system is read-only)"
+                                 : " (it is open read-only)";
   switch (c->eMissing) {
     case FKV_MISSING_CATALOG:
-      return fkvErrSet(pzErr, SQLITE_ERROR, "flaxkv: the store %s has no table %s: it has no "
+      return fkvErrSet(pzErr, SQLITE_ERROR,
+                       "flaxkv: the store %s has no table %s: it has no "
                        "flaxkv catalog and no LMDB database %s%s",
                        p->zPath, s->zSqlName, c->zDb, zWhy);
     case FKV_MISSING_ENTRY:
-      return fkvErrSet(pzErr, SQLITE_ERROR, "flaxkv: the store %s has no table %s: its catalog "
+      return fkvErrSet(pzErr, SQLITE_ERROR,
+                       "flaxkv: the store %s has no table %s: its catalog "
                        "has no entry for it and there is no LMDB database %s%s",
                        p->zPath, s->zSqlName, c->zDb, zWhy);
     case FKV_MISSING_ENTRY_DB:
-      return fkvErrSet(pzErr, SQLITE_ERROR, "flaxkv: the store %s has no table %s: its catalog "
+      return fkvErrSet(pzErr, SQLITE_ERROR,
+                       "flaxkv: the store %s has no table %s: its catalog "
                        "names the LMDB database %s, which does not exist%s",
                        p->zPath, s->zSqlName, c->zDb, zWhy);
     default:
@@ -1298,8 +1328,7 @@ static int missingErr(fkv_store *p, const fkv_open_ctx *c, char **pzErr) {
   }
 }
 
-int fkvStoreTableOpen(fkv_store *p, const fkv_table_spec *s, fkv_table **ppTable,
-                      char **pzErr) {
+int fkvStoreTableOpen(fkv_store *p, const fkv_table_spec *s, fkv_table **ppTable, char **pzErr) {
   *ppTable = 0;
   fkv_open_ctx c = {s, 0, 0, 0, 0, 0, 0};
   int e = runWrite(p, tableOpenWork, tableOpenDone, &c, pzErr);
@@ -1310,17 +1339,23 @@ int fkvStoreTableOpen(fkv_store *p, const fkv_table_spec *s, fkv_table **ppTable
     if (e == MDB_NOTFOUND) {
       rc = missingErr(p, &c, pzErr);
     } else if (e == MDB_INCOMPATIBLE && c.bPlainKey) {
-      rc = fkvErrSet(pzErr, SQLITE_ERROR, "flaxkv: cannot open table %s in %s: the store's main "
+      rc = fkvErrSet(pzErr, SQLITE_ERROR,
+                     "flaxkv: cannot open table %s in %s: the store's main "
                      "database has a key %Q that is not a named database (written by a "
                      "format=raw or format=flaxkv table, or another program), so LMDB cannot "
-                     "keep a table of that name; name= chooses another", zDb, p->zPath, zDb);
+                     "keep a table of that name; name= chooses another",
+                     zDb, p->zPath, zDb);
     } else if (e == MDB_INCOMPATIBLE) {
-      rc = fkvErrSet(pzErr, SQLITE_ERROR, "flaxkv: the LMDB database %s of %s cannot be a flaxkv "
+      rc = fkvErrSet(pzErr, SQLITE_ERROR,
+                     "flaxkv: the LMDB database %s of %s cannot be a flaxkv "
                      "table (it keeps several values per key, integer or reversed keys, or its "
-                     "catalog entry is corrupt)", zDb, p->zPath);
+                     "catalog entry is corrupt)",
+                     zDb, p->zPath);
     } else if (e == MDB_DBS_FULL) {
-      rc = fkvErrSet(pzErr, SQLITE_ERROR, "flaxkv: the store %s already holds %d tables, its "
-                     "limit", p->zPath, FKV_MAX_TABLES);
+      rc = fkvErrSet(pzErr, SQLITE_ERROR,
+                     "flaxkv: the store %s already holds %d tables, its "
+                     "limit",
+                     p->zPath, FKV_MAX_TABLES);
     } else {
       rc = fkvErrSet(pzErr, fkvStoreErrRc(e), "flaxkv: cannot open table %s in %s: %s", zDb,
                      p->zPath, mdb_strerror(e));
@@ -1399,7 +1434,7 @@ typedef struct fkv_rename_ctx fkv_rename_ctx;
 struct fkv_rename_ctx {
   fkv_table *t;
   const char *zOld, *zNew, *zOwner;
-  int bTaken;         /* the entry zNew names another database */
+  int bTaken; /* the entry zNew names another database */
 };
 
 static int tableRenameWork(fkv_store *p, MDB_txn *txn, void *pArg) {
@@ -1444,8 +1479,10 @@ int fkvStoreTableRename(fkv_table *t, const char *zOld, const char *zNew, const 
   fkv_rename_ctx c = {t, zOld, zNew, zOwner, 0};
   int e = runWrite(p, tableRenameWork, 0, &c, pzErr);
   if (c.bTaken) {
-    return fkvErrSet(pzErr, SQLITE_ERROR, "flaxkv: cannot rename %s to %s: the store %s has "
-                     "another table named %s", zOld, zNew, p->zPath, zNew);
+    return fkvErrSet(pzErr, SQLITE_ERROR,
+                     "flaxkv: cannot rename %s to %s: the store %s has "
+                     "another table named %s",
+                     zOld, zNew, p->zPath, zNew);
   }
   if (e) return fkvStoreFail(p, e, "cannot record the rename in", pzErr);
   return SQLITE_OK;
@@ -1455,10 +1492,10 @@ typedef struct fkv_drop_ctx fkv_drop_ctx;
 struct fkv_drop_ctx {
   fkv_table *t;
   const char *zSqlName, *zOwner;
-  int bDiscard;       /* abandon: the caller discards t's buffered changes */
-  int bDropped;       /* mark t dropped: the owner's drop deleted the data,
+  int bDiscard; /* abandon: the caller discards t's buffered changes */
+  int bDropped; /* mark t dropped: the owner's drop deleted the data,
                       ** or its last user abandoned it */
-  int bClose;         /* close the handle after the commit (tableDropDone) */
+  int bClose;   /* close the handle after the commit (tableDropDone) */
 };
 
 /*
@@ -1492,8 +1529,8 @@ static int tableDropWork(fkv_store *p, MDB_txn *txn, void *pArg) {
   fkv_entry en;
   if (e == MDB_SUCCESS) e = catalogGet(p, txn, zKey, &en);
   sqlite3_free(zKey);
-  if (e == MDB_NOTFOUND || (e == MDB_SUCCESS && !(zDb && entryNames(&en, zDb) &&
-                                                  entryOwnedBy(&en, c->zOwner)))) {
+  if (e == MDB_NOTFOUND ||
+      (e == MDB_SUCCESS && !(zDb && entryNames(&en, zDb) && entryOwnedBy(&en, c->zOwner)))) {
     return MDB_SUCCESS; /* a binding: nothing to delete */
   }
   if (e) return e;
@@ -1565,8 +1602,10 @@ int fkvStoreTableDrop(fkv_table *t, const char *zSqlName, const char *zOwner, ch
   fkv_drop_ctx c = {t, zSqlName, zOwner, 0, 0, 0};
   int e = runWrite(p, tableDropWork, tableDropDone, &c, pzErr);
   if (e == EROFS) {
-    return fkvErrSet(pzErr, SQLITE_READONLY, "flaxkv: cannot drop table %s, which owns its "
-                     "data: the store %s is read-only", zSqlName, p->zPath);
+    return fkvErrSet(pzErr, SQLITE_READONLY,
+                     "flaxkv: cannot drop table %s, which owns its "
+                     "data: the store %s is read-only",
+                     zSqlName, p->zPath);
   }
   if (e) return fkvStoreFail(p, e, "cannot drop a table of", pzErr);
   return SQLITE_OK;

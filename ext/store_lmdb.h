@@ -16,8 +16,8 @@
 #define FKV_STORE_NOTFOUND MDB_NOTFOUND
 
 struct fkv_scan {
-  MDB_cursor *pCur;         /* NULL: not open */
-  MDB_val k, d;             /* the key and value it stands on */
+  MDB_cursor *pCur; /* NULL: not open */
+  MDB_val k, d;     /* the key and value it stands on */
 };
 
 static inline int fkvStoreScanFirst(fkv_scan *p) {

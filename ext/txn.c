@@ -37,8 +37,6 @@ SQLITE_EXTENSION_INIT3
 
 #include "codec.h"
 
-
-
 fkv_txn *fkvTxnNew(fkv_buffer *b, fkv_table *t) {
   fkv_txn *p = sqlite3_malloc(sizeof(*p));
   if (!p) return 0;
@@ -123,7 +121,7 @@ int fkvTxnGet(fkv_txn *p, const unsigned char *aKey, size_t nKey, int bCommitted
   int rc = txnView(p, pzErr);
   if (rc != SQLITE_OK) return rc;
   return fkvViewGet(p->pView, bCommitted ? 0 : p, p->pTable, aKey, nKey, paVal, pnVal, pbInTxn,
-                pzErr);
+                    pzErr);
 }
 
 int fkvTxnIterOpen(fkv_txn *p, fkv_iter **ppIter, char **pzErr) {
@@ -203,8 +201,8 @@ void fkvTxnRollbackTo(fkv_txn *p, int iLevel) {
 ** SQLITE_BUSY with a message.
 */
 static inline int holdTake(fkv_buffer *b, fkv_hold *h, void *pOwner, const struct timespec *ts,
-                    const char *zWhat, const char *zEnd, const char *zThread, int *pbNew,
-                    char **pzErr) {
+                           const char *zWhat, const char *zEnd, const char *zThread, int *pbNew,
+                           char **pzErr) {
   while (h->pOwner && h->pOwner != pOwner) {
     if (zThread && pthread_equal(h->thread, pthread_self())) {
       return fkvErrSet(pzErr, SQLITE_BUSY, "flaxkv: another connection of this thread has %s %s",
@@ -214,8 +212,10 @@ static inline int holdTake(fkv_buffer *b, fkv_hold *h, void *pOwner, const struc
     int eWait = pthread_cond_timedwait(&b->cond, &b->mu, ts);
     h->nWaits--;
     if (eWait == ETIMEDOUT) {
-      return fkvErrSet(pzErr, SQLITE_BUSY, "flaxkv: another connection's %s %s did not %s in "
-                       "%d ms", zWhat, fkvStorePath(b->pStore), zEnd, FKV_WAIT_MS);
+      return fkvErrSet(pzErr, SQLITE_BUSY,
+                       "flaxkv: another connection's %s %s did not %s in "
+                       "%d ms",
+                       zWhat, fkvStorePath(b->pStore), zEnd, FKV_WAIT_MS);
     }
   }
   *pbNew = h->pOwner == 0;
@@ -278,8 +278,10 @@ int fkvTxnWriteThrough(fkv_txn **ap, int n, char **pzErr) {
     if (rc != SQLITE_OK) return rc;
     if (fkvStoreForeignAfter(s, idSnap)) {
       fkvStoreBatchAbort(pBatch);
-      return fkvErrSet(pzErr, SQLITE_BUSY_SNAPSHOT, "flaxkv: another process committed to %s "
-                       "after this transaction read it; roll back and retry", fkvStorePath(s));
+      return fkvErrSet(pzErr, SQLITE_BUSY_SNAPSHOT,
+                       "flaxkv: another process committed to %s "
+                       "after this transaction read it; roll back and retry",
+                       fkvStorePath(s));
     }
     int e = 0;
     for (int i = 0; i < n && e == 0 && rc == SQLITE_OK; i++) {
@@ -290,9 +292,10 @@ int fkvTxnWriteThrough(fkv_txn **ap, int n, char **pzErr) {
       }
       e = fkvStoreBatchTable(pBatch, t);
       if (e && fkvStoreGone(t, e)) {
-        rc = fkvErrSet(pzErr, SQLITE_ERROR, "flaxkv: cannot commit to the LMDB database %s of "
-                       "%s: another process dropped or replaced the database", t->zName,
-                       fkvStorePath(s));
+        rc = fkvErrSet(pzErr, SQLITE_ERROR,
+                       "flaxkv: cannot commit to the LMDB database %s of "
+                       "%s: another process dropped or replaced the database",
+                       t->zName, fkvStorePath(s));
         break;
       }
       for (fkv_node *x = fkvMemFirst(ap[i]->pMem); x && e == 0; x = fkvMemNext(x)) {

@@ -75,7 +75,7 @@ SQLITE_EXTENSION_INIT3
 
 #include "codec.h"
 
-#define FKV_STMT_LEVEL INT_MAX   /* the fkv_txn savepoint of the UPDATE under way */
+#define FKV_STMT_LEVEL INT_MAX /* the fkv_txn savepoint of the UPDATE under way */
 
 int fkvUpdateConstraint(fkv_vtab *p, int rc, const char *zWhat) {
   return fkvErrVtab(&p->base, rc, "%s constraint failed: %s.key", zWhat, p->zName);
@@ -88,8 +88,8 @@ int fkvUpdateConstraint(fkv_vtab *p, int rc, const char *zWhat) {
 ** (MDB_INCOMPATIBLE), so a table on the main database refuses it here,
 ** before anything changes.
 */
-static int tablePut(fkv_vtab *p, const unsigned char *aKey, size_t nKey,
-                    const unsigned char *aVal, size_t nVal, int bExpectAbsent) {
+static int tablePut(fkv_vtab *p, const unsigned char *aKey, size_t nKey, const unsigned char *aVal,
+                    size_t nVal, int bExpectAbsent) {
   /* A named database's keys are its own: only the main database has
   ** database names as keys. */
   if (p->pTable->zName) return fkvTxnPut(p->pTxn, aKey, nKey, aVal, nVal, bExpectAbsent);
@@ -150,8 +150,7 @@ static int refuseUnordered(fkv_vtab *p) {
 ** would differ from the ordinary table's (see Key moves).  aOld is the row's
 ** stored key; bMove: its key changes.
 */
-static int movesCheck(fkv_vtab *p, const unsigned char *aOld, size_t nOld, int bMove,
-                      int eMode) {
+static int movesCheck(fkv_vtab *p, const unsigned char *aOld, size_t nOld, int bMove, int eMode) {
   fkv_moves *m = &p->moves;
   const unsigned char *aOrd = aOld; /* the key in SQL order */
   size_t nOrd = nOld;
@@ -159,7 +158,7 @@ static int movesCheck(fkv_vtab *p, const unsigned char *aOld, size_t nOld, int b
   if (!fkvFormatSqlOrder(p->pFmt)) {
     int rc = p->pFmt->xKeyOrder(aOld, nOld, aEnc, sizeof(aEnc), &nOrd);
     if (rc == SQLITE_NOMEM) return rc;
-    if (rc != SQLITE_OK) m->bDisorder = 1; /* a key it cannot read: in no known order */
+    if (rc != SQLITE_OK) m->bDisorder = 1;      /* a key it cannot read: in no known order */
     if (nOrd > FKV_MAX_KEY) nOrd = FKV_MAX_KEY; /* a prefix: equal ones count as disorder */
     aOrd = aEnc;
   }
@@ -253,7 +252,7 @@ struct fkv_equal {
   fkv_iter *pIter;            /* opened at the first range or probe */
   const unsigned char *aSkip; /* the row being updated: not a conflict */
   size_t nSkip;
-  fkv_buf keys;               /* the keys found: each a 2-byte size, then the bytes */
+  fkv_buf keys; /* the keys found: each a 2-byte size, then the bytes */
   int nKey;
   int rc;
 };
@@ -391,8 +390,10 @@ static int writeRow(fkv_vtab *p, int argc, sqlite3_value **argv, const unsigned 
                              (size_t)sqlite3_value_bytes(pRaw) == nOld &&
                              memcmp(sqlite3_value_blob(pRaw), aOld, nOld) == 0));
     if (!bRawKept && (nOld || sqlite3_value_type(pRaw) != SQLITE_NULL)) {
-      return fkvErrVtab(pVtab, SQLITE_ERROR, "flaxkv: table %s: rawkey cannot be written (it "
-                        "is the stored form of key: write key)", p->zName);
+      return fkvErrVtab(pVtab, SQLITE_ERROR,
+                        "flaxkv: table %s: rawkey cannot be written (it "
+                        "is the stored form of key: write key)",
+                        p->zName);
     }
     bKeep = nOld && sqlite3_value_nochange(argv[2]);
     if (nOld && !bKeep) {
@@ -412,10 +413,10 @@ static int writeRow(fkv_vtab *p, int argc, sqlite3_value **argv, const unsigned 
       return fkvUpdateConstraint(p, SQLITE_CONSTRAINT_NOTNULL, "NOT NULL");
     }
     if (nNew > FKV_MAX_KEY) {
-      return fkvErrVtab(pVtab, SQLITE_TOOBIG, "flaxkv: a key of table %s is %llu bytes encoded; "
+      return fkvErrVtab(pVtab, SQLITE_TOOBIG,
+                        "flaxkv: a key of table %s is %llu bytes encoded; "
                         "LMDB keys are limited to %d bytes%s",
-                        p->zName, (unsigned long long)nNew, FKV_MAX_KEY,
-                        pFmt->zKeyNote);
+                        p->zName, (unsigned long long)nNew, FKV_MAX_KEY, pFmt->zKeyNote);
     }
   }
   sqlite3_value *pMeta =
@@ -494,8 +495,10 @@ int fkvUpdateRow(sqlite3_vtab *pVtab, int argc, sqlite3_value **argv, sqlite_int
     if (!fkvStoreOnReadonlyMedia(pStore)) {
       return fkvErrVtab(pVtab, SQLITE_READONLY, "flaxkv: table %s is read-only", p->zName);
     }
-    return fkvErrVtab(pVtab, SQLITE_READONLY, "flaxkv: table %s is read-only: its store %s is on "
-                      "a read-only file system", p->zName, fkvStorePath(pStore));
+    return fkvErrVtab(pVtab, SQLITE_READONLY,
+                      "flaxkv: table %s is read-only: its store %s is on "
+                      "a read-only file system",
+                      p->zName, fkvStorePath(pStore));
   }
   unsigned char aOld[FKV_KEYBUF];
   size_t nOld = 0;

@@ -68,10 +68,10 @@ struct fkv_bound {
 /* A growable byte buffer (see BUFFERS). */
 typedef struct fkv_buf fkv_buf;
 struct fkv_buf {
-  unsigned char *a;         /* bytes a[0..n) in use, nAlloc allocated */
+  unsigned char *a; /* bytes a[0..n) in use, nAlloc allocated */
   size_t n, nAlloc;
-  int rc;                   /* SQLITE_NOMEM once a growth failed */
-  unsigned char *aFixed;    /* the caller's first space (never freed), or NULL */
+  int rc;                /* SQLITE_NOMEM once a growth failed */
+  unsigned char *aFixed; /* the caller's first space (never freed), or NULL */
 };
 
 /* Start p empty in the caller's space aFixed[0..nFixed) (may be NULL, 0). */

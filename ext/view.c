@@ -156,7 +156,7 @@ static int viewUnpark(fkv_view *v) {
 */
 static int viewForkedForget(fkv_view *v) {
   if (!fkvStoreForked(v->pBuf->pStore)) return 0;
-  if (v->bOpen) viewDrop(v); /* stays linked: no one else uses b here */
+  if (v->bOpen) viewDrop(v);     /* stays linked: no one else uses b here */
   v->eState = FKV_VIEW_UNPARKED; /* no flusher thread in the child */
   return 1;
 }
@@ -240,8 +240,7 @@ int fkvViewBehind(fkv_view *v) {
 */
 static int viewCurrent(fkv_view *v) {
   fkv_buffer *b = v->pBuf;
-  return !fkvStoreForked(b->pStore) &&
-         __atomic_load_n(&b->gen, __ATOMIC_ACQUIRE) == v->gen &&
+  return !fkvStoreForked(b->pStore) && __atomic_load_n(&b->gen, __ATOMIC_ACQUIRE) == v->gen &&
          fkvStoreDbiGen(b->pStore) == v->dbiGen &&
          fkvStoreLastTxnId(b->pStore) == fkvStoreSnapId(v->pSnap);
 }
@@ -331,9 +330,7 @@ int fkvViewNoNumericText(fkv_view *v, fkv_table *t) {
   return 1;
 }
 
-int fkvViewStale(fkv_view *v) {
-  return __atomic_load_n(&v->pBuf->gen, __ATOMIC_ACQUIRE) != v->gen;
-}
+int fkvViewStale(fkv_view *v) { return __atomic_load_n(&v->pBuf->gen, __ATOMIC_ACQUIRE) != v->gen; }
 
 /*
 ** A scan of t in v's snapshot, into *ppScan.  One scan serves every lookup
@@ -380,7 +377,7 @@ static fkv_version *memGet(fkv_mem *m, const unsigned char *aPk, size_t nPk, uin
 }
 
 int fkvViewGet(fkv_view *v, fkv_txn *pTxn, fkv_table *t, const unsigned char *aKey, size_t nKey,
-           const unsigned char **paVal, size_t *pnVal, int *pbTxn, char **pzErr) {
+               const unsigned char **paVal, size_t *pnVal, int *pbTxn, char **pzErr) {
   unsigned char aPk[FKV_PREFIX + FKV_MAX_KEY];
   if (nKey > FKV_MAX_KEY) return SQLITE_NOTFOUND;
   fkvBufferPutPrefix(aPk, t->id);

@@ -64,23 +64,22 @@ SQLITE_EXTENSION_INIT3
 
 #define FKV_SPARE_COPY_MAX 4096 /* a spare cursor keeps a point copy up to this */
 
-
 struct fkv_cursor {
   sqlite3_vtab_cursor base;
   fkv_shared_view *pShared;
   fkv_iter *pIter;
-  int iIvl;                 /* the plan's interval being read */
+  int iIvl; /* the plan's interval being read */
   int bEof;
-  int bPoint;               /* the row came from a point lookup */
-  int nFilter;              /* xFilter calls (2 at most: counts toward
+  int bPoint;                /* the row came from a point lookup */
+  int nFilter;               /* xFilter calls (2 at most: counts toward
                             ** fkv_vtab.nRefiltered) */
-  int rcProbe;              /* the first error of a probe (cursorProbe) */
+  int rcProbe;               /* the first error of a probe (cursorProbe) */
   const unsigned char *aVal; /* point row: its value */
   size_t nVal;
   /* xOpen zeroes the fields above only.  A closed cursor is kept as its
   ** table's spare (fkv_vtab.pSpare) with its point copy buffer. */
-  fkv_buf copy;             /* point row from an uncommitted entry: a copy */
-  fkv_plan plan;            /* last: it ends in its own space */
+  fkv_buf copy;  /* point row from an uncommitted entry: a copy */
+  fkv_plan plan; /* last: it ends in its own space */
 };
 
 /* ------------------------------------------------------- create/connect */
@@ -99,10 +98,12 @@ static int checkEncoding(sqlite3 *db, const char *zName, char **pzErr) {
   if (rc == SQLITE_OK && sqlite3_step(pStmt) == SQLITE_ROW) {
     const char *zEnc = (const char *)sqlite3_column_text(pStmt, 0);
     if (zEnc && sqlite3_stricmp(zEnc, "UTF-8") != 0) {
-      fkvErrSet(pzErr, SQLITE_ERROR, "flaxkv: table %s needs a UTF-8 database, and this "
+      fkvErrSet(pzErr, SQLITE_ERROR,
+                "flaxkv: table %s needs a UTF-8 database, and this "
                 "connection's encoding is %s (flaxkv orders TEXT keys by their UTF-8 bytes, "
                 "SQLite by the bytes of the database's encoding); use a database created with "
-                "the default PRAGMA encoding='UTF-8'", zName, zEnc);
+                "the default PRAGMA encoding='UTF-8'",
+                zName, zEnc);
       sqlite3_finalize(pStmt);
       return *pzErr ? SQLITE_ERROR : SQLITE_NOMEM;
     }
@@ -239,8 +240,8 @@ static int flaxkvBestIndex(sqlite3_vtab *pVtab, sqlite3_index_info *pInfo) {
     sqlite3_free(zErr);
     nTable = FKV_ROWS_UNKNOWN;
   }
-  int bOnePass = (p->pFmt->caps & FKV_CAP_ONE_PASS) && !p->bNoOnePass &&
-                 !fkvStoreTableNumText(p->pTable);
+  int bOnePass =
+      (p->pFmt->caps & FKV_CAP_ONE_PASS) && !p->bNoOnePass && !fkvStoreTableNumText(p->pTable);
   return fkvPlanBestIndex(pInfo, p->pFmt, nTable, bOnePass);
 }
 
@@ -420,7 +421,7 @@ static int cursorSettle(fkv_cursor *pCur) {
       pCur->bPoint = 1;
       int bTxn = 0;
       rc = fkvViewGet(pView, p->pTxn, p->pTable, v->lo.a, v->lo.n, &pCur->aVal, &pCur->nVal, &bTxn,
-                  &p->base.zErrMsg);
+                      &p->base.zErrMsg);
       if (rc == SQLITE_OK) {
         if (bTxn) {
           if (fkvBufReserve(&pCur->copy, pCur->nVal) != SQLITE_OK) return SQLITE_NOMEM;
@@ -509,8 +510,8 @@ static int flaxkvNext(sqlite3_vtab_cursor *cur) {
 static int flaxkvEof(sqlite3_vtab_cursor *cur) { return ((fkv_cursor *)cur)->bEof; }
 
 /* The current row's encoded key and stored value (aVal NULL: gone). */
-static const unsigned char *cursorRow(fkv_cursor *pCur, size_t *pnKey,
-                                      const unsigned char **paVal, size_t *pnVal) {
+static const unsigned char *cursorRow(fkv_cursor *pCur, size_t *pnKey, const unsigned char **paVal,
+                                      size_t *pnVal) {
   if (pCur->bPoint) {
     fkv_ivl *v = &pCur->plan.aIvl[pCur->iIvl];
     *paVal = pCur->aVal;
@@ -523,8 +524,8 @@ static const unsigned char *cursorRow(fkv_cursor *pCur, size_t *pnKey,
 
 /* The error of a row the format cannot decode (rc, with the decoder's
 ** zErr, freed here).  Out of line: xColumn's own path stays short. */
-static __attribute__((noinline)) void columnFail(fkv_cursor *pCur, sqlite3_context *ctx,
-                                                 int rc, char *zErr, const unsigned char *aKey,
+static __attribute__((noinline)) void columnFail(fkv_cursor *pCur, sqlite3_context *ctx, int rc,
+                                                 char *zErr, const unsigned char *aKey,
                                                  size_t nKey) {
   fkv_vtab *p = (fkv_vtab *)pCur->base.pVtab;
   char *zKey = p->pFmt->xKeyText(aKey, nKey);
@@ -588,7 +589,8 @@ static int flaxkvBegin(sqlite3_vtab *pVtab) {
   }
   if (bBehind) {
     fkvTxnRollback(p->pTxn);
-    return fkvErrVtab(pVtab, SQLITE_BUSY_SNAPSHOT, "flaxkv: another %s committed to %s after "
+    return fkvErrVtab(pVtab, SQLITE_BUSY_SNAPSHOT,
+                      "flaxkv: another %s committed to %s after "
                       "this transaction read it; roll back and retry",
                       bBehind == 2 ? "process" : "connection", fkvStorePath(s));
   }

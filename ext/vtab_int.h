@@ -34,27 +34,27 @@ typedef struct fkv_private fkv_private;
 ** moves), from its first row to the next xFilter of the table.
 */
 struct fkv_moves {
-  int bRow;                 /* an UPDATE row came since xFilter */
-  size_t nPrev;             /* bytes of aPrev */
+  int bRow;                        /* an UPDATE row came since xFilter */
+  size_t nPrev;                    /* bytes of aPrev */
   unsigned char aPrev[FKV_KEYBUF]; /* the previous row's key, in SQL order */
-  int bMoved;               /* a row's key changed */
-  int bDisorder;            /* a row came at or below the previous row's key */
-  fkv_mem *pOnto;           /* OR REPLACE: each existing row a row was moved
+  int bMoved;                      /* a row's key changed */
+  int bDisorder;                   /* a row came at or below the previous row's key */
+  fkv_mem *pOnto;                  /* OR REPLACE: each existing row a row was moved
                             ** onto -> that row as the statement found it */
 };
 
 struct fkv_conn {
   sqlite3 *db;
-  int nRef;                 /* atomic */
+  int nRef; /* atomic */
   fkv_vtab *pVtabs;
   fkv_private *pPrivate;
-  fkv_shared_view *pViews;  /* in use by open cursors */
+  fkv_shared_view *pViews; /* in use by open cursors */
   /* The explicit transaction the connection's views are pinned to (see
   ** fkvConnTxnSync): bTxn, its mark, and the data version of the temp
   ** database when it was marked (written under the connection's mutex,
   ** read by the flusher under it too: fkvConnTxnEnded). */
   int bTxn;
-  int iMark;                /* temp.application_id written as its mark */
+  int iMark; /* temp.application_id written as its mark */
   unsigned int dvTemp;
 };
 
@@ -62,25 +62,25 @@ struct fkv_vtab {
   sqlite3_vtab base;
   sqlite3 *db;
   fkv_conn *pConn;
-  fkv_vtab *pNextVtab;      /* fkv_conn.pVtabs */
+  fkv_vtab *pNextVtab; /* fkv_conn.pVtabs */
   char *zSchema;
-  char *zName;              /* the SQL table name (kept current by xRename) */
-  char *zOwner;             /* its identity as an owner (vtab.c
+  char *zName;       /* the SQL table name (kept current by xRename) */
+  char *zOwner;      /* its identity as an owner (vtab.c
                             ** ownerIdentity), or NULL */
-  int bExplicitName;        /* name= given: the catalog is not used */
+  int bExplicitName; /* name= given: the catalog is not used */
   int bReadonly;
-  const fkv_format *pFmt;   /* format= (format.h) */
-  fkv_buf val;              /* xUpdate's value encoding, reused */
+  const fkv_format *pFmt; /* format= (format.h) */
+  fkv_buf val;            /* xUpdate's value encoding, reused */
   fkv_buffer *pBuf;
   fkv_table *pTable;
   fkv_txn *pTxn;
-  fkv_cursor *pSpare;       /* a closed cursor kept for the next xOpen */
-  int bNoOnePass;           /* a one-pass plan fell back: plan no more */
-  fkv_moves moves;          /* the UPDATE under way */
-  int nRefiltered;          /* open cursors filtered more than once: an
+  fkv_cursor *pSpare;      /* a closed cursor kept for the next xOpen */
+  int bNoOnePass;          /* a one-pass plan fell back: plan no more */
+  fkv_moves moves;         /* the UPDATE under way */
+  int nRefiltered;         /* open cursors filtered more than once: an
                             ** inner loop, whose rows come in no key order */
-  int nCursors;             /* open cursors */
-  sqlite3_uint64 nRowsOut;  /* rows the cursors yielded since the table last
+  int nCursors;            /* open cursors */
+  sqlite3_uint64 nRowsOut; /* rows the cursors yielded since the table last
                             ** had none open: at least those of the UPDATE
                             ** under way, which reads them all before its
                             ** first row unless it is one-pass */
