@@ -54,10 +54,12 @@ static int findTable(sqlite3_context *ctx, const char *zFunc, sqlite3_value *pAr
   const char *zTable = (const char *)sqlite3_value_text(pArg);
   char *zErr = 0;
   if (!zTable) {
-    return fkvErrResult(ctx, SQLITE_ERROR, "%s: the table name is NULL", zFunc);
+    fkvErrResult(ctx, SQLITE_ERROR, "%s: the table name is NULL", zFunc);
+    return SQLITE_ERROR;
   }
   if ((int)strlen(zTable) != sqlite3_value_bytes(pArg)) {
-    return fkvErrResult(ctx, SQLITE_ERROR, "%s: a table name has no NUL character", zFunc);
+    fkvErrResult(ctx, SQLITE_ERROR, "%s: a table name has no NUL character", zFunc);
+    return SQLITE_ERROR;
   }
   int rc = fkvConnFindTable(c, zTable, ppBuf, ppTable, pzName, &zErr);
   if (rc != SQLITE_OK) fkvErrResult(ctx, rc, "%s: %s", zFunc, zErr ? zErr : sqlite3_errstr(rc));
@@ -72,9 +74,9 @@ static void flushFunc(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
   if (argc == 0) {
     rc = fkvBufferFlushAll(&zErr);
   } else {
-    fkv_buffer *pBuf;
-    fkv_table *pTable;
-    const char *zName;
+    fkv_buffer *pBuf = 0;
+    fkv_table *pTable = 0;
+    const char *zName = 0;
     if (findTable(ctx, "flaxkv_flush", argv[0], &pBuf, &pTable, &zName)) return;
     rc = fkvBufferFlush(pBuf, pTable, &zErr);
   }
@@ -167,9 +169,9 @@ static void statFunc(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
     }
     z = sqlite3_mprintf("[%z]", all.z ? all.z : sqlite3_mprintf(""));
   } else {
-    fkv_buffer *pBuf;
-    fkv_table *pTable;
-    const char *zName;
+    fkv_buffer *pBuf = 0;
+    fkv_table *pTable = 0;
+    const char *zName = 0;
     if (findTable(ctx, "flaxkv_stat", argv[0], &pBuf, &pTable, &zName)) return;
     uint64_t nRows = 0;
     char *zErr = 0;

@@ -189,8 +189,8 @@ static int rawKeyEncode(sqlite3_value *pVal, unsigned char *a, size_t nA, size_t
   *pKind = 0;
   *pn = 0;
   if (sqlite3_value_type(pVal) == SQLITE_NULL) return SQLITE_OK;
-  const void *z;
-  size_t n;
+  const void *z = 0;
+  size_t n = 0;
   int rc = rawBytes(pVal, "key", &z, &n, pzErr);
   if (rc != SQLITE_OK) return rc;
   if (n == 0) {
@@ -218,8 +218,8 @@ static int rawValueEncode(sqlite3_value *pVal, sqlite3_value *pMeta, int kind, f
                           char **pzErr) {
   (void)pMeta;
   (void)kind;
-  const void *z;
-  size_t n;
+  const void *z = 0;
+  size_t n = 0;
   int rc = rawBytes(pVal, "value", &z, &n, pzErr);
   return rc == SQLITE_OK ? bufSet(pOut, z, n) : rc;
 }

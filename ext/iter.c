@@ -233,7 +233,7 @@ static inline int srcStep(fkv_iter *p, fkv_src *s) {
 ** since stepping the winner invalidates its key pointer. */
 static int stepCurrent(fkv_iter *p) {
   fkv_src *w = &p->aSrc[p->iWin];
-  int aAt[4];
+  int aAt[4] = {0};
   for (int i = 0; i < p->nSrc; i++) {
     fkv_src *s = &p->aSrc[i];
     aAt[i] = !s->bEof && (s == w || fkvKeyCmp(s->aKey, s->nKey, w->aKey, w->nKey) == 0);

@@ -667,7 +667,7 @@ void fkvStoreStat(fkv_store *p, fkv_store_stat *st) {
 
 int fkvStoreTableRows(fkv_table *t, uint64_t *pn, char **pzErr) {
   fkv_store *p = t->pStore;
-  fkv_snap *pSnap;
+  fkv_snap *pSnap = 0;
   *pn = 0;
   if (__atomic_load_n(&t->bDropped, __ATOMIC_ACQUIRE)) return SQLITE_OK;
   int rc = fkvStoreCheckProcess(p, pzErr);
@@ -944,7 +944,7 @@ void fkvStoreScanClose(fkv_scan *pScan) {
 static int tableGone(MDB_txn *txn, fkv_table *t);
 
 int fkvStoreBatchBegin(fkv_store *p, fkv_batch **ppBatch, char **pzErr) {
-  MDB_txn *txn;
+  MDB_txn *txn = 0;
   int rc = writeBegin(p, &txn, pzErr);
   if (rc != SQLITE_OK) return rc;
   fkv_batch *b = &p->batch; /* wmu held */
@@ -1108,7 +1108,7 @@ static int catalogNameTaken(fkv_store *p, MDB_txn *txn, const char *zName) {
   MDB_cursor *c;
   if (!p->bCatalog || mdb_cursor_open(txn, p->catalog, &c)) return 0;
   MDB_val k, v;
-  fkv_entry en;
+  fkv_entry en = {0};
   int bTaken = 0;
   for (int rc = mdb_cursor_get(c, &k, &v, MDB_FIRST); rc == 0 && !bTaken;
        rc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
@@ -1252,7 +1252,7 @@ static int tableOpenWork(fkv_store *p, MDB_txn *txn, void *pArg) {
   if (e && e != MDB_NOTFOUND) return e;
   char *zKey = catalogKey(s->zSqlName);
   if (!zKey) return ENOMEM;
-  fkv_entry en;
+  fkv_entry en = {0};
   e = catalogGet(p, txn, zKey, &en);
   int bEntry = e == MDB_SUCCESS;
   if (bEntry) {
@@ -1442,7 +1442,7 @@ static int tableRenameWork(fkv_store *p, MDB_txn *txn, void *pArg) {
   const char *zDb = c->t->zName;
   char *zKeyOld = catalogKey(c->zOld), *zKeyNew = catalogKey(c->zNew);
   int e = (zKeyOld && zKeyNew) ? catalogOpen(p, txn, 1) : ENOMEM;
-  fkv_entry en;
+  fkv_entry en = {0};
   int bOwner = 0, bNew = 0;
   if (e == MDB_SUCCESS) {
     e = catalogGet(p, txn, zKeyOld, &en);
@@ -1526,7 +1526,7 @@ static int tableDropWork(fkv_store *p, MDB_txn *txn, void *pArg) {
   char *zKey = catalogKey(c->zSqlName);
   if (!zKey) return ENOMEM;
   int e = catalogOpen(p, txn, 0);
-  fkv_entry en;
+  fkv_entry en = {0};
   if (e == MDB_SUCCESS) e = catalogGet(p, txn, zKey, &en);
   sqlite3_free(zKey);
   if (e == MDB_NOTFOUND ||

@@ -312,7 +312,6 @@ int fkvTxnWriteThrough(fkv_txn **ap, int n, char **pzErr) {
             break;
           }
           if (e != FKV_STORE_NOTFOUND) break;
-          e = 0;
         }
         e = v->bTomb ? fkvStoreBatchDel(pBatch, aKey, nKey)
                      : fkvStoreBatchPut(pBatch, aKey, nKey, v->aVal, v->nVal);
@@ -458,7 +457,6 @@ int fkvTxnPrepare(fkv_txn *p, void *pOwner, char **pzErr) {
     rc = fkvTxnGet(p, a + FKV_PREFIX, n - FKV_PREFIX, 1, &aVal, &nVal, 0, pzErr);
     if (rc == SQLITE_OK) return SQLITE_CONSTRAINT;
     if (rc != SQLITE_NOTFOUND) return rc;
-    rc = SQLITE_OK;
   }
   return SQLITE_OK;
 }
