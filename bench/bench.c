@@ -1,5 +1,5 @@
 /*
-** bench.c - the flaxkv benchmark (issue 5): flaxkv and its peers, measured
+** bench.c - the flaxkv benchmark: flaxkv and its peers, measured
 ** in one run, interleaved, each figure checked after the clock stops.
 **
 ** USAGE
@@ -43,7 +43,7 @@
 ** CREATE TABLE kv(key PRIMARY KEY NOT NULL, value) WITHOUT ROWID, or the
 ** flaxkv table that behaves like it:
 **   flaxkv     a :memory: host connection, CREATE VIRTUAL TABLE temp.kv USING
-**              flaxkv(path='<dir>'): the README's fast setup, default options
+**              flaxkv(path='<dir>'): the fast setup (docs/performance.md), default options
 **   fkv WAL    CREATE VIRTUAL TABLE kv USING flaxkv in a WAL host file
 **   fkv fpc    "flaxkv, flush per commit": the buffer off, emulated with
 **              buffer_size=1 and SELECT flaxkv_flush() after every commit

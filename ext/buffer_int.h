@@ -11,7 +11,7 @@
 ** by the encoded key (codec.h); the store's keys are the encoded key alone,
 ** in the table's database.
 **
-** Locking (store.h, LOCK ORDER: b->mu is 4).  b->mu guards every field
+** Locking (store.h, LOCK ORDER: b->mu is 6).  b->mu guards every field
 ** of b below it in the struct.  It is the memtables' single-writer lock:
 ** pushes into b->pActive, freezes, and the flusher's publication all
 ** happen under it.  Readers never take it while they read: only to open

@@ -44,24 +44,53 @@
 **     a batch asks before it writes to a table that reads as empty
 **     (fkvStoreBatchTable), since a write into a dropped one may crash LMDB.
 **
-** LOCK ORDER (the whole of flaxkv; a lock is only taken while holding
-** locks above it in this list):
-**   1. a SQLite connection's mutex (SQLite holds it around every call on
-**      the connection, so any lock below may be taken under it);
-**   2. the store registry's lock (store_lmdb.c gReg.mu: fkvStoreAcquire,
-**      fkvStoreRelease, fkvStoreOwner, fkvStoreForEachOwner, which calls
-**      its function under it: flaxkv_flush() waits for flushes so);
-**   3. a store's write lock (store_lmdb.c wmu: every batch and catalog
-**      write, every map resize; the resize calls the owner's idle hook
-**      under it);
-**   4. a buffer's lock (buffer_int.h b->mu; no store call is made under it
-**      but fkvStoreTableById and the lock-free getters such as
-**      fkvStorePath);
-**   5. a store's lock (store_lmdb.c mu: its tables, snapshot pool and
-**      reader count; nothing is taken under it).
-** The flusher asks whether a connection's transaction has ended with a
-** try-lock of that connection's mutex (conn.c fkvConnTxnEnded), which never
-** waits: it may do so holding 3.
+** LOCK ORDER.  The one statement of flaxkv's locks, outermost first; a
+** thread that holds one may take the ones below it, never one above it.
+** Memtable readers take no lock; the view states, the generations and a
+** table's bDropped, bNumText and knownTxn are atomics.
+**   1. A SQLite connection's mutex (sqlite3_db_mutex): SQLite holds it
+**      around every call into the module and every SQL function of the
+**      connection.  flaxkv never waits for another connection's: "has this
+**      connection's transaction ended?" (conn.c fkvConnTxnEnded), asked by
+**      view.c fkvViewRevokeParked from the flusher, from a map resize and
+**      from a reader that finds LMDB's reader table full, uses
+**      sqlite3_mutex_try and answers "not yet" when it is busy.
+**   2. A store's writer lock (buffer_int.h fkv_buffer.writer, an fkv_hold:
+**      state under b->mu, waited for on b->cond): txn.c fkvTxnBegin (xBegin,
+**      a transaction's first write) takes it for one connection, all its
+**      tables on the store; fkvTxnCommit / fkvTxnRollback release it.  A
+**      wait lasts at most 30 s; when the holder is another connection of
+**      the same thread, SQLITE_BUSY at once.
+**   3. A store's commit token (fkv_buffer.token, likewise): fkvTxnPrepare
+**      (xSync) takes it after back-pressure, fkvTxnCommit / fkvTxnRollback
+**      release it.  While it is held nothing is frozen: the flusher waits
+**      for it (at most 30 s, then tries again later) before it freezes the
+**      active memtable, so one commit lands in one memtable and one write.
+**   4. The store registry's lock (store_lmdb.c gReg.mu: the stores, their
+**      references and owners).  fkvStoreForEachOwner holds it while its
+**      function runs, so flaxkv_flush(), flaxkv_stat() and the flush at
+**      process exit take b->mu and wait for flushers under it.  The flusher
+**      never takes it; the last fkvStoreRelease drops it before it finalizes
+**      the owner (which joins the flusher).
+**   5. A store's write lock (store_lmdb.c wmu): held for the whole life of
+**      every write transaction of the process (the flusher's batch,
+**      write-through at xSync with the commit token held, catalog writes),
+**      every named-database open, fkvStoreIsNamedDb's read, and a map
+**      resize, which calls the owner's idle hook under it.
+**   6. A buffer's lock (buffer_int.h b->mu): the memtables' single writer,
+**      the open views, the flush state, the writer lock's and commit
+**      token's state.  No store call is made under it but fkvStoreTableById
+**      and the lock-free getters (fkvStorePath...).  Taken under 5 only by
+**      the resize's idle hook (fkvViewRevokeParked, which releases parked
+**      views).
+**   7. A store's lock (store_lmdb.c mu: its tables, snapshot pool, reader
+**      count, bGrowing).  Taken under 6 (fkvStoreTableById while a flush
+**      publishes) and under 5 (a resize, a commit's bookkeeping); nothing
+**      is taken under it.
+** After fork() a child must not wait for a lock a parent thread held at the
+** fork: an inherited connection's paths check the process first
+** (fkvStoreCheckProcess, fkvStoreForked) and fail with SQLITE_MISUSE before
+** they take b->mu.
 **
 ** CREATING.  Only an opener that says so (bCreate: CREATE VIRTUAL TABLE)
 ** creates anything: the store's directories and files, the catalog, a
@@ -155,7 +184,7 @@ int fkvStoreAcquire(const char *zDir, const fkv_store_cfg *pCfg, fkv_store **ppS
 ** Drop one reference.  At the last one: run the owner's finalizer (see
 ** fkvStoreOwner), close the environment, remove a private store, and
 ** remove what the acquire that opened the store created if no CREATE kept
-** it (fkvStoreKeep).  Takes the registry lock (LOCK ORDER 2).
+** it (fkvStoreKeep).  Takes the registry lock (LOCK ORDER 4).
 */
 void fkvStoreRelease(fkv_store *);
 

@@ -11,7 +11,7 @@
 -- Recommended setup: WAL.  A write to kv is a write transaction on app.db
 -- too: SQLite takes app.db's write lock for it, in any journal mode, though
 -- flaxkv writes nothing to the file.  In WAL mode readers never block that
--- lock and a commit is cheaper (README: "Host database locking").
+-- lock and a commit is cheaper (docs/concurrency.md: "Host database locking").
 .load ./build/flaxkv
 .bail on
 .headers on

@@ -21,5 +21,5 @@ check() {
 expect() {
   if [ "$2" = "$3" ]; then ok; else bad "$1: got [$2], want [$3]"; fi
 }
-has() { grep -qF -- "$2" "$1"; }       # has FILE TEXT
+has() { grep -qxF -- "$2" "$1"; }      # has FILE LINE: a whole line, exactly
 hasnt() { ! grep -q -- "$2" "$1"; }    # hasnt FILE REGEX

@@ -1,7 +1,7 @@
 /*
 ** procs.h - helpers shared by the multi-process, crash, fault and hostile
-** tests of flaxkv (issue 4: "under load, faults and hostile input, flaxkv
-** loses nothing and lets no one in").
+** tests of flaxkv ("under load, faults and hostile input, flaxkv loses
+** nothing and lets no one in").
 **
 ** USAGE
 **     #include "harness.h"

@@ -1,6 +1,6 @@
 /*
 ** test_crash.c - a writer process killed with SIGKILL, again and again
-** (issue 4): nothing flaxkv_flush() confirmed is lost, no transaction is
+** nothing flaxkv_flush() confirmed is lost, no transaction is
 ** ever partly in the store, and LMDB stays consistent.
 **
 ** Each round forks a writer child on one store (buffer_size='64K', so the

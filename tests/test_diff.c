@@ -5,7 +5,7 @@
 **
 **     CREATE TABLE ref(key PRIMARY KEY NOT NULL, value) WITHOUT ROWID;
 **
-** (DESIGN.md, "The contract").  This program generates random statements from
+** (docs/reference.md, "The contract").  This program generates random statements from
 ** fixed seeds, runs each one against a flaxkv table `kv` and against such a
 ** reference table `ref`, and compares what SQLite reports for both: the
 ** column names, every row (with its type), the error code and message, and
@@ -61,7 +61,7 @@
 **   from the nesting the reference connection is actually in.
 **
 **   Refusals.  Where SQLite's virtual-table interface cannot give the
-**   ordinary table's answer, flaxkv refuses the statement (README, "The
+**   ordinary table's answer, flaxkv refuses the statement (docs/reference.md, "The
 **   contract"): multi-row UPDATE OR REPLACE key moves, UPDATE ... FROM that
 **   changes keys, INSERT OR IGNORE ... RETURNING.  The generator marks such
 **   statements (Gen.eRefuse), and diffCompareRefusable accepts, besides the
@@ -357,7 +357,7 @@ struct Gen {
 };
 
 /* The statements flaxkv refuses where SQLite's virtual-table interface
-** cannot give the ordinary table's answer (README, "The contract"). */
+** cannot give the ordinary table's answer (docs/reference.md, "The contract"). */
 #define GEN_REFUSE_NONE 0
 #define GEN_REFUSE_MOVE 1    /* UPDATE OR REPLACE key moves of several rows */
 #define GEN_REFUSE_ORDER 2   /* UPDATE ... FROM that changes keys */
@@ -640,7 +640,7 @@ static void genSelect(Gen *g, hstr *p) {
 /* ------------------------------------------------------------------------
 ** Key moves, RETURNING and last_insert_rowid(): the statements where a
 ** virtual table's UPDATE and INSERT differ from the ordinary table's most
-** (README, "The contract").  Some may be refused (g->eRefuse).
+** (docs/reference.md, "The contract").  Some may be refused (g->eRefuse).
 */
 
 /*
@@ -1011,8 +1011,8 @@ static int diffSeed(Diff *p, uint64_t iSeed, hstr *pReport) {
 }
 
 /*
-** Seed 0: one group of statements per trap of the contract (DESIGN.md,
-** "Traps"), plus the shape of the table.  Groups are separated by NULL and
+** Seed 0: one group of statements per trap of the contract (docs/reference.md,
+** "The contract"), plus the shape of the table.  Groups are separated by NULL and
 ** each starts from empty tables.
 */
 static const char *const aDiffProbe[] = {
@@ -1159,7 +1159,7 @@ static const char *const aDiffProbe[] = {
     "SELECT key FROM {T} WHERE key >= 'a' AND key < 'b' ORDER BY key",
     "SELECT key, value FROM {T} WHERE key = 'a' || char(0) || 'b'",
     NULL,
-    /* the dictionary idioms of DESIGN.md */
+    /* the dictionary idioms (README.md, "The dictionary, in SQL") */
     "REPLACE INTO {T} SELECT key, value FROM json_each('{\"a\":1,\"b\":[1,2],\"c\":null}')",
     "INSERT OR IGNORE INTO {T} VALUES ('a', 'ignored')",
     "SELECT key, value, typeof(value) FROM {T} ORDER BY key",

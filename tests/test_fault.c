@@ -1,5 +1,5 @@
 /*
-** test_fault.c - flaxkv under resource faults (issue 4): memory stays
+** test_fault.c - flaxkv under resource faults: memory stays
 ** bounded, a full map grows, a full disk loses nothing.
 **
 **  a. write flood: buffer_size='1M', buffer_limit='4M', 200 MB of 4 KB

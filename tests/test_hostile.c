@@ -1,5 +1,5 @@
 /*
-** test_hostile.c - hostile input never crashes flaxkv (issue 4): every
+** test_hostile.c - hostile input never crashes flaxkv: every
 ** statement gives a result or a clear error.
 **
 **  1. keys and values of every type and size, through SQL literals and

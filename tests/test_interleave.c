@@ -89,7 +89,7 @@ static char *ilRun(sqlite3 *db, const char *zSql) {
 /*
 ** A statement for a connection: bInTxn, it is in a transaction; bRead, the
 ** transaction has read t; nSave, its savepoint nesting.  A savepoint is
-** only set once the transaction has read t (see the README: a ROLLBACK TO
+** only set once the transaction has read t (see docs/concurrency.md, Transactions: a ROLLBACK TO
 ** of a savepoint older than the transaction's first read makes flaxkv read
 ** anew, where WAL keeps the snapshot).
 */

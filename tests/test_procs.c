@@ -1,5 +1,5 @@
 /*
-** test_procs.c - several processes on one flaxkv store (issue 4).
+** test_procs.c - several processes on one flaxkv store.
 **
 **  1. two processes, A and B, each with one connection opened once: B sees
 **     what A flushed without reopening, and A what B flushed; both keep

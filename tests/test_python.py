@@ -8,7 +8,7 @@ conn.enable_load_extension(True); conn.load_extension("build/flaxkv").
 The extension is build/flaxkv of this repository, or $FLAXKV_EXT if set
 (a path without the .so suffix, relative to the repo root or absolute).
 
-Covers the dictionary of DESIGN.md ("The dictionary, in SQL") through a tiny
+Covers the dictionary of the README ("The dictionary, in SQL") through a tiny
 dict-like wrapper, Python types in and out, two connections of one process,
 a writer thread against a reader thread, reopening, another process reading
 what this one flushed, and numpy-free embeddings (struct-packed float64 BLOBs).
@@ -73,7 +73,7 @@ def connect(path, **kw):
 
 
 class FlaxDict:
-    """The FlaxKV dictionary, spelled with the SQL of DESIGN.md."""
+    """The FlaxKV dictionary, spelled with the SQL of the README."""
 
     _missing = object()
 

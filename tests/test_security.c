@@ -1,5 +1,5 @@
 /*
-** test_security.c - flaxkv lets no one in (issue 4).
+** test_security.c - flaxkv lets no one in.
 **
 **  1. A database file from someone else.  Its schema holds a flaxkv table
 **     and views and triggers that call flaxkv_flush() or flaxkv_stat() or

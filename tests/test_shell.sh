@@ -48,16 +48,11 @@ for run in 1 2; do
   $T sqlite3 "$db" < sql/quickstart.sql > "$out" 2>&1
   rc=$?
   expect "quickstart run $run: exit status" "$rc" 0
-  check "quickstart run $run: no Error in output" hasnt "$out" 'Error'
-  check "quickstart run $run: no 'error' in output" hasnt "$out" 'error'
-  check "quickstart run $run: journal_mode wal" has "$out" 'wal'
-  check "quickstart run $run: 80000-byte matrix" has "$out" '80000'
-  check "quickstart run $run: len(db) = 10" grep -qE '^│ 10 +│$' "$out"
-  check "quickstart run $run: setdefault kept the old value" has "$out" 'hello, world'
-  check "quickstart run $run: setdefault value not written" hasnt "$out" 'bonjour'
-  check "quickstart run $run: tuple key" has "$out" '[1,"a"]'
-  check "quickstart run $run: join row" grep -qE 'bob +│ two' "$out"
-  check "quickstart run $run: json_extract" grep -qE '^│ 3 +│ 1 +│ b +│$' "$out"
+  # The whole output, exactly (box tables of the Debian sqlite3 shell).
+  if cmp -s "$out" tests/expected/quickstart.out; then ok; else
+    bad "quickstart run $run: output differs from tests/expected/quickstart.out"
+    diff tests/expected/quickstart.out "$out" | head -20
+  fi
 done
 check "quickstart: store created beside app.db" test -d "$tmp/a/build/demo/test_db"
 check "quickstart: no store in the repo root" test ! -e "$root/test_db"

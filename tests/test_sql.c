@@ -2,7 +2,7 @@
 ** test_sql.c - the SQL-level tests of the flaxkv extension.
 **
 ** Every numbered case, CASE("2.07", "..."), guards one behaviour of the
-** product contract (DESIGN.md): SQL in, exact rows or exact error text out.
+** product contract (docs/reference.md): SQL in, exact rows or exact error text out.
 ** Most cases run the same SQL on the flaxkv table `kv` and on the reference
 **
 **     CREATE TABLE ref(key PRIMARY KEY NOT NULL, value) WITHOUT ROWID;
@@ -431,7 +431,7 @@ static void testRegistration(void) {
   static const char *zFuncs =
       "SELECT DISTINCT name, narg FROM pragma_function_list ORDER BY name, narg";
 
-  CASE("1.1", "loading registers exactly what README.md documents");
+  CASE("1.1", "loading registers exactly what docs/reference.md documents");
   sqlite3 *db = 0;
   CHECK(sqlite3_open(":memory:", &db) == SQLITE_OK, "open");
   /* The first use of a pragma table registers it as an eponymous module:
@@ -817,7 +817,7 @@ static void testContract(void) {
          "SELECT length(value), typeof(value) FROM kv WHERE key = 'blob1048576';",
          "26\n2|'null'\n1048576|'blob'");
 
-  CASE("2.23", "the dictionary idioms of DESIGN.md");
+  CASE("2.23", "the dictionary idioms of the README");
   resetPair(db);
   SAME(db,
        "REPLACE INTO {T} SELECT key, value FROM json_each('{\"a\":1,\"b\":\"two\",\"c\":[3]}');"
@@ -1705,7 +1705,7 @@ static void testPersistence(void) {
 
   /* DROP TABLE and ALTER TABLE RENAME act on the store when they run; a
   ** ROLLBACK of the transaction holding them restores the SQL schema but not
-  ** the store (README, Limits), so there are no cases for that here. */
+  ** the store (docs/reference.md, Limits), so there are no cases for that here. */
   {
     char *zDbR = tpath("p7/r.db");
     db = harness_open(zDbR);
@@ -3399,7 +3399,7 @@ static void testAnswers(void) {
        "error: UNIQUE constraint failed: kv.key\n'd'\nerror: UNIQUE constraint failed: kv.key\n"
        "1.0|'c'\n2.0|'b'\n4|'d'\n5|'e'\n11.0|'c'\n12.0|'b'");
 
-  /* README: a virtual table's RETURNING row is computed before its row is
+  /* docs/reference.md (RETURNING): a virtual table's RETURNING row is computed before its row is
   ** written, so a subquery of the table itself does not see that row. */
   RUNS(db, "INSERT INTO kv VALUES (100, 'a') RETURNING (SELECT count(*) FROM kv WHERE key >= 100);",
        "0");
@@ -3624,7 +3624,7 @@ static void testMsgpackKeys(void) {
   db = openMsgpackPair("mp-copy");
   EXEC(db, "INSERT INTO r VALUES(x'01', x'a161'), (x'c3', x'a162'), (x'a178', x'a163')");
   EXPECT(db, "INSERT INTO ref SELECT key, value FROM kv", "error: UNIQUE constraint failed: ref.key");
-  /* The colliding keys and their stored forms: the README's query. */
+  /* The colliding keys and their stored forms: docs/formats.md's query. */
   EXPECT(db, "SELECT key, count(*), group_concat(hex(rawkey), ' ') FROM"
              " (SELECT key, rawkey FROM kv ORDER BY rawkey) GROUP BY key HAVING count(*) > 1",
          "1|2|'01 C3'");
@@ -4061,7 +4061,7 @@ static void testWriteThrough(void) {
 /*
 ** A flaxkv table is SQLITE_VTAB_DIRECTONLY: SQLite refuses it in the views
 ** and triggers of a database's schema (SQLite's own checks and messages,
-** pinned here as the README describes them).  TEMP views, and TEMP triggers
+** pinned here as docs/reference.md, "Views and triggers", describes them).  TEMP views, and TEMP triggers
 ** that only read it, are the connection's own and may use it.
 */
 static sqlite3 *openViews(const char *zName) {
