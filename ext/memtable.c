@@ -54,9 +54,9 @@
 #define FKV_ARENA_MIN (4 * 1024)
 #define FKV_ARENA_MAX (64 * 1024)
 
-#define LOAD(p) __atomic_load_n(&(p), __ATOMIC_ACQUIRE)
-#define STORE(p, v) __atomic_store_n(&(p), (v), __ATOMIC_RELEASE)
-#define RELAXED_STORE(p, v) __atomic_store_n(&(p), (v), __ATOMIC_RELAXED)
+#define FKV_LOAD(p) __atomic_load_n(&(p), __ATOMIC_ACQUIRE)
+#define FKV_STORE(p, v) __atomic_store_n(&(p), (v), __ATOMIC_RELEASE)
+#define FKV_RELAXED_STORE(p, v) __atomic_store_n(&(p), (v), __ATOMIC_RELAXED)
 
 struct fkv_node {
   fkv_version *pHead; /* newest version (atomic) */
@@ -170,7 +170,7 @@ static fkv_index *indexNew(fkv_mem *p, size_t nSlot) {
 static void indexPut(fkv_index *x, fkv_node *n) {
   size_t i = (size_t)keyHash(n->aKey, n->nKey) & x->nMask;
   while (x->apSlot[i]) i = (i + 1) & x->nMask;
-  STORE(x->apSlot[i], n);
+  FKV_STORE(x->apSlot[i], n);
 }
 
 /* Index a node just linked.  Writer only. */
@@ -180,14 +180,14 @@ static void indexAdd(fkv_mem *p, fkv_node *n) {
   if (!x || (p->nNode + 1) * 2 > x->nMask + 1) {
     fkv_index *pNew = indexNew(p, x ? 2 * (x->nMask + 1) : FKV_INDEX_MIN);
     if (!pNew) {
-      STORE(p->bNoIndex, 1);
+      FKV_STORE(p->bNoIndex, 1);
       return;
     }
     for (fkv_node *y = p->pHeadNode->apNext[0]; y; y = y->apNext[0]) {
       if (y != n) indexPut(pNew, y);
     }
     pNew->pOld = x;
-    STORE(p->pIndex, pNew);
+    FKV_STORE(p->pIndex, pNew);
     x = pNew;
   }
   indexPut(x, n);
@@ -203,12 +203,12 @@ static void indexFree(fkv_index *x) {
 
 /* The node of aKey by the index, or NULL; *pbUsed: the index answered. */
 static fkv_node *indexFind(fkv_mem *p, const unsigned char *aKey, size_t nKey, int *pbUsed) {
-  fkv_index *x = LOAD(p->bNoIndex) ? 0 : LOAD(p->pIndex);
+  fkv_index *x = FKV_LOAD(p->bNoIndex) ? 0 : FKV_LOAD(p->pIndex);
   *pbUsed = x != 0;
   if (!x) return 0;
   size_t i = (size_t)keyHash(aKey, nKey) & x->nMask;
   fkv_node *n;
-  while ((n = LOAD(x->apSlot[i])) != 0) {
+  while ((n = FKV_LOAD(x->apSlot[i])) != 0) {
     if (n->nKey == nKey && memcmp(n->aKey, aKey, nKey) == 0) return n;
     i = (i + 1) & x->nMask;
   }
@@ -301,9 +301,9 @@ static int nodeCmp(const fkv_node *x, const unsigned char *aKey, size_t nKey) {
 static fkv_node *findLess(fkv_mem *p, const unsigned char *aKey, size_t nKey, int bOrEqual,
                           fkv_node **apPrev, fkv_node **ppNext) {
   fkv_node *x = p->pHeadNode;
-  int i = LOAD(p->nHeight) - 1;
+  int i = FKV_LOAD(p->nHeight) - 1;
   while (1) {
-    fkv_node *pNext = LOAD(x->apNext[i]);
+    fkv_node *pNext = FKV_LOAD(x->apNext[i]);
     int c = pNext ? nodeCmp(pNext, aKey, nKey) : 1;
     if (c < 0 || (bOrEqual && c == 0)) {
       x = pNext;
@@ -358,16 +358,16 @@ static fkv_node *linkNew(fkv_mem *p, const unsigned char *aKey, size_t nKey, fkv
     for (int i = nHeight; i < h; i++) apPrev[i] = p->pHeadNode;
     /* Readers that see the new height before the links find NULL there and
     ** simply descend: safe. */
-    STORE(p->nHeight, h);
+    FKV_STORE(p->nHeight, h);
   }
   fkv_node *n = nodeAlloc(p, aKey, nKey, h);
   if (!n) return 0;
   for (int i = 0; i < h; i++) {
-    RELAXED_STORE(n->apNext[i], apPrev[i]->apNext[i]);
+    FKV_RELAXED_STORE(n->apNext[i], apPrev[i]->apNext[i]);
   }
-  RELAXED_STORE(n->pPrev, apPrev[0]);
-  for (int i = 0; i < h; i++) STORE(apPrev[i]->apNext[i], n);
-  if (n->apNext[0]) STORE(n->apNext[0]->pPrev, n);
+  FKV_RELAXED_STORE(n->pPrev, apPrev[0]);
+  for (int i = 0; i < h; i++) FKV_STORE(apPrev[i]->apNext[i], n);
+  if (n->apNext[0]) FKV_STORE(n->apNext[0]->pPrev, n);
   indexAdd(p, n);
   __atomic_add_fetch(&p->nNode, 1, __ATOMIC_RELAXED);
   return n;
@@ -451,8 +451,8 @@ fkv_node *fkvMemUpsertSorted(fkv_mem *p, const unsigned char *aKey, size_t nKey,
 
 void fkvMemPush(fkv_mem *p, fkv_node *pNode, fkv_version *v, uint64_t horizon) {
   fkv_version *pHead = pNode->pHead;
-  RELAXED_STORE(v->pOlder, pHead);
-  STORE(pNode->pHead, v);
+  FKV_RELAXED_STORE(v->pOlder, pHead);
+  FKV_STORE(pNode->pHead, v);
   size_t nAdd = versionBytes(v);
 
   /* Prune: keep every version newer than the horizon and the newest one at
@@ -462,7 +462,7 @@ void fkvMemPush(fkv_mem *p, fkv_node *pNode, fkv_version *v, uint64_t horizon) {
   size_t nFree = 0;
   if (pKeep && pKeep->pOlder) {
     fkv_version *pDead = pKeep->pOlder;
-    STORE(pKeep->pOlder, (fkv_version *)0);
+    FKV_STORE(pKeep->pOlder, (fkv_version *)0);
     while (pDead) {
       fkv_version *pOlder = pDead->pOlder;
       nFree += versionBytes(pDead);
@@ -487,11 +487,11 @@ void fkvMemPushOldest(fkv_mem *p, fkv_node *pNode, fkv_version *v, uint64_t hori
     }
     pLast = q;
   }
-  RELAXED_STORE(v->pOlder, (fkv_version *)0);
+  FKV_RELAXED_STORE(v->pOlder, (fkv_version *)0);
   if (pLast) {
-    STORE(pLast->pOlder, v);
+    FKV_STORE(pLast->pOlder, v);
   } else {
-    STORE(pNode->pHead, v);
+    FKV_STORE(pNode->pHead, v);
   }
   __atomic_add_fetch(&p->nBytes, versionBytes(v), __ATOMIC_RELAXED);
 }
@@ -499,7 +499,7 @@ void fkvMemPushOldest(fkv_mem *p, fkv_node *pNode, fkv_version *v, uint64_t hori
 fkv_version *fkvMemSetHead(fkv_mem *p, fkv_node *pNode, fkv_version *v) {
   fkv_version *pOld = pNode->pHead;
   if (v) v->pOlder = 0;
-  STORE(pNode->pHead, v);
+  FKV_STORE(pNode->pHead, v);
   size_t nAdd = v ? versionBytes(v) : 0;
   size_t nSub = pOld ? versionBytes(pOld) : 0;
   if (nAdd >= nSub) {
@@ -530,12 +530,12 @@ fkv_node *fkvMemSeekLE(fkv_mem *p, const unsigned char *aKey, size_t nKey, int b
   return x == p->pHeadNode ? 0 : x;
 }
 
-fkv_node *fkvMemFirst(fkv_mem *p) { return LOAD(p->pHeadNode->apNext[0]); }
+fkv_node *fkvMemFirst(fkv_mem *p) { return FKV_LOAD(p->pHeadNode->apNext[0]); }
 
-fkv_node *fkvMemNext(fkv_node *x) { return LOAD(x->apNext[0]); }
+fkv_node *fkvMemNext(fkv_node *x) { return FKV_LOAD(x->apNext[0]); }
 
 fkv_node *fkvMemPrev(fkv_mem *p, fkv_node *x) {
-  fkv_node *pPrev = LOAD(x->pPrev);
+  fkv_node *pPrev = FKV_LOAD(x->pPrev);
   return pPrev == p->pHeadNode ? 0 : pPrev;
 }
 
@@ -545,9 +545,9 @@ const unsigned char *fkvNodeKey(const fkv_node *x, size_t *pnKey) {
 }
 
 fkv_version *fkvNodeVisible(const fkv_node *x, uint64_t snapshot) {
-  fkv_version *v = LOAD(((fkv_node *)x)->pHead);
-  while (v && v->seq > snapshot) v = LOAD(v->pOlder);
+  fkv_version *v = FKV_LOAD(((fkv_node *)x)->pHead);
+  while (v && v->seq > snapshot) v = FKV_LOAD(v->pOlder);
   return v;
 }
 
-fkv_version *fkvNodeHead(const fkv_node *x) { return LOAD(((fkv_node *)x)->pHead); }
+fkv_version *fkvNodeHead(const fkv_node *x) { return FKV_LOAD(((fkv_node *)x)->pHead); }
