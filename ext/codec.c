@@ -145,12 +145,9 @@ size_t fkvKeyFromDatum(const fkv_datum *p, unsigned char *a, size_t nA, int *pKi
       if (isnan(p->r)) return 0;
       fkvKeyFromDouble(p->r, aNum, pKind);
       return fkvKeyPut(a, nA, aNum[0], aNum + 1, FKV_NUMKEY_SIZE - 1);
-    case SQLITE_TEXT:
-      return fkvKeyPut(a, nA, FKV_TAG_TEXT, p->z, p->n);
-    case SQLITE_BLOB:
-      return fkvKeyPut(a, nA, FKV_TAG_BLOB, p->z, p->n);
-    default:
-      return 0;
+    case SQLITE_TEXT: return fkvKeyPut(a, nA, FKV_TAG_TEXT, p->z, p->n);
+    case SQLITE_BLOB: return fkvKeyPut(a, nA, FKV_TAG_BLOB, p->z, p->n);
+    default: return 0;
   }
 }
 
@@ -164,12 +161,8 @@ size_t fkvKeyEncode(sqlite3_value *pVal, unsigned char *a, size_t nA, int *pKind
     return FKV_NUMKEY_SIZE;
   }
   switch (d.eType) {
-    case SQLITE_INTEGER:
-      d.i = sqlite3_value_int64(pVal);
-      break;
-    case SQLITE_FLOAT:
-      d.r = sqlite3_value_double(pVal);
-      break;
+    case SQLITE_INTEGER: d.i = sqlite3_value_int64(pVal); break;
+    case SQLITE_FLOAT: d.r = sqlite3_value_double(pVal); break;
     case SQLITE_TEXT:
       d.z = sqlite3_value_text(pVal);
       d.n = (size_t)sqlite3_value_bytes(pVal);
@@ -239,16 +232,14 @@ int fkvKeyDecode(const unsigned char *a, size_t n, int eKind, fkv_datum *p) {
   memset(p, 0, sizeof *p);
   if (n == 0) return SQLITE_CORRUPT;
   switch (a[0]) {
-    case FKV_TAG_NUM:
-      return fkvNumKeyDecode(a, n, eKind, p);
+    case FKV_TAG_NUM: return fkvNumKeyDecode(a, n, eKind, p);
     case FKV_TAG_TEXT:
     case FKV_TAG_BLOB:
       p->eType = a[0] == FKV_TAG_TEXT ? SQLITE_TEXT : SQLITE_BLOB;
       p->z = a + 1;
       p->n = n - 1;
       return SQLITE_OK;
-    default:
-      return SQLITE_CORRUPT;
+    default: return SQLITE_CORRUPT;
   }
 }
 
@@ -273,15 +264,11 @@ static int fkvValueType(sqlite3_value *pVal) {
 /* Size in bytes of the value encoding of pVal (header included). */
 size_t fkvValueSize(sqlite3_value *pVal) {
   switch (fkvValueType(pVal)) {
-    case SQLITE_INTEGER:
-      return 1 + (size_t)fkvIntBytes(sqlite3_value_int64(pVal));
-    case SQLITE_FLOAT:
-      return 1 + 8;
+    case SQLITE_INTEGER: return 1 + (size_t)fkvIntBytes(sqlite3_value_int64(pVal));
+    case SQLITE_FLOAT: return 1 + 8;
     case SQLITE_TEXT:
-    case SQLITE_BLOB:
-      return 1 + (size_t)sqlite3_value_bytes(pVal);
-    default:
-      return 1;
+    case SQLITE_BLOB: return 1 + (size_t)sqlite3_value_bytes(pVal);
+    default: return 1;
   }
 }
 
@@ -320,8 +307,7 @@ void fkvValueEncode(sqlite3_value *pVal, int eKind, unsigned char *a) {
       if (n > 0 && z) memcpy(a + 1, z, n);
       break;
     }
-    default:
-      break;
+    default: break;
   }
 }
 
@@ -357,8 +343,7 @@ int fkvValueDecode(const unsigned char *a, size_t n, fkv_datum *p, int *pKind) {
     case SQLITE_NULL:
       if (n != 1) return SQLITE_CORRUPT;
       break;
-    default:
-      return SQLITE_CORRUPT;
+    default: return SQLITE_CORRUPT;
   }
   p->eType = eType;
   *pKind = eKind;
@@ -371,12 +356,8 @@ int fkvValueDecode(const unsigned char *a, size_t n, fkv_datum *p, int *pKind) {
 */
 void fkvResultDatum(sqlite3_context *ctx, const fkv_datum *p) {
   switch (p->eType) {
-    case SQLITE_INTEGER:
-      sqlite3_result_int64(ctx, p->i);
-      break;
-    case SQLITE_FLOAT:
-      sqlite3_result_double(ctx, p->r);
-      break;
+    case SQLITE_INTEGER: sqlite3_result_int64(ctx, p->i); break;
+    case SQLITE_FLOAT: sqlite3_result_double(ctx, p->r); break;
     case SQLITE_TEXT:
       sqlite3_result_text64(ctx, p->n ? (const char *)p->z : "", p->n, SQLITE_TRANSIENT,
                             SQLITE_UTF8);
@@ -384,9 +365,7 @@ void fkvResultDatum(sqlite3_context *ctx, const fkv_datum *p) {
     case SQLITE_BLOB:
       sqlite3_result_blob64(ctx, p->n ? (const void *)p->z : "", p->n, SQLITE_TRANSIENT);
       break;
-    default:
-      sqlite3_result_null(ctx);
-      break;
+    default: sqlite3_result_null(ctx); break;
   }
 }
 
@@ -489,10 +468,8 @@ char *fkvKeyRepr(const unsigned char *a, size_t n, int bDecode) {
     d.n = n;
   }
   switch (d.eType) {
-    case SQLITE_INTEGER:
-      return sqlite3_mprintf("%lld", d.i);
-    case SQLITE_FLOAT:
-      return sqlite3_mprintf("%!.15g", d.r);
+    case SQLITE_INTEGER: return sqlite3_mprintf("%lld", d.i);
+    case SQLITE_FLOAT: return sqlite3_mprintf("%!.15g", d.r);
     case SQLITE_TEXT:
       if (d.n > 40) return sqlite3_mprintf("'%.37q...'", (const char *)d.z);
       return sqlite3_mprintf("'%.*q'", (int)d.n, (const char *)d.z);

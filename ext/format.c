@@ -184,11 +184,24 @@ static int rawBytes(sqlite3_value *pVal, const char *zWhat, const void **pa, siz
   return SQLITE_OK;
 }
 
-static int rawKeyEncode(sqlite3_value *pVal, unsigned char *a, size_t nA, size_t *pn, int *pKind,
-                        char **pzErr) {
+/*
+** The key encodings of raw and flaxkv store a key's bytes as they come: no
+** kind, nothing for NULL (keyNone says whether pVal is NULL), and the bytes
+** copied as far as a[nA] holds them, *pn their whole length (keyCopy).
+*/
+static int keyNone(sqlite3_value *pVal, size_t *pn, int *pKind) {
   *pKind = 0;
   *pn = 0;
-  if (sqlite3_value_type(pVal) == SQLITE_NULL) return SQLITE_OK;
+  return sqlite3_value_type(pVal) == SQLITE_NULL;
+}
+static void keyCopy(const void *z, size_t n, unsigned char *a, size_t nA, size_t *pn) {
+  memcpy(a, z, n < nA ? n : nA);
+  *pn = n;
+}
+
+static int rawKeyEncode(sqlite3_value *pVal, unsigned char *a, size_t nA, size_t *pn, int *pKind,
+                        char **pzErr) {
+  if (keyNone(pVal, pn, pKind)) return SQLITE_OK;
   const void *z = 0;
   size_t n = 0;
   int rc = rawBytes(pVal, "key", &z, &n, pzErr);
@@ -196,8 +209,7 @@ static int rawKeyEncode(sqlite3_value *pVal, unsigned char *a, size_t nA, size_t
   if (n == 0) {
     return fkvErrSet(pzErr, SQLITE_MISMATCH, "format=raw: LMDB does not store empty keys");
   }
-  memcpy(a, z, n < nA ? n : nA);
-  *pn = n;
+  keyCopy(z, n, a, nA, pn);
   return SQLITE_OK;
 }
 
@@ -278,16 +290,11 @@ static int rawKeyRange(sqlite3_value *pLo, int bLoStrict, sqlite3_value *pHi, in
 
 static int mpKeyEncode(sqlite3_value *pVal, unsigned char *a, size_t nA, size_t *pn, int *pKind,
                        char **pzErr) {
-  *pKind = 0;
-  *pn = 0;
-  if (sqlite3_value_type(pVal) == SQLITE_NULL) return SQLITE_OK;
+  if (keyNone(pVal, pn, pKind)) return SQLITE_OK;
   unsigned char *aEnc = 0;
   size_t n = 0;
   int rc = fkvMsgpackEncode(pVal, 0, &aEnc, &n, pzErr);
-  if (rc == SQLITE_OK) {
-    memcpy(a, aEnc, n < nA ? n : nA);
-    *pn = n;
-  }
+  if (rc == SQLITE_OK) keyCopy(aEnc, n, a, nA, pn);
   sqlite3_free(aEnc);
   return rc;
 }
@@ -330,45 +337,25 @@ static int mpMetaResult(sqlite3_context *ctx, const unsigned char *aVal, size_t 
 #define FKV_SCHEMA_RAWKEY \
   "CREATE TABLE x(key, value, meta HIDDEN, rawkey HIDDEN PRIMARY KEY) WITHOUT ROWID"
 
+/* One row per format (a table: clang-format leaves its layout alone). */
+/* clang-format off */
 static const fkv_format aFormat[] = {
-    {.zName = "native",
-     .zSchema = FKV_SCHEMA,
-     .zKeyNote = " (1 type byte + the key)",
+    {.zName = "native", .zSchema = FKV_SCHEMA, .zKeyNote = " (1 type byte + the key)",
      .caps = FKV_CAP_CATALOG | FKV_CAP_OWNS | FKV_CAP_RENAME | FKV_CAP_ONE_PASS,
-     .xKeyEncode = nativeKeyEncode,
-     .xKeyResult = nativeKeyResult,
-     .xKeyText = nativeKeyText,
-     .xValueEncode = nativeValueEncode,
-     .xValueResult = nativeValueResult,
-     .xKeyEq = nativeKeyEq,
-     .xKeyPoint = nativeKeyPoint,
-     .xKeyRange = nativeKeyRange},
-    {.zName = "raw",
-     .zSchema = FKV_SCHEMA,
-     .zKeyNote = "",
-     .caps = 0,
-     .xKeyEncode = rawKeyEncode,
-     .xKeyResult = rawKeyResult,
-     .xKeyText = bytesKeyText,
-     .xValueEncode = rawValueEncode,
-     .xValueResult = rawValueResult,
-     .xKeyEq = rawKeyEq,
-     .xKeyPoint = rawKeyPoint,
-     .xKeyRange = rawKeyRange},
-    {.zName = "flaxkv",
-     .zSchema = FKV_SCHEMA_RAWKEY,
-     .zKeyNote = "",
+     .xKeyEncode = nativeKeyEncode, .xKeyResult = nativeKeyResult, .xKeyText = nativeKeyText,
+     .xValueEncode = nativeValueEncode, .xValueResult = nativeValueResult,
+     .xKeyEq = nativeKeyEq, .xKeyPoint = nativeKeyPoint, .xKeyRange = nativeKeyRange},
+    {.zName = "raw", .zSchema = FKV_SCHEMA, .zKeyNote = "", .caps = 0,
+     .xKeyEncode = rawKeyEncode, .xKeyResult = rawKeyResult, .xKeyText = bytesKeyText,
+     .xValueEncode = rawValueEncode, .xValueResult = rawValueResult,
+     .xKeyEq = rawKeyEq, .xKeyPoint = rawKeyPoint, .xKeyRange = rawKeyRange},
+    {.zName = "flaxkv", .zSchema = FKV_SCHEMA_RAWKEY, .zKeyNote = "",
      .caps = FKV_CAP_RAWKEY | FKV_CAP_META,
-     .xKeyEncode = mpKeyEncode,
-     .xKeyResult = mpKeyResult,
-     .xKeyText = bytesKeyText,
-     .xValueEncode = mpValueEncode,
-     .xValueResult = mpValueResult,
-     .xMetaResult = mpMetaResult,
-     .xKeyEq = fkvMsgpackKeyCandidates,
-     .xKeyIs = fkvMsgpackKeyIs,
-     .xKeyOrder = fkvMsgpackKeyOrder},
+     .xKeyEncode = mpKeyEncode, .xKeyResult = mpKeyResult, .xKeyText = bytesKeyText,
+     .xValueEncode = mpValueEncode, .xValueResult = mpValueResult, .xMetaResult = mpMetaResult,
+     .xKeyEq = fkvMsgpackKeyCandidates, .xKeyIs = fkvMsgpackKeyIs, .xKeyOrder = fkvMsgpackKeyOrder},
 };
+/* clang-format on */
 
 const fkv_format *fkvFormatFind(const char *zName) {
   for (size_t i = 0; i < sizeof(aFormat) / sizeof(aFormat[0]); i++) {

@@ -431,9 +431,7 @@ static void fkvJsonKey(fkv_buf *p, const msgpack_object *o) {
 static void fkvJsonValue(fkv_buf *p, const msgpack_object *o) {
   char z[32];
   switch (o->type) {
-    case MSGPACK_OBJECT_BOOLEAN:
-      fkvBufAppendStr(p, o->via.boolean ? "true" : "false");
-      break;
+    case MSGPACK_OBJECT_BOOLEAN: fkvBufAppendStr(p, o->via.boolean ? "true" : "false"); break;
     case MSGPACK_OBJECT_POSITIVE_INTEGER:
       if (o->via.u64 > INT64_MAX) {
         fkvJsonReal(p, (double)o->via.u64);
@@ -447,12 +445,8 @@ static void fkvJsonValue(fkv_buf *p, const msgpack_object *o) {
       fkvBufAppendStr(p, z);
       break;
     case MSGPACK_OBJECT_FLOAT32:
-    case MSGPACK_OBJECT_FLOAT64:
-      fkvJsonReal(p, o->via.f64);
-      break;
-    case MSGPACK_OBJECT_STR:
-      fkvJsonString(p, o->via.str.ptr, o->via.str.size);
-      break;
+    case MSGPACK_OBJECT_FLOAT64: fkvJsonReal(p, o->via.f64); break;
+    case MSGPACK_OBJECT_STR: fkvJsonString(p, o->via.str.ptr, o->via.str.size); break;
     case MSGPACK_OBJECT_BIN:
       fkvJsonBase64(p, (const unsigned char *)o->via.bin.ptr, o->via.bin.size);
       break;
@@ -474,9 +468,7 @@ static void fkvJsonValue(fkv_buf *p, const msgpack_object *o) {
       }
       fkvBufAppend(p, "}", 1);
       break;
-    default: /* nil, ext */
-      fkvBufAppendStr(p, "null");
-      break;
+    default: /* nil, ext */ fkvBufAppendStr(p, "null"); break;
   }
 }
 
@@ -556,9 +548,7 @@ static int fkvObjectValue(const msgpack_object *o, fkv_mp_value *p, char **pzErr
         p->n = o->via.ext.size;
       }
       break;
-    default:
-      p->eType = SQLITE_NULL;
-      break;
+    default: p->eType = SQLITE_NULL; break;
   }
   if (!p->z) p->z = "";
   return SQLITE_OK;
@@ -597,12 +587,8 @@ int fkvMsgpackResult(sqlite3_context *ctx, const unsigned char *a, size_t n, cha
   int rc = fkvMpValue(a, n, &res, &v, pzErr);
   if (rc == SQLITE_OK) {
     switch (v.eType) {
-      case SQLITE_INTEGER:
-        sqlite3_result_int64(ctx, v.i);
-        break;
-      case SQLITE_FLOAT:
-        sqlite3_result_double(ctx, v.r);
-        break;
+      case SQLITE_INTEGER: sqlite3_result_int64(ctx, v.i); break;
+      case SQLITE_FLOAT: sqlite3_result_double(ctx, v.r); break;
       case SQLITE_TEXT:
         if (v.json.a) { /* handed over */
           sqlite3_result_text64(ctx, (const char *)v.json.a, v.n, sqlite3_free, SQLITE_UTF8);
@@ -611,12 +597,8 @@ int fkvMsgpackResult(sqlite3_context *ctx, const unsigned char *a, size_t n, cha
           sqlite3_result_text64(ctx, v.z, v.n, SQLITE_TRANSIENT, SQLITE_UTF8);
         }
         break;
-      case SQLITE_BLOB:
-        sqlite3_result_blob64(ctx, v.z, v.n, SQLITE_TRANSIENT);
-        break;
-      default:
-        sqlite3_result_null(ctx);
-        break;
+      case SQLITE_BLOB: sqlite3_result_blob64(ctx, v.z, v.n, SQLITE_TRANSIENT); break;
+      default: sqlite3_result_null(ctx); break;
     }
   }
   fkvMpValueDone(&res, &v);
@@ -639,15 +621,9 @@ int fkvMsgpackKeyIs(sqlite3_value *pVal, const unsigned char *a, size_t n, int *
                                            : 0;
     size_t nZ = (size_t)sqlite3_value_bytes(pVal);
     switch (eType) {
-      case SQLITE_NULL:
-        *pbSame = 1;
-        break;
-      case SQLITE_INTEGER:
-        *pbSame = v.i == sqlite3_value_int64(pVal);
-        break;
-      case SQLITE_FLOAT:
-        *pbSame = memcmp(&v.r, &r, sizeof r) == 0;
-        break;
+      case SQLITE_NULL: *pbSame = 1; break;
+      case SQLITE_INTEGER: *pbSame = v.i == sqlite3_value_int64(pVal); break;
+      case SQLITE_FLOAT: *pbSame = memcmp(&v.r, &r, sizeof r) == 0; break;
       case SQLITE_TEXT:
       case SQLITE_BLOB:
         if (!z && nZ) rc = SQLITE_NOMEM;
@@ -692,17 +668,10 @@ int fkvMsgpackMeta(sqlite3_context *ctx, const unsigned char *a, size_t n, char 
   const msgpack_object *o = &res.data;
   const char *zStatic = 0;
   switch (o->type) {
-    case MSGPACK_OBJECT_BOOLEAN:
-      zStatic = "{\"type\":\"bool\"}";
-      break;
-    case MSGPACK_OBJECT_ARRAY:
-      zStatic = "{\"type\":\"array\"}";
-      break;
-    case MSGPACK_OBJECT_MAP:
-      zStatic = "{\"type\":\"map\"}";
-      break;
-    default:
-      break;
+    case MSGPACK_OBJECT_BOOLEAN: zStatic = "{\"type\":\"bool\"}"; break;
+    case MSGPACK_OBJECT_ARRAY: zStatic = "{\"type\":\"array\"}"; break;
+    case MSGPACK_OBJECT_MAP: zStatic = "{\"type\":\"map\"}"; break;
+    default: break;
   }
   if (zStatic) {
     sqlite3_result_text(ctx, zStatic, -1, SQLITE_STATIC);
@@ -777,21 +746,11 @@ static int fkvPackJson(msgpack_packer *pk, json_t *pJ, int nOpen, char **pzErr) 
       msgpack_pack_str(pk, json_string_length(pJ));
       msgpack_pack_str_body(pk, json_string_value(pJ), json_string_length(pJ));
       break;
-    case JSON_INTEGER:
-      msgpack_pack_int64(pk, json_integer_value(pJ));
-      break;
-    case JSON_REAL:
-      msgpack_pack_double(pk, json_real_value(pJ));
-      break;
-    case JSON_TRUE:
-      msgpack_pack_true(pk);
-      break;
-    case JSON_FALSE:
-      msgpack_pack_false(pk);
-      break;
-    default:
-      msgpack_pack_nil(pk);
-      break;
+    case JSON_INTEGER: msgpack_pack_int64(pk, json_integer_value(pJ)); break;
+    case JSON_REAL: msgpack_pack_double(pk, json_real_value(pJ)); break;
+    case JSON_TRUE: msgpack_pack_true(pk); break;
+    case JSON_FALSE: msgpack_pack_false(pk); break;
+    default: msgpack_pack_nil(pk); break;
   }
   return rc;
 }
@@ -813,12 +772,8 @@ static json_t *fkvJsonParse(const char *z, size_t n, json_error_t *pErr, int *pb
 */
 static void fkvPackSql(msgpack_packer *pk, sqlite3_value *pVal) {
   switch (sqlite3_value_type(pVal)) {
-    case SQLITE_INTEGER:
-      msgpack_pack_int64(pk, sqlite3_value_int64(pVal));
-      break;
-    case SQLITE_FLOAT:
-      msgpack_pack_double(pk, sqlite3_value_double(pVal));
-      break;
+    case SQLITE_INTEGER: msgpack_pack_int64(pk, sqlite3_value_int64(pVal)); break;
+    case SQLITE_FLOAT: msgpack_pack_double(pk, sqlite3_value_double(pVal)); break;
     case SQLITE_TEXT:
     case SQLITE_BLOB: {
       int bText = sqlite3_value_type(pVal) == SQLITE_TEXT;
@@ -835,9 +790,7 @@ static void fkvPackSql(msgpack_packer *pk, sqlite3_value *pVal) {
       }
       break;
     }
-    default:
-      msgpack_pack_nil(pk);
-      break;
+    default: msgpack_pack_nil(pk); break;
   }
 }
 
@@ -1251,9 +1204,7 @@ static void itemAlts(const fkv_mp_item *it, fkv_mp_alts *p) {
       altBytes(p, c == 0x90 ? 0xdd : 0xdf, it->nCount, 4, 0, 0);
       return;
     }
-    case FKV_IT_SQLNULL:
-      altNull(p, 0);
-      return;
+    case FKV_IT_SQLNULL: altNull(p, 0); return;
     case FKV_IT_SQLINT: {
       altInt(p, it->i);
       if (it->i == 0 || it->i == 1) altBytes(p, it->i ? 0xc3 : 0xc2, 0, 0, 0, 0);
@@ -1267,9 +1218,7 @@ static void itemAlts(const fkv_mp_item *it, fkv_mp_alts *p) {
       if (r == 0 || r == 1) altBytes(p, r ? 0xc3 : 0xc2, 0, 0, 0, 0);
       altBigUint(p, r);
       return;
-    case FKV_IT_SQLTEXT:
-      altStr(p, it->z, it->n);
-      return;
+    case FKV_IT_SQLTEXT: altStr(p, it->z, it->n); return;
     case FKV_IT_SQLBLOB:
       altBin(p, it->z, it->n);
       altAnyExt(p);
@@ -1283,25 +1232,15 @@ static void itemAlts(const fkv_mp_item *it, fkv_mp_alts *p) {
       break;
   }
   switch (eKind) {
-    case FKV_IT_TRUE:
-      altBytes(p, 0xc3, 0, 0, 0, 0);
-      break;
-    case FKV_IT_FALSE:
-      altBytes(p, 0xc2, 0, 0, 0, 0);
-      break;
-    case FKV_IT_NULL:
-      altNull(p, 1);
-      break;
-    case FKV_IT_INT:
-      altInt(p, it->i);
-      break;
+    case FKV_IT_TRUE: altBytes(p, 0xc3, 0, 0, 0, 0); break;
+    case FKV_IT_FALSE: altBytes(p, 0xc2, 0, 0, 0, 0); break;
+    case FKV_IT_NULL: altNull(p, 1); break;
+    case FKV_IT_INT: altInt(p, it->i); break;
     case FKV_IT_REAL:
       altFloat(p, r, 0);
       altBigUint(p, r);
       break;
-    case FKV_IT_ANY:
-      altAny(p);
-      break;
+    case FKV_IT_ANY: altAny(p); break;
   }
 }
 
@@ -1639,9 +1578,7 @@ int fkvMsgpackKeyCandidates(sqlite3_value *pVal, const fkv_key_sink *pSink) {
       it.z = it.n ? sqlite3_value_blob(pVal) : (const unsigned char *)"";
       if (!it.z) return SQLITE_NOMEM;
       break;
-    default:
-      it.eKind = FKV_IT_SQLNULL;
-      break;
+    default: it.eKind = FKV_IT_SQLNULL; break;
   }
   w.pSink = pSink;
   w.aItem = &it;

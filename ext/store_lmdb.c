@@ -171,8 +171,7 @@ static uint32_t gNextTableId = 1;
 
 int fkvStoreErrRc(int rc) {
   switch (rc) {
-    case MDB_SUCCESS:
-      return SQLITE_OK;
+    case MDB_SUCCESS: return SQLITE_OK;
     case MDB_MAP_FULL:
     case MDB_TXN_FULL:
     case MDB_PAGE_FULL:
@@ -180,34 +179,24 @@ int fkvStoreErrRc(int rc) {
 #ifdef EDQUOT
     case EDQUOT:
 #endif
-    case EFBIG:
-      return SQLITE_FULL;
+    case EFBIG: return SQLITE_FULL;
     case MDB_CORRUPTED:
-    case MDB_PAGE_NOTFOUND:
-      return SQLITE_CORRUPT;
+    case MDB_PAGE_NOTFOUND: return SQLITE_CORRUPT;
     case MDB_INVALID:
-    case MDB_VERSION_MISMATCH:
-      return SQLITE_NOTADB;
+    case MDB_VERSION_MISMATCH: return SQLITE_NOTADB;
     case MDB_READERS_FULL:
     case MDB_MAP_RESIZED:
     case EAGAIN:
-    case EBUSY:
-      return SQLITE_BUSY;
-    case MDB_BAD_VALSIZE:
-      return SQLITE_TOOBIG;
-    case ENOMEM:
-      return SQLITE_NOMEM;
+    case EBUSY: return SQLITE_BUSY;
+    case MDB_BAD_VALSIZE: return SQLITE_TOOBIG;
+    case ENOMEM: return SQLITE_NOMEM;
     case EACCES:
     case EPERM:
-    case EROFS:
-      return SQLITE_READONLY;
+    case EROFS: return SQLITE_READONLY;
     case ENOENT:
-    case ENOTDIR:
-      return SQLITE_CANTOPEN;
-    case EIO:
-      return SQLITE_IOERR;
-    default:
-      return SQLITE_ERROR;
+    case ENOTDIR: return SQLITE_CANTOPEN;
+    case EIO: return SQLITE_IOERR;
+    default: return SQLITE_ERROR;
   }
 }
 
@@ -231,18 +220,15 @@ const char *fkvStoreTableCause(fkv_table *t, int e) {
   ** database MDB_INCOMPATIBLE means that the key is the name of a named
   ** database. */
   switch (e) {
-    case MDB_NOTFOUND:
-      return "another process dropped the database";
+    case MDB_NOTFOUND: return "another process dropped the database";
     case MDB_INCOMPATIBLE:
       return t->zName ? "another process replaced the database (by a key of the main "
                         "database, or a database with other flags)"
                       : "the key is the name of a named database";
     case MDB_BAD_DBI:
     case MDB_BAD_VALSIZE:
-    case MDB_KEYEXIST:
-      return "LMDB refused the write";
-    default:
-      return 0;
+    case MDB_KEYEXIST: return "LMDB refused the write";
+    default: return 0;
   }
 }
 

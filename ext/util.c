@@ -86,23 +86,12 @@ void fkvJsonString(fkv_buf *p, const char *z, size_t n) {
     char zEsc[7] = {'\\', (char)c, 0};
     switch (c) {
       case '"':
-      case '\\':
-        break;
-      case '\b':
-        zEsc[1] = 'b';
-        break;
-      case '\f':
-        zEsc[1] = 'f';
-        break;
-      case '\n':
-        zEsc[1] = 'n';
-        break;
-      case '\r':
-        zEsc[1] = 'r';
-        break;
-      case '\t':
-        zEsc[1] = 't';
-        break;
+      case '\\': break;
+      case '\b': zEsc[1] = 'b'; break;
+      case '\f': zEsc[1] = 'f'; break;
+      case '\n': zEsc[1] = 'n'; break;
+      case '\r': zEsc[1] = 'r'; break;
+      case '\t': zEsc[1] = 't'; break;
       default:
         memcpy(zEsc + 1, "u00", 3);
         zEsc[4] = zHex[c >> 4];
@@ -139,15 +128,10 @@ void fkvTimeDeadline(struct timespec *ts, int64_t ms) {
 
 const char *fkvTypeName(int eType) {
   switch (eType) {
-    case SQLITE_INTEGER:
-      return "INTEGER";
-    case SQLITE_FLOAT:
-      return "REAL";
-    case SQLITE_TEXT:
-      return "TEXT";
-    case SQLITE_BLOB:
-      return "BLOB";
-    default:
-      return "NULL";
+    case SQLITE_INTEGER: return "INTEGER";
+    case SQLITE_FLOAT: return "REAL";
+    case SQLITE_TEXT: return "TEXT";
+    case SQLITE_BLOB: return "BLOB";
+    default: return "NULL";
   }
 }
