@@ -75,7 +75,7 @@ fkv_store *fkvBufferStore(fkv_buffer *);
 int fkvBufferTableOpen(fkv_buffer *, const fkv_table_spec *, fkv_table **ppTable, char **pzErr);
 /*
 ** Flush, then fkvStoreTableDrop(): delete the data if zOwner owns it, with
-** the table's changes that cannot be flushed (see held tables below);
+** the table's changes that cannot be flushed (held tables: see the header above);
 ** otherwise (a binding) as fkvBufferTableUnbind.
 */
 int fkvBufferTableDrop(fkv_buffer *, fkv_table *, const char *zSqlName, const char *zOwner,

@@ -134,7 +134,7 @@ struct fkv_view {
   fkv_mem *pActive, *pFrozen;
   fkv_snap *pSnap; /* the store snapshot (store.h) */
   int bOpen;       /* holds a snapshot (fkvViewSuspend releases it) */
-  int eState;      /* atomic: FKV_VIEW_UNPARKED, _PARKED, _REVOKING */
+  int eState;      /* atomic: FKV_VIEW_UNPARKED, _PARKED, _REVOKING, _PINNED, _CHECKING */
   uint64_t dbiGen; /* fkvStoreDbiGen before the snapshot was taken */
   uint64_t nBegin; /* snapshots taken so far (viewBegin) */
   /* The owner's: fkvViewGet's scans, one per table of the last few read, each

@@ -38,7 +38,7 @@ struct fkv_private {
   fkv_private *pNext;
   char *zSchema, *zName;
   char *zDir;
-  fkv_buffer *pBuf; /* one reference, held until the connection closes */
+  fkv_buffer *pBuf; /* one reference, held until the table is dropped or the connection closes */
 };
 
 /* ---------------------------------------------------------------- conn */

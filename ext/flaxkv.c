@@ -154,8 +154,8 @@ static void statOne(fkv_buffer *b, void *pArg) {
 /*
 ** flaxkv_stat(table): {"table", "lmdb_name", "rows_flushed", "store": {...}}
 ** flaxkv_stat(): [store, ...] for every store open in the process.
-** The JSON is text with SQLite's json subtype unset; wrap it in json() to
-** query it, e.g. json_extract(flaxkv_stat('kv'), '$.store.flushes').
+** The JSON is text with SQLite's json subtype unset; query it with
+** json_extract, e.g. json_extract(flaxkv_stat('kv'), '$.store.flushes').
 */
 static void statFunc(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
   char *z;

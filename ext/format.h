@@ -99,7 +99,7 @@ struct fkv_format {
   unsigned caps;        /* FKV_CAP_* */
   const char *zSchema;  /* the table as sqlite3_declare_vtab() declares it */
   const char *zKeyNote; /* what a too long key's size counts, for the
-                          ** message: "1 type byte + the key", or "" */
+                          ** message: " (1 type byte + the key)", or "" */
 
   /*
   ** Encode pVal as a key to write into a[0..nA).  *pn: its full size (may

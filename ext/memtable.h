@@ -1,8 +1,8 @@
 /*
 ** memtable.h - an ordered in-memory map from encoded keys to versions, the
 ** building block of the write buffer (buffer.c), of a connection's
-** uncommitted transaction (buffer.c's fkv_txn) and of the record of an
-** UPDATE's key moves (vtab.c).
+** uncommitted transaction (txn.c's fkv_txn) and of the record of an
+** UPDATE's key moves (update.c).
 **
 ** A memtable is a skiplist of nodes.  A node holds one key (bytes compared
 ** with memcmp, shorter first on a common prefix: LMDB's order) and a chain

@@ -7,7 +7,9 @@
 ** (format.h): xKeyEq says where the stored keys equal to an operand are,
 ** xKeyRange what a pair of bounds admits (a format without it is not in
 ** SQLite's order: no range seeks, no ORDER BY), each with what affinity
-** adds.  They report ranges to the plan's sink (planSink); the plan asks
+** adds.  They report ranges to the plan's sink (the fkv_key_sink that
+** fkvPlanBuild makes: ivlAddRange, planProbe, ivlAddInterval,
+** planNoNumericText); the plan asks
 ** its data (fkv_plan_data) what they ask of it: whether a prefix exists,
 ** whether any numeric text key does.
 **

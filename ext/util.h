@@ -14,8 +14,9 @@
 ** zErrMsg (fkvErrVtab) and into a SQL function's result (fkvErrResult).
 ** Each takes a sqlite3_mprintf() format (%q, %w, %z and the rest) and
 ** returns rc, so that `return fkvErrSet(pzErr, SQLITE_ERROR, "...", ...);`
-** reads as one statement.  A NULL format clears the message (SQLite then
-** reports the code's own text).
+** reads as one statement.  For fkvErrSet and fkvErrVtab a NULL format
+** clears the message (SQLite then reports the code's own text);
+** fkvErrResult needs a format.
 **
 ** BUFFERS.  An fkv_buf is a growable byte buffer, sqlite3_malloc'd, or
 ** first in space of the caller's own (fkvBufInit: a small plan or key

@@ -28,7 +28,8 @@
 ** atomic; b->bIdleSleep, atomic, tells a parker that the flusher sleeps
 ** without a deadline and must be woken), and after each flush; a map resize
 ** releases them first (the store's idle hook).  A store without a flusher
-** (read-only) does not park.
+** (read-only) does not park idle views; a pinned view it keeps until the
+** owner's next statement.
 **
 ** Lookup scans.  fkvViewGet reads the store through a scan the view keeps per
 ** table (v->aGet), so keys looked up in order stay on one leaf page.  Only

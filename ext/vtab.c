@@ -185,8 +185,9 @@ static int flaxkvInit(sqlite3 *db, void *pAux, int argc, const char *const *argv
 
   if (rc == SQLITE_OK) rc = fkvConnOpenStore(c, zSchema, zName, &o, &p->pBuf, pzErr);
   if (rc == SQLITE_OK) {
-    fkv_table_spec spec = {zName, o.zName, (p->pFmt->caps & FKV_CAP_CATALOG) != 0, bCreate,
-                           p->zOwner};
+    /* A readonly=1 table writes nothing to its store, not even at CREATE. */
+    fkv_table_spec spec = {zName, o.zName, (p->pFmt->caps & FKV_CAP_CATALOG) != 0,
+                           bCreate && !p->bReadonly, p->zOwner};
     rc = fkvBufferTableOpen(p->pBuf, &spec, &p->pTable, pzErr);
   }
   if (rc == SQLITE_OK) {
@@ -676,9 +677,18 @@ static int flaxkvRename(sqlite3_vtab *pVtab, const char *zNew) {
   char *zName = sqlite3_mprintf("%s", zNew);
   if (!zName) return SQLITE_NOMEM;
   int rc = SQLITE_OK;
-  if ((p->pFmt->caps & FKV_CAP_RENAME) && !p->bExplicitName &&
-      !fkvStoreReadonly(fkvBufferStore(p->pBuf))) {
-    rc = fkvStoreTableRename(p->pTable, p->zName, zNew, p->zOwner, &pVtab->zErrMsg);
+  if ((p->pFmt->caps & FKV_CAP_RENAME) && !p->bExplicitName) {
+    if (p->bReadonly || fkvStoreReadonly(fkvBufferStore(p->pBuf))) {
+      /* The new name would have to be recorded in the catalog: a write. */
+      rc = fkvErrVtab(pVtab, SQLITE_READONLY,
+                      "flaxkv: cannot rename %s: the new name must be recorded in the catalog "
+                      "of %s, which %s; bind the data under another name with name='%s' instead",
+                      p->zName, fkvStorePath(fkvBufferStore(p->pBuf)),
+                      p->bReadonly ? "a readonly=1 table does not write" : "is open read-only",
+                      p->pTable->zName ? p->pTable->zName : p->zName);
+    } else {
+      rc = fkvStoreTableRename(p->pTable, p->zName, zNew, p->zOwner, &pVtab->zErrMsg);
+    }
   }
   if (rc != SQLITE_OK) {
     sqlite3_free(zName);

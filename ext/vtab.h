@@ -14,7 +14,7 @@
 ** One per connection that loaded the extension: its flaxkv tables (by SQL
 ** name, for flaxkv_flush('kv')) and its private temporary stores (tables of
 ** :memory: and temp databases created without a path), which live until
-** the connection closes.  Reference counted: the module and each function
+** the table is dropped or the connection closes.  Reference counted: the module and each function
 ** hold one reference; the last release (at sqlite3_close) frees it.
 */
 typedef struct fkv_conn fkv_conn;

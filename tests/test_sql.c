@@ -2521,6 +2521,42 @@ static void testStoreOwnership(void) {
     sqlite3_free(zOldStore);
   }
 
+  CASE("13.08", "a readonly=1 table writes nothing to its store, also where another table has it "
+                "open writable: CREATE of a new name is an error, RENAME is refused");
+  db = harness_open(":memory:");
+  EXEC(db, zBind);
+  EXEC(db, "DELETE FROM kv; INSERT INTO kv VALUES ('x', 1);");
+  {
+    sqlite3 *db2 = harness_open(":memory:");
+    char *zReal = realPath(zDir);
+    char *zRo = sqlite3_mprintf("CREATE VIRTUAL TABLE temp.ro3 USING flaxkv(path=%Q, readonly=1)",
+                                zStore);
+    char *zWant = sqlite3_mprintf("error: flaxkv: the store %s/app.db-flaxkv has no table ro3: its "
+                                  "catalog has no entry for it and there is no LMDB database ro3",
+                                  zReal);
+    EXPECT(db2, zRo, zWant);
+    EXPECT(db2, zRo, zWant); /* the first one made nothing */
+    char *zRoKv = sqlite3_mprintf("CREATE VIRTUAL TABLE temp.kv USING flaxkv(path=%Q, readonly=1)",
+                                  zStore);
+    EXEC(db2, zRoKv);
+    char *zWantRen = sqlite3_mprintf(
+        "error: flaxkv: cannot rename kv: the new name must be recorded in the catalog of "
+        "%s/app.db-flaxkv, which a readonly=1 table does not write; bind the data under another "
+        "name with name='kv' instead",
+        zReal);
+    EXPECT(db2, "ALTER TABLE kv RENAME TO kv8", zWantRen);
+    EXPECT(db2, "SELECT key, value FROM kv", "'x'|1");
+    EXPECT(db2, "SELECT count(*) FROM sqlite_temp_schema WHERE name = 'kv8'", "0");
+    sqlite3_free(zWantRen);
+    sqlite3_free(zRoKv);
+    sqlite3_free(zWant);
+    sqlite3_free(zRo);
+    sqlite3_free(zReal);
+    closeDb(db2);
+  }
+  EXPECT(db, "SELECT key, value FROM kv", "'x'|1");
+  closeDb(db);
+
   sqlite3_free(zDir);
   sqlite3_free(zDb);
   sqlite3_free(zStore);
