@@ -14,8 +14,9 @@
 #   make format     rewrite ext/ in the style of .clang-format
 #   make lint       check that style, then -Wall -Wextra -Wshadow -Werror and cppcheck on ext/
 #   make analyze    clang's static analyzer on ext/ (slow: about a minute)
-#   make install    copy build/flaxkv.so to $(DESTDIR)$(PREFIX)/lib (PREFIX=/usr/local)
-#   make uninstall  remove it
+#   make install    copy build/flaxkv.so to $(DESTDIR)$(PREFIX)/lib (PREFIX=/usr/local), and
+#                   the Python package flaxkv_sqlite where /usr/bin/python3 imports it
+#   make uninstall  remove them
 #   make clean      remove build/
 #   make print-tests  the lists of tests below, as tests/run.sh reads them
 #
@@ -29,6 +30,7 @@
 #   XCFLAGS   extra flags added to every compile, after all others (e.g. -DNDEBUG)
 #   CPPFLAGS, LDFLAGS   as usual
 #   PREFIX, LIBDIR, DESTDIR   where make install copies flaxkv.so
+#   PYTHON, PYDIR   the Python whose site directory (PYDIR) gets flaxkv_sqlite
 #   N, BENCH_ARGS   make bench's size and options;  FUZZ_SECONDS   make fuzz's time
 #
 # Each build target first checks the Debian packages it needs (scripts/deps.sh MODE:
@@ -132,14 +134,33 @@ print-tests:
 # make install [PREFIX=/usr/local] [DESTDIR=]: $(DESTDIR)$(PREFIX)/lib/flaxkv.so.
 # `.load flaxkv` (no path) finds it where the dynamic loader looks: with
 # PREFIX=/usr, or with LD_LIBRARY_PATH=$(PREFIX)/lib.
+# The Python package flaxkv_sqlite (python/) goes to PYDIR, where Debian's
+# /usr/bin/python3 imports from: $(PREFIX)/lib/python3.X/dist-packages
+# (/usr/lib/python3/dist-packages for PREFIX=/usr), with _where.py naming
+# the installed flaxkv.so for flaxkv_sqlite.path().  Without $(PYTHON) the
+# package is not installed (make says so).
 PREFIX ?= /usr/local
 LIBDIR ?= $(PREFIX)/lib
+PYTHON ?= /usr/bin/python3
+PYVER   = $(shell $(PYTHON) -c 'import sys; print("%d.%d" % sys.version_info[:2])' 2>/dev/null)
+PYDIR  ?= $(if $(filter /usr,$(PREFIX)),$(PREFIX)/lib/python3/dist-packages,$(PREFIX)/lib/python$(PYVER)/dist-packages)
+PY_SRC  = python/flaxkv_sqlite/__init__.py python/flaxkv_sqlite/_codec.py python/flaxkv_sqlite/_store.py
 install: loadable
 	install -d $(DESTDIR)$(LIBDIR)
 	install -m 0644 build/flaxkv.so $(DESTDIR)$(LIBDIR)/flaxkv.so
+	@if [ -z "$(PYVER)" ]; then \
+	  echo "make install: $(PYTHON) not found: the Python package flaxkv_sqlite is not installed"; \
+	else \
+	  echo "install -m 0644 $(PY_SRC) $(DESTDIR)$(PYDIR)/flaxkv_sqlite/"; \
+	  install -d $(DESTDIR)$(PYDIR)/flaxkv_sqlite && \
+	  install -m 0644 $(PY_SRC) $(DESTDIR)$(PYDIR)/flaxkv_sqlite/ && \
+	  $(PYTHON) -c 'import sys; print("EXTENSION = %r" % sys.argv[1])' '$(LIBDIR)/flaxkv.so' \
+	    > $(DESTDIR)$(PYDIR)/flaxkv_sqlite/_where.py; \
+	fi
 
 uninstall:
 	rm -f $(DESTDIR)$(LIBDIR)/flaxkv.so
+	rm -rf $(DESTDIR)$(PYDIR)/flaxkv_sqlite
 
 # The codec's libFuzzer target (built with clang by fuzz/run.sh) for
 # FUZZ_SECONDS; make test runs it for 20 s.
