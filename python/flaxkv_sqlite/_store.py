@@ -343,8 +343,10 @@ class FlaxKV(MutableMapping):
 
             def body(c):
                 if c.execute(_SQL_INSERT, (kb, vb)).rowcount:
-                    if not forms or not self._find(c, kb, forms, "key"):
+                    if not forms or not c.execute("SELECT 1 FROM kv WHERE key IN "
+                                                  + _in(len(forms)), forms).fetchone():
                         return None
+                    # Another form of the key was there: it stays.
                     c.execute("DELETE FROM kv WHERE key = ?", (kb,))
                 rows = self._find(c, kb, forms)
                 return rows[0][1]
