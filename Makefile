@@ -31,7 +31,7 @@
 #   CPPFLAGS, LDFLAGS   as usual
 #   PREFIX, LIBDIR, DESTDIR   where make install copies flaxkv.so
 #   PYTHON, PYDIR   the Python whose site directory (PYDIR) gets flaxkv_sqlite
-#   N, BENCH_ARGS   make bench's size and options;  FUZZ_SECONDS   make fuzz's time
+#   N, BENCH_ARGS, PY_BENCH_ARGS   make bench's size and options (C, Python);  FUZZ_SECONDS   make fuzz's time
 #
 # Each build target first checks the Debian packages it needs (scripts/deps.sh MODE:
 # build for make, check, install, asan, tsan and bench; run, test, fuzz for those):
@@ -200,7 +200,8 @@ clean:
 	rm -rf build
 
 # ---- bench -----------------------------------------------------------------
-# make bench            build build/bench and run it (N=100000 keys, about 3 minutes)
+# make bench            build build/bench and run it (N=100000 keys, about 3 minutes),
+#                       then bench/python_bench.py (under a minute)
 # make bench N=10000    the CI size (well under a minute)
 # make bench BENCH_ARGS='--scale --flood --csv'   more options: see bench/bench.c
 # The benchmark is never a test: it exits 0 whether its targets are met or
@@ -217,5 +218,13 @@ build/micro: bench/micro.c
 	@mkdir -p $(@D)
 	$(CC) $(CPPFLAGS) $(CFLAGS) $(WARN) -std=gnu11 $(XCFLAGS) -o $@ bench/micro.c $(LDFLAGS) -lsqlite3
 
+# Then the Python section (bench/python_bench.py): flaxkv_sqlite against a
+# sqlite3 table and a dict, on FlaxKV's benchmark (1,000 vectors of 1,000
+# float64) and on N small keys; PY_BENCH_ARGS adds its options.
+PY_BENCH_ARGS ?=
 bench: loadable build/bench build/micro
 	build/bench --ext build/flaxkv.so -n $(BENCH_N) $(BENCH_ARGS)
+	@if [ -x "$(PYTHON)" ]; then \
+	  echo "$(PYTHON) bench/python_bench.py --ext build/flaxkv.so --keys $(BENCH_N) $(PY_BENCH_ARGS)"; \
+	  $(PYTHON) bench/python_bench.py --ext build/flaxkv.so --keys $(BENCH_N) $(PY_BENCH_ARGS); \
+	else echo "python bench: skipped ($(PYTHON) not found)"; fi
