@@ -524,6 +524,17 @@ def test_errors(tmp):
            "readonly=True refuses writes")
     ro.close()
     d.close()
+    # an error of the store reaches the caller as the extension's sqlite3 error
+    c = sqlite3.connect(":memory:", isolation_level=None)
+    flaxkv_sqlite.load(c)
+    c.execute("CREATE VIRTUAL TABLE temp.t USING flaxkv(path='%s', name=k)"
+              % os.path.join(root, "named-lmdb"))
+    n = FlaxKV("named", root)
+    raises(sqlite3.OperationalError, "flaxkv: table kv: cannot write the key X'6B': it is the name "
+           "of a named database of the store %s, which LMDB keeps as a key of its main database"
+           % n.path, lambda: n.__setitem__(107, "x"), "a key that is a named database's name")
+    n.close()
+    c.close()
 
     if lmdb is None:
         skip("errors: undecodable stored data needs python3-lmdb")
