@@ -94,7 +94,6 @@ def run_once(kind, data, tmp, same):
     else:
         db = {}
         flush = lambda: None  # noqa: E731
-    t = {}
     t0 = time.perf_counter()
     for k, v in data:
         db[k] = v

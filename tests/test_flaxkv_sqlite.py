@@ -27,7 +27,6 @@ Ends with "N passed, N failed, N skipped"; exits 1 if anything failed.
 import datetime
 import math
 import os
-import pickle
 import shutil
 import sqlite3
 import subprocess
@@ -149,7 +148,8 @@ def value_samples():
         ("zero", 0, 0), ("neg", -1, -1), ("u64max", 2 ** 64 - 1, 2 ** 64 - 1),
         ("i64min", -2 ** 63, -2 ** 63), ("float", 1.5, 1.5), ("negzero", -0.0, -0.0),
         ("inf", float("inf"), float("inf")), ("nan", float("nan"), float("nan")),
-        ("str", "héllo ✓", "héllo ✓"), ("emptystr", "", ""), ("longstr", "x" * 70000, "x" * 70000),
+        ("str", "héllo ✓", "héllo ✓"), ("emptystr", "", ""),
+        ("longstr", "x" * 70000, "x" * 70000),
         ("bytes", b"\x00\xff", b"\x00\xff"), ("emptybytes", b"", b""),
         ("bytearray", bytearray(b"ab"), b"ab"), ("memoryview", memoryview(b"cd"), b"cd"),
         ("list", [1, "a", [2.5, None]], [1, "a", [2.5, None]]),
@@ -170,7 +170,8 @@ def value_samples():
                               np.arange(12, dtype="<i4").reshape(3, 4)),
             ("np_fortran", f, np.ascontiguousarray(f)),
             ("np_strided", np.arange(10.0)[::3], np.array([0.0, 3.0, 6.0, 9.0])),
-            ("np_0d", np.array(2.5), np.array(2.5)), ("np_empty", np.zeros((0, 3)), np.zeros((0, 3))),
+            ("np_0d", np.array(2.5), np.array(2.5)),
+            ("np_empty", np.zeros((0, 3)), np.zeros((0, 3))),
             ("np_bool", np.array([True, False]), np.array([True, False])),
             ("np_u1", np.frombuffer(b"\x00\x01\xff", dtype=np.uint8),
              np.frombuffer(b"\x00\x01\xff", dtype=np.uint8)),
@@ -631,6 +632,55 @@ def test_threads(tmp):
     th.join()
     expect(seen, [[0, 0]], "another object in another thread reads the buffered write")
     expect(d["from-other"], 1, "and its write is seen here at once")
+
+    # setdefault from two objects (two connections) at once: each key gets
+    # one value, and both threads are answered with it
+    got = {}
+
+    def racer(name):
+        try:
+            e = FlaxKV("t", root)
+            got[name] = [e.setdefault(("race", i) if i % 2 else float(i), name)
+                         for i in range(200)]
+            e.close()
+        except Exception:
+            errors.append(traceback.format_exc())
+
+    racers = [threading.Thread(target=racer, args=(n,)) for n in ("A", "B")]
+    for r in racers:
+        r.start()
+    for r in racers:
+        r.join()
+    expect(errors, [], "setdefault race: no error")
+    final = [d[("race", i) if i % 2 else i] for i in range(200)]
+    expect((got.get("A"), got.get("B")), (final, final),
+           "setdefault race: both threads got the stored value of every key")
+
+    # pop from two objects at once (a transaction that reads, then writes:
+    # retried when the other committed in between): each value popped once
+    d.update(("pop-%d" % i, i) for i in range(300))
+    popped = {}
+
+    def popper(name):
+        try:
+            e = FlaxKV("t", root)
+            popped[name] = [e.pop("pop-%d" % i) for i in range(300)]
+            e.close()
+        except Exception:
+            errors.append(traceback.format_exc())
+
+    poppers = [threading.Thread(target=popper, args=(n,)) for n in ("A", "B")]
+    for p in poppers:
+        p.start()
+    for p in poppers:
+        p.join()
+    expect(errors, [], "pop race: no error")
+    pa, pb = popped.get("A", []), popped.get("B", [])
+    expect([a if a is not None else b for a, b in zip(pa, pb)], list(range(300)),
+           "pop race: every value popped")
+    expect(sum(1 for a, b in zip(pa, pb) if a is not None and b is not None), 0,
+           "pop race: no value popped twice")
+    check(not any(k.startswith("pop-") for k in d if isinstance(k, str)), "pop race: all gone")
     d.close()
 
 
