@@ -302,6 +302,13 @@ def test_mapping(tmp):
     d3.update({"x": 1}, y=2)
     d3.update([("z", 3)])
     expect(d3.to_dict(), {"x": 1, "y": 2, "z": 3}, "update(mapping, **kw), update(pairs)")
+    expect(d3.get_batch(["z", "nope", "x"]), [3, None, 1], "get_batch (FlaxKV's)")
+    d3.from_dict({"q": 1})
+    expect(len(d3), 4, "from_dict(d) adds")
+    d3.from_dict({"q": 2}, clear=True)
+    expect(d3.to_dict(), {"q": 2}, "from_dict(d, clear=True) replaces everything")
+    d3.clear()
+    d3.update({"x": 1, "y": 2, "z": 3})
     raises(TypeError, "flaxkv_sqlite: update() element #1 is not a (key, value) pair: (1, 2, 3)",
            lambda: d3.update([("w", 1), (1, 2, 3)]), "update with a bad pair")
     raises(TypeError, "flaxkv_sqlite: cannot store an object of type object in MessagePack; "
@@ -341,7 +348,10 @@ def test_mapping(tmp):
     st = d4.stat()
     expect((st["count"], st["db"], st["buffer"]), (1, 1, 0), "stat() after a flush")
     d4["k2"] = "v2"
-    d4.write_immediately()   # block=False: a helper thread flushes
+    for _ in range(50):
+        d4.write_immediately()   # block=False: one helper thread flushes
+    check(threading.active_count() <= 3, "write_immediately() calls share a pending flush "
+          "(%d threads)" % threading.active_count())
     deadline = time.time() + 10
     while d4.stat()["db"] != 2 and time.time() < deadline:
         time.sleep(0.01)

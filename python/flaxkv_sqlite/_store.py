@@ -156,6 +156,7 @@ class FlaxKV(MutableMapping):
         self._lock = threading.RLock()
         self._forked = False
         self._flush_error = None
+        self._flush_pending = False
         self._conn = self._open()
         self._closed = False
         _live[id(self)] = self
@@ -417,30 +418,51 @@ class FlaxKV(MutableMapping):
                         c.execute("DELETE FROM kv WHERE key IN " + _in(len(forms)), forms)
             self._txn(body)
 
-    def clear(self):
+    def clear(self, wait=True):
         """Delete every key (FlaxKV's clear() recreates the directory; this
-        keeps the files, so other handles on the store stay valid)."""
+        keeps the files, so other handles on the store stay valid).  wait is
+        FlaxKV's signature: the keys are gone when clear() returns."""
         with self._lock:
             self._c().execute("DELETE FROM kv")
 
+    def from_dict(self, d, clear=False):
+        """FlaxKV's: update(d), after clear() if clear is true (one after the
+        other, not one transaction)."""
+        if clear:
+            self.clear()
+        self.update(d)
+
+    def get_batch(self, keys):
+        """FlaxKV's: [self.get(k) for k in keys]."""
+        return [self.get(k) for k in keys]
+
     # ---- FlaxKV's own methods ----------------------------------------------------
 
-    def write_immediately(self, block=False):
+    def write_immediately(self, write=True, block=False):
         """Flush what is buffered to LMDB.  block=True returns once it is
         durable (and raises if the flush fails); block=False returns at once,
-        the flush runs on a helper thread, and its error, if any, is raised by
-        the next write_immediately() or close()."""
+        the flush runs on a helper thread (one at a time: calls while one is
+        pending share it), and its error, if any, is raised by the next
+        write_immediately() or close().  write=False does nothing (FlaxKV's
+        signature: write_immediately(write=True, block=False))."""
+        if not write:
+            return
         with self._lock:
             self._raise_flush_error()
             if block:
                 self._c().execute("SELECT flaxkv_flush('kv')")
                 return
             self._c()
+            if self._flush_pending:
+                return
+            self._flush_pending = True
         threading.Thread(target=self._flush_quietly, name="flaxkv_sqlite flush",
                          daemon=True).start()
 
     def _flush_quietly(self):
         with self._lock:
+            # Everything committed before this point is flushed by this call.
+            self._flush_pending = False
             if self._closed:
                 return
             try:
@@ -464,10 +486,12 @@ class FlaxKV(MutableMapping):
         return {"count": count, "buffer": st["store"]["buffered_keys"],
                 "db": st["rows_flushed"], "type": "lmdb", "path": self.path, "flaxkv": st}
 
-    def close(self):
+    def close(self, write=True, wait=False):
         """Flush, then close.  If the flush fails, the error is raised and the
         store stays open with the changes buffered (call close() again).
-        Closing a closed store does nothing."""
+        Closing a closed store does nothing.  write and wait are FlaxKV's
+        signature: committed writes are always flushed (never discarded),
+        and close() always waits for the flush."""
         with self._lock:
             if self._closed:
                 return
