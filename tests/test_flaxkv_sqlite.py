@@ -488,6 +488,14 @@ def test_errors(tmp):
                "a %s key" % name)
     raises(TypeError, "flaxkv_sqlite: a key must be None, bool, int, float, str, bytes, or a "
            "tuple of those, not list", lambda: d.get([1]), "get() of a list key")
+    raises(TypeError, "flaxkv_sqlite: a datetime key must be aware (MessagePack's timestamp is "
+           "UTC), not naive", lambda: d.__setitem__(datetime.datetime(2020, 1, 1), 1),
+           "a naive datetime key")
+    utc = datetime.datetime(2020, 1, 1, tzinfo=datetime.timezone.utc)
+    d[(utc, msgpack.ExtType(3, b"e"))] = "odd key"
+    expect(list(d.items()), [((utc, msgpack.ExtType(3, b"e")), "odd key")],
+           "a key of an aware datetime and an ExtType reads back as written")
+    del d[(utc, msgpack.ExtType(3, b"e"))]
     raises(OverflowError, "flaxkv_sqlite: an int outside MessagePack's range (-2**63 to 2**64-1) "
            "cannot be stored", lambda: d.__setitem__(2 ** 64, 1), "a key of 2**64")
     raises(OverflowError, "flaxkv_sqlite: an int outside MessagePack's range (-2**63 to 2**64-1) "

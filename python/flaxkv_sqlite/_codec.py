@@ -137,6 +137,9 @@ def check_key(key):
         raise TypeError(
             "flaxkv_sqlite: a key must be None, bool, int, float, str, bytes, or a tuple "
             "of those, not %s" % type(key).__name__)
+    elif isinstance(key, datetime.datetime) and key.tzinfo is None:
+        raise TypeError("flaxkv_sqlite: a datetime key must be aware (MessagePack's "
+                        "timestamp is UTC), not naive")
 
 
 class Codec:
