@@ -14,8 +14,9 @@
 #   make format     rewrite ext/ in the style of .clang-format
 #   make lint       check that style, then -Wall -Wextra -Wshadow -Werror and cppcheck on ext/
 #   make analyze    clang's static analyzer on ext/ (slow: about a minute)
-#   make install    copy build/flaxkv.so to $(DESTDIR)$(PREFIX)/lib (PREFIX=/usr/local)
-#   make uninstall  remove it
+#   make install    copy build/flaxkv.so to $(DESTDIR)$(PREFIX)/lib (PREFIX=/usr/local), and
+#                   the Python package flaxkv_sqlite where /usr/bin/python3 imports it
+#   make uninstall  remove them
 #   make clean      remove build/
 #   make print-tests  the lists of tests below, as tests/run.sh reads them
 #
@@ -29,7 +30,8 @@
 #   XCFLAGS   extra flags added to every compile, after all others (e.g. -DNDEBUG)
 #   CPPFLAGS, LDFLAGS   as usual
 #   PREFIX, LIBDIR, DESTDIR   where make install copies flaxkv.so
-#   N, BENCH_ARGS   make bench's size and options;  FUZZ_SECONDS   make fuzz's time
+#   PYTHON, PYDIR   the Python whose site directory (PYDIR) gets flaxkv_sqlite
+#   N, BENCH_ARGS, PY_BENCH_ARGS   make bench's size and options (C, Python);  FUZZ_SECONDS   make fuzz's time
 #
 # Each build target first checks the Debian packages it needs (scripts/deps.sh MODE:
 # build for make, check, install, asan, tsan and bench; run, test, fuzz for those):
@@ -67,7 +69,7 @@ TESTS = test_codec test_msgpack test_memtable test_sql test_diff test_interleave
 TSAN_TESTS = test_memtable test_threads test_consist test_interleave
 # The scripts (plain build only), then fuzz/run.sh for 20 s.
 SCRIPT_TESTS = tests/test_shell.sh tests/test_python.py tests/test_formats.py \
-               tests/test_examples.sh tests/test_deps.sh
+               tests/test_flaxkv_sqlite.py tests/test_examples.sh tests/test_deps.sh
 # make check: programs that need only the build's packages, fast; NAME:ARG runs
 # build/NAME ARG (fewer seeds).  About 20 s on 2 cores, building included.
 CHECK_TESTS = test_codec test_msgpack test_memtable test_sql test_diff:20 test_interleave:8 \
@@ -135,14 +137,33 @@ print-tests:
 # make install [PREFIX=/usr/local] [DESTDIR=]: $(DESTDIR)$(PREFIX)/lib/flaxkv.so.
 # `.load flaxkv` (no path) finds it where the dynamic loader looks: with
 # PREFIX=/usr, or with LD_LIBRARY_PATH=$(PREFIX)/lib.
+# The Python package flaxkv_sqlite (python/) goes to PYDIR, where Debian's
+# /usr/bin/python3 imports from: $(PREFIX)/lib/python3.X/dist-packages
+# (/usr/lib/python3/dist-packages for PREFIX=/usr), with _where.py naming
+# the installed flaxkv.so for flaxkv_sqlite.path().  Without $(PYTHON) the
+# package is not installed (make says so).
 PREFIX ?= /usr/local
 LIBDIR ?= $(PREFIX)/lib
+PYTHON ?= /usr/bin/python3
+PYVER   = $(shell $(PYTHON) -c 'import sys; print("%d.%d" % sys.version_info[:2])' 2>/dev/null)
+PYDIR  ?= $(if $(filter /usr,$(PREFIX)),$(PREFIX)/lib/python3/dist-packages,$(PREFIX)/lib/python$(PYVER)/dist-packages)
+PY_SRC  = python/flaxkv_sqlite/__init__.py python/flaxkv_sqlite/_codec.py python/flaxkv_sqlite/_store.py
 install: loadable
 	install -d $(DESTDIR)$(LIBDIR)
 	install -m 0644 build/flaxkv.so $(DESTDIR)$(LIBDIR)/flaxkv.so
+	@if [ -z "$(PYVER)" ]; then \
+	  echo "make install: $(PYTHON) not found: the Python package flaxkv_sqlite is not installed"; \
+	else \
+	  echo "install -m 0644 $(PY_SRC) $(DESTDIR)$(PYDIR)/flaxkv_sqlite/"; \
+	  install -d $(DESTDIR)$(PYDIR)/flaxkv_sqlite && \
+	  install -m 0644 $(PY_SRC) $(DESTDIR)$(PYDIR)/flaxkv_sqlite/ && \
+	  $(PYTHON) -c 'import sys; print("EXTENSION = %r" % sys.argv[1])' '$(LIBDIR)/flaxkv.so' \
+	    > $(DESTDIR)$(PYDIR)/flaxkv_sqlite/_where.py; \
+	fi
 
 uninstall:
 	rm -f $(DESTDIR)$(LIBDIR)/flaxkv.so
+	rm -rf $(DESTDIR)$(PYDIR)/flaxkv_sqlite
 
 # The codec's libFuzzer target (built with clang by fuzz/run.sh) for
 # FUZZ_SECONDS; make test runs it for 20 s.
@@ -182,7 +203,8 @@ clean:
 	rm -rf build
 
 # ---- bench -----------------------------------------------------------------
-# make bench            build build/bench and run it (N=100000 keys, about 3 minutes)
+# make bench            build build/bench and run it (N=100000 keys, about 3 minutes),
+#                       then bench/python_bench.py (under a minute)
 # make bench N=10000    the CI size (well under a minute)
 # make bench BENCH_ARGS='--scale --flood --csv'   more options: see bench/bench.c
 # The benchmark is never a test: it exits 0 whether its targets are met or
@@ -199,5 +221,13 @@ build/micro: bench/micro.c
 	@mkdir -p $(@D)
 	$(CC) $(CPPFLAGS) $(CFLAGS) $(WARN) -std=gnu11 $(XCFLAGS) -o $@ bench/micro.c $(LDFLAGS) -lsqlite3
 
+# Then the Python section (bench/python_bench.py): flaxkv_sqlite against a
+# sqlite3 table and a dict, on FlaxKV's benchmark (1,000 vectors of 1,000
+# float64) and on N small keys; PY_BENCH_ARGS adds its options.
+PY_BENCH_ARGS ?=
 bench: loadable build/bench build/micro
 	build/bench --ext build/flaxkv.so -n $(BENCH_N) $(BENCH_ARGS)
+	@if [ -x "$(PYTHON)" ]; then \
+	  echo "$(PYTHON) bench/python_bench.py --ext build/flaxkv.so --keys $(BENCH_N) $(PY_BENCH_ARGS)"; \
+	  $(PYTHON) bench/python_bench.py --ext build/flaxkv.so --keys $(BENCH_N) $(PY_BENCH_ARGS); \
+	else echo "python bench: skipped ($(PYTHON) not found)"; fi

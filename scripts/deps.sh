@@ -8,7 +8,8 @@
 #   scripts/deps.sh run     make run: build's, and sqlite3 (the shell)
 #   scripts/deps.sh fuzz    make fuzz: build's, and clang libclang-rt-14-dev
 #   scripts/deps.sh test    make test: run's and fuzz's, and lmdb-utils
-#                           python3 python3-lmdb python3-msgpack tcl
+#                           python3 python3-lmdb python3-msgpack
+#                           python3-numpy python3-venv tcl
 #                           libsqlite3-tcl libdbd-sqlite3-perl
 #   scripts/deps.sh --check MODE   report only: never install
 #
@@ -89,6 +90,8 @@ probe() {
   need python3 test -x "$py"
   need python3-lmdb py_import lmdb
   need python3-msgpack py_import msgpack
+  need python3-numpy py_import numpy
+  need python3-venv py_import ensurepip
   need tcl tcl_package Tcl
   need libsqlite3-tcl tcl_package sqlite3
   need libdbd-sqlite3-perl perl -MDBI -MDBD::SQLite -e 1

@@ -112,7 +112,7 @@ break_dep() {
     sqlite3.h | lmdb.h | msgpack.h | jansson.h | stdio.h) rm "$w/root/usr/include/$1" ;;
     libfuzzer) rm "$w/root/usr/lib/llvm-14/lib/clang/14.0.6/lib/linux/libclang_rt.fuzzer-x86_64.a" ;;
     python3) rm "$w/root/usr/bin/python3" ;;
-    "import lmdb" | "import msgpack")
+    "import lmdb" | "import msgpack" | "import numpy" | "import ensurepip")
       printf '#!/bin/sh\n[ "$2" = "%s" ] && { echo "ModuleNotFoundError" >&2; exit 1; }\nexit 0\n' \
         "$1" >"$w/root/usr/bin/python3" ;;
     "tclsh without sqlite3") stub tclsh "$tclsh_nopkg" ;;
@@ -151,9 +151,11 @@ sqlite3|run test|sqlite3
 clang|fuzz test|clang
 libfuzzer|fuzz test|libclang-rt-14-dev
 mdb_stat|test|lmdb-utils
-python3|test|python3 python3-lmdb python3-msgpack
+python3|test|python3 python3-lmdb python3-msgpack python3-numpy python3-venv
 import lmdb|test|python3-lmdb
 import msgpack|test|python3-msgpack
+import numpy|test|python3-numpy
+import ensurepip|test|python3-venv
 tclsh|test|tcl libsqlite3-tcl
 tclsh without sqlite3|test|libsqlite3-tcl
 perl without DBD::SQLite|test|libdbd-sqlite3-perl
