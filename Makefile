@@ -47,13 +47,13 @@ VERSION := $(shell cat VERSION)
 
 # The extension: every room of ext/.
 SRC = ext/util.c ext/codec.c ext/msgpack_fmt.c ext/format.c ext/memtable.c ext/store_lmdb.c \
-      ext/etcd.c ext/buffer.c ext/view.c ext/iter.c ext/txn.c ext/options.c ext/plan.c ext/conn.c \
-      ext/update.c ext/vtab.c ext/flaxkv.c
+      ext/store_etcd.c ext/etcd.c ext/buffer.c ext/view.c ext/iter.c ext/txn.c ext/options.c \
+      ext/plan.c ext/conn.c ext/update.c ext/vtab.c ext/flaxkv.c
 HDR = $(wildcard ext/*.h)
 # Test programs link these rooms directly (SQLITE_CORE: no extension API table);
 # the SQL tests load the extension itself (hidden symbols: no clash).
-UNIT = ext/util.c ext/codec.c ext/msgpack_fmt.c ext/memtable.c ext/store_lmdb.c ext/etcd.c \
-       ext/buffer.c ext/view.c ext/iter.c ext/txn.c
+UNIT = ext/util.c ext/codec.c ext/msgpack_fmt.c ext/memtable.c ext/store_lmdb.c ext/store_etcd.c \
+       ext/etcd.c ext/buffer.c ext/view.c ext/iter.c ext/txn.c
 
 EXT_CFLAGS  = $(CPPFLAGS) $(CFLAGS) $(WARN) -std=gnu11 -fPIC -fvisibility=hidden -pthread \
               -DFLAXKV_VERSION='"$(VERSION)"'
