@@ -107,6 +107,7 @@ SQLITE_EXTENSION_INIT3
 #define FKV_ETCD_RECORD_MS 1000
 #define FKV_ETCD_SETTLE_MS 2000
 #define FKV_ETCD_WATCH_WAIT_MS 500
+#define FKV_ETCD_RESEND 5 /* an unguarded Txn of unknown outcome is sent again */
 
 struct fkv_rtable {
   fkv_remote *pRemote;
@@ -819,7 +820,16 @@ int fkvRemoteBatchCommit(fkv_remote *r, MDB_txn *txn, int64_t *piRev, char **pzE
   int bOk = 0;
   int64_t iRev = 0;
   char *zErr = 0;
-  int rc = fkvEtcdTxn(r->pEtcd, aCmp, nCmp, aOp, r->nOp, 0, 0, &bOk, &iRev, &zErr);
+  int rc;
+  for (int nTry = 0;; nTry++) {
+    rc = fkvEtcdTxn(r->pEtcd, aCmp, nCmp, aOp, r->nOp, 0, 0, &bOk, &iRev, &zErr);
+    /* Outcome unknown (a leader lost, a member that stopped answering): an
+    ** unguarded Txn only puts and deletes, so sending it again is harmless
+    ** and settles it.  A guarded one would fail its own compares. */
+    if (rc != FKV_ETCD_UNKNOWN || r->bGuard || nTry >= FKV_ETCD_RESEND) break;
+    sqlite3_free(zErr);
+    zErr = 0;
+  }
   sqlite3_free(aOp);
   sqlite3_free(aCmp);
   if (rc != SQLITE_OK) {
