@@ -478,7 +478,7 @@ static void testDiff(const char *zSelf, const char *zEp) {
   if (zSlash) zSlash[1] = 0;
   else zDir[0] = 0;
   char *zArgs = sqlite3_mprintf("etcd='%s', prefix='diff/', etcd_max_txn_ops=100000, "
-                                "etcd_max_request_bytes=64M",
+                                "etcd_max_request_bytes='64M'",
                                 zEp);
   setenv("DIFF_KV_ARGS", zArgs, 1);
   sqlite3_free(zArgs);
