@@ -58,7 +58,13 @@
 **      but fkvStoreTableById and the lock-free getters such as
 **      fkvStorePath);
 **   5. a store's lock (store_lmdb.c mu: its tables, snapshot pool and
-**      reader count; nothing is taken under it).
+**      reader count; nothing is taken under it);
+**   6. an etcd store's remote lock (store_etcd.c r->mu: its tables'
+**      applied revisions, watch handles and errors; taken under 3 by a
+**      batch's commit and the watch threads' mirror writes, under 2 by
+**      flaxkv_stat(); nothing is taken under it).
+** An etcd store's watch threads (one per table, store_etcd.c) take only 3
+** (fkvStoreMirrorRun) and 6; a rebuild holds 3 while it reads the cluster.
 ** The flusher asks whether a connection's transaction has ended with a
 ** try-lock of that connection's mutex (conn.c fkvConnTxnEnded), which never
 ** waits: it may do so holding 3.

@@ -76,8 +76,7 @@
 ** call the batch functions (the store's write lock, LOCK ORDER 3, held);
 ** one watch thread per remote table applies events through
 ** fkvStoreMirrorRun (the write lock) and reads the client.  r->mu (LOCK
-** ORDER 6, below the buffer's lock and beside the store's: nothing is
-** taken under it) guards the remote's table list, each table's iApplied,
+** ORDER 6: nothing is taken under it) guards the remote's table list, each table's iApplied,
 ** bStop, pWatch (swapped by its thread, interrupted by the closer) and
 ** error, and iEtcdRev; r->cond signals iApplied's advances.  The batch
 ** state (aOp, aCmp, keys) is used under the write lock only.  The client

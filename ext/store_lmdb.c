@@ -144,7 +144,8 @@ struct fkv_store {
   uint64_t foreignMax;
   fkv_batch batch;     /* the batch under way (wmu) */
   fkv_remote *pRemote; /* an etcd-backed store's (store_etcd.c), or NULL;
-                       ** set once, under gReg.mu */
+                       ** set once, under gReg.mu (atomic: the buffer
+                       ** asks fkvStoreBatchLimits from any thread) */
 };
 
 static struct {
@@ -516,7 +517,9 @@ again:
                        "tables share one etcd client",
                        zReal, zDiff);
       } else if (!p->pRemote) {
-        rc = fkvRemoteOpen(p, pCfg, &p->pRemote, pzErr);
+        fkv_remote *r = 0;
+        rc = fkvRemoteOpen(p, pCfg, &r, pzErr);
+        __atomic_store_n(&p->pRemote, r, __ATOMIC_RELEASE); /* read by any thread */
       }
     }
     if (rc != SQLITE_OK) {
@@ -1089,7 +1092,8 @@ int fkvStoreBatchCommit(fkv_batch *b, char **pzErr) {
 
 void fkvStoreBatchLimits(fkv_store *p, size_t *pnOps, size_t *pnBytes) {
   *pnOps = *pnBytes = 0;
-  if (p->pRemote) fkvRemoteLimits(p->pRemote, pnOps, pnBytes);
+  fkv_remote *r = __atomic_load_n(&p->pRemote, __ATOMIC_ACQUIRE);
+  if (r) fkvRemoteLimits(r, pnOps, pnBytes);
 }
 
 size_t fkvStoreOpBytes(fkv_table *t, size_t nKey, size_t nVal) {
