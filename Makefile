@@ -62,7 +62,7 @@ TEST_CFLAGS = $(CPPFLAGS) $(CFLAGS) $(WARN) -std=gnu11 -pthread -DSQLITE_CORE -I
 # ---- the tests: one list, read by tests/run.sh through `make print-tests` ----
 # The test programs (tests/test_*.c), plain and under ASan+UBSan, in this order.
 TESTS = test_codec test_msgpack test_memtable test_sql test_diff test_interleave test_threads \
-        test_procs test_crash test_consist test_fault test_hostile test_security
+        test_procs test_crash test_consist test_fault test_hostile test_security test_etcd_client
 # The threaded ones, also under TSan.
 TSAN_TESTS = test_memtable test_threads test_consist test_interleave
 # The scripts (plain build only), then fuzz/run.sh for 20 s.
@@ -106,7 +106,7 @@ $(foreach v,$(VARIANTS),$(addprefix $v/obj/,$(UNIT_OBJ))): %.o: ext/$$(notdir $$
 # The test programs, one rule for the three variants: VARIANT/test_NAME
 ALL_TESTS = $(sort $(TESTS) $(TSAN_TESTS) $(CHECK_PROGS))
 $(foreach v,$(VARIANTS),$(addprefix $v/,$(ALL_TESTS))): %: tests/$$(notdir $$*).c tests/harness.h \
-    tests/procs.h $$(addprefix $$(@D)/obj/,$(UNIT_OBJ))
+    tests/procs.h tests/cluster.h $$(addprefix $$(@D)/obj/,$(UNIT_OBJ))
 	$(CC) $(TEST_CFLAGS) $(SAN_$(@D)) $(XCFLAGS) -o $@ $< $(addprefix $(@D)/obj/,$(UNIT_OBJ)) \
 	  $(LDFLAGS) -lsqlite3 $(LIBS)
 

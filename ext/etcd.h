@@ -291,8 +291,7 @@ struct fkv_etcd_op {
 ** FKV_ETCD_UNKNOWN, or the other codes above.
 */
 int fkvEtcdTxn(fkv_etcd *p, const fkv_etcd_cmp *aCmp, int nCmp, const fkv_etcd_op *aOp, int nOp,
-               const fkv_etcd_op *aElse, int nElse, int *pbSucceeded, int64_t *piRev,
-               char **pzErr);
+               const fkv_etcd_op *aElse, int nElse, int *pbSucceeded, int64_t *piRev, char **pzErr);
 
 /*
 ** Compact the key-value history up to iRev (POST /v3/kv/compaction; with
