@@ -67,7 +67,7 @@ TESTS = test_codec test_msgpack test_memtable test_sql test_diff test_interleave
 TSAN_TESTS = test_memtable test_threads test_consist test_interleave
 # The scripts (plain build only), then fuzz/run.sh for 20 s.
 SCRIPT_TESTS = tests/test_shell.sh tests/test_python.py tests/test_formats.py \
-               tests/test_examples.sh tests/test_deps.sh
+               tests/test_examples.sh tests/test_deps.sh tests/test_etcd_sh.sh
 # make check: programs that need only the build's packages, fast; NAME:ARG runs
 # build/NAME ARG (fewer seeds).  About 20 s on 2 cores, building included.
 CHECK_TESTS = test_codec test_msgpack test_memtable test_sql test_diff:20 test_interleave:8 \

@@ -58,7 +58,9 @@
 **      but fkvStoreTableById and the lock-free getters such as
 **      fkvStorePath);
 **   5. a store's lock (store_lmdb.c mu: its tables, snapshot pool and
-**      reader count; nothing is taken under it).
+**      reader count; nothing is taken under it);
+**   6. an etcd client's lock (etcd.c fkv_etcd.mu: its handle pool, endpoint
+**      and token; nothing is taken and no request is made under it).
 ** The flusher asks whether a connection's transaction has ended with a
 ** try-lock of that connection's mutex (conn.c fkvConnTxnEnded), which never
 ** waits: it may do so holding 3.
