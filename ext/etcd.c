@@ -138,7 +138,8 @@ static int b64Digit(unsigned char c) {
 static int b64Decode(fkv_buf *p, const char *z, size_t n) {
   while (n > 0 && z[n - 1] == '=') n--;
   if (n % 4 == 1) return 1;
-  if (fkvBufReserve(p, p->n + n / 4 * 3 + 3) != SQLITE_OK) return 0;
+  /* Out of memory: p->rc says so (the callers check it). */
+  if (fkvBufReserve(p, p->n + n / 4 * 3 + 3) != SQLITE_OK || !p->a) return 0;
   unsigned char *o = p->a + p->n;
   uint32_t v = 0;
   size_t i;
@@ -533,7 +534,7 @@ static int etcdErrKind(fkv_etcd *p, const char *zMsg, int iCode, int *pRc, const
 /* Up to 200 bytes of a body, printable (for messages about answers that
 ** are not etcd's). */
 static void bodySnippet(const fkv_buf *b, char *zOut, size_t nOut) {
-  size_t n = b->n < nOut - 1 ? b->n : nOut - 1;
+  size_t n = b->a && b->n < nOut - 1 ? b->n : b->a ? nOut - 1 : 0;
   if (n > 200) n = 200;
   for (size_t i = 0; i < n; i++) {
     unsigned char c = b->a[i];
@@ -609,9 +610,10 @@ static int etcdCall(fkv_etcd *p, const char *zPath, const fkv_buf *pBody, int fl
       break;
     }
     if (io.bTooBig) {
-      rc = fkvErrSet(pzErr, SQLITE_TOOBIG,
-                     "etcd %s: the answer to %s is larger than the client's limit of %lld bytes",
-                     zEp, zPath, (long long)p->maxBody);
+      rc = fkvErrSet(pzErr, (flags & CALL_WRITE) ? FKV_ETCD_UNKNOWN : SQLITE_TOOBIG,
+                     "etcd %s: the answer to %s is larger than the client's limit of %lld bytes%s",
+                     zEp, zPath, (long long)p->maxBody,
+                     (flags & CALL_WRITE) ? " (the write may or may not have been applied)" : "");
       break;
     }
     if (cc != CURLE_OK) {
@@ -663,7 +665,12 @@ static int etcdCall(fkv_etcd *p, const char *zPath, const fkv_buf *pBody, int fl
         if (rc == SQLITE_OK || rc != SQLITE_PROTOCOL) {
           __atomic_store_n(&p->iCur, iEp, __ATOMIC_RELAXED);
         }
-        if (rc == SQLITE_PROTOCOL && (flags & CALL_WRITE)) rc = FKV_ETCD_UNKNOWN;
+        if (rc == SQLITE_PROTOCOL) {
+          rc = fkvErrSet(
+              pzErr, (flags & CALL_WRITE) ? FKV_ETCD_UNKNOWN : SQLITE_PROTOCOL, "etcd %s: %s%s",
+              zEp, pzErr && *pzErr ? *pzErr : "a malformed answer",
+              (flags & CALL_WRITE) ? " (the write may or may not have been applied)" : "");
+        }
         break;
       }
     } else {
@@ -809,8 +816,8 @@ struct range_ctx {
   void *pArg;
   int64_t iRev;    /* out: the header revision */
   int bMore;       /* out */
-  size_t nLastKey; /* out: the last key delivered (RangeAll) */
-  fkv_buf lastKey;
+  int nDelivered;  /* out: keys given to xKv */
+  fkv_buf lastKey; /* out: the last key of the answer (RangeAll) */
 };
 
 static int parseRange(void *pCtx, json_t *ans, int64_t iRev, int *pbDelivered, char **pzErr) {
@@ -841,6 +848,7 @@ static int parseRange(void *pCtx, json_t *ans, int64_t iRev, int *pbDelivered, c
       }
       if (iPass == 0) continue;
       *pbDelivered = 1;
+      x->nDelivered++;
       if (i + 1 == n) {
         fkvBufReset(&x->lastKey);
         fkvBufAppend(&x->lastKey, kv.pKey, kv.nKey);
@@ -885,7 +893,7 @@ int fkvEtcdRange(fkv_etcd *p, const void *pKey, size_t nKey, const void *pEnd, s
   fkv_buf b;
   fkvBufInit(&b, 0, 0);
   rangeBody(&b, pKey, nKey, pEnd, nEnd, iRev, nLimit);
-  range_ctx x = {xKv ? xKv : noKv, pArg, 0, 0, 0, {0}};
+  range_ctx x = {xKv ? xKv : noKv, pArg, 0, 0, 0, {0, 0, 0, 0, 0}};
   int rc = etcdCall(p, "/v3/kv/range", &b, 0, parseRange, &x, pzErr);
   fkvBufFree(&b);
   fkvBufFree(&x.lastKey);
@@ -899,7 +907,7 @@ int fkvEtcdRangeAll(fkv_etcd *p, const void *pKey, size_t nKey, const void *pEnd
                     char **pzErr) {
   if (!p || (!pKey && nKey) || iRev < 0 || nPage < 0) return fkvErrSet(pzErr, SQLITE_MISUSE, 0);
   if (nPage == 0) nPage = ETCD_PAGE;
-  range_ctx x = {xKv ? xKv : noKv, pArg, 0, 0, 0, {0}};
+  range_ctx x = {xKv ? xKv : noKv, pArg, 0, 0, 0, {0, 0, 0, 0, 0}};
   fkv_buf b, from;
   fkvBufInit(&b, 0, 0);
   fkvBufInit(&from, 0, 0);
@@ -910,8 +918,9 @@ int fkvEtcdRangeAll(fkv_etcd *p, const void *pKey, size_t nKey, const void *pEnd
     rangeBody(&b, from.a, from.n, pEnd, nEnd, iRev, nPage);
     fkvBufReset(&x.lastKey);
     x.bMore = 0;
+    x.nDelivered = 0;
     rc = from.rc ? SQLITE_NOMEM : etcdCall(p, "/v3/kv/range", &b, 0, parseRange, &x, pzErr);
-    if (rc == SQLITE_TOOBIG && nPage > 1 && x.lastKey.n == 0) {
+    if (rc == SQLITE_TOOBIG && nPage > 1 && x.nDelivered == 0) {
       nPage /= 2;
       continue;
     }
@@ -1414,7 +1423,15 @@ static int streamLine(fkv_etcd_watch *w, const char *z, size_t n, fkv_etcd_watch
       w->tRetry = 0;
       return rc;
     }
-    if (kind == K_FINAL && rc != FKV_ETCD_COMPACTED) {
+    if (kind == K_FINAL && rc == FKV_ETCD_COMPACTED) {
+      w->bDead = 1;
+      if (piCompactRev) *piCompactRev = 0;
+      rc = fkvErrSet(pzErr, rc, "etcd %s: watch: %s", p->azEp[w->iEp], zErr);
+      streamStop(w);
+      json_decref(o);
+      return rc;
+    }
+    if (kind == K_FINAL) {
       rc = fkvErrSet(pzErr, rc == SQLITE_ERROR ? SQLITE_PROTOCOL : rc, "etcd %s: watch: %s%s",
                      p->azEp[w->iEp], zErr, zNote);
       streamStop(w);

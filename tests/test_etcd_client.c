@@ -978,7 +978,7 @@ static void testHostile(void) {
       {"http500", SQLITE_IOERR, FKV_ETCD_UNKNOWN, "HTTP 500: 'internal error'"},
       {"http404", SQLITE_PROTOCOL, FKV_ETCD_UNKNOWN, "HTTP 404: '404 page not found'"},
       {"closed", SQLITE_IOERR, FKV_ETCD_UNKNOWN, "Transferred a partial file"},
-      {"huge", SQLITE_TOOBIG, SQLITE_TOOBIG,
+      {"huge", SQLITE_TOOBIG, FKV_ETCD_UNKNOWN,
        "the answer to /v3/kv/range is larger than the client's limit of 1048576 bytes"},
       {"slow", SQLITE_IOERR, FKV_ETCD_UNKNOWN, "Timeout was reached"},
       {"silent", SQLITE_IOERR, FKV_ETCD_UNKNOWN, "Timeout was reached"},
