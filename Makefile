@@ -64,7 +64,7 @@ TEST_CFLAGS = $(CPPFLAGS) $(CFLAGS) $(WARN) -std=gnu11 -pthread -DSQLITE_CORE -I
 TESTS = test_codec test_msgpack test_memtable test_sql test_diff test_interleave test_threads \
         test_procs test_crash test_consist test_fault test_hostile test_security test_etcd_client
 # The threaded ones, also under TSan.
-TSAN_TESTS = test_memtable test_threads test_consist test_interleave
+TSAN_TESTS = test_memtable test_threads test_consist test_interleave test_etcd_client
 # The scripts (plain build only), then fuzz/run.sh for 20 s.
 SCRIPT_TESTS = tests/test_shell.sh tests/test_python.py tests/test_formats.py \
                tests/test_examples.sh tests/test_deps.sh tests/test_etcd_sh.sh
@@ -105,8 +105,8 @@ $(foreach v,$(VARIANTS),$(addprefix $v/obj/,$(UNIT_OBJ))): %.o: ext/$$(notdir $$
 
 # The test programs, one rule for the three variants: VARIANT/test_NAME
 ALL_TESTS = $(sort $(TESTS) $(TSAN_TESTS) $(CHECK_PROGS))
-$(foreach v,$(VARIANTS),$(addprefix $v/,$(ALL_TESTS))): %: tests/$$(notdir $$*).c tests/harness.h \
-    tests/procs.h tests/cluster.h $$(addprefix $$(@D)/obj/,$(UNIT_OBJ))
+$(foreach v,$(VARIANTS),$(addprefix $v/,$(ALL_TESTS))): %: tests/$$(notdir $$*).c tests/harness.h tests/cluster.h \
+    tests/procs.h $$(addprefix $$(@D)/obj/,$(UNIT_OBJ))
 	$(CC) $(TEST_CFLAGS) $(SAN_$(@D)) $(XCFLAGS) -o $@ $< $(addprefix $(@D)/obj/,$(UNIT_OBJ)) \
 	  $(LDFLAGS) -lsqlite3 $(LIBS)
 

@@ -714,7 +714,7 @@ struct leader_run {
   fkv_etcd *p;
   int bStop;
   int n;           /* puts tried */
-  int nAck;        /* acknowledged */
+  int nAck;        /* acknowledged (atomic: the main thread reads it) */
   int nUnknown;    /* FKV_ETCD_UNKNOWN */
   int nOther;      /* other errors */
   char aAck[4096]; /* aAck[i]: put i acknowledged */
@@ -730,7 +730,7 @@ static void *leaderWriter(void *pArg) {
     int rc = putKV(x->p, zKey, "v", 0, &zErr);
     if (rc == SQLITE_OK) {
       x->aAck[x->n] = 1;
-      x->nAck++;
+      __atomic_add_fetch(&x->nAck, 1, __ATOMIC_SEQ_CST);
       int64_t t = fkvTimeNowMs();
       if (t - tLast > x->tMaxGap) x->tMaxGap = t - tLast;
       tLast = t;
