@@ -62,12 +62,13 @@ TEST_CFLAGS = $(CPPFLAGS) $(CFLAGS) $(WARN) -std=gnu11 -pthread -DSQLITE_CORE -I
 # ---- the tests: one list, read by tests/run.sh through `make print-tests` ----
 # The test programs (tests/test_*.c), plain and under ASan+UBSan, in this order.
 TESTS = test_codec test_msgpack test_memtable test_sql test_diff test_interleave test_threads \
-        test_procs test_crash test_consist test_fault test_hostile test_security test_etcd
+        test_procs test_crash test_consist test_fault test_hostile test_security test_etcd \
+        test_etcd_client
 # The threaded ones, also under TSan.
-TSAN_TESTS = test_memtable test_threads test_consist test_interleave
+TSAN_TESTS = test_memtable test_threads test_consist test_interleave test_etcd_client
 # The scripts (plain build only), then fuzz/run.sh for 20 s.
 SCRIPT_TESTS = tests/test_shell.sh tests/test_python.py tests/test_formats.py \
-               tests/test_examples.sh tests/test_deps.sh
+               tests/test_examples.sh tests/test_deps.sh tests/test_etcd_sh.sh
 # make check: programs that need only the build's packages, fast; NAME:ARG runs
 # build/NAME ARG (fewer seeds).  About 20 s on 2 cores, building included.
 CHECK_TESTS = test_codec test_msgpack test_memtable test_sql test_diff:20 test_interleave:8 \

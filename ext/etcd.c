@@ -52,8 +52,8 @@ SQLITE_EXTENSION_INIT3
 #include <string.h>
 #include <unistd.h>
 
-#define ETCD_POOL 8          /* idle easy handles a client keeps */
-#define ETCD_PAUSE_MIN_MS 50 /* the pause between rounds of endpoints... */
+#define ETCD_POOL 8           /* idle easy handles a client keeps */
+#define ETCD_PAUSE_MIN_MS 50  /* the pause between rounds of endpoints... */
 #define ETCD_PAUSE_MAX_MS 500 /* ...doubling up to this */
 #define ETCD_PAGE 1000        /* fkvEtcdRangeAll's default page */
 
@@ -64,9 +64,9 @@ struct fkv_etcd {
   int connectMs, requestMs, failoverMs, watchCheckMs;
   size_t maxBody;
   pthread_mutex_t mu;
-  int iCur;         /* the endpoint in use (mu; read as an int without it) */
-  char *zToken;     /* the auth token, or NULL (mu) */
-  unsigned iTokGen; /* changes with zToken (mu) */
+  int iCur;                /* the endpoint in use (mu; read as an int without it) */
+  char *zToken;            /* the auth token, or NULL (mu) */
+  unsigned iTokGen;        /* changes with zToken (mu) */
   CURL *apIdle[ETCD_POOL]; /* idle easy handles (mu) */
   int nIdle;
 };
@@ -138,7 +138,8 @@ static int b64Digit(unsigned char c) {
 static int b64Decode(fkv_buf *p, const char *z, size_t n) {
   while (n > 0 && z[n - 1] == '=') n--;
   if (n % 4 == 1) return 1;
-  if (fkvBufReserve(p, p->n + n / 4 * 3 + 3) != SQLITE_OK) return 0;
+  /* Out of memory: p->rc says so (the callers check it). */
+  if (fkvBufReserve(p, p->n + n / 4 * 3 + 3) != SQLITE_OK || !p->a) return 0;
   unsigned char *o = p->a + p->n;
   uint32_t v = 0;
   size_t i;
@@ -417,8 +418,8 @@ static void easyPut(fkv_etcd *p, CURL *c) {
 ** generation. */
 static struct curl_slist *headersMake(fkv_etcd *p, int flags, unsigned *piGen) {
   struct curl_slist *h = 0, *t;
-  static const char *azFixed[] = {"Content-Type: application/json", "Expect:",
-                                  "Grpc-Metadata-hasleader: true"};
+  static const char *azFixed[] = {"Content-Type: application/json",
+                                  "Expect:", "Grpc-Metadata-hasleader: true"};
   for (int i = 0; i < ((flags & HDR_LEADER) ? 3 : 2); i++) {
     t = curl_slist_append(h, azFixed[i]);
     if (!t) goto oom;
@@ -533,7 +534,7 @@ static int etcdErrKind(fkv_etcd *p, const char *zMsg, int iCode, int *pRc, const
 /* Up to 200 bytes of a body, printable (for messages about answers that
 ** are not etcd's). */
 static void bodySnippet(const fkv_buf *b, char *zOut, size_t nOut) {
-  size_t n = b->n < nOut - 1 ? b->n : nOut - 1;
+  size_t n = b->a && b->n < nOut - 1 ? b->n : b->a ? nOut - 1 : 0;
   if (n > 200) n = 200;
   for (size_t i = 0; i < n; i++) {
     unsigned char c = b->a[i];
@@ -546,8 +547,7 @@ static void bodySnippet(const fkv_buf *b, char *zOut, size_t nOut) {
 ** header, whose revision is iRev).  Returns SQLITE_OK, SQLITE_PROTOCOL
 ** with a message (the answer is malformed: another endpoint may be
 ** tried if bDelivered is still 0), or another code (returned as it is). */
-typedef int (*etcd_parse_fn)(void *pCtx, json_t *ans, int64_t iRev, int *pbDelivered,
-                             char **pzErr);
+typedef int (*etcd_parse_fn)(void *pCtx, json_t *ans, int64_t iRev, int *pbDelivered, char **pzErr);
 
 /* Call flags. */
 #define CALL_WRITE 1    /* may change the store: ambiguity ends the call */
@@ -610,9 +610,10 @@ static int etcdCall(fkv_etcd *p, const char *zPath, const fkv_buf *pBody, int fl
       break;
     }
     if (io.bTooBig) {
-      rc = fkvErrSet(pzErr, SQLITE_TOOBIG,
-                     "etcd %s: the answer to %s is larger than the client's limit of %lld bytes",
-                     zEp, zPath, (long long)p->maxBody);
+      rc = fkvErrSet(pzErr, (flags & CALL_WRITE) ? FKV_ETCD_UNKNOWN : SQLITE_TOOBIG,
+                     "etcd %s: the answer to %s is larger than the client's limit of %lld bytes%s",
+                     zEp, zPath, (long long)p->maxBody,
+                     (flags & CALL_WRITE) ? " (the write may or may not have been applied)" : "");
       break;
     }
     if (cc != CURLE_OK) {
@@ -664,7 +665,12 @@ static int etcdCall(fkv_etcd *p, const char *zPath, const fkv_buf *pBody, int fl
         if (rc == SQLITE_OK || rc != SQLITE_PROTOCOL) {
           __atomic_store_n(&p->iCur, iEp, __ATOMIC_RELAXED);
         }
-        if (rc == SQLITE_PROTOCOL && (flags & CALL_WRITE)) rc = FKV_ETCD_UNKNOWN;
+        if (rc == SQLITE_PROTOCOL) {
+          rc = fkvErrSet(
+              pzErr, (flags & CALL_WRITE) ? FKV_ETCD_UNKNOWN : SQLITE_PROTOCOL, "etcd %s: %s%s",
+              zEp, pzErr && *pzErr ? *pzErr : "a malformed answer",
+              (flags & CALL_WRITE) ? " (the write may or may not have been applied)" : "");
+        }
         break;
       }
     } else {
@@ -691,8 +697,8 @@ static int etcdCall(fkv_etcd *p, const char *zPath, const fkv_buf *pBody, int fl
       break;
     }
     if ((flags & CALL_WRITE) && (kind == K_AMBIG || kind == K_PROTO)) {
-      rc = fkvErrSet(pzErr, FKV_ETCD_UNKNOWN, "etcd %z (the write may or may not have been applied)",
-                     zLast);
+      rc = fkvErrSet(pzErr, FKV_ETCD_UNKNOWN,
+                     "etcd %z (the write may or may not have been applied)", zLast);
       zLast = 0;
       break;
     }
@@ -701,17 +707,15 @@ static int etcdCall(fkv_etcd *p, const char *zPath, const fkv_buf *pBody, int fl
       zLast = 0;
       break;
     }
-    /* The next endpoint; a pause after each round. */
+    /* The next endpoint; a pause after each round, the last one cut to
+    ** end at the bound, after which one more attempt is made. */
     nAttempt++;
     iEp = (iEp + 1) % p->nEp;
     int64_t tNow = fkvTimeNowMs();
-    if (nAttempt % p->nEp == 0) {
-      if (tNow + pauseMs >= tEnd) tNow = tEnd;
-      else {
-        usleep((useconds_t)pauseMs * 1000);
-        pauseMs = pauseMs * 2 > ETCD_PAUSE_MAX_MS ? ETCD_PAUSE_MAX_MS : pauseMs * 2;
-        tNow = fkvTimeNowMs();
-      }
+    if (tNow < tEnd && nAttempt % p->nEp == 0) {
+      int64_t ms = tEnd - tNow < pauseMs ? tEnd - tNow : pauseMs;
+      usleep((useconds_t)ms * 1000);
+      pauseMs = pauseMs * 2 > ETCD_PAUSE_MAX_MS ? ETCD_PAUSE_MAX_MS : pauseMs * 2;
     }
     if (tNow >= tEnd) {
       fkv_buf eps;
@@ -742,7 +746,8 @@ static int parseToken(void *pCtx, json_t *ans, int64_t iRev, int *pbDelivered, c
   (void)iRev;
   (void)pbDelivered;
   const char *zTok = jsonStr(ans, "token");
-  if (!zTok || !*zTok) return fkvErrSet(pzErr, SQLITE_PROTOCOL, "an authenticate answer without a token");
+  if (!zTok || !*zTok)
+    return fkvErrSet(pzErr, SQLITE_PROTOCOL, "an authenticate answer without a token");
   char **pzTok = pCtx;
   *pzTok = sqlite3_mprintf("%s", zTok);
   return *pzTok ? SQLITE_OK : fkvErrSet(pzErr, SQLITE_NOMEM, 0);
@@ -809,17 +814,18 @@ typedef struct range_ctx range_ctx;
 struct range_ctx {
   fkv_etcd_kv_fn xKv;
   void *pArg;
-  int64_t iRev; /* out: the header revision */
-  int bMore;    /* out */
-  size_t nLastKey; /* out: the last key delivered (RangeAll) */
-  fkv_buf lastKey;
+  int64_t iRev;    /* out: the header revision */
+  int bMore;       /* out */
+  int nDelivered;  /* out: keys given to xKv */
+  fkv_buf lastKey; /* out: the last key of the answer (RangeAll) */
 };
 
 static int parseRange(void *pCtx, json_t *ans, int64_t iRev, int *pbDelivered, char **pzErr) {
   range_ctx *x = pCtx;
   json_t *kvs = json_object_get(ans, "kvs");
   int rc = SQLITE_OK;
-  if (kvs && !json_is_array(kvs)) return fkvErrSet(pzErr, SQLITE_PROTOCOL, "a malformed range answer (kvs)");
+  if (kvs && !json_is_array(kvs))
+    return fkvErrSet(pzErr, SQLITE_PROTOCOL, "a malformed range answer (kvs)");
   if (jsonBool(ans, "more", &x->bMore)) {
     return fkvErrSet(pzErr, SQLITE_PROTOCOL, "a malformed range answer (more)");
   }
@@ -842,6 +848,7 @@ static int parseRange(void *pCtx, json_t *ans, int64_t iRev, int *pbDelivered, c
       }
       if (iPass == 0) continue;
       *pbDelivered = 1;
+      x->nDelivered++;
       if (i + 1 == n) {
         fkvBufReset(&x->lastKey);
         fkvBufAppend(&x->lastKey, kv.pKey, kv.nKey);
@@ -886,7 +893,7 @@ int fkvEtcdRange(fkv_etcd *p, const void *pKey, size_t nKey, const void *pEnd, s
   fkv_buf b;
   fkvBufInit(&b, 0, 0);
   rangeBody(&b, pKey, nKey, pEnd, nEnd, iRev, nLimit);
-  range_ctx x = {xKv ? xKv : noKv, pArg, 0, 0, 0, {0}};
+  range_ctx x = {xKv ? xKv : noKv, pArg, 0, 0, 0, {0, 0, 0, 0, 0}};
   int rc = etcdCall(p, "/v3/kv/range", &b, 0, parseRange, &x, pzErr);
   fkvBufFree(&b);
   fkvBufFree(&x.lastKey);
@@ -900,7 +907,7 @@ int fkvEtcdRangeAll(fkv_etcd *p, const void *pKey, size_t nKey, const void *pEnd
                     char **pzErr) {
   if (!p || (!pKey && nKey) || iRev < 0 || nPage < 0) return fkvErrSet(pzErr, SQLITE_MISUSE, 0);
   if (nPage == 0) nPage = ETCD_PAGE;
-  range_ctx x = {xKv ? xKv : noKv, pArg, 0, 0, 0, {0}};
+  range_ctx x = {xKv ? xKv : noKv, pArg, 0, 0, 0, {0, 0, 0, 0, 0}};
   fkv_buf b, from;
   fkvBufInit(&b, 0, 0);
   fkvBufInit(&from, 0, 0);
@@ -911,8 +918,9 @@ int fkvEtcdRangeAll(fkv_etcd *p, const void *pKey, size_t nKey, const void *pEnd
     rangeBody(&b, from.a, from.n, pEnd, nEnd, iRev, nPage);
     fkvBufReset(&x.lastKey);
     x.bMore = 0;
+    x.nDelivered = 0;
     rc = from.rc ? SQLITE_NOMEM : etcdCall(p, "/v3/kv/range", &b, 0, parseRange, &x, pzErr);
-    if (rc == SQLITE_TOOBIG && nPage > 1 && x.lastKey.n == 0) {
+    if (rc == SQLITE_TOOBIG && nPage > 1 && x.nDelivered == 0) {
       nPage /= 2;
       continue;
     }
@@ -920,8 +928,8 @@ int fkvEtcdRangeAll(fkv_etcd *p, const void *pKey, size_t nKey, const void *pEnd
     if (iRev == 0) iRev = x.iRev;
     if (!x.bMore) break;
     if (x.lastKey.n == 0) {
-      rc = fkvErrSet(pzErr, SQLITE_PROTOCOL, "etcd %s: a range answer with more keys but none given",
-                     fkvEtcdEndpoint(p));
+      rc = fkvErrSet(pzErr, SQLITE_PROTOCOL,
+                     "etcd %s: a range answer with more keys but none given", fkvEtcdEndpoint(p));
       break;
     }
     /* The next page starts after the last key: last key + "\0". */
@@ -986,8 +994,7 @@ int fkvEtcdTxn(fkv_etcd *p, const fkv_etcd_cmp *aCmp, int nCmp, const fkv_etcd_o
   if (piRev) *piRev = 0;
   if (!p || nCmp < 0 || nOp < 0 || nElse < 0) return fkvErrSet(pzErr, SQLITE_MISUSE, 0);
   for (int i = 0; i < nCmp; i++) {
-    if (aCmp[i].eTarget < 0 || aCmp[i].eTarget > 3 || aCmp[i].eResult < 0 ||
-        aCmp[i].eResult > 3) {
+    if (aCmp[i].eTarget < 0 || aCmp[i].eTarget > 3 || aCmp[i].eResult < 0 || aCmp[i].eResult > 3) {
       return fkvErrSet(pzErr, SQLITE_MISUSE, "etcd: a bad compare (target %d, result %d)",
                        aCmp[i].eTarget, aCmp[i].eResult);
     }
@@ -1136,19 +1143,19 @@ struct fkv_etcd_watch {
   size_t nKey;
   unsigned char *pEnd;
   size_t nEnd;
-  int64_t iNext;   /* the next revision to deliver; 0: from now (atomic) */
-  int bDead;       /* compacted: every call returns FKV_ETCD_COMPACTED */
+  int64_t iNext; /* the next revision to deliver; 0: from now (atomic) */
+  int bDead;     /* compacted: every call returns FKV_ETCD_COMPACTED */
   int64_t iCompactRev;
-  int bInterrupt;  /* atomic: fkvEtcdWatchInterrupt was called */
+  int bInterrupt; /* atomic: fkvEtcdWatchInterrupt was called */
   CURLM *pMulti;
   /* The stream. */
   CURL *pStream; /* NULL: no stream */
   struct curl_slist *pHdr;
-  fkv_buf req;   /* the stream's request body */
-  etcd_io in;    /* its bytes not yet consumed (cap: none; see wrStream) */
+  fkv_buf req; /* the stream's request body */
+  etcd_io in;  /* its bytes not yet consumed (cap: none; see wrStream) */
   int bPaused;
-  int bCreated;  /* the stream's "created" answer came */
-  int bDone;     /* the transfer ended (ccDone), its lines not all delivered */
+  int bCreated; /* the stream's "created" answer came */
+  int bDone;    /* the transfer ended (ccDone), its lines not all delivered */
   CURLcode ccDone;
   int iEp;       /* the stream's endpoint */
   unsigned iGen; /* the token generation it was opened with */
@@ -1358,7 +1365,10 @@ static int streamFail(fkv_etcd_watch *w, char *zWhy, char **pzErr) {
   return SQLITE_OK;
 }
 
-/* The stream works: forget the failures. */
+/* The stream works (it delivered an answer, or it is idle and its member
+** answered the probe; its "created" answer alone is not enough: a stream
+** that fails after it again and again must end in SQLITE_IOERR): forget
+** the failures. */
 static void streamGood(fkv_etcd_watch *w) {
   w->tFail0 = 0;
   w->nFail = 0;
@@ -1413,7 +1423,15 @@ static int streamLine(fkv_etcd_watch *w, const char *z, size_t n, fkv_etcd_watch
       w->tRetry = 0;
       return rc;
     }
-    if (kind == K_FINAL && rc != FKV_ETCD_COMPACTED) {
+    if (kind == K_FINAL && rc == FKV_ETCD_COMPACTED) {
+      w->bDead = 1;
+      if (piCompactRev) *piCompactRev = 0;
+      rc = fkvErrSet(pzErr, rc, "etcd %s: watch: %s", p->azEp[w->iEp], zErr);
+      streamStop(w);
+      json_decref(o);
+      return rc;
+    }
+    if (kind == K_FINAL) {
       rc = fkvErrSet(pzErr, rc == SQLITE_ERROR ? SQLITE_PROTOCOL : rc, "etcd %s: watch: %s%s",
                      p->azEp[w->iEp], zErr, zNote);
       streamStop(w);
@@ -1466,7 +1484,6 @@ static int streamLine(fkv_etcd_watch *w, const char *z, size_t n, fkv_etcd_watch
   }
   if (bCreated) {
     w->bCreated = 1;
-    streamGood(w);
     if (w->iNext == 0) __atomic_store_n(&w->iNext, iHdr + 1, __ATOMIC_RELAXED);
     json_decref(o);
     return SQLITE_OK;
@@ -1553,6 +1570,7 @@ static int streamLine(fkv_etcd_watch *w, const char *z, size_t n, fkv_etcd_watch
     resp.iRevision = iHdr;
   }
   __atomic_store_n(&w->iNext, resp.iRevision + 1, __ATOMIC_RELAXED);
+  streamGood(w);
   (*pnResp)++;
   return xResp(pArg, &resp);
 }
@@ -1570,7 +1588,10 @@ static int streamEnded(fkv_etcd_watch *w, CURLcode cc, char **pzErr) {
     return rc;
   }
   if (cc != CURLE_OK) {
-    zWhy = sqlite3_mprintf("watch: %s", curl_easy_strerror(cc));
+    zWhy = w->in.body.n && http == 200
+               ? sqlite3_mprintf("the watch stream ended in the middle of an answer: %s",
+                                 curl_easy_strerror(cc))
+               : sqlite3_mprintf("watch: %s", curl_easy_strerror(cc));
   } else if (http != 200) {
     /* One JSON error object, or anything. */
     json_error_t je;
@@ -1671,14 +1692,15 @@ int fkvEtcdWatchNext(fkv_etcd_watch *w, int timeoutMs, fkv_etcd_watch_fn xResp, 
         probeStop(w);
         if (cc == CURLE_OK && http == 200) {
           w->tData = fkvTimeNowMs(); /* alive, with a leader */
+          if (w->bCreated) streamGood(w);
         } else {
-          rc = streamFail(w,
-                          cc != CURLE_OK
-                              ? sqlite3_mprintf("the idle watch's member did not answer: %s",
-                                                curl_easy_strerror(cc))
-                              : sqlite3_mprintf("the idle watch's member: HTTP %ld: '%s'", http,
-                                                zSnip),
-                          pzErr);
+          rc = streamFail(
+              w,
+              cc != CURLE_OK
+                  ? sqlite3_mprintf("the idle watch's member did not answer: %s",
+                                    curl_easy_strerror(cc))
+                  : sqlite3_mprintf("the idle watch's member: HTTP %ld: '%s'", http, zSnip),
+              pzErr);
         }
         break; /* the handles may have changed */
       }

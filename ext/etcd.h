@@ -52,10 +52,13 @@
 **                        required revision has been compacted"): a Range at
 **                        that revision, or a watch from it.  Rebuild from
 **                        the current revision.
-**   SQLITE_PROTOCOL      a malformed answer: not JSON, wrong JSON, a missing
-**                        or mistyped field, bad base64, a stream closed in
-**                        the middle of an object.  Treated as transient (a
-**                        proxy may garble one answer).
+**   SQLITE_PROTOCOL      a malformed answer to a read: not JSON, wrong JSON,
+**                        a missing or mistyped field, bad base64, an HTTP
+**                        error that is not etcd's (404: not an etcd v3
+**                        gateway).  Each endpoint is tried once before it is
+**                        returned.  Treated as transient (a proxy may garble
+**                        one answer).  To a write, a malformed answer is
+**                        FKV_ETCD_UNKNOWN (with the same words).
 **   SQLITE_ERROR         any other error etcd reports (an invalid argument,
 **                        "etcdserver: duplicate key given in txn request", a
 **                        future revision): permanent for this request.
@@ -89,7 +92,9 @@
 ** once: each call takes a CURL easy handle from the handle's pool (under
 ** its mutex; connections are reused) or makes one, and the shared state
 ** (the endpoint in use, the auth token) is read and written under that
-** mutex.  Callbacks run on the calling thread, with no lock of this file
+** mutex, a leaf of store.h's LOCK ORDER: no request is made and no other
+** lock is taken under it, so any call may be made holding any lock (but
+** a call may take up to failoverMs + requestMs).  Callbacks run on the calling thread, with no lock of this file
 ** held.  A watch (fkv_etcd_watch) is used by one thread at a time, but
 ** fkvEtcdWatchInterrupt may be called from any thread at any time.
 ** fkvEtcdClose must not race with calls on the handle, and every watch of
@@ -140,8 +145,12 @@ struct fkv_etcd_cfg {
                           ** (NULL: the system's) */
   const char *zCert;      /* https: the client certificate (PEM), or NULL */
   const char *zKey;       /* https: its private key (PEM), or NULL */
-  const char *zUser;      /* a user name (NULL or "": no authentication) */
-  const char *zPassword;  /* its password */
+  const char *zUser;      /* a user name (NULL or "": no authentication);
+                          ** the caller takes it, and the password, from
+                          ** FLAXKV_ETCD_USER and FLAXKV_ETCD_PASSWORD (this
+                          ** file reads no environment).  A cluster without
+                          ** authentication enabled is used without a token */
+  const char *zPassword;  /* its password (wiped from memory at close) */
   int connectMs;          /* connect timeout per attempt */
   int requestMs;          /* total time of one request (not a watch) */
   int failoverMs;         /* the bound on one call's retries (FAILOVER) */
@@ -151,15 +160,14 @@ struct fkv_etcd_cfg {
 
 /*
 ** Open a client: parse and check cfg (copied: cfg's strings may go after
-** the call), check that the TLS files exist and are readable, and, with a
-** user, authenticate (POST /v3/auth/authenticate) to fail early on a wrong
-** password.  No other request is made: a cluster that is down does not
-** fail the open (a user's authentication does: SQLITE_IOERR).
+** the call) and check that the TLS files exist and are readable.  No
+** request is made: a cluster that is down, or a wrong password, fails the
+** first call, not the open (a user is authenticated by the first call,
+** and again whenever etcd says the token is invalid).
 ** Returns SQLITE_OK and *pp, or:
 **   SQLITE_CANTOPEN  an endpoint that is not a valid URL (the message quotes
 **                    it and says what is wrong), no endpoint, a TLS file
 **                    that cannot be read;
-**   SQLITE_AUTH, SQLITE_IOERR  the authentication failed;
 **   SQLITE_NOMEM.
 ** *pp is NULL on failure.
 */
@@ -291,8 +299,7 @@ struct fkv_etcd_op {
 ** FKV_ETCD_UNKNOWN, or the other codes above.
 */
 int fkvEtcdTxn(fkv_etcd *p, const fkv_etcd_cmp *aCmp, int nCmp, const fkv_etcd_op *aOp, int nOp,
-               const fkv_etcd_op *aElse, int nElse, int *pbSucceeded, int64_t *piRev,
-               char **pzErr);
+               const fkv_etcd_op *aElse, int nElse, int *pbSucceeded, int64_t *piRev, char **pzErr);
 
 /*
 ** Compact the key-value history up to iRev (POST /v3/kv/compaction; with
@@ -385,7 +392,10 @@ int fkvEtcdWatchOpen(fkv_etcd *p, const void *pKey, size_t nKey, const void *pEn
 ** is lost or delivered twice.  A stream idle for cfg.watchCheckMs has its
 ** member asked for its status (with a short timeout); a member that does
 ** not answer, or has no leader, is left for the next endpoint.  A member
-** that loses its leader cancels the stream itself ("hasleader").
+** that loses its leader cancels the stream itself ("hasleader").  The run
+** of failures that leads to SQLITE_IOERR is ended only by a stream that
+** delivers an answer or passes an idle check (a stream that is created and
+** then fails, again and again, ends in SQLITE_IOERR too).
 **
 ** Returns SQLITE_OK, SQLITE_INTERRUPT, the callback's code,
 ** FKV_ETCD_COMPACTED (the next revision to deliver has been compacted:

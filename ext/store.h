@@ -62,9 +62,12 @@
 **   6. an etcd store's remote lock (store_etcd.c r->mu: its tables'
 **      applied revisions, watch handles and errors; taken under 3 by a
 **      batch's commit and the watch threads' mirror writes, under 2 by
-**      flaxkv_stat(); nothing is taken under it).
+**      flaxkv_stat(); only 7 is taken under it, by fkvEtcdWatchInterrupt);
+**   7. an etcd client's lock (etcd.c fkv_etcd.mu: its handle pool, endpoint
+**      and token; nothing is taken and no request is made under it).
 ** An etcd store's watch threads (one per table, store_etcd.c) take only 3
-** (fkvStoreMirrorRun) and 6; a rebuild holds 3 while it reads the cluster.
+** (fkvStoreMirrorRun), 6 and 7; a rebuild holds 3 while it reads the
+** cluster.
 ** The flusher asks whether a connection's transaction has ended with a
 ** try-lock of that connection's mutex (conn.c fkvConnTxnEnded), which never
 ** waits: it may do so holding 3.

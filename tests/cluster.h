@@ -45,12 +45,13 @@
 #include <time.h>
 
 #include "etcd.h"
+#include "util.h"
 
 #define CLUSTER_MAX 5
 
 typedef struct fkv_member fkv_member;
 struct fkv_member {
-  pid_t pid; /* 0: not running */
+  pid_t pid;    /* 0: not running */
   int bStopped; /* SIGSTOPped */
   int clientPort, peerPort;
   char zName[32];
