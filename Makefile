@@ -65,7 +65,7 @@ TESTS = test_codec test_msgpack test_memtable test_sql test_diff test_interleave
         test_procs test_crash test_consist test_fault test_hostile test_security test_etcd \
         test_etcd_client
 # The threaded ones, also under TSan.
-TSAN_TESTS = test_memtable test_threads test_consist test_interleave test_etcd_client
+TSAN_TESTS = test_memtable test_threads test_consist test_interleave test_etcd_client test_etcd
 # The scripts (plain build only), then fuzz/run.sh for 20 s.
 SCRIPT_TESTS = tests/test_shell.sh tests/test_python.py tests/test_formats.py \
                tests/test_examples.sh tests/test_deps.sh tests/test_etcd_sh.sh

@@ -65,6 +65,9 @@
 **      flaxkv_stat(); only 7 is taken under it, by fkvEtcdWatchInterrupt);
 **   7. an etcd client's lock (etcd.c fkv_etcd.mu: its handle pool, endpoint
 **      and token; nothing is taken and no request is made under it).
+** An etcd store's table opens are serialized by its open lock
+** (store_etcd.c r->openMu), taken with none of these held and held across
+** a rebuild (which takes 3).
 ** An etcd store's watch threads (one per table, store_etcd.c) take only 3
 ** (fkvStoreMirrorRun), 6 and 7; a rebuild holds 3 while it reads the
 ** cluster.

@@ -72,11 +72,13 @@
 ** its revision, so that its next transaction does not fail on its own
 ** write.
 **
-** THREADS AND LOCKS.  The application's threads and the buffer's flusher
+** THREADS AND LOCKS.  r->openMu serializes the opening of tables (a
+** connection's thread, no other lock held; it is held across a rebuild, so
+** it sits above the store's write lock).  The application's threads and the buffer's flusher
 ** call the batch functions (the store's write lock, LOCK ORDER 3, held);
 ** one watch thread per remote table applies events through
 ** fkvStoreMirrorRun (the write lock) and reads the client.  r->mu (LOCK
-** ORDER 6: nothing is taken under it) guards the remote's table list, each table's iApplied,
+** ORDER 6: only the client's lock is taken under it) guards the remote's table list, each table's iApplied,
 ** bStop, pWatch (swapped by its thread, interrupted by the closer) and
 ** error, and iEtcdRev; r->cond signals iApplied's advances.  The batch
 ** state (aOp, aCmp, keys) is used under the write lock only.  The client
@@ -146,7 +148,9 @@ struct fkv_remote {
   fkv_etcd *pEtcd;
   char *zEtcd, *zCaCert, *zCert, *zKey; /* as opened (fkvRemoteDiffers) */
   size_t nMaxOps, nMaxBytes;
-  uint64_t iCluster; /* the cluster's id, once a status answered */
+  uint64_t iCluster;      /* the cluster's id, once a status answered */
+  pthread_mutex_t openMu; /* serializes fkvRemoteTableOpen (held across a
+                          ** rebuild: above the store's write lock) */
   pthread_mutex_t mu;
   pthread_cond_t cond;
   fkv_rtable *pTables; /* mu */
@@ -520,7 +524,17 @@ static void rtableFree(fkv_rtable *rt) {
   sqlite3_free(rt);
 }
 
+static int tableOpen(fkv_remote *r, fkv_table *t, const char *zPrefix, char **pzErr);
+
 int fkvRemoteTableOpen(fkv_remote *r, fkv_table *t, const char *zPrefix, char **pzErr) {
+  /* One at a time: two connections opening one table start one watch. */
+  pthread_mutex_lock(&r->openMu);
+  int rc = tableOpen(r, t, zPrefix, pzErr);
+  pthread_mutex_unlock(&r->openMu);
+  return rc;
+}
+
+static int tableOpen(fkv_remote *r, fkv_table *t, const char *zPrefix, char **pzErr) {
   size_t nPrefix = strlen(zPrefix);
   pthread_mutex_lock(&r->mu);
   fkv_rtable *rt = t->pRemote;
@@ -628,6 +642,7 @@ int fkvRemoteOpen(fkv_store *p, const fkv_store_cfg *cfg, fkv_remote **pp, char 
     sqlite3_free(r);
     return rc;
   }
+  pthread_mutex_init(&r->openMu, 0);
   pthread_mutex_init(&r->mu, 0);
   fkvTimeCondInit(&r->cond);
   *pp = r;
@@ -672,6 +687,7 @@ void fkvRemoteClose(fkv_remote *r) {
   sqlite3_free(r->zCaCert);
   sqlite3_free(r->zCert);
   sqlite3_free(r->zKey);
+  pthread_mutex_destroy(&r->openMu);
   pthread_mutex_destroy(&r->mu);
   pthread_cond_destroy(&r->cond);
   sqlite3_free(r);
