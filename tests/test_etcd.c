@@ -481,6 +481,12 @@ static void testDiff(const char *zSelf, const char *zEp) {
   char *zSlash = strrchr(zDir, '/');
   if (zSlash) zSlash[1] = 0;
   else zDir[0] = 0;
+  char zProg[700];
+  snprintf(zProg, sizeof zProg, "%stest_diff", zDir);
+  if (access(zProg, X_OK) != 0) {
+    SKIP("%s is not built in this variant (make %s)", zProg, zProg);
+    return;
+  }
   char *zArgs = sqlite3_mprintf("etcd='%s', prefix='diff/', etcd_max_txn_ops=100000, "
                                 "etcd_max_request_bytes='64M'",
                                 zEp);
