@@ -350,6 +350,12 @@ static int64_t flushDueIn(fkv_buffer *b, int64_t now) {
   }
   if (b->pFrozen) return 0;
   if (fkvMemBytes(b->pActive) >= b->cfg.nSoft + b->nHeldBytes) return 0;
+  /* A store with batch limits (etcd): a flush as soon as one is full. */
+  size_t nMaxOps, nMaxBytes;
+  fkvStoreBatchLimits(b->pStore, &nMaxOps, &nMaxBytes);
+  if (nMaxOps && (fkvMemCount(b->pActive) >= nMaxOps || fkvMemBytes(b->pActive) >= nMaxBytes)) {
+    return 0;
+  }
   int64_t tIdle = b->msLastCommit + idle - now;
   int64_t tAge = b->msFirstUnflushed + idle * FKV_MAX_AGE_IDLES - now;
   int64_t t = tIdle < tAge ? tIdle : tAge;

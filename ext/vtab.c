@@ -186,8 +186,9 @@ static int flaxkvInit(sqlite3 *db, void *pAux, int argc, const char *const *argv
   if (rc == SQLITE_OK) rc = fkvConnOpenStore(c, zSchema, zName, &o, &p->pBuf, pzErr);
   if (rc == SQLITE_OK) {
     /* A readonly=1 table writes nothing to its store, not even at CREATE. */
-    fkv_table_spec spec = {zName, o.zName, (p->pFmt->caps & FKV_CAP_CATALOG) != 0,
-                           bCreate && !p->bReadonly, p->zOwner};
+    fkv_table_spec spec = {
+        zName,     o.zName,  (p->pFmt->caps & FKV_CAP_CATALOG) != 0, bCreate && !p->bReadonly,
+        p->zOwner, o.zPrefix};
     rc = fkvBufferTableOpen(p->pBuf, &spec, &p->pTable, pzErr);
   }
   if (rc == SQLITE_OK) {

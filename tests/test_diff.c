@@ -1247,8 +1247,13 @@ int main(int argc, char **argv) {
   EXEC(d.dbRef, "CREATE TEMP TABLE snap(key PRIMARY KEY NOT NULL, value) WITHOUT ROWID;"
                 "CREATE TEMP TABLE model(key PRIMARY KEY NOT NULL, value) WITHOUT ROWID;"
                 "CREATE TEMP TABLE onto(key PRIMARY KEY NOT NULL, value) WITHOUT ROWID");
+  /* DIFF_KV_ARGS: more options of kv, such as an etcd cluster's (test_etcd). */
+  const char *zKvArgs = getenv("DIFF_KV_ARGS");
+  char *zCreate = sqlite3_mprintf("CREATE VIRTUAL TABLE kv USING flaxkv(path='store'%s%s)",
+                                  zKvArgs ? ", " : "", zKvArgs ? zKvArgs : "");
   char *zErr = harness_exec(d.dbKv, d.bSelftest ? "CREATE TABLE kv(key PRIMARY KEY NOT NULL, value) WITHOUT ROWID"
-                                                : "CREATE VIRTUAL TABLE kv USING flaxkv(path='store')");
+                                                : zCreate);
+  sqlite3_free(zCreate);
   int bCreated = zErr[0] == 0;
   CHECK(bCreated, "cannot create kv: %s", zErr);
   free(zErr);
