@@ -40,13 +40,13 @@ CC      ?= cc
 CFLAGS  ?= -O2 -g
 XCFLAGS ?=
 WARN     = -Wall -Wextra
-LIBS     = -llmdb -lmsgpackc -ljansson -lpthread -lm
+LIBS     = -llmdb -lmsgpackc -ljansson -lzstd -lpthread -lm
 
 # The version, in one place: the file VERSION, returned by flaxkv_version().
 VERSION := $(shell cat VERSION)
 
 # The extension: every room of ext/.
-SRC = ext/util.c ext/codec.c ext/msgpack_fmt.c ext/format.c ext/memtable.c ext/store_lmdb.c \
+SRC = ext/util.c ext/codec.c ext/compress.c ext/msgpack_fmt.c ext/format.c ext/memtable.c ext/store_lmdb.c \
       ext/buffer.c ext/view.c ext/iter.c ext/txn.c ext/options.c ext/plan.c ext/conn.c \
       ext/update.c ext/vtab.c ext/flaxkv.c
 HDR = $(wildcard ext/*.h)

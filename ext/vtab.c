@@ -171,6 +171,7 @@ static int flaxkvInit(sqlite3 *db, void *pAux, int argc, const char *const *argv
   p->bExplicitName = o.zName != 0;
   p->bReadonly = o.store.bReadonly;
   p->pFmt = o.pFmt;
+  fkvCompressInit(&p->zip, &o.zip);
   if (!p->zSchema || !p->zName) rc = SQLITE_NOMEM;
   if (rc == SQLITE_OK) rc = ownerIdentity(db, zSchema, &o, &p->zOwner);
   if (rc == SQLITE_OK) {
@@ -555,7 +556,7 @@ static int flaxkvColumn(sqlite3_vtab_cursor *cur, sqlite3_context *ctx, int iCol
     sqlite3_result_null(ctx);
     return SQLITE_OK;
   } else if (iCol == FKV_COL_VALUE) {
-    rc = pFmt->xValueResult(ctx, aVal, nVal, &zErr);
+    rc = pFmt->xValueResult(ctx, aVal, nVal, &((fkv_vtab *)cur->pVtab)->zip, &zErr);
   } else {
     rc = pFmt->xMetaResult(ctx, aVal, nVal, &zErr);
   }
@@ -704,6 +705,7 @@ static void vtabFree(fkv_vtab *p) {
   fkvStoreTableClose(p->pTable);
   fkvBufferClose(p->pBuf);
   fkvBufFree(&p->val);
+  fkvCompressFree(&p->zip);
   fkvMemUnref(p->moves.pOnto);
   sqlite3_free(p->zSchema);
   sqlite3_free(p->zName);

@@ -71,6 +71,8 @@ struct fkv_vtab {
   int bReadonly;
   const fkv_format *pFmt; /* format= (format.h) */
   fkv_buf val;            /* xUpdate's value encoding, reused */
+  fkv_compress zip;       /* compress= (compress.h): how xUpdate writes
+                          ** values, and the context xColumn reads them with */
   fkv_buffer *pBuf;
   fkv_table *pTable;
   fkv_txn *pTxn;

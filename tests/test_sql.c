@@ -1772,10 +1772,11 @@ static void testOptions(void) {
   CASE("8.03", "an unknown option is an error that names it");
   EXPECT(db, "CREATE VIRTUAL TABLE t USING flaxkv(foo=1)",
          "error: flaxkv: unknown option \"foo\" (options: path, name, format, map_size, buffer_size, "
-         "buffer_limit, flush_interval, sync, readonly, write_through)");
+         "buffer_limit, flush_interval, sync, readonly, write_through, compress, compress_min, compress_level)");
   EXPECT(db, "CREATE VIRTUAL TABLE t USING flaxkv(path)",
          "error: flaxkv: argument \"path\" is not name=value (options: path, name, format, map_size, "
-         "buffer_size, buffer_limit, flush_interval, sync, readonly, write_through)");
+         "buffer_size, buffer_limit, flush_interval, sync, readonly, write_through, compress, "
+         "compress_min, compress_level)");
 
   CASE("8.04", "a bad option value is an error that names the option");
   EXPECT(db, "CREATE VIRTUAL TABLE t USING flaxkv(map_size=abc)",
