@@ -13,10 +13,11 @@
 **   - Decoding checks, in this order and before any allocation: the header
 **     (bits 6-7 zero, a valid key kind, TEXT or BLOB), the frame's content
 **     size (known, and within SQLITE_LIMIT_LENGTH of the result's
-**     connection); then it allocates exactly that size, decodes into it
-**     and requires exactly that many bytes out (zstd also checks the
-**     frame's checksum).  The memory goes to the result (sqlite3_free), or
-**     is freed on error.
+**     connection); then it grows the table's cache to hold that size,
+**     decodes into it and requires exactly that many bytes out (zstd also
+**     checks the frame's checksum).  The result is a copy of the cache
+**     (SQLITE_TRANSIENT).  The cache holds row iCacheRow's value only after
+**     a decoding that succeeded; any failure leaves it holding no row.
 **   - Only the connection's thread touches an fkv_compress (compress.h,
 **     THREADS).
 */
@@ -43,6 +44,14 @@ void fkvCompressFree(fkv_compress *z) {
   ZSTD_freeDCtx(z->pD);
   z->pC = 0;
   z->pD = 0;
+  fkvBufFree(&z->cache);
+  z->iCacheRow = 0;
+}
+
+void fkvCompressIdle(fkv_compress *z) {
+  z->iRow = 0;
+  z->iCacheRow = 0;
+  if (z->cache.nAlloc > FKV_COMPRESS_CACHE_KEEP) fkvBufFree(&z->cache);
 }
 
 int fkvCompressMethod(const char *z) {
@@ -127,8 +136,12 @@ int fkvCompressEncode(fkv_compress *z, sqlite3_value *pVal, int eKind, fkv_buf *
   return SQLITE_OK;
 }
 
-int fkvCompressResult(fkv_compress *z, sqlite3_context *ctx, const unsigned char *a, size_t n,
-                      char **pzErr) {
+/*
+** Decompress the stored value a[0..n) into pOut (see INVARIANTS); *peType:
+** its type.  SQLITE_OK, or an error with *pzErr (pOut's content undefined).
+*/
+static int decompressInto(ZSTD_DCtx *pD, int nLimit, const unsigned char *a, size_t n,
+                          fkv_buf *pOut, int *peType, char **pzErr) {
   int eType = n ? FKV_HDR_TYPE(a[0]) : 0;
   if (n < 1 || !(a[0] & FKV_HDR_ZSTD) || FKV_HDR_RESERVED(a[0]) ||
       FKV_HDR_KIND(a[0]) > FKV_KEYKIND_NEGZERO || (eType != SQLITE_TEXT && eType != SQLITE_BLOB)) {
@@ -144,43 +157,66 @@ int fkvCompressResult(fkv_compress *z, sqlite3_context *ctx, const unsigned char
     return fkvErrSet(pzErr, SQLITE_CORRUPT,
                      "corrupt compressed value (its zstd frame does not give its size)");
   }
-  int nLimit = sqlite3_limit(sqlite3_context_db_handle(ctx), SQLITE_LIMIT_LENGTH, -1);
   if (nOut > (unsigned long long)nLimit) {
     return fkvErrSet(pzErr, SQLITE_TOOBIG,
                      "compressed value too big (its zstd frame gives %llu bytes, SQLite's length "
                      "limit is %d)",
                      nOut, nLimit);
   }
-  ZSTD_DCtx *pD = z ? z->pD : 0;
-  if (!pD) {
-    pD = ZSTD_createDCtx();
-    if (!pD) return fkvErrSet(pzErr, SQLITE_NOMEM, "out of memory");
-    if (z) z->pD = pD;
+  if (fkvBufReserve(pOut, nOut ? (size_t)nOut : 1) != SQLITE_OK) {
+    return fkvErrSet(pzErr, SQLITE_NOMEM, "out of memory");
   }
-  unsigned char *aOut = sqlite3_malloc64(nOut ? nOut : 1);
-  size_t r = aOut ? ZSTD_decompressDCtx(pD, aOut, (size_t)nOut, aSrc, nSrc) : 0;
-  if (!z) ZSTD_freeDCtx(pD);
-  if (!aOut) return fkvErrSet(pzErr, SQLITE_NOMEM, "out of memory");
-  if (ZSTD_isError(r) || r != nOut) {
-    sqlite3_free(aOut);
-    if (ZSTD_isError(r) && ZSTD_getErrorCode(r) == ZSTD_error_memory_allocation) {
+  size_t r = ZSTD_decompressDCtx(pD, pOut->a, (size_t)nOut, aSrc, nSrc);
+  if (ZSTD_isError(r)) {
+    if (ZSTD_getErrorCode(r) == ZSTD_error_memory_allocation) {
       return fkvErrSet(pzErr, SQLITE_NOMEM, "out of memory");
     }
-    if (ZSTD_isError(r)) {
-      return fkvErrSet(pzErr, SQLITE_CORRUPT, "corrupt compressed value (zstd: %s)",
-                       ZSTD_getErrorName(r));
-    }
+    return fkvErrSet(pzErr, SQLITE_CORRUPT, "corrupt compressed value (zstd: %s)",
+                     ZSTD_getErrorName(r));
+  }
+  if (r != nOut) {
     return fkvErrSet(pzErr, SQLITE_CORRUPT,
                      "corrupt compressed value (%llu bytes decoded, its frame gives %llu)",
                      (unsigned long long)r, nOut);
   }
-  if (z) z->nDecompressed++;
-  if (eType == SQLITE_TEXT) {
-    sqlite3_result_text64(ctx, (const char *)aOut, nOut, sqlite3_free, SQLITE_UTF8);
-  } else {
-    sqlite3_result_blob64(ctx, aOut, nOut, sqlite3_free);
-  }
+  pOut->n = (size_t)nOut;
+  *peType = eType;
   return SQLITE_OK;
+}
+
+int fkvCompressResult(fkv_compress *z, sqlite3_context *ctx, const unsigned char *a, size_t n,
+                      char **pzErr) {
+  fkv_compress tmp;
+  fkv_compress *pZ = z;
+  if (!pZ) {
+    fkvCompressInit(&tmp, 0);
+    pZ = &tmp;
+  }
+  int rc = SQLITE_OK;
+  if (!pZ->iRow || pZ->iRow != pZ->iCacheRow) {
+    pZ->iCacheRow = 0;
+    if (!pZ->pD && !(pZ->pD = ZSTD_createDCtx())) {
+      rc = fkvErrSet(pzErr, SQLITE_NOMEM, "out of memory");
+    } else {
+      int nLimit = sqlite3_limit(sqlite3_context_db_handle(ctx), SQLITE_LIMIT_LENGTH, -1);
+      rc = decompressInto(pZ->pD, nLimit, a, n, &pZ->cache, &pZ->eCacheType, pzErr);
+    }
+    if (rc == SQLITE_OK) {
+      pZ->nDecompressed++;
+      pZ->iCacheRow = pZ->iRow;
+    }
+  }
+  if (rc == SQLITE_OK) {
+    /* An empty value has a non-NULL pointer: it stays TEXT or BLOB. */
+    const void *zOut = pZ->cache.n ? (const void *)pZ->cache.a : "";
+    if (pZ->eCacheType == SQLITE_TEXT) {
+      sqlite3_result_text64(ctx, zOut, pZ->cache.n, SQLITE_TRANSIENT, SQLITE_UTF8);
+    } else {
+      sqlite3_result_blob64(ctx, zOut, pZ->cache.n, SQLITE_TRANSIENT);
+    }
+  }
+  if (pZ == &tmp) fkvCompressFree(&tmp);
+  return rc;
 }
 
 char *fkvCompressJson(const fkv_compress *z) {

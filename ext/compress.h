@@ -40,9 +40,12 @@
 ** MEMORY.  The zstd contexts are made at the first value compressed or
 ** decompressed and kept until the table disconnects (fkvCompressFree); a
 ** compression context holds about the memory its level needs for the
-** largest value it has compressed.  A decompressed value goes straight
-** into memory the SQL result then owns (sqlite3_free), allocated at the
-** size the frame gives once that size has been checked.
+** largest value it has compressed.  A value is decompressed into the
+** table's cache (fkv_compress.cache), grown to the size the frame gives
+** once that size has been checked, and copied into the SQL result; the
+** cache serves the other references to the same row's value, and is
+** freed when the table's last cursor closes if it is larger than
+** FKV_COMPRESS_CACHE_KEEP (fkvCompressIdle).
 */
 #ifndef FLAXKV_COMPRESS_H
 #define FLAXKV_COMPRESS_H
@@ -82,12 +85,24 @@ struct fkv_compress {
   uint64_t nBytesIn;      /* bytes of the values written compressed */
   uint64_t nBytesOut;     /* bytes of their frames */
   uint64_t nDecompressed; /* values read that were compressed */
+  /* The last value decompressed, for the other reads of the same row (an
+  ** SQL statement reads a column once per reference: value, length(value)).
+  ** iRow: the row the caller is reading, set before each read (0: none);
+  ** iCacheRow: the row whose value the cache holds. */
+  uint64_t iRow;
+  uint64_t iCacheRow;
+  int eCacheType; /* SQLITE_TEXT or SQLITE_BLOB */
+  fkv_buf cache;
 };
 
 /* Set *z from pCfg (NULL: no compression), applying the defaults. */
 void fkvCompressInit(fkv_compress *z, const fkv_compress_cfg *pCfg);
-/* Free z's contexts (z itself is the caller's). */
+/* Free z's contexts and cache (z itself is the caller's). */
 void fkvCompressFree(fkv_compress *z);
+/* No row is being read any more: forget the cached value, and free its
+** memory if it is large (FKV_COMPRESS_CACHE_KEEP). */
+void fkvCompressIdle(fkv_compress *z);
+#define FKV_COMPRESS_CACHE_KEEP 65536
 
 /*
 ** The native value encoding of pVal with key kind eKind (codec.h) into
@@ -98,8 +113,9 @@ int fkvCompressEncode(fkv_compress *z, sqlite3_value *pVal, int eKind, fkv_buf *
 
 /*
 ** The stored value a[0..n), whose header has FKV_HDR_ZSTD, as the result of
-** ctx: TEXT or BLOB as its header says, decompressed with z's context (z
-** NULL: a context made for the call).  SQLITE_OK; or SQLITE_CORRUPT,
+** ctx: TEXT or BLOB as its header says, decompressed with z's context into
+** z's cache, unless the cache already holds row z->iRow's value (z NULL: a
+** context and a buffer made for the call).  SQLITE_OK; or SQLITE_CORRUPT,
 ** SQLITE_TOOBIG or SQLITE_NOMEM with *pzErr saying what is wrong with the
 ** value (the caller names the key), and no result set.
 */

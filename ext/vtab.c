@@ -74,6 +74,8 @@ struct fkv_cursor {
   int nFilter;               /* xFilter calls (2 at most: counts toward
                             ** fkv_vtab.nRefiltered) */
   int rcProbe;               /* the first error of a probe (cursorProbe) */
+  sqlite3_uint64 iRow;       /* a number for the current row, unique among the
+                            ** table's cursors and rows (fkv_compress.iRow) */
   const unsigned char *aVal; /* point row: its value */
   size_t nVal;
   /* xOpen zeroes the fields above only.  A closed cursor is kept as its
@@ -359,7 +361,7 @@ static int flaxkvClose(sqlite3_vtab_cursor *cur) {
   fkv_cursor *pCur = (fkv_cursor *)cur;
   fkv_vtab *p = (fkv_vtab *)cur->pVtab;
   if (pCur->nFilter > 1) p->nRefiltered--;
-  p->nCursors--;
+  if (--p->nCursors == 0) fkvCompressIdle(&p->zip);
   fkvIterClose(pCur->pIter);
   pCur->pIter = 0;
   sharedViewRelease(p->pConn, pCur->pShared);
@@ -485,6 +487,7 @@ static int flaxkvFilter(sqlite3_vtab_cursor *cur, int idxNum, const char *idxStr
                       p->zName);
   }
   pCur->iIvl = pCur->plan.bDesc ? pCur->plan.nIvl - 1 : 0;
+  pCur->iRow = ++p->iRowSeq;
   rc = cursorSettle(pCur);
   if (!pCur->bEof) p->nRowsOut++;
   return rc;
@@ -493,6 +496,7 @@ static int flaxkvFilter(sqlite3_vtab_cursor *cur, int idxNum, const char *idxStr
 static int flaxkvNext(sqlite3_vtab_cursor *cur) {
   fkv_cursor *pCur = (fkv_cursor *)cur;
   fkv_vtab *p = (fkv_vtab *)cur->pVtab;
+  pCur->iRow = ++p->iRowSeq;
   if (!pCur->bPoint) {
     /* Within a range: the iterator's next row, else the next interval. */
     int rc = fkvIterNext(pCur->pIter);
@@ -556,7 +560,9 @@ static int flaxkvColumn(sqlite3_vtab_cursor *cur, sqlite3_context *ctx, int iCol
     sqlite3_result_null(ctx);
     return SQLITE_OK;
   } else if (iCol == FKV_COL_VALUE) {
-    rc = pFmt->xValueResult(ctx, aVal, nVal, &((fkv_vtab *)cur->pVtab)->zip, &zErr);
+    fkv_compress *pZip = &((fkv_vtab *)cur->pVtab)->zip;
+    pZip->iRow = pCur->iRow;
+    rc = pFmt->xValueResult(ctx, aVal, nVal, pZip, &zErr);
   } else {
     rc = pFmt->xMetaResult(ctx, aVal, nVal, &zErr);
   }

@@ -73,6 +73,7 @@ struct fkv_vtab {
   fkv_buf val;            /* xUpdate's value encoding, reused */
   fkv_compress zip;       /* compress= (compress.h): how xUpdate writes
                           ** values, and the context xColumn reads them with */
+  sqlite3_uint64 iRowSeq; /* the last row number a cursor took (fkv_cursor.iRow) */
   fkv_buffer *pBuf;
   fkv_table *pTable;
   fkv_txn *pTxn;
