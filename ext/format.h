@@ -122,7 +122,8 @@ struct fkv_format {
   int (*xValueEncode)(sqlite3_value *pVal, sqlite3_value *pMeta, int kind, fkv_compress *pZip,
                       fkv_buf *pOut, char **pzErr);
   /* The SQL value of a stored value; pZip: the table's compression, whose
-  ** context reads a compressed value (NULL: one made for the call). */
+  ** context and cache read a compressed value (compress.h; NULL: made for
+  ** the call). */
   int (*xValueResult)(sqlite3_context *, const unsigned char *aVal, size_t nVal, fkv_compress *pZip,
                       char **pzErr);
   /* The meta column (FKV_CAP_META formats only). */

@@ -4471,6 +4471,21 @@ static void testCompression(void) {
          "9|8");
   sqlite3_free(zStore);
   closeDb(db);
+
+  CASE("20.10", "write_through=1: a commit writes the compressed bytes to LMDB; another "
+                "connection's binding without compress= reads them");
+  db = openZstd("z5.db", ", compress_min=16, write_through=1");
+  EXEC(db, "BEGIN; REPLACE INTO kv VALUES ('wt', printf('%.2000c', 'w')), (1, 'tiny'); COMMIT");
+  EXPECT(db, "SELECT json_extract(flaxkv_stat('kv'), '$.store.buffered_keys'),"
+             " hex(substr(value, 1, 5)) FROM r WHERE key = CAST('0wt' AS BLOB)",
+         "0|'2328B52FFD'");
+  zStore = tpath("z5.db_store");
+  sqlite3 *db2 = harness_open_store(zStore, "name=kv, write_through=1");
+  EXPECT(db2, "SELECT key, length(value), substr(value, -2) FROM kv ORDER BY key",
+         "1|4|'ny'\n'wt'|2000|'ww'");
+  closeDb(db2);
+  sqlite3_free(zStore);
+  closeDb(db);
 }
 
 /* The sections, in the order they run; a section may have several functions. */
