@@ -184,6 +184,15 @@ static int decompressInto(ZSTD_DCtx *pD, int nLimit, const unsigned char *a, siz
   return SQLITE_OK;
 }
 
+int fkvCompressDecode(fkv_compress *z, int nLimit, const unsigned char *a, size_t n, char **pzErr) {
+  z->iCacheRow = 0;
+  if (!z->pD && !(z->pD = ZSTD_createDCtx()))
+    return fkvErrSet(pzErr, SQLITE_NOMEM, "out of memory");
+  int rc = decompressInto(z->pD, nLimit, a, n, &z->cache, &z->eCacheType, pzErr);
+  if (rc == SQLITE_OK) z->nDecompressed++;
+  return rc;
+}
+
 int fkvCompressResult(fkv_compress *z, sqlite3_context *ctx, const unsigned char *a, size_t n,
                       char **pzErr) {
   fkv_compress tmp;
@@ -194,17 +203,9 @@ int fkvCompressResult(fkv_compress *z, sqlite3_context *ctx, const unsigned char
   }
   int rc = SQLITE_OK;
   if (!pZ->iRow || pZ->iRow != pZ->iCacheRow) {
-    pZ->iCacheRow = 0;
-    if (!pZ->pD && !(pZ->pD = ZSTD_createDCtx())) {
-      rc = fkvErrSet(pzErr, SQLITE_NOMEM, "out of memory");
-    } else {
-      int nLimit = sqlite3_limit(sqlite3_context_db_handle(ctx), SQLITE_LIMIT_LENGTH, -1);
-      rc = decompressInto(pZ->pD, nLimit, a, n, &pZ->cache, &pZ->eCacheType, pzErr);
-    }
-    if (rc == SQLITE_OK) {
-      pZ->nDecompressed++;
-      pZ->iCacheRow = pZ->iRow;
-    }
+    int nLimit = sqlite3_limit(sqlite3_context_db_handle(ctx), SQLITE_LIMIT_LENGTH, -1);
+    rc = fkvCompressDecode(pZ, nLimit, a, n, pzErr);
+    if (rc == SQLITE_OK) pZ->iCacheRow = pZ->iRow;
   }
   if (rc == SQLITE_OK) {
     /* An empty value has a non-NULL pointer: it stays TEXT or BLOB. */

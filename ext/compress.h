@@ -123,6 +123,15 @@ int fkvCompressResult(fkv_compress *z, sqlite3_context *ctx, const unsigned char
                       char **pzErr);
 
 /*
+** Decompress the stored value a[0..n), whose header has FKV_HDR_ZSTD, into
+** z's cache (z->cache, its type in z->eCacheType), refusing a content size
+** above nLimit; what fkvCompressResult does before it sets the result.
+** SQLITE_OK, or SQLITE_CORRUPT, SQLITE_TOOBIG or SQLITE_NOMEM with *pzErr;
+** the cache then holds no row (z->iCacheRow 0).
+*/
+int fkvCompressDecode(fkv_compress *z, int nLimit, const unsigned char *a, size_t n, char **pzErr);
+
+/*
 ** The JSON object of z for flaxkv_stat (sqlite3_free it; NULL on out of
 ** memory): {"method", "min", "level" (null without compression),
 ** "values_compressed", "values_not_smaller", "bytes_before", "bytes_after",
