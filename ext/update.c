@@ -38,8 +38,11 @@
 **   - each existing row an OR REPLACE moves a row onto (and, where SQL
 **     keys may repeat, each stored key equal to the new one that it
 **     removes) is kept as the statement found it; an UPDATE of that row
-**     later in the statement goes on only if the row there is still those
-**     bytes (its value encoding holds the key's type);
+**     later in the statement goes on only if the row there still holds
+**     that value: the same bytes (its value encoding holds the key's type),
+**     or, where one of them is compressed, the same value and key kind
+**     decompressed (fkvCompressSameValue: a value stored plain, or at
+**     another level, and the same value compressed by this table);
 **   - the rows come in key order for a one-table UPDATE of an ordered
 **     format (every plan scans its intervals in order).  If they do not (an
 **     UPDATE ... FROM, format=flaxkv) and the statement changes a key, the
@@ -177,7 +180,11 @@ static int movesCheck(fkv_vtab *p, const unsigned char *aOld, size_t nOld, int b
   size_t nCur;
   int rc = fkvTxnGet(p->pTxn, aOld, nOld, 0, &aCur, &nCur, 0, &p->base.zErrMsg);
   if (rc != SQLITE_OK && rc != SQLITE_NOTFOUND) return rc;
-  if (rc == SQLITE_OK && nCur == pWas->nVal && memcmp(aCur, pWas->aVal, nCur) == 0) {
+  if (rc == SQLITE_OK &&
+      (p->pFmt->caps & FKV_CAP_COMPRESS
+           ? fkvCompressSameValue(&p->zip, sqlite3_limit(p->db, SQLITE_LIMIT_LENGTH, -1), aCur,
+                                  nCur, pWas->aVal, pWas->nVal)
+           : nCur == pWas->nVal && memcmp(aCur, pWas->aVal, nCur) == 0)) {
     return SQLITE_OK;
   }
   char *zKey = p->pFmt->xKeyText(aOld, nOld);

@@ -4486,6 +4486,35 @@ static void testCompression(void) {
   closeDb(db2);
   sqlite3_free(zStore);
   closeDb(db);
+
+  CASE("20.11", "UPDATE OR REPLACE moves a row onto one stored plain with the same value: it "
+                "goes on as the ordinary table does; with another value it is refused");
+  db = openZstd("z6.db", ", compress_min=16");
+  zStore = tpath("z6.db_store");
+  zSql = sqlite3_mprintf("CREATE VIRTUAL TABLE temp.p USING flaxkv(path=%Q, name=kv)", zStore);
+  EXEC(db, zSql);
+  sqlite3_free(zSql);
+  /* Written plain by p; kv's move writes the same value compressed. */
+  SAME(db, "REPLACE INTO {T} VALUES (1, printf('%.300c', 'v')), (2, printf('%.300c', 'v')),"
+           " (5, printf('%.300c', 'v')), (6, printf('%.300c', 'w'))",
+       "");
+  EXEC(db, "DELETE FROM kv; REPLACE INTO p SELECT key, value FROM ref");
+  SAME(db, "UPDATE OR REPLACE {T} SET key = key + 1 WHERE key IN (1, 2);"
+           "SELECT key, length(value), substr(value, 1, 1) FROM {T} ORDER BY key",
+       "3|300|'v'\n5|300|'v'\n6|300|'w'");
+  EXPECT(db, "SELECT hex(key), hex(substr(value, 1, 2)) FROM r ORDER BY key",
+         "'20C0080000000000008000'|'2328'\n'20C0140000000000008000'|'0376'\n"
+         "'20C0180000000000008000'|'0377'");
+  char *zWant = sqlite3_mprintf("error: flaxkv: UPDATE OR REPLACE moved a key onto a row this "
+                                "statement also updates (key 6 of kv): SQLite gives a virtual "
+                                "table that row as it was before the statement, so the result "
+                                "would differ from an ordinary table's; the statement changed "
+                                "nothing");
+  EXPECT(db, "UPDATE OR REPLACE kv SET key = key + 1 WHERE key IN (5, 6)", zWant);
+  sqlite3_free(zWant);
+  EXPECT(db, "SELECT key, substr(value, 1, 1) FROM kv ORDER BY key", "3|'v'\n5|'v'\n6|'w'");
+  sqlite3_free(zStore);
+  closeDb(db);
 }
 
 /* The sections, in the order they run; a section may have several functions. */
