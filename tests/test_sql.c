@@ -4515,6 +4515,27 @@ static void testCompression(void) {
   EXPECT(db, "SELECT key, substr(value, 1, 1) FROM kv ORDER BY key", "3|'v'\n5|'v'\n6|'w'");
   sqlite3_free(zStore);
   closeDb(db);
+
+  CASE("20.12", "an UPDATE of keys only keeps the compressed bytes (nothing decompressed or "
+                "compressed again), with the new key's kind in the header");
+  db = openZstd("z7.db", ", compress_min=16");
+  SAME(db, "REPLACE INTO {T} VALUES ('a', printf('%.300c', 'a')), ('b', printf('%.300c', 'b')),"
+           " (1, printf('%.300c', 'o')), ('c', 'short')",
+       "");
+  EXEC(db, "CREATE TEMP TABLE before AS SELECT substr(value, 2) AS frame FROM r");
+  SAME(db, "UPDATE {T} SET key = key || 'x' WHERE typeof(key) = 'text';"
+           "UPDATE {T} SET key = 1.0 WHERE key = 1;"
+           "SELECT quote(key), typeof(key), length(value), substr(value, 1, 2) FROM {T} ORDER BY key",
+       "'1.0'|'real'|300|'oo'\n'''ax'''|'text'|300|'aa'\n'''bx'''|'text'|300|'bb'\n"
+       "'''cx'''|'text'|5|'sh'");
+  EXPECT(db, "SELECT count(*) FROM r WHERE substr(value, 2) IN (SELECT frame FROM temp.before)",
+         "4");
+  EXPECT(db, "SELECT hex(key), hex(substr(value, 1, 1)) FROM r ORDER BY key",
+         "'20BFF00000000000008000'|'2B'\n'306178'|'23'\n'306278'|'23'\n'306378'|'03'");
+  EXPECT(db, "SELECT json_extract(flaxkv_stat('kv'), '$.compress.values_compressed',"
+             " '$.compress.values_decompressed')",
+         "'[3,3]'");
+  closeDb(db);
 }
 
 /* The sections, in the order they run; a section may have several functions. */
