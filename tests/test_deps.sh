@@ -60,7 +60,7 @@ world() {
   mkdir -p "$w/bin" "$w/root/usr/include/x86_64-linux-gnu/curl" "$w/root/usr/bin" \
     "$w/root/usr/lib/llvm-14/lib/clang/14.0.6/lib/linux"
   chmod -R 755 "$w"
-  for h in sqlite3.h lmdb.h msgpack.h jansson.h x86_64-linux-gnu/curl/curl.h stdio.h; do
+  for h in sqlite3.h lmdb.h msgpack.h jansson.h zstd.h x86_64-linux-gnu/curl/curl.h stdio.h; do
     : >"$w/root/usr/include/$h"
   done
   : >"$w/root/usr/lib/llvm-14/lib/clang/14.0.6/lib/linux/libclang_rt.fuzzer-x86_64.a"
@@ -111,7 +111,7 @@ tclsh_nopkg="{ echo 'package unknown {apply {args {}}}'; $(command -v cat); } | 
 # break CASE: remove or break one dependency on the fake machine
 break_dep() {
   case $1 in
-    sqlite3.h | lmdb.h | msgpack.h | jansson.h | stdio.h) rm "$w/root/usr/include/$1" ;;
+    sqlite3.h | lmdb.h | msgpack.h | jansson.h | zstd.h | stdio.h) rm "$w/root/usr/include/$1" ;;
     curl/curl.h) rm "$w/root/usr/include/x86_64-linux-gnu/$1" ;;
     libfuzzer) rm "$w/root/usr/lib/llvm-14/lib/clang/14.0.6/lib/linux/libclang_rt.fuzzer-x86_64.a" ;;
     python3) rm "$w/root/usr/bin/python3" ;;
@@ -147,6 +147,7 @@ lmdb.h|build run fuzz test|liblmdb-dev
 msgpack.h|build run fuzz test|libmsgpack-dev
 jansson.h|build run fuzz test|libjansson-dev
 curl/curl.h|build run fuzz test|libcurl4-openssl-dev
+zstd.h|build run fuzz test|libzstd-dev
 stdio.h|build run fuzz test|libc6-dev
 gcc|build run fuzz test|gcc
 cc|build run fuzz test|gcc
