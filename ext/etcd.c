@@ -543,6 +543,38 @@ static void bodySnippet(const fkv_buf *b, char *zOut, size_t nOut) {
   zOut[n] = 0;
 }
 
+/* The words of a curl failure: curl's name for cc, and its detail (the
+** error buffer zCurl) when that says more. */
+static char *curlWords(CURLcode cc, const char *zCurl) {
+  const char *z = curl_easy_strerror(cc);
+  if (!zCurl[0] || strstr(zCurl, z)) return sqlite3_mprintf("%s", zCurl[0] ? zCurl : z);
+  return sqlite3_mprintf("%s: %s", z, zCurl);
+}
+
+/* Is cc (detail zCurl) a TLS failure that another attempt cannot cure: the
+** server's certificate not trusted, ours unreadable or refused? */
+static int tlsRefused(CURLcode cc, const char *zCurl) {
+  switch (cc) {
+    case CURLE_PEER_FAILED_VERIFICATION:
+    case CURLE_SSL_CERTPROBLEM:
+    case CURLE_SSL_CACERT_BADFILE:
+    case CURLE_SSL_CIPHER:
+    case CURLE_SSL_ISSUER_ERROR:
+    case CURLE_SSL_CRL_BADFILE:
+    case CURLE_SSL_PINNEDPUBKEYNOTMATCH:
+      return 1;
+    case CURLE_SSL_CONNECT_ERROR:
+    case CURLE_RECV_ERROR:
+    case CURLE_SEND_ERROR:
+      /* The server's alert: "certificate required", "bad certificate",
+      ** "unknown ca", "certificate unknown". */
+      return strstr(zCurl, "alert") &&
+             (strstr(zCurl, "certificate") || strstr(zCurl, "unknown ca"));
+    default:
+      return 0;
+  }
+}
+
 /* A parse function: reads the answer ans (a JSON object with a valid
 ** header, whose revision is iRev).  Returns SQLITE_OK, SQLITE_PROTOCOL
 ** with a message (the answer is malformed: another endpoint may be
@@ -596,6 +628,9 @@ static int etcdCall(fkv_etcd *p, const char *zPath, const fkv_buf *pBody, int fl
     io.bTooBig = 0;
     curl_easy_reset(c);
     easySetup(p, c, iEp, zPath, pBody, pHdr, &io, p->requestMs, zUrl, sizeof(zUrl));
+    char zCurl[CURL_ERROR_SIZE];
+    zCurl[0] = 0;
+    curl_easy_setopt(c, CURLOPT_ERRORBUFFER, zCurl);
     CURLcode cc = curl_easy_perform(c);
     curl_slist_free_all(pHdr);
     long http = 0;
@@ -622,7 +657,11 @@ static int etcdCall(fkv_etcd *p, const char *zPath, const fkv_buf *pBody, int fl
       long nSent = 0;
       curl_easy_getinfo(c, CURLINFO_REQUEST_SIZE, &nSent);
       kind = (nSent == 0 && http == 0) ? K_NEXT : K_AMBIG;
-      zWhy = sqlite3_mprintf("%s", curl_easy_strerror(cc));
+      if (tlsRefused(cc, zCurl)) {
+        kind = K_FINAL;
+        rc = SQLITE_AUTH;
+      }
+      zWhy = curlWords(cc, zCurl);
     } else {
       json_error_t je;
       ans = io.body.n ? json_loadb((const char *)io.body.a, io.body.n, 0, &je) : 0;
@@ -1161,6 +1200,7 @@ struct fkv_etcd_watch {
   unsigned iGen; /* the token generation it was opened with */
   int64_t tData; /* when it last sent something (or opened) */
   char zUrl[1024];
+  char zCurl[CURL_ERROR_SIZE]; /* its curl error detail */
   /* The probe of an idle stream. */
   CURL *pProbe;
   struct curl_slist *pProbeHdr;
@@ -1300,6 +1340,8 @@ static int streamStart(fkv_etcd_watch *w, char **pzErr) {
     return fkvErrSet(pzErr, SQLITE_NOMEM, 0);
   }
   easySetup(p, w->pStream, w->iEp, "/v3/watch", b, w->pHdr, &w->in, 0, w->zUrl, sizeof(w->zUrl));
+  w->zCurl[0] = 0;
+  curl_easy_setopt(w->pStream, CURLOPT_ERRORBUFFER, w->zCurl);
   curl_easy_setopt(w->pStream, CURLOPT_WRITEFUNCTION, wrStream);
   curl_easy_setopt(w->pStream, CURLOPT_WRITEDATA, w);
   w->tData = fkvTimeNowMs();
@@ -1588,10 +1630,11 @@ static int streamEnded(fkv_etcd_watch *w, CURLcode cc, char **pzErr) {
     return rc;
   }
   if (cc != CURLE_OK) {
+    char *zCurl = curlWords(cc, w->zCurl);
     zWhy = w->in.body.n && http == 200
-               ? sqlite3_mprintf("the watch stream ended in the middle of an answer: %s",
-                                 curl_easy_strerror(cc))
-               : sqlite3_mprintf("watch: %s", curl_easy_strerror(cc));
+               ? sqlite3_mprintf("the watch stream ended in the middle of an answer: %s", zCurl)
+               : sqlite3_mprintf("watch: %s", zCurl);
+    sqlite3_free(zCurl);
   } else if (http != 200) {
     /* One JSON error object, or anything. */
     json_error_t je;

@@ -45,9 +45,12 @@
 **                        request.
 **   SQLITE_AUTH          authentication failed (wrong user or password,
 **                        "etcdserver: user name is empty" when the cluster
-**                        wants a user, permission denied).  Permanent until
-**                        the configuration changes.  An expired token
-**                        ("invalid auth token") is renewed once, silently.
+**                        wants a user, permission denied), or TLS did (the
+**                        server's certificate not trusted, ours missing,
+**                        unreadable or refused: curl's words, at once, no
+**                        failover).  Permanent until the configuration
+**                        changes.  An expired token ("invalid auth token")
+**                        is renewed once, silently.
 **   FKV_ETCD_COMPACTED   the revision asked for has been compacted ("mvcc:
 **                        required revision has been compacted"): a Range at
 **                        that revision, or a watch from it.  Rebuild from

@@ -11,7 +11,7 @@
 #   scripts/deps.sh test    make test: run's and fuzz's, and lmdb-utils
 #                           python3 python3-lmdb python3-msgpack tcl
 #                           libsqlite3-tcl libdbd-sqlite3-perl etcd-server
-#                           etcd-client
+#                           etcd-client openssl
 #   scripts/deps.sh --check MODE   report only: never install
 #
 # Nothing missing: prints nothing, exits 0.  Something missing: as root
@@ -105,6 +105,7 @@ probe() {
   need libdbd-sqlite3-perl perl -MDBI -MDBD::SQLite -e 1
   need etcd-server etcd --version
   need etcd-client etcdctl version
+  need openssl openssl version
 }
 
 probe
