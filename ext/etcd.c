@@ -56,6 +56,7 @@ SQLITE_EXTENSION_INIT3
 #define ETCD_PAUSE_MIN_MS 50  /* the pause between rounds of endpoints... */
 #define ETCD_PAUSE_MAX_MS 500 /* ...doubling up to this */
 #define ETCD_PAGE 1000        /* fkvEtcdRangeAll's default page */
+#define ETCD_WORDS 500        /* the most of a server's error text a message quotes */
 
 struct fkv_etcd {
   char **azEp; /* the endpoint URLs, no trailing '/' (one allocation) */
@@ -675,7 +676,7 @@ static int etcdCall(fkv_etcd *p, const char *zPath, const fkv_buf *pBody, int fl
         if (jsonI64(ans, "code", &iCode)) iCode = -1;
         const char *zNote;
         kind = etcdErrKind(p, zMsg, (int)iCode, &rc, &zNote);
-        zWhy = sqlite3_mprintf("%s%s", zMsg, zNote);
+        zWhy = sqlite3_mprintf("%.*s%s", ETCD_WORDS, zMsg, zNote);
       } else {
         char zSnip[256];
         bodySnippet(&io.body, zSnip, sizeof(zSnip));
@@ -1468,19 +1469,19 @@ static int streamLine(fkv_etcd_watch *w, const char *z, size_t n, fkv_etcd_watch
     if (kind == K_FINAL && rc == FKV_ETCD_COMPACTED) {
       w->bDead = 1;
       if (piCompactRev) *piCompactRev = 0;
-      rc = fkvErrSet(pzErr, rc, "etcd %s: watch: %s", p->azEp[w->iEp], zErr);
+      rc = fkvErrSet(pzErr, rc, "etcd %s: watch: %.*s", p->azEp[w->iEp], ETCD_WORDS, zErr);
       streamStop(w);
       json_decref(o);
       return rc;
     }
     if (kind == K_FINAL) {
-      rc = fkvErrSet(pzErr, rc == SQLITE_ERROR ? SQLITE_PROTOCOL : rc, "etcd %s: watch: %s%s",
-                     p->azEp[w->iEp], zErr, zNote);
+      rc = fkvErrSet(pzErr, rc == SQLITE_ERROR ? SQLITE_PROTOCOL : rc, "etcd %s: watch: %.*s%s",
+                     p->azEp[w->iEp], ETCD_WORDS, zErr, zNote);
       streamStop(w);
       json_decref(o);
       return rc;
     }
-    char *zWhy = sqlite3_mprintf("watch: %s", zErr);
+    char *zWhy = sqlite3_mprintf("watch: %.*s", ETCD_WORDS, zErr);
     json_decref(o);
     return streamFail(w, zWhy, pzErr);
   }
@@ -1513,7 +1514,8 @@ static int streamLine(fkv_etcd_watch *w, const char *z, size_t n, fkv_etcd_watch
                        p->azEp[w->iEp], (long long)w->iNext, (long long)iCompact);
     }
     const char *zWhy = jsonStr(r, "cancel_reason");
-    char *zMsg = sqlite3_mprintf("watch canceled: %s", zWhy ? zWhy : "no reason given");
+    char *zMsg =
+        sqlite3_mprintf("watch canceled: %.*s", ETCD_WORDS, zWhy ? zWhy : "no reason given");
     if (zWhy && strstr(zWhy, "permission denied")) {
       rc = fkvErrSet(pzErr, SQLITE_AUTH, "etcd %s: %s", p->azEp[w->iEp], zMsg);
       sqlite3_free(zMsg);
@@ -1646,13 +1648,13 @@ static int streamEnded(fkv_etcd_watch *w, CURLcode cc, char **pzErr) {
       int rc = SQLITE_OK;
       int kind = etcdErrKind(w->p, zErr, (int)iCode, &rc, &zNote);
       if (kind == K_FINAL) {
-        rc = fkvErrSet(pzErr, rc == SQLITE_ERROR ? SQLITE_PROTOCOL : rc, "etcd %s: watch: %s%s",
-                       w->p->azEp[w->iEp], zErr, zNote);
+        rc = fkvErrSet(pzErr, rc == SQLITE_ERROR ? SQLITE_PROTOCOL : rc, "etcd %s: watch: %.*s%s",
+                       w->p->azEp[w->iEp], ETCD_WORDS, zErr, zNote);
         json_decref(o);
         streamStop(w);
         return rc;
       }
-      zWhy = sqlite3_mprintf("watch: %s", zErr);
+      zWhy = sqlite3_mprintf("watch: %.*s", ETCD_WORDS, zErr);
     } else {
       char zSnip[256];
       bodySnippet(&w->in.body, zSnip, sizeof(zSnip));
