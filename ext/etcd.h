@@ -410,7 +410,12 @@ int fkvEtcdWatchOpen(fkv_etcd *p, const void *pKey, size_t nKey, const void *pEn
 ** is then dead: close it, rebuild, and open a new one), SQLITE_IOERR (no
 ** endpoint could be reached within the failover bound: call again to go
 ** on trying), SQLITE_PROTOCOL (a malformed answer: the stream was dropped
-** and is reopened by the next call), SQLITE_AUTH, or SQLITE_NOMEM.
+** and is reopened by the next call), SQLITE_TOOBIG (one answer over
+** cfg.maxBody: the stream was dropped; reopened, it would send the same
+** answer again.  etcd sends the events of up to 1000 revisions in one
+** answer to a watch catching up, so a watch far behind may meet this:
+** rebuild from a Range, as for FKV_ETCD_COMPACTED, or raise maxBody),
+** SQLITE_AUTH, or SQLITE_NOMEM.
 */
 int fkvEtcdWatchNext(fkv_etcd_watch *w, int timeoutMs, fkv_etcd_watch_fn xResp, void *pArg,
                      int *pnResp, int64_t *piCompactRev, char **pzErr);

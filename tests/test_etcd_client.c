@@ -12,6 +12,8 @@
 **     (duplicate key, future revision); status; a watch from a revision
 **     (puts and deletes, exactly once, in order), a watch from now, a
 **     progress-free idle watch that is interrupted from another thread;
+**     watch answers arriving faster than read, near maxBody (paused,
+**     resumed, nothing lost), and one over it (SQLITE_TOOBIG);
 **     compaction (a Range and a watch below it: FKV_ETCD_COMPACTED).
 **  3. Limits: --max-txn-ops and --max-request-bytes (SQLITE_TOOBIG naming
 **     the flag), the NOSPACE alarm (SQLITE_FULL with etcd's words).
@@ -507,7 +509,60 @@ static void testOneMember(fkv_cluster *c) {
     fkvEtcdWatchClose(pW);
     free(w2.g.z);
   }
-  if (harness_case("2.7", "compaction: a Range and a watch below it are FKV_ETCD_COMPACTED")) {
+  if (harness_case("2.7", "watch answers arriving faster than read, each over half of "
+                          "maxBody: paused and resumed, nothing lost; one over it: TOOBIG")) {
+    /* The stream is open (and synced) before 6 Txns of 100 keys with
+    ** 100-byte values: 6 answers of about 20 KB wait in the socket, read
+    ** with maxBody 32 KB (two never fit at once). */
+    fkv_etcd *pSmall = openCfg(c->zEndpoints, 2000, 3000, 32768);
+    fkv_etcd *pTiny = openCfg(c->zEndpoints, 2000, 3000, 8192);
+    fkv_etcd_watch *pW = 0, *pW2 = 0;
+    fkvEtcdWatchOpen(pSmall, "big/", 4, "big0", 4, 0, &pW, &zErr);
+    fkvEtcdWatchOpen(pTiny, "big/", 4, "big0", 4, 0, &pW2, &zErr);
+    watched w = {{0}, 0, 0, 1}, w2 = {{0}, 0, 0, 1};
+    fkvEtcdWatchNext(pW, 300, xWatch, &w, 0, 0, &zErr);
+    fkvEtcdWatchNext(pW2, 300, xWatch, &w2, 0, 0, &zErr);
+    int64_t iRev = 0;
+    static char aVal[100];
+    memset(aVal, 'z', sizeof aVal);
+    for (int i = 0; i < 600; i += 100) {
+      fkv_etcd_op aOp[100];
+      char aKey[100][16];
+      for (int k = 0; k < 100; k++) {
+        snprintf(aKey[k], 16, "big/%04d", i + k);
+        fkv_etcd_op o = {FKV_ETCD_PUT, aKey[k], 8, 0, 0, aVal, sizeof aVal};
+        aOp[k] = o;
+      }
+      rc = fkvEtcdTxn(p, 0, 0, aOp, 100, 0, 0, 0, &iRev, &zErr);
+    }
+    clusterSleepMs(200);
+    rc = watchUntil(pW, &w, 600, 10000, &zErr);
+    int bExact = 1;
+    for (int i = 0; i < 600 && bExact; i++) {
+      char zKey[64];
+      snprintf(zKey, sizeof zKey, "P:big/%04d=", i);
+      bExact = strstr(gStr(&w.g), zKey) != 0;
+    }
+    CHECK(rc == SQLITE_OK && w.g.nKv == 600 && w.nResp == 6 && w.bOrdered && bExact &&
+              w.iLastRev == iRev,
+          "all of it: %d %s, %d events in %d answers, last %lld/%lld", rc, zErr, w.g.nKv, w.nResp,
+          (long long)w.iLastRev, (long long)iRev);
+    int64_t t0 = fkvTimeNowMs();
+    rc = SQLITE_OK;
+    while (rc == SQLITE_OK && fkvTimeNowMs() - t0 < 5000) {
+      rc = fkvEtcdWatchNext(pW2, 500, xWatch, &w2, 0, 0, &zErr);
+    }
+    CHECK(rc == SQLITE_TOOBIG && w2.nResp == 0 &&
+              strstr(zErr, "a watch answer larger than the client's limit of 8192 bytes"),
+          "an answer over maxBody: %d %s", rc, zErr);
+    fkvEtcdWatchClose(pW);
+    fkvEtcdWatchClose(pW2);
+    free(w.g.z);
+    free(w2.g.z);
+    fkvEtcdClose(pTiny);
+    fkvEtcdClose(pSmall);
+  }
+  if (harness_case("2.8", "compaction: a Range and a watch below it are FKV_ETCD_COMPACTED")) {
     int64_t iRev = 0, iOld = 0;
     putKV(p, "k/1", "old", &iOld, &zErr);
     putKV(p, "k/1", "new", &iRev, &zErr);
