@@ -107,7 +107,9 @@
 ** fkvEtcdClose must not race with calls on the handle, and every watch of
 ** the handle must be closed first.  libcurl's global initialisation is done
 ** once per process (pthread_once) by the first fkvEtcdOpen and never
-** undone.
+** undone.  After fork() the child must not use its parent's handles or
+** watches (their pooled connections are shared with the parent): it opens
+** its own.
 **
 ** LIMITS.  Every answer body is read into memory up to cfg.maxBody bytes
 ** (a watch: each of its JSON objects); a longer one fails cleanly
