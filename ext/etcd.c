@@ -56,6 +56,7 @@ SQLITE_EXTENSION_INIT3
 #define ETCD_PAUSE_MIN_MS 50  /* the pause between rounds of endpoints... */
 #define ETCD_PAUSE_MAX_MS 500 /* ...doubling up to this */
 #define ETCD_PAGE 1000        /* fkvEtcdRangeAll's default page */
+#define ETCD_WORDS 500        /* the most of a server's error text a message quotes */
 
 struct fkv_etcd {
   char **azEp; /* the endpoint URLs, no trailing '/' (one allocation) */
@@ -541,6 +542,36 @@ static void bodySnippet(const fkv_buf *b, char *zOut, size_t nOut) {
   zOut[n] = 0;
 }
 
+/* The words of a curl failure: curl's name for cc, and its detail (the
+** error buffer zCurl) when that says more. */
+static char *curlWords(CURLcode cc, const char *zCurl) {
+  const char *z = curl_easy_strerror(cc);
+  if (!zCurl[0] || strstr(zCurl, z)) return sqlite3_mprintf("%s", zCurl[0] ? zCurl : z);
+  return sqlite3_mprintf("%s: %s", z, zCurl);
+}
+
+/* Is cc (detail zCurl) a TLS failure that another attempt cannot cure: the
+** server's certificate not trusted, ours unreadable or refused? */
+static int tlsRefused(CURLcode cc, const char *zCurl) {
+  switch (cc) {
+    case CURLE_PEER_FAILED_VERIFICATION:
+    case CURLE_SSL_CERTPROBLEM:
+    case CURLE_SSL_CACERT_BADFILE:
+    case CURLE_SSL_CIPHER:
+    case CURLE_SSL_ISSUER_ERROR:
+    case CURLE_SSL_CRL_BADFILE:
+    case CURLE_SSL_PINNEDPUBKEYNOTMATCH: return 1;
+    case CURLE_SSL_CONNECT_ERROR:
+    case CURLE_RECV_ERROR:
+    case CURLE_SEND_ERROR:
+      /* The server's alert: "certificate required", "bad certificate",
+      ** "unknown ca", "certificate unknown". */
+      return strstr(zCurl, "alert") &&
+             (strstr(zCurl, "certificate") || strstr(zCurl, "unknown ca"));
+    default: return 0;
+  }
+}
+
 /* A parse function: reads the answer ans (a JSON object with a valid
 ** header, whose revision is iRev).  Returns SQLITE_OK, SQLITE_PROTOCOL
 ** with a message (the answer is malformed: another endpoint may be
@@ -594,6 +625,9 @@ static int etcdCall(fkv_etcd *p, const char *zPath, const fkv_buf *pBody, int fl
     io.bTooBig = 0;
     curl_easy_reset(c);
     easySetup(p, c, iEp, zPath, pBody, pHdr, &io, p->requestMs, zUrl, sizeof(zUrl));
+    char zCurl[CURL_ERROR_SIZE];
+    zCurl[0] = 0;
+    curl_easy_setopt(c, CURLOPT_ERRORBUFFER, zCurl);
     CURLcode cc = curl_easy_perform(c);
     curl_slist_free_all(pHdr);
     long http = 0;
@@ -620,7 +654,11 @@ static int etcdCall(fkv_etcd *p, const char *zPath, const fkv_buf *pBody, int fl
       long nSent = 0;
       curl_easy_getinfo(c, CURLINFO_REQUEST_SIZE, &nSent);
       kind = (nSent == 0 && http == 0) ? K_NEXT : K_AMBIG;
-      zWhy = sqlite3_mprintf("%s", curl_easy_strerror(cc));
+      if (tlsRefused(cc, zCurl)) {
+        kind = K_FINAL;
+        rc = SQLITE_AUTH;
+      }
+      zWhy = curlWords(cc, zCurl);
     } else {
       json_error_t je;
       ans = io.body.n ? json_loadb((const char *)io.body.a, io.body.n, 0, &je) : 0;
@@ -634,7 +672,7 @@ static int etcdCall(fkv_etcd *p, const char *zPath, const fkv_buf *pBody, int fl
         if (jsonI64(ans, "code", &iCode)) iCode = -1;
         const char *zNote;
         kind = etcdErrKind(p, zMsg, (int)iCode, &rc, &zNote);
-        zWhy = sqlite3_mprintf("%s%s", zMsg, zNote);
+        zWhy = sqlite3_mprintf("%.*s%s", ETCD_WORDS, zMsg, zNote);
       } else {
         char zSnip[256];
         bodySnippet(&io.body, zSnip, sizeof(zSnip));
@@ -1159,6 +1197,7 @@ struct fkv_etcd_watch {
   unsigned iGen; /* the token generation it was opened with */
   int64_t tData; /* when it last sent something (or opened) */
   char zUrl[1024];
+  char zCurl[CURL_ERROR_SIZE]; /* its curl error detail */
   /* The probe of an idle stream. */
   CURL *pProbe;
   struct curl_slist *pProbeHdr;
@@ -1298,6 +1337,8 @@ static int streamStart(fkv_etcd_watch *w, char **pzErr) {
     return fkvErrSet(pzErr, SQLITE_NOMEM, 0);
   }
   easySetup(p, w->pStream, w->iEp, "/v3/watch", b, w->pHdr, &w->in, 0, w->zUrl, sizeof(w->zUrl));
+  w->zCurl[0] = 0;
+  curl_easy_setopt(w->pStream, CURLOPT_ERRORBUFFER, w->zCurl);
   curl_easy_setopt(w->pStream, CURLOPT_WRITEFUNCTION, wrStream);
   curl_easy_setopt(w->pStream, CURLOPT_WRITEDATA, w);
   w->tData = fkvTimeNowMs();
@@ -1424,19 +1465,19 @@ static int streamLine(fkv_etcd_watch *w, const char *z, size_t n, fkv_etcd_watch
     if (kind == K_FINAL && rc == FKV_ETCD_COMPACTED) {
       w->bDead = 1;
       if (piCompactRev) *piCompactRev = 0;
-      rc = fkvErrSet(pzErr, rc, "etcd %s: watch: %s", p->azEp[w->iEp], zErr);
+      rc = fkvErrSet(pzErr, rc, "etcd %s: watch: %.*s", p->azEp[w->iEp], ETCD_WORDS, zErr);
       streamStop(w);
       json_decref(o);
       return rc;
     }
     if (kind == K_FINAL) {
-      rc = fkvErrSet(pzErr, rc == SQLITE_ERROR ? SQLITE_PROTOCOL : rc, "etcd %s: watch: %s%s",
-                     p->azEp[w->iEp], zErr, zNote);
+      rc = fkvErrSet(pzErr, rc == SQLITE_ERROR ? SQLITE_PROTOCOL : rc, "etcd %s: watch: %.*s%s",
+                     p->azEp[w->iEp], ETCD_WORDS, zErr, zNote);
       streamStop(w);
       json_decref(o);
       return rc;
     }
-    char *zWhy = sqlite3_mprintf("watch: %s", zErr);
+    char *zWhy = sqlite3_mprintf("watch: %.*s", ETCD_WORDS, zErr);
     json_decref(o);
     return streamFail(w, zWhy, pzErr);
   }
@@ -1469,7 +1510,8 @@ static int streamLine(fkv_etcd_watch *w, const char *z, size_t n, fkv_etcd_watch
                        p->azEp[w->iEp], (long long)w->iNext, (long long)iCompact);
     }
     const char *zWhy = jsonStr(r, "cancel_reason");
-    char *zMsg = sqlite3_mprintf("watch canceled: %s", zWhy ? zWhy : "no reason given");
+    char *zMsg =
+        sqlite3_mprintf("watch canceled: %.*s", ETCD_WORDS, zWhy ? zWhy : "no reason given");
     if (zWhy && strstr(zWhy, "permission denied")) {
       rc = fkvErrSet(pzErr, SQLITE_AUTH, "etcd %s: %s", p->azEp[w->iEp], zMsg);
       sqlite3_free(zMsg);
@@ -1586,10 +1628,11 @@ static int streamEnded(fkv_etcd_watch *w, CURLcode cc, char **pzErr) {
     return rc;
   }
   if (cc != CURLE_OK) {
+    char *zCurl = curlWords(cc, w->zCurl);
     zWhy = w->in.body.n && http == 200
-               ? sqlite3_mprintf("the watch stream ended in the middle of an answer: %s",
-                                 curl_easy_strerror(cc))
-               : sqlite3_mprintf("watch: %s", curl_easy_strerror(cc));
+               ? sqlite3_mprintf("the watch stream ended in the middle of an answer: %s", zCurl)
+               : sqlite3_mprintf("watch: %s", zCurl);
+    sqlite3_free(zCurl);
   } else if (http != 200) {
     /* One JSON error object, or anything. */
     json_error_t je;
@@ -1601,13 +1644,13 @@ static int streamEnded(fkv_etcd_watch *w, CURLcode cc, char **pzErr) {
       int rc = SQLITE_OK;
       int kind = etcdErrKind(w->p, zErr, (int)iCode, &rc, &zNote);
       if (kind == K_FINAL) {
-        rc = fkvErrSet(pzErr, rc == SQLITE_ERROR ? SQLITE_PROTOCOL : rc, "etcd %s: watch: %s%s",
-                       w->p->azEp[w->iEp], zErr, zNote);
+        rc = fkvErrSet(pzErr, rc == SQLITE_ERROR ? SQLITE_PROTOCOL : rc, "etcd %s: watch: %.*s%s",
+                       w->p->azEp[w->iEp], ETCD_WORDS, zErr, zNote);
         json_decref(o);
         streamStop(w);
         return rc;
       }
-      zWhy = sqlite3_mprintf("watch: %s", zErr);
+      zWhy = sqlite3_mprintf("watch: %.*s", ETCD_WORDS, zErr);
     } else {
       char zSnip[256];
       bodySnippet(&w->in.body, zSnip, sizeof(zSnip));

@@ -41,13 +41,16 @@
 **                        is too large" (--max-request-bytes) or "too many
 **                        operations in txn request" (--max-txn-ops); the
 **                        message names the flag that raises the limit.  Also
-**                        an answer over cfg.maxBody.  Permanent for this
-**                        request.
+**                        an answer to a read over cfg.maxBody (to a write:
+**                        FKV_ETCD_UNKNOWN).  Permanent for this request.
 **   SQLITE_AUTH          authentication failed (wrong user or password,
 **                        "etcdserver: user name is empty" when the cluster
-**                        wants a user, permission denied).  Permanent until
-**                        the configuration changes.  An expired token
-**                        ("invalid auth token") is renewed once, silently.
+**                        wants a user, permission denied), or TLS did (the
+**                        server's certificate not trusted, ours missing,
+**                        unreadable or refused: curl's words, at once, no
+**                        failover).  Permanent until the configuration
+**                        changes.  An expired token ("invalid auth token")
+**                        is renewed once, silently.
 **   FKV_ETCD_COMPACTED   the revision asked for has been compacted ("mvcc:
 **                        required revision has been compacted"): a Range at
 **                        that revision, or a watch from it.  Rebuild from
@@ -70,13 +73,17 @@
 ** on to SQLite may pass it as it is.
 **
 ** FAILOVER.  A call tries the endpoints in order, starting with the last
-** one that answered (fkvEtcdEndpoint names it).  A failure that says
-** nothing about the request (connect failure, timeout, HTTP 5xx without an
-** etcd error, "no leader", "leader changed", "too many requests", "request
-** timed out") moves to the next endpoint, round-robin, pausing between
-** rounds (50 ms, doubling to 500 ms), until cfg.failoverMs has passed since
-** the call began.  So a call returns within failoverMs + requestMs (a
-** request under way when the bound passes is allowed to finish).  Every
+** one that answered (fkvEtcdEndpoint names it).  A transient failure moves
+** to the next endpoint, round-robin, pausing between rounds (50 ms,
+** doubling to 500 ms), until cfg.failoverMs has passed since the call
+** began; one more attempt is made then.  So a call returns within
+** failoverMs + requestMs (a request under way when the bound passes is
+** allowed to finish).  Transient: a connect failure, "etcdserver: no
+** leader", "too many requests" (nothing was applied), and, for reads only,
+** a timeout, a connection lost, an HTTP 5xx without an etcd error,
+** "leader changed", "request timed out" and a malformed answer; for a
+** write these end the call with FKV_ETCD_UNKNOWN, since a write is never
+** sent twice by this file.  Every
 ** request carries the gRPC metadata "hasleader: true", so a member cut off
 ** from its cluster refuses it ("etcdserver: no leader") rather than
 ** answering from a stale state, and the client fails over.
@@ -94,13 +101,15 @@
 ** (the endpoint in use, the auth token) is read and written under that
 ** mutex, a leaf of store.h's LOCK ORDER: no request is made and no other
 ** lock is taken under it, so any call may be made holding any lock (but
-** a call may take up to failoverMs + requestMs).  Callbacks run on the calling thread, with no lock of this file
-** held.  A watch (fkv_etcd_watch) is used by one thread at a time, but
+** a call may take up to failoverMs + requestMs).  Callbacks run on the
+** calling thread, with no lock of this file held.  A watch (fkv_etcd_watch) is used by one thread at a time, but
 ** fkvEtcdWatchInterrupt may be called from any thread at any time.
 ** fkvEtcdClose must not race with calls on the handle, and every watch of
 ** the handle must be closed first.  libcurl's global initialisation is done
 ** once per process (pthread_once) by the first fkvEtcdOpen and never
-** undone.
+** undone.  After fork() the child must not use its parent's handles or
+** watches (their pooled connections are shared with the parent): it opens
+** its own.
 **
 ** LIMITS.  Every answer body is read into memory up to cfg.maxBody bytes
 ** (a watch: each of its JSON objects); a longer one fails cleanly
@@ -403,7 +412,12 @@ int fkvEtcdWatchOpen(fkv_etcd *p, const void *pKey, size_t nKey, const void *pEn
 ** is then dead: close it, rebuild, and open a new one), SQLITE_IOERR (no
 ** endpoint could be reached within the failover bound: call again to go
 ** on trying), SQLITE_PROTOCOL (a malformed answer: the stream was dropped
-** and is reopened by the next call), SQLITE_AUTH, or SQLITE_NOMEM.
+** and is reopened by the next call), SQLITE_TOOBIG (one answer over
+** cfg.maxBody: the stream was dropped; reopened, it would send the same
+** answer again.  etcd sends the events of up to 1000 revisions in one
+** answer to a watch catching up, so a watch far behind may meet this:
+** rebuild from a Range, as for FKV_ETCD_COMPACTED, or raise maxBody),
+** SQLITE_AUTH, or SQLITE_NOMEM.
 */
 int fkvEtcdWatchNext(fkv_etcd_watch *w, int timeoutMs, fkv_etcd_watch_fn xResp, void *pArg,
                      int *pnResp, int64_t *piCompactRev, char **pzErr);

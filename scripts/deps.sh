@@ -12,7 +12,7 @@
 #                           python3 python3-lmdb python3-msgpack
 #                           python3-numpy python3-venv tcl
 #                           libsqlite3-tcl libdbd-sqlite3-perl etcd-server
-#                           etcd-client
+#                           etcd-client openssl
 #   scripts/deps.sh --check MODE   report only: never install
 #
 # Nothing missing: prints nothing, exits 0.  Something missing: as root
@@ -109,6 +109,7 @@ probe() {
   need libdbd-sqlite3-perl perl -MDBI -MDBD::SQLite -e 1
   need etcd-server etcd --version
   need etcd-client etcdctl version
+  need openssl openssl version
 }
 
 probe

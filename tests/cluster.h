@@ -29,6 +29,9 @@
 **     PR_SET_PDEATHSIG = SIGKILL.
 **   - clusterStart() waits (at most 20 s) until every member answers
 **     /v3/maintenance/status and knows a leader.
+**   - TLS: extra flags --cert-file, --key-file (and --trusted-ca-file with
+**     --client-cert-auth) make the client URLs https:// (the peers stay
+**     plain http on 127.0.0.1).
 **   - Not thread-safe: the test's main thread (or one thread) calls these.
 */
 #ifndef FLAXKV_CLUSTER_H
@@ -66,7 +69,11 @@ struct fkv_cluster {
   char zName[32];
   char zEndpoints[CLUSTER_MAX * 64]; /* the client URLs, comma-separated */
   char zInitial[CLUSTER_MAX * 96];   /* --initial-cluster */
-  char azExtra[16][128];             /* extra etcd flags (copies) */
+  char azExtra[16][256];             /* extra etcd flags (copies) */
+  /* TLS: from the extra flags --cert-file, --key-file, --trusted-ca-file
+  ** (then the client URLs are https://, and the probes present the
+  ** member's own certificate, which must allow client authentication). */
+  const char *zCert, *zKey, *zCa;
   int nExtra;
   fkv_cluster *pNext;
 };
@@ -103,7 +110,7 @@ static int clusterFreePort(void) {
 static int clusterSpawn(fkv_cluster *c, int i, int bExisting) {
   fkv_member *m = &c->a[i];
   char zClient[64], zPeer[64], zLog[600];
-  snprintf(zClient, sizeof zClient, "http://127.0.0.1:%d", m->clientPort);
+  snprintf(zClient, sizeof zClient, "%s", m->zUrl);
   snprintf(zPeer, sizeof zPeer, "http://127.0.0.1:%d", m->peerPort);
   snprintf(zLog, sizeof zLog, "%s.log", m->zDir);
   const char *azArg[48];
@@ -206,6 +213,9 @@ static int clusterProbe(fkv_cluster *c, int i, int ms, uint64_t *piMember, uint6
   fkv_etcd_cfg cfg;
   memset(&cfg, 0, sizeof cfg);
   cfg.zEndpoints = c->a[i].zUrl;
+  cfg.zCert = c->zCert;
+  cfg.zKey = c->zKey;
+  cfg.zCaCert = c->zCa;
   cfg.connectMs = ms;
   cfg.requestMs = ms;
   cfg.failoverMs = 1;
@@ -266,6 +276,11 @@ static __attribute__((unused)) int clusterStart(fkv_cluster *c, const char *zNam
     snprintf(c->azExtra[c->nExtra], sizeof c->azExtra[0], "%s", azExtra[c->nExtra]);
     c->nExtra++;
   }
+  for (int k = 0; k + 1 < c->nExtra; k++) {
+    if (strcmp(c->azExtra[k], "--cert-file") == 0) c->zCert = c->azExtra[k + 1];
+    if (strcmp(c->azExtra[k], "--key-file") == 0) c->zKey = c->azExtra[k + 1];
+    if (strcmp(c->azExtra[k], "--trusted-ca-file") == 0) c->zCa = c->azExtra[k + 1];
+  }
   for (int iTry = 0; iTry < 3; iTry++) {
     char *zE = c->zEndpoints, *zI = c->zInitial;
     size_t nE = sizeof c->zEndpoints, nI = sizeof c->zInitial;
@@ -275,7 +290,8 @@ static __attribute__((unused)) int clusterStart(fkv_cluster *c, const char *zNam
       m->peerPort = clusterFreePort();
       snprintf(m->zName, sizeof m->zName, "%s%d", zName, i);
       snprintf(m->zDir, sizeof m->zDir, "%s/etcd-%s-%d-%d", harness_tmpdir(), zName, i, iTry);
-      snprintf(m->zUrl, sizeof m->zUrl, "http://127.0.0.1:%d", m->clientPort);
+      snprintf(m->zUrl, sizeof m->zUrl, "%s://127.0.0.1:%d", c->zCert ? "https" : "http",
+               m->clientPort);
       int k = snprintf(zE, nE, "%s%s", i ? "," : "", m->zUrl);
       zE += k;
       nE -= (size_t)k;

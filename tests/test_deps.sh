@@ -66,7 +66,7 @@ world() {
   : >"$w/root/usr/lib/llvm-14/lib/clang/14.0.6/lib/linux/libclang_rt.fuzzer-x86_64.a"
   printf '#!/bin/sh\nexit 0\n' >"$w/root/usr/bin/python3"
   chmod 755 "$w/root/usr/bin/python3"
-  for c in cc gcc make sqlite3 clang mdb_stat tclsh perl etcd etcdctl; do stub $c; done
+  for c in cc gcc make sqlite3 clang mdb_stat tclsh perl etcd etcdctl openssl; do stub $c; done
   stub id "exec $(command -v id) \"\$@\""
   stub apt-get "PATH='$sys_path'
 echo \"\$*\" >>$tmp/log/apt
@@ -166,6 +166,7 @@ tclsh without sqlite3|test|libsqlite3-tcl
 perl without DBD::SQLite|test|libdbd-sqlite3-perl
 etcd|test|etcd-server
 etcdctl|test|etcd-client
+openssl|test|openssl
 EOF
 # The stub is faithful: the real tclsh exits 0 after the failed require.
 world

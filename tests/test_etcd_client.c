@@ -12,6 +12,8 @@
 **     (duplicate key, future revision); status; a watch from a revision
 **     (puts and deletes, exactly once, in order), a watch from now, a
 **     progress-free idle watch that is interrupted from another thread;
+**     watch answers arriving faster than read, near maxBody (paused,
+**     resumed, nothing lost), and one over it (SQLITE_TOOBIG);
 **     compaction (a Range and a watch below it: FKV_ETCD_COMPACTED).
 **  3. Limits: --max-txn-ops and --max-request-bytes (SQLITE_TOOBIG naming
 **     the flag), the NOSPACE alarm (SQLITE_FULL with etcd's words).
@@ -29,6 +31,10 @@
 **     unknown etcd error; a refused connection; on the watch: garbage, a
 **     stream cut in the middle of an answer, a line that never ends.
 **     Each: the exact code, a message with the words, bounded time.
+**  7. TLS (certificates made by openssl): https with a CA and a client
+**     certificate, a watch over it; an untrusted server and a missing
+**     client certificate (SQLITE_AUTH at once, with curl's words); plain
+**     http to the TLS port (SQLITE_IOERR: etcd answers nothing).
 **
 ** Sections 2-5 need etcd (Debian etcd-server, etcdctl from etcd-client for
 ** section 4): without it they are skipped.  About 30 s.
@@ -503,7 +509,60 @@ static void testOneMember(fkv_cluster *c) {
     fkvEtcdWatchClose(pW);
     free(w2.g.z);
   }
-  if (harness_case("2.7", "compaction: a Range and a watch below it are FKV_ETCD_COMPACTED")) {
+  if (harness_case("2.7", "watch answers arriving faster than read, each over half of "
+                          "maxBody: paused and resumed, nothing lost; one over it: TOOBIG")) {
+    /* The stream is open (and synced) before 6 Txns of 100 keys with
+    ** 100-byte values: 6 answers of about 20 KB wait in the socket, read
+    ** with maxBody 32 KB (two never fit at once). */
+    fkv_etcd *pSmall = openCfg(c->zEndpoints, 2000, 3000, 32768);
+    fkv_etcd *pTiny = openCfg(c->zEndpoints, 2000, 3000, 8192);
+    fkv_etcd_watch *pW = 0, *pW2 = 0;
+    fkvEtcdWatchOpen(pSmall, "big/", 4, "big0", 4, 0, &pW, &zErr);
+    fkvEtcdWatchOpen(pTiny, "big/", 4, "big0", 4, 0, &pW2, &zErr);
+    watched w = {{0}, 0, 0, 1}, w2 = {{0}, 0, 0, 1};
+    fkvEtcdWatchNext(pW, 300, xWatch, &w, 0, 0, &zErr);
+    fkvEtcdWatchNext(pW2, 300, xWatch, &w2, 0, 0, &zErr);
+    int64_t iRev = 0;
+    static char aVal[100];
+    memset(aVal, 'z', sizeof aVal);
+    for (int i = 0; i < 600; i += 100) {
+      fkv_etcd_op aOp[100];
+      char aKey[100][16];
+      for (int k = 0; k < 100; k++) {
+        snprintf(aKey[k], 16, "big/%04d", i + k);
+        fkv_etcd_op o = {FKV_ETCD_PUT, aKey[k], 8, 0, 0, aVal, sizeof aVal};
+        aOp[k] = o;
+      }
+      rc = fkvEtcdTxn(p, 0, 0, aOp, 100, 0, 0, 0, &iRev, &zErr);
+    }
+    clusterSleepMs(200);
+    rc = watchUntil(pW, &w, 600, 10000, &zErr);
+    int bExact = 1;
+    for (int i = 0; i < 600 && bExact; i++) {
+      char zKey[64];
+      snprintf(zKey, sizeof zKey, "P:big/%04d=", i);
+      bExact = strstr(gStr(&w.g), zKey) != 0;
+    }
+    CHECK(rc == SQLITE_OK && w.g.nKv == 600 && w.nResp == 6 && w.bOrdered && bExact &&
+              w.iLastRev == iRev,
+          "all of it: %d %s, %d events in %d answers, last %lld/%lld", rc, zErr, w.g.nKv, w.nResp,
+          (long long)w.iLastRev, (long long)iRev);
+    int64_t t0 = fkvTimeNowMs();
+    rc = SQLITE_OK;
+    while (rc == SQLITE_OK && fkvTimeNowMs() - t0 < 5000) {
+      rc = fkvEtcdWatchNext(pW2, 500, xWatch, &w2, 0, 0, &zErr);
+    }
+    CHECK(rc == SQLITE_TOOBIG && w2.nResp == 0 &&
+              strstr(zErr, "a watch answer larger than the client's limit of 8192 bytes"),
+          "an answer over maxBody: %d %s", rc, zErr);
+    fkvEtcdWatchClose(pW);
+    fkvEtcdWatchClose(pW2);
+    free(w.g.z);
+    free(w2.g.z);
+    fkvEtcdClose(pTiny);
+    fkvEtcdClose(pSmall);
+  }
+  if (harness_case("2.8", "compaction: a Range and a watch below it are FKV_ETCD_COMPACTED")) {
     int64_t iRev = 0, iOld = 0;
     putKV(p, "k/1", "old", &iOld, &zErr);
     putKV(p, "k/1", "new", &iRev, &zErr);
@@ -907,6 +966,112 @@ static void testThree(void) {
   clusterStop(&c);
 }
 
+/* -------------------------------------------------------------- 7. TLS */
+
+static void testTls(void) {
+  if (!harness_case("7.1", "https: CA and client certificate; an untrusted server, no client "
+                           "certificate, plain http to TLS: clear errors")) {
+    return;
+  }
+  if (system("openssl version >/dev/null 2>&1") != 0) {
+    SKIP("openssl is not installed");
+    return;
+  }
+  /* A CA, a certificate for 127.0.0.1 (server and client use), a client's. */
+  char zDir[600], zCmd[4096];
+  snprintf(zDir, sizeof zDir, "%s/tls", harness_tmpdir());
+  snprintf(zCmd, sizeof zCmd,
+           "set -e; mkdir -p %s; cd %s; "
+           "E='-newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes'; "
+           "openssl req -x509 $E -keyout ca.key -out ca.pem -days 2 -subj /CN=test-ca; "
+           "openssl req $E -keyout server.key -out server.csr -subj /CN=127.0.0.1; "
+           "printf 'subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth,clientAuth\n' "
+           ">server.ext; "
+           "openssl x509 -req -in server.csr -CA ca.pem -CAkey ca.key -CAcreateserial "
+           "-out server.pem -days 2 -extfile server.ext; "
+           "openssl req $E -keyout client.key -out client.csr -subj /CN=app; "
+           "printf 'extendedKeyUsage=clientAuth\n' >client.ext; "
+           "openssl x509 -req -in client.csr -CA ca.pem -CAkey ca.key -CAcreateserial "
+           "-out client.pem -days 2 -extfile client.ext",
+           zDir, zDir);
+  char zRun[4200];
+  snprintf(zRun, sizeof zRun, "(%s) >/dev/null 2>&1", zCmd);
+  if (system(zRun) != 0) {
+    CHECK(0, "openssl could not make the certificates");
+    return;
+  }
+  char zCert[700], zKey[700], zCa[700], zCliCert[700], zCliKey[700];
+  snprintf(zCert, sizeof zCert, "%s/server.pem", zDir);
+  snprintf(zKey, sizeof zKey, "%s/server.key", zDir);
+  snprintf(zCa, sizeof zCa, "%s/ca.pem", zDir);
+  snprintf(zCliCert, sizeof zCliCert, "%s/client.pem", zDir);
+  snprintf(zCliKey, sizeof zCliKey, "%s/client.key", zDir);
+  const char *azFlag[] = {"--cert-file",       zCert, "--key-file",         zKey,
+                          "--trusted-ca-file", zCa,   "--client-cert-auth", 0};
+  fkv_cluster c;
+  if (clusterStart(&c, "tls", 1, azFlag) != 0) {
+    SKIP("etcd is not installed or did not start with TLS");
+    return;
+  }
+  CHECK(strncmp(c.zEndpoints, "https://", 8) == 0, "https endpoints: %s", c.zEndpoints);
+  fkv_etcd_cfg cfg;
+  memset(&cfg, 0, sizeof cfg);
+  cfg.zEndpoints = c.zEndpoints;
+  cfg.zCaCert = zCa;
+  cfg.zCert = zCliCert;
+  cfg.zKey = zCliKey;
+  cfg.failoverMs = 2000;
+  fkv_etcd *p = 0;
+  char *zErr = 0;
+  int rc = fkvEtcdOpen(&cfg, &p, &zErr);
+  int64_t iRev = 0;
+  if (rc == SQLITE_OK) rc = putKV(p, "tls/1", "secret", &iRev, &zErr);
+  const char *z = rangeStr(p, "tls/", "tls0", 0, &rc);
+  CHECK(rc == SQLITE_OK && strcmp(z, "tls/1=secret;") == 0, "over TLS: %d %s", rc, z);
+  fkv_etcd_watch *pW = 0;
+  fkvEtcdWatchOpen(p, "tls/", 4, "tls0", 4, iRev, &pW, &zErr);
+  watched w = {{0}, 0, 0, 1};
+  rc = watchUntil(pW, &w, 1, 3000, &zErr);
+  char zWant[128];
+  snprintf(zWant, sizeof zWant, "P:tls/1=secret@%lld;", (long long)iRev);
+  CHECK(rc == SQLITE_OK && strcmp(gStr(&w.g), zWant) == 0, "a watch over TLS: %d %s", rc,
+        gStr(&w.g));
+  fkvEtcdWatchClose(pW);
+  free(w.g.z);
+  fkvEtcdClose(p);
+  /* The server's certificate not trusted (the system's CAs): SQLITE_AUTH at
+  ** once, not a failover. */
+  cfg.zCaCert = 0;
+  fkvEtcdOpen(&cfg, &p, &zErr);
+  int64_t t0 = fkvTimeNowMs();
+  z = rangeStr(p, "tls/", "tls0", 0, &rc);
+  int64_t dt = fkvTimeNowMs() - t0;
+  CHECK(rc == SQLITE_AUTH && strstr(z, c.a[0].zUrl) && strstr(z, "SSL certificate problem") &&
+            dt < 1000,
+        "untrusted server: %d %s in %lld ms", rc, z, (long long)dt);
+  fkvEtcdClose(p);
+  /* No client certificate where the server requires one. */
+  cfg.zCaCert = zCa;
+  cfg.zCert = cfg.zKey = 0;
+  fkvEtcdOpen(&cfg, &p, &zErr);
+  t0 = fkvTimeNowMs();
+  z = rangeStr(p, "tls/", "tls0", 0, &rc);
+  dt = fkvTimeNowMs() - t0;
+  CHECK(rc == SQLITE_AUTH && strstr(z, c.a[0].zUrl) && strstr(z, "certificate") && dt < 1000,
+        "no client certificate: %d %s in %lld ms", rc, z, (long long)dt);
+  fkvEtcdClose(p);
+  /* http:// to the TLS port: etcd answers nothing; SQLITE_IOERR (within
+  ** the bound) with curl's words. */
+  char zHttp[128];
+  snprintf(zHttp, sizeof zHttp, "http://%.60s", c.a[0].zUrl + 8);
+  p = openCfg(zHttp, 1000, 500, 0);
+  z = rangeStr(p, "tls/", "tls0", 0, &rc);
+  CHECK(rc == SQLITE_IOERR && strstr(z, "Empty reply from server"), "http to https: %d %s", rc, z);
+  fkvEtcdClose(p);
+  sqlite3_free(zErr);
+  clusterStop(&c);
+}
+
 /* ---------------------------------------------------------- 6. hostile */
 
 static pid_t gFakePid = 0;
@@ -1088,5 +1253,6 @@ int main(int argc, char **argv) {
   if (harness_wanted("4")) testAuth();
   testThree();
   testHostile();
+  if (harness_wanted("7")) testTls();
   return harness_summary();
 }
