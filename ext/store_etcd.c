@@ -74,11 +74,12 @@
 **
 ** THREADS AND LOCKS.  r->openMu serializes the opening of tables (a
 ** connection's thread, no other lock held; it is held across a rebuild, so
-** it sits above the store's write lock).  The application's threads and the buffer's flusher
-** call the batch functions (the store's write lock, LOCK ORDER 3, held);
-** one watch thread per remote table applies events through
-** fkvStoreMirrorRun (the write lock) and reads the client.  r->mu (LOCK
-** ORDER 6: only the client's lock is taken under it) guards the remote's table list, each table's iApplied,
+** it sits above the store's write lock).  The application's threads and
+** the buffer's flusher call the batch functions (the store's write lock,
+** LOCK ORDER 5, held); one watch thread per remote table applies events
+** through fkvStoreMirrorRun (the write lock) and reads the client.  r->mu
+** (LOCK ORDER 8: only the client's lock, 9, is taken under it) guards the
+** remote's table list, each table's iApplied,
 ** bStop, pWatch (swapped by its thread, interrupted by the closer) and
 ** error, and iEtcdRev; r->cond signals iApplied's advances.  The batch
 ** state (aOp, aCmp, keys) is used under the write lock only.  The client

@@ -23,7 +23,7 @@ typedef struct fkv_remote fkv_remote;
 
 /*
 ** Run xWork(p, txn, pCtx) in one LMDB write transaction of the mirror,
-** with the store's write lock held (LOCK ORDER 3), and commit it.  The
+** with the store's write lock held (LOCK ORDER 5), and commit it.  The
 ** commit counts as another process's (fkvStoreForeignAfter, views) if
 ** xWork set *pbForeign: the watch's changes are other machines' commits.
 ** The map grows and the work runs again on MDB_MAP_FULL.  SQLITE_OK, or

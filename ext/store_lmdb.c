@@ -438,6 +438,16 @@ static int noStore(const fkv_store_cfg *pCfg, const char *zDir, const char *zWhy
       pCfg->bCreate ? "readonly=1 creates none" : "only CREATE VIRTUAL TABLE creates one");
 }
 
+/* Free a store's locks and memory (its environment is closed). */
+static void storeFree(fkv_store *p) {
+  pthread_mutex_destroy(&p->mu);
+  pthread_cond_destroy(&p->cond);
+  pthread_mutex_destroy(&p->wmu);
+  sqlite3_free(p->zMadeDir);
+  sqlite3_free(p->zPath);
+  sqlite3_free(p);
+}
+
 int fkvStoreAcquire(const char *zDir, const fkv_store_cfg *pCfg, fkv_store **ppStore,
                     char **pzErr) {
   *ppStore = 0;
@@ -596,12 +606,7 @@ again:
     if (rc != SQLITE_OK) {
       pthread_mutex_unlock(&gReg.mu);
       mdb_env_close(p->env);
-      pthread_mutex_destroy(&p->mu);
-      pthread_cond_destroy(&p->cond);
-      pthread_mutex_destroy(&p->wmu);
-      sqlite3_free(p->zMadeDir);
-      sqlite3_free(p->zPath);
-      sqlite3_free(p);
+      storeFree(p);
       return rc;
     }
   }
@@ -661,13 +666,7 @@ void fkvStoreRelease(fkv_store *p) {
   *pp = p->pNext;
   pthread_cond_broadcast(&gReg.cond);
   pthread_mutex_unlock(&gReg.mu);
-
-  pthread_mutex_destroy(&p->mu);
-  pthread_cond_destroy(&p->cond);
-  pthread_mutex_destroy(&p->wmu);
-  sqlite3_free(p->zMadeDir);
-  sqlite3_free(p->zPath);
-  sqlite3_free(p);
+  storeFree(p);
 }
 
 int fkvStoreForked(fkv_store *p) { return p->pid != processId(); }
@@ -1213,24 +1212,28 @@ static int freeName(fkv_store *p, MDB_txn *txn, const char *zSqlName, char **pzN
 ** Run xWork in one LMDB transaction (read-only on a read-only store) with
 ** wmu held, commit, then run xDone (may be NULL) still under wmu.  The map
 ** grows and the whole transaction is retried on MDB_MAP_FULL; a map resized
-** by another process is adopted.  Returns an LMDB error code.
+** by another process is adopted (a failed resize: its SQLite code in
+** *pRcGrow, if given, and its message in *pzErr).  The commit is this
+** process's own (noteWriteCommit) unless xWork set *pbForeign.  Returns an
+** LMDB error code, or xWork's own.
 */
-static int runWrite(fkv_store *p, int (*xWork)(fkv_store *, MDB_txn *, void *),
-                    void (*xDone)(fkv_store *, void *), void *pCtx, char **pzErr) {
+static int runWrite(fkv_store *p, int (*xWork)(fkv_store *, MDB_txn *, void *, int *pbForeign),
+                    void (*xDone)(fkv_store *, void *), void *pCtx, int *pRcGrow, char **pzErr) {
   for (int nTry = 0;; nTry++) {
     MDB_txn *txn;
+    int bForeign = 0;
     pthread_mutex_lock(&p->wmu);
     int bCatalog = p->bCatalog;
     int e = mdb_txn_begin(p->env, 0, p->cfg.bReadonly ? MDB_RDONLY : 0, &txn);
     if (e == MDB_SUCCESS) {
       uint64_t id = (uint64_t)mdb_txn_id(txn);
       if (!p->cfg.bReadonly) noteWriteBegin(p, txn);
-      e = xWork(p, txn, pCtx);
+      e = xWork(p, txn, pCtx, &bForeign);
       /* Commit even a read-only transaction: LMDB closes the database
       ** handles opened in an aborted one. */
       if (e == MDB_SUCCESS) {
         e = mdb_txn_commit(txn);
-        if (e == MDB_SUCCESS && !p->cfg.bReadonly) noteWriteCommit(p, id);
+        if (e == MDB_SUCCESS && !p->cfg.bReadonly && !bForeign) noteWriteCommit(p, id);
       } else {
         mdb_txn_abort(txn);
       }
@@ -1241,7 +1244,10 @@ static int runWrite(fkv_store *p, int (*xWork)(fkv_store *, MDB_txn *, void *),
     pthread_mutex_unlock(&p->wmu);
     if ((e == MDB_MAP_FULL || e == MDB_MAP_RESIZED) && nTry < 20) {
       int rc = resizeMap(p, e == MDB_MAP_FULL, pzErr);
-      if (rc != SQLITE_OK) return e;
+      if (rc != SQLITE_OK) {
+        if (pRcGrow) *pRcGrow = rc;
+        return e;
+      }
       continue;
     }
     return e;
@@ -1250,34 +1256,12 @@ static int runWrite(fkv_store *p, int (*xWork)(fkv_store *, MDB_txn *, void *),
 
 int fkvStoreMirrorRun(fkv_store *p, int (*xWork)(fkv_store *, MDB_txn *, void *, int *pbForeign),
                       void *pCtx, const char *zWhat, char **pzErr) {
-  for (int nTry = 0;; nTry++) {
-    MDB_txn *txn;
-    int bForeign = 0;
-    pthread_mutex_lock(&p->wmu);
-    int e = mdb_txn_begin(p->env, 0, 0, &txn);
-    if (e == MDB_SUCCESS) {
-      uint64_t id = (uint64_t)mdb_txn_id(txn);
-      noteWriteBegin(p, txn);
-      e = xWork(p, txn, pCtx, &bForeign);
-      if (e == MDB_SUCCESS) {
-        e = mdb_txn_commit(txn);
-        /* The watch's changes are other machines' commits: not ours. */
-        if (e == MDB_SUCCESS && !bForeign) noteWriteCommit(p, id);
-      } else {
-        mdb_txn_abort(txn);
-      }
-      if (e == MDB_SUCCESS) __atomic_add_fetch(&p->dbiGen, 1, __ATOMIC_RELEASE);
-    }
-    pthread_mutex_unlock(&p->wmu);
-    if ((e == MDB_MAP_FULL || e == MDB_MAP_RESIZED) && nTry < 20) {
-      int rc = resizeMap(p, e == MDB_MAP_FULL, pzErr);
-      if (rc != SQLITE_OK) return rc;
-      continue;
-    }
-    if (e == -1) return SQLITE_ABORT; /* xWork's own failure, or nothing to write */
-    if (e) return fkvStoreFail(p, e, zWhat, pzErr);
-    return SQLITE_OK;
-  }
+  int rc = SQLITE_OK;
+  int e = runWrite(p, xWork, 0, pCtx, &rc, pzErr);
+  if (rc != SQLITE_OK) return rc;
+  if (e == -1) return SQLITE_ABORT; /* xWork's own failure, or nothing to write */
+  if (e) return fkvStoreFail(p, e, zWhat, pzErr);
+  return SQLITE_OK;
 }
 
 /*
@@ -1343,7 +1327,8 @@ static int namedOpen(MDB_txn *txn, fkv_open_ctx *c, int bMake, int *pbNew) {
   return e ? e : checkFlags(txn, c->dbi, 1);
 }
 
-static int tableOpenWork(fkv_store *p, MDB_txn *txn, void *pArg) {
+static int tableOpenWork(fkv_store *p, MDB_txn *txn, void *pArg, int *pbForeign) {
+  (void)pbForeign;
   fkv_open_ctx *c = pArg;
   const fkv_table_spec *s = c->pSpec;
   int bMake = s->bCreate && !p->cfg.bReadonly;
@@ -1463,7 +1448,7 @@ static int tableOpenLocal(fkv_store *p, const fkv_table_spec *s, fkv_table **ppT
                           char **pzErr) {
   *ppTable = 0;
   fkv_open_ctx c = {s, 0, 0, 0, 0, 0, 0};
-  int e = runWrite(p, tableOpenWork, tableOpenDone, &c, pzErr);
+  int e = runWrite(p, tableOpenWork, tableOpenDone, &c, 0, pzErr);
   if (e == MDB_SUCCESS && c.bOom) e = ENOMEM;
   if (e) {
     const char *zDb = c.zDb ? c.zDb : (s->zName ? s->zName : s->bCatalog ? s->zSqlName : "(main)");
@@ -1569,7 +1554,8 @@ struct fkv_rename_ctx {
   int bTaken; /* the entry zNew names another database */
 };
 
-static int tableRenameWork(fkv_store *p, MDB_txn *txn, void *pArg) {
+static int tableRenameWork(fkv_store *p, MDB_txn *txn, void *pArg, int *pbForeign) {
+  (void)pbForeign;
   fkv_rename_ctx *c = pArg;
   const char *zDb = c->t->zName;
   char *zKeyOld = catalogKey(c->zOld), *zKeyNew = catalogKey(c->zNew);
@@ -1609,7 +1595,7 @@ int fkvStoreTableRename(fkv_table *t, const char *zOld, const char *zNew, const 
   fkv_store *p = t->pStore;
   if (p->cfg.bReadonly) return SQLITE_OK; /* nothing recorded: the name is the SQL one */
   fkv_rename_ctx c = {t, zOld, zNew, zOwner, 0};
-  int e = runWrite(p, tableRenameWork, 0, &c, pzErr);
+  int e = runWrite(p, tableRenameWork, 0, &c, 0, pzErr);
   if (c.bTaken) {
     return fkvErrSet(pzErr, SQLITE_ERROR,
                      "flaxkv: cannot rename %s to %s: the store %s has "
@@ -1650,7 +1636,8 @@ static int tableGone(MDB_txn *txn, fkv_table *t) {
          mdb_get(txn, dbiMain, &name, &d) == MDB_NOTFOUND;
 }
 
-static int tableDropWork(fkv_store *p, MDB_txn *txn, void *pArg) {
+static int tableDropWork(fkv_store *p, MDB_txn *txn, void *pArg, int *pbForeign) {
+  (void)pbForeign;
   fkv_drop_ctx *c = pArg;
   const char *zDb = c->t->zName;
   c->bDropped = 0;
@@ -1709,7 +1696,8 @@ static void tableDropDone(fkv_store *p, void *pArg) {
 
 /* Under wmu, as a drop: no flush is writing to t meanwhile.  Nothing is
 ** written: the transaction only reads. */
-static int tableAbandonWork(fkv_store *p, MDB_txn *txn, void *pArg) {
+static int tableAbandonWork(fkv_store *p, MDB_txn *txn, void *pArg, int *pbForeign) {
+  (void)pbForeign;
   fkv_drop_ctx *c = pArg;
   pthread_mutex_lock(&p->mu);
   int bLast = c->t->nRef == 1;
@@ -1725,14 +1713,14 @@ static int tableAbandonWork(fkv_store *p, MDB_txn *txn, void *pArg) {
 int fkvStoreTableAbandon(fkv_table *t, int bDiscard) {
   fkv_drop_ctx c = {t, 0, 0, bDiscard, 0, 0};
   if (fkvStoreForked(t->pStore)) return 0; /* the environment is the parent's */
-  if (runWrite(t->pStore, tableAbandonWork, tableDropDone, &c, 0) != MDB_SUCCESS) return 0;
+  if (runWrite(t->pStore, tableAbandonWork, tableDropDone, &c, 0, 0) != MDB_SUCCESS) return 0;
   return c.bDropped;
 }
 
 int fkvStoreTableDrop(fkv_table *t, const char *zSqlName, const char *zOwner, char **pzErr) {
   fkv_store *p = t->pStore;
   fkv_drop_ctx c = {t, zSqlName, zOwner, 0, 0, 0};
-  int e = runWrite(p, tableDropWork, tableDropDone, &c, pzErr);
+  int e = runWrite(p, tableDropWork, tableDropDone, &c, 0, pzErr);
   if (e == EROFS) {
     return fkvErrSet(pzErr, SQLITE_READONLY,
                      "flaxkv: cannot drop table %s, which owns its "

@@ -141,6 +141,8 @@ static int ownerIdentity(sqlite3 *db, const char *zSchema, const fkv_opts *o, ch
   return *pzOwner ? SQLITE_OK : SQLITE_NOMEM;
 }
 
+static void vtabFree(fkv_vtab *p);
+
 /*
 ** xCreate (bCreate) and xConnect.  Only xCreate creates anything in a
 ** store (store.h, Creating); every step that can fail for another reason
@@ -201,13 +203,8 @@ static int flaxkvInit(sqlite3 *db, void *pAux, int argc, const char *const *argv
   fkvOptsFree(&o);
   if (rc != SQLITE_OK) {
     if (!*pzErr && rc == SQLITE_NOMEM) fkvErrSet(pzErr, rc, "flaxkv: out of memory");
-    fkvTxnFree(p->pTxn);
-    fkvStoreTableClose(p->pTable);
-    fkvBufferClose(p->pBuf);
-    sqlite3_free(p->zSchema);
-    sqlite3_free(p->zName);
-    sqlite3_free(p->zOwner);
-    sqlite3_free(p);
+    fkvConnRef(c); /* vtabFree drops one */
+    vtabFree(p);
     return rc;
   }
   if (bCreate) fkvStoreKeep(fkvBufferStore(p->pBuf));

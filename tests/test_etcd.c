@@ -85,6 +85,45 @@ static int clusterKeys(const char *zEndpoints, const char *zPrefix) {
   return n;
 }
 
+/* The version (changes since creation) of the one key under zPrefix on the
+** cluster, and its value's bytes in hex (zHex, nHex bytes), or -1. */
+typedef struct kv_version kv_version;
+struct kv_version {
+  int64_t iVersion;
+  int n;
+  char *zHex;
+  size_t nHex;
+};
+static int oneKv(void *pArg, const fkv_etcd_kv *kv) {
+  kv_version *v = pArg;
+  v->iVersion = kv->iVersion;
+  v->n++;
+  size_t j = 0;
+  for (size_t i = 0; i < kv->nVal && j + 3 < v->nHex; i++) {
+    j += (size_t)snprintf(v->zHex + j, v->nHex - j, "%02x", kv->pVal[i]);
+  }
+  return SQLITE_OK;
+}
+static int64_t clusterVersion(const char *zEndpoints, const char *zPrefix, char *zHex,
+                              size_t nHex) {
+  fkv_etcd_cfg cfg;
+  memset(&cfg, 0, sizeof cfg);
+  cfg.zEndpoints = zEndpoints;
+  fkv_etcd *p = 0;
+  kv_version v = {-1, 0, zHex, nHex};
+  zHex[0] = 0;
+  if (fkvEtcdOpen(&cfg, &p, 0) != SQLITE_OK) return -1;
+  unsigned char aEnd[64];
+  size_t nEnd = fkvEtcdPrefixEnd(zPrefix, strlen(zPrefix), aEnd);
+  if (fkvEtcdRangeAll(p, zPrefix, strlen(zPrefix), aEnd, nEnd, 0, 0, oneKv, &v, 0, 0) !=
+          SQLITE_OK ||
+      v.n != 1) {
+    v.iVersion = -1;
+  }
+  fkvEtcdClose(p);
+  return v.iVersion;
+}
+
 static int64_t clusterCompactNow(const char *zEndpoints) {
   fkv_etcd_cfg cfg;
   memset(&cfg, 0, sizeof cfg);
@@ -322,6 +361,18 @@ static void testWriteThrough(fkv_cluster *c) {
     waitpid(aPid[i], &st, 0);
     CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0, "counter process %d failed (status %d)", i, st);
   }
+  /* On the cluster: one put per acknowledged commit (the REPLACE and 45
+  ** increments), whatever a mirror shows. */
+  {
+    char zHex[64];
+    int64_t iVersion = clusterVersion(zEp, "counter/", zHex, sizeof zHex);
+    CHECK(iVersion == 46, "the counter key's version on the cluster: %lld (want 46), value %s",
+          (long long)iVersion, zHex);
+  }
+  /* A new mirror reads the cluster at one revision; the old one catches up. */
+  a = machine("w-new", zEp, "counter/", 0, 0);
+  EXPECT(a, "SELECT value FROM kv WHERE key = 'c'", "45");
+  sqlite3_close(a);
   a = machine("w-a", zEp, "counter/", "write_through=1", 0);
   WAIT_FOR(a, "SELECT value FROM kv WHERE key = 'c'", "45");
   sqlite3_close(a);
