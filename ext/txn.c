@@ -109,11 +109,18 @@ int fkvTxnPut(fkv_txn *p, const unsigned char *aKey, size_t nKey, const unsigned
   return SQLITE_OK;
 }
 
-/* A view of the latest committed state, reopened when stale. */
+/* A view of the latest committed state, reopened when stale.  Under
+** write-through its snapshot counts as one the transaction read (see
+** fkvTxnWriteThrough). */
 static int txnView(fkv_txn *p, char **pzErr) {
-  if (!p->pView) return fkvViewOpen(p->pBuf, &p->pView, pzErr);
-  if (!p->pView->bOpen || fkvViewStale(p->pView)) return fkvViewResume(p->pView, pzErr);
-  return SQLITE_OK;
+  int rc = SQLITE_OK;
+  if (!p->pView) {
+    rc = fkvViewOpen(p->pBuf, &p->pView, pzErr);
+  } else if (!p->pView->bOpen || fkvViewStale(p->pView)) {
+    rc = fkvViewResume(p->pView, pzErr);
+  }
+  if (rc == SQLITE_OK && fkvBufferThrough(p->pBuf)) fkvTxnSetSnapshot(p, fkvViewTxnId(p->pView));
+  return rc;
 }
 
 int fkvTxnGet(fkv_txn *p, const unsigned char *aKey, size_t nKey, int bCommitted,

@@ -455,6 +455,22 @@ static int cursorSettle(fkv_cursor *pCur) {
   return SQLITE_OK;
 }
 
+/*
+** Write-through checks at commit that nothing was committed after the oldest
+** snapshot the transaction read (fkvTxnWriteThrough).  xBegin takes LMDB's
+** last transaction id, which (read from the meta page) may run ahead of the
+** snapshot a reader begun just after gets: LMDB publishes a commit to new
+** readers only after it writes the meta page.  So each snapshot a cursor
+** reads is given to the connection's transactions on the store too.
+*/
+static void cursorNoteSnapshot(fkv_vtab *p, fkv_view *v) {
+  if (!fkvBufferWriteThrough(p->pBuf)) return;
+  uint64_t id = fkvViewTxnId(v);
+  for (fkv_vtab *q = p->pConn->pVtabs; q; q = q->pNextVtab) {
+    if (q->pBuf == p->pBuf) fkvTxnSetSnapshot(q->pTxn, id);
+  }
+}
+
 static int flaxkvFilter(sqlite3_vtab_cursor *cur, int idxNum, const char *idxStr, int argc,
                         sqlite3_value **argv) {
   (void)idxStr;
@@ -469,6 +485,7 @@ static int flaxkvFilter(sqlite3_vtab_cursor *cur, int idxNum, const char *idxStr
     rc = sharedViewAcquire(p->pConn, p->pBuf, &pCur->pShared, &p->base.zErrMsg);
     if (rc != SQLITE_OK) return rc;
   }
+  cursorNoteSnapshot(p, pCur->pShared->pView);
   if (pCur->pIter && !fkvIterCurrent(pCur->pIter, p->pTxn)) {
     fkvIterClose(pCur->pIter);
     pCur->pIter = 0;
