@@ -42,13 +42,13 @@ CC      ?= cc
 CFLAGS  ?= -O2 -g
 XCFLAGS ?=
 WARN     = -Wall -Wextra
-LIBS     = -llmdb -lmsgpackc -ljansson -lpthread -lm
+LIBS     = -llmdb -lmsgpackc -ljansson -lzstd -lpthread -lm
 
 # The version, in one place: the file VERSION, returned by flaxkv_version().
 VERSION := $(shell cat VERSION)
 
 # The extension: every room of ext/.
-SRC = ext/util.c ext/codec.c ext/msgpack_fmt.c ext/format.c ext/memtable.c ext/store_lmdb.c \
+SRC = ext/util.c ext/codec.c ext/compress.c ext/msgpack_fmt.c ext/format.c ext/memtable.c ext/store_lmdb.c \
       ext/buffer.c ext/view.c ext/iter.c ext/txn.c ext/options.c ext/plan.c ext/conn.c \
       ext/update.c ext/vtab.c ext/flaxkv.c
 HDR = $(wildcard ext/*.h)
@@ -62,9 +62,14 @@ EXT_CFLAGS  = $(CPPFLAGS) $(CFLAGS) $(WARN) -std=gnu11 -fPIC -fvisibility=hidden
 TEST_CFLAGS = $(CPPFLAGS) $(CFLAGS) $(WARN) -std=gnu11 -pthread -DSQLITE_CORE -Iext
 
 # ---- the tests: one list, read by tests/run.sh through `make print-tests` ----
-# The test programs (tests/test_*.c), plain and under ASan+UBSan, in this order.
-TESTS = test_codec test_msgpack test_memtable test_sql test_diff test_interleave test_threads \
-        test_procs test_crash test_consist test_fault test_hostile test_security
+# An entry is NAME (build/NAME) or NAME:ARGS, its arguments separated by commas
+# (test_diff:20,--compress runs build/test_diff 20 --compress).
+# The test programs (tests/test_*.c), plain and under ASan+UBSan, in this order;
+# test_diff also with compress=zstd.
+TESTS = test_codec test_msgpack test_memtable test_sql test_diff test_diff:--compress \
+        test_interleave test_threads test_procs test_crash test_consist test_fault test_hostile \
+        test_security
+TEST_PROGS = $(foreach t,$(TESTS),$(firstword $(subst :, ,$t)))
 # The threaded ones, also under TSan.
 TSAN_TESTS = test_memtable test_threads test_consist test_interleave
 # The scripts (plain build only), then fuzz/run.sh for 20 s.
@@ -72,8 +77,8 @@ SCRIPT_TESTS = tests/test_shell.sh tests/test_python.py tests/test_formats.py \
                tests/test_flaxkv_sqlite.py tests/test_examples.sh tests/test_deps.sh
 # make check: programs that need only the build's packages, fast; NAME:ARG runs
 # build/NAME ARG (fewer seeds).  About 20 s on 2 cores, building included.
-CHECK_TESTS = test_codec test_msgpack test_memtable test_sql test_diff:20 test_interleave:8 \
-              test_threads test_consist test_fault test_security
+CHECK_TESTS = test_codec test_msgpack test_memtable test_sql test_diff:20 test_diff:20,--compress \
+              test_interleave:8 test_threads test_consist test_fault test_security
 CHECK_PROGS = $(foreach t,$(CHECK_TESTS),$(firstword $(subst :, ,$t)))
 
 # The three build variants, by directory, and their sanitizer flags.
@@ -109,13 +114,13 @@ $(foreach v,$(VARIANTS),$(addprefix $v/obj/,$(UNIT_OBJ))): %.o: ext/$$(notdir $$
 	$(CC) $(TEST_CFLAGS) $(SAN_$(patsubst %/obj,%,$(@D))) $(XCFLAGS) -c -o $@ $<
 
 # The test programs, one rule for the three variants: VARIANT/test_NAME
-ALL_TESTS = $(sort $(TESTS) $(TSAN_TESTS) $(CHECK_PROGS))
+ALL_TESTS = $(sort $(TEST_PROGS) $(TSAN_TESTS) $(CHECK_PROGS))
 $(foreach v,$(VARIANTS),$(addprefix $v/,$(ALL_TESTS))): %: tests/$$(notdir $$*).c tests/harness.h \
     tests/procs.h $$(addprefix $$(@D)/obj/,$(UNIT_OBJ))
 	$(CC) $(TEST_CFLAGS) $(SAN_$(@D)) $(XCFLAGS) -o $@ $< $(addprefix $(@D)/obj/,$(UNIT_OBJ)) \
 	  $(LDFLAGS) -lsqlite3 $(LIBS)
 
-asan: deps build/asan/flaxkv.so $(addprefix build/asan/,$(TESTS))
+asan: deps build/asan/flaxkv.so $(addprefix build/asan/,$(TEST_PROGS))
 tsan: deps build/tsan/flaxkv.so $(addprefix build/tsan/,$(TSAN_TESTS))
 
 run: deps-run loadable
@@ -125,7 +130,7 @@ run: deps-run loadable
 check: loadable $(addprefix build/,$(CHECK_PROGS))
 	@tests/run.sh --check
 
-test: deps-test loadable $(addprefix build/,$(TESTS)) asan tsan
+test: deps-test loadable $(addprefix build/,$(TEST_PROGS)) asan tsan
 	@tests/run.sh
 
 print-tests:

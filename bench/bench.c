@@ -21,7 +21,7 @@
 **                          (flaxkv, flaxkv_wal, flaxkv_flush_per_commit,
 **                          flaxkv_write_through, memory,
 **                          wal, rollback, lmdb, lmdb_nosync): for profiling
-**     --chains LIST        run only these chains (auto, batch, vec, hot; see below)
+**     --chains LIST        run only these chains (auto, batch, vec, hot, zstd; see below)
 **     --scale[=6|7]        point-read and scan cost at N = 10^4 .. 10^6 (or 10^7)
 **     --flood[=SIZE]       RSS while writing SIZE (default 2G) of 1 KB values to a
 **                          flaxkv table with buffer_size='16M', buffer_limit='64M'
@@ -73,6 +73,11 @@
 **          back one by one (5)
 **   hot    N autocommit increments of 100 counters, then 4 threads with
 **          their own connections incrementing at once (9)
+**   zstd   flaxkv alone, after the others: N/10 JSON documents (about 1.5
+**          KB) and N/10 texts (4 KB) written, read while buffered, flushed
+**          and read again, without compression and with compress=zstd at
+**          levels 1, 3 and 9; store size (flaxkv_stat's map_used) and ns
+**          per row, median of min(R, 3), each read checked
 ** A system that fsyncs every commit (rollback, LMDB, fkv fpc, fkv wt) runs at most
 ** --sync-ops operations of an autocommit workload (the auto chain first
 ** loads the other keys in one transaction, so the table ends with N rows);
@@ -1635,6 +1640,248 @@ static void runFlood(void) {
   }
 }
 
+/* ------------------------------------------------------------ compress */
+
+/*
+** The zstd chain: store size and the cost of writes, the flush and point
+** reads, without and with compress=zstd, on JSON documents and on text.
+** Both corpora are made from a fixed seed and a list of words (so they
+** compress as real text does, not as random bytes or one repeated byte).
+*/
+static const char *const azWord[] = {
+    "the", "of", "and", "to", "in", "is", "that", "for", "it", "as", "was", "with", "be", "by",
+    "on", "not", "he", "this", "are", "or", "his", "from", "at", "which", "but", "have", "an",
+    "had", "they", "you", "were", "their", "one", "all", "we", "can", "her", "has", "there",
+    "been", "if", "more", "when", "will", "would", "who", "so", "no", "store", "value", "key",
+    "buffer", "flush", "read", "write", "table", "query", "index", "page", "memory", "disk",
+    "commit", "snapshot", "thread", "process", "cluster", "machine", "number", "order", "time",
+    "system", "people", "water", "history", "world", "information", "family", "government",
+    "company", "problem", "service", "market", "program", "question", "student", "country",
+    "research", "evidence", "language", "children", "morning", "evening", "mountain", "river",
+    "quickly", "slowly", "important", "different", "available", "possible", "general", "public",
+};
+#define N_WORD ((int)(sizeof(azWord) / sizeof(azWord[0])))
+#define Z_TEXT_BYTES 4096
+
+static const char *zWord(uint64_t *s) { return azWord[splitmix(s) % N_WORD]; }
+
+/* Append to z[*pn..nMax) (NUL-terminated). */
+static void zAppend(char *z, size_t *pn, size_t nMax, const char *zFmt, ...) {
+  va_list ap;
+  va_start(ap, zFmt);
+  int k = vsnprintf(z + *pn, nMax - *pn, zFmt, ap);
+  va_end(ap);
+  if (k > 0) *pn = *pn + (size_t)k < nMax ? *pn + (size_t)k : nMax - 1;
+}
+
+/* JSON document i (a user record with a history): about 1.5 KB. */
+static size_t zJsonDoc(long i, char *z, size_t nMax) {
+  uint64_t s = (uint64_t)i * 0x9E3779B97F4A7C15ULL + 11;
+  size_t n = 0;
+  zAppend(z, &n, nMax, "{\"id\":%ld,\"user\":\"user%06ld\",\"email\":\"user%06ld@example.com\","
+          "\"active\":%s,\"score\":%.3f,\"tags\":[\"%s\",\"%s\",\"%s\"],\"address\":{\"street\":"
+          "\"%d %s street\",\"city\":\"%s\",\"zip\":\"%05d\"},\"bio\":\"",
+          i, i, i, splitmix(&s) % 2 ? "true" : "false", (double)(splitmix(&s) % 100000) / 1000,
+          zWord(&s), zWord(&s), zWord(&s), (int)(splitmix(&s) % 999) + 1, zWord(&s), zWord(&s),
+          (int)(splitmix(&s) % 100000));
+  int nBio = 30 + (int)(splitmix(&s) % 30);
+  for (int w = 0; w < nBio; w++) zAppend(z, &n, nMax, "%s%s", w ? " " : "", zWord(&s));
+  zAppend(z, &n, nMax, "\",\"history\":[");
+  int nEv = 5 + (int)(splitmix(&s) % 6);
+  static const char *const azEvent[] = {"login", "view", "purchase", "logout", "search"};
+  for (int e = 0; e < nEv; e++) {
+    zAppend(z, &n, nMax, "%s{\"ts\":%lld,\"event\":\"%s\",\"amount\":%.2f,\"item\":\"%s-%d\"}",
+            e ? "," : "", 1700000000LL + (long long)(splitmix(&s) % 30000000),
+            azEvent[splitmix(&s) % 5], (double)(splitmix(&s) % 100000) / 100, zWord(&s),
+            (int)(splitmix(&s) % 10000));
+  }
+  zAppend(z, &n, nMax, "]}");
+  return n;
+}
+
+/* Text i: sentences of words, Z_TEXT_BYTES bytes. */
+static size_t zText(long i, char *z, size_t nMax) {
+  uint64_t s = (uint64_t)i * 0x2545F4914F6CDD1DULL + 17;
+  size_t n = 0;
+  size_t nWant = Z_TEXT_BYTES < nMax ? Z_TEXT_BYTES : nMax - 1;
+  while (n < nWant) {
+    int nW = 6 + (int)(splitmix(&s) % 14);
+    for (int w = 0; w < nW && n < nWant; w++) {
+      const char *zW = zWord(&s);
+      if (w == 0) zAppend(z, &n, nMax, "%c%s", zW[0] - 'a' + 'A', zW + 1);
+      else zAppend(z, &n, nMax, " %s", zW);
+    }
+    zAppend(z, &n, nMax, "%s", splitmix(&s) % 4 ? ". " : ".\n");
+  }
+  z[nWant] = 0;
+  return nWant;
+}
+
+/* The sum of a value's bytes, weighted by position (a check, not a hash). */
+static uint64_t zSum(const unsigned char *a, size_t n) {
+  uint64_t x = n;
+  for (size_t i = 0; i < n; i++) x += (uint64_t)a[i] * (i + 1);
+  return x;
+}
+
+/* A JSON figure of flaxkv_stat('kv') (path such as '$.store.map_used'). */
+static double zStat(sqlite3 *db, const char *zPath) {
+  char zSql[200];
+  snprintf(zSql, sizeof(zSql), "SELECT json_extract(flaxkv_stat('kv'), '%s')", zPath);
+  sqlite3_stmt *st = sqlPrepare(db, zSql);
+  double v = sqlite3_step(st) == SQLITE_ROW ? sqlite3_column_double(st, 0) : NAN;
+  sqlite3_finalize(st);
+  return v;
+}
+
+/* Point reads of every key in the order aKey: the checksum of what was read. */
+static uint64_t zReadAll(sqlite3_stmt *st, const int64_t *aKey, long n, long *pnFound) {
+  uint64_t sum = 0;
+  long nFound = 0;
+  for (long i = 0; i < n; i++) {
+    sqlite3_bind_int64(st, 1, aKey[i]);
+    if (sqlite3_step(st) == SQLITE_ROW) {
+      const unsigned char *a = sqlite3_column_text(st, 0);
+      sum += zSum(a, (size_t)sqlite3_column_bytes(st, 0)) + (uint64_t)aKey[i];
+      nFound++;
+    }
+    sqlite3_reset(st);
+  }
+  *pnFound = nFound;
+  return sum;
+}
+
+static void runCompress(void) {
+  static const struct {
+    const char *zName, *zCsv, *zOpts;
+  } aCfg[] = {
+      {"none", "none", ""},
+      {"zstd level 1", "zstd1", ", compress=zstd, compress_level=1"},
+      {"zstd (level 3)", "zstd3", ", compress=zstd"},
+      {"zstd level 9", "zstd9", ", compress=zstd, compress_level=9"},
+  };
+  enum { NC = 4, NM = 6 }; /* metrics: store MB, write, read buffered, flush, read flushed,
+                            ** value MB */
+  static const char *const azCorpus[2] = {"json", "text"};
+  long nRow = opt.n / 10 < 200 ? 200 : opt.n / 10;
+  int nRep = opt.nRep < 3 ? opt.nRep : 3;
+  size_t nMax = 8192;
+  char *zBuf = malloc(nMax);
+  int64_t *aKey = permutation(nRow, SEED + 9);
+  double aFig[2][NC][NM], aRaw[2];
+  for (int c = 0; c < 2; c++) {
+    /* The corpus, and what reading it back must give. */
+    char **az = malloc(sizeof(char *) * (size_t)nRow);
+    size_t *an = malloc(sizeof(size_t) * (size_t)nRow);
+    uint64_t want = 0;
+    double nBytes = 0;
+    for (long i = 0; i < nRow; i++) {
+      an[i] = c == 0 ? zJsonDoc(i + 1, zBuf, nMax) : zText(i + 1, zBuf, nMax);
+      az[i] = malloc(an[i] + 1);
+      memcpy(az[i], zBuf, an[i] + 1);
+      want += zSum((const unsigned char *)az[i], an[i]) + (uint64_t)(i + 1);
+      nBytes += (double)an[i];
+    }
+    aRaw[c] = nBytes;
+    fprintf(stderr, "compress: %ld %s values, %.1f MB\n", nRow, azCorpus[c], nBytes / 1048576);
+    double r[NC][NM][MAX_REP];
+    for (int rep = 0; rep < nRep; rep++) {
+      for (int jj = 0; jj < NC; jj++) {
+        int j = (jj + rep) % NC;
+        char zSql[4600];
+        Inst I = {0};
+        I.iSys = SYS_FLAXKV;
+        snprintf(I.zDir, sizeof(I.zDir), "%s/compress-%s-%s-r%d", opt.zDir, azCorpus[c],
+                 aCfg[j].zCsv, rep);
+        rmTree(I.zDir);
+        I.db = sqlOpen(&I, 0);
+        snprintf(zSql, sizeof(zSql),
+                 "CREATE VIRTUAL TABLE temp.kv USING flaxkv(path='%s', buffer_size='1G', "
+                 "flush_interval='3600s'%s)",
+                 I.zDir, aCfg[j].zOpts);
+        sqlExec(I.db, zSql);
+        sqlite3_stmt *stIns = sqlPrepare(I.db, "INSERT INTO kv VALUES (?1, ?2)");
+        sqlite3_stmt *stGet = sqlPrepare(I.db, "SELECT value FROM kv WHERE key = ?1");
+        double t0 = nowNs();
+        for (long i = 0; i < nRow; i++) {
+          if (i % 1000 == 0) sqlExec(I.db, "BEGIN");
+          sqlite3_bind_int64(stIns, 1, i + 1);
+          sqlite3_bind_text(stIns, 2, az[i], (int)an[i], SQLITE_STATIC);
+          if (sqlite3_step(stIns) != SQLITE_DONE) sqlFail(I.db, "compress insert");
+          sqlite3_reset(stIns);
+          if (i % 1000 == 999 || i == nRow - 1) sqlExec(I.db, "COMMIT");
+        }
+        double t1 = nowNs();
+        long nFound;
+        uint64_t got = zReadAll(stGet, aKey, nRow, &nFound);
+        double t2 = nowNs();
+        if (nFound != nRow || got != want) {
+          fprintf(stderr, "CHECK FAILED [compress %s %s, buffered reads]\n", azCorpus[c], aCfg[j].zName);
+          gFail = 1;
+        }
+        sqlExec(I.db, "SELECT flaxkv_flush()");
+        double t3 = nowNs();
+        got = zReadAll(stGet, aKey, nRow, &nFound);
+        double t4 = nowNs();
+        if (nFound != nRow || got != want) {
+          fprintf(stderr, "CHECK FAILED [compress %s %s, flushed reads]\n", azCorpus[c], aCfg[j].zName);
+          gFail = 1;
+        }
+        r[j][0][rep] = zStat(I.db, "$.store.map_used") / 1048576;
+        r[j][1][rep] = (t1 - t0) / nRow;
+        r[j][2][rep] = (t2 - t1) / nRow;
+        r[j][3][rep] = (t3 - t2) / nRow;
+        r[j][4][rep] = (t4 - t3) / nRow;
+        /* The bytes the values take as stored: frames and plain values. */
+        r[j][5][rep] = (nBytes - zStat(I.db, "$.compress.bytes_before") +
+                        zStat(I.db, "$.compress.bytes_after")) / 1048576;
+        sqlite3_finalize(stIns);
+        sqlite3_finalize(stGet);
+        if (sqlite3_close(I.db) != SQLITE_OK) sqlFail(I.db, "close");
+        rmTree(I.zDir);
+      }
+    }
+    for (int j = 0; j < NC; j++) {
+      for (int m = 0; m < NM; m++) {
+        qsort(r[j][m], nRep, sizeof(double), cmpDouble);
+        aFig[c][j][m] = r[j][m][nRep / 2];
+      }
+    }
+    for (long i = 0; i < nRow; i++) free(az[i]);
+    free(az);
+    free(an);
+  }
+  fprintf(gOut, "\ncompression: %ld JSON documents (%.0f bytes on average) and %ld texts (%d bytes) "
+                "as TEXT values under INTEGER keys,\ninserted 1000 per transaction into "
+                "flaxkv(buffer_size='1G', flush_interval='3600s'), then every key read in shuffled "
+                "order\nbefore the flush (buffered) and after it; value MB: the values as stored (zstd "
+                "frames, or plain);\nstore MB: LMDB pages in use (vs none: its ratio); median of %d\n",
+          nRow, aRaw[0] / nRow, nRow, Z_TEXT_BYTES, nRep);
+  fprintf(gOut, "%-6s %-16s %9s %9s %8s %11s %11s %11s %11s\n", "corpus", "compress", "value MB",
+          "store MB", "vs none", "write", "read buf", "flush", "read flushed");
+  static const char *const azMetric[NM] = {"store_mb", "write", "read_buffered", "flush",
+                                           "read_flushed", "value_mb"};
+  for (int c = 0; c < 2; c++) {
+    for (int j = 0; j < NC; j++) {
+      double *f = aFig[c][j];
+      char az[4][32];
+      for (int m = 1; m < 5; m++) fmtNs(az[m - 1], sizeof(az[0]), f[m]);
+      fprintf(gOut, "%-6s %-16s %9.2f %9.1f %8.2f %11s %11s %11s %11s\n", azCorpus[c],
+              aCfg[j].zName, f[5], f[0], f[0] / aFig[c][0][0], az[0], az[1], az[2], az[3]);
+      if (opt.bCsv) {
+        for (int m = 0; m < NM; m++) {
+          printf("compress,%s_%s,%s,%.1f,%s,%ld,%d,,,ok\n", azCorpus[c], azMetric[m], aCfg[j].zCsv,
+                 f[m], m == 0 || m == 5 ? "MB" : "ns/row", nRow, nRep);
+        }
+      }
+    }
+  }
+  fprintf(gOut, "(write, reads and flush in ns per row; raw values: %.1f MB of JSON, %.1f MB of text)\n",
+          aRaw[0] / 1048576, aRaw[1] / 1048576);
+  free(aKey);
+  free(zBuf);
+}
+
 /* ---------------------------------------------------------------- main */
 
 static long long parseSizeArg(const char *z) {
@@ -1773,6 +2020,7 @@ int main(int argc, char **argv) {
   if (opt.bCsv) csvTimes();
   printTargets();
   double peakMain = peakRssMb();
+  if (!opt.zChains || listHas(opt.zChains, "zstd")) runCompress();
   if (opt.scaleExp) runScale();
   if (opt.floodBytes) runFlood();
   fprintf(gOut, "\ntargets: %d MET, %d NOT MET\n", nMet, nNotMet);

@@ -320,7 +320,7 @@ int fkvValueDecode(const unsigned char *a, size_t n, fkv_datum *p, int *pKind) {
   if (n < 1) return SQLITE_CORRUPT;
   int eType = FKV_HDR_TYPE(a[0]);
   int eKind = FKV_HDR_KIND(a[0]);
-  if (FKV_HDR_VERSION(a[0]) != 0 || eKind > FKV_KEYKIND_NEGZERO) return SQLITE_CORRUPT;
+  if (!FKV_HDR_PLAIN(a[0]) || eKind > FKV_KEYKIND_NEGZERO) return SQLITE_CORRUPT;
   switch (eType) {
     case SQLITE_INTEGER: {
       if (n < 2 || n > 9) return SQLITE_CORRUPT;
@@ -399,7 +399,7 @@ int fkvResultKey(sqlite3_context *ctx, const unsigned char *a, size_t n, int eKi
 ** fkvResultDatum give.  TEXT and BLOB (most values) are handed over here.
 */
 int fkvResultValue(sqlite3_context *ctx, const unsigned char *a, size_t n) {
-  if (n >= 1 && FKV_HDR_VERSION(a[0]) == 0 && FKV_HDR_KIND(a[0]) <= FKV_KEYKIND_NEGZERO) {
+  if (n >= 1 && FKV_HDR_PLAIN(a[0]) && FKV_HDR_KIND(a[0]) <= FKV_KEYKIND_NEGZERO) {
     size_t nData = n - 1;
     const void *z = nData ? (const void *)(a + 1) : "";
     if (FKV_HDR_TYPE(a[0]) == SQLITE_BLOB) {

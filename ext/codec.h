@@ -32,12 +32,31 @@
 **   header  bits 0-2: SQLite type (SQLITE_INTEGER=1, SQLITE_FLOAT=2,
 **                     SQLITE_TEXT=3, SQLITE_BLOB=4, SQLITE_NULL=5)
 **           bits 3-4: key kind (above)
-**           bits 5-7: zero (format version 0; anything else is corrupt)
+**           bit  5:   FKV_HDR_ZSTD, the payload is compressed (below)
+**           bits 6-7: zero (anything else is corrupt)
 **   INTEGER 1 to 8 bytes, big-endian two's complement, the fewest that hold it
 **   FLOAT   8 bytes, the IEEE-754 bits big-endian
 **   TEXT    the UTF-8 bytes
 **   BLOB    the bytes
 **   NULL    nothing
+**
+** A COMPRESSED value (header bit 5 set; only TEXT and BLOB, anything else
+** with bit 5 is corrupt) has for payload one zstd frame (RFC 8878) whose
+** content is the TEXT or BLOB bytes above:
+**
+**   0x23 | 0x28 B5 2F FD (zstd magic) | frame header with the content size
+**        | blocks | 4-byte checksum (flaxkv writes it; a reader accepts a
+**          frame without one)
+**
+** (0x23: a TEXT of the natural key kind; 0x24 a BLOB; 0x2B a TEXT whose key
+** was written as a REAL.)  The header keeps the type and the key kind in
+** their places, so fkvValueKeyKind and the type read the same for both
+** forms.  The layout is self-describing: whether a value is compressed is
+** in its own header, never in an option.  compress.c writes and reads such
+** values (the option compress=zstd); the decoders here take plain values
+** only, and return SQLITE_CORRUPT for a compressed one, as for any header
+** they cannot decode.  An older flaxkv (which required bits 5-7 zero) reads
+** a compressed value as corrupt, never as other data.
 **
 ** Every function here is pure: no locks, no global state, safe from any
 ** thread.  Decoders never read outside the buffer they are given and report
@@ -147,23 +166,28 @@ size_t fkvValueSize(sqlite3_value *pVal);
 void fkvValueEncode(sqlite3_value *pVal, int eKind, unsigned char *a);
 
 /*
-** Decode a stored value of n bytes.  *pKind receives the key kind from its
-** header.  Returns SQLITE_OK or SQLITE_CORRUPT.
+** Decode a stored value of n bytes that is not compressed.  *pKind
+** receives the key kind from its header.  Returns SQLITE_OK or
+** SQLITE_CORRUPT (also for a compressed value: compress.h reads those).
 */
 int fkvValueDecode(const unsigned char *a, size_t n, fkv_datum *p, int *pKind);
 
 /*
 ** The same decoding straight into a result, as fkvResultDatum would set it:
-** the key a[0..n) with key kind eKind, and a stored value.  Return
-** SQLITE_OK or SQLITE_CORRUPT (then ctx has no result).
+** the key a[0..n) with key kind eKind, and a stored value (not compressed).
+** Return SQLITE_OK or SQLITE_CORRUPT (then ctx has no result).
 */
 int fkvResultKey(sqlite3_context *ctx, const unsigned char *a, size_t n, int eKind);
 int fkvResultValue(sqlite3_context *ctx, const unsigned char *a, size_t n);
 
-/* Value header: bits 0-2 type, bits 3-4 key kind, bits 5-7 format version. */
+/* Value header: bits 0-2 type, bits 3-4 key kind, bit 5 compressed, bits
+** 6-7 reserved (zero). */
 #define FKV_HDR_TYPE(h) ((h)&0x07)
 #define FKV_HDR_KIND(h) (((h) >> 3) & 0x03)
-#define FKV_HDR_VERSION(h) ((h)&0xE0)
+#define FKV_HDR_ZSTD 0x20
+#define FKV_HDR_RESERVED(h) ((h)&0xC0)
+/* A header the plain decoders take: bits 5-7 zero. */
+#define FKV_HDR_PLAIN(h) (((h)&0xE0) == 0)
 
 /* The key kind recorded in a stored value's header (0 if n==0). */
 static inline int fkvValueKeyKind(const unsigned char *a, size_t n) {

@@ -295,7 +295,7 @@ fkv_view *fkvConnTxnView(fkv_conn *c, fkv_buffer *pBuf) {
 
 /* This connection's connected flaxkv table zTable, or SQLITE_ERROR. */
 static int connFindTable(fkv_conn *c, const char *zTable, fkv_buffer **ppBuf, fkv_table **ppTable,
-                         const char **pzName) {
+                         const char **pzName, const fkv_compress **ppZip) {
   const char *zDot = strchr(zTable, '.');
   for (fkv_vtab *p = c->pVtabs; p; p = p->pNextVtab) {
     int bMatch;
@@ -311,6 +311,7 @@ static int connFindTable(fkv_conn *c, const char *zTable, fkv_buffer **ppBuf, fk
       *ppBuf = p->pBuf;
       *ppTable = p->pTable;
       *pzName = p->zName;
+      if (ppZip) *ppZip = &p->zip;
       return SQLITE_OK;
     }
   }
@@ -318,8 +319,8 @@ static int connFindTable(fkv_conn *c, const char *zTable, fkv_buffer **ppBuf, fk
 }
 
 int fkvConnFindTable(fkv_conn *c, const char *zTable, fkv_buffer **ppBuf, fkv_table **ppTable,
-                     const char **pzName, char **pzErr) {
-  if (connFindTable(c, zTable, ppBuf, ppTable, pzName) == SQLITE_OK) return SQLITE_OK;
+                     const char **pzName, const fkv_compress **ppZip, char **pzErr) {
+  if (connFindTable(c, zTable, ppBuf, ppTable, pzName, ppZip) == SQLITE_OK) return SQLITE_OK;
   /* SQLite connects a virtual table when a statement first uses it:
   ** preparing one that reads it does, if the schema has such a table. */
   const char *zDot = strchr(zTable, '.');
@@ -330,6 +331,6 @@ int fkvConnFindTable(fkv_conn *c, const char *zTable, fkv_buffer **ppBuf, fkv_ta
   if (zSql) sqlite3_prepare_v2(c->db, zSql, -1, &pStmt, 0);
   sqlite3_finalize(pStmt);
   sqlite3_free(zSql);
-  if (connFindTable(c, zTable, ppBuf, ppTable, pzName) == SQLITE_OK) return SQLITE_OK;
+  if (connFindTable(c, zTable, ppBuf, ppTable, pzName, ppZip) == SQLITE_OK) return SQLITE_OK;
   return fkvErrSet(pzErr, SQLITE_ERROR, "no flaxkv table named \"%s\" in this connection", zTable);
 }

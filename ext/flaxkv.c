@@ -49,7 +49,8 @@ SQLITE_EXTENSION_INIT1
 
 /* The table named by argv[0], or an error result (returns non-zero). */
 static int findTable(sqlite3_context *ctx, const char *zFunc, sqlite3_value *pArg,
-                     fkv_buffer **ppBuf, fkv_table **ppTable, const char **pzName) {
+                     fkv_buffer **ppBuf, fkv_table **ppTable, const char **pzName,
+                     const fkv_compress **ppZip) {
   fkv_conn *c = sqlite3_user_data(ctx);
   const char *zTable = (const char *)sqlite3_value_text(pArg);
   char *zErr = 0;
@@ -61,7 +62,7 @@ static int findTable(sqlite3_context *ctx, const char *zFunc, sqlite3_value *pAr
     fkvErrResult(ctx, SQLITE_ERROR, "%s: a table name has no NUL character", zFunc);
     return SQLITE_ERROR;
   }
-  int rc = fkvConnFindTable(c, zTable, ppBuf, ppTable, pzName, &zErr);
+  int rc = fkvConnFindTable(c, zTable, ppBuf, ppTable, pzName, ppZip, &zErr);
   if (rc != SQLITE_OK) fkvErrResult(ctx, rc, "%s: %s", zFunc, zErr ? zErr : sqlite3_errstr(rc));
   sqlite3_free(zErr);
   return rc;
@@ -77,7 +78,7 @@ static void flushFunc(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
     fkv_buffer *pBuf = 0;
     fkv_table *pTable = 0;
     const char *zName = 0;
-    if (findTable(ctx, "flaxkv_flush", argv[0], &pBuf, &pTable, &zName)) return;
+    if (findTable(ctx, "flaxkv_flush", argv[0], &pBuf, &pTable, &zName, 0)) return;
     rc = fkvBufferFlush(pBuf, pTable, &zErr);
   }
   if (rc != SQLITE_OK) {
@@ -152,7 +153,9 @@ static void statOne(fkv_buffer *b, void *pArg) {
 }
 
 /*
-** flaxkv_stat(table): {"table", "lmdb_name", "rows_flushed", "store": {...}}
+** flaxkv_stat(table): {"table", "lmdb_name", "rows_flushed", "compress": {...},
+** "store": {...}}; "compress" is the table's compression and what this
+** connection's use of the table did with it (compress.h, fkvCompressJson).
 ** flaxkv_stat(): [store, ...] for every store open in the process.
 ** The JSON is text with SQLite's json subtype unset; query it with
 ** json_extract, e.g. json_extract(flaxkv_stat('kv'), '$.store.flushes').
@@ -172,7 +175,8 @@ static void statFunc(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
     fkv_buffer *pBuf = 0;
     fkv_table *pTable = 0;
     const char *zName = 0;
-    if (findTable(ctx, "flaxkv_stat", argv[0], &pBuf, &pTable, &zName)) return;
+    const fkv_compress *pZip = 0;
+    if (findTable(ctx, "flaxkv_stat", argv[0], &pBuf, &pTable, &zName, &pZip)) return;
     uint64_t nRows = 0;
     char *zErr = 0;
     int rc = fkvStoreTableRows(pTable, &nRows, &zErr);
@@ -184,10 +188,13 @@ static void statFunc(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
     char *zStore = storeJson(pBuf);
     char *zT = jsonString(zName);
     char *zL = pTable->zName ? jsonString(pTable->zName) : sqlite3_mprintf("null");
-    z = (zStore && zT && zL) ? sqlite3_mprintf("{\"table\":%s,\"lmdb_name\":%s,"
-                                               "\"rows_flushed\":%llu,\"store\":%s}",
-                                               zT, zL, (unsigned long long)nRows, zStore)
-                             : 0;
+    char *zZip = fkvCompressJson(pZip);
+    z = (zStore && zT && zL && zZip)
+            ? sqlite3_mprintf("{\"table\":%s,\"lmdb_name\":%s,\"rows_flushed\":%llu,"
+                              "\"compress\":%s,\"store\":%s}",
+                              zT, zL, (unsigned long long)nRows, zZip, zStore)
+            : 0;
+    sqlite3_free(zZip);
     sqlite3_free(zStore);
     sqlite3_free(zT);
     sqlite3_free(zL);

@@ -7,7 +7,10 @@
 ** Round trip.  A key written by xKeyEncode reads back through xKeyResult
 ** as the same SQL value (raw: as a BLOB of the same bytes).  xValueEncode
 ** leaves pOut->a[0..pOut->n) as the stored value.  Nothing here keeps
-** state.
+** state: a native table's compression (its settings, zstd contexts and
+** figures) is the table's fkv_compress, handed in.  A native value reads
+** back the same whether it was stored compressed or not, and whatever the
+** reading table's compress= option (compress.h).
 **
 ** Finding keys.  xKeyEq and xKeyRange report every stored key SQLite may
 ** find matching, maybe more (SQLite re-checks every row: constraints are
@@ -67,20 +70,17 @@ static int nativeKeyResult(sqlite3_context *ctx, const unsigned char *aKey, size
   return SQLITE_OK;
 }
 
-static int nativeValueEncode(sqlite3_value *pVal, sqlite3_value *pMeta, int kind, fkv_buf *pOut,
-                             char **pzErr) {
+static int nativeValueEncode(sqlite3_value *pVal, sqlite3_value *pMeta, int kind,
+                             fkv_compress *pZip, fkv_buf *pOut, char **pzErr) {
   (void)pMeta;
-  (void)pzErr;
-  size_t n = fkvValueSize(pVal);
-  int rc = fkvBufReserve(pOut, n);
-  if (rc != SQLITE_OK) return rc;
-  fkvValueEncode(pVal, kind, pOut->a);
-  pOut->n = n;
-  return SQLITE_OK;
+  return fkvCompressEncode(pZip, pVal, kind, pOut, pzErr);
 }
 
+/* A stored value: plain (codec.c), or compressed (its header says so:
+** compress.c), whatever the table's own compress= option. */
 static int nativeValueResult(sqlite3_context *ctx, const unsigned char *aVal, size_t nVal,
-                             char **pzErr) {
+                             fkv_compress *pZip, char **pzErr) {
+  if (nVal && (aVal[0] & FKV_HDR_ZSTD)) return fkvCompressResult(pZip, ctx, aVal, nVal, pzErr);
   if (fkvResultValue(ctx, aVal, nVal) != SQLITE_OK) {
     return fkvErrSet(pzErr, SQLITE_CORRUPT, "corrupt value");
   }
@@ -226,10 +226,11 @@ static int rawKeyResult(sqlite3_context *ctx, const unsigned char *aKey, size_t 
   return rawBlobResult(ctx, aKey, nKey);
 }
 
-static int rawValueEncode(sqlite3_value *pVal, sqlite3_value *pMeta, int kind, fkv_buf *pOut,
-                          char **pzErr) {
+static int rawValueEncode(sqlite3_value *pVal, sqlite3_value *pMeta, int kind, fkv_compress *pZip,
+                          fkv_buf *pOut, char **pzErr) {
   (void)pMeta;
   (void)kind;
+  (void)pZip;
   const void *z = 0;
   size_t n = 0;
   int rc = rawBytes(pVal, "value", &z, &n, pzErr);
@@ -237,7 +238,8 @@ static int rawValueEncode(sqlite3_value *pVal, sqlite3_value *pMeta, int kind, f
 }
 
 static int rawValueResult(sqlite3_context *ctx, const unsigned char *aVal, size_t nVal,
-                          char **pzErr) {
+                          fkv_compress *pZip, char **pzErr) {
+  (void)pZip;
   (void)pzErr;
   return rawBlobResult(ctx, aVal, nVal);
 }
@@ -306,9 +308,10 @@ static int mpKeyResult(sqlite3_context *ctx, const unsigned char *aKey, size_t n
   return fkvMsgpackResult(ctx, aKey, nKey, pzErr);
 }
 
-static int mpValueEncode(sqlite3_value *pVal, sqlite3_value *pMeta, int kind, fkv_buf *pOut,
-                         char **pzErr) {
+static int mpValueEncode(sqlite3_value *pVal, sqlite3_value *pMeta, int kind, fkv_compress *pZip,
+                         fkv_buf *pOut, char **pzErr) {
   (void)kind;
+  (void)pZip;
   const char *zMeta = 0;
   if (pMeta && sqlite3_value_type(pMeta) != SQLITE_NULL) {
     zMeta = (const char *)sqlite3_value_text(pMeta);
@@ -322,7 +325,8 @@ static int mpValueEncode(sqlite3_value *pVal, sqlite3_value *pMeta, int kind, fk
 }
 
 static int mpValueResult(sqlite3_context *ctx, const unsigned char *aVal, size_t nVal,
-                         char **pzErr) {
+                         fkv_compress *pZip, char **pzErr) {
+  (void)pZip;
   return fkvMsgpackResult(ctx, aVal, nVal, pzErr);
 }
 
@@ -341,7 +345,8 @@ static int mpMetaResult(sqlite3_context *ctx, const unsigned char *aVal, size_t 
 /* clang-format off */
 static const fkv_format aFormat[] = {
     {.zName = "native", .zSchema = FKV_SCHEMA, .zKeyNote = " (1 type byte + the key)",
-     .caps = FKV_CAP_CATALOG | FKV_CAP_OWNS | FKV_CAP_RENAME | FKV_CAP_ONE_PASS,
+     .caps = FKV_CAP_CATALOG | FKV_CAP_OWNS | FKV_CAP_RENAME | FKV_CAP_ONE_PASS
+             | FKV_CAP_COMPRESS,
      .xKeyEncode = nativeKeyEncode, .xKeyResult = nativeKeyResult, .xKeyText = nativeKeyText,
      .xValueEncode = nativeValueEncode, .xValueResult = nativeValueResult,
      .xKeyEq = nativeKeyEq, .xKeyPoint = nativeKeyPoint, .xKeyRange = nativeKeyRange},

@@ -3,8 +3,9 @@
 ** found: the `format` option.
 **
 **   native  (default) flaxkv's own codec (codec.h): type-tagged keys in
-**           SQLite's order, typed values; the table's LMDB database is named
-**           through the store's catalog.
+**           SQLite's order, typed values, compressed where the table says
+**           (compress.h); the table's LMDB database is named through the
+**           store's catalog.
 **   raw     any LMDB database as BLOB keys and BLOB values: the bytes as they
 **           are.  A TEXT key or value is written as its UTF-8 bytes (and
 **           reads back as a BLOB); other types cannot be written.  Keys are in
@@ -29,6 +30,7 @@
 #include <stddef.h>
 #include <sqlite3.h>
 
+#include "compress.h"
 #include "util.h"
 
 /*
@@ -78,6 +80,8 @@ struct fkv_key_sink {
 **                     be NULL (xKeyIs says whether a stored key reads as a
 **                     value; writes keep the SQL key unique: update.c).
 **   FKV_CAP_META      the hidden column meta (xMetaResult).
+**   FKV_CAP_COMPRESS  the option compress= (compress.h): xValueEncode
+**                     compresses as the table's fkv_compress says.
 */
 #define FKV_CAP_CATALOG 0x01
 #define FKV_CAP_OWNS 0x02
@@ -85,6 +89,7 @@ struct fkv_key_sink {
 #define FKV_CAP_ONE_PASS 0x08
 #define FKV_CAP_RAWKEY 0x10
 #define FKV_CAP_META 0x20
+#define FKV_CAP_COMPRESS 0x40
 
 /* The columns of a flaxkv table: key and value, then meta and rawkey
 ** (hidden) for the formats that have them (FKV_CAP_META, FKV_CAP_RAWKEY). */
@@ -112,10 +117,15 @@ struct fkv_format {
   /* The SQL value of a stored key (aVal: its stored value, may be NULL). */
   int (*xKeyResult)(sqlite3_context *, const unsigned char *aKey, size_t nKey,
                     const unsigned char *aVal, size_t nVal, char **pzErr);
-  /* Encode a value (pMeta: the meta column, NULL if none) into pOut. */
-  int (*xValueEncode)(sqlite3_value *pVal, sqlite3_value *pMeta, int kind, fkv_buf *pOut,
+  /* Encode a value (pMeta: the meta column, NULL if none) into pOut;
+  ** pZip: the table's compression (FKV_CAP_COMPRESS formats; NULL: none). */
+  int (*xValueEncode)(sqlite3_value *pVal, sqlite3_value *pMeta, int kind, fkv_compress *pZip,
+                      fkv_buf *pOut, char **pzErr);
+  /* The SQL value of a stored value; pZip: the table's compression, whose
+  ** context and cache read a compressed value (compress.h; NULL: made for
+  ** the call). */
+  int (*xValueResult)(sqlite3_context *, const unsigned char *aVal, size_t nVal, fkv_compress *pZip,
                       char **pzErr);
-  int (*xValueResult)(sqlite3_context *, const unsigned char *aVal, size_t nVal, char **pzErr);
   /* The meta column (FKV_CAP_META formats only). */
   int (*xMetaResult)(sqlite3_context *, const unsigned char *aVal, size_t nVal, char **pzErr);
   /* A short printable form of a stored key, for messages (sqlite3_free

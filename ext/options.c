@@ -137,6 +137,30 @@ static int validSync(const char *z, void *pField) {
 
 static int validFlag(const char *z, void *pField) { return parseFlag(z, (int *)pField); }
 
+static int validCompress(const char *z, void *pField) {
+  int e = fkvCompressMethod(z);
+  if (e >= 0) *(int *)pField = e;
+  return e >= 0;
+}
+
+static int validCompressMin(const char *z, void *pField) {
+  size_t n;
+  if (!parseSize(z, &n) || n > FKV_COMPRESS_MIN_MAX) return 0;
+  *(size_t *)pField = n;
+  return 1;
+}
+
+static int validCompressLevel(const char *z, void *pField) {
+  char *zEnd;
+  errno = 0;
+  long i = strtol(z, &zEnd, 10);
+  if (zEnd == z || *zEnd || errno || i < FKV_COMPRESS_LEVEL_MIN || i > FKV_COMPRESS_LEVEL_MAX) {
+    return 0;
+  }
+  *(int *)pField = (int)i;
+  return 1;
+}
+
 static int validWriteThrough(const char *z, void *pField) {
   int b;
   if (!parseFlag(z, &b)) return 0;
@@ -164,6 +188,11 @@ static const fkv_option aOption[] = {
     {"sync", FKV_OPT_INT, FKV_OPT(store.eSync), 0, validSync, FKV_SYNC_NAMES},
     {"readonly", FKV_OPT_INT, FKV_OPT(store.bReadonly), 0, validFlag, "0 or 1"},
     {"write_through", FKV_OPT_INT, FKV_OPT(buf.eWriteThrough), 0, validWriteThrough, "0 or 1"},
+    {"compress", FKV_OPT_INT, FKV_OPT(zip.eMethod), 0, validCompress, "zstd or none"},
+    {"compress_min", FKV_OPT_SIZE, FKV_OPT(zip.nMin), 0, validCompressMin,
+     "a size in bytes from 1 to 2147483647, such as 256 or 4K"},
+    {"compress_level", FKV_OPT_INT, FKV_OPT(zip.iLevel), 0, validCompressLevel,
+     "a zstd level from 1 (fastest) to 19 (smallest)"},
 };
 
 #define FKV_N_OPTION ((int)(sizeof(aOption) / sizeof(aOption[0])))
@@ -243,6 +272,16 @@ static int checkTogether(const fkv_opts *o, const char *zTable, char **pzErr) {
                      "(%llu%s)",
                      (unsigned long long)o->buf.nHard, (unsigned long long)nSoft,
                      o->buf.nSoft ? "" : ", its default");
+  }
+  if (o->zip.eMethod != FKV_COMPRESS_ZSTD && (o->zip.nMin || o->zip.iLevel)) {
+    return fkvErrSet(pzErr, SQLITE_ERROR, "flaxkv: %s needs compress=zstd",
+                     o->zip.nMin ? "compress_min" : "compress_level");
+  }
+  if (o->zip.eMethod == FKV_COMPRESS_ZSTD && !(o->pFmt->caps & FKV_CAP_COMPRESS)) {
+    return fkvErrSet(pzErr, SQLITE_ERROR,
+                     "flaxkv: compress=zstd is an option of format=native only: a format=%s "
+                     "table stores its values as other programs read them",
+                     o->pFmt->zName);
   }
   if ((o->pFmt->caps & FKV_CAP_CATALOG) && strcmp(o->zName ? o->zName : zTable, FKV_CATALOG) == 0) {
     return fkvErrSet(pzErr, SQLITE_ERROR, "flaxkv: %s is reserved for the store's catalog",

@@ -3,7 +3,8 @@
 **
 ** USAGE
 **   CREATE VIRTUAL TABLE kv USING flaxkv(path='./test_db', sync=meta,
-**                                        buffer_size=32M, flush_interval=2s);
+**                                        buffer_size=32M, flush_interval=2s,
+**                                        compress=zstd, compress_min=1K);
 **
 ** Every argument is name=value (the value may be quoted as SQL quotes it);
 ** an unknown name, a name given twice or a bad value is an error at CREATE
@@ -18,6 +19,7 @@
 #define FLAXKV_OPTIONS_H
 
 #include "buffer.h"
+#include "compress.h"
 #include "format.h"
 #include "store.h"
 
@@ -29,6 +31,8 @@ struct fkv_opts {
   fkv_store_cfg store;    /* map_size, sync, readonly */
   fkv_buffer_cfg buf;     /* buffer_size, buffer_limit, flush_interval,
                             ** write_through */
+  fkv_compress_cfg zip;   /* compress, compress_min, compress_level: the
+                            ** table's own (compress.h), not the store's */
 };
 
 /*

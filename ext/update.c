@@ -421,7 +421,7 @@ static int writeRow(fkv_vtab *p, int argc, sqlite3_value **argv, const unsigned 
   }
   sqlite3_value *pMeta =
       (pFmt->caps & FKV_CAP_META) && argc > 2 + FKV_COL_META ? argv[2 + FKV_COL_META] : 0;
-  rc = pFmt->xValueEncode(argv[2 + FKV_COL_VALUE], pMeta, kind, &p->val, &zErr);
+  rc = pFmt->xValueEncode(argv[2 + FKV_COL_VALUE], pMeta, kind, &p->zip, &p->val, &zErr);
   if (rc != SQLITE_OK) {
     if (!zErr) return fkvErrVtab(pVtab, rc, 0);
     return fkvErrVtab(pVtab, rc, "flaxkv: table %s: %z", p->zName, zErr);

@@ -74,6 +74,8 @@ struct fkv_cursor {
   int nFilter;               /* xFilter calls (2 at most: counts toward
                             ** fkv_vtab.nRefiltered) */
   int rcProbe;               /* the first error of a probe (cursorProbe) */
+  sqlite3_uint64 iRow;       /* a number for the current row, unique among the
+                            ** table's cursors and rows (fkv_compress.iRow) */
   const unsigned char *aVal; /* point row: its value */
   size_t nVal;
   /* xOpen zeroes the fields above only.  A closed cursor is kept as its
@@ -171,6 +173,7 @@ static int flaxkvInit(sqlite3 *db, void *pAux, int argc, const char *const *argv
   p->bExplicitName = o.zName != 0;
   p->bReadonly = o.store.bReadonly;
   p->pFmt = o.pFmt;
+  fkvCompressInit(&p->zip, &o.zip);
   if (!p->zSchema || !p->zName) rc = SQLITE_NOMEM;
   if (rc == SQLITE_OK) rc = ownerIdentity(db, zSchema, &o, &p->zOwner);
   if (rc == SQLITE_OK) {
@@ -359,7 +362,7 @@ static int flaxkvClose(sqlite3_vtab_cursor *cur) {
   fkv_cursor *pCur = (fkv_cursor *)cur;
   fkv_vtab *p = (fkv_vtab *)cur->pVtab;
   if (pCur->nFilter > 1) p->nRefiltered--;
-  p->nCursors--;
+  if (--p->nCursors == 0) fkvCompressIdle(&p->zip);
   fkvIterClose(pCur->pIter);
   pCur->pIter = 0;
   sharedViewRelease(p->pConn, pCur->pShared);
@@ -485,6 +488,7 @@ static int flaxkvFilter(sqlite3_vtab_cursor *cur, int idxNum, const char *idxStr
                       p->zName);
   }
   pCur->iIvl = pCur->plan.bDesc ? pCur->plan.nIvl - 1 : 0;
+  pCur->iRow = ++p->iRowSeq;
   rc = cursorSettle(pCur);
   if (!pCur->bEof) p->nRowsOut++;
   return rc;
@@ -493,6 +497,7 @@ static int flaxkvFilter(sqlite3_vtab_cursor *cur, int idxNum, const char *idxStr
 static int flaxkvNext(sqlite3_vtab_cursor *cur) {
   fkv_cursor *pCur = (fkv_cursor *)cur;
   fkv_vtab *p = (fkv_vtab *)cur->pVtab;
+  pCur->iRow = ++p->iRowSeq;
   if (!pCur->bPoint) {
     /* Within a range: the iterator's next row, else the next interval. */
     int rc = fkvIterNext(pCur->pIter);
@@ -556,7 +561,9 @@ static int flaxkvColumn(sqlite3_vtab_cursor *cur, sqlite3_context *ctx, int iCol
     sqlite3_result_null(ctx);
     return SQLITE_OK;
   } else if (iCol == FKV_COL_VALUE) {
-    rc = pFmt->xValueResult(ctx, aVal, nVal, &zErr);
+    fkv_compress *pZip = &((fkv_vtab *)cur->pVtab)->zip;
+    pZip->iRow = pCur->iRow;
+    rc = pFmt->xValueResult(ctx, aVal, nVal, pZip, &zErr);
   } else {
     rc = pFmt->xMetaResult(ctx, aVal, nVal, &zErr);
   }
@@ -714,6 +721,7 @@ static void vtabFree(fkv_vtab *p) {
   fkvStoreTableClose(p->pTable);
   fkvBufferClose(p->pBuf);
   fkvBufFree(&p->val);
+  fkvCompressFree(&p->zip);
   fkvMemUnref(p->moves.pOnto);
   sqlite3_free(p->zSchema);
   sqlite3_free(p->zName);

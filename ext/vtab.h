@@ -9,6 +9,7 @@
 #include <sqlite3ext.h>
 
 #include "buffer.h"
+#include "compress.h"
 
 /*
 ** One per connection that loaded the extension: its flaxkv tables (by SQL
@@ -28,9 +29,10 @@ int fkvVtabRegister(sqlite3 *db, fkv_conn *pConn);
 
 /*
 ** The buffer and table of this connection's flaxkv table zTable ("name" or
-** "schema.name"), and its current SQL name; or an error naming zTable.
+** "schema.name"), its current SQL name and its compression (compress.h; ppZip
+** may be NULL); or an error naming zTable.
 */
 int fkvConnFindTable(fkv_conn *, const char *zTable, fkv_buffer **ppBuf, fkv_table **ppTable,
-                     const char **pzName, char **pzErr);
+                     const char **pzName, const fkv_compress **ppZip, char **pzErr);
 
 #endif /* FLAXKV_VTAB_H */

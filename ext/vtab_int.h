@@ -71,6 +71,9 @@ struct fkv_vtab {
   int bReadonly;
   const fkv_format *pFmt; /* format= (format.h) */
   fkv_buf val;            /* xUpdate's value encoding, reused */
+  fkv_compress zip;       /* compress= (compress.h): how xUpdate writes
+                          ** values, and the context xColumn reads them with */
+  sqlite3_uint64 iRowSeq; /* the last row number a cursor took (fkv_cursor.iRow) */
   fkv_buffer *pBuf;
   fkv_table *pTable;
   fkv_txn *pTxn;

@@ -5,7 +5,8 @@
 ** BUILD AND RUN
 **     fuzz/run.sh                      # builds build/fuzz/fuzz_codec, runs 30 s
 **     clang -g -O1 -fsanitize=fuzzer,address,undefined -DSQLITE_CORE -Iext \
-**         fuzz/fuzz_codec.c ext/codec.c -lsqlite3 -lm -o build/fuzz/fuzz_codec
+**         fuzz/fuzz_codec.c ext/codec.c ext/compress.c ext/util.c -lsqlite3 -lzstd -lm \
+**         -o build/fuzz/fuzz_codec
 **     build/fuzz/fuzz_codec -max_total_time=30 NEWDIR fuzz/corpus
 **
 ** INPUT
@@ -15,6 +16,12 @@
 **
 **   mode 0  fkvValueDecode(payload): on success the datum points inside
 **           the payload, the key kind is valid, and fkvValueKeyKind agrees.
+**           A payload whose header says compressed (bit 5) also goes to
+**           fkvCompressDecode (ext/compress.c) with a limit of 1 MB: it
+**           succeeds or fails with SQLITE_CORRUPT, SQLITE_TOOBIG or
+**           SQLITE_NOMEM; on success the header is a compressed TEXT or
+**           BLOB, the frame gives the size decoded, and that is within the
+**           limit.
 **   mode 1  fkvKeyDecode(payload, kind A): on success the key is
 **           canonical: encoding the datum again (fkvKeyFromInt /
 **           fkvKeyFromDouble, or tag + bytes) gives the same bytes and, for
@@ -39,7 +46,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <zstd.h>
+
 #include "codec.h"
+#include "compress.h"
 
 static sqlite3 *gDb;
 static sqlite3_stmt *gAffinity, *gClear, *gCompare;
@@ -77,9 +87,32 @@ static void bindDatum(sqlite3_stmt *p, int i, const fkv_datum *d) {
   }
 }
 
+#define FUZZ_LIMIT (1 << 20)
+
+static void checkCompressed(const uint8_t *a, size_t n) {
+  fkv_compress z;
+  fkvCompressInit(&z, 0);
+  char *zErr = 0;
+  int rc = fkvCompressDecode(&z, FUZZ_LIMIT, a, n, &zErr);
+  if (rc == SQLITE_OK) {
+    int eType = FKV_HDR_TYPE(a[0]);
+    if (eType != SQLITE_TEXT && eType != SQLITE_BLOB) fail("compressed: decoded a type that is not TEXT or BLOB", a, n);
+    if (z.eCacheType != eType) fail("compressed: decoded as another type than its header's", a, n);
+    if (z.cache.n > FUZZ_LIMIT) fail("compressed: decoded more than the limit", a, n);
+    if (ZSTD_getFrameContentSize(a + 1, n - 1) != z.cache.n) fail("compressed: decoded another size than its frame gives", a, n);
+  } else if (rc != SQLITE_CORRUPT && rc != SQLITE_TOOBIG && rc != SQLITE_NOMEM) {
+    fail("compressed: an error code other than CORRUPT, TOOBIG or NOMEM", a, n);
+  } else if (!zErr) {
+    fail("compressed: an error without a message", a, n);
+  }
+  sqlite3_free(zErr);
+  fkvCompressFree(&z);
+}
+
 static void checkValue(const uint8_t *a, size_t n) {
   fkv_datum d;
   int kind = -1;
+  if (n && (a[0] & FKV_HDR_ZSTD)) checkCompressed(a, n);
   if (fkvValueDecode(a, n, &d, &kind) != SQLITE_OK) return;
   if (kind < FKV_KEYKIND_NATURAL || kind > FKV_KEYKIND_NEGZERO) fail("value: key kind out of range", a, n);
   if (kind != fkvValueKeyKind(a, n)) fail("value: fkvValueKeyKind disagrees with fkvValueDecode", a, n);

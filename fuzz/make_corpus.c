@@ -8,7 +8,9 @@
 **
 ** Files: v_* values (mode 0), k_* keys (mode 1), n_* texts for
 ** fkvTextLooksNumeric (mode 2), o_* key pairs (mode 3).  Run it again after
-** a change of the byte layout in codec.h.
+** a change of the byte layout in codec.h.  The compressed values v_z* are
+** not written here: they are what a compress=zstd table stored (read
+** through a format=raw binding), each after the mode byte 0.
 */
 #include <math.h>
 #include <sqlite3.h>

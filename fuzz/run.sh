@@ -24,9 +24,14 @@ if ! command -v "$CLANG" >/dev/null 2>&1; then
   echo "0 passed, 1 failed, 0 skipped"
   exit 1
 fi
-if [ ! -x "$bin" ] || [ fuzz/fuzz_codec.c -nt "$bin" ] || [ ext/codec.c -nt "$bin" ] || [ ext/codec.h -nt "$bin" ]; then
+stale=0
+for f in fuzz/fuzz_codec.c ext/codec.c ext/codec.h ext/compress.c ext/compress.h ext/util.c ext/util.h; do
+  [ "$f" -nt "$bin" ] && stale=1
+done
+if [ ! -x "$bin" ] || [ "$stale" = 1 ]; then
   if ! "$CLANG" -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
-      -DSQLITE_CORE -Iext fuzz/fuzz_codec.c ext/codec.c -lsqlite3 -lm -o "$bin"; then
+      -DSQLITE_CORE -Iext fuzz/fuzz_codec.c ext/codec.c ext/compress.c ext/util.c -lsqlite3 -lzstd -lm \
+      -o "$bin"; then
     echo "fuzz: cannot build $bin (libFuzzer: apt-get install libclang-rt-14-dev)"
     echo "0 passed, 1 failed, 0 skipped"
     exit 1

@@ -4,7 +4,7 @@
 #
 #   scripts/deps.sh build   make, make install, make asan/tsan, make bench:
 #                           libsqlite3-dev liblmdb-dev libmsgpack-dev
-#                           libjansson-dev libc6-dev gcc make
+#                           libjansson-dev libzstd-dev libc6-dev gcc make
 #   scripts/deps.sh run     make run: build's, and sqlite3 (the shell)
 #   scripts/deps.sh fuzz    make fuzz: build's, and clang libclang-rt-14-dev
 #   scripts/deps.sh test    make test: run's and fuzz's, and lmdb-utils
@@ -75,6 +75,7 @@ probe() {
   need liblmdb-dev header lmdb.h
   need libmsgpack-dev header msgpack.h
   need libjansson-dev header jansson.h
+  need libzstd-dev header zstd.h
   need libc6-dev header stdio.h
   need gcc gcc --version
   need gcc cc --version

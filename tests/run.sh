@@ -83,15 +83,25 @@ run() { # run NAME CMD...
   total_skip=$((total_skip + s))
 }
 
+# run_prog DIR LABEL ENTRY: a test list's ENTRY, NAME or NAME:ARGS (ARGS
+# separated by commas: test_diff:20,--compress runs build/test_diff 20
+# --compress), as DIR/NAME against DIR/flaxkv; LABEL prefixes its name.
+run_prog() {
+  dir=$1
+  label=$2
+  name=${3%%:*}
+  if [ "$name" = "$3" ]; then
+    FLAXKV_EXT=$dir/flaxkv run "$label$name" "$dir/$name"
+  else
+    args=$(echo "${3#*:}" | tr ',' ' ')
+    # shellcheck disable=SC2086 # $args is a list of words
+    FLAXKV_EXT=$dir/flaxkv run "$label$name $args" "$dir/$name" $args
+  fi
+}
+
 if [ "$mode" = check ]; then
-  # NAME or NAME:ARG (build/NAME ARG)
   for t in $CHECK_TESTS; do
-    name=${t%%:*}
-    if [ "$name" = "$t" ]; then
-      FLAXKV_EXT=build/flaxkv run "$name" "build/$name"
-    else
-      FLAXKV_EXT=build/flaxkv run "$name ${t#*:}" "build/$name" "${t#*:}"
-    fi
+    run_prog build "" "$t"
   done
   echo "$total_pass passed, $total_fail failed, $total_skip skipped"
   [ "$total_fail" = 0 ]
@@ -99,7 +109,7 @@ if [ "$mode" = check ]; then
 fi
 
 for t in $TESTS; do
-  FLAXKV_EXT=build/flaxkv run "$t" "build/$t"
+  run_prog build "" "$t"
 done
 for path in $SCRIPT_TESTS; do
   name=${path##*/}
@@ -114,13 +124,13 @@ FUZZ_SECONDS=${FUZZ_SECONDS:-20} run fuzz_codec sh fuzz/run.sh
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=0:halt_on_error=1
 export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 for t in $TESTS; do
-  FLAXKV_EXT=build/asan/flaxkv run "asan $t" "build/asan/$t"
+  run_prog build/asan "asan " "$t"
 done
 unset ASAN_OPTIONS UBSAN_OPTIONS
 
 export TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1
 for t in $TSAN_TESTS; do
-  FLAXKV_EXT=build/tsan/flaxkv run "tsan $t" "build/tsan/$t"
+  run_prog build/tsan "tsan " "$t"
 done
 
 echo "$total_pass passed, $total_fail failed, $total_skip skipped"

@@ -804,10 +804,16 @@ static void testCorrupt(void) {
   static const unsigned char aType6[] = {0x06};
   static const unsigned char aIntEmpty[] = {SQLITE_INTEGER};
   static const unsigned char aInt9[] = {SQLITE_INTEGER, 1, 2, 3, 4, 5, 6, 7, 8, 9};
-  static const unsigned char aVersion1[] = {SQLITE_TEXT | 0x20, 'a'};
+  static const unsigned char aVersion1[] = {SQLITE_TEXT | FKV_HDR_ZSTD, 'a'};
+  static const unsigned char aBit6[] = {SQLITE_TEXT | 0x40, 'a'};
+  static const unsigned char aZstdReal[] = {SQLITE_TEXT | FKV_HDR_ZSTD | (FKV_KEYKIND_REAL << 3), 0x28};
   CHECK(fkvValueDecode(aHigh, 0, &d, &eKind) == SQLITE_CORRUPT, "empty value");
   CHECK(fkvValueDecode(aHigh, sizeof aHigh, &d, &eKind) == SQLITE_CORRUPT, "header bit 7");
+  /* A compressed value (bit 5) is compress.c's to decode: not the plain decoders'. */
   CHECK(fkvValueDecode(aVersion1, sizeof aVersion1, &d, &eKind) == SQLITE_CORRUPT, "header bit 5");
+  CHECK(fkvValueDecode(aBit6, sizeof aBit6, &d, &eKind) == SQLITE_CORRUPT, "header bit 6");
+  /* The key kind reads the same in a compressed value's header. */
+  CHECK(fkvValueKeyKind(aZstdReal, sizeof aZstdReal) == FKV_KEYKIND_REAL, "key kind of a compressed value");
   CHECK(fkvValueDecode(aFloat7, sizeof aFloat7, &d, &eKind) == SQLITE_CORRUPT, "FLOAT of 7 bytes");
   CHECK(fkvValueDecode(aFloat9, sizeof aFloat9, &d, &eKind) == SQLITE_CORRUPT, "FLOAT of 9 bytes");
   CHECK(fkvValueDecode(aNullPayload, sizeof aNullPayload, &d, &eKind) == SQLITE_CORRUPT, "NULL with payload");

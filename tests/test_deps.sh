@@ -60,7 +60,7 @@ world() {
   mkdir -p "$w/bin" "$w/root/usr/include" "$w/root/usr/bin" \
     "$w/root/usr/lib/llvm-14/lib/clang/14.0.6/lib/linux"
   chmod -R 755 "$w"
-  for h in sqlite3.h lmdb.h msgpack.h jansson.h stdio.h; do : >"$w/root/usr/include/$h"; done
+  for h in sqlite3.h lmdb.h msgpack.h jansson.h zstd.h stdio.h; do : >"$w/root/usr/include/$h"; done
   : >"$w/root/usr/lib/llvm-14/lib/clang/14.0.6/lib/linux/libclang_rt.fuzzer-x86_64.a"
   printf '#!/bin/sh\nexit 0\n' >"$w/root/usr/bin/python3"
   chmod 755 "$w/root/usr/bin/python3"
@@ -109,7 +109,7 @@ tclsh_nopkg="{ echo 'package unknown {apply {args {}}}'; $(command -v cat); } | 
 # break CASE: remove or break one dependency on the fake machine
 break_dep() {
   case $1 in
-    sqlite3.h | lmdb.h | msgpack.h | jansson.h | stdio.h) rm "$w/root/usr/include/$1" ;;
+    sqlite3.h | lmdb.h | msgpack.h | jansson.h | zstd.h | stdio.h) rm "$w/root/usr/include/$1" ;;
     libfuzzer) rm "$w/root/usr/lib/llvm-14/lib/clang/14.0.6/lib/linux/libclang_rt.fuzzer-x86_64.a" ;;
     python3) rm "$w/root/usr/bin/python3" ;;
     "import lmdb" | "import msgpack" | "import numpy" | "import ensurepip")
@@ -143,6 +143,7 @@ sqlite3.h|build run fuzz test|libsqlite3-dev
 lmdb.h|build run fuzz test|liblmdb-dev
 msgpack.h|build run fuzz test|libmsgpack-dev
 jansson.h|build run fuzz test|libjansson-dev
+zstd.h|build run fuzz test|libzstd-dev
 stdio.h|build run fuzz test|libc6-dev
 gcc|build run fuzz test|gcc
 cc|build run fuzz test|gcc

@@ -17,10 +17,13 @@
 **
 ** USAGE
 **
-**     build/test_diff [N] [--seed S] [--verbose]
+**     build/test_diff [N] [--seed S] [--compress] [--verbose]
 **
 **     N          run seeds 0..N (default: env DIFF_SEEDS, else 100)
 **     --seed S   run only seed S
+**     --compress create kv with compress=zstd and a small compress_min
+**                (DIFF_COMPRESS), so that most TEXT and BLOB values are
+**                stored compressed; the run then checks that they were
 **     --verbose  print every statement (as a SQL script: kv's statement,
 **                then its result as comments)
 **
@@ -100,7 +103,12 @@ struct Diff {
   long nRefused;       /* of which flaxkv refused as documented */
   const char *zArgv0;  /* this program, for the "reproduce" line */
   int bExtendedReported; /* an extended error code mismatch was reported */
+  int bCompress;       /* --compress: kv stores values compressed (DIFF_COMPRESS) */
 };
+
+/* kv's options with --compress: a small compress_min, so that most TEXT and
+** BLOB values the generator writes are stored compressed. */
+#define DIFF_COMPRESS "compress=zstd, compress_min=16, compress_level=1"
 
 /* ------------------------------------------------------------------------
 ** Running one statement and describing its outcome.
@@ -258,8 +266,8 @@ static void diffReportMismatch(Diff *p, int iStmt, const char *zSql, const char 
   if (p->bSelftest) {
     hstr_appendf(pReport, "  reproduce: DIFF_SELFTEST=1 %s --seed %" PRIu64 " --verbose", p->zArgv0, p->iSeed);
   } else {
-    hstr_appendf(pReport, "  reproduce: FLAXKV_EXT=%s %s --seed %" PRIu64 " --verbose", harness_ext_path(),
-                 p->zArgv0, p->iSeed);
+    hstr_appendf(pReport, "  reproduce: FLAXKV_EXT=%s %s --seed %" PRIu64 "%s --verbose",
+                 harness_ext_path(), p->zArgv0, p->iSeed, p->bCompress ? " --compress" : "");
   }
 }
 
@@ -407,6 +415,7 @@ static const char *const aGenValue[] = {
     "NULL", "0", "1", "-1", "42", "1.5", "-0.0", "2.0", "1e100", "9223372036854775807",
     "''", "'v'", "'hello'", "'1'", "x''", "x'00ff'", "x'deadbeef'", "zeroblob(10)",
     "json('{\"a\":1}')", "printf('%.*c', 500, 'x')", "'a' || char(0) || 'b'", "char(233)",
+    "zeroblob(300)", "json_array(printf('%.60c', 'j'), 1.5, printf('%.60c', 'j'))",
 };
 
 /* Value expressions for UPDATE: any value, or one computed from the row. */
@@ -1217,7 +1226,7 @@ static sqlite3 *diffOpen(const char *zFile, int bPlain) {
 }
 
 int main(int argc, char **argv) {
-  Diff d = {0, 0, 0, 0, 0, 0, 0, argv[0], 0};
+  Diff d = {0, 0, 0, 0, 0, 0, 0, argv[0], 0, 0};
   const char *zSeeds = getenv("DIFF_SEEDS");
   const char *zSelf = getenv("DIFF_SELFTEST");
   uint64_t nSeed = zSeeds && *zSeeds ? strtoull(zSeeds, 0, 10) : 100;
@@ -1230,10 +1239,12 @@ int main(int argc, char **argv) {
       iOnly = strtoull(argv[++i], 0, 10);
     } else if (strcmp(argv[i], "--verbose") == 0) {
       d.bVerbose = 1;
+    } else if (strcmp(argv[i], "--compress") == 0) {
+      d.bCompress = 1;
     } else if (argv[i][0] >= '0' && argv[i][0] <= '9') {
       nSeed = strtoull(argv[i], 0, 10);
     } else {
-      fprintf(stderr, "usage: %s [N] [--seed S] [--verbose]\n", argv[0]);
+      fprintf(stderr, "usage: %s [N] [--seed S] [--compress] [--verbose]\n", argv[0]);
       return 2;
     }
   }
@@ -1247,8 +1258,9 @@ int main(int argc, char **argv) {
   EXEC(d.dbRef, "CREATE TEMP TABLE snap(key PRIMARY KEY NOT NULL, value) WITHOUT ROWID;"
                 "CREATE TEMP TABLE model(key PRIMARY KEY NOT NULL, value) WITHOUT ROWID;"
                 "CREATE TEMP TABLE onto(key PRIMARY KEY NOT NULL, value) WITHOUT ROWID");
-  char *zErr = harness_exec(d.dbKv, d.bSelftest ? "CREATE TABLE kv(key PRIMARY KEY NOT NULL, value) WITHOUT ROWID"
-                                                : "CREATE VIRTUAL TABLE kv USING flaxkv(path='store')");
+  char *zErr = harness_exec(d.dbKv, d.bSelftest   ? "CREATE TABLE kv(key PRIMARY KEY NOT NULL, value) WITHOUT ROWID"
+                                    : d.bCompress ? "CREATE VIRTUAL TABLE kv USING flaxkv(path='store', " DIFF_COMPRESS ")"
+                                                  : "CREATE VIRTUAL TABLE kv USING flaxkv(path='store')");
   int bCreated = zErr[0] == 0;
   CHECK(bCreated, "cannot create kv: %s", zErr);
   free(zErr);
@@ -1270,7 +1282,14 @@ int main(int argc, char **argv) {
   }
 
   printf("test_diff: %ld statements compared, %ld refused as documented%s\n", d.nCompared, d.nRefused,
-         d.bSelftest ? " (self-test)" : "");
+         d.bSelftest ? " (self-test)" : d.bCompress ? " (compress=zstd)" : "");
+  if (d.bCompress && !d.bSelftest) {
+    /* The run is only worth its name if values were stored compressed. */
+    char *zN = harness_exec(d.dbKv, "SELECT json_extract(flaxkv_stat('kv'), '$.compress.values_compressed') > 100,"
+                                    " json_extract(flaxkv_stat('kv'), '$.compress.values_decompressed') > 100");
+    CHECK(strcmp(zN, "1|1") == 0, "--compress: too few values compressed or read back: %s", zN);
+    free(zN);
+  }
   sqlite3_close(d.dbKv);
   sqlite3_close(d.dbRef);
   return harness_summary();

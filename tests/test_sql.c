@@ -37,7 +37,8 @@
 ** messages, 15 UPDATE OR REPLACE key moves, RETURNING and
 ** last_insert_rowid(), 16 database encodings and format=flaxkv keys, 17
 ** transactions read one snapshot, write_through, 18 views and triggers over
-** a flaxkv table.
+** a flaxkv table, 20 compression (compress=zstd): answers, stored bytes,
+** options, hostile frames.
 **
 ** Files live in the scratch directory of harness_tmpdir(); each group of
 ** cases has its own database file and so its own store.  LMDB forbids
@@ -1772,10 +1773,11 @@ static void testOptions(void) {
   CASE("8.03", "an unknown option is an error that names it");
   EXPECT(db, "CREATE VIRTUAL TABLE t USING flaxkv(foo=1)",
          "error: flaxkv: unknown option \"foo\" (options: path, name, format, map_size, buffer_size, "
-         "buffer_limit, flush_interval, sync, readonly, write_through)");
+         "buffer_limit, flush_interval, sync, readonly, write_through, compress, compress_min, compress_level)");
   EXPECT(db, "CREATE VIRTUAL TABLE t USING flaxkv(path)",
          "error: flaxkv: argument \"path\" is not name=value (options: path, name, format, map_size, "
-         "buffer_size, buffer_limit, flush_interval, sync, readonly, write_through)");
+         "buffer_size, buffer_limit, flush_interval, sync, readonly, write_through, compress, "
+         "compress_min, compress_level)");
 
   CASE("8.04", "a bad option value is an error that names the option");
   EXPECT(db, "CREATE VIRTUAL TABLE t USING flaxkv(map_size=abc)",
@@ -4182,6 +4184,346 @@ static void testViews(void) {
   closeDb(db);
 }
 
+/* ======================================================= 20. compression */
+
+/* prng_blob(n, seed): n bytes of a fixed generator (splitmix64), which zstd
+** cannot make smaller: the same bytes in every run and on every table. */
+static void prngBlobFunc(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
+  (void)argc;
+  int n = sqlite3_value_int(argv[0]);
+  uint64_t x = (uint64_t)sqlite3_value_int64(argv[1]);
+  unsigned char *a = sqlite3_malloc(n > 0 ? n : 1);
+  if (!a) {
+    sqlite3_result_error_nomem(ctx);
+    return;
+  }
+  for (int i = 0; i < n; i++) {
+    uint64_t z = (x += 0x9E3779B97F4A7C15ULL);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
+    a[i] = (unsigned char)(z ^ (z >> 31));
+  }
+  sqlite3_result_blob(ctx, a, n, sqlite3_free);
+}
+
+/*
+** A database file zName with kv (compress=zstd and zOptions), r a
+** format=raw binding of kv's LMDB database (the stored bytes), the
+** reference, and prng_blob().
+*/
+static sqlite3 *openZstd(const char *zName, const char *zOptions) {
+  char *zDb = tpath(zName);
+  sqlite3 *db = harness_open(zDb);
+  char *zSql = sqlite3_mprintf(
+      "CREATE VIRTUAL TABLE kv USING flaxkv(path='%q_store', compress=zstd%s);"
+      "CREATE VIRTUAL TABLE r USING flaxkv(path='%q_store', format=raw, name=kv);"
+      "CREATE TABLE ref(key PRIMARY KEY NOT NULL, value) WITHOUT ROWID;",
+      zName, zOptions, zName);
+  EXEC(db, zSql);
+  sqlite3_free(zSql);
+  sqlite3_free(zDb);
+  sqlite3_create_function(db, "prng_blob", 2, SQLITE_UTF8 | SQLITE_DETERMINISTIC, 0, prngBlobFunc,
+                          0, 0);
+  return db;
+}
+
+/* Rows of every kind: long TEXT and BLOB (compressed), short ones, numbers,
+** NULL, a TEXT with a NUL, keys whose kind lives in the value's header
+** (1.0, -0.0), an incompressible BLOB. */
+#define ZSTD_ROWS                                                                               \
+  "REPLACE INTO {T} VALUES"                                                                     \
+  " ('doc', json_object('name', 'Ada', 'tags', json_array('a', 'b', 'c'), 'text',"              \
+  "   printf('%.300c', 'x'))),"                                                                 \
+  " ('zeros', zeroblob(1000)), ('nul', 'a' || char(0) || printf('%.400c', 'b')),"               \
+  " ('short', 'tiny'), ('int', 123456789), ('real', 2.5), ('null', NULL), ('empty', ''),"       \
+  " (1.0, printf('%.500c', 'r')), (-0.0, printf('%.500c', 'z')),"                               \
+  " ('noise', prng_blob(600, 7)), (x'00', printf('%.257c', 'q'))"
+
+/* What every answer over ZSTD_ROWS must be (kv and ref alike). */
+#define ZSTD_ANSWERS                                                                            \
+  "SELECT quote(key), typeof(key), typeof(value), length(value), hex(substr(value, 1, 4)),"     \
+  " length(CAST(value AS BLOB)) FROM {T} ORDER BY key"
+#define ZSTD_ANSWERS_ROWS                                                                       \
+  "'0.0'|'real'|'text'|500|'7A7A7A7A'|500\n"                                                    \
+  "'1.0'|'real'|'text'|500|'72727272'|500\n"                                                    \
+  "'''doc'''|'text'|'text'|345|'7B226E61'|345\n"                                                \
+  "'''empty'''|'text'|'text'|0|''|0\n"                                                          \
+  "'''int'''|'text'|'integer'|9|'31323334'|9\n"                                                 \
+  "'''noise'''|'text'|'blob'|600|'D71C02CB'|600\n"                                              \
+  "'''nul'''|'text'|'text'|1|'61'|402\n"                                                        \
+  "'''null'''|'text'|'null'|NULL|''|NULL\n"                                                     \
+  "'''real'''|'text'|'real'|3|'322E35'|3\n"                                                     \
+  "'''short'''|'text'|'text'|4|'74696E79'|4\n"                                                  \
+  "'''zeros'''|'text'|'blob'|1000|'00000000'|1000\n"                                            \
+  "'X''00'''|'blob'|'text'|257|'71717171'|257"
+
+static void testCompression(void) {
+  CASE("20.01", "compress=zstd: every row reads as the reference's, buffered and flushed");
+  sqlite3 *db = openZstd("z1.db", ", compress_min=64");
+  SAME(db, ZSTD_ROWS, "");
+  SAME(db, ZSTD_ANSWERS, ZSTD_ANSWERS_ROWS);
+  EXEC(db, "SELECT flaxkv_flush()");
+  SAME(db, ZSTD_ANSWERS, ZSTD_ANSWERS_ROWS);
+  SAME(db, "SELECT key FROM {T} WHERE value = printf('%.500c', 'r') OR value = zeroblob(1000)"
+           " ORDER BY key",
+       "1.0\n'zeros'");
+  SAME(db, "SELECT json_extract(value, '$.name'), json_array_length(value, '$.tags')"
+           " FROM {T} WHERE key = 'doc'",
+       "'Ada'|3");
+  SAME(db, "SELECT count(*), sum(length(value)), max(value) = printf('%.500c', 'z') FROM {T}",
+       "12|3219|0");
+  SAME(db, "SELECT key, instr(CAST(value AS BLOB), x'00') FROM {T} WHERE length(value) = 1"
+           " AND length(CAST(value AS BLOB)) > 100",
+       "'nul'|2");
+
+  CASE("20.02", "the stored bytes: long TEXT and BLOB as one zstd frame (header 0x23/0x24, "
+                "0x2B with a REAL key), the rest plain");
+  EXPECT(db,
+         "SELECT hex(key), hex(substr(value, 1, 5)) FROM r"
+         " WHERE substr(value, 2, 4) = x'28B52FFD' ORDER BY key",
+         "'2080000000000000008000'|'3328B52FFD'\n"
+         "'20BFF00000000000008000'|'2B28B52FFD'\n"
+         "'30646F63'|'2328B52FFD'\n"
+         "'306E756C'|'2328B52FFD'\n"
+         "'307A65726F73'|'2428B52FFD'\n"
+         "'4000'|'2328B52FFD'");
+  EXPECT(db,
+         "SELECT hex(key), hex(value) FROM r WHERE substr(value, 2, 4) <> x'28B52FFD'"
+         " AND key <> x'306E6F697365' ORDER BY key",
+         "'30656D707479'|'03'\n"
+         "'30696E74'|'01075BCD15'\n"
+         "'306E756C6C'|'05'\n"
+         "'307265616C'|'024004000000000000'\n"
+         "'3073686F7274'|'0374696E79'");
+  /* The incompressible BLOB stays plain: its header, then its own bytes. */
+  EXPECT(db, "SELECT hex(substr(value, 1, 3)), length(value) FROM r WHERE key = x'306E6F697365'",
+         "'04D71C'|601");
+  SAME(db, "SELECT count(*) FROM {T}", "12");
+
+  CASE("20.03", "flaxkv_stat: the table's setting and what its writes compressed, byte for byte");
+  EXPECT(db,
+         "SELECT json_extract(flaxkv_stat('kv'), '$.compress.method', '$.compress.min',"
+         " '$.compress.level', '$.compress.values_compressed', '$.compress.values_not_smaller',"
+         " '$.compress.bytes_before')",
+         "'[\"zstd\",64,3,6,1,3004]'");
+  EXPECT(db,
+         "SELECT json_extract(flaxkv_stat('kv'), '$.compress.bytes_after')"
+         " = (SELECT sum(length(value) - 1) FROM r WHERE substr(value, 2, 4) = x'28B52FFD')",
+         "1");
+  EXPECT(db, "SELECT json_extract(flaxkv_stat('kv'), '$.compress.bytes_after') < 300", "1");
+  EXPECT(db, "SELECT json_extract(flaxkv_stat('r'), '$.compress')",
+         "'{\"method\":\"none\",\"min\":null,\"level\":null,\"values_compressed\":0,"
+         "\"values_not_smaller\":0,\"bytes_before\":0,\"bytes_after\":0,\"values_decompressed\":0}'");
+
+  CASE("20.04", "UPDATE, REPLACE, INSERT OR IGNORE, RETURNING, a key move and a rollback "
+                "over compressed values");
+  SAME(db, "UPDATE {T} SET value = value || printf('%.100c', '+') WHERE key = 'doc';"
+           "UPDATE {T} SET key = 'moved' WHERE key = 'nul';"
+           "UPDATE {T} SET key = 3.0 WHERE key = 1;"
+           "INSERT OR IGNORE INTO {T} VALUES ('zeros', 'ignored');"
+           "REPLACE INTO {T} VALUES ('short', printf('%.1000c', 's')) RETURNING length(value);"
+           "INSERT INTO {T} VALUES ('new', printf('%.800c', 'n')) RETURNING key, length(value);"
+           "BEGIN; UPDATE {T} SET value = upper(value) WHERE typeof(value) = 'text';"
+           "SELECT count(*) FROM {T} WHERE value GLOB '*R*'; ROLLBACK;"
+           "SELECT quote(key), typeof(key), length(value), substr(value, -3)"
+           " FROM {T} WHERE length(value) > 300 ORDER BY key",
+       "1000\n"
+       "'new'|800\n"
+       "1\n"
+       "'0.0'|'real'|500|'zzz'\n"
+       "'3.0'|'real'|500|'rrr'\n"
+       "'''doc'''|'text'|445|'+++'\n"
+       "'''new'''|'text'|800|'nnn'\n"
+       "'''noise'''|'text'|600|X'747FA2'\n"
+       "'''short'''|'text'|1000|'sss'\n"
+       "'''zeros'''|'text'|1000|X'000000'");
+  EXEC(db, "SELECT flaxkv_flush()");
+  SAME(db, "SELECT count(*), sum(length(value)) FROM {T}", "13|5115");
+  EXPECT(db, "SELECT hex(substr(value, 1, 5)) FROM r WHERE key IN (x'306D6F766564', x'3073686F7274')"
+             " ORDER BY key",
+         "'2328B52FFD'\n'2328B52FFD'");
+  closeDb(db);
+
+  CASE("20.05", "reopened, the values read back from LMDB; a table without compress= reads "
+                "them and writes plain, each table's own setting applies to its writes");
+  db = harness_open(harness_path("z1.db"));
+  EXPECT(db, "SELECT length(value), substr(value, 1, 3) FROM kv WHERE key = 'short'", "1000|'sss'");
+  char *zStore = tpath("z1.db_store");
+  char *zSql = sqlite3_mprintf("CREATE VIRTUAL TABLE temp.plain USING flaxkv(path=%Q, name=kv)",
+                               zStore);
+  EXEC(db, zSql);
+  sqlite3_free(zSql);
+  EXPECT(db,
+         "SELECT key, length(value), substr(value, 1, 2) FROM plain"
+         " WHERE key IN ('doc', 'moved', 'new') ORDER BY key",
+         "'doc'|445|'{\"'\n'moved'|1|'a'\n'new'|800|'nn'");
+  EXEC(db, "REPLACE INTO plain VALUES ('by_plain', printf('%.500c', 'p'));"
+           "REPLACE INTO kv VALUES ('by_kv', printf('%.500c', 'k'))");
+  EXPECT(db,
+         "SELECT hex(key), hex(substr(value, 1, 3)), length(value) FROM r"
+         " WHERE key >= x'3062' AND key < x'3063' ORDER BY key",
+         "'3062795F6B76'|'2328B5'|24\n'3062795F706C61696E'|'037070'|501");
+  EXPECT(db, "SELECT group_concat(length(value)) FROM (SELECT value FROM plain WHERE key LIKE 'by_%' ORDER BY key)",
+         "'500,500'");
+  EXPECT(db, "SELECT json_extract(flaxkv_stat('plain'), '$.compress.method', '$.compress.values_decompressed')",
+         "'[\"none\",4]'");
+  closeDb(db);
+  sqlite3_free(zStore);
+
+  CASE("20.06", "compress_min: a value one byte shorter stays plain; compress_level; "
+                "compress=none");
+  db = openZstd("z2.db", ", compress_min='1K', compress_level=19");
+  EXEC(db, "REPLACE INTO kv VALUES (1, printf('%.1023c', 'a')), (2, printf('%.1024c', 'a')),"
+           " (3, zeroblob(1023)), (4, zeroblob(1024))");
+  EXPECT(db, "SELECT hex(key), hex(substr(value, 1, 5)), length(value) FROM r ORDER BY key",
+         "'20BFF00000000000008000'|'0361616161'|1024\n"
+         "'20C0000000000000008000'|'2328B52FFD'|23\n"
+         "'20C0080000000000008000'|'0400000000'|1024\n"
+         "'20C0100000000000008000'|'2428B52FFD'|23");
+  EXPECT(db, "SELECT key, length(value), typeof(value) FROM kv ORDER BY key",
+         "1|1023|'text'\n2|1024|'text'\n3|1023|'blob'\n4|1024|'blob'");
+  EXPECT(db, "SELECT json_extract(flaxkv_stat('kv'), '$.compress.min', '$.compress.level',"
+             " '$.compress.values_compressed')",
+         "'[1024,19,2]'");
+  EXEC(db, "CREATE VIRTUAL TABLE n USING flaxkv(path='z2_none', compress=none);"
+           "REPLACE INTO n VALUES (1, zeroblob(5000))");
+  EXPECT(db, "SELECT json_extract(flaxkv_stat('n'), '$.compress.method',"
+             " '$.compress.values_compressed')",
+         "'[\"none\",0]'");
+  closeDb(db);
+
+  CASE("20.07", "bad compression options: an error at CREATE that names the option and says why");
+  db = harness_open(harness_path("z3.db"));
+  EXPECT(db, "CREATE VIRTUAL TABLE t USING flaxkv(compress=lz4)",
+         "error: flaxkv: bad value for compress: \"lz4\" (expected zstd or none)");
+  EXPECT(db, "CREATE VIRTUAL TABLE t USING flaxkv(compress=zstd, compress_min=0)",
+         "error: flaxkv: bad value for compress_min: \"0\" (expected a size in bytes from 1 to "
+         "2147483647, such as 256 or 4K)");
+  EXPECT(db, "CREATE VIRTUAL TABLE t USING flaxkv(compress=zstd, compress_min=-1)",
+         "error: flaxkv: bad value for compress_min: \"-1\" (expected a size in bytes from 1 to "
+         "2147483647, such as 256 or 4K)");
+  EXPECT(db, "CREATE VIRTUAL TABLE t USING flaxkv(compress=zstd, compress_min='2G')",
+         "error: flaxkv: bad value for compress_min: \"2G\" (expected a size in bytes from 1 to "
+         "2147483647, such as 256 or 4K)");
+  EXPECT(db, "CREATE VIRTUAL TABLE t USING flaxkv(compress=zstd, compress_min=big)",
+         "error: flaxkv: bad value for compress_min: \"big\" (expected a size in bytes from 1 to "
+         "2147483647, such as 256 or 4K)");
+  EXPECT(db, "CREATE VIRTUAL TABLE t USING flaxkv(compress=zstd, compress_level=0)",
+         "error: flaxkv: bad value for compress_level: \"0\" (expected a zstd level from 1 "
+         "(fastest) to 19 (smallest))");
+  EXPECT(db, "CREATE VIRTUAL TABLE t USING flaxkv(compress=zstd, compress_level=22)",
+         "error: flaxkv: bad value for compress_level: \"22\" (expected a zstd level from 1 "
+         "(fastest) to 19 (smallest))");
+  EXPECT(db, "CREATE VIRTUAL TABLE t USING flaxkv(compress=zstd, compress_level='3x')",
+         "error: flaxkv: bad value for compress_level: \"3x\" (expected a zstd level from 1 "
+         "(fastest) to 19 (smallest))");
+  EXPECT(db, "CREATE VIRTUAL TABLE t USING flaxkv(compress_min=64)",
+         "error: flaxkv: compress_min needs compress=zstd");
+  EXPECT(db, "CREATE VIRTUAL TABLE t USING flaxkv(compress=none, compress_level=5)",
+         "error: flaxkv: compress_level needs compress=zstd");
+  EXPECT(db, "CREATE VIRTUAL TABLE t USING flaxkv(path='z3_raw', format=raw, compress=zstd)",
+         "error: flaxkv: compress=zstd is an option of format=native only: a format=raw table "
+         "stores its values as other programs read them");
+  EXPECT(db, "CREATE VIRTUAL TABLE t USING flaxkv(path='z3_mp', format=flaxkv, compress=zstd)",
+         "error: flaxkv: compress=zstd is an option of format=native only: a format=flaxkv table "
+         "stores its values as other programs read them");
+  EXPECT(db, "SELECT count(*) FROM sqlite_schema", "0");
+  closeDb(db);
+
+  CASE("20.08", "hostile and corrupt frames (written through format=raw): an error naming the "
+                "key, SQLITE_CORRUPT or SQLITE_TOOBIG, never an allocation of the size claimed");
+  db = openZstd("z4.db", ", compress_min=16");
+  zStore = tpath("z4.db_store");
+  EXEC(db, "REPLACE INTO kv VALUES ('good', replace(printf('%.30c', 'x'), 'x', 'hello world '))");
+  static const struct {
+    const char *zKey;   /* the TEXT key */
+    const char *zValue; /* its stored bytes, as SQL */
+    const char *zErr;   /* the error, between "flaxkv: " and " for key" */
+    int rc;
+  } aBad[] = {
+      /* good's frame with the last byte of its checksum changed */
+      {"flip",
+       "(SELECT substr(value, 1, length(value) - 1) || CASE WHEN substr(value, -1) = x'00' THEN "
+       "x'01' ELSE x'00' END FROM r WHERE key = CAST('0good' AS BLOB))",
+       "corrupt compressed value (zstd: Restored data doesn't match checksum)", SQLITE_CORRUPT},
+      /* good's frame cut short */
+      {"trunc", "(SELECT substr(value, 1, 12) FROM r WHERE key = CAST('0good' AS BLOB))",
+       "corrupt compressed value (zstd: Src size is incorrect)", SQLITE_CORRUPT},
+      {"notzstd", "x'2368656C6C6F'", "corrupt compressed value (not a zstd frame)", SQLITE_CORRUPT},
+      /* no content size: FHD 0x00, a window byte, one raw block "hello" */
+      {"nosize", "x'2328B52FFD000029000068656C6C6F'",
+       "corrupt compressed value (its zstd frame does not give its size)", SQLITE_CORRUPT},
+      /* single segment, an 8-byte content size of 2^40, one raw block */
+      {"huge", "x'2328B52FFDE0000000000001000029000068656C6C6F'",
+       "compressed value too big (its zstd frame gives 1099511627776 bytes, SQLite's length "
+       "limit is 1000000000)",
+       SQLITE_TOOBIG},
+      /* content size 10, a block of 5 bytes */
+      {"short", "x'2328B52FFD200A29000068656C6C6F'",
+       "corrupt compressed value (zstd: Data corruption detected)", SQLITE_CORRUPT},
+      /* the compressed flag on an INTEGER; reserved header bit 6 */
+      {"intz", "x'2128B52FFD200A29000068656C6C6F'", "corrupt value", SQLITE_CORRUPT},
+      {"bit6", "x'6328B52FFD200A29000068656C6C6F'", "corrupt value", SQLITE_CORRUPT},
+  };
+  for (size_t i = 0; i < sizeof aBad / sizeof aBad[0]; i++) {
+    char *zPut = sqlite3_mprintf("REPLACE INTO r VALUES (CAST('0%q' AS BLOB), %s)", aBad[i].zKey,
+                                 aBad[i].zValue);
+    EXEC(db, zPut);
+    sqlite3_free(zPut);
+  }
+  for (int bFlushed = 0; bFlushed < 2; bFlushed++) {
+    if (bFlushed) EXEC(db, "SELECT flaxkv_flush()");
+    for (size_t i = 0; i < sizeof aBad / sizeof aBad[0]; i++) {
+      char *zGet = sqlite3_mprintf("SELECT value FROM kv WHERE key = %Q", aBad[i].zKey);
+      char *zWant = sqlite3_mprintf("error: flaxkv: %s for key '%s' in table kv (%s)", aBad[i].zErr,
+                                    aBad[i].zKey, zStore);
+      EXPECT(db, zGet, zWant);
+      CHECK(errcodeOf(db, zGet) == aBad[i].rc, "%s: extended code %d, expected %d", aBad[i].zKey,
+            sqlite3_extended_errcode(db), aBad[i].rc);
+      sqlite3_free(zGet);
+      sqlite3_free(zWant);
+    }
+  }
+
+  CASE("20.09", "the other rows, keys and count(*) still read; a lower SQLITE_LIMIT_LENGTH "
+                "refuses a frame that gives more; overwriting repairs a row");
+  EXPECT(db, "SELECT count(*), length((SELECT value FROM kv WHERE key = 'good')) FROM kv", "9|360");
+  EXPECT(db, "SELECT group_concat(key, ',') FROM (SELECT key FROM kv ORDER BY key)",
+         "'bit6,flip,good,huge,intz,nosize,notzstd,short,trunc'");
+  sqlite3_limit(db, SQLITE_LIMIT_LENGTH, 300);
+  {
+    char *zWant = sqlite3_mprintf("error: flaxkv: compressed value too big (its zstd frame gives "
+                                  "360 bytes, SQLite's length limit is 300) for key 'good' in "
+                                  "table kv (%s)",
+                                  zStore);
+    EXPECT(db, "SELECT value FROM kv WHERE key = 'good'", zWant);
+    CHECK(errcodeOf(db, "SELECT value FROM kv WHERE key = 'good'") == SQLITE_TOOBIG,
+          "extended code %d", sqlite3_extended_errcode(db));
+    sqlite3_free(zWant);
+  }
+  sqlite3_limit(db, SQLITE_LIMIT_LENGTH, 1000000000);
+  EXPECT(db, "REPLACE INTO kv SELECT key, 'fixed ' || key FROM kv WHERE key <> 'good';"
+             "SELECT count(*), sum(value LIKE 'fixed %') FROM kv",
+         "9|8");
+  sqlite3_free(zStore);
+  closeDb(db);
+
+  CASE("20.10", "write_through=1: a commit writes the compressed bytes to LMDB; another "
+                "connection's binding without compress= reads them");
+  db = openZstd("z5.db", ", compress_min=16, write_through=1");
+  EXEC(db, "BEGIN; REPLACE INTO kv VALUES ('wt', printf('%.2000c', 'w')), (1, 'tiny'); COMMIT");
+  EXPECT(db, "SELECT json_extract(flaxkv_stat('kv'), '$.store.buffered_keys'),"
+             " hex(substr(value, 1, 5)) FROM r WHERE key = CAST('0wt' AS BLOB)",
+         "0|'2328B52FFD'");
+  zStore = tpath("z5.db_store");
+  sqlite3 *db2 = harness_open_store(zStore, "name=kv, write_through=1");
+  EXPECT(db2, "SELECT key, length(value), substr(value, -2) FROM kv ORDER BY key",
+         "1|4|'ny'\n'wt'|2000|'ww'");
+  closeDb(db2);
+  sqlite3_free(zStore);
+  closeDb(db);
+}
+
 /* The sections, in the order they run; a section may have several functions. */
 static const struct {
   const char *zSection;
@@ -4194,6 +4536,7 @@ static const struct {
     {"12", testFlushTriggers},  {"13", testStores},        {"14", testFlushErrors},
     {"15", testAnswers},        {"16", testEncodings},     {"16", testMsgpackKeys},
     {"17", testTxnSnapshots},   {"17", testWriteThrough},  {"18", testViews},
+    {"20", testCompression},
 };
 
 int main(int argc, char **argv) {
