@@ -140,12 +140,13 @@ int fkvCompressEncode(fkv_compress *z, sqlite3_value *pVal, int eKind, fkv_buf *
 static int decompressInto(ZSTD_DCtx *pD, int nLimit, const unsigned char *a, size_t n,
                           fkv_buf *pOut, int *peType, char **pzErr) {
   int eType = n ? FKV_HDR_TYPE(a[0]) : 0;
-  if (n < 1 || !(a[0] & FKV_HDR_ZSTD) || FKV_HDR_RESERVED(a[0]) ||
+  size_t h = fkvValueHeaderSize(a, n); /* the frame follows the expiry, if any */
+  if (h == 0 || !(a[0] & FKV_HDR_ZSTD) || FKV_HDR_RESERVED(a[0]) ||
       FKV_HDR_KIND(a[0]) > FKV_KEYKIND_NEGZERO || (eType != SQLITE_TEXT && eType != SQLITE_BLOB)) {
     return fkvErrSet(pzErr, SQLITE_CORRUPT, "corrupt value");
   }
-  const unsigned char *aSrc = a + 1;
-  size_t nSrc = n - 1;
+  const unsigned char *aSrc = a + h;
+  size_t nSrc = n - h;
   unsigned long long nOut = ZSTD_getFrameContentSize(aSrc, nSrc);
   if (nOut == ZSTD_CONTENTSIZE_ERROR) {
     return fkvErrSet(pzErr, SQLITE_CORRUPT, "corrupt compressed value (not a zstd frame)");

@@ -434,7 +434,9 @@ void fkvStoreScanClose(fkv_scan *pScan);
 **   fkvStoreBatchPut     write a key of the current table; e.
 **   fkvStoreBatchDel     delete one (absent: 0); e.
 **   fkvStoreBatchGet     0 if the current table holds the key (as the
-**                        batch has written it), FKV_STORE_NOTFOUND if not;
+**                        batch has written it), with its value in *paVal,
+**                        *pnVal (paVal may be NULL; valid until the batch
+**                        writes again or ends), FKV_STORE_NOTFOUND if not;
 **                        or an error.
 **   fkvStoreBatchTouch   if the batch changed nothing, make it change the
 **                        store anyway, so that its commit is a new one
@@ -452,7 +454,8 @@ int fkvStoreBatchTable(fkv_batch *, fkv_table *t);
 int fkvStoreBatchPut(fkv_batch *, const unsigned char *aKey, size_t nKey, const unsigned char *aVal,
                      size_t nVal);
 int fkvStoreBatchDel(fkv_batch *, const unsigned char *aKey, size_t nKey);
-int fkvStoreBatchGet(fkv_batch *, const unsigned char *aKey, size_t nKey);
+int fkvStoreBatchGet(fkv_batch *, const unsigned char *aKey, size_t nKey,
+                     const unsigned char **paVal, size_t *pnVal);
 int fkvStoreBatchTouch(fkv_batch *);
 int fkvStoreBatchCommit(fkv_batch *, char **pzErr);
 void fkvStoreBatchAbort(fkv_batch *);

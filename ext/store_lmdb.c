@@ -993,9 +993,15 @@ int fkvStoreBatchDel(fkv_batch *b, const unsigned char *aKey, size_t nKey) {
   return e;
 }
 
-int fkvStoreBatchGet(fkv_batch *b, const unsigned char *aKey, size_t nKey) {
+int fkvStoreBatchGet(fkv_batch *b, const unsigned char *aKey, size_t nKey,
+                     const unsigned char **paVal, size_t *pnVal) {
   MDB_val k = {nKey, (void *)aKey}, d;
-  return mdb_get(b->txn, b->t->dbi, &k, &d);
+  int e = mdb_get(b->txn, b->t->dbi, &k, &d);
+  if (e == MDB_SUCCESS && paVal) {
+    *paVal = d.mv_data;
+    *pnVal = d.mv_size;
+  }
+  return e;
 }
 
 int fkvStoreBatchTouch(fkv_batch *b) {

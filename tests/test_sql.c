@@ -460,6 +460,7 @@ static void testRegistration(void) {
                "+function 'flaxkv_dot'|3\n"
                "+function 'flaxkv_flush'|0\n"
                "+function 'flaxkv_flush'|1\n"
+               "+function 'flaxkv_now'|0\n"
                "+function 'flaxkv_stat'|0\n"
                "+function 'flaxkv_stat'|1\n"
                "+function 'flaxkv_version'|0") == 0,
@@ -470,14 +471,16 @@ static void testRegistration(void) {
   free(zModAfter);
   free(zFnAfter);
 
-  CASE("1.2", "flaxkv_flush and flaxkv_stat are SQLITE_DIRECTONLY; flaxkv_version, flaxkv_dot not");
+  CASE("1.2", "flaxkv_flush and flaxkv_stat are SQLITE_DIRECTONLY; flaxkv_version, flaxkv_dot, "
+                "flaxkv_now not");
   char *zSql = sqlite3_mprintf(
       "SELECT name, narg, (flags & %d) != 0 FROM pragma_function_list WHERE name LIKE 'flaxkv%%'"
       " ORDER BY name, narg",
       SQLITE_DIRECTONLY);
   EXPECT(db, zSql,
          "'flaxkv_dot'|2|0\n'flaxkv_dot'|3|0\n"
-         "'flaxkv_flush'|0|1\n'flaxkv_flush'|1|1\n'flaxkv_stat'|0|1\n'flaxkv_stat'|1|1\n"
+         "'flaxkv_flush'|0|1\n'flaxkv_flush'|1|1\n'flaxkv_now'|0|0\n'flaxkv_stat'|0|1\n"
+         "'flaxkv_stat'|1|1\n"
          "'flaxkv_version'|0|0");
   sqlite3_free(zSql);
 
@@ -1773,11 +1776,11 @@ static void testOptions(void) {
   CASE("8.03", "an unknown option is an error that names it");
   EXPECT(db, "CREATE VIRTUAL TABLE t USING flaxkv(foo=1)",
          "error: flaxkv: unknown option \"foo\" (options: path, name, format, map_size, buffer_size, "
-         "buffer_limit, flush_interval, sync, readonly, write_through, compress, compress_min, compress_level)");
+         "buffer_limit, flush_interval, sync, readonly, write_through, compress, compress_min, compress_level, ttl)");
   EXPECT(db, "CREATE VIRTUAL TABLE t USING flaxkv(path)",
          "error: flaxkv: argument \"path\" is not name=value (options: path, name, format, map_size, "
          "buffer_size, buffer_limit, flush_interval, sync, readonly, write_through, compress, "
-         "compress_min, compress_level)");
+         "compress_min, compress_level, ttl)");
 
   CASE("8.04", "a bad option value is an error that names the option");
   EXPECT(db, "CREATE VIRTUAL TABLE t USING flaxkv(map_size=abc)",
@@ -4461,9 +4464,9 @@ static void testCompression(void) {
       /* content size 10, a block of 5 bytes */
       {"short", "x'2328B52FFD200A29000068656C6C6F'",
        "corrupt compressed value (zstd: Data corruption detected)", SQLITE_CORRUPT},
-      /* the compressed flag on an INTEGER; reserved header bit 6 */
+      /* the compressed flag on an INTEGER; reserved header bit 7 */
       {"intz", "x'2128B52FFD200A29000068656C6C6F'", "corrupt value", SQLITE_CORRUPT},
-      {"bit6", "x'6328B52FFD200A29000068656C6C6F'", "corrupt value", SQLITE_CORRUPT},
+      {"bit7", "x'A328B52FFD200A29000068656C6C6F'", "corrupt value", SQLITE_CORRUPT},
   };
   for (size_t i = 0; i < sizeof aBad / sizeof aBad[0]; i++) {
     char *zPut = sqlite3_mprintf("REPLACE INTO r VALUES (CAST('0%q' AS BLOB), %s)", aBad[i].zKey,
@@ -4489,7 +4492,7 @@ static void testCompression(void) {
                 "refuses a frame that gives more; overwriting repairs a row");
   EXPECT(db, "SELECT count(*), length((SELECT value FROM kv WHERE key = 'good')) FROM kv", "9|360");
   EXPECT(db, "SELECT group_concat(key, ',') FROM (SELECT key FROM kv ORDER BY key)",
-         "'bit6,flip,good,huge,intz,nosize,notzstd,short,trunc'");
+         "'bit7,flip,good,huge,intz,nosize,notzstd,short,trunc'");
   sqlite3_limit(db, SQLITE_LIMIT_LENGTH, 300);
   {
     char *zWant = sqlite3_mprintf("error: flaxkv: compressed value too big (its zstd frame gives "
