@@ -218,6 +218,46 @@ int fkvCompressResult(fkv_compress *z, sqlite3_context *ctx, const unsigned char
   return rc;
 }
 
+/*
+** The plain form of the stored value a[0..n): its header without
+** FKV_HDR_ZSTD into *pHdr, its payload into *pz, *pn (decompressed into pBuf
+** if it is compressed).  SQLITE_OK or an error.
+*/
+static int plainForm(fkv_compress *z, int nLimit, const unsigned char *a, size_t n, fkv_buf *pBuf,
+                     unsigned char *pHdr, const unsigned char **pz, size_t *pn) {
+  if (n < 1) return SQLITE_CORRUPT;
+  *pHdr = (unsigned char)(a[0] & ~FKV_HDR_ZSTD);
+  if (!(a[0] & FKV_HDR_ZSTD)) {
+    *pz = a + 1;
+    *pn = n - 1;
+    return SQLITE_OK;
+  }
+  if (!z->pD && !(z->pD = ZSTD_createDCtx())) return SQLITE_NOMEM;
+  int eType;
+  char *zErr = 0;
+  int rc = decompressInto(z->pD, nLimit, a, n, pBuf, &eType, &zErr);
+  sqlite3_free(zErr);
+  *pz = pBuf->a;
+  *pn = pBuf->n;
+  return rc;
+}
+
+int fkvCompressSameValue(fkv_compress *z, int nLimit, const unsigned char *a, size_t na,
+                         const unsigned char *b, size_t nb) {
+  if (na == nb && memcmp(a, b, na) == 0) return 1;
+  if (!(na && (a[0] & FKV_HDR_ZSTD)) && !(nb && (b[0] & FKV_HDR_ZSTD))) return 0;
+  fkv_buf bufA = {0}, bufB = {0};
+  unsigned char hA = 0, hB = 0;
+  const unsigned char *zA = 0, *zB = 0;
+  size_t nA = 0, nB = 0;
+  int bSame = plainForm(z, nLimit, a, na, &bufA, &hA, &zA, &nA) == SQLITE_OK &&
+              plainForm(z, nLimit, b, nb, &bufB, &hB, &zB, &nB) == SQLITE_OK && hA == hB &&
+              nA == nB && (nA == 0 || memcmp(zA, zB, nA) == 0);
+  fkvBufFree(&bufA);
+  fkvBufFree(&bufB);
+  return bSame;
+}
+
 char *fkvCompressJson(const fkv_compress *z) {
   char *zCfg = z->cfg.eMethod == FKV_COMPRESS_ZSTD
                    ? sqlite3_mprintf("\"method\":\"zstd\",\"min\":%llu,\"level\":%d",

@@ -132,6 +132,15 @@ int fkvCompressResult(fkv_compress *z, sqlite3_context *ctx, const unsigned char
 int fkvCompressDecode(fkv_compress *z, int nLimit, const unsigned char *a, size_t n, char **pzErr);
 
 /*
+** Do the stored native values a[0..na) and b[0..nb) hold the same SQL value
+** and key kind, one or both compressed (at any level) or not?  1 or 0; 0
+** also when one cannot be decoded within nLimit bytes.  Uses z's
+** decompression context, not its cache.
+*/
+int fkvCompressSameValue(fkv_compress *z, int nLimit, const unsigned char *a, size_t na,
+                         const unsigned char *b, size_t nb);
+
+/*
 ** The JSON object of z for flaxkv_stat (sqlite3_free it; NULL on out of
 ** memory): {"method", "min", "level" (null without compression),
 ** "values_compressed", "values_not_smaller", "bytes_before", "bytes_after",

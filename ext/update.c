@@ -38,8 +38,11 @@
 **   - each existing row an OR REPLACE moves a row onto (and, where SQL
 **     keys may repeat, each stored key equal to the new one that it
 **     removes) is kept as the statement found it; an UPDATE of that row
-**     later in the statement goes on only if the row there is still those
-**     bytes (its value encoding holds the key's type);
+**     later in the statement goes on only if the row there still holds
+**     that value: the same bytes (its value encoding holds the key's type),
+**     or, where one of them is compressed, the same value and key kind
+**     decompressed (fkvCompressSameValue: a value stored plain, or at
+**     another level, and the same value compressed by this table);
 **   - the rows come in key order for a one-table UPDATE of an ordered
 **     format (every plan scans its intervals in order).  If they do not (an
 **     UPDATE ... FROM, format=flaxkv) and the statement changes a key, the
@@ -56,6 +59,13 @@
 **     none open (nRowsOut: a two-pass UPDATE reads all its rows before its
 **     first xUpdate, and keeps its cursor open to its end): an UPDATE of
 **     one row fails as the ordinary table does.
+**
+** Unchanged values.  An UPDATE that does not set value (SET key = ...) of a
+** row whose value is stored compressed gets no value from xColumn
+** (sqlite3_vtab_nochange): xUpdate writes the row's stored bytes again, with
+** the new key's key kind in the header (keepValue), instead of a value
+** decompressed and compressed again.  movesCheck still compares those bytes
+** with the row as the statement found it.
 **
 ** Where SQL keys may repeat (format.h FKV_CAP_RAWKEY), a write keeps the SQL key
 ** unique: a plain INSERT of a key equal to any stored one fails, REPLACE
@@ -178,7 +188,11 @@ static int movesCheck(fkv_vtab *p, const unsigned char *aOld, size_t nOld, int b
   size_t nCur;
   int rc = fkvTxnGet(p->pTxn, aOld, nOld, 0, &aCur, &nCur, 0, &p->base.zErrMsg);
   if (rc != SQLITE_OK && rc != SQLITE_NOTFOUND) return rc;
-  if (rc == SQLITE_OK && nCur == pWas->nVal && memcmp(aCur, pWas->aVal, nCur) == 0) {
+  if (rc == SQLITE_OK &&
+      (p->pFmt->caps & FKV_CAP_COMPRESS
+           ? fkvCompressSameValue(&p->zip, sqlite3_limit(p->db, SQLITE_LIMIT_LENGTH, -1), aCur,
+                                  nCur, pWas->aVal, pWas->nVal)
+           : nCur == pWas->nVal && memcmp(aCur, pWas->aVal, nCur) == 0)) {
     return SQLITE_OK;
   }
   char *zKey = p->pFmt->xKeyText(aOld, nOld);
@@ -424,6 +438,32 @@ static int replaceEqualKeys(fkv_vtab *p, sqlite3_value *pKey, const unsigned cha
 }
 
 /*
+** An UPDATE that leaves a compressed value as it is (xColumn gave SQLite no
+** value: see Unchanged values): the row's stored bytes into p->val, with
+** the key kind of the new key in the header, without decompressing and
+** compressing them again.
+*/
+static int keepValue(fkv_vtab *p, const unsigned char *aOld, size_t nOld, int kind) {
+  const unsigned char *aCur;
+  size_t nCur;
+  int rc = fkvTxnGet(p->pTxn, aOld, nOld, 0, &aCur, &nCur, 0, &p->base.zErrMsg);
+  if (rc == SQLITE_NOTFOUND || (rc == SQLITE_OK && nCur == 0)) {
+    /* SQLite read the row in this statement; only this statement writes. */
+    char *zKey = p->pFmt->xKeyText(aOld, nOld);
+    return fkvErrVtab(&p->base, SQLITE_CORRUPT,
+                      "flaxkv: table %s: the row of key %z vanished during the UPDATE", p->zName,
+                      zKey);
+  }
+  if (rc != SQLITE_OK) return rc;
+  rc = fkvBufReserve(&p->val, nCur);
+  if (rc != SQLITE_OK) return rc;
+  memcpy(p->val.a, aCur, nCur);
+  p->val.a[0] = (unsigned char)((p->val.a[0] & ~(0x03 << 3)) | (kind << 3));
+  p->val.n = nCur;
+  return SQLITE_OK;
+}
+
+/*
 ** Write an INSERT row (nOld 0) or an UPDATE row (aOld its stored key): argv
 ** as xUpdate's, eMode the conflict mode.
 */
@@ -475,7 +515,12 @@ static int writeRow(fkv_vtab *p, int argc, sqlite3_value **argv, const unsigned 
   }
   sqlite3_value *pMeta =
       (pFmt->caps & FKV_CAP_META) && argc > 2 + FKV_COL_META ? argv[2 + FKV_COL_META] : 0;
-  rc = pFmt->xValueEncode(argv[2 + FKV_COL_VALUE], pMeta, kind, &p->zip, &p->val, &zErr);
+  if (nOld && (pFmt->caps & FKV_CAP_COMPRESS) && sqlite3_value_nochange(argv[2 + FKV_COL_VALUE])) {
+    rc = keepValue(p, aOld, nOld, kind);
+    if (rc != SQLITE_OK) return rc;
+  } else {
+    rc = pFmt->xValueEncode(argv[2 + FKV_COL_VALUE], pMeta, kind, &p->zip, &p->val, &zErr);
+  }
   if (rc != SQLITE_OK) {
     if (!zErr) return fkvErrVtab(pVtab, rc, 0);
     return fkvErrVtab(pVtab, rc, "flaxkv: table %s: %z", p->zName, zErr);

@@ -611,6 +611,12 @@ static int flaxkvColumn(sqlite3_vtab_cursor *cur, sqlite3_context *ctx, int iCol
     sqlite3_result_null(ctx);
     return SQLITE_OK;
   } else if (iCol == FKV_COL_VALUE) {
+    /* An UPDATE that keeps a compressed value: xUpdate copies its stored
+    ** bytes (update.c, Unchanged values), nothing is decompressed. */
+    if ((pFmt->caps & FKV_CAP_COMPRESS) && nVal && (aVal[0] & FKV_HDR_ZSTD) &&
+        sqlite3_vtab_nochange(ctx)) {
+      return SQLITE_OK;
+    }
     fkv_compress *pZip = &((fkv_vtab *)cur->pVtab)->zip;
     pZip->iRow = pCur->iRow;
     rc = pFmt->xValueResult(ctx, aVal, nVal, pZip, &zErr);

@@ -428,6 +428,17 @@ static void testOptions(void) {
       {'A', "name='a/b'"},
       {'O', "name='x''y'"},
       {'E', "unknown=1"},
+      {'O', "compress=ZSTD, compress_min='1', compress_level=19"},
+      {'O', "compress=zstd, compress_min='2147483647'"},
+      {'E', "compress=zstd, compress_min='2147483648'"},
+      {'E', "compress=zstd, compress_min='18446744073709551615'"},
+      {'E', "compress=zstd, compress_level='99999999999999999999'"},
+      {'E', "compress=zstd, compress_level='-3'"},
+      {'A', "compress=zstd, compress_level=' 3'"},
+      {'E', "compress=zstd, compress=none"},
+      {'E', "compress=''"},
+      {'E', "compress_level=3"},
+      {'E', "format=raw, compress=zstd"},
       {'E', 0}, /* 300 arguments */
       {'O', "path='o16', name='n1', map_size='1M', buffer_size='64K', buffer_limit='256K', flush_interval='50ms',"
             " sync=meta, readonly=0"},
