@@ -487,11 +487,21 @@ char *fkvKeyRepr(const unsigned char *a, size_t n, int bDecode) {
   }
 }
 
-size_t fkvValueSetExpiry(unsigned char *a, size_t n, double e) {
-  memmove(a + 1 + FKV_EXPIRES_SIZE, a + 1, n - 1);
-  a[0] |= FKV_HDR_EXPIRES;
+size_t fkvValueSetExpiry(unsigned char *a, size_t n, int bHas, double e) {
+  int bHad = (a[0] & FKV_HDR_EXPIRES) && n >= 1 + FKV_EXPIRES_SIZE;
+  if (bHad && !bHas) {
+    memmove(a + 1, a + 1 + FKV_EXPIRES_SIZE, n - 1 - FKV_EXPIRES_SIZE);
+    a[0] &= (unsigned char)~FKV_HDR_EXPIRES;
+    return n - FKV_EXPIRES_SIZE;
+  }
+  if (!bHas) return n;
+  if (!bHad) {
+    memmove(a + 1 + FKV_EXPIRES_SIZE, a + 1, n - 1);
+    a[0] |= FKV_HDR_EXPIRES;
+    n += FKV_EXPIRES_SIZE;
+  }
   uint64_t u;
   memcpy(&u, &e, sizeof u);
   fkvPut64(a + 1, u);
-  return n + FKV_EXPIRES_SIZE;
+  return n;
 }

@@ -223,11 +223,12 @@ static inline int fkvValueExpiry(const unsigned char *a, size_t n, double *pE) {
 }
 
 /*
-** Make the stored value a[0..n), which does not expire yet, expire at e:
-** the header gets bit 6 and the payload moves 8 bytes up; a holds n + 8
+** Give the stored value a[0..n) (n >= 1, its header well formed) the expiry
+** e (bHas 1) or none (0): the header's bit 6 and the 8 bytes after it,
+** added, replaced or removed, the payload moved to follow.  a holds n + 8
 ** bytes.  Returns the new size.
 */
-size_t fkvValueSetExpiry(unsigned char *a, size_t n, double e);
+size_t fkvValueSetExpiry(unsigned char *a, size_t n, int bHas, double e);
 
 /* The key kind recorded in a stored value's header (0 if n==0). */
 static inline int fkvValueKeyKind(const unsigned char *a, size_t n) {

@@ -529,10 +529,9 @@ static int writeRow(fkv_vtab *p, int argc, sqlite3_value **argv, const unsigned 
     int bHas;
     double e;
     rc = rowExpiry(p, argv[2 + FKV_COL_EXPIRES], nOld == 0, &bHas, &e);
-    if (rc == SQLITE_OK && bHas) {
-      rc = fkvBufReserve(&p->val, p->val.n + FKV_EXPIRES_SIZE);
-      if (rc == SQLITE_OK) p->val.n = fkvValueSetExpiry(p->val.a, p->val.n, e);
-    }
+    /* (A value kept as stored, keepValue, has its old expiry: replaced.) */
+    if (rc == SQLITE_OK) rc = fkvBufReserve(&p->val, p->val.n + FKV_EXPIRES_SIZE);
+    if (rc == SQLITE_OK) p->val.n = fkvValueSetExpiry(p->val.a, p->val.n, bHas, e);
     if (rc != SQLITE_OK) return rc;
   }
   const unsigned char *aVal = p->val.a;
