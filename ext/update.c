@@ -242,14 +242,12 @@ static int rowExpiry(fkv_vtab *p, sqlite3_value *pExp, int bInsert, int *pbHas, 
     case SQLITE_INTEGER:
     case SQLITE_FLOAT: e = sqlite3_value_double(pExp); break;
     default: {
-      const unsigned char *z = sqlite3_value_text(pExp);
-      if (sqlite3_value_type(pExp) == SQLITE_TEXT && z &&
-          fkvTextLooksNumeric(z, (size_t)sqlite3_value_bytes(pExp), &e)) {
-        break;
-      }
+      int eType = sqlite3_value_type(pExp);
+      const unsigned char *z = eType == SQLITE_TEXT ? sqlite3_value_text(pExp) : 0;
+      if (z && fkvTextLooksNumeric(z, (size_t)sqlite3_value_bytes(pExp), &e)) break;
       return fkvErrVtab(&p->base, SQLITE_MISMATCH,
                         "flaxkv: table %s: expires_at is a Unix time in seconds or NULL, not %s",
-                        p->zName, fkvTypeName(sqlite3_value_type(pExp)));
+                        p->zName, fkvTypeName(eType));
     }
   }
   if (e != e || e == INFINITY) return SQLITE_OK;
