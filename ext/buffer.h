@@ -74,6 +74,15 @@ fkv_store *fkvBufferStore(fkv_buffer *);
 */
 int fkvBufferTableOpen(fkv_buffer *, const fkv_table_spec *, fkv_table **ppTable, char **pzErr);
 /*
+** The expiry index of table t, whose rows may carry an expiry (codec.h,
+** header bit 6; t a named database): open it into t->pExpiry, creating it
+** if bCreate (a write to the store), and have the flusher keep it and
+** purge t's expired rows through it (buffer.c, Expiry index).  SQLITE_OK,
+** also when it does not exist and !bCreate (t->pExpiry stays NULL).
+*/
+int fkvBufferExpiryOpen(fkv_buffer *, fkv_table *t, int bCreate, char **pzErr);
+
+/*
 ** Flush, then fkvStoreTableDrop(): delete the data if zOwner owns it, with
 ** the table's changes that cannot be flushed (held tables: see the header above);
 ** otherwise (a binding) as fkvBufferTableUnbind.

@@ -124,6 +124,11 @@ struct fkv_buffer {
   char *zFlushErr;
   fkv_held *pHeld;   /* tables the last flush could not write */
   size_t nHeldBytes; /* what their entries added to pActive */
+  /* Expiry (buffer.c, Expiry index): the tables whose index is open, and
+  ** when the flusher purges next (its clock, ms). */
+  fkv_table *apExpiry[FKV_MAX_TABLES];
+  int nExpiry;
+  int64_t msNextPurge;
 };
 
 struct fkv_view {

@@ -195,14 +195,27 @@ static void statFunc(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
       sqlite3_free(zErr);
       return;
     }
+    /* Expiry: the rows in LMDB with an expiry (the entries of its index),
+    ** and those the purge deleted since the store was opened. */
+    uint64_t nExpiring = 0;
+    fkv_table *pIdx = __atomic_load_n(&pTable->pExpiry, __ATOMIC_ACQUIRE);
+    if (pIdx) rc = fkvStoreTableRows(pIdx, &nExpiring, &zErr);
+    if (rc != SQLITE_OK) {
+      fkvErrResult(ctx, rc, "flaxkv_stat: %s", zErr ? zErr : sqlite3_errstr(rc));
+      sqlite3_free(zErr);
+      return;
+    }
     char *zStore = storeJson(pBuf);
     char *zT = jsonString(zName);
     char *zL = pTable->zName ? jsonString(pTable->zName) : sqlite3_mprintf("null");
     char *zZip = fkvCompressJson(pZip);
     z = (zStore && zT && zL && zZip)
-            ? sqlite3_mprintf("{\"table\":%s,\"lmdb_name\":%s,\"rows_flushed\":%llu,"
-                              "\"compress\":%s,\"store\":%s}",
-                              zT, zL, (unsigned long long)nRows, zZip, zStore)
+            ? sqlite3_mprintf(
+                  "{\"table\":%s,\"lmdb_name\":%s,\"rows_flushed\":%llu,"
+                  "\"compress\":%s,\"expiry\":{\"rows_expiring\":%llu,"
+                  "\"rows_purged\":%llu},\"store\":%s}",
+                  zT, zL, (unsigned long long)nRows, zZip, (unsigned long long)nExpiring,
+                  (unsigned long long)__atomic_load_n(&pTable->nPurged, __ATOMIC_RELAXED), zStore)
             : 0;
     sqlite3_free(zZip);
     sqlite3_free(zStore);

@@ -315,6 +315,13 @@ static int checkTogether(const fkv_opts *o, const char *zTable, char **pzErr) {
     return fkvErrSet(pzErr, SQLITE_ERROR, "flaxkv: %s is reserved for the store's catalog",
                      FKV_CATALOG);
   }
+  if ((o->pFmt->caps & FKV_CAP_CATALOG) &&
+      strncmp(o->zName ? o->zName : zTable, FKV_EXPIRY_PREFIX, strlen(FKV_EXPIRY_PREFIX)) == 0) {
+    return fkvErrSet(pzErr, SQLITE_ERROR,
+                     "flaxkv: names that start with %s are reserved for the store's expiry "
+                     "indexes",
+                     FKV_EXPIRY_PREFIX);
+  }
   return SQLITE_OK;
 }
 

@@ -131,6 +131,9 @@ const char *fkvStoreSyncName(int eSync);
 #define FKV_DEFAULT_MAP_SIZE ((size_t)1 << 30)
 #define FKV_MAX_TABLES 256               /* named databases per store (mdb_env_set_maxdbs) */
 #define FKV_CATALOG "__flaxkv_catalog__" /* the catalog's named database */
+/* The expiry index of the table whose database is D: the named database
+** FKV_EXPIRY_PREFIX "D" (buffer.c, Expiry index).  No table is named so. */
+#define FKV_EXPIRY_PREFIX "__flaxkv_expiry__/"
 
 typedef struct fkv_store_cfg fkv_store_cfg;
 struct fkv_store_cfg {
@@ -163,6 +166,11 @@ struct fkv_table {
   ** written by this process: a batch's commit advances it). */
   int bNumText;
   uint64_t knownTxn;
+  /* Expiry (buffer.c, Expiry index): the table's index by expiry time, set
+  ** once (atomic) when it is opened, else NULL; rows the purge deleted
+  ** (atomic). */
+  fkv_table *pExpiry;
+  uint64_t nPurged;
   fkv_table *pNext;
 };
 

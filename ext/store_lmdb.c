@@ -1540,6 +1540,15 @@ static int tableDropWork(fkv_store *p, MDB_txn *txn, void *pArg) {
     /* The last user closes the handle too; others keep an empty database. */
     e = mdb_drop(txn, c->t->dbi, bLast ? 1 : 0);
   }
+  if (e == MDB_SUCCESS && zDb) {
+    /* Its expiry index (store.h FKV_EXPIRY_PREFIX), if any, is emptied: a
+    ** table made anew under the name starts with an empty one. */
+    char *zIdx = sqlite3_mprintf("%s%s", FKV_EXPIRY_PREFIX, zDb);
+    MDB_dbi dbiIdx;
+    if (!zIdx) e = ENOMEM;
+    else if (mdb_dbi_open(txn, zIdx, 0, &dbiIdx) == MDB_SUCCESS) e = mdb_drop(txn, dbiIdx, 0);
+    sqlite3_free(zIdx);
+  }
   /* Every entry that names the database goes (bindings' renames too). */
   MDB_cursor *cur;
   if (e == MDB_SUCCESS) e = mdb_cursor_open(txn, p->catalog, &cur);

@@ -525,8 +525,12 @@ static int writeRow(fkv_vtab *p, int argc, sqlite3_value **argv, const unsigned 
   }
   if (pFmt->caps & FKV_CAP_EXPIRES) {
     int bHas;
-    double e;
+    double e = 0;
     rc = rowExpiry(p, argv[2 + FKV_COL_EXPIRES], nOld == 0, &bHas, &e);
+    if (rc == SQLITE_OK && bHas && !__atomic_load_n(&p->pTable->pExpiry, __ATOMIC_ACQUIRE)) {
+      /* The table's first row with an expiry: its index, for the purge. */
+      rc = fkvBufferExpiryOpen(p->pBuf, p->pTable, 1, &p->base.zErrMsg);
+    }
     /* (A value kept as stored, keepValue, has its old expiry: replaced.) */
     if (rc == SQLITE_OK) rc = fkvBufReserve(&p->val, p->val.n + FKV_EXPIRES_SIZE);
     if (rc == SQLITE_OK) p->val.n = fkvValueSetExpiry(p->val.a, p->val.n, bHas, e);

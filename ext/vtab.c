@@ -205,6 +205,10 @@ static int flaxkvInit(sqlite3 *db, void *pAux, int argc, const char *const *argv
                            bCreate && !p->bReadonly, p->zOwner};
     rc = fkvBufferTableOpen(p->pBuf, &spec, &p->pTable, pzErr);
   }
+  if (rc == SQLITE_OK && (p->pFmt->caps & FKV_CAP_EXPIRES)) {
+    /* Its expiry index, if a row with an expiry was ever written. */
+    rc = fkvBufferExpiryOpen(p->pBuf, p->pTable, 0, pzErr);
+  }
   if (rc == SQLITE_OK) {
     p->pTxn = fkvTxnNew(p->pBuf, p->pTable);
     if (!p->pTxn) rc = SQLITE_NOMEM;

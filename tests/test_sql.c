@@ -4882,6 +4882,89 @@ static void testExpiry(void) {
              "SELECT key, value, expires_at FROM kv",
          "1006.0\nerror: UNIQUE constraint failed: kv.key\n'w'|2|NULL");
   closeDb(db);
+
+  CASE("21.12", "the expiry index: flaxkv_stat counts the flushed rows with an expiry, exactly "
+                "through overwrites, a cleared expiry and deletes");
+  db = openExpiry("e5.db", "");
+  static const char *zCounts = "SELECT json_extract(flaxkv_stat('kv'), '$.expiry.rows_expiring',"
+                               " '$.expiry.rows_purged', '$.rows_flushed')";
+  EXPECT(db, zCounts, "'[0,0,0]'");
+  EXPECT(db, "INSERT INTO kv(key, value, expires_at) VALUES (1, 'a', 2000), (2, 'b', 2000),"
+             " (3, 'c', 3000); INSERT INTO kv VALUES (4, 'd'); SELECT flaxkv_flush()",
+         "1");
+  EXPECT(db, zCounts, "'[3,0,4]'");
+  EXPECT(db, "UPDATE kv SET expires_at = 2500 WHERE key = 1; UPDATE kv SET expires_at = NULL"
+             " WHERE key = 2; DELETE FROM kv WHERE key = 3;"
+             " UPDATE kv SET expires_at = 2600 WHERE key = 4; SELECT flaxkv_flush()",
+         "1");
+  EXPECT(db, zCounts, "'[2,0,3]'");
+  EXPECT(db, "SELECT name FROM pragma_table_list WHERE name LIKE '%expiry%'", "");
+  EXPECT(db, "CREATE VIRTUAL TABLE \"__flaxkv_expiry__/kv\" USING flaxkv(path='x')",
+         "error: flaxkv: names that start with __flaxkv_expiry__/ are reserved for the store's "
+         "expiry indexes");
+  closeDb(db);
+
+  CASE("21.13", "the purge: the flusher deletes rows FKV_PURGE_GRACE (10 s) after they expire, "
+                "through the index, in bounded batches, and counts them; under a write flood "
+                "the store stops growing");
+  db = openExpiry("e6.db", ", ttl=5");
+  EXEC(db, "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 5000)"
+           " INSERT INTO kv SELECT i, printf('%.100c', 'v') FROM n;"
+           "INSERT INTO kv(key, value, expires_at) VALUES ('keep', 1, 9e999);"
+           "SELECT flaxkv_flush()");
+  EXPECT(db, zCounts, "'[5000,0,5001]'");
+  /* Expired (at 1005) but within the grace: nothing is purged yet. */
+  EXEC(db, "SELECT flaxkv_clock(1014); REPLACE INTO kv VALUES ('tick', 0); SELECT flaxkv_flush()");
+  EXPECT(db, "SELECT count(*) FROM kv", "2");
+  EXPECT(db, "SELECT json_extract(flaxkv_stat('kv'), '$.expiry.rows_purged')", "0");
+  /* Past it: the purge after the next flush takes them all, 4096 at a time. */
+  EXEC(db, "SELECT flaxkv_clock(1016); REPLACE INTO kv VALUES ('tick', 1); SELECT flaxkv_flush()");
+  {
+    char *zGot = 0;
+    for (int i = 0; i < 500; i++) {
+      free(zGot);
+      zGot = harness_exec(db, zCounts);
+      if (strcmp(zGot, "'[1,5000,2]'") == 0) break;
+      usleep(10000); /* the flusher's purge, not the clock */
+    }
+    CHECK(strcmp(zGot, "'[1,5000,2]'") == 0, "after the purge: %s", zGot);
+    free(zGot);
+  }
+  EXPECT(db, "SELECT key, expires_at FROM kv ORDER BY key", "'keep'|NULL\n'tick'|1021.0");
+  /* A write flood: each round overwrites 3000 keys with rows living 5 s,
+  ** then the clock moves 20 s on; the data file stops growing. */
+  char *zData = tpath("e6.db_store/data.mdb");
+  long aSize[13];
+  int nSize = 0;
+  for (int round = 0; round < 12; round++) {
+    char *zSql = sqlite3_mprintf(
+        "SELECT flaxkv_clock(%d);"
+        "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 3000)"
+        " REPLACE INTO kv SELECT i %% 3000 + %d, printf('%%.200c', 'w') FROM n;"
+        "SELECT flaxkv_flush()",
+        1100 + 20 * round, (round % 2) * 3000);
+    EXEC(db, zSql);
+    sqlite3_free(zSql);
+    for (int i = 0; i < 500; i++) {
+      char *zGot = harness_exec(db, "SELECT json_extract(flaxkv_stat('kv'),"
+                                    " '$.expiry.rows_expiring')");
+      int bDone = atoi(zGot) <= 3000 + (round ? 0 : 1);
+      free(zGot);
+      if (bDone) break;
+      usleep(10000);
+    }
+    struct stat st;
+    aSize[nSize++] = stat(zData, &st) == 0 ? (long)st.st_size : -1;
+  }
+  EXPECT(db, "SELECT json_extract(flaxkv_stat('kv'), '$.expiry.rows_expiring') <= 3001,"
+             " json_extract(flaxkv_stat('kv'), '$.rows_flushed') <= 3003,"
+             " json_extract(flaxkv_stat('kv'), '$.expiry.rows_purged') >= 5000 + 10 * 3000",
+         "1|1|1");
+  CHECK(aSize[11] == aSize[5], "data.mdb grew during the flood: %ld bytes after round 6, %ld "
+                               "after round 12",
+        aSize[5], aSize[11]);
+  sqlite3_free(zData);
+  closeDb(db);
   unsetenv("FLAXKV_TEST_CLOCK");
 }
 
