@@ -266,7 +266,7 @@ int fkvBufferExpiryOpen(fkv_buffer *b, fkv_table *t, int bCreate, char **pzErr) 
   if (__atomic_load_n(&t->pExpiry, __ATOMIC_ACQUIRE) || !t->zName) return SQLITE_OK;
   char *zIdx = sqlite3_mprintf("%s%s", FKV_EXPIRY_PREFIX, t->zName);
   if (!zIdx) return SQLITE_NOMEM;
-  fkv_table_spec spec = {zIdx, zIdx, 0, bCreate && !fkvStoreReadonly(b->pStore), 0};
+  fkv_table_spec spec = {zIdx, zIdx, 0, bCreate && !fkvStoreReadonly(b->pStore), 0, 0};
   fkv_table *pIdx = 0;
   char *zErr = 0;
   int rc = fkvStoreTableOpen(b->pStore, &spec, &pIdx, &zErr);
@@ -651,6 +651,12 @@ static int64_t flushDueIn(fkv_buffer *b, int64_t now) {
   }
   if (b->pFrozen) return 0;
   if (fkvMemBytes(b->pActive) >= b->cfg.nSoft + b->nHeldBytes) return 0;
+  /* A store with batch limits (etcd): a flush as soon as one is full. */
+  size_t nMaxOps, nMaxBytes;
+  fkvStoreBatchLimits(b->pStore, &nMaxOps, &nMaxBytes);
+  if (nMaxOps && (fkvMemCount(b->pActive) >= nMaxOps || fkvMemBytes(b->pActive) >= nMaxBytes)) {
+    return 0;
+  }
   int64_t tIdle = b->msLastCommit + idle - now;
   int64_t tAge = b->msFirstUnflushed + idle * FKV_MAX_AGE_IDLES - now;
   int64_t t = tIdle < tAge ? tIdle : tAge;

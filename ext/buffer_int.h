@@ -103,6 +103,8 @@ struct fkv_buffer {
                             ** (fkv_txn.bWriter) */
   int bPendingPushed;
   uint64_t pendingSeq;
+  size_t nPrepOps, nPrepBytes;      /* the batch size of the commit holding the
+                               ** token (txn.c txnBatchFit) */
   fkv_view *pViewFirst, *pViewLast; /* open views, oldest first */
   int nParked;                      /* atomic: parked views */
   uint64_t nParkEvents;             /* atomic: parkings so far */

@@ -134,10 +134,24 @@ static char *storeJson(fkv_buffer *b) {
   if (z) z = sqlite3_mprintf("%z%s", z, zErr ? zErr : "null");
   if (z) {
     z = sqlite3_mprintf("%z,\"map_size\":%llu,\"map_used\":%llu,\"page_size\":%u,"
-                        "\"readers\":%u,\"max_readers\":%u}",
+                        "\"readers\":%u,\"max_readers\":%u",
                         z, (unsigned long long)ss.mapSize, (unsigned long long)ss.mapUsed,
                         ss.pageSize, ss.nReaders, ss.maxReaders);
   }
+  if (z && ss.bRemote) {
+    /* An etcd mirror: watch_lag is in revisions (an upper bound: other
+    ** prefixes' writes raise the cluster's revision too). */
+    char *zEnd = jsonString(ss.zEndpoint);
+    char *zWatch = ss.rcWatch != SQLITE_OK ? jsonString(ss.zWatchErr) : 0;
+    long long lag = ss.iEtcdRev > ss.iMirrorRev ? (long long)(ss.iEtcdRev - ss.iMirrorRev) : 0;
+    z = sqlite3_mprintf("%z,\"etcd\":{\"endpoint\":%s,\"mirror_revision\":%lld,"
+                        "\"etcd_revision\":%lld,\"watch_lag\":%lld,\"watch_error\":%s}",
+                        z, zEnd ? zEnd : "null", (long long)ss.iMirrorRev, (long long)ss.iEtcdRev,
+                        lag, zWatch ? zWatch : "null");
+    sqlite3_free(zEnd);
+    sqlite3_free(zWatch);
+  }
+  if (z) z = sqlite3_mprintf("%z}", z);
   sqlite3_free(bs.zFlushErr);
   sqlite3_free(zPath);
   sqlite3_free(zErr);

@@ -347,8 +347,8 @@ static int mpMetaResult(sqlite3_context *ctx, const unsigned char *aVal, size_t 
 /* clang-format off */
 static const fkv_format aFormat[] = {
     {.zName = "native", .zSchema = FKV_SCHEMA_EXPIRES, .zKeyNote = " (1 type byte + the key)",
-     .caps = FKV_CAP_CATALOG | FKV_CAP_OWNS | FKV_CAP_RENAME | FKV_CAP_ONE_PASS
-             | FKV_CAP_COMPRESS | FKV_CAP_EXPIRES,
+     .caps = FKV_CAP_CATALOG | FKV_CAP_OWNS | FKV_CAP_RENAME | FKV_CAP_ONE_PASS |
+             FKV_CAP_COMPRESS | FKV_CAP_EXPIRES,
      .xKeyEncode = nativeKeyEncode, .xKeyResult = nativeKeyResult, .xKeyText = nativeKeyText,
      .xValueEncode = nativeValueEncode, .xValueResult = nativeValueResult,
      .xKeyEq = nativeKeyEq, .xKeyPoint = nativeKeyPoint, .xKeyRange = nativeKeyRange},

@@ -136,6 +136,23 @@ static int validSync(const char *z, void *pField) {
   return eSync != FKV_SYNC_UNSET;
 }
 
+/* A count from 1 to 1000000: "128". */
+static int validCount(const char *z, void *pField) {
+  char *zEnd;
+  errno = 0;
+  long n = strtol(z, &zEnd, 10);
+  if (zEnd == z || *zEnd || errno || n <= 0 || n > 1000000) return 0;
+  *(size_t *)pField = (size_t)n;
+  return 1;
+}
+
+/* An etcd key prefix: any text but the empty one. */
+static int validPrefix(const char *z, void *pField) {
+  if (!z[0]) return 0;
+  *(char **)pField = sqlite3_mprintf("%s", z);
+  return 1;
+}
+
 static int validFlag(const char *z, void *pField) { return parseFlag(z, (int *)pField); }
 
 static int validCompress(const char *z, void *pField) {
@@ -213,6 +230,16 @@ static const fkv_option aOption[] = {
      "a size in bytes from 1 to 2147483647, such as 256 or 4K"},
     {"compress_level", FKV_OPT_INT, FKV_OPT(zip.iLevel), 0, validCompressLevel,
      "a zstd level from 1 (fastest) to 19 (smallest)"},
+    {"etcd", FKV_OPT_TEXT, FKV_OPT(zEtcd), 0, validPath,
+     "etcd client URLs separated by commas, such as http://10.0.0.1:2379,http://10.0.0.2:2379"},
+    {"prefix", FKV_OPT_TEXT, FKV_OPT(zPrefix), 0, validPrefix, "a non-empty etcd key prefix"},
+    {"etcd_cacert", FKV_OPT_TEXT, FKV_OPT(zCaCert), 0, validPath, "a file (PEM)"},
+    {"etcd_cert", FKV_OPT_TEXT, FKV_OPT(zCert), 0, validPath, "a file (PEM)"},
+    {"etcd_key", FKV_OPT_TEXT, FKV_OPT(zKey), 0, validPath, "a file (PEM)"},
+    {"etcd_max_txn_ops", FKV_OPT_SIZE, FKV_OPT(store.nMaxTxnOps), 0, validCount,
+     "the cluster's --max-txn-ops, a count from 1 to 1000000"},
+    {"etcd_max_request_bytes", FKV_OPT_SIZE, FKV_OPT(store.nMaxRequestBytes), 0, validSize,
+     "the cluster's --max-request-bytes, a size in bytes such as 1572864 or 10M"},
     {"ttl", FKV_OPT_DOUBLE, FKV_OPT(rTtl), 0, validTtl,
      "a lifetime in seconds greater than 0, such as 90, 30s, 10m, 1h or 7d"},
 };
@@ -295,6 +322,32 @@ static int checkTogether(const fkv_opts *o, const char *zTable, char **pzErr) {
                      (unsigned long long)o->buf.nHard, (unsigned long long)nSoft,
                      o->buf.nSoft ? "" : ", its default");
   }
+  if (!o->zEtcd) {
+    const char *zOnly = o->zPrefix                  ? "prefix"
+                        : o->zCaCert                ? "etcd_cacert"
+                        : o->zCert                  ? "etcd_cert"
+                        : o->zKey                   ? "etcd_key"
+                        : o->store.nMaxTxnOps       ? "etcd_max_txn_ops"
+                        : o->store.nMaxRequestBytes ? "etcd_max_request_bytes"
+                                                    : 0;
+    if (zOnly) {
+      return fkvErrSet(pzErr, SQLITE_ERROR, "flaxkv: option %s needs etcd= (the cluster's URLs)",
+                       zOnly);
+    }
+  } else if (!o->zPrefix) {
+    return fkvErrSet(pzErr, SQLITE_ERROR,
+                     "flaxkv: etcd= needs prefix= (the etcd key prefix that holds the "
+                     "table's rows, such as prefix='app/kv/')");
+  } else if (o->pFmt != fkvFormatFind("native")) {
+    return fkvErrSet(pzErr, SQLITE_ERROR,
+                     "flaxkv: format=%s cannot be used with etcd=: an etcd-backed table is "
+                     "native (its keys must sort in etcd as SQLite sorts them)",
+                     o->pFmt->zName);
+  } else if (o->store.bReadonly) {
+    return fkvErrSet(pzErr, SQLITE_ERROR,
+                     "flaxkv: readonly=1 cannot be used with etcd=: the local mirror is kept "
+                     "current by writing it");
+  }
   if (o->zip.eMethod != FKV_COMPRESS_ZSTD && (o->zip.nMin || o->zip.iLevel)) {
     return fkvErrSet(pzErr, SQLITE_ERROR, "flaxkv: %s needs compress=zstd",
                      o->zip.nMin ? "compress_min" : "compress_level");
@@ -338,6 +391,10 @@ int fkvOptsParse(int argc, const char *const *argv, fkv_opts *o, char **pzErr) {
   }
   if (rc == SQLITE_OK) rc = checkTogether(o, argv[2], pzErr);
   if (rc != SQLITE_OK) fkvOptsFree(o);
+  o->store.zEtcd = o->zEtcd;
+  o->store.zCaCert = o->zCaCert;
+  o->store.zCert = o->zCert;
+  o->store.zKey = o->zKey;
   return rc;
 }
 

@@ -28,12 +28,19 @@ struct fkv_opts {
   char *zPath;            /* path=: the store directory, or NULL */
   char *zName;            /* name=: the LMDB database, or NULL */
   const fkv_format *pFmt; /* format= (never NULL once parsed) */
-  fkv_store_cfg store;    /* map_size, sync, readonly */
-  fkv_buffer_cfg buf;     /* buffer_size, buffer_limit, flush_interval,
+  char *zEtcd;            /* etcd=: the cluster's client URLs, or NULL */
+  char *zPrefix;          /* prefix=: the table's etcd key prefix, or NULL */
+  char *zCaCert;          /* etcd_cacert=, etcd_cert=, etcd_key=, or NULL */
+  char *zCert;
+  char *zKey;
+  fkv_store_cfg store;  /* map_size, sync, readonly, etcd_max_txn_ops,
+                          ** etcd_max_request_bytes; its zEtcd, zCaCert,
+                          ** zCert and zKey point at the fields above */
+  fkv_buffer_cfg buf;   /* buffer_size, buffer_limit, flush_interval,
                             ** write_through */
-  fkv_compress_cfg zip;   /* compress, compress_min, compress_level: the
+  fkv_compress_cfg zip; /* compress, compress_min, compress_level: the
                             ** table's own (compress.h), not the store's */
-  double rTtl;            /* ttl=: seconds, 0: none (the table's own) */
+  double rTtl;          /* ttl=: seconds, 0: none (the table's own) */
 };
 
 /*

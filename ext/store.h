@@ -87,6 +87,17 @@
 **      count, bGrowing).  Taken under 6 (fkvStoreTableById while a flush
 **      publishes) and under 5 (a resize, a commit's bookkeeping); nothing
 **      is taken under it.
+**   8. An etcd store's remote lock (store_etcd.c r->mu: its tables'
+**      applied revisions, watch handles and errors).  Taken under 5 by a
+**      batch's commit and the watch threads' mirror writes, under 4 by
+**      flaxkv_stat(); only 9 is taken under it, by fkvEtcdWatchInterrupt.
+**   9. An etcd client's lock (etcd.c fkv_etcd.mu: its handle pool, endpoint
+**      and token); nothing is taken and no request is made under it.
+** An etcd store's table opens are serialized by its open lock
+** (store_etcd.c r->openMu), taken with none of these held and held across
+** a rebuild (which takes 5).  Its watch threads (one per table) take only
+** 5 (fkvStoreMirrorRun), 8 and 9; a rebuild holds 5 while it reads the
+** cluster.
 ** After fork() a child must not wait for a lock a parent thread held at the
 ** fork: an inherited connection's paths check the process first
 ** (fkvStoreCheckProcess, fkvStoreForked) and fail with SQLITE_MISUSE before
@@ -113,9 +124,10 @@
 
 typedef struct fkv_store fkv_store;
 typedef struct fkv_table fkv_table;
-typedef struct fkv_snap fkv_snap;   /* a read snapshot */
-typedef struct fkv_scan fkv_scan;   /* a cursor in a snapshot (store_lmdb.h) */
-typedef struct fkv_batch fkv_batch; /* one atomic write */
+typedef struct fkv_snap fkv_snap;     /* a read snapshot */
+typedef struct fkv_scan fkv_scan;     /* a cursor in a snapshot (store_lmdb.h) */
+typedef struct fkv_batch fkv_batch;   /* one atomic write */
+typedef struct fkv_rtable fkv_rtable; /* an etcd-backed table (store_etcd.c) */
 
 #define FKV_SYNC_UNSET (-1)
 #define FKV_SYNC_FULL 0 /* fsync data and meta page at each commit */
@@ -142,6 +154,14 @@ struct fkv_store_cfg {
   int bReadonly;  /* open the store read-only */
   int bPrivate;   /* a private temporary store: remove it at close */
   int bCreate;    /* this opener may create the store (see CREATING) */
+  /* An etcd-backed store (store_etcd.c, REMOTE below): the LMDB
+  ** environment is then this machine's mirror of the cluster. */
+  const char *zEtcd;   /* etcd=: the members' client URLs, or NULL */
+  const char *zCaCert; /* etcd_cacert=, etcd_cert=, etcd_key=: TLS files */
+  const char *zCert;
+  const char *zKey;
+  size_t nMaxTxnOps;       /* etcd_max_txn_ops= (0: etcd's default, 128) */
+  size_t nMaxRequestBytes; /* etcd_max_request_bytes= (0: 1.5 MiB) */
 };
 
 /*
@@ -171,6 +191,8 @@ struct fkv_table {
   ** (atomic). */
   fkv_table *pExpiry;
   uint64_t nPurged;
+  fkv_rtable *pRemote; /* an etcd-backed table: its prefix, watch and mirror
+                       ** state (set once it is open), else NULL */
   fkv_table *pNext;
 };
 
@@ -271,6 +293,15 @@ struct fkv_store_stat {
   unsigned maxReaders;
   int eSync; /* FKV_SYNC_* */
   int bReadonly;
+  /* An etcd-backed store (bRemote): the endpoint in use, the revision the
+  ** mirror has applied (the lowest of its tables'), the newest revision
+  ** the cluster has shown, and the watches' last error. */
+  int bRemote;
+  char zEndpoint[256];
+  int64_t iMirrorRev;
+  int64_t iEtcdRev;
+  int rcWatch;
+  char zWatchErr[512];
 };
 void fkvStoreStat(fkv_store *, fkv_store_stat *);
 
@@ -319,6 +350,8 @@ struct fkv_table_spec {
   const char *zOwner;   /* the identity recorded if this CREATE makes the
                         ** entry and its database (see OWNERSHIP); NULL: a
                         ** table that never owns */
+  const char *zPrefix;  /* an etcd-backed store: the etcd key prefix of the
+                        ** table's rows (prefix=, not empty); else NULL */
 };
 
 /*
@@ -467,6 +500,35 @@ int fkvStoreBatchGet(fkv_batch *, const unsigned char *aKey, size_t nKey,
 int fkvStoreBatchTouch(fkv_batch *);
 int fkvStoreBatchCommit(fkv_batch *, char **pzErr);
 void fkvStoreBatchAbort(fkv_batch *);
+
+/*
+** REMOTE.  A store opened with etcd= (store_etcd.c) keeps the tables opened
+** with a prefix (fkv_table_spec.zPrefix) on the cluster: its LMDB
+** environment is this machine's mirror of them, which snapshots and scans
+** read as above, and which a watch thread keeps current (its commits count
+** as another process's).  A batch's puts and deletes of such a table go to
+** etcd in one Txn at fkvStoreBatchCommit, and into the mirror once etcd has
+** acknowledged them; a batch's commit may then also fail as etcd.h says
+** (SQLITE_IOERR: unreachable, retry; SQLITE_FULL: the cluster's NOSPACE
+** alarm; SQLITE_TOOBIG: over the limits below; SQLITE_BUSY: a guard failed).
+**   fkvStoreBatchGuard   (right after Begin) guard every write of the batch:
+**                        it fails with SQLITE_BUSY, writing nothing, if the
+**                        cluster holds for a written key another revision
+**                        than the mirror, or for a written table a key
+**                        newer than the mirror has applied (write_through).
+**                        Nothing on a store without etcd.
+**   fkvStoreBatchLimits  the most operations and bytes one batch may hold
+**                        (etcd's --max-txn-ops and --max-request-bytes, as
+**                        the table's options say); 0: no limit.
+**   fkvStoreOpBytes      the bytes a put of t costs against that limit (0
+**                        for a table not on etcd).
+**   fkvStoreEntryCheck   SQLITE_TOOBIG, with a message that names the limit
+**                        and the flag, if one put of t alone is over it.
+*/
+void fkvStoreBatchGuard(fkv_batch *);
+void fkvStoreBatchLimits(fkv_store *, size_t *pnOps, size_t *pnBytes);
+size_t fkvStoreOpBytes(fkv_table *t, size_t nKey, size_t nVal);
+int fkvStoreEntryCheck(fkv_table *t, size_t nKey, size_t nVal, char **pzErr);
 
 /*
 ** Has another process committed to the store after snapshot idSnap?  Exact

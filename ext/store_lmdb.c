@@ -60,6 +60,7 @@ SQLITE_EXTENSION_INIT3
 #include "store.h"
 
 #include "codec.h"
+#include "store_etcd.h"
 #include "util.h"
 
 #include <stddef.h>
@@ -98,6 +99,7 @@ struct fkv_batch {
   const unsigned char *aMax;
   size_t nMax;
   int bChanged; /* a put or a delete changed something */
+  int bGuard;   /* fkvStoreBatchGuard */
   unsigned char aMaxKey[FKV_MAX_KEY];
 };
 
@@ -140,7 +142,10 @@ struct fkv_store {
   ** newest commit known to be another process's (fkvStoreForeignAfter). */
   uint64_t ownLast;
   uint64_t foreignMax;
-  fkv_batch batch; /* the batch under way (wmu) */
+  fkv_batch batch;     /* the batch under way (wmu) */
+  fkv_remote *pRemote; /* an etcd-backed store's (store_etcd.c), or NULL;
+                       ** set once, under gReg.mu (atomic: the buffer
+                       ** asks fkvStoreBatchLimits from any thread) */
 };
 
 static struct {
@@ -372,7 +377,8 @@ static int checkDataSize(fkv_store *p, char **pzErr) {
 static int openEnv(fkv_store *p, char **pzErr) {
   int rc = mdb_env_create(&p->env);
   if (rc) return fkvStoreFail(p, rc, "cannot create the LMDB environment for", pzErr);
-  mdb_env_set_maxdbs(p->env, FKV_MAX_TABLES + 1);
+  /* The tables, the catalog, and an etcd mirror's records (store_etcd.c). */
+  mdb_env_set_maxdbs(p->env, 2 * FKV_MAX_TABLES + 2);
   mdb_env_set_maxreaders(p->env, FKV_MAX_READERS);
   mdb_env_set_mapsize(p->env, p->cfg.mapSize);
   unsigned flags = MDB_NOTLS;
@@ -432,10 +438,21 @@ static int noStore(const fkv_store_cfg *pCfg, const char *zDir, const char *zWhy
       pCfg->bCreate ? "readonly=1 creates none" : "only CREATE VIRTUAL TABLE creates one");
 }
 
+/* Free a store's locks and memory (its environment is closed). */
+static void storeFree(fkv_store *p) {
+  pthread_mutex_destroy(&p->mu);
+  pthread_cond_destroy(&p->cond);
+  pthread_mutex_destroy(&p->wmu);
+  sqlite3_free(p->zMadeDir);
+  sqlite3_free(p->zPath);
+  sqlite3_free(p);
+}
+
 int fkvStoreAcquire(const char *zDir, const fkv_store_cfg *pCfg, fkv_store **ppStore,
                     char **pzErr) {
   *ppStore = 0;
-  int bMake = pCfg->bCreate && !pCfg->bReadonly;
+  /* An etcd mirror is made by any opener: it is a copy of the cluster's. */
+  int bMake = (pCfg->bCreate || pCfg->zEtcd) && !pCfg->bReadonly;
   size_t nMadeTop = 0;
   if (bMake) {
     int e = makeDirs(zDir, &nMadeTop);
@@ -487,6 +504,19 @@ again:
                      "flaxkv: the store %s is open read-only in this "
                      "process",
                      zReal);
+    }
+    if (rc == SQLITE_OK && pCfg->zEtcd) {
+      const char *zDiff = p->pRemote ? fkvRemoteDiffers(p->pRemote, pCfg) : 0;
+      if (zDiff) {
+        rc = fkvErrSet(pzErr, SQLITE_ERROR,
+                       "flaxkv: the store %s is already open with another %s; its "
+                       "tables share one etcd client",
+                       zReal, zDiff);
+      } else if (!p->pRemote) {
+        fkv_remote *r = 0;
+        rc = fkvRemoteOpen(p, pCfg, &r, pzErr);
+        __atomic_store_n(&p->pRemote, r, __ATOMIC_RELEASE); /* read by any thread */
+      }
     }
     if (rc != SQLITE_OK) {
       pthread_mutex_unlock(&gReg.mu);
@@ -570,6 +600,16 @@ again:
   fkvTimeCondInit(&p->cond);
   pthread_mutex_init(&p->wmu, 0);
   p->ownLast = fkvStoreLastTxnId(p); /* no snapshot of this process predates it */
+  if (pCfg->zEtcd) {
+    p->bFresh = 0; /* a mirror is kept: the next open need not rebuild it */
+    rc = fkvRemoteOpen(p, pCfg, &p->pRemote, pzErr);
+    if (rc != SQLITE_OK) {
+      pthread_mutex_unlock(&gReg.mu);
+      mdb_env_close(p->env);
+      storeFree(p);
+      return rc;
+    }
+  }
   p->nRef = 1;
   p->pid = processId();
   p->pNext = gReg.pList;
@@ -601,6 +641,8 @@ void fkvStoreRelease(fkv_store *p) {
   ** clear the parent's reader slots.  Leave LMDB alone; free our memory. */
   int bForked = fkvStoreForked(p);
   if (pOwner && xFree) xFree(pOwner);
+  /* The watch threads write the mirror: they stop before it closes. */
+  if (!bForked) fkvRemoteClose(p->pRemote);
   if (!bForked) {
     for (int i = 0; i < p->nPool; i++) mdb_txn_abort(p->apPool[i]);
   }
@@ -624,13 +666,7 @@ void fkvStoreRelease(fkv_store *p) {
   *pp = p->pNext;
   pthread_cond_broadcast(&gReg.cond);
   pthread_mutex_unlock(&gReg.mu);
-
-  pthread_mutex_destroy(&p->mu);
-  pthread_cond_destroy(&p->cond);
-  pthread_mutex_destroy(&p->wmu);
-  sqlite3_free(p->zMadeDir);
-  sqlite3_free(p->zPath);
-  sqlite3_free(p);
+  storeFree(p);
 }
 
 int fkvStoreForked(fkv_store *p) { return p->pid != processId(); }
@@ -649,6 +685,7 @@ void fkvStoreStat(fkv_store *p, fkv_store_stat *st) {
   st->maxReaders = info.me_maxreaders;
   st->eSync = p->cfg.eSync;
   st->bReadonly = p->cfg.bReadonly;
+  if (p->pRemote) fkvRemoteStat(p->pRemote, st);
 }
 
 int fkvStoreTableRows(fkv_table *t, uint64_t *pn, char **pzErr) {
@@ -937,8 +974,16 @@ int fkvStoreBatchBegin(fkv_store *p, fkv_batch **ppBatch, char **pzErr) {
   memset(b, 0, offsetof(fkv_batch, aMaxKey));
   b->pStore = p;
   b->txn = txn;
+  if (p->pRemote) fkvRemoteBatchBegin(p->pRemote);
   *ppBatch = b;
   return SQLITE_OK;
+}
+
+void fkvStoreBatchGuard(fkv_batch *b) {
+  if (b->pStore->pRemote) {
+    fkvRemoteBatchGuard(b->pStore->pRemote);
+    b->bGuard = 1;
+  }
 }
 
 /* Close the cursor of the table being written. */
@@ -960,6 +1005,7 @@ int fkvStoreBatchTable(fkv_batch *b, fkv_table *t) {
   /* Empty, or dropped by another process (then no write may try it). */
   if (e == MDB_NOTFOUND) e = tableGone(b->txn, t) ? MDB_NOTFOUND : MDB_SUCCESS;
   if (e != MDB_SUCCESS) return e;
+  if (t->pRemote) return fkvRemoteBatchTable(b->pStore->pRemote, b->txn, t);
   /* The last key points into the map: keep a copy while writing. */
   if (b->bMax) {
     memcpy(b->aMaxKey, kLast.mv_data, kLast.mv_size);
@@ -971,6 +1017,11 @@ int fkvStoreBatchTable(fkv_batch *b, fkv_table *t) {
 
 int fkvStoreBatchPut(fkv_batch *b, const unsigned char *aKey, size_t nKey,
                      const unsigned char *aVal, size_t nVal) {
+  if (b->t->pRemote) {
+    /* Written to the mirror once etcd has it (fkvStoreBatchCommit). */
+    b->bChanged = 1;
+    return fkvRemoteBatchOp(b->pStore->pRemote, b->txn, b->t, aKey, nKey, aVal ? aVal : aKey, nVal);
+  }
   MDB_val k = {nKey, (void *)aKey}, d = {nVal, (void *)aVal};
   int bAppend = !b->bMax || fkvKeyCmp(aKey, nKey, b->aMax, b->nMax) > 0;
   int e = mdb_cursor_put(b->pCur, &k, &d, bAppend ? MDB_APPEND : 0);
@@ -986,6 +1037,10 @@ int fkvStoreBatchPut(fkv_batch *b, const unsigned char *aKey, size_t nKey,
 }
 
 int fkvStoreBatchDel(fkv_batch *b, const unsigned char *aKey, size_t nKey) {
+  if (b->t->pRemote) {
+    b->bChanged = 1;
+    return fkvRemoteBatchOp(b->pStore->pRemote, b->txn, b->t, aKey, nKey, 0, 0);
+  }
   MDB_val k = {nKey, (void *)aKey};
   int e = mdb_del(b->txn, b->t->dbi, &k, 0);
   if (e == MDB_NOTFOUND) return MDB_SUCCESS;
@@ -1010,7 +1065,44 @@ int fkvStoreBatchTouch(fkv_batch *b) {
 
 int fkvStoreBatchCommit(fkv_batch *b, char **pzErr) {
   batchUntable(b);
-  return writeCommit(b->pStore, b->txn, pzErr);
+  fkv_store *p = b->pStore;
+  int64_t iRev = 0;
+  if (p->pRemote) {
+    /* etcd first: the mirror takes the writes once the cluster has them. */
+    int rc = fkvRemoteBatchCommit(p->pRemote, b->txn, &iRev, pzErr);
+    if (rc != SQLITE_OK) {
+      writeAbort(p, b->txn);
+      return rc;
+    }
+  }
+  int bGuard = b->bGuard;
+  int rc = writeCommit(p, b->txn, pzErr);
+  if (rc == SQLITE_OK && bGuard && iRev) fkvRemoteBatchSettle(p->pRemote, iRev);
+  return rc;
+}
+
+void fkvStoreBatchLimits(fkv_store *p, size_t *pnOps, size_t *pnBytes) {
+  *pnOps = *pnBytes = 0;
+  fkv_remote *r = __atomic_load_n(&p->pRemote, __ATOMIC_ACQUIRE);
+  if (r) fkvRemoteLimits(r, pnOps, pnBytes);
+}
+
+size_t fkvStoreOpBytes(fkv_table *t, size_t nKey, size_t nVal) {
+  return t->pRemote ? fkvRemoteOpBytes(t, nKey, nVal) : 0;
+}
+
+int fkvStoreEntryCheck(fkv_table *t, size_t nKey, size_t nVal, char **pzErr) {
+  fkv_store *p = t->pStore;
+  if (!t->pRemote) return SQLITE_OK;
+  size_t nOps, nBytes;
+  fkvRemoteLimits(p->pRemote, &nOps, &nBytes);
+  size_t n = fkvRemoteOpBytes(t, nKey, nVal);
+  if (n <= nBytes) return SQLITE_OK;
+  return fkvErrSet(pzErr, SQLITE_TOOBIG,
+                   "flaxkv: a row of %llu bytes in etcd (prefix, key and value) is over the "
+                   "cluster's request limit of %llu bytes (etcd's --max-request-bytes; raise it on "
+                   "every member and give the table etcd_max_request_bytes=)",
+                   (unsigned long long)n, (unsigned long long)nBytes);
 }
 
 void fkvStoreBatchAbort(fkv_batch *b) {
@@ -1126,24 +1218,28 @@ static int freeName(fkv_store *p, MDB_txn *txn, const char *zSqlName, char **pzN
 ** Run xWork in one LMDB transaction (read-only on a read-only store) with
 ** wmu held, commit, then run xDone (may be NULL) still under wmu.  The map
 ** grows and the whole transaction is retried on MDB_MAP_FULL; a map resized
-** by another process is adopted.  Returns an LMDB error code.
+** by another process is adopted (a failed resize: its SQLite code in
+** *pRcGrow, if given, and its message in *pzErr).  The commit is this
+** process's own (noteWriteCommit) unless xWork set *pbForeign.  Returns an
+** LMDB error code, or xWork's own.
 */
-static int runWrite(fkv_store *p, int (*xWork)(fkv_store *, MDB_txn *, void *),
-                    void (*xDone)(fkv_store *, void *), void *pCtx, char **pzErr) {
+static int runWrite(fkv_store *p, int (*xWork)(fkv_store *, MDB_txn *, void *, int *pbForeign),
+                    void (*xDone)(fkv_store *, void *), void *pCtx, int *pRcGrow, char **pzErr) {
   for (int nTry = 0;; nTry++) {
     MDB_txn *txn;
+    int bForeign = 0;
     pthread_mutex_lock(&p->wmu);
     int bCatalog = p->bCatalog;
     int e = mdb_txn_begin(p->env, 0, p->cfg.bReadonly ? MDB_RDONLY : 0, &txn);
     if (e == MDB_SUCCESS) {
       uint64_t id = (uint64_t)mdb_txn_id(txn);
       if (!p->cfg.bReadonly) noteWriteBegin(p, txn);
-      e = xWork(p, txn, pCtx);
+      e = xWork(p, txn, pCtx, &bForeign);
       /* Commit even a read-only transaction: LMDB closes the database
       ** handles opened in an aborted one. */
       if (e == MDB_SUCCESS) {
         e = mdb_txn_commit(txn);
-        if (e == MDB_SUCCESS && !p->cfg.bReadonly) noteWriteCommit(p, id);
+        if (e == MDB_SUCCESS && !p->cfg.bReadonly && !bForeign) noteWriteCommit(p, id);
       } else {
         mdb_txn_abort(txn);
       }
@@ -1154,11 +1250,24 @@ static int runWrite(fkv_store *p, int (*xWork)(fkv_store *, MDB_txn *, void *),
     pthread_mutex_unlock(&p->wmu);
     if ((e == MDB_MAP_FULL || e == MDB_MAP_RESIZED) && nTry < 20) {
       int rc = resizeMap(p, e == MDB_MAP_FULL, pzErr);
-      if (rc != SQLITE_OK) return e;
+      if (rc != SQLITE_OK) {
+        if (pRcGrow) *pRcGrow = rc;
+        return e;
+      }
       continue;
     }
     return e;
   }
+}
+
+int fkvStoreMirrorRun(fkv_store *p, int (*xWork)(fkv_store *, MDB_txn *, void *, int *pbForeign),
+                      void *pCtx, const char *zWhat, char **pzErr) {
+  int rc = SQLITE_OK;
+  int e = runWrite(p, xWork, 0, pCtx, &rc, pzErr);
+  if (rc != SQLITE_OK) return rc;
+  if (e == -1) return SQLITE_ABORT; /* xWork's own failure, or nothing to write */
+  if (e) return fkvStoreFail(p, e, zWhat, pzErr);
+  return SQLITE_OK;
 }
 
 /*
@@ -1224,7 +1333,8 @@ static int namedOpen(MDB_txn *txn, fkv_open_ctx *c, int bMake, int *pbNew) {
   return e ? e : checkFlags(txn, c->dbi, 1);
 }
 
-static int tableOpenWork(fkv_store *p, MDB_txn *txn, void *pArg) {
+static int tableOpenWork(fkv_store *p, MDB_txn *txn, void *pArg, int *pbForeign) {
+  (void)pbForeign;
   fkv_open_ctx *c = pArg;
   const fkv_table_spec *s = c->pSpec;
   int bMake = s->bCreate && !p->cfg.bReadonly;
@@ -1320,10 +1430,31 @@ static int missingErr(fkv_store *p, const fkv_open_ctx *c, char **pzErr) {
   }
 }
 
+static int tableOpenLocal(fkv_store *p, const fkv_table_spec *s, fkv_table **ppTable, char **pzErr);
+
 int fkvStoreTableOpen(fkv_store *p, const fkv_table_spec *s, fkv_table **ppTable, char **pzErr) {
+  if (!s->zPrefix) return tableOpenLocal(p, s, ppTable, pzErr);
+  *ppTable = 0;
+  if (!p->pRemote) {
+    return fkvErrSet(pzErr, SQLITE_ERROR, "flaxkv: the store %s is not an etcd mirror", p->zPath);
+  }
+  /* A mirror is a copy of the cluster's data: any opener makes it. */
+  fkv_table_spec spec = *s;
+  spec.bCreate = 1;
+  int rc = tableOpenLocal(p, &spec, ppTable, pzErr);
+  if (rc == SQLITE_OK) rc = fkvRemoteTableOpen(p->pRemote, *ppTable, s->zPrefix, pzErr);
+  if (rc != SQLITE_OK && *ppTable) {
+    fkvStoreTableClose(*ppTable);
+    *ppTable = 0;
+  }
+  return rc;
+}
+
+static int tableOpenLocal(fkv_store *p, const fkv_table_spec *s, fkv_table **ppTable,
+                          char **pzErr) {
   *ppTable = 0;
   fkv_open_ctx c = {s, 0, 0, 0, 0, 0, 0};
-  int e = runWrite(p, tableOpenWork, tableOpenDone, &c, pzErr);
+  int e = runWrite(p, tableOpenWork, tableOpenDone, &c, 0, pzErr);
   if (e == MDB_SUCCESS && c.bOom) e = ENOMEM;
   if (e) {
     const char *zDb = c.zDb ? c.zDb : (s->zName ? s->zName : s->bCatalog ? s->zSqlName : "(main)");
@@ -1429,7 +1560,8 @@ struct fkv_rename_ctx {
   int bTaken; /* the entry zNew names another database */
 };
 
-static int tableRenameWork(fkv_store *p, MDB_txn *txn, void *pArg) {
+static int tableRenameWork(fkv_store *p, MDB_txn *txn, void *pArg, int *pbForeign) {
+  (void)pbForeign;
   fkv_rename_ctx *c = pArg;
   const char *zDb = c->t->zName;
   char *zKeyOld = catalogKey(c->zOld), *zKeyNew = catalogKey(c->zNew);
@@ -1469,7 +1601,7 @@ int fkvStoreTableRename(fkv_table *t, const char *zOld, const char *zNew, const 
   fkv_store *p = t->pStore;
   if (p->cfg.bReadonly) return SQLITE_OK; /* nothing recorded: the name is the SQL one */
   fkv_rename_ctx c = {t, zOld, zNew, zOwner, 0};
-  int e = runWrite(p, tableRenameWork, 0, &c, pzErr);
+  int e = runWrite(p, tableRenameWork, 0, &c, 0, pzErr);
   if (c.bTaken) {
     return fkvErrSet(pzErr, SQLITE_ERROR,
                      "flaxkv: cannot rename %s to %s: the store %s has "
@@ -1510,7 +1642,8 @@ static int tableGone(MDB_txn *txn, fkv_table *t) {
          mdb_get(txn, dbiMain, &name, &d) == MDB_NOTFOUND;
 }
 
-static int tableDropWork(fkv_store *p, MDB_txn *txn, void *pArg) {
+static int tableDropWork(fkv_store *p, MDB_txn *txn, void *pArg, int *pbForeign) {
+  (void)pbForeign;
   fkv_drop_ctx *c = pArg;
   const char *zDb = c->t->zName;
   c->bDropped = 0;
@@ -1578,7 +1711,8 @@ static void tableDropDone(fkv_store *p, void *pArg) {
 
 /* Under wmu, as a drop: no flush is writing to t meanwhile.  Nothing is
 ** written: the transaction only reads. */
-static int tableAbandonWork(fkv_store *p, MDB_txn *txn, void *pArg) {
+static int tableAbandonWork(fkv_store *p, MDB_txn *txn, void *pArg, int *pbForeign) {
+  (void)pbForeign;
   fkv_drop_ctx *c = pArg;
   pthread_mutex_lock(&p->mu);
   int bLast = c->t->nRef == 1;
@@ -1594,14 +1728,14 @@ static int tableAbandonWork(fkv_store *p, MDB_txn *txn, void *pArg) {
 int fkvStoreTableAbandon(fkv_table *t, int bDiscard) {
   fkv_drop_ctx c = {t, 0, 0, bDiscard, 0, 0};
   if (fkvStoreForked(t->pStore)) return 0; /* the environment is the parent's */
-  if (runWrite(t->pStore, tableAbandonWork, tableDropDone, &c, 0) != MDB_SUCCESS) return 0;
+  if (runWrite(t->pStore, tableAbandonWork, tableDropDone, &c, 0, 0) != MDB_SUCCESS) return 0;
   return c.bDropped;
 }
 
 int fkvStoreTableDrop(fkv_table *t, const char *zSqlName, const char *zOwner, char **pzErr) {
   fkv_store *p = t->pStore;
   fkv_drop_ctx c = {t, zSqlName, zOwner, 0, 0, 0};
-  int e = runWrite(p, tableDropWork, tableDropDone, &c, pzErr);
+  int e = runWrite(p, tableDropWork, tableDropDone, &c, 0, pzErr);
   if (e == EROFS) {
     return fkvErrSet(pzErr, SQLITE_READONLY,
                      "flaxkv: cannot drop table %s, which owns its "

@@ -289,6 +289,7 @@ int fkvTxnWriteThrough(fkv_txn **ap, int n, char **pzErr) {
     fkv_batch *pBatch;
     int rc = fkvStoreBatchBegin(s, &pBatch, pzErr);
     if (rc != SQLITE_OK) return rc;
+    fkvStoreBatchGuard(pBatch); /* on etcd: compares on what it read */
     if (fkvStoreForeignAfter(s, idSnap)) {
       fkvStoreBatchAbort(pBatch);
       return fkvErrSet(pzErr, SQLITE_BUSY_SNAPSHOT,
@@ -386,6 +387,75 @@ static void tokenRelease(fkv_buffer *b) {
   holdDrop(b, &b->token);
 }
 
+/*
+** The operations and bytes of p's entries in one batch of the store
+** (fkvStoreOpBytes), into *pnOps and *pnBytes.
+*/
+static void txnBatchSize(fkv_txn *p, size_t *pnOps, size_t *pnBytes) {
+  *pnOps = *pnBytes = 0;
+  for (fkv_node *x = fkvMemFirst(p->pMem); x; x = fkvMemNext(x)) {
+    fkv_version *v = fkvNodeHead(x);
+    if (!v) continue;
+    size_t nKey;
+    fkvNodeKey(x, &nKey);
+    (*pnOps)++;
+    *pnBytes += fkvStoreOpBytes(p->pTable, nKey - FKV_PREFIX, v->bTomb ? 0 : v->nVal);
+  }
+}
+
+/*
+** A store with batch limits (etcd: one Txn per flush, store.h REMOTE)
+** keeps every flush within them, so that a commit is never split: a
+** commit over them alone fails (SQLITE_TOOBIG, naming the limit); one
+** that would take the active memtable over them waits for a flush to
+** take what is there first (b->mu held; before the commit token is
+** taken).  A transaction that writes several tables of the store counts
+** them together (b->nPrepOps, b->nPrepBytes, from the token's taking).
+*/
+static int txnBatchFit(fkv_txn *p, size_t nOps, size_t nBytes, size_t nMaxOps, size_t nMaxBytes,
+                       int bOwner, const struct timespec *ts, char **pzErr) {
+  fkv_buffer *b = p->pBuf;
+  size_t nAllOps = (bOwner ? b->nPrepOps : 0) + nOps;
+  size_t nAllBytes = (bOwner ? b->nPrepBytes : 0) + nBytes;
+  if (nAllOps > nMaxOps || nAllBytes > nMaxBytes) {
+    return fkvErrSet(pzErr, SQLITE_TOOBIG,
+                     "flaxkv: this transaction writes %llu keys (%llu bytes in etcd) to %s, over "
+                     "the cluster's limit of %llu operations (etcd's --max-txn-ops) or %llu "
+                     "bytes (--max-request-bytes) per transaction; a transaction is never split: "
+                     "raise the limit on every member and give the table etcd_max_txn_ops= or "
+                     "etcd_max_request_bytes=, or commit in smaller transactions",
+                     (unsigned long long)nAllOps, (unsigned long long)nAllBytes,
+                     fkvStorePath(b->pStore), (unsigned long long)nMaxOps,
+                     (unsigned long long)nMaxBytes);
+  }
+  if (fkvBufferThrough(b)) return SQLITE_OK; /* nothing goes to the memtable */
+  while (fkvMemCount(b->pActive) > 0 && (fkvMemCount(b->pActive) + nOps > nMaxOps ||
+                                         fkvMemBytes(b->pActive) + nBytes > nMaxBytes)) {
+    if (bOwner) {
+      /* The token is ours (an earlier table of this transaction): no
+      ** flush can take the memtable now. */
+      pthread_cond_signal(&b->wake);
+      return fkvErrSet(pzErr, SQLITE_BUSY,
+                       "flaxkv: this transaction's changes to several tables of %s do not fit "
+                       "in one etcd transaction with the changes buffered before them; they are "
+                       "being flushed: retry",
+                       fkvStorePath(b->pStore));
+    }
+    if (b->flushRc != SQLITE_OK) {
+      return fkvBufferFlushErr(b->flushRc, b->zFlushErr, 1, 0, pzErr);
+    }
+    b->bRequested = 1;
+    if (b->wantSeq < b->visible) b->wantSeq = b->visible;
+    pthread_cond_signal(&b->wake);
+    if (pthread_cond_timedwait(&b->cond, &b->mu, ts) == ETIMEDOUT) {
+      return fkvErrSet(pzErr, SQLITE_BUSY,
+                       "flaxkv: the flush of %s to etcd did not make room in %d ms",
+                       fkvStorePath(b->pStore), FKV_WAIT_MS);
+    }
+  }
+  return SQLITE_OK;
+}
+
 int fkvTxnPrepare(fkv_txn *p, void *pOwner, char **pzErr) {
   fkv_buffer *b = p->pBuf;
   if (!p->pMem || p->nUndo == 0) return SQLITE_OK; /* nothing written */
@@ -394,6 +464,9 @@ int fkvTxnPrepare(fkv_txn *p, void *pOwner, char **pzErr) {
   if (__atomic_load_n(&p->pTable->bDropped, __ATOMIC_ACQUIRE)) {
     return fkvErrSet(pzErr, SQLITE_ERROR, "flaxkv: the table was dropped");
   }
+  size_t nMaxOps, nMaxBytes, nOps = 0, nBytes = 0;
+  fkvStoreBatchLimits(b->pStore, &nMaxOps, &nMaxBytes);
+  if (nMaxOps && !p->bPrepared) txnBatchSize(p, &nOps, &nBytes);
   int rc = SQLITE_OK;
   pthread_mutex_lock(&b->mu);
   if (!p->bPrepared) {
@@ -407,6 +480,13 @@ int fkvTxnPrepare(fkv_txn *p, void *pOwner, char **pzErr) {
     }
     struct timespec ts;
     fkvTimeDeadline(&ts, FKV_WAIT_MS);
+    if (nMaxOps) {
+      rc = txnBatchFit(p, nOps, nBytes, nMaxOps, nMaxBytes, b->token.pOwner == pOwner, &ts, pzErr);
+      if (rc != SQLITE_OK) {
+        pthread_mutex_unlock(&b->mu);
+        return rc;
+      }
+    }
     if (b->token.pOwner != pOwner) {
       /* Back-pressure: past the hard limit, wait for the flush to catch up. */
       while (fkvBufferPressure(b) >= b->cfg.nHard && b->flushRc == SQLITE_OK &&
@@ -425,7 +505,10 @@ int fkvTxnPrepare(fkv_txn *p, void *pOwner, char **pzErr) {
     if (bNew) {
       b->pendingSeq = b->visible + 1;
       b->bPendingPushed = 0;
+      b->nPrepOps = b->nPrepBytes = 0;
     }
+    b->nPrepOps += nOps;
+    b->nPrepBytes += nBytes;
     p->bPrepared = 1;
   }
   if (fkvBufferThrough(b)) {

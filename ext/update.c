@@ -101,6 +101,10 @@ int fkvUpdateConstraint(fkv_vtab *p, int rc, const char *zWhat) {
 */
 static int tablePut(fkv_vtab *p, const unsigned char *aKey, size_t nKey, const unsigned char *aVal,
                     size_t nVal, int bExpectAbsent) {
+  /* A row over the store's limits (etcd's request size) fails here, when
+  ** the statement runs, not at the flush. */
+  int rc0 = fkvStoreEntryCheck(p->pTable, nKey, nVal, &p->base.zErrMsg);
+  if (rc0 != SQLITE_OK) return rc0;
   /* A named database's keys are its own: only the main database has
   ** database names as keys. */
   if (p->pTable->zName) return fkvTxnPut(p->pTxn, aKey, nKey, aVal, nVal, bExpectAbsent);

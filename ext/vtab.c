@@ -152,6 +152,8 @@ static int valueExpired(const unsigned char *aVal, size_t nVal, double now) {
   return fkvValueExpiry(aVal, nVal, &e) && e <= now;
 }
 
+static void vtabFree(fkv_vtab *p);
+
 /*
 ** xCreate (bCreate) and xConnect.  Only xCreate creates anything in a
 ** store (store.h, Creating); every step that can fail for another reason
@@ -201,8 +203,9 @@ static int flaxkvInit(sqlite3 *db, void *pAux, int argc, const char *const *argv
   if (rc == SQLITE_OK) rc = fkvConnOpenStore(c, zSchema, zName, &o, &p->pBuf, pzErr);
   if (rc == SQLITE_OK) {
     /* A readonly=1 table writes nothing to its store, not even at CREATE. */
-    fkv_table_spec spec = {zName, o.zName, (p->pFmt->caps & FKV_CAP_CATALOG) != 0,
-                           bCreate && !p->bReadonly, p->zOwner};
+    fkv_table_spec spec = {
+        zName,     o.zName,  (p->pFmt->caps & FKV_CAP_CATALOG) != 0, bCreate && !p->bReadonly,
+        p->zOwner, o.zPrefix};
     rc = fkvBufferTableOpen(p->pBuf, &spec, &p->pTable, pzErr);
   }
   if (rc == SQLITE_OK && (p->pFmt->caps & FKV_CAP_EXPIRES)) {
@@ -217,13 +220,8 @@ static int flaxkvInit(sqlite3 *db, void *pAux, int argc, const char *const *argv
   fkvOptsFree(&o);
   if (rc != SQLITE_OK) {
     if (!*pzErr && rc == SQLITE_NOMEM) fkvErrSet(pzErr, rc, "flaxkv: out of memory");
-    fkvTxnFree(p->pTxn);
-    fkvStoreTableClose(p->pTable);
-    fkvBufferClose(p->pBuf);
-    sqlite3_free(p->zSchema);
-    sqlite3_free(p->zName);
-    sqlite3_free(p->zOwner);
-    sqlite3_free(p);
+    fkvConnRef(c); /* vtabFree drops one */
+    vtabFree(p);
     return rc;
   }
   if (bCreate) fkvStoreKeep(fkvBufferStore(p->pBuf));

@@ -4,13 +4,15 @@
 #
 #   scripts/deps.sh build   make, make install, make asan/tsan, make bench:
 #                           libsqlite3-dev liblmdb-dev libmsgpack-dev
-#                           libjansson-dev libzstd-dev libc6-dev gcc make
+#                           libjansson-dev libcurl4-openssl-dev libzstd-dev
+#                           libc6-dev gcc make
 #   scripts/deps.sh run     make run: build's, and sqlite3 (the shell)
 #   scripts/deps.sh fuzz    make fuzz: build's, and clang libclang-rt-14-dev
 #   scripts/deps.sh test    make test: run's and fuzz's, and lmdb-utils
 #                           python3 python3-lmdb python3-msgpack
 #                           python3-numpy python3-venv tcl
-#                           libsqlite3-tcl libdbd-sqlite3-perl
+#                           libsqlite3-tcl libdbd-sqlite3-perl etcd-server
+#                           etcd-client openssl
 #   scripts/deps.sh --check MODE   report only: never install
 #
 # Nothing missing: prints nothing, exits 0.  Something missing: as root
@@ -24,9 +26,10 @@
 # - Every check can fail: it runs what the build or the tests run (the
 #   compiler, the shell, an import, a `package require` whose failure is the
 #   exit status: tclsh reading a script from stdin exits 0 after an error),
-#   or looks for the file they read.  A check names the one package that
-#   provides it; where a tool is missing, the checks that use it (an
-#   import, a Tcl package) fail too and name their packages as well.
+#   or looks for the file they read (a header in /usr/include or in its
+#   multiarch directory, as the compiler does).  A check names the one
+#   package that provides it; where a tool is missing, the checks that use
+#   it (an import, a Tcl package) fail too and name their packages as well.
 # - Commands are found on PATH; files (headers, /usr/bin/python3, which the
 #   tests run, the libFuzzer runtime) under $FLAXKV_DEPS_ROOT (empty: /).
 #   Only tests/test_deps.sh sets it, to point the checks at a fake machine.
@@ -58,7 +61,14 @@ need() {
   "$@" >/dev/null 2>&1 </dev/null && return
   case " $missing " in *" $pkg "*) ;; *) missing="${missing:+$missing }$pkg" ;; esac
 }
-header() { [ -f "$root/usr/include/$1" ]; }
+# header FILE: /usr/include/FILE, or in a multiarch directory
+# (/usr/include/x86_64-linux-gnu/curl/curl.h)
+header() {
+  for f in "$root/usr/include/$1" "$root"/usr/include/*/"$1"; do
+    [ -f "$f" ] && return 0
+  done
+  return 1
+}
 py_import() { "$py" -c "import $1"; }
 tcl_package() { echo "exit [catch {package require $1}]" | tclsh; }
 libfuzzer() {
@@ -75,6 +85,7 @@ probe() {
   need liblmdb-dev header lmdb.h
   need libmsgpack-dev header msgpack.h
   need libjansson-dev header jansson.h
+  need libcurl4-openssl-dev header curl/curl.h
   need libzstd-dev header zstd.h
   need libc6-dev header stdio.h
   need gcc gcc --version
@@ -96,6 +107,9 @@ probe() {
   need tcl tcl_package Tcl
   need libsqlite3-tcl tcl_package sqlite3
   need libdbd-sqlite3-perl perl -MDBI -MDBD::SQLite -e 1
+  need etcd-server etcd --version
+  need etcd-client etcdctl version
+  need openssl openssl version
 }
 
 probe

@@ -57,14 +57,16 @@ stub() {
 # any) on an install that succeeds
 world() {
   rm -rf "$w" "$tmp/log/apt"
-  mkdir -p "$w/bin" "$w/root/usr/include" "$w/root/usr/bin" \
+  mkdir -p "$w/bin" "$w/root/usr/include/x86_64-linux-gnu/curl" "$w/root/usr/bin" \
     "$w/root/usr/lib/llvm-14/lib/clang/14.0.6/lib/linux"
   chmod -R 755 "$w"
-  for h in sqlite3.h lmdb.h msgpack.h jansson.h zstd.h stdio.h; do : >"$w/root/usr/include/$h"; done
+  for h in sqlite3.h lmdb.h msgpack.h jansson.h zstd.h x86_64-linux-gnu/curl/curl.h stdio.h; do
+    : >"$w/root/usr/include/$h"
+  done
   : >"$w/root/usr/lib/llvm-14/lib/clang/14.0.6/lib/linux/libclang_rt.fuzzer-x86_64.a"
   printf '#!/bin/sh\nexit 0\n' >"$w/root/usr/bin/python3"
   chmod 755 "$w/root/usr/bin/python3"
-  for c in cc gcc make sqlite3 clang mdb_stat tclsh perl; do stub $c; done
+  for c in cc gcc make sqlite3 clang mdb_stat tclsh perl etcd etcdctl openssl; do stub $c; done
   stub id "exec $(command -v id) \"\$@\""
   stub apt-get "PATH='$sys_path'
 echo \"\$*\" >>$tmp/log/apt
@@ -110,6 +112,7 @@ tclsh_nopkg="{ echo 'package unknown {apply {args {}}}'; $(command -v cat); } | 
 break_dep() {
   case $1 in
     sqlite3.h | lmdb.h | msgpack.h | jansson.h | zstd.h | stdio.h) rm "$w/root/usr/include/$1" ;;
+    curl/curl.h) rm "$w/root/usr/include/x86_64-linux-gnu/$1" ;;
     libfuzzer) rm "$w/root/usr/lib/llvm-14/lib/clang/14.0.6/lib/linux/libclang_rt.fuzzer-x86_64.a" ;;
     python3) rm "$w/root/usr/bin/python3" ;;
     "import lmdb" | "import msgpack" | "import numpy" | "import ensurepip")
@@ -143,6 +146,7 @@ sqlite3.h|build run fuzz test|libsqlite3-dev
 lmdb.h|build run fuzz test|liblmdb-dev
 msgpack.h|build run fuzz test|libmsgpack-dev
 jansson.h|build run fuzz test|libjansson-dev
+curl/curl.h|build run fuzz test|libcurl4-openssl-dev
 zstd.h|build run fuzz test|libzstd-dev
 stdio.h|build run fuzz test|libc6-dev
 gcc|build run fuzz test|gcc
@@ -160,6 +164,9 @@ import ensurepip|test|python3-venv
 tclsh|test|tcl libsqlite3-tcl
 tclsh without sqlite3|test|libsqlite3-tcl
 perl without DBD::SQLite|test|libdbd-sqlite3-perl
+etcd|test|etcd-server
+etcdctl|test|etcd-client
+openssl|test|openssl
 EOF
 # The stub is faithful: the real tclsh exits 0 after the failed require.
 world

@@ -1258,9 +1258,14 @@ int main(int argc, char **argv) {
   EXEC(d.dbRef, "CREATE TEMP TABLE snap(key PRIMARY KEY NOT NULL, value) WITHOUT ROWID;"
                 "CREATE TEMP TABLE model(key PRIMARY KEY NOT NULL, value) WITHOUT ROWID;"
                 "CREATE TEMP TABLE onto(key PRIMARY KEY NOT NULL, value) WITHOUT ROWID");
-  char *zErr = harness_exec(d.dbKv, d.bSelftest   ? "CREATE TABLE kv(key PRIMARY KEY NOT NULL, value) WITHOUT ROWID"
-                                    : d.bCompress ? "CREATE VIRTUAL TABLE kv USING flaxkv(path='store', " DIFF_COMPRESS ")"
-                                                  : "CREATE VIRTUAL TABLE kv USING flaxkv(path='store')");
+  /* DIFF_KV_ARGS: more options of kv, such as an etcd cluster's (test_etcd). */
+  const char *zKvArgs = getenv("DIFF_KV_ARGS");
+  char *zCreate = sqlite3_mprintf("CREATE VIRTUAL TABLE kv USING flaxkv(path='store'%s%s%s%s)",
+                                  d.bCompress ? ", " : "", d.bCompress ? DIFF_COMPRESS : "",
+                                  zKvArgs ? ", " : "", zKvArgs ? zKvArgs : "");
+  char *zErr = harness_exec(d.dbKv, d.bSelftest ? "CREATE TABLE kv(key PRIMARY KEY NOT NULL, value) WITHOUT ROWID"
+                                                : zCreate);
+  sqlite3_free(zCreate);
   int bCreated = zErr[0] == 0;
   CHECK(bCreated, "cannot create kv: %s", zErr);
   free(zErr);

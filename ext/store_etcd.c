@@ -1,0 +1,938 @@
+/*
+** store_etcd.c - the etcd backend of the storage seam: a table whose rows
+** live on an etcd cluster under a key prefix, read from a local LMDB
+** mirror of that prefix, written by Txns (store_etcd.h is its interface
+** to the LMDB backend, store_lmdb.c, which owns the mirror's environment).
+**
+** USAGE
+**   CREATE VIRTUAL TABLE kv USING flaxkv(etcd='http://10.0.0.1:2379,http://10.0.0.2:2379',
+**                                        prefix='app/kv/');
+**
+** INTERNALS
+**
+** Keys.  A row of a table with prefix P is the etcd key P + the encoded key
+** (codec.h: memcmp order is SQLite's order, and etcd orders keys by bytes),
+** and its value is the encoded value, as in LMDB.  The mirror holds, in the
+** table's LMDB database, the encoded key alone.  The prefix's range is
+** [P, fkvEtcdPrefixEnd(P)).
+**
+** The mirror.  Besides the table's database, the mirror keeps, in the same
+** LMDB environment:
+**   - FKV_ETCD_META ("__flaxkv_etcd__"): per table (key: its database
+**     name) the revision the mirror has applied (8 bytes, big-endian), the
+**     cluster's id (8 bytes) and the prefix.  Written in the same LMDB
+**     transaction as the data it covers.
+**   - FKV_ETCD_REVS + the database name: per key, its mod revision (8
+**     bytes) and a flag byte (1: a delete of this machine's, kept until the
+**     watch delivers it back).  Every key in the table's database has one.
+** A table's mirror is consistent with etcd at its applied revision, but
+** for this machine's own flushes, applied at the revision etcd gave them
+** (possibly above it).
+**
+** The watch.  Each remote table has a thread that watches [P, end) from
+** the applied revision + 1 (fkvEtcdWatchNext) and applies each answer's
+** events, whole revisions, in one LMDB transaction: an event changes a key
+** only if its revision is above the key's recorded one (a flush of this
+** machine at revision R may be applied before the watch delivers other
+** machines' events below R for the same key: they are older, and skipped).
+** The applied revision advances only through the watch, contiguously.  A
+** transaction that changed rows counts as another process's commit
+** (fkvStoreMirrorRun's bForeign): new views see it, and write_through's
+** snapshot check treats it as a foreign commit.  One that only advances
+** the revision is written at most once per FKV_ETCD_RECORD_MS.  A watch
+** that finds its revision compacted rebuilds the mirror.
+**
+** Rebuild.  A mirror that is missing, of another prefix or cluster, or
+** behind the compaction point is rebuilt by a ranged read at one revision
+** (fkvEtcdRangeAll), written in one LMDB transaction that first empties the
+** table's databases: a reader sees the old mirror or the new one, never
+** half of one.  At open this happens before the table is returned, so the
+** first statement reads a mirror; the watch thread rebuilds in place.
+**
+** Flushes.  A batch (store.h) on a remote store records its puts and
+** deletes of remote tables (with the prefix) instead of writing them;
+** fkvRemoteBatchCommit sends them as one Txn and applies them to the
+** mirror, in the batch's LMDB transaction, at the revision etcd returned.
+** The store's write lock is held from the batch's begin to its commit, so
+** the watch applies nothing meanwhile: everything the mirror holds is
+** below that revision.  A Txn over the limits (fkvRemoteLimits) is
+** refused before it is sent: the buffer keeps every flush within them
+** (txn.c), so one SQL commit is never split.
+**
+** Write-through.  A guarded batch (fkvRemoteBatchGuard) adds to its Txn,
+** for every key it writes, the compare "mod_revision = the mirror's" (0
+** for a key the mirror does not hold: absent), and for every table the
+** compare "every key of the prefix has mod_revision <= the applied
+** revision": the cluster holds exactly what the mirror holds, so what the
+** transaction read (its snapshot, which fkvStoreForeignAfter checks against
+** the watch's commits) is still current.  A failed compare is SQLITE_BUSY.
+** Keys another machine deleted after the applied revision are not seen by
+** the range compare (etcd compares existing keys only).  After the commit
+** the writer waits (at most FKV_ETCD_SETTLE_MS) for the watch to deliver
+** its revision, so that its next transaction does not fail on its own
+** write.
+**
+** THREADS AND LOCKS.  r->openMu serializes the opening of tables (a
+** connection's thread, no other lock held; it is held across a rebuild, so
+** it sits above the store's write lock).  The application's threads and
+** the buffer's flusher call the batch functions (the store's write lock,
+** LOCK ORDER 5, held); one watch thread per remote table applies events
+** through fkvStoreMirrorRun (the write lock) and reads the client.  r->mu
+** (LOCK ORDER 8: only the client's lock, 9, is taken under it) guards the
+** remote's table list, each table's iApplied,
+** bStop, pWatch (swapped by its thread, interrupted by the closer) and
+** error, and iEtcdRev; r->cond signals iApplied's advances.  The batch
+** state (aOp, aCmp, keys) is used under the write lock only.  The client
+** (etcd.h) is safe from any thread.
+*/
+#include <sqlite3ext.h>
+SQLITE_EXTENSION_INIT3
+
+#include "store_etcd.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "etcd.h"
+#include "util.h"
+
+#define FKV_ETCD_META "__flaxkv_etcd__"
+#define FKV_ETCD_REVS "__flaxkv_rev__"
+#define FKV_ETCD_DEFAULT_OPS 128
+#define FKV_ETCD_DEFAULT_BYTES ((size_t)3 << 19) /* 1.5 MiB */
+#define FKV_ETCD_OP_BYTES 16                     /* protobuf framing of an operation */
+#define FKV_ETCD_TXN_BYTES 256                   /* of a request */
+#define FKV_ETCD_RECORD_MS 1000
+#define FKV_ETCD_SETTLE_MS 2000
+#define FKV_ETCD_WATCH_WAIT_MS 500
+#define FKV_ETCD_RESEND 5 /* an unguarded Txn of unknown outcome is sent again */
+
+struct fkv_rtable {
+  fkv_remote *pRemote;
+  fkv_rtable *pNext;
+  fkv_table *t;
+  unsigned char *aPrefix; /* the prefix, and the end of its range */
+  size_t nPrefix;
+  unsigned char *aEnd;
+  size_t nEnd;
+  MDB_dbi dbiRev; /* FKV_ETCD_REVS + the database name */
+  char *zRevName;
+  /* r->mu: */
+  int64_t iApplied;    /* the revision the mirror has applied */
+  int64_t iRecorded;   /* the one FKV_ETCD_META holds */
+  int64_t msRecorded;  /* when it was written */
+  int64_t iOwnGuarded; /* the revision of our last guarded write */
+  int bStop;           /* the watch thread must end */
+  fkv_etcd_watch *pWatch;
+  int rcWatch; /* the watch's last error, or SQLITE_OK */
+  char *zWatchErr;
+  pthread_t thread;
+  int bThread;
+};
+
+typedef struct fkv_rop fkv_rop;
+struct fkv_rop {
+  fkv_table *t;
+  size_t iKey; /* the prefixed key, in keys */
+  size_t nKey;
+  const unsigned char *aVal; /* NULL: a delete */
+  size_t nVal;
+  int64_t iGuard; /* the guard's mod revision (bGuard) */
+};
+
+struct fkv_remote {
+  fkv_store *pStore;
+  fkv_etcd *pEtcd;
+  char *zEtcd, *zCaCert, *zCert, *zKey; /* as opened (fkvRemoteDiffers) */
+  size_t nMaxOps, nMaxBytes;
+  uint64_t iCluster;      /* the cluster's id, once a status answered */
+  pthread_mutex_t openMu; /* serializes fkvRemoteTableOpen (held across a
+                          ** rebuild: above the store's write lock) */
+  pthread_mutex_t mu;
+  pthread_cond_t cond;
+  fkv_rtable *pTables; /* mu */
+  int64_t iEtcdRev;    /* mu: the newest revision an answer carried */
+  /* The batch under way (the store's write lock). */
+  int bGuard;
+  fkv_rop *aOp;
+  int nOp, nOpAlloc;
+  fkv_buf keys;         /* the prefixed keys of aOp */
+  fkv_rtable **apGuard; /* bGuard: the tables written, one range compare each */
+  int nGuard, nGuardAlloc;
+};
+
+/* ---------------------------------------------------------------- bytes */
+
+static void put64(unsigned char *a, uint64_t v) {
+  for (int i = 7; i >= 0; i--) {
+    a[i] = (unsigned char)v;
+    v >>= 8;
+  }
+}
+
+static uint64_t get64(const unsigned char *a) {
+  uint64_t v = 0;
+  for (int i = 0; i < 8; i++) v = (v << 8) | a[i];
+  return v;
+}
+
+/* The mod revision recorded for key k of rt in txn (0: none), and whether
+** it records a delete of ours (*pbTomb). */
+static int revGet(MDB_txn *txn, fkv_rtable *rt, const unsigned char *aKey, size_t nKey,
+                  int64_t *piRev, int *pbTomb) {
+  MDB_val k = {nKey, (void *)aKey}, d;
+  *piRev = 0;
+  *pbTomb = 0;
+  int e = mdb_get(txn, rt->dbiRev, &k, &d);
+  if (e == MDB_NOTFOUND) return 0;
+  if (e) return e;
+  if (d.mv_size != 9) return MDB_CORRUPTED;
+  *piRev = (int64_t)get64(d.mv_data);
+  *pbTomb = ((const unsigned char *)d.mv_data)[8] != 0;
+  return 0;
+}
+
+static int revPut(MDB_txn *txn, fkv_rtable *rt, const unsigned char *aKey, size_t nKey,
+                  int64_t iRev, int bTomb) {
+  unsigned char a[9];
+  put64(a, (uint64_t)iRev);
+  a[8] = (unsigned char)bTomb;
+  MDB_val k = {nKey, (void *)aKey}, d = {9, a};
+  return mdb_put(txn, rt->dbiRev, &k, &d, 0);
+}
+
+static int revDel(MDB_txn *txn, fkv_rtable *rt, const unsigned char *aKey, size_t nKey) {
+  MDB_val k = {nKey, (void *)aKey};
+  int e = mdb_del(txn, rt->dbiRev, &k, 0);
+  return e == MDB_NOTFOUND ? 0 : e;
+}
+
+/* Record rt's applied revision iRev in the meta database. */
+static int metaPut(MDB_txn *txn, fkv_remote *r, fkv_rtable *rt, int64_t iRev) {
+  MDB_dbi dbi;
+  int e = mdb_dbi_open(txn, FKV_ETCD_META, MDB_CREATE, &dbi);
+  if (e) return e;
+  unsigned char *a = sqlite3_malloc64(16 + rt->nPrefix);
+  if (!a) return ENOMEM;
+  put64(a, (uint64_t)iRev);
+  put64(a + 8, r->iCluster);
+  memcpy(a + 16, rt->aPrefix, rt->nPrefix);
+  MDB_val k = {strlen(rt->t->zName), rt->t->zName}, d = {16 + rt->nPrefix, a};
+  e = mdb_put(txn, dbi, &k, &d, 0);
+  sqlite3_free(a);
+  return e;
+}
+
+/* ------------------------------------------------------------- rebuild */
+
+typedef struct fkv_rebuild fkv_rebuild;
+struct fkv_rebuild {
+  fkv_rtable *rt;
+  MDB_txn *txn;
+  int e;  /* an LMDB failure in the callback */
+  int rc; /* the client's failure */
+  char *zErr;
+  int64_t iRev; /* the revision read */
+};
+
+static int rebuildKv(void *pArg, const fkv_etcd_kv *kv) {
+  fkv_rebuild *c = pArg;
+  fkv_rtable *rt = c->rt;
+  if (kv->nKey < rt->nPrefix || kv->nKey - rt->nPrefix > FKV_MAX_KEY || kv->nKey == rt->nPrefix) {
+    return SQLITE_OK; /* no key of a flaxkv table */
+  }
+  const unsigned char *aKey = kv->pKey + rt->nPrefix;
+  size_t nKey = kv->nKey - rt->nPrefix;
+  MDB_val k = {nKey, (void *)aKey}, d = {kv->nVal, (void *)kv->pVal};
+  int e = mdb_put(c->txn, rt->t->dbi, &k, &d, 0);
+  if (e == 0) e = revPut(c->txn, rt, aKey, nKey, kv->iModRev, 0);
+  if (e) {
+    c->e = e;
+    return SQLITE_ABORT;
+  }
+  return SQLITE_OK;
+}
+
+static int rebuildWork(fkv_store *p, MDB_txn *txn, void *pCtx, int *pbForeign) {
+  (void)p;
+  fkv_rebuild *c = pCtx;
+  fkv_rtable *rt = c->rt;
+  c->txn = txn;
+  c->e = 0;
+  int e = mdb_drop(txn, rt->t->dbi, 0);
+  if (e == 0) e = mdb_drop(txn, rt->dbiRev, 0);
+  if (e) return e;
+  sqlite3_free(c->zErr);
+  c->zErr = 0;
+  c->rc = fkvEtcdRangeAll(rt->pRemote->pEtcd, rt->aPrefix, rt->nPrefix, rt->aEnd, rt->nEnd, 0, 0,
+                          rebuildKv, c, &c->iRev, &c->zErr);
+  if (c->e) return c->e;
+  if (c->rc != SQLITE_OK) return -1;
+  *pbForeign = 1;
+  return metaPut(txn, rt->pRemote, rt, c->iRev);
+}
+
+/* Rebuild rt's mirror from the cluster (see Rebuild). */
+static int rebuild(fkv_rtable *rt, char **pzErr) {
+  fkv_remote *r = rt->pRemote;
+  fkv_rebuild c = {rt, 0, 0, SQLITE_OK, 0, 0};
+  int rc =
+      fkvStoreMirrorRun(r->pStore, rebuildWork, &c, "cannot rebuild the etcd mirror in", pzErr);
+  if (c.rc != SQLITE_OK) {
+    rc = fkvErrSet(pzErr, c.rc,
+                   "flaxkv: cannot read the prefix %.*s from etcd to rebuild the mirror "
+                   "%s: %s",
+                   (int)rt->nPrefix, rt->aPrefix, fkvStorePath(r->pStore),
+                   c.zErr ? c.zErr : sqlite3_errstr(c.rc));
+  }
+  sqlite3_free(c.zErr);
+  if (rc == SQLITE_OK) {
+    pthread_mutex_lock(&r->mu);
+    rt->iApplied = rt->iRecorded = c.iRev;
+    rt->msRecorded = fkvTimeNowMs();
+    if (c.iRev > r->iEtcdRev) r->iEtcdRev = c.iRev;
+    pthread_cond_broadcast(&r->cond);
+    pthread_mutex_unlock(&r->mu);
+  }
+  return rc;
+}
+
+/* --------------------------------------------------------------- watch */
+
+typedef struct fkv_apply fkv_apply;
+struct fkv_apply {
+  fkv_rtable *rt;
+  const fkv_etcd_watch_resp *pResp;
+  int bRecord; /* write the applied revision even if no row changes */
+  int bWrote;  /* the transaction changed the mirror */
+};
+
+/* Would the events of pResp change a row of rt's mirror?  Read in a read
+** snapshot of its own, it only decides whether to write. */
+static int applyWork(fkv_store *p, MDB_txn *txn, void *pCtx, int *pbForeign) {
+  (void)p;
+  fkv_apply *c = pCtx;
+  fkv_rtable *rt = c->rt;
+  int bChanged = 0;
+  for (int i = 0; i < c->pResp->nEvent; i++) {
+    const fkv_etcd_event *ev = &c->pResp->aEvent[i];
+    const fkv_etcd_kv *kv = &ev->kv;
+    if (kv->nKey <= rt->nPrefix || kv->nKey - rt->nPrefix > FKV_MAX_KEY ||
+        memcmp(kv->pKey, rt->aPrefix, rt->nPrefix) != 0) {
+      continue;
+    }
+    const unsigned char *aKey = kv->pKey + rt->nPrefix;
+    size_t nKey = kv->nKey - rt->nPrefix;
+    int64_t iRec;
+    int bTomb;
+    int e = revGet(txn, rt, aKey, nKey, &iRec, &bTomb);
+    if (e) return e;
+    if (kv->iModRev < iRec) continue; /* older than a flush of ours */
+    if (kv->iModRev == iRec) {
+      /* Our own write, delivered back: a delete's record may go now. */
+      if (bTomb) {
+        e = revDel(txn, rt, aKey, nKey);
+        if (e) return e;
+        c->bWrote = 1;
+      }
+      continue;
+    }
+    MDB_val k = {nKey, (void *)aKey};
+    if (ev->eType == FKV_ETCD_EV_DELETE) {
+      e = mdb_del(txn, rt->t->dbi, &k, 0);
+      if (e == MDB_NOTFOUND) e = 0;
+      if (e == 0) e = revDel(txn, rt, aKey, nKey);
+    } else {
+      MDB_val d = {kv->nVal, (void *)kv->pVal};
+      e = mdb_put(txn, rt->t->dbi, &k, &d, 0);
+      if (e == 0) e = revPut(txn, rt, aKey, nKey, kv->iModRev, 0);
+    }
+    if (e) return e;
+    bChanged = 1;
+  }
+  if (!bChanged && !c->bRecord && !c->bWrote) return -1; /* nothing to write: abort */
+  *pbForeign = bChanged;
+  c->bWrote = 1;
+  return metaPut(txn, rt->pRemote, rt, c->pResp->iRevision);
+}
+
+/* A watch answer: apply it (fkv_etcd_watch_fn). */
+static int watchResp(void *pArg, const fkv_etcd_watch_resp *pResp) {
+  fkv_rtable *rt = pArg;
+  fkv_remote *r = rt->pRemote;
+  pthread_mutex_lock(&r->mu);
+  int64_t iApplied = rt->iApplied;
+  int bRecord = fkvTimeNowMs() - rt->msRecorded >= FKV_ETCD_RECORD_MS;
+  if (pResp->iHeaderRev > r->iEtcdRev) r->iEtcdRev = pResp->iHeaderRev;
+  pthread_mutex_unlock(&r->mu);
+  if (pResp->iRevision <= iApplied) return SQLITE_OK;
+  fkv_apply c = {rt, pResp, bRecord, 0};
+  char *zErr = 0;
+  int rc = fkvStoreMirrorRun(r->pStore, applyWork, &c, "cannot apply etcd's changes to the mirror",
+                             &zErr);
+  if (rc == SQLITE_ABORT) rc = SQLITE_OK; /* nothing to write (applyWork) */
+  pthread_mutex_lock(&r->mu);
+  if (rc == SQLITE_OK) {
+    rt->iApplied = pResp->iRevision;
+    if (c.bWrote) {
+      rt->iRecorded = pResp->iRevision;
+      rt->msRecorded = fkvTimeNowMs();
+    }
+    pthread_cond_broadcast(&r->cond);
+  } else {
+    rt->rcWatch = rc;
+    sqlite3_free(rt->zWatchErr);
+    rt->zWatchErr = zErr;
+    zErr = 0;
+  }
+  pthread_mutex_unlock(&r->mu);
+  if (rc != SQLITE_OK) sqlite3_log(rc, "%s", rt->zWatchErr ? rt->zWatchErr : "flaxkv: watch");
+  sqlite3_free(zErr);
+  return rc;
+}
+
+/* Sleep ms, or less if rt is stopped (r->mu not held). */
+static void watchPause(fkv_rtable *rt, int ms) {
+  fkv_remote *r = rt->pRemote;
+  struct timespec ts;
+  fkvTimeDeadline(&ts, ms);
+  pthread_mutex_lock(&r->mu);
+  while (!rt->bStop) {
+    if (pthread_cond_timedwait(&r->cond, &r->mu, &ts) == ETIMEDOUT) break;
+  }
+  pthread_mutex_unlock(&r->mu);
+}
+
+static void watchError(fkv_rtable *rt, int rc, char *zErr) {
+  fkv_remote *r = rt->pRemote;
+  pthread_mutex_lock(&r->mu);
+  rt->rcWatch = rc;
+  sqlite3_free(rt->zWatchErr);
+  rt->zWatchErr = zErr;
+  pthread_mutex_unlock(&r->mu);
+}
+
+static void *watchMain(void *pArg) {
+  fkv_rtable *rt = pArg;
+  fkv_remote *r = rt->pRemote;
+  while (1) {
+    pthread_mutex_lock(&r->mu);
+    int bStop = rt->bStop;
+    fkv_etcd_watch *w = rt->pWatch;
+    int64_t iFrom = rt->iApplied + 1;
+    pthread_mutex_unlock(&r->mu);
+    if (bStop) break;
+    char *zErr = 0;
+    if (!w) {
+      int rc = fkvEtcdWatchOpen(r->pEtcd, rt->aPrefix, rt->nPrefix, rt->aEnd, rt->nEnd, iFrom, &w,
+                                &zErr);
+      if (rc != SQLITE_OK) {
+        watchError(rt, rc, zErr);
+        watchPause(rt, 100);
+        continue;
+      }
+      pthread_mutex_lock(&r->mu);
+      rt->pWatch = w;
+      if (rt->bStop) fkvEtcdWatchInterrupt(w);
+      pthread_mutex_unlock(&r->mu);
+    }
+    int64_t iCompact = 0;
+    int rc = fkvEtcdWatchNext(w, FKV_ETCD_WATCH_WAIT_MS, watchResp, rt, 0, &iCompact, &zErr);
+    if (rc == SQLITE_OK || rc == SQLITE_INTERRUPT) {
+      sqlite3_free(zErr);
+      if (rc == SQLITE_OK) watchError(rt, SQLITE_OK, 0);
+      continue;
+    }
+    if (rc == FKV_ETCD_COMPACTED) {
+      /* Behind the compaction point: a new mirror, then a new watch. */
+      sqlite3_free(zErr);
+      pthread_mutex_lock(&r->mu);
+      rt->pWatch = 0;
+      pthread_mutex_unlock(&r->mu);
+      fkvEtcdWatchClose(w);
+      zErr = 0;
+      rc = rebuild(rt, &zErr);
+      if (rc != SQLITE_OK) {
+        watchError(rt, rc, zErr);
+        watchPause(rt, 200);
+      } else {
+        sqlite3_free(zErr);
+      }
+      continue;
+    }
+    watchError(rt, rc, zErr);
+    watchPause(rt, 100);
+  }
+  pthread_mutex_lock(&r->mu);
+  fkv_etcd_watch *w = rt->pWatch;
+  rt->pWatch = 0;
+  pthread_mutex_unlock(&r->mu);
+  fkvEtcdWatchClose(w);
+  return 0;
+}
+
+/* ------------------------------------------------------------- tables */
+
+typedef struct fkv_topen fkv_topen;
+struct fkv_topen {
+  fkv_rtable *rt;
+  int bMeta;         /* the meta database has an entry for the table */
+  int64_t iRev;      /* its applied revision */
+  uint64_t iCluster; /* its cluster */
+  int bSamePrefix;
+};
+
+/* Open the table's databases of the mirror and read its meta entry. */
+static int openWork(fkv_store *p, MDB_txn *txn, void *pCtx, int *pbForeign) {
+  (void)p;
+  (void)pbForeign;
+  fkv_topen *c = pCtx;
+  fkv_rtable *rt = c->rt;
+  int e = mdb_dbi_open(txn, rt->zRevName, MDB_CREATE, &rt->dbiRev);
+  MDB_dbi dbiMeta;
+  if (e == 0) e = mdb_dbi_open(txn, FKV_ETCD_META, MDB_CREATE, &dbiMeta);
+  if (e) return e;
+  MDB_val k = {strlen(rt->t->zName), rt->t->zName}, d;
+  e = mdb_get(txn, dbiMeta, &k, &d);
+  if (e == MDB_NOTFOUND) return 0;
+  if (e) return e;
+  if (d.mv_size < 16) return 0; /* not ours: rebuilt */
+  const unsigned char *a = d.mv_data;
+  c->bMeta = 1;
+  c->iRev = (int64_t)get64(a);
+  c->iCluster = get64(a + 8);
+  c->bSamePrefix = d.mv_size - 16 == rt->nPrefix && memcmp(a + 16, rt->aPrefix, rt->nPrefix) == 0;
+  return 0;
+}
+
+/* Does the mirror's revision iRev still exist on the cluster (not
+** compacted)?  A one-key read at it says. */
+static int noKv(void *pArg, const fkv_etcd_kv *kv) {
+  (void)pArg;
+  (void)kv;
+  return SQLITE_OK;
+}
+
+static void rtableFree(fkv_rtable *rt) {
+  if (!rt) return;
+  sqlite3_free(rt->aPrefix);
+  sqlite3_free(rt->zRevName);
+  sqlite3_free(rt->zWatchErr);
+  sqlite3_free(rt);
+}
+
+static int tableOpen(fkv_remote *r, fkv_table *t, const char *zPrefix, char **pzErr);
+
+int fkvRemoteTableOpen(fkv_remote *r, fkv_table *t, const char *zPrefix, char **pzErr) {
+  /* One at a time: two connections opening one table start one watch. */
+  pthread_mutex_lock(&r->openMu);
+  int rc = tableOpen(r, t, zPrefix, pzErr);
+  pthread_mutex_unlock(&r->openMu);
+  return rc;
+}
+
+static int tableOpen(fkv_remote *r, fkv_table *t, const char *zPrefix, char **pzErr) {
+  size_t nPrefix = strlen(zPrefix);
+  pthread_mutex_lock(&r->mu);
+  fkv_rtable *rt = t->pRemote;
+  pthread_mutex_unlock(&r->mu);
+  if (rt) {
+    if (rt->nPrefix == nPrefix && memcmp(rt->aPrefix, zPrefix, nPrefix) == 0) return SQLITE_OK;
+    return fkvErrSet(pzErr, SQLITE_ERROR,
+                     "flaxkv: the mirror database %s of %s is open with prefix %.*s; a "
+                     "table cannot use it with prefix %s",
+                     t->zName, fkvStorePath(r->pStore), (int)rt->nPrefix, rt->aPrefix, zPrefix);
+  }
+  if (!t->zName) {
+    return fkvErrSet(pzErr, SQLITE_ERROR, "flaxkv: an etcd-backed table needs a named database");
+  }
+  rt = sqlite3_malloc(sizeof(*rt));
+  if (!rt) return SQLITE_NOMEM;
+  memset(rt, 0, sizeof(*rt));
+  rt->pRemote = r;
+  rt->t = t;
+  rt->aPrefix = sqlite3_malloc64(2 * nPrefix + 1);
+  rt->zRevName = sqlite3_mprintf("%s%s", FKV_ETCD_REVS, t->zName);
+  if (!rt->aPrefix || !rt->zRevName) {
+    rtableFree(rt);
+    return SQLITE_NOMEM;
+  }
+  memcpy(rt->aPrefix, zPrefix, nPrefix);
+  rt->nPrefix = nPrefix;
+  rt->aEnd = rt->aPrefix + nPrefix;
+  rt->nEnd = fkvEtcdPrefixEnd(rt->aPrefix, nPrefix, rt->aEnd);
+
+  /* Which cluster answers: a mirror of another one is rebuilt. */
+  fkv_etcd_status st;
+  char *zErr = 0;
+  int bStatus = fkvEtcdStatus(r->pEtcd, &st, &zErr) == SQLITE_OK;
+  sqlite3_free(zErr);
+  zErr = 0;
+  if (bStatus) {
+    pthread_mutex_lock(&r->mu);
+    r->iCluster = st.iClusterId;
+    if (st.iRevision > r->iEtcdRev) r->iEtcdRev = st.iRevision;
+    pthread_mutex_unlock(&r->mu);
+  }
+
+  fkv_topen c = {rt, 0, 0, 0, 0};
+  int rc = fkvStoreMirrorRun(r->pStore, openWork, &c, "cannot open the etcd mirror", pzErr);
+  int bRebuild = !c.bMeta || !c.bSamePrefix || (bStatus && c.iCluster != st.iClusterId);
+  if (rc == SQLITE_OK && !bRebuild) {
+    int64_t iHere;
+    int rcRead = fkvEtcdRange(r->pEtcd, rt->aPrefix, rt->nPrefix, rt->aEnd, rt->nEnd, c.iRev, 1,
+                              noKv, 0, &iHere, 0, &zErr);
+    sqlite3_free(zErr);
+    zErr = 0;
+    bRebuild = rcRead == FKV_ETCD_COMPACTED;
+    rt->iApplied = rt->iRecorded = c.iRev;
+    rt->msRecorded = fkvTimeNowMs();
+  }
+  if (rc == SQLITE_OK && bRebuild) rc = rebuild(rt, pzErr);
+  if (rc == SQLITE_OK) {
+    pthread_mutex_lock(&r->mu);
+    rt->pNext = r->pTables;
+    r->pTables = rt;
+    t->pRemote = rt;
+    if (pthread_create(&rt->thread, 0, watchMain, rt) == 0) {
+      rt->bThread = 1;
+    } else {
+      rc = fkvErrSet(pzErr, SQLITE_ERROR, "flaxkv: cannot start the etcd watch thread");
+    }
+    pthread_mutex_unlock(&r->mu);
+  } else {
+    rtableFree(rt);
+  }
+  return rc;
+}
+
+/* ------------------------------------------------------------- remote */
+
+int fkvRemoteOpen(fkv_store *p, const fkv_store_cfg *cfg, fkv_remote **pp, char **pzErr) {
+  *pp = 0;
+  fkv_remote *r = sqlite3_malloc(sizeof(*r));
+  if (!r) return SQLITE_NOMEM;
+  memset(r, 0, sizeof(*r));
+  r->pStore = p;
+  r->nMaxOps = cfg->nMaxTxnOps ? cfg->nMaxTxnOps : FKV_ETCD_DEFAULT_OPS;
+  r->nMaxBytes = cfg->nMaxRequestBytes ? cfg->nMaxRequestBytes : FKV_ETCD_DEFAULT_BYTES;
+  r->zEtcd = sqlite3_mprintf("%s", cfg->zEtcd);
+  r->zCaCert = cfg->zCaCert ? sqlite3_mprintf("%s", cfg->zCaCert) : 0;
+  r->zCert = cfg->zCert ? sqlite3_mprintf("%s", cfg->zCert) : 0;
+  r->zKey = cfg->zKey ? sqlite3_mprintf("%s", cfg->zKey) : 0;
+  fkv_etcd_cfg ec;
+  memset(&ec, 0, sizeof(ec));
+  ec.zEndpoints = cfg->zEtcd;
+  ec.zCaCert = cfg->zCaCert;
+  ec.zCert = cfg->zCert;
+  ec.zKey = cfg->zKey;
+  /* From the environment only: the schema is readable by anyone who reads
+  ** the database file. */
+  ec.zUser = getenv("FLAXKV_ETCD_USER");
+  ec.zPassword = getenv("FLAXKV_ETCD_PASSWORD");
+  int rc = r->zEtcd ? fkvEtcdOpen(&ec, &r->pEtcd, pzErr) : SQLITE_NOMEM;
+  if (rc != SQLITE_OK) {
+    sqlite3_free(r->zEtcd);
+    sqlite3_free(r->zCaCert);
+    sqlite3_free(r->zCert);
+    sqlite3_free(r->zKey);
+    sqlite3_free(r);
+    return rc;
+  }
+  pthread_mutex_init(&r->openMu, 0);
+  pthread_mutex_init(&r->mu, 0);
+  fkvTimeCondInit(&r->cond);
+  *pp = r;
+  return SQLITE_OK;
+}
+
+static int sameText(const char *a, const char *b) { return a && b ? strcmp(a, b) == 0 : a == b; }
+
+const char *fkvRemoteDiffers(fkv_remote *r, const fkv_store_cfg *cfg) {
+  if (!sameText(r->zEtcd, cfg->zEtcd)) return "etcd";
+  if (!sameText(r->zCaCert, cfg->zCaCert)) return "etcd_cacert";
+  if (!sameText(r->zCert, cfg->zCert)) return "etcd_cert";
+  if (!sameText(r->zKey, cfg->zKey)) return "etcd_key";
+  if (cfg->nMaxTxnOps && cfg->nMaxTxnOps != r->nMaxOps) return "etcd_max_txn_ops";
+  if (cfg->nMaxRequestBytes && cfg->nMaxRequestBytes != r->nMaxBytes) {
+    return "etcd_max_request_bytes";
+  }
+  return 0;
+}
+
+void fkvRemoteClose(fkv_remote *r) {
+  if (!r) return;
+  pthread_mutex_lock(&r->mu);
+  for (fkv_rtable *rt = r->pTables; rt; rt = rt->pNext) {
+    rt->bStop = 1;
+    if (rt->pWatch) fkvEtcdWatchInterrupt(rt->pWatch);
+  }
+  pthread_cond_broadcast(&r->cond);
+  pthread_mutex_unlock(&r->mu);
+  while (r->pTables) {
+    fkv_rtable *rt = r->pTables;
+    r->pTables = rt->pNext;
+    if (rt->bThread) pthread_join(rt->thread, 0);
+    rt->t->pRemote = 0;
+    rtableFree(rt);
+  }
+  fkvEtcdClose(r->pEtcd);
+  sqlite3_free(r->aOp);
+  sqlite3_free(r->apGuard);
+  fkvBufFree(&r->keys);
+  sqlite3_free(r->zEtcd);
+  sqlite3_free(r->zCaCert);
+  sqlite3_free(r->zCert);
+  sqlite3_free(r->zKey);
+  pthread_mutex_destroy(&r->openMu);
+  pthread_mutex_destroy(&r->mu);
+  pthread_cond_destroy(&r->cond);
+  sqlite3_free(r);
+}
+
+/* ------------------------------------------------------------- batches */
+
+void fkvRemoteBatchBegin(fkv_remote *r) {
+  r->bGuard = 0;
+  r->nOp = 0;
+  r->nGuard = 0;
+  fkvBufReset(&r->keys);
+}
+
+void fkvRemoteBatchGuard(fkv_remote *r) { r->bGuard = 1; }
+
+int fkvRemoteBatchTable(fkv_remote *r, MDB_txn *txn, fkv_table *t) {
+  (void)txn;
+  fkv_rtable *rt = t->pRemote;
+  if (!rt || !r->bGuard) return 0;
+  for (int i = 0; i < r->nGuard; i++) {
+    if (r->apGuard[i] == rt) return 0;
+  }
+  if (r->nGuard >= r->nGuardAlloc) {
+    int n = r->nGuardAlloc ? 2 * r->nGuardAlloc : 4;
+    fkv_rtable **a = sqlite3_realloc64(r->apGuard, n * sizeof(*a));
+    if (!a) return ENOMEM;
+    r->apGuard = a;
+    r->nGuardAlloc = n;
+  }
+  r->apGuard[r->nGuard++] = rt;
+  return 0;
+}
+
+int fkvRemoteBatchOp(fkv_remote *r, MDB_txn *txn, fkv_table *t, const unsigned char *aKey,
+                     size_t nKey, const unsigned char *aVal, size_t nVal) {
+  fkv_rtable *rt = t->pRemote;
+  if (r->nOp >= r->nOpAlloc) {
+    int n = r->nOpAlloc ? 2 * r->nOpAlloc : 64;
+    fkv_rop *a = sqlite3_realloc64(r->aOp, n * sizeof(*a));
+    if (!a) return ENOMEM;
+    r->aOp = a;
+    r->nOpAlloc = n;
+  }
+  fkv_rop *o = &r->aOp[r->nOp];
+  o->t = t;
+  o->iKey = r->keys.n;
+  o->nKey = rt->nPrefix + nKey;
+  o->aVal = aVal ? aVal : (const unsigned char *)"";
+  if (!aVal) o->aVal = 0;
+  o->nVal = nVal;
+  o->iGuard = 0;
+  fkvBufAppend(&r->keys, rt->aPrefix, rt->nPrefix);
+  fkvBufAppend(&r->keys, aKey, nKey);
+  if (r->keys.rc) return ENOMEM;
+  if (r->bGuard) {
+    /* The key's mod revision as the mirror holds it (0: absent). */
+    MDB_val k = {nKey, (void *)aKey}, d;
+    int e = mdb_get(txn, t->dbi, &k, &d);
+    if (e == 0) {
+      int bTomb;
+      e = revGet(txn, rt, aKey, nKey, &o->iGuard, &bTomb);
+      if (e == 0 && o->iGuard == 0) o->iGuard = -1; /* unknown: fails, and is retried */
+    } else if (e == MDB_NOTFOUND) {
+      e = 0;
+    }
+    if (e) return e;
+  }
+  r->nOp++;
+  return 0;
+}
+
+/* The bytes of the Txn request recorded (an estimate from above of its
+** protobuf size, which etcd limits). */
+static size_t batchBytes(fkv_remote *r) {
+  size_t n = FKV_ETCD_TXN_BYTES;
+  for (int i = 0; i < r->nOp; i++) {
+    n += r->aOp[i].nKey + r->aOp[i].nVal + FKV_ETCD_OP_BYTES;
+    if (r->bGuard) n += r->aOp[i].nKey + FKV_ETCD_OP_BYTES;
+  }
+  for (int i = 0; i < r->nGuard; i++) {
+    n += r->apGuard[i]->nPrefix + r->apGuard[i]->nEnd + FKV_ETCD_OP_BYTES;
+  }
+  return n;
+}
+
+int fkvRemoteBatchCommit(fkv_remote *r, MDB_txn *txn, int64_t *piRev, char **pzErr) {
+  *piRev = 0;
+  if (r->nOp == 0) return SQLITE_OK;
+  int nCmp = r->bGuard ? r->nOp + r->nGuard : 0;
+  int nMost = nCmp > r->nOp ? nCmp : r->nOp;
+  if ((size_t)nMost > r->nMaxOps) {
+    return fkvErrSet(pzErr, SQLITE_TOOBIG,
+                     "flaxkv: a transaction of %d etcd operations%s is over the cluster's limit "
+                     "of %llu per transaction (etcd's --max-txn-ops; raise it on every member "
+                     "and give the table etcd_max_txn_ops=)",
+                     nMost, r->bGuard ? " (compares included)" : "",
+                     (unsigned long long)r->nMaxOps);
+  }
+  size_t nBytes = batchBytes(r);
+  if (nBytes > r->nMaxBytes) {
+    return fkvErrSet(pzErr, SQLITE_TOOBIG,
+                     "flaxkv: a transaction of %llu bytes is over the cluster's request limit of "
+                     "%llu bytes (etcd's --max-request-bytes; raise it on every member and give "
+                     "the table etcd_max_request_bytes=)",
+                     (unsigned long long)nBytes, (unsigned long long)r->nMaxBytes);
+  }
+  fkv_etcd_op *aOp = sqlite3_malloc64((size_t)r->nOp * sizeof(*aOp));
+  fkv_etcd_cmp *aCmp = nCmp ? sqlite3_malloc64((size_t)nCmp * sizeof(*aCmp)) : 0;
+  if (!aOp || (nCmp && !aCmp)) {
+    sqlite3_free(aOp);
+    sqlite3_free(aCmp);
+    return SQLITE_NOMEM;
+  }
+  memset(aOp, 0, (size_t)r->nOp * sizeof(*aOp));
+  if (nCmp) memset(aCmp, 0, (size_t)nCmp * sizeof(*aCmp));
+  for (int i = 0; i < r->nOp; i++) {
+    fkv_rop *o = &r->aOp[i];
+    aOp[i].eOp = o->aVal ? FKV_ETCD_PUT : FKV_ETCD_DELETE;
+    aOp[i].pKey = r->keys.a + o->iKey;
+    aOp[i].nKey = o->nKey;
+    aOp[i].pVal = o->aVal;
+    aOp[i].nVal = o->nVal;
+    if (r->bGuard) {
+      aCmp[i].eTarget = FKV_ETCD_MOD;
+      aCmp[i].eResult = FKV_ETCD_EQUAL;
+      aCmp[i].pKey = aOp[i].pKey;
+      aCmp[i].nKey = aOp[i].nKey;
+      aCmp[i].iVal = o->iGuard;
+    }
+  }
+  pthread_mutex_lock(&r->mu);
+  for (int i = 0; i < r->nGuard; i++) {
+    fkv_rtable *rt = r->apGuard[i];
+    fkv_etcd_cmp *c = &aCmp[r->nOp + i];
+    c->eTarget = FKV_ETCD_MOD;
+    c->eResult = FKV_ETCD_LESS;
+    c->pKey = rt->aPrefix;
+    c->nKey = rt->nPrefix;
+    c->pEnd = rt->aEnd;
+    c->nEnd = rt->nEnd;
+    c->iVal = rt->iApplied + 1;
+  }
+  pthread_mutex_unlock(&r->mu);
+  int bOk = 0;
+  int64_t iRev = 0;
+  char *zErr = 0;
+  int rc;
+  for (int nTry = 0;; nTry++) {
+    rc = fkvEtcdTxn(r->pEtcd, aCmp, nCmp, aOp, r->nOp, 0, 0, &bOk, &iRev, &zErr);
+    /* Outcome unknown (a leader lost, a member that stopped answering): an
+    ** unguarded Txn only puts and deletes, so sending it again is harmless
+    ** and settles it.  A guarded one would fail its own compares. */
+    if (rc != FKV_ETCD_UNKNOWN || r->bGuard || nTry >= FKV_ETCD_RESEND) break;
+    sqlite3_free(zErr);
+    zErr = 0;
+  }
+  sqlite3_free(aOp);
+  sqlite3_free(aCmp);
+  if (rc != SQLITE_OK) {
+    rc = fkvErrSet(pzErr, rc, "flaxkv: etcd did not take the write%s: %s",
+                   rc == FKV_ETCD_UNKNOWN ? " (it may or may not have been applied)" : "",
+                   zErr ? zErr : sqlite3_errstr(rc));
+    sqlite3_free(zErr);
+    return rc;
+  }
+  sqlite3_free(zErr);
+  pthread_mutex_lock(&r->mu);
+  if (iRev > r->iEtcdRev) r->iEtcdRev = iRev;
+  for (int i = 0; bOk && i < r->nGuard; i++) r->apGuard[i]->iOwnGuarded = iRev;
+  pthread_mutex_unlock(&r->mu);
+  if (!bOk) {
+    return fkvErrSet(pzErr, SQLITE_BUSY,
+                     "flaxkv: another machine changed the etcd keys this transaction read or "
+                     "writes (under %.*s) after its snapshot; nothing was written: roll back and "
+                     "retry",
+                     r->nGuard ? (int)r->apGuard[0]->nPrefix : 0,
+                     r->nGuard ? (const char *)r->apGuard[0]->aPrefix : "");
+  }
+  /* Acknowledged at iRev: the mirror takes the writes at that revision. */
+  for (int i = 0; i < r->nOp; i++) {
+    fkv_rop *o = &r->aOp[i];
+    fkv_rtable *rt = o->t->pRemote;
+    const unsigned char *aKey = r->keys.a + o->iKey + rt->nPrefix;
+    size_t nKey = o->nKey - rt->nPrefix;
+    MDB_val k = {nKey, (void *)aKey};
+    int e;
+    if (o->aVal) {
+      MDB_val d = {o->nVal, (void *)o->aVal};
+      e = mdb_put(txn, o->t->dbi, &k, &d, 0);
+    } else {
+      e = mdb_del(txn, o->t->dbi, &k, 0);
+      if (e == MDB_NOTFOUND) e = 0;
+    }
+    if (e == 0) e = revPut(txn, rt, aKey, nKey, iRev, o->aVal == 0);
+    if (e) {
+      /* etcd has the writes; the watch brings them to the mirror. */
+      return fkvStoreErr(e, "cannot apply a flush to the etcd mirror", fkvStorePath(r->pStore),
+                         pzErr);
+    }
+  }
+  *piRev = iRev;
+  return SQLITE_OK;
+}
+
+void fkvRemoteBatchSettle(fkv_remote *r, int64_t iRev) {
+  struct timespec ts;
+  fkvTimeDeadline(&ts, FKV_ETCD_SETTLE_MS);
+  pthread_mutex_lock(&r->mu);
+  while (1) {
+    int bBehind = 0;
+    for (fkv_rtable *rt = r->pTables; rt; rt = rt->pNext) {
+      bBehind |= rt->iOwnGuarded >= iRev && rt->iApplied < iRev && !rt->bStop;
+    }
+    if (!bBehind) break;
+    if (pthread_cond_timedwait(&r->cond, &r->mu, &ts) == ETIMEDOUT) break;
+  }
+  pthread_mutex_unlock(&r->mu);
+}
+
+void fkvRemoteLimits(fkv_remote *r, size_t *pnOps, size_t *pnBytes) {
+  *pnOps = r->nMaxOps;
+  *pnBytes = r->nMaxBytes - FKV_ETCD_TXN_BYTES;
+}
+
+size_t fkvRemoteOpBytes(fkv_table *t, size_t nKey, size_t nVal) {
+  fkv_rtable *rt = t->pRemote;
+  return rt ? rt->nPrefix + nKey + nVal + FKV_ETCD_OP_BYTES : 0;
+}
+
+void fkvRemoteStat(fkv_remote *r, fkv_store_stat *st) {
+  st->bRemote = 1;
+  snprintf(st->zEndpoint, sizeof(st->zEndpoint), "%s", fkvEtcdEndpoint(r->pEtcd));
+  pthread_mutex_lock(&r->mu);
+  st->iEtcdRev = r->iEtcdRev;
+  st->iMirrorRev = 0;
+  st->rcWatch = SQLITE_OK;
+  st->zWatchErr[0] = 0;
+  for (fkv_rtable *rt = r->pTables; rt; rt = rt->pNext) {
+    if (st->iMirrorRev == 0 || rt->iApplied < st->iMirrorRev) st->iMirrorRev = rt->iApplied;
+    if (rt->rcWatch != SQLITE_OK && st->rcWatch == SQLITE_OK) {
+      st->rcWatch = rt->rcWatch;
+      snprintf(st->zWatchErr, sizeof(st->zWatchErr), "%s", rt->zWatchErr ? rt->zWatchErr : "");
+    }
+  }
+  pthread_mutex_unlock(&r->mu);
+}

@@ -1,0 +1,599 @@
+/*
+** test_etcd.c - flaxkv tables on real etcd clusters (tests/cluster.h starts
+** them on 127.0.0.1, free ports, temporary directories; every member is
+** stopped by its pid at exit, also when a check fails).
+**
+** A "machine" is a connection whose table has a mirror of its own (its
+** own path=, so its own store, buffer, mirror and watch thread), talking
+** to a member of its own; the counter cases fork real processes.
+**
+** Sections (build/test_etcd N runs section N alone; --list lists cases):
+**   1  one member: options, the SQL contract, two machines, the later
+**      flush, prefixes, the Txn limits, mirror deleted or compacted, the
+**      member killed and back (nothing acknowledged is lost)
+**   2  three members: write_through (counter and INSERT uniqueness across
+**      processes), a machine per member, the leader killed in the middle of
+**      flushes, a member stopped (SIGSTOP) and resumed
+**   3  a full cluster (--quota-backend-bytes): SQLITE_FULL with etcd's words
+**   4  the differential test (test_diff) against an etcd-backed table
+*/
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "harness.h"
+#include "util.h"
+#include "cluster.h"
+
+/* A machine: a :memory: connection with temp.kv on mirror zName, prefix
+** zPrefix, members zEndpoints; zMore: more options (may be NULL).  The
+** CREATE's result ("" or "error: ...") into *pzErr if pzErr. */
+static sqlite3 *machine(const char *zName, const char *zEndpoints, const char *zPrefix,
+                        const char *zMore, char **pzErr) {
+  sqlite3 *db = harness_open(":memory:");
+  char *zSql = sqlite3_mprintf(
+      "CREATE VIRTUAL TABLE temp.kv USING flaxkv(path=%Q, etcd=%Q, prefix=%Q%s%s)",
+      harness_path(zName), zEndpoints, zPrefix, zMore ? ", " : "", zMore ? zMore : "");
+  char *zErr = harness_exec(db, zSql);
+  sqlite3_free(zSql);
+  if (pzErr) {
+    *pzErr = zErr;
+  } else {
+    CHECK(zErr[0] == 0, "machine %s: %s", zName, zErr);
+    free(zErr);
+  }
+  return db;
+}
+
+/* Wait (at most ms) until zSql gives zExpect on db, then check it. */
+static void waitFor(sqlite3 *db, const char *zSql, const char *zExpect, int ms, const char *zFile,
+                    int iLine) {
+  for (int t = 0; t < ms; t += 20) {
+    char *z = harness_exec(db, zSql);
+    int bSame = strcmp(z, zExpect) == 0;
+    free(z);
+    if (bSame) break;
+    clusterSleepMs(20);
+  }
+  harness_expect(db, zSql, zExpect, zFile, iLine);
+}
+#define WAIT_FOR(db, zSql, zExpect) waitFor(db, zSql, zExpect, 10000, __FILE__, __LINE__)
+
+/* The keys under zPrefix on the cluster, counted by the client itself. */
+static int countKv(void *pArg, const fkv_etcd_kv *kv) {
+  (void)kv;
+  (*(int *)pArg)++;
+  return SQLITE_OK;
+}
+static int clusterKeys(const char *zEndpoints, const char *zPrefix) {
+  fkv_etcd_cfg cfg;
+  memset(&cfg, 0, sizeof cfg);
+  cfg.zEndpoints = zEndpoints;
+  fkv_etcd *p = 0;
+  int n = 0;
+  if (fkvEtcdOpen(&cfg, &p, 0) != SQLITE_OK) return -1;
+  unsigned char aEnd[64];
+  size_t nEnd = fkvEtcdPrefixEnd(zPrefix, strlen(zPrefix), aEnd);
+  if (fkvEtcdRangeAll(p, zPrefix, strlen(zPrefix), aEnd, nEnd, 0, 0, countKv, &n, 0, 0) !=
+      SQLITE_OK) {
+    n = -1;
+  }
+  fkvEtcdClose(p);
+  return n;
+}
+
+/* The version (changes since creation) of the one key under zPrefix on the
+** cluster, and its value's bytes in hex (zHex, nHex bytes), or -1. */
+typedef struct kv_version kv_version;
+struct kv_version {
+  int64_t iVersion;
+  int n;
+  char *zHex;
+  size_t nHex;
+};
+static int oneKv(void *pArg, const fkv_etcd_kv *kv) {
+  kv_version *v = pArg;
+  v->iVersion = kv->iVersion;
+  v->n++;
+  size_t j = 0;
+  for (size_t i = 0; i < kv->nVal && j + 3 < v->nHex; i++) {
+    j += (size_t)snprintf(v->zHex + j, v->nHex - j, "%02x", kv->pVal[i]);
+  }
+  return SQLITE_OK;
+}
+static int64_t clusterVersion(const char *zEndpoints, const char *zPrefix, char *zHex,
+                              size_t nHex) {
+  fkv_etcd_cfg cfg;
+  memset(&cfg, 0, sizeof cfg);
+  cfg.zEndpoints = zEndpoints;
+  fkv_etcd *p = 0;
+  kv_version v = {-1, 0, zHex, nHex};
+  zHex[0] = 0;
+  if (fkvEtcdOpen(&cfg, &p, 0) != SQLITE_OK) return -1;
+  unsigned char aEnd[64];
+  size_t nEnd = fkvEtcdPrefixEnd(zPrefix, strlen(zPrefix), aEnd);
+  if (fkvEtcdRangeAll(p, zPrefix, strlen(zPrefix), aEnd, nEnd, 0, 0, oneKv, &v, 0, 0) !=
+          SQLITE_OK ||
+      v.n != 1) {
+    v.iVersion = -1;
+  }
+  fkvEtcdClose(p);
+  return v.iVersion;
+}
+
+static int64_t clusterCompactNow(const char *zEndpoints) {
+  fkv_etcd_cfg cfg;
+  memset(&cfg, 0, sizeof cfg);
+  cfg.zEndpoints = zEndpoints;
+  fkv_etcd *p = 0;
+  fkv_etcd_status st;
+  int64_t iRev = -1;
+  if (fkvEtcdOpen(&cfg, &p, 0) != SQLITE_OK) return -1;
+  if (fkvEtcdStatus(p, &st, 0) == SQLITE_OK && fkvEtcdCompact(p, st.iRevision, 1, 0) == SQLITE_OK) {
+    iRev = st.iRevision;
+  }
+  fkvEtcdClose(p);
+  return iRev;
+}
+
+static const char *zRows = "SELECT key, value FROM kv ORDER BY key";
+
+/* ------------------------------------------------------------ section 1 */
+
+static void testOptions(const char *zEp) {
+  if (!harness_case("1.01", "etcd= options are checked at CREATE")) return;
+  sqlite3 *db = harness_open(":memory:");
+  char *zSql = sqlite3_mprintf("CREATE VIRTUAL TABLE t USING flaxkv(etcd=%Q)", zEp);
+  EXPECT(db, zSql,
+         "error: flaxkv: etcd= needs prefix= (the etcd key prefix that holds the table's rows, such "
+         "as prefix='app/kv/')");
+  sqlite3_free(zSql);
+  EXPECT(db, "CREATE VIRTUAL TABLE t USING flaxkv(prefix='a/')",
+         "error: flaxkv: option prefix needs etcd= (the cluster's URLs)");
+  zSql = sqlite3_mprintf("CREATE VIRTUAL TABLE t USING flaxkv(etcd=%Q, prefix='a/', format=raw)",
+                         zEp);
+  EXPECT(db, zSql,
+         "error: flaxkv: format=raw cannot be used with etcd=: an etcd-backed table is native (its "
+         "keys must sort in etcd as SQLite sorts them)");
+  sqlite3_free(zSql);
+  zSql = sqlite3_mprintf("CREATE VIRTUAL TABLE t USING flaxkv(etcd=%Q, prefix='')", zEp);
+  EXPECT(db, zSql, "error: flaxkv: bad value for prefix: \"\" (expected a non-empty etcd key prefix)");
+  sqlite3_free(zSql);
+  zSql = sqlite3_mprintf("CREATE VIRTUAL TABLE t USING flaxkv(etcd=%Q, prefix='a/', readonly=1)",
+                         zEp);
+  EXPECT(db, zSql,
+         "error: flaxkv: readonly=1 cannot be used with etcd=: the local mirror is kept current by "
+         "writing it");
+  sqlite3_free(zSql);
+  sqlite3_close(db);
+}
+
+static void testContract(const char *zEp) {
+  if (!harness_case("1.02", "the SQL contract on an etcd-backed table; B sees A's rows exactly"))
+    return;
+  sqlite3 *a = machine("c-a", zEp, "contract/", 0, 0);
+  EXEC(a, "INSERT INTO kv VALUES(1, 'one'), (2.5, NULL), ('x', x'0102'), (-3, 3.25)");
+  EXPECT(a, zRows, "-3|3.25\n1|'one'\n2.5|NULL\n'x'|X'0102'");
+  EXPECT(a, "INSERT INTO kv VALUES(1, 'again')", "error: UNIQUE constraint failed: kv.key");
+  EXPECT(a, "SELECT key FROM kv WHERE key > 0 AND key < 'z' ORDER BY key DESC", "'x'\n2.5\n1");
+  EXEC(a, "BEGIN; UPDATE kv SET value = 'uno' WHERE key = 1; DELETE FROM kv WHERE key = -3; "
+          "ROLLBACK");
+  EXPECT(a, zRows, "-3|3.25\n1|'one'\n2.5|NULL\n'x'|X'0102'");
+  EXEC(a, "BEGIN; UPDATE kv SET value = 'uno' WHERE key = 1; DELETE FROM kv WHERE key = -3; "
+          "COMMIT");
+  EXPECT(a, "SELECT flaxkv_flush('kv')", "1");
+  EXPECT(a, zRows, "1|'uno'\n2.5|NULL\n'x'|X'0102'");
+  int n = clusterKeys(zEp, "contract/");
+  CHECK(n == 3, "the cluster holds %d keys under contract/, not 3", n);
+  sqlite3 *b = machine("c-b", zEp, "contract/", 0, 0);
+  EXPECT(b, zRows, "1|'uno'\n2.5|NULL\n'x'|X'0102'");
+  EXPECT(b, "SELECT typeof(key), typeof(value) FROM kv ORDER BY key",
+         "'integer'|'text'\n'real'|'null'\n'text'|'blob'");
+  char *zSql = sqlite3_mprintf(
+      "SELECT json_extract(s, '$.store.etcd.endpoint') = %Q, "
+      "json_extract(s, '$.store.etcd.mirror_revision') > 0, "
+      "json_extract(s, '$.store.etcd.watch_error') IS NULL FROM (SELECT flaxkv_stat('kv') AS s)",
+      zEp);
+  EXPECT(b, zSql, "1|1|1");
+  sqlite3_free(zSql);
+  /* B's writes reach A through A's watch. */
+  EXEC(b, "REPLACE INTO kv VALUES('y', 'from b'); DELETE FROM kv WHERE key = 2.5");
+  EXPECT(b, "SELECT flaxkv_flush('kv')", "1");
+  WAIT_FOR(a, zRows, "1|'uno'\n'x'|X'0102'\n'y'|'from b'");
+  sqlite3_close(a);
+  sqlite3_close(b);
+}
+
+static void testLaterFlush(const char *zEp) {
+  if (!harness_case("1.03", "the later flush wins, in etcd's order, on every machine")) return;
+  sqlite3 *a = machine("l-a", zEp, "later/", "flush_interval='600s'", 0);
+  sqlite3 *b = machine("l-b", zEp, "later/", "flush_interval='600s'", 0);
+  EXEC(a, "REPLACE INTO kv VALUES('k', 'a'), ('only-a', 1)");
+  EXEC(b, "REPLACE INTO kv VALUES('k', 'b'), ('only-b', 2)");
+  EXPECT(a, "SELECT flaxkv_flush('kv')", "1");
+  EXPECT(b, "SELECT flaxkv_flush('kv')", "1");
+  const char *zWant = "'k'|'b'\n'only-a'|1\n'only-b'|2";
+  WAIT_FOR(a, zRows, zWant);
+  WAIT_FOR(b, zRows, zWant);
+  sqlite3_close(a);
+  sqlite3_close(b);
+}
+
+static void testPrefixes(const char *zEp) {
+  if (!harness_case("1.04", "tables on different prefixes never see each other's keys")) return;
+  sqlite3 *a = machine("p-a", zEp, "pre1/", 0, 0);
+  sqlite3 *b = machine("p-b", zEp, "pre2/", 0, 0);
+  EXEC(a, "REPLACE INTO kv VALUES('a', 1)");
+  EXEC(b, "REPLACE INTO kv VALUES('b', 2)");
+  EXPECT(a, "SELECT flaxkv_flush('kv')", "1");
+  EXPECT(b, "SELECT flaxkv_flush('kv')", "1");
+  sqlite3 *c = machine("p-c", zEp, "pre2/", 0, 0);
+  EXPECT(c, zRows, "'b'|2");
+  EXPECT(a, zRows, "'a'|1");
+  sqlite3 *d = machine("p-d", zEp, "pre3/", 0, 0);
+  EXPECT(d, zRows, "");
+  sqlite3_close(a);
+  sqlite3_close(b);
+  sqlite3_close(c);
+  sqlite3_close(d);
+}
+
+static void testLimits(const char *zEp) {
+  if (!harness_case("1.05", "a transaction over etcd's limits fails at COMMIT naming the flag"))
+    return;
+  sqlite3 *a = machine("lim-a", zEp, "limits/", 0, 0);
+  EXEC(a, "REPLACE INTO kv VALUES('keep', 1)");
+  char *z = harness_exec(
+      a, "BEGIN; WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 200) "
+         "REPLACE INTO kv SELECT i, i FROM n; COMMIT");
+  CHECK(strstr(z, "error: flaxkv: this transaction writes 200 keys") == z &&
+            strstr(z, "--max-txn-ops") != 0,
+        "got %s", z);
+  free(z);
+  EXPECT(a, "SELECT count(*) FROM kv", "1");
+  z = harness_exec(a, "REPLACE INTO kv VALUES('big', zeroblob(2000000))");
+  CHECK(strstr(z, "error: flaxkv: a row of 2000") == z && strstr(z, "--max-request-bytes") != 0,
+        "got %s", z);
+  free(z);
+  /* 127 keys fit, flushed in full Txns as commits come. */
+  EXEC(a, "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 127) "
+          "REPLACE INTO kv SELECT i, i FROM n");
+  for (int i = 0; i < 5; i++) EXEC(a, "REPLACE INTO kv SELECT key + 1000, value FROM kv WHERE key < 100");
+  EXPECT(a, "SELECT flaxkv_flush('kv')", "1");
+  EXPECT(a, "SELECT count(*) FROM kv", "227");
+  sqlite3 *b = machine("lim-b", zEp, "limits/", 0, 0);
+  EXPECT(b, "SELECT count(*), sum(key) FROM kv WHERE key <> 'keep'", "226|112078");
+  sqlite3_close(a);
+  sqlite3_close(b);
+}
+
+static void testRebuild(fkv_cluster *c) {
+  const char *zEp = c->zEndpoints;
+  if (!harness_case("1.06", "a deleted mirror, or one behind the compaction, is rebuilt")) return;
+  sqlite3 *a = machine("r-a", zEp, "rebuild/", 0, 0);
+  EXEC(a, "REPLACE INTO kv VALUES(1, 'one'), (2, 'two')");
+  EXPECT(a, "SELECT flaxkv_flush('kv')", "1");
+  sqlite3 *b = machine("r-b", zEp, "rebuild/", 0, 0);
+  EXPECT(b, zRows, "1|'one'\n2|'two'");
+  sqlite3_close(b);
+  /* Deleted: rebuilt at open. */
+  char zCmd[600];
+  snprintf(zCmd, sizeof zCmd, "rm -rf '%s'", harness_path("r-b"));
+  CHECK(system(zCmd) == 0, "%s", zCmd);
+  b = machine("r-b", zEp, "rebuild/", 0, 0);
+  EXPECT(b, zRows, "1|'one'\n2|'two'");
+  sqlite3_close(b);
+  /* Far behind a compaction: B's mirror is at an old revision. */
+  for (int i = 0; i < 20; i++) {
+    EXEC(a, "UPDATE kv SET value = value || '.' WHERE key = 1; DELETE FROM kv WHERE key = 2");
+    EXEC(a, "REPLACE INTO kv VALUES(3 + abs(random()) % 3, 'x')");
+    EXPECT(a, "SELECT flaxkv_flush('kv')", "1");
+  }
+  EXEC(a, "REPLACE INTO kv VALUES(9, 'last')");
+  EXPECT(a, "SELECT flaxkv_flush('kv')", "1");
+  CHECK(clusterCompactNow(zEp) > 0, "compaction failed");
+  b = machine("r-b", zEp, "rebuild/", 0, 0);
+  char *zA = harness_exec(a, zRows);
+  EXPECT(b, zRows, zA);
+  free(zA);
+  sqlite3_close(a);
+  sqlite3_close(b);
+}
+
+/* A child process: n increments of counter 'c' with write_through=1 on
+** mirror zName, retrying SQLITE_BUSY; exits 0 if all were done. */
+static void counterChild(const char *zName, const char *zEp, int n) {
+  sqlite3 *db = machine(zName, zEp, "counter/", "write_through=1", 0);
+  int nDone = 0;
+  for (int nTry = 0; nDone < n && nTry < 100 * n; nTry++) {
+    int rc = sqlite3_exec(db, "UPDATE kv SET value = value + 1 WHERE key = 'c'", 0, 0, 0);
+    if (rc == SQLITE_OK) nDone++;
+    else if ((rc & 0xff) != SQLITE_BUSY) {
+      fprintf(stderr, "counter %s: %s\n", zName, sqlite3_errmsg(db));
+      break;
+    }
+  }
+  sqlite3_close(db);
+  _exit(nDone == n ? 0 : 1);
+}
+
+/* A child: plain INSERTs of keys 1..n with write_through=1; exits with the
+** number that succeeded. */
+static void insertChild(const char *zName, const char *zEp, int n) {
+  sqlite3 *db = machine(zName, zEp, "unique/", "write_through=1", 0);
+  int nOk = 0;
+  for (int i = 1; i <= n; i++) {
+    char zSql[100];
+    snprintf(zSql, sizeof zSql, "INSERT INTO kv VALUES(%d, %d)", i, (int)getpid());
+    for (int nTry = 0; nTry < 200; nTry++) {
+      int rc = sqlite3_exec(db, zSql, 0, 0, 0);
+      if (rc == SQLITE_OK) nOk++;
+      if ((rc & 0xff) != SQLITE_BUSY) break;
+    }
+  }
+  sqlite3_close(db);
+  _exit(nOk);
+}
+
+static void testWriteThrough(fkv_cluster *c) {
+  if (!harness_case("2.01", "write_through=1: the counter is exact and INSERT unique across "
+                            "three processes"))
+    return;
+  const char *zEp = c->zEndpoints;
+  sqlite3 *a = machine("w-a", zEp, "counter/", "write_through=1", 0);
+  EXEC(a, "REPLACE INTO kv VALUES('c', 0)");
+  /* Closed before the fork: the children start with no thread of ours
+  ** (and TSan supports no fork of a threaded process). */
+  sqlite3_close(a);
+  fflush(stdout);
+  pid_t aPid[3];
+  for (int i = 0; i < 3; i++) {
+    char zName[32];
+    snprintf(zName, sizeof zName, "w-%d", i);
+    aPid[i] = fork();
+    if (aPid[i] == 0) counterChild(zName, clusterEndpointsFrom(c, i), 15);
+  }
+  for (int i = 0; i < 3; i++) {
+    int st = 0;
+    waitpid(aPid[i], &st, 0);
+    CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0, "counter process %d failed (status %d)", i, st);
+  }
+  /* On the cluster: one put per acknowledged commit (the REPLACE and 45
+  ** increments), whatever a mirror shows. */
+  {
+    char zHex[64];
+    int64_t iVersion = clusterVersion(zEp, "counter/", zHex, sizeof zHex);
+    CHECK(iVersion == 46, "the counter key's version on the cluster: %lld (want 46), value %s",
+          (long long)iVersion, zHex);
+  }
+  /* A new mirror reads the cluster at one revision; the old one catches up. */
+  a = machine("w-new", zEp, "counter/", 0, 0);
+  EXPECT(a, "SELECT value FROM kv WHERE key = 'c'", "45");
+  sqlite3_close(a);
+  a = machine("w-a", zEp, "counter/", "write_through=1", 0);
+  WAIT_FOR(a, "SELECT value FROM kv WHERE key = 'c'", "45");
+  sqlite3_close(a);
+  int nOk = 0;
+  for (int i = 0; i < 3; i++) {
+    char zName[32];
+    snprintf(zName, sizeof zName, "u-%d", i);
+    aPid[i] = fork();
+    if (aPid[i] == 0) insertChild(zName, clusterEndpointsFrom(c, i), 10);
+  }
+  for (int i = 0; i < 3; i++) {
+    int st = 0;
+    waitpid(aPid[i], &st, 0);
+    if (WIFEXITED(st)) nOk += WEXITSTATUS(st);
+  }
+  CHECK(nOk == 10, "%d plain INSERTs of 10 keys succeeded across 3 processes", nOk);
+  int n = clusterKeys(zEp, "unique/");
+  CHECK(n == 10, "the cluster holds %d keys under unique/", n);
+}
+
+static void testMemberDown(fkv_cluster *c) {
+  if (!harness_case("1.08", "the cluster down: the flush fails, nothing is lost, it is retried"))
+    return;
+  const char *zEp = c->zEndpoints;
+  sqlite3 *a = machine("d-a", zEp, "down/", "flush_interval=50", 0);
+  EXEC(a, "REPLACE INTO kv VALUES(1, 'before')");
+  EXPECT(a, "SELECT flaxkv_flush('kv')", "1");
+  clusterKill(c, 0, SIGKILL);
+  EXEC(a, "REPLACE INTO kv VALUES(2, 'while down')");
+  char *z = harness_exec(a, "SELECT flaxkv_flush('kv')");
+  CHECK(strncmp(z, "error: flaxkv: etcd did not take the write: ", 44) == 0 &&
+            strstr(z, "stay buffered and readable") != 0,
+        "got %s", z);
+  free(z);
+  EXPECT(a, zRows, "1|'before'\n2|'while down'");
+  CHECK(clusterRestart(c, 0) == 0, "the member did not come back");
+  WAIT_FOR(a, "SELECT flaxkv_flush('kv')", "1");
+  sqlite3 *b = machine("d-b", zEp, "down/", 0, 0);
+  EXPECT(b, zRows, "1|'before'\n2|'while down'");
+  sqlite3_close(a);
+  sqlite3_close(b);
+}
+
+/* ------------------------------------------------------------ section 2 */
+
+static void testThree(fkv_cluster *c) {
+  if (harness_case("2.02", "three machines, one per member, see each other's rows")) {
+    sqlite3 *m[3];
+    for (int i = 0; i < 3; i++) {
+      char zName[32];
+      snprintf(zName, sizeof zName, "t-%d", i);
+      m[i] = machine(zName, clusterEndpointsFrom(c, i), "three/", 0, 0);
+      char zSql[100];
+      snprintf(zSql, sizeof zSql, "REPLACE INTO kv VALUES(%d, 'from %d')", i, i);
+      EXEC(m[i], zSql);
+      EXPECT(m[i], "SELECT flaxkv_flush('kv')", "1");
+    }
+    for (int i = 0; i < 3; i++) WAIT_FOR(m[i], zRows, "0|'from 0'\n1|'from 1'\n2|'from 2'");
+    for (int i = 0; i < 3; i++) sqlite3_close(m[i]);
+  }
+  if (harness_case("2.03", "the leader killed in the middle of flushes: every acknowledged "
+                           "flush is on every machine")) {
+    int iLeader = clusterLeader(c);
+    CHECK(iLeader >= 0, "no leader");
+    int iOther = (iLeader + 1) % 3;
+    sqlite3 *a = machine("k-a", clusterEndpointsFrom(c, iLeader), "kill/", 0, 0);
+    int nAcked = 0;
+    for (int i = 0; i < 40; i++) {
+      char zSql[120];
+      snprintf(zSql, sizeof zSql, "REPLACE INTO kv VALUES(%d, %d)", i, i * i);
+      /* After a failed flush, commits are refused until one succeeds. */
+      for (int nTry = 0; nTry < 100; nTry++) {
+        char *zGot = harness_exec(a, zSql);
+        int bOk = zGot[0] == 0;
+        free(zGot);
+        if (bOk) break;
+        clusterSleepMs(100);
+      }
+      if (i == 20 && iLeader >= 0) clusterKill(c, iLeader, SIGKILL);
+      char *z = harness_exec(a, "SELECT flaxkv_flush('kv')");
+      if (strcmp(z, "1") == 0) nAcked = i + 1;
+      free(z);
+    }
+    CHECK(nAcked >= 20, "only %d flushes acknowledged", nAcked);
+    char zWant[120];
+    snprintf(zWant, sizeof zWant, "%d", nAcked);
+    sqlite3 *b = machine("k-b", clusterEndpointsFrom(c, iOther), "kill/", 0, 0);
+    char zSql[160];
+    snprintf(zSql, sizeof zSql, "SELECT count(*) FROM kv WHERE key < %d AND value = key * key",
+             nAcked);
+    WAIT_FOR(b, zSql, zWant);
+    if (iLeader >= 0) CHECK(clusterRestart(c, iLeader) == 0, "the old leader did not come back");
+    WAIT_FOR(a, "SELECT flaxkv_flush('kv')", "1");
+    WAIT_FOR(b, "SELECT count(*) FROM kv", "40");
+    sqlite3_close(a);
+    sqlite3_close(b);
+  }
+  if (harness_case("2.04", "a member stopped (SIGSTOP): the others go on; resumed, it "
+                           "serves a new machine everything")) {
+    int iStop = (clusterLeader(c) + 1) % 3;
+    sqlite3 *a = machine("s-a", clusterEndpointsFrom(c, (iStop + 2) % 3), "stop/", 0, 0);
+    sqlite3 *b = machine("s-b", clusterEndpointsFrom(c, (iStop + 1) % 3), "stop/", 0, 0);
+    kill(c->a[iStop].pid, SIGSTOP);
+    c->a[iStop].bStopped = 1;
+    EXEC(a, "REPLACE INTO kv VALUES('during', 1)");
+    EXPECT(a, "SELECT flaxkv_flush('kv')", "1");
+    WAIT_FOR(b, zRows, "'during'|1");
+    EXEC(b, "REPLACE INTO kv VALUES('from b', 2)");
+    EXPECT(b, "SELECT flaxkv_flush('kv')", "1");
+    WAIT_FOR(a, zRows, "'during'|1\n'from b'|2");
+    kill(c->a[iStop].pid, SIGCONT);
+    c->a[iStop].bStopped = 0;
+    sqlite3 *d = machine("s-d", c->a[iStop].zUrl, "stop/", 0, 0);
+    WAIT_FOR(d, zRows, "'during'|1\n'from b'|2");
+    sqlite3_close(a);
+    sqlite3_close(b);
+    sqlite3_close(d);
+  }
+}
+
+/* ------------------------------------------------------------ section 3 */
+
+static void testFull(void) {
+  if (!harness_case("3.01", "the cluster full (NOSPACE): SQLITE_FULL with etcd's words")) return;
+  fkv_cluster full;
+  const char *azQuota[] = {"--quota-backend-bytes", "262144", 0};
+  if (clusterStart(&full, "full", 1, azQuota) != 0) {
+    CHECK(0, "the cluster with a quota did not start");
+    return;
+  }
+  sqlite3 *a = machine("f-a", full.zEndpoints, "full/", 0, 0);
+  char *z = 0;
+  for (int i = 0; i < 100; i++) {
+    char zSql[120];
+    snprintf(zSql, sizeof zSql, "REPLACE INTO kv VALUES(%d, randomblob(60000))", i);
+    z = harness_exec(a, zSql);
+    if (z[0]) break;
+    free(z);
+    z = harness_exec(a, "SELECT flaxkv_flush('kv')");
+    if (strcmp(z, "1") != 0) break;
+    free(z);
+    z = 0;
+  }
+  CHECK(z && strstr(z, "database space exceeded") != 0, "got %s", z ? z : "(no error)");
+  free(z);
+  sqlite3_close(a);
+  clusterStop(&full);
+}
+
+/* ------------------------------------------------------------ section 4 */
+
+static void testDiff(const char *zSelf, const char *zEp) {
+  if (!harness_case("4.01", "the differential test (test_diff) against an etcd-backed table"))
+    return;
+  char zDir[600];
+  snprintf(zDir, sizeof zDir, "%s", zSelf);
+  char *zSlash = strrchr(zDir, '/');
+  if (zSlash) zSlash[1] = 0;
+  else zDir[0] = 0;
+  char zProg[700];
+  snprintf(zProg, sizeof zProg, "%stest_diff", zDir);
+  if (access(zProg, X_OK) != 0) {
+    SKIP("%s is not built in this variant (make %s)", zProg, zProg);
+    return;
+  }
+  char *zArgs = sqlite3_mprintf("etcd='%s', prefix='diff/', etcd_max_txn_ops=100000, "
+                                "etcd_max_request_bytes='64M'",
+                                zEp);
+  setenv("DIFF_KV_ARGS", zArgs, 1);
+  sqlite3_free(zArgs);
+  char zCmd[800];
+  snprintf(zCmd, sizeof zCmd, "%stest_diff 3 > '%s' 2>&1", zDir, harness_path("diff.log"));
+  int st = system(zCmd);
+  unsetenv("DIFF_KV_ARGS");
+  CHECK(st == 0, "test_diff against etcd failed (status %d); its log:", st);
+  if (st != 0) {
+    snprintf(zCmd, sizeof zCmd, "tail -n 30 '%s'", harness_path("diff.log"));
+    if (system(zCmd) != 0) printf("(no log)\n");
+  }
+}
+
+int main(int argc, char **argv) {
+  harness_args(argc, argv);
+  fkv_cluster one;
+  int bOne = harness_wanted("1") || harness_wanted("4");
+  if (bOne && clusterStart(&one, "one", 1, (const char *const[]){"--max-txn-ops", "100000",
+                                                                  "--max-request-bytes",
+                                                                  "67108864", 0}) != 0) {
+    SKIP("etcd is not installed or a cluster did not start");
+    return harness_summary();
+  }
+  if (harness_wanted("1")) {
+    printf("1. one member\n");
+    fflush(stdout);
+    /* A second, default-limited cluster for the limits case. */
+    fkv_cluster dflt;
+    if (clusterStart(&dflt, "dflt", 1, 0) == 0) {
+      testOptions(dflt.zEndpoints);
+      testLimits(dflt.zEndpoints);
+      clusterStop(&dflt);
+    }
+    testContract(one.zEndpoints);
+    testLaterFlush(one.zEndpoints);
+    testPrefixes(one.zEndpoints);
+    testRebuild(&one);
+    testMemberDown(&one);
+  }
+  if (harness_wanted("4")) testDiff(argv[0], one.zEndpoints);
+  if (bOne) clusterStop(&one);
+  if (harness_wanted("2")) {
+    printf("2. three members\n");
+    fflush(stdout);
+    fkv_cluster three;
+    if (clusterStart(&three, "three", 3, 0) == 0) {
+      testWriteThrough(&three);
+      testThree(&three);
+      clusterStop(&three);
+    } else {
+      CHECK(0, "the 3-member cluster did not start");
+    }
+  }
+  if (harness_wanted("3")) testFull();
+  return harness_summary();
+}
