@@ -58,7 +58,8 @@
 **
 ** The purge.  The flusher deletes expired rows through the indexes, after
 ** each flush and every FKV_PURGE_MS while indexes are open (purgeOnce): it
-** reads up to FKV_PURGE_BATCH due entries (expiry at or before the clock
+** reads up to FKV_PURGE_BATCH due entries (fewer if a batch of the store
+** holds fewer operations: etcd; expiry at or before the clock
 ** less FKV_PURGE_GRACE) in a snapshot, then in one batch of its own, for
 ** each entry whose row no memtable holds (a buffered write decides that
 ** row), reads the row, deletes it if it still has that expiry (counted in
@@ -314,17 +315,17 @@ static int memHolds(fkv_mem *m, fkv_table *t, const unsigned char *aKey, size_t 
 
 /* The due entries of the open indexes, up to FKV_PURGE_BATCH, into aDue;
 ** their number.  Read in a snapshot: the batch checks each again. */
-static int purgeCollect(fkv_buffer *b, fkv_table **apT, int nT, double limit, fkv_due *aDue) {
+static int purgeCollect(fkv_buffer *b, fkv_table **apT, int nT, double limit, fkv_due *aDue,
+                        int nMax) {
   fkv_snap *pSnap;
   int nDue = 0;
   if (fkvStoreReadBegin(b->pStore, &pSnap, 0) != SQLITE_OK) return 0;
-  for (int i = 0; i < nT && nDue < FKV_PURGE_BATCH; i++) {
+  for (int i = 0; i < nT && nDue < nMax; i++) {
     fkv_table *t = apT[i];
     if (__atomic_load_n(&t->bDropped, __ATOMIC_ACQUIRE)) continue;
     fkv_scan scan;
     if (fkvStoreScanOpen(pSnap, t->pExpiry, &scan) != 0) continue;
-    for (int e = fkvStoreScanFirst(&scan); e == 0 && nDue < FKV_PURGE_BATCH;
-         e = fkvStoreScanNext(&scan)) {
+    for (int e = fkvStoreScanFirst(&scan); e == 0 && nDue < nMax; e = fkvStoreScanNext(&scan)) {
       size_t nIdx, nVal, nKey;
       const unsigned char *aIdx = fkvStoreScanKey(&scan, &nIdx);
       const unsigned char *aVal = fkvStoreScanValue(&scan, &nVal);
@@ -361,8 +362,13 @@ static int purgeOnce(fkv_buffer *b) {
   if (pFrozen) fkvMemRef(pFrozen);
   pthread_mutex_unlock(&b->mu);
 
-  fkv_due *aDue = sqlite3_malloc64(sizeof(fkv_due) * FKV_PURGE_BATCH);
-  int nDue = aDue ? purgeCollect(b, apT, nT, fkvClockNow() - FKV_PURGE_GRACE, aDue) : 0;
+  /* At most FKV_PURGE_BATCH rows, and no more deletes than one batch of
+  ** the store may hold (etcd's --max-txn-ops: store.h). */
+  size_t nOps = 0, nBytes = 0;
+  fkvStoreBatchLimits(b->pStore, &nOps, &nBytes);
+  int nMax = nOps && nOps < FKV_PURGE_BATCH ? (int)nOps : FKV_PURGE_BATCH;
+  fkv_due *aDue = sqlite3_malloc64(sizeof(fkv_due) * nMax);
+  int nDue = aDue ? purgeCollect(b, apT, nT, fkvClockNow() - FKV_PURGE_GRACE, aDue, nMax) : 0;
   int e = 0, rc = SQLITE_OK;
   fkv_batch *pBatch = 0;
   if (nDue) rc = fkvStoreBatchBegin(b->pStore, &pBatch, 0);
@@ -408,7 +414,7 @@ static int purgeOnce(fkv_buffer *b) {
   pthread_mutex_lock(&b->mu);
   /* Again soon if there may be more due, else at the latest after
   ** FKV_PURGE_MS (or after the next flush). */
-  b->msNextPurge = fkvTimeNowMs() + (nDue == FKV_PURGE_BATCH && rc == SQLITE_OK ? 0 : FKV_PURGE_MS);
+  b->msNextPurge = fkvTimeNowMs() + (nDue == nMax && rc == SQLITE_OK ? 0 : FKV_PURGE_MS);
   return nDue;
 }
 
