@@ -39,6 +39,37 @@
 ** Parked views.  The flusher releases the parked views every FKV_PARK_MS
 ** while there are any, and after each flush (view.c says how views are
 ** parked).
+**
+** Expiry index.  A table whose rows may expire (a native one: the expiry
+** is in the value, codec.h header bit 6) has, once a row with an expiry
+** was written to it, an index: the named database FKV_EXPIRY_PREFIX + its
+** database's name (store.h), opened into t->pExpiry by
+** fkvBufferExpiryOpen.  An index key is the expiry time (8 bytes, an
+** order-preserving double) then the row's key, cut to fit LMDB's 511
+** bytes; its value is the whole row key when it was cut, else empty.
+** The flush keeps it exact for what it writes: for each key of such a
+** table it reads the stored row first (in the same LMDB write
+** transaction), and after the table's rows it deletes the index entry of
+** an expiry that changed or went and puts the new one (writeMemtable,
+** indexOp).  Another writer (a process that has not opened the index, an
+** older flaxkv, a program) may leave an entry whose row has changed: the
+** purge drops such a stale entry when its time comes; a row with an
+** expiry and no entry is hidden by readers all the same, but not purged.
+**
+** The purge.  The flusher deletes expired rows through the indexes, after
+** each flush and every FKV_PURGE_MS while indexes are open (purgeOnce): it
+** reads up to FKV_PURGE_BATCH due entries (fewer if a batch of the store
+** holds fewer operations: etcd; expiry at or before the clock
+** less FKV_PURGE_GRACE) in a snapshot, then in one batch of its own, for
+** each entry whose row no memtable holds (a buffered write decides that
+** row), reads the row, deletes it if it still has that expiry (counted in
+** t->nPurged), and deletes the entry.  Rows are deleted FKV_PURGE_GRACE
+** after they expire, so that a statement whose moment is a little older
+** than its snapshot of another store, or a process whose clock is a
+** little behind, never finds a row gone that it should still see: they
+** are invisible to every statement whose moment is later than their
+** expiry, and were in no memtable.  The purge changes no seq: a view
+** before it still has the rows (expired), one after it does not.
 */
 #include <sqlite3ext.h>
 SQLITE_EXTENSION_INIT3
@@ -133,6 +164,260 @@ static fkv_held *heldNew(fkv_buffer *b, fkv_table *t, int e, const unsigned char
   return q;
 }
 
+/* ----------------------------------------------------------- expiry */
+
+#define FKV_PURGE_BATCH 4096 /* index entries one purge reads at most */
+#define FKV_PURGE_MS 1000    /* the purge runs at least this often */
+#define FKV_PURGE_GRACE 10.0 /* seconds between a row's expiry and its purge */
+#define FKV_EXPIRY_TIME 8    /* the time at the start of an index key */
+#define FKV_EXPIRY_OP_DEL 0
+#define FKV_EXPIRY_OP_PUT 1
+
+/* The index key of the row aKey expiring at e into a[FKV_MAX_KEY]; returns
+** its size (the row key cut to fit if need be). */
+static size_t expiryKey(double e, const unsigned char *aKey, size_t nKey, unsigned char *a) {
+  uint64_t u;
+  memcpy(&u, &e, sizeof u);
+  u = (u >> 63) ? ~u : u | ((uint64_t)1 << 63);
+  for (int i = FKV_EXPIRY_TIME - 1; i >= 0; i--, u >>= 8) a[i] = (unsigned char)u;
+  size_t n = nKey < FKV_MAX_KEY - FKV_EXPIRY_TIME ? nKey : FKV_MAX_KEY - FKV_EXPIRY_TIME;
+  memcpy(a + FKV_EXPIRY_TIME, aKey, n);
+  return FKV_EXPIRY_TIME + n;
+}
+
+/* The time of the index key a (at least FKV_EXPIRY_TIME bytes). */
+static double expiryTime(const unsigned char *a) {
+  uint64_t u = fkvLoadBE64(a);
+  u = (u >> 63) ? u & ~((uint64_t)1 << 63) : ~u;
+  double e;
+  memcpy(&e, &u, sizeof e);
+  return e;
+}
+
+/* The row key of the index entry aIdx (its value aVal: the whole key if the
+** index key holds it cut). */
+static const unsigned char *expiryRowKey(const unsigned char *aIdx, size_t nIdx,
+                                         const unsigned char *aVal, size_t nVal, size_t *pn) {
+  if (nVal) {
+    *pn = nVal;
+    return aVal;
+  }
+  *pn = nIdx - FKV_EXPIRY_TIME;
+  return aIdx + FKV_EXPIRY_TIME;
+}
+
+/* Record in pOps an index operation (FKV_EXPIRY_OP_*) for the row aKey
+** expiring at e: op, size, index key, size, value. */
+static int indexOp(fkv_buf *pOps, int eOp, double e, const unsigned char *aKey, size_t nKey) {
+  unsigned char a[FKV_MAX_KEY];
+  size_t n = expiryKey(e, aKey, nKey, a);
+  size_t nVal = n - FKV_EXPIRY_TIME < nKey ? nKey : 0;
+  int rc = fkvBufReserve(pOps, pOps->n + 5 + n + nVal);
+  if (rc != SQLITE_OK) return rc;
+  unsigned char *p = pOps->a + pOps->n;
+  p[0] = (unsigned char)eOp;
+  p[1] = (unsigned char)(n >> 8);
+  p[2] = (unsigned char)n;
+  memcpy(p + 3, a, n);
+  p[3 + n] = (unsigned char)(nVal >> 8);
+  p[4 + n] = (unsigned char)nVal;
+  if (nVal) memcpy(p + 5 + n, aKey, nVal);
+  pOps->n += 5 + n + nVal;
+  return SQLITE_OK;
+}
+
+/*
+** Before the batch writes aKey of a table with an expiry index: compare the
+** stored row's expiry with the new version's (v), and record the index
+** operations that keep the index exact.  Returns a store code.
+*/
+static int indexNote(fkv_batch *pBatch, fkv_buf *pOps, const unsigned char *aKey, size_t nKey,
+                     const fkv_version *v, int *pRc) {
+  const unsigned char *aOld = 0;
+  size_t nOld = 0;
+  int e = fkvStoreBatchGet(pBatch, aKey, nKey, &aOld, &nOld);
+  if (e && e != FKV_STORE_NOTFOUND) return e;
+  double e0 = 0, e1 = 0;
+  int b0 = e == 0 && fkvValueExpiry(aOld, nOld, &e0);
+  int b1 = !v->bTomb && fkvValueExpiry(v->aVal, v->nVal, &e1);
+  if (b0 && b1 && e0 == e1) return 0;
+  if (b0) *pRc = indexOp(pOps, FKV_EXPIRY_OP_DEL, e0, aKey, nKey);
+  if (b1 && *pRc == SQLITE_OK) *pRc = indexOp(pOps, FKV_EXPIRY_OP_PUT, e1, aKey, nKey);
+  return 0;
+}
+
+/* Apply the recorded operations to the index pIdx, and forget them.
+** Returns a store code. */
+static int indexApply(fkv_batch *pBatch, fkv_table *pIdx, fkv_buf *pOps) {
+  if (pOps->n == 0) return 0;
+  int e = fkvStoreBatchTable(pBatch, pIdx);
+  for (size_t i = 0; e == 0 && i < pOps->n;) {
+    const unsigned char *p = pOps->a + i;
+    size_t n = ((size_t)p[1] << 8) | p[2];
+    size_t nVal = ((size_t)p[3 + n] << 8) | p[4 + n];
+    e = p[0] == FKV_EXPIRY_OP_PUT ? fkvStoreBatchPut(pBatch, p + 3, n, p + 5 + n, nVal)
+                                  : fkvStoreBatchDel(pBatch, p + 3, n);
+    i += 5 + n + nVal;
+  }
+  pOps->n = 0;
+  return e;
+}
+
+int fkvBufferExpiryOpen(fkv_buffer *b, fkv_table *t, int bCreate, char **pzErr) {
+  if (__atomic_load_n(&t->pExpiry, __ATOMIC_ACQUIRE) || !t->zName) return SQLITE_OK;
+  char *zIdx = sqlite3_mprintf("%s%s", FKV_EXPIRY_PREFIX, t->zName);
+  if (!zIdx) return SQLITE_NOMEM;
+  fkv_table_spec spec = {zIdx, zIdx, 0, bCreate && !fkvStoreReadonly(b->pStore), 0, 0};
+  fkv_table *pIdx = 0;
+  char *zErr = 0;
+  int rc = fkvStoreTableOpen(b->pStore, &spec, &pIdx, &zErr);
+  sqlite3_free(zIdx);
+  if (rc != SQLITE_OK) {
+    /* Missing, and not to be made: rows are hidden all the same. */
+    if (!spec.bCreate) rc = SQLITE_OK;
+    else fkvErrSet(pzErr, rc, "%s", zErr ? zErr : "flaxkv: cannot open the expiry index");
+    sqlite3_free(zErr);
+    return rc;
+  }
+  pthread_mutex_lock(&b->mu);
+  fkv_table *pWas = 0;
+  if (!__atomic_compare_exchange_n(&t->pExpiry, &pWas, pIdx, 0, __ATOMIC_ACQ_REL,
+                                   __ATOMIC_ACQUIRE)) {
+    pthread_mutex_unlock(&b->mu);
+    fkvStoreTableClose(pIdx); /* opened meanwhile */
+    return SQLITE_OK;
+  }
+  if (b->nExpiry < FKV_MAX_TABLES) b->apExpiry[b->nExpiry++] = t;
+  b->msNextPurge = 0;
+  pthread_mutex_unlock(&b->mu);
+  return SQLITE_OK;
+}
+
+/* A purge candidate: a due index entry (purgeOnce). */
+typedef struct fkv_due fkv_due;
+struct fkv_due {
+  fkv_table *t;
+  double e;
+  size_t nIdx, nKey;
+  unsigned char aIdx[FKV_MAX_KEY];
+  unsigned char aKey[FKV_MAX_KEY];
+  int bKeep; /* a memtable holds the row: the entry stays */
+};
+
+/* Does memtable m hold a version of table t's aKey? */
+static int memHolds(fkv_mem *m, fkv_table *t, const unsigned char *aKey, size_t nKey) {
+  if (!m || !fkvMemCount(m)) return 0;
+  unsigned char aPk[FKV_PREFIX + FKV_MAX_KEY];
+  fkvBufferPutPrefix(aPk, t->id);
+  memcpy(aPk + FKV_PREFIX, aKey, nKey);
+  return fkvMemFind(m, aPk, FKV_PREFIX + nKey) != 0;
+}
+
+/* The due entries of the open indexes, up to FKV_PURGE_BATCH, into aDue;
+** their number.  Read in a snapshot: the batch checks each again. */
+static int purgeCollect(fkv_buffer *b, fkv_table **apT, int nT, double limit, fkv_due *aDue,
+                        int nMax) {
+  fkv_snap *pSnap;
+  int nDue = 0;
+  if (fkvStoreReadBegin(b->pStore, &pSnap, 0) != SQLITE_OK) return 0;
+  for (int i = 0; i < nT && nDue < nMax; i++) {
+    fkv_table *t = apT[i];
+    if (__atomic_load_n(&t->bDropped, __ATOMIC_ACQUIRE)) continue;
+    fkv_scan scan;
+    if (fkvStoreScanOpen(pSnap, t->pExpiry, &scan) != 0) continue;
+    for (int e = fkvStoreScanFirst(&scan); e == 0 && nDue < nMax; e = fkvStoreScanNext(&scan)) {
+      size_t nIdx, nVal, nKey;
+      const unsigned char *aIdx = fkvStoreScanKey(&scan, &nIdx);
+      const unsigned char *aVal = fkvStoreScanValue(&scan, &nVal);
+      if (nIdx < FKV_EXPIRY_TIME || nVal > FKV_MAX_KEY) continue; /* not ours: left alone */
+      double when = expiryTime(aIdx);
+      if (when > limit) break;
+      const unsigned char *aKey = expiryRowKey(aIdx, nIdx, aVal, nVal, &nKey);
+      fkv_due *d = &aDue[nDue++];
+      d->t = t;
+      d->e = when;
+      d->nIdx = nIdx;
+      memcpy(d->aIdx, aIdx, nIdx);
+      d->nKey = nKey;
+      memcpy(d->aKey, aKey, nKey);
+      d->bKeep = 0;
+    }
+    fkvStoreScanClose(&scan);
+  }
+  fkvStoreReadEnd(b->pStore, pSnap);
+  return nDue;
+}
+
+/*
+** One purge (b->mu held on entry and exit; released while it works): see
+** The purge.  Returns the number of entries it handled.
+*/
+static int purgeOnce(fkv_buffer *b) {
+  int nT = b->nExpiry;
+  if (nT == 0 || b->bStop) return 0;
+  fkv_table *apT[FKV_MAX_TABLES];
+  memcpy(apT, b->apExpiry, nT * sizeof(apT[0]));
+  fkv_mem *pActive = b->pActive, *pFrozen = b->pFrozen;
+  fkvMemRef(pActive);
+  if (pFrozen) fkvMemRef(pFrozen);
+  pthread_mutex_unlock(&b->mu);
+
+  /* At most FKV_PURGE_BATCH rows, and no more deletes than one batch of
+  ** the store may hold (etcd's --max-txn-ops: store.h). */
+  size_t nOps = 0, nBytes = 0;
+  fkvStoreBatchLimits(b->pStore, &nOps, &nBytes);
+  int nMax = nOps && nOps < FKV_PURGE_BATCH ? (int)nOps : FKV_PURGE_BATCH;
+  fkv_due *aDue = sqlite3_malloc64(sizeof(fkv_due) * nMax);
+  int nDue = aDue ? purgeCollect(b, apT, nT, fkvClockNow() - FKV_PURGE_GRACE, aDue, nMax) : 0;
+  int e = 0, rc = SQLITE_OK;
+  fkv_batch *pBatch = 0;
+  if (nDue) rc = fkvStoreBatchBegin(b->pStore, &pBatch, 0);
+  if (nDue && rc == SQLITE_OK) {
+    /* The rows, table by table (the entries come grouped by table). */
+    for (int i = 0; i < nDue && e == 0; i++) {
+      fkv_due *d = &aDue[i];
+      if (i == 0 || d->t != aDue[i - 1].t) e = fkvStoreBatchTable(pBatch, d->t);
+      if (e) break;
+      d->bKeep =
+          memHolds(pActive, d->t, d->aKey, d->nKey) || memHolds(pFrozen, d->t, d->aKey, d->nKey);
+      if (d->bKeep) continue;
+      const unsigned char *aVal;
+      size_t nVal;
+      double when;
+      e = fkvStoreBatchGet(pBatch, d->aKey, d->nKey, &aVal, &nVal);
+      if (e == 0 && fkvValueExpiry(aVal, nVal, &when) && when == d->e) {
+        e = fkvStoreBatchDel(pBatch, d->aKey, d->nKey);
+        if (e == 0) __atomic_add_fetch(&d->t->nPurged, 1, __ATOMIC_RELAXED);
+      } else if (e == FKV_STORE_NOTFOUND) {
+        e = 0;
+      }
+    }
+    /* Then the entries. */
+    for (int i = 0; i < nDue && e == 0; i++) {
+      fkv_due *d = &aDue[i];
+      if (i == 0 || d->t != aDue[i - 1].t) e = fkvStoreBatchTable(pBatch, d->t->pExpiry);
+      if (e == 0 && !d->bKeep) e = fkvStoreBatchDel(pBatch, d->aIdx, d->nIdx);
+    }
+    char *zErr = 0;
+    if (e == 0) {
+      rc = fkvStoreBatchCommit(pBatch, &zErr);
+    } else {
+      fkvStoreBatchAbort(pBatch);
+      rc = fkvStoreFail(b->pStore, e, "cannot purge expired rows of", &zErr);
+    }
+    if (rc != SQLITE_OK) sqlite3_log(rc, "%s", zErr ? zErr : "flaxkv: purge failed");
+    sqlite3_free(zErr);
+  }
+  sqlite3_free(aDue);
+  fkvMemUnref(pActive);
+  fkvMemUnref(pFrozen);
+  pthread_mutex_lock(&b->mu);
+  /* Again soon if there may be more due, else at the latest after
+  ** FKV_PURGE_MS (or after the next flush). */
+  b->msNextPurge = fkvTimeNowMs() + (nDue == nMax && rc == SQLITE_OK ? 0 : FKV_PURGE_MS);
+  return nDue;
+}
+
 /*
 ** Write the newest version of every key of m to the store in one batch.
 ** Called by the flusher without b->mu.  When the map is full it grows and
@@ -148,15 +433,20 @@ static fkv_held *heldNew(fkv_buffer *b, fkv_table *t, int e, const unsigned char
 static int writeMemtable(fkv_buffer *b, fkv_mem *m, fkv_held **ppHeld, char **pzErr) {
   fkv_store *s = b->pStore;
   fkv_held *pHeld = 0;
+  fkv_buf ops; /* the expiry index's operations for table t (indexNote) */
+  fkvBufInit(&ops, 0, 0);
   *ppHeld = 0;
   for (int nTry = 0;;) {
     fkv_batch *pBatch;
+    ops.n = 0;
     int rc = fkvStoreBatchBegin(s, &pBatch, pzErr);
     if (rc != SQLITE_OK) {
       heldFree(pHeld);
+      fkvBufFree(&ops);
       return rc;
     }
     int e = 0;
+    int rcOps = SQLITE_OK;
     uint32_t idCur = 0;
     int bCur = 0;                  /* idCur is set */
     int bSkip = 0;                 /* idCur's entries are not written */
@@ -170,6 +460,9 @@ static int writeMemtable(fkv_buffer *b, fkv_mem *m, fkv_held **ppHeld, char **pz
       const unsigned char *aPk = fkvNodeKey(x, &nPk);
       uint32_t id = fkvBufferGetPrefix(aPk);
       if (!bCur || id != idCur) {
+        /* The last table's index entries, after its rows. */
+        if (t && ops.n) e = indexApply(pBatch, t->pExpiry, &ops);
+        if (e) break;
         bCur = 1;
         idCur = id;
         aKey = 0; /* a failure here is the table's, not a key's */
@@ -183,13 +476,25 @@ static int writeMemtable(fkv_buffer *b, fkv_mem *m, fkv_held **ppHeld, char **pz
       if (bSkip) continue;
       aKey = aPk + FKV_PREFIX;
       nKey = nPk - FKV_PREFIX;
+      if (__atomic_load_n(&t->pExpiry, __ATOMIC_ACQUIRE)) {
+        e = indexNote(pBatch, &ops, aKey, nKey, v, &rcOps);
+        if (e || rcOps != SQLITE_OK) break;
+      }
       e = v->bTomb ? fkvStoreBatchDel(pBatch, aKey, nKey)
                    : fkvStoreBatchPut(pBatch, aKey, nKey, v->aVal, v->nVal);
+    }
+    if (e == 0 && rcOps == SQLITE_OK && t && ops.n) e = indexApply(pBatch, t->pExpiry, &ops);
+    if (rcOps != SQLITE_OK) {
+      fkvStoreBatchAbort(pBatch);
+      heldFree(pHeld);
+      fkvBufFree(&ops);
+      return rcOps;
     }
     if (e == 0) {
       rc = fkvStoreBatchCommit(pBatch, pzErr);
       if (rc == SQLITE_OK) *ppHeld = pHeld;
       else heldFree(pHeld);
+      fkvBufFree(&ops);
       return rc;
     }
     fkvStoreBatchAbort(pBatch);
@@ -197,6 +502,7 @@ static int writeMemtable(fkv_buffer *b, fkv_mem *m, fkv_held **ppHeld, char **pz
       fkv_held *q = heldNew(b, t, e, aKey, nKey);
       if (!q) {
         heldFree(pHeld);
+        fkvBufFree(&ops);
         return SQLITE_NOMEM;
       }
       q->pNext = pHeld;
@@ -210,6 +516,7 @@ static int writeMemtable(fkv_buffer *b, fkv_mem *m, fkv_held **ppHeld, char **pz
       rc = fkvStoreFail(s, e, "cannot flush to", pzErr);
     }
     heldFree(pHeld);
+    fkvBufFree(&ops);
     return rc;
   }
 }
@@ -379,15 +686,26 @@ static void *flusherMain(void *pArg) {
   pthread_mutex_lock(&b->mu);
   b->msLastRevoke = fkvTimeNowMs();
   while (1) {
-    int64_t t = flushDueIn(b, fkvTimeNowMs());
+    int64_t now = fkvTimeNowMs();
+    int64_t t = flushDueIn(b, now);
     if (t == 0) {
       uint64_t nBefore = b->nAttempt;
       flushOnce(b);
       flusherRevoke(b, 1); /* their snapshots predate the flush */
       if (b->bStop && b->nAttempt > nBefore && b->flushRc != SQLITE_OK) break;
+      if (b->nAttempt > nBefore && b->flushRc == SQLITE_OK) b->msNextPurge = 0;
       continue;
     }
     if (b->bStop) break;
+    if (b->nExpiry) {
+      /* The purge (see The purge), between flushes. */
+      if (now >= b->msNextPurge) {
+        purgeOnce(b);
+        continue;
+      }
+      int64_t tPurge = b->msNextPurge - now;
+      if (t < 0 || tPurge < t) t = tPurge;
+    }
     flusherRevoke(b, 0);
     /* While views are parked, or were since the last wake, wake at least
     ** every FKV_PARK_MS; else a parker wakes us (bIdleSleep).  Dekker with

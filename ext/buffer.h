@@ -74,6 +74,15 @@ fkv_store *fkvBufferStore(fkv_buffer *);
 */
 int fkvBufferTableOpen(fkv_buffer *, const fkv_table_spec *, fkv_table **ppTable, char **pzErr);
 /*
+** The expiry index of table t, whose rows may carry an expiry (codec.h,
+** header bit 6; t a named database): open it into t->pExpiry, creating it
+** if bCreate (a write to the store), and have the flusher keep it and
+** purge t's expired rows through it (buffer.c, Expiry index).  SQLITE_OK,
+** also when it does not exist and !bCreate (t->pExpiry stays NULL).
+*/
+int fkvBufferExpiryOpen(fkv_buffer *, fkv_table *t, int bCreate, char **pzErr);
+
+/*
 ** Flush, then fkvStoreTableDrop(): delete the data if zOwner owns it, with
 ** the table's changes that cannot be flushed (held tables: see the header above);
 ** otherwise (a binding) as fkvBufferTableUnbind.
@@ -177,6 +186,15 @@ fkv_txn *fkvTxnNew(fkv_buffer *, fkv_table *);
 void fkvTxnFree(fkv_txn *);
 int fkvTxnPut(fkv_txn *, const unsigned char *aKey, size_t nKey, const unsigned char *aVal,
               size_t nVal, int bExpectAbsent);
+/*
+** Rows of the table may expire: xExpired(aVal, nVal, now) says whether the
+** stored value aVal holds a row expired at Unix time now.  The checks of
+** plain INSERTs (bExpectAbsent) then take an expired row for an absent one,
+** at the clock's time when they run (util.h fkvClockNow): the INSERT found
+** the row expired at its statement's moment, which is earlier.
+*/
+void fkvTxnSetExpired(fkv_txn *,
+                      int (*xExpired)(const unsigned char *aVal, size_t nVal, double now));
 /*
 ** Is aKey (encoded) the name of a named database of the store, which LMDB
 ** keeps as a key of its main database and will not let a put or a delete

@@ -126,6 +126,11 @@ struct fkv_buffer {
   char *zFlushErr;
   fkv_held *pHeld;   /* tables the last flush could not write */
   size_t nHeldBytes; /* what their entries added to pActive */
+  /* Expiry (buffer.c, Expiry index): the tables whose index is open, and
+  ** when the flusher purges next (its clock, ms). */
+  fkv_table *apExpiry[FKV_MAX_TABLES];
+  int nExpiry;
+  int64_t msNextPurge;
 };
 
 struct fkv_view {
@@ -188,6 +193,9 @@ struct fkv_txn {
                             ** absence check saw (0: none yet) */
   fkv_spot spot;      /* where the last key looked up in pMem and not
                             ** found would go: the INSERT that follows */
+  /* The table's expiry (fkvTxnSetExpired): does a stored value hold a row
+  ** that has expired at time now?  NULL: rows never expire. */
+  int (*xExpired)(const unsigned char *aVal, size_t nVal, double now);
 };
 
 /* The table id prefix of a memtable key (see Keys). */

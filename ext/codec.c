@@ -317,10 +317,14 @@ void fkvValueEncode(sqlite3_value *pVal, int eKind, unsigned char *a) {
 */
 int fkvValueDecode(const unsigned char *a, size_t n, fkv_datum *p, int *pKind) {
   memset(p, 0, sizeof *p);
-  if (n < 1) return SQLITE_CORRUPT;
+  size_t h = fkvValueHeaderSize(a, n);
+  if (h == 0) return SQLITE_CORRUPT;
   int eType = FKV_HDR_TYPE(a[0]);
   int eKind = FKV_HDR_KIND(a[0]);
   if (!FKV_HDR_PLAIN(a[0]) || eKind > FKV_KEYKIND_NEGZERO) return SQLITE_CORRUPT;
+  /* The payload: a + 1 .. a + n, after the expiry if any. */
+  a += h - 1;
+  n -= h - 1;
   switch (eType) {
     case SQLITE_INTEGER: {
       if (n < 2 || n > 9) return SQLITE_CORRUPT;
@@ -399,9 +403,10 @@ int fkvResultKey(sqlite3_context *ctx, const unsigned char *a, size_t n, int eKi
 ** fkvResultDatum give.  TEXT and BLOB (most values) are handed over here.
 */
 int fkvResultValue(sqlite3_context *ctx, const unsigned char *a, size_t n) {
-  if (n >= 1 && FKV_HDR_PLAIN(a[0]) && FKV_HDR_KIND(a[0]) <= FKV_KEYKIND_NEGZERO) {
-    size_t nData = n - 1;
-    const void *z = nData ? (const void *)(a + 1) : "";
+  size_t h = fkvValueHeaderSize(a, n);
+  if (h && FKV_HDR_PLAIN(a[0]) && FKV_HDR_KIND(a[0]) <= FKV_KEYKIND_NEGZERO) {
+    size_t nData = n - h;
+    const void *z = nData ? (const void *)(a + h) : "";
     if (FKV_HDR_TYPE(a[0]) == SQLITE_BLOB) {
       sqlite3_result_blob64(ctx, z, nData, SQLITE_TRANSIENT);
       return SQLITE_OK;
@@ -480,4 +485,23 @@ char *fkvKeyRepr(const unsigned char *a, size_t n, int bDecode) {
       return sqlite3_mprintf("%z'%s", z, d.n > m ? "..." : "");
     }
   }
+}
+
+size_t fkvValueSetExpiry(unsigned char *a, size_t n, int bHas, double e) {
+  int bHad = (a[0] & FKV_HDR_EXPIRES) && n >= 1 + FKV_EXPIRES_SIZE;
+  if (bHad && !bHas) {
+    memmove(a + 1, a + 1 + FKV_EXPIRES_SIZE, n - 1 - FKV_EXPIRES_SIZE);
+    a[0] &= (unsigned char)~FKV_HDR_EXPIRES;
+    return n - FKV_EXPIRES_SIZE;
+  }
+  if (!bHas) return n;
+  if (!bHad) {
+    memmove(a + 1 + FKV_EXPIRES_SIZE, a + 1, n - 1);
+    a[0] |= FKV_HDR_EXPIRES;
+    n += FKV_EXPIRES_SIZE;
+  }
+  uint64_t u;
+  memcpy(&u, &e, sizeof u);
+  fkvPut64(a + 1, u);
+  return n;
 }

@@ -33,12 +33,26 @@
 **                     SQLITE_TEXT=3, SQLITE_BLOB=4, SQLITE_NULL=5)
 **           bits 3-4: key kind (above)
 **           bit  5:   FKV_HDR_ZSTD, the payload is compressed (below)
-**           bits 6-7: zero (anything else is corrupt)
+**           bit  6:   FKV_HDR_EXPIRES, the row expires (below)
+**           bit  7:   zero (anything else is corrupt)
 **   INTEGER 1 to 8 bytes, big-endian two's complement, the fewest that hold it
 **   FLOAT   8 bytes, the IEEE-754 bits big-endian
 **   TEXT    the UTF-8 bytes
 **   BLOB    the bytes
 **   NULL    nothing
+**
+** An EXPIRING row (header bit 6 set) has 8 more bytes between the header
+** and the payload: the time it expires, a Unix time in seconds as an
+** IEEE-754 double, big-endian (FKV_EXPIRES_SIZE).  The payload after them
+** is as above, plain or compressed:
+**
+**   0x43 | 41 D9 ... (1.7e9: the expiry) | the UTF-8 bytes     a TEXT that expires
+**
+** A row without the bit never expires.  fkvValueHeaderSize gives where the
+** payload starts; fkvValueExpiry reads the time.  Every decoder here and in
+** compress.c skips the 8 bytes; a header with bit 6 on a value shorter than
+** 9 bytes is corrupt.  An older flaxkv (which required bits 6-7 zero) reads
+** an expiring row as corrupt, never as other data.
 **
 ** A COMPRESSED value (header bit 5 set; only TEXT and BLOB, anything else
 ** with bit 5 is corrupt) has for payload one zstd frame (RFC 8878) whose
@@ -180,14 +194,41 @@ int fkvValueDecode(const unsigned char *a, size_t n, fkv_datum *p, int *pKind);
 int fkvResultKey(sqlite3_context *ctx, const unsigned char *a, size_t n, int eKind);
 int fkvResultValue(sqlite3_context *ctx, const unsigned char *a, size_t n);
 
-/* Value header: bits 0-2 type, bits 3-4 key kind, bit 5 compressed, bits
-** 6-7 reserved (zero). */
+/* Value header: bits 0-2 type, bits 3-4 key kind, bit 5 compressed, bit 6
+** expires, bit 7 reserved (zero). */
 #define FKV_HDR_TYPE(h) ((h)&0x07)
 #define FKV_HDR_KIND(h) (((h) >> 3) & 0x03)
 #define FKV_HDR_ZSTD 0x20
-#define FKV_HDR_RESERVED(h) ((h)&0xC0)
-/* A header the plain decoders take: bits 5-7 zero. */
-#define FKV_HDR_PLAIN(h) (((h)&0xE0) == 0)
+#define FKV_HDR_EXPIRES 0x40
+#define FKV_HDR_RESERVED(h) ((h)&0x80)
+/* A header the plain decoders take: bits 5 and 7 zero. */
+#define FKV_HDR_PLAIN(h) (((h)&0xA0) == 0)
+#define FKV_EXPIRES_SIZE 8
+
+/*
+** Where the payload of the stored value a[0..n) starts: 1, or 9 after an
+** expiry; 0 if a is too short for its header (corrupt).
+*/
+static inline size_t fkvValueHeaderSize(const unsigned char *a, size_t n) {
+  size_t h = (n && (a[0] & FKV_HDR_EXPIRES)) ? 1 + FKV_EXPIRES_SIZE : 1;
+  return n >= h ? h : 0;
+}
+
+/* Does the stored value a[0..n) expire?  1 with the time in *pE, else 0. */
+static inline int fkvValueExpiry(const unsigned char *a, size_t n, double *pE) {
+  if (n < 1 + FKV_EXPIRES_SIZE || !(a[0] & FKV_HDR_EXPIRES)) return 0;
+  uint64_t u = fkvLoadBE64(a + 1);
+  memcpy(pE, &u, sizeof *pE);
+  return 1;
+}
+
+/*
+** Give the stored value a[0..n) (n >= 1, its header well formed) the expiry
+** e (bHas 1) or none (0): the header's bit 6 and the 8 bytes after it,
+** added, replaced or removed, the payload moved to follow.  a holds n + 8
+** bytes.  Returns the new size.
+*/
+size_t fkvValueSetExpiry(unsigned char *a, size_t n, int bHas, double e);
 
 /* The key kind recorded in a stored value's header (0 if n==0). */
 static inline int fkvValueKeyKind(const unsigned char *a, size_t n) {

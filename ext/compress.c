@@ -140,12 +140,13 @@ int fkvCompressEncode(fkv_compress *z, sqlite3_value *pVal, int eKind, fkv_buf *
 static int decompressInto(ZSTD_DCtx *pD, int nLimit, const unsigned char *a, size_t n,
                           fkv_buf *pOut, int *peType, char **pzErr) {
   int eType = n ? FKV_HDR_TYPE(a[0]) : 0;
-  if (n < 1 || !(a[0] & FKV_HDR_ZSTD) || FKV_HDR_RESERVED(a[0]) ||
+  size_t h = fkvValueHeaderSize(a, n); /* the frame follows the expiry, if any */
+  if (h == 0 || !(a[0] & FKV_HDR_ZSTD) || FKV_HDR_RESERVED(a[0]) ||
       FKV_HDR_KIND(a[0]) > FKV_KEYKIND_NEGZERO || (eType != SQLITE_TEXT && eType != SQLITE_BLOB)) {
     return fkvErrSet(pzErr, SQLITE_CORRUPT, "corrupt value");
   }
-  const unsigned char *aSrc = a + 1;
-  size_t nSrc = n - 1;
+  const unsigned char *aSrc = a + h;
+  size_t nSrc = n - h;
   unsigned long long nOut = ZSTD_getFrameContentSize(aSrc, nSrc);
   if (nOut == ZSTD_CONTENTSIZE_ERROR) {
     return fkvErrSet(pzErr, SQLITE_CORRUPT, "corrupt compressed value (not a zstd frame)");
@@ -224,11 +225,12 @@ int fkvCompressResult(fkv_compress *z, sqlite3_context *ctx, const unsigned char
 */
 static int plainForm(fkv_compress *z, int nLimit, const unsigned char *a, size_t n, fkv_buf *pBuf,
                      unsigned char *pHdr, const unsigned char **pz, size_t *pn) {
-  if (n < 1) return SQLITE_CORRUPT;
+  size_t h = fkvValueHeaderSize(a, n); /* the payload follows the expiry, if any */
+  if (h == 0) return SQLITE_CORRUPT;
   *pHdr = (unsigned char)(a[0] & ~FKV_HDR_ZSTD);
   if (!(a[0] & FKV_HDR_ZSTD)) {
-    *pz = a + 1;
-    *pn = n - 1;
+    *pz = a + h;
+    *pn = n - h;
     return SQLITE_OK;
   }
   if (!z->pD && !(z->pD = ZSTD_createDCtx())) return SQLITE_NOMEM;
@@ -245,6 +247,8 @@ int fkvCompressSameValue(fkv_compress *z, int nLimit, const unsigned char *a, si
                          const unsigned char *b, size_t nb) {
   if (na == nb && memcmp(a, b, na) == 0) return 1;
   if (!(na && (a[0] & FKV_HDR_ZSTD)) && !(nb && (b[0] & FKV_HDR_ZSTD))) return 0;
+  double eA = 0, eB = 0; /* the same expiry too (codec.h): the header says if there is one */
+  if (fkvValueExpiry(a, na, &eA) && fkvValueExpiry(b, nb, &eB) && eA != eB) return 0;
   fkv_buf bufA = {0}, bufB = {0};
   unsigned char hA = 0, hB = 0;
   const unsigned char *zA = 0, *zB = 0;

@@ -22,6 +22,29 @@
 ** read to its end, as in WAL.  fkvConnTxnSync marks the transaction (see
 ** there); the flusher asks fkvConnTxnEnded whether a pinned transaction has
 ** ended, under the connection's mutex, without running a statement.
+**
+** Moments.  A row with an expiry is seen as expired by a statement from the
+** statement's moment on: one time per statement execution, the same for
+** all its cursors and writes, so that no row appears or vanishes half way
+** (fkvConnMoment).  SQLite tells a virtual table nothing about statements,
+** so the moment is keyed by what SQLite shows of the one that runs: the
+** connection's statements that are busy (stepped, not done, not reset)
+** and have no row out (sqlite3_data_count 0: inside sqlite3_step, not
+** paused after returning a row).  That set is one statement execution, or
+** several when one runs inside another's step (SQL run by a function):
+** then the inner one has a moment of its own.  A statement's address may
+** be reused after it is finalized, so an execution is told from the next
+** by its run count (SQLITE_STMTSTATUS_RUN, which SQLite raises at the
+** first step of each execution): the first time an execution asks for a
+** moment its count is read and reset to 0, and forgets what was
+** remembered with its address; while the count stays 0 it is the execution
+** already seen.  (So the run count of a statement that has met a row with
+** an expiry reads 0 or 1.)  The walk over the connection's statements
+** (sqlite3_next_stmt; pointers are compared, never followed) is done only
+** when a moment is needed: a row with an expiry is met, or ttl= gives one.
+** FKV_MOMENT_SLOTS executions are remembered, the oldest overwritten
+** first; more than FKV_MOMENT_STMTS nested statements, or none running,
+** take the clock at each call.
 */
 #include <sqlite3ext.h>
 SQLITE_EXTENSION_INIT3
@@ -333,4 +356,54 @@ int fkvConnFindTable(fkv_conn *c, const char *zTable, fkv_buffer **ppBuf, fkv_ta
   sqlite3_free(zSql);
   if (connFindTable(c, zTable, ppBuf, ppTable, pzName, ppZip) == SQLITE_OK) return SQLITE_OK;
   return fkvErrSet(pzErr, SQLITE_ERROR, "no flaxkv table named \"%s\" in this connection", zTable);
+}
+
+/* ------------------------------------------------------------- moments */
+
+/* Forget every remembered execution that involves pStmt. */
+static void momentForget(fkv_conn *c, sqlite3_stmt *pStmt) {
+  for (int i = 0; i < FKV_MOMENT_SLOTS; i++) {
+    fkv_moment *m = &c->aMoment[i];
+    for (int k = 0; k < m->nStmt; k++) {
+      if (m->apStmt[k] == pStmt) {
+        m->nStmt = 0;
+        break;
+      }
+    }
+  }
+}
+
+double fkvConnMoment(fkv_conn *c) {
+  fkv_moment key;
+  key.nStmt = 0;
+  int bKey = 1;
+  for (sqlite3_stmt *s = sqlite3_next_stmt(c->db, 0); s; s = sqlite3_next_stmt(c->db, s)) {
+    if (!sqlite3_stmt_busy(s) || sqlite3_data_count(s) != 0) continue; /* not running */
+    if (sqlite3_stmt_status(s, SQLITE_STMTSTATUS_RUN, 1) != 0) {
+      /* An execution not seen yet (its run count is reset: see Moments). */
+      momentForget(c, s);
+    }
+    if (key.nStmt == FKV_MOMENT_STMTS) {
+      bKey = 0;
+      continue;
+    }
+    key.apStmt[key.nStmt++] = s;
+  }
+  if (!bKey || key.nStmt == 0) return fkvClockNow();
+  int iFree = -1;
+  for (int i = 0; i < FKV_MOMENT_SLOTS; i++) {
+    fkv_moment *m = &c->aMoment[i];
+    if (m->nStmt == key.nStmt &&
+        memcmp(m->apStmt, key.apStmt, key.nStmt * sizeof(key.apStmt[0])) == 0) {
+      return m->r;
+    }
+    if (!m->nStmt && iFree < 0) iFree = i;
+  }
+  if (iFree < 0) {
+    iFree = c->iMomentNext;
+    c->iMomentNext = (iFree + 1) % FKV_MOMENT_SLOTS;
+  }
+  key.r = fkvClockNow();
+  c->aMoment[iFree] = key;
+  return key.r;
 }

@@ -20,6 +20,15 @@
 **   function flaxkv_version()  JSON: flaxkv's, LMDB's and SQLite's versions
 **   function flaxkv_dot(a, b [, 'f64'|'f32'])
 **                              dot product of two vectors stored as BLOBs
+**   function flaxkv_now()      the statement's moment (conn.c, Moments): the
+**                              Unix time, REAL, at which it sees rows expire
+**   function flaxkv_clock([t]) tests only, registered when the environment
+**                              variable FLAXKV_TEST_CLOCK is set at load:
+**                              fix the expiry clock of the process at t (a
+**                              Unix time), give it back to the wall clock
+**                              (NULL), or read it (no argument).  If the
+**                              variable holds a number, the clock starts
+**                              fixed there (the first load in the process).
 **
 ** flaxkv_flush has side effects and flaxkv_stat shows file system paths, so
 ** both are SQLITE_DIRECTONLY: usable in top-level SQL, not from triggers or
@@ -36,6 +45,7 @@
 SQLITE_EXTENSION_INIT1
 
 #include <dlfcn.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "buffer.h"
@@ -199,14 +209,27 @@ static void statFunc(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
       sqlite3_free(zErr);
       return;
     }
+    /* Expiry: the rows in LMDB with an expiry (the entries of its index),
+    ** and those the purge deleted since the store was opened. */
+    uint64_t nExpiring = 0;
+    fkv_table *pIdx = __atomic_load_n(&pTable->pExpiry, __ATOMIC_ACQUIRE);
+    if (pIdx) rc = fkvStoreTableRows(pIdx, &nExpiring, &zErr);
+    if (rc != SQLITE_OK) {
+      fkvErrResult(ctx, rc, "flaxkv_stat: %s", zErr ? zErr : sqlite3_errstr(rc));
+      sqlite3_free(zErr);
+      return;
+    }
     char *zStore = storeJson(pBuf);
     char *zT = jsonString(zName);
     char *zL = pTable->zName ? jsonString(pTable->zName) : sqlite3_mprintf("null");
     char *zZip = fkvCompressJson(pZip);
     z = (zStore && zT && zL && zZip)
-            ? sqlite3_mprintf("{\"table\":%s,\"lmdb_name\":%s,\"rows_flushed\":%llu,"
-                              "\"compress\":%s,\"store\":%s}",
-                              zT, zL, (unsigned long long)nRows, zZip, zStore)
+            ? sqlite3_mprintf(
+                  "{\"table\":%s,\"lmdb_name\":%s,\"rows_flushed\":%llu,"
+                  "\"compress\":%s,\"expiry\":{\"rows_expiring\":%llu,"
+                  "\"rows_purged\":%llu},\"store\":%s}",
+                  zT, zL, (unsigned long long)nRows, zZip, (unsigned long long)nExpiring,
+                  (unsigned long long)__atomic_load_n(&pTable->nPurged, __ATOMIC_RELAXED), zStore)
             : 0;
     sqlite3_free(zZip);
     sqlite3_free(zStore);
@@ -286,6 +309,48 @@ static void versionFunc(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
   sqlite3_result_text(ctx, z, -1, sqlite3_free);
 }
 
+/* flaxkv_now(): the moment of the statement that calls it. */
+static void nowFunc(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
+  (void)argc;
+  (void)argv;
+  sqlite3_result_double(ctx, fkvConnMoment(sqlite3_user_data(ctx)));
+}
+
+/* flaxkv_clock(), flaxkv_clock(t), flaxkv_clock(NULL): see the header. */
+static void clockFunc(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
+  if (argc == 1) {
+    int eType = sqlite3_value_type(argv[0]);
+    if (eType == SQLITE_NULL) {
+      fkvClockSet(0, 0);
+      sqlite3_result_null(ctx);
+      return;
+    }
+    if (eType != SQLITE_INTEGER && eType != SQLITE_FLOAT) {
+      fkvErrResult(ctx, SQLITE_MISMATCH, "flaxkv_clock: a Unix time in seconds or NULL, not %s",
+                   fkvTypeName(eType));
+      return;
+    }
+    fkvClockSet(1, sqlite3_value_double(argv[0]));
+  }
+  sqlite3_result_double(ctx, fkvClockNow());
+}
+
+/*
+** FLAXKV_TEST_CLOCK: is flaxkv_clock() registered, and (its value a number,
+** at the first load of the process) where does the clock start?
+*/
+static int testClock(void) {
+  const char *z = getenv("FLAXKV_TEST_CLOCK");
+  if (!z) return 0;
+  static int bDone;
+  if (!__atomic_exchange_n(&bDone, 1, __ATOMIC_ACQ_REL)) {
+    char *zEnd;
+    double t = strtod(z, &zEnd);
+    if (zEnd != z && !*zEnd) fkvClockSet(1, t);
+  }
+  return 1;
+}
+
 /*
 ** Is another copy of flaxkv loaded in the process?  SQLite loads an
 ** extension RTLD_GLOBAL, so the entry point the process resolves by name is
@@ -336,11 +401,16 @@ __attribute__((visibility("default")))
       {"flaxkv_version", 0, SQLITE_DETERMINISTIC | SQLITE_INNOCUOUS, versionFunc},
       {"flaxkv_dot", 2, SQLITE_DETERMINISTIC | SQLITE_INNOCUOUS, dotFunc},
       {"flaxkv_dot", 3, SQLITE_DETERMINISTIC | SQLITE_INNOCUOUS, dotFunc},
+      {"flaxkv_now", 0, SQLITE_INNOCUOUS, nowFunc},
+      {"flaxkv_clock", 0, SQLITE_DIRECTONLY, clockFunc},
+      {"flaxkv_clock", 1, SQLITE_DIRECTONLY, clockFunc},
   };
+  int bClock = testClock();
   fkv_conn *c = fkvConnNew(db);
   if (!c) return SQLITE_NOMEM;
   int rc = fkvVtabRegister(db, c);
   for (size_t i = 0; rc == SQLITE_OK && i < sizeof(aFunc) / sizeof(aFunc[0]); i++) {
+    if (aFunc[i].xFunc == clockFunc && !bClock) continue;
     fkvConnRef(c);
     rc = sqlite3_create_function_v2(db, aFunc[i].zName, aFunc[i].nArg, SQLITE_UTF8 | aFunc[i].flags,
                                     c, aFunc[i].xFunc, 0, 0, fkvConnUnref);

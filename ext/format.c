@@ -338,15 +338,17 @@ static int mpMetaResult(sqlite3_context *ctx, const unsigned char *aVal, size_t 
 /* -------------------------------------------------------------- table */
 
 #define FKV_SCHEMA "CREATE TABLE x(key PRIMARY KEY NOT NULL, value) WITHOUT ROWID"
+#define FKV_SCHEMA_EXPIRES \
+  "CREATE TABLE x(key PRIMARY KEY NOT NULL, value, expires_at REAL HIDDEN) WITHOUT ROWID"
 #define FKV_SCHEMA_RAWKEY \
   "CREATE TABLE x(key, value, meta HIDDEN, rawkey HIDDEN PRIMARY KEY) WITHOUT ROWID"
 
 /* One row per format (a table: clang-format leaves its layout alone). */
 /* clang-format off */
 static const fkv_format aFormat[] = {
-    {.zName = "native", .zSchema = FKV_SCHEMA, .zKeyNote = " (1 type byte + the key)",
+    {.zName = "native", .zSchema = FKV_SCHEMA_EXPIRES, .zKeyNote = " (1 type byte + the key)",
      .caps = FKV_CAP_CATALOG | FKV_CAP_OWNS | FKV_CAP_RENAME | FKV_CAP_ONE_PASS |
-             FKV_CAP_COMPRESS,
+             FKV_CAP_COMPRESS | FKV_CAP_EXPIRES,
      .xKeyEncode = nativeKeyEncode, .xKeyResult = nativeKeyResult, .xKeyText = nativeKeyText,
      .xValueEncode = nativeValueEncode, .xValueResult = nativeValueResult,
      .xKeyEq = nativeKeyEq, .xKeyPoint = nativeKeyPoint, .xKeyRange = nativeKeyRange},

@@ -82,6 +82,10 @@ struct fkv_key_sink {
 **   FKV_CAP_META      the hidden column meta (xMetaResult).
 **   FKV_CAP_COMPRESS  the option compress= (compress.h): xValueEncode
 **                     compresses as the table's fkv_compress says.
+**   FKV_CAP_EXPIRES   rows may expire: the hidden column expires_at and the
+**                     option ttl=; a stored value carries its expiry as
+**                     codec.h lays it out (header bit 6: fkvValueExpiry,
+**                     fkvValueSetExpiry).
 */
 #define FKV_CAP_CATALOG 0x01
 #define FKV_CAP_OWNS 0x02
@@ -90,13 +94,16 @@ struct fkv_key_sink {
 #define FKV_CAP_RAWKEY 0x10
 #define FKV_CAP_META 0x20
 #define FKV_CAP_COMPRESS 0x40
+#define FKV_CAP_EXPIRES 0x80
 
-/* The columns of a flaxkv table: key and value, then meta and rawkey
-** (hidden) for the formats that have them (FKV_CAP_META, FKV_CAP_RAWKEY). */
+/* The columns of a flaxkv table: key and value, then the hidden ones of the
+** formats that have them: meta and rawkey (FKV_CAP_META, FKV_CAP_RAWKEY),
+** or expires_at (FKV_CAP_EXPIRES; never with the other two). */
 #define FKV_COL_KEY 0
 #define FKV_COL_VALUE 1
 #define FKV_COL_META 2
 #define FKV_COL_RAWKEY 3
+#define FKV_COL_EXPIRES 2
 
 typedef struct fkv_format fkv_format;
 struct fkv_format {

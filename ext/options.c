@@ -33,6 +33,7 @@ SQLITE_EXTENSION_INIT3
 #define FKV_OPT_SIZE 2   /* size_t */
 #define FKV_OPT_INT 3    /* int */
 #define FKV_OPT_FORMAT 4 /* const fkv_format * */
+#define FKV_OPT_DOUBLE 5 /* double */
 
 typedef struct fkv_option fkv_option;
 struct fkv_option {
@@ -178,6 +179,25 @@ static int validCompressLevel(const char *z, void *pField) {
   return 1;
 }
 
+/* A lifetime in seconds, more than 0 and at most FKV_TTL_MAX: "90",
+** "0.5", or with a unit: "30s", "10m", "1h", "7d". */
+#define FKV_TTL_MAX 1e10
+static int validTtl(const char *z, void *pField) {
+  char *zEnd;
+  errno = 0;
+  double r = strtod(z, &zEnd);
+  if (zEnd == z || errno || !(z[0] >= '0' && z[0] <= '9')) return 0;
+  switch (*zEnd) {
+    case 's': zEnd++; break;
+    case 'm': r *= 60, zEnd++; break;
+    case 'h': r *= 3600, zEnd++; break;
+    case 'd': r *= 86400, zEnd++; break;
+  }
+  if (*zEnd || !(r > 0) || r > FKV_TTL_MAX) return 0;
+  *(double *)pField = r;
+  return 1;
+}
+
 static int validWriteThrough(const char *z, void *pField) {
   int b;
   if (!parseFlag(z, &b)) return 0;
@@ -220,6 +240,8 @@ static const fkv_option aOption[] = {
      "the cluster's --max-txn-ops, a count from 1 to 1000000"},
     {"etcd_max_request_bytes", FKV_OPT_SIZE, FKV_OPT(store.nMaxRequestBytes), 0, validSize,
      "the cluster's --max-request-bytes, a size in bytes such as 1572864 or 10M"},
+    {"ttl", FKV_OPT_DOUBLE, FKV_OPT(rTtl), 0, validTtl,
+     "a lifetime in seconds greater than 0, such as 90, 30s, 10m, 1h or 7d"},
 };
 
 #define FKV_N_OPTION ((int)(sizeof(aOption) / sizeof(aOption[0])))
@@ -336,9 +358,22 @@ static int checkTogether(const fkv_opts *o, const char *zTable, char **pzErr) {
                      "table stores its values as other programs read them",
                      o->pFmt->zName);
   }
+  if (o->rTtl > 0 && !(o->pFmt->caps & FKV_CAP_EXPIRES)) {
+    return fkvErrSet(pzErr, SQLITE_ERROR,
+                     "flaxkv: ttl is an option of format=native only: a format=%s table has no "
+                     "expires_at",
+                     o->pFmt->zName);
+  }
   if ((o->pFmt->caps & FKV_CAP_CATALOG) && strcmp(o->zName ? o->zName : zTable, FKV_CATALOG) == 0) {
     return fkvErrSet(pzErr, SQLITE_ERROR, "flaxkv: %s is reserved for the store's catalog",
                      FKV_CATALOG);
+  }
+  if ((o->pFmt->caps & FKV_CAP_CATALOG) &&
+      strncmp(o->zName ? o->zName : zTable, FKV_EXPIRY_PREFIX, strlen(FKV_EXPIRY_PREFIX)) == 0) {
+    return fkvErrSet(pzErr, SQLITE_ERROR,
+                     "flaxkv: names that start with %s are reserved for the store's expiry "
+                     "indexes",
+                     FKV_EXPIRY_PREFIX);
   }
   return SQLITE_OK;
 }

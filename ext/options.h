@@ -4,7 +4,7 @@
 ** USAGE
 **   CREATE VIRTUAL TABLE kv USING flaxkv(path='./test_db', sync=meta,
 **                                        buffer_size=32M, flush_interval=2s,
-**                                        compress=zstd, compress_min=1K);
+**                                        compress=zstd, compress_min=1K, ttl=1h);
 **
 ** Every argument is name=value (the value may be quoted as SQL quotes it);
 ** an unknown name, a name given twice or a bad value is an error at CREATE
@@ -40,6 +40,7 @@ struct fkv_opts {
                             ** write_through */
   fkv_compress_cfg zip; /* compress, compress_min, compress_level: the
                             ** table's own (compress.h), not the store's */
+  double rTtl;          /* ttl=: seconds, 0: none (the table's own) */
 };
 
 /*

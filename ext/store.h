@@ -143,6 +143,9 @@ const char *fkvStoreSyncName(int eSync);
 #define FKV_DEFAULT_MAP_SIZE ((size_t)1 << 30)
 #define FKV_MAX_TABLES 256               /* named databases per store (mdb_env_set_maxdbs) */
 #define FKV_CATALOG "__flaxkv_catalog__" /* the catalog's named database */
+/* The expiry index of the table whose database is D: the named database
+** FKV_EXPIRY_PREFIX "D" (buffer.c, Expiry index).  No table is named so. */
+#define FKV_EXPIRY_PREFIX "__flaxkv_expiry__/"
 
 typedef struct fkv_store_cfg fkv_store_cfg;
 struct fkv_store_cfg {
@@ -183,6 +186,11 @@ struct fkv_table {
   ** written by this process: a batch's commit advances it). */
   int bNumText;
   uint64_t knownTxn;
+  /* Expiry (buffer.c, Expiry index): the table's index by expiry time, set
+  ** once (atomic) when it is opened, else NULL; rows the purge deleted
+  ** (atomic). */
+  fkv_table *pExpiry;
+  uint64_t nPurged;
   fkv_rtable *pRemote; /* an etcd-backed table: its prefix, watch and mirror
                        ** state (set once it is open), else NULL */
   fkv_table *pNext;
@@ -467,7 +475,9 @@ void fkvStoreScanClose(fkv_scan *pScan);
 **   fkvStoreBatchPut     write a key of the current table; e.
 **   fkvStoreBatchDel     delete one (absent: 0); e.
 **   fkvStoreBatchGet     0 if the current table holds the key (as the
-**                        batch has written it), FKV_STORE_NOTFOUND if not;
+**                        batch has written it), with its value in *paVal,
+**                        *pnVal (paVal may be NULL; valid until the batch
+**                        writes again or ends), FKV_STORE_NOTFOUND if not;
 **                        or an error.
 **   fkvStoreBatchTouch   if the batch changed nothing, make it change the
 **                        store anyway, so that its commit is a new one
@@ -485,7 +495,8 @@ int fkvStoreBatchTable(fkv_batch *, fkv_table *t);
 int fkvStoreBatchPut(fkv_batch *, const unsigned char *aKey, size_t nKey, const unsigned char *aVal,
                      size_t nVal);
 int fkvStoreBatchDel(fkv_batch *, const unsigned char *aKey, size_t nKey);
-int fkvStoreBatchGet(fkv_batch *, const unsigned char *aKey, size_t nKey);
+int fkvStoreBatchGet(fkv_batch *, const unsigned char *aKey, size_t nKey,
+                     const unsigned char **paVal, size_t *pnVal);
 int fkvStoreBatchTouch(fkv_batch *);
 int fkvStoreBatchCommit(fkv_batch *, char **pzErr);
 void fkvStoreBatchAbort(fkv_batch *);

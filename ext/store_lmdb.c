@@ -1048,9 +1048,15 @@ int fkvStoreBatchDel(fkv_batch *b, const unsigned char *aKey, size_t nKey) {
   return e;
 }
 
-int fkvStoreBatchGet(fkv_batch *b, const unsigned char *aKey, size_t nKey) {
+int fkvStoreBatchGet(fkv_batch *b, const unsigned char *aKey, size_t nKey,
+                     const unsigned char **paVal, size_t *pnVal) {
   MDB_val k = {nKey, (void *)aKey}, d;
-  return mdb_get(b->txn, b->t->dbi, &k, &d);
+  int e = mdb_get(b->txn, b->t->dbi, &k, &d);
+  if (e == MDB_SUCCESS && paVal) {
+    *paVal = d.mv_data;
+    *pnVal = d.mv_size;
+  }
+  return e;
 }
 
 int fkvStoreBatchTouch(fkv_batch *b) {
@@ -1666,6 +1672,15 @@ static int tableDropWork(fkv_store *p, MDB_txn *txn, void *pArg, int *pbForeign)
   } else {
     /* The last user closes the handle too; others keep an empty database. */
     e = mdb_drop(txn, c->t->dbi, bLast ? 1 : 0);
+  }
+  if (e == MDB_SUCCESS && zDb) {
+    /* Its expiry index (store.h FKV_EXPIRY_PREFIX), if any, is emptied: a
+    ** table made anew under the name starts with an empty one. */
+    char *zIdx = sqlite3_mprintf("%s%s", FKV_EXPIRY_PREFIX, zDb);
+    MDB_dbi dbiIdx;
+    if (!zIdx) e = ENOMEM;
+    else if (mdb_dbi_open(txn, zIdx, 0, &dbiIdx) == MDB_SUCCESS) e = mdb_drop(txn, dbiIdx, 0);
+    sqlite3_free(zIdx);
   }
   /* Every entry that names the database goes (bindings' renames too). */
   MDB_cursor *cur;

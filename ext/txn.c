@@ -77,6 +77,18 @@ void fkvTxnFree(fkv_txn *p) {
   sqlite3_free(p);
 }
 
+void fkvTxnSetExpired(fkv_txn *p,
+                      int (*xExpired)(const unsigned char *aVal, size_t nVal, double now)) {
+  p->xExpired = xExpired;
+}
+
+/* Is aVal, found where a plain INSERT expects no row, an expired row? */
+static int txnExpired(fkv_txn *p, const unsigned char *aVal, size_t nVal, double *pNow) {
+  if (!p->xExpired) return 0;
+  if (*pNow == 0) *pNow = fkvClockNow();
+  return p->xExpired(aVal, nVal, *pNow);
+}
+
 int fkvTxnPut(fkv_txn *p, const unsigned char *aKey, size_t nKey, const unsigned char *aVal,
               size_t nVal, int bExpectAbsent) {
   unsigned char aPk[FKV_PREFIX + FKV_MAX_KEY];
@@ -279,6 +291,7 @@ int fkvTxnWriteThrough(fkv_txn **ap, int n, char **pzErr) {
   for (int i = 0; i < n; i++) {
     if (ap[i]->idSnap < idSnap) idSnap = ap[i]->idSnap;
   }
+  double now = 0; /* the clock, read at the first expiry check */
   for (int nTry = 0;; nTry++) {
     fkv_batch *pBatch;
     int rc = fkvStoreBatchBegin(s, &pBatch, pzErr);
@@ -314,12 +327,15 @@ int fkvTxnWriteThrough(fkv_txn **ap, int n, char **pzErr) {
         aKey += FKV_PREFIX;
         nKey -= FKV_PREFIX;
         if (v->bExpectAbsent) {
-          e = fkvStoreBatchGet(pBatch, aKey, nKey);
-          if (e == 0) {
+          const unsigned char *aOld;
+          size_t nOld;
+          e = fkvStoreBatchGet(pBatch, aKey, nKey, &aOld, &nOld);
+          if (e == 0 && !txnExpired(ap[i], aOld, nOld, &now)) {
             rc = SQLITE_CONSTRAINT; /* another process committed the key first */
             break;
           }
-          if (e != FKV_STORE_NOTFOUND) break;
+          if (e != 0 && e != FKV_STORE_NOTFOUND) break;
+          e = 0;
         }
         e = v->bTomb ? fkvStoreBatchDel(pBatch, aKey, nKey)
                      : fkvStoreBatchPut(pBatch, aKey, nKey, v->aVal, v->nVal);
@@ -537,6 +553,7 @@ int fkvTxnPrepare(fkv_txn *p, void *pOwner, char **pzErr) {
   if (p->genExpect && p->genExpect == __atomic_load_n(&b->gen, __ATOMIC_ACQUIRE)) {
     return SQLITE_OK;
   }
+  double now = 0;
   for (int i = 0; i < p->nPub; i++) {
     fkv_version *v = fkvNodeHead(p->apMine[i]);
     if (!v->bExpectAbsent) continue;
@@ -545,8 +562,8 @@ int fkvTxnPrepare(fkv_txn *p, void *pOwner, char **pzErr) {
     const unsigned char *aVal;
     size_t nVal;
     rc = fkvTxnGet(p, a + FKV_PREFIX, n - FKV_PREFIX, 1, &aVal, &nVal, 0, pzErr);
-    if (rc == SQLITE_OK) return SQLITE_CONSTRAINT;
-    if (rc != SQLITE_NOTFOUND) return rc;
+    if (rc == SQLITE_OK && !txnExpired(p, aVal, nVal, &now)) return SQLITE_CONSTRAINT;
+    if (rc != SQLITE_OK && rc != SQLITE_NOTFOUND) return rc;
   }
   return SQLITE_OK;
 }

@@ -81,6 +81,7 @@ SQLITE_EXTENSION_INIT3
 #include "vtab_int.h"
 
 #include <limits.h>
+#include <math.h>
 #include <string.h>
 
 #include "codec.h"
@@ -209,6 +210,57 @@ static int movesCheck(fkv_vtab *p, const unsigned char *aOld, size_t nOld, int b
 }
 
 /*
+** The row at aKey as a statement sees it: fkvTxnGet (bCommitted, pbInTxn as
+** there), where an expired row (format.h FKV_CAP_EXPIRES) reads as absent
+** (SQLITE_NOTFOUND), as the statement's cursors skip it.
+*/
+static int liveGet(fkv_vtab *p, const unsigned char *aKey, size_t nKey, int bCommitted,
+                   const unsigned char **paVal, size_t *pnVal, int *pbInTxn) {
+  int rc = fkvTxnGet(p->pTxn, aKey, nKey, bCommitted, paVal, pnVal, pbInTxn, &p->base.zErrMsg);
+  double e;
+  if (rc == SQLITE_OK && (p->pFmt->caps & FKV_CAP_EXPIRES) && fkvValueExpiry(*paVal, *pnVal, &e) &&
+      e <= fkvConnMoment(p->pConn)) {
+    rc = SQLITE_NOTFOUND;
+  }
+  return rc;
+}
+
+/*
+** The expiry of the row an INSERT (bInsert) or UPDATE writes, from its
+** expires_at argument pExp: *pbHas 1 and the time in *pE, or *pbHas 0: the
+** row never expires.  A NULL means the table's ttl= counted from the
+** statement's moment (never without ttl=) for an INSERT, and "never" for
+** an UPDATE (which passes the row's own unless the statement sets it).  A
+** number is the time, +Infinity never; a TEXT that reads as a number is
+** that number (what REAL affinity gives); anything else is
+** SQLITE_MISMATCH.
+*/
+static int rowExpiry(fkv_vtab *p, sqlite3_value *pExp, int bInsert, int *pbHas, double *pE) {
+  *pbHas = 0;
+  double e;
+  switch (sqlite3_value_type(pExp)) {
+    case SQLITE_NULL:
+      if (!bInsert || p->rTtl <= 0) return SQLITE_OK;
+      e = fkvConnMoment(p->pConn) + p->rTtl;
+      break;
+    case SQLITE_INTEGER:
+    case SQLITE_FLOAT: e = sqlite3_value_double(pExp); break;
+    default: {
+      int eType = sqlite3_value_type(pExp);
+      const unsigned char *z = eType == SQLITE_TEXT ? sqlite3_value_text(pExp) : 0;
+      if (z && fkvTextLooksNumeric(z, (size_t)sqlite3_value_bytes(pExp), &e)) break;
+      return fkvErrVtab(&p->base, SQLITE_MISMATCH,
+                        "flaxkv: table %s: expires_at is a Unix time in seconds or NULL, not %s",
+                        p->zName, fkvTypeName(eType));
+    }
+  }
+  if (e != e || e == INFINITY) return SQLITE_OK;
+  *pE = e;
+  *pbHas = 1;
+  return SQLITE_OK;
+}
+
+/*
 ** OR REPLACE moves an UPDATE row onto aNew: if a row is there, keep it as
 ** the statement found it (the first move onto it), for movesCheck.
 */
@@ -220,9 +272,9 @@ static int movesNoteOnto(fkv_vtab *p, const unsigned char *aNew, size_t nNew) {
   }
   const unsigned char *aCur;
   size_t nCur;
-  int rc = fkvTxnGet(p->pTxn, aNew, nNew, 0, &aCur, &nCur, 0, &p->base.zErrMsg);
+  int rc = liveGet(p, aNew, nNew, 0, &aCur, &nCur, 0);
   /* No row: none the statement has still to update (each exists until its
-  ** own update). */
+  ** own update; an expired one its cursor never gave). */
   if (rc == SQLITE_NOTFOUND) return SQLITE_OK;
   if (rc != SQLITE_OK) return rc;
   if (!m->pOnto && !(m->pOnto = fkvMemNew())) return SQLITE_NOMEM;
@@ -475,6 +527,19 @@ static int writeRow(fkv_vtab *p, int argc, sqlite3_value **argv, const unsigned 
     if (!zErr) return fkvErrVtab(pVtab, rc, 0);
     return fkvErrVtab(pVtab, rc, "flaxkv: table %s: %z", p->zName, zErr);
   }
+  if (pFmt->caps & FKV_CAP_EXPIRES) {
+    int bHas;
+    double e = 0;
+    rc = rowExpiry(p, argv[2 + FKV_COL_EXPIRES], nOld == 0, &bHas, &e);
+    if (rc == SQLITE_OK && bHas && !__atomic_load_n(&p->pTable->pExpiry, __ATOMIC_ACQUIRE)) {
+      /* The table's first row with an expiry: its index, for the purge. */
+      rc = fkvBufferExpiryOpen(p->pBuf, p->pTable, 1, &p->base.zErrMsg);
+    }
+    /* (A value kept as stored, keepValue, has its old expiry: replaced.) */
+    if (rc == SQLITE_OK) rc = fkvBufReserve(&p->val, p->val.n + FKV_EXPIRES_SIZE);
+    if (rc == SQLITE_OK) p->val.n = fkvValueSetExpiry(p->val.a, p->val.n, bHas, e);
+    if (rc != SQLITE_OK) return rc;
+  }
   const unsigned char *aVal = p->val.a;
   size_t nVal = p->val.n;
 
@@ -500,7 +565,7 @@ static int writeRow(fkv_vtab *p, int argc, sqlite3_value **argv, const unsigned 
     const unsigned char *aCur;
     size_t nCur;
     int bInTxn = 0;
-    rc = fkvTxnGet(p->pTxn, aNew, nNew, 0, &aCur, &nCur, &bInTxn, &pVtab->zErrMsg);
+    rc = liveGet(p, aNew, nNew, 0, &aCur, &nCur, &bInTxn);
     if (rc == SQLITE_OK) {
       /* The new key exists. */
       if (eMode == SQLITE_IGNORE) {
@@ -515,7 +580,7 @@ static int writeRow(fkv_vtab *p, int argc, sqlite3_value **argv, const unsigned 
       rc = SQLITE_OK;
       if (eMode != SQLITE_IGNORE) {
         if (bInTxn) {
-          rc = fkvTxnGet(p->pTxn, aNew, nNew, 1, &aCur, &nCur, 0, &pVtab->zErrMsg);
+          rc = liveGet(p, aNew, nNew, 1, &aCur, &nCur, 0);
           bExpect = rc == SQLITE_NOTFOUND;
           if (rc == SQLITE_NOTFOUND) rc = SQLITE_OK;
         } else {

@@ -106,6 +106,29 @@ void fkvJsonString(fkv_buf *p, const char *z, size_t n) {
 
 /* ---------------------------------------------------------------- time */
 
+/* The fake time's bits (a double), valid while gClockFake is 1. */
+static uint64_t gClockBits;
+static int gClockFake;
+
+double fkvClockNow(void) {
+  if (__atomic_load_n(&gClockFake, __ATOMIC_ACQUIRE)) {
+    uint64_t u = __atomic_load_n(&gClockBits, __ATOMIC_ACQUIRE);
+    double t;
+    memcpy(&t, &u, sizeof t);
+    return t;
+  }
+  struct timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+void fkvClockSet(int bFake, double t) {
+  uint64_t u;
+  memcpy(&u, &t, sizeof u);
+  __atomic_store_n(&gClockBits, u, __ATOMIC_RELEASE);
+  __atomic_store_n(&gClockFake, bFake, __ATOMIC_RELEASE);
+}
+
 void fkvTimeCondInit(pthread_cond_t *c) {
   pthread_condattr_t a;
   pthread_condattr_init(&a);

@@ -133,6 +133,17 @@ static inline int64_t fkvTimeNowMs(void) {
   return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+/*
+** The expiry clock (ttl=, expires_at): Unix time in seconds, with the
+** fraction.  The wall clock (CLOCK_REALTIME), unless a test set it
+** (fkvClockSet, the SQL function flaxkv_clock(), which exists only when the
+** environment variable FLAXKV_TEST_CLOCK is set at load: flaxkv.c).
+** Process-wide; any thread.
+*/
+double fkvClockNow(void);
+/* Fix the clock at t (bFake 1), or give it back to the wall clock (0). */
+void fkvClockSet(int bFake, double t);
+
 /* The name of a SQLite type (SQLITE_INTEGER...): "INTEGER", "REAL", "TEXT",
 ** "BLOB", "NULL". */
 const char *fkvTypeName(int eType);

@@ -58,6 +58,8 @@ SQLITE_EXTENSION_INIT3
 
 #include "vtab_int.h"
 
+#include "codec.h"
+
 #include <stddef.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -70,12 +72,15 @@ struct fkv_cursor {
   fkv_iter *pIter;
   int iIvl; /* the plan's interval being read */
   int bEof;
-  int bPoint;                /* the row came from a point lookup */
-  int nFilter;               /* xFilter calls (2 at most: counts toward
+  int bPoint;          /* the row came from a point lookup */
+  int nFilter;         /* xFilter calls (2 at most: counts toward
                             ** fkv_vtab.nRefiltered) */
-  int rcProbe;               /* the first error of a probe (cursorProbe) */
-  sqlite3_uint64 iRow;       /* a number for the current row, unique among the
+  int rcProbe;         /* the first error of a probe (cursorProbe) */
+  sqlite3_uint64 iRow; /* a number for the current row, unique among the
                             ** table's cursors and rows (fkv_compress.iRow) */
+  int bMoment;         /* rMoment is set: the statement's moment, taken
+                            ** at the first row with an expiry (conn.c) */
+  double rMoment;
   const unsigned char *aVal; /* point row: its value */
   size_t nVal;
   /* xOpen zeroes the fields above only.  A closed cursor is kept as its
@@ -141,6 +146,12 @@ static int ownerIdentity(sqlite3 *db, const char *zSchema, const fkv_opts *o, ch
   return *pzOwner ? SQLITE_OK : SQLITE_NOMEM;
 }
 
+/* fkvTxnSetExpired's test for a format with FKV_CAP_EXPIRES. */
+static int valueExpired(const unsigned char *aVal, size_t nVal, double now) {
+  double e;
+  return fkvValueExpiry(aVal, nVal, &e) && e <= now;
+}
+
 static void vtabFree(fkv_vtab *p);
 
 /*
@@ -176,6 +187,7 @@ static int flaxkvInit(sqlite3 *db, void *pAux, int argc, const char *const *argv
   p->bReadonly = o.store.bReadonly;
   p->pFmt = o.pFmt;
   fkvCompressInit(&p->zip, &o.zip);
+  p->rTtl = o.rTtl;
   if (!p->zSchema || !p->zName) rc = SQLITE_NOMEM;
   if (rc == SQLITE_OK) rc = ownerIdentity(db, zSchema, &o, &p->zOwner);
   if (rc == SQLITE_OK) {
@@ -196,9 +208,14 @@ static int flaxkvInit(sqlite3 *db, void *pAux, int argc, const char *const *argv
         p->zOwner, o.zPrefix};
     rc = fkvBufferTableOpen(p->pBuf, &spec, &p->pTable, pzErr);
   }
+  if (rc == SQLITE_OK && (p->pFmt->caps & FKV_CAP_EXPIRES)) {
+    /* Its expiry index, if a row with an expiry was ever written. */
+    rc = fkvBufferExpiryOpen(p->pBuf, p->pTable, 0, pzErr);
+  }
   if (rc == SQLITE_OK) {
     p->pTxn = fkvTxnNew(p->pBuf, p->pTable);
     if (!p->pTxn) rc = SQLITE_NOMEM;
+    else if (p->pFmt->caps & FKV_CAP_EXPIRES) fkvTxnSetExpired(p->pTxn, valueExpired);
   }
   fkvOptsFree(&o);
   if (rc != SQLITE_OK) {
@@ -410,6 +427,35 @@ static int cursorProbe(void *pCtx, const unsigned char *a, size_t n) {
   return rc != SQLITE_OK || !fkvIterEof(pCur->pIter);
 }
 
+/*
+** Is the row with stored value aVal expired for the cursor's statement
+** (its expiry at or before the statement's moment)?  A row without one
+** costs a test of its header byte.
+*/
+static inline int cursorExpired(fkv_cursor *pCur, const unsigned char *aVal, size_t nVal) {
+  fkv_vtab *p = (fkv_vtab *)pCur->base.pVtab;
+  double e;
+  if (!(p->pFmt->caps & FKV_CAP_EXPIRES) || !aVal || !fkvValueExpiry(aVal, nVal, &e)) return 0;
+  if (!pCur->bMoment) {
+    pCur->rMoment = fkvConnMoment(p->pConn);
+    pCur->bMoment = 1;
+  }
+  return e <= pCur->rMoment;
+}
+
+/* Step the cursor's iterator past the expired rows it is on. */
+static int cursorSkipExpired(fkv_cursor *pCur) {
+  int rc = SQLITE_OK;
+  while (rc == SQLITE_OK && !fkvIterEof(pCur->pIter)) {
+    size_t nKey, nVal;
+    const unsigned char *aVal;
+    fkvIterRow(pCur->pIter, &nKey, &aVal, &nVal);
+    if (!cursorExpired(pCur, aVal, nVal)) break;
+    rc = fkvIterNext(pCur->pIter);
+  }
+  return rc;
+}
+
 /* Position on the first row of interval pCur->iIvl or, if it has none, of
 ** the next ones (in scan order). */
 static int cursorSettle(fkv_cursor *pCur) {
@@ -424,6 +470,7 @@ static int cursorSettle(fkv_cursor *pCur) {
       int bTxn = 0;
       rc = fkvViewGet(pView, p->pTxn, p->pTable, v->lo.a, v->lo.n, &pCur->aVal, &pCur->nVal, &bTxn,
                       &p->base.zErrMsg);
+      if (rc == SQLITE_OK && cursorExpired(pCur, pCur->aVal, pCur->nVal)) rc = SQLITE_NOTFOUND;
       if (rc == SQLITE_OK) {
         if (bTxn) {
           if (fkvBufReserve(&pCur->copy, pCur->nVal) != SQLITE_OK) return SQLITE_NOMEM;
@@ -443,6 +490,7 @@ static int cursorSettle(fkv_cursor *pCur) {
         if (rc != SQLITE_OK) return rc;
       }
       rc = fkvIterSeek(pCur->pIter, v->bLo ? &v->lo : 0, v->bHi ? &v->hi : 0, pPlan->bDesc);
+      if (rc == SQLITE_OK) rc = cursorSkipExpired(pCur);
       if (rc != SQLITE_OK) return iterFail(pCur, rc);
       if (!fkvIterEof(pCur->pIter)) {
         pCur->bEof = 0;
@@ -516,6 +564,7 @@ static int flaxkvNext(sqlite3_vtab_cursor *cur) {
   if (!pCur->bPoint) {
     /* Within a range: the iterator's next row, else the next interval. */
     int rc = fkvIterNext(pCur->pIter);
+    if (rc == SQLITE_OK) rc = cursorSkipExpired(pCur);
     if (rc != SQLITE_OK) return iterFail(pCur, rc);
     if (!fkvIterEof(pCur->pIter)) {
       p->nRowsOut++;
@@ -570,6 +619,11 @@ static int flaxkvColumn(sqlite3_vtab_cursor *cur, sqlite3_context *ctx, int iCol
     rc = pFmt->xKeyResult(ctx, aKey, nKey, aVal, nVal, &zErr);
   } else if (iCol == FKV_COL_RAWKEY) {
     if (!sqlite3_vtab_nochange(ctx)) sqlite3_result_blob64(ctx, aKey, nKey, SQLITE_TRANSIENT);
+    return SQLITE_OK;
+  } else if (iCol == FKV_COL_EXPIRES && (pFmt->caps & FKV_CAP_EXPIRES)) {
+    double e;
+    if (aVal && fkvValueExpiry(aVal, nVal, &e)) sqlite3_result_double(ctx, e);
+    else sqlite3_result_null(ctx);
     return SQLITE_OK;
   } else if (!aVal) {
     /* An uncommitted row this connection has since undone. */

@@ -35,4 +35,11 @@ int fkvVtabRegister(sqlite3 *db, fkv_conn *pConn);
 int fkvConnFindTable(fkv_conn *, const char *zTable, fkv_buffer **ppBuf, fkv_table **ppTable,
                      const char **pzName, const fkv_compress **ppZip, char **pzErr);
 
+/*
+** The moment of the statement the connection is running: the Unix time at
+** which it sees a row as expired (conn.c, Moments), the same for every call
+** of one statement execution.
+*/
+double fkvConnMoment(fkv_conn *);
+
 #endif /* FLAXKV_VTAB_H */

@@ -43,9 +43,24 @@ struct fkv_moves {
                             ** onto -> that row as the statement found it */
 };
 
+/*
+** The moment of one statement execution (conn.c, Moments): the running
+** statements it was taken for, and the time.
+*/
+#define FKV_MOMENT_SLOTS 8 /* statement executions remembered */
+#define FKV_MOMENT_STMTS 4 /* running statements (nested) a key holds */
+typedef struct fkv_moment fkv_moment;
+struct fkv_moment {
+  int nStmt; /* 0: a free slot */
+  sqlite3_stmt *apStmt[FKV_MOMENT_STMTS];
+  double r;
+};
+
 struct fkv_conn {
   sqlite3 *db;
-  int nRef; /* atomic */
+  fkv_moment aMoment[FKV_MOMENT_SLOTS]; /* see conn.c, Moments */
+  int iMomentNext;                      /* the slot a new moment takes when none is free */
+  int nRef;                             /* atomic */
   fkv_vtab *pVtabs;
   fkv_private *pPrivate;
   fkv_shared_view *pViews; /* in use by open cursors */
@@ -71,6 +86,8 @@ struct fkv_vtab {
   int bReadonly;
   const fkv_format *pFmt; /* format= (format.h) */
   fkv_buf val;            /* xUpdate's value encoding, reused */
+  double rTtl;            /* ttl=: the lifetime of a row written without
+                            ** its own expires_at, seconds; 0: none */
   fkv_compress zip;       /* compress= (compress.h): how xUpdate writes
                           ** values, and the context xColumn reads them with */
   sqlite3_uint64 iRowSeq; /* the last row number a cursor took (fkv_cursor.iRow) */

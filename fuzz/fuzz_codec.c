@@ -99,7 +99,8 @@ static void checkCompressed(const uint8_t *a, size_t n) {
     if (eType != SQLITE_TEXT && eType != SQLITE_BLOB) fail("compressed: decoded a type that is not TEXT or BLOB", a, n);
     if (z.eCacheType != eType) fail("compressed: decoded as another type than its header's", a, n);
     if (z.cache.n > FUZZ_LIMIT) fail("compressed: decoded more than the limit", a, n);
-    if (ZSTD_getFrameContentSize(a + 1, n - 1) != z.cache.n) fail("compressed: decoded another size than its frame gives", a, n);
+    size_t h = fkvValueHeaderSize(a, n);
+    if (ZSTD_getFrameContentSize(a + h, n - h) != z.cache.n) fail("compressed: decoded another size than its frame gives", a, n);
   } else if (rc != SQLITE_CORRUPT && rc != SQLITE_TOOBIG && rc != SQLITE_NOMEM) {
     fail("compressed: an error code other than CORRUPT, TOOBIG or NOMEM", a, n);
   } else if (!zErr) {

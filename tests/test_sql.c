@@ -38,7 +38,8 @@
 ** last_insert_rowid(), 16 database encodings and format=flaxkv keys, 17
 ** transactions read one snapshot, write_through, 18 views and triggers over
 ** a flaxkv table, 20 compression (compress=zstd): answers, stored bytes,
-** options, hostile frames.
+** options, hostile frames, 21 expiry (ttl=, expires_at): one moment per
+** statement, writes over expired rows, transactions, reopen, processes.
 **
 ** Files live in the scratch directory of harness_tmpdir(); each group of
 ** cases has its own database file and so its own store.  LMDB forbids
@@ -460,6 +461,7 @@ static void testRegistration(void) {
                "+function 'flaxkv_dot'|3\n"
                "+function 'flaxkv_flush'|0\n"
                "+function 'flaxkv_flush'|1\n"
+               "+function 'flaxkv_now'|0\n"
                "+function 'flaxkv_stat'|0\n"
                "+function 'flaxkv_stat'|1\n"
                "+function 'flaxkv_version'|0") == 0,
@@ -470,14 +472,16 @@ static void testRegistration(void) {
   free(zModAfter);
   free(zFnAfter);
 
-  CASE("1.2", "flaxkv_flush and flaxkv_stat are SQLITE_DIRECTONLY; flaxkv_version, flaxkv_dot not");
+  CASE("1.2", "flaxkv_flush and flaxkv_stat are SQLITE_DIRECTONLY; flaxkv_version, flaxkv_dot, "
+                "flaxkv_now not");
   char *zSql = sqlite3_mprintf(
       "SELECT name, narg, (flags & %d) != 0 FROM pragma_function_list WHERE name LIKE 'flaxkv%%'"
       " ORDER BY name, narg",
       SQLITE_DIRECTONLY);
   EXPECT(db, zSql,
          "'flaxkv_dot'|2|0\n'flaxkv_dot'|3|0\n"
-         "'flaxkv_flush'|0|1\n'flaxkv_flush'|1|1\n'flaxkv_stat'|0|1\n'flaxkv_stat'|1|1\n"
+         "'flaxkv_flush'|0|1\n'flaxkv_flush'|1|1\n'flaxkv_now'|0|0\n'flaxkv_stat'|0|1\n"
+         "'flaxkv_stat'|1|1\n"
          "'flaxkv_version'|0|0");
   sqlite3_free(zSql);
 
@@ -1775,12 +1779,12 @@ static void testOptions(void) {
          "error: flaxkv: unknown option \"foo\" (options: path, name, format, map_size, buffer_size, "
          "buffer_limit, flush_interval, sync, readonly, write_through, compress, compress_min, "
          "compress_level, etcd, prefix, etcd_cacert, etcd_cert, etcd_key, etcd_max_txn_ops, "
-         "etcd_max_request_bytes)");
+         "etcd_max_request_bytes, ttl)");
   EXPECT(db, "CREATE VIRTUAL TABLE t USING flaxkv(path)",
          "error: flaxkv: argument \"path\" is not name=value (options: path, name, format, map_size, "
          "buffer_size, buffer_limit, flush_interval, sync, readonly, write_through, compress, "
          "compress_min, compress_level, etcd, prefix, etcd_cacert, etcd_cert, etcd_key, "
-         "etcd_max_txn_ops, etcd_max_request_bytes)");
+         "etcd_max_txn_ops, etcd_max_request_bytes, ttl)");
 
   CASE("8.04", "a bad option value is an error that names the option");
   EXPECT(db, "CREATE VIRTUAL TABLE t USING flaxkv(map_size=abc)",
@@ -4464,9 +4468,9 @@ static void testCompression(void) {
       /* content size 10, a block of 5 bytes */
       {"short", "x'2328B52FFD200A29000068656C6C6F'",
        "corrupt compressed value (zstd: Data corruption detected)", SQLITE_CORRUPT},
-      /* the compressed flag on an INTEGER; reserved header bit 6 */
+      /* the compressed flag on an INTEGER; reserved header bit 7 */
       {"intz", "x'2128B52FFD200A29000068656C6C6F'", "corrupt value", SQLITE_CORRUPT},
-      {"bit6", "x'6328B52FFD200A29000068656C6C6F'", "corrupt value", SQLITE_CORRUPT},
+      {"bit7", "x'A328B52FFD200A29000068656C6C6F'", "corrupt value", SQLITE_CORRUPT},
   };
   for (size_t i = 0; i < sizeof aBad / sizeof aBad[0]; i++) {
     char *zPut = sqlite3_mprintf("REPLACE INTO r VALUES (CAST('0%q' AS BLOB), %s)", aBad[i].zKey,
@@ -4492,7 +4496,7 @@ static void testCompression(void) {
                 "refuses a frame that gives more; overwriting repairs a row");
   EXPECT(db, "SELECT count(*), length((SELECT value FROM kv WHERE key = 'good')) FROM kv", "9|360");
   EXPECT(db, "SELECT group_concat(key, ',') FROM (SELECT key FROM kv ORDER BY key)",
-         "'bit6,flip,good,huge,intz,nosize,notzstd,short,trunc'");
+         "'bit7,flip,good,huge,intz,nosize,notzstd,short,trunc'");
   sqlite3_limit(db, SQLITE_LIMIT_LENGTH, 300);
   {
     char *zWant = sqlite3_mprintf("error: flaxkv: compressed value too big (its zstd frame gives "
@@ -4577,6 +4581,396 @@ static void testCompression(void) {
   closeDb(db);
 }
 
+/* ------------------------------------------------------------- expiry */
+
+/* Assert the output of zSql on db, which goes on after a statement that
+** fails (runSql). */
+#define EXPECT_ALL(db, zSql, zExpect) expectAll(db, zSql, zExpect, __FILE__, __LINE__)
+
+static void expectAll(sqlite3 *db, const char *zSql, const char *zExpect, const char *zFile,
+                      int iLine) {
+  char *zGot = runSql(db, zSql, 0);
+  harness_check(strcmp(zGot, zExpect) == 0, zFile, iLine,
+                "\n  sql:      %s\n  expected: %s\n  got:      %s", zSql, zExpect, zGot);
+  free(zGot);
+}
+
+/*
+** A native table kv with the options zOptions, its raw binding r (the
+** stored bytes), and a regular table ids(id) for joins, in database file
+** zName; the expiry clock fixed at 1000 (FLAXKV_TEST_CLOCK is set by
+** testExpiry before it loads the extension).
+*/
+static sqlite3 *openExpiry(const char *zName, const char *zOptions) {
+  char *zDb = tpath(zName);
+  sqlite3 *db = harness_open(zDb);
+  char *zSql = sqlite3_mprintf(
+      "CREATE VIRTUAL TABLE kv USING flaxkv(path='%q_store'%s);"
+      "CREATE VIRTUAL TABLE r USING flaxkv(path='%q_store', format=raw, name=kv);"
+      "CREATE TABLE ids(id INTEGER PRIMARY KEY); SELECT flaxkv_clock(1000);",
+      zName, zOptions, zName);
+  EXEC(db, zSql);
+  sqlite3_free(zSql);
+  sqlite3_free(zDb);
+  return db;
+}
+
+/* Rows 1..6: 1 and 2 never expire, 3 at 1010, 4 at 1020, 5 at 1030, 6 at
+** 1010.5; the same ids in ids. */
+#define EXPIRY_ROWS                                                                             \
+  "INSERT INTO kv VALUES (1, 'one'), (2, 'two');"                                               \
+  "INSERT INTO kv(key, value, expires_at) VALUES (3, 'three', 1010), (4, 'four', 1020),"        \
+  " (5, 'five', 1030), (6, 'six', 1010.5);"                                                     \
+  "INSERT INTO ids VALUES (1), (2), (3), (4), (5), (6);"
+
+/* One statement's answers, which must agree with each other at one moment:
+** the rows, a range, descending order, count(*), a join, point reads. */
+#define EXPIRY_VIEWS                                                                            \
+  "SELECT group_concat(key) FROM kv;"                                                           \
+  "SELECT group_concat(key) FROM (SELECT key FROM kv WHERE key BETWEEN 2 AND 5);"               \
+  "SELECT group_concat(key) FROM (SELECT key FROM kv ORDER BY key DESC);"                       \
+  "SELECT count(*) FROM kv;"                                                                    \
+  "SELECT group_concat(id) FROM ids JOIN kv ON kv.key = ids.id;"                                \
+  "SELECT group_concat(id) FROM ids WHERE EXISTS (SELECT 1 FROM kv WHERE key = ids.id);"        \
+  "SELECT group_concat(key) FROM kv WHERE key IN (3, 4, 6)"
+
+static void testExpiry(void) {
+  setenv("FLAXKV_TEST_CLOCK", "1", 1);
+  CASE("21.01", "ttl= takes seconds and 30s, 10m, 1h, 7d; a bad value or a format without "
+                "expiry is an error that names it");
+  sqlite3 *db = openExpiry("e1.db", "");
+  char *zStore = tpath("e1.db_store");
+  static const struct {
+    const char *zTtl;
+    const char *zWant; /* expires_at of a row written at 1000, or the error */
+  } aTtl[] = {
+      {"90", "1090.0"},
+      {"0.5", "1000.5"},
+      {"'30s'", "1030.0"},
+      {"'10m'", "1600.0"},
+      {"'1h'", "4600.0"},
+      {"'7d'", "605800.0"},
+      {"0", "error: flaxkv: bad value for ttl: \"0\" (expected a lifetime in seconds greater "
+            "than 0, such as 90, 30s, 10m, 1h or 7d)"},
+      {"'-5'", "error: flaxkv: bad value for ttl: \"-5\" (expected a lifetime in seconds "
+               "greater than 0, such as 90, 30s, 10m, 1h or 7d)"},
+      {"'1w'", "error: flaxkv: bad value for ttl: \"1w\" (expected a lifetime in seconds "
+               "greater than 0, such as 90, 30s, 10m, 1h or 7d)"},
+      {"'1e11'", "error: flaxkv: bad value for ttl: \"1e11\" (expected a lifetime in seconds "
+                 "greater than 0, such as 90, 30s, 10m, 1h or 7d)"},
+  };
+  for (size_t i = 0; i < sizeof aTtl / sizeof aTtl[0]; i++) {
+    char *zSql = sqlite3_mprintf("CREATE VIRTUAL TABLE temp.t USING flaxkv(path=%Q, ttl=%s);"
+                                 "REPLACE INTO temp.t VALUES ('k', 'v');"
+                                 "SELECT expires_at FROM temp.t WHERE key = 'k';",
+                                 zStore, aTtl[i].zTtl);
+    EXPECT(db, zSql, aTtl[i].zWant);
+    sqlite3_free(zSql);
+    sqlite3_exec(db, "DROP TABLE IF EXISTS temp.t", 0, 0, 0);
+  }
+  EXPECT(db, "CREATE VIRTUAL TABLE temp.t USING flaxkv(path='x', format=raw, ttl=60)",
+         "error: flaxkv: ttl is an option of format=native only: a format=raw table has no "
+         "expires_at");
+  EXPECT(db, "CREATE VIRTUAL TABLE temp.t USING flaxkv(path='x', format=flaxkv, ttl=60)",
+         "error: flaxkv: ttl is an option of format=native only: a format=flaxkv table has no "
+         "expires_at");
+  sqlite3_free(zStore);
+
+  CASE("21.02", "expires_at: hidden (SELECT * is key, value), set by INSERT and REPLACE, read "
+                "as REAL, cleared by UPDATE ... = NULL, kept by an UPDATE that does not set it");
+  EXEC(db, EXPIRY_ROWS);
+  EXPECT(db, "SELECT * FROM kv WHERE key = 3", "3|'three'");
+  EXPECT(db, "SELECT name, type, hidden FROM pragma_table_xinfo('kv')",
+         "'key'|''|0\n'value'|''|0\n'expires_at'|'REAL'|1");
+  EXPECT(db, "SELECT key, expires_at, typeof(expires_at) FROM kv ORDER BY key",
+         "1|NULL|'null'\n2|NULL|'null'\n3|1010.0|'real'\n4|1020.0|'real'\n5|1030.0|'real'\n"
+         "6|1010.5|'real'");
+  EXPECT(db, "REPLACE INTO kv(key, value, expires_at) VALUES ('s', 'x', flaxkv_now() + 60);"
+             "SELECT expires_at FROM kv WHERE key = 's';"
+             "UPDATE kv SET value = 'y' WHERE key = 's';"
+             "SELECT value, expires_at FROM kv WHERE key = 's';"
+             "UPDATE kv SET expires_at = NULL WHERE key = 's';"
+             "SELECT value, expires_at FROM kv WHERE key = 's';"
+             "UPDATE kv SET expires_at = '1500' WHERE key = 's';"
+             "SELECT expires_at FROM kv WHERE key = 's';"
+             "UPDATE kv SET expires_at = 9e999 WHERE key = 's';"
+             "SELECT expires_at FROM kv WHERE key = 's';"
+             "DELETE FROM kv WHERE key = 's'",
+         "1060.0\n'y'|1060.0\n'y'|NULL\n1500.0\nNULL");
+  EXPECT(db, "UPDATE kv SET expires_at = 'soon' WHERE key = 1",
+         "error: flaxkv: table kv: expires_at is a Unix time in seconds or NULL, not TEXT");
+  EXPECT(db, "INSERT INTO kv(key, value, expires_at) VALUES (9, 'x', x'00')",
+         "error: flaxkv: table kv: expires_at is a Unix time in seconds or NULL, not BLOB");
+  CHECK(errcodeOf(db, "UPDATE kv SET expires_at = 'soon' WHERE key = 1") == SQLITE_MISMATCH,
+        "extended code %d", sqlite3_extended_errcode(db));
+  EXPECT(db, "SELECT count(*) FROM kv WHERE key = 9", "0");
+
+  CASE("21.03", "the stored bytes: header bit 6, then the expiry as a big-endian double, then "
+                "the payload; a row without one as before");
+  EXPECT(db, "SELECT hex(key), hex(value) FROM r ORDER BY key LIMIT 3 OFFSET 1",
+         "'20C0000000000000008000'|'0374776F'\n"
+         "'20C0080000000000008000'|'43408F9000000000007468726565'\n"
+         "'20C0100000000000008000'|'43408FE00000000000666F7572'");
+
+  CASE("21.04", "one moment per statement: at 1015 rows 3 and 6 are gone from every answer "
+                "at once: rows, range, ORDER BY DESC, count(*), a join, EXISTS, IN");
+  EXPECT(db, EXPIRY_VIEWS, "'1,2,3,4,5,6'\n'2,3,4,5'\n'6,5,4,3,2,1'\n6\n'1,2,3,4,5,6'\n"
+                           "'1,2,3,4,5,6'\n'3,4,6'");
+  EXEC(db, "SELECT flaxkv_clock(1015)");
+  EXPECT(db, EXPIRY_VIEWS, "'1,2,4,5'\n'2,4,5'\n'5,4,2,1'\n4\n'1,2,4,5'\n'1,2,4,5'\n'4'");
+  EXPECT(db, "SELECT key FROM kv WHERE key = 3", "");
+  /* At exactly its expiry a row is gone. */
+  EXEC(db, "SELECT flaxkv_clock(1020)");
+  EXPECT(db, "SELECT group_concat(key) FROM kv", "'1,2,5'");
+  EXEC(db, "SELECT flaxkv_clock(1015)");
+  EXEC(db, "SELECT flaxkv_flush()");
+  EXPECT(db, EXPIRY_VIEWS, "'1,2,4,5'\n'2,4,5'\n'5,4,2,1'\n4\n'1,2,4,5'\n'1,2,4,5'\n'4'");
+
+  CASE("21.05", "the clock moving during a statement changes nothing it sees: its moment is "
+                "fixed at its first need, for all its cursors");
+  /* The moment is taken at 4, the first row with an expiry: the clock then
+  ** jumps to 1035, and 5 (expiring at 1030) stays. */
+  EXPECT(db, "SELECT key, flaxkv_clock(1035) IS NOT NULL FROM kv WHERE key >= 4 ORDER BY key",
+         "4|1\n5|1");
+  EXEC(db, "SELECT flaxkv_clock(1015)");
+  /* Rows without one come first: the moment is 1025, when 4 is met. */
+  EXPECT(db, "SELECT key, flaxkv_clock(1025) IS NOT NULL, flaxkv_now() FROM kv ORDER BY key",
+         "1|1|1025.0\n2|1|1025.0\n5|1|1025.0");
+  EXEC(db, "SELECT flaxkv_clock(1015)");
+  EXPECT(db, "SELECT a.key, (SELECT count(*) FROM kv), flaxkv_clock(1025) IS NOT NULL,"
+             " (SELECT group_concat(key) FROM kv b WHERE b.key >= a.key)"
+             " FROM kv a ORDER BY a.key DESC",
+         "5|4|1|'5'\n4|4|1|'4,5'\n2|4|1|'2,4,5'\n1|4|1|'1,2,4,5'");
+  /* The next statement has its own moment. */
+  EXPECT(db, "SELECT group_concat(key), flaxkv_now() FROM kv", "'1,2,5'|1025.0");
+  EXEC(db, "SELECT flaxkv_clock(1015)");
+  /* A statement paused after a row keeps its moment while others run. */
+  {
+    sqlite3_stmt *pStmt = 0;
+    CHECK(sqlite3_prepare_v2(db, "SELECT key FROM kv WHERE key >= 4 ORDER BY key", -1, &pStmt,
+                             0) == SQLITE_OK,
+          "%s", sqlite3_errmsg(db));
+    hstr keys = {0, 0, 0};
+    hstr_append(&keys, "", 0);
+    int rc;
+    while ((rc = sqlite3_step(pStmt)) == SQLITE_ROW) {
+      hstr_appendf(&keys, "%s%d", keys.n ? "," : "", sqlite3_column_int(pStmt, 0));
+      EXPECT(db, "SELECT flaxkv_clock(1035); SELECT count(*) FROM kv", "1035.0\n2");
+    }
+    CHECK(rc == SQLITE_DONE && strcmp(keys.z, "4,5") == 0, "rows %s, rc %d", keys.z, rc);
+    sqlite3_finalize(pStmt);
+    free(keys.z);
+  }
+  EXEC(db, "SELECT flaxkv_clock(1015)");
+
+  CASE("21.06", "UPDATE and DELETE never touch expired rows, and changes() agrees");
+  EXPECT(db, "UPDATE kv SET value = upper(value); SELECT changes();"
+             "UPDATE kv SET value = 'x' WHERE key IN (3, 4); SELECT changes();"
+             "SELECT flaxkv_clock(1000);"
+             "SELECT group_concat(value) FROM (SELECT value FROM kv ORDER BY key);"
+             "SELECT flaxkv_clock(1015);"
+             "DELETE FROM kv WHERE key >= 3; SELECT changes(); SELECT count(*) FROM r",
+         "4\n1\n1000.0\n'ONE,TWO,three,x,FIVE,six'\n1015.0\n2\n4");
+  EXPECT(db, "SELECT count(*), sum(typeof(value) = 'text') FROM kv", "2|2");
+
+  CASE("21.07", "an expired key re-inserted with plain INSERT succeeds as if absent; INSERT OR "
+                "IGNORE writes over it; REPLACE too; a live one is still a UNIQUE error");
+  EXEC(db, "DELETE FROM kv; INSERT INTO kv(key, value, expires_at) VALUES"
+           " ('a', 1, 1010), ('b', 2, 1010), ('c', 3, 1010), ('live', 4, 1100);"
+           "SELECT flaxkv_flush()");
+  EXPECT_ALL(db, "INSERT INTO kv VALUES ('a', 'new'); SELECT changes();"
+             "INSERT OR IGNORE INTO kv VALUES ('b', 'new'); SELECT changes();"
+             "REPLACE INTO kv VALUES ('c', 'new'); SELECT changes();"
+             "INSERT INTO kv VALUES ('live', 'dup');"
+             "INSERT OR IGNORE INTO kv VALUES ('live', 'dup'); SELECT changes();"
+             "SELECT key, value, expires_at FROM kv ORDER BY key",
+         "1\n1\n1\nerror: UNIQUE constraint failed: kv.key\n0\n"
+         "'a'|'new'|NULL\n'b'|'new'|NULL\n'c'|'new'|NULL\n'live'|4|1100.0");
+  CHECK(errcodeOf(db, "INSERT INTO kv VALUES ('live', 'dup')") == SQLITE_CONSTRAINT_PRIMARYKEY,
+        "extended code %d", sqlite3_extended_errcode(db));
+  /* A key moved onto an expired row, and one statement inserting a key twice. */
+  EXEC(db, "INSERT INTO kv(key, value, expires_at) VALUES ('gone', 0, 1001)");
+  EXPECT(db, "UPDATE kv SET key = 'gone' WHERE key = 'a'; SELECT changes();"
+             "INSERT OR IGNORE INTO kv VALUES ('d', 1), ('d', 2);"
+             "SELECT key, value FROM kv WHERE key IN ('a', 'gone', 'd') ORDER BY key",
+         "1\n'd'|1\n'gone'|'new'");
+
+  CASE("21.08", "expiry inside a transaction: a row written with an expiry vanishes at its "
+                "time from the transaction's own statements; plain INSERT over it; ROLLBACK");
+  EXPECT(db, "BEGIN;"
+             "INSERT INTO kv(key, value, expires_at) VALUES ('t', 'first', 1020);"
+             "SELECT value FROM kv WHERE key = 't';"
+             "SELECT flaxkv_clock(1020);"
+             "SELECT count(*) FROM kv WHERE key = 't';"
+             "INSERT INTO kv VALUES ('t', 'second');"
+             "SELECT value, expires_at FROM kv WHERE key = 't';"
+             "COMMIT;"
+             "SELECT value FROM kv WHERE key = 't'",
+         "'first'\n1020.0\n0\n'second'|NULL\n'second'");
+  EXEC(db, "SELECT flaxkv_clock(1015)");
+  EXPECT(db, "BEGIN; UPDATE kv SET expires_at = 1016 WHERE key = 't';"
+             "SELECT flaxkv_clock(1017); SELECT count(*) FROM kv WHERE key = 't'; ROLLBACK;"
+             "SELECT value, expires_at FROM kv WHERE key = 't'",
+         "1017.0\n0\n'second'|NULL");
+  EXEC(db, "SELECT flaxkv_clock(1015)");
+  closeDb(db);
+
+  CASE("21.09", "ttl= gives a row written without its own expires_at now + ttl, at the "
+                "statement's moment; expires_at given wins; UPDATE keeps it");
+  db = openExpiry("e2.db", ", ttl=60");
+  EXPECT(db, "INSERT INTO kv VALUES (1, 'a'), (2, 'b');"
+             "INSERT INTO kv(key, value, expires_at) VALUES (3, 'c', 2000), (4, 'd', NULL);"
+             "SELECT flaxkv_clock(1030);"
+             "REPLACE INTO kv VALUES (1, 'a2');"
+             "UPDATE kv SET value = 'b2' WHERE key = 2;"
+             "SELECT key, value, expires_at FROM kv ORDER BY key",
+         "1030.0\n1|'a2'|1090.0\n2|'b2'|1060.0\n3|'c'|2000.0\n4|'d'|1060.0");
+  /* A statement that writes many rows gives them one moment. */
+  EXPECT(db, "WITH RECURSIVE n(i) AS (SELECT 10 UNION ALL SELECT i + 1 FROM n WHERE i < 200)"
+             " INSERT INTO kv SELECT i, flaxkv_clock(1030 + i) FROM n;"
+             "SELECT flaxkv_clock(1030);"
+             "SELECT count(DISTINCT expires_at), min(expires_at) FROM kv WHERE key >= 10",
+         "1030.0\n1|1100.0");
+  EXPECT(db, "SELECT flaxkv_clock(1070); SELECT group_concat(key) FROM kv WHERE key < 10",
+         "1070.0\n'1,3'");
+  closeDb(db);
+
+  CASE("21.10", "expiry across reopen (flushed) and in another process (its own clock)");
+  db = openExpiry("e3.db", "");
+  EXEC(db, EXPIRY_ROWS "SELECT flaxkv_flush()");
+  closeDb(db);
+  char *zDb = tpath("e3.db");
+  db = harness_open(zDb);
+  EXPECT(db, "SELECT flaxkv_clock(1015); SELECT group_concat(key) FROM kv", "1015.0\n'1,2,4,5'");
+  closeDb(db);
+  {
+    /* Another process (no store open here at the fork), its clock at 1025. */
+    int aPipe[2];
+    CHECK(pipe(aPipe) == 0, "pipe: %s", strerror(errno));
+    pid_t pid = fork();
+    if (pid == 0) {
+      close(aPipe[0]);
+      sqlite3 *dbChild = harness_open(zDb);
+      char *zOut = harness_exec(dbChild, "SELECT flaxkv_clock(1025);"
+                                         "SELECT group_concat(key) FROM kv;"
+                                         "INSERT INTO kv VALUES (4, 'again');"
+                                         "SELECT flaxkv_flush()");
+      ssize_t nw = write(aPipe[1], zOut, strlen(zOut));
+      sqlite3_close(dbChild);
+      _exit(nw == (ssize_t)strlen(zOut) ? 0 : 1);
+    }
+    close(aPipe[1]);
+    char zOut[256] = "";
+    ssize_t n = read(aPipe[0], zOut, sizeof zOut - 1);
+    zOut[n > 0 ? n : 0] = 0;
+    close(aPipe[0]);
+    int st = 0;
+    waitpid(pid, &st, 0);
+    CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0 && strcmp(zOut, "1025.0\n'1,2,5'\n1") == 0,
+          "another process: status %d, output:\n%s", st, zOut);
+  }
+  db = harness_open(zDb);
+  EXPECT(db, "SELECT flaxkv_clock(1015); SELECT key, value, expires_at FROM kv WHERE key >= 4",
+         "1015.0\n4|'again'|NULL\n5|'five'|1030.0");
+  closeDb(db);
+  sqlite3_free(zDb);
+
+  CASE("21.11", "write_through=1: a plain INSERT over an expired row commits (the check in "
+                "LMDB's write transaction takes it for absent)");
+  db = openExpiry("e4.db", ", write_through=1");
+  EXPECT_ALL(db, "INSERT INTO kv(key, value, expires_at) VALUES ('w', 1, 1005);"
+             "SELECT flaxkv_clock(1006);"
+             "BEGIN; INSERT INTO kv VALUES ('w', 2); COMMIT;"
+             "INSERT INTO kv VALUES ('w', 3);"
+             "SELECT key, value, expires_at FROM kv",
+         "1006.0\nerror: UNIQUE constraint failed: kv.key\n'w'|2|NULL");
+  closeDb(db);
+
+  CASE("21.12", "the expiry index: flaxkv_stat counts the flushed rows with an expiry, exactly "
+                "through overwrites, a cleared expiry and deletes");
+  db = openExpiry("e5.db", "");
+  static const char *zCounts = "SELECT json_extract(flaxkv_stat('kv'), '$.expiry.rows_expiring',"
+                               " '$.expiry.rows_purged', '$.rows_flushed')";
+  EXPECT(db, zCounts, "'[0,0,0]'");
+  EXPECT(db, "INSERT INTO kv(key, value, expires_at) VALUES (1, 'a', 2000), (2, 'b', 2000),"
+             " (3, 'c', 3000); INSERT INTO kv VALUES (4, 'd'); SELECT flaxkv_flush()",
+         "1");
+  EXPECT(db, zCounts, "'[3,0,4]'");
+  EXPECT(db, "UPDATE kv SET expires_at = 2500 WHERE key = 1; UPDATE kv SET expires_at = NULL"
+             " WHERE key = 2; DELETE FROM kv WHERE key = 3;"
+             " UPDATE kv SET expires_at = 2600 WHERE key = 4; SELECT flaxkv_flush()",
+         "1");
+  EXPECT(db, zCounts, "'[2,0,3]'");
+  EXPECT(db, "SELECT name FROM pragma_table_list WHERE name LIKE '%expiry%'", "");
+  EXPECT(db, "CREATE VIRTUAL TABLE \"__flaxkv_expiry__/kv\" USING flaxkv(path='x')",
+         "error: flaxkv: names that start with __flaxkv_expiry__/ are reserved for the store's "
+         "expiry indexes");
+  closeDb(db);
+
+  CASE("21.13", "the purge: the flusher deletes rows FKV_PURGE_GRACE (10 s) after they expire, "
+                "through the index, in bounded batches, and counts them; under a write flood "
+                "the store stops growing");
+  db = openExpiry("e6.db", ", ttl=5");
+  EXEC(db, "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 5000)"
+           " INSERT INTO kv SELECT i, printf('%.100c', 'v') FROM n;"
+           "INSERT INTO kv(key, value, expires_at) VALUES ('keep', 1, 9e999);"
+           "SELECT flaxkv_flush()");
+  EXPECT(db, zCounts, "'[5000,0,5001]'");
+  /* Expired (at 1005) but within the grace: nothing is purged yet. */
+  EXEC(db, "SELECT flaxkv_clock(1014); REPLACE INTO kv VALUES ('tick', 0); SELECT flaxkv_flush()");
+  EXPECT(db, "SELECT count(*) FROM kv", "2");
+  EXPECT(db, "SELECT json_extract(flaxkv_stat('kv'), '$.expiry.rows_purged')", "0");
+  /* Past it: the purge after the next flush takes them all, 4096 at a time. */
+  EXEC(db, "SELECT flaxkv_clock(1016); REPLACE INTO kv VALUES ('tick', 1); SELECT flaxkv_flush()");
+  {
+    char *zGot = 0;
+    for (int i = 0; i < 500; i++) {
+      free(zGot);
+      zGot = harness_exec(db, zCounts);
+      if (strcmp(zGot, "'[1,5000,2]'") == 0) break;
+      usleep(10000); /* the flusher's purge, not the clock */
+    }
+    CHECK(strcmp(zGot, "'[1,5000,2]'") == 0, "after the purge: %s", zGot);
+    free(zGot);
+  }
+  EXPECT(db, "SELECT key, expires_at FROM kv ORDER BY key", "'keep'|NULL\n'tick'|1021.0");
+  /* A write flood: each round overwrites 3000 keys with rows living 5 s,
+  ** then the clock moves 20 s on; the data file stops growing. */
+  char *zData = tpath("e6.db_store/data.mdb");
+  long aSize[13];
+  int nSize = 0;
+  for (int round = 0; round < 12; round++) {
+    char *zSql = sqlite3_mprintf(
+        "SELECT flaxkv_clock(%d);"
+        "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 3000)"
+        " REPLACE INTO kv SELECT i %% 3000 + %d, printf('%%.200c', 'w') FROM n;"
+        "SELECT flaxkv_flush()",
+        1100 + 20 * round, (round % 2) * 3000);
+    EXEC(db, zSql);
+    sqlite3_free(zSql);
+    for (int i = 0; i < 500; i++) {
+      char *zGot = harness_exec(db, "SELECT json_extract(flaxkv_stat('kv'),"
+                                    " '$.expiry.rows_expiring')");
+      int bDone = atoi(zGot) <= 3000 + (round ? 0 : 1);
+      free(zGot);
+      if (bDone) break;
+      usleep(10000);
+    }
+    struct stat st;
+    aSize[nSize++] = stat(zData, &st) == 0 ? (long)st.st_size : -1;
+  }
+  EXPECT(db, "SELECT json_extract(flaxkv_stat('kv'), '$.expiry.rows_expiring') <= 3001,"
+             " json_extract(flaxkv_stat('kv'), '$.rows_flushed') <= 3003,"
+             " json_extract(flaxkv_stat('kv'), '$.expiry.rows_purged') >= 5000 + 10 * 3000",
+         "1|1|1");
+  CHECK(aSize[11] == aSize[5], "data.mdb grew during the flood: %ld bytes after round 6, %ld "
+                               "after round 12",
+        aSize[5], aSize[11]);
+  sqlite3_free(zData);
+  closeDb(db);
+  unsetenv("FLAXKV_TEST_CLOCK");
+}
+
 /* The sections, in the order they run; a section may have several functions. */
 static const struct {
   const char *zSection;
@@ -4589,7 +4983,7 @@ static const struct {
     {"12", testFlushTriggers},  {"13", testStores},        {"14", testFlushErrors},
     {"15", testAnswers},        {"16", testEncodings},     {"16", testMsgpackKeys},
     {"17", testTxnSnapshots},   {"17", testWriteThrough},  {"18", testViews},
-    {"20", testCompression},
+    {"20", testCompression},    {"21", testExpiry},
 };
 
 int main(int argc, char **argv) {
