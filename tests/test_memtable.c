@@ -385,13 +385,13 @@ static void compareAll(fkv_buffer *b, fkv_txn *pTxn, fkv_table *t, const model *
 }
 
 /* The SQL table "t", created where missing. */
-static const fkv_table_spec tableT = {"t", 0, 1, 1, 0};
+static const fkv_table_spec tableT = {.zSqlName = "t", .bCatalog = 1, .bCreate = 1};
 
 /* The random run of one seed: one check. */
 static void testBufferRandomChecks(int seed) {
   char zDir[300];
   snprintf(zDir, sizeof zDir, "%s/buf-%d", harness_tmpdir(), seed);
-  fkv_store_cfg sc = {0, FKV_SYNC_NONE, 0, 0, 1}; /* may create the store */
+  fkv_store_cfg sc = {.eSync = FKV_SYNC_NONE, .bCreate = 1}; /* may create the store */
   fkv_buffer_cfg bc = {1 << 20, 4 << 20, 3600000, 0}; /* flushes only when asked */
   fkv_buffer *b;
   fkv_table *t;
@@ -478,7 +478,7 @@ static void testBufferRandom(int seed) {
 static void testViewSnapshot(void) {
   char zDir[300];
   snprintf(zDir, sizeof zDir, "%s/snap", harness_tmpdir());
-  fkv_store_cfg sc = {0, FKV_SYNC_NONE, 0, 0, 1}; /* may create the store */
+  fkv_store_cfg sc = {.eSync = FKV_SYNC_NONE, .bCreate = 1}; /* may create the store */
   fkv_buffer_cfg bc = {0, 0, 3600000, 0};
   fkv_buffer *b;
   fkv_table *t;
