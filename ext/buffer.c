@@ -750,7 +750,8 @@ static void reportAllLost(fkv_buffer *b) {
   for (fkv_held *q = b->pHeld; q; q = q->pNext) reportLost(b, q->zErr);
 }
 
-static void flushAtExit(void *pOwner) {
+static void flushAtExit(void *pOwner, void *pArg) {
+  (void)pArg;
   fkv_buffer *b = pOwner;
   if (fkvBufferFlush(b, 0, 0) != SQLITE_OK) {
     pthread_mutex_lock(&b->mu);
@@ -764,7 +765,9 @@ static void flushAtExit(void *pOwner) {
 ** open any more): flush every buffer.  A destructor rather than atexit(),
 ** which would outlive a dlclose()d extension.
 */
-__attribute__((destructor)) static void flushAllAtExit(void) { fkvStoreForEachOwner(flushAtExit); }
+__attribute__((destructor)) static void flushAllAtExit(void) {
+  fkvStoreForEachOwner(flushAtExit, 0);
+}
 
 static void bufferFree(void *pOwner) {
   fkv_buffer *b = pOwner;
@@ -1004,14 +1007,12 @@ struct fkv_for_each {
   void (*x)(fkv_buffer *, void *);
   void *pArg;
 };
-static __thread fkv_for_each *tForEach;
-
-static void forEachOne(void *pOwner) { tForEach->x((fkv_buffer *)pOwner, tForEach->pArg); }
+static void forEachOne(void *pOwner, void *pArg) {
+  fkv_for_each *p = pArg;
+  p->x((fkv_buffer *)pOwner, p->pArg);
+}
 
 void fkvBufferForEach(void (*x)(fkv_buffer *, void *), void *pArg) {
   fkv_for_each ctx = {x, pArg};
-  fkv_for_each *pSave = tForEach;
-  tForEach = &ctx;
-  fkvStoreForEachOwner(forEachOne);
-  tForEach = pSave;
+  fkvStoreForEachOwner(forEachOne, &ctx);
 }

@@ -234,9 +234,9 @@ void fkvStoreKeep(fkv_store *);
 */
 void *fkvStoreOwner(fkv_store *, void *(*xNew)(fkv_store *, void *), void *pArg,
                     void (*xFree)(void *), void (*xIdle)(void *));
-/* Call x(owner) for every open store that has an owner, under the registry
-** lock (process exit, flaxkv_flush(), flaxkv_stat()). */
-void fkvStoreForEachOwner(void (*x)(void *));
+/* Call x(owner, pArg) for every open store that has an owner, under the
+** registry lock (process exit, flaxkv_flush(), flaxkv_stat()). */
+void fkvStoreForEachOwner(void (*x)(void *pOwner, void *pArg), void *pArg);
 
 /* Does a map resize wait for this process's readers?  Read after parking a
 ** snapshot, to release it (the resize may have asked already). */

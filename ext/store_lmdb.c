@@ -731,10 +731,10 @@ void *fkvStoreOwner(fkv_store *p, void *(*xNew)(fkv_store *, void *), void *pArg
   return pOwner;
 }
 
-void fkvStoreForEachOwner(void (*x)(void *)) {
+void fkvStoreForEachOwner(void (*x)(void *pOwner, void *pArg), void *pArg) {
   pthread_mutex_lock(&gReg.mu);
   for (fkv_store *p = gReg.pList; p; p = p->pNext) {
-    if (p->pOwner && !p->bClosing && !fkvStoreForked(p)) x(p->pOwner);
+    if (p->pOwner && !p->bClosing && !fkvStoreForked(p)) x(p->pOwner, pArg);
   }
   pthread_mutex_unlock(&gReg.mu);
 }
