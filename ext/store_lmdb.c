@@ -29,6 +29,18 @@
 ** concurrent ones: fkvStoreIsNamedDb asks in a read transaction of its own,
 ** begun and ended under wmu), and while the map is resized.
 **
+** Mirror sync.  A store opened for an etcd-backed table with sync=full
+** (bMirrorSync) opens its environment MDB_NOMETASYNC: a commit that writes
+** only etcd mirrors (a flush of remote tables, the watch's changes) takes
+** one sync, of its data pages, and leaves the meta page to the next commit's
+** sync.  LMDB keeps the environment intact so (an OS crash may undo the
+** last commit, never corrupt one), and a mirror needs no more: etcd holds
+** every write a flush commits (acknowledged before the commit), and a
+** mirror that lost its last commits catches up from the revision it
+** recorded (store_etcd.c).  Every other commit (a batch that writes a local
+** table, runWrite's catalog changes) is followed, under wmu, by
+** mdb_env_sync(), so that it is as durable as sync=full says.
+**
 ** Map size.  mdb_env_set_mapsize() needs no transaction open in the
 ** process.  A resizer holds wmu, sets bGrowing (new readers wait), and waits
 ** for nReaders to drain; it gives up after FKV_GROW_WAIT_MS so that a reader
@@ -100,6 +112,7 @@ struct fkv_batch {
   size_t nMax;
   int bChanged; /* a put or a delete changed something */
   int bGuard;   /* fkvStoreBatchGuard */
+  int bLocal;   /* a table that is no etcd mirror was written (Mirror sync) */
   unsigned char aMaxKey[FKV_MAX_KEY];
 };
 
@@ -118,6 +131,7 @@ struct fkv_store {
   MDB_env *env;
   fkv_store_cfg cfg; /* as opened (bReadonly: also on read-only media) */
   int bRofs;         /* opened MDB_RDONLY: its file system is read-only */
+  int bMirrorSync;   /* opened MDB_NOMETASYNC for an etcd mirror (Mirror sync) */
   /* What the acquire that opened the store created (see Opening): removed
   ** at the last release while bFresh (gReg.mu) or for a private store. */
   int bFresh;
@@ -385,6 +399,8 @@ static int openEnv(fkv_store *p, char **pzErr) {
   if (p->cfg.bReadonly) flags |= MDB_RDONLY;
   if (p->cfg.eSync == FKV_SYNC_META) flags |= MDB_NOMETASYNC;
   if (p->cfg.eSync == FKV_SYNC_NONE) flags |= MDB_NOSYNC;
+  p->bMirrorSync = p->cfg.eSync == FKV_SYNC_FULL && p->cfg.zEtcd && !p->cfg.bReadonly;
+  if (p->bMirrorSync) flags |= MDB_NOMETASYNC;
   rc = mdb_env_open(p->env, p->zPath, flags, 0664);
   int rc2 = rc ? SQLITE_OK : checkDataSize(p, pzErr);
   if (rc || rc2) {
@@ -913,7 +929,9 @@ static int writeBegin(fkv_store *p, MDB_txn **ppTxn, char **pzErr) {
   }
 }
 
-static int writeCommit(fkv_store *p, MDB_txn *txn, char **pzErr) {
+/* Commit (bMirror: a transaction that wrote only etcd mirrors, see Mirror
+** sync) and release wmu. */
+static int writeCommit(fkv_store *p, MDB_txn *txn, int bMirror, char **pzErr) {
   uint64_t id = mdb_txn_id(txn);
   int rc = mdb_txn_commit(txn);
   if (rc == MDB_SUCCESS) {
@@ -924,6 +942,10 @@ static int writeCommit(fkv_store *p, MDB_txn *txn, char **pzErr) {
     pthread_mutex_lock(&p->mu);
     for (fkv_table *t = p->pTables; t; t = t->pNext) fkvStoreTableKnow(t, id - 1, id);
     pthread_mutex_unlock(&p->mu);
+    /* Not only mirrors (Mirror sync): synced now.  A failed sync fails the
+    ** call, though the transaction is committed (a flush is then retried:
+    ** it writes the same again). */
+    if (p->bMirrorSync && !bMirror) rc = mdb_env_sync(p->env, 1);
   }
   pthread_mutex_unlock(&p->wmu);
   if (rc) return fkvStoreFail(p, rc, "cannot commit to", pzErr);
@@ -1007,6 +1029,7 @@ int fkvStoreBatchTable(fkv_batch *b, fkv_table *t) {
   if (e == MDB_NOTFOUND) e = tableGone(b->txn, t) ? MDB_NOTFOUND : MDB_SUCCESS;
   if (e != MDB_SUCCESS) return e;
   if (t->pRemote) return fkvRemoteBatchTable(b->pStore->pRemote, b->txn, t);
+  b->bLocal = 1;
   /* The last key points into the map: keep a copy while writing. */
   if (b->bMax) {
     memcpy(b->aMaxKey, kLast.mv_data, kLast.mv_size);
@@ -1071,7 +1094,7 @@ int fkvStoreBatchCommit(fkv_batch *b, char **pzErr) {
     }
   }
   int bGuard = b->bGuard;
-  int rc = writeCommit(p, b->txn, pzErr);
+  int rc = writeCommit(p, b->txn, p->pRemote && !b->bLocal, pzErr);
   if (rc == SQLITE_OK && bGuard && iRev) fkvRemoteBatchSettle(p->pRemote, iRev);
   return rc;
 }
@@ -1219,6 +1242,7 @@ static int runWrite(fkv_store *p, int (*xWork)(fkv_store *, MDB_txn *, void *),
                     void (*xDone)(fkv_store *, void *), void *pCtx, char **pzErr) {
   for (int nTry = 0;; nTry++) {
     MDB_txn *txn;
+    int eSync = MDB_SUCCESS;
     pthread_mutex_lock(&p->wmu);
     int bCatalog = p->bCatalog;
     int e = mdb_txn_begin(p->env, 0, p->cfg.bReadonly ? MDB_RDONLY : 0, &txn);
@@ -1231,6 +1255,9 @@ static int runWrite(fkv_store *p, int (*xWork)(fkv_store *, MDB_txn *, void *),
       if (e == MDB_SUCCESS) {
         e = mdb_txn_commit(txn);
         if (e == MDB_SUCCESS && !p->cfg.bReadonly) noteWriteCommit(p, id);
+        /* Not a mirror's own commit (Mirror sync): synced now.  A failed
+        ** sync fails the call, though the transaction is committed. */
+        if (e == MDB_SUCCESS && p->bMirrorSync) eSync = mdb_env_sync(p->env, 1);
       } else {
         mdb_txn_abort(txn);
       }
@@ -1244,7 +1271,7 @@ static int runWrite(fkv_store *p, int (*xWork)(fkv_store *, MDB_txn *, void *),
       if (rc != SQLITE_OK) return e;
       continue;
     }
-    return e;
+    return e == MDB_SUCCESS ? eSync : e;
   }
 }
 
