@@ -16,6 +16,11 @@
 **     --commits W     write_through=1 commits of each kind (default 200)
 **     --members LIST  the cluster sizes, in order (default 1,3)
 **     --ext PATH      the extension (default build/flaxkv.so)
+**     --fkv-opts STR  more options of table A (the flush and read workloads),
+**                     e.g. "sync=none": what the mirror's fsync costs
+**     --watch-raw     a flaxkv mirror of this process watches the plain
+**                     client's prefix too, as A's own watch does A's (what
+**                     feeding a mirror costs etcd and this process)
 **   Without etcd on PATH it prints "etcd section: skipped: ..." and exits 0.
 **
 ** Exit status: 0 whether the targets are met or not (and when skipped); 1
@@ -40,10 +45,12 @@
 **   read    point reads of the N keys in shuffled order (SELECT value FROM kv
 **           WHERE key = ?, one step), and a scan SELECT key, value FROM kv
 **           ORDER BY key: table A (its mirror, the buffer empty) against a
-**           flaxkv table on the LMDB backend holding the same rows (loaded in
-**           one transaction and flushed), each on its own :memory: connection
-**           bound through temp., alternating; median of R.  Checked: count,
-**           checksum, order.
+**           flaxkv table on the LMDB backend holding the same rows, each on
+**           its own :memory: connection bound through temp., alternating;
+**           median of R.  The LMDB table is written as A was (T rows a
+**           transaction, each flushed), so that both have the page layout
+**           of a table written a batch at a time.  Checked: count, checksum,
+**           order.
 **   visible A writes one row (autocommit INSERT into a table of its own on
 **           prefix 'bench/vis/') and calls flaxkv_flush(); when that returns
 **           (t0) it sends the key over a pipe to B, another process (this
@@ -103,6 +110,7 @@ static struct {
   int nCluster;
   const char *zExt;
   const char *zMore; /* --fkv-opts: more options of table A */
+  int bWatchRaw;     /* --watch-raw */
 } opt = {.n = 10000,
          .nTxn = 100,
          .nRep = 3,
@@ -621,16 +629,23 @@ static void runRead(Result *r, sqlite3 *dbA, const char *zDir) {
                                 r->nMembers);
   sqlite3 *dbL = fkvOpen(zOpts);
   sqlite3_free(zOpts);
+  /* Written as A was: T rows a transaction, each flushed (the same page
+  ** layout: a table loaded in one flush would have its pages filled in key
+  ** order, denser than any table written a batch at a time). */
   sqlite3_stmt *stIns = sqlPrepare(dbL, "INSERT INTO kv(key, value) VALUES (?1, ?2)");
-  sqlExec(dbL, "BEGIN");
+  sqlite3_stmt *stFlush = sqlPrepare(dbL, "SELECT flaxkv_flush()");
   for (long i = 0; i < opt.n; i++) {
+    if (i % opt.nTxn == 0) sqlExec(dbL, "BEGIN");
     sqlite3_bind_int64(stIns, 1, D.aIns[i]);
     sqlite3_bind_blob(stIns, 2, val(D.aIns[i]), N_VAL, SQLITE_STATIC);
     stepDone(dbL, stIns);
+    if (i % opt.nTxn == opt.nTxn - 1 || i == opt.n - 1) {
+      sqlExec(dbL, "COMMIT");
+      fkvFlush(dbL, stFlush);
+    }
   }
-  sqlExec(dbL, "COMMIT");
-  sqlExec(dbL, "SELECT flaxkv_flush()");
   sqlite3_finalize(stIns);
+  sqlite3_finalize(stFlush);
   sqlite3 *aDb[2] = {dbA, dbL};
   static const char *const azWhat[2] = {"mirror", "LMDB backend"};
   sqlite3_stmt *aGet[2], *aScan[2];
@@ -776,8 +791,16 @@ static void runCluster(Result *r, int nMembers) {
   char *zErr = 0;
   if (fkvEtcdOpen(&cfg, &pRaw, &zErr) != SQLITE_OK) fatal("the plain client: %s", zErr);
 
+  sqlite3 *dbW = 0;
+  if (opt.bWatchRaw) {
+    zOpts = sqlite3_mprintf("path='%q/mirror-w-%d', etcd=%Q, prefix='" PREFIX_RAW "'", zDir,
+                            nMembers, zEp);
+    dbW = fkvOpen(zOpts);
+    sqlite3_free(zOpts);
+  }
   double t = nowNs();
   runFlush(r, dbA, pRaw);
+  if (dbW && sqlite3_close(dbW) != SQLITE_OK) sqlFail(dbW, "close");
   fprintf(stderr, "etcd %d: flush %.1f s\n", nMembers, (nowNs() - t) / 1e9);
   t = nowNs();
   runRead(r, dbA, zDir);
@@ -898,8 +921,9 @@ static void report(void) {
 /* ----------------------------------------------------------------- main */
 
 static void usage(void) {
-  fprintf(stderr, "usage: etcd_bench [-n N] [--txn T] [--reps R] [--trials V] [--commits W]\n"
-                  "                  [--members 1,3] [--ext PATH]\n");
+  fprintf(stderr,
+          "usage: etcd_bench [-n N] [--txn T] [--reps R] [--trials V] [--commits W]\n"
+          "                  [--members 1,3] [--ext PATH] [--fkv-opts STR] [--watch-raw]\n");
   exit(2);
 }
 
@@ -917,6 +941,7 @@ int main(int argc, char **argv) {
     else if (!strcmp(z, "--commits") && zNext) opt.nCommit = atoi(argv[++i]);
     else if (!strcmp(z, "--ext") && zNext) opt.zExt = argv[++i];
     else if (!strcmp(z, "--fkv-opts") && zNext) opt.zMore = argv[++i];
+    else if (!strcmp(z, "--watch-raw")) opt.bWatchRaw = 1;
     else if (!strcmp(z, "--members") && zNext) {
       opt.nCluster = 0;
       char *zList = strdup(argv[++i]), *zSave = 0;
@@ -963,6 +988,8 @@ int main(int argc, char **argv) {
   printf("flush: SELECT flaxkv_flush() after each COMMIT of T rows, against ext/etcd.c's "
          "fkvEtcdTxn called with the same T puts\n(the same key and value bytes; libcurl + jansson "
          "on the JSON gateway, as flaxkv sends them), timed per call, batches alternating\n");
+  if (opt.zMore) printf("table A (flush and reads) with the extra options: %s\n", opt.zMore);
+  if (opt.bWatchRaw) printf("--watch-raw: a mirror watches the plain client's prefix too\n");
   double t0 = nowNs();
   for (int i = 0; i < opt.nCluster; i++) runCluster(&aResult[i], opt.aMembers[i]);
   report();
