@@ -4,7 +4,8 @@
 ** on a 1-member and a 3-member cluster that it starts on this machine.
 **
 ** USAGE
-**   make bench                 runs it after build/bench, with -n N (N as there)
+**   make bench                 runs it last, with -n N (make bench's N, at most
+**                              ETCD_N: 20000) and ETCD_BENCH_ARGS
 **   make build/etcd_bench
 **   build/etcd_bench [options]
 **     -n N            keys of the read, scan and flush workloads (default 10000)
@@ -70,8 +71,9 @@
 ** scratch directory, free ports on 127.0.0.1) and stopped by its pid: after
 ** its cluster's workloads, at exit (also after a failure: fatal() exits
 ** through the atexit handlers), on SIGINT/SIGTERM/SIGHUP (the handler kills
-** them and the reader by pid), and by the kernel if this process dies
-** (PR_SET_PDEATHSIG).  The reader B is killed by its pid the same ways.
+** them and the reader by pid, then removes the scratch directory), and by
+** the kernel if this process dies (PR_SET_PDEATHSIG).  The reader B is
+** killed by its pid the same ways.
 **
 ** INVARIANTS.  One thread (main) drives everything; the extension's own
 ** threads (flusher, watch) run inside it.  The scratch directory
