@@ -31,7 +31,8 @@
 #   CPPFLAGS, LDFLAGS   as usual
 #   PREFIX, LIBDIR, DESTDIR   where make install copies flaxkv.so
 #   PYTHON, PYDIR   the Python whose site directory (PYDIR) gets flaxkv_sqlite
-#   N, BENCH_ARGS, PY_BENCH_ARGS   make bench's size and options (C, Python);  FUZZ_SECONDS   make fuzz's time
+#   N, BENCH_ARGS, PY_BENCH_ARGS, ETCD_N, ETCD_BENCH_ARGS   make bench's size and options
+#             (C, Python, etcd);  FUZZ_SECONDS   make fuzz's time
 #
 # Each build target first checks the Debian packages it needs (scripts/deps.sh MODE:
 # build for make, check, install, asan, tsan and bench; run, test, fuzz for those):
@@ -210,7 +211,8 @@ clean:
 
 # ---- bench -----------------------------------------------------------------
 # make bench            build build/bench and run it (N=100000 keys, about 3 minutes),
-#                       then bench/python_bench.py (under a minute)
+#                       then bench/python_bench.py (under a minute), then
+#                       build/etcd_bench (N keys, at most ETCD_N: about a minute)
 # make bench N=10000    the CI size (well under a minute)
 # make bench BENCH_ARGS='--scale --flood --csv'   more options: see bench/bench.c
 # The benchmark is never a test: it exits 0 whether its targets are met or
@@ -223,6 +225,14 @@ build/bench: bench/bench.c
 	$(CC) $(CPPFLAGS) $(CFLAGS) $(WARN) -std=gnu11 -pthread $(XCFLAGS) -o $@ bench/bench.c \
 	  $(LDFLAGS) -lsqlite3 -llmdb -lpthread -lm
 
+# The etcd section (bench/etcd_bench.c): flaxkv on a 1-member and a 3-member
+# etcd cluster it starts and stops itself (tests/cluster.h); it links etcd.c
+# as "the plain client".  Without etcd installed it says so and is skipped.
+ETCD_BENCH_OBJ = build/obj/util.o build/obj/codec.o build/obj/etcd.o
+build/etcd_bench: bench/etcd_bench.c tests/harness.h tests/cluster.h $(ETCD_BENCH_OBJ)
+	$(CC) $(TEST_CFLAGS) -Itests $(XCFLAGS) -o $@ bench/etcd_bench.c $(ETCD_BENCH_OBJ) \
+	  $(LDFLAGS) -lsqlite3 $(LIBS)
+
 build/micro: bench/micro.c
 	@mkdir -p $(@D)
 	$(CC) $(CPPFLAGS) $(CFLAGS) $(WARN) -std=gnu11 $(XCFLAGS) -o $@ bench/micro.c $(LDFLAGS) -lsqlite3
@@ -230,10 +240,18 @@ build/micro: bench/micro.c
 # Then the Python section (bench/python_bench.py): flaxkv_sqlite against a
 # sqlite3 table and a dict, on FlaxKV's benchmark (1,000 vectors of 1,000
 # float64) and on N small keys; PY_BENCH_ARGS adds its options.
+# Last, the etcd section (build/etcd_bench): N keys (at most ETCD_N, 20000 by
+# default: each cluster takes them twice, in etcd Txns of 100), a 1-member then
+# a 3-member cluster; ETCD_BENCH_ARGS adds its options.  Skipped, saying so,
+# without etcd.
 PY_BENCH_ARGS ?=
-bench: loadable build/bench build/micro
+ETCD_N ?= 20000
+ETCD_BENCH_N = $(shell n=$(BENCH_N); m=$(ETCD_N); echo $$(( n < m ? n : m )))
+ETCD_BENCH_ARGS ?=
+bench: loadable build/bench build/micro build/etcd_bench
 	build/bench --ext build/flaxkv.so -n $(BENCH_N) $(BENCH_ARGS)
 	@if [ -x "$(PYTHON)" ]; then \
 	  echo "$(PYTHON) bench/python_bench.py --ext build/flaxkv.so --keys $(BENCH_N) $(PY_BENCH_ARGS)"; \
 	  $(PYTHON) bench/python_bench.py --ext build/flaxkv.so --keys $(BENCH_N) $(PY_BENCH_ARGS); \
 	else echo "python bench: skipped ($(PYTHON) not found)"; fi
+	build/etcd_bench --ext build/flaxkv.so -n $(ETCD_BENCH_N) $(ETCD_BENCH_ARGS)

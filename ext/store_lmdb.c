@@ -29,6 +29,18 @@
 ** concurrent ones: fkvStoreIsNamedDb asks in a read transaction of its own,
 ** begun and ended under wmu), and while the map is resized.
 **
+** Mirror sync.  A store opened for an etcd-backed table with sync=full
+** (bMirrorSync) opens its environment MDB_NOMETASYNC: a commit that writes
+** only etcd mirrors (a flush of remote tables, the watch's changes) takes
+** one sync, of its data pages, and leaves the meta page to the next commit's
+** sync.  LMDB keeps the environment intact so (an OS crash may undo the
+** last commit, never corrupt one), and a mirror needs no more: etcd holds
+** every write a flush commits (acknowledged before the commit), and a
+** mirror that lost its last commits catches up from the revision it
+** recorded (store_etcd.c).  Every other commit (a batch that writes a local
+** table, runWrite's catalog changes) is followed, under wmu, by
+** mdb_env_sync(), so that it is as durable as sync=full says.
+**
 ** Map size.  mdb_env_set_mapsize() needs no transaction open in the
 ** process.  A resizer holds wmu, sets bGrowing (new readers wait), and waits
 ** for nReaders to drain; it gives up after FKV_GROW_WAIT_MS so that a reader
@@ -100,6 +112,7 @@ struct fkv_batch {
   size_t nMax;
   int bChanged; /* a put or a delete changed something */
   int bGuard;   /* fkvStoreBatchGuard */
+  int bLocal;   /* a table that is no etcd mirror was written (Mirror sync) */
   unsigned char aMaxKey[FKV_MAX_KEY];
 };
 
@@ -118,6 +131,7 @@ struct fkv_store {
   MDB_env *env;
   fkv_store_cfg cfg; /* as opened (bReadonly: also on read-only media) */
   int bRofs;         /* opened MDB_RDONLY: its file system is read-only */
+  int bMirrorSync;   /* opened MDB_NOMETASYNC for an etcd mirror (Mirror sync) */
   /* What the acquire that opened the store created (see Opening): removed
   ** at the last release while bFresh (gReg.mu) or for a private store. */
   int bFresh;
@@ -385,6 +399,8 @@ static int openEnv(fkv_store *p, char **pzErr) {
   if (p->cfg.bReadonly) flags |= MDB_RDONLY;
   if (p->cfg.eSync == FKV_SYNC_META) flags |= MDB_NOMETASYNC;
   if (p->cfg.eSync == FKV_SYNC_NONE) flags |= MDB_NOSYNC;
+  p->bMirrorSync = p->cfg.eSync == FKV_SYNC_FULL && p->cfg.zEtcd && !p->cfg.bReadonly;
+  if (p->bMirrorSync) flags |= MDB_NOMETASYNC;
   rc = mdb_env_open(p->env, p->zPath, flags, 0664);
   int rc2 = rc ? SQLITE_OK : checkDataSize(p, pzErr);
   if (rc || rc2) {
@@ -912,7 +928,9 @@ static int writeBegin(fkv_store *p, MDB_txn **ppTxn, char **pzErr) {
   }
 }
 
-static int writeCommit(fkv_store *p, MDB_txn *txn, char **pzErr) {
+/* Commit (bMirror: a transaction that wrote only etcd mirrors, see Mirror
+** sync) and release wmu. */
+static int writeCommit(fkv_store *p, MDB_txn *txn, int bMirror, char **pzErr) {
   uint64_t id = mdb_txn_id(txn);
   int rc = mdb_txn_commit(txn);
   if (rc == MDB_SUCCESS) {
@@ -923,6 +941,10 @@ static int writeCommit(fkv_store *p, MDB_txn *txn, char **pzErr) {
     pthread_mutex_lock(&p->mu);
     for (fkv_table *t = p->pTables; t; t = t->pNext) fkvStoreTableKnow(t, id - 1, id);
     pthread_mutex_unlock(&p->mu);
+    /* Not only mirrors (Mirror sync): synced now.  A failed sync fails the
+    ** call, though the transaction is committed (a flush is then retried:
+    ** it writes the same again). */
+    if (p->bMirrorSync && !bMirror) rc = mdb_env_sync(p->env, 1);
   }
   pthread_mutex_unlock(&p->wmu);
   if (rc) return fkvStoreFail(p, rc, "cannot commit to", pzErr);
@@ -1006,6 +1028,7 @@ int fkvStoreBatchTable(fkv_batch *b, fkv_table *t) {
   if (e == MDB_NOTFOUND) e = tableGone(b->txn, t) ? MDB_NOTFOUND : MDB_SUCCESS;
   if (e != MDB_SUCCESS) return e;
   if (t->pRemote) return fkvRemoteBatchTable(b->pStore->pRemote, b->txn, t);
+  b->bLocal = 1;
   /* The last key points into the map: keep a copy while writing. */
   if (b->bMax) {
     memcpy(b->aMaxKey, kLast.mv_data, kLast.mv_size);
@@ -1076,7 +1099,7 @@ int fkvStoreBatchCommit(fkv_batch *b, char **pzErr) {
     }
   }
   int bGuard = b->bGuard;
-  int rc = writeCommit(p, b->txn, pzErr);
+  int rc = writeCommit(p, b->txn, p->pRemote && !b->bLocal, pzErr);
   if (rc == SQLITE_OK && bGuard && iRev) fkvRemoteBatchSettle(p->pRemote, iRev);
   return rc;
 }
@@ -1220,14 +1243,18 @@ static int freeName(fkv_store *p, MDB_txn *txn, const char *zSqlName, char **pzN
 ** grows and the whole transaction is retried on MDB_MAP_FULL; a map resized
 ** by another process is adopted (a failed resize: its SQLite code in
 ** *pRcGrow, if given, and its message in *pzErr).  The commit is this
-** process's own (noteWriteCommit) unless xWork set *pbForeign.  Returns an
-** LMDB error code, or xWork's own.
+** process's own (noteWriteCommit) unless xWork set *pbForeign.  bMirror:
+** an etcd mirror's own write, which skips the sync other commits of a
+** mirror's store get (Mirror sync).  Returns an LMDB error code, or xWork's
+** own.
 */
 static int runWrite(fkv_store *p, int (*xWork)(fkv_store *, MDB_txn *, void *, int *pbForeign),
-                    void (*xDone)(fkv_store *, void *), void *pCtx, int *pRcGrow, char **pzErr) {
+                    void (*xDone)(fkv_store *, void *), void *pCtx, int bMirror, int *pRcGrow,
+                    char **pzErr) {
   for (int nTry = 0;; nTry++) {
     MDB_txn *txn;
     int bForeign = 0;
+    int eSync = MDB_SUCCESS;
     pthread_mutex_lock(&p->wmu);
     int bCatalog = p->bCatalog;
     int e = mdb_txn_begin(p->env, 0, p->cfg.bReadonly ? MDB_RDONLY : 0, &txn);
@@ -1240,6 +1267,9 @@ static int runWrite(fkv_store *p, int (*xWork)(fkv_store *, MDB_txn *, void *, i
       if (e == MDB_SUCCESS) {
         e = mdb_txn_commit(txn);
         if (e == MDB_SUCCESS && !p->cfg.bReadonly && !bForeign) noteWriteCommit(p, id);
+        /* Not a mirror's own commit (Mirror sync): synced now.  A failed
+        ** sync fails the call, though the transaction is committed. */
+        if (e == MDB_SUCCESS && p->bMirrorSync && !bMirror) eSync = mdb_env_sync(p->env, 1);
       } else {
         mdb_txn_abort(txn);
       }
@@ -1256,14 +1286,14 @@ static int runWrite(fkv_store *p, int (*xWork)(fkv_store *, MDB_txn *, void *, i
       }
       continue;
     }
-    return e;
+    return e == MDB_SUCCESS ? eSync : e;
   }
 }
 
 int fkvStoreMirrorRun(fkv_store *p, int (*xWork)(fkv_store *, MDB_txn *, void *, int *pbForeign),
                       void *pCtx, const char *zWhat, char **pzErr) {
   int rc = SQLITE_OK;
-  int e = runWrite(p, xWork, 0, pCtx, &rc, pzErr);
+  int e = runWrite(p, xWork, 0, pCtx, 1, &rc, pzErr);
   if (rc != SQLITE_OK) return rc;
   if (e == -1) return SQLITE_ABORT; /* xWork's own failure, or nothing to write */
   if (e) return fkvStoreFail(p, e, zWhat, pzErr);
@@ -1454,7 +1484,7 @@ static int tableOpenLocal(fkv_store *p, const fkv_table_spec *s, fkv_table **ppT
                           char **pzErr) {
   *ppTable = 0;
   fkv_open_ctx c = {s, 0, 0, 0, 0, 0, 0};
-  int e = runWrite(p, tableOpenWork, tableOpenDone, &c, 0, pzErr);
+  int e = runWrite(p, tableOpenWork, tableOpenDone, &c, 0, 0, pzErr);
   if (e == MDB_SUCCESS && c.bOom) e = ENOMEM;
   if (e) {
     const char *zDb = c.zDb ? c.zDb : (s->zName ? s->zName : s->bCatalog ? s->zSqlName : "(main)");
@@ -1601,7 +1631,7 @@ int fkvStoreTableRename(fkv_table *t, const char *zOld, const char *zNew, const 
   fkv_store *p = t->pStore;
   if (p->cfg.bReadonly) return SQLITE_OK; /* nothing recorded: the name is the SQL one */
   fkv_rename_ctx c = {t, zOld, zNew, zOwner, 0};
-  int e = runWrite(p, tableRenameWork, 0, &c, 0, pzErr);
+  int e = runWrite(p, tableRenameWork, 0, &c, 0, 0, pzErr);
   if (c.bTaken) {
     return fkvErrSet(pzErr, SQLITE_ERROR,
                      "flaxkv: cannot rename %s to %s: the store %s has "
@@ -1728,14 +1758,14 @@ static int tableAbandonWork(fkv_store *p, MDB_txn *txn, void *pArg, int *pbForei
 int fkvStoreTableAbandon(fkv_table *t, int bDiscard) {
   fkv_drop_ctx c = {t, 0, 0, bDiscard, 0, 0};
   if (fkvStoreForked(t->pStore)) return 0; /* the environment is the parent's */
-  if (runWrite(t->pStore, tableAbandonWork, tableDropDone, &c, 0, 0) != MDB_SUCCESS) return 0;
+  if (runWrite(t->pStore, tableAbandonWork, tableDropDone, &c, 0, 0, 0) != MDB_SUCCESS) return 0;
   return c.bDropped;
 }
 
 int fkvStoreTableDrop(fkv_table *t, const char *zSqlName, const char *zOwner, char **pzErr) {
   fkv_store *p = t->pStore;
   fkv_drop_ctx c = {t, zSqlName, zOwner, 0, 0, 0};
-  int e = runWrite(p, tableDropWork, tableDropDone, &c, 0, pzErr);
+  int e = runWrite(p, tableDropWork, tableDropDone, &c, 0, 0, pzErr);
   if (e == EROFS) {
     return fkvErrSet(pzErr, SQLITE_READONLY,
                      "flaxkv: cannot drop table %s, which owns its "

@@ -9,8 +9,9 @@
 **
 ** Sections (build/test_etcd N runs section N alone; --list lists cases):
 **   1  one member: options, the SQL contract, two machines, the later
-**      flush, prefixes, the Txn limits, mirror deleted or compacted, the
-**      member killed and back (nothing acknowledged is lost)
+**      flush, prefixes, the Txn limits, mirror deleted or compacted, a
+**      local table in a mirror's store, the member killed and back (nothing
+**      acknowledged is lost)
 **   2  three members: write_through (counter and INSERT uniqueness across
 **      processes), a machine per member, the leader killed in the middle of
 **      flushes, a member stopped (SIGSTOP) and resumed
@@ -239,6 +240,33 @@ static void testPrefixes(const char *zEp) {
   sqlite3_close(b);
   sqlite3_close(c);
   sqlite3_close(d);
+}
+
+static void testLocalInMirror(const char *zEp) {
+  if (!harness_case("1.07", "a local table in a mirror's store: written with the mirror's, in one "
+                            "transaction too, and read back after a reopen"))
+    return;
+  char *zLoc =
+      sqlite3_mprintf("CREATE VIRTUAL TABLE temp.loc USING flaxkv(path=%Q)", harness_path("l-a"));
+  sqlite3 *a = machine("l-a", zEp, "local/", 0, 0);
+  EXEC(a, zLoc);
+  EXEC(a, "INSERT INTO kv VALUES(1, 'remote')");
+  EXEC(a, "INSERT INTO loc VALUES(1, 'local'), (2, 'both')");
+  EXEC(a, "BEGIN; INSERT INTO kv VALUES(2, 'r2'); INSERT INTO loc VALUES(3, 'l3'); COMMIT");
+  EXPECT(a, "SELECT flaxkv_flush()", "1");
+  EXPECT(a, "SELECT json_extract(flaxkv_stat('loc'), '$.store.sync')", "'full'");
+  EXEC(a, "DELETE FROM loc WHERE key = 2");
+  EXPECT(a, "SELECT flaxkv_flush()", "1");
+  sqlite3_close(a);
+  a = machine("l-a", zEp, "local/", 0, 0);
+  EXEC(a, zLoc);
+  EXPECT(a, "SELECT key, value FROM loc ORDER BY key", "1|'local'\n3|'l3'");
+  EXPECT(a, zRows, "1|'remote'\n2|'r2'");
+  int n = clusterKeys(zEp, "local/");
+  CHECK(n == 2, "the cluster holds %d keys under local/ (want 2: the local table's stay local)",
+        n);
+  sqlite3_close(a);
+  sqlite3_free(zLoc);
 }
 
 static void testLimits(const char *zEp) {
@@ -578,6 +606,7 @@ int main(int argc, char **argv) {
     testLaterFlush(one.zEndpoints);
     testPrefixes(one.zEndpoints);
     testRebuild(&one);
+    testLocalInMirror(one.zEndpoints);
     testMemberDown(&one);
   }
   if (harness_wanted("4")) testDiff(argv[0], one.zEndpoints);
