@@ -187,6 +187,8 @@ static int validTtl(const char *z, void *pField) {
   errno = 0;
   double r = strtod(z, &zEnd);
   if (zEnd == z || errno || !(z[0] >= '0' && z[0] <= '9')) return 0;
+  /* Decimal only: strtod also reads hexadecimal (0x10). */
+  if (strspn(z, "0123456789.eE+-") < (size_t)(zEnd - z)) return 0;
   switch (*zEnd) {
     case 's': zEnd++; break;
     case 'm': r *= 60, zEnd++; break;

@@ -42,8 +42,9 @@
 ** the revision is written at most once per FKV_ETCD_RECORD_MS.  A watch
 ** that finds its revision compacted rebuilds the mirror.
 **
-** Rebuild.  A mirror that is missing, of another prefix or cluster, or
-** behind the compaction point is rebuilt by a ranged read at one revision
+** Rebuild.  A mirror that is missing, empty (a dropped database made
+** anew), of another prefix or cluster, or behind the compaction point is
+** rebuilt by a ranged read at one revision
 ** (fkvEtcdRangeAll), written in one LMDB transaction that first empties the
 ** table's databases: a reader sees the old mirror or the new one, never
 ** half of one.  At open this happens before the table is returned, so the
@@ -484,6 +485,7 @@ struct fkv_topen {
   int64_t iRev;      /* its applied revision */
   uint64_t iCluster; /* its cluster */
   int bSamePrefix;
+  int bEmpty; /* the table's database holds no row */
 };
 
 /* Open the table's databases of the mirror and read its meta entry. */
@@ -496,6 +498,10 @@ static int openWork(fkv_store *p, MDB_txn *txn, void *pCtx, int *pbForeign) {
   MDB_dbi dbiMeta;
   if (e == 0) e = mdb_dbi_open(txn, FKV_ETCD_META, MDB_CREATE, &dbiMeta);
   if (e) return e;
+  MDB_stat ms;
+  e = mdb_stat(txn, rt->t->dbi, &ms);
+  if (e) return e;
+  c->bEmpty = ms.ms_entries == 0;
   MDB_val k = {strlen(rt->t->zName), rt->t->zName}, d;
   e = mdb_get(txn, dbiMeta, &k, &d);
   if (e == MDB_NOTFOUND) return 0;
@@ -579,9 +585,11 @@ static int tableOpen(fkv_remote *r, fkv_table *t, const char *zPrefix, char **pz
     pthread_mutex_unlock(&r->mu);
   }
 
-  fkv_topen c = {rt, 0, 0, 0, 0};
+  fkv_topen c = {rt, 0, 0, 0, 0, 0};
   int rc = fkvStoreMirrorRun(r->pStore, openWork, &c, "cannot open the etcd mirror", pzErr);
-  int bRebuild = !c.bMeta || !c.bSamePrefix || (bStatus && c.iCluster != st.iClusterId);
+  /* An empty mirror is read again too: its database may have been dropped
+  ** (DROP TABLE) and made anew while its meta entry stayed. */
+  int bRebuild = !c.bMeta || !c.bSamePrefix || c.bEmpty || (bStatus && c.iCluster != st.iClusterId);
   if (rc == SQLITE_OK && !bRebuild) {
     int64_t iHere;
     int rcRead = fkvEtcdRange(r->pEtcd, rt->aPrefix, rt->nPrefix, rt->aEnd, rt->nEnd, c.iRev, 1,

@@ -269,6 +269,29 @@ static void testLocalInMirror(const char *zEp) {
   sqlite3_free(zLoc);
 }
 
+static void testDropCreate(const char *zEp) {
+  if (!harness_case("1.09", "DROP TABLE removes the mirror only; a new CREATE on the prefix reads "
+                            "the cluster's rows again (an emptied mirror is rebuilt)"))
+    return;
+  sqlite3 *db = harness_open(harness_path("dc.db"));
+  char *zCreate = sqlite3_mprintf(
+      "CREATE VIRTUAL TABLE kv USING flaxkv(etcd=%Q, prefix='dropped/')", zEp);
+  EXEC(db, zCreate);
+  EXEC(db, "INSERT INTO kv VALUES(1, 'a'), (2, 'b'), (3, 'c')");
+  EXPECT(db, "SELECT flaxkv_flush()", "1");
+  EXEC(db, "DROP TABLE kv");
+  CHECK(clusterKeys(zEp, "dropped/") == 3, "DROP TABLE deleted keys on the cluster");
+  EXEC(db, zCreate);
+  EXPECT(db, zRows, "1|'a'\n2|'b'\n3|'c'");
+  EXPECT(db, "INSERT INTO kv VALUES(1, 'again')",
+         "error: UNIQUE constraint failed: kv.key");
+  EXEC(db, "DELETE FROM kv");
+  EXPECT(db, "SELECT changes(), flaxkv_flush()", "3|1");
+  CHECK(clusterKeys(zEp, "dropped/") == 0, "DELETE FROM kv left keys on the cluster");
+  sqlite3_free(zCreate);
+  sqlite3_close(db);
+}
+
 static void testLimits(const char *zEp) {
   if (!harness_case("1.05", "a transaction over etcd's limits fails at COMMIT naming the flag"))
     return;
@@ -606,6 +629,7 @@ int main(int argc, char **argv) {
     testLaterFlush(one.zEndpoints);
     testPrefixes(one.zEndpoints);
     testRebuild(&one);
+    testDropCreate(one.zEndpoints);
     testLocalInMirror(one.zEndpoints);
     testMemberDown(&one);
   }

@@ -4658,6 +4658,9 @@ static void testExpiry(void) {
                "greater than 0, such as 90, 30s, 10m, 1h or 7d)"},
       {"'1e11'", "error: flaxkv: bad value for ttl: \"1e11\" (expected a lifetime in seconds "
                  "greater than 0, such as 90, 30s, 10m, 1h or 7d)"},
+      {"'0x10'", "error: flaxkv: bad value for ttl: \"0x10\" (expected a lifetime in seconds "
+                 "greater than 0, such as 90, 30s, 10m, 1h or 7d)"},
+      {"'1.5e2s'", "1150.0"},
   };
   for (size_t i = 0; i < sizeof aTtl / sizeof aTtl[0]; i++) {
     char *zSql = sqlite3_mprintf("CREATE VIRTUAL TABLE temp.t USING flaxkv(path=%Q, ttl=%s);"
