@@ -317,8 +317,7 @@ fkv_view *fkvConnTxnView(fkv_conn *c, fkv_buffer *pBuf) {
 /* --------------------------------------------------------------- tables */
 
 /* This connection's connected flaxkv table zTable, or SQLITE_ERROR. */
-static int connFindTable(fkv_conn *c, const char *zTable, fkv_buffer **ppBuf, fkv_table **ppTable,
-                         const char **pzName, const fkv_compress **ppZip) {
+static int connFindTable(fkv_conn *c, const char *zTable, fkv_table_ref *pRef) {
   const char *zDot = strchr(zTable, '.');
   for (fkv_vtab *p = c->pVtabs; p; p = p->pNextVtab) {
     int bMatch;
@@ -331,19 +330,19 @@ static int connFindTable(fkv_conn *c, const char *zTable, fkv_buffer **ppBuf, fk
       bMatch = sqlite3_stricmp(p->zName, zTable) == 0;
     }
     if (bMatch) {
-      *ppBuf = p->pBuf;
-      *ppTable = p->pTable;
-      *pzName = p->zName;
-      if (ppZip) *ppZip = &p->zip;
+      pRef->pBuf = p->pBuf;
+      pRef->pTable = p->pTable;
+      pRef->zName = p->zName;
+      pRef->pZip = &p->zip;
+      pRef->rTtl = p->rTtl;
       return SQLITE_OK;
     }
   }
   return SQLITE_ERROR;
 }
 
-int fkvConnFindTable(fkv_conn *c, const char *zTable, fkv_buffer **ppBuf, fkv_table **ppTable,
-                     const char **pzName, const fkv_compress **ppZip, char **pzErr) {
-  if (connFindTable(c, zTable, ppBuf, ppTable, pzName, ppZip) == SQLITE_OK) return SQLITE_OK;
+int fkvConnFindTable(fkv_conn *c, const char *zTable, fkv_table_ref *pRef, char **pzErr) {
+  if (connFindTable(c, zTable, pRef) == SQLITE_OK) return SQLITE_OK;
   /* SQLite connects a virtual table when a statement first uses it:
   ** preparing one that reads it does, if the schema has such a table. */
   const char *zDot = strchr(zTable, '.');
@@ -354,7 +353,7 @@ int fkvConnFindTable(fkv_conn *c, const char *zTable, fkv_buffer **ppBuf, fkv_ta
   if (zSql) sqlite3_prepare_v2(c->db, zSql, -1, &pStmt, 0);
   sqlite3_finalize(pStmt);
   sqlite3_free(zSql);
-  if (connFindTable(c, zTable, ppBuf, ppTable, pzName, ppZip) == SQLITE_OK) return SQLITE_OK;
+  if (connFindTable(c, zTable, pRef) == SQLITE_OK) return SQLITE_OK;
   return fkvErrSet(pzErr, SQLITE_ERROR, "no flaxkv table named \"%s\" in this connection", zTable);
 }
 

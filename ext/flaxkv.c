@@ -59,8 +59,7 @@ SQLITE_EXTENSION_INIT1
 
 /* The table named by argv[0], or an error result (returns non-zero). */
 static int findTable(sqlite3_context *ctx, const char *zFunc, sqlite3_value *pArg,
-                     fkv_buffer **ppBuf, fkv_table **ppTable, const char **pzName,
-                     const fkv_compress **ppZip) {
+                     fkv_table_ref *pRef) {
   fkv_conn *c = sqlite3_user_data(ctx);
   const char *zTable = (const char *)sqlite3_value_text(pArg);
   char *zErr = 0;
@@ -72,7 +71,7 @@ static int findTable(sqlite3_context *ctx, const char *zFunc, sqlite3_value *pAr
     fkvErrResult(ctx, SQLITE_ERROR, "%s: a table name has no NUL character", zFunc);
     return SQLITE_ERROR;
   }
-  int rc = fkvConnFindTable(c, zTable, ppBuf, ppTable, pzName, ppZip, &zErr);
+  int rc = fkvConnFindTable(c, zTable, pRef, &zErr);
   if (rc != SQLITE_OK) fkvErrResult(ctx, rc, "%s: %s", zFunc, zErr ? zErr : sqlite3_errstr(rc));
   sqlite3_free(zErr);
   return rc;
@@ -85,11 +84,9 @@ static void flushFunc(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
   if (argc == 0) {
     rc = fkvBufferFlushAll(&zErr);
   } else {
-    fkv_buffer *pBuf = 0;
-    fkv_table *pTable = 0;
-    const char *zName = 0;
-    if (findTable(ctx, "flaxkv_flush", argv[0], &pBuf, &pTable, &zName, 0)) return;
-    rc = fkvBufferFlush(pBuf, pTable, &zErr);
+    fkv_table_ref t = {0};
+    if (findTable(ctx, "flaxkv_flush", argv[0], &t)) return;
+    rc = fkvBufferFlush(t.pBuf, t.pTable, &zErr);
   }
   if (rc != SQLITE_OK) {
     fkvErrResult(ctx, rc, "%s", zErr ? zErr : sqlite3_errstr(rc));
@@ -196,11 +193,12 @@ static void statFunc(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
     }
     z = sqlite3_mprintf("[%z]", all.z ? all.z : sqlite3_mprintf(""));
   } else {
-    fkv_buffer *pBuf = 0;
-    fkv_table *pTable = 0;
-    const char *zName = 0;
-    const fkv_compress *pZip = 0;
-    if (findTable(ctx, "flaxkv_stat", argv[0], &pBuf, &pTable, &zName, &pZip)) return;
+    fkv_table_ref t = {0};
+    if (findTable(ctx, "flaxkv_stat", argv[0], &t)) return;
+    fkv_buffer *pBuf = t.pBuf;
+    fkv_table *pTable = t.pTable;
+    const char *zName = t.zName;
+    const fkv_compress *pZip = t.pZip;
     uint64_t nRows = 0;
     char *zErr = 0;
     int rc = fkvStoreTableRows(pTable, &nRows, &zErr);
@@ -223,12 +221,14 @@ static void statFunc(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
     char *zT = jsonString(zName);
     char *zL = pTable->zName ? jsonString(pTable->zName) : sqlite3_mprintf("null");
     char *zZip = fkvCompressJson(pZip);
+    char zTtl[32] = "null";
+    if (t.rTtl > 0) sqlite3_snprintf(sizeof(zTtl), zTtl, "%!.15g", t.rTtl);
     z = (zStore && zT && zL && zZip)
             ? sqlite3_mprintf(
                   "{\"table\":%s,\"lmdb_name\":%s,\"rows_flushed\":%llu,"
-                  "\"compress\":%s,\"expiry\":{\"rows_expiring\":%llu,"
+                  "\"compress\":%s,\"expiry\":{\"ttl\":%s,\"rows_expiring\":%llu,"
                   "\"rows_purged\":%llu},\"store\":%s}",
-                  zT, zL, (unsigned long long)nRows, zZip, (unsigned long long)nExpiring,
+                  zT, zL, (unsigned long long)nRows, zZip, zTtl, (unsigned long long)nExpiring,
                   (unsigned long long)__atomic_load_n(&pTable->nPurged, __ATOMIC_RELAXED), zStore)
             : 0;
     sqlite3_free(zZip);

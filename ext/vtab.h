@@ -27,13 +27,21 @@ void fkvConnUnref(void *pConn);
 /* Register the module "flaxkv" on db; takes one reference on pConn. */
 int fkvVtabRegister(sqlite3 *db, fkv_conn *pConn);
 
+/* What the SQL functions need of one of the connection's flaxkv tables. */
+typedef struct fkv_table_ref fkv_table_ref;
+struct fkv_table_ref {
+  fkv_buffer *pBuf;
+  fkv_table *pTable;
+  const char *zName;        /* its current SQL name */
+  const fkv_compress *pZip; /* its compression (compress.h) */
+  double rTtl;              /* its ttl= in seconds, 0: none */
+};
+
 /*
-** The buffer and table of this connection's flaxkv table zTable ("name" or
-** "schema.name"), its current SQL name and its compression (compress.h; ppZip
-** may be NULL); or an error naming zTable.
+** This connection's flaxkv table zTable ("name" or "schema.name") in *pRef,
+** or an error naming zTable.
 */
-int fkvConnFindTable(fkv_conn *, const char *zTable, fkv_buffer **ppBuf, fkv_table **ppTable,
-                     const char **pzName, const fkv_compress **ppZip, char **pzErr);
+int fkvConnFindTable(fkv_conn *, const char *zTable, fkv_table_ref *pRef, char **pzErr);
 
 /*
 ** The moment of the statement the connection is running: the Unix time at

@@ -4671,6 +4671,16 @@ static void testExpiry(void) {
     sqlite3_free(zSql);
     sqlite3_exec(db, "DROP TABLE IF EXISTS temp.t", 0, 0, 0);
   }
+  {
+    /* flaxkv_stat shows the table's ttl. */
+    char *zSql = sqlite3_mprintf("CREATE VIRTUAL TABLE temp.t USING flaxkv(path=%Q, ttl='10m');"
+                                 "SELECT json_extract(flaxkv_stat('t'), '$.expiry.ttl'),"
+                                 " json_extract(flaxkv_stat('kv'), '$.expiry.ttl');",
+                                 zStore);
+    EXPECT(db, zSql, "600.0|NULL");
+    sqlite3_free(zSql);
+    sqlite3_exec(db, "DROP TABLE IF EXISTS temp.t", 0, 0, 0);
+  }
   EXPECT(db, "CREATE VIRTUAL TABLE temp.t USING flaxkv(path='x', format=raw, ttl=60)",
          "error: flaxkv: ttl is an option of format=native only: a format=raw table has no "
          "expires_at");
