@@ -220,7 +220,7 @@ clean:
 BENCH_N = $(if $(N),$(N),100000)
 BENCH_ARGS ?=
 
-build/bench: bench/bench.c
+build/bench: bench/bench.c bench/bench_common.h
 	@mkdir -p $(@D)
 	$(CC) $(CPPFLAGS) $(CFLAGS) $(WARN) -std=gnu11 -pthread $(XCFLAGS) -o $@ bench/bench.c \
 	  $(LDFLAGS) -lsqlite3 -llmdb -lpthread -lm
@@ -229,7 +229,7 @@ build/bench: bench/bench.c
 # etcd cluster it starts and stops itself (tests/cluster.h); it links etcd.c
 # as "the plain client".  Without etcd installed it says so and is skipped.
 ETCD_BENCH_OBJ = build/obj/util.o build/obj/codec.o build/obj/etcd.o
-build/etcd_bench: bench/etcd_bench.c tests/harness.h tests/cluster.h $(ETCD_BENCH_OBJ)
+build/etcd_bench: bench/etcd_bench.c bench/bench_common.h tests/harness.h tests/cluster.h $(ETCD_BENCH_OBJ)
 	$(CC) $(TEST_CFLAGS) -Itests $(XCFLAGS) -o $@ bench/etcd_bench.c $(ETCD_BENCH_OBJ) \
 	  $(LDFLAGS) -lsqlite3 $(LIBS)
 

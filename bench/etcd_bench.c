@@ -99,6 +99,7 @@
 #include "cluster.h"
 #include "codec.h"
 #include "etcd.h"
+#include "bench_common.h"
 
 /* ------------------------------------------------------------ options */
 
@@ -135,12 +136,6 @@ static pid_t gReader; /* the reader process B, 0 if none */
 
 /* --------------------------------------------------------------- utils */
 
-static double nowNs(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (double)ts.tv_sec * 1e9 + (double)ts.tv_nsec;
-}
-
 /* An error of an engine or of the machine: the run cannot go on.  exit()
 ** runs the atexit handlers, which stop the members and the reader. */
 static void fatal(const char *zFmt, ...) {
@@ -163,59 +158,6 @@ static void check(int bOk, const char *zFmt, ...) {
   fprintf(stderr, "\n");
   va_end(ap);
   gFail = 1;
-}
-
-static uint64_t splitmix(uint64_t *s) {
-  uint64_t z = (*s += 0x9E3779B97F4A7C15ULL);
-  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
-  z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
-  return z ^ (z >> 31);
-}
-
-/* a[0..n) = a permutation of 1..n, shuffled with a fixed seed. */
-static int64_t *permutation(long n, uint64_t seed) {
-  int64_t *a = malloc(sizeof(*a) * (size_t)(n ? n : 1));
-  if (!a) fatal("out of memory");
-  for (long i = 0; i < n; i++) a[i] = i + 1;
-  uint64_t s = seed;
-  for (long i = n - 1; i > 0; i--) {
-    long j = (long)(splitmix(&s) % (uint64_t)(i + 1));
-    int64_t t = a[i];
-    a[i] = a[j];
-    a[j] = t;
-  }
-  return a;
-}
-
-/* The value of key k (bench.c's version 0). */
-static void genValue(int64_t k, unsigned char *a, int n) {
-  uint64_t s = (uint64_t)k * 0x2545F4914F6CDD1DULL;
-  for (int i = 0; i < n; i += 8) {
-    uint64_t r = splitmix(&s);
-    memcpy(a + i, &r, n - i < 8 ? (size_t)(n - i) : 8);
-  }
-}
-
-/* The checksum of one value: the sum of its 64-bit words, and its size. */
-static uint64_t wordSum(const void *p, int n) {
-  const unsigned char *a = p;
-  uint64_t s = (uint64_t)n;
-  int i = 0;
-  for (; i + 8 <= n; i += 8) {
-    uint64_t w;
-    memcpy(&w, a + i, 8);
-    s += w;
-  }
-  if (i < n) {
-    uint64_t w = 0;
-    memcpy(&w, a + i, (size_t)(n - i));
-    s += w;
-  }
-  return s;
-}
-
-static uint64_t rowSum(int64_t k, uint64_t valueSum) {
-  return (uint64_t)k * 0x9E3779B97F4A7C15ULL + valueSum;
 }
 
 static int cmpDouble(const void *a, const void *b) {
@@ -254,21 +196,6 @@ static int onPath(const char *zName) {
 }
 
 /* ------------------------------------------------------------------ SQL */
-
-static void sqlFail(sqlite3 *db, const char *zWhat) {
-  fatal("%s: %s (%d)", zWhat, sqlite3_errmsg(db), sqlite3_extended_errcode(db));
-}
-
-static void sqlExec(sqlite3 *db, const char *zSql) {
-  char *zErr = 0;
-  if (sqlite3_exec(db, zSql, 0, 0, &zErr) != SQLITE_OK) fatal("%s: %s", zSql, zErr ? zErr : "?");
-}
-
-static sqlite3_stmt *sqlPrepare(sqlite3 *db, const char *zSql) {
-  sqlite3_stmt *p;
-  if (sqlite3_prepare_v2(db, zSql, -1, &p, 0) != SQLITE_OK) sqlFail(db, zSql);
-  return p;
-}
 
 /* A :memory: connection with the extension and temp.kv USING flaxkv(zOpts). */
 static sqlite3 *fkvOpen(const char *zOpts) {
@@ -448,7 +375,7 @@ static void dataInit(void) {
   D.aVal = malloc((size_t)(opt.n + 1) * N_VAL);
   if (!D.aVal) fatal("out of memory");
   for (long k = 1; k <= opt.n; k++) {
-    genValue(k, D.aVal + k * N_VAL, N_VAL);
+    genValue(k, 0, D.aVal + k * N_VAL, N_VAL);
     uint64_t s = wordSum(val(k), N_VAL);
     D.wantRead += s;
     D.wantScan += rowSum(k, s);
