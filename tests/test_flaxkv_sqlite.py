@@ -57,24 +57,7 @@ try:
 except ImportError:
     lmdb = None
 
-npass = 0
-nfail = 0
-nskip = 0
-
-
-def check(cond, what):
-    global npass, nfail
-    if cond:
-        npass += 1
-    else:
-        nfail += 1
-        print("FAIL: " + what, file=sys.stderr)
-
-
-def skip(what):
-    global nskip
-    nskip += 1
-    print("SKIP " + what)
+from pyharness import check, skip, summary  # noqa: E402
 
 
 def same(a, b):
@@ -846,8 +829,7 @@ def main():
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
         print("ran in %.1f s" % (time.time() - start))
-    print("%d passed, %d failed, %d skipped" % (npass, nfail, nskip))
-    sys.exit(1 if nfail else 0)
+    sys.exit(summary())
 
 
 if __name__ == "__main__":

@@ -25,17 +25,7 @@ import lmdb
 import msgpack
 
 EXT = os.environ.get("FLAXKV_EXT", "build/flaxkv")
-npass = 0
-nfail = 0
-
-
-def check(cond, what, got=None):
-    global npass, nfail
-    if cond:
-        npass += 1
-    else:
-        nfail += 1
-        print("FAIL: %s%s" % (what, "" if got is None else ": got %r" % (got,)))
+from pyharness import check, summary  # noqa: E402
 
 
 def connect():
@@ -407,8 +397,7 @@ def main():
         test_export_import(tmp)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-    print("%d passed, %d failed, 0 skipped" % (npass, nfail))
-    return 1 if nfail else 0
+    return summary()
 
 
 if __name__ == "__main__":

@@ -34,26 +34,7 @@ EXT = os.environ.get("FLAXKV_EXT") or "build/flaxkv"
 if not os.path.isabs(EXT):
     EXT = os.path.join(ROOT, EXT)
 
-npass = 0
-nfail = 0
-nskip = 0
-
-
-def check(cond, what):
-    """Record one assertion."""
-    global npass, nfail
-    if cond:
-        npass += 1
-    else:
-        nfail += 1
-        print("FAIL: " + what, file=sys.stderr)
-
-
-def skip(what):
-    """Record a check that cannot run here, and say why."""
-    global nskip
-    nskip += 1
-    print("SKIP " + what)
+from pyharness import check, skip, summary  # noqa: E402
 
 
 def expect(got, want, what):
@@ -587,8 +568,7 @@ def main():
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
         check(time.time() - start < 20, "ran in under 20 s (%.1f s)" % (time.time() - start))
-    print("%d passed, %d failed, %d skipped" % (npass, nfail, nskip))
-    sys.exit(1 if nfail else 0)
+    sys.exit(summary())
 
 
 if __name__ == "__main__":
