@@ -78,7 +78,7 @@ SCRIPT_TESTS = tests/test_shell.sh tests/test_python.py tests/test_formats.py \
                tests/test_flaxkv_sqlite.py tests/test_examples.sh tests/test_deps.sh \
                tests/test_etcd_sh.sh
 # make check: programs that need only the build's packages, fast; NAME:ARG runs
-# build/NAME ARG (fewer seeds).  About 20 s on 2 cores, building included.
+# build/NAME ARG (fewer seeds).  Well under a minute on 2 cores, building included.
 CHECK_TESTS = test_codec test_msgpack test_memtable test_sql test_diff:20 test_diff:20,--compress \
               test_interleave:8 test_threads test_consist test_fault test_security
 CHECK_PROGS = $(foreach t,$(CHECK_TESTS),$(firstword $(subst :, ,$t)))
