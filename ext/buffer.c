@@ -302,6 +302,7 @@ struct fkv_due {
   unsigned char aIdx[FKV_MAX_KEY];
   unsigned char aKey[FKV_MAX_KEY];
   int bKeep; /* a memtable holds the row: the entry stays */
+  int bDel;  /* the row is deleted (counted once the batch commits) */
 };
 
 /* Does memtable m hold a version of table t's aKey? */
@@ -372,8 +373,13 @@ static int purgeOnce(fkv_buffer *b) {
   int e = 0, rc = SQLITE_OK;
   fkv_batch *pBatch = 0;
   if (nDue) rc = fkvStoreBatchBegin(b->pStore, &pBatch, 0);
+  /* On etcd the mirror may lag another machine's write of a due row: each
+  ** delete is guarded by the revision the mirror holds, so only the row
+  ** seen expired goes (a failed guard: the next purge looks again). */
+  if (nDue && rc == SQLITE_OK) fkvStoreBatchGuard(pBatch, 0);
   if (nDue && rc == SQLITE_OK) {
     /* The rows, table by table (the entries come grouped by table). */
+    for (int i = 0; i < nDue; i++) aDue[i].bDel = 0;
     for (int i = 0; i < nDue && e == 0; i++) {
       fkv_due *d = &aDue[i];
       if (i == 0 || d->t != aDue[i - 1].t) e = fkvStoreBatchTable(pBatch, d->t);
@@ -387,7 +393,7 @@ static int purgeOnce(fkv_buffer *b) {
       e = fkvStoreBatchGet(pBatch, d->aKey, d->nKey, &aVal, &nVal);
       if (e == 0 && fkvValueExpiry(aVal, nVal, &when) && when == d->e) {
         e = fkvStoreBatchDel(pBatch, d->aKey, d->nKey);
-        if (e == 0) __atomic_add_fetch(&d->t->nPurged, 1, __ATOMIC_RELAXED);
+        d->bDel = e == 0;
       } else if (e == FKV_STORE_NOTFOUND) {
         e = 0;
       }
@@ -401,6 +407,9 @@ static int purgeOnce(fkv_buffer *b) {
     char *zErr = 0;
     if (e == 0) {
       rc = fkvStoreBatchCommit(pBatch, &zErr);
+      for (int i = 0; rc == SQLITE_OK && i < nDue; i++) {
+        if (aDue[i].bDel) __atomic_add_fetch(&aDue[i].t->nPurged, 1, __ATOMIC_RELAXED);
+      }
     } else {
       fkvStoreBatchAbort(pBatch);
       rc = fkvStoreFail(b->pStore, e, "cannot purge expired rows of", &zErr);

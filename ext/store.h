@@ -514,9 +514,10 @@ void fkvStoreBatchAbort(fkv_batch *);
 **   fkvStoreBatchGuard   (right after Begin) guard every write of the batch:
 **                        it fails with SQLITE_BUSY, writing nothing, if the
 **                        cluster holds for a written key another revision
-**                        than the mirror, or for a written table a key
-**                        newer than the mirror has applied (write_through).
-**                        Nothing on a store without etcd.
+**                        than the mirror (the purge: it deletes only the
+**                        row it saw), or, with bTables, for a written
+**                        table a key newer than the mirror has applied
+**                        (write_through).  Nothing on a store without etcd.
 **   fkvStoreBatchLimits  the most operations and bytes one batch may hold
 **                        (etcd's --max-txn-ops and --max-request-bytes, as
 **                        the table's options say); 0: no limit.
@@ -525,7 +526,7 @@ void fkvStoreBatchAbort(fkv_batch *);
 **   fkvStoreEntryCheck   SQLITE_TOOBIG, with a message that names the limit
 **                        and the flag, if one put of t alone is over it.
 */
-void fkvStoreBatchGuard(fkv_batch *);
+void fkvStoreBatchGuard(fkv_batch *, int bTables);
 void fkvStoreBatchLimits(fkv_store *, size_t *pnOps, size_t *pnBytes);
 size_t fkvStoreOpBytes(fkv_table *t, size_t nKey, size_t nVal);
 int fkvStoreEntryCheck(fkv_table *t, size_t nKey, size_t nVal, char **pzErr);

@@ -58,8 +58,9 @@ int fkvRemoteTableOpen(fkv_remote *, fkv_table *t, const char *zPrefix, char **p
 /* A batch (store.h): the store's write lock is held from Begin to Commit or
 ** Abort; txn is the batch's LMDB write transaction of the mirror. */
 void fkvRemoteBatchBegin(fkv_remote *);
-/* With bGuard: every write is guarded by compares (write_through=1). */
-void fkvRemoteBatchGuard(fkv_remote *);
+/* Every write is guarded by a compare of its key's revision; with bTables
+** each written table's prefix too (write_through=1; store.h). */
+void fkvRemoteBatchGuard(fkv_remote *, int bTables);
 /* Write table t from now on (a remote table: t->pRemote). e. */
 int fkvRemoteBatchTable(fkv_remote *, MDB_txn *txn, fkv_table *t);
 /* Record a put (aVal) or a delete (aVal NULL) of key aKey of table t.  e. */

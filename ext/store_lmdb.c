@@ -1001,9 +1001,9 @@ int fkvStoreBatchBegin(fkv_store *p, fkv_batch **ppBatch, char **pzErr) {
   return SQLITE_OK;
 }
 
-void fkvStoreBatchGuard(fkv_batch *b) {
+void fkvStoreBatchGuard(fkv_batch *b, int bTables) {
   if (b->pStore->pRemote) {
-    fkvRemoteBatchGuard(b->pStore->pRemote);
+    fkvRemoteBatchGuard(b->pStore->pRemote, bTables);
     b->bGuard = 1;
   }
 }

@@ -296,7 +296,7 @@ int fkvTxnWriteThrough(fkv_txn **ap, int n, char **pzErr) {
     fkv_batch *pBatch;
     int rc = fkvStoreBatchBegin(s, &pBatch, pzErr);
     if (rc != SQLITE_OK) return rc;
-    fkvStoreBatchGuard(pBatch); /* on etcd: compares on what it read */
+    fkvStoreBatchGuard(pBatch, 1); /* on etcd: compares on what it read */
     if (fkvStoreForeignAfter(s, idSnap)) {
       fkvStoreBatchAbort(pBatch);
       return fkvErrSet(pzErr, SQLITE_BUSY_SNAPSHOT,

@@ -292,6 +292,45 @@ static void testDropCreate(const char *zEp) {
   sqlite3_close(db);
 }
 
+static void testPurgeGuard(const char *zEp) {
+  if (!harness_case("1.10", "the purge deletes only the row it saw expire: one another machine "
+                            "rewrote, not yet in this machine's mirror, stays"))
+    return;
+  char *zHold = sqlite3_mprintf("%s", harness_path("watch-hold"));
+  setenv("FLAXKV_TEST_CLOCK", "1000", 1);
+  setenv("FLAXKV_TEST_WATCH_HOLD", zHold, 1); /* A's watch: held while the file exists */
+  sqlite3 *a = machine("pg-a", zEp, "purge/", 0, 0);
+  unsetenv("FLAXKV_TEST_WATCH_HOLD");
+  sqlite3 *b = machine("pg-b", zEp, "purge/", 0, 0);
+  EXEC(a, "REPLACE INTO kv(key, value, expires_at) VALUES ('k', 'old', 1010)");
+  EXPECT(a, "SELECT flaxkv_flush()", "1");
+  WAIT_FOR(b, "SELECT value FROM kv WHERE key = 'k'", "'old'");
+  FILE *f = fopen(zHold, "w");
+  CHECK(f != 0, "cannot create %s", zHold);
+  if (f) fclose(f);
+  EXEC(b, "REPLACE INTO kv VALUES ('k', 'new')");
+  EXPECT(b, "SELECT flaxkv_flush()", "1");
+  /* A: past the expiry and the purge's grace; its flush runs the purge,
+  ** which runs again every second. */
+  EXEC(a, "SELECT flaxkv_clock(1100); REPLACE INTO kv VALUES ('tick', 1)");
+  EXPECT(a, "SELECT flaxkv_flush()", "1");
+  int bGone = 0;
+  for (int t = 0; t < 2500 && !bGone; t += 50) {
+    char *z = harness_exec(b, "SELECT count(*) FROM kv WHERE key = 'k'");
+    bGone = strcmp(z, "0") == 0;
+    free(z);
+    if (!bGone) clusterSleepMs(50);
+  }
+  CHECK(!bGone, "A's purge deleted the row B rewrote");
+  EXPECT(b, "SELECT value FROM kv WHERE key = 'k'", "'new'");
+  remove(zHold);
+  WAIT_FOR(a, "SELECT value, expires_at FROM kv WHERE key = 'k'", "'new'|NULL");
+  sqlite3_close(a);
+  sqlite3_close(b);
+  unsetenv("FLAXKV_TEST_CLOCK");
+  sqlite3_free(zHold);
+}
+
 static void testLimits(const char *zEp) {
   if (!harness_case("1.05", "a transaction over etcd's limits fails at COMMIT naming the flag"))
     return;
@@ -630,6 +669,7 @@ int main(int argc, char **argv) {
     testPrefixes(one.zEndpoints);
     testRebuild(&one);
     testDropCreate(one.zEndpoints);
+    testPurgeGuard(one.zEndpoints);
     testLocalInMirror(one.zEndpoints);
     testMemberDown(&one);
   }
