@@ -92,6 +92,7 @@ SQLITE_EXTENSION_INIT3
 #include "store_etcd.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <unistd.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -445,7 +446,13 @@ static void *watchMain(void *pArg) {
       pthread_mutex_unlock(&r->mu);
     }
     if (r->zHold && access(r->zHold, F_OK) == 0) {
-      watchPause(rt, 20); /* held by a test */
+      /* Held by a test, which waits for the file "<hold>.held" to know that
+      ** nothing more will be applied. */
+      char *zAck = sqlite3_mprintf("%s.held", r->zHold);
+      int fd = zAck ? open(zAck, O_CREAT | O_WRONLY | O_CLOEXEC, 0600) : -1;
+      if (fd >= 0) close(fd);
+      sqlite3_free(zAck);
+      watchPause(rt, 20);
       continue;
     }
     int64_t iCompact = 0;
@@ -885,12 +892,12 @@ int fkvRemoteBatchCommit(fkv_remote *r, MDB_txn *txn, int64_t *piRev, char **pzE
   for (int i = 0; bOk && i < r->nGuard; i++) r->apGuard[i]->iOwnGuarded = iRev;
   pthread_mutex_unlock(&r->mu);
   if (!bOk) {
+    fkv_rtable *rt0 = r->nGuard ? r->apGuard[0] : r->nOp ? r->aOp[0].t->pRemote : 0;
     return fkvErrSet(pzErr, SQLITE_BUSY,
                      "flaxkv: another machine changed the etcd keys this transaction read or "
                      "writes (under %.*s) after its snapshot; nothing was written: roll back and "
                      "retry",
-                     r->nGuard ? (int)r->apGuard[0]->nPrefix : 0,
-                     r->nGuard ? (const char *)r->apGuard[0]->aPrefix : "");
+                     rt0 ? (int)rt0->nPrefix : 0, rt0 ? (const char *)rt0->aPrefix : "");
   }
   /* Acknowledged at iRev: the mirror takes the writes at that revision. */
   for (int i = 0; i < r->nOp; i++) {

@@ -308,6 +308,15 @@ static void testPurgeGuard(const char *zEp) {
   FILE *f = fopen(zHold, "w");
   CHECK(f != 0, "cannot create %s", zHold);
   if (f) fclose(f);
+  /* Wait until A's watch says it is held (it may be in a read). */
+  char *zAck = sqlite3_mprintf("%s.held", zHold);
+  int bHeld = 0;
+  for (int t = 0; t < 10000 && !bHeld; t += 20) {
+    bHeld = access(zAck, F_OK) == 0;
+    if (!bHeld) clusterSleepMs(20);
+  }
+  CHECK(bHeld, "A's watch did not stop within 10 s");
+  sqlite3_free(zAck);
   EXEC(b, "REPLACE INTO kv VALUES ('k', 'new')");
   EXPECT(b, "SELECT flaxkv_flush()", "1");
   /* A: past the expiry and the purge's grace; its flush runs the purge,
