@@ -518,6 +518,12 @@ void fkvStoreBatchAbort(fkv_batch *);
 **                        row it saw), or, with bTables, for a written
 **                        table a key newer than the mirror has applied
 **                        (write_through).  Nothing on a store without etcd.
+**   fkvStoreBatchGuardRead  (guarded batch, after Table) a key of the table
+**                        the writer read and does not write: the commit
+**                        fails as above if the cluster holds another
+**                        revision of it than the mirror (or holds it where
+**                        the mirror does not).  Returns e; 0 (nothing) on a
+**                        store without etcd or a batch not guarded.
 **   fkvStoreBatchLimits  the most operations and bytes one batch may hold
 **                        (etcd's --max-txn-ops and --max-request-bytes, as
 **                        the table's options say); 0: no limit.
@@ -527,6 +533,7 @@ void fkvStoreBatchAbort(fkv_batch *);
 **                        and the flag, if one put of t alone is over it.
 */
 void fkvStoreBatchGuard(fkv_batch *, int bTables);
+int fkvStoreBatchGuardRead(fkv_batch *, const unsigned char *aKey, size_t nKey);
 void fkvStoreBatchLimits(fkv_store *, size_t *pnOps, size_t *pnBytes);
 size_t fkvStoreOpBytes(fkv_table *t, size_t nKey, size_t nVal);
 int fkvStoreEntryCheck(fkv_table *t, size_t nKey, size_t nVal, char **pzErr);

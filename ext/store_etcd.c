@@ -145,6 +145,7 @@ struct fkv_rop {
   const unsigned char *aVal; /* NULL: a delete */
   size_t nVal;
   int64_t iGuard; /* the guard's mod revision (bGuard) */
+  int bRead;      /* only read: a compare, no operation */
 };
 
 struct fkv_remote {
@@ -754,8 +755,23 @@ int fkvRemoteBatchTable(fkv_remote *r, MDB_txn *txn, fkv_table *t) {
   return 0;
 }
 
+static int batchRecord(fkv_remote *r, MDB_txn *txn, fkv_table *t, const unsigned char *aKey,
+                       size_t nKey, const unsigned char *aVal, size_t nVal, int bRead);
+
 int fkvRemoteBatchOp(fkv_remote *r, MDB_txn *txn, fkv_table *t, const unsigned char *aKey,
                      size_t nKey, const unsigned char *aVal, size_t nVal) {
+  return batchRecord(r, txn, t, aKey, nKey, aVal, nVal, 0);
+}
+
+int fkvRemoteBatchRead(fkv_remote *r, MDB_txn *txn, fkv_table *t, const unsigned char *aKey,
+                       size_t nKey) {
+  if (!r->bGuard || !t->pRemote) return 0;
+  return batchRecord(r, txn, t, aKey, nKey, 0, 0, 1);
+}
+
+/* Record an operation (or, bRead, only its compare) of the batch. */
+static int batchRecord(fkv_remote *r, MDB_txn *txn, fkv_table *t, const unsigned char *aKey,
+                       size_t nKey, const unsigned char *aVal, size_t nVal, int bRead) {
   fkv_rtable *rt = t->pRemote;
   if (r->nOp >= r->nOpAlloc) {
     int n = r->nOpAlloc ? 2 * r->nOpAlloc : 64;
@@ -772,6 +788,7 @@ int fkvRemoteBatchOp(fkv_remote *r, MDB_txn *txn, fkv_table *t, const unsigned c
   if (!aVal) o->aVal = 0;
   o->nVal = nVal;
   o->iGuard = 0;
+  o->bRead = bRead;
   fkvBufAppend(&r->keys, rt->aPrefix, rt->nPrefix);
   fkvBufAppend(&r->keys, aKey, nKey);
   if (r->keys.rc) return ENOMEM;
@@ -797,7 +814,7 @@ int fkvRemoteBatchOp(fkv_remote *r, MDB_txn *txn, fkv_table *t, const unsigned c
 static size_t batchBytes(fkv_remote *r) {
   size_t n = FKV_ETCD_TXN_BYTES;
   for (int i = 0; i < r->nOp; i++) {
-    n += r->aOp[i].nKey + r->aOp[i].nVal + FKV_ETCD_OP_BYTES;
+    if (!r->aOp[i].bRead) n += r->aOp[i].nKey + r->aOp[i].nVal + FKV_ETCD_OP_BYTES;
     if (r->bGuard) n += r->aOp[i].nKey + FKV_ETCD_OP_BYTES;
   }
   for (int i = 0; i < r->nGuard; i++) {
@@ -808,9 +825,11 @@ static size_t batchBytes(fkv_remote *r) {
 
 int fkvRemoteBatchCommit(fkv_remote *r, MDB_txn *txn, int64_t *piRev, char **pzErr) {
   *piRev = 0;
-  if (r->nOp == 0) return SQLITE_OK;
+  int nWrite = 0; /* the operations; r->nOp counts the read compares too */
+  for (int i = 0; i < r->nOp; i++) nWrite += !r->aOp[i].bRead;
+  if (nWrite == 0) return SQLITE_OK;
   int nCmp = r->bGuard ? r->nOp + r->nGuard : 0;
-  int nMost = nCmp > r->nOp ? nCmp : r->nOp;
+  int nMost = nCmp > nWrite ? nCmp : nWrite;
   if ((size_t)nMost > r->nMaxOps) {
     return fkvErrSet(pzErr, SQLITE_TOOBIG,
                      "flaxkv: a transaction of %d etcd operations%s is over the cluster's limit "
@@ -827,29 +846,31 @@ int fkvRemoteBatchCommit(fkv_remote *r, MDB_txn *txn, int64_t *piRev, char **pzE
                      "the table etcd_max_request_bytes=)",
                      (unsigned long long)nBytes, (unsigned long long)r->nMaxBytes);
   }
-  fkv_etcd_op *aOp = sqlite3_malloc64((size_t)r->nOp * sizeof(*aOp));
+  fkv_etcd_op *aOp = sqlite3_malloc64((size_t)nWrite * sizeof(*aOp));
   fkv_etcd_cmp *aCmp = nCmp ? sqlite3_malloc64((size_t)nCmp * sizeof(*aCmp)) : 0;
   if (!aOp || (nCmp && !aCmp)) {
     sqlite3_free(aOp);
     sqlite3_free(aCmp);
     return SQLITE_NOMEM;
   }
-  memset(aOp, 0, (size_t)r->nOp * sizeof(*aOp));
+  memset(aOp, 0, (size_t)nWrite * sizeof(*aOp));
   if (nCmp) memset(aCmp, 0, (size_t)nCmp * sizeof(*aCmp));
-  for (int i = 0; i < r->nOp; i++) {
+  for (int i = 0, j = 0; i < r->nOp; i++) {
     fkv_rop *o = &r->aOp[i];
-    aOp[i].eOp = o->aVal ? FKV_ETCD_PUT : FKV_ETCD_DELETE;
-    aOp[i].pKey = r->keys.a + o->iKey;
-    aOp[i].nKey = o->nKey;
-    aOp[i].pVal = o->aVal;
-    aOp[i].nVal = o->nVal;
     if (r->bGuard) {
       aCmp[i].eTarget = FKV_ETCD_MOD;
       aCmp[i].eResult = FKV_ETCD_EQUAL;
-      aCmp[i].pKey = aOp[i].pKey;
-      aCmp[i].nKey = aOp[i].nKey;
+      aCmp[i].pKey = r->keys.a + o->iKey;
+      aCmp[i].nKey = o->nKey;
       aCmp[i].iVal = o->iGuard;
     }
+    if (o->bRead) continue;
+    aOp[j].eOp = o->aVal ? FKV_ETCD_PUT : FKV_ETCD_DELETE;
+    aOp[j].pKey = r->keys.a + o->iKey;
+    aOp[j].nKey = o->nKey;
+    aOp[j].pVal = o->aVal;
+    aOp[j].nVal = o->nVal;
+    j++;
   }
   pthread_mutex_lock(&r->mu);
   for (int i = 0; i < r->nGuard; i++) {
@@ -869,7 +890,7 @@ int fkvRemoteBatchCommit(fkv_remote *r, MDB_txn *txn, int64_t *piRev, char **pzE
   char *zErr = 0;
   int rc;
   for (int nTry = 0;; nTry++) {
-    rc = fkvEtcdTxn(r->pEtcd, aCmp, nCmp, aOp, r->nOp, 0, 0, &bOk, &iRev, &zErr);
+    rc = fkvEtcdTxn(r->pEtcd, aCmp, nCmp, aOp, nWrite, 0, 0, &bOk, &iRev, &zErr);
     /* Outcome unknown (a leader lost, a member that stopped answering): an
     ** unguarded Txn only puts and deletes, so sending it again is harmless
     ** and settles it.  A guarded one would fail its own compares. */
@@ -902,6 +923,7 @@ int fkvRemoteBatchCommit(fkv_remote *r, MDB_txn *txn, int64_t *piRev, char **pzE
   /* Acknowledged at iRev: the mirror takes the writes at that revision. */
   for (int i = 0; i < r->nOp; i++) {
     fkv_rop *o = &r->aOp[i];
+    if (o->bRead) continue;
     fkv_rtable *rt = o->t->pRemote;
     const unsigned char *aKey = r->keys.a + o->iKey + rt->nPrefix;
     size_t nKey = o->nKey - rt->nPrefix;

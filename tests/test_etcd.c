@@ -292,6 +292,8 @@ static void testDropCreate(const char *zEp) {
   sqlite3_close(db);
 }
 
+static void holdWatch(const char *zHold);
+
 static void testPurgeGuard(const char *zEp) {
   if (!harness_case("1.10", "the purge deletes only the row it saw expire: one another machine "
                             "rewrote, not yet in this machine's mirror, stays"))
@@ -305,18 +307,7 @@ static void testPurgeGuard(const char *zEp) {
   EXEC(a, "REPLACE INTO kv(key, value, expires_at) VALUES ('k', 'old', 1010)");
   EXPECT(a, "SELECT flaxkv_flush()", "1");
   WAIT_FOR(b, "SELECT value FROM kv WHERE key = 'k'", "'old'");
-  FILE *f = fopen(zHold, "w");
-  CHECK(f != 0, "cannot create %s", zHold);
-  if (f) fclose(f);
-  /* Wait until A's watch says it is held (it may be in a read). */
-  char *zAck = sqlite3_mprintf("%s.held", zHold);
-  int bHeld = 0;
-  for (int t = 0; t < 10000 && !bHeld; t += 20) {
-    bHeld = access(zAck, F_OK) == 0;
-    if (!bHeld) clusterSleepMs(20);
-  }
-  CHECK(bHeld, "A's watch did not stop within 10 s");
-  sqlite3_free(zAck);
+  holdWatch(zHold); /* A's watch: it may be in a read */
   EXEC(b, "REPLACE INTO kv VALUES ('k', 'new')");
   EXPECT(b, "SELECT flaxkv_flush()", "1");
   /* A: past the expiry and the purge's grace; its flush runs the purge,
@@ -337,6 +328,50 @@ static void testPurgeGuard(const char *zEp) {
   sqlite3_close(a);
   sqlite3_close(b);
   unsetenv("FLAXKV_TEST_CLOCK");
+  sqlite3_free(zHold);
+}
+
+/* Create the file zHold and wait until the watch it holds says so. */
+static void holdWatch(const char *zHold) {
+  FILE *f = fopen(zHold, "w");
+  CHECK(f != 0, "cannot create %s", zHold);
+  if (f) fclose(f);
+  char *zAck = sqlite3_mprintf("%s.held", zHold);
+  int bHeld = 0;
+  for (int t = 0; t < 10000 && !bHeld; t += 20) {
+    bHeld = access(zAck, F_OK) == 0;
+    if (!bHeld) clusterSleepMs(20);
+  }
+  CHECK(bHeld, "the watch did not stop within 10 s");
+  sqlite3_free(zAck);
+}
+
+static void testReadGuard(const char *zEp) {
+  if (!harness_case("1.11", "write_through=1: a key the transaction read and another machine "
+                            "deleted, not yet in its mirror, fails the commit (SQLITE_BUSY)"))
+    return;
+  char *zHold = sqlite3_mprintf("%s", harness_path("read-hold"));
+  setenv("FLAXKV_TEST_WATCH_HOLD", zHold, 1);
+  sqlite3 *a = machine("rg-a", zEp, "readguard/", "write_through=1", 0);
+  unsetenv("FLAXKV_TEST_WATCH_HOLD");
+  sqlite3 *b = machine("rg-b", zEp, "readguard/", 0, 0);
+  EXEC(b, "INSERT INTO kv VALUES ('K', 1), ('J', 0)");
+  EXPECT(b, "SELECT flaxkv_flush()", "1");
+  WAIT_FOR(a, zRows, "'J'|0\n'K'|1");
+  holdWatch(zHold);
+  EXEC(b, "DELETE FROM kv WHERE key = 'K'");
+  EXPECT(b, "SELECT flaxkv_flush()", "1");
+  const char *zUpdate = "UPDATE kv SET value = (SELECT value FROM kv WHERE key = 'K') "
+                        "WHERE key = 'J'";
+  EXPECT(a, zUpdate,
+         "error: flaxkv: another machine changed the etcd keys this transaction read or writes "
+         "(under readguard/) after its snapshot; nothing was written: roll back and retry");
+  remove(zHold);
+  WAIT_FOR(a, zRows, "'J'|0");
+  EXEC(a, zUpdate);
+  EXPECT(a, zRows, "'J'|NULL");
+  sqlite3_close(a);
+  sqlite3_close(b);
   sqlite3_free(zHold);
 }
 
@@ -679,6 +714,7 @@ int main(int argc, char **argv) {
     testRebuild(&one);
     testDropCreate(one.zEndpoints);
     testPurgeGuard(one.zEndpoints);
+    testReadGuard(one.zEndpoints);
     testLocalInMirror(one.zEndpoints);
     testMemberDown(&one);
   }
