@@ -63,27 +63,32 @@ static void waitFor(sqlite3 *db, const char *zSql, const char *zExpect, int ms, 
 }
 #define WAIT_FOR(db, zSql, zExpect) waitFor(db, zSql, zExpect, 10000, __FILE__, __LINE__)
 
-/* The keys under zPrefix on the cluster, counted by the client itself. */
+/* Call xKv for every key under zPrefix on the cluster, read by the client
+** itself; SQLITE_OK or the client's error. */
+static int clusterRange(const char *zEndpoints, const char *zPrefix, fkv_etcd_kv_fn xKv,
+                        void *pArg) {
+  fkv_etcd_cfg cfg;
+  memset(&cfg, 0, sizeof cfg);
+  cfg.zEndpoints = zEndpoints;
+  fkv_etcd *p = 0;
+  int rc = fkvEtcdOpen(&cfg, &p, 0);
+  if (rc != SQLITE_OK) return rc;
+  unsigned char aEnd[64];
+  size_t nEnd = fkvEtcdPrefixEnd(zPrefix, strlen(zPrefix), aEnd);
+  rc = fkvEtcdRangeAll(p, zPrefix, strlen(zPrefix), aEnd, nEnd, 0, 0, xKv, pArg, 0, 0);
+  fkvEtcdClose(p);
+  return rc;
+}
+
+/* The number of keys under zPrefix on the cluster, or -1. */
 static int countKv(void *pArg, const fkv_etcd_kv *kv) {
   (void)kv;
   (*(int *)pArg)++;
   return SQLITE_OK;
 }
 static int clusterKeys(const char *zEndpoints, const char *zPrefix) {
-  fkv_etcd_cfg cfg;
-  memset(&cfg, 0, sizeof cfg);
-  cfg.zEndpoints = zEndpoints;
-  fkv_etcd *p = 0;
   int n = 0;
-  if (fkvEtcdOpen(&cfg, &p, 0) != SQLITE_OK) return -1;
-  unsigned char aEnd[64];
-  size_t nEnd = fkvEtcdPrefixEnd(zPrefix, strlen(zPrefix), aEnd);
-  if (fkvEtcdRangeAll(p, zPrefix, strlen(zPrefix), aEnd, nEnd, 0, 0, countKv, &n, 0, 0) !=
-      SQLITE_OK) {
-    n = -1;
-  }
-  fkvEtcdClose(p);
-  return n;
+  return clusterRange(zEndpoints, zPrefix, countKv, &n) == SQLITE_OK ? n : -1;
 }
 
 /* The version (changes since creation) of the one key under zPrefix on the
@@ -107,22 +112,10 @@ static int oneKv(void *pArg, const fkv_etcd_kv *kv) {
 }
 static int64_t clusterVersion(const char *zEndpoints, const char *zPrefix, char *zHex,
                               size_t nHex) {
-  fkv_etcd_cfg cfg;
-  memset(&cfg, 0, sizeof cfg);
-  cfg.zEndpoints = zEndpoints;
-  fkv_etcd *p = 0;
   kv_version v = {-1, 0, zHex, nHex};
   zHex[0] = 0;
-  if (fkvEtcdOpen(&cfg, &p, 0) != SQLITE_OK) return -1;
-  unsigned char aEnd[64];
-  size_t nEnd = fkvEtcdPrefixEnd(zPrefix, strlen(zPrefix), aEnd);
-  if (fkvEtcdRangeAll(p, zPrefix, strlen(zPrefix), aEnd, nEnd, 0, 0, oneKv, &v, 0, 0) !=
-          SQLITE_OK ||
-      v.n != 1) {
-    v.iVersion = -1;
-  }
-  fkvEtcdClose(p);
-  return v.iVersion;
+  int rc = clusterRange(zEndpoints, zPrefix, oneKv, &v);
+  return rc == SQLITE_OK && v.n == 1 ? v.iVersion : -1;
 }
 
 static int64_t clusterCompactNow(const char *zEndpoints) {

@@ -4583,18 +4583,6 @@ static void testCompression(void) {
 
 /* ------------------------------------------------------------- expiry */
 
-/* Assert the output of zSql on db, which goes on after a statement that
-** fails (runSql). */
-#define EXPECT_ALL(db, zSql, zExpect) expectAll(db, zSql, zExpect, __FILE__, __LINE__)
-
-static void expectAll(sqlite3 *db, const char *zSql, const char *zExpect, const char *zFile,
-                      int iLine) {
-  char *zGot = runSql(db, zSql, 0);
-  harness_check(strcmp(zGot, zExpect) == 0, zFile, iLine,
-                "\n  sql:      %s\n  expected: %s\n  got:      %s", zSql, zExpect, zGot);
-  free(zGot);
-}
-
 /*
 ** A native table kv with the options zOptions, its raw binding r (the
 ** stored bytes), and a regular table ids(id) for joins, in database file
@@ -4791,7 +4779,7 @@ static void testExpiry(void) {
   EXEC(db, "DELETE FROM kv; INSERT INTO kv(key, value, expires_at) VALUES"
            " ('a', 1, 1010), ('b', 2, 1010), ('c', 3, 1010), ('live', 4, 1100);"
            "SELECT flaxkv_flush()");
-  EXPECT_ALL(db, "INSERT INTO kv VALUES ('a', 'new'); SELECT changes();"
+  RUNS(db, "INSERT INTO kv VALUES ('a', 'new'); SELECT changes();"
              "INSERT OR IGNORE INTO kv VALUES ('b', 'new'); SELECT changes();"
              "REPLACE INTO kv VALUES ('c', 'new'); SELECT changes();"
              "INSERT INTO kv VALUES ('live', 'dup');"
@@ -4891,7 +4879,7 @@ static void testExpiry(void) {
   CASE("21.11", "write_through=1: a plain INSERT over an expired row commits (the check in "
                 "LMDB's write transaction takes it for absent)");
   db = openExpiry("e4.db", ", write_through=1");
-  EXPECT_ALL(db, "INSERT INTO kv(key, value, expires_at) VALUES ('w', 1, 1005);"
+  RUNS(db, "INSERT INTO kv(key, value, expires_at) VALUES ('w', 1, 1005);"
              "SELECT flaxkv_clock(1006);"
              "BEGIN; INSERT INTO kv VALUES ('w', 2); COMMIT;"
              "INSERT INTO kv VALUES ('w', 3);"
