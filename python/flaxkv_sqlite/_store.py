@@ -470,8 +470,8 @@ class FlaxKV(MutableMapping):
 
     def _check_ttl_key(self, key, kb):
         if len(kb) > _MAX_TTL_KEY:
-            raise ValueError("flaxkv_sqlite: the key %r is %d bytes stored; a key with an "
-                             "expiry is at most %d" % (key, len(kb), _MAX_TTL_KEY))
+            raise ValueError("flaxkv_sqlite: a key with an expiry is at most %d bytes stored; "
+                             "this one is %d: %r" % (_MAX_TTL_KEY, len(kb), key))
 
     def _c(self):
         """The connection, for a caller holding the lock."""
