@@ -1049,14 +1049,15 @@ def test_ttl(tmp):
            "clear() removes the expiries")
 
     # ---- bad values
+    gt0 = "flaxkv_sqlite: ttl must be more than 0 seconds (math.inf: never), not "
+    num = ("flaxkv_sqlite: ttl is a lifetime in seconds (an int or a float, math.inf for "
+           "never), not ")
     for v, exc, text in [
-            (0, ValueError, "flaxkv_sqlite: ttl must be more than 0 seconds (math.inf: never), not 0"),
-            (-1.5, ValueError, "flaxkv_sqlite: ttl must be more than 0 seconds (math.inf: never), not -1.5"),
-            (math.nan, ValueError, "flaxkv_sqlite: ttl must be more than 0 seconds (math.inf: never), not nan"),
-            (-math.inf, ValueError, "flaxkv_sqlite: ttl must be more than 0 seconds (math.inf: never), not -inf"),
-            (1e11, ValueError, "flaxkv_sqlite: ttl must be at most 10**10 seconds (math.inf: never), not 100000000000.0"),
-            ("5", TypeError, "flaxkv_sqlite: ttl is a lifetime in seconds (an int or a float, math.inf for never), not str"),
-            (True, TypeError, "flaxkv_sqlite: ttl is a lifetime in seconds (an int or a float, math.inf for never), not bool")]:
+            (0, ValueError, gt0 + "0"), (-1.5, ValueError, gt0 + "-1.5"),
+            (math.nan, ValueError, gt0 + "nan"), (-math.inf, ValueError, gt0 + "-inf"),
+            (1e11, ValueError, "flaxkv_sqlite: ttl must be at most 10**10 seconds "
+             "(math.inf: never), not 100000000000.0"),
+            ("5", TypeError, num + "str"), (True, TypeError, num + "bool")]:
         raises(exc, text, lambda: d.set("bad", 1, ttl=v), "set(ttl=%r)" % (v,))
         raises(exc, text, lambda: FlaxKV("bad", root, ttl=v), "FlaxKV(ttl=%r)" % (v,))
     expect("bad" in d, False, "a bad ttl writes nothing")
@@ -1066,7 +1067,7 @@ def test_ttl(tmp):
            "this one is 506: 'xxx...", lambda: d.set("x" * 503, 1, ttl=5), "a long key with a ttl")
     d.set("x" * 500, 1, ttl=5)
     expect(d["x" * 500], 1, "a key of 503 bytes takes a ttl")
-    d.set(np.float64(2.5) if np is not None else 2.5, "np", ttl=np.float64(2) if np is not None else 2.0)
+    d.set(2.5, "np", ttl=np.float64(2) if np is not None else 2.0)
     expect(d[2.5], "np", "a NumPy number as ttl")
     d.close()
 

@@ -695,6 +695,7 @@ class FlaxKV(MutableMapping):
         with self._lock:
             kb, forms = self._encode_key(key)
             vb = self._codec.encode_value(default)
+            self._c()
             if self._exp_at <= _mono() and self._expiry() or self._ttl is not None:
                 return self._setdefault_exp(key, kb, forms, vb, default)
 
@@ -818,7 +819,7 @@ class FlaxKV(MutableMapping):
                     self._check_ttl_key(k, rows[-1][0])
             if not rows:
                 return
-            c = self._c()
+            self._c()
             if self._ttl is not None or self._exp_at <= _mono() and self._expiry():
                 if self._ttl is not None and not self._exp:
                     self._attach(True)
