@@ -66,11 +66,11 @@ EXPIRY (docs/python.md, "Expiry")
     the data store serializes every writer of the process, and the expiry
     rows it reads cannot change under it.
   - An object uses the expiry store once it is attached to its connection
-    (self._exp): at the first ttl write, or when _expiry() finds it (the
-    set _expiring, filled by every object of the process that attached it,
-    at every call; its data.mdb, at most every _PROBE_S seconds, for
-    another process's).  A store never given a ttl costs each call that
-    set lookup and a clock read, nothing else.
+    (self._exp): at its first ttl write, or when _expiry() finds the
+    store's data.mdb (at first use, then at most every _PROBE_S seconds
+    for another process's; at once when another object of the process
+    attached it: _attach resets the others' _exp_at).  A store never given
+    a ttl costs each call one monotonic clock read, nothing else.
   - "now" is self._clock() (time.time, or the constructor's clock=), read
     once per call.
 """
