@@ -169,6 +169,8 @@ struct fkv_remote {
   fkv_buf keys;         /* the prefixed keys of aOp */
   fkv_rtable **apGuard; /* bGuardTables: the tables written, a range compare each */
   int nGuard, nGuardAlloc;
+  fkv_rtable **apFence; /* the tables deleted from (one per prefix): a fence each */
+  int nFence, nFenceAlloc;
 };
 
 /* ---------------------------------------------------------------- bytes */
@@ -710,6 +712,7 @@ void fkvRemoteClose(fkv_remote *r) {
   fkvEtcdClose(r->pEtcd);
   sqlite3_free(r->aOp);
   sqlite3_free(r->apGuard);
+  sqlite3_free(r->apFence);
   fkvBufFree(&r->keys);
   sqlite3_free(r->zEtcd);
   sqlite3_free(r->zCaCert);
@@ -729,6 +732,7 @@ void fkvRemoteBatchBegin(fkv_remote *r) {
   r->bGuardTables = 0;
   r->nOp = 0;
   r->nGuard = 0;
+  r->nFence = 0;
   fkvBufReset(&r->keys);
 }
 
@@ -769,6 +773,24 @@ int fkvRemoteBatchRead(fkv_remote *r, MDB_txn *txn, fkv_table *t, const unsigned
   return batchRecord(r, txn, t, aKey, nKey, 0, 0, 1);
 }
 
+/* A delete of the batch under rt's prefix: the Txn puts the fence (see
+** Keys), once per prefix.  e. */
+static int batchFence(fkv_remote *r, fkv_rtable *rt) {
+  for (int i = 0; i < r->nFence; i++) {
+    fkv_rtable *q = r->apFence[i];
+    if (q->nPrefix == rt->nPrefix && memcmp(q->aPrefix, rt->aPrefix, rt->nPrefix) == 0) return 0;
+  }
+  if (r->nFence >= r->nFenceAlloc) {
+    int n = r->nFenceAlloc ? 2 * r->nFenceAlloc : 4;
+    fkv_rtable **a = sqlite3_realloc64(r->apFence, n * sizeof(*a));
+    if (!a) return ENOMEM;
+    r->apFence = a;
+    r->nFenceAlloc = n;
+  }
+  r->apFence[r->nFence++] = rt;
+  return 0;
+}
+
 /* Record an operation (or, bRead, only its compare) of the batch. */
 static int batchRecord(fkv_remote *r, MDB_txn *txn, fkv_table *t, const unsigned char *aKey,
                        size_t nKey, const unsigned char *aVal, size_t nVal, int bRead) {
@@ -792,6 +814,10 @@ static int batchRecord(fkv_remote *r, MDB_txn *txn, fkv_table *t, const unsigned
   fkvBufAppend(&r->keys, rt->aPrefix, rt->nPrefix);
   fkvBufAppend(&r->keys, aKey, nKey);
   if (r->keys.rc) return ENOMEM;
+  if (!aVal && !bRead) {
+    int e = batchFence(r, rt);
+    if (e) return e;
+  }
   if (r->bGuard) {
     /* The key's mod revision as the mirror holds it (0: absent). */
     MDB_val k = {nKey, (void *)aKey}, d;
@@ -820,6 +846,7 @@ static size_t batchBytes(fkv_remote *r) {
   for (int i = 0; i < r->nGuard; i++) {
     n += r->apGuard[i]->nPrefix + r->apGuard[i]->nEnd + FKV_ETCD_OP_BYTES;
   }
+  for (int i = 0; i < r->nFence; i++) n += r->apFence[i]->nPrefix + FKV_ETCD_OP_BYTES;
   return n;
 }
 
@@ -828,8 +855,9 @@ int fkvRemoteBatchCommit(fkv_remote *r, MDB_txn *txn, int64_t *piRev, char **pzE
   int nWrite = 0; /* the operations; r->nOp counts the read compares too */
   for (int i = 0; i < r->nOp; i++) nWrite += !r->aOp[i].bRead;
   if (nWrite == 0) return SQLITE_OK;
+  int nAll = nWrite + r->nFence; /* and the fences */
   int nCmp = r->bGuard ? r->nOp + r->nGuard : 0;
-  int nMost = nCmp > nWrite ? nCmp : nWrite;
+  int nMost = nCmp > nAll ? nCmp : nAll;
   if ((size_t)nMost > r->nMaxOps) {
     return fkvErrSet(pzErr, SQLITE_TOOBIG,
                      "flaxkv: a transaction of %d etcd operations%s is over the cluster's limit "
@@ -846,14 +874,14 @@ int fkvRemoteBatchCommit(fkv_remote *r, MDB_txn *txn, int64_t *piRev, char **pzE
                      "the table etcd_max_request_bytes=)",
                      (unsigned long long)nBytes, (unsigned long long)r->nMaxBytes);
   }
-  fkv_etcd_op *aOp = sqlite3_malloc64((size_t)nWrite * sizeof(*aOp));
+  fkv_etcd_op *aOp = sqlite3_malloc64((size_t)nAll * sizeof(*aOp));
   fkv_etcd_cmp *aCmp = nCmp ? sqlite3_malloc64((size_t)nCmp * sizeof(*aCmp)) : 0;
   if (!aOp || (nCmp && !aCmp)) {
     sqlite3_free(aOp);
     sqlite3_free(aCmp);
     return SQLITE_NOMEM;
   }
-  memset(aOp, 0, (size_t)nWrite * sizeof(*aOp));
+  memset(aOp, 0, (size_t)nAll * sizeof(*aOp));
   if (nCmp) memset(aCmp, 0, (size_t)nCmp * sizeof(*aCmp));
   for (int i = 0, j = 0; i < r->nOp; i++) {
     fkv_rop *o = &r->aOp[i];
@@ -871,6 +899,12 @@ int fkvRemoteBatchCommit(fkv_remote *r, MDB_txn *txn, int64_t *piRev, char **pzE
     aOp[j].pVal = o->aVal;
     aOp[j].nVal = o->nVal;
     j++;
+  }
+  for (int i = 0; i < r->nFence; i++) {
+    fkv_etcd_op *f = &aOp[nWrite + i]; /* an empty value */
+    f->eOp = FKV_ETCD_PUT;
+    f->pKey = r->apFence[i]->aPrefix;
+    f->nKey = r->apFence[i]->nPrefix;
   }
   pthread_mutex_lock(&r->mu);
   for (int i = 0; i < r->nGuard; i++) {
@@ -890,7 +924,7 @@ int fkvRemoteBatchCommit(fkv_remote *r, MDB_txn *txn, int64_t *piRev, char **pzE
   char *zErr = 0;
   int rc;
   for (int nTry = 0;; nTry++) {
-    rc = fkvEtcdTxn(r->pEtcd, aCmp, nCmp, aOp, nWrite, 0, 0, &bOk, &iRev, &zErr);
+    rc = fkvEtcdTxn(r->pEtcd, aCmp, nCmp, aOp, nAll, 0, 0, &bOk, &iRev, &zErr);
     /* Outcome unknown (a leader lost, a member that stopped answering): an
     ** unguarded Txn only puts and deletes, so sending it again is harmless
     ** and settles it.  A guarded one would fail its own compares. */

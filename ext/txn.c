@@ -439,10 +439,13 @@ static void tokenRelease(fkv_buffer *b) {
 
 /*
 ** The operations and bytes of p's entries in one batch of the store
-** (fkvStoreOpBytes), into *pnOps and *pnBytes.
+** (fkvStoreOpBytes), into *pnOps and *pnBytes; if p deletes, the bytes of
+** its table's delete fence (one more operation: a put of the prefix, with
+** no value) into *pnFence, else 0.
 */
-static void txnBatchSize(fkv_txn *p, size_t *pnOps, size_t *pnBytes) {
-  *pnOps = *pnBytes = 0;
+static void txnBatchSize(fkv_txn *p, size_t *pnOps, size_t *pnBytes, size_t *pnFence) {
+  *pnOps = *pnBytes = *pnFence = 0;
+  int bTomb = 0;
   for (fkv_node *x = fkvMemFirst(p->pMem); x; x = fkvMemNext(x)) {
     fkv_version *v = fkvNodeHead(x);
     if (!v) continue;
@@ -450,7 +453,9 @@ static void txnBatchSize(fkv_txn *p, size_t *pnOps, size_t *pnBytes) {
     fkvNodeKey(x, &nKey);
     (*pnOps)++;
     *pnBytes += fkvStoreOpBytes(p->pTable, nKey - FKV_PREFIX, v->bTomb ? 0 : v->nVal);
+    bTomb |= v->bTomb;
   }
+  if (bTomb) *pnFence = fkvStoreOpBytes(p->pTable, 0, 0);
 }
 
 /*
@@ -461,26 +466,43 @@ static void txnBatchSize(fkv_txn *p, size_t *pnOps, size_t *pnBytes) {
 ** take what is there first (b->mu held; before the commit token is
 ** taken).  A transaction that writes several tables of the store counts
 ** them together (b->nPrepOps, b->nPrepBytes, from the token's taking).
+** A transaction that deletes costs one more operation, its table's delete
+** fence (nFence: its bytes, 0 if it deletes nothing; store_etcd.c, Keys),
+** which the active memtable's flush sends once per table (b->aFence).
 */
-static int txnBatchFit(fkv_txn *p, size_t nOps, size_t nBytes, size_t nMaxOps, size_t nMaxBytes,
-                       int bOwner, const struct timespec *ts, char **pzErr) {
+static int txnBatchFit(fkv_txn *p, size_t nOps, size_t nBytes, size_t nFence, size_t nMaxOps,
+                       size_t nMaxBytes, int bOwner, const struct timespec *ts, char **pzErr) {
   fkv_buffer *b = p->pBuf;
-  size_t nAllOps = (bOwner ? b->nPrepOps : 0) + nOps;
-  size_t nAllBytes = (bOwner ? b->nPrepBytes : 0) + nBytes;
+  size_t nAllFence = (bOwner ? b->nPrepFence : 0) + (nFence != 0);
+  size_t nAllOps = (bOwner ? b->nPrepOps : 0) + nOps + (nFence != 0);
+  size_t nAllBytes = (bOwner ? b->nPrepBytes : 0) + nBytes + nFence;
   if (nAllOps > nMaxOps || nAllBytes > nMaxBytes) {
-    return fkvErrSet(pzErr, SQLITE_TOOBIG,
-                     "flaxkv: this transaction writes %llu keys (%llu bytes in etcd) to %s, over "
-                     "the cluster's limit of %llu operations (etcd's --max-txn-ops) or %llu "
-                     "bytes (--max-request-bytes) per transaction; a transaction is never split: "
-                     "raise the limit on every member and give the table etcd_max_txn_ops= or "
-                     "etcd_max_request_bytes=, or commit in smaller transactions",
-                     (unsigned long long)nAllOps, (unsigned long long)nAllBytes,
-                     fkvStorePath(b->pStore), (unsigned long long)nMaxOps,
-                     (unsigned long long)nMaxBytes);
+    char *zOps = nAllFence ? sqlite3_mprintf("%llu etcd operations with its deletes' fence%s, ",
+                                             (unsigned long long)nAllOps, nAllFence > 1 ? "s" : "")
+                           : 0;
+    int rc = fkvErrSet(
+        pzErr, SQLITE_TOOBIG,
+        "flaxkv: this transaction writes %llu keys (%s%llu bytes in etcd) to %s, over "
+        "the cluster's limit of %llu operations (etcd's --max-txn-ops) or %llu "
+        "bytes (--max-request-bytes) per transaction; a transaction is never split: "
+        "raise the limit on every member and give the table etcd_max_txn_ops= or "
+        "etcd_max_request_bytes=, or commit in smaller transactions",
+        (unsigned long long)(nAllOps - nAllFence), zOps ? zOps : "", (unsigned long long)nAllBytes,
+        fkvStorePath(b->pStore), (unsigned long long)nMaxOps, (unsigned long long)nMaxBytes);
+    sqlite3_free(zOps);
+    return rc;
   }
   if (fkvBufferThrough(b)) return SQLITE_OK; /* nothing goes to the memtable */
-  while (fkvMemCount(b->pActive) > 0 && (fkvMemCount(b->pActive) + nOps > nMaxOps ||
-                                         fkvMemBytes(b->pActive) + nBytes > nMaxBytes)) {
+  while (1) {
+    /* The active memtable's flush: its keys and fences, and ours. */
+    int bNewFence = nFence && !fkvBufferFenced(b, p->pTable->id);
+    size_t nMemOps = fkvMemCount(b->pActive) + (size_t)b->nFence;
+    size_t nMemBytes = fkvMemBytes(b->pActive) + b->nFenceBytes;
+    if (fkvMemCount(b->pActive) == 0 ||
+        (nMemOps + nOps + bNewFence <= nMaxOps &&
+         nMemBytes + nBytes + (bNewFence ? nFence : 0) <= nMaxBytes)) {
+      break;
+    }
     if (bOwner) {
       /* The token is ours (an earlier table of this transaction): no
       ** flush can take the memtable now. */
@@ -514,9 +536,9 @@ int fkvTxnPrepare(fkv_txn *p, void *pOwner, char **pzErr) {
   if (__atomic_load_n(&p->pTable->bDropped, __ATOMIC_ACQUIRE)) {
     return fkvErrSet(pzErr, SQLITE_ERROR, "flaxkv: the table was dropped");
   }
-  size_t nMaxOps, nMaxBytes, nOps = 0, nBytes = 0;
+  size_t nMaxOps, nMaxBytes, nOps = 0, nBytes = 0, nFence = 0;
   fkvStoreBatchLimits(b->pStore, &nMaxOps, &nMaxBytes);
-  if (nMaxOps && !p->bPrepared) txnBatchSize(p, &nOps, &nBytes);
+  if (nMaxOps && !p->bPrepared) txnBatchSize(p, &nOps, &nBytes, &nFence);
   int rc = SQLITE_OK;
   pthread_mutex_lock(&b->mu);
   if (!p->bPrepared) {
@@ -531,7 +553,8 @@ int fkvTxnPrepare(fkv_txn *p, void *pOwner, char **pzErr) {
     struct timespec ts;
     fkvTimeDeadline(&ts, FKV_WAIT_MS);
     if (nMaxOps) {
-      rc = txnBatchFit(p, nOps, nBytes, nMaxOps, nMaxBytes, b->token.pOwner == pOwner, &ts, pzErr);
+      rc = txnBatchFit(p, nOps, nBytes, nFence, nMaxOps, nMaxBytes, b->token.pOwner == pOwner, &ts,
+                       pzErr);
       if (rc != SQLITE_OK) {
         pthread_mutex_unlock(&b->mu);
         return rc;
@@ -555,10 +578,13 @@ int fkvTxnPrepare(fkv_txn *p, void *pOwner, char **pzErr) {
     if (bNew) {
       b->pendingSeq = b->visible + 1;
       b->bPendingPushed = 0;
-      b->nPrepOps = b->nPrepBytes = 0;
+      b->nPrepOps = b->nPrepBytes = b->nPrepFence = 0;
     }
-    b->nPrepOps += nOps;
-    b->nPrepBytes += nBytes;
+    b->nPrepOps += nOps + (nFence != 0);
+    b->nPrepBytes += nBytes + nFence;
+    b->nPrepFence += nFence != 0;
+    /* The flush of the active memtable sends our table's fence. */
+    if (nFence && !fkvBufferThrough(b)) fkvBufferFence(b, p->pTable->id, nFence);
     p->bPrepared = 1;
   }
   if (fkvBufferThrough(b)) {
