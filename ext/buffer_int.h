@@ -203,11 +203,6 @@ struct fkv_txn {
   /* The table's expiry (fkvTxnSetExpired): does a stored value hold a row
   ** that has expired at time now?  NULL: rows never expire. */
   int (*xExpired)(const unsigned char *aVal, size_t nVal, double now);
-  /* Write-through on etcd: the keys the transaction read by point lookup
-  ** since its first write (fkvTxnNoteRead), each a 2-byte length and the
-  ** key; their commit compares them with the mirror (store.h). */
-  fkv_buf reads;
-  int nReads;
 };
 
 /* The table id prefix of a memtable key (see Keys). */

@@ -14,7 +14,12 @@
 ** (codec.h: memcmp order is SQLite's order, and etcd orders keys by bytes),
 ** and its value is the encoded value, as in LMDB.  The mirror holds, in the
 ** table's LMDB database, the encoded key alone.  The prefix's range is
-** [P, fkvEtcdPrefixEnd(P)).
+** [P, fkvEtcdPrefixEnd(P)).  The key P itself is the delete fence, never a
+** row (an encoded key is never empty: keys of length <= |P| are skipped by
+** the rebuild and the watch, and the mirror never holds one): every Txn
+** this backend sends that deletes a key under P also puts P, with an
+** empty value (batchFence), so P's mod revision is the revision of the
+** last delete flaxkv made under P (see Write-through).
 **
 ** The mirror.  Besides the table's database, the mirror keeps, in the same
 ** LMDB environment:
@@ -58,20 +63,28 @@
 ** the watch applies nothing meanwhile: everything the mirror holds is
 ** below that revision.  A Txn over the limits (fkvRemoteLimits) is
 ** refused before it is sent: the buffer keeps every flush within them
-** (txn.c), so one SQL commit is never split.
+** (txn.c), so one SQL commit is never split.  Its operations are the
+** batch's puts and deletes, then one fence per prefix deleted from (the
+** buffer counts them: txn.c txnBatchFit; the purge leaves room for them).
 **
 ** Write-through.  A guarded batch (fkvRemoteBatchGuard) adds to its Txn,
 ** for every key it writes, the compare "mod_revision = the mirror's" (0
 ** for a key the mirror does not hold: absent), and for every table the
-** compare "every key of the prefix has mod_revision <= the applied
-** revision": the cluster holds exactly what the mirror holds, so what the
-** transaction read (its snapshot, which fkvStoreForeignAfter checks against
-** the watch's commits) is still current.  A failed compare is SQLITE_BUSY.
-** Keys another machine deleted after the applied revision are not seen by
-** the range compare (etcd compares existing keys only).  After the commit
-** the writer waits (at most FKV_ETCD_SETTLE_MS) for the watch to deliver
-** its revision, so that its next transaction does not fail on its own
-** write.
+** compare "every key of [P, end) has mod_revision <= the applied
+** revision".  etcd compares existing keys only, so the range compare
+** alone would miss a key deleted after the applied revision; the fence P
+** is in the range and moves with every delete flaxkv makes under P.  So
+** the range compare fails if flaxkv changed, created or deleted any key of
+** the prefix after the applied revision: the cluster holds what the mirror
+** holds, and what the transaction read (its snapshot, which
+** fkvStoreForeignAfter checks against the commits the watch applied since)
+** is still current, whether it read by point lookup, range or scan, before
+** or after its first write.  No compare per key read is needed.  A failed
+** compare is SQLITE_BUSY.  Deletes made by other programs (etcdctl del)
+** do not move the fence: a key read and deleted so is not seen (a key
+** written is, by its own compare).  After the commit the writer waits (at
+** most FKV_ETCD_SETTLE_MS) for the watch to deliver its revision, so that
+** its next transaction does not fail on its own write (or fence).
 **
 ** THREADS AND LOCKS.  r->openMu serializes the opening of tables (a
 ** connection's thread, no other lock held; it is held across a rebuild, so
@@ -83,8 +96,8 @@
 ** remote's table list, each table's iApplied,
 ** bStop, pWatch (swapped by its thread, interrupted by the closer) and
 ** error, and iEtcdRev; r->cond signals iApplied's advances.  The batch
-** state (aOp, aCmp, keys) is used under the write lock only.  The client
-** (etcd.h) is safe from any thread.
+** state (aOp, apGuard, apFence, keys) is used under the write lock only.
+** The client (etcd.h) is safe from any thread.
 */
 #include <sqlite3ext.h>
 SQLITE_EXTENSION_INIT3
@@ -145,7 +158,6 @@ struct fkv_rop {
   const unsigned char *aVal; /* NULL: a delete */
   size_t nVal;
   int64_t iGuard; /* the guard's mod revision (bGuard) */
-  int bRead;      /* only read: a compare, no operation */
 };
 
 struct fkv_remote {
@@ -759,20 +771,6 @@ int fkvRemoteBatchTable(fkv_remote *r, MDB_txn *txn, fkv_table *t) {
   return 0;
 }
 
-static int batchRecord(fkv_remote *r, MDB_txn *txn, fkv_table *t, const unsigned char *aKey,
-                       size_t nKey, const unsigned char *aVal, size_t nVal, int bRead);
-
-int fkvRemoteBatchOp(fkv_remote *r, MDB_txn *txn, fkv_table *t, const unsigned char *aKey,
-                     size_t nKey, const unsigned char *aVal, size_t nVal) {
-  return batchRecord(r, txn, t, aKey, nKey, aVal, nVal, 0);
-}
-
-int fkvRemoteBatchRead(fkv_remote *r, MDB_txn *txn, fkv_table *t, const unsigned char *aKey,
-                       size_t nKey) {
-  if (!r->bGuard || !t->pRemote) return 0;
-  return batchRecord(r, txn, t, aKey, nKey, 0, 0, 1);
-}
-
 /* A delete of the batch under rt's prefix: the Txn puts the fence (see
 ** Keys), once per prefix.  e. */
 static int batchFence(fkv_remote *r, fkv_rtable *rt) {
@@ -791,9 +789,8 @@ static int batchFence(fkv_remote *r, fkv_rtable *rt) {
   return 0;
 }
 
-/* Record an operation (or, bRead, only its compare) of the batch. */
-static int batchRecord(fkv_remote *r, MDB_txn *txn, fkv_table *t, const unsigned char *aKey,
-                       size_t nKey, const unsigned char *aVal, size_t nVal, int bRead) {
+int fkvRemoteBatchOp(fkv_remote *r, MDB_txn *txn, fkv_table *t, const unsigned char *aKey,
+                     size_t nKey, const unsigned char *aVal, size_t nVal) {
   fkv_rtable *rt = t->pRemote;
   if (r->nOp >= r->nOpAlloc) {
     int n = r->nOpAlloc ? 2 * r->nOpAlloc : 64;
@@ -810,11 +807,10 @@ static int batchRecord(fkv_remote *r, MDB_txn *txn, fkv_table *t, const unsigned
   if (!aVal) o->aVal = 0;
   o->nVal = nVal;
   o->iGuard = 0;
-  o->bRead = bRead;
   fkvBufAppend(&r->keys, rt->aPrefix, rt->nPrefix);
   fkvBufAppend(&r->keys, aKey, nKey);
   if (r->keys.rc) return ENOMEM;
-  if (!aVal && !bRead) {
+  if (!aVal) {
     int e = batchFence(r, rt);
     if (e) return e;
   }
@@ -840,7 +836,7 @@ static int batchRecord(fkv_remote *r, MDB_txn *txn, fkv_table *t, const unsigned
 static size_t batchBytes(fkv_remote *r) {
   size_t n = FKV_ETCD_TXN_BYTES;
   for (int i = 0; i < r->nOp; i++) {
-    if (!r->aOp[i].bRead) n += r->aOp[i].nKey + r->aOp[i].nVal + FKV_ETCD_OP_BYTES;
+    n += r->aOp[i].nKey + r->aOp[i].nVal + FKV_ETCD_OP_BYTES;
     if (r->bGuard) n += r->aOp[i].nKey + FKV_ETCD_OP_BYTES;
   }
   for (int i = 0; i < r->nGuard; i++) {
@@ -852,10 +848,8 @@ static size_t batchBytes(fkv_remote *r) {
 
 int fkvRemoteBatchCommit(fkv_remote *r, MDB_txn *txn, int64_t *piRev, char **pzErr) {
   *piRev = 0;
-  int nWrite = 0; /* the operations; r->nOp counts the read compares too */
-  for (int i = 0; i < r->nOp; i++) nWrite += !r->aOp[i].bRead;
-  if (nWrite == 0) return SQLITE_OK;
-  int nAll = nWrite + r->nFence; /* and the fences */
+  if (r->nOp == 0) return SQLITE_OK;
+  int nAll = r->nOp + r->nFence; /* the operations: writes, then fences */
   int nCmp = r->bGuard ? r->nOp + r->nGuard : 0;
   int nMost = nCmp > nAll ? nCmp : nAll;
   if ((size_t)nMost > r->nMaxOps) {
@@ -883,25 +877,23 @@ int fkvRemoteBatchCommit(fkv_remote *r, MDB_txn *txn, int64_t *piRev, char **pzE
   }
   memset(aOp, 0, (size_t)nAll * sizeof(*aOp));
   if (nCmp) memset(aCmp, 0, (size_t)nCmp * sizeof(*aCmp));
-  for (int i = 0, j = 0; i < r->nOp; i++) {
+  for (int i = 0; i < r->nOp; i++) {
     fkv_rop *o = &r->aOp[i];
+    aOp[i].eOp = o->aVal ? FKV_ETCD_PUT : FKV_ETCD_DELETE;
+    aOp[i].pKey = r->keys.a + o->iKey;
+    aOp[i].nKey = o->nKey;
+    aOp[i].pVal = o->aVal;
+    aOp[i].nVal = o->nVal;
     if (r->bGuard) {
       aCmp[i].eTarget = FKV_ETCD_MOD;
       aCmp[i].eResult = FKV_ETCD_EQUAL;
-      aCmp[i].pKey = r->keys.a + o->iKey;
-      aCmp[i].nKey = o->nKey;
+      aCmp[i].pKey = aOp[i].pKey;
+      aCmp[i].nKey = aOp[i].nKey;
       aCmp[i].iVal = o->iGuard;
     }
-    if (o->bRead) continue;
-    aOp[j].eOp = o->aVal ? FKV_ETCD_PUT : FKV_ETCD_DELETE;
-    aOp[j].pKey = r->keys.a + o->iKey;
-    aOp[j].nKey = o->nKey;
-    aOp[j].pVal = o->aVal;
-    aOp[j].nVal = o->nVal;
-    j++;
   }
   for (int i = 0; i < r->nFence; i++) {
-    fkv_etcd_op *f = &aOp[nWrite + i]; /* an empty value */
+    fkv_etcd_op *f = &aOp[r->nOp + i]; /* an empty value */
     f->eOp = FKV_ETCD_PUT;
     f->pKey = r->apFence[i]->aPrefix;
     f->nKey = r->apFence[i]->nPrefix;
@@ -957,7 +949,6 @@ int fkvRemoteBatchCommit(fkv_remote *r, MDB_txn *txn, int64_t *piRev, char **pzE
   /* Acknowledged at iRev: the mirror takes the writes at that revision. */
   for (int i = 0; i < r->nOp; i++) {
     fkv_rop *o = &r->aOp[i];
-    if (o->bRead) continue;
     fkv_rtable *rt = o->t->pRemote;
     const unsigned char *aKey = r->keys.a + o->iKey + rt->nPrefix;
     size_t nKey = o->nKey - rt->nPrefix;

@@ -53,8 +53,6 @@ static void txnClear(fkv_txn *p) {
   p->nMark = 0;
   p->genExpect = 0;
   p->bWritten = 0;
-  fkvBufReset(&p->reads);
-  p->nReads = 0;
   p->spot.pMem = 0; /* a reset memtable keeps its address */
   /* Keep an unshared entry table for the next transaction (autocommit
   ** statements come one after the other); an iterator may still hold it. */
@@ -76,7 +74,6 @@ void fkvTxnFree(fkv_txn *p) {
   fkvMemUnref(p->pMem);
   sqlite3_free(p->aUndo);
   sqlite3_free(p->aMark);
-  fkvBufFree(&p->reads);
   sqlite3_free(p);
 }
 
@@ -275,39 +272,6 @@ int fkvTxnBegin(fkv_txn *p, void *pOwner, char **pzErr) {
   return rc;
 }
 
-#define FKV_TXN_READS 64 /* point reads a write-through commit compares */
-
-void fkvTxnNoteRead(fkv_txn *p, const unsigned char *aKey, size_t nKey) {
-  if (!p->bWriter || !p->pTable->pRemote || !fkvBufferThrough(p->pBuf)) return;
-  if (p->nReads >= FKV_TXN_READS || nKey > FKV_MAX_KEY) return;
-  unsigned char aLen[2] = {(unsigned char)(nKey >> 8), (unsigned char)nKey};
-  fkvBufAppend(&p->reads, aLen, 2);
-  fkvBufAppend(&p->reads, aKey, nKey);
-  if (p->reads.rc == SQLITE_OK) p->nReads++;
-}
-
-/* Guard the point reads of p that it did not write (write-through, the
-** batch on p's table), at most *pnBudget of them (what etcd's operation
-** limit leaves).  A backend code. */
-static int txnGuardReads(fkv_txn *p, fkv_batch *pBatch, size_t *pnBudget) {
-  if (p->reads.rc != SQLITE_OK) return ENOMEM;
-  unsigned char aPk[FKV_PREFIX + FKV_MAX_KEY];
-  fkvBufferPutPrefix(aPk, p->pTable->id);
-  size_t i = 0;
-  for (int k = 0; k < p->nReads; k++) {
-    size_t n = ((size_t)p->reads.a[i] << 8) | p->reads.a[i + 1];
-    const unsigned char *a = p->reads.a + i + 2;
-    i += 2 + n;
-    memcpy(aPk + FKV_PREFIX, a, n);
-    if (p->pMem && fkvMemFind(p->pMem, aPk, FKV_PREFIX + n)) continue; /* written */
-    if (*pnBudget == 0) break;
-    int e = fkvStoreBatchGuardRead(pBatch, a, n);
-    if (e) return e;
-    (*pnBudget)--;
-  }
-  return 0;
-}
-
 void fkvTxnSetSnapshot(fkv_txn *p, uint64_t idSnap) {
   if (idSnap < p->idSnap) p->idSnap = idSnap;
 }
@@ -328,13 +292,7 @@ int fkvTxnWriteThrough(fkv_txn **ap, int n, char **pzErr) {
     if (ap[i]->idSnap < idSnap) idSnap = ap[i]->idSnap;
   }
   double now = 0; /* the clock, read at the first expiry check */
-  /* The compares of point reads, within etcd's operation limit: what the
-  ** writes and one range compare per table leave. */
-  size_t nMaxOps = 0, nMaxBytes = 0, nUsed = (size_t)n;
-  fkvStoreBatchLimits(s, &nMaxOps, &nMaxBytes);
-  for (int i = 0; i < n; i++) nUsed += ap[i]->pMem ? fkvMemCount(ap[i]->pMem) : 0;
   for (int nTry = 0;; nTry++) {
-    size_t nReadBudget = nMaxOps > nUsed ? nMaxOps - nUsed : 0;
     fkv_batch *pBatch;
     int rc = fkvStoreBatchBegin(s, &pBatch, pzErr);
     if (rc != SQLITE_OK) return rc;
@@ -382,7 +340,6 @@ int fkvTxnWriteThrough(fkv_txn **ap, int n, char **pzErr) {
         e = v->bTomb ? fkvStoreBatchDel(pBatch, aKey, nKey)
                      : fkvStoreBatchPut(pBatch, aKey, nKey, v->aVal, v->nVal);
       }
-      if (e == 0 && rc == SQLITE_OK) e = txnGuardReads(ap[i], pBatch, &nReadBudget);
     }
     /* A transaction that wrote is a commit to the store, as in WAL, even
     ** when its writes cancel out (another process's snapshot goes stale). */
