@@ -11,7 +11,9 @@
 **   1  one member: options, the SQL contract, two machines, the later
 **      flush, prefixes, the Txn limits, mirror deleted or compacted, a
 **      local table in a mirror's store, the member killed and back (nothing
-**      acknowledged is lost)
+**      acknowledged is lost), write_through's guards (the purge's, a read
+**      row another machine deleted: the delete fence), the fence never a
+**      row and within the limits
 **   2  three members: write_through (counter and INSERT uniqueness across
 **      processes), a machine per member, the leader killed in the middle of
 **      flushes, a member stopped (SIGSTOP) and resumed
