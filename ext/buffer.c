@@ -364,9 +364,11 @@ static int purgeOnce(fkv_buffer *b) {
   pthread_mutex_unlock(&b->mu);
 
   /* At most FKV_PURGE_BATCH rows, and no more deletes than one batch of
-  ** the store may hold (etcd's --max-txn-ops: store.h). */
+  ** the store may hold (etcd's --max-txn-ops, less a delete fence per
+  ** table: store.h). */
   size_t nOps = 0, nBytes = 0;
   fkvStoreBatchLimits(b->pStore, &nOps, &nBytes);
+  if (nOps) nOps = nOps > (size_t)nT ? nOps - (size_t)nT : 1;
   int nMax = nOps && nOps < FKV_PURGE_BATCH ? (int)nOps : FKV_PURGE_BATCH;
   fkv_due *aDue = sqlite3_malloc64(sizeof(fkv_due) * nMax);
   int nDue = aDue ? purgeCollect(b, apT, nT, fkvClockNow() - FKV_PURGE_GRACE, aDue, nMax) : 0;
@@ -556,6 +558,11 @@ static int keepHeld(fkv_buffer *b, fkv_held *pHeld) {
         fkvVersionFree(pCopy);
         return SQLITE_NOMEM;
       }
+      if (v->bTomb) {
+        /* The next flush sends the table's delete fence (txn.c txnBatchFit). */
+        fkv_table *t = fkvStoreTableById(b->pStore, q->id);
+        if (t) fkvBufferFence(b, q->id, fkvStoreOpBytes(t, 0, 0));
+      }
       pCopy->seq = v->seq;
       fkvMemPushOldest(b->pActive, y, pCopy, h);
     }
@@ -582,6 +589,8 @@ static void flushOnce(fkv_buffer *b) {
     b->pFrozen = b->pActive;
     b->pActive = pNew;
     b->nHeldBytes = 0;
+    b->nFence = 0; /* the frozen memtable's fences go with it */
+    b->nFenceBytes = 0;
     b->frozenSeq = b->visible;
     __atomic_add_fetch(&b->flushGen, 1, __ATOMIC_RELEASE);
     __atomic_add_fetch(&b->gen, 1, __ATOMIC_RELEASE);
@@ -669,7 +678,8 @@ static int64_t flushDueIn(fkv_buffer *b, int64_t now) {
   /* A store with batch limits (etcd): a flush as soon as one is full. */
   size_t nMaxOps, nMaxBytes;
   fkvStoreBatchLimits(b->pStore, &nMaxOps, &nMaxBytes);
-  if (nMaxOps && (fkvMemCount(b->pActive) >= nMaxOps || fkvMemBytes(b->pActive) >= nMaxBytes)) {
+  if (nMaxOps && (fkvMemCount(b->pActive) + (size_t)b->nFence >= nMaxOps ||
+                  fkvMemBytes(b->pActive) + b->nFenceBytes >= nMaxBytes)) {
     return 0;
   }
   int64_t tIdle = b->msLastCommit + idle - now;

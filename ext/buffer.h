@@ -229,11 +229,6 @@ int fkvTxnBegin(fkv_txn *, void *pOwner, char **pzErr);
 /* The transaction may have read the store's LMDB snapshot idSnap (an LMDB
 ** transaction id): write-through commits check that no other process
 ** committed after it. */
-/* Write-through on etcd: pTxn's transaction read the key aKey by point
-** lookup (found or not); its commit then fails with SQLITE_BUSY if the
-** cluster holds another revision of it than the mirror did.  At most
-** FKV_TXN_READS keys are kept (later ones rest on the table's guard). */
-void fkvTxnNoteRead(fkv_txn *, const unsigned char *aKey, size_t nKey);
 void fkvTxnSetSnapshot(fkv_txn *, uint64_t idSnap);
 /* Does the buffer run write-through (fkv_buffer_cfg.eWriteThrough)? */
 int fkvBufferWriteThrough(fkv_buffer *);

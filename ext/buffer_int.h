@@ -103,8 +103,15 @@ struct fkv_buffer {
                             ** (fkv_txn.bWriter) */
   int bPendingPushed;
   uint64_t pendingSeq;
-  size_t nPrepOps, nPrepBytes;      /* the batch size of the commit holding the
+  size_t nPrepOps, nPrepBytes; /* the batch size of the commit holding the
                                ** token (txn.c txnBatchFit) */
+  size_t nPrepFence;           /* of nPrepOps, its delete fences */
+  /* The delete fences the flush of pActive sends (store.h REMOTE: one
+  ** more etcd operation per table it deletes from), by table id, and
+  ** their bytes; reset when pActive is frozen (txn.c txnBatchFit). */
+  uint32_t aFence[FKV_MAX_TABLES];
+  int nFence;
+  size_t nFenceBytes;
   fkv_view *pViewFirst, *pViewLast; /* open views, oldest first */
   int nParked;                      /* atomic: parked views */
   uint64_t nParkEvents;             /* atomic: parkings so far */
@@ -196,11 +203,6 @@ struct fkv_txn {
   /* The table's expiry (fkvTxnSetExpired): does a stored value hold a row
   ** that has expired at time now?  NULL: rows never expire. */
   int (*xExpired)(const unsigned char *aVal, size_t nVal, double now);
-  /* Write-through on etcd: the keys the transaction read by point lookup
-  ** since its first write (fkvTxnNoteRead), each a 2-byte length and the
-  ** key; their commit compares them with the mirror (store.h). */
-  fkv_buf reads;
-  int nReads;
 };
 
 /* The table id prefix of a memtable key (see Keys). */
@@ -213,6 +215,21 @@ static inline void fkvBufferPutPrefix(unsigned char *a, uint32_t id) {
 
 static inline uint32_t fkvBufferGetPrefix(const unsigned char *a) {
   return ((uint32_t)a[0] << 24) | ((uint32_t)a[1] << 16) | ((uint32_t)a[2] << 8) | a[3];
+}
+
+/* Is table id's delete fence counted for pActive's flush (b->mu held)? */
+static inline int fkvBufferFenced(fkv_buffer *b, uint32_t id) {
+  for (int i = 0; i < b->nFence; i++) {
+    if (b->aFence[i] == id) return 1;
+  }
+  return 0;
+}
+
+/* Count table id's delete fence, of nBytes, for pActive's flush (b->mu). */
+static inline void fkvBufferFence(fkv_buffer *b, uint32_t id, size_t nBytes) {
+  if (fkvBufferFenced(b, id) || b->nFence >= FKV_MAX_TABLES) return;
+  b->aFence[b->nFence++] = id;
+  b->nFenceBytes += nBytes;
 }
 
 /* The oldest seq any open view can read (b->mu held; see Pruning). */

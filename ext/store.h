@@ -516,24 +516,22 @@ void fkvStoreBatchAbort(fkv_batch *);
 **                        cluster holds for a written key another revision
 **                        than the mirror (the purge: it deletes only the
 **                        row it saw), or, with bTables, for a written
-**                        table a key newer than the mirror has applied
-**                        (write_through).  Nothing on a store without etcd.
-**   fkvStoreBatchGuardRead  (guarded batch, after Table) a key of the table
-**                        the writer read and does not write: the commit
-**                        fails as above if the cluster holds another
-**                        revision of it than the mirror (or holds it where
-**                        the mirror does not).  Returns e; 0 (nothing) on a
-**                        store without etcd or a batch not guarded.
+**                        table a key newer than the mirror has applied,
+**                        or a delete made after it (write_through; the
+**                        delete fence, store_etcd.c).  Nothing on a store
+**                        without etcd.
 **   fkvStoreBatchLimits  the most operations and bytes one batch may hold
 **                        (etcd's --max-txn-ops and --max-request-bytes, as
-**                        the table's options say); 0: no limit.
+**                        the table's options say); 0: no limit.  A batch
+**                        that deletes from a table costs one operation
+**                        more for it (its delete fence: a put of the
+**                        prefix, fkvStoreOpBytes(t, 0, 0) bytes).
 **   fkvStoreOpBytes      the bytes a put of t costs against that limit (0
 **                        for a table not on etcd).
 **   fkvStoreEntryCheck   SQLITE_TOOBIG, with a message that names the limit
 **                        and the flag, if one put of t alone is over it.
 */
 void fkvStoreBatchGuard(fkv_batch *, int bTables);
-int fkvStoreBatchGuardRead(fkv_batch *, const unsigned char *aKey, size_t nKey);
 void fkvStoreBatchLimits(fkv_store *, size_t *pnOps, size_t *pnBytes);
 size_t fkvStoreOpBytes(fkv_table *t, size_t nKey, size_t nVal);
 int fkvStoreEntryCheck(fkv_table *t, size_t nKey, size_t nVal, char **pzErr);

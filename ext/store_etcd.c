@@ -14,7 +14,12 @@
 ** (codec.h: memcmp order is SQLite's order, and etcd orders keys by bytes),
 ** and its value is the encoded value, as in LMDB.  The mirror holds, in the
 ** table's LMDB database, the encoded key alone.  The prefix's range is
-** [P, fkvEtcdPrefixEnd(P)).
+** [P, fkvEtcdPrefixEnd(P)).  The key P itself is the delete fence, never a
+** row (an encoded key is never empty: keys of length <= |P| are skipped by
+** the rebuild and the watch, and the mirror never holds one): every Txn
+** this backend sends that deletes a key under P also puts P, with an
+** empty value (batchFence), so P's mod revision is the revision of the
+** last delete flaxkv made under P (see Write-through).
 **
 ** The mirror.  Besides the table's database, the mirror keeps, in the same
 ** LMDB environment:
@@ -58,20 +63,28 @@
 ** the watch applies nothing meanwhile: everything the mirror holds is
 ** below that revision.  A Txn over the limits (fkvRemoteLimits) is
 ** refused before it is sent: the buffer keeps every flush within them
-** (txn.c), so one SQL commit is never split.
+** (txn.c), so one SQL commit is never split.  Its operations are the
+** batch's puts and deletes, then one fence per prefix deleted from (the
+** buffer counts them: txn.c txnBatchFit; the purge leaves room for them).
 **
 ** Write-through.  A guarded batch (fkvRemoteBatchGuard) adds to its Txn,
 ** for every key it writes, the compare "mod_revision = the mirror's" (0
 ** for a key the mirror does not hold: absent), and for every table the
-** compare "every key of the prefix has mod_revision <= the applied
-** revision": the cluster holds exactly what the mirror holds, so what the
-** transaction read (its snapshot, which fkvStoreForeignAfter checks against
-** the watch's commits) is still current.  A failed compare is SQLITE_BUSY.
-** Keys another machine deleted after the applied revision are not seen by
-** the range compare (etcd compares existing keys only).  After the commit
-** the writer waits (at most FKV_ETCD_SETTLE_MS) for the watch to deliver
-** its revision, so that its next transaction does not fail on its own
-** write.
+** compare "every key of [P, end) has mod_revision <= the applied
+** revision".  etcd compares existing keys only, so the range compare
+** alone would miss a key deleted after the applied revision; the fence P
+** is in the range and moves with every delete flaxkv makes under P.  So
+** the range compare fails if flaxkv changed, created or deleted any key of
+** the prefix after the applied revision: the cluster holds what the mirror
+** holds, and what the transaction read (its snapshot, which
+** fkvStoreForeignAfter checks against the commits the watch applied since)
+** is still current, whether it read by point lookup, range or scan, before
+** or after its first write.  No compare per key read is needed.  A failed
+** compare is SQLITE_BUSY.  Deletes made by other programs (etcdctl del)
+** do not move the fence: a key read and deleted so is not seen (a key
+** written is, by its own compare).  After the commit the writer waits (at
+** most FKV_ETCD_SETTLE_MS) for the watch to deliver its revision, so that
+** its next transaction does not fail on its own write (or fence).
 **
 ** THREADS AND LOCKS.  r->openMu serializes the opening of tables (a
 ** connection's thread, no other lock held; it is held across a rebuild, so
@@ -83,8 +96,8 @@
 ** remote's table list, each table's iApplied,
 ** bStop, pWatch (swapped by its thread, interrupted by the closer) and
 ** error, and iEtcdRev; r->cond signals iApplied's advances.  The batch
-** state (aOp, aCmp, keys) is used under the write lock only.  The client
-** (etcd.h) is safe from any thread.
+** state (aOp, apGuard, apFence, keys) is used under the write lock only.
+** The client (etcd.h) is safe from any thread.
 */
 #include <sqlite3ext.h>
 SQLITE_EXTENSION_INIT3
@@ -145,7 +158,6 @@ struct fkv_rop {
   const unsigned char *aVal; /* NULL: a delete */
   size_t nVal;
   int64_t iGuard; /* the guard's mod revision (bGuard) */
-  int bRead;      /* only read: a compare, no operation */
 };
 
 struct fkv_remote {
@@ -169,6 +181,8 @@ struct fkv_remote {
   fkv_buf keys;         /* the prefixed keys of aOp */
   fkv_rtable **apGuard; /* bGuardTables: the tables written, a range compare each */
   int nGuard, nGuardAlloc;
+  fkv_rtable **apFence; /* the tables deleted from (one per prefix): a fence each */
+  int nFence, nFenceAlloc;
 };
 
 /* ---------------------------------------------------------------- bytes */
@@ -710,6 +724,7 @@ void fkvRemoteClose(fkv_remote *r) {
   fkvEtcdClose(r->pEtcd);
   sqlite3_free(r->aOp);
   sqlite3_free(r->apGuard);
+  sqlite3_free(r->apFence);
   fkvBufFree(&r->keys);
   sqlite3_free(r->zEtcd);
   sqlite3_free(r->zCaCert);
@@ -729,6 +744,7 @@ void fkvRemoteBatchBegin(fkv_remote *r) {
   r->bGuardTables = 0;
   r->nOp = 0;
   r->nGuard = 0;
+  r->nFence = 0;
   fkvBufReset(&r->keys);
 }
 
@@ -755,23 +771,26 @@ int fkvRemoteBatchTable(fkv_remote *r, MDB_txn *txn, fkv_table *t) {
   return 0;
 }
 
-static int batchRecord(fkv_remote *r, MDB_txn *txn, fkv_table *t, const unsigned char *aKey,
-                       size_t nKey, const unsigned char *aVal, size_t nVal, int bRead);
+/* A delete of the batch under rt's prefix: the Txn puts the fence (see
+** Keys), once per prefix.  e. */
+static int batchFence(fkv_remote *r, fkv_rtable *rt) {
+  for (int i = 0; i < r->nFence; i++) {
+    fkv_rtable *q = r->apFence[i];
+    if (q->nPrefix == rt->nPrefix && memcmp(q->aPrefix, rt->aPrefix, rt->nPrefix) == 0) return 0;
+  }
+  if (r->nFence >= r->nFenceAlloc) {
+    int n = r->nFenceAlloc ? 2 * r->nFenceAlloc : 4;
+    fkv_rtable **a = sqlite3_realloc64(r->apFence, n * sizeof(*a));
+    if (!a) return ENOMEM;
+    r->apFence = a;
+    r->nFenceAlloc = n;
+  }
+  r->apFence[r->nFence++] = rt;
+  return 0;
+}
 
 int fkvRemoteBatchOp(fkv_remote *r, MDB_txn *txn, fkv_table *t, const unsigned char *aKey,
                      size_t nKey, const unsigned char *aVal, size_t nVal) {
-  return batchRecord(r, txn, t, aKey, nKey, aVal, nVal, 0);
-}
-
-int fkvRemoteBatchRead(fkv_remote *r, MDB_txn *txn, fkv_table *t, const unsigned char *aKey,
-                       size_t nKey) {
-  if (!r->bGuard || !t->pRemote) return 0;
-  return batchRecord(r, txn, t, aKey, nKey, 0, 0, 1);
-}
-
-/* Record an operation (or, bRead, only its compare) of the batch. */
-static int batchRecord(fkv_remote *r, MDB_txn *txn, fkv_table *t, const unsigned char *aKey,
-                       size_t nKey, const unsigned char *aVal, size_t nVal, int bRead) {
   fkv_rtable *rt = t->pRemote;
   if (r->nOp >= r->nOpAlloc) {
     int n = r->nOpAlloc ? 2 * r->nOpAlloc : 64;
@@ -788,10 +807,13 @@ static int batchRecord(fkv_remote *r, MDB_txn *txn, fkv_table *t, const unsigned
   if (!aVal) o->aVal = 0;
   o->nVal = nVal;
   o->iGuard = 0;
-  o->bRead = bRead;
   fkvBufAppend(&r->keys, rt->aPrefix, rt->nPrefix);
   fkvBufAppend(&r->keys, aKey, nKey);
   if (r->keys.rc) return ENOMEM;
+  if (!aVal) {
+    int e = batchFence(r, rt);
+    if (e) return e;
+  }
   if (r->bGuard) {
     /* The key's mod revision as the mirror holds it (0: absent). */
     MDB_val k = {nKey, (void *)aKey}, d;
@@ -814,22 +836,22 @@ static int batchRecord(fkv_remote *r, MDB_txn *txn, fkv_table *t, const unsigned
 static size_t batchBytes(fkv_remote *r) {
   size_t n = FKV_ETCD_TXN_BYTES;
   for (int i = 0; i < r->nOp; i++) {
-    if (!r->aOp[i].bRead) n += r->aOp[i].nKey + r->aOp[i].nVal + FKV_ETCD_OP_BYTES;
+    n += r->aOp[i].nKey + r->aOp[i].nVal + FKV_ETCD_OP_BYTES;
     if (r->bGuard) n += r->aOp[i].nKey + FKV_ETCD_OP_BYTES;
   }
   for (int i = 0; i < r->nGuard; i++) {
     n += r->apGuard[i]->nPrefix + r->apGuard[i]->nEnd + FKV_ETCD_OP_BYTES;
   }
+  for (int i = 0; i < r->nFence; i++) n += r->apFence[i]->nPrefix + FKV_ETCD_OP_BYTES;
   return n;
 }
 
 int fkvRemoteBatchCommit(fkv_remote *r, MDB_txn *txn, int64_t *piRev, char **pzErr) {
   *piRev = 0;
-  int nWrite = 0; /* the operations; r->nOp counts the read compares too */
-  for (int i = 0; i < r->nOp; i++) nWrite += !r->aOp[i].bRead;
-  if (nWrite == 0) return SQLITE_OK;
+  if (r->nOp == 0) return SQLITE_OK;
+  int nAll = r->nOp + r->nFence; /* the operations: writes, then fences */
   int nCmp = r->bGuard ? r->nOp + r->nGuard : 0;
-  int nMost = nCmp > nWrite ? nCmp : nWrite;
+  int nMost = nCmp > nAll ? nCmp : nAll;
   if ((size_t)nMost > r->nMaxOps) {
     return fkvErrSet(pzErr, SQLITE_TOOBIG,
                      "flaxkv: a transaction of %d etcd operations%s is over the cluster's limit "
@@ -846,31 +868,35 @@ int fkvRemoteBatchCommit(fkv_remote *r, MDB_txn *txn, int64_t *piRev, char **pzE
                      "the table etcd_max_request_bytes=)",
                      (unsigned long long)nBytes, (unsigned long long)r->nMaxBytes);
   }
-  fkv_etcd_op *aOp = sqlite3_malloc64((size_t)nWrite * sizeof(*aOp));
+  fkv_etcd_op *aOp = sqlite3_malloc64((size_t)nAll * sizeof(*aOp));
   fkv_etcd_cmp *aCmp = nCmp ? sqlite3_malloc64((size_t)nCmp * sizeof(*aCmp)) : 0;
   if (!aOp || (nCmp && !aCmp)) {
     sqlite3_free(aOp);
     sqlite3_free(aCmp);
     return SQLITE_NOMEM;
   }
-  memset(aOp, 0, (size_t)nWrite * sizeof(*aOp));
+  memset(aOp, 0, (size_t)nAll * sizeof(*aOp));
   if (nCmp) memset(aCmp, 0, (size_t)nCmp * sizeof(*aCmp));
-  for (int i = 0, j = 0; i < r->nOp; i++) {
+  for (int i = 0; i < r->nOp; i++) {
     fkv_rop *o = &r->aOp[i];
+    aOp[i].eOp = o->aVal ? FKV_ETCD_PUT : FKV_ETCD_DELETE;
+    aOp[i].pKey = r->keys.a + o->iKey;
+    aOp[i].nKey = o->nKey;
+    aOp[i].pVal = o->aVal;
+    aOp[i].nVal = o->nVal;
     if (r->bGuard) {
       aCmp[i].eTarget = FKV_ETCD_MOD;
       aCmp[i].eResult = FKV_ETCD_EQUAL;
-      aCmp[i].pKey = r->keys.a + o->iKey;
-      aCmp[i].nKey = o->nKey;
+      aCmp[i].pKey = aOp[i].pKey;
+      aCmp[i].nKey = aOp[i].nKey;
       aCmp[i].iVal = o->iGuard;
     }
-    if (o->bRead) continue;
-    aOp[j].eOp = o->aVal ? FKV_ETCD_PUT : FKV_ETCD_DELETE;
-    aOp[j].pKey = r->keys.a + o->iKey;
-    aOp[j].nKey = o->nKey;
-    aOp[j].pVal = o->aVal;
-    aOp[j].nVal = o->nVal;
-    j++;
+  }
+  for (int i = 0; i < r->nFence; i++) {
+    fkv_etcd_op *f = &aOp[r->nOp + i]; /* an empty value */
+    f->eOp = FKV_ETCD_PUT;
+    f->pKey = r->apFence[i]->aPrefix;
+    f->nKey = r->apFence[i]->nPrefix;
   }
   pthread_mutex_lock(&r->mu);
   for (int i = 0; i < r->nGuard; i++) {
@@ -890,7 +916,7 @@ int fkvRemoteBatchCommit(fkv_remote *r, MDB_txn *txn, int64_t *piRev, char **pzE
   char *zErr = 0;
   int rc;
   for (int nTry = 0;; nTry++) {
-    rc = fkvEtcdTxn(r->pEtcd, aCmp, nCmp, aOp, nWrite, 0, 0, &bOk, &iRev, &zErr);
+    rc = fkvEtcdTxn(r->pEtcd, aCmp, nCmp, aOp, nAll, 0, 0, &bOk, &iRev, &zErr);
     /* Outcome unknown (a leader lost, a member that stopped answering): an
     ** unguarded Txn only puts and deletes, so sending it again is harmless
     ** and settles it.  A guarded one would fail its own compares. */
@@ -923,7 +949,6 @@ int fkvRemoteBatchCommit(fkv_remote *r, MDB_txn *txn, int64_t *piRev, char **pzE
   /* Acknowledged at iRev: the mirror takes the writes at that revision. */
   for (int i = 0; i < r->nOp; i++) {
     fkv_rop *o = &r->aOp[i];
-    if (o->bRead) continue;
     fkv_rtable *rt = o->t->pRemote;
     const unsigned char *aKey = r->keys.a + o->iKey + rt->nPrefix;
     size_t nKey = o->nKey - rt->nPrefix;

@@ -63,10 +63,6 @@ void fkvRemoteBatchBegin(fkv_remote *);
 void fkvRemoteBatchGuard(fkv_remote *, int bTables);
 /* Write table t from now on (a remote table: t->pRemote). e. */
 int fkvRemoteBatchTable(fkv_remote *, MDB_txn *txn, fkv_table *t);
-/* Record a key of table t that a guarded batch read and does not write:
-** its commit compares its revision with the mirror's.  e. */
-int fkvRemoteBatchRead(fkv_remote *, MDB_txn *txn, fkv_table *t, const unsigned char *aKey,
-                       size_t nKey);
 /* Record a put (aVal) or a delete (aVal NULL) of key aKey of table t.  e. */
 int fkvRemoteBatchOp(fkv_remote *, MDB_txn *txn, fkv_table *t, const unsigned char *aKey,
                      size_t nKey, const unsigned char *aVal, size_t nVal);

@@ -1001,11 +1001,6 @@ int fkvStoreBatchBegin(fkv_store *p, fkv_batch **ppBatch, char **pzErr) {
   return SQLITE_OK;
 }
 
-int fkvStoreBatchGuardRead(fkv_batch *b, const unsigned char *aKey, size_t nKey) {
-  if (!b->bGuard || !b->t || !b->t->pRemote) return 0;
-  return fkvRemoteBatchRead(b->pStore->pRemote, b->txn, b->t, aKey, nKey);
-}
-
 void fkvStoreBatchGuard(fkv_batch *b, int bTables) {
   if (b->pStore->pRemote) {
     fkvRemoteBatchGuard(b->pStore->pRemote, bTables);

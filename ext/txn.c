@@ -53,8 +53,6 @@ static void txnClear(fkv_txn *p) {
   p->nMark = 0;
   p->genExpect = 0;
   p->bWritten = 0;
-  fkvBufReset(&p->reads);
-  p->nReads = 0;
   p->spot.pMem = 0; /* a reset memtable keeps its address */
   /* Keep an unshared entry table for the next transaction (autocommit
   ** statements come one after the other); an iterator may still hold it. */
@@ -76,7 +74,6 @@ void fkvTxnFree(fkv_txn *p) {
   fkvMemUnref(p->pMem);
   sqlite3_free(p->aUndo);
   sqlite3_free(p->aMark);
-  fkvBufFree(&p->reads);
   sqlite3_free(p);
 }
 
@@ -275,39 +272,6 @@ int fkvTxnBegin(fkv_txn *p, void *pOwner, char **pzErr) {
   return rc;
 }
 
-#define FKV_TXN_READS 64 /* point reads a write-through commit compares */
-
-void fkvTxnNoteRead(fkv_txn *p, const unsigned char *aKey, size_t nKey) {
-  if (!p->bWriter || !p->pTable->pRemote || !fkvBufferThrough(p->pBuf)) return;
-  if (p->nReads >= FKV_TXN_READS || nKey > FKV_MAX_KEY) return;
-  unsigned char aLen[2] = {(unsigned char)(nKey >> 8), (unsigned char)nKey};
-  fkvBufAppend(&p->reads, aLen, 2);
-  fkvBufAppend(&p->reads, aKey, nKey);
-  if (p->reads.rc == SQLITE_OK) p->nReads++;
-}
-
-/* Guard the point reads of p that it did not write (write-through, the
-** batch on p's table), at most *pnBudget of them (what etcd's operation
-** limit leaves).  A backend code. */
-static int txnGuardReads(fkv_txn *p, fkv_batch *pBatch, size_t *pnBudget) {
-  if (p->reads.rc != SQLITE_OK) return ENOMEM;
-  unsigned char aPk[FKV_PREFIX + FKV_MAX_KEY];
-  fkvBufferPutPrefix(aPk, p->pTable->id);
-  size_t i = 0;
-  for (int k = 0; k < p->nReads; k++) {
-    size_t n = ((size_t)p->reads.a[i] << 8) | p->reads.a[i + 1];
-    const unsigned char *a = p->reads.a + i + 2;
-    i += 2 + n;
-    memcpy(aPk + FKV_PREFIX, a, n);
-    if (p->pMem && fkvMemFind(p->pMem, aPk, FKV_PREFIX + n)) continue; /* written */
-    if (*pnBudget == 0) break;
-    int e = fkvStoreBatchGuardRead(pBatch, a, n);
-    if (e) return e;
-    (*pnBudget)--;
-  }
-  return 0;
-}
-
 void fkvTxnSetSnapshot(fkv_txn *p, uint64_t idSnap) {
   if (idSnap < p->idSnap) p->idSnap = idSnap;
 }
@@ -328,13 +292,7 @@ int fkvTxnWriteThrough(fkv_txn **ap, int n, char **pzErr) {
     if (ap[i]->idSnap < idSnap) idSnap = ap[i]->idSnap;
   }
   double now = 0; /* the clock, read at the first expiry check */
-  /* The compares of point reads, within etcd's operation limit: what the
-  ** writes and one range compare per table leave. */
-  size_t nMaxOps = 0, nMaxBytes = 0, nUsed = (size_t)n;
-  fkvStoreBatchLimits(s, &nMaxOps, &nMaxBytes);
-  for (int i = 0; i < n; i++) nUsed += ap[i]->pMem ? fkvMemCount(ap[i]->pMem) : 0;
   for (int nTry = 0;; nTry++) {
-    size_t nReadBudget = nMaxOps > nUsed ? nMaxOps - nUsed : 0;
     fkv_batch *pBatch;
     int rc = fkvStoreBatchBegin(s, &pBatch, pzErr);
     if (rc != SQLITE_OK) return rc;
@@ -382,7 +340,6 @@ int fkvTxnWriteThrough(fkv_txn **ap, int n, char **pzErr) {
         e = v->bTomb ? fkvStoreBatchDel(pBatch, aKey, nKey)
                      : fkvStoreBatchPut(pBatch, aKey, nKey, v->aVal, v->nVal);
       }
-      if (e == 0 && rc == SQLITE_OK) e = txnGuardReads(ap[i], pBatch, &nReadBudget);
     }
     /* A transaction that wrote is a commit to the store, as in WAL, even
     ** when its writes cancel out (another process's snapshot goes stale). */
@@ -439,10 +396,13 @@ static void tokenRelease(fkv_buffer *b) {
 
 /*
 ** The operations and bytes of p's entries in one batch of the store
-** (fkvStoreOpBytes), into *pnOps and *pnBytes.
+** (fkvStoreOpBytes), into *pnOps and *pnBytes; if p deletes, the bytes of
+** its table's delete fence (one more operation: a put of the prefix, with
+** no value) into *pnFence, else 0.
 */
-static void txnBatchSize(fkv_txn *p, size_t *pnOps, size_t *pnBytes) {
-  *pnOps = *pnBytes = 0;
+static void txnBatchSize(fkv_txn *p, size_t *pnOps, size_t *pnBytes, size_t *pnFence) {
+  *pnOps = *pnBytes = *pnFence = 0;
+  int bTomb = 0;
   for (fkv_node *x = fkvMemFirst(p->pMem); x; x = fkvMemNext(x)) {
     fkv_version *v = fkvNodeHead(x);
     if (!v) continue;
@@ -450,7 +410,9 @@ static void txnBatchSize(fkv_txn *p, size_t *pnOps, size_t *pnBytes) {
     fkvNodeKey(x, &nKey);
     (*pnOps)++;
     *pnBytes += fkvStoreOpBytes(p->pTable, nKey - FKV_PREFIX, v->bTomb ? 0 : v->nVal);
+    bTomb |= v->bTomb;
   }
+  if (bTomb) *pnFence = fkvStoreOpBytes(p->pTable, 0, 0);
 }
 
 /*
@@ -461,26 +423,43 @@ static void txnBatchSize(fkv_txn *p, size_t *pnOps, size_t *pnBytes) {
 ** take what is there first (b->mu held; before the commit token is
 ** taken).  A transaction that writes several tables of the store counts
 ** them together (b->nPrepOps, b->nPrepBytes, from the token's taking).
+** A transaction that deletes costs one more operation, its table's delete
+** fence (nFence: its bytes, 0 if it deletes nothing; store_etcd.c, Keys),
+** which the active memtable's flush sends once per table (b->aFence).
 */
-static int txnBatchFit(fkv_txn *p, size_t nOps, size_t nBytes, size_t nMaxOps, size_t nMaxBytes,
-                       int bOwner, const struct timespec *ts, char **pzErr) {
+static int txnBatchFit(fkv_txn *p, size_t nOps, size_t nBytes, size_t nFence, size_t nMaxOps,
+                       size_t nMaxBytes, int bOwner, const struct timespec *ts, char **pzErr) {
   fkv_buffer *b = p->pBuf;
-  size_t nAllOps = (bOwner ? b->nPrepOps : 0) + nOps;
-  size_t nAllBytes = (bOwner ? b->nPrepBytes : 0) + nBytes;
+  size_t nAllFence = (bOwner ? b->nPrepFence : 0) + (nFence != 0);
+  size_t nAllOps = (bOwner ? b->nPrepOps : 0) + nOps + (nFence != 0);
+  size_t nAllBytes = (bOwner ? b->nPrepBytes : 0) + nBytes + nFence;
   if (nAllOps > nMaxOps || nAllBytes > nMaxBytes) {
-    return fkvErrSet(pzErr, SQLITE_TOOBIG,
-                     "flaxkv: this transaction writes %llu keys (%llu bytes in etcd) to %s, over "
-                     "the cluster's limit of %llu operations (etcd's --max-txn-ops) or %llu "
-                     "bytes (--max-request-bytes) per transaction; a transaction is never split: "
-                     "raise the limit on every member and give the table etcd_max_txn_ops= or "
-                     "etcd_max_request_bytes=, or commit in smaller transactions",
-                     (unsigned long long)nAllOps, (unsigned long long)nAllBytes,
-                     fkvStorePath(b->pStore), (unsigned long long)nMaxOps,
-                     (unsigned long long)nMaxBytes);
+    char *zOps = nAllFence ? sqlite3_mprintf("%llu etcd operations with its deletes' fence%s, ",
+                                             (unsigned long long)nAllOps, nAllFence > 1 ? "s" : "")
+                           : 0;
+    int rc = fkvErrSet(
+        pzErr, SQLITE_TOOBIG,
+        "flaxkv: this transaction writes %llu keys (%s%llu bytes in etcd) to %s, over "
+        "the cluster's limit of %llu operations (etcd's --max-txn-ops) or %llu "
+        "bytes (--max-request-bytes) per transaction; a transaction is never split: "
+        "raise the limit on every member and give the table etcd_max_txn_ops= or "
+        "etcd_max_request_bytes=, or commit in smaller transactions",
+        (unsigned long long)(nAllOps - nAllFence), zOps ? zOps : "", (unsigned long long)nAllBytes,
+        fkvStorePath(b->pStore), (unsigned long long)nMaxOps, (unsigned long long)nMaxBytes);
+    sqlite3_free(zOps);
+    return rc;
   }
   if (fkvBufferThrough(b)) return SQLITE_OK; /* nothing goes to the memtable */
-  while (fkvMemCount(b->pActive) > 0 && (fkvMemCount(b->pActive) + nOps > nMaxOps ||
-                                         fkvMemBytes(b->pActive) + nBytes > nMaxBytes)) {
+  while (1) {
+    /* The active memtable's flush: its keys and fences, and ours. */
+    int bNewFence = nFence && !fkvBufferFenced(b, p->pTable->id);
+    size_t nMemOps = fkvMemCount(b->pActive) + (size_t)b->nFence;
+    size_t nMemBytes = fkvMemBytes(b->pActive) + b->nFenceBytes;
+    if (fkvMemCount(b->pActive) == 0 ||
+        (nMemOps + nOps + bNewFence <= nMaxOps &&
+         nMemBytes + nBytes + (bNewFence ? nFence : 0) <= nMaxBytes)) {
+      break;
+    }
     if (bOwner) {
       /* The token is ours (an earlier table of this transaction): no
       ** flush can take the memtable now. */
@@ -514,9 +493,9 @@ int fkvTxnPrepare(fkv_txn *p, void *pOwner, char **pzErr) {
   if (__atomic_load_n(&p->pTable->bDropped, __ATOMIC_ACQUIRE)) {
     return fkvErrSet(pzErr, SQLITE_ERROR, "flaxkv: the table was dropped");
   }
-  size_t nMaxOps, nMaxBytes, nOps = 0, nBytes = 0;
+  size_t nMaxOps, nMaxBytes, nOps = 0, nBytes = 0, nFence = 0;
   fkvStoreBatchLimits(b->pStore, &nMaxOps, &nMaxBytes);
-  if (nMaxOps && !p->bPrepared) txnBatchSize(p, &nOps, &nBytes);
+  if (nMaxOps && !p->bPrepared) txnBatchSize(p, &nOps, &nBytes, &nFence);
   int rc = SQLITE_OK;
   pthread_mutex_lock(&b->mu);
   if (!p->bPrepared) {
@@ -531,7 +510,8 @@ int fkvTxnPrepare(fkv_txn *p, void *pOwner, char **pzErr) {
     struct timespec ts;
     fkvTimeDeadline(&ts, FKV_WAIT_MS);
     if (nMaxOps) {
-      rc = txnBatchFit(p, nOps, nBytes, nMaxOps, nMaxBytes, b->token.pOwner == pOwner, &ts, pzErr);
+      rc = txnBatchFit(p, nOps, nBytes, nFence, nMaxOps, nMaxBytes, b->token.pOwner == pOwner, &ts,
+                       pzErr);
       if (rc != SQLITE_OK) {
         pthread_mutex_unlock(&b->mu);
         return rc;
@@ -555,10 +535,13 @@ int fkvTxnPrepare(fkv_txn *p, void *pOwner, char **pzErr) {
     if (bNew) {
       b->pendingSeq = b->visible + 1;
       b->bPendingPushed = 0;
-      b->nPrepOps = b->nPrepBytes = 0;
+      b->nPrepOps = b->nPrepBytes = b->nPrepFence = 0;
     }
-    b->nPrepOps += nOps;
-    b->nPrepBytes += nBytes;
+    b->nPrepOps += nOps + (nFence != 0);
+    b->nPrepBytes += nBytes + nFence;
+    b->nPrepFence += nFence != 0;
+    /* The flush of the active memtable sends our table's fence. */
+    if (nFence && !fkvBufferThrough(b)) fkvBufferFence(b, p->pTable->id, nFence);
     p->bPrepared = 1;
   }
   if (fkvBufferThrough(b)) {

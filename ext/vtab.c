@@ -470,7 +470,6 @@ static int cursorSettle(fkv_cursor *pCur) {
       int bTxn = 0;
       rc = fkvViewGet(pView, p->pTxn, p->pTable, v->lo.a, v->lo.n, &pCur->aVal, &pCur->nVal, &bTxn,
                       &p->base.zErrMsg);
-      fkvTxnNoteRead(p->pTxn, v->lo.a, v->lo.n); /* write-through on etcd: compared */
       if (rc == SQLITE_OK && cursorExpired(pCur, pCur->aVal, pCur->nVal)) rc = SQLITE_NOTFOUND;
       if (rc == SQLITE_OK) {
         if (bTxn) {

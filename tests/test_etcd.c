@@ -11,7 +11,9 @@
 **   1  one member: options, the SQL contract, two machines, the later
 **      flush, prefixes, the Txn limits, mirror deleted or compacted, a
 **      local table in a mirror's store, the member killed and back (nothing
-**      acknowledged is lost)
+**      acknowledged is lost), write_through's guards (the purge's, a read
+**      row another machine deleted: the delete fence), the fence never a
+**      row and within the limits
 **   2  three members: write_through (counter and INSERT uniqueness across
 **      processes), a machine per member, the leader killed in the middle of
 **      flushes, a member stopped (SIGSTOP) and resumed
@@ -80,15 +82,41 @@ static int clusterRange(const char *zEndpoints, const char *zPrefix, fkv_etcd_kv
   return rc;
 }
 
-/* The number of keys under zPrefix on the cluster, or -1. */
+/* The number of rows under zPrefix on the cluster (keys longer than the
+** prefix: the prefix itself is the delete fence, no row), or -1. */
+typedef struct kv_count kv_count;
+struct kv_count {
+  size_t nPrefix;
+  int n;
+};
 static int countKv(void *pArg, const fkv_etcd_kv *kv) {
-  (void)kv;
-  (*(int *)pArg)++;
+  kv_count *c = pArg;
+  if (kv->nKey > c->nPrefix) c->n++;
   return SQLITE_OK;
 }
 static int clusterKeys(const char *zEndpoints, const char *zPrefix) {
-  int n = 0;
-  return clusterRange(zEndpoints, zPrefix, countKv, &n) == SQLITE_OK ? n : -1;
+  kv_count c = {strlen(zPrefix), 0};
+  return clusterRange(zEndpoints, zPrefix, countKv, &c) == SQLITE_OK ? c.n : -1;
+}
+
+/* Every key under zPrefix on the cluster, fence included, as lines
+** "hex(key) hex(value) mod_revision": the exact state (free it). */
+static int dumpKv(void *pArg, const fkv_etcd_kv *kv) {
+  hstr *p = pArg;
+  for (size_t i = 0; i < kv->nKey; i++) hstr_appendf(p, "%02x", kv->pKey[i]);
+  hstr_append(p, " ", 1);
+  for (size_t i = 0; i < kv->nVal; i++) hstr_appendf(p, "%02x", kv->pVal[i]);
+  hstr_appendf(p, " %lld\n", (long long)kv->iModRev);
+  return SQLITE_OK;
+}
+static char *clusterDump(const char *zEndpoints, const char *zPrefix) {
+  hstr out = {0, 0, 0};
+  hstr_append(&out, "", 0);
+  if (clusterRange(zEndpoints, zPrefix, dumpKv, &out) != SQLITE_OK) {
+    out.n = 0;
+    hstr_append(&out, "(the cluster could not be read)", 31);
+  }
+  return out.z;
 }
 
 /* The version (changes since creation) of the one key under zPrefix on the
@@ -366,6 +394,247 @@ static void testReadGuard(const char *zEp) {
   sqlite3_close(a);
   sqlite3_close(b);
   sqlite3_free(zHold);
+}
+
+/* Release a watch held by holdWatch (and forget its acknowledgement, so
+** that the next holdWatch waits for a new one). */
+static void releaseWatch(const char *zHold) {
+  char *zAck = sqlite3_mprintf("%s.held", zHold);
+  remove(zAck);
+  remove(zHold);
+  sqlite3_free(zAck);
+}
+
+/* Run zSql on db: it must fail with exactly the code eCode (extended) and
+** the message zMsg; a transaction it leaves open is rolled back. */
+static void expectCode(sqlite3 *db, const char *zSql, int eCode, const char *zMsg,
+                       const char *zFile, int iLine) {
+  int rc = sqlite3_exec(db, zSql, 0, 0, 0);
+  int eGot = sqlite3_extended_errcode(db);
+  const char *zGot = rc == SQLITE_OK ? "(no error)" : sqlite3_errmsg(db);
+  harness_check(rc != SQLITE_OK && eGot == eCode && strcmp(zGot, zMsg) == 0, zFile, iLine,
+                "%s\n  expected: code %d, %s\n  got: code %d, %s", zSql, eCode, zMsg,
+                rc == SQLITE_OK ? 0 : eGot, zGot);
+  if (!sqlite3_get_autocommit(db)) sqlite3_exec(db, "ROLLBACK", 0, 0, 0);
+}
+#define EXPECT_CODE(db, zSql, eCode, zMsg) expectCode(db, zSql, eCode, zMsg, __FILE__, __LINE__)
+
+static void testDeleteFence(const char *zEp) {
+  if (!harness_case("1.12", "write_through=1: a row another machine deleted, not yet in the "
+                            "mirror, read by a scan, a range or a point lookup before the first "
+                            "write, fails the commit (SQLITE_BUSY), which changes nothing"))
+    return;
+  char *zHold = sqlite3_mprintf("%s", harness_path("fence-hold"));
+  setenv("FLAXKV_TEST_WATCH_HOLD", zHold, 1);
+  sqlite3 *a = machine("fe-a", zEp, "fence/", "write_through=1", 0);
+  unsetenv("FLAXKV_TEST_WATCH_HOLD");
+  sqlite3 *b = machine("fe-b", zEp, "fence/", 0, 0);
+  EXEC(b, "INSERT INTO kv VALUES ('total', 0), ('r1', 1), ('r2', 2), ('r3', 3), ('r4', 4)");
+  EXPECT(b, "SELECT flaxkv_flush()", "1");
+  WAIT_FOR(a, "SELECT count(*) FROM kv", "5");
+  /* Each case: what A reads before its write, the row B deletes, what A
+  ** read (its mirror still has the row), and what A's read gives once its
+  ** mirror has B's delete. */
+  static const struct {
+    const char *zRead, *zDel, *zBefore, *zAfter;
+  } aCase[] = {
+      {"SELECT sum(value) FROM kv WHERE key <> 'total'", "r1", "10", "9"},
+      {"SELECT count(*) FROM kv WHERE key >= 'r2' AND key < 'r3'", "r2", "1", "0"},
+      {"SELECT value FROM kv WHERE key = 'r3'", "r3", "3", ""},
+  };
+  for (int i = 0; i < 3; i++) {
+    holdWatch(zHold);
+    char *zSql = sqlite3_mprintf("DELETE FROM kv WHERE key = %Q", aCase[i].zDel);
+    EXEC(b, zSql);
+    sqlite3_free(zSql);
+    EXPECT(b, "SELECT flaxkv_flush()", "1");
+    char *zBefore = clusterDump(zEp, "fence/");
+    char *zRowsA = harness_exec(a, zRows);
+    EXEC(a, "BEGIN");
+    EXPECT(a, aCase[i].zRead, aCase[i].zBefore);
+    EXEC(a, "UPDATE kv SET value = value + 100 WHERE key = 'total'");
+    EXPECT_CODE(a, "COMMIT", SQLITE_BUSY,
+                "flaxkv: another machine changed the etcd keys this transaction read or writes "
+                "(under fence/) after its snapshot; nothing was written: roll back and retry");
+    char *zAfter = clusterDump(zEp, "fence/");
+    CHECK(strcmp(zBefore, zAfter) == 0,
+          "case %d: A's failed commit changed the cluster\n  before:\n%s  after:\n%s", i, zBefore,
+          zAfter);
+    EXPECT(a, zRows, zRowsA); /* A's mirror still lags, and A wrote nothing */
+    free(zBefore);
+    free(zAfter);
+    free(zRowsA);
+    /* The watch delivers B's delete: the same transaction commits. */
+    releaseWatch(zHold);
+    zSql = sqlite3_mprintf("SELECT count(*) FROM kv WHERE key = %Q", aCase[i].zDel);
+    WAIT_FOR(a, zSql, "0");
+    sqlite3_free(zSql);
+    EXEC(a, "BEGIN");
+    EXPECT(a, aCase[i].zRead, aCase[i].zAfter);
+    EXEC(a, "UPDATE kv SET value = value + 100 WHERE key = 'total'");
+    EXEC(a, "COMMIT");
+    char zWant[16];
+    snprintf(zWant, sizeof zWant, "%d", 100 * (i + 1));
+    EXPECT(a, "SELECT value FROM kv WHERE key = 'total'", zWant);
+    WAIT_FOR(b, "SELECT value FROM kv WHERE key = 'total'", zWant);
+  }
+  EXPECT(a, zRows, "'r4'|4\n'total'|300");
+  sqlite3_close(a);
+  sqlite3_close(b);
+  sqlite3_free(zHold);
+}
+
+/* The key equal to zPrefix on the cluster: 1 if it is there with an empty
+** value, 0 if absent, -1 otherwise. */
+typedef struct kv_fence kv_fence;
+struct kv_fence {
+  size_t nPrefix;
+  int bFence, bBad;
+};
+static int fenceKv(void *pArg, const fkv_etcd_kv *kv) {
+  kv_fence *f = pArg;
+  if (kv->nKey == f->nPrefix) {
+    f->bFence = 1;
+    f->bBad |= kv->nVal != 0;
+  }
+  return SQLITE_OK;
+}
+static int clusterFence(const char *zEndpoints, const char *zPrefix) {
+  kv_fence f = {strlen(zPrefix), 0, 0};
+  if (clusterRange(zEndpoints, zPrefix, fenceKv, &f) != SQLITE_OK || f.bBad) return -1;
+  return f.bFence;
+}
+
+static void testFenceRows(const char *zEp) {
+  if (!harness_case("1.13", "the delete fence (the key that is the prefix itself) is never a "
+                            "row: count(*), scans, flaxkv_stat, on the writer, through a watch "
+                            "and after a rebuild"))
+    return;
+  const char *zWant = "'a'|1\n'c'|3";
+  const char *zFigures =
+      "SELECT count(*), (SELECT count(*) FROM kv WHERE key >= '' OR key < ''), "
+      "json_extract(flaxkv_stat('kv'), '$.rows_flushed'), min(key), max(key) FROM kv";
+  const char *zWantFigures = "2|2|2|'a'|'c'";
+  sqlite3 *a = machine("fr-a", zEp, "fencerows/", 0, 0);
+  sqlite3 *b = machine("fr-b", zEp, "fencerows/", 0, 0);
+  EXEC(a, "INSERT INTO kv VALUES ('a', 1), ('b', 2), ('c', 3)");
+  EXPECT(a, "SELECT flaxkv_flush()", "1");
+  CHECK(clusterFence(zEp, "fencerows/") == 0, "a fence without a delete");
+  EXEC(a, "DELETE FROM kv WHERE key = 'b'");
+  EXPECT(a, "SELECT flaxkv_flush()", "1");
+  CHECK(clusterFence(zEp, "fencerows/") == 1, "no fence (an empty value) after a delete");
+  int n = clusterKeys(zEp, "fencerows/");
+  CHECK(n == 2, "the cluster holds %d rows under fencerows/, not 2", n);
+  EXPECT(a, zRows, zWant);
+  EXPECT(a, zFigures, zWantFigures);
+  WAIT_FOR(b, zRows, zWant);
+  EXPECT(b, zFigures, zWantFigures);
+  /* B deletes too (the fence moves), A sees it through its watch. */
+  EXEC(b, "REPLACE INTO kv VALUES ('d', 4); DELETE FROM kv WHERE key = 'd'");
+  EXPECT(b, "SELECT flaxkv_flush()", "1"); /* a delete of no key: the fence alone */
+  EXEC(b, "REPLACE INTO kv VALUES ('e', 5)");
+  EXPECT(b, "SELECT flaxkv_flush()", "1");
+  WAIT_FOR(a, "SELECT value FROM kv WHERE key = 'e'", "5");
+  EXEC(b, "DELETE FROM kv WHERE key = 'e'");
+  EXPECT(b, "SELECT flaxkv_flush()", "1");
+  WAIT_FOR(a, zRows, zWant);
+  EXPECT(a, zFigures, zWantFigures);
+  /* A machine with an empty mirror rebuilds it from the cluster. */
+  sqlite3 *c = machine("fr-c", zEp, "fencerows/", 0, 0);
+  EXPECT(c, zRows, zWant);
+  EXPECT(c, zFigures, zWantFigures);
+  /* Emptied: no row left anywhere, the fence stays. */
+  EXEC(c, "DELETE FROM kv");
+  EXPECT(c, "SELECT changes(), flaxkv_flush()", "2|1");
+  EXPECT(c, zRows, "");
+  EXPECT(c, "SELECT count(*), json_extract(flaxkv_stat('kv'), '$.rows_flushed') FROM kv", "0|0");
+  WAIT_FOR(a, "SELECT count(*) FROM kv", "0");
+  EXPECT(a, "SELECT count(*), json_extract(flaxkv_stat('kv'), '$.rows_flushed') FROM kv", "0|0");
+  CHECK(clusterFence(zEp, "fencerows/") == 1 && clusterKeys(zEp, "fencerows/") == 0,
+        "the emptied prefix: fence %d, rows %d", clusterFence(zEp, "fencerows/"),
+        clusterKeys(zEp, "fencerows/"));
+  sqlite3 *d = machine("fr-d", zEp, "fencerows/", 0, 0);
+  EXPECT(d, "SELECT count(*), json_extract(flaxkv_stat('kv'), '$.rows_flushed') FROM kv", "0|0");
+  EXEC(d, "INSERT INTO kv VALUES ('z', 26)");
+  EXPECT(d, zRows, "'z'|26");
+  sqlite3_close(a);
+  sqlite3_close(b);
+  sqlite3_close(c);
+  sqlite3_close(d);
+}
+
+static void testFenceLimits(const char *zEp) {
+  if (!harness_case("1.14", "the delete fence is one more etcd operation: 128 puts commit, 127 "
+                            "puts and a delete fail at COMMIT naming the flag, the buffer keeps "
+                            "a flush with a delete within --max-txn-ops"))
+    return;
+  sqlite3 *a = machine("fl-a", zEp, "fencelim/", "flush_interval='600s'", 0);
+  /* 128 puts: exactly the limit, no fence. */
+  EXEC(a, "BEGIN; WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 128) "
+          "REPLACE INTO kv SELECT i, i FROM n; COMMIT");
+  EXPECT(a, "SELECT flaxkv_flush()", "1");
+  int n = clusterKeys(zEp, "fencelim/");
+  CHECK(n == 128, "the cluster holds %d rows under fencelim/, not 128", n);
+  CHECK(clusterFence(zEp, "fencelim/") == 0, "a fence without a delete");
+  /* 127 puts and a delete: 129 operations with the fence. */
+  char *z = harness_exec(
+      a, "BEGIN; WITH RECURSIVE n(i) AS (SELECT 1001 UNION ALL SELECT i + 1 FROM n WHERE i < 1127) "
+         "REPLACE INTO kv SELECT i, i FROM n; DELETE FROM kv WHERE key = 1; COMMIT");
+  CHECK(strstr(z, "error: flaxkv: this transaction writes 128 keys (129 etcd operations with "
+                  "its deletes' fence, ") == z &&
+            strstr(z, "over the cluster's limit of 128 operations (etcd's --max-txn-ops)") != 0,
+        "got %s", z);
+  free(z);
+  if (!sqlite3_get_autocommit(a)) EXEC(a, "ROLLBACK");
+  EXPECT(a, "SELECT count(*), sum(key) FROM kv", "128|8256");
+  /* 126 puts and a delete: 128 operations. */
+  EXEC(a, "BEGIN; WITH RECURSIVE n(i) AS (SELECT 1001 UNION ALL SELECT i + 1 FROM n WHERE i < 1126) "
+          "REPLACE INTO kv SELECT i, i FROM n; DELETE FROM kv WHERE key = 1; COMMIT");
+  EXPECT(a, "SELECT flaxkv_flush()", "1");
+  n = clusterKeys(zEp, "fencelim/");
+  CHECK(n == 253, "the cluster holds %d rows under fencelim/, not 253", n);
+  CHECK(clusterFence(zEp, "fencelim/") == 1, "no fence after a delete");
+  /* Buffered commits: 126 puts, then a delete (127 keys and the fence: a
+  ** full Txn), then one more put, which must go to the next flush. */
+  EXEC(a, "WITH RECURSIVE n(i) AS (SELECT 2001 UNION ALL SELECT i + 1 FROM n WHERE i < 2126) "
+          "REPLACE INTO kv SELECT i, i FROM n");
+  EXEC(a, "DELETE FROM kv WHERE key = 2");
+  EXEC(a, "REPLACE INTO kv VALUES (3001, 3001)");
+  EXPECT(a, "SELECT flaxkv_flush()", "1");
+  EXPECT(a, "SELECT json_extract(flaxkv_stat('kv'), '$.store.flush_error')", "NULL");
+  n = clusterKeys(zEp, "fencelim/");
+  CHECK(n == 379, "the cluster holds %d rows under fencelim/, not 379", n);
+  sqlite3 *b = machine("fl-b", zEp, "fencelim/", 0, 0);
+  EXPECT(b, "SELECT count(*), sum(key) FROM kv", "379|405256");
+  sqlite3_close(a);
+  sqlite3_close(b);
+}
+
+static void testFencePurge(const char *zEp) {
+  if (!harness_case("1.15", "the purge of 200 expired rows on a cluster of 128 operations per "
+                            "Txn: batches of deletes and their fence within the limit"))
+    return;
+  setenv("FLAXKV_TEST_CLOCK", "1000", 1);
+  sqlite3 *a = machine("fp-a", zEp, "fencepurge/", 0, 0);
+  for (int i = 0; i < 2; i++) {
+    char zSql[200];
+    snprintf(zSql, sizeof zSql,
+             "WITH RECURSIVE n(i) AS (SELECT %d UNION ALL SELECT i + 1 FROM n WHERE i < %d) "
+             "REPLACE INTO kv(key, value, expires_at) SELECT i, i, 1010 FROM n",
+             100 * i + 1, 100 * i + 100);
+    EXEC(a, zSql);
+    EXPECT(a, "SELECT flaxkv_flush()", "1");
+  }
+  CHECK(clusterKeys(zEp, "fencepurge/") == 200, "the rows did not reach the cluster");
+  /* Past the expiry and the purge's grace: the flush runs the purge. */
+  EXEC(a, "SELECT flaxkv_clock(1100)");
+  EXPECT(a, "SELECT flaxkv_flush()", "1");
+  WAIT_FOR(a, "SELECT json_extract(flaxkv_stat('kv'), '$.expiry.rows_purged')", "200");
+  int n = clusterKeys(zEp, "fencepurge/");
+  CHECK(n == 0, "the cluster holds %d rows under fencepurge/ after the purge, not 0", n);
+  CHECK(clusterFence(zEp, "fencepurge/") == 1, "the purge's deletes put no fence");
+  sqlite3_close(a);
+  unsetenv("FLAXKV_TEST_CLOCK");
 }
 
 static void testLimits(const char *zEp) {
@@ -699,6 +968,8 @@ int main(int argc, char **argv) {
     if (clusterStart(&dflt, "dflt", 1, 0) == 0) {
       testOptions(dflt.zEndpoints);
       testLimits(dflt.zEndpoints);
+      testFenceLimits(dflt.zEndpoints);
+      testFencePurge(dflt.zEndpoints);
       clusterStop(&dflt);
     }
     testContract(one.zEndpoints);
@@ -708,6 +979,8 @@ int main(int argc, char **argv) {
     testDropCreate(one.zEndpoints);
     testPurgeGuard(one.zEndpoints);
     testReadGuard(one.zEndpoints);
+    testDeleteFence(one.zEndpoints);
+    testFenceRows(one.zEndpoints);
     testLocalInMirror(one.zEndpoints);
     testMemberDown(&one);
   }
