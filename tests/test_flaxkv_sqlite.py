@@ -19,6 +19,10 @@ Sections (run one or a few by name):
             or key (the message names the key), pickle refused by default
   threads   threads on one object, two objects on one store
   procs     two processes on one store; fork()
+  ttl       expiry: ttl= per store and set(k, v, ttl=) per key, every method
+            on an expired key, rewriting, reopening, another process, the
+            purge (rows counted in LMDB, batches of PURGE_BATCH), bad values,
+            FlaxKV's main database untouched, threads; a fixed clock
   install   make install into a temporary PREFIX, and pip install ./python
             offline into a temporary virtual environment
 
@@ -802,9 +806,308 @@ def test_install(tmp):
     d.close()
 
 
+class Clock:
+    """The store's clock in the ttl tests: time stands still until moved."""
+
+    def __init__(self, t=1_000_000.0):
+        self.t = t
+
+    def __call__(self):
+        return self.t
+
+
+def lmdb_count(path, name=None):
+    """Entries of the main database of path (or of its named database name)."""
+    env = lmdb.open(path, max_dbs=4, readonly=True, lock=True)
+    try:
+        with env.begin() as txn:
+            db = env.open_db(name, txn=txn, create=False) if name else None
+            return txn.stat(db)["entries"] if db else env.stat()["entries"]
+    finally:
+        env.close()
+
+
+TTL_CHILD = r"""
+import math, sys
+sys.path.insert(0, sys.argv[1])
+from flaxkv_sqlite import FlaxKV
+t = float(sys.argv[3])
+d = FlaxKV("m", sys.argv[2], clock=lambda: t)
+if sys.argv[4] == "read":
+    print(sorted(d), d.get("p-5"), d.get("p-forever"), len(d))
+else:
+    d.set("c-5", "child", ttl=5)
+    d["c-plain"] = "plain"
+d.close()
+"""
+
+
+def ttl_child(root, t, mode):
+    r = subprocess.run([sys.executable, "-c", TTL_CHILD, os.path.join(ROOT, "python"), root,
+                        repr(t), mode], capture_output=True, text=True, timeout=60)
+    return r.returncode, r.stdout, r.stderr
+
+
+def test_ttl(tmp):
+    from flaxkv_sqlite import _store
+    root = os.path.join(tmp, "ttl")
+    clk = Clock()
+    t0 = clk.t
+    d = FlaxKV("m", root, clock=clk)
+    path = d.path
+    expect(os.path.exists(os.path.join(path, _store.EXPIRY_DIR)), False,
+           "a store never given a ttl has no expiry store")
+
+    # ---- every method over an expired key ("b" expires; "a", "c" do not)
+    def fill():
+        clk.t = t0
+        d.clear()
+        d["a"] = 1
+        d.set("b", [2, "two"], ttl=5)
+        d["c"] = 3
+    fill()
+    expect(os.path.isdir(os.path.join(path, _store.EXPIRY_DIR)), True,
+           "the first ttl creates the expiry store")
+    clk.t = t0 + 4.999
+    expect((d["b"], "b" in d, len(d), list(d)), ([2, "two"], True, 3, ["a", "b", "c"]),
+           "before its expiry the key is there")
+    clk.t = t0 + 5
+    expect((d.get("b"), d.get("b", "dflt"), "b" in d, len(d)), (None, "dflt", False, 2),
+           "at its expiry: get, in, len")
+    raises(KeyError, "'b'", lambda: d["b"], "d[k] of an expired key")
+    expect((list(d), list(d.keys()), list(d.values()), list(d.items()), d.to_dict(),
+            d.db_dict(), len(d.keys()), "b" in d.keys()),
+           (["a", "c"], ["a", "c"], [1, 3], [("a", 1), ("c", 3)], {"a": 1, "c": 3},
+            {"a": 1, "c": 3}, 2, False), "iteration and views skip it")
+    expect((d.get_batch(["a", "b"]), d.stat()["count"]), ([1, None], 2), "get_batch, stat")
+    expect(d.pop("b", "gone"), "gone", "pop of an expired key: the default")
+    raises(KeyError, "'b'", lambda: d.__delitem__("b"), "del of an expired key")
+    fill()
+    clk.t = t0 + 5
+    expect(d.setdefault("b", "fresh"), "fresh", "setdefault writes over an expired key")
+    clk.t = t0 + 100
+    expect(d["b"], "fresh", "and the new value has no expiry")
+    fill()
+    d.set("0-first", "x", ttl=1)   # first in key order, expired: popitem skips it
+    clk.t = t0 + 5
+    expect(d.popitem(), ("a", 1), "popitem skips an expired first key")
+    fill()
+    clk.t = t0 + 5
+    d.update({"b": "new"})
+    clk.t = t0 + 50
+    expect((d["b"], len(d)), ("new", 3), "update over an expired key: a fresh key")
+
+    # ---- number keys: every form is one key
+    clk.t = t0
+    d.set(1, "one", ttl=5)
+    expect((d[1.0], d[True], 1 in d), ("one", "one", True), "a number key with a ttl")
+    clk.t = t0 + 5
+    expect((1 in d, 1.0 in d, d.get(True)), (False, False, None), "expired in every form")
+    d[1.0] = "float"
+    expect((d[1], d[1.0]), ("float", "float"), "written again as 1.0: present")
+
+    # ---- writing again
+    clk.t = t0
+    d.set("r1", "same", ttl=5)
+    d["r1"] = "same"                  # the same bytes, no ttl
+    d.set("r2", "old", ttl=5)
+    d["r2"] = "other"                 # other bytes, no ttl
+    d.set("r3", "v", ttl=5)
+    d.set("r3", "v", ttl=50)          # a longer ttl
+    d.set("r4", "v", ttl=50)
+    d.set("r4", "v", ttl=5)           # a shorter one
+    d.set("r5", "v", ttl=5)
+    d.update(r5="w")
+    clk.t = t0 + 10
+    expect([d.get(k) for k in ("r1", "r2", "r3", "r4", "r5")],
+           ["same", "other", "v", None, "w"],
+           "written again without ttl: no expiry; with one: the new one")
+    clk.t = t0 + 50
+    expect(d.get("r3"), None, "the longer ttl ends too")
+
+    # ---- ttl per store
+    clk.t = t0
+    s = FlaxKV("st", root, ttl=60, clock=clk)
+    s["plain"] = 1
+    s.set("default", 2)
+    s.set("short", 3, ttl=5)
+    s.set("never", 4, ttl=math.inf)
+    s.update({"upd": 5})
+    s.setdefault("sd", 6)
+    clk.t = t0 + 5
+    expect(sorted(s), ["default", "never", "plain", "sd", "upd"], "ttl=5 over the store's 60")
+    clk.t = t0 + 59.5
+    expect(len(s), 5, "the store's ttl not reached")
+    clk.t = t0 + 60
+    expect((sorted(s), len(s)), (["never"], 1), "the store's ttl applies to every write "
+           "without its own; math.inf is never")
+    s.close()
+    s = FlaxKV("st", root, clock=clk)
+    s["later"] = 1
+    clk.t = t0 + 10 ** 6
+    expect(sorted(s), ["later", "never"], "the store's ttl belongs to the object that set it")
+    s.close()
+
+    # ---- reopen, another object, read-only
+    clk.t = t0
+    d.clear()
+    d.set("p-5", "five", ttl=5)
+    d["p-forever"] = "forever"
+    other = FlaxKV("m", root, clock=clk)
+    ro = FlaxKV("m", root, clock=clk, readonly=True)
+    d.close()
+    d = FlaxKV("m", root, clock=clk)
+    clk.t = t0 + 5
+    expect((d.get("p-5"), other.get("p-5"), ro.get("p-5"), len(ro)), (None, None, None, 1),
+           "expiry survives reopen, and every object of the process sees it")
+    expect(ro.purge(), 0, "a read-only object does not purge")
+    ro.close()
+    fresh = FlaxKV("fresh", root, clock=clk)
+    fresh2 = FlaxKV("fresh", root, clock=clk)
+    expect(fresh2.get("k"), None, "an object that has not seen an expiry store yet")
+    fresh.set("k", "v", ttl=1)
+    clk.t = t0 + 6
+    expect(("k" in fresh2, len(fresh2)), (False, 0),
+           "it sees the expiry another object of the process gave, at once")
+    fresh.close()
+    fresh2.close()
+    other.close()
+
+    # ---- another process: the child's clock is its own
+    clk.t = t0
+    d.set("p-5", "five", ttl=5)
+    d.write_immediately(block=True)
+    expect(ttl_child(root, t0 + 4, "read"),
+           (0, "['p-5', 'p-forever'] five forever 2\n", ""), "another process before the expiry")
+    expect(ttl_child(root, t0 + 5, "read"),
+           (0, "['p-forever'] None forever 1\n", ""), "another process after it")
+    expect(ttl_child(root, t0, "write"), (0, "", ""), "a child writes with a ttl")
+    clk.t = t0 + 4
+    expect((d.get("c-5"), d.get("c-plain")), ("child", "plain"), "the child's keys")
+    clk.t = t0 + 5
+    expect((d.get("c-5"), d.get("c-plain")), (None, "plain"), "the child's expiry, seen here")
+
+    # ---- the purge deletes the rows from LMDB, PURGE_BATCH a round
+    clk.t = t0
+    d.clear()
+    n_exp = 2 * _store.PURGE_BATCH + 500
+    d.update({"keep-%d" % i: i for i in range(10)})
+    for i in range(n_exp):
+        d.set("t-%05d" % i, i, ttl=5 + (i % 7) * 0.001)
+    d.write_immediately(block=True)
+    exp_path = os.path.join(path, _store.EXPIRY_DIR)
+    expect((lmdb_count(path), lmdb_count(exp_path, b"expiry"),
+            lmdb_count(exp_path, b"expiry_index")), (10 + n_exp, n_exp, n_exp),
+           "the keys and their expiries in LMDB")
+    clk.t = t0 + 10
+    expect(len(d), 10, "all expired")
+    d["w1"] = 1                                  # a write: one purge round
+    expect(lmdb_count(path), 10 + n_exp - _store.PURGE_BATCH,
+           "a write purges one batch (the deletes are flushed)")
+    d["w2"] = 2                                  # the same second: no purge
+    expect(lmdb_count(path), 10 + n_exp - _store.PURGE_BATCH, "at most one round a second")
+    clk.t = t0 + 11
+    d["w3"] = 3
+    expect(lmdb_count(path), 10 + n_exp - 2 * _store.PURGE_BATCH + 2,
+           "a second later, another (its flush took w1 and w2 along)")
+    expect(d.purge(), 500, "purge() deletes the rest")
+    d.write_immediately(block=True)
+    expect((lmdb_count(path), lmdb_count(exp_path, b"expiry"),
+            lmdb_count(exp_path, b"expiry_index")), (13, 0, 0),
+           "nothing expired is left: keys, expiries, index")
+    # a flood of keys that expire: the files stop growing
+    sizes = []
+    for rnd in range(6):
+        for i in range(2000):
+            d.set("f-%d-%d" % (rnd, i), "x" * 100, ttl=1)
+        clk.t += 2
+        d.write_immediately(block=True)
+        sizes.append((os.path.getsize(os.path.join(path, "data.mdb")),
+                      os.path.getsize(os.path.join(exp_path, "data.mdb"))))
+    expect(sizes[5], sizes[2], "under a flood of expiring keys the files stop growing")
+
+    # ---- FlaxKV's main database holds FlaxKV's keys only
+    d.clear()
+    d["plain"] = {"x": [1, 2]}
+    d.set(("t", 1), b"\x00\xff", ttl=1000)
+    d.write_immediately(block=True)
+    dump = lmdb_dump(path)
+    expect(sorted(dump.items()), sorted({ref_pack("plain"): ref_pack({"x": [1, 2]}),
+                                         ref_pack(("t", 1)): ref_pack(b"\x00\xff")}.items()),
+           "FlaxKV's layout, byte for byte, after ttl use: no other key in the main database")
+    expect(lmdb_count(path), 2, "FlaxKV's len() (the main database's entries)")
+    # a value FlaxKV writes over a key with an expiry is not expired by it
+    env = lmdb.open(path, max_dbs=1, map_size=2 ** 26)
+    with env.begin(write=True) as txn:
+        txn.put(ref_pack(("t", 1)), ref_pack("by FlaxKV"))
+    env.close()
+    clk.t += 2000
+    expect(d.get(("t", 1)), "by FlaxKV", "FlaxKV's own write is not expired by our expiry")
+    d.clear()
+    d.write_immediately(block=True)
+    expect((lmdb_count(exp_path, b"expiry"), lmdb_count(exp_path, b"expiry_index")), (0, 0),
+           "clear() removes the expiries")
+
+    # ---- bad values
+    gt0 = "flaxkv_sqlite: ttl must be more than 0 seconds (math.inf: never), not "
+    num = ("flaxkv_sqlite: ttl is a lifetime in seconds (an int or a float, math.inf for "
+           "never), not ")
+    for v, exc, text in [
+            (0, ValueError, gt0 + "0"), (-1.5, ValueError, gt0 + "-1.5"),
+            (math.nan, ValueError, gt0 + "nan"), (-math.inf, ValueError, gt0 + "-inf"),
+            (1e11, ValueError, "flaxkv_sqlite: ttl must be at most 10**10 seconds "
+             "(math.inf: never), not 100000000000.0"),
+            ("5", TypeError, num + "str"), (True, TypeError, num + "bool")]:
+        raises(exc, text, lambda: d.set("bad", 1, ttl=v), "set(ttl=%r)" % (v,))
+        raises(exc, text, lambda: FlaxKV("bad", root, ttl=v), "FlaxKV(ttl=%r)" % (v,))
+    expect("bad" in d, False, "a bad ttl writes nothing")
+    raises(TypeError, "flaxkv_sqlite: clock must be a function returning the time in seconds "
+           "(as time.time), not 5", lambda: FlaxKV("bad", root, clock=5), "clock=5")
+    raises(ValueError, "flaxkv_sqlite: a key with an expiry is at most 503 bytes stored; "
+           "this one is 506: 'xxx...", lambda: d.set("x" * 503, 1, ttl=5), "a long key with a ttl")
+    d.set("x" * 500, 1, ttl=5)
+    expect(d["x" * 500], 1, "a key of 503 bytes takes a ttl")
+    d.set(2.5, "np", ttl=np.float64(2) if np is not None else 2.0)
+    expect(d[2.5], "np", "a NumPy number as ttl")
+    d.close()
+
+    # ---- threads writing with ttl: one object, and an object each
+    clk.t = t0
+    shared = FlaxKV("thr", root, clock=clk)
+    errors = []
+
+    def writer(n, obj):
+        try:
+            o = obj or FlaxKV("thr", root, clock=clk)
+            for i in range(300):
+                o.set("t%d-%d" % (n, i), i, ttl=5 + n)
+                o["p%d-%d" % (n, i)] = i
+                if i % 50 == 0:
+                    len(o)
+            if obj is None:
+                o.close()
+        except Exception:
+            errors.append(traceback.format_exc())
+    ts = [threading.Thread(target=writer, args=(n, shared if n < 2 else None)) for n in range(4)]
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join()
+    expect(errors, [], "threads writing with ttl raise nothing")
+    expect(len(shared), 2400, "every thread's keys")
+    clk.t = t0 + 6.5
+    expect((len(shared), sum(1 for k in shared if k.startswith("t"))), (1800, 600),
+           "threads 0 and 1's keys (ttl 5 and 6) expired")
+    clk.t = t0 + 9
+    expect((len(shared), shared.purge(), len(shared)), (1200, 1200, 1200), "all ttl keys purged")
+    shared.write_immediately(block=True)
+    expect(lmdb_count(os.path.join(root, "thr-lmdb")), 1200, "and gone from LMDB")
+    shared.close()
+
+
 SECTIONS = [("load", test_load), ("mapping", test_mapping), ("layout", test_layout),
             ("errors", test_errors), ("threads", test_threads), ("procs", test_procs),
-            ("install", test_install)]
+            ("ttl", test_ttl), ("install", test_install)]
 
 
 def main():

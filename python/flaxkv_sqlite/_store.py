@@ -36,14 +36,56 @@ INVARIANTS
   - After fork() the child reopens the store on first use (a connection
     cannot cross fork: docs/concurrency.md); _after_fork gives every object
     a new lock in the child.
+
+EXPIRY (docs/python.md, "Expiry")
+  FlaxKV's layout has no room for an expiry, and a named database in
+  FlaxKV's environment would be a key of the main database, FlaxKV's data
+  (FlaxKV's keys(), items() and len() would meet it).  So the expiries live
+  in a store of their own inside FlaxKV's directory,
+  <root>/<name>-lmdb/flaxkv_sqlite_expiry, two format=raw tables on it:
+      expiry        key bytes -> E + F   (16 bytes)
+      expiry_index  E + key bytes -> b''  (the purge's order)
+  E is the expiry (a Unix time, float64) as 8 bytes that sort as the
+  number (_sortable), F the first 8 bytes of BLAKE2b of the value bytes the
+  expiry was given with (_fp).  A key is expired at time `now` iff its
+  expiry row exists, E <= now, and F is the fingerprint of its stored value:
+  a value written without the expiry (by FlaxKV, or by this package without
+  ttl) is not expired by a row meant for another value.
+  - Two stores are flushed apart, so every state of one combined with any
+    earlier or later state of the other must read right (another process
+    sees them flushed apart; a crash keeps one flush and not the other):
+    the fingerprint makes an expiry row apply only to the value it was
+    written with; writes never delete an expiry row of another value (it is
+    harmless, and the purge removes it); only the purge deletes expiry rows
+    of keys it deleted, and only after flaxkv_flush('kv') made those deletes
+    durable and visible.  One flaw is left: a value written again with the
+    same bytes and no ttl takes its old expiry back if the process dies
+    before the expiry store's flush (docs/python.md says so).
+  - A write transaction that touches the expiry store writes to kv first
+    (_SQL_LOCK when it has nothing to write there yet): the writer lock of
+    the data store serializes every writer of the process, and the expiry
+    rows it reads cannot change under it.
+  - An object uses the expiry store once it is attached to its connection
+    (self._exp): at its first ttl write, or when _expiry() finds the
+    store's data.mdb (at first use, then at most every _PROBE_S seconds
+    for another process's; at once when another object of the process
+    attached it: _attach resets the others' _exp_at).  A store never given
+    a ttl costs each call one monotonic clock read, nothing else.
+  - "now" is self._clock() (time.time, or the constructor's clock=), read
+    once per call.
 """
 
+import hashlib
 import json
+import math
+import numbers
 import os
 import re
 import shutil
 import sqlite3
+import struct
 import threading
+import time
 import weakref
 from collections.abc import ItemsView, KeysView, MutableMapping, ValuesView
 
@@ -59,6 +101,67 @@ _SQL_GET = "SELECT value FROM kv WHERE key = ?"
 _SQL_HAS = "SELECT 1 FROM kv WHERE key = ?"
 _SQL_PUT = "REPLACE INTO kv VALUES (?, ?)"
 _SQL_INSERT = "INSERT OR IGNORE INTO kv VALUES (?, ?)"
+_SQL_LOCK = "DELETE FROM kv WHERE 0"  # takes the data store's writer lock, writes nothing
+
+EXPIRY_DIR = "flaxkv_sqlite_expiry"
+PURGE_BATCH = 1000      # keys per purge round
+_PURGE_EVERY = 1.0      # seconds (of the store's clock) between purges from writes
+_PROBE_S = 0.1          # seconds between looks for another process's expiry store
+_MAX_TTL = 1e10         # seconds, as the extension's ttl option
+_MAX_TTL_KEY = 503      # bytes: LMDB's 511-byte key limit less the index's 8
+_SQL_EXP_GET = "SELECT value FROM expiry WHERE key = ?"
+_SQL_EXP_PUT = "REPLACE INTO expiry VALUES (?, ?)"
+_SQL_EXP_DEL = "DELETE FROM expiry WHERE key = ?"
+_SQL_IDX_PUT = "REPLACE INTO expiry_index VALUES (?, x'')"
+_SQL_IDX_DEL = "DELETE FROM expiry_index WHERE key = ?"
+# A key's live rows: value, and the expiry row where it is due (E <= now: ?1).
+_SQL_FIND_EXP = ("SELECT kv.key, kv.value, CASE WHEN t.value <= ?1 THEN t.value END "
+                 "FROM kv LEFT JOIN expiry t ON t.key = kv.key WHERE kv.key IN ")
+
+_mono = time.monotonic
+
+_U64 = struct.Struct(">Q")
+_F64 = struct.Struct(">d")
+_FLIP = (1 << 64) - 1
+_TOP = 1 << 63
+
+
+def _sortable(t):
+    """8 bytes whose byte order is the order of the float t."""
+    (b,) = _U64.unpack(_F64.pack(t))
+    return _U64.pack(b ^ _FLIP if b & _TOP else b | _TOP)
+
+
+def _fp(vb):
+    """The fingerprint of a value's bytes: an expiry row applies to that value only."""
+    return hashlib.blake2b(vb, digest_size=8).digest()
+
+
+def _cut(now):
+    """The bytes every expiry row due at now (E <= now) is at most."""
+    return _sortable(now) + b"\xff" * 8
+
+
+def _expired(vb, due):
+    """Is a row expired, given its value and its due expiry row (None: not due)?"""
+    return due is not None and _fp(vb) == due[8:]
+
+
+def _lifetime(v, name):
+    """A ttl in seconds as a float, None for never (math.inf); else TypeError/ValueError."""
+    if isinstance(v, bool) or not isinstance(v, numbers.Real):
+        raise TypeError("flaxkv_sqlite: %s is a lifetime in seconds (an int or a float, "
+                        "math.inf for never), not %s" % (name, type(v).__name__))
+    f = float(v)
+    if math.isnan(f) or f <= 0:
+        raise ValueError("flaxkv_sqlite: %s must be more than 0 seconds (math.inf: never), "
+                         "not %r" % (name, v))
+    if math.isinf(f):
+        return None
+    if f > _MAX_TTL:
+        raise ValueError("flaxkv_sqlite: %s must be at most 10**10 seconds (math.inf: never), "
+                         "not %r" % (name, v))
+    return f
 
 
 def _in(n):
@@ -67,9 +170,17 @@ def _in(n):
 
 # Objects alive in this process, for fork(): the child gives each a new lock.
 _live = weakref.WeakValueDictionary()  # id(obj) -> obj (a mapping is unhashable)
+_live_lock = threading.Lock()
+
+
+def _objects():
+    with _live_lock:
+        return list(_live.values())
 
 
 def _after_fork():
+    global _live_lock
+    _live_lock = threading.Lock()
     for obj in list(_live.values()):
         obj._lock = threading.RLock()
         obj._forked = True
@@ -97,7 +208,7 @@ class FlaxKV(MutableMapping):
 
     FlaxKV(db_name, root_path='.', rebuild=False, *, allow_pickle=False,
            readonly=False, write_through=False, map_size=None, buffer_size=None,
-           buffer_limit=None, flush_interval=None, sync=None)
+           buffer_limit=None, flush_interval=None, sync=None, ttl=None, clock=None)
 
     The store is FlaxKV's (the Python library's) LMDB store, byte for byte:
     a store FlaxKV wrote opens unchanged, and FlaxKV reads what this writes.
@@ -107,7 +218,8 @@ class FlaxKV(MutableMapping):
     def __init__(self, db_name, root_path=".", rebuild=False, *, root_path_or_url=None,
                  backend="lmdb", allow_pickle=False, readonly=False, write_through=False,
                  map_size=None, buffer_size=None, buffer_limit=None, flush_interval=None,
-                 sync=None, cache=False, log=None, stdout=None, save_log=None):
+                 sync=None, ttl=None, clock=None, cache=False, log=None, stdout=None,
+                 save_log=None):
         # cache, log, stdout, save_log: FlaxKV's, accepted and without effect
         # (the extension's buffer serves every read; errors are raised).
         self._conn = None
@@ -150,6 +262,23 @@ class FlaxKV(MutableMapping):
                                  % (sync,))
             opts.append("sync=" + sync)
         self._create = "CREATE VIRTUAL TABLE temp.kv USING flaxkv(%s)" % ", ".join(opts)
+        # The expiry store: the store-wide options of the data store, its own map.
+        self._exp_path = os.path.join(self.path, EXPIRY_DIR)
+        eopts = ["path=" + _sql_text(self._exp_path), "format=raw"] + [
+            o for o in opts[2:] if o.split("=")[0] not in ("map_size", "buffer_size",
+                                                         "buffer_limit")]
+        self._exp_create = ["CREATE VIRTUAL TABLE temp.%s USING flaxkv(%s, name=%s)"
+                            % (t, ", ".join(eopts), t) for t in ("expiry", "expiry_index")]
+        self._ttl = None if ttl is None else _lifetime(ttl, "ttl")
+        if clock is None:
+            clock = time.time
+        elif not callable(clock):
+            raise TypeError("flaxkv_sqlite: clock must be a function returning the time in "
+                            "seconds (as time.time), not %r" % (clock,))
+        self._clock = clock
+        self._exp = False
+        self._exp_at = 0.0
+        self._purge_at = None
         self._readonly = bool(readonly)
         if not readonly:
             os.makedirs(os.path.dirname(self.path), exist_ok=True)
@@ -159,7 +288,8 @@ class FlaxKV(MutableMapping):
         self._flush_pending = False
         self._conn = self._open()
         self._closed = False
-        _live[id(self)] = self
+        with _live_lock:
+            _live[id(self)] = self
         if rebuild:
             self.clear()
 
@@ -174,7 +304,174 @@ class FlaxKV(MutableMapping):
         except BaseException:
             conn.close()
             raise
+        self._exp = False
+        self._exp_at = 0.0
         return conn
+
+    # ---- the expiry store -------------------------------------------------------
+
+    # Every method asks `self._exp_at <= _mono() and self._expiry()`:
+    # _exp_at is -inf once the expiry store is attached, else the monotonic
+    # time of the next look for it (0.0: at once; another object of the
+    # process that attaches it sets ours to 0.0).
+
+    def _expiry(self):
+        """Does the store keep expiries (is the expiry store attached)?  For a
+        caller holding the lock, after _c(); attaches it when it appears."""
+        if self._exp:
+            return True
+        self._exp_at = _mono() + _PROBE_S
+        if not os.path.exists(os.path.join(self._exp_path, "data.mdb")):
+            return False
+        return self._attach(False)
+
+    def _attach(self, create):
+        """Bind the expiry tables in the connection (CREATE creates the store
+        if it is missing and the object may write).  create=False: False if
+        they cannot be bound yet (a read-only object before the store is
+        complete); create=True: raise."""
+        c = self._conn
+        made = []
+        try:
+            for sql in self._exp_create:
+                c.execute(sql)
+                made.append(sql.split()[3])
+        except sqlite3.Error:
+            for t in made:
+                c.execute("DROP TABLE " + t)
+            if create:
+                raise
+            return False
+        self._exp = True
+        self._exp_at = -math.inf
+        for obj in _objects():
+            if obj.path == self.path and not obj._exp:
+                obj._exp_at = 0.0
+        return True
+
+    def _set_expiry(self, c, kb, vb, expiry):
+        """In a write transaction that wrote kb = vb: give it expiry (a Unix
+        time, or None: never).  A row of another value is left (it does not
+        apply to this one; the purge removes it)."""
+        old = c.execute(_SQL_EXP_GET, (kb,)).fetchone()
+        old = old[0] if old else None
+        f = _fp(vb)
+        if expiry is None:
+            if old is not None and old[8:] == f:
+                c.execute(_SQL_EXP_DEL, (kb,))
+                c.execute(_SQL_IDX_DEL, (old[:8] + kb,))
+            return
+        new = _sortable(expiry) + f
+        if old == new:
+            return
+        if old is not None and old[:8] != new[:8]:
+            c.execute(_SQL_IDX_DEL, (old[:8] + kb,))
+        c.execute(_SQL_EXP_PUT, (kb, new))
+        c.execute(_SQL_IDX_PUT, (new[:8] + kb,))
+
+    def _find_live(self, c, kb, forms, now):
+        """The live rows (key, value) of a key, its own form first (expiry store attached)."""
+        keys = (kb,) + forms
+        rows = [r[:2] for r in c.execute(_SQL_FIND_EXP + _in(len(keys)), (_cut(now),) + keys)
+                if not _expired(r[1], r[2])]
+        rows.sort(key=lambda r: r[0] != kb)
+        return rows
+
+    def _purge_round(self, now, limit):
+        """Delete the keys due at now, at most limit index entries of them:
+        the data rows, then (once flaxkv_flush('kv') made those deletes
+        durable) their expiry rows.  Returns (index entries seen, keys deleted)."""
+        c = self._c()
+        hi = _sortable(math.nextafter(now, math.inf))
+
+        def delete(c):
+            c.execute(_SQL_LOCK)
+            due = c.execute(
+                "SELECT i.key, t.value, kv.value FROM expiry_index i "
+                "LEFT JOIN expiry t ON t.key = substr(i.key, 9) "
+                "LEFT JOIN kv ON kv.key = substr(i.key, 9) "
+                "WHERE i.key < ? ORDER BY i.key LIMIT ?", (hi, limit)).fetchall()
+            dead = [(ik[8:],) for ik, ev, vb in due
+                    if ev is not None and ev[:8] == ik[:8] and vb is not None
+                    and _fp(vb) == ev[8:]]
+            c.executemany("DELETE FROM kv WHERE key = ?", dead)
+            return due, len(dead)
+        due, n = self._txn(delete)
+        if not due:
+            return 0, 0
+        c.execute("SELECT flaxkv_flush('kv')")
+
+        def forget(c):
+            c.execute(_SQL_LOCK)
+            for ik, _, _ in due:
+                kb = ik[8:]
+                ev = c.execute(_SQL_EXP_GET, (kb,)).fetchone()
+                if ev is None or ev[0][:8] != ik[:8]:
+                    c.execute(_SQL_IDX_DEL, (ik,))   # the key has another expiry, or none
+                    continue
+                vb = c.execute(_SQL_GET, (kb,)).fetchone()
+                if vb is None or _fp(vb[0]) != ev[0][8:]:
+                    c.execute(_SQL_EXP_DEL, (kb,))
+                    c.execute(_SQL_IDX_DEL, (ik,))
+                # else the same bytes were written again without this package:
+                # the next round deletes them.
+        self._txn(forget)
+        return len(due), n
+
+    def purge(self):
+        """Delete every key that has expired (the keys and their expiry rows),
+        PURGE_BATCH at a time; returns how many keys were deleted.  Writes
+        purge by themselves, at most once a second; close() and
+        write_immediately() purge too.  A read-only store is not purged."""
+        with self._lock:
+            self._c()
+            if self._readonly or not (self._exp_at <= _mono() and self._expiry()):
+                return 0
+            now = self._clock()
+            total = 0
+            while True:
+                seen, n = self._purge_round(now, PURGE_BATCH)
+                total += n
+                if seen < PURGE_BATCH:
+                    return total
+
+    def _write(self, body):
+        """Run a write transaction on a store with expiries (lock held): one
+        purge round first, at most every _PURGE_EVERY seconds of the clock."""
+        if not self._readonly:
+            now = self._clock()
+            if self._purge_at is None or now >= self._purge_at:
+                self._purge_at = now + _PURGE_EVERY
+                self._purge_round(now, PURGE_BATCH)
+        return self._txn(body)
+
+    def _put_exp(self, key, kb, forms, vb, life):
+        """Write kb = vb (key encoded) with a lifetime in seconds (None:
+        never), through the expiry store (lock held)."""
+        if life is not None:
+            self._check_ttl_key(key, kb)
+            if not (self._exp_at <= _mono() and self._expiry()):
+                self._attach(True)
+        elif not (self._exp_at <= _mono() and self._expiry()):
+            # never, on a store without expiries: a plain write
+            if forms:
+                self._put_forms(kb, forms, vb)
+            else:
+                self._c().execute(_SQL_PUT, (kb, vb))
+            return
+        expiry = None if life is None else self._clock() + life
+
+        def put(c):
+            c.execute(_SQL_PUT, (kb, vb))
+            if forms:
+                c.execute("DELETE FROM kv WHERE key IN " + _in(len(forms)), forms)
+            self._set_expiry(c, kb, vb, expiry)
+        self._write(put)
+
+    def _check_ttl_key(self, key, kb):
+        if len(kb) > _MAX_TTL_KEY:
+            raise ValueError("flaxkv_sqlite: a key with an expiry is at most %d bytes stored; "
+                             "this one is %d: %r" % (_MAX_TTL_KEY, len(kb), key))
 
     def _c(self):
         """The connection, for a caller holding the lock."""
@@ -243,7 +540,10 @@ class FlaxKV(MutableMapping):
         with self._lock:
             kb, forms = self._encode_key(key)
             c = self._c()
-            if forms:
+            if self._exp_at <= _mono() and self._expiry():
+                rows = self._find_live(c, kb, forms, self._clock())
+                row = rows[0][1:] if rows else None
+            elif forms:
                 rows = self._find(c, kb, forms, "key, value")
                 row = rows[0][1:] if rows else None
             else:
@@ -263,57 +563,111 @@ class FlaxKV(MutableMapping):
         with self._lock:
             kb, forms = self._encode_key(key)
             c = self._c()
+            if self._exp_at <= _mono() and self._expiry():
+                return bool(self._find_live(c, kb, forms, self._clock()))
             if forms:
                 return bool(self._find(c, kb, forms, "key"))
             return c.execute(_SQL_HAS, (kb,)).fetchone() is not None
 
     def __setitem__(self, key, value):
+        """d[key] = value; it expires after the store's ttl, if it has one."""
         with self._lock:
             kb, forms = self._encode_key(key)
             vb = self._codec.encode_value(value)
-            if not forms:
-                self._c().execute(_SQL_PUT, (kb, vb))
-                return
-
-            def put(c):
+            c = self._c()
+            if self._ttl is not None or (self._exp_at <= _mono() and self._expiry()):
+                self._put_exp(key, kb, forms, vb, self._ttl)
+            elif not forms:
                 c.execute(_SQL_PUT, (kb, vb))
-                c.execute("DELETE FROM kv WHERE key IN " + _in(len(forms)), forms)
-            self._txn(put)
+            else:
+                self._put_forms(kb, forms, vb)
+
+    def _put_forms(self, kb, forms, vb):
+        """Write kb = vb and delete the key's other forms, in one transaction."""
+        def put(c):
+            c.execute(_SQL_PUT, (kb, vb))
+            c.execute("DELETE FROM kv WHERE key IN " + _in(len(forms)), forms)
+        self._txn(put)
+
+    def set(self, key, value, ttl=None):
+        """d[key] = value, expiring ttl seconds from now (an int or float > 0);
+        ttl=None: the store's ttl (never if it has none); ttl=math.inf: never."""
+        life = self._ttl if ttl is None else _lifetime(ttl, "ttl")
+        with self._lock:
+            kb, forms = self._encode_key(key)
+            vb = self._codec.encode_value(value)
+            self._c()
+            self._put_exp(key, kb, forms, vb, life)
 
     def __delitem__(self, key):
         with self._lock:
             kb, forms = self._encode_key(key)
-            n = self._c().execute("DELETE FROM kv WHERE key IN " + _in(1 + len(forms)),
-                                  (kb,) + forms).rowcount
+            keys = (kb,) + forms
+            c = self._c()
+            if self._exp_at <= _mono() and self._expiry():
+                def body(c):
+                    c.execute(_SQL_LOCK)
+                    if not self._find_live(c, kb, forms, self._clock()):
+                        return 0
+                    return c.execute("DELETE FROM kv WHERE key IN " + _in(len(keys)),
+                                     keys).rowcount
+                n = self._write(body)
+            else:
+                n = c.execute("DELETE FROM kv WHERE key IN " + _in(len(keys)), keys).rowcount
         if n == 0:
             raise KeyError(key)
 
     def __len__(self):
         with self._lock:
-            return self._c().execute("SELECT count(*) FROM kv").fetchone()[0]
+            c = self._c()
+            if not (self._exp_at <= _mono() and self._expiry()):
+                return c.execute("SELECT count(*) FROM kv").fetchone()[0]
+            hi = _sortable(math.nextafter(self._clock(), math.inf))
 
-    def _pages(self, what):
+            def count(c):
+                n = c.execute("SELECT count(*) FROM kv").fetchone()[0]
+                for ik, ev, vb in c.execute(
+                        "SELECT i.key, t.value, kv.value FROM expiry_index i "
+                        "JOIN expiry t ON t.key = substr(i.key, 9) "
+                        "JOIN kv ON kv.key = t.key WHERE i.key < ?", (hi,)):
+                    if ev[:8] == ik[:8] and _fp(vb) == ev[8:]:
+                        n -= 1
+                return n
+            return self._txn(count)
+
+    def _page(self, c, last, values):
+        """The next PAGE rows after the key last (None: from the first), as
+        (rows read, live rows): (key,) or (key, value)."""
+        where, args = ("", ()) if last is None else ("WHERE kv.key > ? ", (last,))
+        if not (self._exp_at <= _mono() and self._expiry()):
+            rows = c.execute("SELECT %s FROM kv %sORDER BY kv.key LIMIT %d"
+                             % ("key, value" if values else "key", where, PAGE), args).fetchall()
+            return rows, rows
+        cut = _cut(self._clock())
+        rows = c.execute(
+            "SELECT kv.key, %s, CASE WHEN t.value <= ?1 THEN t.value END FROM kv "
+            "LEFT JOIN expiry t ON t.key = kv.key %sORDER BY kv.key LIMIT %d"
+            % ("kv.value" if values else "CASE WHEN t.value <= ?1 THEN kv.value END",
+               where.replace("?", "?2"), PAGE), (cut,) + args).fetchall()
+        n = 2 if values else 1
+        return rows, [r[:n] for r in rows if not _expired(r[1], r[2])]
+
+    def _pages(self, values):
         last = None
         while True:
             with self._lock:
-                c = self._c()
-                if last is None:
-                    rows = c.execute("SELECT %s FROM kv ORDER BY key LIMIT %d"
-                                     % (what, PAGE)).fetchall()
-                else:
-                    rows = c.execute("SELECT %s FROM kv WHERE key > ? ORDER BY key LIMIT %d"
-                                     % (what, PAGE), (last,)).fetchall()
-            yield from rows
+                rows, live = self._page(self._c(), last, values)
+            yield from live
             if len(rows) < PAGE:
                 return
             last = rows[-1][0]
 
     def __iter__(self):
-        for (kb,) in self._pages("key"):
+        for (kb,) in self._pages(False):
             yield self._key(kb)
 
     def _iter_items(self):
-        for kb, vb in self._pages("key, value"):
+        for kb, vb in self._pages(True):
             key = self._key(kb)
             yield key, self._value(key, vb)
 
@@ -341,6 +695,9 @@ class FlaxKV(MutableMapping):
         with self._lock:
             kb, forms = self._encode_key(key)
             vb = self._codec.encode_value(default)
+            self._c()
+            if self._exp_at <= _mono() and self._expiry() or self._ttl is not None:
+                return self._setdefault_exp(key, kb, forms, vb, default)
 
             def body(c):
                 if c.execute(_SQL_INSERT, (kb, vb)).rowcount:
@@ -356,36 +713,87 @@ class FlaxKV(MutableMapping):
             return default
         return self._value(key, found)
 
+    def _setdefault_exp(self, key, kb, forms, vb, default):
+        if self._ttl is not None:
+            self._check_ttl_key(key, kb)
+            if not self._exp:
+                self._attach(True)
+        expiry = None if self._ttl is None else self._clock() + self._ttl
+
+        def body(c):
+            c.execute(_SQL_LOCK)
+            rows = self._find_live(c, kb, forms, self._clock())
+            if rows:
+                return rows[0][1]
+            c.execute(_SQL_PUT, (kb, vb))
+            if forms:   # expired forms of the key
+                c.execute("DELETE FROM kv WHERE key IN " + _in(len(forms)), forms)
+            self._set_expiry(c, kb, vb, expiry)
+            return None
+        found = self._write(body)
+        if found is None:
+            return default
+        return self._value(key, found)
+
     def pop(self, key, default=None):
         """Remove key and return its value; default (None) if it is absent,
         as FlaxKV does (a dict raises KeyError without a default)."""
         with self._lock:
             kb, forms = self._encode_key(key)
-
-            def body(c):
-                rows = self._find(c, kb, forms)
-                if not rows:
-                    return None
-                value = self._value(key, rows[0][1])
-                c.execute("DELETE FROM kv WHERE key IN " + _in(len(rows)),
-                          tuple(r[0] for r in rows))
-                return (value,)
-            found = self._txn(body)
+            self._c()
+            if self._exp_at <= _mono() and self._expiry():
+                def body(c):
+                    c.execute(_SQL_LOCK)
+                    rows = self._find_live(c, kb, forms, self._clock())
+                    if not rows:
+                        return None
+                    value = self._value(key, rows[0][1])
+                    c.execute("DELETE FROM kv WHERE key IN " + _in(1 + len(forms)),
+                              (kb,) + forms)
+                    return (value,)
+                found = self._write(body)
+            else:
+                def body(c):
+                    rows = self._find(c, kb, forms)
+                    if not rows:
+                        return None
+                    value = self._value(key, rows[0][1])
+                    c.execute("DELETE FROM kv WHERE key IN " + _in(len(rows)),
+                              tuple(r[0] for r in rows))
+                    return (value,)
+                found = self._txn(body)
         return default if found is None else found[0]
 
     def popitem(self):
         """Remove and return a (key, value) pair (the first in key order);
         KeyError if the store is empty."""
         with self._lock:
+            self._c()
+            if self._exp_at <= _mono() and self._expiry():
+                def body(c):
+                    c.execute(_SQL_LOCK)
+                    last = None
+                    while True:
+                        rows, live = self._page(c, last, True)
+                        if live:
+                            return self._pop_row(c, live[0])
+                        if len(rows) < PAGE:
+                            raise KeyError("popitem(): the store is empty")
+                        last = rows[-1][0]
+                return self._write(body)
+
             def body(c):
                 row = c.execute("SELECT key, value FROM kv ORDER BY key LIMIT 1").fetchone()
                 if row is None:
                     raise KeyError("popitem(): the store is empty")
-                key = self._key(row[0])
-                value = self._value(key, row[1])
-                c.execute("DELETE FROM kv WHERE key = ?", (row[0],))
-                return key, value
+                return self._pop_row(c, row)
             return self._txn(body)
+
+    def _pop_row(self, c, row):
+        key = self._key(row[0])
+        value = self._value(key, row[1])
+        c.execute("DELETE FROM kv WHERE key = ?", (row[0],))
+        return key, value
 
     def update(self, other=(), **kwargs):
         """Write every pair of other (a mapping, or an iterable of pairs) and of
@@ -403,9 +811,27 @@ class FlaxKV(MutableMapping):
                     raise TypeError("flaxkv_sqlite: update() element #%d is not a (key, value) "
                                     "pair: %r" % (i, pair)) from None
                 rows.append(self._encode_key(k) + (self._codec.encode_value(v),))
+                if self._ttl is not None:
+                    self._check_ttl_key(k, rows[-1][0])
             for k, v in kwargs.items():
                 rows.append(self._encode_key(k) + (self._codec.encode_value(v),))
+                if self._ttl is not None:
+                    self._check_ttl_key(k, rows[-1][0])
             if not rows:
+                return
+            self._c()
+            if self._ttl is not None or self._exp_at <= _mono() and self._expiry():
+                if self._ttl is not None and not self._exp:
+                    self._attach(True)
+                expiry = None if self._ttl is None else self._clock() + self._ttl
+
+                def body_exp(c):
+                    for kb, forms, vb in rows:
+                        c.execute(_SQL_PUT, (kb, vb))
+                        if forms:
+                            c.execute("DELETE FROM kv WHERE key IN " + _in(len(forms)), forms)
+                        self._set_expiry(c, kb, vb, expiry)
+                self._write(body_exp)
                 return
 
             def body(c):
@@ -423,7 +849,18 @@ class FlaxKV(MutableMapping):
         keeps the files, so other handles on the store stay valid).  wait is
         FlaxKV's signature: the keys are gone when clear() returns."""
         with self._lock:
-            self._c().execute("DELETE FROM kv")
+            c = self._c()
+            c.execute("DELETE FROM kv")
+            if self._exp_at <= _mono() and self._expiry():
+                # The expiry rows of deleted keys, once the deletes are durable.
+                c.execute("SELECT flaxkv_flush('kv')")
+
+                def forget(c):
+                    c.execute(_SQL_LOCK)
+                    c.execute("DELETE FROM expiry_index WHERE substr(key, 9) NOT IN "
+                              "(SELECT key FROM kv)")
+                    c.execute("DELETE FROM expiry WHERE key NOT IN (SELECT key FROM kv)")
+                self._txn(forget)
 
     def from_dict(self, d, clear=False):
         """FlaxKV's: update(d), after clear() if clear is true (one after the
@@ -450,7 +887,8 @@ class FlaxKV(MutableMapping):
         with self._lock:
             self._raise_flush_error()
             if block:
-                self._c().execute("SELECT flaxkv_flush('kv')")
+                self.purge()
+                self._flush()
                 return
             self._c()
             if self._flush_pending:
@@ -466,9 +904,15 @@ class FlaxKV(MutableMapping):
             if self._closed:
                 return
             try:
-                self._c().execute("SELECT flaxkv_flush('kv')")
+                self.purge()
+                self._flush()
             except sqlite3.Error as e:
                 self._flush_error = e
+
+    def _flush(self):
+        """Flush the store, and the expiry store if attached (lock held)."""
+        self._c().execute("SELECT flaxkv_flush('kv')" + (", flaxkv_flush('expiry')"
+                                                         if self._exp else ""))
 
     def _raise_flush_error(self):
         e, self._flush_error = self._flush_error, None
@@ -481,7 +925,7 @@ class FlaxKV(MutableMapping):
         extension's flaxkv_stat('kv')}."""
         with self._lock:
             c = self._c()
-            count = c.execute("SELECT count(*) FROM kv").fetchone()[0]
+            count = len(self)
             st = json.loads(c.execute("SELECT flaxkv_stat('kv')").fetchone()[0])
         return {"count": count, "buffer": st["store"]["buffered_keys"],
                 "db": st["rows_flushed"], "type": "lmdb", "path": self.path, "flaxkv": st}
@@ -498,11 +942,13 @@ class FlaxKV(MutableMapping):
             self._raise_flush_error()
             if not self._forked:
                 if not self._readonly:
-                    self._conn.execute("SELECT flaxkv_flush('kv')")
+                    self.purge()
+                    self._flush()
                 self._conn.close()
             self._conn = None
             self._closed = True
-            _live.pop(id(self), None)
+            with _live_lock:
+                _live.pop(id(self), None)
 
     def destroy(self):
         """Close, then delete the store's directory.  Another connection of
@@ -511,14 +957,14 @@ class FlaxKV(MutableMapping):
         from . import load
         with self._lock:
             self.close()
-            real = os.path.realpath(self.path)
+            real = (os.path.realpath(self.path), os.path.realpath(self._exp_path))
             probe = sqlite3.connect(":memory:")
             try:
                 load(probe)
                 stores = json.loads(probe.execute("SELECT flaxkv_stat()").fetchone()[0])
             finally:
                 probe.close()
-            if any(s.get("path") == real for s in stores):
+            if any(s.get("path") in real for s in stores):
                 raise Error("flaxkv_sqlite: cannot destroy %s: another connection of this "
                             "process has it open; close it first" % self.path)
             shutil.rmtree(self.path, ignore_errors=True)
