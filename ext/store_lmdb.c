@@ -1148,11 +1148,14 @@ static int writeBegin(fkv_store *p, MDB_txn **ppTxn, char **pzErr) {
 }
 
 /* Commit (bMirror: a transaction that wrote only etcd mirrors, see Mirror
-** sync) and release wmu. */
-static int writeCommit(fkv_store *p, MDB_txn *txn, int bMirror, char **pzErr) {
+** sync; iRev: the etcd revision of the writes of a remote store's batch, or
+** 0) and release wmu. */
+static int writeCommit(fkv_store *p, MDB_txn *txn, int bMirror, int64_t iRev, char **pzErr) {
   uint64_t id = mdb_txn_id(txn);
   int rc = txnCommit(p, txn, bMirror);
   if (rc == MDB_SUCCESS) {
+    /* The mirror holds the batch's writes at etcd's revision iRev. */
+    if (iRev) fkvRemoteBatchApplied(p->pRemote, iRev);
     noteWriteCommit(p, id);
     /* This process's commit: its numeric text keys are in bNumText.  A
     ** table whose knowledge reached the snapshot this transaction started
@@ -1323,7 +1326,7 @@ int fkvStoreBatchCommit(fkv_batch *b, char **pzErr) {
     }
   }
   int bGuard = b->bGuard;
-  int rc = writeCommit(p, b->txn, p->pRemote && !b->bLocal, pzErr);
+  int rc = writeCommit(p, b->txn, p->pRemote && !b->bLocal, iRev, pzErr);
   if (rc == SQLITE_OK && bGuard && iRev) fkvRemoteBatchSettle(p->pRemote, iRev);
   return rc;
 }
