@@ -1005,7 +1005,9 @@ int main(int argc, char **argv) {
          sysconf(_SC_NPROCESSORS_ONLN), opt.n, N_VAL, opt.nTxn, opt.nRep, opt.nTrial, opt.nCommit);
   printf("flush: SELECT flaxkv_flush() after each COMMIT of T rows, against ext/etcd.c's "
          "fkvEtcdTxn called with the same T puts\n(the same key and value bytes; libcurl + jansson "
-         "on the JSON gateway, as flaxkv sends them), timed per call, batches alternating\n");
+         "on the JSON gateway, as flaxkv sends them), timed per call, on a prefix a watcher "
+         "watches\n(the target: a shared prefix is watched) and on one nobody watches; the three "
+         "take turns going first\n");
   if (opt.zMore) printf("table A (flush and reads) with the extra options: %s\n", opt.zMore);
   double t0 = nowNs();
   for (int i = 0; i < opt.nCluster; i++) runCluster(&aResult[i], opt.aMembers[i]);
