@@ -126,14 +126,14 @@ struct fkv_rtable {
   MDB_dbi dbiRev; /* FKV_ETCD_REVS + the database name */
   char *zRevName;
   /* r->mu: */
-  int64_t iApplied;    /* the revision the mirror has applied */
-  int64_t iRecorded;   /* the one FKV_ETCD_META holds */
-  int64_t msRecorded;  /* when it was written */
-  int64_t iOwnGuarded; /* the revision of our last guarded write */
+  int64_t iApplied;           /* the revision the mirror has applied */
+  int64_t iRecorded;          /* the one FKV_ETCD_META holds */
+  int64_t msRecorded;         /* when it was written */
+  int64_t iOwnGuarded;        /* the revision of our last guarded write */
   int64_t aOwn[FKV_ETCD_OWN]; /* revisions of our flushes of puts only, which
                               ** the mirror holds (a ring; iOwn the next) */
   int iOwn;
-  int bStop;           /* the watch thread must end */
+  int bStop; /* the watch thread must end */
   fkv_etcd_watch *pWatch;
   int rcWatch; /* the watch's last error, or SQLITE_OK */
   char *zWatchErr;
