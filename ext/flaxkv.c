@@ -142,9 +142,11 @@ static char *storeJson(fkv_buffer *b) {
     char *zWatch = ss.rcWatch != SQLITE_OK ? jsonString(ss.zWatchErr) : 0;
     long long lag = ss.iEtcdRev > ss.iMirrorRev ? (long long)(ss.iEtcdRev - ss.iMirrorRev) : 0;
     z = sqlite3_mprintf("%z,\"etcd\":{\"endpoint\":%s,\"mirror_revision\":%lld,"
-                        "\"etcd_revision\":%lld,\"watch_lag\":%lld,\"watch_error\":%s}",
+                        "\"etcd_revision\":%lld,\"watch_lag\":%lld,\"watch_error\":%s,"
+                        "\"mirror_sync\":\"%s\",\"mirror_discarded\":%s}",
                         z, zEnd ? zEnd : "null", (long long)ss.iMirrorRev, (long long)ss.iEtcdRev,
-                        lag, zWatch ? zWatch : "null");
+                        lag, zWatch ? zWatch : "null", ss.bMirrorDeferred ? "deferred" : "full",
+                        ss.bMirrorDiscarded ? "true" : "false");
     sqlite3_free(zEnd);
     sqlite3_free(zWatch);
   }

@@ -302,6 +302,11 @@ struct fkv_store_stat {
   int64_t iEtcdRev;
   int rcWatch;
   char zWatchErr[512];
+  /* The mirror's last commit skipped its sync (store_lmdb.c, Deferred
+  ** mirror sync); its open threw away an environment an earlier boot left
+  ** unsynced. */
+  int bMirrorDeferred;
+  int bMirrorDiscarded;
 };
 void fkvStoreStat(fkv_store *, fkv_store_stat *);
 

@@ -126,6 +126,7 @@ SQLITE_EXTENSION_INIT3
 #define FKV_ETCD_SETTLE_MS 2000
 #define FKV_ETCD_WATCH_WAIT_MS 500
 #define FKV_ETCD_RESEND 5 /* an unguarded Txn of unknown outcome is sent again */
+#define FKV_ETCD_OWN 16   /* revisions of this machine's puts remembered per table */
 
 struct fkv_rtable {
   fkv_remote *pRemote;
@@ -138,11 +139,14 @@ struct fkv_rtable {
   MDB_dbi dbiRev; /* FKV_ETCD_REVS + the database name */
   char *zRevName;
   /* r->mu: */
-  int64_t iApplied;    /* the revision the mirror has applied */
-  int64_t iRecorded;   /* the one FKV_ETCD_META holds */
-  int64_t msRecorded;  /* when it was written */
-  int64_t iOwnGuarded; /* the revision of our last guarded write */
-  int bStop;           /* the watch thread must end */
+  int64_t iApplied;           /* the revision the mirror has applied */
+  int64_t iRecorded;          /* the one FKV_ETCD_META holds */
+  int64_t msRecorded;         /* when it was written */
+  int64_t iOwnGuarded;        /* the revision of our last guarded write */
+  int64_t aOwn[FKV_ETCD_OWN]; /* revisions of our flushes of puts only, which
+                              ** the mirror holds (a ring; iOwn the next) */
+  int iOwn;
+  int bStop; /* the watch thread must end */
   fkv_etcd_watch *pWatch;
   int rcWatch; /* the watch's last error, or SQLITE_OK */
   char *zWatchErr;
@@ -380,6 +384,34 @@ static int applyWork(fkv_store *p, MDB_txn *txn, void *pCtx, int *pbForeign) {
   return metaPut(txn, rt->pRemote, rt, c->pResp->iRevision);
 }
 
+/*
+** Are all the events of pResp puts of this machine's own flushes, which
+** the mirror already holds at their revisions (fkvRemoteBatchApplied)?
+** Then the watch only moves the applied revision on, without an LMDB
+** transaction: it would change nothing (applyWork skips them too).
+** Deletes are not remembered: their delivery ends their records.
+*/
+static int watchOwn(fkv_rtable *rt, const fkv_etcd_watch_resp *pResp) {
+  fkv_remote *r = rt->pRemote;
+  if (pResp->nEvent == 0) return 0;
+  pthread_mutex_lock(&r->mu);
+  int bOwn = 1;
+  for (int i = 0; i < pResp->nEvent && bOwn; i++) {
+    const fkv_etcd_event *ev = &pResp->aEvent[i];
+    int j = 0;
+    if (ev->eType != FKV_ETCD_EV_DELETE) {
+      while (j < FKV_ETCD_OWN && rt->aOwn[j] != ev->kv.iModRev) j++;
+    }
+    bOwn = ev->eType != FKV_ETCD_EV_DELETE && j < FKV_ETCD_OWN;
+  }
+  if (bOwn && pResp->iRevision > rt->iApplied) {
+    rt->iApplied = pResp->iRevision;
+    pthread_cond_broadcast(&r->cond);
+  }
+  pthread_mutex_unlock(&r->mu);
+  return bOwn;
+}
+
 /* A watch answer: apply it (fkv_etcd_watch_fn). */
 static int watchResp(void *pArg, const fkv_etcd_watch_resp *pResp) {
   fkv_rtable *rt = pArg;
@@ -390,6 +422,7 @@ static int watchResp(void *pArg, const fkv_etcd_watch_resp *pResp) {
   if (pResp->iHeaderRev > r->iEtcdRev) r->iEtcdRev = pResp->iHeaderRev;
   pthread_mutex_unlock(&r->mu);
   if (pResp->iRevision <= iApplied) return SQLITE_OK;
+  if (!bRecord && watchOwn(rt, pResp)) return SQLITE_OK;
   fkv_apply c = {rt, pResp, bRecord, 0};
   char *zErr = 0;
   int rc = fkvStoreMirrorRun(r->pStore, applyWork, &c, "cannot apply etcd's changes to the mirror",
@@ -970,6 +1003,21 @@ int fkvRemoteBatchCommit(fkv_remote *r, MDB_txn *txn, int64_t *piRev, char **pzE
   }
   *piRev = iRev;
   return SQLITE_OK;
+}
+
+void fkvRemoteBatchApplied(fkv_remote *r, int64_t iRev) {
+  for (int i = 0; i < r->nOp; i++) {
+    if (!r->aOp[i].bRead && !r->aOp[i].aVal) return; /* a delete: the watch ends its record */
+  }
+  pthread_mutex_lock(&r->mu);
+  for (int i = 0; i < r->nOp; i++) {
+    if (r->aOp[i].bRead) continue;
+    fkv_rtable *rt = r->aOp[i].t->pRemote;
+    if (rt->aOwn[(rt->iOwn + FKV_ETCD_OWN - 1) % FKV_ETCD_OWN] == iRev) continue; /* noted */
+    rt->aOwn[rt->iOwn] = iRev;
+    rt->iOwn = (rt->iOwn + 1) % FKV_ETCD_OWN;
+  }
+  pthread_mutex_unlock(&r->mu);
 }
 
 void fkvRemoteBatchSettle(fkv_remote *r, int64_t iRev) {

@@ -78,6 +78,10 @@ int fkvRemoteBatchCommit(fkv_remote *, MDB_txn *txn, int64_t *piRev, char **pzEr
 ** briefly, for the watches to apply iRev, so that the next transaction's
 ** snapshot holds it as the watch's (see store_etcd.c, Write-through). */
 void fkvRemoteBatchSettle(fkv_remote *, int64_t iRev);
+/* The batch's LMDB transaction committed the writes etcd gave revision
+** iRev (the store's write lock still held): the watch need not apply them
+** again when it delivers them. */
+void fkvRemoteBatchApplied(fkv_remote *, int64_t iRev);
 
 /* The limits of one Txn: operations and request bytes. */
 void fkvRemoteLimits(fkv_remote *, size_t *pnOps, size_t *pnBytes);

@@ -32,14 +32,40 @@
 ** Mirror sync.  A store opened for an etcd-backed table with sync=full
 ** (bMirrorSync) opens its environment MDB_NOMETASYNC: a commit that writes
 ** only etcd mirrors (a flush of remote tables, the watch's changes) takes
-** one sync, of its data pages, and leaves the meta page to the next commit's
-** sync.  LMDB keeps the environment intact so (an OS crash may undo the
-** last commit, never corrupt one), and a mirror needs no more: etcd holds
-** every write a flush commits (acknowledged before the commit), and a
-** mirror that lost its last commits catches up from the revision it
+** at most one sync, of its data pages, and leaves the meta page to the
+** next commit's sync.  LMDB keeps the environment intact so (an OS crash
+** may undo the last commit, never corrupt one), and a mirror needs no more:
+** etcd holds every write a flush commits (acknowledged before the commit),
+** and a mirror that lost its last commits catches up from the revision it
 ** recorded (store_etcd.c).  Every other commit (a batch that writes a local
 ** table, runWrite's catalog changes) is followed, under wmu, by
 ** mdb_env_sync(), so that it is as durable as sync=full says.
+**
+** Deferred mirror sync.  An environment that holds nothing but mirrors
+** needs not even the data sync: an OS crash may then leave it corrupt
+** (LMDB's meta page may reach the disk before the pages it points to), but
+** all of it is a copy of the cluster's, so a mirror that may have been
+** corrupted is thrown away and rebuilt.  Two records make that safe:
+**   - the catalog key FKV_MIRRORS_KEY, put by the commit that creates an
+**     environment for an etcd table and deleted, for good, by the first
+**     open of a local table (tableOpenWork: mirrorsUnmark, which first
+**     syncs the environment and cleans the mark, all under LMDB's write
+**     lock).  A commit of mirrors skips its sync only if its own
+**     transaction still sees the key (mirrorDefer): no local data is ever
+**     at risk;
+**   - the mark file FKV_MARK_FILE next to data.mdb: "clean", or "dirty
+**     <boot id>" (the kernel's boot_id; FLAXKV_TEST_BOOT_ID in tests),
+**     written and fdatasync()ed before the first unsynced commit of a
+**     process (bMarkDirty).  Every process holds a shared flock() on it
+**     while the store is open.  The opener that gets it exclusively (no
+**     other process has the store open) finds a mark of another boot
+**     dirty: the machine crashed after unsynced commits, so it deletes
+**     data.mdb and lock.mdb before LMDB maps them (bDiscarded; the tables'
+**     mirrors are rebuilt from the cluster as for a new machine).  The last
+**     process to close (an exclusive flock() without waiting) syncs the
+**     environment and marks it clean.  A process that dies keeps "dirty"
+**     with this boot's id: its commits are in the page cache, and the next
+**     opener of this boot keeps the mirror.
 **
 ** Map size.  mdb_env_set_mapsize() needs no transaction open in the
 ** process.  A resizer holds wmu, sets bGrowing (new readers wait), and waits
@@ -84,6 +110,7 @@ SQLITE_EXTENSION_INIT3
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <time.h>
@@ -92,7 +119,9 @@ SQLITE_EXTENSION_INIT3
 #define FKV_POOL 16
 #define FKV_MAX_READERS 1022
 #define FKV_GROW_WAIT_MS 10000
-#define FKV_FULL_BYTES (1 << 20) /* less free than this: the disk is full */
+#define FKV_FULL_BYTES (1 << 20)           /* less free than this: the disk is full */
+#define FKV_MARK_FILE "flaxkv-mirror.sync" /* Deferred mirror sync */
+static const MDB_val gMirrorsKey = {8, (void *)"\0mirrors"};
 
 /*
 ** A batch (store.h): one write transaction, and the table it writes with
@@ -132,6 +161,12 @@ struct fkv_store {
   fkv_store_cfg cfg; /* as opened (bReadonly: also on read-only media) */
   int bRofs;         /* opened MDB_RDONLY: its file system is read-only */
   int bMirrorSync;   /* opened MDB_NOMETASYNC for an etcd mirror (Mirror sync) */
+  /* Deferred mirror sync: */
+  int fdMark;     /* the mark file, shared-locked; -1: every commit syncs */
+  int bMarkDirty; /* wmu: the mark says "dirty <zBoot>" */
+  int bDeferred;  /* atomic: the last mirrors' commit skipped its sync */
+  int bDiscarded; /* the open threw away an environment of another boot */
+  char zBoot[64]; /* the boot id */
   /* What the acquire that opened the store created (see Opening): removed
   ** at the last release while bFresh (gReg.mu) or for a private store. */
   int bFresh;
@@ -327,6 +362,7 @@ static void removeFile(const char *zDir, const char *zName) {
 /* Remove what the store's opening created (its environment is closed). */
 static void removeMade(fkv_store *p) {
   if (p->bMadeData) removeFile(p->zPath, "data.mdb");
+  if (p->bMadeData) removeFile(p->zPath, FKV_MARK_FILE);
   if (p->bMadeLock) removeFile(p->zPath, "lock.mdb");
   if (p->zMadeDir) removeDirs(p->zMadeDir, p->nMadeTop);
 }
@@ -464,6 +500,159 @@ static void storeFree(fkv_store *p) {
   sqlite3_free(p);
 }
 
+/* ---------------------------------------------- deferred mirror sync */
+
+static int catalogOpen(fkv_store *p, MDB_txn *txn, int bMake);
+static int runWrite(fkv_store *p, int (*xWork)(fkv_store *, MDB_txn *, void *, int *pbForeign),
+                    void (*xDone)(fkv_store *, void *), void *pCtx, int bMirror, int *pRcGrow,
+                    char **pzErr);
+
+/* The kernel's boot id (FLAXKV_TEST_BOOT_ID in tests) into z; 0 if known. */
+static int bootId(char *z, size_t n) {
+  const char *zTest = getenv("FLAXKV_TEST_BOOT_ID");
+  if (zTest && *zTest) {
+    snprintf(z, n, "%s", zTest);
+    return 0;
+  }
+  int fd = open("/proc/sys/kernel/random/boot_id", O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return -1;
+  ssize_t k = read(fd, z, n - 1);
+  close(fd);
+  if (k <= 0) return -1;
+  z[k] = 0;
+  z[strcspn(z, "\n")] = 0;
+  return z[0] ? 0 : -1;
+}
+
+/* Replace the mark's text with z, durably. */
+static int markWrite(int fd, const char *z) {
+  size_t n = strlen(z);
+  if (pwrite(fd, z, n, 0) != (ssize_t)n || ftruncate(fd, (off_t)n) != 0) return -1;
+  return fdatasync(fd);
+}
+
+/* Does the mark of fd say dirty? */
+static int markDirty(int fd) {
+  char z[8];
+  return pread(fd, z, 6, 0) == 6 && memcmp(z, "dirty ", 6) == 0;
+}
+
+/* Does the mark of fd say that another boot than zBoot left it dirty? */
+static int markStale(int fd, const char *zBoot) {
+  char z[128];
+  ssize_t k = pread(fd, z, sizeof(z) - 1, 0);
+  if (k <= 0) return 0;
+  z[k] = 0;
+  z[strcspn(z, "\n")] = 0;
+  return strncmp(z, "dirty ", 6) == 0 && strcmp(z + 6, zBoot) != 0;
+}
+
+/*
+** Open the mark of the store directory zReal for a store of cfg (see
+** Deferred mirror sync): *pfd gets it, shared-locked, or -1 when every
+** commit syncs (not an etcd mirror with sync=full, no boot id, a mark
+** that cannot be made).  If the environment was left unsynced by another
+** boot, its files are deleted first (*pbDiscarded).
+*/
+static void markOpen(const char *zReal, const fkv_store_cfg *cfg, char *zBoot, size_t nBoot,
+                     int *pfd, int *pbDiscarded) {
+  *pfd = -1;
+  *pbDiscarded = 0;
+  int eSync = cfg->eSync == FKV_SYNC_UNSET ? FKV_SYNC_FULL : cfg->eSync;
+  if (!cfg->zEtcd || eSync != FKV_SYNC_FULL || cfg->bReadonly) return;
+  if (bootId(zBoot, nBoot)) return;
+  char *zMark = sqlite3_mprintf("%s/" FKV_MARK_FILE, zReal);
+  int fd = zMark ? open(zMark, O_RDWR | O_CREAT | O_CLOEXEC, 0664) : -1;
+  sqlite3_free(zMark);
+  if (fd < 0) return;
+  if (flock(fd, LOCK_EX | LOCK_NB) == 0) {
+    /* No other process has the store open. */
+    if (markStale(fd, zBoot)) {
+      removeFile(zReal, "data.mdb");
+      removeFile(zReal, "lock.mdb");
+      *pbDiscarded = 1;
+      sqlite3_log(SQLITE_NOTICE,
+                  "flaxkv: the etcd mirror %s was left unsynced by a machine that stopped; "
+                  "it is rebuilt from the cluster",
+                  zReal);
+      if (markWrite(fd, "clean\n") != 0) {
+        close(fd);
+        return;
+      }
+    }
+  }
+  if (flock(fd, LOCK_SH) != 0) {
+    close(fd);
+    return;
+  }
+  *pfd = fd;
+}
+
+/* The commit that creates a mirrors-only environment records that it is
+** one (runWrite's work). */
+static int mirrorsMarkWork(fkv_store *p, MDB_txn *txn, void *pCtx, int *pbForeign) {
+  (void)pCtx;
+  (void)pbForeign;
+  int e = catalogOpen(p, txn, 1);
+  MDB_val v = {0, 0};
+  return e ? e : mdb_put(txn, p->catalog, (MDB_val *)&gMirrorsKey, &v, 0);
+}
+
+/*
+** A local table opens on the store (in its runWrite transaction): the
+** environment stops being mirrors-only, for good.  What earlier commits
+** left unsynced is synced and the mark cleaned before the key goes, under
+** LMDB's write lock, so no commit of any process skips its sync after.
+*/
+static int mirrorsUnmark(fkv_store *p, MDB_txn *txn) {
+  int e = catalogOpen(p, txn, 0);
+  if (e == MDB_NOTFOUND) return MDB_SUCCESS;
+  MDB_val v;
+  if (e == MDB_SUCCESS) e = mdb_get(txn, p->catalog, (MDB_val *)&gMirrorsKey, &v);
+  if (e == MDB_NOTFOUND) return MDB_SUCCESS;
+  if (e == MDB_SUCCESS) e = mdb_env_sync(p->env, 1);
+  if (e == MDB_SUCCESS) {
+    char *zMark = sqlite3_mprintf("%s/" FKV_MARK_FILE, p->zPath);
+    int fd = p->fdMark >= 0 ? p->fdMark : zMark ? open(zMark, O_RDWR | O_CLOEXEC) : -1;
+    if (!zMark) e = ENOMEM;
+    else if (fd >= 0 && markWrite(fd, "clean\n") != 0) e = errno ? errno : EIO;
+    if (fd >= 0 && fd != p->fdMark) close(fd);
+    sqlite3_free(zMark);
+  }
+  if (e == MDB_SUCCESS) e = mdb_del(txn, p->catalog, (MDB_val *)&gMirrorsKey, 0);
+  if (e == MDB_SUCCESS) p->bMarkDirty = 0;
+  return e;
+}
+
+/*
+** May the commit of txn (wmu held), which writes only mirrors, skip its
+** sync?  Only if the environment is still mirrors-only, and once the mark
+** says dirty.
+*/
+static int mirrorDefer(fkv_store *p, MDB_txn *txn) {
+  if (p->fdMark < 0 || !p->bCatalog) return 0;
+  MDB_val v;
+  if (mdb_get(txn, p->catalog, (MDB_val *)&gMirrorsKey, &v) != MDB_SUCCESS) return 0;
+  if (!p->bMarkDirty) {
+    char z[96];
+    snprintf(z, sizeof z, "dirty %s\n", p->zBoot);
+    if (markWrite(p->fdMark, z) != 0) return 0;
+    p->bMarkDirty = 1;
+  }
+  return 1;
+}
+
+/* Commit txn (wmu held); bMirror: it writes only mirrors (see Mirror sync). */
+static int txnCommit(fkv_store *p, MDB_txn *txn, int bMirror) {
+  int bDefer = bMirror && p->bMirrorSync && mirrorDefer(p, txn);
+
+  if (bDefer) mdb_env_set_flags(p->env, MDB_NOSYNC, 1);
+  int e = mdb_txn_commit(txn);
+  if (bDefer) mdb_env_set_flags(p->env, MDB_NOSYNC, 0);
+  if (bMirror && e == MDB_SUCCESS) __atomic_store_n(&p->bDeferred, bDefer, __ATOMIC_RELAXED);
+  return e;
+}
+
 int fkvStoreAcquire(const char *zDir, const fkv_store_cfg *pCfg, fkv_store **ppStore,
                     char **pzErr) {
   *ppStore = 0;
@@ -544,7 +733,11 @@ again:
     return SQLITE_OK;
   }
 
-  /* A new environment: what is there, and may it be written? */
+  /* A new environment: its mark first (it may throw the files away), then
+  ** what is there, and may it be written? */
+  char zBoot[64] = "";
+  int fdMark, bDiscarded;
+  markOpen(zReal, pCfg, zBoot, sizeof zBoot, &fdMark, &bDiscarded);
   char *zData = sqlite3_mprintf("%s/data.mdb", zReal);
   char *zLock = sqlite3_mprintf("%s/lock.mdb", zReal);
   struct statvfs vfs;
@@ -574,7 +767,13 @@ again:
     p = sqlite3_malloc(sizeof(*p));
     if (p) memset(p, 0, sizeof(*p));
     int bMade = pCfg->bPrivate || nMadeTop;
-    if (p) p->zPath = sqlite3_mprintf("%s", zReal);
+    if (p) {
+      p->zPath = sqlite3_mprintf("%s", zReal);
+      p->fdMark = fdMark;
+      fdMark = -1;
+      p->bDiscarded = bDiscarded;
+      memcpy(p->zBoot, zBoot, sizeof zBoot);
+    }
     if (p && bMade) p->zMadeDir = sqlite3_mprintf("%s", pCfg->bPrivate ? zReal : zDir);
     if (!p || !p->zPath || (bMade && !p->zMadeDir)) rc = SQLITE_NOMEM;
   }
@@ -598,11 +797,14 @@ again:
   }
   sqlite3_free(zData);
   sqlite3_free(zLock);
+  if (fdMark >= 0) close(fdMark);
   if (rc != SQLITE_OK) {
+    if (p && p->fdMark >= 0) close(p->fdMark);
     pthread_mutex_unlock(&gReg.mu);
     if (p && (p->bFresh || p->cfg.bPrivate)) {
       removeMade(p);
     } else if (nMadeTop) {
+      removeFile(zReal, FKV_MARK_FILE);
       removeDirs(zDir, nMadeTop);
     }
     if (p) {
@@ -618,10 +820,16 @@ again:
   p->ownLast = fkvStoreLastTxnId(p); /* no snapshot of this process predates it */
   if (pCfg->zEtcd) {
     p->bFresh = 0; /* a mirror is kept: the next open need not rebuild it */
-    rc = fkvRemoteOpen(p, pCfg, &p->pRemote, pzErr);
+    /* A new environment of mirrors: its commits may skip their syncs. */
+    if (p->fdMark >= 0 && !bData) {
+      int e = runWrite(p, mirrorsMarkWork, 0, 0, 0, 0, pzErr);
+      if (e) rc = fkvStoreFail(p, e, "cannot create the etcd mirror", pzErr);
+    }
+    if (rc == SQLITE_OK) rc = fkvRemoteOpen(p, pCfg, &p->pRemote, pzErr);
     if (rc != SQLITE_OK) {
       pthread_mutex_unlock(&gReg.mu);
       mdb_env_close(p->env);
+      if (p->fdMark >= 0) close(p->fdMark);
       storeFree(p);
       return rc;
     }
@@ -668,6 +876,15 @@ void fkvStoreRelease(fkv_store *p) {
     sqlite3_free(t->zName);
     sqlite3_free(t);
   }
+  if (p->fdMark >= 0) {
+    /* The last process out syncs and marks the mirrors clean (also what
+    ** a process that died left unsynced). */
+    if (!bForked && !p->cfg.bReadonly && flock(p->fdMark, LOCK_EX | LOCK_NB) == 0 &&
+        markDirty(p->fdMark) && mdb_env_sync(p->env, 1) == MDB_SUCCESS) {
+      markWrite(p->fdMark, "clean\n");
+    }
+    close(p->fdMark); /* a fork's copy: the parent's lock stays */
+  }
   if (!bForked) {
     mdb_env_close(p->env);
     pthread_mutex_lock(&gReg.mu);
@@ -701,6 +918,8 @@ void fkvStoreStat(fkv_store *p, fkv_store_stat *st) {
   st->maxReaders = info.me_maxreaders;
   st->eSync = p->cfg.eSync;
   st->bReadonly = p->cfg.bReadonly;
+  st->bMirrorDeferred = __atomic_load_n(&p->bDeferred, __ATOMIC_RELAXED);
+  st->bMirrorDiscarded = p->bDiscarded;
   if (p->pRemote) fkvRemoteStat(p->pRemote, st);
 }
 
@@ -929,11 +1148,14 @@ static int writeBegin(fkv_store *p, MDB_txn **ppTxn, char **pzErr) {
 }
 
 /* Commit (bMirror: a transaction that wrote only etcd mirrors, see Mirror
-** sync) and release wmu. */
-static int writeCommit(fkv_store *p, MDB_txn *txn, int bMirror, char **pzErr) {
+** sync; iRev: the etcd revision of the writes of a remote store's batch, or
+** 0) and release wmu. */
+static int writeCommit(fkv_store *p, MDB_txn *txn, int bMirror, int64_t iRev, char **pzErr) {
   uint64_t id = mdb_txn_id(txn);
-  int rc = mdb_txn_commit(txn);
+  int rc = txnCommit(p, txn, bMirror);
   if (rc == MDB_SUCCESS) {
+    /* The mirror holds the batch's writes at etcd's revision iRev. */
+    if (iRev) fkvRemoteBatchApplied(p->pRemote, iRev);
     noteWriteCommit(p, id);
     /* This process's commit: its numeric text keys are in bNumText.  A
     ** table whose knowledge reached the snapshot this transaction started
@@ -1099,7 +1321,7 @@ int fkvStoreBatchCommit(fkv_batch *b, char **pzErr) {
     }
   }
   int bGuard = b->bGuard;
-  int rc = writeCommit(p, b->txn, p->pRemote && !b->bLocal, pzErr);
+  int rc = writeCommit(p, b->txn, p->pRemote && !b->bLocal, iRev, pzErr);
   if (rc == SQLITE_OK && bGuard && iRev) fkvRemoteBatchSettle(p->pRemote, iRev);
   return rc;
 }
@@ -1265,7 +1487,7 @@ static int runWrite(fkv_store *p, int (*xWork)(fkv_store *, MDB_txn *, void *, i
       /* Commit even a read-only transaction: LMDB closes the database
       ** handles opened in an aborted one. */
       if (e == MDB_SUCCESS) {
-        e = mdb_txn_commit(txn);
+        e = txnCommit(p, txn, bMirror);
         if (e == MDB_SUCCESS && !p->cfg.bReadonly && !bForeign) noteWriteCommit(p, id);
         /* Not a mirror's own commit (Mirror sync): synced now.  A failed
         ** sync fails the call, though the transaction is committed. */
@@ -1337,6 +1559,7 @@ struct fkv_open_ctx {
   fkv_table *pTable; /* result */
   int bOom;
   int bPlainKey; /* zDb is a key of the main database, not a database */
+  int bLocal;    /* a table of the store's own, no etcd mirror */
 };
 
 /*
@@ -1372,6 +1595,11 @@ static int tableOpenWork(fkv_store *p, MDB_txn *txn, void *pArg, int *pbForeign)
   c->zDb = 0;
   c->eMissing = FKV_MISSING_DB;
   int bNewDb = 0;
+  /* Local data: the environment's commits sync from now on. */
+  if (c->bLocal && !p->cfg.bReadonly) {
+    int e = mirrorsUnmark(p, txn);
+    if (e) return e;
+  }
   if (s->zName && !(c->zDb = sqlite3_mprintf("%s", s->zName))) return ENOMEM;
   if (!s->bCatalog || s->zName) {
     /* Its own database (for a foreign store, NULL: the main one); the
@@ -1483,7 +1711,7 @@ int fkvStoreTableOpen(fkv_store *p, const fkv_table_spec *s, fkv_table **ppTable
 static int tableOpenLocal(fkv_store *p, const fkv_table_spec *s, fkv_table **ppTable,
                           char **pzErr) {
   *ppTable = 0;
-  fkv_open_ctx c = {s, 0, 0, 0, 0, 0, 0};
+  fkv_open_ctx c = {s, 0, 0, 0, 0, 0, 0, !s->zPrefix};
   int e = runWrite(p, tableOpenWork, tableOpenDone, &c, 0, 0, pzErr);
   if (e == MDB_SUCCESS && c.bOom) e = ENOMEM;
   if (e) {

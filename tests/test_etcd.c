@@ -290,6 +290,115 @@ static void testLocalInMirror(const char *zEp) {
   sqlite3_free(zLoc);
 }
 
+/* Does mirror zName's sync mark read zWant (its first line)? */
+static int markIs(const char *zName, const char *zWant) {
+  char zFile[600], z[128] = "";
+  snprintf(zFile, sizeof zFile, "%s/flaxkv-mirror.sync", harness_path(zName));
+  FILE *f = fopen(zFile, "r");
+  if (f) {
+    if (!fgets(z, sizeof z, f)) z[0] = 0;
+    fclose(f);
+  }
+  z[strcspn(z, "\n")] = 0;
+  CHECK(strcmp(z, zWant) == 0, "the sync mark of %s reads \"%s\" (want \"%s\")", zName, z,
+        zWant);
+  return strcmp(z, zWant) == 0;
+}
+
+/* A machine that writes zSql (and, zLocal, the local table loc), flushes
+** and dies without closing, in a child process. */
+static void crashAfter(const char *zName, const char *zEp, const char *zSql, const char *zLocal) {
+  pid_t pid = fork();
+  if (pid == 0) {
+    sqlite3 *db = machine(zName, zEp, "msync/", 0, 0);
+    int bOk = sqlite3_exec(db, zSql, 0, 0, 0) == SQLITE_OK;
+    if (zLocal) {
+      char *z = sqlite3_mprintf("CREATE VIRTUAL TABLE temp.loc USING flaxkv(path=%Q); %s",
+                                harness_path(zName), zLocal);
+      bOk = bOk && sqlite3_exec(db, z, 0, 0, 0) == SQLITE_OK;
+      sqlite3_free(z);
+    }
+    bOk = bOk && sqlite3_exec(db, "SELECT flaxkv_flush()", 0, 0, 0) == SQLITE_OK;
+    _exit(bOk ? 0 : 1); /* no close: the store is left as a crash leaves it */
+  }
+  int st = 0;
+  CHECK(pid > 0 && waitpid(pid, &st, 0) == pid && WIFEXITED(st) && WEXITSTATUS(st) == 0,
+        "the machine that writes %s and dies failed", zSql);
+}
+
+static void testMirrorSync(const char *zEp) {
+  if (!harness_case("1.20", "a store of mirrors only skips their syncs; one an earlier boot left "
+                            "unsynced is thrown away and rebuilt; a local table makes every "
+                            "commit sync, for good"))
+    return;
+  const char *zSync = "SELECT json_extract(flaxkv_stat('kv'), '$.store.etcd.mirror_sync'), "
+                      "json_extract(flaxkv_stat('kv'), '$.store.etcd.mirror_discarded')";
+  setenv("FLAXKV_TEST_BOOT_ID", "boot-a", 1);
+  sqlite3 *a = machine("s-a", zEp, "msync/", 0, 0);
+  EXEC(a, "INSERT INTO kv VALUES(1, 'one'), (2, 'two')");
+  EXPECT(a, "SELECT flaxkv_flush()", "1");
+  EXPECT(a, zSync, "'deferred'|0");
+  markIs("s-a", "dirty boot-a");
+  sqlite3_close(a);
+  markIs("s-a", "clean"); /* the last one out synced */
+
+  /* A process dies: in the same boot its unsynced commits are in the page
+  ** cache, and the mirror is kept. */
+  crashAfter("s-a", zEp, "INSERT INTO kv VALUES(3, 'three')", 0);
+  markIs("s-a", "dirty boot-a");
+  a = machine("s-a", zEp, "msync/", 0, 0);
+  EXPECT(a, "SELECT json_extract(flaxkv_stat('kv'), '$.store.etcd.mirror_discarded')", "0");
+  EXPECT(a, zRows, "1|'one'\n2|'two'\n3|'three'");
+  sqlite3_close(a);
+  markIs("s-a", "clean");
+
+  /* The machine stops after unsynced commits (another boot id next): the
+  ** environment may be corrupt, so it is thrown away and rebuilt. */
+  crashAfter("s-a", zEp, "INSERT INTO kv VALUES(4, 'four')", 0);
+  setenv("FLAXKV_TEST_BOOT_ID", "boot-b", 1);
+  a = machine("s-a", zEp, "msync/", 0, 0);
+  EXPECT(a, "SELECT json_extract(flaxkv_stat('kv'), '$.store.etcd.mirror_discarded')", "1");
+  EXPECT(a, zRows, "1|'one'\n2|'two'\n3|'three'\n4|'four'");
+  EXEC(a, "INSERT INTO kv VALUES(5, 'five')");
+  EXPECT(a, "SELECT flaxkv_flush()", "1");
+  EXPECT(a, zSync, "'deferred'|1");
+  sqlite3_close(a);
+
+  /* A local table in the store: from then on every commit syncs, and a
+  ** stop of the machine throws nothing away. */
+  crashAfter("s-a", zEp, "INSERT INTO kv VALUES(6, 'six')", "INSERT INTO loc VALUES(1, 'local')");
+  markIs("s-a", "clean");
+  setenv("FLAXKV_TEST_BOOT_ID", "boot-c", 1);
+  a = machine("s-a", zEp, "msync/", 0, 0);
+  EXEC(a, "INSERT INTO kv VALUES(7, 'seven')");
+  EXPECT(a, "SELECT flaxkv_flush()", "1");
+  EXPECT(a, zSync, "'full'|0");
+  char *zLoc =
+      sqlite3_mprintf("CREATE VIRTUAL TABLE temp.loc USING flaxkv(path=%Q)", harness_path("s-a"));
+  EXEC(a, zLoc);
+  EXPECT(a, "SELECT key, value FROM loc", "1|'local'");
+  EXPECT(a, "SELECT count(*) FROM kv", "7");
+  sqlite3_close(a);
+  markIs("s-a", "clean");
+
+  /* A store that held a local table first never skips a sync. */
+  sqlite3 *l = harness_open(":memory:");
+  sqlite3_free(zLoc);
+  zLoc =
+      sqlite3_mprintf("CREATE VIRTUAL TABLE temp.loc USING flaxkv(path=%Q)", harness_path("s-l"));
+  EXEC(l, zLoc);
+  EXEC(l, "INSERT INTO loc VALUES(1, 'l')");
+  EXPECT(l, "SELECT flaxkv_flush()", "1");
+  sqlite3_close(l);
+  a = machine("s-l", zEp, "msync-l/", 0, 0);
+  EXEC(a, "INSERT INTO kv VALUES(1, 'r')");
+  EXPECT(a, "SELECT flaxkv_flush()", "1");
+  EXPECT(a, zSync, "'full'|0");
+  sqlite3_close(a);
+  sqlite3_free(zLoc);
+  unsetenv("FLAXKV_TEST_BOOT_ID");
+}
+
 static void testDropCreate(const char *zEp) {
   if (!harness_case("1.09", "DROP TABLE removes the mirror only; a new CREATE on the prefix reads "
                             "the cluster's rows again (an emptied mirror is rebuilt)"))
@@ -982,6 +1091,7 @@ int main(int argc, char **argv) {
     testDeleteFence(one.zEndpoints);
     testFenceRows(one.zEndpoints);
     testLocalInMirror(one.zEndpoints);
+    testMirrorSync(one.zEndpoints);
     testMemberDown(&one);
   }
   if (harness_wanted("4")) testDiff(argv[0], one.zEndpoints);
