@@ -1007,11 +1007,10 @@ int fkvRemoteBatchCommit(fkv_remote *r, MDB_txn *txn, int64_t *piRev, char **pzE
 
 void fkvRemoteBatchApplied(fkv_remote *r, int64_t iRev) {
   for (int i = 0; i < r->nOp; i++) {
-    if (!r->aOp[i].bRead && !r->aOp[i].aVal) return; /* a delete: the watch ends its record */
+    if (!r->aOp[i].aVal) return; /* a delete: the watch ends its record */
   }
   pthread_mutex_lock(&r->mu);
   for (int i = 0; i < r->nOp; i++) {
-    if (r->aOp[i].bRead) continue;
     fkv_rtable *rt = r->aOp[i].t->pRemote;
     if (rt->aOwn[(rt->iOwn + FKV_ETCD_OWN - 1) % FKV_ETCD_OWN] == iRev) continue; /* noted */
     rt->aOwn[rt->iOwn] = iRev;
