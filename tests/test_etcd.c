@@ -11,14 +11,16 @@
 **   1  one member: options, the SQL contract, two machines, the later
 **      flush, prefixes, the Txn limits, mirror deleted or compacted, a
 **      local table in a mirror's store, the purge (guarded; of every
-**      machine's expired rows, learned by watch or rebuild), the member
-**      killed and back (nothing acknowledged is lost)
+**      machine's expired rows, learned by watch or rebuild; write-through's
+**      own; a deleted index), the member killed and back (nothing
+**      acknowledged is lost)
 **   2  three members: write_through (counter and INSERT uniqueness across
 **      processes), a machine per member, the leader killed in the middle of
 **      flushes, a member stopped (SIGSTOP) and resumed
 **   3  a full cluster (--quota-backend-bytes): SQLITE_FULL with etcd's words
 **   4  the differential test (test_diff) against an etcd-backed table
 */
+#include <lmdb.h>
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -519,6 +521,64 @@ static void testPurgeAll(const char *zEp) {
   unsetenv("FLAXKV_TEST_CLOCK");
 }
 
+/* Delete the named database zDb of the closed store zDir, as another
+** program may, from a forked child (LMDB: one environment per process).
+** The child's LMDB code, or -1. */
+static int lmdbDropChild(const char *zDir, const char *zDb) {
+  fflush(0);
+  pid_t pid = fork();
+  if (pid == 0) {
+    MDB_env *env = 0;
+    MDB_txn *txn = 0;
+    MDB_dbi dbi;
+    int e = mdb_env_create(&env);
+    if (!e) e = mdb_env_set_maxdbs(env, 300);
+    if (!e) e = mdb_env_open(env, zDir, 0, 0600);
+    if (!e) e = mdb_txn_begin(env, 0, 0, &txn);
+    if (!e) e = mdb_dbi_open(txn, zDb, 0, &dbi);
+    if (!e) e = mdb_drop(txn, dbi, 1);
+    if (!e) e = mdb_txn_commit(txn);
+    else if (txn) mdb_txn_abort(txn);
+    if (env) mdb_env_close(env);
+    _exit(e ? 1 : 0);
+  }
+  int st = 0;
+  if (pid < 0 || waitpid(pid, &st, 0) != pid || !WIFEXITED(st)) return -1;
+  return WEXITSTATUS(st);
+}
+
+static void testPurgeOwn(const char *zEp) {
+  if (!harness_case("1.13", "write_through=1: a machine's own rows get their expiry entries when "
+                            "the watch delivers them back, and are purged; a mirror whose expiry "
+                            "index was deleted is read again at its open, its rows indexed"))
+    return;
+  setenv("FLAXKV_TEST_CLOCK", "5000", 1);
+  sqlite3 *w = machine("po-w", zEp, "ttlw/", "write_through=1", 0);
+  EXEC(w, "SELECT flaxkv_clock(5000)");
+  EXEC(w, "INSERT INTO kv(key, value, expires_at) VALUES ('a', 1, 5010), ('b', 2, 6010), "
+          "('keep', 3, NULL)");
+  WAIT_FOR(w, zExpiry, "2|0");
+  EXEC(w, "SELECT flaxkv_clock(5100)");
+  int n = waitClusterKeys(zEp, "ttlw/", 2, 10000);
+  CHECK(n == 2, "the cluster holds %d keys under ttlw/, expected 2", n);
+  expectClusterKeys(zEp, "ttlw/", "b,keep", __LINE__);
+  WAIT_FOR(w, zExpiry, "1|1");
+  sqlite3_close(w);
+  /* Another program deletes the index: the next open reads the prefix. */
+  int rc = lmdbDropChild(harness_path("po-w"), "__flaxkv_expiry__/kv");
+  CHECK(rc == 0, "could not delete the expiry index of the mirror po-w: %d", rc);
+  w = machine("po-w", zEp, "ttlw/", "write_through=1", 0);
+  EXPECT(w, zExpiry, "1|0");
+  EXEC(w, "SELECT flaxkv_clock(6100)");
+  n = waitClusterKeys(zEp, "ttlw/", 1, 10000);
+  CHECK(n == 1, "the cluster holds %d keys under ttlw/, expected 1", n);
+  expectClusterKeys(zEp, "ttlw/", "keep", __LINE__);
+  WAIT_FOR(w, zExpiry, "0|1");
+  EXPECT(w, zRows, "'keep'|3");
+  sqlite3_close(w);
+  unsetenv("FLAXKV_TEST_CLOCK");
+}
+
 static void testLimits(const char *zEp) {
   if (!harness_case("1.05", "a transaction over etcd's limits fails at COMMIT naming the flag"))
     return;
@@ -860,6 +920,7 @@ int main(int argc, char **argv) {
     testPurgeGuard(one.zEndpoints);
     testReadGuard(one.zEndpoints);
     testPurgeAll(one.zEndpoints);
+    testPurgeOwn(one.zEndpoints);
     testLocalInMirror(one.zEndpoints);
     testMemberDown(&one);
   }
