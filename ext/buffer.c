@@ -44,9 +44,10 @@
 ** is in the value, codec.h header bit 6) has, once a row with an expiry
 ** was written to it, an index: the named database FKV_EXPIRY_PREFIX + its
 ** database's name (store.h), opened into t->pExpiry by
-** fkvBufferExpiryOpen.  An index key is the expiry time (8 bytes, an
-** order-preserving double) then the row's key, cut to fit LMDB's 511
-** bytes; its value is the whole row key when it was cut, else empty.
+** fkvBufferExpiryOpen (which wakes the flusher: its purge now has work).
+** Its entries are laid out by codec.h (EXPIRY INDEX): the expiry time (8
+** bytes, an order-preserving double) then the row's key, cut to fit LMDB's
+** 511 bytes; the value is the whole row key when it was cut, else empty.
 ** The flush keeps it exact for what it writes: for each key of such a
 ** table it reads the stored row first (in the same LMDB write
 ** transaction), and after the table's rows it deletes the index entry of
@@ -55,6 +56,11 @@
 ** older flaxkv, a program) may leave an entry whose row has changed: the
 ** purge drops such a stale entry when its time comes; a row with an
 ** expiry and no entry is hidden by readers all the same, but not purged.
+** On an etcd store the index is a database of the mirror, made with it:
+** the rows the mirror learns from the cluster (the watch, a rebuild) get
+** their entries from store_etcd.c in the same LMDB transaction, so the
+** purge below deletes every machine's expired rows, each delete guarded
+** by the revision the mirror holds (fkvStoreBatchGuard).
 **
 ** The purge.  The flusher deletes expired rows through the indexes, after
 ** each flush and every FKV_PURGE_MS while indexes are open (purgeOnce): it
@@ -169,30 +175,8 @@ static fkv_held *heldNew(fkv_buffer *b, fkv_table *t, int e, const unsigned char
 #define FKV_PURGE_BATCH 4096 /* index entries one purge reads at most */
 #define FKV_PURGE_MS 1000    /* the purge runs at least this often */
 #define FKV_PURGE_GRACE 10.0 /* seconds between a row's expiry and its purge */
-#define FKV_EXPIRY_TIME 8    /* the time at the start of an index key */
 #define FKV_EXPIRY_OP_DEL 0
 #define FKV_EXPIRY_OP_PUT 1
-
-/* The index key of the row aKey expiring at e into a[FKV_MAX_KEY]; returns
-** its size (the row key cut to fit if need be). */
-static size_t expiryKey(double e, const unsigned char *aKey, size_t nKey, unsigned char *a) {
-  uint64_t u;
-  memcpy(&u, &e, sizeof u);
-  u = (u >> 63) ? ~u : u | ((uint64_t)1 << 63);
-  for (int i = FKV_EXPIRY_TIME - 1; i >= 0; i--, u >>= 8) a[i] = (unsigned char)u;
-  size_t n = nKey < FKV_MAX_KEY - FKV_EXPIRY_TIME ? nKey : FKV_MAX_KEY - FKV_EXPIRY_TIME;
-  memcpy(a + FKV_EXPIRY_TIME, aKey, n);
-  return FKV_EXPIRY_TIME + n;
-}
-
-/* The time of the index key a (at least FKV_EXPIRY_TIME bytes). */
-static double expiryTime(const unsigned char *a) {
-  uint64_t u = fkvLoadBE64(a);
-  u = (u >> 63) ? u & ~((uint64_t)1 << 63) : ~u;
-  double e;
-  memcpy(&e, &u, sizeof e);
-  return e;
-}
 
 /* The row key of the index entry aIdx (its value aVal: the whole key if the
 ** index key holds it cut). */
@@ -210,8 +194,8 @@ static const unsigned char *expiryRowKey(const unsigned char *aIdx, size_t nIdx,
 ** expiring at e: op, size, index key, size, value. */
 static int indexOp(fkv_buf *pOps, int eOp, double e, const unsigned char *aKey, size_t nKey) {
   unsigned char a[FKV_MAX_KEY];
-  size_t n = expiryKey(e, aKey, nKey, a);
-  size_t nVal = n - FKV_EXPIRY_TIME < nKey ? nKey : 0;
+  size_t n;
+  size_t nVal = fkvExpiryEntry(e, aKey, nKey, a, &n);
   int rc = fkvBufReserve(pOps, pOps->n + 5 + n + nVal);
   if (rc != SQLITE_OK) return rc;
   unsigned char *p = pOps->a + pOps->n;
@@ -289,6 +273,7 @@ int fkvBufferExpiryOpen(fkv_buffer *b, fkv_table *t, int bCreate, char **pzErr) 
   }
   if (b->nExpiry < FKV_MAX_TABLES) b->apExpiry[b->nExpiry++] = t;
   b->msNextPurge = 0;
+  pthread_cond_signal(&b->wake); /* it may sleep with no purge to run */
   pthread_mutex_unlock(&b->mu);
   return SQLITE_OK;
 }
@@ -331,7 +316,7 @@ static int purgeCollect(fkv_buffer *b, fkv_table **apT, int nT, double limit, fk
       const unsigned char *aIdx = fkvStoreScanKey(&scan, &nIdx);
       const unsigned char *aVal = fkvStoreScanValue(&scan, &nVal);
       if (nIdx < FKV_EXPIRY_TIME || nVal > FKV_MAX_KEY) continue; /* not ours: left alone */
-      double when = expiryTime(aIdx);
+      double when = fkvExpiryTime(aIdx);
       if (when > limit) break;
       const unsigned char *aKey = expiryRowKey(aIdx, nIdx, aVal, nVal, &nKey);
       fkv_due *d = &aDue[nDue++];

@@ -505,3 +505,22 @@ size_t fkvValueSetExpiry(unsigned char *a, size_t n, int bHas, double e) {
   fkvPut64(a + 1, u);
   return n;
 }
+
+size_t fkvExpiryEntry(double e, const unsigned char *aKey, size_t nKey, unsigned char *a,
+                      size_t *pnIdx) {
+  uint64_t u;
+  memcpy(&u, &e, sizeof u);
+  fkvPut64(a, (u >> 63) ? ~u : u | ((uint64_t)1 << 63));
+  size_t n = nKey < FKV_MAX_KEY - FKV_EXPIRY_TIME ? nKey : FKV_MAX_KEY - FKV_EXPIRY_TIME;
+  memcpy(a + FKV_EXPIRY_TIME, aKey, n);
+  *pnIdx = FKV_EXPIRY_TIME + n;
+  return n < nKey ? nKey : 0;
+}
+
+double fkvExpiryTime(const unsigned char *a) {
+  uint64_t u = fkvLoadBE64(a);
+  u = (u >> 63) ? u & ~((uint64_t)1 << 63) : ~u;
+  double e;
+  memcpy(&e, &u, sizeof e);
+  return e;
+}

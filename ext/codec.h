@@ -230,6 +230,23 @@ static inline int fkvValueExpiry(const unsigned char *a, size_t n, double *pE) {
 */
 size_t fkvValueSetExpiry(unsigned char *a, size_t n, int bHas, double e);
 
+/*
+** The EXPIRY INDEX of a native table (formats.md; kept by buffer.c's flush
+** and store_etcd.c's mirror): one entry per row with an expiry.  Its key
+** is the expiry as an order-preserving double (FKV_EXPIRY_TIME bytes,
+** big-endian: the IEEE bits with the sign bit set, or all bits inverted
+** for a negative time), then the row's key, cut to fit FKV_MAX_KEY
+** (util.h); its value is the whole row key when it was cut, else empty.
+** fkvExpiryEntry writes the key of row aKey expiring at e into
+** a[FKV_MAX_KEY], its size into *pnIdx, and returns the size of the value
+** (nKey or 0: the value is aKey itself).  fkvExpiryTime reads the time of
+** an index key (at least FKV_EXPIRY_TIME bytes).
+*/
+#define FKV_EXPIRY_TIME 8
+size_t fkvExpiryEntry(double e, const unsigned char *aKey, size_t nKey, unsigned char *a,
+                      size_t *pnIdx);
+double fkvExpiryTime(const unsigned char *a);
+
 /* The key kind recorded in a stored value's header (0 if n==0). */
 static inline int fkvValueKeyKind(const unsigned char *a, size_t n) {
   return n == 0 ? FKV_KEYKIND_NATURAL : FKV_HDR_KIND(a[0]);

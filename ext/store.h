@@ -144,7 +144,9 @@ const char *fkvStoreSyncName(int eSync);
 #define FKV_MAX_TABLES 256               /* named databases per store (mdb_env_set_maxdbs) */
 #define FKV_CATALOG "__flaxkv_catalog__" /* the catalog's named database */
 /* The expiry index of the table whose database is D: the named database
-** FKV_EXPIRY_PREFIX "D" (buffer.c, Expiry index).  No table is named so. */
+** FKV_EXPIRY_PREFIX "D" (buffer.c, Expiry index; codec.h lays out its
+** entries; an etcd mirror keeps it for what the cluster sends, store_etcd.c).
+** No table is named so. */
 #define FKV_EXPIRY_PREFIX "__flaxkv_expiry__/"
 
 typedef struct fkv_store_cfg fkv_store_cfg;

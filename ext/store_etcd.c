@@ -30,6 +30,14 @@
 **   - FKV_ETCD_REVS + the database name: per key, its mod revision (8
 **     bytes) and a flag byte (1: a delete of this machine's, kept until the
 **     watch delivers it back).  Every key in the table's database has one.
+**   - FKV_EXPIRY_PREFIX + the database name: the table's expiry index
+**     (codec.h, EXPIRY INDEX; an etcd table is native, so its rows may
+**     expire), created with the mirror.  Whatever writes a row of the
+**     mirror keeps its entry in the same LMDB transaction: the watch and
+**     the rebuild here (Expiry), the buffer's flushes through their batch
+**     (buffer.c, Expiry index).  So every machine's index holds the rows
+**     of every machine that its mirror holds, and every machine's flusher
+**     purges them.
 ** A table's mirror is consistent with etcd at its applied revision, but
 ** for this machine's own flushes, applied at the revision etcd gave them
 ** (possibly above it).
@@ -47,12 +55,28 @@
 ** the revision is written at most once per FKV_ETCD_RECORD_MS.  A watch
 ** that finds its revision compacted rebuilds the mirror.
 **
+** Expiry.  An event that changes a row changes its index entries with it:
+** the entry of the expiry the mirror's version had goes (a delete, a put
+** without an expiry or with another one), the new version's comes.  An
+** event of this machine's own put, delivered back, makes the row's entry if
+** it is missing (write-through writes rows without entries: txn.c); an
+** entry of the version that write replaced may then stay, stale, and the
+** purge drops it when it comes due (it deletes a row only if the row still
+** has the entry's expiry).  The purge of a row learned from another
+** machine is guarded like any (Write-through): two machines that purge the
+** same rows race, one Txn wins, the other fails its compare (SQLITE_BUSY,
+** nothing written) and its next purge, once the watch has applied the
+** winner's deletes, finds no entries left; a row another machine wrote
+** again fails the compare until the watch has applied that write, which
+** moves or drops its entry.
+**
 ** Rebuild.  A mirror that is missing, empty (a dropped database made
-** anew), of another prefix or cluster, or behind the compaction point is
+** anew), of another prefix or cluster, without its expiry index (deleted:
+** its rows get their entries again), or behind the compaction point is
 ** rebuilt by a ranged read at one revision
 ** (fkvEtcdRangeAll), written in one LMDB transaction that first empties the
-** table's databases: a reader sees the old mirror or the new one, never
-** half of one.  At open this happens before the table is returned, so the
+** table's databases (its expiry index too, then made again from the rows
+** read): a reader sees the old mirror or the new one, never half of one.  At open this happens before the table is returned, so the
 ** first statement reads a mirror; the watch thread rebuilds in place.
 **
 ** Flushes.  A batch (store.h) on a remote store records its puts and
@@ -113,6 +137,7 @@ SQLITE_EXTENSION_INIT3
 #include <string.h>
 #include <time.h>
 
+#include "codec.h"
 #include "etcd.h"
 #include "util.h"
 
@@ -138,6 +163,8 @@ struct fkv_rtable {
   size_t nEnd;
   MDB_dbi dbiRev; /* FKV_ETCD_REVS + the database name */
   char *zRevName;
+  MDB_dbi dbiExpiry; /* FKV_EXPIRY_PREFIX + the database name */
+  char *zExpiryName;
   /* r->mu: */
   int64_t iApplied;           /* the revision the mirror has applied */
   int64_t iRecorded;          /* the one FKV_ETCD_META holds */
@@ -251,6 +278,55 @@ static int metaPut(MDB_txn *txn, fkv_remote *r, fkv_rtable *rt, int64_t iRev) {
   return e;
 }
 
+/* -------------------------------------------------------------- expiry */
+
+/* Put (bPut) or delete the entry of rt's expiry index for row aKey
+** expiring at e (codec.h, EXPIRY INDEX). */
+static int expiryWrite(MDB_txn *txn, fkv_rtable *rt, double e, const unsigned char *aKey,
+                       size_t nKey, int bPut) {
+  unsigned char a[FKV_MAX_KEY];
+  size_t nIdx;
+  size_t nVal = fkvExpiryEntry(e, aKey, nKey, a, &nIdx);
+  MDB_val k = {nIdx, a}, d = {nVal, (void *)aKey};
+  if (bPut) return mdb_put(txn, rt->dbiExpiry, &k, &d, 0);
+  int rc = mdb_del(txn, rt->dbiExpiry, &k, 0);
+  return rc == MDB_NOTFOUND ? 0 : rc;
+}
+
+/* The expiry of row aKey as the mirror holds it: *pbHas 0 if it has none
+** or there is no such row. */
+static int expiryOld(MDB_txn *txn, fkv_rtable *rt, const unsigned char *aKey, size_t nKey,
+                     int *pbHas, double *pE) {
+  MDB_val k = {nKey, (void *)aKey}, d;
+  int e = mdb_get(txn, rt->t->dbi, &k, &d);
+  *pbHas = e == 0 && fkvValueExpiry(d.mv_data, d.mv_size, pE);
+  return e == MDB_NOTFOUND ? 0 : e;
+}
+
+/* Make the index entry of row aKey expiring at e if it is missing
+** (*pbWrote = 1 then). */
+static int expiryAdd(MDB_txn *txn, fkv_rtable *rt, double e, const unsigned char *aKey, size_t nKey,
+                     int *pbWrote) {
+  unsigned char a[FKV_MAX_KEY];
+  size_t nIdx;
+  fkvExpiryEntry(e, aKey, nKey, a, &nIdx);
+  MDB_val k = {nIdx, a}, d;
+  int rc = mdb_get(txn, rt->dbiExpiry, &k, &d);
+  if (rc != MDB_NOTFOUND) return rc;
+  *pbWrote = 1;
+  return expiryWrite(txn, rt, e, aKey, nKey, 1);
+}
+
+/* Row aKey of the mirror, which had the expiry eOld (if bOld), is now
+** aNew[0..nNew) (NULL: deleted): its index entries follow. */
+static int expiryStep(MDB_txn *txn, fkv_rtable *rt, const unsigned char *aKey, size_t nKey,
+                      int bOld, double eOld, const unsigned char *aNew, size_t nNew) {
+  double eNew = 0;
+  int bNew = aNew && fkvValueExpiry(aNew, nNew, &eNew);
+  int e = bOld && !(bNew && eNew == eOld) ? expiryWrite(txn, rt, eOld, aKey, nKey, 0) : 0;
+  return e == 0 && bNew ? expiryWrite(txn, rt, eNew, aKey, nKey, 1) : e;
+}
+
 /* ------------------------------------------------------------- rebuild */
 
 typedef struct fkv_rebuild fkv_rebuild;
@@ -274,6 +350,7 @@ static int rebuildKv(void *pArg, const fkv_etcd_kv *kv) {
   MDB_val k = {nKey, (void *)aKey}, d = {kv->nVal, (void *)kv->pVal};
   int e = mdb_put(c->txn, rt->t->dbi, &k, &d, 0);
   if (e == 0) e = revPut(c->txn, rt, aKey, nKey, kv->iModRev, 0);
+  if (e == 0) e = expiryStep(c->txn, rt, aKey, nKey, 0, 0, kv->pVal, kv->nVal);
   if (e) {
     c->e = e;
     return SQLITE_ABORT;
@@ -289,6 +366,7 @@ static int rebuildWork(fkv_store *p, MDB_txn *txn, void *pCtx, int *pbForeign) {
   c->e = 0;
   int e = mdb_drop(txn, rt->t->dbi, 0);
   if (e == 0) e = mdb_drop(txn, rt->dbiRev, 0);
+  if (e == 0) e = mdb_drop(txn, rt->dbiExpiry, 0);
   if (e) return e;
   sqlite3_free(c->zErr);
   c->zErr = 0;
@@ -357,23 +435,35 @@ static int applyWork(fkv_store *p, MDB_txn *txn, void *pCtx, int *pbForeign) {
     if (e) return e;
     if (kv->iModRev < iRec) continue; /* older than a flush of ours */
     if (kv->iModRev == iRec) {
-      /* Our own write, delivered back: a delete's record may go now. */
+      /* Our own write, delivered back: a delete's record may go now; a
+      ** put's index entry is made if its write did not make it (a flush
+      ** does, write-through does not: buffer.c, Expiry index). */
+      double eNew;
       if (bTomb) {
         e = revDel(txn, rt, aKey, nKey);
-        if (e) return e;
         c->bWrote = 1;
+      } else if (ev->eType != FKV_ETCD_EV_DELETE && fkvValueExpiry(kv->pVal, kv->nVal, &eNew)) {
+        e = expiryAdd(txn, rt, eNew, aKey, nKey, &c->bWrote);
       }
+      if (e) return e;
       continue;
     }
+    /* The row, its revision and its index entries (Expiry). */
     MDB_val k = {nKey, (void *)aKey};
+    int bOld;
+    double eOld = 0;
+    e = expiryOld(txn, rt, aKey, nKey, &bOld, &eOld);
+    if (e) return e;
     if (ev->eType == FKV_ETCD_EV_DELETE) {
       e = mdb_del(txn, rt->t->dbi, &k, 0);
       if (e == MDB_NOTFOUND) e = 0;
       if (e == 0) e = revDel(txn, rt, aKey, nKey);
+      if (e == 0) e = expiryStep(txn, rt, aKey, nKey, bOld, eOld, 0, 0);
     } else {
       MDB_val d = {kv->nVal, (void *)kv->pVal};
       e = mdb_put(txn, rt->t->dbi, &k, &d, 0);
       if (e == 0) e = revPut(txn, rt, aKey, nKey, kv->iModRev, 0);
+      if (e == 0) e = expiryStep(txn, rt, aKey, nKey, bOld, eOld, kv->pVal, kv->nVal);
     }
     if (e) return e;
     bChanged = 1;
@@ -547,7 +637,8 @@ struct fkv_topen {
   int64_t iRev;      /* its applied revision */
   uint64_t iCluster; /* its cluster */
   int bSamePrefix;
-  int bEmpty; /* the table's database holds no row */
+  int bEmpty;   /* the table's database holds no row */
+  int bNoIndex; /* its expiry index did not exist (created now) */
 };
 
 /* Open the table's databases of the mirror and read its meta entry. */
@@ -557,6 +648,11 @@ static int openWork(fkv_store *p, MDB_txn *txn, void *pCtx, int *pbForeign) {
   fkv_topen *c = pCtx;
   fkv_rtable *rt = c->rt;
   int e = mdb_dbi_open(txn, rt->zRevName, MDB_CREATE, &rt->dbiRev);
+  if (e == 0) {
+    e = mdb_dbi_open(txn, rt->zExpiryName, 0, &rt->dbiExpiry);
+    c->bNoIndex = e == MDB_NOTFOUND;
+    if (c->bNoIndex) e = mdb_dbi_open(txn, rt->zExpiryName, MDB_CREATE, &rt->dbiExpiry);
+  }
   MDB_dbi dbiMeta;
   if (e == 0) e = mdb_dbi_open(txn, FKV_ETCD_META, MDB_CREATE, &dbiMeta);
   if (e) return e;
@@ -589,6 +685,7 @@ static void rtableFree(fkv_rtable *rt) {
   if (!rt) return;
   sqlite3_free(rt->aPrefix);
   sqlite3_free(rt->zRevName);
+  sqlite3_free(rt->zExpiryName);
   sqlite3_free(rt->zWatchErr);
   sqlite3_free(rt);
 }
@@ -625,7 +722,8 @@ static int tableOpen(fkv_remote *r, fkv_table *t, const char *zPrefix, char **pz
   rt->t = t;
   rt->aPrefix = sqlite3_malloc64(2 * nPrefix + 1);
   rt->zRevName = sqlite3_mprintf("%s%s", FKV_ETCD_REVS, t->zName);
-  if (!rt->aPrefix || !rt->zRevName) {
+  rt->zExpiryName = sqlite3_mprintf("%s%s", FKV_EXPIRY_PREFIX, t->zName);
+  if (!rt->aPrefix || !rt->zRevName || !rt->zExpiryName) {
     rtableFree(rt);
     return SQLITE_NOMEM;
   }
@@ -647,11 +745,13 @@ static int tableOpen(fkv_remote *r, fkv_table *t, const char *zPrefix, char **pz
     pthread_mutex_unlock(&r->mu);
   }
 
-  fkv_topen c = {rt, 0, 0, 0, 0, 0};
+  fkv_topen c = {rt, 0, 0, 0, 0, 0, 0};
   int rc = fkvStoreMirrorRun(r->pStore, openWork, &c, "cannot open the etcd mirror", pzErr);
   /* An empty mirror is read again too: its database may have been dropped
-  ** (DROP TABLE) and made anew while its meta entry stayed. */
-  int bRebuild = !c.bMeta || !c.bSamePrefix || c.bEmpty || (bStatus && c.iCluster != st.iClusterId);
+  ** (DROP TABLE) and made anew while its meta entry stayed; and one without
+  ** its expiry index (deleted), to index the rows it holds. */
+  int bRebuild = !c.bMeta || !c.bSamePrefix || c.bEmpty || c.bNoIndex ||
+                 (bStatus && c.iCluster != st.iClusterId);
   if (rc == SQLITE_OK && !bRebuild) {
     int64_t iHere;
     int rcRead = fkvEtcdRange(r->pEtcd, rt->aPrefix, rt->nPrefix, rt->aEnd, rt->nEnd, c.iRev, 1,

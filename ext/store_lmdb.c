@@ -1711,7 +1711,10 @@ int fkvStoreTableOpen(fkv_store *p, const fkv_table_spec *s, fkv_table **ppTable
 static int tableOpenLocal(fkv_store *p, const fkv_table_spec *s, fkv_table **ppTable,
                           char **pzErr) {
   *ppTable = 0;
-  fkv_open_ctx c = {s, 0, 0, 0, 0, 0, 0, !s->zPrefix};
+  /* Local data, unless an etcd table or an expiry index (which follows
+  ** its table: a local table's open made the store local already). */
+  int bIndex = s->zName && strncmp(s->zName, FKV_EXPIRY_PREFIX, strlen(FKV_EXPIRY_PREFIX)) == 0;
+  fkv_open_ctx c = {s, 0, 0, 0, 0, 0, 0, !s->zPrefix && !bIndex};
   int e = runWrite(p, tableOpenWork, tableOpenDone, &c, 0, 0, pzErr);
   if (e == MDB_SUCCESS && c.bOom) e = ENOMEM;
   if (e) {

@@ -13,13 +13,17 @@
 **      local table in a mirror's store, the member killed and back (nothing
 **      acknowledged is lost), write_through's guards (the purge's, a read
 **      row another machine deleted: the delete fence), the fence never a
-**      row and within the limits
+**      row and within the limits, the purge of every machine's expired rows
+**      (learned by watch or rebuild; write-through's own; a deleted index),
+**      a store of mirrors only (its syncs skipped; after an OS crash, thrown
+**      away and rebuilt)
 **   2  three members: write_through (counter and INSERT uniqueness across
 **      processes), a machine per member, the leader killed in the middle of
 **      flushes, a member stopped (SIGSTOP) and resumed
 **   3  a full cluster (--quota-backend-bytes): SQLITE_FULL with etcd's words
 **   4  the differential test (test_diff) against an etcd-backed table
 */
+#include <lmdb.h>
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -746,6 +750,214 @@ static void testFencePurge(const char *zEp) {
   unsetenv("FLAXKV_TEST_CLOCK");
 }
 
+/* Wait (at most ms) until the cluster holds n keys under zPrefix; returns
+** the number it holds (-1: unreadable). */
+static int waitClusterKeys(const char *zEp, const char *zPrefix, int n, int ms) {
+  int nHave = clusterKeys(zEp, zPrefix);
+  for (int t = 0; t < ms && nHave != n; t += 50) {
+    clusterSleepMs(50);
+    nHave = clusterKeys(zEp, zPrefix);
+  }
+  return nHave;
+}
+
+/* The TEXT keys under a prefix on the cluster (after the prefix and the
+** key's type byte), in the cluster's order, joined by ','. */
+typedef struct key_list key_list;
+struct key_list {
+  size_t nPrefix;
+  char z[1024];
+  size_t n;
+};
+static int listKv(void *pArg, const fkv_etcd_kv *kv) {
+  key_list *l = pArg;
+  if (kv->nKey <= l->nPrefix + 1) return SQLITE_OK;
+  int n = snprintf(l->z + l->n, sizeof(l->z) - l->n, "%s%.*s", l->n ? "," : "",
+                   (int)(kv->nKey - l->nPrefix - 1), (const char *)kv->pKey + l->nPrefix + 1);
+  if (n > 0 && (size_t)n < sizeof(l->z) - l->n) l->n += (size_t)n;
+  return SQLITE_OK;
+}
+static void expectClusterKeys(const char *zEp, const char *zPrefix, const char *zExpect,
+                              int iLine) {
+  key_list l = {strlen(zPrefix), "", 0};
+  int rc = clusterRange(zEp, zPrefix, listKv, &l);
+  CHECK(rc == SQLITE_OK && strcmp(l.z, zExpect) == 0,
+        "line %d: the cluster holds under %s: %s (rc %d), expected %s", iLine, zPrefix, l.z, rc,
+        zExpect);
+}
+
+/* rows_expiring|rows_purged of flaxkv_stat('kv'). */
+static const char *zExpiry =
+    "SELECT json_extract(s, '$.expiry.rows_expiring'), json_extract(s, '$.expiry.rows_purged') "
+    "FROM (SELECT flaxkv_stat('kv') AS s)";
+
+static void testPurgeAll(const char *zEp) {
+  if (!harness_case("1.16", "every machine purges the prefix's expired rows, whoever wrote them: "
+                            "rows it learned by watch from a machine gone away, or by a rebuild; "
+                            "two machines purging at once; a row rewritten without expiry stays"))
+    return;
+  setenv("FLAXKV_TEST_CLOCK", "2000", 1);
+  /* B, then A, which writes and goes away: B learns the rows by watch. */
+  char *zHold = sqlite3_mprintf("%s", harness_path("ttl-hold"));
+  setenv("FLAXKV_TEST_WATCH_HOLD", zHold, 1); /* B's watch: held while the file exists */
+  sqlite3 *b = machine("pa-b", zEp, "ttl/", 0, 0);
+  unsetenv("FLAXKV_TEST_WATCH_HOLD");
+  sqlite3 *a = machine("pa-a", zEp, "ttl/", 0, 0);
+  EXEC(a, "SELECT flaxkv_clock(2000)");
+  EXEC(a, "INSERT INTO kv(key, value, expires_at) VALUES ('e1', 1, 2010), ('e2', 2, 2010), "
+          "('e3', 3, 2020), ('rw', 4, 2010), ('ext', 5, 2010), ('hw', 6, 2010), "
+          "('later', 7, 9000), ('live', 8, NULL)");
+  EXPECT(a, "SELECT flaxkv_flush()", "1");
+  WAIT_FOR(b, "SELECT group_concat(key) FROM kv", "'e1,e2,e3,ext,hw,later,live,rw'");
+  EXPECT(b, zExpiry, "7|0");
+  /* A writes rw again without an expiry and ext with a later one: B's
+  ** watch drops and moves their entries. */
+  EXEC(a, "REPLACE INTO kv VALUES ('rw', 'kept'); UPDATE kv SET expires_at = 9500 WHERE key = 'ext'");
+  EXPECT(a, "SELECT flaxkv_flush()", "1");
+  WAIT_FOR(b, "SELECT key, value, expires_at FROM kv WHERE key IN ('ext', 'rw') ORDER BY key",
+           "'ext'|5|9500.0\n'rw'|'kept'|NULL");
+  EXPECT(b, zExpiry, "6|0");
+  /* And hw without an expiry while B's watch is held: B's mirror and index
+  ** keep the expiring version. */
+  holdWatch(zHold);
+  EXEC(a, "REPLACE INTO kv VALUES ('hw', 'kept')");
+  EXPECT(a, "SELECT flaxkv_flush()", "1");
+  sqlite3_close(a);
+  /* Past the last expiry and the purge's grace: B's purge (every second)
+  ** fails its guard on hw, deleting nothing, until the watch goes on. */
+  EXEC(b, "SELECT flaxkv_clock(2100)");
+  int n = 8;
+  for (int t = 0; t < 2500 && n == 8; t += 50) {
+    clusterSleepMs(50);
+    n = clusterKeys(zEp, "ttl/");
+  }
+  CHECK(n == 8, "B's purge deleted rows on a mirror behind the cluster: %d keys left", n);
+  EXPECT(b, zExpiry, "6|0");
+  remove(zHold);
+  n = waitClusterKeys(zEp, "ttl/", 5, 10000);
+  CHECK(n == 5, "the cluster holds %d keys under ttl/, expected 5", n);
+  expectClusterKeys(zEp, "ttl/", "ext,hw,later,live,rw", __LINE__);
+  WAIT_FOR(b, zExpiry, "2|3");
+  EXPECT(b, zRows, "'ext'|5\n'hw'|'kept'\n'later'|7\n'live'|8\n'rw'|'kept'");
+  sqlite3_close(b);
+  sqlite3_free(zHold);
+
+  /* C starts with an empty mirror after A2 wrote: it learns the rows by a
+  ** rebuild. */
+  a = machine("pa-a2", zEp, "ttl2/", 0, 0);
+  EXEC(a, "SELECT flaxkv_clock(3000)");
+  EXEC(a, "INSERT INTO kv(key, value, expires_at) VALUES ('x1', 1, 3010), ('x2', 2, 3010), "
+          "('keep', 3, NULL)");
+  EXPECT(a, "SELECT flaxkv_flush()", "1");
+  sqlite3_close(a);
+  sqlite3 *c = machine("pa-c", zEp, "ttl2/", 0, 0);
+  EXPECT(c, zExpiry, "2|0");
+  EXEC(c, "SELECT flaxkv_clock(3100)");
+  n = waitClusterKeys(zEp, "ttl2/", 1, 10000);
+  CHECK(n == 1, "the cluster holds %d keys under ttl2/, expected 1", n);
+  expectClusterKeys(zEp, "ttl2/", "keep", __LINE__);
+  WAIT_FOR(c, zExpiry, "0|2");
+  EXPECT(c, zRows, "'keep'|3");
+  sqlite3_close(c);
+
+  /* P and Q purge the same 100 rows at once: each is deleted once (the
+  ** loser's Txn fails its guard, and its next purge finds them gone). */
+  sqlite3 *p = machine("pa-p", zEp, "ttl3/", 0, 0);
+  sqlite3 *q = machine("pa-q", zEp, "ttl3/", 0, 0);
+  a = machine("pa-a3", zEp, "ttl3/", 0, 0);
+  EXEC(a, "SELECT flaxkv_clock(4000)");
+  EXEC(a, "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 100) "
+          "INSERT INTO kv(key, value, expires_at) SELECT 'x' || i, i, 4010 FROM n");
+  EXEC(a, "INSERT INTO kv VALUES ('keep', 'k')");
+  EXPECT(a, "SELECT flaxkv_flush()", "1");
+  sqlite3_close(a);
+  WAIT_FOR(p, zExpiry, "100|0");
+  WAIT_FOR(q, zExpiry, "100|0");
+  EXEC(p, "SELECT flaxkv_clock(4100)");
+  n = waitClusterKeys(zEp, "ttl3/", 1, 10000);
+  CHECK(n == 1, "the cluster holds %d keys under ttl3/, expected 1", n);
+  expectClusterKeys(zEp, "ttl3/", "keep", __LINE__);
+  const char *zBoth = "SELECT json_extract(flaxkv_stat('kv'), '$.expiry.rows_purged')";
+  int nP = 0, nQ = 0;
+  for (int t = 0; t < 10000; t += 50) {
+    char *zP = harness_exec(p, zBoth), *zQ = harness_exec(q, zBoth);
+    nP = atoi(zP);
+    nQ = atoi(zQ);
+    free(zP);
+    free(zQ);
+    if (nP + nQ == 100) break;
+    clusterSleepMs(50);
+  }
+  CHECK(nP + nQ == 100, "P purged %d rows and Q %d, expected 100 in all", nP, nQ);
+  char zWant[32];
+  snprintf(zWant, sizeof zWant, "0|%d", nP);
+  WAIT_FOR(p, zExpiry, zWant);
+  snprintf(zWant, sizeof zWant, "0|%d", nQ);
+  WAIT_FOR(q, zExpiry, zWant);
+  WAIT_FOR(q, zRows, "'keep'|'k'");
+  sqlite3_close(p);
+  sqlite3_close(q);
+  unsetenv("FLAXKV_TEST_CLOCK");
+}
+
+/* Delete the named database zDb of the closed store zDir, as another
+** program may, from a forked child (LMDB: one environment per process).
+** The child's LMDB code, or -1. */
+static int lmdbDropChild(const char *zDir, const char *zDb) {
+  fflush(0);
+  pid_t pid = fork();
+  if (pid == 0) {
+    MDB_env *env = 0;
+    MDB_txn *txn = 0;
+    MDB_dbi dbi;
+    int e = mdb_env_create(&env);
+    if (!e) e = mdb_env_set_maxdbs(env, 300);
+    if (!e) e = mdb_env_open(env, zDir, 0, 0600);
+    if (!e) e = mdb_txn_begin(env, 0, 0, &txn);
+    if (!e) e = mdb_dbi_open(txn, zDb, 0, &dbi);
+    if (!e) e = mdb_drop(txn, dbi, 1);
+    if (!e) e = mdb_txn_commit(txn);
+    else if (txn) mdb_txn_abort(txn);
+    if (env) mdb_env_close(env);
+    _exit(e ? 1 : 0);
+  }
+  int st = 0;
+  if (pid < 0 || waitpid(pid, &st, 0) != pid || !WIFEXITED(st)) return -1;
+  return WEXITSTATUS(st);
+}
+
+static void testPurgeOwn(const char *zEp) {
+  if (!harness_case("1.17", "write_through=1: a machine's own rows get their expiry entries when "
+                            "the watch delivers them back, and are purged; a mirror whose expiry "
+                            "index was deleted is read again at its open, its rows indexed"))
+    return;
+  setenv("FLAXKV_TEST_CLOCK", "5000", 1);
+  sqlite3 *w = machine("po-w", zEp, "ttlw/", "write_through=1", 0);
+  EXEC(w, "SELECT flaxkv_clock(5000)");
+  EXEC(w, "INSERT INTO kv(key, value, expires_at) VALUES ('a', 1, 5010), ('b', 2, 6010), "
+          "('keep', 3, NULL)");
+  WAIT_FOR(w, zExpiry, "2|0");
+  EXEC(w, "SELECT flaxkv_clock(5100)");
+  int n = waitClusterKeys(zEp, "ttlw/", 2, 10000);
+  CHECK(n == 2, "the cluster holds %d keys under ttlw/, expected 2", n);
+  expectClusterKeys(zEp, "ttlw/", "b,keep", __LINE__);
+  WAIT_FOR(w, zExpiry, "1|1");
+  sqlite3_close(w);
+  /* Another program deletes the index: the next open reads the prefix. */
+  int rc = lmdbDropChild(harness_path("po-w"), "__flaxkv_expiry__/kv");
+  CHECK(rc == 0, "could not delete the expiry index of the mirror po-w: %d", rc);
+  w = machine("po-w", zEp, "ttlw/", "write_through=1", 0);
+  EXPECT(w, zExpiry, "1|0");
+  EXEC(w, "SELECT flaxkv_clock(6100)");
+  n = waitClusterKeys(zEp, "ttlw/", 1, 10000);
+  CHECK(n == 1, "the cluster holds %d keys under ttlw/, expected 1", n);
+  expectClusterKeys(zEp, "ttlw/", "keep", __LINE__);
+  WAIT_FOR(w, zExpiry, "0|1");
+  EXPECT(w, zRows, "'keep'|3");
+  sqlite3_close(w);
+  unsetenv("FLAXKV_TEST_CLOCK");
+}
+
 static void testLimits(const char *zEp) {
   if (!harness_case("1.05", "a transaction over etcd's limits fails at COMMIT naming the flag"))
     return;
@@ -1090,6 +1302,8 @@ int main(int argc, char **argv) {
     testReadGuard(one.zEndpoints);
     testDeleteFence(one.zEndpoints);
     testFenceRows(one.zEndpoints);
+    testPurgeAll(one.zEndpoints);
+    testPurgeOwn(one.zEndpoints);
     testLocalInMirror(one.zEndpoints);
     testMirrorSync(one.zEndpoints);
     testMemberDown(&one);
