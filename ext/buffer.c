@@ -44,18 +44,24 @@
 ** is in the value, codec.h header bit 6) has, once a row with an expiry
 ** was written to it, an index: the named database FKV_EXPIRY_PREFIX + its
 ** database's name (store.h), opened into t->pExpiry by
-** fkvBufferExpiryOpen (which wakes the flusher: its purge now has work).
-** Its entries are laid out by codec.h (EXPIRY INDEX): the expiry time (8
-** bytes, an order-preserving double) then the row's key, cut to fit LMDB's
-** 511 bytes; the value is the whole row key when it was cut, else empty.
-** The flush keeps it exact for what it writes: for each key of such a
-** table it reads the stored row first (in the same LMDB write
-** transaction), and after the table's rows it deletes the index entry of
-** an expiry that changed or went and puts the new one (writeMemtable,
-** indexOp).  Another writer (a process that has not opened the index, an
-** older flaxkv, a program) may leave an entry whose row has changed: the
-** purge drops such a stale entry when its time comes; a row with an
-** expiry and no entry is hidden by readers all the same, but not purged.
+** fkvBufferExpiryOpen (which wakes the flusher: its purge now has work),
+** which xUpdate calls at the table's first row with an expiry, buffered or
+** write_through alike: before any batch, since opening a database takes
+** the store's write lock (store_lmdb.c).  Its entries are laid out by
+** codec.h (EXPIRY INDEX): the expiry time (8 bytes, an order-preserving
+** double) then the row's key, cut to fit LMDB's 511 bytes; the value is
+** the whole row key when it was cut, else empty.  Every batch that writes
+** rows keeps it exact for what it writes, in the same LMDB write
+** transaction as the rows: the flush (writeMemtable) and write_through's
+** commit (txn.c fkvTxnWriteThrough) alike, through one pair of functions:
+** for each key of such a table fkvBufferIndexNote reads the stored row
+** first and records the operations, and after the table's rows
+** fkvBufferIndexApply deletes the index entry of an expiry that changed or
+** went and puts the new one.  Another writer (a process that has not
+** opened the index, an older flaxkv, a program) may leave an entry whose
+** row has changed: the purge drops such a stale entry when its time comes;
+** a row with an expiry and no entry is hidden by readers all the same, but
+** not purged.
 ** On an etcd store the index is a database of the mirror, made with it:
 ** the rows the mirror learns from the cluster (the watch, a rebuild) get
 ** their entries from store_etcd.c in the same LMDB transaction, so the
@@ -210,13 +216,8 @@ static int indexOp(fkv_buf *pOps, int eOp, double e, const unsigned char *aKey, 
   return SQLITE_OK;
 }
 
-/*
-** Before the batch writes aKey of a table with an expiry index: compare the
-** stored row's expiry with the new version's (v), and record the index
-** operations that keep the index exact.  Returns a store code.
-*/
-static int indexNote(fkv_batch *pBatch, fkv_buf *pOps, const unsigned char *aKey, size_t nKey,
-                     const fkv_version *v, int *pRc) {
+int fkvBufferIndexNote(fkv_batch *pBatch, fkv_buf *pOps, const unsigned char *aKey, size_t nKey,
+                       const fkv_version *v, int *pRc) {
   const unsigned char *aOld = 0;
   size_t nOld = 0;
   int e = fkvStoreBatchGet(pBatch, aKey, nKey, &aOld, &nOld);
@@ -230,9 +231,7 @@ static int indexNote(fkv_batch *pBatch, fkv_buf *pOps, const unsigned char *aKey
   return 0;
 }
 
-/* Apply the recorded operations to the index pIdx, and forget them.
-** Returns a store code. */
-static int indexApply(fkv_batch *pBatch, fkv_table *pIdx, fkv_buf *pOps) {
+int fkvBufferIndexApply(fkv_batch *pBatch, fkv_table *pIdx, fkv_buf *pOps) {
   if (pOps->n == 0) return 0;
   int e = fkvStoreBatchTable(pBatch, pIdx);
   for (size_t i = 0; e == 0 && i < pOps->n;) {
@@ -429,7 +428,7 @@ static int purgeOnce(fkv_buffer *b) {
 static int writeMemtable(fkv_buffer *b, fkv_mem *m, fkv_held **ppHeld, char **pzErr) {
   fkv_store *s = b->pStore;
   fkv_held *pHeld = 0;
-  fkv_buf ops; /* the expiry index's operations for table t (indexNote) */
+  fkv_buf ops; /* the expiry index's operations for table t (fkvBufferIndexNote) */
   fkvBufInit(&ops, 0, 0);
   *ppHeld = 0;
   for (int nTry = 0;;) {
@@ -457,7 +456,7 @@ static int writeMemtable(fkv_buffer *b, fkv_mem *m, fkv_held **ppHeld, char **pz
       uint32_t id = fkvBufferGetPrefix(aPk);
       if (!bCur || id != idCur) {
         /* The last table's index entries, after its rows. */
-        if (t && ops.n) e = indexApply(pBatch, t->pExpiry, &ops);
+        if (t && ops.n) e = fkvBufferIndexApply(pBatch, t->pExpiry, &ops);
         if (e) break;
         bCur = 1;
         idCur = id;
@@ -473,13 +472,14 @@ static int writeMemtable(fkv_buffer *b, fkv_mem *m, fkv_held **ppHeld, char **pz
       aKey = aPk + FKV_PREFIX;
       nKey = nPk - FKV_PREFIX;
       if (__atomic_load_n(&t->pExpiry, __ATOMIC_ACQUIRE)) {
-        e = indexNote(pBatch, &ops, aKey, nKey, v, &rcOps);
+        e = fkvBufferIndexNote(pBatch, &ops, aKey, nKey, v, &rcOps);
         if (e || rcOps != SQLITE_OK) break;
       }
       e = v->bTomb ? fkvStoreBatchDel(pBatch, aKey, nKey)
                    : fkvStoreBatchPut(pBatch, aKey, nKey, v->aVal, v->nVal);
     }
-    if (e == 0 && rcOps == SQLITE_OK && t && ops.n) e = indexApply(pBatch, t->pExpiry, &ops);
+    if (e == 0 && rcOps == SQLITE_OK && t && ops.n)
+      e = fkvBufferIndexApply(pBatch, t->pExpiry, &ops);
     if (rcOps != SQLITE_OK) {
       fkvStoreBatchAbort(pBatch);
       heldFree(pHeld);

@@ -192,6 +192,9 @@ struct fkv_txn {
   uint64_t idSnap;     /* write-through: the oldest LMDB snapshot the
                             ** transaction may have read (fkvTxnBegin,
                             ** fkvTxnSetSnapshot) */
+  fkv_buf ops;         /* write-through: the expiry index operations of
+                            ** a commit (fkvBufferIndexNote), its space kept
+                            ** for the next one */
   fkv_node **apShared; /* prepare: the active memtable's node per entry */
   fkv_node **apMine;
   int nPub;
@@ -247,6 +250,21 @@ static inline uint64_t fkvBufferHorizon(fkv_buffer *b) {
 int fkvBufferFlushErr(int rc, const char *zErr, int bCommit, int bHeld, char **pzErr);
 /* The held record of table t (of any table if t is NULL), or NULL (b->mu). */
 fkv_held *fkvBufferHeld(fkv_buffer *b, fkv_table *t);
+/*
+** The expiry index's upkeep (buffer.c, Expiry index), for every batch that
+** writes rows of a table with an index: the flush's and write-through's.
+** Before the batch writes version v of aKey (its table the batch's current
+** one), fkvBufferIndexNote reads the stored row in the batch and records in
+** *pOps the index operations that keep the index exact (the entry of an
+** expiry that changed or went out, the new one in); it returns a store code
+** (store.h), and sets *pRc to SQLITE_NOMEM if it could not record them.
+** After the table's rows, fkvBufferIndexApply writes the recorded operations
+** to the index pIdx (it makes pIdx the batch's table) and empties *pOps;
+** it returns a store code.
+*/
+int fkvBufferIndexNote(fkv_batch *pBatch, fkv_buf *pOps, const unsigned char *aKey, size_t nKey,
+                       const fkv_version *v, int *pRc);
+int fkvBufferIndexApply(fkv_batch *pBatch, fkv_table *pIdx, fkv_buf *pOps);
 /*
 ** What the buffer costs in memory, for back-pressure against the hard limit
 ** (b->mu held): the active memtable, and the frozen one twice, since a

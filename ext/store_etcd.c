@@ -57,12 +57,14 @@
 **
 ** Expiry.  An event that changes a row changes its index entries with it:
 ** the entry of the expiry the mirror's version had goes (a delete, a put
-** without an expiry or with another one), the new version's comes.  An
-** event of this machine's own put, delivered back, makes the row's entry if
-** it is missing (write-through writes rows without entries: txn.c); an
-** entry of the version that write replaced may then stay, stale, and the
-** purge drops it when it comes due (it deletes a row only if the row still
-** has the entry's expiry).  The purge of a row learned from another
+** without an expiry or with another one), the new version's comes.  This
+** machine's own writes get their entries in their own batch (the flush and
+** write-through alike: buffer.c, Expiry index); an event of its own put,
+** delivered back, still makes the row's entry if it is missing (written by
+** a process that keeps no index, an older flaxkv); an entry of the version
+** that write replaced may then stay, stale, and the purge drops it when it
+** comes due (it deletes a row only if the row still has the entry's
+** expiry).  The purge of a row learned from another
 ** machine is guarded like any (Write-through): two machines that purge the
 ** same rows race, one Txn wins, the other fails its compare (SQLITE_BUSY,
 ** nothing written) and its next purge, once the watch has applied the
@@ -436,8 +438,8 @@ static int applyWork(fkv_store *p, MDB_txn *txn, void *pCtx, int *pbForeign) {
     if (kv->iModRev < iRec) continue; /* older than a flush of ours */
     if (kv->iModRev == iRec) {
       /* Our own write, delivered back: a delete's record may go now; a
-      ** put's index entry is made if its write did not make it (a flush
-      ** does, write-through does not: buffer.c, Expiry index). */
+      ** put's index entry is made if its write did not make it (this
+      ** version's batches do: buffer.c, Expiry index; see Expiry). */
       double eNew;
       if (bTomb) {
         e = revDel(txn, rt, aKey, nKey);

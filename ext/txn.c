@@ -25,7 +25,10 @@
 ** write transaction instead (fkvTxnWriteThrough), with the plain-INSERT
 ** checks and the check that no other process committed after the oldest
 ** snapshot the transaction read, both inside that transaction, whose lock
-** LMDB holds across processes.
+** LMDB holds across processes.  The same transaction keeps the expiry
+** index of every table it writes that has one, as the flush does
+** (buffer.c, Expiry index: fkvBufferIndexNote, fkvBufferIndexApply; the
+** operations are recorded in the transaction's ops, whose space is kept).
 */
 #include <sqlite3ext.h>
 SQLITE_EXTENSION_INIT3
@@ -41,6 +44,7 @@ fkv_txn *fkvTxnNew(fkv_buffer *b, fkv_table *t) {
   fkv_txn *p = sqlite3_malloc(sizeof(*p));
   if (!p) return 0;
   memset(p, 0, sizeof(*p));
+  fkvBufInit(&p->ops, 0, 0);
   p->pBuf = b;
   p->pTable = t;
   return p;
@@ -74,6 +78,7 @@ void fkvTxnFree(fkv_txn *p) {
   fkvMemUnref(p->pMem);
   sqlite3_free(p->aUndo);
   sqlite3_free(p->aMark);
+  fkvBufFree(&p->ops);
   sqlite3_free(p);
 }
 
@@ -307,6 +312,11 @@ int fkvTxnWriteThrough(fkv_txn **ap, int n, char **pzErr) {
     int e = 0;
     for (int i = 0; i < n && e == 0 && rc == SQLITE_OK; i++) {
       fkv_table *t = ap[i]->pTable;
+      /* Its expiry index, kept as the flush keeps it (buffer.c, Expiry
+      ** index; the table's first row with an expiry opened it, in xUpdate). */
+      fkv_table *pIdx = __atomic_load_n(&t->pExpiry, __ATOMIC_ACQUIRE);
+      fkv_buf *pOps = &ap[i]->ops;
+      pOps->n = 0;
       if (__atomic_load_n(&t->bDropped, __ATOMIC_ACQUIRE)) {
         rc = fkvErrSet(pzErr, SQLITE_ERROR, "flaxkv: the table was dropped");
         break;
@@ -337,9 +347,15 @@ int fkvTxnWriteThrough(fkv_txn **ap, int n, char **pzErr) {
           if (e != 0 && e != FKV_STORE_NOTFOUND) break;
           e = 0;
         }
+        if (pIdx) {
+          e = fkvBufferIndexNote(pBatch, pOps, aKey, nKey, v, &rc);
+          if (e || rc != SQLITE_OK) break;
+        }
         e = v->bTomb ? fkvStoreBatchDel(pBatch, aKey, nKey)
                      : fkvStoreBatchPut(pBatch, aKey, nKey, v->aVal, v->nVal);
       }
+      /* The table's index entries, after its rows. */
+      if (e == 0 && rc == SQLITE_OK && pOps->n) e = fkvBufferIndexApply(pBatch, pIdx, pOps);
     }
     /* A transaction that wrote is a commit to the store, as in WAL, even
     ** when its writes cancel out (another process's snapshot goes stale). */

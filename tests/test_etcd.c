@@ -14,7 +14,8 @@
 **      acknowledged is lost), write_through's guards (the purge's, a read
 **      row another machine deleted: the delete fence), the fence never a
 **      row and within the limits, the purge of every machine's expired rows
-**      (learned by watch or rebuild; write-through's own; a deleted index),
+**      (learned by watch or rebuild; write-through's own, indexed by its
+**      commit; a deleted index),
 **      a store of mirrors only (its syncs skipped; after an OS crash, thrown
 **      away and rebuilt)
 **   2  three members: write_through (counter and INSERT uniqueness across
@@ -927,16 +928,23 @@ static int lmdbDropChild(const char *zDir, const char *zDb) {
 }
 
 static void testPurgeOwn(const char *zEp) {
-  if (!harness_case("1.17", "write_through=1: a machine's own rows get their expiry entries when "
-                            "the watch delivers them back, and are purged; a mirror whose expiry "
-                            "index was deleted is read again at its open, its rows indexed"))
+  if (!harness_case("1.17", "write_through=1: a machine's own rows get their expiry entries in "
+                            "their commit (the watch, delivering them back, adds none), and are "
+                            "purged; a mirror whose expiry index was deleted is read again at its "
+                            "open, its rows indexed"))
     return;
   setenv("FLAXKV_TEST_CLOCK", "5000", 1);
+  char *zHold = sqlite3_mprintf("%s", harness_path("po-hold"));
+  setenv("FLAXKV_TEST_WATCH_HOLD", zHold, 1); /* w's watch: held while the file exists */
   sqlite3 *w = machine("po-w", zEp, "ttlw/", "write_through=1", 0);
+  unsetenv("FLAXKV_TEST_WATCH_HOLD");
   EXEC(w, "SELECT flaxkv_clock(5000)");
+  holdWatch(zHold);
   EXEC(w, "INSERT INTO kv(key, value, expires_at) VALUES ('a', 1, 5010), ('b', 2, 6010), "
           "('keep', 3, NULL)");
-  WAIT_FOR(w, zExpiry, "2|0");
+  EXPECT(w, zExpiry, "2|0"); /* made by the commit: the watch is held */
+  remove(zHold);
+  sqlite3_free(zHold);
   EXEC(w, "SELECT flaxkv_clock(5100)");
   int n = waitClusterKeys(zEp, "ttlw/", 2, 10000);
   CHECK(n == 2, "the cluster holds %d keys under ttlw/, expected 2", n);

@@ -4970,6 +4970,75 @@ static void testExpiry(void) {
         aSize[5], aSize[11]);
   sqlite3_free(zData);
   closeDb(db);
+
+  CASE("21.14", "write_through=1 keeps the expiry index in each commit's LMDB write "
+                "transaction (INSERT, UPDATE of expires_at, REPLACE, DELETE, several statements "
+                "in one transaction): the purge deletes the expired rows from LMDB and counts "
+                "them, live rows stay; a key written buffered, then through, leaves no stale entry");
+  db = openExpiry("e7.db", ", write_through=1, ttl=5");
+  static const char *zPurged = "SELECT json_extract(flaxkv_stat('kv'), '$.expiry.rows_purged')";
+  EXEC(db, "INSERT INTO kv VALUES (1, 'a'), (2, 'b'), (3, 'c'), (4, 'd');"
+           "INSERT INTO kv(key, value, expires_at) VALUES ('never', 'n', 9e999),"
+           " ('live', 'l', 5000), (7, 'g', 1006);"
+           "UPDATE kv SET expires_at = 1008 WHERE key = 2;"
+           "UPDATE kv SET expires_at = NULL WHERE key = 3;"
+           "SELECT flaxkv_clock(1002);"
+           "REPLACE INTO kv VALUES (1, 'a2');"
+           "REPLACE INTO kv(key, value, expires_at) VALUES (7, 'g2', 6000);"
+           "DELETE FROM kv WHERE key = 4;"
+           "BEGIN;"
+           "INSERT INTO kv VALUES (5, 'e'), (6, 'f');"
+           "UPDATE kv SET expires_at = 1009 WHERE key = 5;"
+           "DELETE FROM kv WHERE key = 6;"
+           "COMMIT");
+  EXPECT(db, "SELECT key, value, expires_at FROM kv ORDER BY key",
+         "1|'a2'|1007.0\n2|'b'|1008.0\n3|'c'|NULL\n5|'e'|1009.0\n7|'g2'|6000.0\n"
+         "'live'|'l'|5000.0\n'never'|'n'|NULL");
+  /* Nothing buffered: every row is in LMDB, each with an expiry indexed once. */
+  EXPECT(db, zCounts, "'[5,0,7]'");
+  EXPECT(db, "SELECT count(*) FROM r", "7");
+  /* Past 1009 and the grace: the purge deletes 1, 2 and 5 from LMDB. */
+  EXEC(db, "SELECT flaxkv_clock(1020)");
+  CHECK(waitFor(db, zPurged, 3), "the purge did not delete 3 rows in 5 s");
+  EXPECT(db, zCounts, "'[2,3,4]'");
+  EXPECT(db, "SELECT hex(key) FROM r ORDER BY key", "'20C0080000000000008000'\n"
+                                                       "'20C01C0000000000008000'\n"
+                                                       "'306C697665'\n'306E65766572'");
+  EXPECT(db, "SELECT key, value, expires_at FROM kv ORDER BY key",
+         "3|'c'|NULL\n7|'g2'|6000.0\n'live'|'l'|5000.0\n'never'|'n'|NULL");
+  /* Past every expiry: the index is empty, the rows without one stay. */
+  EXEC(db, "SELECT flaxkv_clock(7000)");
+  CHECK(waitFor(db, zPurged, 5), "the purge did not delete 5 rows in 5 s");
+  EXPECT(db, zCounts, "'[0,5,2]'");
+  EXPECT(db, "SELECT count(*) FROM r", "2");
+  EXPECT(db, "SELECT key, value, expires_at FROM kv ORDER BY key",
+         "3|'c'|NULL\n'never'|'n'|NULL");
+  closeDb(db);
+  /* The same store buffered (its index kept by the flush), then through:
+  ** each rewrite moves or removes the flushed entry. */
+  db = openExpiry("e8.db", ", ttl=5");
+  EXEC(db, "INSERT INTO kv VALUES ('x', 1), ('y', 2), ('z', 3); SELECT flaxkv_flush()");
+  EXPECT(db, zCounts, "'[3,0,3]'");
+  closeDb(db);
+  {
+    char *zDb = tpath("e8b.db");
+    db = harness_open(zDb);
+    sqlite3_free(zDb);
+  }
+  EXEC(db, "CREATE VIRTUAL TABLE kv USING flaxkv(path='e8.db_store', write_through=1, ttl=5);"
+           "CREATE VIRTUAL TABLE r USING flaxkv(path='e8.db_store', format=raw, name=kv);"
+           "SELECT flaxkv_clock(1001);"
+           "UPDATE kv SET expires_at = 1500 WHERE key = 'x';"
+           "UPDATE kv SET expires_at = NULL WHERE key = 'y';"
+           "DELETE FROM kv WHERE key = 'z';"
+           "INSERT INTO kv VALUES ('w', 4)");
+  EXPECT(db, zCounts, "'[2,0,3]'");
+  EXEC(db, "SELECT flaxkv_clock(1020)");
+  CHECK(waitFor(db, zPurged, 1), "the purge did not delete 1 row in 5 s");
+  EXPECT(db, zCounts, "'[1,1,2]'");
+  EXPECT(db, "SELECT key, value, expires_at FROM kv ORDER BY key", "'x'|1|1500.0\n'y'|2|NULL");
+  EXPECT(db, "SELECT count(*) FROM r", "2");
+  closeDb(db);
   unsetenv("FLAXKV_TEST_CLOCK");
 }
 
