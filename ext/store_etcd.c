@@ -736,10 +736,9 @@ static int tableOpen(fkv_remote *r, fkv_table *t, const char *zPrefix, char **pz
 
   /* Which cluster answers: a mirror of another one is rebuilt. */
   fkv_etcd_status st;
-  char *zErr = 0;
-  int bStatus = fkvEtcdStatus(r->pEtcd, &st, &zErr) == SQLITE_OK;
-  sqlite3_free(zErr);
-  zErr = 0;
+  char *zStatusErr = 0, *zErr = 0;
+  int rcStatus = fkvEtcdStatus(r->pEtcd, &st, &zStatusErr);
+  int bStatus = rcStatus == SQLITE_OK;
   if (bStatus) {
     pthread_mutex_lock(&r->mu);
     r->iCluster = st.iClusterId;
@@ -754,7 +753,20 @@ static int tableOpen(fkv_remote *r, fkv_table *t, const char *zPrefix, char **pz
   ** its expiry index (deleted), to index the rows it holds. */
   int bRebuild = !c.bMeta || !c.bSamePrefix || c.bEmpty || c.bNoIndex ||
                  (bStatus && c.iCluster != st.iClusterId);
-  if (rc == SQLITE_OK && !bRebuild) {
+  if (rc == SQLITE_OK && !bStatus && bRebuild) {
+    /* The cluster did not answer within the failover bound: no mirror to
+    ** read, and no use waiting as long again for the rebuild's read. */
+    rc = fkvErrSet(pzErr, rcStatus,
+                   "flaxkv: cannot read the prefix %.*s from etcd to build the mirror %s: %s",
+                   (int)rt->nPrefix, rt->aPrefix, fkvStorePath(r->pStore),
+                   zStatusErr ? zStatusErr : sqlite3_errstr(rcStatus));
+  } else if (rc == SQLITE_OK && !bRebuild && !bStatus) {
+    /* Unreachable, with a mirror: it is read meanwhile; the watch catches
+    ** up, or rebuilds it if it is behind a compaction, once the cluster
+    ** answers. */
+    rt->iApplied = rt->iRecorded = c.iRev;
+    rt->msRecorded = fkvTimeNowMs();
+  } else if (rc == SQLITE_OK && !bRebuild) {
     int64_t iHere;
     int rcRead = fkvEtcdRange(r->pEtcd, rt->aPrefix, rt->nPrefix, rt->aEnd, rt->nEnd, c.iRev, 1,
                               noKv, 0, &iHere, 0, &zErr);
@@ -764,6 +776,7 @@ static int tableOpen(fkv_remote *r, fkv_table *t, const char *zPrefix, char **pz
     rt->iApplied = rt->iRecorded = c.iRev;
     rt->msRecorded = fkvTimeNowMs();
   }
+  sqlite3_free(zStatusErr);
   if (rc == SQLITE_OK && bRebuild) rc = rebuild(rt, pzErr);
   if (rc == SQLITE_OK) {
     pthread_mutex_lock(&r->mu);

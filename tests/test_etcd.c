@@ -1119,13 +1119,29 @@ static void testWriteThrough(fkv_cluster *c) {
 }
 
 static void testMemberDown(fkv_cluster *c) {
-  if (!harness_case("1.08", "the cluster down: the flush fails, nothing is lost, it is retried"))
+  if (!harness_case("1.08", "the cluster down: the flush fails, nothing is lost, it is retried; "
+                            "a table opens on the mirror it has, or says why it cannot"))
     return;
   const char *zEp = c->zEndpoints;
   sqlite3 *a = machine("d-a", zEp, "down/", "flush_interval=50", 0);
   EXEC(a, "REPLACE INTO kv VALUES(1, 'before')");
   EXPECT(a, "SELECT flaxkv_flush('kv')", "1");
+  sqlite3 *m = machine("d-m", zEp, "down/", 0, 0); /* a mirror for later */
+  EXPECT(m, zRows, "1|'before'");
+  sqlite3_close(m);
   clusterKill(c, 0, SIGKILL);
+  /* Opened while the cluster is down: with a mirror, it is read; without
+  ** one, the open fails, saying why. */
+  m = machine("d-m", zEp, "down/", 0, 0);
+  EXPECT(m, zRows, "1|'before'");
+  char *zNew = 0;
+  sqlite3 *n = machine("d-n", zEp, "down/", 0, &zNew);
+  CHECK(strncmp(zNew, "error: flaxkv: cannot read the prefix down/ from etcd to build the mirror ",
+                74) == 0 &&
+            strstr(zNew, ": etcd unreachable: tried http://127.0.0.1:") != 0,
+        "got %s", zNew);
+  free(zNew);
+  sqlite3_close(n);
   EXEC(a, "REPLACE INTO kv VALUES(2, 'while down')");
   char *z = harness_exec(a, "SELECT flaxkv_flush('kv')");
   CHECK(strncmp(z, "error: flaxkv: etcd did not take the write: ", 44) == 0 &&
@@ -1137,8 +1153,10 @@ static void testMemberDown(fkv_cluster *c) {
   WAIT_FOR(a, "SELECT flaxkv_flush('kv')", "1");
   sqlite3 *b = machine("d-b", zEp, "down/", 0, 0);
   EXPECT(b, zRows, "1|'before'\n2|'while down'");
+  WAIT_FOR(m, zRows, "1|'before'\n2|'while down'"); /* its watch caught up */
   sqlite3_close(a);
   sqlite3_close(b);
+  sqlite3_close(m);
 }
 
 /* ------------------------------------------------------------ section 2 */
