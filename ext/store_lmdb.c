@@ -1250,7 +1250,11 @@ int fkvStoreBatchTable(fkv_batch *b, fkv_table *t) {
   if (e == MDB_NOTFOUND) e = tableGone(b->txn, t) ? MDB_NOTFOUND : MDB_SUCCESS;
   if (e != MDB_SUCCESS) return e;
   if (t->pRemote) return fkvRemoteBatchTable(b->pStore->pRemote, b->txn, t);
-  b->bLocal = 1;
+  /* An expiry index follows its table: a local table's rows make the batch
+  ** local; a mirror's index alone leaves it a mirror's (Mirror sync). */
+  if (!t->zName || strncmp(t->zName, FKV_EXPIRY_PREFIX, strlen(FKV_EXPIRY_PREFIX)) != 0) {
+    b->bLocal = 1;
+  }
   /* The last key points into the map: keep a copy while writing. */
   if (b->bMax) {
     memcpy(b->aMaxKey, kLast.mv_data, kLast.mv_size);
