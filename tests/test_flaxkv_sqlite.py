@@ -28,6 +28,7 @@ Sections (run one or a few by name):
 
 Ends with "N passed, N failed, N skipped"; exits 1 if anything failed.
 """
+import ast
 import datetime
 import math
 import os
@@ -118,14 +119,53 @@ def ref_pack(obj):
     return msgpack.packb(obj, default=ref_default, use_bin_type=True)
 
 
+LMDB_READER = r"""
+import ast, sys, lmdb
+path, name, what = sys.argv[1], ast.literal_eval(sys.argv[2]), sys.argv[3]
+env = lmdb.open(path, max_dbs=4, readonly=True, lock=True)
+with env.begin() as txn:
+    db = env.open_db(name, txn=txn, create=False) if name else None
+    if what == "dump":
+        print(repr(dict(txn.cursor(db).iternext())))
+    else:
+        print(txn.stat(db)["entries"] if db else env.stat()["entries"])
+env.close()
+"""
+
+
+def lmdb_read(path, name, what):
+    """What python3-lmdb reads in path, in a process of its own: LMDB must
+    not be opened twice in one process (closing one environment drops the
+    process's locks on the lock file, and other processes then take its
+    reader slots for dead ones)."""
+    r = subprocess.run([sys.executable, "-c", LMDB_READER, path, repr(name), what],
+                       capture_output=True, text=True, timeout=60)
+    if r.returncode != 0:
+        raise AssertionError("python3-lmdb could not read %s: %s" % (path, r.stderr))
+    return ast.literal_eval(r.stdout.strip())
+
+
+LMDB_WRITER = r"""
+import ast, sys, lmdb
+env = lmdb.open(sys.argv[1], max_dbs=1, map_size=2 ** 26)
+with env.begin(write=True) as txn:
+    txn.put(ast.literal_eval(sys.argv[2]), ast.literal_eval(sys.argv[3]))
+env.close()
+"""
+
+
+def lmdb_put(path, key, value):
+    """Put key -> value into the main database of path with python3-lmdb,
+    in a process of its own (see lmdb_read)."""
+    r = subprocess.run([sys.executable, "-c", LMDB_WRITER, path, repr(key), repr(value)],
+                       capture_output=True, text=True, timeout=60)
+    if r.returncode != 0:
+        raise AssertionError("python3-lmdb could not write %s: %s" % (path, r.stderr))
+
+
 def lmdb_dump(path):
     """{key bytes: value bytes} of the main database, read by python3-lmdb."""
-    env = lmdb.open(path, max_dbs=1, readonly=True, lock=True)
-    try:
-        with env.begin() as txn:
-            return dict(txn.cursor().iternext())
-    finally:
-        env.close()
+    return lmdb_read(path, None, "dump")
 
 
 def value_samples():
@@ -818,13 +858,7 @@ class Clock:
 
 def lmdb_count(path, name=None):
     """Entries of the main database of path (or of its named database name)."""
-    env = lmdb.open(path, max_dbs=4, readonly=True, lock=True)
-    try:
-        with env.begin() as txn:
-            db = env.open_db(name, txn=txn, create=False) if name else None
-            return txn.stat(db)["entries"] if db else env.stat()["entries"]
-    finally:
-        env.close()
+    return lmdb_read(path, name, "count")
 
 
 TTL_CHILD = r"""
@@ -1037,10 +1071,7 @@ def test_ttl(tmp):
            "FlaxKV's layout, byte for byte, after ttl use: no other key in the main database")
     expect(lmdb_count(path), 2, "FlaxKV's len() (the main database's entries)")
     # a value FlaxKV writes over a key with an expiry is not expired by it
-    env = lmdb.open(path, max_dbs=1, map_size=2 ** 26)
-    with env.begin(write=True) as txn:
-        txn.put(ref_pack(("t", 1)), ref_pack("by FlaxKV"))
-    env.close()
+    lmdb_put(path, ref_pack(("t", 1)), ref_pack("by FlaxKV"))
     clk.t += 2000
     expect(d.get(("t", 1)), "by FlaxKV", "FlaxKV's own write is not expired by our expiry")
     d.clear()
