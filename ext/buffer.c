@@ -307,7 +307,8 @@ static int purgeCollect(fkv_buffer *b, fkv_table **apT, int nT, double limit, fk
   if (fkvStoreReadBegin(b->pStore, &pSnap, 0) != SQLITE_OK) return 0;
   for (int i = 0; i < nT && nDue < nMax; i++) {
     fkv_table *t = apT[i];
-    if (__atomic_load_n(&t->bDropped, __ATOMIC_ACQUIRE)) continue;
+    /* Dropped; or an etcd table no SQL table uses, whose mirror may lag. */
+    if (__atomic_load_n(&t->bDropped, __ATOMIC_ACQUIRE) || fkvStoreTableIdle(t)) continue;
     fkv_scan scan;
     if (fkvStoreScanOpen(pSnap, t->pExpiry, &scan) != 0) continue;
     for (int e = fkvStoreScanFirst(&scan); e == 0 && nDue < nMax; e = fkvStoreScanNext(&scan)) {

@@ -93,9 +93,10 @@
 **      flaxkv_stat(); only 9 is taken under it, by fkvEtcdWatchInterrupt.
 **   9. An etcd client's lock (etcd.c fkv_etcd.mu: its handle pool, endpoint
 **      and token); nothing is taken and no request is made under it.
-** An etcd store's table opens are serialized by its open lock
-** (store_etcd.c r->openMu), taken with none of these held and held across
-** a rebuild (which takes 5).  Its watch threads (one per table) take only
+** An etcd store's table opens and releases (a drop, the last close) are
+** serialized by its open lock (store_etcd.c r->openMu), taken with none of
+** 2 to 9 held and held across a rebuild (which takes 5) and across the
+** join of a watch thread that stops.  Its watch threads (one per table) take only
 ** 5 (fkvStoreMirrorRun), 8 and 9; a rebuild holds 5 while it reads the
 ** cluster.
 ** After fork() a child must not wait for a lock a parent thread held at the
@@ -194,7 +195,10 @@ struct fkv_table {
   fkv_table *pExpiry;
   uint64_t nPurged;
   fkv_rtable *pRemote; /* an etcd-backed table: its prefix, watch and mirror
-                       ** state (set once it is open), else NULL */
+                       ** state (set at its first open, under the write
+                       ** lock; freed, NULL, once it is dropped and no SQL
+                       ** table uses it: store_etcd.c, Lifetimes), else
+                       ** NULL */
   fkv_table *pNext;
 };
 
@@ -373,7 +377,9 @@ struct fkv_table_spec {
 */
 int fkvStoreTableOpen(fkv_store *, const fkv_table_spec *s, fkv_table **ppTable, char **pzErr);
 /* Drop a reference (NULL: nothing).  The struct stays until the store
-** closes. */
+** closes.  The last one of an etcd table stops its watch thread (and
+** waits for it: a rebuild under way ends first); its buffered writes are
+** flushed as before (REMOTE). */
 void fkvStoreTableClose(fkv_table *);
 /* The table of id (fkv_table.id), or NULL.  Takes the store's lock. */
 fkv_table *fkvStoreTableById(fkv_store *, uint32_t id);
@@ -479,6 +485,8 @@ void fkvStoreScanClose(fkv_scan *pScan);
 **                        pages), and stay valid until the batch ends.  e:
 **                        0, or an error; fkvStoreGone(t, e) says whether
 **                        another process dropped or replaced t's database.
+**                        A table this process dropped (bDropped) is
+**                        refused: an error (callers skip such tables).
 **   fkvStoreBatchPut     write a key of the current table; e.
 **   fkvStoreBatchDel     delete one (absent: 0); e.
 **   fkvStoreBatchGet     0 if the current table holds the key (as the
@@ -540,6 +548,10 @@ void fkvStoreBatchAbort(fkv_batch *);
 */
 void fkvStoreBatchGuard(fkv_batch *, int bTables);
 void fkvStoreBatchLimits(fkv_store *, size_t *pnOps, size_t *pnBytes);
+/* Is t an etcd table that no SQL table of the process uses?  Its watch is
+** stopped, so its mirror may lag the cluster: the purge leaves its rows to
+** the machines that use it (and to this one once it opens it again). */
+int fkvStoreTableIdle(fkv_table *t);
 size_t fkvStoreOpBytes(fkv_table *t, size_t nKey, size_t nVal);
 int fkvStoreEntryCheck(fkv_table *t, size_t nKey, size_t nVal, char **pzErr);
 

@@ -112,9 +112,48 @@
 ** most FKV_ETCD_SETTLE_MS) for the watch to deliver its revision, so that
 ** its next transaction does not fail on its own write (or fence).
 **
-** THREADS AND LOCKS.  r->openMu serializes the opening of tables (a
-** connection's thread, no other lock held; it is held across a rebuild, so
-** it sits above the store's write lock).  The application's threads and
+** Lifetimes.  A remote table (fkv_rtable) is made by its table's first
+** open (fkvRemoteTableOpen) and lives, like the fkv_table, after its last
+** SQL table is gone: the buffer may still hold the table's writes, and
+** its flushes send them with the prefix (fkvRemoteBatchTable, Op).  Its
+** watch thread, and the thread's HTTP stream, live only while the table is
+** in use:
+**   - the last close of the table (fkv_table.nRef 0: DETACH, the close of
+**     the last connection using it while the store stays open) stops the
+**     thread (bStop, the stream interrupted, the thread joined) and keeps
+**     the remote table, stopped, on r->pTables.  Its mirror no longer
+**     follows the cluster: flaxkv_stat leaves it out, the purge leaves its
+**     rows alone (fkvStoreTableIdle), a flush still writes it (at etcd's
+**     revision, as always).  Opened again, the same remote table goes
+**     through the open's steps again (meta read, compaction check, rebuild
+**     if needed) and a new thread watches from the applied revision: the
+**     mirror catches up as any existing one does;
+**   - DROP TABLE (the drop's commit marks the fkv_table dropped, under the
+**     store's write lock) stops the thread at once, even while other SQL
+**     tables still hold the fkv_table; a watch transaction that was waiting
+**     for the write lock finds the table dropped and writes nothing
+**     (applyWork, rebuildWork: the database handle may be closed, and a
+**     table made anew on the name may have its number).  Once the dropped
+**     table's last reference is closed, its remote table is unlinked from
+**     r->pTables and freed, t->pRemote cleared under the write lock (no
+**     batch is using it: a batch refuses a dropped table, a flush skips
+**     one; the buffer reads t->pRemote for a held table under its own lock,
+**     which the dropper takes after the drop, fkvBufferTableDrop).  A new
+**     table on the name or the prefix is a new fkv_table with a remote
+**     table, mirror and watch of its own;
+**   - RENAME changes the catalog only: the table, its mirror database and
+**     its watch stay;
+**   - the store's close (fkvRemoteClose) stops every thread still running
+**     and frees every remote table.
+** Stopping and (re)starting hold r->openMu, so that a table opened again
+** while its last close is stopping it gets a running watch: the release
+** looks at nRef under that lock and leaves a table opened meanwhile alone.
+**
+** THREADS AND LOCKS.  r->openMu serializes the opening of tables and their
+** release (Lifetimes) (a connection's thread, none of the store's locks
+** held; it is held across a rebuild, so it sits above the store's write
+** lock, and across the join of a stopping watch thread, which takes only
+** the write lock, r->mu and the client's).  The application's threads and
 ** the buffer's flusher call the batch functions (the store's write lock,
 ** LOCK ORDER 5, held); one watch thread per remote table applies events
 ** through fkvStoreMirrorRun (the write lock) and reads the client.  r->mu
@@ -175,12 +214,13 @@ struct fkv_rtable {
   int64_t aOwn[FKV_ETCD_OWN]; /* revisions of our flushes of puts only, which
                               ** the mirror holds (a ring; iOwn the next) */
   int iOwn;
-  int bStop; /* the watch thread must end */
+  int bStop; /* the watch thread must end, or has ended (Lifetimes) */
   fkv_etcd_watch *pWatch;
   int rcWatch; /* the watch's last error, or SQLITE_OK */
   char *zWatchErr;
+  /* r->openMu (at the store's close: its closer alone): */
   pthread_t thread;
-  int bThread;
+  int bThread; /* thread runs, or has ended and is not joined yet */
 };
 
 typedef struct fkv_rop fkv_rop;
@@ -280,6 +320,13 @@ static int metaPut(MDB_txn *txn, fkv_remote *r, fkv_rtable *rt, int64_t iRev) {
   return e;
 }
 
+/* Was rt's table dropped?  Asked under the store's write lock, in a mirror
+** transaction: a drop marks it under that lock too, and its database
+** handle may be closed already (Lifetimes). */
+static int tableDropped(fkv_rtable *rt) {
+  return __atomic_load_n(&rt->t->bDropped, __ATOMIC_ACQUIRE);
+}
+
 /* -------------------------------------------------------------- expiry */
 
 /* Put (bPut) or delete the entry of rt's expiry index for row aKey
@@ -366,6 +413,7 @@ static int rebuildWork(fkv_store *p, MDB_txn *txn, void *pCtx, int *pbForeign) {
   fkv_rtable *rt = c->rt;
   c->txn = txn;
   c->e = 0;
+  if (tableDropped(rt)) return -1;
   int e = mdb_drop(txn, rt->t->dbi, 0);
   if (e == 0) e = mdb_drop(txn, rt->dbiRev, 0);
   if (e == 0) e = mdb_drop(txn, rt->dbiExpiry, 0);
@@ -421,6 +469,7 @@ static int applyWork(fkv_store *p, MDB_txn *txn, void *pCtx, int *pbForeign) {
   (void)p;
   fkv_apply *c = pCtx;
   fkv_rtable *rt = c->rt;
+  if (tableDropped(rt)) return -1; /* its database may be closed: nothing */
   int bChanged = 0;
   for (int i = 0; i < c->pResp->nEvent; i++) {
     const fkv_etcd_event *ev = &c->pResp->aEvent[i];
@@ -630,6 +679,45 @@ static void *watchMain(void *pArg) {
   return 0;
 }
 
+/* Start rt's watch thread (r->openMu held): from its applied revision,
+** with no error yet.  SQLITE_OK, or SQLITE_ERROR if no thread could be
+** made (rt then stays stopped). */
+static int watchStart(fkv_remote *r, fkv_rtable *rt, char **pzErr) {
+  pthread_mutex_lock(&r->mu);
+  rt->bStop = 0;
+  rt->rcWatch = SQLITE_OK;
+  sqlite3_free(rt->zWatchErr);
+  rt->zWatchErr = 0;
+  pthread_mutex_unlock(&r->mu);
+  if (pthread_create(&rt->thread, 0, watchMain, rt) == 0) {
+    rt->bThread = 1;
+    return SQLITE_OK;
+  }
+  pthread_mutex_lock(&r->mu);
+  rt->bStop = 1;
+  pthread_mutex_unlock(&r->mu);
+  return fkvErrSet(pzErr, SQLITE_ERROR, "flaxkv: cannot start the etcd watch thread");
+}
+
+/* Ask rt's watch thread to end: its stream is interrupted, its pause cut
+** short (r->mu held). */
+static void watchTell(fkv_remote *r, fkv_rtable *rt) {
+  rt->bStop = 1;
+  if (rt->pWatch) fkvEtcdWatchInterrupt(rt->pWatch);
+  pthread_cond_broadcast(&r->cond);
+}
+
+/* Stop rt's watch thread and wait for it to end (r->openMu held, none of
+** the locks it takes: the store's write lock, r->mu, the client's).  It
+** closes its stream as it ends; a rebuild under way is finished first. */
+static void watchStop(fkv_remote *r, fkv_rtable *rt) {
+  pthread_mutex_lock(&r->mu);
+  watchTell(r, rt);
+  pthread_mutex_unlock(&r->mu);
+  if (rt->bThread) pthread_join(rt->thread, 0);
+  rt->bThread = 0;
+}
+
 /* ------------------------------------------------------------- tables */
 
 typedef struct fkv_topen fkv_topen;
@@ -702,26 +790,16 @@ int fkvRemoteTableOpen(fkv_remote *r, fkv_table *t, const char *zPrefix, char **
   return rc;
 }
 
-static int tableOpen(fkv_remote *r, fkv_table *t, const char *zPrefix, char **pzErr) {
+/* A remote table for t, prefix zPrefix, not started (its watch stopped). */
+static int rtableNew(fkv_remote *r, fkv_table *t, const char *zPrefix, fkv_rtable **ppRt) {
   size_t nPrefix = strlen(zPrefix);
-  pthread_mutex_lock(&r->mu);
-  fkv_rtable *rt = t->pRemote;
-  pthread_mutex_unlock(&r->mu);
-  if (rt) {
-    if (rt->nPrefix == nPrefix && memcmp(rt->aPrefix, zPrefix, nPrefix) == 0) return SQLITE_OK;
-    return fkvErrSet(pzErr, SQLITE_ERROR,
-                     "flaxkv: the mirror database %s of %s is open with prefix %.*s; a "
-                     "table cannot use it with prefix %s",
-                     t->zName, fkvStorePath(r->pStore), (int)rt->nPrefix, rt->aPrefix, zPrefix);
-  }
-  if (!t->zName) {
-    return fkvErrSet(pzErr, SQLITE_ERROR, "flaxkv: an etcd-backed table needs a named database");
-  }
-  rt = sqlite3_malloc(sizeof(*rt));
+  fkv_rtable *rt = sqlite3_malloc(sizeof(*rt));
+  *ppRt = 0;
   if (!rt) return SQLITE_NOMEM;
   memset(rt, 0, sizeof(*rt));
   rt->pRemote = r;
   rt->t = t;
+  rt->bStop = 1;
   rt->aPrefix = sqlite3_malloc64(2 * nPrefix + 1);
   rt->zRevName = sqlite3_mprintf("%s%s", FKV_ETCD_REVS, t->zName);
   rt->zExpiryName = sqlite3_mprintf("%s%s", FKV_EXPIRY_PREFIX, t->zName);
@@ -733,6 +811,34 @@ static int tableOpen(fkv_remote *r, fkv_table *t, const char *zPrefix, char **pz
   rt->nPrefix = nPrefix;
   rt->aEnd = rt->aPrefix + nPrefix;
   rt->nEnd = fkvEtcdPrefixEnd(rt->aPrefix, nPrefix, rt->aEnd);
+  *ppRt = rt;
+  return SQLITE_OK;
+}
+
+/*
+** Open t's mirror of zPrefix and start its watch (r->openMu held).  A
+** table closed and opened again (its remote table kept, its watch
+** stopped: Lifetimes) goes through the same steps as a new one: the
+** mirror is read, caught up from its recorded revision by the new watch,
+** or rebuilt.
+*/
+static int tableOpen(fkv_remote *r, fkv_table *t, const char *zPrefix, char **pzErr) {
+  size_t nPrefix = strlen(zPrefix);
+  fkv_rtable *rt = t->pRemote; /* written under r->openMu only */
+  if (rt) {
+    if (rt->nPrefix != nPrefix || memcmp(rt->aPrefix, zPrefix, nPrefix) != 0) {
+      return fkvErrSet(pzErr, SQLITE_ERROR,
+                       "flaxkv: the mirror database %s of %s is open with prefix %.*s; a "
+                       "table cannot use it with prefix %s",
+                       t->zName, fkvStorePath(r->pStore), (int)rt->nPrefix, rt->aPrefix, zPrefix);
+    }
+    if (rt->bThread) return SQLITE_OK; /* its watch runs */
+  } else if (!t->zName) {
+    return fkvErrSet(pzErr, SQLITE_ERROR, "flaxkv: an etcd-backed table needs a named database");
+  } else {
+    int rc = rtableNew(r, t, zPrefix, &rt);
+    if (rc != SQLITE_OK) return rc;
+  }
 
   /* Which cluster answers: a mirror of another one is rebuilt. */
   fkv_etcd_status st;
@@ -778,21 +884,48 @@ static int tableOpen(fkv_remote *r, fkv_table *t, const char *zPrefix, char **pz
   }
   sqlite3_free(zStatusErr);
   if (rc == SQLITE_OK && bRebuild) rc = rebuild(rt, pzErr);
-  if (rc == SQLITE_OK) {
+  if (rc == SQLITE_OK && !t->pRemote) {
     pthread_mutex_lock(&r->mu);
     rt->pNext = r->pTables;
     r->pTables = rt;
-    t->pRemote = rt;
-    if (pthread_create(&rt->thread, 0, watchMain, rt) == 0) {
-      rt->bThread = 1;
-    } else {
-      rc = fkvErrSet(pzErr, SQLITE_ERROR, "flaxkv: cannot start the etcd watch thread");
-    }
     pthread_mutex_unlock(&r->mu);
-  } else {
-    rtableFree(rt);
+    fkvStoreTableSetRemote(t, rt);
   }
+  if (rc == SQLITE_OK) rc = watchStart(r, rt, pzErr);
+  else if (!t->pRemote) rtableFree(rt);
   return rc;
+}
+
+void fkvRemoteTableRelease(fkv_remote *r, fkv_table *t) {
+  pthread_mutex_lock(&r->openMu);
+  fkv_rtable *rt = t->pRemote;
+  int bDropped = __atomic_load_n(&t->bDropped, __ATOMIC_ACQUIRE);
+  int bUsed = fkvStoreTableInUse(t); /* opened again meanwhile: it stays */
+  if (rt && (bDropped || !bUsed)) {
+    watchStop(r, rt);
+    if (bDropped && !bUsed) {
+      /* Nothing writes it any more (a flush skips a dropped table, a batch
+      ** refuses one), and no SQL table reads its prefix. */
+      pthread_mutex_lock(&r->mu);
+      fkv_rtable **pp = &r->pTables;
+      while (*pp != rt) pp = &(*pp)->pNext;
+      *pp = rt->pNext;
+      pthread_mutex_unlock(&r->mu);
+      fkvStoreTableSetRemote(t, 0);
+      rtableFree(rt);
+    }
+  }
+  pthread_mutex_unlock(&r->openMu);
+}
+
+int fkvRemoteTableIdle(fkv_remote *r, fkv_table *t) {
+  int bIdle = 0;
+  pthread_mutex_lock(&r->mu);
+  for (fkv_rtable *rt = r->pTables; rt; rt = rt->pNext) {
+    if (rt->t == t) bIdle = rt->bStop;
+  }
+  pthread_mutex_unlock(&r->mu);
+  return bIdle;
 }
 
 /* ------------------------------------------------------------- remote */
@@ -856,11 +989,7 @@ const char *fkvRemoteDiffers(fkv_remote *r, const fkv_store_cfg *cfg) {
 void fkvRemoteClose(fkv_remote *r) {
   if (!r) return;
   pthread_mutex_lock(&r->mu);
-  for (fkv_rtable *rt = r->pTables; rt; rt = rt->pNext) {
-    rt->bStop = 1;
-    if (rt->pWatch) fkvEtcdWatchInterrupt(rt->pWatch);
-  }
-  pthread_cond_broadcast(&r->cond);
+  for (fkv_rtable *rt = r->pTables; rt; rt = rt->pNext) watchTell(r, rt);
   pthread_mutex_unlock(&r->mu);
   while (r->pTables) {
     fkv_rtable *rt = r->pTables;
@@ -1141,7 +1270,7 @@ void fkvRemoteBatchSettle(fkv_remote *r, int64_t iRev) {
   while (1) {
     int bBehind = 0;
     for (fkv_rtable *rt = r->pTables; rt; rt = rt->pNext) {
-      bBehind |= rt->iOwnGuarded >= iRev && rt->iApplied < iRev && !rt->bStop;
+      bBehind |= !rt->bStop && rt->iOwnGuarded >= iRev && rt->iApplied < iRev;
     }
     if (!bBehind) break;
     if (pthread_cond_timedwait(&r->cond, &r->mu, &ts) == ETIMEDOUT) break;
@@ -1168,6 +1297,7 @@ void fkvRemoteStat(fkv_remote *r, fkv_store_stat *st) {
   st->rcWatch = SQLITE_OK;
   st->zWatchErr[0] = 0;
   for (fkv_rtable *rt = r->pTables; rt; rt = rt->pNext) {
+    if (rt->bStop) continue; /* a closed or dropped table's mirror (Lifetimes) */
     if (st->iMirrorRev == 0 || rt->iApplied < st->iMirrorRev) st->iMirrorRev = rt->iApplied;
     if (rt->rcWatch != SQLITE_OK && st->rcWatch == SQLITE_OK) {
       st->rcWatch = rt->rcWatch;

@@ -31,6 +31,11 @@ typedef struct fkv_remote fkv_remote;
 */
 int fkvStoreMirrorRun(fkv_store *p, int (*xWork)(fkv_store *, MDB_txn *, void *, int *pbForeign),
                       void *pCtx, const char *zWhat, char **pzErr);
+/* Does a SQL table use t (its nRef, read under the store's lock)? */
+int fkvStoreTableInUse(fkv_table *t);
+/* t->pRemote = rt, under the store's write lock: no batch is using the
+** one it replaces once this returns (NULL: about to be freed). */
+void fkvStoreTableSetRemote(fkv_table *t, fkv_rtable *rt);
 
 /* ---- store_etcd.c, for store_lmdb.c */
 
@@ -54,6 +59,19 @@ void fkvRemoteClose(fkv_remote *);
 ** mirror to read meanwhile.
 */
 int fkvRemoteTableOpen(fkv_remote *, fkv_table *t, const char *zPrefix, char **pzErr);
+
+/*
+** Table t is dropped, or no SQL table uses it any more (store_lmdb.c calls
+** this once the drop committed, and at the close of its last reference):
+** its watch thread is stopped and joined (store_etcd.c, Lifetimes), unless
+** it was opened again meanwhile.  A dropped table no SQL table uses has
+** its remote table unlinked and freed (t->pRemote NULL).  Called without
+** the store's locks.
+*/
+void fkvRemoteTableRelease(fkv_remote *, fkv_table *t);
+/* Is t an etcd table whose watch is stopped (closed: its mirror no longer
+** follows the cluster)?  0 for any other table. */
+int fkvRemoteTableIdle(fkv_remote *, fkv_table *t);
 
 /* A batch (store.h): the store's write lock is held from Begin to Commit or
 ** Abort; txn is the batch's LMDB write transaction of the mirror. */

@@ -1239,6 +1239,9 @@ static void batchUntable(fkv_batch *b) {
 
 int fkvStoreBatchTable(fkv_batch *b, fkv_table *t) {
   batchUntable(b);
+  /* A dropped table is written no more: its handle may be closed (or
+  ** reused by a database opened since), its etcd state freed. */
+  if (__atomic_load_n(&t->bDropped, __ATOMIC_ACQUIRE)) return MDB_BAD_DBI;
   b->t = t;
   b->bMax = 0;
   int e = mdb_cursor_open(b->txn, t->dbi, &b->pCur);
@@ -1756,12 +1759,42 @@ static int tableOpenLocal(fkv_store *p, const fkv_table_spec *s, fkv_table **ppT
   return SQLITE_OK;
 }
 
+/* t is dropped, or no SQL table uses it any more: an etcd table's watch
+** stops (store_etcd.c, Lifetimes).  No lock held. */
+static void tableRemoteRelease(fkv_table *t) {
+  fkv_store *p = t->pStore;
+  fkv_remote *r = __atomic_load_n(&p->pRemote, __ATOMIC_ACQUIRE);
+  /* After fork() the watch threads are the parent's. */
+  if (r && !fkvStoreForked(p)) fkvRemoteTableRelease(r, t);
+}
+
 void fkvStoreTableClose(fkv_table *t) {
   if (!t) return;
   fkv_store *p = t->pStore;
   pthread_mutex_lock(&p->mu);
-  t->nRef--;
+  int bLast = --t->nRef == 0;
   pthread_mutex_unlock(&p->mu);
+  if (bLast) tableRemoteRelease(t);
+}
+
+int fkvStoreTableInUse(fkv_table *t) {
+  fkv_store *p = t->pStore;
+  pthread_mutex_lock(&p->mu);
+  int bUsed = t->nRef > 0;
+  pthread_mutex_unlock(&p->mu);
+  return bUsed;
+}
+
+void fkvStoreTableSetRemote(fkv_table *t, fkv_rtable *rt) {
+  fkv_store *p = t->pStore;
+  pthread_mutex_lock(&p->wmu);
+  t->pRemote = rt;
+  pthread_mutex_unlock(&p->wmu);
+}
+
+int fkvStoreTableIdle(fkv_table *t) {
+  fkv_remote *r = __atomic_load_n(&t->pStore->pRemote, __ATOMIC_ACQUIRE);
+  return r ? fkvRemoteTableIdle(r, t) : 0;
 }
 
 fkv_table *fkvStoreMainTable(fkv_store *p) {
@@ -2008,5 +2041,8 @@ int fkvStoreTableDrop(fkv_table *t, const char *zSqlName, const char *zOwner, ch
                      zSqlName, p->zPath);
   }
   if (e) return fkvStoreFail(p, e, "cannot drop a table of", pzErr);
+  /* Its mirror no longer follows the cluster (the drop's commit marked
+  ** it: the watch applies nothing more). */
+  if (__atomic_load_n(&t->bDropped, __ATOMIC_ACQUIRE)) tableRemoteRelease(t);
   return SQLITE_OK;
 }

@@ -10,7 +10,9 @@
 ** Sections (build/test_etcd N runs section N alone; --list lists cases):
 **   1  one member: options, the SQL contract, two machines, the later
 **      flush, prefixes, the Txn limits, mirror deleted or compacted, a
-**      local table in a mirror's store, the member killed and back (nothing
+**      local table in a mirror's store, the watch thread's life (DROP and
+**      CREATE on one prefix, the last close, RENAME: threads counted in
+**      /proc/self/task), the member killed and back (nothing
 **      acknowledged is lost), write_through's guards (the purge's, a read
 **      row another machine deleted: the delete fence), the fence never a
 **      row and within the limits, the purge of every machine's expired rows
@@ -24,6 +26,7 @@
 **   3  a full cluster (--quota-backend-bytes): SQLITE_FULL with etcd's words
 **   4  the differential test (test_diff) against an etcd-backed table
 */
+#include <dirent.h>
 #include <lmdb.h>
 #include <sqlite3.h>
 #include <stdio.h>
@@ -425,6 +428,181 @@ static void testDropCreate(const char *zEp) {
   CHECK(clusterKeys(zEp, "dropped/") == 0, "DELETE FROM kv left keys on the cluster");
   sqlite3_free(zCreate);
   sqlite3_close(db);
+}
+
+/* The threads of this process (its /proc/self/task entries), or -1. */
+static int threadCount(void) {
+  DIR *d = opendir("/proc/self/task");
+  if (!d) return -1;
+  int n = 0;
+  struct dirent *e;
+  while ((e = readdir(d)) != 0) n += e->d_name[0] != '.';
+  closedir(d);
+  return n;
+}
+
+/* The threads of this process once no thread is ending (a thread just
+** joined may still be listed for a moment): with nMost >= 0, as soon as
+** there are at most nMost; else once two counts 20 ms apart agree.  At
+** most 2 s. */
+static int threadsSettle(int nMost) {
+  int n = threadCount();
+  for (int t = 0; t < 2000 && !(nMost >= 0 && n <= nMost); t += 20) {
+    clusterSleepMs(20);
+    int nNow = threadCount();
+    if (nMost < 0 && nNow == n) break;
+    n = nNow;
+  }
+  return n;
+}
+
+/* The mirror revision flaxkv_stat gives for db's table zTable. */
+static long long mirrorRev(sqlite3 *db, const char *zTable) {
+  char *zSql = sqlite3_mprintf(
+      "SELECT json_extract(flaxkv_stat(%Q), '$.store.etcd.mirror_revision')", zTable);
+  char *z = harness_exec(db, zSql);
+  long long v = atoll(z);
+  free(z);
+  sqlite3_free(zSql);
+  return v;
+}
+
+static void testDropLoop(const char *zEp) {
+  if (!harness_case("1.30", "DROP TABLE then CREATE on the same prefix, 20 times, the store kept "
+                            "open by a local table: each dropped table's watch thread ends (the "
+                            "process's threads do not grow), each new table reads exactly the "
+                            "cluster's rows, and another machine's later writes reach it through "
+                            "its own watch, its mirror revision advancing"))
+    return;
+  sqlite3 *b = machine("dw-b", zEp, "dw/", 0, 0);
+  EXEC(b, "INSERT INTO kv VALUES(0, 'first')");
+  EXPECT(b, "SELECT flaxkv_flush('kv')", "1");
+  /* Tables of a database file: DROP TABLE drops the mirror (the owner's). */
+  sqlite3 *a = harness_open(harness_path("dw.db"));
+  char *zCreate =
+      sqlite3_mprintf("CREATE VIRTUAL TABLE kv USING flaxkv(etcd=%Q, prefix='dw/')", zEp);
+  EXEC(a, zCreate);
+  EXEC(a, "CREATE VIRTUAL TABLE loc USING flaxkv()");
+  EXEC(a, "INSERT INTO loc VALUES(1, 'local')");
+  EXPECT(a, zRows, "0|'first'");
+  int nBase = threadsSettle(-1);
+  CHECK(nBase > 0, "cannot count the threads in /proc/self/task");
+  hstr want = {0, 0, 0};
+  hstr_append(&want, "0|'first'", 9);
+  HARNESS_LOOP("DROP TABLE kv; another machine writes; CREATE kv again");
+  for (int i = 1; i <= 20; i++) {
+    EXEC(a, "DROP TABLE kv");
+    int n = threadsSettle(nBase - 1);
+    CHECK(n == nBase - 1,
+          "after DROP TABLE number %d the process has %d threads (want %d: "
+          "the dropped table's watch ended)",
+          i, n, nBase - 1);
+    char *zIns = sqlite3_mprintf("INSERT INTO kv VALUES(%d, 'b%d')", i, i);
+    EXEC(b, zIns);
+    sqlite3_free(zIns);
+    EXPECT(b, "SELECT flaxkv_flush('kv')", "1");
+    hstr_appendf(&want, "\n%d|'b%d'", i, i);
+    EXEC(a, zCreate);
+    EXPECT(a, zRows, want.z);
+    n = threadsSettle(nBase);
+    CHECK(n == nBase, "after CREATE number %d the process has %d threads (want %d)", i, n, nBase);
+  }
+  harness_loop_end();
+  /* The last table's own watch: another machine's write arrives, and the
+  ** mirror revision flaxkv_stat gives is the new table's. */
+  long long iBefore = mirrorRev(a, "kv");
+  EXEC(b, "INSERT INTO kv VALUES(21, 'later')");
+  EXPECT(b, "SELECT flaxkv_flush('kv')", "1");
+  hstr_append(&want, "\n21|'later'", 11);
+  WAIT_FOR(a, zRows, want.z);
+  long long iAfter = mirrorRev(a, "kv");
+  CHECK(iAfter > iBefore, "the mirror revision went from %lld to %lld after a write it applied",
+        iBefore, iAfter);
+  EXPECT(a, "SELECT json_extract(flaxkv_stat('kv'), '$.store.etcd.watch_error')", "NULL");
+  EXPECT(a, "SELECT key, value FROM loc", "1|'local'");
+  free(want.z);
+  sqlite3_free(zCreate);
+  sqlite3_close(a);
+  sqlite3_close(b);
+}
+
+static void testCloseOne(const char *zEp) {
+  if (!harness_case("1.31", "an etcd table closed (its connection closed) while another "
+                            "connection keeps the store open: its watch thread ends; its "
+                            "unflushed writes still reach the cluster; opened again it catches "
+                            "up with what was written meanwhile and follows the cluster again"))
+    return;
+  sqlite3 *b = machine("cl-b", zEp, "cl/", 0, 0);
+  EXEC(b, "INSERT INTO kv VALUES(1, 'b1')");
+  EXPECT(b, "SELECT flaxkv_flush('kv')", "1");
+  sqlite3 *keep = harness_open(":memory:");
+  char *zLoc =
+      sqlite3_mprintf("CREATE VIRTUAL TABLE temp.loc USING flaxkv(path=%Q)", harness_path("cl-a"));
+  int nBase = threadsSettle(-1);
+  sqlite3 *a = machine("cl-a", zEp, "cl/", 0, 0);
+  EXEC(keep, zLoc);
+  EXPECT(a, zRows, "1|'b1'");
+  int nOpen = threadsSettle(-1);
+  CHECK(nOpen >= nBase + 2,
+        "with the table open the process has %d threads (want at least %d: "
+        "a flusher and a watch more)",
+        nOpen, nBase + 2);
+  /* Closed with a write still buffered (no flush): it is not lost. */
+  EXEC(a, "INSERT INTO kv VALUES(2, 'a2')");
+  sqlite3_close(a);
+  int n = threadsSettle(nOpen - 1);
+  CHECK(n == nOpen - 1, "after the close the process has %d threads (want %d: the watch ended)", n,
+        nOpen - 1);
+  EXPECT(keep, "SELECT flaxkv_flush()", "1");
+  WAIT_FOR(b, zRows, "1|'b1'\n2|'a2'");
+  /* Written while it is closed, then opened again. */
+  EXEC(b, "INSERT INTO kv VALUES(3, 'b3'); DELETE FROM kv WHERE key = 1");
+  EXPECT(b, "SELECT flaxkv_flush('kv')", "1");
+  a = machine("cl-a", zEp, "cl/", 0, 0);
+  WAIT_FOR(a, zRows, "2|'a2'\n3|'b3'"); /* an existing mirror catches up */
+  n = threadsSettle(nOpen);
+  CHECK(n == nOpen, "opened again the process has %d threads (want %d)", n, nOpen);
+  EXEC(b, "INSERT INTO kv VALUES(4, 'b4')");
+  EXPECT(b, "SELECT flaxkv_flush('kv')", "1");
+  WAIT_FOR(a, zRows, "2|'a2'\n3|'b3'\n4|'b4'");
+  EXPECT(a, "SELECT json_extract(flaxkv_stat('kv'), '$.store.etcd.watch_error')", "NULL");
+  sqlite3_close(a);
+  sqlite3_close(keep);
+  sqlite3_close(b);
+  sqlite3_free(zLoc);
+}
+
+static void testRenameWatch(const char *zEp) {
+  if (!harness_case("1.32", "ALTER TABLE RENAME of an etcd table keeps its one watch (writes "
+                            "still arrive); DROP of the renamed table ends it"))
+    return;
+  sqlite3 *b = machine("rn-b", zEp, "rn/", 0, 0);
+  sqlite3 *a = harness_open(harness_path("rn.db"));
+  char *zCreate =
+      sqlite3_mprintf("CREATE VIRTUAL TABLE kv USING flaxkv(etcd=%Q, prefix='rn/')", zEp);
+  EXEC(a, zCreate);
+  /* Another connection keeps the store open (a's schema is read again
+  ** after the rename, its other tables connected again when used). */
+  sqlite3 *keep = harness_open(":memory:");
+  char *zLoc = sqlite3_mprintf("CREATE VIRTUAL TABLE temp.loc USING flaxkv(path=%Q)",
+                               harness_path("rn.db-flaxkv"));
+  EXEC(keep, zLoc);
+  int nOpen = threadsSettle(-1);
+  EXEC(a, "ALTER TABLE kv RENAME TO kv2");
+  EXEC(b, "INSERT INTO kv VALUES(1, 'b1')");
+  EXPECT(b, "SELECT flaxkv_flush('kv')", "1");
+  WAIT_FOR(a, "SELECT key, value FROM kv2", "1|'b1'");
+  int n = threadsSettle(nOpen);
+  CHECK(n == nOpen, "after the rename the process has %d threads (want %d)", n, nOpen);
+  EXEC(a, "DROP TABLE kv2");
+  n = threadsSettle(nOpen - 1);
+  CHECK(n == nOpen - 1, "after DROP TABLE kv2 the process has %d threads (want %d)", n, nOpen - 1);
+  CHECK(clusterKeys(zEp, "rn/") == 1, "DROP TABLE deleted keys on the cluster");
+  sqlite3_free(zCreate);
+  sqlite3_free(zLoc);
+  sqlite3_close(a);
+  sqlite3_close(keep);
+  sqlite3_close(b);
 }
 
 static void holdWatch(const char *zHold);
@@ -1324,6 +1502,9 @@ int main(int argc, char **argv) {
     testPrefixes(one.zEndpoints);
     testRebuild(&one);
     testDropCreate(one.zEndpoints);
+    testDropLoop(one.zEndpoints);
+    testCloseOne(one.zEndpoints);
+    testRenameWatch(one.zEndpoints);
     testPurgeGuard(one.zEndpoints);
     testReadGuard(one.zEndpoints);
     testDeleteFence(one.zEndpoints);
