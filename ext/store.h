@@ -527,6 +527,13 @@ void fkvStoreBatchAbort(fkv_batch *);
 **                        or a delete made after it (write_through; the
 **                        delete fence, store_etcd.c).  Nothing on a store
 **                        without etcd.
+**   fkvStoreBatchRead    (a batch guarded with bTables) the transaction
+**                        read table t of the store and need not write it:
+**                        the commit fails as for a table written if the
+**                        cluster holds a key of t newer than the mirror
+**                        has applied, or a delete made after it.  One
+**                        compare per table, no write; nothing for a table
+**                        not on etcd.  e.
 **   fkvStoreBatchLimits  the most operations and bytes one batch may hold
 **                        (etcd's --max-txn-ops and --max-request-bytes, as
 **                        the table's options say); 0: no limit.  A batch
@@ -539,6 +546,7 @@ void fkvStoreBatchAbort(fkv_batch *);
 **                        and the flag, if one put of t alone is over it.
 */
 void fkvStoreBatchGuard(fkv_batch *, int bTables);
+int fkvStoreBatchRead(fkv_batch *, fkv_table *t);
 void fkvStoreBatchLimits(fkv_store *, size_t *pnOps, size_t *pnBytes);
 size_t fkvStoreOpBytes(fkv_table *t, size_t nKey, size_t nVal);
 int fkvStoreEntryCheck(fkv_table *t, size_t nKey, size_t nVal, char **pzErr);
