@@ -12,7 +12,8 @@
 **      flush, prefixes, the Txn limits, mirror deleted or compacted, a
 **      local table in a mirror's store, the member killed and back (nothing
 **      acknowledged is lost), write_through's guards (the purge's, a read
-**      row another machine deleted: the delete fence), the fence never a
+**      row another machine deleted: the delete fence; a table the
+**      transaction only read, and only its own reads), the fence never a
 **      row and within the limits, the purge of every machine's expired rows
 **      (learned by watch or rebuild; write-through's own; a deleted index),
 **      a store of mirrors only (its syncs skipped; after an OS crash, thrown
