@@ -237,12 +237,16 @@ int fkvTxnPending(fkv_txn *);
 /*
 ** Write-through, at xSync after fkvTxnPrepare: write the entries of one
 ** connection's transactions ap[0..n) on one store to LMDB in one LMDB
-** write transaction.  SQLITE_CONSTRAINT: a plain INSERT's key exists (it was
-** committed by another process); SQLITE_BUSY_SNAPSHOT: another process
-** committed after the snapshot the transaction read; else an LMDB error.
-** Nothing is written unless SQLITE_OK.
+** write transaction.  apRead[0..nRead): the other tables of the store
+** the connection's transaction read (on etcd each is compared as a table
+** written is: fkvStoreBatchRead; may be NULL, 0).  SQLITE_CONSTRAINT: a
+** plain INSERT's key exists (it was committed by another process);
+** SQLITE_BUSY_SNAPSHOT: another process committed after the snapshot the
+** transaction read; on etcd, SQLITE_BUSY: another machine changed a table
+** read or written (store.h, REMOTE); else an LMDB error.  Nothing is
+** written unless SQLITE_OK.
 */
-int fkvTxnWriteThrough(fkv_txn **ap, int n, char **pzErr);
+int fkvTxnWriteThrough(fkv_txn **ap, int n, fkv_table **apRead, int nRead, char **pzErr);
 void fkvTxnSavepoint(fkv_txn *, int iLevel);
 void fkvTxnRelease(fkv_txn *, int iLevel);
 void fkvTxnRollbackTo(fkv_txn *, int iLevel);

@@ -23,6 +23,29 @@
 ** there); the flusher asks fkvConnTxnEnded whether a pinned transaction has
 ** ended, under the connection's mutex, without running a statement.
 **
+** Reads.  Write-through on etcd compares, at commit, every table of the
+** store that the transaction read, as it compares a table written (vtab.c
+** writeThrough), so the connection knows which tables its transaction
+** read: the transaction has a number (iReadTxn), and a table read (a
+** cursor's filter, an xUpdate) takes it (fkvConnNoteRead).  A new number
+** starts once a transaction has ended, before the next one reads:
+**   - at xCommit or xRollback of a transaction that wrote (bWriting, from
+**     its first xBegin);
+**   - at the first xBegin of an autocommit statement (SQLite makes the
+**     statement's xBegins before it reads anything);
+**   - when fkvConnTxnSyncSlow finds the marked transaction ended, or none
+**     marked, in an explicit transaction that has not written: a new
+**     transaction's first read or write.  Not when only a ROLLBACK TO
+**     undid the mark (the temp database is still in the same write
+**     transaction: connTxnMaybeSame), which is the same transaction.
+** A table with another number was read by an earlier transaction only.
+** Where a transaction cannot be told from the next, the number stays: a
+** table read earlier is then compared too, which may fail a commit that
+** would have succeeded, never the reverse.  That is the case after a mark
+** that could not be written (bMarkFailed, until the next autocommit
+** write or transaction end; PRAGMA query_only, with which nothing is
+** written anyway).
+**
 ** Moments.  A row with an expiry is seen as expired by a statement from the
 ** statement's moment on: one time per statement execution, the same for
 ** all its cursors and writes, so that no row appears or vanishes half way
@@ -72,6 +95,7 @@ fkv_conn *fkvConnNew(sqlite3 *db) {
   memset(p, 0, sizeof(*p));
   p->db = db;
   p->nRef = 1;
+  p->iReadTxn = 1; /* a table's 0: never read */
   return p;
 }
 
@@ -287,10 +311,14 @@ void fkvConnTxnEnd(fkv_conn *c) {
 void fkvConnTxnSyncSlow(fkv_conn *c, int bMark) {
   static int iMarkNext = 0;
   if (sqlite3_get_autocommit(c->db)) {
+    if (c->bTxn && !c->bWriting) c->iReadTxn++; /* it ended (see Reads) */
     fkvConnTxnEnd(c);
     return;
   }
   if (c->bTxn && connTxnSame(c)) return;
+  /* A new transaction, unless this one wrote, or a ROLLBACK TO undid its
+  ** mark, or an earlier mark failed (see Reads). */
+  if (!c->bWriting && !c->bMarkFailed && !(c->bTxn && connTxnMaybeSame(c))) c->iReadTxn++;
   fkvConnTxnEnd(c);
   if (!bMark) return;
   int iMark = __atomic_add_fetch(&iMarkNext, 1, __ATOMIC_RELAXED) & 0x3fffffff;
@@ -302,7 +330,25 @@ void fkvConnTxnSyncSlow(fkv_conn *c, int bMark) {
     c->iMark = iMark;
     c->dvTemp = tempDataVersion(c->db);
     c->bTxn = 1;
+  } else {
+    c->bMarkFailed = 1;
   }
+}
+
+void fkvConnWriteBegin(fkv_conn *c) {
+  if (c->bWriting) return;
+  c->bWriting = 1;
+  if (sqlite3_get_autocommit(c->db)) {
+    c->iReadTxn++; /* an autocommit statement begins (see Reads) */
+    c->bMarkFailed = 0;
+  }
+}
+
+void fkvConnWriteEnd(fkv_conn *c) {
+  if (!c->bWriting) return;
+  c->bWriting = 0;
+  c->bMarkFailed = 0;
+  c->iReadTxn++;
 }
 
 /* The view of pBuf pinned to the connection's transaction, or NULL. */

@@ -535,6 +535,13 @@ void fkvStoreBatchAbort(fkv_batch *);
 **                        or a delete made after it (write_through; the
 **                        delete fence, store_etcd.c).  Nothing on a store
 **                        without etcd.
+**   fkvStoreBatchRead    (a batch guarded with bTables) the transaction
+**                        read table t of the store and need not write it:
+**                        the commit fails as for a table written if the
+**                        cluster holds a key of t newer than the mirror
+**                        has applied, or a delete made after it.  One
+**                        compare per table, no write; nothing for a table
+**                        not on etcd.  e.
 **   fkvStoreBatchLimits  the most operations and bytes one batch may hold
 **                        (etcd's --max-txn-ops and --max-request-bytes, as
 **                        the table's options say); 0: no limit.  A batch
@@ -547,6 +554,7 @@ void fkvStoreBatchAbort(fkv_batch *);
 **                        and the flag, if one put of t alone is over it.
 */
 void fkvStoreBatchGuard(fkv_batch *, int bTables);
+int fkvStoreBatchRead(fkv_batch *, fkv_table *t);
 void fkvStoreBatchLimits(fkv_store *, size_t *pnOps, size_t *pnBytes);
 /* Is t an etcd table that no SQL table of the process uses?  Its watch is
 ** stopped, so its mirror may lag the cluster: the purge leaves its rows to

@@ -95,22 +95,32 @@
 **
 ** Write-through.  A guarded batch (fkvRemoteBatchGuard) adds to its Txn,
 ** for every key it writes, the compare "mod_revision = the mirror's" (0
-** for a key the mirror does not hold: absent), and for every table the
-** compare "every key of [P, end) has mod_revision <= the applied
-** revision".  etcd compares existing keys only, so the range compare
-** alone would miss a key deleted after the applied revision; the fence P
-** is in the range and moves with every delete flaxkv makes under P.  So
-** the range compare fails if flaxkv changed, created or deleted any key of
-** the prefix after the applied revision: the cluster holds what the mirror
-** holds, and what the transaction read (its snapshot, which
+** for a key the mirror does not hold: absent), and for every table it
+** writes (fkvRemoteBatchTable) or the SQL transaction only read
+** (fkvRemoteBatchRead: vtab.c and conn.c, Reads, know which), once per
+** table (apGuard), the compare "every key of [P, end) has mod_revision <=
+** the applied revision".  etcd compares existing keys only, so the range
+** compare alone would miss a key deleted after the applied revision; the
+** fence P is in the range and moves with every delete flaxkv makes under
+** P.  So the range compare fails if flaxkv changed, created or deleted any
+** key of the prefix after the applied revision: the cluster holds what the
+** mirror holds, and what the transaction read (its snapshot, which
 ** fkvStoreForeignAfter checks against the commits the watch applied since)
 ** is still current, whether it read by point lookup, range or scan, before
-** or after its first write.  No compare per key read is needed.  A failed
-** compare is SQLITE_BUSY.  Deletes made by other programs (etcdctl del)
+** or after its first write.  No compare per key read is needed.  The
+** compares count against --max-txn-ops as the operations do (etcd bounds
+** each list), so one SQL commit takes a key written and a table read or
+** written each.  A table of another store (another client, maybe another
+** cluster) cannot be compared in this Txn: its reads are not checked at
+** this commit (docs/concurrency.md says so).  A failed compare is
+** SQLITE_BUSY, naming every prefix compared (etcd does not say which
+** compare failed).  Deletes made by other programs (etcdctl del)
 ** do not move the fence: a key read and deleted so is not seen (a key
 ** written is, by its own compare).  After the commit the writer waits (at
-** most FKV_ETCD_SETTLE_MS) for the watch to deliver its revision, so that
-** its next transaction does not fail on its own write (or fence).
+** most FKV_ETCD_SETTLE_MS) for the watch of each table it wrote
+** (iOwnGuarded; a table only read has no event of the commit) to deliver
+** its revision, so that its next transaction does not fail on its own
+** write (or fence).
 **
 ** Lifetimes.  A remote table (fkv_rtable) is made by its table's first
 ** open (fkvRemoteTableOpen) and lives, like the fkv_table, after its last
@@ -1030,8 +1040,8 @@ void fkvRemoteBatchGuard(fkv_remote *r, int bTables) {
   r->bGuardTables = bTables;
 }
 
-int fkvRemoteBatchTable(fkv_remote *r, MDB_txn *txn, fkv_table *t) {
-  (void)txn;
+/* The range compare of t's prefix (bGuardTables), once per table.  e. */
+static int batchGuardTable(fkv_remote *r, fkv_table *t) {
   fkv_rtable *rt = t->pRemote;
   if (!rt || !r->bGuard || !r->bGuardTables) return 0;
   for (int i = 0; i < r->nGuard; i++) {
@@ -1047,6 +1057,13 @@ int fkvRemoteBatchTable(fkv_remote *r, MDB_txn *txn, fkv_table *t) {
   r->apGuard[r->nGuard++] = rt;
   return 0;
 }
+
+int fkvRemoteBatchTable(fkv_remote *r, MDB_txn *txn, fkv_table *t) {
+  (void)txn;
+  return batchGuardTable(r, t);
+}
+
+int fkvRemoteBatchRead(fkv_remote *r, fkv_table *t) { return batchGuardTable(r, t); }
 
 /* A delete of the batch under rt's prefix: the Txn puts the fence (see
 ** Keys), once per prefix.  e. */
@@ -1123,19 +1140,49 @@ static size_t batchBytes(fkv_remote *r) {
   return n;
 }
 
+/* A guard's compare failed: SQLITE_BUSY, naming the prefixes compared
+** (etcd does not say which compare failed). */
+static int batchBusy(fkv_remote *r, char **pzErr) {
+  fkv_buf z;
+  fkvBufInit(&z, 0, 0);
+  for (int i = 0; i < r->nGuard; i++) {
+    if (i) fkvBufAppend(&z, ", ", 2);
+    fkvBufAppend(&z, r->apGuard[i]->aPrefix, r->apGuard[i]->nPrefix);
+  }
+  if (r->nGuard == 0 && r->nOp) {
+    fkv_rtable *rt = r->aOp[0].t->pRemote;
+    fkvBufAppend(&z, rt->aPrefix, rt->nPrefix);
+  }
+  int rc = fkvErrSet(pzErr, SQLITE_BUSY,
+                     "flaxkv: another machine changed the etcd keys this transaction read or "
+                     "writes (under %.*s) after its snapshot; nothing was written: roll back and "
+                     "retry",
+                     z.rc ? 0 : (int)z.n, z.rc || !z.a ? "" : (const char *)z.a);
+  fkvBufFree(&z);
+  return rc;
+}
+
 int fkvRemoteBatchCommit(fkv_remote *r, MDB_txn *txn, int64_t *piRev, char **pzErr) {
   *piRev = 0;
   if (r->nOp == 0) return SQLITE_OK;
   int nAll = r->nOp + r->nFence; /* the operations: writes, then fences */
   int nCmp = r->bGuard ? r->nOp + r->nGuard : 0;
-  int nMost = nCmp > nAll ? nCmp : nAll;
-  if ((size_t)nMost > r->nMaxOps) {
+  /* etcd bounds the compares and the operations each by --max-txn-ops. */
+  if ((size_t)nCmp > r->nMaxOps) {
     return fkvErrSet(pzErr, SQLITE_TOOBIG,
-                     "flaxkv: a transaction of %d etcd operations%s is over the cluster's limit "
+                     "flaxkv: a transaction of %d etcd compares (one per key written%s) is over "
+                     "the cluster's limit of %llu operations per transaction (etcd's "
+                     "--max-txn-ops; raise it on every member and give the table "
+                     "etcd_max_txn_ops=)",
+                     nCmp, r->bGuardTables ? ", one per table read or written" : "",
+                     (unsigned long long)r->nMaxOps);
+  }
+  if ((size_t)nAll > r->nMaxOps) {
+    return fkvErrSet(pzErr, SQLITE_TOOBIG,
+                     "flaxkv: a transaction of %d etcd operations is over the cluster's limit "
                      "of %llu per transaction (etcd's --max-txn-ops; raise it on every member "
                      "and give the table etcd_max_txn_ops=)",
-                     nMost, r->bGuard ? " (compares included)" : "",
-                     (unsigned long long)r->nMaxOps);
+                     nAll, (unsigned long long)r->nMaxOps);
   }
   size_t nBytes = batchBytes(r);
   if (nBytes > r->nMaxBytes) {
@@ -1213,16 +1260,13 @@ int fkvRemoteBatchCommit(fkv_remote *r, MDB_txn *txn, int64_t *piRev, char **pzE
   sqlite3_free(zErr);
   pthread_mutex_lock(&r->mu);
   if (iRev > r->iEtcdRev) r->iEtcdRev = iRev;
-  for (int i = 0; bOk && i < r->nGuard; i++) r->apGuard[i]->iOwnGuarded = iRev;
-  pthread_mutex_unlock(&r->mu);
-  if (!bOk) {
-    fkv_rtable *rt0 = r->nGuard ? r->apGuard[0] : r->nOp ? r->aOp[0].t->pRemote : 0;
-    return fkvErrSet(pzErr, SQLITE_BUSY,
-                     "flaxkv: another machine changed the etcd keys this transaction read or "
-                     "writes (under %.*s) after its snapshot; nothing was written: roll back and "
-                     "retry",
-                     rt0 ? (int)rt0->nPrefix : 0, rt0 ? (const char *)rt0->aPrefix : "");
+  /* Write-through's tables written (one only read gets no event of ours:
+  ** fkvRemoteBatchSettle has nothing to wait for there). */
+  for (int i = 0; bOk && r->bGuardTables && i < r->nOp; i++) {
+    r->aOp[i].t->pRemote->iOwnGuarded = iRev;
   }
+  pthread_mutex_unlock(&r->mu);
+  if (!bOk) return batchBusy(r, pzErr);
   /* Acknowledged at iRev: the mirror takes the writes at that revision. */
   for (int i = 0; i < r->nOp; i++) {
     fkv_rop *o = &r->aOp[i];

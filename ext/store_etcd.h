@@ -81,6 +81,9 @@ void fkvRemoteBatchBegin(fkv_remote *);
 void fkvRemoteBatchGuard(fkv_remote *, int bTables);
 /* Write table t from now on (a remote table: t->pRemote). e. */
 int fkvRemoteBatchTable(fkv_remote *, MDB_txn *txn, fkv_table *t);
+/* With bTables: the transaction read table t (a remote table), which gets
+** its prefix's compare as a table written does, and no write.  e. */
+int fkvRemoteBatchRead(fkv_remote *, fkv_table *t);
 /* Record a put (aVal) or a delete (aVal NULL) of key aKey of table t.  e. */
 int fkvRemoteBatchOp(fkv_remote *, MDB_txn *txn, fkv_table *t, const unsigned char *aKey,
                      size_t nKey, const unsigned char *aVal, size_t nVal);

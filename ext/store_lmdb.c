@@ -1230,6 +1230,11 @@ void fkvStoreBatchGuard(fkv_batch *b, int bTables) {
   }
 }
 
+int fkvStoreBatchRead(fkv_batch *b, fkv_table *t) {
+  if (!b->bGuard || !t->pRemote || t->pStore != b->pStore) return MDB_SUCCESS;
+  return fkvRemoteBatchRead(b->pStore->pRemote, t);
+}
+
 /* Close the cursor of the table being written. */
 static void batchUntable(fkv_batch *b) {
   if (b->pCur) mdb_cursor_close(b->pCur);

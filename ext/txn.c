@@ -288,9 +288,11 @@ int fkvTxnPending(fkv_txn *p) { return p->pMem && p->nUndo > 0 && !p->bWritten; 
 ** connection's, one store) to LMDB in one write transaction, with the
 ** plain-INSERT checks and the check that no other process committed after
 ** the oldest snapshot they read, both made inside that write transaction,
-** whose lock LMDB holds across processes.
+** whose lock LMDB holds across processes.  On etcd the batch also compares
+** the tables apRead[0..nRead) the transaction read (a table dropped since
+** is not: it is no longer the store's).
 */
-int fkvTxnWriteThrough(fkv_txn **ap, int n, char **pzErr) {
+int fkvTxnWriteThrough(fkv_txn **ap, int n, fkv_table **apRead, int nRead, char **pzErr) {
   fkv_store *s = ap[0]->pBuf->pStore;
   uint64_t idSnap = UINT64_MAX;
   for (int i = 0; i < n; i++) {
@@ -310,6 +312,11 @@ int fkvTxnWriteThrough(fkv_txn **ap, int n, char **pzErr) {
                        fkvStorePath(s));
     }
     int e = 0;
+    for (int i = 0; i < nRead && e == 0; i++) {
+      if (!__atomic_load_n(&apRead[i]->bDropped, __ATOMIC_ACQUIRE)) {
+        e = fkvStoreBatchRead(pBatch, apRead[i]);
+      }
+    }
     for (int i = 0; i < n && e == 0 && rc == SQLITE_OK; i++) {
       fkv_table *t = ap[i]->pTable;
       /* Its expiry index, kept as the flush keeps it (buffer.c, Expiry
@@ -617,7 +624,7 @@ void fkvTxnCommit(fkv_txn *p) {
     char *zErr = 0;
     int rc = fkvTxnPrepare(p, p, &zErr);
     if (rc == SQLITE_OK && fkvTxnPending(p) && fkvBufferThrough(b)) {
-      rc = fkvTxnWriteThrough(&p, 1, &zErr);
+      rc = fkvTxnWriteThrough(&p, 1, 0, 0, &zErr);
     }
     if (rc != SQLITE_OK) {
       sqlite3_log(SQLITE_ERROR, "%s", zErr ? zErr : "flaxkv: commit failed");

@@ -614,6 +614,9 @@ int fkvUpdateRow(sqlite3_vtab *pVtab, int argc, sqlite3_value **argv, sqlite_int
                       "a read-only file system",
                       p->zName, fkvStorePath(pStore));
   }
+  /* A write reads the table (its row, a key's absence, a conflict): even
+  ** one that ends up writing nothing (OR IGNORE). */
+  fkvConnNoteRead(p);
   unsigned char aOld[FKV_KEYBUF];
   size_t nOld = 0;
   if (sqlite3_value_type(argv[0]) != SQLITE_NULL) {

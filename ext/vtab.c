@@ -509,10 +509,12 @@ static int cursorSettle(fkv_cursor *pCur) {
 ** last transaction id, which (read from the meta page) may run ahead of the
 ** snapshot a reader begun just after gets: LMDB publishes a commit to new
 ** readers only after it writes the meta page.  So each snapshot a cursor
-** reads is given to the connection's transactions on the store too.
+** reads is given to the connection's transactions on the store too.  And
+** the table is one the transaction read (conn.c, Reads; compared on etcd).
 */
 static void cursorNoteSnapshot(fkv_vtab *p, fkv_view *v) {
   if (!fkvBufferWriteThrough(p->pBuf)) return;
+  fkvConnNoteRead(p);
   uint64_t id = fkvViewTxnId(v);
   for (fkv_vtab *q = p->pConn->pVtabs; q; q = q->pNextVtab) {
     if (q->pBuf == p->pBuf) fkvTxnSetSnapshot(q->pTxn, id);
@@ -678,34 +680,62 @@ static int flaxkvBegin(sqlite3_vtab *pVtab) {
                       bBehind == 2 ? "process" : "connection", fkvStorePath(s));
   }
   if (v) fkvTxnSetSnapshot(p->pTxn, fkvViewTxnId(v));
+  fkvConnWriteBegin(p->pConn);
   return SQLITE_OK;
+}
+
+/* The array a of n elements of sz bytes, doubled (aFixed, the caller's
+** first space, is never freed), or NULL (out of memory; a is kept). */
+static void *arrayGrow(void *a, void *aFixed, int n, size_t sz) {
+  void *aNew = sqlite3_realloc64(a == aFixed ? 0 : a, 2 * (size_t)n * sz);
+  if (aNew && a == aFixed) memcpy(aNew, aFixed, (size_t)n * sz);
+  return aNew;
 }
 
 /*
 ** Write-through (write_through=1): at the first xSync of the connection on
 ** the store, the entries of all its tables on the store go to LMDB in one
-** write transaction, while the host database's write lock is held.
+** write transaction, while the host database's write lock is held.  The
+** tables of the store the transaction read without writing them go with
+** them, for etcd's compares (conn.c, Reads).
 */
 static int writeThrough(fkv_vtab *p) {
   fkv_txn *aTxn[16], **ap = aTxn;
+  fkv_table *aRead[16], **apRead = aRead;
   int n = 0, nAlloc = (int)(sizeof(aTxn) / sizeof(aTxn[0]));
+  int nRead = 0, nReadAlloc = (int)(sizeof(aRead) / sizeof(aRead[0]));
   int rc = SQLITE_OK;
-  for (fkv_vtab *q = p->pConn->pVtabs; q && rc == SQLITE_OK; q = q->pNextVtab) {
-    if (q->pBuf != p->pBuf || !fkvTxnPending(q->pTxn)) continue;
-    if (n == nAlloc) {
-      fkv_txn **apNew = sqlite3_realloc64(ap == aTxn ? 0 : ap, 2 * nAlloc * sizeof(*ap));
-      if (!apNew) {
-        rc = SQLITE_NOMEM;
-        break;
+  for (fkv_vtab *q = p->pConn->pVtabs; q; q = q->pNextVtab) {
+    if (q->pBuf != p->pBuf) continue;
+    if (fkvTxnPending(q->pTxn)) {
+      if (n == nAlloc) {
+        fkv_txn **apNew = arrayGrow(ap, aTxn, nAlloc, sizeof(*ap));
+        if (!apNew) {
+          rc = SQLITE_NOMEM;
+          break;
+        }
+        ap = apNew;
+        nAlloc *= 2;
       }
-      if (ap == aTxn) memcpy(apNew, aTxn, sizeof(aTxn));
-      ap = apNew;
-      nAlloc *= 2;
+      ap[n++] = q->pTxn;
+    } else if (fkvConnTxnRead(q)) {
+      if (nRead == nReadAlloc) {
+        fkv_table **apNew = arrayGrow(apRead, aRead, nReadAlloc, sizeof(*apRead));
+        if (!apNew) {
+          rc = SQLITE_NOMEM;
+          break;
+        }
+        apRead = apNew;
+        nReadAlloc *= 2;
+      }
+      apRead[nRead++] = q->pTable;
     }
-    ap[n++] = q->pTxn;
   }
-  if (rc == SQLITE_OK && n > 0) rc = fkvTxnWriteThrough(ap, n, &p->base.zErrMsg);
+  if (rc == SQLITE_OK && n > 0) {
+    rc = fkvTxnWriteThrough(ap, n, apRead, nRead, &p->base.zErrMsg);
+  }
   if (ap != aTxn) sqlite3_free(ap);
+  if (apRead != aRead) sqlite3_free(apRead);
   return rc;
 }
 
@@ -724,6 +754,7 @@ static int flaxkvSync(sqlite3_vtab *pVtab) {
 
 static int flaxkvCommit(sqlite3_vtab *pVtab) {
   fkv_vtab *p = (fkv_vtab *)pVtab;
+  fkvConnWriteEnd(p->pConn);
   fkvTxnCommit(p->pTxn);
   fkvConnTxnEnd(p->pConn);
   sharedViewRetire(p->pConn, p->pBuf);
@@ -732,6 +763,7 @@ static int flaxkvCommit(sqlite3_vtab *pVtab) {
 
 static int flaxkvRollback(sqlite3_vtab *pVtab) {
   fkv_vtab *p = (fkv_vtab *)pVtab;
+  fkvConnWriteEnd(p->pConn);
   fkvTxnRollback(p->pTxn);
   fkvConnTxnEnd(p->pConn);
   return SQLITE_OK;

@@ -71,6 +71,12 @@ struct fkv_conn {
   int bTxn;
   int iMark; /* temp.application_id written as its mark */
   unsigned int dvTemp;
+  /* The tables the transaction read (conn.c, Reads): the transaction's
+  ** number, whether it has written (xBegin to xCommit or xRollback), and
+  ** whether a mark could not be written. */
+  sqlite3_uint64 iReadTxn;
+  int bWriting;
+  int bMarkFailed;
 };
 
 struct fkv_vtab {
@@ -104,6 +110,8 @@ struct fkv_vtab {
                             ** had none open: at least those of the UPDATE
                             ** under way, which reads them all before its
                             ** first row unless it is one-pass */
+  sqlite3_uint64 iReadTxn; /* write-through: the connection's transaction
+                            ** (fkv_conn.iReadTxn) that last read the table */
 };
 
 /*
@@ -146,6 +154,15 @@ static inline void fkvConnTxnSync(fkv_conn *c, int bMark) {
 void fkvConnTxnEnd(fkv_conn *);
 /* The view of pBuf pinned to the connection's transaction, or NULL. */
 fkv_view *fkvConnTxnView(fkv_conn *, fkv_buffer *pBuf);
+
+/* Write-through: the connection's transaction read table p (conn.c, Reads). */
+static inline void fkvConnNoteRead(fkv_vtab *p) { p->iReadTxn = p->pConn->iReadTxn; }
+/* Did the connection's transaction read table p? */
+static inline int fkvConnTxnRead(fkv_vtab *p) { return p->iReadTxn == p->pConn->iReadTxn; }
+/* xBegin succeeded on a table: the transaction writes from now on. */
+void fkvConnWriteBegin(fkv_conn *);
+/* xCommit or xRollback: the transaction ended. */
+void fkvConnWriteEnd(fkv_conn *);
 
 /* The flusher's question for a view pinned to the connection's
 ** transaction (fkvViewPin): has it ended?  Never blocks. */

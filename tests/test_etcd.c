@@ -14,7 +14,8 @@
 **      CREATE on one prefix, the last close, RENAME: threads counted in
 **      /proc/self/task), the member killed and back (nothing
 **      acknowledged is lost), write_through's guards (the purge's, a read
-**      row another machine deleted: the delete fence), the fence never a
+**      row another machine deleted: the delete fence; a table the
+**      transaction only read, and only its own reads), the fence never a
 **      row and within the limits, the purge of every machine's expired rows
 **      (learned by watch or rebuild; write-through's own, indexed by its
 **      commit; a deleted index),
@@ -776,6 +777,158 @@ static void testDeleteFence(const char *zEp) {
   sqlite3_free(zHold);
 }
 
+/* Another table of machine db's store: zTable (schema-qualified) on mirror
+** zName, prefix zPrefix (zMore: more options, may be NULL). */
+static void machineTable(sqlite3 *db, const char *zName, const char *zEndpoints,
+                         const char *zTable, const char *zPrefix, const char *zMore) {
+  char *zSql = sqlite3_mprintf("CREATE VIRTUAL TABLE %s USING flaxkv(path=%Q, etcd=%Q, prefix=%Q%s%s)",
+                               zTable, harness_path(zName), zEndpoints, zPrefix,
+                               zMore ? ", " : "", zMore ? zMore : "");
+  EXEC(db, zSql);
+  sqlite3_free(zSql);
+}
+
+/* holdWatch for a store of several tables: the first watch to see the
+** file acknowledges it; another may be waiting on its watch then, and
+** sees it once that wait ends (at most FKV_ETCD_WATCH_WAIT_MS, 500 ms). */
+static void holdWatches(const char *zHold) {
+  holdWatch(zHold);
+  clusterSleepMs(700);
+}
+
+static void testReadTables(const char *zEp) {
+  if (!harness_case("1.21", "write_through=1: a table the transaction only read, which another "
+                            "machine changed (update, insert, delete) and the mirror has not "
+                            "applied yet, fails the commit that writes another table of the "
+                            "store (SQLITE_BUSY), which changes nothing; reads of earlier "
+                            "transactions are not compared; the compare counts against "
+                            "--max-txn-ops"))
+    return;
+  char *zHold = sqlite3_mprintf("%s", harness_path("rt-hold"));
+  setenv("FLAXKV_TEST_WATCH_HOLD", zHold, 1);
+  /* A: x (temp.kv), which it reads, and y, which it writes: two prefixes of
+  ** one store.  B writes x. */
+  sqlite3 *a = machine("rt-a", zEp, "rtab/x/", "write_through=1", 0);
+  unsetenv("FLAXKV_TEST_WATCH_HOLD");
+  machineTable(a, "rt-a", zEp, "main.y", "rtab/y/", "write_through=1");
+  sqlite3 *b = machine("rt-b", zEp, "rtab/x/", 0, 0);
+  EXEC(b, "INSERT INTO kv VALUES ('a', 1), ('b', 2), ('c', 3)");
+  EXPECT(b, "SELECT flaxkv_flush()", "1");
+  /* (Once the watch is quiet: its commits are other processes' to the
+  ** store, and one between a transaction's read and its commit fails it.) */
+  WAIT_FOR(a, "SELECT sum(value) FROM kv", "6");
+  EXEC(a, "INSERT INTO y VALUES ('total', 0)");
+  const char *zBusy =
+      "flaxkv: another machine changed the etcd keys this transaction read or writes (under "
+      "rtab/x/, rtab/y/) after its snapshot; nothing was written: roll back and retry";
+  const char *zSet = "UPDATE y SET value = (SELECT sum(value) FROM kv) WHERE key = 'total'";
+  const char *zBoth = "SELECT key, value FROM kv UNION ALL SELECT key, value FROM y";
+  /* Each case: B's change to x, the sum A read before it and after it. */
+  static const struct {
+    const char *zChange, *zBefore, *zAfter;
+  } aCase[] = {
+      {"UPDATE kv SET value = 10 WHERE key = 'a'", "6", "15"},
+      {"INSERT INTO kv VALUES ('d', 100)", "15", "115"},
+      {"DELETE FROM kv WHERE key = 'b'", "115", "113"},
+  };
+  for (int i = 0; i < 3; i++) {
+    holdWatches(zHold);
+    EXEC(b, aCase[i].zChange);
+    EXPECT(b, "SELECT flaxkv_flush()", "1");
+    char *zBefore = clusterDump(zEp, "rtab/");
+    char *zRowsA = harness_exec(a, zBoth);
+    /* An explicit transaction: x read before the write to y. */
+    EXEC(a, "BEGIN");
+    EXPECT(a, "SELECT sum(value) FROM kv", aCase[i].zBefore);
+    EXEC(a, "UPDATE y SET value = -1 WHERE key = 'total'");
+    EXPECT_CODE(a, "COMMIT", SQLITE_BUSY, zBusy);
+    /* An autocommit statement: x read by the write's subquery. */
+    char *zWant = sqlite3_mprintf("error: %s", zBusy);
+    EXPECT(a, zSet, zWant);
+    sqlite3_free(zWant);
+    char *zAfter = clusterDump(zEp, "rtab/");
+    CHECK(strcmp(zBefore, zAfter) == 0,
+          "case %d: A's failed commits changed the cluster\n  before:\n%s  after:\n%s", i, zBefore,
+          zAfter);
+    EXPECT(a, zBoth, zRowsA);
+    free(zBefore);
+    free(zAfter);
+    free(zRowsA);
+    /* The watch delivers B's change: the same transaction commits. */
+    releaseWatch(zHold);
+    WAIT_FOR(a, "SELECT sum(value) FROM kv", aCase[i].zAfter);
+    EXEC(a, "BEGIN");
+    EXPECT(a, "SELECT sum(value) FROM kv", aCase[i].zAfter);
+    EXEC(a, zSet);
+    EXEC(a, "COMMIT");
+    EXPECT(a, "SELECT value FROM y WHERE key = 'total'", aCase[i].zAfter);
+  }
+  WAIT_FOR(b, "SELECT count(*) FROM kv", "3");
+
+  /* Only the committing transaction's reads are compared: x read by an
+  ** earlier statement or transaction does not fail a commit that does not
+  ** read it.  (One commit to y per hold: the next would fail on y's own
+  ** write, which the held watch has not delivered.) */
+  static const struct {
+    const char *zSql, *zTotal, *zSum;
+  } aEarlier[] = {
+      {"SELECT sum(value) FROM kv; UPDATE y SET value = -1 WHERE key = 'total'", "-1", "1113"},
+      {"BEGIN; SELECT sum(value) FROM kv; COMMIT; "
+       "BEGIN; UPDATE y SET value = -2 WHERE key = 'total'; COMMIT",
+       "-2", "2113"},
+      {"BEGIN; SELECT sum(value) FROM kv; ROLLBACK; "
+       "BEGIN; UPDATE y SET value = -3 WHERE key = 'total'; SELECT 1 FROM y; COMMIT",
+       "-3", "3113"},
+      {"BEGIN; SELECT sum(value) FROM kv; ROLLBACK; UPDATE y SET value = -4 WHERE key = 'total'",
+       "-4", "4113"},
+  };
+  for (int i = 0; i < 4; i++) {
+    holdWatches(zHold);
+    EXEC(b, "UPDATE kv SET value = value + 1000 WHERE key = 'a'");
+    EXPECT(b, "SELECT flaxkv_flush()", "1");
+    EXEC(a, aEarlier[i].zSql);
+    EXPECT(a, "SELECT value FROM y WHERE key = 'total'", aEarlier[i].zTotal);
+    releaseWatch(zHold);
+    WAIT_FOR(a, "SELECT sum(value) FROM kv", aEarlier[i].zSum);
+  }
+  /* x read after the transaction's first write, or before a ROLLBACK TO
+  ** that undid nothing of it but flaxkv's mark: compared too. */
+  static const char *azLater[] = {
+      "BEGIN; UPDATE y SET value = -5 WHERE key = 'total'; SELECT sum(value) FROM kv",
+      "BEGIN; SAVEPOINT s; SELECT sum(value) FROM kv; ROLLBACK TO s; "
+      "UPDATE y SET value = -5 WHERE key = 'total'",
+  };
+  for (int i = 0; i < 2; i++) {
+    holdWatches(zHold);
+    EXEC(b, "UPDATE kv SET value = value + 1000 WHERE key = 'a'");
+    EXPECT(b, "SELECT flaxkv_flush()", "1");
+    EXEC(a, azLater[i]);
+    EXPECT_CODE(a, "COMMIT", SQLITE_BUSY, zBusy);
+    releaseWatch(zHold);
+    WAIT_FOR(a, "SELECT sum(value) FROM kv", i == 0 ? "5113" : "6113");
+    EXPECT(a, "SELECT value FROM y WHERE key = 'total'", "-4");
+  }
+
+  /* One compare per table read, against --max-txn-ops (here 2: a key
+  ** written and its table's compare fit, a table read too does not). */
+  sqlite3 *c = machine("rt-c", zEp, "rtab/x/", "write_through=1, etcd_max_txn_ops=2", 0);
+  machineTable(c, "rt-c", zEp, "main.y", "rtab/y/", "write_through=1, etcd_max_txn_ops=2");
+  WAIT_FOR(c, "SELECT sum(value) FROM kv", "6113");
+  EXEC(c, "UPDATE y SET value = 7 WHERE key = 'total'");
+  EXPECT_CODE(c, "BEGIN; SELECT count(*) FROM kv; UPDATE y SET value = 8 WHERE key = 'total'; "
+                 "COMMIT",
+              SQLITE_TOOBIG,
+              "flaxkv: a transaction of 3 etcd compares (one per key written, one per table "
+              "read or written) is over the cluster's limit of 2 operations per transaction "
+              "(etcd's --max-txn-ops; raise it on every member and give the table "
+              "etcd_max_txn_ops=)");
+  EXPECT(c, "SELECT value FROM y WHERE key = 'total'", "7");
+  sqlite3_close(c);
+  sqlite3_close(a);
+  sqlite3_close(b);
+  sqlite3_free(zHold);
+}
+
 /* The key equal to zPrefix on the cluster: 1 if it is there with an empty
 ** value, 0 if absent, -1 otherwise. */
 typedef struct kv_fence kv_fence;
@@ -1513,6 +1666,7 @@ int main(int argc, char **argv) {
     testPurgeOwn(one.zEndpoints);
     testLocalInMirror(one.zEndpoints);
     testMirrorSync(one.zEndpoints);
+    testReadTables(one.zEndpoints);
     testMemberDown(&one);
   }
   if (harness_wanted("4")) testDiff(argv[0], one.zEndpoints);
