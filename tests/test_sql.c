@@ -4935,8 +4935,13 @@ static void testExpiry(void) {
     free(zGot);
   }
   EXPECT(db, "SELECT key, expires_at FROM kv ORDER BY key", "'keep'|NULL\n'tick'|1021.0");
-  /* A write flood: each round overwrites 3000 keys with rows living 5 s,
-  ** then the clock moves 20 s on; the data file stops growing. */
+  /* A write flood: each round writes 3000 new keys with rows living 5 s,
+  ** then the clock moves 20 s on: without the purge the store would hold
+  ** every round's rows (36,000 at the end, the file growing by each
+  ** round's); with it, one round's, and the file stops growing.  A page
+  ** freed while a reader's snapshot still holds it is reused only after
+  ** that snapshot ends, so the size may move a little from round to round
+  ** (more under sanitizers): the bound is a quarter over round 6's. */
   char *zData = tpath("e6.db_store/data.mdb");
   long aSize[13];
   int nSize = 0;
@@ -4944,9 +4949,9 @@ static void testExpiry(void) {
     char *zSql = sqlite3_mprintf(
         "SELECT flaxkv_clock(%d);"
         "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 3000)"
-        " REPLACE INTO kv SELECT i %% 3000 + %d, printf('%%.200c', 'w') FROM n;"
+        " REPLACE INTO kv SELECT i + %d, printf('%%.200c', 'w') FROM n;"
         "SELECT flaxkv_flush()",
-        1100 + 20 * round, (round % 2) * 3000);
+        1100 + 20 * round, 10000 + round * 3000);
     EXEC(db, zSql);
     sqlite3_free(zSql);
     int bDone = 0;
@@ -4965,9 +4970,11 @@ static void testExpiry(void) {
              " json_extract(flaxkv_stat('kv'), '$.rows_flushed') <= 3003,"
              " json_extract(flaxkv_stat('kv'), '$.expiry.rows_purged') >= 5000 + 10 * 3000",
          "1|1|1");
-  CHECK(aSize[11] == aSize[5], "data.mdb grew during the flood: %ld bytes after round 6, %ld "
-                               "after round 12",
-        aSize[5], aSize[11]);
+  long nMost = aSize[5];
+  for (int i = 6; i < nSize; i++) nMost = aSize[i] > nMost ? aSize[i] : nMost;
+  CHECK(aSize[5] > 0 && nMost <= aSize[5] + aSize[5] / 4,
+        "data.mdb grew during the flood: %ld bytes after round 6, up to %ld after", aSize[5],
+        nMost);
   sqlite3_free(zData);
   closeDb(db);
 
