@@ -588,6 +588,18 @@ static void markOpen(const char *zReal, const fkv_store_cfg *cfg, char *zBoot, s
   *pfd = fd;
 }
 
+/*
+** Close a mark this process opened.  Its lock belongs to the open file,
+** which children forked meanwhile share: unlock it first, or a child that
+** lives on would hold it (the exclusive one of the last process out, too)
+** and every later open of the store would wait for that child.
+*/
+static void markClose(int fd) {
+  if (fd < 0) return;
+  flock(fd, LOCK_UN);
+  close(fd);
+}
+
 /* The commit that creates a mirrors-only environment records that it is
 ** one (runWrite's work). */
 static int mirrorsMarkWork(fkv_store *p, MDB_txn *txn, void *pCtx, int *pbForeign) {
@@ -797,9 +809,9 @@ again:
   }
   sqlite3_free(zData);
   sqlite3_free(zLock);
-  if (fdMark >= 0) close(fdMark);
+  markClose(fdMark);
   if (rc != SQLITE_OK) {
-    if (p && p->fdMark >= 0) close(p->fdMark);
+    if (p) markClose(p->fdMark);
     pthread_mutex_unlock(&gReg.mu);
     if (p && (p->bFresh || p->cfg.bPrivate)) {
       removeMade(p);
@@ -829,7 +841,7 @@ again:
     if (rc != SQLITE_OK) {
       pthread_mutex_unlock(&gReg.mu);
       mdb_env_close(p->env);
-      if (p->fdMark >= 0) close(p->fdMark);
+      markClose(p->fdMark);
       storeFree(p);
       return rc;
     }
@@ -883,7 +895,11 @@ void fkvStoreRelease(fkv_store *p) {
         markDirty(p->fdMark) && mdb_env_sync(p->env, 1) == MDB_SUCCESS) {
       markWrite(p->fdMark, "clean\n");
     }
-    close(p->fdMark); /* a fork's copy: the parent's lock stays */
+    if (bForked) {
+      close(p->fdMark); /* the parent's open file: its lock stays */
+    } else {
+      markClose(p->fdMark);
+    }
   }
   if (!bForked) {
     mdb_env_close(p->env);

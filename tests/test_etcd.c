@@ -408,6 +408,50 @@ static void testMirrorSync(const char *zEp) {
   unsetenv("FLAXKV_TEST_BOOT_ID");
 }
 
+/* A child forked while the store is open shares its mark's lock: once the
+** parent closed the store, a new open must not wait for that child. */
+static void testMarkFork(const char *zEp) {
+  if (!harness_case("1.40", "a child forked while a mirror is open does not keep the mirror's "
+                            "next open waiting once the parent closed it"))
+    return;
+  setenv("FLAXKV_TEST_BOOT_ID", "boot-f", 1);
+  sqlite3 *a = machine("s-f", zEp, "mfork/", 0, 0);
+  EXEC(a, "INSERT INTO kv VALUES(1, 'one')");
+  EXPECT(a, "SELECT flaxkv_flush()", "1");
+  int aPipe[2];
+  CHECK(pipe(aPipe) == 0, "pipe");
+  pid_t child = fork();
+  if (child == 0) {
+    /* A child that lives on, using nothing of the parent's. */
+    char c;
+    close(aPipe[1]);
+    alarm(30);
+    (void)!read(aPipe[0], &c, 1);
+    _exit(0);
+  }
+  close(aPipe[0]);
+  sqlite3_close(a);
+  markIs("s-f", "clean");
+  /* The next open, in a process of its own: it must not hang. */
+  pid_t pid = fork();
+  if (pid == 0) {
+    alarm(10);
+    sqlite3 *b = machine("s-f", zEp, "mfork/", 0, 0);
+    int bOk = sqlite3_exec(b, "SELECT * FROM kv", 0, 0, 0) == SQLITE_OK;
+    sqlite3_close(b);
+    _exit(bOk ? 0 : 1);
+  }
+  int st = 0;
+  pid_t w = pid > 0 ? waitpid(pid, &st, 0) : -1;
+  CHECK(w == pid && WIFEXITED(st) && WEXITSTATUS(st) == 0,
+        "the open after the parent closed, while its forked child lives: waitpid %d, status %#x "
+        "(0xe: killed by SIGALRM, it waited)",
+        (int)w, st);
+  close(aPipe[1]);
+  waitpid(child, &st, 0);
+  unsetenv("FLAXKV_TEST_BOOT_ID");
+}
+
 static void testDropCreate(const char *zEp) {
   if (!harness_case("1.09", "DROP TABLE removes the mirror only; a new CREATE on the prefix reads "
                             "the cluster's rows again (an emptied mirror is rebuilt)"))
@@ -1666,6 +1710,7 @@ int main(int argc, char **argv) {
     testPurgeOwn(one.zEndpoints);
     testLocalInMirror(one.zEndpoints);
     testMirrorSync(one.zEndpoints);
+    testMarkFork(one.zEndpoints);
     testReadTables(one.zEndpoints);
     testMemberDown(&one);
   }
