@@ -452,6 +452,83 @@ static void testMarkFork(const char *zEp) {
   unsetenv("FLAXKV_TEST_BOOT_ID");
 }
 
+/* The names of the main database of store zName (its named databases),
+** joined with ',' (free it). */
+static char *storeDbs(const char *zName) {
+  hstr out = {0, 0, 0};
+  hstr_append(&out, "", 0);
+  MDB_env *env = 0;
+  MDB_txn *txn = 0;
+  MDB_cursor *c = 0;
+  MDB_val k, v;
+  if (mdb_env_create(&env) == 0 && mdb_env_open(env, harness_path(zName), MDB_RDONLY, 0664) == 0 &&
+      mdb_txn_begin(env, 0, MDB_RDONLY, &txn) == 0 && mdb_cursor_open(txn, 0, &c) == 0) {
+    for (int e = mdb_cursor_get(c, &k, &v, MDB_FIRST); e == 0;
+         e = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
+      if (out.n) hstr_append(&out, ",", 1);
+      for (size_t i = 0; i < k.mv_size; i++) {
+        unsigned char ch = ((unsigned char *)k.mv_data)[i];
+        if (ch >= 0x20 && ch < 0x7f) {
+          hstr_append(&out, (const char *)&ch, 1);
+        } else {
+          hstr_appendf(&out, "\\x%02x", ch);
+        }
+      }
+    }
+  }
+  if (c) mdb_cursor_close(c);
+  if (txn) mdb_txn_abort(txn);
+  if (env) mdb_env_close(env);
+  return out.z;
+}
+
+static void testMarkLocalOpen(const char *zEp) {
+  if (!harness_case("1.41", "a mirror an earlier boot left unsynced is thrown away by the first "
+                            "open after the reboot, also one of a local table"))
+    return;
+  setenv("FLAXKV_TEST_BOOT_ID", "boot-a", 1);
+  crashAfter("s-n", zEp, "INSERT OR REPLACE INTO kv VALUES(41, 'one')", 0);
+  markIs("s-n", "dirty boot-a");
+  setenv("FLAXKV_TEST_BOOT_ID", "boot-b", 1);
+  /* The first open after the reboot is a local table's, without etcd=: the
+  ** environment may be corrupt, so it must not keep it (nor write its own
+  ** rows into it). */
+  sqlite3 *l = harness_open(":memory:");
+  char *zLoc =
+      sqlite3_mprintf("CREATE VIRTUAL TABLE temp.loc USING flaxkv(path=%Q)", harness_path("s-n"));
+  EXEC(l, zLoc);
+  EXEC(l, "INSERT INTO loc VALUES(1, 'l')");
+  EXPECT(l, "SELECT flaxkv_flush()", "1");
+  sqlite3_close(l);
+  markIs("s-n", "clean");
+  /* Its databases are those of a new store that holds loc alone. */
+  sqlite3_free(zLoc);
+  zLoc = sqlite3_mprintf("CREATE VIRTUAL TABLE temp.loc USING flaxkv(path=%Q)",
+                         harness_path("s-n2"));
+  l = harness_open(":memory:");
+  EXEC(l, zLoc);
+  EXEC(l, "INSERT INTO loc VALUES(1, 'l')");
+  sqlite3_close(l);
+  char *z = storeDbs("s-n"), *zWant = storeDbs("s-n2");
+  CHECK(strcmp(z, zWant) == 0,
+        "the store's databases after the local open: %s (want %s, a new store's: the mirror "
+        "thrown away)",
+        z, zWant);
+  free(z);
+  free(zWant);
+  sqlite3_free(zLoc);
+  zLoc =
+      sqlite3_mprintf("CREATE VIRTUAL TABLE temp.loc USING flaxkv(path=%Q)", harness_path("s-n"));
+  /* The mirror is rebuilt, the local row kept. */
+  sqlite3 *a = machine("s-n", zEp, "msync/", 0, 0);
+  EXEC(a, zLoc);
+  EXPECT(a, "SELECT value FROM kv WHERE key = 41", "'one'");
+  EXPECT(a, "SELECT key, value FROM loc", "1|'l'");
+  sqlite3_close(a);
+  sqlite3_free(zLoc);
+  unsetenv("FLAXKV_TEST_BOOT_ID");
+}
+
 static void testDropCreate(const char *zEp) {
   if (!harness_case("1.09", "DROP TABLE removes the mirror only; a new CREATE on the prefix reads "
                             "the cluster's rows again (an emptied mirror is rebuilt)"))
@@ -1711,6 +1788,7 @@ int main(int argc, char **argv) {
     testLocalInMirror(one.zEndpoints);
     testMirrorSync(one.zEndpoints);
     testMarkFork(one.zEndpoints);
+    testMarkLocalOpen(one.zEndpoints);
     testReadTables(one.zEndpoints);
     testMemberDown(&one);
   }
