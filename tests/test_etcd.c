@@ -20,7 +20,8 @@
 **      (learned by watch or rebuild; write-through's own, indexed by its
 **      commit; a deleted index),
 **      a store of mirrors only (its syncs skipped; after an OS crash, thrown
-**      away and rebuilt)
+**      away and rebuilt, also by a local table's open; a forked child keeps
+**      no later open waiting)
 **   2  three members: write_through (counter and INSERT uniqueness across
 **      processes), a machine per member, the leader killed in the middle of
 **      flushes, a member stopped (SIGSTOP) and resumed
