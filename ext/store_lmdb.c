@@ -56,8 +56,11 @@
 **   - the mark file FKV_MARK_FILE next to data.mdb: "clean", or "dirty
 **     <boot id>" (the kernel's boot_id; FLAXKV_TEST_BOOT_ID in tests),
 **     written and fdatasync()ed before the first unsynced commit of a
-**     process (bMarkDirty).  Every process holds a shared flock() on it
-**     while the store is open.  The opener that gets it exclusively (no
+**     process (bMarkDirty).  Every process that opens the store to write
+**     (with etcd= or not: a local table's open after the reboot must not
+**     keep the environment either) holds a shared flock() on it while the
+**     store is open; its lock is unlocked before it is closed (markClose:
+**     a forked child shares it).  The opener that gets it exclusively (no
 **     other process has the store open) finds a mark of another boot
 **     dirty: the machine crashed after unsynced commits, so it deletes
 **     data.mdb and lock.mdb before LMDB maps them (bDiscarded; the tables'
@@ -162,7 +165,7 @@ struct fkv_store {
   int bRofs;         /* opened MDB_RDONLY: its file system is read-only */
   int bMirrorSync;   /* opened MDB_NOMETASYNC for an etcd mirror (Mirror sync) */
   /* Deferred mirror sync: */
-  int fdMark;     /* the mark file, shared-locked; -1: every commit syncs */
+  int fdMark;     /* the mark file, shared-locked (markOpen), or -1 */
   int bMarkDirty; /* wmu: the mark says "dirty <zBoot>" */
   int bDeferred;  /* atomic: the last mirrors' commit skipped its sync */
   int bDiscarded; /* the open threw away an environment of another boot */
@@ -549,9 +552,11 @@ static int markStale(int fd, const char *zBoot) {
 
 /*
 ** Open the mark of the store directory zReal for a store of cfg (see
-** Deferred mirror sync): *pfd gets it, shared-locked, or -1 when every
-** commit syncs (not an etcd mirror with sync=full, no boot id, a mark
-** that cannot be made).  If the environment was left unsynced by another
+** Deferred mirror sync): *pfd gets it, shared-locked, or -1 (no boot id,
+** a read-only opener, no mark and not an etcd mirror with sync=full, a
+** mark that cannot be made).  Commits defer their sync only in a store
+** opened for an etcd mirror with sync=full (bMirrorSync) whose mark is
+** open.  If the environment was left unsynced by another
 ** boot, its files are deleted first (*pbDiscarded).
 */
 static void markOpen(const char *zReal, const fkv_store_cfg *cfg, char *zBoot, size_t nBoot,
@@ -559,10 +564,14 @@ static void markOpen(const char *zReal, const fkv_store_cfg *cfg, char *zBoot, s
   *pfd = -1;
   *pbDiscarded = 0;
   int eSync = cfg->eSync == FKV_SYNC_UNSET ? FKV_SYNC_FULL : cfg->eSync;
-  if (!cfg->zEtcd || eSync != FKV_SYNC_FULL || cfg->bReadonly) return;
+  if (cfg->bReadonly) return;
   if (bootId(zBoot, nBoot)) return;
+  /* Only a mirror that may defer makes the mark; every other writer
+  ** honours one that is there (it is the first open after a reboot as
+  ** much as a mirror's is) and holds its lock while the store is open. */
+  int bMake = cfg->zEtcd && eSync == FKV_SYNC_FULL;
   char *zMark = sqlite3_mprintf("%s/" FKV_MARK_FILE, zReal);
-  int fd = zMark ? open(zMark, O_RDWR | O_CREAT | O_CLOEXEC, 0664) : -1;
+  int fd = zMark ? open(zMark, O_RDWR | O_CLOEXEC | (bMake ? O_CREAT : 0), 0664) : -1;
   sqlite3_free(zMark);
   if (fd < 0) return;
   if (flock(fd, LOCK_EX | LOCK_NB) == 0) {
@@ -586,6 +595,18 @@ static void markOpen(const char *zReal, const fkv_store_cfg *cfg, char *zBoot, s
     return;
   }
   *pfd = fd;
+}
+
+/*
+** Close a mark this process opened.  Its lock belongs to the open file,
+** which children forked meanwhile share: unlock it first, or a child that
+** lives on would hold it (the exclusive one of the last process out, too)
+** and every later open of the store would wait for that child.
+*/
+static void markClose(int fd) {
+  if (fd < 0) return;
+  flock(fd, LOCK_UN);
+  close(fd);
 }
 
 /* The commit that creates a mirrors-only environment records that it is
@@ -797,9 +818,9 @@ again:
   }
   sqlite3_free(zData);
   sqlite3_free(zLock);
-  if (fdMark >= 0) close(fdMark);
+  markClose(fdMark);
   if (rc != SQLITE_OK) {
-    if (p && p->fdMark >= 0) close(p->fdMark);
+    if (p) markClose(p->fdMark);
     pthread_mutex_unlock(&gReg.mu);
     if (p && (p->bFresh || p->cfg.bPrivate)) {
       removeMade(p);
@@ -829,7 +850,7 @@ again:
     if (rc != SQLITE_OK) {
       pthread_mutex_unlock(&gReg.mu);
       mdb_env_close(p->env);
-      if (p->fdMark >= 0) close(p->fdMark);
+      markClose(p->fdMark);
       storeFree(p);
       return rc;
     }
@@ -883,7 +904,11 @@ void fkvStoreRelease(fkv_store *p) {
         markDirty(p->fdMark) && mdb_env_sync(p->env, 1) == MDB_SUCCESS) {
       markWrite(p->fdMark, "clean\n");
     }
-    close(p->fdMark); /* a fork's copy: the parent's lock stays */
+    if (bForked) {
+      close(p->fdMark); /* the parent's open file: its lock stays */
+    } else {
+      markClose(p->fdMark);
+    }
   }
   if (!bForked) {
     mdb_env_close(p->env);

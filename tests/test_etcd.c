@@ -20,7 +20,8 @@
 **      (learned by watch or rebuild; write-through's own, indexed by its
 **      commit; a deleted index),
 **      a store of mirrors only (its syncs skipped; after an OS crash, thrown
-**      away and rebuilt)
+**      away and rebuilt, also by a local table's open; a forked child keeps
+**      no later open waiting)
 **   2  three members: write_through (counter and INSERT uniqueness across
 **      processes), a machine per member, the leader killed in the middle of
 **      flushes, a member stopped (SIGSTOP) and resumed
@@ -403,6 +404,127 @@ static void testMirrorSync(const char *zEp) {
   EXEC(a, "INSERT INTO kv VALUES(1, 'r')");
   EXPECT(a, "SELECT flaxkv_flush()", "1");
   EXPECT(a, zSync, "'full'|0");
+  sqlite3_close(a);
+  sqlite3_free(zLoc);
+  unsetenv("FLAXKV_TEST_BOOT_ID");
+}
+
+/* A child forked while the store is open shares its mark's lock: once the
+** parent closed the store, a new open must not wait for that child. */
+static void testMarkFork(const char *zEp) {
+  if (!harness_case("1.40", "a child forked while a mirror is open does not keep the mirror's "
+                            "next open waiting once the parent closed it"))
+    return;
+  setenv("FLAXKV_TEST_BOOT_ID", "boot-f", 1);
+  sqlite3 *a = machine("s-f", zEp, "mfork/", 0, 0);
+  EXEC(a, "INSERT INTO kv VALUES(1, 'one')");
+  EXPECT(a, "SELECT flaxkv_flush()", "1");
+  int aPipe[2];
+  CHECK(pipe(aPipe) == 0, "pipe");
+  pid_t child = fork();
+  if (child == 0) {
+    /* A child that lives on, using nothing of the parent's. */
+    char c;
+    close(aPipe[1]);
+    alarm(30);
+    (void)!read(aPipe[0], &c, 1);
+    _exit(0);
+  }
+  close(aPipe[0]);
+  sqlite3_close(a);
+  markIs("s-f", "clean");
+  /* The next open, in a process of its own: it must not hang. */
+  pid_t pid = fork();
+  if (pid == 0) {
+    alarm(10);
+    sqlite3 *b = machine("s-f", zEp, "mfork/", 0, 0);
+    int bOk = sqlite3_exec(b, "SELECT * FROM kv", 0, 0, 0) == SQLITE_OK;
+    sqlite3_close(b);
+    _exit(bOk ? 0 : 1);
+  }
+  int st = 0;
+  pid_t w = pid > 0 ? waitpid(pid, &st, 0) : -1;
+  CHECK(w == pid && WIFEXITED(st) && WEXITSTATUS(st) == 0,
+        "the open after the parent closed, while its forked child lives: waitpid %d, status %#x "
+        "(0xe: killed by SIGALRM, it waited)",
+        (int)w, st);
+  close(aPipe[1]);
+  waitpid(child, &st, 0);
+  unsetenv("FLAXKV_TEST_BOOT_ID");
+}
+
+/* The names of the main database of store zName (its named databases),
+** joined with ',' (free it). */
+static char *storeDbs(const char *zName) {
+  hstr out = {0, 0, 0};
+  hstr_append(&out, "", 0);
+  MDB_env *env = 0;
+  MDB_txn *txn = 0;
+  MDB_cursor *c = 0;
+  MDB_val k, v;
+  if (mdb_env_create(&env) == 0 && mdb_env_open(env, harness_path(zName), MDB_RDONLY, 0664) == 0 &&
+      mdb_txn_begin(env, 0, MDB_RDONLY, &txn) == 0 && mdb_cursor_open(txn, 0, &c) == 0) {
+    for (int e = mdb_cursor_get(c, &k, &v, MDB_FIRST); e == 0;
+         e = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
+      if (out.n) hstr_append(&out, ",", 1);
+      for (size_t i = 0; i < k.mv_size; i++) {
+        unsigned char ch = ((unsigned char *)k.mv_data)[i];
+        if (ch >= 0x20 && ch < 0x7f) {
+          hstr_append(&out, (const char *)&ch, 1);
+        } else {
+          hstr_appendf(&out, "\\x%02x", ch);
+        }
+      }
+    }
+  }
+  if (c) mdb_cursor_close(c);
+  if (txn) mdb_txn_abort(txn);
+  if (env) mdb_env_close(env);
+  return out.z;
+}
+
+static void testMarkLocalOpen(const char *zEp) {
+  if (!harness_case("1.41", "a mirror an earlier boot left unsynced is thrown away by the first "
+                            "open after the reboot, also one of a local table"))
+    return;
+  setenv("FLAXKV_TEST_BOOT_ID", "boot-a", 1);
+  crashAfter("s-n", zEp, "INSERT OR REPLACE INTO kv VALUES(41, 'one')", 0);
+  markIs("s-n", "dirty boot-a");
+  setenv("FLAXKV_TEST_BOOT_ID", "boot-b", 1);
+  /* The first open after the reboot is a local table's, without etcd=: the
+  ** environment may be corrupt, so it must not keep it (nor write its own
+  ** rows into it). */
+  sqlite3 *l = harness_open(":memory:");
+  char *zLoc =
+      sqlite3_mprintf("CREATE VIRTUAL TABLE temp.loc USING flaxkv(path=%Q)", harness_path("s-n"));
+  EXEC(l, zLoc);
+  EXEC(l, "INSERT INTO loc VALUES(1, 'l')");
+  EXPECT(l, "SELECT flaxkv_flush()", "1");
+  sqlite3_close(l);
+  markIs("s-n", "clean");
+  /* Its databases are those of a new store that holds loc alone. */
+  sqlite3_free(zLoc);
+  zLoc = sqlite3_mprintf("CREATE VIRTUAL TABLE temp.loc USING flaxkv(path=%Q)",
+                         harness_path("s-n2"));
+  l = harness_open(":memory:");
+  EXEC(l, zLoc);
+  EXEC(l, "INSERT INTO loc VALUES(1, 'l')");
+  sqlite3_close(l);
+  char *z = storeDbs("s-n"), *zWant = storeDbs("s-n2");
+  CHECK(strcmp(z, zWant) == 0,
+        "the store's databases after the local open: %s (want %s, a new store's: the mirror "
+        "thrown away)",
+        z, zWant);
+  free(z);
+  free(zWant);
+  sqlite3_free(zLoc);
+  zLoc =
+      sqlite3_mprintf("CREATE VIRTUAL TABLE temp.loc USING flaxkv(path=%Q)", harness_path("s-n"));
+  /* The mirror is rebuilt, the local row kept. */
+  sqlite3 *a = machine("s-n", zEp, "msync/", 0, 0);
+  EXEC(a, zLoc);
+  EXPECT(a, "SELECT value FROM kv WHERE key = 41", "'one'");
+  EXPECT(a, "SELECT key, value FROM loc", "1|'l'");
   sqlite3_close(a);
   sqlite3_free(zLoc);
   unsetenv("FLAXKV_TEST_BOOT_ID");
@@ -1666,6 +1788,8 @@ int main(int argc, char **argv) {
     testPurgeOwn(one.zEndpoints);
     testLocalInMirror(one.zEndpoints);
     testMirrorSync(one.zEndpoints);
+    testMarkFork(one.zEndpoints);
+    testMarkLocalOpen(one.zEndpoints);
     testReadTables(one.zEndpoints);
     testMemberDown(&one);
   }
