@@ -15,7 +15,8 @@
 **      /proc/self/task), the member killed and back (nothing
 **      acknowledged is lost), write_through's guards (the purge's, a read
 **      row another machine deleted: the delete fence; a table the
-**      transaction only read, and only its own reads), the fence never a
+**      transaction only read, and only its own reads; a nested statement's
+**      commit compares what the statement around it read), the fence never a
 **      row and within the limits, the purge of every machine's expired rows
 **      (learned by watch or rebuild; write-through's own, indexed by its
 **      commit; a deleted index),
@@ -1051,6 +1052,69 @@ static void testReadTables(const char *zEp) {
   sqlite3_free(zHold);
 }
 
+/* run(sql): runs sql on the function's own connection (a statement nested
+** in the one calling it), or on the one its user data names; 1, or the
+** statement's error. */
+static void runNested(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
+  (void)argc;
+  char *zErr = 0;
+  sqlite3 *db = sqlite3_user_data(ctx) ? sqlite3_user_data(ctx) : sqlite3_context_db_handle(ctx);
+  if (sqlite3_exec(db, (const char *)sqlite3_value_text(argv[0]), 0, 0, &zErr) != SQLITE_OK) {
+    sqlite3_result_error(ctx, zErr ? zErr : sqlite3_errmsg(db), -1);
+    sqlite3_free(zErr);
+    return;
+  }
+  sqlite3_result_int(ctx, 1);
+}
+
+static void testReadNested(const char *zEp) {
+  if (!harness_case("1.50", "write_through=1: an autocommit statement that reads a table and "
+                            "runs a nested statement writing another (a function) compares the "
+                            "table read at the nested commit, for every row it runs on"))
+    return;
+  char *zHold = sqlite3_mprintf("%s", harness_path("rn-hold"));
+  setenv("FLAXKV_TEST_WATCH_HOLD", zHold, 1);
+  sqlite3 *a = machine("rn-a", zEp, "rnest/x/", "write_through=1", 0);
+  unsetenv("FLAXKV_TEST_WATCH_HOLD");
+  machineTable(a, "rn-a", zEp, "main.y", "rnest/y/", "write_through=1");
+  sqlite3 *b = machine("rn-b", zEp, "rnest/x/", 0, 0);
+  sqlite3_create_function(a, "run", 1, SQLITE_UTF8, 0, runNested, 0, 0);
+  sqlite3_create_function(a, "run_b", 1, SQLITE_UTF8, b, runNested, 0, 0);
+  EXEC(b, "INSERT INTO kv VALUES ('a', 1), ('b', 2)");
+  EXPECT(b, "SELECT flaxkv_flush()", "1");
+  WAIT_FOR(a, "SELECT sum(value) FROM kv", "3");
+  EXEC(a, "INSERT INTO y VALUES ('a', 0), ('b', 0)");
+  const char *zCopy = "SELECT run(printf('UPDATE y SET value = %d WHERE key = %Q', value, key)) "
+                      "FROM kv ORDER BY key";
+  const char *zBusy =
+      "error: flaxkv: another machine changed the etcd keys this transaction read or writes "
+      "(under rnest/x/, rnest/y/) after its snapshot; nothing was written: roll back and retry";
+  /* x changed by B before A reads it: the first nested commit fails. */
+  holdWatches(zHold);
+  EXEC(b, "UPDATE kv SET value = 10 WHERE key = 'a'");
+  EXPECT(b, "SELECT flaxkv_flush()", "1");
+  EXPECT(a, zCopy, zBusy);
+  EXPECT(a, "SELECT key, value FROM y", "'a'|0\n'b'|0");
+  releaseWatch(zHold);
+  WAIT_FOR(a, "SELECT sum(value) FROM kv", "12");
+  EXPECT(a, zCopy, "1\n1");
+  EXPECT(a, "SELECT key, value FROM y", "'a'|10\n'b'|2");
+  /* x changed by B after the first row's nested commit (A read it all
+  ** before): the second row's fails. */
+  holdWatches(zHold);
+  const char *zSlow =
+      "SELECT run(printf('UPDATE y SET value = %d WHERE key = %Q', value + 1, key)), "
+      "CASE key WHEN 'a' THEN run_b('UPDATE kv SET value = 20 WHERE key = ''b''; "
+      "SELECT flaxkv_flush()') END FROM kv ORDER BY key";
+  EXPECT(a, zSlow, zBusy);
+  EXPECT(a, "SELECT key, value FROM y", "'a'|11\n'b'|2");
+  releaseWatch(zHold);
+  WAIT_FOR(a, "SELECT sum(value) FROM kv", "30");
+  sqlite3_close(a);
+  sqlite3_close(b);
+  sqlite3_free(zHold);
+}
+
 /* The key equal to zPrefix on the cluster: 1 if it is there with an empty
 ** value, 0 if absent, -1 otherwise. */
 typedef struct kv_fence kv_fence;
@@ -1791,6 +1855,7 @@ int main(int argc, char **argv) {
     testMarkFork(one.zEndpoints);
     testMarkLocalOpen(one.zEndpoints);
     testReadTables(one.zEndpoints);
+    testReadNested(one.zEndpoints);
     testMemberDown(&one);
   }
   if (harness_wanted("4")) testDiff(argv[0], one.zEndpoints);
