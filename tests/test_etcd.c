@@ -20,6 +20,7 @@
 **      row and within the limits, the purge of every machine's expired rows
 **      (learned by watch or rebuild; write-through's own, indexed by its
 **      commit; a deleted index),
+**      nested prefixes (the fence no row of the shorter; refused in a store),
 **      a store of mirrors only (its syncs skipped; after an OS crash, thrown
 **      away and rebuilt, also by a local table's open; a forked child keeps
 **      no later open waiting)
@@ -1194,6 +1195,40 @@ static void testFenceRows(const char *zEp) {
   sqlite3_close(d);
 }
 
+static void testNestedPrefixes(const char *zEp) {
+  if (!harness_case("1.51", "nested prefixes: the longer one's delete fence is never a row of the "
+                            "shorter one's table (watched or rebuilt); within one store the "
+                            "second table is refused"))
+    return;
+  sqlite3 *a = machine("np-a", zEp, "npre/", 0, 0);
+  sqlite3 *b = machine("np-b", zEp, "npre/0", 0, 0);
+  EXEC(b, "INSERT INTO kv VALUES ('k', 1)");
+  EXPECT(b, "SELECT flaxkv_flush()", "1");
+  EXEC(b, "DELETE FROM kv");
+  EXPECT(b, "SELECT flaxkv_flush()", "1");
+  CHECK(clusterFence(zEp, "npre/0") == 1, "no fence npre/0 on the cluster");
+  EXEC(a, "INSERT INTO kv VALUES ('a', 1)");
+  EXPECT(a, "SELECT flaxkv_flush()", "1");
+  WAIT_FOR(a, "SELECT count(*) FROM kv", "1");
+  EXPECT(a, zRows, "'a'|1");
+  sqlite3 *c = machine("np-c", zEp, "npre/", 0, 0); /* rebuilt from the cluster */
+  EXPECT(c, zRows, "'a'|1");
+  char *zSql = sqlite3_mprintf("CREATE VIRTUAL TABLE main.y USING flaxkv(path=%Q, etcd=%Q, "
+                               "prefix='npre/x/')",
+                               harness_path("np-c"), zEp);
+  char *zWant = sqlite3_mprintf(
+      "error: flaxkv: the prefixes npre/x/ and npre/ (the mirror database kv of %s) nest: the "
+      "table of the shorter one would read the other's rows; give prefixes neither of which "
+      "starts with the other",
+      harness_path("np-c"));
+  EXPECT(c, zSql, zWant);
+  sqlite3_free(zSql);
+  sqlite3_free(zWant);
+  sqlite3_close(a);
+  sqlite3_close(b);
+  sqlite3_close(c);
+}
+
 static void testFenceLimits(const char *zEp) {
   if (!harness_case("1.14", "the delete fence is one more etcd operation: 128 puts commit, 127 "
                             "puts and a delete fail at COMMIT naming the flag, the buffer keeps "
@@ -1856,6 +1891,7 @@ int main(int argc, char **argv) {
     testMarkLocalOpen(one.zEndpoints);
     testReadTables(one.zEndpoints);
     testReadNested(one.zEndpoints);
+    testNestedPrefixes(one.zEndpoints);
     testMemberDown(&one);
   }
   if (harness_wanted("4")) testDiff(argv[0], one.zEndpoints);
