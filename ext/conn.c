@@ -33,6 +33,11 @@
 **     its first xBegin);
 **   - at the first xBegin of an autocommit statement (SQLite makes the
 **     statement's xBegins before it reads anything);
+**   but at neither while a cursor of the connection is open (connReading):
+**   a statement nested in a reading one (SQL run by a function on each
+**   row) commits its writes on what the outer statement read, before and
+**   after each nested commit; (a statement left unreset keeps the number
+**   too, a false positive at worst);
 **   - when fkvConnTxnSyncSlow finds the marked transaction ended, or none
 **     marked, in an explicit transaction that has not written: a new
 **     transaction's first read or write.  Not when only a ROLLBACK TO
@@ -335,11 +340,22 @@ void fkvConnTxnSyncSlow(fkv_conn *c, int bMark) {
   }
 }
 
+/* Does a statement of the connection still read flaxkv tables (an open
+** cursor: one that runs the statement writing, nested, or one not reset)? */
+static int connReading(fkv_conn *c) {
+  for (fkv_shared_view *q = c->pViews; q; q = q->pNext) {
+    if (q->nRef > 0) return 1;
+  }
+  return 0;
+}
+
 void fkvConnWriteBegin(fkv_conn *c) {
   if (c->bWriting) return;
   c->bWriting = 1;
   if (sqlite3_get_autocommit(c->db)) {
-    c->iReadTxn++; /* an autocommit statement begins (see Reads) */
+    /* An autocommit statement begins (see Reads), unless it is nested in
+    ** one that is reading. */
+    if (!connReading(c)) c->iReadTxn++;
     c->bMarkFailed = 0;
   }
 }
@@ -348,7 +364,7 @@ void fkvConnWriteEnd(fkv_conn *c) {
   if (!c->bWriting) return;
   c->bWriting = 0;
   c->bMarkFailed = 0;
-  c->iReadTxn++;
+  if (!connReading(c)) c->iReadTxn++; /* else what it read is read on (see Reads) */
 }
 
 /* The view of pBuf pinned to the connection's transaction, or NULL. */

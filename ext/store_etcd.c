@@ -16,7 +16,12 @@
 ** table's LMDB database, the encoded key alone.  The prefix's range is
 ** [P, fkvEtcdPrefixEnd(P)).  The key P itself is the delete fence, never a
 ** row (an encoded key is never empty: keys of length <= |P| are skipped by
-** the rebuild and the watch, and the mirror never holds one): every Txn
+** the rebuild and the watch, and the mirror never holds one; nor is a key
+** with an empty value, since a row's value has its header byte: so the
+** fence of a table whose prefix extends P, P + "0", is no row of P's
+** table either.  Prefixes must not nest all the same, docs/reference.md:
+** P's table would read the other's rows; tableOpen refuses it within a
+** store, the one place it can see both): every Txn
 ** this backend sends that deletes a key under P also puts P, with an
 ** empty value (batchFence), so P's mod revision is the revision of the
 ** last delete flaxkv made under P (see Write-through).
@@ -401,8 +406,9 @@ struct fkv_rebuild {
 static int rebuildKv(void *pArg, const fkv_etcd_kv *kv) {
   fkv_rebuild *c = pArg;
   fkv_rtable *rt = c->rt;
-  if (kv->nKey < rt->nPrefix || kv->nKey - rt->nPrefix > FKV_MAX_KEY || kv->nKey == rt->nPrefix) {
-    return SQLITE_OK; /* no key of a flaxkv table */
+  if (kv->nKey < rt->nPrefix || kv->nKey - rt->nPrefix > FKV_MAX_KEY || kv->nKey == rt->nPrefix ||
+      kv->nVal == 0) {
+    return SQLITE_OK; /* no row of a flaxkv table (Keys) */
   }
   const unsigned char *aKey = kv->pKey + rt->nPrefix;
   size_t nKey = kv->nKey - rt->nPrefix;
@@ -485,8 +491,9 @@ static int applyWork(fkv_store *p, MDB_txn *txn, void *pCtx, int *pbForeign) {
     const fkv_etcd_event *ev = &c->pResp->aEvent[i];
     const fkv_etcd_kv *kv = &ev->kv;
     if (kv->nKey <= rt->nPrefix || kv->nKey - rt->nPrefix > FKV_MAX_KEY ||
-        memcmp(kv->pKey, rt->aPrefix, rt->nPrefix) != 0) {
-      continue;
+        memcmp(kv->pKey, rt->aPrefix, rt->nPrefix) != 0 ||
+        (ev->eType != FKV_ETCD_EV_DELETE && kv->nVal == 0)) {
+      continue; /* no row of a flaxkv table (Keys) */
     }
     const unsigned char *aKey = kv->pKey + rt->nPrefix;
     size_t nKey = kv->nKey - rt->nPrefix;
@@ -846,7 +853,25 @@ static int tableOpen(fkv_remote *r, fkv_table *t, const char *zPrefix, char **pz
   } else if (!t->zName) {
     return fkvErrSet(pzErr, SQLITE_ERROR, "flaxkv: an etcd-backed table needs a named database");
   } else {
-    int rc = rtableNew(r, t, zPrefix, &rt);
+    /* Nested prefixes: one table would read the other's rows (Keys). */
+    pthread_mutex_lock(&r->mu);
+    fkv_rtable *q = r->pTables;
+    for (; q; q = q->pNext) {
+      size_t n = q->nPrefix < nPrefix ? q->nPrefix : nPrefix;
+      if (q->nPrefix != nPrefix && !__atomic_load_n(&q->t->bDropped, __ATOMIC_ACQUIRE) &&
+          memcmp(q->aPrefix, zPrefix, n) == 0) {
+        break;
+      }
+    }
+    int rc =
+        q ? fkvErrSet(pzErr, SQLITE_ERROR,
+                      "flaxkv: the prefixes %s and %.*s (the mirror database %s of %s) "
+                      "nest: the table of the shorter one would read the other's rows; give "
+                      "prefixes neither of which starts with the other",
+                      zPrefix, (int)q->nPrefix, q->aPrefix, q->t->zName, fkvStorePath(r->pStore))
+          : SQLITE_OK;
+    pthread_mutex_unlock(&r->mu);
+    if (rc == SQLITE_OK) rc = rtableNew(r, t, zPrefix, &rt);
     if (rc != SQLITE_OK) return rc;
   }
 

@@ -15,10 +15,12 @@
 **      /proc/self/task), the member killed and back (nothing
 **      acknowledged is lost), write_through's guards (the purge's, a read
 **      row another machine deleted: the delete fence; a table the
-**      transaction only read, and only its own reads), the fence never a
+**      transaction only read, and only its own reads; a nested statement's
+**      commit compares what the statement around it read), the fence never a
 **      row and within the limits, the purge of every machine's expired rows
 **      (learned by watch or rebuild; write-through's own, indexed by its
 **      commit; a deleted index),
+**      nested prefixes (the fence no row of the shorter; refused in a store),
 **      a store of mirrors only (its syncs skipped; after an OS crash, thrown
 **      away and rebuilt, also by a local table's open; a forked child keeps
 **      no later open waiting)
@@ -1051,6 +1053,69 @@ static void testReadTables(const char *zEp) {
   sqlite3_free(zHold);
 }
 
+/* run(sql): runs sql on the function's own connection (a statement nested
+** in the one calling it), or on the one its user data names; 1, or the
+** statement's error. */
+static void runNested(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
+  (void)argc;
+  char *zErr = 0;
+  sqlite3 *db = sqlite3_user_data(ctx) ? sqlite3_user_data(ctx) : sqlite3_context_db_handle(ctx);
+  if (sqlite3_exec(db, (const char *)sqlite3_value_text(argv[0]), 0, 0, &zErr) != SQLITE_OK) {
+    sqlite3_result_error(ctx, zErr ? zErr : sqlite3_errmsg(db), -1);
+    sqlite3_free(zErr);
+    return;
+  }
+  sqlite3_result_int(ctx, 1);
+}
+
+static void testReadNested(const char *zEp) {
+  if (!harness_case("1.50", "write_through=1: an autocommit statement that reads a table and "
+                            "runs a nested statement writing another (a function) compares the "
+                            "table read at the nested commit, for every row it runs on"))
+    return;
+  char *zHold = sqlite3_mprintf("%s", harness_path("rn-hold"));
+  setenv("FLAXKV_TEST_WATCH_HOLD", zHold, 1);
+  sqlite3 *a = machine("rn-a", zEp, "rnest/x/", "write_through=1", 0);
+  unsetenv("FLAXKV_TEST_WATCH_HOLD");
+  machineTable(a, "rn-a", zEp, "main.y", "rnest/y/", "write_through=1");
+  sqlite3 *b = machine("rn-b", zEp, "rnest/x/", 0, 0);
+  sqlite3_create_function(a, "run", 1, SQLITE_UTF8, 0, runNested, 0, 0);
+  sqlite3_create_function(a, "run_b", 1, SQLITE_UTF8, b, runNested, 0, 0);
+  EXEC(b, "INSERT INTO kv VALUES ('a', 1), ('b', 2)");
+  EXPECT(b, "SELECT flaxkv_flush()", "1");
+  WAIT_FOR(a, "SELECT sum(value) FROM kv", "3");
+  EXEC(a, "INSERT INTO y VALUES ('a', 0), ('b', 0)");
+  const char *zCopy = "SELECT run(printf('UPDATE y SET value = %d WHERE key = %Q', value, key)) "
+                      "FROM kv ORDER BY key";
+  const char *zBusy =
+      "error: flaxkv: another machine changed the etcd keys this transaction read or writes "
+      "(under rnest/x/, rnest/y/) after its snapshot; nothing was written: roll back and retry";
+  /* x changed by B before A reads it: the first nested commit fails. */
+  holdWatches(zHold);
+  EXEC(b, "UPDATE kv SET value = 10 WHERE key = 'a'");
+  EXPECT(b, "SELECT flaxkv_flush()", "1");
+  EXPECT(a, zCopy, zBusy);
+  EXPECT(a, "SELECT key, value FROM y", "'a'|0\n'b'|0");
+  releaseWatch(zHold);
+  WAIT_FOR(a, "SELECT sum(value) FROM kv", "12");
+  EXPECT(a, zCopy, "1\n1");
+  EXPECT(a, "SELECT key, value FROM y", "'a'|10\n'b'|2");
+  /* x changed by B after the first row's nested commit (A read it all
+  ** before): the second row's fails. */
+  holdWatches(zHold);
+  const char *zSlow =
+      "SELECT run(printf('UPDATE y SET value = %d WHERE key = %Q', value + 1, key)), "
+      "CASE key WHEN 'a' THEN run_b('UPDATE kv SET value = 20 WHERE key = ''b''; "
+      "SELECT flaxkv_flush()') END FROM kv ORDER BY key";
+  EXPECT(a, zSlow, zBusy);
+  EXPECT(a, "SELECT key, value FROM y", "'a'|11\n'b'|2");
+  releaseWatch(zHold);
+  WAIT_FOR(a, "SELECT sum(value) FROM kv", "30");
+  sqlite3_close(a);
+  sqlite3_close(b);
+  sqlite3_free(zHold);
+}
+
 /* The key equal to zPrefix on the cluster: 1 if it is there with an empty
 ** value, 0 if absent, -1 otherwise. */
 typedef struct kv_fence kv_fence;
@@ -1128,6 +1193,40 @@ static void testFenceRows(const char *zEp) {
   sqlite3_close(b);
   sqlite3_close(c);
   sqlite3_close(d);
+}
+
+static void testNestedPrefixes(const char *zEp) {
+  if (!harness_case("1.51", "nested prefixes: the longer one's delete fence is never a row of the "
+                            "shorter one's table (watched or rebuilt); within one store the "
+                            "second table is refused"))
+    return;
+  sqlite3 *a = machine("np-a", zEp, "npre/", 0, 0);
+  sqlite3 *b = machine("np-b", zEp, "npre/0", 0, 0);
+  EXEC(b, "INSERT INTO kv VALUES ('k', 1)");
+  EXPECT(b, "SELECT flaxkv_flush()", "1");
+  EXEC(b, "DELETE FROM kv");
+  EXPECT(b, "SELECT flaxkv_flush()", "1");
+  CHECK(clusterFence(zEp, "npre/0") == 1, "no fence npre/0 on the cluster");
+  EXEC(a, "INSERT INTO kv VALUES ('a', 1)");
+  EXPECT(a, "SELECT flaxkv_flush()", "1");
+  WAIT_FOR(a, "SELECT count(*) FROM kv", "1");
+  EXPECT(a, zRows, "'a'|1");
+  sqlite3 *c = machine("np-c", zEp, "npre/", 0, 0); /* rebuilt from the cluster */
+  EXPECT(c, zRows, "'a'|1");
+  char *zSql = sqlite3_mprintf("CREATE VIRTUAL TABLE main.y USING flaxkv(path=%Q, etcd=%Q, "
+                               "prefix='npre/x/')",
+                               harness_path("np-c"), zEp);
+  char *zWant = sqlite3_mprintf(
+      "error: flaxkv: the prefixes npre/x/ and npre/ (the mirror database kv of %s) nest: the "
+      "table of the shorter one would read the other's rows; give prefixes neither of which "
+      "starts with the other",
+      harness_path("np-c"));
+  EXPECT(c, zSql, zWant);
+  sqlite3_free(zSql);
+  sqlite3_free(zWant);
+  sqlite3_close(a);
+  sqlite3_close(b);
+  sqlite3_close(c);
 }
 
 static void testFenceLimits(const char *zEp) {
@@ -1791,6 +1890,8 @@ int main(int argc, char **argv) {
     testMarkFork(one.zEndpoints);
     testMarkLocalOpen(one.zEndpoints);
     testReadTables(one.zEndpoints);
+    testReadNested(one.zEndpoints);
+    testNestedPrefixes(one.zEndpoints);
     testMemberDown(&one);
   }
   if (harness_wanted("4")) testDiff(argv[0], one.zEndpoints);
