@@ -57,8 +57,13 @@
 ** transaction that changed rows counts as another process's commit
 ** (fkvStoreMirrorRun's bForeign): new views see it, and write_through's
 ** snapshot check treats it as a foreign commit.  One that only advances
-** the revision is written at most once per FKV_ETCD_RECORD_MS.  A watch
-** that finds its revision compacted rebuilds the mirror.
+** the revision is written at most once per FKV_ETCD_RECORD_MS.  An answer
+** that holds only puts of this machine's own flushes, which the mirror
+** already holds at their revisions (a ring of the last FKV_ETCD_OWN of
+** them per table, filled by fkvRemoteBatchApplied after the flush's
+** commit), only moves the applied revision on, without an LMDB
+** transaction (watchOwn).  A watch that finds its revision compacted
+** rebuilds the mirror.
 **
 ** Expiry.  An event that changes a row changes its index entries with it:
 ** the entry of the expiry the mirror's version had goes (a delete, a put
