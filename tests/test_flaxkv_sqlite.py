@@ -1088,6 +1088,9 @@ def test_ttl(tmp):
             (math.nan, ValueError, gt0 + "nan"), (-math.inf, ValueError, gt0 + "-inf"),
             (1e11, ValueError, "flaxkv_sqlite: ttl must be at most 10**10 seconds "
              "(math.inf: never), not 100000000000.0"),
+            (10 ** 400, ValueError, "flaxkv_sqlite: ttl must be at most 10**10 seconds "
+             "(math.inf: never), not 1000..."),
+            (-10 ** 400, ValueError, gt0 + "-1000..."),
             ("5", TypeError, num + "str"), (True, TypeError, num + "bool")]:
         raises(exc, text, lambda: d.set("bad", 1, ttl=v), "set(ttl=%r)" % (v,))
         raises(exc, text, lambda: FlaxKV("bad", root, ttl=v), "FlaxKV(ttl=%r)" % (v,))

@@ -152,7 +152,11 @@ def _lifetime(v, name):
     if isinstance(v, bool) or not isinstance(v, numbers.Real):
         raise TypeError("flaxkv_sqlite: %s is a lifetime in seconds (an int or a float, "
                         "math.inf for never), not %s" % (name, type(v).__name__))
-    f = float(v)
+    try:
+        f = float(v)
+    except OverflowError:
+        # An int beyond a float's range: too large (not math.inf, never), or < 0.
+        f = _MAX_TTL * 2 if v > 0 else -1.0
     if math.isnan(f) or f <= 0:
         raise ValueError("flaxkv_sqlite: %s must be more than 0 seconds (math.inf: never), "
                          "not %r" % (name, v))
