@@ -58,9 +58,12 @@ EXPIRY (docs/python.md, "Expiry")
     written with; writes never delete an expiry row of another value (it is
     harmless, and the purge removes it); only the purge deletes expiry rows
     of keys it deleted, and only after flaxkv_flush('kv') made those deletes
-    durable and visible.  One flaw is left: a value written again with the
-    same bytes and no ttl takes its old expiry back if the process dies
-    before the expiry store's flush (docs/python.md says so).
+    durable and visible.  Two flaws are left (docs/python.md says so): a
+    value written again with the same bytes and no ttl takes its old expiry
+    back if the process dies before the expiry store's flush; a value with
+    an expiry written over with other bytes and a ttl keeps no expiry if
+    the expiry store's flush lands and the data store's is lost (the key
+    has one expiry row: the new value's replaced the old one's).
   - A write transaction that touches the expiry store writes to kv first
     (_SQL_LOCK when it has nothing to write there yet): the writer lock of
     the data store serializes every writer of the process, and the expiry
