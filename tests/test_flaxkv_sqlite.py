@@ -33,6 +33,7 @@ import datetime
 import math
 import os
 import shutil
+import signal
 import sqlite3
 import subprocess
 import sys
@@ -882,6 +883,31 @@ def ttl_child(root, t, mode):
     return r.returncode, r.stdout, r.stderr
 
 
+TTL_CRASH_CHILD = r"""
+import os, signal, sys
+sys.path.insert(0, sys.argv[1])
+from flaxkv_sqlite import FlaxKV, _store
+t = [float(sys.argv[3])]
+d = FlaxKV("crash", sys.argv[2], clock=lambda: t[0])
+for i in range(10):
+    d.set("k%d" % i, "v", ttl=5)
+d["keep"] = 1
+d.write_immediately(block=True)
+txn = _store.FlaxKV._txn
+
+
+def killed_before_forget(self, body):
+    if body.__name__ == "forget":   # the key deletes are flushed, the entries are not
+        os.kill(os.getpid(), signal.SIGKILL)
+    return txn(self, body)
+
+
+_store.FlaxKV._txn = killed_before_forget
+t[0] += 5
+d.purge()
+"""
+
+
 def test_ttl(tmp):
     from flaxkv_sqlite import _store
     root = os.path.join(tmp, "ttl")
@@ -1079,6 +1105,29 @@ def test_ttl(tmp):
     expect((lmdb_count(exp_path, b"expiry"), lmdb_count(exp_path, b"expiry_index")), (0, 0),
            "clear() removes the expiries")
 
+    # ---- a purge killed between its key deletes and its entry deletes
+    r = subprocess.run([sys.executable, "-c", TTL_CRASH_CHILD, os.path.join(ROOT, "python"),
+                        root, repr(t0)], capture_output=True, text=True, timeout=60)
+    expect((r.returncode, r.stderr), (-signal.SIGKILL, ""), "the purging child is killed")
+    clk.t = t0 + 5
+    k = FlaxKV("crash", root, clock=clk)
+    k2 = FlaxKV("crash", root, clock=clk)
+    expect((sorted(k), len(k)), (["keep"], 1), "after the crash: the keys deleted, entries left")
+    k["k1"] = "v"                      # the same bytes again, no ttl: no expiry
+    k.set("k2", "v", ttl=100)          # a new expiry
+    k2["k3"] = "v"                     # the same bytes, by another object
+    expect((sorted(k), k.purge()), (["k1", "k2", "k3", "keep"], 0),
+           "keys written again over the left entries are live")
+    k.write_immediately(block=True)
+    kexp = os.path.join(root, "crash-lmdb", _store.EXPIRY_DIR)
+    expect((lmdb_count(kexp, b"expiry"), lmdb_count(kexp, b"expiry_index")), (1, 1),
+           "the left entries are gone; k2's is there")
+    clk.t = t0 + 1000
+    expect((k.purge(), sorted(k2)), (1, ["k1", "k3", "keep"]),
+           "only the key given a new ttl expires")
+    k.close()
+    k2.close()
+
     # ---- bad values
     gt0 = "flaxkv_sqlite: ttl must be more than 0 seconds (math.inf: never), not "
     num = ("flaxkv_sqlite: ttl is a lifetime in seconds (an int or a float, math.inf for "
@@ -1088,6 +1137,9 @@ def test_ttl(tmp):
             (math.nan, ValueError, gt0 + "nan"), (-math.inf, ValueError, gt0 + "-inf"),
             (1e11, ValueError, "flaxkv_sqlite: ttl must be at most 10**10 seconds "
              "(math.inf: never), not 100000000000.0"),
+            (10 ** 400, ValueError, "flaxkv_sqlite: ttl must be at most 10**10 seconds "
+             "(math.inf: never), not 1000..."),
+            (-10 ** 400, ValueError, gt0 + "-1000..."),
             ("5", TypeError, num + "str"), (True, TypeError, num + "bool")]:
         raises(exc, text, lambda: d.set("bad", 1, ttl=v), "set(ttl=%r)" % (v,))
         raises(exc, text, lambda: FlaxKV("bad", root, ttl=v), "FlaxKV(ttl=%r)" % (v,))

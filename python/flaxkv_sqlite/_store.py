@@ -58,9 +58,12 @@ EXPIRY (docs/python.md, "Expiry")
     written with; writes never delete an expiry row of another value (it is
     harmless, and the purge removes it); only the purge deletes expiry rows
     of keys it deleted, and only after flaxkv_flush('kv') made those deletes
-    durable and visible.  One flaw is left: a value written again with the
-    same bytes and no ttl takes its old expiry back if the process dies
-    before the expiry store's flush (docs/python.md says so).
+    durable and visible.  Two flaws are left (docs/python.md says so): a
+    value written again with the same bytes and no ttl takes its old expiry
+    back if the process dies before the expiry store's flush; a value with
+    an expiry written over with other bytes and a ttl keeps no expiry if
+    the expiry store's flush lands and the data store's is lost (the key
+    has one expiry row: the new value's replaced the old one's).
   - A write transaction that touches the expiry store writes to kv first
     (_SQL_LOCK when it has nothing to write there yet): the writer lock of
     the data store serializes every writer of the process, and the expiry
@@ -152,7 +155,11 @@ def _lifetime(v, name):
     if isinstance(v, bool) or not isinstance(v, numbers.Real):
         raise TypeError("flaxkv_sqlite: %s is a lifetime in seconds (an int or a float, "
                         "math.inf for never), not %s" % (name, type(v).__name__))
-    f = float(v)
+    try:
+        f = float(v)
+    except OverflowError:
+        # An int beyond a float's range: too large (not math.inf, never), or < 0.
+        f = _MAX_TTL * 2 if v > 0 else -1.0
     if math.isnan(f) or f <= 0:
         raise ValueError("flaxkv_sqlite: %s must be more than 0 seconds (math.inf: never), "
                          "not %r" % (name, v))
