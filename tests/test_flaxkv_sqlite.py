@@ -908,6 +908,20 @@ d.purge()
 """
 
 
+TTL_REWRITE_CHILD = r"""
+import os, signal, sys
+sys.path.insert(0, sys.argv[1])
+from flaxkv_sqlite import FlaxKV
+t = float(sys.argv[3])
+d = FlaxKV("rewrite", sys.argv[2], clock=lambda: t, flush_interval=600000)
+d.set("k", "v1", ttl=5)
+d.write_immediately(block=True)
+d.set("k", "v2", ttl=50)                  # buffered in both stores
+d._conn.execute("SELECT flaxkv_flush('expiry')")   # the expiry store's flush only
+os.kill(os.getpid(), signal.SIGKILL)
+"""
+
+
 def test_ttl(tmp):
     from flaxkv_sqlite import _store
     root = os.path.join(tmp, "ttl")
@@ -1127,6 +1141,66 @@ def test_ttl(tmp):
            "only the key given a new ttl expires")
     k.close()
     k2.close()
+
+    # ---- a key written again with a new ttl, killed after the expiry store's
+    # flush and before the data store's: the old value expires at its own time
+    r = subprocess.run([sys.executable, "-c", TTL_REWRITE_CHILD, os.path.join(ROOT, "python"),
+                        root, repr(t0)], capture_output=True, text=True, timeout=60)
+    expect((r.returncode, r.stderr), (-signal.SIGKILL, ""), "the rewriting child is killed")
+    rpath = os.path.join(root, "rewrite-lmdb")
+    rexp = os.path.join(rpath, _store.EXPIRY_DIR)
+    expect((lmdb_count(rpath), lmdb_count(rexp, b"expiry"), lmdb_count(rexp, b"expiry_index")),
+           (1, 1, 2), "after the crash: v1 in the data, v2's expiry row, both index entries")
+    clk.t = t0 + 5
+    w = FlaxKV("rewrite", root, clock=clk)
+    expect((w.get("k"), len(w)), ("v1", 1),
+           "v1 is read by its expiry row (v2's) until the purge reaches its index entry")
+    w["other"] = 1                     # a write: a purge round
+    expect((w.get("k"), len(w), sorted(w)), (None, 1, ["other"]), "the purge deleted v1")
+    w.write_immediately(block=True)
+    expect((lmdb_count(rpath), lmdb_count(rexp, b"expiry"), lmdb_count(rexp, b"expiry_index")),
+           (1, 1, 1), "v1 is gone from LMDB with its index entry; v2's entries wait")
+    clk.t = t0 + 50
+    expect(w.purge(), 0, "v2's entry comes due: no key to delete")
+    w.write_immediately(block=True)
+    expect((lmdb_count(rexp, b"expiry"), lmdb_count(rexp, b"expiry_index")), (0, 0),
+           "and its entries are gone")
+    w.close()
+
+    # ---- the index entries of values written over, met by the purge
+    clk.t = t0
+    x = FlaxKV("over", root, clock=clk)
+    xpath = os.path.join(root, "over-lmdb")
+    xexp = os.path.join(xpath, _store.EXPIRY_DIR)
+    x.set("a", "v", ttl=5)
+    x.set("a", "w", ttl=50)
+    x["a"] = "v"                       # v's bytes again, no ttl: v's old entry must not apply
+    x.set("b", "v1", ttl=5)
+    x.set("b", "v2", ttl=5)            # the same instant and ttl: v1's entry is kept
+    x.set("c", "v", ttl=5)
+    x.set("c", "v", ttl=50)            # the same bytes, a longer ttl
+    x.write_immediately(block=True)
+    expect((lmdb_count(xexp, b"expiry"), lmdb_count(xexp, b"expiry_index")), (3, 6),
+           "one expiry row a key, an index entry a write with a ttl")
+    clk.t = t0 + 5
+    expect((x.get("b"), len(x)), ("v2", 3), "b's expiry moved on by the smallest step")
+    clk.t = math.nextafter(t0 + 5, math.inf)
+    expect((sorted(x), len(x), x.purge()), (["a", "c"], 2, 1),
+           "at t0+5 only b expires: a (rewritten without ttl) and c (a later ttl) stay")
+    x.write_immediately(block=True)
+    expect((lmdb_count(xpath), lmdb_count(xexp, b"expiry"), lmdb_count(xexp, b"expiry_index")),
+           (2, 2, 2), "b and the due entries gone; a's row says never; the entries at "
+           "t0+50 (a's for w, c's) wait")
+    clk.t = t0 + 1000
+    expect((x.purge(), sorted(x), x["a"]), (1, ["a"], "v"), "c expires at its own time; a never")
+    x.write_immediately(block=True)
+    expect((lmdb_count(xexp, b"expiry"), lmdb_count(xexp, b"expiry_index")), (1, 0),
+           "left: a's row that says never")
+    x.clear()
+    x.write_immediately(block=True)
+    expect((lmdb_count(xexp, b"expiry"), lmdb_count(xexp, b"expiry_index")), (0, 0),
+           "clear() empties both tables")
+    x.close()
 
     # ---- bad values
     gt0 = "flaxkv_sqlite: ttl must be more than 0 seconds (math.inf: never), not "

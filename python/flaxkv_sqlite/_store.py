@@ -115,7 +115,8 @@ _MAX_TTL_KEY = 503      # bytes: LMDB's 511-byte key limit less the index's 8
 _SQL_EXP_GET = "SELECT value FROM expiry WHERE key = ?"
 _SQL_EXP_PUT = "REPLACE INTO expiry VALUES (?, ?)"
 _SQL_EXP_DEL = "DELETE FROM expiry WHERE key = ?"
-_SQL_IDX_PUT = "REPLACE INTO expiry_index VALUES (?, x'')"
+_SQL_IDX_GET = "SELECT value FROM expiry_index WHERE key = ?"
+_SQL_IDX_PUT = "REPLACE INTO expiry_index VALUES (?, ?)"
 _SQL_IDX_DEL = "DELETE FROM expiry_index WHERE key = ?"
 # A key's live rows: value, and the expiry row where it is due (E <= now: ?1).
 _SQL_FIND_EXP = ("SELECT kv.key, kv.value, CASE WHEN t.value <= ?1 THEN t.value END "
@@ -133,6 +134,21 @@ def _sortable(t):
     """8 bytes whose byte order is the order of the float t."""
     (b,) = _U64.unpack(_F64.pack(t))
     return _U64.pack(b ^ _FLIP if b & _TOP else b | _TOP)
+
+
+# The expiry of a row that says "this value never expires" (no index entry).
+_NEVER = _sortable(math.inf)
+
+
+def _dead(vb, ik, ih, ev):
+    """Does the due index entry ik -> ih (E + key -> F) delete the key, whose
+    stored value is vb and expiry row ev (None: absent)?  Iff the value is
+    the one the entry was written for (F), and the expiry row names this
+    entry or another value: a row naming the same bytes with another expiry
+    (written again with a new ttl), or no row (written again without one),
+    means the value lives on."""
+    return (vb is not None and ev is not None and _fp(vb) == ih
+            and (ev == ik[:8] + ih or ev[8:] != ih))
 
 
 def _fp(vb):
@@ -358,23 +374,37 @@ class FlaxKV(MutableMapping):
 
     def _set_expiry(self, c, kb, vb, expiry):
         """In a write transaction that wrote kb = vb: give it expiry (a Unix
-        time, or None: never).  A row of another value is left (it does not
-        apply to this one; the purge removes it)."""
+        time, or None: never).  With an expiry: the key's expiry row becomes
+        E + F and the index entry E + key -> F is added; the index entries
+        of earlier values stay until the purge finds them due.  Without:
+        the row is deleted if it names this value's bytes, else it becomes
+        _NEVER + F (so an index entry of these bytes left by an earlier
+        write does not delete them), and no row stays absent."""
         old = c.execute(_SQL_EXP_GET, (kb,)).fetchone()
         old = old[0] if old else None
         f = _fp(vb)
         if expiry is None:
-            if old is not None and old[8:] == f:
+            # Index entries are left to the purge, which reads this row.
+            if old is None:
+                return
+            if old[8:] == f:
                 c.execute(_SQL_EXP_DEL, (kb,))
-                c.execute(_SQL_IDX_DEL, (old[:8] + kb,))
+            else:
+                c.execute(_SQL_EXP_PUT, (kb, _NEVER + f))
             return
-        new = _sortable(expiry) + f
-        if old == new:
-            return
-        if old is not None and old[:8] != new[:8]:
-            c.execute(_SQL_IDX_DEL, (old[:8] + kb,))
-        c.execute(_SQL_EXP_PUT, (kb, new))
-        c.execute(_SQL_IDX_PUT, (new[:8] + kb,))
+        # An index entry is never given another value's fingerprint: an
+        # expiry taken by one is moved on by the smallest step.
+        e = _sortable(expiry)
+        while True:
+            ih = c.execute(_SQL_IDX_GET, (e + kb,)).fetchone()
+            if ih is None or ih[0] == f:
+                break
+            expiry = math.nextafter(expiry, math.inf)
+            e = _sortable(expiry)
+        if old != e + f:
+            c.execute(_SQL_EXP_PUT, (kb, e + f))
+        if ih is None:
+            c.execute(_SQL_IDX_PUT, (e + kb, f))
 
     def _find_live(self, c, kb, forms, now):
         """The live rows (key, value) of a key, its own form first (expiry store attached)."""
@@ -394,13 +424,11 @@ class FlaxKV(MutableMapping):
         def delete(c):
             c.execute(_SQL_LOCK)
             due = c.execute(
-                "SELECT i.key, t.value, kv.value FROM expiry_index i "
+                "SELECT i.key, i.value, t.value, kv.value FROM expiry_index i "
                 "LEFT JOIN expiry t ON t.key = substr(i.key, 9) "
                 "LEFT JOIN kv ON kv.key = substr(i.key, 9) "
                 "WHERE i.key < ? ORDER BY i.key LIMIT ?", (hi, limit)).fetchall()
-            dead = [(ik[8:],) for ik, ev, vb in due
-                    if ev is not None and ev[:8] == ik[:8] and vb is not None
-                    and _fp(vb) == ev[8:]]
+            dead = [(ik[8:],) for ik, ih, ev, vb in due if _dead(vb, ik, ih, ev)]
             c.executemany("DELETE FROM kv WHERE key = ?", dead)
             return due, len(dead)
         due, n = self._txn(delete)
@@ -410,18 +438,17 @@ class FlaxKV(MutableMapping):
 
         def forget(c):
             c.execute(_SQL_LOCK)
-            for ik, _, _ in due:
+            for ik, ih, _, _ in due:
                 kb = ik[8:]
                 ev = c.execute(_SQL_EXP_GET, (kb,)).fetchone()
-                if ev is None or ev[0][:8] != ik[:8]:
-                    c.execute(_SQL_IDX_DEL, (ik,))   # the key has another expiry, or none
-                    continue
+                ev = ev[0] if ev else None
                 vb = c.execute(_SQL_GET, (kb,)).fetchone()
-                if vb is None or _fp(vb[0]) != ev[0][8:]:
-                    c.execute(_SQL_EXP_DEL, (kb,))
-                    c.execute(_SQL_IDX_DEL, (ik,))
-                # else the same bytes were written again without this package:
-                # the next round deletes them.
+                if _dead(vb[0] if vb else None, ik, ih, ev):
+                    continue   # the same bytes written again without this package:
+                    #            the next round deletes them
+                if ev == ik[:8] + ih:
+                    c.execute(_SQL_EXP_DEL, (kb,))   # gone, or bytes written without it
+                c.execute(_SQL_IDX_DEL, (ik,))
         self._txn(forget)
         return len(due), n
 
@@ -633,11 +660,13 @@ class FlaxKV(MutableMapping):
 
             def count(c):
                 n = c.execute("SELECT count(*) FROM kv").fetchone()[0]
-                for ik, ev, vb in c.execute(
-                        "SELECT i.key, t.value, kv.value FROM expiry_index i "
+                # A key is counted out by the one due entry its row names
+                # (reads go by the row alone).
+                for ik, ih, ev, vb in c.execute(
+                        "SELECT i.key, i.value, t.value, kv.value FROM expiry_index i "
                         "JOIN expiry t ON t.key = substr(i.key, 9) "
                         "JOIN kv ON kv.key = t.key WHERE i.key < ?", (hi,)):
-                    if ev[:8] == ik[:8] and _fp(vb) == ev[8:]:
+                    if ev == ik[:8] + ih and _fp(vb) == ih:
                         n -= 1
                 return n
             return self._txn(count)
