@@ -43,27 +43,37 @@ EXPIRY (docs/python.md, "Expiry")
   (FlaxKV's keys(), items() and len() would meet it).  So the expiries live
   in a store of their own inside FlaxKV's directory,
   <root>/<name>-lmdb/flaxkv_sqlite_expiry, two format=raw tables on it:
-      expiry        key bytes -> E + F   (16 bytes)
-      expiry_index  E + key bytes -> b''  (the purge's order)
+      expiry        key bytes -> E + F   (16 bytes; one row a key)
+      expiry_index  E + key bytes -> F   (one entry a write with a ttl; the purge's order)
   E is the expiry (a Unix time, float64) as 8 bytes that sort as the
   number (_sortable), F the first 8 bytes of BLAKE2b of the value bytes the
   expiry was given with (_fp).  A key is expired at time `now` iff its
   expiry row exists, E <= now, and F is the fingerprint of its stored value:
   a value written without the expiry (by FlaxKV, or by this package without
-  ttl) is not expired by a row meant for another value.
+  ttl) is not expired by a row meant for another value.  Reads look at the
+  row only.  A write with a ttl replaces the row and adds its index entry
+  (an entry E + key holding another F is never overwritten: the expiry
+  moves on by one float step); a write without one deletes the row if it
+  names the same bytes, else makes it _NEVER + F (never due, and it keeps
+  an older entry of these bytes from applying).  No write deletes an index
+  entry: the purge deletes the key of a due entry iff _dead (the value has
+  the entry's F, and the row is this entry or names another value), then,
+  after flaxkv_flush('kv'), the entry (and the row if it is this entry).
   - Two stores are flushed apart, so every state of one combined with any
     earlier or later state of the other must read right (another process
     sees them flushed apart; a crash keeps one flush and not the other):
     the fingerprint makes an expiry row apply only to the value it was
-    written with; writes never delete an expiry row of another value (it is
-    harmless, and the purge removes it); only the purge deletes expiry rows
+    written with; writes never delete an index entry, nor an expiry row of
+    another value (a write without ttl replaces it with _NEVER + F, and the
+    index entries still apply to the value they name); only the purge deletes expiry rows
     of keys it deleted, and only after flaxkv_flush('kv') made those deletes
-    durable and visible.  Two flaws are left (docs/python.md says so): a
-    value written again with the same bytes and no ttl takes its old expiry
-    back if the process dies before the expiry store's flush; a value with
-    an expiry written over with other bytes and a ttl keeps no expiry if
-    the expiry store's flush lands and the data store's is lost (the key
-    has one expiry row: the new value's replaced the old one's).
+    durable and visible.  A value with an expiry written over with other
+    bytes and a ttl, when the expiry store's flush lands and the data
+    store's is lost, reads as live (the row names the new value) until
+    its own index entry is due and the purge deletes it.  One flaw is left
+    (docs/python.md says so): a value written again with the same bytes
+    and no ttl takes its old expiry back if the process dies before the
+    expiry store's flush.
   - A write transaction that touches the expiry store writes to kv first
     (_SQL_LOCK when it has nothing to write there yet): the writer lock of
     the data store serializes every writer of the process, and the expiry
