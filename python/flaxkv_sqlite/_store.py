@@ -83,7 +83,8 @@ EXPIRY (docs/python.md, "Expiry")
     store's data.mdb (at first use, then at most every _PROBE_S seconds
     for another process's; at once when another object of the process
     attached it: _attach resets the others' _exp_at).  A store never given
-    a ttl costs each call one monotonic clock read, nothing else.
+    a ttl costs each call one monotonic clock read, nothing else; an
+    attached one, none.
   - "now" is self._clock() (time.time, or the constructor's clock=), read
     once per call.
 """
@@ -343,17 +344,20 @@ class FlaxKV(MutableMapping):
 
     # ---- the expiry store -------------------------------------------------------
 
-    # Every method asks `self._exp_at <= _mono() and self._expiry()`:
-    # _exp_at is -inf once the expiry store is attached, else the monotonic
-    # time of the next look for it (0.0: at once; another object of the
-    # process that attaches it sets ours to 0.0).
+    # Until the expiry store is attached, _exp_at is the monotonic time of
+    # the next look for it (0.0: at once; another object of the process that
+    # attaches it sets ours to 0.0).
 
     def _expiry(self):
         """Does the store keep expiries (is the expiry store attached)?  For a
-        caller holding the lock, after _c(); attaches it when it appears."""
+        caller holding the lock, after _c(); attaches it when it appears
+        (looking for it at most every _PROBE_S seconds)."""
         if self._exp:
             return True
-        self._exp_at = _mono() + _PROBE_S
+        now = _mono()
+        if now < self._exp_at:
+            return False
+        self._exp_at = now + _PROBE_S
         if not os.path.exists(os.path.join(self._exp_path, "data.mdb")):
             return False
         return self._attach(False)
@@ -376,7 +380,6 @@ class FlaxKV(MutableMapping):
                 raise
             return False
         self._exp = True
-        self._exp_at = -math.inf
         for obj in _objects():
             if obj.path == self.path and not obj._exp:
                 obj._exp_at = 0.0
@@ -469,7 +472,7 @@ class FlaxKV(MutableMapping):
         write_immediately() purge too.  A read-only store is not purged."""
         with self._lock:
             self._c()
-            if self._readonly or not (self._exp_at <= _mono() and self._expiry()):
+            if self._readonly or not self._expiry():
                 return 0
             now = self._clock()
             total = 0
@@ -494,9 +497,9 @@ class FlaxKV(MutableMapping):
         never), through the expiry store (lock held)."""
         if life is not None:
             self._check_ttl_key(key, kb)
-            if not (self._exp_at <= _mono() and self._expiry()):
+            if not self._expiry():
                 self._attach(True)
-        elif not (self._exp_at <= _mono() and self._expiry()):
+        elif not self._expiry():
             # never, on a store without expiries: a plain write
             if forms:
                 self._put_forms(kb, forms, vb)
@@ -584,7 +587,7 @@ class FlaxKV(MutableMapping):
         with self._lock:
             kb, forms = self._encode_key(key)
             c = self._c()
-            if self._exp_at <= _mono() and self._expiry():
+            if self._expiry():
                 rows = self._find_live(c, kb, forms, self._clock())
                 row = rows[0][1:] if rows else None
             elif forms:
@@ -607,7 +610,7 @@ class FlaxKV(MutableMapping):
         with self._lock:
             kb, forms = self._encode_key(key)
             c = self._c()
-            if self._exp_at <= _mono() and self._expiry():
+            if self._expiry():
                 return bool(self._find_live(c, kb, forms, self._clock()))
             if forms:
                 return bool(self._find(c, kb, forms, "key"))
@@ -619,7 +622,7 @@ class FlaxKV(MutableMapping):
             kb, forms = self._encode_key(key)
             vb = self._codec.encode_value(value)
             c = self._c()
-            if self._ttl is not None or (self._exp_at <= _mono() and self._expiry()):
+            if self._ttl is not None or self._expiry():
                 self._put_exp(key, kb, forms, vb, self._ttl)
             elif not forms:
                 c.execute(_SQL_PUT, (kb, vb))
@@ -648,7 +651,7 @@ class FlaxKV(MutableMapping):
             kb, forms = self._encode_key(key)
             keys = (kb,) + forms
             c = self._c()
-            if self._exp_at <= _mono() and self._expiry():
+            if self._expiry():
                 def body(c):
                     c.execute(_SQL_LOCK)
                     if not self._find_live(c, kb, forms, self._clock()):
@@ -664,7 +667,7 @@ class FlaxKV(MutableMapping):
     def __len__(self):
         with self._lock:
             c = self._c()
-            if not (self._exp_at <= _mono() and self._expiry()):
+            if not self._expiry():
                 return c.execute("SELECT count(*) FROM kv").fetchone()[0]
             hi = _sortable(math.nextafter(self._clock(), math.inf))
 
@@ -685,7 +688,7 @@ class FlaxKV(MutableMapping):
         """The next PAGE rows after the key last (None: from the first), as
         (rows read, live rows): (key,) or (key, value)."""
         where, args = ("", ()) if last is None else ("WHERE kv.key > ? ", (last,))
-        if not (self._exp_at <= _mono() and self._expiry()):
+        if not self._expiry():
             rows = c.execute("SELECT %s FROM kv %sORDER BY kv.key LIMIT %d"
                              % ("key, value" if values else "key", where, PAGE), args).fetchall()
             return rows, rows
@@ -742,7 +745,7 @@ class FlaxKV(MutableMapping):
             kb, forms = self._encode_key(key)
             vb = self._codec.encode_value(default)
             self._c()
-            if self._exp_at <= _mono() and self._expiry() or self._ttl is not None:
+            if self._expiry() or self._ttl is not None:
                 return self._setdefault_exp(key, kb, forms, vb, default)
 
             def body(c):
@@ -787,7 +790,7 @@ class FlaxKV(MutableMapping):
         with self._lock:
             kb, forms = self._encode_key(key)
             self._c()
-            if self._exp_at <= _mono() and self._expiry():
+            if self._expiry():
                 def body(c):
                     c.execute(_SQL_LOCK)
                     rows = self._find_live(c, kb, forms, self._clock())
@@ -815,7 +818,7 @@ class FlaxKV(MutableMapping):
         KeyError if the store is empty."""
         with self._lock:
             self._c()
-            if self._exp_at <= _mono() and self._expiry():
+            if self._expiry():
                 def body(c):
                     c.execute(_SQL_LOCK)
                     last = None
@@ -866,7 +869,7 @@ class FlaxKV(MutableMapping):
             if not rows:
                 return
             self._c()
-            if self._ttl is not None or self._exp_at <= _mono() and self._expiry():
+            if self._ttl is not None or self._expiry():
                 if self._ttl is not None and not self._exp:
                     self._attach(True)
                 expiry = None if self._ttl is None else self._clock() + self._ttl
@@ -897,7 +900,7 @@ class FlaxKV(MutableMapping):
         with self._lock:
             c = self._c()
             c.execute("DELETE FROM kv")
-            if self._exp_at <= _mono() and self._expiry():
+            if self._expiry():
                 # The expiry rows of deleted keys, once the deletes are durable.
                 c.execute("SELECT flaxkv_flush('kv')")
 
