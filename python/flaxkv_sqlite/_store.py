@@ -167,6 +167,13 @@ def _fp(vb):
     return hashlib.blake2b(vb, digest_size=8).digest()
 
 
+def _put(c, kb, forms, vb):
+    """Write kb = vb and delete the key's other forms (in the caller's transaction)."""
+    c.execute(_SQL_PUT, (kb, vb))
+    if forms:
+        c.execute("DELETE FROM kv WHERE key IN " + _in(len(forms)), forms)
+
+
 def _cut(now):
     """The bytes every expiry row due at now (E <= now) is at most."""
     return _sortable(now) + b"\xff" * 8
@@ -509,9 +516,7 @@ class FlaxKV(MutableMapping):
         expiry = None if life is None else self._clock() + life
 
         def put(c):
-            c.execute(_SQL_PUT, (kb, vb))
-            if forms:
-                c.execute("DELETE FROM kv WHERE key IN " + _in(len(forms)), forms)
+            _put(c, kb, forms, vb)
             self._set_expiry(c, kb, vb, expiry)
         self._write(put)
 
@@ -631,10 +636,7 @@ class FlaxKV(MutableMapping):
 
     def _put_forms(self, kb, forms, vb):
         """Write kb = vb and delete the key's other forms, in one transaction."""
-        def put(c):
-            c.execute(_SQL_PUT, (kb, vb))
-            c.execute("DELETE FROM kv WHERE key IN " + _in(len(forms)), forms)
-        self._txn(put)
+        self._txn(lambda c: _put(c, kb, forms, vb))
 
     def set(self, key, value, ttl=None):
         """d[key] = value, expiring ttl seconds from now (an int or float > 0);
@@ -774,9 +776,7 @@ class FlaxKV(MutableMapping):
             rows = self._find_live(c, kb, forms, self._clock())
             if rows:
                 return rows[0][1]
-            c.execute(_SQL_PUT, (kb, vb))
-            if forms:   # expired forms of the key
-                c.execute("DELETE FROM kv WHERE key IN " + _in(len(forms)), forms)
+            _put(c, kb, forms, vb)   # deleting expired forms of the key
             self._set_expiry(c, kb, vb, expiry)
             return None
         found = self._write(body)
@@ -876,9 +876,7 @@ class FlaxKV(MutableMapping):
 
                 def body_exp(c):
                     for kb, forms, vb in rows:
-                        c.execute(_SQL_PUT, (kb, vb))
-                        if forms:
-                            c.execute("DELETE FROM kv WHERE key IN " + _in(len(forms)), forms)
+                        _put(c, kb, forms, vb)
                         self._set_expiry(c, kb, vb, expiry)
                 self._write(body_exp)
                 return
@@ -888,9 +886,7 @@ class FlaxKV(MutableMapping):
                     c.executemany(_SQL_PUT, [(kb, vb) for kb, _, vb in rows])
                     return
                 for kb, forms, vb in rows:
-                    c.execute(_SQL_PUT, (kb, vb))
-                    if forms:
-                        c.execute("DELETE FROM kv WHERE key IN " + _in(len(forms)), forms)
+                    _put(c, kb, forms, vb)
             self._txn(body)
 
     def clear(self, wait=True):
