@@ -122,6 +122,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#define BENCH_NAME "bench" /* fatal()'s prefix (bench_common.h) */
 #include "bench_common.h"
 
 /* ------------------------------------------------------------ options */
@@ -156,16 +157,6 @@ static int gFail;         /* a correctness check failed */
 
 /* --------------------------------------------------------------- utils */
 
-/* An error of an engine or of the machine: the run cannot go on. */
-static void fatal(const char *zFmt, ...) {
-  va_list ap;
-  va_start(ap, zFmt);
-  fprintf(stderr, "bench: ");
-  vfprintf(stderr, zFmt, ap);
-  fprintf(stderr, "\n");
-  va_end(ap);
-  exit(1);
-}
 
 
 static long minL(long a, long b) { return a < b ? a : b; }

@@ -5,18 +5,32 @@
 ** pure function of its key and version, checksums that a read compares
 ** with what was written), the clock, and SQL calls that end the run on
 ** failure.  Everything is static (one copy per program); permutation() and
-** the SQL calls call the including program's fatal().
+** the SQL calls end the run through fatal().
 */
 #ifndef FLAXKV_BENCH_COMMON_H
 #define FLAXKV_BENCH_COMMON_H
 
 #include <sqlite3.h>
+#include <stdarg.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
-static void fatal(const char *zFmt, ...); /* the including program's */
+/* The including program defines BENCH_NAME, the prefix of its messages. */
+
+/* An error of an engine or of the machine: the run cannot go on.  exit()
+** runs the including program's atexit handlers. */
+static void fatal(const char *zFmt, ...) {
+  va_list ap;
+  va_start(ap, zFmt);
+  fprintf(stderr, BENCH_NAME ": ");
+  vfprintf(stderr, zFmt, ap);
+  fprintf(stderr, "\n");
+  va_end(ap);
+  exit(1);
+}
 
 /* The monotonic clock, in nanoseconds. */
 static double nowNs(void) {

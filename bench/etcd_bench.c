@@ -104,6 +104,7 @@
 #include "cluster.h"
 #include "codec.h"
 #include "etcd.h"
+#define BENCH_NAME "etcd_bench" /* fatal()'s prefix (bench_common.h) */
 #include "bench_common.h"
 
 /* ------------------------------------------------------------ options */
@@ -141,17 +142,6 @@ static pid_t gReader; /* the reader process B, 0 if none */
 
 /* --------------------------------------------------------------- utils */
 
-/* An error of an engine or of the machine: the run cannot go on.  exit()
-** runs the atexit handlers, which stop the members and the reader. */
-static void fatal(const char *zFmt, ...) {
-  va_list ap;
-  va_start(ap, zFmt);
-  fprintf(stderr, "etcd_bench: ");
-  vfprintf(stderr, zFmt, ap);
-  fprintf(stderr, "\n");
-  va_end(ap);
-  exit(1);
-}
 
 /* A correctness check: on failure the run goes on, the exit status is 1. */
 static void check(int bOk, const char *zFmt, ...) {
