@@ -260,6 +260,27 @@ static __attribute__((unused)) int clusterLeader(fkv_cluster *c) {
   return -1;
 }
 
+/* Is etcd on PATH (an executable file in one of its directories)? */
+static __attribute__((unused)) int clusterInstalled(void) {
+  const char *zPath = getenv("PATH");
+  char zDir[4096];
+  while (zPath && *zPath) {
+    size_t n = strcspn(zPath, ":");
+    snprintf(zDir, sizeof zDir, "%.*s/etcd", (int)n, zPath);
+    if (n && access(zDir, X_OK) == 0) return 1;
+    zPath += n + (zPath[n] == ':');
+  }
+  return 0;
+}
+
+/* A cluster that did not start: skipped where etcd is not installed, a
+** failure where it is (a test that cannot run must not pass). */
+#define CLUSTER_NOT_STARTED(zWhat)                                            \
+  do {                                                                        \
+    if (clusterInstalled()) CHECK(0, "%s: the etcd cluster did not start", zWhat); \
+    else SKIP("%s: etcd is not installed", zWhat);                            \
+  } while (0)
+
 /*
 ** Start a cluster of n members (1..CLUSTER_MAX) named zName (unique in the
 ** test), each with the extra etcd flags azExtra (NULL-terminated, may be

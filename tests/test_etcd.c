@@ -1856,7 +1856,7 @@ int main(int argc, char **argv) {
   if (bOne && clusterStart(&one, "one", 1, (const char *const[]){"--max-txn-ops", "100000",
                                                                   "--max-request-bytes",
                                                                   "67108864", 0}) != 0) {
-    SKIP("etcd is not installed or a cluster did not start");
+    CLUSTER_NOT_STARTED("the 1-member cluster");
     return harness_summary();
   }
   if (harness_wanted("1")) {

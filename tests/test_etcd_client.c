@@ -607,7 +607,7 @@ static void testLimits(void) {
       "--max-txn-ops", "4", "--max-request-bytes", "8192", "--quota-backend-bytes", "1048576", 0};
   fkv_cluster c;
   if (clusterStart(&c, "lim", 1, azFlag) != 0) {
-    SKIP("etcd is not installed or did not start");
+    CLUSTER_NOT_STARTED("the cluster");
     return;
   }
   fkv_etcd *p = openCfg(c.zEndpoints, 2000, 3000, 0);
@@ -688,7 +688,7 @@ static void testAuth(void) {
   static const char *azFlag[] = {"--auth-token-ttl", "1", 0};
   fkv_cluster c;
   if (clusterStart(&c, "auth", 1, azFlag) != 0) {
-    SKIP("etcd is not installed or did not start");
+    CLUSTER_NOT_STARTED("the cluster");
     return;
   }
   char zCmd[4096];
@@ -816,7 +816,7 @@ static void testThree(void) {
   fkv_cluster c;
   if (clusterStart(&c, "three", 3, 0) != 0) {
     harness_case("5.1", "three members");
-    SKIP("etcd is not installed or did not start");
+    CLUSTER_NOT_STARTED("the cluster");
     return;
   }
   char *zErr = 0;
@@ -1010,7 +1010,7 @@ static void testTls(void) {
                           "--trusted-ca-file", zCa,   "--client-cert-auth", 0};
   fkv_cluster c;
   if (clusterStart(&c, "tls", 1, azFlag) != 0) {
-    SKIP("etcd is not installed or did not start with TLS");
+    CLUSTER_NOT_STARTED("the TLS cluster");
     return;
   }
   CHECK(strncmp(c.zEndpoints, "https://", 8) == 0, "https endpoints: %s", c.zEndpoints);
@@ -1243,7 +1243,7 @@ int main(int argc, char **argv) {
     fkv_cluster c;
     if (clusterStart(&c, "one", 1, 0) != 0) {
       harness_case("2.1", "one member");
-      SKIP("etcd is not installed or did not start");
+      CLUSTER_NOT_STARTED("the cluster");
     } else {
       testOneMember(&c);
       clusterStop(&c);
