@@ -318,6 +318,15 @@ static int revPut(MDB_txn *txn, fkv_rtable *rt, const unsigned char *aKey, size_
   return mdb_put(txn, rt->dbiRev, &k, &d, 0);
 }
 
+/* Put row aKey of rt's mirror (aVal[0..nVal)) or delete it (aVal NULL). */
+static int rowWrite(MDB_txn *txn, fkv_rtable *rt, const unsigned char *aKey, size_t nKey,
+                    const unsigned char *aVal, size_t nVal) {
+  MDB_val k = {nKey, (void *)aKey}, d = {nVal, (void *)aVal};
+  if (aVal) return mdb_put(txn, rt->t->dbi, &k, &d, 0);
+  int e = mdb_del(txn, rt->t->dbi, &k, 0);
+  return e == MDB_NOTFOUND ? 0 : e;
+}
+
 static int revDel(MDB_txn *txn, fkv_rtable *rt, const unsigned char *aKey, size_t nKey) {
   MDB_val k = {nKey, (void *)aKey};
   int e = mdb_del(txn, rt->dbiRev, &k, 0);
@@ -417,8 +426,7 @@ static int rebuildKv(void *pArg, const fkv_etcd_kv *kv) {
   }
   const unsigned char *aKey = kv->pKey + rt->nPrefix;
   size_t nKey = kv->nKey - rt->nPrefix;
-  MDB_val k = {nKey, (void *)aKey}, d = {kv->nVal, (void *)kv->pVal};
-  int e = mdb_put(c->txn, rt->t->dbi, &k, &d, 0);
+  int e = rowWrite(c->txn, rt, aKey, nKey, kv->pVal, kv->nVal);
   if (e == 0) e = revPut(c->txn, rt, aKey, nKey, kv->iModRev, 0);
   if (e == 0) e = expiryStep(c->txn, rt, aKey, nKey, 0, 0, kv->pVal, kv->nVal);
   if (e) {
@@ -522,22 +530,14 @@ static int applyWork(fkv_store *p, MDB_txn *txn, void *pCtx, int *pbForeign) {
       continue;
     }
     /* The row, its revision and its index entries (Expiry). */
-    MDB_val k = {nKey, (void *)aKey};
+    const unsigned char *aVal = ev->eType == FKV_ETCD_EV_DELETE ? 0 : kv->pVal;
     int bOld;
     double eOld = 0;
     e = expiryOld(txn, rt, aKey, nKey, &bOld, &eOld);
-    if (e) return e;
-    if (ev->eType == FKV_ETCD_EV_DELETE) {
-      e = mdb_del(txn, rt->t->dbi, &k, 0);
-      if (e == MDB_NOTFOUND) e = 0;
-      if (e == 0) e = revDel(txn, rt, aKey, nKey);
-      if (e == 0) e = expiryStep(txn, rt, aKey, nKey, bOld, eOld, 0, 0);
-    } else {
-      MDB_val d = {kv->nVal, (void *)kv->pVal};
-      e = mdb_put(txn, rt->t->dbi, &k, &d, 0);
-      if (e == 0) e = revPut(txn, rt, aKey, nKey, kv->iModRev, 0);
-      if (e == 0) e = expiryStep(txn, rt, aKey, nKey, bOld, eOld, kv->pVal, kv->nVal);
-    }
+    if (e == 0) e = rowWrite(txn, rt, aKey, nKey, aVal, kv->nVal);
+    if (e == 0)
+      e = aVal ? revPut(txn, rt, aKey, nKey, kv->iModRev, 0) : revDel(txn, rt, aKey, nKey);
+    if (e == 0) e = expiryStep(txn, rt, aKey, nKey, bOld, eOld, aVal, kv->nVal);
     if (e) return e;
     bChanged = 1;
   }
@@ -1303,15 +1303,7 @@ int fkvRemoteBatchCommit(fkv_remote *r, MDB_txn *txn, int64_t *piRev, char **pzE
     fkv_rtable *rt = o->t->pRemote;
     const unsigned char *aKey = r->keys.a + o->iKey + rt->nPrefix;
     size_t nKey = o->nKey - rt->nPrefix;
-    MDB_val k = {nKey, (void *)aKey};
-    int e;
-    if (o->aVal) {
-      MDB_val d = {o->nVal, (void *)o->aVal};
-      e = mdb_put(txn, o->t->dbi, &k, &d, 0);
-    } else {
-      e = mdb_del(txn, o->t->dbi, &k, 0);
-      if (e == MDB_NOTFOUND) e = 0;
-    }
+    int e = rowWrite(txn, rt, aKey, nKey, o->aVal, o->nVal);
     if (e == 0) e = revPut(txn, rt, aKey, nKey, iRev, o->aVal == 0);
     if (e) {
       /* etcd has the writes; the watch brings them to the mirror. */
