@@ -1070,6 +1070,19 @@ void fkvRemoteBatchGuard(fkv_remote *r, int bTables) {
   r->bGuardTables = bTables;
 }
 
+/* Append rt to the array *pap of *pn entries (*pnAlloc allocated).  e. */
+static int rtablePush(fkv_rtable ***pap, int *pn, int *pnAlloc, fkv_rtable *rt) {
+  if (*pn >= *pnAlloc) {
+    int n = *pnAlloc ? 2 * *pnAlloc : 4;
+    fkv_rtable **a = sqlite3_realloc64(*pap, n * sizeof(*a));
+    if (!a) return ENOMEM;
+    *pap = a;
+    *pnAlloc = n;
+  }
+  (*pap)[(*pn)++] = rt;
+  return 0;
+}
+
 /* The range compare of t's prefix (bGuardTables), once per table.  e. */
 static int batchGuardTable(fkv_remote *r, fkv_table *t) {
   fkv_rtable *rt = t->pRemote;
@@ -1077,15 +1090,7 @@ static int batchGuardTable(fkv_remote *r, fkv_table *t) {
   for (int i = 0; i < r->nGuard; i++) {
     if (r->apGuard[i] == rt) return 0;
   }
-  if (r->nGuard >= r->nGuardAlloc) {
-    int n = r->nGuardAlloc ? 2 * r->nGuardAlloc : 4;
-    fkv_rtable **a = sqlite3_realloc64(r->apGuard, n * sizeof(*a));
-    if (!a) return ENOMEM;
-    r->apGuard = a;
-    r->nGuardAlloc = n;
-  }
-  r->apGuard[r->nGuard++] = rt;
-  return 0;
+  return rtablePush(&r->apGuard, &r->nGuard, &r->nGuardAlloc, rt);
 }
 
 int fkvRemoteBatchTable(fkv_remote *r, MDB_txn *txn, fkv_table *t) {
@@ -1102,15 +1107,7 @@ static int batchFence(fkv_remote *r, fkv_rtable *rt) {
     fkv_rtable *q = r->apFence[i];
     if (q->nPrefix == rt->nPrefix && memcmp(q->aPrefix, rt->aPrefix, rt->nPrefix) == 0) return 0;
   }
-  if (r->nFence >= r->nFenceAlloc) {
-    int n = r->nFenceAlloc ? 2 * r->nFenceAlloc : 4;
-    fkv_rtable **a = sqlite3_realloc64(r->apFence, n * sizeof(*a));
-    if (!a) return ENOMEM;
-    r->apFence = a;
-    r->nFenceAlloc = n;
-  }
-  r->apFence[r->nFence++] = rt;
-  return 0;
+  return rtablePush(&r->apFence, &r->nFence, &r->nFenceAlloc, rt);
 }
 
 int fkvRemoteBatchOp(fkv_remote *r, MDB_txn *txn, fkv_table *t, const unsigned char *aKey,
