@@ -534,6 +534,17 @@ static int markWrite(int fd, const char *z) {
   return fdatasync(fd);
 }
 
+/* Open the mark of the store directory zDir read-write (flags: O_CREAT or
+** 0) into *pfd, or -1 if it cannot be opened.  ENOMEM, or 0. */
+static int markFileOpen(const char *zDir, int flags, int *pfd) {
+  char *zMark = sqlite3_mprintf("%s/" FKV_MARK_FILE, zDir);
+  *pfd = -1;
+  if (!zMark) return ENOMEM;
+  *pfd = open(zMark, O_RDWR | O_CLOEXEC | flags, 0664);
+  sqlite3_free(zMark);
+  return 0;
+}
+
 /* Does the mark of fd say dirty? */
 static int markDirty(int fd) {
   char z[8];
@@ -570,9 +581,8 @@ static void markOpen(const char *zReal, const fkv_store_cfg *cfg, char *zBoot, s
   ** honours one that is there (it is the first open after a reboot as
   ** much as a mirror's is) and holds its lock while the store is open. */
   int bMake = cfg->zEtcd && eSync == FKV_SYNC_FULL;
-  char *zMark = sqlite3_mprintf("%s/" FKV_MARK_FILE, zReal);
-  int fd = zMark ? open(zMark, O_RDWR | O_CLOEXEC | (bMake ? O_CREAT : 0), 0664) : -1;
-  sqlite3_free(zMark);
+  int fd;
+  markFileOpen(zReal, bMake ? O_CREAT : 0, &fd);
   if (fd < 0) return;
   if (flock(fd, LOCK_EX | LOCK_NB) == 0) {
     /* No other process has the store open. */
@@ -633,12 +643,10 @@ static int mirrorsUnmark(fkv_store *p, MDB_txn *txn) {
   if (e == MDB_NOTFOUND) return MDB_SUCCESS;
   if (e == MDB_SUCCESS) e = mdb_env_sync(p->env, 1);
   if (e == MDB_SUCCESS) {
-    char *zMark = sqlite3_mprintf("%s/" FKV_MARK_FILE, p->zPath);
-    int fd = p->fdMark >= 0 ? p->fdMark : zMark ? open(zMark, O_RDWR | O_CLOEXEC) : -1;
-    if (!zMark) e = ENOMEM;
-    else if (fd >= 0 && markWrite(fd, "clean\n") != 0) e = errno ? errno : EIO;
+    int fd = p->fdMark;
+    if (fd < 0) e = markFileOpen(p->zPath, 0, &fd);
+    if (e == MDB_SUCCESS && fd >= 0 && markWrite(fd, "clean\n") != 0) e = errno ? errno : EIO;
     if (fd >= 0 && fd != p->fdMark) close(fd);
-    sqlite3_free(zMark);
   }
   if (e == MDB_SUCCESS) e = mdb_del(txn, p->catalog, (MDB_val *)&gMirrorsKey, 0);
   if (e == MDB_SUCCESS) p->bMarkDirty = 0;
