@@ -1243,6 +1243,11 @@ void fkvStoreScanClose(fkv_scan *pScan) {
 
 static int tableGone(MDB_txn *txn, fkv_table *t);
 
+/* Is the database zName (NULL: the main one) an expiry index (store.h)? */
+static int isExpiryIndex(const char *zName) {
+  return zName && strncmp(zName, FKV_EXPIRY_PREFIX, strlen(FKV_EXPIRY_PREFIX)) == 0;
+}
+
 int fkvStoreBatchBegin(fkv_store *p, fkv_batch **ppBatch, char **pzErr) {
   MDB_txn *txn = 0;
   int rc = writeBegin(p, &txn, pzErr);
@@ -1293,9 +1298,7 @@ int fkvStoreBatchTable(fkv_batch *b, fkv_table *t) {
   if (t->pRemote) return fkvRemoteBatchTable(b->pStore->pRemote, b->txn, t);
   /* An expiry index follows its table: a local table's rows make the batch
   ** local; a mirror's index alone leaves it a mirror's (Mirror sync). */
-  if (!t->zName || strncmp(t->zName, FKV_EXPIRY_PREFIX, strlen(FKV_EXPIRY_PREFIX)) != 0) {
-    b->bLocal = 1;
-  }
+  if (!isExpiryIndex(t->zName)) b->bLocal = 1;
   /* The last key points into the map: keep a copy while writing. */
   if (b->bMax) {
     memcpy(b->aMaxKey, kLast.mv_data, kLast.mv_size);
@@ -1758,8 +1761,7 @@ static int tableOpenLocal(fkv_store *p, const fkv_table_spec *s, fkv_table **ppT
   *ppTable = 0;
   /* Local data, unless an etcd table or an expiry index (which follows
   ** its table: a local table's open made the store local already). */
-  int bIndex = s->zName && strncmp(s->zName, FKV_EXPIRY_PREFIX, strlen(FKV_EXPIRY_PREFIX)) == 0;
-  fkv_open_ctx c = {s, 0, 0, 0, 0, 0, 0, !s->zPrefix && !bIndex};
+  fkv_open_ctx c = {s, 0, 0, 0, 0, 0, 0, !s->zPrefix && !isExpiryIndex(s->zName)};
   int e = runWrite(p, tableOpenWork, tableOpenDone, &c, 0, 0, pzErr);
   if (e == MDB_SUCCESS && c.bOom) e = ENOMEM;
   if (e) {
