@@ -1093,10 +1093,7 @@ static int batchGuardTable(fkv_remote *r, fkv_table *t) {
   return rtablePush(&r->apGuard, &r->nGuard, &r->nGuardAlloc, rt);
 }
 
-int fkvRemoteBatchTable(fkv_remote *r, MDB_txn *txn, fkv_table *t) {
-  (void)txn;
-  return batchGuardTable(r, t);
-}
+int fkvRemoteBatchTable(fkv_remote *r, fkv_table *t) { return batchGuardTable(r, t); }
 
 int fkvRemoteBatchRead(fkv_remote *r, fkv_table *t) { return batchGuardTable(r, t); }
 

@@ -1295,7 +1295,7 @@ int fkvStoreBatchTable(fkv_batch *b, fkv_table *t) {
   /* Empty, or dropped by another process (then no write may try it). */
   if (e == MDB_NOTFOUND) e = tableGone(b->txn, t) ? MDB_NOTFOUND : MDB_SUCCESS;
   if (e != MDB_SUCCESS) return e;
-  if (t->pRemote) return fkvRemoteBatchTable(b->pStore->pRemote, b->txn, t);
+  if (t->pRemote) return fkvRemoteBatchTable(b->pStore->pRemote, t);
   /* An expiry index follows its table: a local table's rows make the batch
   ** local; a mirror's index alone leaves it a mirror's (Mirror sync). */
   if (!isExpiryIndex(t->zName)) b->bLocal = 1;
