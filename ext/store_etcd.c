@@ -561,11 +561,10 @@ static int watchOwn(fkv_rtable *rt, const fkv_etcd_watch_resp *pResp) {
   int bOwn = 1;
   for (int i = 0; i < pResp->nEvent && bOwn; i++) {
     const fkv_etcd_event *ev = &pResp->aEvent[i];
-    int j = 0;
-    if (ev->eType != FKV_ETCD_EV_DELETE) {
-      while (j < FKV_ETCD_OWN && rt->aOwn[j] != ev->kv.iModRev) j++;
+    bOwn = 0;
+    for (int j = 0; j < FKV_ETCD_OWN && ev->eType != FKV_ETCD_EV_DELETE; j++) {
+      if (rt->aOwn[j] == ev->kv.iModRev) bOwn = 1;
     }
-    bOwn = ev->eType != FKV_ETCD_EV_DELETE && j < FKV_ETCD_OWN;
   }
   if (bOwn && pResp->iRevision > rt->iApplied) {
     rt->iApplied = pResp->iRevision;
