@@ -574,6 +574,16 @@ static int watchOwn(fkv_rtable *rt, const fkv_etcd_watch_resp *pResp) {
   return bOwn;
 }
 
+/* Record the watch's error rc (SQLITE_OK: none), its message zErr taken. */
+static void watchError(fkv_rtable *rt, int rc, char *zErr) {
+  fkv_remote *r = rt->pRemote;
+  pthread_mutex_lock(&r->mu);
+  rt->rcWatch = rc;
+  sqlite3_free(rt->zWatchErr);
+  rt->zWatchErr = zErr;
+  pthread_mutex_unlock(&r->mu);
+}
+
 /* A watch answer: apply it (fkv_etcd_watch_fn). */
 static int watchResp(void *pArg, const fkv_etcd_watch_resp *pResp) {
   fkv_rtable *rt = pArg;
@@ -590,22 +600,19 @@ static int watchResp(void *pArg, const fkv_etcd_watch_resp *pResp) {
   int rc = fkvStoreMirrorRun(r->pStore, applyWork, &c, "cannot apply etcd's changes to the mirror",
                              &zErr);
   if (rc == SQLITE_ABORT) rc = SQLITE_OK; /* nothing to write (applyWork) */
-  pthread_mutex_lock(&r->mu);
-  if (rc == SQLITE_OK) {
-    rt->iApplied = pResp->iRevision;
-    if (c.bWrote) {
-      rt->iRecorded = pResp->iRevision;
-      rt->msRecorded = fkvTimeNowMs();
-    }
-    pthread_cond_broadcast(&r->cond);
-  } else {
-    rt->rcWatch = rc;
-    sqlite3_free(rt->zWatchErr);
-    rt->zWatchErr = zErr;
-    zErr = 0;
+  if (rc != SQLITE_OK) {
+    sqlite3_log(rc, "%s", zErr ? zErr : "flaxkv: watch");
+    watchError(rt, rc, zErr);
+    return rc;
   }
+  pthread_mutex_lock(&r->mu);
+  rt->iApplied = pResp->iRevision;
+  if (c.bWrote) {
+    rt->iRecorded = pResp->iRevision;
+    rt->msRecorded = fkvTimeNowMs();
+  }
+  pthread_cond_broadcast(&r->cond);
   pthread_mutex_unlock(&r->mu);
-  if (rc != SQLITE_OK) sqlite3_log(rc, "%s", rt->zWatchErr ? rt->zWatchErr : "flaxkv: watch");
   sqlite3_free(zErr);
   return rc;
 }
@@ -619,15 +626,6 @@ static void watchPause(fkv_rtable *rt, int ms) {
   while (!rt->bStop) {
     if (pthread_cond_timedwait(&r->cond, &r->mu, &ts) == ETIMEDOUT) break;
   }
-  pthread_mutex_unlock(&r->mu);
-}
-
-static void watchError(fkv_rtable *rt, int rc, char *zErr) {
-  fkv_remote *r = rt->pRemote;
-  pthread_mutex_lock(&r->mu);
-  rt->rcWatch = rc;
-  sqlite3_free(rt->zWatchErr);
-  rt->zWatchErr = zErr;
   pthread_mutex_unlock(&r->mu);
 }
 
