@@ -318,6 +318,15 @@ static int revPut(MDB_txn *txn, fkv_rtable *rt, const unsigned char *aKey, size_
   return mdb_put(txn, rt->dbiRev, &k, &d, 0);
 }
 
+/* Put row aKey of rt's mirror (aVal[0..nVal)) or delete it (aVal NULL). */
+static int rowWrite(MDB_txn *txn, fkv_rtable *rt, const unsigned char *aKey, size_t nKey,
+                    const unsigned char *aVal, size_t nVal) {
+  MDB_val k = {nKey, (void *)aKey}, d = {nVal, (void *)aVal};
+  if (aVal) return mdb_put(txn, rt->t->dbi, &k, &d, 0);
+  int e = mdb_del(txn, rt->t->dbi, &k, 0);
+  return e == MDB_NOTFOUND ? 0 : e;
+}
+
 static int revDel(MDB_txn *txn, fkv_rtable *rt, const unsigned char *aKey, size_t nKey) {
   MDB_val k = {nKey, (void *)aKey};
   int e = mdb_del(txn, rt->dbiRev, &k, 0);
@@ -417,8 +426,7 @@ static int rebuildKv(void *pArg, const fkv_etcd_kv *kv) {
   }
   const unsigned char *aKey = kv->pKey + rt->nPrefix;
   size_t nKey = kv->nKey - rt->nPrefix;
-  MDB_val k = {nKey, (void *)aKey}, d = {kv->nVal, (void *)kv->pVal};
-  int e = mdb_put(c->txn, rt->t->dbi, &k, &d, 0);
+  int e = rowWrite(c->txn, rt, aKey, nKey, kv->pVal, kv->nVal);
   if (e == 0) e = revPut(c->txn, rt, aKey, nKey, kv->iModRev, 0);
   if (e == 0) e = expiryStep(c->txn, rt, aKey, nKey, 0, 0, kv->pVal, kv->nVal);
   if (e) {
@@ -522,22 +530,14 @@ static int applyWork(fkv_store *p, MDB_txn *txn, void *pCtx, int *pbForeign) {
       continue;
     }
     /* The row, its revision and its index entries (Expiry). */
-    MDB_val k = {nKey, (void *)aKey};
+    const unsigned char *aVal = ev->eType == FKV_ETCD_EV_DELETE ? 0 : kv->pVal;
     int bOld;
     double eOld = 0;
     e = expiryOld(txn, rt, aKey, nKey, &bOld, &eOld);
-    if (e) return e;
-    if (ev->eType == FKV_ETCD_EV_DELETE) {
-      e = mdb_del(txn, rt->t->dbi, &k, 0);
-      if (e == MDB_NOTFOUND) e = 0;
-      if (e == 0) e = revDel(txn, rt, aKey, nKey);
-      if (e == 0) e = expiryStep(txn, rt, aKey, nKey, bOld, eOld, 0, 0);
-    } else {
-      MDB_val d = {kv->nVal, (void *)kv->pVal};
-      e = mdb_put(txn, rt->t->dbi, &k, &d, 0);
-      if (e == 0) e = revPut(txn, rt, aKey, nKey, kv->iModRev, 0);
-      if (e == 0) e = expiryStep(txn, rt, aKey, nKey, bOld, eOld, kv->pVal, kv->nVal);
-    }
+    if (e == 0) e = rowWrite(txn, rt, aKey, nKey, aVal, kv->nVal);
+    if (e == 0)
+      e = aVal ? revPut(txn, rt, aKey, nKey, kv->iModRev, 0) : revDel(txn, rt, aKey, nKey);
+    if (e == 0) e = expiryStep(txn, rt, aKey, nKey, bOld, eOld, aVal, kv->nVal);
     if (e) return e;
     bChanged = 1;
   }
@@ -561,11 +561,10 @@ static int watchOwn(fkv_rtable *rt, const fkv_etcd_watch_resp *pResp) {
   int bOwn = 1;
   for (int i = 0; i < pResp->nEvent && bOwn; i++) {
     const fkv_etcd_event *ev = &pResp->aEvent[i];
-    int j = 0;
-    if (ev->eType != FKV_ETCD_EV_DELETE) {
-      while (j < FKV_ETCD_OWN && rt->aOwn[j] != ev->kv.iModRev) j++;
+    bOwn = 0;
+    for (int j = 0; j < FKV_ETCD_OWN && ev->eType != FKV_ETCD_EV_DELETE; j++) {
+      if (rt->aOwn[j] == ev->kv.iModRev) bOwn = 1;
     }
-    bOwn = ev->eType != FKV_ETCD_EV_DELETE && j < FKV_ETCD_OWN;
   }
   if (bOwn && pResp->iRevision > rt->iApplied) {
     rt->iApplied = pResp->iRevision;
@@ -573,6 +572,16 @@ static int watchOwn(fkv_rtable *rt, const fkv_etcd_watch_resp *pResp) {
   }
   pthread_mutex_unlock(&r->mu);
   return bOwn;
+}
+
+/* Record the watch's error rc (SQLITE_OK: none), its message zErr taken. */
+static void watchError(fkv_rtable *rt, int rc, char *zErr) {
+  fkv_remote *r = rt->pRemote;
+  pthread_mutex_lock(&r->mu);
+  rt->rcWatch = rc;
+  sqlite3_free(rt->zWatchErr);
+  rt->zWatchErr = zErr;
+  pthread_mutex_unlock(&r->mu);
 }
 
 /* A watch answer: apply it (fkv_etcd_watch_fn). */
@@ -591,22 +600,19 @@ static int watchResp(void *pArg, const fkv_etcd_watch_resp *pResp) {
   int rc = fkvStoreMirrorRun(r->pStore, applyWork, &c, "cannot apply etcd's changes to the mirror",
                              &zErr);
   if (rc == SQLITE_ABORT) rc = SQLITE_OK; /* nothing to write (applyWork) */
-  pthread_mutex_lock(&r->mu);
-  if (rc == SQLITE_OK) {
-    rt->iApplied = pResp->iRevision;
-    if (c.bWrote) {
-      rt->iRecorded = pResp->iRevision;
-      rt->msRecorded = fkvTimeNowMs();
-    }
-    pthread_cond_broadcast(&r->cond);
-  } else {
-    rt->rcWatch = rc;
-    sqlite3_free(rt->zWatchErr);
-    rt->zWatchErr = zErr;
-    zErr = 0;
+  if (rc != SQLITE_OK) {
+    sqlite3_log(rc, "%s", zErr ? zErr : "flaxkv: watch");
+    watchError(rt, rc, zErr);
+    return rc;
   }
+  pthread_mutex_lock(&r->mu);
+  rt->iApplied = pResp->iRevision;
+  if (c.bWrote) {
+    rt->iRecorded = pResp->iRevision;
+    rt->msRecorded = fkvTimeNowMs();
+  }
+  pthread_cond_broadcast(&r->cond);
   pthread_mutex_unlock(&r->mu);
-  if (rc != SQLITE_OK) sqlite3_log(rc, "%s", rt->zWatchErr ? rt->zWatchErr : "flaxkv: watch");
   sqlite3_free(zErr);
   return rc;
 }
@@ -620,15 +626,6 @@ static void watchPause(fkv_rtable *rt, int ms) {
   while (!rt->bStop) {
     if (pthread_cond_timedwait(&r->cond, &r->mu, &ts) == ETIMEDOUT) break;
   }
-  pthread_mutex_unlock(&r->mu);
-}
-
-static void watchError(fkv_rtable *rt, int rc, char *zErr) {
-  fkv_remote *r = rt->pRemote;
-  pthread_mutex_lock(&r->mu);
-  rt->rcWatch = rc;
-  sqlite3_free(rt->zWatchErr);
-  rt->zWatchErr = zErr;
   pthread_mutex_unlock(&r->mu);
 }
 
@@ -1070,6 +1067,19 @@ void fkvRemoteBatchGuard(fkv_remote *r, int bTables) {
   r->bGuardTables = bTables;
 }
 
+/* Append rt to the array *pap of *pn entries (*pnAlloc allocated).  e. */
+static int rtablePush(fkv_rtable ***pap, int *pn, int *pnAlloc, fkv_rtable *rt) {
+  if (*pn >= *pnAlloc) {
+    int n = *pnAlloc ? 2 * *pnAlloc : 4;
+    fkv_rtable **a = sqlite3_realloc64(*pap, n * sizeof(*a));
+    if (!a) return ENOMEM;
+    *pap = a;
+    *pnAlloc = n;
+  }
+  (*pap)[(*pn)++] = rt;
+  return 0;
+}
+
 /* The range compare of t's prefix (bGuardTables), once per table.  e. */
 static int batchGuardTable(fkv_remote *r, fkv_table *t) {
   fkv_rtable *rt = t->pRemote;
@@ -1077,21 +1087,10 @@ static int batchGuardTable(fkv_remote *r, fkv_table *t) {
   for (int i = 0; i < r->nGuard; i++) {
     if (r->apGuard[i] == rt) return 0;
   }
-  if (r->nGuard >= r->nGuardAlloc) {
-    int n = r->nGuardAlloc ? 2 * r->nGuardAlloc : 4;
-    fkv_rtable **a = sqlite3_realloc64(r->apGuard, n * sizeof(*a));
-    if (!a) return ENOMEM;
-    r->apGuard = a;
-    r->nGuardAlloc = n;
-  }
-  r->apGuard[r->nGuard++] = rt;
-  return 0;
+  return rtablePush(&r->apGuard, &r->nGuard, &r->nGuardAlloc, rt);
 }
 
-int fkvRemoteBatchTable(fkv_remote *r, MDB_txn *txn, fkv_table *t) {
-  (void)txn;
-  return batchGuardTable(r, t);
-}
+int fkvRemoteBatchTable(fkv_remote *r, fkv_table *t) { return batchGuardTable(r, t); }
 
 int fkvRemoteBatchRead(fkv_remote *r, fkv_table *t) { return batchGuardTable(r, t); }
 
@@ -1102,15 +1101,7 @@ static int batchFence(fkv_remote *r, fkv_rtable *rt) {
     fkv_rtable *q = r->apFence[i];
     if (q->nPrefix == rt->nPrefix && memcmp(q->aPrefix, rt->aPrefix, rt->nPrefix) == 0) return 0;
   }
-  if (r->nFence >= r->nFenceAlloc) {
-    int n = r->nFenceAlloc ? 2 * r->nFenceAlloc : 4;
-    fkv_rtable **a = sqlite3_realloc64(r->apFence, n * sizeof(*a));
-    if (!a) return ENOMEM;
-    r->apFence = a;
-    r->nFenceAlloc = n;
-  }
-  r->apFence[r->nFence++] = rt;
-  return 0;
+  return rtablePush(&r->apFence, &r->nFence, &r->nFenceAlloc, rt);
 }
 
 int fkvRemoteBatchOp(fkv_remote *r, MDB_txn *txn, fkv_table *t, const unsigned char *aKey,
@@ -1303,15 +1294,7 @@ int fkvRemoteBatchCommit(fkv_remote *r, MDB_txn *txn, int64_t *piRev, char **pzE
     fkv_rtable *rt = o->t->pRemote;
     const unsigned char *aKey = r->keys.a + o->iKey + rt->nPrefix;
     size_t nKey = o->nKey - rt->nPrefix;
-    MDB_val k = {nKey, (void *)aKey};
-    int e;
-    if (o->aVal) {
-      MDB_val d = {o->nVal, (void *)o->aVal};
-      e = mdb_put(txn, o->t->dbi, &k, &d, 0);
-    } else {
-      e = mdb_del(txn, o->t->dbi, &k, 0);
-      if (e == MDB_NOTFOUND) e = 0;
-    }
+    int e = rowWrite(txn, rt, aKey, nKey, o->aVal, o->nVal);
     if (e == 0) e = revPut(txn, rt, aKey, nKey, iRev, o->aVal == 0);
     if (e) {
       /* etcd has the writes; the watch brings them to the mirror. */

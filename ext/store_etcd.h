@@ -80,7 +80,7 @@ void fkvRemoteBatchBegin(fkv_remote *);
 ** each written table's prefix too (write_through=1; store.h). */
 void fkvRemoteBatchGuard(fkv_remote *, int bTables);
 /* Write table t from now on (a remote table: t->pRemote). e. */
-int fkvRemoteBatchTable(fkv_remote *, MDB_txn *txn, fkv_table *t);
+int fkvRemoteBatchTable(fkv_remote *, fkv_table *t);
 /* With bTables: the transaction read table t (a remote table), which gets
 ** its prefix's compare as a table written does, and no write.  e. */
 int fkvRemoteBatchRead(fkv_remote *, fkv_table *t);

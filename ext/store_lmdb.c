@@ -534,6 +534,17 @@ static int markWrite(int fd, const char *z) {
   return fdatasync(fd);
 }
 
+/* Open the mark of the store directory zDir read-write (flags: O_CREAT or
+** 0) into *pfd, or -1 if it cannot be opened.  ENOMEM, or 0. */
+static int markFileOpen(const char *zDir, int flags, int *pfd) {
+  char *zMark = sqlite3_mprintf("%s/" FKV_MARK_FILE, zDir);
+  *pfd = -1;
+  if (!zMark) return ENOMEM;
+  *pfd = open(zMark, O_RDWR | O_CLOEXEC | flags, 0664);
+  sqlite3_free(zMark);
+  return 0;
+}
+
 /* Does the mark of fd say dirty? */
 static int markDirty(int fd) {
   char z[8];
@@ -570,9 +581,8 @@ static void markOpen(const char *zReal, const fkv_store_cfg *cfg, char *zBoot, s
   ** honours one that is there (it is the first open after a reboot as
   ** much as a mirror's is) and holds its lock while the store is open. */
   int bMake = cfg->zEtcd && eSync == FKV_SYNC_FULL;
-  char *zMark = sqlite3_mprintf("%s/" FKV_MARK_FILE, zReal);
-  int fd = zMark ? open(zMark, O_RDWR | O_CLOEXEC | (bMake ? O_CREAT : 0), 0664) : -1;
-  sqlite3_free(zMark);
+  int fd;
+  markFileOpen(zReal, bMake ? O_CREAT : 0, &fd);
   if (fd < 0) return;
   if (flock(fd, LOCK_EX | LOCK_NB) == 0) {
     /* No other process has the store open. */
@@ -633,12 +643,10 @@ static int mirrorsUnmark(fkv_store *p, MDB_txn *txn) {
   if (e == MDB_NOTFOUND) return MDB_SUCCESS;
   if (e == MDB_SUCCESS) e = mdb_env_sync(p->env, 1);
   if (e == MDB_SUCCESS) {
-    char *zMark = sqlite3_mprintf("%s/" FKV_MARK_FILE, p->zPath);
-    int fd = p->fdMark >= 0 ? p->fdMark : zMark ? open(zMark, O_RDWR | O_CLOEXEC) : -1;
-    if (!zMark) e = ENOMEM;
-    else if (fd >= 0 && markWrite(fd, "clean\n") != 0) e = errno ? errno : EIO;
+    int fd = p->fdMark;
+    if (fd < 0) e = markFileOpen(p->zPath, 0, &fd);
+    if (e == MDB_SUCCESS && fd >= 0 && markWrite(fd, "clean\n") != 0) e = errno ? errno : EIO;
     if (fd >= 0 && fd != p->fdMark) close(fd);
-    sqlite3_free(zMark);
   }
   if (e == MDB_SUCCESS) e = mdb_del(txn, p->catalog, (MDB_val *)&gMirrorsKey, 0);
   if (e == MDB_SUCCESS) p->bMarkDirty = 0;
@@ -1235,6 +1243,11 @@ void fkvStoreScanClose(fkv_scan *pScan) {
 
 static int tableGone(MDB_txn *txn, fkv_table *t);
 
+/* Is the database zName (NULL: the main one) an expiry index (store.h)? */
+static int isExpiryIndex(const char *zName) {
+  return zName && strncmp(zName, FKV_EXPIRY_PREFIX, strlen(FKV_EXPIRY_PREFIX)) == 0;
+}
+
 int fkvStoreBatchBegin(fkv_store *p, fkv_batch **ppBatch, char **pzErr) {
   MDB_txn *txn = 0;
   int rc = writeBegin(p, &txn, pzErr);
@@ -1282,12 +1295,10 @@ int fkvStoreBatchTable(fkv_batch *b, fkv_table *t) {
   /* Empty, or dropped by another process (then no write may try it). */
   if (e == MDB_NOTFOUND) e = tableGone(b->txn, t) ? MDB_NOTFOUND : MDB_SUCCESS;
   if (e != MDB_SUCCESS) return e;
-  if (t->pRemote) return fkvRemoteBatchTable(b->pStore->pRemote, b->txn, t);
+  if (t->pRemote) return fkvRemoteBatchTable(b->pStore->pRemote, t);
   /* An expiry index follows its table: a local table's rows make the batch
   ** local; a mirror's index alone leaves it a mirror's (Mirror sync). */
-  if (!t->zName || strncmp(t->zName, FKV_EXPIRY_PREFIX, strlen(FKV_EXPIRY_PREFIX)) != 0) {
-    b->bLocal = 1;
-  }
+  if (!isExpiryIndex(t->zName)) b->bLocal = 1;
   /* The last key points into the map: keep a copy while writing. */
   if (b->bMax) {
     memcpy(b->aMaxKey, kLast.mv_data, kLast.mv_size);
@@ -1750,8 +1761,7 @@ static int tableOpenLocal(fkv_store *p, const fkv_table_spec *s, fkv_table **ppT
   *ppTable = 0;
   /* Local data, unless an etcd table or an expiry index (which follows
   ** its table: a local table's open made the store local already). */
-  int bIndex = s->zName && strncmp(s->zName, FKV_EXPIRY_PREFIX, strlen(FKV_EXPIRY_PREFIX)) == 0;
-  fkv_open_ctx c = {s, 0, 0, 0, 0, 0, 0, !s->zPrefix && !bIndex};
+  fkv_open_ctx c = {s, 0, 0, 0, 0, 0, 0, !s->zPrefix && !isExpiryIndex(s->zName)};
   int e = runWrite(p, tableOpenWork, tableOpenDone, &c, 0, 0, pzErr);
   if (e == MDB_SUCCESS && c.bOom) e = ENOMEM;
   if (e) {
