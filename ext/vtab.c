@@ -684,14 +684,6 @@ static int flaxkvBegin(sqlite3_vtab *pVtab) {
   return SQLITE_OK;
 }
 
-/* The array a of n elements of sz bytes, doubled (aFixed, the caller's
-** first space, is never freed), or NULL (out of memory; a is kept). */
-static void *arrayGrow(void *a, void *aFixed, int n, size_t sz) {
-  void *aNew = sqlite3_realloc64(a == aFixed ? 0 : a, 2 * (size_t)n * sz);
-  if (aNew && a == aFixed) memcpy(aNew, aFixed, (size_t)n * sz);
-  return aNew;
-}
-
 /*
 ** Write-through (write_through=1): at the first xSync of the connection on
 ** the store, the entries of all its tables on the store go to LMDB in one
@@ -702,36 +694,26 @@ static void *arrayGrow(void *a, void *aFixed, int n, size_t sz) {
 static int writeThrough(fkv_vtab *p) {
   fkv_txn *aTxn[16], **ap = aTxn;
   fkv_table *aRead[16], **apRead = aRead;
-  int n = 0, nAlloc = (int)(sizeof(aTxn) / sizeof(aTxn[0]));
-  int nRead = 0, nReadAlloc = (int)(sizeof(aRead) / sizeof(aRead[0]));
-  int rc = SQLITE_OK;
+  int n = 0, nRead = 0;
+  /* Counted first, so that each array is sized once. */
   for (fkv_vtab *q = p->pConn->pVtabs; q; q = q->pNextVtab) {
     if (q->pBuf != p->pBuf) continue;
-    if (fkvTxnPending(q->pTxn)) {
-      if (n == nAlloc) {
-        fkv_txn **apNew = arrayGrow(ap, aTxn, nAlloc, sizeof(*ap));
-        if (!apNew) {
-          rc = SQLITE_NOMEM;
-          break;
-        }
-        ap = apNew;
-        nAlloc *= 2;
-      }
-      ap[n++] = q->pTxn;
-    } else if (fkvConnTxnRead(q)) {
-      if (nRead == nReadAlloc) {
-        fkv_table **apNew = arrayGrow(apRead, aRead, nReadAlloc, sizeof(*apRead));
-        if (!apNew) {
-          rc = SQLITE_NOMEM;
-          break;
-        }
-        apRead = apNew;
-        nReadAlloc *= 2;
-      }
-      apRead[nRead++] = q->pTable;
-    }
+    if (fkvTxnPending(q->pTxn)) n++;
+    else if (fkvConnTxnRead(q)) nRead++;
   }
-  if (rc == SQLITE_OK && n > 0) {
+  if (n == 0) return SQLITE_OK;
+  if (n > (int)(sizeof(aTxn) / sizeof(aTxn[0]))) ap = sqlite3_malloc64(n * sizeof(*ap));
+  if (nRead > (int)(sizeof(aRead) / sizeof(aRead[0]))) {
+    apRead = sqlite3_malloc64(nRead * sizeof(*apRead));
+  }
+  int rc = SQLITE_NOMEM;
+  if (ap && apRead) {
+    n = nRead = 0;
+    for (fkv_vtab *q = p->pConn->pVtabs; q; q = q->pNextVtab) {
+      if (q->pBuf != p->pBuf) continue;
+      if (fkvTxnPending(q->pTxn)) ap[n++] = q->pTxn;
+      else if (fkvConnTxnRead(q)) apRead[nRead++] = q->pTable;
+    }
     rc = fkvTxnWriteThrough(ap, n, apRead, nRead, &p->base.zErrMsg);
   }
   if (ap != aTxn) sqlite3_free(ap);
