@@ -203,9 +203,7 @@ struct fkv_txn {
                             ** absence check saw (0: none yet) */
   fkv_spot spot;      /* where the last key looked up in pMem and not
                             ** found would go: the INSERT that follows */
-  /* The table's expiry (fkvTxnSetExpired): does a stored value hold a row
-  ** that has expired at time now?  NULL: rows never expire. */
-  int (*xExpired)(const unsigned char *aVal, size_t nVal, double now);
+  int bExpires;       /* the table's rows may expire (fkvTxnSetExpires) */
 };
 
 /* The table id prefix of a memtable key (see Keys). */

@@ -146,12 +146,6 @@ static int ownerIdentity(sqlite3 *db, const char *zSchema, const fkv_opts *o, ch
   return *pzOwner ? SQLITE_OK : SQLITE_NOMEM;
 }
 
-/* fkvTxnSetExpired's test for a format with FKV_CAP_EXPIRES. */
-static int valueExpired(const unsigned char *aVal, size_t nVal, double now) {
-  double e;
-  return fkvValueExpiry(aVal, nVal, &e) && e <= now;
-}
-
 static void vtabFree(fkv_vtab *p);
 
 /*
@@ -215,7 +209,7 @@ static int flaxkvInit(sqlite3 *db, void *pAux, int argc, const char *const *argv
   if (rc == SQLITE_OK) {
     p->pTxn = fkvTxnNew(p->pBuf, p->pTable);
     if (!p->pTxn) rc = SQLITE_NOMEM;
-    else if (p->pFmt->caps & FKV_CAP_EXPIRES) fkvTxnSetExpired(p->pTxn, valueExpired);
+    else if (p->pFmt->caps & FKV_CAP_EXPIRES) fkvTxnSetExpires(p->pTxn);
   }
   fkvOptsFree(&o);
   if (rc != SQLITE_OK) {
