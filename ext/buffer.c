@@ -665,9 +665,10 @@ static int64_t flushDueIn(fkv_buffer *b, int64_t now) {
   /* A store with batch limits (etcd): a flush as soon as one is full. */
   size_t nMaxOps, nMaxBytes;
   fkvStoreBatchLimits(b->pStore, &nMaxOps, &nMaxBytes);
-  if (nMaxOps && (fkvMemCount(b->pActive) + (size_t)b->nFence >= nMaxOps ||
-                  fkvMemBytes(b->pActive) + b->nFenceBytes >= nMaxBytes)) {
-    return 0;
+  if (nMaxOps) {
+    size_t nOps, nBytes;
+    fkvBufferActiveSize(b, &nOps, &nBytes);
+    if (nOps >= nMaxOps || nBytes >= nMaxBytes) return 0;
   }
   int64_t tIdle = b->msLastCommit + idle - now;
   int64_t tAge = b->msFirstUnflushed + idle * FKV_MAX_AGE_IDLES - now;

@@ -233,6 +233,13 @@ static inline void fkvBufferFence(fkv_buffer *b, uint32_t id, size_t nBytes) {
   b->nFenceBytes += nBytes;
 }
 
+/* The etcd operations and bytes of pActive's flush: its keys and the delete
+** fences counted for it (b->mu held). */
+static inline void fkvBufferActiveSize(fkv_buffer *b, size_t *pnOps, size_t *pnBytes) {
+  *pnOps = fkvMemCount(b->pActive) + (size_t)b->nFence;
+  *pnBytes = fkvMemBytes(b->pActive) + b->nFenceBytes;
+}
+
 /* The oldest seq any open view can read (b->mu held; see Pruning). */
 static inline uint64_t fkvBufferHorizon(fkv_buffer *b) {
   return b->pViewFirst ? b->pViewFirst->seq : b->visible;

@@ -475,8 +475,8 @@ static int txnBatchFit(fkv_txn *p, size_t nOps, size_t nBytes, size_t nFence, si
   while (1) {
     /* The active memtable's flush: its keys and fences, and ours. */
     int bNewFence = nFence && !fkvBufferFenced(b, p->pTable->id);
-    size_t nMemOps = fkvMemCount(b->pActive) + (size_t)b->nFence;
-    size_t nMemBytes = fkvMemBytes(b->pActive) + b->nFenceBytes;
+    size_t nMemOps, nMemBytes;
+    fkvBufferActiveSize(b, &nMemOps, &nMemBytes);
     if (fkvMemCount(b->pActive) == 0 ||
         (nMemOps + nOps + bNewFence <= nMaxOps &&
          nMemBytes + nBytes + (bNewFence ? nFence : 0) <= nMaxBytes)) {
