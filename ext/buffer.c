@@ -327,6 +327,7 @@ static int purgeCollect(fkv_buffer *b, fkv_table **apT, int nT, double limit, fk
       d->nKey = nKey;
       memcpy(d->aKey, aKey, nKey);
       d->bKeep = 0;
+      d->bDel = 0;
     }
     fkvStoreScanClose(&scan);
   }
@@ -366,7 +367,6 @@ static int purgeOnce(fkv_buffer *b) {
   if (nDue && rc == SQLITE_OK) fkvStoreBatchGuard(pBatch, 0);
   if (nDue && rc == SQLITE_OK) {
     /* The rows, table by table (the entries come grouped by table). */
-    for (int i = 0; i < nDue; i++) aDue[i].bDel = 0;
     for (int i = 0; i < nDue && e == 0; i++) {
       fkv_due *d = &aDue[i];
       if (i == 0 || d->t != aDue[i - 1].t) e = fkvStoreBatchTable(pBatch, d->t);
@@ -544,8 +544,9 @@ static int keepHeld(fkv_buffer *b, fkv_held *pHeld) {
         fkvVersionFree(pCopy);
         return SQLITE_NOMEM;
       }
-      if (v->bTomb) {
-        /* The next flush sends the table's delete fence (txn.c txnBatchFit). */
+      if (v->bTomb && !fkvBufferFenced(b, q->id)) {
+        /* The next flush sends the table's delete fence (txn.c txnBatchFit);
+        ** the table is looked up once, at its first delete. */
         fkv_table *t = fkvStoreTableById(b->pStore, q->id);
         if (t) fkvBufferFence(b, q->id, fkvStoreOpBytes(t, 0, 0));
       }
@@ -664,9 +665,10 @@ static int64_t flushDueIn(fkv_buffer *b, int64_t now) {
   /* A store with batch limits (etcd): a flush as soon as one is full. */
   size_t nMaxOps, nMaxBytes;
   fkvStoreBatchLimits(b->pStore, &nMaxOps, &nMaxBytes);
-  if (nMaxOps && (fkvMemCount(b->pActive) + (size_t)b->nFence >= nMaxOps ||
-                  fkvMemBytes(b->pActive) + b->nFenceBytes >= nMaxBytes)) {
-    return 0;
+  if (nMaxOps) {
+    size_t nOps, nBytes;
+    fkvBufferActiveSize(b, &nOps, &nBytes);
+    if (nOps >= nMaxOps || nBytes >= nMaxBytes) return 0;
   }
   int64_t tIdle = b->msLastCommit + idle - now;
   int64_t tAge = b->msFirstUnflushed + idle * FKV_MAX_AGE_IDLES - now;

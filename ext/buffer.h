@@ -187,14 +187,13 @@ void fkvTxnFree(fkv_txn *);
 int fkvTxnPut(fkv_txn *, const unsigned char *aKey, size_t nKey, const unsigned char *aVal,
               size_t nVal, int bExpectAbsent);
 /*
-** Rows of the table may expire: xExpired(aVal, nVal, now) says whether the
-** stored value aVal holds a row expired at Unix time now.  The checks of
-** plain INSERTs (bExpectAbsent) then take an expired row for an absent one,
-** at the clock's time when they run (util.h fkvClockNow): the INSERT found
-** the row expired at its statement's moment, which is earlier.
+** Rows of the table may expire (the expiry in the stored value: codec.h,
+** header bit 6).  The checks of plain INSERTs (bExpectAbsent) then take a
+** row expired at the clock's time when they run (util.h fkvClockNow) for an
+** absent one: the INSERT found the row expired at its statement's moment,
+** which is earlier.
 */
-void fkvTxnSetExpired(fkv_txn *,
-                      int (*xExpired)(const unsigned char *aVal, size_t nVal, double now));
+void fkvTxnSetExpires(fkv_txn *);
 /*
 ** Is aKey (encoded) the name of a named database of the store, which LMDB
 ** keeps as a key of its main database and will not let a put or a delete

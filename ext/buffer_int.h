@@ -203,9 +203,7 @@ struct fkv_txn {
                             ** absence check saw (0: none yet) */
   fkv_spot spot;      /* where the last key looked up in pMem and not
                             ** found would go: the INSERT that follows */
-  /* The table's expiry (fkvTxnSetExpired): does a stored value hold a row
-  ** that has expired at time now?  NULL: rows never expire. */
-  int (*xExpired)(const unsigned char *aVal, size_t nVal, double now);
+  int bExpires;       /* the table's rows may expire (fkvTxnSetExpires) */
 };
 
 /* The table id prefix of a memtable key (see Keys). */
@@ -233,6 +231,13 @@ static inline void fkvBufferFence(fkv_buffer *b, uint32_t id, size_t nBytes) {
   if (fkvBufferFenced(b, id) || b->nFence >= FKV_MAX_TABLES) return;
   b->aFence[b->nFence++] = id;
   b->nFenceBytes += nBytes;
+}
+
+/* The etcd operations and bytes of pActive's flush: its keys and the delete
+** fences counted for it (b->mu held). */
+static inline void fkvBufferActiveSize(fkv_buffer *b, size_t *pnOps, size_t *pnBytes) {
+  *pnOps = fkvMemCount(b->pActive) + (size_t)b->nFence;
+  *pnBytes = fkvMemBytes(b->pActive) + b->nFenceBytes;
 }
 
 /* The oldest seq any open view can read (b->mu held; see Pruning). */

@@ -136,12 +136,18 @@ static int validSync(const char *z, void *pField) {
   return eSync != FKV_SYNC_UNSET;
 }
 
-/* A count from 1 to 1000000: "128". */
-static int validCount(const char *z, void *pField) {
+/* A decimal integer from lo to hi and nothing after it, into *pn. */
+static int parseRange(const char *z, long lo, long hi, long *pn) {
   char *zEnd;
   errno = 0;
-  long n = strtol(z, &zEnd, 10);
-  if (zEnd == z || *zEnd || errno || n <= 0 || n > 1000000) return 0;
+  *pn = strtol(z, &zEnd, 10);
+  return zEnd != z && !*zEnd && !errno && *pn >= lo && *pn <= hi;
+}
+
+/* A count from 1 to 1000000: "128". */
+static int validCount(const char *z, void *pField) {
+  long n;
+  if (!parseRange(z, 1, 1000000, &n)) return 0;
   *(size_t *)pField = (size_t)n;
   return 1;
 }
@@ -169,12 +175,8 @@ static int validCompressMin(const char *z, void *pField) {
 }
 
 static int validCompressLevel(const char *z, void *pField) {
-  char *zEnd;
-  errno = 0;
-  long i = strtol(z, &zEnd, 10);
-  if (zEnd == z || *zEnd || errno || i < FKV_COMPRESS_LEVEL_MIN || i > FKV_COMPRESS_LEVEL_MAX) {
-    return 0;
-  }
+  long i;
+  if (!parseRange(z, FKV_COMPRESS_LEVEL_MIN, FKV_COMPRESS_LEVEL_MAX, &i)) return 0;
   *(int *)pField = (int)i;
   return 1;
 }

@@ -82,16 +82,15 @@ void fkvTxnFree(fkv_txn *p) {
   sqlite3_free(p);
 }
 
-void fkvTxnSetExpired(fkv_txn *p,
-                      int (*xExpired)(const unsigned char *aVal, size_t nVal, double now)) {
-  p->xExpired = xExpired;
-}
+void fkvTxnSetExpires(fkv_txn *p) { p->bExpires = 1; }
 
-/* Is aVal, found where a plain INSERT expects no row, an expired row? */
+/* Is aVal, found where a plain INSERT expects no row, an expired row?
+** *pNow: the clock, read at the first row with an expiry. */
 static int txnExpired(fkv_txn *p, const unsigned char *aVal, size_t nVal, double *pNow) {
-  if (!p->xExpired) return 0;
+  double e;
+  if (!p->bExpires || !fkvValueExpiry(aVal, nVal, &e)) return 0;
   if (*pNow == 0) *pNow = fkvClockNow();
-  return p->xExpired(aVal, nVal, *pNow);
+  return e <= *pNow;
 }
 
 int fkvTxnPut(fkv_txn *p, const unsigned char *aKey, size_t nKey, const unsigned char *aVal,
@@ -476,8 +475,8 @@ static int txnBatchFit(fkv_txn *p, size_t nOps, size_t nBytes, size_t nFence, si
   while (1) {
     /* The active memtable's flush: its keys and fences, and ours. */
     int bNewFence = nFence && !fkvBufferFenced(b, p->pTable->id);
-    size_t nMemOps = fkvMemCount(b->pActive) + (size_t)b->nFence;
-    size_t nMemBytes = fkvMemBytes(b->pActive) + b->nFenceBytes;
+    size_t nMemOps, nMemBytes;
+    fkvBufferActiveSize(b, &nMemOps, &nMemBytes);
     if (fkvMemCount(b->pActive) == 0 ||
         (nMemOps + nOps + bNewFence <= nMaxOps &&
          nMemBytes + nBytes + (bNewFence ? nFence : 0) <= nMaxBytes)) {

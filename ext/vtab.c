@@ -146,12 +146,6 @@ static int ownerIdentity(sqlite3 *db, const char *zSchema, const fkv_opts *o, ch
   return *pzOwner ? SQLITE_OK : SQLITE_NOMEM;
 }
 
-/* fkvTxnSetExpired's test for a format with FKV_CAP_EXPIRES. */
-static int valueExpired(const unsigned char *aVal, size_t nVal, double now) {
-  double e;
-  return fkvValueExpiry(aVal, nVal, &e) && e <= now;
-}
-
 static void vtabFree(fkv_vtab *p);
 
 /*
@@ -215,7 +209,7 @@ static int flaxkvInit(sqlite3 *db, void *pAux, int argc, const char *const *argv
   if (rc == SQLITE_OK) {
     p->pTxn = fkvTxnNew(p->pBuf, p->pTable);
     if (!p->pTxn) rc = SQLITE_NOMEM;
-    else if (p->pFmt->caps & FKV_CAP_EXPIRES) fkvTxnSetExpired(p->pTxn, valueExpired);
+    else if (p->pFmt->caps & FKV_CAP_EXPIRES) fkvTxnSetExpires(p->pTxn);
   }
   fkvOptsFree(&o);
   if (rc != SQLITE_OK) {
@@ -684,14 +678,6 @@ static int flaxkvBegin(sqlite3_vtab *pVtab) {
   return SQLITE_OK;
 }
 
-/* The array a of n elements of sz bytes, doubled (aFixed, the caller's
-** first space, is never freed), or NULL (out of memory; a is kept). */
-static void *arrayGrow(void *a, void *aFixed, int n, size_t sz) {
-  void *aNew = sqlite3_realloc64(a == aFixed ? 0 : a, 2 * (size_t)n * sz);
-  if (aNew && a == aFixed) memcpy(aNew, aFixed, (size_t)n * sz);
-  return aNew;
-}
-
 /*
 ** Write-through (write_through=1): at the first xSync of the connection on
 ** the store, the entries of all its tables on the store go to LMDB in one
@@ -702,36 +688,26 @@ static void *arrayGrow(void *a, void *aFixed, int n, size_t sz) {
 static int writeThrough(fkv_vtab *p) {
   fkv_txn *aTxn[16], **ap = aTxn;
   fkv_table *aRead[16], **apRead = aRead;
-  int n = 0, nAlloc = (int)(sizeof(aTxn) / sizeof(aTxn[0]));
-  int nRead = 0, nReadAlloc = (int)(sizeof(aRead) / sizeof(aRead[0]));
-  int rc = SQLITE_OK;
+  int n = 0, nRead = 0;
+  /* Counted first, so that each array is sized once. */
   for (fkv_vtab *q = p->pConn->pVtabs; q; q = q->pNextVtab) {
     if (q->pBuf != p->pBuf) continue;
-    if (fkvTxnPending(q->pTxn)) {
-      if (n == nAlloc) {
-        fkv_txn **apNew = arrayGrow(ap, aTxn, nAlloc, sizeof(*ap));
-        if (!apNew) {
-          rc = SQLITE_NOMEM;
-          break;
-        }
-        ap = apNew;
-        nAlloc *= 2;
-      }
-      ap[n++] = q->pTxn;
-    } else if (fkvConnTxnRead(q)) {
-      if (nRead == nReadAlloc) {
-        fkv_table **apNew = arrayGrow(apRead, aRead, nReadAlloc, sizeof(*apRead));
-        if (!apNew) {
-          rc = SQLITE_NOMEM;
-          break;
-        }
-        apRead = apNew;
-        nReadAlloc *= 2;
-      }
-      apRead[nRead++] = q->pTable;
-    }
+    if (fkvTxnPending(q->pTxn)) n++;
+    else if (fkvConnTxnRead(q)) nRead++;
   }
-  if (rc == SQLITE_OK && n > 0) {
+  if (n == 0) return SQLITE_OK;
+  if (n > (int)(sizeof(aTxn) / sizeof(aTxn[0]))) ap = sqlite3_malloc64(n * sizeof(*ap));
+  if (nRead > (int)(sizeof(aRead) / sizeof(aRead[0]))) {
+    apRead = sqlite3_malloc64(nRead * sizeof(*apRead));
+  }
+  int rc = SQLITE_NOMEM;
+  if (ap && apRead) {
+    n = nRead = 0;
+    for (fkv_vtab *q = p->pConn->pVtabs; q; q = q->pNextVtab) {
+      if (q->pBuf != p->pBuf) continue;
+      if (fkvTxnPending(q->pTxn)) ap[n++] = q->pTxn;
+      else if (fkvConnTxnRead(q)) apRead[nRead++] = q->pTable;
+    }
     rc = fkvTxnWriteThrough(ap, n, apRead, nRead, &p->base.zErrMsg);
   }
   if (ap != aTxn) sqlite3_free(ap);
