@@ -355,6 +355,9 @@ static int purgeOnce(fkv_buffer *b) {
   size_t nOps = 0, nBytes = 0;
   fkvStoreBatchLimits(b->pStore, &nOps, &nBytes);
   if (nOps) nOps = nOps > (size_t)nT ? nOps - (size_t)nT : 1;
+  /* On etcd each guarded delete may take two compares, which etcd bounds
+  ** by the same --max-txn-ops (store_etcd.c, Revisions). */
+  if (nOps > 1) nOps /= 2;
   int nMax = nOps && nOps < FKV_PURGE_BATCH ? (int)nOps : FKV_PURGE_BATCH;
   fkv_due *aDue = sqlite3_malloc64(sizeof(fkv_due) * nMax);
   int nDue = aDue ? purgeCollect(b, apT, nT, fkvClockNow() - FKV_PURGE_GRACE, aDue, nMax) : 0;

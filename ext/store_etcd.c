@@ -29,12 +29,13 @@
 ** The mirror.  Besides the table's database, the mirror keeps, in the same
 ** LMDB environment:
 **   - FKV_ETCD_META ("__flaxkv_etcd__"): per table (key: its database
-**     name) the revision the mirror has applied (8 bytes, big-endian), the
-**     cluster's id (8 bytes) and the prefix.  Written in the same LMDB
-**     transaction as the data it covers.
-**   - FKV_ETCD_REVS + the database name: per key, its mod revision (8
-**     bytes) and a flag byte (1: a delete of this machine's, kept until the
-**     watch delivers it back).  Every key in the table's database has one.
+**     name) the revision the mirror has applied, its *floor* (8 bytes,
+**     big-endian), the cluster's id (8 bytes) and the prefix.  Written in
+**     the same LMDB transaction as the data it covers.
+**   - FKV_ETCD_REVS + the database name: the *records*: per key, a mod
+**     revision (8 bytes) and a flag byte (1: a delete of this machine's,
+**     kept until the watch delivers it back), for the keys whose version
+**     in the mirror is newer than the floor (see Revisions).
 **   - FKV_EXPIRY_PREFIX + the database name: the table's expiry index
 **     (codec.h, EXPIRY INDEX; an etcd table is native, so its rows may
 **     expire), created with the mirror.  Whatever writes a row of the
@@ -47,12 +48,47 @@
 ** for this machine's own flushes, applied at the revision etcd gave them
 ** (possibly above it).
 **
+** Revisions.  The mirror holds every event of the prefix up to its floor
+** F, and newer versions of some keys: a flush of this machine applied at
+** etcd's revision R > F, before the watch delivers R.  Those keys, and only
+** those that matter, have records: an invariant kept by every writer of
+** the mirror, in any process that has it open:
+**   - a key whose version in the mirror is newer than F has a record of
+**     exactly its revision (or of its delete); a record is never stale: a
+**     version applied over a recorded one drops the record;
+**   - so a key without a record is, in the mirror, what the cluster held
+**     at F (and still holds, unless an event above F changed it).
+** F only rises, and only to a revision up to which the mirror holds every
+** event: the watch's transaction raises it to its answer's revision; a
+** flush raises it to the applied revision of this process's watch (its
+** in-memory iApplied, which every event at or below it has reached:
+** applied, skipped as older, or this machine's own put already held),
+** then deletes the records at or below it (revTrim: few, those of recent
+** flushes) and writes its own at R.  A rebuild sets F to the revision it
+** read, which is above every process's applied revision (read later, and
+** under the write lock), and drops every record.  So the records are what
+** this machine flushed since its watch last caught up, not one per key:
+** a flush writes its records into a small database instead of one that
+** spans the prefix (half the pages it copies, docs/performance.md).
+** The watch applies an event at revision r to key k only if it is newer:
+** above k's record if k has one, else above F (a process whose watch
+** lagged behind another's, on the same mirror, delivers events the mirror
+** already holds: they are skipped, never applied over newer rows).
+** A guard (Write-through) compares k with what the mirror holds: its
+** recorded revision, or for a key without a record, its existence
+** (create_revision > 0) beside the table's range compare, or, in the
+** purge, which has no range compare, its existence and a mod revision not
+** above F (two compares; the purge's batches are halved for them).
+** A mirror written by an older flaxkv has a record per key, each exact:
+** valid, and trimmed by the first flush.
+**
 ** The watch.  Each remote table has a thread that watches [P, end) from
 ** the applied revision + 1 (fkvEtcdWatchNext) and applies each answer's
 ** events, whole revisions, in one LMDB transaction: an event changes a key
-** only if its revision is above the key's recorded one (a flush of this
-** machine at revision R may be applied before the watch delivers other
-** machines' events below R for the same key: they are older, and skipped).
+** only if it is newer than the key's version in the mirror (Revisions: a
+** flush of this machine at revision R may be applied before the watch
+** delivers other machines' events below R for the same key: they are
+** older, and skipped).
 ** The applied revision advances only through the watch, contiguously.  A
 ** transaction that changed rows counts as another process's commit
 ** (fkvStoreMirrorRun's bForeign): new views see it, and write_through's
@@ -104,8 +140,9 @@
 ** buffer counts them: txn.c txnBatchFit; the purge leaves room for them).
 **
 ** Write-through.  A guarded batch (fkvRemoteBatchGuard) adds to its Txn,
-** for every key it writes, the compare "mod_revision = the mirror's" (0
-** for a key the mirror does not hold: absent), and for every table it
+** for every key it writes, a compare with the version the mirror holds
+** ("mod_revision = 0" for a key it does not hold: absent; see Revisions
+** for the others), and for every table it
 ** writes (fkvRemoteBatchTable) or the SQL transaction only read
 ** (fkvRemoteBatchRead: vtab.c and conn.c, Reads, know which), once per
 ** table (apGuard), the compare "every key of [P, end) has mod_revision <=
@@ -226,6 +263,7 @@ struct fkv_rtable {
   char *zRevName;
   MDB_dbi dbiExpiry; /* FKV_EXPIRY_PREFIX + the database name */
   char *zExpiryName;
+  int64_t iTrimmed; /* the store's write lock: the flush that last trimmed the records */
   /* r->mu: */
   int64_t iApplied;           /* the revision the mirror has applied */
   int64_t iRecorded;          /* the one FKV_ETCD_META holds */
@@ -250,7 +288,10 @@ struct fkv_rop {
   size_t nKey;
   const unsigned char *aVal; /* NULL: a delete */
   size_t nVal;
-  int64_t iGuard; /* the guard's mod revision (bGuard) */
+  int eGuard;      /* bGuard: the compare's target (FKV_ETCD_MOD, _CREATE), */
+  int eGuardOp;    /* its result (FKV_ETCD_EQUAL, _LESS, _GREATER) */
+  int64_t iGuard;  /* and its revision */
+  int bExists;     /* and a second compare: the key exists (create revision > 0) */
 };
 
 struct fkv_remote {
@@ -333,11 +374,53 @@ static int revDel(MDB_txn *txn, fkv_rtable *rt, const unsigned char *aKey, size_
   return e == MDB_NOTFOUND ? 0 : e;
 }
 
-/* Record rt's applied revision iRev in the meta database. */
-static int metaPut(MDB_txn *txn, fkv_remote *r, fkv_rtable *rt, int64_t iRev) {
+/* Delete every record of rt at or below iFloor (see Revisions). */
+static int revTrim(MDB_txn *txn, fkv_rtable *rt, int64_t iFloor) {
+  MDB_stat ms;
+  int e = mdb_stat(txn, rt->dbiRev, &ms);
+  if (e || ms.ms_entries == 0) return e;
+  MDB_cursor *c;
+  e = mdb_cursor_open(txn, rt->dbiRev, &c);
+  if (e) return e;
+  MDB_val k, d;
+  for (e = mdb_cursor_get(c, &k, &d, MDB_FIRST); e == 0; e = mdb_cursor_get(c, &k, &d, MDB_NEXT)) {
+    if (d.mv_size != 9) {
+      e = MDB_CORRUPTED;
+      break;
+    }
+    if ((int64_t)get64(d.mv_data) <= iFloor && (e = mdb_cursor_del(c, 0)) != 0) break;
+  }
+  mdb_cursor_close(c);
+  return e == MDB_NOTFOUND ? 0 : e;
+}
+
+/* The floor of rt's mirror in txn: the revision its meta entry records
+** (0: none; see Revisions). */
+static int metaFloor(MDB_txn *txn, fkv_rtable *rt, int64_t *piRev) {
+  MDB_dbi dbi;
+  *piRev = 0;
+  int e = mdb_dbi_open(txn, FKV_ETCD_META, MDB_CREATE, &dbi);
+  if (e) return e;
+  MDB_val k = {strlen(rt->t->zName), rt->t->zName}, d;
+  e = mdb_get(txn, dbi, &k, &d);
+  if (e == MDB_NOTFOUND) return 0;
+  if (e) return e;
+  if (d.mv_size >= 16) *piRev = (int64_t)get64(d.mv_data);
+  return 0;
+}
+
+/* Record rt's applied revision iRev in the meta database: the floor, which
+** only a rebuild sets (bExact); otherwise it only rises. */
+static int metaPut(MDB_txn *txn, fkv_remote *r, fkv_rtable *rt, int64_t iRev, int bExact) {
   MDB_dbi dbi;
   int e = mdb_dbi_open(txn, FKV_ETCD_META, MDB_CREATE, &dbi);
   if (e) return e;
+  if (!bExact) {
+    int64_t iFloor;
+    e = metaFloor(txn, rt, &iFloor);
+    if (e) return e;
+    if (iFloor >= iRev) return 0;
+  }
   unsigned char *a = sqlite3_malloc64(16 + rt->nPrefix);
   if (!a) return ENOMEM;
   put64(a, (uint64_t)iRev);
@@ -427,7 +510,6 @@ static int rebuildKv(void *pArg, const fkv_etcd_kv *kv) {
   const unsigned char *aKey = kv->pKey + rt->nPrefix;
   size_t nKey = kv->nKey - rt->nPrefix;
   int e = rowWrite(c->txn, rt, aKey, nKey, kv->pVal, kv->nVal);
-  if (e == 0) e = revPut(c->txn, rt, aKey, nKey, kv->iModRev, 0);
   if (e == 0) e = expiryStep(c->txn, rt, aKey, nKey, 0, 0, kv->pVal, kv->nVal);
   if (e) {
     c->e = e;
@@ -454,7 +536,7 @@ static int rebuildWork(fkv_store *p, MDB_txn *txn, void *pCtx, int *pbForeign) {
   if (c->e) return c->e;
   if (c->rc != SQLITE_OK) return -1;
   *pbForeign = 1;
-  return metaPut(txn, rt->pRemote, rt, c->iRev);
+  return metaPut(txn, rt->pRemote, rt, c->iRev, 1);
 }
 
 /* Rebuild rt's mirror from the cluster (see Rebuild). */
@@ -500,6 +582,9 @@ static int applyWork(fkv_store *p, MDB_txn *txn, void *pCtx, int *pbForeign) {
   fkv_rtable *rt = c->rt;
   if (tableDropped(rt)) return -1; /* its database may be closed: nothing */
   int bChanged = 0;
+  int64_t iFloor;
+  int e0 = metaFloor(txn, rt, &iFloor);
+  if (e0) return e0;
   for (int i = 0; i < c->pResp->nEvent; i++) {
     const fkv_etcd_event *ev = &c->pResp->aEvent[i];
     const fkv_etcd_kv *kv = &ev->kv;
@@ -514,6 +599,7 @@ static int applyWork(fkv_store *p, MDB_txn *txn, void *pCtx, int *pbForeign) {
     int bTomb;
     int e = revGet(txn, rt, aKey, nKey, &iRec, &bTomb);
     if (e) return e;
+    if (iRec == 0 && kv->iModRev <= iFloor) continue; /* the mirror has it, or newer */
     if (kv->iModRev < iRec) continue; /* older than a flush of ours */
     if (kv->iModRev == iRec) {
       /* Our own write, delivered back: a delete's record may go now; a
@@ -529,14 +615,14 @@ static int applyWork(fkv_store *p, MDB_txn *txn, void *pCtx, int *pbForeign) {
       if (e) return e;
       continue;
     }
-    /* The row, its revision and its index entries (Expiry). */
+    /* The row and its index entries (Expiry).  Its revision is below the
+    ** floor this transaction records: an older record goes. */
     const unsigned char *aVal = ev->eType == FKV_ETCD_EV_DELETE ? 0 : kv->pVal;
     int bOld;
     double eOld = 0;
     e = expiryOld(txn, rt, aKey, nKey, &bOld, &eOld);
     if (e == 0) e = rowWrite(txn, rt, aKey, nKey, aVal, kv->nVal);
-    if (e == 0)
-      e = aVal ? revPut(txn, rt, aKey, nKey, kv->iModRev, 0) : revDel(txn, rt, aKey, nKey);
+    if (e == 0 && iRec) e = revDel(txn, rt, aKey, nKey);
     if (e == 0) e = expiryStep(txn, rt, aKey, nKey, bOld, eOld, aVal, kv->nVal);
     if (e) return e;
     bChanged = 1;
@@ -544,7 +630,7 @@ static int applyWork(fkv_store *p, MDB_txn *txn, void *pCtx, int *pbForeign) {
   if (!bChanged && !c->bRecord && !c->bWrote) return -1; /* nothing to write: abort */
   *pbForeign = bChanged;
   c->bWrote = 1;
-  return metaPut(txn, rt->pRemote, rt, c->pResp->iRevision);
+  return metaPut(txn, rt->pRemote, rt, c->pResp->iRevision, 0);
 }
 
 /*
@@ -1104,6 +1190,33 @@ static int batchFence(fkv_remote *r, fkv_rtable *rt) {
   return rtablePush(&r->apFence, &r->nFence, &r->nFenceAlloc, rt);
 }
 
+/* The guard of a key the mirror holds with no record: its version is the
+** one the cluster had at the floor (see Revisions).  With the tables'
+** range compares (bGuardTables: each written table's, which fails on any
+** change after the applied revision), the key must only still exist (a
+** delete by another program moves no fence); without them (the purge) it
+** must exist and its mod revision must not be above the floor, or the
+** applied revision if the watch is ahead of it: two compares. */
+static int guardFloor(fkv_remote *r, MDB_txn *txn, fkv_rtable *rt, fkv_rop *o) {
+  if (r->bGuardTables) {
+    o->eGuard = FKV_ETCD_CREATE;
+    o->eGuardOp = FKV_ETCD_GREATER;
+    o->iGuard = 0;
+    return 0;
+  }
+  int64_t iFloor;
+  int e = metaFloor(txn, rt, &iFloor);
+  if (e) return e;
+  pthread_mutex_lock(&r->mu);
+  if (rt->iApplied > iFloor) iFloor = rt->iApplied;
+  pthread_mutex_unlock(&r->mu);
+  o->eGuard = FKV_ETCD_MOD;
+  o->eGuardOp = FKV_ETCD_LESS;
+  o->iGuard = iFloor + 1;
+  o->bExists = 1;
+  return 0;
+}
+
 int fkvRemoteBatchOp(fkv_remote *r, MDB_txn *txn, fkv_table *t, const unsigned char *aKey,
                      size_t nKey, const unsigned char *aVal, size_t nVal) {
   fkv_rtable *rt = t->pRemote;
@@ -1121,7 +1234,10 @@ int fkvRemoteBatchOp(fkv_remote *r, MDB_txn *txn, fkv_table *t, const unsigned c
   o->aVal = aVal ? aVal : (const unsigned char *)"";
   if (!aVal) o->aVal = 0;
   o->nVal = nVal;
+  o->eGuard = FKV_ETCD_MOD;
+  o->eGuardOp = FKV_ETCD_EQUAL;
   o->iGuard = 0;
+  o->bExists = 0;
   fkvBufAppend(&r->keys, rt->aPrefix, rt->nPrefix);
   fkvBufAppend(&r->keys, aKey, nKey);
   if (r->keys.rc) return ENOMEM;
@@ -1130,13 +1246,14 @@ int fkvRemoteBatchOp(fkv_remote *r, MDB_txn *txn, fkv_table *t, const unsigned c
     if (e) return e;
   }
   if (r->bGuard) {
-    /* The key's mod revision as the mirror holds it (0: absent). */
+    /* The key as the mirror holds it: absent (mod revision 0), at its
+    ** recorded revision, or unchanged since the floor (see Revisions). */
     MDB_val k = {nKey, (void *)aKey}, d;
     int e = mdb_get(txn, t->dbi, &k, &d);
     if (e == 0) {
       int bTomb;
       e = revGet(txn, rt, aKey, nKey, &o->iGuard, &bTomb);
-      if (e == 0 && o->iGuard == 0) o->iGuard = -1; /* unknown: fails, and is retried */
+      if (e == 0 && (o->iGuard == 0 || bTomb)) e = guardFloor(r, txn, rt, o);
     } else if (e == MDB_NOTFOUND) {
       e = 0;
     }
@@ -1152,7 +1269,7 @@ static size_t batchBytes(fkv_remote *r) {
   size_t n = FKV_ETCD_TXN_BYTES;
   for (int i = 0; i < r->nOp; i++) {
     n += r->aOp[i].nKey + r->aOp[i].nVal + FKV_ETCD_OP_BYTES;
-    if (r->bGuard) n += r->aOp[i].nKey + FKV_ETCD_OP_BYTES;
+    if (r->bGuard) n += (r->aOp[i].nKey + FKV_ETCD_OP_BYTES) * (r->aOp[i].bExists ? 2 : 1);
   }
   for (int i = 0; i < r->nGuard; i++) {
     n += r->apGuard[i]->nPrefix + r->apGuard[i]->nEnd + FKV_ETCD_OP_BYTES;
@@ -1187,7 +1304,11 @@ int fkvRemoteBatchCommit(fkv_remote *r, MDB_txn *txn, int64_t *piRev, char **pzE
   *piRev = 0;
   if (r->nOp == 0) return SQLITE_OK;
   int nAll = r->nOp + r->nFence; /* the operations: writes, then fences */
-  int nCmp = r->bGuard ? r->nOp + r->nGuard : 0;
+  /* The compares: one per key written, one per table (apGuard), then the
+  ** second ones of keys that have two (bExists). */
+  int nExists = 0;
+  for (int i = 0; r->bGuard && i < r->nOp; i++) nExists += r->aOp[i].bExists;
+  int nCmp = r->bGuard ? r->nOp + r->nGuard + nExists : 0;
   /* etcd bounds the compares and the operations each by --max-txn-ops. */
   if ((size_t)nCmp > r->nMaxOps) {
     return fkvErrSet(pzErr, SQLITE_TOOBIG,
@@ -1230,12 +1351,21 @@ int fkvRemoteBatchCommit(fkv_remote *r, MDB_txn *txn, int64_t *piRev, char **pzE
     aOp[i].pVal = o->aVal;
     aOp[i].nVal = o->nVal;
     if (r->bGuard) {
-      aCmp[i].eTarget = FKV_ETCD_MOD;
-      aCmp[i].eResult = FKV_ETCD_EQUAL;
+      aCmp[i].eTarget = o->eGuard;
+      aCmp[i].eResult = o->eGuardOp;
       aCmp[i].pKey = aOp[i].pKey;
       aCmp[i].nKey = aOp[i].nKey;
       aCmp[i].iVal = o->iGuard;
     }
+  }
+  for (int i = 0, j = r->nOp + r->nGuard; r->bGuard && i < r->nOp; i++) {
+    if (!r->aOp[i].bExists) continue;
+    aCmp[j].eTarget = FKV_ETCD_CREATE;
+    aCmp[j].eResult = FKV_ETCD_GREATER;
+    aCmp[j].pKey = aOp[i].pKey;
+    aCmp[j].nKey = aOp[i].nKey;
+    aCmp[j].iVal = 0;
+    j++;
   }
   for (int i = 0; i < r->nFence; i++) {
     fkv_etcd_op *f = &aOp[r->nOp + i]; /* an empty value */
@@ -1288,10 +1418,25 @@ int fkvRemoteBatchCommit(fkv_remote *r, MDB_txn *txn, int64_t *piRev, char **pzE
   }
   pthread_mutex_unlock(&r->mu);
   if (!bOk) return batchBusy(r, pzErr);
-  /* Acknowledged at iRev: the mirror takes the writes at that revision. */
+  /* Acknowledged at iRev: the mirror takes the writes at that revision,
+  ** each with its record; each table's floor rises to what its watch has
+  ** applied, and the records at or below it go (see Revisions). */
   for (int i = 0; i < r->nOp; i++) {
     fkv_rop *o = &r->aOp[i];
     fkv_rtable *rt = o->t->pRemote;
+    if (rt->iTrimmed != iRev) {
+      rt->iTrimmed = iRev;
+      pthread_mutex_lock(&r->mu);
+      int64_t iFloor = rt->iApplied;
+      pthread_mutex_unlock(&r->mu);
+      int e = metaPut(txn, r, rt, iFloor, 0);
+      if (e == 0) e = metaFloor(txn, rt, &iFloor);
+      if (e == 0) e = revTrim(txn, rt, iFloor);
+      if (e) {
+        return fkvStoreErr(e, "cannot apply a flush to the etcd mirror", fkvStorePath(r->pStore),
+                           pzErr);
+      }
+    }
     const unsigned char *aKey = r->keys.a + o->iKey + rt->nPrefix;
     size_t nKey = o->nKey - rt->nPrefix;
     int e = rowWrite(txn, rt, aKey, nKey, o->aVal, o->nVal);

@@ -36,6 +36,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/select.h>
+#include <sys/time.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -1849,6 +1851,177 @@ static void testDiff(const char *zSelf, const char *zEp) {
   }
 }
 
+/* The number of entries of the named database zDb of the store zDir, read
+** by a forked child (LMDB: one environment per file per process), or -1. */
+static long lmdbCountChild(const char *zDir, const char *zDb) {
+  int fd[2];
+  if (pipe(fd) != 0) return -1;
+  fflush(0);
+  pid_t pid = fork();
+  if (pid == 0) {
+    close(fd[0]);
+    long n = -1;
+    MDB_env *env = 0;
+    MDB_txn *txn = 0;
+    MDB_dbi dbi;
+    MDB_stat ms;
+    int e = mdb_env_create(&env);
+    if (!e) e = mdb_env_set_maxdbs(env, 600);
+    if (!e) e = mdb_env_open(env, zDir, MDB_RDONLY, 0600);
+    if (!e) e = mdb_txn_begin(env, 0, MDB_RDONLY, &txn);
+    if (!e) e = mdb_dbi_open(txn, zDb, 0, &dbi);
+    if (!e) e = mdb_stat(txn, dbi, &ms);
+    if (!e) n = (long)ms.ms_entries;
+    if (txn) mdb_txn_abort(txn);
+    if (env) mdb_env_close(env);
+    _exit(write(fd[1], &n, sizeof n) == sizeof n ? 0 : 1);
+  }
+  close(fd[1]);
+  long n = -1;
+  if (pid > 0) {
+    if (read(fd[0], &n, sizeof n) != sizeof n) n = -1;
+    waitpid(pid, 0, 0);
+  }
+  close(fd[0]);
+  return n;
+}
+
+/* The rows of kv in one line. */
+static const char *zLine =
+    "SELECT group_concat(key || '=' || value, ',') FROM (SELECT key, value FROM kv ORDER BY key)";
+
+/* The second process of 1.52: opens the shared mirror zName with its watch
+** held by zHold, says 'r', waits for the revision to reach, lets its watch
+** apply everything up to it, says 'd', waits for a byte and closes. */
+static void sharedChild(const char *zName, const char *zEp, const char *zHold, int fdIn,
+                        int fdOut) {
+  setenv("FLAXKV_TEST_WATCH_HOLD", zHold, 1);
+  char *zErr = 0;
+  sqlite3 *c = machine(zName, zEp, "shared/", 0, &zErr);
+  int bOk = zErr && zErr[0] == 0;
+  free(zErr);
+  if (!bOk || write(fdOut, "r", 1) != 1) _exit(2);
+  long long iWant = 0;
+  if (read(fdIn, &iWant, sizeof iWant) != sizeof iWant) _exit(3);
+  long long iHave = 0;
+  for (int t = 0; t < 20000 && iHave < iWant; t += 10) {
+    char *z = harness_exec(c, "SELECT json_extract(flaxkv_stat('kv'), "
+                              "'$.store.etcd.mirror_revision')");
+    iHave = atoll(z);
+    free(z);
+    if (iHave < iWant) clusterSleepMs(10);
+  }
+  if (write(fdOut, iHave >= iWant ? "d" : "x", 1) != 1) _exit(4);
+  char ch;
+  if (read(fdIn, &ch, 1) != 1) _exit(5);
+  sqlite3_close(c);
+  _exit(iHave >= iWant ? 0 : 6);
+}
+
+static void testSharedMirror(const char *zEp) {
+  if (!harness_case("1.52", "two processes keep one mirror: while the one whose watch lagged "
+                            "catches up, the other never reads a row older than it read before; "
+                            "the mirror keeps a revision record only for the rows flushed since "
+                            "its watch caught up (a flush drops the others)"))
+    return;
+  char *zHold = sqlite3_mprintf("%s", harness_path("sm-hold"));
+  FILE *f = fopen(zHold, "w");
+  CHECK(f != 0, "cannot create %s", zHold);
+  if (f) fclose(f);
+  int toChild[2], fromChild[2];
+  CHECK(pipe(toChild) == 0 && pipe(fromChild) == 0, "pipe");
+  fflush(0);
+  pid_t pid = fork();
+  if (pid == 0) {
+    close(toChild[1]);
+    close(fromChild[0]);
+    sharedChild("sm-m", zEp, zHold, toChild[0], fromChild[1]);
+  }
+  close(toChild[0]);
+  close(fromChild[1]);
+  char ch = 0;
+  CHECK(read(fromChild[0], &ch, 1) == 1 && ch == 'r', "the second process did not open the mirror");
+  /* P: this process, on the same mirror; W: another machine. */
+  sqlite3 *p = machine("sm-m", zEp, "shared/", 0, 0);
+  sqlite3 *w = machine("sm-w", zEp, "shared/", 0, 0);
+  EXEC(w, "WITH RECURSIVE n(i) AS (SELECT 10 UNION ALL SELECT i + 1 FROM n WHERE i < 49) "
+          "INSERT INTO kv SELECT 'k' || i, 1 FROM n");
+  EXPECT(w, "SELECT flaxkv_flush()", "1");
+  WAIT_FOR(p, "SELECT count(*) FROM kv", "40");
+  EXEC(p, "UPDATE kv SET value = 'p' WHERE key < 'k20'");
+  EXPECT(p, "SELECT flaxkv_flush()", "1");
+  WAIT_FOR(w, "SELECT count(*) FROM kv WHERE value = 'p'", "10");
+  EXEC(w, "UPDATE kv SET value = 2 WHERE key >= 'k15'");
+  EXPECT(w, "SELECT flaxkv_flush()", "1");
+  EXEC(w, "DELETE FROM kv WHERE key >= 'k40'");
+  EXPECT(w, "SELECT flaxkv_flush()", "1");
+  EXEC(w, "INSERT INTO kv VALUES ('n1', 5), ('n2', 5)");
+  EXPECT(w, "SELECT flaxkv_flush()", "1");
+  const char *zFinal = "'k10=p,k11=p,k12=p,k13=p,k14=p,k15=2,k16=2,k17=2,k18=2,k19=2,k20=2,k21=2,"
+                       "k22=2,k23=2,k24=2,k25=2,k26=2,k27=2,k28=2,k29=2,k30=2,k31=2,k32=2,k33=2,"
+                       "k34=2,k35=2,k36=2,k37=2,k38=2,k39=2,n1=5,n2=5'";
+  WAIT_FOR(p, zLine, zFinal);
+  /* The second process's watch catches up: it delivers every change again,
+  ** from before P's flush on; P reads the mirror all the while. */
+  char *z = harness_exec(p, "SELECT json_extract(flaxkv_stat('kv'), '$.store.etcd.mirror_revision')");
+  long long iWant = atoll(z);
+  free(z);
+  remove(zHold);
+  CHECK(write(toChild[1], &iWant, sizeof iWant) == sizeof iWant, "write to the second process");
+  int nRead = 0, nOld = 0;
+  char *zFirstOld = 0;
+  for (int t = 0; t < 20000; t++) {
+    z = harness_exec(p, zLine);
+    nRead++;
+    if (strcmp(z, zFinal) != 0) {
+      nOld++;
+      if (!zFirstOld) zFirstOld = strdup(z);
+    }
+    free(z);
+    struct timeval tv = {0, 2000};
+    fd_set rd;
+    FD_ZERO(&rd);
+    FD_SET(fromChild[0], &rd);
+    if (select(fromChild[0] + 1, &rd, 0, 0, &tv) > 0) break;
+  }
+  ch = 0;
+  CHECK(read(fromChild[0], &ch, 1) == 1 && ch == 'd',
+        "the second process's watch did not reach revision %lld", iWant);
+  CHECK(nOld == 0, "%d of %d reads while the lagging watch caught up saw older rows, first: %s",
+        nOld, nRead, zFirstOld ? zFirstOld : "");
+  free(zFirstOld);
+  EXPECT(p, zLine, zFinal);
+  CHECK(write(toChild[1], "q", 1) == 1, "write to the second process");
+  int st = 0;
+  CHECK(waitpid(pid, &st, 0) == pid && WIFEXITED(st) && WEXITSTATUS(st) == 0,
+        "the second process failed (status %d)", st);
+  close(toChild[1]);
+  close(fromChild[0]);
+  /* The records: a flush drops those at or below what P's watch applied;
+  ** only its own is left. */
+  EXEC(p, "REPLACE INTO kv VALUES ('tick', 1)");
+  EXPECT(p, "SELECT flaxkv_flush()", "1");
+  long n = lmdbCountChild(harness_path("sm-m"), "__flaxkv_rev__kv");
+  CHECK(n == 1, "the mirror keeps %ld revision records, want 1 (the last flush's)", n);
+  /* P's deletes: records until its watch delivers them back. */
+  EXEC(p, "DELETE FROM kv WHERE key < 'k20'");
+  EXPECT(p, "SELECT flaxkv_flush()", "1");
+  n = lmdbCountChild(harness_path("sm-m"), "__flaxkv_rev__kv");
+  CHECK(n >= 0 && n <= 11, "the mirror keeps %ld revision records, want at most 11", n);
+  WAIT_FOR(p, "SELECT json_extract(s, '$.store.etcd.mirror_revision') >= "
+              "json_extract(s, '$.store.etcd.etcd_revision') FROM (SELECT flaxkv_stat('kv') AS s)",
+           "1");
+  EXEC(p, "REPLACE INTO kv VALUES ('tick', 2)");
+  EXPECT(p, "SELECT flaxkv_flush()", "1");
+  n = lmdbCountChild(harness_path("sm-m"), "__flaxkv_rev__kv");
+  CHECK(n == 1, "the mirror keeps %ld revision records, want 1 (the last flush's)", n);
+  WAIT_FOR(w, zLine, "'k20=2,k21=2,k22=2,k23=2,k24=2,k25=2,k26=2,k27=2,k28=2,k29=2,k30=2,k31=2,"
+                     "k32=2,k33=2,k34=2,k35=2,k36=2,k37=2,k38=2,k39=2,n1=5,n2=5,tick=2'");
+  sqlite3_close(w);
+  sqlite3_close(p);
+  sqlite3_free(zHold);
+}
+
 int main(int argc, char **argv) {
   harness_args(argc, argv);
   fkv_cluster one;
@@ -1892,6 +2065,7 @@ int main(int argc, char **argv) {
     testReadTables(one.zEndpoints);
     testReadNested(one.zEndpoints);
     testNestedPrefixes(one.zEndpoints);
+    testSharedMirror(one.zEndpoints);
     testMemberDown(&one);
   }
   if (harness_wanted("4")) testDiff(argv[0], one.zEndpoints);
