@@ -1918,9 +1918,29 @@ static void sharedChild(const char *zName, const char *zEp, const char *zHold, i
   _exit(iHave >= iWant ? 0 : 6);
 }
 
+/* Put the key zKey, empty (for a prefix: its delete fence, never a row),
+** n times: n revisions of the prefix that no table applies.  SQLITE_OK or
+** the client's error. */
+static int clusterBump(const char *zEndpoints, const char *zKey, int n) {
+  fkv_etcd_cfg cfg;
+  memset(&cfg, 0, sizeof cfg);
+  cfg.zEndpoints = zEndpoints;
+  fkv_etcd *p = 0;
+  int rc = fkvEtcdOpen(&cfg, &p, 0);
+  fkv_etcd_op op = {FKV_ETCD_PUT, zKey, strlen(zKey), 0, 0, 0, 0};
+  for (int i = 0; rc == SQLITE_OK && i < n; i++) {
+    int bOk = 0;
+    int64_t iRev = 0;
+    rc = fkvEtcdTxn(p, 0, 0, &op, 1, 0, 0, &bOk, &iRev, 0);
+  }
+  fkvEtcdClose(p);
+  return rc;
+}
+
 static void testSharedMirror(const char *zEp) {
   if (!harness_case("1.52", "two processes keep one mirror: while the one whose watch lagged "
-                            "catches up, the other never reads a row older than it read before; "
+                            "catches up (over 1000 revisions: several answers), the other never "
+                            "reads a row older than it read before; "
                             "the mirror keeps a revision record only for the rows flushed since "
                             "its watch caught up (a flush drops the others)"))
     return;
@@ -1951,6 +1971,10 @@ static void testSharedMirror(const char *zEp) {
   EXEC(p, "UPDATE kv SET value = 'p' WHERE key < 'k20'");
   EXPECT(p, "SELECT flaxkv_flush()", "1");
   WAIT_FOR(w, "SELECT count(*) FROM kv WHERE value = 'p'", "10");
+  /* Over 1000 revisions of the prefix: etcd sends a watch that catches up
+  ** at most 1000 revisions an answer (watchBatchMaxRevs), so the lagging
+  ** watch applies the first values alone, in a transaction of its own. */
+  CHECK(clusterBump(zEp, "shared/", 1100) == SQLITE_OK, "cannot put the fence of shared/");
   EXEC(w, "UPDATE kv SET value = 2 WHERE key >= 'k15'");
   EXPECT(w, "SELECT flaxkv_flush()", "1");
   EXEC(w, "DELETE FROM kv WHERE key >= 'k40'");
@@ -2022,6 +2046,67 @@ static void testSharedMirror(const char *zEp) {
   sqlite3_free(zHold);
 }
 
+/* Delete every row under zPrefix on the cluster as another program may,
+** leaving the prefix key itself (the delete fence) alone; SQLITE_OK or the
+** client's error. */
+static int clusterDeleteRows(const char *zEndpoints, const char *zPrefix) {
+  fkv_etcd_cfg cfg;
+  memset(&cfg, 0, sizeof cfg);
+  cfg.zEndpoints = zEndpoints;
+  fkv_etcd *p = 0;
+  int rc = fkvEtcdOpen(&cfg, &p, 0);
+  if (rc != SQLITE_OK) return rc;
+  size_t n = strlen(zPrefix);
+  unsigned char aFrom[64], aEnd[64];
+  memcpy(aFrom, zPrefix, n);
+  aFrom[n] = 0; /* the first key after the fence */
+  size_t nEnd = fkvEtcdPrefixEnd(zPrefix, n, aEnd);
+  fkv_etcd_op op = {FKV_ETCD_DELETE, aFrom, n + 1, aEnd, nEnd, 0, 0};
+  int bOk = 0;
+  int64_t iRev = 0;
+  rc = fkvEtcdTxn(p, 0, 0, &op, 1, 0, 0, &bOk, &iRev, 0);
+  fkvEtcdClose(p);
+  return rc == SQLITE_OK && !bOk ? SQLITE_ERROR : rc;
+}
+
+static void testForeignDelete(const char *zEp) {
+  if (!harness_case("1.53", "write_through=1: a row the transaction writes, which another program "
+                            "deleted on the cluster (no fence moved) and the mirror has not "
+                            "applied yet, fails the commit (SQLITE_BUSY): a row learned by the "
+                            "watch, one this machine wrote, with and without its revision record"))
+    return;
+  char *zHold = sqlite3_mprintf("%s", harness_path("fd-hold"));
+  setenv("FLAXKV_TEST_WATCH_HOLD", zHold, 1);
+  sqlite3 *a = machine("fd-a", zEp, "fdel/", "write_through=1", 0);
+  unsetenv("FLAXKV_TEST_WATCH_HOLD");
+  sqlite3 *b = machine("fd-b", zEp, "fdel/", 0, 0);
+  EXEC(b, "INSERT INTO kv VALUES ('learned', 1)");
+  EXPECT(b, "SELECT flaxkv_flush()", "1");
+  WAIT_FOR(a, "SELECT value FROM kv WHERE key = 'learned'", "1");
+  EXEC(a, "INSERT INTO kv VALUES ('own', 1)");
+  EXEC(a, "INSERT INTO kv VALUES ('last', 1)"); /* its commit drops own's record */
+  holdWatch(zHold);
+  CHECK(clusterDeleteRows(zEp, "fdel/") == SQLITE_OK, "cannot delete the rows under fdel/");
+  CHECK(clusterKeys(zEp, "fdel/") == 0, "rows are left under fdel/");
+  const char *zBusy =
+      "flaxkv: another machine changed the etcd keys this transaction read or writes (under "
+      "fdel/) after its snapshot; nothing was written: roll back and retry";
+  static const char *azKey[] = {"learned", "own", "last"};
+  for (int i = 0; i < 3; i++) {
+    char *zSql = sqlite3_mprintf("UPDATE kv SET value = 2 WHERE key = '%s'", azKey[i]);
+    EXPECT_CODE(a, zSql, SQLITE_BUSY, zBusy);
+    sqlite3_free(zSql);
+  }
+  CHECK(clusterKeys(zEp, "fdel/") == 0, "a failed commit wrote under fdel/");
+  remove(zHold);
+  WAIT_FOR(a, "SELECT count(*) FROM kv", "0");
+  EXEC(a, "INSERT INTO kv VALUES ('own', 3)");
+  WAIT_FOR(b, zRows, "'own'|3");
+  sqlite3_close(a);
+  sqlite3_close(b);
+  sqlite3_free(zHold);
+}
+
 int main(int argc, char **argv) {
   harness_args(argc, argv);
   fkv_cluster one;
@@ -2066,6 +2151,7 @@ int main(int argc, char **argv) {
     testReadNested(one.zEndpoints);
     testNestedPrefixes(one.zEndpoints);
     testSharedMirror(one.zEndpoints);
+    testForeignDelete(one.zEndpoints);
     testMemberDown(&one);
   }
   if (harness_wanted("4")) testDiff(argv[0], one.zEndpoints);
