@@ -57,7 +57,9 @@
 ** for each key of such a table fkvBufferIndexNote reads the stored row
 ** first and records the operations, and after the table's rows
 ** fkvBufferIndexApply deletes the index entry of an expiry that changed or
-** went and puts the new one.  Another writer (a process that has not
+** went and puts the new one.  A flush that finds the index empty (an etcd
+** table whose rows never expire: its mirror always has one) reads no row:
+** there is no entry to delete, only the new ones to put.  Another writer (a process that has not
 ** opened the index, an older flaxkv, a program) may leave an entry whose
 ** row has changed: the purge drops such a stale entry when its time comes;
 ** a row with an expiry and no entry is hidden by readers all the same, but
@@ -452,6 +454,7 @@ static int writeMemtable(fkv_buffer *b, fkv_mem *m, fkv_held **ppHeld, char **pz
     fkv_table *t = 0;              /* the table of idCur */
     const unsigned char *aKey = 0; /* the entry being written */
     size_t nKey = 0;
+    int bIdxEmpty = 0; /* t's expiry index holds no entry (none to delete) */
     for (fkv_node *x = fkvMemFirst(m); x && e == 0; x = fkvMemNext(x)) {
       fkv_version *v = fkvNodeHead(x);
       if (!v) continue; /* prepared, then rolled back */
@@ -471,11 +474,22 @@ static int writeMemtable(fkv_buffer *b, fkv_mem *m, fkv_held **ppHeld, char **pz
         if (bSkip) continue;
         e = fkvStoreBatchTable(pBatch, t);
         if (e) break;
+        fkv_table *pIdx = __atomic_load_n(&t->pExpiry, __ATOMIC_ACQUIRE);
+        bIdxEmpty = 0;
+        if (pIdx) e = fkvStoreBatchEmpty(pBatch, pIdx, &bIdxEmpty);
+        if (e) break;
       }
       if (bSkip) continue;
       aKey = aPk + FKV_PREFIX;
       nKey = nPk - FKV_PREFIX;
-      if (__atomic_load_n(&t->pExpiry, __ATOMIC_ACQUIRE)) {
+      if (bIdxEmpty) {
+        /* No entry of an old version to drop: the row need not be read. */
+        double eNew;
+        if (!v->bTomb && fkvValueExpiry(v->aVal, v->nVal, &eNew)) {
+          rcOps = indexOp(&ops, FKV_EXPIRY_OP_PUT, eNew, aKey, nKey);
+          if (rcOps != SQLITE_OK) break;
+        }
+      } else if (__atomic_load_n(&t->pExpiry, __ATOMIC_ACQUIRE)) {
         e = fkvBufferIndexNote(pBatch, &ops, aKey, nKey, v, &rcOps);
         if (e || rcOps != SQLITE_OK) break;
       }

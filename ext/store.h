@@ -494,6 +494,8 @@ void fkvStoreScanClose(fkv_scan *pScan);
 **                        *pnVal (paVal may be NULL; valid until the batch
 **                        writes again or ends), FKV_STORE_NOTFOUND if not;
 **                        or an error.
+**   fkvStoreBatchEmpty   *pbEmpty 1 if table t holds no key in the batch's
+**                        transaction (t need not be the current table); e.
 **   fkvStoreBatchTouch   if the batch changed nothing, make it change the
 **                        store anyway, so that its commit is a new one
 **                        other processes see (as a WAL commit that wrote
@@ -512,6 +514,7 @@ int fkvStoreBatchPut(fkv_batch *, const unsigned char *aKey, size_t nKey, const 
 int fkvStoreBatchDel(fkv_batch *, const unsigned char *aKey, size_t nKey);
 int fkvStoreBatchGet(fkv_batch *, const unsigned char *aKey, size_t nKey,
                      const unsigned char **paVal, size_t *pnVal);
+int fkvStoreBatchEmpty(fkv_batch *, fkv_table *t, int *pbEmpty);
 int fkvStoreBatchTouch(fkv_batch *);
 int fkvStoreBatchCommit(fkv_batch *, char **pzErr);
 void fkvStoreBatchAbort(fkv_batch *);

@@ -1352,6 +1352,13 @@ int fkvStoreBatchGet(fkv_batch *b, const unsigned char *aKey, size_t nKey,
   return e;
 }
 
+int fkvStoreBatchEmpty(fkv_batch *b, fkv_table *t, int *pbEmpty) {
+  MDB_stat ms;
+  int e = mdb_stat(b->txn, t->dbi, &ms);
+  *pbEmpty = e == MDB_SUCCESS && ms.ms_entries == 0;
+  return e;
+}
+
 int fkvStoreBatchTouch(fkv_batch *b) {
   return b->bChanged ? MDB_SUCCESS : writeTouch(b->pStore, b->txn);
 }
