@@ -288,10 +288,10 @@ struct fkv_rop {
   size_t nKey;
   const unsigned char *aVal; /* NULL: a delete */
   size_t nVal;
-  int eGuard;      /* bGuard: the compare's target (FKV_ETCD_MOD, _CREATE), */
-  int eGuardOp;    /* its result (FKV_ETCD_EQUAL, _LESS, _GREATER) */
-  int64_t iGuard;  /* and its revision */
-  int bExists;     /* and a second compare: the key exists (create revision > 0) */
+  int eGuard;     /* bGuard: the compare's target (FKV_ETCD_MOD, _CREATE), */
+  int eGuardOp;   /* its result (FKV_ETCD_EQUAL, _LESS, _GREATER) */
+  int64_t iGuard; /* and its revision */
+  int bExists;    /* and a second compare: the key exists (create revision > 0) */
 };
 
 struct fkv_remote {
@@ -600,7 +600,7 @@ static int applyWork(fkv_store *p, MDB_txn *txn, void *pCtx, int *pbForeign) {
     int e = revGet(txn, rt, aKey, nKey, &iRec, &bTomb);
     if (e) return e;
     if (iRec == 0 && kv->iModRev <= iFloor) continue; /* the mirror has it, or newer */
-    if (kv->iModRev < iRec) continue; /* older than a flush of ours */
+    if (kv->iModRev < iRec) continue;                 /* older than a flush of ours */
     if (kv->iModRev == iRec) {
       /* Our own write, delivered back: a delete's record may go now; a
       ** put's index entry is made if its write did not make it (this

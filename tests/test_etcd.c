@@ -183,23 +183,25 @@ static void testOptions(const char *zEp) {
   if (!harness_case("1.01", "etcd= options are checked at CREATE")) return;
   sqlite3 *db = harness_open(":memory:");
   char *zSql = sqlite3_mprintf("CREATE VIRTUAL TABLE t USING flaxkv(etcd=%Q)", zEp);
-  EXPECT(db, zSql,
-         "error: flaxkv: etcd= needs prefix= (the etcd key prefix that holds the table's rows, such "
-         "as prefix='app/kv/')");
+  EXPECT(
+      db, zSql,
+      "error: flaxkv: etcd= needs prefix= (the etcd key prefix that holds the table's rows, such "
+      "as prefix='app/kv/')");
   sqlite3_free(zSql);
   EXPECT(db, "CREATE VIRTUAL TABLE t USING flaxkv(prefix='a/')",
          "error: flaxkv: option prefix needs etcd= (the cluster's URLs)");
-  zSql = sqlite3_mprintf("CREATE VIRTUAL TABLE t USING flaxkv(etcd=%Q, prefix='a/', format=raw)",
-                         zEp);
+  zSql =
+      sqlite3_mprintf("CREATE VIRTUAL TABLE t USING flaxkv(etcd=%Q, prefix='a/', format=raw)", zEp);
   EXPECT(db, zSql,
          "error: flaxkv: format=raw cannot be used with etcd=: an etcd-backed table is native (its "
          "keys must sort in etcd as SQLite sorts them)");
   sqlite3_free(zSql);
   zSql = sqlite3_mprintf("CREATE VIRTUAL TABLE t USING flaxkv(etcd=%Q, prefix='')", zEp);
-  EXPECT(db, zSql, "error: flaxkv: bad value for prefix: \"\" (expected a non-empty etcd key prefix)");
+  EXPECT(db, zSql,
+         "error: flaxkv: bad value for prefix: \"\" (expected a non-empty etcd key prefix)");
   sqlite3_free(zSql);
-  zSql = sqlite3_mprintf("CREATE VIRTUAL TABLE t USING flaxkv(etcd=%Q, prefix='a/', readonly=1)",
-                         zEp);
+  zSql =
+      sqlite3_mprintf("CREATE VIRTUAL TABLE t USING flaxkv(etcd=%Q, prefix='a/', readonly=1)", zEp);
   EXPECT(db, zSql,
          "error: flaxkv: readonly=1 cannot be used with etcd=: the local mirror is kept current by "
          "writing it");
@@ -298,8 +300,7 @@ static void testLocalInMirror(const char *zEp) {
   EXPECT(a, "SELECT key, value FROM loc ORDER BY key", "1|'local'\n3|'l3'");
   EXPECT(a, zRows, "1|'remote'\n2|'r2'");
   int n = clusterKeys(zEp, "local/");
-  CHECK(n == 2, "the cluster holds %d keys under local/ (want 2: the local table's stay local)",
-        n);
+  CHECK(n == 2, "the cluster holds %d keys under local/ (want 2: the local table's stay local)", n);
   sqlite3_close(a);
   sqlite3_free(zLoc);
 }
@@ -314,8 +315,7 @@ static int markIs(const char *zName, const char *zWant) {
     fclose(f);
   }
   z[strcspn(z, "\n")] = 0;
-  CHECK(strcmp(z, zWant) == 0, "the sync mark of %s reads \"%s\" (want \"%s\")", zName, z,
-        zWant);
+  CHECK(strcmp(z, zWant) == 0, "the sync mark of %s reads \"%s\" (want \"%s\")", zName, z, zWant);
   return strcmp(z, zWant) == 0;
 }
 
@@ -508,8 +508,8 @@ static void testMarkLocalOpen(const char *zEp) {
   markIs("s-n", "clean");
   /* Its databases are those of a new store that holds loc alone. */
   sqlite3_free(zLoc);
-  zLoc = sqlite3_mprintf("CREATE VIRTUAL TABLE temp.loc USING flaxkv(path=%Q)",
-                         harness_path("s-n2"));
+  zLoc =
+      sqlite3_mprintf("CREATE VIRTUAL TABLE temp.loc USING flaxkv(path=%Q)", harness_path("s-n2"));
   l = harness_open(":memory:");
   EXEC(l, zLoc);
   EXEC(l, "INSERT INTO loc VALUES(1, 'l')");
@@ -539,8 +539,8 @@ static void testDropCreate(const char *zEp) {
                             "the cluster's rows again (an emptied mirror is rebuilt)"))
     return;
   sqlite3 *db = harness_open(harness_path("dc.db"));
-  char *zCreate = sqlite3_mprintf(
-      "CREATE VIRTUAL TABLE kv USING flaxkv(etcd=%Q, prefix='dropped/')", zEp);
+  char *zCreate =
+      sqlite3_mprintf("CREATE VIRTUAL TABLE kv USING flaxkv(etcd=%Q, prefix='dropped/')", zEp);
   EXEC(db, zCreate);
   EXEC(db, "INSERT INTO kv VALUES(1, 'a'), (2, 'b'), (3, 'c')");
   EXPECT(db, "SELECT flaxkv_flush()", "1");
@@ -548,8 +548,7 @@ static void testDropCreate(const char *zEp) {
   CHECK(clusterKeys(zEp, "dropped/") == 3, "DROP TABLE deleted keys on the cluster");
   EXEC(db, zCreate);
   EXPECT(db, zRows, "1|'a'\n2|'b'\n3|'c'");
-  EXPECT(db, "INSERT INTO kv VALUES(1, 'again')",
-         "error: UNIQUE constraint failed: kv.key");
+  EXPECT(db, "INSERT INTO kv VALUES(1, 'again')", "error: UNIQUE constraint failed: kv.key");
   EXEC(db, "DELETE FROM kv");
   EXPECT(db, "SELECT changes(), flaxkv_flush()", "3|1");
   CHECK(clusterKeys(zEp, "dropped/") == 0, "DELETE FROM kv left keys on the cluster");
@@ -905,11 +904,11 @@ static void testDeleteFence(const char *zEp) {
 
 /* Another table of machine db's store: zTable (schema-qualified) on mirror
 ** zName, prefix zPrefix (zMore: more options, may be NULL). */
-static void machineTable(sqlite3 *db, const char *zName, const char *zEndpoints,
-                         const char *zTable, const char *zPrefix, const char *zMore) {
-  char *zSql = sqlite3_mprintf("CREATE VIRTUAL TABLE %s USING flaxkv(path=%Q, etcd=%Q, prefix=%Q%s%s)",
-                               zTable, harness_path(zName), zEndpoints, zPrefix,
-                               zMore ? ", " : "", zMore ? zMore : "");
+static void machineTable(sqlite3 *db, const char *zName, const char *zEndpoints, const char *zTable,
+                         const char *zPrefix, const char *zMore) {
+  char *zSql = sqlite3_mprintf(
+      "CREATE VIRTUAL TABLE %s USING flaxkv(path=%Q, etcd=%Q, prefix=%Q%s%s)", zTable,
+      harness_path(zName), zEndpoints, zPrefix, zMore ? ", " : "", zMore ? zMore : "");
   EXEC(db, zSql);
   sqlite3_free(zSql);
 }
@@ -1041,8 +1040,9 @@ static void testReadTables(const char *zEp) {
   machineTable(c, "rt-c", zEp, "main.y", "rtab/y/", "write_through=1, etcd_max_txn_ops=2");
   WAIT_FOR(c, "SELECT sum(value) FROM kv", "6113");
   EXEC(c, "UPDATE y SET value = 7 WHERE key = 'total'");
-  EXPECT_CODE(c, "BEGIN; SELECT count(*) FROM kv; UPDATE y SET value = 8 WHERE key = 'total'; "
-                 "COMMIT",
+  EXPECT_CODE(c,
+              "BEGIN; SELECT count(*) FROM kv; UPDATE y SET value = 8 WHERE key = 'total'; "
+              "COMMIT",
               SQLITE_TOOBIG,
               "flaxkv: a transaction of 3 etcd compares (one per key written, one per table "
               "read or written) is over the cluster's limit of 2 operations per transaction "
@@ -1256,8 +1256,9 @@ static void testFenceLimits(const char *zEp) {
   if (!sqlite3_get_autocommit(a)) EXEC(a, "ROLLBACK");
   EXPECT(a, "SELECT count(*), sum(key) FROM kv", "128|8256");
   /* 126 puts and a delete: 128 operations. */
-  EXEC(a, "BEGIN; WITH RECURSIVE n(i) AS (SELECT 1001 UNION ALL SELECT i + 1 FROM n WHERE i < 1126) "
-          "REPLACE INTO kv SELECT i, i FROM n; DELETE FROM kv WHERE key = 1; COMMIT");
+  EXEC(a,
+       "BEGIN; WITH RECURSIVE n(i) AS (SELECT 1001 UNION ALL SELECT i + 1 FROM n WHERE i < 1126) "
+       "REPLACE INTO kv SELECT i, i FROM n; DELETE FROM kv WHERE key = 1; COMMIT");
   EXPECT(a, "SELECT flaxkv_flush()", "1");
   n = clusterKeys(zEp, "fencelim/");
   CHECK(n == 253, "the cluster holds %d rows under fencelim/, not 253", n);
@@ -1367,7 +1368,8 @@ static void testPurgeAll(const char *zEp) {
   EXPECT(b, zExpiry, "7|0");
   /* A writes rw again without an expiry and ext with a later one: B's
   ** watch drops and moves their entries. */
-  EXEC(a, "REPLACE INTO kv VALUES ('rw', 'kept'); UPDATE kv SET expires_at = 9500 WHERE key = 'ext'");
+  EXEC(a,
+       "REPLACE INTO kv VALUES ('rw', 'kept'); UPDATE kv SET expires_at = 9500 WHERE key = 'ext'");
   EXPECT(a, "SELECT flaxkv_flush()", "1");
   WAIT_FOR(b, "SELECT key, value, expires_at FROM kv WHERE key IN ('ext', 'rw') ORDER BY key",
            "'ext'|5|9500.0\n'rw'|'kept'|NULL");
@@ -1540,7 +1542,8 @@ static void testLimits(const char *zEp) {
   /* 127 keys fit, flushed in full Txns as commits come. */
   EXEC(a, "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 127) "
           "REPLACE INTO kv SELECT i, i FROM n");
-  for (int i = 0; i < 5; i++) EXEC(a, "REPLACE INTO kv SELECT key + 1000, value FROM kv WHERE key < 100");
+  for (int i = 0; i < 5; i++)
+    EXEC(a, "REPLACE INTO kv SELECT key + 1000, value FROM kv WHERE key < 100");
   EXPECT(a, "SELECT flaxkv_flush('kv')", "1");
   EXPECT(a, "SELECT count(*) FROM kv", "227");
   sqlite3 *b = machine("lim-b", zEp, "limits/", 0, 0);
@@ -1987,7 +1990,8 @@ static void testSharedMirror(const char *zEp) {
   WAIT_FOR(p, zLine, zFinal);
   /* The second process's watch catches up: it delivers every change again,
   ** from before P's flush on; P reads the mirror all the while. */
-  char *z = harness_exec(p, "SELECT json_extract(flaxkv_stat('kv'), '$.store.etcd.mirror_revision')");
+  char *z =
+      harness_exec(p, "SELECT json_extract(flaxkv_stat('kv'), '$.store.etcd.mirror_revision')");
   long long iWant = atoll(z);
   free(z);
   remove(zHold);
@@ -2032,15 +2036,17 @@ static void testSharedMirror(const char *zEp) {
   EXPECT(p, "SELECT flaxkv_flush()", "1");
   n = lmdbCountChild(harness_path("sm-m"), "__flaxkv_rev__kv");
   CHECK(n >= 0 && n <= 11, "the mirror keeps %ld revision records, want at most 11", n);
-  WAIT_FOR(p, "SELECT json_extract(s, '$.store.etcd.mirror_revision') >= "
-              "json_extract(s, '$.store.etcd.etcd_revision') FROM (SELECT flaxkv_stat('kv') AS s)",
+  WAIT_FOR(p,
+           "SELECT json_extract(s, '$.store.etcd.mirror_revision') >= "
+           "json_extract(s, '$.store.etcd.etcd_revision') FROM (SELECT flaxkv_stat('kv') AS s)",
            "1");
   EXEC(p, "REPLACE INTO kv VALUES ('tick', 2)");
   EXPECT(p, "SELECT flaxkv_flush()", "1");
   n = lmdbCountChild(harness_path("sm-m"), "__flaxkv_rev__kv");
   CHECK(n == 1, "the mirror keeps %ld revision records, want 1 (the last flush's)", n);
-  WAIT_FOR(w, zLine, "'k20=2,k21=2,k22=2,k23=2,k24=2,k25=2,k26=2,k27=2,k28=2,k29=2,k30=2,k31=2,"
-                     "k32=2,k33=2,k34=2,k35=2,k36=2,k37=2,k38=2,k39=2,n1=5,n2=5,tick=2'");
+  WAIT_FOR(w, zLine,
+           "'k20=2,k21=2,k22=2,k23=2,k24=2,k25=2,k26=2,k27=2,k28=2,k29=2,k30=2,k31=2,"
+           "k32=2,k33=2,k34=2,k35=2,k36=2,k37=2,k38=2,k39=2,n1=5,n2=5,tick=2'");
   sqlite3_close(w);
   sqlite3_close(p);
   sqlite3_free(zHold);
@@ -2111,9 +2117,9 @@ int main(int argc, char **argv) {
   harness_args(argc, argv);
   fkv_cluster one;
   int bOne = harness_wanted("1") || harness_wanted("4");
-  if (bOne && clusterStart(&one, "one", 1, (const char *const[]){"--max-txn-ops", "100000",
-                                                                  "--max-request-bytes",
-                                                                  "67108864", 0}) != 0) {
+  if (bOne && clusterStart(&one, "one", 1,
+                           (const char *const[]){"--max-txn-ops", "100000", "--max-request-bytes",
+                                                 "67108864", 0}) != 0) {
     CLUSTER_NOT_STARTED("the 1-member cluster");
     return harness_summary();
   }
