@@ -244,6 +244,8 @@ static const fkv_option aOption[] = {
      "the cluster's --max-txn-ops, a count from 1 to 1000000"},
     {"etcd_max_request_bytes", FKV_OPT_SIZE, FKV_OPT(store.nMaxRequestBytes), 0, validSize,
      "the cluster's --max-request-bytes, a size in bytes such as 1572864 or 10M"},
+    {"etcd_timeout", FKV_OPT_INT, FKV_OPT(store.msEtcdTimeout), 0, validMs,
+     "milliseconds from 1 to 3600000, such as 500ms or 10s"},
     {"ttl", FKV_OPT_DOUBLE, FKV_OPT(rTtl), 0, validTtl,
      "a lifetime in seconds greater than 0, such as 90, 30s, 10m, 1h or 7d"},
 };
@@ -333,6 +335,7 @@ static int checkTogether(const fkv_opts *o, const char *zTable, char **pzErr) {
                         : o->zKey                   ? "etcd_key"
                         : o->store.nMaxTxnOps       ? "etcd_max_txn_ops"
                         : o->store.nMaxRequestBytes ? "etcd_max_request_bytes"
+                        : o->store.msEtcdTimeout    ? "etcd_timeout"
                                                     : 0;
     if (zOnly) {
       return fkvErrSet(pzErr, SQLITE_ERROR, "flaxkv: option %s needs etcd= (the cluster's URLs)",

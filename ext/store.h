@@ -165,6 +165,7 @@ struct fkv_store_cfg {
   const char *zKey;
   size_t nMaxTxnOps;       /* etcd_max_txn_ops= (0: etcd's default, 128) */
   size_t nMaxRequestBytes; /* etcd_max_request_bytes= (0: 1.5 MiB) */
+  int msEtcdTimeout;       /* etcd_timeout=: the client's failover bound (0: 10 s) */
 };
 
 /*

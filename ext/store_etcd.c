@@ -273,6 +273,7 @@ struct fkv_rtable {
                               ** the mirror holds (a ring; iOwn the next) */
   int iOwn;
   int bStop; /* the watch thread must end, or has ended (Lifetimes) */
+  int bHeld; /* a test holds the watch (FLAXKV_TEST_WATCH_HOLD) */
   fkv_etcd_watch *pWatch;
   int rcWatch; /* the watch's last error, or SQLITE_OK */
   char *zWatchErr;
@@ -299,6 +300,7 @@ struct fkv_remote {
   fkv_etcd *pEtcd;
   char *zEtcd, *zCaCert, *zCert, *zKey; /* as opened (fkvRemoteDiffers) */
   size_t nMaxOps, nMaxBytes;
+  int msTimeout; /* the client's failover bound (etcd_timeout=) */
   uint64_t iCluster;      /* the cluster's id, once a status answered */
   pthread_mutex_t openMu; /* serializes fkvRemoteTableOpen (held across a
                           ** rebuild: above the store's write lock) */
@@ -739,13 +741,23 @@ static void *watchMain(void *pArg) {
       if (rt->bStop) fkvEtcdWatchInterrupt(w);
       pthread_mutex_unlock(&r->mu);
     }
-    if (r->zHold && access(r->zHold, F_OK) == 0) {
+    int bHeld = r->zHold && access(r->zHold, F_OK) == 0;
+    pthread_mutex_lock(&r->mu);
+    if (rt->bHeld != bHeld) pthread_cond_broadcast(&r->cond);
+    rt->bHeld = bHeld;
+    pthread_mutex_unlock(&r->mu);
+    if (bHeld) {
       /* Held by a test, which waits for the file "<hold>.held" to know that
-      ** nothing more will be applied. */
-      char *zAck = sqlite3_mprintf("%s.held", r->zHold);
-      int fd = zAck ? open(zAck, O_CREAT | O_WRONLY | O_CLOEXEC, 0600) : -1;
-      if (fd >= 0) close(fd);
-      sqlite3_free(zAck);
+      ** nothing more will be applied (and a commit does not wait for it to
+      ** deliver its own revision: fkvRemoteBatchSettle). */
+      for (int i = 0; i < 2; i++) {
+        /* "<hold>.held", and "<hold>.held-<database>": this table's watch */
+        char *zAck = i ? sqlite3_mprintf("%s.held-%s", r->zHold, rt->t->zName)
+                       : sqlite3_mprintf("%s.held", r->zHold);
+        int fd = zAck ? open(zAck, O_CREAT | O_WRONLY | O_CLOEXEC, 0600) : -1;
+        if (fd >= 0) close(fd);
+        sqlite3_free(zAck);
+      }
       watchPause(rt, 20);
       continue;
     }
@@ -1071,6 +1083,8 @@ int fkvRemoteOpen(fkv_store *p, const fkv_store_cfg *cfg, fkv_remote **pp, char 
   ec.zCaCert = cfg->zCaCert;
   ec.zCert = cfg->zCert;
   ec.zKey = cfg->zKey;
+  ec.failoverMs = cfg->msEtcdTimeout; /* 0: FKV_ETCD_FAILOVER_MS */
+  r->msTimeout = cfg->msEtcdTimeout ? cfg->msEtcdTimeout : FKV_ETCD_FAILOVER_MS;
   /* From the environment only: the schema is readable by anyone who reads
   ** the database file. */
   ec.zUser = getenv("FLAXKV_ETCD_USER");
@@ -1106,6 +1120,7 @@ const char *fkvRemoteDiffers(fkv_remote *r, const fkv_store_cfg *cfg) {
   if (cfg->nMaxRequestBytes && cfg->nMaxRequestBytes != r->nMaxBytes) {
     return "etcd_max_request_bytes";
   }
+  if (cfg->msEtcdTimeout && cfg->msEtcdTimeout != r->msTimeout) return "etcd_timeout";
   return 0;
 }
 
@@ -1472,7 +1487,7 @@ void fkvRemoteBatchSettle(fkv_remote *r, int64_t iRev) {
   while (1) {
     int bBehind = 0;
     for (fkv_rtable *rt = r->pTables; rt; rt = rt->pNext) {
-      bBehind |= !rt->bStop && rt->iOwnGuarded >= iRev && rt->iApplied < iRev;
+      bBehind |= !rt->bStop && !rt->bHeld && rt->iOwnGuarded >= iRev && rt->iApplied < iRev;
     }
     if (!bBehind) break;
     if (pthread_cond_timedwait(&r->cond, &r->mu, &ts) == ETIMEDOUT) break;

@@ -206,6 +206,34 @@ static void testOptions(const char *zEp) {
          "error: flaxkv: readonly=1 cannot be used with etcd=: the local mirror is kept current by "
          "writing it");
   sqlite3_free(zSql);
+  EXPECT(db, "CREATE VIRTUAL TABLE t USING flaxkv(etcd_timeout='2s')",
+         "error: flaxkv: option etcd_timeout needs etcd= (the cluster's URLs)");
+  zSql = sqlite3_mprintf(
+      "CREATE VIRTUAL TABLE t USING flaxkv(etcd=%Q, prefix='a/', etcd_timeout=0)", zEp);
+  EXPECT(db, zSql,
+         "error: flaxkv: bad value for etcd_timeout: \"0\" (expected milliseconds from 1 to "
+         "3600000, such as 500ms or 10s)");
+  sqlite3_free(zSql);
+  /* One client per store: its tables give the same bound. */
+  zSql = sqlite3_mprintf("CREATE VIRTUAL TABLE temp.t1 USING flaxkv(path=%Q, etcd=%Q, "
+                         "prefix='opt1/', etcd_timeout='3s')",
+                         harness_path("opt-m"), zEp);
+  EXPECT(db, zSql, "");
+  sqlite3_free(zSql);
+  zSql = sqlite3_mprintf("CREATE VIRTUAL TABLE temp.t2 USING flaxkv(path=%Q, etcd=%Q, "
+                         "prefix='opt2/', etcd_timeout=3000)",
+                         harness_path("opt-m"), zEp);
+  EXPECT(db, zSql, "");
+  sqlite3_free(zSql);
+  zSql = sqlite3_mprintf("CREATE VIRTUAL TABLE temp.t3 USING flaxkv(path=%Q, etcd=%Q, "
+                         "prefix='opt3/', etcd_timeout='4s')",
+                         harness_path("opt-m"), zEp);
+  char *zWant = sqlite3_mprintf("error: flaxkv: the store %s is already open with another "
+                                "etcd_timeout; its tables share one etcd client",
+                                harness_path("opt-m"));
+  EXPECT(db, zSql, zWant);
+  sqlite3_free(zWant);
+  sqlite3_free(zSql);
   sqlite3_close(db);
 }
 
@@ -817,10 +845,13 @@ static void testReadGuard(const char *zEp) {
 /* Release a watch held by holdWatch (and forget its acknowledgement, so
 ** that the next holdWatch waits for a new one). */
 static void releaseWatch(const char *zHold) {
-  char *zAck = sqlite3_mprintf("%s.held", zHold);
-  remove(zAck);
+  static const char *azAck[] = {"%s.held", "%s.held-kv", "%s.held-y"};
+  for (int i = 0; i < 3; i++) {
+    char *zAck = sqlite3_mprintf(azAck[i], zHold);
+    remove(zAck);
+    sqlite3_free(zAck);
+  }
   remove(zHold);
-  sqlite3_free(zAck);
 }
 
 /* Run zSql on db: it must fail with exactly the code eCode (extended) and
@@ -913,12 +944,22 @@ static void machineTable(sqlite3 *db, const char *zName, const char *zEndpoints,
   sqlite3_free(zSql);
 }
 
-/* holdWatch for a store of several tables: the first watch to see the
-** file acknowledges it; another may be waiting on its watch then, and
-** sees it once that wait ends (at most FKV_ETCD_WATCH_WAIT_MS, 500 ms). */
+/* holdWatch for a store of the two tables kv and y: each watch says so in
+** a file of its own ("<hold>.held-<database>"); one may be waiting on its
+** stream when the file appears, and sees it once that wait ends (at most
+** FKV_ETCD_WATCH_WAIT_MS, 500 ms). */
 static void holdWatches(const char *zHold) {
   holdWatch(zHold);
-  clusterSleepMs(700);
+  for (int i = 0; i < 2; i++) {
+    char *zAck = sqlite3_mprintf(i ? "%s.held-y" : "%s.held-kv", zHold);
+    int bHeld = 0;
+    for (int t = 0; t < 10000 && !bHeld; t += 20) {
+      bHeld = access(zAck, F_OK) == 0;
+      if (!bHeld) clusterSleepMs(20);
+    }
+    CHECK(bHeld, "the watch of %s did not stop within 10 s", zAck);
+    sqlite3_free(zAck);
+  }
 }
 
 static void testReadTables(const char *zEp) {
@@ -1677,22 +1718,30 @@ static void testWriteThrough(fkv_cluster *c) {
 
 static void testMemberDown(fkv_cluster *c) {
   if (!harness_case("1.08", "the cluster down: the flush fails, nothing is lost, it is retried; "
-                            "a table opens on the mirror it has, or says why it cannot"))
+                            "a table opens on the mirror it has, or says why it cannot; each "
+                            "after etcd_timeout"))
     return;
   const char *zEp = c->zEndpoints;
-  sqlite3 *a = machine("d-a", zEp, "down/", "flush_interval=50", 0);
+  /* Each call gives up after etcd_timeout (2 s here, 10 s by default). */
+  const char *zBound = "etcd_timeout='2s'";
+  sqlite3 *a = machine("d-a", zEp, "down/", "flush_interval=50, etcd_timeout='2s'", 0);
   EXEC(a, "REPLACE INTO kv VALUES(1, 'before')");
   EXPECT(a, "SELECT flaxkv_flush('kv')", "1");
-  sqlite3 *m = machine("d-m", zEp, "down/", 0, 0); /* a mirror for later */
+  sqlite3 *m = machine("d-m", zEp, "down/", zBound, 0); /* a mirror for later */
   EXPECT(m, zRows, "1|'before'");
   sqlite3_close(m);
   clusterKill(c, 0, SIGKILL);
-  /* Opened while the cluster is down: with a mirror, it is read; without
-  ** one, the open fails, saying why. */
-  m = machine("d-m", zEp, "down/", 0, 0);
+  /* Opened while the cluster is down: with a mirror, it is read (after one
+  ** bound, not the default's); without one, the open fails, saying why. */
+  struct timespec t0, t1;
+  clock_gettime(CLOCK_MONOTONIC, &t0);
+  m = machine("d-m", zEp, "down/", zBound, 0);
+  clock_gettime(CLOCK_MONOTONIC, &t1);
+  double s = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
+  CHECK(s >= 1.5 && s < 9, "the open with the cluster down took %.1f s (etcd_timeout 2 s)", s);
   EXPECT(m, zRows, "1|'before'");
   char *zNew = 0;
-  sqlite3 *n = machine("d-n", zEp, "down/", 0, &zNew);
+  sqlite3 *n = machine("d-n", zEp, "down/", zBound, &zNew);
   CHECK(strncmp(zNew, "error: flaxkv: cannot read the prefix down/ from etcd to build the mirror ",
                 74) == 0 &&
             strstr(zNew, ": etcd unreachable: tried http://127.0.0.1:") != 0,

@@ -1779,12 +1779,12 @@ static void testOptions(void) {
          "error: flaxkv: unknown option \"foo\" (options: path, name, format, map_size, buffer_size, "
          "buffer_limit, flush_interval, sync, readonly, write_through, compress, compress_min, "
          "compress_level, etcd, prefix, etcd_cacert, etcd_cert, etcd_key, etcd_max_txn_ops, "
-         "etcd_max_request_bytes, ttl)");
+         "etcd_max_request_bytes, etcd_timeout, ttl)");
   EXPECT(db, "CREATE VIRTUAL TABLE t USING flaxkv(path)",
          "error: flaxkv: argument \"path\" is not name=value (options: path, name, format, map_size, "
          "buffer_size, buffer_limit, flush_interval, sync, readonly, write_through, compress, "
          "compress_min, compress_level, etcd, prefix, etcd_cacert, etcd_cert, etcd_key, "
-         "etcd_max_txn_ops, etcd_max_request_bytes, ttl)");
+         "etcd_max_txn_ops, etcd_max_request_bytes, etcd_timeout, ttl)");
 
   CASE("8.04", "a bad option value is an error that names the option");
   EXPECT(db, "CREATE VIRTUAL TABLE t USING flaxkv(map_size=abc)",
