@@ -300,7 +300,7 @@ struct fkv_remote {
   fkv_etcd *pEtcd;
   char *zEtcd, *zCaCert, *zCert, *zKey; /* as opened (fkvRemoteDiffers) */
   size_t nMaxOps, nMaxBytes;
-  int msTimeout; /* the client's failover bound (etcd_timeout=) */
+  int msTimeout;          /* the client's failover bound (etcd_timeout=) */
   uint64_t iCluster;      /* the cluster's id, once a status answered */
   pthread_mutex_t openMu; /* serializes fkvRemoteTableOpen (held across a
                           ** rebuild: above the store's write lock) */
