@@ -65,11 +65,11 @@
 ** applied, skipped as older, or this machine's own put already held),
 ** then deletes the records at or below it (revTrim: few, those of recent
 ** flushes) and writes its own at R.  A rebuild sets F to the revision it
-** read, which is above every process's applied revision (read later, and
-** under the write lock), and drops every record.  So the records are what
+** read, which is at or above every process's applied revision (read
+** later, and under the write lock), and drops every record.  So the records are what
 ** this machine flushed since its watch last caught up, not one per key:
 ** a flush writes its records into a small database instead of one that
-** spans the prefix (half the pages it copies, docs/performance.md).
+** spans the prefix (about 40% fewer pages copied: docs/performance.md).
 ** The watch applies an event at revision r to key k only if it is newer:
 ** above k's record if k has one, else above F (a process whose watch
 ** lagged behind another's, on the same mirror, delivers events the mirror
