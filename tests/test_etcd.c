@@ -79,15 +79,21 @@ static void waitFor(sqlite3 *db, const char *zSql, const char *zExpect, int ms, 
 }
 #define WAIT_FOR(db, zSql, zExpect) waitFor(db, zSql, zExpect, 10000, __FILE__, __LINE__)
 
+/* A client of the cluster of its own, as another program would have. */
+static int clusterClient(const char *zEndpoints, fkv_etcd **pp) {
+  fkv_etcd_cfg cfg;
+  memset(&cfg, 0, sizeof cfg);
+  cfg.zEndpoints = zEndpoints;
+  *pp = 0;
+  return fkvEtcdOpen(&cfg, pp, 0);
+}
+
 /* Call xKv for every key under zPrefix on the cluster, read by the client
 ** itself; SQLITE_OK or the client's error. */
 static int clusterRange(const char *zEndpoints, const char *zPrefix, fkv_etcd_kv_fn xKv,
                         void *pArg) {
-  fkv_etcd_cfg cfg;
-  memset(&cfg, 0, sizeof cfg);
-  cfg.zEndpoints = zEndpoints;
   fkv_etcd *p = 0;
-  int rc = fkvEtcdOpen(&cfg, &p, 0);
+  int rc = clusterClient(zEndpoints, &p);
   if (rc != SQLITE_OK) return rc;
   unsigned char aEnd[64];
   size_t nEnd = fkvEtcdPrefixEnd(zPrefix, strlen(zPrefix), aEnd);
@@ -161,13 +167,10 @@ static int64_t clusterVersion(const char *zEndpoints, const char *zPrefix, char 
 }
 
 static int64_t clusterCompactNow(const char *zEndpoints) {
-  fkv_etcd_cfg cfg;
-  memset(&cfg, 0, sizeof cfg);
-  cfg.zEndpoints = zEndpoints;
   fkv_etcd *p = 0;
   fkv_etcd_status st;
   int64_t iRev = -1;
-  if (fkvEtcdOpen(&cfg, &p, 0) != SQLITE_OK) return -1;
+  if (clusterClient(zEndpoints, &p) != SQLITE_OK) return -1;
   if (fkvEtcdStatus(p, &st, 0) == SQLITE_OK && fkvEtcdCompact(p, st.iRevision, 1, 0) == SQLITE_OK) {
     iRev = st.iRevision;
   }
@@ -799,18 +802,23 @@ static void testPurgeGuard(const char *zEp) {
 }
 
 /* Create the file zHold and wait until the watch it holds says so. */
-static void holdWatch(const char *zHold) {
-  FILE *f = fopen(zHold, "w");
-  CHECK(f != 0, "cannot create %s", zHold);
-  if (f) fclose(f);
-  char *zAck = sqlite3_mprintf("%s.held", zHold);
+/* Wait (at most 10 s) until a held watch writes the file zFmt % zHold. */
+static void waitHeld(const char *zFmt, const char *zHold) {
+  char *zAck = sqlite3_mprintf(zFmt, zHold);
   int bHeld = 0;
   for (int t = 0; t < 10000 && !bHeld; t += 20) {
     bHeld = access(zAck, F_OK) == 0;
     if (!bHeld) clusterSleepMs(20);
   }
-  CHECK(bHeld, "the watch did not stop within 10 s");
+  CHECK(bHeld, "the watch did not stop within 10 s (no %s)", zAck);
   sqlite3_free(zAck);
+}
+
+static void holdWatch(const char *zHold) {
+  FILE *f = fopen(zHold, "w");
+  CHECK(f != 0, "cannot create %s", zHold);
+  if (f) fclose(f);
+  waitHeld("%s.held", zHold);
 }
 
 static void testReadGuard(const char *zEp) {
@@ -950,16 +958,8 @@ static void machineTable(sqlite3 *db, const char *zName, const char *zEndpoints,
 ** FKV_ETCD_WATCH_WAIT_MS, 500 ms). */
 static void holdWatches(const char *zHold) {
   holdWatch(zHold);
-  for (int i = 0; i < 2; i++) {
-    char *zAck = sqlite3_mprintf(i ? "%s.held-y" : "%s.held-kv", zHold);
-    int bHeld = 0;
-    for (int t = 0; t < 10000 && !bHeld; t += 20) {
-      bHeld = access(zAck, F_OK) == 0;
-      if (!bHeld) clusterSleepMs(20);
-    }
-    CHECK(bHeld, "the watch of %s did not stop within 10 s", zAck);
-    sqlite3_free(zAck);
-  }
+  waitHeld("%s.held-kv", zHold);
+  waitHeld("%s.held-y", zHold);
 }
 
 static void testReadTables(const char *zEp) {
@@ -1498,30 +1498,45 @@ static void testPurgeAll(const char *zEp) {
   unsetenv("FLAXKV_TEST_CLOCK");
 }
 
-/* Delete the named database zDb of the closed store zDir, as another
-** program may, from a forked child (LMDB: one environment per process).
-** The child's LMDB code, or -1. */
-static int lmdbDropChild(const char *zDir, const char *zDb) {
+/* In a forked child (LMDB: one environment per file per process), as
+** another program may: the number of entries of the named database zDb of
+** the store zDir, or with bDrop, delete that database (0 once done).  -1 if
+** it failed. */
+static long lmdbChild(const char *zDir, const char *zDb, int bDrop) {
+  int fd[2];
+  if (pipe(fd) != 0) return -1;
   fflush(0);
   pid_t pid = fork();
   if (pid == 0) {
+    close(fd[0]);
+    long n = -1;
     MDB_env *env = 0;
     MDB_txn *txn = 0;
     MDB_dbi dbi;
+    MDB_stat ms;
     int e = mdb_env_create(&env);
-    if (!e) e = mdb_env_set_maxdbs(env, 300);
-    if (!e) e = mdb_env_open(env, zDir, 0, 0600);
-    if (!e) e = mdb_txn_begin(env, 0, 0, &txn);
+    if (!e) e = mdb_env_set_maxdbs(env, 600);
+    if (!e) e = mdb_env_open(env, zDir, bDrop ? 0 : MDB_RDONLY, 0600);
+    if (!e) e = mdb_txn_begin(env, 0, bDrop ? 0 : MDB_RDONLY, &txn);
     if (!e) e = mdb_dbi_open(txn, zDb, 0, &dbi);
-    if (!e) e = mdb_drop(txn, dbi, 1);
-    if (!e) e = mdb_txn_commit(txn);
-    else if (txn) mdb_txn_abort(txn);
+    if (!e) e = bDrop ? mdb_drop(txn, dbi, 1) : mdb_stat(txn, dbi, &ms);
+    if (!e && bDrop) {
+      e = mdb_txn_commit(txn);
+      txn = 0;
+    }
+    if (!e) n = bDrop ? 0 : (long)ms.ms_entries;
+    if (txn) mdb_txn_abort(txn);
     if (env) mdb_env_close(env);
-    _exit(e ? 1 : 0);
+    _exit(write(fd[1], &n, sizeof n) == sizeof n ? 0 : 1);
   }
-  int st = 0;
-  if (pid < 0 || waitpid(pid, &st, 0) != pid || !WIFEXITED(st)) return -1;
-  return WEXITSTATUS(st);
+  close(fd[1]);
+  long n = -1;
+  if (pid > 0) {
+    if (read(fd[0], &n, sizeof n) != sizeof n) n = -1;
+    waitpid(pid, 0, 0);
+  }
+  close(fd[0]);
+  return n;
 }
 
 static void testPurgeOwn(const char *zEp) {
@@ -1549,8 +1564,8 @@ static void testPurgeOwn(const char *zEp) {
   WAIT_FOR(w, zExpiry, "1|1");
   sqlite3_close(w);
   /* Another program deletes the index: the next open reads the prefix. */
-  int rc = lmdbDropChild(harness_path("po-w"), "__flaxkv_expiry__/kv");
-  CHECK(rc == 0, "could not delete the expiry index of the mirror po-w: %d", rc);
+  long rc = lmdbChild(harness_path("po-w"), "__flaxkv_expiry__/kv", 1);
+  CHECK(rc == 0, "could not delete the expiry index of the mirror po-w: %ld", rc);
   w = machine("po-w", zEp, "ttlw/", "write_through=1", 0);
   EXPECT(w, zExpiry, "1|0");
   EXEC(w, "SELECT flaxkv_clock(6100)");
@@ -1903,41 +1918,6 @@ static void testDiff(const char *zSelf, const char *zEp) {
   }
 }
 
-/* The number of entries of the named database zDb of the store zDir, read
-** by a forked child (LMDB: one environment per file per process), or -1. */
-static long lmdbCountChild(const char *zDir, const char *zDb) {
-  int fd[2];
-  if (pipe(fd) != 0) return -1;
-  fflush(0);
-  pid_t pid = fork();
-  if (pid == 0) {
-    close(fd[0]);
-    long n = -1;
-    MDB_env *env = 0;
-    MDB_txn *txn = 0;
-    MDB_dbi dbi;
-    MDB_stat ms;
-    int e = mdb_env_create(&env);
-    if (!e) e = mdb_env_set_maxdbs(env, 600);
-    if (!e) e = mdb_env_open(env, zDir, MDB_RDONLY, 0600);
-    if (!e) e = mdb_txn_begin(env, 0, MDB_RDONLY, &txn);
-    if (!e) e = mdb_dbi_open(txn, zDb, 0, &dbi);
-    if (!e) e = mdb_stat(txn, dbi, &ms);
-    if (!e) n = (long)ms.ms_entries;
-    if (txn) mdb_txn_abort(txn);
-    if (env) mdb_env_close(env);
-    _exit(write(fd[1], &n, sizeof n) == sizeof n ? 0 : 1);
-  }
-  close(fd[1]);
-  long n = -1;
-  if (pid > 0) {
-    if (read(fd[0], &n, sizeof n) != sizeof n) n = -1;
-    waitpid(pid, 0, 0);
-  }
-  close(fd[0]);
-  return n;
-}
-
 /* The rows of kv in one line. */
 static const char *zLine =
     "SELECT group_concat(key || '=' || value, ',') FROM (SELECT key, value FROM kv ORDER BY key)";
@@ -1974,11 +1954,8 @@ static void sharedChild(const char *zName, const char *zEp, const char *zHold, i
 ** n times: n revisions of the prefix that no table applies.  SQLITE_OK or
 ** the client's error. */
 static int clusterBump(const char *zEndpoints, const char *zKey, int n) {
-  fkv_etcd_cfg cfg;
-  memset(&cfg, 0, sizeof cfg);
-  cfg.zEndpoints = zEndpoints;
   fkv_etcd *p = 0;
-  int rc = fkvEtcdOpen(&cfg, &p, 0);
+  int rc = clusterClient(zEndpoints, &p);
   fkv_etcd_op op = {FKV_ETCD_PUT, zKey, strlen(zKey), 0, 0, 0, 0};
   for (int i = 0; rc == SQLITE_OK && i < n; i++) {
     int bOk = 0;
@@ -2078,12 +2055,12 @@ static void testSharedMirror(const char *zEp) {
   ** only its own is left. */
   EXEC(p, "REPLACE INTO kv VALUES ('tick', 1)");
   EXPECT(p, "SELECT flaxkv_flush()", "1");
-  long n = lmdbCountChild(harness_path("sm-m"), "__flaxkv_rev__kv");
+  long n = lmdbChild(harness_path("sm-m"), "__flaxkv_rev__kv", 0);
   CHECK(n == 1, "the mirror keeps %ld revision records, want 1 (the last flush's)", n);
   /* P's deletes: records until its watch delivers them back. */
   EXEC(p, "DELETE FROM kv WHERE key < 'k20'");
   EXPECT(p, "SELECT flaxkv_flush()", "1");
-  n = lmdbCountChild(harness_path("sm-m"), "__flaxkv_rev__kv");
+  n = lmdbChild(harness_path("sm-m"), "__flaxkv_rev__kv", 0);
   CHECK(n >= 0 && n <= 11, "the mirror keeps %ld revision records, want at most 11", n);
   WAIT_FOR(p,
            "SELECT json_extract(s, '$.store.etcd.mirror_revision') >= "
@@ -2091,7 +2068,7 @@ static void testSharedMirror(const char *zEp) {
            "1");
   EXEC(p, "REPLACE INTO kv VALUES ('tick', 2)");
   EXPECT(p, "SELECT flaxkv_flush()", "1");
-  n = lmdbCountChild(harness_path("sm-m"), "__flaxkv_rev__kv");
+  n = lmdbChild(harness_path("sm-m"), "__flaxkv_rev__kv", 0);
   CHECK(n == 1, "the mirror keeps %ld revision records, want 1 (the last flush's)", n);
   WAIT_FOR(w, zLine,
            "'k20=2,k21=2,k22=2,k23=2,k24=2,k25=2,k26=2,k27=2,k28=2,k29=2,k30=2,k31=2,"
@@ -2105,11 +2082,8 @@ static void testSharedMirror(const char *zEp) {
 ** leaving the prefix key itself (the delete fence) alone; SQLITE_OK or the
 ** client's error. */
 static int clusterDeleteRows(const char *zEndpoints, const char *zPrefix) {
-  fkv_etcd_cfg cfg;
-  memset(&cfg, 0, sizeof cfg);
-  cfg.zEndpoints = zEndpoints;
   fkv_etcd *p = 0;
-  int rc = fkvEtcdOpen(&cfg, &p, 0);
+  int rc = clusterClient(zEndpoints, &p);
   if (rc != SQLITE_OK) return rc;
   size_t n = strlen(zPrefix);
   unsigned char aFrom[64], aEnd[64];
