@@ -143,8 +143,9 @@
 ** for every key it writes, a compare with the version the mirror holds
 ** ("mod_revision = 0" for a key it does not hold: absent; see Revisions
 ** for the others), and for every table it
-** writes (fkvRemoteBatchTable) or the SQL transaction only read
-** (fkvRemoteBatchRead: vtab.c and conn.c, Reads, know which), once per
+** writes or the SQL transaction only read (fkvRemoteBatchTable, from
+** fkvStoreBatchTable and fkvStoreBatchRead: vtab.c and conn.c, Reads,
+** know which), once per
 ** table (apGuard), the compare "every key of [P, end) has mod_revision <=
 ** the applied revision".  etcd compares existing keys only, so the range
 ** compare alone would miss a key deleted after the applied revision; the
@@ -263,11 +264,13 @@ struct fkv_rtable {
   char *zRevName;
   MDB_dbi dbiExpiry; /* FKV_EXPIRY_PREFIX + the database name */
   char *zExpiryName;
-  int64_t iTrimmed; /* the store's write lock: the flush that last trimmed the records */
+  /* The store's write lock: */
+  int64_t iTrimmed;     /* the applied revision of the last trim of the records */
+  uint64_t nGuardBatch; /* the batch that read iGuardFloor (guardFloor) */
+  int64_t iGuardFloor;
   /* r->mu: */
   int64_t iApplied;           /* the revision the mirror has applied */
-  int64_t iRecorded;          /* the one FKV_ETCD_META holds */
-  int64_t msRecorded;         /* when it was written */
+  int64_t msRecorded;         /* when the watch last wrote the meta entry */
   int64_t iOwnGuarded;        /* the revision of our last guarded write */
   int64_t aOwn[FKV_ETCD_OWN]; /* revisions of our flushes of puts only, which
                               ** the mirror holds (a ring; iOwn the next) */
@@ -302,20 +305,22 @@ struct fkv_remote {
   size_t nMaxOps, nMaxBytes;
   int msTimeout;          /* the client's failover bound (etcd_timeout=) */
   uint64_t iCluster;      /* the cluster's id, once a status answered */
-  pthread_mutex_t openMu; /* serializes fkvRemoteTableOpen (held across a
-                          ** rebuild: above the store's write lock) */
+  pthread_mutex_t openMu; /* serializes the opening and release of tables
+                          ** (held across a rebuild and the join of a
+                          ** stopping watch: above the store's write lock) */
   pthread_mutex_t mu;
   pthread_cond_t cond;
   fkv_rtable *pTables; /* mu */
   int64_t iEtcdRev;    /* mu: the newest revision an answer carried */
   /* The batch under way (the store's write lock). */
   char *zHold;      /* FLAXKV_TEST_WATCH_HOLD (tests): a file that holds the watch */
+  uint64_t nBatch;  /* batches begun */
   int bGuard;       /* each written key compared with the mirror's revision */
-  int bGuardTables; /* and each written table's prefix with its applied one */
+  int bGuardTables; /* and each table written or read, its prefix with its applied one */
   fkv_rop *aOp;
   int nOp, nOpAlloc;
   fkv_buf keys;         /* the prefixed keys of aOp */
-  fkv_rtable **apGuard; /* bGuardTables: the tables written, a range compare each */
+  fkv_rtable **apGuard; /* bGuardTables: the tables written or read, a range compare each */
   int nGuard, nGuardAlloc;
   fkv_rtable **apFence; /* the tables deleted from (one per prefix): a fence each */
   int nFence, nFenceAlloc;
@@ -378,11 +383,8 @@ static int revDel(MDB_txn *txn, fkv_rtable *rt, const unsigned char *aKey, size_
 
 /* Delete every record of rt at or below iFloor (see Revisions). */
 static int revTrim(MDB_txn *txn, fkv_rtable *rt, int64_t iFloor) {
-  MDB_stat ms;
-  int e = mdb_stat(txn, rt->dbiRev, &ms);
-  if (e || ms.ms_entries == 0) return e;
   MDB_cursor *c;
-  e = mdb_cursor_open(txn, rt->dbiRev, &c);
+  int e = mdb_cursor_open(txn, rt->dbiRev, &c);
   if (e) return e;
   MDB_val k, d;
   for (e = mdb_cursor_get(c, &k, &d, MDB_FIRST); e == 0; e = mdb_cursor_get(c, &k, &d, MDB_NEXT)) {
@@ -411,18 +413,12 @@ static int metaFloor(MDB_txn *txn, fkv_rtable *rt, int64_t *piRev) {
   return 0;
 }
 
-/* Record rt's applied revision iRev in the meta database: the floor, which
-** only a rebuild sets (bExact); otherwise it only rises. */
-static int metaPut(MDB_txn *txn, fkv_remote *r, fkv_rtable *rt, int64_t iRev, int bExact) {
+/* Record rt's applied revision iRev, its floor, in the meta database (a
+** rebuild sets it; the others only raise it: metaRaise). */
+static int metaPut(MDB_txn *txn, fkv_remote *r, fkv_rtable *rt, int64_t iRev) {
   MDB_dbi dbi;
   int e = mdb_dbi_open(txn, FKV_ETCD_META, MDB_CREATE, &dbi);
   if (e) return e;
-  if (!bExact) {
-    int64_t iFloor;
-    e = metaFloor(txn, rt, &iFloor);
-    if (e) return e;
-    if (iFloor >= iRev) return 0;
-  }
   unsigned char *a = sqlite3_malloc64(16 + rt->nPrefix);
   if (!a) return ENOMEM;
   put64(a, (uint64_t)iRev);
@@ -432,6 +428,14 @@ static int metaPut(MDB_txn *txn, fkv_remote *r, fkv_rtable *rt, int64_t iRev, in
   e = mdb_put(txn, dbi, &k, &d, 0);
   sqlite3_free(a);
   return e;
+}
+
+/* Raise rt's floor, *piFloor as read in txn, to iRev if that is above it
+** (*piFloor becomes the floor recorded). */
+static int metaRaise(MDB_txn *txn, fkv_remote *r, fkv_rtable *rt, int64_t iRev, int64_t *piFloor) {
+  if (iRev <= *piFloor) return 0;
+  *piFloor = iRev;
+  return metaPut(txn, r, rt, iRev);
 }
 
 /* Was rt's table dropped?  Asked under the store's write lock, in a mirror
@@ -538,7 +542,7 @@ static int rebuildWork(fkv_store *p, MDB_txn *txn, void *pCtx, int *pbForeign) {
   if (c->e) return c->e;
   if (c->rc != SQLITE_OK) return -1;
   *pbForeign = 1;
-  return metaPut(txn, rt->pRemote, rt, c->iRev, 1);
+  return metaPut(txn, rt->pRemote, rt, c->iRev);
 }
 
 /* Rebuild rt's mirror from the cluster (see Rebuild). */
@@ -557,7 +561,7 @@ static int rebuild(fkv_rtable *rt, char **pzErr) {
   sqlite3_free(c.zErr);
   if (rc == SQLITE_OK) {
     pthread_mutex_lock(&r->mu);
-    rt->iApplied = rt->iRecorded = c.iRev;
+    rt->iApplied = c.iRev;
     rt->msRecorded = fkvTimeNowMs();
     if (c.iRev > r->iEtcdRev) r->iEtcdRev = c.iRev;
     pthread_cond_broadcast(&r->cond);
@@ -576,8 +580,9 @@ struct fkv_apply {
   int bWrote;  /* the transaction changed the mirror */
 };
 
-/* Would the events of pResp change a row of rt's mirror?  Read in a read
-** snapshot of its own, it only decides whether to write. */
+/* Apply the events of pResp to rt's mirror in the write transaction txn;
+** -1 (nothing written: abort) if none changes a row and the revision need
+** not be recorded. */
 static int applyWork(fkv_store *p, MDB_txn *txn, void *pCtx, int *pbForeign) {
   (void)p;
   fkv_apply *c = pCtx;
@@ -632,7 +637,7 @@ static int applyWork(fkv_store *p, MDB_txn *txn, void *pCtx, int *pbForeign) {
   if (!bChanged && !c->bRecord && !c->bWrote) return -1; /* nothing to write: abort */
   *pbForeign = bChanged;
   c->bWrote = 1;
-  return metaPut(txn, rt->pRemote, rt, c->pResp->iRevision, 0);
+  return metaRaise(txn, rt->pRemote, rt, c->pResp->iRevision, &iFloor);
 }
 
 /*
@@ -695,10 +700,7 @@ static int watchResp(void *pArg, const fkv_etcd_watch_resp *pResp) {
   }
   pthread_mutex_lock(&r->mu);
   rt->iApplied = pResp->iRevision;
-  if (c.bWrote) {
-    rt->iRecorded = pResp->iRevision;
-    rt->msRecorded = fkvTimeNowMs();
-  }
+  if (c.bWrote) rt->msRecorded = fkvTimeNowMs();
   pthread_cond_broadcast(&r->cond);
   pthread_mutex_unlock(&r->mu);
   sqlite3_free(zErr);
@@ -742,10 +744,12 @@ static void *watchMain(void *pArg) {
       pthread_mutex_unlock(&r->mu);
     }
     int bHeld = r->zHold && access(r->zHold, F_OK) == 0;
-    pthread_mutex_lock(&r->mu);
-    if (rt->bHeld != bHeld) pthread_cond_broadcast(&r->cond);
-    rt->bHeld = bHeld;
-    pthread_mutex_unlock(&r->mu);
+    if (r->zHold) {
+      pthread_mutex_lock(&r->mu);
+      if (rt->bHeld != bHeld) pthread_cond_broadcast(&r->cond);
+      rt->bHeld = bHeld;
+      pthread_mutex_unlock(&r->mu);
+    }
     if (bHeld) {
       /* Held by a test, which waits for the file "<hold>.held" to know that
       ** nothing more will be applied (and a commit does not wait for it to
@@ -1001,21 +1005,23 @@ static int tableOpen(fkv_remote *r, fkv_table *t, const char *zPrefix, char **pz
                    "flaxkv: cannot read the prefix %.*s from etcd to build the mirror %s: %s",
                    (int)rt->nPrefix, rt->aPrefix, fkvStorePath(r->pStore),
                    zStatusErr ? zStatusErr : sqlite3_errstr(rcStatus));
-  } else if (rc == SQLITE_OK && !bRebuild && !bStatus) {
-    /* Unreachable, with a mirror: it is read meanwhile; the watch catches
-    ** up, or rebuilds it if it is behind a compaction, once the cluster
-    ** answers. */
-    rt->iApplied = rt->iRecorded = c.iRev;
-    rt->msRecorded = fkvTimeNowMs();
   } else if (rc == SQLITE_OK && !bRebuild) {
-    int64_t iHere;
-    int rcRead = fkvEtcdRange(r->pEtcd, rt->aPrefix, rt->nPrefix, rt->aEnd, rt->nEnd, c.iRev, 1,
-                              noKv, 0, &iHere, 0, &zErr);
-    sqlite3_free(zErr);
-    zErr = 0;
-    bRebuild = rcRead == FKV_ETCD_COMPACTED;
-    rt->iApplied = rt->iRecorded = c.iRev;
+    /* Unreachable, with a mirror (!bStatus): it is read meanwhile; the
+    ** watch catches up, or rebuilds it if it is behind a compaction, once
+    ** the cluster answers. */
+    if (bStatus) {
+      int64_t iHere;
+      int rcRead = fkvEtcdRange(r->pEtcd, rt->aPrefix, rt->nPrefix, rt->aEnd, rt->nEnd, c.iRev, 1,
+                                noKv, 0, &iHere, 0, &zErr);
+      sqlite3_free(zErr);
+      zErr = 0;
+      bRebuild = rcRead == FKV_ETCD_COMPACTED;
+    }
+    /* A table opened again is on r->pTables already: others read these. */
+    pthread_mutex_lock(&r->mu);
+    rt->iApplied = c.iRev;
     rt->msRecorded = fkvTimeNowMs();
+    pthread_mutex_unlock(&r->mu);
   }
   sqlite3_free(zStatusErr);
   if (rc == SQLITE_OK && bRebuild) rc = rebuild(rt, pzErr);
@@ -1155,6 +1161,7 @@ void fkvRemoteClose(fkv_remote *r) {
 /* ------------------------------------------------------------- batches */
 
 void fkvRemoteBatchBegin(fkv_remote *r) {
+  r->nBatch++;
   r->bGuard = 0;
   r->bGuardTables = 0;
   r->nOp = 0;
@@ -1182,7 +1189,7 @@ static int rtablePush(fkv_rtable ***pap, int *pn, int *pnAlloc, fkv_rtable *rt) 
 }
 
 /* The range compare of t's prefix (bGuardTables), once per table.  e. */
-static int batchGuardTable(fkv_remote *r, fkv_table *t) {
+int fkvRemoteBatchTable(fkv_remote *r, fkv_table *t) {
   fkv_rtable *rt = t->pRemote;
   if (!rt || !r->bGuard || !r->bGuardTables) return 0;
   for (int i = 0; i < r->nGuard; i++) {
@@ -1190,10 +1197,6 @@ static int batchGuardTable(fkv_remote *r, fkv_table *t) {
   }
   return rtablePush(&r->apGuard, &r->nGuard, &r->nGuardAlloc, rt);
 }
-
-int fkvRemoteBatchTable(fkv_remote *r, fkv_table *t) { return batchGuardTable(r, t); }
-
-int fkvRemoteBatchRead(fkv_remote *r, fkv_table *t) { return batchGuardTable(r, t); }
 
 /* A delete of the batch under rt's prefix: the Txn puts the fence (see
 ** Keys), once per prefix.  e. */
@@ -1219,15 +1222,18 @@ static int guardFloor(fkv_remote *r, MDB_txn *txn, fkv_rtable *rt, fkv_rop *o) {
     o->iGuard = 0;
     return 0;
   }
-  int64_t iFloor;
-  int e = metaFloor(txn, rt, &iFloor);
-  if (e) return e;
-  pthread_mutex_lock(&r->mu);
-  if (rt->iApplied > iFloor) iFloor = rt->iApplied;
-  pthread_mutex_unlock(&r->mu);
+  if (rt->nGuardBatch != r->nBatch) {
+    /* Once per table and batch: the floor cannot move under the lock. */
+    int e = metaFloor(txn, rt, &rt->iGuardFloor);
+    if (e) return e;
+    pthread_mutex_lock(&r->mu);
+    if (rt->iApplied > rt->iGuardFloor) rt->iGuardFloor = rt->iApplied;
+    pthread_mutex_unlock(&r->mu);
+    rt->nGuardBatch = r->nBatch;
+  }
   o->eGuard = FKV_ETCD_MOD;
   o->eGuardOp = FKV_ETCD_LESS;
-  o->iGuard = iFloor + 1;
+  o->iGuard = rt->iGuardFloor + 1;
   o->bExists = 1;
   return 0;
 }
@@ -1439,14 +1445,16 @@ int fkvRemoteBatchCommit(fkv_remote *r, MDB_txn *txn, int64_t *piRev, char **pzE
   for (int i = 0; i < r->nOp; i++) {
     fkv_rop *o = &r->aOp[i];
     fkv_rtable *rt = o->t->pRemote;
-    if (rt->iTrimmed != iRev) {
-      rt->iTrimmed = iRev;
-      pthread_mutex_lock(&r->mu);
-      int64_t iFloor = rt->iApplied;
-      pthread_mutex_unlock(&r->mu);
-      int e = metaPut(txn, r, rt, iFloor, 0);
-      if (e == 0) e = metaFloor(txn, rt, &iFloor);
+    pthread_mutex_lock(&r->mu);
+    int64_t iApplied = rt->iApplied;
+    pthread_mutex_unlock(&r->mu);
+    if (iApplied > rt->iTrimmed) {
+      /* Once per table and per rise of its watch's revision. */
+      int64_t iFloor;
+      int e = metaFloor(txn, rt, &iFloor);
+      if (e == 0) e = metaRaise(txn, r, rt, iApplied, &iFloor);
       if (e == 0) e = revTrim(txn, rt, iFloor);
+      if (e == 0) rt->iTrimmed = iApplied;
       if (e) {
         return fkvStoreErr(e, "cannot apply a flush to the etcd mirror", fkvStorePath(r->pStore),
                            pzErr);

@@ -79,11 +79,10 @@ void fkvRemoteBatchBegin(fkv_remote *);
 /* Every write is guarded by a compare of its key's revision; with bTables
 ** each written table's prefix too (write_through=1; store.h). */
 void fkvRemoteBatchGuard(fkv_remote *, int bTables);
-/* Write table t from now on (a remote table: t->pRemote). e. */
+/* The batch writes remote table t (fkvStoreBatchTable), or with bTables
+** the transaction only read it (fkvStoreBatchRead): with bTables, t gets
+** its prefix's range compare, once.  e. */
 int fkvRemoteBatchTable(fkv_remote *, fkv_table *t);
-/* With bTables: the transaction read table t (a remote table), which gets
-** its prefix's compare as a table written does, and no write.  e. */
-int fkvRemoteBatchRead(fkv_remote *, fkv_table *t);
 /* Record a put (aVal) or a delete (aVal NULL) of key aKey of table t.  e. */
 int fkvRemoteBatchOp(fkv_remote *, MDB_txn *txn, fkv_table *t, const unsigned char *aKey,
                      size_t nKey, const unsigned char *aVal, size_t nVal);

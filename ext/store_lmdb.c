@@ -1270,7 +1270,7 @@ void fkvStoreBatchGuard(fkv_batch *b, int bTables) {
 
 int fkvStoreBatchRead(fkv_batch *b, fkv_table *t) {
   if (!b->bGuard || !t->pRemote || t->pStore != b->pStore) return MDB_SUCCESS;
-  return fkvRemoteBatchRead(b->pStore->pRemote, t);
+  return fkvRemoteBatchTable(b->pStore->pRemote, t);
 }
 
 /* Close the cursor of the table being written. */
