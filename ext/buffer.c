@@ -72,8 +72,9 @@
 **
 ** The purge.  The flusher deletes expired rows through the indexes, after
 ** each flush and every FKV_PURGE_MS while indexes are open (purgeOnce): it
-** reads up to FKV_PURGE_BATCH due entries (fewer if a batch of the store
-** holds fewer operations: etcd; expiry at or before the clock
+** reads up to FKV_PURGE_BATCH due entries (on etcd fewer: half the
+** operations a batch of the store holds, less a fence per table, for a
+** delete may take two compares; expiry at or before the clock
 ** less FKV_PURGE_GRACE) in a snapshot, then in one batch of its own, for
 ** each entry whose row no memtable holds (a buffered write decides that
 ** row), reads the row, deletes it if it still has that expiry (counted in
@@ -219,10 +220,10 @@ static int indexOp(fkv_buf *pOps, int eOp, double e, const unsigned char *aKey, 
 }
 
 int fkvBufferIndexNote(fkv_batch *pBatch, fkv_buf *pOps, const unsigned char *aKey, size_t nKey,
-                       const fkv_version *v, int *pRc) {
+                       const fkv_version *v, int bIdxEmpty, int *pRc) {
   const unsigned char *aOld = 0;
   size_t nOld = 0;
-  int e = fkvStoreBatchGet(pBatch, aKey, nKey, &aOld, &nOld);
+  int e = bIdxEmpty ? FKV_STORE_NOTFOUND : fkvStoreBatchGet(pBatch, aKey, nKey, &aOld, &nOld);
   if (e && e != FKV_STORE_NOTFOUND) return e;
   double e0 = 0, e1 = 0;
   int b0 = e == 0 && fkvValueExpiry(aOld, nOld, &e0);
@@ -454,7 +455,8 @@ static int writeMemtable(fkv_buffer *b, fkv_mem *m, fkv_held **ppHeld, char **pz
     fkv_table *t = 0;              /* the table of idCur */
     const unsigned char *aKey = 0; /* the entry being written */
     size_t nKey = 0;
-    int bIdxEmpty = 0; /* t's expiry index holds no entry (none to delete) */
+    fkv_table *pIdx = 0; /* t's expiry index, if it has one */
+    int bIdxEmpty = 0;   /* which holds no entry (none to delete) */
     for (fkv_node *x = fkvMemFirst(m); x && e == 0; x = fkvMemNext(x)) {
       fkv_version *v = fkvNodeHead(x);
       if (!v) continue; /* prepared, then rolled back */
@@ -463,18 +465,19 @@ static int writeMemtable(fkv_buffer *b, fkv_mem *m, fkv_held **ppHeld, char **pz
       uint32_t id = fkvBufferGetPrefix(aPk);
       if (!bCur || id != idCur) {
         /* The last table's index entries, after its rows. */
-        if (t && ops.n) e = fkvBufferIndexApply(pBatch, t->pExpiry, &ops);
+        if (pIdx && ops.n) e = fkvBufferIndexApply(pBatch, pIdx, &ops);
         if (e) break;
         bCur = 1;
         idCur = id;
         aKey = 0; /* a failure here is the table's, not a key's */
         t = fkvStoreTableById(s, id);
+        pIdx = 0;
         bSkip = !t || __atomic_load_n(&t->bDropped, __ATOMIC_ACQUIRE);
         for (fkv_held *q = pHeld; q && !bSkip; q = q->pNext) bSkip = q->id == id;
         if (bSkip) continue;
         e = fkvStoreBatchTable(pBatch, t);
         if (e) break;
-        fkv_table *pIdx = __atomic_load_n(&t->pExpiry, __ATOMIC_ACQUIRE);
+        pIdx = __atomic_load_n(&t->pExpiry, __ATOMIC_ACQUIRE);
         bIdxEmpty = 0;
         if (pIdx) e = fkvStoreBatchEmpty(pBatch, pIdx, &bIdxEmpty);
         if (e) break;
@@ -482,22 +485,14 @@ static int writeMemtable(fkv_buffer *b, fkv_mem *m, fkv_held **ppHeld, char **pz
       if (bSkip) continue;
       aKey = aPk + FKV_PREFIX;
       nKey = nPk - FKV_PREFIX;
-      if (bIdxEmpty) {
-        /* No entry of an old version to drop: the row need not be read. */
-        double eNew;
-        if (!v->bTomb && fkvValueExpiry(v->aVal, v->nVal, &eNew)) {
-          rcOps = indexOp(&ops, FKV_EXPIRY_OP_PUT, eNew, aKey, nKey);
-          if (rcOps != SQLITE_OK) break;
-        }
-      } else if (__atomic_load_n(&t->pExpiry, __ATOMIC_ACQUIRE)) {
-        e = fkvBufferIndexNote(pBatch, &ops, aKey, nKey, v, &rcOps);
+      if (pIdx) {
+        e = fkvBufferIndexNote(pBatch, &ops, aKey, nKey, v, bIdxEmpty, &rcOps);
         if (e || rcOps != SQLITE_OK) break;
       }
       e = v->bTomb ? fkvStoreBatchDel(pBatch, aKey, nKey)
                    : fkvStoreBatchPut(pBatch, aKey, nKey, v->aVal, v->nVal);
     }
-    if (e == 0 && rcOps == SQLITE_OK && t && ops.n)
-      e = fkvBufferIndexApply(pBatch, t->pExpiry, &ops);
+    if (e == 0 && rcOps == SQLITE_OK && pIdx && ops.n) e = fkvBufferIndexApply(pBatch, pIdx, &ops);
     if (rcOps != SQLITE_OK) {
       fkvStoreBatchAbort(pBatch);
       heldFree(pHeld);

@@ -261,14 +261,16 @@ fkv_held *fkvBufferHeld(fkv_buffer *b, fkv_table *t);
 ** Before the batch writes version v of aKey (its table the batch's current
 ** one), fkvBufferIndexNote reads the stored row in the batch and records in
 ** *pOps the index operations that keep the index exact (the entry of an
-** expiry that changed or went out, the new one in); it returns a store code
-** (store.h), and sets *pRc to SQLITE_NOMEM if it could not record them.
+** expiry that changed or went out, the new one in); with bIdxEmpty (the
+** index holds no entry: fkvStoreBatchEmpty) it reads no row, there being
+** no entry to drop.  It returns a store code (store.h), and sets *pRc to
+** SQLITE_NOMEM if it could not record them.
 ** After the table's rows, fkvBufferIndexApply writes the recorded operations
 ** to the index pIdx (it makes pIdx the batch's table) and empties *pOps;
 ** it returns a store code.
 */
 int fkvBufferIndexNote(fkv_batch *pBatch, fkv_buf *pOps, const unsigned char *aKey, size_t nKey,
-                       const fkv_version *v, int *pRc);
+                       const fkv_version *v, int bIdxEmpty, int *pRc);
 int fkvBufferIndexApply(fkv_batch *pBatch, fkv_table *pIdx, fkv_buf *pOps);
 /*
 ** What the buffer costs in memory, for back-pressure against the hard limit

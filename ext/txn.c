@@ -354,7 +354,7 @@ int fkvTxnWriteThrough(fkv_txn **ap, int n, fkv_table **apRead, int nRead, char 
           e = 0;
         }
         if (pIdx) {
-          e = fkvBufferIndexNote(pBatch, pOps, aKey, nKey, v, &rc);
+          e = fkvBufferIndexNote(pBatch, pOps, aKey, nKey, v, 0, &rc);
           if (e || rc != SQLITE_OK) break;
         }
         e = v->bTomb ? fkvStoreBatchDel(pBatch, aKey, nKey)
