@@ -52,6 +52,20 @@ SQLITE_EXTENSION_INIT3
 #define FKV_TWO_53 9007199254740992.0 /* 2^53: below it every integer is a double */
 #define FKV_DIFF_BIAS 0x8000
 
+/* The bits of double d as an unsigned integer whose order is d's (big-endian
+** bytes then sort as memcmp does: number keys, the expiry index), and back. */
+static inline sqlite3_uint64 fkvDoubleOrdered(double d) {
+  sqlite3_uint64 u;
+  memcpy(&u, &d, sizeof u);
+  return (u & FKV_SIGN_BIT) ? ~u : (u ^ FKV_SIGN_BIT);
+}
+static inline double fkvDoubleFromOrdered(sqlite3_uint64 u) {
+  u = (u & FKV_SIGN_BIT) ? (u ^ FKV_SIGN_BIT) : ~u;
+  double d;
+  memcpy(&d, &u, sizeof d);
+  return d;
+}
+
 static void fkvPut64(unsigned char *a, sqlite3_uint64 u) {
 #if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
   u = __builtin_bswap64(u);
@@ -70,12 +84,9 @@ static int fkvIsInt64Integral(double r) {
 ** exact difference diff into a[FKV_NUMKEY_SIZE].
 */
 static void fkvPutNumKey(unsigned char *a, double d, int diff) {
-  sqlite3_uint64 u;
   if (d == 0.0) d = 0.0; /* -0.0 == 0.0: one key for both */
-  memcpy(&u, &d, sizeof u);
-  u = (u & FKV_SIGN_BIT) ? ~u : (u ^ FKV_SIGN_BIT);
   a[0] = FKV_TAG_NUM;
-  fkvPut64(a + 1, u);
+  fkvPut64(a + 1, fkvDoubleOrdered(d));
   unsigned int b = (unsigned int)(diff + FKV_DIFF_BIAS);
   a[9] = (unsigned char)(b >> 8);
   a[10] = (unsigned char)(b & 0xFF);
@@ -182,10 +193,7 @@ size_t fkvKeyEncode(sqlite3_value *pVal, unsigned char *a, size_t nA, int *pKind
 static int fkvNumKeyDecode(const unsigned char *a, size_t n, int eKind, fkv_datum *p) {
   if (n != FKV_NUMKEY_SIZE) return SQLITE_CORRUPT;
   if (eKind < FKV_KEYKIND_NATURAL || eKind > FKV_KEYKIND_NEGZERO) return SQLITE_CORRUPT;
-  sqlite3_uint64 u = fkvLoadBE64(a + 1);
-  u = (u & FKV_SIGN_BIT) ? (u ^ FKV_SIGN_BIT) : ~u;
-  double d;
-  memcpy(&d, &u, sizeof d);
+  double d = fkvDoubleFromOrdered(fkvLoadBE64(a + 1));
   if (isnan(d) || (d == 0.0 && signbit(d))) return SQLITE_CORRUPT;
   int diff = ((int)a[9] << 8 | (int)a[10]) - FKV_DIFF_BIAS;
 
@@ -508,19 +516,11 @@ size_t fkvValueSetExpiry(unsigned char *a, size_t n, int bHas, double e) {
 
 size_t fkvExpiryEntry(double e, const unsigned char *aKey, size_t nKey, unsigned char *a,
                       size_t *pnIdx) {
-  uint64_t u;
-  memcpy(&u, &e, sizeof u);
-  fkvPut64(a, (u >> 63) ? ~u : u | ((uint64_t)1 << 63));
+  fkvPut64(a, fkvDoubleOrdered(e));
   size_t n = nKey < FKV_MAX_KEY - FKV_EXPIRY_TIME ? nKey : FKV_MAX_KEY - FKV_EXPIRY_TIME;
   memcpy(a + FKV_EXPIRY_TIME, aKey, n);
   *pnIdx = FKV_EXPIRY_TIME + n;
   return n < nKey ? nKey : 0;
 }
 
-double fkvExpiryTime(const unsigned char *a) {
-  uint64_t u = fkvLoadBE64(a);
-  u = (u >> 63) ? u & ~((uint64_t)1 << 63) : ~u;
-  double e;
-  memcpy(&e, &u, sizeof e);
-  return e;
-}
+double fkvExpiryTime(const unsigned char *a) { return fkvDoubleFromOrdered(fkvLoadBE64(a)); }
