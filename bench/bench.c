@@ -157,8 +157,6 @@ static int gFail;         /* a correctness check failed */
 
 /* --------------------------------------------------------------- utils */
 
-
-
 static long minL(long a, long b) { return a < b ? a : b; }
 
 static int rmOne(const char *z, const struct stat *st, int flag, struct FTW *f) {

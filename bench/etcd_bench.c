@@ -135,13 +135,12 @@ static struct {
 #define VISIBLE_TIMEOUT_MS 10000
 #define PREFIX_FKV "bench/fkv/"
 #define PREFIX_RAW "bench/raw/" /* the same length as PREFIX_FKV */
-#define PREFIX_WAT "bench/wat/" /* the plain client's, watched */
+#define PREFIX_WAT "bench/wat/" /* the plain client's, watched (the same length) */
 
 static int gFail;     /* a correctness check failed */
 static pid_t gReader; /* the reader process B, 0 if none */
 
 /* --------------------------------------------------------------- utils */
-
 
 /* A correctness check: on failure the run goes on, the exit status is 1. */
 static void check(int bOk, const char *zFmt, ...) {
@@ -380,7 +379,8 @@ static void dataInit(void) {
 
 /* --------------------------------------------------------------- flush */
 
-/* The plain client's batch: T puts of flaxkv's encodings under PREFIX_RAW. */
+/* The plain client's batch: T puts of flaxkv's encodings under a prefix of
+** PREFIX_RAW's length (PREFIX_RAW or PREFIX_WAT: rawBatchFill). */
 typedef struct RawBatch RawBatch;
 struct RawBatch {
   fkv_etcd_op *aOp;
