@@ -220,13 +220,14 @@ int fkvStoreAcquire(const char *zDir, const fkv_store_cfg *pCfg, fkv_store **ppS
 /*
 ** Drop one reference.  At the last one: run the owner's finalizer (see
 ** fkvStoreOwner), close the environment, remove a private store, and
-** remove what the acquire that opened the store created if no CREATE kept
-** it (fkvStoreKeep).  Takes the registry lock (LOCK ORDER 4).
+** remove what the acquire that opened the store created if no table open
+** kept it (fkvStoreKeep).  Takes the registry lock (LOCK ORDER 4).
 */
 void fkvStoreRelease(fkv_store *);
 
-/* A CREATE VIRTUAL TABLE on the store succeeded: its last release no longer
-** removes the files and directories its opening created. */
+/* A CREATE VIRTUAL TABLE on the store succeeded, or a connect that made an
+** etcd mirror: its last release no longer removes the files and
+** directories its opening created. */
 void fkvStoreKeep(fkv_store *);
 
 /*

@@ -92,8 +92,9 @@
 ** size is checked against the meta page: LMDB maps the file, and a page
 ** past its end is a SIGBUS, not an error.  What a creating acquire made
 ** (directories, data.mdb, lock.mdb) is recorded; the last release removes
-** it unless a CREATE succeeded on the store (fkvStoreKeep), so a CREATE that
-** fails leaves nothing behind.
+** it unless a table opened on the store (fkvStoreKeep: any CREATE, and the
+** xConnect of a mirror, which keeps it so that the next open need not
+** rebuild it), so a CREATE that fails leaves nothing behind.
 */
 #include <sqlite3ext.h>
 SQLITE_EXTENSION_INIT3
@@ -848,7 +849,6 @@ again:
   pthread_mutex_init(&p->wmu, 0);
   p->ownLast = fkvStoreLastTxnId(p); /* no snapshot of this process predates it */
   if (pCfg->zEtcd) {
-    p->bFresh = 0; /* a mirror is kept: the next open need not rebuild it */
     /* A new environment of mirrors: its commits may skip their syncs. */
     if (p->fdMark >= 0 && !bData) {
       int e = runWrite(p, mirrorsMarkWork, 0, 0, 0, 0, pzErr);

@@ -211,6 +211,9 @@ static int flaxkvInit(sqlite3 *db, void *pAux, int argc, const char *const *argv
     if (!p->pTxn) rc = SQLITE_NOMEM;
     else if (p->pFmt->caps & FKV_CAP_EXPIRES) fkvTxnSetExpires(p->pTxn);
   }
+  /* What a CREATE made is kept, and a mirror an xConnect made: the next
+  ** open need not rebuild it. */
+  int bKeep = bCreate || o.store.zEtcd != 0;
   fkvOptsFree(&o);
   if (rc != SQLITE_OK) {
     if (!*pzErr && rc == SQLITE_NOMEM) fkvErrSet(pzErr, rc, "flaxkv: out of memory");
@@ -218,7 +221,7 @@ static int flaxkvInit(sqlite3 *db, void *pAux, int argc, const char *const *argv
     vtabFree(p);
     return rc;
   }
-  if (bCreate) fkvStoreKeep(fkvBufferStore(p->pBuf));
+  if (bKeep) fkvStoreKeep(fkvBufferStore(p->pBuf));
   fkvConnRef(c);
   p->pNextVtab = c->pVtabs;
   c->pVtabs = p;

@@ -31,12 +31,14 @@
 **   4  the differential test (test_diff) against an etcd-backed table
 */
 #include <dirent.h>
+#include <errno.h>
 #include <lmdb.h>
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/select.h>
+#include <sys/stat.h>
 #include <sys/time.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -1625,6 +1627,25 @@ static void testRebuild(fkv_cluster *c) {
   b = machine("r-b", zEp, "rebuild/", 0, 0);
   EXPECT(b, zRows, "1|'one'\n2|'two'");
   sqlite3_close(b);
+  /* A database file whose table's mirror was deleted: its next open (an
+  ** xConnect) rebuilds it, and keeps it for the opens after it. */
+  sqlite3 *f = harness_open(harness_path("r-f.db"));
+  char *zSql = sqlite3_mprintf("CREATE VIRTUAL TABLE kv USING flaxkv(path=%Q, etcd=%Q, "
+                               "prefix='rebuild/')",
+                               harness_path("r-f"), zEp);
+  EXEC(f, zSql);
+  sqlite3_free(zSql);
+  sqlite3_close(f);
+  snprintf(zCmd, sizeof zCmd, "rm -rf '%s'", harness_path("r-f"));
+  CHECK(system(zCmd) == 0, "%s", zCmd);
+  f = harness_open(harness_path("r-f.db"));
+  EXPECT(f, zRows, "1|'one'\n2|'two'");
+  sqlite3_close(f);
+  struct stat st;
+  char *zData = sqlite3_mprintf("%s/data.mdb", harness_path("r-f"));
+  CHECK(stat(zData, &st) == 0 && st.st_size > 0, "the mirror an open rebuilt was not kept: %s",
+        zData);
+  sqlite3_free(zData);
   /* Far behind a compaction: B's mirror is at an old revision. */
   for (int i = 0; i < 20; i++) {
     EXEC(a, "UPDATE kv SET value = value || '.' WHERE key = 1; DELETE FROM kv WHERE key = 2");
@@ -1765,6 +1786,11 @@ static void testMemberDown(fkv_cluster *c) {
         "got %s", zNew);
   free(zNew);
   sqlite3_close(n);
+  /* As any CREATE that fails, it leaves nothing behind: not even the
+  ** directory it made for the mirror. */
+  struct stat st;
+  CHECK(stat(harness_path("d-n"), &st) != 0 && errno == ENOENT,
+        "the failed CREATE left its mirror %s", harness_path("d-n"));
   EXEC(a, "REPLACE INTO kv VALUES(2, 'while down')");
   char *z = harness_exec(a, "SELECT flaxkv_flush('kv')");
   CHECK(strncmp(z, "error: flaxkv: etcd did not take the write: ", 44) == 0 &&
