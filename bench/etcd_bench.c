@@ -400,7 +400,8 @@ static void rawBatchFill(RawBatch *b, const char *zPrefix, const int64_t *aK, in
   }
 }
 
-/* The keys and values under a prefix, without it, in key order. */
+/* The keys and values under a prefix, without it, in key order; not the
+** prefix itself (flaxkv's fence, an empty value: no row). */
 typedef struct Dump Dump;
 struct Dump {
   size_t nPrefix;
@@ -410,6 +411,7 @@ struct Dump {
 
 static int dumpKv(void *pArg, const fkv_etcd_kv *kv) {
   Dump *d = pArg;
+  if (kv->nKey <= d->nPrefix) return SQLITE_OK;
   uint32_t nk = (uint32_t)(kv->nKey - d->nPrefix), nv = (uint32_t)kv->nVal;
   fkvBufAppend(&d->buf, &nk, 4);
   fkvBufAppend(&d->buf, kv->pKey + d->nPrefix, nk);

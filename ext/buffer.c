@@ -556,9 +556,9 @@ static int keepHeld(fkv_buffer *b, fkv_held *pHeld) {
         fkvVersionFree(pCopy);
         return SQLITE_NOMEM;
       }
-      if (v->bTomb && !fkvBufferFenced(b, q->id)) {
-        /* The next flush sends the table's delete fence (txn.c txnBatchFit);
-        ** the table is looked up once, at its first delete. */
+      if (!fkvBufferFenced(b, q->id)) {
+        /* The next flush sends the table's fence (txn.c txnBatchFit); the
+        ** table is looked up once, at its first entry. */
         fkv_table *t = fkvStoreTableById(b->pStore, q->id);
         if (t) fkvBufferFence(b, q->id, fkvStoreOpBytes(t, 0, 0));
       }

@@ -105,10 +105,10 @@ struct fkv_buffer {
   uint64_t pendingSeq;
   size_t nPrepOps, nPrepBytes; /* the batch size of the commit holding the
                                ** token (txn.c txnBatchFit) */
-  size_t nPrepFence;           /* of nPrepOps, its delete fences */
-  /* The delete fences the flush of pActive sends (store.h REMOTE: one
-  ** more etcd operation per table it deletes from), by table id, and
-  ** their bytes; reset when pActive is frozen (txn.c txnBatchFit). */
+  size_t nPrepFence;           /* of nPrepOps, the fences of its deletes */
+  /* The fences the flush of pActive sends (store.h REMOTE: one more etcd
+  ** operation per table it writes), by table id, and their bytes; reset
+  ** when pActive is frozen (txn.c txnBatchFit). */
   uint32_t aFence[FKV_MAX_TABLES];
   int nFence;
   size_t nFenceBytes;
@@ -218,7 +218,7 @@ static inline uint32_t fkvBufferGetPrefix(const unsigned char *a) {
   return ((uint32_t)a[0] << 24) | ((uint32_t)a[1] << 16) | ((uint32_t)a[2] << 8) | a[3];
 }
 
-/* Is table id's delete fence counted for pActive's flush (b->mu held)? */
+/* Is table id's fence counted for pActive's flush (b->mu held)? */
 static inline int fkvBufferFenced(fkv_buffer *b, uint32_t id) {
   for (int i = 0; i < b->nFence; i++) {
     if (b->aFence[i] == id) return 1;
@@ -226,14 +226,14 @@ static inline int fkvBufferFenced(fkv_buffer *b, uint32_t id) {
   return 0;
 }
 
-/* Count table id's delete fence, of nBytes, for pActive's flush (b->mu). */
+/* Count table id's fence, of nBytes, for pActive's flush (b->mu). */
 static inline void fkvBufferFence(fkv_buffer *b, uint32_t id, size_t nBytes) {
   if (fkvBufferFenced(b, id) || b->nFence >= FKV_MAX_TABLES) return;
   b->aFence[b->nFence++] = id;
   b->nFenceBytes += nBytes;
 }
 
-/* The etcd operations and bytes of pActive's flush: its keys and the delete
+/* The etcd operations and bytes of pActive's flush: its keys and the
 ** fences counted for it (b->mu held). */
 static inline void fkvBufferActiveSize(fkv_buffer *b, size_t *pnOps, size_t *pnBytes) {
   *pnOps = fkvMemCount(b->pActive) + (size_t)b->nFence;

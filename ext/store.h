@@ -538,7 +538,7 @@ void fkvStoreBatchAbort(fkv_batch *);
 **                        row it saw), or, with bTables, for a written
 **                        table a key newer than the mirror has applied,
 **                        or a delete made after it (write_through; the
-**                        delete fence, store_etcd.c).  Nothing on a store
+**                        fence, store_etcd.c).  Nothing on a store
 **                        without etcd.
 **   fkvStoreBatchRead    (a batch guarded with bTables) the transaction
 **                        read table t of the store and need not write it:
@@ -550,9 +550,10 @@ void fkvStoreBatchAbort(fkv_batch *);
 **   fkvStoreBatchLimits  the most operations and bytes one batch may hold
 **                        (etcd's --max-txn-ops and --max-request-bytes, as
 **                        the table's options say); 0: no limit.  A batch
-**                        that deletes from a table costs one operation
-**                        more for it (its delete fence: a put of the
-**                        prefix, fkvStoreOpBytes(t, 0, 0) bytes).
+**                        that writes a table costs one operation more for
+**                        it (its fence: a put of the prefix,
+**                        fkvStoreOpBytes(t, 0, 0) bytes), which must fit
+**                        if it deletes (only puts: sent after if not).
 **   fkvStoreOpBytes      the bytes a put of t costs against that limit (0
 **                        for a table not on etcd).
 **   fkvStoreEntryCheck   SQLITE_TOOBIG, with a message that names the limit

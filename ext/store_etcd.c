@@ -14,7 +14,7 @@
 ** (codec.h: memcmp order is SQLite's order, and etcd orders keys by bytes),
 ** and its value is the encoded value, as in LMDB.  The mirror holds, in the
 ** table's LMDB database, the encoded key alone.  The prefix's range is
-** [P, fkvEtcdPrefixEnd(P)).  The key P itself is the delete fence, never a
+** [P, fkvEtcdPrefixEnd(P)).  The key P itself is the fence, never a
 ** row (an encoded key is never empty: keys of length <= |P| are skipped by
 ** the rebuild and the watch, and the mirror never holds one; nor is a key
 ** with an empty value, since a row's value has its header byte: so the
@@ -22,9 +22,16 @@
 ** table either.  Prefixes must not nest all the same, docs/reference.md:
 ** P's table would read the other's rows; tableOpen refuses it within a
 ** store, the one place it can see both): every Txn
-** this backend sends that deletes a key under P also puts P, with an
+** this backend sends that writes a key under P also puts P, with an
 ** empty value (batchFence), so P's mod revision is the revision of the
-** last delete flaxkv made under P (see Write-through).
+** last write flaxkv made under P: deletes included (see Write-through),
+** which a watch from an older revision must deliver before its mirror is
+** current (see Opening).  A Txn that deletes must hold the fence (the
+** buffer counts it against the limits: txn.c txnBatchFit); one that only
+** puts holds it if there is room, and the buffer leaves room for it in a
+** flush of several commits, so only a single commit of exactly the limit
+** sends its fence in a Txn of its own, right after (batchTouch: a
+** revision above its writes', which is all an open needs).
 **
 ** The mirror.  Besides the table's database, the mirror keeps, in the same
 ** LMDB environment:
@@ -126,6 +133,16 @@
 ** table's databases (its expiry index too, then made again from the rows
 ** read): a reader sees the old mirror or the new one, never half of one.  At open this happens before the table is returned, so the
 ** first statement reads a mirror; the watch thread rebuilds in place.
+**
+** Opening.  A mirror that exists is read from the revision it applied,
+** and its watch catches up from there; before its first statement, an
+** open with the cluster answering waits (at most etcd_timeout) until the
+** watch has applied the fence's revision, read at the open (iCatchUp):
+** the mirror then holds every write flaxkv acknowledged before the open,
+** by any machine, not only those the watch happened to deliver already.
+** A write made by another program moves no fence: it comes when the watch
+** delivers it.  Another connection of the process that opens the table
+** while its watch runs waits for the same revision.
 **
 ** Flushes.  A batch (store.h) on a remote store records its puts and
 ** deletes of remote tables (with the prefix) instead of writing them;
@@ -272,6 +289,7 @@ struct fkv_rtable {
   int64_t iApplied;           /* the revision the mirror has applied */
   int64_t msRecorded;         /* when the watch last wrote the meta entry */
   int64_t iOwnGuarded;        /* the revision of our last guarded write */
+  int64_t iCatchUp;           /* the fence's revision at the last open (Opening) */
   int64_t aOwn[FKV_ETCD_OWN]; /* revisions of our flushes of puts only, which
                               ** the mirror holds (a ring; iOwn the next) */
   int iOwn;
@@ -324,6 +342,9 @@ struct fkv_remote {
   int nGuard, nGuardAlloc;
   fkv_rtable **apFence; /* the tables deleted from (one per prefix): a fence each */
   int nFence, nFenceAlloc;
+  fkv_rtable **apTouch; /* the tables written to (one per prefix): a fence each if it
+                        ** fits, else in a Txn of its own after (see Keys) */
+  int nTouch, nTouchAlloc;
 };
 
 /* ---------------------------------------------------------------- bytes */
@@ -908,7 +929,24 @@ int fkvRemoteTableOpen(fkv_remote *r, fkv_table *t, const char *zPrefix, char **
   pthread_mutex_lock(&r->openMu);
   int rc = tableOpen(r, t, zPrefix, pzErr);
   pthread_mutex_unlock(&r->openMu);
-  return rc;
+  if (rc != SQLITE_OK) return rc;
+  /* The mirror catches up with the fence read at the open (Opening); t's
+  ** reference keeps its remote table. */
+  fkv_rtable *rt = t->pRemote;
+  struct timespec ts;
+  fkvTimeDeadline(&ts, r->msTimeout);
+  pthread_mutex_lock(&r->mu);
+  while (!rt->bStop && !rt->bHeld && rt->iApplied < rt->iCatchUp) {
+    if (pthread_cond_timedwait(&r->cond, &r->mu, &ts) == ETIMEDOUT) break;
+  }
+  pthread_mutex_unlock(&r->mu);
+  return SQLITE_OK;
+}
+
+/* The fence's mod revision, into *(int64_t *)pArg (fkv_etcd_kv_fn). */
+static int fenceKv(void *pArg, const fkv_etcd_kv *kv) {
+  *(int64_t *)pArg = kv->iModRev;
+  return SQLITE_OK;
 }
 
 /* A remote table for t, prefix zPrefix, not started (its watch stopped). */
@@ -992,6 +1030,7 @@ static int tableOpen(fkv_remote *r, fkv_table *t, const char *zPrefix, char **pz
   }
 
   fkv_topen c = {rt, 0, 0, 0, 0, 0, 0};
+  int64_t iFence = 0;
   int rc = fkvStoreMirrorRun(r->pStore, openWork, &c, "cannot open the etcd mirror", pzErr);
   /* An empty mirror is read again too: its database may have been dropped
   ** (DROP TABLE) and made anew while its meta entry stayed; and one without
@@ -1016,10 +1055,20 @@ static int tableOpen(fkv_remote *r, fkv_table *t, const char *zPrefix, char **pz
       sqlite3_free(zErr);
       zErr = 0;
       bRebuild = rcRead == FKV_ETCD_COMPACTED;
+      /* The revision of flaxkv's last write under the prefix: the fence's
+      ** (Opening).  Unread, the mirror is read as it is. */
+      if (!bRebuild) {
+        rcRead = fkvEtcdRange(r->pEtcd, rt->aPrefix, rt->nPrefix, 0, 0, 0, 1, fenceKv, &iFence, 0,
+                              0, &zErr);
+        if (rcRead != SQLITE_OK) iFence = 0;
+        sqlite3_free(zErr);
+        zErr = 0;
+      }
     }
     /* A table opened again is on r->pTables already: others read these. */
     pthread_mutex_lock(&r->mu);
     rt->iApplied = c.iRev;
+    rt->iCatchUp = iFence;
     rt->msRecorded = fkvTimeNowMs();
     pthread_mutex_unlock(&r->mu);
   }
@@ -1146,6 +1195,7 @@ void fkvRemoteClose(fkv_remote *r) {
   sqlite3_free(r->aOp);
   sqlite3_free(r->apGuard);
   sqlite3_free(r->apFence);
+  sqlite3_free(r->apTouch);
   fkvBufFree(&r->keys);
   sqlite3_free(r->zEtcd);
   sqlite3_free(r->zCaCert);
@@ -1167,6 +1217,7 @@ void fkvRemoteBatchBegin(fkv_remote *r) {
   r->nOp = 0;
   r->nGuard = 0;
   r->nFence = 0;
+  r->nTouch = 0;
   fkvBufReset(&r->keys);
 }
 
@@ -1198,14 +1249,26 @@ int fkvRemoteBatchTable(fkv_remote *r, fkv_table *t) {
   return rtablePush(&r->apGuard, &r->nGuard, &r->nGuardAlloc, rt);
 }
 
-/* A delete of the batch under rt's prefix: the Txn puts the fence (see
-** Keys), once per prefix.  e. */
-static int batchFence(fkv_remote *r, fkv_rtable *rt) {
-  for (int i = 0; i < r->nFence; i++) {
-    fkv_rtable *q = r->apFence[i];
-    if (q->nPrefix == rt->nPrefix && memcmp(q->aPrefix, rt->aPrefix, rt->nPrefix) == 0) return 0;
+/* Is rt's prefix one of the n tables of a? */
+static int prefixIn(fkv_rtable **a, int n, fkv_rtable *rt) {
+  for (int i = 0; i < n; i++) {
+    if (a[i]->nPrefix == rt->nPrefix && memcmp(a[i]->aPrefix, rt->aPrefix, rt->nPrefix) == 0) {
+      return 1;
+    }
   }
-  return rtablePush(&r->apFence, &r->nFence, &r->nFenceAlloc, rt);
+  return 0;
+}
+
+/* A write of the batch under rt's prefix: the Txn puts the fence (see
+** Keys), once per prefix; for a delete it must (apFence), for a put it
+** does if it fits (apTouch).  e. */
+static int batchFence(fkv_remote *r, fkv_rtable *rt, int bDelete) {
+  if (bDelete) {
+    if (prefixIn(r->apFence, r->nFence, rt)) return 0;
+    return rtablePush(&r->apFence, &r->nFence, &r->nFenceAlloc, rt);
+  }
+  if (prefixIn(r->apTouch, r->nTouch, rt)) return 0;
+  return rtablePush(&r->apTouch, &r->nTouch, &r->nTouchAlloc, rt);
 }
 
 /* The guard of a key the mirror holds with no record: its version is the
@@ -1262,10 +1325,8 @@ int fkvRemoteBatchOp(fkv_remote *r, MDB_txn *txn, fkv_table *t, const unsigned c
   fkvBufAppend(&r->keys, rt->aPrefix, rt->nPrefix);
   fkvBufAppend(&r->keys, aKey, nKey);
   if (r->keys.rc) return ENOMEM;
-  if (!aVal) {
-    int e = batchFence(r, rt);
-    if (e) return e;
-  }
+  int e0 = batchFence(r, rt, aVal == 0);
+  if (e0) return e0;
   if (r->bGuard) {
     /* The key as the mirror holds it: absent (mod revision 0), at its
     ** recorded revision, or unchanged since the floor (see Revisions). */
@@ -1297,6 +1358,39 @@ static size_t batchBytes(fkv_remote *r) {
   }
   for (int i = 0; i < r->nFence; i++) n += r->apFence[i]->nPrefix + FKV_ETCD_OP_BYTES;
   return n;
+}
+
+/*
+** The fences of a Txn that had no room for them (one SQL commit at the
+** operation or byte limit), in a Txn of their own, sent after it: their
+** revision is above the writes', which is all an open needs (Keys).  A
+** failure is logged, not returned: the writes are acknowledged, and an
+** open catches up with them a little later instead, by its watch.
+*/
+static void batchTouch(fkv_remote *r) {
+  fkv_etcd_op *aOp = sqlite3_malloc64((size_t)r->nTouch * sizeof(*aOp));
+  if (!aOp) return;
+  memset(aOp, 0, (size_t)r->nTouch * sizeof(*aOp));
+  for (int i = 0; i < r->nTouch; i++) {
+    aOp[i].eOp = FKV_ETCD_PUT;
+    aOp[i].pKey = r->apTouch[i]->aPrefix;
+    aOp[i].nKey = r->apTouch[i]->nPrefix;
+  }
+  int bOk = 0, rc;
+  int64_t iRev = 0;
+  char *zErr = 0;
+  for (int nTry = 0;; nTry++) {
+    rc = fkvEtcdTxn(r->pEtcd, 0, 0, aOp, r->nTouch, 0, 0, &bOk, &iRev, &zErr);
+    if (rc != FKV_ETCD_UNKNOWN || nTry >= FKV_ETCD_RESEND) break;
+    sqlite3_free(zErr);
+    zErr = 0;
+  }
+  if (rc != SQLITE_OK) {
+    sqlite3_log(rc, "flaxkv: the fence of %.*s was not written: %s", (int)r->apTouch[0]->nPrefix,
+                r->apTouch[0]->aPrefix, zErr ? zErr : sqlite3_errstr(rc));
+  }
+  sqlite3_free(zErr);
+  sqlite3_free(aOp);
 }
 
 /* A guard's compare failed: SQLITE_BUSY, naming the prefixes compared
@@ -1355,6 +1449,18 @@ int fkvRemoteBatchCommit(fkv_remote *r, MDB_txn *txn, int64_t *piRev, char **pzE
                      "the table etcd_max_request_bytes=)",
                      (unsigned long long)nBytes, (unsigned long long)r->nMaxBytes);
   }
+  /* The fences of the prefixes only put to, if they fit (else sent after:
+  ** batchTouch); a prefix deleted from has its fence already. */
+  int nTouch = 0;
+  size_t nTouchBytes = 0;
+  for (int i = 0; i < r->nTouch; i++) {
+    if (prefixIn(r->apFence, r->nFence, r->apTouch[i])) continue;
+    r->apTouch[nTouch++] = r->apTouch[i];
+    nTouchBytes += r->apTouch[i]->nPrefix + FKV_ETCD_OP_BYTES;
+  }
+  r->nTouch = nTouch;
+  int bTouchIn = (size_t)(nAll + nTouch) <= r->nMaxOps && nBytes + nTouchBytes <= r->nMaxBytes;
+  if (bTouchIn) nAll += nTouch;
   fkv_etcd_op *aOp = sqlite3_malloc64((size_t)nAll * sizeof(*aOp));
   fkv_etcd_cmp *aCmp = nCmp ? sqlite3_malloc64((size_t)nCmp * sizeof(*aCmp)) : 0;
   if (!aOp || (nCmp && !aCmp)) {
@@ -1388,11 +1494,12 @@ int fkvRemoteBatchCommit(fkv_remote *r, MDB_txn *txn, int64_t *piRev, char **pzE
     aCmp[j].iVal = 0;
     j++;
   }
-  for (int i = 0; i < r->nFence; i++) {
+  for (int i = 0; i < r->nFence + (bTouchIn ? nTouch : 0); i++) {
+    fkv_rtable *q = i < r->nFence ? r->apFence[i] : r->apTouch[i - r->nFence];
     fkv_etcd_op *f = &aOp[r->nOp + i]; /* an empty value */
     f->eOp = FKV_ETCD_PUT;
-    f->pKey = r->apFence[i]->aPrefix;
-    f->nKey = r->apFence[i]->nPrefix;
+    f->pKey = q->aPrefix;
+    f->nKey = q->nPrefix;
   }
   pthread_mutex_lock(&r->mu);
   for (int i = 0; i < r->nGuard; i++) {
@@ -1439,6 +1546,7 @@ int fkvRemoteBatchCommit(fkv_remote *r, MDB_txn *txn, int64_t *piRev, char **pzE
   }
   pthread_mutex_unlock(&r->mu);
   if (!bOk) return batchBusy(r, pzErr);
+  if (!bTouchIn && nTouch) batchTouch(r);
   /* Acknowledged at iRev: the mirror takes the writes at that revision,
   ** each with its record; each table's floor rises to what its watch has
   ** applied, and the records at or below it go (see Revisions). */

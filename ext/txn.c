@@ -418,11 +418,12 @@ static void tokenRelease(fkv_buffer *b) {
 
 /*
 ** The operations and bytes of p's entries in one batch of the store
-** (fkvStoreOpBytes), into *pnOps and *pnBytes; if p deletes, the bytes of
-** its table's delete fence (one more operation: a put of the prefix, with
-** no value) into *pnFence, else 0.
+** (fkvStoreOpBytes), into *pnOps and *pnBytes; the bytes of its table's
+** fence (one more operation: a put of the prefix, with no value) into
+** *pnFence, 0 if it writes nothing; *pbTomb: whether it deletes (then the
+** fence must go in the same batch; for puts only, if it fits).
 */
-static void txnBatchSize(fkv_txn *p, size_t *pnOps, size_t *pnBytes, size_t *pnFence) {
+static void txnBatchSize(fkv_txn *p, size_t *pnOps, size_t *pnBytes, size_t *pnFence, int *pbTomb) {
   *pnOps = *pnBytes = *pnFence = 0;
   int bTomb = 0;
   for (fkv_node *x = fkvMemFirst(p->pMem); x; x = fkvMemNext(x)) {
@@ -434,7 +435,8 @@ static void txnBatchSize(fkv_txn *p, size_t *pnOps, size_t *pnBytes, size_t *pnF
     *pnBytes += fkvStoreOpBytes(p->pTable, nKey - FKV_PREFIX, v->bTomb ? 0 : v->nVal);
     bTomb |= v->bTomb;
   }
-  if (bTomb) *pnFence = fkvStoreOpBytes(p->pTable, 0, 0);
+  if (*pnOps) *pnFence = fkvStoreOpBytes(p->pTable, 0, 0);
+  *pbTomb = bTomb;
 }
 
 /*
@@ -445,16 +447,22 @@ static void txnBatchSize(fkv_txn *p, size_t *pnOps, size_t *pnBytes, size_t *pnF
 ** take what is there first (b->mu held; before the commit token is
 ** taken).  A transaction that writes several tables of the store counts
 ** them together (b->nPrepOps, b->nPrepBytes, from the token's taking).
-** A transaction that deletes costs one more operation, its table's delete
-** fence (nFence: its bytes, 0 if it deletes nothing; store_etcd.c, Keys),
-** which the active memtable's flush sends once per table (b->aFence).
+** A transaction that writes a table costs one more operation, its table's
+** fence (nFence: its bytes; store_etcd.c, Keys), which the active
+** memtable's flush sends once per table (b->aFence).  One that deletes
+** must have it in its batch (bTomb: it counts against the limits); one
+** that only puts has it there if it fits, so a commit alone may use every
+** operation (its fence then goes in an etcd transaction of its own), but
+** joins a memtable only with room for it, so flushes need not.
 */
-static int txnBatchFit(fkv_txn *p, size_t nOps, size_t nBytes, size_t nFence, size_t nMaxOps,
-                       size_t nMaxBytes, int bOwner, const struct timespec *ts, char **pzErr) {
+static int txnBatchFit(fkv_txn *p, size_t nOps, size_t nBytes, size_t nFence, int bTomb,
+                       size_t nMaxOps, size_t nMaxBytes, int bOwner, const struct timespec *ts,
+                       char **pzErr) {
   fkv_buffer *b = p->pBuf;
-  size_t nAllFence = (bOwner ? b->nPrepFence : 0) + (nFence != 0);
-  size_t nAllOps = (bOwner ? b->nPrepOps : 0) + nOps + (nFence != 0);
-  size_t nAllBytes = (bOwner ? b->nPrepBytes : 0) + nBytes + nFence;
+  size_t nMust = bTomb ? nFence : 0; /* the bytes of a fence that must fit */
+  size_t nAllFence = (bOwner ? b->nPrepFence : 0) + (nMust != 0);
+  size_t nAllOps = (bOwner ? b->nPrepOps : 0) + nOps + (nMust != 0);
+  size_t nAllBytes = (bOwner ? b->nPrepBytes : 0) + nBytes + nMust;
   if (nAllOps > nMaxOps || nAllBytes > nMaxBytes) {
     char *zOps = nAllFence ? sqlite3_mprintf("%llu etcd operations with its deletes' fence%s, ",
                                              (unsigned long long)nAllOps, nAllFence > 1 ? "s" : "")
@@ -516,8 +524,9 @@ int fkvTxnPrepare(fkv_txn *p, void *pOwner, char **pzErr) {
     return fkvErrSet(pzErr, SQLITE_ERROR, "flaxkv: the table was dropped");
   }
   size_t nMaxOps, nMaxBytes, nOps = 0, nBytes = 0, nFence = 0;
+  int bTomb = 0;
   fkvStoreBatchLimits(b->pStore, &nMaxOps, &nMaxBytes);
-  if (nMaxOps && !p->bPrepared) txnBatchSize(p, &nOps, &nBytes, &nFence);
+  if (nMaxOps && !p->bPrepared) txnBatchSize(p, &nOps, &nBytes, &nFence, &bTomb);
   int rc = SQLITE_OK;
   pthread_mutex_lock(&b->mu);
   if (!p->bPrepared) {
@@ -532,8 +541,8 @@ int fkvTxnPrepare(fkv_txn *p, void *pOwner, char **pzErr) {
     struct timespec ts;
     fkvTimeDeadline(&ts, FKV_WAIT_MS);
     if (nMaxOps) {
-      rc = txnBatchFit(p, nOps, nBytes, nFence, nMaxOps, nMaxBytes, b->token.pOwner == pOwner, &ts,
-                       pzErr);
+      rc = txnBatchFit(p, nOps, nBytes, nFence, bTomb, nMaxOps, nMaxBytes,
+                       b->token.pOwner == pOwner, &ts, pzErr);
       if (rc != SQLITE_OK) {
         pthread_mutex_unlock(&b->mu);
         return rc;
@@ -559,9 +568,9 @@ int fkvTxnPrepare(fkv_txn *p, void *pOwner, char **pzErr) {
       b->bPendingPushed = 0;
       b->nPrepOps = b->nPrepBytes = b->nPrepFence = 0;
     }
-    b->nPrepOps += nOps + (nFence != 0);
-    b->nPrepBytes += nBytes + nFence;
-    b->nPrepFence += nFence != 0;
+    b->nPrepOps += nOps + (bTomb != 0);
+    b->nPrepBytes += nBytes + (bTomb ? nFence : 0);
+    b->nPrepFence += bTomb != 0;
     /* The flush of the active memtable sends our table's fence. */
     if (nFence && !fkvBufferThrough(b)) fkvBufferFence(b, p->pTable->id, nFence);
     p->bPrepared = 1;

@@ -14,7 +14,7 @@
 **      CREATE on one prefix, the last close, RENAME: threads counted in
 **      /proc/self/task), the member killed and back (nothing
 **      acknowledged is lost), write_through's guards (the purge's, a read
-**      row another machine deleted: the delete fence; a table the
+**      row another machine deleted: the fence; a table the
 **      transaction only read, and only its own reads; a nested statement's
 **      commit compares what the statement around it read), the fence never a
 **      row and within the limits, the purge of every machine's expired rows
@@ -105,7 +105,7 @@ static int clusterRange(const char *zEndpoints, const char *zPrefix, fkv_etcd_kv
 }
 
 /* The number of rows under zPrefix on the cluster (keys longer than the
-** prefix: the prefix itself is the delete fence, no row), or -1. */
+** prefix: the prefix itself is the fence, no row), or -1. */
 typedef struct kv_count kv_count;
 struct kv_count {
   size_t nPrefix;
@@ -145,6 +145,7 @@ static char *clusterDump(const char *zEndpoints, const char *zPrefix) {
 ** cluster, and its value's bytes in hex (zHex, nHex bytes), or -1. */
 typedef struct kv_version kv_version;
 struct kv_version {
+  size_t nPrefix;
   int64_t iVersion;
   int n;
   char *zHex;
@@ -152,6 +153,7 @@ struct kv_version {
 };
 static int oneKv(void *pArg, const fkv_etcd_kv *kv) {
   kv_version *v = pArg;
+  if (kv->nKey <= v->nPrefix) return SQLITE_OK; /* the fence */
   v->iVersion = kv->iVersion;
   v->n++;
   size_t j = 0;
@@ -162,7 +164,7 @@ static int oneKv(void *pArg, const fkv_etcd_kv *kv) {
 }
 static int64_t clusterVersion(const char *zEndpoints, const char *zPrefix, char *zHex,
                               size_t nHex) {
-  kv_version v = {-1, 0, zHex, nHex};
+  kv_version v = {strlen(zPrefix), -1, 0, zHex, nHex};
   zHex[0] = 0;
   int rc = clusterRange(zEndpoints, zPrefix, oneKv, &v);
   return rc == SQLITE_OK && v.n == 1 ? v.iVersion : -1;
@@ -1184,7 +1186,7 @@ static int clusterFence(const char *zEndpoints, const char *zPrefix) {
 }
 
 static void testFenceRows(const char *zEp) {
-  if (!harness_case("1.13", "the delete fence (the key that is the prefix itself) is never a "
+  if (!harness_case("1.13", "the fence (the key that is the prefix itself) is never a "
                             "row: count(*), scans, flaxkv_stat, on the writer, through a watch "
                             "and after a rebuild"))
     return;
@@ -1197,7 +1199,7 @@ static void testFenceRows(const char *zEp) {
   sqlite3 *b = machine("fr-b", zEp, "fencerows/", 0, 0);
   EXEC(a, "INSERT INTO kv VALUES ('a', 1), ('b', 2), ('c', 3)");
   EXPECT(a, "SELECT flaxkv_flush()", "1");
-  CHECK(clusterFence(zEp, "fencerows/") == 0, "a fence without a delete");
+  CHECK(clusterFence(zEp, "fencerows/") == 1, "no fence (an empty value) after puts");
   EXEC(a, "DELETE FROM kv WHERE key = 'b'");
   EXPECT(a, "SELECT flaxkv_flush()", "1");
   CHECK(clusterFence(zEp, "fencerows/") == 1, "no fence (an empty value) after a delete");
@@ -1242,7 +1244,7 @@ static void testFenceRows(const char *zEp) {
 }
 
 static void testNestedPrefixes(const char *zEp) {
-  if (!harness_case("1.51", "nested prefixes: the longer one's delete fence is never a row of the "
+  if (!harness_case("1.51", "nested prefixes: the longer one's fence is never a row of the "
                             "shorter one's table (watched or rebuilt); within one store the "
                             "second table is refused"))
     return;
@@ -1276,18 +1278,19 @@ static void testNestedPrefixes(const char *zEp) {
 }
 
 static void testFenceLimits(const char *zEp) {
-  if (!harness_case("1.14", "the delete fence is one more etcd operation: 128 puts commit, 127 "
-                            "puts and a delete fail at COMMIT naming the flag, the buffer keeps "
-                            "a flush with a delete within --max-txn-ops"))
+  if (!harness_case("1.14", "the fence is one more etcd operation: 128 puts commit (their fence "
+                            "after them), 127 puts and a delete fail at COMMIT naming the flag, "
+                            "the buffer keeps a flush with a delete within --max-txn-ops; a "
+                            "mirror left behind by 128 puts catches up at its open"))
     return;
   sqlite3 *a = machine("fl-a", zEp, "fencelim/", "flush_interval='600s'", 0);
-  /* 128 puts: exactly the limit, no fence. */
+  /* 128 puts: exactly the limit; their fence goes in a Txn of its own. */
   EXEC(a, "BEGIN; WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 128) "
           "REPLACE INTO kv SELECT i, i FROM n; COMMIT");
   EXPECT(a, "SELECT flaxkv_flush()", "1");
   int n = clusterKeys(zEp, "fencelim/");
   CHECK(n == 128, "the cluster holds %d rows under fencelim/, not 128", n);
-  CHECK(clusterFence(zEp, "fencelim/") == 0, "a fence without a delete");
+  CHECK(clusterFence(zEp, "fencelim/") == 1, "no fence after 128 puts");
   /* 127 puts and a delete: 129 operations with the fence. */
   char *z = harness_exec(
       a, "BEGIN; WITH RECURSIVE n(i) AS (SELECT 1001 UNION ALL SELECT i + 1 FROM n WHERE i < 1127) "
@@ -1319,6 +1322,14 @@ static void testFenceLimits(const char *zEp) {
   CHECK(n == 379, "the cluster holds %d rows under fencelim/, not 379", n);
   sqlite3 *b = machine("fl-b", zEp, "fencelim/", 0, 0);
   EXPECT(b, "SELECT count(*), sum(key) FROM kv", "379|405256");
+  /* A mirror left behind by a commit of 128 puts, whose fence went in an
+  ** etcd transaction of its own: its next open catches up all the same. */
+  sqlite3_close(b);
+  EXEC(a, "BEGIN; WITH RECURSIVE n(i) AS (SELECT 4001 UNION ALL SELECT i + 1 FROM n WHERE i < "
+          "4128) REPLACE INTO kv SELECT i, i FROM n; COMMIT");
+  EXPECT(a, "SELECT flaxkv_flush()", "1");
+  b = machine("fl-b", zEp, "fencelim/", 0, 0);
+  EXPECT(b, "SELECT count(*), sum(key) FROM kv", "507|925512");
   sqlite3_close(a);
   sqlite3_close(b);
 }
@@ -1978,7 +1989,7 @@ static void sharedChild(const char *zName, const char *zEp, const char *zHold, i
   _exit(iHave >= iWant ? 0 : 6);
 }
 
-/* Put the key zKey, empty (for a prefix: its delete fence, never a row),
+/* Put the key zKey, empty (for a prefix: its fence, never a row),
 ** n times: n revisions of the prefix that no table applies.  SQLITE_OK or
 ** the client's error. */
 static int clusterBump(const char *zEndpoints, const char *zKey, int n) {
@@ -2107,7 +2118,7 @@ static void testSharedMirror(const char *zEp) {
 }
 
 /* Delete every row under zPrefix on the cluster as another program may,
-** leaving the prefix key itself (the delete fence) alone; SQLITE_OK or the
+** leaving the prefix key itself (the fence) alone; SQLITE_OK or the
 ** client's error. */
 static int clusterDeleteRows(const char *zEndpoints, const char *zPrefix) {
   fkv_etcd *p = 0;
@@ -2124,6 +2135,49 @@ static int clusterDeleteRows(const char *zEndpoints, const char *zPrefix) {
   rc = fkvEtcdTxn(p, 0, 0, &op, 1, 0, 0, &bOk, &iRev, 0);
   fkvEtcdClose(p);
   return rc == SQLITE_OK && !bOk ? SQLITE_ERROR : rc;
+}
+
+static void testOpenCatchUp(const char *zEp) {
+  if (!harness_case("1.54", "a table opened on a mirror that fell behind reads, from its first "
+                            "statement, every write flaxkv acknowledged before the open: puts, "
+                            "deletes, write_through=1 commits"))
+    return;
+  sqlite3 *a = machine("cu-a", zEp, "catchup/", 0, 0);
+  sqlite3 *w = machine("cu-w", zEp, "catchup/", "write_through=1", 0);
+  for (int round = 0; round < 5; round++) {
+    /* b's mirror is left behind while nothing of b's process watches it. */
+    sqlite3 *b = machine("cu-b", zEp, "catchup/", 0, 0);
+    char *zA = harness_exec(a, zRows);
+    WAIT_FOR(b, zRows, zA);
+    free(zA);
+    sqlite3_close(b);
+    char zSql[300];
+    snprintf(zSql, sizeof zSql,
+             "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 20) "
+             "REPLACE INTO kv SELECT %d * 100 + i, 'r%d' FROM n",
+             round, round);
+    EXEC(a, zSql);
+    EXPECT(a, "SELECT flaxkv_flush()", "1");
+    snprintf(zSql, sizeof zSql, "DELETE FROM kv WHERE key %% 3 = %d", round % 3);
+    EXEC(a, zSql);
+    EXPECT(a, "SELECT flaxkv_flush()", "1");
+    if (round % 2) {
+      /* The last write: write_through's own etcd transaction. */
+      char *zN = harness_exec(a, "SELECT count(*) FROM kv");
+      WAIT_FOR(w, "SELECT count(*) FROM kv", zN);
+      free(zN);
+      snprintf(zSql, sizeof zSql, "REPLACE INTO kv VALUES ('w', %d)", round);
+      EXEC(w, zSql);
+      WAIT_FOR(a, "SELECT value FROM kv WHERE key = 'w'", round == 1 ? "1" : "3");
+    }
+    b = machine("cu-b", zEp, "catchup/", 0, 0);
+    zA = harness_exec(a, zRows);
+    EXPECT(b, zRows, zA); /* at once: no waiting */
+    free(zA);
+    sqlite3_close(b);
+  }
+  sqlite3_close(a);
+  sqlite3_close(w);
 }
 
 static void testForeignDelete(const char *zEp) {
@@ -2211,6 +2265,7 @@ int main(int argc, char **argv) {
     testNestedPrefixes(one.zEndpoints);
     testSharedMirror(one.zEndpoints);
     testForeignDelete(one.zEndpoints);
+    testOpenCatchUp(one.zEndpoints);
     testMemberDown(&one);
   }
   if (harness_wanted("4")) testDiff(argv[0], one.zEndpoints);
