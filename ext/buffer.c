@@ -219,18 +219,23 @@ static int indexOp(fkv_buf *pOps, int eOp, double e, const unsigned char *aKey, 
   return SQLITE_OK;
 }
 
+void fkvBufferIndexNoteRow(fkv_buf *pOps, const unsigned char *aKey, size_t nKey,
+                           const fkv_version *v, const unsigned char *aOld, size_t nOld, int *pRc) {
+  double e0 = 0, e1 = 0;
+  int b0 = aOld && fkvValueExpiry(aOld, nOld, &e0);
+  int b1 = !v->bTomb && fkvValueExpiry(v->aVal, v->nVal, &e1);
+  if (b0 && b1 && e0 == e1) return;
+  if (b0) *pRc = indexOp(pOps, FKV_EXPIRY_OP_DEL, e0, aKey, nKey);
+  if (b1 && *pRc == SQLITE_OK) *pRc = indexOp(pOps, FKV_EXPIRY_OP_PUT, e1, aKey, nKey);
+}
+
 int fkvBufferIndexNote(fkv_batch *pBatch, fkv_buf *pOps, const unsigned char *aKey, size_t nKey,
                        const fkv_version *v, int bIdxEmpty, int *pRc) {
   const unsigned char *aOld = 0;
   size_t nOld = 0;
   int e = bIdxEmpty ? FKV_STORE_NOTFOUND : fkvStoreBatchGet(pBatch, aKey, nKey, &aOld, &nOld);
   if (e && e != FKV_STORE_NOTFOUND) return e;
-  double e0 = 0, e1 = 0;
-  int b0 = e == 0 && fkvValueExpiry(aOld, nOld, &e0);
-  int b1 = !v->bTomb && fkvValueExpiry(v->aVal, v->nVal, &e1);
-  if (b0 && b1 && e0 == e1) return 0;
-  if (b0) *pRc = indexOp(pOps, FKV_EXPIRY_OP_DEL, e0, aKey, nKey);
-  if (b1 && *pRc == SQLITE_OK) *pRc = indexOp(pOps, FKV_EXPIRY_OP_PUT, e1, aKey, nKey);
+  fkvBufferIndexNoteRow(pOps, aKey, nKey, v, e == 0 ? aOld : 0, nOld, pRc);
   return 0;
 }
 

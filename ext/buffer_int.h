@@ -264,13 +264,17 @@ fkv_held *fkvBufferHeld(fkv_buffer *b, fkv_table *t);
 ** expiry that changed or went out, the new one in); with bIdxEmpty (the
 ** index holds no entry: fkvStoreBatchEmpty) it reads no row, there being
 ** no entry to drop.  It returns a store code (store.h), and sets *pRc to
-** SQLITE_NOMEM if it could not record them.
+** SQLITE_NOMEM if it could not record them.  fkvBufferIndexNoteRow does
+** the same for a caller that has read the stored row already (aOld, nOld;
+** aOld NULL: none).
 ** After the table's rows, fkvBufferIndexApply writes the recorded operations
 ** to the index pIdx (it makes pIdx the batch's table) and empties *pOps;
 ** it returns a store code.
 */
 int fkvBufferIndexNote(fkv_batch *pBatch, fkv_buf *pOps, const unsigned char *aKey, size_t nKey,
                        const fkv_version *v, int bIdxEmpty, int *pRc);
+void fkvBufferIndexNoteRow(fkv_buf *pOps, const unsigned char *aKey, size_t nKey,
+                           const fkv_version *v, const unsigned char *aOld, size_t nOld, int *pRc);
 int fkvBufferIndexApply(fkv_batch *pBatch, fkv_table *pIdx, fkv_buf *pOps);
 /*
 ** What the buffer costs in memory, for back-pressure against the hard limit

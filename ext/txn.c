@@ -323,11 +323,13 @@ int fkvTxnWriteThrough(fkv_txn **ap, int n, fkv_table **apRead, int nRead, char 
       fkv_table *pIdx = __atomic_load_n(&t->pExpiry, __ATOMIC_ACQUIRE);
       fkv_buf *pOps = &ap[i]->ops;
       pOps->n = 0;
+      int bIdxEmpty = 0; /* then no old row is read for it (as in the flush) */
       if (__atomic_load_n(&t->bDropped, __ATOMIC_ACQUIRE)) {
         rc = fkvErrSet(pzErr, SQLITE_ERROR, "flaxkv: the table was dropped");
         break;
       }
-      e = fkvStoreBatchTable(pBatch, t);
+      if (pIdx) e = fkvStoreBatchEmpty(pBatch, pIdx, &bIdxEmpty);
+      if (e == 0) e = fkvStoreBatchTable(pBatch, t);
       if (e && fkvStoreGone(t, e)) {
         rc = fkvErrSet(pzErr, SQLITE_ERROR,
                        "flaxkv: cannot commit to the LMDB database %s of "
@@ -343,18 +345,20 @@ int fkvTxnWriteThrough(fkv_txn **ap, int n, fkv_table **apRead, int nRead, char 
         aKey += FKV_PREFIX;
         nKey -= FKV_PREFIX;
         if (v->bExpectAbsent) {
-          const unsigned char *aOld;
-          size_t nOld;
+          const unsigned char *aOld = 0;
+          size_t nOld = 0;
           e = fkvStoreBatchGet(pBatch, aKey, nKey, &aOld, &nOld);
           if (e == 0 && !txnExpired(ap[i], aOld, nOld, &now)) {
             rc = SQLITE_CONSTRAINT; /* another process committed the key first */
             break;
           }
           if (e != 0 && e != FKV_STORE_NOTFOUND) break;
+          /* The row read (absent, or expired) is the one the index knows. */
+          if (pIdx) fkvBufferIndexNoteRow(pOps, aKey, nKey, v, e == 0 ? aOld : 0, nOld, &rc);
           e = 0;
-        }
-        if (pIdx) {
-          e = fkvBufferIndexNote(pBatch, pOps, aKey, nKey, v, 0, &rc);
+          if (rc != SQLITE_OK) break;
+        } else if (pIdx) {
+          e = fkvBufferIndexNote(pBatch, pOps, aKey, nKey, v, bIdxEmpty, &rc);
           if (e || rc != SQLITE_OK) break;
         }
         e = v->bTomb ? fkvStoreBatchDel(pBatch, aKey, nKey)

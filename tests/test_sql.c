@@ -4981,7 +4981,8 @@ static void testExpiry(void) {
   CASE("21.14", "write_through=1 keeps the expiry index in each commit's LMDB write "
                 "transaction (INSERT, UPDATE of expires_at, REPLACE, DELETE, several statements "
                 "in one transaction): the purge deletes the expired rows from LMDB and counts "
-                "them, live rows stay; a key written buffered, then through, leaves no stale entry");
+                "them, live rows stay; a key written buffered, then through, or inserted over "
+                "an expired row, leaves no stale entry");
   db = openExpiry("e7.db", ", write_through=1, ttl=5");
   static const char *zPurged = "SELECT json_extract(flaxkv_stat('kv'), '$.expiry.rows_purged')";
   EXEC(db, "INSERT INTO kv VALUES (1, 'a'), (2, 'b'), (3, 'c'), (4, 'd');"
@@ -5045,6 +5046,18 @@ static void testExpiry(void) {
   EXPECT(db, zCounts, "'[1,1,2]'");
   EXPECT(db, "SELECT key, value, expires_at FROM kv ORDER BY key", "'x'|1|1500.0\n'y'|2|NULL");
   EXPECT(db, "SELECT count(*) FROM r", "2");
+  closeDb(db);
+  /* A plain INSERT over a row that expired and is not purged yet (within
+  ** the grace): the expired row's entry goes, the new row's comes. */
+  db = openExpiry("e9.db", ", write_through=1, ttl=5");
+  EXEC(db, "INSERT INTO kv VALUES ('k', 'old'); SELECT flaxkv_clock(1006)");
+  EXPECT(db, "SELECT count(*) FROM kv", "0");
+  EXPECT(db, "SELECT count(*) FROM r", "1");
+  EXEC(db, "INSERT INTO kv(key, value, expires_at) VALUES ('k', 'new', 5000)");
+  EXPECT(db, zCounts, "'[1,0,1]'");
+  EXEC(db, "SELECT flaxkv_clock(1100)"); /* the old entry, had it stayed, is due */
+  EXPECT(db, "SELECT key, value, expires_at FROM kv", "'k'|'new'|5000.0");
+  EXPECT(db, zCounts, "'[1,0,1]'");
   closeDb(db);
   unsetenv("FLAXKV_TEST_CLOCK");
 }
