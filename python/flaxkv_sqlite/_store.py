@@ -501,7 +501,8 @@ class FlaxKV(MutableMapping):
 
     def _put_exp(self, key, kb, forms, vb, life):
         """Write kb = vb (key encoded) with a lifetime in seconds (None:
-        never), through the expiry store (lock held)."""
+        never), through the expiry store if the store keeps expiries or life
+        is given, else as a plain write (lock held): set() and d[k] = v."""
         if life is not None:
             self._check_ttl_key(key, kb)
             if not self._expiry():
@@ -509,7 +510,7 @@ class FlaxKV(MutableMapping):
         elif not self._expiry():
             # never, on a store without expiries: a plain write
             if forms:
-                self._put_forms(kb, forms, vb)
+                self._txn(lambda c: _put(c, kb, forms, vb))
             else:
                 self._c().execute(_SQL_PUT, (kb, vb))
             return
@@ -623,20 +624,7 @@ class FlaxKV(MutableMapping):
 
     def __setitem__(self, key, value):
         """d[key] = value; it expires after the store's ttl, if it has one."""
-        with self._lock:
-            kb, forms = self._encode_key(key)
-            vb = self._codec.encode_value(value)
-            c = self._c()
-            if self._ttl is not None or self._expiry():
-                self._put_exp(key, kb, forms, vb, self._ttl)
-            elif not forms:
-                c.execute(_SQL_PUT, (kb, vb))
-            else:
-                self._put_forms(kb, forms, vb)
-
-    def _put_forms(self, kb, forms, vb):
-        """Write kb = vb and delete the key's other forms, in one transaction."""
-        self._txn(lambda c: _put(c, kb, forms, vb))
+        self.set(key, value)
 
     def set(self, key, value, ttl=None):
         """d[key] = value, expiring ttl seconds from now (an int or float > 0);
