@@ -637,22 +637,33 @@ class FlaxKV(MutableMapping):
             self._put_exp(key, kb, forms, vb, life)
 
     def __delitem__(self, key):
+        if self._remove(key, False) is None:
+            raise KeyError(key)
+
+    def _remove(self, key, take):
+        """Delete every form of key if it is live: None if it is absent, else
+        (its value,) if take (read before the delete, in its transaction), else ()."""
         with self._lock:
             kb, forms = self._encode_key(key)
             keys = (kb,) + forms
+            delete = "DELETE FROM kv WHERE key IN " + _in(len(keys))
             c = self._c()
-            if self._expiry():
-                def body(c):
+            exp = self._expiry()
+            if not exp and not take:
+                return () if c.execute(delete, keys).rowcount else None
+
+            def body(c):
+                if exp:
                     c.execute(_SQL_LOCK)
-                    if not self._find_live(c, kb, forms, self._clock()):
-                        return 0
-                    return c.execute("DELETE FROM kv WHERE key IN " + _in(len(keys)),
-                                     keys).rowcount
-                n = self._write(body)
-            else:
-                n = c.execute("DELETE FROM kv WHERE key IN " + _in(len(keys)), keys).rowcount
-        if n == 0:
-            raise KeyError(key)
+                    rows = self._find_live(c, kb, forms, self._clock())
+                else:
+                    rows = self._find(c, kb, forms)
+                if not rows:
+                    return None
+                found = (self._value(key, rows[0][1]),) if take else ()
+                c.execute(delete, keys)   # expired forms too
+                return found
+            return self._write(body) if exp else self._txn(body)
 
     def __len__(self):
         with self._lock:
@@ -775,30 +786,7 @@ class FlaxKV(MutableMapping):
     def pop(self, key, default=None):
         """Remove key and return its value; default (None) if it is absent,
         as FlaxKV does (a dict raises KeyError without a default)."""
-        with self._lock:
-            kb, forms = self._encode_key(key)
-            self._c()
-            if self._expiry():
-                def body(c):
-                    c.execute(_SQL_LOCK)
-                    rows = self._find_live(c, kb, forms, self._clock())
-                    if not rows:
-                        return None
-                    value = self._value(key, rows[0][1])
-                    c.execute("DELETE FROM kv WHERE key IN " + _in(1 + len(forms)),
-                              (kb,) + forms)
-                    return (value,)
-                found = self._write(body)
-            else:
-                def body(c):
-                    rows = self._find(c, kb, forms)
-                    if not rows:
-                        return None
-                    value = self._value(key, rows[0][1])
-                    c.execute("DELETE FROM kv WHERE key IN " + _in(len(rows)),
-                              tuple(r[0] for r in rows))
-                    return (value,)
-                found = self._txn(body)
+        found = self._remove(key, True)
         return default if found is None else found[0]
 
     def popitem(self):
