@@ -478,16 +478,25 @@ class FlaxKV(MutableMapping):
         purge by themselves, at most once a second; close() and
         write_immediately() purge too.  A read-only store is not purged."""
         with self._lock:
-            self._c()
-            if self._readonly or not self._expiry():
-                return 0
-            now = self._clock()
-            total = 0
-            while True:
-                seen, n = self._purge_round(now, PURGE_BATCH)
-                total += n
-                if seen < PURGE_BATCH:
-                    return total
+            return self._purge()[0]
+
+    def _purge(self):
+        """purge() for a caller holding the lock: (keys deleted, whether
+        flaxkv_flush('kv') ran after its last delete).  Every round that
+        finds due entries flushes kv between its deletes and its expiry
+        store writes; the rounds after the last such write nothing to kv."""
+        self._c()
+        if self._readonly or not self._expiry():
+            return 0, False
+        now = self._clock()
+        total = 0
+        flushed = False
+        while True:
+            seen, n = self._purge_round(now, PURGE_BATCH)
+            total += n
+            flushed = flushed or seen > 0
+            if seen < PURGE_BATCH:
+                return total, flushed
 
     def _write(self, body):
         """Run a write transaction on a store with expiries (lock held): one
@@ -908,7 +917,6 @@ class FlaxKV(MutableMapping):
         with self._lock:
             self._raise_flush_error()
             if block:
-                self.purge()
                 self._flush()
                 return
             self._c()
@@ -925,15 +933,20 @@ class FlaxKV(MutableMapping):
             if self._closed:
                 return
             try:
-                self.purge()
                 self._flush()
             except sqlite3.Error as e:
                 self._flush_error = e
 
     def _flush(self):
-        """Flush the store, and the expiry store if attached (lock held)."""
-        self._c().execute("SELECT flaxkv_flush('kv')" + (", flaxkv_flush('expiry')"
-                                                         if self._exp else ""))
+        """Purge, then flush the store and the expiry store if attached (lock
+        held).  The store is flushed once: by the purge when it deleted
+        (before it deletes their expiry rows: EXPIRY), else here."""
+        _, flushed = self._purge()
+        if flushed:   # and so the expiry store is attached
+            self._c().execute("SELECT flaxkv_flush('expiry')")
+        else:
+            self._c().execute("SELECT flaxkv_flush('kv')" + (", flaxkv_flush('expiry')"
+                                                             if self._exp else ""))
 
     def _raise_flush_error(self):
         e, self._flush_error = self._flush_error, None
@@ -963,7 +976,6 @@ class FlaxKV(MutableMapping):
             self._raise_flush_error()
             if not self._forked:
                 if not self._readonly:
-                    self.purge()
                     self._flush()
                 self._conn.close()
             self._conn = None
