@@ -679,19 +679,14 @@ class FlaxKV(MutableMapping):
             c = self._c()
             if not self._expiry():
                 return c.execute("SELECT count(*) FROM kv").fetchone()[0]
-            hi = _sortable(math.nextafter(self._clock(), math.inf))
+            cut = _cut(self._clock())
 
             def count(c):
                 n = c.execute("SELECT count(*) FROM kv").fetchone()[0]
-                # A key is counted out by the one due entry its row names
-                # (reads go by the row alone).
-                for ik, ih, ev, vb in c.execute(
-                        "SELECT i.key, i.value, t.value, kv.value FROM expiry_index i "
-                        "JOIN expiry t ON t.key = substr(i.key, 9) "
-                        "JOIN kv ON kv.key = t.key WHERE i.key < ?", (hi,)):
-                    if ev == ik[:8] + ih and _fp(vb) == ih:
-                        n -= 1
-                return n
+                # Less the keys whose due expiry row makes them expired, as every read decides.
+                return n - sum(_expired(vb, due) for due, vb in c.execute(
+                    "SELECT t.value, kv.value FROM expiry t JOIN kv ON kv.key = t.key "
+                    "WHERE t.value <= ?", (cut,)))
             return self._txn(count)
 
     def _page(self, c, last, values):
