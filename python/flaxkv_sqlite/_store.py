@@ -478,16 +478,25 @@ class FlaxKV(MutableMapping):
         purge by themselves, at most once a second; close() and
         write_immediately() purge too.  A read-only store is not purged."""
         with self._lock:
-            self._c()
-            if self._readonly or not self._expiry():
-                return 0
-            now = self._clock()
-            total = 0
-            while True:
-                seen, n = self._purge_round(now, PURGE_BATCH)
-                total += n
-                if seen < PURGE_BATCH:
-                    return total
+            return self._purge()[0]
+
+    def _purge(self):
+        """purge() for a caller holding the lock: (keys deleted, whether
+        flaxkv_flush('kv') ran after its last delete).  Every round that
+        finds due entries flushes kv between its deletes and its expiry
+        store writes; the rounds after the last such write nothing to kv."""
+        self._c()
+        if self._readonly or not self._expiry():
+            return 0, False
+        now = self._clock()
+        total = 0
+        flushed = False
+        while True:
+            seen, n = self._purge_round(now, PURGE_BATCH)
+            total += n
+            flushed = flushed or seen > 0
+            if seen < PURGE_BATCH:
+                return total, flushed
 
     def _write(self, body):
         """Run a write transaction on a store with expiries (lock held): one
@@ -501,7 +510,8 @@ class FlaxKV(MutableMapping):
 
     def _put_exp(self, key, kb, forms, vb, life):
         """Write kb = vb (key encoded) with a lifetime in seconds (None:
-        never), through the expiry store (lock held)."""
+        never), through the expiry store if the store keeps expiries or life
+        is given, else as a plain write (lock held): set() and d[k] = v."""
         if life is not None:
             self._check_ttl_key(key, kb)
             if not self._expiry():
@@ -509,7 +519,7 @@ class FlaxKV(MutableMapping):
         elif not self._expiry():
             # never, on a store without expiries: a plain write
             if forms:
-                self._put_forms(kb, forms, vb)
+                self._txn(lambda c: _put(c, kb, forms, vb))
             else:
                 self._c().execute(_SQL_PUT, (kb, vb))
             return
@@ -623,20 +633,7 @@ class FlaxKV(MutableMapping):
 
     def __setitem__(self, key, value):
         """d[key] = value; it expires after the store's ttl, if it has one."""
-        with self._lock:
-            kb, forms = self._encode_key(key)
-            vb = self._codec.encode_value(value)
-            c = self._c()
-            if self._ttl is not None or self._expiry():
-                self._put_exp(key, kb, forms, vb, self._ttl)
-            elif not forms:
-                c.execute(_SQL_PUT, (kb, vb))
-            else:
-                self._put_forms(kb, forms, vb)
-
-    def _put_forms(self, kb, forms, vb):
-        """Write kb = vb and delete the key's other forms, in one transaction."""
-        self._txn(lambda c: _put(c, kb, forms, vb))
+        self.set(key, value)
 
     def set(self, key, value, ttl=None):
         """d[key] = value, expiring ttl seconds from now (an int or float > 0);
@@ -649,41 +646,47 @@ class FlaxKV(MutableMapping):
             self._put_exp(key, kb, forms, vb, life)
 
     def __delitem__(self, key):
+        if self._remove(key, False) is None:
+            raise KeyError(key)
+
+    def _remove(self, key, take):
+        """Delete every form of key if it is live: None if it is absent, else
+        (its value,) if take (read before the delete, in its transaction), else ()."""
         with self._lock:
             kb, forms = self._encode_key(key)
             keys = (kb,) + forms
+            delete = "DELETE FROM kv WHERE key IN " + _in(len(keys))
             c = self._c()
-            if self._expiry():
-                def body(c):
+            exp = self._expiry()
+            if not exp and not take:
+                return () if c.execute(delete, keys).rowcount else None
+
+            def body(c):
+                if exp:
                     c.execute(_SQL_LOCK)
-                    if not self._find_live(c, kb, forms, self._clock()):
-                        return 0
-                    return c.execute("DELETE FROM kv WHERE key IN " + _in(len(keys)),
-                                     keys).rowcount
-                n = self._write(body)
-            else:
-                n = c.execute("DELETE FROM kv WHERE key IN " + _in(len(keys)), keys).rowcount
-        if n == 0:
-            raise KeyError(key)
+                    rows = self._find_live(c, kb, forms, self._clock())
+                else:
+                    rows = self._find(c, kb, forms)
+                if not rows:
+                    return None
+                found = (self._value(key, rows[0][1]),) if take else ()
+                c.execute(delete, keys)   # expired forms too
+                return found
+            return self._write(body) if exp else self._txn(body)
 
     def __len__(self):
         with self._lock:
             c = self._c()
             if not self._expiry():
                 return c.execute("SELECT count(*) FROM kv").fetchone()[0]
-            hi = _sortable(math.nextafter(self._clock(), math.inf))
+            cut = _cut(self._clock())
 
             def count(c):
                 n = c.execute("SELECT count(*) FROM kv").fetchone()[0]
-                # A key is counted out by the one due entry its row names
-                # (reads go by the row alone).
-                for ik, ih, ev, vb in c.execute(
-                        "SELECT i.key, i.value, t.value, kv.value FROM expiry_index i "
-                        "JOIN expiry t ON t.key = substr(i.key, 9) "
-                        "JOIN kv ON kv.key = t.key WHERE i.key < ?", (hi,)):
-                    if ev == ik[:8] + ih and _fp(vb) == ih:
-                        n -= 1
-                return n
+                # Less the keys whose due expiry row makes them expired, as every read decides.
+                return n - sum(_expired(vb, due) for due, vb in c.execute(
+                    "SELECT t.value, kv.value FROM expiry t JOIN kv ON kv.key = t.key "
+                    "WHERE t.value <= ?", (cut,)))
             return self._txn(count)
 
     def _page(self, c, last, values):
@@ -787,30 +790,7 @@ class FlaxKV(MutableMapping):
     def pop(self, key, default=None):
         """Remove key and return its value; default (None) if it is absent,
         as FlaxKV does (a dict raises KeyError without a default)."""
-        with self._lock:
-            kb, forms = self._encode_key(key)
-            self._c()
-            if self._expiry():
-                def body(c):
-                    c.execute(_SQL_LOCK)
-                    rows = self._find_live(c, kb, forms, self._clock())
-                    if not rows:
-                        return None
-                    value = self._value(key, rows[0][1])
-                    c.execute("DELETE FROM kv WHERE key IN " + _in(1 + len(forms)),
-                              (kb,) + forms)
-                    return (value,)
-                found = self._write(body)
-            else:
-                def body(c):
-                    rows = self._find(c, kb, forms)
-                    if not rows:
-                        return None
-                    value = self._value(key, rows[0][1])
-                    c.execute("DELETE FROM kv WHERE key IN " + _in(len(rows)),
-                              tuple(r[0] for r in rows))
-                    return (value,)
-                found = self._txn(body)
+        found = self._remove(key, True)
         return default if found is None else found[0]
 
     def popitem(self):
@@ -932,7 +912,6 @@ class FlaxKV(MutableMapping):
         with self._lock:
             self._raise_flush_error()
             if block:
-                self.purge()
                 self._flush()
                 return
             self._c()
@@ -949,15 +928,20 @@ class FlaxKV(MutableMapping):
             if self._closed:
                 return
             try:
-                self.purge()
                 self._flush()
             except sqlite3.Error as e:
                 self._flush_error = e
 
     def _flush(self):
-        """Flush the store, and the expiry store if attached (lock held)."""
-        self._c().execute("SELECT flaxkv_flush('kv')" + (", flaxkv_flush('expiry')"
-                                                         if self._exp else ""))
+        """Purge, then flush the store and the expiry store if attached (lock
+        held).  The store is flushed once: by the purge when it deleted
+        (before it deletes their expiry rows: EXPIRY), else here."""
+        _, flushed = self._purge()
+        if flushed:   # and so the expiry store is attached
+            self._c().execute("SELECT flaxkv_flush('expiry')")
+        else:
+            self._c().execute("SELECT flaxkv_flush('kv')" + (", flaxkv_flush('expiry')"
+                                                             if self._exp else ""))
 
     def _raise_flush_error(self):
         e, self._flush_error = self._flush_error, None
@@ -987,7 +971,6 @@ class FlaxKV(MutableMapping):
             self._raise_flush_error()
             if not self._forked:
                 if not self._readonly:
-                    self.purge()
                     self._flush()
                 self._conn.close()
             self._conn = None
