@@ -182,6 +182,29 @@ static int64_t clusterCompactNow(const char *zEndpoints) {
   return iRev;
 }
 
+/* The cluster's revision now, or -1. */
+static int64_t clusterRevision(const char *zEndpoints) {
+  fkv_etcd *p = 0;
+  fkv_etcd_status st;
+  int64_t iRev = -1;
+  if (clusterClient(zEndpoints, &p) != SQLITE_OK) return -1;
+  if (fkvEtcdStatus(p, &st, 0) == SQLITE_OK) iRev = st.iRevision;
+  fkvEtcdClose(p);
+  return iRev;
+}
+
+/* Wait (at most 10 s) until db's mirror of kv has applied revision iRev
+** (flaxkv_stat's mirror_revision), then check it. */
+static void waitApplied(sqlite3 *db, int64_t iRev, const char *zFile, int iLine) {
+  char *zSql = sqlite3_mprintf("SELECT json_extract(flaxkv_stat('kv'), "
+                               "'$.store.etcd.mirror_revision') >= %lld",
+                               (long long)iRev);
+  CHECK(iRev > 0, "line %d: the cluster's revision could not be read", iLine);
+  waitFor(db, zSql, "1", 10000, zFile, iLine);
+  sqlite3_free(zSql);
+}
+#define WAIT_APPLIED(db, iRev) waitApplied(db, iRev, __FILE__, __LINE__)
+
 static const char *zRows = "SELECT key, value FROM kv ORDER BY key";
 
 /* ------------------------------------------------------------ section 1 */
@@ -1257,7 +1280,10 @@ static void testNestedPrefixes(const char *zEp) {
   CHECK(clusterFence(zEp, "npre/0") == 1, "no fence npre/0 on the cluster");
   EXEC(a, "INSERT INTO kv VALUES ('a', 1)");
   EXPECT(a, "SELECT flaxkv_flush()", "1");
-  WAIT_FOR(a, "SELECT count(*) FROM kv", "1");
+  /* Watched: A's mirror has applied every event up to its own flush, B's
+  ** row, its delete and its fences npre/0 among them. */
+  WAIT_APPLIED(a, clusterRevision(zEp));
+  EXPECT(a, "SELECT count(*) FROM kv", "1");
   EXPECT(a, zRows, "'a'|1");
   sqlite3 *c = machine("np-c", zEp, "npre/", 0, 0); /* rebuilt from the cluster */
   EXPECT(c, zRows, "'a'|1");
