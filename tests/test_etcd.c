@@ -1595,8 +1595,18 @@ static void testPurgeOwn(const char *zEp) {
   EXEC(w, "INSERT INTO kv(key, value, expires_at) VALUES ('a', 1, 5010), ('b', 2, 6010), "
           "('keep', 3, NULL)");
   EXPECT(w, zExpiry, "2|0"); /* made by the commit: the watch is held */
+  /* The watch delivers the commit back in a transaction of its own (held
+  ** over FKV_ETCD_RECORD_MS, so that it writes one): the index still holds
+  ** exactly the commit's two entries. */
+  int64_t iCommit = clusterRevision(zEp);
+  clusterSleepMs(1100);
   remove(zHold);
   sqlite3_free(zHold);
+  WAIT_APPLIED(w, iCommit);
+  EXPECT(w, zExpiry, "2|0");
+  long nIdx = lmdbChild(harness_path("po-w"), "__flaxkv_expiry__/kv", 0);
+  CHECK(nIdx == 2, "the expiry index of po-w holds %ld entries once the watch delivered the "
+                   "commit, want 2 (the commit's)", nIdx);
   EXEC(w, "SELECT flaxkv_clock(5100)");
   int n = waitClusterKeys(zEp, "ttlw/", 2, 10000);
   CHECK(n == 2, "the cluster holds %d keys under ttlw/, expected 2", n);
