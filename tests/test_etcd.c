@@ -205,6 +205,115 @@ static void waitApplied(sqlite3 *db, int64_t iRev, const char *zFile, int iLine)
 }
 #define WAIT_APPLIED(db, iRev) waitApplied(db, iRev, __FILE__, __LINE__)
 
+/* The mod revision of the fence (the key zPrefix itself) on the cluster,
+** 0 if absent, or -1. */
+typedef struct kv_fence_rev kv_fence_rev;
+struct kv_fence_rev {
+  size_t nPrefix;
+  int64_t iRev;
+};
+static int fenceRevKv(void *pArg, const fkv_etcd_kv *kv) {
+  kv_fence_rev *f = pArg;
+  if (kv->nKey == f->nPrefix) f->iRev = kv->iModRev;
+  return SQLITE_OK;
+}
+static int64_t clusterFenceRev(const char *zEndpoints, const char *zPrefix) {
+  kv_fence_rev f = {strlen(zPrefix), 0};
+  return clusterRange(zEndpoints, zPrefix, fenceRevKv, &f) == SQLITE_OK ? f.iRev : -1;
+}
+
+/* The history of the keys under zPrefix from revision iFrom to iTo, read
+** by a watch from iFrom: a line per revision that changed one, "N: D
+** deletes, P puts, F fence" (N: 1 for iFrom), and in *pnTwice the rows
+** deleted more than once.  Free the result; NULL if the watch failed. */
+typedef struct kv_history kv_history;
+struct kv_history {
+  size_t nPrefix;
+  int64_t iFrom, iTo;
+  int64_t iLast;       /* the last revision delivered */
+  int64_t iRev;        /* the revision counted in nD, nP, nF */
+  int nD, nP, nF;
+  hstr out;
+  char azDel[256][32]; /* the rows deleted (the first 256) */
+  int nDel, nTwice;
+};
+static void historyLine(kv_history *h) {
+  if (h->iRev) {
+    hstr_appendf(&h->out, "%lld: %d deletes, %d puts, %d fence\n",
+                 (long long)(h->iRev - h->iFrom + 1), h->nD, h->nP, h->nF);
+  }
+  h->iRev = 0;
+  h->nD = h->nP = h->nF = 0;
+}
+static int historyResp(void *pArg, const fkv_etcd_watch_resp *r) {
+  kv_history *h = pArg;
+  for (int i = 0; i < r->nEvent; i++) {
+    const fkv_etcd_event *ev = &r->aEvent[i];
+    if (ev->kv.iModRev > h->iTo) continue;
+    if (ev->kv.iModRev != h->iRev) historyLine(h);
+    h->iRev = ev->kv.iModRev;
+    if (ev->kv.nKey <= h->nPrefix) {
+      h->nF++;
+    } else if (ev->eType != FKV_ETCD_EV_DELETE) {
+      h->nP++;
+    } else {
+      h->nD++;
+      char zKey[32];
+      snprintf(zKey, sizeof zKey, "%.*s", (int)(ev->kv.nKey - h->nPrefix),
+               (const char *)ev->kv.pKey + h->nPrefix);
+      int bSeen = 0;
+      for (int j = 0; j < h->nDel && !bSeen; j++) bSeen = strcmp(h->azDel[j], zKey) == 0;
+      h->nTwice += bSeen;
+      if (!bSeen && h->nDel < 256) memcpy(h->azDel[h->nDel++], zKey, sizeof zKey);
+    }
+  }
+  if (r->iRevision > h->iLast) h->iLast = r->iRevision;
+  return SQLITE_OK;
+}
+static char *clusterHistory(const char *zEndpoints, const char *zPrefix, int64_t iFrom,
+                            int64_t iTo, int *pnTwice) {
+  static kv_history h; /* large: not on the stack */
+  memset(&h, 0, sizeof h);
+  h.nPrefix = strlen(zPrefix);
+  h.iFrom = iFrom;
+  h.iTo = iTo;
+  hstr_append(&h.out, "", 0);
+  fkv_etcd *p = 0;
+  fkv_etcd_watch *w = 0;
+  unsigned char aEnd[64];
+  size_t nEnd = fkvEtcdPrefixEnd(zPrefix, h.nPrefix, aEnd);
+  int rc = clusterClient(zEndpoints, &p);
+  if (rc == SQLITE_OK) rc = fkvEtcdWatchOpen(p, zPrefix, h.nPrefix, aEnd, nEnd, iFrom, &w, 0);
+  for (int t = 0; rc == SQLITE_OK && h.iLast < iTo && t < 50; t++) {
+    rc = fkvEtcdWatchNext(w, 100, historyResp, &h, 0, 0, 0);
+  }
+  historyLine(&h);
+  if (w) fkvEtcdWatchClose(w);
+  if (p) fkvEtcdClose(p);
+  *pnTwice = h.nTwice;
+  if (rc != SQLITE_OK || h.iLast < iTo) {
+    free(h.out.z);
+    return 0;
+  }
+  return h.out.z;
+}
+
+/* sqlite3_log's messages (SQLITE_CONFIG_LOG, set first thing in main: its
+** result in rcLogConfig): the number of SQLITE_BUSY ones that contain
+** zBusyWant (a string constant), e.g. "(under P)" as a failed guard's
+** message names its prefix (the purge's failures reach only the log).
+** Any thread may log: both are atomic. */
+static int rcLogConfig = -1;
+static const char *zBusyWant;
+static int nBusyLogged;
+static void logBusy(void *pArg, int rc, const char *zMsg) {
+  (void)pArg;
+  const char *zWant = __atomic_load_n(&zBusyWant, __ATOMIC_ACQUIRE);
+  if ((rc & 0xff) == SQLITE_BUSY && zWant && zMsg && strstr(zMsg, zWant)) {
+    __atomic_add_fetch(&nBusyLogged, 1, __ATOMIC_RELAXED);
+  }
+}
+
 static const char *zRows = "SELECT key, value FROM kv ORDER BY key";
 
 /* ------------------------------------------------------------ section 1 */
@@ -1498,10 +1607,19 @@ static void testPurgeAll(const char *zEp) {
   EXPECT(c, zRows, "'keep'|3");
   sqlite3_close(c);
 
-  /* P and Q purge the same 100 rows at once: each is deleted once (the
-  ** loser's Txn fails its guard, and its next purge finds them gone). */
+  /* P and Q purge the same 100 rows at once: both watches are held, so
+  ** both mirrors still hold the rows whenever either purge runs.  Each
+  ** row is deleted once: both begin with the same first batch, one Txn
+  ** takes it and the winner goes on; every Txn of the loser holds rows
+  ** already deleted and fails its guard (SQLITE_BUSY, logged; nothing
+  ** written), until its watch applies the deletes, which drop its entries. */
+  char *zHoldP = sqlite3_mprintf("%s", harness_path("ttl-hold-p"));
+  char *zHoldQ = sqlite3_mprintf("%s", harness_path("ttl-hold-q"));
+  setenv("FLAXKV_TEST_WATCH_HOLD", zHoldP, 1);
   sqlite3 *p = machine("pa-p", zEp, "ttl3/", 0, 0);
+  setenv("FLAXKV_TEST_WATCH_HOLD", zHoldQ, 1);
   sqlite3 *q = machine("pa-q", zEp, "ttl3/", 0, 0);
+  unsetenv("FLAXKV_TEST_WATCH_HOLD");
   a = machine("pa-a3", zEp, "ttl3/", 0, 0);
   EXEC(a, "SELECT flaxkv_clock(4000)");
   EXEC(a, "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 100) "
@@ -1511,30 +1629,60 @@ static void testPurgeAll(const char *zEp) {
   sqlite3_close(a);
   WAIT_FOR(p, zExpiry, "100|0");
   WAIT_FOR(q, zExpiry, "100|0");
-  EXEC(p, "SELECT flaxkv_clock(4100)");
+  holdWatch(zHoldP);
+  holdWatch(zHoldQ);
+  int64_t iBefore = clusterFenceRev(zEp, "ttl3/");
+  CHECK(rcLogConfig == SQLITE_OK, "SQLITE_CONFIG_LOG failed (%d)", rcLogConfig);
+  __atomic_store_n(&nBusyLogged, 0, __ATOMIC_RELAXED);
+  __atomic_store_n(&zBusyWant, "(under ttl3/)", __ATOMIC_RELEASE);
+  EXEC(p, "SELECT flaxkv_clock(4100)"); /* the process's clock: P's and Q's purges */
   n = waitClusterKeys(zEp, "ttl3/", 1, 10000);
   CHECK(n == 1, "the cluster holds %d keys under ttl3/, expected 1", n);
   expectClusterKeys(zEp, "ttl3/", "keep", __LINE__);
-  const char *zBoth = "SELECT json_extract(flaxkv_stat('kv'), '$.expiry.rows_purged')";
-  int nP = 0, nQ = 0;
-  for (int t = 0; t < 10000; t += 50) {
-    char *zP = harness_exec(p, zBoth), *zQ = harness_exec(q, zBoth);
-    nP = atoi(zP);
-    nQ = atoi(zQ);
-    free(zP);
-    free(zQ);
-    if (nP + nQ == 100) break;
+  /* The winner's purges (at most 63 rows a batch: two guarded compares a
+  ** row within etcd's default 128 operations, less the fence): each row
+  ** deleted once, none put. */
+  int64_t iWon = clusterFenceRev(zEp, "ttl3/");
+  int nTwice = -1;
+  char *zHist = clusterHistory(zEp, "ttl3/", iBefore + 1, iWon, &nTwice);
+  const char *zWantHist = "1: 63 deletes, 0 puts, 1 fence\n2: 37 deletes, 0 puts, 1 fence\n";
+  CHECK(zHist && strcmp(zHist, zWantHist) == 0 && nTwice == 0,
+        "the purges of ttl3/ (revisions %lld to %lld) wrote:\n%s(%d rows deleted twice), want:\n%s",
+        (long long)iBefore + 1, (long long)iWon, zHist ? zHist : "(no history)\n", nTwice,
+        zWantHist);
+  free(zHist);
+  /* The loser purges again every second, its mirror still holding the rows. */
+  int nBusy = 0;
+  for (int t = 0; t < 10000 && nBusy < 2; t += 50) {
     clusterSleepMs(50);
+    nBusy = __atomic_load_n(&nBusyLogged, __ATOMIC_RELAXED);
   }
-  CHECK(nP + nQ == 100, "P purged %d rows and Q %d, expected 100 in all", nP, nQ);
+  CHECK(nBusy >= 2, "the loser's purge failed its guard %d times, expected 2 or more", nBusy);
+  int64_t iAfter = clusterFenceRev(zEp, "ttl3/");
+  CHECK(iAfter == iWon, "the fence of ttl3/ moved from %lld to %lld: the loser's purge wrote",
+        (long long)iWon, (long long)iAfter);
+  const char *zBoth = "SELECT json_extract(flaxkv_stat('kv'), '$.expiry.rows_purged')";
+  char *zP = harness_exec(p, zBoth), *zQ = harness_exec(q, zBoth);
+  int nP = atoi(zP), nQ = atoi(zQ);
+  CHECK((nP == 100 && nQ == 0) || (nP == 0 && nQ == 100),
+        "P purged %s rows and Q %s, expected 100 by one and 0 by the other", zP, zQ);
+  free(zP);
+  free(zQ);
+  __atomic_store_n(&zBusyWant, 0, __ATOMIC_RELEASE);
+  releaseWatch(zHoldP);
+  releaseWatch(zHoldQ);
   char zWant[32];
   snprintf(zWant, sizeof zWant, "0|%d", nP);
   WAIT_FOR(p, zExpiry, zWant);
   snprintf(zWant, sizeof zWant, "0|%d", nQ);
   WAIT_FOR(q, zExpiry, zWant);
+  WAIT_FOR(p, zRows, "'keep'|'k'");
   WAIT_FOR(q, zRows, "'keep'|'k'");
+  CHECK(clusterFenceRev(zEp, "ttl3/") == iWon, "the fence of ttl3/ moved after the watches went on");
   sqlite3_close(p);
   sqlite3_close(q);
+  sqlite3_free(zHoldP);
+  sqlite3_free(zHoldQ);
   unsetenv("FLAXKV_TEST_CLOCK");
 }
 
@@ -2271,6 +2419,7 @@ static void testForeignDelete(const char *zEp) {
 }
 
 int main(int argc, char **argv) {
+  rcLogConfig = sqlite3_config(SQLITE_CONFIG_LOG, logBusy, (void *)0);
   harness_args(argc, argv);
   fkv_cluster one;
   int bOne = harness_wanted("1") || harness_wanted("4");
