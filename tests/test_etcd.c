@@ -230,8 +230,8 @@ typedef struct kv_history kv_history;
 struct kv_history {
   size_t nPrefix;
   int64_t iFrom, iTo;
-  int64_t iLast;       /* the last revision delivered */
-  int64_t iRev;        /* the revision counted in nD, nP, nF */
+  int64_t iLast; /* the last revision delivered */
+  int64_t iRev;  /* the revision counted in nD, nP, nF */
   int nD, nP, nF;
   hstr out;
   char azDel[256][32]; /* the rows deleted (the first 256) */
@@ -270,8 +270,8 @@ static int historyResp(void *pArg, const fkv_etcd_watch_resp *r) {
   if (r->iRevision > h->iLast) h->iLast = r->iRevision;
   return SQLITE_OK;
 }
-static char *clusterHistory(const char *zEndpoints, const char *zPrefix, int64_t iFrom,
-                            int64_t iTo, int *pnTwice) {
+static char *clusterHistory(const char *zEndpoints, const char *zPrefix, int64_t iFrom, int64_t iTo,
+                            int *pnTwice) {
   static kv_history h; /* large: not on the stack */
   memset(&h, 0, sizeof h);
   h.nPrefix = strlen(zPrefix);
@@ -1678,7 +1678,8 @@ static void testPurgeAll(const char *zEp) {
   WAIT_FOR(q, zExpiry, zWant);
   WAIT_FOR(p, zRows, "'keep'|'k'");
   WAIT_FOR(q, zRows, "'keep'|'k'");
-  CHECK(clusterFenceRev(zEp, "ttl3/") == iWon, "the fence of ttl3/ moved after the watches went on");
+  CHECK(clusterFenceRev(zEp, "ttl3/") == iWon,
+        "the fence of ttl3/ moved after the watches went on");
   sqlite3_close(p);
   sqlite3_close(q);
   sqlite3_free(zHoldP);
@@ -1753,8 +1754,10 @@ static void testPurgeOwn(const char *zEp) {
   WAIT_APPLIED(w, iCommit);
   EXPECT(w, zExpiry, "2|0");
   long nIdx = lmdbChild(harness_path("po-w"), "__flaxkv_expiry__/kv", 0);
-  CHECK(nIdx == 2, "the expiry index of po-w holds %ld entries once the watch delivered the "
-                   "commit, want 2 (the commit's)", nIdx);
+  CHECK(nIdx == 2,
+        "the expiry index of po-w holds %ld entries once the watch delivered the "
+        "commit, want 2 (the commit's)",
+        nIdx);
   EXEC(w, "SELECT flaxkv_clock(5100)");
   int n = waitClusterKeys(zEp, "ttlw/", 2, 10000);
   CHECK(n == 2, "the cluster holds %d keys under ttlw/, expected 2", n);
@@ -2300,8 +2303,10 @@ static void testSharedMirror(const char *zEp) {
   releaseWatch(zHoldP);
   WAIT_FOR(p, zCaughtUp, "1");
   n = lmdbChild(harness_path("sm-m"), "__flaxkv_rev__kv", 0);
-  CHECK(n == 0, "the mirror keeps %ld revision records once its watch delivered the deletes, "
-                "want 0", n);
+  CHECK(n == 0,
+        "the mirror keeps %ld revision records once its watch delivered the deletes, "
+        "want 0",
+        n);
   EXEC(p, "REPLACE INTO kv VALUES ('tick', 2)");
   EXPECT(p, "SELECT flaxkv_flush()", "1");
   n = lmdbChild(harness_path("sm-m"), "__flaxkv_rev__kv", 0);
