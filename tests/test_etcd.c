@@ -182,6 +182,138 @@ static int64_t clusterCompactNow(const char *zEndpoints) {
   return iRev;
 }
 
+/* The cluster's revision now, or -1. */
+static int64_t clusterRevision(const char *zEndpoints) {
+  fkv_etcd *p = 0;
+  fkv_etcd_status st;
+  int64_t iRev = -1;
+  if (clusterClient(zEndpoints, &p) != SQLITE_OK) return -1;
+  if (fkvEtcdStatus(p, &st, 0) == SQLITE_OK) iRev = st.iRevision;
+  fkvEtcdClose(p);
+  return iRev;
+}
+
+/* Wait (at most 10 s) until db's mirror of kv has applied revision iRev
+** (flaxkv_stat's mirror_revision), then check it. */
+static void waitApplied(sqlite3 *db, int64_t iRev, const char *zFile, int iLine) {
+  char *zSql = sqlite3_mprintf("SELECT json_extract(flaxkv_stat('kv'), "
+                               "'$.store.etcd.mirror_revision') >= %lld",
+                               (long long)iRev);
+  CHECK(iRev > 0, "line %d: the cluster's revision could not be read", iLine);
+  waitFor(db, zSql, "1", 10000, zFile, iLine);
+  sqlite3_free(zSql);
+}
+#define WAIT_APPLIED(db, iRev) waitApplied(db, iRev, __FILE__, __LINE__)
+
+/* The mod revision of the fence (the key zPrefix itself) on the cluster,
+** 0 if absent, or -1. */
+typedef struct kv_fence_rev kv_fence_rev;
+struct kv_fence_rev {
+  size_t nPrefix;
+  int64_t iRev;
+};
+static int fenceRevKv(void *pArg, const fkv_etcd_kv *kv) {
+  kv_fence_rev *f = pArg;
+  if (kv->nKey == f->nPrefix) f->iRev = kv->iModRev;
+  return SQLITE_OK;
+}
+static int64_t clusterFenceRev(const char *zEndpoints, const char *zPrefix) {
+  kv_fence_rev f = {strlen(zPrefix), 0};
+  return clusterRange(zEndpoints, zPrefix, fenceRevKv, &f) == SQLITE_OK ? f.iRev : -1;
+}
+
+/* The history of the keys under zPrefix from revision iFrom to iTo, read
+** by a watch from iFrom: a line per revision that changed one, "N: D
+** deletes, P puts, F fence" (N: 1 for iFrom), and in *pnTwice the rows
+** deleted more than once.  Free the result; NULL if the watch failed. */
+typedef struct kv_history kv_history;
+struct kv_history {
+  size_t nPrefix;
+  int64_t iFrom, iTo;
+  int64_t iLast; /* the last revision delivered */
+  int64_t iRev;  /* the revision counted in nD, nP, nF */
+  int nD, nP, nF;
+  hstr out;
+  char azDel[256][32]; /* the rows deleted (the first 256) */
+  int nDel, nTwice;
+};
+static void historyLine(kv_history *h) {
+  if (h->iRev) {
+    hstr_appendf(&h->out, "%lld: %d deletes, %d puts, %d fence\n",
+                 (long long)(h->iRev - h->iFrom + 1), h->nD, h->nP, h->nF);
+  }
+  h->iRev = 0;
+  h->nD = h->nP = h->nF = 0;
+}
+static int historyResp(void *pArg, const fkv_etcd_watch_resp *r) {
+  kv_history *h = pArg;
+  for (int i = 0; i < r->nEvent; i++) {
+    const fkv_etcd_event *ev = &r->aEvent[i];
+    if (ev->kv.iModRev > h->iTo) continue;
+    if (ev->kv.iModRev != h->iRev) historyLine(h);
+    h->iRev = ev->kv.iModRev;
+    if (ev->kv.nKey <= h->nPrefix) {
+      h->nF++;
+    } else if (ev->eType != FKV_ETCD_EV_DELETE) {
+      h->nP++;
+    } else {
+      h->nD++;
+      char zKey[32];
+      snprintf(zKey, sizeof zKey, "%.*s", (int)(ev->kv.nKey - h->nPrefix),
+               (const char *)ev->kv.pKey + h->nPrefix);
+      int bSeen = 0;
+      for (int j = 0; j < h->nDel && !bSeen; j++) bSeen = strcmp(h->azDel[j], zKey) == 0;
+      h->nTwice += bSeen;
+      if (!bSeen && h->nDel < 256) memcpy(h->azDel[h->nDel++], zKey, sizeof zKey);
+    }
+  }
+  if (r->iRevision > h->iLast) h->iLast = r->iRevision;
+  return SQLITE_OK;
+}
+static char *clusterHistory(const char *zEndpoints, const char *zPrefix, int64_t iFrom, int64_t iTo,
+                            int *pnTwice) {
+  static kv_history h; /* large: not on the stack */
+  memset(&h, 0, sizeof h);
+  h.nPrefix = strlen(zPrefix);
+  h.iFrom = iFrom;
+  h.iTo = iTo;
+  hstr_append(&h.out, "", 0);
+  fkv_etcd *p = 0;
+  fkv_etcd_watch *w = 0;
+  unsigned char aEnd[64];
+  size_t nEnd = fkvEtcdPrefixEnd(zPrefix, h.nPrefix, aEnd);
+  int rc = clusterClient(zEndpoints, &p);
+  if (rc == SQLITE_OK) rc = fkvEtcdWatchOpen(p, zPrefix, h.nPrefix, aEnd, nEnd, iFrom, &w, 0);
+  for (int t = 0; rc == SQLITE_OK && h.iLast < iTo && t < 50; t++) {
+    rc = fkvEtcdWatchNext(w, 100, historyResp, &h, 0, 0, 0);
+  }
+  historyLine(&h);
+  if (w) fkvEtcdWatchClose(w);
+  if (p) fkvEtcdClose(p);
+  *pnTwice = h.nTwice;
+  if (rc != SQLITE_OK || h.iLast < iTo) {
+    free(h.out.z);
+    return 0;
+  }
+  return h.out.z;
+}
+
+/* sqlite3_log's messages (SQLITE_CONFIG_LOG, set first thing in main: its
+** result in rcLogConfig): the number of SQLITE_BUSY ones that contain
+** zBusyWant (a string constant), e.g. "(under P)" as a failed guard's
+** message names its prefix (the purge's failures reach only the log).
+** Any thread may log: both are atomic. */
+static int rcLogConfig = -1;
+static const char *zBusyWant;
+static int nBusyLogged;
+static void logBusy(void *pArg, int rc, const char *zMsg) {
+  (void)pArg;
+  const char *zWant = __atomic_load_n(&zBusyWant, __ATOMIC_ACQUIRE);
+  if ((rc & 0xff) == SQLITE_BUSY && zWant && zMsg && strstr(zMsg, zWant)) {
+    __atomic_add_fetch(&nBusyLogged, 1, __ATOMIC_RELAXED);
+  }
+}
+
 static const char *zRows = "SELECT key, value FROM kv ORDER BY key";
 
 /* ------------------------------------------------------------ section 1 */
@@ -1257,7 +1389,10 @@ static void testNestedPrefixes(const char *zEp) {
   CHECK(clusterFence(zEp, "npre/0") == 1, "no fence npre/0 on the cluster");
   EXEC(a, "INSERT INTO kv VALUES ('a', 1)");
   EXPECT(a, "SELECT flaxkv_flush()", "1");
-  WAIT_FOR(a, "SELECT count(*) FROM kv", "1");
+  /* Watched: A's mirror has applied every event up to its own flush, B's
+  ** row, its delete and its fences npre/0 among them. */
+  WAIT_APPLIED(a, clusterRevision(zEp));
+  EXPECT(a, "SELECT count(*) FROM kv", "1");
   EXPECT(a, zRows, "'a'|1");
   sqlite3 *c = machine("np-c", zEp, "npre/", 0, 0); /* rebuilt from the cluster */
   EXPECT(c, zRows, "'a'|1");
@@ -1472,10 +1607,19 @@ static void testPurgeAll(const char *zEp) {
   EXPECT(c, zRows, "'keep'|3");
   sqlite3_close(c);
 
-  /* P and Q purge the same 100 rows at once: each is deleted once (the
-  ** loser's Txn fails its guard, and its next purge finds them gone). */
+  /* P and Q purge the same 100 rows at once: both watches are held, so
+  ** both mirrors still hold the rows whenever either purge runs.  Each
+  ** row is deleted once: both begin with the same first batch, one Txn
+  ** takes it and the winner goes on; every Txn of the loser holds rows
+  ** already deleted and fails its guard (SQLITE_BUSY, logged; nothing
+  ** written), until its watch applies the deletes, which drop its entries. */
+  char *zHoldP = sqlite3_mprintf("%s", harness_path("ttl-hold-p"));
+  char *zHoldQ = sqlite3_mprintf("%s", harness_path("ttl-hold-q"));
+  setenv("FLAXKV_TEST_WATCH_HOLD", zHoldP, 1);
   sqlite3 *p = machine("pa-p", zEp, "ttl3/", 0, 0);
+  setenv("FLAXKV_TEST_WATCH_HOLD", zHoldQ, 1);
   sqlite3 *q = machine("pa-q", zEp, "ttl3/", 0, 0);
+  unsetenv("FLAXKV_TEST_WATCH_HOLD");
   a = machine("pa-a3", zEp, "ttl3/", 0, 0);
   EXEC(a, "SELECT flaxkv_clock(4000)");
   EXEC(a, "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 100) "
@@ -1485,30 +1629,61 @@ static void testPurgeAll(const char *zEp) {
   sqlite3_close(a);
   WAIT_FOR(p, zExpiry, "100|0");
   WAIT_FOR(q, zExpiry, "100|0");
-  EXEC(p, "SELECT flaxkv_clock(4100)");
+  holdWatch(zHoldP);
+  holdWatch(zHoldQ);
+  int64_t iBefore = clusterFenceRev(zEp, "ttl3/");
+  CHECK(rcLogConfig == SQLITE_OK, "SQLITE_CONFIG_LOG failed (%d)", rcLogConfig);
+  __atomic_store_n(&nBusyLogged, 0, __ATOMIC_RELAXED);
+  __atomic_store_n(&zBusyWant, "(under ttl3/)", __ATOMIC_RELEASE);
+  EXEC(p, "SELECT flaxkv_clock(4100)"); /* the process's clock: P's and Q's purges */
   n = waitClusterKeys(zEp, "ttl3/", 1, 10000);
   CHECK(n == 1, "the cluster holds %d keys under ttl3/, expected 1", n);
   expectClusterKeys(zEp, "ttl3/", "keep", __LINE__);
-  const char *zBoth = "SELECT json_extract(flaxkv_stat('kv'), '$.expiry.rows_purged')";
-  int nP = 0, nQ = 0;
-  for (int t = 0; t < 10000; t += 50) {
-    char *zP = harness_exec(p, zBoth), *zQ = harness_exec(q, zBoth);
-    nP = atoi(zP);
-    nQ = atoi(zQ);
-    free(zP);
-    free(zQ);
-    if (nP + nQ == 100) break;
+  /* The winner's purges (at most 63 rows a batch: two guarded compares a
+  ** row within etcd's default 128 operations, less the fence): each row
+  ** deleted once, none put. */
+  int64_t iWon = clusterFenceRev(zEp, "ttl3/");
+  int nTwice = -1;
+  char *zHist = clusterHistory(zEp, "ttl3/", iBefore + 1, iWon, &nTwice);
+  const char *zWantHist = "1: 63 deletes, 0 puts, 1 fence\n2: 37 deletes, 0 puts, 1 fence\n";
+  CHECK(zHist && strcmp(zHist, zWantHist) == 0 && nTwice == 0,
+        "the purges of ttl3/ (revisions %lld to %lld) wrote:\n%s(%d rows deleted twice), want:\n%s",
+        (long long)iBefore + 1, (long long)iWon, zHist ? zHist : "(no history)\n", nTwice,
+        zWantHist);
+  free(zHist);
+  /* The loser purges again every second, its mirror still holding the rows. */
+  int nBusy = 0;
+  for (int t = 0; t < 10000 && nBusy < 2; t += 50) {
     clusterSleepMs(50);
+    nBusy = __atomic_load_n(&nBusyLogged, __ATOMIC_RELAXED);
   }
-  CHECK(nP + nQ == 100, "P purged %d rows and Q %d, expected 100 in all", nP, nQ);
+  CHECK(nBusy >= 2, "the loser's purge failed its guard %d times, expected 2 or more", nBusy);
+  int64_t iAfter = clusterFenceRev(zEp, "ttl3/");
+  CHECK(iAfter == iWon, "the fence of ttl3/ moved from %lld to %lld: the loser's purge wrote",
+        (long long)iWon, (long long)iAfter);
+  const char *zBoth = "SELECT json_extract(flaxkv_stat('kv'), '$.expiry.rows_purged')";
+  char *zP = harness_exec(p, zBoth), *zQ = harness_exec(q, zBoth);
+  int nP = atoi(zP), nQ = atoi(zQ);
+  CHECK((nP == 100 && nQ == 0) || (nP == 0 && nQ == 100),
+        "P purged %s rows and Q %s, expected 100 by one and 0 by the other", zP, zQ);
+  free(zP);
+  free(zQ);
+  __atomic_store_n(&zBusyWant, 0, __ATOMIC_RELEASE);
+  releaseWatch(zHoldP);
+  releaseWatch(zHoldQ);
   char zWant[32];
   snprintf(zWant, sizeof zWant, "0|%d", nP);
   WAIT_FOR(p, zExpiry, zWant);
   snprintf(zWant, sizeof zWant, "0|%d", nQ);
   WAIT_FOR(q, zExpiry, zWant);
+  WAIT_FOR(p, zRows, "'keep'|'k'");
   WAIT_FOR(q, zRows, "'keep'|'k'");
+  CHECK(clusterFenceRev(zEp, "ttl3/") == iWon,
+        "the fence of ttl3/ moved after the watches went on");
   sqlite3_close(p);
   sqlite3_close(q);
+  sqlite3_free(zHoldP);
+  sqlite3_free(zHoldQ);
   unsetenv("FLAXKV_TEST_CLOCK");
 }
 
@@ -1569,8 +1744,20 @@ static void testPurgeOwn(const char *zEp) {
   EXEC(w, "INSERT INTO kv(key, value, expires_at) VALUES ('a', 1, 5010), ('b', 2, 6010), "
           "('keep', 3, NULL)");
   EXPECT(w, zExpiry, "2|0"); /* made by the commit: the watch is held */
+  /* The watch delivers the commit back in a transaction of its own (held
+  ** over FKV_ETCD_RECORD_MS, so that it writes one): the index still holds
+  ** exactly the commit's two entries. */
+  int64_t iCommit = clusterRevision(zEp);
+  clusterSleepMs(1100);
   remove(zHold);
   sqlite3_free(zHold);
+  WAIT_APPLIED(w, iCommit);
+  EXPECT(w, zExpiry, "2|0");
+  long nIdx = lmdbChild(harness_path("po-w"), "__flaxkv_expiry__/kv", 0);
+  CHECK(nIdx == 2,
+        "the expiry index of po-w holds %ld entries once the watch delivered the "
+        "commit, want 2 (the commit's)",
+        nIdx);
   EXEC(w, "SELECT flaxkv_clock(5100)");
   int n = waitClusterKeys(zEp, "ttlw/", 2, 10000);
   CHECK(n == 2, "the cluster holds %d keys under ttlw/, expected 2", n);
@@ -2010,7 +2197,8 @@ static void testSharedMirror(const char *zEp) {
                             "catches up (over 1000 revisions: several answers), the other never "
                             "reads a row older than it read before; "
                             "the mirror keeps a revision record only for the rows flushed since "
-                            "its watch caught up (a flush drops the others)"))
+                            "its watch caught up (a flush drops the others; a delete's, once "
+                            "its watch delivers it back)"))
     return;
   char *zHold = sqlite3_mprintf("%s", harness_path("sm-hold"));
   FILE *f = fopen(zHold, "w");
@@ -2029,8 +2217,12 @@ static void testSharedMirror(const char *zEp) {
   close(fromChild[1]);
   char ch = 0;
   CHECK(read(fromChild[0], &ch, 1) == 1 && ch == 'r', "the second process did not open the mirror");
-  /* P: this process, on the same mirror; W: another machine. */
+  /* P: this process, on the same mirror (its watch held at will by
+  ** zHoldP); W: another machine. */
+  char *zHoldP = sqlite3_mprintf("%s", harness_path("sm-hold-p"));
+  setenv("FLAXKV_TEST_WATCH_HOLD", zHoldP, 1);
   sqlite3 *p = machine("sm-m", zEp, "shared/", 0, 0);
+  unsetenv("FLAXKV_TEST_WATCH_HOLD");
   sqlite3 *w = machine("sm-w", zEp, "shared/", 0, 0);
   EXEC(w, "WITH RECURSIVE n(i) AS (SELECT 10 UNION ALL SELECT i + 1 FROM n WHERE i < 49) "
           "INSERT INTO kv SELECT 'k' || i, 1 FROM n");
@@ -2096,15 +2288,25 @@ static void testSharedMirror(const char *zEp) {
   EXPECT(p, "SELECT flaxkv_flush()", "1");
   long n = lmdbChild(harness_path("sm-m"), "__flaxkv_rev__kv", 0);
   CHECK(n == 1, "the mirror keeps %ld revision records, want 1 (the last flush's)", n);
-  /* P's deletes: records until its watch delivers them back. */
+  /* P's deletes: a record each until its watch delivers them back (held
+  ** here, once it has applied the tick: the delete's flush drops the
+  ** tick's record, at or below what the watch applied). */
+  const char *zCaughtUp =
+      "SELECT json_extract(s, '$.store.etcd.mirror_revision') >= "
+      "json_extract(s, '$.store.etcd.etcd_revision') FROM (SELECT flaxkv_stat('kv') AS s)";
+  WAIT_FOR(p, zCaughtUp, "1");
+  holdWatch(zHoldP);
   EXEC(p, "DELETE FROM kv WHERE key < 'k20'");
   EXPECT(p, "SELECT flaxkv_flush()", "1");
   n = lmdbChild(harness_path("sm-m"), "__flaxkv_rev__kv", 0);
-  CHECK(n >= 0 && n <= 11, "the mirror keeps %ld revision records, want at most 11", n);
-  WAIT_FOR(p,
-           "SELECT json_extract(s, '$.store.etcd.mirror_revision') >= "
-           "json_extract(s, '$.store.etcd.etcd_revision') FROM (SELECT flaxkv_stat('kv') AS s)",
-           "1");
+  CHECK(n == 10, "the mirror keeps %ld revision records, want 10 (the deletes')", n);
+  releaseWatch(zHoldP);
+  WAIT_FOR(p, zCaughtUp, "1");
+  n = lmdbChild(harness_path("sm-m"), "__flaxkv_rev__kv", 0);
+  CHECK(n == 0,
+        "the mirror keeps %ld revision records once its watch delivered the deletes, "
+        "want 0",
+        n);
   EXEC(p, "REPLACE INTO kv VALUES ('tick', 2)");
   EXPECT(p, "SELECT flaxkv_flush()", "1");
   n = lmdbChild(harness_path("sm-m"), "__flaxkv_rev__kv", 0);
@@ -2115,6 +2317,7 @@ static void testSharedMirror(const char *zEp) {
   sqlite3_close(w);
   sqlite3_close(p);
   sqlite3_free(zHold);
+  sqlite3_free(zHoldP);
 }
 
 /* Delete every row under zPrefix on the cluster as another program may,
@@ -2221,6 +2424,7 @@ static void testForeignDelete(const char *zEp) {
 }
 
 int main(int argc, char **argv) {
+  rcLogConfig = sqlite3_config(SQLITE_CONFIG_LOG, logBusy, (void *)0);
   harness_args(argc, argv);
   fkv_cluster one;
   int bOne = harness_wanted("1") || harness_wanted("4");
