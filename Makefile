@@ -31,6 +31,7 @@
 #   CPPFLAGS, LDFLAGS   as usual
 #   PREFIX, LIBDIR, DESTDIR   where make install copies flaxkv.so
 #   PYTHON, PYDIR   the Python whose site directory (PYDIR) gets flaxkv_sqlite
+#   JOBS      how many builds make test runs at once (the number of cores)
 #   N, BENCH_ARGS, PY_BENCH_ARGS, ETCD_N, ETCD_BENCH_ARGS   make bench's size and options
 #             (C, Python, etcd);  FUZZ_SECONDS   make fuzz's time
 #
@@ -92,7 +93,7 @@ SAN_build/tsan = -fsanitize=thread
 # across files as they would within one (the per-row paths cross four).
 LTO_build      = -flto=auto
 
-.PHONY: all loadable run check test asan tsan deps deps-run deps-test deps-fuzz clean bench \
+.PHONY: all loadable run check test test-build asan tsan deps deps-run deps-test deps-fuzz clean bench \
         install uninstall fuzz format lint analyze print-tests
 all: loadable
 loadable: deps build/flaxkv.so
@@ -132,8 +133,13 @@ run: deps-run loadable
 check: loadable $(addprefix build/,$(CHECK_PROGS))
 	@tests/run.sh --check
 
-test: deps-test loadable $(addprefix build/,$(TEST_PROGS)) asan tsan
+# The suite's builds run JOBS at a time (the machine's cores), then the
+# tests one program at a time.
+JOBS ?= $(shell nproc 2>/dev/null || echo 1)
+test: deps-test
+	@$(MAKE) --no-print-directory -j$(JOBS) test-build
 	@tests/run.sh
+test-build: loadable $(addprefix build/,$(TEST_PROGS)) asan tsan
 
 print-tests:
 	@echo 'TESTS="$(TESTS)"'
