@@ -94,7 +94,9 @@
 ** (directories, data.mdb, lock.mdb) is recorded; the last release removes
 ** it unless a table opened on the store (fkvStoreKeep: any CREATE, and the
 ** xConnect of a mirror, which keeps it so that the next open need not
-** rebuild it), so a CREATE that fails leaves nothing behind.
+** rebuild it), so a CREATE that fails leaves nothing behind; nor does it
+** remove what another process opened meanwhile (envShared: that
+** process's CREATE on the store may have succeeded).
 */
 #include <sqlite3ext.h>
 SQLITE_EXTENSION_INIT3
@@ -364,6 +366,28 @@ static void removeFile(const char *zDir, const char *zName) {
 }
 
 /* Remove what the store's opening created (its environment is closed). */
+/*
+** Has another process p's environment open?  LMDB holds a shared fcntl
+** lock on the first byte of lock.mdb while an environment is open; ours is
+** gone (p->env closed: a close of any descriptor of the file would drop
+** it otherwise), so any lock there is another process's.
+*/
+static int envShared(fkv_store *p) {
+  char *zLock = sqlite3_mprintf("%s/lock.mdb", p->zPath);
+  int fd = zLock ? open(zLock, O_RDONLY | O_CLOEXEC) : -1;
+  sqlite3_free(zLock);
+  if (fd < 0) return 0;
+  struct flock fl;
+  memset(&fl, 0, sizeof fl);
+  fl.l_type = F_WRLCK;
+  fl.l_whence = SEEK_SET;
+  fl.l_start = 0;
+  fl.l_len = 1;
+  int bShared = fcntl(fd, F_GETLK, &fl) == 0 && fl.l_type != F_UNLCK;
+  close(fd);
+  return bShared;
+}
+
 static void removeMade(fkv_store *p) {
   if (p->bMadeData) removeFile(p->zPath, "data.mdb");
   if (p->bMadeData) removeFile(p->zPath, FKV_MARK_FILE);
@@ -923,6 +947,9 @@ void fkvStoreRelease(fkv_store *p) {
     pthread_mutex_lock(&gReg.mu);
     int bRemove = p->cfg.bPrivate || p->bFresh;
     pthread_mutex_unlock(&gReg.mu);
+    /* Made by this acquire, but opened by another process meanwhile: it
+    ** stays (that process may have made a table on it). */
+    if (bRemove && !p->cfg.bPrivate && envShared(p)) bRemove = 0;
     if (bRemove) removeMade(p);
   }
 

@@ -37,7 +37,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <sys/select.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/time.h>
 #include <sys/wait.h>
@@ -2423,6 +2426,91 @@ static void testForeignDelete(const char *zEp) {
   sqlite3_free(zHold);
 }
 
+/* A child that opens mirror zName (cluster zEp) once the parent's failing
+** CREATE has made it, writes a row to a table of its own, says so ('r')
+** and holds the store open until the parent closes fdIn. */
+static void keepChild(const char *zName, const char *zEp, int fdIn, int fdOut) {
+  char *zData = sqlite3_mprintf("%s/data.mdb", harness_path(zName));
+  struct stat st;
+  for (int t = 0; t < 5000 && stat(zData, &st) != 0; t += 10) clusterSleepMs(10);
+  sqlite3_free(zData);
+  /* A table of its own (the parent's has no mirror database yet). */
+  sqlite3 *c = harness_open(":memory:");
+  char *zSql = sqlite3_mprintf(
+      "CREATE VIRTUAL TABLE temp.other USING flaxkv(path=%Q, etcd=%Q, prefix='other/');"
+      "INSERT INTO other VALUES ('child', 1)",
+      harness_path(zName), zEp);
+  char *zErr = harness_exec(c, zSql);
+  sqlite3_free(zSql);
+  int bOk = zErr[0] == 0;
+  free(zErr);
+  if (write(fdOut, bOk ? "r" : "x", 1) != 1) _exit(2);
+  char ch;
+  while (read(fdIn, &ch, 1) == 1) {
+  }
+  sqlite3_close(c);
+  _exit(bOk ? 0 : 3);
+}
+
+static void testFailedCreateShared(const char *zEp) {
+  if (!harness_case("1.55", "a CREATE that fails removes the mirror it made only if no other "
+                            "process opened it meanwhile"))
+    return;
+  /* A member that takes connections and never answers: the CREATE fails
+  ** after etcd_timeout, its mirror made at its start. */
+  int fdL = socket(AF_INET, SOCK_STREAM, 0);
+  struct sockaddr_in sa;
+  memset(&sa, 0, sizeof sa);
+  sa.sin_family = AF_INET;
+  sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t nSa = sizeof sa;
+  CHECK(fdL >= 0 && bind(fdL, (struct sockaddr *)&sa, sizeof sa) == 0 && listen(fdL, 64) == 0 &&
+            getsockname(fdL, (struct sockaddr *)&sa, &nSa) == 0,
+        "cannot listen on 127.0.0.1");
+  char zMute[64];
+  snprintf(zMute, sizeof zMute, "http://127.0.0.1:%d", (int)ntohs(sa.sin_port));
+  int aIn[2], aOut[2];
+  CHECK(pipe(aIn) == 0 && pipe(aOut) == 0, "pipe");
+  pid_t pid = fork();
+  if (pid == 0) {
+    close(fdL);
+    close(aIn[1]);
+    close(aOut[0]);
+    keepChild("fc", zEp, aIn[0], aOut[1]);
+  }
+  close(aIn[0]);
+  close(aOut[1]);
+  char *zErr = 0;
+  sqlite3 *a = machine("fc", zMute, "keep/", "etcd_timeout='3s'", &zErr);
+  CHECK(strncmp(zErr, "error: flaxkv: cannot read the prefix keep/ from etcd", 53) == 0, "got %s",
+        zErr);
+  free(zErr);
+  sqlite3_close(a);
+  char ch = 0;
+  CHECK(read(aOut[0], &ch, 1) == 1 && ch == 'r', "the child did not open the mirror (%c)", ch);
+  char *zData = sqlite3_mprintf("%s/data.mdb", harness_path("fc"));
+  char *zLock = sqlite3_mprintf("%s/lock.mdb", harness_path("fc"));
+  struct stat st;
+  CHECK(stat(zData, &st) == 0, "the failed CREATE removed %s, open in another process", zData);
+  CHECK(stat(zLock, &st) == 0, "the failed CREATE removed %s, open in another process", zLock);
+  sqlite3_free(zData);
+  sqlite3_free(zLock);
+  close(aIn[1]);
+  int status = 0;
+  waitpid(pid, &status, 0);
+  CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0, "the child failed (%d)", status);
+  close(aOut[0]);
+  close(fdL);
+  sqlite3 *b = harness_open(":memory:");
+  char *zSql = sqlite3_mprintf(
+      "CREATE VIRTUAL TABLE temp.other USING flaxkv(path=%Q, etcd=%Q, prefix='other/')",
+      harness_path("fc"), zEp);
+  EXEC(b, zSql);
+  sqlite3_free(zSql);
+  EXPECT(b, "SELECT key, value FROM other", "'child'|1");
+  sqlite3_close(b);
+}
+
 int main(int argc, char **argv) {
   rcLogConfig = sqlite3_config(SQLITE_CONFIG_LOG, logBusy, (void *)0);
   harness_args(argc, argv);
@@ -2470,6 +2558,7 @@ int main(int argc, char **argv) {
     testSharedMirror(one.zEndpoints);
     testForeignDelete(one.zEndpoints);
     testOpenCatchUp(one.zEndpoints);
+    testFailedCreateShared(one.zEndpoints);
     testMemberDown(&one);
   }
   if (harness_wanted("4")) testDiff(argv[0], one.zEndpoints);
