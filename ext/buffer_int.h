@@ -106,6 +106,9 @@ struct fkv_buffer {
   size_t nPrepOps, nPrepBytes; /* the batch size of the commit holding the
                                ** token (txn.c txnBatchFit) */
   size_t nPrepFence;           /* of nPrepOps, the fences of its deletes */
+  int bPrepAlone;              /* pActive held no entry when the commit
+                               ** took the token: its flush holds that
+                               ** commit only (txn.c txnBatchFit) */
   /* The fences the flush of pActive sends (store.h REMOTE: one more etcd
   ** operation per table it writes), by table id, and their bytes; reset
   ** when pActive is frozen (txn.c txnBatchFit). */

@@ -456,8 +456,10 @@ static void txnBatchSize(fkv_txn *p, size_t *pnOps, size_t *pnBytes, size_t *pnF
 ** memtable's flush sends once per table (b->aFence).  One that deletes
 ** must have it in its batch (bTomb: it counts against the limits); one
 ** that only puts has it there if it fits, so a commit alone may use every
-** operation (its fence then goes in an etcd transaction of its own), but
-** joins a memtable only with room for it, so flushes need not.
+** operation (its fence then goes in an etcd transaction of its own), also
+** one that writes several tables (b->bPrepAlone: the memtable held nothing
+** when it took the token), but joins a memtable holding other commits only
+** with room for it, so their flushes need not.
 */
 static int txnBatchFit(fkv_txn *p, size_t nOps, size_t nBytes, size_t nFence, int bTomb,
                        size_t nMaxOps, size_t nMaxBytes, int bOwner, const struct timespec *ts,
@@ -489,7 +491,9 @@ static int txnBatchFit(fkv_txn *p, size_t nOps, size_t nBytes, size_t nFence, in
     int bNewFence = nFence && !fkvBufferFenced(b, p->pTable->id);
     size_t nMemOps, nMemBytes;
     fkvBufferActiveSize(b, &nMemOps, &nMemBytes);
-    if (fkvMemCount(b->pActive) == 0 ||
+    /* A memtable of this commit alone fits (checked above with its
+    ** tables' earlier ones): the fences of its puts go after if need be. */
+    if (fkvMemCount(b->pActive) == 0 || (bOwner && b->bPrepAlone) ||
         (nMemOps + nOps + bNewFence <= nMaxOps &&
          nMemBytes + nBytes + (bNewFence ? nFence : 0) <= nMaxBytes)) {
       break;
@@ -571,6 +575,7 @@ int fkvTxnPrepare(fkv_txn *p, void *pOwner, char **pzErr) {
       b->pendingSeq = b->visible + 1;
       b->bPendingPushed = 0;
       b->nPrepOps = b->nPrepBytes = b->nPrepFence = 0;
+      b->bPrepAlone = fkvMemCount(b->pActive) == 0; /* before our entries */
     }
     b->nPrepOps += nOps + (bTomb != 0);
     b->nPrepBytes += nBytes + (bTomb ? nFence : 0);

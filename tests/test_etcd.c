@@ -1472,6 +1472,51 @@ static void testFenceLimits(const char *zEp) {
   sqlite3_close(b);
 }
 
+static void testFenceTables(const char *zEp) {
+  if (!harness_case("1.56", "the buffer keeps a flush within --max-txn-ops when a transaction "
+                            "writes two tables of the store after a buffered delete: 1 delete "
+                            "(its fence), then 63 + 64 puts in one commit: SQLITE_BUSY, "
+                            "retry; alone in the memtable it fits, both fences after"))
+    return;
+  sqlite3 *a = machine("ft-a", zEp, "ftab1/", "flush_interval='600s'", 0);
+  char *zSql = sqlite3_mprintf("CREATE VIRTUAL TABLE temp.kv2 USING flaxkv(path=%Q, etcd=%Q, "
+                               "prefix='ftab2/', flush_interval='600s')",
+                               harness_path("ft-a"), zEp);
+  EXEC(a, zSql);
+  sqlite3_free(zSql);
+  EXEC(a, "INSERT INTO kv VALUES (1, 1)");
+  EXPECT(a, "SELECT flaxkv_flush()", "1");
+  /* Buffered: the delete and its fence (which must go with it). */
+  EXEC(a, "DELETE FROM kv WHERE key = 1");
+  /* 127 puts, 2 tables: 127 operations alone, 128 keys and a fence with
+  ** the delete. */
+  const char *zTwo =
+      "BEGIN; WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 63) "
+      "REPLACE INTO kv SELECT 100 + i, i FROM n; "
+      "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 64) "
+      "REPLACE INTO kv2 SELECT 200 + i, i FROM n; COMMIT";
+  char *z = harness_exec(a, zTwo);
+  char *zWant = sqlite3_mprintf(
+      "error: flaxkv: this transaction's changes to several tables of %s do not fit in one etcd "
+      "transaction with the changes buffered before them; they are being flushed: retry",
+      harness_path("ft-a"));
+  CHECK(strcmp(z, zWant) == 0, "got %s", z);
+  free(z);
+  sqlite3_free(zWant);
+  if (!sqlite3_get_autocommit(a)) EXEC(a, "ROLLBACK");
+  /* The retry, once the delete is flushed, fits alone: its fences after. */
+  EXPECT(a, "SELECT flaxkv_flush()", "1");
+  EXEC(a, zTwo);
+  EXPECT(a, "SELECT flaxkv_flush()", "1");
+  EXPECT(a, "SELECT json_extract(flaxkv_stat('kv'), '$.store.flush_error')", "NULL");
+  int n1 = clusterKeys(zEp, "ftab1/"), n2 = clusterKeys(zEp, "ftab2/");
+  CHECK(n1 == 63 && n2 == 64, "the cluster holds %d and %d rows, not 63 and 64", n1, n2);
+  CHECK(clusterFence(zEp, "ftab1/") == 1 && clusterFence(zEp, "ftab2/") == 1,
+        "a fence is missing after the commit of two tables");
+  EXPECT(a, "SELECT (SELECT count(*) FROM kv), (SELECT count(*) FROM kv2)", "63|64");
+  sqlite3_close(a);
+}
+
 static void testFencePurge(const char *zEp) {
   if (!harness_case("1.15", "the purge of 200 expired rows on a cluster of 128 operations per "
                             "Txn: batches of deletes and their fence within the limit"))
@@ -2531,6 +2576,7 @@ int main(int argc, char **argv) {
       testOptions(dflt.zEndpoints);
       testLimits(dflt.zEndpoints);
       testFenceLimits(dflt.zEndpoints);
+      testFenceTables(dflt.zEndpoints);
       testFencePurge(dflt.zEndpoints);
       clusterStop(&dflt);
     }
