@@ -184,7 +184,8 @@
 ** written is, by its own compare).  After the commit the writer waits (at
 ** most FKV_ETCD_SETTLE_MS) for the watch of each table it wrote
 ** (iOwnGuarded; a table only read has no event of the commit) to deliver
-** its revision, so that its next transaction does not fail on its own
+** its revision (and its fences', if they went in a Txn of their own:
+** batchTouch), so that its next transaction does not fail on its own
 ** write (or fence).
 **
 ** Lifetimes.  A remote table (fkv_rtable) is made by its table's first
@@ -1365,7 +1366,10 @@ static size_t batchBytes(fkv_remote *r) {
 ** operation or byte limit), in a Txn of their own, sent after it: their
 ** revision is above the writes', which is all an open needs (Keys).  A
 ** failure is logged, not returned: the writes are acknowledged, and an
-** open catches up with them a little later instead, by its watch.
+** open catches up with them a little later instead, by its watch.  After
+** a guarded batch, the fences are the tables' last guarded write
+** (iOwnGuarded): the commit waits for them too, or its next one would
+** fail its range compare on them.
 */
 static void batchTouch(fkv_remote *r) {
   fkv_etcd_op *aOp = sqlite3_malloc64((size_t)r->nTouch * sizeof(*aOp));
@@ -1384,6 +1388,12 @@ static void batchTouch(fkv_remote *r) {
     if (rc != FKV_ETCD_UNKNOWN || nTry >= FKV_ETCD_RESEND) break;
     sqlite3_free(zErr);
     zErr = 0;
+  }
+  if (rc == SQLITE_OK && r->bGuardTables) {
+    pthread_mutex_lock(&r->mu);
+    if (iRev > r->iEtcdRev) r->iEtcdRev = iRev;
+    for (int i = 0; i < r->nTouch; i++) r->apTouch[i]->iOwnGuarded = iRev;
+    pthread_mutex_unlock(&r->mu);
   }
   if (rc != SQLITE_OK) {
     sqlite3_log(rc, "flaxkv: the fence of %.*s was not written: %s", (int)r->apTouch[0]->nPrefix,
@@ -1603,7 +1613,9 @@ void fkvRemoteBatchSettle(fkv_remote *r, int64_t iRev) {
   while (1) {
     int bBehind = 0;
     for (fkv_rtable *rt = r->pTables; rt; rt = rt->pNext) {
-      bBehind |= !rt->bStop && !rt->bHeld && rt->iOwnGuarded >= iRev && rt->iApplied < iRev;
+      /* iOwnGuarded: iRev, or its fences' Txn after it (batchTouch). */
+      bBehind |=
+          !rt->bStop && !rt->bHeld && rt->iOwnGuarded >= iRev && rt->iApplied < rt->iOwnGuarded;
     }
     if (!bBehind) break;
     if (pthread_cond_timedwait(&r->cond, &r->mu, &ts) == ETIMEDOUT) break;

@@ -1517,6 +1517,49 @@ static void testFenceTables(const char *zEp) {
   sqlite3_close(a);
 }
 
+/* The highest mod revision of a row (not the fence) under the prefix. */
+static int rowRevKv(void *pArg, const fkv_etcd_kv *kv) {
+  kv_fence_rev *f = pArg;
+  if (kv->nKey > f->nPrefix && kv->iModRev > f->iRev) f->iRev = kv->iModRev;
+  return SQLITE_OK;
+}
+
+static void testThroughTouch(const char *zEp) {
+  if (!harness_case("1.57", "write_through=1: a commit at the byte limit whose fence goes in an "
+                            "etcd transaction of its own returns once the mirror holds the "
+                            "fence too; the next commit does not fail on it"))
+    return;
+  sqlite3 *a = machine("tt-a", zEp, "ttouch/",
+                       "write_through=1, etcd_max_request_bytes=4096", 0);
+  /* The largest value that commits: its batch at the limit, no room for
+  ** the fence (some 40 bytes). */
+  int lo = 1, hi = 4096, k = 0;
+  while (lo < hi) {
+    int mid = (lo + hi + 1) / 2;
+    char zSql[200];
+    snprintf(zSql, sizeof zSql, "REPLACE INTO kv VALUES ('p%d', zeroblob(%d))", k++, mid);
+    char *z = harness_exec(a, zSql);
+    if (z[0] == 0) lo = mid;
+    else hi = mid - 1;
+    free(z);
+  }
+  for (int i = 0; i < 5; i++) {
+    char zSql[200];
+    snprintf(zSql, sizeof zSql, "REPLACE INTO kv VALUES ('x', zeroblob(%d))", lo);
+    EXEC(a, zSql);
+    kv_fence_rev f = {strlen("ttouch/"), 0};
+    CHECK(clusterRange(zEp, "ttouch/", rowRevKv, &f) == SQLITE_OK, "cannot read ttouch/");
+    int64_t iFence = clusterFenceRev(zEp, "ttouch/");
+    CHECK(iFence == f.iRev + 1, "the fence is at %lld, the last row at %lld: not in a Txn after",
+          (long long)iFence, (long long)f.iRev);
+    long long iMirror = mirrorRev(a, "kv");
+    CHECK(iMirror >= iFence, "round %d: the commit returned with the mirror at %lld, the fence at "
+          "%lld", i, iMirror, (long long)iFence);
+    EXEC(a, "REPLACE INTO kv VALUES ('y', 1)");
+  }
+  sqlite3_close(a);
+}
+
 static void testFencePurge(const char *zEp) {
   if (!harness_case("1.15", "the purge of 200 expired rows on a cluster of 128 operations per "
                             "Txn: batches of deletes and their fence within the limit"))
@@ -2605,6 +2648,7 @@ int main(int argc, char **argv) {
     testForeignDelete(one.zEndpoints);
     testOpenCatchUp(one.zEndpoints);
     testFailedCreateShared(one.zEndpoints);
+    testThroughTouch(one.zEndpoints);
     testMemberDown(&one);
   }
   if (harness_wanted("4")) testDiff(argv[0], one.zEndpoints);
