@@ -29,8 +29,9 @@
 ** current (see Opening).  A Txn that deletes must hold the fence (the
 ** buffer counts it against the limits: txn.c txnBatchFit); one that only
 ** puts holds it if there is room, and the buffer leaves room for it in a
-** flush of several commits, so only a single commit of exactly the limit
-** sends its fence in a Txn of its own, right after (batchTouch: a
+** flush of several commits, so only a single commit at the operation or
+** byte limit (of one table or several; write_through's at the byte limit)
+** sends its fences in a Txn of their own, right after (batchTouch: a
 ** revision above its writes', which is all an open needs).
 **
 ** The mirror.  Besides the table's database, the mirror keeps, in the same
@@ -1362,6 +1363,24 @@ static size_t batchBytes(fkv_remote *r) {
 }
 
 /*
+** Send a Txn of nCmp compares and nOp operations (fkvEtcdTxn).  Outcome
+** unknown (a leader lost, a member that stopped answering): a Txn with no
+** compare only puts and deletes, so sending it again is harmless and
+** settles it; one with compares would fail its own compares.
+*/
+static int txnSend(fkv_remote *r, const fkv_etcd_cmp *aCmp, int nCmp, const fkv_etcd_op *aOp,
+                   int nOp, int *pbOk, int64_t *piRev, char **pzErr) {
+  int rc;
+  for (int nTry = 0;; nTry++) {
+    rc = fkvEtcdTxn(r->pEtcd, aCmp, nCmp, aOp, nOp, 0, 0, pbOk, piRev, pzErr);
+    if (rc != FKV_ETCD_UNKNOWN || nCmp || nTry >= FKV_ETCD_RESEND) break;
+    sqlite3_free(*pzErr);
+    *pzErr = 0;
+  }
+  return rc;
+}
+
+/*
 ** The fences of a Txn that had no room for them (one SQL commit at the
 ** operation or byte limit), in a Txn of their own, sent after it: their
 ** revision is above the writes', which is all an open needs (Keys).  A
@@ -1383,12 +1402,7 @@ static void batchTouch(fkv_remote *r) {
   int bOk = 0, rc;
   int64_t iRev = 0;
   char *zErr = 0;
-  for (int nTry = 0;; nTry++) {
-    rc = fkvEtcdTxn(r->pEtcd, 0, 0, aOp, r->nTouch, 0, 0, &bOk, &iRev, &zErr);
-    if (rc != FKV_ETCD_UNKNOWN || nTry >= FKV_ETCD_RESEND) break;
-    sqlite3_free(zErr);
-    zErr = 0;
-  }
+  rc = txnSend(r, 0, 0, aOp, r->nTouch, &bOk, &iRev, &zErr);
   if (rc == SQLITE_OK && r->bGuardTables) {
     pthread_mutex_lock(&r->mu);
     if (iRev > r->iEtcdRev) r->iEtcdRev = iRev;
@@ -1527,16 +1541,7 @@ int fkvRemoteBatchCommit(fkv_remote *r, MDB_txn *txn, int64_t *piRev, char **pzE
   int bOk = 0;
   int64_t iRev = 0;
   char *zErr = 0;
-  int rc;
-  for (int nTry = 0;; nTry++) {
-    rc = fkvEtcdTxn(r->pEtcd, aCmp, nCmp, aOp, nAll, 0, 0, &bOk, &iRev, &zErr);
-    /* Outcome unknown (a leader lost, a member that stopped answering): an
-    ** unguarded Txn only puts and deletes, so sending it again is harmless
-    ** and settles it.  A guarded one would fail its own compares. */
-    if (rc != FKV_ETCD_UNKNOWN || r->bGuard || nTry >= FKV_ETCD_RESEND) break;
-    sqlite3_free(zErr);
-    zErr = 0;
-  }
+  int rc = txnSend(r, aCmp, nCmp, aOp, nAll, &bOk, &iRev, &zErr);
   sqlite3_free(aOp);
   sqlite3_free(aCmp);
   if (rc != SQLITE_OK) {
