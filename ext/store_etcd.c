@@ -143,7 +143,9 @@
 ** by any machine, not only those the watch happened to deliver already.
 ** A write made by another program moves no fence: it comes when the watch
 ** delivers it.  Another connection of the process that opens the table
-** while its watch runs waits for the same revision.
+** while its watch runs reads the fence too (the watch may not have
+** delivered another machine's last write yet) and waits for it, unless
+** the watch is failing.
 **
 ** Flushes.  A batch (store.h) on a remote store records its puts and
 ** deletes of remote tables (with the prefix) instead of writing them;
@@ -951,6 +953,17 @@ static int fenceKv(void *pArg, const fkv_etcd_kv *kv) {
   return SQLITE_OK;
 }
 
+/* The revision of flaxkv's last write under rt's prefix: the fence's
+** (Keys); 0 if there is none or it cannot be read. */
+static int64_t fenceRev(fkv_remote *r, fkv_rtable *rt) {
+  int64_t iFence = 0;
+  char *zErr = 0;
+  int rc =
+      fkvEtcdRange(r->pEtcd, rt->aPrefix, rt->nPrefix, 0, 0, 0, 1, fenceKv, &iFence, 0, 0, &zErr);
+  sqlite3_free(zErr);
+  return rc == SQLITE_OK ? iFence : 0;
+}
+
 /* A remote table for t, prefix zPrefix, not started (its watch stopped). */
 static int rtableNew(fkv_remote *r, fkv_table *t, const char *zPrefix, fkv_rtable **ppRt) {
   size_t nPrefix = strlen(zPrefix);
@@ -993,7 +1006,19 @@ static int tableOpen(fkv_remote *r, fkv_table *t, const char *zPrefix, char **pz
                        "table cannot use it with prefix %s",
                        t->zName, fkvStorePath(r->pStore), (int)rt->nPrefix, rt->aPrefix, zPrefix);
     }
-    if (rt->bThread) return SQLITE_OK; /* its watch runs */
+    if (rt->bThread) {
+      /* Its watch runs, maybe not yet with another machine's latest
+      ** write: the open waits for the fence all the same (Opening); not
+      ** while the watch fails (the cluster unreachable, say). */
+      pthread_mutex_lock(&r->mu);
+      int bFailing = rt->rcWatch != SQLITE_OK;
+      pthread_mutex_unlock(&r->mu);
+      int64_t iFence = bFailing ? 0 : fenceRev(r, rt);
+      pthread_mutex_lock(&r->mu);
+      if (iFence > rt->iCatchUp) rt->iCatchUp = iFence;
+      pthread_mutex_unlock(&r->mu);
+      return SQLITE_OK;
+    }
   } else if (!t->zName) {
     return fkvErrSet(pzErr, SQLITE_ERROR, "flaxkv: an etcd-backed table needs a named database");
   } else {
@@ -1059,13 +1084,7 @@ static int tableOpen(fkv_remote *r, fkv_table *t, const char *zPrefix, char **pz
       bRebuild = rcRead == FKV_ETCD_COMPACTED;
       /* The revision of flaxkv's last write under the prefix: the fence's
       ** (Opening).  Unread, the mirror is read as it is. */
-      if (!bRebuild) {
-        rcRead = fkvEtcdRange(r->pEtcd, rt->aPrefix, rt->nPrefix, 0, 0, 0, 1, fenceKv, &iFence, 0,
-                              0, &zErr);
-        if (rcRead != SQLITE_OK) iFence = 0;
-        sqlite3_free(zErr);
-        zErr = 0;
-      }
+      if (!bRebuild) iFence = fenceRev(r, rt);
     }
     /* A table opened again is on r->pTables already: others read these. */
     pthread_mutex_lock(&r->mu);

@@ -1560,6 +1560,26 @@ static void testThroughTouch(const char *zEp) {
   sqlite3_close(a);
 }
 
+static void testOpenOpen(const char *zEp) {
+  if (!harness_case("1.58", "a connection that opens a table its process already watches reads, "
+                            "from its first statement, every write flaxkv acknowledged before "
+                            "the open (50 rounds)"))
+    return;
+  sqlite3 *a = machine("oo-a", zEp, "openopen/", 0, 0);
+  sqlite3 *w = machine("oo-w", zEp, "openopen/", "write_through=1", 0);
+  for (int round = 0; round < 50; round++) {
+    char zSql[200];
+    snprintf(zSql, sizeof zSql, "INSERT INTO kv VALUES (%d, 'r')", round);
+    EXEC(w, zSql);
+    sqlite3 *b = machine("oo-a", zEp, "openopen/", 0, 0);
+    snprintf(zSql, sizeof zSql, "%d", round + 1);
+    EXPECT(b, "SELECT count(*) FROM kv", zSql); /* at once: no waiting */
+    sqlite3_close(b);
+  }
+  sqlite3_close(a);
+  sqlite3_close(w);
+}
+
 static void testFencePurge(const char *zEp) {
   if (!harness_case("1.15", "the purge of 200 expired rows on a cluster of 128 operations per "
                             "Txn: batches of deletes and their fence within the limit"))
@@ -2649,6 +2669,7 @@ int main(int argc, char **argv) {
     testOpenCatchUp(one.zEndpoints);
     testFailedCreateShared(one.zEndpoints);
     testThroughTouch(one.zEndpoints);
+    testOpenOpen(one.zEndpoints);
     testMemberDown(&one);
   }
   if (harness_wanted("4")) testDiff(argv[0], one.zEndpoints);
