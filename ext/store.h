@@ -221,13 +221,15 @@ int fkvStoreAcquire(const char *zDir, const fkv_store_cfg *pCfg, fkv_store **ppS
 ** Drop one reference.  At the last one: run the owner's finalizer (see
 ** fkvStoreOwner), close the environment, remove a private store, and
 ** remove what the acquire that opened the store created if no table open
-** kept it (fkvStoreKeep).  Takes the registry lock (LOCK ORDER 4).
+** kept it (fkvStoreKeep) and no other process has it open.  Takes the
+** registry lock (LOCK ORDER 4).
 */
 void fkvStoreRelease(fkv_store *);
 
-/* A CREATE VIRTUAL TABLE on the store succeeded, or a connect that made an
-** etcd mirror: its last release no longer removes the files and
-** directories its opening created. */
+/* A CREATE VIRTUAL TABLE on the store succeeded, or the connect of an etcd
+** table (its mirror is kept: the next open need not rebuild it): the last
+** release no longer removes the files and directories its opening created
+** (nor does it while another process has the store open). */
 void fkvStoreKeep(fkv_store *);
 
 /*
