@@ -31,6 +31,7 @@
 **   4  the differential test (test_diff) against an etcd-backed table
 */
 #include <dirent.h>
+#include <pthread.h>
 #include <errno.h>
 #include <lmdb.h>
 #include <sqlite3.h>
@@ -1580,6 +1581,59 @@ static void testOpenOpen(const char *zEp) {
   sqlite3_close(w);
 }
 
+typedef struct race_arg race_arg;
+struct race_arg {
+  sqlite3 *db;
+  int iThread;
+  char *zErr; /* the first error, or NULL */
+};
+static void *raceMain(void *pArg) {
+  race_arg *a = pArg;
+  for (int i = 0; i < 40 && !a->zErr; i++) {
+    char zSql[300];
+    snprintf(zSql, sizeof zSql,
+             "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 40) "
+             "REPLACE INTO kv SELECT %d * 100000 + %d * 100 + i, i FROM n",
+             a->iThread, i);
+    char *zErrMsg = 0;
+    int rc = sqlite3_exec(a->db, zSql, 0, 0, &zErrMsg);
+    if (rc == SQLITE_BUSY) {
+      i--; /* no room yet: retried */
+    } else if (rc != SQLITE_OK) {
+      a->zErr = sqlite3_mprintf("thread %d commit %d: %s", a->iThread, i, zErrMsg);
+    }
+    sqlite3_free(zErrMsg);
+  }
+  return 0;
+}
+
+static void testFenceRace(const char *zEp) {
+  if (!harness_case("1.59", "4 connections of one process commit 40 puts at a time to one store "
+                            "(--max-txn-ops 128): every flush within the limit, every row on the "
+                            "cluster"))
+    return;
+  race_arg aArg[4];
+  pthread_t aThread[4];
+  for (int i = 0; i < 4; i++) {
+    aArg[i].db = machine("fr-a", zEp, "frace/", "flush_interval=5", 0);
+    sqlite3_busy_timeout(aArg[i].db, 0);
+    aArg[i].iThread = i;
+    aArg[i].zErr = 0;
+  }
+  for (int i = 0; i < 4; i++) pthread_create(&aThread[i], 0, raceMain, &aArg[i]);
+  for (int i = 0; i < 4; i++) pthread_join(aThread[i], 0);
+  for (int i = 0; i < 4; i++) {
+    CHECK(aArg[i].zErr == 0, "%s", aArg[i].zErr);
+    sqlite3_free(aArg[i].zErr);
+  }
+  sqlite3 *a = aArg[0].db;
+  EXPECT(a, "SELECT flaxkv_flush()", "1");
+  EXPECT(a, "SELECT json_extract(flaxkv_stat('kv'), '$.store.flush_error')", "NULL");
+  int n = clusterKeys(zEp, "frace/");
+  CHECK(n == 6400, "the cluster holds %d rows under frace/, not 6400", n);
+  for (int i = 0; i < 4; i++) sqlite3_close(aArg[i].db);
+}
+
 static void testFencePurge(const char *zEp) {
   if (!harness_case("1.15", "the purge of 200 expired rows on a cluster of 128 operations per "
                             "Txn: batches of deletes and their fence within the limit"))
@@ -2640,6 +2694,7 @@ int main(int argc, char **argv) {
       testLimits(dflt.zEndpoints);
       testFenceLimits(dflt.zEndpoints);
       testFenceTables(dflt.zEndpoints);
+      testFenceRace(dflt.zEndpoints);
       testFencePurge(dflt.zEndpoints);
       clusterStop(&dflt);
     }
