@@ -1381,6 +1381,16 @@ static size_t batchBytes(fkv_remote *r) {
   return n;
 }
 
+/* The fences of the n tables of ap, into a[0..n) (zeroed): a put of each
+** prefix, with an empty value (Keys). */
+static void fenceOps(fkv_etcd_op *a, fkv_rtable **ap, int n) {
+  for (int i = 0; i < n; i++) {
+    a[i].eOp = FKV_ETCD_PUT;
+    a[i].pKey = ap[i]->aPrefix;
+    a[i].nKey = ap[i]->nPrefix;
+  }
+}
+
 /*
 ** Send a Txn of nCmp compares and nOp operations (fkvEtcdTxn).  Outcome
 ** unknown (a leader lost, a member that stopped answering): a Txn with no
@@ -1413,19 +1423,15 @@ static void batchTouch(fkv_remote *r) {
   fkv_etcd_op *aOp = sqlite3_malloc64((size_t)r->nTouch * sizeof(*aOp));
   if (!aOp) return;
   memset(aOp, 0, (size_t)r->nTouch * sizeof(*aOp));
-  for (int i = 0; i < r->nTouch; i++) {
-    aOp[i].eOp = FKV_ETCD_PUT;
-    aOp[i].pKey = r->apTouch[i]->aPrefix;
-    aOp[i].nKey = r->apTouch[i]->nPrefix;
-  }
+  fenceOps(aOp, r->apTouch, r->nTouch);
   int bOk = 0, rc;
   int64_t iRev = 0;
   char *zErr = 0;
   rc = txnSend(r, 0, 0, aOp, r->nTouch, &bOk, &iRev, &zErr);
-  if (rc == SQLITE_OK && r->bGuardTables) {
+  if (rc == SQLITE_OK) {
     pthread_mutex_lock(&r->mu);
     if (iRev > r->iEtcdRev) r->iEtcdRev = iRev;
-    for (int i = 0; i < r->nTouch; i++) r->apTouch[i]->iOwnGuarded = iRev;
+    for (int i = 0; r->bGuardTables && i < r->nTouch; i++) r->apTouch[i]->iOwnGuarded = iRev;
     pthread_mutex_unlock(&r->mu);
   }
   if (rc != SQLITE_OK) {
@@ -1537,13 +1543,8 @@ int fkvRemoteBatchCommit(fkv_remote *r, MDB_txn *txn, int64_t *piRev, char **pzE
     aCmp[j].iVal = 0;
     j++;
   }
-  for (int i = 0; i < r->nFence + (bTouchIn ? nTouch : 0); i++) {
-    fkv_rtable *q = i < r->nFence ? r->apFence[i] : r->apTouch[i - r->nFence];
-    fkv_etcd_op *f = &aOp[r->nOp + i]; /* an empty value */
-    f->eOp = FKV_ETCD_PUT;
-    f->pKey = q->aPrefix;
-    f->nKey = q->nPrefix;
-  }
+  fenceOps(aOp + r->nOp, r->apFence, r->nFence);
+  if (bTouchIn) fenceOps(aOp + r->nOp + r->nFence, r->apTouch, nTouch);
   pthread_mutex_lock(&r->mu);
   for (int i = 0; i < r->nGuard; i++) {
     fkv_rtable *rt = r->apGuard[i];

@@ -365,7 +365,6 @@ static void removeFile(const char *zDir, const char *zName) {
   sqlite3_free(z);
 }
 
-/* Remove what the store's opening created (its environment is closed). */
 /*
 ** Has another process p's environment open?  LMDB holds a shared fcntl
 ** lock on the first byte of lock.mdb while an environment is open; ours is
@@ -388,6 +387,7 @@ static int envShared(fkv_store *p) {
   return bShared;
 }
 
+/* Remove what the store's opening created (its environment is closed). */
 static void removeMade(fkv_store *p) {
   if (p->bMadeData) removeFile(p->zPath, "data.mdb");
   if (p->bMadeData) removeFile(p->zPath, FKV_MARK_FILE);
