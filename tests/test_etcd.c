@@ -71,6 +71,16 @@ static sqlite3 *machine(const char *zName, const char *zEndpoints, const char *z
   return db;
 }
 
+/* machine(), its watch held by a test while the file zHold exists
+** (FLAXKV_TEST_WATCH_HOLD: holdWatch, releaseWatch). */
+static sqlite3 *heldMachine(const char *zHold, const char *zName, const char *zEndpoints,
+                            const char *zPrefix, const char *zMore) {
+  setenv("FLAXKV_TEST_WATCH_HOLD", zHold, 1);
+  sqlite3 *db = machine(zName, zEndpoints, zPrefix, zMore, 0);
+  unsetenv("FLAXKV_TEST_WATCH_HOLD");
+  return db;
+}
+
 /* Wait (at most ms) until zSql gives zExpect on db, then check it. */
 static void waitFor(sqlite3 *db, const char *zSql, const char *zExpect, int ms, const char *zFile,
                     int iLine) {
@@ -911,9 +921,7 @@ static void testPurgeGuard(const char *zEp) {
     return;
   char *zHold = sqlite3_mprintf("%s", harness_path("watch-hold"));
   setenv("FLAXKV_TEST_CLOCK", "1000", 1);
-  setenv("FLAXKV_TEST_WATCH_HOLD", zHold, 1); /* A's watch: held while the file exists */
-  sqlite3 *a = machine("pg-a", zEp, "purge/", 0, 0);
-  unsetenv("FLAXKV_TEST_WATCH_HOLD");
+  sqlite3 *a = heldMachine(zHold, "pg-a", zEp, "purge/", 0); /* A's watch held */
   sqlite3 *b = machine("pg-b", zEp, "purge/", 0, 0);
   EXEC(a, "REPLACE INTO kv(key, value, expires_at) VALUES ('k', 'old', 1010)");
   EXPECT(a, "SELECT flaxkv_flush()", "1");
@@ -967,9 +975,7 @@ static void testReadGuard(const char *zEp) {
                             "deleted, not yet in its mirror, fails the commit (SQLITE_BUSY)"))
     return;
   char *zHold = sqlite3_mprintf("%s", harness_path("read-hold"));
-  setenv("FLAXKV_TEST_WATCH_HOLD", zHold, 1);
-  sqlite3 *a = machine("rg-a", zEp, "readguard/", "write_through=1", 0);
-  unsetenv("FLAXKV_TEST_WATCH_HOLD");
+  sqlite3 *a = heldMachine(zHold, "rg-a", zEp, "readguard/", "write_through=1");
   sqlite3 *b = machine("rg-b", zEp, "readguard/", 0, 0);
   EXEC(b, "INSERT INTO kv VALUES ('K', 1), ('J', 0)");
   EXPECT(b, "SELECT flaxkv_flush()", "1");
@@ -1023,9 +1029,7 @@ static void testDeleteFence(const char *zEp) {
                             "write, fails the commit (SQLITE_BUSY), which changes nothing"))
     return;
   char *zHold = sqlite3_mprintf("%s", harness_path("fence-hold"));
-  setenv("FLAXKV_TEST_WATCH_HOLD", zHold, 1);
-  sqlite3 *a = machine("fe-a", zEp, "fence/", "write_through=1", 0);
-  unsetenv("FLAXKV_TEST_WATCH_HOLD");
+  sqlite3 *a = heldMachine(zHold, "fe-a", zEp, "fence/", "write_through=1");
   sqlite3 *b = machine("fe-b", zEp, "fence/", 0, 0);
   EXEC(b, "INSERT INTO kv VALUES ('total', 0), ('r1', 1), ('r2', 2), ('r3', 3), ('r4', 4)");
   EXPECT(b, "SELECT flaxkv_flush()", "1");
@@ -1258,9 +1262,7 @@ static void testReadNested(const char *zEp) {
                             "table read at the nested commit, for every row it runs on"))
     return;
   char *zHold = sqlite3_mprintf("%s", harness_path("rn-hold"));
-  setenv("FLAXKV_TEST_WATCH_HOLD", zHold, 1);
-  sqlite3 *a = machine("rn-a", zEp, "rnest/x/", "write_through=1", 0);
-  unsetenv("FLAXKV_TEST_WATCH_HOLD");
+  sqlite3 *a = heldMachine(zHold, "rn-a", zEp, "rnest/x/", "write_through=1");
   machineTable(a, "rn-a", zEp, "main.y", "rnest/y/", "write_through=1");
   sqlite3 *b = machine("rn-b", zEp, "rnest/x/", 0, 0);
   sqlite3_create_function(a, "run", 1, SQLITE_UTF8, 0, runNested, 0, 0);
@@ -1530,8 +1532,7 @@ static void testThroughTouch(const char *zEp) {
                             "etcd transaction of its own returns once the mirror holds the "
                             "fence too; the next commit does not fail on it"))
     return;
-  sqlite3 *a = machine("tt-a", zEp, "ttouch/",
-                       "write_through=1, etcd_max_request_bytes=4096", 0);
+  sqlite3 *a = machine("tt-a", zEp, "ttouch/", "write_through=1, etcd_max_request_bytes=4096", 0);
   /* The largest value that commits: its batch at the limit, no room for
   ** the fence (some 40 bytes). */
   int lo = 1, hi = 4096, k = 0;
@@ -1554,8 +1555,10 @@ static void testThroughTouch(const char *zEp) {
     CHECK(iFence == f.iRev + 1, "the fence is at %lld, the last row at %lld: not in a Txn after",
           (long long)iFence, (long long)f.iRev);
     long long iMirror = mirrorRev(a, "kv");
-    CHECK(iMirror >= iFence, "round %d: the commit returned with the mirror at %lld, the fence at "
-          "%lld", i, iMirror, (long long)iFence);
+    CHECK(iMirror >= iFence,
+          "round %d: the commit returned with the mirror at %lld, the fence at "
+          "%lld",
+          i, iMirror, (long long)iFence);
     EXEC(a, "REPLACE INTO kv VALUES ('y', 1)");
   }
   sqlite3_close(a);
@@ -1710,9 +1713,7 @@ static void testPurgeAll(const char *zEp) {
   setenv("FLAXKV_TEST_CLOCK", "2000", 1);
   /* B, then A, which writes and goes away: B learns the rows by watch. */
   char *zHold = sqlite3_mprintf("%s", harness_path("ttl-hold"));
-  setenv("FLAXKV_TEST_WATCH_HOLD", zHold, 1); /* B's watch: held while the file exists */
-  sqlite3 *b = machine("pa-b", zEp, "ttl/", 0, 0);
-  unsetenv("FLAXKV_TEST_WATCH_HOLD");
+  sqlite3 *b = heldMachine(zHold, "pa-b", zEp, "ttl/", 0); /* B's watch held */
   sqlite3 *a = machine("pa-a", zEp, "ttl/", 0, 0);
   EXEC(a, "SELECT flaxkv_clock(2000)");
   EXEC(a, "INSERT INTO kv(key, value, expires_at) VALUES ('e1', 1, 2010), ('e2', 2, 2010), "
@@ -1780,11 +1781,8 @@ static void testPurgeAll(const char *zEp) {
   ** written), until its watch applies the deletes, which drop its entries. */
   char *zHoldP = sqlite3_mprintf("%s", harness_path("ttl-hold-p"));
   char *zHoldQ = sqlite3_mprintf("%s", harness_path("ttl-hold-q"));
-  setenv("FLAXKV_TEST_WATCH_HOLD", zHoldP, 1);
-  sqlite3 *p = machine("pa-p", zEp, "ttl3/", 0, 0);
-  setenv("FLAXKV_TEST_WATCH_HOLD", zHoldQ, 1);
-  sqlite3 *q = machine("pa-q", zEp, "ttl3/", 0, 0);
-  unsetenv("FLAXKV_TEST_WATCH_HOLD");
+  sqlite3 *p = heldMachine(zHoldP, "pa-p", zEp, "ttl3/", 0);
+  sqlite3 *q = heldMachine(zHoldQ, "pa-q", zEp, "ttl3/", 0);
   a = machine("pa-a3", zEp, "ttl3/", 0, 0);
   EXEC(a, "SELECT flaxkv_clock(4000)");
   EXEC(a, "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 100) "
@@ -1901,9 +1899,7 @@ static void testPurgeOwn(const char *zEp) {
     return;
   setenv("FLAXKV_TEST_CLOCK", "5000", 1);
   char *zHold = sqlite3_mprintf("%s", harness_path("po-hold"));
-  setenv("FLAXKV_TEST_WATCH_HOLD", zHold, 1); /* w's watch: held while the file exists */
-  sqlite3 *w = machine("po-w", zEp, "ttlw/", "write_through=1", 0);
-  unsetenv("FLAXKV_TEST_WATCH_HOLD");
+  sqlite3 *w = heldMachine(zHold, "po-w", zEp, "ttlw/", "write_through=1"); /* w's watch held */
   EXEC(w, "SELECT flaxkv_clock(5000)");
   holdWatch(zHold);
   EXEC(w, "INSERT INTO kv(key, value, expires_at) VALUES ('a', 1, 5010), ('b', 2, 6010), "
@@ -2385,9 +2381,7 @@ static void testSharedMirror(const char *zEp) {
   /* P: this process, on the same mirror (its watch held at will by
   ** zHoldP); W: another machine. */
   char *zHoldP = sqlite3_mprintf("%s", harness_path("sm-hold-p"));
-  setenv("FLAXKV_TEST_WATCH_HOLD", zHoldP, 1);
-  sqlite3 *p = machine("sm-m", zEp, "shared/", 0, 0);
-  unsetenv("FLAXKV_TEST_WATCH_HOLD");
+  sqlite3 *p = heldMachine(zHoldP, "sm-m", zEp, "shared/", 0);
   sqlite3 *w = machine("sm-w", zEp, "shared/", 0, 0);
   EXEC(w, "WITH RECURSIVE n(i) AS (SELECT 10 UNION ALL SELECT i + 1 FROM n WHERE i < 49) "
           "INSERT INTO kv SELECT 'k' || i, 1 FROM n");
@@ -2555,9 +2549,7 @@ static void testForeignDelete(const char *zEp) {
                             "watch, one this machine wrote, with and without its revision record"))
     return;
   char *zHold = sqlite3_mprintf("%s", harness_path("fd-hold"));
-  setenv("FLAXKV_TEST_WATCH_HOLD", zHold, 1);
-  sqlite3 *a = machine("fd-a", zEp, "fdel/", "write_through=1", 0);
-  unsetenv("FLAXKV_TEST_WATCH_HOLD");
+  sqlite3 *a = heldMachine(zHold, "fd-a", zEp, "fdel/", "write_through=1");
   sqlite3 *b = machine("fd-b", zEp, "fdel/", 0, 0);
   EXEC(b, "INSERT INTO kv VALUES ('learned', 1)");
   EXPECT(b, "SELECT flaxkv_flush()", "1");
